@@ -1,0 +1,79 @@
+// The embedded API's public types: what a Node service sees when it runs the event service in-process.
+// Kept apart from the implementation so tests, the CLI and other packages can depend on the shape alone.
+
+/** Message headers as NATS carries them: case-preserving names, each with one or more values. */
+export type MsgHeaders = Record<string, string | string[]>;
+
+/** A message delivered to an in-process subscriber. `data` is shared with other subscribers: do not mutate it. */
+export interface Msg {
+  readonly subject: string;
+  readonly reply?: string;
+  readonly headers?: MsgHeaders;
+  readonly data: Uint8Array;
+  /** The subscription's sid within the embedded connection. */
+  readonly sid: number;
+  /** The NATS status code when the message is a status (503 = no responders). */
+  readonly status?: number;
+  /** Decodes the payload as UTF-8. */
+  string(): string;
+  /** Parses the payload as JSON. */
+  json<T = unknown>(): T;
+  /** Publishes `data` to this message's reply subject; false when there is none. */
+  respond(data?: Uint8Array | string, opts?: { headers?: MsgHeaders }): boolean;
+  /**
+   * Who published it, for flow control: pausing stops reading from that publisher's socket (a network client) until
+   * resumed. In-process publishers are not paused (the handle is a no-op for them).
+   */
+  readonly publisher: PublisherHandle;
+}
+
+export interface PublisherHandle {
+  /** Stable id of the publishing connection (the NATS client id; 0 for the embedded connection). */
+  readonly id: number;
+  pause(): void;
+  resume(): void;
+}
+
+export interface PublishOptions {
+  reply?: string;
+  headers?: MsgHeaders;
+}
+
+export interface SubscribeOptions {
+  queue?: string;
+  /** Unsubscribe automatically after this many messages. */
+  max?: number;
+  /** Called synchronously for each message; without it, iterate the subscription. */
+  callback?: (msg: Msg) => void;
+}
+
+export interface Subscription extends AsyncIterable<Msg> {
+  readonly subject: string;
+  readonly queue?: string;
+  readonly sid: number;
+  /** Messages delivered so far. */
+  readonly received: number;
+  unsubscribe(max?: number): void;
+  readonly closed: Promise<void>;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  headers?: MsgHeaders;
+}
+
+/** A running event service, as `startEventService` returns it. */
+export interface EventService {
+  /** The client port actually bound (meaningful when the config asked for port 0). */
+  readonly port: number;
+  readonly host: string;
+  /** The WebSocket port actually bound, when [websocket] is configured. */
+  readonly websocketPort?: number;
+  readonly serverId: string;
+  publish(subject: string, data?: Uint8Array | string, opts?: PublishOptions): void;
+  subscribe(subject: string, opts?: SubscribeOptions): Subscription;
+  /** Resolves with the first reply; rejects with code 503 when nobody listens, or on timeout. */
+  request(subject: string, data?: Uint8Array | string, opts?: RequestOptions): Promise<Msg>;
+  /** Stops accepting, flushes what clients were sent, closes every connection. */
+  close(): Promise<void>;
+}

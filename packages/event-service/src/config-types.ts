@@ -1,0 +1,60 @@
+// The event service's resolved configuration: the TOML file's shape (sections and key names as written), with
+// every default filled in and values normalised: durations in milliseconds, sizes in bytes, paths absolute.
+
+export type LogFormat = 'text' | 'json';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface ServiceSection {
+  host: string; // default "0.0.0.0"
+  port: number; // default 10132; 0 binds an ephemeral port
+  /** The most events held for the handlers at once (accepted, not yet delivered to every handler). */
+  event_limit: number; // default 100000
+  /** The most subscriptions (listeners) alive in the whole service at once. */
+  listener_limit: number; // default 10000
+  max_payload: number; // bytes, default 1 MiB
+  max_connections: number; // default 65536
+  max_control_line: number; // bytes, default 4096
+  max_pending: number; // bytes, default 64 MiB
+  /** Per connection; 0 = unlimited (nats-server's default). */
+  max_subscriptions: number; // default 0
+  ping_interval: number; // ms, default 120000
+  ping_max: number; // default 2
+  write_deadline: number; // ms, default 10000
+  auth_timeout: number; // ms, default 2000
+  /** When set, clients must send it as CONNECT auth_token. */
+  token?: string;
+  /** Name advertised in INFO (server_name); defaults to the server id. */
+  server_name?: string;
+}
+
+export interface TlsSection {
+  cert_path: string;
+  key_path: string;
+  root_ca_path?: string;
+  /** Require and verify client certificates against root_ca_path. */
+  verify: boolean; // default false
+}
+
+export interface WebsocketSection {
+  host: string; // default "0.0.0.0"
+  port: number;
+  /** Serve plain ws:// even when [tls] is set (dev, loopback only). Without [tls] it is always plain. */
+  no_tls: boolean; // default false
+}
+
+export interface LogSection {
+  format: LogFormat; // default "text"
+  level: LogLevel; // default "info"
+}
+
+export interface ServiceConfig {
+  service: ServiceSection;
+  tls?: TlsSection;
+  websocket?: WebsocketSection;
+  log: LogSection;
+}
+
+/** What an embedding program passes: any subset, validated and completed like a TOML file. */
+export type ServiceConfigInput = {
+  [K in keyof ServiceConfig]?: Partial<NonNullable<ServiceConfig[K]>>;
+};

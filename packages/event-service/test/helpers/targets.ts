@@ -1,0 +1,190 @@
+// One test file, several servers: a target is either our event service (started in this process) or Debian's
+// nats-server (a child process), configured alike, so the same assertions compare behaviour instead of guessing.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { startEventService } from '../../src/index.js';
+
+export type TargetName = 'event-service' | 'nats-server';
+
+export interface TargetOptions {
+  token?: string;
+  maxPayloadBytes?: number;
+  maxConnections?: number;
+  maxControlLineBytes?: number;
+  maxPendingBytes?: number;
+  maxSubscriptions?: number;
+  /** Ours only: the service-wide subscription limit. */
+  listenerLimit?: number;
+  pingIntervalMs?: number;
+  pingMax?: number;
+  writeDeadlineMs?: number;
+  authTimeoutMs?: number;
+  websocket?: boolean;
+  tls?: { certPath: string; keyPath: string; caPath?: string; verify?: boolean };
+}
+
+export interface RunningTarget {
+  readonly name: TargetName;
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  readonly wsPort?: number;
+  stop(): Promise<void>;
+}
+
+export interface Target {
+  readonly name: TargetName;
+  start(opts?: TargetOptions): Promise<RunningTarget>;
+}
+
+export function natsServerAvailable(): boolean {
+  return spawnSync('nats-server', ['--version'], { encoding: 'utf8' }).status === 0;
+}
+
+/** Binds port 0 and releases it: nats-server needs a number up front. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`nats-server did not listen on ${port} within ${timeoutMs} ms`);
+}
+
+const seconds = (ms: number) => `"${ms / 1000}s"`;
+
+export const eventService: Target = {
+  name: 'event-service',
+  async start(opts = {}) {
+    const svc = await startEventService({
+      service: {
+        host: '127.0.0.1',
+        port: 0,
+        ...(opts.token !== undefined && { token: opts.token }),
+        ...(opts.maxPayloadBytes !== undefined && { max_payload: opts.maxPayloadBytes }),
+        ...(opts.maxConnections !== undefined && { max_connections: opts.maxConnections }),
+        ...(opts.maxControlLineBytes !== undefined && { max_control_line: opts.maxControlLineBytes }),
+        ...(opts.maxPendingBytes !== undefined && { max_pending: opts.maxPendingBytes }),
+        ...(opts.maxSubscriptions !== undefined && { max_subscriptions: opts.maxSubscriptions }),
+        ...(opts.listenerLimit !== undefined && { listener_limit: opts.listenerLimit }),
+        ...(opts.pingIntervalMs !== undefined && { ping_interval: opts.pingIntervalMs }),
+        ...(opts.pingMax !== undefined && { ping_max: opts.pingMax }),
+        ...(opts.writeDeadlineMs !== undefined && { write_deadline: opts.writeDeadlineMs }),
+        ...(opts.authTimeoutMs !== undefined && { auth_timeout: opts.authTimeoutMs }),
+      },
+      ...(opts.websocket && { websocket: { host: '127.0.0.1', port: 0, no_tls: true } }),
+      ...(opts.tls && {
+        tls: {
+          cert_path: opts.tls.certPath,
+          key_path: opts.tls.keyPath,
+          ...(opts.tls.caPath !== undefined && { root_ca_path: opts.tls.caPath }),
+          verify: opts.tls.verify ?? false,
+        },
+      }),
+      log: { level: 'silent' },
+    });
+    return {
+      name: 'event-service',
+      host: '127.0.0.1',
+      port: svc.port,
+      url: `nats://127.0.0.1:${svc.port}`,
+      ...(svc.websocketPort !== undefined && { wsPort: svc.websocketPort }),
+      stop: () => svc.close(),
+    };
+  },
+};
+
+export const natsServer: Target = {
+  name: 'nats-server',
+  async start(opts = {}) {
+    const port = await freePort();
+    const lines = [`listen: "127.0.0.1:${port}"`];
+    if (opts.maxPayloadBytes !== undefined) lines.push(`max_payload: ${opts.maxPayloadBytes}`);
+    if (opts.maxConnections !== undefined) lines.push(`max_connections: ${opts.maxConnections}`);
+    if (opts.maxControlLineBytes !== undefined) lines.push(`max_control_line: ${opts.maxControlLineBytes}`);
+    if (opts.maxPendingBytes !== undefined) lines.push(`max_pending: ${opts.maxPendingBytes}`);
+    if (opts.maxSubscriptions !== undefined) lines.push(`max_subscriptions: ${opts.maxSubscriptions}`);
+    if (opts.pingIntervalMs !== undefined) lines.push(`ping_interval: ${seconds(opts.pingIntervalMs)}`);
+    if (opts.pingMax !== undefined) lines.push(`ping_max: ${opts.pingMax}`);
+    if (opts.writeDeadlineMs !== undefined) lines.push(`write_deadline: ${seconds(opts.writeDeadlineMs)}`);
+    if (opts.token !== undefined || opts.authTimeoutMs !== undefined) {
+      const auth = [];
+      if (opts.token !== undefined) auth.push(`token: ${JSON.stringify(opts.token)}`);
+      if (opts.authTimeoutMs !== undefined) auth.push(`timeout: ${opts.authTimeoutMs / 1000}`);
+      lines.push(`authorization { ${auth.join(', ')} }`);
+    }
+    let wsPort: number | undefined;
+    if (opts.websocket) {
+      wsPort = await freePort();
+      lines.push(`websocket { listen: "127.0.0.1:${wsPort}", no_tls: true }`);
+    }
+    if (opts.tls) {
+      const t = opts.tls;
+      const parts = [`cert_file: ${JSON.stringify(t.certPath)}`, `key_file: ${JSON.stringify(t.keyPath)}`];
+      if (t.caPath) parts.push(`ca_file: ${JSON.stringify(t.caPath)}`);
+      if (t.verify) parts.push('verify: true');
+      lines.push(`tls { ${parts.join(', ')} }`);
+    }
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-server-'));
+    const conf = path.join(dir, 'nats.conf');
+    writeFileSync(conf, lines.join('\n') + '\n');
+    const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      if (stderr.length < 16384) stderr += d.toString();
+    });
+    try {
+      await waitForPort(port, child, 10000);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${stderr}`);
+    }
+    return {
+      name: 'nats-server',
+      host: '127.0.0.1',
+      port,
+      url: `nats://127.0.0.1:${port}`,
+      ...(wsPort !== undefined && { wsPort }),
+      async stop() {
+        if (child.exitCode === null) {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+          await exited;
+          clearTimeout(timer);
+        }
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+/** Our service always; nats-server when the binary is installed (CI installs it, so there it always runs). */
+export function targets(): Target[] {
+  if (natsServerAvailable()) return [eventService, natsServer];
+  if (process.env.CI) throw new Error('nats-server is not installed; .ci/run installs it');
+  return [eventService];
+}
