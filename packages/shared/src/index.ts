@@ -1,1 +1,7 @@
-export {};
+// Public entry of the shared package: what the event service, the gateway and the tools all use.
+export * from './protocol/index.js';
+export * from './subjects/index.js';
+export * from './config/index.js';
+export * from './log.js';
+export * from './tls.js';
+export * from './dev-pki.js';
