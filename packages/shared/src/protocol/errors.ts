@@ -1,0 +1,75 @@
+// The one table of `-ERR` texts the broker sends, with nats-server's exact wording and whether the connection is
+// closed after it. Clients classify errors by substring, so these strings are API (nats-server server/errors.go,
+// client.go sendErr calls; observed from nats-server 2.9.10, see shared/NATS-NOTES.md).
+
+export interface ProtocolError {
+  /** Text inside the quotes of `-ERR '...'`. */
+  readonly text: string;
+  /** True when nats-server closes the connection after sending it. */
+  readonly closes: boolean;
+  /** True when nats-server closes without sending any `-ERR` (malformed arguments it cannot parse). */
+  readonly silent?: boolean;
+  /** Why the connection closed, for logs and /connz; set only when `closes`. */
+  readonly closeReason?: CloseReason;
+}
+
+/** Every way a connection ends; logs and monitoring use the same names. */
+export type CloseReason =
+  | 'Client Closed'
+  | 'Server Shutdown'
+  | 'Parse Error'
+  | 'Protocol Violation'
+  | 'Authentication Failure'
+  | 'Authentication Timeout'
+  | 'Authentication Expired'
+  | 'Maximum Connections Exceeded'
+  | 'Maximum Payload Exceeded'
+  | 'Maximum Control Line Exceeded'
+  | 'Slow Consumer (Pending Bytes)'
+  | 'Slow Consumer (Write Deadline)'
+  | 'Stale Connection'
+  | 'TLS Handshake Error'
+  | 'TLS Required'
+  | 'Write Error'
+  | 'Read Error'
+  | 'Revocation'
+  | 'Leafnode Closed';
+
+function closing(text: string, closeReason: CloseReason): ProtocolError {
+  return Object.freeze({ text, closes: true, closeReason });
+}
+function open(text: string): ProtocolError {
+  return Object.freeze({ text, closes: false });
+}
+
+export const Errors = Object.freeze({
+  /** Malformed arguments (missing, negative or non-numeric sizes, bad CONNECT JSON): closed without `-ERR`. */
+  protocolViolation: Object.freeze({ text: '', closes: true, silent: true, closeReason: 'Protocol Violation' }) as ProtocolError,
+  unknownOp: closing('Unknown Protocol Operation', 'Parse Error'),
+  maxControlLine: closing('maximum control line exceeded', 'Maximum Control Line Exceeded'),
+  maxPayload: closing('Maximum Payload Violation', 'Maximum Payload Exceeded'),
+  invalidSubject: open('Invalid Subject'),
+  invalidPublishSubject: open('Invalid Publish Subject'),
+  noRespondersNeedsHeaders: closing('no responders requires headers support', 'Protocol Violation'),
+  authorizationViolation: closing('Authorization Violation', 'Authentication Failure'),
+  authTimeout: closing('Authentication Timeout', 'Authentication Timeout'),
+  authExpired: closing('User Authentication Expired', 'Authentication Expired'),
+  maxConnections: closing('maximum connections exceeded', 'Maximum Connections Exceeded'),
+  staleConnection: closing('Stale Connection', 'Stale Connection'),
+  tlsRequired: closing('Secure Connection - TLS Required', 'TLS Required'),
+  maxSubscriptions: open('maximum subscriptions exceeded'),
+});
+
+export function permissionsViolationForPublish(subject: string): ProtocolError {
+  return open(`Permissions Violation for Publish to "${subject}"`);
+}
+
+export function permissionsViolationForSubscription(subject: string, queue?: string): ProtocolError {
+  const q = queue ? ` using queue "${queue}"` : '';
+  return open(`Permissions Violation for Subscription to "${subject}"${q}`);
+}
+
+/** The wire form: `-ERR 'text'\r\n`. */
+export function errLine(err: ProtocolError): string {
+  return `-ERR '${err.text}'\r\n`;
+}
