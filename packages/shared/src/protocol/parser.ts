@@ -227,8 +227,15 @@ export class Parser {
       this.fail(Errors.unknownOp, 'unknown operation');
       return -1;
     }
+    const opEnd = i;
     while (i < end && (line[i] === SPACE || line[i] === TAB)) i++;
     const argsStart = i;
+    const bare = opEnd === end;
+    if (TAKES_ARGS.has(op) ? bare : argsStart !== end) {
+      // nats-server's byte machine wants a space after such an op (`SUB\r\n`), and nothing after PING/PONG/+OK.
+      this.fail(Errors.unknownOp, bare ? `${op} without arguments` : `${op} with arguments`);
+      return -1;
+    }
     if (op !== 'CONNECT' && op !== 'INFO' && end - argsStart > this.limits.maxControlLine) {
       this.fail(Errors.maxControlLine, `control line of ${end - start} bytes`);
       return -1;
@@ -452,6 +459,7 @@ export class Parser {
 }
 
 const NO_QUEUES: readonly string[] = Object.freeze([]);
+const TAKES_ARGS: ReadonlySet<Op> = new Set<Op>(['CONNECT', 'PUB', 'HPUB', 'SUB', 'UNSUB', 'INFO', 'MSG', 'HMSG', '-ERR', 'LS+', 'LS-', 'LMSG']);
 
 /** CONNECT and INFO may carry long JWTs; still bounded so a peer cannot grow memory without end. */
 const CONNECT_LINE_HARD_MAX = 1 << 20;
