@@ -1,5 +1,6 @@
 // The embedded API's public types: what a Node service sees when it runs the event service in-process.
 // Kept apart from the implementation so tests, the CLI and other packages can depend on the shape alone.
+import type { ServiceConfig } from './config-types.js';
 
 /** Message headers as NATS carries them: case-preserving names, each with one or more values. */
 export type MsgHeaders = Record<string, string | string[]>;
@@ -62,6 +63,22 @@ export interface RequestOptions {
   headers?: MsgHeaders;
 }
 
+/** Live figures of a running service. */
+export interface ServiceStats {
+  connections: number;
+  total_connections: number;
+  /** Subscriptions alive in the whole service (network and in-process), bounded by listener_limit. */
+  listeners: number;
+  listener_limit: number;
+  /** The most events held for the handlers at once. */
+  event_limit: number;
+  in_msgs: number;
+  in_bytes: number;
+  out_msgs: number;
+  out_bytes: number;
+  slow_consumers: number;
+}
+
 /** A running event service, as `startEventService` returns it. */
 export interface EventService {
   /** The client port actually bound (meaningful when the config asked for port 0). */
@@ -70,6 +87,9 @@ export interface EventService {
   /** The WebSocket port actually bound, when [websocket] is configured. */
   readonly websocketPort?: number;
   readonly serverId: string;
+  /** The resolved configuration in force (defaults filled, durations in ms, sizes in bytes). */
+  readonly config: Readonly<ServiceConfig>;
+  stats(): ServiceStats;
   publish(subject: string, data?: Uint8Array | string, opts?: PublishOptions): void;
   subscribe(subject: string, opts?: SubscribeOptions): Subscription;
   /** Resolves with the first reply; rejects with code 503 when nobody listens, or on timeout. */

@@ -1,0 +1,455 @@
+// One network client connection: the NATS client protocol state machine over a Transport. It admits the client
+// (CONNECT, token, auth timeout), turns SUB/UNSUB into subscriptions, hands PUB/HPUB to the broker, writes
+// MSG/HMSG in per-turn batches, and closes stale, slow or misbehaving clients with nats-server's -ERR texts.
+import {
+  CRLF,
+  Errors,
+  OK,
+  Outbound,
+  PING,
+  PONG,
+  Parser,
+  errLine,
+  hmsgLine,
+  infoLine,
+  isValidPublishSubject,
+  isValidQueueName,
+  isValidSubject,
+  msgLine,
+  type CloseReason,
+  type Logger,
+  type ProtocolError,
+  type ProtocolHandler,
+} from '@event-broker/shared';
+import type { PublisherHandle } from './api.js';
+import { Subscription, type Broker, type Conn } from './broker.js';
+import type { ServiceConfig } from './config-types.js';
+import type { Transport } from './transport.js';
+
+/** Queued bytes past which a delivery writes at once instead of waiting for the end of the turn. */
+const EAGER_FLUSH_BYTES = 256 * 1024;
+
+/** What a client needs from the server that accepted it. */
+export interface ClientContext {
+  readonly broker: Broker;
+  /** The configuration in force; read on use so a reload reaches live connections. */
+  readonly config: ServiceConfig;
+  readonly logger: Logger;
+  /** INFO fields common to every client (server_id, version, limits...). */
+  serverInfo(): Record<string, unknown>;
+  scheduleFlush(client: Client): void;
+  clientClosed(client: Client, reason: CloseReason): void;
+}
+
+/** CONNECT fields we act on (nats-server client.go clientOpts). */
+interface ConnectOptions {
+  verbose: boolean;
+  pedantic: boolean;
+  echo: boolean;
+  headers: boolean;
+  noResponders: boolean;
+  name: string;
+  lang: string;
+  version: string;
+}
+
+export interface ClientStats {
+  inMsgs: number;
+  inBytes: number;
+  outMsgs: number;
+  outBytes: number;
+}
+
+export class Client implements Conn, ProtocolHandler, PublisherHandle {
+  readonly stats: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0 };
+  readonly startedAt = Date.now();
+  lastActivity = this.startedAt;
+  readonly subs = new Map<string, Subscription>();
+  closeReason: CloseReason | undefined;
+
+  private readonly parser: Parser;
+  private readonly out = new Outbound();
+  private opts: ConnectOptions = {
+    // Before CONNECT nats-server treats a client as non-verbose, echoing, without headers.
+    verbose: false,
+    pedantic: false,
+    echo: true,
+    headers: false,
+    noResponders: false,
+    name: '',
+    lang: '',
+    version: '',
+  };
+  private connected = false;
+  private flushScheduled = false;
+  private pingsOut = 0;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private authTimer: NodeJS.Timeout | undefined;
+  private writeDeadlineTimer: NodeJS.Timeout | undefined;
+  /** Flushes completed by the OS; the write-deadline check compares it to see progress. */
+  private writesSent = 0;
+  private paused = 0;
+
+  constructor(
+    private readonly ctx: ClientContext,
+    readonly cid: number,
+    readonly transport: Transport,
+  ) {
+    const svc = ctx.config.service;
+    this.parser = new Parser(this, 'client', {
+      maxControlLine: svc.max_control_line,
+      maxPayload: svc.max_payload,
+    });
+  }
+
+  // --- Conn ----------------------------------------------------------------------------------------------
+
+  get echo(): boolean {
+    return this.opts.echo;
+  }
+  get noResponders(): boolean {
+    return this.opts.noResponders;
+  }
+  get publisher(): PublisherHandle {
+    return this;
+  }
+  get id(): number {
+    return this.cid;
+  }
+  get name(): string {
+    return this.opts.name;
+  }
+  get lang(): string {
+    return this.opts.lang;
+  }
+  get version(): string {
+    return this.opts.version;
+  }
+  get isClosed(): boolean {
+    return this.closeReason !== undefined;
+  }
+
+  deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, _from: Conn): void {
+    if (this.closeReason !== undefined) return;
+    const out = this.out;
+    if (hdrLen === 0) {
+      out.writeString(msgLine(subject, sub.sid, reply, msg.length));
+      out.writeBytes(msg);
+    } else if (this.opts.headers) {
+      out.writeString(hmsgLine(subject, sub.sid, reply, hdrLen, msg.length));
+      out.writeBytes(msg);
+    } else {
+      // A client that did not ask for headers gets the payload alone (nats-server client.go deliverMsg).
+      const payload = msg.subarray(hdrLen);
+      out.writeString(msgLine(subject, sub.sid, reply, payload.length));
+      out.writeBytes(payload);
+    }
+    out.writeBytes(CRLF);
+    this.stats.outMsgs++;
+    this.stats.outBytes += msg.length;
+    if (out.bytes + this.transport.bufferedBytes() > this.ctx.config.service.max_pending) {
+      this.slowConsumer('Slow Consumer (Pending Bytes)');
+      return;
+    }
+    // A publisher that never yields (an in-process loop) must not make us batch without bound: write now.
+    if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
+    else this.scheduleFlush();
+  }
+
+  expired(sub: Subscription): void {
+    if (this.subs.get(sub.sid) === sub) this.subs.delete(sub.sid);
+  }
+
+  // --- PublisherHandle: flow control for in-process consumers (event handlers) -----------------------------
+
+  pause(): void {
+    if (this.paused++ === 0) this.transport.pause();
+  }
+
+  resume(): void {
+    if (this.paused > 0 && --this.paused === 0 && this.closeReason === undefined) this.transport.resume();
+  }
+
+  // --- lifecycle -----------------------------------------------------------------------------------------
+
+  /** The INFO line this client is greeted with. */
+  static greeting(ctx: ClientContext, cid: number, remoteAddress: string): string {
+    return infoLine({ ...ctx.serverInfo(), client_id: cid, client_ip: remoteAddress });
+  }
+
+  /** Starts reading; sends the greeting unless the server already did (TLS sends it before the handshake). */
+  start(opts: { greeted?: boolean } = {}): void {
+    this.transport.start({
+      onData: (chunk) => this.onData(chunk),
+      onClose: (err) => this.closed(err ? 'Read Error' : 'Client Closed'),
+      onDrain: () => this.onDrain(),
+    });
+    const svc = this.ctx.config.service;
+    if (!opts.greeted) this.writeRaw(Client.greeting(this.ctx, this.cid, this.transport.remoteAddress));
+    if (this.authRequired) {
+      this.authTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), svc.auth_timeout);
+    }
+    this.pingTimer = setInterval(() => this.onPingTimer(), svc.ping_interval);
+    this.pingTimer.unref?.();
+  }
+
+  /** Sends an -ERR (when it has text) and closes if nats-server would. */
+  fail(err: ProtocolError, detail: string): void {
+    if (this.closeReason !== undefined) return;
+    if (err.text) this.writeRaw(errLine(err));
+    if (err.closes) {
+      this.ctx.logger.warn({ cid: this.cid, ip: this.transport.remoteAddress, error: err.text || undefined, detail }, 'protocol error, closing');
+      this.close(err.closeReason ?? 'Protocol Violation');
+    } else {
+      this.ctx.logger.debug({ cid: this.cid, error: err.text, detail }, 'protocol error');
+    }
+  }
+
+  /** Flushes what is queued, then closes. */
+  close(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    this.flush();
+    this.transport.end();
+    this.closed(reason);
+  }
+
+  /** Sends an asynchronous INFO (lame duck, limits changed). */
+  sendInfo(extra: Record<string, unknown>): void {
+    this.writeRaw(infoLine({ ...this.ctx.serverInfo(), client_id: this.cid, client_ip: this.transport.remoteAddress, ...extra }));
+  }
+
+  /** Limits changed by a reload. */
+  applyLimits(): void {
+    const svc = this.ctx.config.service;
+    this.parser.limits = { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload };
+  }
+
+  private get authRequired(): boolean {
+    return this.ctx.config.service.token !== undefined;
+  }
+
+  private slowConsumer(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    this.ctx.broker.counters.slowConsumers++;
+    this.ctx.logger.warn(
+      { cid: this.cid, ip: this.transport.remoteAddress, name: this.opts.name || undefined, pending_bytes: this.out.bytes + this.transport.bufferedBytes() },
+      'slow consumer, closing',
+    );
+    // Its backlog is dropped: waiting for it would hold memory on behalf of a reader that cannot keep up.
+    this.out.clear();
+    this.transport.destroy();
+    this.closed(reason);
+  }
+
+  /** Bookkeeping once the connection is gone, whoever closed it. */
+  private closed(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    clearInterval(this.pingTimer);
+    clearTimeout(this.authTimer);
+    clearTimeout(this.writeDeadlineTimer);
+    for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
+    this.subs.clear();
+    this.out.clear();
+    this.ctx.clientClosed(this, reason);
+  }
+
+  // --- writing -------------------------------------------------------------------------------------------
+
+  private writeRaw(s: string | Buffer): void {
+    if (this.closeReason !== undefined) return;
+    if (typeof s === 'string') this.out.writeString(s);
+    else this.out.writeBytes(s);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.ctx.scheduleFlush(this);
+  }
+
+  /** Writes everything queued this turn in one go (called by the server's flusher). */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.out.bytes === 0 || this.closeReason !== undefined) return;
+    this.transport.write(this.out.take(), this.onSent);
+    if (this.transport.bufferedBytes() > 0 && this.writeDeadlineTimer === undefined) this.armWriteDeadline();
+  }
+
+  private readonly onSent = (): void => {
+    this.writesSent++;
+  };
+
+  /**
+   * A reader that accepts nothing for write_deadline is cut (nats-server's write deadline). Progress is any
+   * completed write: a busy but healthy reader keeps its connection.
+   */
+  private armWriteDeadline(): void {
+    const sentAtArm = this.writesSent;
+    this.writeDeadlineTimer = setTimeout(() => {
+      this.writeDeadlineTimer = undefined;
+      if (this.closeReason !== undefined || this.transport.bufferedBytes() === 0) return;
+      if (this.writesSent === sentAtArm) this.slowConsumer('Slow Consumer (Write Deadline)');
+      else this.armWriteDeadline();
+    }, this.ctx.config.service.write_deadline);
+    this.writeDeadlineTimer.unref?.();
+  }
+
+  private onDrain(): void {
+    clearTimeout(this.writeDeadlineTimer);
+    this.writeDeadlineTimer = undefined;
+  }
+
+  // --- reading -------------------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.closeReason !== undefined) return;
+    this.lastActivity = Date.now();
+    this.parser.parse(chunk);
+  }
+
+  private onPingTimer(): void {
+    if (this.closeReason !== undefined) return;
+    if (this.pingsOut + 1 > this.ctx.config.service.ping_max) {
+      this.fail(Errors.staleConnection, `${this.pingsOut} pings unanswered`);
+      return;
+    }
+    this.pingsOut++;
+    this.writeRaw(PING);
+  }
+
+  /** With auth on, nothing but CONNECT is accepted first (nats-server: Authorization Violation). */
+  private admitted(): boolean {
+    if (this.connected || !this.authRequired) return true;
+    this.fail(Errors.authorizationViolation, 'operation before CONNECT');
+    return false;
+  }
+
+  private ok(): void {
+    if (this.opts.verbose) this.writeRaw(OK);
+  }
+
+  // --- ProtocolHandler -----------------------------------------------------------------------------------
+
+  onProtocolError(err: ProtocolError, detail: string): void {
+    this.fail(err, detail);
+  }
+
+  onPing(): void {
+    if (!this.admitted()) return;
+    this.writeRaw(PONG);
+  }
+
+  onPong(): void {
+    if (!this.admitted()) return;
+    this.pingsOut = 0;
+  }
+
+  onConnect(json: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch {
+      this.fail(Errors.protocolViolation, 'CONNECT is not JSON');
+      return;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      this.fail(Errors.protocolViolation, 'CONNECT is not a JSON object');
+      return;
+    }
+    const c = parsed as Record<string, unknown>;
+    const bool = (v: unknown, dflt: boolean) => (typeof v === 'boolean' ? v : dflt);
+    const str = (v: unknown) => (typeof v === 'string' ? v : '');
+    // nats-server: verbose and pedantic default to true when absent, echo to true, headers to false.
+    this.opts = {
+      verbose: bool(c.verbose, true),
+      pedantic: bool(c.pedantic, true),
+      echo: bool(c.echo, true),
+      headers: bool(c.headers, false),
+      noResponders: bool(c.no_responders, false),
+      name: str(c.name),
+      lang: str(c.lang),
+      version: str(c.version),
+    };
+    if (this.authRequired) {
+      const token = this.ctx.config.service.token;
+      const presented = typeof c.auth_token === 'string' ? c.auth_token : undefined;
+      if (presented !== token) {
+        this.fail(Errors.authorizationViolation, presented === undefined ? 'no token' : 'wrong token');
+        return;
+      }
+    }
+    if (this.opts.noResponders && !this.opts.headers) {
+      this.fail(Errors.noRespondersNeedsHeaders, 'no_responders without headers');
+      return;
+    }
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+    const first = !this.connected;
+    this.connected = true;
+    if (first) {
+      this.ctx.logger.info(
+        { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, name: this.opts.name || undefined, lang: this.opts.lang || undefined, version: this.opts.version || undefined },
+        'client connected',
+      );
+    }
+    this.ok();
+  }
+
+  onPub(subject: string, reply: string | undefined, hdrLen: number, msg: Buffer): void {
+    if (!this.admitted()) return;
+    if (hdrLen > 0 && !this.opts.headers) {
+      this.fail(Errors.protocolViolation, 'HPUB without headers support');
+      return;
+    }
+    this.stats.inMsgs++;
+    this.stats.inBytes += msg.length;
+    if (this.opts.pedantic && !isValidPublishSubject(subject)) {
+      this.fail(Errors.invalidPublishSubject, subject);
+      return;
+    }
+    this.ctx.broker.publish(this, subject, reply, hdrLen, msg);
+    this.ok();
+  }
+
+  onSub(subject: string, queue: string | undefined, sid: string): void {
+    if (!this.admitted()) return;
+    if (!isValidSubject(subject) || (queue !== undefined && !isValidQueueName(queue))) {
+      this.fail(Errors.invalidSubject, subject);
+      return;
+    }
+    // A repeated sid is ignored, as nats-server does.
+    if (this.subs.has(sid)) {
+      this.ok();
+      return;
+    }
+    const svc = this.ctx.config.service;
+    if (svc.max_subscriptions > 0 && this.subs.size >= svc.max_subscriptions) {
+      this.fail(Errors.maxSubscriptions, `connection has ${this.subs.size}`);
+      return;
+    }
+    const sub = new Subscription(this, subject, queue, sid);
+    if (this.ctx.broker.add(sub) === 'listener_limit') {
+      this.ctx.logger.warn({ cid: this.cid, listener_limit: this.ctx.broker.listenerLimit }, 'listener_limit reached, subscription refused');
+      this.fail(Errors.maxSubscriptions, `service has ${this.ctx.broker.listenerCount} listeners`);
+      return;
+    }
+    this.subs.set(sid, sub);
+    this.ok();
+  }
+
+  onUnsub(sid: string, max: number | undefined): void {
+    if (!this.admitted()) return;
+    const sub = this.subs.get(sid);
+    if (sub !== undefined) {
+      if (max !== undefined && max > 0 && sub.delivered < max) {
+        sub.max = max;
+      } else {
+        this.subs.delete(sid);
+        this.ctx.broker.remove(sub);
+      }
+    }
+    this.ok();
+  }
+}

@@ -1,0 +1,248 @@
+// The event service's network side: TCP (optionally TLS, upgraded after the plaintext INFO as nats-server does)
+// and WebSocket listeners, admission under max_connections, the per-turn flush of every client's output, and an
+// orderly shutdown. Routing lives in broker.ts, the protocol in client.ts.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { WebSocketServer } from 'ws';
+import { Errors, errLine, loadServerTlsOptions, type CloseReason, type Logger } from '@event-broker/shared';
+import type { ServiceStats } from './api.js';
+import { Broker } from './broker.js';
+import { Client, type ClientContext } from './client.js';
+import type { ServiceConfig } from './config-types.js';
+import { SocketTransport, WebSocketTransport } from './transport.js';
+import { VERSION } from './version.js';
+
+/** How long a client may take to finish the TLS handshake before it is dropped. */
+const TLS_HANDSHAKE_MS = 2000;
+
+export class EventServer implements ClientContext {
+  readonly broker: Broker;
+  readonly serverId = newServerId();
+  readonly clients = new Map<number, Client>();
+  readonly startedAt = new Date();
+  totalConnections = 0;
+  private nextCid = 1;
+  private tcp: net.Server | undefined;
+  private ws: { http: http.Server | https.Server; wss: WebSocketServer } | undefined;
+  private secureContext: tls.SecureContext | undefined;
+  private dirty: Client[] = [];
+  private flushQueued = false;
+  private closing = false;
+  private boundPort = 0;
+  private boundWsPort: number | undefined;
+
+  constructor(
+    public config: ServiceConfig,
+    readonly logger: Logger,
+  ) {
+    this.broker = new Broker(config.service.listener_limit);
+    if (config.tls) this.secureContext = tls.createSecureContext(loadServerTlsOptions(config.tls));
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+  get websocketPort(): number | undefined {
+    return this.boundWsPort;
+  }
+
+  async listen(): Promise<void> {
+    const svc = this.config.service;
+    const tcp = net.createServer((socket) => this.acceptTcp(socket));
+    this.tcp = tcp;
+    await listenOn(tcp, svc.host, svc.port);
+    this.boundPort = (tcp.address() as net.AddressInfo).port;
+    this.logger.info({ host: svc.host, port: this.boundPort, tls: this.config.tls !== undefined }, 'listening for client connections');
+    const wsConf = this.config.websocket;
+    if (wsConf) {
+      const secure = this.config.tls !== undefined && !wsConf.no_tls;
+      const server = secure ? https.createServer(loadServerTlsOptions(this.config.tls!)) : http.createServer();
+      server.on('request', (_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
+      });
+      const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: svc.max_payload + svc.max_control_line + 1024 });
+      wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket));
+      this.ws = { http: server, wss };
+      await listenOn(server, wsConf.host, wsConf.port);
+      this.boundWsPort = (server.address() as net.AddressInfo).port;
+      this.logger.info({ host: wsConf.host, port: this.boundWsPort, tls: secure }, 'listening for websocket clients');
+    }
+  }
+
+  stats(): ServiceStats {
+    const c = this.broker.counters;
+    return {
+      connections: this.clients.size,
+      total_connections: this.totalConnections,
+      listeners: this.broker.listenerCount,
+      listener_limit: this.broker.listenerLimit,
+      event_limit: this.config.service.event_limit,
+      in_msgs: c.inMsgs,
+      in_bytes: c.inBytes,
+      out_msgs: c.outMsgs,
+      out_bytes: c.outBytes,
+      slow_consumers: c.slowConsumers,
+    };
+  }
+
+  serverInfo(): Record<string, unknown> {
+    const svc = this.config.service;
+    const info: Record<string, unknown> = {
+      server_id: this.serverId,
+      server_name: svc.server_name ?? this.serverId,
+      version: VERSION,
+      proto: 1,
+      go: `node${process.versions.node}`,
+      host: svc.host,
+      port: this.boundPort,
+      headers: true,
+      max_payload: svc.max_payload,
+    };
+    if (svc.token !== undefined) info.auth_required = true;
+    if (this.config.tls) {
+      info.tls_required = true;
+      if (this.config.tls.verify) info.tls_verify = true;
+    }
+    return info;
+  }
+
+  scheduleFlush(client: Client): void {
+    this.dirty.push(client);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      // After the current read is processed: one write per client per turn however many messages it got.
+      queueMicrotask(this.flushAll);
+    }
+  }
+
+  private readonly flushAll = (): void => {
+    this.flushQueued = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
+  };
+
+  clientClosed(client: Client, reason: CloseReason): void {
+    if (this.clients.delete(client.cid)) {
+      this.logger.info(
+        { cid: client.cid, ip: client.transport.remoteAddress, reason, in_msgs: client.stats.inMsgs, out_msgs: client.stats.outMsgs },
+        'client closed',
+      );
+    }
+  }
+
+  // --- accepting -----------------------------------------------------------------------------------------
+
+  private admit(cid: number, write: (s: string) => void, end: () => void): boolean {
+    if (this.closing) {
+      end();
+      return false;
+    }
+    if (this.clients.size >= this.config.service.max_connections) {
+      // nats-server greets first, then refuses (server.go createClient, maxConnExceeded).
+      write(Client.greeting(this, cid, ''));
+      write(errLine(Errors.maxConnections));
+      end();
+      this.logger.warn({ max_connections: this.config.service.max_connections }, 'maximum connections exceeded, refusing');
+      return false;
+    }
+    return true;
+  }
+
+  private acceptTcp(socket: net.Socket): void {
+    const cid = this.nextCid++;
+    if (!this.admit(cid, (s) => socket.write(s), () => socket.end())) return;
+    socket.on('error', () => {}); // reported through the transport once started
+    if (this.secureContext === undefined) {
+      this.startClient(new Client(this, cid, new SocketTransport(socket)));
+      return;
+    }
+    // TLS: the INFO goes out in plaintext, then the client starts its handshake.
+    socket.write(Client.greeting(this, cid, socket.remoteAddress ?? ''));
+    const verify = this.config.tls?.verify ?? false;
+    const secure = new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext: this.secureContext,
+      requestCert: verify,
+      rejectUnauthorized: verify,
+    });
+    const timer = setTimeout(() => {
+      this.logger.warn({ cid, ip: socket.remoteAddress }, 'TLS handshake timed out');
+      secure.destroy();
+    }, Math.max(TLS_HANDSHAKE_MS, this.config.service.auth_timeout));
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      this.startClient(new Client(this, cid, new SocketTransport(secure)), true);
+    });
+    secure.once('error', (err) => {
+      clearTimeout(timer);
+      this.logger.warn({ cid, ip: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
+      secure.destroy();
+    });
+  }
+
+  private acceptWebSocket(ws: import('ws').WebSocket, socket: net.Socket): void {
+    const cid = this.nextCid++;
+    const sendText = (s: string) => ws.send(Buffer.from(s), { binary: true });
+    if (!this.admit(cid, sendText, () => ws.close(1008))) return;
+    this.startClient(new Client(this, cid, new WebSocketTransport(ws, socket)));
+  }
+
+  private startClient(client: Client, greeted = false): void {
+    if (this.closing) {
+      client.transport.destroy();
+      return;
+    }
+    this.clients.set(client.cid, client);
+    this.totalConnections++;
+    client.start({ greeted });
+  }
+
+  // --- live changes and shutdown -------------------------------------------------------------------------
+
+  /** Applies a new configuration's live-changeable limits to the running server and its clients. */
+  applyConfig(config: ServiceConfig): void {
+    this.config = config;
+    this.broker.listenerLimit = config.service.listener_limit;
+    for (const c of this.clients.values()) c.applyLimits();
+  }
+
+  /** Stops accepting, sends every client what it is owed, closes them; resolves when all are gone. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const stopped: Promise<unknown>[] = [];
+    if (this.tcp) stopped.push(new Promise((r) => this.tcp!.close(r)));
+    if (this.ws) {
+      const { http: server, wss } = this.ws;
+      stopped.push(new Promise((r) => wss.close(r)), new Promise((r) => server.close(r)));
+    }
+    // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
+    for (const c of [...this.clients.values()]) c.close('Server Shutdown');
+    this.ws?.http.closeAllConnections?.();
+    await Promise.all(stopped);
+    this.logger.info({ total_connections: this.totalConnections }, 'server stopped');
+  }
+}
+
+function listenOn(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** A server id in nats-server's shape: 'N' and 55 base32 characters. */
+function newServerId(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bytes = randomBytes(55);
+  let id = 'N';
+  for (const b of bytes) id += alphabet[b & 31];
+  return id;
+}

@@ -1,0 +1,174 @@
+// One byte-stream interface over TCP, TLS and WebSocket, so a client connection (and later a leafnode link) is
+// written once. Writes arrive already batched per event-loop turn (shared/protocol/outbound.ts).
+import type net from 'node:net';
+import type { TLSSocket, PeerCertificate } from 'node:tls';
+import type { WebSocket } from 'ws';
+
+export interface TransportEvents {
+  onData(chunk: Buffer): void;
+  /** The peer or the network closed the stream (or it failed). Called once. */
+  onClose(err?: Error): void;
+  /** Everything written so far has been handed to the OS. */
+  onDrain(): void;
+}
+
+export interface Transport {
+  readonly kind: 'tcp' | 'tls' | 'websocket';
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  start(events: TransportEvents): void;
+  /** `onSent` runs once these bytes have been handed to the OS: the write-deadline check counts progress by it. */
+  write(chunks: Buffer[], onSent?: () => void): void;
+  /** Bytes written but not yet handed to the OS. */
+  bufferedBytes(): number;
+  pause(): void;
+  resume(): void;
+  /** Closes once what was written has been sent. */
+  end(): void;
+  /** Closes now, dropping unsent bytes. */
+  destroy(): void;
+  /** The verified client certificate, when TLS asked for one. */
+  peerCertificate(): PeerCertificate | undefined;
+}
+
+/** TCP or TLS: both are net.Socket-shaped streams. */
+export class SocketTransport implements Transport {
+  readonly kind: 'tcp' | 'tls';
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+
+  constructor(private readonly socket: net.Socket | TLSSocket) {
+    this.kind = 'encrypted' in socket && socket.encrypted ? 'tls' : 'tcp';
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    socket.setNoDelay(true);
+  }
+
+  start(events: TransportEvents): void {
+    const s = this.socket;
+    let closed = false;
+    const close = (err?: Error) => {
+      if (closed) return;
+      closed = true;
+      events.onClose(err);
+    };
+    s.on('data', (chunk: Buffer) => events.onData(chunk));
+    s.on('drain', () => events.onDrain());
+    s.on('error', (err) => close(err));
+    s.on('close', () => close());
+    // A half-closed peer is gone for our purposes (nats-server drops it at once).
+    s.on('end', () => {
+      close();
+      s.destroy();
+    });
+  }
+
+  write(chunks: Buffer[], onSent?: () => void): void {
+    const s = this.socket;
+    if (s.destroyed) return;
+    const last = chunks.length - 1;
+    if (last === 0) {
+      s.write(chunks[0]!, onSent);
+      return;
+    }
+    s.cork();
+    for (let i = 0; i < last; i++) s.write(chunks[i]!);
+    s.write(chunks[last]!, onSent);
+    s.uncork();
+  }
+
+  bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  end(): void {
+    if (!this.socket.destroyed) this.socket.end();
+    // A peer that never reads must not keep the socket alive forever.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  peerCertificate(): PeerCertificate | undefined {
+    const s = this.socket;
+    if (!('getPeerCertificate' in s)) return undefined;
+    const cert = s.getPeerCertificate();
+    return cert && Object.keys(cert).length > 0 ? cert : undefined;
+  }
+}
+
+/** NATS over WebSocket: one byte stream over binary frames (nats.ws breaks on text frames). */
+export class WebSocketTransport implements Transport {
+  readonly kind = 'websocket' as const;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: net.Socket,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    socket.setNoDelay(true);
+  }
+
+  start(events: TransportEvents): void {
+    let closed = false;
+    const close = (err?: Error) => {
+      if (closed) return;
+      closed = true;
+      events.onClose(err);
+    };
+    this.ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+      if (Buffer.isBuffer(data)) events.onData(data);
+      else if (Array.isArray(data)) events.onData(Buffer.concat(data));
+      else events.onData(Buffer.from(data));
+    });
+    this.ws.on('close', () => close());
+    this.ws.on('error', (err) => close(err));
+    this.socket.on('drain', () => events.onDrain());
+  }
+
+  write(chunks: Buffer[], onSent?: () => void): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), { binary: true }, onSent && (() => onSent()));
+  }
+
+  bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  end(): void {
+    this.ws.close(1000);
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+
+  peerCertificate(): PeerCertificate | undefined {
+    const s = this.socket as Partial<TLSSocket>;
+    if (typeof s.getPeerCertificate !== 'function') return undefined;
+    const cert = s.getPeerCertificate();
+    return cert && Object.keys(cert).length > 0 ? cert : undefined;
+  }
+}

@@ -1,0 +1,2 @@
+// The version advertised in INFO (`version`, semver: nats.js refuses anything else) and printed by the CLI.
+export const VERSION = '0.1.0';
