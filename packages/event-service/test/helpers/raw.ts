@@ -1,0 +1,265 @@
+// A raw NATS wire client for protocol tests: bytes out, regexes over the bytes that came back. Shaped after
+// nats-server's test/test.go (sendProto / expectResult), written for node:net. Every wait is bounded; input is
+// kept as latin1 text so string offsets are byte offsets (HMSG/MSG byte counts stay checkable with `.length`).
+import net from 'node:net';
+
+export const DEFAULT_WAIT_MS = 2000;
+
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** How the server ended the connection: a FIN (`end`), a reset (`reset`), or another socket error. */
+export type CloseKind = 'end' | 'reset' | 'error';
+
+export interface Closed {
+  readonly kind: CloseKind;
+  /** Everything received and not consumed by an `expect` before the close. */
+  readonly rest: string;
+}
+
+export interface RawConnectOptions {
+  /** Bound on the TCP connect plus the INFO line. */
+  timeoutMs?: number;
+  /** Default true: every `send` is written at once. */
+  noDelay?: boolean;
+}
+
+export class RawConn {
+  /** The server's INFO, parsed. */
+  info: Record<string, unknown> = {};
+  private input = '';
+  private closedWith: CloseKind | undefined;
+  private lastError: Error | undefined;
+  private waiters = new Set<() => void>();
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.input += chunk.toString('latin1');
+      this.wake();
+    });
+    // A write after the server closed raises EPIPE/ECONNRESET: recorded, never thrown at the test runner.
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.lastError = err;
+      this.closedWith ??= err.code === 'ECONNRESET' || err.code === 'EPIPE' ? 'reset' : 'error';
+      this.wake();
+    });
+    socket.on('end', () => {
+      this.closedWith ??= 'end';
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closedWith ??= 'end';
+      this.wake();
+    });
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  get error(): Error | undefined {
+    return this.lastError;
+  }
+
+  /** Unconsumed input, without consuming it. */
+  get buffered(): string {
+    return this.input;
+  }
+
+  /** Writes a string (as latin1 bytes, like the Go tests' []byte(proto)) or a Buffer, unless already closed. */
+  send(data: string | Buffer): void {
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+  }
+
+  /** Resolves when `data` has been handed to the kernel (or the socket failed); for pacing many small writes. */
+  sendAndDrain(data: string | Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed || this.socket.writableEnded) return resolve();
+      this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data, () => resolve());
+    });
+  }
+
+  /**
+   * Waits until `re` matches the unconsumed input and consumes it up to the end of the match. Anchor with `^` to
+   * require the match to be the very next bytes. Rejects on timeout or when the connection closes first, showing
+   * what was received.
+   */
+  async expect(re: RegExp, timeoutMs = DEFAULT_WAIT_MS): Promise<RegExpExecArray> {
+    let match: RegExpExecArray | null = null;
+    await this.waitFor(
+      () => {
+        match = new RegExp(re.source, re.flags.replace('g', '')).exec(this.input);
+        if (match) return true;
+        if (this.closedWith !== undefined) {
+          throw new Error(`connection closed (${this.closedWith}) before ${re}; unconsumed: ${show(this.input)}`);
+        }
+        return false;
+      },
+      timeoutMs,
+      () => `no ${re} within ${timeoutMs} ms; unconsumed: ${show(this.input)}`,
+    );
+    const m = match as unknown as RegExpExecArray;
+    this.input = this.input.slice(m.index + m[0].length);
+    return m;
+  }
+
+  /** Waits until at least `n` more bytes arrived and consumes exactly those. */
+  async expectBytes(n: number, timeoutMs = DEFAULT_WAIT_MS): Promise<string> {
+    await this.waitFor(
+      () => {
+        if (this.input.length >= n) return true;
+        if (this.closedWith !== undefined) throw new Error(`connection closed (${this.closedWith}) before ${n} bytes`);
+        return false;
+      },
+      timeoutMs,
+      () => `only ${this.input.length} of ${n} bytes within ${timeoutMs} ms`,
+    );
+    const out = this.input.slice(0, n);
+    this.input = this.input.slice(n);
+    return out;
+  }
+
+  /** Asserts nothing arrives and the connection stays open for `ms`. */
+  async expectNothing(ms = 200): Promise<void> {
+    await this.waitFor(
+      () => {
+        if (this.input.length > 0) throw new Error(`expected nothing, got ${show(this.input)}`);
+        if (this.closedWith !== undefined) throw new Error(`expected nothing, but the connection closed (${this.closedWith})`);
+        return false;
+      },
+      ms,
+      undefined,
+    );
+  }
+
+  /** Waits for the server to close the connection; returns how and what was left unconsumed. */
+  async expectClosed(timeoutMs = DEFAULT_WAIT_MS): Promise<Closed> {
+    await this.waitFor(
+      () => this.closedWith !== undefined,
+      timeoutMs,
+      () => `connection still open after ${timeoutMs} ms; unconsumed: ${show(this.input)}`,
+    );
+    const rest = this.input;
+    this.input = '';
+    return { kind: this.closedWith as CloseKind, rest };
+  }
+
+  /** Sends PING and waits for the PONG: everything the server produced for earlier input precedes it. */
+  async flush(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
+    this.send('PING\r\n');
+    await this.expect(/PONG\r\n/, timeoutMs);
+  }
+
+  /** Pauses reading from the socket (the kernel buffers fill and the server sees a slow reader). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  /**
+   * Polls `done` on every input/close event and at the deadline. With `onTimeout` unset, the timeout is the
+   * success case (expectNothing).
+   */
+  private waitFor(done: () => boolean, timeoutMs: number, onTimeout: (() => string) | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = (): boolean => {
+        try {
+          if (done()) {
+            finish();
+            resolve();
+            return true;
+          }
+        } catch (err) {
+          finish();
+          reject(err);
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        if (check()) return;
+        finish();
+        if (onTimeout) reject(new Error(onTimeout()));
+        else resolve();
+      }, timeoutMs);
+      const waiter = (): void => void check();
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+      };
+      this.waiters.add(waiter);
+      check();
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}
+
+/** Opens a TCP connection and reads the INFO line; nothing else is sent. */
+export async function connectRaw(target: Endpoint, opts: RawConnectOptions = {}): Promise<RawConn> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_WAIT_MS;
+  const socket = net.connect({ host: target.host, port: target.port, noDelay: opts.noDelay ?? true });
+  const conn = new RawConn(socket);
+  try {
+    const m = await conn.expect(/^INFO\s+(\{.*\})\s*\r\n/, timeoutMs);
+    conn.info = JSON.parse(m[1] as string) as Record<string, unknown>;
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+  return conn;
+}
+
+/** Connects, sends `CONNECT <json>` and PING, and waits for the PONG (after +OK when verbose). */
+export async function connectAndHandshake(
+  target: Endpoint,
+  connect: Record<string, unknown> = { verbose: false, pedantic: false },
+  opts: RawConnectOptions = {},
+): Promise<RawConn> {
+  const conn = await connectRaw(target, opts);
+  try {
+    conn.send(`CONNECT ${JSON.stringify(connect)}\r\nPING\r\n`);
+    await conn.expect(/PONG\r\n/, opts.timeoutMs ?? DEFAULT_WAIT_MS);
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+  return conn;
+}
+
+/** Collects connections so `t.after` can close every one of them. */
+export class RawPool {
+  private readonly conns = new Set<RawConn>();
+  track(conn: RawConn): RawConn {
+    this.conns.add(conn);
+    return conn;
+  }
+  async connect(target: Endpoint, opts?: RawConnectOptions): Promise<RawConn> {
+    return this.track(await connectRaw(target, opts));
+  }
+  async handshake(target: Endpoint, connect?: Record<string, unknown>, opts?: RawConnectOptions): Promise<RawConn> {
+    return this.track(await connectAndHandshake(target, connect, opts));
+  }
+  closeAll(): void {
+    for (const c of this.conns) c.close();
+    this.conns.clear();
+  }
+}
+
+/** Escapes a regex literal piece (subjects contain `.`, `*`, `>`). */
+export function esc(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function show(s: string): string {
+  const cut = s.length > 300 ? `${s.slice(0, 300)}…(${s.length} bytes)` : s;
+  return JSON.stringify(cut);
+}
