@@ -29,7 +29,7 @@ import { EventServer } from './server.js';
 /** Errors the embedded API throws or rejects with; `code` is stable. */
 export class EventServiceError extends Error {
   constructor(
-    readonly code: 'NO_RESPONDERS' | 'TIMEOUT' | 'BAD_SUBJECT' | 'LISTENER_LIMIT' | 'MAX_PAYLOAD' | 'CLOSED' | 'SLOW_CONSUMER',
+    readonly code: '503' | 'TIMEOUT' | 'BAD_SUBJECT' | 'LISTENER_LIMIT' | 'MAX_PAYLOAD' | 'CLOSED' | 'SLOW_CONSUMER',
     message: string,
   ) {
     super(message);
@@ -82,7 +82,7 @@ class DeliveredMsg implements Msg {
 /** An in-process subscription: a callback, or a bounded queue read by async iteration. */
 class EmbeddedSubscription implements SubscriptionApi {
   received = 0;
-  private queue: Msg[] = [];
+  private pendingMsgs: Msg[] = [];
   private queuedBytes = 0;
   private waiting: ((r: IteratorResult<Msg>) => void) | undefined;
   private failure: Error | undefined;
@@ -120,7 +120,7 @@ class EmbeddedSubscription implements SubscriptionApi {
       w({ value: msg, done: false });
       return;
     }
-    this.queue.push(msg);
+    this.pendingMsgs.push(msg);
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.conn.maxPendingBytes) {
       // Same rule as for network readers: one that does not keep up is cut rather than hold memory unbounded.
@@ -133,7 +133,7 @@ class EmbeddedSubscription implements SubscriptionApi {
   end(): void {
     if (this.done) return;
     this.done = true;
-    if (this.waiting && this.queue.length === 0) {
+    if (this.waiting && this.pendingMsgs.length === 0) {
       const w = this.waiting;
       this.waiting = undefined;
       w({ value: undefined, done: true });
@@ -152,7 +152,7 @@ class EmbeddedSubscription implements SubscriptionApi {
   [Symbol.asyncIterator](): AsyncIterator<Msg> {
     return {
       next: () => {
-        const msg = this.queue.shift();
+        const msg = this.pendingMsgs.shift();
         if (msg !== undefined) {
           this.queuedBytes -= msg.data.byteLength;
           return Promise.resolve({ value: msg, done: false });
@@ -257,7 +257,7 @@ class EmbeddedConn implements Conn {
         max: 1,
         callback: (msg) => {
           clearTimeout(timer);
-          if (msg.status === 503) reject(new EventServiceError('NO_RESPONDERS', `no responders for ${subject}`));
+          if (msg.status === 503) reject(new EventServiceError('503', `no responders for ${subject}`));
           else resolve(msg);
         },
       });

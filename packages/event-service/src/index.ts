@@ -1,4 +1,4 @@
 // Public entry of the event service package: the embedded API.
 export type * from './api.js';
 export type * from './config-types.js';
-export { startEventService } from './embedded.js';
+export { startEventService, EventServiceError } from './embedded.js';
