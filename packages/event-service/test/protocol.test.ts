@@ -248,6 +248,12 @@ for (const target of targets()) {
         });
       }
 
+      it('queue group names are not checked as subjects: `SUB foo q.* 1` joins queue q.*', async () => {
+        const c = await pool.handshake(server, QUIET);
+        c.send('SUB foo q.* 1\r\nPUB foo 1\r\nx\r\nPING\r\n');
+        await c.expect(/^MSG foo 1 1\r\nx\r\nPONG\r\n/);
+      });
+
       it('wildcards as whole tokens and `*` inside a token are valid SUB subjects', async () => {
         const c = await pool.handshake(server, QUIET);
         c.send('SUB > 1\r\nSUB *.* 2\r\nSUB foo.*.> 3\r\nSUB foo* 4\r\nSUB foo.*bar 5\r\nPING\r\n');
@@ -427,7 +433,7 @@ for (const target of targets()) {
             assert.deepEqual(chunked, whole);
             pool.closeAll();
           }),
-          { numRuns: 12 },
+          { numRuns: 12, includeErrorInReport: true },
         );
       });
     });
@@ -456,7 +462,8 @@ const FIXED_STREAM = [
   'ping\r\n',
 ].join('');
 
-const END = 'SUB __end 999\r\nPUB __end 3\r\nend\r\n';
+/** Drops every subscription the streams can make (sids 1..6), so the sentinel message is the only and last output. */
+const END = 'UNSUB 1\r\nUNSUB 2\r\nUNSUB 3\r\nUNSUB 4\r\nUNSUB 5\r\nUNSUB 6\r\nSUB __end 999\r\nPUB __end 3\r\nend\r\n';
 
 /**
  * Sends the chunks one write each (waiting for the kernel, then `gapMs`, between them) and returns everything the
