@@ -1,0 +1,136 @@
+// The event service's settings: the schema behind ServiceConfig (config-types.ts is the contract) and the three
+// ways in: TOML files with patches (the CLI), a JS object (embedding programs), and back out as TOML.
+// Loading, merging, validation and error reporting are shared/config's; this file only says what the settings are.
+import {
+  formatToml,
+  loadConfig,
+  resolveConfig,
+  schema as s,
+  type ConfigSources,
+  type Infer,
+} from '@event-broker/shared';
+import type { ServiceConfig, ServiceConfigInput, ServiceSection } from './config-types.js';
+
+const MiB = 1024 * 1024;
+/** nats-server refuses a larger max_payload (server/opts.go MAX_PAYLOAD_MAX_SIZE). */
+const MAX_PAYLOAD_CAP = 64 * MiB;
+/** Node clamps a setTimeout delay above 2^31-1 ms to 1 ms, so a longer duration would fire at once. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+const PORT = { min: 0, max: 65535 };
+const timer = (minMs = 1) => s.duration({ minMs, maxMs: TIMER_MAX_MS });
+
+/**
+ * Every setting, its bounds and default. A new section is one more entry here plus its type in config-types.ts
+ * (the assertion below keeps the two in step).
+ */
+export const serviceSchema = s.table({
+  service: s
+    .table({
+      host: s.string().default('0.0.0.0'),
+      port: s.integer(PORT).default(10132),
+      event_limit: s.integer({ min: 1 }).default(100_000),
+      listener_limit: s.integer({ min: 1 }).default(10_000),
+      max_payload: s.size({ min: 1, max: MAX_PAYLOAD_CAP }).default(MiB),
+      max_connections: s.integer({ min: 1 }).default(65_536),
+      max_control_line: s.size({ min: 1 }).default(4096),
+      max_pending: s.size({ min: 1 }).default(64 * MiB),
+      max_subscriptions: s.integer({ min: 0 }).default(0),
+      ping_interval: timer().default(120_000),
+      ping_max: s.integer({ min: 1 }).default(2),
+      write_deadline: timer().default(10_000),
+      auth_timeout: timer().default(2_000),
+      token: s.string().optional().secret(),
+      // nats-server validateOptions: "server name cannot contain spaces".
+      server_name: s.string({ pattern: { test: /^\S+$/, reason: 'must not contain spaces' } }).optional(),
+    })
+    .check((svc, ctx) => {
+      // nats-server validateOptions refuses the same: a message larger than the pending budget could never leave.
+      if (svc.max_payload > svc.max_pending) {
+        ctx.report(['max_payload'], 'ECONFIG_RANGE', `must not exceed max_pending (${svc.max_pending} bytes), got ${svc.max_payload} bytes`);
+      }
+    }),
+  tls: s
+    .table({
+      cert_path: s.path(),
+      key_path: s.path(),
+      root_ca_path: s.path().optional(),
+      verify: s.boolean().default(false),
+    })
+    .optional()
+    .check((tls, ctx) => {
+      if (tls.verify && tls.root_ca_path === undefined) {
+        ctx.report(['root_ca_path'], 'ECONFIG_MISSING', 'is required when verify = true (client certificates are checked against it)', ['verify']);
+      }
+    }),
+  websocket: s
+    .table({
+      host: s.string().default('0.0.0.0'),
+      port: s.integer(PORT),
+      no_tls: s.boolean().default(false),
+    })
+    .optional(),
+  log: s.table({
+    format: s.oneOf(['text', 'json']).default('text'),
+    level: s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  }),
+});
+
+// Compile-time: the schema's inferred type is exactly ServiceConfig, both ways.
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const schemaMatchesContract: Exactly<Infer<typeof serviceSchema>, ServiceConfig> = true;
+void schemaMatchesContract;
+
+/** The [service] settings that are durations or sizes, so also take text ("10s", "1MB"). */
+type UnitKeys = 'max_payload' | 'max_control_line' | 'max_pending' | 'ping_interval' | 'write_deadline' | 'auth_timeout';
+
+/** ServiceConfigInput where durations and sizes may also be strings: `{ service: { ping_interval: '30s' } }`. */
+export type ServiceConfigInputWithUnits = Omit<ServiceConfigInput, 'service'> & {
+  service?: Omit<Partial<ServiceSection>, UnitKeys> & { [K in UnitKeys]?: number | string };
+};
+
+export interface LoadServiceConfigOptions {
+  /** The base TOML file; without it, the defaults (patches, if any, apply over them). */
+  configPath?: string;
+  /** TOML patches deep-merged over the base in order, the later winning. */
+  patchPaths?: readonly string[];
+  /** Directory relative file names resolve against (default: the process's cwd). */
+  cwd?: string;
+}
+
+export interface LoadedServiceConfig {
+  config: ServiceConfig;
+  /** Where each leaf came from, keyed by dotted key (`service.port`): default, base or patch file and line. */
+  sources: ConfigSources;
+}
+
+/**
+ * Reads the base and patch files and validates the merge. In files, an integer duration is seconds (as in
+ * nats-server) and an integer size is bytes; relative paths resolve against the directory of the file naming them.
+ * Throws ConfigError (codes ECONFIG_*) listing every problem as `file:line: key: reason`.
+ */
+export function loadServiceConfig(opts: LoadServiceConfigOptions = {}): LoadedServiceConfig {
+  const { value, sources } = loadConfig(serviceSchema, {
+    ...(opts.configPath !== undefined && { basePath: opts.configPath }),
+    ...(opts.patchPaths !== undefined && { patchPaths: opts.patchPaths }),
+    ...(opts.cwd !== undefined && { cwd: opts.cwd }),
+  });
+  return { config: value, sources };
+}
+
+/**
+ * Validates and completes an embedding program's settings, as a file would be. Durations given as numbers are
+ * MILLISECONDS here (JS timers' unit), unlike a file's seconds; strings ("10s", "250ms") mean the same in both.
+ * Sizes: bytes or "1MB". Relative paths resolve against the process's cwd. Throws ConfigError naming `<embedded>`.
+ */
+export function resolveServiceConfig(input: ServiceConfigInput | ServiceConfigInputWithUnits = {}): ServiceConfig {
+  return resolveConfig(serviceSchema, input).value;
+}
+
+/**
+ * The configuration as TOML (for --print-config): `service.token` and any token/secret/password/key setting
+ * printed as "<redacted>", durations and sizes in short form ("2m", "1MB"), each value followed by its source
+ * when `sources` is given. Loading the text back gives the same configuration, redacted values aside.
+ */
+export function formatConfig(config: ServiceConfig, sources?: ConfigSources): string {
+  return formatToml(serviceSchema, config, sources === undefined ? {} : { sources });
+}
