@@ -191,7 +191,7 @@ for (const target of targets()) {
       // nats-server would hold the publisher for the whole 30 s here; ours cuts the reader on max_pending.
       it('the reader is closed once its pending bytes pass max_pending, without waiting for write_deadline', async () => {
         const { longestWaitMs } = await slowAndFast(server, pool);
-        assert.ok(longestWaitMs < LONG_DEADLINE_MS / 10, `the longest publisher write wait was ${longestWaitMs} ms`);
+        assert.ok(longestWaitMs < LONG_DEADLINE_MS / 3, `the longest publisher write wait was ${longestWaitMs} ms`);
       });
     });
   }
