@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// Prints a dev JWT for the gateway, signed with certs/jwt-signing-key.pem (made on first use), carrying NATS
+// user-JWT style permissions. For local testing only: the dev key is not a secret anyone should trust.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ensureDevCerts } from './certs.mjs';
+import { CERTS_DIR, loadShared } from './shared.mjs';
+
+const USAGE = `usage: node dev/mint-token.mjs --sub NAME [options]
+
+Prints a JWT (ES256, iss/aud "event-broker-dev") signed with the dev key in certs/.
+
+  --sub NAME          the token's subject (who the client is); required
+  --pub LIST          subjects it may publish to, comma-separated ('orders.>,audit.created')
+  --pub-deny LIST     subjects it may not publish to
+  --sub-allow LIST    subjects it may subscribe to
+  --sub-deny LIST     subjects it may not subscribe to
+  --resp MAX[,TTL]    may reply to requests it receives: MAX replies within TTL (e.g. 1 or 1,5s)
+  --ttl DURATION      lifetime: 90s, 15m, 1h (default), 7d
+  --certs DIR         where the dev key lives (default certs/)
+  --help              this text
+
+An omitted allow list allows every subject, as in a NATS user JWT. Example:
+  node dev/mint-token.mjs --sub alice --pub 'orders.>' --sub-allow 'orders.>,_INBOX.>' --ttl 15m`;
+
+const UNITS_S = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** "90s" / "15m" / "1h" / "7d" (or bare seconds) to seconds. */
+function parseDuration(flag, text) {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) fail(`${flag}: not a duration: ${text} (use e.g. 90s, 15m, 1h, 7d)`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n / 1000 : n * UNITS_S[m[2] ?? 's'];
+}
+
+function list(flag, text) {
+  if (text === undefined) return undefined;
+  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) fail(`${flag}: empty list`);
+  for (const s of items) if (/\s/.test(s)) fail(`${flag}: subject contains whitespace: ${JSON.stringify(s)}`);
+  return items;
+}
+
+function fail(message) {
+  console.error(`mint-token: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      sub: { type: 'string' },
+      pub: { type: 'string' },
+      'pub-deny': { type: 'string' },
+      'sub-allow': { type: 'string' },
+      'sub-deny': { type: 'string' },
+      resp: { type: 'string' },
+      ttl: { type: 'string', default: '1h' },
+      certs: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }).values;
+} catch (err) {
+  fail(err.message);
+}
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (!args.sub) fail('--sub is required');
+
+/** { allow, deny } with only the lists given, or undefined when neither is. */
+function permission(allow, deny) {
+  if (allow === undefined && deny === undefined) return undefined;
+  return { ...(allow && { allow }), ...(deny && { deny }) };
+}
+
+const nats = {};
+const pub = permission(list('--pub', args.pub), list('--pub-deny', args['pub-deny']));
+const sub = permission(list('--sub-allow', args['sub-allow']), list('--sub-deny', args['sub-deny']));
+if (pub) nats.pub = pub;
+if (sub) nats.sub = sub;
+if (args.resp !== undefined) {
+  const [max, ttl] = args.resp.split(',');
+  if (!/^\d+$/.test(max ?? '')) fail(`--resp: MAX must be a whole number, got ${JSON.stringify(max)}`);
+  // nats-io/jwt ResponsePermission: ttl is a Go time.Duration, i.e. nanoseconds; 0 = no time limit.
+  nats.resp = { max: Number(max), ttl: ttl === undefined ? 0 : Math.round(parseDuration('--resp', ttl) * 1e9) };
+}
+
+const dir = args.certs === undefined ? CERTS_DIR : path.resolve(args.certs);
+await ensureDevCerts({ dir, log: (line) => console.error(line) }); // stdout carries only the token
+const { DEV_PKI_FILES, mintDevToken } = await loadShared();
+const key = fs.readFileSync(path.join(dir, DEV_PKI_FILES.jwt.privateKey), 'utf8');
+const token = await mintDevToken(key, { sub: args.sub, nats }, { ttlSeconds: parseDuration('--ttl', args.ttl) });
+console.log(token);
