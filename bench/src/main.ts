@@ -1,1 +1,241 @@
-export {};
+// `pnpm bench` (= `npm run bench` = scripts/bootstrap.mjs bench: install, build, then this file).
+// Runs the same load, from one load generator, against our event service and against nats-server, both started
+// here as child processes on loopback, and prints our figure beside nats-server's with the ratio.
+//
+// Usage: pnpm bench [-- options]            (or, once built: node bench/dist/src/main.js [options])
+//   --scenario <a,b>   run only these (repeatable); --list shows the names
+//   --only <target>    ours | nats-server: run one server (e.g. while ours is being written)
+//   --quick            ~1/5 of the counts and 2 s caps: a smoke run, figures noisier
+//   --generator <g>    native | libnats | node (default: native when cc + libnats-dev are there, else node).
+//                      native = bench/bin/loadgen with raw sockets (lightest, see native/loadgen.c); libnats = the
+//                      same binary driving the NATS C client; node = bench/src/node-loadgen.ts
+//   --repeat <n>       run each scenario n times per server, keep the median (default 1)
+//   --all              include opt-in scenarios (idle-10k)
+//   --md               print the tables as Markdown (for bench/RESULTS.md)
+// Results also go to bench/out/<date>.json. Exit code 1 when a run failed or a check did (lost messages).
+// Compare ratios from one run, never absolute figures across runs or machines (±15% between identical runs).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BENCH_DIR, pickGenerator, runInproc, type Generator } from './generators.js';
+import { render, type Cell, type ScenarioRun } from './report.js';
+import { DEFAULT_LIMITS, SCENARIOS, type Scenario } from './scenarios.js';
+import { startTarget, type RunningServer, type TargetName } from './servers.js';
+import { systemInfo } from './system.js';
+
+// Let the server settle (allocations after the last handshake, Node's lazy frees) before reading VmRSS.
+const RSS_SETTLE_MS = 500;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Options {
+  scenarios: Scenario[];
+  targets: TargetName[];
+  quick: boolean;
+  repeat: number;
+  generator: Generator;
+  md: boolean;
+}
+
+function usage(): string {
+  const names = SCENARIOS.map((s) => {
+    const labels = s.metrics.map((m) => m.label).join('; ');
+    return `  ${s.name.padEnd(12)} ${labels}${s.optIn ? ' (opt-in)' : ''}`;
+  });
+  return ['scenarios:', ...names].join('\n');
+}
+
+function options(): Options | undefined {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', multiple: true },
+      only: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      generator: { type: 'string' },
+      repeat: { type: 'string', default: '1' },
+      all: { type: 'boolean', default: false },
+      md: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help || values.list) {
+    console.log(values.help ? help() : usage());
+    return undefined;
+  }
+  const wanted = (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  for (const w of wanted) {
+    if (!SCENARIOS.some((s) => s.name === w)) throw new Error(`unknown scenario ${w}\n${usage()}`);
+  }
+  const scenarios = SCENARIOS.filter((s) => (wanted.length ? wanted.includes(s.name) : values.all || !s.optIn));
+  const only = values.only;
+  if (only !== undefined && only !== 'ours' && only !== 'nats-server') {
+    throw new Error('--only takes ours or nats-server');
+  }
+  const gen = values.generator;
+  if (gen !== undefined && gen !== 'native' && gen !== 'libnats' && gen !== 'node') {
+    throw new Error('--generator takes native, libnats or node');
+  }
+  const repeat = Number.parseInt(values.repeat, 10);
+  if (!(repeat >= 1 && repeat <= 9)) throw new Error('--repeat takes 1..9');
+  return {
+    scenarios,
+    // Each scenario runs nats-server, then ours, each a fresh process with the same limits.
+    targets: only ? [only] : ['nats-server', 'ours'],
+    quick: values.quick,
+    repeat,
+    generator: pickGenerator(gen),
+    md: values.md,
+  };
+}
+
+function help(): string {
+  return [
+    'pnpm bench [-- options]',
+    '  --scenario <a,b>  --only ours|nats-server  --quick  --generator native|libnats|node  --repeat <n>',
+    '  --all  --md  --list      (details: the comment at the top of bench/src/main.ts)',
+    usage(),
+  ].join('\n');
+}
+
+/** One scenario against one server: fresh server with the scenario's limits, generator, server CPU and RSS. */
+async function runCell(sc: Scenario, target: TargetName, o: Options): Promise<Cell> {
+  const spec = sc.spec(o.quick);
+  const cell: Cell = { target, problems: [], notes: [] };
+  const started = Date.now();
+  if (sc.kind === 'inproc') {
+    try {
+      const r = await runInproc(spec);
+      cell.result = r;
+      cell.serverCpuS = r.window_cpu_s; // publisher and service share the process: all of it is "server"
+      cell.windowS = r.window_ns / 1e9;
+    } catch (err) {
+      cell.error = (err as Error).message;
+    }
+    return finish(sc, cell, started);
+  }
+  let server: RunningServer | undefined;
+  try {
+    server = await startTarget(target, { limits: { ...DEFAULT_LIMITS, ...sc.limits }, ours: sc.ours });
+    const srv = server;
+    let cpu0 = 0;
+    const rss: Record<string, number> = {};
+    const r = await o.generator.run(spec, srv.port, {
+      onWindow(phase) {
+        if (phase === 'start') {
+          cpu0 = srv.cpuSeconds();
+        } else {
+          cell.serverCpuS = srv.cpuSeconds() - cpu0;
+        }
+      },
+      async onReady(phase) {
+        await sleep(RSS_SETTLE_MS);
+        rss[phase] = srv.rssKiB();
+      },
+    });
+    if (rss['base'] !== undefined) r.rss_base_kib = rss['base'];
+    if (rss['full'] !== undefined) r.rss_full_kib = rss['full'];
+    cell.windowS = r.window_ns / 1e9;
+    cell.result = r;
+  } catch (err) {
+    cell.error = (err as Error).message;
+  } finally {
+    await server?.stop();
+  }
+  return finish(sc, cell, started);
+}
+
+function finish(sc: Scenario, cell: Cell, started: number): Cell {
+  cell.elapsedS = (Date.now() - started) / 1000;
+  const r = cell.result;
+  if (r) {
+    const bad = sc.check?.(r);
+    if (bad) cell.problems.push(bad);
+    cell.notes.push(...(sc.notes?.(r) ?? []));
+  }
+  return cell;
+}
+
+/** Runs a cell `repeat` times and keeps the median by the scenario's first metric. */
+async function runMedian(sc: Scenario, target: TargetName, o: Options): Promise<Cell> {
+  const cells: Cell[] = [];
+  for (let i = 0; i < o.repeat; i++) cells.push(await runCell(sc, target, o));
+  const ok = cells.filter((c) => c.result && !c.error);
+  if (ok.length === 0) return cells[0]!;
+  const m = sc.metrics[0]!;
+  ok.sort((a, b) => m.value(a.result!) - m.value(b.result!));
+  const med = ok[Math.floor((ok.length - 1) / 2)]!;
+  if (o.repeat > 1) med.notes.push(`median of ${ok.length}: ${ok.map((c) => m.format(m.value(c.result!))).join(', ')}`);
+  // A failure in any repetition counts.
+  for (const c of cells) if (c !== med) med.problems.push(...c.problems.filter((p) => !med.problems.includes(p)));
+  return med;
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  if (!o) return;
+  const info = systemInfo();
+  const t0 = Date.now();
+  const runs: ScenarioRun[] = [];
+  const byName = new Map<string, ScenarioRun>();
+  const what = `${o.scenarios.length} scenario(s) × ${o.targets.join(' + ')}`;
+  process.stderr.write(`bench: generator ${o.generator.name}; ${what}\n`);
+
+  for (const sc of o.scenarios) {
+    const run: ScenarioRun = { scenario: sc, cells: {} };
+    for (const target of o.targets) {
+      if (sc.kind === 'inproc' && target === 'nats-server') {
+        // nats-server has no in-process API: its figure is the loopback run of `comparedWith`, same invocation.
+        const base = SCENARIOS.find((s) => s.name === sc.comparedWith)!;
+        let cell = byName.get(base.name)?.cells['nats-server'];
+        if (!cell) {
+          process.stderr.write(`bench: ${base.name} on nats-server (for ${sc.name}) ...\n`);
+          cell = await runMedian(base, 'nats-server', o);
+        }
+        run.cells[target] = { ...cell, notes: [...cell.notes], problems: [...cell.problems], borrowedFrom: base.name };
+        continue;
+      }
+      process.stderr.write(`bench: ${sc.name} on ${target} ...`);
+      const cell = await runMedian(sc, target, o);
+      process.stderr.write(cell.error ? ` failed: ${cell.error}\n` : ` ${cell.elapsedS?.toFixed(1)} s\n`);
+      run.cells[target] = cell;
+    }
+    runs.push(run);
+    byName.set(sc.name, run);
+  }
+
+  const totalS = (Date.now() - t0) / 1000;
+  console.log(render({ info, generator: o.generator, runs, quick: o.quick, totalS, md: o.md, targets: o.targets }));
+
+  const outDir = path.join(BENCH_DIR, 'out');
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `${info.date.replace(/[:]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        info,
+        generator: { name: o.generator.name, description: o.generator.description },
+        quick: o.quick,
+        repeat: o.repeat,
+        totalS,
+        runs: runs.map((r) => ({
+          scenario: r.scenario.name,
+          metrics: r.scenario.metrics.map((m) => m.label),
+          cells: r.cells as Record<string, Cell | undefined>,
+        })),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`\nraw results: ${path.relative(process.cwd(), file)}`);
+  const failed = runs.some((r) => Object.values(r.cells).some((c) => c && (c.error || c.problems.length)));
+  if (failed) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,402 @@
+// Fallback load generator when the native one (native/loadgen.c) cannot be built: same modes, arguments and JSON
+// output, over raw sockets. Publishers write prebuilt PUB frames in big chunks; readers count MSG frames by
+// skipping each payload by its declared size, without parsing subjects: the same method as the native raw client,
+// in one thread. The report's generator-CPU column shows whether it kept up (near 100% of a core: it did not).
+//   node node-loadgen.js <pub|fanout|reqrep|conns> port=<p> [size= count= warmup= cap_ms= subs= queue= conns=]
+import net from 'node:net';
+import readline from 'node:readline';
+import type { GenMode } from './scenarios.js';
+
+const GENERATOR = 'node-raw';
+const STALL_MS = 2000;
+const DRAIN_MS = 10_000;
+const CHUNK_BYTES = 256 * 1024;
+const CONNECT =
+  'CONNECT {"verbose":false,"pedantic":false,"tls_required":false,"name":"bench","lang":"node-raw",' +
+  '"version":"1.0.0","protocol":1,"headers":false,"no_responders":false}\r\n';
+
+interface Args {
+  mode: GenMode;
+  port: number;
+  size: number;
+  count: number;
+  warmup: number;
+  capMs: number;
+  subs: number;
+  queue: boolean;
+  conns: number;
+}
+
+let disconnects = 0;
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    mode: argv[0] as GenMode,
+    port: 0,
+    size: 16,
+    count: 100_000,
+    warmup: 10_000,
+    capMs: 5000,
+    subs: 1,
+    queue: false,
+    conns: 1000,
+  };
+  for (const kv of argv.slice(1)) {
+    const [k, v] = kv.split('=');
+    const n = Number(v);
+    if (k === 'port') a.port = n;
+    else if (k === 'size') a.size = n;
+    else if (k === 'count') a.count = n;
+    else if (k === 'warmup') a.warmup = n;
+    else if (k === 'cap_ms') a.capMs = n;
+    else if (k === 'subs') a.subs = n;
+    else if (k === 'queue') a.queue = n === 1;
+    else if (k === 'conns') a.conns = n;
+    else throw new Error(`unknown argument ${kv}`);
+  }
+  if (!a.port) throw new Error('port= is required');
+  return a;
+}
+
+const now = () => process.hrtime.bigint();
+const ms = (n: number) => BigInt(Math.round(n)) * 1_000_000n;
+const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
+
+function out(obj: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+/** A raw NATS connection: handshake, PING/PONG flushes, and a MSG counter that skips payloads by size. */
+class RawConn {
+  msgs = 0;
+  error: string | undefined;
+  private skip = 0;
+  private partial: Buffer | undefined;
+  private pongs: Array<() => void> = [];
+  onMsg: ((line: string) => void) | undefined;
+
+  private constructor(readonly sock: net.Socket) {
+    sock.setNoDelay(true);
+    sock.on('data', (d: Buffer) => this.feed(d));
+    sock.on('close', () => {
+      disconnects++;
+      for (const p of this.pongs.splice(0)) p();
+    });
+    sock.on('error', (e) => {
+      this.error ??= e.message;
+    });
+  }
+
+  static async open(port: number): Promise<RawConn> {
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', resolve);
+      sock.once('error', reject);
+    });
+    const c = new RawConn(sock);
+    sock.write(CONNECT);
+    await c.flush();
+    if (c.error) throw new Error(c.error);
+    return c;
+  }
+
+  /** PING, resolved by the PONG: everything sent before it has been processed. */
+  flush(): Promise<void> {
+    return new Promise((resolve) => {
+      this.pongs.push(resolve);
+      this.sock.write('PING\r\n');
+    });
+  }
+
+  write(b: Buffer | string): Promise<void> {
+    if (this.sock.write(b)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.sock.off('close', done);
+        this.sock.off('drain', done);
+        resolve();
+      };
+      this.sock.once('drain', done);
+      this.sock.once('close', done);
+    });
+  }
+
+  private feed(chunk: Buffer): void {
+    let buf = chunk;
+    let i = 0;
+    if (this.skip > 0) {
+      if (this.skip >= buf.length) {
+        this.skip -= buf.length;
+        return;
+      }
+      i = this.skip;
+      this.skip = 0;
+    }
+    if (this.partial) {
+      buf = Buffer.concat([this.partial, buf.subarray(i)]);
+      this.partial = undefined;
+      i = 0;
+    }
+    const len = buf.length;
+    while (i < len) {
+      const eol = buf.indexOf(10, i);
+      if (eol < 0) {
+        this.partial = buf.subarray(i);
+        return;
+      }
+      if (buf[i] === 77 /* M: MSG <subject> <sid> [reply] <size>\r\n */) {
+        let j = eol - 2;
+        let size = 0;
+        for (let mul = 1; buf[j] !== 32; j--, mul *= 10) size += (buf[j]! - 48) * mul;
+        this.msgs++;
+        if (this.onMsg) this.onMsg(buf.toString('latin1', i, eol - 1));
+        const next = eol + 1 + size + 2;
+        if (next > len) {
+          this.skip = next - len;
+          return;
+        }
+        i = next;
+      } else {
+        this.control(buf, i, eol);
+        i = eol + 1;
+      }
+    }
+  }
+
+  private control(buf: Buffer, i: number, eol: number): void {
+    const c0 = buf[i];
+    const c1 = buf[i + 1];
+    if (c0 === 80 && c1 === 73) this.sock.write('PONG\r\n'); // PING
+    else if (c0 === 80 && c1 === 79) this.pongs.shift()?.(); // PONG
+    else if (c0 === 45) this.error ??= buf.toString('latin1', i, eol - 1); // -ERR
+    // INFO and +OK: nothing to do.
+  }
+}
+
+function payload(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = 97 + (i % 26);
+  return b;
+}
+
+/** `count` PUB frames in chunks of ~256 KiB, written as the socket drains; stops early at the deadline. */
+async function publish(c: RawConn, subject: string, size: number, count: number, deadline: bigint): Promise<number> {
+  const frame = Buffer.concat([Buffer.from(`PUB ${subject} ${size}\r\n`), payload(size), Buffer.from('\r\n')]);
+  const perChunk = Math.max(1, Math.floor(CHUNK_BYTES / frame.length));
+  const chunk = Buffer.concat(Array.from({ length: perChunk }, () => frame));
+  let sent = 0;
+  while (sent < count && now() < deadline) {
+    const n = Math.min(perChunk, count - sent);
+    await c.write(n === perChunk ? chunk : chunk.subarray(0, n * frame.length));
+    sent += n;
+    if (c.error) throw new Error(c.error);
+  }
+  return sent;
+}
+
+function cpuFields(cpu0: NodeJS.CpuUsage, t0: bigint, t1: bigint): Record<string, unknown> {
+  const w = process.cpuUsage(cpu0);
+  const all = process.cpuUsage();
+  return {
+    generator: GENERATOR,
+    window_ns: Number(t1 - t0),
+    window_cpu_s: (w.user + w.system) / 1e6,
+    cpu_user_s: all.user / 1e6,
+    cpu_sys_s: all.system / 1e6,
+    async_errors: 0,
+    disconnects,
+  };
+}
+
+async function runPub(a: Args): Promise<void> {
+  const c = await RawConn.open(a.port);
+  await publish(c, 'bench.pub', a.size, a.warmup, now() + ms(a.capMs));
+  await c.flush();
+  out({ event: 'window', phase: 'start' });
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  const sent = await publish(c, 'bench.pub', a.size, a.count, t0 + ms(a.capMs));
+  await c.flush();
+  const t1 = now();
+  out({ event: 'window', phase: 'end' });
+  out({ ...cpuFields(cpu0, t0, t1), mode: 'pub', sent, capped: sent < a.count, size: a.size });
+  c.sock.destroy();
+}
+
+async function runFanout(a: Args): Promise<void> {
+  const subject = a.queue ? 'bench.queue' : 'bench.fanout';
+  const subs: RawConn[] = [];
+  for (let i = 0; i < a.subs; i++) {
+    const s = await RawConn.open(a.port);
+    s.sock.write(a.queue ? `SUB ${subject} workers 1\r\n` : `SUB ${subject} 1\r\n`);
+    await s.flush();
+    subs.push(s);
+  }
+  const pub = await RawConn.open(a.port);
+  const perMsg = a.queue ? 1 : a.subs;
+  const delivered = () => subs.reduce((n, s) => n + s.msgs, 0);
+
+  async function waitDelivered(target: number): Promise<bigint> {
+    const start = now();
+    let last = delivered();
+    let lastChange = start;
+    while (last < target) {
+      const t = now();
+      if (t - lastChange > ms(STALL_MS) || t - start > ms(DRAIN_MS)) break;
+      await sleep(1);
+      const d = delivered();
+      if (d !== last) {
+        last = d;
+        lastChange = now();
+      }
+    }
+    return last >= target ? now() : lastChange;
+  }
+
+  const warm = await publish(pub, subject, a.size, a.warmup, now() + ms(a.capMs));
+  await pub.flush();
+  await waitDelivered(warm * perMsg);
+  const base = delivered();
+  out({ event: 'window', phase: 'start' });
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  const sent = await publish(pub, subject, a.size, a.count, t0 + ms(a.capMs));
+  await pub.flush();
+  const expected = sent * perMsg;
+  const t1 = await waitDelivered(base + expected);
+  out({ event: 'window', phase: 'end' });
+  const got = delivered() - base;
+  const per = subs.map((s) => s.msgs);
+  out({
+    ...cpuFields(cpu0, t0, t1),
+    mode: 'fanout',
+    sent,
+    received: got,
+    expected,
+    lost: expected - got,
+    capped: sent < a.count,
+    size: a.size,
+    subs: a.subs,
+    queue: a.queue,
+    per_sub_min: Math.min(...per),
+    per_sub_max: Math.max(...per),
+    warmup_lost: warm * perMsg - base,
+  });
+  for (const c of [pub, ...subs]) c.sock.destroy();
+}
+
+async function runReqrep(a: Args): Promise<void> {
+  const data = payload(a.size);
+  const tail = Buffer.concat([data, Buffer.from('\r\n')]);
+  const responder = await RawConn.open(a.port);
+  responder.onMsg = (line) => {
+    // MSG bench.req <sid> <reply> <size>
+    const parts = line.split(' ');
+    if (parts.length === 5) responder.sock.write(Buffer.concat([Buffer.from(`PUB ${parts[3]} ${a.size}\r\n`), tail]));
+  };
+  responder.sock.write('SUB bench.req 1\r\n');
+  await responder.flush();
+
+  const requester = await RawConn.open(a.port);
+  const inbox = `_INBOX.bench.${process.pid}`;
+  let wake: (() => void) | undefined;
+  requester.onMsg = () => wake?.();
+  requester.sock.write(`SUB ${inbox} 1\r\n`);
+  await requester.flush();
+  const request = Buffer.concat([Buffer.from(`PUB bench.req ${inbox} ${a.size}\r\n`), tail]);
+  let timeouts = 0;
+
+  async function once(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const got = new Promise<boolean>((resolve) => {
+      wake = () => resolve(true);
+      timer = setTimeout(() => resolve(false), 5000);
+    });
+    requester.sock.write(request);
+    const ok = await got;
+    clearTimeout(timer);
+    wake = undefined;
+    if (!ok) timeouts++;
+    return ok;
+  }
+
+  let deadline = now() + ms(a.capMs);
+  for (let i = 0; i < a.warmup && now() < deadline; i++) await once();
+  const lat: number[] = [];
+  out({ event: 'window', phase: 'start' });
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  deadline = t0 + ms(a.capMs);
+  while (lat.length < a.count && now() < deadline) {
+    const s = now();
+    if (await once()) lat.push(Number(now() - s) / 1e3);
+  }
+  const t1 = now();
+  out({ event: 'window', phase: 'end' });
+  if (lat.length === 0) throw new Error('no request completed');
+  lat.sort((x, y) => x - y);
+  const n = lat.length;
+  const pick = (p: number) => lat[Math.floor(((n - 1) * p) / 1000)]!;
+  out({
+    ...cpuFields(cpu0, t0, t1),
+    mode: 'reqrep',
+    requests: n,
+    timeouts,
+    capped: n < a.count,
+    size: a.size,
+    p50_us: pick(500),
+    p90_us: pick(900),
+    p99_us: pick(990),
+    p999_us: pick(999),
+    max_us: lat[n - 1],
+    mean_us: lat.reduce((x, y) => x + y, 0) / n,
+  });
+  responder.sock.destroy();
+  requester.sock.destroy();
+}
+
+async function runConns(a: Args): Promise<void> {
+  const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  const waitLine = async () => {
+    await lines.next();
+  };
+  const conns: RawConn[] = [await RawConn.open(a.port)];
+  out({ event: 'ready', phase: 'base', conns: 1 });
+  await waitLine();
+  out({ event: 'window', phase: 'start' });
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  const deadline = t0 + ms(a.capMs);
+  let opened = 0;
+  // Batches of 100, each handshake complete before the next: a backlog overflow would add 1 s SYN retries.
+  while (opened < a.conns && now() < deadline) {
+    const b = Math.min(100, a.conns - opened);
+    conns.push(...(await Promise.all(Array.from({ length: b }, () => RawConn.open(a.port)))));
+    opened += b;
+  }
+  const t1 = now();
+  out({ event: 'window', phase: 'end' });
+  out({ event: 'ready', phase: 'full', conns: opened + 1 });
+  await waitLine();
+  const closed = conns.filter((c) => c.sock.destroyed || c.sock.readyState !== 'open').length;
+  const capped = opened < a.conns;
+  out({ ...cpuFields(cpu0, t0, t1), mode: 'conns', opened, requested: a.conns, closed_by_server: closed, capped });
+  for (const c of conns) c.sock.destroy();
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  if (a.mode === 'pub') await runPub(a);
+  else if (a.mode === 'fanout') await runFanout(a);
+  else if (a.mode === 'reqrep') await runReqrep(a);
+  else if (a.mode === 'conns') await runConns(a);
+  else throw new Error(`unknown mode ${String(a.mode)}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    out({ generator: GENERATOR, error: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  },
+);

@@ -1,0 +1,277 @@
+// The end-to-end scenarios of `pnpm bench`: what load each applies, which limits both servers get, and which
+// figures it yields. main.ts runs them; the generators (native/loadgen.c, node-loadgen.ts) apply them.
+//
+// Adding one: a new entry here; a new generator mode when the load is new (both generators, same CLI).
+// Planned, not written yet:
+//   - 100,000 subscriptions over 10,000 subjects with wildcards (a `subs` mode: SUB storm, then publish to
+//     matching/non-matching subjects; ours needs `listener_limit` raised via `ours`);
+//   - 10,000 idle connections: `idle-10k` below (opt-in; RSS per connection at scale);
+//   - the gateway path: a third Target in servers.ts (client → gateway → service) beside the two servers.
+
+export type GenMode = 'pub' | 'fanout' | 'reqrep' | 'conns';
+
+/** One load, as both generators take it (key=value arguments). */
+export interface GenSpec {
+  mode: GenMode;
+  size?: number;
+  count?: number;
+  warmup?: number;
+  capMs?: number;
+  subs?: number;
+  queue?: boolean;
+  conns?: number;
+}
+
+/** Limits given to both servers, so neither runs with a looser setting. */
+export interface Limits {
+  maxPayloadBytes: number;
+  maxConnections: number;
+  maxPendingBytes: number;
+  writeDeadlineMs: number;
+}
+
+// nats-server 2.9.10 defaults (NATS-NOTES.md), written out for both servers.
+export const DEFAULT_LIMITS: Limits = {
+  maxPayloadBytes: 1024 * 1024,
+  maxConnections: 65536,
+  maxPendingBytes: 64 * 1024 * 1024,
+  writeDeadlineMs: 10_000,
+};
+
+/** What a generator (or the in-process child) prints last; fields depend on the mode. */
+export interface GenResult {
+  generator: string;
+  mode: string;
+  error?: string;
+  window_ns: number;
+  window_cpu_s: number;
+  cpu_user_s: number;
+  cpu_sys_s: number;
+  async_errors?: number;
+  disconnects?: number;
+  sent?: number;
+  received?: number;
+  expected?: number;
+  lost?: number;
+  capped?: boolean;
+  size?: number;
+  subs?: number;
+  requests?: number;
+  timeouts?: number;
+  p50_us?: number;
+  p90_us?: number;
+  p99_us?: number;
+  p999_us?: number;
+  max_us?: number;
+  mean_us?: number;
+  opened?: number;
+  closed_by_server?: number;
+  per_sub_min?: number;
+  per_sub_max?: number;
+  // Added by main.ts for `conns`: the server's VmRSS with one client, then with all of them.
+  rss_base_kib?: number;
+  rss_full_kib?: number;
+}
+
+export interface Metric {
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  /** How a value prints (the unit is a column of its own). */
+  format: (v: number) => string;
+  value: (r: GenResult) => number;
+}
+
+export interface Scenario {
+  /** The --scenario key. */
+  name: string;
+  /** Generator scenarios drive a server over loopback; `inproc` runs our embedded API in a child process. */
+  kind: 'generator' | 'inproc';
+  spec: (quick: boolean) => GenSpec;
+  metrics: Metric[];
+  /** Whether a result is acceptable (a lost message in 1→1 is a failure, not a slow figure). */
+  check?: (r: GenResult) => string | undefined;
+  /** Notes worth printing under the table (losses where nats semantics allow none, capped runs). */
+  notes?: (r: GenResult) => string[];
+  limits?: Partial<Limits>;
+  /** Options only our service has (e.g. `listener_limit`), merged into its [service] section. */
+  ours?: Record<string, unknown>;
+  /** For `inproc`: the scenario whose nats-server figure it is compared with. */
+  comparedWith?: string;
+  /** Not run by default; `--scenario <name>` or `--all` runs it. */
+  optIn?: boolean;
+}
+
+const M = 1e6;
+
+export function fmtRate(v: number): string {
+  if (v >= M) return `${(v / M).toFixed(2)} M`;
+  if (v >= 1e3) return `${(v / 1e3).toFixed(1)} k`;
+  return v.toFixed(0);
+}
+
+const fmtFixed = (digits: number) => (v: number) => v.toFixed(digits);
+
+const seconds = (r: GenResult) => r.window_ns / 1e9;
+
+const received: Metric['value'] = (r) => (r.received ?? 0) / seconds(r);
+const sentRate: Metric['value'] = (r) => (r.sent ?? 0) / seconds(r);
+
+const rssPerConn: Metric['value'] = (r) => ((r.rss_full_kib ?? NaN) - (r.rss_base_kib ?? NaN)) / (r.opened ?? NaN);
+const idleCheck: Scenario['check'] = (r) =>
+  (r.closed_by_server ?? 0) > 0 ? `server closed ${r.closed_by_server} idle connection(s)` : undefined;
+
+function latency(which: string, pick: (r: GenResult) => number | undefined): Metric {
+  const value = (r: GenResult) => pick(r) ?? NaN;
+  return { label: `request/reply (sequential) ${which}`, unit: 'µs', better: 'lower', format: fmtFixed(0), value };
+}
+
+const noLoss: Scenario['check'] = (r) => ((r.lost ?? 0) > 0 ? `lost ${r.lost} of ${r.expected} messages` : undefined);
+
+function lossNotes(r: GenResult): string[] {
+  const out: string[] = [];
+  if ((r.lost ?? 0) > 0) out.push(`lost ${r.lost} of ${r.expected}`);
+  if (r.capped) out.push(`time cap hit: ${r.sent} of the planned messages sent`);
+  if ((r.disconnects ?? 0) > 0) out.push(`${r.disconnects} connection(s) dropped by the server`);
+  if ((r.async_errors ?? 0) > 0) out.push(`${r.async_errors} async client error(s) (slow consumer?)`);
+  return out;
+}
+
+// Counts: the nats-server run of each takes ~1-2 s here; caps bound a slower server to ~5 s of load plus a
+// bounded drain, which keeps a full run with both servers under ~3 minutes on 2 cores.
+const q = (quick: boolean, full: number) => (quick ? Math.max(1, Math.round(full / 5)) : full);
+
+/** A load of `count` messages of `size` bytes after a warm-up of a tenth as many, capped at 5 s (quick: 2 s). */
+function load(quick: boolean, mode: GenMode, size: number, count: number, extra: Partial<GenSpec> = {}): GenSpec {
+  return { mode, size, count: q(quick, count), warmup: q(quick, count / 10), capMs: quick ? 2000 : 5000, ...extra };
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'pub',
+    kind: 'generator',
+    spec: (quick) => load(quick, 'pub', 16, 10_000_000),
+    metrics: [{ label: 'publish-only 16 B', unit: 'msgs/s', better: 'higher', format: fmtRate, value: sentRate }],
+    notes: lossNotes,
+  },
+  {
+    name: 'pubsub',
+    kind: 'generator',
+    spec: (quick) => load(quick, 'fanout', 16, 5_000_000, { subs: 1 }),
+    metrics: [{ label: '1→1 16 B, received', unit: 'msgs/s', better: 'higher', format: fmtRate, value: received }],
+    check: noLoss,
+    notes: lossNotes,
+  },
+  {
+    name: 'fanout',
+    kind: 'generator',
+    spec: (quick) => load(quick, 'fanout', 128, 1_500_000, { subs: 4 }),
+    metrics: [
+      { label: '1→4 fan-out 128 B, delivered', unit: 'msgs/s', better: 'higher', format: fmtRate, value: received },
+    ],
+    notes: lossNotes,
+  },
+  {
+    name: 'queue',
+    kind: 'generator',
+    spec: (quick) => load(quick, 'fanout', 128, 3_000_000, { subs: 4, queue: true }),
+    metrics: [{ label: 'queue group of 4, 128 B', unit: 'msgs/s', better: 'higher', format: fmtRate, value: received }],
+    notes: (r) => [
+      ...lossNotes(r),
+      ...(r.per_sub_min !== undefined && r.per_sub_min === 0 ? ['a queue member got nothing'] : []),
+    ],
+  },
+  {
+    name: 'reqrep',
+    kind: 'generator',
+    spec: (quick) => load(quick, 'reqrep', 16, 20_000),
+    metrics: [
+      latency('p50', (r) => r.p50_us),
+      latency('p99', (r) => r.p99_us),
+    ],
+    check: (r) => ((r.timeouts ?? 0) > 0 ? `${r.timeouts} request(s) timed out` : undefined),
+    notes: (r) => (r.capped ? [`time cap hit: ${r.requests} requests`] : []),
+  },
+  {
+    name: 'payload-64k',
+    kind: 'generator',
+    spec: (quick) => load(quick, 'fanout', 65536, 10_000, { subs: 1 }),
+    metrics: [
+      {
+        label: '1→1 64 KiB payloads',
+        unit: 'MB/s',
+        better: 'higher',
+        format: fmtFixed(0),
+        value: (r) => ((r.received ?? 0) * (r.size ?? 0)) / 1e6 / seconds(r),
+      },
+    ],
+    check: noLoss,
+    notes: lossNotes,
+  },
+  {
+    name: 'conns',
+    kind: 'generator',
+    spec: (quick) => ({ mode: 'conns', conns: 1000, capMs: quick ? 10_000 : 20_000 }),
+    metrics: [
+      {
+        label: '1,000 idle connections, server RSS',
+        unit: 'KiB/conn',
+        better: 'lower',
+        format: fmtFixed(1),
+        value: rssPerConn,
+      },
+    ],
+    check: idleCheck,
+    notes: (r) => [`RSS ${mib(r.rss_base_kib)} → ${mib(r.rss_full_kib)} MiB`],
+  },
+  {
+    name: 'inproc',
+    kind: 'inproc',
+    comparedWith: 'pubsub',
+    spec: (quick) => load(quick, 'fanout', 16, 5_000_000, { subs: 1 }),
+    metrics: [
+      {
+        label: '1→1 16 B in-process (nats-server: loopback)',
+        unit: 'msgs/s',
+        better: 'higher',
+        format: fmtRate,
+        value: received,
+      },
+    ],
+    check: noLoss,
+    notes: lossNotes,
+  },
+  {
+    name: 'idle-10k',
+    kind: 'generator',
+    optIn: true,
+    spec: () => ({ mode: 'conns', conns: 10_000, capMs: 60_000 }),
+    metrics: [
+      {
+        label: '10,000 idle connections, server RSS',
+        unit: 'KiB/conn',
+        better: 'lower',
+        format: fmtFixed(1),
+        value: rssPerConn,
+      },
+    ],
+    check: idleCheck,
+    notes: (r) => [`RSS ${mib(r.rss_base_kib)} → ${mib(r.rss_full_kib)} MiB`, ...(r.capped ? ['time cap hit'] : [])],
+  },
+];
+
+function mib(kib: number | undefined): string {
+  return kib === undefined ? '?' : (kib / 1024).toFixed(1);
+}
+
+export function genArgs(spec: GenSpec, port: number): string[] {
+  const out = [spec.mode, `port=${port}`];
+  if (spec.size !== undefined) out.push(`size=${spec.size}`);
+  if (spec.count !== undefined) out.push(`count=${spec.count}`);
+  if (spec.warmup !== undefined) out.push(`warmup=${spec.warmup}`);
+  if (spec.capMs !== undefined) out.push(`cap_ms=${spec.capMs}`);
+  if (spec.subs !== undefined) out.push(`subs=${spec.subs}`);
+  if (spec.queue !== undefined) out.push(`queue=${spec.queue ? 1 : 0}`);
+  if (spec.conns !== undefined) out.push(`conns=${spec.conns}`);
+  return out;
+}

@@ -1,0 +1,203 @@
+// The two servers under test, each a child process of its own (so its RSS and CPU time can be read from /proc),
+// started fresh per scenario with the same limits, on loopback. A gateway target would be a third Target here.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { errorLine } from './stderr.js';
+import type { Limits } from './scenarios.js';
+
+export type TargetName = 'ours' | 'nats-server';
+
+export interface RunningServer {
+  readonly target: TargetName;
+  readonly pid: number;
+  readonly port: number;
+  /** VmRSS of the server process, KiB. */
+  rssKiB(): number;
+  /** User + system CPU time of the server process so far, seconds. */
+  cpuSeconds(): number;
+  stop(): Promise<void>;
+}
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const START_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+let clkTck: number | undefined;
+function ticksPerSecond(): number {
+  if (clkTck === undefined) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    const n = Number.parseInt(r.stdout ?? '', 10);
+    clkTck = Number.isFinite(n) && n > 0 ? n : 100;
+  }
+  return clkTck;
+}
+
+export function readRssKiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]);
+}
+
+export function readCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name (which may contain spaces): utime is 14th, stime 15th overall.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
+}
+
+/** A free loopback port: bind 0, read it, close. Racy in principle; nothing else binds here during a run. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitListening(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${stderr().trim().slice(-500)}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`not listening on ${port} after ${START_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function collect(child: ChildProcess): () => string {
+  let buf = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    buf = (buf + d).slice(-4000);
+  });
+  return () => buf;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+function handle(target: TargetName, child: ChildProcess, port: number, cleanup?: () => void): RunningServer {
+  const pid = child.pid!;
+  return {
+    target,
+    pid,
+    port,
+    rssKiB: () => readRssKiB(pid),
+    cpuSeconds: () => readCpuSeconds(pid),
+    async stop() {
+      await stopChild(child);
+      cleanup?.();
+    },
+  };
+}
+
+export function natsServerVersion(): string | undefined {
+  const r = spawnSync('nats-server', ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim().replace(/^nats-server:\s*/, '') : undefined;
+}
+
+/** nats-server with a config file carrying the limits; `-a`/`-p` on the command line. */
+export async function startNatsServer(limits: Limits): Promise<RunningServer> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-nats-'));
+  const conf = path.join(dir, 'nats.conf');
+  writeFileSync(
+    conf,
+    [
+      `max_payload: ${limits.maxPayloadBytes}`,
+      `max_connections: ${limits.maxConnections}`,
+      `max_pending: ${limits.maxPendingBytes}`,
+      `write_deadline: "${limits.writeDeadlineMs}ms"`,
+      '',
+    ].join('\n'),
+  );
+  const port = await freePort();
+  const child = spawn('nats-server', ['-c', conf, '-a', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const stderr = collect(child);
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', () => resolve());
+      child.once('error', reject);
+    });
+    await waitListening(port, child, stderr);
+  } catch (err) {
+    await stopChild(child);
+    cleanup();
+    throw new Error(`nats-server did not start: ${(err as Error).message}`);
+  }
+  return handle('nats-server', child, port, cleanup);
+}
+
+/** Our event service in a child of its own (run-service.ts), port 0, silent logs; it prints the port it bound. */
+export async function startOurs(limits: Limits, extra: Record<string, unknown> = {}): Promise<RunningServer> {
+  const service = {
+    max_payload: limits.maxPayloadBytes,
+    max_connections: limits.maxConnections,
+    max_pending: limits.maxPendingBytes,
+    write_deadline: limits.writeDeadlineMs,
+    ...extra,
+  };
+  const child = spawn(process.execPath, [path.join(HERE, 'run-service.js'), JSON.stringify({ service })], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr = collect(child);
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`no port line after ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        const nl = out.indexOf('\n');
+        if (nl < 0) return;
+        clearTimeout(timer);
+        try {
+          resolve((JSON.parse(out.slice(0, nl)) as { port: number }).port);
+        } catch {
+          reject(new Error(`unexpected first line: ${out.slice(0, nl)}`));
+        }
+      });
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        // Give stderr a turn to arrive before quoting it.
+        setImmediate(() => reject(new Error(`exited with ${code}: ${errorLine(stderr())}`)));
+      });
+    });
+  } catch (err) {
+    await stopChild(child);
+    throw new Error(`event service did not start: ${(err as Error).message}`);
+  }
+  child.stdout!.resume();
+  return handle('ours', child, port);
+}
+
+/** `ours` holds settings only our service has (merged into its [service] section). */
+export function startTarget(
+  target: TargetName,
+  opts: { limits: Limits; ours?: Record<string, unknown> },
+): Promise<RunningServer> {
+  return target === 'nats-server' ? startNatsServer(opts.limits) : startOurs(opts.limits, opts.ours);
+}
