@@ -70,9 +70,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private readonly parser: Parser;
   private readonly out = new Outbound();
   private opts: ConnectOptions = {
-    // Before CONNECT nats-server treats a client as non-verbose, echoing, without headers.
-    verbose: false,
-    pedantic: false,
+    // Before CONNECT nats-server serves a client as verbose and pedantic (its option defaults), without headers.
+    verbose: true,
+    pedantic: true,
     echo: true,
     headers: false,
     noResponders: false,
@@ -333,7 +333,18 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   // --- ProtocolHandler -----------------------------------------------------------------------------------
 
   onProtocolError(err: ProtocolError, detail: string): void {
+    // With auth on, even an unknown op before CONNECT is an authorization failure (nats-server 2.9.10).
+    if (err === Errors.unknownOp && !this.connected && this.authRequired) err = Errors.authorizationViolation;
     this.fail(err, detail);
+  }
+
+  /** `+OK` and `INFO` from a client are ignored, as nats-server does. */
+  onOk(): void {}
+  onInfo(): void {}
+
+  /** A client sending `-ERR` is closed without one. */
+  onErr(): void {
+    this.fail(Errors.protocolViolation, '-ERR from a client');
   }
 
   onPing(): void {
@@ -359,6 +370,15 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       return;
     }
     const c = parsed as Record<string, unknown>;
+    const badField = mistypedConnectField(c);
+    if (badField !== undefined) {
+      this.fail(Errors.protocolViolation, `CONNECT field ${badField} has the wrong type`);
+      return;
+    }
+    if (c.protocol != null && c.protocol !== 0 && c.protocol !== 1) {
+      this.fail(Errors.invalidClientProtocol, `protocol ${String(c.protocol)}`);
+      return;
+    }
     const bool = (v: unknown, dflt: boolean) => (typeof v === 'boolean' ? v : dflt);
     const str = (v: unknown) => (typeof v === 'string' ? v : '');
     // nats-server: verbose and pedantic default to true when absent, echo to true, headers to false.
@@ -407,10 +427,15 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.stats.inBytes += msg.length;
     if (this.opts.pedantic && !isValidPublishSubject(subject)) {
       this.fail(Errors.invalidPublishSubject, subject);
-      return;
+      // nats-server still acknowledges it, and routes a well-formed subject with wildcards (as literal tokens).
+      if (!isValidSubject(subject)) {
+        this.ok();
+        return;
+      }
     }
-    this.ctx.broker.publish(this, subject, reply, hdrLen, msg);
+    // +OK goes before any MSG this publish produces, as nats-server orders them.
     this.ok();
+    this.ctx.broker.publish(this, subject, reply, hdrLen, msg);
   }
 
   onSub(subject: string, queue: string | undefined, sid: string): void {
@@ -419,14 +444,15 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       this.fail(Errors.invalidSubject, subject);
       return;
     }
+    const svc = this.ctx.config.service;
+    // Checked before the repeated-sid rule: at the limit nats-server refuses even a SUB reusing a live sid.
+    if (svc.max_subscriptions > 0 && this.subs.size >= svc.max_subscriptions) {
+      this.fail(Errors.maxSubscriptions, `connection has ${this.subs.size}`);
+      return;
+    }
     // A repeated sid is ignored, as nats-server does.
     if (this.subs.has(sid)) {
       this.ok();
-      return;
-    }
-    const svc = this.ctx.config.service;
-    if (svc.max_subscriptions > 0 && this.subs.size >= svc.max_subscriptions) {
-      this.fail(Errors.maxSubscriptions, `connection has ${this.subs.size}`);
       return;
     }
     const sub = new Subscription(this, subject, queue, sid);
@@ -452,4 +478,15 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     this.ok();
   }
+}
+
+const CONNECT_BOOLEANS = ['verbose', 'pedantic', 'echo', 'headers', 'no_responders', 'tls_required'] as const;
+const CONNECT_STRINGS = ['name', 'lang', 'version', 'auth_token', 'user', 'pass', 'jwt', 'sig', 'nkey'] as const;
+
+/** nats-server unmarshals CONNECT into typed fields: a wrongly typed known field fails the whole CONNECT. */
+function mistypedConnectField(c: Record<string, unknown>): string | undefined {
+  for (const k of CONNECT_BOOLEANS) if (c[k] != null && typeof c[k] !== 'boolean') return k;
+  for (const k of CONNECT_STRINGS) if (c[k] != null && typeof c[k] !== 'string') return k;
+  if (c.protocol != null && typeof c.protocol !== 'number') return 'protocol';
+  return undefined;
 }

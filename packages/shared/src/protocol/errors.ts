@@ -58,6 +58,7 @@ export const Errors = Object.freeze({
   staleConnection: closing('Stale Connection', 'Stale Connection'),
   tlsRequired: closing('Secure Connection - TLS Required', 'TLS Required'),
   maxSubscriptions: open('maximum subscriptions exceeded'),
+  invalidClientProtocol: closing('invalid client protocol', 'Protocol Violation'),
 });
 
 export function permissionsViolationForPublish(subject: string): ProtocolError {

@@ -15,7 +15,8 @@ export type Op =
 export type ParserRole = 'client' | 'server' | 'leaf';
 
 const ROLE_OPS: Record<ParserRole, readonly Op[]> = {
-  client: ['CONNECT', 'PUB', 'HPUB', 'SUB', 'UNSUB', 'PING', 'PONG'],
+  // +OK, INFO and -ERR from a client: nats-server ignores the first two and closes on the third.
+  client: ['CONNECT', 'PUB', 'HPUB', 'SUB', 'UNSUB', 'PING', 'PONG', '+OK', 'INFO', '-ERR'],
   server: ['INFO', 'MSG', 'HMSG', 'PING', 'PONG', '+OK', '-ERR'],
   leaf: ['INFO', 'CONNECT', 'LS+', 'LS-', 'LMSG', 'PING', 'PONG', '+OK', '-ERR'],
 };
@@ -190,9 +191,9 @@ export class Parser {
       return;
     }
     // The op itself, a space and the arguments: refuse early so a peer cannot grow this buffer without bound.
-    if (this.partialLength > this.limits.maxControlLine + 8 && !this.partialIsConnectOrInfo()) {
+    if (this.partialLength > this.limits.maxControlLine + 8 && !this.partialIsInfo()) {
       this.fail(Errors.maxControlLine, `control line of ${this.partialLength}+ bytes`);
-    } else if (this.partialLength > CONNECT_LINE_HARD_MAX) {
+    } else if (this.partialLength > INFO_LINE_HARD_MAX) {
       this.fail(Errors.maxControlLine, `control line of ${this.partialLength}+ bytes`);
     }
   }
@@ -208,9 +209,8 @@ export class Parser {
     return this.opNames.some((op) => (complete ? op === word : op.startsWith(word)));
   }
 
-  private partialIsConnectOrInfo(): boolean {
-    const head = this.partial[0]!.toString('latin1', 0, Math.min(this.partial[0]!.length, 7)).toUpperCase();
-    return head.startsWith('CONNECT') || head.startsWith('INFO');
+  private partialIsInfo(): boolean {
+    return this.partial[0]!.toString('latin1', 0, Math.min(this.partial[0]!.length, 4)).toUpperCase() === 'INFO';
   }
 
   /**
@@ -231,12 +231,17 @@ export class Parser {
     while (i < end && (line[i] === SPACE || line[i] === TAB)) i++;
     const argsStart = i;
     const bare = opEnd === end;
+    if (op === 'CONNECT' && bare) {
+      // nats-server closes on a bare CONNECT without an -ERR (its JSON is missing, not its op).
+      return this.violation('CONNECT without arguments');
+    }
     if (TAKES_ARGS.has(op) ? bare : argsStart !== end) {
       // nats-server's byte machine wants a space after such an op (`SUB\r\n`), and nothing after PING/PONG/+OK.
       this.fail(Errors.unknownOp, bare ? `${op} without arguments` : `${op} with arguments`);
       return -1;
     }
-    if (op !== 'CONNECT' && op !== 'INFO' && end - argsStart > this.limits.maxControlLine) {
+    // Only the arguments count, trailing blanks included; CONNECT too (observed from nats-server 2.9.10).
+    if (op !== 'INFO' && end - argsStart > this.limits.maxControlLine) {
       this.fail(Errors.maxControlLine, `control line of ${end - start} bytes`);
       return -1;
     }
@@ -376,11 +381,8 @@ export class Parser {
     }
     let max: number | undefined;
     if (n === 2) {
-      max = this.num(line, 1);
-      if (max < 0) {
-        this.violation('malformed UNSUB max');
-        return;
-      }
+      // nats-server reads a max it cannot parse as 0: unsubscribe now, connection stays open.
+      max = Math.max(0, this.num(line, 1));
     }
     this.handler.onUnsub?.(this.arg(line, 0), max);
   }
@@ -461,8 +463,8 @@ export class Parser {
 const NO_QUEUES: readonly string[] = Object.freeze([]);
 const TAKES_ARGS: ReadonlySet<Op> = new Set<Op>(['CONNECT', 'PUB', 'HPUB', 'SUB', 'UNSUB', 'INFO', 'MSG', 'HMSG', '-ERR', 'LS+', 'LS-', 'LMSG']);
 
-/** CONNECT and INFO may carry long JWTs; still bounded so a peer cannot grow memory without end. */
-const CONNECT_LINE_HARD_MAX = 1 << 20;
+/** INFO from a server is not bound by our max_control_line; still bounded so a peer cannot grow memory. */
+const INFO_LINE_HARD_MAX = 1 << 20;
 
 /** Parses a non-negative decimal from bytes; -1 when it is not one (nats-server parseSize). */
 export function parseSize(buf: Buffer, s: number, e: number): number {
