@@ -86,6 +86,8 @@ export interface EventService {
   readonly host: string;
   /** The WebSocket port actually bound, when [websocket] is configured. */
   readonly websocketPort?: number;
+  /** The monitoring HTTP port actually bound, when [monitor] is configured. */
+  readonly monitorPort?: number;
   readonly serverId: string;
   /** The resolved configuration in force (defaults filled, durations in ms, sizes in bytes). */
   readonly config: Readonly<ServiceConfig>;

@@ -42,6 +42,12 @@ export interface WebsocketSection {
   no_tls: boolean; // default false
 }
 
+/** The monitoring HTTP listener (nats-server's /varz, /connz, ... and /metrics); off unless the section is present. */
+export interface MonitorSection {
+  host: string; // default "127.0.0.1": monitoring data names clients, so loopback unless asked otherwise
+  port: number; // 0 binds an ephemeral port
+}
+
 export interface LogSection {
   format: LogFormat; // default "text"
   level: LogLevel; // default "info"
@@ -51,6 +57,7 @@ export interface ServiceConfig {
   service: ServiceSection;
   tls?: TlsSection;
   websocket?: WebsocketSection;
+  monitor?: MonitorSection;
   log: LogSection;
 }
 

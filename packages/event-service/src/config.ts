@@ -69,6 +69,12 @@ export const serviceSchema = s.table({
       no_tls: s.boolean().default(false),
     })
     .optional(),
+  monitor: s
+    .table({
+      host: s.string().default('127.0.0.1'),
+      port: s.integer(PORT),
+    })
+    .optional(),
   log: s.table({
     format: s.oneOf(['text', 'json']).default('text'),
     level: s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -22,8 +22,7 @@ import type {
   Subscription as SubscriptionApi,
 } from './api.js';
 import { Subscription, type Broker, type Conn } from './broker.js';
-import { resolveServiceConfig } from './config.js';
-import type { ServiceConfigInput } from './config-types.js';
+import { resolveServiceConfig, type ServiceConfigInputWithUnits } from './config.js';
 import { EventServer } from './server.js';
 
 /** Errors the embedded API throws or rejects with; `code` is stable. */
@@ -294,7 +293,7 @@ function toBuffer(data: Uint8Array | string | undefined): Buffer {
 }
 
 /** Starts the event service (network listeners included) and returns the in-process handle. */
-export async function startEventService(input: ServiceConfigInput = {}): Promise<EventService> {
+export async function startEventService(input: ServiceConfigInputWithUnits = {}): Promise<EventService> {
   const config = resolveServiceConfig(input);
   const logger = createLogger({ format: config.log.format, level: config.log.level, name: 'event-service' });
   const server = new EventServer(config, logger);
@@ -315,6 +314,9 @@ export function embed(server: EventServer, logger: Logger): EventService {
     },
     get websocketPort() {
       return server.websocketPort;
+    },
+    get monitorPort() {
+      return server.monitorPort;
     },
     serverId: server.serverId,
     get config() {

@@ -12,17 +12,20 @@ import type { ServiceStats } from './api.js';
 import { Broker } from './broker.js';
 import { Client, type ClientContext } from './client.js';
 import type { ServiceConfig } from './config-types.js';
+import { MonitorServer } from './monitor/http.js';
+import type { MonitorSource, ServerState } from './monitor/source.js';
 import { SocketTransport, WebSocketTransport } from './transport.js';
 import { VERSION } from './version.js';
 
 /** How long a client may take to finish the TLS handshake before it is dropped. */
 const TLS_HANDSHAKE_MS = 2000;
 
-export class EventServer implements ClientContext {
+export class EventServer implements ClientContext, MonitorSource {
   readonly broker: Broker;
   readonly serverId = newServerId();
   readonly clients = new Map<number, Client>();
   readonly startedAt = new Date();
+  configLoadedAt = new Date();
   totalConnections = 0;
   private nextCid = 1;
   private tcp: net.Server | undefined;
@@ -31,6 +34,8 @@ export class EventServer implements ClientContext {
   private dirty: Client[] = [];
   private flushQueued = false;
   private closing = false;
+  private lifecycle: ServerState = 'starting';
+  private monitor: MonitorServer | undefined;
   private boundPort = 0;
   private boundWsPort: number | undefined;
 
@@ -48,8 +53,31 @@ export class EventServer implements ClientContext {
   get websocketPort(): number | undefined {
     return this.boundWsPort;
   }
+  /** The monitoring port actually bound, when [monitor] is configured. */
+  get monitorPort(): number | undefined {
+    return this.monitor?.port;
+  }
+  /** starting → running (listening) → closing → closed; /healthz is 200 only while running. */
+  get state(): ServerState {
+    return this.lifecycle;
+  }
 
   async listen(): Promise<void> {
+    // Monitoring first, as nats-server does: /healthz then reports 503 until the client listeners are up.
+    if (this.config.monitor) {
+      this.monitor = new MonitorServer(this, { ...this.config.monitor, logger: this.logger });
+      await this.monitor.listen();
+    }
+    try {
+      await this.listenForClients();
+    } catch (err) {
+      await this.monitor?.close();
+      throw err;
+    }
+    if (this.lifecycle === 'starting') this.lifecycle = 'running';
+  }
+
+  private async listenForClients(): Promise<void> {
     const svc = this.config.service;
     const tcp = net.createServer((socket) => this.acceptTcp(socket));
     this.tcp = tcp;
@@ -127,6 +155,7 @@ export class EventServer implements ClientContext {
 
   clientClosed(client: Client, reason: CloseReason): void {
     if (this.clients.delete(client.cid)) {
+      this.monitor?.closed.record(client);
       this.logger.info(
         { cid: client.cid, ip: client.transport.remoteAddress, reason, in_msgs: client.stats.inMsgs, out_msgs: client.stats.outMsgs },
         'client closed',
@@ -206,6 +235,7 @@ export class EventServer implements ClientContext {
   /** Applies a new configuration's live-changeable limits to the running server and its clients. */
   applyConfig(config: ServiceConfig): void {
     this.config = config;
+    this.configLoadedAt = new Date();
     this.broker.listenerLimit = config.service.listener_limit;
     for (const c of this.clients.values()) c.applyLimits();
   }
@@ -214,6 +244,7 @@ export class EventServer implements ClientContext {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.lifecycle = 'closing';
     const stopped: Promise<unknown>[] = [];
     if (this.tcp) stopped.push(new Promise((r) => this.tcp!.close(r)));
     if (this.ws) {
@@ -224,6 +255,9 @@ export class EventServer implements ClientContext {
     for (const c of [...this.clients.values()]) c.close('Server Shutdown');
     this.ws?.http.closeAllConnections?.();
     await Promise.all(stopped);
+    this.lifecycle = 'closed';
+    // Last, so /healthz says 503 for as long as the shutdown takes.
+    await this.monitor?.close();
     this.logger.info({ total_connections: this.totalConnections }, 'server stopped');
   }
 }
