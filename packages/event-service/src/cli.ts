@@ -15,7 +15,7 @@ const USAGE = `usage: event-service [--config FILE] [--patch FILE]... [--print-c
 
   --config FILE     base TOML configuration (without it: the embedded defaults)
   --patch FILE      TOML patch deep-merged over the base, in order; the later wins (repeatable)
-  --print-config    print the merged configuration (secrets redacted) and exit
+  --print-config    print the merged configuration (secrets redacted, each value's source) and exit
   --version         print the version and exit
   --help            this text`;
 
@@ -56,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (args['print-config']) {
-    process.stdout.write(formatConfig(loaded.config));
+    process.stdout.write(formatConfig(loaded.config, loaded.sources));
     return 0;
   }
   const config = loaded.config;
