@@ -5,3 +5,4 @@ export * from './config/index.js';
 export * from './log.js';
 export * from './tls.js';
 export * from './dev-pki.js';
+export * from './events/index.js';

@@ -1,0 +1,3 @@
+// The event catalogue and the CloudEvents envelope every event travels in.
+export * from './envelope.js';
+export * from './catalogue.js';
