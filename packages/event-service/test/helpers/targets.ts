@@ -1,5 +1,7 @@
 // One test file, several servers: a target is either our event service (started in this process) or Debian's
 // nats-server (a child process), configured alike, so the same assertions compare behaviour instead of guessing.
+// Environment: TARGETS=event-service or nats-server (a comma list) runs only those; NATS_SERVER_DEBUG=1 starts
+// nats-server with -D (=trace: -DV) and passes its stderr through to ours.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -7,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEventService } from '../../src/index.js';
 
-export type TargetName = 'event-service' | 'nats-server';
+export const TARGET_NAMES = ['event-service', 'nats-server'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface TargetOptions {
   token?: string;
@@ -22,7 +25,11 @@ export interface TargetOptions {
   pingMax?: number;
   writeDeadlineMs?: number;
   authTimeoutMs?: number;
+  /** A WebSocket listener; plaintext (no_tls) unless `websocketTls`. */
   websocket?: boolean;
+  /** With `websocket` and `tls`: the WebSocket listener uses the same certificate (wss://). */
+  websocketTls?: boolean;
+  /** TLS for clients: the INFO in plaintext, then the handshake (nats-server's default before handshake_first). */
   tls?: { certPath: string; keyPath: string; caPath?: string; verify?: boolean };
 }
 
@@ -95,7 +102,7 @@ export const eventService: Target = {
         ...(opts.writeDeadlineMs !== undefined && { write_deadline: opts.writeDeadlineMs }),
         ...(opts.authTimeoutMs !== undefined && { auth_timeout: opts.authTimeoutMs }),
       },
-      ...(opts.websocket && { websocket: { host: '127.0.0.1', port: 0, no_tls: true } }),
+      ...(opts.websocket && { websocket: { host: '127.0.0.1', port: 0, no_tls: !(opts.websocketTls && opts.tls) } }),
       ...(opts.tls && {
         tls: {
           cert_path: opts.tls.certPath,
@@ -136,31 +143,38 @@ export const natsServer: Target = {
       if (opts.authTimeoutMs !== undefined) auth.push(`timeout: ${opts.authTimeoutMs / 1000}`);
       lines.push(`authorization { ${auth.join(', ')} }`);
     }
-    let wsPort: number | undefined;
-    if (opts.websocket) {
-      wsPort = await freePort();
-      lines.push(`websocket { listen: "127.0.0.1:${wsPort}", no_tls: true }`);
-    }
+    let tlsBlock: string | undefined;
     if (opts.tls) {
       const t = opts.tls;
       const parts = [`cert_file: ${JSON.stringify(t.certPath)}`, `key_file: ${JSON.stringify(t.keyPath)}`];
       if (t.caPath) parts.push(`ca_file: ${JSON.stringify(t.caPath)}`);
       if (t.verify) parts.push('verify: true');
-      lines.push(`tls { ${parts.join(', ')} }`);
+      tlsBlock = `tls { ${parts.join(', ')} }`;
+      lines.push(tlsBlock);
+    }
+    let wsPort: number | undefined;
+    if (opts.websocket) {
+      wsPort = await freePort();
+      // nats-server refuses a websocket block with neither TLS nor no_tls (server/websocket.go validateWebsocketOptions).
+      const wsSecurity = opts.websocketTls && tlsBlock !== undefined ? tlsBlock : 'no_tls: true';
+      lines.push(`websocket { listen: "127.0.0.1:${wsPort}", ${wsSecurity} }`);
     }
     const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-server-'));
     const conf = path.join(dir, 'nats.conf');
     writeFileSync(conf, lines.join('\n') + '\n');
-    const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const debug = natsServerDebugFlags();
+    const child = spawn('nats-server', ['-c', conf, ...debug], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
+      if (debug.length > 0) process.stderr.write(d);
       if (stderr.length < 16384) stderr += d.toString();
     });
     try {
       await waitForPort(port, child, 10000);
     } catch (err) {
       child.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}\n${stderr}`);
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`${(err as Error).message}\nconfig:\n${lines.join('\n')}\nstderr:\n${stderr}`);
     }
     return {
       name: 'nats-server',
@@ -182,9 +196,42 @@ export const natsServer: Target = {
   },
 };
 
-/** Our service always; nats-server when the binary is installed (CI installs it, so there it always runs). */
-export function targets(): Target[] {
-  if (natsServerAvailable()) return [eventService, natsServer];
-  if (process.env.CI) throw new Error('nats-server is not installed; .ci/run installs it');
-  return [eventService];
+/** NATS_SERVER_DEBUG=1 (or true/yes): `-D`; `trace`: `-DV` (every protocol line, on stderr). */
+function natsServerDebugFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  const v = (env.NATS_SERVER_DEBUG ?? '').trim().toLowerCase();
+  if (v === '' || v === '0' || v === 'false' || v === 'no') return [];
+  return v === 'trace' ? ['-DV'] : ['-D'];
+}
+
+/**
+ * The targets TARGETS names (`nats-server`, `event-service`, or both comma-separated); all when unset or empty.
+ * An unknown name throws rather than silently running nothing.
+ */
+export function selectedTargetNames(env: NodeJS.ProcessEnv = process.env): TargetName[] {
+  const raw = (env.TARGETS ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  if (raw.length === 0) return [...TARGET_NAMES];
+  for (const n of raw) {
+    if (!(TARGET_NAMES as readonly string[]).includes(n)) {
+      throw new Error(`TARGETS: unknown target ${JSON.stringify(n)}; known: ${TARGET_NAMES.join(', ')}`);
+    }
+  }
+  return TARGET_NAMES.filter((n) => raw.includes(n));
+}
+
+/**
+ * Our service and nats-server, as TARGETS selects. nats-server runs when its binary is installed; missing, it is
+ * skipped locally but throws under CI (.ci/run installs it, so a missing binary there is a broken CI) and when
+ * TARGETS names it explicitly.
+ */
+export function targets(env: NodeJS.ProcessEnv = process.env): Target[] {
+  const names = selectedTargetNames(env);
+  const out: Target[] = [];
+  if (names.includes('event-service')) out.push(eventService);
+  if (names.includes('nats-server')) {
+    if (natsServerAvailable()) out.push(natsServer);
+    else if (env.CI || (env.TARGETS ?? '').includes('nats-server')) {
+      throw new Error('nats-server is not installed (apt-get install nats-server; .ci/run installs it)');
+    }
+  }
+  return out;
 }
