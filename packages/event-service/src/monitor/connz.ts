@@ -57,7 +57,7 @@ const SORTS: Record<string, SortKey> = {
   uptime: desc((c, now) => (c.stop ?? now) - c.start),
   stop: desc((c) => c.stop ?? 0),
   reason: (a, b) => (a.reason ?? '').localeCompare(b.reason ?? ''),
-  // We do not measure RTT yet (every rtt is 0s), so this keeps cid order.
+  // nats-server 2.10's addition (2.9 refuses it). We do not measure RTT yet (every rtt is 0s): cid order.
   rtt: () => 0,
 };
 
