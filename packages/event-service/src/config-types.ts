@@ -48,6 +48,12 @@ export interface MonitorSection {
   port: number; // 0 binds an ephemeral port
 }
 
+/** The durable event store. */
+export interface StoreSection {
+  /** SQLite database file (created with its directory); absolute once resolved. Default "data/events.db" under the cwd. */
+  path: string;
+}
+
 export interface LogSection {
   format: LogFormat; // default "text"
   level: LogLevel; // default "info"
@@ -58,6 +64,7 @@ export interface ServiceConfig {
   tls?: TlsSection;
   websocket?: WebsocketSection;
   monitor?: MonitorSection;
+  store: StoreSection;
   log: LogSection;
 }
 

@@ -9,6 +9,7 @@ import {
   type ConfigSources,
   type Infer,
 } from '@event-broker/shared';
+import { resolve } from 'node:path';
 import type { ServiceConfig, ServiceConfigInput, ServiceSection } from './config-types.js';
 
 const MiB = 1024 * 1024;
@@ -75,6 +76,11 @@ export const serviceSchema = s.table({
       port: s.integer(PORT),
     })
     .optional(),
+  store: s.table({
+    // The durable event store (handlers/store.ts). Relative to the config file's directory in a file, the cwd for
+    // embedded input; the default is data/events.db under the working directory the service started in.
+    path: s.path().default(resolve('data', 'events.db')),
+  }),
   log: s.table({
     format: s.oneOf(['text', 'json']).default('text'),
     level: s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

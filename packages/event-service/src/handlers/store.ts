@@ -1,0 +1,304 @@
+// The durable event store: every accepted event and, per handler sink that wants it, a delivery record, written
+// and fsynced before the intake acknowledges. Delivery and the feed read from here; what to deliver where is theirs.
+//
+// Library: SQLite through better-sqlite3. It is synchronous (a commit returns when the data is on disk, so "ack
+// after commit" is a plain statement order), transactions batch many events into one fsync, WAL lets readers run
+// beside the writer, and the feed's queries (by type, producer, time, cursor) are SQL indexes rather than
+// hand-kept key layouts as LMDB would need. It compiles from source with node-gyp here (about a minute, once per
+// fresh install; see root package.json pnpm.onlyBuiltDependencies).
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+/** An event to store: its id (the idempotency key), type, the serialised envelope, and the sinks that want it. */
+export interface NewEvent {
+  id: string;
+  type: string;
+  body: string;
+  sinks: readonly string[];
+}
+
+export interface AppendResult {
+  id: string;
+  seq: number;
+  /** The id was already stored: nothing was written, the first copy's sequence is returned. */
+  duplicate: boolean;
+}
+
+export interface StoredEvent {
+  seq: number;
+  id: string;
+  type: string;
+  body: string;
+  /** Epoch ms the store accepted it. */
+  storedAt: number;
+}
+
+export type DeliveryState = 'pending' | 'delivered' | 'dead';
+
+export interface DeliveryRecord {
+  sink: string;
+  seq: number;
+  id: string;
+  type: string;
+  body: string;
+  state: DeliveryState;
+  attempts: number;
+  /** Epoch ms before which no new attempt is due. */
+  nextAttemptAt: number;
+  lastError?: string;
+}
+
+/**
+ * The store interface the intake and the sinks use; test/helpers/store-conformance.ts is the suite every
+ * implementation passes.
+ */
+export interface EventStore {
+  /** Stores events and their delivery records in one durable commit; duplicates (by id) write nothing. */
+  append(events: readonly NewEvent[]): AppendResult[];
+  get(id: string): StoredEvent | undefined;
+  /** Pending deliveries for `sink` that are due at `now`, oldest event first. */
+  due(sink: string, now: number, limit: number): DeliveryRecord[];
+  /** Epoch ms of the earliest pending delivery for `sink` (undefined when none is pending). */
+  nextDue(sink: string): number | undefined;
+  /** Marks deliveries done; returns how many were pending. */
+  delivered(sink: string, seqs: readonly number[]): number;
+  /** Records a failed attempt: the attempt count, when to retry, why. */
+  failed(sink: string, seq: number, opts: { nextAttemptAt: number; error: string }): void;
+  /** Moves a delivery to the dead-letter list. */
+  dead(sink: string, seq: number, error: string): void;
+  /** Dead letters, oldest first, optionally for one sink, after sequence `after`. */
+  deadLetters(opts?: { sink?: string; after?: number; limit?: number }): DeliveryRecord[];
+  /** Makes dead letters pending again, due now (all of a sink's, or the given sequences); returns how many. */
+  replay(sink: string, seqs?: readonly number[]): number;
+  /** Events with at least one pending delivery: what `event_limit` bounds. */
+  readonly held: number;
+  /** All stored events. */
+  count(): number;
+  close(): void;
+}
+
+const STATE_CODE: Record<DeliveryState, number> = { pending: 0, delivered: 1, dead: 2 };
+const STATE_NAME: DeliveryState[] = ['pending', 'delivered', 'dead'];
+
+export interface SqliteStoreOptions {
+  /**
+   * `FULL` (default) fsyncs the WAL at every commit: an acknowledged event survives power loss. `NORMAL` survives a
+   * process kill (the WAL is written before commit returns) but not power loss.
+   */
+  synchronous?: 'FULL' | 'NORMAL';
+}
+
+interface DeliveryRow {
+  sink: string;
+  seq: number;
+  id: string;
+  type: string;
+  body: string;
+  state: number;
+  attempts: number;
+  next_at: number;
+  last_error: string | null;
+}
+
+function toRecord(r: DeliveryRow): DeliveryRecord {
+  return {
+    sink: r.sink,
+    seq: r.seq,
+    id: r.id,
+    type: r.type,
+    body: r.body,
+    state: STATE_NAME[r.state]!,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_at,
+    ...(r.last_error !== null && { lastError: r.last_error }),
+  };
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  body TEXT NOT NULL,
+  stored_at INTEGER NOT NULL,
+  pending INTEGER NOT NULL            -- deliveries still pending; > 0 means the event is held
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+  sink TEXT NOT NULL,
+  seq INTEGER NOT NULL REFERENCES events(seq),
+  state INTEGER NOT NULL,             -- 0 pending, 1 delivered, 2 dead
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  PRIMARY KEY (sink, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (sink, state, next_at, seq);
+CREATE INDEX IF NOT EXISTS events_held ON events (pending) WHERE pending > 0;
+`;
+
+/** The SQLite implementation. `path` may be `:memory:` (tests; nothing durable). */
+export class SqliteEventStore implements EventStore {
+  private readonly db: Database.Database;
+  private heldCount: number;
+  private readonly stmts;
+
+  constructor(
+    readonly file: string,
+    opts: SqliteStoreOptions = {},
+  ) {
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+    const db = this.db;
+    this.stmts = {
+      insert: db.prepare<[string, string, string, number, number]>(
+        'INSERT INTO events (id, type, body, stored_at, pending) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
+      ),
+      seqOf: db.prepare<[string], { seq: number }>('SELECT seq FROM events WHERE id = ?'),
+      addDelivery: db.prepare<[string, number]>('INSERT OR IGNORE INTO deliveries (sink, seq, state) VALUES (?, ?, 0)'),
+      get: db.prepare<[string], { seq: number; id: string; type: string; body: string; stored_at: number }>(
+        'SELECT seq, id, type, body, stored_at FROM events WHERE id = ?',
+      ),
+      due: db.prepare<[string, number, number], DeliveryRow>(
+        `SELECT d.sink, d.seq, e.id, e.type, e.body, d.state, d.attempts, d.next_at, d.last_error
+           FROM deliveries d JOIN events e ON e.seq = d.seq
+          WHERE d.sink = ? AND d.state = 0 AND d.next_at <= ? ORDER BY d.seq LIMIT ?`,
+      ),
+      nextDue: db.prepare<[string], { next: number | null }>('SELECT MIN(next_at) AS next FROM deliveries WHERE sink = ? AND state = 0'),
+      resolve: db.prepare<[number, string | null, string, number]>(
+        'UPDATE deliveries SET state = ?, last_error = ? WHERE sink = ? AND seq = ? AND state = 0',
+      ),
+      release: db.prepare<[number], { pending: number }>('UPDATE events SET pending = pending - 1 WHERE seq = ? RETURNING pending'),
+      hold: db.prepare<[number], { pending: number }>('UPDATE events SET pending = pending + 1 WHERE seq = ? RETURNING pending'),
+      failed: db.prepare<[number, string, string, number]>(
+        'UPDATE deliveries SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE sink = ? AND seq = ? AND state = 0',
+      ),
+      bumpAttempts: db.prepare<[string, number]>('UPDATE deliveries SET attempts = attempts + 1 WHERE sink = ? AND seq = ? AND state = 0'),
+      deadLetters: db.prepare<[string | null, string | null, number, number], DeliveryRow>(
+        `SELECT d.sink, d.seq, e.id, e.type, e.body, d.state, d.attempts, d.next_at, d.last_error
+           FROM deliveries d JOIN events e ON e.seq = d.seq
+          WHERE d.state = 2 AND (? IS NULL OR d.sink = ?) AND d.seq > ? ORDER BY d.seq, d.sink LIMIT ?`,
+      ),
+      deadSeqs: db.prepare<[string], { seq: number }>('SELECT seq FROM deliveries WHERE sink = ? AND state = 2'),
+      revive: db.prepare<[number, string, number]>(
+        'UPDATE deliveries SET state = 0, attempts = 0, next_at = ?, last_error = NULL WHERE sink = ? AND seq = ? AND state = 2',
+      ),
+      count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
+      held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE pending > 0'),
+    };
+    this.heldCount = this.stmts.held.get()!.n;
+  }
+
+  get held(): number {
+    return this.heldCount;
+  }
+
+  readonly append = (events: readonly NewEvent[]): AppendResult[] => this.appendTx(events);
+
+  private readonly appendTx = (() => {
+    // One transaction (one fsync) for the whole batch: the intake's group commit.
+    const tx = (events: readonly NewEvent[]): AppendResult[] => {
+      const now = Date.now();
+      const out: AppendResult[] = [];
+      let held = 0;
+      for (const e of events) {
+        const sinks = [...new Set(e.sinks)];
+        const res = this.stmts.insert.run(e.id, e.type, e.body, now, sinks.length);
+        if (res.changes === 0) {
+          out.push({ id: e.id, seq: this.stmts.seqOf.get(e.id)!.seq, duplicate: true });
+          continue;
+        }
+        const seq = Number(res.lastInsertRowid);
+        for (const sink of sinks) this.stmts.addDelivery.run(sink, seq);
+        if (sinks.length > 0) held++;
+        out.push({ id: e.id, seq, duplicate: false });
+      }
+      this.heldCount += held;
+      return out;
+    };
+    return (events: readonly NewEvent[]) => {
+      const before = this.heldCount;
+      try {
+        return this.db.transaction(tx)(events);
+      } catch (err) {
+        this.heldCount = before;
+        throw err;
+      }
+    };
+  })();
+
+  get(id: string): StoredEvent | undefined {
+    const r = this.stmts.get.get(id);
+    return r === undefined ? undefined : { seq: r.seq, id: r.id, type: r.type, body: r.body, storedAt: r.stored_at };
+  }
+
+  due(sink: string, now: number, limit: number): DeliveryRecord[] {
+    return this.stmts.due.all(sink, now, limit).map(toRecord);
+  }
+
+  nextDue(sink: string): number | undefined {
+    return this.stmts.nextDue.get(sink)?.next ?? undefined;
+  }
+
+  delivered(sink: string, seqs: readonly number[]): number {
+    return this.db.transaction(() => {
+      let n = 0;
+      for (const seq of seqs) {
+        const r = this.stmts.resolve.run(STATE_CODE.delivered, null, sink, seq);
+        if (r.changes > 0) {
+          n++;
+          this.release(seq);
+        }
+      }
+      return n;
+    })();
+  }
+
+  failed(sink: string, seq: number, opts: { nextAttemptAt: number; error: string }): void {
+    this.stmts.failed.run(opts.nextAttemptAt, opts.error, sink, seq);
+  }
+
+  dead(sink: string, seq: number, error: string): void {
+    this.db.transaction(() => {
+      this.stmts.bumpAttempts.run(sink, seq);
+      if (this.stmts.resolve.run(STATE_CODE.dead, error, sink, seq).changes > 0) this.release(seq);
+    })();
+  }
+
+  deadLetters(opts: { sink?: string; after?: number; limit?: number } = {}): DeliveryRecord[] {
+    const sink = opts.sink ?? null;
+    return this.stmts.deadLetters.all(sink, sink, opts.after ?? 0, opts.limit ?? 100).map(toRecord);
+  }
+
+  replay(sink: string, seqs?: readonly number[]): number {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      const wanted = seqs ?? this.stmts.deadSeqs.all(sink).map((r) => r.seq);
+      let n = 0;
+      for (const seq of wanted) {
+        if (this.stmts.revive.run(now, sink, seq).changes > 0) {
+          n++;
+          if (this.stmts.hold.get(seq)!.pending === 1) this.heldCount++;
+        }
+      }
+      return n;
+    })();
+  }
+
+  count(): number {
+    return this.stmts.count.get()!.n;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** One of the event's deliveries is no longer pending; the event stops being held with its last. */
+  private release(seq: number): void {
+    if (this.stmts.release.get(seq)!.pending === 0) this.heldCount--;
+  }
+}

@@ -1,0 +1,137 @@
+// The EventStore conformance suite (after aedes-persistence abstract.js): every implementation runs the same
+// behaviours. `open` gives a fresh store; `reopen`, when the implementation is durable, opens the same one again.
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import type { EventStore, NewEvent } from '../../src/handlers/store.js';
+
+export interface StoreFactory {
+  /** A new, empty store; closed by the suite. */
+  open(t: TestContext): EventStore;
+  /** Reopens the store `open` last made (after the suite closed it), for durable implementations. */
+  reopen?(t: TestContext): EventStore;
+}
+
+const ev = (id: string, sinks: string[] = ['feed', 'event_feed'], type = 'scanJobCreated'): NewEvent => ({
+  id,
+  type,
+  body: JSON.stringify({ specversion: '1.0', id, source: 's', type }),
+  sinks,
+});
+
+export function storeConformance(name: string, factory: StoreFactory): void {
+  describe(`EventStore conformance: ${name}`, () => {
+    const open = (t: TestContext): EventStore => {
+      const s = factory.open(t);
+      t.after(() => s.close());
+      return s;
+    };
+
+    it('appends events in order with increasing sequences and reads them back by id', (t) => {
+      const s = open(t);
+      const res = s.append([ev('a'), ev('b'), ev('c')]);
+      assert.deepEqual(res.map((r) => [r.id, r.duplicate]), [['a', false], ['b', false], ['c', false]]);
+      assert.ok(res[0]!.seq < res[1]!.seq && res[1]!.seq < res[2]!.seq);
+      const got = s.get('b');
+      assert.equal(got?.type, 'scanJobCreated');
+      assert.equal(JSON.parse(got!.body).id, 'b');
+      assert.equal(s.get('nope'), undefined);
+      assert.equal(s.count(), 3);
+    });
+
+    it('is idempotent by event id: a duplicate writes nothing and returns the first sequence', (t) => {
+      const s = open(t);
+      const [first] = s.append([ev('dup')]);
+      const [again, other] = s.append([ev('dup', ['cfgingest']), ev('x')]);
+      assert.deepEqual(again, { id: 'dup', seq: first!.seq, duplicate: true });
+      assert.equal(other!.duplicate, false);
+      assert.equal(s.count(), 2);
+      assert.equal(s.due('cfgingest', Date.now(), 10).length, 0, 'the duplicate added no delivery');
+      assert.equal(s.held, 2);
+    });
+
+    it('keeps one delivery record per sink, due oldest first', (t) => {
+      const s = open(t);
+      s.append([ev('1', ['feed']), ev('2', ['feed', 'cfgingest']), ev('3', ['cfgingest'])]);
+      assert.deepEqual(s.due('feed', Date.now(), 10).map((d) => d.id), ['1', '2']);
+      assert.deepEqual(s.due('cfgingest', Date.now(), 10).map((d) => d.id), ['2', '3']);
+      assert.deepEqual(s.due('feed', Date.now(), 1).map((d) => d.id), ['1'], 'limit respected');
+      const d = s.due('feed', Date.now(), 1)[0]!;
+      assert.equal(d.state, 'pending');
+      assert.equal(d.attempts, 0);
+    });
+
+    it('counts an event as held until every sink that wants it has it', (t) => {
+      const s = open(t);
+      const [a, b] = s.append([ev('a', ['feed', 'cfgingest']), ev('b', ['feed']), ev('none', [])]);
+      assert.equal(s.held, 2, 'an event no sink wants is stored but not held');
+      assert.equal(s.delivered('feed', [a!.seq, b!.seq]), 2);
+      assert.equal(s.held, 1);
+      assert.equal(s.delivered('feed', [a!.seq]), 0, 'delivering twice changes nothing');
+      assert.equal(s.held, 1);
+      s.delivered('cfgingest', [a!.seq]);
+      assert.equal(s.held, 0);
+    });
+
+    it('a failed attempt counts and is not due before its retry time', (t) => {
+      const s = open(t);
+      const [a] = s.append([ev('a', ['feed'])]);
+      const now = Date.now();
+      s.failed('feed', a!.seq, { nextAttemptAt: now + 60_000, error: 'HTTP 500' });
+      assert.equal(s.due('feed', now, 10).length, 0);
+      assert.equal(s.nextDue('feed'), now + 60_000);
+      const [d] = s.due('feed', now + 60_000, 10);
+      assert.equal(d?.attempts, 1);
+      assert.equal(d?.lastError, 'HTTP 500');
+      assert.equal(s.held, 1, 'a retrying event is still held');
+    });
+
+    it('dead letters leave the held count, are listed per sink, and replay makes them due again', (t) => {
+      const s = open(t);
+      const [a, b] = s.append([ev('a', ['feed', 'cfgingest']), ev('b', ['feed'])]);
+      s.failed('feed', a!.seq, { nextAttemptAt: 0, error: 'HTTP 500' });
+      s.dead('feed', a!.seq, 'HTTP 500 after 2 attempts');
+      s.dead('feed', b!.seq, 'HTTP 410');
+      s.dead('cfgingest', a!.seq, 'timeout');
+      assert.equal(s.held, 0);
+      assert.deepEqual(s.deadLetters().map((d) => `${d.sink}:${d.id}`), ['cfgingest:a', 'feed:a', 'feed:b']);
+      const feedDead = s.deadLetters({ sink: 'feed' });
+      assert.deepEqual(feedDead.map((d) => [d.id, d.attempts, d.lastError]), [['a', 2, 'HTTP 500 after 2 attempts'], ['b', 1, 'HTTP 410']]);
+      assert.deepEqual(s.deadLetters({ sink: 'feed', after: a!.seq }).map((d) => d.id), ['b'], 'paged by sequence');
+      assert.equal(s.due('feed', Date.now(), 10).length, 0);
+      assert.equal(s.replay('feed', [b!.seq]), 1);
+      assert.equal(s.held, 1);
+      assert.deepEqual(s.due('feed', Date.now(), 10).map((d) => [d.id, d.attempts]), [['b', 0]]);
+      assert.equal(s.replay('feed'), 1, 'the rest of the sink');
+      assert.equal(s.replay('feed'), 0);
+      assert.equal(s.held, 2);
+      assert.deepEqual(s.deadLetters().map((d) => `${d.sink}:${d.id}`), ['cfgingest:a']);
+    });
+
+    it('a batch commits as a whole: a bad member leaves no trace of the others', (t) => {
+      const s = open(t);
+      const bad = { id: 'bad', type: 'x', body: null as unknown as string, sinks: ['feed'] };
+      assert.throws(() => s.append([ev('ok1'), bad, ev('ok2')]));
+      assert.equal(s.count(), 0);
+      assert.equal(s.held, 0);
+      assert.equal(s.get('ok1'), undefined);
+    });
+
+    if (factory.reopen !== undefined) {
+      const reopen = factory.reopen;
+      it('after reopening: events, pending deliveries, attempts and the held count are as they were', (t) => {
+        const s = factory.open(t);
+        const [a, b] = s.append([ev('a', ['feed', 'cfgingest']), ev('b', ['feed'])]);
+        s.delivered('feed', [a!.seq]);
+        s.failed('feed', b!.seq, { nextAttemptAt: 5, error: 'HTTP 503' });
+        s.close();
+        const again = reopen(t);
+        t.after(() => again.close());
+        assert.equal(again.count(), 2);
+        assert.equal(again.held, 2);
+        assert.deepEqual(again.due('feed', 10, 10).map((d) => [d.id, d.attempts]), [['b', 1]]);
+        assert.deepEqual(again.due('cfgingest', 10, 10).map((d) => d.id), ['a']);
+        assert.equal(again.append([ev('a')])[0]!.duplicate, true);
+      });
+    }
+  });
+}

@@ -1,0 +1,80 @@
+// The durable store: the conformance suite on SQLite (a file, and in memory), and that what `append` returned for
+// survives a SIGKILL of the writing process: the commit is on disk before the caller can acknowledge anything.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
+import { SqliteEventStore } from '../src/handlers/store.js';
+import { storeConformance } from './helpers/store-conformance.js';
+
+function tmpDir(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-test-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+let lastFile = '';
+storeConformance('SQLite file', {
+  open(t) {
+    lastFile = path.join(tmpDir(t), 'nested', 'events.db');
+    return new SqliteEventStore(lastFile);
+  },
+  reopen: () => new SqliteEventStore(lastFile),
+});
+
+storeConformance('SQLite in memory', { open: () => new SqliteEventStore(':memory:') });
+
+test('every event a killed writer reported stored is there after SIGKILL', async (t) => {
+  const file = path.join(tmpDir(t), 'events.db');
+  const storeModule = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/handlers/store.js');
+  // The child appends batches and prints each batch's ids after append returns; it is killed mid-stream.
+  const script = `
+    const { SqliteEventStore } = await import(${JSON.stringify(storeModule)});
+    const s = new SqliteEventStore(${JSON.stringify(file)});
+    for (let b = 0; ; b++) {
+      const batch = Array.from({ length: 20 }, (_, i) => ({ id: 'e' + b + '-' + i, type: 't', body: '{}', sinks: ['feed'] }));
+      s.append(batch);
+      process.stdout.write(batch.map((e) => e.id).join('\\n') + '\\n');
+      await new Promise((r) => setImmediate(r));
+    }`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the child stored nothing within 10 s')), 10_000);
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      if (out.split('\n').length > 2000) {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        resolve();
+      }
+    });
+  });
+  await new Promise((r) => child.once('exit', r));
+  const acked = out.split('\n').slice(0, -1); // the last line may be cut
+  assert.ok(acked.length >= 2000);
+  const s = new SqliteEventStore(file);
+  t.after(() => s.close());
+  const missing = acked.filter((id) => s.get(id) === undefined);
+  assert.deepEqual(missing, [], 'every reported event survived');
+  assert.equal(s.held, s.count(), 'every stored event is still held for its sink');
+});
+
+test('[store] path: relative to the config file, absolute kept, default data/events.db under the cwd', (t) => {
+  const dir = tmpDir(t);
+  const conf = path.join(dir, 'conf', 'service.toml');
+  fs.mkdirSync(path.dirname(conf));
+  fs.writeFileSync(conf, '[store]\npath = "state/events.db"\n');
+  assert.equal(loadServiceConfig({ configPath: conf }).config.store.path, path.join(dir, 'conf', 'state', 'events.db'));
+  fs.writeFileSync(conf, `[store]\npath = ${JSON.stringify(path.join(dir, 'abs.db'))}\n`);
+  assert.equal(loadServiceConfig({ configPath: conf }).config.store.path, path.join(dir, 'abs.db'));
+  assert.equal(resolveServiceConfig({}).store.path, path.resolve('data', 'events.db'));
+  assert.equal(resolveServiceConfig({ store: { path: 'x/e.db' } }).store.path, path.resolve('x/e.db'));
+  assert.throws(() => resolveServiceConfig({ store: { path: '' } }), /store\.path: must not be empty/);
+});
