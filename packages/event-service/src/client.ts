@@ -2,7 +2,6 @@
 // (CONNECT, token, auth timeout), turns SUB/UNSUB into subscriptions, hands PUB/HPUB to the broker, writes
 // MSG/HMSG in per-turn batches, and closes stale, slow or misbehaving clients with nats-server's -ERR texts.
 import {
-  CRLF,
   Errors,
   OK,
   Outbound,
@@ -10,12 +9,10 @@ import {
   PONG,
   Parser,
   errLine,
-  hmsgLine,
   infoLine,
   isValidPublishSubject,
   isValidQueueName,
   isValidSubject,
-  msgLine,
   type CloseReason,
   type Logger,
   type ProtocolError,
@@ -132,19 +129,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, _from: Conn): void {
     if (this.closeReason !== undefined) return;
     const out = this.out;
-    if (hdrLen === 0) {
-      out.writeString(msgLine(subject, sub.sid, reply, msg.length));
-      out.writeBytes(msg);
-    } else if (this.opts.headers) {
-      out.writeString(hmsgLine(subject, sub.sid, reply, hdrLen, msg.length));
-      out.writeBytes(msg);
-    } else {
-      // A client that did not ask for headers gets the payload alone (nats-server client.go deliverMsg).
-      const payload = msg.subarray(hdrLen);
-      out.writeString(msgLine(subject, sub.sid, reply, payload.length));
-      out.writeBytes(payload);
-    }
-    out.writeBytes(CRLF);
+    if (hdrLen === 0 || this.opts.headers) out.writeMsg(subject, sub.sid, reply, hdrLen, msg);
+    // A client that did not ask for headers gets the payload alone (nats-server client.go deliverMsg).
+    else out.writeMsg(subject, sub.sid, reply, 0, msg.subarray(hdrLen));
     this.stats.outMsgs++;
     this.stats.outBytes += msg.length;
     if (out.bytes + this.transport.bufferedBytes() > this.ctx.config.service.max_pending) {
