@@ -80,6 +80,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private connected = false;
   private flushScheduled = false;
   private pingsOut = 0;
+  /** When our last PING went out (performance.now()), 0 when none is outstanding. */
+  private pingSentAt = 0;
+  /** Round trip of our last PING, in ms (0 until one was answered); /connz reports it. */
+  rttMs = 0;
   private pingTimer: NodeJS.Timeout | undefined;
   private authTimer: NodeJS.Timeout | undefined;
   private writeDeadlineTimer: NodeJS.Timeout | undefined;
@@ -122,6 +126,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   get version(): string {
     return this.opts.version;
   }
+  /** Bytes queued for this client and not yet sent: this turn's batch plus the socket's backlog. */
+  get pendingBytes(): number {
+    return this.out.bytes + this.transport.bufferedBytes();
+  }
   get isClosed(): boolean {
     return this.closeReason !== undefined;
   }
@@ -134,7 +142,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     else out.writeMsg(subject, sub.sid, reply, 0, msg.subarray(hdrLen));
     this.stats.outMsgs++;
     this.stats.outBytes += msg.length;
-    if (out.bytes + this.transport.bufferedBytes() > this.ctx.config.service.max_pending) {
+    if (this.pendingBytes > this.ctx.config.service.max_pending) {
       this.slowConsumer('Slow Consumer (Pending Bytes)');
       return;
     }
@@ -219,7 +227,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason !== undefined) return;
     this.ctx.broker.counters.slowConsumers++;
     this.ctx.logger.warn(
-      { cid: this.cid, ip: this.transport.remoteAddress, name: this.opts.name || undefined, pending_bytes: this.out.bytes + this.transport.bufferedBytes() },
+      { cid: this.cid, ip: this.transport.remoteAddress, name: this.opts.name || undefined, pending_bytes: this.pendingBytes },
       'slow consumer, closing',
     );
     // Its backlog is dropped: waiting for it would hold memory on behalf of a reader that cannot keep up.
@@ -303,6 +311,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       return;
     }
     this.pingsOut++;
+    if (this.pingSentAt === 0) this.pingSentAt = performance.now();
     this.writeRaw(PING);
   }
 
@@ -342,6 +351,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   onPong(): void {
     if (!this.admitted()) return;
     this.pingsOut = 0;
+    if (this.pingSentAt !== 0) {
+      this.rttMs = performance.now() - this.pingSentAt;
+      this.pingSentAt = 0;
+    }
   }
 
   onConnect(json: string): void {

@@ -57,8 +57,8 @@ const SORTS: Record<string, SortKey> = {
   uptime: desc((c, now) => (c.stop ?? now) - c.start),
   stop: desc((c) => c.stop ?? 0),
   reason: (a, b) => (a.reason ?? '').localeCompare(b.reason ?? ''),
-  // nats-server 2.10's addition (2.9 refuses it). We do not measure RTT yet (every rtt is 0s): cid order.
-  rtt: () => 0,
+  // nats-server 2.10's addition (2.9 refuses it).
+  rtt: desc((c) => c.rttMs),
 };
 
 export function connz(src: MonitorSource, q: URLSearchParams, closed: ClosedConnections | undefined): Record<string, unknown> {
@@ -119,8 +119,8 @@ function connInfo(c: ConnSnapshot, now: number, subs: 'none' | 'list' | 'detail'
     info.reason = c.reason ?? '';
   }
   Object.assign(info, {
-    // No RTT measurement yet: Go prints a zero duration as "0s".
-    rtt: goDuration(0),
+    // Measured on the server's periodic PING; "0s" until the first one is answered.
+    rtt: goDuration(c.rttMs),
     uptime: uptime(end - c.start),
     idle: uptime(end - c.lastActivity),
     pending_bytes: c.pendingBytes,

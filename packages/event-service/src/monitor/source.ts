@@ -35,6 +35,7 @@ export interface ConnSnapshot {
   stop?: number; // epoch ms, closed connections only
   reason?: CloseReason;
   pendingBytes: number;
+  rttMs: number;
   inMsgs: number;
   outMsgs: number;
   inBytes: number;
@@ -53,7 +54,8 @@ export function snapshotClient(c: Client, closedAt?: number): ConnSnapshot {
     port: c.transport.remotePort,
     start: c.startedAt,
     lastActivity: c.lastActivity,
-    pendingBytes: closedAt === undefined ? c.transport.bufferedBytes() : 0,
+    pendingBytes: closedAt === undefined ? c.pendingBytes : 0,
+    rttMs: c.rttMs,
     inMsgs: c.stats.inMsgs,
     outMsgs: c.stats.outMsgs,
     inBytes: c.stats.inBytes,
