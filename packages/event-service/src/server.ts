@@ -30,7 +30,13 @@ export class EventServer implements ClientContext, MonitorSource {
   private nextCid = 1;
   private tcp: net.Server | undefined;
   private ws: { http: http.Server | https.Server; wss: WebSocketServer } | undefined;
-  private secureContext: tls.SecureContext | undefined;
+  /**
+   * Never listens: accepted TCP sockets are handed to it after the plaintext INFO. A standalone TLSSocket would
+   * not enforce rejectUnauthorized (Node checks client certificates only for sockets a tls.Server owns).
+   */
+  private tlsServer: tls.Server | undefined;
+  /** Client ids of sockets in their TLS handshake, by peer address, to pick up on 'secureConnection'. */
+  private handshaking = new Map<string, number>();
   private dirty: Client[] = [];
   private flushQueued = false;
   private closing = false;
@@ -44,7 +50,7 @@ export class EventServer implements ClientContext, MonitorSource {
     readonly logger: Logger,
   ) {
     this.broker = new Broker(config.service.listener_limit);
-    if (config.tls) this.secureContext = tls.createSecureContext(loadServerTlsOptions(config.tls));
+    if (config.tls) this.tlsServer = this.createTlsServer(config);
   }
 
   get port(): number {
@@ -185,32 +191,40 @@ export class EventServer implements ClientContext, MonitorSource {
     const cid = this.nextCid++;
     if (!this.admit(cid, (s) => socket.write(s), () => socket.end())) return;
     socket.on('error', () => {}); // reported through the transport once started
-    if (this.secureContext === undefined) {
+    if (this.tlsServer === undefined) {
       this.startClient(new Client(this, cid, new SocketTransport(socket)));
       return;
     }
     // TLS: the INFO goes out in plaintext, then the client starts its handshake.
     socket.write(Client.greeting(this, cid, socket.remoteAddress ?? ''));
-    const verify = this.config.tls?.verify ?? false;
-    const secure = new tls.TLSSocket(socket, {
-      isServer: true,
-      secureContext: this.secureContext,
-      requestCert: verify,
-      rejectUnauthorized: verify,
+    const key = peerKey(socket);
+    this.handshaking.set(key, cid);
+    socket.once('close', () => this.handshaking.delete(key));
+    this.tlsServer.emit('connection', socket);
+  }
+
+  private createTlsServer(config: ServiceConfig): tls.Server {
+    const server = tls.createServer({
+      ...loadServerTlsOptions(config.tls!),
+      handshakeTimeout: Math.max(TLS_HANDSHAKE_MS, config.service.auth_timeout),
     });
-    const timer = setTimeout(() => {
-      this.logger.warn({ cid, ip: socket.remoteAddress }, 'TLS handshake timed out');
-      secure.destroy();
-    }, Math.max(TLS_HANDSHAKE_MS, this.config.service.auth_timeout));
-    secure.once('secure', () => {
-      clearTimeout(timer);
+    server.on('secureConnection', (secure: tls.TLSSocket) => {
+      const key = peerKey(secure);
+      const cid = this.handshaking.get(key);
+      this.handshaking.delete(key);
+      if (cid === undefined) {
+        secure.destroy();
+        return;
+      }
       this.startClient(new Client(this, cid, new SocketTransport(secure)), true);
     });
-    secure.once('error', (err) => {
-      clearTimeout(timer);
-      this.logger.warn({ cid, ip: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
+    server.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
+      const key = peerKey(secure);
+      this.logger.warn({ cid: this.handshaking.get(key), ip: secure.remoteAddress, err: err.message }, 'TLS handshake failed');
+      this.handshaking.delete(key);
       secure.destroy();
     });
+    return server;
   }
 
   private acceptWebSocket(ws: import('ws').WebSocket, socket: net.Socket): void {
@@ -260,6 +274,10 @@ export class EventServer implements ClientContext, MonitorSource {
     await this.monitor?.close();
     this.logger.info({ total_connections: this.totalConnections }, 'server stopped');
   }
+}
+
+function peerKey(s: net.Socket): string {
+  return `${s.remoteAddress}:${s.remotePort}`;
 }
 
 function listenOn(server: net.Server, host: string, port: number): Promise<void> {
