@@ -122,6 +122,25 @@ describe('parser', () => {
     );
   });
 
+  it('reads a leaf link HMSG as LMSG with headers, in the four shapes nats-server 2.9.10 sends', () => {
+    // Captured between two nats-server 2.9.10 (hub and leaf): HMSG on a leaf link carries no sid.
+    const stream = Buffer.from(
+      'HMSG foo.b 12 15\r\nNATS/1.0\r\n\r\nhdr\r\n' +
+        'HMSG foo.c r.x 12 13\r\nNATS/1.0\r\n\r\nz\r\n' +
+        'HMSG work | q1 q2 12 14\r\nNATS/1.0\r\n\r\nwh\r\n' +
+        'HMSG work + r.wh q1 12 12\r\nNATS/1.0\r\n\r\n\r\n',
+    );
+    splitEverywhere(stream, 'leaf');
+    const rec = new Recorder();
+    new Parser(rec, 'leaf', limits).parse(stream);
+    assert.deepEqual(rec.events, [
+      ['LMSG', 'foo.b', undefined, '', 12, 'NATS/1.0\r\n\r\nhdr'],
+      ['LMSG', 'foo.c', 'r.x', '', 12, 'NATS/1.0\r\n\r\nz'],
+      ['LMSG', 'work', undefined, 'q1,q2', 12, 'NATS/1.0\r\n\r\nwh'],
+      ['LMSG', 'work', 'r.wh', 'q1', 12, 'NATS/1.0\r\n\r\n'],
+    ]);
+  });
+
   it('re-chunked random streams of mixed operations parse to the same operations', () => {
     const op = fc.oneof(
       fc.tuple(fc.constantFrom('a', 'a.b', 'x.y.z'), fc.uint8Array({ maxLength: 40 })).map(([s, p]) =>

@@ -18,7 +18,8 @@ const ROLE_OPS: Record<ParserRole, readonly Op[]> = {
   // +OK, INFO and -ERR from a client: nats-server ignores the first two and closes on the third.
   client: ['CONNECT', 'PUB', 'HPUB', 'SUB', 'UNSUB', 'PING', 'PONG', '+OK', 'INFO', '-ERR'],
   server: ['INFO', 'MSG', 'HMSG', 'PING', 'PONG', '+OK', '-ERR'],
-  leaf: ['INFO', 'CONNECT', 'LS+', 'LS-', 'LMSG', 'PING', 'PONG', '+OK', '-ERR'],
+  // HMSG on a leaf link is the header form of LMSG (no sid): nats-server leafnode.go processLeafHeaderMsgArgs.
+  leaf: ['INFO', 'CONNECT', 'LS+', 'LS-', 'LMSG', 'HMSG', 'PING', 'PONG', '+OK', '-ERR'],
 };
 
 /**
@@ -271,7 +272,7 @@ export class Parser {
       case 'MSG':
         return this.msg(line, argsStart, end, false);
       case 'HMSG':
-        return this.msg(line, argsStart, end, true);
+        return this.role === 'leaf' ? this.leafMsg(line, argsStart, end, true) : this.msg(line, argsStart, end, true);
       case '+OK':
         this.handler.onOk?.();
         return -1;
@@ -285,7 +286,7 @@ export class Parser {
         this.leafUnsub(line, argsStart, end);
         return -1;
       case 'LMSG':
-        return this.leafMsg(line, argsStart, end);
+        return this.leafMsg(line, argsStart, end, false);
     }
   }
 
@@ -431,9 +432,13 @@ export class Parser {
   }
 
   // LMSG <subject> [reply] <size> | LMSG <subject> + <reply> <queues...> <size> | LMSG <subject> | <queues...> <size>
-  private leafMsg(line: Buffer, s: number, e: number): number {
-    const n = this.splitArgs(line, s, e);
-    if (n < 2 || n > MAX_ARGS) return this.violation('malformed LMSG arguments');
+  // With headers (leaf role's HMSG) the same shapes carry `<hdr size> <size>` at the end.
+  private leafMsg(line: Buffer, s: number, e: number, withHeaders: boolean): number {
+    const all = this.splitArgs(line, s, e);
+    if (all > MAX_ARGS) return this.violation('malformed LMSG arguments');
+    // Without the header size the shapes are LMSG's: n counts the arguments up to and including the total size.
+    const n = withHeaders ? all - 1 : all;
+    if (n < 2) return this.violation('malformed LMSG arguments');
     const subject = this.arg(line, 0);
     let reply: string | undefined;
     const queues: string[] = [];
@@ -455,13 +460,14 @@ export class Parser {
     } else if (n !== 2) {
       return this.violation('malformed LMSG arguments');
     }
-    const total = this.num(line, n - 1);
-    if (total < 0) return this.violation('bad message size');
+    const total = this.num(line, all - 1);
+    const hdrLen = withHeaders ? this.num(line, all - 2) : 0;
+    if (total < 0 || hdrLen < 0 || hdrLen > total) return this.violation('bad message size');
     this.payOp = PayloadOp.LeafMsg;
     this.paySubject = subject;
     this.payReply = reply;
     this.payQueues = queues.length === 0 ? NO_QUEUES : queues;
-    this.payHdr = 0;
+    this.payHdr = hdrLen;
     return total;
   }
 
