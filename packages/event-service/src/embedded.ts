@@ -22,13 +22,14 @@ import type {
   Subscription as SubscriptionApi,
 } from './api.js';
 import { Subscription, type Broker, type Conn } from './broker.js';
+import type { EventServiceErrorCode } from './error-codes.js';
 import { resolveServiceConfig, type ServiceConfigInputWithUnits } from './config.js';
 import { EventServer } from './server.js';
 
 /** Errors the embedded API throws or rejects with; `code` is stable. */
 export class EventServiceError extends Error {
   constructor(
-    readonly code: '503' | 'TIMEOUT' | 'BAD_SUBJECT' | 'LISTENER_LIMIT' | 'MAX_PAYLOAD' | 'CLOSED' | 'SLOW_CONSUMER',
+    readonly code: EventServiceErrorCode,
     message: string,
   ) {
     super(message);

@@ -3,3 +3,4 @@ export type * from './api.js';
 export type * from './config-types.js';
 export type { ServiceConfigInputWithUnits } from './config.js';
 export { startEventService, EventServiceError } from './embedded.js';
+export { EVENT_SERVICE_ERROR_CODES, type EventServiceErrorCode } from './error-codes.js';
