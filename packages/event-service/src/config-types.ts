@@ -54,6 +54,15 @@ export interface StoreSection {
   path: string;
 }
 
+/**
+ * The leafnode listener (hub side): nats-server 2.9 leaves and the event gateway attach here. With [tls] it uses the
+ * same certificate and requires client certificates chained to [tls] root_ca_path.
+ */
+export interface LeafnodesSection {
+  host: string; // default "0.0.0.0"
+  port: number; // default 7422 (nats-server's); 0 binds an ephemeral port
+}
+
 export interface LogSection {
   format: LogFormat; // default "text"
   level: LogLevel; // default "info"
@@ -64,6 +73,7 @@ export interface ServiceConfig {
   tls?: TlsSection;
   websocket?: WebsocketSection;
   monitor?: MonitorSection;
+  leafnodes?: LeafnodesSection;
   store: StoreSection;
   log: LogSection;
 }

@@ -81,6 +81,12 @@ export const serviceSchema = s.table({
     // embedded input; the default is data/events.db under the working directory the service started in.
     path: s.path().default(resolve('data', 'events.db')),
   }),
+  leafnodes: s
+    .table({
+      host: s.string().default('0.0.0.0'),
+      port: s.integer(PORT).default(7422),
+    })
+    .optional(),
   log: s.table({
     format: s.oneOf(['text', 'json']).default('text'),
     level: s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
