@@ -48,7 +48,7 @@ export interface MonitorSection {
   port: number; // 0 binds an ephemeral port
 }
 
-/** The durable event store. */
+/** The durable event store; the section's presence turns the event intake (events.>) on. */
 export interface StoreSection {
   /** SQLite database file (created with its directory); absolute once resolved. Default "data/events.db" under the cwd. */
   path: string;
@@ -74,7 +74,7 @@ export interface ServiceConfig {
   websocket?: WebsocketSection;
   monitor?: MonitorSection;
   leafnodes?: LeafnodesSection;
-  store: StoreSection;
+  store?: StoreSection;
   log: LogSection;
 }
 

@@ -76,11 +76,14 @@ export const serviceSchema = s.table({
       port: s.integer(PORT),
     })
     .optional(),
-  store: s.table({
-    // The durable event store (handlers/store.ts). Relative to the config file's directory in a file, the cwd for
-    // embedded input; the default is data/events.db under the working directory the service started in.
-    path: s.path().default(resolve('data', 'events.db')),
-  }),
+  store: s
+    .table({
+      // The durable event store (handlers/store.ts). Relative to the config file's directory in a file, the cwd
+      // for embedded input; the default is data/events.db under the working directory the service started in.
+      path: s.path().default(resolve('data', 'events.db')),
+    })
+    // Present (even empty), it turns the event handlers on: the intake on events.> and the store behind it.
+    .optional(),
   leafnodes: s
     .table({
       host: s.string().default('0.0.0.0'),

@@ -12,6 +12,7 @@ import type { ServiceStats } from './api.js';
 import { Broker } from './broker.js';
 import { Client, type ClientContext } from './client.js';
 import type { ServiceConfig } from './config-types.js';
+import type { EventHandlers } from './handlers/index.js';
 import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
 import { SocketTransport, WebSocketTransport } from './transport.js';
@@ -45,9 +46,13 @@ export class EventServer implements ClientContext, MonitorSource {
   private boundPort = 0;
   private boundWsPort: number | undefined;
 
+  /** The event intake and store (handlers/index.ts), once listening, when [store] is configured (and not `handlers: false`). */
+  handlers: EventHandlers | undefined;
+
   constructor(
     public config: ServiceConfig,
     readonly logger: Logger,
+    private readonly options: { handlers?: boolean } = {},
   ) {
     this.broker = new Broker(config.service.listener_limit);
     if (config.tls) this.tlsServer = this.createTlsServer(config);
@@ -79,6 +84,11 @@ export class EventServer implements ClientContext, MonitorSource {
     } catch (err) {
       await this.monitor?.close();
       throw err;
+    }
+    if (this.config.store !== undefined && this.options.handlers !== false) {
+      // Imported here: handlers use the embedded connection, whose module imports this one.
+      const { startHandlers } = await import('./handlers/index.js');
+      this.handlers = startHandlers(this, this.logger);
     }
     if (this.lifecycle === 'starting') this.lifecycle = 'running';
   }
@@ -266,6 +276,8 @@ export class EventServer implements ClientContext, MonitorSource {
       stopped.push(new Promise((r) => wss.close(r)), new Promise((r) => server.close(r)));
     }
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
+    // Handlers first: the intake commits and answers what it holds while its requesters are still connected.
+    this.handlers?.close();
     for (const c of [...this.clients.values()]) c.close('Server Shutdown');
     this.ws?.http.closeAllConnections?.();
     await Promise.all(stopped);

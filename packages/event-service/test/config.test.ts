@@ -27,7 +27,6 @@ const DEFAULTS: ServiceConfig = {
     write_deadline: 10_000,
     auth_timeout: 2_000,
   },
-  store: { path: path.resolve('data', 'events.db') },
   log: { format: 'text', level: 'info' },
 };
 

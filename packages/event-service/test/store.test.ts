@@ -71,10 +71,11 @@ test('[store] path: relative to the config file, absolute kept, default data/eve
   const conf = path.join(dir, 'conf', 'service.toml');
   fs.mkdirSync(path.dirname(conf));
   fs.writeFileSync(conf, '[store]\npath = "state/events.db"\n');
-  assert.equal(loadServiceConfig({ configPath: conf }).config.store.path, path.join(dir, 'conf', 'state', 'events.db'));
+  assert.equal(loadServiceConfig({ configPath: conf }).config.store?.path, path.join(dir, 'conf', 'state', 'events.db'));
   fs.writeFileSync(conf, `[store]\npath = ${JSON.stringify(path.join(dir, 'abs.db'))}\n`);
-  assert.equal(loadServiceConfig({ configPath: conf }).config.store.path, path.join(dir, 'abs.db'));
-  assert.equal(resolveServiceConfig({}).store.path, path.resolve('data', 'events.db'));
-  assert.equal(resolveServiceConfig({ store: { path: 'x/e.db' } }).store.path, path.resolve('x/e.db'));
+  assert.equal(loadServiceConfig({ configPath: conf }).config.store?.path, path.join(dir, 'abs.db'));
+  assert.equal(resolveServiceConfig({}).store, undefined, 'no [store]: no event handlers');
+  assert.equal(resolveServiceConfig({ store: {} }).store?.path, path.resolve('data', 'events.db'));
+  assert.equal(resolveServiceConfig({ store: { path: 'x/e.db' } }).store?.path, path.resolve('x/e.db'));
   assert.throws(() => resolveServiceConfig({ store: { path: '' } }), /store\.path: must not be empty/);
 });

@@ -1,0 +1,196 @@
+// Event intake: an in-process subscriber on `events.>` that turns CloudEvents structured JSON messages into stored
+// events. Messages of one event-loop turn are committed together (one fsync), and a request is answered only after
+// that commit, like a JetStream publish ack. Delivering stored events to sinks is the sinks' concern.
+import {
+  eventCatalogue,
+  type EventCatalogue,
+  type EventEnvelope,
+  type EventFieldError,
+  type Logger,
+} from '@event-broker/shared';
+import type { Msg, PublisherHandle, Subscription } from '../api.js';
+import type { EventStore } from './store.js';
+
+/** The subject events are published on: `events.<type>`. */
+export const INTAKE_SUBJECT = 'events.>';
+const PREFIX = 'events.';
+
+/** Stable codes in error replies: `{"error": {"code", "field"?, "reason"}}`. */
+export type IntakeErrorCode = 'EEVENT_INVALID' | 'EEVENT_LIMIT' | 'EEVENT_STORE';
+
+export interface IntakeReplyError {
+  code: IntakeErrorCode;
+  field?: string;
+  reason: string;
+}
+
+/** What the intake needs of the service: an in-process subscribe and publish (the embedded connection). */
+export interface IntakeConn {
+  subscribe(subject: string, opts: { callback: (msg: Msg) => void }): Subscription;
+  publish(subject: string, data?: Uint8Array | string): void;
+}
+
+export interface IntakeOptions {
+  /** The store, opened on first use (so a service that never sees an event creates no file). */
+  store: () => EventStore;
+  /** The most events held (stored, not yet delivered to every sink that wants them); read live for reloads. */
+  eventLimit: () => number;
+  /** The sinks that want an event; each gets a delivery record. */
+  sinksFor: (event: EventEnvelope) => string[];
+  logger: Logger;
+  catalogue?: EventCatalogue;
+  /** Called after each commit with the newly stored (non-duplicate) events' count, so sinks can wake. */
+  onStored?: (count: number) => void;
+}
+
+export interface IntakeStats {
+  accepted: number;
+  duplicates: number;
+  invalid: number;
+  refusedAtLimit: number;
+  storeFailures: number;
+  /** Plain publishers currently paused at the limit. */
+  pausedPublishers: number;
+}
+
+interface Pending {
+  event: EventEnvelope;
+  body: string;
+  reply: string | undefined;
+}
+
+export class EventIntake {
+  private sub: Subscription | undefined;
+  private batch: Pending[] = [];
+  private flushScheduled: NodeJS.Immediate | undefined;
+  private readonly paused = new Map<number, PublisherHandle>();
+  private readonly catalogue: EventCatalogue;
+  readonly stats: IntakeStats = { accepted: 0, duplicates: 0, invalid: 0, refusedAtLimit: 0, storeFailures: 0, pausedPublishers: 0 };
+
+  constructor(
+    private readonly conn: IntakeConn,
+    private readonly opts: IntakeOptions,
+  ) {
+    this.catalogue = opts.catalogue ?? eventCatalogue;
+  }
+
+  start(): void {
+    this.sub ??= this.conn.subscribe(INTAKE_SUBJECT, { callback: (msg) => this.receive(msg) });
+  }
+
+  /** Unsubscribes, commits and answers what was received, and lets paused publishers go. */
+  stop(): void {
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+    this.flush();
+    this.resumeAll();
+  }
+
+  /** Held plus not yet committed: what the limit is checked against. */
+  get held(): number {
+    return this.opts.store().held + this.batch.length;
+  }
+
+  /** Sinks call this when deliveries resolve: publishers paused at the limit resume once there is room. */
+  released(): void {
+    if (this.paused.size > 0 && this.held < this.opts.eventLimit()) this.resumeAll();
+  }
+
+  private receive(msg: Msg): void {
+    if (msg.status !== undefined) return; // a status message (no responders to a reply subject) is not an event
+    const parsed = this.parse(msg);
+    if ('error' in parsed) {
+      this.stats.invalid++;
+      this.opts.logger.warn({ subject: msg.subject, field: parsed.error.field, reason: parsed.error.reason }, 'event refused');
+      this.answer(msg.reply, { error: parsed.error });
+      return;
+    }
+    const limit = this.opts.eventLimit();
+    if (this.held >= limit) {
+      if (msg.reply !== undefined) {
+        this.stats.refusedAtLimit++;
+        this.answer(msg.reply, { error: { code: 'EEVENT_LIMIT', reason: `event_limit ${limit} reached: retry later` } });
+        return;
+      }
+      // A plain publish has no way to hear a refusal, so it is stored (past the limit by what was already read)
+      // and its publisher's socket reads stop until the sinks free room.
+      this.pause(msg.publisher);
+    }
+    this.batch.push({ event: parsed.event, body: JSON.stringify(parsed.event), reply: msg.reply });
+    this.flushScheduled ??= setImmediate(() => this.flush());
+  }
+
+  private parse(msg: Msg): { event: EventEnvelope } | { error: IntakeReplyError } {
+    const invalid = (e: EventFieldError): { error: IntakeReplyError } => ({ error: { code: 'EEVENT_INVALID', field: e.field, reason: e.reason } });
+    let value: unknown;
+    try {
+      value = JSON.parse(msg.string());
+    } catch (err) {
+      return invalid({ field: '', reason: `not JSON: ${(err as Error).message}` });
+    }
+    const r = this.catalogue.validate(value, { assignId: true });
+    if (!r.ok) return invalid(r.errors[0]!);
+    const token = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+    if (r.event.type !== token) {
+      return invalid({ field: 'type', reason: `must equal the subject's last token ${JSON.stringify(token)}, got ${JSON.stringify(r.event.type)}` });
+    }
+    return { event: r.event };
+  }
+
+  /** Group commit: one transaction for the turn's events, then the replies. */
+  private flush(): void {
+    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
+    this.flushScheduled = undefined;
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    this.batch = [];
+    let results;
+    try {
+      results = this.opts.store().append(
+        batch.map((p) => ({ id: p.event.id, type: p.event.type, body: p.body, sinks: this.opts.sinksFor(p.event) })),
+      );
+    } catch (err) {
+      this.stats.storeFailures += batch.length;
+      const plain = batch.filter((p) => p.reply === undefined).length;
+      // Requests hear it; plain publishes cannot, so they are logged by id: refused loudly, never silently.
+      this.opts.logger.error(
+        { err: (err as Error).message, events: batch.length, plain_ids: batch.filter((p) => p.reply === undefined).map((p) => p.event.id) },
+        plain > 0 ? 'event store failed: plain-published events NOT stored' : 'event store failed',
+      );
+      for (const p of batch) this.answer(p.reply, { error: { code: 'EEVENT_STORE', reason: `not stored: ${(err as Error).message}` } });
+      return;
+    }
+    let stored = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      if (r.duplicate) this.stats.duplicates++;
+      else stored++;
+      this.answer(batch[i]!.reply, r.duplicate ? { id: r.id, duplicate: true } : { id: r.id });
+    }
+    this.stats.accepted += stored;
+    if (stored > 0) this.opts.onStored?.(stored);
+  }
+
+  private answer(reply: string | undefined, body: unknown): void {
+    if (reply === undefined) return;
+    try {
+      this.conn.publish(reply, JSON.stringify(body));
+    } catch (err) {
+      this.opts.logger.warn({ reply, err: (err as Error).message }, 'cannot answer an event request');
+    }
+  }
+
+  private pause(p: PublisherHandle): void {
+    if (this.paused.has(p.id) || p.id === 0) return;
+    this.paused.set(p.id, p);
+    this.stats.pausedPublishers = this.paused.size;
+    p.pause();
+    this.opts.logger.info({ cid: p.id, event_limit: this.opts.eventLimit() }, 'event_limit reached: publisher paused');
+  }
+
+  private resumeAll(): void {
+    for (const p of this.paused.values()) p.resume();
+    this.paused.clear();
+    this.stats.pausedPublishers = 0;
+  }
+}

@@ -1,0 +1,180 @@
+// Event intake on `events.>` against a real service with the official `nats` client: requests are answered with the
+// id only once the event is durably stored, bad events get a reply naming the field, and `event_limit` refuses
+// requests and pauses plain publishers until the sinks free room. Ours only: nats-server has no event intake.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { connect, StringCodec, type NatsConnection } from 'nats';
+import { createLogger, type EventEnvelope } from '@event-broker/shared';
+import { resolveServiceConfig } from '../src/config.js';
+import { embed, startEventService } from '../src/embedded.js';
+import { EventServer } from '../src/server.js';
+import { EventIntake } from '../src/handlers/intake.js';
+import { SqliteEventStore } from '../src/handlers/store.js';
+import { settle, until, within } from './helpers/bounded.js';
+
+const sc = StringCodec();
+
+function tmpDir(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'intake-test-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const event = (type: string, extra: Record<string, unknown> = {}) => ({
+  specversion: '1.0',
+  source: '/test',
+  type,
+  producer: { id: 'p1', name: 'tester', type: 'service' },
+  data: { n: 1 },
+  ...extra,
+});
+
+async function nats(t: TestContext, port: number): Promise<NatsConnection> {
+  const nc = await within(connect({ servers: `127.0.0.1:${port}` }), 'nats connect');
+  t.after(() => nc.close());
+  return nc;
+}
+
+async function ask(nc: NatsConnection, subject: string, body: unknown): Promise<Record<string, unknown>> {
+  const data = typeof body === 'string' ? body : JSON.stringify(body);
+  const m = await nc.request(subject, sc.encode(data), { timeout: 3000 });
+  return JSON.parse(sc.decode(m.data)) as Record<string, unknown>;
+}
+
+test('the service stores a requested event and replies with its id only after the commit', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'data', 'events.db');
+  const svc = await startEventService({ service: { host: '127.0.0.1', port: 0 }, store: { path: file }, log: { level: 'silent' } });
+  t.after(() => svc.close());
+  const nc = await nats(t, svc.port);
+  const r = await ask(nc, 'events.scanJobCreated', event('scanJobCreated', { id: 'job-1' }));
+  assert.deepEqual(r, { id: 'job-1' });
+  // The reply came after the commit: a second connection to the same file sees the event at once.
+  const reader = new SqliteEventStore(file);
+  t.after(() => reader.close());
+  const stored = reader.get('job-1');
+  assert.equal(stored?.type, 'scanJobCreated');
+  assert.deepEqual(JSON.parse(stored!.body).producer, { id: 'p1', name: 'tester', type: 'service' });
+});
+
+test('a missing id is assigned and returned; a repeated id is acknowledged as a duplicate', async (t) => {
+  const dir = tmpDir(t);
+  const svc = await startEventService({ service: { host: '127.0.0.1', port: 0 }, store: { path: path.join(dir, 'e.db') }, log: { level: 'silent' } });
+  t.after(() => svc.close());
+  const nc = await nats(t, svc.port);
+  const r = await ask(nc, 'events.nodeTerminated', event('nodeTerminated'));
+  assert.match(String(r.id), /^[0-9a-f-]{36}$/);
+  assert.deepEqual(await ask(nc, 'events.nodeTerminated', event('nodeTerminated', { id: r.id })), { id: r.id, duplicate: true });
+});
+
+test('bad events get a reply naming the problem and do not disturb good events in flight', async (t) => {
+  const dir = tmpDir(t);
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0, max_payload: 4096 },
+    store: { path: path.join(dir, 'e.db') },
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const nc = await nats(t, svc.port);
+  const replies = await Promise.all([
+    ask(nc, 'events.profileUpdate', event('profileUpdate', { id: 'good-1' })),
+    ask(nc, 'events.profileUpdate', '{not json'),
+    ask(nc, 'events.noSuchType', event('noSuchType')),
+    ask(nc, 'events.profileUpdate', { specversion: '1.0', type: 'profileUpdate' }),
+    ask(nc, 'events.profileUpdate', event('profileUpdate', { producer: { id: 7, name: 'n', type: 't' } })),
+    ask(nc, 'events.profileDeleted', event('profileUpdate')),
+    ask(nc, 'events.profileUpdate', event('profileUpdate', { id: 'good-2' })),
+  ]);
+  const errors = replies.map((r) => r.error as { code: string; field: string; reason: string } | undefined);
+  assert.deepEqual(replies[0], { id: 'good-1' });
+  assert.equal(errors[1]?.field, '');
+  assert.match(errors[1]!.reason, /^not JSON/);
+  assert.deepEqual(errors[2], { code: 'EEVENT_INVALID', field: 'type', reason: 'unknown event type "noSuchType"' });
+  assert.deepEqual([errors[3]?.field, errors[3]?.reason], ['source', 'is required']);
+  assert.equal(errors[4]?.field, 'producer.id');
+  assert.equal(errors[5]?.field, 'type');
+  assert.match(errors[5]!.reason, /subject's last token "profileDeleted"/);
+  assert.deepEqual(replies[6], { id: 'good-2' });
+  // Oversized: the protocol refuses it before the intake sees it (max_payload), as nats-server would.
+  await assert.rejects(
+    nc.request('events.profileUpdate', sc.encode(JSON.stringify(event('profileUpdate', { data: 'x'.repeat(5000) }))), { timeout: 1000 }),
+  );
+});
+
+/** A service without its own handlers, and an intake the test drives with one sink named "sink". */
+async function limitedIntake(t: TestContext, eventLimit: number) {
+  const config = resolveServiceConfig({ service: { host: '127.0.0.1', port: 0, event_limit: eventLimit }, log: { level: 'silent' } });
+  const logger = createLogger({ format: 'text', level: 'silent', name: 'test' });
+  const server = new EventServer(config, logger, { handlers: false });
+  await server.listen();
+  const svc = embed(server, logger);
+  t.after(() => svc.close());
+  const store = new SqliteEventStore(path.join(tmpDir(t), 'e.db'));
+  t.after(() => store.close());
+  const intake = new EventIntake(svc, { store: () => store, eventLimit: () => eventLimit, sinksFor: () => ['sink'], logger });
+  intake.start();
+  t.after(() => intake.stop());
+  /** The sink delivers everything held; the intake is told there is room. */
+  const drain = () => {
+    const due = store.due('sink', Date.now(), 1_000_000);
+    store.delivered('sink', due.map((d) => d.seq));
+    intake.released();
+    return due.length;
+  };
+  return { svc, store, intake, drain };
+}
+
+test('at event_limit a request gets the limit error, and is accepted again once the sink frees room', async (t) => {
+  const { svc, store, drain } = await limitedIntake(t, 3);
+  const nc = await nats(t, svc.port);
+  for (let i = 0; i < 3; i++) assert.deepEqual(await ask(nc, 'events.cfgingest', event('cfgingest', { id: `e${i}` })), { id: `e${i}` });
+  const refused = await ask(nc, 'events.cfgingest', event('cfgingest', { id: 'e3' }));
+  assert.equal((refused.error as { code: string }).code, 'EEVENT_LIMIT');
+  assert.match((refused.error as { reason: string }).reason, /event_limit 3 reached/);
+  assert.equal(store.get('e3'), undefined, 'a refused event is not stored');
+  assert.equal(drain(), 3);
+  assert.deepEqual(await ask(nc, 'events.cfgingest', event('cfgingest', { id: 'e3' })), { id: 'e3' });
+});
+
+test('at event_limit a plain publisher is paused until room frees, and nothing it sent is lost', async (t) => {
+  const { svc, store, intake, drain } = await limitedIntake(t, 5);
+  const pub = await nats(t, svc.port);
+  // 1 KiB events, enough of them to span many socket reads: a pause takes effect at the next read.
+  const TOTAL = 3000;
+  const pad = 'x'.repeat(1024);
+  for (let i = 0; i < TOTAL; i++) pub.publish('events.scanJobUpdated', sc.encode(JSON.stringify(event('scanJobUpdated', { id: `p${i}`, data: pad }))));
+  const flushed = pub.flush();
+  await until(() => intake.stats.pausedPublishers === 1, 'the publisher paused at the limit');
+  // While paused, its socket is not read: the flush's PONG cannot come, and the count stops growing.
+  const before = store.count();
+  await settle(100);
+  assert.equal(store.count(), before, 'nothing more is read from a paused publisher');
+  assert.ok(before < TOTAL, `paused before the end (${before} stored)`);
+  let delivered = 0;
+  await until(
+    () => {
+      delivered += drain();
+      return store.count() === TOTAL && store.held === 0;
+    },
+    'everything drains once the sink delivers',
+    10_000,
+    () => `stored ${store.count()}, held ${store.held}`,
+  );
+  await within(flushed, 'the publisher flush completes after resuming');
+  delivered += drain();
+  assert.equal(delivered, TOTAL, 'every event delivered once');
+  for (let i = 0; i < TOTAL; i++) assert.ok(store.get(`p${i}`), `p${i} stored`);
+  assert.equal(intake.stats.pausedPublishers, 0);
+});
+
+test('events published in-process reach the intake like network ones', async (t) => {
+  const { svc, store } = await limitedIntake(t, 100);
+  const reply = await svc.request('events.profileCreated', JSON.stringify(event('profileCreated', { id: 'inproc' })));
+  assert.deepEqual(reply.json(), { id: 'inproc' });
+  svc.publish('events.profileCreated', JSON.stringify(event('profileCreated', { id: 'inproc-plain' })));
+  await until(() => store.get('inproc-plain') !== undefined, 'the plain in-process event stored');
+  assert.equal((JSON.parse(store.get('inproc')!.body) as EventEnvelope).type, 'profileCreated');
+});
