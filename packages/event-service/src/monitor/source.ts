@@ -22,6 +22,8 @@ export interface MonitorSource {
   readonly clients: ReadonlyMap<number, Client>;
   readonly totalConnections: number;
   readonly broker: Broker;
+  /** The INFO fields every client is greeted with (server_id, version, host, port, auth/tls flags...). */
+  serverInfo(): Record<string, unknown>;
 }
 
 /** One connection as /connz shows it, taken from a live client or kept when it closed. */

@@ -2,7 +2,6 @@
 // Varz), so nats-top, prometheus-nats-exporter and `nats server` tooling read it unchanged. Sections for features
 // we do not have (cluster, gateway, leaf, mqtt, jetstream) are present and empty, as nats-server leaves them.
 import os from 'node:os';
-import { VERSION } from '../version.js';
 import { nanoseconds, rfc3339, uptime, type MonitorSource } from './source.js';
 
 export interface VarzOptions {
@@ -49,15 +48,8 @@ export function varz(src: MonitorSource, opts: VarzOptions): Record<string, unkn
   const cores = os.availableParallelism?.() ?? os.cpus().length;
   const ws = src.config.websocket;
   return {
-    server_id: src.serverId,
-    server_name: svc.server_name ?? src.serverId,
-    version: VERSION,
-    proto: 1,
-    go: `node${process.versions.node}`,
-    host: svc.host,
-    port: src.port,
-    ...(svc.token !== undefined && { auth_required: true }),
-    ...(src.config.tls !== undefined && { tls_required: true, ...(src.config.tls.verify && { tls_verify: true }) }),
+    // The same identity and flags the clients' INFO carries (nats-server builds both from one Info).
+    ...src.serverInfo(),
     max_connections: svc.max_connections,
     // Go's time.Duration marshals as integer nanoseconds; auth_timeout and tls_timeout are float seconds.
     ping_interval: nanoseconds(svc.ping_interval),
