@@ -88,6 +88,8 @@ export interface EventService {
   readonly websocketPort?: number;
   /** The monitoring HTTP port actually bound, when [monitor] is configured. */
   readonly monitorPort?: number;
+  /** The leafnode port actually bound, when [leafnodes] is configured. */
+  readonly leafnodePort?: number;
   readonly serverId: string;
   /** The resolved configuration in force (defaults filled, durations in ms, sizes in bytes). */
   readonly config: Readonly<ServiceConfig>;

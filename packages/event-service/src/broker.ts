@@ -20,7 +20,16 @@ export interface Conn {
   deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void;
   /** The subscription reached its `max` and was removed from the index; forget it. */
   expired(sub: Subscription): void;
+  /**
+   * A leafnode link: its subscriptions mirror another server's interest, so they do not count toward
+   * listener_limit, and its queue members get a message only when no local member can (nats-server client.go
+   * processMsgResults prefers local queue subscribers; observed from 2.9.10).
+   */
+  readonly remote?: boolean;
 }
+
+/** Told after a subscription enters (`+1`) or leaves (`-1`) the index, whatever the reason. */
+export type InterestListener = (sub: Subscription, delta: 1 | -1) => void;
 
 export class Subscription implements SublistEntry {
   /** Messages delivered so far. */
@@ -48,6 +57,15 @@ export type AddResult = 'ok' | 'listener_limit';
 export class Broker {
   readonly sublist = new Sublist<Subscription>();
   readonly counters: BrokerCounters = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, slowConsumers: 0 };
+  /**
+   * The publish being routed, numbered, so a Conn receiving one message through several subscriptions can tell
+   * (leaf links send it once). Restored after each delivery: an in-process callback may publish in between.
+   */
+  seq = 0;
+  private published = 0;
+  private readonly interestListeners: InterestListener[] = [];
+  /** Subscriptions of remote (leaf) connections, left out of listener_limit. */
+  private remoteSubs = 0;
 
   constructor(
     /** The most subscriptions alive in the whole service at once; changeable at run time. */
@@ -55,22 +73,55 @@ export class Broker {
   ) {}
 
   get listenerCount(): number {
-    return this.sublist.count;
+    return this.sublist.count - this.remoteSubs;
+  }
+
+  /** Observes every change of interest; returns a function that stops it. */
+  onInterestChange(listener: InterestListener): () => void {
+    this.interestListeners.push(listener);
+    return () => {
+      const i = this.interestListeners.indexOf(listener);
+      if (i >= 0) this.interestListeners.splice(i, 1);
+    };
   }
 
   add(sub: Subscription): AddResult {
-    if (this.sublist.count >= this.listenerLimit) return 'listener_limit';
+    if (sub.conn.remote) this.remoteSubs++;
+    else if (this.listenerCount >= this.listenerLimit) return 'listener_limit';
     this.sublist.insert(sub);
+    this.interestChanged(sub, 1);
     return 'ok';
   }
 
   remove(sub: Subscription): void {
-    this.sublist.remove(sub);
+    if (this.sublist.remove(sub)) this.removed(sub);
   }
 
-  /** Routes one message; returns how many subscriptions received it. */
-  publish(from: Conn, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer): number {
+  private removed(sub: Subscription): void {
+    if (sub.conn.remote) this.remoteSubs--;
+    this.interestChanged(sub, -1);
+  }
+
+  private interestChanged(sub: Subscription, delta: 1 | -1): void {
+    const ls = this.interestListeners;
+    for (let i = 0; i < ls.length; i++) ls[i]!(sub, delta);
+  }
+
+  /**
+   * Routes one message; returns how many subscriptions received it. `queues`, from a leaf link's LMSG, names the
+   * only queue groups the message is for (none when empty); without it every matching group gets it.
+   */
+  publish(
+    from: Conn,
+    subject: string,
+    reply: string | undefined,
+    hdrLen: number,
+    msg: Buffer,
+    queues?: readonly string[],
+  ): number {
     const c = this.counters;
+    const seq = ++this.published;
+    this.seq = seq;
     c.inMsgs++;
     c.inBytes += msg.length;
     const match = this.sublist.match(subject);
@@ -80,13 +131,17 @@ export class Broker {
       const sub = psubs[i]!;
       if (sub.conn === from && !from.echo) continue;
       this.deliverTo(sub, subject, reply, hdrLen, msg, from);
+      this.seq = seq;
       delivered++;
     }
     const qsubs = match.qsubs;
     for (let g = 0; g < qsubs.length; g++) {
-      const sub = pickQueueMember(qsubs[g]!, from);
+      const group = qsubs[g]!;
+      if (queues !== undefined && !queues.includes(group[0]!.queue!)) continue;
+      const sub = pickQueueMember(group, from);
       if (sub === undefined) continue;
       this.deliverTo(sub, subject, reply, hdrLen, msg, from);
+      this.seq = seq;
       delivered++;
     }
     if (delivered === 0 && reply !== undefined && from.noResponders) this.sendNoResponders(from, reply);
@@ -111,7 +166,7 @@ export class Broker {
 
   /** Removes a subscription that reached its max (UNSUB <sid> <max>). */
   expire(sub: Subscription): void {
-    this.sublist.remove(sub);
+    if (this.sublist.remove(sub)) this.removed(sub);
     sub.conn.expired(sub);
   }
 
@@ -131,14 +186,20 @@ export class Broker {
   }
 }
 
-/** One member of a queue group, chosen at random as nats-server does; skips the publisher when echo is off. */
+/**
+ * One member of a queue group, chosen at random as nats-server does; skips the publisher when echo is off. A
+ * remote (leaf link) member is the fallback when no local member can take the message.
+ */
 function pickQueueMember(group: readonly Subscription[], from: Conn): Subscription | undefined {
   const n = group.length;
   if (n === 0) return undefined;
   const start = (Math.random() * n) | 0;
+  let remote: Subscription | undefined;
   for (let k = 0; k < n; k++) {
     const sub = group[(start + k) % n]!;
-    if (sub.conn !== from || from.echo) return sub;
+    if (sub.conn === from && !from.echo) continue;
+    if (sub.conn.remote !== true) return sub;
+    remote ??= sub;
   }
-  return undefined;
+  return remote;
 }

@@ -319,6 +319,9 @@ export function embed(server: EventServer, logger: Logger): EventService {
     get monitorPort() {
       return server.monitorPort;
     },
+    get leafnodePort() {
+      return server.leafnodePort;
+    },
     serverId: server.serverId,
     get config() {
       return server.config;

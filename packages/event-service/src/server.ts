@@ -13,6 +13,7 @@ import { Broker } from './broker.js';
 import { Client, type ClientContext } from './client.js';
 import type { ServiceConfig } from './config-types.js';
 import type { EventHandlers } from './handlers/index.js';
+import { LeafnodeListener } from './leafnode/listener.js';
 import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
 import { SocketTransport, WebSocketTransport } from './transport.js';
@@ -43,6 +44,7 @@ export class EventServer implements ClientContext, MonitorSource {
   private closing = false;
   private lifecycle: ServerState = 'starting';
   private monitor: MonitorServer | undefined;
+  private leafnodes: LeafnodeListener | undefined;
   private boundPort = 0;
   private boundWsPort: number | undefined;
 
@@ -68,6 +70,10 @@ export class EventServer implements ClientContext, MonitorSource {
   get monitorPort(): number | undefined {
     return this.monitor?.port;
   }
+  /** The leafnode port actually bound, when [leafnodes] is configured. */
+  get leafnodePort(): number | undefined {
+    return this.leafnodes?.port;
+  }
   /** starting → running (listening) → closing → closed; /healthz is 200 only while running. */
   get state(): ServerState {
     return this.lifecycle;
@@ -79,9 +85,13 @@ export class EventServer implements ClientContext, MonitorSource {
       this.monitor = new MonitorServer(this, { ...this.config.monitor, logger: this.logger });
       await this.monitor.listen();
     }
+    // Before any client: the leafnode listener's interest table must see every subscription.
+    if (this.config.leafnodes) this.leafnodes = new LeafnodeListener(this);
     try {
       await this.listenForClients();
+      await this.leafnodes?.listen();
     } catch (err) {
+      await this.leafnodes?.close();
       await this.monitor?.close();
       throw err;
     }
@@ -275,6 +285,7 @@ export class EventServer implements ClientContext, MonitorSource {
       const { http: server, wss } = this.ws;
       stopped.push(new Promise((r) => wss.close(r)), new Promise((r) => server.close(r)));
     }
+    if (this.leafnodes) stopped.push(this.leafnodes.close());
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
     // Handlers first: the intake commits and answers what it holds while its requesters are still connected.
     this.handlers?.close();

@@ -30,3 +30,33 @@ export function pubLine(subject: string, reply: string | undefined, hdrLen: numb
   const r = reply === undefined || reply.length === 0 ? '' : ` ${reply}`;
   return hdrLen > 0 ? `HPUB ${subject}${r} ${hdrLen} ${total}\r\n` : `PUB ${subject}${r} ${total}\r\n`;
 }
+
+// --- leafnode links (nats-server leafnode.go writeLeafSub; client.go msgHeaderForRouteOrLeaf) ---------------
+
+/** `LS+ <subject>` or, for a queue group, `LS+ <subject> <queue> <weight>` (weight = the group's member count). */
+export function leafSubLine(subject: string, queue: string | undefined, weight: number): string {
+  return queue === undefined ? `LS+ ${subject}\r\n` : `LS+ ${subject} ${queue} ${weight}\r\n`;
+}
+
+/** `LS- <subject> [<queue>]` */
+export function leafUnsubLine(subject: string, queue: string | undefined): string {
+  return queue === undefined ? `LS- ${subject}\r\n` : `LS- ${subject} ${queue}\r\n`;
+}
+
+/**
+ * `LMSG <subject> [reply] <size>`, or with queue groups `LMSG <subject> + <reply> <queues...> <size>` /
+ * `LMSG <subject> | <queues...> <size>`. With headers the op is `HMSG` (no sid) and `<hdr size>` precedes the size.
+ */
+export function leafMsgLine(
+  subject: string,
+  reply: string | undefined,
+  queues: readonly string[],
+  hdrLen: number,
+  total: number,
+): string {
+  let line = hdrLen > 0 ? `HMSG ${subject}` : `LMSG ${subject}`;
+  const hasReply = reply !== undefined && reply.length > 0;
+  if (queues.length > 0) line += hasReply ? ` + ${reply} ${queues.join(' ')}` : ` | ${queues.join(' ')}`;
+  else if (hasReply) line += ` ${reply}`;
+  return hdrLen > 0 ? `${line} ${hdrLen} ${total}\r\n` : `${line} ${total}\r\n`;
+}

@@ -59,6 +59,10 @@ export const Errors = Object.freeze({
   tlsRequired: closing('Secure Connection - TLS Required', 'TLS Required'),
   maxSubscriptions: open('maximum subscriptions exceeded'),
   invalidClientProtocol: closing('invalid client protocol', 'Protocol Violation'),
+  // Leafnode port (nats-server 2.9.10, observed): a client CONNECT (it has `lang`), and our own loop-detection
+  // subject coming back (leafnode.go handleLeafNodeLoop; one account, $G; the leaf waits 30s before redialling).
+  leafnodeClientConnect: closing('attempted to connect to leaf node port', 'Protocol Violation'),
+  leafnodeLoop: closing('Loop detected for leafnode account="$G". Delaying attempt to reconnect for 30s', 'Protocol Violation'),
 });
 
 export function permissionsViolationForPublish(subject: string): ProtocolError {

@@ -1,0 +1,400 @@
+// One leafnode link, hub side: a nats-server 2.9 leaf (or the event gateway) attached to our [leafnodes] port. It
+// admits the leaf's CONNECT, turns its LS+/LS- into broker subscriptions and its LMSG/HMSG into publishes, and
+// sends it our interest (LS+/LS-) and the messages routed to it, one LMSG per message however many of its
+// interests matched. Accepting sockets and TLS are listener.ts's; the interest bookkeeping is interest.ts's.
+// Protocol as observed between two nats-server 2.9.10 (NATS-NOTES.md, Leafnode) and leafnode.go.
+import {
+  Errors,
+  Outbound,
+  PING,
+  PONG,
+  Parser,
+  errLine,
+  isValidSubject,
+  leafMsgLine,
+  leafSubLine,
+  leafUnsubLine,
+  type CloseReason,
+  type Logger,
+  type ProtocolError,
+  type ProtocolHandler,
+} from '@event-broker/shared';
+import type { PublisherHandle } from '../api.js';
+import { Subscription, type Broker, type Conn } from '../broker.js';
+import type { ServiceConfig } from '../config-types.js';
+import type { Transport } from '../transport.js';
+import { interestKey, type Interest, type InterestObserver, type InterestTable } from './interest.js';
+
+/** Queued bytes past which a delivery writes at once instead of waiting for the end of the turn (as client.ts). */
+const EAGER_FLUSH_BYTES = 256 * 1024;
+const CRLF = Buffer.from('\r\n');
+const NO_QUEUES: readonly string[] = Object.freeze([]);
+
+/** What a link needs from the listener that accepted it. */
+export interface LinkContext {
+  readonly broker: Broker;
+  /** Read on use so a reload reaches live links. */
+  readonly config: ServiceConfig;
+  readonly logger: Logger;
+  readonly interest: InterestTable;
+  /** Our loop-detection subject, `$LDS.<random>`: it coming back from a leaf means the leaf reaches us twice. */
+  readonly loopSubject: string;
+  /** The INFO line greeting a leaf. */
+  greeting(lid: number, remoteAddress: string): string;
+  linkClosed(link: LeafLink, reason: CloseReason): void;
+}
+
+export interface LinkStats {
+  inMsgs: number;
+  inBytes: number;
+  outMsgs: number;
+  outBytes: number;
+}
+
+/** The leaf's CONNECT fields we keep (leafnode.go leafConnectInfo). */
+export interface LeafInfo {
+  name: string;
+  serverId: string;
+  version: string;
+  cluster: string;
+  headers: boolean;
+}
+
+export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, InterestObserver {
+  // Conn: a leaf never gets its own messages back, has no use for no-responders (its server answers those), and
+  // is remote (listener_limit and queue preference, broker.ts).
+  readonly echo = false;
+  readonly noResponders = false;
+  readonly remote = true;
+  readonly stats: LinkStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0 };
+  readonly startedAt = Date.now();
+  /** The leaf's interest, by nats-server's key (`subject` or `subject queue`). */
+  readonly subs = new Map<string, Subscription>();
+  leaf: LeafInfo | undefined;
+  closeReason: CloseReason | undefined;
+
+  private readonly parser: Parser;
+  private readonly out = new Outbound();
+  private flushScheduled = false;
+  private pingsOut = 0;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private paused = 0;
+  // The message being collected: the broker hands it over once per matching subscription of ours (broker.seq
+  // tells them apart); it is written when the next message or the end of the turn comes.
+  private pendSeq = -1;
+  private pendMsg: Buffer | undefined;
+  private pendSubject = '';
+  private pendReply: string | undefined;
+  private pendHdr = 0;
+  private pendQueues: string[] = [];
+
+  constructor(
+    private readonly ctx: LinkContext,
+    readonly cid: number,
+    readonly transport: Transport,
+  ) {
+    const svc = ctx.config.service;
+    this.parser = new Parser(this, 'leaf', { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload });
+  }
+
+  get publisher(): PublisherHandle {
+    return this;
+  }
+  get id(): number {
+    return this.cid;
+  }
+  get isClosed(): boolean {
+    return this.closeReason !== undefined;
+  }
+
+  // --- lifecycle -----------------------------------------------------------------------------------------
+
+  start(opts: { greeted?: boolean } = {}): void {
+    this.transport.start({
+      onData: (chunk) => {
+        if (this.closeReason === undefined) this.parser.parse(chunk);
+      },
+      onClose: (err) => this.closed(err ? 'Read Error' : 'Leafnode Closed'),
+      onDrain: () => {},
+    });
+    const svc = this.ctx.config.service;
+    if (!opts.greeted) this.writeRaw(this.ctx.greeting(this.cid, this.transport.remoteAddress));
+    this.connectTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), svc.auth_timeout);
+    this.pingTimer = setInterval(() => this.onPingTimer(), svc.ping_interval);
+    this.pingTimer.unref?.();
+  }
+
+  fail(err: ProtocolError, detail: string): void {
+    if (this.closeReason !== undefined) return;
+    if (err.text) this.writeRaw(errLine(err));
+    const log = { lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: err.text || undefined, detail };
+    if (err.closes) {
+      this.ctx.logger.warn(log, 'leafnode protocol error, closing');
+      this.close(err.closeReason ?? 'Protocol Violation');
+    } else {
+      this.ctx.logger.debug(log, 'leafnode protocol error');
+    }
+  }
+
+  close(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    this.flush();
+    this.transport.end();
+    this.closed(reason);
+  }
+
+  private closed(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    clearInterval(this.pingTimer);
+    clearTimeout(this.connectTimer);
+    this.ctx.interest.unobserve(this);
+    // The leaf's interest goes with it; other links hear LS- for what only it held.
+    for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
+    this.subs.clear();
+    this.out.clear();
+    this.pendMsg = undefined;
+    this.ctx.linkClosed(this, reason);
+  }
+
+  // --- Conn: messages to the leaf ------------------------------------------------------------------------
+
+  deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, _from: Conn): void {
+    if (this.closeReason !== undefined) return;
+    const seq = this.ctx.broker.seq;
+    if (this.pendMsg !== undefined && this.pendSeq === seq) {
+      // The same message through another of our interests: only a queue group it was chosen for adds anything.
+      if (sub.queue !== undefined && !this.pendQueues.includes(sub.queue)) this.pendQueues.push(sub.queue);
+      return;
+    }
+    this.writePending();
+    this.pendSeq = seq;
+    this.pendMsg = msg;
+    this.pendSubject = subject;
+    this.pendReply = reply;
+    this.pendHdr = hdrLen;
+    this.pendQueues = sub.queue === undefined ? [] : [sub.queue];
+    this.scheduleFlush();
+  }
+
+  expired(sub: Subscription): void {
+    // Leaf interest carries no max; kept for the interface.
+    const key = interestKey(sub.subject, sub.queue);
+    if (this.subs.get(key) === sub) this.subs.delete(key);
+  }
+
+  /**
+   * Writes the collected message: `LMSG`/`HMSG` with the queue groups it was chosen for. Without queues the leaf
+   * gives it to its plain subscribers only; with them, also to one member of each group named (observed).
+   */
+  private writePending(): void {
+    const msg = this.pendMsg;
+    if (msg === undefined) return;
+    this.pendMsg = undefined;
+    let hdrLen = this.pendHdr;
+    let body = msg;
+    if (hdrLen > 0 && this.leaf !== undefined && !this.leaf.headers) {
+      body = msg.subarray(hdrLen);
+      hdrLen = 0;
+    }
+    const out = this.out;
+    out.writeString(leafMsgLine(this.pendSubject, this.pendReply, this.pendQueues, hdrLen, body.length));
+    out.writeBytes(body);
+    out.writeBytes(CRLF);
+    this.stats.outMsgs++;
+    this.stats.outBytes += body.length;
+    if (out.bytes + this.transport.bufferedBytes() > this.ctx.config.service.max_pending) {
+      this.slowConsumer();
+      return;
+    }
+    if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
+  }
+
+  private slowConsumer(): void {
+    if (this.closeReason !== undefined) return;
+    this.ctx.broker.counters.slowConsumers++;
+    this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name }, 'slow leafnode, closing');
+    this.out.clear();
+    this.transport.destroy();
+    this.closed('Slow Consumer (Pending Bytes)');
+  }
+
+  // --- PublisherHandle -----------------------------------------------------------------------------------
+
+  pause(): void {
+    if (this.paused++ === 0) this.transport.pause();
+  }
+
+  resume(): void {
+    if (this.paused > 0 && --this.paused === 0 && this.closeReason === undefined) this.transport.resume();
+  }
+
+  // --- interest to the leaf ------------------------------------------------------------------------------
+
+  /** How many subscriptions other than this link's hold the interest: what the leaf is told. */
+  private othersCount(it: Interest): number {
+    return it.count - (this.subs.has(it.key) ? 1 : 0);
+  }
+
+  interestChanged(it: Interest, delta: 1 | -1, by: Conn): void {
+    // Never echo a leaf's own interest back to it (its count is left out of othersCount anyway).
+    if (by === this || this.closeReason !== undefined) return;
+    const now = this.othersCount(it);
+    if (it.queue !== undefined) {
+      // A queue group's LS+ is re-sent with its new weight (member count), as nats-server does.
+      this.writeRaw(now > 0 ? leafSubLine(it.subject, it.queue, now) : leafUnsubLine(it.subject, it.queue));
+    } else if (now === 1 && delta > 0) {
+      this.writeRaw(leafSubLine(it.subject, undefined, 0));
+    } else if (now === 0 && delta < 0) {
+      this.writeRaw(leafUnsubLine(it.subject, undefined));
+    }
+  }
+
+  /** After CONNECT: our loop-detection subject, then everything the service is interested in. */
+  private sendAllInterest(): void {
+    let lines = leafSubLine(this.ctx.loopSubject, undefined, 0);
+    for (const it of this.ctx.interest.values()) {
+      const n = this.othersCount(it);
+      if (n > 0) lines += leafSubLine(it.subject, it.queue, n);
+    }
+    this.writeRaw(lines);
+    this.ctx.interest.observe(this);
+  }
+
+  // --- writing -------------------------------------------------------------------------------------------
+
+  private writeRaw(s: string | Buffer): void {
+    if (this.closeReason !== undefined) return;
+    // A message collected before this line goes first, keeping the order things happened in.
+    this.writePending();
+    if (typeof s === 'string') this.out.writeString(s);
+    else this.out.writeBytes(s);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the current publish (every delivery of one message is synchronous): one write per turn.
+    queueMicrotask(() => this.flush());
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.closeReason !== undefined) return;
+    this.writePending();
+    if (this.out.bytes === 0 || this.closeReason !== undefined) return;
+    this.transport.write(this.out.take());
+  }
+
+  // --- reading -------------------------------------------------------------------------------------------
+
+  private onPingTimer(): void {
+    if (this.closeReason !== undefined) return;
+    if (this.pingsOut + 1 > this.ctx.config.service.ping_max) {
+      this.fail(Errors.staleConnection, `${this.pingsOut} pings unanswered`);
+      return;
+    }
+    this.pingsOut++;
+    this.writeRaw(PING);
+  }
+
+  /** Nothing but CONNECT before CONNECT: nats-server 2.9.10 answers `Authorization Violation` and closes. */
+  private admitted(): boolean {
+    if (this.leaf !== undefined) return true;
+    this.fail(Errors.authorizationViolation, 'operation before CONNECT');
+    return false;
+  }
+
+  onProtocolError(err: ProtocolError, detail: string): void {
+    this.fail(err, detail);
+  }
+
+  onConnect(json: string): void {
+    let c: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(json);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      c = parsed as Record<string, unknown>;
+    } catch {
+      this.fail(Errors.protocolViolation, 'CONNECT is not a JSON object');
+      return;
+    }
+    // A client dialled the leaf port (nats-server tells them apart by `lang`, which servers never send).
+    if (typeof c.lang === 'string') {
+      this.fail(Errors.leafnodeClientConnect, `client CONNECT (lang ${c.lang})`);
+      return;
+    }
+    if (this.leaf !== undefined) return;
+    const str = (v: unknown) => (typeof v === 'string' ? v : '');
+    this.leaf = {
+      name: str(c.name),
+      serverId: str(c.server_id),
+      version: str(c.version),
+      cluster: str(c.cluster),
+      headers: c.headers === true,
+    };
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.ctx.logger.info(
+      { lid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, leaf: this.leaf.name || undefined, server_id: this.leaf.serverId || undefined, version: this.leaf.version || undefined },
+      'leafnode connected',
+    );
+    this.sendAllInterest();
+  }
+
+  onInfo(): void {}
+  onOk(): void {}
+
+  onErr(text: string): void {
+    this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: text }, 'leafnode sent -ERR, closing');
+    this.close('Leafnode Closed');
+  }
+
+  onPing(): void {
+    if (!this.admitted()) return;
+    this.writeRaw(PONG);
+  }
+
+  onPong(): void {
+    if (!this.admitted()) return;
+    this.pingsOut = 0;
+  }
+
+  onLeafSub(subject: string, queue: string | undefined, _weight: number): void {
+    if (!this.admitted()) return;
+    if (subject === this.ctx.loopSubject) {
+      this.fail(Errors.leafnodeLoop, `our ${subject} came back`);
+      return;
+    }
+    const key = interestKey(subject, queue);
+    // A repeated queue LS+ only changes the weight: the leaf's group is one member here, whatever its size.
+    if (this.subs.has(key)) return;
+    if (!isValidSubject(subject)) {
+      this.ctx.logger.warn({ lid: this.cid, leaf: this.leaf?.name, subject }, 'leafnode interest in an invalid subject ignored');
+      return;
+    }
+    const sub = new Subscription(this, subject, queue, key);
+    // Set first: the broker tells observers (this link among them) as soon as it is in the index.
+    this.subs.set(key, sub);
+    this.ctx.broker.add(sub);
+  }
+
+  onLeafUnsub(subject: string, queue: string | undefined): void {
+    if (!this.admitted()) return;
+    const key = interestKey(subject, queue);
+    const sub = this.subs.get(key);
+    if (sub === undefined) return;
+    this.subs.delete(key);
+    this.ctx.broker.remove(sub);
+  }
+
+  onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
+    if (!this.admitted()) return;
+    this.stats.inMsgs++;
+    this.stats.inBytes += msg.length;
+    // No queues named: the leaf's server already served its queue groups, ours get nothing (observed).
+    this.ctx.broker.publish(this, subject, reply, hdrLen, msg, queues.length === 0 ? NO_QUEUES : queues);
+  }
+}

@@ -1,0 +1,177 @@
+// The [leafnodes] listener (hub side): accepts leaf links over TCP, or TLS with the service's certificate and a
+// required client certificate when [tls] is set (INFO in plaintext first, then the handshake, as nats-server 2.9
+// does). Links count toward neither max_connections nor listener_limit: they carry another server's clients,
+// limited there. The protocol of one link is link.ts's.
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import { infoLine, loadServerTlsOptions, type CloseReason, type Logger } from '@event-broker/shared';
+import type { Broker } from '../broker.js';
+import type { ServiceConfig } from '../config-types.js';
+import { SocketTransport } from '../transport.js';
+import { InterestTable } from './interest.js';
+import { LeafLink, type LinkContext } from './link.js';
+
+/** How long a leaf may take to finish the TLS handshake (nats-server's leafnode TLS timeout default is 2s). */
+const TLS_HANDSHAKE_MS = 2000;
+
+/** What the listener needs from the server it belongs to. */
+export interface LeafnodeHost {
+  readonly broker: Broker;
+  readonly config: ServiceConfig;
+  readonly logger: Logger;
+  /** INFO fields common to every connection (server_id, server_name, version, max_payload...). */
+  serverInfo(): Record<string, unknown>;
+}
+
+export class LeafnodeListener implements LinkContext {
+  readonly links = new Map<number, LeafLink>();
+  readonly interest: InterestTable;
+  /** nats-server's loop detection: `$LDS.` and a random id, sent to every leaf (leafnode.go). */
+  readonly loopSubject = `$LDS.${randomBytes(16).toString('base64url').slice(0, 22)}`;
+  totalLinks = 0;
+  private server: net.Server | undefined;
+  /**
+   * Never listens: accepted sockets are handed to it after the plaintext INFO, so Node enforces the client
+   * certificate (a standalone TLSSocket would not; see server.ts createTlsServer).
+   */
+  private tlsServer: tls.Server | undefined;
+  /** Link ids of sockets in their TLS handshake, by peer address, picked up on 'secureConnection'. */
+  private readonly handshaking = new Map<string, number>();
+  private nextLid = 1;
+  private closing = false;
+  private boundPort = 0;
+
+  constructor(private readonly host: LeafnodeHost) {
+    // Before any link: the table must have seen every subscription a link may be told about.
+    this.interest = new InterestTable(host.broker);
+  }
+
+  get broker(): Broker {
+    return this.host.broker;
+  }
+  get config(): ServiceConfig {
+    return this.host.config;
+  }
+  get logger(): Logger {
+    return this.host.logger;
+  }
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async listen(): Promise<void> {
+    const conf = this.config.leafnodes;
+    if (conf === undefined) return;
+    if (this.config.tls) this.tlsServer = this.createTlsServer();
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(conf.port, conf.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.boundPort = (server.address() as net.AddressInfo).port;
+    this.logger.info({ host: conf.host, port: this.boundPort, tls: this.tlsServer !== undefined }, 'listening for leafnode connections');
+  }
+
+  greeting(lid: number, _remoteAddress: string): string {
+    const conf = this.config.leafnodes!;
+    const info: Record<string, unknown> = {
+      ...this.host.serverInfo(),
+      host: conf.host,
+      port: this.boundPort,
+      client_id: lid,
+      // The hub tells leaves where else they may attach (just here; we have no cluster).
+      leafnode_urls: [`${conf.host}:${this.boundPort}`],
+    };
+    delete info.auth_required;
+    if (this.tlsServer !== undefined) {
+      info.tls_required = true;
+      info.tls_verify = true;
+    } else {
+      delete info.tls_required;
+      delete info.tls_verify;
+    }
+    return infoLine(info);
+  }
+
+  linkClosed(link: LeafLink, reason: CloseReason): void {
+    if (this.links.delete(link.cid)) {
+      this.logger.info(
+        { lid: link.cid, ip: link.transport.remoteAddress, leaf: link.leaf?.name, reason, in_msgs: link.stats.inMsgs, out_msgs: link.stats.outMsgs },
+        'leafnode closed',
+      );
+    }
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.on('error', () => {}); // reported through the transport once started
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const lid = this.nextLid++;
+    if (this.tlsServer === undefined) {
+      this.startLink(new LeafLink(this, lid, new SocketTransport(socket)));
+      return;
+    }
+    // TLS: the INFO goes out in plaintext, then the leaf starts its handshake.
+    socket.write(this.greeting(lid, socket.remoteAddress ?? ''));
+    const key = peerKey(socket);
+    this.handshaking.set(key, lid);
+    socket.once('close', () => this.handshaking.delete(key));
+    this.tlsServer.emit('connection', socket);
+  }
+
+  private createTlsServer(): tls.Server {
+    // Client certificates are required here whatever [tls] verify says: a leaf is trusted with all traffic.
+    const server = tls.createServer({
+      ...loadServerTlsOptions({ ...this.config.tls!, verify: true }),
+      handshakeTimeout: Math.max(TLS_HANDSHAKE_MS, this.config.service.auth_timeout),
+    });
+    server.on('secureConnection', (secure: tls.TLSSocket) => {
+      const key = peerKey(secure);
+      const lid = this.handshaking.get(key);
+      this.handshaking.delete(key);
+      if (lid === undefined) {
+        secure.destroy();
+        return;
+      }
+      this.startLink(new LeafLink(this, lid, new SocketTransport(secure)), true);
+    });
+    server.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
+      const key = peerKey(secure);
+      this.logger.warn({ lid: this.handshaking.get(key), ip: secure.remoteAddress, err: err.message }, 'leafnode TLS handshake failed');
+      this.handshaking.delete(key);
+      secure.destroy();
+    });
+    return server;
+  }
+
+  private startLink(link: LeafLink, greeted = false): void {
+    if (this.closing) {
+      link.transport.destroy();
+      return;
+    }
+    this.links.set(link.cid, link);
+    this.totalLinks++;
+    link.start({ greeted });
+  }
+
+  /** Stops accepting and closes every link; resolves when the listener is closed. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const stopped = this.server ? new Promise((r) => this.server!.close(r)) : Promise.resolve();
+    for (const link of [...this.links.values()]) link.close('Server Shutdown');
+    this.interest.close();
+    await stopped;
+  }
+}
+
+function peerKey(s: net.Socket): string {
+  return `${s.remoteAddress}:${s.remotePort}`;
+}

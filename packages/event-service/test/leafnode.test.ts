@@ -1,0 +1,364 @@
+// The [leafnodes] listener against a real leaf: Debian's nats-server 2.9 dials our service as its hub, and the
+// official `nats` client on both sides checks that messages, requests and queue groups cross, that interest is
+// what decides it (nothing crosses after an unsubscribe, measured on the leaf's /leafz), and that a restarted leaf
+// gets our interest again.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { connect, headers, StringCodec, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
+import { startEventService, type EventService } from '../src/index.js';
+import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
+import { freePort, natsServerAvailable } from './helpers/targets.js';
+
+const sc = StringCodec();
+const LEAF_WAIT_MS = 10_000;
+
+/** A nats-server running as a leaf of our service, with its own client and monitoring ports. */
+interface Leaf {
+  readonly clientPort: number;
+  readonly httpPort: number;
+  stop(): Promise<void>;
+}
+
+/** Bounded: until something accepts on the port, or the child exits. */
+async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
+  const end = Date.now() + LEAF_WAIT_MS;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`${what}: nats-server exited with ${child.exitCode}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out after ${LEAF_WAIT_MS} ms: ${what}`);
+}
+
+async function startLeaf(hubLeafPort: number, ports?: { clientPort: number; httpPort: number }): Promise<Leaf> {
+  const clientPort = ports?.clientPort ?? (await freePort());
+  const httpPort = ports?.httpPort ?? (await freePort());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-leaf-'));
+  const conf = path.join(dir, 'leaf.conf');
+  writeFileSync(
+    conf,
+    [
+      `listen: "127.0.0.1:${clientPort}"`,
+      `http: "127.0.0.1:${httpPort}"`,
+      'server_name: test-leaf',
+      `leafnodes { remotes: [ { url: "nats://127.0.0.1:${hubLeafPort}" } ] }`,
+    ].join('\n') + '\n',
+  );
+  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    if (stderr.length < 16384) stderr += d.toString();
+  });
+  try {
+    await waitForPort(clientPort, child, 'leaf nats-server listening');
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${stderr}`);
+  }
+  return {
+    clientPort,
+    httpPort,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(kill);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The leaf's view of its link to us (nats-server /leafz). */
+async function leafz(leaf: Leaf): Promise<{ in_msgs: number; out_msgs: number; subscriptions: number }> {
+  const res = await within(fetch(`http://127.0.0.1:${leaf.httpPort}/leafz`), 'leaf /leafz');
+  const body = (await res.json()) as { leafs?: { in_msgs: number; out_msgs: number; subscriptions: number }[] };
+  const link = body.leafs?.[0];
+  if (link === undefined) throw new Error('the leaf has no link');
+  return link;
+}
+
+/** Publishes `subject` until `received()` says it arrived: interest crosses asynchronously, so probe, bounded. */
+async function untilFlows(publish: () => void, received: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + LEAF_WAIT_MS;
+  while (!received()) {
+    if (Date.now() > end) throw new Error(`timed out after ${LEAF_WAIT_MS} ms: ${what}`);
+    publish();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Collects the payloads a nats.js subscription receives. */
+function collect(sub: NatsSubscription): string[] {
+  const got: string[] = [];
+  void (async () => {
+    for await (const m of sub) got.push(sc.decode(m.data));
+  })();
+  return got;
+}
+
+describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
+  let svc: EventService;
+  let leaf: Leaf;
+  let ours: NatsConnection; // a network client of our service
+  let theirs: NatsConnection; // a client of the leaf nats-server
+
+  before(async () => {
+    svc = await startEventService({
+      service: { host: '127.0.0.1', port: 0 },
+      leafnodes: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent' },
+    });
+    assert.ok(svc.leafnodePort, 'the leafnode port is bound');
+    leaf = await startLeaf(svc.leafnodePort);
+    ours = await connect({ servers: `127.0.0.1:${svc.port}` });
+    theirs = await connect({ servers: `127.0.0.1:${leaf.clientPort}`, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  });
+
+  after(async () => {
+    await ours?.close();
+    await theirs?.close();
+    await leaf?.stop();
+    await svc?.close();
+  });
+
+  it("a leaf client's publish reaches our network and in-process subscribers, headers included", async () => {
+    const subject = uniqueSubject('up');
+    const net1 = collect(ours.subscribe(subject));
+    const inproc: { data: string; hdr: string | undefined }[] = [];
+    const sub = svc.subscribe(subject, {
+      callback: (m) => inproc.push({ data: m.string(), hdr: (m.headers?.['X-Test'] as string | undefined) ?? undefined }),
+    });
+    await ours.flush();
+    await untilFlows(() => theirs.publish(subject, sc.encode('probe')), () => net1.length > 0 && inproc.length > 0, 'leaf → hub interest');
+    await settle(100);
+    net1.length = 0;
+    inproc.length = 0;
+    const h = headers();
+    h.set('X-Test', 'yes');
+    theirs.publish(subject, sc.encode('one'));
+    theirs.publish(subject, sc.encode('two'), { headers: h });
+    await theirs.flush();
+    await until(() => net1.length === 2 && inproc.length === 2, 'both messages on both subscribers');
+    assert.deepEqual(net1, ['one', 'two']);
+    assert.deepEqual(inproc, [
+      { data: 'one', hdr: undefined },
+      { data: 'two', hdr: 'yes' },
+    ]);
+    sub.unsubscribe();
+  });
+
+  it("our publish reaches the leaf's subscriber once, even when several of its subscriptions match", async () => {
+    const base = uniqueSubject('down');
+    const got = collect(theirs.subscribe(`${base}.>`));
+    const exact = collect(theirs.subscribe(`${base}.x`));
+    await theirs.flush();
+    await untilFlows(() => svc.publish(`${base}.x`, 'probe'), () => got.length > 0 && exact.length > 0, 'hub → leaf interest');
+    const before = (await leafz(leaf)).in_msgs;
+    got.length = 0;
+    exact.length = 0;
+    for (let i = 0; i < 5; i++) svc.publish(`${base}.x`, `in-process ${i}`);
+    for (let i = 0; i < 5; i++) ours.publish(`${base}.x`, sc.encode(`network ${i}`));
+    await ours.flush();
+    await until(() => got.length === 10 && exact.length === 10, 'ten messages on each leaf subscription');
+    await settle(100);
+    assert.equal(got.length, 10);
+    // Two matching interests on the link, yet each message crossed once.
+    assert.equal((await leafz(leaf)).in_msgs - before, 10);
+  });
+
+  it('request/reply works both ways', async () => {
+    const ourService = uniqueSubject('svc.ours');
+    const theirService = uniqueSubject('svc.theirs');
+    svc.subscribe(ourService, { callback: (m) => m.respond(`ours:${m.string()}`) });
+    theirs.subscribe(theirService, { callback: (_e, m) => m.respond(sc.encode(`theirs:${sc.decode(m.data)}`)) });
+    await theirs.flush();
+    // Interest crosses asynchronously: retry short requests until one finds its responder.
+    let reply: string | undefined;
+    await untilFlows(
+      () => void theirs.request(ourService, sc.encode('q'), { timeout: 200 }).then((m) => (reply = sc.decode(m.data)), () => {}),
+      () => reply !== undefined,
+      'leaf → hub request',
+    );
+    assert.equal(reply, 'ours:q');
+    let back: string | undefined;
+    await untilFlows(
+      () => void ours.request(theirService, sc.encode('r'), { timeout: 200 }).then((m) => (back = sc.decode(m.data)), () => {}),
+      () => back !== undefined,
+      'hub → leaf request',
+    );
+    assert.equal(back, 'theirs:r');
+    const m = await within(svc.request(theirService, 'embedded', { timeoutMs: 2000 }), 'in-process request to the leaf');
+    assert.equal(m.string(), 'theirs:embedded');
+    const h = headers();
+    h.set('X-Req', 'h');
+    const hm = await within(theirs.request(ourService, sc.encode('with headers'), { timeout: 2000, headers: h }), 'request with headers');
+    assert.equal(sc.decode(hm.data), 'ours:with headers');
+  });
+
+  it('a queue group spanning both sides gets each message once', async () => {
+    const subject = uniqueSubject('work');
+    const seen: string[] = [];
+    const record = (who: string) => (data: string) => seen.push(`${who}:${data}`);
+    const oursNet = record('ours-net');
+    ours.subscribe(subject, { queue: 'workers', callback: (_e, m) => oursNet(sc.decode(m.data)) });
+    const oursIn = record('ours-in');
+    svc.subscribe(subject, { queue: 'workers', callback: (m) => oursIn(m.string()) });
+    for (const who of ['leaf-a', 'leaf-b']) {
+      const r = record(who);
+      theirs.subscribe(subject, { queue: 'workers', callback: (_e, m) => r(sc.decode(m.data)) });
+    }
+    // A plain subscriber on each side sees everything.
+    const plainOurs = collect(ours.subscribe(subject));
+    const plainTheirs = collect(theirs.subscribe(subject));
+    await ours.flush();
+    await theirs.flush();
+    await untilFlows(() => ours.publish(subject, sc.encode('probe')), () => plainTheirs.length > 0, 'hub → leaf plain interest');
+    await untilFlows(() => theirs.publish(subject, sc.encode('probe')), () => plainOurs.includes('probe') && plainOurs.length > plainTheirs.length - 1, 'leaf → hub plain interest');
+    await settle(200);
+    seen.length = 0;
+    plainOurs.length = 0;
+    plainTheirs.length = 0;
+    for (let i = 0; i < 40; i++) ours.publish(subject, sc.encode(`h${i}`));
+    for (let i = 0; i < 40; i++) theirs.publish(subject, sc.encode(`l${i}`));
+    await ours.flush();
+    await theirs.flush();
+    await until(() => seen.length >= 80 && plainOurs.length === 80 && plainTheirs.length === 80, 'eighty deliveries', undefined, () => `${seen.length} queue, ${plainOurs.length}/${plainTheirs.length} plain`);
+    await settle(200);
+    const payloads = seen.map((s) => s.split(':')[1]!).sort();
+    const expected = [...Array.from({ length: 40 }, (_, i) => `h${i}`), ...Array.from({ length: 40 }, (_, i) => `l${i}`)].sort();
+    assert.deepEqual(payloads, expected, 'every message reached exactly one member of the group');
+  });
+
+  it('a queue group only on the other side gets each message once, through the link', async () => {
+    const down = uniqueSubject('qdown');
+    const up = uniqueSubject('qup');
+    const leafGot: string[] = [];
+    for (let k = 0; k < 2; k++) theirs.subscribe(down, { queue: 'far', callback: (_e, m) => leafGot.push(sc.decode(m.data)) });
+    const oursGot: string[] = [];
+    for (let k = 0; k < 2; k++) ours.subscribe(up, { queue: 'far', callback: (_e, m) => oursGot.push(sc.decode(m.data)) });
+    await theirs.flush();
+    await ours.flush();
+    await untilFlows(() => svc.publish(down, 'probe'), () => leafGot.length > 0, 'hub → leaf queue interest');
+    await untilFlows(() => theirs.publish(up, sc.encode('probe')), () => oursGot.length > 0, 'leaf → hub queue interest');
+    await settle(200);
+    leafGot.length = 0;
+    oursGot.length = 0;
+    for (let i = 0; i < 20; i++) svc.publish(down, `d${i}`);
+    for (let i = 0; i < 20; i++) theirs.publish(up, sc.encode(`u${i}`));
+    await theirs.flush();
+    await until(() => leafGot.length >= 20 && oursGot.length >= 20, 'twenty each way');
+    await settle(200);
+    assert.deepEqual([...leafGot].sort(), Array.from({ length: 20 }, (_, i) => `d${i}`).sort());
+    assert.deepEqual([...oursGot].sort(), Array.from({ length: 20 }, (_, i) => `u${i}`).sort());
+  });
+
+  it('after an unsubscribe nothing crosses the link for that subject', async () => {
+    const subject = uniqueSubject('gone');
+    const got = collect(theirs.subscribe(subject, { max: 1 }));
+    await theirs.flush();
+    await untilFlows(() => svc.publish(subject, 'probe'), () => got.length > 0, 'hub → leaf interest');
+    // The auto-unsubscribe reaches us as LS-; then nothing for this subject may cross.
+    await settle(300);
+    const before = (await leafz(leaf)).in_msgs;
+    for (let i = 0; i < 20; i++) svc.publish(subject, 'nobody wants this');
+    await settle(300);
+    assert.equal((await leafz(leaf)).in_msgs, before);
+
+    const upSubject = uniqueSubject('gone.up');
+    const inproc: string[] = [];
+    const sub = svc.subscribe(upSubject, { callback: (m) => inproc.push(m.string()) });
+    await untilFlows(() => theirs.publish(upSubject, sc.encode('probe')), () => inproc.length > 0, 'leaf → hub interest');
+    sub.unsubscribe();
+    await settle(300);
+    const out = (await leafz(leaf)).out_msgs;
+    for (let i = 0; i < 20; i++) theirs.publish(upSubject, sc.encode('nobody wants this'));
+    await theirs.flush();
+    await settle(300);
+    assert.equal((await leafz(leaf)).out_msgs, out);
+  });
+
+  it('a restarted leaf gets our interest again and re-sends its own', async () => {
+    const up = uniqueSubject('restart.up');
+    const down = uniqueSubject('restart.down');
+    const inproc: string[] = [];
+    svc.subscribe(up, { callback: (m) => inproc.push(m.string()) });
+    const leafGot = collect(theirs.subscribe(down));
+    await theirs.flush();
+    await untilFlows(() => theirs.publish(up, sc.encode('before')), () => inproc.length > 0, 'leaf → hub before the restart');
+    await untilFlows(() => svc.publish(down, 'before'), () => leafGot.length > 0, 'hub → leaf before the restart');
+
+    const ports = { clientPort: leaf.clientPort, httpPort: leaf.httpPort };
+    await leaf.stop();
+    leaf = await startLeaf(svc.leafnodePort!, ports);
+    inproc.length = 0;
+    leafGot.length = 0;
+    // The leaf's client reconnects and re-subscribes; the new leaf server sends its LS+, we send ours.
+    await untilFlows(() => theirs.publish(up, sc.encode('after')), () => inproc.includes('after'), 'leaf → hub after the restart');
+    await untilFlows(() => svc.publish(down, 'after'), () => leafGot.includes('after'), 'hub → leaf after the restart');
+  });
+});
+
+describe('leafnode port refusals (raw protocol)', () => {
+  let svc: EventService;
+  before(async () => {
+    svc = await startEventService({
+      service: { host: '127.0.0.1', port: 0 },
+      leafnodes: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent' },
+    });
+  });
+  after(() => svc.close());
+
+  async function exchange(send: string): Promise<string> {
+    const s = net.connect(svc.leafnodePort!, '127.0.0.1');
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    s.on('error', () => {});
+    await within(new Promise((r) => s.once('connect', r)), 'connect');
+    s.write(send);
+    await within(closed, `the link closes after ${JSON.stringify(send)}`).catch(() => {});
+    s.destroy();
+    return got;
+  }
+
+  it('a client CONNECT on the leaf port gets nats-server\'s refusal', async () => {
+    const got = await exchange('CONNECT {"lang":"node","version":"2.29.3"}\r\nPING\r\n');
+    assert.match(got, /^INFO \{.*\} \r\n-ERR 'attempted to connect to leaf node port'\r\n$/);
+  });
+
+  it('anything before CONNECT is an Authorization Violation', async () => {
+    const got = await exchange('LS+ foo\r\n');
+    assert.match(got, /-ERR 'Authorization Violation'\r\n$/);
+  });
+
+  it('our own loop-detection subject coming back closes the link', async () => {
+    const s = net.connect(svc.leafnodePort!, '127.0.0.1');
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    s.on('error', () => {});
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    s.write('CONNECT {"version":"2.9.10","server_id":"NTEST","name":"raw","headers":true}\r\n');
+    await until(() => /LS\+ \$LDS\.\S+\r\n/.test(got), 'our $LDS interest');
+    const lds = /LS\+ (\$LDS\.\S+)\r\n/.exec(got)![1]!;
+    s.write(`LS+ ${lds}\r\n`);
+    await within(closed, 'the link closes');
+    assert.match(got, /-ERR 'Loop detected for leafnode account="\$G"\. Delaying attempt to reconnect for 30s'\r\n$/);
+  });
+});
