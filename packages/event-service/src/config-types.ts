@@ -63,6 +63,27 @@ export interface LeafnodesSection {
   port: number; // default 7422 (nats-server's); 0 binds an ephemeral port
 }
 
+/** One handler's HTTP sink: `feed = "host:port"` or a table. */
+export interface HandlerSink {
+  /** Where deliveries are POSTed; "host:port" becomes http://host:port/. */
+  url: string;
+  /** Flipt-style "noun:verb" patterns (`*` for any); empty = the handler's default set. */
+  filter: string[];
+  /** Extra request headers, lower-cased names. */
+  headers: Record<string, string>;
+  /** Standard Webhooks "whsec_" secrets; all sign during a rotation. Empty = unsigned. */
+  secrets: string[];
+  max_attempts: number; // default 10, then dead-lettered
+  timeout_ms: number; // default 10000
+}
+
+/** [handlers]: which sinks receive events; turns the handlers on (store at data/events.db unless [store] says). */
+export interface HandlersSection {
+  feed?: HandlerSink;
+  cfgingest?: HandlerSink;
+  event_feed?: HandlerSink;
+}
+
 export interface LogSection {
   format: LogFormat; // default "text"
   level: LogLevel; // default "info"
@@ -75,6 +96,7 @@ export interface ServiceConfig {
   monitor?: MonitorSection;
   leafnodes?: LeafnodesSection;
   store?: StoreSection;
+  handlers?: HandlersSection;
   log: LogSection;
 }
 

@@ -10,6 +10,7 @@ import {
   type Infer,
 } from '@event-broker/shared';
 import { resolve } from 'node:path';
+import { handlersSchema } from './handlers/sink-config.js';
 import type { ServiceConfig, ServiceConfigInput, ServiceSection } from './config-types.js';
 
 const MiB = 1024 * 1024;
@@ -84,6 +85,7 @@ export const serviceSchema = s.table({
     })
     // Present (even empty), it turns the event handlers on: the intake on events.> and the store behind it.
     .optional(),
+  handlers: handlersSchema,
   leafnodes: s
     .table({
       host: s.string().default('0.0.0.0'),

@@ -48,7 +48,7 @@ export class EventServer implements ClientContext, MonitorSource {
   private boundPort = 0;
   private boundWsPort: number | undefined;
 
-  /** The event intake and store (handlers/index.ts), once listening, when [store] is configured (and not `handlers: false`). */
+  /** The event intake and store (handlers/index.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
 
   constructor(
@@ -95,7 +95,7 @@ export class EventServer implements ClientContext, MonitorSource {
       await this.monitor?.close();
       throw err;
     }
-    if (this.config.store !== undefined && this.options.handlers !== false) {
+    if ((this.config.store !== undefined || this.config.handlers !== undefined) && this.options.handlers !== false) {
       // Imported here: handlers use the embedded connection, whose module imports this one.
       const { startHandlers } = await import('./handlers/index.js');
       this.handlers = startHandlers(this, this.logger);

@@ -1,16 +1,22 @@
 // The event handlers' life cycle inside a running service: the durable store (opened on first use, or at start
-// when a store file already exists, so a restarted service finds what it held) and the intake on `events.>`.
+// when a store file already exists or sinks are configured, so a restarted service delivers what it held), the
+// intake on `events.>`, and one HTTP sink per configured [handlers] entry.
 // Started by EventServer.listen once the listeners are up; stopped first on close so pending requests are answered.
 import fs from 'node:fs';
-import type { Logger } from '@event-broker/shared';
+import { resolve } from 'node:path';
+import { eventKey, matchesFilter, type Logger } from '@event-broker/shared';
 import { embed } from '../embedded.js';
 import type { EventServer } from '../server.js';
 import { EventIntake } from './intake.js';
+import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
+import { HttpSink } from './sinks/http.js';
 import { SqliteEventStore, type EventStore } from './store.js';
 
 export class EventHandlers {
   private opened: EventStore | undefined;
   readonly intake: EventIntake;
+  readonly sinks: HttpSink[] = [];
+  private readonly routes: { name: string; filter: readonly string[] }[] = [];
 
   constructor(
     private readonly server: EventServer,
@@ -21,10 +27,36 @@ export class EventHandlers {
     this.intake = new EventIntake(conn, {
       store: () => this.store,
       eventLimit: () => this.server.config.service.event_limit,
-      // No sinks yet: events are stored, held by nothing. [handlers] sinks add their names here.
-      sinksFor: () => [],
+      sinksFor: (event) => {
+        const key = eventKey(event.type);
+        return this.routes.filter((r) => matchesFilter(key, r.filter)).map((r) => r.name);
+      },
+      onStored: () => {
+        for (const s of this.sinks) s.wake();
+      },
       logger,
     });
+  }
+
+  private startSinks(): void {
+    const handlers = this.server.config.handlers ?? {};
+    for (const name of Object.keys(HANDLER_DEFAULT_FILTERS) as HandlerName[]) {
+      const conf = handlers[name];
+      if (conf === undefined) continue;
+      this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
+      this.sinks.push(
+        new HttpSink(this.store, {
+          name,
+          url: conf.url,
+          secrets: conf.secrets,
+          headers: conf.headers,
+          timeoutMs: conf.timeout_ms,
+          maxAttempts: conf.max_attempts,
+          logger: this.logger,
+          onResolved: () => this.intake.released(),
+        }),
+      );
+    }
   }
 
   /** The store, opened (and created) on first use. */
@@ -38,18 +70,21 @@ export class EventHandlers {
   }
 
   private get storePath(): string {
-    const store = this.server.config.store;
-    if (store === undefined) throw new Error('event handlers started without [store]');
-    return store.path;
+    // [handlers] without [store]: the store's default place.
+    return this.server.config.store?.path ?? resolve('data', 'events.db');
   }
 
   start(): void {
-    if (fs.existsSync(this.storePath)) void this.store;
+    if (this.server.config.handlers !== undefined || fs.existsSync(this.storePath)) void this.store;
+    this.startSinks();
     this.intake.start();
+    // Deliveries left pending by the last run (a crash included) go out now.
+    for (const s of this.sinks) s.wake();
   }
 
   close(): void {
     this.intake.stop();
+    for (const s of this.sinks) s.close();
     this.opened?.close();
   }
 }

@@ -1,0 +1,116 @@
+// The [handlers] settings: each handler (feed, cfgingest, event_feed) is an address ("host:port", meaning HTTP POST
+// to it) or a table (url, filter, headers, secret, max_attempts, timeout_ms). config.ts places the section; this
+// module reads one handler's value and says which events each handler wants by default.
+import { REDACTED, schema as s, tomlString, type Decoded } from '@event-broker/shared';
+import type { HandlerSink } from '../config-types.js';
+
+/** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */
+export const HANDLER_DEFAULT_FILTERS = {
+  // Compliance events for the feed service: compliance results, scan jobs, profiles.
+  feed: ['compliance:ingest', 'scanJob:*', 'profile:*'],
+  // Client-run data and node terminations for config ingest.
+  cfgingest: ['cfg:ingest', 'node:terminated'],
+  // Every event, for the event feed.
+  event_feed: ['*:*'],
+} as const;
+
+export type HandlerName = keyof typeof HANDLER_DEFAULT_FILTERS;
+
+const DEFAULT_MAX_ATTEMPTS = 10;
+const DEFAULT_TIMEOUT_MS = 10_000;
+const ADDRESS = /^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
+const FILTER = /^(\*|[A-Za-z][A-Za-z0-9]*):(\*|[A-Za-z][A-Za-z0-9]*)$/;
+const KEYS = new Set(['url', 'filter', 'headers', 'secret', 'max_attempts', 'timeout_ms']);
+
+type Bad = Extract<Decoded<HandlerSink>, { ok: false }>;
+const bad = (code: Bad['code'], reason: string, at?: (string | number)[]): Bad => ({ ok: false, code, reason, ...(at && { at }) });
+
+function toUrl(raw: string): string | undefined {
+  if (ADDRESS.test(raw)) return `http://${raw}/`;
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** moat style "k=v,k=v", or a table of strings. */
+function parseHeaders(raw: unknown): Record<string, string> | string {
+  if (typeof raw === 'string') {
+    const out: Record<string, string> = {};
+    for (const part of raw.split(',')) {
+      if (part.trim() === '') continue;
+      const i = part.indexOf('=');
+      if (i <= 0) return `must be "name=value,name=value", got ${JSON.stringify(part)}`;
+      out[part.slice(0, i).trim().toLowerCase()] = part.slice(i + 1).trim();
+    }
+    return out;
+  }
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw)) {
+      if (typeof v !== 'string') return `header ${k} must be a string`;
+      out[k.toLowerCase()] = v;
+    }
+    return out;
+  }
+  return 'must be "name=value,..." or a table of strings';
+}
+
+function positiveInt(raw: unknown, dflt: number): number | undefined {
+  if (raw === undefined) return dflt;
+  const n = typeof raw === 'bigint' ? Number(raw) : raw;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
+function decodeSink(raw: unknown): Decoded<HandlerSink> {
+  const base = { filter: [] as string[], headers: {}, secrets: [] as string[], max_attempts: DEFAULT_MAX_ATTEMPTS, timeout_ms: DEFAULT_TIMEOUT_MS };
+  if (typeof raw === 'string') {
+    const url = toUrl(raw);
+    return url === undefined ? bad('ECONFIG_VALUE', `must be "host:port" or an http(s) URL, got ${JSON.stringify(raw)}`) : { ok: true, value: { url, ...base } };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('ECONFIG_TYPE', 'must be "host:port" or a table with url');
+  const t = raw as Record<string, unknown>;
+  for (const k of Object.keys(t)) if (!KEYS.has(k)) return bad('ECONFIG_UNKNOWN_KEY', `unknown key (known: ${[...KEYS].join(', ')})`, [k]);
+  if (typeof t.url !== 'string') return bad('ECONFIG_MISSING', 'url is required: "host:port" or an http(s) URL', ['url']);
+  const url = toUrl(t.url);
+  if (url === undefined) return bad('ECONFIG_VALUE', `must be "host:port" or an http(s) URL, got ${JSON.stringify(t.url)}`, ['url']);
+  const filter = t.filter ?? [];
+  if (!Array.isArray(filter)) return bad('ECONFIG_TYPE', 'must be an array of "noun:verb" strings', ['filter']);
+  for (let i = 0; i < filter.length; i++) {
+    if (typeof filter[i] !== 'string' || !FILTER.test(filter[i] as string)) {
+      return bad('ECONFIG_VALUE', `must be "noun:verb" with * for any, got ${JSON.stringify(filter[i])}`, ['filter', i]);
+    }
+  }
+  const headers = t.headers === undefined ? {} : parseHeaders(t.headers);
+  if (typeof headers === 'string') return bad('ECONFIG_VALUE', headers, ['headers']);
+  const secrets = t.secret === undefined ? [] : Array.isArray(t.secret) ? t.secret : [t.secret];
+  for (let i = 0; i < secrets.length; i++) {
+    const sec = secrets[i];
+    if (typeof sec !== 'string' || !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(sec)) {
+      return bad('ECONFIG_VALUE', 'must be a "whsec_<base64>" secret (or an array of them during rotation)', Array.isArray(t.secret) ? ['secret', i] : ['secret']);
+    }
+  }
+  const max_attempts = positiveInt(t.max_attempts, DEFAULT_MAX_ATTEMPTS);
+  if (max_attempts === undefined) return bad('ECONFIG_RANGE', 'must be an integer of at least 1', ['max_attempts']);
+  const timeout_ms = positiveInt(t.timeout_ms, DEFAULT_TIMEOUT_MS);
+  if (timeout_ms === undefined) return bad('ECONFIG_RANGE', 'must be an integer of at least 1 (milliseconds)', ['timeout_ms']);
+  return { ok: true, value: { url, filter: filter as string[], headers, secrets: secrets as string[], max_attempts, timeout_ms } };
+}
+
+/** Printed as an inline table, secrets redacted. */
+function encodeSink(v: HandlerSink): string {
+  const parts = [`url = ${tomlString(v.url)}`];
+  if (v.filter.length > 0) parts.push(`filter = [${v.filter.map(tomlString).join(', ')}]`);
+  const hk = Object.keys(v.headers);
+  if (hk.length > 0) parts.push(`headers = { ${hk.map((k) => `${tomlString(k)} = ${tomlString(v.headers[k]!)}`).join(', ')} }`);
+  if (v.secrets.length > 0) parts.push(`secret = ${tomlString(REDACTED)}`);
+  parts.push(`max_attempts = ${v.max_attempts}`, `timeout_ms = ${v.timeout_ms}`);
+  return `{ ${parts.join(', ')} }`;
+}
+
+const sink = () => s.custom<HandlerSink>({ expected: '"host:port" or a table with url', decode: decodeSink, encode: encodeSink }).optional();
+
+/** The [handlers] section; absent, no sinks (events are stored for the feed only). */
+export const handlersSchema = s.table({ feed: sink(), cfgingest: sink(), event_feed: sink() }).optional();

@@ -1,0 +1,126 @@
+// [handlers] end to end: events requested over NATS reach the HTTP sinks that want them (feed: compliance, scan
+// jobs, profiles; cfgingest: client-run data and node terminations; event_feed: everything), signed, and what a
+// stopped service still owed is delivered after a restart. Real service, official `nats` client, node:http sinks.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { connect, StringCodec } from 'nats';
+import { Webhook } from 'standardwebhooks';
+import { ConfigError } from '@event-broker/shared';
+import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
+import { startEventService } from '../src/embedded.js';
+import { until, within } from './helpers/bounded.js';
+
+const sc = StringCodec();
+const SECRET = `whsec_${Buffer.from('handlers test secret, 32 bytes..').toString('base64')}`;
+
+function tmpDir(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'handlers-test-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function receiver(t: TestContext, port = 0) {
+  const got: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (body += d));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const addr = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { got, addr, types: () => got.map((g) => (JSON.parse(g.body) as { type: string }).type) };
+}
+
+const ev = (type: string, id: string) => JSON.stringify({ specversion: '1.0', id, source: '/t', type });
+
+test('[handlers] reads an address or a table, and names the key of a bad value', (t) => {
+  const c = resolveServiceConfig({
+    handlers: {
+      feed: '0.0.0.0:10121',
+      event_feed: { url: 'https://feed.example/in', filter: ['scanJob:*', '*:deleted'], headers: 'X-A=1, x-b=2', secret: [SECRET], max_attempts: 3 },
+    } as never,
+  });
+  assert.deepEqual(c.handlers?.feed, { url: 'http://0.0.0.0:10121/', filter: [], headers: {}, secrets: [], max_attempts: 10, timeout_ms: 10_000 });
+  assert.deepEqual(c.handlers?.event_feed, {
+    url: 'https://feed.example/in',
+    filter: ['scanJob:*', '*:deleted'],
+    headers: { 'x-a': '1', 'x-b': '2' },
+    secrets: [SECRET],
+    max_attempts: 3,
+    timeout_ms: 10_000,
+  });
+  const dir = tmpDir(t);
+  const file = path.join(dir, 's.toml');
+  fs.writeFileSync(file, '[handlers]\nfeed = "nowhere"\ncfgingest = { url = "127.0.0.1:1", filter = ["bad"] }\n');
+  const err = (() => {
+    try {
+      loadServiceConfig({ configPath: file });
+    } catch (e) {
+      return e as ConfigError;
+    }
+    return undefined;
+  })();
+  assert.ok(err instanceof ConfigError);
+  assert.match(err.message, /s\.toml:2: handlers\.feed: must be "host:port" or an http\(s\) URL/);
+  assert.match(err.message, /s\.toml:3: handlers\.cfgingest\.filter\[0\]: must be "noun:verb"/);
+});
+
+test('events reach the sinks that want them, signed, and only those', async (t) => {
+  const [feed, cfg, all] = await Promise.all([receiver(t), receiver(t), receiver(t)]);
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    handlers: { feed: feed.addr, cfgingest: cfg.addr, event_feed: { url: all.addr, secret: SECRET } } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
+  t.after(() => nc.close());
+  const types = ['compliance_ingest', 'scanJobCreated', 'profileUpdate', 'cfgingest', 'nodeTerminated', 'event_feed'];
+  for (const [i, type] of types.entries()) {
+    const r = await nc.request(`events.${type}`, sc.encode(ev(type, `id${i}`)), { timeout: 3000 });
+    assert.deepEqual(JSON.parse(sc.decode(r.data)), { id: `id${i}` });
+  }
+  await until(() => all.got.length === 6 && feed.got.length === 3 && cfg.got.length === 2, 'every sink got its events');
+  assert.deepEqual(feed.types(), ['compliance_ingest', 'scanJobCreated', 'profileUpdate']);
+  assert.deepEqual(cfg.types(), ['cfgingest', 'nodeTerminated']);
+  assert.deepEqual(all.types(), types);
+  for (const g of all.got) new Webhook(SECRET).verify(g.body, g.headers as Record<string, string>);
+  assert.equal(feed.got[0]!.headers['webhook-signature'], undefined, 'no secret, no signature');
+});
+
+test('what a stopped service still owed a down sink is delivered after a restart, same webhook-id', async (t) => {
+  const dir = tmpDir(t);
+  const probe = http.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const config = {
+    service: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(dir, 'e.db') },
+    handlers: { event_feed: `127.0.0.1:${port}` } as never,
+    log: { level: 'silent' },
+  } as const;
+  const first = await startEventService(config);
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) ids.push(JSON.parse((await first.request('events.nodeTerminated', ev('nodeTerminated', `r${i}`))).string()).id);
+  await first.close();
+  const sink = await receiver(t, port);
+  const second = await startEventService(config);
+  t.after(() => second.close());
+  await until(() => sink.got.length >= 5, 'the restarted service delivers what it owed', 10_000);
+  assert.deepEqual(new Set(sink.got.map((g) => g.headers['webhook-id'])), new Set(ids));
+});
