@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/shared';
 import { connect, headers, StringCodec, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
 import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
@@ -43,7 +44,15 @@ async function waitForPort(port: number, child: ChildProcess, what: string): Pro
   throw new Error(`timed out after ${LEAF_WAIT_MS} ms: ${what}`);
 }
 
-async function startLeaf(hubLeafPort: number, ports?: { clientPort: number; httpPort: number }): Promise<Leaf> {
+interface LeafOptions {
+  /** Reuse these ports (a restart). */
+  ports?: { clientPort: number; httpPort: number };
+  /** Dial the hub over TLS presenting this certificate (cert and key may be absent: no client certificate). */
+  tls?: { caPath: string; cert?: string; key?: string };
+}
+
+async function startLeaf(hubLeafPort: number, opts: LeafOptions = {}): Promise<Leaf> {
+  const ports = opts.ports;
   const clientPort = ports?.clientPort ?? (await freePort());
   const httpPort = ports?.httpPort ?? (await freePort());
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-leaf-'));
@@ -54,7 +63,12 @@ async function startLeaf(hubLeafPort: number, ports?: { clientPort: number; http
       `listen: "127.0.0.1:${clientPort}"`,
       `http: "127.0.0.1:${httpPort}"`,
       'server_name: test-leaf',
-      `leafnodes { remotes: [ { url: "nats://127.0.0.1:${hubLeafPort}" } ] }`,
+      opts.tls === undefined
+        ? `leafnodes { remotes: [ { url: "nats://127.0.0.1:${hubLeafPort}" } ] }`
+        : `leafnodes { remotes: [ { url: "tls://127.0.0.1:${hubLeafPort}", tls: { ${[
+            `ca_file: ${JSON.stringify(opts.tls.caPath)}`,
+            ...(opts.tls.cert ? [`cert_file: ${JSON.stringify(opts.tls.cert)}`, `key_file: ${JSON.stringify(opts.tls.key)}`] : []),
+          ].join(', ')} } } ] }`,
     ].join('\n') + '\n',
   );
   const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -84,11 +98,21 @@ async function startLeaf(hubLeafPort: number, ports?: { clientPort: number; http
   };
 }
 
-/** The leaf's view of its link to us (nats-server /leafz). */
-async function leafz(leaf: Leaf): Promise<{ in_msgs: number; out_msgs: number; subscriptions: number }> {
+interface LeafzLink {
+  in_msgs: number;
+  out_msgs: number;
+  subscriptions: number;
+}
+
+async function leafLinks(leaf: Leaf): Promise<LeafzLink[]> {
   const res = await within(fetch(`http://127.0.0.1:${leaf.httpPort}/leafz`), 'leaf /leafz');
-  const body = (await res.json()) as { leafs?: { in_msgs: number; out_msgs: number; subscriptions: number }[] };
-  const link = body.leafs?.[0];
+  const body = (await res.json()) as { leafs?: LeafzLink[] };
+  return body.leafs ?? [];
+}
+
+/** The leaf's view of its link to us (nats-server /leafz). */
+async function leafz(leaf: Leaf): Promise<LeafzLink> {
+  const link = (await leafLinks(leaf))[0];
   if (link === undefined) throw new Error('the leaf has no link');
   return link;
 }
@@ -305,7 +329,7 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServ
 
     const ports = { clientPort: leaf.clientPort, httpPort: leaf.httpPort };
     await leaf.stop();
-    leaf = await startLeaf(svc.leafnodePort!, ports);
+    leaf = await startLeaf(svc.leafnodePort!, { ports });
     inproc.length = 0;
     leafGot.length = 0;
     // The leaf's client reconnects and re-subscribes; the new leaf server sends its LS+, we send ours.
@@ -360,5 +384,68 @@ describe('leafnode port refusals (raw protocol)', () => {
     s.write(`LS+ ${lds}\r\n`);
     await within(closed, 'the link closes');
     assert.match(got, /-ERR 'Loop detected for leafnode account="\$G"\. Delaying attempt to reconnect for 30s'\r\n$/);
+  });
+});
+
+describe('leafnode listener over TLS', { skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'leafnode-tls-'));
+  const write = (name: string, pem: CertificatePem) => {
+    const cert = path.join(dir, `${name}.pem`);
+    const key = path.join(dir, `${name}-key.pem`);
+    writeFileSync(cert, pem.cert);
+    writeFileSync(key, pem.key, { mode: 0o600 });
+    return { cert, key };
+  };
+  let svc: EventService;
+  let caPath: string;
+  let client: { cert: string; key: string };
+  let foreign: { cert: string; key: string };
+  const leaves: Leaf[] = [];
+
+  before(async () => {
+    const ca = await createCertificateAuthority({ commonName: 'leafnode-test CA' });
+    const other = await createCertificateAuthority({ commonName: 'unrelated CA' });
+    caPath = write('ca', ca).cert;
+    const server = write('server', await createServerCertificate(ca));
+    client = write('leaf', await createClientCertificate(ca, 'leaf'));
+    foreign = write('foreign', await createClientCertificate(other, 'mallory'));
+    // [tls] verify stays false: clients need no certificate, leaves always do.
+    svc = await startEventService({
+      service: { host: '127.0.0.1', port: 0 },
+      tls: { cert_path: server.cert, key_path: server.key, root_ca_path: caPath },
+      leafnodes: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent' },
+    });
+  });
+
+  after(async () => {
+    for (const l of leaves) await l.stop();
+    await svc?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a leaf with a certificate from our CA attaches over TLS and messages cross', async () => {
+    const leaf = await startLeaf(svc.leafnodePort!, { tls: { caPath, ...client } });
+    leaves.push(leaf);
+    const nc = await connect({ servers: `127.0.0.1:${leaf.clientPort}` });
+    try {
+      const subject = uniqueSubject('tls.up');
+      const got: string[] = [];
+      svc.subscribe(subject, { callback: (m) => got.push(m.string()) });
+      await untilFlows(() => nc.publish(subject, sc.encode('over tls')), () => got.includes('over tls'), 'leaf → hub over TLS');
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('a leaf without a client certificate, or with one from another CA, never attaches', async () => {
+    const bare = await startLeaf(svc.leafnodePort!, { tls: { caPath } });
+    leaves.push(bare);
+    const stranger = await startLeaf(svc.leafnodePort!, { tls: { caPath, ...foreign } });
+    leaves.push(stranger);
+    // nats-server retries every second; two attempts each is enough to see them refused.
+    await settle(2500);
+    assert.deepEqual(await leafLinks(bare), []);
+    assert.deepEqual(await leafLinks(stranger), []);
   });
 });
