@@ -88,17 +88,19 @@ export class EventServer implements ClientContext, MonitorSource {
     // Before any client: the leafnode listener's interest table must see every subscription.
     if (this.config.leafnodes) this.leafnodes = new LeafnodeListener(this);
     try {
+      if ((this.config.store !== undefined || this.config.handlers !== undefined) && this.options.handlers !== false) {
+        // Before any client, so the first event finds the intake subscribed. Imported here: handlers use the
+        // embedded connection, whose module imports this one.
+        const { startHandlers } = await import('./handlers/index.js');
+        this.handlers = startHandlers(this, this.logger);
+      }
       await this.listenForClients();
       await this.leafnodes?.listen();
     } catch (err) {
+      this.handlers?.close();
       await this.leafnodes?.close();
       await this.monitor?.close();
       throw err;
-    }
-    if ((this.config.store !== undefined || this.config.handlers !== undefined) && this.options.handlers !== false) {
-      // Imported here: handlers use the embedded connection, whose module imports this one.
-      const { startHandlers } = await import('./handlers/index.js');
-      this.handlers = startHandlers(this, this.logger);
     }
     if (this.lifecycle === 'starting') this.lifecycle = 'running';
   }
