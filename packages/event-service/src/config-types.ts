@@ -84,6 +84,12 @@ export interface HandlersSection {
   event_feed?: HandlerSink;
 }
 
+/** [feed]: how long the event feed keeps events (absent: the same defaults). Held and dead-lettered events stay. */
+export interface FeedSection {
+  max_events: number; // default 1000000
+  max_age: number; // ms, default 7 days ("168h")
+}
+
 export interface LogSection {
   format: LogFormat; // default "text"
   level: LogLevel; // default "info"
@@ -97,6 +103,7 @@ export interface ServiceConfig {
   leafnodes?: LeafnodesSection;
   store?: StoreSection;
   handlers?: HandlersSection;
+  feed?: FeedSection;
   log: LogSection;
 }
 

@@ -86,6 +86,14 @@ export const serviceSchema = s.table({
     // Present (even empty), it turns the event handlers on: the intake on events.> and the store behind it.
     .optional(),
   handlers: handlersSchema,
+  feed: s
+    .table({
+      // Feed retention (handlers/event-feed.ts): events beyond the newest max_events or older than max_age are
+      // deleted, except those still owed to a sink or dead-lettered.
+      max_events: s.integer({ min: 1 }).default(1_000_000),
+      max_age: s.duration({ minMs: 1000, maxMs: 100 * 365 * 24 * 3_600_000 }).default(7 * 24 * 3_600_000),
+    })
+    .optional(),
   leafnodes: s
     .table({
       host: s.string().default('0.0.0.0'),

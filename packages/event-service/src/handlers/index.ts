@@ -1,12 +1,16 @@
 // The event handlers' life cycle inside a running service: the durable store (opened on first use, or at start
 // when a store file already exists or sinks are configured, so a restarted service delivers what it held), the
-// intake on `events.>`, and one HTTP sink per configured [handlers] entry.
+// intake on `events.>`, one HTTP sink per configured [handlers] entry, the event feed (its retention, the
+// `$EVENTS.FEED.QUERY` responder, live streams) and the HTTP API the monitoring listener serves for them.
 // Started by EventServer.listen once the listeners are up; stopped first on close so pending requests are answered.
 import fs from 'node:fs';
 import { resolve } from 'node:path';
 import { eventKey, matchesFilter, type Logger } from '@event-broker/shared';
 import { embed } from '../embedded.js';
 import type { EventServer } from '../server.js';
+import type http from 'node:http';
+import { EventFeed } from './event-feed.js';
+import { HandlersHttpApi } from './http-api.js';
 import { EventIntake } from './intake.js';
 import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
 import { HttpSink } from './sinks/http.js';
@@ -16,6 +20,9 @@ export class EventHandlers {
   private opened: EventStore | undefined;
   readonly intake: EventIntake;
   readonly sinks: HttpSink[] = [];
+  readonly feed: EventFeed;
+  private readonly api: HandlersHttpApi;
+  private readonly conn;
   private readonly routes: { name: string; filter: readonly string[] }[] = [];
 
   constructor(
@@ -24,6 +31,26 @@ export class EventHandlers {
   ) {
     // The in-process connection; its handle's close() would close the server, so only publish/subscribe are used.
     const conn = embed(server, logger);
+    this.conn = conn;
+    this.feed = new EventFeed({
+      store: () => this.store,
+      storeOpen: () => this.opened !== undefined,
+      retention: () => {
+        const f = this.server.config.feed;
+        return { maxEvents: f?.max_events ?? 1_000_000, maxAgeMs: f?.max_age ?? 7 * 24 * 3_600_000 };
+      },
+      logger,
+      onHousekeeping: () => {
+        for (const s of this.sinks) s.wake();
+      },
+    });
+    this.api = new HandlersHttpApi({
+      store: () => this.store,
+      feed: this.feed,
+      sinkNames: () => this.sinks.map((s) => s.name),
+      replayed: (name) => this.sinks.find((s) => s.name === name)?.resume(),
+      logger,
+    });
     this.intake = new EventIntake(conn, {
       store: () => this.store,
       eventLimit: () => this.server.config.service.event_limit,
@@ -33,6 +60,7 @@ export class EventHandlers {
       },
       onStored: () => {
         for (const s of this.sinks) s.wake();
+        this.feed.notify();
       },
       logger,
     });
@@ -78,12 +106,19 @@ export class EventHandlers {
     if (this.server.config.handlers !== undefined || fs.existsSync(this.storePath)) void this.store;
     this.startSinks();
     this.intake.start();
+    this.feed.start(this.conn);
     // Deliveries left pending by the last run (a crash included) go out now.
     for (const s of this.sinks) s.wake();
   }
 
+  /** The monitoring listener's hook (monitor/http.ts): /events and /deadletters. */
+  serveHttp(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<boolean> {
+    return this.api.serve(req, res, url);
+  }
+
   close(): void {
     this.intake.stop();
+    this.feed.close();
     for (const s of this.sinks) s.close();
     this.opened?.close();
   }

@@ -34,6 +34,19 @@ export interface StoredEvent {
   storedAt: number;
 }
 
+/** What a feed query can select on; absent fields match everything. Times are epoch ms of storing. */
+export interface FeedFilter {
+  type?: string;
+  /** producer.id */
+  producer?: string;
+  /** actor.id */
+  actor?: string;
+  /** stored_at >= since */
+  since?: number;
+  /** stored_at < until */
+  until?: number;
+}
+
 export type DeliveryState = 'pending' | 'delivered' | 'dead';
 
 export interface DeliveryRecord {
@@ -75,6 +88,17 @@ export interface EventStore {
   readonly held: number;
   /** All stored events. */
   count(): number;
+  /** Feed events in sequence order after `cursor`, matching the filters (handlers/event-feed.ts). */
+  feed(q: FeedFilter & { cursor?: number; limit: number }): StoredEvent[];
+  /** The highest sequence stored so far (0 when empty): where a live feed starts. */
+  lastSeq(): number;
+  /**
+   * Feed retention: deletes events beyond the newest `maxEvents` or stored before `olderThan`, except events still
+   * held (a delivery pending) or dead-lettered anywhere, which stay until delivered or replayed. Returns how many.
+   */
+  prune(opts: { maxEvents: number; olderThan: number }): number;
+  /** Re-reads what another process may have changed in the file: the held count after a dead-letter CLI replay. */
+  refresh(): void;
   close(): void;
 }
 
@@ -99,6 +123,14 @@ interface DeliveryRow {
   attempts: number;
   next_at: number;
   last_error: string | null;
+}
+
+interface FeedRow {
+  seq: number;
+  id: string;
+  type: string;
+  body: string;
+  stored_at: number;
 }
 
 function toRecord(r: DeliveryRow): DeliveryRecord {
@@ -135,6 +167,12 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (sink, state, next_at, seq);
 CREATE INDEX IF NOT EXISTS events_held ON events (pending) WHERE pending > 0;
+-- The feed's filters (handlers/event-feed.ts) and retention; each ends in seq so a filtered page walks in order.
+CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
+CREATE INDEX IF NOT EXISTS events_producer ON events (json_extract(body, '$.producer.id'), seq);
+CREATE INDEX IF NOT EXISTS events_actor ON events (json_extract(body, '$.actor.id'), seq);
+CREATE INDEX IF NOT EXISTS events_stored_at ON events (stored_at);
+CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq, state);
 `;
 
 /** The SQLite implementation. `path` may be `:memory:` (tests; nothing durable). */
@@ -189,6 +227,16 @@ export class SqliteEventStore implements EventStore {
       ),
       count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
       held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE pending > 0'),
+      lastSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events'),
+      nthNewest: db.prepare<[number], { seq: number }>('SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?'),
+      pruneCandidates: db.prepare<[number, number, number], { seq: number }>(
+        `SELECT seq FROM events e
+          WHERE (e.seq <= ? OR e.stored_at < ?) AND e.pending = 0
+            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state = 2)
+          ORDER BY seq LIMIT ?`,
+      ),
+      deleteDeliveries: db.prepare<[number]>('DELETE FROM deliveries WHERE seq = ?'),
+      deleteEvent: db.prepare<[number]>('DELETE FROM events WHERE seq = ?'),
     };
     this.heldCount = this.stmts.held.get()!.n;
   }
@@ -291,6 +339,52 @@ export class SqliteEventStore implements EventStore {
 
   count(): number {
     return this.stmts.count.get()!.n;
+  }
+
+  private readonly feedStmts = new Map<string, Database.Statement<unknown[], FeedRow>>();
+
+  feed(q: FeedFilter & { cursor?: number; limit: number }): StoredEvent[] {
+    // One prepared statement per combination of filters present (at most 32), so each uses its index.
+    const where = ['seq > ?'];
+    const args: unknown[] = [q.cursor ?? 0];
+    if (q.type !== undefined) where.push('type = ?'), args.push(q.type);
+    if (q.producer !== undefined) where.push("json_extract(body, '$.producer.id') = ?"), args.push(q.producer);
+    if (q.actor !== undefined) where.push("json_extract(body, '$.actor.id') = ?"), args.push(q.actor);
+    if (q.since !== undefined) where.push('stored_at >= ?'), args.push(q.since);
+    if (q.until !== undefined) where.push('stored_at < ?'), args.push(q.until);
+    const sql = `SELECT seq, id, type, body, stored_at FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;
+    let stmt = this.feedStmts.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db.prepare<unknown[], FeedRow>(sql);
+      this.feedStmts.set(sql, stmt);
+    }
+    return stmt.all(...args, q.limit).map((r) => ({ seq: r.seq, id: r.id, type: r.type, body: r.body, storedAt: r.stored_at }));
+  }
+
+  refresh(): void {
+    this.heldCount = this.stmts.held.get()!.n;
+  }
+
+  lastSeq(): number {
+    return this.stmts.lastSeq.get()?.seq ?? 0;
+  }
+
+  prune(opts: { maxEvents: number; olderThan: number }): number {
+    const countCut = this.stmts.nthNewest.get(opts.maxEvents)?.seq ?? 0;
+    let total = 0;
+    // Batches keep each transaction (and the intake waiting behind it) short.
+    for (;;) {
+      const n = this.db.transaction(() => {
+        const seqs = this.stmts.pruneCandidates.all(countCut, opts.olderThan, 2000);
+        for (const { seq } of seqs) {
+          this.stmts.deleteDeliveries.run(seq);
+          this.stmts.deleteEvent.run(seq);
+        }
+        return seqs.length;
+      })();
+      total += n;
+      if (n < 2000) return total;
+    }
   }
 
   close(): void {

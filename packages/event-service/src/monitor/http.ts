@@ -71,6 +71,8 @@ export class MonitorServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://monitor');
     const path = url.pathname;
+    // The hook for routes other modules own (handlers/http-api.ts: /events, /deadletters); they pick their methods.
+    if (this.src.handlers !== undefined && (await this.src.handlers.serveHttp(req, res, url))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;

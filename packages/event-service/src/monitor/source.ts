@@ -22,8 +22,18 @@ export interface MonitorSource {
   readonly clients: ReadonlyMap<number, Client>;
   readonly totalConnections: number;
   readonly broker: Broker;
+  /** Routes beyond nats-server's endpoints (the event feed and dead letters), while the event handlers run. */
+  readonly handlers?: MonitorExtension | undefined;
   /** The INFO fields every client is greeted with (server_id, version, host, port, auth/tls flags...). */
   serverInfo(): Record<string, unknown>;
+}
+
+/**
+ * Extra routes on the monitoring listener: answers true when it took the request (any method), false to leave it to
+ * the monitoring endpoints.
+ */
+export interface MonitorExtension {
+  serveHttp(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, url: URL): boolean | Promise<boolean>;
 }
 
 /** One connection as /connz shows it, taken from a live client or kept when it closed. */

@@ -75,6 +75,12 @@ export class HttpSink {
     void this.pump();
   }
 
+  /** Runs again after a 410 stopped it (a dead-letter replay), and delivers what is due. */
+  resume(): void {
+    this.state = 'running';
+    this.wake();
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);

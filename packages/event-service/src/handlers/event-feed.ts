@@ -1,0 +1,263 @@
+// The event feed: stored events read back by people and programs, by cursor-paged query (HTTP and the NATS subject
+// `$EVENTS.FEED.QUERY`), as a live server-sent-event stream, and kept by count and age. The events are the store's
+// own rows (the sequence is the cursor, so a page never repeats or skips one while new events arrive); the HTTP
+// routing is http-api.ts's.
+import type http from 'node:http';
+import type { Logger } from '@event-broker/shared';
+import type { Msg, Subscription } from '../api.js';
+import type { EventStore, FeedFilter, StoredEvent } from './store.js';
+
+/** The NATS request subject: a JSON query in (the HTTP parameters as fields), a JSON page out. */
+export const FEED_QUERY_SUBJECT = '$EVENTS.FEED.QUERY';
+export const FEED_DEFAULT_LIMIT = 100;
+export const FEED_MAX_LIMIT = 1000;
+/** Retention runs this often (and the sinks are re-checked, so a replay made by the CLI is picked up). */
+export const HOUSEKEEPING_MS = 5000;
+/** An SSE comment this often keeps proxies from closing an idle stream. */
+const KEEPALIVE_MS = 15_000;
+
+export interface FeedQuery extends FeedFilter {
+  cursor?: number;
+  limit: number;
+}
+
+export interface FeedItem {
+  seq: number;
+  stored_at: string;
+  event: unknown;
+}
+
+export interface FeedPage {
+  events: FeedItem[];
+  /** Pass back as `cursor` for the next page; after the last page it is where new events will follow. */
+  next_cursor: string;
+  /** More events matched than this page holds. */
+  more: boolean;
+}
+
+/** A bad query parameter: the HTTP API answers 400, the NATS responder an error reply. */
+export class FeedQueryError extends Error {
+  readonly code = 'EFEED_QUERY';
+}
+
+const FIELDS = ['type', 'producer', 'actor', 'since', 'until', 'cursor', 'limit', 'id'] as const;
+
+function text(name: string, v: unknown): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw new FeedQueryError(`${name}: must be a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function integer(name: string, v: unknown, min: number, max: number): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new FeedQueryError(`${name}: must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/** RFC 3339 text or epoch milliseconds. */
+function time(name: string, v: unknown): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'number' || (typeof v === 'string' && /^\d+$/.test(v))) return integer(name, v, 0, Number.MAX_SAFE_INTEGER);
+  const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+  if (Number.isNaN(ms)) throw new FeedQueryError(`${name}: must be an RFC 3339 time or epoch milliseconds, got ${JSON.stringify(v)}`);
+  return ms;
+}
+
+/** Reads a query from URL parameters or a NATS request's JSON object; throws FeedQueryError naming the field. */
+export function parseFeedQuery(input: URLSearchParams | Record<string, unknown>): FeedQuery & { id?: string } {
+  const get = (k: string): unknown => (input instanceof URLSearchParams ? (input.get(k) ?? undefined) : input[k]);
+  if (!(input instanceof URLSearchParams)) {
+    for (const k of Object.keys(input)) {
+      if (!(FIELDS as readonly string[]).includes(k)) throw new FeedQueryError(`${k}: unknown field (known: ${FIELDS.join(', ')})`);
+    }
+  }
+  const q: FeedQuery & { id?: string } = { limit: integer('limit', get('limit'), 1, FEED_MAX_LIMIT) ?? FEED_DEFAULT_LIMIT };
+  const set = <K extends keyof (FeedQuery & { id?: string })>(k: K, v: (FeedQuery & { id?: string })[K] | undefined) => {
+    if (v !== undefined) q[k] = v;
+  };
+  set('type', text('type', get('type')));
+  set('producer', text('producer', get('producer')));
+  set('actor', text('actor', get('actor')));
+  set('id', text('id', get('id')));
+  set('since', time('since', get('since')));
+  set('until', time('until', get('until')));
+  set('cursor', integer('cursor', get('cursor'), 0, Number.MAX_SAFE_INTEGER));
+  return q;
+}
+
+export function feedItem(e: StoredEvent): FeedItem {
+  return { seq: e.seq, stored_at: new Date(e.storedAt).toISOString(), event: JSON.parse(e.body) as unknown };
+}
+
+/** One page: up to `limit` events after `cursor`, oldest first. */
+export function feedPage(store: EventStore, q: FeedQuery): FeedPage {
+  const rows = store.feed({ ...q, limit: q.limit + 1 });
+  const more = rows.length > q.limit;
+  if (more) rows.length = q.limit;
+  const last = rows.at(-1)?.seq ?? q.cursor ?? 0;
+  return { events: rows.map(feedItem), next_cursor: String(last), more };
+}
+
+interface StreamClient {
+  res: http.ServerResponse;
+  filter: FeedFilter;
+  cursor: number;
+  busy: boolean;
+  again: boolean;
+}
+
+export interface EventFeedOptions {
+  store: () => EventStore;
+  /** Whether the store is open yet: retention does not create a store no event has needed. */
+  storeOpen?: () => boolean;
+  /** Read live, so a reload's new [feed] settings apply at the next pass. */
+  retention: () => { maxEvents: number; maxAgeMs: number };
+  logger: Logger;
+  /** Called on each housekeeping pass (the sinks re-check what is due). */
+  onHousekeeping?: () => void;
+}
+
+export class EventFeed {
+  private readonly streams = new Set<StreamClient>();
+  private timer: NodeJS.Timeout | undefined;
+  private keepalive: NodeJS.Timeout | undefined;
+  private sub: Subscription | undefined;
+  private notifyScheduled = false;
+
+  constructor(private readonly opts: EventFeedOptions) {}
+
+  start(conn: { subscribe(subject: string, opts: { callback: (msg: Msg) => void }): Subscription }): void {
+    this.sub = conn.subscribe(FEED_QUERY_SUBJECT, { callback: (msg) => this.answer(msg) });
+    this.timer = setInterval(() => this.housekeeping(), HOUSEKEEPING_MS);
+    this.timer.unref();
+    this.housekeeping();
+  }
+
+  close(): void {
+    this.sub?.unsubscribe();
+    clearInterval(this.timer);
+    clearInterval(this.keepalive);
+    this.keepalive = undefined;
+    for (const c of this.streams) c.res.end();
+    this.streams.clear();
+  }
+
+  /** New events were committed: live streams send what they have not yet sent (once per event-loop turn). */
+  notify(): void {
+    if (this.streams.size === 0 || this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    setImmediate(() => {
+      this.notifyScheduled = false;
+      for (const c of this.streams) void this.pump(c);
+    });
+  }
+
+  /** Retention, then the sinks' re-check. */
+  housekeeping(): void {
+    if (this.opts.storeOpen?.() === false) return;
+    try {
+      const { maxEvents, maxAgeMs } = this.opts.retention();
+      // A replay by the dead-letter CLI (another process) made events held again: count them for event_limit.
+      this.opts.store().refresh();
+      const n = this.opts.store().prune({ maxEvents, olderThan: Date.now() - maxAgeMs });
+      if (n > 0) this.opts.logger.debug({ pruned: n }, 'event feed retention');
+    } catch (err) {
+      this.opts.logger.error({ err: (err as Error).message }, 'event feed retention failed');
+    }
+    this.opts.onHousekeeping?.();
+  }
+
+  /** `$EVENTS.FEED.QUERY`: `{}` or a query object in; a page, `{event}` for `id`, or `{error}` out. */
+  private answer(msg: Msg): void {
+    if (msg.reply === undefined || msg.status !== undefined) return;
+    let out: unknown;
+    try {
+      const raw = msg.data.length === 0 ? {} : (JSON.parse(msg.string()) as unknown);
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new FeedQueryError('the query must be a JSON object');
+      const q = parseFeedQuery(raw as Record<string, unknown>);
+      if (q.id !== undefined) {
+        const e = this.opts.store().get(q.id);
+        out = e === undefined ? { error: { code: 'EFEED_NOT_FOUND', reason: `no event ${JSON.stringify(q.id)}` } } : feedItem(e);
+      } else {
+        out = feedPage(this.opts.store(), q);
+      }
+    } catch (err) {
+      const reason = err instanceof SyntaxError ? `not JSON: ${err.message}` : (err as Error).message;
+      out = { error: { code: err instanceof FeedQueryError || err instanceof SyntaxError ? 'EFEED_QUERY' : 'EFEED_STORE', reason } };
+    }
+    msg.respond(JSON.stringify(out));
+  }
+
+  /**
+   * Serves a live stream: `text/event-stream`, one `id: <seq>` message per new event matching the filter, from
+   * `cursor` (or the Last-Event-ID a reconnecting EventSource sends), or from now when neither is given.
+   */
+  stream(req: http.IncomingMessage, res: http.ServerResponse, q: FeedQuery): void {
+    const lastId = req.headers['last-event-id'];
+    const resume = typeof lastId === 'string' && /^\d+$/.test(lastId) ? Number(lastId) : q.cursor;
+    const { cursor: _c, limit: _l, ...filter } = q;
+    const c: StreamClient = { res, filter, cursor: resume ?? this.opts.store().lastSeq(), busy: false, again: false };
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'access-control-allow-origin': '*',
+    });
+    res.write(': event feed\n\n');
+    this.streams.add(c);
+    res.on('close', () => {
+      this.streams.delete(c);
+      if (this.streams.size === 0) {
+        clearInterval(this.keepalive);
+        this.keepalive = undefined;
+      }
+    });
+    if (this.keepalive === undefined) {
+      this.keepalive = setInterval(() => {
+        for (const s of this.streams) s.res.write(': keepalive\n\n');
+      }, KEEPALIVE_MS);
+      this.keepalive.unref();
+    }
+    void this.pump(c);
+  }
+
+  private async pump(c: StreamClient): Promise<void> {
+    if (c.busy) {
+      c.again = true;
+      return;
+    }
+    c.busy = true;
+    try {
+      do {
+        c.again = false;
+        for (;;) {
+          if (c.res.destroyed || !this.streams.has(c)) return;
+          const rows = this.opts.store().feed({ ...c.filter, cursor: c.cursor, limit: 500 });
+          if (rows.length === 0) break;
+          let ok = true;
+          for (const e of rows) ok = c.res.write(`id: ${e.seq}\nevent: event\ndata: ${JSON.stringify(feedItem(e))}\n\n`) && ok;
+          c.cursor = rows.at(-1)!.seq;
+          // A slow reader is not buffered without bound: wait for its socket before reading more from the store.
+          if (!ok) await new Promise<void>((r) => {
+            const done = () => {
+              c.res.off('drain', done);
+              c.res.off('close', done);
+              r();
+            };
+            c.res.on('drain', done);
+            c.res.on('close', done);
+          });
+          if (rows.length < 500) break;
+        }
+      } while (c.again);
+    } catch (err) {
+      this.opts.logger.warn({ err: (err as Error).message }, 'event feed stream failed');
+      c.res.destroy();
+    } finally {
+      c.busy = false;
+    }
+  }
+}

@@ -1,0 +1,224 @@
+// The event feed against a real service: cursor paging over HTTP (the monitoring listener) and `$EVENTS.FEED.QUERY`
+// with no duplicates or gaps while new events arrive, filters, one event by id, the live server-sent-event stream,
+// and [feed] retention by count and age. Official `nats` client, node:http requests. Ours only.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { connect, StringCodec, type NatsConnection } from 'nats';
+import { loadServiceConfig } from '../src/config.js';
+import { startEventService } from '../src/embedded.js';
+import { FEED_QUERY_SUBJECT, type FeedPage } from '../src/handlers/event-feed.js';
+import { SqliteEventStore } from '../src/handlers/store.js';
+import { settle, until, within } from './helpers/bounded.js';
+
+const sc = StringCodec();
+/** Bound for the big paging test: generous, the suite runs beside it on 2 cores. */
+const LONG_MS = 60_000;
+
+function tmpDir(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'feed-test-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const event = (type: string, id: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ specversion: '1.0', id, source: '/test', type, producer: { id: 'p1', name: 'tester', type: 'service' }, ...extra });
+
+async function service(t: TestContext, extra: Record<string, unknown> = {}) {
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    monitor: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    log: { level: 'silent' },
+    ...extra,
+  });
+  t.after(() => svc.close());
+  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'nats connect');
+  t.after(() => nc.close());
+  return { svc, nc, base: `http://127.0.0.1:${svc.monitorPort}` };
+}
+
+async function getJson(url: string): Promise<{ status: number; body: unknown }> {
+  const res = await within(fetch(url), `GET ${url}`, 10_000);
+  return { status: res.status, body: await res.json() };
+}
+
+async function natsQuery(nc: NatsConnection, q: unknown): Promise<unknown> {
+  const m = await nc.request(FEED_QUERY_SUBJECT, sc.encode(JSON.stringify(q)), { timeout: 10_000 });
+  return JSON.parse(sc.decode(m.data)) as unknown;
+}
+
+test('feed pages through 10,000 events with no duplicates or gaps while new events arrive (HTTP and NATS alike)', async (t) => {
+  const { nc, base } = await service(t);
+  const INITIAL = 10_000;
+  for (let i = 0; i < INITIAL - 1; i++) nc.publish('events.scanJobCreated', sc.encode(event('scanJobCreated', `a${i}`)));
+  // The last as a request: its reply comes after its commit, and every earlier event on the connection came first.
+  await nc.request('events.scanJobCreated', sc.encode(event('scanJobCreated', `a${INITIAL - 1}`)), { timeout: LONG_MS });
+
+  // New events keep arriving while the pages are read.
+  let published = INITIAL;
+  let writing = true;
+  const writer = (async () => {
+    while (writing) {
+      for (let i = 0; i < 20; i++) nc.publish('events.profileUpdate', sc.encode(event('profileUpdate', `b${published++}`)));
+      await settle(5);
+    }
+    await nc.request('events.profileUpdate', sc.encode(event('profileUpdate', `b${published++}`)), { timeout: LONG_MS });
+  })();
+
+  const seen: number[] = [];
+  const ids = new Set<string>();
+  let cursor = '0';
+  let pages = 0;
+  const readPage = async (limit: number): Promise<FeedPage> => {
+    // Alternate the two ways in: the cursor is the same thing to both.
+    const page =
+      pages++ % 2 === 0
+        ? ((await getJson(`${base}/events?cursor=${cursor}&limit=${limit}`)).body as FeedPage)
+        : ((await natsQuery(nc, { cursor, limit })) as FeedPage);
+    for (const item of page.events) {
+      seen.push(item.seq);
+      const id = (item.event as { id: string }).id;
+      assert.ok(!ids.has(id), `event ${id} seen twice`);
+      ids.add(id);
+    }
+    cursor = page.next_cursor;
+    return page;
+  };
+  await within(
+    (async () => {
+      while (seen.length < INITIAL) await readPage(250);
+    })(),
+    'paging through the first 10,000',
+    LONG_MS,
+  );
+  writing = false;
+  await within(writer, 'the writer finishes', LONG_MS);
+  // Drain to the end: every event published, once, in sequence order with no gap.
+  await within(
+    (async () => {
+      while ((await readPage(1000)).more);
+    })(),
+    'paging to the end',
+    LONG_MS,
+  );
+  assert.ok(published > INITIAL, 'events arrived during paging');
+  assert.equal(ids.size, published, `every event read once (${ids.size} of ${published})`);
+  for (let i = 0; i < seen.length; i++) assert.equal(seen[i], i + 1, `sequence ${i + 1} in place, no gap`);
+  for (let i = 0; i < INITIAL; i++) assert.ok(ids.has(`a${i}`), `a${i} read`);
+  // Past the end the cursor stays put, ready for what comes next.
+  const tail = (await getJson(`${base}/events?cursor=${cursor}`)).body as FeedPage;
+  assert.deepEqual(tail, { events: [], next_cursor: cursor, more: false });
+});
+
+test('feed queries filter by type, producer, actor and stored time; one event by id; bad parameters are named', async (t) => {
+  const { nc, base } = await service(t);
+  const actor = (id: string) => ({ actor: { id, object_type: 'user' } });
+  const send = async (type: string, id: string, extra: Record<string, unknown> = {}) =>
+    nc.request(`events.${type}`, sc.encode(event(type, id, extra)), { timeout: 5000 });
+  await send('scanJobCreated', 'e1', actor('alice'));
+  await send('profileDeleted', 'e2', { producer: { id: 'p2', name: 'other', type: 'service' }, ...actor('bob') });
+  const mid = Date.now();
+  await settle(20);
+  await send('scanJobCreated', 'e3', actor('bob'));
+  const ids = async (q: string) => ((await getJson(`${base}/events?${q}`)).body as FeedPage).events.map((e) => (e.event as { id: string }).id);
+  assert.deepEqual(await ids(''), ['e1', 'e2', 'e3']);
+  assert.deepEqual(await ids('type=scanJobCreated'), ['e1', 'e3']);
+  assert.deepEqual(await ids('producer=p2'), ['e2']);
+  assert.deepEqual(await ids('actor=bob'), ['e2', 'e3']);
+  assert.deepEqual(await ids('actor=bob&type=scanJobCreated'), ['e3']);
+  assert.deepEqual(await ids(`since=${new Date(mid + 10).toISOString()}`), ['e3']);
+  assert.deepEqual(await ids(`until=${mid + 10}`), ['e1', 'e2']);
+  assert.deepEqual(await ids('limit=1&cursor=1'), ['e2']);
+
+  const one = await getJson(`${base}/events/e2`);
+  assert.equal(one.status, 200);
+  assert.equal((one.body as { seq: number }).seq, 2);
+  assert.equal(((one.body as { event: { type: string } }).event).type, 'profileDeleted');
+  const missing = await getJson(`${base}/events/nope`);
+  assert.equal(missing.status, 404);
+  assert.equal((missing.body as { error: { code: string } }).error.code, 'EFEED_NOT_FOUND');
+
+  const bad = await getJson(`${base}/events?limit=5000`);
+  assert.equal(bad.status, 400);
+  assert.match((bad.body as { error: { reason: string } }).error.reason, /^limit: must be an integer from 1 to 1000/);
+  assert.match(((await getJson(`${base}/events?since=yesterday`)).body as { error: { reason: string } }).error.reason, /^since: /);
+  // The NATS subject answers the same, and names unknown fields.
+  assert.deepEqual(((await natsQuery(nc, { type: 'profileDeleted' })) as FeedPage).events.map((e) => e.seq), [2]);
+  assert.equal(((await natsQuery(nc, { id: 'e3' })) as { seq: number }).seq, 3);
+  const err = (await natsQuery(nc, { typo: 1 })) as { error: { code: string; reason: string } };
+  assert.deepEqual(err.error.code, 'EFEED_QUERY');
+  assert.match(err.error.reason, /^typo: unknown field/);
+});
+
+/** Reads a server-sent-event stream: each message's id and parsed data, as they come. */
+function sse(t: TestContext, url: string, headers: Record<string, string> = {}) {
+  const got: { id: string; data: { seq: number; event: { id: string } } }[] = [];
+  let buf = '';
+  const opened = new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.get(url, { headers }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        buf += d;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const id = /^id: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (id !== undefined && data !== undefined) got.push({ id, data: JSON.parse(data) });
+        }
+      });
+      resolve(res);
+    });
+    req.on('error', reject);
+    t.after(() => req.destroy());
+  });
+  return { got, opened };
+}
+
+test('GET /events/stream sends new events as server-sent events and resumes after Last-Event-ID', async (t) => {
+  const { nc, base } = await service(t);
+  await nc.request('events.nodeTerminated', sc.encode(event('nodeTerminated', 'old')), { timeout: 5000 });
+  const live = sse(t, `${base}/events/stream`);
+  const typed = sse(t, `${base}/events/stream?type=cfgingest`);
+  const res = await within(live.opened, 'stream opened');
+  assert.equal(res.headers['content-type'], 'text/event-stream');
+  await within(typed.opened, 'filtered stream opened');
+  for (let i = 0; i < 5; i++) await nc.request('events.nodeTerminated', sc.encode(event('nodeTerminated', `n${i}`)), { timeout: 5000 });
+  await nc.request('events.cfgingest', sc.encode(event('cfgingest', 'c0')), { timeout: 5000 });
+  await until(() => live.got.length === 6 && typed.got.length === 1, 'the streams got the new events', 10_000);
+  assert.deepEqual(live.got.map((m) => m.data.event.id), ['n0', 'n1', 'n2', 'n3', 'n4', 'c0'], 'only new events, in order');
+  assert.deepEqual(live.got.map((m) => m.id), live.got.map((m) => String(m.data.seq)), 'the SSE id is the sequence');
+  assert.deepEqual(typed.got.map((m) => m.data.event.id), ['c0']);
+  // A reconnecting EventSource sends the last id it saw and gets what followed.
+  const resumed = sse(t, `${base}/events/stream`, { 'last-event-id': live.got[2]!.id });
+  await until(() => resumed.got.length === 3, 'the resumed stream caught up', 10_000);
+  assert.deepEqual(resumed.got.map((m) => m.data.event.id), ['n3', 'n4', 'c0']);
+});
+
+test('[feed] retention keeps the newest max_events and drops what is older than max_age, but never a held or dead-lettered event', (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 's.toml');
+  fs.writeFileSync(file, '[feed]\nmax_events = 5\nmax_age = "1h"\n');
+  assert.deepEqual(loadServiceConfig({ configPath: file }).config.feed, { max_events: 5, max_age: 3_600_000 });
+
+  const store = new SqliteEventStore(path.join(dir, 'e.db'));
+  t.after(() => store.close());
+  const body = (id: string) => JSON.stringify({ specversion: '1.0', id, source: 's', type: 'nodeTerminated' });
+  // e0 stays owed to a sink, e1 is dead-lettered there; the rest are owed nowhere.
+  store.append([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => ({ id: `e${i}`, type: 'nodeTerminated', body: body(`e${i}`), sinks: i < 2 ? ['s'] : [] })));
+  store.dead('s', store.get('e1')!.seq, 'HTTP 500');
+  const left = () => store.feed({ limit: 100 }).map((e) => e.id);
+  assert.equal(store.prune({ maxEvents: 5, olderThan: 0 }), 3);
+  assert.deepEqual(left(), ['e0', 'e1', 'e5', 'e6', 'e7', 'e8', 'e9']);
+  assert.equal(store.prune({ maxEvents: 1000, olderThan: Date.now() + 1 }), 5);
+  assert.deepEqual(left(), ['e0', 'e1'], 'held and dead-lettered events stay');
+  assert.equal(store.deadLetters({ sink: 's' }).length, 1);
+  store.delivered('s', [store.get('e0')!.seq]);
+  assert.equal(store.prune({ maxEvents: 1000, olderThan: Date.now() + 1 }), 1);
+  assert.deepEqual(left(), ['e1']);
+});
