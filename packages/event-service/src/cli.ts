@@ -1,20 +1,25 @@
 #!/usr/bin/env node
-// `event-service --config base.toml [--patch p.toml ...] [--print-config]`: loads and validates the configuration
-// (errors name file, key and line, exit 2), runs the service, and on SIGTERM/SIGINT stops accepting, flushes,
-// closes and exits 0 within a bound; a second signal exits at once.
+// `event-service --config base.toml [--patch p.toml ...] [--patch-dir DIR] [--print-config]`: loads and validates
+// the configuration (errors name file, key and line, exit 2) and runs the service. SIGHUP reloads every file
+// (server.applyConfig applies what can change live; a bad file changes nothing). SIGTERM is a lame-duck drain,
+// SIGINT an immediate orderly close; either exits 0 within a bound, and a second signal exits at once.
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger } from '@event-broker/shared';
-import { formatConfig, loadServiceConfig } from './config.js';
+import { ConfigError, createLogger, formatProblem, TlsConfigError, type Logger } from '@event-broker/shared';
+import { formatConfig, loadServiceConfig, type LoadServiceConfigOptions } from './config.js';
 import { EventServer } from './server.js';
 import { VERSION } from './version.js';
 
-/** Shutdown may take this long before the process exits anyway. */
+/** Closing (after the lame duck, if any) may take this long before the process exits anyway. */
 const SHUTDOWN_BOUND_MS = 10_000;
 
-const USAGE = `usage: event-service [--config FILE] [--patch FILE]... [--print-config]
+const USAGE = `usage: event-service [--config FILE] [--patch FILE]... [--patch-dir DIR] [--print-config]
 
   --config FILE     base TOML configuration (without it: the embedded defaults)
   --patch FILE      TOML patch deep-merged over the base, in order; the later wins (repeatable)
+  --patch-dir DIR   every *.toml in DIR, in file-name order, as patches before the --patch files
+                    (listed again on each SIGHUP)
   --print-config    print the merged configuration (secrets redacted, each value's source) and exit
   --version         print the version and exit
   --help            this text`;
@@ -27,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string' },
         patch: { type: 'string', multiple: true },
+        'patch-dir': { type: 'string' },
         'print-config': { type: 'boolean' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -45,12 +51,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`event-service ${VERSION}\n`);
     return 0;
   }
+  const configPath = args.config;
+  const patchDir = args['patch-dir'];
+  const explicitPatches = args.patch ?? [];
+  /** Read again on every load: a reload sees a patch dropped into --patch-dir since the start. */
+  const loadOptions = (): LoadServiceConfigOptions => ({
+    ...(configPath !== undefined && { configPath }),
+    patchPaths: [...(patchDir === undefined ? [] : patchDirFiles(patchDir)), ...explicitPatches],
+  });
   let loaded;
   try {
-    loaded = loadServiceConfig({
-      ...(args.config !== undefined && { configPath: args.config }),
-      patchPaths: args.patch ?? [],
-    });
+    loaded = loadServiceConfig(loadOptions());
   } catch (err) {
     process.stderr.write(`event-service: configuration refused\n${(err as Error).message}\n`);
     return 2;
@@ -68,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
     logger.fatal({ err: (err as Error).message }, 'cannot listen');
     return 1;
   }
+  process.on('SIGHUP', () => reload(server, logger, loadOptions));
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -77,13 +89,16 @@ async function main(argv: string[]): Promise<number> {
         return;
       }
       stopping = true;
-      logger.info({ signal }, 'shutting down');
+      // SIGTERM (what service managers send) drains in lame-duck mode; SIGINT (a terminal's Ctrl-C) closes now.
+      const lameDuck = signal === 'SIGTERM';
+      logger.info({ signal, lame_duck: lameDuck }, 'shutting down');
+      const boundMs = SHUTDOWN_BOUND_MS + (lameDuck ? server.config.service.lame_duck_duration : 0);
       const bound = setTimeout(() => {
-        logger.warn({ bound_ms: SHUTDOWN_BOUND_MS }, 'shutdown bound reached, exiting');
+        logger.warn({ bound_ms: boundMs }, 'shutdown bound reached, exiting');
         resolve(0);
-      }, SHUTDOWN_BOUND_MS);
+      }, boundMs);
       bound.unref();
-      server.close().then(
+      (lameDuck ? server.lameDuck() : server.close()).then(
         () => {
           clearTimeout(bound);
           resolve(0);
@@ -97,6 +112,50 @@ async function main(argv: string[]): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/**
+ * SIGHUP: reads the base and every patch again and validates the merge. Refused (each problem logged as
+ * `file:line: key: reason`), the running configuration stays exactly as it was; accepted, each changed setting
+ * is logged (secrets redacted) and those that wait for a restart are named.
+ */
+function reload(server: EventServer, logger: Logger, options: () => LoadServiceConfigOptions): void {
+  logger.info('SIGHUP: reloading the configuration');
+  let plan;
+  try {
+    const next = loadServiceConfig(options()).config;
+    plan = server.applyConfig(next);
+  } catch (err) {
+    const problems =
+      err instanceof ConfigError
+        ? err.problems.map((p) => ({ problem: formatProblem(p), code: p.code }))
+        : err instanceof TlsConfigError
+          ? [{ problem: err.message, code: err.code }]
+          : undefined;
+    if (problems === undefined) {
+      logger.error({ err: (err as Error).message }, 'configuration reload failed; the running configuration is unchanged');
+      return;
+    }
+    for (const p of problems) logger.error(p, 'configuration problem');
+    logger.error({ problems: problems.map((p) => p.problem) }, 'configuration reload refused; the running configuration is unchanged');
+    return;
+  }
+  // `setting`, not `key`: the logger redacts any field named key.
+  for (const c of plan.applied) logger.info({ setting: c.key, from: c.from, to: c.to }, 'configuration changed');
+  for (const c of plan.restart) logger.warn({ setting: c.key, running: c.from, configured: c.to }, 'configuration change needs a restart');
+  logger.info(
+    { changed: plan.applied.map((c) => c.key), restart_required: plan.restart.map((c) => c.key) },
+    'configuration reloaded',
+  );
+}
+
+/** The *.toml files directly in `dir`, in file-name order (code-unit order, the same in every locale). */
+function patchDirFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.endsWith('.toml'))
+    .map((e) => e.name)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((name) => join(resolve(dir), name));
 }
 
 main(process.argv.slice(2)).then(

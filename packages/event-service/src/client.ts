@@ -85,6 +85,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   /** Round trip of our last PING, in ms (0 until one was answered); /connz reports it. */
   rttMs = 0;
   private pingTimer: NodeJS.Timeout | undefined;
+  private pingIntervalMs = 0;
   private authTimer: NodeJS.Timeout | undefined;
   private writeDeadlineTimer: NodeJS.Timeout | undefined;
   /** Flushes completed by the OS; the write-deadline check compares it to see progress. */
@@ -184,7 +185,13 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.authRequired) {
       this.authTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), svc.auth_timeout);
     }
-    this.pingTimer = setInterval(() => this.onPingTimer(), svc.ping_interval);
+    this.armPingTimer(svc.ping_interval);
+  }
+
+  private armPingTimer(intervalMs: number): void {
+    clearInterval(this.pingTimer);
+    this.pingIntervalMs = intervalMs;
+    this.pingTimer = setInterval(() => this.onPingTimer(), intervalMs);
     this.pingTimer.unref?.();
   }
 
@@ -213,10 +220,16 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.writeRaw(infoLine({ ...this.ctx.serverInfo(), client_id: this.cid, client_ip: this.transport.remoteAddress, ...extra }));
   }
 
-  /** Limits changed by a reload. */
+  /**
+   * Limits changed by a reload. The rest (max_pending, max_subscriptions, ping_max, write_deadline, the token)
+   * is read from the configuration on use; auth_timeout concerns new connections only.
+   */
   applyLimits(): void {
     const svc = this.ctx.config.service;
     this.parser.limits = { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload };
+    if (this.closeReason === undefined && this.pingTimer !== undefined && svc.ping_interval !== this.pingIntervalMs) {
+      this.armPingTimer(svc.ping_interval);
+    }
   }
 
   private get authRequired(): boolean {

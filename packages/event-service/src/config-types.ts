@@ -25,6 +25,10 @@ export interface ServiceSection {
   token?: string;
   /** Name advertised in INFO (server_name); defaults to the server id. */
   server_name?: string;
+  /** SIGTERM: how long the lame-duck drain may take before the remaining clients are closed and the process exits. */
+  lame_duck_duration: number; // ms, default 25000
+  /** SIGTERM: after telling clients (INFO ldm), how long they are left to leave on their own before any is closed. */
+  lame_duck_grace_period: number; // ms, default 10000; shorter than lame_duck_duration
 }
 
 export interface TlsSection {

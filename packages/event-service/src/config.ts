@@ -44,11 +44,19 @@ export const serviceSchema = s.table({
       token: s.string().optional().secret(),
       // nats-server validateOptions: "server name cannot contain spaces".
       server_name: s.string({ pattern: { test: /^\S+$/, reason: 'must not contain spaces' } }).optional(),
+      // SIGTERM's lame-duck drain (nats-server lame_duck_duration, lame_duck_grace_period; its defaults are 2m and
+      // 10s). 25s keeps the whole exit inside a 30s stop timeout (Kubernetes' default terminationGracePeriodSeconds).
+      lame_duck_duration: timer().default(25_000),
+      lame_duck_grace_period: timer(0).default(10_000),
     })
     .check((svc, ctx) => {
       // nats-server validateOptions refuses the same: a message larger than the pending budget could never leave.
       if (svc.max_payload > svc.max_pending) {
         ctx.report(['max_payload'], 'ECONFIG_RANGE', `must not exceed max_pending (${svc.max_pending} bytes), got ${svc.max_payload} bytes`);
+      }
+      // nats-server validateOptions: "lame duck grace period should be strictly lower than lame duck duration".
+      if (svc.lame_duck_grace_period >= svc.lame_duck_duration) {
+        ctx.report(['lame_duck_grace_period'], 'ECONFIG_RANGE', `must be shorter than lame_duck_duration (${svc.lame_duck_duration} ms), got ${svc.lame_duck_grace_period} ms`);
       }
     }),
   tls: s
@@ -112,7 +120,15 @@ const schemaMatchesContract: Exactly<Infer<typeof serviceSchema>, ServiceConfig>
 void schemaMatchesContract;
 
 /** The [service] settings that are durations or sizes, so also take text ("10s", "1MB"). */
-type UnitKeys = 'max_payload' | 'max_control_line' | 'max_pending' | 'ping_interval' | 'write_deadline' | 'auth_timeout';
+type UnitKeys =
+  | 'max_payload'
+  | 'max_control_line'
+  | 'max_pending'
+  | 'ping_interval'
+  | 'write_deadline'
+  | 'auth_timeout'
+  | 'lame_duck_duration'
+  | 'lame_duck_grace_period';
 
 /** ServiceConfigInput where durations and sizes may also be strings: `{ service: { ping_interval: '30s' } }`. */
 export type ServiceConfigInputWithUnits = Omit<ServiceConfigInput, 'service'> & {

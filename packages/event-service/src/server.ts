@@ -8,6 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { Errors, errLine, loadServerTlsOptions, type CloseReason, type Logger } from '@event-broker/shared';
+import { planReload, type ReloadPlan } from './reload.js';
 import type { ServiceStats } from './api.js';
 import { Broker } from './broker.js';
 import { Client, type ClientContext } from './client.js';
@@ -42,6 +43,11 @@ export class EventServer implements ClientContext, MonitorSource {
   private dirty: Client[] = [];
   private flushQueued = false;
   private closing = false;
+  /** Set by lameDuck: no new client is admitted, those connected were told to leave. */
+  private draining = false;
+  private listenersStopped: Promise<void> | undefined;
+  /** Resolved when the last client leaves during the lame duck. */
+  private clientsGone: (() => void) | undefined;
   private lifecycle: ServerState = 'starting';
   private monitor: MonitorServer | undefined;
   private leafnodes: LeafnodeListener | undefined;
@@ -74,7 +80,7 @@ export class EventServer implements ClientContext, MonitorSource {
   get leafnodePort(): number | undefined {
     return this.leafnodes?.port;
   }
-  /** starting → running (listening) → closing → closed; /healthz is 200 only while running. */
+  /** starting → running (listening) → [draining (lame duck)] → closing → closed; /healthz is 200 only while running. */
   get state(): ServerState {
     return this.lifecycle;
   }
@@ -188,13 +194,14 @@ export class EventServer implements ClientContext, MonitorSource {
         { cid: client.cid, ip: client.transport.remoteAddress, reason, in_msgs: client.stats.inMsgs, out_msgs: client.stats.outMsgs },
         'client closed',
       );
+      if (this.clients.size === 0) this.clientsGone?.();
     }
   }
 
   // --- accepting -----------------------------------------------------------------------------------------
 
   private admit(cid: number, write: (s: string) => void, end: () => void): boolean {
-    if (this.closing) {
+    if (this.closing || this.draining) {
       end();
       return false;
     }
@@ -257,7 +264,7 @@ export class EventServer implements ClientContext, MonitorSource {
   }
 
   private startClient(client: Client, greeted = false): void {
-    if (this.closing) {
+    if (this.closing || this.draining) {
       client.transport.destroy();
       return;
     }
@@ -268,12 +275,87 @@ export class EventServer implements ClientContext, MonitorSource {
 
   // --- live changes and shutdown -------------------------------------------------------------------------
 
-  /** Applies a new configuration's live-changeable limits to the running server and its clients. */
-  applyConfig(config: ServiceConfig): void {
+  /**
+   * Puts a reloaded configuration in force: what can change live does (limits, token, log level, lame-duck timing,
+   * the TLS certificate for new connections); what needs a restart keeps its running value (see reload.ts).
+   * Throws (TlsConfigError) before changing anything when the new certificate files cannot be used.
+   */
+  applyConfig(next: ServiceConfig): ReloadPlan {
+    const plan = planReload(this.config, next);
+    const config = plan.config;
+    // Read every TLS file first: a bad one refuses the whole reload, nothing applied.
+    const tlsOptions = config.tls && this.tlsServer ? loadServerTlsOptions(config.tls) : undefined;
+    const before = this.config.service;
     this.config = config;
     this.configLoadedAt = new Date();
     this.broker.listenerLimit = config.service.listener_limit;
-    for (const c of this.clients.values()) c.applyLimits();
+    if (this.logger.level !== config.log.level) this.logger.level = config.log.level;
+    if (tlsOptions !== undefined) {
+      // Handshakes from now on use the new context; established sessions keep theirs (Node tls.Server setSecureContext).
+      this.tlsServer!.setSecureContext(tlsOptions);
+      const wsHttp = this.ws?.http;
+      if (wsHttp instanceof https.Server) wsHttp.setSecureContext(tlsOptions);
+      this.logger.info({ cert_path: config.tls!.cert_path }, 'TLS certificate reloaded for new connections');
+    }
+    // A client checks max_payload against the INFO it last got (nats.js, nats.go): tell the connected ones.
+    const announce = before.max_payload !== config.service.max_payload || before.server_name !== config.service.server_name;
+    for (const c of this.clients.values()) {
+      c.applyLimits();
+      if (announce) c.sendInfo({});
+    }
+    return plan;
+  }
+
+  /**
+   * Lame-duck mode (nats-server lameDuckMode): stops accepting, tells every client with an INFO carrying
+   * `ldm: true` so official clients can move to another server, leaves them `lame_duck_grace_period` to leave on
+   * their own, then closes the rest spread over what remains of `lame_duck_duration` (a herd reconnecting at once
+   * would land on the next server together), and finally closes as `close` does. Resolves when closed.
+   */
+  async lameDuck(): Promise<void> {
+    if (this.draining || this.closing) return this.close();
+    this.draining = true;
+    if (this.lifecycle === 'running' || this.lifecycle === 'starting') this.lifecycle = 'draining';
+    const svc = this.config.service;
+    const started = Date.now();
+    const stopped = this.stopListening();
+    this.logger.info(
+      { clients: this.clients.size, lame_duck_duration_ms: svc.lame_duck_duration, lame_duck_grace_period_ms: svc.lame_duck_grace_period },
+      'entering lame duck mode',
+    );
+    for (const c of this.clients.values()) c.sendInfo({ ldm: true });
+    const gone = new Promise<void>((resolve) => {
+      this.clientsGone = resolve;
+      if (this.clients.size === 0) resolve();
+    });
+    await waitAtMost(gone, svc.lame_duck_grace_period);
+    const remaining = [...this.clients.values()];
+    if (remaining.length > 0) {
+      const spreadMs = Math.max(0, svc.lame_duck_duration - (Date.now() - started));
+      this.logger.info({ clients: remaining.length, over_ms: spreadMs }, 'lame duck grace period over, closing the remaining clients');
+      // One pause between clients (nats-server batches when there are many; a timer per client is fine at our scale).
+      const pauseMs = remaining.length > 1 ? spreadMs / remaining.length : 0;
+      for (let i = 0; i < remaining.length; i++) {
+        if (i > 0 && pauseMs >= 1) await waitAtMost(gone, pauseMs);
+        remaining[i]!.close('Server Shutdown');
+      }
+    }
+    await stopped;
+    await this.close();
+  }
+
+  /** Closes the client, WebSocket and leafnode listeners once; established connections stay. */
+  private stopListening(): Promise<void> {
+    this.listenersStopped ??= (async () => {
+      const stopped: Promise<unknown>[] = [];
+      if (this.tcp) stopped.push(new Promise((r) => this.tcp!.close(r)));
+      if (this.ws) {
+        const { http: server, wss } = this.ws;
+        stopped.push(new Promise((r) => wss.close(r)), new Promise((r) => server.close(r)));
+      }
+      await Promise.all(stopped);
+    })();
+    return this.listenersStopped;
   }
 
   /** Stops accepting, sends every client what it is owed, closes them; resolves when all are gone. */
@@ -281,12 +363,7 @@ export class EventServer implements ClientContext, MonitorSource {
     if (this.closing) return;
     this.closing = true;
     this.lifecycle = 'closing';
-    const stopped: Promise<unknown>[] = [];
-    if (this.tcp) stopped.push(new Promise((r) => this.tcp!.close(r)));
-    if (this.ws) {
-      const { http: server, wss } = this.ws;
-      stopped.push(new Promise((r) => wss.close(r)), new Promise((r) => server.close(r)));
-    }
+    const stopped: Promise<unknown>[] = [this.stopListening()];
     if (this.leafnodes) stopped.push(this.leafnodes.close());
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
     // Handlers first: the intake commits and answers what it holds while its requesters are still connected.
@@ -299,6 +376,18 @@ export class EventServer implements ClientContext, MonitorSource {
     await this.monitor?.close();
     this.logger.info({ total_connections: this.totalConnections }, 'server stopped');
   }
+}
+
+/** Resolves when `p` does or after `ms`, whichever is first; the timer never holds the process open. */
+function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref?.();
+    void p.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 function peerKey(s: net.Socket): string {

@@ -1,82 +1,20 @@
 // The event-service command as an operator runs it: a child `node dist/src/cli.js` with real files, its exit code,
 // stdout and stderr. Configuration rules themselves are config.test.ts's; this checks what reaches the terminal.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as v2 from 'nats';
 import { deferred, until, within } from './helpers/bounded.js';
+import { cli, EXIT_MS, jsonLines, runToExit, tmpDir, write } from './helpers/cli.js';
 
-/** The compiled CLI beside this compiled test (dist/test/cli.test.js → dist/src/cli.js). */
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
-/** The CLI's promise: after SIGTERM it exits within 10 s (cli.ts SHUTDOWN_BOUND_MS); a little slack for the exit. */
-const SHUTDOWN_MS = 11_000;
-const EXIT_MS = 10_000;
-
-interface Run {
-  readonly child: ChildProcess;
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  /** Resolves with the exit code (or the signal's name) once the process has exited. */
-  readonly exited: Promise<number | NodeJS.Signals>;
-}
-
-/** Starts the CLI; a child still running when the test ends is killed. */
-function cli(t: TestContext, args: string[], cwd?: string): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd && { cwd }) });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const exited = new Promise<number | NodeJS.Signals>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? (signal as NodeJS.Signals)));
-  });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-/** Runs the CLI to completion, bounded. */
-async function runToExit(t: TestContext, args: string[], ms = EXIT_MS): Promise<{ code: number | NodeJS.Signals; stdout: string; stderr: string }> {
-  const run = cli(t, args);
-  const code = await within(run.exited, `event-service ${args.join(' ')} exits`, ms);
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
-}
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'event-service-cli-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function write(dir: string, name: string, lines: string[]): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-  return file;
-}
-
-/** pino's JSON lines on stdout, parsed; lines that are not JSON objects are skipped. */
-function jsonLines(text: string): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // a line still being written: the next poll sees it whole
-    }
-  }
-  return out;
-}
+/** The CLI's promise: after SIGTERM it exits within lame_duck_duration + 10 s (cli.ts SHUTDOWN_BOUND_MS). */
+const SHUTDOWN_MS = 15_000;
 
 test('--help prints the usage on stdout and exits 0', async (t) => {
   const r = await runToExit(t, ['--help']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^usage: event-service \[--config FILE\] \[--patch FILE\]\.\.\. \[--print-config\]/);
+  assert.match(r.stdout, /^usage: event-service \[--config FILE\] \[--patch FILE\]\.\.\. \[--patch-dir DIR\] \[--print-config\]/);
   assert.match(r.stdout, /--patch FILE/);
   assert.equal(r.stderr, '');
 });
@@ -118,6 +56,29 @@ test('--print-config prints the base merged with the patch as TOML, the token re
   assert.deepEqual(values(again.stdout), values(r.stdout));
 });
 
+test('--patch-dir applies every *.toml in it in file-name order, before the --patch files', async (t) => {
+  const dir = tmpDir(t);
+  const patches = path.join(dir, 'patches.d');
+  fs.mkdirSync(patches);
+  const base = write(dir, 'base.toml', ['[service]', 'port = 4222', 'listener_limit = 10']);
+  write(patches, '10-later.toml', ['[service]', 'listener_limit = 30', 'max_subscriptions = 7']);
+  const early = write(patches, '02-early.toml', ['[service]', 'listener_limit = 20', 'ping_max = 5']);
+  write(patches, 'README', ['not = "a patch"', '[[']);
+  write(patches, 'notes.toml.bak', ['[[']);
+  const later = path.join(patches, '10-later.toml');
+  const explicit = write(dir, 'last.toml', ['[service]', 'max_subscriptions = 9']);
+  const r = await runToExit(t, ['--config', base, '--patch-dir', patches, '--patch', explicit, '--print-config']);
+  assert.equal(r.code, 0, r.stderr);
+  const line = (key: string) => new RegExp(`^${key} = (.+?)\\s+# (.*)$`, 'm').exec(r.stdout)?.slice(1);
+  assert.deepEqual(line('listener_limit'), ['30', `${later}:2 (patch 2)`], 'the later file name wins');
+  assert.deepEqual(line('ping_max'), ['5', `${early}:3 (patch 1)`]);
+  assert.deepEqual(line('max_subscriptions'), ['9', `${explicit}:2 (patch 3)`], '--patch comes after the directory');
+
+  const missing = await runToExit(t, ['--patch-dir', path.join(dir, 'nope')]);
+  assert.equal(missing.code, 2);
+  assert.ok(missing.stderr.includes(path.join(dir, 'nope')), missing.stderr);
+});
+
 test('an unknown key exits 2 and stderr names the file, line and key', async (t) => {
   const dir = tmpDir(t);
   const base = write(dir, 'base.toml', ['[service]', 'host = "127.0.0.1"', 'prot = 4222']);
@@ -155,9 +116,18 @@ test('a missing config file exits 2 naming it', async (t) => {
   assert.ok(r.stderr.includes(missing), r.stderr);
 });
 
-test('port 0 logs the real port as JSON, serves a client, and SIGTERM exits 0 closing it', async (t) => {
+test('port 0 logs the real port as JSON, serves a client, and SIGTERM exits 0 closing it after the lame duck', async (t) => {
   const dir = tmpDir(t);
-  const base = write(dir, 'base.toml', ['[service]', 'host = "127.0.0.1"', 'port = 0', '[log]', 'format = "json"']);
+  // A client that never leaves is closed once the grace period is over.
+  const base = write(dir, 'base.toml', [
+    '[service]',
+    'host = "127.0.0.1"',
+    'port = 0',
+    'lame_duck_duration = "3s"',
+    'lame_duck_grace_period = "1s"',
+    '[log]',
+    'format = "json"',
+  ]);
   const run = cli(t, ['--config', base]);
   let listening: Record<string, unknown> | undefined;
   await until(
@@ -185,15 +155,21 @@ test('port 0 logs the real port as JSON, serves a client, and SIGTERM exits 0 cl
 
   const clientSawClose = deferred<void | Error>();
   void nc.closed().then(clientSawClose.resolve);
+  const toldLameDuck = deferred<void>();
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === 'ldm') toldLameDuck.resolve();
+  })();
   const started = Date.now();
   run.child.kill('SIGTERM');
   const code = await within(run.exited, 'exit after SIGTERM', SHUTDOWN_MS);
   assert.equal(code, 0, run.stderr());
   t.diagnostic(`exited ${Date.now() - started} ms after SIGTERM`);
+  await within(toldLameDuck.promise, 'the client got the INFO with ldm: true');
   await within(clientSawClose.promise, 'the client sees the connection close');
   assert.ok(nc.isClosed());
   const msgs = jsonLines(run.stdout()).map((l) => l.msg);
   assert.ok(msgs.includes('shutting down'), `log: ${msgs.join(' | ')}`);
+  assert.ok(msgs.includes('entering lame duck mode'), `log: ${msgs.join(' | ')}`);
   assert.ok(msgs.includes('server stopped'), `log: ${msgs.join(' | ')}`);
 });
 

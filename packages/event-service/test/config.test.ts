@@ -26,6 +26,8 @@ const DEFAULTS: ServiceConfig = {
     ping_max: 2,
     write_deadline: 10_000,
     auth_timeout: 2_000,
+    lame_duck_duration: 25_000,
+    lame_duck_grace_period: 10_000,
   },
   log: { format: 'text', level: 'info' },
 };

@@ -14,6 +14,8 @@ export function healthz(src: MonitorSource): Health {
       return { httpStatus: 200, body: { status: 'ok' } };
     case 'starting':
       return { httpStatus: 503, body: { status: 'unavailable', error: 'not yet listening for client connections' } };
+    case 'draining':
+      return { httpStatus: 503, body: { status: 'unavailable', error: 'server is in lame duck mode' } };
     case 'closing':
       return { httpStatus: 503, body: { status: 'unavailable', error: 'server is shutting down' } };
     case 'closed':

@@ -6,8 +6,8 @@ import type { Broker } from '../broker.js';
 import type { Client } from '../client.js';
 import type { ServiceConfig } from '../config-types.js';
 
-/** Where the server is in its life: /healthz answers 200 only while `running`. */
-export type ServerState = 'starting' | 'running' | 'closing' | 'closed';
+/** Where the server is in its life: /healthz answers 200 only while `running`; `draining` is SIGTERM's lame duck. */
+export type ServerState = 'starting' | 'running' | 'draining' | 'closing' | 'closed';
 
 export interface MonitorSource {
   readonly serverId: string;
