@@ -1,0 +1,127 @@
+// event_limit end to end with a sink that is down: a real service, its HTTP sink pointed at a node:http receiver that
+// answers 503, official `nats` clients requesting and plain-publishing, and the event feed (HTTP) to count what was
+// stored. Everything is observed from outside, as a user would. Ours only.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { connect, StringCodec } from 'nats';
+import { startEventService } from '../src/embedded.js';
+import type { FeedPage } from '../src/handlers/event-feed.js';
+import { settle, until, within } from './helpers/bounded.js';
+
+const sc = StringCodec();
+/** Draining goes through the sink's backoff after the outage, one delivery at a time: bounded generously. */
+const DRAIN_MS = 90_000;
+
+function tmpDir(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'event-limit-test-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const ev = (id: string, pad = '') => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad } });
+
+test('event_limit reached with a dead sink: requests get the limit error, plain publishers are slowed, once the sink recovers everything drains, nothing lost', async (t) => {
+  let up = false;
+  let refused = 0;
+  const received = new Set<string>();
+  const sink = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (!up) {
+        refused++;
+        res.writeHead(503).end();
+        return;
+      }
+      received.add(String(req.headers['webhook-id']));
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    sink.closeAllConnections();
+    sink.close();
+  });
+
+  const LIMIT = 20;
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0, event_limit: LIMIT },
+    monitor: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    // Attempts enough never to dead-letter during the outage: everything must reach the sink itself.
+    handlers: { event_feed: { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`, max_attempts: 1000, timeout_ms: 5000 } } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const requester = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect requester');
+  t.after(() => requester.close());
+  const publisher = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect publisher');
+  t.after(() => publisher.close());
+  const stored = async (): Promise<number> => {
+    let n = 0;
+    for (let cursor = '0'; ; ) {
+      const page = (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/events?limit=1000&cursor=${cursor}`), 'GET /events')).json()) as FeedPage;
+      n += page.events.length;
+      cursor = page.next_cursor;
+      if (!page.more) return n;
+    }
+  };
+  const ask = async (id: string) => JSON.parse(sc.decode((await requester.request('events.scanJobUpdated', sc.encode(ev(id)), { timeout: 10_000 })).data)) as {
+    id?: string;
+    error?: { code: string; reason: string };
+  };
+
+  // Up to the limit, requests are stored and acknowledged although nothing can be delivered.
+  for (let i = 0; i < LIMIT; i++) assert.deepEqual(await ask(`r${i}`), { id: `r${i}` });
+  await until(() => refused > 0, 'the sink was tried and refused', 10_000);
+  // At the limit a request hears so, and its event is not stored.
+  const over = await ask('r-over');
+  assert.equal(over.error?.code, 'EEVENT_LIMIT');
+  assert.match(over.error!.reason, /event_limit 20 reached/);
+
+  // A plain publisher cannot hear a refusal: it is slowed instead (its socket is not read), not dropped.
+  const PLAIN = 1500;
+  const pad = 'x'.repeat(1024);
+  for (let i = 0; i < PLAIN; i++) publisher.publish('events.scanJobUpdated', sc.encode(ev(`p${i}`, pad)));
+  let flushed = false;
+  const flush = publisher.flush().then(() => (flushed = true));
+  // Whatever of it was read before the pause is stored; then the count stops growing while the sink is down.
+  let before = -1;
+  await within(
+    (async () => {
+      for (;;) {
+        const a = await stored();
+        await settle(300);
+        const b = await stored();
+        if (a === b) {
+          before = b;
+          return;
+        }
+      }
+    })(),
+    'the stored count settles while the publisher is paused',
+    30_000,
+  );
+  assert.ok(before < LIMIT + PLAIN, `the publisher was held back (${before} of ${LIMIT + PLAIN} stored)`);
+  assert.equal(flushed, false, 'the publisher flush waits: its PING is not read while paused');
+  assert.equal(received.size, 0);
+
+  // The sink recovers: everything drains to it, the publisher's flush completes, and requests are accepted again.
+  up = true;
+  await within(flush, 'the publisher flush completes once there is room', DRAIN_MS);
+  const want = [...Array.from({ length: LIMIT }, (_, i) => `r${i}`), ...Array.from({ length: PLAIN }, (_, i) => `p${i}`)];
+  await until(
+    () => want.every((id) => received.has(id)),
+    'every acknowledged and every plain-published event reaches the sink',
+    DRAIN_MS,
+    () => `${received.size} of ${want.length} received`,
+  );
+  assert.equal(received.has('r-over'), false, 'the refused event was not stored');
+  assert.equal(await stored(), LIMIT + PLAIN, 'the feed holds every event once');
+  assert.deepEqual(await ask('r-after'), { id: 'r-after' });
+  await until(() => received.has('r-after'), 'a new event flows straight through', 10_000);
+});
