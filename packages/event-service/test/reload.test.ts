@@ -40,7 +40,7 @@ async function reload(run: Run, n: number, outcome: 'reloaded' | 'refused'): Pro
   return logLine(run, msg, { n, ms: WAIT_MS });
 }
 
-test('SIGHUP applies a patch lowering listener_limit and raising the log level to a connection already open', async (t) => {
+test('SIGHUP applies a patch lowering listener_limit and raising the log level to a connection already open, names what needs a restart and redacts the token', async (t) => {
   const dir = tmpDir(t);
   const base = write(dir, 'base.toml', baseLines());
   const patch = write(dir, 'patch.toml', ['# nothing yet']);
@@ -49,10 +49,15 @@ test('SIGHUP applies a patch lowering listener_limit and raising the log level t
   assert.equal(await roundTrip(conn, 'SUB r.a 1\r\nSUB r.b 2\r\nSUB r.c 3\r\n'), '', 'three subscriptions under the limit');
   assert.ok(!jsonLines(run.stdout()).some((l) => l.level === 20), 'no debug lines at level info');
 
-  write(dir, 'patch.toml', ['[service]', 'listener_limit = 3', '[log]', 'level = "debug"']);
+  write(dir, 'patch.toml', ['[service]', 'listener_limit = 3', 'token = "n3w-s3cret"', '[log]', 'level = "debug"', '[websocket]', `host = "${HOST}"`, 'port = 0']);
   const done = await reload(run, 1, 'reloaded');
-  assert.deepEqual(done.changed, ['log.level', 'service.listener_limit']);
-  assert.deepEqual(done.restart_required, []);
+  assert.deepEqual(done.changed, ['log.level', 'service.listener_limit', 'service.token']);
+  assert.deepEqual(done.restart_required, ['websocket.host', 'websocket.no_tls', 'websocket.port']);
+  const restart = await logLine(run, 'configuration change needs a restart', { fields: { setting: 'websocket.port' } });
+  assert.equal(restart.configured, 0);
+  const token = await logLine(run, 'configuration changed', { fields: { setting: 'service.token' } });
+  assert.equal(token.to, '<redacted>');
+  assert.ok(!run.stdout().includes('n3w-s3cret') && !run.stderr().includes('n3w-s3cret'), 'the token never reaches the log');
   const changed = await logLine(run, 'configuration changed', { fields: { setting: 'service.listener_limit' } });
   assert.equal(changed.from, 100);
   assert.equal(changed.to, 3);
