@@ -168,6 +168,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (sink, state, next_at, seq);
 CREATE INDEX IF NOT EXISTS events_held ON events (pending) WHERE pending > 0;
 -- The feed's filters (handlers/event-feed.ts) and retention; each ends in seq so a filtered page walks in order.
+-- Together they cost about a fifth of raw append throughput (1 KiB events, 500 per commit, this 2-core machine:
+-- ~53k without them, ~42k events/s with); kept, because an unindexed filtered page on a large feed would scan the
+-- table synchronously and stall the broker's event loop. Plain columns instead of json_extract measured the same.
 CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
 CREATE INDEX IF NOT EXISTS events_producer ON events (json_extract(body, '$.producer.id'), seq);
 CREATE INDEX IF NOT EXISTS events_actor ON events (json_extract(body, '$.actor.id'), seq);
