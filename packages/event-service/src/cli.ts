@@ -3,11 +3,11 @@
 // the configuration (errors name file, key and line, exit 2) and runs the service. SIGHUP reloads every file
 // (server.applyConfig applies what can change live; a bad file changes nothing). SIGTERM is a lame-duck drain,
 // SIGINT an immediate orderly close; either exits 0 within a bound, and a second signal exits at once.
-import { readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// `event-service config patch|show` is config-commands.ts's. Patches stored there apply after --patch, every load.
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, formatProblem, TlsConfigError, type Logger } from '@event-broker/shared';
-import { formatConfig, loadServiceConfig, type LoadServiceConfigOptions } from './config.js';
+import { CONFIG_USAGE, loadInForce, runConfigCommand, tomlFilesIn, writePidFile } from './config-commands.js';
+import { formatConfig, type LoadServiceConfigOptions } from './config.js';
 import { EventServer } from './server.js';
 import { VERSION } from './version.js';
 
@@ -22,9 +22,12 @@ const USAGE = `usage: event-service [--config FILE] [--patch FILE]... [--patch-d
                     (listed again on each SIGHUP)
   --print-config    print the merged configuration (secrets redacted, each value's source) and exit
   --version         print the version and exit
-  --help            this text`;
+  --help            this text
+
+${CONFIG_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'config') return runConfigCommand(argv.slice(1));
   let args;
   try {
     args = parseArgs({
@@ -57,11 +60,11 @@ async function main(argv: string[]): Promise<number> {
   /** Read again on every load: a reload sees a patch dropped into --patch-dir since the start. */
   const loadOptions = (): LoadServiceConfigOptions => ({
     ...(configPath !== undefined && { configPath }),
-    patchPaths: [...(patchDir === undefined ? [] : patchDirFiles(patchDir)), ...explicitPatches],
+    patchPaths: [...(patchDir === undefined ? [] : tomlFilesIn(patchDir)), ...explicitPatches],
   });
-  let loaded;
+  let loaded, dataDir;
   try {
-    loaded = loadServiceConfig(loadOptions());
+    ({ loaded, dataDir } = loadInForce(loadOptions()));
   } catch (err) {
     process.stderr.write(`event-service: configuration refused\n${(err as Error).message}\n`);
     return 2;
@@ -80,6 +83,10 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   process.on('SIGHUP', () => reload(server, logger, loadOptions));
+  // `config patch` finds the service through it and sends SIGHUP (so only once the handler is in place); removed
+  // on the way out.
+  const removePidFile = writePidFile(dataDir);
+  process.once('exit', removePidFile);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -123,7 +130,7 @@ function reload(server: EventServer, logger: Logger, options: () => LoadServiceC
   logger.info('SIGHUP: reloading the configuration');
   let plan;
   try {
-    const next = loadServiceConfig(options()).config;
+    const next = loadInForce(options()).loaded.config;
     plan = server.applyConfig(next);
   } catch (err) {
     const problems =
@@ -147,15 +154,6 @@ function reload(server: EventServer, logger: Logger, options: () => LoadServiceC
     { changed: plan.applied.map((c) => c.key), restart_required: plan.restart.map((c) => c.key) },
     'configuration reloaded',
   );
-}
-
-/** The *.toml files directly in `dir`, in file-name order (code-unit order, the same in every locale). */
-function patchDirFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.endsWith('.toml'))
-    .map((e) => e.name)
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    .map((name) => join(resolve(dir), name));
 }
 
 main(process.argv.slice(2)).then(

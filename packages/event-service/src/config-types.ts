@@ -29,6 +29,8 @@ export interface ServiceSection {
   lame_duck_duration: number; // ms, default 25000
   /** SIGTERM: after telling clients (INFO ldm), how long they are left to leave on their own before any is closed. */
   lame_duck_grace_period: number; // ms, default 10000; shorter than lame_duck_duration
+  /** Where `config patch` keeps persisted patches and the service its pid file; default `data` beside the config file. */
+  data_dir?: string;
 }
 
 export interface TlsSection {

@@ -48,6 +48,9 @@ export const serviceSchema = s.table({
       // 10s). 25s keeps the whole exit inside a 30s stop timeout (Kubernetes' default terminationGracePeriodSeconds).
       lame_duck_duration: timer().default(25_000),
       lame_duck_grace_period: timer(0).default(10_000),
+      // Persisted patches (`config patch`) and the pid file (config-commands.ts). Unset: `data` beside the config
+      // file (the working directory's without one). Read from the base and --patch files only, never a stored patch.
+      data_dir: s.path().optional(),
     })
     .check((svc, ctx) => {
       // nats-server validateOptions refuses the same: a message larger than the pending budget could never leave.

@@ -39,6 +39,8 @@ export function planReload(running: ServiceConfig, next: ServiceConfig): ReloadP
     // pino's stream is chosen at start; the level changes live.
     log: { ...next.log, format: running.log.format },
   };
+  // The pid file and persisted patches stay where the service found them at start.
+  setOrDelete(config.service, 'data_dir', running.service.data_dir);
   // Certificates, key and CA reload (setSecureContext); turning TLS on or off, or client verification, does not:
   // INFO's tls_required and the tls.Server's requestCert are fixed for the listener's life.
   if ((running.tls === undefined) !== (next.tls === undefined)) setOrDelete(config, 'tls', running.tls);
