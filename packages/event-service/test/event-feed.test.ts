@@ -154,6 +154,23 @@ test('feed queries filter by type, producer, actor and stored time; one event by
   assert.match(err.error.reason, /^typo: unknown field/);
 });
 
+test('a $EVENTS.FEED.QUERY page is cut to fit max_payload, and paging goes on from its cursor', async (t) => {
+  const { nc } = await service(t, { service: { host: '127.0.0.1', port: 0, max_payload: 16 * 1024 } });
+  const pad = 'x'.repeat(2048);
+  for (let i = 0; i < 30; i++) await nc.request('events.cfgingest', sc.encode(event('cfgingest', `big${i}`, { data: { pad } })), { timeout: 5000 });
+  const first = (await natsQuery(nc, { limit: 1000 })) as FeedPage;
+  assert.ok(first.events.length > 0 && first.events.length < 30, `a partial page (${first.events.length})`);
+  assert.equal(first.more, true);
+  const ids = first.events.map((e) => (e.event as { id: string }).id);
+  for (let cursor = first.next_cursor, more = true; more; ) {
+    const page = (await natsQuery(nc, { cursor, limit: 1000 })) as FeedPage;
+    ids.push(...page.events.map((e) => (e.event as { id: string }).id));
+    cursor = page.next_cursor;
+    more = page.more;
+  }
+  assert.deepEqual(ids, Array.from({ length: 30 }, (_, i) => `big${i}`));
+});
+
 /** Reads a server-sent-event stream: each message's id and parsed data, as they come. */
 function sse(t: TestContext, url: string, headers: Record<string, string> = {}) {
   const got: { id: string; data: { seq: number; event: { id: string } } }[] = [];

@@ -116,6 +116,8 @@ export interface EventFeedOptions {
   /** Read live, so a reload's new [feed] settings apply at the next pass. */
   retention: () => { maxEvents: number; maxAgeMs: number };
   logger: Logger;
+  /** The largest reply the NATS responder may send ([service] max_payload, read live). */
+  maxPayloadBytes?: () => number;
   /** Called on each housekeeping pass (the sinks re-check what is due). */
   onHousekeeping?: () => void;
 }
@@ -182,13 +184,27 @@ export class EventFeed {
         const e = this.opts.store().get(q.id);
         out = e === undefined ? { error: { code: 'EFEED_NOT_FOUND', reason: `no event ${JSON.stringify(q.id)}` } } : feedItem(e);
       } else {
-        out = feedPage(this.opts.store(), q);
+        // A page must fit one message: halve it until it does (`more` then tells the reader to go on).
+        const max = this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY;
+        for (let limit = q.limit; ; limit = Math.max(1, Math.floor(limit / 2))) {
+          const page = feedPage(this.opts.store(), { ...q, limit });
+          out = JSON.stringify(page);
+          if (Buffer.byteLength(out as string) <= max) break;
+          if (limit === 1) {
+            out = { error: { code: 'EFEED_TOO_LARGE', reason: `event ${page.events[0]?.seq} does not fit max_payload (${max} bytes): read it over HTTP` } };
+            break;
+          }
+        }
       }
     } catch (err) {
       const reason = err instanceof SyntaxError ? `not JSON: ${err.message}` : (err as Error).message;
       out = { error: { code: err instanceof FeedQueryError || err instanceof SyntaxError ? 'EFEED_QUERY' : 'EFEED_STORE', reason } };
     }
-    msg.respond(JSON.stringify(out));
+    try {
+      msg.respond(typeof out === 'string' ? out : JSON.stringify(out));
+    } catch (err) {
+      this.opts.logger.warn({ err: (err as Error).message }, 'cannot answer a feed query');
+    }
   }
 
   /**

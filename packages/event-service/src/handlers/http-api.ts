@@ -58,7 +58,12 @@ export class HandlersHttpApi {
       return this.json(res, 200, feedPage(store, parseFeedQuery(url.searchParams)));
     }
     if (url.pathname === '/events/stream') return this.opts.feed.stream(req, res, parseFeedQuery(url.searchParams));
-    const id = decodeURIComponent(url.pathname.slice('/events/'.length));
+    let id: string;
+    try {
+      id = decodeURIComponent(url.pathname.slice('/events/'.length));
+    } catch {
+      throw new FeedQueryError(`id: not a valid percent-encoded path segment: ${url.pathname}`);
+    }
     const e = store.get(id);
     if (e === undefined) return this.json(res, 404, { error: { code: 'EFEED_NOT_FOUND', reason: `no event ${JSON.stringify(id)}` } });
     return this.json(res, 200, feedItem(e));
@@ -74,7 +79,12 @@ export class HandlersHttpApi {
         return this.json(res, 415, { error: { code: 'EDEADLETTER_QUERY', reason: 'send content-type: application/json (the body, optional, is {"ids": [...]})' } });
       }
       const body = await readBody(req);
-      const sink = decodeURIComponent(m[1]!);
+      let sink: string;
+      try {
+        sink = decodeURIComponent(m[1]!);
+      } catch {
+        throw new FeedQueryError(`sink: not a valid percent-encoded path segment: ${m[1]}`);
+      }
       if (!this.opts.sinkNames().includes(sink)) {
         return this.json(res, 404, { error: { code: 'EDEADLETTER_SINK', reason: `no sink ${JSON.stringify(sink)} (configured: ${this.opts.sinkNames().join(', ') || 'none'})` } });
       }

@@ -35,6 +35,7 @@ export class EventHandlers {
     this.feed = new EventFeed({
       store: () => this.store,
       storeOpen: () => this.opened !== undefined,
+      maxPayloadBytes: () => this.server.config.service.max_payload,
       retention: () => {
         const f = this.server.config.feed;
         return { maxEvents: f?.max_events ?? 1_000_000, maxAgeMs: f?.max_age ?? 7 * 24 * 3_600_000 };
