@@ -116,6 +116,50 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       assert.equal(s.get('ok1'), undefined);
     });
 
+    it('the feed reads in sequence order after a cursor, filtered by type, producer, actor and stored time', (t) => {
+      const s = open(t);
+      assert.equal(s.lastSeq(), 0);
+      const body = (id: string, type: string, producer: string, actor?: string) =>
+        JSON.stringify({ specversion: '1.0', id, source: 's', type, producer: { id: producer, name: 'n', type: 't' }, ...(actor && { actor: { id: actor, object_type: 'user' } }) });
+      const at = Date.now();
+      const [a, b, c] = s.append([
+        { id: 'a', type: 'scanJobCreated', body: body('a', 'scanJobCreated', 'p1', 'alice'), sinks: [] },
+        { id: 'b', type: 'profileDeleted', body: body('b', 'profileDeleted', 'p2', 'bob'), sinks: ['feed'] },
+        { id: 'c', type: 'scanJobCreated', body: body('c', 'scanJobCreated', 'p2'), sinks: [] },
+      ]);
+      assert.equal(s.lastSeq(), c!.seq);
+      const ids = (q: Parameters<EventStore['feed']>[0]) => s.feed(q).map((e) => e.id);
+      assert.deepEqual(ids({ limit: 10 }), ['a', 'b', 'c']);
+      assert.deepEqual(ids({ limit: 10, cursor: a!.seq }), ['b', 'c']);
+      assert.deepEqual(ids({ limit: 1, cursor: a!.seq }), ['b']);
+      assert.deepEqual(ids({ limit: 10, type: 'scanJobCreated' }), ['a', 'c']);
+      assert.deepEqual(ids({ limit: 10, producer: 'p2' }), ['b', 'c']);
+      assert.deepEqual(ids({ limit: 10, actor: 'bob' }), ['b']);
+      assert.deepEqual(ids({ limit: 10, producer: 'p2', type: 'scanJobCreated', cursor: b!.seq }), ['c']);
+      assert.deepEqual(ids({ limit: 10, since: at - 60_000, until: Date.now() + 1 }), ['a', 'b', 'c']);
+      assert.deepEqual(ids({ limit: 10, until: at - 60_000 }), []);
+      assert.ok(s.feed({ limit: 1 })[0]!.storedAt >= at);
+      assert.equal(s.get('b')!.seq, b!.seq);
+    });
+
+    it('prune drops events beyond the newest maxEvents or older than the cut, never a held or dead-lettered one', (t) => {
+      const s = open(t);
+      s.append(['e0', 'e1', 'e2', 'e3', 'e4', 'e5'].map((id, i) => ev(id, i < 2 ? ['feed'] : [])));
+      s.dead('feed', s.get('e1')!.seq, 'HTTP 500');
+      const left = () => s.feed({ limit: 100 }).map((e) => e.id);
+      assert.equal(s.prune({ maxEvents: 3, olderThan: 0 }), 1, 'e2: e0 is held, e1 dead-lettered');
+      assert.deepEqual(left(), ['e0', 'e1', 'e3', 'e4', 'e5']);
+      assert.equal(s.prune({ maxEvents: 100, olderThan: Date.now() + 1 }), 3);
+      assert.deepEqual(left(), ['e0', 'e1']);
+      assert.equal(s.held, 1);
+      assert.equal(s.replay('feed'), 1);
+      s.delivered('feed', s.due('feed', Date.now(), 10).map((d) => d.seq));
+      assert.equal(s.prune({ maxEvents: 100, olderThan: Date.now() + 1 }), 2, 'once delivered they go too');
+      assert.equal(s.count(), 0);
+      assert.equal(s.held, 0);
+      assert.equal(s.lastSeq(), 0);
+    });
+
     if (factory.reopen !== undefined) {
       const reopen = factory.reopen;
       it('after reopening: events, pending deliveries, attempts and the held count are as they were', (t) => {
