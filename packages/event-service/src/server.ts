@@ -50,7 +50,8 @@ export class EventServer implements ClientContext, MonitorSource {
   private clientsGone: (() => void) | undefined;
   private lifecycle: ServerState = 'starting';
   private monitor: MonitorServer | undefined;
-  private leafnodes: LeafnodeListener | undefined;
+  /** The [leafnodes] listener, when configured (monitoring reads its links). */
+  leafnodes: LeafnodeListener | undefined;
   private boundPort = 0;
   private boundWsPort: number | undefined;
 

@@ -16,6 +16,36 @@ import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
 import { HttpSink } from './sinks/http.js';
 import { SqliteEventStore, type EventStore } from './store.js';
 
+/** One sink as /handlerz and the status page show it. */
+export interface SinkStatus {
+  name: string;
+  /** Scheme, host and path only: credentials or a token in the query never leave the process. */
+  url: string;
+  /** `stopped` after a 410 Gone (until a replay); `retrying` while the oldest pending delivery has failed. */
+  health: 'ok' | 'retrying' | 'stopped';
+  /** Deliveries pending (waiting, in flight or backing off). */
+  backlog: number;
+  dead_letters: number;
+  delivered: number;
+  failed_attempts: number;
+  /** Failed attempts scheduled for another try (the rest were dead-lettered or stopped the sink). */
+  retries: number;
+  /** The latest failure: this run's, else the one recorded on the oldest pending delivery (kept across restarts). */
+  last_error: string | null;
+  last_error_at: string | null;
+  last_delivered_at: string | null;
+}
+
+export interface HandlersStatus {
+  /** Events with a delivery pending, plus those received and not yet committed: what event_limit bounds. */
+  held: number;
+  event_limit: number;
+  /** The newest store sequence: a feed cursor for "the latest N events" (cursor = last_seq - N). */
+  last_seq: number;
+  intake: { accepted: number; duplicates: number; invalid: number; refused_at_limit: number; store_failures: number; paused_publishers: number };
+  sinks: SinkStatus[];
+}
+
 export class EventHandlers {
   private opened: EventStore | undefined;
   readonly intake: EventIntake;
@@ -112,6 +142,44 @@ export class EventHandlers {
     for (const s of this.sinks) s.wake();
   }
 
+  /** What /handlerz shows (monitor/handlerz.ts): the intake against event_limit and each sink's health. */
+  status(): HandlersStatus {
+    const store = this.store;
+    const i = this.intake.stats;
+    const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+    return {
+      held: this.intake.held,
+      event_limit: this.server.config.service.event_limit,
+      last_seq: store.lastSeq(),
+      intake: {
+        accepted: i.accepted,
+        duplicates: i.duplicates,
+        invalid: i.invalid,
+        refused_at_limit: i.refusedAtLimit,
+        store_failures: i.storeFailures,
+        paused_publishers: i.pausedPublishers,
+      },
+      sinks: this.sinks.map((s) => {
+        const counts = store.sinkCounts(s.name);
+        const head = counts.pending > 0 ? store.due(s.name, Number.MAX_SAFE_INTEGER, 1)[0] : undefined;
+        const lastError = s.lastError ?? (head?.lastError !== undefined ? { at: undefined, message: head.lastError } : undefined);
+        return {
+          name: s.name,
+          url: displayUrl(s.url),
+          health: s.state === 'stopped' ? 'stopped' : head !== undefined && head.attempts > 0 ? 'retrying' : 'ok',
+          backlog: counts.pending,
+          dead_letters: counts.dead,
+          delivered: s.stats.delivered,
+          failed_attempts: s.stats.failedAttempts,
+          retries: s.stats.retries,
+          last_error: lastError?.message ?? null,
+          last_error_at: iso(lastError?.at),
+          last_delivered_at: iso(s.lastDeliveredAt),
+        };
+      }),
+    };
+  }
+
   /** The monitoring listener's hook (monitor/http.ts): /events and /deadletters. */
   serveHttp(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<boolean> {
     return this.api.serve(req, res, url);
@@ -122,6 +190,15 @@ export class EventHandlers {
     this.feed.close();
     for (const s of this.sinks) s.close();
     this.opened?.close();
+  }
+}
+
+function displayUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(unreadable url)';
   }
 }
 

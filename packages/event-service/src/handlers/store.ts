@@ -84,6 +84,8 @@ export interface EventStore {
   deadLetters(opts?: { sink?: string; after?: number; limit?: number }): DeliveryRecord[];
   /** Makes dead letters pending again, due now (all of a sink's, or the given sequences); returns how many. */
   replay(sink: string, seqs?: readonly number[]): number;
+  /** A sink's deliveries still pending (its backlog) and dead-lettered. */
+  sinkCounts(sink: string): { pending: number; dead: number };
   /** Events with at least one pending delivery: what `event_limit` bounds. */
   readonly held: number;
   /** All stored events. */
@@ -229,6 +231,7 @@ export class SqliteEventStore implements EventStore {
         'UPDATE deliveries SET state = 0, attempts = 0, next_at = ?, last_error = NULL WHERE sink = ? AND seq = ? AND state = 2',
       ),
       count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
+      sinkState: db.prepare<[string, number], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = ?'),
       held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE pending > 0'),
       lastSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events'),
       nthNewest: db.prepare<[number], { seq: number }>('SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?'),
@@ -338,6 +341,10 @@ export class SqliteEventStore implements EventStore {
       }
       return n;
     })();
+  }
+
+  sinkCounts(sink: string): { pending: number; dead: number } {
+    return { pending: this.stmts.sinkState.get(sink, STATE_CODE.pending)!.n, dead: this.stmts.sinkState.get(sink, STATE_CODE.dead)!.n };
   }
 
   count(): number {

@@ -5,9 +5,12 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from '@event-broker/shared';
 import { ClosedConnections, connz } from './connz.js';
+import { handlerz } from './handlerz.js';
 import { healthz } from './healthz.js';
+import { leafz } from './leafz.js';
 import { ServiceMetrics } from './metrics.js';
 import { MonitorRequestError, rfc3339, type MonitorSource } from './source.js';
+import { statusPage } from './status-page.js';
 import { subsz } from './subsz.js';
 import { CpuSampler, varz } from './varz.js';
 
@@ -77,12 +80,12 @@ export class MonitorServer {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
       return;
     }
-    if (path === '/' || (ENDPOINTS as readonly string[]).includes(path)) this.reqStats[path] = (this.reqStats[path] ?? 0) + 1;
+    if (path === '/' || path === '/handlerz' || (ENDPOINTS as readonly string[]).includes(path)) this.reqStats[path] = (this.reqStats[path] ?? 0) + 1;
     const q = url.searchParams;
     try {
       switch (path) {
         case '/':
-          return this.send(res, 200, 'text/html; charset=utf-8', indexPage());
+          return this.send(res, 200, 'text/html; charset=utf-8', statusPage(ENDPOINTS));
         case '/varz':
           return this.json(res, 200, varz(this.src, { httpHost: this.opts.host, httpPort: this.boundPort, httpReqStats: this.reqStats, cpu: this.cpu }));
         case '/connz':
@@ -91,8 +94,9 @@ export class MonitorServer {
         case '/subscriptionsz':
           return this.json(res, 200, subsz(this.src, q));
         case '/leafz':
-          // No leafnode links yet (the gateway's bridge adds them): nats-server's empty answer, an array for leafs.
-          return this.json(res, 200, { server_id: this.src.serverId, now: rfc3339(Date.now()), leafnodes: 0, leafs: [] });
+          return this.json(res, 200, leafz(this.src, q));
+        case '/handlerz':
+          return this.json(res, 200, handlerz(this.src));
         case '/healthz': {
           const h = healthz(this.src);
           // Compact, as nats-server writes it: probes sometimes compare the body as text.
@@ -122,10 +126,4 @@ export class MonitorServer {
     });
     res.end(res.req.method === 'HEAD' ? undefined : body);
   }
-}
-
-/** The root page: links to the endpoints, as nats-server serves. The status page (issue 6) will take its place. */
-function indexPage(): string {
-  const links = ENDPOINTS.map((p) => `<li><a href=".${p}">${p.slice(1)}</a></li>`).join('\n');
-  return `<!doctype html>\n<html><head><meta charset="utf-8"><title>event-service monitoring</title></head>\n<body><h1>event-service monitoring</h1><ul>\n${links}\n</ul></body></html>\n`;
 }

@@ -5,6 +5,8 @@ import type { CloseReason } from '@event-broker/shared';
 import type { Broker } from '../broker.js';
 import type { Client } from '../client.js';
 import type { ServiceConfig } from '../config-types.js';
+import type { HandlersStatus } from '../handlers/index.js';
+import type { LeafnodeListener } from '../leafnode/listener.js';
 
 /** Where the server is in its life: /healthz answers 200 only while `running`; `draining` is SIGTERM's lame duck. */
 export type ServerState = 'starting' | 'running' | 'draining' | 'closing' | 'closed';
@@ -24,6 +26,8 @@ export interface MonitorSource {
   readonly broker: Broker;
   /** Routes beyond nats-server's endpoints (the event feed and dead letters), while the event handlers run. */
   readonly handlers?: MonitorExtension | undefined;
+  /** The [leafnodes] listener and its links (the gateway's bridge among them), when configured. */
+  readonly leafnodes?: LeafnodeListener | undefined;
   /** The INFO fields every client is greeted with (server_id, version, host, port, auth/tls flags...). */
   serverInfo(): Record<string, unknown>;
 }
@@ -34,6 +38,8 @@ export interface MonitorSource {
  */
 export interface MonitorExtension {
   serveHttp(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, url: URL): boolean | Promise<boolean>;
+  /** The intake and each sink's health, for /handlerz. */
+  status(): HandlersStatus;
 }
 
 /** One connection as /connz shows it, taken from a live client or kept when it closed. */

@@ -94,6 +94,8 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       s.dead('cfgingest', a!.seq, 'timeout');
       assert.equal(s.held, 0);
       assert.deepEqual(s.deadLetters().map((d) => `${d.sink}:${d.id}`), ['cfgingest:a', 'feed:a', 'feed:b']);
+      assert.deepEqual(s.sinkCounts('feed'), { pending: 0, dead: 2 });
+      assert.deepEqual(s.sinkCounts('nobody'), { pending: 0, dead: 0 });
       const feedDead = s.deadLetters({ sink: 'feed' });
       assert.deepEqual(feedDead.map((d) => [d.id, d.attempts, d.lastError]), [['a', 2, 'HTTP 500 after 2 attempts'], ['b', 1, 'HTTP 410']]);
       assert.deepEqual(s.deadLetters({ sink: 'feed', after: a!.seq }).map((d) => d.id), ['b'], 'paged by sequence');
@@ -104,6 +106,8 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       assert.equal(s.replay('feed'), 1, 'the rest of the sink');
       assert.equal(s.replay('feed'), 0);
       assert.equal(s.held, 2);
+      assert.deepEqual(s.sinkCounts('feed'), { pending: 2, dead: 0 });
+      assert.deepEqual(s.sinkCounts('cfgingest'), { pending: 0, dead: 1 });
       assert.deepEqual(s.deadLetters().map((d) => `${d.sink}:${d.id}`), ['cfgingest:a']);
     });
 

@@ -47,7 +47,12 @@ export function retryAfterMs(value: string | null, now: number): number | undefi
 
 export class HttpSink {
   state: HttpSinkState = 'running';
-  readonly stats = { delivered: 0, failedAttempts: 0, dead: 0 };
+  /** Since start: accepted deliveries, failed attempts, failed attempts scheduled again, dead letters made. */
+  readonly stats = { delivered: 0, failedAttempts: 0, retries: 0, dead: 0 };
+  /** The latest failed attempt since start (the status page and /handlerz show it); cleared by nothing. */
+  lastError: { at: number; message: string } | undefined;
+  /** Epoch ms of the latest successful delivery since start. */
+  lastDeliveredAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
   private closed = false;
@@ -65,6 +70,9 @@ export class HttpSink {
 
   get name(): string {
     return this.opts.name;
+  }
+  get url(): string {
+    return this.opts.url;
   }
 
   /** Something may be due (new events stored, a replay): deliver it now rather than at the next timer. */
@@ -150,9 +158,11 @@ export class HttpSink {
     if (status >= 200 && status < 300) {
       this.store.delivered(this.opts.name, [record.seq]);
       this.stats.delivered++;
+      this.lastDeliveredAt = this.now();
       this.opts.onResolved?.();
       return;
     }
+    this.lastError = { at: this.now(), message: status === 410 ? 'HTTP 410 Gone: sink stopped' : problem };
     if (status === 410) {
       // The receiver says it is gone for good: stop, and leave the rest pending for a replay or a new config.
       this.store.dead(this.opts.name, record.seq, 'HTTP 410 Gone: sink stopped');
@@ -173,6 +183,7 @@ export class HttpSink {
     const hinted = status === 429 ? retryAfterMs(retryAfter, this.now()) : undefined;
     const ceiling = Math.min(this.opts.backoffCapMs ?? 60_000, (this.opts.backoffBaseMs ?? 500) * 2 ** (attempt - 1));
     const delay = hinted ?? Math.floor(this.random() * ceiling);
+    this.stats.retries++;
     this.store.failed(this.opts.name, record.seq, { nextAttemptAt: this.now() + delay, error: problem });
   }
 }
