@@ -41,7 +41,8 @@ dl.figures .in { border-left-color: var(--in); }
 dl.figures .out { border-left-color: var(--out); }
 .chart { width: 100%; height: 150px; display: block; margin-top: .6rem; }
 .chart text { font-size: 10px; fill: var(--muted); }
-.legend { margin: .3rem 0 0; padding: 0; list-style: none; display: flex; gap: 1rem; color: var(--muted); font-size: .85rem; }
+.legend { margin: .3rem 0 0; padding: 0; list-style: none; display: flex; flex-wrap: wrap; gap: .2rem 1rem; color: var(--muted); font-size: .85rem; }
+.legend li { white-space: nowrap; }
 .swatch { display: inline-block; width: .8rem; height: .25rem; vertical-align: middle; margin-right: .3rem; }
 .limit { margin: 0 0 .7rem; }
 .limit-head { display: flex; justify-content: space-between; gap: 1rem; }
@@ -50,12 +51,13 @@ dl.figures .out { border-left-color: var(--out); }
 .bar > div { height: 100%; width: 0; background: var(--ok); }
 .bar > div.warn { background: var(--warn); }
 .bar > div.bad { background: var(--bad); }
-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { text-align: left; padding: .3rem .5rem .3rem 0; border-bottom: 1px solid var(--line); vertical-align: top; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: .9rem; }
+th, td { text-align: left; padding: .3rem .6rem .3rem 0; border-bottom: 1px solid var(--line); vertical-align: top; white-space: nowrap; }
+th:last-child, td:last-child { padding-right: 0; }
 th { color: var(--muted); font-weight: 600; font-size: .8rem; }
 td.num, th.num { text-align: right; }
-td.err { color: var(--bad); overflow-wrap: break-word; min-width: 10rem; }
-td.err small { display: block; color: var(--muted); }
+td.err { color: var(--bad); white-space: normal; overflow-wrap: break-word; min-width: 12rem; }
+td small { display: block; color: var(--muted); font-size: .8rem; }
 .scroll { overflow-x: auto; }
 .badge { display: inline-block; padding: 0 .45rem; border-radius: 1rem; font-size: .8rem; font-weight: 600; border: 1px solid currentColor; }
 .ok { color: var(--ok); } .warn { color: var(--warn); } .bad { color: var(--bad); }
@@ -66,6 +68,7 @@ footer { padding: 0 1.2rem 1.2rem; color: var(--muted); }
 footer ul { display: inline; padding: 0; margin: 0; list-style: none; }
 footer li { display: inline; margin-right: .8rem; }
 a { color: var(--in); }
+abbr[title] { text-decoration: none; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 </style>
 </head>
@@ -87,10 +90,10 @@ a { color: var(--in); }
       <div><dt>Subscriptions</dt><dd id="subscriptions">–</dd></div>
       <div><dt>Slow consumers</dt><dd id="slow-consumers">–</dd></div>
     </dl>
-    <table aria-label="Busiest connections" style="margin-top:.7rem">
-      <thead><tr><th scope="col">cid</th><th scope="col">name</th><th scope="col">address</th><th scope="col" class="num">msgs in</th><th scope="col" class="num">msgs out</th><th scope="col" class="num">subs</th></tr></thead>
-      <tbody id="conn-rows"><tr><td colspan="6" class="note">no connections</td></tr></tbody>
-    </table>
+    <div class="scroll" style="margin-top:.7rem"><table aria-label="Busiest connections">
+      <thead><tr><th scope="col" class="num">cid</th><th scope="col">client</th><th scope="col" class="num">msgs in</th><th scope="col" class="num">msgs out</th><th scope="col" class="num">subs</th></tr></thead>
+      <tbody id="conn-rows"><tr><td colspan="5" class="note">no connections</td></tr></tbody>
+    </table></div>
   </section>
   <section aria-labelledby="h-rates">
     <h2 id="h-rates">Message rates</h2>
@@ -131,7 +134,7 @@ a { color: var(--in); }
   </section>
   <section class="span2" aria-labelledby="h-sinks">
     <h2 id="h-sinks">Handler sinks</h2>
-    <div class="scroll"><table>
+    <div class="scroll"><table aria-label="Handler sinks">
       <thead><tr><th scope="col">sink</th><th scope="col">health</th><th scope="col" class="num">backlog</th><th scope="col" class="num">dead letters</th><th scope="col" class="num">delivered</th><th scope="col">last error</th></tr></thead>
       <tbody id="sink-rows"><tr><td colspan="6" class="note">loading…</td></tr></tbody>
     </table></div>
@@ -140,17 +143,17 @@ a { color: var(--in); }
   <section aria-labelledby="h-leaf">
     <h2 id="h-leaf">Leafnode / gateway link</h2>
     <p id="leaf-summary" class="note">loading…</p>
-    <table>
-      <thead><tr><th scope="col">leaf</th><th scope="col">state</th><th scope="col">address</th><th scope="col" class="num">msgs in</th><th scope="col" class="num">msgs out</th><th scope="col" class="num">subs</th></tr></thead>
+    <div class="scroll"><table aria-label="Leafnode links">
+      <thead><tr><th scope="col">leaf</th><th scope="col">state</th><th scope="col" class="num"><abbr title="messages in">in</abbr></th><th scope="col" class="num"><abbr title="messages out">out</abbr></th><th scope="col" class="num">subs</th></tr></thead>
       <tbody id="leaf-rows"></tbody>
-    </table>
+    </table></div>
   </section>
   <section class="wide" aria-labelledby="h-events">
     <h2 id="h-events">Recent events</h2>
-    <table>
+    <div class="scroll"><table aria-label="Latest events, newest first">
       <thead><tr><th scope="col" class="num">seq</th><th scope="col">stored</th><th scope="col">type</th><th scope="col">producer</th><th scope="col">actor</th><th scope="col">id</th></tr></thead>
       <tbody id="event-rows"><tr><td colspan="6" class="note">loading…</td></tr></tbody>
-    </table>
+    </table></div>
   </section>
 </main>
 <footer>
@@ -197,13 +200,22 @@ a { color: var(--in); }
     return td;
   }
 
+  /** A cell with a second, quieter line (an address under a name). */
+  function cell2(tr, text, sub) {
+    var td = cell(tr, text);
+    var small = document.createElement('small');
+    small.textContent = sub;
+    td.appendChild(small);
+    return td;
+  }
+
   function fill(tbodyId, rows, empty, build) {
     var tbody = $(tbodyId);
     var frag = document.createDocumentFragment();
     if (rows.length === 0) {
       var tr = document.createElement('tr');
       var td = cell(tr, empty, 'note');
-      td.colSpan = 6;
+      td.colSpan = tbody.parentNode.querySelectorAll('thead th').length;
       frag.appendChild(tr);
     } else {
       rows.forEach(function (r) { var tr = document.createElement('tr'); build(tr, r); frag.appendChild(tr); });
@@ -292,8 +304,7 @@ a { color: var(--in); }
   function showConnz(c) {
     fill('conn-rows', c.connections || [], 'no connections', function (tr, k) {
       cell(tr, k.cid, 'num');
-      cell(tr, k.name || '—');
-      cell(tr, k.ip + ':' + k.port);
+      cell2(tr, k.name || '(no name)', k.ip + ':' + k.port);
       cell(tr, num(k.in_msgs), 'num');
       cell(tr, num(k.out_msgs), 'num');
       cell(tr, num(k.subscriptions), 'num');
@@ -349,12 +360,11 @@ a { color: var(--in); }
       var up = l.links.filter(function (k) { return k.state === 'connected'; }).length;
       setText('leaf-summary', 'Listening on ' + l.host + ':' + l.port + ' · ' + up + ' link' + (up === 1 ? '' : 's') + ' up · ' + num(l.total_links) + ' since start');
       fill('leaf-rows', l.links, 'no link connected', function (tr, k) {
-        cell(tr, k.name || k.server_id || ('link ' + k.lid));
+        cell2(tr, k.name || k.server_id || ('link ' + k.lid), k.ip + ':' + k.port);
         var td = cell(tr, '');
         var b = document.createElement('span');
         badge(b, k.state, k.state === 'connected' ? 'ok' : 'warn');
         td.appendChild(b);
-        cell(tr, k.ip + ':' + k.port);
         cell(tr, num(k.in_msgs), 'num');
         cell(tr, num(k.out_msgs), 'num');
         cell(tr, num(k.subscriptions), 'num');
