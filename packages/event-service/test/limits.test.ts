@@ -144,9 +144,11 @@ for (const target of targets()) {
         for (;;) {
           const d = pool.track(await connectRaw(server()));
           d.send(`CONNECT ${JSON.stringify(QUIET)}\r\nPING\r\n`);
-          const got = await d.expect(/^(PONG|-ERR '[^']*')\r\n/);
+          // A refused connection may also be reset before its -ERR is read (nats-server closes with our CONNECT
+          // unread): that is a refusal too.
+          const got = await d.expect(/^(PONG|-ERR '[^']*')\r\n/).catch((err: Error) => [err.message, 'closed'] as const);
           if (got[1] === 'PONG') break;
-          assert.equal(got[1], "-ERR 'maximum connections exceeded'");
+          if (got[1] !== 'closed') assert.equal(got[1], "-ERR 'maximum connections exceeded'");
           assert.ok(Date.now() < deadline, 'the closed connection freed its slot within 2 s');
           await sleep(50);
         }
