@@ -5,8 +5,7 @@
 // use, a row per sink, the latest events, and no script error. A screenshot goes to test-artifacts/.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -23,14 +22,19 @@ const EVENT_LIMIT = 1000;
 const LISTENER_LIMIT = 500;
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../test-artifacts');
 
-/** The chromium binary on PATH (`which chromium`), or undefined. */
+/** The chromium binary on PATH, as `which chromium` finds it, or undefined. */
 function findChromium(): string | undefined {
-  try {
-    const found = execFileSync('which', ['chromium'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return found === '' ? undefined : found;
-  } catch {
-    return undefined;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue;
+    const candidate = path.join(dir, 'chromium');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
   }
+  return undefined;
 }
 
 const chromiumPath = findChromium();
