@@ -266,5 +266,37 @@ describe('status page in headless chromium', { skip }, () => {
       clearInterval(load);
     }
     assert.deepEqual(pageErrors, []);
+    // Every card fits the window: nothing spills sideways at 1280 px.
+    const overflow = await page.evaluate(() => {
+      const doc = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document;
+      return doc.documentElement.scrollWidth - doc.documentElement.clientWidth;
+    });
+    assert.ok(overflow <= 0, `the page is ${overflow} px wider than the window`);
+  });
+});
+
+// /handlerz itself, browser or not: what the page reads when the service runs without handlers or leafnodes.
+describe('/handlerz without [store], [handlers] or [leafnodes]', () => {
+  it('says so with nulls, and / still serves the page linking it', async (t) => {
+    const svc = await startEventService({
+      service: { host: '127.0.0.1', port: 0, event_limit: 42 },
+      monitor: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent' },
+    });
+    t.after(() => svc.close());
+    const base = `http://127.0.0.1:${svc.monitorPort}`;
+    const res = await fetch(`${base}/handlerz`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    const body = (await res.json()) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body).sort(), ['event_limit', 'handlers', 'leafnodes', 'now', 'server_id']);
+    assert.equal(body.handlers, null);
+    assert.equal(body.leafnodes, null);
+    assert.equal(body.event_limit, 42);
+    const page = await fetch(`${base}/`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
+    const html = await page.text();
+    for (const p of ['varz', 'connz', 'subsz', 'leafz', 'healthz', 'metrics', 'handlerz']) assert.ok(html.includes(`href="./${p}"`), `links /${p}`);
+    assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+stylesheet|https?:\/\/(?!www\.w3\.org)/, 'nothing fetched from elsewhere');
   });
 });

@@ -9,7 +9,7 @@
 
 /** The page. `endpoints` are the JSON paths linked in its footer (what the old index listed). */
 export function statusPage(endpoints: readonly string[]): string {
-  const links = endpoints.map((p) => `<li><a href=".${p}">${p.slice(1)}</a></li>`).join('');
+  const links = endpoints.map((p) => `<li><a href=".${p}">${p.slice(1)}</a></li>`).join(' ');
   return PAGE.replace('<!--ENDPOINT-LINKS-->', links);
 }
 
@@ -27,8 +27,8 @@ const PAGE = `<!doctype html>
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
 header { display: flex; flex-wrap: wrap; align-items: baseline; gap: .4rem 1.2rem; padding: .8rem 1.2rem; background: var(--card); border-bottom: 1px solid var(--line); }
 header h1 { font-size: 1.25rem; margin: 0; }
-header p { margin: 0; color: var(--muted); }
-main { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); gap: 1rem; padding: 1rem 1.2rem; }
+header p { margin: 0; color: var(--muted); min-width: 0; overflow-wrap: anywhere; }
+main { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(22rem, 100%), 1fr)); gap: 1rem; padding: 1rem 1.2rem; }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .8rem 1rem; min-width: 0; }
 section.wide { grid-column: 1 / -1; }
 @media (min-width: 72rem) { section.span2 { grid-column: span 2; } }
@@ -43,6 +43,7 @@ dl.figures .out { border-left-color: var(--out); }
 .chart text { font-size: 10px; fill: var(--muted); }
 .legend { margin: .3rem 0 0; padding: 0; list-style: none; display: flex; flex-wrap: wrap; gap: .2rem 1rem; color: var(--muted); font-size: .85rem; }
 .legend li { white-space: nowrap; }
+.legend li#chart-scale { white-space: normal; }
 .swatch { display: inline-block; width: .8rem; height: .25rem; vertical-align: middle; margin-right: .3rem; }
 .limit { margin: 0 0 .7rem; }
 .limit-head { display: flex; justify-content: space-between; gap: 1rem; }
@@ -158,7 +159,7 @@ abbr[title] { text-decoration: none; }
 </main>
 <footer>
   <h2 class="visually-hidden">JSON endpoints</h2>
-  JSON endpoints: <ul><!--ENDPOINT-LINKS--><li><a href="./handlerz">handlerz</a></li><li><a href="./events?limit=10">events</a></li></ul>
+  JSON endpoints: <ul><!--ENDPOINT-LINKS--> <li><a href="./handlerz">handlerz</a></li> <li><a href="./events?limit=10">events</a></li></ul>
 </footer>
 <script>
 (function () {
@@ -325,8 +326,8 @@ abbr[title] { text-decoration: none; }
     }
     var hs = h.handlers;
     if (hs === null) {
-      setText('limit-events', 'handlers off (limit ' + num(h.event_limit) + ')');
-      setText('intake-note', 'No [store] or [handlers] configured: events are not held or delivered.');
+      setText('limit-events', 'handlers off');
+      setText('intake-note', 'No [store] or [handlers] configured: events are not held or delivered (event_limit ' + num(h.event_limit) + ' applies once they are).');
       fill('sink-rows', [], 'no handlers configured', function () {});
     } else {
       limit('events', hs.held, hs.event_limit);
