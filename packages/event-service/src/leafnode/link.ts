@@ -72,11 +72,14 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
   readonly subs = new Map<string, Subscription>();
   leaf: LeafInfo | undefined;
   closeReason: CloseReason | undefined;
+  /** Round-trip time of the latest PING answered, ms; 0 until one is (/leafz rtt). */
+  rttMs = 0;
 
   private readonly parser: Parser;
   private readonly out = new Outbound();
   private flushScheduled = false;
   private pingsOut = 0;
+  private pingSentAt = 0;
   private pingTimer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private paused = 0;
@@ -297,6 +300,7 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
       return;
     }
     this.pingsOut++;
+    if (this.pingSentAt === 0) this.pingSentAt = performance.now();
     this.writeRaw(PING);
   }
 
@@ -342,6 +346,10 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
       'leafnode connected',
     );
     this.sendAllInterest();
+    // A first PING measures the round trip at once, as nats-server's does for /leafz rtt (client.go sendRTTPing).
+    this.pingsOut++;
+    this.pingSentAt = performance.now();
+    this.writeRaw(PING);
   }
 
   onInfo(): void {}
@@ -360,6 +368,10 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
   onPong(): void {
     if (!this.admitted()) return;
     this.pingsOut = 0;
+    if (this.pingSentAt !== 0) {
+      this.rttMs = performance.now() - this.pingSentAt;
+      this.pingSentAt = 0;
+    }
   }
 
   onLeafSub(subject: string, queue: string | undefined, _weight: number): void {
