@@ -107,12 +107,12 @@ abbr[title] { text-decoration: none; }
     <svg id="chart" class="chart" role="img" aria-labelledby="chart-title" viewBox="0 0 600 150" preserveAspectRatio="none">
       <title id="chart-title">Messages per second over the last samples: no data yet</title>
       <g id="chart-grid"></g>
-      <polyline id="chart-in" fill="none" stroke="#0969da" stroke-width="2" vector-effect="non-scaling-stroke" points=""></polyline>
-      <polyline id="chart-out" fill="none" stroke="#8250df" stroke-width="2" stroke-dasharray="5 3" vector-effect="non-scaling-stroke" points=""></polyline>
+      <polyline id="chart-out" fill="none" stroke="#8250df" stroke-opacity="0.45" stroke-width="6" stroke-linejoin="round" vector-effect="non-scaling-stroke" points=""></polyline>
+      <polyline id="chart-in" fill="none" stroke="#0969da" stroke-width="2" stroke-linejoin="round" vector-effect="non-scaling-stroke" points=""></polyline>
     </svg>
     <ul class="legend" aria-hidden="true">
-      <li><span class="swatch" style="background:#0969da"></span>in</li>
-      <li><span class="swatch" style="background:#8250df"></span>out (dashed)</li>
+      <li><span class="swatch" style="background:#0969da"></span>in (thin line)</li>
+      <li><span class="swatch" style="background:#8250df;opacity:.45;height:.45rem"></span>out (wide band)</li>
       <li id="chart-scale"></li>
     </ul>
     <p class="note">Totals: <span id="in-msgs">–</span> in, <span id="out-msgs">–</span> out.</p>
