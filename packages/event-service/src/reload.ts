@@ -25,10 +25,12 @@ export interface ReloadPlan {
 }
 
 /**
- * Sections owned by something started once: a bound listener (websocket, monitor, leafnodes), the opened store,
- * the handlers' sinks (started with the store).
+ * Sections owned by something started once: a bound listener (websocket, monitor, leafnodes), the opened store.
+ * [handlers] reloads (EventHandlers.applySinks adds, removes and replaces sinks) and [feed] is read fresh.
  */
-const RESTART_SECTIONS = ['websocket', 'monitor', 'leafnodes', 'store', 'handlers'] as const;
+const RESTART_SECTIONS = ['websocket', 'monitor', 'leafnodes', 'store'] as const;
+/** Sections put in force as reloaded. */
+const LIVE_SECTIONS = ['service', 'log', 'tls', 'handlers', 'feed'] as const;
 
 /** Splits the difference between `running` and `next` into what applies now and what waits for a restart. */
 export function planReload(running: ServiceConfig, next: ServiceConfig): ReloadPlan {
@@ -50,7 +52,7 @@ export function planReload(running: ServiceConfig, next: ServiceConfig): ReloadP
   for (const section of RESTART_SECTIONS) setOrDelete(cfg, section, run[section]);
   // Sections this module does not know (added later) restart too, until someone decides they reload.
   for (const section of Object.keys(next)) {
-    if (section !== 'service' && section !== 'log' && section !== 'tls' && !(RESTART_SECTIONS as readonly string[]).includes(section)) {
+    if (!(LIVE_SECTIONS as readonly string[]).includes(section) && !(RESTART_SECTIONS as readonly string[]).includes(section)) {
       setOrDelete(cfg, section, run[section]);
     }
   }

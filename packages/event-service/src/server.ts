@@ -57,6 +57,7 @@ export class EventServer implements ClientContext, MonitorSource {
 
   /** The event intake and store (handlers/index.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
+  private startHandlers: ((server: EventServer, logger: Logger) => EventHandlers) | undefined;
 
   constructor(
     public config: ServiceConfig,
@@ -95,11 +96,13 @@ export class EventServer implements ClientContext, MonitorSource {
     // Before any client: the leafnode listener's interest table must see every subscription.
     if (this.config.leafnodes) this.leafnodes = new LeafnodeListener(this);
     try {
-      if ((this.config.store !== undefined || this.config.handlers !== undefined) && this.options.handlers !== false) {
-        // Before any client, so the first event finds the intake subscribed. Imported here: handlers use the
-        // embedded connection, whose module imports this one.
+      if (this.options.handlers !== false) {
+        // Imported here: handlers use the embedded connection, whose module imports this one. Kept so a reload
+        // that adds [handlers] to a service running without them can start them (applyConfig is synchronous).
         const { startHandlers } = await import('./handlers/index.js');
-        this.handlers = startHandlers(this, this.logger);
+        this.startHandlers = startHandlers;
+        // Before any client, so the first event finds the intake subscribed.
+        if (this.config.store !== undefined || this.config.handlers !== undefined) this.handlers = startHandlers(this, this.logger);
       }
       await this.listenForClients();
       await this.leafnodes?.listen();
@@ -278,7 +281,7 @@ export class EventServer implements ClientContext, MonitorSource {
 
   /**
    * Puts a reloaded configuration in force: what can change live does (limits, token, log level, lame-duck timing,
-   * the TLS certificate for new connections); what needs a restart keeps its running value (see reload.ts).
+   * the TLS certificate for new connections, handler sinks and their secrets, feed retention); what needs a restart keeps its running value (see reload.ts).
    * Throws (TlsConfigError) before changing anything when the new certificate files cannot be used.
    */
   applyConfig(next: ServiceConfig): ReloadPlan {
@@ -297,6 +300,11 @@ export class EventServer implements ClientContext, MonitorSource {
       const wsHttp = this.ws?.http;
       if (wsHttp instanceof https.Server) wsHttp.setSecureContext(tlsOptions);
       this.logger.info({ cert_path: config.tls!.cert_path }, 'TLS certificate reloaded for new connections');
+    }
+    // [handlers] live: sinks added, removed or replaced; [feed] retention is read at each housekeeping pass.
+    if (this.handlers !== undefined) this.handlers.applySinks(config.handlers);
+    else if (config.handlers !== undefined && this.startHandlers !== undefined && !this.closing && !this.draining) {
+      this.handlers = this.startHandlers(this, this.logger);
     }
     // A client checks max_payload against the INFO it last got (nats.js, nats.go): tell the connected ones.
     const announce = before.max_payload !== config.service.max_payload || before.server_name !== config.service.server_name;

@@ -14,6 +14,7 @@ import { HandlersHttpApi } from './http-api.js';
 import { EventIntake } from './intake.js';
 import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
 import { HttpSink } from './sinks/http.js';
+import type { HandlerSink, ServiceConfig } from '../config-types.js';
 import { SqliteEventStore, type EventStore } from './store.js';
 
 /** One sink as /handlerz and the status page show it. */
@@ -54,6 +55,8 @@ export class EventHandlers {
   private readonly api: HandlersHttpApi;
   private readonly conn;
   private readonly routes: { name: string; filter: readonly string[] }[] = [];
+  /** Each running sink's configuration, to tell what a reload changed. */
+  private readonly running = new Map<HandlerName, HandlerSink>();
 
   constructor(
     private readonly server: EventServer,
@@ -102,20 +105,59 @@ export class EventHandlers {
     for (const name of Object.keys(HANDLER_DEFAULT_FILTERS) as HandlerName[]) {
       const conf = handlers[name];
       if (conf === undefined) continue;
-      this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
-      this.sinks.push(
-        new HttpSink(this.store, {
-          name,
-          url: conf.url,
-          secrets: conf.secrets,
-          headers: conf.headers,
-          timeoutMs: conf.timeout_ms,
-          maxAttempts: conf.max_attempts,
-          logger: this.logger,
-          onResolved: () => this.intake.released(),
-        }),
-      );
+      this.addSink(name, conf);
     }
+  }
+
+  private addSink(name: HandlerName, conf: HandlerSink): HttpSink {
+    this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
+    const sink = new HttpSink(this.store, {
+      name,
+      url: conf.url,
+      secrets: conf.secrets,
+      headers: conf.headers,
+      timeoutMs: conf.timeout_ms,
+      maxAttempts: conf.max_attempts,
+      logger: this.logger,
+      onResolved: () => this.intake.released(),
+    });
+    this.sinks.push(sink);
+    this.running.set(name, conf);
+    return sink;
+  }
+
+  private removeSink(name: HandlerName): void {
+    const i = this.sinks.findIndex((s) => s.name === name);
+    if (i >= 0) this.sinks.splice(i, 1)[0]!.close();
+    const r = this.routes.findIndex((x) => x.name === name);
+    if (r >= 0) this.routes.splice(r, 1);
+    this.running.delete(name);
+  }
+
+  /**
+   * A reload's [handlers] (server.applyConfig): a removed sink stops (its pending deliveries stay in the store and
+   * go out if it is configured again), a new one starts and delivers what the store holds for it, a changed one
+   * (url, filter, headers, secrets, max_attempts, timeout_ms) is replaced: the old one closed (an attempt in flight
+   * is aborted and stays pending), a new one started that retries it with the new settings. Events routed before the
+   * reload keep the sinks they were routed to; the new filters apply to events received from now on.
+   */
+  applySinks(handlers: ServiceConfig['handlers']): { added: string[]; removed: string[]; replaced: string[] } {
+    const out = { added: [] as string[], removed: [] as string[], replaced: [] as string[] };
+    const next = handlers ?? {};
+    const woken: HttpSink[] = [];
+    for (const name of Object.keys(HANDLER_DEFAULT_FILTERS) as HandlerName[]) {
+      const was = this.running.get(name);
+      const conf = next[name];
+      if (was === undefined && conf === undefined) continue;
+      if (was !== undefined && conf !== undefined && JSON.stringify(was) === JSON.stringify(conf)) continue;
+      if (was !== undefined) this.removeSink(name);
+      if (conf !== undefined) woken.push(this.addSink(name, conf));
+      (was === undefined ? out.added : conf === undefined ? out.removed : out.replaced).push(name);
+    }
+    // Each new sink starts with what the store already holds for it (pending from before, or left by its predecessor).
+    for (const s of woken) s.wake();
+    if (out.added.length + out.removed.length + out.replaced.length > 0) this.logger.info(out, 'handler sinks reloaded');
+    return out;
   }
 
   /** The store, opened (and created) on first use. */
