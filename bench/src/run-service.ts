@@ -3,8 +3,10 @@
 // stops on SIGTERM. Anything else on stdout would break the port line: logs are silenced.
 import { startEventService } from '@event-broker/event-service';
 
-const extra = JSON.parse(process.argv[2] ?? '{}') as { service?: Record<string, unknown> };
+// Other sections (e.g. [store], [handlers] for the `events` scenario) pass through as given.
+const extra = JSON.parse(process.argv[2] ?? '{}') as { service?: Record<string, unknown> } & Record<string, unknown>;
 const svc = await startEventService({
+  ...extra,
   service: { ...extra.service, host: '127.0.0.1', port: 0 },
   log: { level: 'silent' },
 });

@@ -20,6 +20,8 @@ export interface GenSpec {
   subs?: number;
   queue?: boolean;
   conns?: number;
+  /** `events`: requests kept in flight. */
+  inflight?: number;
 }
 
 /** Limits given to both servers, so neither runs with a looser setting. */
@@ -71,6 +73,11 @@ export interface GenResult {
   // Added by main.ts for `conns`: the server's VmRSS with one client, then with all of them.
   rss_base_kib?: number;
   rss_full_kib?: number;
+  // `events` (events.ts): requests answered with an error, backlog when intake ended, delivery and drain windows.
+  refused?: number;
+  backlog_at_end?: number;
+  delivery_ns?: number;
+  drain_ns?: number;
 }
 
 export interface Metric {
@@ -85,8 +92,11 @@ export interface Metric {
 export interface Scenario {
   /** The --scenario key. */
   name: string;
-  /** Generator scenarios drive a server over loopback; `inproc` runs our embedded API in a child process. */
-  kind: 'generator' | 'inproc';
+  /**
+   * Generator scenarios drive a server over loopback; `inproc` runs our embedded API in a child process; `events`
+   * drives our durable event intake and a sink (events.ts), ours only: nats-server has no equivalent.
+   */
+  kind: 'generator' | 'inproc' | 'events';
   spec: (quick: boolean) => GenSpec;
   metrics: Metric[];
   /** Whether a result is acceptable (a lost message in 1→1 is a failure, not a slow figure). */
@@ -240,6 +250,33 @@ export const SCENARIOS: Scenario[] = [
     ],
     check: noLoss,
     notes: lossNotes,
+  },
+  {
+    name: 'events',
+    kind: 'events',
+    spec: (quick) => ({ mode: 'reqrep', size: 1024, count: q(quick, 100_000), warmup: q(quick, 5_000), inflight: 512, capMs: quick ? 2000 : 5000 }),
+    metrics: [
+      { label: 'events acked (stored, fsynced) 1 KiB, ours only', unit: 'events/s', better: 'higher', format: fmtRate, value: sentRate },
+      {
+        label: 'events delivered to a node:http sink, ours only',
+        unit: 'events/s',
+        better: 'higher',
+        format: fmtRate,
+        value: (r) => (r.received ?? 0) / ((r.delivery_ns ?? NaN) / 1e9),
+      },
+    ],
+    check: (r) =>
+      (r.lost ?? 0) > 0
+        ? `${r.lost} of ${r.expected} acknowledged events not delivered within the drain bound`
+        : (r.timeouts ?? 0) > 0
+          ? `${r.timeouts} request(s) timed out`
+          : undefined,
+    notes: (r) => [
+      'nats-server has no durable event intake or HTTP sink: no figure, no ratio',
+      `backlog when intake ended: ${r.backlog_at_end ?? '?'} of ${r.sent ?? '?'} (delivery ${r.backlog_at_end === 0 ? 'kept up' : 'behind'}), drained ${((r.drain_ns ?? 0) / 1e9).toFixed(2)} s later`,
+      ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
+      ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
+    ],
   },
   {
     name: 'idle-10k',

@@ -151,7 +151,11 @@ export async function startNatsServer(limits: Limits): Promise<RunningServer> {
 }
 
 /** Our event service in a child of its own (run-service.ts), port 0, silent logs; it prints the port it bound. */
-export async function startOurs(limits: Limits, extra: Record<string, unknown> = {}): Promise<RunningServer> {
+export async function startOurs(
+  limits: Limits,
+  extra: Record<string, unknown> = {},
+  sections: Record<string, unknown> = {},
+): Promise<RunningServer> {
   const service = {
     max_payload: limits.maxPayloadBytes,
     max_connections: limits.maxConnections,
@@ -159,7 +163,7 @@ export async function startOurs(limits: Limits, extra: Record<string, unknown> =
     write_deadline: limits.writeDeadlineMs,
     ...extra,
   };
-  const child = spawn(process.execPath, [path.join(HERE, 'run-service.js'), JSON.stringify({ service })], {
+  const child = spawn(process.execPath, [path.join(HERE, 'run-service.js'), JSON.stringify({ ...sections, service })], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stderr = collect(child);
