@@ -304,7 +304,13 @@ export class EventServer implements ClientContext, MonitorSource {
     // [handlers] live: sinks added, removed or replaced; [feed] retention is read at each housekeeping pass.
     if (this.handlers !== undefined) this.handlers.applySinks(config.handlers);
     else if (config.handlers !== undefined && this.startHandlers !== undefined && !this.closing && !this.draining) {
-      this.handlers = this.startHandlers(this, this.logger);
+      // Not with a [store] change waiting for a restart: the store opened now would not be the one a restart opens,
+      // and what it held would not be delivered.
+      if (plan.restart.some((c) => c.key.startsWith('store.'))) {
+        this.logger.warn('[handlers] added together with a [store] change: the handlers start after a restart');
+      } else {
+        this.handlers = this.startHandlers(this, this.logger);
+      }
     }
     // A client checks max_payload against the INFO it last got (nats.js, nats.go): tell the connected ones.
     const announce = before.max_payload !== config.service.max_payload || before.server_name !== config.service.server_name;

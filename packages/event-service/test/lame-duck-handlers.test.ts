@@ -54,6 +54,9 @@ test('events acknowledged before SIGTERM while the sink is down are delivered af
     'port = 0',
     'lame_duck_duration = 1500',
     'lame_duck_grace_period = 500',
+    '[monitor]',
+    `host = "${HOST}"`,
+    'port = 0',
     '[store]',
     'path = "events.db"',
     '[handlers]',
@@ -72,7 +75,17 @@ test('events acknowledged before SIGTERM while the sink is down are delivered af
   }
   assert.deepEqual(acked, Array.from({ length: EVENTS }, (_, i) => `ld-${i}`));
   await nc.close();
-
+  // The sink really is down: /handlerz shows every event pending and attempts failing before the drain.
+  const mon = (await logLine(first.run, 'monitoring listener started', { ms: WAIT_MS })).port as number;
+  type Handlerz = { handlers: { sinks: { name: string; backlog: number; failed_attempts: number }[] } };
+  let sinkNow: Handlerz['handlers']['sinks'][number] | undefined;
+  const deadline = Date.now() + WAIT_MS;
+  while (!(sinkNow !== undefined && sinkNow.failed_attempts > 0 && sinkNow.backlog === EVENTS)) {
+    assert.ok(Date.now() < deadline, `no failed attempt against the down sink: ${JSON.stringify(sinkNow)}`);
+    const res = await fetch(`http://${HOST}:${mon}/handlerz`);
+    sinkNow = ((await res.json()) as Handlerz).handlers.sinks.find((x) => x.name === 'event_feed');
+    if (!(sinkNow !== undefined && sinkNow.failed_attempts > 0)) await new Promise((r) => setTimeout(r, 100));
+  }
   signal(first.run, 'SIGTERM');
   await logLine(first.run, 'entering lame duck mode', { ms: WAIT_MS });
   assert.equal(await within(first.run.exited, 'the drained service exits', WAIT_MS), 0);

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { Webhook } from 'standardwebhooks';
 import { until, within } from './helpers/bounded.js';
-import { logLine, signal, startCli, tmpDir, write } from './helpers/cli.js';
+import { cli, logLine, signal, startCli, tmpDir, write } from './helpers/cli.js';
 
 /** Generous: the child shares the machine with the whole suite. */
 const WAIT_MS = 20_000;
@@ -108,5 +108,35 @@ test('SIGHUP rotates a sink secret and adds a sink, live: later deliveries verif
   for (const g of b.got) assert.equal(g.headers['webhook-signature'], undefined, 'the added sink has no secret');
   // Events before the reload were routed to the sinks configured then: the added sink did not get them.
   assert.ok(!b.got.some((g) => idOf(g) === 'before-1'));
+
+  // Removed again: the sink stops; later events are not routed to it.
+  write(dir, 'patch.toml', ['[handlers]', `event_feed = { url = "${a.url}", secret = "${newSecret}" }`]);
+  signal(run, 'SIGHUP');
+  await logLine(run, 'configuration reloaded', { n: 2, ms: WAIT_MS });
+  const removed = await logLine(run, 'handler sinks reloaded', { n: 2, ms: WAIT_MS });
+  assert.deepEqual(removed.removed, ['cfgingest']);
+  await publish(nc, 'after-4');
+  await until(() => a.got.some((g) => idOf(g) === 'after-4'), 'the remaining sink delivers', WAIT_MS);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.ok(!b.got.some((g) => idOf(g) === 'after-4'), 'the removed sink gets nothing new');
   assert.ok(run.child.exitCode === null, 'the same process all along');
+});
+
+test('SIGHUP adding [handlers] to a service started without them starts the intake and the sink', async (t) => {
+  const dir = tmpDir(t);
+  const a = await receiver(t);
+  const base = write(dir, 'base.toml', ['[service]', `host = "${HOST}"`, 'port = 0', '[log]', 'format = "json"', 'level = "info"']);
+  const patch = write(dir, 'patch.toml', ['# nothing yet']);
+  // cwd: the default store (data/events.db) lands in the test's directory.
+  const run = cli(t, ['--config', base, '--patch', patch], dir);
+  const port = (await logLine(run, 'listening for client connections', { ms: WAIT_MS })).port as number;
+  const nc = await within(connect({ servers: `${HOST}:${port}`, reconnect: false }), 'connect', WAIT_MS);
+  t.after(() => nc.close().catch(() => {}));
+
+  write(dir, 'patch.toml', ['[handlers]', `event_feed = "${a.url.replace(/^http:\/\/|\/hook$/g, '')}"`]);
+  signal(run, 'SIGHUP');
+  const done = await logLine(run, 'configuration reloaded', { ms: WAIT_MS });
+  assert.deepEqual(done.restart_required, []);
+  await publish(nc, 'late-1');
+  await until(() => a.got.some((g) => idOf(g) === 'late-1'), 'the sink added by the reload delivers', WAIT_MS);
 });
