@@ -81,6 +81,21 @@ export interface HandlerSink {
   secrets: string[];
   max_attempts: number; // default 10, then dead-lettered
   timeout_ms: number; // default 10000
+  // The options below are present only when the config sets them (absent = the default in brackets).
+  /** [true] false: an https sink's certificate is not verified (self-signed receivers). */
+  ssl_verify?: boolean;
+  /** [none] Extra JSON fields added to each delivered event (moat style); the event's own fields win on a clash. */
+  extra_args?: Record<string, unknown>;
+  /** [false] Send the event's `data` (an object; else `{ data }`) instead of the CloudEvents envelope. */
+  flatten_payload?: boolean;
+  /** [false] The body is a JSON array (of one event unless batching). */
+  send_as_list?: boolean;
+  /** [1] Up to this many events per POST; above 1 every body is a JSON array (even of one event). */
+  batch_size?: number;
+  /** [1048576] A batch stops growing before its body would pass this many bytes (one event always goes). */
+  batch_bytes?: number;
+  /** [0] How long a sink waits for a partial batch to fill before sending it, in ms. */
+  batch_wait_ms?: number;
 }
 
 /** [handlers]: which sinks receive events; turns the handlers on (store at data/events.db unless [store] says). */

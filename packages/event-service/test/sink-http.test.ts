@@ -3,11 +3,16 @@
 // replay, a receiver down at first, and one dead sink not delaying another.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import { createLogger } from '@event-broker/shared';
-import { HttpSink, retryAfterMs, signWebhook, type HttpSinkOptions } from '../src/handlers/sinks/http.js';
+import { ConfigError, createCertificateAuthority, createLogger, createServerCertificate } from '@event-broker/shared';
+import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
+import { batchWebhookId, HttpSink, httpSinkOptions, retryAfterMs, signWebhook, type HttpSinkOptions } from '../src/handlers/sinks/http.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { until } from './helpers/bounded.js';
 
@@ -167,4 +172,173 @@ test('one sink that never answers does not delay another', async (t) => {
   await until(() => store.due('fast', Date.now(), 100).length === 0, 'every fast delivery recorded');
   assert.equal(stuck.got.length, 1);
   assert.equal(store.held, 20, 'still held for the stuck sink');
+});
+
+// --- delivery options: extra_args, flatten_payload, send_as_list, batching, ssl_verify ---
+
+const ev = (id: string, data: unknown = { n: id }) =>
+  JSON.stringify({ specversion: '1.0', id, source: 's', type: 'scanJobCreated', producer: { id: 'p' }, data });
+
+function optSetup(t: TestContext, opts: Partial<HttpSinkOptions> & { url: string }, events: Array<[string, unknown?]>) {
+  const store = new SqliteEventStore(':memory:');
+  t.after(() => store.close());
+  store.append(events.map(([id, data]) => ({ id, type: 'scanJobCreated', body: ev(id, data), sinks: ['feed'] })));
+  const sink = new HttpSink(store, { name: 'feed', secrets: [SECRET], backoffBaseMs: 10, backoffCapMs: 50, timeoutMs: 2000, logger, ...opts });
+  t.after(() => sink.close());
+  return { store, sink };
+}
+
+const verify = (g: Received) => new Webhook(SECRET).verify(g.body, g.headers as Record<string, string>);
+
+test('extra_args adds fields to the envelope (the event wins a clash), signed over the sent body', async (t) => {
+  const r = await receiver(t, (_n, res) => res.writeHead(200).end());
+  const { store, sink } = optSetup(t, { url: r.url, extraArgs: { env: 'prod', id: 'forged', nested: { a: 1 } } }, [['e1']]);
+  sink.wake();
+  await until(() => store.held === 0, 'delivered');
+  const body = verify(r.got[0]!) as Record<string, unknown>;
+  assert.equal(body.env, 'prod');
+  assert.deepEqual(body.nested, { a: 1 });
+  assert.equal(body.id, 'e1', 'the event id is not overridden');
+  assert.equal(body.specversion, '1.0');
+  assert.equal(r.got[0]!.headers['webhook-id'], 'e1');
+});
+
+test('flatten_payload sends data at top level (non-object data as { data }), send_as_list wraps it in an array', async (t) => {
+  const r = await receiver(t, (_n, res) => res.writeHead(200).end());
+  const { store, sink } = optSetup(t, { url: r.url, flattenPayload: true, sendAsList: true, extraArgs: { src: 'x' } }, [['e1', { a: 1, b: 'two' }], ['e2', 42]]);
+  sink.wake();
+  await until(() => store.held === 0, 'delivered');
+  assert.equal(r.got.length, 2, 'batch_size 1: one event per POST');
+  assert.deepEqual(verify(r.got[0]!), [{ src: 'x', a: 1, b: 'two' }]);
+  assert.deepEqual(verify(r.got[1]!), [{ src: 'x', data: 42 }]);
+  assert.deepEqual(r.got.map((g) => g.headers['webhook-id']), ['e1', 'e2']);
+});
+
+test('batch_size sends events in order as JSON arrays; a batch is retried whole under the same webhook-id', async (t) => {
+  const r = await receiver(t, (n, res) => res.writeHead(n === 0 ? 503 : 200).end());
+  const ids = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7'];
+  const { store, sink } = optSetup(t, { url: r.url, batchSize: 3 }, ids.map((id) => [id]));
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered');
+  const bodies = r.got.map((g) => (verify(g) as Array<{ id: string }>).map((e) => e.id));
+  assert.deepEqual(bodies, [['b1', 'b2', 'b3'], ['b1', 'b2', 'b3'], ['b4', 'b5', 'b6'], ['b7']]);
+  assert.equal(r.got[0]!.headers['webhook-id'], r.got[1]!.headers['webhook-id'], 'the retry carries the same webhook-id');
+  assert.equal(r.got[0]!.headers['webhook-id'], batchWebhookId(['b1', 'b2', 'b3']));
+  assert.match(String(r.got[0]!.headers['webhook-id']), /^batch_[0-9a-f]{32}$/);
+  assert.equal(r.got[3]!.headers['webhook-id'], 'b7', 'a batch of one is the event id');
+  assert.deepEqual(sink.stats, { delivered: 7, failedAttempts: 1, retries: 1, dead: 0 });
+  for (const id of ids) assert.equal(store.get(id) !== undefined, true);
+});
+
+test('batch_bytes caps a batch (one oversized event still goes alone); batch_wait_ms lets a partial batch fill', async (t) => {
+  const r = await receiver(t, (_n, res) => res.writeHead(200).end());
+  const one = Buffer.byteLength(ev('c1'));
+  const { store, sink } = optSetup(t, { url: r.url, batchSize: 10, batchBytes: one * 2 + 10 }, [['c1'], ['c2'], ['c3'], ['c4'], ['big', 'x'.repeat(one * 3)]]);
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered');
+  assert.deepEqual(r.got.map((g) => (verify(g) as Array<{ id: string }>).map((e) => e.id)), [['c1', 'c2'], ['c3', 'c4'], ['big']]);
+
+  const w = await receiver(t, (_n, res) => res.writeHead(200).end());
+  const s2 = optSetup(t, { url: w.url, batchSize: 5, batchWaitMs: 300 }, [['w1']]);
+  s2.sink.wake();
+  await new Promise((res) => setTimeout(res, 50));
+  s2.store.append(['w2', 'w3'].map((id) => ({ id, type: 'scanJobCreated', body: ev(id), sinks: ['feed'] })));
+  s2.sink.wake();
+  await until(() => s2.store.held === 0, 'all delivered');
+  assert.deepEqual(w.got.map((g) => (verify(g) as Array<{ id: string }>).map((e) => e.id)), [['w1', 'w2', 'w3']]);
+});
+
+test('a batch failing max_attempts times is dead-lettered event by event, and replays', async (t) => {
+  let ok = false;
+  const r = await receiver(t, (_n, res) => res.writeHead(ok ? 200 : 500).end());
+  const { store, sink } = optSetup(t, { url: r.url, batchSize: 2, maxAttempts: 2 }, [['d1'], ['d2'], ['d3']]);
+  sink.wake();
+  await until(() => store.held === 0, 'all dead-lettered');
+  assert.deepEqual(store.deadLetters({ sink: 'feed' }).map((d) => [d.id, d.attempts]), [['d1', 2], ['d2', 2], ['d3', 2]]);
+  ok = true;
+  assert.equal(store.replay('feed'), 3);
+  sink.resume();
+  await until(() => store.held === 0 && store.sinkCounts('feed').dead === 0, 'replayed');
+  assert.deepEqual((verify(r.got.at(-1)!) as Array<{ id: string }>).map((e) => e.id), ['d3']);
+});
+
+async function httpsReceiver(t: TestContext) {
+  const ca = await createCertificateAuthority({ commonName: 'sink test CA (not trusted)' });
+  const cert = await createServerCertificate(ca);
+  const got: Received[] = [];
+  const server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (body += d));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body, at: Date.now() });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { got, url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/hook` };
+}
+
+test('ssl_verify = false delivers to an https receiver whose certificate no trusted CA signed; verified refuses it', async (t) => {
+  const r = await httpsReceiver(t);
+  const strict = optSetup(t, { url: r.url, maxAttempts: 1 }, [['s1']]);
+  strict.sink.wake();
+  await until(() => strict.store.held === 0, 'dead-lettered');
+  assert.equal(r.got.length, 0, 'verification on: no request reached the receiver');
+  assert.match(strict.store.deadLetters()[0]!.lastError ?? '', /unreachable/);
+
+  const lax = optSetup(t, { url: r.url, sslVerify: false, batchSize: 2, headers: { 'x-k': 'v' } }, [['s1'], ['s2']]);
+  lax.sink.wake();
+  await until(() => lax.store.held === 0, 'delivered');
+  assert.equal(r.got.length, 1);
+  assert.deepEqual((verify(r.got[0]!) as Array<{ id: string }>).map((e) => e.id), ['s1', 's2']);
+  assert.equal(r.got[0]!.headers['x-k'], 'v');
+  assert.equal(r.got[0]!.headers['content-type'], 'application/json');
+});
+
+test('[handlers] reads the delivery options (headers as "k=v,k=v" too) and names a bad one', (t) => {
+  const c = resolveServiceConfig({
+    handlers: {
+      feed: {
+        url: 'https://127.0.0.1:9/x',
+        headers: 'Authorization=Bearer abc, X-Env=prod',
+        ssl_verify: false,
+        extra_args: { env: 'prod', n: 3n, list: [1n, 'a'] },
+        flatten_payload: true,
+        send_as_list: true,
+        batch_size: 50n,
+        batch_bytes: 65536,
+        batch_wait_ms: 0,
+      },
+    } as never,
+  });
+  const feed = c.handlers!.feed!;
+  assert.deepEqual(feed.headers, { authorization: 'Bearer abc', 'x-env': 'prod' });
+  assert.deepEqual(
+    { ssl_verify: feed.ssl_verify, extra_args: feed.extra_args, flatten_payload: feed.flatten_payload, send_as_list: feed.send_as_list },
+    { ssl_verify: false, extra_args: { env: 'prod', n: 3, list: [1, 'a'] }, flatten_payload: true, send_as_list: true },
+  );
+  assert.deepEqual([feed.batch_size, feed.batch_bytes, feed.batch_wait_ms], [50, 65536, 0]);
+  const o = httpSinkOptions(feed);
+  assert.deepEqual([o.sslVerify, o.flattenPayload, o.sendAsList, o.batchSize, o.batchBytes, o.batchWaitMs], [false, true, true, 50, 65536, 0]);
+  assert.deepEqual(o.extraArgs, { env: 'prod', n: 3, list: [1, 'a'] });
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sink-opts-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cases: Array<[string, RegExp]> = [
+    ['ssl_verify = "no"', /ssl_verify/],
+    ['batch_size = 0', /batch_size/],
+    ['batch_wait_ms = -1', /batch_wait_ms/],
+    ['extra_args = "x=1"', /extra_args/],
+    ['send_as_lists = true', /send_as_lists/],
+  ];
+  for (const [line, want] of cases) {
+    const file = path.join(dir, 's.toml');
+    fs.writeFileSync(file, `[handlers]\nfeed = { url = "127.0.0.1:1", ${line} }\n`);
+    assert.throws(() => loadServiceConfig({ configPath: file }), (e: unknown) => e instanceof ConfigError && want.test(e.message), line);
+  }
 });

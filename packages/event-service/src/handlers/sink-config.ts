@@ -1,5 +1,6 @@
 // The [handlers] settings: each handler (feed, cfgingest, event_feed) is an address ("host:port", meaning HTTP POST
-// to it) or a table (url, filter, headers, secret, max_attempts, timeout_ms). config.ts places the section; this
+// to it) or a table (url, filter, headers, secret, max_attempts, timeout_ms, ssl_verify, extra_args,
+// flatten_payload, send_as_list, batch_size, batch_bytes, batch_wait_ms). config.ts places the section; this
 // module reads one handler's value and says which events each handler wants by default.
 import { REDACTED, schema as s, tomlString, type Decoded } from '@event-broker/shared';
 import type { HandlerSink } from '../config-types.js';
@@ -20,7 +21,22 @@ const DEFAULT_MAX_ATTEMPTS = 10;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const ADDRESS = /^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
 const FILTER = /^(\*|[A-Za-z][A-Za-z0-9]*):(\*|[A-Za-z][A-Za-z0-9]*)$/;
-const KEYS = new Set(['url', 'filter', 'headers', 'secret', 'max_attempts', 'timeout_ms']);
+const KEYS = new Set([
+  'url',
+  'filter',
+  'headers',
+  'secret',
+  'max_attempts',
+  'timeout_ms',
+  'ssl_verify',
+  'extra_args',
+  'flatten_payload',
+  'send_as_list',
+  'batch_size',
+  'batch_bytes',
+  'batch_wait_ms',
+]);
+const MAX_BATCH_SIZE = 10_000;
 
 type Bad = Extract<Decoded<HandlerSink>, { ok: false }>;
 const bad = (code: Bad['code'], reason: string, at?: (string | number)[]): Bad => ({ ok: false, code, reason, ...(at && { at }) });
@@ -64,6 +80,60 @@ function positiveInt(raw: unknown, dflt: number): number | undefined {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 1 ? n : undefined;
 }
 
+/** TOML values as JSON values: integers (bigint from the TOML reader) become numbers; undefined when not JSON-able. */
+function jsonValue(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : undefined;
+  if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) return v;
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v)) {
+    const out = v.map(jsonValue);
+    return out.includes(undefined) ? undefined : out;
+  }
+  if (typeof v === 'object' && v !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      const j = jsonValue(x);
+      if (j === undefined) return undefined;
+      out[k] = j;
+    }
+    return out;
+  }
+  return undefined;
+}
+
+/** The optional delivery options, present in the result only when set. */
+function decodeOptions(t: Record<string, unknown>): Partial<HandlerSink> | Bad {
+  const out: Partial<HandlerSink> = {};
+  for (const k of ['ssl_verify', 'flatten_payload', 'send_as_list'] as const) {
+    if (t[k] === undefined) continue;
+    if (typeof t[k] !== 'boolean') return bad('ECONFIG_TYPE', 'must be true or false', [k]);
+    out[k] = t[k];
+  }
+  if (t.extra_args !== undefined) {
+    const extra = jsonValue(t.extra_args);
+    if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) {
+      return bad('ECONFIG_TYPE', 'must be a table of JSON-able values (added to each delivered event)', ['extra_args']);
+    }
+    out.extra_args = extra as Record<string, unknown>;
+  }
+  if (t.batch_size !== undefined) {
+    const n = positiveInt(t.batch_size, 1);
+    if (n === undefined || n > MAX_BATCH_SIZE) return bad('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_BATCH_SIZE}`, ['batch_size']);
+    out.batch_size = n;
+  }
+  if (t.batch_bytes !== undefined) {
+    const n = positiveInt(t.batch_bytes, 1);
+    if (n === undefined) return bad('ECONFIG_RANGE', 'must be an integer of at least 1 (bytes)', ['batch_bytes']);
+    out.batch_bytes = n;
+  }
+  if (t.batch_wait_ms !== undefined) {
+    const n = t.batch_wait_ms === 0 || t.batch_wait_ms === 0n ? 0 : positiveInt(t.batch_wait_ms, 0);
+    if (n === undefined || n > 60_000) return bad('ECONFIG_RANGE', 'must be an integer from 0 to 60000 (milliseconds)', ['batch_wait_ms']);
+    out.batch_wait_ms = n;
+  }
+  return out;
+}
+
 function decodeSink(raw: unknown): Decoded<HandlerSink> {
   const base = { filter: [] as string[], headers: {}, secrets: [] as string[], max_attempts: DEFAULT_MAX_ATTEMPTS, timeout_ms: DEFAULT_TIMEOUT_MS };
   if (typeof raw === 'string') {
@@ -96,7 +166,9 @@ function decodeSink(raw: unknown): Decoded<HandlerSink> {
   if (max_attempts === undefined) return bad('ECONFIG_RANGE', 'must be an integer of at least 1', ['max_attempts']);
   const timeout_ms = positiveInt(t.timeout_ms, DEFAULT_TIMEOUT_MS);
   if (timeout_ms === undefined) return bad('ECONFIG_RANGE', 'must be an integer of at least 1 (milliseconds)', ['timeout_ms']);
-  return { ok: true, value: { url, filter: filter as string[], headers, secrets: secrets as string[], max_attempts, timeout_ms } };
+  const options = decodeOptions(t);
+  if ('ok' in options) return options as Bad;
+  return { ok: true, value: { url, filter: filter as string[], headers, secrets: secrets as string[], max_attempts, timeout_ms, ...options } };
 }
 
 /** Printed as an inline table, secrets redacted. */
@@ -107,7 +179,21 @@ function encodeSink(v: HandlerSink): string {
   if (hk.length > 0) parts.push(`headers = { ${hk.map((k) => `${tomlString(k)} = ${tomlString(v.headers[k]!)}`).join(', ')} }`);
   if (v.secrets.length > 0) parts.push(`secret = ${tomlString(REDACTED)}`);
   parts.push(`max_attempts = ${v.max_attempts}`, `timeout_ms = ${v.timeout_ms}`);
+  for (const k of ['ssl_verify', 'flatten_payload', 'send_as_list', 'batch_size', 'batch_bytes', 'batch_wait_ms'] as const) {
+    if (v[k] !== undefined) parts.push(`${k} = ${String(v[k])}`);
+  }
+  if (v.extra_args !== undefined) parts.push(`extra_args = ${tomlInline(v.extra_args)}`);
   return `{ ${parts.join(', ')} }`;
+}
+
+function tomlInline(v: unknown): string {
+  if (typeof v === 'string') return tomlString(v);
+  if (Array.isArray(v)) return `[${v.map(tomlInline).join(', ')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const e = Object.entries(v);
+    return e.length === 0 ? '{}' : `{ ${e.map(([k, x]) => `${tomlString(k)} = ${tomlInline(x)}`).join(', ')} }`;
+  }
+  return String(v);
 }
 
 const sink = () => s.custom<HandlerSink>({ expected: '"host:port" or a table with url', decode: decodeSink, encode: encodeSink }).optional();
