@@ -88,11 +88,12 @@ export async function runEvents(spec: GenSpec, limits: Limits, onServerCpu: (s: 
     const t0 = process.hrtime.bigint();
     const acked = await send(warmup, count, t0 + capNs);
     const t1 = process.hrtime.bigint();
+    // The service's CPU over the intake window (the bench table's "server CPU" column).
+    onServerCpu(server.cpuSeconds() - srvCpu0);
     const backlog = acked - (delivered - base);
     await waitDelivered(base + acked);
     const got = delivered - base;
     const t2 = got > 0 ? lastDelivery : t1;
-    onServerCpu(server.cpuSeconds() - srvCpu0);
     const cpu = process.cpuUsage(cpu0);
     const total = process.cpuUsage();
     return {
