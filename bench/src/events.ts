@@ -37,10 +37,18 @@ export async function runEvents(spec: GenSpec, limits: Limits, onServerCpu: (s: 
 
   let delivered = 0;
   let lastDelivery = 0n;
+  const batch = spec.batch ?? 1;
+  let arrays = 0;
   const receiver = http.createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
-      delivered++;
+      // A batch is a JSON array of events; without batching each POST is one event.
+      const first = chunks[0]?.[0];
+      if (first === 0x5b) {
+        arrays++;
+        delivered += (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown[]).length;
+      } else delivered++;
       lastDelivery = process.hrtime.bigint();
       res.writeHead(204).end();
     });
@@ -50,7 +58,7 @@ export async function runEvents(spec: GenSpec, limits: Limits, onServerCpu: (s: 
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-events-'));
   const server = await startOurs(limits, { event_limit: 10_000_000 }, {
     store: { path: path.join(dir, 'events.db') },
-    handlers: { event_feed: `127.0.0.1:${sinkPort}` },
+    handlers: { event_feed: batch > 1 ? { url: `127.0.0.1:${sinkPort}`, batch_size: batch } : `127.0.0.1:${sinkPort}` },
   });
   const nc = await connect({ port: server.port, maxPingOut: 100 });
   try {
@@ -115,6 +123,8 @@ export async function runEvents(spec: GenSpec, limits: Limits, onServerCpu: (s: 
       backlog_at_end: backlog,
       delivery_ns: Number(t2 - t0),
       drain_ns: Number(t2 > t1 ? t2 - t1 : 0n),
+      batch,
+      batch_posts: arrays,
     };
   } finally {
     await nc.close().catch(() => undefined);
