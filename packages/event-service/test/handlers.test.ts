@@ -124,3 +124,30 @@ test('what a stopped service still owed a down sink is delivered after a restart
   await until(() => sink.got.length >= 5, 'the restarted service delivers what it owed', 10_000);
   assert.deepEqual(new Set(sink.got.map((g) => g.headers['webhook-id'])), new Set(ids));
 });
+
+test('a [handlers] entry\'s body and batch options reach its sink in the running service', async (t) => {
+  const [flat, batched] = await Promise.all([receiver(t), receiver(t)]);
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    handlers: {
+      feed: { url: flat.addr, flatten_payload: true, extra_args: { site: 'lab' }, send_as_list: true },
+      event_feed: { url: batched.addr, batch_size: 50, batch_wait_ms: 300 },
+    } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
+  t.after(() => nc.close());
+  const withData = (i: number) => JSON.stringify({ specversion: '1.0', id: `b${i}`, source: '/t', type: 'scanJobCreated', data: { job: i } });
+  await Promise.all(Array.from({ length: 5 }, (_, i) => nc.request('events.scanJobCreated', sc.encode(withData(i)), { timeout: 3000 })));
+  await until(() => flat.got.length === 5 && batched.got.reduce((n, g) => n + (JSON.parse(g.body) as unknown[]).length, 0) === 5, 'both sinks got all five');
+  // feed: each event alone, as a one-element list of its data with the extra field.
+  const bodies = flat.got.map((g) => JSON.parse(g.body) as unknown);
+  for (const b of bodies) assert.ok(Array.isArray(b) && b.length === 1);
+  assert.deepEqual(new Set(bodies.map((b) => JSON.stringify((b as unknown[])[0]))), new Set([0, 1, 2, 3, 4].map((i) => JSON.stringify({ site: 'lab', job: i }))));
+  // event_feed: fewer POSTs than events, each an in-order array of whole envelopes.
+  assert.ok(batched.got.length < 5, `batched into ${batched.got.length} POSTs`);
+  const ids = batched.got.flatMap((g) => (JSON.parse(g.body) as { id: string }[]).map((e) => e.id));
+  assert.deepEqual(new Set(ids), new Set(['b0', 'b1', 'b2', 'b3', 'b4']));
+});

@@ -13,7 +13,7 @@ import { EventFeed } from './event-feed.js';
 import { HandlersHttpApi } from './http-api.js';
 import { EventIntake } from './intake.js';
 import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
-import { HttpSink } from './sinks/http.js';
+import { HttpSink, httpSinkOptions } from './sinks/http.js';
 import type { HandlerSink, ServiceConfig } from '../config-types.js';
 import { SqliteEventStore, type EventStore } from './store.js';
 
@@ -113,11 +113,7 @@ export class EventHandlers {
     this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
     const sink = new HttpSink(this.store, {
       name,
-      url: conf.url,
-      secrets: conf.secrets,
-      headers: conf.headers,
-      timeoutMs: conf.timeout_ms,
-      maxAttempts: conf.max_attempts,
+      ...httpSinkOptions(conf),
       logger: this.logger,
       onResolved: () => this.intake.released(),
     });
@@ -137,7 +133,7 @@ export class EventHandlers {
   /**
    * A reload's [handlers] (server.applyConfig): a removed sink stops (its pending deliveries stay in the store and
    * go out if it is configured again), a new one starts and delivers what the store holds for it, a changed one
-   * (url, filter, headers, secrets, max_attempts, timeout_ms) is replaced: the old one closed (an attempt in flight
+   * (any of its settings: url, filter, headers, secrets, batching, ...) is replaced: the old one closed (an attempt in flight
    * is aborted and stays pending), a new one started that retries it with the new settings. Events routed before the
    * reload keep the sinks they were routed to; the new filters apply to events received from now on.
    */
