@@ -1,5 +1,6 @@
 // The embedded API's public types: what a Node service sees when it runs the event service in-process.
 // Kept apart from the implementation so tests, the CLI and other packages can depend on the shape alone.
+import type { PublisherHandle } from '@event-broker/shared';
 import type { ServiceConfig } from './config-types.js';
 
 /** Message headers as NATS carries them: case-preserving names, each with one or more values. */
@@ -28,12 +29,8 @@ export interface Msg {
   readonly publisher: PublisherHandle;
 }
 
-export interface PublisherHandle {
-  /** Stable id of the publishing connection (the NATS client id; 0 for the embedded connection). */
-  readonly id: number;
-  pause(): void;
-  resume(): void;
-}
+/** Who published a message (flow control); the broker core's type, re-exported for embedders. */
+export type { PublisherHandle } from '@event-broker/shared';
 
 export interface PublishOptions {
   reply?: string;

@@ -21,7 +21,7 @@ import type {
   SubscribeOptions,
   Subscription as SubscriptionApi,
 } from './api.js';
-import { Subscription, type Broker, type Conn } from './broker.js';
+import { Subscription, type Broker, type Conn } from '@event-broker/shared';
 import type { EventServiceErrorCode } from './error-codes.js';
 import { resolveServiceConfig, type ServiceConfigInputWithUnits } from './config.js';
 import { EventServer } from './server.js';

@@ -10,14 +10,14 @@ import { WebSocketServer } from 'ws';
 import { Errors, errLine, loadServerTlsOptions, type CloseReason, type Logger } from '@event-broker/shared';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { ServiceStats } from './api.js';
-import { Broker } from './broker.js';
-import { Client, type ClientContext } from './client.js';
+import { Broker } from '@event-broker/shared';
+import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits } from '@event-broker/shared';
 import type { ServiceConfig } from './config-types.js';
 import type { EventHandlers } from './handlers/index.js';
 import { LeafnodeListener } from './leafnode/listener.js';
 import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
-import { SocketTransport, WebSocketTransport } from './transport.js';
+import { SocketTransport, WebSocketTransport } from '@event-broker/shared';
 import { VERSION } from './version.js';
 
 /** How long a client may take to finish the TLS handshake before it is dropped. */
@@ -153,6 +153,24 @@ export class EventServer implements ClientContext, MonitorSource {
       slow_consumers: c.slowConsumers,
     };
   }
+
+  /** The client limits in force (ClientContext): the [service] section, read on use. */
+  get limits(): ClientLimits {
+    return this.config.service;
+  }
+
+  /** The static client token, when one is configured (ClientContext); read on use so a reload changes it. */
+  get authenticator(): ClientAuthenticator | undefined {
+    return this.config.service.token === undefined ? undefined : this.tokenAuthenticator;
+  }
+
+  private readonly tokenAuthenticator: ClientAuthenticator = {
+    admit: (connect) => {
+      const presented = typeof connect.auth_token === 'string' ? connect.auth_token : undefined;
+      if (presented === this.config.service.token) return { ok: true };
+      return { ok: false, reason: presented === undefined ? 'no token' : 'wrong token' };
+    },
+  };
 
   serverInfo(): Record<string, unknown> {
     const svc = this.config.service;

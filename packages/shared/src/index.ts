@@ -6,3 +6,5 @@ export * from './log.js';
 export * from './tls.js';
 export * from './dev-pki.js';
 export * from './events/index.js';
+export * from './server/index.js';
+export * from './leafnode/index.js';

@@ -5,12 +5,19 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { infoLine, loadServerTlsOptions, type CloseReason, type Logger } from '@event-broker/shared';
-import type { Broker } from '../broker.js';
+import {
+  InterestTable,
+  LeafLink,
+  SocketTransport,
+  infoLine,
+  loadServerTlsOptions,
+  type Broker,
+  type ClientLimits,
+  type CloseReason,
+  type LinkContext,
+  type Logger,
+} from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
-import { SocketTransport } from '../transport.js';
-import { InterestTable } from './interest.js';
-import { LeafLink, type LinkContext } from './link.js';
 
 /** How long a leaf may take to finish the TLS handshake (nats-server's leafnode TLS timeout default is 2s). */
 const TLS_HANDSHAKE_MS = 2000;
@@ -52,6 +59,9 @@ export class LeafnodeListener implements LinkContext {
   }
   get config(): ServiceConfig {
     return this.host.config;
+  }
+  get limits(): ClientLimits {
+    return this.host.config.service;
   }
   get logger(): Logger {
     return this.host.logger;

@@ -1,7 +1,7 @@
 // /connz: one entry per client connection, open or recently closed, with nats-server's query parameters (sort,
 // limit, offset, subs, state, cid) and field names (monitor.go Connz/ConnInfo, monitor_sort_opts.go). Closed
 // connections are kept in a bounded ring the server feeds as clients go.
-import type { Client } from '../client.js';
+import type { Client } from '@event-broker/shared';
 import {
   MonitorRequestError,
   goDuration,

@@ -1,7 +1,7 @@
 // /leafz: the leaf links attached to our [leafnodes] listener in nats-server's shape (monitor.go Leafz, LeafInfo),
 // so tools reading a hub's /leafz read ours. Every leaf is in the global account, and a link accepted here is never
 // a spoke (is_spoke is true on the side that dialled). The links themselves are leafnode/'s.
-import type { LeafLink } from '../leafnode/link.js';
+import type { LeafLink } from '@event-broker/shared';
 import { goDuration, queryBool, rfc3339, type MonitorSource } from './source.js';
 
 /** nats-server monitor.go LeafInfo. */

@@ -2,8 +2,8 @@
 // uses (Go durations, its uptime style, RFC 3339 times). Kept apart from EventServer so the endpoints are plain
 // functions of a snapshot and the gateway can serve the same shapes from its own source later.
 import type { CloseReason } from '@event-broker/shared';
-import type { Broker } from '../broker.js';
-import type { Client } from '../client.js';
+import type { Broker } from '@event-broker/shared';
+import type { Client } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
 import type { HandlersStatus } from '../handlers/index.js';
 import type { LeafnodeListener } from '../leafnode/listener.js';

@@ -10,19 +10,18 @@ import {
   PONG,
   Parser,
   errLine,
-  isValidSubject,
   leafMsgLine,
   leafSubLine,
   leafUnsubLine,
   type CloseReason,
-  type Logger,
   type ProtocolError,
   type ProtocolHandler,
-} from '@event-broker/shared';
-import type { PublisherHandle } from '../api.js';
-import { Subscription, type Broker, type Conn } from '../broker.js';
-import type { ServiceConfig } from '../config-types.js';
-import type { Transport } from '../transport.js';
+} from '../protocol/index.js';
+import { isValidSubject } from '../subjects/index.js';
+import type { Logger } from '../log.js';
+import { Subscription, type Broker, type Conn, type PublisherHandle } from '../server/broker.js';
+import type { ClientLimits } from '../server/client.js';
+import type { Transport } from '../server/transport.js';
 import { interestKey, type Interest, type InterestObserver, type InterestTable } from './interest.js';
 
 /** Queued bytes past which a delivery writes at once instead of waiting for the end of the turn (as client.ts). */
@@ -34,7 +33,7 @@ const NO_QUEUES: readonly string[] = Object.freeze([]);
 export interface LinkContext {
   readonly broker: Broker;
   /** Read on use so a reload reaches live links. */
-  readonly config: ServiceConfig;
+  readonly limits: ClientLimits;
   readonly logger: Logger;
   readonly interest: InterestTable;
   /** Our loop-detection subject, `$LDS.<random>`: it coming back from a leaf means the leaf reaches us twice. */
@@ -97,7 +96,7 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
     readonly cid: number,
     readonly transport: Transport,
   ) {
-    const svc = ctx.config.service;
+    const svc = ctx.limits;
     this.parser = new Parser(this, 'leaf', { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload });
   }
 
@@ -121,7 +120,7 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
       onClose: (err) => this.closed(err ? 'Read Error' : 'Leafnode Closed'),
       onDrain: () => {},
     });
-    const svc = this.ctx.config.service;
+    const svc = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(this.ctx.greeting(this.cid, this.transport.remoteAddress));
     this.connectTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), svc.auth_timeout);
     this.pingTimer = setInterval(() => this.onPingTimer(), svc.ping_interval);
@@ -207,7 +206,7 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
     out.writeBytes(CRLF);
     this.stats.outMsgs++;
     this.stats.outBytes += body.length;
-    if (out.bytes + this.transport.bufferedBytes() > this.ctx.config.service.max_pending) {
+    if (out.bytes + this.transport.bufferedBytes() > this.ctx.limits.max_pending) {
       this.slowConsumer();
       return;
     }
@@ -295,7 +294,7 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
 
   private onPingTimer(): void {
     if (this.closeReason !== undefined) return;
-    if (this.pingsOut + 1 > this.ctx.config.service.ping_max) {
+    if (this.pingsOut + 1 > this.ctx.limits.ping_max) {
       this.fail(Errors.staleConnection, `${this.pingsOut} pings unanswered`);
       return;
     }

@@ -1,6 +1,6 @@
 // The service's interest as leaf links see it: how many subscriptions hold each (subject, queue) pair, kept from
 // the broker's interest changes. Links use it to send LS+/LS- to their leaf; what each link says is link.ts's.
-import type { Broker, Conn, Subscription } from '../broker.js';
+import type { Broker, Conn, Subscription } from '../server/broker.js';
 
 /** One subject (and queue group) somebody is interested in. */
 export interface Interest {

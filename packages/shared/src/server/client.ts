@@ -1,6 +1,8 @@
 // One network client connection: the NATS client protocol state machine over a Transport. It admits the client
-// (CONNECT, token, auth timeout), turns SUB/UNSUB into subscriptions, hands PUB/HPUB to the broker, writes
-// MSG/HMSG in per-turn batches, and closes stale, slow or misbehaving clients with nats-server's -ERR texts.
+// (CONNECT, through the server's authenticator, auth timeout), turns SUB/UNSUB into subscriptions, hands PUB/HPUB
+// to the broker, writes MSG/HMSG in per-turn batches, and closes stale, slow or misbehaving clients with
+// nats-server's -ERR texts. Who may connect and what they may touch is the authenticator's (the service's token,
+// the gateway's certificate + JWT); this module only enforces its answers.
 import {
   Errors,
   OK,
@@ -10,27 +12,70 @@ import {
   Parser,
   errLine,
   infoLine,
-  isValidPublishSubject,
-  isValidQueueName,
-  isValidSubject,
+  permissionsViolationForPublish,
+  permissionsViolationForSubscription,
   type CloseReason,
-  type Logger,
   type ProtocolError,
   type ProtocolHandler,
-} from '@event-broker/shared';
-import type { PublisherHandle } from './api.js';
-import { Subscription, type Broker, type Conn } from './broker.js';
-import type { ServiceConfig } from './config-types.js';
+} from '../protocol/index.js';
+import { isValidPublishSubject, isValidQueueName, isValidSubject } from '../subjects/index.js';
+import type { Logger } from '../log.js';
+import { Subscription, type Broker, type Conn, type PublisherHandle } from './broker.js';
 import type { Transport } from './transport.js';
 
 /** Queued bytes past which a delivery writes at once instead of waiting for the end of the turn. */
 const EAGER_FLUSH_BYTES = 256 * 1024;
 
+/** The NATS limits a connection enforces (nats-server option names; durations in ms, sizes in bytes). */
+export interface ClientLimits {
+  readonly max_control_line: number;
+  readonly max_payload: number;
+  readonly max_pending: number;
+  /** Per connection; 0 = no limit. */
+  readonly max_subscriptions: number;
+  readonly ping_interval: number;
+  readonly ping_max: number;
+  readonly write_deadline: number;
+  readonly auth_timeout: number;
+}
+
+/** What a client may touch once admitted; without one, everything. */
+export interface ClientPermissions {
+  canPublish(subject: string): boolean;
+  canSubscribe(subject: string, queue: string | undefined): boolean;
+  /**
+   * Whether a message on this literal subject may reach a wildcard subscription: a deny list is also checked on
+   * delivery, as nats-server does (client.go deliverMsg, checkDenySub). Absent: always.
+   */
+  canDeliver?(subject: string): boolean;
+  /** A request with this reply subject was delivered to the client (the `resp` permission allows answering it). */
+  noteReply?(reply: string): void;
+}
+
+/** An authenticator's verdict on a CONNECT. */
+export type Admission =
+  | {
+      readonly ok: true;
+      readonly permissions?: ClientPermissions;
+      /** When the credential expires (epoch ms): the client then gets `User Authentication Expired` and is closed. */
+      readonly expiresAt?: number;
+      /** Who the client is, for logs (a token's subject, never the token). */
+      readonly identity?: string;
+    }
+  | { readonly ok: false; readonly reason: string };
+
+/** Decides who may connect. A static token answers at once; a JWT check may answer later (reads wait for it). */
+export interface ClientAuthenticator {
+  admit(connect: Readonly<Record<string, unknown>>, client: Client): Admission | Promise<Admission>;
+}
+
 /** What a client needs from the server that accepted it. */
 export interface ClientContext {
   readonly broker: Broker;
-  /** The configuration in force; read on use so a reload reaches live connections. */
-  readonly config: ServiceConfig;
+  /** The limits in force; read on use so a reload reaches live connections. */
+  readonly limits: ClientLimits;
+  /** Read on use (a reload can add or remove a token); undefined: no authentication. */
+  readonly authenticator: ClientAuthenticator | undefined;
   readonly logger: Logger;
   /** INFO fields common to every client (server_id, version, limits...). */
   serverInfo(): Record<string, unknown>;
@@ -91,16 +136,23 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   /** Flushes completed by the OS; the write-deadline check compares it to see progress. */
   private writesSent = 0;
   private paused = 0;
+  /** Set by an admission with permissions; undefined: everything allowed. */
+  private permissions: ClientPermissions | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  /** Who the authenticator says this is, for logs. */
+  identity: string | undefined;
+  /** Operations read while an asynchronous admission was pending, replayed once it decides. */
+  private held: (() => void)[] | undefined;
 
   constructor(
     private readonly ctx: ClientContext,
     readonly cid: number,
     readonly transport: Transport,
   ) {
-    const svc = ctx.config.service;
+    const limits = ctx.limits;
     this.parser = new Parser(this, 'client', {
-      maxControlLine: svc.max_control_line,
-      maxPayload: svc.max_payload,
+      maxControlLine: limits.max_control_line,
+      maxPayload: limits.max_payload,
     });
   }
 
@@ -137,13 +189,18 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, _from: Conn): void {
     if (this.closeReason !== undefined) return;
+    const perms = this.permissions;
+    if (perms !== undefined) {
+      if (perms.canDeliver !== undefined && sub.wildcard && !perms.canDeliver(subject)) return;
+      if (reply !== undefined) perms.noteReply?.(reply);
+    }
     const out = this.out;
     if (hdrLen === 0 || this.opts.headers) out.writeMsg(subject, sub.sid, reply, hdrLen, msg);
     // A client that did not ask for headers gets the payload alone (nats-server client.go deliverMsg).
     else out.writeMsg(subject, sub.sid, reply, 0, msg.subarray(hdrLen));
     this.stats.outMsgs++;
     this.stats.outBytes += msg.length;
-    if (this.pendingBytes > this.ctx.config.service.max_pending) {
+    if (this.pendingBytes > this.ctx.limits.max_pending) {
       this.slowConsumer('Slow Consumer (Pending Bytes)');
       return;
     }
@@ -180,12 +237,12 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       onClose: (err) => this.closed(err ? 'Read Error' : 'Client Closed'),
       onDrain: () => this.onDrain(),
     });
-    const svc = this.ctx.config.service;
+    const limits = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(Client.greeting(this.ctx, this.cid, this.transport.remoteAddress));
     if (this.authRequired) {
-      this.authTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), svc.auth_timeout);
+      this.authTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), limits.auth_timeout);
     }
-    this.armPingTimer(svc.ping_interval);
+    this.armPingTimer(limits.ping_interval);
   }
 
   private armPingTimer(intervalMs: number): void {
@@ -200,7 +257,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason !== undefined) return;
     if (err.text) this.writeRaw(errLine(err));
     if (err.closes) {
-      this.ctx.logger.warn({ cid: this.cid, ip: this.transport.remoteAddress, error: err.text || undefined, detail }, 'protocol error, closing');
+      this.ctx.logger.warn({ cid: this.cid, ip: this.transport.remoteAddress, who: this.identity, error: err.text || undefined, detail }, 'protocol error, closing');
       this.close(err.closeReason ?? 'Protocol Violation');
     } else {
       this.ctx.logger.debug({ cid: this.cid, error: err.text, detail }, 'protocol error');
@@ -221,19 +278,19 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   /**
-   * Limits changed by a reload. The rest (max_pending, max_subscriptions, ping_max, write_deadline, the token)
-   * is read from the configuration on use; auth_timeout concerns new connections only.
+   * Limits changed by a reload. The rest (max_pending, max_subscriptions, ping_max, write_deadline, the
+   * authenticator) is read on use; auth_timeout concerns new connections only.
    */
   applyLimits(): void {
-    const svc = this.ctx.config.service;
-    this.parser.limits = { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload };
-    if (this.closeReason === undefined && this.pingTimer !== undefined && svc.ping_interval !== this.pingIntervalMs) {
-      this.armPingTimer(svc.ping_interval);
+    const limits = this.ctx.limits;
+    this.parser.limits = { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload };
+    if (this.closeReason === undefined && this.pingTimer !== undefined && limits.ping_interval !== this.pingIntervalMs) {
+      this.armPingTimer(limits.ping_interval);
     }
   }
 
   private get authRequired(): boolean {
-    return this.ctx.config.service.token !== undefined;
+    return this.ctx.authenticator !== undefined;
   }
 
   private slowConsumer(reason: CloseReason): void {
@@ -256,6 +313,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     clearInterval(this.pingTimer);
     clearTimeout(this.authTimer);
     clearTimeout(this.writeDeadlineTimer);
+    clearTimeout(this.expiryTimer);
+    this.held = undefined;
     for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
     this.subs.clear();
     this.out.clear();
@@ -300,7 +359,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       if (this.closeReason !== undefined || this.transport.bufferedBytes() === 0) return;
       if (this.writesSent === sentAtArm) this.slowConsumer('Slow Consumer (Write Deadline)');
       else this.armWriteDeadline();
-    }, this.ctx.config.service.write_deadline);
+    }, this.ctx.limits.write_deadline);
     this.writeDeadlineTimer.unref?.();
   }
 
@@ -319,7 +378,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   private onPingTimer(): void {
     if (this.closeReason !== undefined) return;
-    if (this.pingsOut + 1 > this.ctx.config.service.ping_max) {
+    if (this.pingsOut + 1 > this.ctx.limits.ping_max) {
       this.fail(Errors.staleConnection, `${this.pingsOut} pings unanswered`);
       return;
     }
@@ -357,11 +416,13 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   onPing(): void {
+    if (this.held !== undefined) return void this.held.push(() => this.onPing());
     if (!this.admitted()) return;
     this.writeRaw(PONG);
   }
 
   onPong(): void {
+    if (this.held !== undefined) return void this.held.push(() => this.onPong());
     if (!this.admitted()) return;
     this.pingsOut = 0;
     if (this.pingSentAt !== 0) {
@@ -371,6 +432,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   onConnect(json: string): void {
+    if (this.held !== undefined) return void this.held.push(() => this.onConnect(json));
     let parsed: unknown;
     try {
       parsed = JSON.parse(json);
@@ -405,25 +467,78 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       lang: str(c.lang),
       version: str(c.version),
     };
-    if (this.authRequired) {
-      const token = this.ctx.config.service.token;
-      const presented = typeof c.auth_token === 'string' ? c.auth_token : undefined;
-      if (presented !== token) {
-        this.fail(Errors.authorizationViolation, presented === undefined ? 'no token' : 'wrong token');
-        return;
-      }
-    }
     if (this.opts.noResponders && !this.opts.headers) {
       this.fail(Errors.noRespondersNeedsHeaders, 'no_responders without headers');
       return;
     }
+    const auth = this.ctx.authenticator;
+    // A repeated CONNECT keeps the admission already given (nats-server authenticates once per connection).
+    if (auth === undefined || this.connected) {
+      this.connectAdmitted();
+      return;
+    }
+    const verdict = auth.admit(c, this);
+    if (!(verdict instanceof Promise)) {
+      this.decide(verdict);
+      return;
+    }
+    // Hold what follows CONNECT (reads paused, what was already read queued) until the verdict.
+    this.held = [];
+    this.transport.pause();
+    verdict.then(
+      (v) => this.decide(v),
+      (err: unknown) => this.decide({ ok: false, reason: `authenticator failed: ${err instanceof Error ? err.message : String(err)}` }),
+    );
+  }
+
+  private decide(verdict: Admission): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined && this.closeReason === undefined && this.paused === 0) this.transport.resume();
+    if (this.closeReason !== undefined) return;
+    if (!verdict.ok) {
+      const cert = this.transport.peerCertificate();
+      this.ctx.logger.warn(
+        { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, cert_subject: cert ? certificateSubject(cert.subject) : undefined, reason: verdict.reason },
+        'client refused',
+      );
+      this.fail(Errors.authorizationViolation, verdict.reason);
+      return;
+    }
+    this.permissions = verdict.permissions;
+    this.identity = verdict.identity;
+    if (verdict.expiresAt !== undefined) this.armExpiry(verdict.expiresAt);
+    if (this.closeReason !== undefined) return;
+    this.connectAdmitted();
+    if (held !== undefined) for (const op of held) if (this.closeReason === undefined) op();
+  }
+
+  /** The credential's end: `User Authentication Expired`, closed (nats-server client.go authExpired). */
+  private armExpiry(expiresAt: number): void {
+    clearTimeout(this.expiryTimer);
+    const ms = expiresAt - Date.now();
+    if (ms <= 0) {
+      this.fail(Errors.authExpired, 'credential expired');
+      return;
+    }
+    // setTimeout holds at most ~24.8 days; a longer credential is re-armed when that fires.
+    this.expiryTimer = setTimeout(() => this.armExpiry(expiresAt), Math.min(ms, 2 ** 31 - 1));
+    this.expiryTimer.unref?.();
+  }
+
+  /** Closes the connection because its credential was revoked (a reload's revocation list). */
+  revoke(detail: string): void {
+    this.fail(Errors.authorizationViolation, detail);
+  }
+
+  private connectAdmitted(): void {
     clearTimeout(this.authTimer);
     this.authTimer = undefined;
     const first = !this.connected;
     this.connected = true;
     if (first) {
       this.ctx.logger.info(
-        { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, name: this.opts.name || undefined, lang: this.opts.lang || undefined, version: this.opts.version || undefined },
+        { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, who: this.identity, name: this.opts.name || undefined, lang: this.opts.lang || undefined, version: this.opts.version || undefined },
         'client connected',
       );
     }
@@ -431,6 +546,11 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   onPub(subject: string, reply: string | undefined, hdrLen: number, msg: Buffer): void {
+    // The payload is a view of the read buffer: a held publish keeps its own copy.
+    if (this.held !== undefined) {
+      const copy = Buffer.from(msg);
+      return void this.held.push(() => this.onPub(subject, reply, hdrLen, copy));
+    }
     if (!this.admitted()) return;
     if (hdrLen > 0 && !this.opts.headers) {
       this.fail(Errors.protocolViolation, 'HPUB without headers support');
@@ -446,20 +566,30 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
         return;
       }
     }
+    if (this.permissions !== undefined && !this.permissions.canPublish(subject)) {
+      // The connection stays open; the message goes nowhere (nats-server client.go processInboundClientMsg).
+      this.fail(permissionsViolationForPublish(subject), 'publish not permitted');
+      return;
+    }
     // +OK goes before any MSG this publish produces, as nats-server orders them.
     this.ok();
     this.ctx.broker.publish(this, subject, reply, hdrLen, msg);
   }
 
   onSub(subject: string, queue: string | undefined, sid: string): void {
+    if (this.held !== undefined) return void this.held.push(() => this.onSub(subject, queue, sid));
     if (!this.admitted()) return;
     if (!isValidSubject(subject) || (queue !== undefined && !isValidQueueName(queue))) {
       this.fail(Errors.invalidSubject, subject);
       return;
     }
-    const svc = this.ctx.config.service;
+    if (this.permissions !== undefined && !this.permissions.canSubscribe(subject, queue)) {
+      this.fail(permissionsViolationForSubscription(subject, queue), 'subscription not permitted');
+      return;
+    }
+    const limits = this.ctx.limits;
     // Checked before the repeated-sid rule: at the limit nats-server refuses even a SUB reusing a live sid.
-    if (svc.max_subscriptions > 0 && this.subs.size >= svc.max_subscriptions) {
+    if (limits.max_subscriptions > 0 && this.subs.size >= limits.max_subscriptions) {
       this.fail(Errors.maxSubscriptions, `connection has ${this.subs.size}`);
       return;
     }
@@ -479,6 +609,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   onUnsub(sid: string, max: number | undefined): void {
+    if (this.held !== undefined) return void this.held.push(() => this.onUnsub(sid, max));
     if (!this.admitted()) return;
     const sub = this.subs.get(sid);
     if (sub !== undefined) {
@@ -491,6 +622,14 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     this.ok();
   }
+}
+
+/** A certificate subject as `CN=x,O=y` for logs. */
+function certificateSubject(subject: Readonly<Record<string, string | string[] | undefined>> | undefined): string | undefined {
+  if (subject === undefined) return undefined;
+  return Object.entries(subject)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : (v ?? '')}`)
+    .join(',');
 }
 
 const CONNECT_BOOLEANS = ['verbose', 'pedantic', 'echo', 'headers', 'no_responders', 'tls_required'] as const;

@@ -1,8 +1,16 @@
 // Routes published messages to subscriptions: the subscription index, queue-group choice, auto-unsubscribe,
 // echo suppression, no-responders replies, the service-wide listener_limit and message counters. It knows no
-// sockets: network clients, the embedded API and (later) leafnode links all implement `Conn`.
-import { Sublist, NO_RESPONDERS_HEADER, type SublistEntry } from '@event-broker/shared';
-import type { PublisherHandle } from './api.js';
+// sockets: network clients, the embedded API and leafnode links all implement `Conn`.
+import { NO_RESPONDERS_HEADER } from '../protocol/index.js';
+import { Sublist, isLiteralSubject, type SublistEntry } from '../subjects/index.js';
+
+/** Who published a message, for flow control: pausing stops reading from that publisher until resumed. */
+export interface PublisherHandle {
+  /** Stable id of the publishing connection (the NATS client id; 0 for an in-process connection). */
+  readonly id: number;
+  pause(): void;
+  resume(): void;
+}
 
 /** Anything that holds subscriptions and publishes: a network client, the embedded connection, a leaf link. */
 export interface Conn {
@@ -36,12 +44,16 @@ export class Subscription implements SublistEntry {
   delivered = 0;
   /** Unsubscribe after this many deliveries; 0 = no limit. */
   max = 0;
+  /** The subject has `*` or `>`: a delivery may need a deny-list check (client.ts). */
+  readonly wildcard: boolean;
   constructor(
     readonly conn: Conn,
     readonly subject: string,
     readonly queue: string | undefined,
     readonly sid: string,
-  ) {}
+  ) {
+    this.wildcard = !isLiteralSubject(subject);
+  }
 }
 
 export interface BrokerCounters {
