@@ -65,13 +65,49 @@ export const Errors = Object.freeze({
   leafnodeLoop: closing('Loop detected for leafnode account="$G". Delaying attempt to reconnect for 30s', 'Protocol Violation'),
 });
 
+// nats-server 2.9 client.go pubPermissionViolation / subPermissionViolation: fmt.Sprintf with %q, so the subject
+// and queue are Go-quoted.
 export function permissionsViolationForPublish(subject: string): ProtocolError {
-  return open(`Permissions Violation for Publish to "${subject}"`);
+  return open(`Permissions Violation for Publish to ${goQuote(subject)}`);
 }
 
 export function permissionsViolationForSubscription(subject: string, queue?: string): ProtocolError {
-  const q = queue ? ` using queue "${queue}"` : '';
-  return open(`Permissions Violation for Subscription to "${subject}"${q}`);
+  const q = queue ? ` using queue ${goQuote(queue)}` : '';
+  return open(`Permissions Violation for Subscription to ${goQuote(subject)}${q}`);
+}
+
+const GO_ESCAPES: Readonly<Record<string, string>> = {
+  '\x07': '\\a',
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\v': '\\v',
+  '"': '\\"',
+  '\\': '\\\\',
+};
+// Go unicode.IsPrint: letters, marks, numbers, punctuation, symbols and the ASCII space.
+const GO_PRINTABLE = /[\p{L}\p{M}\p{N}\p{P}\p{S} ]/u;
+
+/**
+ * A string as Go's %q (strconv.Quote) writes it: double quotes, backslash escapes, non-printable characters as
+ * \xHH, \uHHHH or \UHHHHHHHH. Subjects are nearly always plain ASCII, for which this is just the quotes.
+ */
+export function goQuote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const esc = GO_ESCAPES[ch];
+    if (esc !== undefined) out += esc;
+    else if (GO_PRINTABLE.test(ch)) out += ch;
+    else {
+      const cp = ch.codePointAt(0)!;
+      if (cp < 0x80) out += `\\x${cp.toString(16).padStart(2, '0')}`;
+      else if (cp <= 0xffff) out += `\\u${cp.toString(16).padStart(4, '0')}`;
+      else out += `\\U${cp.toString(16).padStart(8, '0')}`;
+    }
+  }
+  return `${out}"`;
 }
 
 /** The wire form: `-ERR 'text'\r\n`. */
