@@ -2,7 +2,7 @@
 // Permissions: pub/sub allow and deny lists, resp), decided as nats-server decides them (client.go canSubscribe,
 // pubAllowedFullCheck, deliverMsg's reply tracking). Which -ERR to send and when is the listener's business; the
 // texts live in shared protocol/errors.ts.
-import { Sublist, isValidQueueName, isValidSubject, subjectMatches, type SublistResult } from '@event-broker/shared';
+import { Sublist, isValidQueueName, isValidSubject, subjectMatches, type ClientPermissions, type SublistResult } from '@event-broker/shared';
 
 /** One entry of a permission list: a subject pattern and, for subscribe lists, an optional queue pattern. */
 interface Rule {
@@ -172,7 +172,7 @@ export class PermissionRules {
    * entry lies inside it (`>` with deny `secret.>`); nats-server filters such deliveries (client.go
    * loadMsgDenyFilter, checkDenySub). Only plain deny entries filter: a queue deny refuses the SUB itself.
    */
-  receive(subject: string): boolean {
+  deliver(subject: string): boolean {
     if (this.subDeny === undefined) return true;
     const hit = this.recvCache.get(subject);
     if (hit !== undefined) return hit;
@@ -204,7 +204,7 @@ export interface PermissionsOptions {
  * One connection's permissions: the shared rules plus the reply subjects of requests delivered to it. Not safe to
  * share between connections (reply grants are per client, as nats-server's c.replies).
  */
-export class Permissions {
+export class Permissions implements ClientPermissions {
   private readonly replies: Map<string, ReplyGrant> | undefined;
   private readonly now: () => number;
 
@@ -241,16 +241,16 @@ export class Permissions {
     return this.rules.subscribe(subject, queue === '' ? undefined : queue);
   }
 
-  /** May a message published on `subject` reach this client's (already allowed) subscription? */
-  canReceive(subject: string): boolean {
-    return this.rules.receive(subject);
+  /** May a message published on `subject` reach one of this client's (allowed) wildcard subscriptions? */
+  canDeliver(subject: string): boolean {
+    return this.rules.deliver(subject);
   }
 
   /**
    * Call when a message with reply subject `reply` is delivered to this client: with a `resp` claim the client may
    * then publish to it (nats-server client.go deliverMsg). A repeat delivery of the same reply restarts its grant.
    */
-  noteReplySubject(reply: string): void {
+  noteReply(reply: string): void {
     const replies = this.replies;
     if (replies === undefined || reply === '') return;
     replies.delete(reply); // re-inserted at the end: the Map stays in delivery order for pruning

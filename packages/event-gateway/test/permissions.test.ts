@@ -32,7 +32,7 @@ test('a nats claim without lists allows everything, as a NATS user JWT does', ()
   assert.equal(p.canPublish('anything.at.all'), true);
   assert.equal(p.canSubscribe('>'), true);
   assert.equal(p.canSubscribe('a.b', 'q'), true);
-  assert.equal(p.canReceive('a.b'), true);
+  assert.equal(p.canDeliver('a.b'), true);
 });
 
 test('publish allow list: wildcards match as subjects do', () => {
@@ -99,8 +99,8 @@ test('subscribe deny: queue entries refuse those groups, a wildcard over a denie
   assert.equal(p.canSubscribe('orders.new', 'eu.dev'), true);
   // nats-server admits `>` here and keeps secret.* messages from it.
   assert.equal(p.canSubscribe('>'), true);
-  assert.equal(p.canReceive('secret.key'), false);
-  assert.equal(p.canReceive('orders.new'), true);
+  assert.equal(p.canDeliver('secret.key'), false);
+  assert.equal(p.canDeliver('orders.new'), true);
 
   const plainDenyBeatsQueue = perms({ sub: { deny: ['foo', 'foo q1'] } });
   assert.equal(plainDenyBeatsQueue.canSubscribe('foo', 'q2'), false, 'a plain deny covers every group');
@@ -111,8 +111,8 @@ test('resp: replies to delivered requests, up to max within ttl, and nothing els
   const p = perms({ sub: { allow: ['svc.>'] }, resp: { max: 2, ttl: 5e9 } }, () => clock);
   assert.equal(p.canPublish('svc.anything'), false, 'resp without pub.allow closes publishing');
   assert.equal(p.canPublish('_INBOX.a.1'), false, 'no request delivered yet');
-  p.noteReplySubject('_INBOX.a.1');
-  p.noteReplySubject('_INBOX.a.2');
+  p.noteReply('_INBOX.a.1');
+  p.noteReply('_INBOX.a.2');
   assert.equal(p.openReplies, 2);
   assert.equal(p.canPublish('_INBOX.a.1'), true);
   assert.equal(p.canPublish('_INBOX.a.1'), true);
@@ -121,23 +121,23 @@ test('resp: replies to delivered requests, up to max within ttl, and nothing els
   clock += 5001;
   assert.equal(p.canPublish('_INBOX.a.2'), false, 'ttl 5s passed');
   assert.equal(p.openReplies, 0);
-  p.noteReplySubject('_INBOX.a.2');
+  p.noteReply('_INBOX.a.2');
   assert.equal(p.canPublish('_INBOX.a.2'), true, 'a new delivery opens it again');
 });
 
 test("resp with zero values takes nats-server's defaults (one reply within 2 minutes); negative means no limit", () => {
   let clock = 0;
   const d = perms({ resp: { max: 0, ttl: 0 } }, () => clock);
-  d.noteReplySubject('r.1');
+  d.noteReply('r.1');
   clock = 119_000;
   assert.equal(d.canPublish('r.1'), true);
   assert.equal(d.canPublish('r.1'), false);
-  d.noteReplySubject('r.2');
+  d.noteReply('r.2');
   clock += 120_001;
   assert.equal(d.canPublish('r.2'), false);
 
   const open = perms({ resp: { max: -1, ttl: -1 } }, () => clock);
-  open.noteReplySubject('r.3');
+  open.noteReply('r.3');
   clock += 10 * 3_600_000;
   for (let i = 0; i < 100; i++) assert.equal(open.canPublish('r.3'), true);
 });
@@ -146,13 +146,13 @@ test('resp beside a pub allow list adds replies to it', () => {
   const p = perms({ pub: { allow: ['orders.>'] }, resp: { max: 1 } });
   assert.equal(p.canPublish('orders.new'), true);
   assert.equal(p.canPublish('_INBOX.x'), false);
-  p.noteReplySubject('_INBOX.x');
+  p.noteReply('_INBOX.x');
   assert.equal(p.canPublish('_INBOX.x'), true);
 });
 
 test('without resp, delivered reply subjects grant nothing', () => {
   const p = perms({ pub: { allow: ['orders.>'] } });
-  p.noteReplySubject('_INBOX.x');
+  p.noteReply('_INBOX.x');
   assert.equal(p.canPublish('_INBOX.x'), false);
   assert.equal(p.openReplies, 0);
 });
@@ -162,7 +162,7 @@ test('connections with the same claim share compiled rules but not reply grants'
   const a = perms(claim);
   const b = perms(claim);
   assert.equal(a.rules, b.rules);
-  a.noteReplySubject('_INBOX.1');
+  a.noteReply('_INBOX.1');
   assert.equal(b.canPublish('_INBOX.1'), false);
   assert.equal(a.canPublish('_INBOX.1'), true);
 });
