@@ -1,3 +1,5 @@
-// The leafnode link protocol (LS+/LS-/LMSG between two servers) and the interest table it reads.
+// The leafnode link protocol (LS+/LS-/LMSG between two servers): the hub side (link.ts), the leaf side that dials
+// a hub (uplink.ts), what both share (peer.ts) and the interest table they read.
 export * from './interest.js';
+export * from './peer.js';
 export * from './link.js';

@@ -10,24 +10,19 @@ import {
   PONG,
   Parser,
   errLine,
-  leafMsgLine,
-  leafSubLine,
-  leafUnsubLine,
   type CloseReason,
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
-import { isValidSubject } from '../subjects/index.js';
 import type { Logger } from '../log.js';
-import { Subscription, type Broker, type Conn, type PublisherHandle } from '../server/broker.js';
+import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
 import type { Transport } from '../server/transport.js';
-import { interestKey, type Interest, type InterestObserver, type InterestTable } from './interest.js';
+import { interestKey, type InterestTable } from './interest.js';
+import { LeafPeer, writeLeafMsg, type LeafMessage } from './peer.js';
 
 /** Queued bytes past which a delivery writes at once instead of waiting for the end of the turn (as client.ts). */
 const EAGER_FLUSH_BYTES = 256 * 1024;
-const CRLF = Buffer.from('\r\n');
-const NO_QUEUES: readonly string[] = Object.freeze([]);
 
 /** What a link needs from the listener that accepted it. */
 export interface LinkContext {
@@ -43,13 +38,6 @@ export interface LinkContext {
   linkClosed(link: LeafLink, reason: CloseReason): void;
 }
 
-export interface LinkStats {
-  inMsgs: number;
-  inBytes: number;
-  outMsgs: number;
-  outBytes: number;
-}
-
 /** The leaf's CONNECT fields we keep (leafnode.go leafConnectInfo). */
 export interface LeafInfo {
   name: string;
@@ -59,16 +47,8 @@ export interface LeafInfo {
   headers: boolean;
 }
 
-export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, InterestObserver {
-  // Conn: a leaf never gets its own messages back, has no use for no-responders (its server answers those), and
-  // is remote (listener_limit and queue preference, broker.ts).
-  readonly echo = false;
-  readonly noResponders = false;
-  readonly remote = true;
-  readonly stats: LinkStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0 };
+export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHandle {
   readonly startedAt = Date.now();
-  /** The leaf's interest, by nats-server's key (`subject` or `subject queue`). */
-  readonly subs = new Map<string, Subscription>();
   leaf: LeafInfo | undefined;
   closeReason: CloseReason | undefined;
   /** Round-trip time of the latest PING answered, ms; 0 until one is (/leafz rtt). */
@@ -82,20 +62,13 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
   private pingTimer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private paused = 0;
-  // The message being collected: the broker hands it over once per matching subscription of ours (broker.seq
-  // tells them apart); it is written when the next message or the end of the turn comes.
-  private pendSeq = -1;
-  private pendMsg: Buffer | undefined;
-  private pendSubject = '';
-  private pendReply: string | undefined;
-  private pendHdr = 0;
-  private pendQueues: string[] = [];
 
   constructor(
     private readonly ctx: LinkContext,
-    readonly cid: number,
+    cid: number,
     readonly transport: Transport,
   ) {
+    super(ctx.broker, ctx.interest, cid);
     const svc = ctx.limits;
     this.parser = new Parser(this, 'leaf', { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload });
   }
@@ -108,6 +81,10 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
   }
   get isClosed(): boolean {
     return this.closeReason !== undefined;
+  }
+  protected get announcing(): boolean {
+    // Interest goes to the leaf from its CONNECT on (sendAllInterest starts observing then).
+    return this.leaf !== undefined;
   }
 
   // --- lifecycle -----------------------------------------------------------------------------------------
@@ -153,64 +130,28 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
     clearTimeout(this.connectTimer);
     this.ctx.interest.unobserve(this);
     // The leaf's interest goes with it; other links hear LS- for what only it held.
-    for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
-    this.subs.clear();
+    this.removeAllPeerInterest();
     this.out.clear();
-    this.pendMsg = undefined;
+    this.dropPending();
     this.ctx.linkClosed(this, reason);
   }
 
-  // --- Conn: messages to the leaf ------------------------------------------------------------------------
+  // --- messages to the leaf ------------------------------------------------------------------------------
 
-  deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, _from: Conn): void {
-    if (this.closeReason !== undefined) return;
-    const seq = this.ctx.broker.seq;
-    if (this.pendMsg !== undefined && this.pendSeq === seq) {
-      // The same message through another of our interests: only a queue group it was chosen for adds anything.
-      if (sub.queue !== undefined && !this.pendQueues.includes(sub.queue)) this.pendQueues.push(sub.queue);
-      return;
-    }
-    this.writePending();
-    this.pendSeq = seq;
-    this.pendMsg = msg;
-    this.pendSubject = subject;
-    this.pendReply = reply;
-    this.pendHdr = hdrLen;
-    this.pendQueues = sub.queue === undefined ? [] : [sub.queue];
-    this.scheduleFlush();
-  }
-
-  expired(sub: Subscription): void {
-    // Leaf interest carries no max; kept for the interface.
-    const key = interestKey(sub.subject, sub.queue);
-    if (this.subs.get(key) === sub) this.subs.delete(key);
-  }
-
-  /**
-   * Writes the collected message: `LMSG`/`HMSG` with the queue groups it was chosen for. Without queues the leaf
-   * gives it to its plain subscribers only; with them, also to one member of each group named (observed).
-   */
-  private writePending(): void {
-    const msg = this.pendMsg;
-    if (msg === undefined) return;
-    this.pendMsg = undefined;
-    let hdrLen = this.pendHdr;
-    let body = msg;
-    if (hdrLen > 0 && this.leaf !== undefined && !this.leaf.headers) {
-      body = msg.subarray(hdrLen);
-      hdrLen = 0;
-    }
+  protected sendMessage(m: LeafMessage, _from: Conn): void {
     const out = this.out;
-    out.writeString(leafMsgLine(this.pendSubject, this.pendReply, this.pendQueues, hdrLen, body.length));
-    out.writeBytes(body);
-    out.writeBytes(CRLF);
+    const bytes = writeLeafMsg(out, m, this.leaf === undefined || this.leaf.headers);
     this.stats.outMsgs++;
-    this.stats.outBytes += body.length;
+    this.stats.outBytes += bytes;
     if (out.bytes + this.transport.bufferedBytes() > this.ctx.limits.max_pending) {
       this.slowConsumer();
       return;
     }
     if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
+  }
+
+  protected sendInterest(lines: string): void {
+    this.writeRaw(lines);
   }
 
   private slowConsumer(): void {
@@ -234,33 +175,9 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
 
   // --- interest to the leaf ------------------------------------------------------------------------------
 
-  /** How many subscriptions other than this link's hold the interest: what the leaf is told. */
-  private othersCount(it: Interest): number {
-    return it.count - (this.subs.has(it.key) ? 1 : 0);
-  }
-
-  interestChanged(it: Interest, delta: 1 | -1, by: Conn): void {
-    // Never echo a leaf's own interest back to it (its count is left out of othersCount anyway).
-    if (by === this || this.closeReason !== undefined) return;
-    const now = this.othersCount(it);
-    if (it.queue !== undefined) {
-      // A queue group's LS+ is re-sent with its new weight (member count), as nats-server does.
-      this.writeRaw(now > 0 ? leafSubLine(it.subject, it.queue, now) : leafUnsubLine(it.subject, it.queue));
-    } else if (now === 1 && delta > 0) {
-      this.writeRaw(leafSubLine(it.subject, undefined, 0));
-    } else if (now === 0 && delta < 0) {
-      this.writeRaw(leafUnsubLine(it.subject, undefined));
-    }
-  }
-
   /** After CONNECT: our loop-detection subject, then everything the service is interested in. */
   private sendAllInterest(): void {
-    let lines = leafSubLine(this.ctx.loopSubject, undefined, 0);
-    for (const it of this.ctx.interest.values()) {
-      const n = this.othersCount(it);
-      if (n > 0) lines += leafSubLine(it.subject, it.queue, n);
-    }
-    this.writeRaw(lines);
+    this.writeRaw(this.interestBurst(this.ctx.loopSubject));
     this.ctx.interest.observe(this);
   }
 
@@ -275,7 +192,7 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
     this.scheduleFlush();
   }
 
-  private scheduleFlush(): void {
+  protected scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // After the current publish (every delivery of one message is synchronous): one write per turn.
@@ -291,7 +208,6 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
   }
 
   // --- reading -------------------------------------------------------------------------------------------
-
   private onPingTimer(): void {
     if (this.closeReason !== undefined) return;
     if (this.pingsOut + 1 > this.ctx.limits.ping_max) {
@@ -379,33 +295,18 @@ export class LeafLink implements Conn, ProtocolHandler, PublisherHandle, Interes
       this.fail(Errors.leafnodeLoop, `our ${subject} came back`);
       return;
     }
-    const key = interestKey(subject, queue);
-    // A repeated queue LS+ only changes the weight: the leaf's group is one member here, whatever its size.
-    if (this.subs.has(key)) return;
-    if (!isValidSubject(subject)) {
+    if (this.addPeerInterest(subject, queue) === 'invalid') {
       this.ctx.logger.warn({ lid: this.cid, leaf: this.leaf?.name, subject }, 'leafnode interest in an invalid subject ignored');
-      return;
     }
-    const sub = new Subscription(this, subject, queue, key);
-    // Set first: the broker tells observers (this link among them) as soon as it is in the index.
-    this.subs.set(key, sub);
-    this.ctx.broker.add(sub);
   }
 
   onLeafUnsub(subject: string, queue: string | undefined): void {
     if (!this.admitted()) return;
-    const key = interestKey(subject, queue);
-    const sub = this.subs.get(key);
-    if (sub === undefined) return;
-    this.subs.delete(key);
-    this.ctx.broker.remove(sub);
+    this.removePeerInterest(interestKey(subject, queue));
   }
 
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
     if (!this.admitted()) return;
-    this.stats.inMsgs++;
-    this.stats.inBytes += msg.length;
-    // No queues named: the leaf's server already served its queue groups, ours get nothing (observed).
-    this.ctx.broker.publish(this, subject, reply, hdrLen, msg, queues.length === 0 ? NO_QUEUES : queues);
+    this.publishFromPeer(subject, reply, queues, hdrLen, msg);
   }
 }

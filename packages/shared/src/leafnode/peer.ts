@@ -1,0 +1,221 @@
+// What both ends of a leafnode link do alike, whichever of them dialled: broker deliveries become one LMSG per
+// message however many of the peer's interests matched, the local interest becomes LS+/LS- for the peer, and the
+// peer's LS+/LS-/LMSG become subscriptions and publishes in the local broker. Where the bytes go (a socket, an
+// outage buffer), the handshake and the keepalive are the subclass's: link.ts (hub side), uplink.ts (leaf side).
+import { leafMsgLine, leafSubLine, leafUnsubLine, type Outbound } from '../protocol/index.js';
+import { isValidSubject } from '../subjects/index.js';
+import { Subscription, type Broker, type Conn, type PublisherHandle } from '../server/broker.js';
+import { interestKey, type Interest, type InterestObserver, type InterestTable } from './interest.js';
+
+const CRLF = Buffer.from('\r\n');
+const NO_QUEUES: readonly string[] = Object.freeze([]);
+
+export interface LinkStats {
+  inMsgs: number;
+  inBytes: number;
+  outMsgs: number;
+  outBytes: number;
+}
+
+/**
+ * Writes one message for a leafnode peer: `LMSG`/`HMSG` naming the queue groups it was chosen for. A peer without
+ * header support gets the payload alone (nats-server client.go deliverMsg does the same for clients). Returns the
+ * payload bytes written, for the link's counters.
+ */
+export function writeLeafMsg(
+  out: Outbound,
+  m: { subject: string; reply: string | undefined; queues: readonly string[]; hdrLen: number; msg: Buffer },
+  peerHeaders: boolean,
+): number {
+  let hdrLen = m.hdrLen;
+  let body = m.msg;
+  if (hdrLen > 0 && !peerHeaders) {
+    body = body.subarray(hdrLen);
+    hdrLen = 0;
+  }
+  out.writeString(leafMsgLine(m.subject, m.reply, m.queues, hdrLen, body.length));
+  out.writeBytes(body);
+  out.writeBytes(CRLF);
+  return body.length;
+}
+
+/** One message collected for the peer (see LeafPeer.deliver). */
+export interface LeafMessage {
+  subject: string;
+  reply: string | undefined;
+  /** The peer's queue groups it was chosen for; empty for its plain subscribers only. Never mutated once handed over. */
+  queues: readonly string[];
+  /** Header bytes at the start of `msg`; 0 without headers. */
+  hdrLen: number;
+  msg: Buffer;
+}
+
+export abstract class LeafPeer implements Conn, InterestObserver {
+  // Conn: a peer never gets its own messages back, has no use for no-responders (its server answers those), and
+  // is remote (listener_limit and queue preference, broker.ts).
+  readonly echo = false;
+  readonly noResponders = false;
+  readonly remote = true;
+  readonly stats: LinkStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0 };
+  /** The peer's interest, by nats-server's key (`subject` or `subject queue`). */
+  readonly subs = new Map<string, Subscription>();
+
+  // The message being collected: the broker hands it over once per matching subscription of ours (broker.seq
+  // tells them apart); it is handed to sendMessage when the next message, an interest line or the end of the turn
+  // comes.
+  private pendSeq = -1;
+  private pendMsg: Buffer | undefined;
+  private pendSubject = '';
+  private pendReply: string | undefined;
+  private pendHdr = 0;
+  private pendQueues: string[] = [];
+  private pendFrom: Conn | undefined;
+
+  constructor(
+    protected readonly broker: Broker,
+    protected readonly interest: InterestTable,
+    readonly cid: number,
+  ) {}
+
+  abstract get publisher(): PublisherHandle;
+  abstract get isClosed(): boolean;
+  /** Whether interest changes are told to the peer now (a link after CONNECT, an uplink while connected). */
+  protected abstract get announcing(): boolean;
+  /** Takes one message for the peer, collected from the broker's deliveries. `from` published it. */
+  protected abstract sendMessage(m: LeafMessage, from: Conn): void;
+  /** Takes LS+/LS- lines for the peer, in order after every message already handed to sendMessage. */
+  protected abstract sendInterest(lines: string): void;
+  /** A message is being collected: writePending must run before the turn ends. */
+  protected abstract scheduleFlush(): void;
+
+  // --- Conn: messages to the peer ------------------------------------------------------------------------
+
+  deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void {
+    if (this.isClosed) return;
+    const seq = this.broker.seq;
+    if (this.pendMsg !== undefined && this.pendSeq === seq) {
+      // The same message through another of our interests: only a queue group it was chosen for adds anything.
+      if (sub.queue !== undefined && !this.pendQueues.includes(sub.queue)) this.pendQueues.push(sub.queue);
+      return;
+    }
+    this.writePending();
+    this.pendSeq = seq;
+    this.pendMsg = msg;
+    this.pendSubject = subject;
+    this.pendReply = reply;
+    this.pendHdr = hdrLen;
+    this.pendQueues = sub.queue === undefined ? [] : [sub.queue];
+    this.pendFrom = from;
+    this.scheduleFlush();
+  }
+
+  expired(sub: Subscription): void {
+    // Peer interest carries no max; kept for the interface.
+    const key = interestKey(sub.subject, sub.queue);
+    if (this.subs.get(key) === sub) this.subs.delete(key);
+  }
+
+  /**
+   * Hands the collected message over. Without queues the peer gives it to its plain subscribers only; with them,
+   * also to one member of each group named (observed between two nats-server 2.9.10).
+   */
+  protected writePending(): void {
+    const msg = this.pendMsg;
+    if (msg === undefined) return;
+    const from = this.pendFrom!;
+    this.pendMsg = undefined;
+    this.pendFrom = undefined;
+    this.sendMessage(
+      { subject: this.pendSubject, reply: this.pendReply, queues: this.pendQueues.length === 0 ? NO_QUEUES : this.pendQueues, hdrLen: this.pendHdr, msg },
+      from,
+    );
+  }
+
+  /** Forgets a collected message (the link is gone). */
+  protected dropPending(): void {
+    this.pendMsg = undefined;
+    this.pendFrom = undefined;
+  }
+
+  // --- interest to the peer ------------------------------------------------------------------------------
+
+  /** How many subscriptions other than this peer's hold the interest: what the peer is told. */
+  private othersCount(it: Interest): number {
+    return it.count - (this.subs.has(it.key) ? 1 : 0);
+  }
+
+  interestChanged(it: Interest, delta: 1 | -1, by: Conn): void {
+    // Never echo the peer's own interest back to it (its count is left out of othersCount anyway).
+    if (by === this || this.isClosed || !this.announcing) return;
+    const now = this.othersCount(it);
+    let line: string | undefined;
+    if (it.queue !== undefined) {
+      // A queue group's LS+ is re-sent with its new weight (member count), as nats-server does.
+      line = now > 0 ? leafSubLine(it.subject, it.queue, now) : leafUnsubLine(it.subject, it.queue);
+    } else if (now === 1 && delta > 0) {
+      line = leafSubLine(it.subject, undefined, 0);
+    } else if (now === 0 && delta < 0) {
+      line = leafUnsubLine(it.subject, undefined);
+    }
+    if (line === undefined) return;
+    // A message collected before this line goes first, keeping the order things happened in.
+    this.writePending();
+    this.sendInterest(line);
+  }
+
+  /** The loop-detection subject, then an LS+ for everything held by someone other than the peer (after CONNECT). */
+  protected interestBurst(loopSubject: string): string {
+    let lines = leafSubLine(loopSubject, undefined, 0);
+    for (const it of this.interest.values()) {
+      const n = this.othersCount(it);
+      if (n > 0) lines += leafSubLine(it.subject, it.queue, n);
+    }
+    return lines;
+  }
+
+  // --- from the peer -------------------------------------------------------------------------------------
+
+  /**
+   * The peer's LS+ as a subscription in the local broker. `known`: already held (a repeated queue LS+ only changes
+   * the weight; the peer's group is one member here, whatever its size). `invalid`: ignored, the caller logs it.
+   */
+  protected addPeerInterest(subject: string, queue: string | undefined): 'added' | 'known' | 'invalid' {
+    const key = interestKey(subject, queue);
+    if (this.subs.has(key)) return 'known';
+    if (!isValidSubject(subject)) return 'invalid';
+    const sub = new Subscription(this, subject, queue, key);
+    // Set first: the broker tells observers (this peer among them) as soon as it is in the index.
+    this.subs.set(key, sub);
+    this.broker.add(sub);
+    return 'added';
+  }
+
+  protected removePeerInterest(key: string): void {
+    const sub = this.subs.get(key);
+    if (sub === undefined) return;
+    this.subs.delete(key);
+    this.broker.remove(sub);
+  }
+
+  /** Every interest of the peer leaves the broker; other links hear LS- for what only it held. */
+  protected removeAllPeerInterest(): void {
+    for (const sub of this.subs.values()) this.broker.remove(sub);
+    this.subs.clear();
+  }
+
+  /** An LMSG/HMSG from the peer, published locally. */
+  protected publishFromPeer(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
+    this.stats.inMsgs++;
+    this.stats.inBytes += msg.length;
+    // No queues named: the peer's server already served its queue groups, ours get nothing (observed).
+    this.broker.publish(this, subject, reply, hdrLen, msg, queues.length === 0 ? NO_QUEUES : queues);
+  }
+
+  /** Whether the peer's interest, as we hold it, covers `subject` (a buffered message waiting for it). */
+  protected peerWants(subject: string): boolean {
+    const r = this.broker.sublist.match(subject);
+    for (const s of r.psubs) if (s.conn === this) return true;
+    for (const group of r.qsubs) for (const s of group) if (s.conn === this) return true;
+    return false;
+  }
+}
