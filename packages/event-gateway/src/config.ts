@@ -1,0 +1,330 @@
+// The gateway's settings: the schema behind GatewayConfig (config-types.ts is the contract), loaded from TOML with
+// patches or given as a JS object, and printed back. Loading, merging and `file:line: key: reason` reporting are
+// shared/config's; this file says what the settings are and reads the [auth] key to check the algorithm list.
+import {
+  ConfigError,
+  formatToml,
+  loadConfig,
+  resolveConfig,
+  schema as s,
+  type ConfigProblem,
+  type ConfigSources,
+  type Decoded,
+  type Infer,
+  type ValueSource,
+} from '@event-broker/shared';
+import { JWS_ALGORITHMS, isHmac, loadVerificationKey, type KeyProblem } from './auth/keys.js';
+import type { GatewayConfig, GatewayConfigInput, JwsAlgorithm } from './config-types.js';
+
+const MiB = 1024 * 1024;
+/** nats-server refuses a larger max_payload (server/opts.go MAX_PAYLOAD_MAX_SIZE). */
+const MAX_PAYLOAD_CAP = 64 * MiB;
+/** Node clamps a setTimeout delay above 2^31-1 ms to 1 ms, so a longer duration would fire at once. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+const PORT = { min: 0, max: 65535 };
+/** nats-server's leafnode port, the default when an upstream URL names none. */
+const LEAFNODE_PORT = 7422;
+// More leeway than this and `exp` stops meaning much; clock skew beyond minutes is a broken clock.
+const CLOCK_TOLERANCE_MAX_MS = 5 * 60_000;
+const timer = (minMs = 1) => s.duration({ minMs, maxMs: TIMER_MAX_MS });
+
+const ok = <T>(value: T): Decoded<T> => ({ ok: true, value });
+
+function describe(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v) : Array.isArray(v) ? 'an array' : String(v);
+}
+
+/** A non-empty string or a non-empty array of them, normalised to the array (`issuer = "x"` is `["x"]`). */
+function stringList(what: string) {
+  const expected = `a ${what} string or an array of them`;
+  return s.custom<string[]>({
+    expected,
+    decode(raw) {
+      const list: unknown[] = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : [];
+      if (typeof raw !== 'string' && !Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
+      if (list.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must name at least one' };
+      for (let i = 0; i < list.length; i++) {
+        const el = list[i];
+        const at = Array.isArray(raw) ? [i] : undefined;
+        if (typeof el !== 'string') return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a string, got ${describe(el)}`, ...(at && { at }) };
+        if (el === '') return { ok: false, code: 'ECONFIG_VALUE', reason: 'must not be empty', ...(at && { at }) };
+      }
+      return ok(list as string[]);
+    },
+    encode: (v) => `[${v.map((x) => JSON.stringify(x)).join(', ')}]`,
+  });
+}
+
+/** The allow-list: known JWS algorithms, no repeats; `none` named as what it is. */
+function algorithmList() {
+  const expected = `an array of JWS algorithms (${JWS_ALGORITHMS.join(', ')})`;
+  return s.custom<JwsAlgorithm[]>({
+    expected,
+    decode(raw) {
+      if (!Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
+      if (raw.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must allow at least one algorithm' };
+      const seen = new Set<string>();
+      for (let i = 0; i < raw.length; i++) {
+        const alg: unknown = raw[i];
+        if (typeof alg !== 'string') return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a string, got ${describe(alg)}`, at: [i] };
+        if (alg.toLowerCase() === 'none') {
+          return { ok: false, code: 'ECONFIG_VALUE', reason: '"none" is never allowed: an unsigned token proves nothing', at: [i] };
+        }
+        if (!(JWS_ALGORITHMS as readonly string[]).includes(alg)) {
+          return { ok: false, code: 'ECONFIG_VALUE', reason: `unknown algorithm ${describe(alg)} (known: ${JWS_ALGORITHMS.join(', ')})`, at: [i] };
+        }
+        if (seen.has(alg)) return { ok: false, code: 'ECONFIG_VALUE', reason: `${alg} is listed twice`, at: [i] };
+        seen.add(alg);
+      }
+      return ok(raw as JwsAlgorithm[]);
+    },
+    encode: (v) => `[${v.map((x) => JSON.stringify(x)).join(', ')}]`,
+  });
+}
+
+/** `nats://host[:port]` or `tls://host[:port]`, normalised with the port; credentials, paths and queries refused. */
+export function parseUpstreamUrl(text: string): { ok: true; url: string; tls: boolean; host: string; port: number } | { ok: false; reason: string } {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    return { ok: false, reason: `not a URL: ${describe(text)} (expected nats://host:port or tls://host:port)` };
+  }
+  if (u.protocol !== 'nats:' && u.protocol !== 'tls:') {
+    return { ok: false, reason: `scheme must be nats:// or tls://, got ${describe(text)}` };
+  }
+  if (u.username !== '' || u.password !== '') {
+    // The link authenticates with cert_path/key_path; a password in a URL ends up in logs and ps output.
+    return { ok: false, reason: 'must not carry credentials (the gateway authenticates upstream with cert_path and key_path)' };
+  }
+  if ((u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '') {
+    return { ok: false, reason: `must be scheme://host:port only, got ${describe(text)}` };
+  }
+  if (u.hostname === '') return { ok: false, reason: `has no host: ${describe(text)}` };
+  const port = u.port === '' ? LEAFNODE_PORT : Number(u.port);
+  if (port === 0) return { ok: false, reason: `port 0 cannot be dialled: ${describe(text)}` };
+  const scheme = u.protocol.slice(0, -1);
+  return { ok: true, url: `${scheme}://${u.host.replace(/:\d+$/, '')}:${port}`, tls: scheme === 'tls', host: u.hostname, port };
+}
+
+function upstreamUrls() {
+  const expected = 'an array of nats://host:port or tls://host:port URLs';
+  return s.custom<string[]>({
+    expected,
+    decode(raw) {
+      const list: unknown[] = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : [];
+      if (typeof raw !== 'string' && !Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
+      if (list.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must name at least one upstream URL' };
+      const out: string[] = [];
+      for (let i = 0; i < list.length; i++) {
+        const el = list[i];
+        const at = Array.isArray(raw) ? [i] : undefined;
+        if (typeof el !== 'string') return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a URL string, got ${describe(el)}`, ...(at && { at }) };
+        const parsed = parseUpstreamUrl(el);
+        if (!parsed.ok) return { ok: false, code: 'ECONFIG_VALUE', reason: parsed.reason, ...(at && { at }) };
+        out.push(parsed.url);
+      }
+      return ok(out);
+    },
+    encode: (v) => `[${v.map((x) => JSON.stringify(x)).join(', ')}]`,
+  });
+}
+
+/**
+ * Every setting, its bounds and default. A new setting is one more entry here plus its type in config-types.ts
+ * (the assertion below keeps the two in step).
+ */
+export const gatewaySchema = s
+  .table({
+    gateway: s
+      .table({
+        host: s.string().default('0.0.0.0'),
+        port: s.integer(PORT).default(4222),
+        max_connections: s.integer({ min: 1 }).default(65_536),
+        max_payload: s.size({ min: 1, max: MAX_PAYLOAD_CAP }).default(MiB),
+        max_control_line: s.size({ min: 1 }).default(4096),
+        max_pending: s.size({ min: 1 }).default(64 * MiB),
+        ping_interval: timer().default(120_000),
+        ping_max: s.integer({ min: 1 }).default(2),
+        write_deadline: timer().default(10_000),
+        // nats-server opts.go getDefaultAuthTimeout: with TLS configured, the TLS timeout (2s) plus one second.
+        auth_timeout: timer().default(3_000),
+        // nats-server validateOptions: "server name cannot contain spaces".
+        server_name: s.string({ pattern: { test: /^\S+$/, reason: 'must not contain spaces' } }).optional(),
+      })
+      .check((gw, ctx) => {
+        // nats-server validateOptions refuses the same: a message larger than the pending budget could never leave.
+        if (gw.max_payload > gw.max_pending) {
+          ctx.report(['max_payload'], 'ECONFIG_RANGE', `must not exceed max_pending (${gw.max_pending} bytes), got ${gw.max_payload} bytes`);
+        }
+      }),
+    websocket: s
+      .table({
+        host: s.string().default('0.0.0.0'),
+        port: s.integer(PORT),
+      })
+      .optional(),
+    tls: s
+      .table({
+        cert_path: s.path(),
+        key_path: s.path(),
+        root_ca_path: s.path().optional(),
+        verify: s.boolean().default(true),
+        min_version: s.oneOf(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+      })
+      .check((tls, ctx) => {
+        if (tls.verify && tls.root_ca_path === undefined) {
+          ctx.report(['root_ca_path'], 'ECONFIG_MISSING', 'is required while verify = true (client certificates must chain to it)', ['verify']);
+        }
+      }),
+    auth: s
+      .table({
+        jwks_path: s.path().optional(),
+        public_key_path: s.path().optional(),
+        secret_path: s.path().optional(),
+        issuer: stringList('non-empty'),
+        audience: stringList('non-empty'),
+        algorithms: algorithmList().optional(),
+        clock_tolerance: s.duration({ minMs: 0, maxMs: CLOCK_TOLERANCE_MAX_MS }).default(0),
+        revoked: s.stringArray().default([]),
+      })
+      .check((auth, ctx) => {
+        const named = (['jwks_path', 'public_key_path', 'secret_path'] as const).filter((k) => auth[k] !== undefined);
+        if (named.length === 0) {
+          ctx.report([], 'ECONFIG_MISSING', 'needs one of jwks_path, public_key_path or secret_path (the key tokens are verified with)');
+          return;
+        }
+        for (const extra of named.slice(1)) {
+          ctx.report([extra], 'ECONFIG_VALUE', `conflicts with ${named[0]}: give exactly one of jwks_path, public_key_path, secret_path`);
+        }
+        if (named.length > 1 || auth.algorithms === undefined) return;
+        // The HS/RS confusion, refused by the kind of key alone: an HMAC "secret" that is really a public key lets
+        // anyone holding the public key sign; an asymmetric algorithm has nothing to verify with a secret.
+        const hmac = auth.algorithms.filter(isHmac);
+        if (named[0] !== 'secret_path' && hmac.length > 0) {
+          ctx.report(['algorithms'], 'ECONFIG_VALUE', `${hmac.join(', ')} needs a shared secret (secret_path); with ${named[0]} a public key would become an HMAC secret`);
+        }
+        const asym = auth.algorithms.filter((a) => !isHmac(a));
+        if (named[0] === 'secret_path' && asym.length > 0) {
+          ctx.report(['algorithms'], 'ECONFIG_VALUE', `${asym.join(', ')} needs a public key (public_key_path or jwks_path), not a shared secret`);
+        }
+      }),
+    upstream: s
+      .table({
+        urls: upstreamUrls(),
+        cert_path: s.path().optional(),
+        key_path: s.path().optional(),
+        root_ca_path: s.path().optional(),
+        buffer_bytes: s.size({ min: 1 }).default(8 * MiB),
+        reconnect_delay: timer().default(1_000),
+        reconnect_max_delay: timer().default(10_000),
+      })
+      .check((up, ctx) => {
+        if ((up.cert_path === undefined) !== (up.key_path === undefined)) {
+          const given = up.cert_path === undefined ? 'key_path' : 'cert_path';
+          const missing = given === 'key_path' ? 'cert_path' : 'key_path';
+          ctx.report([missing], 'ECONFIG_MISSING', `is required when ${given} is set`, [given]);
+        }
+        if (up.reconnect_max_delay < up.reconnect_delay) {
+          ctx.report(['reconnect_max_delay'], 'ECONFIG_RANGE', `must be at least reconnect_delay (${up.reconnect_delay} ms), got ${up.reconnect_max_delay} ms`);
+        }
+      }),
+    monitor: s
+      .table({
+        host: s.string().default('127.0.0.1'),
+        port: s.integer(PORT),
+      })
+      .optional(),
+    log: s.table({
+      format: s.oneOf(['text', 'json']).default('text'),
+      level: s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    }),
+  })
+  .check((cfg, ctx) => {
+    // One publish must fit in the outage buffer, or the first large message would stall its client for good.
+    if (cfg.upstream.buffer_bytes < cfg.gateway.max_payload) {
+      ctx.report(
+        ['upstream', 'buffer_bytes'],
+        'ECONFIG_RANGE',
+        `must be at least gateway.max_payload (${cfg.gateway.max_payload} bytes), got ${cfg.upstream.buffer_bytes} bytes`,
+      );
+    }
+  });
+
+// Compile-time: the schema's inferred type is exactly GatewayConfig, both ways.
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const schemaMatchesContract: Exactly<Infer<typeof gatewaySchema>, GatewayConfig> = true;
+void schemaMatchesContract;
+
+export interface LoadGatewayConfigOptions {
+  /** The base TOML file; without it, the defaults (which lack the required [tls], [auth] and [upstream]). */
+  configPath?: string;
+  /** TOML patches deep-merged over the base in order, the later winning. */
+  patchPaths?: readonly string[];
+  /** Directory relative file names resolve against (default: the process's cwd). */
+  cwd?: string;
+}
+
+export interface LoadedGatewayConfig {
+  config: GatewayConfig;
+  /** Where each leaf came from, keyed by dotted key (`gateway.port`): default, base or patch file and line. */
+  sources: ConfigSources;
+}
+
+/**
+ * Reads the base and patch files, validates the merge, then reads the [auth] key and checks it against the
+ * algorithm list. In files an integer duration is seconds (as in nats-server); relative paths resolve against the
+ * directory of the file naming them. Throws ConfigError listing every problem as `file:line: key: reason`.
+ */
+export function loadGatewayConfig(opts: LoadGatewayConfigOptions = {}): LoadedGatewayConfig {
+  const { value, sources } = loadConfig(gatewaySchema, {
+    ...(opts.configPath !== undefined && { basePath: opts.configPath }),
+    ...(opts.patchPaths !== undefined && { patchPaths: opts.patchPaths }),
+    ...(opts.cwd !== undefined && { cwd: opts.cwd }),
+  });
+  checkAuthKey(value, sources);
+  return { config: value, sources };
+}
+
+/**
+ * Validates and completes an embedding program's settings (tests, a host process) as a file would be. Durations
+ * given as numbers are MILLISECONDS here, unlike a file's seconds; strings ("10s") mean the same in both. Relative
+ * paths resolve against the process's cwd. Throws ConfigError naming `<embedded>`.
+ */
+export function resolveGatewayConfig(input: GatewayConfigInput): GatewayConfig {
+  const { value, sources } = resolveConfig(gatewaySchema, input);
+  checkAuthKey(value, sources);
+  return value;
+}
+
+/**
+ * The configuration as TOML (for --print-config): secrets redacted by name, durations and sizes short, each value
+ * followed by its source when `sources` is given. Reading it back gives the same configuration.
+ */
+export function formatGatewayConfig(config: GatewayConfig, sources?: ConfigSources): string {
+  return formatToml(gatewaySchema, config, sources === undefined ? {} : { sources });
+}
+
+/** The key file read now, so a missing file or an algorithm it cannot verify fails the load, not the first client. */
+function checkAuthKey(config: GatewayConfig, sources: ConfigSources): void {
+  const loaded = loadVerificationKey(config.auth);
+  if (loaded.ok) return;
+  const problems = loaded.problems.map((p) => toConfigProblem(p, config, sources));
+  throw new ConfigError(problems);
+}
+
+function toConfigProblem(p: KeyProblem, config: GatewayConfig, sources: ConfigSources): ConfigProblem {
+  // An algorithm problem points at the allow-list when one was written, else at the key that cannot serve.
+  const key =
+    p.setting === 'algorithms' && config.auth.algorithms !== undefined
+      ? 'auth.algorithms'
+      : `auth.${p.setting === 'algorithms' ? keySettingOf(config) : p.setting}`;
+  const src: ValueSource | undefined = sources.get(key);
+  const file = src === undefined || src.kind === 'default' ? '<defaults>' : src.kind === 'embedded' ? '<embedded>' : src.file;
+  const line = src !== undefined && (src.kind === 'base' || src.kind === 'patch') ? src.line : undefined;
+  return { file, ...(line !== undefined && { line }), key, reason: p.reason, code: p.code };
+}
+
+function keySettingOf(config: GatewayConfig): string {
+  return config.auth.jwks_path !== undefined ? 'jwks_path' : config.auth.public_key_path !== undefined ? 'public_key_path' : 'secret_path';
+}
