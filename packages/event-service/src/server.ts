@@ -1,59 +1,42 @@
-// The event service's network side: TCP (optionally TLS, upgraded after the plaintext INFO as nats-server does)
-// and WebSocket listeners, admission under max_connections, the per-turn flush of every client's output, and an
-// orderly shutdown. Routing lives in broker.ts, the protocol in client.ts.
+// The event service as a process: its client frontend (shared/server/frontend.ts: TCP, TLS, WebSocket, admission,
+// flushing), the leafnode listener, monitoring, the handlers, live reload, the lame-duck drain and an orderly
+// shutdown. Routing lives in the shared broker, the protocol in the shared client.
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
-import net from 'node:net';
-import tls from 'node:tls';
-import { WebSocketServer } from 'ws';
-import { Errors, errLine, loadServerTlsOptions, type CloseReason, type Logger } from '@event-broker/shared';
+import {
+  Broker,
+  ClientFrontend,
+  loadServerTlsOptions,
+  type Client,
+  type ClientAuthenticator,
+  type ClientLimits,
+  type CloseReason,
+  type FrontendHost,
+  type Logger,
+} from '@event-broker/shared';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { ServiceStats } from './api.js';
-import { Broker } from '@event-broker/shared';
-import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits } from '@event-broker/shared';
 import type { ServiceConfig } from './config-types.js';
 import type { EventHandlers } from './handlers/index.js';
 import { LeafnodeListener } from './leafnode/listener.js';
 import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
-import { SocketTransport, WebSocketTransport } from '@event-broker/shared';
 import { VERSION } from './version.js';
 
-/** How long a client may take to finish the TLS handshake before it is dropped. */
-const TLS_HANDSHAKE_MS = 2000;
-
-export class EventServer implements ClientContext, MonitorSource {
+export class EventServer implements FrontendHost, MonitorSource {
   readonly broker: Broker;
   readonly serverId = newServerId();
-  readonly clients = new Map<number, Client>();
   readonly startedAt = new Date();
   configLoadedAt = new Date();
-  totalConnections = 0;
-  private nextCid = 1;
-  private tcp: net.Server | undefined;
-  private ws: { http: http.Server | https.Server; wss: WebSocketServer } | undefined;
-  /**
-   * Never listens: accepted TCP sockets are handed to it after the plaintext INFO. A standalone TLSSocket would
-   * not enforce rejectUnauthorized (Node checks client certificates only for sockets a tls.Server owns).
-   */
-  private tlsServer: tls.Server | undefined;
-  /** Client ids of sockets in their TLS handshake, by peer address, to pick up on 'secureConnection'. */
-  private handshaking = new Map<string, number>();
-  private dirty: Client[] = [];
-  private flushQueued = false;
+  private readonly frontend: ClientFrontend;
   private closing = false;
   /** Set by lameDuck: no new client is admitted, those connected were told to leave. */
   private draining = false;
-  private listenersStopped: Promise<void> | undefined;
   /** Resolved when the last client leaves during the lame duck. */
   private clientsGone: (() => void) | undefined;
   private lifecycle: ServerState = 'starting';
   private monitor: MonitorServer | undefined;
   /** The [leafnodes] listener, when configured (monitoring reads its links). */
   leafnodes: LeafnodeListener | undefined;
-  private boundPort = 0;
-  private boundWsPort: number | undefined;
 
   /** The event intake and store (handlers/index.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
@@ -65,14 +48,34 @@ export class EventServer implements ClientContext, MonitorSource {
     private readonly options: { handlers?: boolean } = {},
   ) {
     this.broker = new Broker(config.service.listener_limit);
-    if (config.tls) this.tlsServer = this.createTlsServer(config);
+    const svc = config.service;
+    const ws = config.websocket;
+    this.frontend = new ClientFrontend(this, {
+      host: svc.host,
+      port: svc.port,
+      tls: config.tls ? loadServerTlsOptions(config.tls) : undefined,
+      websocket: ws && { host: ws.host, port: ws.port, tls: config.tls && !ws.no_tls ? loadServerTlsOptions(config.tls) : undefined },
+    });
   }
 
   get port(): number {
-    return this.boundPort;
+    return this.frontend.port;
   }
   get websocketPort(): number | undefined {
-    return this.boundWsPort;
+    return this.frontend.websocketPort;
+  }
+  /** Client connections open now, by client id (monitoring, reload, the lame duck). */
+  get clients(): ReadonlyMap<number, Client> {
+    return this.frontend.clients;
+  }
+  get totalConnections(): number {
+    return this.frontend.totalConnections;
+  }
+  get maxConnections(): number {
+    return this.config.service.max_connections;
+  }
+  accepting(): boolean {
+    return !this.closing && !this.draining;
   }
   /** The monitoring port actually bound, when [monitor] is configured. */
   get monitorPort(): number | undefined {
@@ -104,7 +107,7 @@ export class EventServer implements ClientContext, MonitorSource {
         // Before any client, so the first event finds the intake subscribed.
         if (this.config.store !== undefined || this.config.handlers !== undefined) this.handlers = startHandlers(this, this.logger);
       }
-      await this.listenForClients();
+      await this.frontend.listen();
       await this.leafnodes?.listen();
     } catch (err) {
       this.handlers?.close();
@@ -113,29 +116,6 @@ export class EventServer implements ClientContext, MonitorSource {
       throw err;
     }
     if (this.lifecycle === 'starting') this.lifecycle = 'running';
-  }
-
-  private async listenForClients(): Promise<void> {
-    const svc = this.config.service;
-    const tcp = net.createServer((socket) => this.acceptTcp(socket));
-    this.tcp = tcp;
-    await listenOn(tcp, svc.host, svc.port);
-    this.boundPort = (tcp.address() as net.AddressInfo).port;
-    this.logger.info({ host: svc.host, port: this.boundPort, tls: this.config.tls !== undefined }, 'listening for client connections');
-    const wsConf = this.config.websocket;
-    if (wsConf) {
-      const secure = this.config.tls !== undefined && !wsConf.no_tls;
-      const server = secure ? https.createServer(loadServerTlsOptions(this.config.tls!)) : http.createServer();
-      server.on('request', (_req, res) => {
-        res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
-      });
-      const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: svc.max_payload + svc.max_control_line + 1024 });
-      wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket));
-      this.ws = { http: server, wss };
-      await listenOn(server, wsConf.host, wsConf.port);
-      this.boundWsPort = (server.address() as net.AddressInfo).port;
-      this.logger.info({ host: wsConf.host, port: this.boundWsPort, tls: secure }, 'listening for websocket clients');
-    }
   }
 
   stats(): ServiceStats {
@@ -181,7 +161,7 @@ export class EventServer implements ClientContext, MonitorSource {
       proto: 1,
       go: `node${process.versions.node}`,
       host: svc.host,
-      port: this.boundPort,
+      port: this.frontend.port,
       headers: true,
       max_payload: svc.max_payload,
     };
@@ -193,106 +173,9 @@ export class EventServer implements ClientContext, MonitorSource {
     return info;
   }
 
-  scheduleFlush(client: Client): void {
-    this.dirty.push(client);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      // After the current read is processed: one write per client per turn however many messages it got.
-      queueMicrotask(this.flushAll);
-    }
-  }
-
-  private readonly flushAll = (): void => {
-    this.flushQueued = false;
-    const dirty = this.dirty;
-    this.dirty = [];
-    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-  };
-
-  clientClosed(client: Client, reason: CloseReason): void {
-    if (this.clients.delete(client.cid)) {
-      this.monitor?.closed.record(client);
-      this.logger.info(
-        { cid: client.cid, ip: client.transport.remoteAddress, reason, in_msgs: client.stats.inMsgs, out_msgs: client.stats.outMsgs },
-        'client closed',
-      );
-      if (this.clients.size === 0) this.clientsGone?.();
-    }
-  }
-
-  // --- accepting -----------------------------------------------------------------------------------------
-
-  private admit(cid: number, write: (s: string) => void, end: () => void): boolean {
-    if (this.closing || this.draining) {
-      end();
-      return false;
-    }
-    if (this.clients.size >= this.config.service.max_connections) {
-      // nats-server greets first, then refuses (server.go createClient, maxConnExceeded).
-      write(Client.greeting(this, cid, ''));
-      write(errLine(Errors.maxConnections));
-      end();
-      this.logger.warn({ max_connections: this.config.service.max_connections }, 'maximum connections exceeded, refusing');
-      return false;
-    }
-    return true;
-  }
-
-  private acceptTcp(socket: net.Socket): void {
-    const cid = this.nextCid++;
-    if (!this.admit(cid, (s) => socket.write(s), () => socket.end())) return;
-    socket.on('error', () => {}); // reported through the transport once started
-    if (this.tlsServer === undefined) {
-      this.startClient(new Client(this, cid, new SocketTransport(socket)));
-      return;
-    }
-    // TLS: the INFO goes out in plaintext, then the client starts its handshake.
-    socket.write(Client.greeting(this, cid, socket.remoteAddress ?? ''));
-    const key = peerKey(socket);
-    this.handshaking.set(key, cid);
-    socket.once('close', () => this.handshaking.delete(key));
-    this.tlsServer.emit('connection', socket);
-  }
-
-  private createTlsServer(config: ServiceConfig): tls.Server {
-    const server = tls.createServer({
-      ...loadServerTlsOptions(config.tls!),
-      handshakeTimeout: Math.max(TLS_HANDSHAKE_MS, config.service.auth_timeout),
-    });
-    server.on('secureConnection', (secure: tls.TLSSocket) => {
-      const key = peerKey(secure);
-      const cid = this.handshaking.get(key);
-      this.handshaking.delete(key);
-      if (cid === undefined) {
-        secure.destroy();
-        return;
-      }
-      this.startClient(new Client(this, cid, new SocketTransport(secure)), true);
-    });
-    server.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
-      const key = peerKey(secure);
-      this.logger.warn({ cid: this.handshaking.get(key), ip: secure.remoteAddress, err: err.message }, 'TLS handshake failed');
-      this.handshaking.delete(key);
-      secure.destroy();
-    });
-    return server;
-  }
-
-  private acceptWebSocket(ws: import('ws').WebSocket, socket: net.Socket): void {
-    const cid = this.nextCid++;
-    const sendText = (s: string) => ws.send(Buffer.from(s), { binary: true });
-    if (!this.admit(cid, sendText, () => ws.close(1008))) return;
-    this.startClient(new Client(this, cid, new WebSocketTransport(ws, socket)));
-  }
-
-  private startClient(client: Client, greeted = false): void {
-    if (this.closing || this.draining) {
-      client.transport.destroy();
-      return;
-    }
-    this.clients.set(client.cid, client);
-    this.totalConnections++;
-    client.start({ greeted });
+  clientClosed(client: Client): void {
+    this.monitor?.closed.record(client);
+    if (this.clients.size === 0) this.clientsGone?.();
   }
 
   // --- live changes and shutdown -------------------------------------------------------------------------
@@ -306,7 +189,7 @@ export class EventServer implements ClientContext, MonitorSource {
     const plan = planReload(this.config, next);
     const config = plan.config;
     // Read every TLS file first: a bad one refuses the whole reload, nothing applied.
-    const tlsOptions = config.tls && this.tlsServer ? loadServerTlsOptions(config.tls) : undefined;
+    const tlsOptions = config.tls && this.frontend.tlsEnabled ? loadServerTlsOptions(config.tls) : undefined;
     const before = this.config.service;
     this.config = config;
     this.configLoadedAt = new Date();
@@ -314,9 +197,7 @@ export class EventServer implements ClientContext, MonitorSource {
     if (this.logger.level !== config.log.level) this.logger.level = config.log.level;
     if (tlsOptions !== undefined) {
       // Handshakes from now on use the new context; established sessions keep theirs (Node tls.Server setSecureContext).
-      this.tlsServer!.setSecureContext(tlsOptions);
-      const wsHttp = this.ws?.http;
-      if (wsHttp instanceof https.Server) wsHttp.setSecureContext(tlsOptions);
+      this.frontend.setSecureContext(tlsOptions);
       this.logger.info({ cert_path: config.tls!.cert_path }, 'TLS certificate reloaded for new connections');
     }
     // [handlers] live: sinks added, removed or replaced; [feed] retention is read at each housekeeping pass.
@@ -351,7 +232,7 @@ export class EventServer implements ClientContext, MonitorSource {
     if (this.lifecycle === 'running' || this.lifecycle === 'starting') this.lifecycle = 'draining';
     const svc = this.config.service;
     const started = Date.now();
-    const stopped = this.stopListening();
+    const stopped = this.frontend.stopListening();
     this.logger.info(
       { clients: this.clients.size, lame_duck_duration_ms: svc.lame_duck_duration, lame_duck_grace_period_ms: svc.lame_duck_grace_period },
       'entering lame duck mode',
@@ -377,32 +258,17 @@ export class EventServer implements ClientContext, MonitorSource {
     await this.close();
   }
 
-  /** Closes the client, WebSocket and leafnode listeners once; established connections stay. */
-  private stopListening(): Promise<void> {
-    this.listenersStopped ??= (async () => {
-      const stopped: Promise<unknown>[] = [];
-      if (this.tcp) stopped.push(new Promise((r) => this.tcp!.close(r)));
-      if (this.ws) {
-        const { http: server, wss } = this.ws;
-        stopped.push(new Promise((r) => wss.close(r)), new Promise((r) => server.close(r)));
-      }
-      await Promise.all(stopped);
-    })();
-    return this.listenersStopped;
-  }
-
   /** Stops accepting, sends every client what it is owed, closes them; resolves when all are gone. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     this.lifecycle = 'closing';
-    const stopped: Promise<unknown>[] = [this.stopListening()];
+    const stopped: Promise<unknown>[] = [this.frontend.stopListening()];
     if (this.leafnodes) stopped.push(this.leafnodes.close());
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
     // Handlers first: the intake commits and answers what it holds while its requesters are still connected.
     this.handlers?.close();
-    for (const c of [...this.clients.values()]) c.close('Server Shutdown');
-    this.ws?.http.closeAllConnections?.();
+    stopped.push(this.frontend.close('Server Shutdown'));
     await Promise.all(stopped);
     this.lifecycle = 'closed';
     // Last, so /healthz says 503 for as long as the shutdown takes.
@@ -418,20 +284,6 @@ function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
     timer.unref?.();
     void p.then(() => {
       clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-function peerKey(s: net.Socket): string {
-  return `${s.remoteAddress}:${s.remotePort}`;
-}
-
-function listenOn(server: net.Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
       resolve();
     });
   });
