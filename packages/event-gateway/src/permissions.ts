@@ -109,7 +109,7 @@ export class PermissionRules {
   private readonly subDeny: Sublist<Rule> | undefined;
   private readonly pubCache = new DecisionCache();
   private readonly subCache = new DecisionCache();
-  private readonly recvCache = new DecisionCache();
+  private readonly deliverCache = new DecisionCache();
 
   /** Nothing allowed: no `nats` claim. */
   static readonly NONE = new PermissionRules(undefined);
@@ -174,9 +174,9 @@ export class PermissionRules {
    */
   deliver(subject: string): boolean {
     if (this.subDeny === undefined) return true;
-    const hit = this.recvCache.get(subject);
+    const hit = this.deliverCache.get(subject);
     if (hit !== undefined) return hit;
-    return this.recvCache.set(subject, this.subDeny.match(subject).psubs.length === 0);
+    return this.deliverCache.set(subject, this.subDeny.match(subject).psubs.length === 0);
   }
 }
 
@@ -329,6 +329,8 @@ function parseClaim(nats: unknown): ParsedClaim | string {
   // same as no allow list (Go's omitempty writes no other form). Here an explicit empty allow list allows nothing:
   // a token that spells out "allow nothing" is not read as "allow everything".
   return {
+    // nats-server auth.go validateResponsePermissions: a resp claim without pub.allow closes publishing to all
+    // but the granted replies.
     pubAllow: pub.allow ?? (response !== undefined ? [] : undefined),
     pubDeny: pub.deny ?? [],
     subAllow: sub.allow,

@@ -184,7 +184,6 @@ function describeJoseError(err: unknown): string {
 
 /** A token-supplied string for a log line: quoted, cut short, no control characters. */
 function quote(s: string): string {
-  // eslint-disable-next-line no-control-regex
   const clean = s.replace(/[\x00-\x1f\x7f]/g, '?');
   return JSON.stringify(clean.length > 40 ? `${clean.slice(0, 37)}...` : clean);
 }
