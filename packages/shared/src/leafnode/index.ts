@@ -3,3 +3,5 @@
 export * from './interest.js';
 export * from './peer.js';
 export * from './link.js';
+export * from './dial.js';
+export * from './uplink.js';

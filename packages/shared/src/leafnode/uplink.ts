@@ -1,0 +1,747 @@
+// The leaf side of a leafnode link: one persistent Conn in a local broker standing for "the upstream server" (the
+// event service's [leafnodes] port or a nats-server 2.9 hub). It dials (dial.ts), sends CONNECT and the local
+// interest, holds the hub's LS+/LS- as subscriptions here, publishes the hub's LMSG locally and sends up what local
+// clients publish that the hub wants. Through an outage it keeps the hub's last-known interest and holds what
+// matches it in a bounded buffer, pausing publishers when full, and redials forever with capped backoff. The
+// message and interest encoding is peer.ts's, shared with the hub side (link.ts).
+import { randomBytes } from 'node:crypto';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import {
+  Errors,
+  Outbound,
+  PING,
+  PONG,
+  Parser,
+  errLine,
+  type ProtocolError,
+  type ProtocolHandler,
+} from '../protocol/index.js';
+import type { Logger } from '../log.js';
+import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
+import type { ClientLimits } from '../server/client.js';
+import { SocketTransport, type Transport } from '../server/transport.js';
+import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl, type UplinkErrorCode } from './dial.js';
+import { InterestTable, interestKey } from './interest.js';
+import { LeafPeer, writeLeafMsg, type LeafMessage } from './peer.js';
+
+/** Queued bytes past which a message is written at once instead of at the end of the turn (as client.ts). */
+const EAGER_FLUSH_BYTES = 256 * 1024;
+/** nats-server leafnode.go leafNodeReconnectDelayAfterLoopDetected. */
+const LOOP_DELAY_MS = 30_000;
+/** Held messages skipped over before the array is compacted (amortises the splice). */
+const COMPACT_AFTER = 4096;
+
+export const UPLINK_DEFAULTS = Object.freeze({
+  /** What the gateway's [upstream] buffer_bytes defaults to. */
+  bufferBytes: 8 * 1024 * 1024,
+  /** nats-server's leafnode reconnect interval. */
+  reconnectDelayMs: 1000,
+  reconnectMaxDelayMs: 10_000,
+  /** nats-server gives a solicited leaf 2 s to finish connecting (leafnode.go connectProcessTimeout). */
+  handshakeTimeoutMs: 2000,
+  /** Long enough for the hub's own clients to reconnect and re-subscribe after it restarted (nats.js waits 2 s). */
+  interestWaitMs: 10_000,
+});
+
+export interface UplinkOptions {
+  /** Hub addresses tried in turn: `nats://host:port`, `tls://host:port` or `host:port` (port 7422 when absent). */
+  readonly urls: readonly string[];
+  /**
+   * node:tls options for the hub: loadClientTlsOptions' result (cert, key, ca) or any tls.connect options. Given,
+   * the link is TLS whatever the URL; without it, TLS when the URL is tls:// or the hub's INFO says tls_required.
+   */
+  readonly tls?: tls.ConnectionOptions;
+  /** Read on use: ping_interval, ping_max, max_control_line (the gateway's client limits). */
+  readonly limits: ClientLimits;
+  readonly logger: Logger;
+  /**
+   * Our server name in CONNECT. A nats-server hub replaces a link with the name of a newer one (leafnode.go
+   * addLeafNodeConnection): give each gateway its own. Default: the server id.
+   */
+  readonly name?: string;
+  /** Default: a random nats-server-shaped id (`N` and 55 base32 characters). */
+  readonly serverId?: string;
+  /** Our version in CONNECT; a nats-server hub with leafnodes.min_version refuses lower ones. Default "0.1.0". */
+  readonly version?: string;
+  /** Our cluster name in CONNECT; absent when not given. */
+  readonly cluster?: string;
+  /**
+   * Held bytes at which local publishers are paused while the link is down (or its socket is backed up). The
+   * buffer can exceed it by what paused publishers had already read (one socket read each).
+   */
+  readonly bufferBytes?: number;
+  /** First wait before redialling; doubles per failed attempt up to reconnectMaxDelayMs, half of it jitter. */
+  readonly reconnectDelayMs?: number;
+  readonly reconnectMaxDelayMs?: number;
+  /** Bounds TCP connect + INFO + TLS, and separately the PONG answering our CONNECT. */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * After a reconnect, how long held messages wait for the hub to announce interest in their subject again (its
+   * own subscribers may come back after us); past it, those nobody wants are discarded, as NATS would.
+   */
+  readonly interestWaitMs?: number;
+  /**
+   * The local broker's interest, when one already exists; default a new table, which only sees subscriptions made
+   * after it: make the Uplink before local clients subscribe.
+   */
+  readonly interest?: InterestTable;
+  /** Our id as a Conn in the local broker (logs, PublisherHandle.id); default 0. */
+  readonly cid?: number;
+}
+
+/** idle: not started. connecting: dialling, or waiting to redial. handshake: CONNECT sent, no PONG yet. */
+export type UplinkState = 'idle' | 'connecting' | 'handshake' | 'up' | 'closed';
+
+export type UplinkEvent =
+  | { readonly type: 'up'; readonly hub: HubInfo }
+  | { readonly type: 'down'; readonly error: UplinkError }
+  | { readonly type: 'closed' };
+
+export interface UplinkCounters {
+  /** Messages from the hub published locally, and their payload bytes (headers included). */
+  inMsgs: number;
+  inBytes: number;
+  /** Messages written to the hub, and their payload bytes. */
+  outMsgs: number;
+  outBytes: number;
+  /** Messages held for the hub now (link down, or older ones still waiting), and their bytes. */
+  bufferedMsgs: number;
+  bufferedBytes: number;
+  /** Times the link came up again after having been up. */
+  reconnects: number;
+  /** Attempts that failed (dial, handshake) and links lost. */
+  failures: number;
+  /** Held messages discarded because the hub, back, no longer wanted their subject after interestWaitMs. */
+  droppedNoInterest: number;
+  /** Held messages discarded by close(). */
+  droppedOnClose: number;
+  /** Local publishers paused right now because the buffer (or the socket) is full. */
+  pausedPublishers: number;
+}
+
+/** A message waiting for the hub, with its own copy of the bytes. */
+interface Held extends LeafMessage {
+  /** What it counts against bufferBytes. */
+  readonly size: number;
+}
+
+export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle {
+  /** Ours, `$LDS.<random>`: the hub sending it back means it reaches us twice (leafnode.go loop detection). */
+  readonly loopSubject = `$LDS.${randomBytes(16).toString('base64url').slice(0, 22)}`;
+  readonly serverId: string;
+  readonly name: string;
+  /** The latest failure, kept after the link comes back (health pages show it). */
+  lastError: UplinkError | undefined;
+  /** The hub of the current (or last) link. */
+  hub: HubInfo | undefined;
+  /** Round trip of the latest PING answered, ms; 0 until one is. */
+  rttMs = 0;
+
+  private st: UplinkState = 'idle';
+  private readonly urls: HubUrl[];
+  private readonly tlsOptions: tls.ConnectionOptions | undefined;
+  private readonly limits: ClientLimits;
+  private readonly logger: Logger;
+  private readonly version: string;
+  private readonly cluster: string | undefined;
+  private readonly bufferBytes: number;
+  private readonly reconnectDelayMs: number;
+  private readonly reconnectMaxDelayMs: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly interestWaitMs: number;
+  private readonly ownsInterest: boolean;
+
+  // The current attempt or link; callbacks of an older one carry another generation and are ignored.
+  private gen = 0;
+  private url: HubUrl | undefined;
+  private transport: Transport | undefined;
+  private parser: Parser | undefined;
+  private sessionDone: Promise<void> = Promise.resolve();
+  private readonly out = new Outbound();
+  private flushScheduled = false;
+  private pingsOut = 0;
+  private pingSentAt = 0;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** The hub's interest from before this link, dropped at the PONG unless re-announced. */
+  private stale: Set<string> | undefined;
+  private urlIndex = 0;
+  private failuresInRow = 0;
+  private nextDelayMs: number | undefined;
+  private everUp = false;
+  /** Failure texts already logged at warn since the last state change: a flapping hub logs each once. */
+  private readonly logged = new Set<string>();
+  /** PublisherHandle pauses of our reading from the hub (in-process subscribers' flow control). */
+  private inPaused = 0;
+
+  // Messages for the hub not yet written, oldest first from heldHead.
+  private held: (Held | undefined)[] = [];
+  private heldHead = 0;
+  private heldBytes = 0;
+  private holdUntil = 0;
+  private holdTimer: NodeJS.Timeout | undefined;
+  private readonly pausedPublishers = new Set<PublisherHandle>();
+
+  private readonly listeners = new Set<(e: UplinkEvent) => void>();
+  private readonly count = { reconnects: 0, failures: 0, droppedNoInterest: 0, droppedOnClose: 0 };
+  private closing: Promise<void> | undefined;
+
+  constructor(broker: Broker, opts: UplinkOptions) {
+    const interest = opts.interest ?? new InterestTable(broker);
+    super(broker, interest, opts.cid ?? 0);
+    this.ownsInterest = opts.interest === undefined;
+    if (opts.urls.length === 0) throw new UplinkError('EUPLINK_URL', 'no upstream URL given');
+    this.urls = opts.urls.map(parseHubUrl);
+    this.tlsOptions = opts.tls;
+    this.limits = opts.limits;
+    this.logger = opts.logger;
+    this.serverId = opts.serverId ?? randomServerId();
+    this.name = opts.name ?? this.serverId;
+    this.version = opts.version ?? '0.1.0';
+    this.cluster = opts.cluster;
+    this.bufferBytes = positive('bufferBytes', opts.bufferBytes ?? UPLINK_DEFAULTS.bufferBytes);
+    this.reconnectDelayMs = positive('reconnectDelayMs', opts.reconnectDelayMs ?? UPLINK_DEFAULTS.reconnectDelayMs);
+    this.reconnectMaxDelayMs = Math.max(this.reconnectDelayMs, positive('reconnectMaxDelayMs', opts.reconnectMaxDelayMs ?? UPLINK_DEFAULTS.reconnectMaxDelayMs));
+    this.handshakeTimeoutMs = positive('handshakeTimeoutMs', opts.handshakeTimeoutMs ?? UPLINK_DEFAULTS.handshakeTimeoutMs);
+    this.interestWaitMs = nonNegative('interestWaitMs', opts.interestWaitMs ?? UPLINK_DEFAULTS.interestWaitMs);
+  }
+
+  // --- state ---------------------------------------------------------------------------------------------
+
+  get state(): UplinkState {
+    return this.st;
+  }
+  /** CONNECT answered: messages and interest flow. */
+  get up(): boolean {
+    return this.st === 'up';
+  }
+  get isClosed(): boolean {
+    return this.st === 'closed';
+  }
+  get publisher(): PublisherHandle {
+    return this;
+  }
+  get id(): number {
+    return this.cid;
+  }
+  get counters(): UplinkCounters {
+    return {
+      ...this.stats,
+      bufferedMsgs: this.held.length - this.heldHead,
+      bufferedBytes: this.heldBytes,
+      ...this.count,
+      pausedPublishers: this.pausedPublishers.size,
+    };
+  }
+
+  /** Calls `listener` on every up, down and close; returns a function that stops it. */
+  onStateChange(listener: (event: UplinkEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves once the link is up (at once if it is); rejects after `timeoutMs`, or when closed first. */
+  waitUntilUp(timeoutMs: number): Promise<void> {
+    if (this.st === 'up') return Promise.resolve();
+    if (this.st === 'closed') return Promise.reject(new UplinkError('EUPLINK_CLOSED', 'the uplink is closed'));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        const last = this.lastError;
+        reject(new UplinkError(last?.code ?? 'EUPLINK_CONNECT', `not up within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`, { cause: last }));
+      }, timeoutMs);
+      const off = this.onStateChange((e) => {
+        if (e.type === 'down') return;
+        clearTimeout(timer);
+        off();
+        if (e.type === 'up') resolve();
+        else reject(new UplinkError('EUPLINK_CLOSED', 'the uplink closed before it came up'));
+      });
+    });
+  }
+
+  private emit(event: UplinkEvent): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(event);
+      } catch (err) {
+        this.logger.error({ err, event: event.type }, 'uplink state listener threw');
+      }
+    }
+  }
+
+  // --- lifecycle -----------------------------------------------------------------------------------------
+
+  /** Starts dialling; from here on the Uplink redials by itself until close(). */
+  start(): void {
+    if (this.st !== 'idle') return;
+    // From now on every local interest change is told to the hub while connected; the burst covers the rest.
+    this.interest.observe(this);
+    this.dial();
+  }
+
+  /**
+   * Stops for good: writes what is queued, closes the link, removes the hub's interest from the local broker,
+   * discards held messages (counted, logged) and resumes paused publishers. Resolves once the socket is closed.
+   */
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    if (this.st === 'up' && this.heldHead === this.held.length) this.flushNow();
+    this.st = 'closed';
+    this.gen++;
+    this.clearSessionTimers();
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.holdTimer);
+    this.interest.unobserve(this);
+    if (this.ownsInterest) this.interest.close();
+    const t = this.transport;
+    this.transport = undefined;
+    this.parser = undefined;
+    this.dropPending();
+    if (t !== undefined) {
+      if (this.out.bytes > 0) t.write(this.out.take());
+      t.end();
+    }
+    this.out.clear();
+    this.removeAllPeerInterest();
+    const dropped = this.held.length - this.heldHead;
+    if (dropped > 0) {
+      this.count.droppedOnClose += dropped;
+      this.logger.warn({ upstream: this.url?.display, dropped, dropped_bytes: this.heldBytes }, 'uplink closed with messages still held for the upstream');
+    }
+    this.held = [];
+    this.heldHead = 0;
+    this.heldBytes = 0;
+    this.resumePublishers();
+    this.logger.info({ upstream: this.url?.display }, 'uplink closed');
+    this.emit({ type: 'closed' });
+    this.listeners.clear();
+    // SocketTransport.end destroys a socket the hub does not close within 2 s: this is bounded.
+    this.closing = t === undefined ? Promise.resolve() : this.sessionDone;
+    return this.closing;
+  }
+
+  private setState(st: UplinkState): void {
+    this.st = st;
+  }
+
+  private dial(): void {
+    this.reconnectTimer = undefined;
+    if (this.st === 'closed') return;
+    const gen = ++this.gen;
+    const url = this.urls[this.urlIndex++ % this.urls.length]!;
+    this.url = url;
+    this.setState('connecting');
+    this.logger.debug({ upstream: url.display }, 'uplink dialling');
+    dialHub(url, { tls: this.tlsOptions, forceTls: url.tls || this.tlsOptions !== undefined, timeoutMs: this.handshakeTimeoutMs }).then(
+      (d) => {
+        if (gen !== this.gen) {
+          d.socket.destroy();
+          return;
+        }
+        this.begin(gen, url, d.socket, d.info, d.rest);
+      },
+      (err: unknown) => {
+        if (gen !== this.gen) return;
+        this.lost(err instanceof UplinkError ? err : new UplinkError('EUPLINK_CONNECT', `${url.display}: ${String(err)}`, { cause: err }));
+      },
+    );
+  }
+
+  /** The hub's INFO is read (and TLS done): CONNECT, our interest, then a PING whose PONG ends the handshake. */
+  private begin(gen: number, url: HubUrl, socket: net.Socket, info: HubInfo, rest: Buffer): void {
+    const transport = new SocketTransport(socket);
+    this.transport = transport;
+    this.hub = info;
+    const limits = this.limits;
+    const parser = new Parser(this, 'leaf', { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload });
+    this.parser = parser;
+    this.pingsOut = 0;
+    // The hub answers in order: its LS+ burst for our CONNECT comes before the PONG, so what it does not
+    // re-announce by then is interest it no longer has.
+    this.stale = new Set(this.subs.keys());
+    let done!: () => void;
+    this.sessionDone = new Promise<void>((r) => (done = r));
+    transport.start({
+      onData: (chunk) => {
+        if (gen === this.gen) parser.parse(chunk);
+      },
+      onClose: (err) => {
+        done();
+        if (gen !== this.gen) return;
+        this.lost(new UplinkError('EUPLINK_CLOSED', `${url.display}: ${err ? err.message : 'the upstream closed the link'}`, { cause: err }));
+      },
+      onDrain: () => {
+        if (gen === this.gen) this.afterSent();
+      },
+    });
+    // dialHub paused the socket after the INFO; reading starts now unless in-process subscribers hold it.
+    if (this.inPaused === 0) transport.resume();
+    this.setState('handshake');
+    // The fields a nats-server 2.9 leaf sends (leafnode.go sendLeafConnect, leafConnectInfo); never `lang`, which
+    // marks a client on the leafnode port.
+    const connect: Record<string, unknown> = {
+      version: this.version,
+      tls_required: info.tls,
+      server_id: this.serverId,
+      name: this.name,
+      headers: true,
+    };
+    if (this.cluster !== undefined) connect.cluster = this.cluster;
+    if (url.user !== undefined) connect.user = url.user;
+    if (url.pass !== undefined) connect.pass = url.pass;
+    this.out.writeString(`CONNECT ${JSON.stringify(connect)}\r\n`);
+    this.out.writeString(this.interestBurst(this.loopSubject));
+    this.out.writeBytes(PING);
+    this.pingSentAt = performance.now();
+    this.flushNow();
+    this.handshakeTimer = setTimeout(() => {
+      this.fail(new UplinkError('EUPLINK_HANDSHAKE', `${url.display}: no PONG to our CONNECT within ${this.handshakeTimeoutMs} ms`));
+    }, this.handshakeTimeoutMs);
+    this.handshakeTimer.unref?.();
+    if (rest.length > 0) parser.parse(rest);
+  }
+
+  /** The PONG to the PING after CONNECT: the hub has our CONNECT and interest, and we have its interest. */
+  private established(): void {
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    for (const key of this.stale ?? []) this.removePeerInterest(key);
+    this.stale = undefined;
+    if (this.everUp) this.count.reconnects++;
+    this.everUp = true;
+    this.failuresInRow = 0;
+    this.logged.clear();
+    this.setState('up');
+    this.holdUntil = Date.now() + this.interestWaitMs;
+    this.pingTimer = setInterval(() => this.onPingTimer(), this.limits.ping_interval);
+    this.pingTimer.unref?.();
+    const hub = this.hub!;
+    this.logger.info(
+      { upstream: hub.url, server_id: hub.serverId, server_name: hub.serverName, version: hub.version, tls: hub.tls, interest: this.subs.size, held: this.held.length - this.heldHead },
+      'uplink up',
+    );
+    this.emit({ type: 'up', hub });
+    this.drain();
+  }
+
+  /** Ends the current link on our side (handshake timeout, stale, -ERR, protocol error, loop). */
+  private fail(err: UplinkError): void {
+    if (this.transport === undefined) return;
+    // What is queued (an -ERR for a loop) still goes out; the socket closes once it is sent.
+    this.flushNow();
+    this.lost(err, 'end');
+  }
+
+  /** The attempt or link is gone: hold what comes next, keep the hub's interest, redial. */
+  private lost(err: UplinkError, how: 'end' | 'destroy' = 'destroy'): void {
+    if (this.st === 'closed') return;
+    const wasUp = this.st === 'up';
+    // Later callbacks of this link are ignored from here.
+    this.gen++;
+    this.clearSessionTimers();
+    // A message collected this turn joins the held ones instead of the dead socket.
+    this.setState('connecting');
+    this.writePending();
+    const t = this.transport;
+    this.transport = undefined;
+    if (how === 'end') t?.end();
+    else t?.destroy();
+    this.parser = undefined;
+    // Encoded but never written (flushes run every turn, so rarely anything): it cannot be re-held in order.
+    this.out.clear();
+    this.stale = undefined;
+    this.lastError = err;
+    this.count.failures++;
+    this.failuresInRow++;
+    const log = { upstream: this.url?.display, code: err.code, err: err.message, attempt: this.failuresInRow };
+    if (wasUp) {
+      this.logged.clear();
+      this.logged.add(err.message);
+      this.logger.warn({ ...log, interest: this.subs.size, held: this.held.length - this.heldHead }, 'uplink down; holding messages for the upstream');
+      this.emit({ type: 'down', error: err });
+    } else if (!this.logged.has(err.message)) {
+      this.logged.add(err.message);
+      this.logger.warn(log, 'uplink attempt failed');
+    } else {
+      this.logger.debug(log, 'uplink attempt failed');
+    }
+    const delay = this.nextDelayMs ?? backoffMs(this.failuresInRow, this.reconnectDelayMs, this.reconnectMaxDelayMs);
+    this.nextDelayMs = undefined;
+    this.reconnectTimer = setTimeout(() => this.dial(), delay);
+    this.reconnectTimer.unref?.();
+  }
+
+  private clearSessionTimers(): void {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.handshakeTimer);
+    this.pingTimer = undefined;
+    this.handshakeTimer = undefined;
+  }
+
+  // --- messages to the hub -------------------------------------------------------------------------------
+
+  protected get announcing(): boolean {
+    return this.st === 'handshake' || this.st === 'up';
+  }
+
+  protected sendMessage(m: LeafMessage, from: Conn): void {
+    if (this.st === 'closed') return;
+    if (this.st === 'up' && this.heldHead === this.held.length) {
+      const bytes = writeLeafMsg(this.out, m, this.hub!.headers);
+      this.stats.outMsgs++;
+      this.stats.outBytes += bytes;
+      // A hub that reads slower than local clients publish: slow them down rather than queue without bound.
+      if (this.out.bytes + this.transport!.bufferedBytes() > this.bufferBytes) this.pausePublisher(from);
+      if (this.out.bytes >= EAGER_FLUSH_BYTES) this.flushNow();
+      return;
+    }
+    // Down, still in the handshake, or older messages waiting: behind them, in order. A copy, so the publisher's
+    // read buffer is not kept alive by a slice and bufferBytes counts what is really held.
+    const size = m.msg.length + m.subject.length + (m.reply?.length ?? 0);
+    this.held.push({ subject: m.subject, reply: m.reply, queues: m.queues, hdrLen: m.hdrLen, msg: Buffer.from(m.msg), size });
+    this.heldBytes += size;
+    if (this.heldBytes >= this.bufferBytes) this.pausePublisher(from);
+  }
+
+  protected sendInterest(lines: string): void {
+    this.out.writeString(lines);
+    this.scheduleFlush();
+  }
+
+  /**
+   * Writes held messages, oldest first, while the socket takes them. A message whose subject the hub does not
+   * want (yet) stops the queue until the hub announces it or interestWaitMs after the link came up; then it is
+   * discarded, as the hub would.
+   */
+  private drain(): void {
+    if (this.st !== 'up') return;
+    const t = this.transport!;
+    const headers = this.hub!.headers;
+    let dropped = 0;
+    while (this.heldHead < this.held.length) {
+      if (this.out.bytes + t.bufferedBytes() >= this.bufferBytes) break; // afterSent resumes
+      const h = this.held[this.heldHead]!;
+      if (!this.peerWants(h.subject)) {
+        const wait = this.holdUntil - Date.now();
+        if (wait > 0) {
+          this.armHold(wait);
+          break;
+        }
+        dropped++;
+      } else {
+        this.stats.outBytes += writeLeafMsg(this.out, h, headers);
+        this.stats.outMsgs++;
+      }
+      this.held[this.heldHead++] = undefined;
+      this.heldBytes -= h.size;
+      if (this.out.bytes >= EAGER_FLUSH_BYTES) this.flushNow();
+    }
+    if (this.heldHead === this.held.length) {
+      this.held = [];
+      this.heldHead = 0;
+    } else if (this.heldHead >= COMPACT_AFTER && this.heldHead * 2 >= this.held.length) {
+      this.held = this.held.slice(this.heldHead);
+      this.heldHead = 0;
+    }
+    if (dropped > 0) {
+      this.count.droppedNoInterest += dropped;
+      this.logger.warn({ upstream: this.url?.display, dropped, waited_ms: this.interestWaitMs }, 'held messages discarded: the upstream no longer wants their subjects');
+    }
+    this.flushNow();
+    this.maybeResumePublishers();
+  }
+
+  private armHold(ms: number): void {
+    if (this.holdTimer !== undefined) return;
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = undefined;
+      this.drain();
+    }, ms);
+    this.holdTimer.unref?.();
+  }
+
+  private pausePublisher(from: Conn): void {
+    const p = from.publisher;
+    if (this.pausedPublishers.has(p)) return;
+    if (this.pausedPublishers.size === 0) {
+      this.logger.info({ upstream: this.url?.display, state: this.st, held_bytes: this.heldBytes, buffer_bytes: this.bufferBytes }, 'uplink buffer full, pausing publishers');
+    }
+    this.pausedPublishers.add(p);
+    p.pause();
+  }
+
+  /** Publishers go on once the backlog is down to half the buffer (hysteresis: no pause/resume per message). */
+  private maybeResumePublishers(): void {
+    if (this.pausedPublishers.size === 0) return;
+    const low = this.bufferBytes / 2;
+    if (this.heldBytes > low) return;
+    const t = this.transport;
+    if (this.st === 'up' && t !== undefined && this.out.bytes + t.bufferedBytes() > low) return;
+    this.resumePublishers();
+  }
+
+  private resumePublishers(): void {
+    if (this.pausedPublishers.size === 0) return;
+    const ps = [...this.pausedPublishers];
+    this.pausedPublishers.clear();
+    this.logger.info({ upstream: this.url?.display, publishers: ps.length }, 'uplink buffer drained, resuming publishers');
+    for (const p of ps) p.resume();
+  }
+
+  /** Some bytes reached the OS: more held messages may go, paused publishers may resume. */
+  private afterSent(): void {
+    if (this.heldHead < this.held.length) this.drain();
+    else this.maybeResumePublishers();
+  }
+
+  // --- writing -------------------------------------------------------------------------------------------
+
+  private writeRaw(s: string | Buffer): void {
+    if (this.transport === undefined) return;
+    this.writePending();
+    if (typeof s === 'string') this.out.writeString(s);
+    else this.out.writeBytes(s);
+    this.scheduleFlush();
+  }
+
+  protected scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the current publish (every delivery of one message is synchronous): one write per turn.
+    queueMicrotask(() => this.flushNow());
+  }
+
+  private flushNow(): void {
+    this.flushScheduled = false;
+    this.writePending();
+    const t = this.transport;
+    if (t === undefined || this.out.bytes === 0) return;
+    const gen = this.gen;
+    t.write(this.out.take(), () => {
+      if (gen === this.gen) this.afterSent();
+    });
+  }
+
+  // --- PublisherHandle: in-process subscribers slowing the hub's messages down ------------------------------
+
+  pause(): void {
+    if (this.inPaused++ === 0) this.transport?.pause();
+  }
+
+  resume(): void {
+    if (this.inPaused > 0 && --this.inPaused === 0) this.transport?.resume();
+  }
+
+  // --- reading -------------------------------------------------------------------------------------------
+
+  private onPingTimer(): void {
+    if (this.st !== 'up') return;
+    if (this.pingsOut + 1 > this.limits.ping_max) {
+      this.fail(new UplinkError('EUPLINK_STALE', `${this.url!.display}: ${this.pingsOut} PINGs unanswered`));
+      return;
+    }
+    this.pingsOut++;
+    if (this.pingSentAt === 0) this.pingSentAt = performance.now();
+    this.writeRaw(PING);
+  }
+
+  private get linked(): boolean {
+    return this.st === 'handshake' || this.st === 'up';
+  }
+
+  onProtocolError(err: ProtocolError, detail: string): void {
+    if (!this.linked) return;
+    this.fail(new UplinkError('EUPLINK_PROTOCOL', `${this.url!.display}: ${err.text || 'protocol violation'}: ${detail}`));
+  }
+
+  onErr(text: string): void {
+    if (!this.linked) return;
+    // The hub found a loop (leafnode.go leafProcessErr): it holds off 30 s, so do we.
+    const loop = text.includes('Loop detected');
+    if (loop) this.nextDelayMs = LOOP_DELAY_MS;
+    this.fail(new UplinkError(loop ? 'EUPLINK_LOOP' : 'EUPLINK_HUB_ERROR', `${this.url!.display}: -ERR '${text}'`));
+  }
+
+  /** A hub's later INFO (its connect_info answer, cluster changes) changes nothing we act on. */
+  onInfo(): void {}
+  onOk(): void {}
+  /** A hub never sends CONNECT; nats-server ignores what it does not expect from a server here too. */
+  onConnect(): void {}
+
+  onPing(): void {
+    if (!this.linked) return;
+    this.writeRaw(PONG);
+  }
+
+  onPong(): void {
+    if (!this.linked) return;
+    if (this.pingSentAt !== 0) {
+      this.rttMs = performance.now() - this.pingSentAt;
+      this.pingSentAt = 0;
+    }
+    if (this.st === 'handshake') this.established();
+    else this.pingsOut = 0;
+  }
+
+  onLeafSub(subject: string, queue: string | undefined, _weight: number): void {
+    if (!this.linked) return;
+    if (subject === this.loopSubject) {
+      // leafnode.go handleLeafNodeLoop: tell the hub, drop the link, wait before redialling.
+      this.writeRaw(errLine(Errors.leafnodeLoop));
+      this.nextDelayMs = LOOP_DELAY_MS;
+      this.fail(new UplinkError('EUPLINK_LOOP', `${this.url!.display}: our loop-detection subject came back: the upstream reaches us twice`));
+      return;
+    }
+    const res = this.addPeerInterest(subject, queue);
+    if (res === 'known') {
+      this.stale?.delete(interestKey(subject, queue));
+    } else if (res === 'invalid') {
+      this.logger.warn({ upstream: this.url!.display, subject }, 'upstream interest in an invalid subject ignored');
+    } else if (this.st === 'up' && this.heldHead < this.held.length) {
+      // Held messages may have been waiting for this very interest.
+      this.drain();
+    }
+  }
+
+  onLeafUnsub(subject: string, queue: string | undefined): void {
+    if (!this.linked) return;
+    const key = interestKey(subject, queue);
+    this.stale?.delete(key);
+    this.removePeerInterest(key);
+  }
+
+  onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
+    if (!this.linked) return;
+    this.publishFromPeer(subject, reply, queues, hdrLen, msg);
+  }
+}
+
+/** Capped exponential backoff, the upper half of it random so a fleet of leaves does not redial in step. */
+export function backoffMs(attempt: number, baseMs: number, capMs: number): number {
+  const full = Math.min(capMs, baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
+  return Math.round(full / 2 + Math.random() * (full / 2));
+}
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** `N` and 55 base32 characters: the shape of a nats-server server id (a public nkey). */
+function randomServerId(): string {
+  const bytes = randomBytes(55);
+  let id = 'N';
+  for (const b of bytes) id += BASE32[b & 31];
+  return id;
+}
+
+function positive(name: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`Uplink ${name} must be a positive number, got ${v}`);
+  return v;
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`Uplink ${name} must be zero or more, got ${v}`);
+  return v;
+}
+
