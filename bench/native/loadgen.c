@@ -15,11 +15,16 @@
 //
 //   loadgen version          prints {"libnats":"<version>"} (checks the binary runs)
 //   loadgen <mode> port=<p> [size=<bytes>] [count=<n>] [warmup=<n>] [cap_ms=<ms>] [subs=<k>] [queue=0|1]
-//           [conns=<n>] [client=raw|libnats] [iobuf=<bytes, libnats>]
+//           [conns=<n>] [sub=0|1] [subjects=<n>] [client=raw|libnats] [iobuf=<bytes, libnats>]
 //   modes: pub      one connection publishes `count` msgs to a subject nobody listens to
 //          fanout   `subs` subscriber connections (a queue group when queue=1), one publisher, count deliveries
 //          reqrep   sequential requests to a responder on another connection; latency percentiles
-//          conns    raw sockets held open for an RSS reading (libnats would spend two threads per connection)
+//          conns    raw sockets held open for an RSS reading (libnats would spend two threads per connection);
+//                   sub=1 gives each one SUB of its own subject
+//          subs     `subs` connections each subscribe once to each of `subjects` subjects, 3 in 10 of those
+//                   SUBs with a wildcard; one publisher cycles through the subjects (see run_subs)
+// conns and subs always use raw sockets: 10,000 connections or 100,000 subscriptions are beyond libnats'
+// thread-per-connection and thread-per-subscription model on 2 cores.
 // Output: JSON lines on stdout: {"event":"window","phase":"start"|"end"} around the measured span, and last the
 // result ({"error":...} on failure, exit 1). `conns` prints {"event":"ready","phase":...} and waits for a line on
 // stdin before moving on, so the caller can read the server's RSS.
@@ -63,12 +68,14 @@ typedef struct {
   int subs;
   int queue;
   long conns;
+  int sub;       // conns: one SUB per connection
+  long subjects; // subs: distinct published subjects
   int iobuf;
   bool raw; // client=raw (default) or client=libnats
 } Args;
 
 static Args args = {.size = 16, .count = 100000, .warmup = 10000, .cap_ms = 5000, .subs = 1, .conns = 1000,
-                    .iobuf = 256 * 1024, .raw = true};
+                    .subjects = 10000, .iobuf = 256 * 1024, .raw = true};
 static atomic_long async_errors;
 static atomic_long disconnects;
 static atomic_bool stopping;
@@ -197,9 +204,9 @@ static void flush_nc(natsConnection *nc) {
 
 // --- raw connections: a frame reader that counts MSG frames and skips their payloads by size ---
 
-static const char CONNECT_LINE[] =
+static const char CONNECT_ONLY[] =
     "CONNECT {\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"name\":\"bench\",\"lang\":\"c-raw\","
-    "\"version\":\"1.0.0\",\"protocol\":1,\"headers\":false,\"no_responders\":false}\r\nPING\r\n";
+    "\"version\":\"1.0.0\",\"protocol\":1,\"headers\":false,\"no_responders\":false}\r\n";
 
 typedef struct Reader {
   int fd;
@@ -294,7 +301,9 @@ static void await_pong(Reader *r, long want) {
   }
 }
 
-static int open_socket(void) {
+// A connected socket that has sent CONNECT, then `extra` (e.g. a SUB line; may be NULL), then PING, in one write:
+// its first PONG means the server has processed all of it.
+static int open_socket_with(const char *extra) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fail("socket", NATS_OK);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(args.port)};
@@ -305,9 +314,14 @@ static int open_socket(void) {
   // A write blocked this long means the server stopped reading: fail instead of hanging the run.
   struct timeval tv = {.tv_sec = 10};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  write_all(fd, CONNECT_LINE, sizeof CONNECT_LINE - 1);
+  char hello[sizeof CONNECT_ONLY + 256 + 8];
+  int n = snprintf(hello, sizeof hello, "%s%sPING\r\n", CONNECT_ONLY, extra ? extra : "");
+  if (n < 0 || (size_t)n >= sizeof hello) fail_msg("connect", "extra line too long");
+  write_all(fd, hello, (size_t)n);
   return fd;
 }
+
+static int open_socket(void) { return open_socket_with(NULL); }
 
 // A raw connection with `sub_line` (e.g. "SUB x 1\r\n") registered: the PONG after it means the server has it.
 static Reader *raw_subscriber(const char *sub_line) {
@@ -346,6 +360,11 @@ typedef struct {
   char *chunk; // per_chunk copies of "PUB <subj> <size>\r\n<payload>\r\n"
   size_t frame_len;
   long per_chunk;
+  // subs mode: `nframes` frames to different subjects back to back in `chunk`; frame i spans off[i]..off[i+1].
+  // pub_send cycles through them, `per_chunk` frames (~256 KiB) per write, from frame `pos` on.
+  size_t *off;
+  long nframes;
+  long pos;
 } Pub;
 
 static Pub *pub_open(const char *subj, const char *payload) {
@@ -380,6 +399,16 @@ static Pub *pub_open(const char *subj, const char *payload) {
 static long pub_send(Pub *p, long n, int64_t deadline) {
   if (!args.raw) return publish_n(p->nc, p->subj, p->payload, n, deadline);
   long sent = 0;
+  if (p->off) {
+    while (sent < n && now_ns() <= deadline) {
+      long k = n - sent < p->per_chunk ? n - sent : p->per_chunk;
+      if (k > p->nframes - p->pos) k = p->nframes - p->pos;
+      write_all(p->r->fd, p->chunk + p->off[p->pos], p->off[p->pos + k] - p->off[p->pos]);
+      sent += k;
+      p->pos = (p->pos + k) % p->nframes;
+    }
+    return sent;
+  }
   while (sent < n && now_ns() <= deadline) {
     long k = n - sent < p->per_chunk ? n - sent : p->per_chunk;
     write_all(p->r->fd, p->chunk, (size_t)k * p->frame_len);
@@ -709,15 +738,30 @@ static void await_pongs(int *fds, long n) {
   free(seen);
 }
 
+// Connection i of `conns`; with sub=1 it subscribes to a subject of its own (no message is ever published there).
+static int idle_socket(long i) {
+  if (!args.sub) return open_socket();
+  char line[64];
+  snprintf(line, sizeof line, "SUB bench.idle.%ld 1\r\n", i);
+  return open_socket_with(line);
+}
+
 static int run_conns(void) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+    // Each connection holds a descriptor here and one in the server: both need the limit above conns.
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)args.conns + 64) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%ld connections need ulimit -n >= %ld (have %ld; raise the hard limit)", args.conns,
+             args.conns + 64, (long)rl.rlim_cur);
+    fail_msg("conns", msg);
+  }
   int *fds = calloc(args.conns + 1, sizeof(int));
-  // One connection first, so the baseline is a server that has served a client.
-  fds[0] = open_socket();
+  // One connection first, so the baseline is a server that has served a client (and, with sub=1, holds a SUB).
+  fds[0] = idle_socket(0);
   await_pongs(fds, 1);
   printf("{\"event\":\"ready\",\"phase\":\"base\",\"conns\":1}\n");
   fflush(stdout);
@@ -730,7 +774,7 @@ static int run_conns(void) {
   // Batches of 100, each handshake complete before the next: a backlog overflow would add 1 s SYN retries.
   while (opened < args.conns && now_ns() < deadline) {
     long b = args.conns - opened < 100 ? args.conns - opened : 100;
-    for (long i = 0; i < b; i++) fds[1 + opened + i] = open_socket();
+    for (long i = 0; i < b; i++) fds[1 + opened + i] = idle_socket(1 + opened + i);
     await_pongs(fds + 1 + opened, b);
     opened += b;
   }
@@ -747,16 +791,144 @@ static int run_conns(void) {
     if (poll(&p, 1, 0) == 1 && recv(fds[i], buf, sizeof buf, MSG_DONTWAIT) == 0) closed++;
   }
   print_common("conns", t1 - t0, cu0, cs0);
-  printf(",\"opened\":%ld,\"requested\":%ld,\"closed_by_server\":%ld,\"capped\":%s}\n", opened, args.conns, closed,
-         opened < args.conns ? "true" : "false");
+  printf(",\"opened\":%ld,\"requested\":%ld,\"closed_by_server\":%ld,\"capped\":%s,\"subscriptions\":%ld}\n", opened,
+         args.conns, closed, opened < args.conns ? "true" : "false", args.sub ? opened + 1 : 0);
   fflush(stdout);
   for (long i = 0; i <= opened; i++) close(fds[i]);
   return 0;
 }
 
+// --- subs: a large interest graph, publishes spread over all of it ---
+//
+// Published subjects: sub.<s/100>.<s%100>.ev for s < subjects (10,000 by default). Each of the `subs` connections
+// subscribes once to each subject, in one of four forms chosen by (s + connection) % 10:
+//   0: sub.A.B.*    1: sub.A.B.>    2: *.A.B.ev    3-9: sub.A.B.ev
+// so 30% of the subscriptions carry a wildcard, every form reaches exactly one published subject, and every
+// publish is delivered exactly `subs` times: a loss is visible, and the per-message work stays a 1→subs fan-out
+// while the index (literal, `*` and `>` branches at several levels) is large. The publisher cycles through the
+// subjects in a fixed shuffled order (the same for both servers): with 10,000 subjects the servers' 1,024-entry
+// match caches miss almost always, which is the case the index exists for.
+
+static void subs_pattern(long s, int c, char *out, size_t cap) {
+  long a = s / 100, b = s % 100;
+  switch ((s + c) % 10) {
+  case 0: snprintf(out, cap, "sub.%ld.%ld.*", a, b); break;
+  case 1: snprintf(out, cap, "sub.%ld.%ld.>", a, b); break;
+  case 2: snprintf(out, cap, "*.%ld.%ld.ev", a, b); break;
+  default: snprintf(out, cap, "sub.%ld.%ld.ev", a, b); break;
+  }
+}
+
+// Frames "PUB sub.A.B.ev <size>\r\n<payload>\r\n" for every subject once, in a shuffled order, back to back.
+static Pub *subs_publisher(const char *data) {
+  Pub *p = calloc(1, sizeof *p);
+  if (!p) fail("calloc", NATS_OK);
+  p->r = calloc(1, sizeof *p->r);
+  p->r->fd = open_socket();
+  await_pong(p->r, 1);
+  long n = args.subjects;
+  long *order = malloc(sizeof(long) * n);
+  p->off = malloc(sizeof(size_t) * (n + 1));
+  p->chunk = malloc((size_t)n * (40 + (size_t)args.size));
+  if (!order || !p->off || !p->chunk) fail("malloc", NATS_OK);
+  for (long i = 0; i < n; i++) order[i] = i;
+  uint64_t x = 0x9e3779b97f4a7c15ULL; // xorshift64, fixed seed: the same order for both servers
+  for (long i = n - 1; i > 0; i--) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    long j = (long)(x % (uint64_t)(i + 1)), t = order[i];
+    order[i] = order[j], order[j] = t;
+  }
+  size_t at = 0, max_frame = 0;
+  for (long i = 0; i < n; i++) {
+    p->off[i] = at;
+    int h = sprintf(p->chunk + at, "PUB sub.%ld.%ld.ev %d\r\n", order[i] / 100, order[i] % 100, args.size);
+    memcpy(p->chunk + at + h, data, args.size);
+    memcpy(p->chunk + at + h + args.size, "\r\n", 2);
+    at += (size_t)h + args.size + 2;
+    if ((size_t)h + args.size + 2 > max_frame) max_frame = (size_t)h + args.size + 2;
+  }
+  p->off[n] = at;
+  p->nframes = n;
+  p->per_chunk = (long)(256 * 1024 / max_frame);
+  if (p->per_chunk < 1) p->per_chunk = 1;
+  free(order);
+  return p;
+}
+
+static int run_subs(void) {
+  if (args.subs < 1 || args.subs > MAX_SUBS) fail_msg("subs", "out of range");
+  if (args.subjects < 1) fail_msg("subjects", "out of range");
+  pthread_t threads[MAX_SUBS];
+  long wild = 0;
+  // The SUB storm: every connection writes its SUB lines and a PING; the last PONG means all are registered.
+  char *lines = malloc((size_t)args.subjects * 48 + 8);
+  if (!lines) fail("malloc", NATS_OK);
+  int64_t s0 = now_ns();
+  for (int c = 0; c < args.subs; c++) {
+    Reader *r = calloc(1, sizeof *r);
+    if (!r) fail("calloc", NATS_OK);
+    r->fd = open_socket();
+    size_t at = 0;
+    for (long s = 0; s < args.subjects; s++) {
+      char pat[40];
+      subs_pattern(s, c, pat, sizeof pat);
+      if ((s + c) % 10 < 3) wild++;
+      at += (size_t)sprintf(lines + at, "SUB %s %ld\r\n", pat, s + 1);
+    }
+    memcpy(lines + at, "PING\r\n", 6);
+    write_all(r->fd, lines, at + 6);
+    readers[c] = r;
+  }
+  char buf[4096];
+  for (int c = 0; c < args.subs; c++) { // CONNECT's PONG, then the one after the SUBs
+    int64_t deadline = now_ns() + 30000LL * 1000000LL;
+    while (readers[c]->pongs < 2) {
+      if (now_ns() > deadline) fail_msg("subs", "no PONG within 30 s of the SUB storm");
+      if (read_some(readers[c], buf, sizeof buf, 100) < 0) fail_msg("subs", "server closed the connection");
+    }
+  }
+  int64_t setup_ns = now_ns() - s0;
+  free(lines);
+  for (int c = 0; c < args.subs; c++)
+    if (pthread_create(&threads[c], NULL, reader_thread, readers[c]) != 0) fail("pthread_create", NATS_OK);
+
+  Pub *pub = subs_publisher(payload(args.size));
+  long per_msg = args.subs;
+  long warm = pub_send(pub, args.warmup, now_ns() + args.cap_ms * 1000000LL);
+  pub_flush(pub);
+  wait_delivered(warm * per_msg);
+  long base = delivered();
+
+  double cu0, cs0;
+  cpu_now(&cu0, &cs0);
+  window_event("start");
+  int64_t t0 = now_ns();
+  long sent = pub_send(pub, args.count, t0 + args.cap_ms * 1000000LL);
+  pub_flush(pub);
+  long expected = sent * per_msg;
+  int64_t t1 = wait_delivered(base + expected);
+  window_event("end");
+  long got = delivered() - base;
+  print_common("subs", t1 - t0, cu0, cs0);
+  printf(",\"sent\":%ld,\"received\":%ld,\"expected\":%ld,\"lost\":%ld,\"capped\":%s,\"size\":%d,\"subs\":%d,"
+         "\"subjects\":%ld,\"subscriptions\":%ld,\"wildcard_subscriptions\":%ld,\"setup_ns\":%lld,"
+         "\"warmup_lost\":%ld}\n",
+         sent, got, expected, expected - got, sent < args.count ? "true" : "false", args.size, args.subs,
+         args.subjects, args.subjects * args.subs, wild, (long long)setup_ns, warm * per_msg - base);
+  fflush(stdout);
+  atomic_store(&stopping, true);
+  pub_close(pub);
+  for (int c = 0; c < args.subs; c++) {
+    shutdown(readers[c]->fd, SHUT_RDWR);
+    pthread_join(threads[c], NULL);
+    close(readers[c]->fd);
+  }
+  return 0;
+}
+
 static void parse_args(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: loadgen version | loadgen pub|fanout|reqrep|conns port=<p> [key=value...]\n");
+    fprintf(stderr, "usage: loadgen version | loadgen pub|fanout|reqrep|conns|subs port=<p> [key=value...]\n");
     exit(2);
   }
   args.mode = argv[1];
@@ -774,6 +946,8 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(k, "subs")) args.subs = (int)n;
     else if (!strcmp(k, "queue")) args.queue = (int)n;
     else if (!strcmp(k, "conns")) args.conns = n;
+    else if (!strcmp(k, "sub")) args.sub = (int)n;
+    else if (!strcmp(k, "subjects")) args.subjects = n;
     else if (!strcmp(k, "iobuf")) args.iobuf = (int)n;
     else if (!strcmp(k, "client")) args.raw = strcmp(v, "libnats") != 0;
     else fail_msg("unknown argument", k);
@@ -788,6 +962,10 @@ int main(int argc, char **argv) {
   }
   parse_args(argc, argv);
   if (!strcmp(args.mode, "conns")) return run_conns(); // no libnats threads needed
+  if (!strcmp(args.mode, "subs")) {
+    args.raw = true; // see the header: libnats cannot hold 100,000 subscriptions here
+    return run_subs();
+  }
   natsStatus s = nats_Open(-1);
   if (s != NATS_OK) fail("nats_Open", s);
   int rc;

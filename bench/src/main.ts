@@ -10,7 +10,10 @@
 //                      native = bench/bin/loadgen with raw sockets (lightest, see native/loadgen.c); libnats = the
 //                      same binary driving the NATS C client; node = bench/src/node-loadgen.ts
 //   --repeat <n>       run each scenario n times per server, keep the median (default 1)
-//   --all              include opt-in scenarios (idle-10k)
+//   --all              include opt-in scenarios (idle-10k, soak)
+//   --soak-seconds <s> seconds of mixed load in `soak` (default 60, 15 with --quick), then 10 s idle (3 s)
+//   --cpu-prof <dir>   run our service with node --cpu-prof, one .cpuprofile per service child in <dir>
+//                      (summarise with `node bench/dist/src/prof-summary.js <file>`)
 //   --md               print the tables as Markdown (for bench/RESULTS.md)
 // Results also go to bench/out/<date>.json. Exit code 1 when a run failed or a check did (lost messages).
 // Compare ratios from one run, never absolute figures across runs or machines (±15% between identical runs).
@@ -21,7 +24,8 @@ import { BENCH_DIR, pickGenerator, runInproc, type Generator } from './generator
 import { runEvents } from './events.js';
 import { render, type Cell, type ScenarioRun } from './report.js';
 import { DEFAULT_LIMITS, SCENARIOS, type Scenario } from './scenarios.js';
-import { startTarget, type RunningServer, type TargetName } from './servers.js';
+import { profileServiceInto, startTarget, type RunningServer, type TargetName } from './servers.js';
+import { runSoak } from './soak.js';
 import { systemInfo } from './system.js';
 
 // Let the server settle (allocations after the last handshake, Node's lazy frees) before reading VmRSS.
@@ -36,6 +40,7 @@ interface Options {
   repeat: number;
   generator: Generator;
   md: boolean;
+  soakSeconds?: number;
 }
 
 function usage(): string {
@@ -55,6 +60,8 @@ function options(): Options | undefined {
       generator: { type: 'string' },
       repeat: { type: 'string', default: '1' },
       all: { type: 'boolean', default: false },
+      'soak-seconds': { type: 'string' },
+      'cpu-prof': { type: 'string' },
       md: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -80,7 +87,18 @@ function options(): Options | undefined {
   }
   const repeat = Number.parseInt(values.repeat, 10);
   if (!(repeat >= 1 && repeat <= 9)) throw new Error('--repeat takes 1..9');
+  const soak = values['soak-seconds'];
+  const soakSeconds = soak === undefined ? undefined : Number(soak);
+  if (soakSeconds !== undefined && !(soakSeconds >= 1 && soakSeconds <= 3600)) {
+    throw new Error('--soak-seconds takes 1..3600');
+  }
+  if (values['cpu-prof'] !== undefined) {
+    const dir = path.resolve(values['cpu-prof']);
+    mkdirSync(dir, { recursive: true });
+    profileServiceInto(dir);
+  }
   return {
+    ...(soakSeconds !== undefined ? { soakSeconds } : {}),
     scenarios,
     // Each scenario runs nats-server, then ours, each a fresh process with the same limits.
     targets: only ? [only] : ['nats-server', 'ours'],
@@ -95,7 +113,8 @@ function help(): string {
   return [
     'pnpm bench [-- options]',
     '  --scenario <a,b>  --only ours|nats-server  --quick  --generator native|libnats|node  --repeat <n>',
-    '  --all  --md  --list      (details: the comment at the top of bench/src/main.ts)',
+    '  --all  --soak-seconds <s>  --cpu-prof <dir>  --md  --list',
+    '  (details: the comment at the top of bench/src/main.ts)',
     usage(),
   ].join('\n');
 }
@@ -103,8 +122,25 @@ function help(): string {
 /** One scenario against one server: fresh server with the scenario's limits, generator, server CPU and RSS. */
 async function runCell(sc: Scenario, target: TargetName, o: Options): Promise<Cell> {
   const spec = sc.spec(o.quick);
+  if (sc.kind === 'soak' && o.soakSeconds !== undefined) spec.soakSeconds = o.soakSeconds;
   const cell: Cell = { target, problems: [], notes: [] };
   const started = Date.now();
+  if (sc.kind === 'soak') {
+    try {
+      const r = await runSoak(spec, {
+        target,
+        generator: o.generator,
+        limits: { ...DEFAULT_LIMITS, ...sc.limits },
+        ...(sc.ours ? { ours: sc.ours } : {}),
+        onServerCpu: (s) => (cell.serverCpuS = s),
+      });
+      cell.result = r;
+      cell.windowS = r.window_ns / 1e9;
+    } catch (err) {
+      cell.error = (err as Error).message;
+    }
+    return finish(sc, cell, started);
+  }
   if (sc.kind === 'events') {
     try {
       const r = await runEvents(spec, { ...DEFAULT_LIMITS, ...sc.limits }, (s) => (cell.serverCpuS = s));

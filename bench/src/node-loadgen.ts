@@ -2,7 +2,8 @@
 // output, over raw sockets. Publishers write prebuilt PUB frames in big chunks; readers count MSG frames by
 // skipping each payload by its declared size, without parsing subjects: the same method as the native raw client,
 // in one thread. The report's generator-CPU column shows whether it kept up (near 100% of a core: it did not).
-//   node node-loadgen.js <pub|fanout|reqrep|conns> port=<p> [size= count= warmup= cap_ms= subs= queue= conns=]
+//   node node-loadgen.js <pub|fanout|reqrep|conns|subs> port=<p> [size= count= warmup= cap_ms= subs= queue= conns=
+//                        sub= subjects=]
 import net from 'node:net';
 import readline from 'node:readline';
 import type { GenMode } from './scenarios.js';
@@ -25,6 +26,10 @@ interface Args {
   subs: number;
   queue: boolean;
   conns: number;
+  /** conns: one SUB per connection. */
+  sub: boolean;
+  /** subs: distinct published subjects. */
+  subjects: number;
 }
 
 let disconnects = 0;
@@ -40,6 +45,8 @@ function parseArgs(argv: string[]): Args {
     subs: 1,
     queue: false,
     conns: 1000,
+    sub: false,
+    subjects: 10_000,
   };
   for (const kv of argv.slice(1)) {
     const [k, v] = kv.split('=');
@@ -52,6 +59,8 @@ function parseArgs(argv: string[]): Args {
     else if (k === 'subs') a.subs = n;
     else if (k === 'queue') a.queue = n === 1;
     else if (k === 'conns') a.conns = n;
+    else if (k === 'sub') a.sub = n === 1;
+    else if (k === 'subjects') a.subjects = n;
     else throw new Error(`unknown argument ${kv}`);
   }
   if (!a.port) throw new Error('port= is required');
@@ -194,6 +203,61 @@ async function publish(c: RawConn, subject: string, size: number, count: number,
   return sent;
 }
 
+/** Frames to different subjects back to back, sent in order and round again, ~256 KiB per write. */
+class FrameCycle {
+  private readonly buf: Buffer;
+  private readonly off: number[] = [];
+  private readonly perChunk: number;
+  private pos = 0;
+
+  constructor(frames: Buffer[]) {
+    let at = 0;
+    let max = 1;
+    for (const f of frames) {
+      this.off.push(at);
+      at += f.length;
+      max = Math.max(max, f.length);
+    }
+    this.off.push(at);
+    this.buf = Buffer.concat(frames);
+    this.perChunk = Math.max(1, Math.floor(CHUNK_BYTES / max));
+  }
+
+  async send(c: RawConn, count: number, deadline: bigint): Promise<number> {
+    const n = this.off.length - 1;
+    let sent = 0;
+    while (sent < count && now() < deadline) {
+      const k = Math.min(this.perChunk, count - sent, n - this.pos);
+      await c.write(this.buf.subarray(this.off[this.pos]!, this.off[this.pos + k]!));
+      sent += k;
+      this.pos = (this.pos + k) % n;
+      if (c.error) throw new Error(c.error);
+    }
+    return sent;
+  }
+}
+
+/**
+ * Waits until `count()` reaches `target`, progress stalls, or the drain bound passes. Returns the end of the
+ * measured window: when the target was reached, else the last observed progress.
+ */
+async function waitCount(count: () => number, target: number): Promise<bigint> {
+  const start = now();
+  let last = count();
+  let lastChange = start;
+  while (last < target) {
+    const t = now();
+    if (t - lastChange > ms(STALL_MS) || t - start > ms(DRAIN_MS)) break;
+    await sleep(1);
+    const d = count();
+    if (d !== last) {
+      last = d;
+      lastChange = now();
+    }
+  }
+  return last >= target ? now() : lastChange;
+}
+
 function cpuFields(cpu0: NodeJS.CpuUsage, t0: bigint, t1: bigint): Record<string, unknown> {
   const w = process.cpuUsage(cpu0);
   const all = process.cpuUsage();
@@ -235,23 +299,7 @@ async function runFanout(a: Args): Promise<void> {
   const pub = await RawConn.open(a.port);
   const perMsg = a.queue ? 1 : a.subs;
   const delivered = () => subs.reduce((n, s) => n + s.msgs, 0);
-
-  async function waitDelivered(target: number): Promise<bigint> {
-    const start = now();
-    let last = delivered();
-    let lastChange = start;
-    while (last < target) {
-      const t = now();
-      if (t - lastChange > ms(STALL_MS) || t - start > ms(DRAIN_MS)) break;
-      await sleep(1);
-      const d = delivered();
-      if (d !== last) {
-        last = d;
-        lastChange = now();
-      }
-    }
-    return last >= target ? now() : lastChange;
-  }
+  const waitDelivered = (target: number) => waitCount(delivered, target);
 
   const warm = await publish(pub, subject, a.size, a.warmup, now() + ms(a.capMs));
   await pub.flush();
@@ -360,7 +408,15 @@ async function runConns(a: Args): Promise<void> {
   const waitLine = async () => {
     await lines.next();
   };
-  const conns: RawConn[] = [await RawConn.open(a.port)];
+  // With sub=1 each connection subscribes to a subject of its own (nothing is published there).
+  const open = async (i: number): Promise<RawConn> => {
+    const c = await RawConn.open(a.port);
+    if (!a.sub) return c;
+    c.sock.write(`SUB bench.idle.${i} 1\r\n`);
+    await c.flush();
+    return c;
+  };
+  const conns: RawConn[] = [await open(0)];
   out({ event: 'ready', phase: 'base', conns: 1 });
   await waitLine();
   out({ event: 'window', phase: 'start' });
@@ -371,7 +427,7 @@ async function runConns(a: Args): Promise<void> {
   // Batches of 100, each handshake complete before the next: a backlog overflow would add 1 s SYN retries.
   while (opened < a.conns && now() < deadline) {
     const b = Math.min(100, a.conns - opened);
-    conns.push(...(await Promise.all(Array.from({ length: b }, () => RawConn.open(a.port)))));
+    conns.push(...(await Promise.all(Array.from({ length: b }, (_, i) => open(1 + opened + i)))));
     opened += b;
   }
   const t1 = now();
@@ -380,8 +436,103 @@ async function runConns(a: Args): Promise<void> {
   await waitLine();
   const closed = conns.filter((c) => c.sock.destroyed || c.sock.readyState !== 'open').length;
   const capped = opened < a.conns;
-  out({ ...cpuFields(cpu0, t0, t1), mode: 'conns', opened, requested: a.conns, closed_by_server: closed, capped });
+  const subscriptions = a.sub ? opened + 1 : 0;
+  out({ ...cpuFields(cpu0, t0, t1), mode: 'conns', opened, requested: a.conns, closed_by_server: closed, capped, subscriptions });
   for (const c of conns) c.sock.destroy();
+}
+
+/**
+ * A large interest graph: `subs` connections each subscribe once to each of `subjects` subjects, 3 in 10 SUBs with
+ * a wildcard, each form reaching exactly one published subject; one publisher cycles through the subjects in a
+ * fixed shuffled order. Same subjects, forms and order as native/loadgen.c run_subs (its comment says why).
+ */
+function subsPattern(s: number, c: number): string {
+  const ab = `${Math.floor(s / 100)}.${s % 100}`;
+  switch ((s + c) % 10) {
+    case 0:
+      return `sub.${ab}.*`;
+    case 1:
+      return `sub.${ab}.>`;
+    case 2:
+      return `*.${ab}.ev`;
+    default:
+      return `sub.${ab}.ev`;
+  }
+}
+
+/** Fisher-Yates with xorshift64 from a fixed seed, as loadgen.c: the same order for both servers. */
+function shuffledSubjects(n: number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  let x = 0x9e3779b97f4a7c15n;
+  const mask = (1n << 64n) - 1n;
+  for (let i = n - 1; i > 0; i--) {
+    x ^= (x << 13n) & mask;
+    x ^= x >> 7n;
+    x ^= (x << 17n) & mask;
+    const j = Number(x % BigInt(i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+async function runSubs(a: Args): Promise<void> {
+  const subs: RawConn[] = [];
+  let wild = 0;
+  const s0 = now();
+  for (let c = 0; c < a.subs; c++) subs.push(await RawConn.open(a.port));
+  await Promise.all(
+    subs.map((conn, c) => {
+      const lines: string[] = [];
+      for (let s = 0; s < a.subjects; s++) {
+        if ((s + c) % 10 < 3) wild++;
+        lines.push(`SUB ${subsPattern(s, c)} ${s + 1}\r\n`);
+      }
+      conn.sock.write(lines.join(''));
+      return conn.flush();
+    }),
+  );
+  const setupNs = Number(now() - s0);
+  for (const c of subs) if (c.error) throw new Error(c.error);
+  const pub = await RawConn.open(a.port);
+  const tail = Buffer.concat([payload(a.size), Buffer.from('\r\n')]);
+  const cycle = new FrameCycle(
+    shuffledSubjects(a.subjects).map((s) =>
+      Buffer.concat([Buffer.from(`PUB sub.${Math.floor(s / 100)}.${s % 100}.ev ${a.size}\r\n`), tail]),
+    ),
+  );
+  const perMsg = a.subs;
+  const delivered = () => subs.reduce((n, s) => n + s.msgs, 0);
+
+  const warm = await cycle.send(pub, a.warmup, now() + ms(a.capMs));
+  await pub.flush();
+  await waitCount(delivered, warm * perMsg);
+  const base = delivered();
+  out({ event: 'window', phase: 'start' });
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  const sent = await cycle.send(pub, a.count, t0 + ms(a.capMs));
+  await pub.flush();
+  const expected = sent * perMsg;
+  const t1 = await waitCount(delivered, base + expected);
+  out({ event: 'window', phase: 'end' });
+  const got = delivered() - base;
+  out({
+    ...cpuFields(cpu0, t0, t1),
+    mode: 'subs',
+    sent,
+    received: got,
+    expected,
+    lost: expected - got,
+    capped: sent < a.count,
+    size: a.size,
+    subs: a.subs,
+    subjects: a.subjects,
+    subscriptions: a.subjects * a.subs,
+    wildcard_subscriptions: wild,
+    setup_ns: setupNs,
+    warmup_lost: warm * perMsg - base,
+  });
+  for (const c of [pub, ...subs]) c.sock.destroy();
 }
 
 async function main(): Promise<void> {
@@ -390,6 +541,7 @@ async function main(): Promise<void> {
   else if (a.mode === 'fanout') await runFanout(a);
   else if (a.mode === 'reqrep') await runReqrep(a);
   else if (a.mode === 'conns') await runConns(a);
+  else if (a.mode === 'subs') await runSubs(a);
   else throw new Error(`unknown mode ${String(a.mode)}`);
 }
 

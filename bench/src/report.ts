@@ -69,7 +69,7 @@ export function render(r: Report): string {
     run.scenario.metrics.forEach((m, i) => {
       const fig = (target: TargetName): { text: string; value?: number } => {
         const cell = run.cells[target];
-        if (!cell) return { text: '—' };
+        if (!cell || (m.only !== undefined && m.only !== target)) return { text: '—' };
         if (cell.error) {
           const n = i === 0 ? mark(run.scenario.name, target, `error: ${cell.error}`) : undefined;
           return { text: n ? `error [${n}]` : 'error' };

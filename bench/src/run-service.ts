@@ -1,6 +1,10 @@
 // Our event service as a child process of the bench, so its RSS and CPU are its own, as nats-server's are.
 // argv[2]: JSON `{ service: {...} }` merged over loopback/port 0; prints `{"port":N,"pid":P}` once listening and
 // stops on SIGTERM. Anything else on stdout would break the port line: logs are silenced.
+// Each `heap` line on stdin is answered with one JSON line of process.memoryUsage() after a full GC (when run with
+// --expose-gc, as servers.ts does), so the soak scenario can compare live heap before, during and after a load.
+import readline from 'node:readline';
+import v8 from 'node:v8';
 import { startEventService } from '@event-broker/event-service';
 
 // Other sections (e.g. [store], [handlers] for the `events` scenario) pass through as given.
@@ -11,6 +15,24 @@ const svc = await startEventService({
   log: { level: 'silent' },
 });
 process.stdout.write(`${JSON.stringify({ port: svc.port, pid: process.pid })}\n`);
+
+const gc = (globalThis as { gc?: () => void }).gc;
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() !== 'heap') return;
+  gc?.();
+  const m = process.memoryUsage();
+  const sample = {
+    heap_used: m.heapUsed,
+    heap_total: m.heapTotal,
+    external: m.external,
+    array_buffers: m.arrayBuffers,
+    rss: m.rss,
+    gc: gc !== undefined,
+    // Per V8 space: growth in code_space after a load is compiled code (warm-up), in old_space live objects.
+    spaces: Object.fromEntries(v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, sp.space_used_size])),
+  };
+  process.stdout.write(`${JSON.stringify(sample)}\n`);
+});
 
 process.once('SIGTERM', () => {
   // Bounded: a close that hangs must not hold up the next scenario.

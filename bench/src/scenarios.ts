@@ -2,13 +2,9 @@
 // figures it yields. main.ts runs them; the generators (native/loadgen.c, node-loadgen.ts) apply them.
 //
 // Adding one: a new entry here; a new generator mode when the load is new (both generators, same CLI).
-// Planned, not written yet:
-//   - 100,000 subscriptions over 10,000 subjects with wildcards (a `subs` mode: SUB storm, then publish to
-//     matching/non-matching subjects; ours needs `listener_limit` raised via `ours`);
-//   - 10,000 idle connections: `idle-10k` below (opt-in; RSS per connection at scale);
-//   - the gateway path: a third Target in servers.ts (client → gateway → service) beside the two servers.
+// Planned, not written yet: the gateway path, a third Target in servers.ts (client → gateway → service).
 
-export type GenMode = 'pub' | 'fanout' | 'reqrep' | 'conns';
+export type GenMode = 'pub' | 'fanout' | 'reqrep' | 'conns' | 'subs';
 
 /** One load, as both generators take it (key=value arguments). */
 export interface GenSpec {
@@ -20,6 +16,13 @@ export interface GenSpec {
   subs?: number;
   queue?: boolean;
   conns?: number;
+  /** `conns`: each connection subscribes to a subject of its own. */
+  sub?: boolean;
+  /** `subs`: distinct published subjects (each subscribed once per connection). */
+  subjects?: number;
+  /** `soak`: seconds of mixed load, then seconds idle (main.ts sets them from --soak-seconds). */
+  soakSeconds?: number;
+  idleSeconds?: number;
   /** `events`: requests kept in flight, and the sink's batch_size. */
   inflight?: number;
   batch?: number;
@@ -71,6 +74,12 @@ export interface GenResult {
   closed_by_server?: number;
   per_sub_min?: number;
   per_sub_max?: number;
+  /** `conns` with sub=1, `subs`: subscriptions held at the end; `subs`: how many carry a wildcard. */
+  subscriptions?: number;
+  subjects?: number;
+  wildcard_subscriptions?: number;
+  /** `subs`: from the first SUB written to the PONG after the last, on every connection. */
+  setup_ns?: number;
   // Added by main.ts for `conns`: the server's VmRSS with one client, then with all of them.
   rss_base_kib?: number;
   rss_full_kib?: number;
@@ -82,6 +91,23 @@ export interface GenResult {
   batch?: number;
   /** POSTs whose body was a JSON array (0 with batch > 1: the service did not apply batch_size). */
   batch_posts?: number;
+  // `soak` (soak.ts): heapUsed after a forced GC (bytes; ours only) and VmRSS (KiB): fresh (cold), after one
+  // warm-up round (before), the largest sample during the load, and after the idle period; the steps run.
+  heap_cold?: number;
+  heap_before?: number;
+  heap_during_max?: number;
+  heap_after?: number;
+  /** heapUsed after minus the warm start, per V8 space, in bytes (code_space: compiled code; old_space: live objects). */
+  heap_space_growth?: Record<string, number>;
+  rss_cold_kib?: number;
+  rss_before_kib?: number;
+  rss_during_max_kib?: number;
+  rss_after_kib?: number;
+  samples?: number;
+  steps?: number;
+  step_names?: string[];
+  load_s?: number;
+  idle_s?: number;
 }
 
 export interface Metric {
@@ -91,6 +117,8 @@ export interface Metric {
   /** How a value prints (the unit is a column of its own). */
   format: (v: number) => string;
   value: (r: GenResult) => number;
+  /** A figure only this server has (a JS heap): the other column shows —. Never the first metric. */
+  only?: 'ours' | 'nats-server';
 }
 
 export interface Scenario {
@@ -98,9 +126,10 @@ export interface Scenario {
   name: string;
   /**
    * Generator scenarios drive a server over loopback; `inproc` runs our embedded API in a child process; `events`
-   * drives our durable event intake and a sink (events.ts), ours only: nats-server has no equivalent.
+   * drives our durable event intake and a sink (events.ts), ours only: nats-server has no equivalent; `soak`
+   * cycles through the other generator loads for a while, then idles, sampling heap and RSS (soak.ts).
    */
-  kind: 'generator' | 'inproc' | 'events';
+  kind: 'generator' | 'inproc' | 'events' | 'soak';
   spec: (quick: boolean) => GenSpec;
   metrics: Metric[];
   /** Whether a result is acceptable (a lost message in 1→1 is a failure, not a slow figure). */
@@ -306,13 +335,43 @@ export const SCENARIOS: Scenario[] = [
     ],
   },
   {
+    name: 'subs-100k',
+    kind: 'generator',
+    // 10 connections × 10,000 subjects = 100,000 SUBs, 30% with a wildcard; publishes cycle through the subjects
+    // (native/loadgen.c run_subs says why that shape). Counts: nats-server takes ~2 s here.
+    spec: (quick) => load(quick, 'subs', 16, 150_000, { subs: 10, subjects: 10_000, warmup: q(quick, 20_000) }),
+    metrics: [
+      {
+        label: '100,000 subs over 10,000 subjects (30% wildcard), published + delivered',
+        unit: 'msgs/s',
+        better: 'higher',
+        format: fmtRate,
+        value: (r) => ((r.sent ?? 0) + (r.received ?? 0)) / seconds(r),
+      },
+      {
+        label: '100,000 SUBs registered (10 conns, SUB storm → PONG)',
+        unit: 'ms',
+        better: 'lower',
+        format: fmtFixed(0),
+        value: (r) => (r.setup_ns ?? NaN) / 1e6,
+      },
+    ],
+    check: noLoss,
+    notes: lossNotes,
+    // listener_limit (default 10,000) bounds subscriptions service-wide; nats-server has no such limit.
+    ours: { listener_limit: 200_000 },
+  },
+  {
     name: 'idle-10k',
     kind: 'generator',
     optIn: true,
-    spec: () => ({ mode: 'conns', conns: 10_000, capMs: 60_000 }),
+    // One SUB each (bench.idle.<i>): a connection without interest is not what a fleet of idle clients looks like.
+    // Needs ulimit -n above 10,064 for the generator and each server (the generator says so when it is not).
+    spec: () => ({ mode: 'conns', conns: 10_000, sub: true, capMs: 60_000 }),
+    ours: { listener_limit: 20_000 },
     metrics: [
       {
-        label: '10,000 idle connections, server RSS',
+        label: '10,000 idle connections, 1 SUB each, server RSS',
         unit: 'KiB/conn',
         better: 'lower',
         format: fmtFixed(1),
@@ -320,7 +379,65 @@ export const SCENARIOS: Scenario[] = [
       },
     ],
     check: idleCheck,
-    notes: (r) => [`RSS ${mib(r.rss_base_kib)} → ${mib(r.rss_full_kib)} MiB`, ...(r.capped ? ['time cap hit'] : [])],
+    notes: (r) => [
+      `RSS ${mib(r.rss_base_kib)} → ${mib(r.rss_full_kib)} MiB, ${r.subscriptions ?? 0} subscriptions`,
+      ...(r.capped ? ['time cap hit'] : []),
+    ],
+  },
+  {
+    name: 'soak',
+    kind: 'soak',
+    optIn: true,
+    // Seconds come from --soak-seconds (default 60; 15 with --quick), idle 10 s (3 s with --quick).
+    spec: (quick) => ({ mode: 'pub', soakSeconds: quick ? 15 : 60, idleSeconds: quick ? 3 : 10 }),
+    ours: { listener_limit: 200_000 },
+    metrics: [
+      {
+        label: 'soak: server RSS after the idle period',
+        unit: 'MiB',
+        better: 'lower',
+        format: fmtFixed(1),
+        value: (r) => (r.rss_after_kib ?? NaN) / 1024,
+      },
+      {
+        label: 'soak: heapUsed after idle, % of warm start (forced GC)',
+        unit: '%',
+        better: 'lower',
+        format: fmtFixed(0),
+        value: (r) => ((r.heap_after ?? NaN) / (r.heap_before ?? NaN)) * 100,
+        only: 'ours',
+      },
+      {
+        label: 'soak: heapUsed after idle, % of cold start (fresh process)',
+        unit: '%',
+        better: 'lower',
+        format: fmtFixed(0),
+        value: (r) => ((r.heap_after ?? NaN) / (r.heap_cold ?? NaN)) * 100,
+        only: 'ours',
+      },
+    ],
+    // Issue 7: after the load and an idle period the heap is back within 10% of where it started.
+    check: (r) =>
+      r.heap_after !== undefined && r.heap_before !== undefined && r.heap_after > r.heap_before * 1.1
+        ? `heapUsed ${mib(r.heap_after / 1024)} MiB after idle, over 110% of ${mib(r.heap_before / 1024)} MiB at the warm start`
+        : undefined,
+    notes: (r) => [
+      ...(r.heap_before !== undefined
+        ? [
+            `heapUsed ${mib((r.heap_cold ?? NaN) / 1024)} MiB cold, ${mib(r.heap_before / 1024)} MiB warm → ` +
+              `${mib((r.heap_during_max ?? NaN) / 1024)} MiB ` +
+              `at most during → ${mib((r.heap_after ?? NaN) / 1024)} MiB after ${r.idle_s ?? '?'} s idle (forced GC each); ` +
+              `growth by space: ${Object.entries(r.heap_space_growth ?? {})
+                .map(([k, v]) => `${k} ${v >= 0 ? '+' : ''}${(v / 1024).toFixed(0)} KiB`)
+                .join(', ')}`,
+          ]
+        : []),
+      `RSS ${mib(r.rss_cold_kib)} cold, ${mib(r.rss_before_kib)} warm → ${mib(r.rss_during_max_kib)} at most → ` +
+        `${mib(r.rss_after_kib)} MiB; ` +
+        `${r.steps ?? 0} load steps in ${(r.load_s ?? 0).toFixed(0)} s (${(r.step_names ?? []).join(', ')}), ` +
+        `${fmtRate((r.sent ?? 0) + (r.received ?? 0))} msgs, ${r.samples ?? 0} samples`,
+      ...lossNotes(r),
+    ],
   },
 ];
 
@@ -337,5 +454,7 @@ export function genArgs(spec: GenSpec, port: number): string[] {
   if (spec.subs !== undefined) out.push(`subs=${spec.subs}`);
   if (spec.queue !== undefined) out.push(`queue=${spec.queue ? 1 : 0}`);
   if (spec.conns !== undefined) out.push(`conns=${spec.conns}`);
+  if (spec.sub !== undefined) out.push(`sub=${spec.sub ? 1 : 0}`);
+  if (spec.subjects !== undefined) out.push(`subjects=${spec.subjects}`);
   return out;
 }

@@ -11,6 +11,19 @@ import type { Limits } from './scenarios.js';
 
 export type TargetName = 'ours' | 'nats-server';
 
+/** process.memoryUsage() of our service after a forced GC (run-service.ts answers a `heap` line on stdin). */
+export interface HeapSample {
+  heap_used: number;
+  heap_total: number;
+  external: number;
+  array_buffers: number;
+  rss: number;
+  /** false: the service ran without --expose-gc and the figures include garbage. */
+  gc: boolean;
+  /** Bytes used per V8 heap space (old_space, code_space, ...). */
+  spaces: Record<string, number>;
+}
+
 export interface RunningServer {
   readonly target: TargetName;
   readonly pid: number;
@@ -19,12 +32,25 @@ export interface RunningServer {
   rssKiB(): number;
   /** User + system CPU time of the server process so far, seconds. */
   cpuSeconds(): number;
+  /** Ours only (nats-server has no JS heap): the heap after a forced GC. */
+  heap?(): Promise<HeapSample>;
   stop(): Promise<void>;
 }
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
+// A heap sample waits for the service's event loop and a full GC; under load that can take a while.
+const HEAP_TIMEOUT_MS = 10_000;
+
+// --expose-gc only makes `gc` callable (for heap samples); it changes nothing else. --cpu-prof is added by
+// `--cpu-prof <dir>` (main.ts), so a profile of the service comes from the very run it explains.
+let serviceFlags: string[] = ['--expose-gc'];
+
+/** Writes a V8 CPU profile of every service child into `dir` (on its exit), or stops doing so (undefined). */
+export function profileServiceInto(dir: string | undefined): void {
+  serviceFlags = dir === undefined ? ['--expose-gc'] : ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
 
 let clkTck: number | undefined;
 function ticksPerSecond(): number {
@@ -96,7 +122,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-function handle(target: TargetName, child: ChildProcess, port: number, cleanup?: () => void): RunningServer {
+function handle(
+  target: TargetName,
+  child: ChildProcess,
+  port: number,
+  extra: { cleanup?: () => void; heap?: () => Promise<HeapSample> } = {},
+): RunningServer {
   const pid = child.pid!;
   return {
     target,
@@ -104,9 +135,10 @@ function handle(target: TargetName, child: ChildProcess, port: number, cleanup?:
     port,
     rssKiB: () => readRssKiB(pid),
     cpuSeconds: () => readCpuSeconds(pid),
+    ...(extra.heap ? { heap: extra.heap } : {}),
     async stop() {
       await stopChild(child);
-      cleanup?.();
+      extra.cleanup?.();
     },
   };
 }
@@ -147,7 +179,7 @@ export async function startNatsServer(limits: Limits): Promise<RunningServer> {
     cleanup();
     throw new Error(`nats-server did not start: ${(err as Error).message}`);
   }
-  return handle('nats-server', child, port, cleanup);
+  return handle('nats-server', child, port, { cleanup });
 }
 
 /** Our event service in a child of its own (run-service.ts), port 0, silent logs; it prints the port it bound. */
@@ -163,24 +195,35 @@ export async function startOurs(
     write_deadline: limits.writeDeadlineMs,
     ...extra,
   };
-  const child = spawn(process.execPath, [path.join(HERE, 'run-service.js'), JSON.stringify({ ...sections, service })], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...serviceFlags, path.join(HERE, 'run-service.js'), JSON.stringify({ ...sections, service })],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  child.stdin!.on('error', () => {}); // a request written as the child exits
   const stderr = collect(child);
+  // stdout is JSON lines: the port line first, then one line per heap request, in order.
+  const lines: Array<(line: string) => void> = [];
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    let nl: number;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      lines.shift()?.(line);
+    }
+  });
   let port: number;
   try {
     port = await new Promise<number>((resolve, reject) => {
-      let out = '';
       const timer = setTimeout(() => reject(new Error(`no port line after ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        out += d;
-        const nl = out.indexOf('\n');
-        if (nl < 0) return;
+      lines.push((line) => {
         clearTimeout(timer);
         try {
-          resolve((JSON.parse(out.slice(0, nl)) as { port: number }).port);
+          resolve((JSON.parse(line) as { port: number }).port);
         } catch {
-          reject(new Error(`unexpected first line: ${out.slice(0, nl)}`));
+          reject(new Error(`unexpected first line: ${line}`));
         }
       });
       child.once('error', reject);
@@ -194,8 +237,20 @@ export async function startOurs(
     await stopChild(child);
     throw new Error(`event service did not start: ${(err as Error).message}`);
   }
-  child.stdout!.resume();
-  return handle('ours', child, port);
+  const heap = () =>
+    new Promise<HeapSample>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no heap sample after ${HEAP_TIMEOUT_MS} ms`)), HEAP_TIMEOUT_MS);
+      lines.push((line) => {
+        clearTimeout(timer);
+        try {
+          resolve(JSON.parse(line) as HeapSample);
+        } catch {
+          reject(new Error(`unexpected heap line: ${line}`));
+        }
+      });
+      child.stdin!.write('heap\n');
+    });
+  return handle('ours', child, port, { heap });
 }
 
 /** `ours` holds settings only our service has (merged into its [service] section). */
