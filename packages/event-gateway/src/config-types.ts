@@ -29,6 +29,8 @@ export interface GatewaySection {
   max_payload: number; // bytes, default 1 MiB; at most max_pending
   max_control_line: number; // bytes, default 4096
   max_pending: number; // bytes, default 64 MiB
+  /** Per connection; 0 = no limit (nats-server max_subscriptions). */
+  max_subscriptions: number; // default 0
   ping_interval: number; // ms, default 120000
   ping_max: number; // default 2
   write_deadline: number; // ms, default 10000

@@ -144,6 +144,7 @@ export const gatewaySchema = s
         max_payload: s.size({ min: 1, max: MAX_PAYLOAD_CAP }).default(MiB),
         max_control_line: s.size({ min: 1 }).default(4096),
         max_pending: s.size({ min: 1 }).default(64 * MiB),
+        max_subscriptions: s.integer({ min: 0 }).default(0),
         ping_interval: timer().default(120_000),
         ping_max: s.integer({ min: 1 }).default(2),
         write_deadline: timer().default(10_000),

@@ -6,3 +6,6 @@ export * from './auth/jwt.js';
 export * from './auth/mtls.js';
 export { JWS_ALGORITHMS, loadVerificationKey, type KeyLoadResult, type KeyProblem, type VerificationKey } from './auth/keys.js';
 export * from './permissions.js';
+export { EventGateway, type GatewayStats } from './server.js';
+export { startGateway } from './start.js';
+export { HEALTH_SUBJECT, type HealthVerdict } from './health.js';

@@ -85,6 +85,7 @@ test('a minimal file gets nats-server defaults, paths relative to the file, norm
       max_payload: MiB,
       max_control_line: 4096,
       max_pending: 64 * MiB,
+      max_subscriptions: 0,
       ping_interval: 120_000,
       ping_max: 2,
       write_deadline: 10_000,

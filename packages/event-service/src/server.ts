@@ -1,11 +1,11 @@
 // The event service as a process: its client frontend (shared/server/frontend.ts: TCP, TLS, WebSocket, admission,
 // flushing), the leafnode listener, monitoring, the handlers, live reload, the lame-duck drain and an orderly
 // shutdown. Routing lives in the shared broker, the protocol in the shared client.
-import { randomBytes } from 'node:crypto';
 import {
   Broker,
   ClientFrontend,
   loadServerTlsOptions,
+  newServerId,
   type Client,
   type ClientAuthenticator,
   type ClientLimits,
@@ -17,6 +17,7 @@ import { planReload, type ReloadPlan } from './reload.js';
 import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
 import type { EventHandlers } from './handlers/index.js';
+import { HealthResponder } from './health-responder.js';
 import { LeafnodeListener } from './leafnode/listener.js';
 import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
@@ -37,6 +38,7 @@ export class EventServer implements FrontendHost, MonitorSource {
   private monitor: MonitorServer | undefined;
   /** The [leafnodes] listener, when configured (monitoring reads its links). */
   leafnodes: LeafnodeListener | undefined;
+  private healthResponder: HealthResponder | undefined;
 
   /** The event intake and store (handlers/index.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
@@ -97,7 +99,11 @@ export class EventServer implements FrontendHost, MonitorSource {
       await this.monitor.listen();
     }
     // Before any client: the leafnode listener's interest table must see every subscription.
-    if (this.config.leafnodes) this.leafnodes = new LeafnodeListener(this);
+    if (this.config.leafnodes) {
+      this.leafnodes = new LeafnodeListener(this);
+      // What a gateway's /healthz asks through the link (health-responder.ts).
+      this.healthResponder = new HealthResponder(this.broker, this.serverId);
+    }
     try {
       if (this.options.handlers !== false) {
         // Imported here: handlers use the embedded connection, whose module imports this one. Kept so a reload
@@ -265,6 +271,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     this.lifecycle = 'closing';
     const stopped: Promise<unknown>[] = [this.frontend.stopListening()];
     if (this.leafnodes) stopped.push(this.leafnodes.close());
+    this.healthResponder?.close();
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
     // Handlers first: the intake commits and answers what it holds while its requesters are still connected.
     this.handlers?.close();
@@ -287,13 +294,4 @@ function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
       resolve();
     });
   });
-}
-
-/** A server id in nats-server's shape: 'N' and 55 base32 characters. */
-function newServerId(): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  const bytes = randomBytes(55);
-  let id = 'N';
-  for (const b of bytes) id += alphabet[b & 31];
-  return id;
 }

@@ -42,7 +42,12 @@ export const UPLINK_DEFAULTS = Object.freeze({
   handshakeTimeoutMs: 2000,
   /** Long enough for the hub's own clients to reconnect and re-subscribe after it restarted (nats.js waits 2 s). */
   interestWaitMs: 10_000,
+  /** A shutting-down hub's LS- burst and its closing the link are milliseconds apart; a real unsubscribe rarely is. */
+  withdrawnInterestMs: 2000,
 });
+
+/** Withdrawn interest remembered at most (the oldest is forgotten first): bounds memory under heavy churn. */
+const WITHDRAWN_MAX = 65_536;
 
 export interface UplinkOptions {
   /** Hub addresses tried in turn: `nats://host:port`, `tls://host:port` or `host:port` (port 7422 when absent). */
@@ -81,6 +86,12 @@ export interface UplinkOptions {
    * own subscribers may come back after us); past it, those nobody wants are discarded, as NATS would.
    */
   readonly interestWaitMs?: number;
+  /**
+   * Interest the hub withdrew (LS-) this long before the link dropped is kept through the outage too: a hub
+   * shutting down closes its clients, and withdraws their interest, before or after its leaf links in no fixed
+   * order (nats-server server.go Shutdown walks a map), so what it wanted a moment ago is held like the rest.
+   */
+  readonly withdrawnInterestMs?: number;
   /**
    * The local broker's interest, when one already exists; default a new table, which only sees subscriptions made
    * after it: make the Uplink before local clients subscribe.
@@ -150,7 +161,10 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private readonly reconnectMaxDelayMs: number;
   private readonly handshakeTimeoutMs: number;
   private readonly interestWaitMs: number;
+  private readonly withdrawnInterestMs: number;
   private readonly ownsInterest: boolean;
+  /** The hub's recent LS-, oldest first, for an outage that follows them (see withdrawnInterestMs). */
+  private readonly withdrawn = new Map<string, { subject: string; queue: string | undefined; at: number }>();
 
   // The current attempt or link; callbacks of an older one carry another generation and are ignored.
   private gen = 0;
@@ -206,6 +220,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.reconnectMaxDelayMs = Math.max(this.reconnectDelayMs, positive('reconnectMaxDelayMs', opts.reconnectMaxDelayMs ?? UPLINK_DEFAULTS.reconnectMaxDelayMs));
     this.handshakeTimeoutMs = positive('handshakeTimeoutMs', opts.handshakeTimeoutMs ?? UPLINK_DEFAULTS.handshakeTimeoutMs);
     this.interestWaitMs = nonNegative('interestWaitMs', opts.interestWaitMs ?? UPLINK_DEFAULTS.interestWaitMs);
+    this.withdrawnInterestMs = nonNegative('withdrawnInterestMs', opts.withdrawnInterestMs ?? UPLINK_DEFAULTS.withdrawnInterestMs);
   }
 
   // --- state ---------------------------------------------------------------------------------------------
@@ -439,6 +454,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private lost(err: UplinkError, how: 'end' | 'destroy' = 'destroy'): void {
     if (this.st === 'closed') return;
     const wasUp = this.st === 'up';
+    const wasLinked = this.linked;
     // Later callbacks of this link are ignored from here.
     this.gen++;
     this.clearSessionTimers();
@@ -453,6 +469,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     // Encoded but never written (flushes run every turn, so rarely anything): it cannot be re-held in order.
     this.out.clear();
     this.stale = undefined;
+    if (wasLinked) this.reviveWithdrawn();
     this.lastError = err;
     this.count.failures++;
     this.failuresInRow++;
@@ -472,6 +489,28 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.nextDelayMs = undefined;
     this.reconnectTimer = setTimeout(() => this.dial(), delay);
     this.reconnectTimer.unref?.();
+  }
+
+  /** The link dropped: interest the hub withdrew just before is held through the outage like the rest. */
+  private reviveWithdrawn(): void {
+    const since = Date.now() - this.withdrawnInterestMs;
+    let revived = 0;
+    for (const w of this.withdrawn.values()) {
+      if (w.at >= since && this.addPeerInterest(w.subject, w.queue) === 'added') revived++;
+    }
+    this.withdrawn.clear();
+    if (revived > 0) this.logger.info({ upstream: this.url?.display, revived }, 'uplink keeps interest the upstream withdrew just before the link dropped');
+  }
+
+  private rememberWithdrawn(key: string, subject: string, queue: string | undefined): void {
+    const now = Date.now();
+    this.withdrawn.delete(key);
+    this.withdrawn.set(key, { subject, queue, at: now });
+    // Oldest first (insertion order): forget what is too old, or too many.
+    for (const [k, w] of this.withdrawn) {
+      if (w.at >= now - this.withdrawnInterestMs && this.withdrawn.size <= WITHDRAWN_MAX) break;
+      this.withdrawn.delete(k);
+    }
   }
 
   private clearSessionTimers(): void {
@@ -696,6 +735,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
       return;
     }
     const res = this.addPeerInterest(subject, queue);
+    if (this.withdrawn.size > 0) this.withdrawn.delete(interestKey(subject, queue));
     if (res === 'known') {
       this.stale?.delete(interestKey(subject, queue));
     } else if (res === 'invalid') {
@@ -710,6 +750,9 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     if (!this.linked) return;
     const key = interestKey(subject, queue);
     this.stale?.delete(key);
+    const sub = this.subs.get(key);
+    if (sub === undefined) return;
+    if (this.withdrawnInterestMs > 0) this.rememberWithdrawn(key, sub.subject, sub.queue);
     this.removePeerInterest(key);
   }
 

@@ -34,6 +34,11 @@ export interface Conn {
    * processMsgResults prefers local queue subscribers; observed from 2.9.10).
    */
   readonly remote?: boolean;
+  /**
+   * The process's own machinery (the event service's health responder): its subscriptions are not listeners a
+   * user made, so they do not count toward listener_limit.
+   */
+  readonly system?: boolean;
 }
 
 /** Told after a subscription enters (`+1`) or leaves (`-1`) the index, whatever the reason. */
@@ -76,8 +81,8 @@ export class Broker {
   seq = 0;
   private published = 0;
   private readonly interestListeners: InterestListener[] = [];
-  /** Subscriptions of remote (leaf) connections, left out of listener_limit. */
-  private remoteSubs = 0;
+  /** Subscriptions of remote (leaf) and system connections, left out of listener_limit. */
+  private uncountedSubs = 0;
 
   constructor(
     /** The most subscriptions alive in the whole service at once; changeable at run time. */
@@ -85,7 +90,7 @@ export class Broker {
   ) {}
 
   get listenerCount(): number {
-    return this.sublist.count - this.remoteSubs;
+    return this.sublist.count - this.uncountedSubs;
   }
 
   /** Observes every change of interest; returns a function that stops it. */
@@ -98,7 +103,7 @@ export class Broker {
   }
 
   add(sub: Subscription): AddResult {
-    if (sub.conn.remote) this.remoteSubs++;
+    if (sub.conn.remote || sub.conn.system) this.uncountedSubs++;
     else if (this.listenerCount >= this.listenerLimit) return 'listener_limit';
     this.sublist.insert(sub);
     this.interestChanged(sub, 1);
@@ -110,7 +115,7 @@ export class Broker {
   }
 
   private removed(sub: Subscription): void {
-    if (sub.conn.remote) this.remoteSubs--;
+    if (sub.conn.remote || sub.conn.system) this.uncountedSubs--;
     this.interestChanged(sub, -1);
   }
 

@@ -20,6 +20,7 @@ import {
 } from '../protocol/index.js';
 import { isValidPublishSubject, isValidQueueName, isValidSubject } from '../subjects/index.js';
 import type { Logger } from '../log.js';
+import { certificateSubject } from '../tls.js';
 import { Subscription, type Broker, type Conn, type PublisherHandle } from './broker.js';
 import type { Transport } from './transport.js';
 
@@ -499,7 +500,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (!verdict.ok) {
       const cert = this.transport.peerCertificate();
       this.ctx.logger.warn(
-        { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, cert_subject: cert ? certificateSubject(cert.subject) : undefined, reason: verdict.reason },
+        { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, cert_subject: cert ? certificateSubject(cert) : undefined, reason: verdict.reason },
         'client refused',
       );
       this.fail(Errors.authorizationViolation, verdict.reason);
@@ -622,14 +623,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     this.ok();
   }
-}
-
-/** A certificate subject as `CN=x,O=y` for logs. */
-function certificateSubject(subject: Readonly<Record<string, string | string[] | undefined>> | undefined): string | undefined {
-  if (subject === undefined) return undefined;
-  return Object.entries(subject)
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : (v ?? '')}`)
-    .join(',');
 }
 
 const CONNECT_BOOLEANS = ['verbose', 'pedantic', 'echo', 'headers', 'no_responders', 'tls_required'] as const;

@@ -4,3 +4,4 @@ export * from './broker.js';
 export * from './client.js';
 export * from './transport.js';
 export * from './frontend.js';
+export * from './server-id.js';

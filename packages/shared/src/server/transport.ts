@@ -29,6 +29,8 @@ export interface Transport {
   destroy(): void;
   /** The verified client certificate, when TLS asked for one. */
   peerCertificate(): PeerCertificate | undefined;
+  /** The TLS socket underneath, when the stream is encrypted (the gateway reads the certificate's DER and trust). */
+  tlsSocket(): TLSSocket | undefined;
 }
 
 /** TCP or TLS: both are net.Socket-shaped streams. */
@@ -99,6 +101,10 @@ export class SocketTransport implements Transport {
     this.socket.destroy();
   }
 
+  tlsSocket(): TLSSocket | undefined {
+    return this.kind === 'tls' ? (this.socket as TLSSocket) : undefined;
+  }
+
   peerCertificate(): PeerCertificate | undefined {
     const s = this.socket;
     if (!('getPeerCertificate' in s)) return undefined;
@@ -163,6 +169,11 @@ export class WebSocketTransport implements Transport {
 
   destroy(): void {
     this.ws.terminate();
+  }
+
+  tlsSocket(): TLSSocket | undefined {
+    const s = this.socket as Partial<TLSSocket>;
+    return s.encrypted === true ? (this.socket as TLSSocket) : undefined;
   }
 
   peerCertificate(): PeerCertificate | undefined {

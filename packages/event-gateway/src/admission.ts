@@ -1,0 +1,55 @@
+// Who may use the gateway: a client certificate chained to [tls] root_ca_path AND a token in CONNECT (`auth_token`,
+// or `jwt` as NATS user-JWT clients send it) that the [auth] rules accept. The verdict carries the token's
+// permissions and expiry to the client connection (shared/server/client.ts enforces both). Refusals are logged by
+// the connection with the reason and certificate subject; the token itself is never logged.
+import type { Admission, Client, ClientAuthenticator, Logger } from '@event-broker/shared';
+import { checkClientCertificate } from './auth/mtls.js';
+import { createTokenVerifier, type TokenVerifier } from './auth/jwt.js';
+import type { GatewayConfig } from './config-types.js';
+
+/** The token id (`jti`) each admitted client holds, for revocation on reload. */
+const tokenIds = new WeakMap<Client, string>();
+
+export class GatewayAdmission implements ClientAuthenticator {
+  private readonly verifier: TokenVerifier;
+  private readonly certificateRequired: boolean;
+
+  constructor(config: GatewayConfig, _logger: Logger) {
+    this.verifier = createTokenVerifier(config.auth);
+    this.certificateRequired = config.tls.verify;
+  }
+
+  get keySource(): TokenVerifier['keySource'] {
+    return this.verifier.keySource;
+  }
+  get algorithms(): TokenVerifier['algorithms'] {
+    return this.verifier.algorithms;
+  }
+
+  isRevoked(tokenId: string): boolean {
+    return this.verifier.isRevoked(tokenId);
+  }
+
+  static tokenIdOf(client: Client): string | undefined {
+    return tokenIds.get(client);
+  }
+
+  async admit(connect: Readonly<Record<string, unknown>>, client: Client): Promise<Admission> {
+    const socket = client.transport.tlsSocket();
+    // The frontend only serves TLS, so a plaintext socket here is a bug, never a way in.
+    if (socket === undefined) return { ok: false, reason: 'not TLS' };
+    const cert = checkClientCertificate(socket, { required: this.certificateRequired });
+    if (!cert.ok) return { ok: false, reason: cert.reason };
+    const token = typeof connect.auth_token === 'string' && connect.auth_token !== '' ? connect.auth_token : typeof connect.jwt === 'string' ? connect.jwt : undefined;
+    if (token === undefined || token === '') return { ok: false, reason: 'no token' };
+    const verdict = await this.verifier.verify(token, cert.certificate.der === undefined ? {} : { certificateDer: cert.certificate.der });
+    if (!verdict.ok) return { ok: false, reason: verdict.reason };
+    if (verdict.tokenId !== undefined) tokenIds.set(client, verdict.tokenId);
+    return {
+      ok: true,
+      permissions: verdict.permissions,
+      ...(verdict.expiresAt !== undefined && { expiresAt: verdict.expiresAt }),
+      identity: verdict.subject ?? cert.certificate.subject ?? 'unnamed',
+    };
+  }
+}
