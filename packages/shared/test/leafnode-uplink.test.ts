@@ -404,6 +404,32 @@ describe('uplink against a raw hub', () => {
     await second.expect(/^LMSG keep\.x 2\r\nk3\r\n/, 'live after the drain');
   });
 
+  it('interest the hub withdrew just before the link dropped (a hub shutting down) is held for too; older withdrawals are not', async (t) => {
+    const front = await startFront(t);
+    const hub = await startHub(t);
+    const up = startUplink(t, front, hub, { withdrawnInterestMs: 500, interestWaitMs: 200 });
+    const nc = await natsClient(t, front);
+    const first = await hub.peer(1);
+    await first.handshake('LS+ late.x\r\nLS+ early.x\r\n');
+    await within(up.waitUntilUp(WAIT_MS), 'up');
+    first.send('LS- early.x\r\n');
+    await until(() => !up.subs.has('early.x'), 'early.x withdrawn');
+    await settle(700);
+    // As nats-server's shutdown may do: its clients' interest withdrawn, then the link closed.
+    first.send('LS- late.x\r\n');
+    await until(() => !up.subs.has('late.x'), 'late.x withdrawn');
+    first.socket.destroy();
+    await until(() => !up.up, 'link gone');
+    assert.deepEqual([...up.subs.keys()], ['late.x'], 'the interest withdrawn a moment before the drop is back');
+    nc.publish('late.x', sc.encode('kept'));
+    nc.publish('early.x', sc.encode('not held'));
+    await nc.flush();
+    await until(() => up.counters.bufferedMsgs === 1, 'one message held');
+    const second = await hub.peer(2);
+    await second.handshake('LS+ late.x\r\n');
+    await second.expect(/^LMSG late\.x 4\r\nkept\r\n/, 'the held message once the hub wants it again');
+  });
+
   it('a full buffer pauses the publisher (its flush waits) until the link is back and drained; nothing is lost', async (t) => {
     const front = await startFront(t);
     const hub = await startHub(t);

@@ -20,6 +20,7 @@ import {
 import type { Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
+import { newServerId } from '../server/server-id.js';
 import { SocketTransport, type Transport } from '../server/transport.js';
 import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl, type UplinkErrorCode } from './dial.js';
 import { InterestTable, interestKey } from './interest.js';
@@ -211,7 +212,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.tlsOptions = opts.tls;
     this.limits = opts.limits;
     this.logger = opts.logger;
-    this.serverId = opts.serverId ?? randomServerId();
+    this.serverId = opts.serverId ?? newServerId();
     this.name = opts.name ?? this.serverId;
     this.version = opts.version ?? '0.1.0';
     this.cluster = opts.cluster;
@@ -303,7 +304,8 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
    */
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing;
-    if (this.st === 'up' && this.heldHead === this.held.length) this.flushNow();
+    // A message collected this turn goes out (up, nothing older waiting) or joins the held ones, counted below.
+    this.flushNow();
     this.st = 'closed';
     this.gen++;
     this.clearSessionTimers();
@@ -766,16 +768,6 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
 export function backoffMs(attempt: number, baseMs: number, capMs: number): number {
   const full = Math.min(capMs, baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
   return Math.round(full / 2 + Math.random() * (full / 2));
-}
-
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-/** `N` and 55 base32 characters: the shape of a nats-server server id (a public nkey). */
-function randomServerId(): string {
-  const bytes = randomBytes(55);
-  let id = 'N';
-  for (const b of bytes) id += BASE32[b & 31];
-  return id;
 }
 
 function positive(name: string, v: number): number {

@@ -1,0 +1,599 @@
+// shared's Uplink (the leaf side the gateway dials with) against real hubs: our service's [leafnodes] listener and
+// Debian's nats-server 2.9, the same assertions for both. The gateway side is a local broker with shared's Client
+// over a net.Server, reached by the official `nats` client; the hub side has its own `nats` clients (the event
+// service's internal subscribers). Pub/sub, request/reply and queue groups cross both ways; nothing crosses that
+// the other side does not want (counted on the hub's /leafz); a hub restarted under a running uplink gets every
+// publish accepted meanwhile, in order; TLS with client certificates to our listener.
+import { after, before, describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  Broker,
+  Client,
+  SocketTransport,
+  Uplink,
+  UplinkError,
+  createCertificateAuthority,
+  createClientCertificate,
+  createLogger,
+  createServerCertificate,
+  loadClientTlsOptions,
+  type CertificatePem,
+  type ClientContext,
+  type ClientLimits,
+  type UplinkOptions,
+} from '@event-broker/shared';
+import { connect, headers, StringCodec, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
+import { startEventService, type EventService } from '../src/index.js';
+import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
+import { freePort, natsServerAvailable } from './helpers/targets.js';
+
+const sc = StringCodec();
+const HOST = '127.0.0.1';
+/** Interest crossing, a hub restarting and clients reconnecting: generous, still bounded. */
+const FLOW_MS = 10_000;
+const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+const LIMITS: ClientLimits = {
+  max_control_line: 4096,
+  max_payload: 1024 * 1024,
+  max_pending: 64 * 1024 * 1024,
+  max_subscriptions: 0,
+  ping_interval: 120_000,
+  ping_max: 2,
+  write_deadline: 10_000,
+  auth_timeout: 2000,
+};
+
+// --- the gateway side: a broker, shared's Client over a net.Server, and the Uplink --------------------------
+
+interface Gateway {
+  readonly broker: Broker;
+  readonly uplink: Uplink;
+  /** A `nats` client of the gateway side. */
+  readonly nc: NatsConnection;
+  close(): Promise<void>;
+}
+
+async function startGateway(upstream: string, opts: Partial<UplinkOptions> = {}): Promise<Gateway> {
+  const broker = new Broker(1_000_000);
+  // Before any client: the uplink's interest table must see every local subscription.
+  const uplink = new Uplink(broker, {
+    urls: [upstream],
+    limits: LIMITS,
+    logger,
+    name: `gw-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    reconnectDelayMs: 50,
+    reconnectMaxDelayMs: 500,
+    ...opts,
+  });
+  const clients = new Set<Client>();
+  let dirty: Client[] = [];
+  let queued = false;
+  let port = 0;
+  const ctx: ClientContext = {
+    broker,
+    limits: LIMITS,
+    authenticator: undefined,
+    logger,
+    serverInfo: () => ({ server_id: 'NGATEWAYTEST', server_name: 'gateway-test', version: '2.9.10', proto: 1, headers: true, max_payload: LIMITS.max_payload, host: HOST, port }),
+    scheduleFlush(c) {
+      dirty.push(c);
+      if (queued) return;
+      queued = true;
+      queueMicrotask(() => {
+        queued = false;
+        const d = dirty;
+        dirty = [];
+        for (const x of d) x.flush();
+      });
+    },
+    clientClosed: (c) => void clients.delete(c),
+  };
+  let cid = 0;
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    const c = new Client(ctx, ++cid, new SocketTransport(socket));
+    clients.add(c);
+    c.start();
+  });
+  await new Promise<void>((r) => server.listen(0, HOST, r));
+  port = (server.address() as net.AddressInfo).port;
+  uplink.start();
+  const nc = await connect({ servers: `${HOST}:${port}` });
+  return {
+    broker,
+    uplink,
+    nc,
+    async close() {
+      await nc.close().catch(() => {});
+      await uplink.close();
+      for (const c of [...clients]) c.close('Server Shutdown');
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+// --- the hubs ----------------------------------------------------------------------------------------------
+
+interface LinkView {
+  in_msgs: number;
+  out_msgs: number;
+  subscriptions: number;
+}
+
+interface Hub {
+  readonly name: string;
+  readonly clientPort: number;
+  readonly leafPort: number;
+  /** The hub's view of the (single) leaf link, from its /leafz; undefined when no link is attached. */
+  link(): Promise<LinkView | undefined>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Starts it again if a failed test left it stopped. */
+  ensureRunning(): Promise<void>;
+  /** Stops it for good and removes its files. */
+  dispose(): Promise<void>;
+}
+
+async function leafzLink(port: number): Promise<LinkView | undefined> {
+  const res = await within(fetch(`http://${HOST}:${port}/leafz`), '/leafz');
+  const body = (await res.json()) as { leafs?: LinkView[] };
+  return body.leafs?.[0];
+}
+
+interface OurHubOptions {
+  tls?: { cert_path: string; key_path: string; root_ca_path: string };
+}
+
+async function ourHub(opts: OurHubOptions = {}): Promise<Hub & { readonly svc: EventService }> {
+  const [clientPort, leafPort] = await Promise.all([freePort(), freePort()]);
+  let svc: EventService | undefined;
+  const hub: Hub & { readonly svc: EventService } = {
+    name: 'event-service',
+    clientPort,
+    leafPort,
+    get svc() {
+      return svc!;
+    },
+    async start() {
+      svc = await startEventService({
+        service: { host: HOST, port: clientPort },
+        leafnodes: { host: HOST, port: leafPort },
+        monitor: { host: HOST, port: 0 },
+        ...(opts.tls && { tls: { ...opts.tls, verify: false } }),
+        log: { level: 'silent' },
+      });
+    },
+    async stop() {
+      await svc?.close();
+      svc = undefined;
+    },
+    async ensureRunning() {
+      if (svc === undefined) await hub.start();
+    },
+    dispose: () => hub.stop(),
+    link: () => leafzLink(svc!.monitorPort!),
+  };
+  return hub;
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  const end = Date.now() + FLOW_MS;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, HOST);
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out after ${FLOW_MS} ms: nats-server listening on ${port}`);
+}
+
+/**
+ * nats-server as the hub. Its leafnodes port cannot be 0 (0 means no leafnode listener; -1 picks one, reported
+ * only in its log), so the ports are chosen first and kept across restarts.
+ */
+async function natsHub(): Promise<Hub> {
+  const [clientPort, leafPort, httpPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'uplink-hub-'));
+  const conf = path.join(dir, 'hub.conf');
+  writeFileSync(conf, [`listen: "${HOST}:${clientPort}"`, `http: "${HOST}:${httpPort}"`, 'server_name: uplink-hub', `leafnodes { listen: "${HOST}:${leafPort}" }`].join('\n') + '\n');
+  let child: ChildProcess | undefined;
+  const hub: Hub = {
+    name: 'nats-server',
+    clientPort,
+    leafPort,
+    async start() {
+      const c = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+      child = c;
+      let stderr = '';
+      c.stderr?.on('data', (d: Buffer) => {
+        if (stderr.length < 16384) stderr += d.toString();
+      });
+      try {
+        await waitForPort(leafPort, c);
+      } catch (err) {
+        c.kill('SIGKILL');
+        throw new Error(`${(err as Error).message}\n${stderr}`);
+      }
+    },
+    async stop() {
+      const c = child;
+      child = undefined;
+      if (c === undefined || c.exitCode !== null) return;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGTERM');
+      const kill = setTimeout(() => c.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(kill);
+    },
+    async ensureRunning() {
+      if (child === undefined) await hub.start();
+    },
+    async dispose() {
+      await hub.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    link: () => leafzLink(httpPort),
+  };
+  return hub;
+}
+
+// --- helpers -----------------------------------------------------------------------------------------------
+
+/** Publishes until `received()` says it arrived: interest crosses asynchronously, so probe, bounded. */
+async function untilFlows(publish: () => void, received: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + FLOW_MS;
+  while (!received()) {
+    if (Date.now() > end) throw new Error(`timed out after ${FLOW_MS} ms: ${what}`);
+    publish();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function collect(sub: NatsSubscription): string[] {
+  const got: string[] = [];
+  void (async () => {
+    for await (const m of sub) got.push(sc.decode(m.data));
+  })();
+  return got;
+}
+
+async function hubClient(hub: Hub): Promise<NatsConnection> {
+  // Reconnects on its own when the hub restarts, as the service's internal clients do.
+  return within(connect({ servers: `${HOST}:${hub.clientPort}`, maxReconnectAttempts: -1, reconnectTimeWait: 100 }), `connect to ${hub.name}`);
+}
+
+// --- one suite, two hubs -----------------------------------------------------------------------------------
+
+const HUBS: { name: string; make: () => Promise<Hub>; skip: string | false }[] = [
+  { name: 'event-service', make: ourHub, skip: false },
+  { name: 'nats-server', make: natsHub, skip: !natsServerAvailable() && 'nats-server not installed' },
+];
+
+for (const target of HUBS) {
+  describe(`uplink to ${target.name} as the hub`, { skip: target.skip }, () => {
+    let hub: Hub;
+    let gw: Gateway;
+    let internal: NatsConnection;
+
+    before(async () => {
+      hub = await target.make();
+      await hub.start();
+      gw = await startGateway(`nats://${HOST}:${hub.leafPort}`);
+      await within(gw.uplink.waitUntilUp(FLOW_MS), 'uplink up', FLOW_MS);
+      internal = await hubClient(hub);
+    });
+
+    after(async () => {
+      await internal?.close();
+      await gw?.close();
+      await hub?.dispose();
+    });
+
+    it('reports the hub it reached', () => {
+      const h = gw.uplink.hub!;
+      assert.equal(gw.uplink.up, true);
+      assert.equal(gw.uplink.state, 'up');
+      assert.equal(h.url, `nats://${HOST}:${hub.leafPort}`);
+      assert.equal(h.tls, false);
+      assert.equal(h.headers, true);
+      assert.ok(h.serverId.length > 0);
+    });
+
+    it("a gateway client's publish reaches an internal subscriber, and an internal publish a gateway subscriber, headers included", async () => {
+      const up = uniqueSubject('up');
+      const got = collect(internal.subscribe(up));
+      await internal.flush();
+      await untilFlows(() => gw.nc.publish(up, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
+      await settle(100);
+      got.length = 0;
+      const h = headers();
+      h.set('X-Test', 'yes');
+      const withHeaders: string[] = [];
+      internal.subscribe(up, { callback: (_e, m) => m.headers && withHeaders.push(m.headers.get('X-Test')) });
+      await internal.flush();
+      await settle(100);
+      gw.nc.publish(up, sc.encode('one'));
+      gw.nc.publish(up, sc.encode('two'), { headers: h });
+      await gw.nc.flush();
+      await until(() => got.length === 2 && withHeaders.length === 1, 'both messages upstream', FLOW_MS);
+      assert.deepEqual(got, ['one', 'two']);
+      assert.deepEqual(withHeaders, ['yes']);
+
+      const down = uniqueSubject('down');
+      const gotDown = collect(gw.nc.subscribe(down));
+      await gw.nc.flush();
+      await untilFlows(() => internal.publish(down, sc.encode('probe')), () => gotDown.length > 0, 'hub → gateway interest');
+      await settle(100);
+      gotDown.length = 0;
+      for (let i = 0; i < 5; i++) internal.publish(down, sc.encode(`d${i}`));
+      await internal.flush();
+      await until(() => gotDown.length === 5, 'five messages down', FLOW_MS);
+      assert.deepEqual(gotDown, ['d0', 'd1', 'd2', 'd3', 'd4']);
+    });
+
+    it('request/reply works both ways', async () => {
+      const internalSvc = uniqueSubject('svc.internal');
+      const gatewaySvc = uniqueSubject('svc.gateway');
+      internal.subscribe(internalSvc, { callback: (_e, m) => m.respond(sc.encode(`internal:${sc.decode(m.data)}`)) });
+      gw.nc.subscribe(gatewaySvc, { callback: (_e, m) => m.respond(sc.encode(`gateway:${sc.decode(m.data)}`)) });
+      await internal.flush();
+      await gw.nc.flush();
+      let reply: string | undefined;
+      await untilFlows(
+        () => void gw.nc.request(internalSvc, sc.encode('q'), { timeout: 300 }).then((m) => (reply = sc.decode(m.data)), () => {}),
+        () => reply !== undefined,
+        'gateway → hub request',
+      );
+      assert.equal(reply, 'internal:q');
+      let back: string | undefined;
+      await untilFlows(
+        () => void internal.request(gatewaySvc, sc.encode('r'), { timeout: 300 }).then((m) => (back = sc.decode(m.data)), () => {}),
+        () => back !== undefined,
+        'hub → gateway request',
+      );
+      assert.equal(back, 'gateway:r');
+      // Once interest is in place, every request is answered.
+      for (let i = 0; i < 10; i++) {
+        const m = await within(gw.nc.request(internalSvc, sc.encode(`n${i}`), { timeout: 2000 }), `request ${i}`);
+        assert.equal(sc.decode(m.data), `internal:n${i}`);
+      }
+    });
+
+    it('a queue group spanning both sides gets each message once, from either side', async () => {
+      const subject = uniqueSubject('work');
+      const seen: string[] = [];
+      for (const [who, nc] of [['internal', internal], ['gateway', gw.nc]] as const) {
+        for (let k = 0; k < 2; k++) nc.subscribe(subject, { queue: 'workers', callback: (_e, m) => seen.push(`${who}:${sc.decode(m.data)}`) });
+      }
+      const plainInternal = collect(internal.subscribe(subject));
+      const plainGateway = collect(gw.nc.subscribe(subject));
+      await internal.flush();
+      await gw.nc.flush();
+      await untilFlows(() => gw.nc.publish(subject, sc.encode('probe')), () => plainInternal.length > 0, 'gateway → hub plain interest');
+      await untilFlows(() => internal.publish(subject, sc.encode('probe')), () => plainGateway.includes('probe'), 'hub → gateway plain interest');
+      await settle(200);
+      seen.length = 0;
+      plainInternal.length = 0;
+      plainGateway.length = 0;
+      for (let i = 0; i < 40; i++) gw.nc.publish(subject, sc.encode(`g${i}`));
+      for (let i = 0; i < 40; i++) internal.publish(subject, sc.encode(`i${i}`));
+      await gw.nc.flush();
+      await internal.flush();
+      await until(() => seen.length >= 80 && plainInternal.length === 80 && plainGateway.length === 80, 'eighty deliveries', FLOW_MS, () => `${seen.length} queued, ${plainInternal.length}/${plainGateway.length} plain`);
+      await settle(200);
+      const payloads = seen.map((s) => s.split(':')[1]!).sort();
+      const expected = [...Array.from({ length: 40 }, (_, i) => `g${i}`), ...Array.from({ length: 40 }, (_, i) => `i${i}`)].sort();
+      assert.deepEqual(payloads, expected, 'every message reached exactly one member of the group');
+    });
+
+    it('a queue group only on the other side gets each message once, through the link', async () => {
+      const toHub = uniqueSubject('qup');
+      const toGateway = uniqueSubject('qdown');
+      const hubGot: string[] = [];
+      const gwGot: string[] = [];
+      for (let k = 0; k < 2; k++) internal.subscribe(toHub, { queue: 'far', callback: (_e, m) => hubGot.push(sc.decode(m.data)) });
+      for (let k = 0; k < 2; k++) gw.nc.subscribe(toGateway, { queue: 'far', callback: (_e, m) => gwGot.push(sc.decode(m.data)) });
+      await internal.flush();
+      await gw.nc.flush();
+      await untilFlows(() => gw.nc.publish(toHub, sc.encode('probe')), () => hubGot.length > 0, 'gateway → hub queue interest');
+      await untilFlows(() => internal.publish(toGateway, sc.encode('probe')), () => gwGot.length > 0, 'hub → gateway queue interest');
+      await settle(200);
+      hubGot.length = 0;
+      gwGot.length = 0;
+      for (let i = 0; i < 20; i++) gw.nc.publish(toHub, sc.encode(`u${i}`));
+      for (let i = 0; i < 20; i++) internal.publish(toGateway, sc.encode(`d${i}`));
+      await gw.nc.flush();
+      await internal.flush();
+      await until(() => hubGot.length >= 20 && gwGot.length >= 20, 'twenty each way', FLOW_MS);
+      await settle(200);
+      assert.deepEqual([...hubGot].sort(), Array.from({ length: 20 }, (_, i) => `u${i}`).sort());
+      assert.deepEqual([...gwGot].sort(), Array.from({ length: 20 }, (_, i) => `d${i}`).sort());
+    });
+
+    it('nothing crosses that nobody on the other side wants, counted on the hub and the uplink', async () => {
+      // Up: no internal interest at all, then interest that goes away.
+      const nobody = uniqueSubject('nobody');
+      const gone = uniqueSubject('gone');
+      const got = collect(internal.subscribe(gone, { max: 1 }));
+      await internal.flush();
+      await untilFlows(() => gw.nc.publish(gone, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
+      // The auto-unsubscribe reaches the uplink as LS-.
+      await until(() => ![...gw.uplink.subs.keys()].includes(gone), 'LS- for the unsubscribed subject', FLOW_MS);
+      await settle(200);
+      const before = (await hub.link())!;
+      const outBefore = gw.uplink.counters.outMsgs;
+      for (let i = 0; i < 20; i++) {
+        gw.nc.publish(nobody, sc.encode('unwanted'));
+        gw.nc.publish(gone, sc.encode('unwanted'));
+      }
+      await gw.nc.flush();
+      await settle(300);
+      assert.equal((await hub.link())!.in_msgs, before.in_msgs, 'the hub received nothing from the link');
+      assert.equal(gw.uplink.counters.outMsgs, outBefore, 'the uplink sent nothing');
+      assert.equal(gw.uplink.counters.bufferedMsgs, 0, 'and holds nothing');
+
+      // Down: nobody on the gateway side wants it, so the hub sends nothing over the link.
+      const downNobody = uniqueSubject('down.nobody');
+      const inBefore = gw.uplink.counters.inMsgs;
+      const hubOut = (await hub.link())!.out_msgs;
+      for (let i = 0; i < 20; i++) internal.publish(downNobody, sc.encode('unwanted'));
+      await internal.flush();
+      await settle(300);
+      assert.equal(gw.uplink.counters.inMsgs, inBefore);
+      assert.equal((await hub.link())!.out_msgs, hubOut);
+    });
+
+    it('the hub restarted under a running uplink: every publish accepted while it was down arrives after it returns, in order', async (t: TestContext) => {
+      t.after(() => hub.ensureRunning());
+      const subject = uniqueSubject('outage');
+      const got = collect(internal.subscribe(subject));
+      await internal.flush();
+      await untilFlows(() => gw.nc.publish(subject, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
+      await settle(200);
+      got.length = 0;
+      const events: string[] = [];
+      const off = gw.uplink.onStateChange((e) => events.push(e.type));
+      const reconnects = gw.uplink.counters.reconnects;
+
+      await hub.stop();
+      await until(() => !gw.uplink.up, 'the uplink sees the hub gone', FLOW_MS);
+      const N = 200;
+      for (let i = 0; i < N; i++) gw.nc.publish(subject, sc.encode(`m${i}`));
+      // Accepted: the gateway client's flush returns while the hub is still down.
+      await within(gw.nc.flush(), 'publishes accepted during the outage');
+      assert.equal(gw.uplink.counters.bufferedMsgs, N);
+
+      await hub.start();
+      await within(gw.uplink.waitUntilUp(FLOW_MS), 'the uplink back up', FLOW_MS);
+      await until(() => got.length >= N, 'every held message at the internal subscriber', FLOW_MS, () => `${got.length} of ${N}`);
+      await settle(200);
+      assert.deepEqual(got, Array.from({ length: N }, (_, i) => `m${i}`), 'all of them, once, in order');
+      assert.deepEqual(events, ['down', 'up']);
+      assert.equal(gw.uplink.counters.reconnects, reconnects + 1);
+      assert.equal(gw.uplink.counters.droppedNoInterest, 0);
+      off();
+    });
+
+    it('a buffer too small for the outage pauses the publisher (its flush waits) and nothing is lost', async (t: TestContext) => {
+      t.after(() => hub.ensureRunning());
+      const small = await startGateway(`nats://${HOST}:${hub.leafPort}`, { bufferBytes: 16 * 1024 });
+      t.after(() => small.close());
+      await within(small.uplink.waitUntilUp(FLOW_MS), 'second uplink up', FLOW_MS);
+      const subject = uniqueSubject('paused');
+      const got = collect(internal.subscribe(subject));
+      await internal.flush();
+      await untilFlows(() => small.nc.publish(subject, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
+      await settle(200);
+      got.length = 0;
+
+      await hub.stop();
+      await until(() => !small.uplink.up, 'the uplink sees the hub gone', FLOW_MS);
+      const N = 300;
+      const pad = 'p'.repeat(1000);
+      for (let i = 0; i < N; i++) small.nc.publish(subject, sc.encode(`${String(i).padStart(4, '0')}${pad}`));
+      let flushed = false;
+      const flush = small.nc.flush().then(() => (flushed = true));
+      await until(() => small.uplink.counters.pausedPublishers === 1, 'the publisher paused', FLOW_MS);
+      await settle(300);
+      assert.equal(flushed, false, "the publisher's flush waits while the buffer is full");
+      assert.ok(small.uplink.counters.bufferedMsgs < N, 'reading stopped before the whole burst');
+
+      await hub.start();
+      await within(flush, 'the flush completes once the buffer drained', FLOW_MS);
+      await until(() => got.length >= N, 'every message upstream', FLOW_MS, () => `${got.length} of ${N}`);
+      await settle(200);
+      assert.deepEqual(got.map((p) => Number(p.slice(0, 4))), Array.from({ length: N }, (_, i) => i), 'all of them, once, in order');
+      assert.equal(small.uplink.counters.pausedPublishers, 0);
+    });
+  });
+}
+
+describe('uplink to our leafnode listener over TLS with client certificates', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'uplink-tls-'));
+  const write = (name: string, pem: CertificatePem) => {
+    const cert = path.join(dir, `${name}.pem`);
+    const key = path.join(dir, `${name}-key.pem`);
+    writeFileSync(cert, pem.cert);
+    writeFileSync(key, pem.key, { mode: 0o600 });
+    return { cert, key };
+  };
+  let hub: Hub & { readonly svc: EventService };
+  let caPath: string;
+  let leafCert: { cert: string; key: string };
+  let foreignCert: { cert: string; key: string };
+
+  before(async () => {
+    const ca = await createCertificateAuthority({ commonName: 'uplink-test CA' });
+    const other = await createCertificateAuthority({ commonName: 'unrelated CA' });
+    caPath = write('ca', ca).cert;
+    const server = write('server', await createServerCertificate(ca));
+    leafCert = write('gateway-upstream', await createClientCertificate(ca, 'gateway-upstream'));
+    foreignCert = write('foreign', await createClientCertificate(other, 'mallory'));
+    hub = await ourHub({ tls: { cert_path: server.cert, key_path: server.key, root_ca_path: caPath } });
+    await hub.start();
+  });
+
+  after(async () => {
+    await hub?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const scheme of ['nats', 'tls'] as const) {
+    it(`attaches with a certificate from the hub's CA (${scheme}:// URL) and messages cross both ways`, async (t) => {
+      // tls:// by name (SNI and the name check on localhost), nats:// by address (the IP SAN).
+      const gw = await startGateway(`${scheme}://${scheme === 'tls' ? 'localhost' : HOST}:${hub.leafPort}`, { tls: loadClientTlsOptions({ cert_path: leafCert.cert, key_path: leafCert.key, root_ca_path: caPath }) });
+      t.after(() => gw.close());
+      await within(gw.uplink.waitUntilUp(FLOW_MS), 'uplink up over TLS', FLOW_MS);
+      assert.equal(gw.uplink.hub!.tls, true);
+      const up = uniqueSubject('tls.up');
+      const got: string[] = [];
+      const sub = hub.svc.subscribe(up, { callback: (m) => got.push(m.string()) });
+      t.after(() => sub.unsubscribe());
+      await untilFlows(() => gw.nc.publish(up, sc.encode('over tls')), () => got.includes('over tls'), 'gateway → hub over TLS');
+      const down = uniqueSubject('tls.down');
+      const gotDown = collect(gw.nc.subscribe(down));
+      await gw.nc.flush();
+      await untilFlows(() => hub.svc.publish(down, 'back'), () => gotDown.includes('back'), 'hub → gateway over TLS');
+      const link = await hub.link();
+      assert.ok(link !== undefined && link.in_msgs > 0 && link.out_msgs > 0, 'the hub counts the TLS link');
+    });
+  }
+
+  it('without a client certificate, or with one from another CA, the uplink never comes up and says why', async (t) => {
+    for (const [what, tlsOpts] of [
+      ['no client certificate', loadClientTlsOptions({ root_ca_path: caPath })],
+      ['a certificate from another CA', loadClientTlsOptions({ cert_path: foreignCert.cert, key_path: foreignCert.key, root_ca_path: caPath })],
+    ] as const) {
+      const gw = await startGateway(`nats://${HOST}:${hub.leafPort}`, { tls: tlsOpts, handshakeTimeoutMs: 1000 });
+      t.after(() => gw.close());
+      await assert.rejects(
+        gw.uplink.waitUntilUp(2500),
+        (e: unknown) => e instanceof UplinkError && ['EUPLINK_HANDSHAKE', 'EUPLINK_CLOSED'].includes(e.code),
+        what,
+      );
+      assert.equal(gw.uplink.up, false, what);
+      assert.ok(gw.uplink.counters.failures >= 1, `${what}: attempts failed`);
+      assert.equal(await hub.link(), undefined, `${what}: the hub lists no link`);
+    }
+  });
+
+  it('a plaintext uplink to the TLS listener upgrades because the hub says tls_required, and the hub still wants a certificate', async (t) => {
+    const gw = await startGateway(`nats://${HOST}:${hub.leafPort}`, { handshakeTimeoutMs: 1000 });
+    t.after(() => gw.close());
+    // No options: Node's bundled roots do not know the dev CA, so the handshake fails on the hub's certificate.
+    await assert.rejects(gw.uplink.waitUntilUp(2000), (e: unknown) => e instanceof UplinkError && /TLS|certificate/i.test(e.message));
+  });
+});
