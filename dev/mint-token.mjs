@@ -16,12 +16,14 @@ Prints a JWT (ES256, iss/aud "event-broker-dev") signed with the dev key in cert
   --pub-deny LIST     subjects it may not publish to
   --sub-allow LIST    subjects it may subscribe to
   --sub-deny LIST     subjects it may not subscribe to
-  --resp MAX[,TTL]    may reply to requests it receives: MAX replies within TTL (e.g. 1 or 1,5s)
+  --resp MAX[,TTL]    may reply to requests it receives: MAX replies to each, within TTL of its delivery
+                      (e.g. 1 or 3,5s). As in nats-server, MAX 0 means 1 and TTL omitted or 0 means 2m;
+                      without --pub the token may then publish only those replies
   --ttl DURATION      lifetime: 90s, 15m, 1h (default), 7d
   --certs DIR         where the dev key lives (default certs/)
   --help              this text
 
-An omitted allow list allows every subject, as in a NATS user JWT. Example:
+An omitted allow list allows every subject, as in a NATS user JWT (except --pub with --resp, above). Example:
   node dev/mint-token.mjs --sub alice --pub 'orders.>' --sub-allow 'orders.>,_INBOX.>' --ttl 15m`;
 
 const UNITS_S = { s: 1, m: 60, h: 3600, d: 86400 };
@@ -86,7 +88,9 @@ if (sub) nats.sub = sub;
 if (args.resp !== undefined) {
   const [max, ttl] = args.resp.split(',');
   if (!/^\d+$/.test(max ?? '')) fail(`--resp: MAX must be a whole number, got ${JSON.stringify(max)}`);
-  // nats-io/jwt ResponsePermission: ttl is a Go time.Duration, i.e. nanoseconds; 0 = no time limit.
+  // nats-io/jwt ResponsePermission: ttl is a Go time.Duration, i.e. nanoseconds. 0 is not "no limit": the gateway,
+  // like nats-server (auth.go validateResponsePermissions), reads max 0 as 1 reply and ttl 0 as 2 minutes
+  // (packages/event-gateway/src/permissions.ts parseResponse); only negative values lift a limit.
   nats.resp = { max: Number(max), ttl: ttl === undefined ? 0 : Math.round(parseDuration('--resp', ttl) * 1e9) };
 }
 

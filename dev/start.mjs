@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // What `npm start` runs after install and build (scripts/bootstrap.mjs): makes the dev certificates on first run,
-// starts the dev processes (the event service; the gateway joins the list below later), forwards SIGINT/SIGTERM to
-// them and exits with their code. Each process's configuration and behaviour is its own CLI's business.
+// starts the dev processes one after another (the event service, then the gateway once the service answers),
+// forwards SIGINT/SIGTERM to them, stops the rest when one ends, and exits with their code. Each process's
+// configuration and behaviour is its own CLI's business.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,34 +16,54 @@ import { CERTS_DIR, ROOT } from './shared.mjs';
 
 const USAGE = `usage: npm start [-- --patch FILE ...]      (or: node dev/start.mjs [--patch FILE]...)
 
-Makes the dev certificates in certs/ on first run, then runs the event service with dev/event-service.toml.
+Makes the dev certificates in certs/ on first run, then runs the event service with dev/event-service.toml and,
+once it answers, the event gateway with dev/event-gateway.toml (linked to the service's leafnode port).
 
   --patch FILE   a TOML patch for the event service config, merged in order (repeatable);
-                 e.g. --patch dev/tls.toml turns on TLS with the dev certificates
+                 e.g. --patch dev/tls.toml turns on TLS with the dev certificates (the gateway's link to the
+                 service then uses TLS too, with dev/gateway-upstream-tls.toml)
   --help         this text`;
 
-// The ports dev/event-service.toml sets; used to tell when the service is up and what to print.
+// The ports dev/event-service.toml and dev/event-gateway.toml set; used to tell when each is up and what to print.
 const NATS_PORT = 10132;
 const WS_PORT = 10133;
+const GATEWAY_PORT = 10136;
+const GATEWAY_WS_PORT = 10137;
+const GATEWAY_MONITOR_PORT = 10138;
 const READY_WAIT_MS = 15_000;
 
 /**
- * The dev processes, started in order. `optional` ones are skipped while their package is not built (the gateway,
- * once added: { name: 'event-gateway', entry: 'packages/event-gateway/dist/src/cli.js', args: ['--config',
- * 'dev/event-gateway.toml'], optional: true }).
+ * The dev processes, started in order, each after the one before it answers (or gave up answering). `args` sees
+ * what the earlier ones' readiness checks returned, by name. `optional` ones are skipped while their package is not
+ * built.
  */
 function devProcesses(opts) {
   return [
     {
       name: 'event-service',
       entry: 'packages/event-service/dist/src/cli.js',
-      args: ['--config', path.join('dev', 'event-service.toml'), ...opts.patches.flatMap((p) => ['--patch', p])],
+      args: () => ['--config', path.join('dev', 'event-service.toml'), ...opts.patches.flatMap((p) => ['--patch', p])],
       ready: [
         { kind: 'nats', host: '127.0.0.1', port: NATS_PORT },
         { kind: 'tcp', host: '127.0.0.1', port: WS_PORT },
       ],
       hints: eventServiceHints,
       optional: false,
+    },
+    {
+      name: 'event-gateway',
+      entry: 'packages/event-gateway/dist/src/cli.js',
+      // The service has one [tls] for all its ports: when a patch turned it on, its leafnode port requires a client
+      // certificate, so the gateway must dial it with TLS and present its upstream certificate.
+      args: (started) => [
+        '--config',
+        path.join('dev', 'event-gateway.toml'),
+        ...(started.get('event-service')?.tls_required === true ? ['--patch', path.join('dev', 'gateway-upstream-tls.toml')] : []),
+      ],
+      // 200 only once a request has made the round trip through the link to the service and back.
+      ready: [{ kind: 'health', host: '127.0.0.1', port: GATEWAY_MONITOR_PORT }],
+      hints: gatewayHints,
+      optional: true,
     },
   ];
 }
@@ -64,7 +86,36 @@ function eventServiceHints(info) {
     `              const nc = await connect({ servers: '${url}'${nodeTls} });`,
     `              nc.publish('greet.hello', StringCodec().encode('hi'));`,
     `  certs       certs/ holds the dev CA, certificates and JWT key${tls ? '' : '; TLS: npm start -- --patch dev/tls.toml'}`,
-    `  tokens      node dev/mint-token.mjs --sub alice --pub 'orders.>'   (for the gateway)`,
+  ];
+}
+
+/** How external clients connect through the gateway: the client certificate, a minted token, the TLS URL. */
+function gatewayHints(health, { pid, args, started }) {
+  const url = `tls://127.0.0.1:${GATEWAY_PORT}`;
+  const tlsFlags = '--tlsca certs/ca.pem --tlscert certs/client.pem --tlskey certs/client-key.pem';
+  const service = started.get('event-service') ?? {};
+  const internal = !service.tls_required
+    ? `nats://127.0.0.1:${NATS_PORT}`
+    : `tls://127.0.0.1:${NATS_PORT} --tlsca certs/ca.pem${service.tls_verify ? ' --tlscert certs/client.pem --tlskey certs/client-key.pem' : ''}`;
+  const upstreamTls = args.includes(path.join('dev', 'gateway-upstream-tls.toml'));
+  const check =
+    health.check === 'round-trip'
+      ? `a request made the round trip to the event service in ${health.rtt_ms} ms`
+      : `/healthz 200${health.note ? ` (${health.note})` : ''}`;
+  return [
+    `event gateway ready (pid ${pid}, dev/event-gateway.toml): ${check}`,
+    `  NATS        ${url}  (TLS; a client certificate from certs/ca.pem AND a token are required)`,
+    `  WebSocket   wss://127.0.0.1:${GATEWAY_WS_PORT}  (same checks)`,
+    `  token       export TOKEN=$(node dev/mint-token.mjs --sub alice --pub 'greet.>' --sub-allow 'greet.>,_INBOX.>' --ttl 1h)`,
+    `  nats CLI    nats --server ${url} ${tlsFlags} --token "$TOKEN" pub greet.hello hi`,
+    `              (an internal subscriber on the service sees it: nats --server ${internal} sub 'greet.>')`,
+    `  Node        import { connect, StringCodec } from 'nats';`,
+    `              const nc = await connect({ servers: '${url}', token: process.env.TOKEN,`,
+    `                tls: { caFile: 'certs/ca.pem', certFile: 'certs/client.pem', keyFile: 'certs/client-key.pem' } });`,
+    `              nc.publish('greet.hello', StringCodec().encode('hi'));`,
+    `  health      http://127.0.0.1:${GATEWAY_MONITOR_PORT}/healthz  (also /varz, /connz)`,
+    `  upstream    the service's leafnode port 127.0.0.1:10135, ${upstreamTls ? 'TLS with certs/gateway-upstream.pem' : 'plain TCP on loopback (TLS: npm start -- --patch dev/tls.toml)'}`,
+    `  reload      kill -HUP ${pid}   (after editing [auth] in dev/event-gateway.toml, e.g. revoked = ["<jti>"])`,
   ];
 }
 
@@ -87,9 +138,36 @@ function parse(argv) {
 /**
  * One readiness check. `tcp`: the port accepts a connection. `nats`: the server sends INFO, and when INFO asks for
  * TLS the handshake succeeds with the dev CA (and dev client certificate), so a probe neither stalls the server's
- * TLS handshake timer nor looks like an attack. Resolves the INFO object (`{}` for tcp), or undefined.
+ * TLS handshake timer nor looks like an attack. `health`: GET /healthz answers 200. Resolves the INFO object (`{}`
+ * for tcp, the /healthz body for health), or undefined.
  */
-function probe({ kind, host, port }) {
+function probe(check) {
+  return check.kind === 'health' ? probeHealth(check) : probeSocket(check);
+}
+
+function probeHealth({ host, port }) {
+  return new Promise((resolve) => {
+    // The gateway's check itself waits up to 2 s for the service's reply; allow for that.
+    const req = http.get({ host, port, path: '/healthz', timeout: 3000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return resolve(undefined);
+        try {
+          resolve(JSON.parse(body));
+        } catch {
+          resolve({});
+        }
+      });
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+function probeSocket({ kind, host, port }) {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     let upgraded;
@@ -180,7 +258,7 @@ async function main() {
   };
 
   // Children run in their own process group, so a terminal's Ctrl-C reaches only us and each process gets the
-  // signal exactly once (a second Ctrl-C is forwarded too: the service then exits at once).
+  // signal exactly once (a second Ctrl-C is forwarded too: both then exit at once).
   for (const signal of ['SIGINT', 'SIGTERM']) {
     process.on(signal, () => {
       stopping = true;
@@ -191,8 +269,8 @@ async function main() {
   process.on('exit', () => stopAll('SIGTERM'));
 
   const ended = [];
-  for (const spec of specs) {
-    const child = spawn(process.execPath, [spec.entry, ...spec.args], {
+  const launch = (spec, args) => {
+    const child = spawn(process.execPath, [spec.entry, ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'inherit', 'inherit'],
       detached: process.platform !== 'win32',
@@ -203,6 +281,7 @@ async function main() {
         child.once('error', (err) => {
           console.error(`start: cannot run ${spec.name}: ${err.message}`);
           running.delete(spec.name);
+          stopping = true;
           exitCode ??= 1;
           stopAll('SIGTERM');
           resolve();
@@ -223,23 +302,30 @@ async function main() {
         });
       }),
     );
-  }
+    return child;
+  };
 
-  // Print how to connect once everything accepts connections, after the processes' own start-up lines.
+  // One at a time: the gateway dials the service's leafnode port, and its arguments depend on what the service's
+  // INFO said. How to connect is printed once each answers, after the process's own start-up lines.
+  const started = new Map(); // name -> what its readiness checks returned
   for (const spec of specs) {
+    if (stopping) break;
+    const args = spec.args(started);
+    const child = launch(spec, args);
     const results = [];
     for (const check of spec.ready) {
       results.push(await waitFor(check, READY_WAIT_MS, () => stopping || !running.has(spec.name)));
     }
     if (stopping) break;
+    const info = results.find((r) => r && Object.keys(r).length > 0) ?? {};
+    started.set(spec.name, info);
     const missing = spec.ready.filter((_, i) => results[i] === undefined);
     if (missing.length > 0) {
-      const where = missing.map((c) => `${c.host}:${c.port}`).join(', ');
-      console.error(`start: ${spec.name} does not answer on ${where} after ${READY_WAIT_MS / 1000}s (a patch may have moved it)`);
+      const where = missing.map((c) => (c.kind === 'health' ? `http://${c.host}:${c.port}/healthz (not 200: is its link to the event service up?)` : `${c.host}:${c.port}`));
+      console.error(`start: ${spec.name} does not answer on ${where.join(', ')} after ${READY_WAIT_MS / 1000}s (a patch may have moved it)`);
       continue;
     }
-    const info = results.find((r) => r && Object.keys(r).length > 0) ?? {};
-    console.log(['', ...spec.hints(info), ''].join('\n'));
+    console.log(['', ...spec.hints(info, { pid: child.pid, args, started }), ''].join('\n'));
   }
   if (!stopping && specs.length > 0) console.log('Ctrl-C stops.');
 
