@@ -8,3 +8,4 @@ export * from './dev-pki.js';
 export * from './events/index.js';
 export * from './server/index.js';
 export * from './leafnode/index.js';
+export * from './monitor/index.js';

@@ -1,21 +1,28 @@
 // /subsz: the subscription index's figures (Sublist.stats(), already in nats-server's SublistStats spelling) and,
-// with `subs=1`, a page of the subscriptions themselves, optionally only those a `test` subject would reach.
+// with `subs=1`, a page of the network clients' subscriptions, optionally only those a `test` subject would reach.
 // As nats-server 2.9 does, the paging fields and server_id appear only when the list is asked for.
-import { isValidPublishSubject, subjectMatches } from '@event-broker/shared';
+import type { Broker } from '../server/broker.js';
+import type { Client } from '../server/client.js';
+import { isValidPublishSubject, subjectMatches } from '../subjects/index.js';
 import { CONNZ_DEFAULT_LIMIT } from './connz.js';
-import { MonitorRequestError, queryBool, queryInt, rfc3339, type MonitorSource } from './source.js';
+import { rfc3339 } from './format.js';
+import { MonitorRequestError, queryBool, queryPage } from './query.js';
 
-export function subsz(src: MonitorSource, q: URLSearchParams): Record<string, unknown> {
+export interface SubszSource {
+  readonly serverId: string;
+  readonly broker: Broker;
+  readonly clients: ReadonlyMap<number, Client>;
+}
+
+export function subsz(src: SubszSource, q: URLSearchParams): Record<string, unknown> {
   const stats = src.broker.sublist.stats();
   const wantList = queryBool(q, 'subs');
   const test = q.get('test') ?? '';
   if (test !== '' && !isValidPublishSubject(test)) throw new MonitorRequestError(`invalid publish subject for test: ${test}`);
   if (!wantList) return { ...stats };
-  let offset = queryInt(q, 'offset');
-  let limit = queryInt(q, 'limit');
-  if (offset < 0) offset = 0;
-  if (limit <= 0) limit = CONNZ_DEFAULT_LIMIT;
-  // Network clients' subscriptions; in-process (embedded) ones are counted in the figures but not listed.
+  const { offset, limit } = queryPage(q, CONNZ_DEFAULT_LIMIT);
+  // Network clients' subscriptions; in-process ones and a leaf link's mirrored interest are counted in the
+  // figures but not listed.
   const list: Record<string, unknown>[] = [];
   for (const c of src.clients.values()) {
     for (const s of c.subs.values()) {

@@ -1,0 +1,108 @@
+// The monitoring HTTP listener both processes run: routes a path to the endpoint that answers it, and answers as
+// nats-server's monitor.go does (indented JSON, CORS open, HEAD, 400 with plain text for a bad parameter, Go's
+// "404 page not found"), counting requests per path for /varz http_req_stats. Which endpoints exist and what they
+// say is the process's business.
+import http from 'node:http';
+import type net from 'node:net';
+import type { Logger } from '../log.js';
+import { listenOn } from '../server/frontend.js';
+import { MonitorRequestError } from './query.js';
+
+/** One answer: status, content type and the whole body. */
+export interface MonitorResponse {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** Answers one GET (or HEAD) of its path; a MonitorRequestError thrown becomes a 400 with its text. */
+export type MonitorHandler = (query: URLSearchParams, url: URL) => MonitorResponse | Promise<MonitorResponse>;
+
+export interface MonitorHttpOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  /** Path → handler; every path here is counted in reqStats. */
+  routes: Readonly<Record<string, MonitorHandler>>;
+  /**
+   * Routes another module owns, asked first for any method: true when it took the request (the event service's
+   * /events and /deadletters).
+   */
+  hook?(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean | Promise<boolean>;
+}
+
+/** Indented JSON, as nats-server's monitoring endpoints write it. */
+export function jsonResponse(status: number, body: unknown): MonitorResponse {
+  return { status, contentType: 'application/json', body: JSON.stringify(body, null, 2) };
+}
+
+export function textResponse(status: number, contentType: string, body: string): MonitorResponse {
+  return { status, contentType, body };
+}
+
+export class MonitorHttp {
+  /** Requests served per path (nats-server http_req_stats). */
+  readonly reqStats: Record<string, number> = {};
+  private readonly server: http.Server;
+  private boundPort = 0;
+
+  constructor(private readonly opts: MonitorHttpOptions) {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        opts.logger.error({ err, url: req.url }, 'monitoring request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      });
+    });
+  }
+
+  /** The bound port (meaningful when the config asked for 0). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async listen(): Promise<void> {
+    await listenOn(this.server, this.opts.host, this.opts.port);
+    this.boundPort = (this.server.address() as net.AddressInfo).port;
+    this.opts.logger.info({ host: this.opts.host, port: this.boundPort }, 'monitoring listener started');
+  }
+
+  async close(): Promise<void> {
+    if (!this.server.listening) return;
+    const closed = new Promise((r) => this.server.close(r));
+    // Keep-alive scrapers would otherwise hold close() open until they time out.
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://monitor');
+    const path = url.pathname;
+    if (this.opts.hook !== undefined && (await this.opts.hook(req, res, url))) return;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    const route = Object.hasOwn(this.opts.routes, path) ? this.opts.routes[path] : undefined;
+    if (route === undefined) return send(res, textResponse(404, 'text/plain', '404 page not found\n'));
+    this.reqStats[path] = (this.reqStats[path] ?? 0) + 1;
+    let answer: MonitorResponse;
+    try {
+      answer = await route(url.searchParams, url);
+    } catch (err) {
+      if (!(err instanceof MonitorRequestError)) throw err;
+      answer = textResponse(400, 'text/plain; charset=utf-8', err.message);
+    }
+    send(res, answer);
+  }
+}
+
+function send(res: http.ServerResponse, a: MonitorResponse): void {
+  res.writeHead(a.status, {
+    'content-type': a.contentType,
+    'content-length': Buffer.byteLength(a.body),
+    // nats-server monitor.go ResponseHandler: browsers' dashboards read it cross-origin.
+    'access-control-allow-origin': '*',
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : a.body);
+}
