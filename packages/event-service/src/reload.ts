@@ -2,18 +2,10 @@
 // with every setting that needs a restart kept at its running value, so the server's `config` always describes
 // what it does. Applying it is EventServer.applyConfig's job; logging is the CLI's (nats-server reload.go decides
 // the same per option: a few are reloadable, the rest refuse until restart).
-import { isSecretName, REDACTED } from '@event-broker/shared';
+import { configChanges, setOrDelete, type ConfigChange } from '@event-broker/shared';
 import type { ServiceConfig } from './config-types.js';
 
-/** One setting that differs between the running and the reloaded configuration. */
-export interface ConfigChange {
-  /** Dotted key, `service.listener_limit`. */
-  key: string;
-  /** Running value, secrets redacted; undefined when unset. */
-  from: unknown;
-  /** Reloaded value, secrets redacted; undefined when unset. */
-  to: unknown;
-}
+export type { ConfigChange };
 
 export interface ReloadPlan {
   /** What to put in force: `next` with the restart-only settings at their running values. */
@@ -56,47 +48,6 @@ export function planReload(running: ServiceConfig, next: ServiceConfig): ReloadP
       setOrDelete(cfg, section, run[section]);
     }
   }
-
-  const before = flatten(running);
-  const wanted = flatten(next);
-  const inForce = flatten(config);
-  const applied: ConfigChange[] = [];
-  const restart: ConfigChange[] = [];
-  for (const key of [...new Set([...before.keys(), ...wanted.keys()])].sort()) {
-    const from = before.get(key);
-    const to = wanted.get(key);
-    if (same(from, to)) continue;
-    const change = { key, from: redact(key, from), to: redact(key, to) };
-    if (same(inForce.get(key), to)) applied.push(change);
-    else restart.push(change);
-  }
-  return { config, applied, restart };
-}
-
-function setOrDelete(target: object, key: string, value: unknown): void {
-  const t = target as Record<string, unknown>;
-  if (value === undefined) delete t[key];
-  else t[key] = value;
-}
-
-/** Leaves by dotted key; arrays are one leaf (a patch replaces them whole). */
-function flatten(value: unknown, prefix = '', out = new Map<string, unknown>()): Map<string, unknown> {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    for (const [k, v] of Object.entries(value)) flatten(v, prefix === '' ? k : `${prefix}.${k}`, out);
-  } else if (value !== undefined) {
-    out.set(prefix, value);
-  }
-  return out;
-}
-
-function same(a: unknown, b: unknown): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
-}
-
-/** A secret's value never reaches a log: the token, sink secrets, and request headers (they carry credentials). */
-function redact(key: string, value: unknown): unknown {
-  if (value === undefined) return undefined;
-  const parts = key.split('.');
-  if (parts.some((p) => isSecretName(p) || p === 'secrets' || p === 'headers')) return REDACTED;
-  return value;
+  // Comparing and redacting are shared's (shared/src/config/changes.ts).
+  return { config, ...configChanges(running, next, { inForce: config }) };
 }

@@ -6,6 +6,8 @@ import { embeddedLayer } from './tree.js';
 import { validate, type Validated } from './validate.js';
 
 export * from './errors.js';
+export * from './changes.js';
+export * from './commands.js';
 export { formatToml, isSecretName, REDACTED, type FormatOptions } from './format.js';
 export { loadLayers, parseTomlLayer, readTomlLayer, type FileRole, type LoadedLayers, type LoadLayersOptions } from './load.js';
 export { mergeAll, mergeLayers } from './patch.js';
