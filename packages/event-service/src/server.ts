@@ -32,8 +32,6 @@ export class EventServer implements FrontendHost, MonitorSource {
   private closing = false;
   /** Set by lameDuck: no new client is admitted, those connected were told to leave. */
   private draining = false;
-  /** Resolved when the last client leaves during the lame duck. */
-  private clientsGone: (() => void) | undefined;
   private lifecycle: ServerState = 'starting';
   private monitor: MonitorServer | undefined;
   /** The [leafnodes] listener, when configured (monitoring reads its links). */
@@ -181,7 +179,6 @@ export class EventServer implements FrontendHost, MonitorSource {
 
   clientClosed(client: Client): void {
     this.monitor?.closed.record(client);
-    if (this.clients.size === 0) this.clientsGone?.();
   }
 
   // --- live changes and shutdown -------------------------------------------------------------------------
@@ -227,40 +224,16 @@ export class EventServer implements FrontendHost, MonitorSource {
   }
 
   /**
-   * Lame-duck mode (nats-server lameDuckMode): stops accepting, tells every client with an INFO carrying
-   * `ldm: true` so official clients can move to another server, leaves them `lame_duck_grace_period` to leave on
-   * their own, then closes the rest spread over what remains of `lame_duck_duration` (a herd reconnecting at once
-   * would land on the next server together), and finally closes as `close` does. Resolves when closed.
+   * Lame-duck mode (nats-server lameDuckMode, shared ClientFrontend.lameDuck): stops accepting, tells every client
+   * with an INFO carrying `ldm: true`, leaves them `lame_duck_grace_period` to leave on their own, closes the rest
+   * spread over what remains of `lame_duck_duration`, and finally closes as `close` does. Resolves when closed.
    */
   async lameDuck(): Promise<void> {
     if (this.draining || this.closing) return this.close();
     this.draining = true;
     if (this.lifecycle === 'running' || this.lifecycle === 'starting') this.lifecycle = 'draining';
     const svc = this.config.service;
-    const started = Date.now();
-    const stopped = this.frontend.stopListening();
-    this.logger.info(
-      { clients: this.clients.size, lame_duck_duration_ms: svc.lame_duck_duration, lame_duck_grace_period_ms: svc.lame_duck_grace_period },
-      'entering lame duck mode',
-    );
-    for (const c of this.clients.values()) c.sendInfo({ ldm: true });
-    const gone = new Promise<void>((resolve) => {
-      this.clientsGone = resolve;
-      if (this.clients.size === 0) resolve();
-    });
-    await waitAtMost(gone, svc.lame_duck_grace_period);
-    const remaining = [...this.clients.values()];
-    if (remaining.length > 0) {
-      const spreadMs = Math.max(0, svc.lame_duck_duration - (Date.now() - started));
-      this.logger.info({ clients: remaining.length, over_ms: spreadMs }, 'lame duck grace period over, closing the remaining clients');
-      // One pause between clients (nats-server batches when there are many; a timer per client is fine at our scale).
-      const pauseMs = remaining.length > 1 ? spreadMs / remaining.length : 0;
-      for (let i = 0; i < remaining.length; i++) {
-        if (i > 0 && pauseMs >= 1) await waitAtMost(gone, pauseMs);
-        remaining[i]!.close('Server Shutdown');
-      }
-    }
-    await stopped;
+    await this.frontend.lameDuck({ durationMs: svc.lame_duck_duration, gracePeriodMs: svc.lame_duck_grace_period });
     await this.close();
   }
 
@@ -282,16 +255,4 @@ export class EventServer implements FrontendHost, MonitorSource {
     await this.monitor?.close();
     this.logger.info({ total_connections: this.totalConnections }, 'server stopped');
   }
-}
-
-/** Resolves when `p` does or after `ms`, whichever is first; the timer never holds the process open. */
-function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref?.();
-    void p.then(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }

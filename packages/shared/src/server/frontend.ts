@@ -1,7 +1,8 @@
 // Accepting NATS clients: the TCP listener (TLS upgraded after the plaintext INFO, as nats-server does), the
 // optional WebSocket listener, admission under max_connections, the live client table and the per-turn flush of
-// every client's output. The event service and the gateway both run one; what a client may do is the Client's and
-// the authenticator's, what the process does with its clients (monitoring, lame duck) is the host's.
+// every client's output, and the lame-duck drain. The event service and the gateway both run one; what a client may
+// do is the Client's and the authenticator's, what the process does around it (monitoring, closing its other parts)
+// is the host's.
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -44,6 +45,14 @@ export interface FrontendOptions {
   };
 }
 
+/** nats-server lame_duck_duration and lame_duck_grace_period, in ms. */
+export interface LameDuckOptions {
+  /** Every client is closed within this (from the start of the drain). */
+  durationMs: number;
+  /** Clients are left this long to leave on their own before the rest are closed. */
+  gracePeriodMs: number;
+}
+
 export class ClientFrontend implements ClientContext {
   readonly clients = new Map<number, Client>();
   totalConnections = 0;
@@ -60,6 +69,8 @@ export class ClientFrontend implements ClientContext {
   private dirty: Client[] = [];
   private flushQueued = false;
   private stopped: Promise<void> | undefined;
+  /** Called when the client table becomes empty (the lame duck waits on it). */
+  private emptied: (() => void)[] = [];
   private boundPort = 0;
   private boundWsPort: number | undefined;
 
@@ -151,6 +162,7 @@ export class ClientFrontend implements ClientContext {
       'client closed',
     );
     this.host.clientClosed?.(client, reason);
+    if (this.clients.size === 0) for (const f of this.emptied.splice(0)) f();
   }
 
   // --- accepting --------------------------------------------------------------------------------------------
@@ -243,6 +255,40 @@ export class ClientFrontend implements ClientContext {
     return this.stopped;
   }
 
+  /**
+   * Lame-duck mode (nats-server lameDuckMode): stops listening, tells every client with an INFO carrying
+   * `ldm: true` so official clients can move to another server, leaves them the grace period to leave on their
+   * own, then closes the rest spread over what remains of the duration (a herd reconnecting at once would land on
+   * the next server together). Resolves once no client is left. The host refuses new clients meanwhile
+   * (accepting() false) and closes its other parts afterwards.
+   */
+  async lameDuck(opts: LameDuckOptions): Promise<void> {
+    const started = Date.now();
+    const stopped = this.stopListening();
+    this.logger.info(
+      { clients: this.clients.size, lame_duck_duration_ms: opts.durationMs, lame_duck_grace_period_ms: opts.gracePeriodMs },
+      'entering lame duck mode',
+    );
+    for (const c of this.clients.values()) c.sendInfo({ ldm: true });
+    const gone = new Promise<void>((resolve) => {
+      if (this.clients.size === 0) resolve();
+      else this.emptied.push(resolve);
+    });
+    await waitAtMost(gone, opts.gracePeriodMs);
+    const remaining = [...this.clients.values()];
+    if (remaining.length > 0) {
+      const spreadMs = Math.max(0, opts.durationMs - (Date.now() - started));
+      this.logger.info({ clients: remaining.length, over_ms: spreadMs }, 'lame duck grace period over, closing the remaining clients');
+      // One pause between clients (nats-server batches when there are many; a timer per client is fine at our scale).
+      const pauseMs = remaining.length > 1 ? spreadMs / remaining.length : 0;
+      for (let i = 0; i < remaining.length; i++) {
+        if (i > 0 && pauseMs >= 1) await waitAtMost(gone, pauseMs);
+        remaining[i]!.close('Server Shutdown');
+      }
+    }
+    await stopped;
+  }
+
   /** Stops listening and closes every client (each is sent what it is owed first). */
   async close(reason: CloseReason = 'Server Shutdown'): Promise<void> {
     const stopped = this.stopListening();
@@ -254,6 +300,18 @@ export class ClientFrontend implements ClientContext {
 
 function peerKey(s: net.Socket): string {
   return `${s.remoteAddress}:${s.remotePort}`;
+}
+
+/** Resolves when `p` does or after `ms`, whichever is first; the timer never holds the process open. */
+function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref?.();
+    void p.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Listens, rejecting on the first error (a port in use) instead of throwing later. */
