@@ -20,8 +20,8 @@ Makes the dev certificates in certs/ on first run, then runs the event service w
 once it answers, the event gateway with dev/event-gateway.toml (linked to the service's leafnode port).
 
   --patch FILE   a TOML patch for the event service config, merged in order (repeatable);
-                 e.g. --patch dev/tls.toml turns on TLS with the dev certificates (the gateway's link to the
-                 service then uses TLS too, with dev/gateway-upstream-tls.toml)
+                 e.g. --patch dev/tls.toml turns on TLS on the client port with the dev certificates
+                 (the gateway's link to the service's leafnode port is TLS either way: [leafnodes.tls])
   --help         this text`;
 
 // The ports dev/event-service.toml and dev/event-gateway.toml set; used to tell when each is up and what to print.
@@ -53,13 +53,8 @@ function devProcesses(opts) {
     {
       name: 'event-gateway',
       entry: 'packages/event-gateway/dist/src/cli.js',
-      // The service has one [tls] for all its ports: when a patch turned it on, its leafnode port requires a client
-      // certificate, so the gateway must dial it with TLS and present its upstream certificate.
-      args: (started) => [
-        '--config',
-        path.join('dev', 'event-gateway.toml'),
-        ...(started.get('event-service')?.tls_required === true ? ['--patch', path.join('dev', 'gateway-upstream-tls.toml')] : []),
-      ],
+      // Dials the service's leafnode port over TLS with certs/gateway-upstream.pem ([leafnodes.tls] there).
+      args: () => ['--config', path.join('dev', 'event-gateway.toml')],
       // 200 only once a request has made the round trip through the link to the service and back.
       ready: [{ kind: 'health', host: '127.0.0.1', port: GATEWAY_MONITOR_PORT }],
       hints: gatewayHints,
@@ -97,7 +92,6 @@ function gatewayHints(health, { pid, args, started }) {
   const internal = !service.tls_required
     ? `nats://127.0.0.1:${NATS_PORT}`
     : `tls://127.0.0.1:${NATS_PORT} --tlsca certs/ca.pem${service.tls_verify ? ' --tlscert certs/client.pem --tlskey certs/client-key.pem' : ''}`;
-  const upstreamTls = args.includes(path.join('dev', 'gateway-upstream-tls.toml'));
   const check =
     health.check === 'round-trip'
       ? `a request made the round trip to the event service in ${health.rtt_ms} ms`
@@ -114,7 +108,7 @@ function gatewayHints(health, { pid, args, started }) {
     `                tls: { caFile: 'certs/ca.pem', certFile: 'certs/client.pem', keyFile: 'certs/client-key.pem' } });`,
     `              nc.publish('greet.hello', StringCodec().encode('hi'));`,
     `  health      http://127.0.0.1:${GATEWAY_MONITOR_PORT}/healthz  (also /varz, /connz)`,
-    `  upstream    the service's leafnode port 127.0.0.1:10135, ${upstreamTls ? 'TLS with certs/gateway-upstream.pem' : 'plain TCP on loopback (TLS: npm start -- --patch dev/tls.toml)'}`,
+    `  upstream    the service's leafnode port 127.0.0.1:10135, TLS with certs/gateway-upstream.pem`,
     `  reload      kill -HUP ${pid}   (after editing [auth] in dev/event-gateway.toml, e.g. revoked = ["<jti>"])`,
   ];
 }

@@ -67,6 +67,15 @@ export interface StoreSection {
 export interface LeafnodesSection {
   host: string; // default "0.0.0.0"
   port: number; // default 7422 (nats-server's); 0 binds an ephemeral port
+  /** The leaf port's own TLS (client certificates always required); absent: the service's [tls]. */
+  tls?: LeafnodesTlsSection;
+}
+
+export interface LeafnodesTlsSection {
+  cert_path: string;
+  key_path: string;
+  /** The CA leaf certificates must chain to. */
+  root_ca_path: string;
 }
 
 /** One handler's HTTP sink: `feed = "host:port"` or a table. */

@@ -109,6 +109,15 @@ export const serviceSchema = s.table({
     .table({
       host: s.string().default('0.0.0.0'),
       port: s.integer(PORT).default(7422),
+      // The leaf port's own certificate, as nats-server's leafnodes { tls {} }: lets the client port stay plain
+      // while the link is TLS. Absent: the service's [tls]. Client certificates are required either way.
+      tls: s
+        .table({
+          cert_path: s.path(),
+          key_path: s.path(),
+          root_ca_path: s.path(),
+        })
+        .optional(),
     })
     .optional(),
   log: s.table({

@@ -148,6 +148,8 @@ async function leafzLink(port: number): Promise<LinkView | undefined> {
 
 interface OurHubOptions {
   tls?: { cert_path: string; key_path: string; root_ca_path: string };
+  /** Put the certificate under [leafnodes.tls] instead of [tls]: the client port stays plain. */
+  leafTlsOnly?: boolean;
 }
 
 async function ourHub(opts: OurHubOptions = {}): Promise<Hub & { readonly svc: EventService }> {
@@ -163,9 +165,9 @@ async function ourHub(opts: OurHubOptions = {}): Promise<Hub & { readonly svc: E
     async start() {
       svc = await startEventService({
         service: { host: HOST, port: clientPort },
-        leafnodes: { host: HOST, port: leafPort },
+        leafnodes: { host: HOST, port: leafPort, ...(opts.tls && opts.leafTlsOnly === true && { tls: opts.tls }) },
         monitor: { host: HOST, port: 0 },
-        ...(opts.tls && { tls: { ...opts.tls, verify: false } }),
+        ...(opts.tls && opts.leafTlsOnly !== true && { tls: { ...opts.tls, verify: false } }),
         log: { level: 'silent' },
       });
     },
@@ -588,6 +590,31 @@ describe('uplink to our leafnode listener over TLS with client certificates', ()
       assert.ok(gw.uplink.counters.failures >= 1, `${what}: attempts failed`);
       assert.equal(await hub.link(), undefined, `${what}: the hub lists no link`);
     }
+  });
+
+  it('[leafnodes.tls] makes the link TLS with a required client certificate while the client port stays plain', async (t) => {
+    const ca = await createCertificateAuthority({ commonName: 'leaf port CA' });
+    const caFile = write('leaf-ca', ca).cert;
+    const leafServer = write('leaf-server', await createServerCertificate(ca));
+    const leafClient = write('leaf-client', await createClientCertificate(ca, 'gateway-upstream'));
+    const own = await ourHub({ tls: { cert_path: leafServer.cert, key_path: leafServer.key, root_ca_path: caFile }, leafTlsOnly: true });
+    await own.start();
+    t.after(() => own.dispose());
+    // The client port: plain NATS, no TLS asked for.
+    const plain = await connect({ servers: `${HOST}:${own.clientPort}`, reconnect: false });
+    t.after(() => plain.close());
+    assert.equal(plain.info?.tls_required, undefined);
+    const refused = await startGateway(`nats://${HOST}:${own.leafPort}`, { tls: loadClientTlsOptions({ root_ca_path: caFile }), handshakeTimeoutMs: 1000 });
+    t.after(() => refused.close());
+    await assert.rejects(refused.uplink.waitUntilUp(2000), (e: unknown) => e instanceof UplinkError, 'no client certificate: no link');
+    const gw = await startGateway(`tls://localhost:${own.leafPort}`, { tls: loadClientTlsOptions({ cert_path: leafClient.cert, key_path: leafClient.key, root_ca_path: caFile }) });
+    t.after(() => gw.close());
+    await within(gw.uplink.waitUntilUp(FLOW_MS), 'uplink up over [leafnodes.tls]', FLOW_MS);
+    assert.equal(gw.uplink.hub!.tls, true);
+    const subject = uniqueSubject('leaftls');
+    const got = collect(plain.subscribe(subject));
+    await plain.flush();
+    await untilFlows(() => gw.nc.publish(subject, sc.encode('x')), () => got.includes('x'), 'gateway → plain client over the TLS link');
   });
 
   it('a plaintext uplink to the TLS listener upgrades because the hub says tls_required, and the hub still wants a certificate', async (t) => {

@@ -73,7 +73,7 @@ export class LeafnodeListener implements LinkContext {
   async listen(): Promise<void> {
     const conf = this.config.leafnodes;
     if (conf === undefined) return;
-    if (this.config.tls) this.tlsServer = this.createTlsServer();
+    if (this.tlsSection !== undefined) this.tlsServer = this.createTlsServer();
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -136,10 +136,15 @@ export class LeafnodeListener implements LinkContext {
     this.tlsServer.emit('connection', socket);
   }
 
+  /** [leafnodes.tls], else the service's [tls]; undefined: plain TCP. */
+  private get tlsSection(): { cert_path: string; key_path: string; root_ca_path?: string } | undefined {
+    return this.config.leafnodes?.tls ?? this.config.tls;
+  }
+
   private createTlsServer(): tls.Server {
     // Client certificates are required here whatever [tls] verify says: a leaf is trusted with all traffic.
     const server = tls.createServer({
-      ...loadServerTlsOptions({ ...this.config.tls!, verify: true }),
+      ...loadServerTlsOptions({ ...this.tlsSection!, verify: true }, { section: this.config.leafnodes?.tls ? 'leafnodes.tls' : 'tls' }),
       handshakeTimeout: Math.max(TLS_HANDSHAKE_MS, this.config.service.auth_timeout),
     });
     server.on('secureConnection', (secure: tls.TLSSocket) => {

@@ -298,7 +298,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason !== undefined) return;
     this.ctx.broker.counters.slowConsumers++;
     this.ctx.logger.warn(
-      { cid: this.cid, ip: this.transport.remoteAddress, name: this.opts.name || undefined, pending_bytes: this.pendingBytes },
+      { cid: this.cid, ip: this.transport.remoteAddress, client_name: this.opts.name || undefined, pending_bytes: this.pendingBytes },
       'slow consumer, closing',
     );
     // Its backlog is dropped: waiting for it would hold memory on behalf of a reader that cannot keep up.
@@ -539,7 +539,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.connected = true;
     if (first) {
       this.ctx.logger.info(
-        { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, who: this.identity, name: this.opts.name || undefined, lang: this.opts.lang || undefined, version: this.opts.version || undefined },
+        { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, who: this.identity, client_name: this.opts.name || undefined, lang: this.opts.lang || undefined, version: this.opts.version || undefined },
         'client connected',
       );
     }
