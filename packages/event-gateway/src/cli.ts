@@ -1,26 +1,33 @@
 #!/usr/bin/env node
-// `event-gateway --config gateway.toml [--patch p.toml ...] [--print-config]`: loads and validates the
-// configuration (errors name file, key and line; exit 2) and runs the gateway. SIGHUP reloads every file (token
-// rules, revocations, limits, the certificate for new handshakes; a bad file changes nothing); SIGTERM and SIGINT
-// close in order within a bound, and a second signal exits at once.
+// `event-gateway --config gateway.toml [--patch p.toml ...] [--patch-dir DIR] [--print-config]`: loads and
+// validates the configuration (errors name file, key and line; exit 2) and runs the gateway. SIGHUP reloads every
+// file (token rules, revocations, limits, the certificate for new handshakes; a bad file changes nothing); SIGTERM
+// is a lame-duck drain, SIGINT an immediate orderly close; either exits 0 within a bound, and a second signal exits
+// at once. `event-gateway config patch|show` is config-commands.ts's; patches stored there apply after --patch.
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, formatProblem, TlsConfigError, type Logger } from '@event-broker/shared';
-import { formatGatewayConfig, loadGatewayConfig, type LoadGatewayConfigOptions } from './config.js';
+import { ConfigError, createLogger, formatProblem, TlsConfigError, tomlFilesIn, type Logger } from '@event-broker/shared';
+import { CONFIG_USAGE, loadInForce, runConfigCommand, writePidFile } from './config-commands.js';
+import { formatGatewayConfig, type LoadGatewayConfigOptions } from './config.js';
 import { EventGateway } from './server.js';
 import { VERSION } from './version.js';
 
-/** Closing may take this long before the process exits anyway. */
+/** Closing (after the lame duck, if any) may take this long before the process exits anyway. */
 const SHUTDOWN_BOUND_MS = 10_000;
 
-const USAGE = `usage: event-gateway --config FILE [--patch FILE]... [--print-config]
+const USAGE = `usage: event-gateway --config FILE [--patch FILE]... [--patch-dir DIR] [--print-config]
 
   --config FILE     the gateway's TOML configuration
   --patch FILE      TOML patch deep-merged over it, in order; the later wins (repeatable)
-  --print-config    print the merged configuration (each value's source) and exit
+  --patch-dir DIR   every *.toml in DIR, in file-name order, as patches before the --patch files
+                    (listed again on each SIGHUP)
+  --print-config    print the merged configuration (secrets redacted, each value's source) and exit
   --version         print the version and exit
-  --help            this text`;
+  --help            this text
+
+${CONFIG_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'config') return runConfigCommand(argv.slice(1));
   let args;
   try {
     args = parseArgs({
@@ -28,6 +35,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string' },
         patch: { type: 'string', multiple: true },
+        'patch-dir': { type: 'string' },
         'print-config': { type: 'boolean' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -46,10 +54,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`event-gateway ${VERSION}\n`);
     return 0;
   }
-  const options: LoadGatewayConfigOptions = { ...(args.config !== undefined && { configPath: args.config }), patchPaths: args.patch ?? [] };
-  let loaded;
+  const configPath = args.config;
+  const patchDir = args['patch-dir'];
+  const explicitPatches = args.patch ?? [];
+  /** Read again on every load: a reload sees a patch dropped into --patch-dir since the start. */
+  const loadOptions = (): LoadGatewayConfigOptions => ({
+    ...(configPath !== undefined && { configPath }),
+    patchPaths: [...(patchDir === undefined ? [] : tomlFilesIn(patchDir)), ...explicitPatches],
+  });
+  let loaded, dataDir;
   try {
-    loaded = loadGatewayConfig(options);
+    ({ loaded, dataDir } = loadInForce(loadOptions()));
   } catch (err) {
     process.stderr.write(`event-gateway: configuration refused\n${(err as Error).message}\n`);
     return 2;
@@ -68,7 +83,11 @@ async function main(argv: string[]): Promise<number> {
     logger.fatal({ err: (err as Error).message }, 'cannot start');
     return 1;
   }
-  process.on('SIGHUP', () => reload(gateway, logger, options));
+  process.on('SIGHUP', () => reload(gateway, logger, loadOptions));
+  // `config patch` finds the gateway through it and sends SIGHUP (so only once the handler is in place); removed on
+  // the way out.
+  const removePidFile = writePidFile(dataDir);
+  process.once('exit', removePidFile);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -78,13 +97,16 @@ async function main(argv: string[]): Promise<number> {
         return;
       }
       stopping = true;
-      logger.info({ signal }, 'shutting down');
+      // SIGTERM (what service managers send) drains in lame-duck mode; SIGINT (a terminal's Ctrl-C) closes now.
+      const lameDuck = signal === 'SIGTERM';
+      logger.info({ signal, lame_duck: lameDuck }, 'shutting down');
+      const boundMs = SHUTDOWN_BOUND_MS + (lameDuck ? gateway.config.gateway.lame_duck_duration : 0);
       const bound = setTimeout(() => {
-        logger.warn({ bound_ms: SHUTDOWN_BOUND_MS }, 'shutdown bound reached, exiting');
+        logger.warn({ bound_ms: boundMs }, 'shutdown bound reached, exiting');
         resolve(0);
-      }, SHUTDOWN_BOUND_MS);
+      }, boundMs);
       bound.unref();
-      gateway.close().then(
+      (lameDuck ? gateway.lameDuck() : gateway.close()).then(
         () => {
           clearTimeout(bound);
           resolve(0);
@@ -100,17 +122,34 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-/** SIGHUP: every file read and validated again; refused, the running configuration stays as it was. */
-function reload(gateway: EventGateway, logger: Logger, options: LoadGatewayConfigOptions): void {
+/**
+ * SIGHUP: the base, every patch and the stored patches read and validated again. Refused (each problem logged as
+ * `file:line: key: reason`), the running configuration stays exactly as it was; accepted, each changed setting is
+ * logged (secrets redacted) and those that wait for a restart are named.
+ */
+function reload(gateway: EventGateway, logger: Logger, options: () => LoadGatewayConfigOptions): void {
   logger.info('SIGHUP: reloading the configuration');
+  let plan;
   try {
-    const { restart } = gateway.applyConfig(loadGatewayConfig(options).config);
-    for (const setting of restart) logger.warn({ setting }, 'configuration change needs a restart');
+    plan = gateway.applyConfig(loadInForce(options()).loaded.config);
   } catch (err) {
     const problems =
-      err instanceof ConfigError ? err.problems.map((p) => formatProblem(p)) : err instanceof TlsConfigError ? [err.message] : [(err as Error).message];
-    logger.error({ problems }, 'configuration reload refused; the running configuration is unchanged');
+      err instanceof ConfigError
+        ? err.problems.map((p) => ({ problem: formatProblem(p), code: p.code }))
+        : err instanceof TlsConfigError
+          ? [{ problem: err.message, code: err.code }]
+          : undefined;
+    if (problems === undefined) {
+      logger.error({ err: (err as Error).message }, 'configuration reload failed; the running configuration is unchanged');
+      return;
+    }
+    for (const p of problems) logger.error(p, 'configuration problem');
+    logger.error({ problems: problems.map((p) => p.problem) }, 'configuration reload refused; the running configuration is unchanged');
+    return;
   }
+  // `setting`, not `key`: the logger redacts any field named key.
+  for (const c of plan.applied) logger.info({ setting: c.key, from: c.from, to: c.to }, 'configuration changed');
+  for (const c of plan.restart) logger.warn({ setting: c.key, running: c.from, configured: c.to }, 'configuration change needs a restart');
 }
 
 main(process.argv.slice(2)).then(

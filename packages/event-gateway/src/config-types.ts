@@ -38,6 +38,12 @@ export interface GatewaySection {
   auth_timeout: number; // ms, default 3000 (nats-server with TLS: tls timeout 2s + 1s)
   /** Name in INFO and in the leaf CONNECT upstream; defaults to the server id. */
   server_name?: string;
+  /** SIGTERM's lame-duck drain: every client closed within this (the event service's default). */
+  lame_duck_duration: number; // ms, default 25000
+  /** Clients are left this long to move on their own before the rest are closed; shorter than lame_duck_duration. */
+  lame_duck_grace_period: number; // ms, default 10000
+  /** Stored patches (`config patch`) and the pid file; unset: `data` beside the config file. Not from a stored patch. */
+  data_dir?: string;
 }
 
 /** NATS over WebSocket for browsers (nats.ws): same admission, same [tls]. Off unless present. */

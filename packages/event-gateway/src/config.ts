@@ -152,8 +152,18 @@ export const gatewaySchema = s
         auth_timeout: timer().default(3_000),
         // nats-server validateOptions: "server name cannot contain spaces".
         server_name: s.string({ pattern: { test: /^\S+$/, reason: 'must not contain spaces' } }).optional(),
+        // As the event service's: nats-server's defaults are 2m and 10s; 25s keeps the whole exit inside a 30s stop
+        // timeout (Kubernetes' default terminationGracePeriodSeconds).
+        lame_duck_duration: timer().default(25_000),
+        lame_duck_grace_period: timer(0).default(10_000),
+        // Persisted patches and the pid file (config-commands.ts); read from the base and --patch files only.
+        data_dir: s.path().optional(),
       })
       .check((gw, ctx) => {
+        // nats-server validateOptions: "lame duck grace period should be strictly lower than lame duck duration".
+        if (gw.lame_duck_grace_period >= gw.lame_duck_duration) {
+          ctx.report(['lame_duck_grace_period'], 'ECONFIG_RANGE', `must be shorter than lame_duck_duration (${gw.lame_duck_duration} ms), got ${gw.lame_duck_grace_period} ms`);
+        }
         // nats-server validateOptions refuses the same: a message larger than the pending budget could never leave.
         if (gw.max_payload > gw.max_pending) {
           ctx.report(['max_payload'], 'ECONFIG_RANGE', `must not exceed max_pending (${gw.max_pending} bytes), got ${gw.max_payload} bytes`);

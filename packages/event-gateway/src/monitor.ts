@@ -1,103 +1,183 @@
-// The gateway's monitoring port: /healthz (200 only while a request makes the round trip through the link to the
-// event service and back: health.ts), /varz (counters and the upstream link) and /connz (the clients, with who
-// their token says they are). JSON in nats-server's spirit, kept to what the gateway knows.
-import http from 'node:http';
-import type net from 'node:net';
-import { listenOn, type Logger } from '@event-broker/shared';
+// The gateway's monitoring port: nats-server's endpoints and field names (shared/src/monitor) so nats-top and
+// prometheus-nats-exporter read the gateway as they read a nats-server leaf: /varz, /connz (plus who each client's
+// token says it is), /subsz, /leafz (the gateway is the leaf: its link to the hub is its remote, is_spoke true),
+// /healthz (200 only while a request makes the round trip through the link to the event service and back:
+// health.ts), and /metrics (auth failures by reason, permission violations, the upstream link).
+import {
+  ClosedConnections,
+  CpuSampler,
+  MAX_CLOSED_CLIENTS,
+  MetricSet,
+  MonitorHttp,
+  connz,
+  healthz,
+  jsonResponse,
+  leafInfoOfUplink,
+  leafz,
+  subsz,
+  textResponse,
+  unavailable,
+  varz,
+  type Client,
+  type ConnzOptions,
+  type Health,
+} from '@event-broker/shared';
+import { GatewayAdmission } from './admission.js';
 import type { MonitorSection } from './config-types.js';
 import type { EventGateway } from './server.js';
 
 /** A health check waits this long for the service's reply. */
 const HEALTH_TIMEOUT_MS = 2000;
+/** Series prefix: the process is the event gateway (nats-server's exporter uses gnatsd_). */
+const P = 'event_gateway_';
+const ENDPOINTS = ['/varz', '/connz', '/subsz', '/leafz', '/healthz', '/metrics'] as const;
+
+/** What /connz adds to nats-server's fields: who the token says the client is, and its id (for [auth] revoked). */
+const CONNZ: ConnzOptions = {
+  extra(c: Client) {
+    if (c.identity === undefined) return undefined;
+    const tokenId = GatewayAdmission.tokenIdOf(c);
+    return { who: c.identity, ...(tokenId !== undefined && { token_id: tokenId }) };
+  },
+  authorizedUser: (c) => c.identity,
+};
 
 export class GatewayMonitor {
-  private readonly server: http.Server;
-  private boundPort = 0;
+  /** Closed connections for /connz?state=closed; the gateway records each client as it goes. */
+  readonly closed = new ClosedConnections(MAX_CLOSED_CLIENTS, CONNZ);
+  private readonly http: MonitorHttp;
+  private readonly cpu = new CpuSampler();
+  private readonly metrics: MetricSet;
 
   constructor(
     private readonly gateway: EventGateway,
-    private readonly section: MonitorSection,
+    section: MonitorSection,
   ) {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.metrics = gatewayMetrics(gateway);
+    const g = gateway;
+    const subszRoute = (q: URLSearchParams) => jsonResponse(200, subsz(g, q));
+    this.http = new MonitorHttp({
+      host: section.host,
+      port: section.port,
+      logger: g.logger,
+      routes: {
+        '/': () => textResponse(200, 'text/html; charset=utf-8', indexPage()),
+        '/varz': () => jsonResponse(200, this.varz(section.host)),
+        '/connz': (q) => jsonResponse(200, connz(g, q, this.closed, CONNZ)),
+        '/subsz': subszRoute,
+        '/subscriptionsz': subszRoute,
+        '/leafz': (q) => jsonResponse(200, leafz({ serverId: g.serverId, leafs: (subs) => [leafInfoOfUplink(g.uplink, subs)].filter((l) => l !== undefined) }, q)),
+        '/healthz': async () => {
+          const h = await this.health();
+          // Compact, as nats-server writes it: probes sometimes compare the body as text.
+          return textResponse(h.httpStatus, 'application/json', JSON.stringify(h.body));
+        },
+        '/metrics': async () => textResponse(200, this.metrics.contentType, await this.metrics.text()),
+      },
+    });
   }
 
   get port(): number {
-    return this.boundPort;
+    return this.http.port;
   }
 
-  private get logger(): Logger {
-    return this.gateway.logger;
-  }
-
-  async listen(): Promise<void> {
-    await listenOn(this.server, this.section.host, this.section.port);
-    this.boundPort = (this.server.address() as net.AddressInfo).port;
-    this.logger.info({ host: this.section.host, port: this.boundPort }, 'monitoring listening');
-  }
-
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method not allowed' });
-    switch (path) {
-      case '/healthz': {
-        const verdict = await this.gateway.health.check(HEALTH_TIMEOUT_MS);
-        if (verdict.ok) return send(res, 200, { status: 'ok', ...verdict });
-        return send(res, 503, { status: 'unavailable', error: verdict.reason });
-      }
-      case '/varz':
-        return send(res, 200, this.varz());
-      case '/connz':
-        return send(res, 200, this.connz());
-      default:
-        return send(res, 404, { error: `no such endpoint: ${path}`, endpoints: ['/healthz', '/varz', '/connz'] });
-    }
-  }
-
-  private varz(): Record<string, unknown> {
-    const g = this.gateway;
-    const c = g.config.gateway;
-    return {
-      server_id: g.serverId,
-      server_name: c.server_name ?? g.serverId,
-      now: new Date().toISOString(),
-      start: g.startedAt.toISOString(),
-      host: c.host,
-      port: g.port,
-      websocket_port: g.websocketPort ?? null,
-      max_connections: c.max_connections,
-      max_payload: c.max_payload,
-      upstream_urls: g.config.upstream.urls,
-      ...g.stats(),
-    };
-  }
-
-  private connz(): Record<string, unknown> {
-    const conns = [...this.gateway.clients.values()].map((c) => ({
-      cid: c.cid,
-      ip: c.transport.remoteAddress,
-      port: c.transport.remotePort,
-      transport: c.transport.kind,
-      who: c.identity ?? null,
-      name: c.name || undefined,
-      lang: c.lang || undefined,
-      version: c.version || undefined,
-      subscriptions: c.subs.size,
-      in_msgs: c.stats.inMsgs,
-      out_msgs: c.stats.outMsgs,
-      in_bytes: c.stats.inBytes,
-      out_bytes: c.stats.outBytes,
-      pending_bytes: c.pendingBytes,
-      uptime_ms: Date.now() - c.startedAt,
-    }));
-    return { server_id: this.gateway.serverId, now: new Date().toISOString(), num_connections: conns.length, connections: conns };
+  listen(): Promise<void> {
+    return this.http.listen();
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((r) => this.server.close(() => r()));
+    return this.http.close();
+  }
+
+  /**
+   * 503 while starting, draining or closing (as the service's), and while running unless a request reaches the
+   * event service's health responder through the link and its reply comes back (or, with a hub that has no such
+   * responder, unless the link is up: said so in `check`). The 200 body is nats-server's plus how it was checked.
+   */
+  private async health(): Promise<{ httpStatus: Health['httpStatus']; body: Record<string, unknown> }> {
+    const g = this.gateway;
+    if (g.state !== 'running') return healthz(g.state);
+    const verdict = await g.health.check(HEALTH_TIMEOUT_MS);
+    // The gateway may have started draining during the check.
+    if (g.state !== 'running') return healthz(g.state);
+    if (!verdict.ok) return unavailable(verdict.reason);
+    const { ok: _ok, ...how } = verdict;
+    return { httpStatus: 200, body: { status: 'ok', ...how } };
+  }
+
+  private varz(httpHost: string): Record<string, unknown> {
+    const g = this.gateway;
+    const c = g.config;
+    const s = g.stats();
+    return varz(
+      {
+        startedAt: g.startedAt,
+        configLoadedAt: g.configLoadedAt,
+        clients: g.clients,
+        totalConnections: g.totalConnections,
+        broker: g.broker,
+        serverInfo: () => ({ ...g.serverInfo(), port: g.port }),
+      },
+      {
+        httpHost,
+        httpPort: this.http.port,
+        httpReqStats: this.http.reqStats,
+        cpu: this.cpu,
+        limits: c.gateway,
+        maxConnections: c.gateway.max_connections,
+        subscriptions: g.broker.listenerCount,
+        websocket: c.websocket === undefined ? {} : { host: c.websocket.host, port: g.websocketPort ?? c.websocket.port, no_tls: false },
+        // As a nats-server leaf shows its remotes (host:port, no scheme).
+        leaf: { remotes: [{ local_account: '$G', urls: c.upstream.urls.map((u) => u.replace(/^[a-z]+:\/\//, '')) }] },
+        leafnodes: g.uplink.up ? 1 : 0,
+        // Ours, beyond nats-server's fields.
+        extra: { upstream: { urls: c.upstream.urls, state: g.uplink.state, ...s.upstream }, auth_failures: s.auth_failures, permission_violations: s.permission_violations },
+      },
+    );
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(body, null, 2)}\n`);
+function gatewayMetrics(g: EventGateway): MetricSet {
+  const m = new MetricSet(P);
+  const c = g.broker.counters;
+  const up = () => g.uplink.counters;
+  m.gauge('connections', 'Client connections open now.', () => g.clients.size);
+  m.counter('connections_total', 'Client connections accepted since start.', () => g.totalConnections);
+  m.gauge('max_connections', 'The most client connections admitted at once (max_connections).', () => g.config.gateway.max_connections);
+  m.counter('in_msgs_total', 'Messages published to the gateway (by clients and from the upstream).', () => c.inMsgs);
+  m.counter('out_msgs_total', 'Messages delivered to clients and to the upstream.', () => c.outMsgs);
+  m.counter('in_bytes_total', 'Payload bytes (headers included) published to the gateway.', () => c.inBytes);
+  m.counter('out_bytes_total', 'Payload bytes (headers included) delivered.', () => c.outBytes);
+  m.counter('slow_consumers_total', 'Client connections closed as slow consumers.', () => c.slowConsumers);
+  m.gauge('subscriptions', 'Client subscriptions alive now.', () => g.broker.listenerCount);
+  // Every reason is present from the first scrape (at 0), so rate() has a start.
+  m.labelledCounter('auth_failures_total', 'Clients refused at admission, by reason (certificate or token).', ['reason'], () =>
+    g.authFailures.entries().map(([reason, n]) => [{ reason }, n] as const),
+  );
+  m.labelledCounter('permission_violations_total', 'Publishes and subscriptions refused by the token\'s permissions.', ['kind'], () =>
+    (['publish', 'subscribe'] as const).map((kind) => [{ kind }, g.permissionViolations[kind]] as const),
+  );
+  m.gauge('upstream_up', '1 while the leafnode link to the event service is up.', () => (g.uplink.up ? 1 : 0));
+  m.counter('upstream_reconnects_total', 'Times the upstream link came up again after having been up.', () => up().reconnects);
+  m.counter('upstream_failures_total', 'Upstream dials and handshakes that failed, and links lost.', () => up().failures);
+  m.gauge('upstream_buffered_msgs', 'Messages held for the upstream now (link down, or waiting for its interest).', () => up().bufferedMsgs);
+  m.gauge('upstream_buffered_bytes', 'Bytes held for the upstream now (bounded by upstream.buffer_bytes).', () => up().bufferedBytes);
+  m.gauge('upstream_paused_publishers', 'Client connections whose reading is paused because the upstream buffer is full.', () => up().pausedPublishers);
+  m.counter('upstream_in_msgs_total', 'Messages received from the upstream.', () => up().inMsgs);
+  m.counter('upstream_out_msgs_total', 'Messages sent to the upstream.', () => up().outMsgs);
+  m.counter('upstream_in_bytes_total', 'Payload bytes received from the upstream.', () => up().inBytes);
+  m.counter('upstream_out_bytes_total', 'Payload bytes sent to the upstream.', () => up().outBytes);
+  m.labelledCounter('upstream_dropped_msgs_total', 'Held messages discarded: the upstream no longer wanted the subject, or the gateway closed.', ['why'], () => [
+    [{ why: 'no_interest' }, up().droppedNoInterest],
+    [{ why: 'closed' }, up().droppedOnClose],
+  ]);
+  m.gauge('up', '1 while the gateway accepts clients, 0 while starting, draining or shutting down.', () => (g.state === 'running' ? 1 : 0));
+  m.processMetrics();
+  return m;
+}
+
+/** `/`: the endpoints, as nats-server's monitoring index lists them. */
+function indexPage(): string {
+  const links = ENDPOINTS.map((p) => `<li><a href=".${p}">${p.slice(1)}</a></li>`).join('\n');
+  return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>event-gateway monitoring</title></head>\n<body><h1>event-gateway</h1><ul>\n${links}\n</ul></body></html>\n`;
 }

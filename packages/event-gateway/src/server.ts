@@ -1,7 +1,8 @@
 // The gateway as a process: external NATS clients on TCP+TLS and WebSocket (shared ClientFrontend), admitted only
 // with a trusted client certificate AND a valid token (admission.ts), their traffic routed in a local broker and
 // carried to the event service over one leafnode link (shared Uplink), which also carries their interest up and the
-// service's messages down. /healthz (health.ts) is true only while a request really makes that round trip.
+// service's messages down. /healthz (health.ts) is true only while a request really makes that round trip. SIGTERM's
+// lame duck drains the clients (shared ClientFrontend.lameDuck) before the uplink closes with what they published.
 import {
   Broker,
   ClientFrontend,
@@ -10,17 +11,29 @@ import {
   loadClientTlsOptions,
   newServerId,
   type Client,
+  type Admission,
   type ClientAuthenticator,
   type ClientLimits,
+  type ClientPermissions,
+  type CloseReason,
   type Logger,
   type FrontendHost,
+  type ServerState,
 } from '@event-broker/shared';
 import { GatewayAdmission } from './admission.js';
+import { AuthFailureCounts, type AuthFailureReason } from './auth-failures.js';
 import { gatewayTlsOptions } from './auth/mtls.js';
 import type { GatewayConfig } from './config-types.js';
 import { HealthProbe } from './health.js';
 import { GatewayMonitor } from './monitor.js';
+import { planGatewayReload, type GatewayReloadPlan } from './reload.js';
 import { VERSION } from './version.js';
+
+/**
+ * At the end of a lame duck, how long publishes still held for the upstream (an outage, or a hub not yet
+ * interested again) may take to go out before the link closes.
+ */
+const UPLINK_FLUSH_MS = 5000;
 
 export interface GatewayStats {
   connections: number;
@@ -30,6 +43,10 @@ export interface GatewayStats {
   out_msgs: number;
   out_bytes: number;
   slow_consumers: number;
+  /** Clients refused at admission, by reason (auth-failures.ts). */
+  auth_failures: Record<AuthFailureReason, number>;
+  /** Publishes and subscriptions refused by a token's permissions. */
+  permission_violations: { publish: number; subscribe: number };
   upstream: {
     up: boolean;
     in_msgs: number;
@@ -46,13 +63,19 @@ export class EventGateway implements FrontendHost {
   readonly broker = new Broker(Number.MAX_SAFE_INTEGER);
   readonly serverId = newServerId();
   readonly startedAt = new Date();
+  /** When the configuration in force was loaded (start, then each reload): /varz config_load_time. */
+  configLoadedAt = new Date();
   readonly uplink: Uplink;
   readonly health: HealthProbe;
   private readonly frontend: ClientFrontend;
   private readonly interest: InterestTable;
   private admission: GatewayAdmission;
   private monitor: GatewayMonitor | undefined;
-  private closing = false;
+  private lifecycle: ServerState = 'starting';
+  /** Refused admissions by reason, for /metrics and /varz. */
+  readonly authFailures = new AuthFailureCounts();
+  /** Permissions violations since start (the connection stays open; nats-server counts none). */
+  readonly permissionViolations = { publish: 0, subscribe: 0 };
 
   constructor(
     public config: GatewayConfig,
@@ -93,13 +116,42 @@ export class EventGateway implements FrontendHost {
     return this.config.gateway;
   }
   get authenticator(): ClientAuthenticator {
-    return this.admission;
+    return this.countingAuthenticator;
   }
   get maxConnections(): number {
     return this.config.gateway.max_connections;
   }
+  /** Not while draining or closing: new sockets are turned away. */
   accepting(): boolean {
-    return !this.closing;
+    return this.lifecycle === 'starting' || this.lifecycle === 'running';
+  }
+
+  clientClosed(client: Client, _reason: CloseReason): void {
+    this.monitor?.closed.record(client);
+  }
+
+  /**
+   * The admission in force (replaced by a reload), its refusals counted by reason and its permissions wrapped to
+   * count violations; the Client logs each refusal and answers it.
+   */
+  private readonly countingAuthenticator: ClientAuthenticator = {
+    admit: (connect, client) =>
+      this.admission.admit(connect, client).then(
+        (verdict) => this.counted(verdict),
+        (err: unknown) => {
+          this.authFailures.record('authenticator failed');
+          throw err;
+        },
+      ),
+  };
+
+  private counted(verdict: Admission): Admission {
+    if (!verdict.ok) {
+      this.authFailures.record(verdict.reason);
+      return verdict;
+    }
+    if (verdict.permissions === undefined) return verdict;
+    return { ...verdict, permissions: countViolations(verdict.permissions, this.permissionViolations) };
   }
 
   serverInfo(): Record<string, unknown> {
@@ -133,6 +185,13 @@ export class EventGateway implements FrontendHost {
   get clients(): ReadonlyMap<number, Client> {
     return this.frontend.clients;
   }
+  get totalConnections(): number {
+    return this.frontend.totalConnections;
+  }
+  /** starting → running → [draining (lame duck)] → closing → closed. */
+  get state(): ServerState {
+    return this.lifecycle;
+  }
 
   async listen(): Promise<void> {
     if (this.config.monitor !== undefined) {
@@ -141,6 +200,7 @@ export class EventGateway implements FrontendHost {
     }
     this.uplink.start();
     await this.frontend.listen();
+    if (this.lifecycle === 'starting') this.lifecycle = 'running';
     this.logger.info(
       { upstream: this.config.upstream.urls, keys: this.admission.keySource, algorithms: this.admission.algorithms },
       'gateway started',
@@ -158,6 +218,8 @@ export class EventGateway implements FrontendHost {
       out_msgs: c.outMsgs,
       out_bytes: c.outBytes,
       slow_consumers: c.slowConsumers,
+      auth_failures: Object.fromEntries(this.authFailures.entries()) as Record<AuthFailureReason, number>,
+      permission_violations: { ...this.permissionViolations },
       upstream: {
         up: this.uplink.up,
         in_msgs: u.inMsgs,
@@ -171,19 +233,22 @@ export class EventGateway implements FrontendHost {
   }
 
   /**
-   * A reloaded configuration: the token rules (keys, issuer, audience, algorithms, revoked ids), limits, log level
-   * and the TLS certificate for new handshakes change live; live connections holding a token now revoked are
-   * closed. Listener addresses and the upstream need a restart (returned, and logged). Throws before changing
-   * anything when the new key or certificate files cannot be used.
+   * A reloaded configuration (reload.ts says what changes live): the token rules (keys, issuer, audience,
+   * algorithms, revoked ids), limits, lame-duck timing, log level and the TLS certificate for new handshakes;
+   * live connections holding a token now revoked are closed. Listener addresses, the upstream and the data
+   * directory keep their running values until a restart (the plan's `restart`). Throws before changing anything
+   * when the new key or certificate files cannot be used.
    */
-  applyConfig(next: GatewayConfig): { restart: string[] } {
-    const admission = new GatewayAdmission(next, this.logger);
-    const tlsOptions = gatewayTlsOptions(next.tls);
-    const restart = needsRestart(this.config, next);
-    this.config = { ...next, gateway: { ...next.gateway, host: this.config.gateway.host, port: this.config.gateway.port }, upstream: this.config.upstream, websocket: this.config.websocket, monitor: this.config.monitor };
+  applyConfig(next: GatewayConfig): GatewayReloadPlan {
+    const plan = planGatewayReload(this.config, next);
+    const config = plan.config;
+    const admission = new GatewayAdmission(config, this.logger);
+    const tlsOptions = gatewayTlsOptions(config.tls);
+    this.config = config;
+    this.configLoadedAt = new Date();
     this.admission = admission;
     this.frontend.setSecureContext(tlsOptions);
-    if (this.logger.level !== next.log.level) this.logger.level = next.log.level;
+    if (this.logger.level !== config.log.level) this.logger.level = config.log.level;
     let revoked = 0;
     for (const client of this.frontend.clients.values()) {
       client.applyLimits();
@@ -193,30 +258,76 @@ export class EventGateway implements FrontendHost {
         revoked++;
       }
     }
-    this.logger.info({ revoked_connections: revoked, needs_restart: restart }, 'configuration reloaded');
-    return { restart };
+    this.logger.info(
+      { changed: plan.applied.map((c) => c.key), restart_required: plan.restart.map((c) => c.key), revoked_connections: revoked },
+      'configuration reloaded',
+    );
+    return plan;
   }
 
-  /** Stops accepting, closes every client (flushing what each is owed), then the uplink and monitoring. */
-  async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
+  /**
+   * SIGTERM's lame duck (shared ClientFrontend.lameDuck): stop accepting, INFO with `ldm: true` to every client,
+   * `lame_duck_grace_period` for them to move, the rest closed spread over `lame_duck_duration`; then `close`,
+   * which lets what they published reach the upstream before the link closes. Called again: closes at once.
+   */
+  async lameDuck(): Promise<void> {
+    if (this.lifecycle !== 'starting' && this.lifecycle !== 'running') return this.close();
+    this.lifecycle = 'draining';
+    const g = this.config.gateway;
+    await this.frontend.lameDuck({ durationMs: g.lame_duck_duration, gracePeriodMs: g.lame_duck_grace_period });
+    await this.shutdown(UPLINK_FLUSH_MS);
+  }
+
+  /**
+   * Stops accepting, closes every client (flushing what each is owed), then the uplink (what reached its socket is
+   * written before it ends; messages still held through an outage are dropped and logged), and monitoring last,
+   * so /healthz says 503 for as long as the shutdown takes.
+   */
+  close(): Promise<void> {
+    return this.shutdown(0);
+  }
+
+  /** `close`, first giving messages held for the upstream up to `flushMs` to go out (the lame duck's end). */
+  private async shutdown(flushMs: number): Promise<void> {
+    if (this.lifecycle === 'closing' || this.lifecycle === 'closed') return;
+    this.lifecycle = 'closing';
     this.health.close();
     await this.frontend.close('Server Shutdown');
+    if (flushMs > 0) await this.uplinkFlushed(flushMs);
     await this.uplink.close();
     this.interest.close();
+    this.lifecycle = 'closed';
     await this.monitor?.close();
     this.logger.info({ total_connections: this.frontend.totalConnections }, 'gateway stopped');
   }
+
+  /**
+   * Resolves once nothing is held for the upstream, or after `ms`. What reached the link's socket is written
+   * before it closes (Uplink.close ends it after the data); only messages held through an outage can be waiting.
+   */
+  private async uplinkFlushed(ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (this.uplink.counters.bufferedMsgs > 0 && !this.uplink.isClosed && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 }
 
-/** Settings a reload cannot change on a running gateway. */
-function needsRestart(was: GatewayConfig, next: GatewayConfig): string[] {
-  const out: string[] = [];
-  if (was.gateway.host !== next.gateway.host) out.push('gateway.host');
-  if (was.gateway.port !== next.gateway.port) out.push('gateway.port');
-  if (JSON.stringify(was.websocket) !== JSON.stringify(next.websocket)) out.push('websocket');
-  if (JSON.stringify(was.upstream) !== JSON.stringify(next.upstream)) out.push('upstream');
-  if (JSON.stringify(was.monitor) !== JSON.stringify(next.monitor)) out.push('monitor');
-  return out;
+/** The token's permissions, counting each refusal (a violation the client is told of; delivery filtering is not one). */
+function countViolations(p: ClientPermissions, counts: { publish: number; subscribe: number }): ClientPermissions {
+  const counted: ClientPermissions = {
+    canPublish(subject) {
+      if (p.canPublish(subject)) return true;
+      counts.publish++;
+      return false;
+    },
+    canSubscribe(subject, queue) {
+      if (p.canSubscribe(subject, queue)) return true;
+      counts.subscribe++;
+      return false;
+    },
+  };
+  if (p.canDeliver !== undefined) counted.canDeliver = (subject) => p.canDeliver!(subject);
+  if (p.noteReply !== undefined) counted.noteReply = (reply) => p.noteReply!(reply);
+  return counted;
 }

@@ -90,6 +90,8 @@ test('a minimal file gets nats-server defaults, paths relative to the file, norm
       ping_max: 2,
       write_deadline: 10_000,
       auth_timeout: 3_000,
+      lame_duck_duration: 25_000,
+      lame_duck_grace_period: 10_000,
     },
     tls: {
       cert_path: path.join(f.dir, 'tls/server.pem'),
