@@ -1,0 +1,139 @@
+// Revocation by configuration on a running gateway process: the CLI (bin/event-gateway.mjs --config file) serves
+// clients holding tokens X and Y; `[auth] revoked = ["X"]` is written and the process gets SIGHUP. X's live
+// connections are closed with Authorization Violation, X cannot connect again, Y's connection carries on.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeJwt } from 'jose';
+import { NatsError } from 'nats';
+import { DEV_PKI_FILES } from '@event-broker/shared';
+import { connectLine, devPki, externalClient, internalClient, rawTls, record, startService, until, within, type LogLine } from './helpers/bridge.js';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/event-gateway.mjs');
+
+/** The gateway CLI as a child process, its JSON log lines collected from stdout. */
+async function runGatewayCli(t: TestContext, configPath: string) {
+  const child = spawn(process.execPath, [BIN, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await within(exited, 'the gateway process exits', 5000).catch(() => child.kill('SIGKILL'));
+    }
+  });
+  const lines = (): LogLine[] =>
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LogLine);
+  const waitFor = async (pred: (l: LogLine) => boolean, what: string, ms = 5000): Promise<LogLine> => {
+    await until(() => child.exitCode !== null || lines().some(pred), what, ms, () => `stdout: ${stdout}\nstderr: ${stderr}`);
+    const found = lines().find(pred);
+    if (found === undefined) throw new Error(`${what}: the gateway exited with ${child.exitCode}\nstdout: ${stdout}\nstderr: ${stderr}`);
+    return found;
+  };
+  return { child, lines, waitFor, stdout: () => stdout };
+}
+
+test('SIGHUP with [auth] revoked closes the live connections holding that token id, refuses it after, and leaves others alone', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const F = DEV_PKI_FILES;
+  const configPath = path.join(pki.dir, 'gateway.toml');
+  // Relative paths resolve against the configuration file, which sits beside the dev PKI.
+  const config = (revoked: string[]) => `
+[gateway]
+host = "127.0.0.1"
+port = 0
+
+[tls]
+cert_path = "${F.gateway.cert}"
+key_path = "${F.gateway.key}"
+root_ca_path = "${F.ca.cert}"
+
+[auth]
+public_key_path = "${F.jwt.publicKey}"
+issuer = "event-broker-dev"
+audience = "event-broker-dev"
+revoked = ${JSON.stringify(revoked)}
+
+[upstream]
+urls = ["tls://127.0.0.1:${service.leafnodePort}"]
+cert_path = "${F.gatewayUpstream.cert}"
+key_path = "${F.gatewayUpstream.key}"
+root_ca_path = "${F.ca.cert}"
+
+[log]
+format = "json"
+level = "info"
+`;
+  fs.writeFileSync(configPath, config([]));
+  const gw = await runGatewayCli(t, configPath);
+  const listening = await gw.waitFor((l) => l.msg === 'listening for client connections', 'the gateway listens', 10_000);
+  await gw.waitFor((l) => l.msg === 'uplink up', 'the gateway link comes up');
+  const port = listening['port'] as number;
+
+  const perms = { pub: { allow: ['chat.>'] }, sub: { allow: ['chat.>'] } };
+  const tokenX = await pki.devToken('xavier', perms);
+  const tokenY = await pki.devToken('yvonne', perms);
+  const jtiX = decodeJwt(tokenX).jti!;
+  assert.notEqual(jtiX, decodeJwt(tokenY).jti);
+
+  const inside = await internalClient(t, pki, service.port);
+  const got = record(inside, 'chat.>');
+  await inside.flush();
+  const x = await externalClient(t, pki, port, tokenX);
+  const y = await externalClient(t, pki, port, tokenY);
+  const xClosed = x.closed();
+  const raw = await rawTls(port, { ca: pki.ca, ...pki.client });
+  t.after(() => raw.socket.destroy());
+  raw.socket.write(`${connectLine({ auth_token: tokenX })}PING\r\n`);
+  assert.equal(await raw.readUntil('PONG\r\n'), 'PONG\r\n');
+  await until(
+    () => {
+      x.publish('chat.x', 'before');
+      y.publish('chat.y', 'before');
+      return got.msgs.some((m) => m.subject === 'chat.x') && got.msgs.some((m) => m.subject === 'chat.y');
+    },
+    'both clients reach the service before the reload',
+  );
+
+  fs.writeFileSync(configPath, config([jtiX]));
+  gw.child.kill('SIGHUP');
+  const reloaded = await gw.waitFor((l) => l.msg === 'configuration reloaded', 'the reload is logged');
+  assert.equal(reloaded['revoked_connections'], 2);
+
+  // X's connections: Authorization Violation, closed.
+  assert.equal(await raw.readToClose(), "-ERR 'Authorization Violation'\r\n");
+  const err = await within(xClosed, 'the nats client holding X is closed');
+  assert.ok(err instanceof NatsError, `closed with ${String(err)}`);
+  assert.equal(err.code, 'AUTHORIZATION_VIOLATION');
+
+  // X again: refused at connect, and the log says why without the token.
+  await assert.rejects(externalClient(t, pki, port, tokenX), (e: unknown) => e instanceof NatsError && e.code === 'AUTHORIZATION_VIOLATION');
+  const refused = await gw.waitFor((l) => l.msg === 'client refused', 'the refusal is logged');
+  assert.equal(refused['reason'], `token id ${JSON.stringify(jtiX)} is revoked`);
+  assert.equal(refused['cert_subject'], 'CN=dev-client');
+  assert.ok(!gw.stdout().includes(tokenX), 'the log never contains the token');
+
+  // Y carries on, both ways.
+  assert.equal(y.isClosed(), false);
+  const yGot = record(y, 'chat.to-y');
+  await y.flush();
+  y.publish('chat.y', 'after');
+  await until(() => got.msgs.some((m) => m.subject === 'chat.y' && m.string() === 'after'), "Y's publish after the reload arrives");
+  await until(
+    () => {
+      inside.publish('chat.to-y', 'hello');
+      return yGot.msgs.length > 0;
+    },
+    'Y receives an internal publish after the reload',
+  );
+});
