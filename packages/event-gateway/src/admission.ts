@@ -13,10 +13,12 @@ const tokenIds = new WeakMap<Client, string>();
 export class GatewayAdmission implements ClientAuthenticator {
   private readonly verifier: TokenVerifier;
   private readonly certificateRequired: boolean;
+  private readonly clockToleranceMs: number;
 
   constructor(config: GatewayConfig, _logger: Logger) {
     this.verifier = createTokenVerifier(config.auth);
     this.certificateRequired = config.tls.verify;
+    this.clockToleranceMs = config.auth.clock_tolerance;
   }
 
   get keySource(): TokenVerifier['keySource'] {
@@ -48,7 +50,9 @@ export class GatewayAdmission implements ClientAuthenticator {
     return {
       ok: true,
       permissions: verdict.permissions,
-      ...(verdict.expiresAt !== undefined && { expiresAt: verdict.expiresAt }),
+      // The leeway that admitted a token up to clock_tolerance past its exp also bounds its live connection; at
+      // exp itself a token admitted within the leeway would be told User Authentication Expired at once.
+      ...(verdict.expiresAt !== undefined && { expiresAt: verdict.expiresAt + this.clockToleranceMs }),
       identity: verdict.subject ?? cert.certificate.subject ?? 'unnamed',
     };
   }
