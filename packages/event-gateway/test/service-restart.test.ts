@@ -44,9 +44,11 @@ test('the service restarts under the gateway: the link and interest come back, a
   const token = await pki.devToken('field-agent', { pub: { allow: ['outage.>'] }, sub: { allow: ['inside.>'] } });
   const listener = await externalClient(t, pki, gateway.port, token);
   const heard = record(listener, 'inside.>');
+  const queued = record(listener, 'inside.q', { queue: 'workers' });
   await listener.flush();
   const publisher = await externalClient(t, pki, gateway.port, token);
-  await until(async () => ((await leafOf(first))?.subscriptions_list ?? []).includes('inside.>'), 'the external interest reaches the service');
+  const wants = async (service: typeof first, subject: string) => ((await leafOf(service))?.subscriptions_list ?? []).includes(subject);
+  await until(async () => (await wants(first, 'inside.>')) && (await wants(first, 'inside.q')), 'the external interest reaches the service');
 
   const before = await internalClient(t, pki, port);
   await until(
@@ -92,10 +94,12 @@ test('the service restarts under the gateway: the link and interest come back, a
   assert.equal(c.reconnects, 1);
 
   // The external subscriber never resubscribed: its interest was re-sent on the new link.
-  await until(async () => ((await leafOf(second))?.subscriptions_list ?? []).includes('inside.>'), 'the external interest is re-sent to the restarted service');
+  await until(async () => (await wants(second, 'inside.>')) && (await wants(second, 'inside.q')), 'the external interest is re-sent to the restarted service');
   const after = await internalClient(t, pki, port);
   after.publish('inside.after', 'y');
+  after.publish('inside.q', 'z');
   await until(() => heard.msgs.some((m) => m.subject === 'inside.after'), 'an internal publish after the restart reaches the external subscriber');
+  await until(() => queued.msgs.length === 1, 'and the external queue subscriber');
   assert.equal(listener.isClosed(), false);
   assert.equal(publisher.isClosed(), false);
 });
