@@ -274,7 +274,8 @@ function connInfo(c: ConnSnapshot, now: number, subs: 'none' | 'list' | 'detail'
   if (c.tls !== undefined) {
     info.tls_version = c.tls.version;
     info.tls_cipher_suite = c.tls.cipher;
-    if (c.tls.peerCerts.length > 0) info.tls_peer_certs = c.tls.peerCerts;
+    // With auth=1 only, as nats-server 2.9 gives them (monitor.go fill: the peer's chain is auth information).
+    if (auth && c.tls.peerCerts.length > 0) info.tls_peer_certs = c.tls.peerCerts;
   }
   if (auth && c.authorizedUser !== undefined) info.authorized_user = c.authorizedUser;
   if (subs === 'list' && c.subs.length > 0) info.subscriptions_list = c.subs.map((s) => s.subject);

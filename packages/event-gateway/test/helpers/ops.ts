@@ -1,0 +1,335 @@
+// What the operations tests (monitoring, config commands, lame duck) share: the dev PKI and tokens, a real event
+// service with its TLS leafnode listener, gateways in this process or as `event-gateway` CLI children (their JSON
+// log lines read, signals sent), external clients with the dev client certificate, nats-server children for
+// side-by-side comparisons, and bounded waits. Every child and server is stopped in t.after.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
+import { DEV_PKI_FILES, mintDevToken, writeDevPki, type DevTokenPermissions } from '@event-broker/shared';
+import { startEventService, type EventService } from '@event-broker/event-service';
+import type { GatewayConfigInput } from '../../src/config-types.js';
+import type { EventGateway } from '../../src/server.js';
+import { startGateway } from '../../src/start.js';
+
+/** Generous: children start Node and bind on a two-core machine the whole suite shares. */
+export const WAIT_MS = 15_000;
+export const HOST = '127.0.0.1';
+/** Everything allowed: the operations tests are not about permissions. */
+export const ALL: DevTokenPermissions = { pub: { allow: ['>'] }, sub: { allow: ['>'] } };
+
+// --- bounded waits -----------------------------------------------------------------------------------------------
+
+export async function within<T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = WAIT_MS, detail?: () => string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}${detail ? ` (${detail()})` : ''}`);
+    await sleep(20);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function tmpDir(t: TestContext, prefix = 'gateway-ops-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function write(dir: string, name: string, lines: string[]): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, HOST, resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+// --- dev PKI, service, gateways, clients ---------------------------------------------------------------------------
+
+export interface Pki {
+  dir: string;
+  file(name: string): string;
+  token(sub: string, nats?: DevTokenPermissions, opts?: { ttlSeconds?: number; issuer?: string; audience?: string }): Promise<string>;
+  signingKey: string;
+}
+
+export async function devPki(t: TestContext): Promise<Pki> {
+  const dir = tmpDir(t);
+  await writeDevPki(dir);
+  const file = (name: string) => path.join(dir, name);
+  const signingKey = fs.readFileSync(file(DEV_PKI_FILES.jwt.privateKey), 'utf8');
+  return { dir, file, signingKey, token: (sub, nats = ALL, opts = {}) => mintDevToken(signingKey, { sub, nats }, opts) };
+}
+
+/** The token's `jti` (what [auth] revoked lists). */
+export function tokenId(token: string): string {
+  const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { jti: string };
+  return payload.jti;
+}
+
+/** The event service with a TLS leafnode listener (client certificates required there). */
+export async function startService(t: TestContext, pki: Pki): Promise<EventService> {
+  const F = DEV_PKI_FILES;
+  const service = await startEventService({
+    service: { host: HOST, port: 0 },
+    tls: { cert_path: pki.file(F.eventService.cert), key_path: pki.file(F.eventService.key), root_ca_path: pki.file(F.ca.cert), verify: false },
+    leafnodes: { host: HOST, port: 0 },
+    log: { level: 'silent' },
+  } as never);
+  t.after(() => service.close());
+  return service;
+}
+
+/** An internal client of the service. */
+export async function internal(t: TestContext, pki: Pki, service: EventService): Promise<NatsConnection> {
+  const nc = await within(connect({ servers: `${HOST}:${service.port}`, tls: { caFile: pki.file(DEV_PKI_FILES.ca.cert) }, timeout: 5000 }), 'internal client connects');
+  t.after(() => (nc.isClosed() ? undefined : nc.close()));
+  return nc;
+}
+
+/** A gateway in this process with monitoring, dialling `leafPort`, its link up when it resolves. */
+export async function startTestGateway(t: TestContext, pki: Pki, leafPort: number, more: GatewayConfigInput = {}): Promise<EventGateway> {
+  const F = DEV_PKI_FILES;
+  const gateway = await startGateway({
+    ...more,
+    gateway: { host: HOST, port: 0, ...more.gateway },
+    tls: { cert_path: pki.file(F.gateway.cert), key_path: pki.file(F.gateway.key), root_ca_path: pki.file(F.ca.cert), ...more.tls },
+    auth: { public_key_path: pki.file(F.jwt.publicKey), issuer: 'event-broker-dev', audience: 'event-broker-dev', ...more.auth },
+    upstream: {
+      urls: [`tls://${HOST}:${leafPort}`],
+      cert_path: pki.file(F.gatewayUpstream.cert),
+      key_path: pki.file(F.gatewayUpstream.key),
+      root_ca_path: pki.file(F.ca.cert),
+    },
+    monitor: { host: HOST, port: 0 },
+    log: { level: 'silent', ...more.log },
+  });
+  t.after(() => gateway.close());
+  await within(gateway.uplink.waitUntilUp(WAIT_MS), 'the gateway link comes up');
+  return gateway;
+}
+
+/** A gateway TOML file for the CLI: the dev PKI, upstream `leafPort` (any port: the link may stay down), JSON logs. */
+export function gatewayToml(pki: Pki, leafPort: number, gateway: string[] = [], more: string[] = []): string[] {
+  const F = DEV_PKI_FILES;
+  return [
+    '[gateway]',
+    `host = "${HOST}"`,
+    'port = 0',
+    ...gateway,
+    '[tls]',
+    `cert_path = "${pki.file(F.gateway.cert)}"`,
+    `key_path = "${pki.file(F.gateway.key)}"`,
+    `root_ca_path = "${pki.file(F.ca.cert)}"`,
+    '[auth]',
+    `public_key_path = "${pki.file(F.jwt.publicKey)}"`,
+    'issuer = "event-broker-dev"',
+    'audience = "event-broker-dev"',
+    '[upstream]',
+    `urls = ["tls://${HOST}:${leafPort}"]`,
+    `cert_path = "${pki.file(F.gatewayUpstream.cert)}"`,
+    `key_path = "${pki.file(F.gatewayUpstream.key)}"`,
+    `root_ca_path = "${pki.file(F.ca.cert)}"`,
+    'reconnect_delay = "100ms"',
+    'reconnect_max_delay = "500ms"',
+    '[monitor]',
+    `host = "${HOST}"`,
+    'port = 0',
+    '[log]',
+    'format = "json"',
+    ...more,
+  ];
+}
+
+/** An external client: official `nats` client, TLS with the dev client certificate (or `cert` files, or none). */
+export async function external(
+  t: TestContext,
+  pki: Pki,
+  servers: string | string[],
+  token: string,
+  opts: { cert?: { cert: string; key: string } | null; nats?: Partial<ConnectionOptions> } = {},
+): Promise<NatsConnection> {
+  const F = DEV_PKI_FILES;
+  const cert = opts.cert === undefined ? { cert: pki.file(F.client.cert), key: pki.file(F.client.key) } : opts.cert;
+  const nc = await connect({
+    servers,
+    token,
+    tls: { caFile: pki.file(F.ca.cert), ...(cert !== null && { certFile: cert.cert, keyFile: cert.key }) },
+    reconnect: false,
+    timeout: 5000,
+    ...opts.nats,
+  });
+  t.after(() => (nc.isClosed() ? undefined : nc.close()));
+  return nc;
+}
+
+// --- the CLI as a child process --------------------------------------------------------------------------------
+
+/** The compiled CLI (dist/test/helpers/ops.js → dist/src/cli.js). */
+export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+export interface Run {
+  readonly child: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** The exit code (or the signal's name) once the process has exited. */
+  readonly exited: Promise<number | NodeJS.Signals>;
+}
+
+export function cli(t: TestContext, args: string[]): Run {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal as NodeJS.Signals))));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Runs the CLI to completion (a `config` command), bounded. */
+export async function runToExit(t: TestContext, args: string[]): Promise<{ code: number | NodeJS.Signals; stdout: string; stderr: string }> {
+  const run = cli(t, args);
+  const code = await within(run.exited, `event-gateway ${args.join(' ')} exits`);
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+export function jsonLines(text: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // a line still being written
+    }
+  }
+  return out;
+}
+
+/** The `n`th (1-based) log line with message `msg` and every field in `fields`; fails early if the child exits. */
+export async function logLine(run: Run, msg: string, opts: { n?: number; fields?: Record<string, unknown>; ms?: number } = {}): Promise<Record<string, unknown>> {
+  let found: Record<string, unknown> | undefined;
+  await until(
+    () => {
+      const hits = jsonLines(run.stdout()).filter(
+        (l) => l.msg === msg && Object.entries(opts.fields ?? {}).every(([k, v]) => JSON.stringify(l[k]) === JSON.stringify(v)),
+      );
+      found = hits[(opts.n ?? 1) - 1];
+      return found !== undefined || run.child.exitCode !== null;
+    },
+    `log line ${JSON.stringify(msg)}`,
+    opts.ms ?? WAIT_MS,
+    () => `stdout: ${run.stdout().slice(-4000)} stderr: ${run.stderr()}`,
+  );
+  if (found === undefined) throw new Error(`event-gateway exited before logging ${JSON.stringify(msg)}: ${run.stderr()}\n${run.stdout()}`);
+  return found;
+}
+
+/** Starts the gateway CLI and waits for its client and monitoring ports. */
+export async function startCli(t: TestContext, args: string[]): Promise<{ run: Run; port: number; monitorPort: number }> {
+  const run = cli(t, args);
+  const monitorPort = (await logLine(run, 'monitoring listener started')).port as number;
+  const port = (await logLine(run, 'listening for client connections')).port as number;
+  return { run, port, monitorPort };
+}
+
+// --- nats-server children ----------------------------------------------------------------------------------------
+
+/** nats-server with `lines` as its config; resolves once `port` accepts. Stopped when the test ends. */
+export async function natsServer(t: TestContext, lines: string[], port: number): Promise<{ stop(): Promise<void> }> {
+  const dir = tmpDir(t, 'nats-server-');
+  const conf = write(dir, 'server.conf', lines);
+  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 16384) stderr += d.toString();
+  });
+  const exited = new Promise((r) => child.once('exit', r));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(kill);
+  };
+  t.after(stop);
+  await until(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}\n${stderr}`);
+      return new Promise<boolean>((resolve) => {
+        const s = net.connect(port, HOST);
+        s.once('connect', () => (s.destroy(), resolve(true)));
+        s.once('error', () => resolve(false));
+      });
+    },
+    'nats-server listening',
+    WAIT_MS,
+    () => stderr,
+  );
+  return { stop };
+}
+
+// --- monitoring JSON -----------------------------------------------------------------------------------------------
+
+export async function getJson(url: string): Promise<Record<string, any>> {
+  const res = await within(fetch(url, { signal: AbortSignal.timeout(WAIT_MS) }), `GET ${url}`);
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${text}`);
+  return JSON.parse(text) as Record<string, any>;
+}
+
+export function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+/** Every key of `theirs` is in `ours` with the same JSON type; the mismatches as readable lines. */
+export function missingOrMistyped(ours: Record<string, unknown>, theirs: Record<string, unknown>, where: string, except: string[] = []): string[] {
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(theirs)) {
+    if (except.includes(k)) continue;
+    if (!(k in ours)) problems.push(`${where}.${k}: missing (nats-server: ${JSON.stringify(v)})`);
+    else if (jsonType(ours[k]) !== jsonType(v)) {
+      problems.push(`${where}.${k}: ${jsonType(ours[k])} ${JSON.stringify(ours[k])}, nats-server ${jsonType(v)} ${JSON.stringify(v)}`);
+    }
+  }
+  return problems;
+}
+
+/** Every sample of a Prometheus text exposition, keyed `name{labels}` as printed. */
+export async function scrape(monitorPort: number): Promise<Map<string, number>> {
+  const res = await within(fetch(`http://${HOST}:${monitorPort}/metrics`), 'GET /metrics');
+  if (res.status !== 200) throw new Error(`/metrics: ${res.status}`);
+  const out = new Map<string, number>();
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (m) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
