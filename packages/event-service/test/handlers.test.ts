@@ -151,3 +151,38 @@ test('a [handlers] entry\'s body and batch options reach its sink in the running
   const ids = batched.got.flatMap((g) => (JSON.parse(g.body) as { id: string }[]).map((e) => e.id));
   assert.deepEqual(new Set(ids), new Set(['b0', 'b1', 'b2', 'b3', 'b4']));
 });
+
+test('max_in_flight in a [handlers] entry lets its sink keep several POSTs open in the running service', async (t) => {
+  // The receiver answers nothing until three requests are open at once: only a sink with max_in_flight >= 3 gets on.
+  const held: http.ServerResponse[] = [];
+  const got: string[] = [];
+  let open = false;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      got.push(String(req.headers['webhook-id']));
+      if (open) return void res.writeHead(204).end();
+      held.push(res);
+      if (held.length === 3) {
+        open = true;
+        for (const h of held.splice(0)) h.writeHead(204).end();
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    handlers: { event_feed: { url: `127.0.0.1:${(server.address() as AddressInfo).port}`, max_in_flight: 3 } } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const ids: string[] = [];
+  for (let i = 0; i < 6; i++) ids.push(JSON.parse((await svc.request('events.nodeTerminated', ev('nodeTerminated', `f${i}`))).string()).id);
+  await until(() => got.length === 6, 'all six delivered');
+  assert.deepEqual([...got].sort(), [...ids].sort());
+});

@@ -1,6 +1,7 @@
 // HTTP sink delivery against real node:http receivers: signatures checked by the `standardwebhooks` package,
 // retries until success, 429 Retry-After honoured, 410 stops the sink, dead letters after max_attempts and their
-// replay, a receiver down at first, and one dead sink not delaying another.
+// replay, a receiver down at first, and one dead sink not delaying another; strict order over one kept-alive
+// connection, and max_in_flight's concurrent, unordered deliveries.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -313,6 +314,7 @@ test('[handlers] reads the delivery options (headers as "k=v,k=v" too) and names
         batch_size: 50n,
         batch_bytes: 65536,
         batch_wait_ms: 0,
+        max_in_flight: 8n,
       },
     } as never,
   });
@@ -322,9 +324,9 @@ test('[handlers] reads the delivery options (headers as "k=v,k=v" too) and names
     { ssl_verify: feed.ssl_verify, extra_args: feed.extra_args, flatten_payload: feed.flatten_payload, send_as_list: feed.send_as_list },
     { ssl_verify: false, extra_args: { env: 'prod', n: 3, list: [1, 'a'] }, flatten_payload: true, send_as_list: true },
   );
-  assert.deepEqual([feed.batch_size, feed.batch_bytes, feed.batch_wait_ms], [50, 65536, 0]);
+  assert.deepEqual([feed.batch_size, feed.batch_bytes, feed.batch_wait_ms, feed.max_in_flight], [50, 65536, 0, 8]);
   const o = httpSinkOptions(feed);
-  assert.deepEqual([o.sslVerify, o.flattenPayload, o.sendAsList, o.batchSize, o.batchBytes, o.batchWaitMs], [false, true, true, 50, 65536, 0]);
+  assert.deepEqual([o.sslVerify, o.flattenPayload, o.sendAsList, o.batchSize, o.batchBytes, o.batchWaitMs, o.maxInFlight], [false, true, true, 50, 65536, 0, 8]);
   assert.deepEqual(o.extraArgs, { env: 'prod', n: 3, list: [1, 'a'] });
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sink-opts-'));
@@ -334,6 +336,8 @@ test('[handlers] reads the delivery options (headers as "k=v,k=v" too) and names
     ['batch_size = 0', /batch_size/],
     ['batch_wait_ms = -1', /batch_wait_ms/],
     ['extra_args = "x=1"', /extra_args/],
+    ['max_in_flight = 0', /max_in_flight/],
+    ['max_in_flight = 257', /max_in_flight/],
     ['send_as_lists = true', /send_as_lists/],
   ];
   for (const [line, want] of cases) {
@@ -341,4 +345,100 @@ test('[handlers] reads the delivery options (headers as "k=v,k=v" too) and names
     fs.writeFileSync(file, `[handlers]\nfeed = { url = "127.0.0.1:1", ${line} }\n`);
     assert.throws(() => loadServiceConfig({ configPath: file }), (e: unknown) => e instanceof ConfigError && want.test(e.message), line);
   }
+});
+
+// --- order, connections and max_in_flight ---
+
+function many(t: TestContext, opts: Partial<HttpSinkOptions> & { url: string }, n: number) {
+  return setup(t, opts, Array.from({ length: n }, (_, i) => `m${i}`));
+}
+
+test('strict order by default: every event once, oldest first, over one kept-alive connection', async (t) => {
+  const sockets = new Set<unknown>();
+  const r = await receiver(t, (_n, res) => {
+    sockets.add(res.socket);
+    res.writeHead(204).end();
+  });
+  const { store, sink } = many(t, { url: r.url }, 200);
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered', 10_000);
+  assert.deepEqual(r.got.map((g) => g.headers['webhook-id']), Array.from({ length: 200 }, (_, i) => `m${i}`), 'in order, none twice');
+  assert.equal(sockets.size, 1, 'one connection, reused');
+  assert.deepEqual(sink.stats, { delivered: 200, failedAttempts: 0, retries: 0, dead: 0 });
+});
+
+test('a kept-alive connection reset before its answer is retried at once on a new one, not counted as a failure', async (t) => {
+  const perSocket = new Map<unknown, number>();
+  const r = await receiver(t, (_n, res) => {
+    const seen = (perSocket.get(res.socket) ?? 0) + 1;
+    perSocket.set(res.socket, seen);
+    // The second request on the first connection: reset, as a receiver closing an idle connection races a reuse.
+    if (perSocket.size === 1 && seen === 2) res.socket!.resetAndDestroy();
+    else res.writeHead(200).end();
+  });
+  const { store, sink } = setup(t, { url: r.url });
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered');
+  assert.deepEqual(r.got.map((g) => g.headers['webhook-id']), ['e1', 'e2', 'e2', 'e3'], 'e2 again on a new connection');
+  assert.equal(perSocket.size, 2);
+  assert.deepEqual(sink.stats, { delivered: 3, failedAttempts: 0, retries: 0, dead: 0 });
+});
+
+test('max_in_flight keeps that many POSTs outstanding at once, each signed with its own event id', async (t) => {
+  // Answers nothing until four requests are open together, then everything: only concurrency gets past the first.
+  const held: http.ServerResponse[] = [];
+  let open = false;
+  let most = 0;
+  const r = await receiver(t, (_n, res) => {
+    if (open) return void res.writeHead(204).end();
+    held.push(res);
+    most = Math.max(most, held.length);
+    if (held.length === 4) {
+      open = true;
+      for (const h of held.splice(0)) h.writeHead(204).end();
+    }
+  });
+  const { store, sink } = many(t, { url: r.url, maxInFlight: 4 }, 40);
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered', 10_000);
+  assert.equal(most, 4);
+  const ids = r.got.map((g) => String(g.headers['webhook-id']));
+  assert.deepEqual([...ids].sort(), Array.from({ length: 40 }, (_, i) => `m${i}`).sort(), 'each event once');
+  for (const g of r.got) assert.equal((verify(g) as { id: string }).id, g.headers['webhook-id']);
+  assert.equal(sink.stats.delivered, 40);
+});
+
+test('max_in_flight: a failing event is retried and dead-lettered on its own while the others are delivered', async (t) => {
+  const r = await receiver(t, (_n, res) => res.writeHead(200).end());
+  const attemptsOfBad: number[] = [];
+  r.server.removeAllListeners('request');
+  r.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    req.resume();
+    req.on('end', () => {
+      r.got.push({ headers: req.headers, body: '', at: Date.now() });
+      if (req.headers['webhook-id'] === 'm3') {
+        attemptsOfBad.push(Date.now());
+        res.writeHead(500).end();
+      } else res.writeHead(200).end();
+    });
+  });
+  const { store, sink } = many(t, { url: r.url, maxInFlight: 3, maxAttempts: 3 }, 12);
+  sink.wake();
+  await until(() => store.held === 0, 'all resolved', 10_000);
+  assert.deepEqual(store.deadLetters({ sink: 'feed' }).map((d) => [d.id, d.attempts, d.lastError]), [['m3', 3, 'HTTP 500 after 3 attempts']]);
+  const delivered = r.got.map((g) => String(g.headers['webhook-id'])).filter((id) => id !== 'm3');
+  assert.deepEqual(delivered.sort(), Array.from({ length: 12 }, (_, i) => `m${i}`).filter((id) => id !== 'm3').sort(), 'the others once each');
+  assert.equal(attemptsOfBad.length, 3);
+  assert.deepEqual(sink.stats, { delivered: 11, failedAttempts: 3, retries: 2, dead: 1 });
+});
+
+test('max_in_flight: a receiver that fails everything pauses the whole sink, not one attempt per queued event', async (t) => {
+  const r = await receiver(t, (_n, res) => res.writeHead(503).end());
+  // random() = 1: each backoff is its full ceiling, 1 s after the first failure in a row.
+  const { sink } = many(t, { url: r.url, maxInFlight: 4, backoffBaseMs: 1000, backoffCapMs: 1000, random: () => 1 }, 50);
+  sink.wake();
+  await until(() => sink.stats.failedAttempts >= 1, 'a failure');
+  await new Promise((res) => setTimeout(res, 300));
+  assert.ok(r.got.length <= 4, `${r.got.length} requests in the first 300 ms: at most the first window of 4`);
+  await until(() => r.got.length > 4, 'attempts resume after the pause', 5000);
 });

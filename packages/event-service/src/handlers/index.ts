@@ -75,7 +75,7 @@ export class EventHandlers {
       },
       logger,
       onHousekeeping: () => {
-        for (const s of this.sinks) s.wake();
+        for (const s of this.sinks) s.recheck();
       },
     });
     this.api = new HandlersHttpApi({

@@ -1,9 +1,18 @@
 // The [handlers] settings: each handler (feed, cfgingest, event_feed) is an address ("host:port", meaning HTTP POST
 // to it) or a table (url, filter, headers, secret, max_attempts, timeout_ms, ssl_verify, extra_args,
-// flatten_payload, send_as_list, batch_size, batch_bytes, batch_wait_ms). config.ts places the section; this
-// module reads one handler's value and says which events each handler wants by default.
+// flatten_payload, send_as_list, batch_size, batch_bytes, batch_wait_ms, max_in_flight). config.ts places the
+// section; this module reads one handler's value and says which events each handler wants by default.
 import { REDACTED, schema as s, tomlString, type Decoded } from '@event-broker/shared';
 import type { HandlerSink } from '../config-types.js';
+
+// max_in_flight joins HandlerSink here because config-types.ts is outside this change (code is being moved around
+// it); it belongs beside batch_wait_ms there.
+declare module '../config-types.js' {
+  interface HandlerSink {
+    /** [1] POSTs outstanding at once; 1 keeps strict order, more deliver unordered (sinks/http.ts). */
+    max_in_flight?: number;
+  }
+}
 
 /** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */
 export const HANDLER_DEFAULT_FILTERS = {
@@ -35,8 +44,11 @@ const KEYS = new Set([
   'batch_size',
   'batch_bytes',
   'batch_wait_ms',
+  'max_in_flight',
 ]);
 const MAX_BATCH_SIZE = 10_000;
+/** Each POST in flight holds a connection to the receiver; past a few dozen a receiver is more likely the limit. */
+const MAX_IN_FLIGHT = 256;
 
 type Bad = Extract<Decoded<HandlerSink>, { ok: false }>;
 const bad = (code: Bad['code'], reason: string, at?: (string | number)[]): Bad => ({ ok: false, code, reason, ...(at && { at }) });
@@ -131,6 +143,11 @@ function decodeOptions(t: Record<string, unknown>): Partial<HandlerSink> | Bad {
     if (n === undefined || n > 60_000) return bad('ECONFIG_RANGE', 'must be an integer from 0 to 60000 (milliseconds)', ['batch_wait_ms']);
     out.batch_wait_ms = n;
   }
+  if (t.max_in_flight !== undefined) {
+    const n = positiveInt(t.max_in_flight, 1);
+    if (n === undefined || n > MAX_IN_FLIGHT) return bad('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_IN_FLIGHT}`, ['max_in_flight']);
+    out.max_in_flight = n;
+  }
   return out;
 }
 
@@ -179,7 +196,7 @@ function encodeSink(v: HandlerSink): string {
   if (hk.length > 0) parts.push(`headers = { ${hk.map((k) => `${tomlString(k)} = ${tomlString(v.headers[k]!)}`).join(', ')} }`);
   if (v.secrets.length > 0) parts.push(`secret = ${tomlString(REDACTED)}`);
   parts.push(`max_attempts = ${v.max_attempts}`, `timeout_ms = ${v.timeout_ms}`);
-  for (const k of ['ssl_verify', 'flatten_payload', 'send_as_list', 'batch_size', 'batch_bytes', 'batch_wait_ms'] as const) {
+  for (const k of ['ssl_verify', 'flatten_payload', 'send_as_list', 'batch_size', 'batch_bytes', 'batch_wait_ms', 'max_in_flight'] as const) {
     if (v[k] !== undefined) parts.push(`${k} = ${String(v[k])}`);
   }
   if (v.extra_args !== undefined) parts.push(`extra_args = ${tomlInline(v.extra_args)}`);

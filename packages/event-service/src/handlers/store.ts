@@ -70,10 +70,10 @@ export interface EventStore {
   /** Stores events and their delivery records in one durable commit; duplicates (by id) write nothing. */
   append(events: readonly NewEvent[]): AppendResult[];
   get(id: string): StoredEvent | undefined;
-  /** Pending deliveries for `sink` that are due at `now`, oldest event first. */
-  due(sink: string, now: number, limit: number): DeliveryRecord[];
-  /** Epoch ms of the earliest pending delivery for `sink` (undefined when none is pending). */
-  nextDue(sink: string): number | undefined;
+  /** Pending deliveries for `sink` that are due at `now`, oldest event first; with `afterSeq`, only later sequences. */
+  due(sink: string, now: number, limit: number, afterSeq?: number): DeliveryRecord[];
+  /** Epoch ms of the earliest pending delivery for `sink`; with `afterMs`, the earliest due later than that. */
+  nextDue(sink: string, afterMs?: number): number | undefined;
   /** Marks deliveries done; returns how many were pending. */
   delivered(sink: string, seqs: readonly number[]): number;
   /** Records a failed attempt: the attempt count, when to retry, why. */
@@ -211,12 +211,12 @@ export class SqliteEventStore implements EventStore {
       get: db.prepare<[string], { seq: number; id: string; type: string; body: string; stored_at: number }>(
         'SELECT seq, id, type, body, stored_at FROM events WHERE id = ?',
       ),
-      due: db.prepare<[string, number, number], DeliveryRow>(
+      due: db.prepare<[string, number, number, number], DeliveryRow>(
         `SELECT d.sink, d.seq, e.id, e.type, e.body, d.state, d.attempts, d.next_at, d.last_error
            FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.seq
-          WHERE d.sink = ? AND d.state = 0 AND d.next_at <= ? ORDER BY d.seq LIMIT ?`,
+          WHERE d.sink = ? AND d.state = 0 AND d.next_at <= ? AND d.seq > ? ORDER BY d.seq LIMIT ?`,
       ),
-      nextDue: db.prepare<[string], { next: number | null }>('SELECT MIN(next_at) AS next FROM deliveries WHERE sink = ? AND state = 0'),
+      nextDue: db.prepare<[string, number], { next: number | null }>('SELECT MIN(next_at) AS next FROM deliveries WHERE sink = ? AND state = 0 AND next_at > ?'),
       resolve: db.prepare<[number, string | null, string, number]>(
         'UPDATE deliveries SET state = ?, last_error = ? WHERE sink = ? AND seq = ? AND state = 0',
       ),
@@ -295,18 +295,19 @@ export class SqliteEventStore implements EventStore {
     return r === undefined ? undefined : { seq: r.seq, id: r.id, type: r.type, body: r.body, storedAt: r.stored_at };
   }
 
-  due(sink: string, now: number, limit: number): DeliveryRecord[] {
-    return this.stmts.due.all(sink, now, limit).map(toRecord);
+  due(sink: string, now: number, limit: number, afterSeq = 0): DeliveryRecord[] {
+    return this.stmts.due.all(sink, now, afterSeq, limit).map(toRecord);
   }
 
-  nextDue(sink: string): number | undefined {
-    return this.stmts.nextDue.get(sink)?.next ?? undefined;
+  nextDue(sink: string, afterMs = Number.MIN_SAFE_INTEGER): number | undefined {
+    return this.stmts.nextDue.get(sink, afterMs)?.next ?? undefined;
   }
 
   delivered(sink: string, seqs: readonly number[]): number {
     // Without its own fsync: a delivered mark lost to a power cut only means a redelivery (at least once, same
     // webhook-id), and the next acknowledged append's fsync covers it anyway (WAL frames are written in order).
-    // One fsync per mark was most of the cost of unbatched delivery (about 240 µs of the service's loop each).
+    // One fsync per mark was most of the cost of unbatched delivery (about 240 µs of the service's loop each);
+    // the sinks also group their marks, several per call (sinks/http.ts MARK_WINDOW_MS).
     if (!this.full) return this.markDelivered(sink, seqs);
     this.db.pragma('synchronous = NORMAL');
     try {
