@@ -77,8 +77,8 @@ level = "info"
 `;
   fs.writeFileSync(configPath, config([]));
   const gw = await runGatewayCli(t, configPath);
-  const listening = await gw.waitFor((l) => l.msg === 'listening for client connections', 'the gateway listens', 10_000);
-  await gw.waitFor((l) => l.msg === 'uplink up', 'the gateway link comes up');
+  const listening = await gw.waitFor((l) => l.msg === 'listening for client connections', 'the gateway listens', 20_000);
+  await gw.waitFor((l) => l.msg === 'uplink up', 'the gateway link comes up', 10_000);
   const port = listening['port'] as number;
 
   const perms = { pub: { allow: ['chat.>'] }, sub: { allow: ['chat.>'] } };
