@@ -63,7 +63,7 @@ export class GatewayMonitor {
       routes: {
         '/': () => textResponse(200, 'text/html; charset=utf-8', indexPage()),
         '/varz': () => jsonResponse(200, this.varz(section.host)),
-        '/connz': (q) => jsonResponse(200, connz(g, q, this.closed, CONNZ)),
+        '/connz': (q) => jsonResponse(200, connz(g, q, { ...CONNZ, closed: this.closed })),
         '/subsz': subszRoute,
         '/subscriptionsz': subszRoute,
         '/leafz': (q) => jsonResponse(200, leafz({ serverId: g.serverId, leafs: (subs) => [leafInfoOfUplink(g.uplink, subs)].filter((l) => l !== undefined) }, q)),

@@ -12,6 +12,7 @@ import {
   HOST,
   devPki,
   external,
+  getJson,
   internal,
   scrape,
   startService,
@@ -89,6 +90,10 @@ test('/metrics counts refused clients by reason, permission violations, and the 
     assert.equal(refused.get(`event_gateway_auth_failures_total{reason="${r}"}`), want, `${r}: one refused client`);
   }
   assert.equal(refused.get('event_gateway_connections'), 0, 'none of them got in');
+  // /connz remembers them as closed, with nats-server's reason.
+  const closed = await getJson(`http://${HOST}:${mon}/connz?state=closed`);
+  assert.equal(closed.total, cases.length);
+  assert.ok(closed.connections.every((c: { reason: string }) => c.reason === 'Authentication Failure'), JSON.stringify(closed.connections.map((c: { reason: string }) => c.reason)));
 
   // Permission violations: the connection stays, each refusal counted once.
   const limited = await external(t, pki, connectTo, await pki.token('limited', { pub: { allow: ['keep.>'] }, sub: { allow: ['keep.>'] } }), { nats: { name: 'limited' } });

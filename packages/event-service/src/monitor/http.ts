@@ -47,7 +47,7 @@ export class MonitorServer {
       routes: {
         '/': () => textResponse(200, 'text/html; charset=utf-8', statusPage(ENDPOINTS)),
         '/varz': () => jsonResponse(200, serviceVarz(src, { httpHost: opts.host, httpPort: this.http.port, httpReqStats: this.http.reqStats, cpu: this.cpu })),
-        '/connz': (q) => jsonResponse(200, connz(src, q, this.closed)),
+        '/connz': (q) => jsonResponse(200, connz(src, q, { closed: this.closed })),
         '/subsz': subszRoute,
         '/subscriptionsz': subszRoute,
         '/leafz': (q) => jsonResponse(200, serviceLeafz(src, q)),

@@ -195,12 +195,9 @@ const SORTS: Record<string, SortKey> = {
   rtt: desc((c) => c.rttMs),
 };
 
-export function connz(
-  src: ConnzSource,
-  q: URLSearchParams,
-  closed: ClosedConnections | undefined,
-  opts: ConnzOptions = {},
-): Record<string, unknown> {
+/** `opts.closed` serves ?state=closed and any; without it only open connections are listed. */
+export function connz(src: ConnzSource, q: URLSearchParams, opts: ConnzOptions & { closed?: ClosedConnections } = {}): Record<string, unknown> {
+  const closed = opts.closed;
   const sortName = q.get('sort') || 'cid';
   const sort = SORTS[sortName];
   if (sort === undefined) throw new MonitorRequestError(`invalid sorting option: ${sortName}`);
