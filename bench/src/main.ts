@@ -14,6 +14,8 @@
 //   --soak-seconds <s> seconds of mixed load in `soak` (default 60, 15 with --quick), then 10 s idle (3 s)
 //   --cpu-prof <dir>   run our service with node --cpu-prof, one .cpuprofile per service child in <dir>
 //                      (summarise with `node bench/dist/src/prof-summary.js <file>`)
+//   --heap-snapshots <dir>  soak: heap snapshots of our service, cold and after the idle period, into <dir>
+//                      (compare with `node bench/dist/src/heap-diff.js <cold> <after>`)
 //   --md               print the tables as Markdown (for bench/RESULTS.md)
 // Results also go to bench/out/<date>.json. Exit code 1 when a run failed or a check did (lost messages).
 // Compare ratios from one run, never absolute figures across runs or machines (±15% between identical runs).
@@ -41,6 +43,7 @@ interface Options {
   generator: Generator;
   md: boolean;
   soakSeconds?: number;
+  snapshotDir?: string;
 }
 
 function usage(): string {
@@ -62,6 +65,7 @@ function options(): Options | undefined {
       all: { type: 'boolean', default: false },
       'soak-seconds': { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'heap-snapshots': { type: 'string' },
       md: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -97,8 +101,11 @@ function options(): Options | undefined {
     mkdirSync(dir, { recursive: true });
     profileServiceInto(dir);
   }
+  const snapshots = values['heap-snapshots'];
+  if (snapshots !== undefined) mkdirSync(path.resolve(snapshots), { recursive: true });
   return {
     ...(soakSeconds !== undefined ? { soakSeconds } : {}),
+    ...(snapshots !== undefined ? { snapshotDir: path.resolve(snapshots) } : {}),
     scenarios,
     // Each scenario runs nats-server, then ours, each a fresh process with the same limits.
     targets: only ? [only] : ['nats-server', 'ours'],
@@ -113,7 +120,7 @@ function help(): string {
   return [
     'pnpm bench [-- options]',
     '  --scenario <a,b>  --only ours|nats-server  --quick  --generator native|libnats|node  --repeat <n>',
-    '  --all  --soak-seconds <s>  --cpu-prof <dir>  --md  --list',
+    '  --all  --soak-seconds <s>  --cpu-prof <dir>  --heap-snapshots <dir>  --md  --list',
     '  (details: the comment at the top of bench/src/main.ts)',
     usage(),
   ].join('\n');
@@ -132,6 +139,7 @@ async function runCell(sc: Scenario, target: TargetName, o: Options): Promise<Ce
         generator: o.generator,
         limits: { ...DEFAULT_LIMITS, ...sc.limits },
         ...(sc.ours ? { ours: sc.ours } : {}),
+        ...(o.snapshotDir !== undefined ? { snapshotDir: o.snapshotDir } : {}),
         onServerCpu: (s) => (cell.serverCpuS = s),
       });
       cell.result = r;

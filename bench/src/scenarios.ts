@@ -99,6 +99,9 @@ export interface GenResult {
   heap_after?: number;
   /** heapUsed after minus the warm start, per V8 space, in bytes (code_space: compiled code; old_space: live objects). */
   heap_space_growth?: Record<string, number>;
+  /** Bytecode + machine code (v8.getHeapCodeStatistics) in the cold and the final heap: warm-up, not leaks. */
+  compiled_cold?: number;
+  compiled_after?: number;
   rss_cold_kib?: number;
   rss_before_kib?: number;
   rss_during_max_kib?: number;
@@ -429,7 +432,8 @@ export const SCENARIOS: Scenario[] = [
               `at most during → ${mib((r.heap_after ?? NaN) / 1024)} MiB after ${r.idle_s ?? '?'} s idle (forced GC each); ` +
               `growth by space: ${Object.entries(r.heap_space_growth ?? {})
                 .map(([k, v]) => `${k} ${v >= 0 ? '+' : ''}${(v / 1024).toFixed(0)} KiB`)
-                .join(', ')}`,
+                .join(', ')}; since the cold start ${kib((r.heap_after ?? NaN) - (r.heap_cold ?? NaN))}, of which ` +
+              `compiled bytecode and code ${kib((r.compiled_after ?? NaN) - (r.compiled_cold ?? NaN))}`,
           ]
         : []),
       `RSS ${mib(r.rss_cold_kib)} cold, ${mib(r.rss_before_kib)} warm → ${mib(r.rss_during_max_kib)} at most → ` +
@@ -440,6 +444,11 @@ export const SCENARIOS: Scenario[] = [
     ],
   },
 ];
+
+/** Signed KiB from bytes. */
+function kib(bytes: number): string {
+  return `${bytes >= 0 ? '+' : ''}${(bytes / 1024).toFixed(0)} KiB`;
+}
 
 function mib(kib: number | undefined): string {
   return kib === undefined ? '?' : (kib / 1024).toFixed(1);

@@ -22,6 +22,8 @@ export interface HeapSample {
   gc: boolean;
   /** Bytes used per V8 heap space (old_space, code_space, ...). */
   spaces: Record<string, number>;
+  /** Bytes of bytecode and machine code with their metadata (v8.getHeapCodeStatistics), included in heap_used. */
+  compiled: number;
 }
 
 export interface RunningServer {
@@ -34,6 +36,8 @@ export interface RunningServer {
   cpuSeconds(): number;
   /** Ours only (nats-server has no JS heap): the heap after a forced GC. */
   heap?(): Promise<HeapSample>;
+  /** Ours only: writes a heap snapshot (after a forced GC) to `file`. */
+  snapshot?(file: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -126,7 +130,7 @@ function handle(
   target: TargetName,
   child: ChildProcess,
   port: number,
-  extra: { cleanup?: () => void; heap?: () => Promise<HeapSample> } = {},
+  extra: { cleanup?: () => void; heap?: () => Promise<HeapSample>; snapshot?: (file: string) => Promise<void> } = {},
 ): RunningServer {
   const pid = child.pid!;
   return {
@@ -136,6 +140,7 @@ function handle(
     rssKiB: () => readRssKiB(pid),
     cpuSeconds: () => readCpuSeconds(pid),
     ...(extra.heap ? { heap: extra.heap } : {}),
+    ...(extra.snapshot ? { snapshot: extra.snapshot } : {}),
     async stop() {
       await stopChild(child);
       extra.cleanup?.();
@@ -237,20 +242,26 @@ export async function startOurs(
     await stopChild(child);
     throw new Error(`event service did not start: ${(err as Error).message}`);
   }
-  const heap = () =>
-    new Promise<HeapSample>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no heap sample after ${HEAP_TIMEOUT_MS} ms`)), HEAP_TIMEOUT_MS);
+  /** Sends `cmd` and parses the answer line; one at a time is not needed, answers come in order. */
+  const ask = <T>(cmd: string, timeoutMs: number) =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to ${cmd} after ${timeoutMs} ms`)), timeoutMs);
       lines.push((line) => {
         clearTimeout(timer);
         try {
-          resolve(JSON.parse(line) as HeapSample);
+          resolve(JSON.parse(line) as T);
         } catch {
-          reject(new Error(`unexpected heap line: ${line}`));
+          reject(new Error(`unexpected answer to ${cmd}: ${line}`));
         }
       });
-      child.stdin!.write('heap\n');
+      child.stdin!.write(`${cmd}\n`);
     });
-  return handle('ours', child, port, { heap });
+  const heap = () => ask<HeapSample>('heap', HEAP_TIMEOUT_MS);
+  // A snapshot of a ~10 MiB heap takes about a second; a bigger one longer.
+  const snapshot = async (file: string) => {
+    await ask<{ snapshot: string }>(`snapshot ${file}`, 60_000);
+  };
+  return handle('ours', child, port, { heap, snapshot });
 }
 
 /** `ours` holds settings only our service has (merged into its [service] section). */

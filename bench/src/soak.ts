@@ -11,6 +11,7 @@
 // that is +1.1 MiB on a 9.6 MiB cold heap (old_space +0.6 MiB, code_space +0.5 MiB), all of it in the first round,
 // then flat (11.0-11.1 MiB after each of 15 rounds in a row, 2026-11-30). The check compares with the warm start,
 // which is what a leak would move; the cold ratio is printed beside it.
+import path from 'node:path';
 import type { Generator } from './generators.js';
 import { SCENARIOS, type GenResult, type GenSpec, type Limits } from './scenarios.js';
 import { startTarget, type RunningServer, type TargetName } from './servers.js';
@@ -26,16 +27,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Sample {
   heap?: number;
   spaces?: Record<string, number>;
+  compiled?: number;
   rssKiB: number;
 }
 
 async function sample(srv: RunningServer): Promise<Sample> {
   const h = srv.heap ? await srv.heap() : undefined;
   if (h && !h.gc) throw new Error('the service runs without --expose-gc: heap samples would include garbage');
-  return { ...(h ? { heap: h.heap_used, spaces: h.spaces } : {}), rssKiB: srv.rssKiB() };
+  return { ...(h ? { heap: h.heap_used, spaces: h.spaces, compiled: h.compiled } : {}), rssKiB: srv.rssKiB() };
 }
 
 export interface SoakOptions {
+  /** Ours only: write cold.heapsnapshot and after.heapsnapshot here (compare with heap-diff.js). */
+  snapshotDir?: string;
   target: TargetName;
   generator: Generator;
   limits: Limits;
@@ -56,6 +60,7 @@ export async function runSoak(spec: GenSpec, o: SoakOptions): Promise<GenResult>
   try {
     await sleep(SETTLE_MS);
     const cold = await sample(srv);
+    if (o.snapshotDir && srv.snapshot) await srv.snapshot(path.join(o.snapshotDir, 'cold.heapsnapshot'));
     for (const step of steps) await o.generator.run(step.spec, srv.port);
     const before = await sample(srv);
     const during: Sample[] = [];
@@ -101,6 +106,7 @@ export async function runSoak(spec: GenSpec, o: SoakOptions): Promise<GenResult>
     during.push(await sample(srv));
     await sleep(idleMs);
     const after = await sample(srv);
+    if (o.snapshotDir && srv.snapshot) await srv.snapshot(path.join(o.snapshotDir, 'after.heapsnapshot'));
 
     const max = (pick: (s: Sample) => number | undefined) =>
       Math.max(...during.map((s) => pick(s) ?? NaN).filter(Number.isFinite));
@@ -132,6 +138,8 @@ export async function runSoak(spec: GenSpec, o: SoakOptions): Promise<GenResult>
         heap_during_max: max((s) => s.heap),
         heap_after: after.heap,
         heap_space_growth: spaces,
+        compiled_cold: cold.compiled,
+        compiled_after: after.compiled,
       });
     }
     return r;
