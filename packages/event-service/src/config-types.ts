@@ -105,6 +105,8 @@ export interface HandlerSink {
   batch_bytes?: number;
   /** [0] How long a sink waits for a partial batch to fill before sending it, in ms. */
   batch_wait_ms?: number;
+  /** [1] POSTs outstanding at once; 1 keeps strict order, more deliver unordered (sinks/http.ts). */
+  max_in_flight?: number;
 }
 
 /** [handlers]: which sinks receive events; turns the handlers on (store at data/events.db unless [store] says). */

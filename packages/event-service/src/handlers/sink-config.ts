@@ -5,15 +5,6 @@
 import { REDACTED, schema as s, tomlString, type Decoded } from '@event-broker/shared';
 import type { HandlerSink } from '../config-types.js';
 
-// max_in_flight joins HandlerSink here because config-types.ts is outside this change (code is being moved around
-// it); it belongs beside batch_wait_ms there.
-declare module '../config-types.js' {
-  interface HandlerSink {
-    /** [1] POSTs outstanding at once; 1 keeps strict order, more deliver unordered (sinks/http.ts). */
-    max_in_flight?: number;
-  }
-}
-
 /** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */
 export const HANDLER_DEFAULT_FILTERS = {
   // Compliance events for the feed service: compliance results, scan jobs, profiles.
