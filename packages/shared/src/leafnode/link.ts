@@ -17,6 +17,7 @@ import {
 import type { Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
+import { Pinger } from '../server/pinger.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
 import { LeafPeer, writeLeafMsg, type LeafMessage } from './peer.js';
@@ -51,15 +52,11 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   readonly startedAt = Date.now();
   leaf: LeafInfo | undefined;
   closeReason: CloseReason | undefined;
-  /** Round-trip time of the latest PING answered, ms; 0 until one is (/leafz rtt). */
-  rttMs = 0;
 
   private readonly parser: Parser;
   private readonly out = new Outbound();
   private flushScheduled = false;
-  private pingsOut = 0;
-  private pingSentAt = 0;
-  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly pinger = new Pinger();
   private connectTimer: NodeJS.Timeout | undefined;
   private paused = 0;
 
@@ -71,6 +68,11 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     super(ctx.broker, ctx.interest, cid);
     const svc = ctx.limits;
     this.parser = new Parser(this, 'leaf', { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload });
+  }
+
+  /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */
+  get rttMs(): number {
+    return this.pinger.rttMs;
   }
 
   get publisher(): PublisherHandle {
@@ -100,8 +102,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     const svc = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(this.ctx.greeting(this.cid, this.transport.remoteAddress));
     this.connectTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), svc.auth_timeout);
-    this.pingTimer = setInterval(() => this.onPingTimer(), svc.ping_interval);
-    this.pingTimer.unref?.();
+    this.pinger.start(svc.ping_interval, () => this.onPingTimer());
   }
 
   fail(err: ProtocolError, detail: string): void {
@@ -126,7 +127,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   private closed(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    clearInterval(this.pingTimer);
+    this.pinger.stop();
     clearTimeout(this.connectTimer);
     this.ctx.interest.unobserve(this);
     // The leaf's interest goes with it; other links hear LS- for what only it held.
@@ -210,12 +211,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   // --- reading -------------------------------------------------------------------------------------------
   private onPingTimer(): void {
     if (this.closeReason !== undefined) return;
-    if (this.pingsOut + 1 > this.ctx.limits.ping_max) {
-      this.fail(Errors.staleConnection, `${this.pingsOut} pings unanswered`);
+    if (this.pinger.onTimer(this.ctx.limits.ping_max) === 'stale') {
+      this.fail(Errors.staleConnection, `${this.pinger.unanswered} pings unanswered`);
       return;
     }
-    this.pingsOut++;
-    if (this.pingSentAt === 0) this.pingSentAt = performance.now();
     this.writeRaw(PING);
   }
 
@@ -262,8 +261,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     );
     this.sendAllInterest();
     // A first PING measures the round trip at once, as nats-server's does for /leafz rtt (client.go sendRTTPing).
-    this.pingsOut++;
-    this.pingSentAt = performance.now();
+    this.pinger.sent();
     this.writeRaw(PING);
   }
 
@@ -282,11 +280,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   onPong(): void {
     if (!this.admitted()) return;
-    this.pingsOut = 0;
-    if (this.pingSentAt !== 0) {
-      this.rttMs = performance.now() - this.pingSentAt;
-      this.pingSentAt = 0;
-    }
+    this.pinger.onPong();
   }
 
   onLeafSub(subject: string, queue: string | undefined, _weight: number): void {

@@ -20,6 +20,7 @@ import {
 import type { Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
+import { Pinger } from '../server/pinger.js';
 import { newServerId } from '../server/server-id.js';
 import { SocketTransport, type Transport } from '../server/transport.js';
 import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl, type UplinkErrorCode } from './dial.js';
@@ -147,8 +148,6 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   lastError: UplinkError | undefined;
   /** The hub of the current (or last) link. */
   hub: HubInfo | undefined;
-  /** Round trip of the latest PING answered, ms; 0 until one is. */
-  rttMs = 0;
 
   private st: UplinkState = 'idle';
   private readonly urls: HubUrl[];
@@ -175,9 +174,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private sessionDone: Promise<void> = Promise.resolve();
   private readonly out = new Outbound();
   private flushScheduled = false;
-  private pingsOut = 0;
-  private pingSentAt = 0;
-  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly pinger = new Pinger();
   private handshakeTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** The hub's interest from before this link, dropped at the PONG unless re-announced. */
@@ -225,6 +222,11 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   }
 
   // --- state ---------------------------------------------------------------------------------------------
+
+  /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */
+  get rttMs(): number {
+    return this.pinger.rttMs;
+  }
 
   get state(): UplinkState {
     return this.st;
@@ -375,7 +377,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     const limits = this.limits;
     const parser = new Parser(this, 'leaf', { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload });
     this.parser = parser;
-    this.pingsOut = 0;
+    this.pinger.reset();
     // The hub answers in order: its LS+ burst for our CONNECT comes before the PONG, so what it does not
     // re-announce by then is interest it no longer has.
     this.stale = new Set(this.subs.keys());
@@ -412,7 +414,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.out.writeString(`CONNECT ${JSON.stringify(connect)}\r\n`);
     this.out.writeString(this.interestBurst(this.loopSubject));
     this.out.writeBytes(PING);
-    this.pingSentAt = performance.now();
+    this.pinger.sent();
     this.flushNow();
     this.handshakeTimer = setTimeout(() => {
       this.fail(new UplinkError('EUPLINK_HANDSHAKE', `${url.display}: no PONG to our CONNECT within ${this.handshakeTimeoutMs} ms`));
@@ -433,8 +435,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.logged.clear();
     this.setState('up');
     this.holdUntil = Date.now() + this.interestWaitMs;
-    this.pingTimer = setInterval(() => this.onPingTimer(), this.limits.ping_interval);
-    this.pingTimer.unref?.();
+    this.pinger.start(this.limits.ping_interval, () => this.onPingTimer());
     const hub = this.hub!;
     this.logger.info(
       { upstream: hub.url, server_id: hub.serverId, server_name: hub.serverName, version: hub.version, tls: hub.tls, interest: this.subs.size, held: this.held.length - this.heldHead },
@@ -516,9 +517,8 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   }
 
   private clearSessionTimers(): void {
-    clearInterval(this.pingTimer);
+    this.pinger.stop();
     clearTimeout(this.handshakeTimer);
-    this.pingTimer = undefined;
     this.handshakeTimer = undefined;
   }
 
@@ -680,12 +680,10 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
 
   private onPingTimer(): void {
     if (this.st !== 'up') return;
-    if (this.pingsOut + 1 > this.limits.ping_max) {
-      this.fail(new UplinkError('EUPLINK_STALE', `${this.url!.display}: ${this.pingsOut} PINGs unanswered`));
+    if (this.pinger.onTimer(this.limits.ping_max) === 'stale') {
+      this.fail(new UplinkError('EUPLINK_STALE', `${this.url!.display}: ${this.pinger.unanswered} PINGs unanswered`));
       return;
     }
-    this.pingsOut++;
-    if (this.pingSentAt === 0) this.pingSentAt = performance.now();
     this.writeRaw(PING);
   }
 
@@ -719,12 +717,9 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
 
   onPong(): void {
     if (!this.linked) return;
-    if (this.pingSentAt !== 0) {
-      this.rttMs = performance.now() - this.pingSentAt;
-      this.pingSentAt = 0;
-    }
+    // The handshake's PONG too: it was counted and timed like any other (begin).
+    this.pinger.onPong();
     if (this.st === 'handshake') this.established();
-    else this.pingsOut = 0;
   }
 
   onLeafSub(subject: string, queue: string | undefined, _weight: number): void {

@@ -22,6 +22,7 @@ import { isValidPublishSubject, isValidQueueName, isValidSubject } from '../subj
 import type { Logger } from '../log.js';
 import { certificateSubject } from '../tls.js';
 import { Subscription, type Broker, type Conn, type PublisherHandle } from './broker.js';
+import { Pinger } from './pinger.js';
 import type { Transport } from './transport.js';
 
 /** Queued bytes past which a delivery writes at once instead of waiting for the end of the turn. */
@@ -125,13 +126,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   };
   private connected = false;
   private flushScheduled = false;
-  private pingsOut = 0;
-  /** When our last PING went out (performance.now()), 0 when none is outstanding. */
-  private pingSentAt = 0;
-  /** Round trip of our last PING, in ms (0 until one was answered); /connz reports it. */
-  rttMs = 0;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private pingIntervalMs = 0;
+  private readonly pinger = new Pinger();
   private authTimer: NodeJS.Timeout | undefined;
   private writeDeadlineTimer: NodeJS.Timeout | undefined;
   /** Flushes completed by the OS; the write-deadline check compares it to see progress. */
@@ -243,14 +238,12 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.authRequired) {
       this.authTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), limits.auth_timeout);
     }
-    this.armPingTimer(limits.ping_interval);
+    this.pinger.start(limits.ping_interval, () => this.onPingTimer());
   }
 
-  private armPingTimer(intervalMs: number): void {
-    clearInterval(this.pingTimer);
-    this.pingIntervalMs = intervalMs;
-    this.pingTimer = setInterval(() => this.onPingTimer(), intervalMs);
-    this.pingTimer.unref?.();
+  /** Round trip of our last PING, in ms (0 until one was answered); /connz reports it. */
+  get rttMs(): number {
+    return this.pinger.rttMs;
   }
 
   /** Sends an -ERR (when it has text) and closes if nats-server would. */
@@ -285,9 +278,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   applyLimits(): void {
     const limits = this.ctx.limits;
     this.parser.limits = { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload };
-    if (this.closeReason === undefined && this.pingTimer !== undefined && limits.ping_interval !== this.pingIntervalMs) {
-      this.armPingTimer(limits.ping_interval);
-    }
+    if (this.closeReason === undefined) this.pinger.retime(limits.ping_interval);
   }
 
   private get authRequired(): boolean {
@@ -311,7 +302,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private closed(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    clearInterval(this.pingTimer);
+    this.pinger.stop();
     clearTimeout(this.authTimer);
     clearTimeout(this.writeDeadlineTimer);
     clearTimeout(this.expiryTimer);
@@ -379,12 +370,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   private onPingTimer(): void {
     if (this.closeReason !== undefined) return;
-    if (this.pingsOut + 1 > this.ctx.limits.ping_max) {
-      this.fail(Errors.staleConnection, `${this.pingsOut} pings unanswered`);
+    if (this.pinger.onTimer(this.ctx.limits.ping_max) === 'stale') {
+      this.fail(Errors.staleConnection, `${this.pinger.unanswered} pings unanswered`);
       return;
     }
-    this.pingsOut++;
-    if (this.pingSentAt === 0) this.pingSentAt = performance.now();
     this.writeRaw(PING);
   }
 
@@ -425,11 +414,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   onPong(): void {
     if (this.held !== undefined) return void this.held.push(() => this.onPong());
     if (!this.admitted()) return;
-    this.pingsOut = 0;
-    if (this.pingSentAt !== 0) {
-      this.rttMs = performance.now() - this.pingSentAt;
-      this.pingSentAt = 0;
-    }
+    this.pinger.onPong();
   }
 
   onConnect(json: string): void {

@@ -5,3 +5,4 @@ export * from './client.js';
 export * from './transport.js';
 export * from './frontend.js';
 export * from './server-id.js';
+export * from './pinger.js';
