@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { storeConformance } from './helpers/store-conformance.js';
@@ -64,6 +65,31 @@ test('every event a killed writer reported stored is there after SIGKILL', async
   const missing = acked.filter((id) => s.get(id) === undefined);
   assert.deepEqual(missing, [], 'every reported event survived');
   assert.equal(s.held, s.count(), 'every stored event is still held for its sink');
+});
+
+test('two connections to one file share the held count; tryDelivered gives way to a held write lock', (t) => {
+  const file = path.join(tmpDir(t), 'events.db');
+  const intake = new SqliteEventStore(file);
+  t.after(() => intake.close());
+  // The sink worker's connection (sink-pool.ts) adopts the intake's count.
+  const sinks = new SqliteEventStore(file, { heldCounter: intake.heldCounter });
+  t.after(() => sinks.close());
+  const [a, b] = intake.append(['a', 'b'].map((id) => ({ id, type: 't', body: '{}', sinks: ['feed'] })));
+  assert.equal(sinks.held, 2);
+  // Another writer holds the lock (as the intake does through its commit): the mark neither waits nor writes.
+  const other = new Database(file);
+  t.after(() => other.close());
+  other.exec('BEGIN IMMEDIATE');
+  assert.equal(sinks.tryDelivered('feed', [a!.seq]), undefined);
+  assert.equal(intake.held, 2);
+  other.exec('COMMIT');
+  assert.equal(sinks.tryDelivered('feed', [a!.seq]), 1);
+  assert.equal(intake.held, 1, 'the mark made on one connection is counted on the other');
+  assert.equal(sinks.delivered('feed', [b!.seq]), 1);
+  assert.equal(intake.held, 0);
+  intake.refresh();
+  assert.equal(sinks.held, 0, 'a refresh recounts from the file for both');
+  assert.deepEqual(intake.due('feed', Date.now(), 10), []);
 });
 
 test('[store] path: relative to the config file, absolute kept, default data/events.db under the cwd', (t) => {

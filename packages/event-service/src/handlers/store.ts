@@ -76,6 +76,11 @@ export interface EventStore {
   nextDue(sink: string, afterMs?: number): number | undefined;
   /** Marks deliveries done; returns how many were pending. */
   delivered(sink: string, seqs: readonly number[]): number;
+  /**
+   * As delivered(), but when another connection holds the write lock it returns undefined at once and writes
+   * nothing, instead of waiting: the sink worker keeps delivering meanwhile and tries again (sinks/http.ts).
+   */
+  tryDelivered?(sink: string, seqs: readonly number[]): number | undefined;
   /** Records a failed attempt: the attempt count, when to retry, why. */
   failed(sink: string, seq: number, opts: { nextAttemptAt: number; error: string }): void;
   /** Moves a delivery to the dead-letter list. */
@@ -113,7 +118,17 @@ export interface SqliteStoreOptions {
    * process kill (the WAL is written before commit returns) but not power loss.
    */
   synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * The held count (events with a delivery pending) shared with the other connections of this process to the same
+   * file: the sink worker's (sink-pool.ts) marks deliveries on its own connection, and the intake reads the count
+   * on every event. Each connection changes it inside its write transaction, so it moves in the order the writes
+   * commit. Given: this connection adopts it as it is; absent: a new one, counted from the file.
+   */
+  heldCounter?: Int32Array;
 }
+
+/** How long a write waits for another connection's (the sink worker's, or the intake's fsynced commit) lock. */
+const BUSY_TIMEOUT_MS = 5000;
 
 interface DeliveryRow {
   sink: string;
@@ -187,7 +202,8 @@ CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq, state);
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
   private readonly full: boolean;
-  private heldCount: number;
+  /** Slot 0: the held count (SqliteStoreOptions.heldCounter). */
+  readonly heldCounter: Int32Array;
   private readonly stmts;
 
   constructor(
@@ -200,6 +216,8 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     this.full = (opts.synchronous ?? 'FULL') === 'FULL';
     this.db.pragma('foreign_keys = ON');
+    // Another connection (the sink worker) may hold the write lock: wait for it rather than fail with SQLITE_BUSY.
+    this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     this.db.exec(SCHEMA);
     const db = this.db;
     this.stmts = {
@@ -249,11 +267,41 @@ export class SqliteEventStore implements EventStore {
       deleteDeliveries: db.prepare<[number]>('DELETE FROM deliveries WHERE seq = ?'),
       deleteEvent: db.prepare<[number]>('DELETE FROM events WHERE seq = ?'),
     };
-    this.heldCount = this.stmts.held.get()!.n;
+    this.heldCounter = opts.heldCounter ?? new Int32Array(new SharedArrayBuffer(4));
+    if (opts.heldCounter === undefined) Atomics.store(this.heldCounter, 0, this.stmts.held.get()!.n);
   }
 
   get held(): number {
-    return this.heldCount;
+    return Atomics.load(this.heldCounter, 0);
+  }
+
+  /**
+   * A write transaction taking the write lock at once (BEGIN IMMEDIATE): a deferred one that reads first could not
+   * upgrade after another connection committed (SQLITE_BUSY_SNAPSHOT, which busy_timeout does not wait out). The
+   * held count's changes made inside are undone if it rolls back.
+   */
+  private write<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    const tx = this.db.transaction(fn);
+    return (...args: A): R => {
+      const before = this.txHeld;
+      this.txHeld = 0;
+      try {
+        return tx.immediate(...args);
+      } catch (err) {
+        Atomics.sub(this.heldCounter, 0, this.txHeld);
+        throw err;
+      } finally {
+        this.txHeld = before;
+      }
+    };
+  }
+
+  /** The held count's change in the write transaction running now. */
+  private txHeld = 0;
+
+  private addHeld(n: number): void {
+    this.txHeld += n;
+    Atomics.add(this.heldCounter, 0, n);
   }
 
   readonly append = (events: readonly NewEvent[]): AppendResult[] => this.appendTx(events);
@@ -276,18 +324,12 @@ export class SqliteEventStore implements EventStore {
         if (sinks.length > 0) held++;
         out.push({ id: e.id, seq, duplicate: false });
       }
-      this.heldCount += held;
+      this.addHeld(held);
       return out;
     };
-    return (events: readonly NewEvent[]) => {
-      const before = this.heldCount;
-      try {
-        return this.db.transaction(tx)(events);
-      } catch (err) {
-        this.heldCount = before;
-        throw err;
-      }
-    };
+    // Built on first use: field initialisers run before the constructor opens the database.
+    let run: ((events: readonly NewEvent[]) => AppendResult[]) | undefined;
+    return (events: readonly NewEvent[]) => (run ??= this.write(tx))(events);
   })();
 
   get(id: string): StoredEvent | undefined {
@@ -317,8 +359,20 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
+  tryDelivered(sink: string, seqs: readonly number[]): number | undefined {
+    this.db.pragma('busy_timeout = 0');
+    try {
+      return this.delivered(sink, seqs);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'SQLITE_BUSY') return undefined;
+      throw err;
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+  }
+
   private markDelivered(sink: string, seqs: readonly number[]): number {
-    return this.db.transaction(() => {
+    return this.write(() => {
       let n = 0;
       for (const seq of seqs) {
         const r = this.stmts.resolve.run(STATE_CODE.delivered, null, sink, seq);
@@ -336,7 +390,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   dead(sink: string, seq: number, error: string): void {
-    this.db.transaction(() => {
+    this.write(() => {
       this.stmts.bumpAttempts.run(sink, seq);
       if (this.stmts.resolve.run(STATE_CODE.dead, error, sink, seq).changes > 0) this.release(seq);
     })();
@@ -348,14 +402,14 @@ export class SqliteEventStore implements EventStore {
   }
 
   replay(sink: string, seqs?: readonly number[]): number {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = Date.now();
       const wanted = seqs ?? this.stmts.deadSeqs.all(sink).map((r) => r.seq);
       let n = 0;
       for (const seq of wanted) {
         if (this.stmts.revive.run(now, sink, seq).changes > 0) {
           n++;
-          if (this.stmts.hold.get(seq)!.pending === 1) this.heldCount++;
+          if (this.stmts.hold.get(seq)!.pending === 1) this.addHeld(1);
         }
       }
       return n;
@@ -391,7 +445,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   refresh(): void {
-    this.heldCount = this.stmts.held.get()!.n;
+    // Under the write lock: no other connection's change to the count is half done (made, not yet committed).
+    this.write(() => Atomics.store(this.heldCounter, 0, this.stmts.held.get()!.n))();
   }
 
   lastSeq(): number {
@@ -403,7 +458,7 @@ export class SqliteEventStore implements EventStore {
     let total = 0;
     // Batches keep each transaction (and the intake waiting behind it) short.
     for (;;) {
-      const n = this.db.transaction(() => {
+      const n = this.write(() => {
         const seqs = this.stmts.pruneCandidates.all(countCut, opts.olderThan, 2000);
         for (const { seq } of seqs) {
           this.stmts.deleteDeliveries.run(seq);
@@ -422,6 +477,6 @@ export class SqliteEventStore implements EventStore {
 
   /** One of the event's deliveries is no longer pending; the event stops being held with its last. */
   private release(seq: number): void {
-    if (this.stmts.release.get(seq)!.pending === 0) this.heldCount--;
+    if (this.stmts.release.get(seq)!.pending === 0) this.addHeld(-1);
   }
 }
