@@ -1,6 +1,6 @@
 // The event handlers' life cycle inside a running service: the durable store (opened on first use, or at start
 // when a store file already exists or sinks are configured, so a restarted service delivers what it held), the
-// intake on `events.>`, one HTTP sink per configured [handlers] entry, the event feed (its retention, the
+// intake on `events.>`, one HTTP sink per configured [handlers] entry (run in a worker thread: sink-pool.ts), the event feed (its retention, the
 // `$EVENTS.FEED.QUERY` responder, live streams) and the HTTP API the monitoring listener serves for them.
 // Started by EventServer.listen once the listeners are up; stopped first on close so pending requests are answered.
 import fs from 'node:fs';
@@ -13,9 +13,10 @@ import { EventFeed } from './event-feed.js';
 import { HandlersHttpApi } from './http-api.js';
 import { EventIntake } from './intake.js';
 import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
-import { HttpSink, httpSinkOptions } from './sinks/http.js';
+import { SinkPool, type SinkProxy } from './sink-pool.js';
+import { httpSinkOptions } from './sinks/http.js';
 import type { HandlerSink, ServiceConfig } from '../config-types.js';
-import { SqliteEventStore, type EventStore } from './store.js';
+import { SqliteEventStore } from './store.js';
 
 /** One sink as /handlerz and the status page show it. */
 export interface SinkStatus {
@@ -48,9 +49,10 @@ export interface HandlersStatus {
 }
 
 export class EventHandlers {
-  private opened: EventStore | undefined;
+  private opened: SqliteEventStore | undefined;
+  /** The sinks' worker, started with the first sink. */
+  private pool: SinkPool | undefined;
   readonly intake: EventIntake;
-  readonly sinks: HttpSink[] = [];
   readonly feed: EventFeed;
   private readonly api: HandlersHttpApi;
   private readonly conn;
@@ -74,9 +76,7 @@ export class EventHandlers {
         return { maxEvents: f?.max_events ?? 1_000_000, maxAgeMs: f?.max_age ?? 7 * 24 * 3_600_000 };
       },
       logger,
-      onHousekeeping: () => {
-        for (const s of this.sinks) s.recheck();
-      },
+      onHousekeeping: () => this.pool?.recheck(),
     });
     this.api = new HandlersHttpApi({
       store: () => this.store,
@@ -93,7 +93,7 @@ export class EventHandlers {
         return this.routes.filter((r) => matchesFilter(key, r.filter)).map((r) => r.name);
       },
       onStored: () => {
-        for (const s of this.sinks) s.wake();
+        this.pool?.wake();
         this.feed.notify();
       },
       logger,
@@ -109,22 +109,22 @@ export class EventHandlers {
     }
   }
 
-  private addSink(name: HandlerName, conf: HandlerSink): HttpSink {
+  /** The running sinks as the worker last reported them. */
+  get sinks(): readonly SinkProxy[] {
+    return this.pool?.sinks ?? [];
+  }
+
+  /** Adds a sink; the worker starts it, and it delivers what the store already holds for it. */
+  private addSink(name: HandlerName, conf: HandlerSink): void {
     this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
-    const sink = new HttpSink(this.store, {
-      name,
-      ...httpSinkOptions(conf),
-      logger: this.logger,
-      onResolved: () => this.intake.released(),
-    });
-    this.sinks.push(sink);
+    const store = this.store;
+    this.pool ??= new SinkPool({ file: store.file, heldCounter: store.heldCounter, logger: this.logger, onResolved: () => this.intake.released() });
+    this.pool.add({ name, ...httpSinkOptions(conf) });
     this.running.set(name, conf);
-    return sink;
   }
 
   private removeSink(name: HandlerName): void {
-    const i = this.sinks.findIndex((s) => s.name === name);
-    if (i >= 0) this.sinks.splice(i, 1)[0]!.close();
+    this.pool?.remove(name);
     const r = this.routes.findIndex((x) => x.name === name);
     if (r >= 0) this.routes.splice(r, 1);
     this.running.delete(name);
@@ -140,24 +140,21 @@ export class EventHandlers {
   applySinks(handlers: ServiceConfig['handlers']): { added: string[]; removed: string[]; replaced: string[] } {
     const out = { added: [] as string[], removed: [] as string[], replaced: [] as string[] };
     const next = handlers ?? {};
-    const woken: HttpSink[] = [];
     for (const name of Object.keys(HANDLER_DEFAULT_FILTERS) as HandlerName[]) {
       const was = this.running.get(name);
       const conf = next[name];
       if (was === undefined && conf === undefined) continue;
       if (was !== undefined && conf !== undefined && JSON.stringify(was) === JSON.stringify(conf)) continue;
       if (was !== undefined) this.removeSink(name);
-      if (conf !== undefined) woken.push(this.addSink(name, conf));
+      if (conf !== undefined) this.addSink(name, conf);
       (was === undefined ? out.added : conf === undefined ? out.removed : out.replaced).push(name);
     }
-    // Each new sink starts with what the store already holds for it (pending from before, or left by its predecessor).
-    for (const s of woken) s.wake();
     if (out.added.length + out.removed.length + out.replaced.length > 0) this.logger.info(out, 'handler sinks reloaded');
     return out;
   }
 
   /** The store, opened (and created) on first use. */
-  get store(): EventStore {
+  get store(): SqliteEventStore {
     if (this.opened === undefined) {
       const file = this.storePath;
       this.opened = new SqliteEventStore(file);
@@ -175,9 +172,8 @@ export class EventHandlers {
     if (this.server.config.handlers !== undefined || fs.existsSync(this.storePath)) void this.store;
     this.startSinks();
     this.intake.start();
+    // Deliveries left pending by the last run (a crash included) go out as each sink starts in the worker.
     this.feed.start(this.conn);
-    // Deliveries left pending by the last run (a crash included) go out now.
-    for (const s of this.sinks) s.wake();
   }
 
   /** What /handlerz shows (monitor/handlerz.ts): the intake against event_limit and each sink's health. */
@@ -226,7 +222,7 @@ export class EventHandlers {
   close(): void {
     this.intake.stop();
     this.feed.close();
-    for (const s of this.sinks) s.close();
+    this.pool?.close();
     this.opened?.close();
   }
 }

@@ -1,0 +1,185 @@
+// The HTTP sinks as the main thread sees them: they run in a worker thread (sink-worker.ts) with their own SQLite
+// connection to the store's file, so delivery goes on while the intake commits (one fsync per event-loop turn,
+// ~25 ms at full intake on the bench machine, during which sinks on the same loop sent nothing). This proxy starts
+// the worker, passes it the sinks and the wake-ups, and keeps each sink's counters and last error as the worker
+// reports them, for /handlerz and /metrics. What a sink does is sinks/http.ts's; the message protocol is below.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '@event-broker/shared';
+import type { HttpSinkOptions, HttpSinkState } from './sinks/http.js';
+
+/** A sink's settings as the worker receives them: HttpSinkOptions without its functions. */
+export type SinkSettings = Omit<HttpSinkOptions, 'logger' | 'onResolved' | 'onChange' | 'now' | 'random'>;
+
+/** What the worker is started with (workerData). */
+export interface SinkWorkerData {
+  file: string;
+  /** The store's held count, shared (store.ts SqliteStoreOptions.heldCounter). */
+  heldCounter: Int32Array;
+  /** Slot 0 becomes 1 once the worker has closed its sinks (marks flushed) and its connection, after `close`. */
+  closed: Int32Array;
+}
+
+/** Main thread to worker. `id` names one sink instance: a replaced sink's late reports are not its successor's. */
+export type ToWorker =
+  | { t: 'add'; id: number; settings: SinkSettings }
+  | { t: 'remove'; id: number }
+  | { t: 'wake' }
+  | { t: 'recheck' }
+  | { t: 'resume'; id: number }
+  | { t: 'close' };
+
+/** One sink's figures since it started (HttpSink's public state). */
+export interface SinkReport {
+  id: number;
+  state: HttpSinkState;
+  stats: { delivered: number; failedAttempts: number; retries: number; dead: number };
+  lastError: { at: number; message: string } | undefined;
+  lastDeliveredAt: number | undefined;
+}
+
+/** Worker to main thread: changed sinks (and whether deliveries resolved: room under event_limit), or a log line. */
+export type FromWorker =
+  | { t: 'report'; sinks: SinkReport[]; resolved: boolean }
+  | { t: 'log'; level: 'error' | 'warn'; obj: object; msg: string };
+
+/** How long close() waits for the worker to record what was delivered: a shutdown is bounded. */
+const CLOSE_WAIT_MS = 3000;
+/** A worker that died unexpectedly is started again after this, with the sinks it ran. */
+const RESTART_MS = 1000;
+
+/** One sink as index.ts uses it: the figures the worker last reported, and its controls. */
+export class SinkProxy {
+  state: HttpSinkState = 'running';
+  stats: SinkReport['stats'] = { delivered: 0, failedAttempts: 0, retries: 0, dead: 0 };
+  lastError: SinkReport['lastError'];
+  lastDeliveredAt: number | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly settings: SinkSettings,
+    private readonly pool: SinkPool,
+  ) {}
+
+  get name(): string {
+    return this.settings.name;
+  }
+  get url(): string {
+    return this.settings.url;
+  }
+
+  /** After a dead-letter replay: runs again even after a 410, and reads the store afresh. */
+  resume(): void {
+    this.pool.send({ t: 'resume', id: this.id });
+  }
+}
+
+export interface SinkPoolOptions {
+  /** The store's file; `:memory:` cannot be shared with a worker. */
+  file: string;
+  heldCounter: Int32Array;
+  logger: Logger;
+  /** Deliveries resolved (delivered or dead-lettered): the intake may resume paused publishers. */
+  onResolved: () => void;
+}
+
+export class SinkPool {
+  private worker: Worker | undefined;
+  private closedFlag = new Int32Array(new SharedArrayBuffer(4));
+  private readonly running: SinkProxy[] = [];
+  private nextId = 1;
+  private closing = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: SinkPoolOptions) {}
+
+  /** The running sinks, in the order they were added. */
+  get sinks(): readonly SinkProxy[] {
+    return this.running;
+  }
+
+  add(settings: SinkSettings): SinkProxy {
+    const sink = new SinkProxy(this.nextId++, settings, this);
+    this.running.push(sink);
+    this.send({ t: 'add', id: sink.id, settings });
+    return sink;
+  }
+
+  /** Stops a sink: an attempt in flight is aborted and stays pending, delivered ones are marked first. */
+  remove(name: string): void {
+    const i = this.running.findIndex((s) => s.name === name);
+    if (i < 0) return;
+    const [sink] = this.running.splice(i, 1);
+    this.send({ t: 'remove', id: sink!.id });
+  }
+
+  /** New events were stored: each sink delivers what is due now. */
+  wake(): void {
+    if (this.running.length > 0) this.send({ t: 'wake' });
+  }
+
+  /** Every sink reads the store afresh (a replay by the CLI may have made older events pending). */
+  recheck(): void {
+    if (this.running.length > 0) this.send({ t: 'recheck' });
+  }
+
+  send(msg: ToWorker): void {
+    if (this.closing) return;
+    this.spawn().postMessage(msg);
+  }
+
+  /**
+   * Stops the worker: it closes its sinks (deliveries answered are marked, attempts in flight abort and stay
+   * pending) and its connection. Synchronous, as the service's close is, so it waits on a shared flag, at most
+   * CLOSE_WAIT_MS; a mark not made by then means a redelivery after restart, same webhook-id (at least once).
+   */
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    clearTimeout(this.restartTimer);
+    const worker = this.worker;
+    if (worker === undefined) return;
+    worker.postMessage({ t: 'close' } satisfies ToWorker);
+    if (Atomics.wait(this.closedFlag, 0, 0, CLOSE_WAIT_MS) === 'timed-out') {
+      this.opts.logger.warn({ wait_ms: CLOSE_WAIT_MS }, 'sink worker did not close in time: unmarked deliveries go out again after restart');
+    }
+    void worker.terminate();
+  }
+
+  private spawn(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    this.closedFlag = new Int32Array(new SharedArrayBuffer(4));
+    const data: SinkWorkerData = { file: this.opts.file, heldCounter: this.opts.heldCounter, closed: this.closedFlag };
+    const worker = new Worker(new URL('./sink-worker.js', import.meta.url), { workerData: data });
+    // The service's listeners keep the process alive; a worker left running must not.
+    worker.unref();
+    worker.on('message', (m: FromWorker) => this.receive(m));
+    worker.on('error', (err) => this.opts.logger.error({ err: err.message }, 'sink worker failed'));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      if (this.closing) return;
+      // Deliveries stay pending in the store; a new worker takes them up with the same sinks.
+      this.opts.logger.error({ code, restart_ms: RESTART_MS }, 'sink worker exited: restarting');
+      this.restartTimer = setTimeout(() => {
+        for (const s of this.running) this.send({ t: 'add', id: s.id, settings: s.settings });
+      }, RESTART_MS);
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private receive(m: FromWorker): void {
+    if (m.t === 'log') {
+      this.opts.logger[m.level](m.obj, m.msg);
+      return;
+    }
+    for (const r of m.sinks) {
+      const s = this.running.find((x) => x.id === r.id);
+      if (s === undefined) continue; // removed or replaced since
+      s.state = r.state;
+      s.stats = r.stats;
+      s.lastError = r.lastError;
+      s.lastDeliveredAt = r.lastDeliveredAt;
+    }
+    if (m.resolved) this.opts.onResolved();
+  }
+}

@@ -1,0 +1,94 @@
+// The sink worker's entry (started by sink-pool.ts): the HTTP sinks (sinks/http.ts) on an event loop of their own,
+// reading and marking deliveries through their own connection to the store's file, so a POST's answer is handled
+// while the main thread is busy committing the intake. It reports each sink's figures back, coalesced.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { FromWorker, SinkReport, SinkWorkerData, ToWorker } from './sink-pool.js';
+import { HttpSink, type SinkLogger } from './sinks/http.js';
+import { SqliteEventStore } from './store.js';
+
+/**
+ * Figures that changed are reported at most this often; a resolved delivery (room under event_limit) at once.
+ * At full intake a sink changes its counters on every POST answer: one message each would cost the main thread
+ * more than the reports are worth.
+ */
+const REPORT_MS = 10;
+
+const port = parentPort!;
+const data = workerData as SinkWorkerData;
+const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter });
+const sinks = new Map<number, HttpSink>();
+const changed = new Set<number>();
+let resolved = false;
+let reportTimer: NodeJS.Timeout | undefined;
+
+const post = (m: FromWorker): void => port.postMessage(m);
+// The service's logger lives on the main thread (its level, redaction, destination): lines go there.
+const logger: SinkLogger = {
+  error: (obj, msg) => post({ t: 'log', level: 'error', obj, msg }),
+  warn: (obj, msg) => post({ t: 'log', level: 'warn', obj, msg }),
+};
+
+function report(): void {
+  clearTimeout(reportTimer);
+  reportTimer = undefined;
+  const out: SinkReport[] = [];
+  for (const id of changed) {
+    const s = sinks.get(id);
+    if (s !== undefined) out.push({ id, state: s.state, stats: { ...s.stats }, lastError: s.lastError, lastDeliveredAt: s.lastDeliveredAt });
+  }
+  changed.clear();
+  if (out.length > 0 || resolved) post({ t: 'report', sinks: out, resolved });
+  resolved = false;
+}
+
+function add(id: number, settings: Extract<ToWorker, { t: 'add' }>['settings']): void {
+  const sink = new HttpSink(store, {
+    ...settings,
+    logger,
+    onChange: () => {
+      changed.add(id);
+      reportTimer ??= setTimeout(report, REPORT_MS);
+    },
+    onResolved: () => {
+      changed.add(id);
+      resolved = true;
+      report();
+    },
+  });
+  sinks.set(id, sink);
+  // It starts with what the store already holds for it (pending from before, or left by its predecessor).
+  sink.wake();
+}
+
+function close(): void {
+  for (const s of sinks.values()) s.close();
+  report();
+  sinks.clear();
+  store.close();
+  Atomics.store(data.closed, 0, 1);
+  Atomics.notify(data.closed, 0);
+  port.close();
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'add':
+      return add(m.id, m.settings);
+    case 'remove': {
+      const s = sinks.get(m.id);
+      sinks.delete(m.id);
+      s?.close();
+      return;
+    }
+    case 'wake':
+      for (const s of sinks.values()) s.wake();
+      return;
+    case 'recheck':
+      for (const s of sinks.values()) s.recheck();
+      return;
+    case 'resume':
+      return sinks.get(m.id)?.resume();
+    case 'close':
+      return close();
+  }
+});
