@@ -8,7 +8,10 @@
 //   delivered/s  events the receiver got over the delivery window (first request → last delivery);
 //   backlog      events acknowledged but not yet delivered when the last reply came (0 = delivery kept up);
 //   drain        time from the last reply to the last delivery.
-// main.ts runs it in its own process (the receiver and the client share the bench's core, the service has the other).
+// main.ts runs it in its own process (the receiver and the client share the bench's core, the service has the other:
+// its intake on the main thread, its sinks on a worker thread, handlers/sink-pool.ts). With one event per POST and
+// max_in_flight 1 the delivery rate is one round trip per event, and the round trip includes this process's loop,
+// busy with the client's requests during the intake window: batch_size is what lets delivery keep up with intake.
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { connect, StringCodec } from 'nats';
+import { Worker } from 'node:worker_threads';
 import { Webhook } from 'standardwebhooks';
 import { ConfigError } from '@event-broker/shared';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
@@ -185,4 +186,41 @@ test('max_in_flight in a [handlers] entry lets its sink keep several POSTs open 
   for (let i = 0; i < 6; i++) ids.push(JSON.parse((await svc.request('events.nodeTerminated', ev('nodeTerminated', `f${i}`))).string()).id);
   await until(() => got.length === 6, 'all six delivered');
   assert.deepEqual([...got].sort(), [...ids].sort());
+});
+
+test('sinks deliver while the service\'s event loop is blocked: they run on a thread of their own', async (t) => {
+  // The receiver runs in a worker thread of the test too (this thread is the one blocked). It holds every POST
+  // until `go` is set, and counts what it answered in `done`: slot 0 arrived, 1 go, 2 answered.
+  const shared = new Int32Array(new SharedArrayBuffer(12));
+  const receiver = new Worker(
+    `const http = require('node:http');
+     const { workerData, parentPort } = require('node:worker_threads');
+     const s = workerData;
+     http.createServer((req, res) => {
+       req.resume();
+       req.on('end', () => {
+         Atomics.add(s, 0, 1);
+         const answer = () => (Atomics.load(s, 1) === 1 ? (res.writeHead(204).end(), Atomics.add(s, 2, 1), Atomics.notify(s, 2)) : setTimeout(answer, 5));
+         answer();
+       });
+     }).listen(0, '127.0.0.1', function () { parentPort.postMessage(this.address().port); });`,
+    { eval: true, workerData: shared },
+  );
+  t.after(() => receiver.terminate());
+  const port = await within(new Promise<number>((r) => receiver.once('message', r)), 'the receiver listens');
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    handlers: { event_feed: `127.0.0.1:${port}` } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const EVENTS = 50;
+  for (let i = 0; i < EVENTS; i++) await svc.request('events.nodeTerminated', ev('nodeTerminated', `w${i}`));
+  await until(() => Atomics.load(shared, 0) > 0, 'the first POST arrived and is held', 10_000);
+  // From here this thread does nothing but wait (bounded): every delivery is the sink worker's work.
+  Atomics.store(shared, 1, 1);
+  const end = Date.now() + 20_000;
+  for (let n; (n = Atomics.load(shared, 2)) < EVENTS && Date.now() < end; ) Atomics.wait(shared, 2, n, 100);
+  assert.equal(Atomics.load(shared, 2), EVENTS, 'every event delivered while the service\'s loop was blocked');
 });
