@@ -16,6 +16,7 @@
 //   loadgen version          prints {"libnats":"<version>"} (checks the binary runs)
 //   loadgen <mode> port=<p> [size=<bytes>] [count=<n>] [warmup=<n>] [cap_ms=<ms>] [subs=<k>] [queue=0|1]
 //           [conns=<n>] [sub=0|1] [subjects=<n>] [client=raw|libnats] [iobuf=<bytes, libnats>]
+//           [pub_port=<p>] [tls_ca=<file> tls_cert=<file> tls_key=<file>] [token_file=<file>]
 //   modes: pub      one connection publishes `count` msgs to a subject nobody listens to
 //          fanout   `subs` subscriber connections (a queue group when queue=1), one publisher, count deliveries
 //          reqrep   sequential requests to a responder on another connection; latency percentiles
@@ -25,6 +26,11 @@
 //                   SUBs with a wildcard; one publisher cycles through the subjects (see run_subs)
 // conns and subs always use raw sockets: 10,000 connections or 100,000 subscriptions are beyond libnats'
 // thread-per-connection and thread-per-subscription model on 2 cores.
+// fanout with pub_port=: the publisher connects there and the subscribers to port= (two servers joined by a link,
+// e.g. client -> gateway -> event service -> subscriber); it first probes until a message crosses, so interest
+// has propagated before the warm-up. With tls_ca= the publisher speaks TLS (INFO, then the upgrade) presenting
+// tls_cert/tls_key, and token_file='s content goes in CONNECT's auth_token. The raw client has no TLS, so a TLS
+// publisher is always libnats (natsOptions_SetSecure); the subscribers stay raw: the result names both.
 // Output: JSON lines on stdout: {"event":"window","phase":"start"|"end"} around the measured span, and last the
 // result ({"error":...} on failure, exit 1). `conns` prints {"event":"ready","phase":...} and waits for a line on
 // stdin before moving on, so the caller can read the server's RSS.
@@ -72,6 +78,11 @@ typedef struct {
   long subjects; // subs: distinct published subjects
   int iobuf;
   bool raw; // client=raw (default) or client=libnats
+  int pub_port;         // fanout: the publisher's server, when not port=
+  const char *tls_ca;   // publisher over TLS, trusting this CA
+  const char *tls_cert; // and presenting this client certificate
+  const char *tls_key;
+  char *token; // CONNECT auth_token (from token_file=)
 } Args;
 
 static Args args = {.size = 16, .count = 100000, .warmup = 10000, .cap_ms = 5000, .subs = 1, .conns = 1000,
@@ -161,13 +172,22 @@ static void on_disconnected(natsConnection *nc, void *closure) {
   if (!atomic_load(&stopping)) atomic_fetch_add(&disconnects, 1);
 }
 
-static natsConnection *connect_nc(bool send_asap) {
+// A libnats connection to `port`; with `secure`, TLS with the tls_* files and the token (the publisher's side).
+static natsConnection *connect_nc_to(int port, bool secure, bool send_asap) {
   natsOptions *o = NULL;
   natsConnection *nc = NULL;
   char url[64];
   natsStatus s = natsOptions_Create(&o);
-  snprintf(url, sizeof url, "nats://127.0.0.1:%d", args.port);
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d", secure ? "tls" : "nats", port);
   if (s == NATS_OK) s = natsOptions_SetURL(o, url);
+  if (secure) {
+    if (s == NATS_OK) s = natsOptions_SetSecure(o, true);
+    if (s == NATS_OK) s = natsOptions_LoadCATrustedCertificates(o, args.tls_ca);
+    if (s == NATS_OK && args.tls_cert) s = natsOptions_LoadCertificatesChain(o, args.tls_cert, args.tls_key);
+    // The dev certificates name localhost and 127.0.0.1; the URL's IP would be checked against the former.
+    if (s == NATS_OK) s = natsOptions_SetExpectedHostname(o, "localhost");
+  }
+  if (s == NATS_OK && args.token) s = natsOptions_SetToken(o, args.token);
   if (s == NATS_OK) s = natsOptions_SetAllowReconnect(o, false);
   if (s == NATS_OK) s = natsOptions_SetTimeout(o, IO_TIMEOUT_MS);
   // No client PINGs during a run: they would only add noise.
@@ -182,6 +202,16 @@ static natsConnection *connect_nc(bool send_asap) {
   natsOptions_Destroy(o);
   if (s != NATS_OK) fail("connect", s);
   return nc;
+}
+
+static natsConnection *connect_nc(bool send_asap) { return connect_nc_to(args.port, false, send_asap); }
+
+// The publisher's server and whether it needs TLS (then libnats: the raw client has none).
+static int pub_port(void) { return args.pub_port ? args.pub_port : args.port; }
+static bool pub_tls(void) { return args.tls_ca != NULL; }
+static const char *publisher_client(void) {
+  if (pub_tls()) return "libnats-tls";
+  return args.raw ? "raw" : "libnats";
 }
 
 // Publishes up to n messages, stopping early at the deadline; returns how many went out.
@@ -303,10 +333,10 @@ static void await_pong(Reader *r, long want) {
 
 // A connected socket that has sent CONNECT, then `extra` (e.g. a SUB line; may be NULL), then PING, in one write:
 // its first PONG means the server has processed all of it.
-static int open_socket_with(const char *extra) {
+static int open_socket_at(int port, const char *extra) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fail("socket", NATS_OK);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(args.port)};
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) fail("connect", NATS_OK);
   int one = 1;
@@ -320,6 +350,8 @@ static int open_socket_with(const char *extra) {
   write_all(fd, hello, (size_t)n);
   return fd;
 }
+
+static int open_socket_with(const char *extra) { return open_socket_at(args.port, extra); }
 
 static int open_socket(void) { return open_socket_with(NULL); }
 
@@ -371,12 +403,12 @@ static Pub *pub_open(const char *subj, const char *payload) {
   Pub *p = calloc(1, sizeof *p);
   if (!p) fail("calloc", NATS_OK);
   p->subj = subj, p->payload = payload;
-  if (!args.raw) {
-    p->nc = connect_nc(false);
+  if (!args.raw || pub_tls()) {
+    p->nc = connect_nc_to(pub_port(), pub_tls(), false);
     return p;
   }
   p->r = calloc(1, sizeof *p->r);
-  p->r->fd = open_socket();
+  p->r->fd = open_socket_at(pub_port(), NULL);
   await_pong(p->r, 1);
   char head[300];
   int h = snprintf(head, sizeof head, "PUB %s %d\r\n", subj, args.size);
@@ -397,7 +429,7 @@ static Pub *pub_open(const char *subj, const char *payload) {
 
 // Publishes up to n messages, stopping early at the deadline; returns how many went out.
 static long pub_send(Pub *p, long n, int64_t deadline) {
-  if (!args.raw) return publish_n(p->nc, p->subj, p->payload, n, deadline);
+  if (p->nc) return publish_n(p->nc, p->subj, p->payload, n, deadline);
   long sent = 0;
   if (p->off) {
     while (sent < n && now_ns() <= deadline) {
@@ -419,7 +451,7 @@ static long pub_send(Pub *p, long n, int64_t deadline) {
 
 // Returns once the server has read everything published so far (its PONG follows it).
 static void pub_flush(Pub *p) {
-  if (!args.raw) {
+  if (p->nc) {
     flush_nc(p->nc);
     return;
   }
@@ -501,6 +533,21 @@ static int64_t wait_delivered(long target) {
   return last >= target ? now_ns() : last_change;
 }
 
+// pub_port=: the subscribers' interest has to cross a link (leafnode) before a publish reaches them, and nothing
+// tells the publisher when it has. Probe: one message at a time until one arrives (10 s at most), then a pause for
+// probes still in flight, so the warm-up starts from a settled count. Returns the deliveries so far.
+static long await_interest(Pub *p) {
+  int64_t deadline = now_ns() + 10000LL * 1000000LL;
+  while (delivered() == 0) {
+    if (now_ns() > deadline) fail_msg("probe", "no message crossed to the subscribers within 10 s");
+    pub_send(p, 1, INT64_MAX);
+    pub_flush(p);
+    for (int i = 0; i < 50 && delivered() == 0; i++) usleep(1000);
+  }
+  usleep(200 * 1000);
+  return delivered();
+}
+
 static int run_fanout(void) {
   if (args.subs < 1 || args.subs > MAX_SUBS) fail_msg("subs", "out of range");
   natsConnection *subs[MAX_SUBS];
@@ -526,10 +573,11 @@ static int run_fanout(void) {
   }
   Pub *pub = pub_open(subj, payload(args.size));
   long per_msg = args.queue ? 1 : args.subs;
+  long base0 = args.pub_port ? await_interest(pub) : 0;
 
   long warm = pub_send(pub, args.warmup, now_ns() + args.cap_ms * 1000000LL);
   pub_flush(pub);
-  wait_delivered(warm * per_msg);
+  wait_delivered(base0 + warm * per_msg);
   long base = delivered();
 
   double cu0, cs0;
@@ -550,9 +598,9 @@ static int run_fanout(void) {
   }
   print_common("fanout", t1 - t0, cu0, cs0);
   printf(",\"sent\":%ld,\"received\":%ld,\"expected\":%ld,\"lost\":%ld,\"capped\":%s,\"size\":%d,\"subs\":%d,"
-         "\"queue\":%s,\"per_sub_min\":%ld,\"per_sub_max\":%ld,\"warmup_lost\":%ld}\n",
+         "\"queue\":%s,\"per_sub_min\":%ld,\"per_sub_max\":%ld,\"warmup_lost\":%ld,\"publisher\":\"%s\"}\n",
          sent, got, expected, expected - got, sent < args.count ? "true" : "false", args.size, args.subs,
-         args.queue ? "true" : "false", min, max, warm * per_msg - base);
+         args.queue ? "true" : "false", min, max, base0 + warm * per_msg - base, publisher_client());
   fflush(stdout);
   atomic_store(&stopping, true);
   pub_close(pub);
@@ -926,6 +974,18 @@ static int run_subs(void) {
   return 0;
 }
 
+// A token file's content less trailing whitespace (a token in argv would show in ps).
+static char *read_token(const char *file) {
+  FILE *f = fopen(file, "r");
+  if (!f) fail_msg("token_file", strerror(errno));
+  static char buf[16384];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) n--;
+  buf[n] = 0;
+  return buf;
+}
+
 static void parse_args(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: loadgen version | loadgen pub|fanout|reqrep|conns|subs port=<p> [key=value...]\n");
@@ -950,9 +1010,16 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(k, "subjects")) args.subjects = n;
     else if (!strcmp(k, "iobuf")) args.iobuf = (int)n;
     else if (!strcmp(k, "client")) args.raw = strcmp(v, "libnats") != 0;
+    else if (!strcmp(k, "pub_port")) args.pub_port = (int)n;
+    else if (!strcmp(k, "tls_ca")) args.tls_ca = v;
+    else if (!strcmp(k, "tls_cert")) args.tls_cert = v;
+    else if (!strcmp(k, "tls_key")) args.tls_key = v;
+    else if (!strcmp(k, "token_file")) args.token = read_token(v);
     else fail_msg("unknown argument", k);
   }
   if (args.port <= 0) fail_msg("arguments", "port= is required");
+  if ((args.tls_cert != NULL) != (args.tls_key != NULL)) fail_msg("arguments", "tls_cert= and tls_key= go together");
+  if (args.tls_cert && !args.tls_ca) fail_msg("arguments", "tls_cert= needs tls_ca=");
 }
 
 int main(int argc, char **argv) {

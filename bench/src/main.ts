@@ -3,7 +3,8 @@
 // here as child processes on loopback, and prints our figure beside nats-server's with the ratio.
 //
 // Usage: pnpm bench [-- options]            (or, once built: node bench/dist/src/main.js [options])
-//   --scenario <a,b>   run only these (repeatable); --list shows the names
+//   --scenario <a,b>   run only these (repeatable); --list shows the names (gateway: TLS client → event-gateway →
+//                      service vs TLS client → nats-server leaf → hub, gateway.ts)
 //   --only <target>    ours | nats-server: run one server (e.g. while ours is being written)
 //   --quick            ~1/5 of the counts and 2 s caps: a smoke run, figures noisier
 //   --generator <g>    native | libnats | node (default: native when cc + libnats-dev are there, else node).
@@ -12,7 +13,8 @@
 //   --repeat <n>       run each scenario n times per server, keep the median (default 1)
 //   --all              include opt-in scenarios (idle-10k, soak)
 //   --soak-seconds <s> seconds of mixed load in `soak` (default 60, 15 with --quick), then 10 s idle (3 s)
-//   --cpu-prof <dir>   run our service with node --cpu-prof, one .cpuprofile per service child in <dir>
+//   --cpu-prof <dir>   run our service with node --cpu-prof, one .cpuprofile per service child in <dir> (and per
+//                      gateway child: event-gateway.*.cpuprofile)
 //                      (summarise with `node bench/dist/src/prof-summary.js <file>`)
 //   --heap-snapshots <dir>  soak: heap snapshots of our service, cold and after the idle period, into <dir>
 //                      (compare with `node bench/dist/src/heap-diff.js <cold> <after>`)
@@ -24,6 +26,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR, pickGenerator, runInproc, type Generator } from './generators.js';
 import { runEvents } from './events.js';
+import { runGateway } from './gateway.js';
 import { render, type Cell, type ScenarioRun } from './report.js';
 import { DEFAULT_LIMITS, SCENARIOS, type Scenario } from './scenarios.js';
 import { profileServiceInto, startTarget, type RunningServer, type TargetName } from './servers.js';
@@ -152,6 +155,21 @@ async function runCell(sc: Scenario, target: TargetName, o: Options): Promise<Ce
   if (sc.kind === 'events') {
     try {
       const r = await runEvents(spec, { ...DEFAULT_LIMITS, ...sc.limits }, (s) => (cell.serverCpuS = s));
+      cell.result = r;
+      cell.windowS = r.window_ns / 1e9;
+    } catch (err) {
+      cell.error = (err as Error).message;
+    }
+    return finish(sc, cell, started);
+  }
+  if (sc.kind === 'gateway') {
+    try {
+      const r = await runGateway(spec, {
+        target,
+        generator: o.generator,
+        limits: { ...DEFAULT_LIMITS, ...sc.limits },
+        onServerCpu: (s) => (cell.serverCpuS = s),
+      });
       cell.result = r;
       cell.windowS = r.window_ns / 1e9;
     } catch (err) {

@@ -3,9 +3,13 @@
 // skipping each payload by its declared size, without parsing subjects: the same method as the native raw client,
 // in one thread. The report's generator-CPU column shows whether it kept up (near 100% of a core: it did not).
 //   node node-loadgen.js <pub|fanout|reqrep|conns|subs> port=<p> [size= count= warmup= cap_ms= subs= queue= conns=
-//                        sub= subjects=]
+//                        sub= subjects= pub_port= tls_ca= tls_cert= tls_key= token_file=]
+// fanout with pub_port=: the publisher connects there (over TLS with tls_ca=, presenting tls_cert/tls_key, the
+// token_file's token in CONNECT) and probes until a message reaches the subscribers on port=, as loadgen.c does.
+import fs from 'node:fs';
 import net from 'node:net';
 import readline from 'node:readline';
+import tls from 'node:tls';
 import type { GenMode } from './scenarios.js';
 
 const GENERATOR = 'node-raw';
@@ -30,6 +34,13 @@ interface Args {
   sub: boolean;
   /** subs: distinct published subjects. */
   subjects: number;
+  /** fanout: the publisher's server, when not `port`; TLS to it with `tlsCa` (and a client certificate). */
+  pubPort: number;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** CONNECT's auth_token, read from token_file= (not argv: ps shows argv). */
+  token?: string;
 }
 
 let disconnects = 0;
@@ -47,6 +58,7 @@ function parseArgs(argv: string[]): Args {
     conns: 1000,
     sub: false,
     subjects: 10_000,
+    pubPort: 0,
   };
   for (const kv of argv.slice(1)) {
     const [k, v] = kv.split('=');
@@ -61,6 +73,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === 'conns') a.conns = n;
     else if (k === 'sub') a.sub = n === 1;
     else if (k === 'subjects') a.subjects = n;
+    else if (k === 'pub_port') a.pubPort = n;
+    else if (k === 'tls_ca') a.tlsCa = v;
+    else if (k === 'tls_cert') a.tlsCert = v;
+    else if (k === 'tls_key') a.tlsKey = v;
+    else if (k === 'token_file') a.token = fs.readFileSync(v ?? '', 'utf8').trimEnd();
     else throw new Error(`unknown argument ${kv}`);
   }
   if (!a.port) throw new Error('port= is required');
@@ -104,6 +121,49 @@ class RawConn {
     });
     const c = new RawConn(sock);
     sock.write(CONNECT);
+    await c.flush();
+    if (c.error) throw new Error(c.error);
+    return c;
+  }
+
+  /** As nats-server 2.9 clients do: the plaintext INFO line, then the TLS upgrade, then CONNECT with the token. */
+  static async openTls(port: number, t: { ca: string; cert?: string; key?: string; token?: string }): Promise<RawConn> {
+    const plain = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      let info = '';
+      plain.once('error', reject);
+      plain.on('data', function onInfo(d: Buffer) {
+        info += d.toString('latin1');
+        if (!info.includes('\r\n')) return;
+        plain.off('data', onInfo);
+        resolve();
+      });
+    });
+    const sock = tls.connect({
+      socket: plain,
+      ca: fs.readFileSync(t.ca),
+      ...(t.cert !== undefined && { cert: fs.readFileSync(t.cert) }),
+      ...(t.key !== undefined && { key: fs.readFileSync(t.key) }),
+      servername: 'localhost',
+    });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('secureConnect', resolve);
+      sock.once('error', reject);
+    });
+    const c = new RawConn(sock);
+    const connect = {
+      verbose: false,
+      pedantic: false,
+      tls_required: true,
+      name: 'bench',
+      lang: GENERATOR,
+      version: '1.0.0',
+      protocol: 1,
+      headers: false,
+      no_responders: false,
+      ...(t.token !== undefined && { auth_token: t.token }),
+    };
+    sock.write(`CONNECT ${JSON.stringify(connect)}\r\n`);
     await c.flush();
     if (c.error) throw new Error(c.error);
     return c;
@@ -287,6 +347,23 @@ async function runPub(a: Args): Promise<void> {
   c.sock.destroy();
 }
 
+/**
+ * pub_port=: the subscribers' interest has to cross a link before a publish reaches them, and nothing tells the
+ * publisher when it has. One message at a time until one arrives (10 s at most), then a pause for probes still in
+ * flight; returns the deliveries so far (loadgen.c await_interest).
+ */
+async function awaitInterest(pub: RawConn, subject: string, size: number, delivered: () => number): Promise<number> {
+  const deadline = now() + ms(10_000);
+  while (delivered() === 0) {
+    if (now() > deadline) throw new Error('probe: no message crossed to the subscribers within 10 s');
+    await publish(pub, subject, size, 1, deadline);
+    await pub.flush();
+    for (let i = 0; i < 50 && delivered() === 0; i++) await sleep(1);
+  }
+  await sleep(200);
+  return delivered();
+}
+
 async function runFanout(a: Args): Promise<void> {
   const subject = a.queue ? 'bench.queue' : 'bench.fanout';
   const subs: RawConn[] = [];
@@ -296,14 +373,24 @@ async function runFanout(a: Args): Promise<void> {
     await s.flush();
     subs.push(s);
   }
-  const pub = await RawConn.open(a.port);
+  const pub = !a.pubPort
+    ? await RawConn.open(a.port)
+    : a.tlsCa === undefined
+      ? await RawConn.open(a.pubPort)
+      : await RawConn.openTls(a.pubPort, {
+          ca: a.tlsCa,
+          ...(a.tlsCert !== undefined && { cert: a.tlsCert }),
+          ...(a.tlsKey !== undefined && { key: a.tlsKey }),
+          ...(a.token !== undefined && { token: a.token }),
+        });
   const perMsg = a.queue ? 1 : a.subs;
   const delivered = () => subs.reduce((n, s) => n + s.msgs, 0);
   const waitDelivered = (target: number) => waitCount(delivered, target);
+  const base0 = a.pubPort ? await awaitInterest(pub, subject, a.size, delivered) : 0;
 
   const warm = await publish(pub, subject, a.size, a.warmup, now() + ms(a.capMs));
   await pub.flush();
-  await waitDelivered(warm * perMsg);
+  await waitDelivered(base0 + warm * perMsg);
   const base = delivered();
   out({ event: 'window', phase: 'start' });
   const cpu0 = process.cpuUsage();
@@ -328,7 +415,8 @@ async function runFanout(a: Args): Promise<void> {
     queue: a.queue,
     per_sub_min: Math.min(...per),
     per_sub_max: Math.max(...per),
-    warmup_lost: warm * perMsg - base,
+    warmup_lost: base0 + warm * perMsg - base,
+    publisher: a.tlsCa === undefined ? 'raw' : 'raw-tls',
   });
   for (const c of [pub, ...subs]) c.sock.destroy();
 }

@@ -1,6 +1,7 @@
 // Our event service as a child process of the bench, so its RSS and CPU are its own, as nats-server's are.
-// argv[2]: JSON `{ service: {...} }` merged over loopback/port 0; prints `{"port":N,"pid":P}` once listening and
-// stops on SIGTERM. Anything else on stdout would break the port line: logs are silenced.
+// argv[2]: JSON `{ service: {...} }` merged over loopback/port 0; prints `{"port":N,"pid":P}` once listening (and
+// `"leafnodePort":L` with a [leafnodes] section, for the gateway scenario) and stops on SIGTERM. Anything else on
+// stdout would break the port line: logs are silenced.
 // Each `heap` line on stdin is answered with one JSON line of process.memoryUsage() after a full GC (when run with
 // --expose-gc, as servers.ts does), so the soak scenario can compare live heap before, during and after a load;
 // `snapshot <file>` writes a V8 heap snapshot there after a full GC and answers {"snapshot":"<file>"}.
@@ -15,7 +16,7 @@ const svc = await startEventService({
   service: { ...extra.service, host: '127.0.0.1', port: 0 },
   log: { level: 'silent' },
 });
-process.stdout.write(`${JSON.stringify({ port: svc.port, pid: process.pid })}\n`);
+process.stdout.write(`${JSON.stringify({ port: svc.port, pid: process.pid, leafnodePort: svc.leafnodePort })}\n`);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 readline.createInterface({ input: process.stdin }).on('line', (line) => {

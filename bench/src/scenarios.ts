@@ -2,7 +2,6 @@
 // figures it yields. main.ts runs them; the generators (native/loadgen.c, node-loadgen.ts) apply them.
 //
 // Adding one: a new entry here; a new generator mode when the load is new (both generators, same CLI).
-// Planned, not written yet: the gateway path, a third Target in servers.ts (client → gateway → service).
 
 export type GenMode = 'pub' | 'fanout' | 'reqrep' | 'conns' | 'subs';
 
@@ -26,6 +25,12 @@ export interface GenSpec {
   /** `events`: requests kept in flight, and the sink's batch_size. */
   inflight?: number;
   batch?: number;
+  /** `fanout` across two servers (gateway.ts sets these per run): the publisher's port, TLS files, token file. */
+  pubPort?: number;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tokenFile?: string;
 }
 
 /** Limits given to both servers, so neither runs with a looser setting. */
@@ -74,6 +79,10 @@ export interface GenResult {
   closed_by_server?: number;
   per_sub_min?: number;
   per_sub_max?: number;
+  /** `fanout` from the generators: the publisher's client (raw, libnats, libnats-tls, raw-tls). */
+  publisher?: string;
+  /** gateway.ts: each server process's CPU seconds over the window (their sum is the cell's server CPU). */
+  server_cpu_parts?: Record<string, number>;
   /** `conns` with sub=1, `subs`: subscriptions held at the end; `subs`: how many carry a wildcard. */
   subscriptions?: number;
   subjects?: number;
@@ -130,9 +139,11 @@ export interface Scenario {
   /**
    * Generator scenarios drive a server over loopback; `inproc` runs our embedded API in a child process; `events`
    * drives our durable event intake and a sink (events.ts), ours only: nats-server has no equivalent; `soak`
-   * cycles through the other generator loads for a while, then idles, sampling heap and RSS (soak.ts).
+   * cycles through the other generator loads for a while, then idles, sampling heap and RSS (soak.ts); `gateway`
+   * publishes over TLS into one server and subscribes on another behind it (gateway.ts: ours, event-gateway →
+   * event service; nats-server, leaf → hub).
    */
-  kind: 'generator' | 'inproc' | 'events' | 'soak';
+  kind: 'generator' | 'inproc' | 'events' | 'soak' | 'gateway';
   spec: (quick: boolean) => GenSpec;
   metrics: Metric[];
   /** Whether a result is acceptable (a lost message in 1→1 is a failure, not a slow figure). */
@@ -185,6 +196,10 @@ function lossNotes(r: GenResult): string[] {
 
 // Counts: the nats-server run of each takes ~1-2 s here; caps bound a slower server to ~5 s of load plus a
 // bounded drain, which keeps a full run with both servers under ~3 minutes on 2 cores.
+// The gateway path: ours ran at 0.4-0.6 M/s on the 2-core machine (2026-11-30), nats-server's leaf → hub at
+// 0.7-1.5 M/s: 1.5 M keeps ours within the 5 s cap and the whole scenario (both sides) under ~15 s.
+const GATEWAY_COUNT = 1_500_000;
+
 const q = (quick: boolean, full: number) => (quick ? Math.max(1, Math.round(full / 5)) : full);
 
 /** A load of `count` messages of `size` bytes after a warm-up of a tenth as many, capped at 5 s (quick: 2 s). */
@@ -366,6 +381,31 @@ export const SCENARIOS: Scenario[] = [
     ours: { listener_limit: 200_000 },
   },
   {
+    name: 'gateway',
+    kind: 'gateway',
+    // Publisher with a client certificate and a token over TLS into the gateway (nats-server: a leaf), a TLS
+    // leafnode link, the subscriber on the service's (hub's) plain port. 16 B, as the 1→1 row.
+    spec: (quick) => load(quick, 'fanout', 16, GATEWAY_COUNT, { subs: 1 }),
+    metrics: [
+      {
+        label: '1→1 16 B via TLS gateway → service (nats-server: TLS leaf → hub)',
+        unit: 'msgs/s',
+        better: 'higher',
+        format: fmtRate,
+        value: received,
+      },
+    ],
+    check: noLoss,
+    notes: (r) => [
+      ...lossNotes(r),
+      `publisher ${r.publisher ?? '?'} over TLS, subscriber ${r.generator === 'c-libnats' ? 'libnats' : 'raw'}; ` +
+        'server CPU = ' +
+        Object.entries(r.server_cpu_parts ?? {})
+          .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+          .join(' + '),
+    ],
+  },
+  {
     name: 'idle-10k',
     kind: 'generator',
     optIn: true,
@@ -466,5 +506,10 @@ export function genArgs(spec: GenSpec, port: number): string[] {
   if (spec.conns !== undefined) out.push(`conns=${spec.conns}`);
   if (spec.sub !== undefined) out.push(`sub=${spec.sub ? 1 : 0}`);
   if (spec.subjects !== undefined) out.push(`subjects=${spec.subjects}`);
+  if (spec.pubPort !== undefined) out.push(`pub_port=${spec.pubPort}`);
+  if (spec.tlsCa !== undefined) out.push(`tls_ca=${spec.tlsCa}`);
+  if (spec.tlsCert !== undefined) out.push(`tls_cert=${spec.tlsCert}`);
+  if (spec.tlsKey !== undefined) out.push(`tls_key=${spec.tlsKey}`);
+  if (spec.tokenFile !== undefined) out.push(`token_file=${spec.tokenFile}`);
   return out;
 }

@@ -1,5 +1,6 @@
 // The two servers under test, each a child process of its own (so its RSS and CPU time can be read from /proc),
-// started fresh per scenario with the same limits, on loopback. A gateway target would be a third Target here.
+// started fresh per scenario with the same limits, on loopback. The gateway scenario (gateway.ts) starts two of
+// each side: nats-server hub and leaf from extra config lines, our service with [leafnodes] and the gateway's CLI.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -30,6 +31,8 @@ export interface RunningServer {
   readonly target: TargetName;
   readonly pid: number;
   readonly port: number;
+  /** Ours with a [leafnodes] section: the port the service bound for leafnode links. */
+  readonly leafnodePort?: number;
   /** VmRSS of the server process, KiB. */
   rssKiB(): number;
   /** User + system CPU time of the server process so far, seconds. */
@@ -117,10 +120,10 @@ function collect(child: ChildProcess): () => string {
   return () => buf;
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
   await exited;
   clearTimeout(timer);
@@ -130,19 +133,26 @@ function handle(
   target: TargetName,
   child: ChildProcess,
   port: number,
-  extra: { cleanup?: () => void; heap?: () => Promise<HeapSample>; snapshot?: (file: string) => Promise<void> } = {},
+  extra: {
+    cleanup?: () => void;
+    heap?: () => Promise<HeapSample>;
+    snapshot?: (file: string) => Promise<void>;
+    leafnodePort?: number;
+    stopSignal?: NodeJS.Signals;
+  } = {},
 ): RunningServer {
   const pid = child.pid!;
   return {
     target,
     pid,
     port,
+    ...(extra.leafnodePort !== undefined ? { leafnodePort: extra.leafnodePort } : {}),
     rssKiB: () => readRssKiB(pid),
     cpuSeconds: () => readCpuSeconds(pid),
     ...(extra.heap ? { heap: extra.heap } : {}),
     ...(extra.snapshot ? { snapshot: extra.snapshot } : {}),
     async stop() {
-      await stopChild(child);
+      await stopChild(child, extra.stopSignal);
       extra.cleanup?.();
     },
   };
@@ -153,22 +163,23 @@ export function natsServerVersion(): string | undefined {
   return r.status === 0 ? r.stdout.trim().replace(/^nats-server:\s*/, '') : undefined;
 }
 
-/** nats-server with a config file carrying the limits; `-a`/`-p` on the command line. */
-export async function startNatsServer(limits: Limits): Promise<RunningServer> {
+/** nats-server with a config file carrying the limits (and `conf`: more lines); `-a`/`-p` on the command line. */
+export async function startNatsServer(limits: Limits, conf: string[] = []): Promise<RunningServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-nats-'));
-  const conf = path.join(dir, 'nats.conf');
+  const file = path.join(dir, 'nats.conf');
   writeFileSync(
-    conf,
+    file,
     [
       `max_payload: ${limits.maxPayloadBytes}`,
       `max_connections: ${limits.maxConnections}`,
       `max_pending: ${limits.maxPendingBytes}`,
       `write_deadline: "${limits.writeDeadlineMs}ms"`,
+      ...conf,
       '',
     ].join('\n'),
   );
   const port = await freePort();
-  const child = spawn('nats-server', ['-c', conf, '-a', '127.0.0.1', '-p', String(port)], {
+  const child = spawn('nats-server', ['-c', file, '-a', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const stderr = collect(child);
@@ -220,13 +231,14 @@ export async function startOurs(
     }
   });
   let port: number;
+  let leafnodePort: number | undefined;
   try {
-    port = await new Promise<number>((resolve, reject) => {
+    ({ port, leafnodePort } = await new Promise<{ port: number; leafnodePort?: number }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no port line after ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
       lines.push((line) => {
         clearTimeout(timer);
         try {
-          resolve((JSON.parse(line) as { port: number }).port);
+          resolve(JSON.parse(line) as { port: number; leafnodePort?: number });
         } catch {
           reject(new Error(`unexpected first line: ${line}`));
         }
@@ -237,7 +249,7 @@ export async function startOurs(
         // Give stderr a turn to arrive before quoting it.
         setImmediate(() => reject(new Error(`exited with ${code}: ${errorLine(stderr())}`)));
       });
-    });
+    }));
   } catch (err) {
     await stopChild(child);
     throw new Error(`event service did not start: ${(err as Error).message}`);
@@ -261,7 +273,41 @@ export async function startOurs(
   const snapshot = async (file: string) => {
     await ask<{ snapshot: string }>(`snapshot ${file}`, 60_000);
   };
-  return handle('ours', child, port, { heap, snapshot });
+  return handle('ours', child, port, { heap, snapshot, ...(leafnodePort !== undefined ? { leafnodePort } : {}) });
+}
+
+const GATEWAY_CLI = path.resolve(HERE, '..', '..', '..', 'packages', 'event-gateway', 'bin', 'event-gateway.mjs');
+let gatewayProfiles = 0;
+
+/**
+ * The event gateway's own CLI (packages/event-gateway, built by `pnpm build`) with `configFile`, which must bind
+ * `port`. Under `--cpu-prof` it is profiled like the service, as event-gateway.<n>.cpuprofile. Stopped with SIGINT:
+ * an immediate orderly close (SIGTERM would be a lame-duck drain of up to 25 s); SIGINT still exits normally, so
+ * the profile is written.
+ */
+export async function startGatewayCli(configFile: string, port: number): Promise<RunningServer> {
+  const prof = serviceFlags.includes('--cpu-prof')
+    ? [`--cpu-prof-name=event-gateway.${process.pid}.${++gatewayProfiles}.cpuprofile`]
+    : [];
+  const child = spawn(process.execPath, [...serviceFlags, ...prof, GATEWAY_CLI, '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Logs (level error) go to stdout: kept with stderr for the error message.
+  let buf = '';
+  const keep = (d: string) => (buf = (buf + d).slice(-4000));
+  child.stdout!.setEncoding('utf8').on('data', keep);
+  child.stderr!.setEncoding('utf8').on('data', keep);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', () => resolve());
+      child.once('error', reject);
+    });
+    await waitListening(port, child, () => buf);
+  } catch (err) {
+    await stopChild(child, 'SIGINT');
+    throw new Error(`event gateway did not start: ${(err as Error).message}`);
+  }
+  return handle('ours', child, port, { stopSignal: 'SIGINT' });
 }
 
 /** `ours` holds settings only our service has (merged into its [service] section). */
