@@ -1,8 +1,8 @@
 // The gateway's resolved configuration: the TOML file's shape (sections and key names as written), every default
 // filled in, values normalised: durations in milliseconds, sizes in bytes, paths absolute, URLs with their port.
+import type { ConfigInput, LogSection } from '@event-broker/shared';
 
-export type LogFormat = 'text' | 'json';
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type { LogFormat, LogLevel, LogSection } from '@event-broker/shared';
 
 /** JWS algorithms the gateway can verify (RFC 7518, RFC 8037; `Ed25519` is RFC 9864's name for EdDSA on Ed25519). */
 export type JwsAlgorithm =
@@ -105,11 +105,6 @@ export interface MonitorSection {
   port: number;
 }
 
-export interface LogSection {
-  format: LogFormat; // default "text"
-  level: LogLevel; // default "info"
-}
-
 export interface GatewayConfig {
   gateway: GatewaySection;
   websocket?: WebsocketSection;
@@ -120,12 +115,5 @@ export interface GatewayConfig {
   log: LogSection;
 }
 
-/** A section as an embedding program may give it: any subset; durations and sizes also as text, lists as one string. */
-type Loose<T> = {
-  [K in keyof T]?: T[K] extends number ? number | string : T[K] extends string[] ? string | string[] : T[K];
-};
-
-/** What resolveGatewayConfig takes: any subset of each section, validated and completed like a TOML file. */
-export type GatewayConfigInput = {
-  [K in keyof GatewayConfig]?: Loose<NonNullable<GatewayConfig[K]>>;
-};
+/** What resolveGatewayConfig takes: any subset of each section (durations and sizes also as text, a list as one string), validated and completed like a TOML file. */
+export type GatewayConfigInput = ConfigInput<GatewayConfig>;

@@ -3,14 +3,14 @@
 // shared/config's; this file says what the settings are and reads the [auth] key to check the algorithm list.
 import {
   ConfigError,
-  formatToml,
-  loadConfig,
-  resolveConfig,
+  configEntry,
   schema as s,
   type ConfigProblem,
   type ConfigSources,
   type Decoded,
   type Infer,
+  type LoadConfigOptions,
+  type LoadedConfig,
   type ValueSource,
 } from '@event-broker/shared';
 import { JWS_ALGORITHMS, isHmac, loadVerificationKey, type KeyProblem } from './auth/keys.js';
@@ -267,54 +267,33 @@ type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const schemaMatchesContract: Exactly<Infer<typeof gatewaySchema>, GatewayConfig> = true;
 void schemaMatchesContract;
 
-export interface LoadGatewayConfigOptions {
-  /** The base TOML file; without it, the defaults (which lack the required [tls], [auth] and [upstream]). */
-  configPath?: string;
-  /** TOML patches deep-merged over the base in order, the later winning. */
-  patchPaths?: readonly string[];
-  /** Directory relative file names resolve against (default: the process's cwd). */
-  cwd?: string;
-}
+/** The base TOML file (without it, the defaults, which lack the required [tls], [auth] and [upstream]), patches, cwd. */
+export type LoadGatewayConfigOptions = LoadConfigOptions;
+/** The configuration and where each leaf came from (`gateway.port`: default, base or patch file and line). */
+export type LoadedGatewayConfig = LoadedConfig<GatewayConfig>;
 
-export interface LoadedGatewayConfig {
-  config: GatewayConfig;
-  /** Where each leaf came from, keyed by dotted key (`gateway.port`): default, base or patch file and line. */
-  sources: ConfigSources;
-}
+// The schema's load, resolve and format, each followed by the [auth] key check.
+const entry = configEntry(gatewaySchema, { check: checkAuthKey });
 
 /**
  * Reads the base and patch files, validates the merge, then reads the [auth] key and checks it against the
  * algorithm list. In files an integer duration is seconds (as in nats-server); relative paths resolve against the
  * directory of the file naming them. Throws ConfigError listing every problem as `file:line: key: reason`.
  */
-export function loadGatewayConfig(opts: LoadGatewayConfigOptions = {}): LoadedGatewayConfig {
-  const { value, sources } = loadConfig(gatewaySchema, {
-    ...(opts.configPath !== undefined && { basePath: opts.configPath }),
-    ...(opts.patchPaths !== undefined && { patchPaths: opts.patchPaths }),
-    ...(opts.cwd !== undefined && { cwd: opts.cwd }),
-  });
-  checkAuthKey(value, sources);
-  return { config: value, sources };
-}
+export const loadGatewayConfig: (opts?: LoadGatewayConfigOptions) => LoadedGatewayConfig = entry.load;
 
 /**
  * Validates and completes an embedding program's settings (tests, a host process) as a file would be. Durations
  * given as numbers are MILLISECONDS here, unlike a file's seconds; strings ("10s") mean the same in both. Relative
  * paths resolve against the process's cwd. Throws ConfigError naming `<embedded>`.
  */
-export function resolveGatewayConfig(input: GatewayConfigInput): GatewayConfig {
-  const { value, sources } = resolveConfig(gatewaySchema, input);
-  checkAuthKey(value, sources);
-  return value;
-}
+export const resolveGatewayConfig: (input: GatewayConfigInput) => GatewayConfig = entry.resolve;
 
 /**
  * The configuration as TOML (for --print-config): secrets redacted by name, durations and sizes short, each value
  * followed by its source when `sources` is given. Reading it back gives the same configuration.
  */
-export function formatGatewayConfig(config: GatewayConfig, sources?: ConfigSources): string {
-  return formatToml(gatewaySchema, config, sources === undefined ? {} : { sources });
-}
+export const formatGatewayConfig: (config: GatewayConfig, sources?: ConfigSources) => string = entry.format;
 
 /** The key file read now, so a missing file or an algorithm it cannot verify fails the load, not the first client. */
 function checkAuthKey(config: GatewayConfig, sources: ConfigSources): void {

@@ -1,8 +1,8 @@
 // The event service's resolved configuration: the TOML file's shape (sections and key names as written), with
 // every default filled in and values normalised: durations in milliseconds, sizes in bytes, paths absolute.
+import type { ConfigInput, LogSection } from '@event-broker/shared';
 
-export type LogFormat = 'text' | 'json';
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type { LogFormat, LogLevel, LogSection } from '@event-broker/shared';
 
 export interface ServiceSection {
   host: string; // default "0.0.0.0"
@@ -122,11 +122,6 @@ export interface FeedSection {
   max_age: number; // ms, default 7 days ("168h")
 }
 
-export interface LogSection {
-  format: LogFormat; // default "text"
-  level: LogLevel; // default "info"
-}
-
 export interface ServiceConfig {
   service: ServiceSection;
   tls?: TlsSection;
@@ -143,3 +138,6 @@ export interface ServiceConfig {
 export type ServiceConfigInput = {
   [K in keyof ServiceConfig]?: Partial<NonNullable<ServiceConfig[K]>>;
 };
+
+/** The same, durations and sizes also as text ("30s", "1MB") and a list as one string: what startEventService takes. */
+export type ServiceConfigInputWithUnits = ConfigInput<ServiceConfig>;

@@ -2,16 +2,18 @@
 // ways in: TOML files with patches (the CLI), a JS object (embedding programs), and back out as TOML.
 // Loading, merging, validation and error reporting are shared/config's; this file only says what the settings are.
 import {
-  formatToml,
-  loadConfig,
-  resolveConfig,
+  configEntry,
   schema as s,
   type ConfigSources,
   type Infer,
+  type LoadConfigOptions,
+  type LoadedConfig,
 } from '@event-broker/shared';
 import { resolve } from 'node:path';
 import { handlersSchema } from './handlers/sink-config.js';
-import type { ServiceConfig, ServiceConfigInput, ServiceSection } from './config-types.js';
+import type { ServiceConfig, ServiceConfigInput, ServiceConfigInputWithUnits } from './config-types.js';
+
+export type { ServiceConfigInputWithUnits };
 
 const MiB = 1024 * 1024;
 /** nats-server refuses a larger max_payload (server/opts.go MAX_PAYLOAD_MAX_SIZE). */
@@ -131,50 +133,19 @@ type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const schemaMatchesContract: Exactly<Infer<typeof serviceSchema>, ServiceConfig> = true;
 void schemaMatchesContract;
 
-/** The [service] settings that are durations or sizes, so also take text ("10s", "1MB"). */
-type UnitKeys =
-  | 'max_payload'
-  | 'max_control_line'
-  | 'max_pending'
-  | 'ping_interval'
-  | 'write_deadline'
-  | 'auth_timeout'
-  | 'lame_duck_duration'
-  | 'lame_duck_grace_period';
+/** The base TOML file (without it, the defaults; patches, if any, apply over them), patches, cwd. */
+export type LoadServiceConfigOptions = LoadConfigOptions;
+/** The configuration and where each leaf came from (`service.port`: default, base or patch file and line). */
+export type LoadedServiceConfig = LoadedConfig<ServiceConfig>;
 
-/** ServiceConfigInput where durations and sizes may also be strings: `{ service: { ping_interval: '30s' } }`. */
-export type ServiceConfigInputWithUnits = Omit<ServiceConfigInput, 'service'> & {
-  service?: Omit<Partial<ServiceSection>, UnitKeys> & { [K in UnitKeys]?: number | string };
-};
-
-export interface LoadServiceConfigOptions {
-  /** The base TOML file; without it, the defaults (patches, if any, apply over them). */
-  configPath?: string;
-  /** TOML patches deep-merged over the base in order, the later winning. */
-  patchPaths?: readonly string[];
-  /** Directory relative file names resolve against (default: the process's cwd). */
-  cwd?: string;
-}
-
-export interface LoadedServiceConfig {
-  config: ServiceConfig;
-  /** Where each leaf came from, keyed by dotted key (`service.port`): default, base or patch file and line. */
-  sources: ConfigSources;
-}
+const entry = configEntry(serviceSchema);
 
 /**
  * Reads the base and patch files and validates the merge. In files, an integer duration is seconds (as in
  * nats-server) and an integer size is bytes; relative paths resolve against the directory of the file naming them.
  * Throws ConfigError (codes ECONFIG_*) listing every problem as `file:line: key: reason`.
  */
-export function loadServiceConfig(opts: LoadServiceConfigOptions = {}): LoadedServiceConfig {
-  const { value, sources } = loadConfig(serviceSchema, {
-    ...(opts.configPath !== undefined && { basePath: opts.configPath }),
-    ...(opts.patchPaths !== undefined && { patchPaths: opts.patchPaths }),
-    ...(opts.cwd !== undefined && { cwd: opts.cwd }),
-  });
-  return { config: value, sources };
-}
+export const loadServiceConfig: (opts?: LoadServiceConfigOptions) => LoadedServiceConfig = entry.load;
 
 /**
  * Validates and completes an embedding program's settings, as a file would be. Durations given as numbers are
@@ -182,7 +153,7 @@ export function loadServiceConfig(opts: LoadServiceConfigOptions = {}): LoadedSe
  * Sizes: bytes or "1MB". Relative paths resolve against the process's cwd. Throws ConfigError naming `<embedded>`.
  */
 export function resolveServiceConfig(input: ServiceConfigInput | ServiceConfigInputWithUnits = {}): ServiceConfig {
-  return resolveConfig(serviceSchema, input).value;
+  return entry.resolve(input);
 }
 
 /**
@@ -190,6 +161,4 @@ export function resolveServiceConfig(input: ServiceConfigInput | ServiceConfigIn
  * printed as "<redacted>", durations and sizes in short form ("2m", "1MB"), each value followed by its source
  * when `sources` is given. Loading the text back gives the same configuration, redacted values aside.
  */
-export function formatConfig(config: ServiceConfig, sources?: ConfigSources): string {
-  return formatToml(serviceSchema, config, sources === undefined ? {} : { sources });
-}
+export const formatConfig: (config: ServiceConfig, sources?: ConfigSources) => string = entry.format;

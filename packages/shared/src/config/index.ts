@@ -8,6 +8,7 @@ import { validate, type Validated } from './validate.js';
 export * from './errors.js';
 export * from './changes.js';
 export * from './commands.js';
+export * from './entry.js';
 export { formatToml, isSecretName, REDACTED, type FormatOptions } from './format.js';
 export { loadLayers, parseTomlLayer, readTomlLayer, type FileRole, type LoadedLayers, type LoadLayersOptions } from './load.js';
 export { mergeAll, mergeLayers } from './patch.js';
