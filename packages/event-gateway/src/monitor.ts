@@ -9,11 +9,12 @@ import {
   MAX_CLOSED_CLIENTS,
   MetricSet,
   MonitorHttp,
+  NATS_ENDPOINTS,
   connz,
   healthz,
-  jsonResponse,
   leafInfoOfUplink,
   leafz,
+  natsRoutes,
   subsz,
   textResponse,
   unavailable,
@@ -30,7 +31,6 @@ import type { EventGateway } from './server.js';
 const HEALTH_TIMEOUT_MS = 2000;
 /** Series prefix: the process is the event gateway (nats-server's exporter uses gnatsd_). */
 const P = 'event_gateway_';
-const ENDPOINTS = ['/varz', '/connz', '/subsz', '/leafz', '/healthz', '/metrics'] as const;
 
 /** What /connz adds to nats-server's fields: who the token says the client is, and its id (for [auth] revoked). */
 const CONNZ: ConnzOptions = {
@@ -55,24 +55,20 @@ export class GatewayMonitor {
   ) {
     this.metrics = gatewayMetrics(gateway);
     const g = gateway;
-    const subszRoute = (q: URLSearchParams) => jsonResponse(200, subsz(g, q));
     this.http = new MonitorHttp({
       host: section.host,
       port: section.port,
       logger: g.logger,
       routes: {
         '/': () => textResponse(200, 'text/html; charset=utf-8', indexPage()),
-        '/varz': () => jsonResponse(200, this.varz(section.host)),
-        '/connz': (q) => jsonResponse(200, connz(g, q, { ...CONNZ, closed: this.closed })),
-        '/subsz': subszRoute,
-        '/subscriptionsz': subszRoute,
-        '/leafz': (q) => jsonResponse(200, leafz({ serverId: g.serverId, leafs: (subs) => [leafInfoOfUplink(g.uplink, subs)].filter((l) => l !== undefined) }, q)),
-        '/healthz': async () => {
-          const h = await this.health();
-          // Compact, as nats-server writes it: probes sometimes compare the body as text.
-          return textResponse(h.httpStatus, 'application/json', JSON.stringify(h.body));
-        },
-        '/metrics': async () => textResponse(200, this.metrics.contentType, await this.metrics.text()),
+        ...natsRoutes({
+          varz: () => this.varz(section.host),
+          connz: (q) => connz(g, q, { ...CONNZ, closed: this.closed }),
+          subsz: (q) => subsz(g, q),
+          leafz: (q) => leafz({ serverId: g.serverId, leafs: (subs) => [leafInfoOfUplink(g.uplink, subs)].filter((l) => l !== undefined) }, q),
+          health: () => this.health(),
+          metrics: this.metrics,
+        }),
       },
     });
   }
@@ -178,6 +174,6 @@ function gatewayMetrics(g: EventGateway): MetricSet {
 
 /** `/`: the endpoints, as nats-server's monitoring index lists them. */
 function indexPage(): string {
-  const links = ENDPOINTS.map((p) => `<li><a href=".${p}">${p.slice(1)}</a></li>`).join('\n');
+  const links = NATS_ENDPOINTS.map((p) => `<li><a href=".${p}">${p.slice(1)}</a></li>`).join('\n');
   return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>event-gateway monitoring</title></head>\n<body><h1>event-gateway</h1><ul>\n${links}\n</ul></body></html>\n`;
 }

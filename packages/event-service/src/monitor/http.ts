@@ -6,9 +6,11 @@ import {
   CpuSampler,
   MAX_CLOSED_CLIENTS,
   MonitorHttp,
+  NATS_ENDPOINTS,
   connz,
   healthz,
   jsonResponse,
+  natsRoutes,
   subsz,
   textResponse,
   type Logger,
@@ -19,8 +21,6 @@ import { ServiceMetrics } from './metrics.js';
 import type { MonitorSource } from './source.js';
 import { statusPage } from './status-page.js';
 import { serviceVarz } from './varz.js';
-
-const ENDPOINTS = ['/varz', '/connz', '/subsz', '/leafz', '/healthz', '/metrics'] as const;
 
 export interface MonitorOptions {
   host: string;
@@ -37,7 +37,6 @@ export class MonitorServer {
 
   constructor(src: MonitorSource, opts: MonitorOptions) {
     this.metrics = new ServiceMetrics(src);
-    const subszRoute = (q: URLSearchParams) => jsonResponse(200, subsz(src, q));
     this.http = new MonitorHttp({
       host: opts.host,
       port: opts.port,
@@ -45,19 +44,16 @@ export class MonitorServer {
       // The hook for routes other modules own (handlers/http-api.ts: /events, /deadletters); they pick their methods.
       hook: (req, res, url) => (src.handlers === undefined ? false : src.handlers.serveHttp(req, res, url)),
       routes: {
-        '/': () => textResponse(200, 'text/html; charset=utf-8', statusPage(ENDPOINTS)),
-        '/varz': () => jsonResponse(200, serviceVarz(src, { httpHost: opts.host, httpPort: this.http.port, httpReqStats: this.http.reqStats, cpu: this.cpu })),
-        '/connz': (q) => jsonResponse(200, connz(src, q, { closed: this.closed })),
-        '/subsz': subszRoute,
-        '/subscriptionsz': subszRoute,
-        '/leafz': (q) => jsonResponse(200, serviceLeafz(src, q)),
+        '/': () => textResponse(200, 'text/html; charset=utf-8', statusPage(NATS_ENDPOINTS)),
+        ...natsRoutes({
+          varz: () => serviceVarz(src, { httpHost: opts.host, httpPort: this.http.port, httpReqStats: this.http.reqStats, cpu: this.cpu }),
+          connz: (q) => connz(src, q, { closed: this.closed }),
+          subsz: (q) => subsz(src, q),
+          leafz: (q) => serviceLeafz(src, q),
+          health: () => healthz(src.state),
+          metrics: this.metrics,
+        }),
         '/handlerz': () => jsonResponse(200, handlerz(src)),
-        '/healthz': () => {
-          const h = healthz(src.state);
-          // Compact, as nats-server writes it: probes sometimes compare the body as text.
-          return textResponse(h.httpStatus, 'application/json', JSON.stringify(h.body));
-        },
-        '/metrics': async () => textResponse(200, this.metrics.contentType, await this.metrics.text()),
       },
     });
   }

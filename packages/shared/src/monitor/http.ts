@@ -40,6 +40,37 @@ export function textResponse(status: number, contentType: string, body: string):
   return { status, contentType, body };
 }
 
+/** nats-server's endpoints every process serves, as its monitoring index lists them. */
+export const NATS_ENDPOINTS = ['/varz', '/connz', '/subsz', '/leafz', '/healthz', '/metrics'] as const;
+
+/** What a process answers nats-server's endpoints with (the builders in this folder, over its own sources). */
+export interface NatsRouteSources {
+  varz(): unknown;
+  connz(query: URLSearchParams): unknown;
+  subsz(query: URLSearchParams): unknown;
+  leafz(query: URLSearchParams): unknown;
+  health(): { httpStatus: number; body: unknown } | Promise<{ httpStatus: number; body: unknown }>;
+  metrics: { readonly contentType: string; text(): Promise<string> };
+}
+
+/** The routes of NATS_ENDPOINTS (and /subscriptionsz, nats-server's other name for /subsz), as nats-server writes them. */
+export function natsRoutes(src: NatsRouteSources): Record<string, MonitorHandler> {
+  const subszRoute = (q: URLSearchParams) => jsonResponse(200, src.subsz(q));
+  return {
+    '/varz': () => jsonResponse(200, src.varz()),
+    '/connz': (q) => jsonResponse(200, src.connz(q)),
+    '/subsz': subszRoute,
+    '/subscriptionsz': subszRoute,
+    '/leafz': (q) => jsonResponse(200, src.leafz(q)),
+    '/healthz': async () => {
+      const h = await src.health();
+      // Compact, as nats-server writes it: probes sometimes compare the body as text.
+      return textResponse(h.httpStatus, 'application/json', JSON.stringify(h.body));
+    },
+    '/metrics': async () => textResponse(200, src.metrics.contentType, await src.metrics.text()),
+  };
+}
+
 export class MonitorHttp {
   /** Requests served per path (nats-server http_req_stats). */
   readonly reqStats: Record<string, number> = {};
