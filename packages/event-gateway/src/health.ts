@@ -3,11 +3,10 @@
 // says "ok" only when a client's message would really reach the service. A hub that has no such responder (a
 // plain nats-server) never announces interest in the subject; there the check falls back to the link's own
 // PING/PONG round trip and says so.
-import { Subscription, type Broker, type Conn, type PublisherHandle, type Uplink } from '@event-broker/shared';
+import { SystemConn, type Broker, type Uplink } from '@event-broker/shared';
 
 export const HEALTH_SUBJECT = '$EVENTS.HEALTH';
 
-const NO_PUBLISHER: PublisherHandle = Object.freeze({ id: 0, pause() {}, resume() {} });
 const EMPTY = Buffer.alloc(0);
 
 export type HealthVerdict =
@@ -15,36 +14,27 @@ export type HealthVerdict =
   | { ok: true; check: 'leaf-link'; note: string }
   | { ok: false; reason: string };
 
-export class HealthProbe implements Conn {
-  readonly cid = 0;
-  readonly echo = false;
-  readonly noResponders = false;
-  readonly publisher = NO_PUBLISHER;
-  readonly system = true;
+export class HealthProbe extends SystemConn {
   private readonly inbox: string;
-  private readonly sub: Subscription;
   private readonly waiting = new Map<string, (reply: Buffer | undefined) => void>();
   private next = 0;
 
   constructor(
-    private readonly broker: Broker,
+    broker: Broker,
     private readonly uplink: Uplink,
     serverId: string,
   ) {
-    this.inbox = `_GWH.${serverId}`;
     // Our interest in the replies goes upstream like any client's, so the service's answer finds its way back.
-    this.sub = new Subscription(this, `${this.inbox}.*`, undefined, 'health');
-    broker.add(this.sub);
+    super(broker, `_GWH.${serverId}.*`, 'health');
+    this.inbox = `_GWH.${serverId}`;
   }
 
-  deliver(_sub: Subscription, subject: string, _reply: string | undefined, hdrLen: number, msg: Buffer): void {
+  deliver(_sub: unknown, subject: string, _reply: string | undefined, hdrLen: number, msg: Buffer): void {
     const done = this.waiting.get(subject);
     if (done === undefined) return;
     this.waiting.delete(subject);
     done(msg.subarray(hdrLen));
   }
-
-  expired(): void {}
 
   /** One check, bounded by `timeoutMs`. */
   async check(timeoutMs: number): Promise<HealthVerdict> {
@@ -76,8 +66,8 @@ export class HealthProbe implements Conn {
     return { ok: true, check: 'round-trip', rtt_ms: Math.round((performance.now() - started) * 1000) / 1000, ...(upstream !== undefined && { upstream_server_id: upstream }) };
   }
 
-  close(): void {
-    this.broker.remove(this.sub);
+  override close(): void {
+    super.close();
     for (const done of this.waiting.values()) done(undefined);
     this.waiting.clear();
   }

@@ -6,3 +6,4 @@ export * from './transport.js';
 export * from './frontend.js';
 export * from './server-id.js';
 export * from './pinger.js';
+export * from './system-conn.js';

@@ -1,0 +1,35 @@
+// An in-process connection of the process's own machinery (the service's health responder, the gateway's health
+// probe): one subscription on the broker, no flow control, not counted as a user's listener. What it does with a
+// message is the subclass's deliver().
+import { Subscription, type Broker, type Conn, type PublisherHandle } from './broker.js';
+
+// Nothing to pause: a system connection publishes a reply at a time.
+const NO_PUBLISHER: PublisherHandle = Object.freeze({ id: 0, pause() {}, resume() {} });
+
+export abstract class SystemConn implements Conn {
+  readonly cid = 0;
+  readonly echo = false;
+  readonly noResponders = false;
+  readonly publisher = NO_PUBLISHER;
+  readonly system = true;
+  private readonly sub: Subscription;
+
+  /** Subscribes to `subject` (sid `sid`) at once; close() unsubscribes. */
+  constructor(
+    protected readonly broker: Broker,
+    subject: string,
+    sid: string,
+  ) {
+    this.sub = new Subscription(this, subject, undefined, sid);
+    broker.add(this.sub);
+  }
+
+  abstract deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void;
+
+  /** Never subscribed with a max. */
+  expired(): void {}
+
+  close(): void {
+    this.broker.remove(this.sub);
+  }
+}
