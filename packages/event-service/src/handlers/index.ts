@@ -1,7 +1,8 @@
 // The event handlers' life cycle inside a running service: the durable store (opened on first use, or at start
 // when a store file already exists or sinks are configured, so a restarted service delivers what it held), the
-// intake on `events.>`, one HTTP sink per configured [handlers] entry (run in a worker thread: sink-pool.ts), the event feed (its retention, the
-// `$EVENTS.FEED.QUERY` responder, live streams) and the HTTP API the monitoring listener serves for them.
+// intake on `events.>`, one HTTP sink per configured [handlers] entry (all in one worker thread: sink-pool.ts),
+// the event feed (its retention, the `$EVENTS.FEED.QUERY` responder, live streams) and the HTTP API the
+// monitoring listener serves for them.
 // Started by EventServer.listen once the listeners are up; stopped first on close so pending requests are answered.
 import fs from 'node:fs';
 import { resolve } from 'node:path';
