@@ -144,16 +144,25 @@ const MAX_TIMER_MS = 60_000;
  * Delivered events are marked in the store together: at most this long after the first of them, or at once when
  * this many wait or the sink has nothing more to send. A mark alone cost ~130 µs of the service's loop (its WAL
  * commit's writes and locks are syscalls, slow on this VM), ten in one transaction ~35 µs each; in the
- * delivery-only micro-bench this window took ~20% off the sink's CPU per unbatched delivery. MARK_BATCH also
- * bounds the busy set the unordered read-ahead filters.
+ * delivery-only micro-bench a 5 ms window took ~20% off the sink's CPU per unbatched delivery (20 ms now: see
+ * MARK_BATCHES). MARK_BATCH also bounds the busy set the unordered read-ahead filters.
  */
-const MARK_WINDOW_MS = 5;
+const MARK_WINDOW_MS = 20;
 const MARK_BATCH = 64;
 /**
+ * A batching sink marks after this many of its batches at most (not after every POST, as MARK_BATCH 64 alone did
+ * with batch_size 100). Each mark takes the store's write lock, which the intake then waits for: in the
+ * events-batch bench, window 5 ms and a mark per POST made 7-15 such waits a second (100-150 ms of the intake's
+ * second); window 20 ms and 4 batches per mark: 16.8k acked/s and 14.4k delivered/s, against 13.7-14.5k and
+ * 10.9-11.4k before (quiet machine, a run or two each).
+ */
+const MARK_BATCHES = 4;
+/**
  * With the store shared (the sink worker's connection beside the intake's), a mark that finds the file locked is
- * tried again MARK_RETRY_MS later (or with the next delivery), for up to MARK_DEFER_MS; then it waits for the lock. Waiting at once stalled the
- * worker's loop: the intake holds the lock through each commit's fsync, and in the `events` bench the marks' waits
- * (10-110 ms each, ~500 ms of every second) left ~200 deliveries/s during a flat-out intake.
+ * tried again MARK_RETRY_MS later (or with the next delivery), for up to MARK_DEFER_MS; then it waits for the
+ * lock. Waiting at once stalled the worker's loop: the intake holds the lock through each commit's fsync, and in
+ * the `events` bench the marks' waits (10-110 ms each, ~500 ms of every second) left ~200 deliveries/s during a
+ * flat-out intake.
  */
 const MARK_RETRY_MS = 2;
 const MARK_DEFER_MS = 250;
@@ -404,7 +413,7 @@ export class HttpSink {
    * under the same webhook-id, which at-least-once allows; the window adds at most MARK_WINDOW_MS of those.
    */
   private scheduleFlush(): void {
-    if (this.marks.length >= MARK_BATCH) return this.flushMarks();
+    if (this.marks.length >= Math.max(MARK_BATCH, MARK_BATCHES * this.batchSize)) return this.flushMarks();
     this.flushTimer ??= setTimeout(() => this.flushMarks(), MARK_WINDOW_MS);
   }
 
