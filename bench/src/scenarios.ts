@@ -196,8 +196,9 @@ function lossNotes(r: GenResult): string[] {
 
 // Counts: the nats-server run of each takes ~1-2 s here; caps bound a slower server to ~5 s of load plus a
 // bounded drain, which keeps a full run with both servers under ~3 minutes on 2 cores.
-// The gateway path: ours ran at 0.4-0.6 M/s on the 2-core machine (2026-11-30), nats-server's leaf → hub at
-// 0.7-1.5 M/s: 1.5 M keeps ours within the 5 s cap and the whole scenario (both sides) under ~15 s.
+// The gateway path on the 2-core machine (2026-11-30): ours 0.6-0.9 M/s idle, 0.35-0.5 M/s while other work ran;
+// nats-server's leaf → hub 1.1-1.5 M/s (0.5-0.8 M/s). 1.5 M keeps ours within the 5 s cap even then, and the
+// whole scenario (both sides, PKI and four processes started) at ~8 s idle, under 20 s busy: a default scenario.
 const GATEWAY_COUNT = 1_500_000;
 
 const q = (quick: boolean, full: number) => (quick ? Math.max(1, Math.round(full / 5)) : full);
