@@ -46,7 +46,7 @@ test('a server certificate names localhost, 127.0.0.1, ::1 and the extra names, 
   assert.ok(cert.checkIssued(new crypto.X509Certificate(ca.cert)));
   assert.ok(cert.verify(new crypto.X509Certificate(ca.cert).publicKey));
   assert.ok(cert.checkPrivateKey(crypto.createPrivateKey(pem.key)));
-  assert.match(pem.key, /^-----BEGIN PRIVATE KEY-----\n/);
+  assert.match(pem.key, /^-{5}BEGIN PRIVATE KEY-{5}\n/);
   assert.equal(crypto.createPrivateKey(pem.key).asymmetricKeyDetails?.namedCurve, 'prime256v1');
   assert.equal(cert.checkHost('localhost'), 'localhost');
   assert.equal(cert.checkIP('::1'), '::1');
