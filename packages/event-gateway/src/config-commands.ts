@@ -7,7 +7,6 @@ import {
   dataDirBeside,
   loadInForce as loadInForceWith,
   runConfigCommand as runConfigCommandWith,
-  writePidFile as writePidFileIn,
   type ConfigCommandSpec,
   type InForce,
 } from '@event-broker/shared';
@@ -34,11 +33,6 @@ export const CONFIG_USAGE = configUsage(SPEC);
 /** The base and --patch files, then the patches stored in the data directory. Throws ConfigError. */
 export function loadInForce(opts: LoadGatewayConfigOptions): InForce<GatewayConfig> {
   return loadInForceWith(SPEC, opts);
-}
-
-/** Writes the pid file in `dataDir`; the returned function removes it if it still names this process. */
-export function writePidFile(dataDir: string): () => void {
-  return writePidFileIn(dataDir, PID_FILE);
 }
 
 /** `event-gateway config ...` (argv after `config`): the exit code. */

@@ -10,7 +10,6 @@ import {
   runConfigCommand as runConfigCommandWith,
   runningPid as runningPidIn,
   tomlFilesIn,
-  writePidFile as writePidFileIn,
   type ConfigCommandSpec,
   type InForce as InForceOf,
 } from '@event-broker/shared';
@@ -49,11 +48,6 @@ export type InForce = InForceOf<ServiceConfig> & { options: LoadServiceConfigOpt
  */
 export function loadInForce(opts: LoadServiceConfigOptions): InForce {
   return loadInForceWith(SPEC, opts);
-}
-
-/** Writes the pid file; the returned function removes it if it still names this process. */
-export function writePidFile(dataDir: string): () => void {
-  return writePidFileIn(dataDir, PID_FILE);
 }
 
 /** The pid of the service using `dataDir`, when one is alive. */
