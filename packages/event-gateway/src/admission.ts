@@ -9,6 +9,8 @@ import type { GatewayConfig } from './config-types.js';
 
 /** The token id (`jti`) each admitted client holds, for revocation on reload. */
 const tokenIds = new WeakMap<Client, string>();
+/** What each admitted client presented, kept in memory (never logged) so a reload can judge it again. */
+const credentials = new WeakMap<Client, { token: string; certificateDer: Buffer | undefined }>();
 
 export class GatewayAdmission implements ClientAuthenticator {
   private readonly verifier: TokenVerifier;
@@ -36,6 +38,14 @@ export class GatewayAdmission implements ClientAuthenticator {
     return tokenIds.get(client);
   }
 
+  /** Judges an admitted client's token again under these rules: undefined when it passes, else the reason. */
+  async recheck(client: Client): Promise<string | undefined> {
+    const held = credentials.get(client);
+    if (held === undefined) return undefined;
+    const verdict = await this.verifier.verify(held.token, held.certificateDer === undefined ? {} : { certificateDer: held.certificateDer });
+    return verdict.ok ? undefined : verdict.reason;
+  }
+
   async admit(connect: Readonly<Record<string, unknown>>, client: Client): Promise<Admission> {
     const socket = client.transport.tlsSocket();
     // The frontend only serves TLS, so a plaintext socket here is a bug, never a way in.
@@ -47,6 +57,7 @@ export class GatewayAdmission implements ClientAuthenticator {
     const verdict = await this.verifier.verify(token, cert.certificate.der === undefined ? {} : { certificateDer: cert.certificate.der });
     if (!verdict.ok) return { ok: false, reason: verdict.reason };
     if (verdict.tokenId !== undefined) tokenIds.set(client, verdict.tokenId);
+    credentials.set(client, { token, certificateDer: cert.certificate.der });
     return {
       ok: true,
       permissions: verdict.permissions,

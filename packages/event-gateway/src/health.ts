@@ -3,9 +3,8 @@
 // says "ok" only when a client's message would really reach the service. A hub that has no such responder (a
 // plain nats-server) never announces interest in the subject; there the check falls back to the link's own
 // PING/PONG round trip and says so.
-import { SystemConn, type Broker, type Uplink } from '@event-broker/shared';
-
-export const HEALTH_SUBJECT = '$EVENTS.HEALTH';
+import { randomBytes } from 'node:crypto';
+import { HEALTH_SUBJECT, SystemConn, type Broker, type Uplink } from '@event-broker/shared';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -22,11 +21,12 @@ export class HealthProbe extends SystemConn {
   constructor(
     broker: Broker,
     private readonly uplink: Uplink,
-    serverId: string,
+    inbox = `_GWH.${randomBytes(16).toString('base64url')}`,
   ) {
-    // Our interest in the replies goes upstream like any client's, so the service's answer finds its way back.
-    super(broker, `_GWH.${serverId}.*`, 'health');
-    this.inbox = `_GWH.${serverId}`;
+    // Our interest in the replies goes upstream like any client's, so the service's answer finds its way back. The
+    // inbox is random, not the server id a client reads in INFO: a client cannot guess it to forge a healthy reply.
+    super(broker, `${inbox}.*`, 'health');
+    this.inbox = inbox;
   }
 
   deliver(_sub: unknown, subject: string, _reply: string | undefined, hdrLen: number, msg: Buffer): void {

@@ -8,4 +8,4 @@ export { JWS_ALGORITHMS, loadVerificationKey, type KeyLoadResult, type KeyProble
 export * from './permissions.js';
 export { EventGateway, type GatewayStats } from './server.js';
 export { startGateway } from './start.js';
-export { HEALTH_SUBJECT, type HealthVerdict } from './health.js';
+export { type HealthVerdict } from './health.js';

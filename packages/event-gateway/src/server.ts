@@ -107,7 +107,7 @@ export class EventGateway implements FrontendHost {
       reconnectMaxDelayMs: up.reconnect_max_delay,
       interest: this.interest,
     });
-    this.health = new HealthProbe(this.broker, this.uplink, this.serverId);
+    this.health = new HealthProbe(this.broker, this.uplink);
   }
 
   // --- FrontendHost ----------------------------------------------------------------------------------------
@@ -135,15 +135,26 @@ export class EventGateway implements FrontendHost {
    * count violations; the Client logs each refusal and answers it.
    */
   private readonly countingAuthenticator: ClientAuthenticator = {
-    admit: (connect, client) =>
-      this.admission.admit(connect, client).then(
-        (verdict) => this.counted(verdict),
-        (err: unknown) => {
-          this.authFailures.record('authenticator failed');
-          throw err;
-        },
-      ),
+    admit: (connect, client) => this.admitUnderCurrentRules(connect, client).then(
+      (verdict) => this.counted(verdict),
+      (err: unknown) => {
+        this.authFailures.record('authenticator failed');
+        throw err;
+      },
+    ),
   };
+
+  /**
+   * A verdict reached under rules a reload has since replaced is reached again under the new ones: a token the
+   * reload revoked (or a key it retired) must not slip in because its check was in flight at the time.
+   */
+  private async admitUnderCurrentRules(connect: Readonly<Record<string, unknown>>, client: Client): Promise<Admission> {
+    for (;;) {
+      const rules = this.admission;
+      const verdict = await rules.admit(connect, client);
+      if (rules === this.admission) return verdict;
+    }
+  }
 
   private counted(verdict: Admission): Admission {
     if (!verdict.ok) {
@@ -250,12 +261,21 @@ export class EventGateway implements FrontendHost {
     this.frontend.setSecureContext(tlsOptions);
     if (this.logger.level !== config.log.level) this.logger.level = config.log.level;
     let revoked = 0;
+    const authChanged = plan.applied.some((c) => c.key.startsWith('auth.'));
     for (const client of this.frontend.clients.values()) {
       client.applyLimits();
       const tokenId = GatewayAdmission.tokenIdOf(client);
       if (tokenId !== undefined && admission.isRevoked(tokenId)) {
         client.revoke('token revoked by configuration');
         revoked++;
+      } else if (authChanged) {
+        // New keys, issuers, audiences or algorithms: every live token is judged again, as nats-server re-checks
+        // its clients on reload; one the new rules refuse loses its connection.
+        void admission.recheck(client).then((reason) => {
+          if (reason === undefined || client.isClosed) return;
+          this.logger.warn({ cid: client.cid, who: client.identity, reason }, 'connection closed: its token fails the reloaded [auth] rules');
+          client.revoke(`token no longer accepted: ${reason}`);
+        });
       }
     }
     this.logger.info(
@@ -327,7 +347,8 @@ function countViolations(p: ClientPermissions, counts: { publish: number; subscr
       return false;
     },
   };
-  if (p.canDeliver !== undefined) counted.canDeliver = (subject) => p.canDeliver!(subject);
-  if (p.noteReply !== undefined) counted.noteReply = (reply) => p.noteReply!(reply);
+  // Delivery checks are not violations: the originals, bound, with no extra call per message.
+  if (p.canDeliver !== undefined) counted.canDeliver = p.canDeliver.bind(p);
+  if (p.noteReply !== undefined) counted.noteReply = p.noteReply.bind(p);
   return counted;
 }

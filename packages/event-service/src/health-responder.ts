@@ -1,9 +1,7 @@
 // Answers `$EVENTS.HEALTH` requests with the service's id, so a gateway attached over a leafnode link can prove
 // that a message really travels to the service and back (its /healthz), not merely that a socket is open.
-import { SystemConn, type Broker } from '@event-broker/shared';
+import { HEALTH_SUBJECT, SystemConn, type Broker } from '@event-broker/shared';
 
-/** The subject a gateway's health probe sends its request to. */
-export const HEALTH_SUBJECT = '$EVENTS.HEALTH';
 
 export class HealthResponder extends SystemConn {
   private readonly answer: Buffer;

@@ -3,6 +3,12 @@
 // message is the subclass's deliver().
 import { Subscription, type Broker, type Conn, type PublisherHandle } from './broker.js';
 
+/**
+ * The subject the event service answers with its server id, so a gateway attached over a leafnode link can prove a
+ * message really travels to the service and back (the gateway's /healthz). One wire constant for both processes.
+ */
+export const HEALTH_SUBJECT = '$EVENTS.HEALTH';
+
 // Nothing to pause: a system connection publishes a reply at a time.
 const NO_PUBLISHER: PublisherHandle = Object.freeze({ id: 0, pause() {}, resume() {} });
 
