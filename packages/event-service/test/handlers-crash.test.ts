@@ -1,6 +1,7 @@
 // At-least-once across a crash: a child-process event service (the CLI) is killed with SIGKILL in the middle of a
 // stream of acknowledged events, then restarted on the same store; every acknowledged event reaches the sink,
-// duplicates allowed and flagged by the same webhook-id.
+// duplicates allowed and flagged by the same webhook-id. And the sink worker thread exiting inside a running service:
+// restarted with each sink once, after a wait that grows while it keeps exiting.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { connect, StringCodec } from 'nats';
+import { createLogger } from '@event-broker/shared';
+import { SinkPool } from '../src/handlers/sink-pool.js';
+import { SqliteEventStore } from '../src/handlers/store.js';
 import { until, within } from './helpers/bounded.js';
 
 const sc = StringCodec();
@@ -100,4 +105,69 @@ test('SIGKILL mid-stream, restart: every acknowledged event reaches the sink, du
   await until(() => missing().length === 0, 'every acknowledged event delivered after the restart', 15_000, () => `${missing().length} missing`);
   const dups = seen.length - new Set(seen).size;
   t.diagnostic(`acknowledged ${ackedAtKill.length}, deliveries ${seen.length}, duplicates ${dups}`);
+});
+
+test('sink worker exits: a sink added before the restart runs once, every event reaches each sink once; restarts back off', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sink-restart-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const store = new SqliteEventStore(path.join(dir, 'events.db'));
+  t.after(() => store.close());
+  const seen: string[] = [];
+  // Answers late, so two instances of one sink would both have the same events in flight.
+  const receiver = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      seen.push(`${req.url} ${String(req.headers['webhook-id'])}`);
+      setTimeout(() => res.writeHead(200).end(), 100);
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    receiver.closeAllConnections();
+    receiver.close();
+  });
+  const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  const restarts: number[] = [];
+  const logs = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        const o = JSON.parse(line) as { msg: string; restart_ms?: number };
+        if (o.msg === 'sink worker exited: restarting') restarts.push(o.restart_ms!);
+      }
+      done();
+    },
+  });
+  const pool = new SinkPool({
+    file: store.file,
+    heldCounter: store.heldCounter,
+    logger: createLogger({ format: 'json', level: 'error', name: 'test', destination: logs }),
+    onResolved: () => {},
+  });
+  t.after(() => pool.close());
+  const publish = (ids: string[], sinks: string[]): void => {
+    store.append(ids.map((id) => ({ id, type: 't', body: JSON.stringify({ specversion: '1.0', id, source: '/t', type: 't' }), sinks })));
+    pool.wake();
+  };
+  const ids = (prefix: string) => Array.from({ length: 5 }, (_, i) => `${prefix}${i}`);
+
+  pool.add({ name: 'a', url: `${base}/a` });
+  publish(ids('x'), ['a']);
+  await until(() => store.held === 0, 'delivered before the exit', 5000, () => `${store.held} held`);
+
+  await pool.terminateWorker();
+  await until(() => restarts.length === 1, 'the restart scheduled');
+  // Inside the restart's wait: a reload adds a sink and events arrive for both.
+  pool.add({ name: 'b', url: `${base}/b` });
+  publish(ids('y'), ['a', 'b']);
+  await until(() => store.held === 0, 'delivered after the restart', 5000, () => `${store.held} held`);
+  // Room for a second instance's deliveries, were there one (each is answered 100 ms after it arrives).
+  await new Promise((r) => setTimeout(r, 500));
+  const expected = [...ids('x').map((id) => `/a ${id}`), ...ids('y').flatMap((id) => [`/a ${id}`, `/b ${id}`])];
+  assert.deepEqual([...seen].sort(), expected.sort(), 'each event once to each of its sinks');
+  assert.deepEqual(pool.sinks.map((s) => [s.name, s.stats.delivered]), [['a', 5], ['b', 5]], 'the restarted worker reports each sink once');
+
+  // An exit soon after the restart: the next wait doubles.
+  await pool.terminateWorker();
+  await until(() => restarts.length === 2, 'the second restart scheduled');
+  assert.deepEqual(restarts, [1000, 2000]);
 });

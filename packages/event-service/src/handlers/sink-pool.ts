@@ -44,8 +44,14 @@ export type FromWorker =
 
 /** How long close() waits for the worker to record what was delivered: a shutdown is bounded. */
 const CLOSE_WAIT_MS = 3000;
-/** A worker that died unexpectedly is started again after this, with the sinks it ran. */
+/**
+ * A worker that died unexpectedly is started again after this, with the running sinks, doubled after each exit up
+ * to RESTART_MAX_MS: one that fails at start-up (an unreadable store file) would otherwise restart every second.
+ */
 const RESTART_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+/** A worker that ran this long before exiting was not crash-looping: the next restart waits RESTART_MS again. */
+const RESTART_RESET_MS = 60_000;
 
 /** One sink as index.ts uses it: the figures the worker last reported, and its controls. */
 export class SinkProxy {
@@ -89,6 +95,8 @@ export class SinkPool {
   private nextId = 1;
   private closing = false;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Exits in a row, each within RESTART_RESET_MS of its start: the next restart's wait doubles with each. */
+  private exits = 0;
 
   constructor(private readonly opts: SinkPoolOptions) {}
 
@@ -123,8 +131,21 @@ export class SinkPool {
   }
 
   send(msg: ToWorker): void {
-    if (this.closing) return;
-    this.spawn().postMessage(msg);
+    // While a restart waits, the message is left to it: the new worker is sent every running sink (a sink added
+    // since included, a removed one not) and each starts by reading the store, as a wake, recheck or resume would.
+    // Starting a worker here instead would skip the backoff.
+    if (this.closing || this.restartTimer !== undefined) return;
+    if (this.worker === undefined) {
+      // The sinks already running go with the new worker (an add's sink is among them).
+      this.spawn();
+      if (msg.t === 'add') return;
+    }
+    this.worker!.postMessage(msg);
+  }
+
+  /** Ends the worker as a crash would, for the restart's tests: resolves with its exit code. */
+  terminateWorker(): Promise<number> {
+    return this.worker?.terminate() ?? Promise.resolve(0);
   }
 
   /**
@@ -145,26 +166,31 @@ export class SinkPool {
     void worker.terminate();
   }
 
-  private spawn(): Worker {
-    if (this.worker !== undefined) return this.worker;
+  /** Starts a worker and sends it every running sink, so a restarted one runs each sink once. */
+  private spawn(): void {
     this.closedFlag = new Int32Array(new SharedArrayBuffer(4));
     const data: SinkWorkerData = { file: this.opts.file, heldCounter: this.opts.heldCounter, closed: this.closedFlag };
     const worker = new Worker(new URL('./sink-worker.js', import.meta.url), { workerData: data });
     // The service's listeners keep the process alive; a worker left running must not.
     worker.unref();
+    const startedAt = Date.now();
     worker.on('message', (m: FromWorker) => this.receive(m));
     worker.on('error', (err) => this.opts.logger.error({ err: err.message }, 'sink worker failed'));
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
       if (this.closing) return;
+      if (Date.now() - startedAt >= RESTART_RESET_MS) this.exits = 0;
+      const restartMs = Math.min(RESTART_MS * 2 ** this.exits, RESTART_MAX_MS);
+      this.exits++;
       // Deliveries stay pending in the store; a new worker takes them up with the same sinks.
-      this.opts.logger.error({ code, restart_ms: RESTART_MS }, 'sink worker exited: restarting');
+      this.opts.logger.error({ code, restart_ms: restartMs }, 'sink worker exited: restarting');
       this.restartTimer = setTimeout(() => {
-        for (const s of this.running) this.send({ t: 'add', id: s.id, settings: s.settings });
-      }, RESTART_MS);
+        this.restartTimer = undefined;
+        if (this.running.length > 0) this.spawn();
+      }, restartMs);
     });
     this.worker = worker;
-    return worker;
+    for (const s of this.running) worker.postMessage({ t: 'add', id: s.id, settings: s.settings } satisfies ToWorker);
   }
 
   private receive(m: FromWorker): void {

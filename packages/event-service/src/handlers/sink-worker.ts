@@ -42,6 +42,9 @@ function report(): void {
 }
 
 function add(id: number, settings: Extract<ToWorker, { t: 'add' }>['settings']): void {
+  // The pool sends each sink once per worker; were one sent twice, the first instance would go on delivering the
+  // same events beside the second (its timers and sockets live on): it stops first.
+  sinks.get(id)?.close();
   const sink = new HttpSink(store, {
     ...settings,
     logger,
