@@ -301,6 +301,9 @@ export class SqliteEventStore implements EventStore {
 
   private addHeld(n: number): void {
     this.txHeld += n;
+    // Changed before the commit, for the other connections to see at once. A thread killed inside the transaction
+    // (the sink worker terminated, the process is not) rolls it back without the undo in write(): the shared count
+    // stays off by txHeld until housekeeping's refresh() recounts it from the file.
     Atomics.add(this.heldCounter, 0, n);
   }
 
