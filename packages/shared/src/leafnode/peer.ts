@@ -9,6 +9,7 @@ import { interestKey, type Interest, type InterestObserver, type InterestTable }
 
 const CRLF = Buffer.from('\r\n');
 const NO_QUEUES: readonly string[] = Object.freeze([]);
+const NO_BYTES = Buffer.alloc(0);
 
 export interface LinkStats {
   inMsgs: number;
@@ -62,13 +63,10 @@ export abstract class LeafPeer implements Conn, InterestObserver {
 
   // The message being collected: the broker hands it over once per matching subscription of ours (broker.seq
   // tells them apart); it is handed to sendMessage when the next message, an interest line or the end of the turn
-  // comes.
+  // comes. One object per peer, refilled for every message: a delivery allocates nothing (most have no queue).
+  // `pendFrom` set means a message is being collected.
   private pendSeq = -1;
-  private pendMsg: Buffer | undefined;
-  private pendSubject = '';
-  private pendReply: string | undefined;
-  private pendHdr = 0;
-  private pendQueues: string[] = [];
+  private readonly pend: LeafMessage = { subject: '', reply: undefined, queues: NO_QUEUES, hdrLen: 0, msg: NO_BYTES };
   private pendFrom: Conn | undefined;
 
   constructor(
@@ -81,7 +79,10 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   abstract get isClosed(): boolean;
   /** Whether interest changes are told to the peer now (a link after CONNECT, an uplink while connected). */
   protected abstract get announcing(): boolean;
-  /** Takes one message for the peer, collected from the broker's deliveries. `from` published it. */
+  /**
+   * Takes one message for the peer, collected from the broker's deliveries. `from` published it. `m` is refilled
+   * for the next message: read it during the call, copy what is kept (its `queues` array is never mutated).
+   */
   protected abstract sendMessage(m: LeafMessage, from: Conn): void;
   /** Takes LS+/LS- lines for the peer, in order after every message already handed to sendMessage. */
   protected abstract sendInterest(lines: string): void;
@@ -93,18 +94,24 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void {
     if (this.isClosed) return;
     const seq = this.broker.seq;
-    if (this.pendMsg !== undefined && this.pendSeq === seq) {
+    const m = this.pend;
+    if (this.pendFrom !== undefined && this.pendSeq === seq) {
       // The same message through another of our interests: only a queue group it was chosen for adds anything.
-      if (sub.queue !== undefined && !this.pendQueues.includes(sub.queue)) this.pendQueues.push(sub.queue);
+      const q = sub.queue;
+      if (q !== undefined && !m.queues.includes(q)) {
+        // A fresh array for the first queue: the shared empty one is frozen, and one handed over stays unchanged.
+        if (m.queues === NO_QUEUES) m.queues = [q];
+        else (m.queues as string[]).push(q);
+      }
       return;
     }
     this.writePending();
     this.pendSeq = seq;
-    this.pendMsg = msg;
-    this.pendSubject = subject;
-    this.pendReply = reply;
-    this.pendHdr = hdrLen;
-    this.pendQueues = sub.queue === undefined ? [] : [sub.queue];
+    m.subject = subject;
+    m.reply = reply;
+    m.queues = sub.queue === undefined ? NO_QUEUES : [sub.queue];
+    m.hdrLen = hdrLen;
+    m.msg = msg;
     this.pendFrom = from;
     this.scheduleFlush();
   }
@@ -120,21 +127,19 @@ export abstract class LeafPeer implements Conn, InterestObserver {
    * also to one member of each group named (observed between two nats-server 2.9.10).
    */
   protected writePending(): void {
-    const msg = this.pendMsg;
-    if (msg === undefined) return;
-    const from = this.pendFrom!;
-    this.pendMsg = undefined;
+    const from = this.pendFrom;
+    if (from === undefined) return;
     this.pendFrom = undefined;
-    this.sendMessage(
-      { subject: this.pendSubject, reply: this.pendReply, queues: this.pendQueues.length === 0 ? NO_QUEUES : this.pendQueues, hdrLen: this.pendHdr, msg },
-      from,
-    );
+    this.sendMessage(this.pend, from);
+    // Unless sendMessage led to a new delivery: the publisher's read buffer is not kept alive until the next one.
+    if (this.pendFrom === undefined) this.dropPending();
   }
 
   /** Forgets a collected message (the link is gone). */
   protected dropPending(): void {
-    this.pendMsg = undefined;
     this.pendFrom = undefined;
+    this.pend.msg = NO_BYTES;
+    this.pend.queues = NO_QUEUES;
   }
 
   // --- interest to the peer ------------------------------------------------------------------------------
