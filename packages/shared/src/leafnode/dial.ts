@@ -119,6 +119,10 @@ export interface DialOptions {
 }
 
 export interface DialedHub {
+  /**
+   * Plaintext: paused after the INFO, so nothing is read until the caller resumes it. TLS: not paused, so it flows
+   * as soon as a data listener is attached; the caller pauses it if it must not read yet.
+   */
   readonly socket: net.Socket;
   readonly info: HubInfo;
   /** Bytes read after the INFO line (plaintext only; the hub says nothing before our CONNECT in practice). */

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import {
+  EAGER_FLUSH_BYTES,
   Errors,
   Outbound,
   PING,
@@ -27,8 +28,6 @@ import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl, type Upli
 import { InterestTable, interestKey } from './interest.js';
 import { LeafPeer, writeLeafMsg, type LeafMessage } from './peer.js';
 
-/** Queued bytes past which a message is written at once instead of at the end of the turn (as client.ts). */
-const EAGER_FLUSH_BYTES = 256 * 1024;
 /** nats-server leafnode.go leafNodeReconnectDelayAfterLoopDetected. */
 const LOOP_DELAY_MS = 30_000;
 /** Held messages skipped over before the array is compacted (amortises the splice). */
@@ -396,8 +395,10 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
         if (gen === this.gen) this.afterSent();
       },
     });
-    // dialHub paused the socket after the INFO; reading starts now unless in-process subscribers hold it.
-    if (this.inPaused === 0) transport.resume();
+    // start's data listener sets a socket that was never paused flowing (the TLS one dialHub hands over; it pauses
+    // only the plaintext one after the INFO): reading goes on now only if in-process subscribers do not hold it.
+    if (this.inPaused > 0) transport.pause();
+    else transport.resume();
     this.setState('handshake');
     // The fields a nats-server 2.9 leaf sends (leafnode.go sendLeafConnect, leafConnectInfo); never `lang`, which
     // marks a client on the leafnode port.
