@@ -4,6 +4,7 @@
 // interests matched. Accepting sockets and TLS are listener.ts's; the interest bookkeeping is interest.ts's.
 // Protocol as observed between two nats-server 2.9.10 (NATS-NOTES.md, Leafnode) and leafnode.go.
 import {
+  EAGER_FLUSH_BYTES,
   Errors,
   Outbound,
   PING,
@@ -21,9 +22,6 @@ import { Pinger } from '../server/pinger.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
 import { LeafPeer, writeLeafMsg, type LeafMessage } from './peer.js';
-
-/** Queued bytes past which a delivery writes at once instead of waiting for the end of the turn (as client.ts). */
-const EAGER_FLUSH_BYTES = 256 * 1024;
 
 /** What a link needs from the listener that accepted it. */
 export interface LinkContext {

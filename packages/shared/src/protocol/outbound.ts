@@ -8,6 +8,11 @@ const MIN_BUFFER_BYTES = 4 * 1024;
 const MAX_BUFFER_BYTES = 1024 * 1024;
 /** Below this a byte loop beats TypedArray#set's call overhead. */
 const SMALL_COPY_BYTES = 64;
+/**
+ * Queued bytes past which a connection writes at once instead of at the end of the turn: a publisher that never
+ * yields (an in-process loop) must not make it batch without bound. Clients and both leafnode ends use it.
+ */
+export const EAGER_FLUSH_BYTES = 256 * 1024;
 
 export class Outbound {
   private chunks: Buffer[] = [];

@@ -4,6 +4,7 @@
 // nats-server's -ERR texts. Who may connect and what they may touch is the authenticator's (the service's token,
 // the gateway's certificate + JWT); this module only enforces its answers.
 import {
+  EAGER_FLUSH_BYTES,
   Errors,
   OK,
   Outbound,
@@ -24,9 +25,6 @@ import { certificateSubject } from '../tls.js';
 import { Subscription, type Broker, type Conn, type PublisherHandle } from './broker.js';
 import { Pinger } from './pinger.js';
 import type { Transport } from './transport.js';
-
-/** Queued bytes past which a delivery writes at once instead of waiting for the end of the turn. */
-const EAGER_FLUSH_BYTES = 256 * 1024;
 
 /** The NATS limits a connection enforces (nats-server option names; durations in ms, sizes in bytes). */
 export interface ClientLimits {
