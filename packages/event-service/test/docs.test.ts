@@ -8,6 +8,7 @@ import {
   CONFIG_ERROR_CODES,
   Errors,
   TLS_ERROR_CODES,
+  UPLINK_ERROR_CODES,
   permissionsViolationForPublish,
   permissionsViolationForSubscription,
   type ProtocolError,
@@ -90,6 +91,12 @@ test('the README lists every configuration error code with its meaning from CONF
   const doc = codeTable('`ConfigError`');
   assertSameKeys(doc.keys(), Object.keys(CONFIG_ERROR_CODES), 'ConfigError');
   for (const [code, meaning] of Object.entries(CONFIG_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
+});
+
+test('the README lists every uplink error code with its meaning from UPLINK_ERROR_CODES, and no other', () => {
+  const doc = codeTable('`UplinkError`');
+  assertSameKeys(doc.keys(), Object.keys(UPLINK_ERROR_CODES), 'UplinkError');
+  for (const [code, meaning] of Object.entries(UPLINK_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
 });
 
 test('the README lists every TLS error code with its meaning from TLS_ERROR_CODES, and no other', () => {
