@@ -17,9 +17,12 @@
 //   loadgen <mode> port=<p> [size=<bytes>] [count=<n>] [warmup=<n>] [cap_ms=<ms>] [subs=<k>] [queue=0|1]
 //           [conns=<n>] [sub=0|1] [subjects=<n>] [client=raw|libnats] [iobuf=<bytes, libnats>]
 //           [pub_port=<p>] [tls_ca=<file> tls_cert=<file> tls_key=<file>] [token_file=<file>]
+//           [subject=<s>] [body_file=<file>] [inflight=<n>]
 //   modes: pub      one connection publishes `count` msgs to a subject nobody listens to
 //          fanout   `subs` subscriber connections (a queue group when queue=1), one publisher, count deliveries
 //          reqrep   sequential requests to a responder on another connection; latency percentiles
+//          requests pipelined requests (`inflight` unanswered at most) of body_file='s content to subject=, replies
+//                   to one inbox; a reply containing "error" counts as refused (bench/src/events.ts: the intake)
 //          conns    raw sockets held open for an RSS reading (libnats would spend two threads per connection);
 //                   sub=1 gives each one SUB of its own subject
 //          subs     `subs` connections each subscribe once to each of `subjects` subjects, 3 in 10 of those
@@ -83,10 +86,14 @@ typedef struct {
   const char *tls_cert; // and presenting this client certificate
   const char *tls_key;
   char *token; // CONNECT auth_token (from token_file=)
+  const char *subject;   // requests: where they go
+  const char *body_file; // requests: the body, with ID_MARK replaced per request
+  long inflight;         // requests: most unanswered at once
 } Args;
 
 static Args args = {.size = 16, .count = 100000, .warmup = 10000, .cap_ms = 5000, .subs = 1, .conns = 1000,
-                    .subjects = 10000, .iobuf = 256 * 1024, .raw = true};
+                    .subjects = 10000, .iobuf = 256 * 1024, .raw = true,
+                    .subject = "bench.req", .inflight = 256};
 static atomic_long async_errors;
 static atomic_long disconnects;
 static atomic_bool stopping;
@@ -248,6 +255,11 @@ typedef struct Reader {
   char err[256];
   // Called with each MSG control line (without CRLF), e.g. to answer a request.
   void (*on_msg)(struct Reader *r, const char *line, size_t len);
+  // When set, called with each MSG payload (its first sizeof pl bytes) once all of it has been read.
+  void (*on_payload)(struct Reader *r, const char *data, size_t len);
+  size_t pl_size; // the payload being read: its declared size, and how much of it is in pl
+  size_t pl_len;
+  char pl[1024];
   atomic_long shared_msgs; // msgs, published for the main thread after each read
 } Reader;
 
@@ -272,6 +284,7 @@ static size_t on_line(Reader *r, const char *line, size_t len) {
     for (; j > 0 && line[j - 1] != ' '; j--, mul *= 10) size += (size_t)(line[j - 1] - '0') * mul;
     r->msgs++;
     if (r->on_msg) r->on_msg(r, line, len);
+    r->pl_size = size, r->pl_len = 0;
     return size + 2;
   }
   if (len >= 4 && !memcmp(line, "PING", 4)) write_all(r->fd, "PONG\r\n", 6);
@@ -285,6 +298,11 @@ static void feed(Reader *r, const char *p, size_t n) {
   while (i < n) {
     if (r->skip) {
       size_t k = r->skip < n - i ? r->skip : n - i;
+      if (r->on_payload) {
+        size_t at = r->pl_size + 2 - r->skip; // offset in the payload (+ CRLF) of p[i]
+        for (size_t j = 0; j < k && at + j < r->pl_size && r->pl_len < sizeof r->pl; j++) r->pl[r->pl_len++] = p[i + j];
+        if (r->skip == k) r->on_payload(r, r->pl, r->pl_len);
+      }
       r->skip -= k, i += k;
       continue;
     }
@@ -754,6 +772,104 @@ static int run_reqrep(void) {
   return 0;
 }
 
+// --- requests: pipelined requests with a body template, e.g. events to the event service's intake ---
+
+#define ID_MARK "##########" // in body_file=: replaced in each request by its number, zero-padded
+
+static long replies_ok, replies_refused;
+
+// A reply naming an "error" (the intake's {"error":{...}}) is a refusal; anything else an acknowledgement.
+static void on_reply(Reader *r, const char *data, size_t len) {
+  (void)r;
+  if (memmem(data, len, "\"error\"", 7)) replies_refused++;
+  else replies_ok++;
+}
+
+static char *read_file_all(const char *file, size_t *len) {
+  FILE *f = fopen(file, "r");
+  if (!f) fail_msg("body_file", strerror(errno));
+  static char buf[1 << 20];
+  *len = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  while (*len > 0 && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r')) (*len)--;
+  buf[*len] = 0;
+  return buf;
+}
+
+// Sends requests numbered [from, from + n) with at most `inflight` unanswered, until all are answered or the
+// deadline; then waits up to DRAIN_MS for the stragglers. Returns how many were sent.
+static long pipeline(Reader *r, const char *head, size_t head_len, const char *body, size_t body_len, long mark_at,
+                     long from, long n, int64_t deadline) {
+  size_t frame = head_len + body_len + 2;
+  long per_write = (long)(64 * 1024 / frame) + 1;
+  char *out = malloc(frame * per_write), buf[64 * 1024];
+  if (!out) fail("malloc", NATS_OK);
+  long sent = 0, answered0 = replies_ok + replies_refused;
+  int64_t last_progress = now_ns();
+  long last_answered = 0;
+  while (now_ns() < deadline) {
+    long answered = replies_ok + replies_refused - answered0;
+    if (answered >= n) break;
+    // Everything the window has room for, ~64 KiB per write().
+    for (long room = args.inflight - (sent - answered); room > 0 && sent < n;) {
+      long k = 0;
+      while (k < room && k < per_write && sent + k < n) {
+        char *f = out + k * frame;
+        memcpy(f, head, head_len);
+        memcpy(f + head_len, body, body_len);
+        if (mark_at >= 0) {
+          char id[16];
+          snprintf(id, sizeof id, "%010ld", (from + sent + k) % 10000000000L);
+          memcpy(f + head_len + mark_at, id, 10);
+        }
+        memcpy(f + head_len + body_len, "\r\n", 2);
+        k++;
+      }
+      write_all(r->fd, out, (size_t)k * frame);
+      sent += k, room -= k;
+    }
+    if (read_some(r, buf, sizeof buf, 100) < 0) fail_msg("requests", "server closed the connection");
+    if (answered != last_answered) last_answered = answered, last_progress = now_ns();
+    else if (now_ns() - last_progress > IO_TIMEOUT_MS * 2000000LL) break; // 10 s without a reply: give up
+  }
+  int64_t drain = now_ns() + DRAIN_MS * 1000000LL;
+  while (replies_ok + replies_refused - answered0 < sent && now_ns() < drain) read_some(r, buf, sizeof buf, 100);
+  free(out);
+  return sent;
+}
+
+static int run_requests(void) {
+  if (!args.body_file) fail_msg("arguments", "requests needs body_file=");
+  size_t body_len;
+  const char *body = read_file_all(args.body_file, &body_len);
+  const char *mark = strstr(body, ID_MARK);
+  long mark_at = mark ? (long)(mark - body) : -1;
+  char inbox[64], line[128], head[300];
+  snprintf(inbox, sizeof inbox, "_INBOX.lg.%d", (int)getpid());
+  snprintf(line, sizeof line, "SUB %s 1\r\n", inbox);
+  Reader *r = raw_subscriber(line);
+  r->on_payload = on_reply;
+  int head_len = snprintf(head, sizeof head, "PUB %s %s %zu\r\n", args.subject, inbox, body_len);
+  int64_t deadline = now_ns() + args.cap_ms * 1000000LL;
+  pipeline(r, head, (size_t)head_len, body, body_len, mark_at, 0, args.warmup, deadline);
+  long ok0 = replies_ok, refused0 = replies_refused;
+  double cu0, cs0;
+  cpu_now(&cu0, &cs0);
+  window_event("start");
+  int64_t t0 = now_ns();
+  long sent = pipeline(r, head, (size_t)head_len, body, body_len, mark_at, args.warmup, args.count,
+                       t0 + args.cap_ms * 1000000LL);
+  int64_t t1 = now_ns();
+  window_event("end");
+  long ok = replies_ok - ok0, refused = replies_refused - refused0;
+  print_common("requests", t1 - t0, cu0, cs0);
+  printf(",\"requests\":%ld,\"acked\":%ld,\"refused\":%ld,\"timeouts\":%ld,\"capped\":%s,\"size\":%zu,"
+         "\"warmup_acked\":%ld}\n", sent, ok, refused, sent - ok - refused, sent < args.count ? "true" : "false", body_len, ok0);
+  fflush(stdout);
+  close(r->fd);
+  return 0;
+}
+
 // --- conns: raw sockets, so 10,000 of them cost 10,000 descriptors and no threads ---
 
 static void wait_stdin_line(void) {
@@ -988,7 +1104,7 @@ static char *read_token(const char *file) {
 
 static void parse_args(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: loadgen version | loadgen pub|fanout|reqrep|conns|subs port=<p> [key=value...]\n");
+    fprintf(stderr, "usage: loadgen version | loadgen pub|fanout|reqrep|requests|conns|subs port=<p> [key=value...]\n");
     exit(2);
   }
   args.mode = argv[1];
@@ -1015,6 +1131,9 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(k, "tls_cert")) args.tls_cert = v;
     else if (!strcmp(k, "tls_key")) args.tls_key = v;
     else if (!strcmp(k, "token_file")) args.token = read_token(v);
+    else if (!strcmp(k, "subject")) args.subject = v;
+    else if (!strcmp(k, "body_file")) args.body_file = v;
+    else if (!strcmp(k, "inflight")) args.inflight = n;
     else fail_msg("unknown argument", k);
   }
   if (args.port <= 0) fail_msg("arguments", "port= is required");
@@ -1029,6 +1148,7 @@ int main(int argc, char **argv) {
   }
   parse_args(argc, argv);
   if (!strcmp(args.mode, "conns")) return run_conns(); // no libnats threads needed
+  if (!strcmp(args.mode, "requests")) return run_requests();
   if (!strcmp(args.mode, "subs")) {
     args.raw = true; // see the header: libnats cannot hold 100,000 subscriptions here
     return run_subs();

@@ -1,43 +1,43 @@
 // The `events` scenario: our durable event intake and delivery, end to end, with no nats-server equivalent.
 // Our service runs as a child (servers.ts startOurs) with a [store] in a temporary directory (FULL fsync, the
 // default) and one [handlers] sink, `event_feed`, pointing at a node:http receiver in this process that answers
-// 204. The official `nats` client here sends `count` CloudEvents of ~1 KiB as requests to `events.scanJobCreated`,
-// `inflight` at a time; a request completes when the service replies, which it does only after the event's
-// commit (the acknowledgement). Figures:
+// 204. The generator sends `count` CloudEvents of ~1 KiB (each with an id of its own) as requests to
+// `events.scanJobCreated`, `inflight` unanswered at a time; a request completes when the service replies, which it
+// does only after the event's commit (the acknowledgement). The native generator's `requests` mode does it over a
+// raw socket for a few % of a core; with the Node generator the official `nats` client does (about a core of its
+// own at these rates, taken from the service on 2 cores). Figures:
 //   acked/s      acknowledged events over the intake window (first request → last reply);
 //   delivered/s  events the receiver got over the delivery window (first request → last delivery);
 //   backlog      events acknowledged but not yet delivered when the last reply came (0 = delivery kept up);
 //   drain        time from the last reply to the last delivery.
 // main.ts runs it in its own process; the receiver answers on a worker thread of its own, so a delivery's round trip
-// does not wait for this loop, busy with the client's requests during the intake window: the figures say whether
-// the service keeps up, not whether the bench does. The service runs its intake on its main thread and its sinks on
-// a worker thread (handlers/sink-pool.ts). With one event per POST and max_in_flight 1 the delivery rate is one
-// round trip per event: batch_size is what lets delivery keep up with intake.
+// does not wait for this loop: the figures say whether the service keeps up, not whether the bench does. The
+// service runs its intake on its main thread and its sinks on a worker thread (handlers/sink-pool.ts). With one
+// event per POST and max_in_flight 1 the delivery rate is one round trip per event: batch_size is what lets
+// delivery keep up with intake.
 import { Worker } from 'node:worker_threads';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Generator } from './generators.js';
 import type { GenResult, GenSpec, Limits } from './scenarios.js';
-import { startOurs } from './servers.js';
+import { startOurs, type RunningServer } from './servers.js';
 
 const DRAIN_MS = 30_000;
 const TYPE = 'scanJobCreated';
 
-function eventBody(i: number, size: number): string {
-  const base = { specversion: '1.0', id: `bench-${i}`, source: '/bench', type: TYPE, producer: { id: 'bench', name: 'bench', type: 'service' }, data: { n: i, pad: '' } };
+// The native generator's per-request number goes where this is (loadgen.c ID_MARK).
+const ID_MARK = '##########';
+
+function eventBody(i: number | string, size: number): string {
+  const base = { specversion: '1.0', id: `bench-${i}`, source: '/bench', type: TYPE, producer: { id: 'bench', name: 'bench', type: 'service' }, data: { n: String(i), pad: '' } };
   const len = JSON.stringify(base).length;
   base.data.pad = 'x'.repeat(Math.max(0, size - len));
   return JSON.stringify(base);
 }
 
-export async function runEvents(spec: GenSpec, limits: Limits, onServerCpu: (s: number) => void): Promise<GenResult> {
-  const { connect } = await import('nats');
-  const count = spec.count ?? 50_000;
-  const warmup = spec.warmup ?? 5_000;
+export async function runEvents(spec: GenSpec, limits: Limits, generator: Generator, onServerCpu: (s: number) => void): Promise<GenResult> {
   const size = spec.size ?? 1024;
-  const inflight = spec.inflight ?? 256;
-  const capNs = BigInt(spec.capMs ?? 5000) * 1_000_000n;
-
   const batch = spec.batch ?? 1;
   const receiver = await startReceiver();
   const sinkPort = receiver.port;
@@ -46,6 +46,79 @@ export async function runEvents(spec: GenSpec, limits: Limits, onServerCpu: (s: 
     store: { path: path.join(dir, 'events.db') },
     handlers: { event_feed: batch > 1 ? { url: `127.0.0.1:${sinkPort}`, batch_size: batch } : `127.0.0.1:${sinkPort}` },
   });
+  try {
+    if (generator.name.startsWith('c-')) {
+      const bodyFile = path.join(dir, 'body.json');
+      writeFileSync(bodyFile, eventBody(ID_MARK, size));
+      return await nativeRequests(generator, { ...spec, mode: 'requests', subject: `events.${TYPE}`, bodyFile }, server, receiver, onServerCpu);
+    }
+    return await clientRequests(spec, server, receiver, onServerCpu);
+  } finally {
+    await server.stop();
+    await receiver.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+
+async function waitDelivered(receiver: Receiver, target: number): Promise<void> {
+  const start = Date.now();
+  while (receiver.delivered() < target && Date.now() - start < DRAIN_MS) await new Promise((r) => setTimeout(r, 5));
+}
+
+// The native generator's `requests` mode: warm-up, then the measured window, marked on its stdout.
+async function nativeRequests(generator: Generator, spec: GenSpec, server: RunningServer, receiver: Receiver, onServerCpu: (s: number) => void): Promise<GenResult> {
+  let t0 = 0n;
+  let t1 = 0n;
+  let srvCpu0 = 0;
+  let deliveredAtEnd = 0;
+  const r = await generator.run(spec, server.port, {
+    onWindow(phase) {
+      if (phase === 'start') {
+        srvCpu0 = server.cpuSeconds();
+        t0 = process.hrtime.bigint();
+      } else {
+        t1 = process.hrtime.bigint();
+        onServerCpu(server.cpuSeconds() - srvCpu0);
+        deliveredAtEnd = receiver.delivered();
+      }
+    },
+  });
+  const acked = r.acked ?? 0;
+  // The warm-up runs straight into the window (one generator run): its events count as delivered first (the sink
+  // delivers in order), so the window's start where the receiver has counted all of them.
+  const base = r.warmup_acked ?? 0;
+  const backlog = acked - Math.max(0, deliveredAtEnd - base);
+  await waitDelivered(receiver, base + acked);
+  const got = receiver.delivered() - base;
+  const t2 = got > 0 ? receiver.lastDelivery() : t1;
+  return {
+    ...r,
+    generator: `${r.generator} requests + node:http receiver (own thread)`,
+    mode: 'events',
+    sent: acked,
+    requests: r.requests ?? 0,
+    received: got,
+    expected: acked,
+    lost: acked - got,
+    backlog_at_end: backlog,
+    delivery_ns: Number(t2 - t0),
+    drain_ns: Number(t2 > t1 ? t2 - t1 : 0n),
+    batch: spec.batch ?? 1,
+    batch_posts: receiver.arrays(),
+  };
+}
+
+// Without the native generator: the official client's requests, `inflight` at a time.
+async function clientRequests(spec: GenSpec, server: RunningServer, receiver: Receiver, onServerCpu: (s: number) => void): Promise<GenResult> {
+  const { connect } = await import('nats');
+  const count = spec.count ?? 50_000;
+  const warmup = spec.warmup ?? 5_000;
+  const size = spec.size ?? 1024;
+  const inflight = spec.inflight ?? 256;
+  const capNs = BigInt(spec.capMs ?? 5000) * 1_000_000n;
+  const batch = spec.batch ?? 1;
   const nc = await connect({ port: server.port, maxPingOut: 100 });
   try {
     let bad = 0;
@@ -69,12 +142,8 @@ export async function runEvents(spec: GenSpec, limits: Limits, onServerCpu: (s: 
       await Promise.all(Array.from({ length: inflight }, worker));
       return done;
     }
-    async function waitDelivered(target: number): Promise<void> {
-      const start = Date.now();
-      while (receiver.delivered() < target && Date.now() - start < DRAIN_MS) await new Promise((r) => setTimeout(r, 5));
-    }
     const warm = await send(0, warmup, process.hrtime.bigint() + capNs);
-    await waitDelivered(warm);
+    await waitDelivered(receiver, warm);
     const base = receiver.delivered();
 
     const cpu0 = process.cpuUsage();
@@ -85,7 +154,7 @@ export async function runEvents(spec: GenSpec, limits: Limits, onServerCpu: (s: 
     // The service's CPU over the intake window (the bench table's "server CPU" column).
     onServerCpu(server.cpuSeconds() - srvCpu0);
     const backlog = acked - (receiver.delivered() - base);
-    await waitDelivered(base + acked);
+    await waitDelivered(receiver, base + acked);
     const got = receiver.delivered() - base;
     const t2 = got > 0 ? receiver.lastDelivery() : t1;
     const cpu = process.cpuUsage(cpu0);
@@ -114,9 +183,6 @@ export async function runEvents(spec: GenSpec, limits: Limits, onServerCpu: (s: 
     };
   } finally {
     await nc.close().catch(() => undefined);
-    await server.stop();
-    await receiver.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

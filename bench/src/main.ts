@@ -154,7 +154,7 @@ async function runCell(sc: Scenario, target: TargetName, o: Options): Promise<Ce
   }
   if (sc.kind === 'events') {
     try {
-      const r = await runEvents(spec, { ...DEFAULT_LIMITS, ...sc.limits }, (s) => (cell.serverCpuS = s));
+      const r = await runEvents(spec, { ...DEFAULT_LIMITS, ...sc.limits }, o.generator, (s) => (cell.serverCpuS = s));
       cell.result = r;
       cell.windowS = r.window_ns / 1e9;
     } catch (err) {

@@ -3,7 +3,7 @@
 //
 // Adding one: a new entry here; a new generator mode when the load is new (both generators, same CLI).
 
-export type GenMode = 'pub' | 'fanout' | 'reqrep' | 'conns' | 'subs';
+export type GenMode = 'pub' | 'fanout' | 'reqrep' | 'requests' | 'conns' | 'subs';
 
 /** One load, as both generators take it (key=value arguments). */
 export interface GenSpec {
@@ -25,6 +25,9 @@ export interface GenSpec {
   /** `events`: requests kept in flight, and the sink's batch_size. */
   inflight?: number;
   batch?: number;
+  /** `requests` (native generator only): where they go, and the body (its `##########` replaced per request). */
+  subject?: string;
+  bodyFile?: string;
   /** `fanout` across two servers (gateway.ts sets these per run): the publisher's port, TLS files, token file. */
   pubPort?: number;
   tlsCa?: string;
@@ -94,6 +97,9 @@ export interface GenResult {
   rss_full_kib?: number;
   // `events` (events.ts): requests answered with an error, backlog when intake ended, delivery and drain windows.
   refused?: number;
+  /** `requests`: replies that acknowledged (the rest of those answered were refused). */
+  acked?: number;
+  warmup_acked?: number;
   backlog_at_end?: number;
   delivery_ns?: number;
   drain_ns?: number;
@@ -304,56 +310,8 @@ export const SCENARIOS: Scenario[] = [
     check: noLoss,
     notes: lossNotes,
   },
-  {
-    name: 'events',
-    kind: 'events',
-    spec: (quick) => ({ mode: 'reqrep', size: 1024, count: q(quick, 100_000), warmup: q(quick, 5_000), inflight: 512, batch: 1, capMs: quick ? 2000 : 5000 }),
-    metrics: [
-      { label: 'events acked (stored, fsynced) 1 KiB, ours only', unit: 'events/s', better: 'higher', format: fmtRate, value: sentRate },
-      {
-        label: 'events delivered to a node:http sink (1 per POST)',
-        unit: 'events/s',
-        better: 'higher',
-        format: fmtRate,
-        value: (r) => (r.received ?? 0) / ((r.delivery_ns ?? NaN) / 1e9),
-      },
-    ],
-    // Undelivered after the drain bound is slowness, not loss (the events stay pending in the store): a note.
-    check: (r) => ((r.timeouts ?? 0) > 0 ? `${r.timeouts} request(s) timed out` : undefined),
-    notes: (r) => [
-      'nats-server has no durable event intake or HTTP sink: no figure, no ratio',
-      ...((r.lost ?? 0) > 0 ? [`${r.lost} of ${r.expected} acknowledged events still pending after the 30 s drain bound`] : []),
-      `backlog when intake ended: ${r.backlog_at_end ?? '?'} of ${r.sent ?? '?'} (delivery ${r.backlog_at_end === 0 ? 'kept up' : 'behind'}), drained ${((r.drain_ns ?? 0) / 1e9).toFixed(2)} s later`,
-      ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
-      ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
-      ...((r.batch ?? 1) > 1 && r.batch_posts === 0 ? [`batch_size ${r.batch} not applied by the service: every POST carried one event`] : []),
-    ],
-  },
-  {
-    name: 'events-batch',
-    kind: 'events',
-    spec: (quick) => ({ mode: 'reqrep', size: 1024, count: q(quick, 100_000), warmup: q(quick, 5_000), inflight: 512, batch: 100, capMs: quick ? 2000 : 5000 }),
-    metrics: [
-      { label: 'events acked (stored, fsynced) 1 KiB, ours only (batched sink)', unit: 'events/s', better: 'higher', format: fmtRate, value: sentRate },
-      {
-        label: 'events delivered to a node:http sink (batch_size 100)',
-        unit: 'events/s',
-        better: 'higher',
-        format: fmtRate,
-        value: (r) => (r.received ?? 0) / ((r.delivery_ns ?? NaN) / 1e9),
-      },
-    ],
-    // Undelivered after the drain bound is slowness, not loss (the events stay pending in the store): a note.
-    check: (r) => ((r.timeouts ?? 0) > 0 ? `${r.timeouts} request(s) timed out` : undefined),
-    notes: (r) => [
-      'nats-server has no durable event intake or HTTP sink: no figure, no ratio',
-      ...((r.lost ?? 0) > 0 ? [`${r.lost} of ${r.expected} acknowledged events still pending after the 30 s drain bound`] : []),
-      `backlog when intake ended: ${r.backlog_at_end ?? '?'} of ${r.sent ?? '?'} (delivery ${r.backlog_at_end === 0 ? 'kept up' : 'behind'}), drained ${((r.drain_ns ?? 0) / 1e9).toFixed(2)} s later`,
-      ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
-      ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
-      ...((r.batch ?? 1) > 1 && r.batch_posts === 0 ? [`batch_size ${r.batch} not applied by the service: every POST carried one event`] : []),
-    ],
-  },
+  eventsScenario('events', 1),
+  eventsScenario('events-batch', 100),
   {
     name: 'subs-100k',
     kind: 'generator',
@@ -512,5 +470,38 @@ export function genArgs(spec: GenSpec, port: number): string[] {
   if (spec.tlsCert !== undefined) out.push(`tls_cert=${spec.tlsCert}`);
   if (spec.tlsKey !== undefined) out.push(`tls_key=${spec.tlsKey}`);
   if (spec.tokenFile !== undefined) out.push(`token_file=${spec.tokenFile}`);
+  if (spec.subject !== undefined) out.push(`subject=${spec.subject}`);
+  if (spec.bodyFile !== undefined) out.push(`body_file=${spec.bodyFile}`);
+  if (spec.inflight !== undefined) out.push(`inflight=${spec.inflight}`);
   return out;
+}
+
+// `events` (events.ts): our durable intake and one HTTP sink taking `batch` events per POST; ours only.
+function eventsScenario(name: string, batch: number): Scenario {
+  const sink = batch > 1 ? `batch_size ${batch}` : '1 per POST';
+  return {
+    name,
+    kind: 'events',
+    spec: (quick) => ({ mode: 'requests', size: 1024, count: q(quick, 200_000), warmup: q(quick, 5_000), inflight: 512, batch, capMs: quick ? 2000 : 5000 }),
+    metrics: [
+      { label: `events acked (stored, fsynced) 1 KiB, ours only (sink: ${sink})`, unit: 'events/s', better: 'higher', format: fmtRate, value: sentRate },
+      {
+        label: `events delivered to a node:http sink (${sink})`,
+        unit: 'events/s',
+        better: 'higher',
+        format: fmtRate,
+        value: (r) => (r.received ?? 0) / ((r.delivery_ns ?? NaN) / 1e9),
+      },
+    ],
+    // Undelivered after the drain bound is slowness, not loss (the events stay pending in the store): a note.
+    check: (r) => ((r.timeouts ?? 0) > 0 ? `${r.timeouts} request(s) unanswered` : undefined),
+    notes: (r) => [
+      'nats-server has no durable event intake or HTTP sink: no figure, no ratio',
+      ...((r.lost ?? 0) > 0 ? [`${r.lost} of ${r.expected} acknowledged events still pending after the 30 s drain bound`] : []),
+      `backlog when intake ended: ${r.backlog_at_end ?? '?'} of ${r.sent ?? '?'} (delivery ${r.backlog_at_end === 0 ? 'kept up' : 'behind'}), drained ${((r.drain_ns ?? 0) / 1e9).toFixed(2)} s later`,
+      ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
+      ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
+      ...(batch > 1 && r.batch_posts === 0 ? [`batch_size ${batch} not applied by the service: every POST carried one event`] : []),
+    ],
+  };
 }
