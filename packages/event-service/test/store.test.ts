@@ -105,3 +105,46 @@ test('[store] path: relative to the config file, absolute kept, default data/eve
   assert.equal(resolveServiceConfig({ store: { path: 'x/e.db' } }).store?.path, path.resolve('x/e.db'));
   assert.throws(() => resolveServiceConfig({ store: { path: '' } }), /store\.path: must not be empty/);
 });
+
+test('a store written before the held table opens with its held events, pending and dead deliveries intact', (t) => {
+  const file = path.join(tmpDir(t), 'old.db');
+  // Schema 0 as the first release wrote it: the held count a column of events, delivered deliveries kept as state 1.
+  const old = new Database(file);
+  old.pragma('journal_mode = WAL');
+  old.exec(`
+    CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+      body TEXT NOT NULL, stored_at INTEGER NOT NULL, pending INTEGER NOT NULL);
+    CREATE TABLE deliveries (sink TEXT NOT NULL, seq INTEGER NOT NULL REFERENCES events(seq), state INTEGER NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+      PRIMARY KEY (sink, seq)) WITHOUT ROWID;
+    CREATE INDEX deliveries_due ON deliveries (sink, state, next_at, seq);
+    CREATE INDEX deliveries_pending ON deliveries (sink, seq, next_at) WHERE state = 0;
+    CREATE INDEX events_held ON events (pending) WHERE pending > 0;
+    CREATE INDEX deliveries_seq ON deliveries (seq, state);
+    INSERT INTO events (id, type, body, stored_at, pending) VALUES
+      ('a', 't', '{"n":1}', 1, 0), ('b', 't', '{"n":2}', 2, 2), ('c', 't', '{"n":3}', 3, 0);
+    INSERT INTO deliveries (sink, seq, state, attempts, last_error) VALUES
+      ('feed', 1, 1, 1, NULL), ('feed', 2, 0, 3, 'HTTP 500'), ('cfg', 2, 0, 0, NULL), ('feed', 3, 2, 5, 'HTTP 404');
+  `);
+  old.close();
+
+  const store = new SqliteEventStore(file);
+  t.after(() => store.close());
+  assert.equal(store.held, 1, 'b is held: two deliveries pending');
+  assert.deepEqual(store.due('feed', Number.MAX_SAFE_INTEGER, 10).map((d) => [d.id, d.attempts, d.lastError]), [['b', 3, 'HTTP 500']]);
+  assert.deepEqual(store.sinkCounts('feed'), { pending: 1, dead: 1 });
+  assert.deepEqual(store.deadLetters().map((d) => [d.sink, d.id, d.attempts]), [['feed', 'c', 5]]);
+  // Delivering b to both sinks releases it; a, delivered before, and b can then be pruned, c (a dead letter) not.
+  assert.equal(store.delivered('feed', [2]), 1);
+  assert.equal(store.held, 1, 'cfg still wants b');
+  assert.equal(store.delivered('cfg', [2]), 1);
+  assert.equal(store.held, 0);
+  assert.equal(store.prune({ maxEvents: 0, olderThan: 0 }), 2);
+  assert.deepEqual([store.get('a'), store.get('b'), store.get('c')?.id], [undefined, undefined, 'c']);
+  // Appends after the migration keep numbering after the old events.
+  assert.equal(store.append([{ id: 'd', type: 't', body: '{}', sinks: ['feed'] }])[0]!.seq, 4);
+  store.close();
+  const again = new SqliteEventStore(file);
+  t.after(() => again.close());
+  assert.equal(again.held, 1, 'reopened: already migrated, d held');
+});

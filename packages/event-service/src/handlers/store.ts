@@ -109,7 +109,7 @@ export interface EventStore {
   close(): void;
 }
 
-const STATE_CODE: Record<DeliveryState, number> = { pending: 0, delivered: 1, dead: 2 };
+// Code 1 (delivered) is no longer stored: a delivered delivery's row is deleted (SCHEMA).
 const STATE_NAME: DeliveryState[] = ['pending', 'delivered', 'dead'];
 
 export interface SqliteStoreOptions {
@@ -170,23 +170,34 @@ CREATE TABLE IF NOT EXISTS events (
   id TEXT NOT NULL UNIQUE,
   type TEXT NOT NULL,
   body TEXT NOT NULL,
-  stored_at INTEGER NOT NULL,
-  pending INTEGER NOT NULL            -- deliveries still pending; > 0 means the event is held
+  stored_at INTEGER NOT NULL
 );
+-- The events held: those with deliveries still pending, and how many. Apart from the events rather than a column
+-- of theirs: each delivery changes the count, and SQLite rewrites a whole row to change a column, the ~1 KiB body
+-- included (that rewrite was a third of a delivery's cost in the store).
+CREATE TABLE IF NOT EXISTS held (
+  seq INTEGER PRIMARY KEY,
+  pending INTEGER NOT NULL
+);
+-- A sink's deliveries still to make (state 0) or dead-lettered (state 2). A delivered one is deleted: nothing
+-- reads it again, and a delete costs the indexes below what a state change would.
 CREATE TABLE IF NOT EXISTS deliveries (
   sink TEXT NOT NULL,
   seq INTEGER NOT NULL REFERENCES events(seq),
-  state INTEGER NOT NULL,             -- 0 pending, 1 delivered, 2 dead
+  state INTEGER NOT NULL,             -- 0 pending, 2 dead
   attempts INTEGER NOT NULL DEFAULT 0,
   next_at INTEGER NOT NULL DEFAULT 0,
   last_error TEXT,
   PRIMARY KEY (sink, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (sink, state, next_at, seq);
 -- due(): a sink's pending deliveries in seq order. Without it SQLite sorted every pending row per call (about
 -- 50 ms at 60,000 pending on this machine, per delivery), so a backlog slowed delivery and stalled the intake.
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (sink, seq, next_at) WHERE state = 0;
-CREATE INDEX IF NOT EXISTS events_held ON events (pending) WHERE pending > 0;
+-- nextDue(): a sink's earliest retry.
+CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (sink, next_at) WHERE state = 0;
+-- Dead letters by sink (the list, the counts) and by event (retention keeps an event a dead letter names).
+CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (sink, seq) WHERE state = 2;
+CREATE INDEX IF NOT EXISTS deliveries_dead_seq ON deliveries (seq) WHERE state = 2;
 -- The feed's filters (handlers/event-feed.ts) and retention; each ends in seq so a filtered page walks in order.
 -- Together they cost about a fifth of raw append throughput (1 KiB events, 500 per commit, this 2-core machine:
 -- ~53k without them, ~42k events/s with); kept, because an unindexed filtered page on a large feed would scan the
@@ -195,8 +206,27 @@ CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
 CREATE INDEX IF NOT EXISTS events_producer ON events (json_extract(body, '$.producer.id'), seq);
 CREATE INDEX IF NOT EXISTS events_actor ON events (json_extract(body, '$.actor.id'), seq);
 CREATE INDEX IF NOT EXISTS events_stored_at ON events (stored_at);
-CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq, state);
 `;
+
+/**
+ * Stores written before the held table (schema 0: a `pending` column on events, delivered deliveries kept with
+ * state 1) are brought to schema 1 in one transaction when opened.
+ */
+function migrate(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(events)').all();
+  if (!columns.some((c) => c.name === 'pending')) return;
+  db.transaction(() => {
+    db.exec(`
+      CREATE TABLE held (seq INTEGER PRIMARY KEY, pending INTEGER NOT NULL);
+      INSERT INTO held (seq, pending) SELECT seq, pending FROM events WHERE pending > 0;
+      DROP INDEX IF EXISTS events_held;
+      ALTER TABLE events DROP COLUMN pending;
+      DELETE FROM deliveries WHERE state = 1;
+      DROP INDEX IF EXISTS deliveries_due;
+      DROP INDEX IF EXISTS deliveries_seq;
+    `);
+  }).immediate();
+}
 
 /** The SQLite implementation. `path` may be `:memory:` (tests; nothing durable). */
 export class SqliteEventStore implements EventStore {
@@ -218,12 +248,14 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma('foreign_keys = ON');
     // Another connection (the sink worker) may hold the write lock: wait for it rather than fail with SQLITE_BUSY.
     this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    migrate(this.db);
     this.db.exec(SCHEMA);
     const db = this.db;
     this.stmts = {
-      insert: db.prepare<[string, string, string, number, number]>(
-        'INSERT INTO events (id, type, body, stored_at, pending) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
+      insert: db.prepare<[string, string, string, number]>(
+        'INSERT INTO events (id, type, body, stored_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
       ),
+      addHeld: db.prepare<[number, number]>('INSERT INTO held (seq, pending) VALUES (?, ?)'),
       seqOf: db.prepare<[string], { seq: number }>('SELECT seq FROM events WHERE id = ?'),
       addDelivery: db.prepare<[string, number]>('INSERT OR IGNORE INTO deliveries (sink, seq, state) VALUES (?, ?, 0)'),
       get: db.prepare<[string], { seq: number; id: string; type: string; body: string; stored_at: number }>(
@@ -234,16 +266,21 @@ export class SqliteEventStore implements EventStore {
            FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.seq
           WHERE d.sink = ? AND d.state = 0 AND d.next_at <= ? AND d.seq > ? ORDER BY d.seq LIMIT ?`,
       ),
-      nextDue: db.prepare<[string, number], { next: number | null }>('SELECT MIN(next_at) AS next FROM deliveries WHERE sink = ? AND state = 0 AND next_at > ?'),
-      resolve: db.prepare<[number, string | null, string, number]>(
-        'UPDATE deliveries SET state = ?, last_error = ? WHERE sink = ? AND seq = ? AND state = 0',
+      nextDue: db.prepare<[string, number], { next: number | null }>(
+        'SELECT MIN(next_at) AS next FROM deliveries INDEXED BY deliveries_next WHERE sink = ? AND state = 0 AND next_at > ?',
       ),
-      release: db.prepare<[number], { pending: number }>('UPDATE events SET pending = pending - 1 WHERE seq = ? RETURNING pending'),
-      hold: db.prepare<[number], { pending: number }>('UPDATE events SET pending = pending + 1 WHERE seq = ? RETURNING pending'),
+      markDelivered: db.prepare<[string, number]>('DELETE FROM deliveries WHERE sink = ? AND seq = ? AND state = 0'),
+      markDead: db.prepare<[string, string, number]>(
+        'UPDATE deliveries SET state = 2, last_error = ?, attempts = attempts + 1 WHERE sink = ? AND seq = ? AND state = 0',
+      ),
+      release: db.prepare<[number], { pending: number }>('UPDATE held SET pending = pending - 1 WHERE seq = ? RETURNING pending'),
+      unhold: db.prepare<[number]>('DELETE FROM held WHERE seq = ?'),
+      hold: db.prepare<[number], { pending: number }>(
+        'INSERT INTO held (seq, pending) VALUES (?, 1) ON CONFLICT(seq) DO UPDATE SET pending = pending + 1 RETURNING pending',
+      ),
       failed: db.prepare<[number, string, string, number]>(
         'UPDATE deliveries SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE sink = ? AND seq = ? AND state = 0',
       ),
-      bumpAttempts: db.prepare<[string, number]>('UPDATE deliveries SET attempts = attempts + 1 WHERE sink = ? AND seq = ? AND state = 0'),
       deadLetters: db.prepare<[string | null, string | null, number, number], DeliveryRow>(
         `SELECT d.sink, d.seq, e.id, e.type, e.body, d.state, d.attempts, d.next_at, d.last_error
            FROM deliveries d JOIN events e ON e.seq = d.seq
@@ -254,17 +291,19 @@ export class SqliteEventStore implements EventStore {
         'UPDATE deliveries SET state = 0, attempts = 0, next_at = ?, last_error = NULL WHERE sink = ? AND seq = ? AND state = 2',
       ),
       count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
-      sinkState: db.prepare<[string, number], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = ?'),
-      held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE pending > 0'),
+      // Literal states, so each count reads its partial index.
+      pendingCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 0'),
+      deadCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 2'),
+      held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM held'),
       lastSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events'),
       nthNewest: db.prepare<[number], { seq: number }>('SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?'),
       pruneCandidates: db.prepare<[number, number, number], { seq: number }>(
         `SELECT seq FROM events e
-          WHERE (e.seq <= ? OR e.stored_at < ?) AND e.pending = 0
+          WHERE (e.seq <= ? OR e.stored_at < ?)
+            AND NOT EXISTS (SELECT 1 FROM held h WHERE h.seq = e.seq)
             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state = 2)
           ORDER BY seq LIMIT ?`,
       ),
-      deleteDeliveries: db.prepare<[number]>('DELETE FROM deliveries WHERE seq = ?'),
       deleteEvent: db.prepare<[number]>('DELETE FROM events WHERE seq = ?'),
     };
     this.heldCounter = opts.heldCounter ?? new Int32Array(new SharedArrayBuffer(4));
@@ -317,14 +356,17 @@ export class SqliteEventStore implements EventStore {
       let held = 0;
       for (const e of events) {
         const sinks = [...new Set(e.sinks)];
-        const res = this.stmts.insert.run(e.id, e.type, e.body, now, sinks.length);
+        const res = this.stmts.insert.run(e.id, e.type, e.body, now);
         if (res.changes === 0) {
           out.push({ id: e.id, seq: this.stmts.seqOf.get(e.id)!.seq, duplicate: true });
           continue;
         }
         const seq = Number(res.lastInsertRowid);
         for (const sink of sinks) this.stmts.addDelivery.run(sink, seq);
-        if (sinks.length > 0) held++;
+        if (sinks.length > 0) {
+          this.stmts.addHeld.run(seq, sinks.length);
+          held++;
+        }
         out.push({ id: e.id, seq, duplicate: false });
       }
       this.addHeld(held);
@@ -378,7 +420,7 @@ export class SqliteEventStore implements EventStore {
     return this.write(() => {
       let n = 0;
       for (const seq of seqs) {
-        const r = this.stmts.resolve.run(STATE_CODE.delivered, null, sink, seq);
+        const r = this.stmts.markDelivered.run(sink, seq);
         if (r.changes > 0) {
           n++;
           this.release(seq);
@@ -394,8 +436,7 @@ export class SqliteEventStore implements EventStore {
 
   dead(sink: string, seq: number, error: string): void {
     this.write(() => {
-      this.stmts.bumpAttempts.run(sink, seq);
-      if (this.stmts.resolve.run(STATE_CODE.dead, error, sink, seq).changes > 0) this.release(seq);
+      if (this.stmts.markDead.run(error, sink, seq).changes > 0) this.release(seq);
     })();
   }
 
@@ -420,7 +461,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   sinkCounts(sink: string): { pending: number; dead: number } {
-    return { pending: this.stmts.sinkState.get(sink, STATE_CODE.pending)!.n, dead: this.stmts.sinkState.get(sink, STATE_CODE.dead)!.n };
+    return { pending: this.stmts.pendingCount.get(sink)!.n, dead: this.stmts.deadCount.get(sink)!.n };
   }
 
   count(): number {
@@ -464,7 +505,7 @@ export class SqliteEventStore implements EventStore {
       const n = this.write(() => {
         const seqs = this.stmts.pruneCandidates.all(countCut, opts.olderThan, 2000);
         for (const { seq } of seqs) {
-          this.stmts.deleteDeliveries.run(seq);
+          // Neither held nor dead-lettered: the event has no delivery rows left.
           this.stmts.deleteEvent.run(seq);
         }
         return seqs.length;
@@ -480,6 +521,10 @@ export class SqliteEventStore implements EventStore {
 
   /** One of the event's deliveries is no longer pending; the event stops being held with its last. */
   private release(seq: number): void {
-    if (this.stmts.release.get(seq)!.pending === 0) this.addHeld(-1);
+    const r = this.stmts.release.get(seq);
+    if (r !== undefined && r.pending <= 0) {
+      this.stmts.unhold.run(seq);
+      this.addHeld(-1);
+    }
   }
 }
