@@ -114,7 +114,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       await this.frontend.listen();
       await this.leafnodes?.listen();
     } catch (err) {
-      this.handlers?.close();
+      await this.handlers?.close();
       await this.leafnodes?.close();
       await this.monitor?.close();
       throw err;
@@ -247,7 +247,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     this.healthResponder?.close();
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
     // Handlers first: the intake commits and answers what it holds while its requesters are still connected.
-    this.handlers?.close();
+    await this.handlers?.close();
     stopped.push(this.frontend.close('Server Shutdown'));
     await Promise.all(stopped);
     this.lifecycle = 'closed';

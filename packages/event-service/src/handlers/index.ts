@@ -51,7 +51,7 @@ export interface HandlersStatus {
 
 export class EventHandlers {
   private opened: SqliteEventStore | undefined;
-  /** The sinks' worker, started with the first sink. */
+  /** The store writer and sinks worker (sink-pool.ts), started with the first commit or sink. */
   private pool: SinkPool | undefined;
   readonly intake: EventIntake;
   readonly feed: EventFeed;
@@ -88,15 +88,16 @@ export class EventHandlers {
     });
     this.intake = new EventIntake(conn, {
       store: () => this.store,
+      // In the sink worker, on the store's one writing connection (sink-pool.ts); `:memory:` is this connection's
+      // alone, so its commits stay here.
+      commit: (events) => (this.store.file === ':memory:' ? Promise.resolve(this.store.append(events)) : this.sinkPool().append(events)),
       eventLimit: () => this.server.config.service.event_limit,
       sinksFor: (event) => {
         const key = eventKey(event.type);
         return this.routes.filter((r) => matchesFilter(key, r.filter)).map((r) => r.name);
       },
-      onStored: () => {
-        this.pool?.wake();
-        this.feed.notify();
-      },
+      // The worker woke its sinks when it committed.
+      onStored: () => this.feed.notify(),
       logger,
     });
   }
@@ -118,9 +119,7 @@ export class EventHandlers {
   /** Adds a sink; the worker starts it, and it delivers what the store already holds for it. */
   private addSink(name: HandlerName, conf: HandlerSink): void {
     this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
-    const store = this.store;
-    this.pool ??= new SinkPool({ file: store.file, heldCounter: store.heldCounter, logger: this.logger, onResolved: () => this.intake.released() });
-    this.pool.add({ name, ...httpSinkOptions(conf) });
+    this.sinkPool().add({ name, ...httpSinkOptions(conf) });
     this.running.set(name, conf);
   }
 
@@ -152,6 +151,12 @@ export class EventHandlers {
     }
     if (out.added.length + out.removed.length + out.replaced.length > 0) this.logger.info(out, 'handler sinks reloaded');
     return out;
+  }
+
+  private sinkPool(): SinkPool {
+    const store = this.store;
+    this.pool ??= new SinkPool({ file: store.file, heldCounter: store.heldCounter, logger: this.logger, onResolved: () => this.intake.released() });
+    return this.pool;
   }
 
   /** The store, opened (and created) on first use. */
@@ -220,8 +225,9 @@ export class EventHandlers {
     return this.api.serve(req, res, url);
   }
 
-  close(): void {
-    this.intake.stop();
+  /** Commits and answers what the intake holds, then stops the sinks and the feed and closes the store. */
+  async close(): Promise<void> {
+    await this.intake.stop();
     this.feed.close();
     this.pool?.close();
     this.opened?.close();

@@ -1,6 +1,8 @@
 // Event intake: an in-process subscriber on `events.>` that turns CloudEvents structured JSON messages into stored
-// events. Messages of one event-loop turn are committed together (one fsync), and a request is answered only after
-// that commit, like a JetStream publish ack. Delivering stored events to sinks is the sinks' concern.
+// events. Messages are committed in groups (one transaction, one fsync each), and a request is answered only after
+// its group's commit, like a JetStream publish ack. One commit is in flight at a time (on the store writer's
+// thread: store-writer.ts); what arrives meanwhile forms the next group, so groups grow with the load.
+// Delivering stored events to sinks is the sinks' concern.
 import {
   eventCatalogue,
   type EventCatalogue,
@@ -9,7 +11,7 @@ import {
   type Logger,
 } from '@event-broker/shared';
 import type { Msg, PublisherHandle, Subscription } from '../api.js';
-import type { EventStore } from './store.js';
+import type { AppendResult, EventStore, NewEvent } from './store.js';
 
 /** The subject events are published on: `events.<type>`. */
 export const INTAKE_SUBJECT = 'events.>';
@@ -33,6 +35,11 @@ export interface IntakeConn {
 export interface IntakeOptions {
   /** The store, opened on first use (so a service that never sees an event creates no file). */
   store: () => EventStore;
+  /**
+   * Commits a group durably (store-writer.ts on a worker thread); without it the store's append, on this thread.
+   * Called again only after the previous call settled.
+   */
+  commit?: (events: NewEvent[]) => Promise<AppendResult[]>;
   /** The most events held (stored, not yet delivered to every sink that wants them); read live for reloads. */
   eventLimit: () => number;
   /** The sinks that want an event; each gets a delivery record. */
@@ -62,6 +69,9 @@ interface Pending {
 export class EventIntake {
   private sub: Subscription | undefined;
   private batch: Pending[] = [];
+  /** The group being committed, until its commit settles. */
+  private committing: Pending[] | undefined;
+  private commitDone: Promise<void> | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
   private readonly paused = new Map<number, PublisherHandle>();
   private readonly catalogue: EventCatalogue;
@@ -79,16 +89,17 @@ export class EventIntake {
   }
 
   /** Unsubscribes, commits and answers what was received, and lets paused publishers go. */
-  stop(): void {
+  async stop(): Promise<void> {
     this.sub?.unsubscribe();
     this.sub = undefined;
     this.flush();
+    while (this.commitDone !== undefined) await this.commitDone;
     this.resumeAll();
   }
 
   /** Held plus not yet committed: what the limit is checked against. */
   get held(): number {
-    return this.opts.store().held + this.batch.length;
+    return this.opts.store().held + this.batch.length + (this.committing?.length ?? 0);
   }
 
   /** Sinks call this when deliveries resolve: publishers paused at the limit resume once there is room. */
@@ -137,29 +148,32 @@ export class EventIntake {
     return { event: r.event };
   }
 
-  /** Group commit: one transaction for the turn's events, then the replies. */
+  /** Group commit: one transaction for what arrived since the last one started, then the replies. */
   private flush(): void {
     if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
     this.flushScheduled = undefined;
+    if (this.committing !== undefined || this.batch.length === 0) return; // the commit in flight flushes again
     const batch = this.batch;
-    if (batch.length === 0) return;
     this.batch = [];
-    let results;
+    this.committing = batch;
+    const events = batch.map((p) => ({ id: p.event.id, type: p.event.type, body: p.body, sinks: this.opts.sinksFor(p.event) }));
+    let commit: Promise<AppendResult[]>;
     try {
-      results = this.opts.store().append(
-        batch.map((p) => ({ id: p.event.id, type: p.event.type, body: p.body, sinks: this.opts.sinksFor(p.event) })),
-      );
+      commit = this.opts.commit ? this.opts.commit(events) : Promise.resolve(this.opts.store().append(events));
     } catch (err) {
-      this.stats.storeFailures += batch.length;
-      const plain = batch.filter((p) => p.reply === undefined).length;
-      // Requests hear it; plain publishes cannot, so they are logged by id: refused loudly, never silently.
-      this.opts.logger.error(
-        { err: (err as Error).message, events: batch.length, plain_ids: batch.filter((p) => p.reply === undefined).map((p) => p.event.id) },
-        plain > 0 ? 'event store failed: plain-published events NOT stored' : 'event store failed',
-      );
-      for (const p of batch) this.answer(p.reply, { error: { code: 'EEVENT_STORE', reason: `not stored: ${(err as Error).message}` } });
-      return;
+      commit = Promise.reject(err as Error);
     }
+    this.commitDone = commit.then(
+      (results) => this.committed(batch, results),
+      (err: unknown) => this.commitFailed(batch, err as Error),
+    ).finally(() => {
+      this.committing = undefined;
+      this.commitDone = undefined;
+      this.flush();
+    });
+  }
+
+  private committed(batch: Pending[], results: AppendResult[]): void {
     let stored = 0;
     for (let i = 0; i < batch.length; i++) {
       const r = results[i]!;
@@ -169,6 +183,17 @@ export class EventIntake {
     }
     this.stats.accepted += stored;
     if (stored > 0) this.opts.onStored?.(stored);
+  }
+
+  private commitFailed(batch: Pending[], err: Error): void {
+    this.stats.storeFailures += batch.length;
+    const plainIds = batch.filter((p) => p.reply === undefined).map((p) => p.event.id);
+    // Requests hear it; plain publishes cannot, so they are logged by id: refused loudly, never silently.
+    this.opts.logger.error(
+      { err: err.message, events: batch.length, plain_ids: plainIds },
+      plainIds.length > 0 ? 'event store failed: plain-published events NOT stored' : 'event store failed',
+    );
+    for (const p of batch) this.answer(p.reply, { error: { code: 'EEVENT_STORE', reason: `not stored: ${err.message}` } });
   }
 
   private answer(reply: string | undefined, body: unknown): void {
