@@ -171,3 +171,48 @@ test('sink worker exits: a sink added before the restart runs once, every event 
   await until(() => restarts.length === 2, 'the second restart scheduled');
   assert.deepEqual(restarts, [1000, 2000]);
 });
+
+test('the worker commits the intake: durable and counted when append resolves; one exiting mid-commit refuses it, the next starts a worker', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-append-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const store = new SqliteEventStore(path.join(dir, 'events.db'));
+  t.after(() => store.close());
+  const pool = new SinkPool({
+    file: store.file,
+    heldCounter: store.heldCounter,
+    logger: createLogger({ format: 'json', level: 'fatal', name: 'test', destination: new Writable({ write: (_c, _e, done) => done() }) }),
+    onResolved: () => {},
+  });
+  t.after(() => pool.close());
+  const batch = (prefix: string, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, type: 't', body: JSON.stringify({ n: i, pad: 'x'.repeat(1000) }), sinks: ['a'] }));
+
+  const first = await pool.append(batch('x', 3));
+  assert.deepEqual(first.map((r) => [r.id, r.duplicate]), [['x0', false], ['x1', false], ['x2', false]]);
+  assert.equal(store.get('x2')?.seq, first[2]!.seq, 'visible to the main thread connection once resolved');
+  assert.equal(store.held, 3, 'held counted through the shared counter');
+
+  // A large commit and an exit at once: either it was committed before the exit (then it is all there) or it is
+  // refused (then nothing of it is): never acknowledged and missing.
+  const big = batch('y', 5000);
+  const inFlight = pool.append(big).then(
+    () => 'committed',
+    (err: Error) => err.message,
+  );
+  await pool.terminateWorker();
+  const outcome = await inFlight;
+  const stored = big.filter((e) => store.get(e.id) !== undefined).length;
+  if (outcome === 'committed') assert.equal(stored, big.length);
+  else {
+    assert.match(outcome, /event store worker exited/);
+    assert.equal(stored, 0, 'a refused commit left nothing behind');
+  }
+  t.diagnostic(`in-flight commit at the exit: ${outcome}`);
+
+  // The next commit does not wait out the restart backoff, and a retry of the same ids is idempotent.
+  const again = await within(pool.append(big.slice(0, 10)), 'a commit after the exit', 5000);
+  assert.deepEqual(again.map((r) => r.duplicate), Array(10).fill(outcome === 'committed'));
+  // A thread killed between counting and committing leaves the shared count off until housekeeping's refresh.
+  store.refresh();
+  assert.equal(store.held, 3 + (outcome === 'committed' ? big.length : 10));
+});
