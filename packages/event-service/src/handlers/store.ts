@@ -127,6 +127,9 @@ export interface SqliteStoreOptions {
   heldCounter?: Int32Array;
 }
 
+/** Retention deletes at most this many events per transaction. */
+const PRUNE_BATCH = 2000;
+
 /** How long a write waits for another connection's (the sink worker's, or the intake's fsynced commit) lock. */
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -297,14 +300,26 @@ export class SqliteEventStore implements EventStore {
       held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM held'),
       lastSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events'),
       nthNewest: db.prepare<[number], { seq: number }>('SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?'),
-      pruneCandidates: db.prepare<[number, number, number], { seq: number }>(
-        `SELECT seq FROM events e
-          WHERE (e.seq <= ? OR e.stored_at < ?)
+      // Retention's candidates, each read by its own index so a pass that finds little reads little: the oldest
+      // beyond the count (primary key range) and those past the age (events_stored_at range). Not held, not a dead letter.
+      pruneByCount: db.prepare<[number, number], { seq: number }>(
+        `SELECT seq FROM events e WHERE e.seq <= ?
             AND NOT EXISTS (SELECT 1 FROM held h WHERE h.seq = e.seq)
             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state = 2)
           ORDER BY seq LIMIT ?`,
       ),
-      deleteEvent: db.prepare<[number]>('DELETE FROM events WHERE seq = ?'),
+      pruneByAge: db.prepare<[number, number], { seq: number }>(
+        `SELECT seq FROM events e INDEXED BY events_stored_at WHERE e.stored_at < ?
+            AND NOT EXISTS (SELECT 1 FROM held h WHERE h.seq = e.seq)
+            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state = 2)
+          ORDER BY stored_at LIMIT ?`,
+      ),
+      // Checked again under the write lock: the candidates were read before it.
+      deleteEvent: db.prepare<{ seq: number }>(
+        `DELETE FROM events WHERE seq = $seq
+            AND NOT EXISTS (SELECT 1 FROM held WHERE seq = $seq)
+            AND NOT EXISTS (SELECT 1 FROM deliveries WHERE seq = $seq AND state = 2)`,
+      ),
     };
     this.heldCounter = opts.heldCounter ?? new Int32Array(new SharedArrayBuffer(4));
     if (opts.heldCounter === undefined) Atomics.store(this.heldCounter, 0, this.stmts.held.get()!.n);
@@ -498,20 +513,26 @@ export class SqliteEventStore implements EventStore {
   }
 
   prune(opts: { maxEvents: number; olderThan: number }): number {
-    const countCut = this.stmts.nthNewest.get(opts.maxEvents)?.seq ?? 0;
+    // The candidates are read outside the write lock (in WAL a reader does not hold up the writer, the sink
+    // worker's commits), and a pass that finds none takes no lock at all; the OFFSET walk that finds the count's
+    // cut only runs when the feed is over its count.
+    const over = this.stmts.count.get()!.n > opts.maxEvents;
+    const countCut = over ? (this.stmts.nthNewest.get(opts.maxEvents)?.seq ?? 0) : 0;
     let total = 0;
-    // Batches keep each transaction (and the intake waiting behind it) short.
     for (;;) {
-      const n = this.write(() => {
-        const seqs = this.stmts.pruneCandidates.all(countCut, opts.olderThan, 2000);
-        for (const { seq } of seqs) {
-          // Neither held nor dead-lettered: the event has no delivery rows left.
-          this.stmts.deleteEvent.run(seq);
-        }
-        return seqs.length;
+      const byCount = countCut > 0 ? this.stmts.pruneByCount.all(countCut, PRUNE_BATCH) : [];
+      const byAge = this.stmts.pruneByAge.all(opts.olderThan, PRUNE_BATCH);
+      const seqs = [...new Set([...byCount, ...byAge].map((r) => r.seq))];
+      if (seqs.length === 0) return total;
+      // Batches keep each transaction (and the commits waiting behind it) short.
+      const deleted = this.write(() => {
+        let n = 0;
+        for (const seq of seqs) n += this.stmts.deleteEvent.run({ seq }).changes;
+        return n;
       })();
-      total += n;
-      if (n < 2000) return total;
+      total += deleted;
+      // Nothing deleted: what was read is no longer prunable, and reading again would find the same.
+      if (deleted === 0 || (byCount.length < PRUNE_BATCH && byAge.length < PRUNE_BATCH)) return total;
     }
   }
 
