@@ -1,7 +1,8 @@
 // At-least-once across a crash: a child-process event service (the CLI) is killed with SIGKILL in the middle of a
 // stream of acknowledged events, then restarted on the same store; every acknowledged event reaches the sink,
 // duplicates allowed and flagged by the same webhook-id. And the sink worker thread exiting inside a running service:
-// restarted with each sink once, after a wait that grows while it keeps exiting.
+// restarted with each sink once, after a wait that grows while it keeps exiting; the store writer's thread exiting
+// in the middle of a commit.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,7 +15,9 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { connect, StringCodec } from 'nats';
 import { createLogger } from '@event-broker/shared';
+import Database from 'better-sqlite3';
 import { SinkPool } from '../src/handlers/sink-pool.js';
+import { StoreWriter } from '../src/handlers/store-writer.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { until, within } from './helpers/bounded.js';
 
@@ -172,47 +175,54 @@ test('sink worker exits: a sink added before the restart runs once, every event 
   assert.deepEqual(restarts, [1000, 2000]);
 });
 
-test('the worker commits the intake: durable and counted when append resolves; one exiting mid-commit refuses it, the next starts a worker', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-append-'));
+test('the store writer commits the intake: durable and counted when append resolves; one exiting mid-commit refuses it, the next starts a writer', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-writer-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const store = new SqliteEventStore(path.join(dir, 'events.db'));
   t.after(() => store.close());
-  const pool = new SinkPool({
-    file: store.file,
-    heldCounter: store.heldCounter,
-    logger: createLogger({ format: 'json', level: 'fatal', name: 'test', destination: new Writable({ write: (_c, _e, done) => done() }) }),
-    onResolved: () => {},
-  });
-  t.after(() => pool.close());
+  const logger = createLogger({ format: 'json', level: 'fatal', name: 'test', destination: new Writable({ write: (_c, _e, done) => done() }) });
+  const writer = new StoreWriter({ file: store.file, heldCounter: store.heldCounter }, logger);
+  t.after(() => writer.close());
   const batch = (prefix: string, n: number) =>
     Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, type: 't', body: JSON.stringify({ n: i, pad: 'x'.repeat(1000) }), sinks: ['a'] }));
 
-  const first = await pool.append(batch('x', 3));
+  const first = await writer.append(batch('x', 3));
   assert.deepEqual(first.map((r) => [r.id, r.duplicate]), [['x0', false], ['x1', false], ['x2', false]]);
   assert.equal(store.get('x2')?.seq, first[2]!.seq, 'visible to the main thread connection once resolved');
   assert.equal(store.held, 3, 'held counted through the shared counter');
 
+  // The main connection holds the write lock for a while (as the sink worker's marks do): the commit waits and
+  // goes through once it is released.
+  const locked = new Database(store.file);
+  locked.exec('BEGIN IMMEDIATE');
+  const waiting = writer.append(batch('w', 2));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(store.get('w0'), undefined, 'not committed while the lock is held');
+  locked.exec('COMMIT');
+  locked.close();
+  assert.deepEqual((await within(waiting, 'the commit after the lock')).map((r) => r.duplicate), [false, false]);
+
   // A large commit and an exit at once: either it was committed before the exit (then it is all there) or it is
   // refused (then nothing of it is): never acknowledged and missing.
   const big = batch('y', 5000);
-  const inFlight = pool.append(big).then(
+  const inFlight = writer.append(big).then(
     () => 'committed',
     (err: Error) => err.message,
   );
-  await pool.terminateWorker();
+  await writer.terminateWorker();
   const outcome = await inFlight;
   const stored = big.filter((e) => store.get(e.id) !== undefined).length;
   if (outcome === 'committed') assert.equal(stored, big.length);
   else {
-    assert.match(outcome, /event store worker exited/);
+    assert.match(outcome, /event store writer exited/);
     assert.equal(stored, 0, 'a refused commit left nothing behind');
   }
   t.diagnostic(`in-flight commit at the exit: ${outcome}`);
 
-  // The next commit does not wait out the restart backoff, and a retry of the same ids is idempotent.
-  const again = await within(pool.append(big.slice(0, 10)), 'a commit after the exit', 5000);
+  // The next commit starts a writer again, and a retry of the same ids is idempotent.
+  const again = await within(writer.append(big.slice(0, 10)), 'a commit after the exit');
   assert.deepEqual(again.map((r) => r.duplicate), Array(10).fill(outcome === 'committed'));
   // A thread killed between counting and committing leaves the shared count off until housekeeping's refresh.
   store.refresh();
-  assert.equal(store.held, 3 + (outcome === 'committed' ? big.length : 10));
+  assert.equal(store.held, 5 + (outcome === 'committed' ? big.length : 10));
 });

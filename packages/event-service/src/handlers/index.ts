@@ -1,6 +1,7 @@
 // The event handlers' life cycle inside a running service: the durable store (opened on first use, or at start
 // when a store file already exists or sinks are configured, so a restarted service delivers what it held), the
-// intake on `events.>`, one HTTP sink per configured [handlers] entry (all in one worker thread: sink-pool.ts),
+// intake on `events.>` (its commits on a thread of their own: store-writer.ts), one HTTP sink per configured
+// [handlers] entry (all in one worker thread: sink-pool.ts),
 // the event feed (its retention, the `$EVENTS.FEED.QUERY` responder, live streams) and the HTTP API the
 // monitoring listener serves for them.
 // Started by EventServer.listen once the listeners are up; stopped first on close so pending requests are answered.
@@ -18,6 +19,7 @@ import { SinkPool, type SinkProxy } from './sink-pool.js';
 import { httpSinkOptions } from './sinks/http.js';
 import type { HandlerSink, ServiceConfig } from '../config-types.js';
 import { SqliteEventStore } from './store.js';
+import { StoreWriter } from './store-writer.js';
 
 /** One sink as /handlerz and the status page show it. */
 export interface SinkStatus {
@@ -51,8 +53,10 @@ export interface HandlersStatus {
 
 export class EventHandlers {
   private opened: SqliteEventStore | undefined;
-  /** The store writer and sinks worker (sink-pool.ts), started with the first commit or sink. */
+  /** The sinks' worker (sink-pool.ts), started with the first sink. */
   private pool: SinkPool | undefined;
+  /** The intake's commits' thread (store-writer.ts), started with the first commit. */
+  private writer: StoreWriter | undefined;
   readonly intake: EventIntake;
   readonly feed: EventFeed;
   private readonly api: HandlersHttpApi;
@@ -88,16 +92,17 @@ export class EventHandlers {
     });
     this.intake = new EventIntake(conn, {
       store: () => this.store,
-      // In the sink worker, on the store's one writing connection (sink-pool.ts); `:memory:` is this connection's
-      // alone, so its commits stay here.
-      commit: (events) => (this.store.file === ':memory:' ? Promise.resolve(this.store.append(events)) : this.sinkPool().append(events)),
+      // On the store writer's thread (store-writer.ts); `:memory:` is this connection's alone, so its commits stay here.
+      commit: (events) => (this.store.file === ':memory:' ? Promise.resolve(this.store.append(events)) : this.storeWriter().append(events)),
       eventLimit: () => this.server.config.service.event_limit,
       sinksFor: (event) => {
         const key = eventKey(event.type);
         return this.routes.filter((r) => matchesFilter(key, r.filter)).map((r) => r.name);
       },
-      // The worker woke its sinks when it committed.
-      onStored: () => this.feed.notify(),
+      onStored: () => {
+        this.pool?.wake();
+        this.feed.notify();
+      },
       logger,
     });
   }
@@ -151,6 +156,12 @@ export class EventHandlers {
     }
     if (out.added.length + out.removed.length + out.replaced.length > 0) this.logger.info(out, 'handler sinks reloaded');
     return out;
+  }
+
+  private storeWriter(): StoreWriter {
+    const store = this.store;
+    this.writer ??= new StoreWriter({ file: store.file, heldCounter: store.heldCounter }, this.logger);
+    return this.writer;
   }
 
   private sinkPool(): SinkPool {
@@ -230,6 +241,7 @@ export class EventHandlers {
     await this.intake.stop();
     this.feed.close();
     this.pool?.close();
+    await this.writer?.close();
     this.opened?.close();
   }
 }

@@ -1,14 +1,11 @@
-// The store's writer and the HTTP sinks, as the main thread sees them: they run in a worker thread (sink-worker.ts)
-// with its own SQLite connection to the store's file. The intake's commits go there (append), so the main thread
-// parses the next events while a group is written and fsynced, and the sinks mark their deliveries on the same
-// connection: one writer, so neither waits on the other's lock (SQLite's busy wait sleeps 1-100 ms at a time; with
-// the intake and the sinks on two connections those sleeps, not the CPU, set the intake's rate). This proxy starts
-// the worker, passes it commits, sinks and wake-ups, and keeps each sink's counters and last error as the worker
+// The HTTP sinks as the main thread sees them: they run in a worker thread (sink-worker.ts) with their own SQLite
+// connection to the store's file, so delivery goes on while the intake commits on the store writer's thread
+// (store-writer.ts) and the main thread serves the broker. This proxy starts
+// the worker, passes it the sinks and the wake-ups, and keeps each sink's counters and last error as the worker
 // reports them, for /handlerz and /metrics. What a sink does is sinks/http.ts's; the message protocol is below.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@event-broker/shared';
 import type { HttpSinkOptions, HttpSinkState } from './sinks/http.js';
-import type { AppendResult, NewEvent } from './store.js';
 
 /** A sink's settings as the worker receives them: HttpSinkOptions without its functions. */
 export type SinkSettings = Omit<HttpSinkOptions, 'logger' | 'onResolved' | 'onChange' | 'now' | 'random'>;
@@ -24,7 +21,6 @@ export interface SinkWorkerData {
 
 /** Main thread to worker. `id` names one sink instance: a replaced sink's late reports are not its successor's. */
 export type ToWorker =
-  | { t: 'append'; id: number; events: NewEvent[] }
   | { t: 'add'; id: number; settings: SinkSettings }
   | { t: 'remove'; id: number }
   | { t: 'wake' }
@@ -43,8 +39,6 @@ export interface SinkReport {
 
 /** Worker to main thread: changed sinks (and whether deliveries resolved: room under event_limit), or a log line. */
 export type FromWorker =
-  | { t: 'appended'; id: number; results: AppendResult[] }
-  | { t: 'append-failed'; id: number; message: string }
   | { t: 'report'; sinks: SinkReport[]; resolved: boolean }
   | { t: 'log'; level: 'error' | 'warn'; obj: object; msg: string };
 
@@ -103,9 +97,6 @@ export class SinkPool {
   private restartTimer: NodeJS.Timeout | undefined;
   /** Exits in a row, each within RESTART_RESET_MS of its start: the next restart's wait doubles with each. */
   private exits = 0;
-  /** Commits sent to the worker and not yet answered, by id. */
-  private readonly commits = new Map<number, { resolve: (r: AppendResult[]) => void; reject: (e: Error) => void }>();
-  private nextCommit = 1;
 
   constructor(private readonly opts: SinkPoolOptions) {}
 
@@ -127,24 +118,6 @@ export class SinkPool {
     if (i < 0) return;
     const [sink] = this.running.splice(i, 1);
     this.send({ t: 'remove', id: sink!.id });
-  }
-
-  /**
-   * Commits the events in the worker (one transaction, one fsync) and resolves once they are durable; its sinks
-   * are woken there. A worker waiting out a restart's backoff is started at once: the intake does not wait.
-   */
-  append(events: NewEvent[]): Promise<AppendResult[]> {
-    if (this.closing) return Promise.reject(new Error('event store closed'));
-    const id = this.nextCommit++;
-    return new Promise((resolve, reject) => {
-      this.commits.set(id, { resolve, reject });
-      if (this.worker === undefined) {
-        clearTimeout(this.restartTimer);
-        this.restartTimer = undefined;
-        this.spawn();
-      }
-      this.worker!.postMessage({ t: 'append', id, events } satisfies ToWorker);
-    });
   }
 
   /** New events were stored: each sink delivers what is due now. */
@@ -205,10 +178,6 @@ export class SinkPool {
     worker.on('error', (err) => this.opts.logger.error({ err: err.message }, 'sink worker failed'));
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
-      // A commit in flight may or may not have reached the disk: its requests hear a failure, and a retry with the
-      // same id is answered as a duplicate if it had (the id is the idempotency key).
-      for (const c of this.commits.values()) c.reject(new Error(`event store worker exited (code ${code})`));
-      this.commits.clear();
       if (this.closing) return;
       if (Date.now() - startedAt >= RESTART_RESET_MS) this.exits = 0;
       const restartMs = Math.min(RESTART_MS * 2 ** this.exits, RESTART_MAX_MS);
@@ -225,13 +194,6 @@ export class SinkPool {
   }
 
   private receive(m: FromWorker): void {
-    if (m.t === 'appended' || m.t === 'append-failed') {
-      const c = this.commits.get(m.id);
-      this.commits.delete(m.id);
-      if (m.t === 'appended') c?.resolve(m.results);
-      else c?.reject(new Error(m.message));
-      return;
-    }
     if (m.t === 'log') {
       this.opts.logger[m.level](m.obj, m.msg);
       return;

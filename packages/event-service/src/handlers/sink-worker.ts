@@ -1,7 +1,6 @@
-// The sink worker's entry (started by sink-pool.ts): the store's one writing connection and the HTTP sinks
-// (sinks/http.ts) on an event loop of their own. It commits the intake's groups, and the sinks read and mark
-// deliveries through the same connection, so no write waits for another's lock. It reports each sink's figures
-// back, coalesced.
+// The sink worker's entry (started by sink-pool.ts): the HTTP sinks (sinks/http.ts) on an event loop of their own,
+// reading and marking deliveries through their own connection to the store's file, so a POST's answer is handled
+// while the main thread is busy committing the intake. It reports each sink's figures back, coalesced.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromWorker, SinkReport, SinkWorkerData, ToWorker } from './sink-pool.js';
 import { HttpSink, type SinkLogger } from './sinks/http.js';
@@ -74,20 +73,8 @@ function close(): void {
   port.close();
 }
 
-function append(id: number, events: Extract<ToWorker, { t: 'append' }>['events']): void {
-  try {
-    post({ t: 'appended', id, results: store.append(events) });
-  } catch (err) {
-    post({ t: 'append-failed', id, message: (err as Error).message });
-    return;
-  }
-  for (const s of sinks.values()) s.wake();
-}
-
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
-    case 'append':
-      return append(m.id, m.events);
     case 'add':
       return add(m.id, m.settings);
     case 'remove': {

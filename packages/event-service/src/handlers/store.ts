@@ -420,9 +420,18 @@ export class SqliteEventStore implements EventStore {
   }
 
   tryDelivered(sink: string, seqs: readonly number[]): number | undefined {
+    return this.unlessLocked(() => this.delivered(sink, seqs));
+  }
+
+  /** As append(), but when another connection holds the write lock it returns undefined at once, writing nothing. */
+  tryAppend(events: readonly NewEvent[]): AppendResult[] | undefined {
+    return this.unlessLocked(() => this.append(events));
+  }
+
+  private unlessLocked<R>(fn: () => R): R | undefined {
     this.db.pragma('busy_timeout = 0');
     try {
-      return this.delivered(sink, seqs);
+      return fn();
     } catch (err) {
       if ((err as { code?: unknown }).code === 'SQLITE_BUSY') return undefined;
       throw err;

@@ -1,0 +1,43 @@
+// The store writer's thread (started by store-writer.ts): appends the intake's groups through a connection of its
+// own, one transaction each, and answers with their results once committed.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { FromWriter, StoreWriterData, ToWriter } from './store-writer.js';
+import { SqliteEventStore, type AppendResult, type NewEvent } from './store.js';
+
+/**
+ * While the sink worker's connection holds the write lock (marking deliveries, a millisecond or two), a commit is
+ * tried again after this long, for up to LOCK_WAIT_MS. SQLite's own busy wait sleeps 1, 2, 5, 10 ms and more
+ * between tries, which kept the intake idle well past the lock's release.
+ */
+const LOCK_RETRY_MS = 0.2;
+const LOCK_WAIT_MS = 5000;
+
+const port = parentPort!;
+const data = workerData as StoreWriterData;
+const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter });
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+function append(events: NewEvent[]): AppendResult[] {
+  const deadline = performance.now() + LOCK_WAIT_MS;
+  for (;;) {
+    const results = store.tryAppend(events);
+    if (results !== undefined) return results;
+    if (performance.now() > deadline) return store.append(events); // SQLite's own wait, then its error
+    Atomics.wait(sleeper, 0, 0, LOCK_RETRY_MS);
+  }
+}
+
+port.on('message', (m: ToWriter) => {
+  if (m.t === 'close') {
+    store.close();
+    port.close();
+    return;
+  }
+  let reply: FromWriter;
+  try {
+    reply = { t: 'appended', id: m.id, results: append(m.events) };
+  } catch (err) {
+    reply = { t: 'failed', id: m.id, message: (err as Error).message };
+  }
+  port.postMessage(reply);
+});

@@ -1,0 +1,84 @@
+// The intake's commits, on a worker thread of their own (store-writer-worker.ts) with their own SQLite connection
+// to the store's file. A commit inserts each event with its indexes and waits for an fsync; on the main thread
+// that time was lost to every client of the broker, and in the sink worker to every delivery. Here the main thread
+// parses the next group while one is written, and the sinks deliver beside it on the other core.
+// One commit at a time keeps the store's sequence in arrival order (intake.ts sends the next group only when this
+// one is answered).
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '@event-broker/shared';
+import type { AppendResult, NewEvent } from './store.js';
+
+/** What the worker is started with (workerData). */
+export interface StoreWriterData {
+  file: string;
+  /** The store's held count, shared (store.ts SqliteStoreOptions.heldCounter). */
+  heldCounter: Int32Array;
+}
+
+export type ToWriter = { t: 'append'; id: number; events: NewEvent[] } | { t: 'close' };
+export type FromWriter = { t: 'appended'; id: number; results: AppendResult[] } | { t: 'failed'; id: number; message: string };
+
+export class StoreWriter {
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<number, { resolve: (r: AppendResult[]) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly data: StoreWriterData,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Commits the events (one transaction, one fsync); resolves once they are durable. */
+  append(events: NewEvent[]): Promise<AppendResult[]> {
+    if (this.closed) return Promise.reject(new Error('event store closed'));
+    const id = this.nextId++;
+    return new Promise<AppendResult[]>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      const worker = this.start();
+      // Kept alive while a commit is owed an answer; idle, it must not keep the process alive.
+      worker.ref();
+      worker.postMessage({ t: 'append', id, events } satisfies ToWriter);
+    });
+  }
+
+  /** Ends the worker and its connection once the commits sent before are answered (callers stop sending first). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const worker = this.worker;
+    if (worker === undefined) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.ref(); // until it has closed its connection
+    worker.postMessage({ t: 'close' } satisfies ToWriter);
+    await exited;
+  }
+
+  /** Ends the worker as a crash would, for tests: a commit in flight is refused. */
+  terminateWorker(): Promise<number> {
+    return this.worker?.terminate() ?? Promise.resolve(0);
+  }
+
+  private start(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    const worker = new Worker(new URL('./store-writer-worker.js', import.meta.url), { workerData: this.data });
+    this.worker = worker;
+    worker.on('message', (m: FromWriter) => {
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (this.waiting.size === 0) worker.unref();
+      if (m.t === 'appended') w?.resolve(m.results);
+      else w?.reject(new Error(m.message));
+    });
+    worker.on('error', (err) => this.logger.error({ err: err.message }, 'event store writer failed'));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      // A commit in flight may or may not have reached the disk: its requests hear a failure, and a retry with the
+      // same id is answered as a duplicate if it had (the id is the idempotency key).
+      for (const w of this.waiting.values()) w.reject(new Error(`event store writer exited (code ${code})`));
+      this.waiting.clear();
+      if (!this.closed) this.logger.error({ code }, 'event store writer exited: started again with the next commit');
+    });
+    return worker;
+  }
+}
