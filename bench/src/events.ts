@@ -13,8 +13,8 @@
 // main.ts runs it in its own process; the receiver answers on a worker thread of its own, so a delivery's round trip
 // does not wait for this loop: the figures say whether the service keeps up, not whether the bench does. The
 // service runs its intake on its main thread and its sinks on a worker thread (handlers/sink-pool.ts). With one
-// event per POST and max_in_flight 1 the delivery rate is one round trip per event: batch_size is what lets
-// delivery keep up with intake.
+// event per POST and max_in_flight 1 the delivery rate is one round trip per event: batch_size (or max_in_flight,
+// giving up the order) is what lets delivery keep up with intake.
 import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,12 +39,18 @@ function eventBody(i: number | string, size: number): string {
 export async function runEvents(spec: GenSpec, limits: Limits, generator: Generator, onServerCpu: (s: number) => void): Promise<GenResult> {
   const size = spec.size ?? 1024;
   const batch = spec.batch ?? 1;
+  const parallel = spec.maxInFlight ?? 1;
   const receiver = await startReceiver();
   const sinkPort = receiver.port;
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-events-'));
   const server = await startOurs(limits, { event_limit: 10_000_000 }, {
     store: { path: path.join(dir, 'events.db') },
-    handlers: { event_feed: batch > 1 ? { url: `127.0.0.1:${sinkPort}`, batch_size: batch } : `127.0.0.1:${sinkPort}` },
+    handlers: {
+      event_feed:
+        batch > 1 || parallel > 1
+          ? { url: `127.0.0.1:${sinkPort}`, ...(batch > 1 && { batch_size: batch }), ...(parallel > 1 && { max_in_flight: parallel }) }
+          : `127.0.0.1:${sinkPort}`,
+    },
   });
   try {
     if (generator.name.startsWith('c-')) {
