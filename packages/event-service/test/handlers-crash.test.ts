@@ -226,3 +226,19 @@ test('the store writer commits the intake: durable and counted when append resol
   store.refresh();
   assert.equal(store.held, 5 + (outcome === 'committed' ? big.length : 10));
 });
+
+test('checkpoints run beside the store writer: committed pages reach the database file without a writer checkpoint', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-ckpt-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const store = new SqliteEventStore(path.join(dir, 'events.db'));
+  t.after(() => store.close());
+  const logger = createLogger({ format: 'json', level: 'fatal', name: 'test', destination: new Writable({ write: (_c, _e, done) => done() }) });
+  const writer = new StoreWriter({ file: store.file, heldCounter: store.heldCounter }, logger);
+  t.after(() => writer.close());
+  const before = fs.statSync(store.file).size;
+  // ~3 MiB: far under the writer's own automatic checkpoint (~40 MiB of WAL), so only the checkpointer moves it.
+  for (let b = 0; b < 4; b++) {
+    await writer.append(Array.from({ length: 500 }, (_, i) => ({ id: `e${b}-${i}`, type: 't', body: JSON.stringify({ pad: 'x'.repeat(1400) }), sinks: [] })));
+  }
+  await until(() => fs.statSync(store.file).size - before > 2 * 1024 * 1024, 'the pages checkpointed into the database file', 5000, () => `${fs.statSync(store.file).size} bytes`);
+});

@@ -20,6 +20,8 @@ export type FromWriter = { t: 'appended'; id: number; results: AppendResult[] } 
 
 export class StoreWriter {
   private worker: Worker | undefined;
+  /** store-checkpointer.ts, started with the first writer. */
+  private checkpointer: Worker | undefined;
   private readonly waiting = new Map<number, { resolve: (r: AppendResult[]) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private closed = false;
@@ -46,6 +48,7 @@ export class StoreWriter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopCheckpointer();
     const worker = this.worker;
     if (worker === undefined) return;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
@@ -59,8 +62,25 @@ export class StoreWriter {
     return this.worker?.terminate() ?? Promise.resolve(0);
   }
 
+  private startCheckpointer(): void {
+    if (this.checkpointer !== undefined) return;
+    const checkpointer = new Worker(new URL('./store-checkpointer.js', import.meta.url), { workerData: { file: this.data.file } });
+    checkpointer.unref();
+    this.checkpointer = checkpointer;
+    checkpointer.on('error', (err) => this.logger.warn({ err: err.message }, 'event store checkpointer failed: the writer checkpoints'));
+    checkpointer.on('exit', () => {
+      if (this.checkpointer === checkpointer) this.checkpointer = undefined;
+    });
+  }
+
+  private stopCheckpointer(): void {
+    this.checkpointer?.postMessage('close');
+    this.checkpointer = undefined;
+  }
+
   private start(): Worker {
     if (this.worker !== undefined) return this.worker;
+    this.startCheckpointer();
     const worker = new Worker(new URL('./store-writer-worker.js', import.meta.url), { workerData: this.data });
     this.worker = worker;
     worker.on('message', (m: FromWriter) => {

@@ -125,6 +125,10 @@ export interface SqliteStoreOptions {
    * commit. Given: this connection adopts it as it is; absent: a new one, counted from the file.
    */
   heldCounter?: Int32Array;
+  /** PRAGMA wal_autocheckpoint: the WAL pages after which a commit checkpoints (SQLite's default 1,000). */
+  autocheckpointPages?: number;
+  /** PRAGMA journal_size_limit: the -wal file is truncated to this when it is reset. */
+  walLimitBytes?: number;
 }
 
 /** Retention deletes at most this many events per transaction. */
@@ -251,6 +255,8 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma('foreign_keys = ON');
     // Another connection (the sink worker) may hold the write lock: wait for it rather than fail with SQLITE_BUSY.
     this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (opts.autocheckpointPages !== undefined) this.db.pragma(`wal_autocheckpoint = ${opts.autocheckpointPages}`);
+    if (opts.walLimitBytes !== undefined) this.db.pragma(`journal_size_limit = ${opts.walLimitBytes}`);
     migrate(this.db);
     this.db.exec(SCHEMA);
     const db = this.db;
