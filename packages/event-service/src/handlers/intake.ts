@@ -163,14 +163,17 @@ export class EventIntake {
     } catch (err) {
       commit = Promise.reject(err as Error);
     }
-    this.commitDone = commit.then(
-      (results) => this.committed(batch, results),
-      (err: unknown) => this.commitFailed(batch, err as Error),
-    ).finally(() => {
-      this.committing = undefined;
-      this.commitDone = undefined;
-      this.flush();
-    });
+    this.commitDone = commit
+      .then(
+        (results) => this.committed(batch, results),
+        (err: unknown) => this.commitFailed(batch, err as Error),
+      )
+      .catch((err: unknown) => this.opts.logger.error({ err: (err as Error).message }, 'event intake: answering a commit failed'))
+      .finally(() => {
+        this.committing = undefined;
+        this.commitDone = undefined;
+        this.flush();
+      });
   }
 
   private committed(batch: Pending[], results: AppendResult[]): void {
