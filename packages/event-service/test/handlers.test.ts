@@ -126,46 +126,6 @@ test('what a stopped service still owed a down sink is delivered after a restart
   assert.deepEqual(new Set(sink.got.map((g) => g.headers['webhook-id'])), new Set(ids));
 });
 
-test('event_limit with a dead sink: requests get the limit error, a plain publisher is paused, and everything drains once the sink is up', async (t) => {
-  const probe = http.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((r) => probe.close(r)); // nothing listens there: the sink is down
-  const LIMIT = 20;
-  const svc = await startEventService({
-    service: { host: '127.0.0.1', port: 0, event_limit: LIMIT },
-    store: { path: path.join(tmpDir(t), 'e.db') },
-    handlers: { event_feed: `127.0.0.1:${port}` } as never,
-    log: { level: 'silent' },
-  });
-  t.after(() => svc.close());
-  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
-  t.after(() => nc.close());
-  const ask = async (id: string) => JSON.parse(sc.decode((await nc.request('events.scanJobCreated', sc.encode(ev('scanJobCreated', id)), { timeout: 5000 })).data)) as Record<string, unknown>;
-  for (let i = 0; i < LIMIT; i++) assert.deepEqual(await ask(`r${i}`), { id: `r${i}` });
-  const refused = await ask('over');
-  assert.equal((refused.error as { code: string }).code, 'EEVENT_LIMIT');
-
-  // A plain publisher past the limit: its events are read until the limit is seen, then its socket is not read.
-  const pub = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect the publisher');
-  t.after(() => pub.close());
-  const PLAIN = 2000;
-  const pad = 'x'.repeat(1024);
-  for (let i = 0; i < PLAIN; i++) {
-    pub.publish('events.scanJobCreated', sc.encode(JSON.stringify({ specversion: '1.0', id: `p${i}`, source: '/t', type: 'scanJobCreated', data: pad })));
-  }
-  let flushed = false;
-  const flushing = pub.flush().then(() => (flushed = true));
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(flushed, false, 'the paused publisher\'s flush waits: its PING is not read');
-
-  const sink = await receiver(t, port);
-  const ids = () => new Set(sink.got.map((g) => (JSON.parse(g.body) as { id: string }).id));
-  await within(flushing, 'the publisher resumes once the sink frees room', 20_000);
-  await until(() => ids().size === LIMIT + PLAIN, 'every acknowledged and every plain event delivered', 20_000, () => `${ids().size} of ${LIMIT + PLAIN}`);
-  assert.deepEqual(await ask('after'), { id: 'after' }, 'accepted again once drained');
-});
-
 test('a [handlers] entry\'s body and batch options reach its sink in the running service', async (t) => {
   const [flat, batched] = await Promise.all([receiver(t), receiver(t)]);
   const svc = await startEventService({
