@@ -175,7 +175,8 @@ test('sink worker exits: a sink added before the restart runs once, every event 
   assert.deepEqual(restarts, [1000, 2000]);
 });
 
-test('the store writer commits the intake: durable and counted when append resolves; one exiting mid-commit refuses it, the next starts a writer', async (t) => {
+/** A store file in a temporary directory and a StoreWriter on it, both closed after the test. */
+function storeWithWriter(t: TestContext) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-writer-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const store = new SqliteEventStore(path.join(dir, 'events.db'));
@@ -183,6 +184,11 @@ test('the store writer commits the intake: durable and counted when append resol
   const logger = createLogger({ format: 'json', level: 'fatal', name: 'test', destination: new Writable({ write: (_c, _e, done) => done() }) });
   const writer = new StoreWriter({ file: store.file, heldCounter: store.heldCounter }, logger);
   t.after(() => writer.close());
+  return { store, writer };
+}
+
+test('the store writer commits the intake: durable and counted when append resolves; one exiting mid-commit refuses it, the next starts a writer', async (t) => {
+  const { store, writer } = storeWithWriter(t);
   const batch = (prefix: string, n: number) =>
     Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, type: 't', body: JSON.stringify({ n: i, pad: 'x'.repeat(1000) }), sinks: ['a'] }));
 
@@ -228,13 +234,7 @@ test('the store writer commits the intake: durable and counted when append resol
 });
 
 test('checkpoints run beside the store writer: committed pages reach the database file without a writer checkpoint', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-ckpt-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const store = new SqliteEventStore(path.join(dir, 'events.db'));
-  t.after(() => store.close());
-  const logger = createLogger({ format: 'json', level: 'fatal', name: 'test', destination: new Writable({ write: (_c, _e, done) => done() }) });
-  const writer = new StoreWriter({ file: store.file, heldCounter: store.heldCounter }, logger);
-  t.after(() => writer.close());
+  const { store, writer } = storeWithWriter(t);
   const before = fs.statSync(store.file).size;
   // ~3 MiB: far under the writer's own automatic checkpoint (~40 MiB of WAL), so only the checkpointer moves it.
   for (let b = 0; b < 4; b++) {
