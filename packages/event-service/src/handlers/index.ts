@@ -174,8 +174,12 @@ export class EventHandlers {
   get store(): SqliteEventStore {
     if (this.opened === undefined) {
       const file = this.storePath;
+      const started = performance.now();
       this.opened = new SqliteEventStore(file);
-      this.logger.info({ path: file, events: this.opened.count(), held: this.opened.held }, 'event store open');
+      const opened = { path: file, events: this.opened.count(), held: this.opened.held };
+      // A store of the earlier layout is rewritten once when opened (store.ts migrate): say so, and how long it took.
+      if (this.opened.migrated) this.logger.warn({ ...opened, took_ms: Math.round(performance.now() - started) }, 'event store migrated to the current layout');
+      this.logger.info(opened, 'event store open');
     }
     return this.opened;
   }

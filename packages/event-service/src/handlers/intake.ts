@@ -172,6 +172,9 @@ export class EventIntake {
       .finally(() => {
         this.committing = undefined;
         this.commitDone = undefined;
+        // The group no longer counts as in flight: a publisher paused on that count may have room now, even with
+        // no sink resolving anything to say so.
+        this.released();
         this.flush();
       });
   }
@@ -194,9 +197,13 @@ export class EventIntake {
     // Requests hear it; plain publishes cannot, so they are logged by id: refused loudly, never silently.
     this.opts.logger.error(
       { err: err.message, events: batch.length, plain_ids: plainIds },
-      plainIds.length > 0 ? 'event store failed: plain-published events NOT stored' : 'event store failed',
+      plainIds.length > 0 ? 'event store failed: plain-published events may not be stored' : 'event store failed',
     );
-    for (const p of batch) this.answer(p.reply, { error: { code: 'EEVENT_STORE', reason: `not stored: ${err.message}` } });
+    // Not stored, or stored with no confirmation (the writer's thread ended after its commit): a retry with the
+    // same id is safe either way (answered as a duplicate if it was).
+    for (const p of batch) {
+      this.answer(p.reply, { error: { code: 'EEVENT_STORE', reason: `not confirmed stored: ${err.message}; retrying with the same id is safe` } });
+    }
   }
 
   private answer(reply: string | undefined, body: unknown): void {

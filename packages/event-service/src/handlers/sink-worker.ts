@@ -1,6 +1,7 @@
 // The sink worker's entry (started by sink-pool.ts): the HTTP sinks (sinks/http.ts) on an event loop of their own,
 // reading and marking deliveries through their own connection to the store's file, so a POST's answer is handled
-// while the main thread is busy committing the intake. It reports each sink's figures back, coalesced.
+// whatever the main thread (the broker) and the store writer (the intake's commits) are doing. It reports each
+// sink's figures back, coalesced.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromWorker, SinkReport, SinkWorkerData, ToWorker } from './sink-pool.js';
 import { HttpSink, type SinkLogger } from './sinks/http.js';

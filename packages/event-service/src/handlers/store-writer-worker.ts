@@ -11,17 +11,10 @@ import { SqliteEventStore, type AppendResult, type NewEvent } from './store.js';
  */
 const LOCK_RETRY_MS = 0.2;
 const LOCK_WAIT_MS = 5000;
-/**
- * Checkpoints run on their own thread (store-checkpointer.ts); this connection only checkpoints when the WAL holds
- * this many pages (~40 MiB) since its last restart, should that thread fall behind or be gone. Past
- * WAL_LIMIT_BYTES the -wal file is truncated once it is reset.
- */
-const WRITER_AUTOCHECKPOINT_PAGES = 10_000;
-const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
 const port = parentPort!;
 const data = workerData as StoreWriterData;
-const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter, autocheckpointPages: WRITER_AUTOCHECKPOINT_PAGES, walLimitBytes: WAL_LIMIT_BYTES });
+const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter });
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 function append(events: NewEvent[]): AppendResult[] {

@@ -120,16 +120,28 @@ export interface SqliteStoreOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /**
    * The held count (events with a delivery pending) shared with the other connections of this process to the same
-   * file: the sink worker's (sink-pool.ts) marks deliveries on its own connection, and the intake reads the count
-   * on every event. Each connection changes it inside its write transaction, so it moves in the order the writes
-   * commit. Given: this connection adopts it as it is; absent: a new one, counted from the file.
+   * file: the store writer (store-writer.ts) appends on its own connection, the sink worker (sink-pool.ts) marks
+   * deliveries on its own, and the intake reads the count on every event. Releases change it inside their write
+   * transaction, appends right after their commit (append()). Given: this connection adopts it as it is; absent: a
+   * new one, counted from the file.
    */
   heldCounter?: Int32Array;
-  /** PRAGMA wal_autocheckpoint: the WAL pages after which a commit checkpoints (SQLite's default 1,000). */
+  /** PRAGMA wal_autocheckpoint: the WAL pages after which a commit checkpoints. Default WAL_AUTOCHECKPOINT_PAGES. */
   autocheckpointPages?: number;
-  /** PRAGMA journal_size_limit: the -wal file is truncated to this when it is reset. */
+  /** PRAGMA journal_size_limit: the -wal file is truncated to this when it is reset. Default WAL_LIMIT_BYTES. */
   walLimitBytes?: number;
 }
+
+/**
+ * Routine checkpoints run on a thread of their own in the service (store-checkpointer.ts, PASSIVE, every 100 ms),
+ * not inside a commit: each connection checkpoints itself only once the WAL holds this many pages (~40 MiB) since
+ * its last reset, SQLite's default being 1,000. Under a sustained intake a PASSIVE checkpoint rarely finds every
+ * frame copied at the moment a commit starts, which is what lets the WAL start over, so it is this bound that keeps
+ * the -wal file from growing (41-45 MB through 15-20 s of 40-67k events/s on this machine). Past WAL_LIMIT_BYTES
+ * the file is truncated when it starts over.
+ */
+const WAL_AUTOCHECKPOINT_PAGES = 10_000;
+const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** Retention deletes at most this many events per transaction. */
 const PRUNE_BATCH = 2000;
@@ -219,9 +231,9 @@ CREATE INDEX IF NOT EXISTS events_stored_at ON events (stored_at);
  * Stores written before the held table (schema 0: a `pending` column on events, delivered deliveries kept with
  * state 1) are brought to schema 1 in one transaction when opened.
  */
-function migrate(db: Database.Database): void {
+function migrate(db: Database.Database): boolean {
   const columns = db.prepare<[], { name: string }>('PRAGMA table_info(events)').all();
-  if (!columns.some((c) => c.name === 'pending')) return;
+  if (!columns.some((c) => c.name === 'pending')) return false;
   db.transaction(() => {
     db.exec(`
       CREATE TABLE held (seq INTEGER PRIMARY KEY, pending INTEGER NOT NULL);
@@ -233,6 +245,7 @@ function migrate(db: Database.Database): void {
       DROP INDEX IF EXISTS deliveries_seq;
     `);
   }).immediate();
+  return true;
 }
 
 /** The SQLite implementation. `path` may be `:memory:` (tests; nothing durable). */
@@ -241,6 +254,8 @@ export class SqliteEventStore implements EventStore {
   private readonly full: boolean;
   /** Slot 0: the held count (SqliteStoreOptions.heldCounter). */
   readonly heldCounter: Int32Array;
+  /** Opening brought a store of the earlier layout to this one (migrate()). */
+  readonly migrated: boolean;
   private readonly stmts;
 
   constructor(
@@ -255,9 +270,9 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma('foreign_keys = ON');
     // Another connection (the sink worker) may hold the write lock: wait for it rather than fail with SQLITE_BUSY.
     this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    if (opts.autocheckpointPages !== undefined) this.db.pragma(`wal_autocheckpoint = ${opts.autocheckpointPages}`);
-    if (opts.walLimitBytes !== undefined) this.db.pragma(`journal_size_limit = ${opts.walLimitBytes}`);
-    migrate(this.db);
+    this.db.pragma(`wal_autocheckpoint = ${opts.autocheckpointPages ?? WAL_AUTOCHECKPOINT_PAGES}`);
+    this.db.pragma(`journal_size_limit = ${opts.walLimitBytes ?? WAL_LIMIT_BYTES}`);
+    this.migrated = migrate(this.db);
     this.db.exec(SCHEMA);
     const db = this.db;
     this.stmts = {
@@ -305,8 +320,7 @@ export class SqliteEventStore implements EventStore {
       deadCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 2'),
       held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM held'),
       lastSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events'),
-      nthNewest: db.prepare<[number], { seq: number }>('SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?'),
-      // Retention's candidates, each read by its own index so a pass that finds little reads little: the oldest
+      // Retention's candidates, each read by its own index so a pass reads little more than it deletes: the oldest
       // beyond the count (primary key range) and those past the age (events_stored_at range). Not held, not a dead letter.
       pruneByCount: db.prepare<[number, number], { seq: number }>(
         `SELECT seq FROM events e WHERE e.seq <= ?
@@ -377,11 +391,14 @@ export class SqliteEventStore implements EventStore {
       let held = 0;
       for (const e of events) {
         const sinks = [...new Set(e.sinks)];
-        const res = this.stmts.insert.run(e.id, e.type, e.body, now);
-        if (res.changes === 0) {
-          out.push({ id: e.id, seq: this.stmts.seqOf.get(e.id)!.seq, duplicate: true });
+        // Looked up first: an INSERT that meets the UNIQUE id would still use up a sequence number, and retention
+        // relies on sequences without gaps (prune).
+        const known = this.stmts.seqOf.get(e.id);
+        if (known !== undefined) {
+          out.push({ id: e.id, seq: known.seq, duplicate: true });
           continue;
         }
+        const res = this.stmts.insert.run(e.id, e.type, e.body, now);
         const seq = Number(res.lastInsertRowid);
         for (const sink of sinks) this.stmts.addDelivery.run(sink, seq);
         if (sinks.length > 0) {
@@ -390,12 +407,20 @@ export class SqliteEventStore implements EventStore {
         }
         out.push({ id: e.id, seq, duplicate: false });
       }
-      this.addHeld(held);
+      appendedHeld = held;
       return out;
     };
+    let appendedHeld = 0;
     // Built on first use: field initialisers run before the constructor opens the database.
     let run: ((events: readonly NewEvent[]) => AppendResult[]) | undefined;
-    return (events: readonly NewEvent[]) => (run ??= this.write(tx))(events);
+    return (events: readonly NewEvent[]) => {
+      const out = (run ??= this.write(tx))(events);
+      // Counted once committed, not inside the transaction as releases are: until its answer reaches the intake,
+      // the group also counts there as in flight (intake.ts held), and counting it before the fsync too refused
+      // events a whole group short of event_limit.
+      Atomics.add(this.heldCounter, 0, appendedHeld);
+      return out;
+    };
   })();
 
   get(id: string): StoredEvent | undefined {
@@ -528,15 +553,27 @@ export class SqliteEventStore implements EventStore {
   }
 
   prune(opts: { maxEvents: number; olderThan: number }): number {
-    // The candidates are read outside the write lock (in WAL a reader does not hold up the writer, the sink
-    // worker's commits), and a pass that finds none takes no lock at all; the OFFSET walk that finds the count's
-    // cut only runs when the feed is over its count.
-    const over = this.stmts.count.get()!.n > opts.maxEvents;
-    const countCut = over ? (this.stmts.nthNewest.get(opts.maxEvents)?.seq ?? 0) : 0;
+    // The candidates are read outside the write lock (in WAL a reader does not hold up the writers), and a pass
+    // that finds none takes no lock at all.
+    // Sequences are consecutive (AUTOINCREMENT; a duplicate or a rolled-back commit takes none) and retention only
+    // deletes from the old end, so the newest maxEvents are those above lastSeq - maxEvents: no count, no walk.
+    const countCut = Math.max(0, this.lastSeq() - opts.maxEvents);
+    // An event deleted here has no delivery rows (none pending: not held; none dead: checked; delivered ones are
+    // deleted when delivered), so the foreign key from deliveries has nothing to find; enforcing it would scan the
+    // deliveries table once per event (no index on seq alone: each would cost every delivery insert and delete).
+    this.db.pragma('foreign_keys = OFF');
+    try {
+      return this.pruneBatches(countCut, opts.olderThan);
+    } finally {
+      this.db.pragma('foreign_keys = ON');
+    }
+  }
+
+  private pruneBatches(countCut: number, olderThan: number): number {
     let total = 0;
     for (;;) {
       const byCount = countCut > 0 ? this.stmts.pruneByCount.all(countCut, PRUNE_BATCH) : [];
-      const byAge = this.stmts.pruneByAge.all(opts.olderThan, PRUNE_BATCH);
+      const byAge = this.stmts.pruneByAge.all(olderThan, PRUNE_BATCH);
       const seqs = [...new Set([...byCount, ...byAge].map((r) => r.seq))];
       if (seqs.length === 0) return total;
       // Batches keep each transaction (and the commits waiting behind it) short.
