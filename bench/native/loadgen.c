@@ -790,6 +790,7 @@ static char *read_file_all(const char *file, size_t *len) {
   if (!f) fail_msg("body_file", strerror(errno));
   static char buf[1 << 20];
   *len = fread(buf, 1, sizeof buf - 1, f);
+  if (!feof(f)) fail_msg("body_file", "over 1 MiB");
   fclose(f);
   while (*len > 0 && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r')) (*len)--;
   buf[*len] = 0;
@@ -850,6 +851,7 @@ static int run_requests(void) {
   Reader *r = raw_subscriber(line);
   r->on_payload = on_reply;
   int head_len = snprintf(head, sizeof head, "PUB %s %s %zu\r\n", args.subject, inbox, body_len);
+  if (head_len < 0 || (size_t)head_len >= sizeof head) fail_msg("arguments", "subject= too long");
   int64_t deadline = now_ns() + args.cap_ms * 1000000LL;
   pipeline(r, head, (size_t)head_len, body, body_len, mark_at, 0, args.warmup, deadline);
   long ok0 = replies_ok, refused0 = replies_refused;

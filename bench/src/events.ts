@@ -12,7 +12,8 @@
 //   drain        time from the last reply to the last delivery.
 // main.ts runs it in its own process; the receiver answers on a worker thread of its own, so a delivery's round trip
 // does not wait for this loop: the figures say whether the service keeps up, not whether the bench does. The
-// service runs its intake on its main thread and its sinks on a worker thread (handlers/sink-pool.ts). With one
+// service parses the intake on its main thread, commits it on a store writer thread (handlers/store-writer.ts) and
+// delivers from a sink worker thread (handlers/sink-pool.ts). With one
 // event per POST and max_in_flight 1 the delivery rate is one round trip per event: batch_size (or max_in_flight,
 // giving up the order) is what lets delivery keep up with intake.
 import { Worker } from 'node:worker_threads';
@@ -92,8 +93,9 @@ async function nativeRequests(generator: Generator, spec: GenSpec, server: Runni
     },
   });
   const acked = r.acked ?? 0;
-  // The warm-up runs straight into the window (one generator run): its events count as delivered first (the sink
-  // delivers in order), so the window's start where the receiver has counted all of them.
+  // The warm-up runs straight into the window (one generator run): the window's events are taken to be the
+  // receiver's count past the warm-up's. In order (max_in_flight 1) that is exact; with several POSTs at once a few
+  // warm-up events may still be in flight at the end, so the backlog may read a few events short.
   const base = r.warmup_acked ?? 0;
   const backlog = acked - Math.max(0, deliveredAtEnd - base);
   await waitDelivered(receiver, base + acked);
