@@ -148,3 +148,16 @@ test('a store written before the held table opens with its held events, pending 
   t.after(() => again.close());
   assert.equal(again.held, 1, 'reopened: already migrated, d held');
 });
+
+test('a duplicate id uses up no sequence number, so retention by count keeps exactly the newest max_events', (t) => {
+  const store = new SqliteEventStore(path.join(tmpDir(t), 'e.db'));
+  t.after(() => store.close());
+  const ev = (id: string) => ({ id, type: 't', body: '{}', sinks: [] });
+  const [a] = store.append([ev('a')]);
+  const [dup, b] = store.append([ev('a'), ev('b')]);
+  assert.deepEqual([dup!.duplicate, dup!.seq], [true, a!.seq]);
+  assert.equal(b!.seq, a!.seq + 1, 'b follows a with no gap');
+  store.append([ev('b'), ev('c'), ev('a'), ev('d')]);
+  assert.equal(store.prune({ maxEvents: 3, olderThan: 0 }), 1);
+  assert.deepEqual(store.feed({ limit: 10 }).map((e) => e.id), ['b', 'c', 'd']);
+});
