@@ -104,7 +104,19 @@ test('/metrics shows events queued against event_limit and, per sink, deliveries
     assert.deepEqual(JSON.parse(sc.decode(r.data)), { id: `m${i}` });
   }
 
+  // One repeated id and one invalid event: counted by the intake, stored once and not at all.
+  assert.deepEqual(JSON.parse(sc.decode((await nc.request('events.cfgingest', sc.encode(ev('cfgingest', 'm1')), { timeout: 3000 })).data)), { id: 'm1', duplicate: true });
+  const bad = JSON.parse(sc.decode((await nc.request('events.cfgingest', sc.encode('{"specversion":"1.0"}'), { timeout: 3000 })).data)) as { error: { code: string } };
+  assert.equal(bad.error.code, 'EEVENT_INVALID');
+
   const queued = await metricsUntil(svc, (m) => m.get('event_service_handler_backlog{sink="event_feed"}') === 3, 'three events owed to event_feed');
+  assert.equal(queued.get('event_service_events_accepted_total'), 3);
+  assert.equal(queued.get('event_service_events_duplicates_total'), 1);
+  assert.equal(queued.get('event_service_events_refused_total{reason="invalid"}'), 1);
+  assert.equal(queued.get('event_service_events_refused_total{reason="event_limit"}'), 0);
+  assert.equal(queued.get('event_service_paused_publishers'), 0);
+  assert.ok(queued.get('event_service_store_commits_total')! >= 4, 'a commit per request here: each waited for its answer');
+  assert.ok(queued.get('event_service_store_commit_seconds_total')! > 0);
   assert.equal(queued.get('event_service_events_queued'), 3, 'held while event_feed has not answered');
   assert.equal(queued.get('event_service_event_limit'), 50);
 

@@ -47,7 +47,17 @@ export interface HandlersStatus {
   event_limit: number;
   /** The newest store sequence: a feed cursor for "the latest N events" (cursor = last_seq - N). */
   last_seq: number;
-  intake: { accepted: number; duplicates: number; invalid: number; refused_at_limit: number; store_failures: number; paused_publishers: number };
+  intake: {
+    accepted: number;
+    duplicates: number;
+    invalid: number;
+    refused_at_limit: number;
+    store_failures: number;
+    paused_publishers: number;
+    /** Group commits settled, and their total time from sending to answer (seconds): a mean commit latency. */
+    commits: number;
+    commit_seconds: number;
+  };
   sinks: SinkStatus[];
 }
 
@@ -213,6 +223,8 @@ export class EventHandlers {
         refused_at_limit: i.refusedAtLimit,
         store_failures: i.storeFailures,
         paused_publishers: i.pausedPublishers,
+        commits: i.commits,
+        commit_seconds: i.commitSeconds,
       },
       sinks: this.sinks.map((s) => {
         const counts = store.sinkCounts(s.name);

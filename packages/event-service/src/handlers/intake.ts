@@ -58,6 +58,9 @@ export interface IntakeStats {
   storeFailures: number;
   /** Plain publishers currently paused at the limit. */
   pausedPublishers: number;
+  /** Group commits settled (stored or failed), and the time they took from sending to answer, in seconds. */
+  commits: number;
+  commitSeconds: number;
 }
 
 interface Pending {
@@ -75,7 +78,7 @@ export class EventIntake {
   private flushScheduled: NodeJS.Immediate | undefined;
   private readonly paused = new Map<number, PublisherHandle>();
   private readonly catalogue: EventCatalogue;
-  readonly stats: IntakeStats = { accepted: 0, duplicates: 0, invalid: 0, refusedAtLimit: 0, storeFailures: 0, pausedPublishers: 0 };
+  readonly stats: IntakeStats = { accepted: 0, duplicates: 0, invalid: 0, refusedAtLimit: 0, storeFailures: 0, pausedPublishers: 0, commits: 0, commitSeconds: 0 };
 
   constructor(
     private readonly conn: IntakeConn,
@@ -157,6 +160,7 @@ export class EventIntake {
     this.batch = [];
     this.committing = batch;
     const events = batch.map((p) => ({ id: p.event.id, type: p.event.type, body: p.body, sinks: this.opts.sinksFor(p.event) }));
+    const started = performance.now();
     let commit: Promise<AppendResult[]>;
     try {
       commit = this.opts.commit ? this.opts.commit(events) : Promise.resolve(this.opts.store().append(events));
@@ -170,6 +174,8 @@ export class EventIntake {
       )
       .catch((err: unknown) => this.opts.logger.error({ err: (err as Error).message }, 'event intake: answering a commit failed'))
       .finally(() => {
+        this.stats.commits++;
+        this.stats.commitSeconds += (performance.now() - started) / 1000;
         this.committing = undefined;
         this.commitDone = undefined;
         // The group no longer counts as in flight: a publisher paused on that count may have room now, even with

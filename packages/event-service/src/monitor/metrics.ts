@@ -31,6 +31,18 @@ export class ServiceMetrics {
     m.gauge('max_connections', 'The most client connections admitted at once (max_connections).', () => src.config.service.max_connections);
     m.gauge('events_queued', 'Events held for the handlers now (stored, not yet delivered to every sink that wants them); bounded by event_limit.', () => this.handlers?.held ?? 0);
 
+    // The intake (this run's): events stored, repeated ids, refusals by reason, and the group commits.
+    const intake = () => this.handlers?.intake;
+    m.counter('events_accepted_total', 'Events stored since start (acknowledged to requests), duplicates not counted.', () => intake()?.accepted ?? 0);
+    m.counter('events_duplicates_total', 'Events whose id was already stored: acknowledged as duplicates, not stored again.', () => intake()?.duplicates ?? 0);
+    m.labelledCounter('events_refused_total', 'Events refused: invalid (the reply names the field), event_limit (requests at the limit), store (a commit failed).', ['reason'], () => {
+      const i = intake();
+      return i === undefined ? [] : ([[{ reason: 'invalid' }, i.invalid], [{ reason: 'event_limit' }, i.refused_at_limit], [{ reason: 'store' }, i.store_failures]] as const);
+    });
+    m.gauge('paused_publishers', 'Plain publishers whose reads are paused until the handlers free room under event_limit.', () => intake()?.paused_publishers ?? 0);
+    m.counter('store_commits_total', 'Group commits of the intake settled since start.', () => intake()?.commits ?? 0);
+    m.counter('store_commit_seconds_total', 'Time the group commits took, from sending to answer; over store_commits_total, the mean latency.', () => intake()?.commit_seconds ?? 0);
+
     // Per sink (label sink), present while the handlers run. Counters are this run's; dead letters and the
     // backlog are what the store holds, so they survive a restart.
     const perSink = (read: (s: SinkStatus) => number) => () => (this.handlers?.sinks ?? []).map((s) => [{ sink: s.name }, read(s)] as const);
