@@ -1,9 +1,10 @@
-// writeMsg is the delivery fast path: its bytes must equal the plainly built MSG/HMSG form in every case,
-// including non-ASCII subjects, replies, headers, payloads passed by reference and buffers that fill up mid-way.
+// writeMsg and writeLeafMsg are the delivery fast paths: their bytes must equal the plainly built MSG/HMSG and
+// LMSG forms in every case, including non-ASCII subjects, replies, queue groups, headers, payloads passed by
+// reference and buffers that fill up mid-way.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Outbound, hmsgLine, msgLine } from '../src/protocol/index.js';
+import { Outbound, hmsgLine, leafMsgLine, msgLine } from '../src/protocol/index.js';
 
 function expected(subject: string, sid: string, reply: string | undefined, hdrLen: number, msg: Buffer): Buffer {
   const line = hdrLen > 0 ? hmsgLine(subject, sid, reply, hdrLen, msg.length) : msgLine(subject, sid, reply, msg.length);
@@ -47,6 +48,59 @@ describe('Outbound.writeMsg', () => {
             const payload = Buffer.from(m.payload);
             out.writeMsg(m.subject, m.sid, m.reply, 0, payload);
             want.push(expected(m.subject, m.sid, m.reply, 0, payload));
+          }
+          const total = Buffer.concat(want);
+          assert.equal(out.bytes, total.length);
+          assert.deepEqual(Buffer.concat(out.take()), total);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
+
+function expectedLeaf(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(leafMsgLine(subject, reply, queues, hdrLen, msg.length)), msg, Buffer.from('\r\n')]);
+}
+
+describe('Outbound.writeLeafMsg', () => {
+  it('writes the same bytes as the LMSG line built as a string', () => {
+    const cases: [string, string | undefined, string[], number, Buffer][] = [
+      ['a', undefined, [], 0, Buffer.from('hello')],
+      ['a.b', '_INBOX.r', [], 0, Buffer.alloc(0)],
+      ['q.s', undefined, ['workers'], 0, Buffer.from('x')],
+      ['q.s', '_INBOX.r', ['w1', 'w2'], 0, Buffer.from('xy')],
+      ['héllo', 'répönse', ['grüppe'], 0, Buffer.from('ü')],
+      ['h', 'r', [], 12, Buffer.from('NATS/1.0\r\n\r\nhi')],
+      ['h.q', undefined, ['g'], 12, Buffer.from('NATS/1.0\r\n\r\nhi')],
+      ['big', undefined, ['g'], 0, Buffer.alloc(100_000, 7)],
+    ];
+    for (const [subject, reply, queues, hdrLen, msg] of cases) {
+      const out = new Outbound();
+      out.writeLeafMsg(subject, reply, queues, hdrLen, msg);
+      assert.deepEqual(Buffer.concat(out.take()), expectedLeaf(subject, reply, queues, hdrLen, msg), `${subject} ${queues.join(',')} ${msg.length}`);
+    }
+  });
+
+  it('keeps order and byte counts across many messages of random shapes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            subject: fc.string({ minLength: 1, maxLength: 40 }),
+            reply: fc.option(fc.string({ minLength: 1, maxLength: 30 }), { nil: undefined }),
+            queues: fc.array(fc.string({ minLength: 1, maxLength: 12 }), { maxLength: 3 }),
+            payload: fc.uint8Array({ maxLength: 40_000 }),
+          }),
+          { maxLength: 40 },
+        ),
+        (msgs) => {
+          const out = new Outbound();
+          const want: Buffer[] = [];
+          for (const m of msgs) {
+            const payload = Buffer.from(m.payload);
+            out.writeLeafMsg(m.subject, m.reply, m.queues, 0, payload);
+            want.push(expectedLeaf(m.subject, m.reply, m.queues, 0, payload));
           }
           const total = Buffer.concat(want);
           assert.equal(out.bytes, total.length);

@@ -2,12 +2,11 @@
 // message however many of the peer's interests matched, the local interest becomes LS+/LS- for the peer, and the
 // peer's LS+/LS-/LMSG become subscriptions and publishes in the local broker. Where the bytes go (a socket, an
 // outage buffer), the handshake and the keepalive are the subclass's: link.ts (hub side), uplink.ts (leaf side).
-import { leafMsgLine, leafSubLine, leafUnsubLine, type Outbound } from '../protocol/index.js';
+import { leafSubLine, leafUnsubLine, type Outbound } from '../protocol/index.js';
 import { isValidSubject } from '../subjects/index.js';
 import { Subscription, type Broker, type Conn, type PublisherHandle } from '../server/broker.js';
 import { interestKey, type Interest, type InterestObserver, type InterestTable } from './interest.js';
 
-const CRLF = Buffer.from('\r\n');
 const NO_QUEUES: readonly string[] = Object.freeze([]);
 const NO_BYTES = Buffer.alloc(0);
 
@@ -34,9 +33,7 @@ export function writeLeafMsg(
     body = body.subarray(hdrLen);
     hdrLen = 0;
   }
-  out.writeString(leafMsgLine(m.subject, m.reply, m.queues, hdrLen, body.length));
-  out.writeBytes(body);
-  out.writeBytes(CRLF);
+  out.writeLeafMsg(m.subject, m.reply, m.queues, hdrLen, body);
   return body.length;
 }
 

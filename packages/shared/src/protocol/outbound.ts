@@ -81,6 +81,58 @@ export class Outbound {
       buf[p++] = 0x20;
     }
     p = writeDecimal(buf, p, size);
+    this.endMsg(buf, p, msg, inline);
+  }
+
+  /**
+   * One message for a leafnode peer, the bytes encoder.ts leafMsgLine gives, then the payload: `LMSG <subject>
+   * [reply] <size>`, with queue groups `LMSG <subject> + <reply> <queues...> <size>` or `LMSG <subject> | <queues...>
+   * <size>`, and with headers `HMSG` (no sid) and the header size before the size. No intermediate string: building
+   * the line as one took 14-21 % of the gateway's profile in the gateway bench.
+   */
+  writeLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
+    const size = msg.length;
+    const inline = size < BY_REFERENCE_BYTES;
+    const replyLen = reply === undefined ? 0 : reply.length;
+    let queuesLen = 0;
+    for (const q of queues) queuesLen += q.length + 1;
+    // 3 bytes per UTF-16 unit is the UTF-8 worst case; 48 covers op, markers, spaces, two sizes and both CRLFs.
+    this.reserve((subject.length + replyLen + queuesLen) * 3 + 48 + (inline ? size : 0));
+    const buf = this.cur!;
+    let p = this.curLen;
+    buf[p++] = hdrLen > 0 ? 0x48 /* H */ : 0x4c; /* L */
+    buf[p++] = 0x4d; // M
+    buf[p++] = 0x53; // S
+    buf[p++] = 0x47; // G
+    buf[p++] = 0x20;
+    p = writeText(buf, p, subject);
+    if (queues.length > 0) {
+      buf[p++] = 0x20;
+      if (replyLen > 0) {
+        buf[p++] = 0x2b; // +
+        buf[p++] = 0x20;
+        p = writeText(buf, p, reply!);
+      } else buf[p++] = 0x7c; // |
+      for (const q of queues) {
+        buf[p++] = 0x20;
+        p = writeText(buf, p, q);
+      }
+    } else if (replyLen > 0) {
+      buf[p++] = 0x20;
+      p = writeText(buf, p, reply!);
+    }
+    buf[p++] = 0x20;
+    if (hdrLen > 0) {
+      p = writeDecimal(buf, p, hdrLen);
+      buf[p++] = 0x20;
+    }
+    p = writeDecimal(buf, p, size);
+    this.endMsg(buf, p, msg, inline);
+  }
+
+  /** Ends a message line at `p` in the current buffer: its CRLF, then the payload (inline or by reference) and CRLF. */
+  private endMsg(buf: Buffer, p: number, msg: Buffer, inline: boolean): void {
+    const size = msg.length;
     buf[p++] = 0x0d;
     buf[p++] = 0x0a;
     if (inline) {
