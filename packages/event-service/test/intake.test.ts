@@ -178,3 +178,14 @@ test('events published in-process reach the intake like network ones', async (t)
   await until(() => store.get('inproc-plain') !== undefined, 'the plain in-process event stored');
   assert.equal((JSON.parse(store.get('inproc')!.body) as EventEnvelope).type, 'profileCreated');
 });
+
+test('a burst larger than one group is committed in several, in order, none lost', async (t) => {
+  const { svc, store, intake } = await limitedIntake(t, 100_000);
+  const N = 5000;
+  // Published in one turn: the intake receives them all before its first commit starts.
+  for (let i = 0; i < N; i++) svc.publish('events.nodeTerminated', JSON.stringify(event('nodeTerminated', { id: `b${i}` })));
+  await until(() => store.count() === N, 'every event stored', 10_000, () => `${store.count()} stored`);
+  assert.ok(intake.stats.commits >= 2, `${intake.stats.commits} commits`);
+  const seqs = Array.from({ length: N }, (_, i) => store.get(`b${i}`)!.seq);
+  assert.ok(seqs.every((s, i) => i === 0 || s === seqs[i - 1]! + 1), 'stored in the order published, without gaps');
+});
