@@ -6,6 +6,13 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Outbound, hmsgLine, leafMsgLine, msgLine } from '../src/protocol/index.js';
 
+/** The fields every random message has; each test adds its own. */
+const BASE = {
+  subject: fc.string({ minLength: 1, maxLength: 40 }),
+  reply: fc.option(fc.string({ minLength: 1, maxLength: 30 }), { nil: undefined }),
+  payload: fc.uint8Array({ maxLength: 40_000 }),
+};
+
 function expected(subject: string, sid: string, reply: string | undefined, hdrLen: number, msg: Buffer): Buffer {
   const line = hdrLen > 0 ? hmsgLine(subject, sid, reply, hdrLen, msg.length) : msgLine(subject, sid, reply, msg.length);
   return Buffer.concat([Buffer.from(line), msg, Buffer.from('\r\n')]);
@@ -30,31 +37,10 @@ describe('Outbound.writeMsg', () => {
   });
 
   it('keeps order and byte counts across many messages of random shapes', () => {
-    fc.assert(
-      fc.property(
-        fc.array(
-          fc.record({
-            subject: fc.string({ minLength: 1, maxLength: 40 }),
-            sid: fc.nat().map(String),
-            reply: fc.option(fc.string({ minLength: 1, maxLength: 30 }), { nil: undefined }),
-            payload: fc.uint8Array({ maxLength: 40_000 }),
-          }),
-          { maxLength: 40 },
-        ),
-        (msgs) => {
-          const out = new Outbound();
-          const want: Buffer[] = [];
-          for (const m of msgs) {
-            const payload = Buffer.from(m.payload);
-            out.writeMsg(m.subject, m.sid, m.reply, 0, payload);
-            want.push(expected(m.subject, m.sid, m.reply, 0, payload));
-          }
-          const total = Buffer.concat(want);
-          assert.equal(out.bytes, total.length);
-          assert.deepEqual(Buffer.concat(out.take()), total);
-        },
-      ),
-      { numRuns: 100 },
+    randomMessages(
+      fc.record({ ...BASE, sid: fc.nat().map(String) }),
+      (out, m, payload) => out.writeMsg(m.subject, m.sid, m.reply, 0, payload),
+      (m, payload) => expected(m.subject, m.sid, m.reply, 0, payload),
     );
   });
 });
@@ -83,31 +69,36 @@ describe('Outbound.writeLeafMsg', () => {
   });
 
   it('keeps order and byte counts across many messages of random shapes', () => {
-    fc.assert(
-      fc.property(
-        fc.array(
-          fc.record({
-            subject: fc.string({ minLength: 1, maxLength: 40 }),
-            reply: fc.option(fc.string({ minLength: 1, maxLength: 30 }), { nil: undefined }),
-            queues: fc.array(fc.string({ minLength: 1, maxLength: 12 }), { maxLength: 3 }),
-            payload: fc.uint8Array({ maxLength: 40_000 }),
-          }),
-          { maxLength: 40 },
-        ),
-        (msgs) => {
-          const out = new Outbound();
-          const want: Buffer[] = [];
-          for (const m of msgs) {
-            const payload = Buffer.from(m.payload);
-            out.writeLeafMsg(m.subject, m.reply, m.queues, 0, payload);
-            want.push(expectedLeaf(m.subject, m.reply, m.queues, 0, payload));
-          }
-          const total = Buffer.concat(want);
-          assert.equal(out.bytes, total.length);
-          assert.deepEqual(Buffer.concat(out.take()), total);
-        },
-      ),
-      { numRuns: 100 },
+    randomMessages(
+      fc.record({ ...BASE, queues: fc.array(fc.string({ minLength: 1, maxLength: 12 }), { maxLength: 3 }) }),
+      (out, m, payload) => out.writeLeafMsg(m.subject, m.reply, m.queues, 0, payload),
+      (m, payload) => expectedLeaf(m.subject, m.reply, m.queues, 0, payload),
     );
   });
 });
+
+/**
+ * Up to 40 random messages (some payloads past the by-reference size) written one after another: the buffer's bytes
+ * and count must be the concatenation of each message's expected form.
+ */
+function randomMessages<M extends { payload: Uint8Array }>(
+  message: fc.Arbitrary<M>,
+  write: (out: Outbound, m: M, payload: Buffer) => void,
+  want: (m: M, payload: Buffer) => Buffer,
+): void {
+  fc.assert(
+    fc.property(fc.array(message, { maxLength: 40 }), (msgs) => {
+      const out = new Outbound();
+      const parts: Buffer[] = [];
+      for (const m of msgs) {
+        const payload = Buffer.from(m.payload);
+        write(out, m, payload);
+        parts.push(want(m, payload));
+      }
+      const total = Buffer.concat(parts);
+      assert.equal(out.bytes, total.length);
+      assert.deepEqual(Buffer.concat(out.take()), total);
+    }),
+    { numRuns: 100 },
+  );
+}

@@ -76,12 +76,7 @@ export class Outbound {
       p = writeText(buf, p, reply!);
       buf[p++] = 0x20;
     }
-    if (hdrLen > 0) {
-      p = writeDecimal(buf, p, hdrLen);
-      buf[p++] = 0x20;
-    }
-    p = writeDecimal(buf, p, size);
-    this.endMsg(buf, p, msg, inline);
+    this.endMsg(buf, p, hdrLen, msg, inline);
   }
 
   /**
@@ -122,17 +117,20 @@ export class Outbound {
       p = writeText(buf, p, reply!);
     }
     buf[p++] = 0x20;
+    this.endMsg(buf, p, hdrLen, msg, inline);
+  }
+
+  /**
+   * Ends a message line at `p` in the current buffer: `[<hdr size> ]<size>` and CRLF, then the payload (inline or
+   * by reference) and CRLF.
+   */
+  private endMsg(buf: Buffer, p: number, hdrLen: number, msg: Buffer, inline: boolean): void {
+    const size = msg.length;
     if (hdrLen > 0) {
       p = writeDecimal(buf, p, hdrLen);
       buf[p++] = 0x20;
     }
     p = writeDecimal(buf, p, size);
-    this.endMsg(buf, p, msg, inline);
-  }
-
-  /** Ends a message line at `p` in the current buffer: its CRLF, then the payload (inline or by reference) and CRLF. */
-  private endMsg(buf: Buffer, p: number, msg: Buffer, inline: boolean): void {
-    const size = msg.length;
     buf[p++] = 0x0d;
     buf[p++] = 0x0a;
     if (inline) {
