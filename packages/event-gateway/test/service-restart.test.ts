@@ -30,9 +30,7 @@ test('the service restarts under the gateway: the link and interest come back, a
   const first = await startService(t, pki, { port, leafnodePort });
   const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafnodePort}`, {
     config: {
-      // Pings every 100 ms, stale at the first unanswered: the paused publisher below must outlast that, its PONGs
-      // unread because the gateway paused it, not because it went away.
-      gateway: { max_payload: 64 * 1024, ping_interval: 100, ping_max: 1 },
+      gateway: { max_payload: 64 * 1024 },
       // Redial quickly so the test waits for the service, not for backoff.
       upstream: { buffer_bytes: BUFFER_BYTES, reconnect_delay: 100, reconnect_max_delay: 300 },
     },
@@ -76,9 +74,8 @@ test('the service restarts under the gateway: the link and interest come back, a
   let flushed = false;
   const flushing = publisher.flush().then(() => (flushed = true));
   await until(() => gateway.uplink.counters.pausedPublishers > 0, 'the publisher is paused when the buffer is full');
-  await sleep(600);
+  await sleep(200);
   assert.equal(flushed, false, 'a paused publisher is not read');
-  assert.equal(publisher.isClosed(), false, 'nor closed as stale');
   assert.ok(gateway.uplink.counters.bufferedBytes <= BUFFER_BYTES + 256 * 1024, `held ${gateway.uplink.counters.bufferedBytes} bytes`);
   t.diagnostic(`held during the outage: ${gateway.uplink.counters.bufferedMsgs} messages, ${gateway.uplink.counters.bufferedBytes} bytes`);
 

@@ -209,11 +209,9 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   // --- reading -------------------------------------------------------------------------------------------
   private onPingTimer(): void {
     if (this.closeReason !== undefined) return;
-    if (this.pinger.onTimer(this.ctx.limits.ping_max) === 'stale') {
-      this.fail(Errors.staleConnection, `${this.pinger.unanswered} pings unanswered`);
-      return;
-    }
-    this.writeRaw(PING);
+    const action = this.pinger.onTimer(this.ctx.limits.ping_max, this.paused > 0);
+    if (action === 'stale') this.fail(Errors.staleConnection, `${this.pinger.unanswered} pings unanswered`);
+    else if (action === 'ping') this.writeRaw(PING);
   }
 
   /** Nothing but CONNECT before CONNECT: nats-server 2.9.10 answers `Authorization Violation` and closes. */

@@ -681,11 +681,9 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
 
   private onPingTimer(): void {
     if (this.st !== 'up') return;
-    if (this.pinger.onTimer(this.limits.ping_max) === 'stale') {
-      this.fail(new UplinkError('EUPLINK_STALE', `${this.url!.display}: ${this.pinger.unanswered} PINGs unanswered`));
-      return;
-    }
-    this.writeRaw(PING);
+    const action = this.pinger.onTimer(this.limits.ping_max, this.inPaused > 0);
+    if (action === 'stale') this.fail(new UplinkError('EUPLINK_STALE', `${this.url!.display}: ${this.pinger.unanswered} PINGs unanswered`));
+    else if (action === 'ping') this.writeRaw(PING);
   }
 
   private get linked(): boolean {

@@ -368,14 +368,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   private onPingTimer(): void {
     if (this.closeReason !== undefined) return;
-    // Reads paused on purpose (a full event_limit, a full upstream buffer): the client's PONGs wait unread in the
-    // socket, so missing them says nothing about the client. No PING is counted until reading resumes.
-    if (this.paused > 0) return;
-    if (this.pinger.onTimer(this.ctx.limits.ping_max) === 'stale') {
-      this.fail(Errors.staleConnection, `${this.pinger.unanswered} pings unanswered`);
-      return;
-    }
-    this.writeRaw(PING);
+    const action = this.pinger.onTimer(this.ctx.limits.ping_max, this.paused > 0);
+    if (action === 'stale') this.fail(Errors.staleConnection, `${this.pinger.unanswered} pings unanswered`);
+    else if (action === 'ping') this.writeRaw(PING);
   }
 
   /** With auth on, nothing but CONNECT is accepted first (nats-server: Authorization Violation). */

@@ -4,8 +4,8 @@
 // connection stay with the connection; this keeps the count, the clock and the timer. Nothing here allocates per
 // message: one Pinger per connection, the tick bound once.
 
-/** What the timer's tick asks the connection to do. */
-export type PingAction = 'ping' | 'stale';
+/** What the timer's tick asks the connection to do: send a PING, close it as stale, or nothing this time. */
+export type PingAction = 'ping' | 'stale' | 'wait';
 
 export class Pinger {
   /** Round trip of the latest PING answered, ms; 0 until one is. */
@@ -43,8 +43,13 @@ export class Pinger {
     this.timer = undefined;
   }
 
-  /** The timer fired: 'ping' (counted; the caller writes it), or 'stale' once `pingMax` are unanswered. */
-  onTimer(pingMax: number): PingAction {
+  /**
+   * The timer fired: 'ping' (counted; the caller writes it), or 'stale' once `pingMax` are unanswered. With the
+   * connection's reads paused on purpose (event_limit, a full upstream buffer, a slow in-process reader) 'wait':
+   * its PONGs sit unread in the socket, so missing them says nothing about the peer, and nothing is counted.
+   */
+  onTimer(pingMax: number, readsPaused = false): PingAction {
+    if (readsPaused) return 'wait';
     if (this.out + 1 > pingMax) return 'stale';
     this.out++;
     // The oldest outstanding PING is the one timed: a PONG answers them in order.
