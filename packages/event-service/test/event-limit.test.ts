@@ -49,9 +49,9 @@ test('event_limit reached with a dead sink: requests get the limit error, plain 
 
   const LIMIT = 20;
   const svc = await startEventService({
-    // Pings every 200 ms, stale after 2 unanswered: the pause below outlasts that many times over, and a client
+    // Pings every 300 ms, stale after 3 unanswered: the pause below outlasts that many times over, and a client
     // whose reads the service paused must not be closed as stale for PONGs the service itself is not reading.
-    service: { host: '127.0.0.1', port: 0, event_limit: LIMIT, ping_interval: 200, ping_max: 2 },
+    service: { host: '127.0.0.1', port: 0, event_limit: LIMIT, ping_interval: 300, ping_max: 3 },
     monitor: { host: '127.0.0.1', port: 0 },
     store: { path: path.join(tmpDir(t), 'e.db') },
     // Attempts enough never to dead-letter during the outage: everything must reach the sink itself.
