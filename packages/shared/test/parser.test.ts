@@ -109,6 +109,30 @@ describe('parser', () => {
     splitEverywhere(clientStream);
   });
 
+  it('hands a handler with onPubAt the same publishes as ranges, split or whole', () => {
+    // A Recorder whose PUBs arrive as ranges (the client connection's form): the same events, every way the
+    // stream is split, as onPub gives.
+    const ranged = (chunks: Buffer[]): Event[] => {
+      const rec = new Recorder();
+      const withRanges = Object.assign(rec, {
+        onPub() {
+          throw new Error('onPub called although the handler has onPubAt');
+        },
+        onPubAt(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number) {
+          rec.events.push(['PUB', subject, reply, hdrLen, buf.toString('latin1', start, end)]);
+        },
+      });
+      const p = new Parser(withRanges, 'client', { ...limits });
+      for (const c of chunks) p.parse(c);
+      return rec.events;
+    };
+    const want = parseChunks([clientStream]);
+    assert.deepEqual(ranged([clientStream]), want);
+    for (let i = 1; i < clientStream.length; i++) {
+      assert.deepEqual(ranged([clientStream.subarray(0, i), clientStream.subarray(i)]), want, `split at ${i}`);
+    }
+  });
+
   it('parses server and leafnode operations split at every offset', () => {
     splitEverywhere(
       Buffer.from(

@@ -30,6 +30,12 @@ export interface ProtocolHandler {
   onConnect?(json: string): void;
   onInfo?(json: string): void;
   onPub?(subject: string, reply: string | undefined, hdrLen: number, msg: Buffer): void;
+  /**
+   * PUB/HPUB as a range: `buf[start, end)` holds the header block and payload (`buf` stays valid after the call).
+   * When given, the parser calls it instead of onPub, so a handler that needs no bytes (nobody subscribed) makes no
+   * slice of the read chunk.
+   */
+  onPubAt?(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): void;
   onSub?(subject: string, queue: string | undefined, sid: string): void;
   onUnsub?(sid: string, max: number | undefined): void;
   onMsg?(subject: string, sid: string, reply: string | undefined, hdrLen: number, msg: Buffer): void;
@@ -132,7 +138,7 @@ export class Parser {
           this.fail(Errors.unknownOp, 'message payload not followed by CRLF');
           return;
         }
-        this.deliverPayload(chunk.subarray(pos, pos + payloadSize));
+        this.deliverPayload(chunk, pos, pos + payloadSize);
         pos += need;
       } else {
         this.split = Buffer.allocUnsafe(need);
@@ -149,17 +155,19 @@ export class Parser {
 
   // --- payloads -------------------------------------------------------------------------------------------
 
-  private deliverPayload(msg: Buffer): void {
+  /** The payload `buf[start, end)` to the handler, for the op that announced it. */
+  private deliverPayload(buf: Buffer, start: number, end: number): void {
     const h = this.handler;
     switch (this.payOp) {
       case PayloadOp.Pub:
-        h.onPub?.(this.paySubject, this.payReply, this.payHdr, msg);
+        if (h.onPubAt !== undefined) h.onPubAt(this.paySubject, this.payReply, this.payHdr, buf, start, end);
+        else h.onPub?.(this.paySubject, this.payReply, this.payHdr, buf.subarray(start, end));
         break;
       case PayloadOp.Msg:
-        h.onMsg?.(this.paySubject, this.paySid, this.payReply, this.payHdr, msg);
+        h.onMsg?.(this.paySubject, this.paySid, this.payReply, this.payHdr, buf.subarray(start, end));
         break;
       case PayloadOp.LeafMsg:
-        h.onLeafMsg?.(this.paySubject, this.payReply, this.payQueues, this.payHdr, msg);
+        h.onLeafMsg?.(this.paySubject, this.payReply, this.payQueues, this.payHdr, buf.subarray(start, end));
         break;
     }
   }
@@ -176,7 +184,7 @@ export class Parser {
       this.fail(Errors.unknownOp, 'message payload not followed by CRLF');
       return chunk.length;
     }
-    this.deliverPayload(buf.subarray(0, size));
+    this.deliverPayload(buf, 0, size);
     return pos + take;
   }
 

@@ -2,7 +2,7 @@
 // echo suppression, no-responders replies, the service-wide listener_limit and message counters. It knows no
 // sockets: network clients, the embedded API and leafnode links all implement `Conn`.
 import { NO_RESPONDERS_HEADER } from '../protocol/index.js';
-import { Sublist, isLiteralSubject, type SublistEntry } from '../subjects/index.js';
+import { Sublist, isLiteralSubject, type SublistEntry, type SublistResult } from '../subjects/index.js';
 
 /** Who published a message, for flow control: pausing stops reading from that publisher until resumed. */
 export interface PublisherHandle {
@@ -136,12 +136,40 @@ export class Broker {
     msg: Buffer,
     queues?: readonly string[],
   ): number {
+    return this.route(from, subject, reply, hdrLen, msg, this.sublist.match(subject), queues);
+  }
+
+  /**
+   * publish() for a message that is `buf[start, end)` (a client's PUB in its read chunk): sliced only once some
+   * subscription takes it, so a publish nobody listens to allocates nothing (the slice was a sixth of the
+   * publish-only bench's profile).
+   */
+  publishAt(from: Conn, subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): number {
+    const match = this.sublist.match(subject);
+    if (match.psubs.length === 0 && match.qsubs.length === 0) {
+      this.seq = ++this.published;
+      this.counters.inMsgs++;
+      this.counters.inBytes += end - start;
+      if (reply !== undefined && from.noResponders) this.sendNoResponders(from, reply);
+      return 0;
+    }
+    return this.route(from, subject, reply, hdrLen, buf.subarray(start, end), match);
+  }
+
+  private route(
+    from: Conn,
+    subject: string,
+    reply: string | undefined,
+    hdrLen: number,
+    msg: Buffer,
+    match: SublistResult<Subscription>,
+    queues?: readonly string[],
+  ): number {
     const c = this.counters;
     const seq = ++this.published;
     this.seq = seq;
     c.inMsgs++;
     c.inBytes += msg.length;
-    const match = this.sublist.match(subject);
     let delivered = 0;
     const psubs = match.psubs;
     for (let i = 0; i < psubs.length; i++) {

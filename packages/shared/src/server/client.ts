@@ -527,11 +527,11 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.ok();
   }
 
-  onPub(subject: string, reply: string | undefined, hdrLen: number, msg: Buffer): void {
-    // The payload is a view of the read buffer: a held publish keeps its own copy.
+  onPubAt(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): void {
+    // The payload is a range of the read buffer: a held publish keeps its own copy.
     if (this.held !== undefined) {
-      const copy = Buffer.from(msg);
-      return void this.held.push(() => this.onPub(subject, reply, hdrLen, copy));
+      const copy = Buffer.from(buf.subarray(start, end));
+      return void this.held.push(() => this.onPubAt(subject, reply, hdrLen, copy, 0, copy.length));
     }
     if (!this.admitted()) return;
     if (hdrLen > 0 && !this.opts.headers) {
@@ -539,7 +539,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       return;
     }
     this.stats.inMsgs++;
-    this.stats.inBytes += msg.length;
+    this.stats.inBytes += end - start;
     if (this.opts.pedantic && !isValidPublishSubject(subject)) {
       this.fail(Errors.invalidPublishSubject, subject);
       // nats-server still acknowledges it, and routes a well-formed subject with wildcards (as literal tokens).
@@ -555,7 +555,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     // +OK goes before any MSG this publish produces, as nats-server orders them.
     this.ok();
-    this.ctx.broker.publish(this, subject, reply, hdrLen, msg);
+    this.ctx.broker.publishAt(this, subject, reply, hdrLen, buf, start, end);
   }
 
   onSub(subject: string, queue: string | undefined, sid: string): void {
