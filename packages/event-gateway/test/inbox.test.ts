@@ -7,6 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -126,6 +127,14 @@ test('dev/mint-token.mjs writes a private inbox grant and refuses one that cover
   const pki = await devPki(t);
   const bob = await mintDev(pki, '--sub', 'bob');
   assert.deepEqual(claims(bob.token).nats.sub?.allow, ['>', '_INBOX.bob.>'], 'no list given: everything, and its own inbox');
+  assert.ok(!/warning/.test(bob.stderr), bob.stderr);
+  // The signing key open to other users: minted all the same, with a warning naming the file, never the key.
+  const signingKey = pki.file(DEV_PKI_FILES.jwt.privateKey);
+  fs.chmodSync(signingKey, 0o644);
+  const warned = await mintDev(pki, '--sub', 'bob');
+  assert.ok(warned.stderr.includes(`warning: ${signingKey} is open to other users (mode 0644)`), warned.stderr);
+  assert.ok(!warned.stderr.includes('PRIVATE KEY') && claims(warned.token).sub === 'bob');
+  fs.chmodSync(signingKey, 0o600);
   const own = await mintDev(pki, '--sub', 'svc@example.com', '--inbox', '_INBOX.svc-1', '--sub-allow', 'a.>');
   assert.deepEqual(claims(own.token).nats.sub?.allow, ['a.>', '_INBOX.svc-1.>']);
   assert.deepEqual(claims((await mintDev(pki, '--sub', 'carol', '--sub-allow', 'a.>', '--inbox', 'none')).token).nats.sub?.allow, ['a.>']);

@@ -7,9 +7,11 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { ConfigError } from '@event-broker/shared';
 import { loadServiceConfig } from '../src/config.js';
+import { headerProblem, SINK_OWNED_HEADERS } from '../src/handlers/sinks/http.js';
 import { until, within } from './helpers/bounded.js';
 import { cli, jsonLines, logLine, signal, startCli, tmpDir, write, EXIT_MS } from './helpers/cli.js';
 
@@ -219,4 +221,31 @@ test('a reload with a header that cannot be sent is refused; the running sink ke
   await publish(nc, 'fixed');
   await until(() => r.got.some((g) => g.id === 'fixed'), 'delivered after the fixed reload', WAIT_MS);
   assert.equal(r.got.find((g) => g.id === 'fixed')!.headers['x-tenant'], 'c');
+});
+
+test('property: a header the config accepts is one Node sends; one Node refuses is never accepted (fixed seed)', () => {
+  // Characters around every edge the rules draw: tchar, separators, controls, DEL, Latin-1 and beyond.
+  const chars = fc.constantFrom(...'aZ09-_.!#$%&\'*+^`|~ :;,/"()<>@[]\\{}=?\t\r\n\0\x01\x1f\x7f\u0080\u00e9\u00ff\u0100\u65e5'.split(''));
+  const text = fc.array(chars, { maxLength: 12 }).map((a) => a.join(''));
+  const name = fc.oneof(text, fc.constantFrom(...Object.keys(SINK_OWNED_HEADERS), 'Content-Type', 'X-Tenant'));
+  fc.assert(
+    fc.property(name, text, (n, v) => {
+      const problem = headerProblem(n, v);
+      let nodeRefuses = false;
+      try {
+        http.validateHeaderName(n);
+        http.validateHeaderValue(n, v);
+      } catch {
+        nodeRefuses = true;
+      }
+      if (nodeRefuses) assert.notEqual(problem, undefined, `Node refuses ${JSON.stringify([n, v])}`);
+      if (problem === undefined) {
+        assert.ok(!nodeRefuses);
+        assert.ok(!Object.hasOwn(SINK_OWNED_HEADERS, n.toLowerCase()));
+        assert.match(v, /^[\t\x20-\x7e]*$/, 'accepted values are ASCII');
+      }
+      if (problem !== undefined && v.length > 4) assert.ok(!problem.includes(v), 'the reason never echoes the value');
+    }),
+    { seed: 11, numRuns: 3000 },
+  );
 });
