@@ -93,6 +93,7 @@ function covers(pattern: string, sub: string): boolean {
 // delivered to their wildcard subscriptions.
 
 const INBOX = '_INBOX';
+const UNDERSCORE = 0x5f;
 
 function isInboxSubject(subject: string): boolean {
   return subject.startsWith('_INBOX.') || subject === INBOX;
@@ -222,9 +223,9 @@ export class PermissionRules {
    * loadMsgDenyFilter, checkDenySub). Only plain deny entries filter: a queue deny refuses the SUB itself.
    */
   deliver(subject: string): boolean {
-    // A reply reaches a wildcard subscription (`>`, `*.>`) only inside this client's own inbox grants. Not cached:
-    // reply subjects are unique.
-    if (isInboxSubject(subject) && !this.inboxDeliverable(subject)) return false;
+    // A reply reaches a wildcard subscription (`>`, `*.>`, its own `_INBOX.alice.<id>.*`) only inside this client's
+    // own inbox grants. Not cached (reply subjects are unique); the first character keeps other subjects at one test.
+    if (subject.charCodeAt(0) === UNDERSCORE && !this.deliverableReply(subject)) return false;
     if (this.subDeny === undefined) return true;
     const hit = this.deliverCache.get(subject);
     if (hit !== undefined) return hit;
@@ -240,9 +241,13 @@ export class PermissionRules {
     return this.inboxPatterns !== undefined && this.inboxPatterns.match(subject).psubs.some((rule) => covers(rule.subject, subject));
   }
 
-  /** May a message on reply subject `subject` be delivered? A prefix test per grant; a pattern match otherwise. */
-  private inboxDeliverable(subject: string): boolean {
+  /**
+   * False for a message on a reply subject outside this client's inbox grants. The grants' prefixes are tried first:
+   * a reply to the client's own requests, the common case, costs one string comparison.
+   */
+  private deliverableReply(subject: string): boolean {
     for (const p of this.inboxPrefixes) if (subject.length > p.length && subject.startsWith(p)) return true;
+    if (!isInboxSubject(subject)) return true;
     return this.inboxPatterns !== undefined && this.inboxPatterns.match(subject).psubs.length > 0;
   }
 }
