@@ -11,7 +11,8 @@ import fc from 'fast-check';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { ConfigError } from '@event-broker/shared';
 import { loadServiceConfig } from '../src/config.js';
-import { headerProblem, SINK_OWNED_HEADERS } from '../src/handlers/sinks/http.js';
+import { headerProblem, HttpSink, SINK_OWNED_HEADERS } from '../src/handlers/sinks/http.js';
+import { SqliteEventStore } from '../src/handlers/store.js';
 import { until, within } from './helpers/bounded.js';
 import { cli, jsonLines, logLine, signal, startCli, tmpDir, write, EXIT_MS } from './helpers/cli.js';
 
@@ -248,4 +249,15 @@ test('property: a header the config accepts is one Node sends; one Node refuses 
     }),
     { seed: 11, numRuns: 3000 },
   );
+});
+
+test('a program building a sink itself with a header Node would refuse is told at construction, not per delivery', (t) => {
+  const store = new SqliteEventStore(':memory:');
+  t.after(() => store.close());
+  const logger = { error: () => {}, warn: () => {} };
+  assert.throws(
+    () => new HttpSink(store, { name: 'feed', url: 'http://127.0.0.1:9/', headers: { 'x-tenant': 'a\r\nx-injected: 1' }, logger }),
+    (err: unknown) => err instanceof TypeError && /sink feed: header "x-tenant": the value contains a CR/.test(err.message),
+  );
+  new HttpSink(store, { name: 'feed', url: 'http://127.0.0.1:9/', headers: { 'x-tenant': 'a' }, logger }).close();
 });
