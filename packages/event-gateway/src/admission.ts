@@ -17,7 +17,10 @@ export class GatewayAdmission implements ClientAuthenticator {
   private readonly certificateRequired: boolean;
   private readonly clockToleranceMs: number;
 
-  constructor(config: GatewayConfig, _logger: Logger) {
+  constructor(
+    config: GatewayConfig,
+    private readonly logger: Logger,
+  ) {
     this.verifier = createTokenVerifier(config.auth);
     this.certificateRequired = config.tls.verify;
     this.clockToleranceMs = config.auth.clock_tolerance;
@@ -58,13 +61,23 @@ export class GatewayAdmission implements ClientAuthenticator {
     if (!verdict.ok) return { ok: false, reason: verdict.reason };
     if (verdict.tokenId !== undefined) tokenIds.set(client, verdict.tokenId);
     credentials.set(client, { token, certificateDer: cert.certificate.der });
+    const identity = verdict.subject ?? cert.certificate.subject ?? 'unnamed';
+    const broad = verdict.permissions.rules.broadInboxEntries;
+    if (broad.length > 0) {
+      // Admitted, narrowed (permissions.ts, Reply subjects): refusing would also end what the rest of the grant
+      // allows; the client learns at the subscription (Permissions Violation), the operator here.
+      this.logger.warn(
+        { cid: client.cid, who: identity, ...(verdict.tokenId !== undefined && { token_id: verdict.tokenId }), entries: broad },
+        "token grants every client's inbox: not honoured; replies need a private prefix grant such as _INBOX.<id>.>",
+      );
+    }
     return {
       ok: true,
       permissions: verdict.permissions,
       // The leeway that admitted a token up to clock_tolerance past its exp also bounds its live connection; at
       // exp itself a token admitted within the leeway would be told User Authentication Expired at once.
       ...(verdict.expiresAt !== undefined && { expiresAt: verdict.expiresAt + this.clockToleranceMs }),
-      identity: verdict.subject ?? cert.certificate.subject ?? 'unnamed',
+      identity,
     };
   }
 }

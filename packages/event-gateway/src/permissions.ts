@@ -82,6 +82,42 @@ function covers(pattern: string, sub: string): boolean {
   return p.length === s.length;
 }
 
+// --- Reply subjects -------------------------------------------------------------------------------------------
+//
+// The official clients take replies on `_INBOX.<random>.…` unless given another prefix (nats.js `inboxPrefix`,
+// nats.go CustomInboxPrefix). nats-server lets any grant that covers `_INBOX.>` (the grant itself, `>`, no allow
+// list) read every client's replies; behind the gateway that is every internal service's replies too (the link
+// carries up the interest). So reply subjects are reachable only through a private prefix: an allow entry whose
+// second token is literal (`_INBOX.alice.>`, what dev/mint-token.mjs writes). Broader grants keep the rest of what
+// they allow, minus the inboxes: their subscriptions on `_INBOX…` are refused and messages on `_INBOX…` are not
+// delivered to their wildcard subscriptions.
+
+const INBOX = '_INBOX';
+const UNDERSCORE = 0x5f;
+
+function isInboxSubject(subject: string): boolean {
+  return subject.startsWith('_INBOX.') || subject === INBOX;
+}
+
+/** `_INBOX.<literal>…`: one client's prefix. */
+function isInboxGrant(subject: string): boolean {
+  const t = subject.split('.');
+  return t[0] === INBOX && t.length >= 2 && t[1] !== '*' && t[1] !== '>';
+}
+
+/** `_INBOX.>`, `_INBOX.*…`: an entry reaching where every client's id goes (the grant the README used to teach). */
+function isBroadInboxEntry(subject: string): boolean {
+  const t = subject.split('.');
+  return t[0] === INBOX && (t[1] === '*' || t[1] === '>');
+}
+
+/** `_INBOX.alice.>` as the prefix `_INBOX.alice.`, for a delivery check without a sublist match. */
+function grantPrefix(subject: string): string | undefined {
+  if (!subject.endsWith('.>')) return undefined;
+  const head = subject.slice(0, -1);
+  return head.includes('*') || head.includes('>') ? undefined : head;
+}
+
 /** Does `queue` fall under one of the queue groups found (nats-server client.go queueMatches)? */
 function queueMatches(queue: string, qsubs: SublistResult<Rule>['qsubs']): boolean {
   for (const group of qsubs) {
@@ -110,6 +146,11 @@ export class PermissionRules {
   private readonly pubCache = new DecisionCache();
   private readonly subCache = new DecisionCache();
   private readonly deliverCache = new DecisionCache();
+  /** The private inbox grants (see Reply subjects above): as prefixes when plain `…>`, else as patterns. */
+  private readonly inboxPrefixes: readonly string[];
+  private readonly inboxPatterns: Sublist<Rule> | undefined;
+  /** The allow entries reaching every client's inbox (`_INBOX.>`): honoured for nothing, named in a warning. */
+  readonly broadInboxEntries: readonly string[];
 
   /** Nothing allowed: no `nats` claim. */
   static readonly NONE = new PermissionRules(undefined);
@@ -123,6 +164,10 @@ export class PermissionRules {
     this.subAllowListed = spec?.subAllow !== undefined;
     this.subAllow = ruleList(spec?.subAllow ?? []);
     this.subDeny = ruleList(spec?.subDeny ?? []);
+    const grants = (spec?.subAllow ?? []).filter((r) => isInboxGrant(r.subject));
+    this.inboxPrefixes = grants.map((r) => grantPrefix(r.subject)).filter((p): p is string => p !== undefined);
+    this.inboxPatterns = ruleList(grants.filter((r) => grantPrefix(r.subject) === undefined));
+    this.broadInboxEntries = (spec?.subAllow ?? []).filter((r) => isBroadInboxEntry(r.subject)).map((r) => r.subject);
   }
 
   /** @internal Built by permissionRulesFromClaims, which validates the claim first. */
@@ -141,13 +186,18 @@ export class PermissionRules {
     return this.pubCache.set(subject, allowed);
   }
 
-  /** nats-server client.go canSubscribe, with `covers` keeping wildcard subscriptions inside the allow list. */
+  /**
+   * nats-server client.go canSubscribe, with `covers` keeping wildcard subscriptions inside the allow list, and
+   * reply subjects only inside a private inbox grant (Reply subjects, above).
+   */
   subscribe(subject: string, queue: string | undefined): boolean {
     if (!this.granted) return false;
-    if (!this.subAllowListed && this.subDeny === undefined) return true;
+    const inbox = isInboxSubject(subject);
+    if (!inbox && !this.subAllowListed && this.subDeny === undefined) return true;
     const key = queue === undefined ? subject : `${subject} ${queue}`;
     const hit = this.subCache.get(key);
     if (hit !== undefined) return hit;
+    if (inbox && !this.inboxGranted(subject)) return this.subCache.set(key, false);
     let allowed = true;
     if (this.subAllowListed) {
       allowed = false;
@@ -173,10 +223,32 @@ export class PermissionRules {
    * loadMsgDenyFilter, checkDenySub). Only plain deny entries filter: a queue deny refuses the SUB itself.
    */
   deliver(subject: string): boolean {
+    // A reply reaches a wildcard subscription (`>`, `*.>`, its own `_INBOX.alice.<id>.*`) only inside this client's
+    // own inbox grants. Not cached (reply subjects are unique); the first character keeps other subjects at one test.
+    if (subject.charCodeAt(0) === UNDERSCORE && !this.deliverableReply(subject)) return false;
     if (this.subDeny === undefined) return true;
     const hit = this.deliverCache.get(subject);
     if (hit !== undefined) return hit;
     return this.deliverCache.set(subject, this.subDeny.match(subject).psubs.length === 0);
+  }
+
+  /** Is the subscription `subject` (maybe a wildcard) inside one of the private inbox grants? */
+  private inboxGranted(subject: string): boolean {
+    for (const p of this.inboxPrefixes) {
+      // `_INBOX.alice.` + at least one token, as `_INBOX.alice.>` would match it.
+      if (subject.length > p.length && subject.startsWith(p)) return true;
+    }
+    return this.inboxPatterns !== undefined && this.inboxPatterns.match(subject).psubs.some((rule) => covers(rule.subject, subject));
+  }
+
+  /**
+   * False for a message on a reply subject outside this client's inbox grants. The grants' prefixes are tried first:
+   * a reply to the client's own requests, the common case, costs one string comparison.
+   */
+  private deliverableReply(subject: string): boolean {
+    for (const p of this.inboxPrefixes) if (subject.length > p.length && subject.startsWith(p)) return true;
+    if (!isInboxSubject(subject)) return true;
+    return this.inboxPatterns !== undefined && this.inboxPatterns.match(subject).psubs.length > 0;
   }
 }
 

@@ -10,6 +10,7 @@ import {
   Uplink,
   loadClientTlsOptions,
   newServerId,
+  warnExposedKeyFiles,
   type Client,
   type Admission,
   type ClientAuthenticator,
@@ -108,6 +109,7 @@ export class EventGateway implements FrontendHost {
       interest: this.interest,
     });
     this.health = new HealthProbe(this.broker, this.uplink);
+    warnExposedKeyFiles(logger, [...reloadedKeyFiles(config), ...(up.key_path !== undefined ? [{ setting: 'upstream.key_path', file: up.key_path }] : [])]);
   }
 
   // --- FrontendHost ----------------------------------------------------------------------------------------
@@ -259,6 +261,7 @@ export class EventGateway implements FrontendHost {
     this.configLoadedAt = new Date();
     this.admission = admission;
     this.frontend.setSecureContext(tlsOptions);
+    warnExposedKeyFiles(this.logger, reloadedKeyFiles(config));
     if (this.logger.level !== config.log.level) this.logger.level = config.log.level;
     let revoked = 0;
     const authChanged = plan.applied.some((c) => c.key.startsWith('auth.'));
@@ -351,4 +354,12 @@ function countViolations(p: ClientPermissions, counts: { publish: number; subscr
   if (p.canDeliver !== undefined) counted.canDeliver = p.canDeliver.bind(p);
   if (p.noteReply !== undefined) counted.noteReply = p.noteReply.bind(p);
   return counted;
+}
+
+/** The private key files a reload reads again: the TLS key and an HMAC secret (the upstream's waits for a restart). */
+function reloadedKeyFiles(config: GatewayConfig): Array<{ setting: string; file: string }> {
+  return [
+    { setting: 'tls.key_path', file: config.tls.key_path },
+    ...(config.auth.secret_path !== undefined ? [{ setting: 'auth.secret_path', file: config.auth.secret_path }] : []),
+  ];
 }

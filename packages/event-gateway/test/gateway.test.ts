@@ -21,7 +21,7 @@ interface Setup {
   gateway: EventGateway;
   token(sub: string, nats: DevTokenPermissions, ttlSeconds?: number): Promise<string>;
   /** An external client through the gateway, with the dev client certificate. */
-  external(token: string, opts?: { cert?: boolean }): Promise<NatsConnection>;
+  external(token: string, opts?: { cert?: boolean; inboxPrefix?: string }): Promise<NatsConnection>;
   /** An internal client of the service. */
   internal(): Promise<NatsConnection>;
 }
@@ -72,6 +72,7 @@ async function setup(t: TestContext): Promise<Setup> {
         },
         reconnect: false,
         timeout: 3000,
+        ...(opts.inboxPrefix !== undefined && { inboxPrefix: opts.inboxPrefix }),
       });
       t.after(() => nc.close());
       return nc;
@@ -109,8 +110,10 @@ test('an external client publishes to an internal subscriber and receives an int
 test('request/reply works both ways across the bridge', async (t) => {
   const s = await setup(t);
   const inside = await s.internal();
+  // Replies through bob's private inbox prefix (the gateway delivers no other client's).
   const outside = await s.external(
-    await s.token('bob', { pub: { allow: ['svc.>'] }, sub: { allow: ['_INBOX.>', 'ask.>'] }, resp: { max: 1, ttl: 60e9 } }),
+    await s.token('bob', { pub: { allow: ['svc.>'] }, sub: { allow: ['_INBOX.bob.>', 'ask.>'] }, resp: { max: 1, ttl: 60e9 } }),
+    { inboxPrefix: '_INBOX.bob' },
   );
   inside.subscribe('svc.echo', { callback: (_e, m) => m.respond(sc.encode(`echo ${sc.decode(m.data)}`)) });
   await settle(inside);

@@ -38,10 +38,10 @@ leafnodes {
   t.after(() => plain.close());
   const token = await pki.devToken('interop', {
     pub: { allow: ['interop.up', 'svc.>'] },
-    sub: { allow: ['interop.down', 'ask.>', '_INBOX.>'] },
+    sub: { allow: ['interop.down', 'ask.>', '_INBOX.interop.>'] },
     resp: { max: 1, ttl: 60e9 },
   });
-  const outside = await externalClient(t, pki, gateway.port, token);
+  const outside = await externalClient(t, pki, gateway.port, token, { nats: { inboxPrefix: '_INBOX.interop' } });
 
   // nats-server -> gateway client.
   const down = record(outside, 'interop.down');

@@ -22,7 +22,7 @@ import type { AuthSection } from '../src/config-types.js';
 import { authSection, hmacWithBytes, jwks, keyPair, mint, tmpDir, unsignedToken, write, type KeyPair } from './helpers/keys.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
-const NATS = { nats: { pub: { allow: ['orders.>'] }, sub: { allow: ['orders.>', '_INBOX.>'] }, type: 'user', version: 2 } };
+const NATS = { nats: { pub: { allow: ['orders.>'] }, sub: { allow: ['orders.>', '_INBOX.x.>'] }, type: 'user', version: 2 } };
 
 async function accepted(v: TokenVerifier, token: string, certificateDer?: Uint8Array): Promise<Extract<TokenVerdict, { ok: true }>> {
   const r = await v.verify(token, certificateDer === undefined ? {} : { certificateDer });
@@ -231,7 +231,7 @@ test('tokens from dev/mint-token.mjs verify with the dev JWKS, and their claims 
   const run = promisify(execFile);
   const mintDev = async (...args: string[]): Promise<string> =>
     (await run(process.execPath, [path.join(ROOT, 'dev/mint-token.mjs'), '--certs', certs, ...args], { timeout: 60_000 })).stdout.trim();
-  const token = await mintDev('--sub', 'alice', '--pub', 'orders.>', '--pub-deny', 'orders.secret.>', '--sub-allow', 'orders.>,_INBOX.>', '--resp', '1,5s', '--ttl', '15m');
+  const token = await mintDev('--sub', 'alice', '--pub', 'orders.>', '--pub-deny', 'orders.secret.>', '--sub-allow', 'orders.>', '--resp', '1,5s', '--ttl', '15m');
   const verifier = createTokenVerifier(
     authSection({ jwks_path: path.join(certs, DEV_PKI_FILES.jwt.jwks) }, { issuer: [DEV_TOKEN_ISSUER], audience: [DEV_TOKEN_ISSUER] }),
   );
@@ -245,6 +245,8 @@ test('tokens from dev/mint-token.mjs verify with the dev JWKS, and their claims 
   assert.equal(p.canPublish('billing.paid'), false);
   assert.equal(p.canSubscribe('orders.*'), true);
   assert.equal(p.canSubscribe('billing.*'), false);
+  assert.equal(p.canSubscribe('_INBOX.alice.x.*'), true, 'its own inbox, which the tool adds');
+  assert.equal(p.canSubscribe('_INBOX.bob.x.*'), false);
   p.noteReply('_INBOX.req.1');
   assert.equal(p.canPublish('_INBOX.req.1'), true, 'resp 1: one reply');
   assert.equal(p.canPublish('_INBOX.req.1'), false);

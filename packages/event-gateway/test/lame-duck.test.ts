@@ -46,9 +46,10 @@ test('SIGTERM: a client listing two gateways moves to the other on ldm without l
   inside.subscribe('lame.pub', { callback: (_e, m) => received.add(Number(m.string())) });
   await inside.flush();
 
-  const token = await pki.token('lame-duck-test');
+  // Everything, and replies through its own inbox prefix (the gateway delivers no other).
+  const token = await pki.token('lame-duck-test', { pub: { allow: ['>'] }, sub: { allow: ['>', '_INBOX.lame-duck-test.>'] } });
   const client = await external(t, pki, [`${HOST}:${a.port}`, `${HOST}:${b.port}`], token, {
-    nats: { noRandomize: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 },
+    nats: { noRandomize: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, inboxPrefix: '_INBOX.lame-duck-test' },
   });
   assert.equal(client.getServer(), `${HOST}:${a.port}`);
   // Stays on A until A closes it (no reconnect), publishing in batches confirmed by a flush.

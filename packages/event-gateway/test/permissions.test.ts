@@ -243,3 +243,43 @@ test('the same lists decide as nats-server 2.9 does, with the same -ERR lines (o
   assert.deepEqual(theirs, ours);
   assert.ok(ours.length >= 10, `the case list exercises refusals (${ours.length})`);
 });
+
+test('replies only inside a private inbox grant: _INBOX.>, > and no list reach no inbox (nats-server lets them)', async (t) => {
+  const own = perms({ sub: { allow: ['greet.>', '_INBOX.alice.>'] } });
+  for (const s of ['_INBOX.alice.abc.*', '_INBOX.alice.>', '_INBOX.alice.abc.1', 'greet.x']) assert.equal(own.canSubscribe(s), true, s);
+  for (const s of ['_INBOX.bob.abc.*', '_INBOX.>', '_INBOX.*', '_INBOX.*.abc', '_INBOX', '_INBOX.alice']) assert.equal(own.canSubscribe(s), false, s);
+  assert.equal(own.canDeliver('_INBOX.alice.abc.1'), true);
+  assert.equal(own.canDeliver('_INBOX.bob.abc.1'), false);
+  assert.equal(own.canDeliver('greet.x'), true);
+  assert.deepEqual(own.rules.broadInboxEntries, []);
+
+  // The grant the README used to teach: honoured for nothing, and named for the admission's warning.
+  const taught = perms({ sub: { allow: ['greet.>', '_INBOX.>'] } });
+  assert.equal(taught.canSubscribe('_INBOX.>'), false);
+  assert.equal(taught.canSubscribe('_INBOX.abc.*'), false);
+  assert.equal(taught.canSubscribe('greet.x'), true);
+  assert.deepEqual(taught.rules.broadInboxEntries, ['_INBOX.>']);
+
+  // Everything, or no list: everything but the inboxes, to subscriptions and to deliveries on wildcards alike.
+  for (const p of [perms({ sub: { allow: ['>'] } }), perms({ type: 'user', version: 2 })]) {
+    assert.equal(p.canSubscribe('>'), true);
+    assert.equal(p.canSubscribe('*.>'), true);
+    assert.equal(p.canSubscribe('_INBOX.abc.*'), false);
+    assert.equal(p.canDeliver('_INBOX.abc.1'), false);
+    assert.equal(p.canDeliver('a.b'), true);
+  }
+
+  // A grant with a wildcard past the client's id, and a deny inside the grant.
+  const pattern = perms({ sub: { allow: ['_INBOX.alice.*.reply'], deny: ['_INBOX.alice.secret.>'] } });
+  assert.equal(pattern.canSubscribe('_INBOX.alice.q.reply'), true);
+  assert.equal(pattern.canSubscribe('_INBOX.alice.*.reply'), true);
+  assert.equal(pattern.canDeliver('_INBOX.alice.q.reply'), true);
+  assert.equal(pattern.canDeliver('_INBOX.alice.q.other'), false);
+  assert.equal(pattern.canSubscribe('_INBOX.alice.secret.reply'), false);
+
+  // nats-server 2.9 accepts `SUB _INBOX.>` under that grant (and delivers every client's replies to it).
+  if (!requireNatsServer(t)) return;
+  const port = await startNatsServer(t, 'authorization { users = [ { user: a, password: a, permissions: { subscribe: { allow: ["greet.>", "_INBOX.>"] } } } ] }');
+  const theirs = (await exchange(port, { user: 'a', pass: 'a' }, ['SUB _INBOX.> 1', 'SUB _INBOX.abc.* 2'])).filter((l) => l.startsWith('-ERR'));
+  assert.deepEqual(theirs, [], 'nats-server: both accepted; the gateway refuses both');
+});

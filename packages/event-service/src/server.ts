@@ -6,6 +6,7 @@ import {
   ClientFrontend,
   loadServerTlsOptions,
   newServerId,
+  warnExposedKeyFiles,
   type Client,
   type ClientAuthenticator,
   type ClientLimits,
@@ -56,6 +57,10 @@ export class EventServer implements FrontendHost, MonitorSource {
       tls: config.tls ? loadServerTlsOptions(config.tls) : undefined,
       websocket: ws && { host: ws.host, port: ws.port, tls: config.tls && !ws.no_tls ? loadServerTlsOptions(config.tls) : undefined },
     });
+    warnExposedKeyFiles(logger, [
+      ...(config.tls ? [{ setting: 'tls.key_path', file: config.tls.key_path }] : []),
+      ...(config.leafnodes?.tls ? [{ setting: 'leafnodes.tls.key_path', file: config.leafnodes.tls.key_path }] : []),
+    ]);
   }
 
   get port(): number {
@@ -202,6 +207,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       // Handshakes from now on use the new context; established sessions keep theirs (Node tls.Server setSecureContext).
       this.frontend.setSecureContext(tlsOptions);
       this.logger.info({ cert_path: config.tls!.cert_path }, 'TLS certificate reloaded for new connections');
+      warnExposedKeyFiles(this.logger, [{ setting: 'tls.key_path', file: config.tls!.key_path }]);
     }
     // [handlers] live: sinks added, removed or replaced; [feed] retention is read at each housekeeping pass.
     if (this.handlers !== undefined) this.handlers.applySinks(config.handlers);

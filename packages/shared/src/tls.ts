@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type tls from 'node:tls';
 
 export type TlsErrorCode =
-  /** A file is missing, unreadable or a directory. */
+  /** A file is missing, unreadable or a directory; or a private key every user may write. */
   | 'ETLS_FILE'
   /** A file is not the PEM it should be (no certificate / private key block, or a block that does not parse). */
   | 'ETLS_PEM'
@@ -17,7 +17,7 @@ export type TlsErrorCode =
 
 /** Every TlsErrorCode with what it means; the README lists the same. */
 export const TLS_ERROR_CODES: Readonly<Record<TlsErrorCode, string>> = {
-  ETLS_FILE: 'a TLS file is missing, unreadable or a directory',
+  ETLS_FILE: 'a TLS file is missing, unreadable or a directory, or a private key file every user may write',
   ETLS_PEM: 'a TLS file is not the PEM certificate or private key it should be',
   ETLS_KEY_MISMATCH: 'the private key does not belong to the certificate',
   ETLS_CONFIG: 'the TLS section is incomplete',
@@ -117,8 +117,66 @@ function readCertificates(key: string, file: string): { pem: Buffer; certs: cryp
   return { pem, certs };
 }
 
+// --- Who else may open a private key file (ssh's check on an identity file, made a warning here) ---
+
+/** A private key file whose mode lets users other than its owner in. `setting` is the config key that names it. */
+export interface KeyFileExposure {
+  setting: string;
+  file: string;
+  /** The permission bits, octal: `0644`. */
+  mode: string;
+  /** Who besides the owner may read it. */
+  readableBy: 'group' | 'everyone' | undefined;
+  /** Who besides the owner may write it. */
+  writableBy: 'group' | 'everyone' | undefined;
+}
+
+/**
+ * How open a private key file is, or undefined when only its owner may read or write it (or it cannot be stat'ed:
+ * reading it reports that; or on Windows, where the mode bits say nothing). Symbolic links are followed: a mounted
+ * Kubernetes secret is a link to a file of the secret's `defaultMode` (0644 unless set).
+ */
+export function keyFileExposure(setting: string, file: string): KeyFileExposure | undefined {
+  if (process.platform === 'win32') return undefined;
+  let mode: number;
+  try {
+    mode = fs.statSync(file).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  // ssh refuses an identity file with any of 077 set; execute alone lets nobody read the key, so it is left out.
+  if ((mode & 0o066) === 0) return undefined;
+  const who = (world: number, group: number) => (mode & world ? 'everyone' : mode & group ? 'group' : undefined);
+  return { setting, file, mode: `0${mode.toString(8).padStart(3, '0')}`, readableBy: who(0o004, 0o040), writableBy: who(0o002, 0o020) };
+}
+
+/**
+ * Logs one warning per private key file other users may open: the setting, the file and its mode, never the key.
+ * Not refused (a group-readable key for an `ssl-cert` group, a secret mounted 0644 are common and work); a file
+ * every user may write is refused where it is read (readPrivateKey), since anyone could replace the key.
+ */
+export function warnExposedKeyFiles(logger: { warn(obj: object, msg: string): void }, files: ReadonlyArray<{ setting: string; file: string }>): void {
+  for (const { setting, file } of files) {
+    const e = keyFileExposure(setting, file);
+    if (e === undefined) continue;
+    // `setting`, not `key`: the logger redacts any field named key.
+    logger.warn(
+      { setting, file, mode: e.mode, ...(e.readableBy && { readable_by: e.readableBy }), ...(e.writableBy && { writable_by: e.writableBy }) },
+      'private key file open to other users',
+    );
+  }
+}
+
+/** Why a private key file must not be used as it is: every user may write it. */
+export function keyFileWritableByEveryone(setting: string, file: string): string | undefined {
+  const e = keyFileExposure(setting, file);
+  return e?.writableBy === 'everyone' ? `writable by every user (mode ${e.mode}): anyone on this host could replace the key; chmod 600 it` : undefined;
+}
+
 function readPrivateKey(key: string, file: string): { pem: Buffer; keyObject: crypto.KeyObject } {
   const pem = readFile(key, file);
+  const writable = keyFileWritableByEveryone(key, file);
+  if (writable !== undefined) throw new TlsConfigError('ETLS_FILE', key, file, writable);
   const text = pem.toString('latin1');
   const block = KEY_BLOCK.exec(text);
   if (!block) {

@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
-import type { ConfigErrorCode } from '@event-broker/shared';
+import { keyFileWritableByEveryone, type ConfigErrorCode } from '@event-broker/shared';
 import type { AuthSection, JwsAlgorithm } from '../config-types.js';
 
 /** Every algorithm the gateway verifies; `none` and encryption algorithms are not among them. */
@@ -75,8 +75,12 @@ export function loadVerificationKey(auth: AuthSection): KeyLoadResult {
     return fail(setting, 'ECONFIG_FILE', `cannot read ${file}: ${describeReadError(err)}`);
   }
   switch (setting) {
-    case 'secret_path':
+    case 'secret_path': {
+      // Whoever can replace the HMAC key signs tokens the gateway accepts (shared tls.ts: warned when readable).
+      const writable = keyFileWritableByEveryone('auth.secret_path', file);
+      if (writable !== undefined) return fail('secret_path', 'ECONFIG_FILE', `${file} is ${writable}`);
       return secretKey(file, bytes, auth.algorithms);
+    }
     case 'public_key_path':
       return publicKey(file, bytes, auth.algorithms);
     case 'jwks_path':

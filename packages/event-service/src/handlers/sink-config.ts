@@ -2,8 +2,9 @@
 // to it) or a table (url, filter, headers, secret, max_attempts, timeout_ms, ssl_verify, extra_args,
 // flatten_payload, send_as_list, batch_size, batch_bytes, batch_wait_ms, max_in_flight). config.ts places the
 // section; this module reads one handler's value and says which events each handler wants by default.
-import { REDACTED, schema as s, tomlString, type Decoded } from '@event-broker/shared';
+import { REDACTED, schema as s, tomlString, type Decoded, type DecodeProblem } from '@event-broker/shared';
 import type { HandlerSink } from '../config-types.js';
+import { headerProblem } from './sinks/http.js';
 
 /** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */
 export const HANDLER_DEFAULT_FILTERS = {
@@ -41,8 +42,8 @@ const MAX_BATCH_SIZE = 10_000;
 /** Each POST in flight holds a connection to the receiver; past a few dozen a receiver is more likely the limit. */
 const MAX_IN_FLIGHT = 256;
 
-type Bad = Extract<Decoded<HandlerSink>, { ok: false }>;
-const bad = (code: Bad['code'], reason: string, at?: (string | number)[]): Bad => ({ ok: false, code, reason, ...(at && { at }) });
+/** Collects every problem of one sink table (each located inside it by `at`). */
+type Report = (code: DecodeProblem['code'], reason: string, at?: (string | number)[]) => void;
 
 function toUrl(raw: string): string | undefined {
   if (ADDRESS.test(raw)) return `http://${raw}/`;
@@ -54,27 +55,41 @@ function toUrl(raw: string): string | undefined {
   }
 }
 
-/** moat style "k=v,k=v", or a table of strings. */
-function parseHeaders(raw: unknown): Record<string, string> | string {
+/**
+ * moat style "k=v,k=v", or a table of strings; names lower-cased. Each header is checked as the sink will send it
+ * (sinks/http.ts headerProblem): a header Node refuses would otherwise dead-letter every event as "unreachable".
+ */
+function decodeHeaders(raw: unknown, report: Report): Record<string, string> {
+  const out: Record<string, string> = {};
+  let pairs: Array<[string, unknown]>;
   if (typeof raw === 'string') {
-    const out: Record<string, string> = {};
+    pairs = [];
     for (const part of raw.split(',')) {
       if (part.trim() === '') continue;
       const i = part.indexOf('=');
-      if (i <= 0) return `must be "name=value,name=value", got ${JSON.stringify(part)}`;
-      out[part.slice(0, i).trim().toLowerCase()] = part.slice(i + 1).trim();
+      if (i <= 0) {
+        report('ECONFIG_VALUE', `must be "name=value,name=value", got ${JSON.stringify(part)}`, ['headers']);
+        continue;
+      }
+      pairs.push([part.slice(0, i).trim(), part.slice(i + 1).trim()]);
     }
+  } else if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    pairs = Object.entries(raw);
+  } else {
+    report('ECONFIG_TYPE', 'must be "name=value,..." or a table of strings', ['headers']);
     return out;
   }
-  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(raw)) {
-      if (typeof v !== 'string') return `header ${k} must be a string`;
-      out[k.toLowerCase()] = v;
+  for (const [name, value] of pairs) {
+    if (typeof value !== 'string') {
+      report('ECONFIG_TYPE', 'must be a string', ['headers', name]);
+      continue;
     }
-    return out;
+    const problem = headerProblem(name, value);
+    if (problem !== undefined) report('ECONFIG_VALUE', problem, ['headers', name]);
+    else if (Object.hasOwn(out, name.toLowerCase())) report('ECONFIG_VALUE', 'given twice (header names are case-insensitive)', ['headers', name]);
+    else out[name.toLowerCase()] = value;
   }
-  return 'must be "name=value,..." or a table of strings';
+  return out;
 }
 
 function positiveInt(raw: unknown, dflt: number): number | undefined {
@@ -105,78 +120,87 @@ function jsonValue(v: unknown): unknown {
 }
 
 /** The optional delivery options, present in the result only when set. */
-function decodeOptions(t: Record<string, unknown>): Partial<HandlerSink> | Bad {
+function decodeOptions(t: Record<string, unknown>, report: Report): Partial<HandlerSink> {
   const out: Partial<HandlerSink> = {};
   for (const k of ['ssl_verify', 'flatten_payload', 'send_as_list'] as const) {
     if (t[k] === undefined) continue;
-    if (typeof t[k] !== 'boolean') return bad('ECONFIG_TYPE', 'must be true or false', [k]);
-    out[k] = t[k];
+    if (typeof t[k] !== 'boolean') report('ECONFIG_TYPE', 'must be true or false', [k]);
+    else out[k] = t[k];
   }
   if (t.extra_args !== undefined) {
     const extra = jsonValue(t.extra_args);
     if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) {
-      return bad('ECONFIG_TYPE', 'must be a table of JSON-able values (added to each delivered event)', ['extra_args']);
-    }
-    out.extra_args = extra as Record<string, unknown>;
+      report('ECONFIG_TYPE', 'must be a table of JSON-able values (added to each delivered event)', ['extra_args']);
+    } else out.extra_args = extra as Record<string, unknown>;
   }
   if (t.batch_size !== undefined) {
     const n = positiveInt(t.batch_size, 1);
-    if (n === undefined || n > MAX_BATCH_SIZE) return bad('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_BATCH_SIZE}`, ['batch_size']);
-    out.batch_size = n;
+    if (n === undefined || n > MAX_BATCH_SIZE) report('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_BATCH_SIZE}`, ['batch_size']);
+    else out.batch_size = n;
   }
   if (t.batch_bytes !== undefined) {
     const n = positiveInt(t.batch_bytes, 1);
-    if (n === undefined) return bad('ECONFIG_RANGE', 'must be an integer of at least 1 (bytes)', ['batch_bytes']);
-    out.batch_bytes = n;
+    if (n === undefined) report('ECONFIG_RANGE', 'must be an integer of at least 1 (bytes)', ['batch_bytes']);
+    else out.batch_bytes = n;
   }
   if (t.batch_wait_ms !== undefined) {
     const n = t.batch_wait_ms === 0 || t.batch_wait_ms === 0n ? 0 : positiveInt(t.batch_wait_ms, 0);
-    if (n === undefined || n > 60_000) return bad('ECONFIG_RANGE', 'must be an integer from 0 to 60000 (milliseconds)', ['batch_wait_ms']);
-    out.batch_wait_ms = n;
+    if (n === undefined || n > 60_000) report('ECONFIG_RANGE', 'must be an integer from 0 to 60000 (milliseconds)', ['batch_wait_ms']);
+    else out.batch_wait_ms = n;
   }
   if (t.max_in_flight !== undefined) {
     const n = positiveInt(t.max_in_flight, 1);
-    if (n === undefined || n > MAX_IN_FLIGHT) return bad('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_IN_FLIGHT}`, ['max_in_flight']);
-    out.max_in_flight = n;
+    if (n === undefined || n > MAX_IN_FLIGHT) report('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_IN_FLIGHT}`, ['max_in_flight']);
+    else out.max_in_flight = n;
   }
   return out;
 }
 
+/** One handler's value; a table is checked whole, every problem reported (the rest of the config does the same). */
 function decodeSink(raw: unknown): Decoded<HandlerSink> {
   const base = { filter: [] as string[], headers: {}, secrets: [] as string[], max_attempts: DEFAULT_MAX_ATTEMPTS, timeout_ms: DEFAULT_TIMEOUT_MS };
   if (typeof raw === 'string') {
     const url = toUrl(raw);
-    return url === undefined ? bad('ECONFIG_VALUE', `must be "host:port" or an http(s) URL, got ${JSON.stringify(raw)}`) : { ok: true, value: { url, ...base } };
+    return url === undefined
+      ? { ok: false, code: 'ECONFIG_VALUE', reason: `must be "host:port" or an http(s) URL, got ${JSON.stringify(raw)}` }
+      : { ok: true, value: { url, ...base } };
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('ECONFIG_TYPE', 'must be "host:port" or a table with url');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: 'must be "host:port" or a table with url' };
   const t = raw as Record<string, unknown>;
-  for (const k of Object.keys(t)) if (!KEYS.has(k)) return bad('ECONFIG_UNKNOWN_KEY', `unknown key (known: ${[...KEYS].join(', ')})`, [k]);
-  if (typeof t.url !== 'string') return bad('ECONFIG_MISSING', 'url is required: "host:port" or an http(s) URL', ['url']);
-  const url = toUrl(t.url);
-  if (url === undefined) return bad('ECONFIG_VALUE', `must be "host:port" or an http(s) URL, got ${JSON.stringify(t.url)}`, ['url']);
+  const problems: DecodeProblem[] = [];
+  const report: Report = (code, reason, at) => void problems.push({ code, reason, ...(at && { at }) });
+  for (const k of Object.keys(t)) if (!KEYS.has(k)) report('ECONFIG_UNKNOWN_KEY', `unknown key (known: ${[...KEYS].join(', ')})`, [k]);
+  let url: string | undefined;
+  if (typeof t.url !== 'string') report('ECONFIG_MISSING', 'url is required: "host:port" or an http(s) URL', ['url']);
+  else {
+    url = toUrl(t.url);
+    if (url === undefined) report('ECONFIG_VALUE', `must be "host:port" or an http(s) URL, got ${JSON.stringify(t.url)}`, ['url']);
+  }
   const filter = t.filter ?? [];
-  if (!Array.isArray(filter)) return bad('ECONFIG_TYPE', 'must be an array of "noun:verb" strings', ['filter']);
-  for (let i = 0; i < filter.length; i++) {
-    if (typeof filter[i] !== 'string' || !FILTER.test(filter[i] as string)) {
-      return bad('ECONFIG_VALUE', `must be "noun:verb" with * for any, got ${JSON.stringify(filter[i])}`, ['filter', i]);
-    }
+  if (!Array.isArray(filter)) report('ECONFIG_TYPE', 'must be an array of "noun:verb" strings', ['filter']);
+  else {
+    filter.forEach((f: unknown, i) => {
+      if (typeof f !== 'string' || !FILTER.test(f)) report('ECONFIG_VALUE', `must be "noun:verb" with * for any, got ${JSON.stringify(f)}`, ['filter', i]);
+    });
   }
-  const headers = t.headers === undefined ? {} : parseHeaders(t.headers);
-  if (typeof headers === 'string') return bad('ECONFIG_VALUE', headers, ['headers']);
+  const headers = t.headers === undefined ? {} : decodeHeaders(t.headers, report);
   const secrets = t.secret === undefined ? [] : Array.isArray(t.secret) ? t.secret : [t.secret];
-  for (let i = 0; i < secrets.length; i++) {
-    const sec = secrets[i];
+  secrets.forEach((sec: unknown, i) => {
     if (typeof sec !== 'string' || !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(sec)) {
-      return bad('ECONFIG_VALUE', 'must be a "whsec_<base64>" secret (or an array of them during rotation)', Array.isArray(t.secret) ? ['secret', i] : ['secret']);
+      report('ECONFIG_VALUE', 'must be a "whsec_<base64>" secret (or an array of them during rotation)', Array.isArray(t.secret) ? ['secret', i] : ['secret']);
     }
-  }
+  });
   const max_attempts = positiveInt(t.max_attempts, DEFAULT_MAX_ATTEMPTS);
-  if (max_attempts === undefined) return bad('ECONFIG_RANGE', 'must be an integer of at least 1', ['max_attempts']);
+  if (max_attempts === undefined) report('ECONFIG_RANGE', 'must be an integer of at least 1', ['max_attempts']);
   const timeout_ms = positiveInt(t.timeout_ms, DEFAULT_TIMEOUT_MS);
-  if (timeout_ms === undefined) return bad('ECONFIG_RANGE', 'must be an integer of at least 1 (milliseconds)', ['timeout_ms']);
-  const options = decodeOptions(t);
-  if ('ok' in options) return options as Bad;
-  return { ok: true, value: { url, filter: filter as string[], headers, secrets: secrets as string[], max_attempts, timeout_ms, ...options } };
+  if (timeout_ms === undefined) report('ECONFIG_RANGE', 'must be an integer of at least 1 (milliseconds)', ['timeout_ms']);
+  const options = decodeOptions(t, report);
+  const [first, ...also] = problems;
+  if (first !== undefined) return { ok: false, ...first, ...(also.length > 0 && { also }) };
+  return {
+    ok: true,
+    value: { url: url!, filter: filter as string[], headers, secrets: secrets as string[], max_attempts: max_attempts!, timeout_ms: timeout_ms!, ...options },
+  };
 }
 
 /** Printed as an inline table, secrets redacted. */

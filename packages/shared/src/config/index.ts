@@ -20,6 +20,7 @@ export {
   type AnyField,
   type CheckContext,
   type Decoded,
+  type DecodeProblem,
   type Infer,
   type InferShape,
   type LeafSpec,

@@ -5,8 +5,18 @@ import type { ConfigErrorCode } from './errors.js';
 import { describeValue, type ConfigPath, type ValueSource } from './tree.js';
 import { describeBytes, formatDuration, formatByteSize, parseDuration, parseByteSize } from './units.js';
 
-/** A decoded value, or why it was refused (`at` points inside the value, e.g. an array element). */
-export type Decoded<T> = { ok: true; value: T } | { ok: false; code: ConfigErrorCode; reason: string; at?: ConfigPath };
+/** Why a value (or the part of it `at` points to, e.g. an array element) was refused. */
+export interface DecodeProblem {
+  code: ConfigErrorCode;
+  reason: string;
+  at?: ConfigPath;
+}
+
+/**
+ * A decoded value, or why it was refused. A value with parts (a sink table) lists every problem: the first as the
+ * failure itself, the rest in `also`, so a file is fixed in one pass.
+ */
+export type Decoded<T> = { ok: true; value: T } | ({ ok: false; also?: readonly DecodeProblem[] } & DecodeProblem);
 
 /** How one kind of setting reads a raw value and writes a normalised one back as a TOML literal. */
 export interface LeafSpec<T> {

@@ -90,7 +90,7 @@ class Validation {
     const source = this.sourceOf(path);
     const decoded = field.spec.decode(raw, source);
     if (!decoded.ok) {
-      this.report(decoded.at ? [...path, ...decoded.at] : path, decoded.code, decoded.reason);
+      for (const p of [decoded, ...(decoded.also ?? [])]) this.report(p.at ? [...path, ...p.at] : path, p.code, p.reason);
       return undefined;
     }
     this.out.set(key, source ?? { kind: 'default' });
