@@ -20,6 +20,13 @@ export class LeafAuthorizer {
 
   constructor(private readonly conf: LeafnodesSection) {}
 
+  /** Starts the bcrypt worker when a configured secret is a bcrypt hash (its start-up stalls the loop ~0.1 s). */
+  warm(): void {
+    const a = this.conf.authorization;
+    const secrets = [a?.password, a?.token, ...(a?.users ?? []).map((u) => u.password)];
+    if (secrets.some((x) => x !== undefined && isBcrypt(x))) this.bcrypt.warm();
+  }
+
   /** True when a CONNECT must carry something: INFO then says auth_required, as nats-server's does. */
   get required(): boolean {
     const a = this.conf.authorization;

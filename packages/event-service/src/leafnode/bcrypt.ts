@@ -37,6 +37,11 @@ export class BcryptVerifier {
     });
   }
 
+  /** Starts the worker now (at listen), so the first CONNECT does not pay for its start-up on the event loop. */
+  warm(): void {
+    this.start();
+  }
+
   /** Ends the worker; checks still waiting resolve false. */
   async close(): Promise<void> {
     const w = this.worker;

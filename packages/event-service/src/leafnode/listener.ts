@@ -97,6 +97,7 @@ export class LeafnodeListener implements LinkContext {
       // Loopback only (config.ts refuses this elsewhere): every local process may attach and see every message.
       this.logger.warn({ host: conf.host }, 'the leafnode port names no leaf (no [leafnodes.authorization], no verify_and_map): any local process may attach');
     }
+    this.authorizer.warm();
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
