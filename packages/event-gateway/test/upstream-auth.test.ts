@@ -91,6 +91,23 @@ test("the event service as the hub: [upstream] token against [leafnodes.authoriz
   const logs = new LogCapture();
   const gateway = await startTestGateway(t, pki, url, { config: { upstream: { urls: [url], ...NO_TLS, token: 'leaf-token-right' } }, logs });
   assert.equal(gateway.uplink.up, true);
+  // Messages cross both ways over the token-authenticated link.
+  const token = await pki.devToken('tok', { pub: { allow: ['tok.up'] }, sub: { allow: ['tok.down'] } });
+  const outside = await externalClient(t, pki, gateway.port, token);
+  const inside: string[] = [];
+  service.subscribe('tok.up', { callback: (m) => inside.push(m.string()) });
+  await until(() => gatewayWants(gateway, 'tok.up'), "the service's interest reaches the gateway");
+  outside.publish('tok.up', 'up');
+  await until(() => inside.length === 1, 'gateway client → service');
+  const down = record(outside, 'tok.down');
+  await outside.flush();
+  await until(
+    () => {
+      service.publish('tok.down', 'down');
+      return down.msgs.length > 0;
+    },
+    'service → gateway client',
+  );
   await assert.rejects(
     startTestGateway(t, pki, url, { config: { upstream: { urls: [url], ...NO_TLS, token: 'leaf-token-wrong' } }, logs }),
     /Authorization Violation/,

@@ -6,6 +6,7 @@
 // names nobody on another address is refused with file:line). Unauthenticated sockets are bounded in count and time.
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -22,6 +23,7 @@ import {
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { startEventService, type EventService } from '../src/index.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
+import { LeafAuthorizer, dnKey, mapCertificate } from '../src/leafnode/auth.js';
 import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
 import { runToExit } from './helpers/cli.js';
 import { natsLeafLinks, startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
@@ -249,6 +251,33 @@ describe('[leafnodes.tls] verify_and_map: only listed certificate identities att
     }
     // Without ?auth=1 the entries keep nats-server's shape (as /connz shows authorized_user only with auth=1).
     for (const l of (await get('')).leafs) assert.equal('auth_method' in l || 'authorized_user' in l, false);
+  });
+});
+
+describe('certificate identities and refusal reasons (leafnode/auth.ts)', () => {
+  it('a DN matches in any RDN order and spacing, escapes decoded; SANs match before the subject', async () => {
+    assert.equal(dnKey('CN=gw,O=acme'), dnKey('O=acme, CN=gw'));
+    assert.notEqual(dnKey('CN=gw,O=acme'), dnKey('CN=gw,O=other'));
+    assert.equal(dnKey('CN=a\\,b'), dnKey('cn=a\\2cb'));
+    const ca = await createCertificateAuthority();
+    const odd = new X509Certificate((await createClientCertificate(ca, 'a,b + c=d')).cert);
+    assert.equal(mapCertificate(odd, [{ user: 'CN=a\\,b \\+ c\\=d' }])?.user, 'CN=a\\,b \\+ c\\=d');
+    assert.equal(mapCertificate(odd, [{ user: 'CN=a' }]), undefined);
+    const withSan = new X509Certificate((await createServerCertificate(ca, { commonName: 'svc', dnsNames: ['leaf.example'] })).cert);
+    assert.equal(mapCertificate(withSan, [{ user: 'CN=svc' }, { user: 'leaf.example' }])?.user, 'leaf.example');
+    assert.equal(mapCertificate(withSan, [{ user: 'CN=svc' }])?.user, 'CN=svc');
+  });
+
+  it('a refusal reason never carries what the peer sent (a misplaced secret) or the configured secret', async () => {
+    const authz = new LeafAuthorizer(resolveServiceConfig({ leafnodes: { authorization: { users: [{ user: 'gw', password: 'configured-pw' }] } } as never }).leafnodes!);
+    const reasons: string[] = [];
+    for (const creds of [{ user: 'pasted-token-1', pass: 'x' }, { user: 'gw', pass: 'pasted-token-2' }, {}]) {
+      const v = await authz.authorize(creds, undefined);
+      assert.equal(v.ok, false);
+      if (!v.ok) reasons.push(v.reason);
+    }
+    await authz.close();
+    assert.doesNotMatch(reasons.join(' '), /pasted-token|configured-pw/);
   });
 });
 

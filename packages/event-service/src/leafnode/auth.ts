@@ -46,12 +46,12 @@ export class LeafAuthorizer {
       return this.check(entry.password, creds.pass, identity, `wrong password for certificate user ${shown(entry.user)}`);
     }
     if (auth?.user !== undefined) {
-      if (creds.user === undefined || !sameSecret(auth.user, creds.user)) return refuse(creds.user === undefined ? 'no user' : `unknown user ${shown(creds.user)}`);
+      if (creds.user === undefined || !sameSecret(auth.user, creds.user)) return refuse(creds.user === undefined ? 'no user' : 'unknown user');
       return this.check(auth.password!, creds.pass, { method: 'password', user: auth.user }, `wrong password for user ${shown(auth.user)}`);
     }
     if (auth?.users !== undefined) {
       const entry = creds.user === undefined ? undefined : auth.users.find((u) => u.user === creds.user);
-      if (entry === undefined) return refuse(creds.user === undefined ? 'no user' : `unknown user ${shown(creds.user)}`);
+      if (entry === undefined) return refuse(creds.user === undefined ? 'no user' : 'unknown user');
       return this.check(entry.password!, creds.pass, { method: 'password', user: entry.user }, `wrong password for user ${shown(entry.user)}`);
     }
     if (auth?.token !== undefined) return this.check(auth.token, creds.token, { method: 'token' }, creds.token === undefined ? 'no token' : 'wrong token');
@@ -81,7 +81,7 @@ function sameSecret(expected: string, given: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-/** A name from the peer, safe and short for a log line. */
+/** A configured name, short for a log line (names the peer sent are never echoed: one may be a misplaced secret). */
 function shown(s: string): string {
   return JSON.stringify(s.length > 64 ? `${s.slice(0, 61)}...` : s);
 }
