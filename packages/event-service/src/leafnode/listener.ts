@@ -95,7 +95,10 @@ export class LeafnodeListener implements LinkContext {
     if (this.tlsSection !== undefined) this.tlsServer = this.createTlsServer();
     if (!this.authorizer.required) {
       // Loopback only (config.ts refuses this elsewhere): every local process may attach and see every message.
-      this.logger.warn({ host: conf.host }, 'the leafnode port names no leaf (no [leafnodes.authorization], no verify_and_map): any local process may attach');
+      this.logger.warn(
+        { host: conf.host },
+        `the leafnode port names no leaf (no [leafnodes.authorization], no verify_and_map): any local process${this.tlsServer ? ' with a certificate of the CA' : ''} may attach`,
+      );
     }
     this.authorizer.warm();
     const server = net.createServer((socket) => this.accept(socket));
