@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Writes the dev PKI into certs/ on first run (a CA, server certificates for the event service and the gateway,
-// client certificates, the dev JWT signing key); existing files are kept. `npm start` calls it; so can you.
+// the gateway's upstream certificate CN=event-gateway-upstream, the clients' certificate CN=dev-client, the dev JWT
+// signing key); existing files are kept, except a pair whose subject is not the expected one (an older
+// gateway-upstream.pem was CN=event-gateway: re-issued, since the dev leaf port admits only the new subject).
+// `npm start` calls it; so can you.
 // usage: node dev/certs.mjs [DIR]     (default: certs/ at the repository root)
 import path from 'node:path';
 import { CERTS_DIR, ROOT, isMain, loadShared } from './shared.mjs';

@@ -53,7 +53,8 @@ function devProcesses(opts) {
     {
       name: 'event-gateway',
       entry: 'packages/event-gateway/dist/src/cli.js',
-      // Dials the service's leafnode port over TLS with certs/gateway-upstream.pem ([leafnodes.tls] there).
+      // Dials the service's leafnode port over TLS with certs/gateway-upstream.pem, the one subject that port
+      // admits ([leafnodes.tls] verify_and_map there); certs/client.pem is refused on it.
       args: () => ['--config', path.join('dev', 'event-gateway.toml')],
       // 200 only once a request has made the round trip through the link to the service and back.
       ready: [{ kind: 'health', host: '127.0.0.1', port: GATEWAY_MONITOR_PORT }],
@@ -110,6 +111,7 @@ function gatewayHints(health, { pid, args, started }) {
     `              nc.publish('greet.hello', StringCodec().encode('hi'));`,
     `  health      http://127.0.0.1:${GATEWAY_MONITOR_PORT}/healthz  (also /varz, /connz)`,
     `  upstream    the service's leafnode port 127.0.0.1:10135, TLS with certs/gateway-upstream.pem`,
+    `              (CN=event-gateway-upstream, the only leaf it admits; certs/client.pem is no leaf)`,
     `  reload      kill -HUP ${pid}   (after editing [auth] in dev/event-gateway.toml, e.g. revoked = ["<jti>"])`,
   ];
 }

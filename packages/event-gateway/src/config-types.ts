@@ -92,6 +92,12 @@ export interface UpstreamSection {
   key_path?: string;
   /** Trust only this CA for the upstream's certificate (default: Node's bundled roots). */
   root_ca_path?: string;
+  /** Sent in the leaf CONNECT with `password` when the hub's leafnode authorization names users; never logged or printed. */
+  user?: string;
+  /** Plain; the hub may hold it as a bcrypt hash. Required with `user`. */
+  password?: string;
+  /** Sent as CONNECT auth_token (the event service's [leafnodes.authorization] token); not with `user`. */
+  token?: string;
   /** Publishes accepted from clients held while the link is down; when full, publishing clients are paused. */
   buffer_bytes: number; // bytes, default 8 MiB; at least gateway.max_payload
   /** First wait before redialling; doubles (with jitter) up to reconnect_max_delay. */

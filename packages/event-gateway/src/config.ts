@@ -94,8 +94,8 @@ export function parseUpstreamUrl(text: string): { ok: true; url: string; tls: bo
     return { ok: false, reason: `scheme must be nats:// or tls://, got ${describe(text)}` };
   }
   if (u.username !== '' || u.password !== '') {
-    // The link authenticates with cert_path/key_path; a password in a URL ends up in logs and ps output.
-    return { ok: false, reason: 'must not carry credentials (the gateway authenticates upstream with cert_path and key_path)' };
+    // A password in a URL ends up in logs and ps output; the settings are redacted wherever they are shown.
+    return { ok: false, reason: 'must not carry credentials: give them as [upstream] user and password (or token), or authenticate with cert_path and key_path' };
   }
   if ((u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '') {
     return { ok: false, reason: `must be scheme://host:port only, got ${describe(text)}` };
@@ -226,6 +226,11 @@ export const gatewaySchema = s
         cert_path: s.path().optional(),
         key_path: s.path().optional(),
         root_ca_path: s.path().optional(),
+        // What the hub's leafnode authorization asks for, in the leaf CONNECT (nats-server 2.9 remotes send a URL's
+        // user:password; `token` goes as auth_token, for the event service's [leafnodes.authorization] token).
+        user: s.string().optional(),
+        password: s.string().optional(),
+        token: s.string().optional(),
         buffer_bytes: s.size({ min: 1 }).default(8 * MiB),
         reconnect_delay: timer().default(1_000),
         reconnect_max_delay: timer().default(10_000),
@@ -235,6 +240,15 @@ export const gatewaySchema = s
           const given = up.cert_path === undefined ? 'key_path' : 'cert_path';
           const missing = given === 'key_path' ? 'cert_path' : 'key_path';
           ctx.report([missing], 'ECONFIG_MISSING', `is required when ${given} is set`, [given]);
+        }
+        if (up.user !== undefined && up.password === undefined) {
+          ctx.report(['password'], 'ECONFIG_MISSING', 'is required when user is set (the hub checks both)', ['user']);
+        }
+        if (up.password !== undefined && up.user === undefined) {
+          ctx.report(['user'], 'ECONFIG_MISSING', 'is required when password is set', ['password']);
+        }
+        if (up.token !== undefined && up.user !== undefined) {
+          ctx.report(['token'], 'ECONFIG_VALUE', 'conflicts with user: a hub authenticates a leaf by a token or by user and password, not both');
         }
         if (up.reconnect_max_delay < up.reconnect_delay) {
           ctx.report(['reconnect_max_delay'], 'ECONFIG_RANGE', `must be at least reconnect_delay (${up.reconnect_delay} ms), got ${up.reconnect_max_delay} ms`);

@@ -107,6 +107,9 @@ export class EventGateway implements FrontendHost {
       reconnectDelayMs: up.reconnect_delay,
       reconnectMaxDelayMs: up.reconnect_max_delay,
       interest: this.interest,
+      ...(up.user !== undefined || up.token !== undefined
+        ? { credentials: { ...(up.user !== undefined && { user: up.user, password: up.password! }), ...(up.token !== undefined && { token: up.token }) } }
+        : {}),
     });
     this.health = new HealthProbe(this.broker, this.uplink);
     warnExposedKeyFiles(logger, [...reloadedKeyFiles(config), ...(up.key_path !== undefined ? [{ setting: 'upstream.key_path', file: up.key_path }] : [])]);

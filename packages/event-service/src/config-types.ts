@@ -61,14 +61,42 @@ export interface StoreSection {
 }
 
 /**
- * The leafnode listener (hub side): nats-server 2.9 leaves and the event gateway attach here. With [tls] it uses the
- * same certificate and requires client certificates chained to [tls] root_ca_path.
+ * The leafnode listener (hub side): nats-server 2.9 leaves and the event gateway attach here. A leaf is trusted with
+ * every message, so it binds loopback unless told otherwise, and off loopback it must name who may attach
+ * (authorization credentials, or certificate identities with tls.verify_and_map). With [tls] (or its own tls) it
+ * requires client certificates chained to root_ca_path.
  */
 export interface LeafnodesSection {
-  host: string; // default "0.0.0.0"
+  host: string; // default "127.0.0.1"; any other address needs authorization or tls.verify_and_map
   port: number; // default 7422 (nats-server's); 0 binds an ephemeral port
+  /** Connections that have not completed CONNECT (TLS handshake included) at once; more are refused before INFO. */
+  max_unauthenticated: number; // default 100
+  /** Who may attach by credentials in the leaf's CONNECT (nats-server leafnodes { authorization {} }). */
+  authorization?: LeafnodesAuthorization;
   /** The leaf port's own TLS (client certificates always required); absent: the service's [tls]. */
   tls?: LeafnodesTlsSection;
+}
+
+/**
+ * At most one of: user and password; users; token. Passwords and tokens may be bcrypt hashes ($2a$...), as
+ * nats-server accepts; otherwise they are compared in constant time.
+ */
+export interface LeafnodesAuthorization {
+  user?: string;
+  password?: string;
+  /** CONNECT auth_token (nats-server 2.9 has none for leafnodes; a nats-server 2.10+ leaf sends a URL's lone user info as one). */
+  token?: string;
+  /** Several leaves, each its own credentials; with tls.verify_and_map, the certificate identities allowed. */
+  users?: LeafUser[];
+  /** From the INFO to an admitted CONNECT; absent: [service] auth_timeout. */
+  timeout?: number; // ms
+}
+
+export interface LeafUser {
+  /** A user name; with tls.verify_and_map, a certificate identity: an email, DNS or URI SAN, or the subject DN ("CN=gw,O=acme"). */
+  user: string;
+  /** Required unless tls.verify_and_map admits the user by certificate alone; then, if set, the CONNECT must carry it too. */
+  password?: string;
 }
 
 export interface LeafnodesTlsSection {
@@ -76,6 +104,8 @@ export interface LeafnodesTlsSection {
   key_path: string;
   /** The CA leaf certificates must chain to. */
   root_ca_path: string;
+  /** The certificate names the leaf: it must map to one of authorization.users (nats-server verify_and_map). */
+  verify_and_map?: boolean; // absent: false
 }
 
 /** One handler's HTTP sink: `feed = "host:port"` or a table. */

@@ -2,16 +2,20 @@
 // ways in: TOML files with patches (the CLI), a JS object (embedding programs), and back out as TOML.
 // Loading, merging, validation and error reporting are shared/config's; this file only says what the settings are.
 import {
+  REDACTED,
   configEntry,
+  describeValue,
   schema as s,
+  tomlString,
   type ConfigSources,
   type Infer,
   type LoadConfigOptions,
   type LoadedConfig,
 } from '@event-broker/shared';
+import net from 'node:net';
 import { resolve } from 'node:path';
 import { handlersSchema } from './handlers/sink-config.js';
-import type { ServiceConfig, ServiceConfigInput, ServiceConfigInputWithUnits } from './config-types.js';
+import type { LeafUser, ServiceConfig, ServiceConfigInput, ServiceConfigInputWithUnits } from './config-types.js';
 
 export type { ServiceConfigInputWithUnits };
 
@@ -22,6 +26,53 @@ const MAX_PAYLOAD_CAP = 64 * MiB;
 const TIMER_MAX_MS = 2 ** 31 - 1;
 const PORT = { min: 0, max: 65535 };
 const timer = (minMs = 1) => s.duration({ minMs, maxMs: TIMER_MAX_MS });
+
+/** 127.0.0.0/8, ::1 and localhost: only processes on this machine reach them. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return net.isIPv4(v4) && v4.startsWith('127.');
+}
+
+/**
+ * `[[leafnodes.authorization.users]]`: `user` (a name, or with verify_and_map a certificate identity) and an
+ * optional `password` (plain or a bcrypt hash, as nats-server accepts). Printed with each password redacted.
+ */
+function leafUsers() {
+  const expected = 'an array of tables with user and password';
+  const bad = (code: 'ECONFIG_TYPE' | 'ECONFIG_VALUE' | 'ECONFIG_UNKNOWN_KEY' | 'ECONFIG_MISSING', reason: string, at: (string | number)[]) =>
+    ({ ok: false, code, reason, at }) as const;
+  return s.custom<LeafUser[]>({
+    expected,
+    decode(raw) {
+      if (!Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
+      if (raw.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must list at least one user' };
+      const out: LeafUser[] = [];
+      const seen = new Set<string>();
+      for (let i = 0; i < raw.length; i++) {
+        const el: unknown = raw[i];
+        if (typeof el !== 'object' || el === null || Array.isArray(el)) return bad('ECONFIG_TYPE', `must be a table, got ${describeValue(el)}`, [i]);
+        const entry = el as Record<string, unknown>;
+        for (const k of Object.keys(entry)) {
+          if (k !== 'user' && k !== 'password') return bad('ECONFIG_UNKNOWN_KEY', 'unknown key (known here: user, password)', [i, k]);
+        }
+        const { user, password } = entry;
+        if (user === undefined) return bad('ECONFIG_MISSING', 'is required (a non-empty string)', [i, 'user']);
+        if (typeof user !== 'string' || user === '') return bad('ECONFIG_TYPE', `must be a non-empty string, got ${describeValue(user)}`, [i, 'user']);
+        if (seen.has(user)) return bad('ECONFIG_VALUE', `${describeValue(user)} is listed twice`, [i, 'user']);
+        seen.add(user);
+        if (password !== undefined && (typeof password !== 'string' || password === '')) {
+          return bad('ECONFIG_TYPE', 'must be a non-empty string', [i, 'password']);
+        }
+        out.push(password === undefined ? { user } : { user, password });
+      }
+      return { ok: true, value: out };
+    },
+    encode: (users) =>
+      `[${users.map((u) => `{ user = ${tomlString(u.user)}${u.password === undefined ? '' : `, password = ${tomlString(REDACTED)}`} }`).join(', ')}]`,
+  });
+}
 
 /**
  * Every setting, its bounds and default. A new section is one more entry here plus its type in config-types.ts
@@ -109,8 +160,40 @@ export const serviceSchema = s.table({
     .optional(),
   leafnodes: s
     .table({
-      host: s.string().default('0.0.0.0'),
+      // Loopback unless asked: a leaf is trusted with every message (issue 11). nats-server's default is 0.0.0.0.
+      host: s.string().default('127.0.0.1'),
       port: s.integer(PORT).default(7422),
+      // Sockets that have not completed CONNECT (TLS handshake included) held at once; more are turned away with
+      // `maximum connections exceeded` before any INFO. nats-server has no such bound; leaves are few and finish
+      // CONNECT within milliseconds, so 100 leaves room for a fleet redialling together after a restart.
+      max_unauthenticated: s.integer({ min: 1 }).default(100),
+      // nats-server leafnodes { authorization { user, password, users, timeout } } (opts.go parseLeafAuthorization),
+      // plus `token`, which nats-server 2.9 has for clients only; leafnode/auth.ts decides.
+      authorization: s
+        .table({
+          user: s.string().optional(),
+          password: s.string().optional(),
+          token: s.string().optional(),
+          users: leafUsers().optional(),
+          // From the INFO to an admitted CONNECT; absent: [service] auth_timeout.
+          timeout: timer().optional(),
+        })
+        .optional()
+        .check((auth, ctx) => {
+          if (auth.user !== undefined && auth.password === undefined) {
+            ctx.report(['password'], 'ECONFIG_MISSING', 'is required when user is set (a user alone proves nothing)', ['user']);
+          }
+          if (auth.password !== undefined && auth.user === undefined) {
+            ctx.report(['user'], 'ECONFIG_MISSING', 'is required when password is set', ['password']);
+          }
+          // nats-server validateLeafNodeAuthOptions: "can not have a single user/pass and a users array".
+          if (auth.user !== undefined && auth.users !== undefined) {
+            ctx.report(['users'], 'ECONFIG_VALUE', 'conflicts with user: give a single user and password, or users, not both');
+          }
+          if (auth.token !== undefined && (auth.user !== undefined || auth.users !== undefined)) {
+            ctx.report(['token'], 'ECONFIG_VALUE', 'conflicts with user/users: a leaf authenticates with a token or with user credentials, not both');
+          }
+        }),
       // The leaf port's own certificate, as nats-server's leafnodes { tls {} }: lets the client port stay plain
       // while the link is TLS. Absent: the service's [tls]. Client certificates are required either way.
       tls: s
@@ -118,10 +201,41 @@ export const serviceSchema = s.table({
           cert_path: s.path(),
           key_path: s.path(),
           root_ca_path: s.path(),
+          // nats-server leafnodes { tls { verify_and_map } }: the certificate names the leaf; it must be one of
+          // authorization.users (email, DNS or URI SAN, else the subject DN).
+          verify_and_map: s.boolean().optional(),
         })
         .optional(),
     })
-    .optional(),
+    .optional()
+    .check((leaf, ctx) => {
+      const auth = leaf.authorization;
+      const mapped = leaf.tls?.verify_and_map === true;
+      if (mapped && (auth?.users === undefined || auth.user !== undefined || auth.token !== undefined)) {
+        ctx.report(
+          ['tls', 'verify_and_map'],
+          'ECONFIG_VALUE',
+          'maps each certificate to one of authorization.users: list the leaf identities there (e.g. user = "CN=event-gateway-upstream"), and no single user or token',
+        );
+      }
+      if (!mapped) {
+        auth?.users?.forEach((u, i) => {
+          if (u.password === undefined) {
+            ctx.report(['authorization', 'users', i, 'password'], 'ECONFIG_MISSING', 'is required unless [leafnodes.tls] verify_and_map = true admits this user by its certificate');
+          }
+        });
+      }
+      // A port that names nobody admits whoever reaches it (with TLS: any certificate of the CA), and a leaf gets
+      // every message: only on loopback. The host line is where the fix goes.
+      const namesSomeone = mapped || auth?.user !== undefined || auth?.users !== undefined || auth?.token !== undefined;
+      if (!namesSomeone && !isLoopbackHost(leaf.host)) {
+        ctx.report(
+          ['host'],
+          'ECONFIG_VALUE',
+          `${JSON.stringify(leaf.host)} is not a loopback address, and the leafnode port would admit any peer that reaches it${leaf.tls ? ' with a certificate of root_ca_path' : ''}: set [leafnodes.authorization] (user and password, users, or token) or [leafnodes.tls] verify_and_map with authorization.users, or bind 127.0.0.1`,
+        );
+      }
+    }),
   log: s.table({
     format: s.oneOf(['text', 'json']).default('text'),
     level: s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -47,6 +47,15 @@ export interface JwtSigningKeyPem {
   jwks: { keys: Array<Record<string, string>> };
 }
 
+/**
+ * The gateway's upstream identity: the one certificate the dev event service admits on its leafnode port
+ * (dev/event-service.toml verify_and_map). Distinct from the gateway's server certificate (CN=event-gateway) and
+ * the clients' (CN=dev-client), so neither of those can be a leaf.
+ */
+export const DEV_UPSTREAM_COMMON_NAME = 'event-gateway-upstream';
+/** The clients' certificate subject (certs/client.pem). */
+export const DEV_CLIENT_COMMON_NAME = 'dev-client';
+
 /** File names writeDevPki uses inside its directory. */
 export const DEV_PKI_FILES = {
   ca: { cert: 'ca.pem', key: 'ca-key.pem' },
@@ -321,15 +330,17 @@ export async function writeDevPki(dir: string): Promise<DevPkiResult> {
   }
   const caX509 = new crypto.X509Certificate(ca.cert);
 
-  const leaves: Array<[{ cert: string; key: string }, () => Promise<CertificatePem>]> = [
-    [DEV_PKI_FILES.eventService, () => createServerCertificate(ca, { commonName: 'event-service' })],
-    [DEV_PKI_FILES.gateway, () => createServerCertificate(ca, { commonName: 'event-gateway' })],
-    [DEV_PKI_FILES.gatewayUpstream, () => createClientCertificate(ca, 'event-gateway')],
-    [DEV_PKI_FILES.client, () => createClientCertificate(ca, 'dev-client')],
+  // Each with the subject it must have: a pair from an older layout (the upstream certificate was CN=event-gateway,
+  // like the gateway's server certificate) is re-issued, since the dev leaf port admits only the listed subject.
+  const leaves: Array<[{ cert: string; key: string }, string, () => Promise<CertificatePem>]> = [
+    [DEV_PKI_FILES.eventService, 'event-service', () => createServerCertificate(ca, { commonName: 'event-service' })],
+    [DEV_PKI_FILES.gateway, 'event-gateway', () => createServerCertificate(ca, { commonName: 'event-gateway' })],
+    [DEV_PKI_FILES.gatewayUpstream, DEV_UPSTREAM_COMMON_NAME, () => createClientCertificate(ca, DEV_UPSTREAM_COMMON_NAME)],
+    [DEV_PKI_FILES.client, DEV_CLIENT_COMMON_NAME, () => createClientCertificate(ca, DEV_CLIENT_COMMON_NAME)],
   ];
-  for (const [names, make] of leaves) {
+  for (const [names, commonName, make] of leaves) {
     const existing = readPair(abs, names);
-    if (existing && issuedBy(existing.cert, caX509)) keep(names);
+    if (existing && issuedBy(existing.cert, caX509) && subjectIs(existing.cert, commonName)) keep(names);
     else store(names, await make());
   }
 
@@ -353,6 +364,14 @@ function writeJwtPublic(dir: string, key: JwtSigningKeyPem, result: DevPkiResult
   for (const file of files) {
     const text = file === path.join(dir, DEV_PKI_FILES.jwt.jwks) ? JSON.stringify(key.jwks, null, 2) + '\n' : key.publicKey;
     writeFile(file, text, false, result);
+  }
+}
+
+function subjectIs(certPem: string, commonName: string): boolean {
+  try {
+    return new crypto.X509Certificate(certPem).subject === cn(commonName);
+  } catch {
+    return false;
   }
 }
 

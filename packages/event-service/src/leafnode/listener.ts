@@ -1,26 +1,34 @@
 // The [leafnodes] listener (hub side): accepts leaf links over TCP, or TLS with the service's certificate and a
 // required client certificate when [tls] is set (INFO in plaintext first, then the handshake, as nats-server 2.9
-// does). Links count toward neither max_connections nor listener_limit: they carry another server's clients,
-// limited there. The protocol of one link is link.ts's.
+// does). Who may attach is auth.ts's answer to each CONNECT; until then a socket is unauthenticated, and those are
+// bounded in number (max_unauthenticated) and time (the link's connect timer). Admitted links count toward neither
+// max_connections nor listener_limit: they carry another server's clients, limited there. The protocol of one link
+// is link.ts's.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import {
+  Errors,
   InterestTable,
   LeafLink,
   SocketTransport,
+  errLine,
   infoLine,
   loadServerTlsOptions,
   type Broker,
   type ClientLimits,
   type CloseReason,
+  type LeafAdmission,
   type LinkContext,
   type Logger,
 } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
+import { LeafAuthorizer } from './auth.js';
 
 /** How long a leaf may take to finish the TLS handshake (nats-server's leafnode TLS timeout default is 2s). */
 const TLS_HANDSHAKE_MS = 2000;
+/** Sockets turned away for max_unauthenticated are logged at most once per this, with the count. */
+const REFUSAL_LOG_MS = 10_000;
 
 /** What the listener needs from the server it belongs to. */
 export interface LeafnodeHost {
@@ -37,6 +45,13 @@ export class LeafnodeListener implements LinkContext {
   /** nats-server's loop detection: `$LDS.` and a random id, sent to every leaf (leafnode.go). */
   readonly loopSubject = `$LDS.${randomBytes(16).toString('base64url').slice(0, 22)}`;
   totalLinks = 0;
+  /** Sockets turned away because max_unauthenticated were waiting (/handlerz, logs). */
+  refusedUnauthenticated = 0;
+  private readonly authorizer: LeafAuthorizer;
+  /** Link ids accepted and not yet admitted (TLS handshake or CONNECT pending): bounded by max_unauthenticated. */
+  private readonly unauthenticated = new Set<number>();
+  private refusalsLogged = 0;
+  private refusalLogAt = 0;
   private server: net.Server | undefined;
   /**
    * Never listens: accepted sockets are handed to it after the plaintext INFO, so Node enforces the client
@@ -52,6 +67,7 @@ export class LeafnodeListener implements LinkContext {
   constructor(private readonly host: LeafnodeHost) {
     // Before any link: the table must have seen every subscription a link may be told about.
     this.interest = new InterestTable(host.broker);
+    this.authorizer = new LeafAuthorizer(host.config.leafnodes ?? { host: '127.0.0.1', port: 0, max_unauthenticated: 1 });
   }
 
   get broker(): Broker {
@@ -69,11 +85,22 @@ export class LeafnodeListener implements LinkContext {
   get port(): number {
     return this.boundPort;
   }
+  get authTimeoutMs(): number {
+    return this.config.leafnodes?.authorization?.timeout ?? this.config.service.auth_timeout;
+  }
 
   async listen(): Promise<void> {
     const conf = this.config.leafnodes;
     if (conf === undefined) return;
     if (this.tlsSection !== undefined) this.tlsServer = this.createTlsServer();
+    if (!this.authorizer.required) {
+      // Loopback only (config.ts refuses this elsewhere): every local process may attach and see every message.
+      this.logger.warn(
+        { host: conf.host },
+        `the leafnode port names no leaf (no [leafnodes.authorization], no verify_and_map): any local process${this.tlsServer ? ' with a certificate of the CA' : ''} may attach`,
+      );
+    }
+    this.authorizer.warm();
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -97,7 +124,9 @@ export class LeafnodeListener implements LinkContext {
       // The hub tells leaves where else they may attach (just here; we have no cluster).
       leafnode_urls: [`${conf.host}:${this.boundPort}`],
     };
-    delete info.auth_required;
+    // nats-server's leafnode INFO says auth_required when its leafnodes { authorization } is set (observed, 2.9.10).
+    if (this.authorizer.required) info.auth_required = true;
+    else delete info.auth_required;
     if (this.tlsServer !== undefined) {
       info.tls_required = true;
       info.tls_verify = true;
@@ -108,10 +137,21 @@ export class LeafnodeListener implements LinkContext {
     return infoLine(info);
   }
 
+  authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission> {
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    const cert = link.transport.tlsSocket()?.getPeerX509Certificate();
+    return this.authorizer.authorize({ user: str(connect.user), pass: str(connect.pass), token: str(connect.auth_token) }, cert);
+  }
+
+  linkAdmitted(link: LeafLink): void {
+    this.unauthenticated.delete(link.cid);
+  }
+
   linkClosed(link: LeafLink, reason: CloseReason): void {
-    if (this.links.delete(link.cid)) {
+    this.unauthenticated.delete(link.cid);
+    if (this.links.delete(link.cid) && link.leaf !== undefined) {
       this.logger.info(
-        { lid: link.cid, ip: link.transport.remoteAddress, leaf: link.leaf?.name, reason, in_msgs: link.stats.inMsgs, out_msgs: link.stats.outMsgs },
+        { lid: link.cid, ip: link.transport.remoteAddress, leaf: link.leaf.name, reason, in_msgs: link.stats.inMsgs, out_msgs: link.stats.outMsgs },
         'leafnode closed',
       );
     }
@@ -123,7 +163,18 @@ export class LeafnodeListener implements LinkContext {
       socket.destroy();
       return;
     }
+    const max = this.config.leafnodes!.max_unauthenticated;
+    if (this.unauthenticated.size >= max) {
+      // Before any INFO or TLS: a flood of silent sockets costs a write and a close each.
+      this.refuseUnauthenticated(socket, max);
+      return;
+    }
     const lid = this.nextLid++;
+    this.unauthenticated.add(lid);
+    // Closed before a link took it over (a failed or abandoned TLS handshake): no longer waiting.
+    socket.once('close', () => {
+      if (!this.links.has(lid)) this.unauthenticated.delete(lid);
+    });
     if (this.tlsServer === undefined) {
       this.startLink(new LeafLink(this, lid, new SocketTransport(socket)));
       return;
@@ -136,6 +187,21 @@ export class LeafnodeListener implements LinkContext {
     this.tlsServer.emit('connection', socket);
   }
 
+  private refuseUnauthenticated(socket: net.Socket, max: number): void {
+    this.refusedUnauthenticated++;
+    socket.end(errLine(Errors.maxConnections));
+    setTimeout(() => socket.destroy(), 2000).unref();
+    const now = Date.now();
+    if (now - this.refusalLogAt >= REFUSAL_LOG_MS) {
+      this.logger.warn(
+        { ip: socket.remoteAddress, max_unauthenticated: max, refused: this.refusedUnauthenticated - this.refusalsLogged },
+        'leafnode connection refused: too many unauthenticated connections',
+      );
+      this.refusalLogAt = now;
+      this.refusalsLogged = this.refusedUnauthenticated;
+    }
+  }
+
   /** [leafnodes.tls], else the service's [tls]; undefined: plain TCP. */
   private get tlsSection(): { cert_path: string; key_path: string; root_ca_path?: string } | undefined {
     return this.config.leafnodes?.tls ?? this.config.tls;
@@ -143,8 +209,9 @@ export class LeafnodeListener implements LinkContext {
 
   private createTlsServer(): tls.Server {
     // Client certificates are required here whatever [tls] verify says: a leaf is trusted with all traffic.
+    const { cert_path, key_path, root_ca_path } = this.tlsSection!;
     const server = tls.createServer({
-      ...loadServerTlsOptions({ ...this.tlsSection!, verify: true }, { section: this.config.leafnodes?.tls ? 'leafnodes.tls' : 'tls' }),
+      ...loadServerTlsOptions({ cert_path, key_path, ...(root_ca_path !== undefined && { root_ca_path }), verify: true }, { section: this.config.leafnodes?.tls ? 'leafnodes.tls' : 'tls' }),
       handshakeTimeout: Math.max(TLS_HANDSHAKE_MS, this.config.service.auth_timeout),
     });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
@@ -183,7 +250,7 @@ export class LeafnodeListener implements LinkContext {
     const stopped = this.server ? new Promise((r) => this.server!.close(r)) : Promise.resolve();
     for (const link of [...this.links.values()]) link.close('Server Shutdown');
     this.interest.close();
-    await stopped;
+    await Promise.all([stopped, this.authorizer.close()]);
   }
 }
 

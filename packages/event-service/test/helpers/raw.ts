@@ -2,6 +2,7 @@
 // nats-server's test/test.go (sendProto / expectResult), written for node:net. Every wait is bounded; input is
 // kept as latin1 text so string offsets are byte offsets (HMSG/MSG byte counts stay checkable with `.length`).
 import net from 'node:net';
+import tls from 'node:tls';
 
 export const DEFAULT_WAIT_MS = 2000;
 
@@ -216,6 +217,57 @@ export async function connectRaw(target: Endpoint, opts: RawConnectOptions = {})
     throw err;
   }
   return conn;
+}
+
+/** TLS files for connectRawTls (PEM text or buffers); without cert and key no client certificate is presented. */
+export interface RawTlsFiles {
+  readonly ca: string | Buffer;
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+}
+
+/**
+ * Opens a TCP connection, reads the plaintext INFO, then upgrades to TLS on the same socket (the NATS way before
+ * handshake_first) and returns the connection over TLS; nothing else is sent. Rejects when the handshake fails.
+ */
+export async function connectRawTls(target: Endpoint, files: RawTlsFiles, opts: RawConnectOptions = {}): Promise<RawConn> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_WAIT_MS;
+  const plain = net.connect({ host: target.host, port: target.port, noDelay: opts.noDelay ?? true });
+  let head = '';
+  let secure: tls.TLSSocket | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no INFO within ${timeoutMs} ms; got ${show(head)}`)), timeoutMs);
+      plain.once('error', reject);
+      plain.once('close', () => reject(new Error(`closed before INFO; got ${show(head)}`)));
+      plain.on('data', function onInfo(chunk: Buffer) {
+        head += chunk.toString('latin1');
+        const m = /^INFO\s+(\{.*\})\s*\r\n/.exec(head);
+        if (m === null) return;
+        plain.off('data', onInfo);
+        resolve(JSON.parse(m[1] as string) as Record<string, unknown>);
+      });
+    });
+    plain.removeAllListeners('close');
+    plain.removeAllListeners('error');
+    plain.on('error', () => {}); // reported by the TLS socket
+    secure = tls.connect({ socket: plain, ca: files.ca, ...(files.cert !== undefined && { cert: files.cert, key: files.key }), servername: 'localhost' });
+    // Listening at once: bytes the server sends right after the handshake (an -ERR) must not be missed.
+    const conn = new RawConn(secure);
+    conn.info = info;
+    await new Promise<void>((resolve, reject) => {
+      secure!.once('secureConnect', () => resolve());
+      secure!.once('error', reject);
+    });
+    return conn;
+  } catch (err) {
+    secure?.destroy();
+    plain.destroy();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Connects, sends `CONNECT <json>` and PING, and waits for the PONG (after +OK when verbose). */

@@ -59,7 +59,20 @@ function same(a: unknown, b: unknown): boolean {
 export function redactSetting(key: string, value: unknown): unknown {
   if (value === undefined) return undefined;
   const parts = key.split('.');
-  if (parts.some((p) => isSecretName(p) || p === 'secrets' || p === 'headers')) return REDACTED;
+  if (parts.some(isSecretKey)) return REDACTED;
+  return redactInside(value);
+}
+
+function isSecretKey(p: string): boolean {
+  return isSecretName(p) || p === 'secrets' || p === 'headers';
+}
+
+/** An array is one setting here: tables inside it (`[[leafnodes.authorization.users]]`) keep their secrets too. */
+function redactInside(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactInside);
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, isSecretKey(k) ? REDACTED : redactInside(v)]));
+  }
   return value;
 }
 

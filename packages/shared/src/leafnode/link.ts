@@ -23,6 +23,18 @@ import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
 import { LeafPeer, writeLeafMsg, type LeafMessage } from './peer.js';
 
+/** How a leaf proved who it is (/leafz auth_method): nothing, any certificate of the CA, a listed certificate, a password, a token. */
+export type LeafAuthMethod = 'none' | 'tls' | 'certificate' | 'password' | 'token';
+
+/** Who an admitted leaf authenticated as; `user` is a name or certificate identity, never a secret. */
+export interface LeafIdentity {
+  readonly method: LeafAuthMethod;
+  readonly user?: string;
+}
+
+/** The listener's answer to a CONNECT: admitted as whom, or refused and why (for the log; no secret in it). */
+export type LeafAdmission = { readonly ok: true; readonly identity: LeafIdentity } | { readonly ok: false; readonly reason: string };
+
 /** What a link needs from the listener that accepted it. */
 export interface LinkContext {
   readonly broker: Broker;
@@ -34,6 +46,15 @@ export interface LinkContext {
   readonly loopSubject: string;
   /** The INFO line greeting a leaf. */
   greeting(lid: number, remoteAddress: string): string;
+  /** From the greeting to an admitted CONNECT, ms (nats-server leafnodes authorization timeout). */
+  readonly authTimeoutMs: number;
+  /**
+   * Checks a CONNECT's credentials and the link's certificate. A promise while a slow check (bcrypt) runs: the
+   * link holds what follows the CONNECT meanwhile.
+   */
+  authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission>;
+  /** The link's CONNECT was admitted: it is no longer an unauthenticated connection. */
+  linkAdmitted(link: LeafLink): void;
   linkClosed(link: LeafLink, reason: CloseReason): void;
 }
 
@@ -49,6 +70,8 @@ export interface LeafInfo {
 export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHandle {
   readonly startedAt = Date.now();
   leaf: LeafInfo | undefined;
+  /** Who the leaf authenticated as, from its admitted CONNECT on (/leafz, logs). */
+  identity: LeafIdentity | undefined;
   closeReason: CloseReason | undefined;
 
   private readonly parser: Parser;
@@ -57,6 +80,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   private readonly pinger = new Pinger();
   private connectTimer: NodeJS.Timeout | undefined;
   private paused = 0;
+  /** While an asynchronous admission check runs: what the leaf sent after its CONNECT, replayed in order once admitted. */
+  private held: Array<() => void> | undefined;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -99,7 +124,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     });
     const svc = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(this.ctx.greeting(this.cid, this.transport.remoteAddress));
-    this.connectTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), svc.auth_timeout);
+    this.connectTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no admitted CONNECT in time'), this.ctx.authTimeoutMs);
     this.pinger.start(svc.ping_interval, () => this.onPingTimer());
   }
 
@@ -120,6 +145,9 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     this.flush();
     this.transport.end();
     this.closed(reason);
+    // Closed while its reads are paused (an admission check, a publisher pause): the socket must still read the
+    // peer's FIN to finish closing, and a paused socket holds no event loop. What arrives now is dropped.
+    if (this.paused > 0) this.transport.resume();
   }
 
   private closed(reason: CloseReason): void {
@@ -221,6 +249,13 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     return false;
   }
 
+  /** True when `op` was kept for after the admission check in progress (the caller does nothing now). */
+  private holding(op: () => void): boolean {
+    if (this.held === undefined) return false;
+    this.held.push(op);
+    return true;
+  }
+
   onProtocolError(err: ProtocolError, detail: string): void {
     this.fail(err, detail);
   }
@@ -240,7 +275,47 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       this.fail(Errors.leafnodeClientConnect, `client CONNECT (lang ${c.lang})`);
       return;
     }
-    if (this.leaf !== undefined) return;
+    // A later CONNECT changes nothing, nor one sent while the first is being checked.
+    if (this.leaf !== undefined || this.held !== undefined) return;
+    const verdict = this.ctx.authorize(this, c);
+    if (!(verdict instanceof Promise)) {
+      this.decided(c, verdict);
+      return;
+    }
+    // A slow check (bcrypt): stop reading; what this read already brought waits in order (one read at most).
+    this.held = [];
+    this.pause();
+    verdict.then(
+      (v) => this.decided(c, v),
+      (err: unknown) => this.decided(c, { ok: false, reason: `authorization check failed: ${String(err)}` }),
+    );
+  }
+
+  private decided(c: Record<string, unknown>, v: LeafAdmission): void {
+    const held = this.held;
+    this.held = undefined;
+    if (this.closeReason !== undefined) return;
+    const str = (x: unknown) => (typeof x === 'string' ? x : '');
+    if (!v.ok) {
+      // nats-server auth.go/client.go: "authentication error", `-ERR 'Authorization Violation'`, closed.
+      this.ctx.logger.warn(
+        { lid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, leaf: str(c.name) || undefined, reason: v.reason },
+        'leafnode authentication error, closing',
+      );
+      this.writeRaw(errLine(Errors.authorizationViolation));
+      this.close(Errors.authorizationViolation.closeReason!);
+      return;
+    }
+    this.admit(c, v.identity);
+    if (held === undefined) return;
+    for (const op of held) {
+      if (this.closeReason !== undefined) return;
+      op();
+    }
+    this.resume();
+  }
+
+  private admit(c: Record<string, unknown>, identity: LeafIdentity): void {
     const str = (v: unknown) => (typeof v === 'string' ? v : '');
     this.leaf = {
       name: str(c.name),
@@ -249,10 +324,22 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       cluster: str(c.cluster),
       headers: c.headers === true,
     };
+    this.identity = identity;
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    this.ctx.linkAdmitted(this);
     this.ctx.logger.info(
-      { lid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, leaf: this.leaf.name || undefined, server_id: this.leaf.serverId || undefined, version: this.leaf.version || undefined },
+      {
+        lid: this.cid,
+        ip: this.transport.remoteAddress,
+        port: this.transport.remotePort,
+        transport: this.transport.kind,
+        leaf: this.leaf.name || undefined,
+        server_id: this.leaf.serverId || undefined,
+        version: this.leaf.version || undefined,
+        auth: identity.method,
+        user: identity.user,
+      },
       'leafnode connected',
     );
     this.sendAllInterest();
@@ -265,21 +352,25 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   onOk(): void {}
 
   onErr(text: string): void {
+    if (this.holding(() => this.onErr(text))) return;
     this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: text }, 'leafnode sent -ERR, closing');
     this.close('Leafnode Closed');
   }
 
   onPing(): void {
+    if (this.holding(() => this.onPing())) return;
     if (!this.admitted()) return;
     this.writeRaw(PONG);
   }
 
   onPong(): void {
+    if (this.holding(() => this.onPong())) return;
     if (!this.admitted()) return;
     this.pinger.onPong();
   }
 
-  onLeafSub(subject: string, queue: string | undefined, _weight: number): void {
+  onLeafSub(subject: string, queue: string | undefined, weight: number): void {
+    if (this.holding(() => this.onLeafSub(subject, queue, weight))) return;
     if (!this.admitted()) return;
     if (subject === this.ctx.loopSubject) {
       this.fail(Errors.leafnodeLoop, `our ${subject} came back`);
@@ -291,11 +382,19 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   }
 
   onLeafUnsub(subject: string, queue: string | undefined): void {
+    if (this.holding(() => this.onLeafUnsub(subject, queue))) return;
     if (!this.admitted()) return;
     this.removePeerInterest(interestKey(subject, queue));
   }
 
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
+    if (this.held !== undefined) {
+      // The parser may reuse what it handed us; a held message keeps its own copy (one read's worth at most).
+      const kept = Buffer.from(msg);
+      const q = [...queues];
+      this.held.push(() => this.onLeafMsg(subject, reply, q, hdrLen, kept));
+      return;
+    }
     if (!this.admitted()) return;
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
   }

@@ -73,6 +73,12 @@ export interface UplinkOptions {
   /** Our cluster name in CONNECT; absent when not given. */
   readonly cluster?: string;
   /**
+   * What the hub's leafnode authorization asks for, sent in CONNECT and never logged: `user` and `password` (as a
+   * nats-server 2.9 leaf remote sends its URL's user info), or `token` (as `auth_token`, which the event service's
+   * [leafnodes.authorization] token reads). Overrides credentials in a URL.
+   */
+  readonly credentials?: UplinkCredentials;
+  /**
    * Held bytes at which local publishers are paused while the link is down (or its socket is backed up). The
    * buffer can exceed it by what paused publishers had already read (one socket read each).
    */
@@ -100,6 +106,12 @@ export interface UplinkOptions {
   readonly interest?: InterestTable;
   /** Our id as a Conn in the local broker (logs, PublisherHandle.id); default 0. */
   readonly cid?: number;
+}
+
+export interface UplinkCredentials {
+  readonly user?: string;
+  readonly password?: string;
+  readonly token?: string;
 }
 
 /** idle: not started. connecting: dialling, or waiting to redial. handshake: CONNECT sent, no PONG yet. */
@@ -155,6 +167,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private readonly logger: Logger;
   private readonly version: string;
   private readonly cluster: string | undefined;
+  private readonly credentials: UplinkCredentials | undefined;
   private readonly bufferBytes: number;
   private readonly reconnectDelayMs: number;
   private readonly reconnectMaxDelayMs: number;
@@ -212,6 +225,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.name = opts.name ?? this.serverId;
     this.version = opts.version ?? '0.1.0';
     this.cluster = opts.cluster;
+    this.credentials = opts.credentials;
     this.bufferBytes = positive('bufferBytes', opts.bufferBytes ?? UPLINK_DEFAULTS.bufferBytes);
     this.reconnectDelayMs = positive('reconnectDelayMs', opts.reconnectDelayMs ?? UPLINK_DEFAULTS.reconnectDelayMs);
     this.reconnectMaxDelayMs = Math.max(this.reconnectDelayMs, positive('reconnectMaxDelayMs', opts.reconnectMaxDelayMs ?? UPLINK_DEFAULTS.reconnectMaxDelayMs));
@@ -410,8 +424,13 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
       headers: true,
     };
     if (this.cluster !== undefined) connect.cluster = this.cluster;
-    if (url.user !== undefined) connect.user = url.user;
-    if (url.pass !== undefined) connect.pass = url.pass;
+    // nats-server leafnode.go sendLeafConnect: user and pass (from the remote's URL there); a token as a client sends it.
+    const cred = this.credentials;
+    const user = cred?.user ?? url.user;
+    const pass = cred?.password ?? url.pass;
+    if (user !== undefined) connect.user = user;
+    if (pass !== undefined) connect.pass = pass;
+    if (cred?.token !== undefined) connect.auth_token = cred.token;
     this.out.writeString(`CONNECT ${JSON.stringify(connect)}\r\n`);
     this.out.writeString(this.interestBurst(this.loopSubject));
     this.out.writeBytes(PING);

@@ -20,6 +20,13 @@ export interface LeafzInfo {
   out_bytes: number;
   subscriptions: number;
   subscriptions_list?: string[];
+  /**
+   * Ours, hub side, with `?auth=1` (as /connz gives `authorized_user`): how the leaf authenticated (`none`, `tls`:
+   * any certificate of the CA, `certificate`: a listed one, `password`, `token`) and as whom (a user name or
+   * certificate identity; never a secret).
+   */
+  auth_method?: string;
+  authorized_user?: string;
 }
 
 export interface Leafz {
@@ -31,13 +38,13 @@ export interface Leafz {
 
 export interface LeafzSource {
   readonly serverId: string;
-  /** The links to list; `subs` asks for each one's subscriptions_list. */
-  leafs(subs: boolean): LeafzInfo[];
+  /** The links to list; `subs` asks for each one's subscriptions_list, `auth` for how each authenticated. */
+  leafs(subs: boolean, auth: boolean): LeafzInfo[];
 }
 
-/** `?subs=1` adds each link's subscriptions_list (nats-server decodeBool spellings). */
+/** `?subs=1` adds each link's subscriptions_list, `?auth=1` how it authenticated (nats-server decodeBool spellings). */
 export function leafz(src: LeafzSource, q: URLSearchParams): Leafz {
-  const leafs = src.leafs(queryBool(q, 'subs'));
+  const leafs = src.leafs(queryBool(q, 'subs'), queryBool(q, 'auth'));
   return { server_id: src.serverId, now: rfc3339(Date.now()), leafnodes: leafs.length, leafs };
 }
 
@@ -45,7 +52,7 @@ export function leafz(src: LeafzSource, q: URLSearchParams): Leafz {
  * A leaf attached to our listener. nats-server lists a link once its CONNECT has bound it to an account: one still
  * in its handshake (or closed) gives undefined.
  */
-export function leafInfoOfLink(l: LeafLink, subs: boolean): LeafzInfo | undefined {
+export function leafInfoOfLink(l: LeafLink, subs: boolean, auth = false): LeafzInfo | undefined {
   if (l.leaf === undefined || l.isClosed) return undefined;
   return withSubs(
     {
@@ -61,6 +68,8 @@ export function leafInfoOfLink(l: LeafLink, subs: boolean): LeafzInfo | undefine
       in_bytes: l.stats.inBytes,
       out_bytes: l.stats.outBytes,
       subscriptions: l.subs.size,
+      ...(auth && l.identity !== undefined && { auth_method: l.identity.method }),
+      ...(auth && l.identity?.user !== undefined && { authorized_user: l.identity.user }),
     },
     l.subs.values(),
     subs,

@@ -1,0 +1,103 @@
+// Debian's nats-server 2.9 as a leaf of our service: a child process dialling our [leafnodes] port with the remote
+// URL and TLS it is given (credentials in the URL, as a nats-server leaf remote sends them), with its own client
+// and monitoring ports. Every wait is bounded; stop() ends the child and removes its directory.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { within } from './bounded.js';
+import { freePort } from './targets.js';
+
+const START_MS = 10_000;
+
+export interface NatsLeaf {
+  readonly clientPort: number;
+  readonly httpPort: number;
+  /** What nats-server wrote to stderr so far (its log), bounded. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export interface NatsLeafOptions {
+  /** `user:password@` or `token@` put in the remote URL. */
+  userInfo?: string;
+  /** Dial over TLS (tls://) trusting `caPath`, presenting cert/key when given. */
+  tls?: { caPath: string; cert?: string; key?: string };
+}
+
+/** Bounded: until something accepts on the port, or the child exits. */
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  const end = Date.now() + START_MS;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`nats-server did not listen on ${port} within ${START_MS} ms`);
+}
+
+/** Starts nats-server as a leaf whose one remote is our leafnode port on 127.0.0.1. */
+export async function startNatsLeaf(hubLeafPort: number, opts: NatsLeafOptions = {}): Promise<NatsLeaf> {
+  const clientPort = await freePort();
+  const httpPort = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-leaf-'));
+  const conf = path.join(dir, 'leaf.conf');
+  const scheme = opts.tls === undefined ? 'nats' : 'tls';
+  const url = `${scheme}://${opts.userInfo ?? ''}127.0.0.1:${hubLeafPort}`;
+  const tlsBlock =
+    opts.tls === undefined
+      ? ''
+      : `, tls: { ${[
+          `ca_file: ${JSON.stringify(opts.tls.caPath)}`,
+          ...(opts.tls.cert ? [`cert_file: ${JSON.stringify(opts.tls.cert)}`, `key_file: ${JSON.stringify(opts.tls.key)}`] : []),
+        ].join(', ')} }`;
+  writeFileSync(
+    conf,
+    [`listen: "127.0.0.1:${clientPort}"`, `http: "127.0.0.1:${httpPort}"`, 'server_name: test-leaf', `leafnodes { remotes: [ { url: ${JSON.stringify(url)}${tlsBlock} } ] }`].join(
+      '\n',
+    ) + '\n',
+  );
+  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    if (stderr.length < 65_536) stderr += d.toString();
+  });
+  try {
+    await waitForPort(clientPort, child);
+  } catch (err) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`${(err as Error).message}\n${stderr}`);
+  }
+  return {
+    clientPort,
+    httpPort,
+    log: () => stderr,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(kill);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The leaf's links as its /leafz lists them. */
+export async function natsLeafLinks(leaf: NatsLeaf): Promise<Array<Record<string, unknown>>> {
+  const res = await within(fetch(`http://127.0.0.1:${leaf.httpPort}/leafz`), 'leaf /leafz');
+  const body = (await res.json()) as { leafs?: Array<Record<string, unknown>> };
+  return body.leafs ?? [];
+}
