@@ -6,6 +6,7 @@
 // inside. Delivering stored events to sinks is the sinks' concern.
 import {
   eventCatalogue,
+  LeafLink,
   type EventCatalogue,
   type EventEnvelope,
   type EventFieldError,
@@ -97,7 +98,11 @@ export class EventIntake {
   private committing: Pending[] | undefined;
   private commitDone: Promise<void> | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
-  private readonly paused = new Map<number, PublisherHandle>();
+  /**
+   * Keyed by the publisher itself: client ids and leaf link ids are separate counters that both start at 1, so a
+   * number named two connections (a paused gateway link kept client 1 from ever being paused).
+   */
+  private readonly paused = new Set<PublisherHandle>();
   /** The latest group commit that failed as a whole, until one succeeds (or clearStoreFailure): /healthz. */
   private storeFailure: { at: number; message: string } | undefined;
   private readonly catalogue: EventCatalogue;
@@ -316,15 +321,17 @@ export class EventIntake {
   }
 
   private pause(p: PublisherHandle): void {
-    if (this.paused.has(p.id) || p.id === 0) return;
-    this.paused.set(p.id, p);
+    // id 0: an in-process publisher, whose handle cannot pause anything (api.ts Msg.publisher).
+    if (p.id === 0 || this.paused.has(p)) return;
+    this.paused.add(p);
     this.stats.pausedPublishers = this.paused.size;
     p.pause();
-    this.opts.logger.info({ cid: p.id, event_limit: this.opts.eventLimit() }, 'event_limit reached: publisher paused');
+    // A leaf link's id counts apart from client ids: say which it is.
+    this.opts.logger.info({ [p instanceof LeafLink ? 'lid' : 'cid']: p.id, event_limit: this.opts.eventLimit() }, 'event_limit reached: publisher paused');
   }
 
   private resumeAll(): void {
-    for (const p of this.paused.values()) p.resume();
+    for (const p of this.paused) p.resume();
     this.paused.clear();
     this.stats.pausedPublishers = 0;
   }
