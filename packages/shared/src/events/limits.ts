@@ -25,16 +25,11 @@ const frameNext: number[] = [];
 export function nestsDeeperThan(value: unknown, max: number): boolean {
   if (value === null || typeof value !== 'object') return false;
   if (max < 1) return true;
-  let top = 0;
-  let used = 0;
-  const push = (v: object) => {
-    frameValue[top] = v;
-    frameKeys[top] = Array.isArray(v) ? undefined : Object.keys(v);
-    frameNext[top] = 0;
-    top++;
-    if (top > used) used = top;
-  };
-  push(value);
+  frameValue[0] = value;
+  frameKeys[0] = Array.isArray(value) ? undefined : Object.keys(value);
+  frameNext[0] = 0;
+  let top = 1;
+  let used = 1;
   let deeper = false;
   while (top > 0) {
     const i = top - 1;
@@ -53,7 +48,11 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
       deeper = true;
       break;
     }
-    push(child);
+    frameValue[top] = child;
+    frameKeys[top] = Array.isArray(child) ? undefined : Object.keys(child);
+    frameNext[top] = 0;
+    top++;
+    if (top > used) used = top;
   }
   // Drop the references: the stack outlives the call.
   for (let i = 0; i < used; i++) {
