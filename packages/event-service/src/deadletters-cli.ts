@@ -53,9 +53,10 @@ export function runDeadLettersCli(argv: readonly string[], out: (line: string) =
   }
   let store: SqliteEventStore;
   try {
-    store = new SqliteEventStore(values.store);
+    // Its errors name the flag and the file (store-file.ts); never a new store where the flag points.
+    store = new SqliteEventStore(values.store, { key: '--store', create: false });
   } catch (e) {
-    err(`deadletters-cli: cannot open ${values.store}: ${(e as Error).message}`);
+    err(`deadletters-cli: cannot open the store: ${(e as Error).message}`);
     return 1;
   }
   try {

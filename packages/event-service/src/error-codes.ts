@@ -1,7 +1,28 @@
-// The stable `code`s of EventServiceError (the embedded API), listed once so the class's type, the README's
-// "Error codes" table and test/docs.test.ts agree. Callers switch on these strings: they are API.
+// The stable `code`s the event service gives callers, listed once so the classes' types, the README's "Error codes"
+// tables and test/docs.test.ts agree. Callers switch on these strings: they are API.
 
 /** Every EventServiceError code. `'503'` matches the NATS clients' no-responders status. */
 export const EVENT_SERVICE_ERROR_CODES = ['503', 'TIMEOUT', 'BAD_SUBJECT', 'LISTENER_LIMIT', 'MAX_PAYLOAD', 'CLOSED', 'SLOW_CONSUMER'] as const;
 
 export type EventServiceErrorCode = (typeof EVENT_SERVICE_ERROR_CODES)[number];
+
+/** Every EventStoreError code (handlers/store-file.ts) with its meaning, as the README lists them. */
+export const EVENT_STORE_ERROR_CODES = {
+  ESTORE_OPEN: 'the store file cannot be opened or created: its directory cannot be made, the path is a directory, no permission',
+  ESTORE_EMPTY: 'the file is empty (0 bytes): refused rather than started as a new, empty store over what may have been one',
+  ESTORE_ORPHAN_WAL: 'a `-wal` file lies at the path without its database: refused rather than started empty beside what may hold acknowledged events',
+  ESTORE_CORRUPT: 'the file is not an SQLite database, or it is damaged',
+  ESTORE_GONE: 'the file was removed or replaced while the service had it open: what it wrote now would be lost at the next start',
+  ESTORE_WRITE: 'a commit failed: an I/O error, a full disk, or the write lock held by another process past the busy timeout',
+} as const;
+
+export type EventStoreErrorCode = keyof typeof EVENT_STORE_ERROR_CODES;
+
+/** The codes in an error reply to a request on `events.<type>` (`{"error": {"code", "field"?, "reason"}}`). */
+export const EVENT_REPLY_ERROR_CODES = {
+  EEVENT_INVALID: 'the event was refused before storing: not JSON, not a valid envelope, an unknown type, nested or sized past the limits; `field` names where',
+  EEVENT_LIMIT: '`event_limit` events are held (not yet delivered to every sink that wants them): retry later',
+  EEVENT_STORE: 'not stored: the store is down or failed this event (the reason names the file, or why the event alone was refused)',
+} as const;
+
+export type EventReplyErrorCode = keyof typeof EVENT_REPLY_ERROR_CODES;

@@ -3,4 +3,12 @@ export type * from './api.js';
 export type * from './config-types.js';
 export type { ServiceConfigInputWithUnits } from './config.js';
 export { startEventService, EventServiceError } from './embedded.js';
-export { EVENT_SERVICE_ERROR_CODES, type EventServiceErrorCode } from './error-codes.js';
+export {
+  EVENT_REPLY_ERROR_CODES,
+  EVENT_SERVICE_ERROR_CODES,
+  EVENT_STORE_ERROR_CODES,
+  type EventReplyErrorCode,
+  type EventServiceErrorCode,
+  type EventStoreErrorCode,
+} from './error-codes.js';
+export { EventStoreError } from './handlers/store-file.js';

@@ -13,13 +13,26 @@ import {
   permissionsViolationForSubscription,
   type ProtocolError,
 } from '@event-broker/shared';
-import { EVENT_SERVICE_ERROR_CODES, type EventServiceErrorCode } from '../src/error-codes.js';
+import {
+  EVENT_REPLY_ERROR_CODES,
+  EVENT_SERVICE_ERROR_CODES,
+  EVENT_STORE_ERROR_CODES,
+  type EventReplyErrorCode,
+  type EventServiceErrorCode,
+  type EventStoreErrorCode,
+} from '../src/error-codes.js';
 import type { EventServiceError } from '../src/embedded.js';
+import type { IntakeErrorCode } from '../src/handlers/intake.js';
+import type { EventStoreError } from '../src/handlers/store-file.js';
 
 // Compile-time: the class's `code` is exactly the listed codes, both ways.
 type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const classUsesTheList: Exactly<EventServiceError['code'], EventServiceErrorCode> = true;
+const storeErrorUsesTheList: Exactly<EventStoreError['code'], EventStoreErrorCode> = true;
+const intakeUsesTheList: Exactly<IntakeErrorCode, EventReplyErrorCode> = true;
 void classUsesTheList;
+void storeErrorUsesTheList;
+void intakeUsesTheList;
 
 /** dist/test/docs.test.js → the repository root's README.md. */
 const README = fileURLToPath(new URL('../../../../README.md', import.meta.url));
@@ -107,6 +120,18 @@ test('the README lists every TLS error code with its meaning from TLS_ERROR_CODE
 
 test('the README lists every embedded API error code, and no other', () => {
   assertSameKeys(codeTable('`EventServiceError`').keys(), EVENT_SERVICE_ERROR_CODES, 'EventServiceError');
+});
+
+test('the README lists every event store error code with its meaning from EVENT_STORE_ERROR_CODES, and no other', () => {
+  const doc = codeTable('`EventStoreError`');
+  assertSameKeys(doc.keys(), Object.keys(EVENT_STORE_ERROR_CODES), 'EventStoreError');
+  for (const [code, meaning] of Object.entries(EVENT_STORE_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
+});
+
+test('the README lists every events.<type> reply error code with its meaning from EVENT_REPLY_ERROR_CODES, and no other', () => {
+  const doc = codeTable('`events.<type>` replies');
+  assertSameKeys(doc.keys(), Object.keys(EVENT_REPLY_ERROR_CODES), 'events.<type> replies');
+  for (const [code, meaning] of Object.entries(EVENT_REPLY_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
 });
 
 /** The silent close is documented as "nothing" sent. */

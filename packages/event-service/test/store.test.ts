@@ -161,3 +161,44 @@ test('a duplicate id uses up no sequence number, so retention by count keeps exa
   assert.equal(store.prune({ maxEvents: 3, olderThan: 0 }), 1);
   assert.deepEqual(store.feed({ limit: 10 }).map((e) => e.id), ['b', 'c', 'd']);
 });
+
+test("a body nested past SQLite's JSON depth (the feed's json_extract indexes) fails alone; the rest of its group commits", (t) => {
+  const s = new SqliteEventStore(path.join(tmpDir(t), 'events.db'));
+  t.after(() => s.close());
+  const body = (id: string, data: string) => `{"specversion":"1.0","id":"${id}","source":"/t","type":"t","producer":{"id":"p"},"data":${data}}`;
+  const deep = '['.repeat(1000) + ']'.repeat(1000);
+  const res = s.append([
+    { id: 'a', type: 't', body: body('a', '1'), sinks: ['feed'] },
+    { id: 'deep', type: 't', body: body('deep', deep), sinks: ['feed'] },
+    { id: 'b', type: 't', body: body('b', '2'), sinks: ['feed'] },
+  ]);
+  assert.deepEqual(res.map((r) => [r.id, r.seq, r.error]), [['a', 1, undefined], ['deep', 0, 'malformed JSON (SQLITE_ERROR)'], ['b', 2, undefined]]);
+  assert.equal(s.held, 2);
+  assert.deepEqual(s.feed({ limit: 10, producer: 'p' }).map((e) => e.id), ['a', 'b'], 'the stored ones are indexed');
+});
+
+test('a store file removed or replaced while open refuses appends (ESTORE_GONE) naming the file; nothing is written', (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'events.db');
+  const s = new SqliteEventStore(file);
+  t.after(() => s.close());
+  s.append([{ id: 'a', type: 't', body: '{}', sinks: [] }]);
+  fs.renameSync(file, path.join(dir, 'moved.db'));
+  const gone = (re: RegExp) => (err: Error & { code?: string }) => err.name === 'EventStoreError' && err.code === 'ESTORE_GONE' && err.message.startsWith(`store.path: ${file}: `) && re.test(err.message);
+  assert.throws(() => s.append([{ id: 'b', type: 't', body: '{}', sinks: [] }]), gone(/was removed/));
+  assert.throws(() => s.verifyFile(), gone(/was removed/));
+  fs.writeFileSync(file, 'another file');
+  assert.throws(() => s.append([{ id: 'b', type: 't', body: '{}', sinks: [] }]), gone(/was replaced/));
+  assert.equal(s.get('b'), undefined);
+});
+
+test('the service threads open the file the service created, never a new one; errors name the setting given', (t) => {
+  const file = path.join(tmpDir(t), 'events.db');
+  assert.throws(
+    () => new SqliteEventStore(file, { create: false }),
+    (err: Error & { code?: string }) => err.code === 'ESTORE_OPEN' && /does not exist/.test(err.message),
+  );
+  assert.ok(!fs.existsSync(file));
+  fs.writeFileSync(file, '');
+  assert.throws(() => new SqliteEventStore(file, { key: '--store' }), (err: Error) => err.message.startsWith(`--store: ${file}: the file is empty`));
+});

@@ -125,13 +125,17 @@ export interface ServiceOptions {
   /** Fixed ports, for a service restarted on the same addresses; default ephemeral. */
   port?: number;
   leafnodePort?: number;
+  /** More of the service's configuration ([store], [handlers]...); its `service` settings merge over the defaults. */
+  config?: { service?: Record<string, unknown>; [section: string]: unknown };
 }
 
 /** The event service with a TLS leafnode listener (client certificates required there) and monitoring. */
 export async function startService(t: TestContext, pki: Pki, opts: ServiceOptions = {}): Promise<EventService> {
   const F = DEV_PKI_FILES;
+  const { service: serviceSettings, ...sections } = opts.config ?? {};
   const service = await startEventService({
-    service: { host: '127.0.0.1', port: opts.port ?? 0 },
+    ...sections,
+    service: { host: '127.0.0.1', port: opts.port ?? 0, ...serviceSettings },
     // Internal clients need no certificate; the leafnode port always requires one.
     tls: { cert_path: pki.file(F.eventService.cert), key_path: pki.file(F.eventService.key), root_ca_path: pki.ca, verify: false },
     leafnodes: { host: '127.0.0.1', port: opts.leafnodePort ?? 0 },

@@ -1,11 +1,11 @@
-// The event handlers' life cycle inside a running service: the durable store (opened on first use, or at start
-// when a store file already exists or sinks are configured, so a restarted service delivers what it held), the
+// The event handlers' life cycle inside a running service: the durable store (opened at start: one that cannot be
+// used stops the start, naming the file; store-file.ts), the
 // intake on `events.>` (its commits on a thread of their own: store-writer.ts), one HTTP sink per configured
 // [handlers] entry (all in one worker thread: sink-pool.ts),
 // the event feed (its retention, the `$EVENTS.FEED.QUERY` responder, live streams) and the HTTP API the
 // monitoring listener serves for them.
 // Started by EventServer.listen once the listeners are up; stopped first on close so pending requests are answered.
-import fs from 'node:fs';
+// What /healthz needs of them (the store, the sinks' worker) is health()'s.
 import { resolve } from 'node:path';
 import { eventKey, matchesFilter, type Logger } from '@event-broker/shared';
 import { embed } from '../embedded.js';
@@ -18,8 +18,14 @@ import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
 import { SinkPool, type SinkProxy } from './sink-pool.js';
 import { httpSinkOptions } from './sinks/http.js';
 import type { HandlerSink, ServiceConfig } from '../config-types.js';
+import { EventStoreError, storeError } from './store-file.js';
 import { SqliteEventStore } from './store.js';
 import { StoreWriter } from './store-writer.js';
+
+/** After a store failed to open (a reload that started the handlers), the next try waits this long. */
+const REOPEN_MS = 1000;
+/** How long /healthz waits for the probe commit that tells whether a store that failed a commit works again. */
+const PROBE_MS = 2000;
 
 /** One sink as /handlerz and the status page show it. */
 export interface SinkStatus {
@@ -59,10 +65,16 @@ export interface HandlersStatus {
     commit_seconds: number;
   };
   sinks: SinkStatus[];
+  /** Present while the store cannot be opened: why (store-file.ts names the file). */
+  store_error?: string;
 }
 
 export class EventHandlers {
   private opened: SqliteEventStore | undefined;
+  /** The store could not be opened: why, and when it was last tried. */
+  private openFailure: { error: EventStoreError; at: number } | undefined;
+  /** A probe commit in flight (health()). */
+  private probe: Promise<boolean> | undefined;
   /** The sinks' worker (sink-pool.ts), started with the first sink. */
   private pool: SinkPool | undefined;
   /** The intake's commits' thread (store-writer.ts), started with the first commit. */
@@ -113,6 +125,7 @@ export class EventHandlers {
         this.pool?.wake();
         this.feed.notify();
       },
+      maxPayloadBytes: () => this.server.config.service.max_payload,
       logger,
     });
   }
@@ -134,8 +147,15 @@ export class EventHandlers {
   /** Adds a sink; the worker starts it, and it delivers what the store already holds for it. */
   private addSink(name: HandlerName, conf: HandlerSink): void {
     this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
-    this.sinkPool().add({ name, ...httpSinkOptions(conf) });
     this.running.set(name, conf);
+    // Without a store (one a reload could not open) the worker waits for it: startDeferredSinks.
+    if (this.opened !== undefined) this.sinkPool().add({ name, ...httpSinkOptions(conf) });
+  }
+
+  /** The store opened after failing to: the sinks configured meanwhile start now. */
+  private startDeferredSinks(): void {
+    if (this.pool !== undefined || this.opened === undefined) return;
+    for (const [name, conf] of this.running) this.sinkPool().add({ name, ...httpSinkOptions(conf) });
   }
 
   private removeSink(name: HandlerName): void {
@@ -180,12 +200,25 @@ export class EventHandlers {
     return this.pool;
   }
 
-  /** The store, opened (and created) on first use. */
+  /**
+   * The store, opened (and created) on first use: at start(). Throws EventStoreError while it cannot be opened
+   * (tried again at most every REOPEN_MS), which the intake answers as EEVENT_STORE.
+   */
   get store(): SqliteEventStore {
     if (this.opened === undefined) {
+      const failed = this.openFailure;
+      if (failed !== undefined && Date.now() - failed.at < REOPEN_MS) throw failed.error;
       const file = this.storePath;
       const started = performance.now();
-      this.opened = new SqliteEventStore(file);
+      try {
+        this.opened = new SqliteEventStore(file);
+      } catch (err) {
+        const error = storeError(err, file, { opening: true });
+        this.openFailure = { error, at: Date.now() };
+        throw error;
+      }
+      if (this.openFailure !== undefined) queueMicrotask(() => this.startDeferredSinks());
+      this.openFailure = undefined;
       const opened = { path: file, events: this.opened.count(), held: this.opened.held };
       // A store of the earlier layout is rewritten once when opened (store.ts migrate): say so, and how long it took.
       if (this.opened.migrated) this.logger.warn({ ...opened, took_ms: Math.round(performance.now() - started) }, 'event store migrated to the current layout');
@@ -200,32 +233,93 @@ export class EventHandlers {
   }
 
   start(): void {
-    if (this.server.config.handlers !== undefined || fs.existsSync(this.storePath)) void this.store;
+    // Opened now, so a store that cannot be used is known before the service says it runs: at the service's start it
+    // stops the start (the CLI exits 1 naming the file and store.path), as nats-server stops when JetStream's store
+    // cannot be used (server.go Start: "Can't start JetStream"). A reload that adds [handlers] must not fail the
+    // running service: the intake then answers EEVENT_STORE and /healthz says why until the store opens.
+    try {
+      void this.store;
+    } catch (err) {
+      if (this.server.state === 'starting') throw err;
+      this.logger.error({ err: (err as Error).message }, 'event store cannot be opened: events are refused until it can');
+    }
     this.startSinks();
     this.intake.start();
     // Deliveries left pending by the last run (a crash included) go out as each sink starts in the worker.
     this.feed.start(this.conn);
   }
 
+  /**
+   * Why a configured part cannot work, for /healthz (undefined when all can): the store (not opened, its file
+   * removed or replaced, its commits failing) and the sinks' worker. After a failed commit a probe (a one-row commit
+   * through the store writer) tells whether the store works again, so a service with no traffic to prove it (a load
+   * balancer took it out on a 503) does not stay unhealthy for good.
+   */
+  async health(): Promise<string | undefined> {
+    const problems: string[] = [];
+    if (this.opened === undefined) {
+      try {
+        void this.store;
+      } catch (err) {
+        problems.push(`event store cannot be opened: ${(err as Error).message}`);
+      }
+    }
+    const store = this.opened;
+    if (store !== undefined) {
+      let gone: string | undefined;
+      try {
+        store.verifyFile();
+      } catch (err) {
+        gone = (err as Error).message;
+        problems.push(`event store unusable: ${gone}`);
+      }
+      const failure = this.intake.lastStoreFailure;
+      if (gone === undefined && failure !== undefined && !(await this.probeStore())) {
+        problems.push(`event store commits fail (since ${new Date(failure.at).toISOString()}): ${failure.message}`);
+      }
+    }
+    const sinks = this.pool?.health();
+    if (sinks !== undefined) problems.push(sinks);
+    return problems.length === 0 ? undefined : problems.join('; ');
+  }
+
+  /** One small commit where the intake commits (store.ts probe): true when it succeeded (the failure is then cleared). */
+  private probeStore(): Promise<boolean> {
+    this.probe ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const store = this.store;
+        const commit = store.file === ':memory:' ? Promise.resolve(store.probe()) : this.storeWriter().probe();
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_MS} ms`)), PROBE_MS);
+        });
+        await Promise.race([commit, timeout]);
+        this.intake.clearStoreFailure();
+        return true;
+      } catch {
+        return false;
+      } finally {
+        clearTimeout(timer);
+        this.probe = undefined;
+      }
+    })();
+    return this.probe;
+  }
+
   /** What /handlerz shows (monitor/handlerz.ts): the intake against event_limit and each sink's health. */
   status(): HandlersStatus {
-    const store = this.store;
-    const i = this.intake.stats;
+    let store: SqliteEventStore;
+    try {
+      store = this.store;
+    } catch (err) {
+      return { ...this.statusWithoutStore(), store_error: (err as Error).message };
+    }
     const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
     return {
       held: this.intake.held,
       event_limit: this.server.config.service.event_limit,
       last_seq: store.lastSeq(),
-      intake: {
-        accepted: i.accepted,
-        duplicates: i.duplicates,
-        invalid: i.invalid,
-        refused_at_limit: i.refusedAtLimit,
-        store_failures: i.storeFailures,
-        paused_publishers: i.pausedPublishers,
-        commits: i.commits,
-        commit_seconds: i.commitSeconds,
-      },
+      intake: this.intakeStatus(),
       sinks: this.sinks.map((s) => {
         const counts = store.sinkCounts(s.name);
         const head = counts.pending > 0 ? store.due(s.name, Number.MAX_SAFE_INTEGER, 1)[0] : undefined;
@@ -244,6 +338,31 @@ export class EventHandlers {
           last_delivered_at: iso(s.lastDeliveredAt),
         };
       }),
+    };
+  }
+
+  private intakeStatus(): HandlersStatus['intake'] {
+    const i = this.intake.stats;
+    return {
+      accepted: i.accepted,
+      duplicates: i.duplicates,
+      invalid: i.invalid,
+      refused_at_limit: i.refusedAtLimit,
+      store_failures: i.storeFailures,
+      paused_publishers: i.pausedPublishers,
+      commits: i.commits,
+      commit_seconds: i.commitSeconds,
+    };
+  }
+
+  /** status() while the store cannot be opened: the intake's counters, nothing the store would tell. */
+  private statusWithoutStore(): HandlersStatus {
+    return {
+      held: 0,
+      event_limit: this.server.config.service.event_limit,
+      last_seq: 0,
+      intake: this.intakeStatus(),
+      sinks: [],
     };
   }
 

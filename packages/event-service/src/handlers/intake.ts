@@ -2,15 +2,18 @@
 // events. Messages are committed in groups (one transaction, one fsync each), and a request is answered only after
 // its group's commit, like a JetStream publish ack. One commit is in flight at a time (on the store writer's
 // thread: store-writer.ts); what arrives meanwhile forms the next group, so groups grow with the load.
-// Delivering stored events to sinks is the sinks' concern.
+// An event the store cannot take fails alone (store.ts append), and every request is answered, whatever fails
+// inside. Delivering stored events to sinks is the sinks' concern.
 import {
   eventCatalogue,
+  LeafLink,
   type EventCatalogue,
   type EventEnvelope,
   type EventFieldError,
   type Logger,
 } from '@event-broker/shared';
 import type { Msg, PublisherHandle, Subscription } from '../api.js';
+import type { EventReplyErrorCode } from '../error-codes.js';
 import type { AppendResult, EventStore, NewEvent } from './store.js';
 
 /**
@@ -24,8 +27,15 @@ const MAX_GROUP = 4096;
 export const INTAKE_SUBJECT = 'events.>';
 const PREFIX = 'events.';
 
-/** Stable codes in error replies: `{"error": {"code", "field"?, "reason"}}`. */
-export type IntakeErrorCode = 'EEVENT_INVALID' | 'EEVENT_LIMIT' | 'EEVENT_STORE';
+/** Stable codes in error replies: `{"error": {"code", "field"?, "reason"}}` (error-codes.ts, the README). */
+export type IntakeErrorCode = EventReplyErrorCode;
+
+/**
+ * An error reply names at most this much of a field path and of a reason: both may echo what the request carried (an
+ * attribute's name, the subject's token), and the reply must stay small and within max_payload whatever it was.
+ */
+const MAX_FIELD_CHARS = 256;
+const MAX_REASON_CHARS = 1024;
 
 export interface IntakeReplyError {
   code: IntakeErrorCode;
@@ -40,7 +50,7 @@ export interface IntakeConn {
 }
 
 export interface IntakeOptions {
-  /** The store, opened on first use (so a service that never sees an event creates no file). */
+  /** The store; throws while it cannot be opened (answered EEVENT_STORE with its message). */
   store: () => EventStore;
   /**
    * Commits a group durably (store-writer.ts on a worker thread); without it the store's append, on this thread.
@@ -55,6 +65,11 @@ export interface IntakeOptions {
   catalogue?: EventCatalogue;
   /** Called after each commit with the newly stored (non-duplicate) events' count, so sinks can wake. */
   onStored?: (count: number) => void;
+  /**
+   * [service] max_payload, read live: a stored event (re-serialised, its id assigned) may be no larger, and no reply
+   * is (a refusal is shortened to fit). Default: unbounded.
+   */
+  maxPayloadBytes?: () => number;
 }
 
 export interface IntakeStats {
@@ -83,7 +98,13 @@ export class EventIntake {
   private committing: Pending[] | undefined;
   private commitDone: Promise<void> | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
-  private readonly paused = new Map<number, PublisherHandle>();
+  /**
+   * Keyed by the publisher itself: client ids and leaf link ids are separate counters that both start at 1, so a
+   * number named two connections (a paused gateway link kept client 1 from ever being paused).
+   */
+  private readonly paused = new Set<PublisherHandle>();
+  /** The latest group commit that failed as a whole, until one succeeds (or clearStoreFailure): /healthz. */
+  private storeFailure: { at: number; message: string } | undefined;
   private readonly catalogue: EventCatalogue;
   readonly stats: IntakeStats = { accepted: 0, duplicates: 0, invalid: 0, refusedAtLimit: 0, storeFailures: 0, pausedPublishers: 0, commits: 0, commitSeconds: 0 };
 
@@ -117,31 +138,56 @@ export class EventIntake {
     if (this.paused.size > 0 && this.held < this.opts.eventLimit()) this.resumeAll();
   }
 
+  /** Why the store last failed a whole group, while no commit since has succeeded. */
+  get lastStoreFailure(): { at: number; message: string } | undefined {
+    return this.storeFailure;
+  }
+
+  /** The store was found working again (a probe commit: handlers/index.ts health). */
+  clearStoreFailure(): void {
+    this.storeFailure = undefined;
+  }
+
   private receive(msg: Msg): void {
     if (msg.status !== undefined) return; // a status message (no responders to a reply subject) is not an event
+    try {
+      this.take(msg);
+    } catch (err) {
+      // Whatever failed here (a store that cannot be opened, a bug), a requester hears it: the embedded
+      // connection would log a callback's throw and answer nothing.
+      const message = (err as Error).message;
+      this.stats.storeFailures++;
+      this.opts.logger.error({ subject: msg.subject, err: message }, 'event intake failed');
+      this.answer(msg.reply, { code: 'EEVENT_STORE', reason: `not stored: ${message}` });
+    }
+  }
+
+  private take(msg: Msg): void {
     const parsed = this.parse(msg);
     if ('error' in parsed) {
       this.stats.invalid++;
-      this.opts.logger.warn({ subject: msg.subject, field: parsed.error.field, reason: parsed.error.reason }, 'event refused');
-      this.answer(msg.reply, { error: parsed.error });
+      const { field, reason } = parsed.error;
+      // Clipped as in the reply: a field path can be a name the event made up, of any length.
+      this.opts.logger.warn({ subject: msg.subject, field: field && clip(field, MAX_FIELD_CHARS), reason: clip(reason, MAX_REASON_CHARS) }, 'event refused');
+      this.answer(msg.reply, parsed.error);
       return;
     }
     const limit = this.opts.eventLimit();
     if (this.held >= limit) {
       if (msg.reply !== undefined) {
         this.stats.refusedAtLimit++;
-        this.answer(msg.reply, { error: { code: 'EEVENT_LIMIT', reason: `event_limit ${limit} reached: retry later` } });
+        this.answer(msg.reply, { code: 'EEVENT_LIMIT', reason: `event_limit ${limit} reached: retry later` });
         return;
       }
       // A plain publish has no way to hear a refusal, so it is stored (past the limit by what was already read)
       // and its publisher's socket reads stop until the sinks free room.
       this.pause(msg.publisher);
     }
-    this.batch.push({ event: parsed.event, body: JSON.stringify(parsed.event), reply: msg.reply });
+    this.batch.push({ event: parsed.event, body: parsed.body, reply: msg.reply });
     this.flushScheduled ??= setImmediate(() => this.flush());
   }
 
-  private parse(msg: Msg): { event: EventEnvelope } | { error: IntakeReplyError } {
+  private parse(msg: Msg): { event: EventEnvelope; body: string } | { error: IntakeReplyError } {
     const invalid = (e: EventFieldError): { error: IntakeReplyError } => ({ error: { code: 'EEVENT_INVALID', field: e.field, reason: e.reason } });
     let value: unknown;
     try {
@@ -149,13 +195,22 @@ export class EventIntake {
     } catch (err) {
       return invalid({ field: '', reason: `not JSON: ${(err as Error).message}` });
     }
+    // Validation checks the depth first, iteratively (shared events/limits.ts): nothing below recurses into an
+    // event nested past MAX_EVENT_DEPTH, and the stringify after it cannot overflow the stack.
     const r = this.catalogue.validate(value, { assignId: true });
     if (!r.ok) return invalid(r.errors[0]!);
     const token = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
     if (r.event.type !== token) {
       return invalid({ field: 'type', reason: `must equal the subject's last token ${JSON.stringify(token)}, got ${JSON.stringify(r.event.type)}` });
     }
-    return { event: r.event };
+    const body = JSON.stringify(r.event);
+    // As published it was within max_payload (the protocol refuses more); as stored, with an assigned id or numbers
+    // written back longer (1e21 as 1e+21), it might not be, and every stored event must fit one NATS message.
+    const max = this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY;
+    if (body.length > max / 3 && Buffer.byteLength(body) > max) {
+      return invalid({ field: '', reason: `${Buffer.byteLength(body)} bytes as stored (its id assigned, re-serialised): over max_payload (${max} bytes)` });
+    }
+    return { event: r.event, body };
   }
 
   /** Group commit: one transaction for what arrived since the last one started, then the replies. */
@@ -197,19 +252,32 @@ export class EventIntake {
   }
 
   private committed(batch: Pending[], results: AppendResult[]): void {
+    this.storeFailure = undefined;
     let stored = 0;
+    let refusedPlain: string[] | undefined;
     for (let i = 0; i < batch.length; i++) {
       const r = results[i]!;
+      const p = batch[i]!;
+      if (r.error !== undefined) {
+        // This event alone: the store refused it and stored the rest of its group (store.ts append).
+        this.stats.storeFailures++;
+        if (p.reply === undefined) (refusedPlain ??= []).push(p.event.id);
+        this.opts.logger.warn({ id: p.event.id, type: p.event.type, err: r.error }, 'event store refused one event; its group was stored');
+        this.answer(p.reply, { code: 'EEVENT_STORE', reason: `not stored: the store refused this event: ${r.error}` });
+        continue;
+      }
       if (r.duplicate) this.stats.duplicates++;
       else stored++;
-      this.answer(batch[i]!.reply, r.duplicate ? { id: r.id, duplicate: true } : { id: r.id });
+      this.replyJson(p.reply, r.duplicate ? { id: r.id, duplicate: true } : { id: r.id });
     }
+    if (refusedPlain !== undefined) this.opts.logger.error({ plain_ids: refusedPlain }, 'plain-published events refused by the store: not stored');
     this.stats.accepted += stored;
     if (stored > 0) this.opts.onStored?.(stored);
   }
 
   private commitFailed(batch: Pending[], err: Error): void {
     this.stats.storeFailures += batch.length;
+    this.storeFailure = { at: Date.now(), message: err.message };
     const plainIds = batch.filter((p) => p.reply === undefined).map((p) => p.event.id);
     // Requests hear it; plain publishes cannot, so they are logged by id: refused loudly, never silently.
     this.opts.logger.error(
@@ -219,30 +287,57 @@ export class EventIntake {
     // Not stored, or stored with no confirmation (the writer's thread ended after its commit): a retry with the
     // same id is safe either way (answered as a duplicate if it was).
     for (const p of batch) {
-      this.answer(p.reply, { error: { code: 'EEVENT_STORE', reason: `not confirmed stored: ${err.message}; retrying with the same id is safe` } });
+      this.answer(p.reply, { code: 'EEVENT_STORE', reason: `not confirmed stored: ${err.message}; retrying with the same id is safe` });
     }
   }
 
-  private answer(reply: string | undefined, body: unknown): void {
+  /** An error reply, its field and reason shortened to fit MAX_*_CHARS and max_payload. */
+  private answer(reply: string | undefined, error: IntakeReplyError): void {
+    if (reply === undefined) return;
+    const max = this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY;
+    const body = (fieldChars: number, reasonChars: number) =>
+      JSON.stringify({
+        error: {
+          code: error.code,
+          ...(error.field !== undefined && { field: clip(error.field, fieldChars) }),
+          reason: clip(error.reason, reasonChars),
+        },
+      });
+    // Each try halves what is echoed; the last is the code alone. An answer that still does not fit a tiny
+    // max_payload (under ~40 bytes) is logged: replyJson cannot send it.
+    let text = body(MAX_FIELD_CHARS, MAX_REASON_CHARS);
+    for (let f = MAX_FIELD_CHARS / 2, r = MAX_REASON_CHARS / 2; Buffer.byteLength(text) > max && r >= 16; f /= 2, r /= 2) text = body(f, r);
+    if (Buffer.byteLength(text) > max) text = JSON.stringify({ error: { code: error.code } });
+    this.replyJson(reply, text);
+  }
+
+  private replyJson(reply: string | undefined, body: object | string): void {
     if (reply === undefined) return;
     try {
-      this.conn.publish(reply, JSON.stringify(body));
+      this.conn.publish(reply, typeof body === 'string' ? body : JSON.stringify(body));
     } catch (err) {
       this.opts.logger.warn({ reply, err: (err as Error).message }, 'cannot answer an event request');
     }
   }
 
   private pause(p: PublisherHandle): void {
-    if (this.paused.has(p.id) || p.id === 0) return;
-    this.paused.set(p.id, p);
+    // id 0: an in-process publisher, whose handle cannot pause anything (api.ts Msg.publisher).
+    if (p.id === 0 || this.paused.has(p)) return;
+    this.paused.add(p);
     this.stats.pausedPublishers = this.paused.size;
     p.pause();
-    this.opts.logger.info({ cid: p.id, event_limit: this.opts.eventLimit() }, 'event_limit reached: publisher paused');
+    // A leaf link's id counts apart from client ids: say which it is.
+    this.opts.logger.info({ [p instanceof LeafLink ? 'lid' : 'cid']: p.id, event_limit: this.opts.eventLimit() }, 'event_limit reached: publisher paused');
   }
 
   private resumeAll(): void {
-    for (const p of this.paused.values()) p.resume();
+    for (const p of this.paused) p.resume();
     this.paused.clear();
     this.stats.pausedPublishers = 0;
   }
+}
+
+/** `text` cut to `chars` characters, marked when cut. */
+function clip(text: string, chars: number): string {
+  return text.length <= chars ? text : `${text.slice(0, Math.max(0, chars - 1))}…`;
 }

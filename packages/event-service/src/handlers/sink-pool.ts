@@ -39,6 +39,7 @@ export interface SinkReport {
 
 /** Worker to main thread: changed sinks (and whether deliveries resolved: room under event_limit), or a log line. */
 export type FromWorker =
+  | { t: 'ready' }
   | { t: 'report'; sinks: SinkReport[]; resolved: boolean }
   | { t: 'log'; level: 'error' | 'warn'; obj: object; msg: string };
 
@@ -97,6 +98,8 @@ export class SinkPool {
   private restartTimer: NodeJS.Timeout | undefined;
   /** Exits in a row, each within RESTART_RESET_MS of its start: the next restart's wait doubles with each. */
   private exits = 0;
+  /** Why no worker runs, from an unexpected exit until a new one is ready (health()). */
+  private down: { reason: string; restartAt: number } | undefined;
 
   constructor(private readonly opts: SinkPoolOptions) {}
 
@@ -143,6 +146,16 @@ export class SinkPool {
     this.worker!.postMessage(msg);
   }
 
+  /**
+   * Undefined while the sinks can be delivered to; else why not, for /healthz: the worker exited (with what it
+   * threw: a store it could not open names the file) and no new one is running yet.
+   */
+  health(): string | undefined {
+    if (this.down === undefined || this.running.length === 0 || this.closing) return undefined;
+    const wait = this.down.restartAt - Date.now();
+    return `sink worker cannot run: ${this.down.reason}; ${wait > 0 ? `restarting in ${wait} ms` : 'restarted, not running yet'}`;
+  }
+
   /** Ends the worker as a crash would, for the restart's tests: resolves with its exit code. */
   terminateWorker(): Promise<number> {
     return this.worker?.terminate() ?? Promise.resolve(0);
@@ -174,14 +187,20 @@ export class SinkPool {
     // The service's listeners keep the process alive; a worker left running must not.
     worker.unref();
     const startedAt = Date.now();
+    /** What the worker threw, when it did (a store it could not open at start). */
+    let failure: string | undefined;
     worker.on('message', (m: FromWorker) => this.receive(m));
-    worker.on('error', (err) => this.opts.logger.error({ err: err.message }, 'sink worker failed'));
+    worker.on('error', (err) => {
+      failure = err.message;
+      this.opts.logger.error({ err: err.message }, 'sink worker failed');
+    });
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
       if (this.closing) return;
       if (Date.now() - startedAt >= RESTART_RESET_MS) this.exits = 0;
       const restartMs = Math.min(RESTART_MS * 2 ** this.exits, RESTART_MAX_MS);
       this.exits++;
+      this.down = { reason: `exited (code ${code})${failure === undefined ? '' : `: ${failure}`}`, restartAt: Date.now() + restartMs };
       // Deliveries stay pending in the store; a new worker takes them up with the same sinks.
       this.opts.logger.error({ code, restart_ms: restartMs }, 'sink worker exited: restarting');
       this.restartTimer = setTimeout(() => {
@@ -194,6 +213,10 @@ export class SinkPool {
   }
 
   private receive(m: FromWorker): void {
+    if (m.t === 'ready') {
+      this.down = undefined;
+      return;
+    }
     if (m.t === 'log') {
       this.opts.logger[m.level](m.obj, m.msg);
       return;

@@ -16,7 +16,8 @@ const REPORT_MS = 10;
 
 const port = parentPort!;
 const data = workerData as SinkWorkerData;
-const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter });
+// The file the service opened, never a new one (a store removed since fails here, naming it: the pool's health).
+const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter, create: false });
 const sinks = new Map<number, HttpSink>();
 const changed = new Set<number>();
 let resolved = false;
@@ -73,6 +74,9 @@ function close(): void {
   Atomics.notify(data.closed, 0);
   port.close();
 }
+
+// Running: the pool's health clears what an earlier worker's exit reported.
+post({ t: 'ready' });
 
 port.on('message', (m: ToWorker) => {
   switch (m.t) {

@@ -10,7 +10,8 @@ import Database from 'better-sqlite3';
 
 const CHECKPOINT_MS = 100;
 
-const db = new Database((workerData as { file: string }).file);
+// The existing file only: opening a store removed since would create an empty one at its path.
+const db = new Database((workerData as { file: string }).file, { fileMustExist: true });
 const timer = setInterval(() => db.pragma('wal_checkpoint(PASSIVE)'), CHECKPOINT_MS);
 parentPort!.on('message', () => {
   clearInterval(timer);

@@ -2,6 +2,7 @@
 // own, one transaction each, and answers with their results once committed.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromWriter, StoreWriterData, ToWriter } from './store-writer.js';
+import { storeError } from './store-file.js';
 import { SqliteEventStore, type AppendResult, type NewEvent } from './store.js';
 
 /**
@@ -14,7 +15,9 @@ const LOCK_WAIT_MS = 5000;
 
 const port = parentPort!;
 const data = workerData as StoreWriterData;
-const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter });
+// The file the main thread opened, never a new one: a store removed since fails here, naming it (the thread's
+// 'error', which store-writer.ts passes on to the commits it refuses).
+const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter, create: false });
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 function append(events: NewEvent[]): AppendResult[] {
@@ -35,9 +38,11 @@ port.on('message', (m: ToWriter) => {
   }
   let reply: FromWriter;
   try {
-    reply = { t: 'appended', id: m.id, results: append(m.events) };
+    if (m.t === 'probe') store.probe();
+    reply = { t: 'appended', id: m.id, results: m.t === 'append' ? append(m.events) : [] };
   } catch (err) {
-    reply = { t: 'failed', id: m.id, message: (err as Error).message };
+    // Named: the requesters and /healthz say which file failed, and how (store-file.ts).
+    reply = { t: 'failed', id: m.id, message: storeError(err, data.file).message };
   }
   port.postMessage(reply);
 });

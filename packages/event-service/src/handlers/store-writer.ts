@@ -15,7 +15,7 @@ export interface StoreWriterData {
   heldCounter: Int32Array;
 }
 
-export type ToWriter = { t: 'append'; id: number; events: NewEvent[] } | { t: 'close' };
+export type ToWriter = { t: 'append'; id: number; events: NewEvent[] } | { t: 'probe'; id: number } | { t: 'close' };
 export type FromWriter = { t: 'appended'; id: number; results: AppendResult[] } | { t: 'failed'; id: number; message: string };
 
 export class StoreWriter {
@@ -33,6 +33,15 @@ export class StoreWriter {
 
   /** Commits the events (one transaction, one fsync); resolves once they are durable. */
   append(events: NewEvent[]): Promise<AppendResult[]> {
+    return this.send((id) => ({ t: 'append', id, events }));
+  }
+
+  /** One small durable write where the commits go (store.ts probe): resolves when it committed. */
+  async probe(): Promise<void> {
+    await this.send((id) => ({ t: 'probe', id }));
+  }
+
+  private send(msg: (id: number) => ToWriter): Promise<AppendResult[]> {
     if (this.closed) return Promise.reject(new Error('event store closed'));
     const id = this.nextId++;
     return new Promise<AppendResult[]>((resolve, reject) => {
@@ -40,7 +49,7 @@ export class StoreWriter {
       const worker = this.start();
       // Kept alive while a commit is owed an answer; idle, it must not keep the process alive.
       worker.ref();
-      worker.postMessage({ t: 'append', id, events } satisfies ToWriter);
+      worker.postMessage(msg(id));
     });
   }
 
@@ -83,6 +92,8 @@ export class StoreWriter {
     this.startCheckpointer();
     const worker = new Worker(new URL('./store-writer-worker.js', import.meta.url), { workerData: this.data });
     this.worker = worker;
+    /** What ended the thread, when it threw (a store it could not open: store-file.ts names the file). */
+    let failure: string | undefined;
     worker.on('message', (m: FromWriter) => {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
@@ -90,12 +101,16 @@ export class StoreWriter {
       if (m.t === 'appended') w?.resolve(m.results);
       else w?.reject(new Error(m.message));
     });
-    worker.on('error', (err) => this.logger.error({ err: err.message }, 'event store writer failed'));
+    worker.on('error', (err) => {
+      failure = err.message;
+      this.logger.error({ err: err.message }, 'event store writer failed');
+    });
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
       // A commit in flight may or may not have reached the disk: its requests hear a failure, and a retry with the
       // same id is answered as a duplicate if it had (the id is the idempotency key).
-      for (const w of this.waiting.values()) w.reject(new Error(`event store writer exited (code ${code})`));
+      const why = `event store writer exited (code ${code})${failure === undefined ? '' : `: ${failure}`}`;
+      for (const w of this.waiting.values()) w.reject(new Error(why));
       this.waiting.clear();
       if (!this.closed) this.logger.error({ code }, 'event store writer exited: started again with the next commit');
     });

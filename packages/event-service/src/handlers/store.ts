@@ -6,9 +6,8 @@
 // beside the writer, and the feed's queries (by type, producer, time, cursor) are SQL indexes rather than
 // hand-kept key layouts as LMDB would need. It compiles from source with node-gyp here (about a minute, once per
 // fresh install; see root package.json pnpm.onlyBuiltDependencies).
-import fs from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
+import { EventStoreError, checkSameFile, checkStorePath, identityOf, storeError, type FileIdentity } from './store-file.js';
 
 /** An event to store: its id (the idempotency key), type, the serialised envelope, and the sinks that want it. */
 export interface NewEvent {
@@ -20,9 +19,12 @@ export interface NewEvent {
 
 export interface AppendResult {
   id: string;
+  /** 0 when `error` is set. */
   seq: number;
   /** The id was already stored: nothing was written, the first copy's sequence is returned. */
   duplicate: boolean;
+  /** This event alone could not be stored (nothing of it was written; the rest of its group was): why. */
+  error?: string;
 }
 
 export interface StoredEvent {
@@ -67,7 +69,11 @@ export interface DeliveryRecord {
  * implementation passes.
  */
 export interface EventStore {
-  /** Stores events and their delivery records in one durable commit; duplicates (by id) write nothing. */
+  /**
+   * Stores events and their delivery records in one durable commit; duplicates (by id) write nothing. An event the
+   * store cannot take fails alone (its result's `error`) and the others are stored; a failure of the commit itself
+   * throws, and then nothing of the group was stored.
+   */
   append(events: readonly NewEvent[]): AppendResult[];
   get(id: string): StoredEvent | undefined;
   /** Pending deliveries for `sink` that are due at `now`, oldest event first; with `afterSeq`, only later sequences. */
@@ -130,6 +136,13 @@ export interface SqliteStoreOptions {
   autocheckpointPages?: number;
   /** PRAGMA journal_size_limit: the -wal file is truncated to this when it is reset. Default WAL_LIMIT_BYTES. */
   walLimitBytes?: number;
+  /**
+   * Create the file (and its directory) when missing; default true. The service's other threads open what its main
+   * thread created, never a new store: a file removed under them is an error, not a fresh start.
+   */
+  create?: boolean;
+  /** The setting that names the file, in errors (store-file.ts); default `store.path`. */
+  key?: string;
 }
 
 /**
@@ -225,6 +238,12 @@ CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
 CREATE INDEX IF NOT EXISTS events_producer ON events (json_extract(body, '$.producer.id'), seq);
 CREATE INDEX IF NOT EXISTS events_actor ON events (json_extract(body, '$.actor.id'), seq);
 CREATE INDEX IF NOT EXISTS events_stored_at ON events (stored_at);
+-- One row rewritten by /healthz's probe after a group commit failed (handlers/index.ts health): a real write and
+-- fsync where the commits go, so a store that works again is seen without waiting for the next event.
+CREATE TABLE IF NOT EXISTS probe (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  at INTEGER NOT NULL
+);
 `;
 
 /**
@@ -248,6 +267,19 @@ function migrate(db: Database.Database): boolean {
   return true;
 }
 
+/** Another connection holds the lock (SQLITE_BUSY and its extended codes, SQLITE_LOCKED). */
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+/** SQLite's message with its code: what a refused event's requester is told. */
+function sqliteMessage(err: unknown): string {
+  const e = err as { message?: unknown; code?: unknown };
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  return typeof e.code === 'string' ? `${message} (${e.code})` : message;
+}
+
 /** The SQLite implementation. `path` may be `:memory:` (tests; nothing durable). */
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
@@ -258,89 +290,105 @@ export class SqliteEventStore implements EventStore {
   readonly migrated: boolean;
   private readonly stmts;
 
+  /** The file opened (not for `:memory:`), to tell whether the path still names it (verifyFile). */
+  private readonly identity: FileIdentity | undefined;
+  private readonly key: string | undefined;
+
   constructor(
     readonly file: string,
     opts: SqliteStoreOptions = {},
   ) {
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
-    this.full = (opts.synchronous ?? 'FULL') === 'FULL';
-    this.db.pragma('foreign_keys = ON');
-    // Another connection (the sink worker) may hold the write lock: wait for it rather than fail with SQLITE_BUSY.
-    this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    this.db.pragma(`wal_autocheckpoint = ${opts.autocheckpointPages ?? WAL_AUTOCHECKPOINT_PAGES}`);
-    this.db.pragma(`journal_size_limit = ${opts.walLimitBytes ?? WAL_LIMIT_BYTES}`);
-    this.migrated = migrate(this.db);
-    this.db.exec(SCHEMA);
-    const db = this.db;
-    this.stmts = {
-      insert: db.prepare<[string, string, string, number]>(
-        'INSERT INTO events (id, type, body, stored_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
-      ),
-      addHeld: db.prepare<[number, number]>('INSERT INTO held (seq, pending) VALUES (?, ?)'),
-      seqOf: db.prepare<[string], { seq: number }>('SELECT seq FROM events WHERE id = ?'),
-      addDelivery: db.prepare<[string, number]>('INSERT OR IGNORE INTO deliveries (sink, seq, state) VALUES (?, ?, 0)'),
-      get: db.prepare<[string], { seq: number; id: string; type: string; body: string; stored_at: number }>(
-        'SELECT seq, id, type, body, stored_at FROM events WHERE id = ?',
-      ),
-      due: db.prepare<[string, number, number, number], DeliveryRow>(
-        `SELECT d.sink, d.seq, e.id, e.type, e.body, d.state, d.attempts, d.next_at, d.last_error
-           FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.seq
-          WHERE d.sink = ? AND d.state = 0 AND d.next_at <= ? AND d.seq > ? ORDER BY d.seq LIMIT ?`,
-      ),
-      nextDue: db.prepare<[string, number], { next: number | null }>(
-        'SELECT MIN(next_at) AS next FROM deliveries INDEXED BY deliveries_next WHERE sink = ? AND state = 0 AND next_at > ?',
-      ),
-      markDelivered: db.prepare<[string, number]>('DELETE FROM deliveries WHERE sink = ? AND seq = ? AND state = 0'),
-      markDead: db.prepare<[string, string, number]>(
-        'UPDATE deliveries SET state = 2, last_error = ?, attempts = attempts + 1 WHERE sink = ? AND seq = ? AND state = 0',
-      ),
-      release: db.prepare<[number], { pending: number }>('UPDATE held SET pending = pending - 1 WHERE seq = ? RETURNING pending'),
-      unhold: db.prepare<[number]>('DELETE FROM held WHERE seq = ?'),
-      hold: db.prepare<[number], { pending: number }>(
-        'INSERT INTO held (seq, pending) VALUES (?, 1) ON CONFLICT(seq) DO UPDATE SET pending = pending + 1 RETURNING pending',
-      ),
-      failed: db.prepare<[number, string, string, number]>(
-        'UPDATE deliveries SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE sink = ? AND seq = ? AND state = 0',
-      ),
-      deadLetters: db.prepare<[string | null, string | null, number, number], DeliveryRow>(
-        `SELECT d.sink, d.seq, e.id, e.type, e.body, d.state, d.attempts, d.next_at, d.last_error
-           FROM deliveries d JOIN events e ON e.seq = d.seq
-          WHERE d.state = 2 AND (? IS NULL OR d.sink = ?) AND d.seq > ? ORDER BY d.seq, d.sink LIMIT ?`,
-      ),
-      deadSeqs: db.prepare<[string], { seq: number }>('SELECT seq FROM deliveries WHERE sink = ? AND state = 2'),
-      revive: db.prepare<[number, string, number]>(
-        'UPDATE deliveries SET state = 0, attempts = 0, next_at = ?, last_error = NULL WHERE sink = ? AND seq = ? AND state = 2',
-      ),
-      count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
-      // Literal states, so each count reads its partial index.
-      pendingCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 0'),
-      deadCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 2'),
-      held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM held'),
-      lastSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events'),
-      // Retention's candidates, each read by its own index so a pass reads little more than it deletes: the oldest
-      // beyond the count (primary key range) and those past the age (events_stored_at range). Not held, not a dead letter.
-      pruneByCount: db.prepare<[number, number], { seq: number }>(
-        `SELECT seq FROM events e WHERE e.seq <= ?
-            AND NOT EXISTS (SELECT 1 FROM held h WHERE h.seq = e.seq)
-            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state = 2)
-          ORDER BY seq LIMIT ?`,
-      ),
-      pruneByAge: db.prepare<[number, number], { seq: number }>(
-        `SELECT seq FROM events e INDEXED BY events_stored_at WHERE e.stored_at < ?
-            AND NOT EXISTS (SELECT 1 FROM held h WHERE h.seq = e.seq)
-            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state = 2)
-          ORDER BY stored_at LIMIT ?`,
-      ),
-      // Checked again under the write lock: the candidates were read before it.
-      deleteEvent: db.prepare<{ seq: number }>(
-        `DELETE FROM events WHERE seq = $seq
-            AND NOT EXISTS (SELECT 1 FROM held WHERE seq = $seq)
-            AND NOT EXISTS (SELECT 1 FROM deliveries WHERE seq = $seq AND state = 2)`,
-      ),
-    };
+    this.key = opts.key;
+    const create = opts.create ?? true;
+    if (file !== ':memory:') checkStorePath(file, { create, ...(opts.key !== undefined && { key: opts.key }) });
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { fileMustExist: !create });
+      this.db = db;
+      // The first statement is where SQLite reads the file (SQLITE_NOTADB for one that is not a database).
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+      this.full = (opts.synchronous ?? 'FULL') === 'FULL';
+      this.db.pragma('foreign_keys = ON');
+      // Another connection (the sink worker) may hold the write lock: wait for it rather than fail with SQLITE_BUSY.
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      this.db.pragma(`wal_autocheckpoint = ${opts.autocheckpointPages ?? WAL_AUTOCHECKPOINT_PAGES}`);
+      this.db.pragma(`journal_size_limit = ${opts.walLimitBytes ?? WAL_LIMIT_BYTES}`);
+      this.migrated = migrate(this.db);
+      this.db.exec(SCHEMA);
+      this.stmts = {
+        insert: db.prepare<[string, string, string, number]>(
+          'INSERT INTO events (id, type, body, stored_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
+        ),
+        addHeld: db.prepare<[number, number]>('INSERT INTO held (seq, pending) VALUES (?, ?)'),
+        seqOf: db.prepare<[string], { seq: number }>('SELECT seq FROM events WHERE id = ?'),
+        addDelivery: db.prepare<[string, number]>('INSERT OR IGNORE INTO deliveries (sink, seq, state) VALUES (?, ?, 0)'),
+        get: db.prepare<[string], { seq: number; id: string; type: string; body: string; stored_at: number }>(
+          'SELECT seq, id, type, body, stored_at FROM events WHERE id = ?',
+        ),
+        due: db.prepare<[string, number, number, number], DeliveryRow>(
+          `SELECT d.sink, d.seq, e.id, e.type, e.body, d.state, d.attempts, d.next_at, d.last_error
+             FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.seq
+            WHERE d.sink = ? AND d.state = 0 AND d.next_at <= ? AND d.seq > ? ORDER BY d.seq LIMIT ?`,
+        ),
+        nextDue: db.prepare<[string, number], { next: number | null }>(
+          'SELECT MIN(next_at) AS next FROM deliveries INDEXED BY deliveries_next WHERE sink = ? AND state = 0 AND next_at > ?',
+        ),
+        markDelivered: db.prepare<[string, number]>('DELETE FROM deliveries WHERE sink = ? AND seq = ? AND state = 0'),
+        markDead: db.prepare<[string, string, number]>(
+          'UPDATE deliveries SET state = 2, last_error = ?, attempts = attempts + 1 WHERE sink = ? AND seq = ? AND state = 0',
+        ),
+        release: db.prepare<[number], { pending: number }>('UPDATE held SET pending = pending - 1 WHERE seq = ? RETURNING pending'),
+        unhold: db.prepare<[number]>('DELETE FROM held WHERE seq = ?'),
+        hold: db.prepare<[number], { pending: number }>(
+          'INSERT INTO held (seq, pending) VALUES (?, 1) ON CONFLICT(seq) DO UPDATE SET pending = pending + 1 RETURNING pending',
+        ),
+        failed: db.prepare<[number, string, string, number]>(
+          'UPDATE deliveries SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE sink = ? AND seq = ? AND state = 0',
+        ),
+        deadLetters: db.prepare<[string | null, string | null, number, number], DeliveryRow>(
+          `SELECT d.sink, d.seq, e.id, e.type, e.body, d.state, d.attempts, d.next_at, d.last_error
+             FROM deliveries d JOIN events e ON e.seq = d.seq
+            WHERE d.state = 2 AND (? IS NULL OR d.sink = ?) AND d.seq > ? ORDER BY d.seq, d.sink LIMIT ?`,
+        ),
+        deadSeqs: db.prepare<[string], { seq: number }>('SELECT seq FROM deliveries WHERE sink = ? AND state = 2'),
+        revive: db.prepare<[number, string, number]>(
+          'UPDATE deliveries SET state = 0, attempts = 0, next_at = ?, last_error = NULL WHERE sink = ? AND seq = ? AND state = 2',
+        ),
+        count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
+      probe: db.prepare<[number]>('INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at'),
+        // Literal states, so each count reads its partial index.
+        pendingCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 0'),
+        deadCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 2'),
+        held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM held'),
+        lastSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events'),
+        // Retention's candidates, each read by its own index so a pass reads little more than it deletes: the oldest
+        // beyond the count (primary key range) and those past the age (events_stored_at range). Not held, not a dead letter.
+        pruneByCount: db.prepare<[number, number], { seq: number }>(
+          `SELECT seq FROM events e WHERE e.seq <= ?
+              AND NOT EXISTS (SELECT 1 FROM held h WHERE h.seq = e.seq)
+              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state = 2)
+            ORDER BY seq LIMIT ?`,
+        ),
+        pruneByAge: db.prepare<[number, number], { seq: number }>(
+          `SELECT seq FROM events e INDEXED BY events_stored_at WHERE e.stored_at < ?
+              AND NOT EXISTS (SELECT 1 FROM held h WHERE h.seq = e.seq)
+              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state = 2)
+            ORDER BY stored_at LIMIT ?`,
+        ),
+        // Checked again under the write lock: the candidates were read before it.
+        deleteEvent: db.prepare<{ seq: number }>(
+          `DELETE FROM events WHERE seq = $seq
+              AND NOT EXISTS (SELECT 1 FROM held WHERE seq = $seq)
+              AND NOT EXISTS (SELECT 1 FROM deliveries WHERE seq = $seq AND state = 2)`,
+        ),
+      };
+      this.identity = file === ':memory:' ? undefined : identityOf(file);
+    } catch (err) {
+      db?.close();
+      // SQLite's "unable to open database file" or "file is not a database" name neither the file nor the setting.
+      throw storeError(err, file, { opening: true, ...(opts.key !== undefined && { key: opts.key }) });
+    }
     this.heldCounter = opts.heldCounter ?? new Int32Array(new SharedArrayBuffer(4));
     if (opts.heldCounter === undefined) Atomics.store(this.heldCounter, 0, this.stmts.held.get()!.n);
   }
@@ -381,40 +429,80 @@ export class SqliteEventStore implements EventStore {
     Atomics.add(this.heldCounter, 0, n);
   }
 
-  readonly append = (events: readonly NewEvent[]): AppendResult[] => this.appendTx(events);
+  readonly append = (events: readonly NewEvent[]): AppendResult[] => {
+    this.verifyFile();
+    try {
+      return this.appendTx(events, false);
+    } catch (err) {
+      // The write lock (tryAppend's caller waits it out) and a file that is gone concern the whole group.
+      if (isBusy(err) || err instanceof EventStoreError) throw err;
+      // One event may be what failed (SQLite's JSON depth limit, met by the feed's json_extract indexes, failed the
+      // whole group for one deep event): the group again, each event in a savepoint of its own, so one that fails
+      // again is rolled back alone and its neighbours commit. Still one commit and one fsync; only a group that
+      // failed pays for the savepoints.
+      return this.appendTx(events, true);
+    }
+  };
+
+  /** One small durable write (the probe table): throws what a commit would meet now. */
+  probe(): void {
+    this.verifyFile();
+    this.write(() => void this.stmts.probe.run(Date.now()))();
+  }
+
+  /** Throws ESTORE_GONE when the path no longer names the file this store opened (store-file.ts checkSameFile). */
+  verifyFile(): void {
+    if (this.identity !== undefined) checkSameFile(this.file, this.identity, this.key);
+  }
 
   private readonly appendTx = (() => {
-    // One transaction (one fsync) for the whole batch: the intake's group commit.
-    const tx = (events: readonly NewEvent[]): AppendResult[] => {
-      const now = Date.now();
+    let now = 0;
+    let held = 0;
+    const one = (e: NewEvent): AppendResult => {
+      const sinks = [...new Set(e.sinks)];
+      // Looked up first: an INSERT that meets the UNIQUE id would still use up a sequence number, and retention
+      // relies on sequences without gaps (prune).
+      const known = this.stmts.seqOf.get(e.id);
+      if (known !== undefined) return { id: e.id, seq: known.seq, duplicate: true };
+      const res = this.stmts.insert.run(e.id, e.type, e.body, now);
+      const seq = Number(res.lastInsertRowid);
+      for (const sink of sinks) this.stmts.addDelivery.run(sink, seq);
+      if (sinks.length > 0) {
+        this.stmts.addHeld.run(seq, sinks.length);
+        held++;
+      }
+      return { id: e.id, seq, duplicate: false };
+    };
+    // One transaction (one fsync) for the whole batch: the intake's group commit. `isolate`: each event in a
+    // savepoint (better-sqlite3 nests a transaction function called inside another as SAVEPOINT ... RELEASE).
+    const tx = (events: readonly NewEvent[], isolate: boolean): AppendResult[] => {
+      now = Date.now();
+      held = 0;
       const out: AppendResult[] = [];
-      let held = 0;
       for (const e of events) {
-        const sinks = [...new Set(e.sinks)];
-        // Looked up first: an INSERT that meets the UNIQUE id would still use up a sequence number, and retention
-        // relies on sequences without gaps (prune).
-        const known = this.stmts.seqOf.get(e.id);
-        if (known !== undefined) {
-          out.push({ id: e.id, seq: known.seq, duplicate: true });
+        if (!isolate) {
+          out.push(one(e));
           continue;
         }
-        const res = this.stmts.insert.run(e.id, e.type, e.body, now);
-        const seq = Number(res.lastInsertRowid);
-        for (const sink of sinks) this.stmts.addDelivery.run(sink, seq);
-        if (sinks.length > 0) {
-          this.stmts.addHeld.run(seq, sinks.length);
-          held++;
+        const heldBefore = held;
+        try {
+          out.push((alone ??= this.db.transaction(one))(e));
+        } catch (err) {
+          // SQLite rolled the whole transaction back itself (a full disk, an I/O error): nothing is left to commit.
+          if (!this.db.inTransaction) throw err;
+          held = heldBefore;
+          out.push({ id: e.id, seq: 0, duplicate: false, error: sqliteMessage(err) });
         }
-        out.push({ id: e.id, seq, duplicate: false });
       }
       appendedHeld = held;
       return out;
     };
+    let alone: ((e: NewEvent) => AppendResult) | undefined;
     let appendedHeld = 0;
     // Built on first use: field initialisers run before the constructor opens the database.
-    let run: ((events: readonly NewEvent[]) => AppendResult[]) | undefined;
-    return (events: readonly NewEvent[]) => {
-      const out = (run ??= this.write(tx))(events);
+    let run: ((events: readonly NewEvent[], isolate: boolean) => AppendResult[]) | undefined;
+    return (events: readonly NewEvent[], isolate: boolean) => {
+      const out = (run ??= this.write(tx))(events, isolate);
       // Counted once committed, not inside the transaction as releases are: until its answer reaches the intake,
       // the group also counts there as in flight (intake.ts held), and counting it before the fsync too refused
       // events a whole group short of event_limit.

@@ -13,6 +13,8 @@ import {
   natsRoutes,
   subsz,
   textResponse,
+  unavailable,
+  type Health,
   type Logger,
 } from '@event-broker/shared';
 import { handlerz } from './handlerz.js';
@@ -50,7 +52,7 @@ export class MonitorServer {
           connz: (q) => connz(src, q, { closed: this.closed }),
           subsz: (q) => subsz(src, q),
           leafz: (q) => serviceLeafz(src, q),
-          health: () => healthz(src.state),
+          health: () => serviceHealth(src),
           metrics: this.metrics,
         }),
         '/handlerz': () => jsonResponse(200, handlerz(src)),
@@ -70,4 +72,16 @@ export class MonitorServer {
   close(): Promise<void> {
     return this.http.close();
   }
+}
+
+/**
+ * /healthz: 200 {"status":"ok"} only while the service runs and every configured part can work; else 503 with
+ * nats-server's body, {"status":"unavailable","error":...} (monitor.go HealthStatus, HandleHealthz), the error naming
+ * each part that cannot (the event store and its file, the sinks' worker).
+ */
+async function serviceHealth(src: MonitorSource): Promise<Health> {
+  const h = healthz(src.state);
+  if (h.httpStatus !== 200 || src.handlers === undefined) return h;
+  const problem = await src.handlers.health();
+  return problem === undefined ? h : unavailable(problem);
 }

@@ -39,4 +39,6 @@ export interface MonitorExtension {
   serveHttp(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, url: URL): boolean | Promise<boolean>;
   /** The intake and each sink's health, for /handlerz. */
   status(): HandlersStatus;
+  /** Why a configured part (the store, the sinks' worker) cannot work, for /healthz; undefined when all can. */
+  health(): Promise<string | undefined>;
 }

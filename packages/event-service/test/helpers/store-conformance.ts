@@ -111,13 +111,22 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       assert.deepEqual(s.deadLetters().map((d) => `${d.sink}:${d.id}`), ['cfgingest:a']);
     });
 
-    it('a batch commits as a whole: a bad member leaves no trace of the others', (t) => {
+    it('a member the store cannot take fails alone: the rest of its batch is stored once, in order, without gaps', (t) => {
       const s = open(t);
       const bad = { id: 'bad', type: 'x', body: null as unknown as string, sinks: ['feed'] };
-      assert.throws(() => s.append([ev('ok1'), bad, ev('ok2')]));
-      assert.equal(s.count(), 0);
-      assert.equal(s.held, 0);
-      assert.equal(s.get('ok1'), undefined);
+      const res = s.append([ev('ok1'), bad, ev('ok2')]);
+      assert.deepEqual(res.map((r) => [r.id, r.duplicate, r.error === undefined]), [['ok1', false, true], ['bad', false, false], ['ok2', false, true]]);
+      assert.equal(res[1]!.seq, 0);
+      assert.ok(res[1]!.error!.length > 0, 'the refusal says why');
+      assert.equal(res[2]!.seq, res[0]!.seq + 1, 'no sequence used by the refused member');
+      assert.equal(s.count(), 2);
+      assert.equal(s.held, 2, 'only stored events are held');
+      assert.equal(s.get('bad'), undefined);
+      assert.deepEqual(s.due('feed', Date.now(), 10).map((d) => d.id), ['ok1', 'ok2'], 'no delivery for the refused member');
+      // The same batch again: the stored ones are duplicates, the bad one still refused alone.
+      const again = s.append([ev('ok1'), bad, ev('ok2')]);
+      assert.deepEqual(again.map((r) => [r.duplicate, r.error === undefined]), [[true, true], [false, false], [true, true]]);
+      assert.equal(s.count(), 2);
     });
 
     it('the feed reads in sequence order after a cursor, filtered by type, producer, actor and stored time', (t) => {

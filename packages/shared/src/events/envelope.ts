@@ -8,6 +8,7 @@
 // the type written twice (or a codegen step) and pulls ajv-formats for `date-time`; TypeBox has no dependencies.
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { MAX_EVENT_DEPTH, memberNestedTooDeep } from './limits.js';
 
 /** CloudEvents 1.0 says producers SHOULD keep an event well under 64 KiB; we enforce the service's max_payload. */
 export const CLOUDEVENTS_SPECVERSION = '1.0';
@@ -154,10 +155,15 @@ function collect(errors: Iterable<{ path: string; message: string }>, prefix = '
   return out;
 }
 
-/** Checks the envelope's shape alone (not catalogue membership). Empty when valid. */
+/** Checks the envelope's shape alone (not catalogue membership), its depth first (limits.ts). Empty when valid. */
 export function envelopeErrors(value: unknown): EventFieldError[] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return [{ field: '', reason: 'expected a JSON object (a CloudEvents structured event)' }];
+  }
+  // First, and alone: the schema checks below (and a type's data schema) may recurse into what they check.
+  const deep = memberNestedTooDeep(value as Record<string, unknown>);
+  if (deep !== undefined) {
+    return [{ field: deep, reason: `nests deeper than ${MAX_EVENT_DEPTH} levels (the event itself is level 1)` }];
   }
   const errors: EventFieldError[] = [];
   for (const key of Object.keys(value)) {

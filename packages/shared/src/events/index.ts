@@ -1,3 +1,4 @@
-// The event catalogue and the CloudEvents envelope every event travels in.
+// The event catalogue, the CloudEvents envelope every event travels in, and the limits on an event's shape.
 export * from './envelope.js';
 export * from './catalogue.js';
+export * from './limits.js';

@@ -133,7 +133,9 @@ async function main<C extends { log: Pick<LogOptions, 'format' | 'level'> }, P e
     proc = opts.create(config, logger);
     await proc.listen();
   } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'cannot start');
+    // With its stable code when it has one (EventStoreError's ESTORE_*, TlsConfigError's ETLS_*): scripts match it.
+    const code = (err as { code?: unknown }).code;
+    logger.fatal({ err: (err as Error).message, ...(typeof code === 'string' && { code }) }, 'cannot start');
     return 1;
   }
   process.on('SIGHUP', () => reload(opts, proc, logger, loadOptions()));

@@ -1,0 +1,114 @@
+// event_limit pauses each publisher itself, not a number (issue 11, finding 4): the service's client ids and leaf
+// link ids both start at 1, so the gateway's link and the first direct client share the number 1. A real service
+// (store, an HTTP sink that is down, event_limit 50), the real gateway attached over its TLS leafnode link, an
+// external producer through the gateway and an internal one straight to the service, official `nats` clients; what
+// was stored is read from the service's /handlerz.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { StringCodec } from 'nats';
+import { devPki, externalClient, getJson, internalClient, sleep, startService, startTestGateway, until, within } from './helpers/bridge.js';
+import { tmpDir } from './helpers/keys.js';
+
+const sc = StringCodec();
+const LIMIT = 50;
+/** The sink answers 503 until `up`; after an outage its retries back off (up to seconds): bounded generously. */
+const DRAIN_MS = 90_000;
+
+interface HandlerzView {
+  handlers: { held: number; last_seq: number; intake: { paused_publishers: number } };
+  leafnodes: { links: { lid: number }[] };
+}
+
+test('a paused gateway link (lid 1) does not shield the direct client cid 1: each is paused at event_limit, and both resume', async (t) => {
+  let up = false;
+  let refused = 0;
+  const received = new Set<string>();
+  const sink = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (!up) {
+        refused++;
+        res.writeHead(503).end();
+        return;
+      }
+      received.add(String(req.headers['webhook-id']));
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    sink.closeAllConnections();
+    sink.close();
+  });
+
+  const pki = await devPki(t);
+  const service = await startService(t, pki, {
+    config: {
+      // Pings every 300 ms, stale after 3: a publisher the service itself paused must not be closed as stale.
+      service: { event_limit: LIMIT, ping_interval: 300, ping_max: 3 },
+      store: { path: path.join(tmpDir(t, 'event-limit-identity-'), 'events.db') },
+      handlers: { event_feed: { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`, max_attempts: 1000, timeout_ms: 5000 } },
+    },
+  });
+  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${service.leafnodePort}`);
+  const handlerz = () => getJson<HandlerzView>(`http://127.0.0.1:${service.monitorPort}/handlerz`);
+  /** Polls the stored count until it stops growing for 300 ms (bounded), and returns it. */
+  const settled = async (what: string): Promise<number> => {
+    let last = -1;
+    await until(
+      async () => {
+        const a = (await handlerz()).handlers.last_seq;
+        await sleep(300);
+        const b = (await handlerz()).handlers.last_seq;
+        last = b;
+        return a === b;
+      },
+      what,
+      30_000,
+    );
+    return last;
+  };
+  const event = (id: string) =>
+    sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad: 'x'.repeat(1024) } }));
+
+  // Through the gateway: plain events past the limit, so the service pauses the gateway's link.
+  const token = await pki.devToken('producer', { pub: { allow: ['events.>'] } });
+  const external = await externalClient(t, pki, gateway.port, token);
+  const VIA_GATEWAY = 600;
+  for (let i = 0; i < VIA_GATEWAY; i++) external.publish('events.scanJobUpdated', event(`g${i}`));
+  await until(async () => (await handlerz()).handlers.intake.paused_publishers === 1, 'the gateway link paused at the limit', 10_000);
+  await until(() => refused > 0, 'the sink was tried and refused', 10_000);
+  const afterGateway = await settled('the stored count settles with the link paused');
+  assert.ok(afterGateway < VIA_GATEWAY, `the link was held back (${afterGateway} of ${VIA_GATEWAY} stored)`);
+
+  // A direct client of the service: the first, so client id 1, the number the link has among leaf links.
+  const internal = await internalClient(t, pki, service.port);
+  const ids = await getJson<{ connections: { cid: number }[] }>(`http://127.0.0.1:${service.monitorPort}/connz`);
+  assert.deepEqual(ids.connections.map((c) => c.cid), [1], 'the direct client is cid 1');
+  assert.deepEqual((await handlerz()).leafnodes.links.map((l) => l.lid), [1], "the gateway's link is lid 1");
+
+  const DIRECT = 2000;
+  for (let i = 0; i < DIRECT; i++) internal.publish('events.scanJobUpdated', event(`d${i}`));
+  let flushed = false;
+  const flush = internal.flush().then(() => (flushed = true));
+  const afterDirect = await settled('the stored count settles with the direct client paused');
+  const view = await handlerz();
+  // What it had sent before its pause took hold (a socket read or two of 1 KiB events) may be stored; not 2,000.
+  assert.ok(afterDirect - afterGateway < DIRECT / 4, `the direct client was held back (${afterDirect - afterGateway} of ${DIRECT} stored)`);
+  assert.equal(view.handlers.intake.paused_publishers, 2, 'both publishers paused');
+  assert.equal(flushed, false, "the direct client's flush waits: its PING is not read while paused");
+  t.diagnostic(`stored before the pauses took hold: ${afterGateway} of ${VIA_GATEWAY} via the gateway, ${afterDirect - afterGateway} of ${DIRECT} direct`);
+
+  // The sink recovers: both publishers resume, and every event is stored and delivered once.
+  up = true;
+  await within(flush, 'the direct client flush completes once there is room', DRAIN_MS);
+  await within(external.flush(), 'the external client flush completes', DRAIN_MS);
+  const want = [...Array.from({ length: VIA_GATEWAY }, (_, i) => `g${i}`), ...Array.from({ length: DIRECT }, (_, i) => `d${i}`)];
+  await until(() => want.every((id) => received.has(id)), 'every event reaches the sink', DRAIN_MS, () => `${received.size} of ${want.length}`);
+  const end = await handlerz();
+  assert.equal(end.handlers.last_seq, want.length, 'each stored once');
+  assert.equal(end.handlers.intake.paused_publishers, 0);
+});

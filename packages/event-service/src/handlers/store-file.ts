@@ -1,0 +1,132 @@
+// The store's file as the operator configured it: what must be true of it before SQLite is let at it, whether it is
+// still the file that was opened, and the errors that name it. SQLite itself takes a zero-length file, or a path
+// with only a `-wal` beside it, for a new database and starts empty over what may have been the store; and its
+// messages ("unable to open database file") name neither the file nor the setting. What is stored is store.ts's.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { EventStoreErrorCode } from '../error-codes.js';
+
+/** The setting that names the store's file, in every message about it. */
+export const STORE_PATH_KEY = 'store.path';
+
+/** An event store that cannot be used: `code` is stable, the message names the setting and the file. */
+export class EventStoreError extends Error {
+  override readonly name = 'EventStoreError';
+
+  constructor(
+    readonly code: EventStoreErrorCode,
+    readonly file: string,
+    reason: string,
+    opts: { key?: string; cause?: unknown } = {},
+  ) {
+    super(`${opts.key ?? STORE_PATH_KEY}: ${file}: ${reason}`, opts.cause === undefined ? {} : { cause: opts.cause });
+  }
+}
+
+/** Which of our codes an SQLite error code (better-sqlite3's SqliteError.code, `SQLITE_NOTADB`) means. */
+function codeOf(sqliteCode: string | undefined, opening: boolean): EventStoreErrorCode {
+  if (sqliteCode === 'SQLITE_NOTADB' || sqliteCode?.startsWith('SQLITE_CORRUPT')) return 'ESTORE_CORRUPT';
+  return opening ? 'ESTORE_OPEN' : 'ESTORE_WRITE';
+}
+
+/**
+ * `err` (from SQLite or the file system) as an EventStoreError naming the file: one already is stays as it is.
+ * `opening`: it happened while opening the store (ESTORE_OPEN unless the file is not a database).
+ */
+export function storeError(err: unknown, file: string, opts: { key?: string; opening?: boolean } = {}): EventStoreError {
+  if (err instanceof EventStoreError) return err;
+  const e = err as { message?: unknown; code?: unknown };
+  const sqliteCode = typeof e.code === 'string' && e.code.startsWith('SQLITE_') ? e.code : undefined;
+  const code = codeOf(sqliteCode, opts.opening ?? false);
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  const what = code === 'ESTORE_CORRUPT' ? 'not an SQLite database, or damaged: ' : '';
+  return new EventStoreError(code, file, `${what}${message}${sqliteCode === undefined ? '' : ` (${sqliteCode})`}`, { ...opts, cause: err });
+}
+
+/** The file's stat, or undefined when there is none (ENOTDIR: a file stands where a directory of the path would). */
+function statOf(file: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Checks the path before SQLite opens it, and makes its directory when `create`: throws EventStoreError for a
+ * directory at the path, an empty file, a `-wal` without its database, a directory that cannot be made, and (not
+ * `create`) a missing file. Never writes at the path itself.
+ */
+export function checkStorePath(file: string, opts: { key?: string; create: boolean }): void {
+  const fail = (code: EventStoreErrorCode, reason: string, cause?: unknown) =>
+    new EventStoreError(code, file, reason, { ...(opts.key !== undefined && { key: opts.key }), cause });
+  let st: fs.Stats | undefined;
+  try {
+    st = statOf(file);
+  } catch (err) {
+    throw fail('ESTORE_OPEN', `cannot be read: ${(err as Error).message}`, err);
+  }
+  if (st !== undefined) {
+    if (st.isDirectory()) throw fail('ESTORE_OPEN', 'is a directory, not a store file');
+    if (st.size === 0) {
+      // SQLite would take it for a new database. An empty file at a store's path is what a failed copy, a full
+      // disk or a truncation leaves of one: the operator decides (move it away to start a new store).
+      const wal = statOf(`${file}-wal`);
+      throw fail(
+        'ESTORE_EMPTY',
+        `the file is empty (0 bytes)${wal !== undefined ? ` beside a ${wal.size}-byte ${path.basename(file)}-wal` : ''}: not opened as a new store; ` +
+          'if no store is meant to be there, remove it',
+      );
+    }
+    return;
+  }
+  const wal = statOf(`${file}-wal`);
+  if (wal !== undefined) {
+    // The WAL holds the latest commits (acknowledged events) until they are checkpointed into the database file;
+    // SQLite would start a new database beside it.
+    throw fail(
+      'ESTORE_ORPHAN_WAL',
+      `${path.basename(file)}-wal (${wal.size} bytes) lies there without its database: not opened as a new store; ` +
+        'restore the database file, or remove the -wal if no store is meant to be there',
+    );
+  }
+  if (!opts.create) throw fail('ESTORE_OPEN', 'does not exist (it is created only by the service at start)');
+  const dir = path.dirname(file);
+  if (statOf(dir)?.isDirectory() === false) throw fail('ESTORE_OPEN', `its directory cannot be made: ${dir} is a file, not a directory`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw fail('ESTORE_OPEN', `its directory cannot be made: ${(err as Error).message}`, err);
+  }
+}
+
+/** The file's identity (device and inode), to tell later whether the path still names it. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
+export function identityOf(file: string): FileIdentity {
+  const st = fs.statSync(file);
+  return { dev: st.dev, ino: st.ino };
+}
+
+/**
+ * Throws ESTORE_GONE when the path no longer names the file that was opened: SQLite goes on writing to the removed
+ * file, and what it wrote would be lost at the next start.
+ */
+export function checkSameFile(file: string, opened: FileIdentity, key?: string): void {
+  let now: fs.Stats | undefined;
+  try {
+    now = statOf(file);
+  } catch (err) {
+    throw new EventStoreError('ESTORE_GONE', file, `cannot be checked: ${(err as Error).message}`, { ...(key !== undefined && { key }), cause: err });
+  }
+  const k = key !== undefined ? { key } : {};
+  if (now === undefined) throw new EventStoreError('ESTORE_GONE', file, 'was removed while the service had it open: refusing writes that would be lost at the next start', k);
+  if (now.dev !== opened.dev || now.ino !== opened.ino) {
+    throw new EventStoreError('ESTORE_GONE', file, 'was replaced by another file while the service had it open: refusing writes that would not be in it', k);
+  }
+}

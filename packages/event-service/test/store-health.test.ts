@@ -1,0 +1,316 @@
+// A broken store must not say it is healthy (issue 11, finding 5). The event-service command with a `[store] path`
+// it cannot use stops at start, naming the file and the key, with a non-zero exit; nothing at the path is created
+// or changed. A store that breaks while the service runs shows in /healthz (nats-server's shape: 503
+// {"status":"unavailable","error":...}) and every request to events.<type> is answered EEVENT_STORE naming the
+// file. The sinks' worker that cannot run shows in its pool's health. Real processes, files, sockets, official client.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { connect, StringCodec } from 'nats';
+import { createLogger } from '@event-broker/shared';
+import { startEventService } from '../src/index.js';
+import { SinkPool } from '../src/handlers/sink-pool.js';
+import { SqliteEventStore } from '../src/handlers/store.js';
+import { until, within } from './helpers/bounded.js';
+import { cli, EXIT_MS, logLine, runToExit, signal, tmpDir, write } from './helpers/cli.js';
+
+const sc = StringCodec();
+
+/** What is at `file` (and beside it) before and after: a refused store must leave everything as it was. */
+function snapshot(file: string): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    let v: string | null = null;
+    try {
+      const st = fs.statSync(f);
+      v = st.isDirectory() ? 'dir' : fs.readFileSync(f).toString('base64');
+    } catch {
+      // absent
+    }
+    out[path.basename(f)] = v;
+  }
+  return out;
+}
+
+/** A WAL that holds committed events, copied while its connection was open (SQLite deletes it on close). */
+function realWal(t: TestContext): Buffer {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'source.db');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('wal_autocheckpoint = 0');
+  db.exec('CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT)');
+  db.prepare('INSERT INTO events (body) VALUES (?)').run('{"acknowledged":true}');
+  const wal = fs.readFileSync(`${file}-wal`);
+  db.close();
+  assert.ok(wal.length > 0);
+  return wal;
+}
+
+interface BrokenStore {
+  what: string;
+  /** Makes the broken store in `dir`; returns the configured path. */
+  make(t: TestContext, dir: string): string;
+  code: string;
+  reason: RegExp;
+}
+
+const BROKEN: BrokenStore[] = [
+  {
+    what: 'a path whose directory cannot be created (a regular file is in the way)',
+    make: (_t, dir) => {
+      fs.writeFileSync(path.join(dir, 'plain'), 'not a directory');
+      return path.join(dir, 'plain', 'events.db');
+    },
+    code: 'ESTORE_OPEN',
+    reason: /not a directory/i,
+  },
+  {
+    what: 'a path that is a directory',
+    make: (_t, dir) => {
+      fs.mkdirSync(path.join(dir, 'events.db'));
+      return path.join(dir, 'events.db');
+    },
+    code: 'ESTORE_OPEN',
+    reason: /is a directory/,
+  },
+  {
+    what: 'a zero-length database file',
+    make: (_t, dir) => {
+      fs.writeFileSync(path.join(dir, 'events.db'), '');
+      return path.join(dir, 'events.db');
+    },
+    code: 'ESTORE_EMPTY',
+    reason: /empty \(0 bytes\)/,
+  },
+  {
+    what: 'a -wal without its database',
+    make: (t, dir) => {
+      fs.writeFileSync(path.join(dir, 'events.db-wal'), realWal(t));
+      return path.join(dir, 'events.db');
+    },
+    code: 'ESTORE_ORPHAN_WAL',
+    reason: /events\.db-wal.*without its database/,
+  },
+  {
+    what: 'a corrupt file',
+    make: (_t, dir) => {
+      fs.writeFileSync(path.join(dir, 'events.db'), Buffer.alloc(8192, 'garbage '));
+      return path.join(dir, 'events.db');
+    },
+    code: 'ESTORE_CORRUPT',
+    reason: /not a database/,
+  },
+];
+
+for (const broken of BROKEN) {
+  test(`the CLI refuses to start on ${broken.what}: exit 1, the file and store.path named, nothing changed`, async (t) => {
+    const dir = tmpDir(t);
+    const file = broken.make(t, dir);
+    const before = snapshot(file);
+    const conf = write(dir, 'service.toml', [
+      '[service]',
+      'host = "127.0.0.1"',
+      'port = 0',
+      '[monitor]',
+      'host = "127.0.0.1"',
+      'port = 0',
+      '[store]',
+      `path = ${JSON.stringify(file)}`,
+      '[log]',
+      'format = "json"',
+    ]);
+    // Bounded: today's code may start instead of refusing; then the wait fails and the child is killed.
+    const r = await runToExit(t, ['--config', conf], EXIT_MS).catch((err: Error) => ({ code: `did not exit: ${err.message}`, stdout: '', stderr: '' }));
+    assert.equal(r.code, 1, `exit code; stdout: ${r.stdout} stderr: ${r.stderr}`);
+    const said = r.stdout + r.stderr;
+    assert.ok(said.includes(file), `the file is named: ${said}`);
+    assert.match(said, /store\.path/);
+    assert.match(said, broken.reason);
+    assert.match(said, new RegExp(broken.code));
+    assert.deepEqual(snapshot(file), before, 'the files at the path are left as they were');
+  });
+}
+
+test('the embedded API rejects a store it cannot open with EventStoreError naming the file and store.path', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'events.db');
+  fs.writeFileSync(file, '');
+  await assert.rejects(
+    // A service that starts anyway is closed, so a failing run does not keep the test process alive.
+    startEventService({ service: { host: '127.0.0.1', port: 0 }, store: { path: file }, log: { level: 'silent' } }).then(async (svc) => {
+      await svc.close();
+      return svc;
+    }),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.name, 'EventStoreError');
+      assert.equal(err.code, 'ESTORE_EMPTY');
+      assert.ok(err.message.startsWith(`store.path: ${file}: `), err.message);
+      return true;
+    },
+  );
+  assert.equal(fs.statSync(file).size, 0);
+});
+
+test('a store removed while the service runs: /healthz 503 naming it, every request answered EEVENT_STORE naming the file', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'events.db');
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    monitor: { host: '127.0.0.1', port: 0 },
+    store: { path: file },
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
+  t.after(() => nc.close());
+  const ask = async (id: string) =>
+    JSON.parse(
+      sc.decode((await nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'cfgingest' })), { timeout: 15_000 })).data),
+    ) as { id?: string; error?: { code: string; reason: string } };
+  const healthz = async () => {
+    const res = await within(fetch(`http://127.0.0.1:${svc.monitorPort}/healthz`), 'GET /healthz');
+    return { status: res.status, body: await res.text() };
+  };
+  assert.deepEqual(await ask('before'), { id: 'before' });
+  assert.deepEqual(await healthz(), { status: 200, body: '{"status":"ok"}' });
+
+  // The file goes (a mistaken clean-up, an unmounted volume): what the service writes now would be lost at restart.
+  fs.rmSync(file);
+  const h = await healthz();
+  assert.equal(h.status, 503);
+  const body = JSON.parse(h.body) as { status: string; error: string };
+  assert.deepEqual(Object.keys(body), ['status', 'error']);
+  assert.equal(body.status, 'unavailable');
+  assert.match(body.error, /event store/);
+  assert.ok(body.error.includes(`store.path: ${file}`), body.error);
+  const refused = await ask('after');
+  assert.equal(refused.error?.code, 'EEVENT_STORE', JSON.stringify(refused));
+  assert.ok(refused.error!.reason.includes(file), refused.error!.reason);
+  assert.ok(!fs.existsSync(file), 'no new, empty store was created in its place');
+});
+
+test('commits that fail as a whole: /healthz 503 naming the store until a probe commit succeeds; requests answered EEVENT_STORE naming the file', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'events.db');
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    monitor: { host: '127.0.0.1', port: 0 },
+    store: { path: file },
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
+  t.after(() => nc.close());
+  const ask = async (id: string) =>
+    JSON.parse(
+      sc.decode((await nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'cfgingest' })), { timeout: 15_000 })).data),
+    ) as { id?: string; error?: { code: string; reason: string } };
+  const healthz = async () => {
+    const res = await within(fetch(`http://127.0.0.1:${svc.monitorPort}/healthz`), 'GET /healthz', 5000);
+    return { status: res.status, body: JSON.parse(await res.text()) as { status: string; error?: string } };
+  };
+  assert.deepEqual(await ask('before'), { id: 'before' });
+
+  // Every write now fails as a whole: RAISE(ROLLBACK) undoes the transaction, as a full disk or an I/O error does.
+  const db = new Database(file);
+  t.after(() => db.close());
+  db.exec(`
+    CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ROLLBACK, 'writes refused'); END;
+    CREATE TRIGGER refuse_probe BEFORE INSERT ON probe BEGIN SELECT RAISE(ROLLBACK, 'writes refused'); END;
+  `);
+  const refused = await ask('during');
+  assert.equal(refused.error?.code, 'EEVENT_STORE');
+  assert.ok(refused.error!.reason.includes(`store.path: ${file}: writes refused`), refused.error!.reason);
+  const down = await healthz();
+  assert.equal(down.status, 503);
+  assert.match(down.body.error!, /event store commits fail \(since .*\): store\.path: .*: writes refused/);
+  assert.ok(down.body.error!.includes(file));
+  assert.equal((await healthz()).status, 503, 'still: the probe commit fails too');
+  t.diagnostic(`/healthz: ${JSON.stringify(down.body)}`);
+
+  // The store works again: with no event to prove it, the next /healthz's probe does.
+  db.exec('DROP TRIGGER refuse_events; DROP TRIGGER refuse_probe;');
+  assert.deepEqual(await healthz(), { status: 200, body: { status: 'ok' } });
+  assert.deepEqual(await ask('during'), { id: 'during' }, 'the refused event, sent again, is stored');
+});
+
+test('a reload that adds [handlers] while the store cannot be opened: the service stays up, /healthz 503 naming it, events answered EEVENT_STORE; once it opens, events are stored and delivered', async (t) => {
+  const dir = tmpDir(t);
+  const delivered: string[] = [];
+  const receiver = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      delivered.push(String(req.headers['webhook-id']));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    receiver.closeAllConnections();
+    receiver.close();
+  });
+  // [handlers] without [store]: the store's default place, data/events.db under the working directory, where a
+  // regular file named `data` is in the way.
+  fs.writeFileSync(path.join(dir, 'data'), 'not a directory');
+  const base = ['[service]', 'host = "127.0.0.1"', 'port = 0', 'data_dir = "run"', '[monitor]', 'host = "127.0.0.1"', 'port = 0', '[log]', 'format = "json"'];
+  const conf = write(dir, 'service.toml', base);
+  const run = cli(t, ['--config', conf], dir);
+  const port = (await logLine(run, 'listening for client connections')).port as number;
+  const monitor = (await logLine(run, 'monitoring listener started')).port as number;
+  write(dir, 'service.toml', [...base, '[handlers]', `event_feed = "127.0.0.1:${(receiver.address() as AddressInfo).port}"`]);
+  signal(run, 'SIGHUP');
+  await logLine(run, 'event store cannot be opened: events are refused until it can');
+  const file = path.join(dir, 'data', 'events.db');
+  const res = await within(fetch(`http://127.0.0.1:${monitor}/healthz`), 'GET /healthz');
+  const body = (await res.json()) as { status: string; error: string };
+  assert.equal(res.status, 503);
+  assert.equal(body.status, 'unavailable');
+  assert.ok(body.error.includes(`store.path: ${file}: its directory cannot be made`), body.error);
+  const nc = await within(connect({ servers: `127.0.0.1:${port}` }), 'connect');
+  t.after(() => nc.close());
+  const m = await within(nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id: 'x', source: '/t', type: 'cfgingest' })), { timeout: 5000 }), 'the reply');
+  const reply = JSON.parse(sc.decode(m.data)) as { error?: { code: string; reason: string } };
+  assert.equal(reply.error?.code, 'EEVENT_STORE');
+  assert.ok(reply.error!.reason.includes(file), reply.error!.reason);
+
+  // The obstacle goes: the store opens on a later try (at most a second apart), the sink worker starts with it.
+  fs.rmSync(path.join(dir, 'data'));
+  const send = async () =>
+    JSON.parse(sc.decode((await nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id: 'y', source: '/t', type: 'cfgingest' })), { timeout: 5000 })).data)) as {
+      id?: string;
+      error?: { code: string };
+    };
+  let stored = await send();
+  for (let tries = 0; stored.id !== 'y' && tries < 50; tries++) {
+    assert.equal(stored.error?.code, 'EEVENT_STORE');
+    await new Promise((r) => setTimeout(r, 100));
+    stored = await send();
+  }
+  assert.deepEqual(stored, { id: 'y' }, 'an event stored once the store opens');
+  assert.ok(fs.statSync(file).size > 0);
+  await until(() => delivered.includes('y'), 'the sink, started with the store, delivers it', 10_000);
+  assert.equal((await within(fetch(`http://127.0.0.1:${monitor}/healthz`), 'GET /healthz')).status, 200);
+});
+
+test("the sinks' worker that cannot open the store shows in the pool's health until a restart succeeds", async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'events.db');
+  fs.writeFileSync(file, Buffer.alloc(8192, 'garbage '));
+  const logger = createLogger({ format: 'json', level: 'silent', name: 'test' });
+  const pool = new SinkPool({ file, heldCounter: new Int32Array(new SharedArrayBuffer(4)), logger, onResolved: () => {} });
+  t.after(() => pool.close());
+  pool.add({ name: 'event_feed', url: 'http://127.0.0.1:9/' });
+  await until(() => pool.health() !== undefined, 'the worker failure shows', 5000);
+  assert.match(pool.health()!, /sink worker cannot run/);
+  assert.match(pool.health()!, /not a database/);
+  assert.ok(pool.health()!.includes(file));
+  // The file is put right: the next restart (1 s after the first exit) opens it and the pool is healthy again.
+  fs.rmSync(file);
+  new SqliteEventStore(file).close();
+  await until(() => pool.health() === undefined, 'the restarted worker runs', 10_000, () => String(pool.health()));
+});
