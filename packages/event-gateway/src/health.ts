@@ -8,6 +8,12 @@ import { HEALTH_SUBJECT, SystemConn, type Broker, type Uplink } from '@event-bro
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The first token of the probe's reply subjects (`_GWH.<random>.N`). The gateway's own: no client reaches a subject
+ * under it, whatever its token grants (permissions.ts, Gateway subjects), so none can read a reply or forge one.
+ */
+export const HEALTH_INBOX_ROOT = '_GWH';
+
 export type HealthVerdict =
   | { ok: true; check: 'round-trip'; rtt_ms: number; upstream_server_id?: string }
   | { ok: true; check: 'leaf-link'; note: string }
@@ -21,10 +27,11 @@ export class HealthProbe extends SystemConn {
   constructor(
     broker: Broker,
     private readonly uplink: Uplink,
-    inbox = `_GWH.${randomBytes(16).toString('base64url')}`,
+    inbox = `${HEALTH_INBOX_ROOT}.${randomBytes(16).toString('base64url')}`,
   ) {
     // Our interest in the replies goes upstream like any client's, so the service's answer finds its way back. The
-    // inbox is random, not the server id a client reads in INFO: a client cannot guess it to forge a healthy reply.
+    // inbox is random, not the server id a client reads in INFO; and whatever a client saw of it (the request's
+    // reply subject), it may neither read nor publish there (permissions.ts): a healthy reply comes from upstream.
     super(broker, `${inbox}.*`, 'health');
     this.inbox = inbox;
   }

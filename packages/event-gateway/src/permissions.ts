@@ -3,6 +3,7 @@
 // pubAllowedFullCheck, deliverMsg's reply tracking). Which -ERR to send and when is the listener's business; the
 // texts live in shared protocol/errors.ts.
 import { Sublist, isValidQueueName, isValidSubject, subjectMatches, type ClientPermissions, type SublistResult } from '@event-broker/shared';
+import { HEALTH_INBOX_ROOT } from './health.js';
 
 /** One entry of a permission list: a subject pattern and, for subscribe lists, an optional queue pattern. */
 interface Rule {
@@ -80,6 +81,22 @@ function covers(pattern: string, sub: string): boolean {
     if (s[i] === '>' && pt !== '>') return false;
   }
   return p.length === s.length;
+}
+
+// --- Gateway subjects ------------------------------------------------------------------------------------------
+//
+// `_GWH.…` carries the gateway's own traffic: its health probe's replies (health.ts). A client granted `>` (or
+// `_GWH.>`) could read them and, with a broad publish grant, answer for the service so /healthz says "ok" for a
+// service that is gone. So no grant reaches them: a subscription whose first token is `_GWH` is refused, a message
+// on one is not delivered to a wildcard subscription, and a publish there is refused (a reply grant included). So
+// nats-server keeps its own traffic in the system account, "so that subscriptions from your applications, say `>`,
+// do not receive system events" (NATS docs, System Events). Behind a first-character test, as the inbox rule below:
+// other subjects pay one comparison.
+
+const GATEWAY_ROOT_DOT = `${HEALTH_INBOX_ROOT}.`;
+
+function isGatewaySubject(subject: string): boolean {
+  return subject.startsWith(GATEWAY_ROOT_DOT) || subject === HEALTH_INBOX_ROOT;
 }
 
 // --- Reply subjects -------------------------------------------------------------------------------------------
@@ -191,7 +208,7 @@ export class PermissionRules {
    * reply subjects only inside a private inbox grant (Reply subjects, above).
    */
   subscribe(subject: string, queue: string | undefined): boolean {
-    if (!this.granted) return false;
+    if (!this.granted || (subject.charCodeAt(0) === UNDERSCORE && isGatewaySubject(subject))) return false;
     const inbox = isInboxSubject(subject);
     if (!inbox && !this.subAllowListed && this.subDeny === undefined) return true;
     const key = queue === undefined ? subject : `${subject} ${queue}`;
@@ -224,7 +241,7 @@ export class PermissionRules {
    */
   deliver(subject: string): boolean {
     // A reply reaches a wildcard subscription (`>`, `*.>`, its own `_INBOX.alice.<id>.*`) only inside this client's
-    // own inbox grants. Not cached (reply subjects are unique); the first character keeps other subjects at one test.
+    // own inbox grants, a gateway subject never. Not cached (reply subjects are unique); the first character keeps other subjects at one test.
     if (subject.charCodeAt(0) === UNDERSCORE && !this.deliverableReply(subject)) return false;
     if (this.subDeny === undefined) return true;
     const hit = this.deliverCache.get(subject);
@@ -242,11 +259,12 @@ export class PermissionRules {
   }
 
   /**
-   * False for a message on a reply subject outside this client's inbox grants. The grants' prefixes are tried first:
-   * a reply to the client's own requests, the common case, costs one string comparison.
+   * False for a message on a reply subject outside this client's inbox grants, or on a gateway subject. The grants'
+   * prefixes are tried first: a reply to the client's own requests, the common case, costs one string comparison.
    */
   private deliverableReply(subject: string): boolean {
     for (const p of this.inboxPrefixes) if (subject.length > p.length && subject.startsWith(p)) return true;
+    if (isGatewaySubject(subject)) return false;
     if (!isInboxSubject(subject)) return true;
     return this.inboxPatterns !== undefined && this.inboxPatterns.match(subject).psubs.length > 0;
   }
@@ -293,6 +311,8 @@ export class Permissions implements ClientPermissions {
    * the reply subject of a request delivered to this client within `resp` max and ttl; each such publish uses one.
    */
   canPublish(subject: string): boolean {
+    // Before the lists and the reply grants: no grant reaches a gateway subject (Gateway subjects, above).
+    if (subject.charCodeAt(0) === UNDERSCORE && isGatewaySubject(subject)) return false;
     if (this.rules.publishListed(subject)) return true;
     const replies = this.replies;
     if (replies === undefined) return false;

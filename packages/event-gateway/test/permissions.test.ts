@@ -283,3 +283,29 @@ test('replies only inside a private inbox grant: _INBOX.>, > and no list reach n
   const theirs = (await exchange(port, { user: 'a', pass: 'a' }, ['SUB _INBOX.> 1', 'SUB _INBOX.abc.* 2'])).filter((l) => l.startsWith('-ERR'));
   assert.deepEqual(theirs, [], 'nats-server: both accepted; the gateway refuses both');
 });
+
+test("gateway subjects (_GWH, the health probe's replies) are reached by no grant: subscribe, deliver, publish, reply grants", () => {
+  const grants = [
+    perms({ pub: { allow: ['>'] }, sub: { allow: ['>'] } }),
+    perms({ type: 'user', version: 2 }),
+    perms({ pub: { allow: ['_GWH.>'] }, sub: { allow: ['_GWH.>', '_GWH.*.*'] } }),
+    perms({ sub: { allow: ['>'] }, resp: { max: -1, ttl: -1 } }),
+  ];
+  for (const p of grants) {
+    for (const s of ['_GWH.>', '_GWH.abc.*', '_GWH.abc.1', '_GWH']) assert.equal(p.canSubscribe(s), false, s);
+    assert.equal(p.canSubscribe('_GWH.abc.1', 'q'), false);
+    assert.equal(p.canDeliver('_GWH.abc.1'), false);
+    // A probe request delivered with its reply subject grants no reply there.
+    p.noteReply('_GWH.abc.2');
+    for (const s of ['_GWH.abc.1', '_GWH.abc.2', '_GWH']) assert.equal(p.canPublish(s), false, s);
+  }
+  // Only that first token: subjects that merely start alike, or hold _GWH further on, are decided by the lists.
+  const all = grants[0]!;
+  for (const s of ['_GWHX.a', '_GWHealth', 'a._GWH.b']) {
+    assert.equal(all.canSubscribe(s), true, s);
+    assert.equal(all.canDeliver(s), true, s);
+    assert.equal(all.canPublish(s), true, s);
+  }
+  assert.equal(all.canSubscribe('>'), true);
+  assert.equal(all.canSubscribe('*.>'), true);
+});

@@ -6,7 +6,10 @@ export const EVENT_SERVICE_ERROR_CODES = ['503', 'TIMEOUT', 'BAD_SUBJECT', 'LIST
 
 export type EventServiceErrorCode = (typeof EVENT_SERVICE_ERROR_CODES)[number];
 
-/** Every EventStoreError code (handlers/store-file.ts) with its meaning, as the README lists them. */
+/**
+ * Every EventStoreError code (handlers/store-file.ts) with its meaning, as the README lists them; also the
+ * `store_code` of an EEVENT_STORE reply, where ESTORE_REFUSED (one event refused, no error raised) is its own.
+ */
 export const EVENT_STORE_ERROR_CODES = {
   ESTORE_OPEN: 'the store file cannot be opened or created: its directory cannot be made, the path is a directory, no permission',
   ESTORE_EMPTY: 'the file is empty (0 bytes): refused rather than started as a new, empty store over what may have been one',
@@ -14,6 +17,7 @@ export const EVENT_STORE_ERROR_CODES = {
   ESTORE_CORRUPT: 'the file is not an SQLite database, or it is damaged',
   ESTORE_GONE: 'the file was removed or replaced while the service had it open: what it wrote now would be lost at the next start',
   ESTORE_WRITE: 'a commit failed: an I/O error, a full disk, or the write lock held by another process past the busy timeout',
+  ESTORE_REFUSED: 'the store refused one event alone (a constraint or limit of the database): the rest of its group was stored; the same event is likely refused again',
 } as const;
 
 export type EventStoreErrorCode = keyof typeof EVENT_STORE_ERROR_CODES;
@@ -22,7 +26,7 @@ export type EventStoreErrorCode = keyof typeof EVENT_STORE_ERROR_CODES;
 export const EVENT_REPLY_ERROR_CODES = {
   EEVENT_INVALID: 'the event was refused before storing: not JSON, not a valid envelope, an unknown type, nested or sized past the limits; `field` names where',
   EEVENT_LIMIT: '`event_limit` events are held (not yet delivered to every sink that wants them): retry later',
-  EEVENT_STORE: 'not stored: the store is down or failed this event (the reason names the file, or why the event alone was refused)',
+  EEVENT_STORE: 'not stored: the store is down or refused this event; `store_code` is the event store code saying which; retrying with the same id is safe',
 } as const;
 
 export type EventReplyErrorCode = keyof typeof EVENT_REPLY_ERROR_CODES;

@@ -4,7 +4,6 @@
 // gets our interest again.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -13,108 +12,24 @@ import { createCertificateAuthority, createClientCertificate, createServerCertif
 import { connect, headers, StringCodec, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
 import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
-import { freePort, natsServerAvailable } from './helpers/targets.js';
+import { natsLeafLinks, startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
+import { natsServerAvailable } from './helpers/targets.js';
 
 const sc = StringCodec();
 const LEAF_WAIT_MS = 10_000;
 
-/** A nats-server running as a leaf of our service, with its own client and monitoring ports. */
-interface Leaf {
-  readonly clientPort: number;
-  readonly httpPort: number;
-  stop(): Promise<void>;
-}
-
-/** Bounded: until something accepts on the port, or the child exits. */
-async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
-  const end = Date.now() + LEAF_WAIT_MS;
-  while (Date.now() < end) {
-    if (child.exitCode !== null) throw new Error(`${what}: nats-server exited with ${child.exitCode}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out after ${LEAF_WAIT_MS} ms: ${what}`);
-}
-
-interface LeafOptions {
-  /** Reuse these ports (a restart). */
-  ports?: { clientPort: number; httpPort: number };
-  /** Dial the hub over TLS presenting this certificate (cert and key may be absent: no client certificate). */
-  tls?: { caPath: string; cert?: string; key?: string };
-}
-
-async function startLeaf(hubLeafPort: number, opts: LeafOptions = {}): Promise<Leaf> {
-  const ports = opts.ports;
-  const clientPort = ports?.clientPort ?? (await freePort());
-  const httpPort = ports?.httpPort ?? (await freePort());
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-leaf-'));
-  const conf = path.join(dir, 'leaf.conf');
-  writeFileSync(
-    conf,
-    [
-      `listen: "127.0.0.1:${clientPort}"`,
-      `http: "127.0.0.1:${httpPort}"`,
-      'server_name: test-leaf',
-      opts.tls === undefined
-        ? `leafnodes { remotes: [ { url: "nats://127.0.0.1:${hubLeafPort}" } ] }`
-        : `leafnodes { remotes: [ { url: "tls://127.0.0.1:${hubLeafPort}", tls: { ${[
-            `ca_file: ${JSON.stringify(opts.tls.caPath)}`,
-            ...(opts.tls.cert ? [`cert_file: ${JSON.stringify(opts.tls.cert)}`, `key_file: ${JSON.stringify(opts.tls.key)}`] : []),
-          ].join(', ')} } } ] }`,
-    ].join('\n') + '\n',
-  );
-  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    if (stderr.length < 16384) stderr += d.toString();
-  });
-  try {
-    await waitForPort(clientPort, child, 'leaf nats-server listening');
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n${stderr}`);
-  }
-  return {
-    clientPort,
-    httpPort,
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(kill);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
+/** What these tests read of a link on the leaf's /leafz. */
 interface LeafzLink {
   in_msgs: number;
   out_msgs: number;
   subscriptions: number;
 }
 
-async function leafLinks(leaf: Leaf): Promise<LeafzLink[]> {
-  const res = await within(fetch(`http://127.0.0.1:${leaf.httpPort}/leafz`), 'leaf /leafz');
-  const body = (await res.json()) as { leafs?: LeafzLink[] };
-  return body.leafs ?? [];
-}
-
 /** The leaf's view of its link to us (nats-server /leafz). */
-async function leafz(leaf: Leaf): Promise<LeafzLink> {
-  const link = (await leafLinks(leaf))[0];
+async function leafz(leaf: NatsLeaf): Promise<LeafzLink> {
+  const link = (await natsLeafLinks(leaf))[0];
   if (link === undefined) throw new Error('the leaf has no link');
-  return link;
+  return link as unknown as LeafzLink;
 }
 
 /** Publishes `subject` until `received()` says it arrived: interest crosses asynchronously, so probe, bounded. */
@@ -138,7 +53,7 @@ function collect(sub: NatsSubscription): string[] {
 
 describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
   let svc: EventService;
-  let leaf: Leaf;
+  let leaf: NatsLeaf;
   let ours: NatsConnection; // a network client of our service
   let theirs: NatsConnection; // a client of the leaf nats-server
 
@@ -149,7 +64,7 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServ
       log: { level: 'silent' },
     });
     assert.ok(svc.leafnodePort, 'the leafnode port is bound');
-    leaf = await startLeaf(svc.leafnodePort);
+    leaf = await startNatsLeaf(svc.leafnodePort);
     ours = await connect({ servers: `127.0.0.1:${svc.port}` });
     theirs = await connect({ servers: `127.0.0.1:${leaf.clientPort}`, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   });
@@ -329,7 +244,7 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServ
 
     const ports = { clientPort: leaf.clientPort, httpPort: leaf.httpPort };
     await leaf.stop();
-    leaf = await startLeaf(svc.leafnodePort!, { ports });
+    leaf = await startNatsLeaf(svc.leafnodePort!, { ports });
     inproc.length = 0;
     leafGot.length = 0;
     // The leaf's client reconnects and re-subscribes; the new leaf server sends its LS+, we send ours.
@@ -400,7 +315,7 @@ describe('leafnode listener over TLS', { skip: !natsServerAvailable() && 'nats-s
   let caPath: string;
   let client: { cert: string; key: string };
   let foreign: { cert: string; key: string };
-  const leaves: Leaf[] = [];
+  const leaves: NatsLeaf[] = [];
 
   before(async () => {
     const ca = await createCertificateAuthority({ commonName: 'leafnode-test CA' });
@@ -425,7 +340,7 @@ describe('leafnode listener over TLS', { skip: !natsServerAvailable() && 'nats-s
   });
 
   it('a leaf with a certificate from our CA attaches over TLS and messages cross', async () => {
-    const leaf = await startLeaf(svc.leafnodePort!, { tls: { caPath, ...client } });
+    const leaf = await startNatsLeaf(svc.leafnodePort!, { tls: { caPath, ...client } });
     leaves.push(leaf);
     const nc = await connect({ servers: `127.0.0.1:${leaf.clientPort}` });
     try {
@@ -439,13 +354,13 @@ describe('leafnode listener over TLS', { skip: !natsServerAvailable() && 'nats-s
   });
 
   it('a leaf without a client certificate, or with one from another CA, never attaches', async () => {
-    const bare = await startLeaf(svc.leafnodePort!, { tls: { caPath } });
+    const bare = await startNatsLeaf(svc.leafnodePort!, { tls: { caPath } });
     leaves.push(bare);
-    const stranger = await startLeaf(svc.leafnodePort!, { tls: { caPath, ...foreign } });
+    const stranger = await startNatsLeaf(svc.leafnodePort!, { tls: { caPath, ...foreign } });
     leaves.push(stranger);
     // nats-server retries every second; two attempts each is enough to see them refused.
     await settle(2500);
-    assert.deepEqual(await leafLinks(bare), []);
-    assert.deepEqual(await leafLinks(stranger), []);
+    assert.deepEqual(await natsLeafLinks(bare), []);
+    assert.deepEqual(await natsLeafLinks(stranger), []);
   });
 });

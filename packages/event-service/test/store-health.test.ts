@@ -1,8 +1,8 @@
 // A broken store must not say it is healthy (issue 11, finding 5). The event-service command with a `[store] path`
 // it cannot use stops at start, naming the file and the key, with a non-zero exit; nothing at the path is created
 // or changed. A store that breaks while the service runs shows in /healthz (nats-server's shape: 503
-// {"status":"unavailable","error":...}) and every request to events.<type> is answered EEVENT_STORE naming the
-// file. The sinks' worker that cannot run shows in its pool's health. Real processes, files, sockets, official client.
+// {"status":"unavailable","error":...}) and every request to events.<type> is answered EEVENT_STORE with the store's
+// code, never the file or SQLite's message (those are the log's and /healthz's). The sinks' worker that cannot run shows in its pool's health. Real processes, files, sockets, official client.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -156,24 +156,40 @@ test('the embedded API rejects a store it cannot open with EventStoreError namin
   assert.equal(fs.statSync(file).size, 0);
 });
 
-test('a store removed while the service runs: /healthz 503 naming it, every request answered EEVENT_STORE naming the file', async (t) => {
+/** What a NATS client may read in an EEVENT_STORE reply: no file-system layout, no SQLite message or code. */
+function assertNoStoreDetail(reply: unknown, dir: string): void {
+  const text = JSON.stringify(reply);
+  assert.ok(!text.includes(dir), `no path in the reply: ${text}`);
+  assert.ok(!text.includes('events.db'), `no file name in the reply: ${text}`);
+  assert.ok(!/SQLITE|sqlite|store\.path/.test(text), `no SQLite message or setting in the reply: ${text}`);
+}
+
+test('a store removed while the service runs: requests answered EEVENT_STORE with ESTORE_GONE and no path; the log line (with the event id) and /healthz name the file', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'events.db');
-  const svc = await startEventService({
-    service: { host: '127.0.0.1', port: 0 },
-    monitor: { host: '127.0.0.1', port: 0 },
-    store: { path: file },
-    log: { level: 'silent' },
-  });
-  t.after(() => svc.close());
-  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
+  const conf = write(dir, 'service.toml', [
+    '[service]',
+    'host = "127.0.0.1"',
+    'port = 0',
+    '[monitor]',
+    'host = "127.0.0.1"',
+    'port = 0',
+    '[store]',
+    `path = ${JSON.stringify(file)}`,
+    '[log]',
+    'format = "json"',
+  ]);
+  const run = cli(t, ['--config', conf]);
+  const port = (await logLine(run, 'listening for client connections')).port as number;
+  const monitor = (await logLine(run, 'monitoring listener started')).port as number;
+  const nc = await within(connect({ servers: `127.0.0.1:${port}` }), 'connect');
   t.after(() => nc.close());
   const ask = async (id: string) =>
     JSON.parse(
       sc.decode((await nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'cfgingest' })), { timeout: 15_000 })).data),
-    ) as { id?: string; error?: { code: string; reason: string } };
+    ) as { id?: string; error?: { code: string; store_code?: string; reason: string } };
   const healthz = async () => {
-    const res = await within(fetch(`http://127.0.0.1:${svc.monitorPort}/healthz`), 'GET /healthz');
+    const res = await within(fetch(`http://127.0.0.1:${monitor}/healthz`), 'GET /healthz');
     return { status: res.status, body: await res.text() };
   };
   assert.deepEqual(await ask('before'), { id: 'before' });
@@ -181,6 +197,21 @@ test('a store removed while the service runs: /healthz 503 naming it, every requ
 
   // The file goes (a mistaken clean-up, an unmounted volume): what the service writes now would be lost at restart.
   fs.rmSync(file);
+  const refused = await ask('after');
+  t.diagnostic(`reply: ${JSON.stringify(refused)}`);
+  // What the requester needs to act: not stored, why in a stable code, and that a retry with the same id is safe.
+  assert.equal(refused.error?.code, 'EEVENT_STORE', JSON.stringify(refused));
+  assert.equal(refused.error?.store_code, 'ESTORE_GONE');
+  assert.match(refused.error!.reason, /not stored/);
+  assert.match(refused.error!.reason, /retrying with the same id is safe/);
+  assertNoStoreDetail(refused, dir);
+
+  // The detail stays where the operator reads it: the log line, under the event's id, and /healthz.
+  const line = await logLine(run, 'event store failed');
+  t.diagnostic(`log: ${JSON.stringify(line)}`);
+  assert.deepEqual(line.request_ids, ['after']);
+  assert.equal(line.store_code, 'ESTORE_GONE');
+  assert.ok(String(line.err).includes(`store.path: ${file}: was removed`), String(line.err));
   const h = await healthz();
   assert.equal(h.status, 503);
   const body = JSON.parse(h.body) as { status: string; error: string };
@@ -188,13 +219,10 @@ test('a store removed while the service runs: /healthz 503 naming it, every requ
   assert.equal(body.status, 'unavailable');
   assert.match(body.error, /event store/);
   assert.ok(body.error.includes(`store.path: ${file}`), body.error);
-  const refused = await ask('after');
-  assert.equal(refused.error?.code, 'EEVENT_STORE', JSON.stringify(refused));
-  assert.ok(refused.error!.reason.includes(file), refused.error!.reason);
   assert.ok(!fs.existsSync(file), 'no new, empty store was created in its place');
 });
 
-test('commits that fail as a whole: /healthz 503 naming the store until a probe commit succeeds; requests answered EEVENT_STORE naming the file', async (t) => {
+test('commits that fail as a whole: /healthz 503 naming the store until a probe commit succeeds; requests answered EEVENT_STORE with ESTORE_WRITE, no path', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'events.db');
   const svc = await startEventService({
@@ -209,7 +237,7 @@ test('commits that fail as a whole: /healthz 503 naming the store until a probe 
   const ask = async (id: string) =>
     JSON.parse(
       sc.decode((await nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'cfgingest' })), { timeout: 15_000 })).data),
-    ) as { id?: string; error?: { code: string; reason: string } };
+    ) as { id?: string; error?: { code: string; store_code?: string; reason: string } };
   const healthz = async () => {
     const res = await within(fetch(`http://127.0.0.1:${svc.monitorPort}/healthz`), 'GET /healthz', 5000);
     return { status: res.status, body: JSON.parse(await res.text()) as { status: string; error?: string } };
@@ -225,7 +253,9 @@ test('commits that fail as a whole: /healthz 503 naming the store until a probe 
   `);
   const refused = await ask('during');
   assert.equal(refused.error?.code, 'EEVENT_STORE');
-  assert.ok(refused.error!.reason.includes(`store.path: ${file}: writes refused`), refused.error!.reason);
+  assert.equal(refused.error?.store_code, 'ESTORE_WRITE');
+  assertNoStoreDetail(refused, dir);
+  assert.ok(!refused.error!.reason.includes('writes refused'), `no SQLite message: ${refused.error!.reason}`);
   const down = await healthz();
   assert.equal(down.status, 503);
   assert.match(down.body.error!, /event store commits fail \(since .*\): store\.path: .*: writes refused/);
@@ -239,7 +269,7 @@ test('commits that fail as a whole: /healthz 503 naming the store until a probe 
   assert.deepEqual(await ask('during'), { id: 'during' }, 'the refused event, sent again, is stored');
 });
 
-test('a reload that adds [handlers] while the store cannot be opened: the service stays up, /healthz 503 naming it, events answered EEVENT_STORE; once it opens, events are stored and delivered', async (t) => {
+test('a reload that adds [handlers] while the store cannot be opened: the service stays up, /healthz 503 naming it, events answered EEVENT_STORE with ESTORE_OPEN, no path; once it opens, events are stored and delivered', async (t) => {
   const dir = tmpDir(t);
   const delivered: string[] = [];
   const receiver = http.createServer((req, res) => {
@@ -274,9 +304,13 @@ test('a reload that adds [handlers] while the store cannot be opened: the servic
   const nc = await within(connect({ servers: `127.0.0.1:${port}` }), 'connect');
   t.after(() => nc.close());
   const m = await within(nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id: 'x', source: '/t', type: 'cfgingest' })), { timeout: 5000 }), 'the reply');
-  const reply = JSON.parse(sc.decode(m.data)) as { error?: { code: string; reason: string } };
+  const reply = JSON.parse(sc.decode(m.data)) as { error?: { code: string; store_code?: string; reason: string } };
   assert.equal(reply.error?.code, 'EEVENT_STORE');
-  assert.ok(reply.error!.reason.includes(file), reply.error!.reason);
+  assert.equal(reply.error?.store_code, 'ESTORE_OPEN');
+  assertNoStoreDetail(reply, dir);
+  // The log has it, under the event's id.
+  const line = await logLine(run, 'event store cannot be used: event refused', { fields: { id: 'x' } });
+  assert.ok(String(line.err).includes(`store.path: ${file}: its directory cannot be made`), String(line.err));
 
   // The obstacle goes: the store opens on a later try (at most a second apart), the sink worker starts with it.
   fs.rmSync(path.join(dir, 'data'));

@@ -13,7 +13,8 @@ import {
   type Logger,
 } from '@event-broker/shared';
 import type { Msg, PublisherHandle, Subscription } from '../api.js';
-import type { EventReplyErrorCode } from '../error-codes.js';
+import type { EventReplyErrorCode, EventStoreErrorCode } from '../error-codes.js';
+import { storeCodeOf } from './store-file.js';
 import type { AppendResult, EventStore, NewEvent } from './store.js';
 
 /**
@@ -27,7 +28,7 @@ const MAX_GROUP = 4096;
 export const INTAKE_SUBJECT = 'events.>';
 const PREFIX = 'events.';
 
-/** Stable codes in error replies: `{"error": {"code", "field"?, "reason"}}` (error-codes.ts, the README). */
+/** Stable codes in error replies: `{"error": {"code", "field"?, "store_code"?, "reason"}}` (error-codes.ts, the README). */
 export type IntakeErrorCode = EventReplyErrorCode;
 
 /**
@@ -40,6 +41,12 @@ const MAX_REASON_CHARS = 1024;
 export interface IntakeReplyError {
   code: IntakeErrorCode;
   field?: string;
+  /**
+   * EEVENT_STORE: why, as the event store's code. A reply says no more of a store failure: the file's path and
+   * SQLite's message are the server's layout, for the log (with the event's id) and /healthz, not for any client
+   * allowed to publish an event.
+   */
+  store_code?: EventStoreErrorCode;
   reason: string;
 }
 
@@ -50,7 +57,7 @@ export interface IntakeConn {
 }
 
 export interface IntakeOptions {
-  /** The store; throws while it cannot be opened (answered EEVENT_STORE with its message). */
+  /** The store; throws while it cannot be opened (answered EEVENT_STORE with its code, logged with its message). */
   store: () => EventStore;
   /**
    * Commits a group durably (store-writer.ts on a worker thread); without it the store's append, on this thread.
@@ -153,12 +160,11 @@ export class EventIntake {
     try {
       this.take(msg);
     } catch (err) {
-      // Whatever failed here (a store that cannot be opened, a bug), a requester hears it: the embedded
-      // connection would log a callback's throw and answer nothing.
-      const message = (err as Error).message;
+      // Whatever else failed here (a bug), a requester hears it: the embedded connection would log a callback's
+      // throw and answer nothing. What failed is the log's; nothing was stored.
       this.stats.storeFailures++;
-      this.opts.logger.error({ subject: msg.subject, err: message }, 'event intake failed');
-      this.answer(msg.reply, { code: 'EEVENT_STORE', reason: `not stored: ${message}` });
+      this.opts.logger.error({ subject: msg.subject, err: (err as Error).message }, 'event intake failed');
+      this.answer(msg.reply, { code: 'EEVENT_STORE', reason: 'not stored: the service failed to take this event; retrying with the same id is safe' });
     }
   }
 
@@ -172,8 +178,15 @@ export class EventIntake {
       this.answer(msg.reply, parsed.error);
       return;
     }
+    let held: number;
+    try {
+      held = this.held;
+    } catch (err) {
+      this.unusable(msg.reply, parsed.event.id, err);
+      return;
+    }
     const limit = this.opts.eventLimit();
-    if (this.held >= limit) {
+    if (held >= limit) {
       if (msg.reply !== undefined) {
         this.stats.refusedAtLimit++;
         this.answer(msg.reply, { code: 'EEVENT_LIMIT', reason: `event_limit ${limit} reached: retry later` });
@@ -262,8 +275,12 @@ export class EventIntake {
         // This event alone: the store refused it and stored the rest of its group (store.ts append).
         this.stats.storeFailures++;
         if (p.reply === undefined) (refusedPlain ??= []).push(p.event.id);
-        this.opts.logger.warn({ id: p.event.id, type: p.event.type, err: r.error }, 'event store refused one event; its group was stored');
-        this.answer(p.reply, { code: 'EEVENT_STORE', reason: `not stored: the store refused this event: ${r.error}` });
+        this.opts.logger.warn({ id: p.event.id, type: p.event.type, store_code: 'ESTORE_REFUSED', err: r.error }, 'event store refused one event; its group was stored');
+        this.answer(p.reply, {
+          code: 'EEVENT_STORE',
+          store_code: 'ESTORE_REFUSED',
+          reason: 'not stored: the event store refused this event alone (the rest of its group was stored); retrying with the same id is safe, but the same event is likely refused again',
+        });
         continue;
       }
       if (r.duplicate) this.stats.duplicates++;
@@ -278,17 +295,33 @@ export class EventIntake {
   private commitFailed(batch: Pending[], err: Error): void {
     this.stats.storeFailures += batch.length;
     this.storeFailure = { at: Date.now(), message: err.message };
-    const plainIds = batch.filter((p) => p.reply === undefined).map((p) => p.event.id);
-    // Requests hear it; plain publishes cannot, so they are logged by id: refused loudly, never silently.
+    // Any failure of a commit not otherwise named (the writer closed) is a commit that failed.
+    const storeCode = storeCodeOf(err) ?? 'ESTORE_WRITE';
+    const requestIds: string[] = [];
+    const plainIds: string[] = [];
+    for (const p of batch) (p.reply === undefined ? plainIds : requestIds).push(p.event.id);
+    // Requests hear it (its code); plain publishes cannot, so they are logged by id: refused loudly, never silently.
     this.opts.logger.error(
-      { err: err.message, events: batch.length, plain_ids: plainIds },
+      { err: err.message, store_code: storeCode, events: batch.length, request_ids: requestIds, plain_ids: plainIds },
       plainIds.length > 0 ? 'event store failed: plain-published events may not be stored' : 'event store failed',
     );
     // Not stored, or stored with no confirmation (the writer's thread ended after its commit): a retry with the
     // same id is safe either way (answered as a duplicate if it was).
     for (const p of batch) {
-      this.answer(p.reply, { code: 'EEVENT_STORE', reason: `not confirmed stored: ${err.message}; retrying with the same id is safe` });
+      this.answer(p.reply, {
+        code: 'EEVENT_STORE',
+        store_code: storeCode,
+        reason: 'not stored, or not confirmed: the event store failed the commit; retrying with the same id is safe',
+      });
     }
+  }
+
+  /** The store cannot be opened: this event is refused, its id logged with why (the file, the reason). */
+  private unusable(reply: string | undefined, id: string, err: unknown): void {
+    const storeCode = storeCodeOf(err) ?? 'ESTORE_OPEN';
+    this.stats.storeFailures++;
+    this.opts.logger.error({ id, store_code: storeCode, err: (err as Error).message }, 'event store cannot be used: event refused');
+    this.answer(reply, { code: 'EEVENT_STORE', store_code: storeCode, reason: 'not stored: the event store cannot be used; retrying with the same id is safe' });
   }
 
   /** An error reply, its field and reason shortened to fit MAX_*_CHARS and max_payload. */
@@ -300,14 +333,15 @@ export class EventIntake {
         error: {
           code: error.code,
           ...(error.field !== undefined && { field: clip(error.field, fieldChars) }),
+          ...(error.store_code !== undefined && { store_code: error.store_code }),
           reason: clip(error.reason, reasonChars),
         },
       });
-    // Each try halves what is echoed; the last is the code alone. An answer that still does not fit a tiny
-    // max_payload (under ~40 bytes) is logged: replyJson cannot send it.
+    // Each try halves what is echoed; the last is the codes alone. An answer that still does not fit a tiny
+    // max_payload (under ~60 bytes) is logged: replyJson cannot send it.
     let text = body(MAX_FIELD_CHARS, MAX_REASON_CHARS);
     for (let f = MAX_FIELD_CHARS / 2, r = MAX_REASON_CHARS / 2; Buffer.byteLength(text) > max && r >= 16; f /= 2, r /= 2) text = body(f, r);
-    if (Buffer.byteLength(text) > max) text = JSON.stringify({ error: { code: error.code } });
+    if (Buffer.byteLength(text) > max) text = JSON.stringify({ error: { code: error.code, ...(error.store_code !== undefined && { store_code: error.store_code }) } });
     this.replyJson(reply, text);
   }
 

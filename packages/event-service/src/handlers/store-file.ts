@@ -4,23 +4,40 @@
 // messages ("unable to open database file") name neither the file nor the setting. What is stored is store.ts's.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EventStoreErrorCode } from '../error-codes.js';
+import { EVENT_STORE_ERROR_CODES, type EventStoreErrorCode } from '../error-codes.js';
 
 /** The setting that names the store's file, in every message about it. */
 export const STORE_PATH_KEY = 'store.path';
 
-/** An event store that cannot be used: `code` is stable, the message names the setting and the file. */
+/**
+ * An event store that cannot be used: `code` is stable, the message names the setting and the file. For the
+ * operator (the log, /healthz, the CLI's exit): a NATS client is told the code only (intake.ts answer).
+ */
 export class EventStoreError extends Error {
   override readonly name = 'EventStoreError';
+  /** The setting that names the file. */
+  readonly key: string;
 
   constructor(
     readonly code: EventStoreErrorCode,
     readonly file: string,
-    reason: string,
+    /** What is wrong with the file, without the setting and the file (the message adds them). */
+    readonly reason: string,
     opts: { key?: string; cause?: unknown } = {},
   ) {
-    super(`${opts.key ?? STORE_PATH_KEY}: ${file}: ${reason}`, opts.cause === undefined ? {} : { cause: opts.cause });
+    const key = opts.key ?? STORE_PATH_KEY;
+    super(`${key}: ${file}: ${reason}`, opts.cause === undefined ? {} : { cause: opts.cause });
+    this.key = key;
   }
+}
+
+/**
+ * The EventStoreError code `err` carries, if it carries one: its own, or one passed on from the store's threads (a
+ * worker's error reaches the main thread as a plain Error with its `code` kept).
+ */
+export function storeCodeOf(err: unknown): EventStoreErrorCode | undefined {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && Object.hasOwn(EVENT_STORE_ERROR_CODES, code) ? (code as EventStoreErrorCode) : undefined;
 }
 
 /** Which of our codes an SQLite error code (better-sqlite3's SqliteError.code, `SQLITE_NOTADB`) means. */

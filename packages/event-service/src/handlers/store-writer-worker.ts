@@ -41,8 +41,9 @@ port.on('message', (m: ToWriter) => {
     if (m.t === 'probe') store.probe();
     reply = { t: 'appended', id: m.id, results: m.t === 'append' ? append(m.events) : [] };
   } catch (err) {
-    // Named: the requesters and /healthz say which file failed, and how (store-file.ts).
-    reply = { t: 'failed', id: m.id, message: storeError(err, data.file).message };
+    // Passed on whole: the log and /healthz name the file and what failed, a requester hears the code (intake.ts).
+    const e = storeError(err, data.file);
+    reply = { t: 'failed', id: m.id, code: e.code, reason: e.reason, key: e.key };
   }
   port.postMessage(reply);
 });

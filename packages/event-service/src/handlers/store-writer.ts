@@ -6,6 +6,8 @@
 // one is answered).
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@event-broker/shared';
+import type { EventStoreErrorCode } from '../error-codes.js';
+import { EventStoreError, storeCodeOf } from './store-file.js';
 import type { AppendResult, NewEvent } from './store.js';
 
 /** What the worker is started with (workerData). */
@@ -16,13 +18,16 @@ export interface StoreWriterData {
 }
 
 export type ToWriter = { t: 'append'; id: number; events: NewEvent[] } | { t: 'probe'; id: number } | { t: 'close' };
-export type FromWriter = { t: 'appended'; id: number; results: AppendResult[] } | { t: 'failed'; id: number; message: string };
+export type FromWriter =
+  | { t: 'appended'; id: number; results: AppendResult[] }
+  | { t: 'failed'; id: number; code: EventStoreErrorCode; reason: string; key: string };
 
 export class StoreWriter {
   private worker: Worker | undefined;
   /** store-checkpointer.ts, started with the first writer. */
   private checkpointer: Worker | undefined;
-  private readonly waiting = new Map<number, { resolve: (r: AppendResult[]) => void; reject: (e: Error) => void }>();
+  /** A commit or probe refused: EventStoreError, as the writer's thread met it (store-file.ts). */
+  private readonly waiting = new Map<number, { resolve: (r: AppendResult[]) => void; reject: (e: EventStoreError) => void }>();
   private nextId = 1;
   private closed = false;
 
@@ -93,24 +98,30 @@ export class StoreWriter {
     const worker = new Worker(new URL('./store-writer-worker.js', import.meta.url), { workerData: this.data });
     this.worker = worker;
     /** What ended the thread, when it threw (a store it could not open: store-file.ts names the file). */
-    let failure: string | undefined;
+    let failure: Error | undefined;
     worker.on('message', (m: FromWriter) => {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       if (this.waiting.size === 0) worker.unref();
       if (m.t === 'appended') w?.resolve(m.results);
-      else w?.reject(new Error(m.message));
+      else w?.reject(new EventStoreError(m.code, this.data.file, m.reason, { key: m.key }));
     });
     worker.on('error', (err) => {
-      failure = err.message;
+      failure = err;
       this.logger.error({ err: err.message }, 'event store writer failed');
     });
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
       // A commit in flight may or may not have reached the disk: its requests hear a failure, and a retry with the
-      // same id is answered as a duplicate if it had (the id is the idempotency key).
-      const why = `event store writer exited (code ${code})${failure === undefined ? '' : `: ${failure}`}`;
-      for (const w of this.waiting.values()) w.reject(new Error(why));
+      // same id is answered as a duplicate if it had (the id is the idempotency key). The thread's own failure keeps
+      // its code (a store it could not open); any other exit is a commit that failed.
+      // An EventStoreError's reason and code survive the thread's end (own properties of the error): the reason
+      // is its message without the setting and file that the error made here adds again.
+      const kept = failure as (Error & { reason?: unknown }) | undefined;
+      const detail = typeof kept?.reason === 'string' ? kept.reason : kept?.message;
+      const reason = `event store writer exited (code ${code})${detail === undefined ? '' : `: ${detail}`}`;
+      const error = new EventStoreError(storeCodeOf(failure) ?? 'ESTORE_WRITE', this.data.file, reason);
+      for (const w of this.waiting.values()) w.reject(error);
       this.waiting.clear();
       if (!this.closed) this.logger.error({ code }, 'event store writer exited: started again with the next commit');
     });

@@ -20,6 +20,8 @@ export interface NatsLeaf {
 }
 
 export interface NatsLeafOptions {
+  /** Reuse these ports (a restart: the leaf's clients reconnect where they were). Default: free ones. */
+  ports?: { clientPort: number; httpPort: number };
   /** `user:password@` or `token@` put in the remote URL. */
   userInfo?: string;
   /** Dial over TLS (tls://) trusting `caPath`, presenting cert/key when given. */
@@ -47,8 +49,8 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
 
 /** Starts nats-server as a leaf whose one remote is our leafnode port on 127.0.0.1. */
 export async function startNatsLeaf(hubLeafPort: number, opts: NatsLeafOptions = {}): Promise<NatsLeaf> {
-  const clientPort = await freePort();
-  const httpPort = await freePort();
+  const clientPort = opts.ports?.clientPort ?? (await freePort());
+  const httpPort = opts.ports?.httpPort ?? (await freePort());
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-leaf-'));
   const conf = path.join(dir, 'leaf.conf');
   const scheme = opts.tls === undefined ? 'nats' : 'tls';
