@@ -3,55 +3,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Errors, Parser, type ParserRole, type ProtocolError, type ProtocolHandler } from '../src/protocol/index.js';
-
-type Event = (string | number | undefined)[];
-
-class Recorder implements ProtocolHandler {
-  events: Event[] = [];
-  onConnect(json: string) {
-    this.events.push(['CONNECT', json]);
-  }
-  onInfo(json: string) {
-    this.events.push(['INFO', json]);
-  }
-  onPub(subject: string, reply: string | undefined, hdrLen: number, msg: Buffer) {
-    this.events.push(['PUB', subject, reply, hdrLen, msg.toString('latin1')]);
-  }
-  onSub(subject: string, queue: string | undefined, sid: string) {
-    this.events.push(['SUB', subject, queue, sid]);
-  }
-  onUnsub(sid: string, max: number | undefined) {
-    this.events.push(['UNSUB', sid, max]);
-  }
-  onMsg(subject: string, sid: string, reply: string | undefined, hdrLen: number, msg: Buffer) {
-    this.events.push(['MSG', subject, sid, reply, hdrLen, msg.toString('latin1')]);
-  }
-  onLeafSub(subject: string, queue: string | undefined, weight: number) {
-    this.events.push(['LS+', subject, queue, weight]);
-  }
-  onLeafUnsub(subject: string, queue: string | undefined) {
-    this.events.push(['LS-', subject, queue]);
-  }
-  onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer) {
-    this.events.push(['LMSG', subject, reply, queues.join(','), hdrLen, msg.toString('latin1')]);
-  }
-  onPing() {
-    this.events.push(['PING']);
-  }
-  onPong() {
-    this.events.push(['PONG']);
-  }
-  onOk() {
-    this.events.push(['+OK']);
-  }
-  onErr(text: string) {
-    this.events.push(['-ERR', text]);
-  }
-  onProtocolError(err: ProtocolError) {
-    this.events.push(['ERROR', err.text || err.closeReason]);
-  }
-}
+import { Errors, Parser, type ParserRole } from '../src/protocol/index.js';
+import { Recorder, type Event } from './support/recorder.js';
 
 const limits = { maxControlLine: 4096, maxPayload: 1024 * 1024 };
 
