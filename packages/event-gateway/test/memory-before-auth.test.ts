@@ -15,9 +15,9 @@ const TOKEN = 's3cret-token';
 const COUNT = 100;
 const MiB = 1024 * 1024;
 /**
- * Generous: a TLS connection costs 50-70 KiB on either server; a refused one is closed at its first byte, but Node
- * has read and decrypted a chunk of its burst by then (50-210 KiB per connection of RSS in five runs, reused by later
- * rounds). A held 1 MiB line cost 1300 KiB.
+ * Generous: a TLS connection costs 50-70 KiB on either server; a refused one is dropped at its first byte, its -ERR
+ * sent, but Node has read and decrypted a chunk of its burst by then (about 180 KiB per connection of RSS, reused by
+ * later rounds, not held). A held 1 MiB line cost 1300 KiB.
  */
 const ATTACK_BOUND_KIB = 384;
 const PARKED_BOUND_KIB = 160;

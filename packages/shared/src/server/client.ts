@@ -265,10 +265,26 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (err.text) this.writeRaw(errLine(err));
     if (err.closes) {
       this.ctx.logger.warn({ cid: this.cid, ip: this.transport.remoteAddress, who: this.identity, error: err.text || undefined, detail }, 'protocol error, closing');
-      this.close(err.closeReason ?? 'Protocol Violation');
+      if (!this.connected && this.authRequired) this.refuse(err.closeReason ?? 'Protocol Violation');
+      else this.close(err.closeReason ?? 'Protocol Violation');
     } else {
       this.ctx.logger.debug({ cid: this.cid, error: err.text, detail }, 'protocol error');
     }
+  }
+
+  /**
+   * Ends a client that never authenticated: its -ERR handed to the OS, the connection is dropped at once, as
+   * nats-server closes it. A graceful end would go on reading what the peer sends (a refused burst of 1 MiB, read
+   * and thrown away 64 KiB at a time) until the peer closes or the transport's grace runs out.
+   */
+  private refuse(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    const t = this.transport;
+    if (this.out.bytes > 0) t.write(this.out.take(), () => t.destroy());
+    else t.destroy();
+    // Should the -ERR not leave (a peer that reads nothing), the graceful end still bounds the socket's life.
+    t.end();
+    this.closed(reason);
   }
 
   /** Flushes what is queued, then closes. */

@@ -97,9 +97,6 @@ export class SocketTransport implements Transport {
   }
 
   end(): void {
-    // Nothing more is read from a connection we are ending: a peer still sending (a refused client's 1 MiB) would
-    // otherwise be read into garbage until the destroy below, 64 KiB at a time (issue 11, finding 7).
-    this.socket.pause();
     if (!this.socket.destroyed) this.socket.end();
     // A peer that never reads must not keep the socket alive forever.
     setTimeout(() => this.socket.destroy(), 2000).unref();
