@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry for `npm start`, `npm test` and `npm run bench` on a fresh clone where only Node 20 and npm exist:
+// Entry for `npm start`, `npm test`, `npm run bench` and `npm run fuzz` on a fresh clone where only Node 20 and npm exist:
 // make sure pnpm 10 is present (corepack's pnpm fails its signature check on these machines), install, build,
 // then hand over to the real command. Kept dependency-free because it runs before anything is installed.
 import { spawnSync } from 'node:child_process';
@@ -44,7 +44,10 @@ switch (command) {
   case 'bench':
     process.exitCode = run('node', ['bench/dist/src/main.js', ...rest]);
     break;
+  case 'fuzz':
+    process.exitCode = run('node', ['bench/dist/src/fuzz.js', ...rest]);
+    break;
   default:
-    console.error(`bootstrap: unknown command ${command ?? '(none)'}; use start, test or bench`);
+    console.error(`bootstrap: unknown command ${command ?? '(none)'}; use start, test, bench or fuzz`);
     process.exitCode = 2;
 }

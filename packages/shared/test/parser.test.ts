@@ -3,72 +3,26 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Errors, Parser, type ParserRole, type ProtocolError, type ProtocolHandler } from '../src/protocol/index.js';
-
-type Event = (string | number | undefined)[];
-
-class Recorder implements ProtocolHandler {
-  events: Event[] = [];
-  onConnect(json: string) {
-    this.events.push(['CONNECT', json]);
-  }
-  onInfo(json: string) {
-    this.events.push(['INFO', json]);
-  }
-  onPub(subject: string, reply: string | undefined, hdrLen: number, msg: Buffer) {
-    this.events.push(['PUB', subject, reply, hdrLen, msg.toString('latin1')]);
-  }
-  onSub(subject: string, queue: string | undefined, sid: string) {
-    this.events.push(['SUB', subject, queue, sid]);
-  }
-  onUnsub(sid: string, max: number | undefined) {
-    this.events.push(['UNSUB', sid, max]);
-  }
-  onMsg(subject: string, sid: string, reply: string | undefined, hdrLen: number, msg: Buffer) {
-    this.events.push(['MSG', subject, sid, reply, hdrLen, msg.toString('latin1')]);
-  }
-  onLeafSub(subject: string, queue: string | undefined, weight: number) {
-    this.events.push(['LS+', subject, queue, weight]);
-  }
-  onLeafUnsub(subject: string, queue: string | undefined) {
-    this.events.push(['LS-', subject, queue]);
-  }
-  onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer) {
-    this.events.push(['LMSG', subject, reply, queues.join(','), hdrLen, msg.toString('latin1')]);
-  }
-  onPing() {
-    this.events.push(['PING']);
-  }
-  onPong() {
-    this.events.push(['PONG']);
-  }
-  onOk() {
-    this.events.push(['+OK']);
-  }
-  onErr(text: string) {
-    this.events.push(['-ERR', text]);
-  }
-  onProtocolError(err: ProtocolError) {
-    this.events.push(['ERROR', err.text || err.closeReason]);
-  }
-}
+import { Errors, Parser, type ParserRole } from '../src/protocol/index.js';
+import { Recorder, type Event } from './support/recorder.js';
 
 const limits = { maxControlLine: 4096, maxPayload: 1024 * 1024 };
 
-function parseChunks(chunks: Buffer[], role: ParserRole = 'client'): Event[] {
+function parseChunks(chunks: Buffer[], role: ParserRole = 'client', opts: { expectConnect?: boolean } = {}): Event[] {
   const rec = new Recorder();
-  const p = new Parser(rec, role, { ...limits });
+  const p = new Parser(rec, role, { ...limits, ...opts });
   for (const c of chunks) p.parse(c);
   return rec.events;
 }
 
-function splitEverywhere(stream: Buffer, role: ParserRole = 'client'): void {
-  const whole = parseChunks([stream], role);
-  const bytes = parseChunks([...stream].map((b) => Buffer.from([b])), role);
+function splitEverywhere(stream: Buffer, role: ParserRole = 'client', opts: { expectConnect?: boolean } = {}): Event[] {
+  const whole = parseChunks([stream], role, opts);
+  const bytes = parseChunks([...stream].map((b) => Buffer.from([b])), role, opts);
   assert.deepEqual(bytes, whole, 'byte by byte');
   for (let i = 1; i < stream.length; i++) {
-    assert.deepEqual(parseChunks([stream.subarray(0, i), stream.subarray(i)], role), whole, `split at ${i}`);
+    assert.deepEqual(parseChunks([stream.subarray(0, i), stream.subarray(i)], role, opts), whole, `split at ${i}`);
   }
+  return whole;
 }
 
 const clientStream = Buffer.from(
@@ -233,6 +187,106 @@ describe('parser', () => {
     it('rejects a bad operation before its line ends', () => {
       assert.deepEqual(parseChunks([Buffer.from('XYZ')]), [['ERROR', Errors.unknownOp.text]]);
       assert.deepEqual(parseChunks([Buffer.from('PU')]), []);
+    });
+  });
+
+  // Issue 11: what nats-server does with odd input, and what a hostile peer must not get from us.
+  describe('odd and hostile input', () => {
+    it('reads PING, PONG and +OK with anything after them up to the line end (nats-server OP_PING), split anywhere', () => {
+      const events = splitEverywhere(Buffer.from(`PING foo\r\nPINGx\r\npong\tbar\r\n+OKAY\r\nPING ${'z'.repeat(5000)}\r\nPING\r\n`));
+      assert.deepEqual(events, [['PING'], ['PING'], ['PONG'], ['+OK'], ['PING'], ['PING']]);
+    });
+
+    it('expecting CONNECT, refuses any other first byte at once and reads everything after a CONNECT', () => {
+      for (const first of ['P', 'INFO {', 'LMSG foo 999999999999999\r\n', ' CONNECT {}\r\n', '\r\n']) {
+        assert.deepEqual(parseChunks([Buffer.from(first)], 'client', { expectConnect: true }), [['ERROR', Errors.authorizationViolation.text]], first);
+      }
+      assert.deepEqual(parseChunks([Buffer.from('C')], 'client', { expectConnect: true }), [], 'C may begin CONNECT');
+      const events = splitEverywhere(Buffer.from('connect {}\r\nPUB a 1\r\nx\r\nPING\r\n'), 'client', { expectConnect: true });
+      assert.deepEqual(events, [['CONNECT', '{}'], ['PUB', 'a', undefined, 0, 'x'], ['PING']]);
+    });
+
+    it('bounds every message size in every role by max_payload and 9 digits before anything is held', () => {
+      const over = String(limits.maxPayload + 1);
+      const cases: [ParserRole, string, string][] = [
+        ['client', `PUB a ${over}\r\n`, Errors.maxPayload.text],
+        ['client', `HPUB a 12 ${over}\r\n`, Errors.maxPayload.text],
+        ['client', 'PUB a 999999999999999\r\n', 'Protocol Violation'],
+        ['client', 'HPUB a 999999999999999 999999999999999\r\n', 'Protocol Violation'],
+        ['server', `MSG a 1 ${over}\r\n`, Errors.maxPayload.text],
+        ['server', `HMSG a 1 r 12 ${over}\r\n`, Errors.maxPayload.text],
+        ['server', 'MSG a 1 1234567890\r\n', 'Protocol Violation'],
+        ['leaf', `LMSG a ${over}\r\n`, Errors.maxPayload.text],
+        ['leaf', `LMSG a + r q ${over}\r\n`, Errors.maxPayload.text],
+        ['leaf', `HMSG a | q 12 ${over}\r\n`, Errors.maxPayload.text],
+        ['leaf', 'LMSG a 999999999999999\r\n', 'Protocol Violation'],
+        ['leaf', 'HMSG a 99 12\r\n', 'Protocol Violation'],
+      ];
+      for (const [role, line, expected] of cases) {
+        const rec = new Recorder();
+        const p = new Parser(rec, role, limits);
+        p.parse(Buffer.from(line));
+        assert.deepEqual(rec.events, [['ERROR', expected]], `${role} ${line}`);
+        assert.equal(p.heldBytes, 0, `${role} ${line}: nothing held`);
+      }
+    });
+
+    it('holds no more of a line than max_control_line however it arrives; only a server INFO read by a leaf or a client library may be longer', () => {
+      const small = { maxControlLine: 64, maxPayload: 1024 };
+      for (const [role, line, expected] of [
+        ['client', `INFO {"x":"${'a'.repeat(100)}"}`, Errors.maxControlLine.text],
+        ['client', `SUB ${'a'.repeat(100)} 1`, Errors.maxControlLine.text],
+        ['leaf', `LS+ ${'a'.repeat(100)}`, Errors.maxControlLine.text],
+        ['server', `INFO {"x":"${'a'.repeat(100)}"}`, 'INFO'],
+        ['leaf', `INFO {"x":"${'a'.repeat(100)}"}`, 'INFO'],
+      ] as const) {
+        const rec = new Recorder();
+        const p = new Parser(rec, role, small);
+        let held = 0;
+        for (const b of Buffer.from(`${line}\r\n`)) {
+          p.parse(Buffer.from([b]));
+          held = Math.max(held, p.heldBytes);
+        }
+        assert.equal(rec.events[0]?.[0] === 'INFO' ? 'INFO' : rec.events[0]?.[1], expected, `${role} ${line.slice(0, 8)}`);
+        if (expected !== 'INFO') assert.ok(held <= small.maxControlLine + 2 + 8, `${role}: held ${held} bytes`);
+      }
+    });
+
+    it('refuses a subject, reply, queue or sid that is not UTF-8, skipping its payload, and goes on', () => {
+      const notUtf8 = Buffer.from('SUB a.\xff 1\r\nSUB a q\xfe 2\r\nSUB a \xff\r\nUNSUB \xff\r\nPUB a.\xc0\xaf r 2\r\nhi\r\nPUB a r.\xff 0\r\n\r\n', 'latin1');
+      const events = splitEverywhere(Buffer.concat([notUtf8, Buffer.from('SUB a.é 3\r\nPING\r\n', 'utf8')]));
+      assert.deepEqual(events, [
+        ['REFUSED', 'SUB', Errors.invalidSubject.text],
+        ['REFUSED', 'SUB', Errors.invalidSubject.text],
+        ['REFUSED', 'SUB', Errors.invalidSubject.text],
+        ['REFUSED', 'UNSUB', Errors.invalidSubject.text],
+        ['REFUSED', 'PUB', Errors.invalidPublishSubject.text],
+        ['REFUSED', 'PUB', Errors.invalidPublishSubject.text],
+        ['SUB', 'a.é', undefined, '3'],
+        ['PING'],
+      ]);
+      const leaf = splitEverywhere(Buffer.from('LS+ \xff\r\nLMSG a | q\xff 1\r\nx\r\nLS- a\r\n', 'latin1'), 'leaf');
+      assert.deepEqual(leaf, [
+        ['REFUSED', 'LS+', Errors.invalidSubject.text],
+        ['REFUSED', 'LMSG', Errors.invalidPublishSubject.text],
+        ['LS-', 'a', undefined],
+      ]);
+    });
+
+    it('keeps what follows a CONNECT unparsed while paused, and parses it in order on resume', () => {
+      const rec = new Recorder();
+      const p = new Parser(rec, 'client', { ...limits, expectConnect: true });
+      rec.onConnect = (json) => {
+        rec.events.push(['CONNECT', json]);
+        p.pause();
+      };
+      p.parse(Buffer.from('CONNECT {}\r\nSUB a 1\r\nPUB a 2\r\nh'));
+      p.parse(Buffer.from('i\r\nPING\r\n'));
+      assert.deepEqual(rec.events, [['CONNECT', '{}']]);
+      assert.ok(p.heldBytes > 0, 'the rest is kept');
+      p.resume();
+      assert.deepEqual(rec.events, [['CONNECT', '{}'], ['SUB', 'a', undefined, '1'], ['PUB', 'a', undefined, 0, 'hi'], ['PING']]);
+      assert.equal(p.heldBytes, 0);
     });
   });
 });

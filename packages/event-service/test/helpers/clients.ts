@@ -67,6 +67,8 @@ export interface ConnectOpts {
   servers: string;
   noEcho?: boolean;
   name?: string;
+  /** Sent as CONNECT auth_token, for a server with a token. */
+  token?: string;
 }
 
 export interface ClientKit {

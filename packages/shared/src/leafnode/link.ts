@@ -90,7 +90,9 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   ) {
     super(ctx.broker, ctx.interest, cid);
     const svc = ctx.limits;
-    this.parser = new Parser(this, 'leaf', { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload });
+    // A leaf must CONNECT first: any other first byte is refused before anything of it is held (nats-server 2.9.10
+    // answers `LMSG ...` before CONNECT with Authorization Violation); a message is bounded by our max_payload.
+    this.parser = new Parser(this, 'leaf', { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload, expectConnect: true });
   }
 
   /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */

@@ -388,7 +388,11 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.transport = transport;
     this.hub = info;
     const limits = this.limits;
-    const parser = new Parser(this, 'leaf', { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload });
+    // The hub may send what its INFO allows (its max_payload, at most nats-server's 64 MiB ceiling) even when ours is
+    // smaller; anything larger ends the link before a byte of it is held (issue 11: one LMSG line had ended the
+    // gateway).
+    const maxPayload = Math.max(limits.max_payload, Math.min(info.maxPayload, MAX_PAYLOAD_CEILING));
+    const parser = new Parser(this, 'leaf', { maxControlLine: limits.max_control_line, maxPayload });
     this.parser = parser;
     this.pinger.reset();
     // The hub answers in order: its LS+ burst for our CONNECT comes before the PONG, so what it does not
@@ -776,6 +780,9 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
   }
 }
+
+/** nats-server refuses a larger max_payload (opts.go MAX_PAYLOAD_MAX_SIZE): no hub can mean more. */
+const MAX_PAYLOAD_CEILING = 64 * 1024 * 1024;
 
 /** Capped exponential backoff, the upper half of it random so a fleet of leaves does not redial in step. */
 export function backoffMs(attempt: number, baseMs: number, capMs: number): number {

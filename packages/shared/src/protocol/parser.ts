@@ -3,6 +3,11 @@
 // Control lines are found with Buffer#indexOf (native), payloads are handed out as zero-copy slices of the read
 // chunk when they arrive whole, and copied once when split (learned from nats.js core/src/parser.ts and
 // nats-server server/parser.go; written anew).
+// Nothing a peer sends makes it throw or hold more than its limits: every size is checked against max_payload before
+// a buffer is made, a line being read is bounded by max_control_line as it arrives, and a peer that must CONNECT
+// first is refused at its first other byte (issue 11: one line had ended the process, and 1 MiB could be parked
+// before authentication).
+import { isUtf8 } from 'node:buffer';
 import { Errors, type ProtocolError } from './errors.js';
 
 /** Operations a peer may send. Which are accepted depends on the parser's role. */
@@ -49,13 +54,28 @@ export interface ProtocolHandler {
   onErr?(text: string): void;
   /** The stream is unusable from here on; the parser ignores further input. */
   onProtocolError(err: ProtocolError, detail: string): void;
+  /**
+   * One operation refused, the stream going on: its subject, reply, queue or sid is not UTF-8 (`err` is
+   * `Invalid Subject`, or `Invalid Publish Subject` for a message). A refused message's payload was read and
+   * dropped. Without this method such operations are dropped silently.
+   */
+  onRefused?(op: Op, err: ProtocolError, detail: string): void;
 }
 
 export interface ParserLimits {
   /** Longest control line, counting the arguments (nats-server's max_control_line). */
   maxControlLine: number;
-  /** Largest message a PUB/HPUB may declare (bytes, headers included). */
+  /** Largest message any operation may declare (bytes, headers included): PUB, HPUB, MSG, HMSG, LMSG. */
   maxPayload: number;
+}
+
+export interface ParserOptions extends ParserLimits {
+  /**
+   * The peer must send CONNECT before anything else: any other first byte is an `Authorization Violation` at once,
+   * before anything of it is held (nats-server parser.go OP_START with authSet; a leafnode port always expects
+   * CONNECT). Cleared by the first CONNECT.
+   */
+  expectConnect?: boolean;
 }
 
 const CR = 13;
@@ -69,14 +89,38 @@ const enum PayloadOp {
   Pub,
   Msg,
   LeafMsg,
+  /** A message whose subject, reply or queues are not UTF-8: read, then refused. */
+  Refused,
+}
+
+/** Where a control line that has not ended yet stands (nats-server's OP_*, *_SPC and *_ARG states). */
+const enum LinePhase {
+  /** No partial line. */
+  None,
+  /** Reading the op word. */
+  Op,
+  /** Blanks between the op and its arguments: skipped, never held. */
+  Blank,
+  /** The arguments: held, bounded by max_control_line. */
+  Args,
+  /** PING, PONG or +OK: everything up to the line's end is ignored, never held (nats-server OP_PING). */
+  Skip,
 }
 
 export class Parser {
+  /** The limits in force; a reload replaces them (they apply from the next operation). */
+  limits: ParserLimits;
   private readonly ops: ReadonlySet<Op>;
   private readonly opNames: readonly string[];
-  /** Bytes of a control line that has not ended yet. */
-  private partial: Buffer[] = [];
-  private partialLength = 0;
+  private expectConnect: boolean;
+  // A control line that has not ended yet: its op word, whether blanks followed it, its arguments so far.
+  private phase = LinePhase.None;
+  private readonly opBytes = Buffer.alloc(OP_WORD_MAX);
+  private opLen = 0;
+  private lineOp: Op | undefined;
+  private sawBlank = false;
+  private args: Buffer[] = [];
+  private argsLen = 0;
   /** A payload split across reads: the bytes so far (payload + CRLF), or undefined. */
   private split: Buffer | undefined;
   private splitFilled = 0;
@@ -87,7 +131,16 @@ export class Parser {
   private paySid = '';
   private payHdr = 0;
   private payQueues: readonly string[] = NO_QUEUES;
+  private payRefusedOp: Op = 'PUB';
+  private payRefusedErr: ProtocolError = Errors.invalidPublishSubject;
   private failed = false;
+  /** Set by pause(): input is kept, not parsed, until resume(). */
+  private paused = false;
+  private stash: Buffer | undefined;
+  /** Set while decoding an operation's arguments when one of them is not UTF-8. */
+  private badText = false;
+  /** The line splitArgs last split has a byte that is not ASCII. */
+  private nonAscii = false;
   // Argument boundaries of the current control line, reused to avoid allocation per line.
   private readonly argStart = new Int32Array(MAX_ARGS);
   private readonly argEnd = new Int32Array(MAX_ARGS);
@@ -95,42 +148,45 @@ export class Parser {
   constructor(
     private readonly handler: ProtocolHandler,
     private readonly role: ParserRole,
-    public limits: ParserLimits,
+    opts: ParserOptions,
   ) {
     this.ops = new Set(ROLE_OPS[role]);
     this.opNames = ROLE_OPS[role];
+    this.limits = { maxControlLine: opts.maxControlLine, maxPayload: opts.maxPayload };
+    this.expectConnect = opts.expectConnect ?? false;
   }
 
   /** Feeds one chunk of the stream. */
   parse(chunk: Buffer): void {
+    if (this.failed) return;
+    if (this.paused) {
+      // The caller paused its reads too; what it had already read waits here, unparsed.
+      this.stash = this.stash === undefined ? chunk : Buffer.concat([this.stash, chunk]);
+      return;
+    }
     let pos = 0;
     const len = chunk.length;
-    while (pos < len && !this.failed) {
+    while (pos < len && !this.failed && !this.paused) {
       if (this.split !== undefined) {
         pos = this.fillPayload(chunk, pos);
         continue;
       }
       const nl = chunk.indexOf(LF, pos);
       if (nl === -1) {
-        this.holdPartialLine(chunk, pos);
+        this.holdLine(chunk, pos, len);
         return;
       }
-      let line: Buffer;
-      let start: number;
-      if (this.partialLength > 0) {
-        this.partial.push(chunk.subarray(pos, nl));
-        line = Buffer.concat(this.partial);
-        start = 0;
-        this.partial = [];
-        this.partialLength = 0;
+      let payloadSize: number;
+      if (this.phase !== LinePhase.None) {
+        this.holdLine(chunk, pos, nl);
+        pos = nl + 1;
+        if (this.failed) return;
+        payloadSize = this.endHeldLine();
       } else {
-        line = chunk;
-        start = pos;
+        // A payload that follows the line may sit in this very chunk: dispatchLine returns its size, or -1.
+        payloadSize = this.dispatchLine(chunk, pos, nl);
+        pos = nl + 1;
       }
-      const end = line === chunk ? nl : line.length;
-      pos = nl + 1;
-      // A payload that follows the line may sit in this very chunk: dispatchLine returns its size, or -1.
-      const payloadSize = this.dispatchLine(line, start, end);
       if (payloadSize < 0) continue;
       const need = payloadSize + 2;
       if (len - pos >= need) {
@@ -141,16 +197,44 @@ export class Parser {
         this.deliverPayload(chunk, pos, pos + payloadSize);
         pos += need;
       } else {
+        // Bounded: dispatchLine refused any size over max_payload.
         this.split = Buffer.allocUnsafe(need);
         this.splitFilled = chunk.copy(this.split, 0, pos, len);
         pos = len;
       }
     }
+    if (this.paused && !this.failed && pos < len) this.stash = chunk.subarray(pos);
+  }
+
+  /**
+   * Stops after the operation being handled (call it from a handler): the rest of the input is kept unparsed
+   * until resume(). A connection waiting for an asynchronous verdict on its CONNECT reads nothing behind it.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Parses what was kept since pause(), then goes on with later input. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const rest = this.stash;
+    this.stash = undefined;
+    if (rest !== undefined) this.parse(rest);
   }
 
   /** True once a protocol error was reported. */
   get hasFailed(): boolean {
     return this.failed;
+  }
+
+  /**
+   * Bytes the parser holds between calls: a partial line, a split payload's buffer, input kept while paused. At most
+   * max_control_line + 2 for a line (a server's INFO, read by the server and leaf roles, up to 1 MiB), max_payload + 2
+   * for a payload; hostile-input tests assert it.
+   */
+  get heldBytes(): number {
+    return this.opLen + this.argsLen + (this.split?.length ?? 0) + (this.stash?.length ?? 0);
   }
 
   // --- payloads -------------------------------------------------------------------------------------------
@@ -168,6 +252,9 @@ export class Parser {
         break;
       case PayloadOp.LeafMsg:
         h.onLeafMsg?.(this.paySubject, this.payReply, this.payQueues, this.payHdr, buf.subarray(start, end));
+        break;
+      case PayloadOp.Refused:
+        h.onRefused?.(this.payRefusedOp, this.payRefusedErr, 'subject, reply or queue not UTF-8');
         break;
     }
   }
@@ -188,45 +275,118 @@ export class Parser {
     return pos + take;
   }
 
-  // --- control lines --------------------------------------------------------------------------------------
+  // --- control lines split across reads ---------------------------------------------------------------------
 
-  private holdPartialLine(chunk: Buffer, pos: number): void {
-    const rest = chunk.subarray(pos);
-    // Copy: the reader may reuse nothing, but holding a slice would pin the whole chunk for a few bytes.
-    this.partial.push(Buffer.from(rest));
-    this.partialLength += rest.length;
-    if (!this.opPrefixPossible()) {
-      this.fail(Errors.unknownOp, 'unknown operation');
+  /**
+   * Takes `buf[from, to)` (no LF in it) into the line being read. Only the op word and the arguments are held, the
+   * arguments bounded by the limit as they arrive; blanks after the op and whatever follows PING, PONG or +OK are
+   * skipped. The line built from it at its end parses exactly as the whole line would (parse() feeds lines that
+   * arrive whole to dispatchLine directly).
+   */
+  private holdLine(buf: Buffer, from: number, to: number): void {
+    if (this.phase === LinePhase.None) this.phase = LinePhase.Op;
+    let i = from;
+    while (i < to && !this.failed) {
+      switch (this.phase) {
+        case LinePhase.Op: {
+          const b = buf[i]!;
+          if (this.opLen === 0 && this.expectConnect && !isConnectByte(b)) return this.fail(Errors.authorizationViolation, 'operation before CONNECT');
+          if (b === SPACE || b === TAB) {
+            // The op word is complete: it must be one of the role's ops.
+            this.lineOp = this.opAt(this.opBytes, 0, this.opLen);
+            if (this.lineOp === undefined) return this.fail(Errors.unknownOp, 'unknown operation');
+            this.phase = LinePhase.Blank;
+            this.sawBlank = true;
+            i++;
+            break;
+          }
+          if (this.opLen === OP_WORD_MAX) return this.fail(Errors.unknownOp, 'unknown operation');
+          this.opBytes[this.opLen++] = b;
+          i++;
+          this.checkOpWord();
+          break;
+        }
+        case LinePhase.Blank:
+          if (buf[i] === SPACE || buf[i] === TAB) i++;
+          else this.phase = LinePhase.Args;
+          break;
+        case LinePhase.Args: {
+          // One more than the limit for a CR the line may end with; a longer line can never be valid, so nothing
+          // past that is copied.
+          const room = this.argLimit(this.lineOp!) + 2 - this.argsLen;
+          const n = to - i;
+          if (n >= room) return this.fail(Errors.maxControlLine, `control line of ${this.argsLen + n}+ bytes`);
+          this.args.push(Buffer.from(buf.subarray(i, to)));
+          this.argsLen += n;
+          i = to;
+          break;
+        }
+        case LinePhase.Skip:
+          i = to;
+          break;
+      }
+    }
+  }
+
+  /** After a byte of the op word: refuse it the moment no op can start so (nats-server rejects a bad op byte at once). */
+  private checkOpWord(): void {
+    const n = this.opLen;
+    const skip = n >= 3 ? skipOpAt(this.opBytes, 0, n) : undefined;
+    if (skip !== undefined && this.ops.has(skip)) {
+      this.lineOp = skip;
+      this.phase = LinePhase.Skip;
       return;
     }
-    // The op itself, a space and the arguments: refuse early so a peer cannot grow this buffer without bound.
-    if (this.partialLength > this.limits.maxControlLine + 8 && !this.partialIsInfo()) {
-      this.fail(Errors.maxControlLine, `control line of ${this.partialLength}+ bytes`);
-    } else if (this.partialLength > INFO_LINE_HARD_MAX) {
-      this.fail(Errors.maxControlLine, `control line of ${this.partialLength}+ bytes`);
+    const word = this.opBytes.toString('latin1', 0, n).toUpperCase();
+    if (this.opNames.some((op) => op.startsWith(word))) return;
+    // `PUB\r` may still end as `PUB\r\n`, which dispatchLine answers as a bare PUB.
+    if (n > 1 && this.opBytes[n - 1] === CR && (this.opNames as readonly string[]).includes(word.slice(0, -1))) return;
+    this.fail(Errors.unknownOp, 'unknown operation');
+  }
+
+  /** The line held so far has ended: dispatch it as the whole line would have been. */
+  private endHeldLine(): number {
+    const phase = this.phase;
+    const op = this.lineOp;
+    let line: Buffer | undefined;
+    if (phase !== LinePhase.Skip) {
+      const parts = [this.opBytes.subarray(0, this.opLen)];
+      if (this.sawBlank) parts.push(ONE_SPACE);
+      line = Buffer.concat([...parts, ...this.args]);
     }
+    this.resetLine();
+    if (line === undefined) {
+      this.dispatchSkipOp(op!);
+      return -1;
+    }
+    return this.dispatchLine(line, 0, line.length);
   }
 
-  /** Whether the bytes held so far can still begin an allowed op (nats-server rejects a bad op byte at once). */
-  private opPrefixPossible(): boolean {
-    const head = Buffer.concat(this.partial, Math.min(this.partialLength, 8));
-    let n = 0;
-    while (n < head.length && head[n] !== SPACE && head[n] !== TAB && head[n] !== CR) n++;
-    if (n === head.length && n >= 8) return false;
-    const word = head.toString('latin1', 0, n).toUpperCase();
-    const complete = n < head.length;
-    return this.opNames.some((op) => (complete ? op === word : op.startsWith(word)));
+  private resetLine(): void {
+    this.phase = LinePhase.None;
+    this.opLen = 0;
+    this.lineOp = undefined;
+    this.sawBlank = false;
+    this.args = [];
+    this.argsLen = 0;
   }
 
-  private partialIsInfo(): boolean {
-    return this.partial[0]!.toString('latin1', 0, Math.min(this.partial[0]!.length, 4)).toUpperCase() === 'INFO';
+  /** The longest arguments `op` may carry: a server's INFO (read by a client library or a leaf) may be longer. */
+  private argLimit(op: Op): number {
+    return op === 'INFO' && this.role !== 'client' ? INFO_LINE_MAX : this.limits.maxControlLine;
   }
+
+  // --- control lines --------------------------------------------------------------------------------------
 
   /**
    * Handles one control line (without its LF); returns the size of the payload that follows, or -1 for none.
    * For PUB-like ops it records the op and its arguments in the pay* fields.
    */
   private dispatchLine(line: Buffer, start: number, end: number): number {
+    if (this.expectConnect && !(end > start && isConnectByte(line[start]!))) {
+      this.fail(Errors.authorizationViolation, 'operation before CONNECT');
+      return -1;
+    }
     if (end > start && line[end - 1] === CR) end--;
     // Op word.
     let i = start;
@@ -234,6 +394,11 @@ export class Parser {
     const op = this.opAt(line, start, i);
     if (op === undefined) {
       this.fail(Errors.unknownOp, 'unknown operation');
+      return -1;
+    }
+    if (op === 'PING' || op === 'PONG' || op === '+OK') {
+      // nats-server reads nothing after these up to the line's end (parser.go OP_PING): `PING foo` is a PING.
+      this.dispatchSkipOp(op);
       return -1;
     }
     const opEnd = i;
@@ -244,23 +409,17 @@ export class Parser {
       // nats-server closes on a bare CONNECT without an -ERR (its JSON is missing, not its op).
       return this.violation('CONNECT without arguments');
     }
-    if (TAKES_ARGS.has(op) ? bare : argsStart !== end) {
-      // nats-server's byte machine wants a space after such an op (`SUB\r\n`), and nothing after PING/PONG/+OK.
-      this.fail(Errors.unknownOp, bare ? `${op} without arguments` : `${op} with arguments`);
+    if (bare) {
+      // nats-server's byte machine wants a space after such an op (`SUB\r\n` is an unknown operation).
+      this.fail(Errors.unknownOp, `${op} without arguments`);
       return -1;
     }
     // Only the arguments count, trailing blanks included; CONNECT too (observed from nats-server 2.9.10).
-    if (op !== 'INFO' && end - argsStart > this.limits.maxControlLine) {
+    if (end - argsStart > this.argLimit(op)) {
       this.fail(Errors.maxControlLine, `control line of ${end - start} bytes`);
       return -1;
     }
     switch (op) {
-      case 'PING':
-        this.handler.onPing();
-        return -1;
-      case 'PONG':
-        this.handler.onPong();
-        return -1;
       case 'PUB':
         return this.pub(line, argsStart, end, false);
       case 'HPUB':
@@ -272,6 +431,8 @@ export class Parser {
         this.unsub(line, argsStart, end);
         return -1;
       case 'CONNECT':
+        // Before the handler runs: one that pauses us for an asynchronous verdict resumes a parser past it.
+        this.expectConnect = false;
         this.handler.onConnect?.(line.toString('utf8', argsStart, end));
         return -1;
       case 'INFO':
@@ -281,9 +442,6 @@ export class Parser {
         return this.msg(line, argsStart, end, false);
       case 'HMSG':
         return this.role === 'leaf' ? this.leafMsg(line, argsStart, end, true) : this.msg(line, argsStart, end, true);
-      case '+OK':
-        this.handler.onOk?.();
-        return -1;
       case '-ERR':
         this.handler.onErr?.(stripQuotes(line.toString('utf8', argsStart, end)));
         return -1;
@@ -298,9 +456,16 @@ export class Parser {
     }
   }
 
-  /** Case-insensitive op lookup without allocating for the common ops. */
+  private dispatchSkipOp(op: Op): void {
+    if (op === 'PING') this.handler.onPing();
+    else if (op === 'PONG') this.handler.onPong();
+    else this.handler.onOk?.();
+  }
+
+  /** Case-insensitive op lookup without allocating for the common ops; PING, PONG and +OK also as a word's prefix. */
   private opAt(line: Buffer, s: number, e: number): Op | undefined {
     const n = e - s;
+    if (n <= 0) return undefined;
     let op: Op | undefined;
     const c0 = line[s]! | 0x20;
     if (n === 3 && c0 === 0x70 /* p */ && (line[s + 1]! | 0x20) === 0x75 && (line[s + 2]! | 0x20) === 0x62) {
@@ -309,35 +474,53 @@ export class Parser {
       op = 'SUB';
     } else if (n === 3 && c0 === 0x6d /* m */ && (line[s + 1]! | 0x20) === 0x73 && (line[s + 2]! | 0x20) === 0x67) {
       op = 'MSG';
-    } else if (n > 0 && n <= 7) {
+    } else if (n <= 7) {
       const word = line.toString('latin1', s, e).toUpperCase();
       op = (this.opNames as readonly string[]).includes(word) ? (word as Op) : undefined;
     }
+    if (op === undefined && n >= 3) op = skipOpAt(line, s, n);
     return op !== undefined && this.ops.has(op) ? op : undefined;
   }
 
-  /** Splits arguments on runs of spaces and tabs into argStart/argEnd; returns their count (MAX_ARGS+1 = too many). */
+  /**
+   * Splits arguments on runs of spaces and tabs into argStart/argEnd; returns their count (MAX_ARGS+1 = too many).
+   * Notes whether any argument byte is not ASCII, so an all-ASCII line (nearly every one) skips the UTF-8 check.
+   */
   private splitArgs(line: Buffer, s: number, e: number): number {
     let n = 0;
     let i = s;
+    let bits = 0;
     while (i < e) {
       while (i < e && (line[i] === SPACE || line[i] === TAB)) i++;
       if (i >= e) break;
       if (n === MAX_ARGS) return MAX_ARGS + 1;
       this.argStart[n] = i;
-      while (i < e && line[i] !== SPACE && line[i] !== TAB) i++;
+      for (let b = line[i]!; i < e && b !== SPACE && b !== TAB; b = line[++i]!) bits |= b;
       this.argEnd[n] = i;
       n++;
     }
+    this.nonAscii = (bits & 0x80) !== 0;
     return n;
   }
 
+  /**
+   * Argument k as a string. Subjects are kept as strings, so bytes that are not UTF-8 would decode to U+FFFD and
+   * two different byte strings to one subject: such an argument sets badText and its operation is refused. An
+   * all-ASCII line pays nothing for it (splitArgs saw no high byte); otherwise only a decoded U+FFFD costs the check.
+   */
   private arg(line: Buffer, k: number): string {
-    return line.toString('utf8', this.argStart[k]!, this.argEnd[k]!);
+    return this.text(line, this.argStart[k]!, this.argEnd[k]!);
+  }
+
+  private text(line: Buffer, s: number, e: number): string {
+    const str = line.toString('utf8', s, e);
+    if (this.nonAscii && str.indexOf('\uFFFD') !== -1 && !isUtf8(line.subarray(s, e))) this.badText = true;
+    return str;
   }
 
   // The last subject decoded, with its bytes: publishers mostly repeat subjects, and comparing a few bytes costs
   // far less than decoding a new string per message (parser micro-bench: about a third of a PUB's parse time).
+  // Only valid UTF-8 is cached, so a hit needs no check. Callers clear badText before the subject.
   private lastSubject = '';
   private lastSubjectBytes: Buffer = Buffer.alloc(0);
 
@@ -350,31 +533,53 @@ export class Parser {
       while (i < len && line[s + i] === cached[i]) i++;
       if (i === len) return this.lastSubject;
     }
-    if (len > SUBJECT_CACHE_MAX_BYTES) return line.toString('utf8', s, s + len);
-    this.lastSubject = line.toString('utf8', s, s + len);
+    const subject = this.text(line, s, s + len);
+    if (this.badText || len > SUBJECT_CACHE_MAX_BYTES) return subject;
+    this.lastSubject = subject;
     this.lastSubjectBytes = Buffer.from(line.subarray(s, s + len));
-    return this.lastSubject;
+    return subject;
   }
 
   private num(line: Buffer, k: number): number {
     return parseSize(line, this.argStart[k]!, this.argEnd[k]!);
   }
 
-  private pub(line: Buffer, s: number, e: number, withHeaders: boolean): number {
-    const n = this.splitArgs(line, s, e);
-    const sizes = withHeaders ? 2 : 1;
-    if (n !== sizes + 1 && n !== sizes + 2) return this.violation(`malformed ${withHeaders ? 'HPUB' : 'PUB'} arguments`);
-    const total = this.num(line, n - 1);
-    const hdrLen = withHeaders ? this.num(line, n - 2) : 0;
+  /**
+   * The sizes at the end of a message line, checked before anything is allocated for its payload: malformed (not a
+   * number of at most 9 digits, or headers larger than the whole) closes without -ERR, over max_payload is
+   * `Maximum Payload Violation` (nats-server client.go processPub, processHeaderPub). Returns the total, or -1.
+   */
+  private sizes(line: Buffer, totalAt: number, hdrAt: number): number {
+    const total = this.num(line, totalAt);
+    const hdrLen = hdrAt < 0 ? 0 : this.num(line, hdrAt);
     if (total < 0 || hdrLen < 0 || hdrLen > total) return this.violation('bad message size');
     if (total > this.limits.maxPayload) {
       this.fail(Errors.maxPayload, `message of ${total} bytes over max_payload ${this.limits.maxPayload}`);
       return -1;
     }
+    this.payHdr = hdrLen;
+    return total;
+  }
+
+  /** The payload of a message with an argument that is not UTF-8 is read and dropped, then the op refused. */
+  private refuseMessage(op: Op, err: ProtocolError, total: number): number {
+    this.payOp = PayloadOp.Refused;
+    this.payRefusedOp = op;
+    this.payRefusedErr = err;
+    return total;
+  }
+
+  private pub(line: Buffer, s: number, e: number, withHeaders: boolean): number {
+    const n = this.splitArgs(line, s, e);
+    const sizes = withHeaders ? 2 : 1;
+    if (n !== sizes + 1 && n !== sizes + 2) return this.violation(`malformed ${withHeaders ? 'HPUB' : 'PUB'} arguments`);
+    const total = this.sizes(line, n - 1, withHeaders ? n - 2 : -1);
+    if (total < 0) return -1;
+    this.badText = false;
     this.payOp = PayloadOp.Pub;
     this.paySubject = this.subjectArg(line, 0);
     this.payReply = n === sizes + 2 ? this.arg(line, 1) : undefined;
-    this.payHdr = hdrLen;
+    if (this.badText) return this.refuseMessage(withHeaders ? 'HPUB' : 'PUB', Errors.invalidPublishSubject, total);
     return total;
   }
 
@@ -382,14 +587,14 @@ export class Parser {
     const n = this.splitArgs(line, s, e);
     const sizes = withHeaders ? 2 : 1;
     if (n !== sizes + 2 && n !== sizes + 3) return this.violation(`malformed ${withHeaders ? 'HMSG' : 'MSG'} arguments`);
-    const total = this.num(line, n - 1);
-    const hdrLen = withHeaders ? this.num(line, n - 2) : 0;
-    if (total < 0 || hdrLen < 0 || hdrLen > total) return this.violation('bad message size');
+    const total = this.sizes(line, n - 1, withHeaders ? n - 2 : -1);
+    if (total < 0) return -1;
+    this.badText = false;
     this.payOp = PayloadOp.Msg;
     this.paySubject = this.subjectArg(line, 0);
     this.paySid = this.arg(line, 1);
     this.payReply = n === sizes + 3 ? this.arg(line, 2) : undefined;
-    this.payHdr = hdrLen;
+    if (this.badText) return this.refuseMessage(withHeaders ? 'HMSG' : 'MSG', Errors.invalidSubject, total);
     return total;
   }
 
@@ -399,7 +604,12 @@ export class Parser {
       this.violation('malformed SUB arguments');
       return;
     }
-    this.handler.onSub?.(this.arg(line, 0), n === 3 ? this.arg(line, 1) : undefined, this.arg(line, n - 1));
+    this.badText = false;
+    const subject = this.arg(line, 0);
+    const queue = n === 3 ? this.arg(line, 1) : undefined;
+    const sid = this.arg(line, n - 1);
+    if (this.badText) this.handler.onRefused?.('SUB', Errors.invalidSubject, 'subject, queue or sid not UTF-8');
+    else this.handler.onSub?.(subject, queue, sid);
   }
 
   private unsub(line: Buffer, s: number, e: number): void {
@@ -413,20 +623,25 @@ export class Parser {
       // nats-server reads a max it cannot parse as 0: unsubscribe now, connection stays open.
       max = Math.max(0, this.num(line, 1));
     }
-    this.handler.onUnsub?.(this.arg(line, 0), max);
+    this.badText = false;
+    const sid = this.arg(line, 0);
+    if (this.badText) this.handler.onRefused?.('UNSUB', Errors.invalidSubject, 'sid not UTF-8');
+    else this.handler.onUnsub?.(sid, max);
   }
 
   // LS+ <subject> [<queue> <weight>]   (nats-server leafnode.go processLeafSub)
   private leafSub(line: Buffer, s: number, e: number): void {
     const n = this.splitArgs(line, s, e);
-    if (n === 1) {
-      this.handler.onLeafSub?.(this.arg(line, 0), undefined, 0);
-    } else if (n === 3) {
-      const weight = this.num(line, 2);
-      this.handler.onLeafSub?.(this.arg(line, 0), this.arg(line, 1), weight < 0 ? 1 : weight);
-    } else {
+    if (n !== 1 && n !== 3) {
       this.violation('malformed LS+ arguments');
+      return;
     }
+    this.badText = false;
+    const subject = this.arg(line, 0);
+    const queue = n === 3 ? this.arg(line, 1) : undefined;
+    const weight = n === 3 ? this.num(line, 2) : 0;
+    if (this.badText) this.handler.onRefused?.('LS+', Errors.invalidSubject, 'subject or queue not UTF-8');
+    else this.handler.onLeafSub?.(subject, queue, weight < 0 ? 1 : weight);
   }
 
   // LS- <subject> [<queue>]
@@ -436,7 +651,11 @@ export class Parser {
       this.violation('malformed LS- arguments');
       return;
     }
-    this.handler.onLeafUnsub?.(this.arg(line, 0), n === 2 ? this.arg(line, 1) : undefined);
+    this.badText = false;
+    const subject = this.arg(line, 0);
+    const queue = n === 2 ? this.arg(line, 1) : undefined;
+    if (this.badText) this.handler.onRefused?.('LS-', Errors.invalidSubject, 'subject or queue not UTF-8');
+    else this.handler.onLeafUnsub?.(subject, queue);
   }
 
   // LMSG <subject> [reply] <size> | LMSG <subject> + <reply> <queues...> <size> | LMSG <subject> | <queues...> <size>
@@ -447,40 +666,37 @@ export class Parser {
     // Without the header size the shapes are LMSG's: n counts the arguments up to and including the total size.
     const n = withHeaders ? all - 1 : all;
     if (n < 2) return this.violation('malformed LMSG arguments');
+    const markerAt = this.argStart[1]!;
+    const marker = this.argEnd[1]! - markerAt === 1 ? line[markerAt]! : 0;
+    const queued = marker === PLUS_BYTE || marker === PIPE_BYTE;
+    if (queued ? marker === PLUS_BYTE && n < 4 : n !== 2 && n !== 3) return this.violation('malformed LMSG arguments');
+    // The sizes first: nothing of a message over max_payload is decoded or kept.
+    const total = this.sizes(line, all - 1, withHeaders ? all - 2 : -1);
+    if (total < 0) return -1;
     // The subject through the last-subject cache, the marker read as a byte, the queue list only when there is
     // one: the leaf path was decoding two strings and allocating an array per message (gateway bench profile:
     // 17 % of the service's LMSG handling was the subject string).
+    this.badText = false;
     const subject = this.subjectArg(line, 0);
     let reply: string | undefined;
     let queues: string[] | undefined;
-    let k = 1;
-    const markerAt = this.argStart[1]!;
-    const marker = this.argEnd[1]! - markerAt === 1 ? line[markerAt]! : 0;
-    if (marker === PLUS_BYTE || marker === PIPE_BYTE) {
+    if (queued) {
       queues = [];
+      let k = 2;
       if (marker === PLUS_BYTE) {
-        if (n < 4) return this.violation('malformed LMSG arguments');
         reply = this.arg(line, 2);
         k = 3;
-      } else {
-        k = 2;
       }
       // Everything but the trailing size is a queue name.
       for (; k < n - 1; k++) queues.push(this.arg(line, k));
     } else if (n === 3) {
       reply = this.arg(line, 1);
-      k = 2;
-    } else if (n !== 2) {
-      return this.violation('malformed LMSG arguments');
     }
-    const total = this.num(line, all - 1);
-    const hdrLen = withHeaders ? this.num(line, all - 2) : 0;
-    if (total < 0 || hdrLen < 0 || hdrLen > total) return this.violation('bad message size');
+    if (this.badText) return this.refuseMessage(withHeaders ? 'HMSG' : 'LMSG', Errors.invalidPublishSubject, total);
     this.payOp = PayloadOp.LeafMsg;
     this.paySubject = subject;
     this.payReply = reply;
     this.payQueues = queues === undefined || queues.length === 0 ? NO_QUEUES : queues;
-    this.payHdr = hdrLen;
     return total;
   }
 
@@ -492,9 +708,9 @@ export class Parser {
   private fail(err: ProtocolError, detail: string): void {
     if (this.failed) return;
     this.failed = true;
-    this.partial = [];
-    this.partialLength = 0;
+    this.resetLine();
     this.split = undefined;
+    this.stash = undefined;
     this.handler.onProtocolError(err, detail);
   }
 }
@@ -502,16 +718,40 @@ export class Parser {
 const NO_QUEUES: readonly string[] = Object.freeze([]);
 const PLUS_BYTE = 0x2b; // '+': LMSG <subject> + <reply> <queues...> <size>
 const PIPE_BYTE = 0x7c; // '|': LMSG <subject> | <queues...> <size>
+const ONE_SPACE = Buffer.from(' ');
+/** The longest op word ("CONNECT") and a CR a bare op may end with. */
+const OP_WORD_MAX = 8;
 /** Longer subjects are decoded every time rather than cached (a copy per miss would cost more than it saves). */
 const SUBJECT_CACHE_MAX_BYTES = 256;
-const TAKES_ARGS: ReadonlySet<Op> = new Set<Op>(['CONNECT', 'PUB', 'HPUB', 'SUB', 'UNSUB', 'INFO', 'MSG', 'HMSG', '-ERR', 'LS+', 'LS-', 'LMSG']);
 
-/** INFO from a server is not bound by our max_control_line; still bounded so a peer cannot grow memory. */
-const INFO_LINE_HARD_MAX = 1 << 20;
+/** A server's INFO, read by the server and leaf roles, is not bound by our max_control_line; still bounded. */
+const INFO_LINE_MAX = 1 << 20;
 
-/** Parses a non-negative decimal from bytes; -1 when it is not one (nats-server parseSize). */
+/** 'C' or 'c': the only first byte a peer that must CONNECT first may send. */
+function isConnectByte(b: number): boolean {
+  return (b | 0x20) === 0x63;
+}
+
+/** PING, PONG or +OK at the start of a word of `n` bytes (nats-server reads `PINGx` as PING). */
+function skipOpAt(b: Buffer, s: number, n: number): Op | undefined {
+  const c0 = b[s]! | 0x20;
+  const c1 = b[s + 1]! | 0x20;
+  const c2 = b[s + 2]! | 0x20;
+  if (b[s] === PLUS_BYTE) return c1 === 0x6f /* o */ && c2 === 0x6b /* k */ ? '+OK' : undefined;
+  if (n < 4 || c0 !== 0x70 /* p */) return undefined;
+  const c3 = b[s + 3]! | 0x20;
+  if (c3 !== 0x67 /* g */ || c2 !== 0x6e /* n */) return undefined;
+  if (c1 === 0x69 /* i */) return 'PING';
+  if (c1 === 0x6f /* o */) return 'PONG';
+  return undefined;
+}
+
+/** nats-server parseSize: at most 9 digits (999,999,999); anything longer is malformed. */
+const SIZE_DIGITS_MAX = 9;
+
+/** Parses a non-negative decimal from bytes; -1 when it is not one of at most 9 digits (nats-server parseSize). */
 export function parseSize(buf: Buffer, s: number, e: number): number {
-  if (e <= s || e - s > 15) return -1;
+  if (e <= s || e - s > SIZE_DIGITS_MAX) return -1;
   let v = 0;
   for (let i = s; i < e; i++) {
     const d = buf[i]! - 48;

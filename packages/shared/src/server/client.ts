@@ -16,6 +16,7 @@ import {
   permissionsViolationForPublish,
   permissionsViolationForSubscription,
   type CloseReason,
+  type Op,
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
@@ -135,8 +136,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private expiryTimer: NodeJS.Timeout | undefined;
   /** Who the authenticator says this is, for logs. */
   identity: string | undefined;
-  /** Operations read while an asynchronous admission was pending, replayed once it decides. */
-  private held: (() => void)[] | undefined;
+  /** An asynchronous admission is pending: the parser is paused behind the CONNECT, reads are paused. */
+  private deciding = false;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -147,6 +148,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.parser = new Parser(this, 'client', {
       maxControlLine: limits.max_control_line,
       maxPayload: limits.max_payload,
+      // With auth on nothing but CONNECT is read first: no INFO, PUB payload or other line is held for a client
+      // that has not authenticated (nats-server parser.go OP_START with authSet).
+      expectConnect: ctx.authenticator !== undefined,
     });
   }
 
@@ -219,6 +223,14 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   // --- lifecycle -----------------------------------------------------------------------------------------
 
+  /**
+   * The largest WebSocket message a client that has not been admitted may send: one control line (its CONNECT) and
+   * a PING. The listener's bound; admission raises it per connection to admittedFrameBytes (transport.ts).
+   */
+  static unadmittedFrameBytes(limits: Pick<ClientLimits, 'max_control_line'>): number {
+    return limits.max_control_line + FRAME_SLACK_BYTES;
+  }
+
   /** The INFO line this client is greeted with. */
   static greeting(ctx: ClientContext, cid: number, remoteAddress: string): string {
     return infoLine({ ...ctx.serverInfo(), client_id: cid, client_ip: remoteAddress });
@@ -235,6 +247,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (!opts.greeted) this.writeRaw(Client.greeting(this.ctx, this.cid, this.transport.remoteAddress));
     if (this.authRequired) {
       this.authTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), limits.auth_timeout);
+    } else {
+      // Nothing to wait for: the client may publish at once.
+      this.transport.admitted?.(admittedFrameBytes(limits));
     }
     this.pinger.start(limits.ping_interval, () => this.onPingTimer());
   }
@@ -250,10 +265,26 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (err.text) this.writeRaw(errLine(err));
     if (err.closes) {
       this.ctx.logger.warn({ cid: this.cid, ip: this.transport.remoteAddress, who: this.identity, error: err.text || undefined, detail }, 'protocol error, closing');
-      this.close(err.closeReason ?? 'Protocol Violation');
+      if (!this.connected && this.authRequired) this.refuse(err.closeReason ?? 'Protocol Violation');
+      else this.close(err.closeReason ?? 'Protocol Violation');
     } else {
       this.ctx.logger.debug({ cid: this.cid, error: err.text, detail }, 'protocol error');
     }
+  }
+
+  /**
+   * Ends a client that never authenticated: its -ERR handed to the OS, the connection is dropped at once, as
+   * nats-server closes it. A graceful end would go on reading what the peer sends (a refused burst of 1 MiB, read
+   * and thrown away 64 KiB at a time) until the peer closes or the transport's grace runs out.
+   */
+  private refuse(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    const t = this.transport;
+    if (this.out.bytes > 0) t.write(this.out.take(), () => t.destroy());
+    else t.destroy();
+    // Should the -ERR not leave (a peer that reads nothing), the graceful end still bounds the socket's life.
+    t.end();
+    this.closed(reason);
   }
 
   /** Flushes what is queued, then closes. */
@@ -276,6 +307,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   applyLimits(): void {
     const limits = this.ctx.limits;
     this.parser.limits = { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload };
+    if (this.connected || !this.authRequired) this.transport.admitted?.(admittedFrameBytes(limits));
     if (this.closeReason === undefined) this.pinger.retime(limits.ping_interval);
   }
 
@@ -304,7 +336,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     clearTimeout(this.authTimer);
     clearTimeout(this.writeDeadlineTimer);
     clearTimeout(this.expiryTimer);
-    this.held = undefined;
+    this.deciding = false;
     for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
     this.subs.clear();
     this.out.clear();
@@ -387,9 +419,18 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   // --- ProtocolHandler -----------------------------------------------------------------------------------
 
   onProtocolError(err: ProtocolError, detail: string): void {
-    // With auth on, even an unknown op before CONNECT is an authorization failure (nats-server 2.9.10).
-    if (err === Errors.unknownOp && !this.connected && this.authRequired) err = Errors.authorizationViolation;
+    // Before CONNECT with auth on, the parser itself answers any first byte but C with Authorization Violation; once
+    // a CONNECT was read, an error is what it is, even while its verdict is pending (nats-server parser.go authErr,
+    // parseErr).
     this.fail(err, detail);
+  }
+
+  /** A subject, reply, queue or sid that is not UTF-8: refused, the connection stays open, nothing is routed. */
+  onRefused(op: Op, err: ProtocolError, detail: string): void {
+    if (!this.admitted()) return;
+    this.fail(err, detail);
+    // A refused publish is still acknowledged after its -ERR, as nats-server does for a pedantic refusal.
+    if (op === 'PUB' || op === 'HPUB') this.ok();
   }
 
   /** `+OK` and `INFO` from a client are ignored, as nats-server does. */
@@ -402,19 +443,16 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   onPing(): void {
-    if (this.held !== undefined) return void this.held.push(() => this.onPing());
     if (!this.admitted()) return;
     this.writeRaw(PONG);
   }
 
   onPong(): void {
-    if (this.held !== undefined) return void this.held.push(() => this.onPong());
     if (!this.admitted()) return;
     this.pinger.onPong();
   }
 
   onConnect(json: string): void {
-    if (this.held !== undefined) return void this.held.push(() => this.onConnect(json));
     let parsed: unknown;
     try {
       parsed = JSON.parse(json);
@@ -436,18 +474,21 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       this.fail(Errors.invalidClientProtocol, `protocol ${String(c.protocol)}`);
       return;
     }
-    const bool = (v: unknown, dflt: boolean) => (typeof v === 'boolean' ? v : dflt);
-    const str = (v: unknown) => (typeof v === 'string' ? v : '');
-    // nats-server: verbose and pedantic default to true when absent, echo to true, headers to false.
+    // nats-server unmarshals CONNECT over the options it holds (client.go processConnect): a field left out keeps
+    // its value, the defaults (verbose, pedantic and echo true, headers false) on the first CONNECT and what an
+    // earlier CONNECT set on a later one.
+    const was = this.opts;
+    const bool = (v: unknown, kept: boolean) => (typeof v === 'boolean' ? v : kept);
+    const str = (v: unknown, kept: string) => (typeof v === 'string' ? v : kept);
     this.opts = {
-      verbose: bool(c.verbose, true),
-      pedantic: bool(c.pedantic, true),
-      echo: bool(c.echo, true),
-      headers: bool(c.headers, false),
-      noResponders: bool(c.no_responders, false),
-      name: str(c.name),
-      lang: str(c.lang),
-      version: str(c.version),
+      verbose: bool(c.verbose, was.verbose),
+      pedantic: bool(c.pedantic, was.pedantic),
+      echo: bool(c.echo, was.echo),
+      headers: bool(c.headers, was.headers),
+      noResponders: bool(c.no_responders, was.noResponders),
+      name: str(c.name, was.name),
+      lang: str(c.lang, was.lang),
+      version: str(c.version, was.version),
     };
     if (this.opts.noResponders && !this.opts.headers) {
       this.fail(Errors.noRespondersNeedsHeaders, 'no_responders without headers');
@@ -464,8 +505,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       this.decide(verdict);
       return;
     }
-    // Hold what follows CONNECT (reads paused, what was already read queued) until the verdict.
-    this.held = [];
+    // Nothing behind the CONNECT is read until the verdict: the parser keeps the rest of this read unparsed and the
+    // transport reads no more, so a client waiting for its token check holds no more than one read.
+    this.deciding = true;
+    this.parser.pause();
     this.transport.pause();
     verdict.then(
       (v) => this.decide(v),
@@ -474,9 +517,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   private decide(verdict: Admission): void {
-    const held = this.held;
-    this.held = undefined;
-    if (held !== undefined && this.closeReason === undefined && this.paused === 0) this.transport.resume();
+    const wasDeciding = this.deciding;
+    this.deciding = false;
     if (this.closeReason !== undefined) return;
     if (!verdict.ok) {
       const cert = this.transport.peerCertificate();
@@ -492,7 +534,11 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (verdict.expiresAt !== undefined) this.armExpiry(verdict.expiresAt);
     if (this.closeReason !== undefined) return;
     this.connectAdmitted();
-    if (held !== undefined) for (const op of held) if (this.closeReason === undefined) op();
+    if (wasDeciding && this.closeReason === undefined) {
+      // What followed the CONNECT, in order, then reading again (unless a consumer's flow control holds it).
+      this.parser.resume();
+      if (this.closeReason === undefined && this.paused === 0) this.transport.resume();
+    }
   }
 
   /** The credential's end: `User Authentication Expired`, closed (nats-server client.go authExpired). */
@@ -519,6 +565,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     const first = !this.connected;
     this.connected = true;
     if (first) {
+      // A WebSocket client may now send messages up to max_payload in one frame.
+      this.transport.admitted?.(admittedFrameBytes(this.ctx.limits));
       this.ctx.logger.info(
         { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, who: this.identity, client_name: this.opts.name || undefined, lang: this.opts.lang || undefined, version: this.opts.version || undefined },
         'client connected',
@@ -528,11 +576,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   onPubAt(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): void {
-    // The payload is a range of the read buffer: a held publish keeps its own copy.
-    if (this.held !== undefined) {
-      const copy = Buffer.from(buf.subarray(start, end));
-      return void this.held.push(() => this.onPubAt(subject, reply, hdrLen, copy, 0, copy.length));
-    }
     if (!this.admitted()) return;
     if (hdrLen > 0 && !this.opts.headers) {
       this.fail(Errors.protocolViolation, 'HPUB without headers support');
@@ -559,7 +602,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   onSub(subject: string, queue: string | undefined, sid: string): void {
-    if (this.held !== undefined) return void this.held.push(() => this.onSub(subject, queue, sid));
     if (!this.admitted()) return;
     if (!isValidSubject(subject) || (queue !== undefined && !isValidQueueName(queue))) {
       this.fail(Errors.invalidSubject, subject);
@@ -591,7 +633,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   onUnsub(sid: string, max: number | undefined): void {
-    if (this.held !== undefined) return void this.held.push(() => this.onUnsub(sid, max));
     if (!this.admitted()) return;
     const sub = this.subs.get(sid);
     if (sub !== undefined) {
@@ -605,6 +646,14 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.ok();
   }
 }
+
+/** The largest WebSocket message an admitted client may send: a message at max_payload with its control line. */
+function admittedFrameBytes(limits: Pick<ClientLimits, 'max_payload' | 'max_control_line'>): number {
+  return limits.max_payload + limits.max_control_line + FRAME_SLACK_BYTES;
+}
+
+/** Room for the op, sizes, CRLFs and a PING that share a WebSocket message with a control line or a message. */
+const FRAME_SLACK_BYTES = 1024;
 
 const CONNECT_BOOLEANS = ['verbose', 'pedantic', 'echo', 'headers', 'no_responders', 'tls_required'] as const;
 const CONNECT_STRINGS = ['name', 'lang', 'version', 'auth_token', 'user', 'pass', 'jwt', 'sig', 'nkey'] as const;

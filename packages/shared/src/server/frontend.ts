@@ -122,7 +122,7 @@ export class ClientFrontend implements ClientContext {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
     });
     const limits = this.limits;
-    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: limits.max_payload + limits.max_control_line + 1024 });
+    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: Client.unadmittedFrameBytes(limits) });
     wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket));
     this.ws = { http: server, wss };
     await listenOn(server, websocket.host, websocket.port);

@@ -31,6 +31,11 @@ export interface Transport {
   peerCertificate(): PeerCertificate | undefined;
   /** The TLS socket underneath, when the stream is encrypted (the gateway reads the certificate's DER and trust). */
   tlsSocket(): TLSSocket | undefined;
+  /**
+   * The client is admitted (or needs no admission): a transport that bounds what it buffers before then (a
+   * WebSocket message, whole before we see any of it) may now take up to `maxMessageBytes` at once.
+   */
+  admitted?(maxMessageBytes: number): void;
 }
 
 /** TCP or TLS: both are net.Socket-shaped streams. */
@@ -169,6 +174,19 @@ export class WebSocketTransport implements Transport {
 
   destroy(): void {
     this.ws.terminate();
+  }
+
+  /**
+   * ws holds a message whole before emitting it, up to the server's maxPayload: the listener sets that to one
+   * control line's worth, so a client that has not authenticated cannot make us hold a large frame (nats-server
+   * reads WebSocket frames into its parser as they come, which refuses any first byte but C before CONNECT). An
+   * admitted client gets the room for a message at max_payload. ws has no public per-connection setting: its
+   * Receiver's maxPayload is read on every frame header, so it is raised there; should a ws release rename it,
+   * admitted clients keep the small bound and the WebSocket tests that send large messages fail.
+   */
+  admitted(maxMessageBytes: number): void {
+    const receiver = (this.ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+    if (receiver !== undefined && typeof receiver._maxPayload === 'number') receiver._maxPayload = maxMessageBytes;
   }
 
   tlsSocket(): TLSSocket | undefined {

@@ -1,0 +1,369 @@
+// `pnpm fuzz` (= scripts/bootstrap.mjs fuzz: install, build, then this file): the hostile-input fuzz of issue 11 for
+// minutes, outside `npm test`, with random seeds. It starts the real event service (its CLI: client port with a token,
+// a TLS leafnode port) and the real event gateway (its CLI, attached to that port), then, batch after batch, each
+// with a fresh seed: the parser property for every role (in this process) and the wire property against the
+// service's client and leafnode ports and the gateway's TLS port (shared/test/support/*). It reports
+//   crashes   a process exited, or wrote to stderr, or logged at error level;
+//   hangs     a good client connected throughout did not get its PONG within --probe-ms;
+//   memory    a process's RSS grew more than --max-growth-mib past its level after the first batches;
+// and prints the seed (and fast-check path) of any failing batch, so it can be replayed. Exit 1 on any finding.
+//
+// Usage: pnpm fuzz [options]           (or, once built: node bench/dist/src/fuzz.js [options])
+//   --seconds <n>        how long to fuzz (default 300)
+//   --seed <n>           replay one batch with this seed (both properties, then stop)
+//   --path <p>           with --seed: the fast-check path printed with it, to go straight to the counterexample
+//   --phase <p>          parser | wire: run only that property (a replay names the one that failed)
+//   --runs <n>           wire runs per batch (default 200; the parser property runs 5x as many per role)
+//   --probe-ms <n>       a good client's PONG must come within this (default 2000)
+//   --max-growth-mib <n> allowed RSS growth per process after warm-up (default 96)
+//   --keep               keep the temp directory (configs, dev PKI, both logs) for a look afterwards (kept anyway on
+//                        a finding)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import fc from 'fast-check';
+import { DEV_PKI_FILES as F, mintDevToken, writeDevPki } from '@event-broker/shared';
+import { HOST, freePort, readRssKiB, waitForPort } from '@event-broker/shared/testing/processes';
+import { plainOpener, tlsOpener } from '@event-broker/shared/testing/parking';
+import { chunksOf, cutsOf, hostileStream, type FrameRole } from '@event-broker/shared/testing/frames';
+import { parseChunks } from '@event-broker/shared/testing/recorder';
+import { goodClient, showStream, wireProperty, type GoodClient, type WireTarget } from '@event-broker/shared/testing/wire-fuzz';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const SERVICE_BIN = path.join(ROOT, 'packages', 'event-service', 'bin', 'event-service.mjs');
+const GATEWAY_BIN = path.join(ROOT, 'packages', 'event-gateway', 'bin', 'event-gateway.mjs');
+/** Limits of both processes: a max_payload small enough that sizes around it are cheap to try. */
+const LIMITS = { maxPayload: 64 * 1024, maxControlLine: 4096 };
+const TOKEN = 'fuzz-s3cret';
+/** RSS is sampled this often; growth is measured from the lowest sample after the first WARMUP_BATCHES. */
+const SAMPLE_MS = 2000;
+const WARMUP_BATCHES = 3;
+
+interface Options {
+  seconds: number;
+  seed: number | undefined;
+  path: string | undefined;
+  phase: 'parser' | 'wire' | undefined;
+  runs: number;
+  probeMs: number;
+  maxGrowthMiB: number;
+  keep: boolean;
+}
+
+function options(): Options {
+  // `pnpm fuzz -- --seed 1` hands the `--` on.
+  const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
+  const { values } = parseArgs({
+    args,
+    options: {
+      seconds: { type: 'string', default: '300' },
+      seed: { type: 'string' },
+      path: { type: 'string' },
+      phase: { type: 'string' },
+      runs: { type: 'string', default: '200' },
+      'probe-ms': { type: 'string', default: '2000' },
+      'max-growth-mib': { type: 'string', default: '96' },
+      keep: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const int = (name: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new Error(`--${name}: an integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  return {
+    seconds: int('seconds', values.seconds),
+    seed: values.seed === undefined ? undefined : int('seed', values.seed),
+    path: values.path,
+    phase: values.phase === undefined ? undefined : values.phase === 'parser' || values.phase === 'wire' ? values.phase : badPhase(values.phase),
+    runs: int('runs', values.runs),
+    probeMs: int('probe-ms', values['probe-ms']),
+    maxGrowthMiB: int('max-growth-mib', values['max-growth-mib']),
+    keep: values.keep,
+  };
+}
+
+function badPhase(v: string): never {
+  throw new Error(`--phase: parser or wire, got ${JSON.stringify(v)}`);
+}
+
+/** One of the two processes under test, with what it printed. */
+interface Child {
+  readonly name: string;
+  readonly proc: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** RSS samples, KiB, one per SAMPLE_MS. */
+  readonly rss: number[];
+  alive(): boolean;
+}
+
+function startChild(name: string, bin: string, config: string): Child {
+  const proc = spawn(process.execPath, [bin, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: Child = { name, proc, stdout: '', stderr: '', rss: [], alive: () => proc.exitCode === null && proc.signalCode === null };
+  // Keep what a report needs: all of stderr (it should stay empty), the error lines of the JSON log.
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    child.stdout = (child.stdout + d).slice(-1_000_000);
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    child.stderr += d;
+  });
+  return child;
+}
+
+/** The JSON log line `msg`, once it appears (bounded). */
+async function logged(child: Child, msg: string): Promise<{ msg?: string; port?: number }> {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    for (const l of child.stdout.split('\n')) {
+      if (!l.includes(msg)) continue;
+      const j = JSON.parse(l) as { msg?: string; port?: number };
+      if (j.msg === msg) return j;
+    }
+    if (!child.alive()) throw new Error(`${child.name} exited before logging ${msg}: ${child.stderr}`);
+    if (Date.now() > end) throw new Error(`${child.name} did not log ${msg}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function loggedPort(child: Child, msg: string): Promise<number> {
+  const port = (await logged(child, msg)).port;
+  if (typeof port !== 'number') throw new Error(`${child.name}: ${msg} names no port`);
+  return port;
+}
+
+/** What a child did wrong so far: exited, wrote to stderr, or logged at error level (pino 50, 60). */
+function crashes(c: Child): string[] {
+  const out: string[] = [];
+  if (!c.alive()) out.push(`${c.name} exited (${c.proc.exitCode ?? c.proc.signalCode})`);
+  if (c.stderr.trim() !== '') out.push(`${c.name} wrote to stderr:\n${c.stderr.slice(-4000)}`);
+  const errors = c.stdout.split('\n').filter((l) => /"level":(5\d|60)\b/.test(l));
+  if (errors.length > 0) out.push(`${c.name} logged ${errors.length} error line(s), the last:\n${errors.slice(-3).join('\n')}`);
+  return out;
+}
+
+function growthMiB(c: Child, warmupSamples: number): number {
+  const after = c.rss.slice(warmupSamples);
+  if (after.length < 2) return 0;
+  return (c.rss[c.rss.length - 1]! - Math.min(...after)) / 1024;
+}
+
+interface Setup {
+  dir: string;
+  service: Child;
+  gateway: Child;
+  targets: WireTarget[];
+  good: GoodClient[];
+}
+
+async function setUp(dir: string): Promise<Setup> {
+  await writeDevPki(dir);
+  const file = (n: string) => path.join(dir, n);
+  const q = JSON.stringify;
+  const serviceConf = file('service.toml');
+  writeFileSync(
+    serviceConf,
+    [
+      '[service]',
+      `host = "${HOST}"`,
+      'port = 0',
+      `token = "${TOKEN}"`,
+      `max_payload = ${LIMITS.maxPayload}`,
+      `max_control_line = ${LIMITS.maxControlLine}`,
+      '[leafnodes]',
+      `host = "${HOST}"`,
+      'port = 0',
+      '[leafnodes.tls]',
+      `cert_path = ${q(file(F.eventService.cert))}`,
+      `key_path = ${q(file(F.eventService.key))}`,
+      `root_ca_path = ${q(file(F.ca.cert))}`,
+      '[log]',
+      'format = "json"',
+      '',
+    ].join('\n'),
+  );
+  const service = startChild('event service', SERVICE_BIN, serviceConf);
+  const port = await loggedPort(service, 'listening for client connections');
+  const leafPort = await loggedPort(service, 'listening for leafnode connections');
+  const gwPort = await freePort();
+  const gatewayConf = file('gateway.toml');
+  writeFileSync(
+    gatewayConf,
+    [
+      '[gateway]',
+      `host = "${HOST}"`,
+      `port = ${gwPort}`,
+      `max_payload = ${LIMITS.maxPayload}`,
+      `max_control_line = ${LIMITS.maxControlLine}`,
+      `data_dir = ${q(file('gateway-data'))}`,
+      '[tls]',
+      `cert_path = ${q(file(F.gateway.cert))}`,
+      `key_path = ${q(file(F.gateway.key))}`,
+      `root_ca_path = ${q(file(F.ca.cert))}`,
+      '[auth]',
+      `public_key_path = ${q(file(F.jwt.publicKey))}`,
+      'issuer = "event-broker-dev"',
+      'audience = "event-broker-dev"',
+      '[upstream]',
+      `urls = ["tls://${HOST}:${leafPort}"]`,
+      `cert_path = ${q(file(F.gatewayUpstream.cert))}`,
+      `key_path = ${q(file(F.gatewayUpstream.key))}`,
+      `root_ca_path = ${q(file(F.ca.cert))}`,
+      '[log]',
+      'format = "json"',
+      '',
+    ].join('\n'),
+  );
+  const gateway = startChild('event gateway', GATEWAY_BIN, gatewayConf);
+  await waitForPort(gwPort, gateway.alive, 15_000);
+  // Messages through the gateway then reach the service, as in production.
+  await logged(gateway, 'uplink up');
+  const jwt = await mintDevToken(readFileSync(file(F.jwt.privateKey), 'utf8'), { sub: 'fuzz', nats: { pub: { allow: ['>'] }, sub: { allow: ['>'] } } }, { ttlSeconds: 86_400 });
+  const connect = (fields: Record<string, unknown>) => Buffer.from(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, headers: true, ...fields })}\r\n`);
+  const serviceConnect = connect({ auth_token: TOKEN });
+  const gatewayConnect = connect({ auth_token: jwt, tls_required: true });
+  const leafConnect = Buffer.from('CONNECT {"version":"2.9.10","server_id":"NFUZZ","name":"fuzz","headers":true}\r\n');
+  const withCert = { ca: file(F.ca.cert), cert: file(F.gatewayUpstream.cert), key: file(F.gatewayUpstream.key) };
+  const client = { ca: file(F.ca.cert), cert: file(F.client.cert), key: file(F.client.key) };
+  const targets: WireTarget[] = [
+    { name: 'service client port', open: plainOpener(port), role: 'client' },
+    { name: 'service client port, after CONNECT with the token', open: plainOpener(port), role: 'client', preamble: serviceConnect },
+    { name: 'service leafnode port (TLS)', open: tlsOpener(leafPort, withCert), role: 'leaf' },
+    { name: 'service leafnode port (TLS), after a leaf CONNECT', open: tlsOpener(leafPort, withCert), role: 'leaf', preamble: leafConnect },
+    { name: 'gateway (TLS, client certificate)', open: tlsOpener(gwPort, client), role: 'client' },
+    { name: 'gateway (TLS, client certificate), after CONNECT with a token', open: tlsOpener(gwPort, client), role: 'client', preamble: gatewayConnect },
+    { name: 'gateway (TLS, no certificate)', open: tlsOpener(gwPort, { ca: file(F.ca.cert) }), role: 'client' },
+  ];
+  const good = [await goodClient(plainOpener(port), serviceConnect), await goodClient(tlsOpener(gwPort, client), gatewayConnect)];
+  return { dir, service, gateway, targets, good };
+}
+
+type ParserCase = [FrameRole, boolean, Buffer, number[]];
+
+/** The parser property for every role, in this process (a throw here is a parser crash). */
+function parserProperty(): fc.IProperty<[ParserCase]> {
+  const role = fc.constantFrom<FrameRole>('client', 'server', 'leaf');
+  return fc.property(
+    role.chain((r) => fc.tuple(fc.constant(r), fc.boolean(), hostileStream(r, LIMITS), fc.array(fc.nat(), { maxLength: 8 }))),
+    ([r, expectConnect, stream, raw]: ParserCase) => {
+      const opts = { ...LIMITS, expectConnect: expectConnect && r !== 'server' };
+      const whole = parseChunks([stream], r, opts);
+      const split = parseChunks(chunksOf(stream, cutsOf(stream.length, raw)), r, opts);
+      const bytewise = parseChunks([...stream].map((b) => Buffer.from([b])), r, opts);
+      const line = r !== 'client' && /info/i.test(stream.toString('latin1')) ? 1 << 20 : LIMITS.maxControlLine;
+      const bound = Math.max(LIMITS.maxPayload + 2, line + 10);
+      if (JSON.stringify(split.events) !== JSON.stringify(whole.events)) throw new Error('split differs from whole');
+      if (JSON.stringify(bytewise.events) !== JSON.stringify(whole.events)) throw new Error('byte by byte differs from whole');
+      for (const p of [whole, split, bytewise]) if (p.maxHeld > bound) throw new Error(`held ${p.maxHeld} bytes (bound ${bound})`);
+    },
+  );
+}
+
+function reportFailure<T>(phase: 'parser' | 'wire', res: fc.RunDetails<T>, show: (ce: T) => string): string {
+  return [
+    `${phase} property failed: ${String(res.errorInstance)}`,
+    `  counterexample: ${res.counterexample ? show(res.counterexample) : '(none)'}`,
+    `  replay: pnpm fuzz --phase ${phase} --seed ${res.seed} --path ${JSON.stringify(res.counterexamplePath ?? '')}`,
+  ].join('\n');
+}
+
+async function main(): Promise<number> {
+  const o = options();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'event-broker-fuzz-'));
+  let setup: Setup | undefined;
+  const findings: string[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+  let keep = o.keep;
+  try {
+    setup = await setUp(dir);
+    const s = setup;
+    const children = [s.service, s.gateway];
+    sampler = setInterval(() => {
+      for (const c of children) if (c.alive()) c.rss.push(readRssKiB(c.proc.pid!));
+    }, SAMPLE_MS);
+    console.log(`fuzz: service pid ${s.service.proc.pid}, gateway pid ${s.gateway.proc.pid}, ${o.seed === undefined ? `${o.seconds} s of random seeds` : `seed ${o.seed}`}; temp ${dir}`);
+    const deadline = Date.now() + o.seconds * 1000;
+    let batches = 0;
+    let wireRuns = 0;
+    let parserRuns = 0;
+    let warmupSamples = 0;
+    let lastReport = Date.now();
+    while (findings.length === 0) {
+      const seed = o.seed ?? Math.floor(Math.random() * 0x7fff_ffff);
+      const replay = o.path === undefined ? {} : { path: o.path };
+      if (o.phase !== 'wire') {
+        const parser = fc.check(parserProperty(), { seed, numRuns: o.runs * 5, unbiased: true, endOnFailure: true, ...replay });
+        parserRuns += parser.numRuns;
+        if (parser.failed) {
+          findings.push(reportFailure('parser', parser, ([[role, expectConnect, stream]]) => `role ${role}${expectConnect ? ' expecting CONNECT' : ''}, stream ${showStream(stream)}`));
+          break;
+        }
+      }
+      const good = s.good;
+      const wire = o.phase === 'parser' ? undefined : await fc.check(
+        wireProperty({
+          ...LIMITS,
+          targets: s.targets,
+          alive: () => children.every((c) => c.alive()),
+          // Both good clients, the service's and the gateway's, must be answered after every stream.
+          good: { ping: async (ms) => void (await Promise.all(good.map((g) => g.ping(ms)))), close: () => good.forEach((g) => g.close()) },
+          probeMs: o.probeMs,
+        }),
+        { seed, numRuns: o.runs, unbiased: true, endOnFailure: true, ...replay },
+      );
+      wireRuns += wire?.numRuns ?? 0;
+      if (wire?.failed) findings.push(reportFailure('wire', wire, ([[target, stream]]) => `${target.name}: ${showStream(stream)}`));
+      for (const c of children) findings.push(...crashes(c));
+      batches++;
+      if (batches === WARMUP_BATCHES) warmupSamples = Math.min(...children.map((c) => c.rss.length));
+      if (batches > WARMUP_BATCHES) {
+        for (const c of children) {
+          const g = growthMiB(c, warmupSamples);
+          if (g > o.maxGrowthMiB) findings.push(`memory: ${c.name} RSS grew ${g.toFixed(1)} MiB since warm-up (bound ${o.maxGrowthMiB}); samples (MiB): ${c.rss.slice(warmupSamples).map((k) => (k / 1024).toFixed(0)).join(' ')}`);
+        }
+      }
+      if (findings.length > 0 && !findings.some((f) => f.includes('replay:'))) findings.push(`  (in the batch of seed ${seed}: pnpm fuzz --seed ${seed})`);
+      if (Date.now() - lastReport > 10_000 || o.seed !== undefined) {
+        lastReport = Date.now();
+        const rss = children.map((c) => `${c.name} ${((c.rss.at(-1) ?? 0) / 1024).toFixed(0)} MiB`).join(', ');
+        console.log(`fuzz: ${batches} batches, ${parserRuns} parser runs, ${wireRuns} wire runs; RSS ${rss}`);
+      }
+      if (o.seed !== undefined || Date.now() > deadline) break;
+    }
+    if (findings.length === 0) {
+      console.log(`fuzz: no finding in ${batches} batches (${parserRuns} parser runs, ${wireRuns} wire runs)`);
+      return 0;
+    }
+    keep = true;
+    console.log(`fuzz: FINDINGS\n${findings.join('\n')}\nfuzz: configs and both processes' logs are in ${dir}`);
+    return 1;
+  } finally {
+    clearInterval(sampler);
+    for (const c of [setup?.service, setup?.gateway]) {
+      if (c !== undefined && keep) writeFileSync(path.join(dir, `${c.name.replace(/ /g, '-')}.log`), `${c.stdout}\n--- stderr ---\n${c.stderr}`);
+    }
+    for (const g of setup?.good ?? []) g.close();
+    for (const c of [setup?.gateway, setup?.service]) {
+      if (c?.alive()) {
+        const exited = new Promise((r) => c.proc.once('exit', r));
+        c.proc.kill('SIGINT');
+        const timer = setTimeout(() => c.proc.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+    }
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`fuzz: ${err.stack ?? err.message}`);
+    process.exit(2);
+  },
+);

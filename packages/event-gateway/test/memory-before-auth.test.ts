@@ -1,0 +1,94 @@
+// Issue 11, finding 7, at the gateway: what a client that never authenticates can make it hold over TLS, with and
+// without a client certificate (the handshake admits both; the certificate is judged with the token, at CONNECT).
+// The gateway runs as its CLI (a process of its own, so the RSS is its own) beside nats-server 2.9.10 with the same
+// TLS certificate and a token, in the same test. nats-server refuses any first byte but `C` before CONNECT and
+// bounds a partial line by max_control_line; the gateway must stay as flat. The figures (t.diagnostic) matter more
+// than the generous bounds asserted.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEV_PKI_FILES as F } from '@event-broker/shared';
+import { HOST, freePort, requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
+import { describeFigure, measureParking, tlsOpener, type Opener, type ParkingFigure } from '@event-broker/shared/testing/parking';
+import { devPki, gatewayToml, startCli, write, tmpDir, type Pki } from './helpers/ops.js';
+
+const TOKEN = 's3cret-token';
+const COUNT = 100;
+const MiB = 1024 * 1024;
+/**
+ * Generous: a TLS connection costs 50-70 KiB on either server; a refused one is dropped at its first byte, its -ERR
+ * sent, but Node has read and decrypted a chunk of its burst by then (about 180 KiB per connection of RSS, reused by
+ * later rounds, not held). A held 1 MiB line cost 1300 KiB.
+ */
+const ATTACK_BOUND_KIB = 384;
+const PARKED_BOUND_KIB = 160;
+
+const attack = (i: number): Buffer =>
+  i % 2 === 0 ? Buffer.from(`INFO {"x":"${'a'.repeat(MiB - 11)}`) : Buffer.from(`PUB x ${MiB}\r\n${'a'.repeat(MiB - 1)}`);
+const partialConnect = (): Buffer => Buffer.from(`CONNECT {"auth_token":"${'a'.repeat(4000)}`);
+
+interface Side {
+  pid: number;
+  port: number;
+}
+
+async function startBoth(t: TestContext, pki: Pki): Promise<{ ours: Side; theirs: Side }> {
+  const dir = tmpDir(t);
+  // The upstream is a port nobody listens on: the link stays down, which changes nothing for admission.
+  const conf = write(dir, 'gateway.toml', gatewayToml(pki, await freePort(), ['auth_timeout = "60s"']));
+  const { run, port } = await startCli(t, ['--config', conf]);
+  const nport = await freePort();
+  const q = JSON.stringify;
+  const natsd = await startNatsServer(
+    t,
+    [
+      `listen: "${HOST}:${nport}"`,
+      `tls { cert_file: ${q(pki.file(F.gateway.cert))}, key_file: ${q(pki.file(F.gateway.key))}, ca_file: ${q(pki.file(F.ca.cert))}, timeout: 5 }`,
+      `authorization { token: "${TOKEN}", timeout: 60 }`,
+    ],
+    nport,
+  );
+  return { ours: { pid: run.child.pid!, port }, theirs: { pid: natsd.pid, port: nport } };
+}
+
+function openers(pki: Pki, port: number): [string, Opener][] {
+  const ca = pki.file(F.ca.cert);
+  return [
+    ['TLS with a client certificate', tlsOpener(port, { ca, cert: pki.file(F.client.cert), key: pki.file(F.client.key) })],
+    ['TLS without a client certificate', tlsOpener(port, { ca })],
+  ];
+}
+
+function report(t: TestContext, what: string, ours: ParkingFigure, theirs: ParkingFigure): void {
+  t.diagnostic(`${what}: ${describeFigure('gateway', ours)}; ${describeFigure('nats-server', theirs)}`);
+}
+
+// A fresh pair of servers per case: memory freed by one case stays in the RSS and would hide the next one's cost.
+test('100 unauthenticated TLS connections sending 1 MiB each cost the gateway what they cost nats-server, with and without a client certificate', async (t) => {
+  if (!requireNatsServer(t)) return;
+  const pki = await devPki(t);
+  const problems: string[] = [];
+  for (const k of [0, 1]) {
+    const s = await startBoth(t, pki);
+    const [what, open] = openers(pki, s.ours.port)[k]!;
+    const theirs = await measureParking(s.theirs.pid, { count: COUNT, open: openers(pki, s.theirs.port)[k]![1], bytes: attack });
+    const ours = await measureParking(s.ours.pid, { count: COUNT, open, bytes: attack });
+    report(t, `${what}, 1 MiB INFO or PUB before CONNECT`, ours, theirs);
+    if (ours.perConnectionKiB > ATTACK_BOUND_KIB) problems.push(`${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${ATTACK_BOUND_KIB})`);
+    if (ours.stillOpen !== 0) problems.push(`${what}: ${ours.stillOpen} connections left open (nats-server: ${theirs.stillOpen})`);
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('100 TLS connections parked on a partial CONNECT within max_control_line stay open and stay small at the gateway, as on nats-server', async (t) => {
+  if (!requireNatsServer(t)) return;
+  const pki = await devPki(t);
+  for (const k of [0, 1]) {
+    const s = await startBoth(t, pki);
+    const [what, open] = openers(pki, s.ours.port)[k]!;
+    const theirs = await measureParking(s.theirs.pid, { count: COUNT, open: openers(pki, s.theirs.port)[k]![1], bytes: partialConnect });
+    const ours = await measureParking(s.ours.pid, { count: COUNT, open, bytes: partialConnect });
+    report(t, `${what}, a partial CONNECT of 4 KB`, ours, theirs);
+    assert.equal(ours.stillOpen, COUNT, `${what}: a CONNECT within max_control_line may wait for auth_timeout`);
+    assert.ok(ours.perConnectionKiB <= PARKED_BOUND_KIB, `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${PARKED_BOUND_KIB})`);
+  }
+});

@@ -1,0 +1,72 @@
+// Hostile input for every role of the parser (issue 11): well-formed frames of each operation, joined and mutated
+// (bytes flipped, inserted, removed; sizes made huge, negative, overlong or over max_payload; lines made longer than
+// max_control_line; truncated), and plain random bytes. Whatever it gets, the parser must not throw, must hold no
+// more than its limits between reads, must give the same operations whole, byte by byte and split anywhere, must
+// report nothing after a closing error, and (where a connection waits for an asynchronous admission) must give the
+// same operations when paused at CONNECT. Fixed seeds here; `pnpm fuzz` runs it with random seeds for minutes.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { ParserRole } from '../src/protocol/index.js';
+import { chunksOf, cutsOf, hostileStream } from './support/frames.js';
+import { parseChunks, type Parsed } from './support/recorder.js';
+
+/**
+ * Small limits, so streams of a few hundred bytes reach them; max_payload below max_control_line, so a payload
+ * buffer held past its limit and a line held past its own both break the bound below.
+ */
+const LIMITS = { maxControlLine: 384, maxPayload: 128 };
+const SEED = 0x11_0011;
+/** Unbiased runs: fast-check's bias keeps streams short, and mutations then rarely reach the limits. */
+const RUNS = 400;
+/** The op word and its CR the parser may hold besides the arguments (parser.ts OP_WORD_MAX). */
+const OP_WORD_MAX = 8;
+
+/**
+ * What the parser may hold between reads: a payload's buffer, or a line's op word and arguments (a server's INFO,
+ * read by the server and leaf roles, up to 1 MiB).
+ */
+function heldBound(role: ParserRole, stream: Buffer): number {
+  const line = role !== 'client' && /info/i.test(stream.toString('latin1')) ? 1 << 20 : LIMITS.maxControlLine;
+  return Math.max(LIMITS.maxPayload + 2, line + 2 + OP_WORD_MAX);
+}
+
+function endsAtError(r: Parsed): boolean {
+  const i = r.events.findIndex((e) => e[0] === 'ERROR');
+  return i === -1 || i === r.events.length - 1;
+}
+
+const cases: [ParserRole, boolean][] = [
+  ['client', false],
+  ['client', true],
+  ['server', false],
+  ['leaf', false],
+  ['leaf', true],
+];
+
+describe('parser under hostile input', () => {
+  cases.forEach(([role, expectConnect], k) => {
+    const name = `${role} role${expectConnect ? ', expecting CONNECT first' : ''}`;
+    it(`${name}: never throws, holds no more than its limits, and parses the same whole, byte by byte, split and paused`, () => {
+      const opts = { ...LIMITS, expectConnect };
+      fc.assert(
+        fc.property(hostileStream(role, LIMITS), fc.array(fc.nat(), { maxLength: 8 }), (stream, raw) => {
+          const chunks = chunksOf(stream, cutsOf(stream.length, raw));
+          const whole = parseChunks([stream], role, opts);
+          const bytewise = parseChunks([...stream].map((b) => Buffer.from([b])), role, opts);
+          const split = parseChunks(chunks, role, opts);
+          assert.deepEqual(bytewise.events, whole.events, 'byte by byte');
+          assert.deepEqual(split.events, whole.events, 'split');
+          const bound = heldBound(role, stream);
+          for (const r of [whole, bytewise, split]) assert.ok(r.maxHeld <= bound, `held ${r.maxHeld} bytes (bound ${bound})`);
+          assert.ok(endsAtError(whole), 'nothing is reported after a closing error');
+          if (expectConnect) {
+            const paused = parseChunks(chunks, role, { ...opts, pauseAtConnect: true });
+            assert.deepEqual(paused.events, whole.events, 'paused at CONNECT');
+          }
+        }),
+        { seed: SEED + k, numRuns: RUNS, unbiased: true },
+      );
+    });
+  });
+});
