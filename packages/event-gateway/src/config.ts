@@ -4,6 +4,8 @@
 import {
   ConfigError,
   configEntry,
+  hostListSetting,
+  originListSetting,
   schema as s,
   type ConfigProblem,
   type ConfigSources,
@@ -173,6 +175,9 @@ export const gatewaySchema = s
       .table({
         host: s.string().default('0.0.0.0'),
         port: s.integer(PORT),
+        // Which web pages may open a connection (nats-server websocket same_origin, allowed_origins; both off by default).
+        same_origin: s.boolean().default(false),
+        allowed_origins: originListSetting(),
       })
       .optional(),
     tls: s
@@ -244,6 +249,10 @@ export const gatewaySchema = s
       .table({
         host: s.string().default('127.0.0.1'),
         port: s.integer(PORT),
+        // Pages of these origins may read the answers (CORS); none by default (shared monitor/http.ts).
+        allowed_origins: originListSetting(),
+        // Names answered besides loopback names and IP literals: the DNS-rebinding guard (shared/http/host-check.ts).
+        allowed_hosts: hostListSetting(),
       })
       .optional(),
     log: s.table({

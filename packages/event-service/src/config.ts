@@ -3,6 +3,8 @@
 // Loading, merging, validation and error reporting are shared/config's; this file only says what the settings are.
 import {
   configEntry,
+  hostListSetting,
+  originListSetting,
   schema as s,
   type ConfigSources,
   type Infer,
@@ -82,12 +84,19 @@ export const serviceSchema = s.table({
       host: s.string().default('0.0.0.0'),
       port: s.integer(PORT),
       no_tls: s.boolean().default(false),
+      // Which web pages may open a connection (nats-server websocket same_origin, allowed_origins; both off by default).
+      same_origin: s.boolean().default(false),
+      allowed_origins: originListSetting(),
     })
     .optional(),
   monitor: s
     .table({
       host: s.string().default('127.0.0.1'),
       port: s.integer(PORT),
+      // Pages of these origins may read the answers (CORS); none by default (monitor/http.ts).
+      allowed_origins: originListSetting(),
+      // Names answered besides loopback names and IP literals: the DNS-rebinding guard (shared/http/host-check.ts).
+      allowed_hosts: hostListSetting(),
     })
     .optional(),
   store: s

@@ -220,7 +220,6 @@ export class EventFeed {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
       connection: 'keep-alive',
-      'access-control-allow-origin': '*',
     });
     res.write(': event feed\n\n');
     this.streams.add(c);

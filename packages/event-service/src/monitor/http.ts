@@ -26,6 +26,10 @@ export interface MonitorOptions {
   host: string;
   port: number;
   logger: Logger;
+  /** Origins whose pages may read the answers (CORS); default none. */
+  allowed_origins?: readonly string[];
+  /** Host names answered besides IP literals and loopback names (DNS rebinding). */
+  allowed_hosts?: readonly string[];
 }
 
 export class MonitorServer {
@@ -41,6 +45,8 @@ export class MonitorServer {
       host: opts.host,
       port: opts.port,
       logger: opts.logger,
+      allowedOrigins: opts.allowed_origins ?? [],
+      allowedHosts: opts.allowed_hosts ?? [],
       // The hook for routes other modules own (handlers/http-api.ts: /events, /deadletters); they pick their methods.
       hook: (req, res, url) => (src.handlers === undefined ? false : src.handlers.serveHttp(req, res, url)),
       routes: {

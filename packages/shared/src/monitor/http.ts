@@ -1,9 +1,16 @@
 // The monitoring HTTP listener both processes run: routes a path to the endpoint that answers it, and answers as
-// nats-server's monitor.go does (indented JSON, CORS open, HEAD, 400 with plain text for a bad parameter, Go's
-// "404 page not found"), counting requests per path for /varz http_req_stats. Which endpoints exist and what they
-// say is the process's business.
+// nats-server's monitor.go does (indented JSON, HEAD, 400 with plain text for a bad parameter, Go's "404 page not
+// found"), counting requests per path for /varz http_req_stats. Which endpoints exist and what they say is the
+// process's business.
+//
+// What a browser may do with it: a request whose Host is a name that could be rebound to us (DNS rebinding) is
+// refused (403) unless listed; a page of another origin reads an answer only when its origin is listed
+// (`allowed_origins`, echoed in Access-Control-Allow-Origin, never `*`). nats-server 2.9.10 sends no CORS header at
+// all on /varz and friends (observed), so a listed origin is the only way in for a cross-origin dashboard.
 import http from 'node:http';
 import type net from 'node:net';
+import { hostAllowed } from '../http/host-check.js';
+import { corsAllowOrigin } from '../http/origin.js';
 import type { Logger } from '../log.js';
 import { listenOn } from '../server/frontend.js';
 import { MonitorRequestError } from './query.js';
@@ -24,9 +31,13 @@ export interface MonitorHttpOptions {
   logger: Logger;
   /** Path → handler; every path here is counted in reqStats. */
   routes: Readonly<Record<string, MonitorHandler>>;
+  /** Origins whose pages may read the answers (CORS); default none. */
+  allowedOrigins?: readonly string[];
+  /** Host names answered besides IP literals, loopback names, `host` and this machine's name. */
+  allowedHosts?: readonly string[];
   /**
    * Routes another module owns, asked first for any method: true when it took the request (the event service's
-   * /events and /deadletters).
+   * /events and /deadletters). The CORS header is already set on `res` when the origin is allowed.
    */
   hook?(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean | Promise<boolean>;
 }
@@ -107,6 +118,19 @@ export class MonitorHttp {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const { host, allowedHosts = [], allowedOrigins = [] } = this.opts;
+    if (!hostAllowed(req.headers.host, { listenHost: host, allowedHosts })) {
+      this.opts.logger.warn({ ip: req.socket.remoteAddress, host: req.headers.host, url: req.url }, 'monitoring request refused: Host not allowed');
+      const body = `Host ${JSON.stringify(req.headers.host)} is not served here: add it to [monitor] allowed_hosts\n`;
+      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
+    if (allowedOrigins.length > 0) {
+      // The answer depends on the Origin: caches must not hand one origin's answer to another.
+      res.setHeader('vary', 'Origin');
+      const allow = corsAllowOrigin(req.headers.origin, allowedOrigins);
+      if (allow !== undefined) res.setHeader('access-control-allow-origin', allow);
+    }
     const url = new URL(req.url ?? '/', 'http://monitor');
     const path = url.pathname;
     if (this.opts.hook !== undefined && (await this.opts.hook(req, res, url))) return;
@@ -129,11 +153,6 @@ export class MonitorHttp {
 }
 
 function send(res: http.ServerResponse, a: MonitorResponse): void {
-  res.writeHead(a.status, {
-    'content-type': a.contentType,
-    'content-length': Buffer.byteLength(a.body),
-    // nats-server monitor.go ResponseHandler: browsers' dashboards read it cross-origin.
-    'access-control-allow-origin': '*',
-  });
+  res.writeHead(a.status, { 'content-type': a.contentType, 'content-length': Buffer.byteLength(a.body) });
   res.end(res.req.method === 'HEAD' ? undefined : a.body);
 }

@@ -16,6 +16,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Errors, errLine, type CloseReason } from '../protocol/index.js';
+import { websocketOriginRefusal, type WebSocketOriginPolicy } from '../http/origin.js';
 import type { Logger } from '../log.js';
 import type { Broker } from './broker.js';
 import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits } from './client.js';
@@ -68,6 +69,8 @@ export interface FrontendOptions {
     port: number;
     /** Serve wss:// with these options; plain ws:// without. */
     tls?: tls.TlsOptions;
+    /** Which web pages may connect (nats-server same_origin, allowed_origins); absent: any. */
+    origins?: WebSocketOriginPolicy;
   };
 }
 
@@ -161,7 +164,7 @@ export class ClientFrontend implements ClientContext {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
     });
     const limits = this.limits;
-    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: limits.max_payload + limits.max_control_line + 1024 });
+    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: limits.max_payload + limits.max_control_line + 1024, verifyClient: (info, done) => this.verifyOrigin(info, done) });
     wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket as net.Socket));
     this.ws = { http: server, wss };
     await listenOn(server, websocket.host, websocket.port);
@@ -336,6 +339,21 @@ export class ClientFrontend implements ClientContext {
       secure.destroy();
     });
     return server;
+  }
+
+  /**
+   * An upgrade from a page whose Origin the policy refuses gets 403, as nats-server answers it (websocket.go
+   * wsUpgrade: http.Error with the status text, and Sec-Websocket-Version: 13); its socket then closes.
+   */
+  private verifyOrigin(
+    info: { origin: string | undefined; secure: boolean; req: http.IncomingMessage },
+    done: (ok: boolean, code?: number, message?: string, headers?: http.OutgoingHttpHeaders) => void,
+  ): void {
+    const policy = this.options.websocket?.origins;
+    const why = policy === undefined ? undefined : websocketOriginRefusal(policy, { origin: info.origin, host: info.req.headers.host, secure: info.secure });
+    if (why === undefined) return done(true);
+    this.logger.warn({ ip: info.req.socket.remoteAddress, origin: info.origin, host: info.req.headers.host, reason: why }, 'websocket upgrade refused: origin not allowed');
+    done(false, 403, 'Forbidden\n', { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Sec-WebSocket-Version': '13' });
   }
 
   /** A TCP connection on the WebSocket port: counted now, started once its upgrade is done. */
