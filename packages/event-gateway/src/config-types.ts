@@ -111,6 +111,8 @@ export interface MonitorSection {
   allowed_origins: string[]; // default []
   /** Host names answered besides loopback names, IP literals, the listener's host and the machine's name (DNS rebinding). */
   allowed_hosts: string[]; // default []
+  /** HTTP connections served at once; past it, 503 (a few more are dropped at accept). */
+  max_connections: number; // default 128
 }
 
 export interface GatewayConfig {

@@ -5,6 +5,7 @@ import {
   ConfigError,
   configEntry,
   hostListSetting,
+  MONITOR_MAX_CONNECTIONS,
   originListSetting,
   schema as s,
   type ConfigProblem,
@@ -253,6 +254,9 @@ export const gatewaySchema = s
         allowed_origins: originListSetting(),
         // Names answered besides loopback names and IP literals: the DNS-rebinding guard (shared/http/host-check.ts).
         allowed_hosts: hostListSetting(),
+        // HTTP connections served at once (shared monitor/http.ts): a flood of requests never takes the file
+        // descriptors NATS clients need; past it, 503.
+        max_connections: s.integer({ min: 1 }).default(MONITOR_MAX_CONNECTIONS),
       })
       .optional(),
     log: s.table({

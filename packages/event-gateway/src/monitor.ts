@@ -61,6 +61,7 @@ export class GatewayMonitor {
       logger: g.logger,
       allowedOrigins: section.allowed_origins,
       allowedHosts: section.allowed_hosts,
+      maxConnections: section.max_connections,
       routes: {
         '/': () => textResponse(200, 'text/html; charset=utf-8', indexPage()),
         ...natsRoutes({

@@ -60,6 +60,10 @@ export interface MonitorSection {
   allowed_origins: string[]; // default []
   /** Host names answered besides loopback names, IP literals, the listener's host and the machine's name (DNS rebinding). */
   allowed_hosts: string[]; // default []
+  /** HTTP connections served at once; past it, 503 (a few more are dropped at accept). */
+  max_connections: number; // default 128
+  /** Event feed SSE streams (`/events/stream`) open at once; past it, 503. At most max_connections. */
+  max_streams: number; // default 64
 }
 
 /** The durable event store; the section's presence turns the event intake (events.>) on. */

@@ -253,7 +253,7 @@ test('problems from the base and the patches are reported together, each with fi
   assert.match(err.message, /servce: unknown key \(did you mean "service"\?\)/);
 });
 
-test('[websocket] allowed_origins and [monitor] allowed_origins/allowed_hosts: each entry checked, named with its line', (t) => {
+test('[websocket] allowed_origins, [monitor] allowed_origins/allowed_hosts and max_streams: each problem named with its line', (t) => {
   const dir = tmpDir(t);
   const file = write(dir, 's.toml', [
     '[websocket]',
@@ -270,6 +270,11 @@ test('[websocket] allowed_origins and [monitor] allowed_origins/allowed_hosts: e
     ['s.toml:3: websocket.allowed_origins[1]: ECONFIG_VALUE', 's.toml:6: monitor.allowed_origins[0]: ECONFIG_VALUE', 's.toml:7: monitor.allowed_hosts[1]: ECONFIG_VALUE'],
   );
   assert.match(err.message, /"\*" would let every web page in/);
+  const streams = refused(() => loadServiceConfig({ configPath: write(dir, 'm.toml', ['[monitor]', 'port = 0', 'max_connections = 10', 'max_streams = 11']) }));
+  assert.deepEqual(
+    streams.problems.map((p) => `${p.line}: ${p.key}: ${p.code}`),
+    ['4: monitor.max_streams: ECONFIG_RANGE'],
+  );
   const ok = loadServiceConfig({ configPath: write(dir, 'ok.toml', ['[websocket]', 'port = 0', 'same_origin = true', 'allowed_origins = ["http://localhost:8080"]']) });
   assert.deepEqual(ok.config.websocket, { host: '0.0.0.0', port: 0, no_tls: false, same_origin: true, allowed_origins: ['http://localhost:8080'] });
 });
