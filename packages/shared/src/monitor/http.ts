@@ -115,7 +115,7 @@ export class MonitorHttp {
   /** Sockets accepted past maxConnections: each request on one is answered 503. */
   private readonly overLimit = new WeakSet<net.Socket>();
   private openStreams = 0;
-  private readonly refusals = { connections: 0, streams: 0, loggedAt: 0 };
+  private readonly refusals = { connections: 0, streams: 0, hosts: 0, lastHost: undefined as string | undefined, loggedAt: 0 };
 
   constructor(private readonly opts: MonitorHttpOptions) {
     this.maxConnections = opts.maxConnections ?? MONITOR_MAX_CONNECTIONS;
@@ -160,17 +160,26 @@ export class MonitorHttp {
     await closed;
   }
 
-  private refused(kind: 'connections' | 'streams'): void {
+  /** Counts a refusal; logs the counts since the last line at most every REFUSAL_LOG_MS. */
+  private refused(kind: 'connections' | 'streams' | 'hosts', host?: string): void {
     const r = this.refusals;
     r[kind]++;
+    if (host !== undefined) r.lastHost = host;
     const now = Date.now();
     if (now - r.loggedAt < REFUSAL_LOG_MS) return;
     this.opts.logger.warn(
-      { refused_connections: r.connections, refused_streams: r.streams, max_connections: this.maxConnections, max_streams: this.opts.streams?.max },
-      'monitoring listener busy: requests refused with 503',
+      {
+        refused_connections: r.connections,
+        refused_streams: r.streams,
+        refused_hosts: r.hosts,
+        last_refused_host: r.lastHost,
+        max_connections: this.maxConnections,
+        max_streams: this.opts.streams?.max,
+      },
+      'monitoring requests refused (503 busy, 403 Host not allowed)',
     );
-    r.connections = 0;
-    r.streams = 0;
+    r.connections = r.streams = r.hosts = 0;
+    r.lastHost = undefined;
     r.loggedAt = now;
   }
 
@@ -181,7 +190,7 @@ export class MonitorHttp {
     }
     const { host, allowedHosts = [], allowedOrigins = [] } = this.opts;
     if (!hostAllowed(req.headers.host, { listenHost: host, allowedHosts })) {
-      this.opts.logger.warn({ ip: req.socket.remoteAddress, host: req.headers.host, url: req.url }, 'monitoring request refused: Host not allowed');
+      this.refused('hosts', req.headers.host);
       const body = `Host ${JSON.stringify(req.headers.host)} is not served here: add it to [monitor] allowed_hosts\n`;
       res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
       return;
