@@ -50,6 +50,10 @@ export interface GatewaySection {
 export interface WebsocketSection {
   host: string; // default "0.0.0.0"
   port: number;
+  /** A page's Origin must match the Host it connected to (nats-server same_origin); 403 otherwise. */
+  same_origin: boolean; // default false
+  /** When not empty, a page's Origin must be one of these (nats-server allowed_origins); 403 otherwise. */
+  allowed_origins: string[]; // default []
 }
 
 /** The gateway's server certificate and the CA its clients' certificates must chain to. Required. */
@@ -109,6 +113,12 @@ export interface UpstreamSection {
 export interface MonitorSection {
   host: string; // default "127.0.0.1"
   port: number;
+  /** Pages of these origins may read the answers cross-origin (CORS); none by default. */
+  allowed_origins: string[]; // default []
+  /** Host names answered besides loopback names, IP literals, the listener's host and the machine's name (DNS rebinding). */
+  allowed_hosts: string[]; // default []
+  /** HTTP connections served at once; past it, 503 (a few more are dropped at accept). */
+  max_connections: number; // default 128
 }
 
 export interface GatewayConfig {

@@ -4,6 +4,9 @@
 import {
   ConfigError,
   configEntry,
+  hostListSetting,
+  MONITOR_MAX_CONNECTIONS,
+  originListSetting,
   schema as s,
   type ConfigProblem,
   type ConfigSources,
@@ -173,6 +176,9 @@ export const gatewaySchema = s
       .table({
         host: s.string().default('0.0.0.0'),
         port: s.integer(PORT),
+        // Which web pages may open a connection (nats-server websocket same_origin, allowed_origins; both off by default).
+        same_origin: s.boolean().default(false),
+        allowed_origins: originListSetting(),
       })
       .optional(),
     tls: s
@@ -258,6 +264,13 @@ export const gatewaySchema = s
       .table({
         host: s.string().default('127.0.0.1'),
         port: s.integer(PORT),
+        // Pages of these origins may read the answers (CORS); none by default (shared monitor/http.ts).
+        allowed_origins: originListSetting(),
+        // Names answered besides loopback names and IP literals: the DNS-rebinding guard (shared/http/host-check.ts).
+        allowed_hosts: hostListSetting(),
+        // HTTP connections served at once (shared monitor/http.ts): a flood of requests never takes the file
+        // descriptors NATS clients need; past it, 503.
+        max_connections: s.integer({ min: 1 }).default(MONITOR_MAX_CONNECTIONS),
       })
       .optional(),
     log: s.table({

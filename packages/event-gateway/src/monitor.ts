@@ -59,6 +59,9 @@ export class GatewayMonitor {
       host: section.host,
       port: section.port,
       logger: g.logger,
+      allowedOrigins: section.allowed_origins,
+      allowedHosts: section.allowed_hosts,
+      maxConnections: section.max_connections,
       routes: {
         '/': () => textResponse(200, 'text/html; charset=utf-8', indexPage()),
         ...natsRoutes({

@@ -91,7 +91,7 @@ export class EventGateway implements FrontendHost {
       host: config.gateway.host,
       port: config.gateway.port,
       tls: tlsOptions,
-      websocket: ws && { host: ws.host, port: ws.port, tls: tlsOptions },
+      websocket: ws && { host: ws.host, port: ws.port, tls: tlsOptions, origins: { sameOrigin: ws.same_origin, allowedOrigins: ws.allowed_origins } },
     });
     const up = config.upstream;
     const upstreamTls = up.cert_path !== undefined || up.root_ca_path !== undefined ? loadClientTlsOptions(up, { section: 'upstream' }) : undefined;

@@ -46,12 +46,24 @@ export interface WebsocketSection {
   port: number;
   /** Serve plain ws:// even when [tls] is set (dev, loopback only). Without [tls] it is always plain. */
   no_tls: boolean; // default false
+  /** A page's Origin must match the Host it connected to (nats-server same_origin); 403 otherwise. */
+  same_origin: boolean; // default false
+  /** When not empty, a page's Origin must be one of these (nats-server allowed_origins); 403 otherwise. */
+  allowed_origins: string[]; // default []
 }
 
 /** The monitoring HTTP listener (nats-server's /varz, /connz, ... and /metrics); off unless the section is present. */
 export interface MonitorSection {
   host: string; // default "127.0.0.1": monitoring data names clients, so loopback unless asked otherwise
   port: number; // 0 binds an ephemeral port
+  /** Pages of these origins may read the answers cross-origin (CORS); none by default. */
+  allowed_origins: string[]; // default []
+  /** Host names answered besides loopback names, IP literals, the listener's host and the machine's name (DNS rebinding). */
+  allowed_hosts: string[]; // default []
+  /** HTTP connections served at once; past it, 503 (a few more are dropped at accept). */
+  max_connections: number; // default 128
+  /** Event feed SSE streams (`/events/stream`) open at once; past it, 503. At most max_connections. */
+  max_streams: number; // default 64
 }
 
 /** The durable event store; the section's presence turns the event intake (events.>) on. */

@@ -5,6 +5,9 @@ import {
   REDACTED,
   configEntry,
   describeValue,
+  hostListSetting,
+  MONITOR_MAX_CONNECTIONS,
+  originListSetting,
   schema as s,
   tomlString,
   type ConfigSources,
@@ -133,12 +136,29 @@ export const serviceSchema = s.table({
       host: s.string().default('0.0.0.0'),
       port: s.integer(PORT),
       no_tls: s.boolean().default(false),
+      // Which web pages may open a connection (nats-server websocket same_origin, allowed_origins; both off by default).
+      same_origin: s.boolean().default(false),
+      allowed_origins: originListSetting(),
     })
     .optional(),
   monitor: s
     .table({
       host: s.string().default('127.0.0.1'),
       port: s.integer(PORT),
+      // Pages of these origins may read the answers (CORS); none by default (monitor/http.ts).
+      allowed_origins: originListSetting(),
+      // Names answered besides loopback names and IP literals: the DNS-rebinding guard (shared/http/host-check.ts).
+      allowed_hosts: hostListSetting(),
+      // What HTTP clients may hold (shared monitor/http.ts): far below a default 1024-descriptor limit, so a flood of
+      // requests or SSE streams never takes the descriptors NATS clients need; past either, 503.
+      max_connections: s.integer({ min: 1 }).default(MONITOR_MAX_CONNECTIONS),
+      max_streams: s.integer({ min: 1 }).default(64),
+    })
+    .check((m, ctx) => {
+      // A stream holds a connection: more streams than connections could never be open.
+      if (m.max_streams > m.max_connections) {
+        ctx.report(['max_streams'], 'ECONFIG_RANGE', `must not exceed max_connections (${m.max_connections}), got ${m.max_streams}`);
+      }
     })
     .optional(),
   store: s

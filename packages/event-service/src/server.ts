@@ -55,7 +55,12 @@ export class EventServer implements FrontendHost, MonitorSource {
       host: svc.host,
       port: svc.port,
       tls: config.tls ? loadServerTlsOptions(config.tls) : undefined,
-      websocket: ws && { host: ws.host, port: ws.port, tls: config.tls && !ws.no_tls ? loadServerTlsOptions(config.tls) : undefined },
+      websocket: ws && {
+        host: ws.host,
+        port: ws.port,
+        tls: config.tls && !ws.no_tls ? loadServerTlsOptions(config.tls) : undefined,
+        origins: { sameOrigin: ws.same_origin, allowedOrigins: ws.allowed_origins },
+      },
     });
     warnExposedKeyFiles(logger, [
       ...(config.tls ? [{ setting: 'tls.key_path', file: config.tls.key_path }] : []),

@@ -253,6 +253,32 @@ test('problems from the base and the patches are reported together, each with fi
   assert.match(err.message, /servce: unknown key \(did you mean "service"\?\)/);
 });
 
+test('[websocket] allowed_origins, [monitor] allowed_origins/allowed_hosts and max_streams: each problem named with its line', (t) => {
+  const dir = tmpDir(t);
+  const file = write(dir, 's.toml', [
+    '[websocket]',
+    'port = 0',
+    'allowed_origins = ["https://app.example", "*"]',
+    '[monitor]',
+    'port = 0',
+    'allowed_origins = ["app.example"]',
+    'allowed_hosts = ["monitor.example", "http://x.example"]',
+  ]);
+  const err = refused(() => loadServiceConfig({ configPath: file }));
+  assert.deepEqual(
+    err.problems.map((p) => `${path.basename(p.file)}:${p.line}: ${p.key}: ${p.code}`),
+    ['s.toml:3: websocket.allowed_origins[1]: ECONFIG_VALUE', 's.toml:6: monitor.allowed_origins[0]: ECONFIG_VALUE', 's.toml:7: monitor.allowed_hosts[1]: ECONFIG_VALUE'],
+  );
+  assert.match(err.message, /"\*" would let every web page in/);
+  const streams = refused(() => loadServiceConfig({ configPath: write(dir, 'm.toml', ['[monitor]', 'port = 0', 'max_connections = 10', 'max_streams = 11']) }));
+  assert.deepEqual(
+    streams.problems.map((p) => `${p.line}: ${p.key}: ${p.code}`),
+    ['4: monitor.max_streams: ECONFIG_RANGE'],
+  );
+  const ok = loadServiceConfig({ configPath: write(dir, 'ok.toml', ['[websocket]', 'port = 0', 'same_origin = true', 'allowed_origins = ["http://localhost:8080"]']) });
+  assert.deepEqual(ok.config.websocket, { host: '0.0.0.0', port: 0, no_tls: false, same_origin: true, allowed_origins: ['http://localhost:8080'] });
+});
+
 test('embedded input is validated the same way, with numeric durations in milliseconds', () => {
   const config = resolveServiceConfig({
     service: { port: 0, ping_interval: 1500, write_deadline: '3s', max_payload: '2MB', token: 'tok' },
@@ -263,7 +289,7 @@ test('embedded input is validated the same way, with numeric durations in millis
   assert.equal(config.service.write_deadline, 3000);
   assert.equal(config.service.max_payload, 2 * MiB);
   assert.equal(config.service.token, 'tok');
-  assert.deepEqual(config.websocket, { host: '0.0.0.0', port: 0, no_tls: false });
+  assert.deepEqual(config.websocket, { host: '0.0.0.0', port: 0, no_tls: false, same_origin: false, allowed_origins: [] });
   assert.equal(config.tls, undefined);
 
   const err = refused(() =>

@@ -353,7 +353,7 @@ describe('monitoring: our own behaviour', () => {
     };
     assert.equal(loadServiceConfig({ configPath: write('none.toml', '[service]\nport = 0\n') }).config.monitor, undefined);
     const on = loadServiceConfig({ configPath: write('on.toml', '[monitor]\nport = 8222\n') }).config.monitor;
-    assert.deepEqual(on, { host: '127.0.0.1', port: 8222 });
+    assert.deepEqual(on, { host: '127.0.0.1', port: 8222, allowed_origins: [], allowed_hosts: [], max_connections: 128, max_streams: 64 });
     assert.throws(
       () => loadServiceConfig({ configPath: write('noport.toml', '[monitor]\nhost = "0.0.0.0"\n') }),
       (err: Error & { code?: string }) => /monitor\.port/.test(err.message) && typeof err.code === 'string',

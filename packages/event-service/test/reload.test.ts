@@ -52,7 +52,7 @@ test('SIGHUP applies a patch lowering listener_limit and raising the log level t
   write(dir, 'patch.toml', ['[service]', 'listener_limit = 3', 'token = "n3w-s3cret"', '[log]', 'level = "debug"', '[websocket]', `host = "${HOST}"`, 'port = 0']);
   const done = await reload(run, 1, 'reloaded');
   assert.deepEqual(done.changed, ['log.level', 'service.listener_limit', 'service.token']);
-  assert.deepEqual(done.restart_required, ['websocket.host', 'websocket.no_tls', 'websocket.port']);
+  assert.deepEqual(done.restart_required, ['websocket.allowed_origins', 'websocket.host', 'websocket.no_tls', 'websocket.port', 'websocket.same_origin']);
   const restart = await logLine(run, 'configuration change needs a restart', { fields: { setting: 'websocket.port' } });
   assert.equal(restart.configured, 0);
   const token = await logLine(run, 'configuration changed', { fields: { setting: 'service.token' } });

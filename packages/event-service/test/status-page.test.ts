@@ -5,16 +5,17 @@
 // use, a row per sink, the latest events, and no script error. A screenshot goes to test-artifacts/.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, StringCodec, type NatsConnection } from 'nats';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startEventService } from '../src/embedded.js';
 import { until, within } from './helpers/bounded.js';
+import { browserSkip, launchChromium } from './helpers/browser.js';
 
 /** Waits on the page: a few poll intervals (the page polls every 250 ms here) with room for a loaded CI machine. */
 const PAGE_WAIT_MS = 15_000;
@@ -22,25 +23,7 @@ const EVENT_LIMIT = 1000;
 const LISTENER_LIMIT = 500;
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../test-artifacts');
 
-/** The chromium binary on PATH, as `which chromium` finds it, or undefined. */
-function findChromium(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, 'chromium');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
-
-const chromiumPath = findChromium();
-const ci = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
-// Absent on a developer's machine: skipped with the reason. Under CI the browser test must run (.ci/run installs it).
-const skip = chromiumPath === undefined && !ci ? 'chromium is not installed (apt-get install chromium); the status page browser test is skipped' : false;
+const skip = browserSkip('the status page browser test');
 
 /** A webhook receiver answering every POST with `status`. */
 async function sink(status: number): Promise<{ url: string; received: () => number; close: () => void }> {
@@ -100,7 +83,6 @@ describe('status page in headless chromium', { skip }, () => {
   };
 
   before(async () => {
-    if (chromiumPath === undefined) assert.fail('CI is set but chromium is not installed: .ci/run must apt-get install chromium');
     dir = mkdtempSync(path.join(os.tmpdir(), 'status-page-'));
     okSink = await sink(200);
     badSink = await sink(503);
@@ -130,17 +112,7 @@ describe('status page in headless chromium', { skip }, () => {
     for (let i = 0; i < 5; i++) {
       await within(publisher.request('events.scanJobCreated', sc.encode(event('scanJobCreated', `job-${i}`)), { timeout: 5000 }), `event job-${i} acknowledged`);
     }
-    browser = await within(
-      chromium.launch({
-        executablePath: chromiumPath!,
-        headless: true,
-        // Debian chromium as root needs --no-sandbox; the rest keep it off the (closed) network and quiet.
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-        timeout: 30_000,
-      }),
-      'chromium starts',
-      35_000,
-    );
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     page.setDefaultTimeout(PAGE_WAIT_MS);
     page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));

@@ -9,4 +9,5 @@ export * from './events/index.js';
 export * from './server/index.js';
 export * from './leafnode/index.js';
 export * from './monitor/index.js';
+export * from './http/index.js';
 export * from './process/run.js';

@@ -178,7 +178,7 @@ export async function startTestGateway(t: TestContext, pki: Pki, upstreamUrl: st
       root_ca_path: pki.ca,
       ...more.upstream,
     },
-    monitor: { host: '127.0.0.1', port: 0 },
+    monitor: { host: '127.0.0.1', port: 0, ...more.monitor },
     log: { format: 'json', level: opts.logs ? 'debug' : 'silent' },
   });
   const logger = createLogger({ format: 'json', level: config.log.level, name: 'event-gateway', ...(opts.logs && { destination: opts.logs.stream }) });

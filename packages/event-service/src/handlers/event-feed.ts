@@ -5,6 +5,7 @@
 import type http from 'node:http';
 import type { Logger } from '@event-broker/shared';
 import type { Msg, Subscription } from '../api.js';
+import { FeedStreams } from './feed-streams.js';
 import type { EventStore, FeedFilter, StoredEvent } from './store.js';
 
 /** The NATS request subject: a JSON query in (the HTTP parameters as fields), a JSON page out. */
@@ -13,8 +14,6 @@ export const FEED_DEFAULT_LIMIT = 100;
 export const FEED_MAX_LIMIT = 1000;
 /** Retention runs this often (and the sinks are re-checked, so a replay made by the CLI is picked up). */
 export const HOUSEKEEPING_MS = 5000;
-/** An SSE comment this often keeps proxies from closing an idle stream. */
-const KEEPALIVE_MS = 15_000;
 
 export interface FeedQuery extends FeedFilter {
   cursor?: number;
@@ -101,14 +100,6 @@ export function feedPage(store: EventStore, q: FeedQuery): FeedPage {
   return { events: rows.map(feedItem), next_cursor: String(last), more };
 }
 
-interface StreamClient {
-  res: http.ServerResponse;
-  filter: FeedFilter;
-  cursor: number;
-  busy: boolean;
-  again: boolean;
-}
-
 export interface EventFeedOptions {
   store: () => EventStore;
   /** Whether the store is open yet: retention does not create a store no event has needed. */
@@ -123,13 +114,18 @@ export interface EventFeedOptions {
 }
 
 export class EventFeed {
-  private readonly streams = new Set<StreamClient>();
+  private readonly streams: FeedStreams;
   private timer: NodeJS.Timeout | undefined;
-  private keepalive: NodeJS.Timeout | undefined;
   private sub: Subscription | undefined;
-  private notifyScheduled = false;
 
-  constructor(private readonly opts: EventFeedOptions) {}
+  constructor(private readonly opts: EventFeedOptions) {
+    this.streams = new FeedStreams({ store: opts.store, logger: opts.logger, frame: sseFrame });
+  }
+
+  /** Live streams open now. */
+  get openStreams(): number {
+    return this.streams.size;
+  }
 
   start(conn: { subscribe(subject: string, opts: { callback: (msg: Msg) => void }): Subscription }): void {
     this.sub = conn.subscribe(FEED_QUERY_SUBJECT, { callback: (msg) => this.answer(msg) });
@@ -141,20 +137,12 @@ export class EventFeed {
   close(): void {
     this.sub?.unsubscribe();
     clearInterval(this.timer);
-    clearInterval(this.keepalive);
-    this.keepalive = undefined;
-    for (const c of this.streams) c.res.end();
-    this.streams.clear();
+    this.streams.close();
   }
 
-  /** New events were committed: live streams send what they have not yet sent (once per event-loop turn). */
+  /** New events were committed: the live streams get them (feed-streams.ts: one shared read per pass). */
   notify(): void {
-    if (this.streams.size === 0 || this.notifyScheduled) return;
-    this.notifyScheduled = true;
-    setImmediate(() => {
-      this.notifyScheduled = false;
-      for (const c of this.streams) void this.pump(c);
-    });
+    this.streams.notify();
   }
 
   /** Retention, then the sinks' re-check. */
@@ -215,65 +203,11 @@ export class EventFeed {
     const lastId = req.headers['last-event-id'];
     const resume = typeof lastId === 'string' && /^\d+$/.test(lastId) ? Number(lastId) : q.cursor;
     const { cursor: _c, limit: _l, ...filter } = q;
-    const c: StreamClient = { res, filter, cursor: resume ?? this.opts.store().lastSeq(), busy: false, again: false };
-    res.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'access-control-allow-origin': '*',
-    });
-    res.write(': event feed\n\n');
-    this.streams.add(c);
-    res.on('close', () => {
-      this.streams.delete(c);
-      if (this.streams.size === 0) {
-        clearInterval(this.keepalive);
-        this.keepalive = undefined;
-      }
-    });
-    if (this.keepalive === undefined) {
-      this.keepalive = setInterval(() => {
-        for (const s of this.streams) s.res.write(': keepalive\n\n');
-      }, KEEPALIVE_MS);
-      this.keepalive.unref();
-    }
-    void this.pump(c);
+    this.streams.open(res, filter, resume);
   }
+}
 
-  private async pump(c: StreamClient): Promise<void> {
-    if (c.busy) {
-      c.again = true;
-      return;
-    }
-    c.busy = true;
-    try {
-      do {
-        c.again = false;
-        for (;;) {
-          if (c.res.destroyed || !this.streams.has(c)) return;
-          const rows = this.opts.store().feed({ ...c.filter, cursor: c.cursor, limit: 500 });
-          if (rows.length === 0) break;
-          let ok = true;
-          for (const e of rows) ok = c.res.write(`id: ${e.seq}\nevent: event\ndata: ${JSON.stringify(feedItem(e))}\n\n`) && ok;
-          c.cursor = rows.at(-1)!.seq;
-          // A slow reader is not buffered without bound: wait for its socket before reading more from the store.
-          if (!ok) await new Promise<void>((r) => {
-            const done = () => {
-              c.res.off('drain', done);
-              c.res.off('close', done);
-              r();
-            };
-            c.res.on('drain', done);
-            c.res.on('close', done);
-          });
-          if (rows.length < 500) break;
-        }
-      } while (c.again);
-    } catch (err) {
-      this.opts.logger.warn({ err: (err as Error).message }, 'event feed stream failed');
-      c.res.destroy();
-    } finally {
-      c.busy = false;
-    }
-  }
+/** One event as an SSE message: its sequence as the id (what a reconnecting EventSource sends back). */
+function sseFrame(e: StoredEvent): string {
+  return `id: ${e.seq}\nevent: event\ndata: ${JSON.stringify(feedItem(e))}\n\n`;
 }

@@ -127,7 +127,8 @@ export class HandlersHttpApi {
 
   private json(res: http.ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body, null, 2);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'access-control-allow-origin': '*' });
+    // No CORS header of its own: the monitoring listener sets one for listed origins only ([monitor] allowed_origins).
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(res.req.method === 'HEAD' ? undefined : text);
   }
 }

@@ -28,7 +28,17 @@ export interface MonitorOptions {
   host: string;
   port: number;
   logger: Logger;
+  /** Origins whose pages may read the answers (CORS); default none. */
+  allowed_origins?: readonly string[];
+  /** Host names answered besides IP literals and loopback names (DNS rebinding). */
+  allowed_hosts?: readonly string[];
+  /** HTTP connections and event feed streams open at once; past either, 503. */
+  max_connections?: number;
+  max_streams?: number;
 }
+
+/** The event feed's live stream: a response that stays open, counted against max_streams. */
+const isFeedStream = (req: { method?: string | undefined }, url: URL) => url.pathname === '/events/stream' && (req.method === 'GET' || req.method === 'HEAD');
 
 export class MonitorServer {
   /** Closed connections for /connz?state=closed; the server records each client as it goes. */
@@ -43,6 +53,10 @@ export class MonitorServer {
       host: opts.host,
       port: opts.port,
       logger: opts.logger,
+      allowedOrigins: opts.allowed_origins ?? [],
+      allowedHosts: opts.allowed_hosts ?? [],
+      ...(opts.max_connections !== undefined && { maxConnections: opts.max_connections }),
+      streams: { max: opts.max_streams ?? 64, matches: isFeedStream },
       // The hook for routes other modules own (handlers/http-api.ts: /events, /deadletters); they pick their methods.
       hook: (req, res, url) => (src.handlers === undefined ? false : src.handlers.serveHttp(req, res, url)),
       routes: {

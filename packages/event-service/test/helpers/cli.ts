@@ -21,9 +21,18 @@ export interface Run {
   readonly exited: Promise<number | NodeJS.Signals>;
 }
 
-/** Starts the CLI; a child still running when the test ends is killed. */
-export function cli(t: TestContext, args: string[], cwd?: string): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd && { cwd }) });
+/**
+ * Starts the CLI; a child still running when the test ends is killed. `maxOpenFiles` lowers its descriptor limit
+ * (`ulimit -n` in a shell that then execs node), to show what a flood of connections can and cannot take.
+ */
+export function cli(t: TestContext, args: string[], cwd?: string, opts: { maxOpenFiles?: number } = {}): Run {
+  const child =
+    opts.maxOpenFiles === undefined
+      ? spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd && { cwd }) })
+      : spawn('/bin/sh', ['-c', `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, CLI, ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          ...(cwd && { cwd }),
+        });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));

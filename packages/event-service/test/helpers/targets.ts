@@ -29,6 +29,9 @@ export interface TargetOptions {
   websocket?: boolean;
   /** With `websocket` and `tls`: the WebSocket listener uses the same certificate (wss://). */
   websocketTls?: boolean;
+  /** With `websocket`: nats-server's same_origin and allowed_origins. */
+  websocketSameOrigin?: boolean;
+  websocketAllowedOrigins?: string[];
   /** TLS for clients: the INFO in plaintext, then the handshake (nats-server's default before handshake_first). */
   tls?: { certPath: string; keyPath: string; caPath?: string; verify?: boolean };
 }
@@ -102,7 +105,15 @@ export const eventService: Target = {
         ...(opts.writeDeadlineMs !== undefined && { write_deadline: opts.writeDeadlineMs }),
         ...(opts.authTimeoutMs !== undefined && { auth_timeout: opts.authTimeoutMs }),
       },
-      ...(opts.websocket && { websocket: { host: '127.0.0.1', port: 0, no_tls: !(opts.websocketTls && opts.tls) } }),
+      ...(opts.websocket && {
+        websocket: {
+          host: '127.0.0.1',
+          port: 0,
+          no_tls: !(opts.websocketTls && opts.tls),
+          ...(opts.websocketSameOrigin !== undefined && { same_origin: opts.websocketSameOrigin }),
+          ...(opts.websocketAllowedOrigins !== undefined && { allowed_origins: opts.websocketAllowedOrigins }),
+        },
+      }),
       ...(opts.tls && {
         tls: {
           cert_path: opts.tls.certPath,
@@ -157,7 +168,10 @@ export const natsServer: Target = {
       wsPort = await freePort();
       // nats-server refuses a websocket block with neither TLS nor no_tls (server/websocket.go validateWebsocketOptions).
       const wsSecurity = opts.websocketTls && tlsBlock !== undefined ? tlsBlock : 'no_tls: true';
-      lines.push(`websocket { listen: "127.0.0.1:${wsPort}", ${wsSecurity} }`);
+      const origins = [];
+      if (opts.websocketSameOrigin !== undefined) origins.push(`, same_origin: ${opts.websocketSameOrigin}`);
+      if (opts.websocketAllowedOrigins !== undefined) origins.push(`, allowed_origins: ${JSON.stringify(opts.websocketAllowedOrigins)}`);
+      lines.push(`websocket { listen: "127.0.0.1:${wsPort}", ${wsSecurity}${origins.join('')} }`);
     }
     const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-server-'));
     const conf = path.join(dir, 'nats.conf');

@@ -1,9 +1,21 @@
 // The monitoring HTTP listener both processes run: routes a path to the endpoint that answers it, and answers as
-// nats-server's monitor.go does (indented JSON, CORS open, HEAD, 400 with plain text for a bad parameter, Go's
-// "404 page not found"), counting requests per path for /varz http_req_stats. Which endpoints exist and what they
-// say is the process's business.
+// nats-server's monitor.go does (indented JSON, HEAD, 400 with plain text for a bad parameter, Go's "404 page not
+// found"), counting requests per path for /varz http_req_stats. Which endpoints exist and what they say is the
+// process's business.
+//
+// What a browser may do with it: a request whose Host is a name that could be rebound to us (DNS rebinding) is
+// refused (403) unless listed; a page of another origin reads an answer only when its origin is listed
+// (`allowed_origins`, echoed in Access-Control-Allow-Origin, never `*`). nats-server 2.9.10 sends no CORS header at
+// all on /varz and friends (observed), so a listed origin is the only way in for a cross-origin dashboard.
+//
+// What a flood of cheap requests may take: at most `maxConnections` sockets are served (a request on one past it
+// gets 503; a few more are dropped at accept by server.maxConnections), long-lived responses (the feed's SSE
+// streams) are capped apart, and a connection that sends no complete request in time is closed. The file
+// descriptors the NATS listeners need are never the monitoring port's to take.
 import http from 'node:http';
 import type net from 'node:net';
+import { hostAllowed } from '../http/host-check.js';
+import { corsAllowOrigin } from '../http/origin.js';
 import type { Logger } from '../log.js';
 import { listenOn } from '../server/frontend.js';
 import { MonitorRequestError } from './query.js';
@@ -24,12 +36,34 @@ export interface MonitorHttpOptions {
   logger: Logger;
   /** Path → handler; every path here is counted in reqStats. */
   routes: Readonly<Record<string, MonitorHandler>>;
+  /** The most HTTP connections served at once (MONITOR_MAX_CONNECTIONS by default); past it, 503. */
+  maxConnections?: number;
+  /** Long-lived responses (the event feed's SSE streams): which requests open one, and how many may be open; past it, 503. */
+  streams?: { readonly max: number; matches(req: http.IncomingMessage, url: URL): boolean };
+  /** Origins whose pages may read the answers (CORS); default none. */
+  allowedOrigins?: readonly string[];
+  /** Host names answered besides IP literals, loopback names, `host` and this machine's name. */
+  allowedHosts?: readonly string[];
   /**
    * Routes another module owns, asked first for any method: true when it took the request (the event service's
-   * /events and /deadletters).
+   * /events and /deadletters). The CORS header is already set on `res` when the origin is allowed.
    */
   hook?(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean | Promise<boolean>;
 }
+
+/** Default for maxConnections: far below a default 1024-descriptor limit, far above a few scrapers and pages. */
+export const MONITOR_MAX_CONNECTIONS = 128;
+/** Sockets past maxConnections still accepted to be told 503; beyond these, Node closes them at accept. */
+const OVERFLOW_CONNECTIONS = 16;
+/** A request's headers must arrive within this, the whole request (a replay's body) within REQUEST_TIMEOUT_MS. */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+/** How often Node checks those two (its default, 30 s, would let a silent socket stay up to 40 s). */
+const TIMEOUT_CHECK_MS = 1_000;
+/** An idle keep-alive connection is closed after this (Node's default). */
+const KEEP_ALIVE_MS = 5_000;
+/** Refusals are logged at most this often, with how many since the last line: a flood must not flood the log. */
+const REFUSAL_LOG_MS = 10_000;
 
 /** Indented JSON, as nats-server's monitoring endpoints write it. */
 export function jsonResponse(status: number, body: unknown): MonitorResponse {
@@ -76,15 +110,35 @@ export class MonitorHttp {
   readonly reqStats: Record<string, number> = {};
   private readonly server: http.Server;
   private boundPort = 0;
+  private readonly maxConnections: number;
+  private openConnections = 0;
+  /** Sockets accepted past maxConnections: each request on one is answered 503. */
+  private readonly overLimit = new WeakSet<net.Socket>();
+  private openStreams = 0;
+  private readonly refusals = { connections: 0, streams: 0, hosts: 0, lastHost: undefined as string | undefined, loggedAt: 0 };
 
   constructor(private readonly opts: MonitorHttpOptions) {
-    this.server = http.createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        opts.logger.error({ err, url: req.url }, 'monitoring request failed');
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end('internal error\n');
-      });
+    this.maxConnections = opts.maxConnections ?? MONITOR_MAX_CONNECTIONS;
+    this.server = http.createServer(
+      { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS },
+      (req, res) => {
+        this.handle(req, res).catch((err: unknown) => {
+          opts.logger.error({ err, url: req.url }, 'monitoring request failed');
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end('internal error\n');
+        });
+      },
+    );
+    this.server.maxConnections = this.maxConnections + OVERFLOW_CONNECTIONS;
+    this.server.on('connection', (socket: net.Socket) => {
+      if (++this.openConnections > this.maxConnections) this.overLimit.add(socket);
+      socket.once('close', () => this.openConnections--);
     });
+  }
+
+  /** Long-lived responses open now. */
+  get streams(): number {
+    return this.openStreams;
   }
 
   /** The bound port (meaningful when the config asked for 0). */
@@ -106,9 +160,58 @@ export class MonitorHttp {
     await closed;
   }
 
+  /** Counts a refusal; logs the counts since the last line at most every REFUSAL_LOG_MS. */
+  private refused(kind: 'connections' | 'streams' | 'hosts', host?: string): void {
+    const r = this.refusals;
+    r[kind]++;
+    if (host !== undefined) r.lastHost = host;
+    const now = Date.now();
+    if (now - r.loggedAt < REFUSAL_LOG_MS) return;
+    this.opts.logger.warn(
+      {
+        refused_connections: r.connections,
+        refused_streams: r.streams,
+        refused_hosts: r.hosts,
+        last_refused_host: r.lastHost,
+        max_connections: this.maxConnections,
+        max_streams: this.opts.streams?.max,
+      },
+      'monitoring requests refused (503 busy, 403 Host not allowed)',
+    );
+    r.connections = r.streams = r.hosts = 0;
+    r.lastHost = undefined;
+    r.loggedAt = now;
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.overLimit.has(req.socket)) {
+      this.refused('connections');
+      return busy(res, `too many connections to the monitoring listener (max_connections ${this.maxConnections}): retry later\n`);
+    }
+    const { host, allowedHosts = [], allowedOrigins = [] } = this.opts;
+    if (!hostAllowed(req.headers.host, { listenHost: host, allowedHosts })) {
+      this.refused('hosts', req.headers.host);
+      const body = `Host ${JSON.stringify(req.headers.host)} is not served here: add it to [monitor] allowed_hosts\n`;
+      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
+    if (allowedOrigins.length > 0) {
+      // The answer depends on the Origin: caches must not hand one origin's answer to another.
+      res.setHeader('vary', 'Origin');
+      const allow = corsAllowOrigin(req.headers.origin, allowedOrigins);
+      if (allow !== undefined) res.setHeader('access-control-allow-origin', allow);
+    }
     const url = new URL(req.url ?? '/', 'http://monitor');
     const path = url.pathname;
+    const streams = this.opts.streams;
+    if (streams !== undefined && streams.matches(req, url)) {
+      if (this.openStreams >= streams.max) {
+        this.refused('streams');
+        return busy(res, `too many open streams (max_streams ${streams.max}): retry later\n`);
+      }
+      this.openStreams++;
+      res.once('close', () => this.openStreams--);
+    }
     if (this.opts.hook !== undefined && (await this.opts.hook(req, res, url))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
@@ -128,12 +231,13 @@ export class MonitorHttp {
   }
 }
 
+/** 503 with a reason; the connection is closed after it (a client told to retry later need not hold it). */
+function busy(res: http.ServerResponse, text: string): void {
+  res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'retry-after': '5', connection: 'close' });
+  res.end(text);
+}
+
 function send(res: http.ServerResponse, a: MonitorResponse): void {
-  res.writeHead(a.status, {
-    'content-type': a.contentType,
-    'content-length': Buffer.byteLength(a.body),
-    // nats-server monitor.go ResponseHandler: browsers' dashboards read it cross-origin.
-    'access-control-allow-origin': '*',
-  });
+  res.writeHead(a.status, { 'content-type': a.contentType, 'content-length': Buffer.byteLength(a.body) });
   res.end(res.req.method === 'HEAD' ? undefined : a.body);
 }

@@ -184,6 +184,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   get isClosed(): boolean {
     return this.closeReason !== undefined;
   }
+  /** Its CONNECT was accepted (by the authenticator, when there is one): the frontend never evicts it for room. */
+  get isAdmitted(): boolean {
+    return this.connected;
+  }
 
   deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, _from: Conn): void {
     if (this.closeReason !== undefined) return;

@@ -3,19 +3,46 @@
 // every client's output, and the lame-duck drain. The event service and the gateway both run one; what a client may
 // do is the Client's and the authenticator's, what the process does around it (monitoring, closing its other parts)
 // is the host's.
+//
+// max_connections counts every accepted socket from accept until it closes, TLS handshakes and WebSocket upgrades
+// included (nats-server server.go createClient registers a client before its TLS handshake), so the cap holds
+// whatever arrives together. Unlike nats-server, a connection not yet admitted (TLS handshake, WebSocket upgrade or
+// CONNECT pending) cannot hold a slot against a newcomer: when the table is full, the oldest of them is closed to
+// make room, and only when every slot is held by an admitted client is the newcomer refused. Holding the table then
+// takes a connection rate that outruns a real client's handshake, not a dozen silent sockets.
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Errors, errLine, type CloseReason } from '../protocol/index.js';
+import { websocketOriginRefusal, type WebSocketOriginPolicy } from '../http/origin.js';
 import type { Logger } from '../log.js';
 import type { Broker } from './broker.js';
 import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits } from './client.js';
-import { SocketTransport, WebSocketTransport } from './transport.js';
+import { SocketTransport, WebSocketTransport, type Transport } from './transport.js';
 
-/** How long a client may take to finish the TLS handshake at least (auth_timeout when longer). */
+/**
+ * How long a client may take to finish the TLS handshake or the WebSocket upgrade at least (auth_timeout when
+ * longer): nats-server's tls timeout default (2 s).
+ */
 const TLS_HANDSHAKE_MS = 2000;
+/** A refused socket is closed this long after its -ERR even if the peer never reads it. */
+const REFUSED_LINGER_MS = 2000;
+
+/**
+ * A connection counted toward max_connections, from accept until its socket closes. `client` is set once the TLS
+ * handshake or WebSocket upgrade is done; until then the connection is pending.
+ */
+interface Slot {
+  readonly cid: number;
+  /** The accepted TCP socket: what holds the file descriptor, whatever runs over it. */
+  readonly socket: net.Socket;
+  /** Its address, to find the slot again once the TLS or WebSocket layer hands over the upgraded stream. */
+  readonly peer: string;
+  client: Client | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
 
 /** What the frontend needs from the process it belongs to; every field is read on use (reloads). */
 export interface FrontendHost {
@@ -42,6 +69,8 @@ export interface FrontendOptions {
     port: number;
     /** Serve wss:// with these options; plain ws:// without. */
     tls?: tls.TlsOptions;
+    /** Which web pages may connect (nats-server same_origin, allowed_origins); absent: any. */
+    origins?: WebSocketOriginPolicy;
   };
 }
 
@@ -64,8 +93,19 @@ export class ClientFrontend implements ClientContext {
    * not enforce rejectUnauthorized (Node checks client certificates only for sockets a tls.Server owns).
    */
   private readonly tlsServer: tls.Server | undefined;
-  /** Client ids of sockets in their TLS handshake, by peer address, to pick up on 'secureConnection'. */
-  private readonly handshaking = new Map<string, number>();
+  /** Every connection counted toward max_connections (pending and started), by client id. */
+  private readonly slots = new Map<number, Slot>();
+  /**
+   * Connections not yet admitted, oldest first (Map order is accept order): who makes room when the table is
+   * full. Pruned lazily: an entry admitted or gone since is dropped when the eviction walks past it.
+   */
+  private readonly unadmitted = new Map<number, Slot>();
+  /** Sockets in their TLS handshake (TCP) or before their WebSocket upgrade, by peer address. */
+  private readonly handshaking = new Map<string, Slot>();
+  /** Clients closed whose socket still waits for its peer (at most 2 s): the first to give way to a newcomer. */
+  private readonly closing = new Map<number, Slot>();
+  /** Sockets refused at max_connections, closed once their -ERR is out (at most REFUSED_LINGER_MS). */
+  private readonly refused = new Set<net.Socket>();
   private dirty: Client[] = [];
   private flushQueued = false;
   private stopped: Promise<void> | undefined;
@@ -118,12 +158,14 @@ export class ClientFrontend implements ClientContext {
     this.logger.info({ host, port: this.boundPort, tls: this.tlsServer !== undefined }, 'listening for client connections');
     if (websocket === undefined) return;
     const server = websocket.tls !== undefined ? https.createServer(websocket.tls) : http.createServer();
+    // Counted from the TCP accept, before the TLS handshake and the upgrade request.
+    server.on('connection', (socket: net.Socket) => this.acceptWebSocketSocket(socket));
     server.on('request', (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
     });
     const limits = this.limits;
-    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: Client.unadmittedFrameBytes(limits) });
-    wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket));
+    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: Client.unadmittedFrameBytes(limits), verifyClient: (info, done) => this.verifyOrigin(info, done) });
+    wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket as net.Socket));
     this.ws = { http: server, wss };
     await listenOn(server, websocket.host, websocket.port);
     this.boundWsPort = (server.address() as net.AddressInfo).port;
@@ -157,6 +199,8 @@ export class ClientFrontend implements ClientContext {
 
   clientClosed(client: Client, reason: CloseReason): void {
     if (!this.clients.delete(client.cid)) return;
+    const slot = this.slots.get(client.cid);
+    if (slot !== undefined) this.closing.set(client.cid, slot);
     this.logger.info(
       { cid: client.cid, ip: client.transport.remoteAddress, who: client.identity, reason, in_msgs: client.stats.inMsgs, out_msgs: client.stats.outMsgs },
       'client closed',
@@ -167,36 +211,111 @@ export class ClientFrontend implements ClientContext {
 
   // --- accepting --------------------------------------------------------------------------------------------
 
-  private admit(cid: number, write: (s: string) => void, end: () => void): boolean {
+  /**
+   * Counts a just-accepted socket toward max_connections, making room when the table is full; `refuse` turns it
+   * away when there is none. The deadline closes it if it is not admitted in time: auth_timeout from accept when
+   * clients authenticate (TLS handshake and WebSocket upgrade included), else the handshake budget for the TLS
+   * handshake or the upgrade alone (without auth, nats-server waits for CONNECT forever).
+   */
+  private claimSlot(socket: net.Socket, refuse: (cid: number) => void): Slot | undefined {
+    const cid = this.nextCid++;
+    socket.on('error', () => {}); // reported through the transport once started; before that, the close says it
     if (!this.host.accepting()) {
-      end();
-      return false;
+      socket.destroy();
+      return undefined;
     }
     const max = this.host.maxConnections;
-    if (this.clients.size >= max) {
-      // nats-server greets first, then refuses (server.go createClient, maxConnExceeded).
-      write(Client.greeting(this, cid, ''));
-      write(errLine(Errors.maxConnections));
-      end();
-      this.logger.warn({ max_connections: max }, 'maximum connections exceeded, refusing');
-      return false;
+    if (this.slots.size >= max && !this.makeRoom(max)) {
+      refuse(cid);
+      this.logger.warn({ max_connections: max, ip: socket.remoteAddress }, 'maximum connections exceeded, refusing');
+      return undefined;
     }
-    return true;
+    const slot: Slot = { cid, socket, peer: peerKey(socket), client: undefined, timer: undefined };
+    const limits = this.limits;
+    const deadlineMs = this.authenticator !== undefined ? limits.auth_timeout : Math.max(TLS_HANDSHAKE_MS, limits.auth_timeout);
+    slot.timer = setTimeout(() => this.admissionDeadline(slot), deadlineMs);
+    slot.timer.unref?.();
+    this.slots.set(cid, slot);
+    this.unadmitted.set(cid, slot);
+    socket.once('close', () => this.release(slot));
+    return slot;
+  }
+
+  /**
+   * Frees a slot for a newcomer: closes the oldest connection not yet admitted (or one already closed and waiting
+   * for its peer). An admitted client is never closed for room. False when every slot is held by one.
+   */
+  private makeRoom(max: number): boolean {
+    const lingering = this.closing.values().next();
+    if (lingering.done !== true) {
+      lingering.value.socket.destroy();
+      this.release(lingering.value);
+      return true;
+    }
+    for (const [cid, slot] of this.unadmitted) {
+      this.unadmitted.delete(cid);
+      if (!this.slots.has(cid)) continue;
+      const client = slot.client;
+      if (client !== undefined && client.isAdmitted && !client.isClosed) continue;
+      if (client === undefined) {
+        this.logger.warn(
+          { cid, ip: slot.socket.remoteAddress, max_connections: max, stage: 'TLS handshake or WebSocket upgrade' },
+          'maximum connections reached: closing the oldest connection not yet admitted',
+        );
+      } else if (!client.isClosed) {
+        // Its CONNECT is pending: it is told why (the text nats-server gives a connection over the limit).
+        client.fail(Errors.maxConnections, 'maximum connections reached: closing the oldest connection not yet admitted');
+      }
+      slot.socket.destroy();
+      this.release(slot);
+      return true;
+    }
+    return false;
+  }
+
+  private admissionDeadline(slot: Slot): void {
+    slot.timer = undefined;
+    if (!this.slots.has(slot.cid)) return;
+    const client = slot.client;
+    if (client === undefined) {
+      this.logger.warn({ cid: slot.cid, ip: slot.socket.remoteAddress }, 'TLS handshake or WebSocket upgrade not done in time, closing');
+      slot.socket.destroy();
+      return;
+    }
+    if (this.authenticator !== undefined && !client.isAdmitted && !client.isClosed) {
+      client.fail(Errors.authTimeout, 'no CONNECT admitted within auth_timeout of accept');
+    }
+  }
+
+  /** The socket closed: its slot is free (whoever closed it, at whatever stage). */
+  private release(slot: Slot): void {
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    if (this.slots.get(slot.cid) === slot) this.slots.delete(slot.cid);
+    this.unadmitted.delete(slot.cid);
+    this.closing.delete(slot.cid);
+    if (this.handshaking.get(slot.peer) === slot) this.handshaking.delete(slot.peer);
   }
 
   private acceptTcp(socket: net.Socket): void {
-    const cid = this.nextCid++;
-    if (!this.admit(cid, (s) => socket.write(s), () => socket.end())) return;
-    socket.on('error', () => {}); // reported through the transport once started
+    const slot = this.claimSlot(socket, (cid) => {
+      // nats-server greets first, then refuses (server.go createClient, maxConnExceeded).
+      socket.write(Client.greeting(this, cid, socket.remoteAddress ?? ''));
+      socket.end(errLine(Errors.maxConnections));
+      // Reading (and dropping) what it sends is how its close is noticed; one that never closes is cut.
+      socket.resume();
+      this.refused.add(socket);
+      socket.once('close', () => this.refused.delete(socket));
+      setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+    });
+    if (slot === undefined) return;
     if (this.tlsServer === undefined) {
-      this.startClient(new Client(this, cid, new SocketTransport(socket)));
+      this.startClient(slot, new SocketTransport(socket));
       return;
     }
     // TLS: the INFO goes out in plaintext, then the client starts its handshake.
-    socket.write(Client.greeting(this, cid, socket.remoteAddress ?? ''));
-    const key = peerKey(socket);
-    this.handshaking.set(key, cid);
-    socket.once('close', () => this.handshaking.delete(key));
+    socket.write(Client.greeting(this, slot.cid, socket.remoteAddress ?? ''));
+    this.handshaking.set(slot.peer, slot);
     this.tlsServer.emit('connection', socket);
   }
 
@@ -204,36 +323,64 @@ export class ClientFrontend implements ClientContext {
     const server = tls.createServer({ ...options, handshakeTimeout: Math.max(TLS_HANDSHAKE_MS, this.limits.auth_timeout) });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
       const key = peerKey(secure);
-      const cid = this.handshaking.get(key);
+      const slot = this.handshaking.get(key);
       this.handshaking.delete(key);
-      if (cid === undefined) {
+      if (slot === undefined || !this.slots.has(slot.cid)) {
         secure.destroy();
         return;
       }
-      this.startClient(new Client(this, cid, new SocketTransport(secure)), true);
+      this.startClient(slot, new SocketTransport(secure), true);
     });
     server.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
       const key = peerKey(secure);
       // A refused client certificate ends here, before any CONNECT: say who and why.
-      this.logger.warn({ cid: this.handshaking.get(key), ip: secure.remoteAddress, port: secure.remotePort, reason: err.message }, 'TLS handshake failed');
+      this.logger.warn({ cid: this.handshaking.get(key)?.cid, ip: secure.remoteAddress, port: secure.remotePort, reason: err.message }, 'TLS handshake failed');
       this.handshaking.delete(key);
       secure.destroy();
     });
     return server;
   }
 
-  private acceptWebSocket(ws: WebSocket, socket: net.Socket): void {
-    const cid = this.nextCid++;
-    const sendText = (s: string) => ws.send(Buffer.from(s), { binary: true });
-    if (!this.admit(cid, sendText, () => ws.close(1008))) return;
-    this.startClient(new Client(this, cid, new WebSocketTransport(ws, socket)));
+  /**
+   * An upgrade from a page whose Origin the policy refuses gets 403, as nats-server answers it (websocket.go
+   * wsUpgrade: http.Error with the status text, and Sec-Websocket-Version: 13); its socket then closes.
+   */
+  private verifyOrigin(
+    info: { origin: string | undefined; secure: boolean; req: http.IncomingMessage },
+    done: (ok: boolean, code?: number, message?: string, headers?: http.OutgoingHttpHeaders) => void,
+  ): void {
+    const policy = this.options.websocket?.origins;
+    const why = policy === undefined ? undefined : websocketOriginRefusal(policy, { origin: info.origin, host: info.req.headers.host, secure: info.secure });
+    if (why === undefined) return done(true);
+    this.logger.warn({ ip: info.req.socket.remoteAddress, origin: info.origin, host: info.req.headers.host, reason: why }, 'websocket upgrade refused: origin not allowed');
+    done(false, 403, 'Forbidden\n', { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Sec-WebSocket-Version': '13' });
   }
 
-  private startClient(client: Client, greeted = false): void {
-    if (!this.host.accepting()) {
-      client.transport.destroy();
+  /** A TCP connection on the WebSocket port: counted now, started once its upgrade is done. */
+  private acceptWebSocketSocket(socket: net.Socket): void {
+    // No WebSocket yet to carry an -ERR: a socket over the limit is closed at once, costing nothing.
+    const slot = this.claimSlot(socket, () => socket.destroy());
+    if (slot !== undefined) this.handshaking.set(slot.peer, slot);
+  }
+
+  private acceptWebSocket(ws: WebSocket, socket: net.Socket): void {
+    const key = peerKey(socket);
+    const slot = this.handshaking.get(key);
+    this.handshaking.delete(key);
+    if (slot === undefined || !this.slots.has(slot.cid)) {
+      ws.terminate();
       return;
     }
+    this.startClient(slot, new WebSocketTransport(ws, socket));
+  }
+
+  private startClient(slot: Slot, transport: Transport, greeted = false): void {
+    if (!this.host.accepting()) {
+      transport.destroy();
+      return;
+    }
+    const client = new Client(this, slot.cid, transport);
+    slot.client = client;
     this.clients.set(client.cid, client);
     this.totalConnections++;
     client.start({ greeted });
@@ -293,6 +440,9 @@ export class ClientFrontend implements ClientContext {
   async close(reason: CloseReason = 'Server Shutdown'): Promise<void> {
     const stopped = this.stopListening();
     for (const c of [...this.clients.values()]) c.close(reason);
+    // Sockets still in their TLS handshake or before their upgrade have no client to close.
+    for (const slot of [...this.slots.values()]) if (slot.client === undefined) slot.socket.destroy();
+    for (const socket of [...this.refused]) socket.destroy();
     this.ws?.http.closeAllConnections?.();
     await stopped;
   }

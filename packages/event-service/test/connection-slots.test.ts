@@ -1,0 +1,181 @@
+// max_connections counts every socket from accept, TLS handshakes and WebSocket upgrades included, so the cap holds
+// however many arrive together; and connections not yet admitted (TLS handshake, WebSocket upgrade or CONNECT
+// pending) cannot lock real clients out: when the table is full a newcomer takes the slot of the oldest of them,
+// while an admitted client is never closed to make room. The cap is asserted against nats-server too (it counts
+// from accept: server.go createClient registers the client before its TLS handshake); the eviction is ours.
+//
+// Observed from nats-server 2.9.10 (same sockets, limit 10, TLS): 10 of 40 held, the other 30 greeted and refused
+// with -ERR 'maximum connections exceeded'; the ten held were closed at its TLS timeout (2 s) and until then locked
+// every other client out.
+import { after, before, describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import * as v2 from 'nats';
+import * as natsWs from 'nats.ws';
+import WebSocket from 'ws';
+import { createCertificateAuthority, createServerCertificate } from '@event-broker/shared';
+import { eventService, targets, type RunningTarget, type Target, type TargetOptions } from './helpers/targets.js';
+import { connectRaw } from './helpers/raw.js';
+import { uniqueSubject, until, within } from './helpers/bounded.js';
+
+const LIMIT = 10;
+const TOKEN = 's3cret';
+/** Long enough that no slot is freed by a timeout while a test counts them. */
+const AUTH_TIMEOUT_MS = 8000;
+const WAIT_MS = 6000;
+
+interface Idle {
+  /** Sockets the server has not closed. */
+  open(): number;
+  closed(): number;
+  /** How many received `-ERR 'maximum connections exceeded'`. */
+  refused(): number;
+  destroy(): void;
+}
+
+/** Opens `n` TCP connections at once that send nothing (no TLS handshake, no upgrade request, no CONNECT). */
+async function idleSockets(t: TestContext, port: number, n: number): Promise<Idle> {
+  const socks: { s: net.Socket; closed: boolean; input: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    const x = { s, closed: false, input: '' };
+    s.on('data', (d: Buffer) => (x.input += d.toString('latin1')));
+    s.on('error', () => {}); // a reset is a close
+    s.on('close', () => (x.closed = true));
+    socks.push(x);
+  }
+  const idle: Idle = {
+    open: () => socks.filter((x) => !x.closed).length,
+    closed: () => socks.filter((x) => x.closed).length,
+    refused: () => socks.filter((x) => x.input.includes("-ERR 'maximum connections exceeded'")).length,
+    destroy: () => socks.forEach((x) => x.s.destroy()),
+  };
+  t.after(() => idle.destroy());
+  // Every one connected (or was closed straight away): the server has seen them all.
+  await until(() => socks.every((x) => x.s.readyState === 'open' || x.closed), `${n} sockets connected`, WAIT_MS);
+  return idle;
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slots-test-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+let pkiMade: Promise<{ cert: string; key: string; ca: string }> | undefined;
+/** A CA and a server certificate for the whole file, made on first use. */
+function pki(): Promise<{ cert: string; key: string; ca: string }> {
+  pkiMade ??= (async () => {
+    const ca = await createCertificateAuthority({ commonName: 'slots-test CA' });
+    const server = await createServerCertificate(ca);
+    const file = (name: string, pem: string) => {
+      fs.writeFileSync(path.join(dir, name), pem, { mode: 0o600 });
+      return path.join(dir, name);
+    };
+    return { ca: file('ca.pem', ca.cert), cert: file('server.pem', server.cert), key: file('server-key.pem', server.key) };
+  })();
+  return pkiMade;
+}
+
+function started(target: Target, opts: () => Promise<TargetOptions>): () => RunningTarget {
+  let server: RunningTarget | undefined;
+  before(async () => {
+    server = await target.start(await opts());
+  });
+  after(() => server?.stop());
+  return () => server!;
+}
+
+async function tlsClient(t: TestContext, server: RunningTarget): Promise<v2.NatsConnection> {
+  const files = await pki();
+  const nc = await within(v2.connect({ servers: server.url, token: TOKEN, tls: { caFile: files.ca }, reconnect: false, timeout: 3000 }), 'a TLS client connects', 4000);
+  t.after(() => (nc.isClosed() ? undefined : nc.close()));
+  return nc;
+}
+
+async function roundTrip(nc: { subscribe(s: string, o: { max: number }): AsyncIterable<{ string(): string }>; publish(s: string, d: string): void }): Promise<void> {
+  const subject = uniqueSubject('slots');
+  const sub = nc.subscribe(subject, { max: 1 });
+  nc.publish(subject, 'in');
+  const got = await within(
+    (async () => {
+      for await (const m of sub) return m.string();
+      return undefined;
+    })(),
+    'a round trip',
+  );
+  assert.equal(got, 'in');
+}
+
+const tlsOptions = async (): Promise<TargetOptions> => {
+  const files = await pki();
+  return { tls: { certPath: files.cert, keyPath: files.key }, token: TOKEN, maxConnections: LIMIT, authTimeoutMs: AUTH_TIMEOUT_MS };
+};
+
+for (const target of targets()) {
+  describe(`max_connections ${LIMIT} over TLS (${target.name})`, () => {
+    const server = started(target, tlsOptions);
+
+    it('40 sockets arriving together that never start their TLS handshake hold at most 10 slots; the others are closed', async (t) => {
+      const idle = await idleSockets(t, server().port, 40);
+      await until(() => idle.closed() >= 30, '30 of the 40 closed', WAIT_MS, () => `${idle.open()} still open`);
+      assert.equal(idle.open(), LIMIT, 'the newest ten keep their slots, no more');
+      t.diagnostic(`${idle.refused()} of the closed were told 'maximum connections exceeded'`);
+    });
+  });
+}
+
+describe('max_connections: connections not yet admitted cannot lock clients out (event-service)', () => {
+  describe('over TLS with a token', () => {
+    const server = started(eventService, tlsOptions);
+
+    it('a real client gets in while ten handshake-less sockets hold every slot: the oldest of them is closed', async (t) => {
+      const idle = await idleSockets(t, server().port, LIMIT + 2);
+      await until(() => idle.open() === LIMIT, 'ten held', WAIT_MS, () => `${idle.open()} open`);
+      const nc = await tlsClient(t, server());
+      await roundTrip(nc);
+      assert.equal(idle.open(), LIMIT - 1, 'one handshake-less socket gave its slot');
+    });
+
+    it('admitted clients are never closed to make room: with ten admitted, a newcomer is greeted and refused', async (t) => {
+      const clients = [];
+      for (let i = 0; i < LIMIT; i++) clients.push(await tlsClient(t, server()));
+      for (let i = 0; i < 3; i++) {
+        const raw = await connectRaw(server());
+        t.after(() => raw.close());
+        await raw.expect(/^-ERR 'maximum connections exceeded'\r\n/);
+        await raw.expectClosed();
+      }
+      for (const nc of clients) await roundTrip(nc);
+    });
+  });
+
+  describe('plaintext with a token', () => {
+    const server = started(eventService, async () => ({ token: TOKEN, maxConnections: LIMIT, authTimeoutMs: AUTH_TIMEOUT_MS }));
+
+    it('twelve connections that never send CONNECT cannot lock a client out', async (t) => {
+      const idle = await idleSockets(t, server().port, LIMIT + 2);
+      await until(() => idle.closed() >= 2, 'two over the limit closed', WAIT_MS);
+      const nc = await within(v2.connect({ servers: server().url, token: TOKEN, reconnect: false, timeout: 3000 }), 'a client connects', 4000);
+      t.after(() => nc.close());
+      await roundTrip(nc);
+      assert.equal(idle.open(), LIMIT - 1, 'the oldest silent connection gave its slot');
+    });
+  });
+
+  describe('WebSocket', () => {
+    const server = started(eventService, async () => ({ token: TOKEN, maxConnections: LIMIT, authTimeoutMs: 1000, websocket: true }));
+
+    it('sockets on the WebSocket port count from accept, a client still gets in, and silent ones are closed at auth_timeout', async (t) => {
+      const idle = await idleSockets(t, server().wsPort!, 40);
+      await until(() => idle.closed() >= 30, '30 of the 40 closed', WAIT_MS, () => `${idle.open()} still open`);
+      assert.ok(idle.open() <= LIMIT, `at most ten held, got ${idle.open()}`);
+      (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+      const nc = await within(natsWs.connect({ servers: `ws://127.0.0.1:${server().wsPort}`, token: TOKEN, reconnect: false, timeout: 3000 }), 'nats.ws connects', 4000);
+      t.after(() => nc.close());
+      await roundTrip({ subscribe: (s, o) => nc.subscribe(s, o) as AsyncIterable<{ string(): string }>, publish: (s, d) => nc.publish(s, natsWs.StringCodec().encode(d)) });
+      // Never upgraded: closed by auth_timeout (1 s) from accept, not Node's 60 s header timeout.
+      await until(() => idle.open() === 0, 'every silent socket closed', WAIT_MS, () => `${idle.open()} still open`);
+    });
+  });
+});

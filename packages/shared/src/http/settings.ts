@@ -1,0 +1,36 @@
+// The settings both processes' listeners share, declared once: `allowed_origins` (WebSocket and monitoring) and
+// `allowed_hosts` (monitoring), each element checked so a typo is a `file:line: key: reason` at load, not a page
+// silently refused.
+import { schema, tomlString, type Leaf } from '../config/index.js';
+import { describeValue } from '../config/tree.js';
+import { originEntryProblem } from './origin.js';
+import { hostEntryProblem } from './host-check.js';
+
+function checkedList(expected: string, problem: (s: string) => string | undefined): Leaf<string[]> {
+  return schema.custom<string[]>({
+    expected,
+    decode(raw) {
+      if (!Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
+      for (let i = 0; i < raw.length; i++) {
+        const el: unknown = raw[i];
+        if (typeof el !== 'string') return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a string, got ${describeValue(el)}`, at: [i] };
+        const why = problem(el);
+        if (why !== undefined) return { ok: false, code: 'ECONFIG_VALUE', reason: why, at: [i] };
+      }
+      return { ok: true, value: [...(raw as string[])] };
+    },
+    encode: (v) => `[${v.map(tomlString).join(', ')}]`,
+  });
+}
+
+/** Origins (`scheme://host[:port]`) whose pages are trusted; default none. `*` is refused: name them. */
+export function originListSetting(): Leaf<string[]> {
+  return checkedList('an array of origins ("https://host[:port]")', (s) =>
+    s === '*' ? 'must name origins: "*" would let every web page in' : originEntryProblem(s),
+  ).default([]);
+}
+
+/** Host names an HTTP listener answers besides loopback names and IP literals; default none. */
+export function hostListSetting(): Leaf<string[]> {
+  return checkedList('an array of host names', hostEntryProblem).default([]);
+}
