@@ -23,7 +23,7 @@ export type JwsAlgorithm =
 
 /** The client-facing NATS listener. Limits as nats-server's, with its defaults. */
 export interface GatewaySection {
-  host: string; // default "0.0.0.0"
+  host: string; // default "127.0.0.1": loopback unless asked (set "0.0.0.0" to serve other hosts)
   port: number; // default 4222 (NATS's client port: external clients expect it); 0 binds an ephemeral port
   max_connections: number; // default 65536
   max_payload: number; // bytes, default 1 MiB; at most max_pending
@@ -48,7 +48,7 @@ export interface GatewaySection {
 
 /** NATS over WebSocket for browsers (nats.ws): same admission, same [tls]. Off unless present. */
 export interface WebsocketSection {
-  host: string; // default "0.0.0.0"
+  host: string; // default "127.0.0.1": loopback unless asked (set "0.0.0.0" to serve other hosts)
   port: number;
   /** A page's Origin must match the Host it connected to (nats-server same_origin); 403 otherwise. */
   same_origin: boolean; // default false

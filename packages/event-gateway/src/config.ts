@@ -141,7 +141,7 @@ export const gatewaySchema = s
   .table({
     gateway: s
       .table({
-        host: s.string().default('0.0.0.0'),
+        host: s.string().default('127.0.0.1'),
         port: s.integer(PORT).default(4222),
         max_connections: s.integer({ min: 1 }).default(65_536),
         max_payload: s.size({ min: 1, max: MAX_PAYLOAD_CAP }).default(MiB),
@@ -174,7 +174,7 @@ export const gatewaySchema = s
       }),
     websocket: s
       .table({
-        host: s.string().default('0.0.0.0'),
+        host: s.string().default('127.0.0.1'),
         port: s.integer(PORT),
         // Which web pages may open a connection (nats-server websocket same_origin, allowed_origins; both off by default).
         same_origin: s.boolean().default(false),

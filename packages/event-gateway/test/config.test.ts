@@ -79,7 +79,7 @@ test('a minimal file gets nats-server defaults, paths relative to the file, norm
   const { config, sources } = loadGatewayConfig({ configPath: file });
   const expected: GatewayConfig = {
     gateway: {
-      host: '0.0.0.0',
+      host: '127.0.0.1',
       port: 4222,
       max_connections: 65_536,
       max_payload: MiB,
@@ -149,7 +149,7 @@ test('every section and unit spelling, with a patch over the base', async (t) =>
   assert.equal(config.gateway.max_payload, 2 * MiB);
   assert.equal(config.gateway.ping_interval, 30_000);
   assert.equal(config.gateway.server_name, 'gw-1');
-  assert.deepEqual(config.websocket, { host: '0.0.0.0', port: 8443, same_origin: false, allowed_origins: [] });
+  assert.deepEqual(config.websocket, { host: '127.0.0.1', port: 8443, same_origin: false, allowed_origins: [] });
   assert.deepEqual(config.monitor, { host: '127.0.0.1', port: 8222, allowed_origins: [], allowed_hosts: [], max_connections: 128 });
   assert.equal(config.tls.min_version, 'TLSv1.3');
   assert.deepEqual(config.auth.algorithms, ['ES256']);

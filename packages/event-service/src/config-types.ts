@@ -5,7 +5,7 @@ import type { ConfigInput, LogSection } from '@event-broker/shared';
 export type { LogFormat, LogLevel, LogSection } from '@event-broker/shared';
 
 export interface ServiceSection {
-  host: string; // default "0.0.0.0"
+  host: string; // default "127.0.0.1": loopback unless asked (set "0.0.0.0" to serve other hosts)
   port: number; // default 10132; 0 binds an ephemeral port
   /** The most events held for the handlers at once (accepted, not yet delivered to every handler). */
   event_limit: number; // default 100000
@@ -42,7 +42,7 @@ export interface TlsSection {
 }
 
 export interface WebsocketSection {
-  host: string; // default "0.0.0.0"
+  host: string; // default "127.0.0.1": loopback unless asked (set "0.0.0.0" to serve other hosts)
   port: number;
   /** Serve plain ws:// even when [tls] is set (dev, loopback only). Without [tls] it is always plain. */
   no_tls: boolean; // default false

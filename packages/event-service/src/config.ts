@@ -84,7 +84,7 @@ function leafUsers() {
 export const serviceSchema = s.table({
   service: s
     .table({
-      host: s.string().default('0.0.0.0'),
+      host: s.string().default('127.0.0.1'),
       port: s.integer(PORT).default(10132),
       event_limit: s.integer({ min: 1 }).default(100_000),
       listener_limit: s.integer({ min: 1 }).default(10_000),
@@ -133,7 +133,7 @@ export const serviceSchema = s.table({
     }),
   websocket: s
     .table({
-      host: s.string().default('0.0.0.0'),
+      host: s.string().default('127.0.0.1'),
       port: s.integer(PORT),
       no_tls: s.boolean().default(false),
       // Which web pages may open a connection (nats-server websocket same_origin, allowed_origins; both off by default).

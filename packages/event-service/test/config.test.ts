@@ -13,7 +13,7 @@ const MiB = 1024 * 1024;
 
 const DEFAULTS: ServiceConfig = {
   service: {
-    host: '0.0.0.0',
+    host: '127.0.0.1',
     port: 10132,
     event_limit: 100_000,
     listener_limit: 10_000,
@@ -276,7 +276,7 @@ test('[websocket] allowed_origins, [monitor] allowed_origins/allowed_hosts and m
     ['4: monitor.max_streams: ECONFIG_RANGE'],
   );
   const ok = loadServiceConfig({ configPath: write(dir, 'ok.toml', ['[websocket]', 'port = 0', 'same_origin = true', 'allowed_origins = ["http://localhost:8080"]']) });
-  assert.deepEqual(ok.config.websocket, { host: '0.0.0.0', port: 0, no_tls: false, same_origin: true, allowed_origins: ['http://localhost:8080'] });
+  assert.deepEqual(ok.config.websocket, { host: '127.0.0.1', port: 0, no_tls: false, same_origin: true, allowed_origins: ['http://localhost:8080'] });
 });
 
 test('embedded input is validated the same way, with numeric durations in milliseconds', () => {
@@ -289,7 +289,7 @@ test('embedded input is validated the same way, with numeric durations in millis
   assert.equal(config.service.write_deadline, 3000);
   assert.equal(config.service.max_payload, 2 * MiB);
   assert.equal(config.service.token, 'tok');
-  assert.deepEqual(config.websocket, { host: '0.0.0.0', port: 0, no_tls: false, same_origin: false, allowed_origins: [] });
+  assert.deepEqual(config.websocket, { host: '127.0.0.1', port: 0, no_tls: false, same_origin: false, allowed_origins: [] });
   assert.equal(config.tls, undefined);
 
   const err = refused(() =>
