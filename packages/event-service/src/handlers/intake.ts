@@ -24,6 +24,8 @@ import type { AppendResult, EventStore, NewEvent } from './store.js';
  * backlog built up behind a slow disk under a large event_limit.
  */
 const MAX_GROUP = 4096;
+/** While the store cannot be opened, paused publishers are re-checked this often (as often as it is re-opened). */
+const RECHECK_MS = 1000;
 
 /** The subject events are published on: `events.<type>`. */
 export const INTAKE_SUBJECT = 'events.>';
@@ -94,6 +96,8 @@ export class EventIntake {
   private committing: Pending[] | undefined;
   private commitDone: Promise<void> | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
+  /** released() asks again: the store could not say whether paused publishers have room. */
+  private recheck: NodeJS.Timeout | undefined;
   /**
    * Keyed by the publisher itself: client ids and leaf link ids are separate counters that both start at 1, so a
    * number named two connections (a paused gateway link kept client 1 from ever being paused).
@@ -121,6 +125,8 @@ export class EventIntake {
     this.sub = undefined;
     this.flush();
     while (this.commitDone !== undefined) await this.commitDone;
+    clearTimeout(this.recheck);
+    this.recheck = undefined;
     this.resumeAll();
   }
 
@@ -129,9 +135,25 @@ export class EventIntake {
     return this.opts.store().held + this.batch.length + (this.committing?.length ?? 0);
   }
 
-  /** Sinks call this when deliveries resolve: publishers paused at the limit resume once there is room. */
+  /**
+   * Sinks call this when deliveries resolve, and a commit when it settles: publishers paused at the limit resume once
+   * there is room. Never throws (it runs in a commit's settlement, where a throw would be an unhandled rejection):
+   * while the store cannot be opened it cannot say there is room, so they stay paused (what they send could not be
+   * stored) and are asked about again every RECHECK_MS until it can.
+   */
   released(): void {
-    if (this.paused.size > 0 && this.held < this.opts.eventLimit()) this.resumeAll();
+    if (this.paused.size === 0) return;
+    let held: number;
+    try {
+      held = this.held;
+    } catch {
+      this.recheck ??= setTimeout(() => {
+        this.recheck = undefined;
+        this.released();
+      }, RECHECK_MS).unref();
+      return;
+    }
+    if (held < this.opts.eventLimit()) this.resumeAll();
   }
 
   /** Why the store last failed a whole group, while no commit since has succeeded. */
@@ -250,7 +272,10 @@ export class EventIntake {
         // no sink resolving anything to say so.
         this.released();
         this.flush();
-      });
+      })
+      // Only stop() awaits this: a rejection here would be unhandled, and end the process. Nothing above throws
+      // (released and flush catch what the store throws); a bug that does is logged.
+      .catch((err: unknown) => this.opts.logger.error({ err: (err as Error).message }, 'event intake: settling a commit failed'));
   }
 
   private committed(batch: Pending[], results: AppendResult[]): void {
