@@ -229,7 +229,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   /**
    * The largest WebSocket message a client that has not been admitted may send: one control line (its CONNECT) and
-   * a PING. The listener's bound; admission raises it per connection to admittedFrameBytes (transport.ts).
+   * a PING. Each connection sets its own bound when it starts (messageBound, from the limits then in force).
    */
   static unadmittedFrameBytes(limits: Pick<ClientLimits, 'max_control_line'>): number {
     return limits.max_control_line + FRAME_SLACK_BYTES;
@@ -249,11 +249,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     });
     const limits = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(Client.greeting(this.ctx, this.cid, this.transport.remoteAddress));
+    // Before any frame is read: the limits in force now, not those the listener started with.
+    this.transport.setMaxMessageBytes?.(this.messageBound(limits));
     if (this.authRequired) {
       this.authTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), limits.auth_timeout);
-    } else {
-      // Nothing to wait for: the client may publish at once.
-      this.transport.admitted?.(admittedFrameBytes(limits));
     }
     this.pinger.start(limits.ping_interval, () => this.onPingTimer());
   }
@@ -311,12 +310,17 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   applyLimits(): void {
     const limits = this.ctx.limits;
     this.parser.limits = { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload };
-    if (this.connected || !this.authRequired) this.transport.admitted?.(admittedFrameBytes(limits));
+    this.transport.setMaxMessageBytes?.(this.messageBound(limits));
     if (this.closeReason === undefined) this.pinger.retime(limits.ping_interval);
   }
 
   private get authRequired(): boolean {
     return this.ctx.authenticator !== undefined;
+  }
+
+  /** The largest message the transport may hold whole: a control line until admitted, a message at max_payload after. */
+  private messageBound(limits: ClientLimits): number {
+    return this.connected || !this.authRequired ? admittedFrameBytes(limits) : Client.unadmittedFrameBytes(limits);
   }
 
   private slowConsumer(reason: CloseReason): void {
@@ -570,7 +574,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.connected = true;
     if (first) {
       // A WebSocket client may now send messages up to max_payload in one frame.
-      this.transport.admitted?.(admittedFrameBytes(this.ctx.limits));
+      this.transport.setMaxMessageBytes?.(admittedFrameBytes(this.ctx.limits));
       this.ctx.logger.info(
         { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, who: this.identity, client_name: this.opts.name || undefined, lang: this.opts.lang || undefined, version: this.opts.version || undefined },
         'client connected',

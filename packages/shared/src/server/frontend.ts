@@ -163,8 +163,14 @@ export class ClientFrontend implements ClientContext {
     server.on('request', (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
     });
-    const limits = this.limits;
-    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: Client.unadmittedFrameBytes(limits), verifyClient: (info, done) => this.verifyOrigin(info, done) });
+    // maxPayload: every connection sets its own as it starts, from the limits in force (client.ts messageBound); this
+    // one only stands until then.
+    const wss = new WebSocketServer({
+      server,
+      perMessageDeflate: false,
+      maxPayload: Client.unadmittedFrameBytes(this.limits),
+      verifyClient: (info, done) => this.verifyOrigin(info, done),
+    });
     wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket as net.Socket));
     this.ws = { http: server, wss };
     await listenOn(server, websocket.host, websocket.port);
