@@ -1,5 +1,6 @@
 // One network client connection: the NATS client protocol state machine over a Transport. It admits the client
-// (CONNECT, through the server's authenticator, auth timeout), turns SUB/UNSUB into subscriptions, hands PUB/HPUB
+// (CONNECT, through the server's authenticator; the auth timeout is the frontend's, counted from accept), turns
+// SUB/UNSUB into subscriptions, hands PUB/HPUB
 // to the broker, writes MSG/HMSG in per-turn batches, and closes stale, slow or misbehaving clients with
 // nats-server's -ERR texts. Who may connect and what they may touch is the authenticator's (the service's token,
 // the gateway's certificate + JWT); this module only enforces its answers.
@@ -126,7 +127,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private connected = false;
   private flushScheduled = false;
   private readonly pinger = new Pinger();
-  private authTimer: NodeJS.Timeout | undefined;
   private writeDeadlineTimer: NodeJS.Timeout | undefined;
   /** Flushes completed by the OS; the write-deadline check compares it to see progress. */
   private writesSent = 0;
@@ -251,9 +251,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (!opts.greeted) this.writeRaw(Client.greeting(this.ctx, this.cid, this.transport.remoteAddress));
     // Before any frame is read: the limits in force now, not those the listener started with.
     this.transport.setMaxMessageBytes?.(this.messageBound(limits));
-    if (this.authRequired) {
-      this.authTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), limits.auth_timeout);
-    }
     this.pinger.start(limits.ping_interval, () => this.onPingTimer());
   }
 
@@ -305,7 +302,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   /**
    * Limits changed by a reload. The rest (max_pending, max_subscriptions, ping_max, write_deadline, the
-   * authenticator) is read on use; auth_timeout concerns new connections only.
+   * authenticator) is read on use; auth_timeout is the frontend's, for new connections.
    */
   applyLimits(): void {
     const limits = this.ctx.limits;
@@ -341,7 +338,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
     this.pinger.stop();
-    clearTimeout(this.authTimer);
     clearTimeout(this.writeDeadlineTimer);
     clearTimeout(this.expiryTimer);
     this.deciding = false;
@@ -568,8 +564,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   private connectAdmitted(): void {
-    clearTimeout(this.authTimer);
-    this.authTimer = undefined;
     const first = !this.connected;
     this.connected = true;
     if (first) {
