@@ -265,6 +265,8 @@ test('$EVENTS.FEED.QUERY always answers within max_payload: an event too large w
   // As a page: cut down to one event, still too large: the same code.
   assert.equal((await natsQueryWithin(nc, {}, 3000)).error?.code, 'EFEED_TOO_LARGE');
 
+  const notJson = await nc.request(FEED_QUERY_SUBJECT, sc.encode('{"limit": '), { timeout: 3000 });
+  assert.equal((JSON.parse(sc.decode(notJson.data)) as { error: { code: string } }).error.code, 'EFEED_QUERY', 'a request that is not JSON');
   // Refusals echo what the request carried (a field's name or value, escaped once more in the reply): clipped.
   const quotes = '"'.repeat(1500);
   for (const q of [{ limit: quotes }, { id: quotes }, { [`${quotes}x`]: 1 }]) {

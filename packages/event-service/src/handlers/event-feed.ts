@@ -180,7 +180,6 @@ export class EventFeed {
     } catch (err) {
       let error: FeedError;
       if (err instanceof FeedQueryError) error = { code: 'EFEED_QUERY', reason: err.message };
-      else if (err instanceof SyntaxError) error = { code: 'EFEED_QUERY', reason: `not JSON: ${err.message}` };
       else error = storeFailure('EFEED_STORE', err, { logger: this.opts.logger, what: 'event feed', request: FEED_QUERY_SUBJECT });
       text = errorReplyText(error, max);
     }
@@ -194,7 +193,13 @@ export class EventFeed {
 
   /** The answer's JSON (a page or one event), or the error to answer; throws what the query or the store threw. */
   private query(msg: Msg, max: number): string | FeedError {
-    const raw = msg.data.length === 0 ? {} : (JSON.parse(msg.string()) as unknown);
+    let raw: unknown = {};
+    try {
+      if (msg.data.length > 0) raw = JSON.parse(msg.string());
+    } catch (err) {
+      // The request's own JSON; a stored body that fails to parse below is the store's failure.
+      throw new FeedQueryError(`not JSON: ${(err as Error).message}`);
+    }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new FeedQueryError('the query must be a JSON object');
     const q = parseFeedQuery(raw as Record<string, unknown>);
     if (q.id !== undefined) {
