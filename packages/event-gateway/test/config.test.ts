@@ -239,6 +239,15 @@ test('upstream URLs: scheme, credentials, paths; cert without key; buffer smalle
   assert.equal(parseUpstreamUrl('nats://a:7422/path').ok, false);
 });
 
+test('gateway.max_control_line is at most 1 MiB: a larger value is refused naming the key and the bound', async (t) => {
+  const f = await files(t);
+  // minimal() with one auth line ends at line 12; [gateway] follows.
+  const file = conf(f, 'gateway.toml', minimal(undefined, ['[gateway]', 'max_control_line = "1GB"']));
+  assertOneProblem(refused(() => loadGatewayConfig({ configPath: file })), file, 14, 'gateway.max_control_line', 'ECONFIG_RANGE', /to 1MB, got "1GB"/);
+  const cap = conf(f, 'cap.toml', minimal(undefined, ['[gateway]', 'max_control_line = 1048576']));
+  assert.equal(loadGatewayConfig({ configPath: cap }).config.gateway.max_control_line, MiB, 'the bound itself is accepted');
+});
+
 test('[tls]: required, and verify (on by default) needs root_ca_path', async (t) => {
   const f = await files(t);
   const noTls = conf(f, 'notls.toml', minimal().slice(5));

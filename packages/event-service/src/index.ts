@@ -4,11 +4,15 @@ export type * from './config-types.js';
 export type { ServiceConfigInputWithUnits } from './config.js';
 export { startEventService, EventServiceError } from './embedded.js';
 export {
+  DEADLETTER_ERROR_CODES,
   EVENT_REPLY_ERROR_CODES,
   EVENT_SERVICE_ERROR_CODES,
   EVENT_STORE_ERROR_CODES,
+  FEED_ERROR_CODES,
+  type DeadLetterErrorCode,
   type EventReplyErrorCode,
   type EventServiceErrorCode,
   type EventStoreErrorCode,
+  type FeedErrorCode,
 } from './error-codes.js';
 export { EventStoreError } from './handlers/store-file.js';

@@ -161,6 +161,18 @@ test('max_payload above nats-server 64 MiB cap is out of range', (t) => {
   assertOneProblem(refused(() => loadServiceConfig({ configPath: file })), file, 2, 'service.max_payload', 'ECONFIG_RANGE', /to 64MB, got "65MB"/);
 });
 
+test('max_control_line is at most 1 MiB: a larger value, in a file or embedded, is refused naming the key and the bound', (t) => {
+  const dir = tmpDir(t);
+  // The bound before authentication is one control line: a huge one would let any unauthenticated socket park it.
+  const file = write(dir, 'base.toml', ['[service]', 'max_control_line = "2MB"']);
+  assertOneProblem(refused(() => loadServiceConfig({ configPath: file })), file, 2, 'service.max_control_line', 'ECONFIG_RANGE', /to 1MB, got "2MB"/);
+  const huge = write(dir, 'huge.toml', ['[service]', 'max_control_line = 2147483647']);
+  assertOneProblem(refused(() => loadServiceConfig({ configPath: huge })), huge, 2, 'service.max_control_line', 'ECONFIG_RANGE', /to 1MB, got 2147483647/);
+  assert.throws(() => resolveServiceConfig({ service: { max_control_line: 64 * MiB } }), (err: Error) => err instanceof ConfigError && /service\.max_control_line: .*to 1MB/.test(err.message));
+  const cap = write(dir, 'cap.toml', ['[service]', 'max_control_line = "1MiB"']);
+  assert.equal(loadServiceConfig({ configPath: cap }).config.service.max_control_line, MiB, 'the bound itself is accepted');
+});
+
 test('max_payload larger than max_pending is refused as nats-server does', (t) => {
   const dir = tmpDir(t);
   const file = write(dir, 'base.toml', ['[service]', 'max_payload = "8MB"', 'max_pending = "4MB"']);

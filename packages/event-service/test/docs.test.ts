@@ -14,9 +14,11 @@ import {
   type ProtocolError,
 } from '@event-broker/shared';
 import {
+  DEADLETTER_ERROR_CODES,
   EVENT_REPLY_ERROR_CODES,
   EVENT_SERVICE_ERROR_CODES,
   EVENT_STORE_ERROR_CODES,
+  FEED_ERROR_CODES,
   type EventReplyErrorCode,
   type EventServiceErrorCode,
   type EventStoreErrorCode,
@@ -132,6 +134,18 @@ test('the README lists every events.<type> reply error code with its meaning fro
   const doc = codeTable('`events.<type>` replies');
   assertSameKeys(doc.keys(), Object.keys(EVENT_REPLY_ERROR_CODES), 'events.<type> replies');
   for (const [code, meaning] of Object.entries(EVENT_REPLY_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
+});
+
+test('the README lists every event feed error code with its meaning from FEED_ERROR_CODES, and no other', () => {
+  const doc = codeTable('`$EVENTS.FEED.QUERY`');
+  assertSameKeys(doc.keys(), Object.keys(FEED_ERROR_CODES), 'event feed');
+  for (const [code, meaning] of Object.entries(FEED_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
+});
+
+test('the README lists every dead-letter API error code with its meaning from DEADLETTER_ERROR_CODES, and no other', () => {
+  const doc = codeTable('`/deadletters`');
+  assertSameKeys(doc.keys(), Object.keys(DEADLETTER_ERROR_CODES), 'dead letters');
+  for (const [code, meaning] of Object.entries(DEADLETTER_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
 });
 
 /** The silent close is documented as "nothing" sent. */

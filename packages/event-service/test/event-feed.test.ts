@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { loadServiceConfig } from '../src/config.js';
 import { startEventService } from '../src/embedded.js';
@@ -238,4 +239,84 @@ test('[feed] retention keeps the newest max_events and drops what is older than 
   store.delivered('s', [store.get('e0')!.seq]);
   assert.equal(store.prune({ maxEvents: 1000, olderThan: Date.now() + 1 }), 1);
   assert.deepEqual(left(), ['e1']);
+});
+
+/** A $EVENTS.FEED.QUERY request with a bounded wait: a reply that never comes fails the test in `ms`. */
+async function natsQueryWithin(nc: NatsConnection, q: unknown, ms: number): Promise<{ error?: { code: string; store_code?: string; reason?: string } } & Record<string, unknown>> {
+  const m = await nc.request(FEED_QUERY_SUBJECT, sc.encode(JSON.stringify(q)), { timeout: ms });
+  assert.ok(m.data.length <= 4096, `the reply fits max_payload: ${m.data.length} bytes`);
+  return JSON.parse(sc.decode(m.data)) as { error?: { code: string; store_code?: string; reason?: string } };
+}
+
+test('$EVENTS.FEED.QUERY always answers within max_payload: an event too large with its feed fields, a refusal echoing a long field', async (t) => {
+  const MAX = 4096;
+  const { nc } = await service(t, { service: { host: '127.0.0.1', port: 0, max_payload: MAX } });
+  // Stored at a few bytes under max_payload (the published JSON is what is stored): with seq and stored_at around it
+  // the feed item is over.
+  const base = event('cfgingest', 'huge', { data: { pad: '' } });
+  const huge = event('cfgingest', 'huge', { data: { pad: 'x'.repeat(MAX - 20 - base.length) } });
+  assert.ok(huge.length <= MAX - 20 && huge.length > MAX - 60, `${huge.length} bytes`);
+  assert.deepEqual(JSON.parse(sc.decode((await nc.request('events.cfgingest', sc.encode(huge), { timeout: 5000 })).data)), { id: 'huge' });
+
+  // By id: the item does not fit; the requester hears so instead of waiting for a reply that was never sent.
+  const byId = await natsQueryWithin(nc, { id: 'huge' }, 3000);
+  t.diagnostic(`by id: ${JSON.stringify(byId).slice(0, 300)}`);
+  assert.equal(byId.error?.code, 'EFEED_TOO_LARGE');
+  // As a page: cut down to one event, still too large: the same code.
+  assert.equal((await natsQueryWithin(nc, {}, 3000)).error?.code, 'EFEED_TOO_LARGE');
+
+  const notJson = await nc.request(FEED_QUERY_SUBJECT, sc.encode('{"limit": '), { timeout: 3000 });
+  assert.equal((JSON.parse(sc.decode(notJson.data)) as { error: { code: string } }).error.code, 'EFEED_QUERY', 'a request that is not JSON');
+  // Refusals echo what the request carried (a field's name or value, escaped once more in the reply): clipped.
+  const quotes = '"'.repeat(1500);
+  for (const q of [{ limit: quotes }, { id: quotes }, { [`${quotes}x`]: 1 }]) {
+    const r = await natsQueryWithin(nc, q, 3000);
+    t.diagnostic(`${JSON.stringify(q).slice(0, 20)}…: ${JSON.stringify(r).slice(0, 120)}…`);
+    assert.ok(r.error?.code === 'EFEED_QUERY' || r.error?.code === 'EFEED_NOT_FOUND', JSON.stringify(r).slice(0, 200));
+  }
+});
+
+test('a store that fails reads: the NATS query and the HTTP API answer EFEED_STORE / EDEADLETTER_STORE, never SQLite\'s message or the path', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'e.db');
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    monitor: { host: '127.0.0.1', port: 0 },
+    store: { path: file },
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'nats connect');
+  t.after(() => nc.close());
+  const base = `http://127.0.0.1:${svc.monitorPort}`;
+  await nc.request('events.cfgingest', sc.encode(event('cfgingest', 'e1')), { timeout: 5000 });
+  assert.equal(((await natsQuery(nc, {})) as FeedPage).events.length, 1);
+
+  // Another process takes the table away: every read of the service's now fails with SQLite's "no such table".
+  const db = new Database(file);
+  db.exec('ALTER TABLE events RENAME TO elsewhere');
+  db.close();
+
+  const secret = (text: string) => {
+    assert.ok(!text.includes(dir), `no path: ${text}`);
+    assert.ok(!/no such table|SQLITE|sqlite|elsewhere|store\.path/.test(text), `no SQLite message or setting: ${text}`);
+  };
+  for (const q of [{}, { id: 'e1' }]) {
+    const r = await natsQueryWithin(nc, q, 3000);
+    t.diagnostic(`NATS ${JSON.stringify(q)}: ${JSON.stringify(r)}`);
+    assert.equal(r.error?.code, 'EFEED_STORE');
+    secret(JSON.stringify(r));
+  }
+  const http503 = async (url: string, code: string, init?: RequestInit) => {
+    const res = await within(fetch(url, init), `${init?.method ?? 'GET'} ${url}`, 5000);
+    const text = await res.text();
+    t.diagnostic(`${init?.method ?? 'GET'} ${url}: ${res.status} ${text}`);
+    assert.equal(res.status, 503, text);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+    assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, code);
+    secret(text);
+  };
+  await http503(`${base}/events`, 'EFEED_STORE');
+  await http503(`${base}/events/e1`, 'EFEED_STORE');
+  await http503(`${base}/deadletters`, 'EDEADLETTER_STORE');
 });

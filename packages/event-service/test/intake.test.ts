@@ -12,6 +12,7 @@ import { resolveServiceConfig } from '../src/config.js';
 import { embed, startEventService } from '../src/embedded.js';
 import { EventServer } from '../src/server.js';
 import { EventIntake } from '../src/handlers/intake.js';
+import { EventStoreError } from '../src/handlers/store-file.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { settle, until, within } from './helpers/bounded.js';
 
@@ -188,4 +189,80 @@ test('a burst larger than one group is committed in several, in order, none lost
   assert.ok(intake.stats.commits >= 2, `${intake.stats.commits} commits`);
   const seqs = Array.from({ length: N }, (_, i) => store.get(`b${i}`)!.seq);
   assert.ok(seqs.every((s, i) => i === 0 || s === seqs[i - 1]! + 1), 'stored in the order published, without gaps');
+});
+
+test('a commit that settles while the store cannot be opened and a publisher is paused: no unhandled rejection, the publisher resumes once the store is back', async (t) => {
+  // What EventHandlers.store does while a reload's store cannot be opened: the accessor throws EventStoreError.
+  const config = resolveServiceConfig({ service: { host: '127.0.0.1', port: 0, event_limit: 5 }, log: { level: 'silent' } });
+  const logger = createLogger({ format: 'text', level: 'silent', name: 'test' });
+  const server = new EventServer(config, logger, { handlers: false });
+  await server.listen();
+  const svc = embed(server, logger);
+  t.after(() => svc.close());
+  const file = path.join(tmpDir(t), 'e.db');
+  const store = new SqliteEventStore(file);
+  t.after(() => store.close());
+  let unusable = false;
+  let wentDown = false;
+  const storeOrThrow = () => {
+    if (unusable) throw new EventStoreError('ESTORE_OPEN', file, 'cannot be opened');
+    return store;
+  };
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown) => rejections.push(reason);
+  process.on('unhandledRejection', onRejection);
+  t.after(() => process.off('unhandledRejection', onRejection));
+  const intake = new EventIntake(svc, {
+    store: storeOrThrow,
+    // The store stops opening right after a commit made while a publisher is paused: that commit settles with it down.
+    commit: async (events) => {
+      const results = store.append(events);
+      if (intake.stats.pausedPublishers > 0 && !wentDown) unusable = wentDown = true;
+      return results;
+    },
+    eventLimit: () => 5,
+    sinksFor: () => ['sink'],
+    logger,
+  });
+  intake.start();
+  t.after(() => intake.stop());
+
+  const pub = await nats(t, svc.port);
+  const TOTAL = 500;
+  for (let i = 0; i < TOTAL; i++) pub.publish('events.scanJobUpdated', sc.encode(JSON.stringify(event('scanJobUpdated', { id: `p${i}`, data: 'x'.repeat(1024) }))));
+  const flushed = pub.flush();
+  await until(() => unusable, 'a commit settles with the store down and a publisher paused');
+  await until(() => intake.stats.commits > 0 && (rejections.length > 0 || intake.stats.pausedPublishers === 1), 'the commit settled');
+  // A turn or two for a rejection to be reported as unhandled.
+  await settle(50);
+  assert.deepEqual(rejections.map((r) => String(r)), [], 'no unhandled rejection');
+  assert.equal(intake.stats.pausedPublishers, 1, 'the publisher stays paused while the store cannot say there is room');
+
+  // The store opens again and the sink delivers what it held (telling no one): the intake's own re-check resumes
+  // the publisher, and nothing it sent is lost.
+  const storedWhileDown = store.count();
+  unusable = false;
+  const deliver = () => store.delivered('sink', store.due('sink', Date.now(), 1_000_000).map((d) => d.seq));
+  // Resumed, the publisher is read again (and paused again at the limit): more of its events are stored.
+  await until(
+    () => {
+      deliver();
+      return store.count() > storedWhileDown;
+    },
+    'the publisher resumed by the re-check',
+    5000,
+    () => `held ${store.held}, stored ${store.count()}, ${intake.stats.pausedPublishers} paused`,
+  );
+  await until(
+    () => {
+      deliver();
+      intake.released();
+      return store.count() === TOTAL;
+    },
+    'everything stored once the store is back',
+    10_000,
+    () => `${store.count()} stored, ${intake.stats.pausedPublishers} paused`,
+  );
+  await within(flushed, 'the publisher flush completes');
+  assert.deepEqual(rejections, []);
 });

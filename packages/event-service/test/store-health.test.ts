@@ -348,3 +348,46 @@ test("the sinks' worker that cannot open the store shows in the pool's health un
   new SqliteEventStore(file).close();
   await until(() => pool.health() === undefined, 'the restarted worker runs', 10_000, () => String(pool.health()));
 });
+
+test('while a reload\'s store cannot be opened, the feed and dead-letter APIs answer 503 / EFEED_STORE with the store\'s code, never the path; the log has it', async (t) => {
+  const dir = tmpDir(t);
+  fs.writeFileSync(path.join(dir, 'data'), 'not a directory');
+  // data_dir elsewhere: its patches directory must not be under the `data` file in the store's way.
+  const base = ['[service]', 'host = "127.0.0.1"', 'port = 0', 'data_dir = "run"', '[monitor]', 'host = "127.0.0.1"', 'port = 0', '[log]', 'format = "json"'];
+  const conf = write(dir, 'service.toml', base);
+  const run = cli(t, ['--config', conf], dir);
+  const port = (await logLine(run, 'listening for client connections')).port as number;
+  const monitor = (await logLine(run, 'monitoring listener started')).port as number;
+  write(dir, 'service.toml', [...base, '[handlers]', 'event_feed = "127.0.0.1:9"']);
+  signal(run, 'SIGHUP');
+  await logLine(run, 'event store cannot be opened: events are refused until it can');
+  const file = path.join(dir, 'data', 'events.db');
+  const nc = await within(connect({ servers: `127.0.0.1:${port}` }), 'connect');
+  t.after(() => nc.close());
+
+  for (const q of [{}, { id: 'x' }]) {
+    const m = await within(nc.request('$EVENTS.FEED.QUERY', sc.encode(JSON.stringify(q)), { timeout: 5000 }), 'the feed reply');
+    const reply = JSON.parse(sc.decode(m.data)) as { error?: { code: string; store_code?: string; reason: string } };
+    t.diagnostic(`$EVENTS.FEED.QUERY ${JSON.stringify(q)}: ${JSON.stringify(reply)}`);
+    assert.equal(reply.error?.code, 'EFEED_STORE');
+    assert.equal(reply.error?.store_code, 'ESTORE_OPEN');
+    assertNoStoreDetail(reply, dir);
+  }
+  const api = async (url: string, code: string, init?: RequestInit) => {
+    const res = await within(fetch(`http://127.0.0.1:${monitor}${url}`, init), `${init?.method ?? 'GET'} ${url}`);
+    const text = await res.text();
+    t.diagnostic(`${init?.method ?? 'GET'} ${url}: ${res.status} ${text}`);
+    assert.equal(res.status, 503, text);
+    const body = JSON.parse(text) as { error: { code: string; store_code?: string } };
+    assert.equal(body.error.code, code);
+    assert.equal(body.error.store_code, 'ESTORE_OPEN');
+    assertNoStoreDetail(body, dir);
+  };
+  await api('/events', 'EFEED_STORE');
+  await api('/events/x', 'EFEED_STORE');
+  await api('/events/stream', 'EFEED_STORE');
+  await api('/deadletters', 'EDEADLETTER_STORE');
+  await api('/deadletters/event_feed/replay', 'EDEADLETTER_STORE', { method: 'POST', headers: { 'content-type': 'application/json' } });
+  const line = await logLine(run, 'event feed request failed: the event store cannot be used');
+  assert.ok(String(line.err).includes(`store.path: ${file}: its directory cannot be made`), String(line.err));
+});

@@ -2,26 +2,33 @@
 // before a client is admitted the listener takes no message larger than a control line (nats-server parses frames
 // as they come and refuses any first byte but C before CONNECT: the same client is closed there too). Once
 // admitted, or when no token is required, a message at max_payload still fits in one frame. Both targets.
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { targets, type RunningTarget } from './helpers/targets.js';
 import { connections, natsV2, natsWs, record } from './helpers/clients.js';
 import { deferred, uniqueSubject, until, within } from './helpers/bounded.js';
+import { cli, logLine, signal, tmpDir, write } from './helpers/cli.js';
 
 const TOKEN = 's3cret-token';
 const MiB = 1024 * 1024;
 
-/** A raw WebSocket client: resolves once the server's INFO message arrived. */
-async function rawWs(port: number): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+/** A raw WebSocket client: resolves once the server's INFO message arrived; `after` is what came after it. */
+async function rawWs(port: number): Promise<{ ws: WebSocket; closed: Promise<number>; after: () => string }> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}`);
   const closed = deferred<number>();
   ws.on('close', (code) => closed.resolve(code));
   ws.on('error', () => {});
   const info = deferred<void>();
-  ws.once('message', () => info.resolve());
+  let after = '';
+  let greeted = false;
+  ws.on('message', (d: Buffer) => {
+    if (greeted) after += d.toString();
+    greeted = true;
+    info.resolve();
+  });
   await within(info.promise, 'the INFO over WebSocket');
-  return { ws, closed: closed.promise };
+  return { ws, closed: closed.promise, after: () => after };
 }
 
 /** Nearly max_payload, so a PUB carrying it fits the admitted bound but not the unadmitted one by far. */
@@ -92,3 +99,46 @@ for (const target of targets()) {
     });
   });
 }
+
+test('a reload that changes max_control_line moves the WebSocket bound before admission with it (SIGHUP through the CLI)', async (t) => {
+  const dir = tmpDir(t);
+  const lines = (maxControlLine: number) => [
+    '[service]',
+    'host = "127.0.0.1"',
+    'port = 0',
+    `token = "${TOKEN}"`,
+    'auth_timeout = "30s"',
+    `max_control_line = ${maxControlLine}`,
+    '[websocket]',
+    'host = "127.0.0.1"',
+    'port = 0',
+    'no_tls = true',
+    '[log]',
+    'format = "json"',
+  ];
+  const conf = write(dir, 'service.toml', lines(4096));
+  const run = cli(t, ['--config', conf]);
+  const wsPort = (await logLine(run, 'listening for websocket clients')).port as number;
+
+  // Raised: a CONNECT of 20 KB in one message (a large JWT's worth) is now within the line bound, so it is read and
+  // judged (a wrong token here), not cut as a message too big for a client not yet admitted.
+  write(dir, 'service.toml', lines(65_536));
+  signal(run, 'SIGHUP');
+  await logLine(run, 'configuration reloaded');
+  const raised = await rawWs(wsPort);
+  raised.ws.send(Buffer.from(`CONNECT {"auth_token":"${'a'.repeat(20_000)}"}\r\n`), { binary: true });
+  const raisedCode = await within(raised.closed, 'closed after the refusal');
+  t.diagnostic(`raised: close ${raisedCode}, got ${JSON.stringify(raised.after())}`);
+  assert.match(raised.after(), /-ERR 'Authorization Violation'/, `the CONNECT was read (close code ${raisedCode})`);
+
+  // Lowered: 3 KB before CONNECT is past the new bound (1,024 + 1 KiB): the message is refused whole (1009), none of
+  // it held for the parser.
+  write(dir, 'service.toml', lines(1024));
+  signal(run, 'SIGHUP');
+  await logLine(run, 'configuration reloaded', { n: 2 });
+  const lowered = await rawWs(wsPort);
+  lowered.ws.send(Buffer.from(`CONNECT {"auth_token":"${'a'.repeat(3000)}"}\r\n`), { binary: true });
+  const loweredCode = await within(lowered.closed, 'closed at the bound');
+  t.diagnostic(`lowered: close ${loweredCode}, got ${JSON.stringify(lowered.after())}`);
+  assert.equal(loweredCode, 1009, `message too big, got ${JSON.stringify(lowered.after())}`);
+});

@@ -5,6 +5,8 @@
 import type http from 'node:http';
 import type { Logger } from '@event-broker/shared';
 import type { Msg, Subscription } from '../api.js';
+import type { FeedErrorCode } from '../error-codes.js';
+import { errorReplyText, storeFailure, type ErrorReply } from './error-reply.js';
 import { FeedStreams } from './feed-streams.js';
 import type { EventStore, FeedFilter, StoredEvent } from './store.js';
 
@@ -36,8 +38,11 @@ export interface FeedPage {
 
 /** A bad query parameter: the HTTP API answers 400, the NATS responder an error reply. */
 export class FeedQueryError extends Error {
-  readonly code = 'EFEED_QUERY';
+  readonly code = 'EFEED_QUERY' satisfies FeedErrorCode;
 }
+
+/** An error answered by the feed (error-codes.ts FEED_ERROR_CODES). */
+export type FeedError = ErrorReply<FeedErrorCode>;
 
 const FIELDS = ['type', 'producer', 'actor', 'since', 'until', 'cursor', 'limit', 'id'] as const;
 
@@ -160,38 +165,56 @@ export class EventFeed {
     this.opts.onHousekeeping?.();
   }
 
-  /** `$EVENTS.FEED.QUERY`: `{}` or a query object in; a page, `{event}` for `id`, or `{error}` out. */
+  /**
+   * `$EVENTS.FEED.QUERY`: `{}` or a query object in; a page, the event for `id`, or `{error}` out. Every answer fits
+   * max_payload (a reply too large would never be sent): a page is cut down, an error's echo clipped, an event too
+   * large with its feed fields answered EFEED_TOO_LARGE.
+   */
   private answer(msg: Msg): void {
     if (msg.reply === undefined || msg.status !== undefined) return;
-    let out: unknown;
+    const max = this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY;
+    let text: string;
     try {
-      const raw = msg.data.length === 0 ? {} : (JSON.parse(msg.string()) as unknown);
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new FeedQueryError('the query must be a JSON object');
-      const q = parseFeedQuery(raw as Record<string, unknown>);
-      if (q.id !== undefined) {
-        const e = this.opts.store().get(q.id);
-        out = e === undefined ? { error: { code: 'EFEED_NOT_FOUND', reason: `no event ${JSON.stringify(q.id)}` } } : feedItem(e);
-      } else {
-        // A page must fit one message: halve it until it does (`more` then tells the reader to go on).
-        const max = this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY;
-        for (let limit = q.limit; ; limit = Math.max(1, Math.floor(limit / 2))) {
-          const page = feedPage(this.opts.store(), { ...q, limit });
-          out = JSON.stringify(page);
-          if (Buffer.byteLength(out as string) <= max) break;
-          if (limit === 1) {
-            out = { error: { code: 'EFEED_TOO_LARGE', reason: `event ${page.events[0]?.seq} does not fit max_payload (${max} bytes): read it over HTTP` } };
-            break;
-          }
-        }
-      }
+      const out = this.query(msg, max);
+      text = typeof out === 'string' ? out : errorReplyText(out, max);
     } catch (err) {
-      const reason = err instanceof SyntaxError ? `not JSON: ${err.message}` : (err as Error).message;
-      out = { error: { code: err instanceof FeedQueryError || err instanceof SyntaxError ? 'EFEED_QUERY' : 'EFEED_STORE', reason } };
+      let error: FeedError;
+      if (err instanceof FeedQueryError) error = { code: 'EFEED_QUERY', reason: err.message };
+      else error = storeFailure('EFEED_STORE', err, { logger: this.opts.logger, what: 'event feed', request: FEED_QUERY_SUBJECT });
+      text = errorReplyText(error, max);
     }
     try {
-      msg.respond(typeof out === 'string' ? out : JSON.stringify(out));
+      msg.respond(text);
     } catch (err) {
+      // Only an error reply under a max_payload of a few dozen bytes gets here.
       this.opts.logger.warn({ err: (err as Error).message }, 'cannot answer a feed query');
+    }
+  }
+
+  /** The answer's JSON (a page or one event), or the error to answer; throws what the query or the store threw. */
+  private query(msg: Msg, max: number): string | FeedError {
+    let raw: unknown = {};
+    try {
+      if (msg.data.length > 0) raw = JSON.parse(msg.string());
+    } catch (err) {
+      // The request's own JSON; a stored body that fails to parse below is the store's failure.
+      throw new FeedQueryError(`not JSON: ${(err as Error).message}`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new FeedQueryError('the query must be a JSON object');
+    const q = parseFeedQuery(raw as Record<string, unknown>);
+    if (q.id !== undefined) {
+      const e = this.opts.store().get(q.id);
+      if (e === undefined) return { code: 'EFEED_NOT_FOUND', reason: `no event ${JSON.stringify(q.id)}` };
+      const text = JSON.stringify(feedItem(e));
+      // Stored within max_payload, but its seq and stored_at make it larger (or max_payload was lowered since).
+      return Buffer.byteLength(text) <= max ? text : tooLarge(e.seq, max);
+    }
+    // A page must fit one message: halve it until it does (`more` then tells the reader to go on).
+    for (let limit = q.limit; ; limit = Math.max(1, Math.floor(limit / 2))) {
+      const page = feedPage(this.opts.store(), { ...q, limit });
+      const text = JSON.stringify(page);
+      if (Buffer.byteLength(text) <= max) return text;
+      if (limit === 1) return tooLarge(page.events[0]?.seq, max);
     }
   }
 
@@ -205,6 +228,10 @@ export class EventFeed {
     const { cursor: _c, limit: _l, ...filter } = q;
     this.streams.open(res, filter, resume);
   }
+}
+
+function tooLarge(seq: number | undefined, max: number): FeedError {
+  return { code: 'EFEED_TOO_LARGE', reason: `event ${seq} does not fit max_payload (${max} bytes) with its feed fields: read it over HTTP` };
 }
 
 /** One event as an SSE message: its sequence as the id (what a reconnecting EventSource sends back). */

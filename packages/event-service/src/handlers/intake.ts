@@ -13,7 +13,8 @@ import {
   type Logger,
 } from '@event-broker/shared';
 import type { Msg, PublisherHandle, Subscription } from '../api.js';
-import type { EventReplyErrorCode, EventStoreErrorCode } from '../error-codes.js';
+import type { EventReplyErrorCode } from '../error-codes.js';
+import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS, type ErrorReply } from './error-reply.js';
 import { storeCodeOf } from './store-file.js';
 import type { AppendResult, EventStore, NewEvent } from './store.js';
 
@@ -23,6 +24,8 @@ import type { AppendResult, EventStore, NewEvent } from './store.js';
  * backlog built up behind a slow disk under a large event_limit.
  */
 const MAX_GROUP = 4096;
+/** While the store cannot be opened, paused publishers are re-checked this often (as often as it is re-opened). */
+const RECHECK_MS = 1000;
 
 /** The subject events are published on: `events.<type>`. */
 export const INTAKE_SUBJECT = 'events.>';
@@ -32,23 +35,11 @@ const PREFIX = 'events.';
 export type IntakeErrorCode = EventReplyErrorCode;
 
 /**
- * An error reply names at most this much of a field path and of a reason: both may echo what the request carried (an
- * attribute's name, the subject's token), and the reply must stay small and within max_payload whatever it was.
+ * An error reply: its field path and reason may echo what the request carried (an attribute's name, the subject's
+ * token), so they are clipped to fit (error-reply.ts). EEVENT_STORE carries the store's code alone (`store_code`): the
+ * file and SQLite's message are for the log (with the event's id) and /healthz, not for any client allowed to publish.
  */
-const MAX_FIELD_CHARS = 256;
-const MAX_REASON_CHARS = 1024;
-
-export interface IntakeReplyError {
-  code: IntakeErrorCode;
-  field?: string;
-  /**
-   * EEVENT_STORE: why, as the event store's code. A reply says no more of a store failure: the file's path and
-   * SQLite's message are the server's layout, for the log (with the event's id) and /healthz, not for any client
-   * allowed to publish an event.
-   */
-  store_code?: EventStoreErrorCode;
-  reason: string;
-}
+export type IntakeReplyError = ErrorReply<IntakeErrorCode>;
 
 /** What the intake needs of the service: an in-process subscribe and publish (the embedded connection). */
 export interface IntakeConn {
@@ -105,6 +96,8 @@ export class EventIntake {
   private committing: Pending[] | undefined;
   private commitDone: Promise<void> | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
+  /** released() asks again: the store could not say whether paused publishers have room. */
+  private recheck: NodeJS.Timeout | undefined;
   /**
    * Keyed by the publisher itself: client ids and leaf link ids are separate counters that both start at 1, so a
    * number named two connections (a paused gateway link kept client 1 from ever being paused).
@@ -132,6 +125,8 @@ export class EventIntake {
     this.sub = undefined;
     this.flush();
     while (this.commitDone !== undefined) await this.commitDone;
+    clearTimeout(this.recheck);
+    this.recheck = undefined;
     this.resumeAll();
   }
 
@@ -140,9 +135,25 @@ export class EventIntake {
     return this.opts.store().held + this.batch.length + (this.committing?.length ?? 0);
   }
 
-  /** Sinks call this when deliveries resolve: publishers paused at the limit resume once there is room. */
+  /**
+   * Sinks call this when deliveries resolve, and a commit when it settles: publishers paused at the limit resume once
+   * there is room. Never throws (it runs in a commit's settlement, where a throw would be an unhandled rejection):
+   * while the store cannot be opened it cannot say there is room, so they stay paused (what they send could not be
+   * stored) and are asked about again every RECHECK_MS until it can.
+   */
   released(): void {
-    if (this.paused.size > 0 && this.held < this.opts.eventLimit()) this.resumeAll();
+    if (this.paused.size === 0) return;
+    let held: number;
+    try {
+      held = this.held;
+    } catch {
+      this.recheck ??= setTimeout(() => {
+        this.recheck = undefined;
+        this.released();
+      }, RECHECK_MS).unref();
+      return;
+    }
+    if (held < this.opts.eventLimit()) this.resumeAll();
   }
 
   /** Why the store last failed a whole group, while no commit since has succeeded. */
@@ -261,7 +272,10 @@ export class EventIntake {
         // no sink resolving anything to say so.
         this.released();
         this.flush();
-      });
+      })
+      // Only stop() awaits this: a rejection here would be unhandled, and end the process. Nothing above throws
+      // (released and flush catch what the store throws); a bug that does is logged.
+      .catch((err: unknown) => this.opts.logger.error({ err: (err as Error).message }, 'event intake: settling a commit failed'));
   }
 
   private committed(batch: Pending[], results: AppendResult[]): void {
@@ -327,22 +341,7 @@ export class EventIntake {
   /** An error reply, its field and reason shortened to fit MAX_*_CHARS and max_payload. */
   private answer(reply: string | undefined, error: IntakeReplyError): void {
     if (reply === undefined) return;
-    const max = this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY;
-    const body = (fieldChars: number, reasonChars: number) =>
-      JSON.stringify({
-        error: {
-          code: error.code,
-          ...(error.field !== undefined && { field: clip(error.field, fieldChars) }),
-          ...(error.store_code !== undefined && { store_code: error.store_code }),
-          reason: clip(error.reason, reasonChars),
-        },
-      });
-    // Each try halves what is echoed; the last is the codes alone. An answer that still does not fit a tiny
-    // max_payload (under ~60 bytes) is logged: replyJson cannot send it.
-    let text = body(MAX_FIELD_CHARS, MAX_REASON_CHARS);
-    for (let f = MAX_FIELD_CHARS / 2, r = MAX_REASON_CHARS / 2; Buffer.byteLength(text) > max && r >= 16; f /= 2, r /= 2) text = body(f, r);
-    if (Buffer.byteLength(text) > max) text = JSON.stringify({ error: { code: error.code, ...(error.store_code !== undefined && { store_code: error.store_code }) } });
-    this.replyJson(reply, text);
+    this.replyJson(reply, errorReplyText(error, this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY));
   }
 
   private replyJson(reply: string | undefined, body: object | string): void {
@@ -369,9 +368,4 @@ export class EventIntake {
     this.paused.clear();
     this.stats.pausedPublishers = 0;
   }
-}
-
-/** `text` cut to `chars` characters, marked when cut. */
-function clip(text: string, chars: number): string {
-  return text.length <= chars ? text : `${text.slice(0, Math.max(0, chars - 1))}…`;
 }

@@ -1,5 +1,6 @@
 // One network client connection: the NATS client protocol state machine over a Transport. It admits the client
-// (CONNECT, through the server's authenticator, auth timeout), turns SUB/UNSUB into subscriptions, hands PUB/HPUB
+// (CONNECT, through the server's authenticator; the auth timeout is the frontend's, counted from accept), turns
+// SUB/UNSUB into subscriptions, hands PUB/HPUB
 // to the broker, writes MSG/HMSG in per-turn batches, and closes stale, slow or misbehaving clients with
 // nats-server's -ERR texts. Who may connect and what they may touch is the authenticator's (the service's token,
 // the gateway's certificate + JWT); this module only enforces its answers.
@@ -126,7 +127,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private connected = false;
   private flushScheduled = false;
   private readonly pinger = new Pinger();
-  private authTimer: NodeJS.Timeout | undefined;
   private writeDeadlineTimer: NodeJS.Timeout | undefined;
   /** Flushes completed by the OS; the write-deadline check compares it to see progress. */
   private writesSent = 0;
@@ -229,7 +229,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   /**
    * The largest WebSocket message a client that has not been admitted may send: one control line (its CONNECT) and
-   * a PING. The listener's bound; admission raises it per connection to admittedFrameBytes (transport.ts).
+   * a PING. Each connection sets its own bound when it starts (messageBound, from the limits then in force).
    */
   static unadmittedFrameBytes(limits: Pick<ClientLimits, 'max_control_line'>): number {
     return limits.max_control_line + FRAME_SLACK_BYTES;
@@ -249,12 +249,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     });
     const limits = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(Client.greeting(this.ctx, this.cid, this.transport.remoteAddress));
-    if (this.authRequired) {
-      this.authTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no CONNECT in time'), limits.auth_timeout);
-    } else {
-      // Nothing to wait for: the client may publish at once.
-      this.transport.admitted?.(admittedFrameBytes(limits));
-    }
+    // Before any frame is read: the limits in force now, not those the listener started with.
+    this.transport.setMaxMessageBytes?.(this.messageBound(limits));
     this.pinger.start(limits.ping_interval, () => this.onPingTimer());
   }
 
@@ -306,17 +302,22 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   /**
    * Limits changed by a reload. The rest (max_pending, max_subscriptions, ping_max, write_deadline, the
-   * authenticator) is read on use; auth_timeout concerns new connections only.
+   * authenticator) is read on use; auth_timeout is the frontend's, for new connections.
    */
   applyLimits(): void {
     const limits = this.ctx.limits;
     this.parser.limits = { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload };
-    if (this.connected || !this.authRequired) this.transport.admitted?.(admittedFrameBytes(limits));
+    this.transport.setMaxMessageBytes?.(this.messageBound(limits));
     if (this.closeReason === undefined) this.pinger.retime(limits.ping_interval);
   }
 
   private get authRequired(): boolean {
     return this.ctx.authenticator !== undefined;
+  }
+
+  /** The largest message the transport may hold whole: a control line until admitted, a message at max_payload after. */
+  private messageBound(limits: ClientLimits): number {
+    return this.connected || !this.authRequired ? admittedFrameBytes(limits) : Client.unadmittedFrameBytes(limits);
   }
 
   private slowConsumer(reason: CloseReason): void {
@@ -337,7 +338,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
     this.pinger.stop();
-    clearTimeout(this.authTimer);
     clearTimeout(this.writeDeadlineTimer);
     clearTimeout(this.expiryTimer);
     this.deciding = false;
@@ -564,13 +564,11 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   private connectAdmitted(): void {
-    clearTimeout(this.authTimer);
-    this.authTimer = undefined;
     const first = !this.connected;
     this.connected = true;
     if (first) {
       // A WebSocket client may now send messages up to max_payload in one frame.
-      this.transport.admitted?.(admittedFrameBytes(this.ctx.limits));
+      this.transport.setMaxMessageBytes?.(admittedFrameBytes(this.ctx.limits));
       this.ctx.logger.info(
         { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, who: this.identity, client_name: this.opts.name || undefined, lang: this.opts.lang || undefined, version: this.opts.version || undefined },
         'client connected',

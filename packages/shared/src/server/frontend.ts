@@ -23,10 +23,12 @@ import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits
 import { SocketTransport, WebSocketTransport, type Transport } from './transport.js';
 
 /**
- * How long a client may take to finish the TLS handshake or the WebSocket upgrade at least (auth_timeout when
- * longer): nats-server's tls timeout default (2 s).
+ * Without authentication, how long a client may take to finish the TLS handshake or the WebSocket upgrade at least
+ * (auth_timeout when longer): nats-server's tls timeout default (2 s).
  */
 const TLS_HANDSHAKE_MS = 2000;
+/** The longest delay a Node timer takes (auth_timeout's bound in the config schemas). */
+const NODE_TIMER_MAX_MS = 2 ** 31 - 1;
 /** A refused socket is closed this long after its -ERR even if the peer never reads it. */
 const REFUSED_LINGER_MS = 2000;
 
@@ -41,6 +43,7 @@ interface Slot {
   /** Its address, to find the slot again once the TLS or WebSocket layer hands over the upgraded stream. */
   readonly peer: string;
   client: Client | undefined;
+  /** The admission deadline (claimSlot): the one timer between accept and an admitted CONNECT. */
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -163,8 +166,14 @@ export class ClientFrontend implements ClientContext {
     server.on('request', (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
     });
-    const limits = this.limits;
-    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: Client.unadmittedFrameBytes(limits), verifyClient: (info, done) => this.verifyOrigin(info, done) });
+    // maxPayload: every connection sets its own as it starts, from the limits in force (client.ts messageBound); this
+    // one only stands until then.
+    const wss = new WebSocketServer({
+      server,
+      perMessageDeflate: false,
+      maxPayload: Client.unadmittedFrameBytes(this.limits),
+      verifyClient: (info, done) => this.verifyOrigin(info, done),
+    });
     wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket as net.Socket));
     this.ws = { http: server, wss };
     await listenOn(server, websocket.host, websocket.port);
@@ -213,9 +222,12 @@ export class ClientFrontend implements ClientContext {
 
   /**
    * Counts a just-accepted socket toward max_connections, making room when the table is full; `refuse` turns it
-   * away when there is none. The deadline closes it if it is not admitted in time: auth_timeout from accept when
-   * clients authenticate (TLS handshake and WebSocket upgrade included), else the handshake budget for the TLS
-   * handshake or the upgrade alone (without auth, nats-server waits for CONNECT forever).
+   * away when there is none. Its deadline is the one admission timer, whatever stage the connection is at when it
+   * fires: auth_timeout from accept when clients authenticate (TLS handshake, WebSocket upgrade and CONNECT all
+   * within it), else the handshake budget for the TLS handshake or the upgrade alone (without auth, nats-server waits
+   * for CONNECT forever). nats-server runs its tls timeout, then starts the auth timer after the handshake
+   * (server.go createClient, issue #432), so a socket may hold a slot for both; one deadline from accept bounds that,
+   * and the gateway's default auth_timeout is nats-server's tls timeout plus its one-second margin.
    */
   private claimSlot(socket: net.Socket, refuse: (cid: number) => void): Slot | undefined {
     const cid = this.nextCid++;
@@ -273,6 +285,7 @@ export class ClientFrontend implements ClientContext {
     return false;
   }
 
+  /** The deadline fired: a handshake or upgrade still pending is cut; a client whose CONNECT is not admitted gets -ERR. */
   private admissionDeadline(slot: Slot): void {
     slot.timer = undefined;
     if (!this.slots.has(slot.cid)) return;
@@ -320,7 +333,9 @@ export class ClientFrontend implements ClientContext {
   }
 
   private createTlsServer(options: tls.TlsOptions): tls.Server {
-    const server = tls.createServer({ ...options, handshakeTimeout: Math.max(TLS_HANDSHAKE_MS, this.limits.auth_timeout) });
+    // Node's own handshake timer as far off as it goes (0 means its 120 s default): the slot's deadline bounds the
+    // handshake, and follows a reload of auth_timeout and of the token where a timeout fixed here would not.
+    const server = tls.createServer({ ...options, handshakeTimeout: NODE_TIMER_MAX_MS });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
       const key = peerKey(secure);
       const slot = this.handshaking.get(key);

@@ -32,10 +32,11 @@ export interface Transport {
   /** The TLS socket underneath, when the stream is encrypted (the gateway reads the certificate's DER and trust). */
   tlsSocket(): TLSSocket | undefined;
   /**
-   * The client is admitted (or needs no admission): a transport that bounds what it buffers before then (a
-   * WebSocket message, whole before we see any of it) may now take up to `maxMessageBytes` at once.
+   * The largest message a transport that holds a message whole before handing it over (WebSocket) may take now: one
+   * control line's worth before the client is admitted, a message at max_payload after. Set by the client when it
+   * starts, when it is admitted and when a reload changes the limits.
    */
-  admitted?(maxMessageBytes: number): void;
+  setMaxMessageBytes?(maxMessageBytes: number): void;
 }
 
 /** TCP or TLS: both are net.Socket-shaped streams. */
@@ -177,14 +178,15 @@ export class WebSocketTransport implements Transport {
   }
 
   /**
-   * ws holds a message whole before emitting it, up to the server's maxPayload: the listener sets that to one
-   * control line's worth, so a client that has not authenticated cannot make us hold a large frame (nats-server
-   * reads WebSocket frames into its parser as they come, which refuses any first byte but C before CONNECT). An
-   * admitted client gets the room for a message at max_payload. ws has no public per-connection setting: its
-   * Receiver's maxPayload is read on every frame header, so it is raised there; should a ws release rename it,
-   * admitted clients keep the small bound and the WebSocket tests that send large messages fail.
+   * ws holds a message whole before emitting it, up to its maxPayload: one control line's worth until the client is
+   * admitted, so a client that has not authenticated cannot make us hold a large frame (nats-server reads WebSocket
+   * frames into its parser as they come, which refuses any first byte but C before CONNECT); the room for a message
+   * at max_payload after. Set per connection, from the limits in force, before its first frame is read (the client
+   * starts within ws's 'connection' event), so a reload reaches new connections as well as open ones. ws has no
+   * public per-connection setting: its Receiver's maxPayload is read on every frame header, so it is set there;
+   * should a ws release rename it, the listener's bound stays and the WebSocket tests (large messages, reloads) fail.
    */
-  admitted(maxMessageBytes: number): void {
+  setMaxMessageBytes(maxMessageBytes: number): void {
     const receiver = (this.ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
     if (receiver !== undefined && typeof receiver._maxPayload === 'number') receiver._maxPayload = maxMessageBytes;
   }
