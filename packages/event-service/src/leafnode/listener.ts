@@ -12,6 +12,7 @@ import {
   InterestTable,
   LeafLink,
   SocketTransport,
+  ThrottledWarn,
   errLine,
   infoLine,
   loadServerTlsOptions,
@@ -47,6 +48,9 @@ export class LeafnodeListener implements LinkContext {
   totalLinks = 0;
   /** Sockets turned away because max_unauthenticated were waiting (/handlerz, logs). */
   refusedUnauthenticated = 0;
+  /** Messages from leaves over max_payload, read past and dropped, every link since start (/metrics). */
+  droppedOversize = 0;
+  private readonly oversizeWarn = new ThrottledWarn('leafnode message over max_payload dropped; the link stays up');
   private readonly authorizer: LeafAuthorizer;
   /** Link ids accepted and not yet admitted (TLS handshake or CONNECT pending): bounded by max_unauthenticated. */
   private readonly unauthenticated = new Set<number>();
@@ -145,6 +149,11 @@ export class LeafnodeListener implements LinkContext {
 
   linkAdmitted(link: LeafLink): void {
     this.unauthenticated.delete(link.cid);
+  }
+
+  oversizeDropped(link: LeafLink, subject: string, size: number): void {
+    this.droppedOversize++;
+    this.oversizeWarn.note(this.logger, { lid: link.cid, leaf: link.leaf?.name, subject, bytes: size, max_payload: this.limits.max_payload });
   }
 
   linkClosed(link: LeafLink, reason: CloseReason): void {

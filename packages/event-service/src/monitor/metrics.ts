@@ -59,6 +59,7 @@ export class ServiceMetrics {
     m.labelledGauge('leafnode_link_up', 'Per leafnode link: 1 once its CONNECT is accepted, 0 while it is still connecting.', ['lid', 'name'], () =>
       links().map((l) => [{ lid: String(l.cid), name: l.leaf?.name ?? '' }, l.leaf === undefined ? 0 : 1] as const),
     );
+    m.counter('leafnode_oversize_dropped_total', 'Messages from leaves over max_payload, read past and dropped (the link stays up).', () => src.leafnodes?.droppedOversize ?? 0);
     m.gauge('up', '1 while the service accepts clients, 0 while starting or shutting down.', () => (src.state === 'running' ? 1 : 0));
     m.processMetrics();
   }

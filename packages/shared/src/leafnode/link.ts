@@ -12,6 +12,7 @@ import {
   Parser,
   errLine,
   type CloseReason,
+  type Op,
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
@@ -21,7 +22,7 @@ import type { ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
-import { LeafPeer, writeLeafMsg, type LeafMessage } from './peer.js';
+import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
 
 /** How a leaf proved who it is (/leafz auth_method): nothing, any certificate of the CA, a listed certificate, a password, a token. */
 export type LeafAuthMethod = 'none' | 'tls' | 'certificate' | 'password' | 'token';
@@ -55,6 +56,8 @@ export interface LinkContext {
   authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission>;
   /** The link's CONNECT was admitted: it is no longer an unauthenticated connection. */
   linkAdmitted(link: LeafLink): void;
+  /** The leaf sent a message over our max_payload: it was read past and dropped, the link stays up (count, log). */
+  oversizeDropped(link: LeafLink, subject: string, size: number): void;
   linkClosed(link: LeafLink, reason: CloseReason): void;
 }
 
@@ -91,8 +94,15 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     super(ctx.broker, ctx.interest, cid);
     const svc = ctx.limits;
     // A leaf must CONNECT first: any other first byte is refused before anything of it is held (nats-server 2.9.10
-    // answers `LMSG ...` before CONNECT with Authorization Violation); a message is bounded by our max_payload.
-    this.parser = new Parser(this, 'leaf', { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload, expectConnect: true });
+    // answers `LMSG ...` before CONNECT with Authorization Violation). A message over our max_payload is read past
+    // and dropped, never held: a nats-server leaf allowing more sends it (it checks no size on a leaf link, either
+    // way), and ending the link would cut every client behind the leaf for one message.
+    this.parser = new Parser(this, 'leaf', {
+      maxControlLine: svc.max_control_line,
+      maxPayload: svc.max_payload,
+      expectConnect: true,
+      skipOversize: MAX_PAYLOAD_CEILING,
+    });
   }
 
   /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */
@@ -387,6 +397,12 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (this.holding(() => this.onLeafUnsub(subject, queue))) return;
     if (!this.admitted()) return;
     this.removePeerInterest(interestKey(subject, queue));
+  }
+
+  onOversize(_op: Op, subject: string, size: number): void {
+    if (this.held === undefined && !this.admitted()) return;
+    this.stats.inOversize++;
+    this.ctx.oversizeDropped(this, subject, size);
   }
 
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
