@@ -28,7 +28,8 @@ import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
 import { runToExit } from './helpers/cli.js';
 import { natsLeafLinks, startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
 import { connectRaw, connectRawTls, RawConn, RawPool } from './helpers/raw.js';
-import { natsServerAvailable } from './helpers/targets.js';
+import { freePort, natsServerAvailable } from './helpers/targets.js';
+import { requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';
@@ -503,6 +504,53 @@ describe('refused leaves are dropped once their -ERR is out', () => {
       assert.ok(r.reset && r.sent < LIMIT, `the peer wrote ${r.sent} bytes after its -ERR${r.reset ? ' before the reset' : ' and was never reset'}`);
     });
   }
+});
+
+describe('nothing behind a CONNECT is read before its verdict', () => {
+  it('a wrong bcrypt password with a bad operation behind it in the same write is an Authorization Violation, as on nats-server', async (t: TestContext) => {
+    if (!requireNatsServer(t)) return;
+    const svc = await startEventService({
+      service: { host: HOST, port: 0 },
+      leafnodes: { host: HOST, port: 0, authorization: { user: 'leaf', password: S3CRET_BCRYPT } } as never,
+      log: { level: 'silent' },
+    });
+    t.after(() => svc.close());
+    const [port, leafPort] = [await freePort(), await freePort()];
+    await startNatsServer(t, [`listen: "${HOST}:${port}"`, `leafnodes { listen: "${HOST}:${leafPort}", authorization { user: leaf, password: "${S3CRET_BCRYPT}" } }`], port);
+    const pool = new RawPool();
+    t.after(() => pool.closeAll());
+    for (const behind of ['FOO bar\r\n', `LMSG foo ${'9'.repeat(9)}\r\n`, 'LS+ foo\r\nLMSG foo 2\r\nhiXX']) {
+      const answers: string[] = [];
+      for (const target of [leafPort, svc.leafnodePort!]) {
+        const conn = pool.track(await connectRaw({ host: HOST, port: target }));
+        conn.send(leafConnect({ user: 'leaf', pass: 'wrong' }) + behind);
+        answers.push((await conn.expectClosed(3000)).rest);
+      }
+      assert.equal(answers[0], "-ERR 'Authorization Violation'\r\n", `nats-server, ${JSON.stringify(behind)}`);
+      assert.equal(answers[1], answers[0], `ours, ${JSON.stringify(behind)}`);
+    }
+  });
+
+  it('the right bcrypt password with interest, a message and a PING behind it in the same write: all handled, in order, once admitted', async (t: TestContext) => {
+    const svc = await startEventService({
+      service: { host: HOST, port: 0 },
+      leafnodes: { host: HOST, port: 0, authorization: { user: 'leaf', password: S3CRET_BCRYPT } } as never,
+      log: { level: 'silent' },
+    });
+    t.after(() => svc.close());
+    const subject = uniqueSubject('behind');
+    const got: string[] = [];
+    svc.subscribe(subject, { callback: (m) => got.push(m.string()) });
+    const pool = new RawPool();
+    t.after(() => pool.closeAll());
+    const conn = pool.track(await connectRaw({ host: HOST, port: svc.leafnodePort! }));
+    conn.send(`${leafConnect({ user: 'leaf', pass: 's3cret' })}LS+ ${subject}.back\r\nLMSG ${subject} 5\r\nhello\r\nPING\r\n`);
+    await assertAdmitted(conn, 'bcrypt, with operations behind the CONNECT');
+    assert.deepEqual(got, ['hello'], 'the message behind the CONNECT was published before the PONG');
+    // The LS+ behind the CONNECT made the leaf's interest: a message to it comes down the link.
+    svc.publish(`${subject}.back`, 'down');
+    await conn.expect(new RegExp(`LMSG ${subject.replace(/\./g, '\\.')}\\.back 4\\r\\ndown\\r\\n`), 3000);
+  });
 });
 
 describe('unauthenticated connections on the leaf port', () => {

@@ -83,8 +83,11 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   private readonly pinger = new Pinger();
   private connectTimer: NodeJS.Timeout | undefined;
   private paused = 0;
-  /** While an asynchronous admission check runs: what the leaf sent after its CONNECT, replayed in order once admitted. */
-  private held: Array<() => void> | undefined;
+  /**
+   * An asynchronous admission check (bcrypt) is running: the parser is paused behind the CONNECT and reads are
+   * paused, so nothing the leaf sent after it is parsed, or held beyond one read, until the verdict.
+   */
+  private deciding = false;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -273,13 +276,6 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     return false;
   }
 
-  /** True when `op` was kept for after the admission check in progress (the caller does nothing now). */
-  private holding(op: () => void): boolean {
-    if (this.held === undefined) return false;
-    this.held.push(op);
-    return true;
-  }
-
   onProtocolError(err: ProtocolError, detail: string): void {
     this.fail(err, detail);
   }
@@ -299,15 +295,18 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       this.fail(Errors.leafnodeClientConnect, `client CONNECT (lang ${c.lang})`);
       return;
     }
-    // A later CONNECT changes nothing, nor one sent while the first is being checked.
-    if (this.leaf !== undefined || this.held !== undefined) return;
+    // A later CONNECT changes nothing (nats-server authenticates a connection once).
+    if (this.leaf !== undefined) return;
     const verdict = this.ctx.authorize(this, c);
     if (!(verdict instanceof Promise)) {
       this.decided(c, verdict);
       return;
     }
-    // A slow check (bcrypt): stop reading; what this read already brought waits in order (one read at most).
-    this.held = [];
+    // A slow check (bcrypt): nothing behind the CONNECT is parsed until the verdict, as nats-server checks inline
+    // (a refused leaf's next bytes are never answered); the parser keeps the rest of this read, the socket reads no
+    // more (the same as client.ts).
+    this.deciding = true;
+    this.parser.pause();
     this.pause();
     verdict.then(
       (v) => this.decided(c, v),
@@ -316,8 +315,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   }
 
   private decided(c: Record<string, unknown>, v: LeafAdmission): void {
-    const held = this.held;
-    this.held = undefined;
+    const wasDeciding = this.deciding;
+    this.deciding = false;
     if (this.closeReason !== undefined) return;
     const str = (x: unknown) => (typeof x === 'string' ? x : '');
     if (!v.ok) {
@@ -331,11 +330,9 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       return;
     }
     this.admit(c, v.identity);
-    if (held === undefined) return;
-    for (const op of held) {
-      if (this.closeReason !== undefined) return;
-      op();
-    }
+    if (!wasDeciding) return;
+    // What followed the CONNECT, in order, then reading again (unless a publisher pause still holds it).
+    this.parser.resume();
     this.resume();
   }
 
@@ -376,25 +373,21 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   onOk(): void {}
 
   onErr(text: string): void {
-    if (this.holding(() => this.onErr(text))) return;
     this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: text }, 'leafnode sent -ERR, closing');
     this.close('Leafnode Closed');
   }
 
   onPing(): void {
-    if (this.holding(() => this.onPing())) return;
     if (!this.admitted()) return;
     this.writeRaw(PONG);
   }
 
   onPong(): void {
-    if (this.holding(() => this.onPong())) return;
     if (!this.admitted()) return;
     this.pinger.onPong();
   }
 
   onLeafSub(subject: string, queue: string | undefined, weight: number): void {
-    if (this.holding(() => this.onLeafSub(subject, queue, weight))) return;
     if (!this.admitted()) return;
     if (subject === this.ctx.loopSubject) {
       this.fail(Errors.leafnodeLoop, `our ${subject} came back`);
@@ -406,25 +399,17 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   }
 
   onLeafUnsub(subject: string, queue: string | undefined): void {
-    if (this.holding(() => this.onLeafUnsub(subject, queue))) return;
     if (!this.admitted()) return;
     this.removePeerInterest(interestKey(subject, queue));
   }
 
   onOversize(_op: Op, subject: string, size: number): void {
-    if (this.held === undefined && !this.admitted()) return;
+    if (!this.admitted()) return;
     this.stats.inOversize++;
     this.ctx.oversizeDropped(this, subject, size);
   }
 
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
-    if (this.held !== undefined) {
-      // The parser may reuse what it handed us; a held message keeps its own copy (one read's worth at most).
-      const kept = Buffer.from(msg);
-      const q = [...queues];
-      this.held.push(() => this.onLeafMsg(subject, reply, q, hdrLen, kept));
-      return;
-    }
     if (!this.admitted()) return;
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
   }
