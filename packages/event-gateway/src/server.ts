@@ -8,8 +8,10 @@ import {
   ClientFrontend,
   InterestTable,
   Uplink,
+  isLoopbackHost,
   loadClientTlsOptions,
   newServerId,
+  parseHubUrl,
   warnExposedKeyFiles,
   type Client,
   type Admission,
@@ -125,6 +127,7 @@ export class EventGateway implements FrontendHost {
     });
     this.health = new HealthProbe(this.broker, this.uplink);
     warnExposedKeyFiles(logger, [...reloadedKeyFiles(config), ...(up.key_path !== undefined ? [{ setting: 'upstream.key_path', file: up.key_path }] : [])]);
+    warnPlaintextCredentials(logger, up, upstreamTls !== undefined);
   }
 
   // --- FrontendHost ----------------------------------------------------------------------------------------
@@ -404,6 +407,27 @@ function countViolations(p: ClientPermissions, counts: { publish: number; subscr
   if (p.canDeliver !== undefined) counted.canDeliver = p.canDeliver.bind(p);
   if (p.noteReply !== undefined) counted.noteReply = p.noteReply.bind(p);
   return counted;
+}
+
+/**
+ * [upstream] credentials go in the leaf CONNECT. Over nats:// without [upstream] TLS settings the link is TLS only
+ * when the upstream's INFO asks for it, and anyone on the path can strip that from the plaintext INFO: the
+ * credential, and every message, would cross in clear. Warned at start, once per such URL, naming the setting and
+ * the host, never the secret. Not refused: nats-server's leaf remotes send their credentials the same way, a private
+ * network may be a deliberate choice, and refusing the credential would not protect the traffic it carries. Loopback
+ * never leaves the machine.
+ */
+function warnPlaintextCredentials(logger: Logger, up: GatewayConfig['upstream'], tls: boolean): void {
+  const setting = up.token !== undefined ? 'upstream.token' : up.password !== undefined ? 'upstream.password' : undefined;
+  if (tls || setting === undefined) return;
+  for (const raw of up.urls) {
+    const url = parseHubUrl(raw);
+    if (url.tls || isLoopbackHost(url.host)) continue;
+    logger.warn(
+      { setting, upstream: url.display, host: url.host },
+      'upstream credentials may cross the network in clear: use a tls:// URL or set [upstream] root_ca_path (or cert_path and key_path)',
+    );
+  }
 }
 
 /** The private key files a reload reads again: the TLS key and an HMAC secret (the upstream's waits for a restart). */
