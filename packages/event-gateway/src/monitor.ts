@@ -122,7 +122,8 @@ export class GatewayMonitor {
         httpPort: this.http.port,
         httpReqStats: this.http.reqStats,
         cpu: this.cpu,
-        limits: c.gateway,
+        // What clients are held to: max_payload is the upstream's when smaller (server.ts upstreamLimit).
+        limits: g.limits,
         maxConnections: c.gateway.max_connections,
         subscriptions: g.broker.listenerCount,
         websocket: c.websocket === undefined ? {} : { host: c.websocket.host, port: g.websocketPort ?? c.websocket.port, no_tls: false },
@@ -166,10 +167,12 @@ function gatewayMetrics(g: EventGateway): MetricSet {
   m.counter('upstream_out_msgs_total', 'Messages sent to the upstream.', () => up().outMsgs);
   m.counter('upstream_in_bytes_total', 'Payload bytes received from the upstream.', () => up().inBytes);
   m.counter('upstream_out_bytes_total', 'Payload bytes sent to the upstream.', () => up().outBytes);
-  m.labelledCounter('upstream_dropped_msgs_total', 'Held messages discarded: the upstream no longer wanted the subject, or the gateway closed.', ['why'], () => [
+  m.labelledCounter('upstream_dropped_msgs_total', 'Messages for the upstream discarded: held ones it no longer wanted, held ones when the gateway closed, ones over its max_payload.', ['why'], () => [
     [{ why: 'no_interest' }, up().droppedNoInterest],
     [{ why: 'closed' }, up().droppedOnClose],
+    [{ why: 'too_large' }, up().droppedOversize],
   ]);
+  m.counter('upstream_in_dropped_msgs_total', 'Messages from the upstream over what the gateway accepts (its max_payload and the upstream\'s), read past and dropped.', () => up().inOversize);
   m.gauge('up', '1 while the gateway accepts clients, 0 while starting, draining or shutting down.', () => (g.state === 'running' ? 1 : 0));
   m.processMetrics();
   return m;

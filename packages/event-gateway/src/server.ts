@@ -8,8 +8,10 @@ import {
   ClientFrontend,
   InterestTable,
   Uplink,
+  isLoopbackHost,
   loadClientTlsOptions,
   newServerId,
+  parseHubUrl,
   warnExposedKeyFiles,
   type Client,
   type Admission,
@@ -56,6 +58,10 @@ export interface GatewayStats {
     buffered_bytes: number;
     reconnects: number;
     paused_publishers: number;
+    /** Messages not sent: over the upstream's max_payload. */
+    dropped_too_large: number;
+    /** Messages from the upstream over what the gateway accepts, dropped. */
+    in_dropped_too_large: number;
   };
 }
 
@@ -77,6 +83,10 @@ export class EventGateway implements FrontendHost {
   readonly authFailures = new AuthFailureCounts();
   /** Permissions violations since start (the connection stays open; nats-server counts none). */
   readonly permissionViolations = { publish: 0, subscribe: 0 };
+  /** The upstream's INFO max_payload, from the latest link (kept through an outage); undefined before the first. */
+  private upstreamMaxPayload: number | undefined;
+  /** [gateway]'s limits, max_payload lowered to the upstream's when that is smaller (clientLimits). */
+  private effectiveLimits: ClientLimits;
 
   constructor(
     public config: GatewayConfig,
@@ -85,6 +95,7 @@ export class EventGateway implements FrontendHost {
     // Before anything subscribes: the uplink announces upstream every interest this table sees.
     this.interest = new InterestTable(this.broker);
     this.admission = new GatewayAdmission(config, logger);
+    this.effectiveLimits = config.gateway;
     const tlsOptions = gatewayTlsOptions(config.tls);
     const ws = config.websocket;
     this.frontend = new ClientFrontend(this, {
@@ -111,14 +122,19 @@ export class EventGateway implements FrontendHost {
         ? { credentials: { ...(up.user !== undefined && { user: up.user, password: up.password! }), ...(up.token !== undefined && { token: up.token }) } }
         : {}),
     });
+    this.uplink.onStateChange((e) => {
+      if (e.type === 'up') this.upstreamLimit(e.hub.maxPayload);
+    });
     this.health = new HealthProbe(this.broker, this.uplink);
     warnExposedKeyFiles(logger, [...reloadedKeyFiles(config), ...(up.key_path !== undefined ? [{ setting: 'upstream.key_path', file: up.key_path }] : [])]);
+    warnPlaintextCredentials(logger, up, upstreamTls !== undefined);
   }
 
   // --- FrontendHost ----------------------------------------------------------------------------------------
 
+  /** What clients are held to: [gateway]'s limits, max_payload never above the upstream's (upstreamLimit). */
   get limits(): ClientLimits {
-    return this.config.gateway;
+    return this.effectiveLimits;
   }
   get authenticator(): ClientAuthenticator {
     return this.countingAuthenticator;
@@ -180,7 +196,7 @@ export class EventGateway implements FrontendHost {
       go: `node${process.versions.node}`,
       host: g.host,
       headers: true,
-      max_payload: g.max_payload,
+      max_payload: this.effectiveLimits.max_payload,
       auth_required: true,
       tls_required: true,
       tls_verify: this.config.tls.verify,
@@ -244,6 +260,8 @@ export class EventGateway implements FrontendHost {
         buffered_bytes: u.bufferedBytes,
         reconnects: u.reconnects,
         paused_publishers: u.pausedPublishers,
+        dropped_too_large: u.droppedOversize,
+        in_dropped_too_large: u.inOversize,
       },
     };
   }
@@ -261,6 +279,7 @@ export class EventGateway implements FrontendHost {
     const admission = new GatewayAdmission(config, this.logger);
     const tlsOptions = gatewayTlsOptions(config.tls);
     this.config = config;
+    this.effectiveLimits = clientLimits(config, this.upstreamMaxPayload);
     this.configLoadedAt = new Date();
     this.admission = admission;
     this.frontend.setSecureContext(tlsOptions);
@@ -289,6 +308,31 @@ export class EventGateway implements FrontendHost {
       'configuration reloaded',
     );
     return plan;
+  }
+
+  /**
+   * The link came up with the upstream's INFO. A message over its max_payload would be refused there (our service
+   * drops it, unseen by its subscribers; the uplink does not send it), so clients are told the smaller limit in an INFO, as
+   * nats-server sends one when its limits change, and a publish over it is refused to that client alone with
+   * `Maximum Payload Violation` (nats-server client.go processPub). nats-server itself checks no size between a
+   * leaf and its hub; official clients refuse such a publish locally once told.
+   */
+  private upstreamLimit(maxPayload: number): void {
+    this.upstreamMaxPayload = maxPayload > 0 ? maxPayload : undefined;
+    const next = clientLimits(this.config, this.upstreamMaxPayload);
+    if (next.max_payload === this.effectiveLimits.max_payload) {
+      this.effectiveLimits = next;
+      return;
+    }
+    this.logger.info(
+      { max_payload: next.max_payload, gateway_max_payload: this.config.gateway.max_payload, upstream_max_payload: maxPayload },
+      next.max_payload < this.config.gateway.max_payload ? 'clients limited to the upstream\'s smaller max_payload' : 'clients back to the gateway\'s max_payload',
+    );
+    this.effectiveLimits = next;
+    for (const client of this.frontend.clients.values()) {
+      client.applyLimits();
+      client.sendInfo({});
+    }
   }
 
   /**
@@ -339,6 +383,12 @@ export class EventGateway implements FrontendHost {
   }
 }
 
+/** [gateway]'s client limits, max_payload lowered to the upstream's INFO max_payload when that is smaller. */
+function clientLimits(config: GatewayConfig, upstreamMaxPayload: number | undefined): ClientLimits {
+  const own = config.gateway;
+  return upstreamMaxPayload !== undefined && upstreamMaxPayload < own.max_payload ? { ...own, max_payload: upstreamMaxPayload } : own;
+}
+
 /** The token's permissions, counting each refusal (a violation the client is told of; delivery filtering is not one). */
 function countViolations(p: ClientPermissions, counts: { publish: number; subscribe: number }): ClientPermissions {
   const counted: ClientPermissions = {
@@ -357,6 +407,27 @@ function countViolations(p: ClientPermissions, counts: { publish: number; subscr
   if (p.canDeliver !== undefined) counted.canDeliver = p.canDeliver.bind(p);
   if (p.noteReply !== undefined) counted.noteReply = p.noteReply.bind(p);
   return counted;
+}
+
+/**
+ * [upstream] credentials go in the leaf CONNECT. Over nats:// without [upstream] TLS settings the link is TLS only
+ * when the upstream's INFO asks for it, and anyone on the path can strip that from the plaintext INFO: the
+ * credential, and every message, would cross in clear. Warned at start, once per such URL, naming the setting and
+ * the host, never the secret. Not refused: nats-server's leaf remotes send their credentials the same way, a private
+ * network may be a deliberate choice, and refusing the credential would not protect the traffic it carries. Loopback
+ * never leaves the machine.
+ */
+function warnPlaintextCredentials(logger: Logger, up: GatewayConfig['upstream'], tls: boolean): void {
+  const setting = up.token !== undefined ? 'upstream.token' : up.password !== undefined ? 'upstream.password' : undefined;
+  if (tls || setting === undefined) return;
+  for (const raw of up.urls) {
+    const url = parseHubUrl(raw);
+    if (url.tls || isLoopbackHost(url.host)) continue;
+    logger.warn(
+      { setting, upstream: url.display, host: url.host },
+      'upstream credentials may cross the network in clear: use a tls:// URL or set [upstream] root_ca_path (or cert_path and key_path)',
+    );
+  }
 }
 
 /** The private key files a reload reads again: the TLS key and an HMAC secret (the upstream's waits for a restart). */

@@ -158,3 +158,31 @@ test('--print-config shows <redacted> for [upstream] password and token', async 
   assert.match(withToken, /token = "<redacted>"/);
   assert.doesNotMatch(withToken, /tok-shown-nowhere/);
 });
+
+test('[upstream] credentials that would cross the network in clear (nats:// to another host, no upstream TLS) are warned of at start, naming the setting and host, never the secret', async (t) => {
+  const pki = await devPki(t);
+  // TEST-NET-1 (RFC 5737): never answers; the gateway keeps dialling in the background, which is all this needs.
+  const remote = 'nats://192.0.2.1:7422';
+  const cases: Array<{ what: string; upstream: Record<string, unknown>; warned: { setting: string; host: string } | undefined }> = [
+    { what: 'a token over nats:// to another host', upstream: { urls: [remote], ...NO_TLS, token: 'tok-SECRET-1' }, warned: { setting: 'upstream.token', host: '192.0.2.1' } },
+    { what: 'a password over nats:// to a host name', upstream: { urls: ['nats://hub.invalid:7422'], ...NO_TLS, user: 'gw', password: 'pw-SECRET-2' }, warned: { setting: 'upstream.password', host: 'hub.invalid' } },
+    { what: 'a token over tls://', upstream: { urls: ['tls://192.0.2.1:7422'], ...NO_TLS, token: 'tok-SECRET-3' }, warned: undefined },
+    { what: 'a token with [upstream] root_ca_path (TLS whatever the scheme)', upstream: { urls: [remote], cert_path: undefined, key_path: undefined, token: 'tok-SECRET-4' }, warned: undefined },
+    { what: 'a token over nats:// to loopback', upstream: { urls: ['nats://127.0.0.1:1'], ...NO_TLS, token: 'tok-SECRET-5' }, warned: undefined },
+    { what: 'no credentials', upstream: { urls: [remote], ...NO_TLS }, warned: undefined },
+  ];
+  for (const c of cases) {
+    const logs = new LogCapture();
+    await startTestGateway(t, pki, String((c.upstream.urls as string[])[0]), { config: { upstream: c.upstream as never }, logs, waitUp: false });
+    const lines = logs.lines.filter((l) => l.msg.startsWith('upstream credentials'));
+    if (c.warned === undefined) {
+      assert.deepEqual(lines, [], c.what);
+    } else {
+      assert.equal(lines.length, 1, `${c.what}: one warning`);
+      assert.equal(lines[0]!.level, 40, `${c.what}: at warn`);
+      assert.equal(lines[0]!.setting, c.warned.setting, c.what);
+      assert.equal(lines[0]!.host, c.warned.host, c.what);
+    }
+    assert.doesNotMatch(logs.text, /SECRET/, `${c.what}: no secret in the log`);
+  }
+});

@@ -3,8 +3,9 @@
 // send it (PUB, HPUB on the client port; LMSG and the leaf HMSG on the leafnode port, sizes and header sizes) is
 // tried with numbers too large to allocate, too long to parse, over max_payload and inconsistent. nats-server's
 // answer is the expectation where it has one (parser.go: sizes of more than 9 digits are malformed, closed without
-// -ERR; a PUB over max_payload is 'Maximum Payload Violation'); where it has none (it waits for a leaf message of any
-// 9-digit size), ours is a clear close with 'Maximum Payload Violation'. After every line the service still serves.
+// -ERR; a PUB over max_payload is 'Maximum Payload Violation'). Where it has none (it reads a leaf message of any
+// 9-digit size), ours reads past a leaf message over max_payload up to what any server may allow (64 MiB), holding
+// none of it, and closes with 'Maximum Payload Violation' beyond. After every line the service still serves.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { HOST, freePort, requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
@@ -139,10 +140,26 @@ test('every size field is bounded before anything is allocated: the answers are 
   assert.deepEqual(differences, []);
 });
 
-test('a leaf message over max_payload is refused with Maximum Payload Violation before its payload is read (nats-server would wait for it)', async (t) => {
+test('a leaf message over what any server allows (64 MiB) is refused with Maximum Payload Violation before its payload is read; one within it is read past, the link kept', async (t) => {
   const ours = await startOurs(t);
-  for (const line of ['LMSG foo 1048577\r\n', 'LMSG foo + r q 999999999\r\n', 'HMSG foo 12 1048577\r\n', 'HMSG foo r 999999999 999999999\r\n']) {
+  for (const line of ['LMSG foo 67108865\r\n', 'LMSG foo + r q 999999999\r\n', 'HMSG foo 12 67108865\r\n', 'HMSG foo r 999999999 999999999\r\n']) {
     assert.deepEqual(await outcome(ours.leafPort, LEAF_CONNECT, line), { answer: "-ERR 'Maximum Payload Violation'\r\n", closed: true }, line);
     await stillServing(ours, line);
+  }
+  // Over max_payload (1 MiB) but within the ceiling: no -ERR, the link stays, and a PING after the payload is answered.
+  for (const size of [1048577, 4 * 1048576]) {
+    const conn = await connectRaw({ host: HOST, port: ours.leafPort });
+    try {
+      conn.send(`${LEAF_CONNECT}PING\r\n`);
+      await conn.expect(/PONG\r\n/);
+      conn.send(`LMSG foo ${size}\r\n`);
+      conn.send(Buffer.concat([Buffer.alloc(size, 0x61), Buffer.from('\r\nPING\r\n')]));
+      await conn.expect(/PONG\r\n/, 5000);
+      assert.equal(errors(conn.buffered), '', `${size}: no -ERR`);
+      assert.equal(conn.closed, false, `${size}: the link stays`);
+    } finally {
+      conn.close();
+    }
+    await stillServing(ours, `LMSG foo ${size}`);
   }
 });

@@ -28,7 +28,8 @@ import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
 import { runToExit } from './helpers/cli.js';
 import { natsLeafLinks, startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
 import { connectRaw, connectRawTls, RawConn, RawPool } from './helpers/raw.js';
-import { natsServerAvailable } from './helpers/targets.js';
+import { freePort, natsServerAvailable } from './helpers/targets.js';
+import { requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';
@@ -449,6 +450,108 @@ describe('[leafnodes] settings in reload diffs', () => {
 });
 
 // --- unauthenticated connections are bounded ---------------------------------------------------------------------
+
+/**
+ * A peer that goes on sending after `first` and never closes its side: how much the service read from it after its
+ * -ERR. A socket ended gracefully keeps reading (and throwing away) the burst until the peer stops or the 2 s grace
+ * ends; a dropped one is reset. Writes stop at the reset or at `limit` bytes.
+ */
+async function burstAfterRefusal(port: number, first: string, limit: number): Promise<{ answer: string; sent: number; reset: boolean }> {
+  const socket = net.connect({ port, host: HOST, allowHalfOpen: true });
+  let input = '';
+  let failed = false;
+  socket.on('data', (d: Buffer) => (input += d.toString('latin1')));
+  socket.on('error', () => (failed = true));
+  try {
+    await until(() => input.includes('\r\n') || failed, 'the INFO', 3000);
+    input = '';
+    socket.write(first);
+    await until(() => input.includes('-ERR') || failed, 'the -ERR', 3000, () => JSON.stringify(input));
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let sent = 0;
+    while (sent < limit && !failed) {
+      const ok = await new Promise<boolean>((resolve) => socket.write(chunk, (err) => resolve(err == null)));
+      if (!ok) break;
+      sent += chunk.length;
+    }
+    return { answer: input, sent, reset: failed };
+  } finally {
+    socket.destroy();
+  }
+}
+
+describe('refused leaves are dropped once their -ERR is out', () => {
+  // Far more than the kernel's socket buffers hold on loopback: a peer still sending that much after its -ERR was
+  // being read by the service.
+  const LIMIT = 32 * 1024 * 1024;
+  const USER = { user: 'leaf', password: 's3cret' };
+
+  for (const [what, first, expected, conf] of [
+    ['an operation before CONNECT', 'LMSG foo 10\r\n', 'Authorization Violation', { authorization: USER }],
+    ['a CONNECT with a wrong password', leafConnect({ user: 'leaf', pass: 'wrong' }), 'Authorization Violation', { authorization: USER }],
+    ['a CONNECT whose bcrypt check fails', leafConnect({ user: 'leaf', pass: 'wrong' }), 'Authorization Violation', { authorization: { user: 'leaf', password: S3CRET_BCRYPT } }],
+    ['a client CONNECT on the leaf port', 'CONNECT {"lang":"node","verbose":false}\r\n', 'attempted to connect to leaf node port', {}],
+  ] as const) {
+    it(`${what}: the -ERR, then the connection reset, nothing more read`, async (t: TestContext) => {
+      const svc = await startEventService({
+        service: { host: HOST, port: 0 },
+        leafnodes: { host: HOST, port: 0, ...conf } as never,
+        log: { level: 'silent' },
+      });
+      t.after(() => svc.close());
+      const r = await burstAfterRefusal(svc.leafnodePort!, first, LIMIT);
+      assert.match(r.answer, new RegExp(`^-ERR '${expected}'\\r\\n`));
+      assert.ok(r.reset && r.sent < LIMIT, `the peer wrote ${r.sent} bytes after its -ERR${r.reset ? ' before the reset' : ' and was never reset'}`);
+    });
+  }
+});
+
+describe('nothing behind a CONNECT is read before its verdict', () => {
+  it('a wrong bcrypt password with a bad operation behind it in the same write is an Authorization Violation, as on nats-server', async (t: TestContext) => {
+    if (!requireNatsServer(t)) return;
+    const svc = await startEventService({
+      service: { host: HOST, port: 0 },
+      leafnodes: { host: HOST, port: 0, authorization: { user: 'leaf', password: S3CRET_BCRYPT } } as never,
+      log: { level: 'silent' },
+    });
+    t.after(() => svc.close());
+    const [port, leafPort] = [await freePort(), await freePort()];
+    await startNatsServer(t, [`listen: "${HOST}:${port}"`, `leafnodes { listen: "${HOST}:${leafPort}", authorization { user: leaf, password: "${S3CRET_BCRYPT}" } }`], port);
+    const pool = new RawPool();
+    t.after(() => pool.closeAll());
+    for (const behind of ['FOO bar\r\n', `LMSG foo ${'9'.repeat(9)}\r\n`, 'LS+ foo\r\nLMSG foo 2\r\nhiXX']) {
+      const answers: string[] = [];
+      for (const target of [leafPort, svc.leafnodePort!]) {
+        const conn = pool.track(await connectRaw({ host: HOST, port: target }));
+        conn.send(leafConnect({ user: 'leaf', pass: 'wrong' }) + behind);
+        answers.push((await conn.expectClosed(3000)).rest);
+      }
+      assert.equal(answers[0], "-ERR 'Authorization Violation'\r\n", `nats-server, ${JSON.stringify(behind)}`);
+      assert.equal(answers[1], answers[0], `ours, ${JSON.stringify(behind)}`);
+    }
+  });
+
+  it('the right bcrypt password with interest, a message and a PING behind it in the same write: all handled, in order, once admitted', async (t: TestContext) => {
+    const svc = await startEventService({
+      service: { host: HOST, port: 0 },
+      leafnodes: { host: HOST, port: 0, authorization: { user: 'leaf', password: S3CRET_BCRYPT } } as never,
+      log: { level: 'silent' },
+    });
+    t.after(() => svc.close());
+    const subject = uniqueSubject('behind');
+    const got: string[] = [];
+    svc.subscribe(subject, { callback: (m) => got.push(m.string()) });
+    const pool = new RawPool();
+    t.after(() => pool.closeAll());
+    const conn = pool.track(await connectRaw({ host: HOST, port: svc.leafnodePort! }));
+    conn.send(`${leafConnect({ user: 'leaf', pass: 's3cret' })}LS+ ${subject}.back\r\nLMSG ${subject} 5\r\nhello\r\nPING\r\n`);
+    await assertAdmitted(conn, 'bcrypt, with operations behind the CONNECT');
+    assert.deepEqual(got, ['hello'], 'the message behind the CONNECT was published before the PONG');
+    // The LS+ behind the CONNECT made the leaf's interest: a message to it comes down the link.
+    svc.publish(`${subject}.back`, 'down');
+    await conn.expect(new RegExp(`LMSG ${subject.replace(/\./g, '\\.')}\\.back 4\\r\\ndown\\r\\n`), 3000);
+  });
+});
 
 describe('unauthenticated connections on the leaf port', () => {
   it('are bounded in number (max_unauthenticated) and in time (the authorization timeout); a real leaf gets in after', async (t: TestContext) => {

@@ -15,11 +15,11 @@ const COUNT = 100;
 const MiB = 1024 * 1024;
 /**
  * Generous bounds on what one refused connection costs, in KiB of RSS (a held 1 MiB line cost 1100). A refused client
- * is dropped at its first byte, its -ERR sent (80-160 KiB: Node had read a 64 KiB chunk of the burst by then; reused
- * by later rounds, not held). A refused leaf is ended gracefully, so its burst is read and thrown away until it
- * closes (250-340 KiB, also reused).
+ * or leaf is dropped at its first byte, its -ERR sent (80-160 KiB: Node had read a 64 KiB chunk of the burst by
+ * then; reused by later rounds, not held). A refused leaf used to be ended gracefully, its burst read and thrown
+ * away until it closed (250-340 KiB).
  */
-const ATTACK_BOUND_KIB = { port: 256, leafPort: 512 };
+const ATTACK_BOUND_KIB = { port: 256, leafPort: 256 };
 /** A connection parked on a partial CONNECT within max_control_line, as nats-server allows: still small. */
 const PARKED_BOUND_KIB = 96;
 

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { connect, StringCodec } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
 import { within } from './helpers/bounded.js';
+import { connectRaw, RawPool } from './helpers/raw.js';
 import { freePort, natsServerAvailable } from './helpers/targets.js';
 
 const sc = StringCodec();
@@ -274,4 +275,52 @@ test('/leafz lists an attached nats-server leaf with nats-server\'s field names 
   await leaf.stop();
   await metricsUntil(svc, (m) => m.get('event_service_leafnode_links') === 0 && ![...m.keys()].some((k) => k.startsWith('event_service_leafnode_link_up{')), 'the link gone from /metrics');
   assert.deepEqual((await getLeafz(svc.monitorPort!)).leafs, []);
+});
+
+test('sockets that never completed an admitted CONNECT are not links: /metrics, /handlerz and /leafz count admitted links, the unauthenticated apart', async (t) => {
+  const svc = await startEventService({
+    service: { host: HOST, port: 0 },
+    monitor: { host: HOST, port: 0 },
+    leafnodes: { host: HOST, port: 0, max_unauthenticated: 16, authorization: { user: 'leaf', password: 's3cret' } } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const pool = new RawPool();
+  t.after(() => pool.closeAll());
+  const target = { host: HOST, port: svc.leafnodePort! };
+  const FLOOD = 5;
+  // Silent sockets, one that sent a partial CONNECT and one whose CONNECT is waiting for nothing else.
+  for (let i = 0; i < FLOOD; i++) {
+    const conn = await pool.connect(target);
+    if (i === 0) conn.send('CONNECT {"user":"le');
+  }
+  const handlerz = async () => (await (await within(fetch(`http://${HOST}:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as {
+    leafnodes: { total_links: number; unauthenticated: number; links: Array<{ name: string; state: string }> };
+  };
+
+  // Each socket was greeted (connectRaw read the INFO): the service has them all.
+  const flooded = await scrape(svc);
+  assert.equal(flooded.get('event_service_leafnode_links'), 0);
+  assert.deepEqual([...flooded.keys()].filter((k) => k.startsWith('event_service_leafnode_link_up{')), [], 'no link series for a socket that is not a link');
+  const h = await handlerz();
+  assert.deepEqual(h.leafnodes.links, []);
+  assert.equal(h.leafnodes.total_links, 0);
+  assert.equal(flooded.get('event_service_leafnode_unauthenticated'), FLOOD);
+  assert.equal(h.leafnodes.unauthenticated, FLOOD);
+  assert.deepEqual((await getLeafz(svc.monitorPort!)).leafs, [], '/leafz lists admitted links only, as nats-server\'s');
+  const varz = async () => ((await (await within(fetch(`http://${HOST}:${svc.monitorPort}/varz`), 'GET /varz')).json()) as { leafnodes: number }).leafnodes;
+  assert.equal(await varz(), 0);
+
+  // An admitted leaf is a link everywhere; the flood is still apart.
+  const leaf = pool.track(await connectRaw(target));
+  leaf.send(`CONNECT ${JSON.stringify({ version: '2.9.10', server_id: 'NADMITTED', name: 'admitted', headers: true, user: 'leaf', pass: 's3cret' })}\r\nPING\r\n`);
+  await leaf.expect(/PONG\r\n/, 3000);
+  const m = await metricsUntil(svc, (m) => m.get('event_service_leafnode_links') === 1, 'one admitted link');
+  assert.equal(m.get('event_service_leafnode_unauthenticated'), FLOOD);
+  assert.deepEqual([...m.keys()].filter((k) => k.startsWith('event_service_leafnode_link_up{')), ['event_service_leafnode_link_up{lid="6",name="admitted"}']);
+  const after = await handlerz();
+  assert.deepEqual(after.leafnodes.links.map((l) => [l.name, l.state]), [['admitted', 'connected']]);
+  assert.equal(after.leafnodes.total_links, 1);
+  assert.deepEqual((await getLeafz(svc.monitorPort!)).leafs.map((l) => l.name), ['admitted']);
+  assert.equal(await varz(), 1, '/varz leafnodes counts the admitted link, as nats-server\'s');
 });

@@ -3,19 +3,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Errors, Parser, type ParserRole } from '../src/protocol/index.js';
+import { Errors, Parser, type ParserOptions, type ParserRole } from '../src/protocol/index.js';
 import { Recorder, type Event } from './support/recorder.js';
 
 const limits = { maxControlLine: 4096, maxPayload: 1024 * 1024 };
 
-function parseChunks(chunks: Buffer[], role: ParserRole = 'client', opts: { expectConnect?: boolean } = {}): Event[] {
+function parseChunks(chunks: Buffer[], role: ParserRole = 'client', opts: Partial<ParserOptions> = {}): Event[] {
   const rec = new Recorder();
   const p = new Parser(rec, role, { ...limits, ...opts });
   for (const c of chunks) p.parse(c);
   return rec.events;
 }
 
-function splitEverywhere(stream: Buffer, role: ParserRole = 'client', opts: { expectConnect?: boolean } = {}): Event[] {
+function splitEverywhere(stream: Buffer, role: ParserRole = 'client', opts: Partial<ParserOptions> = {}): Event[] {
   const whole = parseChunks([stream], role, opts);
   const bytes = parseChunks([...stream].map((b) => Buffer.from([b])), role, opts);
   assert.deepEqual(bytes, whole, 'byte by byte');
@@ -229,6 +229,47 @@ describe('parser', () => {
         assert.deepEqual(rec.events, [['ERROR', expected]], `${role} ${line}`);
         assert.equal(p.heldBytes, 0, `${role} ${line}: nothing held`);
       }
+    });
+
+    it('with skipOversize, reads past a message over max_payload without holding it and goes on, split anywhere', () => {
+      // A leafnode peer's server may allow more than ours (nats-server checks no size on a leaf link): up to the
+      // skip bound such a message is dropped, not the link. Small limits so every split is tried.
+      const small = { maxControlLine: 256, maxPayload: 8, skipOversize: 64 };
+      const big = 'x'.repeat(20);
+      const hdrs = 'NATS/1.0\r\nK: v\r\n\r\n';
+      const stream = Buffer.from(
+        `LMSG a.big ${big.length}\r\n${big}\r\n` +
+          'LMSG a.ok 2\r\nhi\r\n' +
+          `HMSG a.hb + r q ${hdrs.length} ${hdrs.length + 12}\r\n${hdrs}${'y'.repeat(12)}\r\n` +
+          `LMSG a | q ${64}\r\n${'z'.repeat(64)}\r\n` +
+          'LS+ b\r\nPING\r\n',
+      );
+      const events = splitEverywhere(stream, 'leaf', small);
+      assert.deepEqual(events, [
+        ['OVERSIZE', 'LMSG', 'a.big', 20],
+        ['LMSG', 'a.ok', undefined, '', 0, 'hi'],
+        ['OVERSIZE', 'HMSG', 'a.hb', hdrs.length + 12],
+        ['OVERSIZE', 'LMSG', 'a', 64],
+        ['LS+', 'b', undefined, 0],
+        ['PING'],
+      ]);
+      // Nothing of a skipped message is held, however it arrives.
+      const rec = new Recorder();
+      const p = new Parser(rec, 'leaf', small);
+      let held = 0;
+      for (const b of stream) {
+        p.parse(Buffer.from([b]));
+        held = Math.max(held, p.heldBytes);
+      }
+      assert.ok(held <= small.maxControlLine + 2 + 8, `held ${held} bytes`);
+      // Past the skip bound, and a skipped payload not followed by CRLF, still end the stream as before.
+      assert.deepEqual(parseChunks([Buffer.from('LMSG a 65\r\n')], 'leaf', small), [['ERROR', Errors.maxPayload.text]]);
+      assert.deepEqual(splitEverywhere(Buffer.from(`LMSG a 9\r\n${'x'.repeat(9)}XY`), 'leaf', small), [
+        ['OVERSIZE', 'LMSG', 'a', 9],
+        ['ERROR', Errors.unknownOp.text],
+      ]);
+      // Without the option a leaf's over-size message ends the stream, as for every other role.
+      assert.deepEqual(parseChunks([Buffer.from(`LMSG a 9\r\n`)], 'leaf', { maxControlLine: 256, maxPayload: 8 }), [['ERROR', Errors.maxPayload.text]]);
     });
 
     it('holds no more of a line than max_control_line however it arrives; only a server INFO read by a leaf or a client library may be longer', () => {

@@ -12,6 +12,7 @@ import {
   InterestTable,
   LeafLink,
   SocketTransport,
+  ThrottledWarn,
   errLine,
   infoLine,
   loadServerTlsOptions,
@@ -44,9 +45,13 @@ export class LeafnodeListener implements LinkContext {
   readonly interest: InterestTable;
   /** nats-server's loop detection: `$LDS.` and a random id, sent to every leaf (leafnode.go). */
   readonly loopSubject = `$LDS.${randomBytes(16).toString('base64url').slice(0, 22)}`;
+  /** Links admitted since start (a socket that never completed an admitted CONNECT is not a link). */
   totalLinks = 0;
   /** Sockets turned away because max_unauthenticated were waiting (/handlerz, logs). */
   refusedUnauthenticated = 0;
+  /** Messages from leaves over max_payload, read past and dropped, every link since start (/metrics). */
+  droppedOversize = 0;
+  private readonly oversizeWarn = new ThrottledWarn('leafnode message over max_payload dropped; the link stays up');
   private readonly authorizer: LeafAuthorizer;
   /** Link ids accepted and not yet admitted (TLS handshake or CONNECT pending): bounded by max_unauthenticated. */
   private readonly unauthenticated = new Set<number>();
@@ -84,6 +89,14 @@ export class LeafnodeListener implements LinkContext {
   }
   get port(): number {
     return this.boundPort;
+  }
+  /** Links admitted and open now; what /varz, /metrics and /handlerz count (as nats-server's leafnodes). */
+  get admittedLinks(): LeafLink[] {
+    return [...this.links.values()].filter((l) => l.leaf !== undefined && !l.isClosed);
+  }
+  /** Sockets accepted and not yet admitted (TLS handshake or CONNECT pending), bounded by max_unauthenticated. */
+  get unauthenticatedCount(): number {
+    return this.unauthenticated.size;
   }
   get authTimeoutMs(): number {
     return this.config.leafnodes?.authorization?.timeout ?? this.config.service.auth_timeout;
@@ -145,6 +158,12 @@ export class LeafnodeListener implements LinkContext {
 
   linkAdmitted(link: LeafLink): void {
     this.unauthenticated.delete(link.cid);
+    this.totalLinks++;
+  }
+
+  oversizeDropped(link: LeafLink, subject: string, size: number): void {
+    this.droppedOversize++;
+    this.oversizeWarn.note(this.logger, { lid: link.cid, leaf: link.leaf?.name, subject, bytes: size, max_payload: this.limits.max_payload });
   }
 
   linkClosed(link: LeafLink, reason: CloseReason): void {
@@ -239,7 +258,6 @@ export class LeafnodeListener implements LinkContext {
       return;
     }
     this.links.set(link.cid, link);
-    this.totalLinks++;
     link.start({ greeted });
   }
 

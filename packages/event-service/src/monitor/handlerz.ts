@@ -11,8 +11,8 @@ export interface LeafLinkStatus {
   server_id: string;
   ip: string;
   port: number;
-  /** `connecting` until the leaf's CONNECT is accepted. */
-  state: 'connecting' | 'connected';
+  /** Always `connected`: only admitted links are listed (a socket not yet admitted counts in `unauthenticated`). */
+  state: 'connected';
   since: string;
   in_msgs: number;
   out_msgs: number;
@@ -28,7 +28,17 @@ export interface Handlerz {
   handlers: HandlersStatus | null;
   event_limit: number;
   /** Null when [leafnodes] is not configured. */
-  leafnodes: { host: string; port: number; total_links: number; links: LeafLinkStatus[] } | null;
+  leafnodes: {
+    host: string;
+    port: number;
+    /** Links admitted since start. */
+    total_links: number;
+    /** Sockets accepted and not yet admitted now; and those turned away because max_unauthenticated were waiting. */
+    unauthenticated: number;
+    refused_unauthenticated: number;
+    /** Admitted links, open now. */
+    links: LeafLinkStatus[];
+  } | null;
 }
 
 export function handlerz(src: MonitorSource): Handlerz {
@@ -46,13 +56,15 @@ export function handlerz(src: MonitorSource): Handlerz {
             host: conf.host,
             port: leaf.port,
             total_links: leaf.totalLinks,
-            links: [...leaf.links.values()].map((l) => ({
+            unauthenticated: leaf.unauthenticatedCount,
+            refused_unauthenticated: leaf.refusedUnauthenticated,
+            links: leaf.admittedLinks.map((l) => ({
               lid: l.cid,
               name: l.leaf?.name ?? '',
               server_id: l.leaf?.serverId ?? '',
               ip: l.transport.remoteAddress,
               port: l.transport.remotePort,
-              state: l.leaf === undefined ? 'connecting' : 'connected',
+              state: 'connected',
               since: rfc3339(l.startedAt),
               in_msgs: l.stats.inMsgs,
               out_msgs: l.stats.outMsgs,

@@ -53,12 +53,15 @@ export class ServiceMetrics {
     m.labelledGauge('handler_backlog', 'Deliveries pending for the sink (waiting, in flight or backing off).', ['sink'], perSink((s) => s.backlog));
     m.labelledGauge('handler_up', '1 while the sink is delivering, 0 once stopped by 410 Gone.', ['sink'], perSink((s) => (s.health === 'stopped' ? 0 : 1)));
 
-    // Leafnode links accepted on [leafnodes] (the gateway's bridge among them).
-    const links = () => [...(src.leafnodes?.links.values() ?? [])].filter((l) => !l.isClosed);
-    m.gauge('leafnode_links', 'Leafnode links attached and past their CONNECT.', () => links().filter((l) => l.leaf !== undefined).length);
-    m.labelledGauge('leafnode_link_up', 'Per leafnode link: 1 once its CONNECT is accepted, 0 while it is still connecting.', ['lid', 'name'], () =>
-      links().map((l) => [{ lid: String(l.cid), name: l.leaf?.name ?? '' }, l.leaf === undefined ? 0 : 1] as const),
+    // Leafnode links on [leafnodes] (the gateway's bridge among them): admitted ones only, so a flood of sockets
+    // that never authenticate shows as such, not as links (nor as one series each).
+    const links = () => src.leafnodes?.admittedLinks ?? [];
+    m.gauge('leafnode_links', 'Leafnode links admitted (their CONNECT accepted) and open.', () => links().length);
+    m.labelledGauge('leafnode_link_up', 'Per admitted leafnode link: 1 while it is open.', ['lid', 'name'], () =>
+      links().map((l) => [{ lid: String(l.cid), name: l.leaf?.name ?? '' }, 1] as const),
     );
+    m.gauge('leafnode_unauthenticated', 'Connections on the leafnode port not yet admitted (TLS handshake or CONNECT pending); at most max_unauthenticated.', () => src.leafnodes?.unauthenticatedCount ?? 0);
+    m.counter('leafnode_oversize_dropped_total', 'Messages from leaves over max_payload, read past and dropped (the link stays up).', () => src.leafnodes?.droppedOversize ?? 0);
     m.gauge('up', '1 while the service accepts clients, 0 while starting or shutting down.', () => (src.state === 'running' ? 1 : 0));
     m.processMetrics();
   }

@@ -26,6 +26,8 @@ export interface NatsLeafOptions {
   userInfo?: string;
   /** Dial over TLS (tls://) trusting `caPath`, presenting cert/key when given. */
   tls?: { caPath: string; cert?: string; key?: string };
+  /** More lines of the leaf's own configuration (`max_payload: 4MB`...). */
+  config?: string[];
 }
 
 /** Bounded: until something accepts on the port, or the child exits. */
@@ -64,7 +66,13 @@ export async function startNatsLeaf(hubLeafPort: number, opts: NatsLeafOptions =
         ].join(', ')} }`;
   writeFileSync(
     conf,
-    [`listen: "127.0.0.1:${clientPort}"`, `http: "127.0.0.1:${httpPort}"`, 'server_name: test-leaf', `leafnodes { remotes: [ { url: ${JSON.stringify(url)}${tlsBlock} } ] }`].join(
+    [
+      `listen: "127.0.0.1:${clientPort}"`,
+      `http: "127.0.0.1:${httpPort}"`,
+      'server_name: test-leaf',
+      ...(opts.config ?? []),
+      `leafnodes { remotes: [ { url: ${JSON.stringify(url)}${tlsBlock} } ] }`,
+    ].join(
       '\n',
     ) + '\n',
   );

@@ -90,6 +90,14 @@ export function parseHubUrl(raw: string): HubUrl {
   };
 }
 
+/** 127.0.0.0/8, ::1 and localhost: only processes on this machine reach them (nothing crosses a network). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return net.isIPv4(v4) && v4.startsWith('127.');
+}
+
 /** A URL with its password masked, for error messages. */
 function redact(raw: string): string {
   return raw.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');

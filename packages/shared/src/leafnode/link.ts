@@ -12,6 +12,7 @@ import {
   Parser,
   errLine,
   type CloseReason,
+  type Op,
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
@@ -21,7 +22,7 @@ import type { ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
-import { LeafPeer, writeLeafMsg, type LeafMessage } from './peer.js';
+import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
 
 /** How a leaf proved who it is (/leafz auth_method): nothing, any certificate of the CA, a listed certificate, a password, a token. */
 export type LeafAuthMethod = 'none' | 'tls' | 'certificate' | 'password' | 'token';
@@ -55,6 +56,8 @@ export interface LinkContext {
   authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission>;
   /** The link's CONNECT was admitted: it is no longer an unauthenticated connection. */
   linkAdmitted(link: LeafLink): void;
+  /** The leaf sent a message over our max_payload: it was read past and dropped, the link stays up (count, log). */
+  oversizeDropped(link: LeafLink, subject: string, size: number): void;
   linkClosed(link: LeafLink, reason: CloseReason): void;
 }
 
@@ -80,8 +83,11 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   private readonly pinger = new Pinger();
   private connectTimer: NodeJS.Timeout | undefined;
   private paused = 0;
-  /** While an asynchronous admission check runs: what the leaf sent after its CONNECT, replayed in order once admitted. */
-  private held: Array<() => void> | undefined;
+  /**
+   * An asynchronous admission check (bcrypt) is running: the parser is paused behind the CONNECT and reads are
+   * paused, so nothing the leaf sent after it is parsed, or held beyond one read, until the verdict.
+   */
+  private deciding = false;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -91,8 +97,15 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     super(ctx.broker, ctx.interest, cid);
     const svc = ctx.limits;
     // A leaf must CONNECT first: any other first byte is refused before anything of it is held (nats-server 2.9.10
-    // answers `LMSG ...` before CONNECT with Authorization Violation); a message is bounded by our max_payload.
-    this.parser = new Parser(this, 'leaf', { maxControlLine: svc.max_control_line, maxPayload: svc.max_payload, expectConnect: true });
+    // answers `LMSG ...` before CONNECT with Authorization Violation). A message over our max_payload is read past
+    // and dropped, never held: a nats-server leaf allowing more sends it (it checks no size on a leaf link, either
+    // way), and ending the link would cut every client behind the leaf for one message.
+    this.parser = new Parser(this, 'leaf', {
+      maxControlLine: svc.max_control_line,
+      maxPayload: svc.max_payload,
+      expectConnect: true,
+      skipOversize: MAX_PAYLOAD_CEILING,
+    });
   }
 
   /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */
@@ -136,10 +149,22 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     const log = { lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: err.text || undefined, detail };
     if (err.closes) {
       this.ctx.logger.warn(log, 'leafnode protocol error, closing');
-      this.close(err.closeReason ?? 'Protocol Violation');
+      if (this.leaf === undefined) this.refuse(err.closeReason ?? 'Protocol Violation');
+      else this.close(err.closeReason ?? 'Protocol Violation');
     } else {
       this.ctx.logger.debug(log, 'leafnode protocol error');
     }
+  }
+
+  /**
+   * Ends a leaf that was never admitted: its -ERR handed to the OS, the connection is dropped (Transport.refuse),
+   * as nats-server closes it, rather than read until the peer stops sending (a refused burst cost ~300 KiB of RSS
+   * per connection, read 64 KiB at a time).
+   */
+  private refuse(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    this.transport.refuse(this.out.bytes > 0 ? this.out.take() : undefined);
+    this.closed(reason);
   }
 
   close(reason: CloseReason): void {
@@ -251,13 +276,6 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     return false;
   }
 
-  /** True when `op` was kept for after the admission check in progress (the caller does nothing now). */
-  private holding(op: () => void): boolean {
-    if (this.held === undefined) return false;
-    this.held.push(op);
-    return true;
-  }
-
   onProtocolError(err: ProtocolError, detail: string): void {
     this.fail(err, detail);
   }
@@ -277,15 +295,18 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       this.fail(Errors.leafnodeClientConnect, `client CONNECT (lang ${c.lang})`);
       return;
     }
-    // A later CONNECT changes nothing, nor one sent while the first is being checked.
-    if (this.leaf !== undefined || this.held !== undefined) return;
+    // A later CONNECT changes nothing (nats-server authenticates a connection once).
+    if (this.leaf !== undefined) return;
     const verdict = this.ctx.authorize(this, c);
     if (!(verdict instanceof Promise)) {
       this.decided(c, verdict);
       return;
     }
-    // A slow check (bcrypt): stop reading; what this read already brought waits in order (one read at most).
-    this.held = [];
+    // A slow check (bcrypt): nothing behind the CONNECT is parsed until the verdict, as nats-server checks inline
+    // (a refused leaf's next bytes are never answered); the parser keeps the rest of this read, the socket reads no
+    // more (the same as client.ts).
+    this.deciding = true;
+    this.parser.pause();
     this.pause();
     verdict.then(
       (v) => this.decided(c, v),
@@ -294,8 +315,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   }
 
   private decided(c: Record<string, unknown>, v: LeafAdmission): void {
-    const held = this.held;
-    this.held = undefined;
+    const wasDeciding = this.deciding;
+    this.deciding = false;
     if (this.closeReason !== undefined) return;
     const str = (x: unknown) => (typeof x === 'string' ? x : '');
     if (!v.ok) {
@@ -305,15 +326,13 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
         'leafnode authentication error, closing',
       );
       this.writeRaw(errLine(Errors.authorizationViolation));
-      this.close(Errors.authorizationViolation.closeReason!);
+      this.refuse(Errors.authorizationViolation.closeReason!);
       return;
     }
     this.admit(c, v.identity);
-    if (held === undefined) return;
-    for (const op of held) {
-      if (this.closeReason !== undefined) return;
-      op();
-    }
+    if (!wasDeciding) return;
+    // What followed the CONNECT, in order, then reading again (unless a publisher pause still holds it).
+    this.parser.resume();
     this.resume();
   }
 
@@ -354,25 +373,21 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   onOk(): void {}
 
   onErr(text: string): void {
-    if (this.holding(() => this.onErr(text))) return;
     this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: text }, 'leafnode sent -ERR, closing');
     this.close('Leafnode Closed');
   }
 
   onPing(): void {
-    if (this.holding(() => this.onPing())) return;
     if (!this.admitted()) return;
     this.writeRaw(PONG);
   }
 
   onPong(): void {
-    if (this.holding(() => this.onPong())) return;
     if (!this.admitted()) return;
     this.pinger.onPong();
   }
 
   onLeafSub(subject: string, queue: string | undefined, weight: number): void {
-    if (this.holding(() => this.onLeafSub(subject, queue, weight))) return;
     if (!this.admitted()) return;
     if (subject === this.ctx.loopSubject) {
       this.fail(Errors.leafnodeLoop, `our ${subject} came back`);
@@ -384,19 +399,17 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   }
 
   onLeafUnsub(subject: string, queue: string | undefined): void {
-    if (this.holding(() => this.onLeafUnsub(subject, queue))) return;
     if (!this.admitted()) return;
     this.removePeerInterest(interestKey(subject, queue));
   }
 
+  onOversize(_op: Op, subject: string, size: number): void {
+    if (!this.admitted()) return;
+    this.stats.inOversize++;
+    this.ctx.oversizeDropped(this, subject, size);
+  }
+
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
-    if (this.held !== undefined) {
-      // The parser may reuse what it handed us; a held message keeps its own copy (one read's worth at most).
-      const kept = Buffer.from(msg);
-      const q = [...queues];
-      this.held.push(() => this.onLeafMsg(subject, reply, q, hdrLen, kept));
-      return;
-    }
     if (!this.admitted()) return;
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
   }

@@ -15,6 +15,7 @@ import {
   PONG,
   Parser,
   errLine,
+  type Op,
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
@@ -26,7 +27,7 @@ import { newServerId } from '../server/server-id.js';
 import { SocketTransport, type Transport } from '../server/transport.js';
 import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl, type UplinkErrorCode } from './dial.js';
 import { InterestTable, interestKey } from './interest.js';
-import { LeafPeer, writeLeafMsg, type LeafMessage } from './peer.js';
+import { LeafPeer, MAX_PAYLOAD_CEILING, ThrottledWarn, writeLeafMsg, type LeafMessage } from './peer.js';
 
 /** nats-server leafnode.go leafNodeReconnectDelayAfterLoopDetected. */
 const LOOP_DELAY_MS = 30_000;
@@ -129,6 +130,8 @@ export interface UplinkCounters {
   /** Messages written to the hub, and their payload bytes. */
   outMsgs: number;
   outBytes: number;
+  /** Messages from the hub over what we accept (the larger of our max_payload and its), read past and dropped. */
+  inOversize: number;
   /** Messages held for the hub now (link down, or older ones still waiting), and their bytes. */
   bufferedMsgs: number;
   bufferedBytes: number;
@@ -140,6 +143,12 @@ export interface UplinkCounters {
   droppedNoInterest: number;
   /** Held messages discarded by close(). */
   droppedOnClose: number;
+  /**
+   * Messages not sent because they are larger than the hub's INFO max_payload: held from before the hub's limit was
+   * known (an outage, a hub back with a smaller limit), or from in-process publishers. Clients of the gateway are
+   * told the hub's limit and refused above it (event-gateway server.ts).
+   */
+  droppedOversize: number;
   /** Local publishers paused right now because the buffer (or the socket) is full. */
   pausedPublishers: number;
 }
@@ -209,7 +218,9 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private readonly pausedPublishers = new Set<PublisherHandle>();
 
   private readonly listeners = new Set<(e: UplinkEvent) => void>();
-  private readonly count = { reconnects: 0, failures: 0, droppedNoInterest: 0, droppedOnClose: 0 };
+  private readonly count = { reconnects: 0, failures: 0, droppedNoInterest: 0, droppedOnClose: 0, droppedOversize: 0 };
+  private readonly oversizeOutWarn = new ThrottledWarn('message larger than the upstream\'s max_payload not sent');
+  private readonly oversizeInWarn = new ThrottledWarn('message from the upstream over max_payload dropped; the link stays up');
   private closing: Promise<void> | undefined;
 
   constructor(broker: Broker, opts: UplinkOptions) {
@@ -389,10 +400,10 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.hub = info;
     const limits = this.limits;
     // The hub may send what its INFO allows (its max_payload, at most nats-server's 64 MiB ceiling) even when ours is
-    // smaller; anything larger ends the link before a byte of it is held (issue 11: one LMSG line had ended the
-    // gateway).
+    // smaller. A larger message is read past and dropped, never held (issue 11: one LMSG line had ended the gateway;
+    // ending the link instead would cut every client for one message); one over the ceiling still ends the link.
     const maxPayload = Math.max(limits.max_payload, Math.min(info.maxPayload, MAX_PAYLOAD_CEILING));
-    const parser = new Parser(this, 'leaf', { maxControlLine: limits.max_control_line, maxPayload });
+    const parser = new Parser(this, 'leaf', { maxControlLine: limits.max_control_line, maxPayload, skipOversize: MAX_PAYLOAD_CEILING });
     this.parser = parser;
     this.pinger.reset();
     // The hub answers in order: its LS+ burst for our CONNECT comes before the PONG, so what it does not
@@ -552,9 +563,24 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     return this.st === 'handshake' || this.st === 'up';
   }
 
+  /**
+   * Whether `m` is over the hub's INFO max_payload (headers counted as they would be sent): then it is counted and
+   * logged, not sent. The sender keeps to the limit the other end announced: our service drops such a message (an
+   * older one ended the link, cutting every client); a nats-server leaf would pass it on unchecked.
+   */
+  private overHubLimit(m: LeafMessage): boolean {
+    const hub = this.hub!;
+    const size = hub.headers ? m.msg.length : m.msg.length - m.hdrLen;
+    if (hub.maxPayload <= 0 || size <= hub.maxPayload) return false;
+    this.count.droppedOversize++;
+    this.oversizeOutWarn.note(this.logger, { upstream: hub.url, subject: m.subject, bytes: size, max_payload: hub.maxPayload });
+    return true;
+  }
+
   protected sendMessage(m: LeafMessage, from: Conn): void {
     if (this.st === 'closed') return;
     if (this.st === 'up' && this.heldHead === this.held.length) {
+      if (this.overHubLimit(m)) return;
       const bytes = writeLeafMsg(this.out, m, this.hub!.headers);
       this.stats.outMsgs++;
       this.stats.outBytes += bytes;
@@ -596,6 +622,8 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
           break;
         }
         dropped++;
+      } else if (this.overHubLimit(h)) {
+        // Counted there; held from before this hub's limit was known.
       } else {
         this.stats.outBytes += writeLeafMsg(this.out, h, headers);
         this.stats.outMsgs++;
@@ -779,10 +807,14 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     if (!this.linked) return;
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
   }
-}
 
-/** nats-server refuses a larger max_payload (opts.go MAX_PAYLOAD_MAX_SIZE): no hub can mean more. */
-const MAX_PAYLOAD_CEILING = 64 * 1024 * 1024;
+  /** A message from the hub over what we accept (ours and its INFO's max_payload): read past, dropped, link kept. */
+  onOversize(_op: Op, subject: string, size: number): void {
+    if (!this.linked) return;
+    this.stats.inOversize++;
+    this.oversizeInWarn.note(this.logger, { upstream: this.url!.display, subject, bytes: size, max_payload: this.parser?.limits.maxPayload });
+  }
+}
 
 /** Capped exponential backoff, the upper half of it random so a fleet of leaves does not redial in step. */
 export function backoffMs(attempt: number, baseMs: number, capMs: number): number {

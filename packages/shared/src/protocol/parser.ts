@@ -60,6 +60,11 @@ export interface ProtocolHandler {
    * dropped. Without this method such operations are dropped silently.
    */
   onRefused?(op: Op, err: ProtocolError, detail: string): void;
+  /**
+   * A message over max_payload (and within ParserOptions.skipOversize) is being read past, never held: `size` bytes
+   * of header and payload on `subject` are dropped and the stream goes on. Called once per such message, at its line.
+   */
+  onOversize?(op: Op, subject: string, size: number): void;
 }
 
 export interface ParserLimits {
@@ -76,6 +81,13 @@ export interface ParserOptions extends ParserLimits {
    * CONNECT). Cleared by the first CONNECT.
    */
   expectConnect?: boolean;
+  /**
+   * A message over max_payload but at most this many bytes is read past and dropped (onOversize) instead of ending
+   * the stream; larger ones still end it with `Maximum Payload Violation`. For a leafnode peer, whose server may
+   * allow larger messages than ours: nats-server checks no size on a leaf link, so one large message there must not
+   * end the link for every client behind it. Nothing of a skipped message is held. Absent or 0: none is skipped.
+   */
+  skipOversize?: number;
 }
 
 const CR = 13;
@@ -133,6 +145,10 @@ export class Parser {
   private payQueues: readonly string[] = NO_QUEUES;
   private payRefusedOp: Op = 'PUB';
   private payRefusedErr: ProtocolError = Errors.invalidPublishSubject;
+  private readonly skipOversize: number;
+  /** An over-size message being read past: payload bytes still to skip, then its CRLF (bytes of it still due). */
+  private skipLeft = 0;
+  private skipTail = 0;
   private failed = false;
   /** Set by pause(): input is kept, not parsed, until resume(). */
   private paused = false;
@@ -154,6 +170,7 @@ export class Parser {
     this.opNames = ROLE_OPS[role];
     this.limits = { maxControlLine: opts.maxControlLine, maxPayload: opts.maxPayload };
     this.expectConnect = opts.expectConnect ?? false;
+    this.skipOversize = opts.skipOversize ?? 0;
   }
 
   /** Feeds one chunk of the stream. */
@@ -169,6 +186,10 @@ export class Parser {
     while (pos < len && !this.failed && !this.paused) {
       if (this.split !== undefined) {
         pos = this.fillPayload(chunk, pos);
+        continue;
+      }
+      if (this.skipTail > 0) {
+        pos = this.skipPayload(chunk, pos);
         continue;
       }
       const nl = chunk.indexOf(LF, pos);
@@ -273,6 +294,23 @@ export class Parser {
     }
     this.deliverPayload(buf, 0, size);
     return pos + take;
+  }
+
+  /** Reads past an over-size message's payload and checks its CRLF, holding nothing; returns where it stopped. */
+  private skipPayload(chunk: Buffer, pos: number): number {
+    const take = Math.min(this.skipLeft, chunk.length - pos);
+    this.skipLeft -= take;
+    pos += take;
+    while (this.skipLeft === 0 && this.skipTail > 0 && pos < chunk.length) {
+      // The CRLF after the payload, as for a payload that is kept (nats-server parser.go MSG_END_R, MSG_END_N).
+      if (chunk[pos] !== (this.skipTail === 2 ? CR : LF)) {
+        this.fail(Errors.unknownOp, 'message payload not followed by CRLF');
+        return chunk.length;
+      }
+      this.skipTail--;
+      pos++;
+    }
+    return pos;
   }
 
   // --- control lines split across reads ---------------------------------------------------------------------
@@ -549,11 +587,18 @@ export class Parser {
    * number of at most 9 digits, or headers larger than the whole) closes without -ERR, over max_payload is
    * `Maximum Payload Violation` (nats-server client.go processPub, processHeaderPub). Returns the total, or -1.
    */
-  private sizes(line: Buffer, totalAt: number, hdrAt: number): number {
+  private sizes(op: Op, line: Buffer, totalAt: number, hdrAt: number): number {
     const total = this.num(line, totalAt);
     const hdrLen = hdrAt < 0 ? 0 : this.num(line, hdrAt);
     if (total < 0 || hdrLen < 0 || hdrLen > total) return this.violation('bad message size');
     if (total > this.limits.maxPayload) {
+      if (total <= this.skipOversize) {
+        // Read past, never held; the subject only for the handler's log (a rare path: decoding costs nothing here).
+        this.skipLeft = total;
+        this.skipTail = 2;
+        this.handler.onOversize?.(op, this.arg(line, 0), total);
+        return -1;
+      }
       this.fail(Errors.maxPayload, `message of ${total} bytes over max_payload ${this.limits.maxPayload}`);
       return -1;
     }
@@ -573,7 +618,7 @@ export class Parser {
     const n = this.splitArgs(line, s, e);
     const sizes = withHeaders ? 2 : 1;
     if (n !== sizes + 1 && n !== sizes + 2) return this.violation(`malformed ${withHeaders ? 'HPUB' : 'PUB'} arguments`);
-    const total = this.sizes(line, n - 1, withHeaders ? n - 2 : -1);
+    const total = this.sizes(withHeaders ? 'HPUB' : 'PUB', line, n - 1, withHeaders ? n - 2 : -1);
     if (total < 0) return -1;
     this.badText = false;
     this.payOp = PayloadOp.Pub;
@@ -587,7 +632,7 @@ export class Parser {
     const n = this.splitArgs(line, s, e);
     const sizes = withHeaders ? 2 : 1;
     if (n !== sizes + 2 && n !== sizes + 3) return this.violation(`malformed ${withHeaders ? 'HMSG' : 'MSG'} arguments`);
-    const total = this.sizes(line, n - 1, withHeaders ? n - 2 : -1);
+    const total = this.sizes(withHeaders ? 'HMSG' : 'MSG', line, n - 1, withHeaders ? n - 2 : -1);
     if (total < 0) return -1;
     this.badText = false;
     this.payOp = PayloadOp.Msg;
@@ -671,7 +716,7 @@ export class Parser {
     const queued = marker === PLUS_BYTE || marker === PIPE_BYTE;
     if (queued ? marker === PLUS_BYTE && n < 4 : n !== 2 && n !== 3) return this.violation('malformed LMSG arguments');
     // The sizes first: nothing of a message over max_payload is decoded or kept.
-    const total = this.sizes(line, all - 1, withHeaders ? all - 2 : -1);
+    const total = this.sizes(withHeaders ? 'HMSG' : 'LMSG', line, all - 1, withHeaders ? all - 2 : -1);
     if (total < 0) return -1;
     // The subject through the last-subject cache, the marker read as a byte, the queue list only when there is
     // one: the leaf path was decoding two strings and allocating an array per message (gateway bench profile:
@@ -710,6 +755,8 @@ export class Parser {
     this.failed = true;
     this.resetLine();
     this.split = undefined;
+    this.skipLeft = 0;
+    this.skipTail = 0;
     this.stash = undefined;
     this.handler.onProtocolError(err, detail);
   }

@@ -27,6 +27,13 @@ export interface Transport {
   end(): void;
   /** Closes now, dropping unsent bytes. */
   destroy(): void;
+  /**
+   * Ends a peer that was refused (never admitted): `last` (its -ERR) is handed to the OS, then the connection is
+   * dropped, nothing more read meanwhile, as nats-server closes it. A graceful end() would go on reading, and
+   * throwing away, whatever the peer sends until it closes or the grace runs out. Bounded like end() should the
+   * bytes never leave (a peer that reads nothing).
+   */
+  refuse(last: Buffer[] | undefined): void;
   /** The verified client certificate, when TLS asked for one. */
   peerCertificate(): PeerCertificate | undefined;
   /** The TLS socket underneath, when the stream is encrypted (the gateway reads the certificate's DER and trust). */
@@ -107,6 +114,11 @@ export class SocketTransport implements Transport {
     this.socket.destroy();
   }
 
+  refuse(last: Buffer[] | undefined): void {
+    this.socket.pause();
+    endAfter(this, last);
+  }
+
   tlsSocket(): TLSSocket | undefined {
     return this.kind === 'tls' ? (this.socket as TLSSocket) : undefined;
   }
@@ -177,6 +189,11 @@ export class WebSocketTransport implements Transport {
     this.ws.terminate();
   }
 
+  refuse(last: Buffer[] | undefined): void {
+    this.ws.pause();
+    endAfter(this, last);
+  }
+
   /**
    * ws holds a message whole before emitting it, up to its maxPayload: one control line's worth until the client is
    * admitted, so a client that has not authenticated cannot make us hold a large frame (nats-server reads WebSocket
@@ -202,4 +219,11 @@ export class WebSocketTransport implements Transport {
     const cert = s.getPeerCertificate();
     return cert && Object.keys(cert).length > 0 ? cert : undefined;
   }
+}
+
+/** Transport.refuse after the reads stopped: `last` out, then destroyed; end() bounds it should `last` never leave. */
+function endAfter(t: Transport, last: Buffer[] | undefined): void {
+  if (last !== undefined && last.length > 0) t.write(last, () => t.destroy());
+  else t.destroy();
+  t.end();
 }

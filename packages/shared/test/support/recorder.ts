@@ -49,6 +49,9 @@ export class Recorder implements ProtocolHandler {
   onRefused(op: Op, err: ProtocolError) {
     this.events.push(['REFUSED', op, err.text]);
   }
+  onOversize(op: Op, subject: string, size: number) {
+    this.events.push(['OVERSIZE', op, subject, size]);
+  }
   onProtocolError(err: ProtocolError) {
     this.events.push(['ERROR', err.text || err.closeReason]);
   }
