@@ -273,17 +273,12 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   /**
-   * Ends a client that never authenticated: its -ERR handed to the OS, the connection is dropped at once, as
-   * nats-server closes it. A graceful end would go on reading what the peer sends (a refused burst of 1 MiB, read
-   * and thrown away 64 KiB at a time) until the peer closes or the transport's grace runs out.
+   * Ends a client that never authenticated: its -ERR handed to the OS, then dropped (Transport.refuse), as
+   * nats-server closes it; a graceful end would go on reading a refused burst until the peer stops.
    */
   private refuse(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
-    const t = this.transport;
-    if (this.out.bytes > 0) t.write(this.out.take(), () => t.destroy());
-    else t.destroy();
-    // Should the -ERR not leave (a peer that reads nothing), the graceful end still bounds the socket's life.
-    t.end();
+    this.transport.refuse(this.out.bytes > 0 ? this.out.take() : undefined);
     this.closed(reason);
   }
 
