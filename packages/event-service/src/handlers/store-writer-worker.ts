@@ -41,9 +41,9 @@ port.on('message', (m: ToWriter) => {
     if (m.t === 'probe') store.probe();
     reply = { t: 'appended', id: m.id, results: m.t === 'append' ? append(m.events) : [] };
   } catch (err) {
-    // Passed on whole: the log and /healthz name the file and what failed, a requester hears the code (intake.ts).
+    // Passed on whole: the log names the file and what failed, /healthz the summary, a requester the code (intake.ts).
     const e = storeError(err, data.file);
-    reply = { t: 'failed', id: m.id, code: e.code, reason: e.reason, key: e.key };
+    reply = { t: 'failed', id: m.id, code: e.code, reason: e.reason, key: e.key, summary: e.summary };
   }
   port.postMessage(reply);
 });
