@@ -21,7 +21,7 @@ import {
 } from '../protocol/index.js';
 import type { Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
-import type { ClientLimits } from '../server/client.js';
+import { Client, type ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
 import { newServerId } from '../server/server-id.js';
 import { SocketTransport, type Transport } from '../server/transport.js';
@@ -566,7 +566,8 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   /**
    * Whether `m` is over the hub's INFO max_payload (headers counted as they would be sent): then it is counted and
    * logged, not sent. The sender keeps to the limit the other end announced: our service drops such a message (an
-   * older one ended the link, cutting every client); a nats-server leaf would pass it on unchecked.
+   * older one ended the link, cutting every client); a nats-server leaf would pass it on unchecked. Asked of held
+   * messages (from before this hub's limit was known) and of in-process publishers only (sendMessage).
    */
   private overHubLimit(m: LeafMessage): boolean {
     const hub = this.hub!;
@@ -580,7 +581,9 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   protected sendMessage(m: LeafMessage, from: Conn): void {
     if (this.st === 'closed') return;
     if (this.st === 'up' && this.heldHead === this.held.length) {
-      if (this.overHubLimit(m)) return;
+      // A client's parser already holds it to max_payload, which the gateway lowers to the hub's while the link is
+      // up (event-gateway server.ts upstreamLimit): only in-process publishers are measured, not every message.
+      if (!(from instanceof Client) && this.overHubLimit(m)) return;
       const bytes = writeLeafMsg(this.out, m, this.hub!.headers);
       this.stats.outMsgs++;
       this.stats.outBytes += bytes;
