@@ -6,6 +6,9 @@ import {
   configEntry,
   describeValue,
   hostListSetting,
+  isLoopbackHost,
+  MAX_CONTROL_LINE_CAP,
+  MAX_PAYLOAD_CAP,
   MONITOR_MAX_CONNECTIONS,
   originListSetting,
   schema as s,
@@ -15,7 +18,6 @@ import {
   type LoadConfigOptions,
   type LoadedConfig,
 } from '@event-broker/shared';
-import net from 'node:net';
 import { resolve } from 'node:path';
 import { handlersSchema } from './handlers/sink-config.js';
 import type { LeafUser, ServiceConfig, ServiceConfigInput, ServiceConfigInputWithUnits } from './config-types.js';
@@ -23,28 +25,10 @@ import type { LeafUser, ServiceConfig, ServiceConfigInput, ServiceConfigInputWit
 export type { ServiceConfigInputWithUnits };
 
 const MiB = 1024 * 1024;
-/** nats-server refuses a larger max_payload (server/opts.go MAX_PAYLOAD_MAX_SIZE). */
-const MAX_PAYLOAD_CAP = 64 * MiB;
-/**
- * max_control_line is what a connection may make us hold of one protocol line before it has authenticated (the
- * parser keeps a line until its end or the bound; a WebSocket message before admission is bounded by it too). A
- * subject, reply and queue, or a CONNECT with a JWT, take a few KiB; nats-server takes up to 2^31-1 (opts.go "value
- * is too big"), which would let each unauthenticated socket park a gigabyte. 1 MiB, the default max_payload, is far
- * above any real line and keeps 100 parked connections under ~100 MB.
- */
-const MAX_CONTROL_LINE_CAP = MiB;
 /** Node clamps a setTimeout delay above 2^31-1 ms to 1 ms, so a longer duration would fire at once. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
 const PORT = { min: 0, max: 65535 };
 const timer = (minMs = 1) => s.duration({ minMs, maxMs: TIMER_MAX_MS });
-
-/** 127.0.0.0/8, ::1 and localhost: only processes on this machine reach them. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return net.isIPv4(v4) && v4.startsWith('127.');
-}
 
 /**
  * `[[leafnodes.authorization.users]]`: `user` (a name, or with verify_and_map a certificate identity) and an
