@@ -4,6 +4,7 @@
 import {
   REDACTED,
   configEntry,
+  decodedOrProblems,
   describeValue,
   hostListSetting,
   isLoopbackHost,
@@ -14,6 +15,7 @@ import {
   schema as s,
   tomlString,
   type ConfigSources,
+  type DecodeProblem,
   type Infer,
   type LoadConfigOptions,
   type LoadedConfig,
@@ -36,33 +38,33 @@ const timer = (minMs = 1) => s.duration({ minMs, maxMs: TIMER_MAX_MS });
  */
 function leafUsers() {
   const expected = 'an array of tables with user and password';
-  const bad = (code: 'ECONFIG_TYPE' | 'ECONFIG_VALUE' | 'ECONFIG_UNKNOWN_KEY' | 'ECONFIG_MISSING', reason: string, at: (string | number)[]) =>
-    ({ ok: false, code, reason, at }) as const;
   return s.custom<LeafUser[]>({
     expected,
+    // Every entry checked whole, every problem reported (as the sink tables are: sink-config.ts).
     decode(raw) {
       if (!Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
       if (raw.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must list at least one user' };
+      const problems: DecodeProblem[] = [];
+      const bad = (code: DecodeProblem['code'], reason: string, at: (string | number)[]) => void problems.push({ code, reason, at });
       const out: LeafUser[] = [];
       const seen = new Set<string>();
-      for (let i = 0; i < raw.length; i++) {
-        const el: unknown = raw[i];
+      raw.forEach((el: unknown, i) => {
         if (typeof el !== 'object' || el === null || Array.isArray(el)) return bad('ECONFIG_TYPE', `must be a table, got ${describeValue(el)}`, [i]);
         const entry = el as Record<string, unknown>;
         for (const k of Object.keys(entry)) {
-          if (k !== 'user' && k !== 'password') return bad('ECONFIG_UNKNOWN_KEY', 'unknown key (known here: user, password)', [i, k]);
+          if (k !== 'user' && k !== 'password') bad('ECONFIG_UNKNOWN_KEY', 'unknown key (known here: user, password)', [i, k]);
         }
         const { user, password } = entry;
-        if (user === undefined) return bad('ECONFIG_MISSING', 'is required (a non-empty string)', [i, 'user']);
-        if (typeof user !== 'string' || user === '') return bad('ECONFIG_TYPE', `must be a non-empty string, got ${describeValue(user)}`, [i, 'user']);
-        if (seen.has(user)) return bad('ECONFIG_VALUE', `${describeValue(user)} is listed twice`, [i, 'user']);
-        seen.add(user);
-        if (password !== undefined && (typeof password !== 'string' || password === '')) {
-          return bad('ECONFIG_TYPE', 'must be a non-empty string', [i, 'password']);
-        }
-        out.push(password === undefined ? { user } : { user, password });
-      }
-      return { ok: true, value: out };
+        let name: string | undefined;
+        if (user === undefined) bad('ECONFIG_MISSING', 'is required (a non-empty string)', [i, 'user']);
+        else if (typeof user !== 'string' || user === '') bad('ECONFIG_TYPE', `must be a non-empty string, got ${describeValue(user)}`, [i, 'user']);
+        else if (seen.has(user)) bad('ECONFIG_VALUE', `${describeValue(user)} is listed twice`, [i, 'user']);
+        else seen.add((name = user));
+        const pw = password === undefined || (typeof password === 'string' && password !== '');
+        if (!pw) bad('ECONFIG_TYPE', 'must be a non-empty string', [i, 'password']);
+        if (name !== undefined && pw) out.push(password === undefined ? { user: name } : { user: name, password: password as string });
+      });
+      return decodedOrProblems(problems, () => out);
     },
     encode: (users) =>
       `[${users.map((u) => `{ user = ${tomlString(u.user)}${u.password === undefined ? '' : `, password = ${tomlString(REDACTED)}`} }`).join(', ')}]`,

@@ -14,6 +14,7 @@ export { formatToml, isSecretName, REDACTED, type FormatOptions } from './format
 export { loadLayers, parseTomlLayer, readTomlLayer, type FileRole, type LoadedLayers, type LoadLayersOptions } from './load.js';
 export { mergeAll, mergeLayers } from './patch.js';
 export {
+  decodedOrProblems,
   schema,
   tomlString,
   Leaf,
