@@ -4,7 +4,7 @@
 // section; this module reads one handler's value and says which events each handler wants by default.
 import { decodedOrProblems, REDACTED, schema as s, tomlString, type Decoded, type DecodeProblem } from '@event-broker/shared';
 import type { HandlerSink } from '../config-types.js';
-import { headerProblem } from './sinks/http.js';
+import { headerProblem } from './sinks/headers.js';
 
 /** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */
 export const HANDLER_DEFAULT_FILTERS = {
@@ -57,7 +57,7 @@ function toUrl(raw: string): string | undefined {
 
 /**
  * moat style "k=v,k=v", or a table of strings; names lower-cased. Each header is checked as the sink will send it
- * (sinks/http.ts headerProblem): a header Node refuses would otherwise dead-letter every event as "unreachable".
+ * (sinks/headers.ts headerProblem): a header Node refuses would otherwise dead-letter every event as "unreachable".
  */
 function decodeHeaders(raw: unknown, report: Report): Record<string, string> {
   const out: Record<string, string> = {};
