@@ -16,7 +16,7 @@ import { HandlersHttpApi } from './http-api.js';
 import { EventIntake } from './intake.js';
 import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
 import { SinkPool, type SinkProxy } from './sink-pool.js';
-import { httpSinkOptions } from './sinks/http.js';
+import { httpSinkOptions } from './sinks/options.js';
 import type { HandlerSink, ServiceConfig } from '../config-types.js';
 import { describeStoreProblem, EventStoreError, storeError, storeProblem, type StoreProblem } from './store-file.js';
 import { SqliteEventStore } from './store.js';

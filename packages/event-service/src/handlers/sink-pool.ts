@@ -5,7 +5,7 @@
 // reports them, for /handlerz and /metrics. What a sink does is sinks/http.ts's; the message protocol is below.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@event-broker/shared';
-import type { HttpSinkOptions, HttpSinkState } from './sinks/http.js';
+import type { HttpSinkOptions, HttpSinkState } from './sinks/options.js';
 import { describeStoreProblem, storeCodeOf, storeProblem } from './store-file.js';
 
 /** A sink's settings as the worker receives them: HttpSinkOptions without its functions. */
