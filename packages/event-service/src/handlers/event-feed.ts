@@ -127,11 +127,6 @@ export class EventFeed {
     this.streams = new FeedStreams({ store: opts.store, logger: opts.logger, frame: sseFrame });
   }
 
-  /** Live streams open now. */
-  get openStreams(): number {
-    return this.streams.size;
-  }
-
   start(conn: { subscribe(subject: string, opts: { callback: (msg: Msg) => void }): Subscription }): void {
     this.sub = conn.subscribe(FEED_QUERY_SUBJECT, { callback: (msg) => this.answer(msg) });
     this.timer = setInterval(() => this.housekeeping(), HOUSEKEEPING_MS);
