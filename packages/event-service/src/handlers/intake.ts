@@ -16,7 +16,7 @@ import type { Msg, PublisherHandle, Subscription } from '../api.js';
 import type { EventReplyErrorCode } from '../error-codes.js';
 import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS, type ErrorReply } from './error-reply.js';
 import { storeCodeOf } from './store-file.js';
-import type { AppendResult, EventStore, NewEvent } from './store.js';
+import type { AppendResult, EventStore, NewEvent } from './event-store.js';
 
 /**
  * The most events in one group commit. Groups are the events that arrived during the previous commit (~250 at the

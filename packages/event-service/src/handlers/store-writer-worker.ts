@@ -3,7 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromWriter, StoreWriterData, ToWriter } from './store-writer.js';
 import { storeError } from './store-file.js';
-import { SqliteEventStore, type AppendResult, type NewEvent } from './store.js';
+import type { AppendResult, NewEvent } from './event-store.js';
+import { SqliteEventStore } from './store.js';
 
 /**
  * While the sink worker's connection holds the write lock (marking deliveries, a millisecond or two), a commit is

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '@event-broker/shared';
 import type { EventStoreErrorCode } from '../error-codes.js';
 import { EventStoreError, storeCodeOf } from './store-file.js';
-import type { AppendResult, NewEvent } from './store.js';
+import type { AppendResult, NewEvent } from './event-store.js';
 
 /** What the worker is started with (workerData). */
 export interface StoreWriterData {

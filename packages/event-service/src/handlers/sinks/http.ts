@@ -18,7 +18,7 @@
 // service's time.
 import http from 'node:http';
 import https from 'node:https';
-import type { DeliveryRecord, EventStore } from '../store.js';
+import type { DeliveryRecord, EventStore } from '../event-store.js';
 import { headerProblem } from './headers.js';
 import type { HttpSinkOptions, HttpSinkState } from './options.js';
 import { batchWebhookId, retryAfterMs, secretKey, shapeEvent, sign } from './webhook.js';
