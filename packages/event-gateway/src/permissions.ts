@@ -1,9 +1,9 @@
 // Per-client subject permissions read from a token's `nats` claim, shaped like a NATS user JWT (nats-io/jwt v2
 // Permissions: pub/sub allow and deny lists, resp), decided as nats-server decides them (client.go canSubscribe,
 // pubAllowedFullCheck, deliverMsg's reply tracking). Which -ERR to send and when is the listener's business; the
-// texts live in shared protocol/errors.ts.
+// texts live in shared protocol/errors.ts. Which reply and gateway subjects no grant reaches is reply-subjects.ts's.
 import { Sublist, isValidQueueName, isValidSubject, subjectMatches, type ClientPermissions, type SublistResult } from '@event-broker/shared';
-import { HEALTH_INBOX_ROOT } from './health.js';
+import { grantPrefix, isBroadInboxEntry, isGatewaySubject, isInboxGrant, isInboxSubject, UNDERSCORE } from './reply-subjects.js';
 
 /** One entry of a permission list: a subject pattern and, for subscribe lists, an optional queue pattern. */
 interface Rule {
@@ -83,58 +83,6 @@ function covers(pattern: string, sub: string): boolean {
   return p.length === s.length;
 }
 
-// --- Gateway subjects ------------------------------------------------------------------------------------------
-//
-// `_GWH.…` carries the gateway's own traffic: its health probe's replies (health.ts). A client granted `>` (or
-// `_GWH.>`) could read them and, with a broad publish grant, answer for the service so /healthz says "ok" for a
-// service that is gone. So no grant reaches them: a subscription whose first token is `_GWH` is refused, a message
-// on one is not delivered to a wildcard subscription, and a publish there is refused (a reply grant included). So
-// nats-server keeps its own traffic in the system account, "so that subscriptions from your applications, say `>`,
-// do not receive system events" (NATS docs, System Events). Behind a first-character test, as the inbox rule below:
-// other subjects pay one comparison.
-
-const GATEWAY_ROOT_DOT = `${HEALTH_INBOX_ROOT}.`;
-
-function isGatewaySubject(subject: string): boolean {
-  return subject.startsWith(GATEWAY_ROOT_DOT) || subject === HEALTH_INBOX_ROOT;
-}
-
-// --- Reply subjects -------------------------------------------------------------------------------------------
-//
-// The official clients take replies on `_INBOX.<random>.…` unless given another prefix (nats.js `inboxPrefix`,
-// nats.go CustomInboxPrefix). nats-server lets any grant that covers `_INBOX.>` (the grant itself, `>`, no allow
-// list) read every client's replies; behind the gateway that is every internal service's replies too (the link
-// carries up the interest). So reply subjects are reachable only through a private prefix: an allow entry whose
-// second token is literal (`_INBOX.alice.>`, what dev/mint-token.mjs writes). Broader grants keep the rest of what
-// they allow, minus the inboxes: their subscriptions on `_INBOX…` are refused and messages on `_INBOX…` are not
-// delivered to their wildcard subscriptions.
-
-const INBOX = '_INBOX';
-const UNDERSCORE = 0x5f;
-
-function isInboxSubject(subject: string): boolean {
-  return subject.startsWith('_INBOX.') || subject === INBOX;
-}
-
-/** `_INBOX.<literal>…`: one client's prefix. */
-function isInboxGrant(subject: string): boolean {
-  const t = subject.split('.');
-  return t[0] === INBOX && t.length >= 2 && t[1] !== '*' && t[1] !== '>';
-}
-
-/** `_INBOX.>`, `_INBOX.*…`: an entry reaching where every client's id goes (the grant the README used to teach). */
-function isBroadInboxEntry(subject: string): boolean {
-  const t = subject.split('.');
-  return t[0] === INBOX && (t[1] === '*' || t[1] === '>');
-}
-
-/** `_INBOX.alice.>` as the prefix `_INBOX.alice.`, for a delivery check without a sublist match. */
-function grantPrefix(subject: string): string | undefined {
-  if (!subject.endsWith('.>')) return undefined;
-  const head = subject.slice(0, -1);
-  return head.includes('*') || head.includes('>') ? undefined : head;
-}
-
 /** Does `queue` fall under one of the queue groups found (nats-server client.go queueMatches)? */
 function queueMatches(queue: string, qsubs: SublistResult<Rule>['qsubs']): boolean {
   for (const group of qsubs) {
@@ -163,7 +111,7 @@ export class PermissionRules {
   private readonly pubCache = new DecisionCache();
   private readonly subCache = new DecisionCache();
   private readonly deliverCache = new DecisionCache();
-  /** The private inbox grants (see Reply subjects above): as prefixes when plain `…>`, else as patterns. */
+  /** The private inbox grants (reply-subjects.ts): as prefixes when plain `…>`, else as patterns. */
   private readonly inboxPrefixes: readonly string[];
   private readonly inboxPatterns: Sublist<Rule> | undefined;
   /** The allow entries reaching every client's inbox (`_INBOX.>`): honoured for nothing, named in a warning. */
@@ -205,7 +153,7 @@ export class PermissionRules {
 
   /**
    * nats-server client.go canSubscribe, with `covers` keeping wildcard subscriptions inside the allow list, and
-   * reply subjects only inside a private inbox grant (Reply subjects, above).
+   * reply subjects only inside a private inbox grant (reply-subjects.ts).
    */
   subscribe(subject: string, queue: string | undefined): boolean {
     if (!this.granted || (subject.charCodeAt(0) === UNDERSCORE && isGatewaySubject(subject))) return false;
@@ -311,7 +259,7 @@ export class Permissions implements ClientPermissions {
    * the reply subject of a request delivered to this client within `resp` max and ttl; each such publish uses one.
    */
   canPublish(subject: string): boolean {
-    // Before the lists and the reply grants: no grant reaches a gateway subject (Gateway subjects, above).
+    // Before the lists and the reply grants: no grant reaches a gateway subject (reply-subjects.ts).
     if (subject.charCodeAt(0) === UNDERSCORE && isGatewaySubject(subject)) return false;
     if (this.rules.publishListed(subject)) return true;
     const replies = this.replies;

@@ -5,11 +5,10 @@
 // was stored is read from the service's /handlerz.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { StringCodec } from 'nats';
-import { devPki, externalClient, getJson, internalClient, sleep, startService, startTestGateway, until, within } from './helpers/bridge.js';
+import { startDownSink } from '@event-broker/shared/testing/sink-receiver';
+import { devPki, externalClient, getJson, internalClient, startService, startTestGateway, until, within } from './helpers/bridge.js';
 import { tmpDir } from './helpers/keys.js';
 
 const sc = StringCodec();
@@ -19,30 +18,12 @@ const DRAIN_MS = 90_000;
 
 interface HandlerzView {
   handlers: { held: number; last_seq: number; intake: { paused_publishers: number } };
-  leafnodes: { links: { lid: number }[] };
+  leafnodes: { links: { lid: number; in_msgs: number }[] };
 }
 
 test('a paused gateway link (lid 1) does not shield the direct client cid 1: each is paused at event_limit, and both resume', async (t) => {
-  let up = false;
-  let refused = 0;
-  const received = new Set<string>();
-  const sink = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      if (!up) {
-        refused++;
-        res.writeHead(503).end();
-        return;
-      }
-      received.add(String(req.headers['webhook-id']));
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    sink.closeAllConnections();
-    sink.close();
-  });
+  const sink = await startDownSink(t);
+  const received = sink.received;
 
   const pki = await devPki(t);
   const service = await startService(t, pki, {
@@ -50,26 +31,36 @@ test('a paused gateway link (lid 1) does not shield the direct client cid 1: eac
       // Pings every 300 ms, stale after 3: a publisher the service itself paused must not be closed as stale.
       service: { event_limit: LIMIT, ping_interval: 300, ping_max: 3 },
       store: { path: path.join(tmpDir(t, 'event-limit-identity-'), 'events.db') },
-      handlers: { event_feed: { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`, max_attempts: 1000, timeout_ms: 5000 } },
+      handlers: { event_feed: { url: sink.url, max_attempts: 1000, timeout_ms: 5000 } },
     },
   });
   const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${service.leafnodePort}`);
   const handlerz = () => getJson<HandlerzView>(`http://127.0.0.1:${service.monitorPort}/handlerz`);
-  /** Polls the stored count until it stops growing for 300 ms (bounded), and returns it. */
-  const settled = async (what: string): Promise<number> => {
-    let last = -1;
+  /** Messages the service has read from the gateway's link (its in_msgs) and from direct client `cid` (/connz). */
+  const linkIn = (view: HandlerzView) => view.leafnodes.links[0]?.in_msgs ?? 0;
+  const directIn = async (cid: number) =>
+    (await getJson<{ connections: { cid: number; in_msgs: number }[] }>(`http://127.0.0.1:${service.monitorPort}/connz`)).connections.find((c) => c.cid === cid)?.in_msgs ?? 0;
+  /**
+   * The stored count once `paused` publishers are paused and every event the service read is committed: a paused
+   * publisher's socket is not read, so the events it can store are those already read (in_msgs), and last_seq
+   * reaches their number. `read()` says how many events were read; `linkBase`, the link's messages before them.
+   */
+  const settled = async (what: string, paused: number, read: (view: HandlerzView) => Promise<number>): Promise<number> => {
+    let seen = '';
+    let stored = -1;
     await until(
       async () => {
-        const a = (await handlerz()).handlers.last_seq;
-        await sleep(300);
-        const b = (await handlerz()).handlers.last_seq;
-        last = b;
-        return a === b;
+        const view = await handlerz();
+        const events = await read(view);
+        seen = `paused ${view.handlers.intake.paused_publishers}, stored ${view.handlers.last_seq}, read ${events}`;
+        stored = view.handlers.last_seq;
+        return view.handlers.intake.paused_publishers === paused && stored === events;
       },
       what,
       30_000,
+      () => seen,
     );
-    return last;
+    return stored;
   };
   const event = (id: string) =>
     sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad: 'x'.repeat(1024) } }));
@@ -77,11 +68,13 @@ test('a paused gateway link (lid 1) does not shield the direct client cid 1: eac
   // Through the gateway: plain events past the limit, so the service pauses the gateway's link.
   const token = await pki.devToken('producer', { pub: { allow: ['events.>'] } });
   const external = await externalClient(t, pki, gateway.port, token);
+  // What the link carried before the events (the gateway's start-up health check): not events.
+  const linkBase = linkIn(await handlerz());
   const VIA_GATEWAY = 600;
   for (let i = 0; i < VIA_GATEWAY; i++) external.publish('events.scanJobUpdated', event(`g${i}`));
   await until(async () => (await handlerz()).handlers.intake.paused_publishers === 1, 'the gateway link paused at the limit', 10_000);
-  await until(() => refused > 0, 'the sink was tried and refused', 10_000);
-  const afterGateway = await settled('the stored count settles with the link paused');
+  await until(() => sink.refused > 0, 'the sink was tried and refused', 10_000);
+  const afterGateway = await settled('every event read from the link is stored, the link paused', 1, async (v) => linkIn(v) - linkBase);
   assert.ok(afterGateway < VIA_GATEWAY, `the link was held back (${afterGateway} of ${VIA_GATEWAY} stored)`);
 
   // A direct client of the service: the first, so client id 1, the number the link has among leaf links.
@@ -94,7 +87,7 @@ test('a paused gateway link (lid 1) does not shield the direct client cid 1: eac
   for (let i = 0; i < DIRECT; i++) internal.publish('events.scanJobUpdated', event(`d${i}`));
   let flushed = false;
   const flush = internal.flush().then(() => (flushed = true));
-  const afterDirect = await settled('the stored count settles with the direct client paused');
+  const afterDirect = await settled('every event read from the direct client is stored, both paused', 2, async (v) => linkIn(v) - linkBase + (await directIn(1)));
   const view = await handlerz();
   // What it had sent before its pause took hold (a socket read or two of 1 KiB events) may be stored; not 2,000.
   assert.ok(afterDirect - afterGateway < DIRECT / 4, `the direct client was held back (${afterDirect - afterGateway} of ${DIRECT} stored)`);
@@ -103,7 +96,7 @@ test('a paused gateway link (lid 1) does not shield the direct client cid 1: eac
   t.diagnostic(`stored before the pauses took hold: ${afterGateway} of ${VIA_GATEWAY} via the gateway, ${afterDirect - afterGateway} of ${DIRECT} direct`);
 
   // The sink recovers: both publishers resume, and every event is stored and delivered once.
-  up = true;
+  sink.up();
   await within(flush, 'the direct client flush completes once there is room', DRAIN_MS);
   await within(external.flush(), 'the external client flush completes', DRAIN_MS);
   const want = [...Array.from({ length: VIA_GATEWAY }, (_, i) => `g${i}`), ...Array.from({ length: DIRECT }, (_, i) => `d${i}`)];

@@ -9,14 +9,13 @@ import { connect, type NatsConnection } from 'nats';
 import { DEV_PKI_FILES } from '@event-broker/shared';
 import type { EventService } from '@event-broker/event-service';
 import type { EventGateway } from '../src/server.js';
-import { natsServerInstalled } from './helpers/nats-server.js';
+import { natsServerInstalled, startNatsServer } from '@event-broker/shared/testing/processes';
 import {
   HOST,
   devPki,
   freePort,
   getJson,
   missingOrMistyped,
-  natsServer,
   startService,
   startTestGateway,
   until,
@@ -76,8 +75,8 @@ describe('gateway monitoring beside a nats-server leaf', { skip: !natsThere && '
     };
     // The reference: a nats-server leaf (client TLS with verify, a token) of a nats-server hub.
     const [hubPort, hubLeafPort, leafPort, leafHttp] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    await natsServer(fakeT, [`listen: "${HOST}:${hubPort}"`, 'server_name: ref-hub', `leafnodes { listen: "${HOST}:${hubLeafPort}" }`], hubPort);
-    await natsServer(
+    await startNatsServer(fakeT, [`listen: "${HOST}:${hubPort}"`, 'server_name: ref-hub', `leafnodes { listen: "${HOST}:${hubLeafPort}" }`], hubPort);
+    await startNatsServer(
       fakeT,
       [
         `listen: "${HOST}:${leafPort}"`,

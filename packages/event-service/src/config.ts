@@ -4,18 +4,22 @@
 import {
   REDACTED,
   configEntry,
+  decodedOrProblems,
   describeValue,
   hostListSetting,
+  isLoopbackHost,
+  MAX_CONTROL_LINE_CAP,
+  MAX_PAYLOAD_CAP,
   MONITOR_MAX_CONNECTIONS,
   originListSetting,
   schema as s,
   tomlString,
   type ConfigSources,
+  type DecodeProblem,
   type Infer,
   type LoadConfigOptions,
   type LoadedConfig,
 } from '@event-broker/shared';
-import net from 'node:net';
 import { resolve } from 'node:path';
 import { handlersSchema } from './handlers/sink-config.js';
 import type { LeafUser, ServiceConfig, ServiceConfigInput, ServiceConfigInputWithUnits } from './config-types.js';
@@ -23,28 +27,10 @@ import type { LeafUser, ServiceConfig, ServiceConfigInput, ServiceConfigInputWit
 export type { ServiceConfigInputWithUnits };
 
 const MiB = 1024 * 1024;
-/** nats-server refuses a larger max_payload (server/opts.go MAX_PAYLOAD_MAX_SIZE). */
-const MAX_PAYLOAD_CAP = 64 * MiB;
-/**
- * max_control_line is what a connection may make us hold of one protocol line before it has authenticated (the
- * parser keeps a line until its end or the bound; a WebSocket message before admission is bounded by it too). A
- * subject, reply and queue, or a CONNECT with a JWT, take a few KiB; nats-server takes up to 2^31-1 (opts.go "value
- * is too big"), which would let each unauthenticated socket park a gigabyte. 1 MiB, the default max_payload, is far
- * above any real line and keeps 100 parked connections under ~100 MB.
- */
-const MAX_CONTROL_LINE_CAP = MiB;
 /** Node clamps a setTimeout delay above 2^31-1 ms to 1 ms, so a longer duration would fire at once. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
 const PORT = { min: 0, max: 65535 };
 const timer = (minMs = 1) => s.duration({ minMs, maxMs: TIMER_MAX_MS });
-
-/** 127.0.0.0/8, ::1 and localhost: only processes on this machine reach them. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return net.isIPv4(v4) && v4.startsWith('127.');
-}
 
 /**
  * `[[leafnodes.authorization.users]]`: `user` (a name, or with verify_and_map a certificate identity) and an
@@ -52,33 +38,33 @@ export function isLoopbackHost(host: string): boolean {
  */
 function leafUsers() {
   const expected = 'an array of tables with user and password';
-  const bad = (code: 'ECONFIG_TYPE' | 'ECONFIG_VALUE' | 'ECONFIG_UNKNOWN_KEY' | 'ECONFIG_MISSING', reason: string, at: (string | number)[]) =>
-    ({ ok: false, code, reason, at }) as const;
   return s.custom<LeafUser[]>({
     expected,
+    // Every entry checked whole, every problem reported (as the sink tables are: sink-config.ts).
     decode(raw) {
       if (!Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
       if (raw.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must list at least one user' };
+      const problems: DecodeProblem[] = [];
+      const bad = (code: DecodeProblem['code'], reason: string, at: (string | number)[]) => void problems.push({ code, reason, at });
       const out: LeafUser[] = [];
       const seen = new Set<string>();
-      for (let i = 0; i < raw.length; i++) {
-        const el: unknown = raw[i];
+      raw.forEach((el: unknown, i) => {
         if (typeof el !== 'object' || el === null || Array.isArray(el)) return bad('ECONFIG_TYPE', `must be a table, got ${describeValue(el)}`, [i]);
         const entry = el as Record<string, unknown>;
         for (const k of Object.keys(entry)) {
-          if (k !== 'user' && k !== 'password') return bad('ECONFIG_UNKNOWN_KEY', 'unknown key (known here: user, password)', [i, k]);
+          if (k !== 'user' && k !== 'password') bad('ECONFIG_UNKNOWN_KEY', 'unknown key (known here: user, password)', [i, k]);
         }
         const { user, password } = entry;
-        if (user === undefined) return bad('ECONFIG_MISSING', 'is required (a non-empty string)', [i, 'user']);
-        if (typeof user !== 'string' || user === '') return bad('ECONFIG_TYPE', `must be a non-empty string, got ${describeValue(user)}`, [i, 'user']);
-        if (seen.has(user)) return bad('ECONFIG_VALUE', `${describeValue(user)} is listed twice`, [i, 'user']);
-        seen.add(user);
-        if (password !== undefined && (typeof password !== 'string' || password === '')) {
-          return bad('ECONFIG_TYPE', 'must be a non-empty string', [i, 'password']);
-        }
-        out.push(password === undefined ? { user } : { user, password });
-      }
-      return { ok: true, value: out };
+        let name: string | undefined;
+        if (user === undefined) bad('ECONFIG_MISSING', 'is required (a non-empty string)', [i, 'user']);
+        else if (typeof user !== 'string' || user === '') bad('ECONFIG_TYPE', `must be a non-empty string, got ${describeValue(user)}`, [i, 'user']);
+        else if (seen.has(user)) bad('ECONFIG_VALUE', `${describeValue(user)} is listed twice`, [i, 'user']);
+        else seen.add((name = user));
+        const pw = password === undefined || (typeof password === 'string' && password !== '');
+        if (!pw) bad('ECONFIG_TYPE', 'must be a non-empty string', [i, 'password']);
+        if (name !== undefined && pw) out.push(password === undefined ? { user: name } : { user: name, password: password as string });
+      });
+      return decodedOrProblems(problems, () => out);
     },
     encode: (users) =>
       `[${users.map((u) => `{ user = ${tomlString(u.user)}${u.password === undefined ? '' : `, password = ${tomlString(REDACTED)}`} }`).join(', ')}]`,

@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SqliteEventStore, type DeliveryRecord } from './handlers/store.js';
+import type { DeliveryRecord } from './handlers/event-store.js';
+import { SqliteEventStore } from './handlers/store.js';
 
 const USAGE = `usage: deadletters-cli --store PATH list [--sink S]
        deadletters-cli --store PATH replay [--sink S] [--id ID]...

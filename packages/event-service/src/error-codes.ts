@@ -39,7 +39,7 @@ export const FEED_ERROR_CODES = {
   EFEED_QUERY: 'a query parameter or field is invalid, or the request is not a JSON object; `reason` names it (HTTP 400)',
   EFEED_NOT_FOUND: 'no stored event has that id (HTTP 404)',
   EFEED_TOO_LARGE: '`$EVENTS.FEED.QUERY` only: one event, with its `seq` and `stored_at`, does not fit `max_payload`; read it over HTTP',
-  EFEED_STORE: 'the event store cannot be read now; `store_code` is the event store code when it named one (HTTP 503); the file and the detail are in the log and `/healthz`',
+  EFEED_STORE: 'the event store cannot be read now; `store_code` is the event store code when it named one (HTTP 503); the file and the detail are in the log',
 } as const;
 
 export type FeedErrorCode = keyof typeof FEED_ERROR_CODES;
@@ -48,7 +48,7 @@ export type FeedErrorCode = keyof typeof FEED_ERROR_CODES;
 export const DEADLETTER_ERROR_CODES = {
   EDEADLETTER_QUERY: 'a bad parameter or body (HTTP 400), a replay without `content-type: application/json` (415), a body over 1 MiB (413), an unknown path (404)',
   EDEADLETTER_SINK: 'no sink of that name is configured (HTTP 404)',
-  EDEADLETTER_STORE: 'the event store cannot be read or written now; `store_code` is the event store code when it named one (HTTP 503); the detail is in the log and `/healthz`',
+  EDEADLETTER_STORE: 'the event store cannot be read or written now; `store_code` is the event store code when it named one (HTTP 503); the detail is in the log',
 } as const;
 
 export type DeadLetterErrorCode = keyof typeof DEADLETTER_ERROR_CODES;

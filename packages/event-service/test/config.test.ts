@@ -291,6 +291,57 @@ test('[websocket] allowed_origins, [monitor] allowed_origins/allowed_hosts and m
   assert.deepEqual(ok.config.websocket, { host: '127.0.0.1', port: 0, no_tls: false, same_origin: true, allowed_origins: ['http://localhost:8080'] });
 });
 
+test('allowed_origins and allowed_hosts: every bad element is reported at once, not only the first', (t) => {
+  const dir = tmpDir(t);
+  const file = write(dir, 's.toml', [
+    '[websocket]',
+    'port = 0',
+    'allowed_origins = ["*", "https://ok.example", "app.example", 3]',
+    '[monitor]',
+    'port = 0',
+    'allowed_hosts = ["http://x.example", "ok.example", "y.example/path"]',
+  ]);
+  const err = refused(() => loadServiceConfig({ configPath: file }));
+  assert.deepEqual(
+    err.problems.map((p) => `${p.line}: ${p.key}: ${p.code}`),
+    [
+      '3: websocket.allowed_origins[0]: ECONFIG_VALUE',
+      '3: websocket.allowed_origins[2]: ECONFIG_VALUE',
+      '3: websocket.allowed_origins[3]: ECONFIG_TYPE',
+      '6: monitor.allowed_hosts[0]: ECONFIG_VALUE',
+      '6: monitor.allowed_hosts[2]: ECONFIG_VALUE',
+    ],
+  );
+});
+
+test('[[leafnodes.authorization.users]]: every problem of every entry is reported at once, each with its line', (t) => {
+  const dir = tmpDir(t);
+  const file = write(dir, 'l.toml', [
+    '[leafnodes]',
+    'port = 0',
+    '[[leafnodes.authorization.users]]',
+    'user = "a"',
+    'password = "pa"',
+    'colour = "red"',
+    '[[leafnodes.authorization.users]]',
+    'password = 7',
+    '[[leafnodes.authorization.users]]',
+    'user = "a"',
+    'password = "pb"',
+  ]);
+  const err = refused(() => loadServiceConfig({ configPath: file }));
+  assert.deepEqual(
+    err.problems.map((p) => `${p.line}: ${p.key}: ${p.code}`),
+    [
+      '6: leafnodes.authorization.users[0].colour: ECONFIG_UNKNOWN_KEY',
+      '7: leafnodes.authorization.users[1].user: ECONFIG_MISSING',
+      '8: leafnodes.authorization.users[1].password: ECONFIG_TYPE',
+      '10: leafnodes.authorization.users[2].user: ECONFIG_VALUE',
+    ],
+  );
+  assert.match(err.message, /users\[2\]\.user: "a" is listed twice/);
+});
+
 test('embedded input is validated the same way, with numeric durations in milliseconds', () => {
   const config = resolveServiceConfig({
     service: { port: 0, ping_interval: 1500, write_deadline: '3s', max_payload: '2MB', token: 'tok' },

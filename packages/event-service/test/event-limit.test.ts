@@ -4,11 +4,10 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { connect, StringCodec } from 'nats';
+import { startDownSink } from '@event-broker/shared/testing/sink-receiver';
 import { startEventService } from '../src/embedded.js';
 import type { FeedPage } from '../src/handlers/event-feed.js';
 import { settle, until, within } from './helpers/bounded.js';
@@ -26,26 +25,8 @@ function tmpDir(t: TestContext): string {
 const ev = (id: string, pad = '') => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad } });
 
 test('event_limit reached with a dead sink: requests get the limit error, plain publishers are slowed, once the sink recovers everything drains, nothing lost', async (t) => {
-  let up = false;
-  let refused = 0;
-  const received = new Set<string>();
-  const sink = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      if (!up) {
-        refused++;
-        res.writeHead(503).end();
-        return;
-      }
-      received.add(String(req.headers['webhook-id']));
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    sink.closeAllConnections();
-    sink.close();
-  });
+  const sink = await startDownSink(t);
+  const received = sink.received;
 
   const LIMIT = 20;
   const svc = await startEventService({
@@ -55,7 +36,7 @@ test('event_limit reached with a dead sink: requests get the limit error, plain 
     monitor: { host: '127.0.0.1', port: 0 },
     store: { path: path.join(tmpDir(t), 'e.db') },
     // Attempts enough never to dead-letter during the outage: everything must reach the sink itself.
-    handlers: { event_feed: { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`, max_attempts: 1000, timeout_ms: 5000 } } as never,
+    handlers: { event_feed: { url: sink.url, max_attempts: 1000, timeout_ms: 5000 } } as never,
     log: { level: 'silent' },
   });
   t.after(() => svc.close());
@@ -79,7 +60,7 @@ test('event_limit reached with a dead sink: requests get the limit error, plain 
 
   // Up to the limit, requests are stored and acknowledged although nothing can be delivered.
   for (let i = 0; i < LIMIT; i++) assert.deepEqual(await ask(`r${i}`), { id: `r${i}` });
-  await until(() => refused > 0, 'the sink was tried and refused', 10_000);
+  await until(() => sink.refused > 0, 'the sink was tried and refused', 10_000);
   // At the limit a request hears so, and its event is not stored.
   const over = await ask('r-over');
   assert.equal(over.error?.code, 'EEVENT_LIMIT');
@@ -113,7 +94,7 @@ test('event_limit reached with a dead sink: requests get the limit error, plain 
   assert.equal(received.size, 0);
 
   // The sink recovers: everything drains to it, the publisher's flush completes, and requests are accepted again.
-  up = true;
+  sink.up();
   await within(flush, 'the publisher flush completes once there is room', DRAIN_MS);
   const want = [...Array.from({ length: LIMIT }, (_, i) => `r${i}`), ...Array.from({ length: PLAIN }, (_, i) => `p${i}`)];
   await until(

@@ -10,7 +10,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { HOST, freePort, requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
 import { connectAndHandshake, connectRaw, type RawConn } from './helpers/raw.js';
-import { logLine, startCli, tmpDir, write, type Run } from './helpers/cli.js';
+import { startTokenAndLeafService, type Run } from './helpers/cli.js';
 
 const TOKEN = 's3cret-token';
 const AUTH = { verbose: false, pedantic: false, auth_token: TOKEN };
@@ -26,22 +26,8 @@ interface Ours extends Ports {
   run: Run;
 }
 
-async function startOurs(t: TestContext): Promise<Ours> {
-  const dir = tmpDir(t);
-  const conf = write(dir, 'service.toml', [
-    '[service]',
-    `host = "${HOST}"`,
-    'port = 0',
-    `token = "${TOKEN}"`,
-    '[leafnodes]',
-    `host = "${HOST}"`,
-    'port = 0',
-    '[log]',
-    'format = "json"',
-  ]);
-  const { run, port } = await startCli(t, ['--config', conf]);
-  const leafPort = (await logLine(run, 'listening for leafnode connections')).port as number;
-  return { run, port, leafPort };
+function startOurs(t: TestContext): Promise<Ours> {
+  return startTokenAndLeafService(t, TOKEN);
 }
 
 async function startTheirs(t: TestContext): Promise<Ports> {

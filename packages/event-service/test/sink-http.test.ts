@@ -13,7 +13,9 @@ import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { ConfigError, createCertificateAuthority, createLogger, createServerCertificate } from '@event-broker/shared';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
-import { batchWebhookId, HttpSink, httpSinkOptions, retryAfterMs, signWebhook, type HttpSinkOptions } from '../src/handlers/sinks/http.js';
+import { HttpSink } from '../src/handlers/sinks/http.js';
+import { httpSinkOptions, type HttpSinkOptions } from '../src/handlers/sinks/options.js';
+import { batchWebhookId, retryAfterMs, signWebhook } from '../src/handlers/sinks/webhook.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { until } from './helpers/bounded.js';
 

@@ -2,7 +2,10 @@
 // it cannot use stops at start, naming the file and the key, with a non-zero exit; nothing at the path is created
 // or changed. A store that breaks while the service runs shows in /healthz (nats-server's shape: 503
 // {"status":"unavailable","error":...}) and every request to events.<type> is answered EEVENT_STORE with the store's
-// code, never the file or SQLite's message (those are the log's and /healthz's). The sinks' worker that cannot run shows in its pool's health. Real processes, files, sockets, official client.
+// code. Neither a reply nor /healthz nor /handlerz carries the file or SQLite's message (anyone reaching the
+// monitoring port would learn the server's file layout): they say which part, the code, the setting and a reason;
+// the file and the full message are the log's. The sinks' worker that cannot run shows in its pool's health. Real
+// processes, files, sockets, official client.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -156,6 +159,19 @@ test('the embedded API rejects a store it cannot open with EventStoreError namin
   assert.equal(fs.statSync(file).size, 0);
 });
 
+/**
+ * What /healthz and /handlerz may say of the store: the setting and the code, never the file, its directory or
+ * SQLite's own words (`raw`: what the log has that they must not).
+ */
+function assertPublicStoreProblem(text: string, dir: string, code: string, raw: string[] = []): void {
+  assert.ok(!text.includes(dir), `no path: ${text}`);
+  assert.ok(!text.includes('events.db'), `no file name: ${text}`);
+  assert.ok(!/SQLITE_/.test(text), `no SQLite code: ${text}`);
+  for (const r of raw) assert.ok(!text.includes(r), `not "${r}": ${text}`);
+  assert.ok(text.includes('store.path'), `the setting: ${text}`);
+  assert.ok(text.includes(code), `the code ${code}: ${text}`);
+}
+
 /** What a NATS client may read in an EEVENT_STORE reply: no file-system layout, no SQLite message or code. */
 function assertNoStoreDetail(reply: unknown, dir: string): void {
   const text = JSON.stringify(reply);
@@ -164,7 +180,7 @@ function assertNoStoreDetail(reply: unknown, dir: string): void {
   assert.ok(!/SQLITE|sqlite|store\.path/.test(text), `no SQLite message or setting in the reply: ${text}`);
 }
 
-test('a store removed while the service runs: requests answered EEVENT_STORE with ESTORE_GONE and no path; the log line (with the event id) and /healthz name the file', async (t) => {
+test('a store removed while the service runs: requests answered EEVENT_STORE with ESTORE_GONE and no path; /healthz says so without the path; the log line (with the event id) names the file', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'events.db');
   const conf = write(dir, 'service.toml', [
@@ -206,7 +222,7 @@ test('a store removed while the service runs: requests answered EEVENT_STORE wit
   assert.match(refused.error!.reason, /retrying with the same id is safe/);
   assertNoStoreDetail(refused, dir);
 
-  // The detail stays where the operator reads it: the log line, under the event's id, and /healthz.
+  // The detail stays where the operator reads it: the log line, under the event's id.
   const line = await logLine(run, 'event store failed');
   t.diagnostic(`log: ${JSON.stringify(line)}`);
   assert.deepEqual(line.request_ids, ['after']);
@@ -218,11 +234,15 @@ test('a store removed while the service runs: requests answered EEVENT_STORE wit
   assert.deepEqual(Object.keys(body), ['status', 'error']);
   assert.equal(body.status, 'unavailable');
   assert.match(body.error, /event store/);
-  assert.ok(body.error.includes(`store.path: ${file}`), body.error);
+  assert.match(body.error, /was removed/);
+  assertPublicStoreProblem(body.error, dir, 'ESTORE_GONE');
+  // /healthz found it without a commit: the log names the file for the operator.
+  const unusable = await logLine(run, 'event store unavailable');
+  assert.ok(String(unusable.err).includes(`store.path: ${file}: was removed`), String(unusable.err));
   assert.ok(!fs.existsSync(file), 'no new, empty store was created in its place');
 });
 
-test('commits that fail as a whole: /healthz 503 naming the store until a probe commit succeeds; requests answered EEVENT_STORE with ESTORE_WRITE, no path', async (t) => {
+test('commits that fail as a whole: /healthz 503 naming the store, without path or SQLite text, until a probe commit succeeds; requests answered EEVENT_STORE with ESTORE_WRITE, no path', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'events.db');
   const svc = await startEventService({
@@ -258,8 +278,8 @@ test('commits that fail as a whole: /healthz 503 naming the store until a probe 
   assert.ok(!refused.error!.reason.includes('writes refused'), `no SQLite message: ${refused.error!.reason}`);
   const down = await healthz();
   assert.equal(down.status, 503);
-  assert.match(down.body.error!, /event store commits fail \(since .*\): store\.path: .*: writes refused/);
-  assert.ok(down.body.error!.includes(file));
+  assert.match(down.body.error!, /event store commits fail \(since .*\): store\.path: /);
+  assertPublicStoreProblem(down.body.error!, dir, 'ESTORE_WRITE', ['writes refused']);
   assert.equal((await healthz()).status, 503, 'still: the probe commit fails too');
   t.diagnostic(`/healthz: ${JSON.stringify(down.body)}`);
 
@@ -269,7 +289,7 @@ test('commits that fail as a whole: /healthz 503 naming the store until a probe 
   assert.deepEqual(await ask('during'), { id: 'during' }, 'the refused event, sent again, is stored');
 });
 
-test('a reload that adds [handlers] while the store cannot be opened: the service stays up, /healthz 503 naming it, events answered EEVENT_STORE with ESTORE_OPEN, no path; once it opens, events are stored and delivered', async (t) => {
+test('a reload that adds [handlers] while the store cannot be opened: the service stays up, /healthz 503 and /handlerz say so without the path, events answered EEVENT_STORE with ESTORE_OPEN, no path; once it opens, events are stored and delivered', async (t) => {
   const dir = tmpDir(t);
   const delivered: string[] = [];
   const receiver = http.createServer((req, res) => {
@@ -300,7 +320,13 @@ test('a reload that adds [handlers] while the store cannot be opened: the servic
   const body = (await res.json()) as { status: string; error: string };
   assert.equal(res.status, 503);
   assert.equal(body.status, 'unavailable');
-  assert.ok(body.error.includes(`store.path: ${file}: its directory cannot be made`), body.error);
+  assert.match(body.error, /event store cannot be opened: store\.path: its directory cannot be made/);
+  assertPublicStoreProblem(body.error, dir, 'ESTORE_OPEN');
+  const handlerz = (await (await within(fetch(`http://127.0.0.1:${monitor}/handlerz`), 'GET /handlerz')).json()) as {
+    handlers: { store_error?: { store_code: string; setting: string; reason: string } };
+  };
+  t.diagnostic(`/handlerz store_error: ${JSON.stringify(handlerz.handlers.store_error)}`);
+  assert.deepEqual(handlerz.handlers.store_error, { store_code: 'ESTORE_OPEN', setting: 'store.path', reason: 'its directory cannot be made: a file is in the way' });
   const nc = await within(connect({ servers: `127.0.0.1:${port}` }), 'connect');
   t.after(() => nc.close());
   const m = await within(nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id: 'x', source: '/t', type: 'cfgingest' })), { timeout: 5000 }), 'the reply');
@@ -341,8 +367,9 @@ test("the sinks' worker that cannot open the store shows in the pool's health un
   pool.add({ name: 'event_feed', url: 'http://127.0.0.1:9/' });
   await until(() => pool.health() !== undefined, 'the worker failure shows', 5000);
   assert.match(pool.health()!, /sink worker cannot run/);
-  assert.match(pool.health()!, /not a database/);
-  assert.ok(pool.health()!.includes(file));
+  assert.match(pool.health()!, /not an SQLite database, or damaged/);
+  // SQLite's own text ("file is not a database") and the file are the log's ('sink worker failed').
+  assertPublicStoreProblem(pool.health()!, dir, 'ESTORE_CORRUPT', ['file is not a database']);
   // The file is put right: the next restart (1 s after the first exit) opens it and the pool is healthy again.
   fs.rmSync(file);
   new SqliteEventStore(file).close();

@@ -6,10 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { HOST } from '@event-broker/shared/testing/processes';
 import { plainOpener } from '@event-broker/shared/testing/parking';
 import { goodClient, showStream, wireProperty, type WireTarget } from '@event-broker/shared/testing/wire-fuzz';
-import { logLine, startCli, tmpDir, write } from './helpers/cli.js';
+import { startTokenAndLeafService } from './helpers/cli.js';
 
 const TOKEN = 's3cret-token';
 const SEED = 0x11_f022;
@@ -20,23 +19,9 @@ const CLIENT_CONNECT = Buffer.from(`CONNECT ${JSON.stringify({ verbose: false, p
 const LEAF_CONNECT = Buffer.from('CONNECT {"version":"2.9.10","server_id":"NFUZZ","name":"fuzz","headers":true}\r\n');
 
 test('random and mutated frames to the client and leafnode ports never end the service, and a good client is answered after each', async (t) => {
-  const dir = tmpDir(t);
-  const conf = write(dir, 'service.toml', [
-    '[service]',
-    `host = "${HOST}"`,
-    'port = 0',
-    `token = "${TOKEN}"`,
-    `max_payload = ${LIMITS.maxPayload}`,
-    `max_pending = "1MB"`,
-    `max_control_line = ${LIMITS.maxControlLine}`,
-    '[leafnodes]',
-    `host = "${HOST}"`,
-    'port = 0',
-    '[log]',
-    'format = "json"',
-  ]);
-  const { run, port } = await startCli(t, ['--config', conf]);
-  const leafPort = (await logLine(run, 'listening for leafnode connections')).port as number;
+  const { run, port, leafPort } = await startTokenAndLeafService(t, TOKEN, {
+    service: [`max_payload = ${LIMITS.maxPayload}`, `max_pending = "1MB"`, `max_control_line = ${LIMITS.maxControlLine}`],
+  });
   const alive = () => run.child.exitCode === null && run.child.signalCode === null;
   const good = await goodClient(plainOpener(port), CLIENT_CONNECT);
   t.after(() => good.close());

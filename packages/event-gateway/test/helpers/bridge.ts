@@ -42,13 +42,7 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A loopback port nobody listens on right now, for a server that must come back on the same port. */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
+export { freePort } from '@event-broker/shared/testing/processes';
 
 export async function getJson<T>(url: string): Promise<T> {
   const res = await within(fetch(url), `GET ${url}`);

@@ -4,7 +4,6 @@
 // side-by-side comparisons, and bounded waits. Every child and server is stopped in t.after.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -58,13 +57,7 @@ export function write(dir: string, name: string, lines: string[]): string {
   return file;
 }
 
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, HOST, resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
+export { freePort } from '@event-broker/shared/testing/processes';
 
 // --- dev PKI, service, gateways, clients ---------------------------------------------------------------------------
 
@@ -256,42 +249,6 @@ export async function startCli(t: TestContext, args: string[]): Promise<{ run: R
   const monitorPort = (await logLine(run, 'monitoring listener started')).port as number;
   const port = (await logLine(run, 'listening for client connections')).port as number;
   return { run, port, monitorPort };
-}
-
-// --- nats-server children ----------------------------------------------------------------------------------------
-
-/** nats-server with `lines` as its config; resolves once `port` accepts. Stopped when the test ends. */
-export async function natsServer(t: TestContext, lines: string[], port: number): Promise<{ stop(): Promise<void> }> {
-  const dir = tmpDir(t, 'nats-server-');
-  const conf = write(dir, 'server.conf', lines);
-  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 16384) stderr += d.toString();
-  });
-  const exited = new Promise((r) => child.once('exit', r));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(kill);
-  };
-  t.after(stop);
-  await until(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}\n${stderr}`);
-      return new Promise<boolean>((resolve) => {
-        const s = net.connect(port, HOST);
-        s.once('connect', () => (s.destroy(), resolve(true)));
-        s.once('error', () => resolve(false));
-      });
-    },
-    'nats-server listening',
-    WAIT_MS,
-    () => stderr,
-  );
-  return { stop };
 }
 
 // --- monitoring JSON -----------------------------------------------------------------------------------------------

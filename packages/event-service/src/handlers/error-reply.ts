@@ -12,7 +12,7 @@ export interface ErrorReply<C extends string = string> {
   field?: string;
   /**
    * A store failure: why, as the event store's code, when it named one. A reply says no more of a store failure:
-   * the file's path and SQLite's message are the server's layout, for the log and /healthz, not for any client.
+   * the file's path and SQLite's message are the server's layout, for the log, not for any client (nor /healthz).
    */
   store_code?: EventStoreErrorCode;
   reason: string;

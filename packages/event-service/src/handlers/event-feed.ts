@@ -8,7 +8,7 @@ import type { Msg, Subscription } from '../api.js';
 import type { FeedErrorCode } from '../error-codes.js';
 import { errorReplyText, storeFailure, type ErrorReply } from './error-reply.js';
 import { FeedStreams } from './feed-streams.js';
-import type { EventStore, FeedFilter, StoredEvent } from './store.js';
+import type { EventStore, FeedFilter, StoredEvent } from './event-store.js';
 
 /** The NATS request subject: a JSON query in (the HTTP parameters as fields), a JSON page out. */
 export const FEED_QUERY_SUBJECT = '$EVENTS.FEED.QUERY';
@@ -125,11 +125,6 @@ export class EventFeed {
 
   constructor(private readonly opts: EventFeedOptions) {
     this.streams = new FeedStreams({ store: opts.store, logger: opts.logger, frame: sseFrame });
-  }
-
-  /** Live streams open now. */
-  get openStreams(): number {
-    return this.streams.size;
   }
 
   start(conn: { subscribe(subject: string, opts: { callback: (msg: Msg) => void }): Subscription }): void {

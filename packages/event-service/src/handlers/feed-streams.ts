@@ -7,7 +7,7 @@
 // How many streams may be open is the monitoring listener's (monitor/http.ts, [monitor] max_streams).
 import type http from 'node:http';
 import type { Logger } from '@event-broker/shared';
-import type { EventStore, FeedFilter, StoredEvent } from './store.js';
+import type { EventStore, FeedFilter, StoredEvent } from './event-store.js';
 
 /** Events read at once, by the shared pass and by a stream catching up. */
 const PAGE = 500;

@@ -8,7 +8,7 @@ import type { Logger } from '@event-broker/shared';
 import type { DeadLetterErrorCode, FeedErrorCode } from '../error-codes.js';
 import { errorBody, storeFailure, type ErrorReply } from './error-reply.js';
 import { FeedQueryError, feedItem, feedPage, parseFeedQuery, type EventFeed } from './event-feed.js';
-import type { DeliveryRecord, EventStore } from './store.js';
+import type { DeliveryRecord, EventStore } from './event-store.js';
 
 export interface HttpApiOptions {
   store: () => EventStore;

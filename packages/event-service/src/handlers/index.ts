@@ -16,9 +16,9 @@ import { HandlersHttpApi } from './http-api.js';
 import { EventIntake } from './intake.js';
 import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
 import { SinkPool, type SinkProxy } from './sink-pool.js';
-import { httpSinkOptions } from './sinks/http.js';
+import { httpSinkOptions } from './sinks/options.js';
 import type { HandlerSink, ServiceConfig } from '../config-types.js';
-import { EventStoreError, storeError } from './store-file.js';
+import { describeStoreProblem, EventStoreError, storeError, storeProblem, type StoreProblem } from './store-file.js';
 import { SqliteEventStore } from './store.js';
 import { StoreWriter } from './store-writer.js';
 
@@ -65,8 +65,8 @@ export interface HandlersStatus {
     commit_seconds: number;
   };
   sinks: SinkStatus[];
-  /** Present while the store cannot be opened: why (store-file.ts names the file). */
-  store_error?: string;
+  /** Present while the store cannot be opened: why, without the file (the log names it: store-file.ts). */
+  store_error?: StoreProblem;
 }
 
 export class EventHandlers {
@@ -75,6 +75,8 @@ export class EventHandlers {
   private openFailure: { error: EventStoreError; at: number } | undefined;
   /** A probe commit in flight (health()). */
   private probe: Promise<boolean> | undefined;
+  /** What health() last logged of the store, so a polled /healthz logs a problem once, not per request. */
+  private loggedStoreProblem: string | undefined;
   /** The sinks' worker (sink-pool.ts), started with the first sink. */
   private pool: SinkPool | undefined;
   /** The intake's commits' thread (store-writer.ts), started with the first commit. */
@@ -256,31 +258,49 @@ export class EventHandlers {
    * balancer took it out on a 503) does not stay unhealthy for good.
    */
   async health(): Promise<string | undefined> {
-    const problems: string[] = [];
+    const store = await this.storeHealth();
+    const sinks = this.pool?.health();
+    const problems = [store, sinks].filter((p) => p !== undefined);
+    return problems.length === 0 ? undefined : problems.join('; ');
+  }
+
+  /**
+   * Why the store cannot work now, as an HTTP client of /healthz may read it: which part, the setting, a reason
+   * and the store's code, never the file or SQLite's message (anyone reaching the monitoring port would learn the
+   * server's file layout). Those go to the log, once each time the answer changes.
+   */
+  private async storeHealth(): Promise<string | undefined> {
+    let found: { what: string; err: unknown } | undefined;
     if (this.opened === undefined) {
       try {
         void this.store;
       } catch (err) {
-        problems.push(`event store cannot be opened: ${(err as Error).message}`);
+        found = { what: 'event store cannot be opened', err };
       }
     }
     const store = this.opened;
     if (store !== undefined) {
-      let gone: string | undefined;
       try {
         store.verifyFile();
       } catch (err) {
-        gone = (err as Error).message;
-        problems.push(`event store unusable: ${gone}`);
+        found = { what: 'event store unusable', err };
       }
       const failure = this.intake.lastStoreFailure;
-      if (gone === undefined && failure !== undefined && !(await this.probeStore())) {
-        problems.push(`event store commits fail (since ${new Date(failure.at).toISOString()}): ${failure.message}`);
+      if (found === undefined && failure !== undefined && !(await this.probeStore())) {
+        found = { what: `event store commits fail (since ${new Date(failure.at).toISOString()})`, err: failure.error };
       }
     }
-    const sinks = this.pool?.health();
-    if (sinks !== undefined) problems.push(sinks);
-    return problems.length === 0 ? undefined : problems.join('; ');
+    if (found === undefined) {
+      this.loggedStoreProblem = undefined;
+      return undefined;
+    }
+    const problem = storeProblem(found.err);
+    const text = `${found.what}: ${describeStoreProblem(problem)}`;
+    if (text !== this.loggedStoreProblem) {
+      this.loggedStoreProblem = text;
+      this.logger.error({ health: found.what, store_code: problem.store_code, err: (found.err as Error).message }, 'event store unavailable');
+    }
+    return text;
   }
 
   /** One small commit where the intake commits (store.ts probe): true when it succeeded (the failure is then cleared). */
@@ -312,7 +332,7 @@ export class EventHandlers {
     try {
       store = this.store;
     } catch (err) {
-      return { ...this.statusWithoutStore(), store_error: (err as Error).message };
+      return { ...this.statusWithoutStore(), store_error: storeProblem(err) };
     }
     const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
     return {

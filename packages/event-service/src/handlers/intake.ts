@@ -16,7 +16,7 @@ import type { Msg, PublisherHandle, Subscription } from '../api.js';
 import type { EventReplyErrorCode } from '../error-codes.js';
 import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS, type ErrorReply } from './error-reply.js';
 import { storeCodeOf } from './store-file.js';
-import type { AppendResult, EventStore, NewEvent } from './store.js';
+import type { AppendResult, EventStore, NewEvent } from './event-store.js';
 
 /**
  * The most events in one group commit. Groups are the events that arrived during the previous commit (~250 at the
@@ -104,7 +104,7 @@ export class EventIntake {
    */
   private readonly paused = new Set<PublisherHandle>();
   /** The latest group commit that failed as a whole, until one succeeds (or clearStoreFailure): /healthz. */
-  private storeFailure: { at: number; message: string } | undefined;
+  private storeFailure: { at: number; error: Error } | undefined;
   private readonly catalogue: EventCatalogue;
   readonly stats: IntakeStats = { accepted: 0, duplicates: 0, invalid: 0, refusedAtLimit: 0, storeFailures: 0, pausedPublishers: 0, commits: 0, commitSeconds: 0 };
 
@@ -157,7 +157,7 @@ export class EventIntake {
   }
 
   /** Why the store last failed a whole group, while no commit since has succeeded. */
-  get lastStoreFailure(): { at: number; message: string } | undefined {
+  get lastStoreFailure(): { at: number; error: Error } | undefined {
     return this.storeFailure;
   }
 
@@ -308,7 +308,7 @@ export class EventIntake {
 
   private commitFailed(batch: Pending[], err: Error): void {
     this.stats.storeFailures += batch.length;
-    this.storeFailure = { at: Date.now(), message: err.message };
+    this.storeFailure = { at: Date.now(), error: err };
     // Any failure of a commit not otherwise named (the writer closed) is a commit that failed.
     const storeCode = storeCodeOf(err) ?? 'ESTORE_WRITE';
     const requestIds: string[] = [];

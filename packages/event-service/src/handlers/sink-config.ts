@@ -2,9 +2,9 @@
 // to it) or a table (url, filter, headers, secret, max_attempts, timeout_ms, ssl_verify, extra_args,
 // flatten_payload, send_as_list, batch_size, batch_bytes, batch_wait_ms, max_in_flight). config.ts places the
 // section; this module reads one handler's value and says which events each handler wants by default.
-import { REDACTED, schema as s, tomlString, type Decoded, type DecodeProblem } from '@event-broker/shared';
+import { decodedOrProblems, REDACTED, schema as s, tomlString, type Decoded, type DecodeProblem } from '@event-broker/shared';
 import type { HandlerSink } from '../config-types.js';
-import { headerProblem } from './sinks/http.js';
+import { headerProblem } from './sinks/headers.js';
 
 /** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */
 export const HANDLER_DEFAULT_FILTERS = {
@@ -57,7 +57,7 @@ function toUrl(raw: string): string | undefined {
 
 /**
  * moat style "k=v,k=v", or a table of strings; names lower-cased. Each header is checked as the sink will send it
- * (sinks/http.ts headerProblem): a header Node refuses would otherwise dead-letter every event as "unreachable".
+ * (sinks/headers.ts headerProblem): a header Node refuses would otherwise dead-letter every event as "unreachable".
  */
 function decodeHeaders(raw: unknown, report: Report): Record<string, string> {
   const out: Record<string, string> = {};
@@ -195,12 +195,15 @@ function decodeSink(raw: unknown): Decoded<HandlerSink> {
   const timeout_ms = positiveInt(t.timeout_ms, DEFAULT_TIMEOUT_MS);
   if (timeout_ms === undefined) report('ECONFIG_RANGE', 'must be an integer of at least 1 (milliseconds)', ['timeout_ms']);
   const options = decodeOptions(t, report);
-  const [first, ...also] = problems;
-  if (first !== undefined) return { ok: false, ...first, ...(also.length > 0 && { also }) };
-  return {
-    ok: true,
-    value: { url: url!, filter: filter as string[], headers, secrets: secrets as string[], max_attempts: max_attempts!, timeout_ms: timeout_ms!, ...options },
-  };
+  return decodedOrProblems(problems, () => ({
+    url: url!,
+    filter: filter as string[],
+    headers,
+    secrets: secrets as string[],
+    max_attempts: max_attempts!,
+    timeout_ms: timeout_ms!,
+    ...options,
+  }));
 }
 
 /** Printed as an inline table, secrets redacted. */

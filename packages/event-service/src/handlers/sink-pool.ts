@@ -5,7 +5,8 @@
 // reports them, for /handlerz and /metrics. What a sink does is sinks/http.ts's; the message protocol is below.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@event-broker/shared';
-import type { HttpSinkOptions, HttpSinkState } from './sinks/http.js';
+import type { HttpSinkOptions, HttpSinkState } from './sinks/options.js';
+import { describeStoreProblem, storeCodeOf, storeProblem } from './store-file.js';
 
 /** A sink's settings as the worker receives them: HttpSinkOptions without its functions. */
 export type SinkSettings = Omit<HttpSinkOptions, 'logger' | 'onResolved' | 'onChange' | 'now' | 'random'>;
@@ -147,8 +148,8 @@ export class SinkPool {
   }
 
   /**
-   * Undefined while the sinks can be delivered to; else why not, for /healthz: the worker exited (with what it
-   * threw: a store it could not open names the file) and no new one is running yet.
+   * Undefined while the sinks can be delivered to; else why not, for /healthz: the worker exited (with a store it
+   * could not open by its code, never its file) and no new one is running yet.
    */
   health(): string | undefined {
     if (this.down === undefined || this.running.length === 0 || this.closing) return undefined;
@@ -187,11 +188,14 @@ export class SinkPool {
     // The service's listeners keep the process alive; a worker left running must not.
     worker.unref();
     const startedAt = Date.now();
-    /** What the worker threw, when it did (a store it could not open at start). */
+    /**
+     * What the worker threw, as /healthz may show it: a store it could not open, by its setting, code and a reason
+     * without the file (store-file.ts storeProblem). Anything else it threw is the log's alone.
+     */
     let failure: string | undefined;
     worker.on('message', (m: FromWorker) => this.receive(m));
     worker.on('error', (err) => {
-      failure = err.message;
+      failure = storeCodeOf(err) === undefined ? undefined : `event store ${describeStoreProblem(storeProblem(err))}`;
       this.opts.logger.error({ err: err.message }, 'sink worker failed');
     });
     worker.on('exit', (code) => {

@@ -4,7 +4,8 @@
 // sink's figures back, coalesced.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromWorker, SinkReport, SinkWorkerData, ToWorker } from './sink-pool.js';
-import { HttpSink, type SinkLogger } from './sinks/http.js';
+import { HttpSink } from './sinks/http.js';
+import type { SinkLogger } from './sinks/options.js';
 import { SqliteEventStore } from './store.js';
 
 /**

@@ -3,7 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromWriter, StoreWriterData, ToWriter } from './store-writer.js';
 import { storeError } from './store-file.js';
-import { SqliteEventStore, type AppendResult, type NewEvent } from './store.js';
+import type { AppendResult, NewEvent } from './event-store.js';
+import { SqliteEventStore } from './store.js';
 
 /**
  * While the sink worker's connection holds the write lock (marking deliveries, a millisecond or two), a commit is
@@ -41,9 +42,9 @@ port.on('message', (m: ToWriter) => {
     if (m.t === 'probe') store.probe();
     reply = { t: 'appended', id: m.id, results: m.t === 'append' ? append(m.events) : [] };
   } catch (err) {
-    // Passed on whole: the log and /healthz name the file and what failed, a requester hears the code (intake.ts).
+    // Passed on whole: the log names the file and what failed, /healthz the summary, a requester the code (intake.ts).
     const e = storeError(err, data.file);
-    reply = { t: 'failed', id: m.id, code: e.code, reason: e.reason, key: e.key };
+    reply = { t: 'failed', id: m.id, code: e.code, reason: e.reason, key: e.key, summary: e.summary };
   }
   port.postMessage(reply);
 });

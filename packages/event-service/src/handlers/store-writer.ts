@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '@event-broker/shared';
 import type { EventStoreErrorCode } from '../error-codes.js';
 import { EventStoreError, storeCodeOf } from './store-file.js';
-import type { AppendResult, NewEvent } from './store.js';
+import type { AppendResult, NewEvent } from './event-store.js';
 
 /** What the worker is started with (workerData). */
 export interface StoreWriterData {
@@ -20,7 +20,7 @@ export interface StoreWriterData {
 export type ToWriter = { t: 'append'; id: number; events: NewEvent[] } | { t: 'probe'; id: number } | { t: 'close' };
 export type FromWriter =
   | { t: 'appended'; id: number; results: AppendResult[] }
-  | { t: 'failed'; id: number; code: EventStoreErrorCode; reason: string; key: string };
+  | { t: 'failed'; id: number; code: EventStoreErrorCode; reason: string; key: string; summary: string };
 
 export class StoreWriter {
   private worker: Worker | undefined;
@@ -104,7 +104,7 @@ export class StoreWriter {
       this.waiting.delete(m.id);
       if (this.waiting.size === 0) worker.unref();
       if (m.t === 'appended') w?.resolve(m.results);
-      else w?.reject(new EventStoreError(m.code, this.data.file, m.reason, { key: m.key }));
+      else w?.reject(new EventStoreError(m.code, this.data.file, m.reason, { key: m.key, summary: m.summary }));
     });
     worker.on('error', (err) => {
       failure = err;
@@ -117,10 +117,12 @@ export class StoreWriter {
       // its code (a store it could not open); any other exit is a commit that failed.
       // An EventStoreError's reason and code survive the thread's end (own properties of the error): the reason
       // is its message without the setting and file that the error made here adds again.
-      const kept = failure as (Error & { reason?: unknown }) | undefined;
+      const kept = failure as (Error & { reason?: unknown; summary?: unknown }) | undefined;
       const detail = typeof kept?.reason === 'string' ? kept.reason : kept?.message;
       const reason = `event store writer exited (code ${code})${detail === undefined ? '' : `: ${detail}`}`;
-      const error = new EventStoreError(storeCodeOf(failure) ?? 'ESTORE_WRITE', this.data.file, reason);
+      // What /healthz may show: the thread's own summary when it had one, never the message of whatever it threw.
+      const summary = `event store writer exited (code ${code})${typeof kept?.summary === 'string' ? `: ${kept.summary}` : ''}`;
+      const error = new EventStoreError(storeCodeOf(failure) ?? 'ESTORE_WRITE', this.data.file, reason, { summary });
       for (const w of this.waiting.values()) w.reject(error);
       this.waiting.clear();
       if (!this.closed) this.logger.error({ code }, 'event store writer exited: started again with the next commit');

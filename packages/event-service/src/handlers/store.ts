@@ -5,115 +5,11 @@
 // after commit" is a plain statement order), transactions batch many events into one fsync, WAL lets readers run
 // beside the writer, and the feed's queries (by type, producer, time, cursor) are SQL indexes rather than
 // hand-kept key layouts as LMDB would need. It compiles from source with node-gyp here (about a minute, once per
-// fresh install; see root package.json pnpm.onlyBuiltDependencies).
+// fresh install; see root package.json pnpm.onlyBuiltDependencies). The interface it implements is event-store.ts's.
 import Database from 'better-sqlite3';
 import { EventStoreError, checkSameFile, checkStorePath, identityOf, storeError, type FileIdentity } from './store-file.js';
-
-/** An event to store: its id (the idempotency key), type, the serialised envelope, and the sinks that want it. */
-export interface NewEvent {
-  id: string;
-  type: string;
-  body: string;
-  sinks: readonly string[];
-}
-
-export interface AppendResult {
-  id: string;
-  /** 0 when `error` is set. */
-  seq: number;
-  /** The id was already stored: nothing was written, the first copy's sequence is returned. */
-  duplicate: boolean;
-  /** This event alone could not be stored (nothing of it was written; the rest of its group was): why. */
-  error?: string;
-}
-
-export interface StoredEvent {
-  seq: number;
-  id: string;
-  type: string;
-  body: string;
-  /** Epoch ms the store accepted it. */
-  storedAt: number;
-}
-
-/** What a feed query can select on; absent fields match everything. Times are epoch ms of storing. */
-export interface FeedFilter {
-  type?: string;
-  /** producer.id */
-  producer?: string;
-  /** actor.id */
-  actor?: string;
-  /** stored_at >= since */
-  since?: number;
-  /** stored_at < until */
-  until?: number;
-}
-
-export type DeliveryState = 'pending' | 'delivered' | 'dead';
-
-export interface DeliveryRecord {
-  sink: string;
-  seq: number;
-  id: string;
-  type: string;
-  body: string;
-  state: DeliveryState;
-  attempts: number;
-  /** Epoch ms before which no new attempt is due. */
-  nextAttemptAt: number;
-  lastError?: string;
-}
-
-/**
- * The store interface the intake and the sinks use; test/helpers/store-conformance.ts is the suite every
- * implementation passes.
- */
-export interface EventStore {
-  /**
-   * Stores events and their delivery records in one durable commit; duplicates (by id) write nothing. An event the
-   * store cannot take fails alone (its result's `error`) and the others are stored; a failure of the commit itself
-   * throws, and then nothing of the group was stored.
-   */
-  append(events: readonly NewEvent[]): AppendResult[];
-  get(id: string): StoredEvent | undefined;
-  /** Pending deliveries for `sink` that are due at `now`, oldest event first; with `afterSeq`, only later sequences. */
-  due(sink: string, now: number, limit: number, afterSeq?: number): DeliveryRecord[];
-  /** Epoch ms of the earliest pending delivery for `sink`; with `afterMs`, the earliest due later than that. */
-  nextDue(sink: string, afterMs?: number): number | undefined;
-  /** Marks deliveries done; returns how many were pending. */
-  delivered(sink: string, seqs: readonly number[]): number;
-  /**
-   * As delivered(), but when another connection holds the write lock it returns undefined at once and writes
-   * nothing, instead of waiting: the sink worker keeps delivering meanwhile and tries again (sinks/http.ts).
-   */
-  tryDelivered?(sink: string, seqs: readonly number[]): number | undefined;
-  /** Records a failed attempt: the attempt count, when to retry, why. */
-  failed(sink: string, seq: number, opts: { nextAttemptAt: number; error: string }): void;
-  /** Moves a delivery to the dead-letter list. */
-  dead(sink: string, seq: number, error: string): void;
-  /** Dead letters, oldest first, optionally for one sink, after sequence `after`. */
-  deadLetters(opts?: { sink?: string; after?: number; limit?: number }): DeliveryRecord[];
-  /** Makes dead letters pending again, due now (all of a sink's, or the given sequences); returns how many. */
-  replay(sink: string, seqs?: readonly number[]): number;
-  /** A sink's deliveries still pending (its backlog) and dead-lettered. */
-  sinkCounts(sink: string): { pending: number; dead: number };
-  /** Events with at least one pending delivery: what `event_limit` bounds. */
-  readonly held: number;
-  /** All stored events. */
-  count(): number;
-  /** Feed events in sequence order after `cursor`, matching the filters (handlers/event-feed.ts). */
-  feed(q: FeedFilter & { cursor?: number; limit: number }): StoredEvent[];
-  /** The highest sequence stored so far (0 when empty): where a live feed starts. */
-  lastSeq(): number;
-  /**
-   * Feed retention: deletes events beyond the newest `maxEvents` or stored before `olderThan`, except events still
-   * held (a delivery pending) or dead-lettered anywhere, which stay until delivered or replayed. Returns how many.
-   */
-  prune(opts: { maxEvents: number; olderThan: number }): number;
-  /** Re-reads what another process may have changed in the file: the held count after a dead-letter CLI replay. */
-  refresh(): void;
-  close(): void;
-}
+import type { AppendResult, DeliveryRecord, DeliveryState, EventStore, FeedFilter, NewEvent, StoredEvent } from './event-store.js';
+import { migrate, prepareStatements, SCHEMA, type DeliveryRow, type FeedRow, type Statements } from './store-schema.js';
 
 // Code 1 (delivered) is no longer stored: a delivered delivery's row is deleted (SCHEMA).
 const STATE_NAME: DeliveryState[] = ['pending', 'delivered', 'dead'];
@@ -162,26 +58,6 @@ const PRUNE_BATCH = 2000;
 /** How long a write waits for another connection's (the sink worker's, or the intake's fsynced commit) lock. */
 const BUSY_TIMEOUT_MS = 5000;
 
-interface DeliveryRow {
-  sink: string;
-  seq: number;
-  id: string;
-  type: string;
-  body: string;
-  state: number;
-  attempts: number;
-  next_at: number;
-  last_error: string | null;
-}
-
-interface FeedRow {
-  seq: number;
-  id: string;
-  type: string;
-  body: string;
-  stored_at: number;
-}
-
 function toRecord(r: DeliveryRow): DeliveryRecord {
   return {
     sink: r.sink,
@@ -194,77 +70,6 @@ function toRecord(r: DeliveryRow): DeliveryRecord {
     nextAttemptAt: r.next_at,
     ...(r.last_error !== null && { lastError: r.last_error }),
   };
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  type TEXT NOT NULL,
-  body TEXT NOT NULL,
-  stored_at INTEGER NOT NULL
-);
--- The events held: those with deliveries still pending, and how many. Apart from the events rather than a column
--- of theirs: each delivery changes the count, and SQLite rewrites a whole row to change a column, the ~1 KiB body
--- included (that rewrite was a third of a delivery's cost in the store).
-CREATE TABLE IF NOT EXISTS held (
-  seq INTEGER PRIMARY KEY,
-  pending INTEGER NOT NULL
-);
--- A sink's deliveries still to make (state 0) or dead-lettered (state 2). A delivered one is deleted: nothing
--- reads it again, and a delete costs the indexes below what a state change would.
-CREATE TABLE IF NOT EXISTS deliveries (
-  sink TEXT NOT NULL,
-  seq INTEGER NOT NULL REFERENCES events(seq),
-  state INTEGER NOT NULL,             -- 0 pending, 2 dead
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_at INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT,
-  PRIMARY KEY (sink, seq)
-) WITHOUT ROWID;
--- due(): a sink's pending deliveries in seq order. Without it SQLite sorted every pending row per call (about
--- 50 ms at 60,000 pending on this machine, per delivery), so a backlog slowed delivery and stalled the intake.
-CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (sink, seq, next_at) WHERE state = 0;
--- nextDue(): a sink's earliest retry.
-CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (sink, next_at) WHERE state = 0;
--- Dead letters by sink (the list, the counts) and by event (retention keeps an event a dead letter names).
-CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (sink, seq) WHERE state = 2;
-CREATE INDEX IF NOT EXISTS deliveries_dead_seq ON deliveries (seq) WHERE state = 2;
--- The feed's filters (handlers/event-feed.ts) and retention; each ends in seq so a filtered page walks in order.
--- Together they cost about a fifth of raw append throughput (1 KiB events, 500 per commit, this 2-core machine:
--- ~53k without them, ~42k events/s with); kept, because an unindexed filtered page on a large feed would scan the
--- table synchronously and stall the broker's event loop. Plain columns instead of json_extract measured the same.
-CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
-CREATE INDEX IF NOT EXISTS events_producer ON events (json_extract(body, '$.producer.id'), seq);
-CREATE INDEX IF NOT EXISTS events_actor ON events (json_extract(body, '$.actor.id'), seq);
-CREATE INDEX IF NOT EXISTS events_stored_at ON events (stored_at);
--- One row rewritten by /healthz's probe after a group commit failed (handlers/index.ts health): a real write and
--- fsync where the commits go, so a store that works again is seen without waiting for the next event.
-CREATE TABLE IF NOT EXISTS probe (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  at INTEGER NOT NULL
-);
-`;
-
-/**
- * Stores written before the held table (schema 0: a `pending` column on events, delivered deliveries kept with
- * state 1) are brought to schema 1 in one transaction when opened.
- */
-function migrate(db: Database.Database): boolean {
-  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(events)').all();
-  if (!columns.some((c) => c.name === 'pending')) return false;
-  db.transaction(() => {
-    db.exec(`
-      CREATE TABLE held (seq INTEGER PRIMARY KEY, pending INTEGER NOT NULL);
-      INSERT INTO held (seq, pending) SELECT seq, pending FROM events WHERE pending > 0;
-      DROP INDEX IF EXISTS events_held;
-      ALTER TABLE events DROP COLUMN pending;
-      DELETE FROM deliveries WHERE state = 1;
-      DROP INDEX IF EXISTS deliveries_due;
-      DROP INDEX IF EXISTS deliveries_seq;
-    `);
-  }).immediate();
-  return true;
 }
 
 /** Another connection holds the lock (SQLITE_BUSY and its extended codes, SQLITE_LOCKED). */
@@ -288,7 +93,7 @@ export class SqliteEventStore implements EventStore {
   readonly heldCounter: Int32Array;
   /** Opening brought a store of the earlier layout to this one (migrate()). */
   readonly migrated: boolean;
-  private readonly stmts;
+  private readonly stmts: Statements;
 
   /** The file opened (not for `:memory:`), to tell whether the path still names it (verifyFile). */
   private readonly identity: FileIdentity | undefined;
@@ -316,73 +121,7 @@ export class SqliteEventStore implements EventStore {
       this.db.pragma(`journal_size_limit = ${opts.walLimitBytes ?? WAL_LIMIT_BYTES}`);
       this.migrated = migrate(this.db);
       this.db.exec(SCHEMA);
-      this.stmts = {
-        insert: db.prepare<[string, string, string, number]>(
-          'INSERT INTO events (id, type, body, stored_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
-        ),
-        addHeld: db.prepare<[number, number]>('INSERT INTO held (seq, pending) VALUES (?, ?)'),
-        seqOf: db.prepare<[string], { seq: number }>('SELECT seq FROM events WHERE id = ?'),
-        addDelivery: db.prepare<[string, number]>('INSERT OR IGNORE INTO deliveries (sink, seq, state) VALUES (?, ?, 0)'),
-        get: db.prepare<[string], { seq: number; id: string; type: string; body: string; stored_at: number }>(
-          'SELECT seq, id, type, body, stored_at FROM events WHERE id = ?',
-        ),
-        due: db.prepare<[string, number, number, number], DeliveryRow>(
-          `SELECT d.sink, d.seq, e.id, e.type, e.body, d.state, d.attempts, d.next_at, d.last_error
-             FROM deliveries d INDEXED BY deliveries_pending JOIN events e ON e.seq = d.seq
-            WHERE d.sink = ? AND d.state = 0 AND d.next_at <= ? AND d.seq > ? ORDER BY d.seq LIMIT ?`,
-        ),
-        nextDue: db.prepare<[string, number], { next: number | null }>(
-          'SELECT MIN(next_at) AS next FROM deliveries INDEXED BY deliveries_next WHERE sink = ? AND state = 0 AND next_at > ?',
-        ),
-        markDelivered: db.prepare<[string, number]>('DELETE FROM deliveries WHERE sink = ? AND seq = ? AND state = 0'),
-        markDead: db.prepare<[string, string, number]>(
-          'UPDATE deliveries SET state = 2, last_error = ?, attempts = attempts + 1 WHERE sink = ? AND seq = ? AND state = 0',
-        ),
-        release: db.prepare<[number], { pending: number }>('UPDATE held SET pending = pending - 1 WHERE seq = ? RETURNING pending'),
-        unhold: db.prepare<[number]>('DELETE FROM held WHERE seq = ?'),
-        hold: db.prepare<[number], { pending: number }>(
-          'INSERT INTO held (seq, pending) VALUES (?, 1) ON CONFLICT(seq) DO UPDATE SET pending = pending + 1 RETURNING pending',
-        ),
-        failed: db.prepare<[number, string, string, number]>(
-          'UPDATE deliveries SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE sink = ? AND seq = ? AND state = 0',
-        ),
-        deadLetters: db.prepare<[string | null, string | null, number, number], DeliveryRow>(
-          `SELECT d.sink, d.seq, e.id, e.type, e.body, d.state, d.attempts, d.next_at, d.last_error
-             FROM deliveries d JOIN events e ON e.seq = d.seq
-            WHERE d.state = 2 AND (? IS NULL OR d.sink = ?) AND d.seq > ? ORDER BY d.seq, d.sink LIMIT ?`,
-        ),
-        deadSeqs: db.prepare<[string], { seq: number }>('SELECT seq FROM deliveries WHERE sink = ? AND state = 2'),
-        revive: db.prepare<[number, string, number]>(
-          'UPDATE deliveries SET state = 0, attempts = 0, next_at = ?, last_error = NULL WHERE sink = ? AND seq = ? AND state = 2',
-        ),
-        count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
-      probe: db.prepare<[number]>('INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at'),
-        // Literal states, so each count reads its partial index.
-        pendingCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 0'),
-        deadCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 2'),
-        held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM held'),
-        lastSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events'),
-        // Retention's candidates, each read by its own index so a pass reads little more than it deletes: the oldest
-        // beyond the count (primary key range) and those past the age (events_stored_at range). Not held, not a dead letter.
-        pruneByCount: db.prepare<[number, number], { seq: number }>(
-          `SELECT seq FROM events e WHERE e.seq <= ?
-              AND NOT EXISTS (SELECT 1 FROM held h WHERE h.seq = e.seq)
-              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state = 2)
-            ORDER BY seq LIMIT ?`,
-        ),
-        pruneByAge: db.prepare<[number, number], { seq: number }>(
-          `SELECT seq FROM events e INDEXED BY events_stored_at WHERE e.stored_at < ?
-              AND NOT EXISTS (SELECT 1 FROM held h WHERE h.seq = e.seq)
-              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state = 2)
-            ORDER BY stored_at LIMIT ?`,
-        ),
-        // Checked again under the write lock: the candidates were read before it.
-        deleteEvent: db.prepare<{ seq: number }>(
-          `DELETE FROM events WHERE seq = $seq
-              AND NOT EXISTS (SELECT 1 FROM held WHERE seq = $seq)
-              AND NOT EXISTS (SELECT 1 FROM deliveries WHERE seq = $seq AND state = 2)`,
-        ),
-      };
+      this.stmts = prepareStatements(db);
       this.identity = file === ':memory:' ? undefined : identityOf(file);
     } catch (err) {
       db?.close();

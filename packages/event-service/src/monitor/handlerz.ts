@@ -11,8 +11,6 @@ export interface LeafLinkStatus {
   server_id: string;
   ip: string;
   port: number;
-  /** Always `connected`: only admitted links are listed (a socket not yet admitted counts in `unauthenticated`). */
-  state: 'connected';
   since: string;
   in_msgs: number;
   out_msgs: number;
@@ -36,7 +34,7 @@ export interface Handlerz {
     /** Sockets accepted and not yet admitted now; and those turned away because max_unauthenticated were waiting. */
     unauthenticated: number;
     refused_unauthenticated: number;
-    /** Admitted links, open now. */
+    /** Admitted links, open now: a socket not yet admitted counts in `unauthenticated`, never here. */
     links: LeafLinkStatus[];
   } | null;
 }
@@ -64,7 +62,6 @@ export function handlerz(src: MonitorSource): Handlerz {
               server_id: l.leaf?.serverId ?? '',
               ip: l.transport.remoteAddress,
               port: l.transport.remotePort,
-              state: 'connected',
               since: rfc3339(l.startedAt),
               in_msgs: l.stats.inMsgs,
               out_msgs: l.stats.outMsgs,

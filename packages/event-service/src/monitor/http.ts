@@ -91,7 +91,7 @@ export class MonitorServer {
 /**
  * /healthz: 200 {"status":"ok"} only while the service runs and every configured part can work; else 503 with
  * nats-server's body, {"status":"unavailable","error":...} (monitor.go HealthStatus, HandleHealthz), the error naming
- * each part that cannot (the event store and its file, the sinks' worker).
+ * each part that cannot (the event store by setting and code, never its file; the sinks' worker).
  */
 async function serviceHealth(src: MonitorSource): Promise<Health> {
   const h = healthz(src.state);

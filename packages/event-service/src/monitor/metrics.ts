@@ -54,12 +54,8 @@ export class ServiceMetrics {
     m.labelledGauge('handler_up', '1 while the sink is delivering, 0 once stopped by 410 Gone.', ['sink'], perSink((s) => (s.health === 'stopped' ? 0 : 1)));
 
     // Leafnode links on [leafnodes] (the gateway's bridge among them): admitted ones only, so a flood of sockets
-    // that never authenticate shows as such, not as links (nor as one series each).
-    const links = () => src.leafnodes?.admittedLinks ?? [];
-    m.gauge('leafnode_links', 'Leafnode links admitted (their CONNECT accepted) and open.', () => links().length);
-    m.labelledGauge('leafnode_link_up', 'Per admitted leafnode link: 1 while it is open.', ['lid', 'name'], () =>
-      links().map((l) => [{ lid: String(l.cid), name: l.leaf?.name ?? '' }, 1] as const),
-    );
+    // that never authenticate shows as such, not as links. Which links they are is /leafz's and /handlerz's.
+    m.gauge('leafnode_links', 'Leafnode links admitted (their CONNECT accepted) and open.', () => src.leafnodes?.admittedLinks.length ?? 0);
     m.gauge('leafnode_unauthenticated', 'Connections on the leafnode port not yet admitted (TLS handshake or CONNECT pending); at most max_unauthenticated.', () => src.leafnodes?.unauthenticatedCount ?? 0);
     m.counter('leafnode_oversize_dropped_total', 'Messages from leaves over max_payload, read past and dropped (the link stays up).', () => src.leafnodes?.droppedOversize ?? 0);
     m.gauge('up', '1 while the service accepts clients, 0 while starting or shutting down.', () => (src.state === 'running' ? 1 : 0));

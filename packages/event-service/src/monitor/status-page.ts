@@ -358,13 +358,14 @@ abbr[title] { text-decoration: none; }
       setText('leaf-summary', 'No [leafnodes] listener configured: no gateway or leaf link.');
       fill('leaf-rows', [], 'not configured', function () {});
     } else {
-      var up = l.links.filter(function (k) { return k.state === 'connected'; }).length;
+      // /handlerz lists admitted links only: each one listed is up.
+      var up = l.links.length;
       setText('leaf-summary', 'Listening on ' + l.host + ':' + l.port + ' · ' + up + ' link' + (up === 1 ? '' : 's') + ' up · ' + num(l.total_links) + ' since start');
       fill('leaf-rows', l.links, 'no link connected', function (tr, k) {
         cell2(tr, k.name || k.server_id || ('link ' + k.lid), k.ip + ':' + k.port);
         var td = cell(tr, '');
         var b = document.createElement('span');
-        badge(b, k.state, k.state === 'connected' ? 'ok' : 'warn');
+        badge(b, 'connected', 'ok');
         td.appendChild(b);
         cell(tr, num(k.in_msgs), 'num');
         cell(tr, num(k.out_msgs), 'num');

@@ -117,6 +117,34 @@ export async function startCli(t: TestContext, args: string[]): Promise<{ run: R
   return { run, port: line.port as number };
 }
 
+/**
+ * The hostile-input tests' target: the CLI on 127.0.0.1 with `token` on its client port and a [leafnodes] port (no
+ * authorization: loopback only), JSON logs. `service` adds [service] lines (smaller limits, a longer auth_timeout).
+ * Resolves once both ports listen.
+ */
+export async function startTokenAndLeafService(
+  t: TestContext,
+  token: string,
+  opts: { service?: string[] } = {},
+): Promise<{ run: Run; port: number; leafPort: number }> {
+  const host = '127.0.0.1';
+  const conf = write(tmpDir(t), 'service.toml', [
+    '[service]',
+    `host = "${host}"`,
+    'port = 0',
+    `token = ${JSON.stringify(token)}`,
+    ...(opts.service ?? []),
+    '[leafnodes]',
+    `host = "${host}"`,
+    'port = 0',
+    '[log]',
+    'format = "json"',
+  ]);
+  const { run, port } = await startCli(t, ['--config', conf]);
+  const leafPort = (await logLine(run, 'listening for leafnode connections')).port as number;
+  return { run, port, leafPort };
+}
+
 /** Sends `signal` to the child (SIGHUP to reload, SIGTERM for the lame duck). */
 export function signal(run: Run, sig: NodeJS.Signals): void {
   run.child.kill(sig);

@@ -1,13 +1,12 @@
 // Debian's nats-server 2.9 as a leaf of our service: a child process dialling our [leafnodes] port with the remote
 // URL and TLS it is given (credentials in the URL, as a nats-server leaf remote sends them), with its own client
 // and monitoring ports. Every wait is bounded; stop() ends the child and removes its directory.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, waitForPort } from '@event-broker/shared/testing/processes';
 import { within } from './bounded.js';
-import { freePort } from './targets.js';
 
 const START_MS = 10_000;
 
@@ -28,25 +27,6 @@ export interface NatsLeafOptions {
   tls?: { caPath: string; cert?: string; key?: string };
   /** More lines of the leaf's own configuration (`max_payload: 4MB`...). */
   config?: string[];
-}
-
-/** Bounded: until something accepts on the port, or the child exits. */
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const end = Date.now() + START_MS;
-  while (Date.now() < end) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`nats-server did not listen on ${port} within ${START_MS} ms`);
 }
 
 /** Starts nats-server as a leaf whose one remote is our leafnode port on 127.0.0.1. */
@@ -82,7 +62,7 @@ export async function startNatsLeaf(hubLeafPort: number, opts: NatsLeafOptions =
     if (stderr.length < 65_536) stderr += d.toString();
   });
   try {
-    await waitForPort(clientPort, child);
+    await waitForPort(clientPort, () => child.exitCode === null && child.signalCode === null, START_MS);
   } catch (err) {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 // behaviours. `open` gives a fresh store; `reopen`, when the implementation is durable, opens the same one again.
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EventStore, NewEvent } from '../../src/handlers/store.js';
+import type { EventStore, NewEvent } from '../../src/handlers/event-store.js';
 
 export interface StoreFactory {
   /** A new, empty store; closed by the suite. */

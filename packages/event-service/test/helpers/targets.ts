@@ -2,11 +2,11 @@
 // nats-server (a child process), configured alike, so the same assertions compare behaviour instead of guessing.
 // Environment: TARGETS=event-service or nats-server (a comma list) runs only those; NATS_SERVER_DEBUG=1 starts
 // nats-server with -D (=trace: -DV) and passes its stderr through to ours.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, natsServerInstalled, waitForPort } from '@event-broker/shared/testing/processes';
 import { startEventService } from '../../src/index.js';
 
 export const TARGET_NAMES = ['event-service', 'nats-server'] as const;
@@ -50,39 +50,9 @@ export interface Target {
   start(opts?: TargetOptions): Promise<RunningTarget>;
 }
 
-export function natsServerAvailable(): boolean {
-  return spawnSync('nats-server', ['--version'], { encoding: 'utf8' }).status === 0;
-}
-
-/** Binds port 0 and releases it: nats-server needs a number up front. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`nats-server did not listen on ${port} within ${timeoutMs} ms`);
-}
+// One copy of the process handling for every package's tests (shared/test/support/processes.ts).
+export { freePort };
+export const natsServerAvailable = natsServerInstalled;
 
 const seconds = (ms: number) => `"${ms / 1000}s"`;
 
@@ -184,7 +154,7 @@ export const natsServer: Target = {
       if (stderr.length < 16384) stderr += d.toString();
     });
     try {
-      await waitForPort(port, child, 10000);
+      await waitForPort(port, () => child.exitCode === null && child.signalCode === null, 10_000);
     } catch (err) {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

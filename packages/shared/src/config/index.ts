@@ -9,10 +9,12 @@ export * from './errors.js';
 export * from './changes.js';
 export * from './commands.js';
 export * from './entry.js';
+export { MAX_CONTROL_LINE_CAP, MAX_PAYLOAD_CAP } from './limits.js';
 export { formatToml, isSecretName, REDACTED, type FormatOptions } from './format.js';
 export { loadLayers, parseTomlLayer, readTomlLayer, type FileRole, type LoadedLayers, type LoadLayersOptions } from './load.js';
 export { mergeAll, mergeLayers } from './patch.js';
 export {
+  decodedOrProblems,
   schema,
   tomlString,
   Leaf,

@@ -18,6 +18,16 @@ export interface DecodeProblem {
  */
 export type Decoded<T> = { ok: true; value: T } | ({ ok: false; also?: readonly DecodeProblem[] } & DecodeProblem);
 
+/**
+ * What a decoder that checked every part returns: the problems it found (the first as the failure, the rest in
+ * `also`), or, when there were none, `value()`.
+ */
+export function decodedOrProblems<T>(problems: readonly DecodeProblem[], value: () => T): Decoded<T> {
+  const [first, ...also] = problems;
+  if (first === undefined) return { ok: true, value: value() };
+  return { ok: false, ...first, ...(also.length > 0 && { also }) };
+}
+
 /** How one kind of setting reads a raw value and writes a normalised one back as a TOML literal. */
 export interface LeafSpec<T> {
   /** What the setting accepts, for messages: `an integer from 0 to 65535`. */

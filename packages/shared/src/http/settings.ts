@@ -1,23 +1,27 @@
 // The settings both processes' listeners share, declared once: `allowed_origins` (WebSocket and monitoring) and
 // `allowed_hosts` (monitoring), each element checked so a typo is a `file:line: key: reason` at load, not a page
 // silently refused.
-import { schema, tomlString, type Leaf } from '../config/index.js';
+import { decodedOrProblems, schema, tomlString, type DecodeProblem, type Leaf } from '../config/index.js';
 import { describeValue } from '../config/tree.js';
 import { originEntryProblem } from './origin.js';
 import { hostEntryProblem } from './host-check.js';
 
+/** A list of strings, each checked: every bad element is reported, so a file is fixed in one pass. */
 function checkedList(expected: string, problem: (s: string) => string | undefined): Leaf<string[]> {
   return schema.custom<string[]>({
     expected,
     decode(raw) {
       if (!Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
-      for (let i = 0; i < raw.length; i++) {
-        const el: unknown = raw[i];
-        if (typeof el !== 'string') return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a string, got ${describeValue(el)}`, at: [i] };
+      const problems: DecodeProblem[] = [];
+      raw.forEach((el: unknown, i) => {
+        if (typeof el !== 'string') {
+          problems.push({ code: 'ECONFIG_TYPE', reason: `must be a string, got ${describeValue(el)}`, at: [i] });
+          return;
+        }
         const why = problem(el);
-        if (why !== undefined) return { ok: false, code: 'ECONFIG_VALUE', reason: why, at: [i] };
-      }
-      return { ok: true, value: [...(raw as string[])] };
+        if (why !== undefined) problems.push({ code: 'ECONFIG_VALUE', reason: why, at: [i] });
+      });
+      return decodedOrProblems(problems, () => [...(raw as string[])]);
     },
     encode: (v) => `[${v.map(tomlString).join(', ')}]`,
   });

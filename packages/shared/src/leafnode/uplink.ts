@@ -2,8 +2,8 @@
 // event service's [leafnodes] port or a nats-server 2.9 hub). It dials (dial.ts), sends CONNECT and the local
 // interest, holds the hub's LS+/LS- as subscriptions here, publishes the hub's LMSG locally and sends up what local
 // clients publish that the hub wants. Through an outage it keeps the hub's last-known interest and holds what
-// matches it in a bounded buffer, pausing publishers when full, and redials forever with capped backoff. The
-// message and interest encoding is peer.ts's, shared with the hub side (link.ts).
+// matches it in a bounded buffer (outage-buffer.ts), pausing publishers when full, and redials forever with capped
+// backoff. The message and interest encoding is peer.ts's, shared with the hub side (link.ts).
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type tls from 'node:tls';
@@ -21,18 +21,17 @@ import {
 } from '../protocol/index.js';
 import type { Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
-import type { ClientLimits } from '../server/client.js';
+import { Client, type ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
 import { newServerId } from '../server/server-id.js';
 import { SocketTransport, type Transport } from '../server/transport.js';
 import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl, type UplinkErrorCode } from './dial.js';
 import { InterestTable, interestKey } from './interest.js';
+import { OutageBuffer } from './outage-buffer.js';
 import { LeafPeer, MAX_PAYLOAD_CEILING, ThrottledWarn, writeLeafMsg, type LeafMessage } from './peer.js';
 
 /** nats-server leafnode.go leafNodeReconnectDelayAfterLoopDetected. */
 const LOOP_DELAY_MS = 30_000;
-/** Held messages skipped over before the array is compacted (amortises the splice). */
-const COMPACT_AFTER = 4096;
 
 export const UPLINK_DEFAULTS = Object.freeze({
   /** What the gateway's [upstream] buffer_bytes defaults to. */
@@ -153,12 +152,6 @@ export interface UplinkCounters {
   pausedPublishers: number;
 }
 
-/** A message waiting for the hub, with its own copy of the bytes. */
-interface Held extends LeafMessage {
-  /** What it counts against bufferBytes. */
-  readonly size: number;
-}
-
 export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle {
   /** Ours, `$LDS.<random>`: the hub sending it back means it reaches us twice (leafnode.go loop detection). */
   readonly loopSubject = `$LDS.${randomBytes(16).toString('base64url').slice(0, 22)}`;
@@ -177,7 +170,6 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private readonly version: string;
   private readonly cluster: string | undefined;
   private readonly credentials: UplinkCredentials | undefined;
-  private readonly bufferBytes: number;
   private readonly reconnectDelayMs: number;
   private readonly reconnectMaxDelayMs: number;
   private readonly handshakeTimeoutMs: number;
@@ -209,13 +201,11 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   /** PublisherHandle pauses of our reading from the hub (in-process subscribers' flow control). */
   private inPaused = 0;
 
-  // Messages for the hub not yet written, oldest first from heldHead.
-  private held: (Held | undefined)[] = [];
-  private heldHead = 0;
-  private heldBytes = 0;
+  /** Messages for the hub not yet written, and the publishers paused while it is full. */
+  private readonly buffer: OutageBuffer;
+  /** After a reconnect, held messages wait for the hub's interest until then (interestWaitMs). */
   private holdUntil = 0;
   private holdTimer: NodeJS.Timeout | undefined;
-  private readonly pausedPublishers = new Set<PublisherHandle>();
 
   private readonly listeners = new Set<(e: UplinkEvent) => void>();
   private readonly count = { reconnects: 0, failures: 0, droppedNoInterest: 0, droppedOnClose: 0, droppedOversize: 0 };
@@ -237,7 +227,10 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.version = opts.version ?? '0.1.0';
     this.cluster = opts.cluster;
     this.credentials = opts.credentials;
-    this.bufferBytes = positive('bufferBytes', opts.bufferBytes ?? UPLINK_DEFAULTS.bufferBytes);
+    this.buffer = new OutageBuffer(positive('bufferBytes', opts.bufferBytes ?? UPLINK_DEFAULTS.bufferBytes), this.logger, () => ({
+      upstream: this.url?.display,
+      state: this.st,
+    }));
     this.reconnectDelayMs = positive('reconnectDelayMs', opts.reconnectDelayMs ?? UPLINK_DEFAULTS.reconnectDelayMs);
     this.reconnectMaxDelayMs = Math.max(this.reconnectDelayMs, positive('reconnectMaxDelayMs', opts.reconnectMaxDelayMs ?? UPLINK_DEFAULTS.reconnectMaxDelayMs));
     this.handshakeTimeoutMs = positive('handshakeTimeoutMs', opts.handshakeTimeoutMs ?? UPLINK_DEFAULTS.handshakeTimeoutMs);
@@ -271,10 +264,10 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   get counters(): UplinkCounters {
     return {
       ...this.stats,
-      bufferedMsgs: this.held.length - this.heldHead,
-      bufferedBytes: this.heldBytes,
+      bufferedMsgs: this.buffer.length,
+      bufferedBytes: this.buffer.bytes,
       ...this.count,
-      pausedPublishers: this.pausedPublishers.size,
+      pausedPublishers: this.buffer.pausedPublishers,
     };
   }
 
@@ -349,15 +342,12 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     }
     this.out.clear();
     this.removeAllPeerInterest();
-    const dropped = this.held.length - this.heldHead;
-    if (dropped > 0) {
-      this.count.droppedOnClose += dropped;
-      this.logger.warn({ upstream: this.url?.display, dropped, dropped_bytes: this.heldBytes }, 'uplink closed with messages still held for the upstream');
+    const dropped = this.buffer.discard();
+    if (dropped.msgs > 0) {
+      this.count.droppedOnClose += dropped.msgs;
+      this.logger.warn({ upstream: this.url?.display, dropped: dropped.msgs, dropped_bytes: dropped.bytes }, 'uplink closed with messages still held for the upstream');
     }
-    this.held = [];
-    this.heldHead = 0;
-    this.heldBytes = 0;
-    this.resumePublishers();
+    this.buffer.resumeAll();
     this.logger.info({ upstream: this.url?.display }, 'uplink closed');
     this.emit({ type: 'closed' });
     this.listeners.clear();
@@ -473,7 +463,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.pinger.start(this.limits.ping_interval, () => this.onPingTimer());
     const hub = this.hub!;
     this.logger.info(
-      { upstream: hub.url, server_id: hub.serverId, server_name: hub.serverName, version: hub.version, tls: hub.tls, interest: this.subs.size, held: this.held.length - this.heldHead },
+      { upstream: hub.url, server_id: hub.serverId, server_name: hub.serverName, version: hub.version, tls: hub.tls, interest: this.subs.size, held: this.buffer.length },
       'uplink up',
     );
     this.emit({ type: 'up', hub });
@@ -515,7 +505,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     if (wasUp) {
       this.logged.clear();
       this.logged.add(err.message);
-      this.logger.warn({ ...log, interest: this.subs.size, held: this.held.length - this.heldHead }, 'uplink down; holding messages for the upstream');
+      this.logger.warn({ ...log, interest: this.subs.size, held: this.buffer.length }, 'uplink down; holding messages for the upstream');
       this.emit({ type: 'down', error: err });
     } else if (!this.logged.has(err.message)) {
       this.logged.add(err.message);
@@ -566,7 +556,8 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   /**
    * Whether `m` is over the hub's INFO max_payload (headers counted as they would be sent): then it is counted and
    * logged, not sent. The sender keeps to the limit the other end announced: our service drops such a message (an
-   * older one ended the link, cutting every client); a nats-server leaf would pass it on unchecked.
+   * older one ended the link, cutting every client); a nats-server leaf would pass it on unchecked. Asked of held
+   * messages (from before this hub's limit was known) and of in-process publishers only (sendMessage).
    */
   private overHubLimit(m: LeafMessage): boolean {
     const hub = this.hub!;
@@ -579,22 +570,20 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
 
   protected sendMessage(m: LeafMessage, from: Conn): void {
     if (this.st === 'closed') return;
-    if (this.st === 'up' && this.heldHead === this.held.length) {
-      if (this.overHubLimit(m)) return;
+    if (this.st === 'up' && this.buffer.length === 0) {
+      // A client's parser already holds it to max_payload, which the gateway lowers to the hub's while the link is
+      // up (event-gateway server.ts upstreamLimit): only in-process publishers are measured, not every message.
+      if (!(from instanceof Client) && this.overHubLimit(m)) return;
       const bytes = writeLeafMsg(this.out, m, this.hub!.headers);
       this.stats.outMsgs++;
       this.stats.outBytes += bytes;
       // A hub that reads slower than local clients publish: slow them down rather than queue without bound.
-      if (this.out.bytes + this.transport!.bufferedBytes() > this.bufferBytes) this.pausePublisher(from);
+      if (this.out.bytes + this.transport!.bufferedBytes() > this.buffer.limitBytes) this.buffer.pause(from);
       if (this.out.bytes >= EAGER_FLUSH_BYTES) this.flushNow();
       return;
     }
-    // Down, still in the handshake, or older messages waiting: behind them, in order. A copy, so the publisher's
-    // read buffer is not kept alive by a slice and bufferBytes counts what is really held.
-    const size = m.msg.length + m.subject.length + (m.reply?.length ?? 0);
-    this.held.push({ subject: m.subject, reply: m.reply, queues: m.queues, hdrLen: m.hdrLen, msg: Buffer.from(m.msg), size });
-    this.heldBytes += size;
-    if (this.heldBytes >= this.bufferBytes) this.pausePublisher(from);
+    // Down, still in the handshake, or older messages waiting: behind them, in order.
+    this.buffer.hold(m, from);
   }
 
   protected sendInterest(lines: string): void {
@@ -611,10 +600,10 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     if (this.st !== 'up') return;
     const t = this.transport!;
     const headers = this.hub!.headers;
+    const buffer = this.buffer;
     let dropped = 0;
-    while (this.heldHead < this.held.length) {
-      if (this.out.bytes + t.bufferedBytes() >= this.bufferBytes) break; // afterSent resumes
-      const h = this.held[this.heldHead]!;
+    for (let h = buffer.peek(); h !== undefined; h = buffer.peek()) {
+      if (this.out.bytes + t.bufferedBytes() >= buffer.limitBytes) break; // afterSent resumes
       if (!this.peerWants(h.subject)) {
         const wait = this.holdUntil - Date.now();
         if (wait > 0) {
@@ -628,17 +617,10 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
         this.stats.outBytes += writeLeafMsg(this.out, h, headers);
         this.stats.outMsgs++;
       }
-      this.held[this.heldHead++] = undefined;
-      this.heldBytes -= h.size;
+      buffer.shift();
       if (this.out.bytes >= EAGER_FLUSH_BYTES) this.flushNow();
     }
-    if (this.heldHead === this.held.length) {
-      this.held = [];
-      this.heldHead = 0;
-    } else if (this.heldHead >= COMPACT_AFTER && this.heldHead * 2 >= this.held.length) {
-      this.held = this.held.slice(this.heldHead);
-      this.heldHead = 0;
-    }
+    buffer.compact();
     if (dropped > 0) {
       this.count.droppedNoInterest += dropped;
       this.logger.warn({ upstream: this.url?.display, dropped, waited_ms: this.interestWaitMs }, 'held messages discarded: the upstream no longer wants their subjects');
@@ -656,37 +638,15 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.holdTimer.unref?.();
   }
 
-  private pausePublisher(from: Conn): void {
-    const p = from.publisher;
-    if (this.pausedPublishers.has(p)) return;
-    if (this.pausedPublishers.size === 0) {
-      this.logger.info({ upstream: this.url?.display, state: this.st, held_bytes: this.heldBytes, buffer_bytes: this.bufferBytes }, 'uplink buffer full, pausing publishers');
-    }
-    this.pausedPublishers.add(p);
-    p.pause();
-  }
-
-  /** Publishers go on once the backlog is down to half the buffer (hysteresis: no pause/resume per message). */
+  /** Paused publishers go on once the held bytes, and the socket's while up, are down to half the buffer. */
   private maybeResumePublishers(): void {
-    if (this.pausedPublishers.size === 0) return;
-    const low = this.bufferBytes / 2;
-    if (this.heldBytes > low) return;
     const t = this.transport;
-    if (this.st === 'up' && t !== undefined && this.out.bytes + t.bufferedBytes() > low) return;
-    this.resumePublishers();
-  }
-
-  private resumePublishers(): void {
-    if (this.pausedPublishers.size === 0) return;
-    const ps = [...this.pausedPublishers];
-    this.pausedPublishers.clear();
-    this.logger.info({ upstream: this.url?.display, publishers: ps.length }, 'uplink buffer drained, resuming publishers');
-    for (const p of ps) p.resume();
+    this.buffer.resumeWhenLow(this.st === 'up' && t !== undefined ? this.out.bytes + t.bufferedBytes() : 0);
   }
 
   /** Some bytes reached the OS: more held messages may go, paused publishers may resume. */
   private afterSent(): void {
-    if (this.heldHead < this.held.length) this.drain();
+    if (this.buffer.length > 0) this.drain();
     else this.maybeResumePublishers();
   }
 
@@ -787,7 +747,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
       this.stale?.delete(interestKey(subject, queue));
     } else if (res === 'invalid') {
       this.logger.warn({ upstream: this.url!.display, subject }, 'upstream interest in an invalid subject ignored');
-    } else if (this.st === 'up' && this.heldHead < this.held.length) {
+    } else if (this.st === 'up' && this.buffer.length > 0) {
       // Held messages may have been waiting for this very interest.
       this.drain();
     }

@@ -9,179 +9,19 @@
 // is retried and dead-lettered on its own, and after a failure the sink as a whole pauses for a backoff that grows
 // with consecutive failures, so a dead receiver is not hit once per queued event.
 //
-// Body options (moat-style): `extraArgs` adds fields to each event, `flattenPayload` sends the event's `data` in
-// place of the envelope, `sendAsList` wraps the body in a JSON array, and batching (`batchSize` > 1) sends up to
-// that many pending events, in order, in one POST as a JSON array (always an array then, even of one). A batch is
-// delivered, retried, dead-lettered or stopped as a whole. Its `webhook-id` is the first event's id when it holds
-// one event (as unbatched), else `batch_` + the first 32 hex digits of SHA-256 over its event ids joined by
-// newlines: the same batch retried carries the same id, but a batch put together differently (after a restart, or
-// once more events arrived) gets another, so receivers of batches dedupe per event by each element's `id` (with
-// flatten_payload there is none).
+// Body options (`extraArgs`, `flattenPayload`, `sendAsList`, batching) and what a delivery carries on the wire
+// (its webhook-id, signature, Retry-After) are webhook.ts's.
 //
 // Transport: node:http(s) with a keep-alive Agent per sink, not fetch. Measured on the 2-core bench machine
 // (1 KiB POST to a node:http receiver in another process): fetch (undici) cost ~530 µs of CPU per request in the
 // sink's process, node:http ~130 µs; in the `events` bench undici's per-request writes alone were 12% of the
 // service's time.
-import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { HandlerSink } from '../../config-types.js';
-import type { DeliveryRecord, EventStore } from '../store.js';
-
-/** What a sink logs through: the service's logger, or in the sink worker one that forwards to it (sink-worker.ts). */
-export interface SinkLogger {
-  error(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
-export interface HttpSinkOptions {
-  name: string;
-  url: string;
-  /** `whsec_<base64>` secrets; every one signs (several during rotation). None: deliveries go unsigned. */
-  secrets?: readonly string[];
-  headers?: Record<string, string>;
-  timeoutMs?: number;
-  maxAttempts?: number;
-  /** false: an https receiver's certificate is not verified (self-signed). Default true. */
-  sslVerify?: boolean;
-  /** Fields added to each event's JSON (the event's own fields win on a clash). */
-  extraArgs?: Record<string, unknown>;
-  /** Send the event's `data` (an object; anything else as `{ data }`) instead of the CloudEvents envelope. */
-  flattenPayload?: boolean;
-  /** The body is a JSON array even for one event. */
-  sendAsList?: boolean;
-  /** Events per POST (default 1); more than 1: every body is a JSON array. */
-  batchSize?: number;
-  /** A batch stops before its body would pass this many bytes (default 1 MiB); its first event always goes. */
-  batchBytes?: number;
-  /** Wait this long (ms) for a partial batch to fill before sending it (default 0). */
-  batchWaitMs?: number;
-  /** POSTs outstanding at once (default 1: strict order); more: unordered, see the top of this file. */
-  maxInFlight?: number;
-  /** Backoff: attempt n waits a random time in [0, min(capMs, baseMs * 2^(n-1))]. */
-  backoffBaseMs?: number;
-  backoffCapMs?: number;
-  logger: SinkLogger;
-  /** Called after deliveries resolve (delivered or dead), so the intake can resume paused publishers. */
-  onResolved?: () => void;
-  /** Called when `state`, `stats`, `lastError` or `lastDeliveredAt` changed (the sink worker reports them). */
-  onChange?: () => void;
-  /** Clock and randomness, replaceable in tests. */
-  now?: () => number;
-  random?: () => number;
-}
-
-export type HttpSinkState = 'running' | 'stopped';
-
-// --- The request headers a [handlers] entry may add (sink-config.ts refuses the rest when the file is read) ---
-
-const HOP_BY_HOP = "hop-by-hop (RFC 9110 section 7.6.1): the sink's kept-alive connection is its own to manage";
-const SET_PER_DELIVERY = 'set by the sink for each delivery (Standard Webhooks); configure `secret` to sign';
-
-/**
- * Headers the sink sets itself, or that break every delivery when configured, with why. Node sends most of them
- * as given; the receiver then refuses the request (transfer-encoding beside content-length is a 400 from Node's
- * own server), cannot read its body, or is addressed one way and reached another.
- */
-export const SINK_OWNED_HEADERS: Readonly<Record<string, string>> = {
-  'content-length': 'set by the sink from each body',
-  'transfer-encoding': 'the sink sends a content-length; with both, receivers refuse the request (RFC 9112 section 6.3)',
-  'content-encoding': 'the sink sends the body unencoded: a receiver that decodes it as said would fail',
-  host: 'set from url; another Host names one server while the request goes to another (and over https the certificate is checked against it): put the name in url',
-  trailer: 'Node refuses to send it with a content-length: every delivery would fail',
-  connection: HOP_BY_HOP,
-  'keep-alive': HOP_BY_HOP,
-  'proxy-connection': HOP_BY_HOP,
-  te: HOP_BY_HOP,
-  upgrade: HOP_BY_HOP,
-  'webhook-id': SET_PER_DELIVERY,
-  'webhook-timestamp': SET_PER_DELIVERY,
-  'webhook-signature': SET_PER_DELIVERY,
-};
-
-// RFC 9110 section 5.1: a field name is a token, section 5.6.2: tchar.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-/**
- * Why a configured header cannot go out as given, or undefined when it can. Values are checked as RFC 9110
- * section 5.5 field values restricted to ASCII: visible characters, space and tab. Node refuses CR, LF, NUL and
- * the other controls (ERR_INVALID_CHAR, which would dead-letter every event as unreachable) and sends non-ASCII
- * text in a form receivers read differently. The reason names the offset, never the value (it may be a credential).
- */
-export function headerProblem(name: string, value: string): string | undefined {
-  if (!TOKEN.test(name)) return 'not a valid header name: letters, digits and !#$%&\'*+-.^_`|~ only (an RFC 9110 token)';
-  const owned = SINK_OWNED_HEADERS[name.toLowerCase()];
-  if (owned !== undefined) return owned;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f) continue;
-    if (c === 0x09) continue;
-    const which = c === 0x0d ? 'a CR (carriage return)' : c === 0x0a ? 'an LF (line feed)' : c === 0 ? 'a NUL' : c < 0x80 ? `a control character (U+${c.toString(16).toUpperCase().padStart(4, '0')})` : undefined;
-    if (which !== undefined) return `the value contains ${which} at offset ${i}: a header value is one line of visible ASCII, spaces and tabs`;
-    return `the value contains a non-ASCII character at offset ${i}: header values are sent as ASCII (RFC 9110 section 5.5); percent- or base64-encode it`;
-  }
-  return undefined;
-}
-
-/** The delivery options of a [handlers] entry, for `new HttpSink(store, { name, logger, ...httpSinkOptions(conf) })`. */
-export function httpSinkOptions(conf: HandlerSink): Omit<HttpSinkOptions, 'name' | 'logger'> {
-  return {
-    url: conf.url,
-    secrets: conf.secrets,
-    headers: conf.headers,
-    timeoutMs: conf.timeout_ms,
-    maxAttempts: conf.max_attempts,
-    ...(conf.ssl_verify !== undefined && { sslVerify: conf.ssl_verify }),
-    ...(conf.extra_args !== undefined && { extraArgs: conf.extra_args }),
-    ...(conf.flatten_payload !== undefined && { flattenPayload: conf.flatten_payload }),
-    ...(conf.send_as_list !== undefined && { sendAsList: conf.send_as_list }),
-    ...(conf.batch_size !== undefined && { batchSize: conf.batch_size }),
-    ...(conf.batch_bytes !== undefined && { batchBytes: conf.batch_bytes }),
-    ...(conf.batch_wait_ms !== undefined && { batchWaitMs: conf.batch_wait_ms }),
-    ...(conf.max_in_flight !== undefined && { maxInFlight: conf.max_in_flight }),
-  };
-}
-
-/** One stored event's JSON as this sink sends it (the stored body untouched when no option changes it). */
-export function shapeEvent(body: string, opts: Pick<HttpSinkOptions, 'extraArgs' | 'flattenPayload'>): string {
-  const extra = opts.extraArgs !== undefined && Object.keys(opts.extraArgs).length > 0 ? opts.extraArgs : undefined;
-  if (extra === undefined && opts.flattenPayload !== true) return body;
-  const envelope = JSON.parse(body) as Record<string, unknown>;
-  let out: Record<string, unknown> = envelope;
-  if (opts.flattenPayload === true) {
-    const data = envelope.data;
-    out = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : { data: data ?? null };
-  }
-  return JSON.stringify(extra === undefined ? out : { ...extra, ...out });
-}
-
-/** The webhook-id of a delivery: the event id for one event, a digest of the ids for a batch. */
-export function batchWebhookId(ids: readonly string[]): string {
-  if (ids.length === 1) return ids[0]!;
-  return `batch_${createHash('sha256').update(ids.join('\n')).digest('hex').slice(0, 32)}`;
-}
-
-/** A `whsec_<base64>` secret's HMAC key. */
-function secretKey(secret: string): Buffer {
-  return Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
-}
-
-function sign(keys: readonly Buffer[], id: string, timestampSec: number, body: string): string {
-  return keys.map((k) => `v1,${createHmac('sha256', k).update(`${id}.${timestampSec}.${body}`).digest('base64')}`).join(' ');
-}
-
-/** The Standard Webhooks signature header value for one message: `v1,<base64>` per secret, space-separated. */
-export function signWebhook(secrets: readonly string[], id: string, timestampSec: number, body: string): string {
-  return sign(secrets.map(secretKey), id, timestampSec, body);
-}
-
-/** `Retry-After` as delay-seconds or an HTTP date, in ms from now; undefined when absent or unreadable. */
-export function retryAfterMs(value: string | null, now: number): number | undefined {
-  if (value === null) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
+import type { DeliveryRecord, EventStore } from '../event-store.js';
+import { headerProblem } from './headers.js';
+import type { HttpSinkOptions, HttpSinkState } from './options.js';
+import { batchWebhookId, retryAfterMs, secretKey, shapeEvent, sign } from './webhook.js';
 
 interface PostResult {
   status: number;

@@ -1,0 +1,54 @@
+// What one HTTP sink delivery carries, the Standard Webhooks way (standard-webhooks spec.md): its body, its
+// webhook-id, its signature, and how a receiver's Retry-After is read. The delivery loop is http.ts's.
+//
+// Body options (moat-style): `extraArgs` adds fields to each event, `flattenPayload` sends the event's `data` in
+// place of the envelope, `sendAsList` wraps the body in a JSON array, and batching (`batchSize` > 1) sends up to
+// that many pending events, in order, in one POST as a JSON array (always an array then, even of one). A batch is
+// delivered, retried, dead-lettered or stopped as a whole. Its `webhook-id` is the first event's id when it holds
+// one event (as unbatched), else `batch_` + the first 32 hex digits of SHA-256 over its event ids joined by
+// newlines: the same batch retried carries the same id, but a batch put together differently (after a restart, or
+// once more events arrived) gets another, so receivers of batches dedupe per event by each element's `id` (with
+// flatten_payload there is none).
+import { createHash, createHmac } from 'node:crypto';
+
+/** One stored event's JSON as this sink sends it (the stored body untouched when no option changes it). */
+export function shapeEvent(body: string, opts: { extraArgs?: Record<string, unknown>; flattenPayload?: boolean }): string {
+  const extra = opts.extraArgs !== undefined && Object.keys(opts.extraArgs).length > 0 ? opts.extraArgs : undefined;
+  if (extra === undefined && opts.flattenPayload !== true) return body;
+  const envelope = JSON.parse(body) as Record<string, unknown>;
+  let out: Record<string, unknown> = envelope;
+  if (opts.flattenPayload === true) {
+    const data = envelope.data;
+    out = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : { data: data ?? null };
+  }
+  return JSON.stringify(extra === undefined ? out : { ...extra, ...out });
+}
+
+/** The webhook-id of a delivery: the event id for one event, a digest of the ids for a batch. */
+export function batchWebhookId(ids: readonly string[]): string {
+  if (ids.length === 1) return ids[0]!;
+  return `batch_${createHash('sha256').update(ids.join('\n')).digest('hex').slice(0, 32)}`;
+}
+
+/** A `whsec_<base64>` secret's HMAC key. */
+export function secretKey(secret: string): Buffer {
+  return Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
+}
+
+/** The webhook-signature value for keys made by secretKey (an HttpSink keeps its keys, not its secrets). */
+export function sign(keys: readonly Buffer[], id: string, timestampSec: number, body: string): string {
+  return keys.map((k) => `v1,${createHmac('sha256', k).update(`${id}.${timestampSec}.${body}`).digest('base64')}`).join(' ');
+}
+
+/** The Standard Webhooks signature header value for one message: `v1,<base64>` per secret, space-separated. */
+export function signWebhook(secrets: readonly string[], id: string, timestampSec: number, body: string): string {
+  return sign(secrets.map(secretKey), id, timestampSec, body);
+}
+
+/** `Retry-After` as delay-seconds or an HTTP date, in ms from now; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
