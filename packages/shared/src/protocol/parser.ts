@@ -533,7 +533,13 @@ export class Parser {
       if (i >= e) break;
       if (n === MAX_ARGS) return MAX_ARGS + 1;
       this.argStart[n] = i;
-      for (let b = line[i]!; i < e && b !== SPACE && b !== TAB; b = line[++i]!) bits |= b;
+      // Every read stays inside [s, e): a read past e (past the buffer for a held line's end) leaves the typed
+      // array's bounds, which V8 answers on a slow path.
+      for (; i < e; i++) {
+        const b = line[i]!;
+        if (b === SPACE || b === TAB) break;
+        bits |= b;
+      }
       this.argEnd[n] = i;
       n++;
     }
