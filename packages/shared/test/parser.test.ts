@@ -291,6 +291,11 @@ describe('parser', () => {
         assert.equal(rec.events[0]?.[0] === 'INFO' ? 'INFO' : rec.events[0]?.[1], expected, `${role} ${line.slice(0, 8)}`);
         if (expected !== 'INFO') assert.ok(held <= small.maxControlLine + 2 + 8, `${role}: held ${held} bytes`);
       }
+      // A server's INFO has a bound of its own (maxInfoLine), past which it is refused like any other line.
+      for (const role of ['server', 'leaf'] as const) {
+        const events = parseChunks([Buffer.from(`INFO {"x":"${'a'.repeat(100)}"}\r\n`)], role, { ...small, maxInfoLine: 96 });
+        assert.deepEqual(events, [['ERROR', Errors.maxControlLine.text]], role);
+      }
     });
 
     it('refuses a subject, reply, queue or sid that is not UTF-8, skipping its payload, and goes on', () => {

@@ -88,6 +88,11 @@ export interface ParserOptions extends ParserLimits {
    * end the link for every client behind it. Nothing of a skipped message is held. Absent or 0: none is skipped.
    */
   skipOversize?: number;
+  /**
+   * The longest INFO line the server and leaf roles read (a server's INFO is not bound by our max_control_line; a
+   * client's is). Default INFO_LINE_MAX (1 MiB).
+   */
+  maxInfoLine?: number;
 }
 
 const CR = 13;
@@ -146,6 +151,7 @@ export class Parser {
   private payRefusedOp: Op = 'PUB';
   private payRefusedErr: ProtocolError = Errors.invalidPublishSubject;
   private readonly skipOversize: number;
+  private readonly maxInfoLine: number;
   /** An over-size message being read past: payload bytes still to skip, then its CRLF (bytes of it still due). */
   private skipLeft = 0;
   private skipTail = 0;
@@ -171,6 +177,7 @@ export class Parser {
     this.limits = { maxControlLine: opts.maxControlLine, maxPayload: opts.maxPayload };
     this.expectConnect = opts.expectConnect ?? false;
     this.skipOversize = opts.skipOversize ?? 0;
+    this.maxInfoLine = opts.maxInfoLine ?? INFO_LINE_MAX;
   }
 
   /** Feeds one chunk of the stream. */
@@ -251,8 +258,8 @@ export class Parser {
 
   /**
    * Bytes the parser holds between calls: a partial line, a split payload's buffer, input kept while paused. At most
-   * max_control_line + 2 for a line (a server's INFO, read by the server and leaf roles, up to 1 MiB), max_payload + 2
-   * for a payload; hostile-input tests assert it.
+   * max_control_line + 2 for a line (a server's INFO, read by the server and leaf roles, up to maxInfoLine),
+   * max_payload + 2 for a payload; hostile-input tests assert it.
    */
   get heldBytes(): number {
     return this.opLen + this.argsLen + (this.split?.length ?? 0) + (this.stash?.length ?? 0);
@@ -411,7 +418,7 @@ export class Parser {
 
   /** The longest arguments `op` may carry: a server's INFO (read by a client library or a leaf) may be longer. */
   private argLimit(op: Op): number {
-    return op === 'INFO' && this.role !== 'client' ? INFO_LINE_MAX : this.limits.maxControlLine;
+    return op === 'INFO' && this.role !== 'client' ? this.maxInfoLine : this.limits.maxControlLine;
   }
 
   // --- control lines --------------------------------------------------------------------------------------
