@@ -39,7 +39,7 @@ const GATEWAY_BIN = path.join(ROOT, 'packages', 'event-gateway', 'bin', 'event-g
 const LIMITS = { maxPayload: 64 * 1024, maxControlLine: 4096 };
 /**
  * The parser property's own: the processes' limits, and a server's INFO (server and leaf roles) bounded at twice
- * max_control_line rather than the default 1 MiB, so the bound on what is held stays tight for every role (heldBound).
+ * max_control_line rather than the default 1 MiB, so the memory bound stays tight for every role (heldBound).
  */
 const PARSER_LIMITS = { ...LIMITS, maxInfoLine: 2 * LIMITS.maxControlLine };
 const TOKEN = 'fuzz-s3cret';
@@ -259,6 +259,7 @@ function parserProperty(): fc.IProperty<[ParserCase]> {
       const whole = parseChunks([stream], r, opts);
       const split = parseChunks(chunksOf(stream, cutsOf(stream.length, raw)), r, opts);
       const bytewise = parseChunks([...stream].map((b) => Buffer.from([b])), r, opts);
+      // Memory, not bytes: a line fed byte by byte must cost about its bytes, as one whole (Parser#heldBytes).
       const bound = heldBound(r, stream, PARSER_LIMITS);
       if (JSON.stringify(split.events) !== JSON.stringify(whole.events)) throw new Error('split differs from whole');
       if (JSON.stringify(bytewise.events) !== JSON.stringify(whole.events)) throw new Error('byte by byte differs from whole');
