@@ -92,3 +92,17 @@ test('100 TLS connections parked on a partial CONNECT within max_control_line st
     assert.ok(ours.perConnectionKiB <= PARKED_BOUND_KIB, `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${PARKED_BOUND_KIB})`);
   }
 });
+
+test('100 TLS connections trickling a partial CONNECT one byte per write stay open and stay small at the gateway, as on nats-server', async (t) => {
+  // One byte per TLS record, so the gateway decrypts and reads each on its own (a buffer per read cost ~1.3 MiB for
+  // a 4 KB line: review of issue 11, 1a). No client certificate: what anyone reaching the port can do.
+  if (!requireNatsServer(t)) return;
+  const pki = await devPki(t);
+  const s = await startBoth(t, pki);
+  const [what, open] = openers(pki, s.ours.port)[1]!;
+  const theirs = await measureParking(s.theirs.pid, { count: COUNT, open: openers(pki, s.theirs.port)[1]![1], bytes: partialConnect, trickle: true });
+  const ours = await measureParking(s.ours.pid, { count: COUNT, open, bytes: partialConnect, trickle: true });
+  report(t, `${what}, a partial CONNECT of 4 KB one byte per write`, ours, theirs);
+  assert.equal(ours.stillOpen, COUNT, `${what}: a CONNECT within max_control_line may wait for auth_timeout`);
+  assert.ok(ours.perConnectionKiB <= PARKED_BOUND_KIB, `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${PARKED_BOUND_KIB})`);
+});

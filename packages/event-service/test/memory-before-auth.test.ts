@@ -20,7 +20,10 @@ const MiB = 1024 * 1024;
  * away until it closed (250-340 KiB).
  */
 const ATTACK_BOUND_KIB = { port: 256, leafPort: 256 };
-/** A connection parked on a partial CONNECT within max_control_line, as nats-server allows: still small. */
+/**
+ * A connection parked on a partial CONNECT within max_control_line, as nats-server allows: still small, whether the
+ * line came in one read or one byte per read (a buffer per read cost ~1.3 MiB for a 4 KB line: review of issue 11, 1a).
+ */
 const PARKED_BOUND_KIB = 96;
 
 /** 1 MiB that never completes: an INFO line without its end, or a PUB/LMSG whose payload is one byte short. */
@@ -101,4 +104,21 @@ test('100 connections parked on a partial CONNECT within max_control_line stay o
     assert.equal(ours.stillOpen, COUNT, `${what}: a CONNECT within max_control_line may wait for auth_timeout`);
     assert.ok(ours.perConnectionKiB <= PARKED_BOUND_KIB, `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${PARKED_BOUND_KIB})`);
   }
+});
+
+test('100 connections trickling a partial CONNECT one byte per write stay open and stay small, as on nats-server: client port with a token, and the leafnode port', async (t) => {
+  if (!requireNatsServer(t)) return;
+  const problems: string[] = [];
+  for (const [what, port] of [
+    ['client port', 'port'],
+    ['leafnode port', 'leafPort'],
+  ] as const) {
+    const s = await startBoth(t);
+    const theirs = await measureParking(s.theirs.pid, { count: COUNT, open: plainOpener(s.theirs[port]), bytes: partialConnect, trickle: true });
+    const ours = await measureParking(s.ours.pid, { count: COUNT, open: plainOpener(s.ours[port]), bytes: partialConnect, trickle: true });
+    report(t, `${what}, a partial CONNECT of 4 KB one byte per write`, ours, theirs);
+    if (ours.stillOpen !== COUNT) problems.push(`${what}: ${ours.stillOpen} of ${COUNT} still open (a CONNECT within max_control_line may wait for auth_timeout)`);
+    if (ours.perConnectionKiB > PARKED_BOUND_KIB) problems.push(`${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${PARKED_BOUND_KIB})`);
+  }
+  assert.deepEqual(problems, []);
 });

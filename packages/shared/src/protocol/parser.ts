@@ -4,28 +4,16 @@
 // chunk when they arrive whole, and copied once when split (learned from nats.js core/src/parser.ts and
 // nats-server server/parser.go; written anew).
 // Nothing a peer sends makes it throw or hold more than its limits: every size is checked against max_payload before
-// a buffer is made, a line being read is bounded by max_control_line as it arrives, and a peer that must CONNECT
-// first is refused at its first other byte (issue 11: one line had ended the process, and 1 MiB could be parked
-// before authentication).
+// a buffer is made, a line being read is bounded by max_control_line as it arrives (and costs about its bytes however
+// it is cut: line-reader.ts), and a peer that must CONNECT first is refused at its first other byte (issue 11: one
+// line had ended the process, and 1 MiB could be parked before authentication).
+// Op words are looked up in ops.ts, partial lines kept by line-reader.ts; this file dispatches lines and payloads.
 import { isUtf8 } from 'node:buffer';
 import { Errors, type ProtocolError } from './errors.js';
+import { BUFFER_OBJECT_BYTES, LineReader } from './line-reader.js';
+import { OpWords, PLUS_BYTE, isConnectByte, type Op, type ParserRole } from './ops.js';
 
-/** Operations a peer may send. Which are accepted depends on the parser's role. */
-export type Op =
-  | 'CONNECT' | 'PUB' | 'HPUB' | 'SUB' | 'UNSUB' | 'PING' | 'PONG'
-  | 'INFO' | 'MSG' | 'HMSG' | '+OK' | '-ERR'
-  | 'LS+' | 'LS-' | 'LMSG';
-
-/** client: what a server accepts from a client. server: what a client accepts from a server. leaf: a leafnode link. */
-export type ParserRole = 'client' | 'server' | 'leaf';
-
-const ROLE_OPS: Record<ParserRole, readonly Op[]> = {
-  // +OK, INFO and -ERR from a client: nats-server ignores the first two and closes on the third.
-  client: ['CONNECT', 'PUB', 'HPUB', 'SUB', 'UNSUB', 'PING', 'PONG', '+OK', 'INFO', '-ERR'],
-  server: ['INFO', 'MSG', 'HMSG', 'PING', 'PONG', '+OK', '-ERR'],
-  // HMSG on a leaf link is the header form of LMSG (no sid): nats-server leafnode.go processLeafHeaderMsgArgs.
-  leaf: ['INFO', 'CONNECT', 'LS+', 'LS-', 'LMSG', 'HMSG', 'PING', 'PONG', '+OK', '-ERR'],
-};
+export type { Op, ParserRole } from './ops.js';
 
 /**
  * Receives parsed operations. `msg` buffers hold the header block (first `hdrLen` bytes, 0 when there are none)
@@ -88,6 +76,11 @@ export interface ParserOptions extends ParserLimits {
    * end the link for every client behind it. Nothing of a skipped message is held. Absent or 0: none is skipped.
    */
   skipOversize?: number;
+  /**
+   * The longest INFO line the server and leaf roles read (a server's INFO is not bound by our max_control_line; a
+   * client's is). Default INFO_LINE_MAX (1 MiB).
+   */
+  maxInfoLine?: number;
 }
 
 const CR = 13;
@@ -105,34 +98,13 @@ const enum PayloadOp {
   Refused,
 }
 
-/** Where a control line that has not ended yet stands (nats-server's OP_*, *_SPC and *_ARG states). */
-const enum LinePhase {
-  /** No partial line. */
-  None,
-  /** Reading the op word. */
-  Op,
-  /** Blanks between the op and its arguments: skipped, never held. */
-  Blank,
-  /** The arguments: held, bounded by max_control_line. */
-  Args,
-  /** PING, PONG or +OK: everything up to the line's end is ignored, never held (nats-server OP_PING). */
-  Skip,
-}
-
 export class Parser {
   /** The limits in force; a reload replaces them (they apply from the next operation). */
   limits: ParserLimits;
-  private readonly ops: ReadonlySet<Op>;
-  private readonly opNames: readonly string[];
+  private readonly words: OpWords;
   private expectConnect: boolean;
-  // A control line that has not ended yet: its op word, whether blanks followed it, its arguments so far.
-  private phase = LinePhase.None;
-  private readonly opBytes = Buffer.alloc(OP_WORD_MAX);
-  private opLen = 0;
-  private lineOp: Op | undefined;
-  private sawBlank = false;
-  private args: Buffer[] = [];
-  private argsLen = 0;
+  /** A control line that has not ended yet. */
+  private readonly partial: LineReader;
   /** A payload split across reads: the bytes so far (payload + CRLF), or undefined. */
   private split: Buffer | undefined;
   private splitFilled = 0;
@@ -146,6 +118,7 @@ export class Parser {
   private payRefusedOp: Op = 'PUB';
   private payRefusedErr: ProtocolError = Errors.invalidPublishSubject;
   private readonly skipOversize: number;
+  private readonly maxInfoLine: number;
   /** An over-size message being read past: payload bytes still to skip, then its CRLF (bytes of it still due). */
   private skipLeft = 0;
   private skipTail = 0;
@@ -153,6 +126,8 @@ export class Parser {
   /** Set by pause(): input is kept, not parsed, until resume(). */
   private paused = false;
   private stash: Buffer | undefined;
+  /** Memory the stash keeps alive: all of the read it may be a view of. */
+  private stashBytes = 0;
   /** Set while decoding an operation's arguments when one of them is not UTF-8. */
   private badText = false;
   /** The line splitArgs last split has a byte that is not ASCII. */
@@ -166,11 +141,12 @@ export class Parser {
     private readonly role: ParserRole,
     opts: ParserOptions,
   ) {
-    this.ops = new Set(ROLE_OPS[role]);
-    this.opNames = ROLE_OPS[role];
+    this.words = new OpWords(role);
+    this.partial = new LineReader(this.words, (op) => this.argLimit(op));
     this.limits = { maxControlLine: opts.maxControlLine, maxPayload: opts.maxPayload };
     this.expectConnect = opts.expectConnect ?? false;
     this.skipOversize = opts.skipOversize ?? 0;
+    this.maxInfoLine = opts.maxInfoLine ?? INFO_LINE_MAX;
   }
 
   /** Feeds one chunk of the stream. */
@@ -179,6 +155,7 @@ export class Parser {
     if (this.paused) {
       // The caller paused its reads too; what it had already read waits here, unparsed.
       this.stash = this.stash === undefined ? chunk : Buffer.concat([this.stash, chunk]);
+      this.stashBytes = this.stash.length;
       return;
     }
     let pos = 0;
@@ -194,15 +171,14 @@ export class Parser {
       }
       const nl = chunk.indexOf(LF, pos);
       if (nl === -1) {
-        this.holdLine(chunk, pos, len);
+        this.takePartial(chunk, pos, len);
         return;
       }
       let payloadSize: number;
-      if (this.phase !== LinePhase.None) {
-        this.holdLine(chunk, pos, nl);
+      if (this.partial.reading) {
+        if (!this.takePartial(chunk, pos, nl)) return;
         pos = nl + 1;
-        if (this.failed) return;
-        payloadSize = this.endHeldLine();
+        payloadSize = this.endPartial();
       } else {
         // A payload that follows the line may sit in this very chunk: dispatchLine returns its size, or -1.
         payloadSize = this.dispatchLine(chunk, pos, nl);
@@ -224,7 +200,11 @@ export class Parser {
         pos = len;
       }
     }
-    if (this.paused && !this.failed && pos < len) this.stash = chunk.subarray(pos);
+    if (this.paused && !this.failed && pos < len) {
+      // A view of the read, which keeps all of it alive (a socket's read has an ArrayBuffer of its own).
+      this.stash = chunk.subarray(pos);
+      this.stashBytes = len;
+    }
   }
 
   /**
@@ -250,12 +230,16 @@ export class Parser {
   }
 
   /**
-   * Bytes the parser holds between calls: a partial line, a split payload's buffer, input kept while paused. At most
-   * max_control_line + 2 for a line (a server's INFO, read by the server and leaf roles, up to 1 MiB), max_payload + 2
-   * for a payload; hostile-input tests assert it.
+   * Memory the parser keeps between calls for what the peer sent: the capacity of each buffer it holds (a partial
+   * line's, a split payload's, input kept while paused: a view of the caller's read) and each buffer's own cost
+   * (BUFFER_OBJECT_BYTES), not just the bytes in them. At most max_control_line and an op word and CR for a line (a
+   * server's INFO, read by the server and leaf roles, up to maxInfoLine), max_payload + 2 for a payload, one buffer
+   * each; hostile-input tests assert it, fed whole, split and byte by byte.
    */
   get heldBytes(): number {
-    return this.opLen + this.argsLen + (this.split?.length ?? 0) + (this.stash?.length ?? 0);
+    const split = this.split === undefined ? 0 : this.split.length + BUFFER_OBJECT_BYTES;
+    const stash = this.stash === undefined ? 0 : this.stashBytes + BUFFER_OBJECT_BYTES;
+    return this.partial.heldBytes + split + stash;
   }
 
   // --- payloads -------------------------------------------------------------------------------------------
@@ -315,103 +299,27 @@ export class Parser {
 
   // --- control lines split across reads ---------------------------------------------------------------------
 
-  /**
-   * Takes `buf[from, to)` (no LF in it) into the line being read. Only the op word and the arguments are held, the
-   * arguments bounded by the limit as they arrive; blanks after the op and whatever follows PING, PONG or +OK are
-   * skipped. The line built from it at its end parses exactly as the whole line would (parse() feeds lines that
-   * arrive whole to dispatchLine directly).
-   */
-  private holdLine(buf: Buffer, from: number, to: number): void {
-    if (this.phase === LinePhase.None) this.phase = LinePhase.Op;
-    let i = from;
-    while (i < to && !this.failed) {
-      switch (this.phase) {
-        case LinePhase.Op: {
-          const b = buf[i]!;
-          if (this.opLen === 0 && this.expectConnect && !isConnectByte(b)) return this.fail(Errors.authorizationViolation, 'operation before CONNECT');
-          if (b === SPACE || b === TAB) {
-            // The op word is complete: it must be one of the role's ops.
-            this.lineOp = this.opAt(this.opBytes, 0, this.opLen);
-            if (this.lineOp === undefined) return this.fail(Errors.unknownOp, 'unknown operation');
-            this.phase = LinePhase.Blank;
-            this.sawBlank = true;
-            i++;
-            break;
-          }
-          if (this.opLen === OP_WORD_MAX) return this.fail(Errors.unknownOp, 'unknown operation');
-          this.opBytes[this.opLen++] = b;
-          i++;
-          this.checkOpWord();
-          break;
-        }
-        case LinePhase.Blank:
-          if (buf[i] === SPACE || buf[i] === TAB) i++;
-          else this.phase = LinePhase.Args;
-          break;
-        case LinePhase.Args: {
-          // One more than the limit for a CR the line may end with; a longer line can never be valid, so nothing
-          // past that is copied.
-          const room = this.argLimit(this.lineOp!) + 2 - this.argsLen;
-          const n = to - i;
-          if (n >= room) return this.fail(Errors.maxControlLine, `control line of ${this.argsLen + n}+ bytes`);
-          this.args.push(Buffer.from(buf.subarray(i, to)));
-          this.argsLen += n;
-          i = to;
-          break;
-        }
-        case LinePhase.Skip:
-          i = to;
-          break;
-      }
-    }
+  /** Takes `buf[from, to)` (no LF in it) into the partial line (line-reader.ts); false once the line is refused. */
+  private takePartial(buf: Buffer, from: number, to: number): boolean {
+    const refused = this.partial.take(buf, from, to, this.expectConnect);
+    if (refused === undefined) return true;
+    this.fail(refused.err, refused.detail);
+    return false;
   }
 
-  /** After a byte of the op word: refuse it the moment no op can start so (nats-server rejects a bad op byte at once). */
-  private checkOpWord(): void {
-    const n = this.opLen;
-    const skip = n >= 3 ? skipOpAt(this.opBytes, 0, n) : undefined;
-    if (skip !== undefined && this.ops.has(skip)) {
-      this.lineOp = skip;
-      this.phase = LinePhase.Skip;
-      return;
-    }
-    const word = this.opBytes.toString('latin1', 0, n).toUpperCase();
-    if (this.opNames.some((op) => op.startsWith(word))) return;
-    // `PUB\r` may still end as `PUB\r\n`, which dispatchLine answers as a bare PUB.
-    if (n > 1 && this.opBytes[n - 1] === CR && (this.opNames as readonly string[]).includes(word.slice(0, -1))) return;
-    this.fail(Errors.unknownOp, 'unknown operation');
-  }
-
-  /** The line held so far has ended: dispatch it as the whole line would have been. */
-  private endHeldLine(): number {
-    const phase = this.phase;
-    const op = this.lineOp;
-    let line: Buffer | undefined;
-    if (phase !== LinePhase.Skip) {
-      const parts = [this.opBytes.subarray(0, this.opLen)];
-      if (this.sawBlank) parts.push(ONE_SPACE);
-      line = Buffer.concat([...parts, ...this.args]);
-    }
-    this.resetLine();
-    if (line === undefined) {
-      this.dispatchSkipOp(op!);
+  /** The partial line has ended: dispatch it as the whole line would have been. */
+  private endPartial(): number {
+    const line = this.partial.end();
+    if (typeof line === 'string') {
+      this.dispatchSkipOp(line);
       return -1;
     }
     return this.dispatchLine(line, 0, line.length);
   }
 
-  private resetLine(): void {
-    this.phase = LinePhase.None;
-    this.opLen = 0;
-    this.lineOp = undefined;
-    this.sawBlank = false;
-    this.args = [];
-    this.argsLen = 0;
-  }
-
   /** The longest arguments `op` may carry: a server's INFO (read by a client library or a leaf) may be longer. */
   private argLimit(op: Op): number {
-    return op === 'INFO' && this.role !== 'client' ? INFO_LINE_MAX : this.limits.maxControlLine;
+    return op === 'INFO' && this.role !== 'client' ? this.maxInfoLine : this.limits.maxControlLine;
   }
 
   // --- control lines --------------------------------------------------------------------------------------
@@ -429,7 +337,7 @@ export class Parser {
     // Op word.
     let i = start;
     while (i < end && line[i] !== SPACE && line[i] !== TAB) i++;
-    const op = this.opAt(line, start, i);
+    const op = this.words.at(line, start, i);
     if (op === undefined) {
       this.fail(Errors.unknownOp, 'unknown operation');
       return -1;
@@ -500,26 +408,6 @@ export class Parser {
     else this.handler.onOk?.();
   }
 
-  /** Case-insensitive op lookup without allocating for the common ops; PING, PONG and +OK also as a word's prefix. */
-  private opAt(line: Buffer, s: number, e: number): Op | undefined {
-    const n = e - s;
-    if (n <= 0) return undefined;
-    let op: Op | undefined;
-    const c0 = line[s]! | 0x20;
-    if (n === 3 && c0 === 0x70 /* p */ && (line[s + 1]! | 0x20) === 0x75 && (line[s + 2]! | 0x20) === 0x62) {
-      op = 'PUB';
-    } else if (n === 3 && c0 === 0x73 /* s */ && (line[s + 1]! | 0x20) === 0x75 && (line[s + 2]! | 0x20) === 0x62) {
-      op = 'SUB';
-    } else if (n === 3 && c0 === 0x6d /* m */ && (line[s + 1]! | 0x20) === 0x73 && (line[s + 2]! | 0x20) === 0x67) {
-      op = 'MSG';
-    } else if (n <= 7) {
-      const word = line.toString('latin1', s, e).toUpperCase();
-      op = (this.opNames as readonly string[]).includes(word) ? (word as Op) : undefined;
-    }
-    if (op === undefined && n >= 3) op = skipOpAt(line, s, n);
-    return op !== undefined && this.ops.has(op) ? op : undefined;
-  }
-
   /**
    * Splits arguments on runs of spaces and tabs into argStart/argEnd; returns their count (MAX_ARGS+1 = too many).
    * Notes whether any argument byte is not ASCII, so an all-ASCII line (nearly every one) skips the UTF-8 check.
@@ -533,7 +421,13 @@ export class Parser {
       if (i >= e) break;
       if (n === MAX_ARGS) return MAX_ARGS + 1;
       this.argStart[n] = i;
-      for (let b = line[i]!; i < e && b !== SPACE && b !== TAB; b = line[++i]!) bits |= b;
+      // Every read stays inside [s, e): a read past e (past the buffer for a held line's end) leaves the typed
+      // array's bounds, which V8 answers on a slow path.
+      for (; i < e; i++) {
+        const b = line[i]!;
+        if (b === SPACE || b === TAB) break;
+        bits |= b;
+      }
       this.argEnd[n] = i;
       n++;
     }
@@ -753,7 +647,7 @@ export class Parser {
   private fail(err: ProtocolError, detail: string): void {
     if (this.failed) return;
     this.failed = true;
-    this.resetLine();
+    this.partial.reset();
     this.split = undefined;
     this.skipLeft = 0;
     this.skipTail = 0;
@@ -763,35 +657,13 @@ export class Parser {
 }
 
 const NO_QUEUES: readonly string[] = Object.freeze([]);
-const PLUS_BYTE = 0x2b; // '+': LMSG <subject> + <reply> <queues...> <size>
-const PIPE_BYTE = 0x7c; // '|': LMSG <subject> | <queues...> <size>
-const ONE_SPACE = Buffer.from(' ');
-/** The longest op word ("CONNECT") and a CR a bare op may end with. */
-const OP_WORD_MAX = 8;
+// The markers of LMSG <subject> + <reply> <queues...> <size> (PLUS_BYTE, ops.ts) and LMSG <subject> | <queues...> <size>.
+const PIPE_BYTE = 0x7c;
 /** Longer subjects are decoded every time rather than cached (a copy per miss would cost more than it saves). */
 const SUBJECT_CACHE_MAX_BYTES = 256;
 
 /** A server's INFO, read by the server and leaf roles, is not bound by our max_control_line; still bounded. */
 const INFO_LINE_MAX = 1 << 20;
-
-/** 'C' or 'c': the only first byte a peer that must CONNECT first may send. */
-function isConnectByte(b: number): boolean {
-  return (b | 0x20) === 0x63;
-}
-
-/** PING, PONG or +OK at the start of a word of `n` bytes (nats-server reads `PINGx` as PING). */
-function skipOpAt(b: Buffer, s: number, n: number): Op | undefined {
-  const c0 = b[s]! | 0x20;
-  const c1 = b[s + 1]! | 0x20;
-  const c2 = b[s + 2]! | 0x20;
-  if (b[s] === PLUS_BYTE) return c1 === 0x6f /* o */ && c2 === 0x6b /* k */ ? '+OK' : undefined;
-  if (n < 4 || c0 !== 0x70 /* p */) return undefined;
-  const c3 = b[s + 3]! | 0x20;
-  if (c3 !== 0x67 /* g */ || c2 !== 0x6e /* n */) return undefined;
-  if (c1 === 0x69 /* i */) return 'PING';
-  if (c1 === 0x6f /* o */) return 'PONG';
-  return undefined;
-}
 
 /** nats-server parseSize: at most 9 digits (999,999,999); anything longer is malformed. */
 const SIZE_DIGITS_MAX = 9;

@@ -218,3 +218,27 @@ export function chunksOf(stream: Buffer, cuts: readonly number[]): Buffer[] {
   out.push(stream.subarray(prev));
   return out;
 }
+
+/**
+ * What one Buffer costs beside its bytes, as the parser's heldBytes counts it (its own ArrayBuffer measured at ~200 B
+ * of V8 objects and backing-store record on Node 20); a bound for tests, a little above the parser's figure.
+ */
+export const BUFFER_OBJECT_BYTES = 256;
+
+/** The limits a parser under test runs with: a server's INFO (server and leaf roles) has a bound of its own. */
+export interface HeldLimits extends FrameOptions {
+  maxInfoLine: number;
+}
+
+/**
+ * The most a parser of `role` may hold between reads of `stream` (Parser#heldBytes: memory, not bytes of the line):
+ * one buffer, a split payload's (max_payload and its CRLF) or a partial line's (an op word of at most 7 bytes, one
+ * blank, the arguments and the CR the line may end with), and that buffer's own cost. Only a server's INFO, read in
+ * the roles that receive one, may be as long as maxInfoLine, and only a stream with an INFO op word at the start of
+ * a line (where an operation can begin: after a LF, or at the stream's start) can hold one.
+ */
+export function heldBound(role: FrameRole, stream: Buffer, limits: HeldLimits): number {
+  const info = role !== 'client' && /(?:^|\n)info[ \t]/i.test(stream.toString('latin1'));
+  const line = info ? Math.max(limits.maxInfoLine, limits.maxControlLine) : limits.maxControlLine;
+  return Math.max(limits.maxPayload + 2, 7 + 1 + line + 1) + BUFFER_OBJECT_BYTES;
+}

@@ -1,7 +1,8 @@
 // Test support for memory-before-authentication tests: open many connections that each send bytes a server should
 // refuse or bound (a partial line, a payload before CONNECT) and never finish, then read the server's RSS before and
 // after. Exported as `@event-broker/shared/testing/parking`. Openers read the INFO line first (and upgrade to TLS
-// after it, as NATS clients do); whatever the server answers later is discarded.
+// after it, as NATS clients do); whatever the server answers later is discarded. The bytes go in one write, or
+// trickled one byte per write so the server reads them one at a time (a peer holding memory through many small reads).
 import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -12,9 +13,25 @@ import { HOST, readRssKiB, settledRssKiB } from './processes.js';
 export type Opener = () => Promise<Duplex>;
 
 const OPEN_MS = 10_000;
+/**
+ * A trickle writes one byte to every connection per round, rounds this far apart: time for the server to read each
+ * byte on its own before the next arrives (Nagle is off, so each write leaves as a segment, or a TLS record).
+ */
+const TRICKLE_ROUND_MS = 1;
+/** A trickle of 4,000 rounds takes 5-10 s on a loaded machine; past this it is given up. */
+const TRICKLE_MS = 120_000;
+/**
+ * Before a trickle is measured, as many connections trickle this many bytes each and are closed. A burst of
+ * 100,000s of one-byte reads grows the server's heap by ~10 MB of garbage room (the service: ~100 KiB "per
+ * connection" in a first trickle, 14-21 KiB in a second on the same process); the baseline must include that, or it
+ * hides what the connections themselves hold. Small enough that whatever it held, freed, cannot hide much of that.
+ */
+const TRICKLE_WARM_UP_BYTES = 400;
 
 /** Reads up to the INFO line on a fresh TCP socket; resolves with the socket (flowing, data discarded from here). */
 function afterInfo(socket: net.Socket): Promise<net.Socket> {
+  // Small writes leave at once: a trickle's bytes must not be coalesced by Nagle's algorithm.
+  socket.setNoDelay(true);
   return new Promise((resolve, reject) => {
     let head = '';
     const timer = setTimeout(() => fail(new Error('no INFO line')), OPEN_MS);
@@ -80,6 +97,12 @@ export interface ParkOptions {
   bytes(i: number): Buffer;
   /** Connections opened at once (a burst of TLS handshakes is slow on a busy machine). */
   batch?: number;
+  /**
+   * Send the bytes one byte per write, once every connection is open: a round writes the next byte to each
+   * connection, rounds TRICKLE_ROUND_MS apart, so the server reads each byte on its own. Default false (one write).
+   * measureParking warms the server up with a short trickle first (TRICKLE_WARM_UP_BYTES).
+   */
+  trickle?: boolean;
 }
 
 export interface ParkedConnections {
@@ -88,9 +111,36 @@ export interface ParkedConnections {
   closeAll(): void;
 }
 
+/** Writes `data` in one write; resolves once it was handed to the kernel, or the socket closed (bounded). */
+function writeOnce(s: Duplex, data: Buffer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, OPEN_MS);
+    s.write(data, () => (clearTimeout(timer), resolve()));
+    s.once('close', () => (clearTimeout(timer), resolve()));
+  });
+}
+
+/**
+ * Writes each connection's bytes one byte per write, a round over all connections per TRICKLE_ROUND_MS, skipping
+ * connections the server closed; resolves once every write was handed to the kernel (bounded by TRICKLE_MS).
+ */
+async function trickle(conns: readonly [Duplex, Buffer][]): Promise<void> {
+  const rounds = Math.max(0, ...conns.map(([, d]) => d.length));
+  const end = Date.now() + TRICKLE_MS;
+  for (let k = 0; k < rounds; k++) {
+    if (Date.now() > end) throw new Error(`trickle: ${k} of ${rounds} rounds written in ${TRICKLE_MS} ms`);
+    for (const [s, d] of conns) if (k < d.length && s.writable) s.write(d.subarray(k, k + 1));
+    await new Promise((r) => setTimeout(r, TRICKLE_ROUND_MS));
+  }
+  while (conns.some(([s]) => s.writable && s.writableLength > 0)) {
+    if (Date.now() > end) throw new Error(`trickle: writes still pending after ${TRICKLE_MS} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** Opens the connections, each sending its bytes; resolves once every write was handed to the kernel or failed. */
 export async function park(opts: ParkOptions): Promise<ParkedConnections> {
-  const sockets: Duplex[] = [];
+  const conns: [Duplex, Buffer][] = [];
   const closed = new Set<Duplex>();
   const batch = opts.batch ?? 20;
   for (let start = 0; start < opts.count; start += batch) {
@@ -98,20 +148,18 @@ export async function park(opts: ParkOptions): Promise<ParkedConnections> {
     await Promise.all(
       ids.map(async (i) => {
         const s = await opts.open();
-        sockets.push(s);
+        const data = opts.bytes(i);
+        conns.push([s, data]);
         s.once('close', () => closed.add(s));
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, OPEN_MS);
-          s.write(opts.bytes(i), () => (clearTimeout(timer), resolve()));
-          s.once('close', () => (clearTimeout(timer), resolve()));
-        });
+        if (!opts.trickle) await writeOnce(s, data);
       }),
     );
   }
+  if (opts.trickle) await trickle(conns);
   return {
-    open: () => sockets.length - closed.size,
+    open: () => conns.length - closed.size,
     closeAll: () => {
-      for (const s of sockets) s.destroy();
+      for (const [s] of conns) s.destroy();
     },
   };
 }
@@ -125,8 +173,12 @@ export interface ParkingFigure {
   stillOpen: number;
 }
 
-/** RSS of `pid` settled, then `opts.count` connections parked, then RSS settled again; the connections are closed. */
+/**
+ * RSS of `pid` settled, then `opts.count` connections parked, then RSS settled again; the connections are closed.
+ * A trickle is preceded by a short one, closed, so the baseline includes what many small reads grow in any server.
+ */
 export async function measureParking(pid: number, opts: ParkOptions): Promise<ParkingFigure> {
+  if (opts.trickle) (await park({ ...opts, bytes: (i) => opts.bytes(i).subarray(0, TRICKLE_WARM_UP_BYTES) })).closeAll();
   const baselineKiB = await settledRssKiB(pid);
   const parked = await park(opts);
   try {
