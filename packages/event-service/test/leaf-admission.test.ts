@@ -24,7 +24,7 @@ import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { startEventService, type EventService } from '../src/index.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { LeafAuthorizer, dnKey, mapCertificate } from '../src/leafnode/auth.js';
-import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
+import { uniqueSubject, until, within } from './helpers/bounded.js';
 import { runToExit } from './helpers/cli.js';
 import { natsLeafLinks, startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
 import { connectRaw, connectRawTls, RawConn, RawPool } from './helpers/raw.js';
@@ -577,9 +577,10 @@ describe('unauthenticated connections on the leaf port', () => {
     const leaf = pool.track(await connectRaw(target));
     leaf.send(leafConnect({ user: 'leaf', pass: 's3cret' }) + 'PING\r\n');
     await assertAdmitted(leaf, 'after the flood');
-    // An admitted link no longer counts: three more may wait again.
+    // An admitted link no longer counts: three more may wait again, and a fourth is the one turned away.
     const again = [await pool.connect(target), await pool.connect(target), await pool.connect(target)];
-    await settle(50);
+    const fifth = pool.track(new RawConn(net.connect(target.port, target.host)));
+    assert.equal((await fifth.expectClosed(2000)).rest, "-ERR 'maximum connections exceeded'\r\n");
     for (const s of again) assert.equal(s.closed, false);
   });
 });
