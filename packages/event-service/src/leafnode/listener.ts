@@ -13,6 +13,7 @@ import {
   LeafLink,
   SocketTransport,
   ThrottledWarn,
+  endRefusedSocket,
   errLine,
   infoLine,
   loadServerTlsOptions,
@@ -28,8 +29,6 @@ import { LeafAuthorizer } from './auth.js';
 
 /** How long a leaf may take to finish the TLS handshake (nats-server's leafnode TLS timeout default is 2s). */
 const TLS_HANDSHAKE_MS = 2000;
-/** Sockets turned away for max_unauthenticated are logged at most once per this, with the count. */
-const REFUSAL_LOG_MS = 10_000;
 
 /** What the listener needs from the server it belongs to. */
 export interface LeafnodeHost {
@@ -55,8 +54,7 @@ export class LeafnodeListener implements LinkContext {
   private readonly authorizer: LeafAuthorizer;
   /** Link ids accepted and not yet admitted (TLS handshake or CONNECT pending): bounded by max_unauthenticated. */
   private readonly unauthenticated = new Set<number>();
-  private refusalsLogged = 0;
-  private refusalLogAt = 0;
+  private readonly refusalWarn = new ThrottledWarn('leafnode connection refused: too many unauthenticated connections');
   private server: net.Server | undefined;
   /**
    * Never listens: accepted sockets are handed to it after the plaintext INFO, so Node enforces the client
@@ -208,17 +206,8 @@ export class LeafnodeListener implements LinkContext {
 
   private refuseUnauthenticated(socket: net.Socket, max: number): void {
     this.refusedUnauthenticated++;
-    socket.end(errLine(Errors.maxConnections));
-    setTimeout(() => socket.destroy(), 2000).unref();
-    const now = Date.now();
-    if (now - this.refusalLogAt >= REFUSAL_LOG_MS) {
-      this.logger.warn(
-        { ip: socket.remoteAddress, max_unauthenticated: max, refused: this.refusedUnauthenticated - this.refusalsLogged },
-        'leafnode connection refused: too many unauthenticated connections',
-      );
-      this.refusalLogAt = now;
-      this.refusalsLogged = this.refusedUnauthenticated;
-    }
+    endRefusedSocket(socket, errLine(Errors.maxConnections));
+    this.refusalWarn.note(this.logger, { ip: socket.remoteAddress, max_unauthenticated: max });
   }
 
   /** [leafnodes.tls], else the service's [tls]; undefined: plain TCP. */

@@ -19,7 +19,7 @@ import {
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
-import type { Logger } from '../log.js';
+import { ThrottledWarn, type Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
@@ -27,7 +27,7 @@ import { newServerId } from '../server/server-id.js';
 import { SocketTransport, type Transport } from '../server/transport.js';
 import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl, type UplinkErrorCode } from './dial.js';
 import { InterestTable, interestKey } from './interest.js';
-import { LeafPeer, MAX_PAYLOAD_CEILING, ThrottledWarn, writeLeafMsg, type LeafMessage } from './peer.js';
+import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
 
 /** nats-server leafnode.go leafNodeReconnectDelayAfterLoopDetected. */
 const LOOP_DELAY_MS = 30_000;

@@ -20,7 +20,7 @@ import { websocketOriginRefusal, type WebSocketOriginPolicy } from '../http/orig
 import type { Logger } from '../log.js';
 import type { Broker } from './broker.js';
 import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits } from './client.js';
-import { SocketTransport, WebSocketTransport, type Transport } from './transport.js';
+import { SocketTransport, WebSocketTransport, endRefusedSocket, type Transport } from './transport.js';
 
 /**
  * Without authentication, how long a client may take to finish the TLS handshake or the WebSocket upgrade at least
@@ -29,8 +29,6 @@ import { SocketTransport, WebSocketTransport, type Transport } from './transport
 const TLS_HANDSHAKE_MS = 2000;
 /** The longest delay a Node timer takes (auth_timeout's bound in the config schemas). */
 const NODE_TIMER_MAX_MS = 2 ** 31 - 1;
-/** A refused socket is closed this long after its -ERR even if the peer never reads it. */
-const REFUSED_LINGER_MS = 2000;
 
 /**
  * A connection counted toward max_connections, from accept until its socket closes. `client` is set once the TLS
@@ -107,7 +105,7 @@ export class ClientFrontend implements ClientContext {
   private readonly handshaking = new Map<string, Slot>();
   /** Clients closed whose socket still waits for its peer (at most 2 s): the first to give way to a newcomer. */
   private readonly closing = new Map<number, Slot>();
-  /** Sockets refused at max_connections, closed once their -ERR is out (at most REFUSED_LINGER_MS). */
+  /** Sockets refused at max_connections, closed once their -ERR is out (at most CLOSE_LINGER_MS). */
   private readonly refused = new Set<net.Socket>();
   private dirty: Client[] = [];
   private flushQueued = false;
@@ -314,12 +312,9 @@ export class ClientFrontend implements ClientContext {
     const slot = this.claimSlot(socket, (cid) => {
       // nats-server greets first, then refuses (server.go createClient, maxConnExceeded).
       socket.write(Client.greeting(this, cid, socket.remoteAddress ?? ''));
-      socket.end(errLine(Errors.maxConnections));
-      // Reading (and dropping) what it sends is how its close is noticed; one that never closes is cut.
-      socket.resume();
+      endRefusedSocket(socket, errLine(Errors.maxConnections));
       this.refused.add(socket);
       socket.once('close', () => this.refused.delete(socket));
-      setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
     });
     if (slot === undefined) return;
     if (this.tlsServer === undefined) {

@@ -4,6 +4,22 @@ import type net from 'node:net';
 import type { TLSSocket, PeerCertificate } from 'node:tls';
 import type { WebSocket } from 'ws';
 
+/**
+ * How long a socket we close may take to hand its last bytes to a peer that does not read them (or to see the peer's
+ * FIN) before it is destroyed: a closed client, a refused socket, a refused leaf.
+ */
+export const CLOSE_LINGER_MS = 2000;
+
+/**
+ * Ends a socket no connection runs over (refused as it was accepted): `last` out with the FIN, what the peer still
+ * sends read and dropped (how its close is noticed), destroyed after CLOSE_LINGER_MS at the latest.
+ */
+export function endRefusedSocket(socket: net.Socket, last: string | Buffer): void {
+  socket.end(last);
+  socket.resume();
+  setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+}
+
 export interface TransportEvents {
   onData(chunk: Buffer): void;
   /** The peer or the network closed the stream (or it failed). Called once. */
@@ -107,7 +123,7 @@ export class SocketTransport implements Transport {
   end(): void {
     if (!this.socket.destroyed) this.socket.end();
     // A peer that never reads must not keep the socket alive forever.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
   }
 
   destroy(): void {
@@ -182,7 +198,7 @@ export class WebSocketTransport implements Transport {
 
   end(): void {
     this.ws.close(1000);
-    setTimeout(() => this.ws.terminate(), 2000).unref();
+    setTimeout(() => this.ws.terminate(), CLOSE_LINGER_MS).unref();
   }
 
   destroy(): void {
