@@ -4,6 +4,7 @@ export * from './broker.js';
 export * from './client.js';
 export * from './transport.js';
 export * from './frontend.js';
+export * from './slots.js';
 export * from './server-id.js';
 export * from './pinger.js';
 export * from './system-conn.js';
