@@ -19,6 +19,7 @@ import {
 import type { Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
+import { awaitVerdict } from '../server/admission.js';
 import { Pinger } from '../server/pinger.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
@@ -83,11 +84,6 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   private readonly pinger = new Pinger();
   private connectTimer: NodeJS.Timeout | undefined;
   private paused = 0;
-  /**
-   * An asynchronous admission check (bcrypt) is running: the parser is paused behind the CONNECT and reads are
-   * paused, so nothing the leaf sent after it is parsed, or held beyond one read, until the verdict.
-   */
-  private deciding = false;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -297,32 +293,21 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     }
     // A later CONNECT changes nothing (nats-server authenticates a connection once).
     if (this.leaf !== undefined) return;
-    const verdict = this.ctx.authorize(this, c);
-    if (!(verdict instanceof Promise)) {
-      this.decided(c, verdict);
-      return;
-    }
-    // A slow check (bcrypt): nothing behind the CONNECT is parsed until the verdict, as nats-server checks inline
-    // (a refused leaf's next bytes are never answered); the parser keeps the rest of this read, the socket reads no
-    // more (the same as client.ts).
-    this.deciding = true;
-    this.parser.pause();
-    this.pause();
-    verdict.then(
-      (v) => this.decided(c, v),
-      (err: unknown) => this.decided(c, { ok: false, reason: `authorization check failed: ${String(err)}` }),
-    );
+    // A slow check (bcrypt) holds what follows the CONNECT until its verdict (admission.ts awaitVerdict).
+    awaitVerdict(this.ctx.authorize(this, c), {
+      parser: this.parser,
+      conn: this,
+      apply: (v) => this.decided(c, v),
+      failed: (reason) => ({ ok: false, reason: `authorization check failed: ${reason}` }),
+    });
   }
 
   private decided(c: Record<string, unknown>, v: LeafAdmission): void {
-    const wasDeciding = this.deciding;
-    this.deciding = false;
     if (this.closeReason !== undefined) return;
-    const str = (x: unknown) => (typeof x === 'string' ? x : '');
     if (!v.ok) {
       // nats-server auth.go/client.go: "authentication error", `-ERR 'Authorization Violation'`, closed.
       this.ctx.logger.warn(
-        { lid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, leaf: str(c.name) || undefined, reason: v.reason },
+        { lid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, leaf: (typeof c.name === 'string' && c.name) || undefined, reason: v.reason },
         'leafnode authentication error, closing',
       );
       this.writeRaw(errLine(Errors.authorizationViolation));
@@ -330,10 +315,6 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       return;
     }
     this.admit(c, v.identity);
-    if (!wasDeciding) return;
-    // What followed the CONNECT, in order, then reading again (unless a publisher pause still holds it).
-    this.parser.resume();
-    this.resume();
   }
 
   private admit(c: Record<string, unknown>, identity: LeafIdentity): void {

@@ -19,9 +19,10 @@ import { Errors, errLine, type CloseReason } from '../protocol/index.js';
 import { websocketOriginRefusal, type WebSocketOriginPolicy } from '../http/origin.js';
 import { ThrottledWarn, type Logger } from '../log.js';
 import type { Broker } from './broker.js';
-import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits } from './client.js';
+import type { ClientAuthenticator } from './admission.js';
+import { Client, type ClientContext, type ClientLimits } from './client.js';
 import { AdmissionSlots, type Slot } from './slots.js';
-import { SocketTransport, WebSocketTransport, type Transport } from './transport.js';
+import { SocketTransport, WebSocketTransport, messageBytesBound, type Transport } from './transport.js';
 
 /**
  * Without authentication, how long a client may take to finish the TLS handshake or the WebSocket upgrade at least
@@ -163,7 +164,7 @@ export class ClientFrontend implements ClientContext {
     const wss = new WebSocketServer({
       server,
       perMessageDeflate: false,
-      maxPayload: Client.unadmittedFrameBytes(this.limits),
+      maxPayload: messageBytesBound(this.limits, false),
       verifyClient: (info, done) => this.verifyOrigin(info, done),
     });
     wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket as net.Socket));

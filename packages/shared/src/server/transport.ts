@@ -62,6 +62,17 @@ export interface Transport {
   setMaxMessageBytes?(maxMessageBytes: number): void;
 }
 
+/** Room for the op, sizes, CRLFs and a PING that share a WebSocket message with a control line or a message. */
+const FRAME_SLACK_BYTES = 1024;
+
+/**
+ * The largest message a transport that holds messages whole (WebSocket) may take from a connection: before it is
+ * admitted, one control line (its CONNECT) and a PING; after, a message at max_payload with its control line.
+ */
+export function messageBytesBound(limits: { readonly max_control_line: number; readonly max_payload: number }, admitted: boolean): number {
+  return (admitted ? limits.max_payload + limits.max_control_line : limits.max_control_line) + FRAME_SLACK_BYTES;
+}
+
 /** TCP or TLS: both are net.Socket-shaped streams. */
 export class SocketTransport implements Transport {
   readonly kind: 'tcp' | 'tls';
