@@ -183,6 +183,16 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   /**
+   * Closed to make room (the frontend's max_connections, before admission): `-ERR 'maximum connections exceeded'`
+   * after whatever it is still owed, then dropped once that is out (Transport.refuse), never cut before.
+   */
+  evict(): void {
+    if (this.closeReason !== undefined) return;
+    this.writeRaw(errLine(Errors.maxConnections));
+    this.refuse(Errors.maxConnections.closeReason!);
+  }
+
+  /**
    * Ends a client that never authenticated: its -ERR handed to the OS, then dropped (Transport.refuse), as
    * nats-server closes it; a graceful end would go on reading a refused burst until the peer stops.
    */

@@ -84,6 +84,7 @@ export class ClientFrontend implements ClientContext {
   /** Every socket counted toward max_connections, from accept until it closes (slots.ts). */
   private readonly slots: AdmissionSlots<Client>;
   private readonly refusalWarn = new ThrottledWarn('maximum connections exceeded, refusing');
+  private readonly evictionWarn = new ThrottledWarn('maximum connections reached: closing the oldest connection not yet admitted');
   private dirty: Client[] = [];
   private flushQueued = false;
   private stopped: Promise<void> | undefined;
@@ -228,19 +229,15 @@ export class ClientFrontend implements ClientContext {
 
   /**
    * The oldest connection not yet admitted gives its slot to a newcomer: one still in its handshake or upgrade is
-   * cut; one whose CONNECT is pending is told why (the text nats-server gives a connection over the limit).
+   * cut; one whose CONNECT is pending is told why (the text nats-server gives a connection over the limit), its
+   * socket closed once that is out (AdmissionSlots keeps it until then).
    */
   private evict(slot: Slot<Client>): void {
     const client = slot.conn;
-    if (client === undefined) {
-      this.logger.warn(
-        { cid: slot.id, ip: slot.socket.remoteAddress, max_connections: this.host.maxConnections, stage: 'TLS handshake or WebSocket upgrade' },
-        'maximum connections reached: closing the oldest connection not yet admitted',
-      );
-    } else {
-      client.fail(Errors.maxConnections, 'maximum connections reached: closing the oldest connection not yet admitted');
-    }
-    slot.socket.destroy();
+    const stage = client === undefined ? 'TLS handshake or WebSocket upgrade' : 'CONNECT';
+    this.evictionWarn.note(this.logger, { cid: slot.id, ip: slot.socket.remoteAddress, max_connections: this.host.maxConnections, stage });
+    if (client === undefined) slot.socket.destroy();
+    else client.evict();
   }
 
   /** The deadline fired: a handshake or upgrade still pending is cut; a client whose CONNECT is not admitted gets -ERR. */
