@@ -59,6 +59,11 @@ export class LeafAuthorizer {
     return { ok: true, identity: cert === undefined ? { method: 'none' } : { method: 'tls', user: describeCert(cert) } };
   }
 
+  /** bcrypt checks queued or running now. */
+  get bcryptWaiting(): number {
+    return this.bcrypt.waitingCount;
+  }
+
   close(): Promise<void> {
     return this.bcrypt.close();
   }

@@ -37,6 +37,11 @@ export class BcryptVerifier {
     });
   }
 
+  /** Checks queued or running in the worker now (/handlerz). */
+  get waitingCount(): number {
+    return this.waiting.size;
+  }
+
   /** Starts the worker now (at listen), so the first CONNECT does not pay for its start-up on the event loop. */
   warm(): void {
     this.start();

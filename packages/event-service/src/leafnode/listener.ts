@@ -96,6 +96,10 @@ export class LeafnodeListener implements LinkContext {
   get unauthenticatedCount(): number {
     return this.unauthenticated.size;
   }
+  /** bcrypt checks of leaf credentials queued or running in the worker now (/handlerz). */
+  get bcryptWaiting(): number {
+    return this.authorizer.bcryptWaiting;
+  }
   get authTimeoutMs(): number {
     return this.config.leafnodes?.authorization?.timeout ?? this.config.service.auth_timeout;
   }
