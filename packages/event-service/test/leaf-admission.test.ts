@@ -25,7 +25,7 @@ import { startEventService, type EventService } from '../src/index.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { LeafAuthorizer, dnKey, mapCertificate } from '../src/leafnode/auth.js';
 import { uniqueSubject, until, within } from './helpers/bounded.js';
-import { runToExit } from './helpers/cli.js';
+import { logLine, runToExit, signal, startCli } from './helpers/cli.js';
 import { natsLeafLinks, startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
 import { connectRaw, connectRawTls, RawConn, RawPool } from './helpers/raw.js';
 import { freePort, natsServerAvailable } from './helpers/targets.js';
@@ -582,5 +582,33 @@ describe('unauthenticated connections on the leaf port', () => {
     const fifth = pool.track(new RawConn(net.connect(target.port, target.host)));
     assert.equal((await fifth.expectClosed(2000)).rest, "-ERR 'maximum connections exceeded'\r\n");
     for (const s of again) assert.equal(s.closed, false);
+  });
+
+  it('have one deadline from accept, read as each socket arrives: a reload of auth_timeout reaches the TLS handshake and the CONNECT', async (t: TestContext) => {
+    const pki = await makePki(t);
+    const conf = path.join(pki.dir, 'svc.toml');
+    const lines = (authTimeout: string) => [
+      '[service]', `host = "${HOST}"`, 'port = 0', `auth_timeout = "${authTimeout}"`,
+      '[leafnodes]', `host = "${HOST}"`, 'port = 0',
+      '[leafnodes.tls]', `cert_path = "${pki.server.cert}"`, `key_path = "${pki.server.key}"`, `root_ca_path = "${pki.ca}"`,
+      '[log]', 'format = "json"',
+    ];
+    fs.writeFileSync(conf, lines('10s').join('\n'));
+    const { run } = await startCli(t, ['--config', conf]);
+    const leafPort = (await logLine(run, 'listening for leafnode connections')).port as number;
+    fs.writeFileSync(conf, lines('500ms').join('\n'));
+    signal(run, 'SIGHUP');
+    await logLine(run, 'configuration reloaded');
+    const pool = new RawPool();
+    t.after(() => pool.closeAll());
+    const started = Date.now();
+    // Greeted in plaintext, never starts its TLS handshake.
+    const noHandshake = pool.track(new RawConn(net.connect(leafPort, HOST)));
+    // Handshake done, never sends CONNECT.
+    const noConnect = pool.track(await connectRawTls({ host: HOST, port: leafPort }, { ca: fs.readFileSync(pki.ca), cert: fs.readFileSync(pki.upstream.cert), key: fs.readFileSync(pki.upstream.key) }));
+    const [a, b] = await Promise.all([noHandshake.expectClosed(3000), noConnect.expectClosed(3000)]);
+    t.diagnostic(`both closed ${Date.now() - started} ms after accept (auth_timeout 10 s at start, 500 ms after the reload)`);
+    assert.match(a.rest, /^INFO /, 'the one without a handshake got its INFO, then the close');
+    assert.equal(b.rest, "-ERR 'Authentication Timeout'\r\n");
   });
 });

@@ -1,19 +1,20 @@
 // The [leafnodes] listener (hub side): accepts leaf links over TCP, or TLS with the service's certificate and a
 // required client certificate when [tls] is set (INFO in plaintext first, then the handshake, as nats-server 2.9
 // does). Who may attach is auth.ts's answer to each CONNECT; until then a socket is unauthenticated, and those are
-// bounded in number (max_unauthenticated) and time (the link's connect timer). Admitted links count toward neither
-// max_connections nor listener_limit: they carry another server's clients, limited there. The protocol of one link
-// is link.ts's.
+// counted from accept as the client port counts its connections (shared AdmissionSlots): at most max_unauthenticated
+// at once, newcomers past it refused, each within the authorization timeout from accept (TLS handshake included),
+// read as it arrives so a reload reaches it. Admitted links count toward neither max_connections nor
+// listener_limit: they carry another server's clients, limited there. The protocol of one link is link.ts's.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import {
+  AdmissionSlots,
   Errors,
   InterestTable,
   LeafLink,
   SocketTransport,
   ThrottledWarn,
-  endRefusedSocket,
   errLine,
   infoLine,
   loadServerTlsOptions,
@@ -23,12 +24,13 @@ import {
   type LeafAdmission,
   type LinkContext,
   type Logger,
+  type Slot,
 } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
 import { LeafAuthorizer } from './auth.js';
 
-/** How long a leaf may take to finish the TLS handshake (nats-server's leafnode TLS timeout default is 2s). */
-const TLS_HANDSHAKE_MS = 2000;
+/** The longest delay a Node timer takes: Node's own TLS handshake timer is set this far off (the slot's deadline bounds it). */
+const NODE_TIMER_MAX_MS = 2 ** 31 - 1;
 
 /** What the listener needs from the server it belongs to. */
 export interface LeafnodeHost {
@@ -51,26 +53,38 @@ export class LeafnodeListener implements LinkContext {
   /** Messages from leaves over max_payload, read past and dropped, every link since start (/metrics). */
   droppedOversize = 0;
   private readonly oversizeWarn = new ThrottledWarn('leafnode message over max_payload dropped; the link stays up');
-  private readonly authorizer: LeafAuthorizer;
-  /** Link ids accepted and not yet admitted (TLS handshake or CONNECT pending): bounded by max_unauthenticated. */
-  private readonly unauthenticated = new Set<number>();
   private readonly refusalWarn = new ThrottledWarn('leafnode connection refused: too many unauthenticated connections');
+  private readonly handshakeWarn = new ThrottledWarn('leafnode TLS handshake failed or not done in time');
+  /** Made at listen, from the [leafnodes] section it listens for. */
+  private authorizer: LeafAuthorizer | undefined;
+  /** Sockets accepted and not yet admitted (TLS handshake or CONNECT pending): bounded by max_unauthenticated. */
+  private readonly slots: AdmissionSlots<LeafLink>;
   private server: net.Server | undefined;
   /**
    * Never listens: accepted sockets are handed to it after the plaintext INFO, so Node enforces the client
    * certificate (a standalone TLSSocket would not; see server.ts createTlsServer).
    */
   private tlsServer: tls.Server | undefined;
-  /** Link ids of sockets in their TLS handshake, by peer address, picked up on 'secureConnection'. */
-  private readonly handshaking = new Map<string, number>();
-  private nextLid = 1;
   private closing = false;
   private boundPort = 0;
 
   constructor(private readonly host: LeafnodeHost) {
     // Before any link: the table must have seen every subscription a link may be told about.
     this.interest = new InterestTable(host.broker);
-    this.authorizer = new LeafAuthorizer(host.config.leafnodes ?? { host: '127.0.0.1', port: 0, max_unauthenticated: 1 });
+    const listener = this;
+    this.slots = new AdmissionSlots<LeafLink>({
+      countsUntil: 'admitted',
+      // nats-server has no such bound; refusing the newcomer keeps a link that is about to be admitted.
+      whenFull: 'refuse',
+      get max() {
+        return host.config.leafnodes?.max_unauthenticated ?? 0;
+      },
+      get deadlineMs() {
+        return listener.authTimeoutMs;
+      },
+      expired: (slot) => this.admissionDeadline(slot),
+      evicted: (slot) => slot.socket.destroy(),
+    });
   }
 
   get broker(): Broker {
@@ -94,12 +108,13 @@ export class LeafnodeListener implements LinkContext {
   }
   /** Sockets accepted and not yet admitted (TLS handshake or CONNECT pending), bounded by max_unauthenticated. */
   get unauthenticatedCount(): number {
-    return this.unauthenticated.size;
+    return this.slots.size;
   }
   /** bcrypt checks of leaf credentials queued or running in the worker now (/handlerz). */
   get bcryptWaiting(): number {
-    return this.authorizer.bcryptWaiting;
+    return this.authorizer?.bcryptWaiting ?? 0;
   }
+  /** From accept to an admitted CONNECT (nats-server leafnodes authorization timeout), read as each socket arrives. */
   get authTimeoutMs(): number {
     return this.config.leafnodes?.authorization?.timeout ?? this.config.service.auth_timeout;
   }
@@ -108,6 +123,7 @@ export class LeafnodeListener implements LinkContext {
     const conf = this.config.leafnodes;
     if (conf === undefined) return;
     if (this.tlsSection !== undefined) this.tlsServer = this.createTlsServer();
+    this.authorizer = new LeafAuthorizer(conf);
     if (!this.authorizer.required) {
       // Loopback only (config.ts refuses this elsewhere): every local process may attach and see every message.
       this.logger.warn(
@@ -140,7 +156,7 @@ export class LeafnodeListener implements LinkContext {
       leafnode_urls: [`${conf.host}:${this.boundPort}`],
     };
     // nats-server's leafnode INFO says auth_required when its leafnodes { authorization } is set (observed, 2.9.10).
-    if (this.authorizer.required) info.auth_required = true;
+    if (this.authorizer?.required === true) info.auth_required = true;
     else delete info.auth_required;
     if (this.tlsServer !== undefined) {
       info.tls_required = true;
@@ -155,11 +171,13 @@ export class LeafnodeListener implements LinkContext {
   authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission> {
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     const cert = link.transport.tlsSocket()?.getPeerX509Certificate();
+    if (this.authorizer === undefined) return { ok: false, reason: 'the listener is not listening' };
     return this.authorizer.authorize({ user: str(connect.user), pass: str(connect.pass), token: str(connect.auth_token) }, cert);
   }
 
   linkAdmitted(link: LeafLink): void {
-    this.unauthenticated.delete(link.cid);
+    const slot = this.slots.get(link.cid);
+    if (slot !== undefined) this.slots.admitted(slot);
     this.totalLinks++;
   }
 
@@ -169,7 +187,8 @@ export class LeafnodeListener implements LinkContext {
   }
 
   linkClosed(link: LeafLink, reason: CloseReason): void {
-    this.unauthenticated.delete(link.cid);
+    const slot = this.slots.get(link.cid);
+    if (slot !== undefined) this.slots.closed(slot);
     if (this.links.delete(link.cid) && link.leaf !== undefined) {
       this.logger.info(
         { lid: link.cid, ip: link.transport.remoteAddress, leaf: link.leaf.name, reason, in_msgs: link.stats.inMsgs, out_msgs: link.stats.outMsgs },
@@ -184,34 +203,33 @@ export class LeafnodeListener implements LinkContext {
       socket.destroy();
       return;
     }
-    const max = this.config.leafnodes!.max_unauthenticated;
-    if (this.unauthenticated.size >= max) {
-      // Before any INFO or TLS: a flood of silent sockets costs a write and a close each.
-      this.refuseUnauthenticated(socket, max);
-      return;
-    }
-    const lid = this.nextLid++;
-    this.unauthenticated.add(lid);
-    // Closed before a link took it over (a failed or abandoned TLS handshake): no longer waiting.
-    socket.once('close', () => {
-      if (!this.links.has(lid)) this.unauthenticated.delete(lid);
-    });
+    // Past max_unauthenticated: before any INFO or TLS, so a flood of silent sockets costs a write and a close each.
+    const slot = this.slots.claim(socket, () => this.refuseUnauthenticated(socket));
+    if (slot === undefined) return;
     if (this.tlsServer === undefined) {
-      this.startLink(new LeafLink(this, lid, new SocketTransport(socket)));
+      this.startLink(slot, new SocketTransport(socket));
       return;
     }
     // TLS: the INFO goes out in plaintext, then the leaf starts its handshake.
-    socket.write(this.greeting(lid, socket.remoteAddress ?? ''));
-    const key = peerKey(socket);
-    this.handshaking.set(key, lid);
-    socket.once('close', () => this.handshaking.delete(key));
+    socket.write(this.greeting(slot.id, socket.remoteAddress ?? ''));
+    this.slots.handshake(slot);
     this.tlsServer.emit('connection', socket);
   }
 
-  private refuseUnauthenticated(socket: net.Socket, max: number): void {
+  private refuseUnauthenticated(socket: net.Socket): void {
     this.refusedUnauthenticated++;
-    endRefusedSocket(socket, errLine(Errors.maxConnections));
-    this.refusalWarn.note(this.logger, { ip: socket.remoteAddress, max_unauthenticated: max });
+    this.slots.refuseSocket(socket, errLine(Errors.maxConnections));
+    this.refusalWarn.note(this.logger, { ip: socket.remoteAddress, max_unauthenticated: this.config.leafnodes?.max_unauthenticated });
+  }
+
+  /** No admitted CONNECT within the timeout of accept: a handshake still pending is cut, a link gets nats-server's -ERR. */
+  private admissionDeadline(slot: Slot<LeafLink>): void {
+    if (slot.conn !== undefined) {
+      slot.conn.fail(Errors.authTimeout, 'no admitted CONNECT within the authorization timeout of accept');
+      return;
+    }
+    this.handshakeWarn.note(this.logger, { lid: slot.id, ip: slot.socket.remoteAddress, reason: 'not done within the authorization timeout of accept' });
+    slot.socket.destroy();
   }
 
   /** [leafnodes.tls], else the service's [tls]; undefined: plain TCP. */
@@ -224,32 +242,32 @@ export class LeafnodeListener implements LinkContext {
     const { cert_path, key_path, root_ca_path } = this.tlsSection!;
     const server = tls.createServer({
       ...loadServerTlsOptions({ cert_path, key_path, ...(root_ca_path !== undefined && { root_ca_path }), verify: true }, { section: this.config.leafnodes?.tls ? 'leafnodes.tls' : 'tls' }),
-      handshakeTimeout: Math.max(TLS_HANDSHAKE_MS, this.config.service.auth_timeout),
+      // Node's own timer as far off as it goes (0 means its 120 s default): the slot's deadline from accept bounds
+      // the handshake, and follows a reload of the timeout where one fixed here would not.
+      handshakeTimeout: NODE_TIMER_MAX_MS,
     });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
-      const key = peerKey(secure);
-      const lid = this.handshaking.get(key);
-      this.handshaking.delete(key);
-      if (lid === undefined) {
+      const slot = this.slots.takeHandshaken(secure);
+      if (slot === undefined) {
         secure.destroy();
         return;
       }
-      this.startLink(new LeafLink(this, lid, new SocketTransport(secure)), true);
+      this.startLink(slot, new SocketTransport(secure), true);
     });
     server.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
-      const key = peerKey(secure);
-      this.logger.warn({ lid: this.handshaking.get(key), ip: secure.remoteAddress, err: err.message }, 'leafnode TLS handshake failed');
-      this.handshaking.delete(key);
+      this.handshakeWarn.note(this.logger, { lid: this.slots.takeHandshaken(secure)?.id, ip: secure.remoteAddress, reason: err.message });
       secure.destroy();
     });
     return server;
   }
 
-  private startLink(link: LeafLink, greeted = false): void {
+  private startLink(slot: Slot<LeafLink>, transport: SocketTransport, greeted = false): void {
     if (this.closing) {
-      link.transport.destroy();
+      transport.destroy();
       return;
     }
+    const link = new LeafLink(this, slot.id, transport);
+    slot.conn = link;
     this.links.set(link.cid, link);
     link.start({ greeted });
   }
@@ -260,11 +278,9 @@ export class LeafnodeListener implements LinkContext {
     this.closing = true;
     const stopped = this.server ? new Promise((r) => this.server!.close(r)) : Promise.resolve();
     for (const link of [...this.links.values()]) link.close('Server Shutdown');
+    // Sockets still in their TLS handshake, and refused ones finishing, have no link to close.
+    this.slots.closeAll();
     this.interest.close();
-    await Promise.all([stopped, this.authorizer.close()]);
+    await Promise.all([stopped, this.authorizer?.close()]);
   }
-}
-
-function peerKey(s: net.Socket): string {
-  return `${s.remoteAddress}:${s.remotePort}`;
 }

@@ -46,10 +46,8 @@ export interface LinkContext {
   readonly interest: InterestTable;
   /** Our loop-detection subject, `$LDS.<random>`: it coming back from a leaf means the leaf reaches us twice. */
   readonly loopSubject: string;
-  /** The INFO line greeting a leaf. */
+  /** The INFO line greeting a leaf. Its time to an admitted CONNECT is the listener's (it calls fail when it is up). */
   greeting(lid: number, remoteAddress: string): string;
-  /** From the greeting to an admitted CONNECT, ms (nats-server leafnodes authorization timeout). */
-  readonly authTimeoutMs: number;
   /**
    * Checks a CONNECT's credentials and the link's certificate. A promise while a slow check (bcrypt) runs: the
    * link holds what follows the CONNECT meanwhile.
@@ -82,7 +80,6 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   private readonly out = new Outbound();
   private flushScheduled = false;
   private readonly pinger = new Pinger();
-  private connectTimer: NodeJS.Timeout | undefined;
   private paused = 0;
 
   constructor(
@@ -118,6 +115,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   get isClosed(): boolean {
     return this.closeReason !== undefined;
   }
+  /** Its CONNECT was admitted. */
+  get isAdmitted(): boolean {
+    return this.leaf !== undefined;
+  }
   protected get announcing(): boolean {
     // Interest goes to the leaf from its CONNECT on (sendAllInterest starts observing then).
     return this.leaf !== undefined;
@@ -135,7 +136,6 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     });
     const svc = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(this.ctx.greeting(this.cid, this.transport.remoteAddress));
-    this.connectTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no admitted CONNECT in time'), this.ctx.authTimeoutMs);
     this.pinger.start(svc.ping_interval, () => this.onPingTimer());
   }
 
@@ -177,7 +177,6 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
     this.pinger.stop();
-    clearTimeout(this.connectTimer);
     this.ctx.interest.unobserve(this);
     // The leaf's interest goes with it; other links hear LS- for what only it held.
     this.removeAllPeerInterest();
@@ -327,8 +326,6 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       headers: c.headers === true,
     };
     this.identity = identity;
-    clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
     this.ctx.linkAdmitted(this);
     this.ctx.logger.info(
       {
