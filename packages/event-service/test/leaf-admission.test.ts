@@ -584,6 +584,45 @@ describe('unauthenticated connections on the leaf port', () => {
     for (const s of again) assert.equal(s.closed, false);
   });
 
+  it('a loop of connect, a wrong bcrypt password and close queues no compares behind a real leaf: it is admitted within its timeout', async (t: TestContext) => {
+    // Each wrong password costs the worker one bcrypt compare (~75 ms at cost 10); a socket gone before its compare
+    // started must not leave it queued, or a real leaf's check waits behind all of them past its timeout.
+    const MAX_UNAUTHENTICATED = 4;
+    const FLOOD = 150;
+    const FLOOD_MS = 4000;
+    const svc = await startEventService({
+      service: { host: HOST, port: 0 },
+      leafnodes: { host: HOST, port: 0, max_unauthenticated: MAX_UNAUTHENTICATED, authorization: { user: 'leaf', password: S3CRET_BCRYPT, timeout: '2s' } } as never,
+      monitor: { host: HOST, port: 0 },
+      log: { level: 'silent' },
+    });
+    t.after(() => svc.close());
+    const handlerz = async () => ((await (await fetch(`http://${HOST}:${svc.monitorPort}/handlerz`)).json()) as { leafnodes: { bcrypt_waiting: number; unauthenticated: number } }).leafnodes;
+    const wrong = leafConnect({ user: 'leaf', pass: 'wrong' });
+    const started = Date.now();
+    let sent = 0;
+    let peak = 0;
+    while (sent < FLOOD && Date.now() - started < FLOOD_MS) {
+      const s = net.connect(svc.leafnodePort!, HOST);
+      s.on('error', () => {});
+      s.resume();
+      s.end(wrong);
+      await within(new Promise((r) => s.once('close', r)), 'a flood socket closes');
+      if (++sent % 25 === 0) peak = Math.max(peak, (await handlerz()).bcrypt_waiting);
+    }
+    const after = await handlerz();
+    peak = Math.max(peak, after.bcrypt_waiting);
+    t.diagnostic(`${sent} wrong passwords in ${Date.now() - started} ms; bcrypt checks waiting: peak ${peak}, ${after.bcrypt_waiting} after the loop`);
+    assert.ok(peak <= MAX_UNAUTHENTICATED, `at most max_unauthenticated (${MAX_UNAUTHENTICATED}) bcrypt checks wait, saw ${peak}`);
+    const pool = new RawPool();
+    t.after(() => pool.closeAll());
+    const leaf = pool.track(await connectRaw({ host: HOST, port: svc.leafnodePort! }));
+    const asked = Date.now();
+    leaf.send(leafConnect({ user: 'leaf', pass: 's3cret' }) + 'PING\r\n');
+    await assertAdmitted(leaf, 'the real leaf after the flood');
+    t.diagnostic(`the real leaf was admitted ${Date.now() - asked} ms after its CONNECT`);
+  });
+
   it('have one deadline from accept, read as each socket arrives: a reload of auth_timeout reaches the TLS handshake and the CONNECT', async (t: TestContext) => {
     const pki = await makePki(t);
     const conf = path.join(pki.dir, 'svc.toml');

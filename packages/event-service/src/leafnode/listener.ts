@@ -172,7 +172,12 @@ export class LeafnodeListener implements LinkContext {
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     const cert = link.transport.tlsSocket()?.getPeerX509Certificate();
     if (this.authorizer === undefined) return { ok: false, reason: 'the listener is not listening' };
-    return this.authorizer.authorize({ user: str(connect.user), pass: str(connect.pass), token: str(connect.auth_token) }, cert);
+    const slot = this.slots.get(link.cid);
+    const verdict = this.authorizer.authorize({ user: str(connect.user), pass: str(connect.pass), token: str(connect.auth_token) }, cert, slot?.gone);
+    // A bcrypt check keeps its max_unauthenticated slot until it settles, even if the link leaves first, so checks
+    // waiting for the worker are never more than max_unauthenticated; one whose link left before its turn is dropped.
+    if (verdict instanceof Promise && slot !== undefined) this.slots.hold(slot, verdict);
+    return verdict;
   }
 
   linkAdmitted(link: LeafLink): void {
