@@ -22,6 +22,7 @@ import {
   type ClientLimits,
   type CloseReason,
   type LeafAdmission,
+  type LeafRefusal,
   type LinkContext,
   type Logger,
   type Slot,
@@ -55,6 +56,9 @@ export class LeafnodeListener implements LinkContext {
   private readonly oversizeWarn = new ThrottledWarn('leafnode message over max_payload dropped; the link stays up');
   private readonly refusalWarn = new ThrottledWarn('leafnode connection refused: too many unauthenticated connections');
   private readonly handshakeWarn = new ThrottledWarn('leafnode TLS handshake failed or not done in time');
+  private readonly refusedWarn = new ThrottledWarn<`refused_${LeafRefusal}`>('leafnode connection refused before admission, closing', {
+    kinds: ['refused_credentials', 'refused_protocol'],
+  });
   /** Made at listen, from the [leafnodes] section it listens for. */
   private authorizer: LeafAuthorizer | undefined;
   /** Sockets accepted and not yet admitted (TLS handshake or CONNECT pending): bounded by max_unauthenticated. */
@@ -178,6 +182,10 @@ export class LeafnodeListener implements LinkContext {
     // waiting for the worker are never more than max_unauthenticated; one whose link left before its turn is dropped.
     if (verdict instanceof Promise && slot !== undefined) this.slots.hold(slot, verdict);
     return verdict;
+  }
+
+  linkRefused(_link: LeafLink, kind: LeafRefusal, fields: Record<string, unknown>): void {
+    this.refusedWarn.note(this.logger, fields, `refused_${kind}`);
   }
 
   linkAdmitted(link: LeafLink): void {

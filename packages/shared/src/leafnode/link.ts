@@ -16,7 +16,7 @@ import {
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
-import type { Logger } from '../log.js';
+import { clipped, type Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
 import { awaitVerdict } from '../server/admission.js';
@@ -33,6 +33,9 @@ export interface LeafIdentity {
   readonly method: LeafAuthMethod;
   readonly user?: string;
 }
+
+/** Why a connection was refused before admission: its credentials, or the protocol (anything else). */
+export type LeafRefusal = 'credentials' | 'protocol';
 
 /** The listener's answer to a CONNECT: admitted as whom, or refused and why (for the log; no secret in it). */
 export type LeafAdmission = { readonly ok: true; readonly identity: LeafIdentity } | { readonly ok: false; readonly reason: string };
@@ -53,6 +56,12 @@ export interface LinkContext {
    * link holds what follows the CONNECT meanwhile.
    */
   authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission>;
+  /**
+   * The connection was refused before admission (its credentials, an operation before CONNECT, a client's CONNECT,
+   * no CONNECT in time): any peer can cause one per connection, so the listener logs them rate-limited. `fields`
+   * carry no secret; a name the peer chose is clipped.
+   */
+  linkRefused(link: LeafLink, kind: LeafRefusal, fields: Record<string, unknown>): void;
   /** The link's CONNECT was admitted: it is no longer an unauthenticated connection. */
   linkAdmitted(link: LeafLink): void;
   /** The leaf sent a message over our max_payload: it was read past and dropped, the link stays up (count, log). */
@@ -143,10 +152,12 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (this.closeReason !== undefined) return;
     if (err.text) this.writeRaw(errLine(err));
     const log = { lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: err.text || undefined, detail };
-    if (err.closes) {
+    if (err.closes && this.leaf === undefined) {
+      this.ctx.linkRefused(this, 'protocol', log);
+      this.refuse(err.closeReason ?? 'Protocol Violation');
+    } else if (err.closes) {
       this.ctx.logger.warn(log, 'leafnode protocol error, closing');
-      if (this.leaf === undefined) this.refuse(err.closeReason ?? 'Protocol Violation');
-      else this.close(err.closeReason ?? 'Protocol Violation');
+      this.close(err.closeReason ?? 'Protocol Violation');
     } else {
       this.ctx.logger.debug(log, 'leafnode protocol error');
     }
@@ -305,10 +316,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (this.closeReason !== undefined) return;
     if (!v.ok) {
       // nats-server auth.go/client.go: "authentication error", `-ERR 'Authorization Violation'`, closed.
-      this.ctx.logger.warn(
-        { lid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, leaf: (typeof c.name === 'string' && c.name) || undefined, reason: v.reason },
-        'leafnode authentication error, closing',
-      );
+      const name = typeof c.name === 'string' && c.name !== '' ? clipped(c.name) : undefined;
+      this.ctx.linkRefused(this, 'credentials', { lid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, leaf: name, reason: v.reason });
       this.writeRaw(errLine(Errors.authorizationViolation));
       this.refuse(Errors.authorizationViolation.closeReason!);
       return;
