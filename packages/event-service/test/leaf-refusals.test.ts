@@ -62,3 +62,26 @@ test('a loop of refused leaves with a 3,900-byte name writes a few short warn li
   assert.equal(first.level, 40, 'a warn line');
   assert.match(String(first.leaf), /^leaf-n+/, 'the name, clipped, is still there to recognise');
 });
+
+test('LS+, LS- and LMSG from an admitted leaf with a subject that is not UTF-8 are counted in /metrics and logged, and the link stays up', async (t) => {
+  const svc = await startService(t, []);
+  const pool = new RawPool();
+  t.after(() => pool.closeAll());
+  const leaf = pool.track(await connectRaw({ host: HOST, port: svc.leafPort }));
+  leaf.send(leafConnect({ name: 'raw-leaf' }) + 'PING\r\n');
+  await leaf.expect(/PONG\r\n/, WAIT_MS);
+  const bad = Buffer.from([0xff, 0xfe]);
+  leaf.send(Buffer.concat([Buffer.from('LS+ a.'), bad, Buffer.from('\r\nLS- a.'), bad, Buffer.from('\r\nLMSG b.'), bad, Buffer.from(' 2\r\nhi\r\nPING\r\n')]));
+  await leaf.expect(/PONG\r\n/, WAIT_MS);
+  const metrics = await within(
+    (async () => (await fetch(`http://${HOST}:${svc.monitorPort}/metrics`)).text())(),
+    'GET /metrics',
+    WAIT_MS,
+  );
+  const counted = /^event_service_leafnode_refused_total (\d+)$/m.exec(metrics);
+  assert.ok(counted !== null, 'a leafnode_refused_total counter in /metrics');
+  assert.equal(Number(counted[1]), 3, 'the LS+, the LS- and the LMSG');
+  const line = jsonLines(svc.stdout()).find((l) => l.level === 40 && typeof l.msg === 'string' && /UTF-8/.test(l.msg));
+  assert.ok(line !== undefined, 'a warn line names the refusal');
+  assert.equal(leaf.closed, false, 'the link stays up');
+});

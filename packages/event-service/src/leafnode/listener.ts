@@ -25,6 +25,7 @@ import {
   type LeafRefusal,
   type LinkContext,
   type Logger,
+  type Op,
   type Slot,
 } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
@@ -53,7 +54,10 @@ export class LeafnodeListener implements LinkContext {
   refusedUnauthenticated = 0;
   /** Messages from leaves over max_payload, read past and dropped, every link since start (/metrics). */
   droppedOversize = 0;
+  /** LS+, LS- and LMSG from leaves refused for a subject, reply or queue not UTF-8, every link since start (/metrics). */
+  refusedOperations = 0;
   private readonly oversizeWarn = new ThrottledWarn('leafnode message over max_payload dropped; the link stays up');
+  private readonly refusedOpWarn = new ThrottledWarn('leafnode operation with a subject, reply or queue not UTF-8 dropped; the link stays up');
   private readonly refusalWarn = new ThrottledWarn('leafnode connection refused: too many unauthenticated connections');
   private readonly handshakeWarn = new ThrottledWarn('leafnode TLS handshake failed or not done in time');
   private readonly refusedWarn = new ThrottledWarn<`refused_${LeafRefusal}`>('leafnode connection refused before admission, closing', {
@@ -197,6 +201,11 @@ export class LeafnodeListener implements LinkContext {
   oversizeDropped(link: LeafLink, subject: string, size: number): void {
     this.droppedOversize++;
     this.oversizeWarn.note(this.logger, { lid: link.cid, leaf: link.leaf?.name, subject, bytes: size, max_payload: this.limits.max_payload });
+  }
+
+  operationRefused(link: LeafLink, op: Op, detail: string): void {
+    this.refusedOperations++;
+    this.refusedOpWarn.note(this.logger, { lid: link.cid, leaf: link.leaf?.name, op, detail });
   }
 
   linkClosed(link: LeafLink, reason: CloseReason): void {

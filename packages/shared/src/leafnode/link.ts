@@ -66,6 +66,8 @@ export interface LinkContext {
   linkAdmitted(link: LeafLink): void;
   /** The leaf sent a message over our max_payload: it was read past and dropped, the link stays up (count, log). */
   oversizeDropped(link: LeafLink, subject: string, size: number): void;
+  /** The leaf sent LS+, LS- or LMSG whose subject, reply or queue is not UTF-8: dropped, the link stays up (count, log). */
+  operationRefused(link: LeafLink, op: Op, detail: string): void;
   linkClosed(link: LeafLink, reason: CloseReason): void;
 }
 
@@ -399,5 +401,16 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
     if (!this.admitted()) return;
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
+  }
+
+  /**
+   * LS+, LS- or LMSG naming a subject, reply or queue that is not UTF-8 (its payload read and dropped): nothing is
+   * routed and no -ERR goes to the leaf (nats-server compares subjects as bytes and has none to send); counted and
+   * logged instead of vanishing.
+   */
+  onRefused(op: Op, _err: ProtocolError, detail: string): void {
+    if (!this.admitted()) return;
+    this.stats.inRefused++;
+    this.ctx.operationRefused(this, op, detail);
   }
 }

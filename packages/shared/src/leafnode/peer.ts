@@ -17,6 +17,8 @@ export interface LinkStats {
   outBytes: number;
   /** Messages from the peer over our max_payload, read past and dropped (the link stays up). */
   inOversize: number;
+  /** LS+, LS- and LMSG from the peer whose subject, reply or queue is not UTF-8: dropped, the link stays up. */
+  inRefused: number;
 }
 
 /**
@@ -62,7 +64,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   readonly echo = false;
   readonly noResponders = false;
   readonly remote = true;
-  readonly stats: LinkStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, inOversize: 0 };
+  readonly stats: LinkStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, inOversize: 0, inRefused: 0 };
   /** The peer's interest, by nats-server's key (`subject` or `subject queue`). */
   readonly subs = new Map<string, Subscription>();
 

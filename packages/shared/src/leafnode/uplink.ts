@@ -132,6 +132,8 @@ export interface UplinkCounters {
   outBytes: number;
   /** Messages from the hub over what we accept (the larger of our max_payload and its), read past and dropped. */
   inOversize: number;
+  /** LS+, LS- and LMSG from the hub whose subject, reply or queue is not UTF-8: dropped, the link stays up. */
+  inRefused: number;
   /** Messages held for the hub now (link down, or older ones still waiting), and their bytes. */
   bufferedMsgs: number;
   bufferedBytes: number;
@@ -221,6 +223,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private readonly count = { reconnects: 0, failures: 0, droppedNoInterest: 0, droppedOnClose: 0, droppedOversize: 0 };
   private readonly oversizeOutWarn = new ThrottledWarn('message larger than the upstream\'s max_payload not sent');
   private readonly oversizeInWarn = new ThrottledWarn('message from the upstream over max_payload dropped; the link stays up');
+  private readonly refusedInWarn = new ThrottledWarn('operation from the upstream with a subject, reply or queue not UTF-8 dropped; the link stays up');
   private closing: Promise<void> | undefined;
 
   constructor(broker: Broker, opts: UplinkOptions) {
@@ -813,6 +816,13 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     if (!this.linked) return;
     this.stats.inOversize++;
     this.oversizeInWarn.note(this.logger, { upstream: this.url!.display, subject, bytes: size, max_payload: this.parser?.limits.maxPayload });
+  }
+
+  /** LS+, LS- or LMSG from the hub naming a subject, reply or queue that is not UTF-8: dropped, counted, logged. */
+  onRefused(op: Op, _err: ProtocolError, detail: string): void {
+    if (!this.linked) return;
+    this.stats.inRefused++;
+    this.refusedInWarn.note(this.logger, { upstream: this.url!.display, op, detail });
   }
 }
 
