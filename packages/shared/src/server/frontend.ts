@@ -161,11 +161,19 @@ export class ClientFrontend implements ClientContext {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
     });
     // maxPayload: every connection sets its own as it starts, from the limits in force (client.ts messageBound); this
-    // one only stands until then.
+    // one only stands until then. A ws that no longer lets us would hold admitted clients to the bound before
+    // admission: then the listener's bound is the admitted one, and the operator is told what is lost.
+    const settable = WebSocketTransport.boundSettable();
+    if (!settable) {
+      this.logger.error(
+        { max_payload: this.limits.max_payload },
+        'this ws release has no per-connection message bound we can set: every WebSocket message may be as large as an admitted one (max_payload) from the first frame, before authentication, and a reload of max_payload or max_control_line does not reach this listener',
+      );
+    }
     const wss = new WebSocketServer({
       server,
       perMessageDeflate: false,
-      maxPayload: messageBytesBound(this.limits, false),
+      maxPayload: messageBytesBound(this.limits, !settable),
       verifyClient: (info, done) => this.verifyOrigin(info, done),
     });
     wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket as net.Socket));

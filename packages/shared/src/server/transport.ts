@@ -2,6 +2,7 @@
 // written once. Writes arrive already batched per event-loop turn (shared/protocol/outbound.ts).
 import type net from 'node:net';
 import type { TLSSocket, PeerCertificate } from 'node:tls';
+import * as ws from 'ws';
 import type { WebSocket } from 'ws';
 
 /**
@@ -222,13 +223,27 @@ export class WebSocketTransport implements Transport {
   }
 
   /**
+   * Whether this ws release lets a connection's bound be set (setMaxMessageBytes): a WebSocket keeps its Receiver
+   * in `_receiver`, and the Receiver reads `_maxPayload` on every frame header. Private fields: the frontend checks
+   * them when it starts listening, so a ws release that renamed them is seen at start, not as admitted clients
+   * silently held to the bound before admission.
+   */
+  static boundSettable(): boolean {
+    const Receiver = (ws as unknown as { Receiver?: new (opts: { maxPayload: number }) => { _maxPayload?: unknown } }).Receiver;
+    if (typeof Receiver !== 'function' || new Receiver({ maxPayload: 7 })._maxPayload !== 7) return false;
+    // As ws's server makes one (websocket-server.js completeUpgrade), without a socket yet.
+    const ServerSide = ws.WebSocket as unknown as new (address: null, protocols: undefined, opts: object) => object;
+    return '_receiver' in new ServerSide(null, undefined, {});
+  }
+
+  /**
    * ws holds a message whole before emitting it, up to its maxPayload: one control line's worth until the client is
    * admitted, so a client that has not authenticated cannot make us hold a large frame (nats-server reads WebSocket
    * frames into its parser as they come, which refuses any first byte but C before CONNECT); the room for a message
    * at max_payload after. Set per connection, from the limits in force, before its first frame is read (the client
    * starts within ws's 'connection' event), so a reload reaches new connections as well as open ones. ws has no
-   * public per-connection setting: its Receiver's maxPayload is read on every frame header, so it is set there;
-   * should a ws release rename it, the listener's bound stays and the WebSocket tests (large messages, reloads) fail.
+   * public per-connection setting: its Receiver's maxPayload is read on every frame header, so it is set there
+   * (boundSettable checks, at listen, that it still can be).
    */
   setMaxMessageBytes(maxMessageBytes: number): void {
     const receiver = (this.ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
