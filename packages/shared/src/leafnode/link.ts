@@ -6,7 +6,6 @@
 import {
   EAGER_FLUSH_BYTES,
   Errors,
-  Outbound,
   PING,
   PONG,
   Parser,
@@ -20,7 +19,7 @@ import { clipped, type Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
 import { awaitVerdict } from '../server/admission.js';
-import { Pinger } from '../server/pinger.js';
+import { ConnCore } from '../server/conn-core.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
 import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
@@ -88,10 +87,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   closeReason: CloseReason | undefined;
 
   private readonly parser: Parser;
-  private readonly out = new Outbound();
-  private flushScheduled = false;
-  private readonly pinger = new Pinger();
-  private paused = 0;
+  private readonly core: ConnCore;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -110,11 +106,20 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       expectConnect: true,
       skipOversize: MAX_PAYLOAD_CEILING,
     });
+    this.core = new ConnCore(transport, {
+      // After the current publish (every delivery of one message is synchronous): one write per turn.
+      schedule: () => queueMicrotask(() => this.flush()),
+      keepalive: {
+        pingMax: () => ctx.limits.ping_max,
+        ping: () => this.writeRaw(PING),
+        stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
+      },
+    });
   }
 
   /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */
   get rttMs(): number {
-    return this.pinger.rttMs;
+    return this.core.pinger.rttMs;
   }
 
   get publisher(): PublisherHandle {
@@ -145,9 +150,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       onClose: (err) => this.closed(err ? 'Read Error' : 'Leafnode Closed'),
       onDrain: () => {},
     });
-    const svc = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(this.ctx.greeting(this.cid, this.transport.remoteAddress));
-    this.pinger.start(svc.ping_interval, () => this.onPingTimer());
+    this.core.keepAlive(this.ctx.limits.ping_interval);
   }
 
   fail(err: ProtocolError, detail: string): void {
@@ -172,28 +176,27 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
    */
   private refuse(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
-    this.transport.refuse(this.out.bytes > 0 ? this.out.take() : undefined);
+    this.core.refuse();
     this.closed(reason);
   }
 
   close(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
     this.flush();
-    this.transport.end();
+    this.core.end();
     this.closed(reason);
     // Closed while its reads are paused (an admission check, a publisher pause): the socket must still read the
     // peer's FIN to finish closing, and a paused socket holds no event loop. What arrives now is dropped.
-    if (this.paused > 0) this.transport.resume();
+    if (this.core.readsPaused) this.transport.resume();
   }
 
   private closed(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    this.pinger.stop();
+    this.core.stop();
     this.ctx.interest.unobserve(this);
     // The leaf's interest goes with it; other links hear LS- for what only it held.
     this.removeAllPeerInterest();
-    this.out.clear();
     this.dropPending();
     this.ctx.linkClosed(this, reason);
   }
@@ -201,11 +204,11 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   // --- messages to the leaf ------------------------------------------------------------------------------
 
   protected sendMessage(m: LeafMessage, _from: Conn): void {
-    const out = this.out;
+    const out = this.core.batch;
     const bytes = writeLeafMsg(out, m, this.leaf === undefined || this.leaf.headers);
     this.stats.outMsgs++;
     this.stats.outBytes += bytes;
-    if (out.bytes + this.transport.bufferedBytes() > this.ctx.limits.max_pending) {
+    if (this.core.pendingBytes > this.ctx.limits.max_pending) {
       this.slowConsumer();
       return;
     }
@@ -220,19 +223,18 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (this.closeReason !== undefined) return;
     this.ctx.broker.counters.slowConsumers++;
     this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name }, 'slow leafnode, closing');
-    this.out.clear();
-    this.transport.destroy();
+    this.core.cut();
     this.closed('Slow Consumer (Pending Bytes)');
   }
 
   // --- PublisherHandle -----------------------------------------------------------------------------------
 
   pause(): void {
-    if (this.paused++ === 0) this.transport.pause();
+    this.core.pause();
   }
 
   resume(): void {
-    if (this.paused > 0 && --this.paused === 0 && this.closeReason === undefined) this.transport.resume();
+    this.core.resume();
   }
 
   // --- interest to the leaf ------------------------------------------------------------------------------
@@ -249,33 +251,20 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (this.closeReason !== undefined) return;
     // A message collected before this line goes first, keeping the order things happened in.
     this.writePending();
-    if (typeof s === 'string') this.out.writeString(s);
-    else this.out.writeBytes(s);
-    this.scheduleFlush();
+    this.core.write(s);
   }
 
   protected scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // After the current publish (every delivery of one message is synchronous): one write per turn.
-    queueMicrotask(() => this.flush());
+    this.core.schedule();
   }
 
   flush(): void {
-    this.flushScheduled = false;
     if (this.closeReason !== undefined) return;
     this.writePending();
-    if (this.out.bytes === 0 || this.closeReason !== undefined) return;
-    this.transport.write(this.out.take());
+    if (this.closeReason === undefined) this.core.flush();
   }
 
   // --- reading -------------------------------------------------------------------------------------------
-  private onPingTimer(): void {
-    if (this.closeReason !== undefined) return;
-    const action = this.pinger.onTimer(this.ctx.limits.ping_max, this.paused > 0);
-    if (action === 'stale') this.fail(Errors.staleConnection, `${this.pinger.unanswered} pings unanswered`);
-    else if (action === 'ping') this.writeRaw(PING);
-  }
 
   /** Nothing but CONNECT before CONNECT: nats-server 2.9.10 answers `Authorization Violation` and closes. */
   private admitted(): boolean {
@@ -354,7 +343,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     );
     this.sendAllInterest();
     // A first PING measures the round trip at once, as nats-server's does for /leafz rtt (client.go sendRTTPing).
-    this.pinger.sent();
+    this.core.pinger.sent();
     this.writeRaw(PING);
   }
 
@@ -373,7 +362,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   onPong(): void {
     if (!this.admitted()) return;
-    this.pinger.onPong();
+    this.core.pinger.onPong();
   }
 
   onLeafSub(subject: string, queue: string | undefined, weight: number): void {

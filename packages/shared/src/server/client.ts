@@ -7,12 +7,10 @@ import {
   EAGER_FLUSH_BYTES,
   Errors,
   OK,
-  Outbound,
   PING,
   PONG,
   Parser,
   errLine,
-  infoLine,
   permissionsViolationForPublish,
   permissionsViolationForSubscription,
   type CloseReason,
@@ -24,11 +22,10 @@ import { isValidPublishSubject, isValidQueueName, isValidSubject } from '../subj
 import { certificateSubject } from '../tls.js';
 import { ExpiryTimer, awaitVerdict, type Admission, type ClientPermissions } from './admission.js';
 import { Subscription, type Conn, type PublisherHandle } from './broker.js';
+import { ConnCore } from './conn-core.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
-import type { ClientContext, ClientLimits, ClientStats } from './context.js';
-import { Pinger } from './pinger.js';
+import { clientInfo, type ClientContext, type ClientLimits, type ClientStats } from './context.js';
 import { messageBytesBound, type Transport } from './transport.js';
-import { WriteDeadline } from './write-deadline.js';
 
 export type { ClientContext, ClientLimits, ClientStats };
 
@@ -40,13 +37,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   closeReason: CloseReason | undefined;
 
   private readonly parser: Parser;
-  private readonly out = new Outbound();
+  private readonly core: ConnCore;
   private opts: ConnectOptions = PRE_CONNECT_OPTIONS;
   private connected = false;
-  private flushScheduled = false;
-  private readonly pinger = new Pinger();
-  private readonly writeDeadline: WriteDeadline;
-  private paused = 0;
   /** Set by an admission with permissions; undefined: everything allowed. */
   private permissions: ClientPermissions | undefined;
   private readonly expiry = new ExpiryTimer();
@@ -66,9 +59,14 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       // that has not authenticated (nats-server parser.go OP_START with authSet).
       expectConnect: ctx.authenticator !== undefined,
     });
-    this.writeDeadline = new WriteDeadline(transport, {
-      deadlineMs: () => ctx.limits.write_deadline,
-      stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)'),
+    this.core = new ConnCore(transport, {
+      schedule: () => ctx.scheduleFlush(this),
+      keepalive: {
+        pingMax: () => ctx.limits.ping_max,
+        ping: () => this.writeRaw(PING),
+        stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
+      },
+      writeDeadline: { ms: () => ctx.limits.write_deadline, stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)') },
     });
   }
 
@@ -97,7 +95,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
   /** Bytes queued for this client and not yet sent: this turn's batch plus the socket's backlog. */
   get pendingBytes(): number {
-    return this.out.bytes + this.transport.bufferedBytes();
+    return this.core.pendingBytes;
   }
   get isClosed(): boolean {
     return this.closeReason !== undefined;
@@ -114,7 +112,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       if (perms.canDeliver !== undefined && sub.wildcard && !perms.canDeliver(subject)) return;
       if (reply !== undefined) perms.noteReply?.(reply);
     }
-    const out = this.out;
+    const out = this.core.batch;
     if (hdrLen === 0 || this.opts.headers) out.writeMsg(subject, sub.sid, reply, hdrLen, msg);
     // A client that did not ask for headers gets the payload alone (nats-server client.go deliverMsg).
     else out.writeMsg(subject, sub.sid, reply, 0, msg.subarray(hdrLen));
@@ -126,7 +124,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     // A publisher that never yields (an in-process loop) must not make us batch without bound: write now.
     if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
-    else this.scheduleFlush();
+    else this.core.schedule();
   }
 
   expired(sub: Subscription): void {
@@ -136,37 +134,32 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   // --- PublisherHandle: flow control for in-process consumers (event handlers) -----------------------------
 
   pause(): void {
-    if (this.paused++ === 0) this.transport.pause();
+    this.core.pause();
   }
 
   resume(): void {
-    if (this.paused > 0 && --this.paused === 0 && this.closeReason === undefined) this.transport.resume();
+    this.core.resume();
   }
 
   // --- lifecycle -----------------------------------------------------------------------------------------
-
-  /** The INFO line this client is greeted with. */
-  static greeting(ctx: ClientContext, cid: number, remoteAddress: string): string {
-    return infoLine({ ...ctx.serverInfo(), client_id: cid, client_ip: remoteAddress });
-  }
 
   /** Starts reading; sends the greeting unless the server already did (TLS sends it before the handshake). */
   start(opts: { greeted?: boolean } = {}): void {
     this.transport.start({
       onData: (chunk) => this.onData(chunk),
       onClose: (err) => this.closed(err ? 'Read Error' : 'Client Closed'),
-      onDrain: () => this.writeDeadline.stop(),
+      onDrain: () => this.core.drained(),
     });
     const limits = this.ctx.limits;
-    if (!opts.greeted) this.writeRaw(Client.greeting(this.ctx, this.cid, this.transport.remoteAddress));
+    if (!opts.greeted) this.writeRaw(clientInfo(this.ctx, this.cid, this.transport.remoteAddress));
     // Before any frame is read: the limits in force now, not those the listener started with.
     this.transport.setMaxMessageBytes?.(this.messageBound(limits));
-    this.pinger.start(limits.ping_interval, () => this.onPingTimer());
+    this.core.keepAlive(limits.ping_interval);
   }
 
   /** Round trip of our last PING, in ms (0 until one was answered); /connz reports it. */
   get rttMs(): number {
-    return this.pinger.rttMs;
+    return this.core.pinger.rttMs;
   }
 
   /** Sends an -ERR (when it has text) and closes if nats-server would. */
@@ -198,21 +191,20 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
    */
   private refuse(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
-    this.transport.refuse(this.out.bytes > 0 ? this.out.take() : undefined);
+    this.core.refuse();
     this.closed(reason);
   }
 
   /** Flushes what is queued, then closes. */
   close(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
-    this.flush();
-    this.transport.end();
+    this.core.end();
     this.closed(reason);
   }
 
   /** Sends an asynchronous INFO (lame duck, limits changed). */
   sendInfo(extra: Record<string, unknown>): void {
-    this.writeRaw(infoLine({ ...this.ctx.serverInfo(), client_id: this.cid, client_ip: this.transport.remoteAddress, ...extra }));
+    this.writeRaw(clientInfo(this.ctx, this.cid, this.transport.remoteAddress, extra));
   }
 
   /**
@@ -223,7 +215,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     const limits = this.ctx.limits;
     this.parser.limits = { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload };
     this.transport.setMaxMessageBytes?.(this.messageBound(limits));
-    if (this.closeReason === undefined) this.pinger.retime(limits.ping_interval);
+    if (this.closeReason === undefined) this.core.keepAlive(limits.ping_interval);
   }
 
   private get authRequired(): boolean {
@@ -242,9 +234,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       { cid: this.cid, ip: this.transport.remoteAddress, client_name: this.opts.name || undefined, pending_bytes: this.pendingBytes },
       'slow consumer, closing',
     );
-    // Its backlog is dropped: waiting for it would hold memory on behalf of a reader that cannot keep up.
-    this.out.clear();
-    this.transport.destroy();
+    this.core.cut();
     this.closed(reason);
   }
 
@@ -252,36 +242,22 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private closed(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    this.pinger.stop();
-    this.writeDeadline.stop();
+    this.core.stop();
     this.expiry.stop();
     for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
     this.subs.clear();
-    this.out.clear();
     this.ctx.clientClosed(this, reason);
   }
 
   // --- writing -------------------------------------------------------------------------------------------
 
   private writeRaw(s: string | Buffer): void {
-    if (this.closeReason !== undefined) return;
-    if (typeof s === 'string') this.out.writeString(s);
-    else this.out.writeBytes(s);
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    this.ctx.scheduleFlush(this);
+    if (this.closeReason === undefined) this.core.write(s);
   }
 
   /** Writes everything queued this turn in one go (called by the server's flusher). */
   flush(): void {
-    this.flushScheduled = false;
-    if (this.out.bytes === 0 || this.closeReason !== undefined) return;
-    this.transport.write(this.out.take(), this.writeDeadline.onSent);
-    this.writeDeadline.wrote();
+    this.core.flush();
   }
 
   // --- reading -------------------------------------------------------------------------------------------
@@ -290,13 +266,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason !== undefined) return;
     this.lastActivity = Date.now();
     this.parser.parse(chunk);
-  }
-
-  private onPingTimer(): void {
-    if (this.closeReason !== undefined) return;
-    const action = this.pinger.onTimer(this.ctx.limits.ping_max, this.paused > 0);
-    if (action === 'stale') this.fail(Errors.staleConnection, `${this.pinger.unanswered} pings unanswered`);
-    else if (action === 'ping') this.writeRaw(PING);
   }
 
   /** With auth on, nothing but CONNECT is accepted first (nats-server: Authorization Violation). */
@@ -343,7 +312,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   onPong(): void {
     if (!this.admitted()) return;
-    this.pinger.onPong();
+    this.core.pinger.onPong();
   }
 
   onConnect(json: string): void {

@@ -1,6 +1,7 @@
 // What a client connection needs from the server that accepted it (the frontend, or a test's stand-in): the limits
-// it enforces, read on use so a reload reaches live connections, and the server's hooks. client.ts re-exports these.
-import type { CloseReason } from '../protocol/index.js';
+// it enforces, read on use so a reload reaches live connections, the server's hooks, and the INFO it is greeted
+// with. client.ts re-exports the types.
+import { infoLine, type CloseReason } from '../protocol/index.js';
 import type { Logger } from '../log.js';
 import type { ClientAuthenticator } from './admission.js';
 import type { Broker } from './broker.js';
@@ -38,4 +39,9 @@ export interface ClientStats {
   inBytes: number;
   outMsgs: number;
   outBytes: number;
+}
+
+/** The INFO line for client `cid` (its greeting, or a later one with `extra`: lame duck, changed limits). */
+export function clientInfo(ctx: ClientContext, cid: number, remoteAddress: string, extra: Record<string, unknown> = {}): string {
+  return infoLine({ ...ctx.serverInfo(), client_id: cid, client_ip: remoteAddress, ...extra });
 }

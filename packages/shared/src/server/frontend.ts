@@ -21,6 +21,7 @@ import { ThrottledWarn, type Logger } from '../log.js';
 import type { Broker } from './broker.js';
 import type { ClientAuthenticator } from './admission.js';
 import { Client, type ClientContext, type ClientLimits } from './client.js';
+import { clientInfo } from './context.js';
 import { AdmissionSlots, type Slot } from './slots.js';
 import { SocketTransport, WebSocketTransport, messageBytesBound, type Transport } from './transport.js';
 
@@ -262,7 +263,7 @@ export class ClientFrontend implements ClientContext {
   private acceptTcp(socket: net.Socket): void {
     const slot = this.claimSlot(socket, (cid) => {
       // nats-server greets first, then refuses (server.go createClient, maxConnExceeded).
-      socket.write(Client.greeting(this, cid, socket.remoteAddress ?? ''));
+      socket.write(clientInfo(this, cid, socket.remoteAddress ?? ''));
       this.slots.refuseSocket(socket, errLine(Errors.maxConnections));
     });
     if (slot === undefined) return;
@@ -271,7 +272,7 @@ export class ClientFrontend implements ClientContext {
       return;
     }
     // TLS: the INFO goes out in plaintext, then the client starts its handshake.
-    socket.write(Client.greeting(this, slot.id, socket.remoteAddress ?? ''));
+    socket.write(clientInfo(this, slot.id, socket.remoteAddress ?? ''));
     this.slots.handshake(slot);
     this.tlsServer.emit('connection', socket);
   }
