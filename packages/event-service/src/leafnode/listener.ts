@@ -79,7 +79,6 @@ export class LeafnodeListener implements LinkContext {
   constructor(private readonly host: LeafnodeHost) {
     // Before any link: the table must have seen every subscription a link may be told about.
     this.interest = new InterestTable(host.broker);
-    const listener = this;
     this.slots = new AdmissionSlots<LeafLink>({
       countsUntil: 'admitted',
       // nats-server has no such bound; refusing the newcomer keeps a link that is about to be admitted.
@@ -87,8 +86,10 @@ export class LeafnodeListener implements LinkContext {
       get max() {
         return host.config.leafnodes?.max_unauthenticated ?? 0;
       },
+      // From accept to an admitted CONNECT (nats-server leafnodes authorization timeout), TLS handshake included.
       get deadlineMs() {
-        return listener.authTimeoutMs;
+        const conf = host.config;
+        return conf.leafnodes?.authorization?.timeout ?? conf.service.auth_timeout;
       },
       expired: (slot) => this.admissionDeadline(slot),
       evicted: (slot) => slot.socket.destroy(),
@@ -121,10 +122,6 @@ export class LeafnodeListener implements LinkContext {
   /** bcrypt checks of leaf credentials queued or running in the worker now (/handlerz). */
   get bcryptWaiting(): number {
     return this.authorizer?.bcryptWaiting ?? 0;
-  }
-  /** From accept to an admitted CONNECT (nats-server leafnodes authorization timeout), read as each socket arrives. */
-  get authTimeoutMs(): number {
-    return this.config.leafnodes?.authorization?.timeout ?? this.config.service.auth_timeout;
   }
 
   async listen(): Promise<void> {
