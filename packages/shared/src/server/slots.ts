@@ -111,7 +111,8 @@ export class AdmissionSlots<C extends SlotConn> {
 
   /** The socket is in its TLS handshake or WebSocket upgrade: takeHandshaken finds its slot from the upgraded stream. */
   handshake(slot: Slot<C>): void {
-    this.handshaking.set(slot.peer, slot as SlotState<C>);
+    const s = this.state(slot);
+    if (s !== undefined) this.handshaking.set(s.peer, s);
   }
 
   /** The slot of a socket whose handshake or upgrade just ended, if it still counts. */
@@ -124,7 +125,8 @@ export class AdmissionSlots<C extends SlotConn> {
 
   /** The connection's CONNECT was admitted: its deadline is off, and under countsUntil admitted its slot is free. */
   admitted(slot: Slot<C>): void {
-    const s = slot as SlotState<C>;
+    const s = this.state(slot);
+    if (s === undefined) return;
     clearTimeout(s.timer);
     s.timer = undefined;
     this.unadmitted.delete(s.id);
@@ -133,10 +135,11 @@ export class AdmissionSlots<C extends SlotConn> {
 
   /** The connection closed (its socket may still be finishing): work on its behalf is skipped; the slot gives way first. */
   closed(slot: Slot<C>): void {
-    const s = slot as SlotState<C>;
+    const s = this.state(slot);
+    if (s === undefined) return;
     s.abort.abort();
     if (this.policy.countsUntil === 'admitted') this.release(s);
-    else if (this.counted.get(s.id) === s) this.lingering.set(s.id, s);
+    else this.lingering.set(s.id, s);
   }
 
   /**
@@ -144,7 +147,8 @@ export class AdmissionSlots<C extends SlotConn> {
    * `settled` settles, even if the connection goes first, so what waits for such work is bounded by `max`.
    */
   hold(slot: Slot<C>, settled: Promise<unknown>): void {
-    const s = slot as SlotState<C>;
+    const s = this.state(slot);
+    if (s === undefined) return;
     s.holds++;
     const done = (): void => {
       if (--s.holds === 0 && s.releasing) this.release(s);
@@ -190,6 +194,12 @@ export class AdmissionSlots<C extends SlotConn> {
       return true;
     }
     return false;
+  }
+
+  /** The slot's own state while it counts (a Slot handed out earlier, since released, has none). */
+  private state(slot: Slot<C>): SlotState<C> | undefined {
+    const s = this.counted.get(slot.id);
+    return s === slot ? s : undefined;
   }
 
   private deadline(slot: SlotState<C>): void {
