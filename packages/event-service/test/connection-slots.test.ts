@@ -17,8 +17,9 @@ import * as v2 from 'nats';
 import * as natsWs from 'nats.ws';
 import WebSocket from 'ws';
 import { createCertificateAuthority, createServerCertificate } from '@event-broker/shared';
+import { startEventService } from '../src/index.js';
 import { eventService, targets, type RunningTarget, type Target, type TargetOptions } from './helpers/targets.js';
-import { connectRaw } from './helpers/raw.js';
+import { connectRaw, connectRawTls, type RawConn } from './helpers/raw.js';
 import { uniqueSubject, until, within } from './helpers/bounded.js';
 
 const LIMIT = 10;
@@ -176,6 +177,115 @@ describe('max_connections: connections not yet admitted cannot lock clients out 
       await roundTrip({ subscribe: (s, o) => nc.subscribe(s, o) as AsyncIterable<{ string(): string }>, publish: (s, d) => nc.publish(s, natsWs.StringCodec().encode(d)) });
       // Never upgraded: closed by auth_timeout (1 s) from accept, not Node's 60 s header timeout.
       await until(() => idle.open() === 0, 'every silent socket closed', WAIT_MS, () => `${idle.open()} still open`);
+    });
+  });
+});
+
+// The frontend's promise when it closes a connection not yet admitted to make room (frontend.ts makeRoom): one whose
+// CONNECT is pending is told why, with the text nats-server gives a connection over the limit, before the close.
+describe('max_connections: the connection closed to make room is told why (event-service)', () => {
+  const SMALL = 3;
+  const refusedText = /-ERR 'maximum connections exceeded'\r\n$/;
+
+  /** Fills the table with `open()`ed connections that got their INFO (TLS done), then lets one more in. */
+  async function evictOldest(t: TestContext, open: () => Promise<RawConn>): Promise<string> {
+    const held: RawConn[] = [];
+    for (let i = 0; i < SMALL; i++) {
+      const c = await open();
+      t.after(() => c.close());
+      held.push(c);
+    }
+    const newcomer = await open();
+    t.after(() => newcomer.close());
+    const closed = await held[0]!.expectClosed(WAIT_MS);
+    for (const c of held.slice(1)) assert.equal(c.closed, false, 'only the oldest gave way');
+    return closed.rest;
+  }
+
+  describe('plaintext with a token', () => {
+    const server = started(eventService, async () => ({ token: TOKEN, maxConnections: SMALL, authTimeoutMs: AUTH_TIMEOUT_MS }));
+    it("the oldest connection without CONNECT gets -ERR 'maximum connections exceeded', then the close", async (t) => {
+      const rest = await evictOldest(t, () => connectRaw(server()));
+      assert.match(rest, refusedText);
+    });
+  });
+
+  describe('plaintext without a token', () => {
+    const server = started(eventService, async () => ({ maxConnections: SMALL, authTimeoutMs: AUTH_TIMEOUT_MS }));
+    it("the oldest connection without CONNECT gets -ERR 'maximum connections exceeded', then the close", async (t) => {
+      const rest = await evictOldest(t, () => connectRaw(server()));
+      assert.match(rest, refusedText);
+    });
+  });
+
+  describe('over TLS with a token', () => {
+    const server = started(eventService, async () => ({ ...(await tlsOptions()), maxConnections: SMALL }));
+    it("the oldest connection whose handshake is done but not its CONNECT gets -ERR 'maximum connections exceeded', then the close", async (t) => {
+      const files = await pki();
+      const rest = await evictOldest(t, () => connectRawTls(server(), { ca: fs.readFileSync(files.ca) }));
+      assert.match(rest, refusedText);
+    });
+  });
+
+  describe('WebSocket with a token', () => {
+    const server = started(eventService, async () => ({ token: TOKEN, maxConnections: SMALL, authTimeoutMs: AUTH_TIMEOUT_MS, websocket: true }));
+    it("the oldest upgraded connection without CONNECT gets -ERR 'maximum connections exceeded' in a frame, then the close", async (t) => {
+      const open = async () => {
+        const ws = new WebSocket(`ws://127.0.0.1:${server().wsPort}`);
+        const got = { text: '', closed: false };
+        ws.on('message', (d: Buffer) => (got.text += d.toString('latin1')));
+        ws.on('error', () => {});
+        ws.on('close', () => (got.closed = true));
+        t.after(() => ws.terminate());
+        await until(() => got.text.startsWith('INFO '), 'the INFO frame', WAIT_MS);
+        return got;
+      };
+      const held: Array<{ text: string; closed: boolean }> = [];
+      for (let i = 0; i < SMALL; i++) held.push(await open());
+      await open();
+      await until(() => held[0]!.closed, 'the oldest closed', WAIT_MS);
+      assert.match(held[0]!.text, refusedText);
+      assert.ok(held.slice(1).every((h) => !h.closed), 'only the oldest gave way');
+    });
+  });
+
+  describe('plaintext without a token, the oldest still owed output', () => {
+    // A client may PING before CONNECT when there is no token (nats-server answers); one that does not read holds
+    // PONGs in our socket's buffer. Closed to make room, it is still owed them and the -ERR after them, as long as
+    // it reads within the linger (a socket destroyed at once would drop both).
+    it("gets the PONGs it was owed, then -ERR 'maximum connections exceeded', then the close", async (t) => {
+      const svc = await startEventService({
+        service: { host: '127.0.0.1', port: 0, max_connections: SMALL, auth_timeout: AUTH_TIMEOUT_MS },
+        monitor: { host: '127.0.0.1', port: 0 },
+        log: { level: 'silent' },
+      });
+      t.after(() => svc.close());
+      const target = { host: '127.0.0.1', port: svc.port };
+      const oldest = await connectRaw(target);
+      t.after(() => oldest.close());
+      oldest.pause();
+      // Far more PONG than loopback's socket buffers hold: the rest waits in the service's.
+      const PINGS = 1_000_000;
+      await oldest.sendAndDrain('PING\r\n'.repeat(PINGS));
+      const pending = async () => {
+        const connz = (await (await fetch(`http://127.0.0.1:${svc.monitorPort}/connz`)).json()) as { connections: Array<{ cid: number; pending_bytes: number }> };
+        return connz.connections.find((c) => c.cid === oldest.info.client_id)?.pending_bytes ?? 0;
+      };
+      let owed = 0;
+      const end = Date.now() + WAIT_MS;
+      while ((owed = await pending()) === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(owed > 0, 'the service holds PONGs for the oldest client');
+      const others = [await connectRaw(target), await connectRaw(target)];
+      const newcomer = await connectRaw(target);
+      t.after(() => [...others, newcomer].forEach((c) => c.close()));
+      oldest.socket.resume();
+      const closed = await oldest.expectClosed(WAIT_MS);
+      const pongs = closed.rest.split('PONG\r\n').length - 1;
+      const tail = closed.rest.slice(pongs * 6);
+      t.diagnostic(`${owed} bytes owed when it gave way; read ${pongs} PONGs, then ${JSON.stringify(tail)} (${closed.kind})`);
+      // Every PONG for the PINGs read before it gave way (those after are not read), then the -ERR.
+      assert.ok(pongs > 0 && pongs <= PINGS, `${pongs} PONGs`);
+      assert.equal(tail, "-ERR 'maximum connections exceeded'\r\n", `after ${pongs} PONGs, the -ERR, then the close`);
     });
   });
 });

@@ -24,8 +24,8 @@ import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { startEventService, type EventService } from '../src/index.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { LeafAuthorizer, dnKey, mapCertificate } from '../src/leafnode/auth.js';
-import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
-import { runToExit } from './helpers/cli.js';
+import { uniqueSubject, until, within } from './helpers/bounded.js';
+import { logLine, runToExit, signal, startCli } from './helpers/cli.js';
 import { natsLeafLinks, startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
 import { connectRaw, connectRawTls, RawConn, RawPool } from './helpers/raw.js';
 import { freePort, natsServerAvailable } from './helpers/targets.js';
@@ -577,9 +577,77 @@ describe('unauthenticated connections on the leaf port', () => {
     const leaf = pool.track(await connectRaw(target));
     leaf.send(leafConnect({ user: 'leaf', pass: 's3cret' }) + 'PING\r\n');
     await assertAdmitted(leaf, 'after the flood');
-    // An admitted link no longer counts: three more may wait again.
+    // An admitted link no longer counts: three more may wait again, and a fourth is the one turned away.
     const again = [await pool.connect(target), await pool.connect(target), await pool.connect(target)];
-    await settle(50);
+    const fifth = pool.track(new RawConn(net.connect(target.port, target.host)));
+    assert.equal((await fifth.expectClosed(2000)).rest, "-ERR 'maximum connections exceeded'\r\n");
     for (const s of again) assert.equal(s.closed, false);
+  });
+
+  it('a loop of connect, a wrong bcrypt password and close queues no compares behind a real leaf: it is admitted within its timeout', async (t: TestContext) => {
+    // Each wrong password costs the worker one bcrypt compare (~75 ms at cost 10); a socket gone before its compare
+    // started must not leave it queued, or a real leaf's check waits behind all of them past its timeout.
+    const MAX_UNAUTHENTICATED = 4;
+    const FLOOD = 150;
+    const FLOOD_MS = 4000;
+    const svc = await startEventService({
+      service: { host: HOST, port: 0 },
+      leafnodes: { host: HOST, port: 0, max_unauthenticated: MAX_UNAUTHENTICATED, authorization: { user: 'leaf', password: S3CRET_BCRYPT, timeout: '2s' } } as never,
+      monitor: { host: HOST, port: 0 },
+      log: { level: 'silent' },
+    });
+    t.after(() => svc.close());
+    const handlerz = async () => ((await (await fetch(`http://${HOST}:${svc.monitorPort}/handlerz`)).json()) as { leafnodes: { bcrypt_waiting: number; unauthenticated: number } }).leafnodes;
+    const wrong = leafConnect({ user: 'leaf', pass: 'wrong' });
+    const started = Date.now();
+    let sent = 0;
+    let peak = 0;
+    while (sent < FLOOD && Date.now() - started < FLOOD_MS) {
+      const s = net.connect(svc.leafnodePort!, HOST);
+      s.on('error', () => {});
+      s.resume();
+      s.end(wrong);
+      await within(new Promise((r) => s.once('close', r)), 'a flood socket closes');
+      if (++sent % 25 === 0) peak = Math.max(peak, (await handlerz()).bcrypt_waiting);
+    }
+    const after = await handlerz();
+    peak = Math.max(peak, after.bcrypt_waiting);
+    t.diagnostic(`${sent} wrong passwords in ${Date.now() - started} ms; bcrypt checks waiting: peak ${peak}, ${after.bcrypt_waiting} after the loop`);
+    assert.ok(peak <= MAX_UNAUTHENTICATED, `at most max_unauthenticated (${MAX_UNAUTHENTICATED}) bcrypt checks wait, saw ${peak}`);
+    const pool = new RawPool();
+    t.after(() => pool.closeAll());
+    const leaf = pool.track(await connectRaw({ host: HOST, port: svc.leafnodePort! }));
+    const asked = Date.now();
+    leaf.send(leafConnect({ user: 'leaf', pass: 's3cret' }) + 'PING\r\n');
+    await assertAdmitted(leaf, 'the real leaf after the flood');
+    t.diagnostic(`the real leaf was admitted ${Date.now() - asked} ms after its CONNECT`);
+  });
+
+  it('have one deadline from accept, read as each socket arrives: a reload of auth_timeout reaches the TLS handshake and the CONNECT', async (t: TestContext) => {
+    const pki = await makePki(t);
+    const conf = path.join(pki.dir, 'svc.toml');
+    const lines = (authTimeout: string) => [
+      '[service]', `host = "${HOST}"`, 'port = 0', `auth_timeout = "${authTimeout}"`,
+      '[leafnodes]', `host = "${HOST}"`, 'port = 0',
+      '[leafnodes.tls]', `cert_path = "${pki.server.cert}"`, `key_path = "${pki.server.key}"`, `root_ca_path = "${pki.ca}"`,
+      '[log]', 'format = "json"',
+    ];
+    fs.writeFileSync(conf, lines('10s').join('\n'));
+    const { run } = await startCli(t, ['--config', conf]);
+    const leafPort = (await logLine(run, 'listening for leafnode connections')).port as number;
+    fs.writeFileSync(conf, lines('500ms').join('\n'));
+    signal(run, 'SIGHUP');
+    await logLine(run, 'configuration reloaded');
+    const pool = new RawPool();
+    t.after(() => pool.closeAll());
+    const started = Date.now();
+    // Greeted in plaintext, never starts its TLS handshake.
+    const noHandshake = pool.track(new RawConn(net.connect(leafPort, HOST)));
+    // Handshake done, never sends CONNECT.
+    const noConnect = pool.track(await connectRawTls({ host: HOST, port: leafPort }, { ca: fs.readFileSync(pki.ca), cert: fs.readFileSync(pki.upstream.cert), key: fs.readFileSync(pki.upstream.key) }));
+    const [a, b] = await Promise.all([noHandshake.expectClosed(3000), noConnect.expectClosed(3000)]);
+    t.diagnostic(`both closed ${Date.now() - started} ms after accept (auth_timeout 10 s at start, 500 ms after the reload)`);
+    assert.match(a.rest, /^INFO /, 'the one without a handshake got its INFO, then the close');
+    assert.equal(b.rest, "-ERR 'Authentication Timeout'\r\n");
   });
 });

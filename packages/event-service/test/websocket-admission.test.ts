@@ -5,6 +5,7 @@
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
+import { WebSocketTransport } from '@event-broker/shared';
 import { targets, type RunningTarget } from './helpers/targets.js';
 import { connections, natsV2, natsWs, record } from './helpers/clients.js';
 import { deferred, uniqueSubject, until, within } from './helpers/bounded.js';
@@ -141,4 +142,12 @@ test('a reload that changes max_control_line moves the WebSocket bound before ad
   const loweredCode = await within(lowered.closed, 'closed at the bound');
   t.diagnostic(`lowered: close ${loweredCode}, got ${JSON.stringify(lowered.after())}`);
   assert.equal(loweredCode, 1009, `message too big, got ${JSON.stringify(lowered.after())}`);
+});
+
+test('this ws release still lets each connection set its own message bound (the private fields the frontend checks at listen)', (t) => {
+  // The bound before admission and the one after are set per connection through ws's Receiver (shared
+  // transport.ts setMaxMessageBytes). A ws upgrade that renamed those fields fails here first; the frontend would
+  // log an error at listen and fall back to the admitted bound for every frame.
+  assert.equal(WebSocketTransport.boundSettable(), true);
+  t.diagnostic('ws Receiver._maxPayload and WebSocket._receiver are where setMaxMessageBytes expects them');
 });

@@ -51,3 +51,58 @@ export function createLogger(opts: LogOptions = {}): Logger {
   });
   return pino(base, stream);
 }
+
+/** The least time between two lines of one ThrottledWarn. */
+export const THROTTLED_WARN_MS = 10_000;
+
+/**
+ * A warn line for something a peer can make happen at will (a refused connection or request, a dropped message): at
+ * most one line per interval, carrying how many happened since the last one (`count`, or one field per kind), so a
+ * flood cannot flood the log. The first is written at once with its fields; the rest within the interval are
+ * counted and written as one line, with the latest fields, when the interval is over (a timer that holds no process
+ * open), so no occurrence goes unreported.
+ */
+export class ThrottledWarn<Kind extends string = 'count'> {
+  private counts = new Map<Kind, number>();
+  private latest: { logger: Logger; fields: Record<string, unknown> } | undefined;
+  private loggedAt = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+
+  /** `kinds`: the fields every line carries, 0 when none happened (a single `count` when absent). */
+  constructor(
+    private readonly msg: string,
+    private readonly opts: { readonly kinds?: readonly Kind[]; readonly intervalMs?: number } = {},
+  ) {}
+
+  note(logger: Logger, fields: Record<string, unknown>, kind: Kind = 'count' as Kind): void {
+    this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
+    this.latest = { logger, fields };
+    const interval = this.opts.intervalMs ?? THROTTLED_WARN_MS;
+    const wait = this.loggedAt + interval - Date.now();
+    if (wait <= 0) {
+      this.write();
+    } else if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.write(), wait);
+      this.timer.unref();
+    }
+  }
+
+  private write(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const latest = this.latest;
+    if (latest === undefined) return;
+    const counts: Record<string, number> = {};
+    for (const k of this.opts.kinds ?? []) counts[k] = 0;
+    for (const [k, n] of this.counts) counts[k] = n;
+    latest.logger.warn({ ...latest.fields, ...counts }, this.msg);
+    this.counts.clear();
+    this.latest = undefined;
+    this.loggedAt = Date.now();
+  }
+}
+
+/** Peer-chosen text (a leaf's name, a Host header) shortened for a log line: at most `max` characters. */
+export function clipped(text: string, max = 64): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}

@@ -500,6 +500,25 @@ describe('uplink against a raw hub', () => {
     await assert.rejects(up.waitUntilUp(200), (e: unknown) => e instanceof UplinkError && /Authorization Violation/.test(e.message));
   });
 
+  it('LS+ and LMSG from the hub with a subject that is not UTF-8 are counted and logged (rate-limited); the link stays up', async (t) => {
+    const front = await startFront(t);
+    const hub = await startHub(t);
+    const lines: string[] = [];
+    const recording = createLogger({ level: 'info', format: 'json', destination: { write: (s: string) => void lines.push(s) } as unknown as NodeJS.WritableStream });
+    const up = startUplink(t, front, hub, { logger: recording });
+    const peer = await hub.peer(1);
+    await peer.handshake();
+    await within(up.waitUntilUp(WAIT_MS), 'up');
+    const bad = '\xff\xfe';
+    for (let i = 0; i < 20; i++) peer.socket.write(Buffer.from(`LS+ a.${bad}\r\nLMSG b.${bad} 2\r\nhi\r\n`, 'latin1'));
+    peer.send('PING\r\n');
+    await peer.expect(/PONG\r\n/, 'the link answers after them');
+    assert.equal(up.counters.inRefused, 40, 'every refused LS+ and LMSG counted');
+    const warned = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40 && /UTF-8/.test(l.msg));
+    assert.ok(warned.length >= 1 && warned.length <= 2, `logged, rate-limited: ${warned.length} warn lines for 40`);
+    assert.equal(up.up, true);
+  });
+
   it('a port whose INFO is not a leafnode port is refused at the handshake', async (t) => {
     const front = await startFront(t);
     const clientPort = await startHub(t, (lid) => ({ server_id: 'NCLIENTPORT', version: '2.9.10', proto: 1, headers: true, max_payload: 1048576, client_id: lid }));

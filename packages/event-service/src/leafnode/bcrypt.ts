@@ -1,6 +1,8 @@
 // bcrypt checks for leaf credentials, off the event loop: bcryptjs (pure JS, no native build) in one worker thread,
 // so a CONNECT with a wrong password against a $2a$ hash (≈130 ms of CPU at nats-server's cost 11) stalls neither
-// clients nor links. Requests queue in the worker; the listener's max_unauthenticated bounds how many can wait.
+// clients nor links. Checks wait here, not in the worker, which is handed one at a time: a check whose connection
+// is gone before its turn is dropped, never computed. How many may wait is the listener's: each holds one of
+// max_unauthenticated slots until it settles (listener.ts authorize).
 import { Worker } from 'node:worker_threads';
 
 /** nats-server auth.go validBcryptPrefix: `$2a$`, `$2b$`, `$2x$` or `$2y$` and a two-digit cost. */
@@ -21,20 +23,42 @@ export interface BcryptReply {
   readonly ok: boolean;
 }
 
+/** One check waiting for the worker or running in it. */
+interface Check {
+  readonly id: number;
+  readonly password: string;
+  readonly hash: string;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (ok: boolean) => void;
+  readonly onAbort: () => void;
+}
+
 export class BcryptVerifier {
   private worker: Worker | undefined;
   private nextId = 1;
-  private readonly waiting = new Map<number, (ok: boolean) => void>();
+  /** Checks waiting for the worker, in arrival order. */
+  private readonly queue: Check[] = [];
+  /** The one check the worker is computing. */
+  private running: Check | undefined;
 
-  /** Resolves true when `password` matches `hash`; false on a mismatch, a malformed hash or a dead worker. */
-  verify(password: string, hash: string): Promise<boolean> {
-    const worker = this.start();
-    const id = this.nextId++;
+  /**
+   * Resolves true when `password` matches `hash`; false on a mismatch, a malformed hash or a dead worker, and at once
+   * when `gone` aborts before the worker took the check (its connection left: nobody waits for the answer).
+   */
+  verify(password: string, hash: string, gone?: AbortSignal): Promise<boolean> {
+    if (gone?.aborted === true) return Promise.resolve(false);
+    this.start();
     return new Promise<boolean>((resolve) => {
-      this.waiting.set(id, resolve);
-      if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ id, password, hash } satisfies BcryptRequest);
+      const check: Check = { id: this.nextId++, password, hash, signal: gone, resolve, onAbort: () => this.drop(check) };
+      gone?.addEventListener('abort', check.onAbort, { once: true });
+      this.queue.push(check);
+      this.next();
     });
+  }
+
+  /** Checks waiting or running now (/handlerz). */
+  get waitingCount(): number {
+    return this.queue.length + (this.running === undefined ? 0 : 1);
   }
 
   /** Starts the worker now (at listen), so the first CONNECT does not pay for its start-up on the event loop. */
@@ -46,7 +70,7 @@ export class BcryptVerifier {
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = undefined;
-    this.settleAll(false);
+    this.settleAll();
     if (w === undefined) return;
     // An unref'd worker would let the process's event loop end before the terminate promise settles.
     w.ref();
@@ -56,18 +80,18 @@ export class BcryptVerifier {
   private start(): Worker {
     if (this.worker !== undefined) return this.worker;
     const w = new Worker(new URL('./bcrypt-worker.js', import.meta.url));
-    // Idle, it must not keep the process alive; it is ref'd while a check waits.
+    // Idle, it must not keep the process alive; it is ref'd while a check runs.
     w.unref();
     w.on('message', (m: BcryptReply) => {
-      const done = this.waiting.get(m.id);
-      if (done === undefined) return;
-      this.waiting.delete(m.id);
-      if (this.waiting.size === 0) w.unref();
-      done(m.ok);
+      const check = this.running;
+      if (check === undefined || check.id !== m.id) return;
+      this.running = undefined;
+      settle(check, m.ok);
+      this.next();
     });
     const lost = () => {
       if (this.worker === w) this.worker = undefined;
-      this.settleAll(false);
+      this.settleAll();
     };
     w.on('error', lost);
     w.on('exit', lost);
@@ -75,9 +99,36 @@ export class BcryptVerifier {
     return w;
   }
 
-  private settleAll(ok: boolean): void {
-    const all = [...this.waiting.values()];
-    this.waiting.clear();
-    for (const done of all) done(ok);
+  /** Hands the worker the oldest waiting check when it is idle. */
+  private next(): void {
+    const w = this.worker;
+    if (w === undefined || this.running !== undefined) return;
+    const check = this.queue.shift();
+    if (check === undefined) {
+      w.unref();
+      return;
+    }
+    this.running = check;
+    w.ref();
+    w.postMessage({ id: check.id, password: check.password, hash: check.hash } satisfies BcryptRequest);
   }
+
+  /** A waiting check whose connection left: dropped unanswered (false). One already running finishes. */
+  private drop(check: Check): void {
+    const i = this.queue.indexOf(check);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    settle(check, false);
+  }
+
+  private settleAll(): void {
+    const all = [...(this.running === undefined ? [] : [this.running]), ...this.queue.splice(0)];
+    this.running = undefined;
+    for (const check of all) settle(check, false);
+  }
+}
+
+function settle(check: Check, ok: boolean): void {
+  check.signal?.removeEventListener('abort', check.onAbort);
+  check.resolve(ok);
 }

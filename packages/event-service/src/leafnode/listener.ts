@@ -1,13 +1,15 @@
 // The [leafnodes] listener (hub side): accepts leaf links over TCP, or TLS with the service's certificate and a
 // required client certificate when [tls] is set (INFO in plaintext first, then the handshake, as nats-server 2.9
 // does). Who may attach is auth.ts's answer to each CONNECT; until then a socket is unauthenticated, and those are
-// bounded in number (max_unauthenticated) and time (the link's connect timer). Admitted links count toward neither
-// max_connections nor listener_limit: they carry another server's clients, limited there. The protocol of one link
-// is link.ts's.
+// counted from accept as the client port counts its connections (shared AdmissionSlots): at most max_unauthenticated
+// at once, newcomers past it refused, each within the authorization timeout from accept (TLS handshake included),
+// read as it arrives so a reload reaches it. Admitted links count toward neither max_connections nor
+// listener_limit: they carry another server's clients, limited there. The protocol of one link is link.ts's.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import {
+  AdmissionSlots,
   Errors,
   InterestTable,
   LeafLink,
@@ -20,16 +22,17 @@ import {
   type ClientLimits,
   type CloseReason,
   type LeafAdmission,
+  type LeafRefusal,
   type LinkContext,
   type Logger,
+  type Op,
+  type Slot,
 } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
 import { LeafAuthorizer } from './auth.js';
 
-/** How long a leaf may take to finish the TLS handshake (nats-server's leafnode TLS timeout default is 2s). */
-const TLS_HANDSHAKE_MS = 2000;
-/** Sockets turned away for max_unauthenticated are logged at most once per this, with the count. */
-const REFUSAL_LOG_MS = 10_000;
+/** The longest delay a Node timer takes: Node's own TLS handshake timer is set this far off (the slot's deadline bounds it). */
+const NODE_TIMER_MAX_MS = 2 ** 31 - 1;
 
 /** What the listener needs from the server it belongs to. */
 export interface LeafnodeHost {
@@ -51,28 +54,46 @@ export class LeafnodeListener implements LinkContext {
   refusedUnauthenticated = 0;
   /** Messages from leaves over max_payload, read past and dropped, every link since start (/metrics). */
   droppedOversize = 0;
+  /** LS+, LS- and LMSG from leaves refused for a subject, reply or queue not UTF-8, every link since start (/metrics). */
+  refusedOperations = 0;
   private readonly oversizeWarn = new ThrottledWarn('leafnode message over max_payload dropped; the link stays up');
-  private readonly authorizer: LeafAuthorizer;
-  /** Link ids accepted and not yet admitted (TLS handshake or CONNECT pending): bounded by max_unauthenticated. */
-  private readonly unauthenticated = new Set<number>();
-  private refusalsLogged = 0;
-  private refusalLogAt = 0;
+  private readonly refusedOpWarn = new ThrottledWarn('leafnode operation with a subject, reply or queue not UTF-8 dropped; the link stays up');
+  private readonly refusalWarn = new ThrottledWarn('leafnode connection refused: too many unauthenticated connections');
+  private readonly handshakeWarn = new ThrottledWarn('leafnode TLS handshake failed or not done in time');
+  private readonly refusedWarn = new ThrottledWarn<`refused_${LeafRefusal}`>('leafnode connection refused before admission, closing', {
+    kinds: ['refused_credentials', 'refused_protocol'],
+  });
+  /** Made at listen, from the [leafnodes] section it listens for. */
+  private authorizer: LeafAuthorizer | undefined;
+  /** Sockets accepted and not yet admitted (TLS handshake or CONNECT pending): bounded by max_unauthenticated. */
+  private readonly slots: AdmissionSlots<LeafLink>;
   private server: net.Server | undefined;
   /**
    * Never listens: accepted sockets are handed to it after the plaintext INFO, so Node enforces the client
    * certificate (a standalone TLSSocket would not; see server.ts createTlsServer).
    */
   private tlsServer: tls.Server | undefined;
-  /** Link ids of sockets in their TLS handshake, by peer address, picked up on 'secureConnection'. */
-  private readonly handshaking = new Map<string, number>();
-  private nextLid = 1;
   private closing = false;
   private boundPort = 0;
 
   constructor(private readonly host: LeafnodeHost) {
     // Before any link: the table must have seen every subscription a link may be told about.
     this.interest = new InterestTable(host.broker);
-    this.authorizer = new LeafAuthorizer(host.config.leafnodes ?? { host: '127.0.0.1', port: 0, max_unauthenticated: 1 });
+    this.slots = new AdmissionSlots<LeafLink>({
+      countsUntil: 'admitted',
+      // nats-server has no such bound; refusing the newcomer keeps a link that is about to be admitted.
+      whenFull: 'refuse',
+      get max() {
+        return host.config.leafnodes?.max_unauthenticated ?? 0;
+      },
+      // From accept to an admitted CONNECT (nats-server leafnodes authorization timeout), TLS handshake included.
+      get deadlineMs() {
+        const conf = host.config;
+        return conf.leafnodes?.authorization?.timeout ?? conf.service.auth_timeout;
+      },
+      expired: (slot) => this.admissionDeadline(slot),
+      evicted: (slot) => slot.socket.destroy(),
+    });
   }
 
   get broker(): Broker {
@@ -96,16 +117,18 @@ export class LeafnodeListener implements LinkContext {
   }
   /** Sockets accepted and not yet admitted (TLS handshake or CONNECT pending), bounded by max_unauthenticated. */
   get unauthenticatedCount(): number {
-    return this.unauthenticated.size;
+    return this.slots.size;
   }
-  get authTimeoutMs(): number {
-    return this.config.leafnodes?.authorization?.timeout ?? this.config.service.auth_timeout;
+  /** bcrypt checks of leaf credentials queued or running in the worker now (/handlerz). */
+  get bcryptWaiting(): number {
+    return this.authorizer?.bcryptWaiting ?? 0;
   }
 
   async listen(): Promise<void> {
     const conf = this.config.leafnodes;
     if (conf === undefined) return;
     if (this.tlsSection !== undefined) this.tlsServer = this.createTlsServer();
+    this.authorizer = new LeafAuthorizer(conf);
     if (!this.authorizer.required) {
       // Loopback only (config.ts refuses this elsewhere): every local process may attach and see every message.
       this.logger.warn(
@@ -138,7 +161,7 @@ export class LeafnodeListener implements LinkContext {
       leafnode_urls: [`${conf.host}:${this.boundPort}`],
     };
     // nats-server's leafnode INFO says auth_required when its leafnodes { authorization } is set (observed, 2.9.10).
-    if (this.authorizer.required) info.auth_required = true;
+    if (this.authorizer?.required === true) info.auth_required = true;
     else delete info.auth_required;
     if (this.tlsServer !== undefined) {
       info.tls_required = true;
@@ -153,11 +176,22 @@ export class LeafnodeListener implements LinkContext {
   authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission> {
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     const cert = link.transport.tlsSocket()?.getPeerX509Certificate();
-    return this.authorizer.authorize({ user: str(connect.user), pass: str(connect.pass), token: str(connect.auth_token) }, cert);
+    if (this.authorizer === undefined) return { ok: false, reason: 'the listener is not listening' };
+    const slot = this.slots.get(link.cid);
+    const verdict = this.authorizer.authorize({ user: str(connect.user), pass: str(connect.pass), token: str(connect.auth_token) }, cert, slot?.gone);
+    // A bcrypt check keeps its max_unauthenticated slot until it settles, even if the link leaves first, so checks
+    // waiting for the worker are never more than max_unauthenticated; one whose link left before its turn is dropped.
+    if (verdict instanceof Promise && slot !== undefined) this.slots.hold(slot, verdict);
+    return verdict;
+  }
+
+  linkRefused(_link: LeafLink, kind: LeafRefusal, fields: Record<string, unknown>): void {
+    this.refusedWarn.note(this.logger, fields, `refused_${kind}`);
   }
 
   linkAdmitted(link: LeafLink): void {
-    this.unauthenticated.delete(link.cid);
+    const slot = this.slots.get(link.cid);
+    if (slot !== undefined) this.slots.admitted(slot);
     this.totalLinks++;
   }
 
@@ -166,8 +200,14 @@ export class LeafnodeListener implements LinkContext {
     this.oversizeWarn.note(this.logger, { lid: link.cid, leaf: link.leaf?.name, subject, bytes: size, max_payload: this.limits.max_payload });
   }
 
+  operationRefused(link: LeafLink, op: Op, detail: string): void {
+    this.refusedOperations++;
+    this.refusedOpWarn.note(this.logger, { lid: link.cid, leaf: link.leaf?.name, op, detail });
+  }
+
   linkClosed(link: LeafLink, reason: CloseReason): void {
-    this.unauthenticated.delete(link.cid);
+    const slot = this.slots.get(link.cid);
+    if (slot !== undefined) this.slots.closed(slot);
     if (this.links.delete(link.cid) && link.leaf !== undefined) {
       this.logger.info(
         { lid: link.cid, ip: link.transport.remoteAddress, leaf: link.leaf.name, reason, in_msgs: link.stats.inMsgs, out_msgs: link.stats.outMsgs },
@@ -182,43 +222,33 @@ export class LeafnodeListener implements LinkContext {
       socket.destroy();
       return;
     }
-    const max = this.config.leafnodes!.max_unauthenticated;
-    if (this.unauthenticated.size >= max) {
-      // Before any INFO or TLS: a flood of silent sockets costs a write and a close each.
-      this.refuseUnauthenticated(socket, max);
-      return;
-    }
-    const lid = this.nextLid++;
-    this.unauthenticated.add(lid);
-    // Closed before a link took it over (a failed or abandoned TLS handshake): no longer waiting.
-    socket.once('close', () => {
-      if (!this.links.has(lid)) this.unauthenticated.delete(lid);
-    });
+    // Past max_unauthenticated: before any INFO or TLS, so a flood of silent sockets costs a write and a close each.
+    const slot = this.slots.claim(socket, () => this.refuseUnauthenticated(socket));
+    if (slot === undefined) return;
     if (this.tlsServer === undefined) {
-      this.startLink(new LeafLink(this, lid, new SocketTransport(socket)));
+      this.startLink(slot, new SocketTransport(socket));
       return;
     }
     // TLS: the INFO goes out in plaintext, then the leaf starts its handshake.
-    socket.write(this.greeting(lid, socket.remoteAddress ?? ''));
-    const key = peerKey(socket);
-    this.handshaking.set(key, lid);
-    socket.once('close', () => this.handshaking.delete(key));
+    socket.write(this.greeting(slot.id, socket.remoteAddress ?? ''));
+    this.slots.handshake(slot);
     this.tlsServer.emit('connection', socket);
   }
 
-  private refuseUnauthenticated(socket: net.Socket, max: number): void {
+  private refuseUnauthenticated(socket: net.Socket): void {
     this.refusedUnauthenticated++;
-    socket.end(errLine(Errors.maxConnections));
-    setTimeout(() => socket.destroy(), 2000).unref();
-    const now = Date.now();
-    if (now - this.refusalLogAt >= REFUSAL_LOG_MS) {
-      this.logger.warn(
-        { ip: socket.remoteAddress, max_unauthenticated: max, refused: this.refusedUnauthenticated - this.refusalsLogged },
-        'leafnode connection refused: too many unauthenticated connections',
-      );
-      this.refusalLogAt = now;
-      this.refusalsLogged = this.refusedUnauthenticated;
+    this.slots.refuseSocket(socket, errLine(Errors.maxConnections));
+    this.refusalWarn.note(this.logger, { ip: socket.remoteAddress, max_unauthenticated: this.config.leafnodes?.max_unauthenticated });
+  }
+
+  /** No admitted CONNECT within the timeout of accept: a handshake still pending is cut, a link gets nats-server's -ERR. */
+  private admissionDeadline(slot: Slot<LeafLink>): void {
+    if (slot.conn !== undefined) {
+      slot.conn.fail(Errors.authTimeout, 'no admitted CONNECT within the authorization timeout of accept');
+      return;
     }
+    this.handshakeWarn.note(this.logger, { lid: slot.id, ip: slot.socket.remoteAddress, reason: 'not done within the authorization timeout of accept' });
+    slot.socket.destroy();
   }
 
   /** [leafnodes.tls], else the service's [tls]; undefined: plain TCP. */
@@ -231,32 +261,32 @@ export class LeafnodeListener implements LinkContext {
     const { cert_path, key_path, root_ca_path } = this.tlsSection!;
     const server = tls.createServer({
       ...loadServerTlsOptions({ cert_path, key_path, ...(root_ca_path !== undefined && { root_ca_path }), verify: true }, { section: this.config.leafnodes?.tls ? 'leafnodes.tls' : 'tls' }),
-      handshakeTimeout: Math.max(TLS_HANDSHAKE_MS, this.config.service.auth_timeout),
+      // Node's own timer as far off as it goes (0 means its 120 s default): the slot's deadline from accept bounds
+      // the handshake, and follows a reload of the timeout where one fixed here would not.
+      handshakeTimeout: NODE_TIMER_MAX_MS,
     });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
-      const key = peerKey(secure);
-      const lid = this.handshaking.get(key);
-      this.handshaking.delete(key);
-      if (lid === undefined) {
+      const slot = this.slots.takeHandshaken(secure);
+      if (slot === undefined) {
         secure.destroy();
         return;
       }
-      this.startLink(new LeafLink(this, lid, new SocketTransport(secure)), true);
+      this.startLink(slot, new SocketTransport(secure), true);
     });
     server.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
-      const key = peerKey(secure);
-      this.logger.warn({ lid: this.handshaking.get(key), ip: secure.remoteAddress, err: err.message }, 'leafnode TLS handshake failed');
-      this.handshaking.delete(key);
+      this.handshakeWarn.note(this.logger, { lid: this.slots.takeHandshaken(secure)?.id, ip: secure.remoteAddress, reason: err.message });
       secure.destroy();
     });
     return server;
   }
 
-  private startLink(link: LeafLink, greeted = false): void {
+  private startLink(slot: Slot<LeafLink>, transport: SocketTransport, greeted = false): void {
     if (this.closing) {
-      link.transport.destroy();
+      transport.destroy();
       return;
     }
+    const link = new LeafLink(this, slot.id, transport);
+    slot.conn = link;
     this.links.set(link.cid, link);
     link.start({ greeted });
   }
@@ -267,11 +297,9 @@ export class LeafnodeListener implements LinkContext {
     this.closing = true;
     const stopped = this.server ? new Promise((r) => this.server!.close(r)) : Promise.resolve();
     for (const link of [...this.links.values()]) link.close('Server Shutdown');
+    // Sockets still in their TLS handshake, and refused ones finishing, have no link to close.
+    this.slots.closeAll();
     this.interest.close();
-    await Promise.all([stopped, this.authorizer.close()]);
+    await Promise.all([stopped, this.authorizer?.close()]);
   }
-}
-
-function peerKey(s: net.Socket): string {
-  return `${s.remoteAddress}:${s.remotePort}`;
 }

@@ -34,6 +34,8 @@ export interface Handlerz {
     /** Sockets accepted and not yet admitted now; and those turned away because max_unauthenticated were waiting. */
     unauthenticated: number;
     refused_unauthenticated: number;
+    /** bcrypt checks of leaf credentials queued or running now: each holds one of max_unauthenticated. */
+    bcrypt_waiting: number;
     /** Admitted links, open now: a socket not yet admitted counts in `unauthenticated`, never here. */
     links: LeafLinkStatus[];
   } | null;
@@ -56,6 +58,7 @@ export function handlerz(src: MonitorSource): Handlerz {
             total_links: leaf.totalLinks,
             unauthenticated: leaf.unauthenticatedCount,
             refused_unauthenticated: leaf.refusedUnauthenticated,
+            bcrypt_waiting: leaf.bcryptWaiting,
             links: leaf.admittedLinks.map((l) => ({
               lid: l.cid,
               name: l.leaf?.name ?? '',

@@ -17,6 +17,7 @@ import {
   type Health,
   type Logger,
 } from '@event-broker/shared';
+import type { MonitorSection } from '../config-types.js';
 import { handlerz } from './handlerz.js';
 import { serviceLeafz } from './leafz.js';
 import { ServiceMetrics } from './metrics.js';
@@ -24,18 +25,8 @@ import type { MonitorSource } from './source.js';
 import { statusPage } from './status-page.js';
 import { serviceVarz } from './varz.js';
 
-export interface MonitorOptions {
-  host: string;
-  port: number;
-  logger: Logger;
-  /** Origins whose pages may read the answers (CORS); default none. */
-  allowed_origins?: readonly string[];
-  /** Host names answered besides IP literals and loopback names (DNS rebinding). */
-  allowed_hosts?: readonly string[];
-  /** HTTP connections and event feed streams open at once; past either, 503. */
-  max_connections?: number;
-  max_streams?: number;
-}
+/** The [monitor] section as configured (its defaults are the schema's, config.ts), and where to log. */
+export type MonitorOptions = Readonly<MonitorSection> & { readonly logger: Logger };
 
 /** The event feed's live stream: a response that stays open, counted against max_streams. */
 const isFeedStream = (req: { method?: string | undefined }, url: URL) => url.pathname === '/events/stream' && (req.method === 'GET' || req.method === 'HEAD');
@@ -53,10 +44,10 @@ export class MonitorServer {
       host: opts.host,
       port: opts.port,
       logger: opts.logger,
-      allowedOrigins: opts.allowed_origins ?? [],
-      allowedHosts: opts.allowed_hosts ?? [],
-      ...(opts.max_connections !== undefined && { maxConnections: opts.max_connections }),
-      streams: { max: opts.max_streams ?? 64, matches: isFeedStream },
+      allowedOrigins: opts.allowed_origins,
+      allowedHosts: opts.allowed_hosts,
+      maxConnections: opts.max_connections,
+      streams: { max: opts.max_streams, matches: isFeedStream },
       // The hook for routes other modules own (handlers/http-api.ts: /events, /deadletters); they pick their methods.
       hook: (req, res, url) => (src.handlers === undefined ? false : src.handlers.serveHttp(req, res, url)),
       routes: {

@@ -58,6 +58,7 @@ export class ServiceMetrics {
     m.gauge('leafnode_links', 'Leafnode links admitted (their CONNECT accepted) and open.', () => src.leafnodes?.admittedLinks.length ?? 0);
     m.gauge('leafnode_unauthenticated', 'Connections on the leafnode port not yet admitted (TLS handshake or CONNECT pending); at most max_unauthenticated.', () => src.leafnodes?.unauthenticatedCount ?? 0);
     m.counter('leafnode_oversize_dropped_total', 'Messages from leaves over max_payload, read past and dropped (the link stays up).', () => src.leafnodes?.droppedOversize ?? 0);
+    m.counter('leafnode_refused_total', 'LS+, LS- and LMSG from leaves whose subject, reply or queue is not UTF-8, dropped (the link stays up).', () => src.leafnodes?.refusedOperations ?? 0);
     m.gauge('up', '1 while the service accepts clients, 0 while starting or shutting down.', () => (src.state === 'running' ? 1 : 0));
     m.processMetrics();
   }

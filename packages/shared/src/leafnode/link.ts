@@ -6,7 +6,6 @@
 import {
   EAGER_FLUSH_BYTES,
   Errors,
-  Outbound,
   PING,
   PONG,
   Parser,
@@ -16,10 +15,11 @@ import {
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
-import type { Logger } from '../log.js';
+import { clipped, type Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
-import { Pinger } from '../server/pinger.js';
+import { awaitVerdict } from '../server/admission.js';
+import { ConnCore } from '../server/conn-core.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
 import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
@@ -33,6 +33,9 @@ export interface LeafIdentity {
   readonly user?: string;
 }
 
+/** Why a connection was refused before admission: its credentials, or the protocol (anything else). */
+export type LeafRefusal = 'credentials' | 'protocol';
+
 /** The listener's answer to a CONNECT: admitted as whom, or refused and why (for the log; no secret in it). */
 export type LeafAdmission = { readonly ok: true; readonly identity: LeafIdentity } | { readonly ok: false; readonly reason: string };
 
@@ -45,19 +48,25 @@ export interface LinkContext {
   readonly interest: InterestTable;
   /** Our loop-detection subject, `$LDS.<random>`: it coming back from a leaf means the leaf reaches us twice. */
   readonly loopSubject: string;
-  /** The INFO line greeting a leaf. */
+  /** The INFO line greeting a leaf. Its time to an admitted CONNECT is the listener's (it calls fail when it is up). */
   greeting(lid: number, remoteAddress: string): string;
-  /** From the greeting to an admitted CONNECT, ms (nats-server leafnodes authorization timeout). */
-  readonly authTimeoutMs: number;
   /**
    * Checks a CONNECT's credentials and the link's certificate. A promise while a slow check (bcrypt) runs: the
    * link holds what follows the CONNECT meanwhile.
    */
   authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission>;
+  /**
+   * The connection was refused before admission (its credentials, an operation before CONNECT, a client's CONNECT,
+   * no CONNECT in time): any peer can cause one per connection, so the listener logs them rate-limited. `fields`
+   * carry no secret; a name the peer chose is clipped.
+   */
+  linkRefused(link: LeafLink, kind: LeafRefusal, fields: Record<string, unknown>): void;
   /** The link's CONNECT was admitted: it is no longer an unauthenticated connection. */
   linkAdmitted(link: LeafLink): void;
   /** The leaf sent a message over our max_payload: it was read past and dropped, the link stays up (count, log). */
   oversizeDropped(link: LeafLink, subject: string, size: number): void;
+  /** The leaf sent LS+, LS- or LMSG whose subject, reply or queue is not UTF-8: dropped, the link stays up (count, log). */
+  operationRefused(link: LeafLink, op: Op, detail: string): void;
   linkClosed(link: LeafLink, reason: CloseReason): void;
 }
 
@@ -78,16 +87,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   closeReason: CloseReason | undefined;
 
   private readonly parser: Parser;
-  private readonly out = new Outbound();
-  private flushScheduled = false;
-  private readonly pinger = new Pinger();
-  private connectTimer: NodeJS.Timeout | undefined;
-  private paused = 0;
-  /**
-   * An asynchronous admission check (bcrypt) is running: the parser is paused behind the CONNECT and reads are
-   * paused, so nothing the leaf sent after it is parsed, or held beyond one read, until the verdict.
-   */
-  private deciding = false;
+  private readonly core: ConnCore;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -106,11 +106,20 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       expectConnect: true,
       skipOversize: MAX_PAYLOAD_CEILING,
     });
+    this.core = new ConnCore(transport, {
+      // After the current publish (every delivery of one message is synchronous): one write per turn.
+      schedule: () => queueMicrotask(() => this.flush()),
+      keepalive: {
+        pingMax: () => ctx.limits.ping_max,
+        ping: () => this.writeRaw(PING),
+        stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
+      },
+    });
   }
 
   /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */
   get rttMs(): number {
-    return this.pinger.rttMs;
+    return this.core.pinger.rttMs;
   }
 
   get publisher(): PublisherHandle {
@@ -121,6 +130,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   }
   get isClosed(): boolean {
     return this.closeReason !== undefined;
+  }
+  /** Its CONNECT was admitted. */
+  get isAdmitted(): boolean {
+    return this.leaf !== undefined;
   }
   protected get announcing(): boolean {
     // Interest goes to the leaf from its CONNECT on (sendAllInterest starts observing then).
@@ -137,20 +150,20 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       onClose: (err) => this.closed(err ? 'Read Error' : 'Leafnode Closed'),
       onDrain: () => {},
     });
-    const svc = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(this.ctx.greeting(this.cid, this.transport.remoteAddress));
-    this.connectTimer = setTimeout(() => this.fail(Errors.authTimeout, 'no admitted CONNECT in time'), this.ctx.authTimeoutMs);
-    this.pinger.start(svc.ping_interval, () => this.onPingTimer());
+    this.core.keepAlive(this.ctx.limits.ping_interval);
   }
 
   fail(err: ProtocolError, detail: string): void {
     if (this.closeReason !== undefined) return;
     if (err.text) this.writeRaw(errLine(err));
     const log = { lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: err.text || undefined, detail };
-    if (err.closes) {
+    if (err.closes && this.leaf === undefined) {
+      this.ctx.linkRefused(this, 'protocol', log);
+      this.refuse(err.closeReason ?? 'Protocol Violation');
+    } else if (err.closes) {
       this.ctx.logger.warn(log, 'leafnode protocol error, closing');
-      if (this.leaf === undefined) this.refuse(err.closeReason ?? 'Protocol Violation');
-      else this.close(err.closeReason ?? 'Protocol Violation');
+      this.close(err.closeReason ?? 'Protocol Violation');
     } else {
       this.ctx.logger.debug(log, 'leafnode protocol error');
     }
@@ -163,29 +176,27 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
    */
   private refuse(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
-    this.transport.refuse(this.out.bytes > 0 ? this.out.take() : undefined);
+    this.core.refuse();
     this.closed(reason);
   }
 
   close(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
     this.flush();
-    this.transport.end();
+    this.core.end();
     this.closed(reason);
     // Closed while its reads are paused (an admission check, a publisher pause): the socket must still read the
     // peer's FIN to finish closing, and a paused socket holds no event loop. What arrives now is dropped.
-    if (this.paused > 0) this.transport.resume();
+    if (this.core.readsPaused) this.transport.resume();
   }
 
   private closed(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    this.pinger.stop();
-    clearTimeout(this.connectTimer);
+    this.core.stop();
     this.ctx.interest.unobserve(this);
     // The leaf's interest goes with it; other links hear LS- for what only it held.
     this.removeAllPeerInterest();
-    this.out.clear();
     this.dropPending();
     this.ctx.linkClosed(this, reason);
   }
@@ -193,11 +204,11 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   // --- messages to the leaf ------------------------------------------------------------------------------
 
   protected sendMessage(m: LeafMessage, _from: Conn): void {
-    const out = this.out;
+    const out = this.core.batch;
     const bytes = writeLeafMsg(out, m, this.leaf === undefined || this.leaf.headers);
     this.stats.outMsgs++;
     this.stats.outBytes += bytes;
-    if (out.bytes + this.transport.bufferedBytes() > this.ctx.limits.max_pending) {
+    if (this.core.pendingBytes > this.ctx.limits.max_pending) {
       this.slowConsumer();
       return;
     }
@@ -212,19 +223,18 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (this.closeReason !== undefined) return;
     this.ctx.broker.counters.slowConsumers++;
     this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name }, 'slow leafnode, closing');
-    this.out.clear();
-    this.transport.destroy();
+    this.core.cut();
     this.closed('Slow Consumer (Pending Bytes)');
   }
 
   // --- PublisherHandle -----------------------------------------------------------------------------------
 
   pause(): void {
-    if (this.paused++ === 0) this.transport.pause();
+    this.core.pause();
   }
 
   resume(): void {
-    if (this.paused > 0 && --this.paused === 0 && this.closeReason === undefined) this.transport.resume();
+    this.core.resume();
   }
 
   // --- interest to the leaf ------------------------------------------------------------------------------
@@ -241,33 +251,20 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (this.closeReason !== undefined) return;
     // A message collected before this line goes first, keeping the order things happened in.
     this.writePending();
-    if (typeof s === 'string') this.out.writeString(s);
-    else this.out.writeBytes(s);
-    this.scheduleFlush();
+    this.core.write(s);
   }
 
   protected scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // After the current publish (every delivery of one message is synchronous): one write per turn.
-    queueMicrotask(() => this.flush());
+    this.core.schedule();
   }
 
   flush(): void {
-    this.flushScheduled = false;
     if (this.closeReason !== undefined) return;
     this.writePending();
-    if (this.out.bytes === 0 || this.closeReason !== undefined) return;
-    this.transport.write(this.out.take());
+    if (this.closeReason === undefined) this.core.flush();
   }
 
   // --- reading -------------------------------------------------------------------------------------------
-  private onPingTimer(): void {
-    if (this.closeReason !== undefined) return;
-    const action = this.pinger.onTimer(this.ctx.limits.ping_max, this.paused > 0);
-    if (action === 'stale') this.fail(Errors.staleConnection, `${this.pinger.unanswered} pings unanswered`);
-    else if (action === 'ping') this.writeRaw(PING);
-  }
 
   /** Nothing but CONNECT before CONNECT: nats-server 2.9.10 answers `Authorization Violation` and closes. */
   private admitted(): boolean {
@@ -297,43 +294,26 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     }
     // A later CONNECT changes nothing (nats-server authenticates a connection once).
     if (this.leaf !== undefined) return;
-    const verdict = this.ctx.authorize(this, c);
-    if (!(verdict instanceof Promise)) {
-      this.decided(c, verdict);
-      return;
-    }
-    // A slow check (bcrypt): nothing behind the CONNECT is parsed until the verdict, as nats-server checks inline
-    // (a refused leaf's next bytes are never answered); the parser keeps the rest of this read, the socket reads no
-    // more (the same as client.ts).
-    this.deciding = true;
-    this.parser.pause();
-    this.pause();
-    verdict.then(
-      (v) => this.decided(c, v),
-      (err: unknown) => this.decided(c, { ok: false, reason: `authorization check failed: ${String(err)}` }),
-    );
+    // A slow check (bcrypt) holds what follows the CONNECT until its verdict (admission.ts awaitVerdict).
+    awaitVerdict(this.ctx.authorize(this, c), {
+      parser: this.parser,
+      conn: this,
+      apply: (v) => this.decided(c, v),
+      failed: (reason) => ({ ok: false, reason: `authorization check failed: ${reason}` }),
+    });
   }
 
   private decided(c: Record<string, unknown>, v: LeafAdmission): void {
-    const wasDeciding = this.deciding;
-    this.deciding = false;
     if (this.closeReason !== undefined) return;
-    const str = (x: unknown) => (typeof x === 'string' ? x : '');
     if (!v.ok) {
       // nats-server auth.go/client.go: "authentication error", `-ERR 'Authorization Violation'`, closed.
-      this.ctx.logger.warn(
-        { lid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, leaf: str(c.name) || undefined, reason: v.reason },
-        'leafnode authentication error, closing',
-      );
+      const name = typeof c.name === 'string' && c.name !== '' ? clipped(c.name) : undefined;
+      this.ctx.linkRefused(this, 'credentials', { lid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, leaf: name, reason: v.reason });
       this.writeRaw(errLine(Errors.authorizationViolation));
       this.refuse(Errors.authorizationViolation.closeReason!);
       return;
     }
     this.admit(c, v.identity);
-    if (!wasDeciding) return;
-    // What followed the CONNECT, in order, then reading again (unless a publisher pause still holds it).
-    this.parser.resume();
-    this.resume();
   }
 
   private admit(c: Record<string, unknown>, identity: LeafIdentity): void {
@@ -346,8 +326,6 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       headers: c.headers === true,
     };
     this.identity = identity;
-    clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
     this.ctx.linkAdmitted(this);
     this.ctx.logger.info(
       {
@@ -365,7 +343,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     );
     this.sendAllInterest();
     // A first PING measures the round trip at once, as nats-server's does for /leafz rtt (client.go sendRTTPing).
-    this.pinger.sent();
+    this.core.pinger.sent();
     this.writeRaw(PING);
   }
 
@@ -384,7 +362,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   onPong(): void {
     if (!this.admitted()) return;
-    this.pinger.onPong();
+    this.core.pinger.onPong();
   }
 
   onLeafSub(subject: string, queue: string | undefined, weight: number): void {
@@ -412,5 +390,16 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
     if (!this.admitted()) return;
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
+  }
+
+  /**
+   * LS+, LS- or LMSG naming a subject, reply or queue that is not UTF-8 (its payload read and dropped): nothing is
+   * routed and no -ERR goes to the leaf (nats-server compares subjects as bytes and has none to send); counted and
+   * logged instead of vanishing.
+   */
+  onRefused(op: Op, _err: ProtocolError, detail: string): void {
+    if (!this.admitted()) return;
+    this.stats.inRefused++;
+    this.ctx.operationRefused(this, op, detail);
   }
 }

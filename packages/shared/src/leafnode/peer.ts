@@ -3,7 +3,6 @@
 // peer's LS+/LS-/LMSG become subscriptions and publishes in the local broker. Where the bytes go (a socket, an
 // outage buffer), the handshake and the keepalive are the subclass's: link.ts (hub side), uplink.ts (leaf side).
 import { leafSubLine, leafUnsubLine, type Outbound } from '../protocol/index.js';
-import type { Logger } from '../log.js';
 import { isValidSubject } from '../subjects/index.js';
 import { Subscription, type Broker, type Conn, type PublisherHandle } from '../server/broker.js';
 import { interestKey, type Interest, type InterestObserver, type InterestTable } from './interest.js';
@@ -18,6 +17,8 @@ export interface LinkStats {
   outBytes: number;
   /** Messages from the peer over our max_payload, read past and dropped (the link stays up). */
   inOversize: number;
+  /** LS+, LS- and LMSG from the peer whose subject, reply or queue is not UTF-8: dropped, the link stays up. */
+  inRefused: number;
 }
 
 /**
@@ -25,28 +26,6 @@ export interface LinkStats {
  * one over it ends a link instead of being read past.
  */
 export const MAX_PAYLOAD_CEILING = 64 * 1024 * 1024;
-
-/**
- * A warn line for something that may happen once per message (a dropped over-size message): at most one per
- * interval, carrying how many happened since the last line, so a peer cannot flood the log.
- */
-export class ThrottledWarn {
-  private since = 0;
-  private loggedAt = 0;
-  constructor(
-    private readonly msg: string,
-    private readonly intervalMs = 10_000,
-  ) {}
-
-  note(logger: Logger, fields: Record<string, unknown>): void {
-    this.since++;
-    const now = Date.now();
-    if (this.loggedAt !== 0 && now - this.loggedAt < this.intervalMs) return;
-    logger.warn({ ...fields, count: this.since }, this.msg);
-    this.since = 0;
-    this.loggedAt = now;
-  }
-}
 
 /**
  * Writes one message for a leafnode peer: `LMSG`/`HMSG` naming the queue groups it was chosen for. A peer without
@@ -85,7 +64,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   readonly echo = false;
   readonly noResponders = false;
   readonly remote = true;
-  readonly stats: LinkStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, inOversize: 0 };
+  readonly stats: LinkStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, inOversize: 0, inRefused: 0 };
   /** The peer's interest, by nats-server's key (`subject` or `subject queue`). */
   readonly subs = new Map<string, Subscription>();
 

@@ -19,7 +19,7 @@ import {
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
-import type { Logger } from '../log.js';
+import { ThrottledWarn, type Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import { Client, type ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
@@ -28,7 +28,7 @@ import { SocketTransport, type Transport } from '../server/transport.js';
 import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl, type UplinkErrorCode } from './dial.js';
 import { InterestTable, interestKey } from './interest.js';
 import { OutageBuffer } from './outage-buffer.js';
-import { LeafPeer, MAX_PAYLOAD_CEILING, ThrottledWarn, writeLeafMsg, type LeafMessage } from './peer.js';
+import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
 
 /** nats-server leafnode.go leafNodeReconnectDelayAfterLoopDetected. */
 const LOOP_DELAY_MS = 30_000;
@@ -131,6 +131,8 @@ export interface UplinkCounters {
   outBytes: number;
   /** Messages from the hub over what we accept (the larger of our max_payload and its), read past and dropped. */
   inOversize: number;
+  /** LS+, LS- and LMSG from the hub whose subject, reply or queue is not UTF-8: dropped, the link stays up. */
+  inRefused: number;
   /** Messages held for the hub now (link down, or older ones still waiting), and their bytes. */
   bufferedMsgs: number;
   bufferedBytes: number;
@@ -211,6 +213,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private readonly count = { reconnects: 0, failures: 0, droppedNoInterest: 0, droppedOnClose: 0, droppedOversize: 0 };
   private readonly oversizeOutWarn = new ThrottledWarn('message larger than the upstream\'s max_payload not sent');
   private readonly oversizeInWarn = new ThrottledWarn('message from the upstream over max_payload dropped; the link stays up');
+  private readonly refusedInWarn = new ThrottledWarn('operation from the upstream with a subject, reply or queue not UTF-8 dropped; the link stays up');
   private closing: Promise<void> | undefined;
 
   constructor(broker: Broker, opts: UplinkOptions) {
@@ -773,6 +776,13 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     if (!this.linked) return;
     this.stats.inOversize++;
     this.oversizeInWarn.note(this.logger, { upstream: this.url!.display, subject, bytes: size, max_payload: this.parser?.limits.maxPayload });
+  }
+
+  /** LS+, LS- or LMSG from the hub naming a subject, reply or queue that is not UTF-8: dropped, counted, logged. */
+  onRefused(op: Op, _err: ProtocolError, detail: string): void {
+    if (!this.linked) return;
+    this.stats.inRefused++;
+    this.refusedInWarn.note(this.logger, { upstream: this.url!.display, op, detail });
   }
 }
 

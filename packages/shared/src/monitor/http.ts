@@ -16,7 +16,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { hostAllowed } from '../http/host-check.js';
 import { corsAllowOrigin } from '../http/origin.js';
-import type { Logger } from '../log.js';
+import { ThrottledWarn, clipped, type Logger } from '../log.js';
 import { listenOn } from '../server/frontend.js';
 import { MonitorRequestError } from './query.js';
 
@@ -62,8 +62,8 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const TIMEOUT_CHECK_MS = 1_000;
 /** An idle keep-alive connection is closed after this (Node's default). */
 const KEEP_ALIVE_MS = 5_000;
-/** Refusals are logged at most this often, with how many since the last line: a flood must not flood the log. */
-const REFUSAL_LOG_MS = 10_000;
+
+type RefusalKind = 'refused_connections' | 'refused_streams' | 'refused_hosts';
 
 /** Indented JSON, as nats-server's monitoring endpoints write it. */
 export function jsonResponse(status: number, body: unknown): MonitorResponse {
@@ -115,7 +115,10 @@ export class MonitorHttp {
   /** Sockets accepted past maxConnections: each request on one is answered 503. */
   private readonly overLimit = new WeakSet<net.Socket>();
   private openStreams = 0;
-  private readonly refusals = { connections: 0, streams: 0, hosts: 0, lastHost: undefined as string | undefined, loggedAt: 0 };
+  /** Refusals, one line per interval with how many of each since the last: a flood must not flood the log. */
+  private readonly refusals = new ThrottledWarn<RefusalKind>('monitoring requests refused (503 busy, 403 Host not allowed)', {
+    kinds: ['refused_connections', 'refused_streams', 'refused_hosts'],
+  });
 
   constructor(private readonly opts: MonitorHttpOptions) {
     this.maxConnections = opts.maxConnections ?? MONITOR_MAX_CONNECTIONS;
@@ -160,37 +163,20 @@ export class MonitorHttp {
     await closed;
   }
 
-  /** Counts a refusal; logs the counts since the last line at most every REFUSAL_LOG_MS. */
-  private refused(kind: 'connections' | 'streams' | 'hosts', host?: string): void {
-    const r = this.refusals;
-    r[kind]++;
-    if (host !== undefined) r.lastHost = host;
-    const now = Date.now();
-    if (now - r.loggedAt < REFUSAL_LOG_MS) return;
-    this.opts.logger.warn(
-      {
-        refused_connections: r.connections,
-        refused_streams: r.streams,
-        refused_hosts: r.hosts,
-        last_refused_host: r.lastHost,
-        max_connections: this.maxConnections,
-        max_streams: this.opts.streams?.max,
-      },
-      'monitoring requests refused (503 busy, 403 Host not allowed)',
-    );
-    r.connections = r.streams = r.hosts = 0;
-    r.lastHost = undefined;
-    r.loggedAt = now;
+  /** Counts a refusal for the rate-limited log line; `host` is the refused Host header, clipped. */
+  private refused(kind: RefusalKind, host?: string): void {
+    const fields = { max_connections: this.maxConnections, max_streams: this.opts.streams?.max, last_refused_host: host === undefined ? undefined : clipped(host) };
+    this.refusals.note(this.opts.logger, fields, kind);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (this.overLimit.has(req.socket)) {
-      this.refused('connections');
+      this.refused('refused_connections');
       return busy(res, `too many connections to the monitoring listener (max_connections ${this.maxConnections}): retry later\n`);
     }
     const { host, allowedHosts = [], allowedOrigins = [] } = this.opts;
     if (!hostAllowed(req.headers.host, { listenHost: host, allowedHosts })) {
-      this.refused('hosts', req.headers.host);
+      this.refused('refused_hosts', req.headers.host ?? '');
       const body = `Host ${JSON.stringify(req.headers.host)} is not served here: add it to [monitor] allowed_hosts\n`;
       res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
       return;
@@ -206,7 +192,7 @@ export class MonitorHttp {
     const streams = this.opts.streams;
     if (streams !== undefined && streams.matches(req, url)) {
       if (this.openStreams >= streams.max) {
-        this.refused('streams');
+        this.refused('refused_streams');
         return busy(res, `too many open streams (max_streams ${streams.max}): retry later\n`);
       }
       this.openStreams++;

@@ -1,19 +1,16 @@
 // One network client connection: the NATS client protocol state machine over a Transport. It admits the client
-// (CONNECT, through the server's authenticator; the auth timeout is the frontend's, counted from accept), turns
-// SUB/UNSUB into subscriptions, hands PUB/HPUB
-// to the broker, writes MSG/HMSG in per-turn batches, and closes stale, slow or misbehaving clients with
-// nats-server's -ERR texts. Who may connect and what they may touch is the authenticator's (the service's token,
+// (CONNECT read by connect-options.ts, its verdict awaited as admission.ts does; the auth timeout is the frontend's,
+// counted from accept), turns SUB/UNSUB into subscriptions, hands PUB/HPUB to the broker, writes MSG/HMSG in
+// per-turn batches, and closes stale, slow or misbehaving clients with nats-server's -ERR texts. Who may connect and what they may touch is the authenticator's (the service's token,
 // the gateway's certificate + JWT); this module only enforces its answers.
 import {
   EAGER_FLUSH_BYTES,
   Errors,
   OK,
-  Outbound,
   PING,
   PONG,
   Parser,
   errLine,
-  infoLine,
   permissionsViolationForPublish,
   permissionsViolationForSubscription,
   type CloseReason,
@@ -22,87 +19,15 @@ import {
   type ProtocolHandler,
 } from '../protocol/index.js';
 import { isValidPublishSubject, isValidQueueName, isValidSubject } from '../subjects/index.js';
-import type { Logger } from '../log.js';
 import { certificateSubject } from '../tls.js';
-import { Subscription, type Broker, type Conn, type PublisherHandle } from './broker.js';
-import { Pinger } from './pinger.js';
-import type { Transport } from './transport.js';
+import { ExpiryTimer, awaitVerdict, type Admission, type ClientPermissions } from './admission.js';
+import { Subscription, type Conn, type PublisherHandle } from './broker.js';
+import { ConnCore } from './conn-core.js';
+import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
+import { clientInfo, type ClientContext, type ClientLimits, type ClientStats } from './context.js';
+import { messageBytesBound, type Transport } from './transport.js';
 
-/** The NATS limits a connection enforces (nats-server option names; durations in ms, sizes in bytes). */
-export interface ClientLimits {
-  readonly max_control_line: number;
-  readonly max_payload: number;
-  readonly max_pending: number;
-  /** Per connection; 0 = no limit. */
-  readonly max_subscriptions: number;
-  readonly ping_interval: number;
-  readonly ping_max: number;
-  readonly write_deadline: number;
-  readonly auth_timeout: number;
-}
-
-/** What a client may touch once admitted; without one, everything. */
-export interface ClientPermissions {
-  canPublish(subject: string): boolean;
-  canSubscribe(subject: string, queue: string | undefined): boolean;
-  /**
-   * Whether a message on this literal subject may reach a wildcard subscription: a deny list is also checked on
-   * delivery, as nats-server does (client.go deliverMsg, checkDenySub). Absent: always.
-   */
-  canDeliver?(subject: string): boolean;
-  /** A request with this reply subject was delivered to the client (the `resp` permission allows answering it). */
-  noteReply?(reply: string): void;
-}
-
-/** An authenticator's verdict on a CONNECT. */
-export type Admission =
-  | {
-      readonly ok: true;
-      readonly permissions?: ClientPermissions;
-      /** When the credential expires (epoch ms): the client then gets `User Authentication Expired` and is closed. */
-      readonly expiresAt?: number;
-      /** Who the client is, for logs (a token's subject, never the token). */
-      readonly identity?: string;
-    }
-  | { readonly ok: false; readonly reason: string };
-
-/** Decides who may connect. A static token answers at once; a JWT check may answer later (reads wait for it). */
-export interface ClientAuthenticator {
-  admit(connect: Readonly<Record<string, unknown>>, client: Client): Admission | Promise<Admission>;
-}
-
-/** What a client needs from the server that accepted it. */
-export interface ClientContext {
-  readonly broker: Broker;
-  /** The limits in force; read on use so a reload reaches live connections. */
-  readonly limits: ClientLimits;
-  /** Read on use (a reload can add or remove a token); undefined: no authentication. */
-  readonly authenticator: ClientAuthenticator | undefined;
-  readonly logger: Logger;
-  /** INFO fields common to every client (server_id, version, limits...). */
-  serverInfo(): Record<string, unknown>;
-  scheduleFlush(client: Client): void;
-  clientClosed(client: Client, reason: CloseReason): void;
-}
-
-/** CONNECT fields we act on (nats-server client.go clientOpts). */
-interface ConnectOptions {
-  verbose: boolean;
-  pedantic: boolean;
-  echo: boolean;
-  headers: boolean;
-  noResponders: boolean;
-  name: string;
-  lang: string;
-  version: string;
-}
-
-export interface ClientStats {
-  inMsgs: number;
-  inBytes: number;
-  outMsgs: number;
-  outBytes: number;
-}
+export type { ClientContext, ClientLimits, ClientStats };
 
 export class Client implements Conn, ProtocolHandler, PublisherHandle {
   readonly stats: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0 };
@@ -112,32 +37,14 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   closeReason: CloseReason | undefined;
 
   private readonly parser: Parser;
-  private readonly out = new Outbound();
-  private opts: ConnectOptions = {
-    // Before CONNECT nats-server serves a client as verbose and pedantic (its option defaults), without headers.
-    verbose: true,
-    pedantic: true,
-    echo: true,
-    headers: false,
-    noResponders: false,
-    name: '',
-    lang: '',
-    version: '',
-  };
+  private readonly core: ConnCore;
+  private opts: ConnectOptions = PRE_CONNECT_OPTIONS;
   private connected = false;
-  private flushScheduled = false;
-  private readonly pinger = new Pinger();
-  private writeDeadlineTimer: NodeJS.Timeout | undefined;
-  /** Flushes completed by the OS; the write-deadline check compares it to see progress. */
-  private writesSent = 0;
-  private paused = 0;
   /** Set by an admission with permissions; undefined: everything allowed. */
   private permissions: ClientPermissions | undefined;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  private readonly expiry = new ExpiryTimer();
   /** Who the authenticator says this is, for logs. */
   identity: string | undefined;
-  /** An asynchronous admission is pending: the parser is paused behind the CONNECT, reads are paused. */
-  private deciding = false;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -151,6 +58,15 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       // With auth on nothing but CONNECT is read first: no INFO, PUB payload or other line is held for a client
       // that has not authenticated (nats-server parser.go OP_START with authSet).
       expectConnect: ctx.authenticator !== undefined,
+    });
+    this.core = new ConnCore(transport, {
+      schedule: () => ctx.scheduleFlush(this),
+      keepalive: {
+        pingMax: () => ctx.limits.ping_max,
+        ping: () => this.writeRaw(PING),
+        stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
+      },
+      writeDeadline: { ms: () => ctx.limits.write_deadline, stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)') },
     });
   }
 
@@ -179,7 +95,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
   /** Bytes queued for this client and not yet sent: this turn's batch plus the socket's backlog. */
   get pendingBytes(): number {
-    return this.out.bytes + this.transport.bufferedBytes();
+    return this.core.pendingBytes;
   }
   get isClosed(): boolean {
     return this.closeReason !== undefined;
@@ -196,7 +112,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       if (perms.canDeliver !== undefined && sub.wildcard && !perms.canDeliver(subject)) return;
       if (reply !== undefined) perms.noteReply?.(reply);
     }
-    const out = this.out;
+    const out = this.core.batch;
     if (hdrLen === 0 || this.opts.headers) out.writeMsg(subject, sub.sid, reply, hdrLen, msg);
     // A client that did not ask for headers gets the payload alone (nats-server client.go deliverMsg).
     else out.writeMsg(subject, sub.sid, reply, 0, msg.subarray(hdrLen));
@@ -208,7 +124,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     // A publisher that never yields (an in-process loop) must not make us batch without bound: write now.
     if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
-    else this.scheduleFlush();
+    else this.core.schedule();
   }
 
   expired(sub: Subscription): void {
@@ -218,45 +134,32 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   // --- PublisherHandle: flow control for in-process consumers (event handlers) -----------------------------
 
   pause(): void {
-    if (this.paused++ === 0) this.transport.pause();
+    this.core.pause();
   }
 
   resume(): void {
-    if (this.paused > 0 && --this.paused === 0 && this.closeReason === undefined) this.transport.resume();
+    this.core.resume();
   }
 
   // --- lifecycle -----------------------------------------------------------------------------------------
-
-  /**
-   * The largest WebSocket message a client that has not been admitted may send: one control line (its CONNECT) and
-   * a PING. Each connection sets its own bound when it starts (messageBound, from the limits then in force).
-   */
-  static unadmittedFrameBytes(limits: Pick<ClientLimits, 'max_control_line'>): number {
-    return limits.max_control_line + FRAME_SLACK_BYTES;
-  }
-
-  /** The INFO line this client is greeted with. */
-  static greeting(ctx: ClientContext, cid: number, remoteAddress: string): string {
-    return infoLine({ ...ctx.serverInfo(), client_id: cid, client_ip: remoteAddress });
-  }
 
   /** Starts reading; sends the greeting unless the server already did (TLS sends it before the handshake). */
   start(opts: { greeted?: boolean } = {}): void {
     this.transport.start({
       onData: (chunk) => this.onData(chunk),
       onClose: (err) => this.closed(err ? 'Read Error' : 'Client Closed'),
-      onDrain: () => this.onDrain(),
+      onDrain: () => this.core.drained(),
     });
     const limits = this.ctx.limits;
-    if (!opts.greeted) this.writeRaw(Client.greeting(this.ctx, this.cid, this.transport.remoteAddress));
+    if (!opts.greeted) this.writeRaw(clientInfo(this.ctx, this.cid, this.transport.remoteAddress));
     // Before any frame is read: the limits in force now, not those the listener started with.
     this.transport.setMaxMessageBytes?.(this.messageBound(limits));
-    this.pinger.start(limits.ping_interval, () => this.onPingTimer());
+    this.core.keepAlive(limits.ping_interval);
   }
 
   /** Round trip of our last PING, in ms (0 until one was answered); /connz reports it. */
   get rttMs(): number {
-    return this.pinger.rttMs;
+    return this.core.pinger.rttMs;
   }
 
   /** Sends an -ERR (when it has text) and closes if nats-server would. */
@@ -273,26 +176,35 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   /**
+   * Closed to make room (the frontend's max_connections, before admission): `-ERR 'maximum connections exceeded'`
+   * after whatever it is still owed, then dropped once that is out (Transport.refuse), never cut before.
+   */
+  evict(): void {
+    if (this.closeReason !== undefined) return;
+    this.writeRaw(errLine(Errors.maxConnections));
+    this.refuse(Errors.maxConnections.closeReason!);
+  }
+
+  /**
    * Ends a client that never authenticated: its -ERR handed to the OS, then dropped (Transport.refuse), as
    * nats-server closes it; a graceful end would go on reading a refused burst until the peer stops.
    */
   private refuse(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
-    this.transport.refuse(this.out.bytes > 0 ? this.out.take() : undefined);
+    this.core.refuse();
     this.closed(reason);
   }
 
   /** Flushes what is queued, then closes. */
   close(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
-    this.flush();
-    this.transport.end();
+    this.core.end();
     this.closed(reason);
   }
 
   /** Sends an asynchronous INFO (lame duck, limits changed). */
   sendInfo(extra: Record<string, unknown>): void {
-    this.writeRaw(infoLine({ ...this.ctx.serverInfo(), client_id: this.cid, client_ip: this.transport.remoteAddress, ...extra }));
+    this.writeRaw(clientInfo(this.ctx, this.cid, this.transport.remoteAddress, extra));
   }
 
   /**
@@ -303,7 +215,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     const limits = this.ctx.limits;
     this.parser.limits = { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload };
     this.transport.setMaxMessageBytes?.(this.messageBound(limits));
-    if (this.closeReason === undefined) this.pinger.retime(limits.ping_interval);
+    if (this.closeReason === undefined) this.core.keepAlive(limits.ping_interval);
   }
 
   private get authRequired(): boolean {
@@ -312,7 +224,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   /** The largest message the transport may hold whole: a control line until admitted, a message at max_payload after. */
   private messageBound(limits: ClientLimits): number {
-    return this.connected || !this.authRequired ? admittedFrameBytes(limits) : Client.unadmittedFrameBytes(limits);
+    return messageBytesBound(limits, this.connected || !this.authRequired);
   }
 
   private slowConsumer(reason: CloseReason): void {
@@ -322,9 +234,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       { cid: this.cid, ip: this.transport.remoteAddress, client_name: this.opts.name || undefined, pending_bytes: this.pendingBytes },
       'slow consumer, closing',
     );
-    // Its backlog is dropped: waiting for it would hold memory on behalf of a reader that cannot keep up.
-    this.out.clear();
-    this.transport.destroy();
+    this.core.cut();
     this.closed(reason);
   }
 
@@ -332,61 +242,22 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private closed(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    this.pinger.stop();
-    clearTimeout(this.writeDeadlineTimer);
-    clearTimeout(this.expiryTimer);
-    this.deciding = false;
+    this.core.stop();
+    this.expiry.stop();
     for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
     this.subs.clear();
-    this.out.clear();
     this.ctx.clientClosed(this, reason);
   }
 
   // --- writing -------------------------------------------------------------------------------------------
 
   private writeRaw(s: string | Buffer): void {
-    if (this.closeReason !== undefined) return;
-    if (typeof s === 'string') this.out.writeString(s);
-    else this.out.writeBytes(s);
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    this.ctx.scheduleFlush(this);
+    if (this.closeReason === undefined) this.core.write(s);
   }
 
   /** Writes everything queued this turn in one go (called by the server's flusher). */
   flush(): void {
-    this.flushScheduled = false;
-    if (this.out.bytes === 0 || this.closeReason !== undefined) return;
-    this.transport.write(this.out.take(), this.onSent);
-    if (this.transport.bufferedBytes() > 0 && this.writeDeadlineTimer === undefined) this.armWriteDeadline();
-  }
-
-  private readonly onSent = (): void => {
-    this.writesSent++;
-  };
-
-  /**
-   * A reader that accepts nothing for write_deadline is cut (nats-server's write deadline). Progress is any
-   * completed write: a busy but healthy reader keeps its connection.
-   */
-  private armWriteDeadline(): void {
-    const sentAtArm = this.writesSent;
-    this.writeDeadlineTimer = setTimeout(() => {
-      this.writeDeadlineTimer = undefined;
-      if (this.closeReason !== undefined || this.transport.bufferedBytes() === 0) return;
-      if (this.writesSent === sentAtArm) this.slowConsumer('Slow Consumer (Write Deadline)');
-      else this.armWriteDeadline();
-    }, this.ctx.limits.write_deadline);
-    this.writeDeadlineTimer.unref?.();
-  }
-
-  private onDrain(): void {
-    clearTimeout(this.writeDeadlineTimer);
-    this.writeDeadlineTimer = undefined;
+    this.core.flush();
   }
 
   // --- reading -------------------------------------------------------------------------------------------
@@ -395,13 +266,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason !== undefined) return;
     this.lastActivity = Date.now();
     this.parser.parse(chunk);
-  }
-
-  private onPingTimer(): void {
-    if (this.closeReason !== undefined) return;
-    const action = this.pinger.onTimer(this.ctx.limits.ping_max, this.paused > 0);
-    if (action === 'stale') this.fail(Errors.staleConnection, `${this.pinger.unanswered} pings unanswered`);
-    else if (action === 'ping') this.writeRaw(PING);
   }
 
   /** With auth on, nothing but CONNECT is accepted first (nats-server: Authorization Violation). */
@@ -448,76 +312,31 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   onPong(): void {
     if (!this.admitted()) return;
-    this.pinger.onPong();
+    this.core.pinger.onPong();
   }
 
   onConnect(json: string): void {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(json);
-    } catch {
-      this.fail(Errors.protocolViolation, 'CONNECT is not JSON');
+    const read = readConnect(json, this.opts);
+    if (!read.ok) {
+      this.fail(read.err, read.detail);
       return;
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      this.fail(Errors.protocolViolation, 'CONNECT is not a JSON object');
-      return;
-    }
-    const c = parsed as Record<string, unknown>;
-    const badField = mistypedConnectField(c);
-    if (badField !== undefined) {
-      this.fail(Errors.protocolViolation, `CONNECT field ${badField} has the wrong type`);
-      return;
-    }
-    if (c.protocol != null && c.protocol !== 0 && c.protocol !== 1) {
-      this.fail(Errors.invalidClientProtocol, `protocol ${String(c.protocol)}`);
-      return;
-    }
-    // nats-server unmarshals CONNECT over the options it holds (client.go processConnect): a field left out keeps
-    // its value, the defaults (verbose, pedantic and echo true, headers false) on the first CONNECT and what an
-    // earlier CONNECT set on a later one.
-    const was = this.opts;
-    const bool = (v: unknown, kept: boolean) => (typeof v === 'boolean' ? v : kept);
-    const str = (v: unknown, kept: string) => (typeof v === 'string' ? v : kept);
-    this.opts = {
-      verbose: bool(c.verbose, was.verbose),
-      pedantic: bool(c.pedantic, was.pedantic),
-      echo: bool(c.echo, was.echo),
-      headers: bool(c.headers, was.headers),
-      noResponders: bool(c.no_responders, was.noResponders),
-      name: str(c.name, was.name),
-      lang: str(c.lang, was.lang),
-      version: str(c.version, was.version),
-    };
-    if (this.opts.noResponders && !this.opts.headers) {
-      this.fail(Errors.noRespondersNeedsHeaders, 'no_responders without headers');
-      return;
-    }
+    this.opts = read.opts;
     const auth = this.ctx.authenticator;
     // A repeated CONNECT keeps the admission already given (nats-server authenticates once per connection).
     if (auth === undefined || this.connected) {
       this.connectAdmitted();
       return;
     }
-    const verdict = auth.admit(c, this);
-    if (!(verdict instanceof Promise)) {
-      this.decide(verdict);
-      return;
-    }
-    // Nothing behind the CONNECT is read until the verdict: the parser keeps the rest of this read unparsed and the
-    // transport reads no more, so a client waiting for its token check holds no more than one read.
-    this.deciding = true;
-    this.parser.pause();
-    this.transport.pause();
-    verdict.then(
-      (v) => this.decide(v),
-      (err: unknown) => this.decide({ ok: false, reason: `authenticator failed: ${err instanceof Error ? err.message : String(err)}` }),
-    );
+    awaitVerdict(auth.admit(read.fields, this), {
+      parser: this.parser,
+      conn: this,
+      apply: (v) => this.decide(v),
+      failed: (reason) => ({ ok: false, reason: `authenticator failed: ${reason}` }),
+    });
   }
 
   private decide(verdict: Admission): void {
-    const wasDeciding = this.deciding;
-    this.deciding = false;
     if (this.closeReason !== undefined) return;
     if (!verdict.ok) {
       const cert = this.transport.peerCertificate();
@@ -530,27 +349,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     this.permissions = verdict.permissions;
     this.identity = verdict.identity;
-    if (verdict.expiresAt !== undefined) this.armExpiry(verdict.expiresAt);
+    // The credential's end: `User Authentication Expired`, closed (nats-server client.go authExpired).
+    if (verdict.expiresAt !== undefined) this.expiry.arm(verdict.expiresAt, () => this.fail(Errors.authExpired, 'credential expired'));
     if (this.closeReason !== undefined) return;
     this.connectAdmitted();
-    if (wasDeciding && this.closeReason === undefined) {
-      // What followed the CONNECT, in order, then reading again (unless a consumer's flow control holds it).
-      this.parser.resume();
-      if (this.closeReason === undefined && this.paused === 0) this.transport.resume();
-    }
-  }
-
-  /** The credential's end: `User Authentication Expired`, closed (nats-server client.go authExpired). */
-  private armExpiry(expiresAt: number): void {
-    clearTimeout(this.expiryTimer);
-    const ms = expiresAt - Date.now();
-    if (ms <= 0) {
-      this.fail(Errors.authExpired, 'credential expired');
-      return;
-    }
-    // setTimeout holds at most ~24.8 days; a longer credential is re-armed when that fires.
-    this.expiryTimer = setTimeout(() => this.armExpiry(expiresAt), Math.min(ms, 2 ** 31 - 1));
-    this.expiryTimer.unref?.();
   }
 
   /** Closes the connection because its credential was revoked (a reload's revocation list). */
@@ -563,7 +365,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.connected = true;
     if (first) {
       // A WebSocket client may now send messages up to max_payload in one frame.
-      this.transport.setMaxMessageBytes?.(admittedFrameBytes(this.ctx.limits));
+      this.transport.setMaxMessageBytes?.(messageBytesBound(this.ctx.limits, true));
       this.ctx.logger.info(
         { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, who: this.identity, client_name: this.opts.name || undefined, lang: this.opts.lang || undefined, version: this.opts.version || undefined },
         'client connected',
@@ -642,23 +444,4 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     this.ok();
   }
-}
-
-/** The largest WebSocket message an admitted client may send: a message at max_payload with its control line. */
-function admittedFrameBytes(limits: Pick<ClientLimits, 'max_payload' | 'max_control_line'>): number {
-  return limits.max_payload + limits.max_control_line + FRAME_SLACK_BYTES;
-}
-
-/** Room for the op, sizes, CRLFs and a PING that share a WebSocket message with a control line or a message. */
-const FRAME_SLACK_BYTES = 1024;
-
-const CONNECT_BOOLEANS = ['verbose', 'pedantic', 'echo', 'headers', 'no_responders', 'tls_required'] as const;
-const CONNECT_STRINGS = ['name', 'lang', 'version', 'auth_token', 'user', 'pass', 'jwt', 'sig', 'nkey'] as const;
-
-/** nats-server unmarshals CONNECT into typed fields: a wrongly typed known field fails the whole CONNECT. */
-function mistypedConnectField(c: Record<string, unknown>): string | undefined {
-  for (const k of CONNECT_BOOLEANS) if (c[k] != null && typeof c[k] !== 'boolean') return k;
-  for (const k of CONNECT_STRINGS) if (c[k] != null && typeof c[k] !== 'string') return k;
-  if (c.protocol != null && typeof c.protocol !== 'number') return 'protocol';
-  return undefined;
 }

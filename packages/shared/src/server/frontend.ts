@@ -17,10 +17,13 @@ import tls from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Errors, errLine, type CloseReason } from '../protocol/index.js';
 import { websocketOriginRefusal, type WebSocketOriginPolicy } from '../http/origin.js';
-import type { Logger } from '../log.js';
+import { ThrottledWarn, type Logger } from '../log.js';
 import type { Broker } from './broker.js';
-import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits } from './client.js';
-import { SocketTransport, WebSocketTransport, type Transport } from './transport.js';
+import type { ClientAuthenticator } from './admission.js';
+import { Client, type ClientContext, type ClientLimits } from './client.js';
+import { clientInfo } from './context.js';
+import { AdmissionSlots, type Slot } from './slots.js';
+import { SocketTransport, WebSocketTransport, messageBytesBound, type Transport } from './transport.js';
 
 /**
  * Without authentication, how long a client may take to finish the TLS handshake or the WebSocket upgrade at least
@@ -29,23 +32,6 @@ import { SocketTransport, WebSocketTransport, type Transport } from './transport
 const TLS_HANDSHAKE_MS = 2000;
 /** The longest delay a Node timer takes (auth_timeout's bound in the config schemas). */
 const NODE_TIMER_MAX_MS = 2 ** 31 - 1;
-/** A refused socket is closed this long after its -ERR even if the peer never reads it. */
-const REFUSED_LINGER_MS = 2000;
-
-/**
- * A connection counted toward max_connections, from accept until its socket closes. `client` is set once the TLS
- * handshake or WebSocket upgrade is done; until then the connection is pending.
- */
-interface Slot {
-  readonly cid: number;
-  /** The accepted TCP socket: what holds the file descriptor, whatever runs over it. */
-  readonly socket: net.Socket;
-  /** Its address, to find the slot again once the TLS or WebSocket layer hands over the upgraded stream. */
-  readonly peer: string;
-  client: Client | undefined;
-  /** The admission deadline (claimSlot): the one timer between accept and an admitted CONNECT. */
-  timer: NodeJS.Timeout | undefined;
-}
 
 /** What the frontend needs from the process it belongs to; every field is read on use (reloads). */
 export interface FrontendHost {
@@ -96,19 +82,10 @@ export class ClientFrontend implements ClientContext {
    * not enforce rejectUnauthorized (Node checks client certificates only for sockets a tls.Server owns).
    */
   private readonly tlsServer: tls.Server | undefined;
-  /** Every connection counted toward max_connections (pending and started), by client id. */
-  private readonly slots = new Map<number, Slot>();
-  /**
-   * Connections not yet admitted, oldest first (Map order is accept order): who makes room when the table is
-   * full. Pruned lazily: an entry admitted or gone since is dropped when the eviction walks past it.
-   */
-  private readonly unadmitted = new Map<number, Slot>();
-  /** Sockets in their TLS handshake (TCP) or before their WebSocket upgrade, by peer address. */
-  private readonly handshaking = new Map<string, Slot>();
-  /** Clients closed whose socket still waits for its peer (at most 2 s): the first to give way to a newcomer. */
-  private readonly closing = new Map<number, Slot>();
-  /** Sockets refused at max_connections, closed once their -ERR is out (at most REFUSED_LINGER_MS). */
-  private readonly refused = new Set<net.Socket>();
+  /** Every socket counted toward max_connections, from accept until it closes (slots.ts). */
+  private readonly slots: AdmissionSlots<Client>;
+  private readonly refusalWarn = new ThrottledWarn('maximum connections exceeded, refusing');
+  private readonly evictionWarn = new ThrottledWarn('maximum connections reached: closing the oldest connection not yet admitted');
   private dirty: Client[] = [];
   private flushQueued = false;
   private stopped: Promise<void> | undefined;
@@ -122,6 +99,24 @@ export class ClientFrontend implements ClientContext {
     private readonly options: FrontendOptions,
   ) {
     if (options.tls !== undefined) this.tlsServer = this.createTlsServer(options.tls);
+    this.slots = new AdmissionSlots<Client>({
+      countsUntil: 'closed',
+      whenFull: 'evict',
+      get max() {
+        return host.maxConnections;
+      },
+      // auth_timeout from accept when clients authenticate (TLS handshake, WebSocket upgrade and CONNECT all within
+      // it), else the handshake budget for the TLS handshake or the upgrade alone (without auth, nats-server waits
+      // for CONNECT forever). nats-server runs its tls timeout, then starts the auth timer after the handshake
+      // (server.go createClient, issue #432), so a socket may hold a slot for both; one deadline from accept bounds
+      // that, and the gateway's default auth_timeout is nats-server's tls timeout plus its one-second margin.
+      get deadlineMs() {
+        const timeout = host.limits.auth_timeout;
+        return host.authenticator !== undefined ? timeout : Math.max(TLS_HANDSHAKE_MS, timeout);
+      },
+      expired: (slot) => this.admissionDeadline(slot),
+      evicted: (slot) => this.evict(slot),
+    });
   }
 
   // --- ClientContext: delegated to the host, read on use ---------------------------------------------------
@@ -167,11 +162,19 @@ export class ClientFrontend implements ClientContext {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
     });
     // maxPayload: every connection sets its own as it starts, from the limits in force (client.ts messageBound); this
-    // one only stands until then.
+    // one only stands until then. A ws that no longer lets us would hold admitted clients to the bound before
+    // admission: then the listener's bound is the admitted one, and the operator is told what is lost.
+    const settable = WebSocketTransport.boundSettable();
+    if (!settable) {
+      this.logger.error(
+        { max_payload: this.limits.max_payload },
+        'this ws release has no per-connection message bound we can set: every WebSocket message may be as large as an admitted one (max_payload) from the first frame, before authentication, and a reload of max_payload or max_control_line does not reach this listener',
+      );
+    }
     const wss = new WebSocketServer({
       server,
       perMessageDeflate: false,
-      maxPayload: Client.unadmittedFrameBytes(this.limits),
+      maxPayload: messageBytesBound(this.limits, !settable),
       verifyClient: (info, done) => this.verifyOrigin(info, done),
     });
     wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket as net.Socket));
@@ -209,7 +212,7 @@ export class ClientFrontend implements ClientContext {
   clientClosed(client: Client, reason: CloseReason): void {
     if (!this.clients.delete(client.cid)) return;
     const slot = this.slots.get(client.cid);
-    if (slot !== undefined) this.closing.set(client.cid, slot);
+    if (slot !== undefined) this.slots.closed(slot);
     this.logger.info(
       { cid: client.cid, ip: client.transport.remoteAddress, who: client.identity, reason, in_msgs: client.stats.inMsgs, out_msgs: client.stats.outMsgs },
       'client closed',
@@ -220,106 +223,48 @@ export class ClientFrontend implements ClientContext {
 
   // --- accepting --------------------------------------------------------------------------------------------
 
-  /**
-   * Counts a just-accepted socket toward max_connections, making room when the table is full; `refuse` turns it
-   * away when there is none. Its deadline is the one admission timer, whatever stage the connection is at when it
-   * fires: auth_timeout from accept when clients authenticate (TLS handshake, WebSocket upgrade and CONNECT all
-   * within it), else the handshake budget for the TLS handshake or the upgrade alone (without auth, nats-server waits
-   * for CONNECT forever). nats-server runs its tls timeout, then starts the auth timer after the handshake
-   * (server.go createClient, issue #432), so a socket may hold a slot for both; one deadline from accept bounds that,
-   * and the gateway's default auth_timeout is nats-server's tls timeout plus its one-second margin.
-   */
-  private claimSlot(socket: net.Socket, refuse: (cid: number) => void): Slot | undefined {
-    const cid = this.nextCid++;
+  /** Counts a just-accepted socket toward max_connections (AdmissionSlots); `refuse` turns it away when full. */
+  private claimSlot(socket: net.Socket, refuse: (cid: number) => void): Slot<Client> | undefined {
     socket.on('error', () => {}); // reported through the transport once started; before that, the close says it
     if (!this.host.accepting()) {
       socket.destroy();
       return undefined;
     }
-    const max = this.host.maxConnections;
-    if (this.slots.size >= max && !this.makeRoom(max)) {
+    return this.slots.claim(socket, (cid) => {
       refuse(cid);
-      this.logger.warn({ max_connections: max, ip: socket.remoteAddress }, 'maximum connections exceeded, refusing');
-      return undefined;
-    }
-    const slot: Slot = { cid, socket, peer: peerKey(socket), client: undefined, timer: undefined };
-    const limits = this.limits;
-    const deadlineMs = this.authenticator !== undefined ? limits.auth_timeout : Math.max(TLS_HANDSHAKE_MS, limits.auth_timeout);
-    slot.timer = setTimeout(() => this.admissionDeadline(slot), deadlineMs);
-    slot.timer.unref?.();
-    this.slots.set(cid, slot);
-    this.unadmitted.set(cid, slot);
-    socket.once('close', () => this.release(slot));
-    return slot;
+      this.refusalWarn.note(this.logger, { max_connections: this.host.maxConnections, ip: socket.remoteAddress });
+    });
   }
 
   /**
-   * Frees a slot for a newcomer: closes the oldest connection not yet admitted (or one already closed and waiting
-   * for its peer). An admitted client is never closed for room. False when every slot is held by one.
+   * The oldest connection not yet admitted gives its slot to a newcomer: one still in its handshake or upgrade is
+   * cut; one whose CONNECT is pending is told why (the text nats-server gives a connection over the limit), its
+   * socket closed once that is out (AdmissionSlots keeps it until then).
    */
-  private makeRoom(max: number): boolean {
-    const lingering = this.closing.values().next();
-    if (lingering.done !== true) {
-      lingering.value.socket.destroy();
-      this.release(lingering.value);
-      return true;
-    }
-    for (const [cid, slot] of this.unadmitted) {
-      this.unadmitted.delete(cid);
-      if (!this.slots.has(cid)) continue;
-      const client = slot.client;
-      if (client !== undefined && client.isAdmitted && !client.isClosed) continue;
-      if (client === undefined) {
-        this.logger.warn(
-          { cid, ip: slot.socket.remoteAddress, max_connections: max, stage: 'TLS handshake or WebSocket upgrade' },
-          'maximum connections reached: closing the oldest connection not yet admitted',
-        );
-      } else if (!client.isClosed) {
-        // Its CONNECT is pending: it is told why (the text nats-server gives a connection over the limit).
-        client.fail(Errors.maxConnections, 'maximum connections reached: closing the oldest connection not yet admitted');
-      }
-      slot.socket.destroy();
-      this.release(slot);
-      return true;
-    }
-    return false;
+  private evict(slot: Slot<Client>): void {
+    const client = slot.conn;
+    const stage = client === undefined ? 'TLS handshake or WebSocket upgrade' : 'CONNECT';
+    this.evictionWarn.note(this.logger, { cid: slot.id, ip: slot.socket.remoteAddress, max_connections: this.host.maxConnections, stage });
+    if (client === undefined) slot.socket.destroy();
+    else client.evict();
   }
 
   /** The deadline fired: a handshake or upgrade still pending is cut; a client whose CONNECT is not admitted gets -ERR. */
-  private admissionDeadline(slot: Slot): void {
-    slot.timer = undefined;
-    if (!this.slots.has(slot.cid)) return;
-    const client = slot.client;
+  private admissionDeadline(slot: Slot<Client>): void {
+    const client = slot.conn;
     if (client === undefined) {
-      this.logger.warn({ cid: slot.cid, ip: slot.socket.remoteAddress }, 'TLS handshake or WebSocket upgrade not done in time, closing');
+      this.logger.warn({ cid: slot.id, ip: slot.socket.remoteAddress }, 'TLS handshake or WebSocket upgrade not done in time, closing');
       slot.socket.destroy();
       return;
     }
-    if (this.authenticator !== undefined && !client.isAdmitted && !client.isClosed) {
-      client.fail(Errors.authTimeout, 'no CONNECT admitted within auth_timeout of accept');
-    }
-  }
-
-  /** The socket closed: its slot is free (whoever closed it, at whatever stage). */
-  private release(slot: Slot): void {
-    clearTimeout(slot.timer);
-    slot.timer = undefined;
-    if (this.slots.get(slot.cid) === slot) this.slots.delete(slot.cid);
-    this.unadmitted.delete(slot.cid);
-    this.closing.delete(slot.cid);
-    if (this.handshaking.get(slot.peer) === slot) this.handshaking.delete(slot.peer);
+    if (this.authenticator !== undefined) client.fail(Errors.authTimeout, 'no CONNECT admitted within auth_timeout of accept');
   }
 
   private acceptTcp(socket: net.Socket): void {
     const slot = this.claimSlot(socket, (cid) => {
       // nats-server greets first, then refuses (server.go createClient, maxConnExceeded).
-      socket.write(Client.greeting(this, cid, socket.remoteAddress ?? ''));
-      socket.end(errLine(Errors.maxConnections));
-      // Reading (and dropping) what it sends is how its close is noticed; one that never closes is cut.
-      socket.resume();
-      this.refused.add(socket);
-      socket.once('close', () => this.refused.delete(socket));
-      setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+      socket.write(clientInfo(this, cid, socket.remoteAddress ?? ''));
+      this.slots.refuseSocket(socket, errLine(Errors.maxConnections));
     });
     if (slot === undefined) return;
     if (this.tlsServer === undefined) {
@@ -327,8 +272,8 @@ export class ClientFrontend implements ClientContext {
       return;
     }
     // TLS: the INFO goes out in plaintext, then the client starts its handshake.
-    socket.write(Client.greeting(this, slot.cid, socket.remoteAddress ?? ''));
-    this.handshaking.set(slot.peer, slot);
+    socket.write(clientInfo(this, slot.id, socket.remoteAddress ?? ''));
+    this.slots.handshake(slot);
     this.tlsServer.emit('connection', socket);
   }
 
@@ -337,20 +282,16 @@ export class ClientFrontend implements ClientContext {
     // handshake, and follows a reload of auth_timeout and of the token where a timeout fixed here would not.
     const server = tls.createServer({ ...options, handshakeTimeout: NODE_TIMER_MAX_MS });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
-      const key = peerKey(secure);
-      const slot = this.handshaking.get(key);
-      this.handshaking.delete(key);
-      if (slot === undefined || !this.slots.has(slot.cid)) {
+      const slot = this.slots.takeHandshaken(secure);
+      if (slot === undefined) {
         secure.destroy();
         return;
       }
       this.startClient(slot, new SocketTransport(secure), true);
     });
     server.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
-      const key = peerKey(secure);
       // A refused client certificate ends here, before any CONNECT: say who and why.
-      this.logger.warn({ cid: this.handshaking.get(key)?.cid, ip: secure.remoteAddress, port: secure.remotePort, reason: err.message }, 'TLS handshake failed');
-      this.handshaking.delete(key);
+      this.logger.warn({ cid: this.slots.takeHandshaken(secure)?.id, ip: secure.remoteAddress, port: secure.remotePort, reason: err.message }, 'TLS handshake failed');
       secure.destroy();
     });
     return server;
@@ -375,27 +316,25 @@ export class ClientFrontend implements ClientContext {
   private acceptWebSocketSocket(socket: net.Socket): void {
     // No WebSocket yet to carry an -ERR: a socket over the limit is closed at once, costing nothing.
     const slot = this.claimSlot(socket, () => socket.destroy());
-    if (slot !== undefined) this.handshaking.set(slot.peer, slot);
+    if (slot !== undefined) this.slots.handshake(slot);
   }
 
   private acceptWebSocket(ws: WebSocket, socket: net.Socket): void {
-    const key = peerKey(socket);
-    const slot = this.handshaking.get(key);
-    this.handshaking.delete(key);
-    if (slot === undefined || !this.slots.has(slot.cid)) {
+    const slot = this.slots.takeHandshaken(socket);
+    if (slot === undefined) {
       ws.terminate();
       return;
     }
     this.startClient(slot, new WebSocketTransport(ws, socket));
   }
 
-  private startClient(slot: Slot, transport: Transport, greeted = false): void {
+  private startClient(slot: Slot<Client>, transport: Transport, greeted = false): void {
     if (!this.host.accepting()) {
       transport.destroy();
       return;
     }
-    const client = new Client(this, slot.cid, transport);
-    slot.client = client;
+    const client = new Client(this, slot.id, transport);
+    slot.conn = client;
     this.clients.set(client.cid, client);
     this.totalConnections++;
     client.start({ greeted });
@@ -456,15 +395,10 @@ export class ClientFrontend implements ClientContext {
     const stopped = this.stopListening();
     for (const c of [...this.clients.values()]) c.close(reason);
     // Sockets still in their TLS handshake or before their upgrade have no client to close.
-    for (const slot of [...this.slots.values()]) if (slot.client === undefined) slot.socket.destroy();
-    for (const socket of [...this.refused]) socket.destroy();
+    this.slots.closeAll();
     this.ws?.http.closeAllConnections?.();
     await stopped;
   }
-}
-
-function peerKey(s: net.Socket): string {
-  return `${s.remoteAddress}:${s.remotePort}`;
 }
 
 /** Resolves when `p` does or after `ms`, whichever is first; the timer never holds the process open. */

@@ -18,6 +18,11 @@ export class Pinger {
   private intervalMs = 0;
   private tick: (() => void) | undefined;
 
+  /** The timer is armed (start() called, stop() not since). */
+  get running(): boolean {
+    return this.timer !== undefined;
+  }
+
   /** PINGs unanswered (for the stale connection's log line). */
   get unanswered(): number {
     return this.out;

@@ -2,7 +2,24 @@
 // written once. Writes arrive already batched per event-loop turn (shared/protocol/outbound.ts).
 import type net from 'node:net';
 import type { TLSSocket, PeerCertificate } from 'node:tls';
+import * as ws from 'ws';
 import type { WebSocket } from 'ws';
+
+/**
+ * How long a socket we close may take to hand its last bytes to a peer that does not read them (or to see the peer's
+ * FIN) before it is destroyed: a closed client, a refused socket, a refused leaf.
+ */
+export const CLOSE_LINGER_MS = 2000;
+
+/**
+ * Ends a socket no connection runs over (refused as it was accepted): `last` out with the FIN, what the peer still
+ * sends read and dropped (how its close is noticed), destroyed after CLOSE_LINGER_MS at the latest.
+ */
+export function endRefusedSocket(socket: net.Socket, last: string | Buffer): void {
+  socket.end(last);
+  socket.resume();
+  setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+}
 
 export interface TransportEvents {
   onData(chunk: Buffer): void;
@@ -44,6 +61,17 @@ export interface Transport {
    * starts, when it is admitted and when a reload changes the limits.
    */
   setMaxMessageBytes?(maxMessageBytes: number): void;
+}
+
+/** Room for the op, sizes, CRLFs and a PING that share a WebSocket message with a control line or a message. */
+const FRAME_SLACK_BYTES = 1024;
+
+/**
+ * The largest message a transport that holds messages whole (WebSocket) may take from a connection: before it is
+ * admitted, one control line (its CONNECT) and a PING; after, a message at max_payload with its control line.
+ */
+export function messageBytesBound(limits: { readonly max_control_line: number; readonly max_payload: number }, admitted: boolean): number {
+  return (admitted ? limits.max_payload + limits.max_control_line : limits.max_control_line) + FRAME_SLACK_BYTES;
 }
 
 /** TCP or TLS: both are net.Socket-shaped streams. */
@@ -107,7 +135,7 @@ export class SocketTransport implements Transport {
   end(): void {
     if (!this.socket.destroyed) this.socket.end();
     // A peer that never reads must not keep the socket alive forever.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
   }
 
   destroy(): void {
@@ -182,7 +210,7 @@ export class WebSocketTransport implements Transport {
 
   end(): void {
     this.ws.close(1000);
-    setTimeout(() => this.ws.terminate(), 2000).unref();
+    setTimeout(() => this.ws.terminate(), CLOSE_LINGER_MS).unref();
   }
 
   destroy(): void {
@@ -195,13 +223,27 @@ export class WebSocketTransport implements Transport {
   }
 
   /**
+   * Whether this ws release lets a connection's bound be set (setMaxMessageBytes): a WebSocket keeps its Receiver
+   * in `_receiver`, and the Receiver reads `_maxPayload` on every frame header. Private fields: the frontend checks
+   * them when it starts listening, so a ws release that renamed them is seen at start, not as admitted clients
+   * silently held to the bound before admission.
+   */
+  static boundSettable(): boolean {
+    const Receiver = (ws as unknown as { Receiver?: new (opts: { maxPayload: number }) => { _maxPayload?: unknown } }).Receiver;
+    if (typeof Receiver !== 'function' || new Receiver({ maxPayload: 7 })._maxPayload !== 7) return false;
+    // As ws's server makes one (websocket-server.js completeUpgrade), without a socket yet.
+    const ServerSide = ws.WebSocket as unknown as new (address: null, protocols: undefined, opts: object) => object;
+    return '_receiver' in new ServerSide(null, undefined, {});
+  }
+
+  /**
    * ws holds a message whole before emitting it, up to its maxPayload: one control line's worth until the client is
    * admitted, so a client that has not authenticated cannot make us hold a large frame (nats-server reads WebSocket
    * frames into its parser as they come, which refuses any first byte but C before CONNECT); the room for a message
    * at max_payload after. Set per connection, from the limits in force, before its first frame is read (the client
    * starts within ws's 'connection' event), so a reload reaches new connections as well as open ones. ws has no
-   * public per-connection setting: its Receiver's maxPayload is read on every frame header, so it is set there;
-   * should a ws release rename it, the listener's bound stays and the WebSocket tests (large messages, reloads) fail.
+   * public per-connection setting: its Receiver's maxPayload is read on every frame header, so it is set there
+   * (boundSettable checks, at listen, that it still can be).
    */
   setMaxMessageBytes(maxMessageBytes: number): void {
     const receiver = (this.ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
