@@ -21,6 +21,12 @@ const MiB = 1024 * 1024;
  */
 const ATTACK_BOUND_KIB = 384;
 const PARKED_BOUND_KIB = 160;
+/**
+ * A line trickled one byte per TLS record: 50-170 KiB per connection here, the upper end with the whole suite running
+ * beside it (one TLS record per byte is a lot of garbage for the collector to catch up with). A buffer per read cost
+ * 620 KiB (review of issue 11, 1a), so twice the parked bound still tells them apart.
+ */
+const TRICKLE_BOUND_KIB = 2 * PARKED_BOUND_KIB;
 
 const attack = (i: number): Buffer =>
   i % 2 === 0 ? Buffer.from(`INFO {"x":"${'a'.repeat(MiB - 11)}`) : Buffer.from(`PUB x ${MiB}\r\n${'a'.repeat(MiB - 1)}`);
@@ -104,5 +110,5 @@ test('100 TLS connections trickling a partial CONNECT one byte per write stay op
   const ours = await measureParking(s.ours.pid, { count: COUNT, open, bytes: partialConnect, trickle: true });
   report(t, `${what}, a partial CONNECT of 4 KB one byte per write`, ours, theirs);
   assert.equal(ours.stillOpen, COUNT, `${what}: a CONNECT within max_control_line may wait for auth_timeout`);
-  assert.ok(ours.perConnectionKiB <= PARKED_BOUND_KIB, `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${PARKED_BOUND_KIB})`);
+  assert.ok(ours.perConnectionKiB <= TRICKLE_BOUND_KIB, `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${TRICKLE_BOUND_KIB})`);
 });
