@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEV_PKI_FILES, writeDevPki } from '@event-broker/shared';
-import { cli, devPki, freePort, HOST, jsonLines, logLine, runToExit, startCli, tmpDir, write, type Pki, type Run } from './helpers/ops.js';
+import { cli, devPki, freePort, HOST, jsonLines, logLine, runToExit, signal, startCli, tmpDir, write, type Pki, type Run } from './helpers/ops.js';
 
 const WARNING = 'private key file open to other users';
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -71,7 +71,7 @@ test('the gateway warns for a TLS key, an upstream key and an HMAC secret other 
 
   // Reloaded with the secret tightened: only the TLS key is read again and still open (the upstream waits for a restart).
   fs.chmodSync(secret, 0o600);
-  run.child.kill('SIGHUP');
+  await signal(run, 'SIGHUP');
   await logLine(run, 'configuration reloaded');
   const again = warnings(run).slice(3).map((l) => l.setting);
   assert.deepEqual(again, ['tls.key_path']);
@@ -90,7 +90,7 @@ test('an HMAC secret every user may write is refused as file:line: auth.secret_p
   const { run } = await startCli(t, ['--config', base]);
   await logLine(run, 'gateway started');
   fs.chmodSync(secret, 0o622);
-  run.child.kill('SIGHUP');
+  await signal(run, 'SIGHUP');
   const no = await logLine(run, 'configuration reload refused; the running configuration is unchanged');
   assert.match(JSON.stringify(no.problems), /auth\.secret_path: .*writable by every user/);
 });

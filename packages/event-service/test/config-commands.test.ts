@@ -41,7 +41,7 @@ async function start(t: TestContext, args: string[], dataDir: string): Promise<{
 }
 
 async function stop(run: Run): Promise<void> {
-  signal(run, 'SIGINT');
+  await signal(run, 'SIGINT');
   await until(() => run.child.exitCode !== null || run.child.signalCode !== null, 'the service exits', WAIT_MS);
 }
 

@@ -68,11 +68,11 @@ test('a TLS key file other users can read is used with a warning naming the sett
 
   // Tightened and reloaded: the key is read again, no new warning. Loosened again: the reload warns.
   fs.chmodSync(file(F.eventService.key), 0o600);
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   await logLine(run, 'configuration reloaded', { ms: WAIT_MS });
   assert.equal(warnings(run).length, 2, 'nothing new for a key only its owner reads');
   fs.chmodSync(file(F.eventService.key), 0o604);
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   await logLine(run, 'configuration reloaded', { n: 2, ms: WAIT_MS });
   assert.equal(warnings(run).length, 3);
   assert.deepEqual(pick(warnings(run)[2]), { level: 40, setting: 'tls.key_path', file: file(F.eventService.key), mode: '0604', readable_by: 'everyone' });
@@ -95,7 +95,7 @@ test('a key file every user may write is refused: at start (exit 1) and on reloa
   const { run } = await startCli(t, ['--config', base]);
   await logLine(run, 'listening for leafnode connections', { ms: WAIT_MS });
   fs.chmodSync(file(F.eventService.key), 0o646);
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   const no = await logLine(run, 'configuration reload refused; the running configuration is unchanged', { ms: WAIT_MS });
   assert.match(JSON.stringify(no), /tls\.key_path: .*writable by every user/);
   assert.equal(run.child.exitCode, null, 'still serving');

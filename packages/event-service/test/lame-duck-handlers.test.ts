@@ -86,7 +86,7 @@ test('events acknowledged before SIGTERM while the sink is down are delivered af
     sinkNow = ((await res.json()) as Handlerz).handlers.sinks.find((x) => x.name === 'event_feed');
     if (!(sinkNow !== undefined && sinkNow.failed_attempts > 0)) await new Promise((r) => setTimeout(r, 100));
   }
-  signal(first.run, 'SIGTERM');
+  await signal(first.run, 'SIGTERM');
   await logLine(first.run, 'entering lame duck mode', { ms: WAIT_MS });
   assert.equal(await within(first.run.exited, 'the drained service exits', WAIT_MS), 0);
 
@@ -96,6 +96,6 @@ test('events acknowledged before SIGTERM while the sink is down are delivered af
   await until(() => missing().length === 0, 'every acknowledged event delivered after the restart', WAIT_MS, () => `${missing().length} missing: ${missing().join(' ')}`);
   for (const g of got) assert.equal(g.body.id, g.id, 'the webhook-id is the event id');
   t.diagnostic(`acknowledged ${acked.length}, deliveries ${got.length}, duplicates ${got.length - new Set(got.map((g) => g.id)).size}`);
-  signal(second.run, 'SIGTERM');
+  await signal(second.run, 'SIGTERM');
   assert.equal(await within(second.run.exited, 'the restarted service exits', WAIT_MS), 0);
 });

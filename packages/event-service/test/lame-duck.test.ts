@@ -92,7 +92,7 @@ test('SIGTERM: a client listing two servers moves to the other on ldm without lo
   };
 
   for (let i = 0; i < BEFORE; i++) await request();
-  signal(a.run, 'SIGTERM');
+  await signal(a.run, 'SIGTERM');
   await logLine(a.run, 'entering lame duck mode', { ms: WAIT_MS });
   await within(
     (async () => {

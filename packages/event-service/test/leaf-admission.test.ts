@@ -636,7 +636,7 @@ describe('unauthenticated connections on the leaf port', () => {
     const { run } = await startCli(t, ['--config', conf]);
     const leafPort = (await logLine(run, 'listening for leafnode connections')).port as number;
     fs.writeFileSync(conf, lines('500ms').join('\n'));
-    signal(run, 'SIGHUP');
+    await signal(run, 'SIGHUP');
     await logLine(run, 'configuration reloaded');
     const pool = new RawPool();
     t.after(() => pool.closeAll());

@@ -85,7 +85,7 @@ test('SIGHUP rotates a sink secret and adds a sink, live: later deliveries verif
     `event_feed = { url = "${a.url}", secret = "${newSecret}" }`,
     `cfgingest = { url = "${b.url}", filter = ["*:*"], max_attempts = 5, timeout_ms = 5000 }`,
   ]);
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   const done = await logLine(run, 'configuration reloaded', { ms: WAIT_MS });
   assert.deepEqual(done.restart_required, [], 'nothing in [handlers] waits for a restart');
   const changed = done.changed as string[];
@@ -111,7 +111,7 @@ test('SIGHUP rotates a sink secret and adds a sink, live: later deliveries verif
 
   // Removed again: the sink stops; later events are not routed to it.
   write(dir, 'patch.toml', ['[handlers]', `event_feed = { url = "${a.url}", secret = "${newSecret}" }`]);
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   await logLine(run, 'configuration reloaded', { n: 2, ms: WAIT_MS });
   const removed = await logLine(run, 'handler sinks reloaded', { n: 2, ms: WAIT_MS });
   assert.deepEqual(removed.removed, ['cfgingest']);
@@ -134,7 +134,7 @@ test('SIGHUP adding [handlers] to a service started without them starts the inta
   t.after(() => nc.close().catch(() => {}));
 
   write(dir, 'patch.toml', ['[handlers]', `event_feed = "${a.url.replace(/^http:\/\/|\/hook$/g, '')}"`]);
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   const done = await logLine(run, 'configuration reloaded', { ms: WAIT_MS });
   assert.deepEqual(done.restart_required, []);
   await publish(nc, 'late-1');

@@ -35,7 +35,7 @@ async function roundTrip(conn: RawConn, lines: string): Promise<string> {
 
 /** SIGHUP, then the nth 'configuration reloaded' (or 'refused') line. */
 async function reload(run: Run, n: number, outcome: 'reloaded' | 'refused'): Promise<Record<string, unknown>> {
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   const msg = outcome === 'reloaded' ? 'configuration reloaded' : 'configuration reload refused; the running configuration is unchanged';
   return logLine(run, msg, { n, ms: WAIT_MS });
 }

@@ -206,7 +206,7 @@ test('a reload with a header that cannot be sent is refused; the running sink ke
   assert.equal(r.got.find((g) => g.id === 'before')!.headers['x-tenant'], 'a');
 
   write(dir, 'patch.toml', [...sink('b\\r\\nx-injected: 1'), '"transfer-encoding" = "chunked"']);
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   const no = await logLine(run, 'configuration reload refused; the running configuration is unchanged', { ms: WAIT_MS });
   const problems = no.problems as string[];
   assert.ok(problems.some((p) => p.startsWith(`${patch}:4: handlers.event_feed.headers.x-tenant: `)), problems.join('\n'));
@@ -218,7 +218,7 @@ test('a reload with a header that cannot be sent is refused; the running sink ke
   assert.equal(r.got.find((g) => g.id === 'refused')!.headers['x-injected'], undefined);
 
   write(dir, 'patch.toml', sink('c'));
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   await logLine(run, 'handler sinks reloaded', { ms: WAIT_MS });
   await publish(nc, 'fixed');
   await until(() => r.got.some((g) => g.id === 'fixed'), 'delivered after the fixed reload', WAIT_MS);

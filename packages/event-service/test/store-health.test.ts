@@ -313,7 +313,7 @@ test('a reload that adds [handlers] while the store cannot be opened: the servic
   const port = (await logLine(run, 'listening for client connections')).port as number;
   const monitor = (await logLine(run, 'monitoring listener started')).port as number;
   write(dir, 'service.toml', [...base, '[handlers]', `event_feed = "127.0.0.1:${(receiver.address() as AddressInfo).port}"`]);
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   await logLine(run, 'event store cannot be opened: events are refused until it can');
   const file = path.join(dir, 'data', 'events.db');
   const res = await within(fetch(`http://127.0.0.1:${monitor}/healthz`), 'GET /healthz');
@@ -386,7 +386,7 @@ test('while a reload\'s store cannot be opened, the feed and dead-letter APIs an
   const port = (await logLine(run, 'listening for client connections')).port as number;
   const monitor = (await logLine(run, 'monitoring listener started')).port as number;
   write(dir, 'service.toml', [...base, '[handlers]', 'event_feed = "127.0.0.1:9"']);
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   await logLine(run, 'event store cannot be opened: events are refused until it can');
   const file = path.join(dir, 'data', 'events.db');
   const nc = await within(connect({ servers: `127.0.0.1:${port}` }), 'connect');

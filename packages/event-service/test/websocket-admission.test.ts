@@ -124,7 +124,7 @@ test('a reload that changes max_control_line moves the WebSocket bound before ad
   // Raised: a CONNECT of 20 KB in one message (a large JWT's worth) is now within the line bound, so it is read and
   // judged (a wrong token here), not cut as a message too big for a client not yet admitted.
   write(dir, 'service.toml', lines(65_536));
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   await logLine(run, 'configuration reloaded');
   const raised = await rawWs(wsPort);
   raised.ws.send(Buffer.from(`CONNECT {"auth_token":"${'a'.repeat(20_000)}"}\r\n`), { binary: true });
@@ -135,7 +135,7 @@ test('a reload that changes max_control_line moves the WebSocket bound before ad
   // Lowered: 3 KB before CONNECT is past the new bound (1,024 + 1 KiB): the message is refused whole (1009), none of
   // it held for the parser.
   write(dir, 'service.toml', lines(1024));
-  signal(run, 'SIGHUP');
+  await signal(run, 'SIGHUP');
   await logLine(run, 'configuration reloaded', { n: 2 });
   const lowered = await rawWs(wsPort);
   lowered.ws.send(Buffer.from(`CONNECT {"auth_token":"${'a'.repeat(3000)}"}\r\n`), { binary: true });

@@ -224,6 +224,12 @@ export function jsonLines(text: string): Record<string, unknown>[] {
   return out;
 }
 
+/** Sends `sig` once the child handles signals (its `ready` line): before that, SIGHUP's default action ends it. */
+export async function signal(run: Run, sig: NodeJS.Signals): Promise<void> {
+  await logLine(run, 'ready');
+  run.child.kill(sig);
+}
+
 /** The `n`th (1-based) log line with message `msg` and every field in `fields`; fails early if the child exits. */
 export async function logLine(run: Run, msg: string, opts: { n?: number; fields?: Record<string, unknown>; ms?: number } = {}): Promise<Record<string, unknown>> {
   let found: Record<string, unknown> | undefined;

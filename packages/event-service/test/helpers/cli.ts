@@ -145,7 +145,11 @@ export async function startTokenAndLeafService(
   return { run, port, leafPort };
 }
 
-/** Sends `signal` to the child (SIGHUP to reload, SIGTERM for the lame duck). */
-export function signal(run: Run, sig: NodeJS.Signals): void {
+/**
+ * Sends `signal` to the child (SIGHUP to reload, SIGTERM for the lame duck) once it handles signals (its `ready`
+ * line): before that, Node's default action for SIGHUP ends the process.
+ */
+export async function signal(run: Run, sig: NodeJS.Signals): Promise<void> {
+  await logLine(run, 'ready');
   run.child.kill(sig);
 }
