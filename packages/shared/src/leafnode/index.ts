@@ -5,3 +5,4 @@ export * from './peer.js';
 export * from './link.js';
 export * from './dial.js';
 export * from './uplink.js';
+export * from './uplink-options.js';

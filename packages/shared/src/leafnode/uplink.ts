@@ -25,134 +25,25 @@ import { Client, type ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
 import { newServerId } from '../server/server-id.js';
 import { SocketTransport, type Transport } from '../server/transport.js';
-import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl, type UplinkErrorCode } from './dial.js';
+import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl } from './dial.js';
 import { InterestTable, interestKey } from './interest.js';
 import { OutageBuffer } from './outage-buffer.js';
 import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
+import {
+  UPLINK_DEFAULTS,
+  backoffMs,
+  type UplinkCounters,
+  type UplinkCredentials,
+  type UplinkEvent,
+  type UplinkOptions,
+  type UplinkState,
+} from './uplink-options.js';
 
 /** nats-server leafnode.go leafNodeReconnectDelayAfterLoopDetected. */
 const LOOP_DELAY_MS = 30_000;
 
-export const UPLINK_DEFAULTS = Object.freeze({
-  /** What the gateway's [upstream] buffer_bytes defaults to. */
-  bufferBytes: 8 * 1024 * 1024,
-  /** nats-server's leafnode reconnect interval. */
-  reconnectDelayMs: 1000,
-  reconnectMaxDelayMs: 10_000,
-  /** nats-server gives a solicited leaf 2 s to finish connecting (leafnode.go connectProcessTimeout). */
-  handshakeTimeoutMs: 2000,
-  /** Long enough for the hub's own clients to reconnect and re-subscribe after it restarted (nats.js waits 2 s). */
-  interestWaitMs: 10_000,
-  /** A shutting-down hub's LS- burst and its closing the link are milliseconds apart; a real unsubscribe rarely is. */
-  withdrawnInterestMs: 2000,
-});
-
 /** Withdrawn interest remembered at most (the oldest is forgotten first): bounds memory under heavy churn. */
 const WITHDRAWN_MAX = 65_536;
-
-export interface UplinkOptions {
-  /** Hub addresses tried in turn: `nats://host:port`, `tls://host:port` or `host:port` (port 7422 when absent). */
-  readonly urls: readonly string[];
-  /**
-   * node:tls options for the hub: loadClientTlsOptions' result (cert, key, ca) or any tls.connect options. Given,
-   * the link is TLS whatever the URL; without it, TLS when the URL is tls:// or the hub's INFO says tls_required.
-   */
-  readonly tls?: tls.ConnectionOptions;
-  /** Read on use: ping_interval, ping_max, max_control_line (the gateway's client limits). */
-  readonly limits: ClientLimits;
-  readonly logger: Logger;
-  /**
-   * Our server name in CONNECT. A nats-server hub replaces a link with the name of a newer one (leafnode.go
-   * addLeafNodeConnection): give each gateway its own. Default: the server id.
-   */
-  readonly name?: string;
-  /** Default: a random nats-server-shaped id (`N` and 55 base32 characters). */
-  readonly serverId?: string;
-  /** Our version in CONNECT; a nats-server hub with leafnodes.min_version refuses lower ones. Default "0.1.0". */
-  readonly version?: string;
-  /** Our cluster name in CONNECT; absent when not given. */
-  readonly cluster?: string;
-  /**
-   * What the hub's leafnode authorization asks for, sent in CONNECT and never logged: `user` and `password` (as a
-   * nats-server 2.9 leaf remote sends its URL's user info), or `token` (as `auth_token`, which the event service's
-   * [leafnodes.authorization] token reads). Overrides credentials in a URL.
-   */
-  readonly credentials?: UplinkCredentials;
-  /**
-   * Held bytes at which local publishers are paused while the link is down (or its socket is backed up). The
-   * buffer can exceed it by what paused publishers had already read (one socket read each).
-   */
-  readonly bufferBytes?: number;
-  /** First wait before redialling; doubles per failed attempt up to reconnectMaxDelayMs, half of it jitter. */
-  readonly reconnectDelayMs?: number;
-  readonly reconnectMaxDelayMs?: number;
-  /** Bounds TCP connect + INFO + TLS, and separately the PONG answering our CONNECT. */
-  readonly handshakeTimeoutMs?: number;
-  /**
-   * After a reconnect, how long held messages wait for the hub to announce interest in their subject again (its
-   * own subscribers may come back after us); past it, those nobody wants are discarded, as NATS would.
-   */
-  readonly interestWaitMs?: number;
-  /**
-   * Interest the hub withdrew (LS-) this long before the link dropped is kept through the outage too: a hub
-   * shutting down closes its clients, and withdraws their interest, before or after its leaf links in no fixed
-   * order (nats-server server.go Shutdown walks a map), so what it wanted a moment ago is held like the rest.
-   */
-  readonly withdrawnInterestMs?: number;
-  /**
-   * The local broker's interest, when one already exists; default a new table, which only sees subscriptions made
-   * after it: make the Uplink before local clients subscribe.
-   */
-  readonly interest?: InterestTable;
-  /** Our id as a Conn in the local broker (logs, PublisherHandle.id); default 0. */
-  readonly cid?: number;
-}
-
-export interface UplinkCredentials {
-  readonly user?: string;
-  readonly password?: string;
-  readonly token?: string;
-}
-
-/** idle: not started. connecting: dialling, or waiting to redial. handshake: CONNECT sent, no PONG yet. */
-export type UplinkState = 'idle' | 'connecting' | 'handshake' | 'up' | 'closed';
-
-export type UplinkEvent =
-  | { readonly type: 'up'; readonly hub: HubInfo }
-  | { readonly type: 'down'; readonly error: UplinkError }
-  | { readonly type: 'closed' };
-
-export interface UplinkCounters {
-  /** Messages from the hub published locally, and their payload bytes (headers included). */
-  inMsgs: number;
-  inBytes: number;
-  /** Messages written to the hub, and their payload bytes. */
-  outMsgs: number;
-  outBytes: number;
-  /** Messages from the hub over what we accept (the larger of our max_payload and its), read past and dropped. */
-  inOversize: number;
-  /** LS+, LS- and LMSG from the hub whose subject, reply or queue is not UTF-8: dropped, the link stays up. */
-  inRefused: number;
-  /** Messages held for the hub now (link down, or older ones still waiting), and their bytes. */
-  bufferedMsgs: number;
-  bufferedBytes: number;
-  /** Times the link came up again after having been up. */
-  reconnects: number;
-  /** Attempts that failed (dial, handshake) and links lost. */
-  failures: number;
-  /** Held messages discarded because the hub, back, no longer wanted their subject after interestWaitMs. */
-  droppedNoInterest: number;
-  /** Held messages discarded by close(). */
-  droppedOnClose: number;
-  /**
-   * Messages not sent because they are larger than the hub's INFO max_payload: held from before the hub's limit was
-   * known (an outage, a hub back with a smaller limit), or from in-process publishers. Clients of the gateway are
-   * told the hub's limit and refused above it (event-gateway server.ts).
-   */
-  droppedOversize: number;
-  /** Local publishers paused right now because the buffer (or the socket) is full. */
-  pausedPublishers: number;
-}
 
 export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle {
   /** Ours, `$LDS.<random>`: the hub sending it back means it reaches us twice (leafnode.go loop detection). */
@@ -784,12 +675,6 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     this.stats.inRefused++;
     this.refusedInWarn.note(this.logger, { upstream: this.url!.display, op, detail });
   }
-}
-
-/** Capped exponential backoff, the upper half of it random so a fleet of leaves does not redial in step. */
-export function backoffMs(attempt: number, baseMs: number, capMs: number): number {
-  const full = Math.min(capMs, baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
-  return Math.round(full / 2 + Math.random() * (full / 2));
 }
 
 function positive(name: string, v: number): number {

@@ -74,7 +74,6 @@ export interface LameDuckOptions {
 export class ClientFrontend implements ClientContext {
   readonly clients = new Map<number, Client>();
   totalConnections = 0;
-  private nextCid = 1;
   private tcp: net.Server | undefined;
   private ws: { http: http.Server | https.Server; wss: WebSocketServer } | undefined;
   /**
