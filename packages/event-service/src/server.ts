@@ -10,7 +10,6 @@ import {
   type Client,
   type ClientAuthenticator,
   type ClientLimits,
-  type CloseReason,
   type FrontendHost,
   type Logger,
 } from '@event-broker/shared';

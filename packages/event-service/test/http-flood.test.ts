@@ -76,20 +76,6 @@ function openStreamsAt(t: TestContext, port: number, streamPath: string, n = 1):
   return out;
 }
 
-/** The status of one GET on its own connection; 0 when the connection is closed without an answer. */
-function statusOf(port: number, p: string): Promise<number> {
-  return within(
-    new Promise<number>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', () => resolve(0));
-    }),
-    `GET ${p}`,
-  );
-}
-
 const count = (streams: Stream[], o: Stream['outcome']) => streams.filter((s) => s.outcome === o).length;
 
 /** Sequential event requests: their latencies (ms), sorted. */

@@ -29,7 +29,6 @@ const RECHECK_MS = 1000;
 
 /** The subject events are published on: `events.<type>`. */
 export const INTAKE_SUBJECT = 'events.>';
-const PREFIX = 'events.';
 
 /** Stable codes in error replies: `{"error": {"code", "field"?, "store_code"?, "reason"}}` (error-codes.ts, the README). */
 export type IntakeErrorCode = EventReplyErrorCode;
