@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEV_PKI_FILES, writeDevPki } from '@event-broker/shared';
-import { cli, devPki, freePort, HOST, jsonLines, logLine, runToExit, signal, startCli, tmpDir, write, type Pki, type Run } from './helpers/ops.js';
+import { cli, devPki, freePort, gatewayToml, HOST, jsonLines, logLine, runToExit, signal, startCli, tmpDir, write, type Pki, type Run } from './helpers/ops.js';
 
 const WARNING = 'private key file open to other users';
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -25,31 +25,9 @@ function secretFile(dir: string, mode: number): string {
   return file;
 }
 
+/** The tests' gateway TOML, its tokens checked with the HMAC secret `secret` instead of the dev public key. */
 function toml(pki: Pki, leafPort: number, secret: string): string[] {
-  const F = DEV_PKI_FILES;
-  return [
-    '[gateway]',
-    `host = "${HOST}"`,
-    'port = 0',
-    '[tls]',
-    `cert_path = "${pki.file(F.gateway.cert)}"`,
-    `key_path = "${pki.file(F.gateway.key)}"`,
-    `root_ca_path = "${pki.file(F.ca.cert)}"`,
-    '[auth]',
-    `secret_path = "${secret}"`,
-    'issuer = "event-broker-dev"',
-    'audience = "event-broker-dev"',
-    '[upstream]',
-    `urls = ["tls://${HOST}:${leafPort}"]`,
-    `cert_path = "${pki.file(F.gatewayUpstream.cert)}"`,
-    `key_path = "${pki.file(F.gatewayUpstream.key)}"`,
-    `root_ca_path = "${pki.file(F.ca.cert)}"`,
-    '[monitor]',
-    `host = "${HOST}"`,
-    'port = 0',
-    '[log]',
-    'format = "json"',
-  ];
+  return gatewayToml(pki, leafPort).map((line) => (line.startsWith('public_key_path =') ? `secret_path = "${secret}"` : line));
 }
 
 test('the gateway warns for a TLS key, an upstream key and an HMAC secret other users can read, at start and on reload', async (t) => {
