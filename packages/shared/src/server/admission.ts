@@ -2,6 +2,7 @@
 // leafnode/link.ts) and the wait for one that answers later, which both a client and a leaf link run the same way.
 // Who may connect is the authenticator's; counting the connections that wait is slots.ts's.
 import type { Parser } from '../protocol/index.js';
+import type { AuthContext } from './auth-context.js';
 import type { Client } from './client.js';
 
 /** What a client may touch once admitted; without one, everything. */
@@ -26,6 +27,8 @@ export type Admission =
       readonly expiresAt?: number;
       /** Who the client is, for logs (a token's subject, never the token). */
       readonly identity?: string;
+      /** Who the client is, for the events it publishes (auth-context.ts); absent: unauthenticated. */
+      readonly auth?: AuthContext;
     }
   | { readonly ok: false; readonly reason: string };
 

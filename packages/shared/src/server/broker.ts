@@ -2,12 +2,15 @@
 // echo suppression, no-responders replies, the service-wide listener_limit and message counters. It knows no
 // sockets: network clients, the embedded API and leafnode links all implement `Conn`.
 import { NO_RESPONDERS_HEADER } from '../protocol/index.js';
+import type { AuthContext } from './auth-context.js';
 import { Sublist, isLiteralSubject, type SublistEntry, type SublistResult } from '../subjects/index.js';
 
 /** Who published a message, for flow control: pausing stops reading from that publisher until resumed. */
 export interface PublisherHandle {
   /** Stable id of the publishing connection (the NATS client id; 0 for an in-process connection). */
   readonly id: number;
+  /** Who the publisher was verified to be (auth-context.ts); absent: not known (treated as unauthenticated). */
+  readonly auth?: AuthContext;
   pause(): void;
   resume(): void;
 }

@@ -20,6 +20,7 @@ import {
 } from '../protocol/index.js';
 import { isValidPublishSubject, isValidQueueName, isValidSubject } from '../subjects/index.js';
 import { certificateSubject } from '../tls.js';
+import type { AuthContext } from './auth-context.js';
 import { ExpiryTimer, awaitVerdict, type Admission, type ClientPermissions } from './admission.js';
 import { Subscription, type Conn, type PublisherHandle } from './broker.js';
 import { ConnCore } from './conn-core.js';
@@ -45,6 +46,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private readonly expiry = new ExpiryTimer();
   /** Who the authenticator says this is, for logs. */
   identity: string | undefined;
+  /** Who the authenticator says this is, for the events it publishes; undefined: unauthenticated. */
+  auth: AuthContext | undefined;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -349,6 +352,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     this.permissions = verdict.permissions;
     this.identity = verdict.identity;
+    this.auth = verdict.auth;
     // The credential's end: `User Authentication Expired`, closed (nats-server client.go authExpired).
     if (verdict.expiresAt !== undefined) this.expiry.arm(verdict.expiresAt, () => this.fail(Errors.authExpired, 'credential expired'));
     if (this.closeReason !== undefined) return;
