@@ -176,6 +176,8 @@ class EmbeddedConn implements Conn {
   readonly noResponders = true;
   readonly publisher = NOOP_PUBLISHER;
   private readonly subs = new Map<string, EmbeddedSubscription>();
+  /** The service's own connection (its handlers'): its subscriptions are not a user's listeners (broker.ts Conn.system). */
+  readonly system: boolean;
   private nextSid = 1;
   private closed = false;
   private lastValidSubject = '';
@@ -183,7 +185,10 @@ class EmbeddedConn implements Conn {
   constructor(
     private readonly server: EventServer,
     readonly logger: Logger,
-  ) {}
+    system: boolean,
+  ) {
+    this.system = system;
+  }
 
   private get broker(): Broker {
     return this.server.broker;
@@ -226,6 +231,10 @@ class EmbeddedConn implements Conn {
     }
     const max = this.server.config.service.max_payload;
     if (msg.length > max) throw new EventServiceError('MAX_PAYLOAD', `message of ${msg.length} bytes exceeds max_payload ${max}`);
+    // A gate (the intake at event_limit) holds a network publisher back; this one cannot be held, so it hears why.
+    if (this.broker.gated && !this.broker.admit(this, subject, opts?.reply)) {
+      throw new EventServiceError('EVENT_LIMIT', `event_limit ${this.server.config.service.event_limit} events are held: not published; retry once room frees, or request`);
+    }
     this.broker.publish(this, subject, opts?.reply, hdrLen, msg);
   }
 
@@ -309,8 +318,8 @@ export async function startEventService(input: ServiceConfigInputWithUnits = {})
 }
 
 /** The in-process handle over a running server (the CLI uses the server directly). */
-export function embed(server: EventServer, logger: Logger): EventService {
-  const conn = new EmbeddedConn(server, logger);
+export function embed(server: EventServer, logger: Logger, opts: { system?: boolean } = {}): EventService {
+  const conn = new EmbeddedConn(server, logger, opts.system ?? false);
   let closing: Promise<void> | undefined;
   return {
     get port() {

@@ -18,6 +18,7 @@ import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
 import type { EventHandlers } from './handlers/index.js';
 import { HealthResponder } from './health-responder.js';
+import { ListenerCreditResponder } from './listener-credit.js';
 import { LeafnodeListener } from './leafnode/listener.js';
 import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
@@ -37,6 +38,7 @@ export class EventServer implements FrontendHost, MonitorSource {
   /** The [leafnodes] listener, when configured (monitoring reads its links). */
   leafnodes: LeafnodeListener | undefined;
   private healthResponder: HealthResponder | undefined;
+  private listenerCredit: ListenerCreditResponder | undefined;
 
   /** The event intake and store (handlers/index.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
@@ -110,6 +112,8 @@ export class EventServer implements FrontendHost, MonitorSource {
       this.leafnodes = new LeafnodeListener(this);
       // What a gateway's /healthz asks through the link (health-responder.ts).
       this.healthResponder = new HealthResponder(this.broker, this.serverId);
+      // What a gateway asks before admitting its clients' subscriptions (listener-credit.ts).
+      this.listenerCredit = new ListenerCreditResponder(this.broker);
     }
     try {
       if (this.options.handlers !== false) {
@@ -255,6 +259,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     const stopped: Promise<unknown>[] = [this.frontend.stopListening()];
     if (this.leafnodes) stopped.push(this.leafnodes.close());
     this.healthResponder?.close();
+    this.listenerCredit?.close();
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
     // Handlers first: the intake commits and answers what it holds while its requesters are still connected.
     await this.handlers?.close();

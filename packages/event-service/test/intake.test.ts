@@ -115,7 +115,7 @@ async function limitedIntake(t: TestContext, eventLimit: number) {
   t.after(() => svc.close());
   const store = new SqliteEventStore(path.join(tmpDir(t), 'e.db'));
   t.after(() => store.close());
-  const intake = new EventIntake(svc, { store: () => store, eventLimit: () => eventLimit, sinksFor: () => ['sink'], logger });
+  const intake = new EventIntake(svc, { store: () => store, eventLimit: () => eventLimit, addGate: (g) => server.broker.addGate(g), sinksFor: () => ['sink'], logger });
   intake.start();
   t.after(() => intake.stop());
   /** The sink delivers everything held; the intake is told there is room. */
@@ -221,6 +221,7 @@ test('a commit that settles while the store cannot be opened and a publisher is 
       return results;
     },
     eventLimit: () => 5,
+    addGate: (g) => server.broker.addGate(g),
     sinksFor: () => ['sink'],
     logger,
   });

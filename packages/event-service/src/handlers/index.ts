@@ -94,7 +94,8 @@ export class EventHandlers {
     private readonly logger: Logger,
   ) {
     // The in-process connection; its handle's close() would close the server, so only publish/subscribe are used.
-    const conn = embed(server, logger);
+    // A system one: the intake's and the feed's subscriptions are the service's, not listeners a user made.
+    const conn = embed(server, logger, { system: true });
     this.conn = conn;
     this.feed = new EventFeed({
       store: () => this.store,
@@ -119,6 +120,7 @@ export class EventHandlers {
       // On the store writer's thread (store-writer.ts); `:memory:` is this connection's alone, so its commits stay here.
       commit: (events) => (this.store.file === ':memory:' ? Promise.resolve(this.store.append(events)) : this.storeWriter().append(events)),
       eventLimit: () => this.server.config.service.event_limit,
+      addGate: (gate) => this.server.broker.addGate(gate),
       sinksFor: (event) => {
         const key = eventKey(event.type);
         return this.routes.filter((r) => matchesFilter(key, r.filter)).map((r) => r.name);

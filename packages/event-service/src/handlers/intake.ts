@@ -5,18 +5,20 @@
 // An event the store cannot take fails alone (store.ts append), and every request is answered, whatever fails
 // inside. Delivering stored events to sinks is the sinks' concern.
 import {
+  creditSubject,
   eventCatalogue,
-  LeafLink,
   type EventCatalogue,
   type EventEnvelope,
   type EventFieldError,
   type Logger,
+  type PublishGate,
 } from '@event-broker/shared';
-import type { Msg, PublisherHandle, Subscription } from '../api.js';
+import type { Msg, Subscription } from '../api.js';
 import type { EventReplyErrorCode } from '../error-codes.js';
 import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS, type ErrorReply } from './error-reply.js';
 import { storeCodeOf } from './store-file.js';
 import type { AppendResult, EventStore, NewEvent } from './event-store.js';
+import { IntakeRoom } from './intake-room.js';
 
 /**
  * The most events in one group commit. Groups are the events that arrived during the previous commit (~250 at the
@@ -56,6 +58,8 @@ export interface IntakeOptions {
   commit?: (events: NewEvent[]) => Promise<AppendResult[]>;
   /** The most events held (stored, not yet delivered to every sink that wants them); read live for reloads. */
   eventLimit: () => number;
+  /** Installs the intake's gate on the broker (event_limit as a hard cap: intake-room.ts); returns its removal. */
+  addGate: (gate: PublishGate) => () => void;
   /** The sinks that want an event; each gets a delivery record. */
   sinksFor: (event: EventEnvelope) => string[];
   logger: Logger;
@@ -75,8 +79,8 @@ export interface IntakeStats {
   invalid: number;
   refusedAtLimit: number;
   storeFailures: number;
-  /** Plain publishers currently paused at the limit. */
-  pausedPublishers: number;
+  /** Plain publishers held at the limit now (intake-room.ts). */
+  readonly pausedPublishers: number;
   /** Group commits settled (stored or failed), and the time they took from sending to answer, in seconds. */
   commits: number;
   commitSeconds: number;
@@ -90,69 +94,91 @@ interface Pending {
 
 export class EventIntake {
   private sub: Subscription | undefined;
+  private creditSub: Subscription | undefined;
+  private removeGate: (() => void) | undefined;
+  /** Room under event_limit: the gate that holds plain publishers, and the gateways' credit. */
+  readonly room: IntakeRoom;
   private batch: Pending[] = [];
   /** The group being committed, until its commit settles. */
   private committing: Pending[] | undefined;
   private commitDone: Promise<void> | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
-  /** released() asks again: the store could not say whether paused publishers have room. */
+  /** released() asks again: the store could not say whether held publishers have room. */
   private recheck: NodeJS.Timeout | undefined;
-  /**
-   * Keyed by the publisher itself: client ids and leaf link ids are separate counters that both start at 1, so a
-   * number named two connections (a paused gateway link kept client 1 from ever being paused).
-   */
-  private readonly paused = new Set<PublisherHandle>();
   /** The latest group commit that failed as a whole, until one succeeds (or clearStoreFailure): /healthz. */
   private storeFailure: { at: number; error: Error } | undefined;
   private readonly catalogue: EventCatalogue;
-  readonly stats: IntakeStats = { accepted: 0, duplicates: 0, invalid: 0, refusedAtLimit: 0, storeFailures: 0, pausedPublishers: 0, commits: 0, commitSeconds: 0 };
+  readonly stats: IntakeStats;
 
   constructor(
     private readonly conn: IntakeConn,
     private readonly opts: IntakeOptions,
   ) {
     this.catalogue = opts.catalogue ?? eventCatalogue;
+    this.room = new IntakeRoom({
+      held: () => this.held,
+      limit: opts.eventLimit,
+      answer: (reply, granted) => this.replyJson(reply, { granted }),
+      logger: opts.logger,
+    });
+    const room = this.room;
+    this.stats = {
+      accepted: 0,
+      duplicates: 0,
+      invalid: 0,
+      refusedAtLimit: 0,
+      storeFailures: 0,
+      get pausedPublishers() {
+        return room.heldPublishers;
+      },
+      commits: 0,
+      commitSeconds: 0,
+    };
   }
 
   start(): void {
     this.sub ??= this.conn.subscribe(INTAKE_SUBJECT, { callback: (msg) => this.receive(msg) });
+    this.creditSub ??= this.conn.subscribe(creditSubject('events'), { callback: (msg) => this.room.onCredit(msg.publisher, msg.reply, msg.data) });
+    this.removeGate ??= this.opts.addGate(this.room);
   }
 
-  /** Unsubscribes, commits and answers what was received, and lets paused publishers go. */
+  /** Unsubscribes, commits and answers what was received, and lets held publishers go. */
   async stop(): Promise<void> {
+    this.removeGate?.();
+    this.removeGate = undefined;
     this.sub?.unsubscribe();
     this.sub = undefined;
+    this.creditSub?.unsubscribe();
+    this.creditSub = undefined;
     this.flush();
     while (this.commitDone !== undefined) await this.commitDone;
     clearTimeout(this.recheck);
     this.recheck = undefined;
-    this.resumeAll();
+    this.room.releaseAll();
   }
 
-  /** Held plus not yet committed: what the limit is checked against. */
+  /** Held plus not yet committed: what the limit bounds (with the room promised as credit: intake-room.ts). */
   get held(): number {
     return this.opts.store().held + this.batch.length + (this.committing?.length ?? 0);
   }
 
   /**
-   * Sinks call this when deliveries resolve, and a commit when it settles: publishers paused at the limit resume once
-   * there is room. Never throws (it runs in a commit's settlement, where a throw would be an unhandled rejection):
-   * while the store cannot be opened it cannot say there is room, so they stay paused (what they send could not be
-   * stored) and are asked about again every RECHECK_MS until it can.
+   * Sinks call this when deliveries resolve, and a commit when it settles: publishers held at the limit go on, and
+   * waiting credit is granted, once there is room. Never throws (it runs in a commit's settlement, where a throw
+   * would be an unhandled rejection): while the store cannot be opened it cannot say there is room, so they stay
+   * held (what they send could not be stored) and are asked about again every RECHECK_MS until it can.
    */
   released(): void {
-    if (this.paused.size === 0) return;
-    let held: number;
+    this.room.wake();
+    if (this.room.heldPublishers === 0) return;
     try {
-      held = this.held;
+      void this.held;
     } catch {
       this.recheck ??= setTimeout(() => {
         this.recheck = undefined;
         this.released();
       }, RECHECK_MS).unref();
-      return;
     }
-    if (held < this.opts.eventLimit()) this.resumeAll();
   }
 
   /** Why the store last failed a whole group, while no commit since has succeeded. */
@@ -188,23 +214,20 @@ export class EventIntake {
       this.answer(msg.reply, parsed.error);
       return;
     }
-    let held: number;
+    let free: number;
     try {
-      held = this.held;
+      free = this.room.free();
     } catch (err) {
       this.unusable(msg.reply, parsed.event.id, err);
       return;
     }
-    const limit = this.opts.eventLimit();
-    if (held >= limit) {
-      if (msg.reply !== undefined) {
-        this.stats.refusedAtLimit++;
-        this.answer(msg.reply, { code: 'EEVENT_LIMIT', reason: `event_limit ${limit} reached: retry later` });
-        return;
-      }
-      // A plain publish has no way to hear a refusal, so it is stored (past the limit by what was already read)
-      // and its publisher's socket reads stop until the sinks free room.
-      this.pause(msg.publisher);
+    // A plain publish was admitted by the room's gate before it was routed here (its publisher held at the limit,
+    // or it spent credit); a request is refused at the limit, counting the room promised as credit.
+    if (msg.reply !== undefined && free <= 0) {
+      const limit = this.opts.eventLimit();
+      this.stats.refusedAtLimit++;
+      this.answer(msg.reply, { code: 'EEVENT_LIMIT', reason: `event_limit ${limit} reached: retry later` });
+      return;
     }
     this.batch.push({ event: parsed.event, body: parsed.body, reply: msg.reply });
     this.flushScheduled ??= setImmediate(() => this.flush());
@@ -350,21 +373,5 @@ export class EventIntake {
     } catch (err) {
       this.opts.logger.warn({ reply, err: (err as Error).message }, 'cannot answer an event request');
     }
-  }
-
-  private pause(p: PublisherHandle): void {
-    // id 0: an in-process publisher, whose handle cannot pause anything (api.ts Msg.publisher).
-    if (p.id === 0 || this.paused.has(p)) return;
-    this.paused.add(p);
-    this.stats.pausedPublishers = this.paused.size;
-    p.pause();
-    // A leaf link's id counts apart from client ids: say which it is.
-    this.opts.logger.info({ [p instanceof LeafLink ? 'lid' : 'cid']: p.id, event_limit: this.opts.eventLimit() }, 'event_limit reached: publisher paused');
-  }
-
-  private resumeAll(): void {
-    for (const p of this.paused) p.resume();
-    this.paused.clear();
-    this.stats.pausedPublishers = 0;
   }
 }

@@ -88,6 +88,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   private readonly parser: Parser;
   private readonly core: ConnCore;
+  /** A message a gate refused (Broker.admit), offered again by unhold(); reads stop meanwhile. */
+  private held: HeldLeafMsg | undefined;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -198,6 +200,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     // The leaf's interest goes with it; other links hear LS- for what only it held.
     this.removeAllPeerInterest();
     this.dropPending();
+    this.held = undefined;
+    this.ctx.broker.connClosed(this);
     this.ctx.linkClosed(this, reason);
   }
 
@@ -235,6 +239,17 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   resume(): void {
     this.core.resume();
+  }
+
+  /** The gate that refused our held message has room: offer it again, then parse what followed it. */
+  unhold(): void {
+    const h = this.held;
+    if (h === undefined) return;
+    this.held = undefined;
+    this.core.resume();
+    if (this.closeReason !== undefined) return;
+    this.onLeafMsg(h.subject, h.reply, h.queues, h.hdrLen, h.msg);
+    if (this.held === undefined) this.parser.resume();
   }
 
   // --- interest to the leaf ------------------------------------------------------------------------------
@@ -389,6 +404,14 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
     if (!this.admitted()) return;
+    const broker = this.ctx.broker;
+    if (broker.gated && !broker.admit(this, subject, reply)) {
+      // Held before it is counted or routed: the parser stops behind it, reads pause, until unhold().
+      this.held = { subject, reply, queues, hdrLen, msg };
+      this.parser.pause();
+      this.core.pause();
+      return;
+    }
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
   }
 
@@ -402,4 +425,13 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     this.stats.inRefused++;
     this.ctx.operationRefused(this, op, detail);
   }
+}
+
+/** An LMSG held by a gate: `msg` is its header block and payload (a view of the read, kept). */
+interface HeldLeafMsg {
+  readonly subject: string;
+  readonly reply: string | undefined;
+  readonly queues: readonly string[];
+  readonly hdrLen: number;
+  readonly msg: Buffer;
 }

@@ -13,6 +13,27 @@ export interface PublisherHandle {
   readonly auth?: AuthContext;
   pause(): void;
   resume(): void;
+  /**
+   * A gate that held this publisher (Broker.admit said no) has room again: the held message is offered again, then
+   * what followed it, in order. Absent: the publisher cannot be held (an in-process one), so a gate refuses outright.
+   */
+  unhold?(): void;
+}
+
+/**
+ * Admission of publishes on the subjects a gate covers: the event intake's event_limit (a hard cap), the gateway's
+ * intake credit. A publisher asks before it counts or routes a message (Broker.admit); refused, it stops before that
+ * message (nothing of it delivered, nothing after it parsed) and stops reading, until the gate calls
+ * `publisher.unhold()`.
+ */
+export interface PublishGate {
+  /**
+   * May `from` publish this now? true for subjects the gate does not cover. false: the gate keeps `from` to unhold
+   * later when it has `unhold`; without it (an in-process publisher) the publish is refused outright.
+   */
+  admit(from: Conn, subject: string, reply: string | undefined): boolean;
+  /** `from` closed: forget it (a hold, room reserved for it). */
+  forget(from: Conn): void;
 }
 
 /** Anything that holds subscriptions and publishes: a network client, the embedded connection, a leaf link. */
@@ -84,16 +105,61 @@ export class Broker {
   seq = 0;
   private published = 0;
   private readonly interestListeners: InterestListener[] = [];
-  /** Subscriptions of remote (leaf) and system connections, left out of listener_limit. */
-  private uncountedSubs = 0;
+  private gates: readonly PublishGate[] = [];
+  /** Subscriptions of remote (leaf) connections, left out of listener_limit: their own count is credit (below). */
+  private remoteSubs = 0;
+  /** Subscriptions of the process's own machinery (system connections), left out of listener_limit. */
+  private systemSubs = 0;
+  /**
+   * Listener credit granted to leaf links (a gateway's share for its clients' subscriptions: server/credit.ts),
+   * counted as listeners until returned or the link closes.
+   */
+  private readonly listenerCredit = new Map<Conn, number>();
+  private listenerCreditTotal = 0;
 
   constructor(
     /** The most subscriptions alive in the whole service at once; changeable at run time. */
     public listenerLimit: number,
   ) {}
 
+  /** What listener_limit bounds: the users' subscriptions, with the credit granted for those behind leaf links. */
   get listenerCount(): number {
-    return this.sublist.count - this.uncountedSubs;
+    return this.sublist.count - this.remoteSubs - this.systemSubs + this.listenerCreditTotal;
+  }
+
+  /** The process's own subscriptions (the handlers', responders'): shown apart, never taking a user's room. */
+  get systemSubscriptions(): number {
+    return this.systemSubs;
+  }
+
+  /** Leaf links' interest, as subscriptions in the index. */
+  get remoteSubscriptions(): number {
+    return this.remoteSubs;
+  }
+
+  /** Listener credit granted to leaf links and not returned: part of listenerCount. */
+  get listenerCreditGranted(): number {
+    return this.listenerCreditTotal;
+  }
+
+  /** Grants `conn` up to `want` listeners of room (none past listener_limit); returns how many. */
+  grantListeners(conn: Conn, want: number): number {
+    const n = Math.max(0, Math.min(want, this.listenerLimit - this.listenerCount));
+    if (n > 0) {
+      this.listenerCredit.set(conn, (this.listenerCredit.get(conn) ?? 0) + n);
+      this.listenerCreditTotal += n;
+    }
+    return n;
+  }
+
+  /** Takes back up to `n` of the listener credit granted to `conn`. */
+  returnListeners(conn: Conn, n: number): void {
+    const c = this.listenerCredit.get(conn);
+    if (c === undefined) return;
+    const back = Math.min(c, n);
+    if (back === c) this.listenerCredit.delete(conn);
+    else this.listenerCredit.set(conn, c - back);
+    this.listenerCreditTotal -= back;
   }
 
   /** Observes every change of interest; returns a function that stops it. */
@@ -105,8 +171,35 @@ export class Broker {
     };
   }
 
+  /** Whether any gate is installed: a publisher asks admit() only then, so an ungated broker costs one test. */
+  get gated(): boolean {
+    return this.gates.length > 0;
+  }
+
+  /** Installs a gate; returns a function that removes it. */
+  addGate(gate: PublishGate): () => void {
+    this.gates = [...this.gates, gate];
+    return () => {
+      this.gates = this.gates.filter((g) => g !== gate);
+    };
+  }
+
+  /** Every gate admits this publish (see PublishGate); ask before counting or routing it. */
+  admit(from: Conn, subject: string, reply: string | undefined): boolean {
+    const gates = this.gates;
+    for (let i = 0; i < gates.length; i++) if (!gates[i]!.admit(from, subject, reply)) return false;
+    return true;
+  }
+
+  /** A connection closed: gates forget it, its listener credit returns. Its subscriptions it removes itself. */
+  connClosed(conn: Conn): void {
+    this.returnListeners(conn, Number.MAX_SAFE_INTEGER);
+    for (const g of this.gates) g.forget(conn);
+  }
+
   add(sub: Subscription): AddResult {
-    if (sub.conn.remote || sub.conn.system) this.uncountedSubs++;
+    if (sub.conn.remote) this.remoteSubs++;
+    else if (sub.conn.system) this.systemSubs++;
     else if (this.listenerCount >= this.listenerLimit) return 'listener_limit';
     this.sublist.insert(sub);
     this.interestChanged(sub, 1);
@@ -118,7 +211,8 @@ export class Broker {
   }
 
   private removed(sub: Subscription): void {
-    if (sub.conn.remote || sub.conn.system) this.uncountedSubs--;
+    if (sub.conn.remote) this.remoteSubs--;
+    else if (sub.conn.system) this.systemSubs--;
     this.interestChanged(sub, -1);
   }
 

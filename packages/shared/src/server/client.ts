@@ -48,6 +48,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   identity: string | undefined;
   /** Who the authenticator says this is, for the events it publishes; undefined: unauthenticated. */
   auth: AuthContext | undefined;
+  /** A publish a gate refused (Broker.admit), offered again by unhold(); reads stop meanwhile. */
+  private held: HeldPub | undefined;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -142,6 +144,27 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   resume(): void {
     this.core.resume();
+  }
+
+  /** The gate that refused our held publish has room: offer it again, then parse what followed it. */
+  unhold(): void {
+    const h = this.held;
+    if (h === undefined) return;
+    this.held = undefined;
+    this.core.resume();
+    if (this.closeReason !== undefined) return;
+    this.onPubAt(h.subject, h.reply, h.hdrLen, h.buf, h.start, h.end);
+    if (this.held === undefined) this.parser.resume();
+  }
+
+  /**
+   * A gate refused this publish: it stays unprocessed (not counted, acknowledged or routed), the parser stops
+   * behind it with the rest of the read kept unparsed, and reads pause, until unhold().
+   */
+  private hold(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): void {
+    this.held = { subject, reply, hdrLen, buf, start, end };
+    this.parser.pause();
+    this.core.pause();
   }
 
   // --- lifecycle -----------------------------------------------------------------------------------------
@@ -249,6 +272,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.expiry.stop();
     for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
     this.subs.clear();
+    this.held = undefined;
+    this.ctx.broker.connClosed(this);
     this.ctx.clientClosed(this, reason);
   }
 
@@ -384,6 +409,11 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       this.fail(Errors.protocolViolation, 'HPUB without headers support');
       return;
     }
+    const broker = this.ctx.broker;
+    if (broker.gated && !broker.admit(this, subject, reply)) {
+      this.hold(subject, reply, hdrLen, buf, start, end);
+      return;
+    }
     this.stats.inMsgs++;
     this.stats.inBytes += end - start;
     if (this.opts.pedantic && !isValidPublishSubject(subject)) {
@@ -448,4 +478,14 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     this.ok();
   }
+}
+
+/** A publish held by a gate: `buf[start, end)` is its header block and payload (the parser's read, kept). */
+interface HeldPub {
+  readonly subject: string;
+  readonly reply: string | undefined;
+  readonly hdrLen: number;
+  readonly buf: Buffer;
+  readonly start: number;
+  readonly end: number;
 }

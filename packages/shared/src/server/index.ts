@@ -2,6 +2,7 @@
 // the byte-stream transports. What each process adds (config, monitoring, handlers, admission) stays with it.
 export * from './broker.js';
 export * from './auth-context.js';
+export * from './credit.js';
 export * from './admission.js';
 export * from './client.js';
 export * from './transport.js';
