@@ -64,11 +64,22 @@ export interface RequestOptions {
 export interface ServiceStats {
   connections: number;
   total_connections: number;
-  /** Subscriptions alive in the whole service (network and in-process), bounded by listener_limit. */
+  /**
+   * Users' subscriptions alive in the whole service (network and in-process), with the credit granted to gateways
+   * for their clients' subscriptions: what listener_limit bounds.
+   */
   listeners: number;
   listener_limit: number;
+  /** Listener credit granted to gateways (part of `listeners`). */
+  listener_credit: number;
+  /** The service's own subscriptions (intake, feed, responders): never counted as listeners. */
+  system_subscriptions: number;
   /** The most events held for the handlers at once. */
   event_limit: number;
+  /** Events held for the handlers now (0 without [store] or [handlers]); never above event_limit. */
+  events_held: number;
+  /** Room under event_limit granted to gateways as credit and not yet used. */
+  events_reserved: number;
   in_msgs: number;
   in_bytes: number;
   out_msgs: number;

@@ -50,6 +50,8 @@ export interface SinkStatus {
 export interface HandlersStatus {
   /** Events with a delivery pending, plus those received and not yet committed: what event_limit bounds. */
   held: number;
+  /** Room promised to gateways as credit and not yet used (intake-room.ts): held + reserved never pass event_limit. */
+  reserved: number;
   event_limit: number;
   /** The newest store sequence: a feed cursor for "the latest N events" (cursor = last_seq - N). */
   last_seq: number;
@@ -328,6 +330,17 @@ export class EventHandlers {
     return this.probe;
   }
 
+  /** Events held and room reserved as credit (monitor/source.ts): what /varz shows against event_limit. */
+  eventLimitUse(): { held: number; reserved: number } {
+    let held = 0;
+    try {
+      held = this.intake.held;
+    } catch {
+      // The store cannot be opened: nothing can be held (status() says why).
+    }
+    return { held, reserved: this.intake.room.reserved };
+  }
+
   /** What /handlerz shows (monitor/handlerz.ts): the intake against event_limit and each sink's health. */
   status(): HandlersStatus {
     let store: SqliteEventStore;
@@ -339,6 +352,7 @@ export class EventHandlers {
     const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
     return {
       held: this.intake.held,
+      reserved: this.intake.room.reserved,
       event_limit: this.server.config.service.event_limit,
       last_seq: store.lastSeq(),
       intake: this.intakeStatus(),
@@ -381,6 +395,7 @@ export class EventHandlers {
   private statusWithoutStore(): HandlersStatus {
     return {
       held: 0,
+      reserved: this.intake.room.reserved,
       event_limit: this.server.config.service.event_limit,
       last_seq: 0,
       intake: this.intakeStatus(),

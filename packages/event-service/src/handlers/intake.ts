@@ -101,6 +101,11 @@ export class EventIntake {
   private batch: Pending[] = [];
   /** The group being committed, until its commit settles. */
   private committing: Pending[] | undefined;
+  /**
+   * The group's events while they count as in flight: until its answer is taken, in the same turn as the store's
+   * count takes them (store-writer.ts), before any reply lets a requester publish again.
+   */
+  private inFlight = 0;
   private commitDone: Promise<void> | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
   /** released() asks again: the store could not say whether held publishers have room. */
@@ -159,7 +164,7 @@ export class EventIntake {
 
   /** Held plus not yet committed: what the limit bounds (with the room promised as credit: intake-room.ts). */
   get held(): number {
-    return this.opts.store().held + this.batch.length + (this.committing?.length ?? 0);
+    return this.opts.store().held + this.batch.length + this.inFlight;
   }
 
   /**
@@ -271,6 +276,7 @@ export class EventIntake {
       batch = batch.slice(0, MAX_GROUP);
     }
     this.committing = batch;
+    this.inFlight = batch.length;
     const events = batch.map((p) => ({ id: p.event.id, type: p.event.type, body: p.body, sinks: this.opts.sinksFor(p.event) }));
     const started = performance.now();
     let commit: Promise<AppendResult[]>;
@@ -281,8 +287,14 @@ export class EventIntake {
     }
     this.commitDone = commit
       .then(
-        (results) => this.committed(batch, results),
-        (err: unknown) => this.commitFailed(batch, err as Error),
+        (results) => {
+          this.inFlight = 0;
+          this.committed(batch, results);
+        },
+        (err: unknown) => {
+          this.inFlight = 0;
+          this.commitFailed(batch, err as Error);
+        },
       )
       .catch((err: unknown) => this.opts.logger.error({ err: (err as Error).message }, 'event intake: answering a commit failed'))
       .finally(() => {

@@ -18,7 +18,8 @@ const port = parentPort!;
 const data = workerData as StoreWriterData;
 // The file the main thread opened, never a new one: a store removed since fails here, naming it (the thread's
 // 'error', which store-writer.ts passes on to the commits it refuses).
-const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter, create: false });
+// Its appends are counted as held by the main thread as it takes the answer (store-writer.ts), not here.
+const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter, create: false, deferAppendedHeld: true });
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 function append(events: NewEvent[]): AppendResult[] {
@@ -40,7 +41,9 @@ port.on('message', (m: ToWriter) => {
   let reply: FromWriter;
   try {
     if (m.t === 'probe') store.probe();
-    reply = { t: 'appended', id: m.id, results: m.t === 'append' ? append(m.events) : [] };
+    store.lastAppendedHeld = 0;
+    const results = m.t === 'append' ? append(m.events) : [];
+    reply = { t: 'appended', id: m.id, results, held: store.lastAppendedHeld };
   } catch (err) {
     // Passed on whole: the log names the file and what failed, /healthz the summary, a requester the code (intake.ts).
     const e = storeError(err, data.file);

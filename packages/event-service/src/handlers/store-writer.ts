@@ -9,6 +9,7 @@ import type { Logger } from '@event-broker/shared';
 import type { EventStoreErrorCode } from '../error-codes.js';
 import { EventStoreError, storeCodeOf } from './store-file.js';
 import type { AppendResult, NewEvent } from './event-store.js';
+import { UNCOUNTED_SLOT } from './store.js';
 
 /** What the worker is started with (workerData). */
 export interface StoreWriterData {
@@ -19,7 +20,7 @@ export interface StoreWriterData {
 
 export type ToWriter = { t: 'append'; id: number; events: NewEvent[] } | { t: 'probe'; id: number } | { t: 'close' };
 export type FromWriter =
-  | { t: 'appended'; id: number; results: AppendResult[] }
+  | { t: 'appended'; id: number; results: AppendResult[]; held: number }
   | { t: 'failed'; id: number; code: EventStoreErrorCode; reason: string; key: string; summary: string };
 
 export class StoreWriter {
@@ -103,7 +104,13 @@ export class StoreWriter {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       if (this.waiting.size === 0) worker.unref();
-      if (m.t === 'appended') w?.resolve(m.results);
+      if (m.t === 'appended') {
+        // Counted in the same turn the intake stops counting the group as in flight (its commit's settlement runs
+        // in this turn's microtasks): no read of the held count in between sees the group twice.
+        Atomics.add(this.data.heldCounter, 0, m.held);
+        Atomics.sub(this.data.heldCounter, UNCOUNTED_SLOT, m.held);
+        w?.resolve(m.results);
+      }
       else w?.reject(new EventStoreError(m.code, this.data.file, m.reason, { key: m.key, summary: m.summary }));
     });
     worker.on('error', (err) => {
@@ -123,6 +130,8 @@ export class StoreWriter {
       // What /healthz may show: the thread's own summary when it had one, never the message of whatever it threw.
       const summary = `event store writer exited (code ${code})${typeof kept?.summary === 'string' ? `: ${kept.summary}` : ''}`;
       const error = new EventStoreError(storeCodeOf(failure) ?? 'ESTORE_WRITE', this.data.file, reason, { summary });
+      // Groups it committed whose answers will never come: counted now (none can be added to slot 1 any more).
+      Atomics.add(this.data.heldCounter, 0, Atomics.exchange(this.data.heldCounter, UNCOUNTED_SLOT, 0));
       for (const w of this.waiting.values()) w.reject(error);
       this.waiting.clear();
       if (!this.closed) this.logger.error({ code }, 'event store writer exited: started again with the next commit');

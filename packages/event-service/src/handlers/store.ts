@@ -28,6 +28,14 @@ export interface SqliteStoreOptions {
    * new one, counted from the file.
    */
   heldCounter?: Int32Array;
+  /**
+   * Appends do not add to the held count (slot 0) but to slot 1, "committed, not yet counted", inside their
+   * transaction, and say what they added (lastAppendedHeld): the store writer's thread, whose commits the main
+   * thread moves from slot 1 to slot 0 as it takes their answer (store-writer.ts), in the same turn the intake stops
+   * counting the group as in flight. So a group is never counted twice (a sampled held count read a group over
+   * event_limit), and refresh() recounts exactly: the file less slot 1.
+   */
+  deferAppendedHeld?: boolean;
   /** PRAGMA wal_autocheckpoint: the WAL pages after which a commit checkpoints. Default WAL_AUTOCHECKPOINT_PAGES. */
   autocheckpointPages?: number;
   /** PRAGMA journal_size_limit: the -wal file is truncated to this when it is reset. Default WAL_LIMIT_BYTES. */
@@ -91,6 +99,9 @@ export class SqliteEventStore implements EventStore {
   private readonly full: boolean;
   /** Slot 0: the held count (SqliteStoreOptions.heldCounter). */
   readonly heldCounter: Int32Array;
+  /** What the latest append added to the held count, or would have (SqliteStoreOptions.deferAppendedHeld). */
+  lastAppendedHeld = 0;
+  private readonly deferAppendedHeld: boolean;
   /** Opening brought a store of the earlier layout to this one (migrate()). */
   readonly migrated: boolean;
   private readonly stmts: Statements;
@@ -128,7 +139,8 @@ export class SqliteEventStore implements EventStore {
       // SQLite's "unable to open database file" or "file is not a database" name neither the file nor the setting.
       throw storeError(err, file, { opening: true, ...(opts.key !== undefined && { key: opts.key }) });
     }
-    this.heldCounter = opts.heldCounter ?? new Int32Array(new SharedArrayBuffer(4));
+    this.heldCounter = opts.heldCounter ?? newHeldCounter();
+    this.deferAppendedHeld = opts.deferAppendedHeld ?? false;
     if (opts.heldCounter === undefined) Atomics.store(this.heldCounter, 0, this.stmts.held.get()!.n);
   }
 
@@ -146,19 +158,25 @@ export class SqliteEventStore implements EventStore {
     return (...args: A): R => {
       const before = this.txHeld;
       this.txHeld = 0;
+      const uncountedBefore = this.txUncounted;
+      this.txUncounted = 0;
       try {
         return tx.immediate(...args);
       } catch (err) {
         Atomics.sub(this.heldCounter, 0, this.txHeld);
+        Atomics.sub(this.heldCounter, UNCOUNTED_SLOT, this.txUncounted);
         throw err;
       } finally {
         this.txHeld = before;
+        this.txUncounted = uncountedBefore;
       }
     };
   }
 
   /** The held count's change in the write transaction running now. */
   private txHeld = 0;
+  /** What the write transaction running now added to slot 1 (SqliteStoreOptions.deferAppendedHeld). */
+  private txUncounted = 0;
 
   private addHeld(n: number): void {
     this.txHeld += n;
@@ -234,6 +252,11 @@ export class SqliteEventStore implements EventStore {
         }
       }
       appendedHeld = held;
+      if (this.deferAppendedHeld) {
+        // Inside the transaction: a refresh() (under the write lock) sees either neither the group nor this, or both.
+        this.txUncounted += held;
+        Atomics.add(this.heldCounter, UNCOUNTED_SLOT, held);
+      }
       return out;
     };
     let alone: ((e: NewEvent) => AppendResult) | undefined;
@@ -245,7 +268,8 @@ export class SqliteEventStore implements EventStore {
       // Counted once committed, not inside the transaction as releases are: until its answer reaches the intake,
       // the group also counts there as in flight (intake.ts held), and counting it before the fsync too refused
       // events a whole group short of event_limit.
-      Atomics.add(this.heldCounter, 0, appendedHeld);
+      this.lastAppendedHeld = appendedHeld;
+      if (!this.deferAppendedHeld) Atomics.add(this.heldCounter, 0, appendedHeld);
       return out;
     };
   })();
@@ -372,7 +396,7 @@ export class SqliteEventStore implements EventStore {
 
   refresh(): void {
     // Under the write lock: no other connection's change to the count is half done (made, not yet committed).
-    this.write(() => Atomics.store(this.heldCounter, 0, this.stmts.held.get()!.n))();
+    this.write(() => Atomics.store(this.heldCounter, 0, this.stmts.held.get()!.n - Atomics.load(this.heldCounter, UNCOUNTED_SLOT)))();
   }
 
   lastSeq(): number {
@@ -427,4 +451,12 @@ export class SqliteEventStore implements EventStore {
       this.addHeld(-1);
     }
   }
+}
+
+/** Slot 1 of the held counter: events the writer's thread committed that the main thread has not counted yet. */
+export const UNCOUNTED_SLOT = 1;
+
+/** The held counter shared by a store's connections: slot 0 the held count, slot 1 UNCOUNTED_SLOT. */
+export function newHeldCounter(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(8));
 }

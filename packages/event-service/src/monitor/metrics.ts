@@ -25,11 +25,14 @@ export class ServiceMetrics {
     m.counter('in_bytes_total', 'Payload bytes (headers included) published to the service.', () => c.inBytes);
     m.counter('out_bytes_total', 'Payload bytes (headers included) delivered to subscribers.', () => c.outBytes);
     m.counter('slow_consumers_total', 'Connections closed as slow consumers.', () => c.slowConsumers);
-    m.gauge('subscriptions', 'Subscriptions (listeners) alive in the whole service.', () => src.broker.listenerCount);
+    m.gauge('subscriptions', "Listeners: users' subscriptions, with the listener credit granted to gateways for theirs; bounded by listener_limit.", () => src.broker.listenerCount);
+    m.gauge('listener_credit', "Listener credit granted to gateways for their clients' subscriptions (part of subscriptions).", () => src.broker.listenerCreditGranted);
+    m.gauge('system_subscriptions', "The service's own subscriptions (intake, feed, responders): not listeners, never counted toward listener_limit.", () => src.broker.systemSubscriptions);
     m.gauge('listener_limit', 'The most subscriptions the service admits at once (listener_limit).', () => src.broker.listenerLimit);
     m.gauge('event_limit', 'The most events held for the handlers at once (event_limit).', () => src.config.service.event_limit);
     m.gauge('max_connections', 'The most client connections admitted at once (max_connections).', () => src.config.service.max_connections);
     m.gauge('events_queued', 'Events held for the handlers now (stored, not yet delivered to every sink that wants them); bounded by event_limit.', () => this.handlers?.held ?? 0);
+    m.gauge('events_reserved', 'Room under event_limit granted to gateways as credit and not yet used; events_queued + events_reserved never pass event_limit.', () => this.handlers?.reserved ?? 0);
 
     // The intake (this run's): events stored, repeated ids, refusals by reason, and the group commits.
     const intake = () => this.handlers?.intake;
@@ -39,7 +42,7 @@ export class ServiceMetrics {
       const i = intake();
       return i === undefined ? [] : ([[{ reason: 'invalid' }, i.invalid], [{ reason: 'event_limit' }, i.refused_at_limit], [{ reason: 'store' }, i.store_failures]] as const);
     });
-    m.gauge('paused_publishers', 'Plain publishers whose reads are paused until the handlers free room under event_limit.', () => intake()?.paused_publishers ?? 0);
+    m.gauge('paused_publishers', 'Plain publishers held at event_limit (stopped before a message, their reads paused) until the handlers free room.', () => intake()?.paused_publishers ?? 0);
     m.counter('store_commits_total', 'Group commits of the intake settled since start.', () => intake()?.commits ?? 0);
     m.counter('store_commit_seconds_total', 'Time the group commits took, from sending to answer; over store_commits_total, the mean latency.', () => intake()?.commit_seconds ?? 0);
 

@@ -39,6 +39,8 @@ export interface MonitorExtension {
   serveHttp(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, url: URL): boolean | Promise<boolean>;
   /** The intake and each sink's health, for /handlerz. */
   status(): HandlersStatus;
+  /** Events held and room reserved as credit, against event_limit (cheap: for /varz); held is 0 while the store cannot be opened. */
+  eventLimitUse(): { held: number; reserved: number };
   /** Why a configured part (the store, the sinks' worker) cannot work, for /healthz; undefined when all can. */
   health(): Promise<string | undefined>;
 }

@@ -131,6 +131,7 @@ abbr[title] { text-decoration: none; }
       <div class="limit-head"><span id="l-conns">Connections / max_connections</span><span id="limit-connections">–</span></div>
       <div class="bar" role="progressbar" aria-labelledby="l-conns" aria-valuemin="0" aria-valuemax="100" aria-valuenow="0" id="bar-connections"><div></div></div>
     </div>
+    <p class="note" id="listeners-note"></p>
     <p class="note" id="limits-note"></p>
   </section>
   <section class="span2" aria-labelledby="h-sinks">
@@ -270,6 +271,8 @@ abbr[title] { text-decoration: none; }
     if (prev === null || at > prev.at) prev = { at: at, v: v };
     limit('listeners', v.subscriptions, v.listener_limit);
     limit('connections', v.connections, v.max_connections);
+    setText('listeners-note', 'Listeners are what users subscribe' + (v.listener_credit > 0 ? ' (' + num(v.listener_credit) + ' granted to gateways for their clients)' : '') +
+      '; the service\'s own ' + num(v.system_subscriptions || 0) + ' subscriptions are not counted.');
   }
 
   function drawChart(last) {
@@ -333,7 +336,8 @@ abbr[title] { text-decoration: none; }
       limit('events', hs.held, hs.event_limit);
       var i = hs.intake;
       setText('intake-note', 'Intake: ' + num(i.accepted) + ' accepted, ' + num(i.duplicates) + ' duplicates, ' + num(i.invalid) + ' invalid, ' +
-        num(i.refused_at_limit) + ' refused at the limit' + (i.paused_publishers > 0 ? ', ' + num(i.paused_publishers) + ' publishers paused' : '') + '.');
+        num(i.refused_at_limit) + ' refused at the limit' + (i.paused_publishers > 0 ? ', ' + num(i.paused_publishers) + ' publishers held' : '') +
+        (hs.reserved > 0 ? ', room for ' + num(hs.reserved) + ' more promised to gateways' : '') + '.');
       fill('sink-rows', hs.sinks, 'no sinks configured', function (tr, s) {
         tr.setAttribute('data-sink', s.name);
         var name = cell(tr, s.name);

@@ -23,7 +23,14 @@ export function serviceVarz(src: MonitorSource, opts: ServiceVarzOptions): Recor
     websocket: ws === undefined ? {} : { host: ws.host, port: src.websocketPort ?? ws.port, no_tls: ws.no_tls || src.config.tls === undefined },
     extra: {
       listener_limit: src.broker.listenerLimit,
+      // Part of `subscriptions` (the listeners): room granted to gateways for their clients' subscriptions.
+      listener_credit: src.broker.listenerCreditGranted,
+      // Not listeners: the service's own (intake, feed, responders), and leaf links' interest (counted by credit).
+      system_subscriptions: src.broker.systemSubscriptions,
+      leaf_subscriptions: src.broker.remoteSubscriptions,
       event_limit: svc.event_limit,
+      events_held: src.handlers?.eventLimitUse().held ?? 0,
+      events_reserved: src.handlers?.eventLimitUse().reserved ?? 0,
     },
   });
 }

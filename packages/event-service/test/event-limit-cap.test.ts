@@ -1,0 +1,148 @@
+// event_limit as a hard cap and listener_limit as a user's (issue 12): a real service with a real sink receiver
+// that is down, several official `nats` clients flooding plain events, the held count sampled on every turn of
+// the event loop. Before the gate, four publishers put 597 and 729 events under a limit of 50.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { connect, StringCodec, type NatsConnection } from 'nats';
+import { startDownSink } from '@event-broker/shared/testing/sink-receiver';
+import { EventServiceError, startEventService } from '../src/embedded.js';
+import type { FeedPage } from '../src/handlers/event-feed.js';
+import { tmpDir } from './helpers/cli.js';
+import { until, within } from './helpers/bounded.js';
+import { connectAndHandshake } from './helpers/raw.js';
+
+const sc = StringCodec();
+/** Draining goes through the sink's backoff after the outage: bounded generously. */
+const DRAIN_MS = 90_000;
+
+const ev = (id: string, pad: string) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad } });
+
+test('four connections flooding plain events: the held count never passes event_limit, publishers resume in order, every event reaches the sink', async (t) => {
+  const sink = await startDownSink(t);
+  const LIMIT = 50;
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0, event_limit: LIMIT, ping_interval: 300, ping_max: 3 },
+    monitor: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    handlers: { event_feed: { url: sink.url, max_attempts: 1000, timeout_ms: 5000 } } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+
+  // Every turn of the event loop, the held count as the service computes it for the limit.
+  let maxHeld = 0;
+  let maxHeldPublishers = 0;
+  let sampling = true;
+  const sample = () => {
+    const s = svc.stats();
+    maxHeld = Math.max(maxHeld, s.events_held + s.events_reserved);
+    if (sampling) setImmediate(sample);
+  };
+  sample();
+  t.after(() => (sampling = false));
+
+  const PUBLISHERS = 4;
+  const EACH = 300;
+  const pad = 'x'.repeat(512);
+  const conns: NatsConnection[] = [];
+  for (let p = 0; p < PUBLISHERS; p++) {
+    const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect a publisher');
+    t.after(() => nc.close());
+    conns.push(nc);
+  }
+  // Each publisher writes its whole burst at once: the service reads far more than the limit off the sockets.
+  const flushes = conns.map((nc, p) => {
+    for (let i = 0; i < EACH; i++) nc.publish('events.scanJobUpdated', sc.encode(ev(`p${p}-${i}`, pad)));
+    return nc.flush();
+  });
+  const varz = async () => (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/varz`), 'GET /varz')).json()) as Record<string, number>;
+  await until(() => svc.stats().events_held === LIMIT, 'the limit is reached', 10_000, () => `${svc.stats().events_held} held`);
+  // Let the held publishers push against the limit for a while: each turn samples, none may pass it.
+  const handlerz = async () =>
+    ((await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as { handlers: { intake: { paused_publishers: number } } }).handlers;
+  for (let i = 0; i < 20; i++) {
+    const v = await varz();
+    assert.ok(v['events_held']! <= LIMIT, `/varz events_held ${v['events_held']}`);
+    maxHeldPublishers = Math.max(maxHeldPublishers, (await handlerz()).intake.paused_publishers);
+  }
+  assert.equal(maxHeldPublishers, PUBLISHERS, 'every publisher is held at the limit');
+  assert.equal((await varz())['event_limit'], LIMIT);
+  assert.equal(sink.received.size, 0);
+
+  sink.up();
+  await within(Promise.all(flushes), 'every publisher flush completes once there is room', DRAIN_MS);
+  const total = PUBLISHERS * EACH;
+  await until(() => sink.received.size === total, 'every event reaches the sink', DRAIN_MS, () => `${sink.received.size} of ${total}`);
+  sampling = false;
+  assert.ok(maxHeld <= LIMIT, `held never above event_limit: at most ${maxHeld} of ${LIMIT}`);
+  assert.equal(maxHeld, LIMIT, 'the limit was reached');
+
+  // Stored in each publisher's own order: a held message was taken first when its publisher went on.
+  const seqs = new Map<string, number>();
+  for (let cursor = '0'; ; ) {
+    const page = (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/events?limit=1000&cursor=${cursor}`), 'GET /events')).json()) as FeedPage;
+    for (const e of page.events) seqs.set((e.event as { id: string }).id, e.seq);
+    cursor = page.next_cursor;
+    if (!page.more) break;
+  }
+  assert.equal(seqs.size, total, 'each event stored once');
+  for (let p = 0; p < PUBLISHERS; p++) {
+    for (let i = 1; i < EACH; i++) assert.ok(seqs.get(`p${p}-${i}`)! > seqs.get(`p${p}-${i - 1}`)!, `publisher ${p}'s event ${i} after ${i - 1}`);
+  }
+});
+
+test('at event_limit an in-process plain publish is refused (EVENT_LIMIT) and a request gets EEVENT_LIMIT; neither is stored', async (t) => {
+  const sink = await startDownSink(t);
+  const LIMIT = 3;
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0, event_limit: LIMIT },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    handlers: { event_feed: { url: sink.url, max_attempts: 1000 } } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  for (let i = 0; i < LIMIT; i++) {
+    const r = JSON.parse((await svc.request('events.scanJobUpdated', ev(`r${i}`, ''))).string()) as { id?: string };
+    assert.equal(r.id, `r${i}`, JSON.stringify(r));
+  }
+  assert.throws(
+    () => svc.publish('events.scanJobUpdated', ev('in-process', '')),
+    (err: unknown) => err instanceof EventServiceError && err.code === 'EVENT_LIMIT' && /event_limit 3/.test(err.message),
+  );
+  const over = JSON.parse((await svc.request('events.scanJobUpdated', ev('r-over', ''))).string()) as { error?: { code: string } };
+  assert.equal(over.error?.code, 'EEVENT_LIMIT');
+  assert.equal(svc.stats().events_held, LIMIT);
+  // Other subjects are not the intake's: never refused for the limit.
+  svc.publish('greet.x', 'hi');
+});
+
+test('listener_limit = 5 with the handlers on: a user gets exactly 5 listeners; the service\'s own subscriptions are shown apart', async (t) => {
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0, listener_limit: 5 },
+    monitor: { host: '127.0.0.1', port: 0 },
+    leafnodes: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  assert.equal(svc.stats().listeners, 0, 'an idle service has no listeners');
+  assert.ok(svc.stats().system_subscriptions >= 3, `the intake, the feed and the responders: ${svc.stats().system_subscriptions}`);
+
+  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
+  t.after(() => nc.close());
+  for (let i = 0; i < 5; i++) nc.subscribe(`user.${i}`);
+  await within(nc.flush(), 'five subscriptions');
+  assert.equal(svc.stats().listeners, 5);
+  // The sixth, on the wire: nats-server's text, the connection open.
+  const raw = await connectAndHandshake({ host: '127.0.0.1', port: svc.port });
+  t.after(() => raw.close());
+  raw.send('SUB user.5 1\r\nPING\r\n');
+  await raw.expect(/^-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n/);
+  assert.equal(svc.stats().listeners, 5);
+
+  const varz = (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/varz`), 'GET /varz')).json()) as Record<string, number>;
+  assert.equal(varz['subscriptions'], 5);
+  assert.equal(varz['listener_limit'], 5);
+  assert.equal(varz['system_subscriptions'], svc.stats().system_subscriptions);
+});
