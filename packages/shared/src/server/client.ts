@@ -359,9 +359,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.connectAdmitted();
   }
 
-  /** Closes the connection because its credential was revoked (a reload's revocation list). */
+  /** Closes the connection because its credential was revoked (a reload's revocation list): nats-server's text. */
   revoke(detail: string): void {
-    this.fail(Errors.authorizationViolation, detail);
+    this.fail(Errors.authRevoked, detail);
   }
 
   private connectAdmitted(): void {
