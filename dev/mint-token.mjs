@@ -23,13 +23,18 @@ Prints a JWT (ES256, iss/aud "event-broker-dev") signed with the dev key in cert
   --inbox PREFIX      the client's private reply prefix (default _INBOX.<sub>): PREFIX.> is added to the
                       subscribe allow list; the client connects with it as its inbox prefix (nats.js
                       inboxPrefix, nats.go CustomInboxPrefix). 'none': no replies (no request/reply)
+  --subs N            most subscriptions the client may hold (nats.subs); --subs=-1: no limit of its own
+  --payload BYTES     largest message it may publish, headers included (nats.payload); --payload=-1 likewise
+  --data BYTES        nats.data, written for NATS user-JWT tools; NOT enforced (nor by nats-server)
   --ttl DURATION      lifetime: 90s, 15m, 1h (default), 7d
   --certs DIR         where the dev key lives (default certs/)
   --help              this text
 
 An omitted allow list allows every subject, as in a NATS user JWT (except --pub with --resp, above), but never
 another client's replies: the gateway delivers replies (_INBOX...) only inside a token's own inbox prefix, so
---sub-allow takes no _INBOX entry (_INBOX.> would be every client's replies). Example:
+--sub-allow takes no _INBOX entry (_INBOX.> would be every client's replies). Without --subs or --payload the
+gateway's [gateway] default_max_subscriptions / default_max_payload apply; a token's limits never raise the
+gateway's max_subscriptions / max_payload. 0 means none: no subscription, no payload but an empty one. Example:
   node dev/mint-token.mjs --sub alice --pub 'orders.>' --sub-allow 'orders.>' --ttl 15m
   (then connect with inboxPrefix: '_INBOX.alice')`;
 
@@ -41,6 +46,15 @@ function parseDuration(flag, text) {
   if (!m) fail(`${flag}: not a duration: ${text} (use e.g. 90s, 15m, 1h, 7d)`);
   const n = Number(m[1]);
   return m[2] === 'ms' ? n / 1000 : n * UNITS_S[m[2] ?? 's'];
+}
+
+/** A nats-io/jwt NatsLimits value: -1 (no limit) or a whole number. */
+function limit(flag, text) {
+  if (text === undefined) return undefined;
+  if (!/^(-1|\d+)$/.test(text.trim())) fail(`${flag}: must be -1 (no limit) or a whole number, got ${JSON.stringify(text)}`);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) fail(`${flag}: too large: ${text}`);
+  return n;
 }
 
 function list(flag, text) {
@@ -67,6 +81,9 @@ try {
       'sub-deny': { type: 'string' },
       resp: { type: 'string' },
       inbox: { type: 'string' },
+      subs: { type: 'string' },
+      payload: { type: 'string' },
+      data: { type: 'string' },
       ttl: { type: 'string', default: '1h' },
       certs: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -138,6 +155,11 @@ if (args.resp !== undefined) {
   // like nats-server (auth.go validateResponsePermissions), reads max 0 as 1 reply and ttl 0 as 2 minutes
   // (packages/event-gateway/src/permissions.ts parseResponse); only negative values lift a limit.
   nats.resp = { max: Number(max), ttl: ttl === undefined ? 0 : Math.round(parseDuration('--resp', ttl) * 1e9) };
+}
+
+for (const name of ['subs', 'payload', 'data']) {
+  const n = limit(`--${name}`, args[name]);
+  if (n !== undefined) nats[name] = n;
 }
 
 const dir = args.certs === undefined ? CERTS_DIR : path.resolve(args.certs);

@@ -1,10 +1,11 @@
 // Who may use the gateway: a client certificate chained to [tls] root_ca_path AND a token in CONNECT (`auth_token`,
 // or `jwt` as NATS user-JWT clients send it) that the [auth] rules accept. The verdict carries the token's
-// permissions and expiry to the client connection (shared/server/client.ts enforces both). Refusals are logged by
-// the connection with the reason and certificate subject; the token itself is never logged.
+// permissions, expiry and limits (auth/limits.ts) to the client connection (shared/server/client.ts enforces them).
+// Refusals are logged by the connection with the reason and certificate subject; the token itself is never logged.
 import type { Admission, Client, ClientAuthenticator, Logger } from '@event-broker/shared';
 import { checkClientCertificate } from './auth/mtls.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/jwt.js';
+import { connectionLimits, NO_LIMIT, type LimitDefaults } from './auth/limits.js';
 import type { GatewayConfig } from './config-types.js';
 
 /** The token id (`jti`) each admitted client holds, for revocation on reload. */
@@ -16,6 +17,9 @@ export class GatewayAdmission implements ClientAuthenticator {
   private readonly verifier: TokenVerifier;
   private readonly certificateRequired: boolean;
   private readonly clockToleranceMs: number;
+  private readonly limitDefaults: LimitDefaults;
+  /** The first token admitted under these rules with a `nats.data` limit is logged (not enforced: limits.ts). */
+  private dataLimitLogged = false;
 
   constructor(
     config: GatewayConfig,
@@ -24,6 +28,7 @@ export class GatewayAdmission implements ClientAuthenticator {
     this.verifier = createTokenVerifier(config.auth);
     this.certificateRequired = config.tls.verify;
     this.clockToleranceMs = config.auth.clock_tolerance;
+    this.limitDefaults = config.gateway;
   }
 
   get keySource(): TokenVerifier['keySource'] {
@@ -62,6 +67,14 @@ export class GatewayAdmission implements ClientAuthenticator {
     if (verdict.tokenId !== undefined) tokenIds.set(client, verdict.tokenId);
     credentials.set(client, { token, certificateDer: cert.certificate.der });
     const identity = verdict.subject ?? cert.certificate.subject ?? 'unnamed';
+    const data = verdict.limits.data;
+    if (data !== undefined && data !== NO_LIMIT && !this.dataLimitLogged) {
+      this.dataLimitLogged = true;
+      this.logger.warn(
+        { cid: client.cid, who: identity, data_limit: data },
+        'token carries a nats.data limit: not enforced, as nats-server enforces none (subs and payload are); logged once per configuration',
+      );
+    }
     const broad = verdict.permissions.rules.broadInboxEntries;
     if (broad.length > 0) {
       // Admitted, narrowed (permissions.ts, Reply subjects): refusing would also end what the rest of the grant
@@ -78,6 +91,7 @@ export class GatewayAdmission implements ClientAuthenticator {
       // exp itself a token admitted within the leeway would be told User Authentication Expired at once.
       ...(verdict.expiresAt !== undefined && { expiresAt: verdict.expiresAt + this.clockToleranceMs }),
       identity,
+      limits: connectionLimits(verdict.limits, this.limitDefaults),
     };
   }
 }

@@ -31,6 +31,10 @@ export interface GatewaySection {
   max_pending: number; // bytes, default 64 MiB
   /** Per connection; 0 = no limit (nats-server max_subscriptions). */
   max_subscriptions: number; // default 0
+  /** A token without `nats.subs` gets this many subscriptions; 0 = no default (max_subscriptions alone). */
+  default_max_subscriptions: number; // default 0; at most max_subscriptions when that is set
+  /** A token without `nats.payload` may publish messages up to this size; absent: max_payload alone. */
+  default_max_payload?: number; // bytes; at most max_payload
   ping_interval: number; // ms, default 120000
   ping_max: number; // default 2
   write_deadline: number; // ms, default 10000

@@ -148,6 +148,10 @@ export const gatewaySchema = s
         max_control_line: s.size({ min: 1, max: MAX_CONTROL_LINE_CAP }).default(4096),
         max_pending: s.size({ min: 1 }).default(64 * MiB),
         max_subscriptions: s.integer({ min: 0 }).default(0),
+        // For tokens without nats.subs / nats.payload (auth/limits.ts); a token's own value, like these, only lowers
+        // max_subscriptions and max_payload.
+        default_max_subscriptions: s.integer({ min: 0 }).default(0),
+        default_max_payload: s.size({ min: 1, max: MAX_PAYLOAD_CAP }).optional(),
         ping_interval: timer().default(120_000),
         ping_max: s.integer({ min: 1 }).default(2),
         write_deadline: timer().default(10_000),
@@ -170,6 +174,13 @@ export const gatewaySchema = s
         // nats-server validateOptions refuses the same: a message larger than the pending budget could never leave.
         if (gw.max_payload > gw.max_pending) {
           ctx.report(['max_payload'], 'ECONFIG_RANGE', `must not exceed max_pending (${gw.max_pending} bytes), got ${gw.max_payload} bytes`);
+        }
+        // A default above the limit it sits under would read as a promise the gateway does not keep.
+        if (gw.default_max_payload !== undefined && gw.default_max_payload > gw.max_payload) {
+          ctx.report(['default_max_payload'], 'ECONFIG_RANGE', `must not exceed max_payload (${gw.max_payload} bytes), got ${gw.default_max_payload} bytes`);
+        }
+        if (gw.max_subscriptions > 0 && gw.default_max_subscriptions > gw.max_subscriptions) {
+          ctx.report(['default_max_subscriptions'], 'ECONFIG_RANGE', `must not exceed max_subscriptions (${gw.max_subscriptions}), got ${gw.default_max_subscriptions}`);
         }
       }),
     websocket: s

@@ -24,6 +24,7 @@ import {
   type Health,
 } from '@event-broker/shared';
 import { GatewayAdmission } from './admission.js';
+import { NO_LIMIT } from './auth/limits.js';
 import type { MonitorSection } from './config-types.js';
 import type { EventGateway } from './server.js';
 
@@ -32,12 +33,20 @@ const HEALTH_TIMEOUT_MS = 2000;
 /** Series prefix: the process is the event gateway (nats-server's exporter uses gnatsd_). */
 const P = 'event_gateway_';
 
-/** What /connz adds to nats-server's fields: who the token says the client is, and its id (for [auth] revoked). */
+/**
+ * What /connz adds to nats-server's fields: who the token says the client is, its id (for [auth] revoked), and the
+ * limits in force for it (its token's or [gateway]'s default, under max_subscriptions and max_payload), written as a
+ * user JWT's `nats` claim writes them (-1: no limit).
+ */
 const CONNZ: ConnzOptions = {
   extra(c: Client) {
     if (c.identity === undefined) return undefined;
     const tokenId = GatewayAdmission.tokenIdOf(c);
-    return { who: c.identity, ...(tokenId !== undefined && { token_id: tokenId }) };
+    return {
+      who: c.identity,
+      ...(tokenId !== undefined && { token_id: tokenId }),
+      limits: { subs: c.maxSubscriptions ?? NO_LIMIT, payload: c.maxPayloadBytes },
+    };
   },
   authorizedUser: (c) => c.identity,
 };

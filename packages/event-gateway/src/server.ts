@@ -6,6 +6,7 @@
 import {
   Broker,
   ClientFrontend,
+  Errors,
   InterestTable,
   Uplink,
   isLoopbackHost,
@@ -295,11 +296,13 @@ export class EventGateway implements FrontendHost {
         revoked++;
       } else if (authChanged) {
         // New keys, issuers, audiences or algorithms: every live token is judged again, as nats-server re-checks
-        // its clients on reload; one the new rules refuse loses its connection.
+        // its clients on reload; one the new rules refuse loses its connection with the text nats-server's reload
+        // sends a client no longer authorized (reload.go reloadAuthorization, authViolation). A listed jti is
+        // the revocation above (User Authentication Revoked).
         void admission.recheck(client).then((reason) => {
           if (reason === undefined || client.isClosed) return;
           this.logger.warn({ cid: client.cid, who: client.identity, reason }, 'connection closed: its token fails the reloaded [auth] rules');
-          client.revoke(`token no longer accepted: ${reason}`);
+          client.fail(Errors.authorizationViolation, `token no longer accepted: ${reason}`);
         });
       }
     }

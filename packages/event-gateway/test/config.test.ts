@@ -86,6 +86,7 @@ test('a minimal file gets nats-server defaults, paths relative to the file, norm
       max_control_line: 4096,
       max_pending: 64 * MiB,
       max_subscriptions: 0,
+      default_max_subscriptions: 0,
       ping_interval: 120_000,
       ping_max: 2,
       write_deadline: 10_000,
@@ -246,6 +247,22 @@ test('gateway.max_control_line is at most 1 MiB: a larger value is refused namin
   assertOneProblem(refused(() => loadGatewayConfig({ configPath: file })), file, 14, 'gateway.max_control_line', 'ECONFIG_RANGE', /to 1MB, got "1GB"/);
   const cap = conf(f, 'cap.toml', minimal(undefined, ['[gateway]', 'max_control_line = 1048576']));
   assert.equal(loadGatewayConfig({ configPath: cap }).config.gateway.max_control_line, MiB, 'the bound itself is accepted');
+});
+
+test('gateway.default_max_payload and default_max_subscriptions read as sizes and counts, and may not exceed the limits they sit under', async (t) => {
+  const f = await files(t);
+  const ok = conf(f, 'ok.toml', minimal(undefined, ['[gateway]', 'max_subscriptions = 100', 'default_max_subscriptions = 10', 'default_max_payload = "64KB"']));
+  const g = loadGatewayConfig({ configPath: ok }).config.gateway;
+  assert.deepEqual([g.default_max_subscriptions, g.default_max_payload], [10, 64 * 1024]);
+  // Without max_subscriptions (0: no limit) any default is under it.
+  const free = conf(f, 'free.toml', minimal(undefined, ['[gateway]', 'default_max_subscriptions = 5000']));
+  assert.equal(loadGatewayConfig({ configPath: free }).config.gateway.default_max_subscriptions, 5000);
+  const pay = conf(f, 'pay.toml', minimal(undefined, ['[gateway]', 'max_payload = "64KB"', 'default_max_payload = "1MB"']));
+  assertOneProblem(refused(() => loadGatewayConfig({ configPath: pay })), pay, 15, 'gateway.default_max_payload', 'ECONFIG_RANGE', /must not exceed max_payload \(65536 bytes\), got 1048576 bytes/);
+  const subs = conf(f, 'subs.toml', minimal(undefined, ['[gateway]', 'max_subscriptions = 10', 'default_max_subscriptions = 11']));
+  assertOneProblem(refused(() => loadGatewayConfig({ configPath: subs })), subs, 15, 'gateway.default_max_subscriptions', 'ECONFIG_RANGE', /must not exceed max_subscriptions \(10\), got 11/);
+  const zero = conf(f, 'zero.toml', minimal(undefined, ['[gateway]', 'default_max_payload = 0']));
+  assertOneProblem(refused(() => loadGatewayConfig({ configPath: zero })), zero, 14, 'gateway.default_max_payload', 'ECONFIG_RANGE', /./);
 });
 
 test('[tls]: required, and verify (on by default) needs root_ca_path', async (t) => {

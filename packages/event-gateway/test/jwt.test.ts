@@ -258,4 +258,10 @@ test('tokens from dev/mint-token.mjs verify with the dev JWKS, and their claims 
   // No lists given: the nats claim is present and empty, so everything is allowed (as in a NATS user JWT).
   const open = await accepted(verifier, await mintDev('--sub', 'bob'));
   assert.equal(open.permissions.canPublish('anything'), true);
+  assert.deepEqual(open.limits, {}, 'no limits written unless asked');
+  // The user-JWT limits, -1 included (written `--data=-1`, as an argument starting with a dash must be); a value the
+  // gateway would refuse is refused by the tool first.
+  const limited = await accepted(verifier, await mintDev('--sub', 'carol', '--subs', '10', '--payload', '4096', '--data=-1'));
+  assert.deepEqual(limited.limits, { subs: 10, payload: 4096, data: -1 });
+  await assert.rejects(mintDev('--sub', 'dan', '--subs', '1.5'), (e: unknown) => /--subs: must be -1 \(no limit\) or a whole number/.test(String((e as { stderr?: string }).stderr)));
 });

@@ -137,14 +137,16 @@ describe('gateway monitoring beside a nats-server leaf', { skip: !natsThere && '
       assert.equal(t.connections.length, 2);
       const [oa, ta] = [o.connections[0], t.connections[0]];
       assert.deepEqual(missingOrMistyped(oa, ta, `connz${q}.connections[0]`), []);
-      // The same fields, and beyond them only ours: who the token names and its id.
-      assert.deepEqual(Object.keys(oa).filter((k) => !(k in ta)).sort(), ['token_id', 'who'], `extra fields (${q})`);
+      // The same fields, and beyond them only ours: who the token names, its id and the limits in force for it.
+      assert.deepEqual(Object.keys(oa).filter((k) => !(k in ta)).sort(), ['limits', 'token_id', 'who'], `extra fields (${q})`);
       assert.deepEqual(Object.keys(ta).filter((k) => !(k in oa)), [], `nothing missing (${q})`);
       for (const k of ['name', 'lang', 'in_msgs', 'out_msgs', 'in_bytes', 'out_bytes', 'subscriptions', 'kind', 'type', 'ip', 'tls_version']) {
         assert.deepEqual(oa[k], ta[k], `${k} (${q})`);
       }
       assert.equal(oa.who, 'monitor-test-user');
       assert.match(oa.token_id, /^[0-9a-f-]{36}$/);
+      // No limit in the token and no [gateway] default: max_subscriptions unset (-1, none), max_payload in force.
+      assert.deepEqual(oa.limits, { subs: -1, payload: 1024 * 1024 }, `limits (${q})`);
       if (q === '?auth=1') {
         assert.equal(oa.authorized_user, 'monitor-test-user', 'the token\'s subject, never the token');
         // The client's certificate chain, in Go's subject spelling, with the same hashes.

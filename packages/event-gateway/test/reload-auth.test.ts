@@ -1,10 +1,13 @@
 // A reload that changes the [auth] rules judges every live token again: a connection whose token the new rules
-// refuse (here: its audience is no longer accepted) is closed; one whose token still passes stays.
+// refuse (here: its audience is no longer accepted) is closed with Authorization Violation, the text nats-server's
+// reload sends a client no longer authorized (reload.go reloadAuthorization; a revoked jti is User Authentication
+// Revoked instead: revocation.test.ts); one whose token still passes stays.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { NatsError } from 'nats';
 import { DEV_PKI_FILES, mintDevToken } from '@event-broker/shared';
-import { devPki, startBridge, until } from './helpers/bridge.js';
+import { devPki, startBridge, until, within } from './helpers/bridge.js';
 
 test('a reload changing the accepted audiences closes the connections whose tokens the new rules refuse', async (t) => {
   const pki = await devPki(t);
@@ -15,11 +18,14 @@ test('a reload changing the accepted audiences closes the connections whose toke
   const kept = await b.external(await mintDevToken(key, { sub: 'kept', nats: perms }));
   const dropped = await b.external(await mintDevToken(key, { sub: 'dropped', nats: perms }, { audience: 'old-app' }));
   await Promise.all([kept.flush(), dropped.flush()]);
+  const droppedClosed = dropped.closed();
 
   const running = b.gateway.config;
   b.gateway.applyConfig({ ...running, auth: { ...running.auth, audience: ['event-broker-dev'] } });
 
   await until(() => dropped.isClosed(), 'the old-audience connection is closed');
+  const err = await within(droppedClosed, 'the closed promise settles');
+  assert.ok(err instanceof NatsError && err.code === 'AUTHORIZATION_VIOLATION', `closed with ${String(err)}`);
   await kept.flush();
   assert.equal(kept.isClosed(), false, 'the connection whose token still passes stays');
   // And the refused token cannot come back.

@@ -1,6 +1,8 @@
 // Revocation by configuration on a running gateway process: the CLI (bin/event-gateway.mjs --config file) serves
 // clients holding tokens X and Y; `[auth] revoked = ["X"]` is written and the process gets SIGHUP. X's live
-// connections are closed with Authorization Violation, X cannot connect again, Y's connection carries on.
+// connections are told `User Authentication Revoked` and closed, as nats-server tells a user its account revoked
+// (accounts.go, closeConnection(Revocation)); X cannot connect again (Authorization Violation), Y carries on. And what
+// the official nats client does with that text when it may reconnect.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import { NatsError } from 'nats';
 import { DEV_PKI_FILES } from '@event-broker/shared';
-import { connectLine, devPki, externalClient, internalClient, rawTls, record, startService, until, within, type LogLine } from './helpers/bridge.js';
+import { connectLine, devPki, externalClient, internalClient, rawTls, record, startBridge, startService, until, within, type LogLine } from './helpers/bridge.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/event-gateway.mjs');
 
@@ -118,11 +120,13 @@ level = "info"
   const reloaded = await gw.waitFor((l) => l.msg === 'configuration reloaded', 'the reload is logged');
   assert.equal(reloaded['revoked_connections'], 2);
 
-  // X's connections: Authorization Violation, closed.
-  assert.equal(await raw.readToClose(), "-ERR 'Authorization Violation'\r\n");
+  // X's connections: User Authentication Revoked, closed. nats.js 2.x knows no such auth error: it is a protocol
+  // error to it (code NATS_PROTOCOL_ERR, the server's text as the message).
+  assert.equal(await raw.readToClose(), "-ERR 'User Authentication Revoked'\r\n");
   const err = await within(xClosed, 'the nats client holding X is closed');
   assert.ok(err instanceof NatsError, `closed with ${String(err)}`);
-  assert.equal(err.code, 'AUTHORIZATION_VIOLATION');
+  assert.equal(err.code, 'NATS_PROTOCOL_ERR');
+  assert.match(err.message, /User Authentication Revoked/);
 
   // X again: refused at connect, and the log says why without the token.
   await assert.rejects(externalClient(t, pki, port, tokenX), (e: unknown) => e instanceof NatsError && e.code === 'AUTHORIZATION_VIOLATION');
@@ -144,4 +148,31 @@ level = "info"
     },
     'Y receives an internal publish after the reload',
   );
+});
+
+test('a nats client allowed to reconnect takes User Authentication Revoked as a protocol error, retries, and gives up on the second Authorization Violation', async (t) => {
+  const b = await startBridge(t);
+  const token = await b.pki.devToken('xavier', { pub: { allow: ['chat.>'] } });
+  // nats.js's defaults but for the wait between attempts; its attempt budget (10) is not what ends the retries.
+  const nc = await b.external(token, { nats: { reconnect: true, reconnectTimeWait: 50, maxReconnectAttempts: 10 } });
+  const seen: string[] = [];
+  void (async () => {
+    for await (const s of nc.status()) seen.push(`${s.type}:${String(s.data)}`);
+  })();
+  const closed = nc.closed();
+  await nc.flush();
+
+  const running = b.gateway.config;
+  b.gateway.applyConfig({ ...running, auth: { ...running.auth, revoked: [decodeJwt(token).jti!] } });
+
+  const err = await within(closed, 'the client stops reconnecting and closes');
+  assert.ok(err instanceof NatsError, `closed with ${String(err)}`);
+  assert.equal(err.code, 'AUTHORIZATION_VIOLATION');
+  // The revocation first (a protocol error to nats.js), then a disconnect; each reconnect is refused, and the
+  // second refusal in a row with the same code ends it (nats.js handleAuthError; nats.go does the same with
+  // ErrAuthRevoked, then ErrAuthorization).
+  assert.equal(seen[0], 'error:NATS_PROTOCOL_ERR', seen.join(', '));
+  assert.ok(seen.includes('disconnect:' + `127.0.0.1:${b.gateway.port}`), seen.join(', '));
+  assert.equal(seen.filter((s) => s === 'error:AUTHORIZATION_VIOLATION').length, 2, seen.join(', '));
+  assert.ok(!seen.some((s) => s.startsWith('reconnect:')), `never reconnected: ${seen.join(', ')}`);
 });

@@ -239,12 +239,16 @@ async function jwtKeyFromPem(privatePem: string): Promise<JwtSigningKeyPem> {
   };
 }
 
-/** The NATS user-JWT permission block (nats-io/jwt v2 `Permissions`), as the dev token carries it. */
+/** The NATS user-JWT permission block (nats-io/jwt v2 `Permissions`) and limits, as the dev token carries them. */
 export interface DevTokenPermissions {
   pub?: { allow?: string[]; deny?: string[] };
   sub?: { allow?: string[]; deny?: string[] };
   /** Allow publishing to reply subjects of received requests: at most `max` replies within `ttl` (nanoseconds, as nats-io/jwt). */
   resp?: { max: number; ttl: number };
+  /** nats-io/jwt v2 `NatsLimits` (-1: no limit): most subscriptions, largest message, and `data` (bytes; not enforced). */
+  subs?: number;
+  payload?: number;
+  data?: number;
 }
 
 export interface DevTokenOptions {

@@ -1,12 +1,14 @@
 // Token admission: a CONNECT's JWT verified with jose against the [auth] key (signature, exp/nbf with the clock
 // tolerance, iss, aud, the algorithm allow-list), then the revocation list, the certificate binding (RFC 8705
-// `cnf.x5t#S256`) and the `nats` permissions claim. Reasons are short texts for logs; they never contain the token.
+// `cnf.x5t#S256`), the `nats` permissions claim and its limits (limits.ts). Reasons are short texts for logs; they
+// never contain the token.
 import crypto from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { certificateThumbprintS256, ConfigError } from '@event-broker/shared';
 import type { AuthSection, JwsAlgorithm } from '../config-types.js';
 import { permissionRulesFromClaims, Permissions, type PermissionsOptions } from '../permissions.js';
 import { loadVerificationKey, type VerificationKey } from './keys.js';
+import { tokenLimitsFromClaims, type TokenLimits } from './limits.js';
 
 /** A verified token's claims (registered ones typed, the rest, `nats` included, as JSON values). */
 export type TokenClaims = JWTPayload;
@@ -17,6 +19,8 @@ export type TokenVerdict =
       claims: TokenClaims;
       /** This connection's permissions (a fresh reply tracker over shared, cached rules). */
       permissions: Permissions;
+      /** `nats.subs`, `nats.payload`, `nats.data` as the token writes them (absent: [gateway]'s defaults decide). */
+      limits: TokenLimits;
       /** `exp` in ms since the epoch, when the token has one: close the connection then (User Authentication Expired). */
       expiresAt?: number;
       /** `jti`, when present: what [auth] revoked lists. */
@@ -110,10 +114,13 @@ export function createTokenVerifier(auth: AuthSection, opts: TokenVerifierOption
       if (binding !== undefined) return { ok: false, reason: binding };
       const rules = permissionRulesFromClaims(claims);
       if (!rules.ok) return { ok: false, reason: rules.reason };
+      const limits = tokenLimitsFromClaims(claims);
+      if (!limits.ok) return { ok: false, reason: limits.reason };
       return {
         ok: true,
         claims,
         permissions: new Permissions(rules.rules, permissionOptions),
+        limits: limits.limits,
         ...(typeof claims.exp === 'number' && { expiresAt: claims.exp * 1000 }),
         ...(tokenId !== undefined && { tokenId }),
         ...(typeof claims.sub === 'string' && { subject: claims.sub }),

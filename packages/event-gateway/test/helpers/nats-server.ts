@@ -44,3 +44,27 @@ export async function exchange(port: number, connect: Record<string, unknown>, l
     sock.destroy();
   }
 }
+
+/**
+ * Sends `lines` after CONNECT on a raw socket and returns everything received after the INFO line until the server
+ * closes the connection (bounded by `timeoutMs`): for the refusals that end a connection.
+ */
+export async function exchangeToClose(port: number, connect: Record<string, unknown>, lines: string[], timeoutMs = 5000): Promise<string> {
+  const sock = net.connect(port, '127.0.0.1');
+  let buf = '';
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not closed within ${timeoutMs} ms; got ${JSON.stringify(buf)}`)), timeoutMs);
+      sock.on('error', () => {}); // a reset after the -ERR is the close; 'close' reports it
+      sock.on('data', (d: Buffer) => (buf += d.toString('latin1')));
+      sock.on('close', () => {
+        clearTimeout(timer);
+        resolve(buf.slice(buf.indexOf('\r\n') + 2));
+      });
+      const body = JSON.stringify({ verbose: false, pedantic: false, ...connect });
+      sock.write(`CONNECT ${body}\r\n${lines.map((l) => `${l}\r\n`).join('')}`, 'latin1');
+    });
+  } finally {
+    sock.destroy();
+  }
+}

@@ -54,6 +54,9 @@ export const Errors = Object.freeze({
   authorizationViolation: closing('Authorization Violation', 'Authentication Failure'),
   authTimeout: closing('Authentication Timeout', 'Authentication Timeout'),
   authExpired: closing('User Authentication Expired', 'Authentication Expired'),
+  // A live connection whose credential was revoked (nats-server accounts.go updateAccountClaimsWithRefresh: the
+  // user JWT on the account's revocation list; sendErrAndDebug, then closeConnection(Revocation)).
+  authRevoked: closing('User Authentication Revoked', 'Revocation'),
   maxConnections: closing('maximum connections exceeded', 'Maximum Connections Exceeded'),
   staleConnection: closing('Stale Connection', 'Stale Connection'),
   tlsRequired: closing('Secure Connection - TLS Required', 'TLS Required'),

@@ -18,6 +18,18 @@ export interface ClientPermissions {
   noteReply?(reply: string): void;
 }
 
+/**
+ * Limits of one connection, from its credential (a gateway token's `nats.subs` and `nats.payload`, as nats-server
+ * reads a user JWT's in client.go applyAccountLimits). They only lower the server's: the client enforces the smaller
+ * of each and the server's limit in force (read on use, so a reload lowering the server's reaches it too).
+ */
+export interface ConnectionLimits {
+  /** Most subscriptions the connection may hold (0: none at all); absent: only the server's max_subscriptions. */
+  readonly maxSubscriptions?: number;
+  /** Largest message it may publish, headers included; absent: only the server's max_payload. */
+  readonly maxPayloadBytes?: number;
+}
+
 /** An authenticator's verdict on a CONNECT. */
 export type Admission =
   | {
@@ -29,6 +41,8 @@ export type Admission =
       readonly identity?: string;
       /** Who the client is, for the events it publishes (auth-context.ts); absent: unauthenticated. */
       readonly auth?: AuthContext;
+      /** This connection's own limits, lowering the server's; absent: the server's alone. */
+      readonly limits?: ConnectionLimits;
     }
   | { readonly ok: false; readonly reason: string };
 

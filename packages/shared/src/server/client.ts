@@ -21,7 +21,7 @@ import {
 import { isValidPublishSubject, isValidQueueName, isValidSubject } from '../subjects/index.js';
 import { certificateSubject } from '../tls.js';
 import type { AuthContext } from './auth-context.js';
-import { ExpiryTimer, awaitVerdict, type Admission, type ClientPermissions } from './admission.js';
+import { ExpiryTimer, awaitVerdict, type Admission, type ClientPermissions, type ConnectionLimits } from './admission.js';
 import { Subscription, type Conn, type PublisherHandle } from './broker.js';
 import { ConnCore } from './conn-core.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
@@ -43,6 +43,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private connected = false;
   /** Set by an admission with permissions; undefined: everything allowed. */
   private permissions: ClientPermissions | undefined;
+  /** Set by an admission with limits of its own (a token's): they lower the server's, never raise them. */
+  private ownLimits: ConnectionLimits | undefined;
   private readonly expiry = new ExpiryTimer();
   /** Who the authenticator says this is, for logs. */
   identity: string | undefined;
@@ -234,14 +236,30 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   /**
-   * Limits changed by a reload. The rest (max_pending, max_subscriptions, ping_max, write_deadline, the
-   * authenticator) is read on use; auth_timeout is the frontend's, for new connections.
+   * Limits changed by a reload; max_payload stays lowered by the connection's own (maxPayloadBytes). The rest
+   * (max_pending, max_subscriptions, ping_max, write_deadline, the authenticator) is read on use; auth_timeout is
+   * the frontend's, for new connections.
    */
   applyLimits(): void {
     const limits = this.ctx.limits;
-    this.parser.limits = { maxControlLine: limits.max_control_line, maxPayload: limits.max_payload };
+    this.parser.limits = { maxControlLine: limits.max_control_line, maxPayload: this.maxPayloadBytes };
     this.transport.setMaxMessageBytes?.(this.messageBound(limits));
     if (this.closeReason === undefined) this.core.keepAlive(limits.ping_interval);
+  }
+
+  /** The largest message it may publish now: max_payload, lowered by its own limit when it has one. */
+  get maxPayloadBytes(): number {
+    const own = this.ownLimits?.maxPayloadBytes;
+    const max = this.ctx.limits.max_payload;
+    return own !== undefined && own < max ? own : max;
+  }
+
+  /** The most subscriptions it may hold now: max_subscriptions lowered by its own limit; undefined: no limit. */
+  get maxSubscriptions(): number | undefined {
+    const own = this.ownLimits?.maxSubscriptions;
+    const max = this.ctx.limits.max_subscriptions; // 0: no limit
+    if (max <= 0) return own;
+    return own !== undefined && own < max ? own : max;
   }
 
   private get authRequired(): boolean {
@@ -378,15 +396,18 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.permissions = verdict.permissions;
     this.identity = verdict.identity;
     this.auth = verdict.auth;
+    this.ownLimits = verdict.limits;
+    // In force from the first operation behind the CONNECT (nats-server applyAccountLimits sets c.mpay on admission).
+    if (verdict.limits?.maxPayloadBytes !== undefined) this.parser.limits = { ...this.parser.limits, maxPayload: this.maxPayloadBytes };
     // The credential's end: `User Authentication Expired`, closed (nats-server client.go authExpired).
     if (verdict.expiresAt !== undefined) this.expiry.arm(verdict.expiresAt, () => this.fail(Errors.authExpired, 'credential expired'));
     if (this.closeReason !== undefined) return;
     this.connectAdmitted();
   }
 
-  /** Closes the connection because its credential was revoked (a reload's revocation list). */
+  /** Closes the connection because its credential was revoked (a reload's revocation list): nats-server's text. */
   revoke(detail: string): void {
-    this.fail(Errors.authorizationViolation, detail);
+    this.fail(Errors.authRevoked, detail);
   }
 
   private connectAdmitted(): void {
@@ -444,9 +465,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       this.fail(permissionsViolationForSubscription(subject, queue), 'subscription not permitted');
       return;
     }
-    const limits = this.ctx.limits;
+    const max = this.maxSubscriptions;
     // Checked before the repeated-sid rule: at the limit nats-server refuses even a SUB reusing a live sid.
-    if (limits.max_subscriptions > 0 && this.subs.size >= limits.max_subscriptions) {
+    if (max !== undefined && this.subs.size >= max) {
       this.fail(Errors.maxSubscriptions, `connection has ${this.subs.size}`);
       return;
     }
