@@ -11,6 +11,7 @@ import type { FeedPage } from '../src/handlers/event-feed.js';
 import { tmpDir } from './helpers/cli.js';
 import { until, within } from './helpers/bounded.js';
 import { connectAndHandshake } from './helpers/raw.js';
+import { startNatsLeaf } from './helpers/nats-leaf.js';
 
 const sc = StringCodec();
 /** Draining goes through the sink's backoff after the outage: bounded generously. */
@@ -145,4 +146,47 @@ test('listener_limit = 5 with the handlers on: a user gets exactly 5 listeners; 
   assert.equal(varz['subscriptions'], 5);
   assert.equal(varz['listener_limit'], 5);
   assert.equal(varz['system_subscriptions'], svc.stats().system_subscriptions);
+});
+
+test('a nats-server leaf publishing plain events at event_limit: its link is held (it asks for no credit), the held count never passes the limit, nothing is lost', async (t) => {
+  const sink = await startDownSink(t);
+  const LIMIT = 20;
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0, event_limit: LIMIT },
+    leafnodes: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    handlers: { event_feed: { url: sink.url, max_attempts: 1000, timeout_ms: 5000 } } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const leaf = await startNatsLeaf(svc.leafnodePort!);
+  t.after(() => leaf.stop());
+  // The leaf learns our interest in events.> over the link before its client publishes.
+  const nc = await within(connect({ servers: `127.0.0.1:${leaf.clientPort}` }), 'connect to the leaf');
+  t.after(() => nc.close());
+  let maxHeld = 0;
+  let sampling = true;
+  const sample = () => {
+    const s = svc.stats();
+    maxHeld = Math.max(maxHeld, s.events_held + s.events_reserved);
+    if (sampling) setImmediate(sample);
+  };
+  sample();
+  t.after(() => (sampling = false));
+  await until(
+    () => {
+      nc.publish('events.scanJobUpdated', sc.encode(ev('probe', '')));
+      return svc.stats().events_held > 0;
+    },
+    'the leaf forwards events',
+    10_000,
+  );
+  const N = 200;
+  for (let i = 0; i < N; i++) nc.publish('events.scanJobUpdated', sc.encode(ev(`l${i}`, 'x'.repeat(256))));
+  await within(nc.flush(), 'the leaf took the burst');
+  await until(() => svc.stats().events_held === LIMIT, 'the limit is reached', 10_000);
+  sink.up();
+  await until(() => sink.received.size === N + 1, 'every event reaches the sink', DRAIN_MS, () => `${sink.received.size} of ${N + 1}`);
+  sampling = false;
+  assert.ok(maxHeld <= LIMIT, `held never above event_limit: at most ${maxHeld} of ${LIMIT}`);
 });
