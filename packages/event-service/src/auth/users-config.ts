@@ -38,10 +38,16 @@ function unknownKeys(table: Record<string, unknown>, known: readonly string[], a
 }
 
 /** Subjects of one list; `queue`: subscribe lists, where an entry may be `subject queue`. */
-function subjects(raw: unknown, queue: boolean, at: ConfigPath, bad: Report): string[] | undefined {
+function subjects(raw: unknown, queue: boolean, at: ConfigPath, bad: Report, allow: boolean): string[] | undefined {
   const list = typeof raw === 'string' ? [raw] : raw;
   if (!Array.isArray(list)) {
     bad('ECONFIG_TYPE', `must be an array of subjects, got ${describeValue(raw)}`, at);
+    return undefined;
+  }
+  if (allow && list.length === 0) {
+    // nats-server 2.9 (opts.go parseSubjects) reads an empty allow list as none at all: every subject allowed.
+    // Whoever writes one more likely means "nothing"; neither reading is taken.
+    bad('ECONFIG_VALUE', 'is an empty allow list, which nats-server reads as no list (every subject allowed): leave it out to allow every subject, or write deny = [">"] to allow none', at);
     return undefined;
   }
   const out: string[] = [];
@@ -60,14 +66,14 @@ function subjects(raw: unknown, queue: boolean, at: ConfigPath, bad: Report): st
 /** `["a", "b"]` (allow), `"a"`, or `{ allow = [...], deny = [...] }`; `{}` sets nothing (nats-server: nil). */
 function subjectPermission(raw: unknown, queue: boolean, at: ConfigPath, bad: Report): SubjectPermission | undefined {
   if (!isTable(raw)) {
-    const allow = subjects(raw, queue, at, bad);
+    const allow = subjects(raw, queue, at, bad, true);
     return allow === undefined ? undefined : { allow };
   }
   unknownKeys(raw, ['allow', 'deny'], at, bad);
   const out: SubjectPermission = {};
   for (const which of ['allow', 'deny'] as const) {
     if (raw[which] === undefined) continue;
-    const list = subjects(raw[which], queue, [...at, which], bad);
+    const list = subjects(raw[which], queue, [...at, which], bad, which === 'allow');
     if (list !== undefined) out[which] = list;
   }
   return out.allow === undefined && out.deny === undefined ? undefined : out;
