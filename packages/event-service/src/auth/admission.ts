@@ -198,11 +198,6 @@ export class ClientAdmission {
     this.held.delete(client);
   }
 
-  /** bcrypt checks queued or running now. */
-  get bcryptWaiting(): number {
-    return this.bcrypt.waitingCount;
-  }
-
   close(): Promise<void> {
     return this.bcrypt.close();
   }
