@@ -21,8 +21,10 @@ export interface ServiceSection {
   ping_max: number; // default 2
   write_deadline: number; // ms, default 10000
   auth_timeout: number; // ms, default 2000
-  /** When set, clients must send it as CONNECT auth_token. */
+  /** When set, clients must send it as CONNECT auth_token. Not with `users` (nats-server refuses both). */
   token?: string;
+  /** When set, clients must send one of them as CONNECT user and pass (nats-server authorization { users }). */
+  users?: ServiceUser[];
   /** Name advertised in INFO (server_name); defaults to the server id. */
   server_name?: string;
   /** SIGTERM: how long the lame-duck drain may take before the remaining clients are closed and the process exits. */
@@ -31,6 +33,40 @@ export interface ServiceSection {
   lame_duck_grace_period: number; // ms, default 10000; shorter than lame_duck_duration
   /** Where `config patch` keeps persisted patches and the service its pid file; default `data` beside the config file. */
   data_dir?: string;
+}
+
+/** One client identity of `[[service.users]]`, as nats-server's `authorization { users [...] }` entries. */
+export interface ServiceUser {
+  /** The CONNECT `user`; logged as who the client is and recorded as the `authid` of the events it publishes. */
+  user: string;
+  /** The CONNECT `pass`: compared in constant time, or a bcrypt hash ($2a$, $2b$, $2y$) checked off the event loop. */
+  password: string;
+  /** Absent: the user may publish and subscribe on every subject. */
+  permissions?: UserPermissions;
+}
+
+/** nats-server's `permissions` block: lists of subjects with `*` and `>`, a subscribe entry optionally `subject queue`. */
+export interface UserPermissions {
+  /** Absent: any subject. */
+  publish?: SubjectPermission;
+  /** Absent: any subject. */
+  subscribe?: SubjectPermission;
+  /** The user may publish to the reply subject of a request delivered to it, within these bounds. */
+  allow_responses?: ResponsesPermission;
+}
+
+/** A list written `["a.>"]` is `{ allow = ["a.>"] }`. An allow list, even empty, allows only what it names. */
+export interface SubjectPermission {
+  allow?: string[];
+  deny?: string[];
+}
+
+/** `allow_responses = true` is `{ max = 1, expires = "2m" }` (nats-server's defaults). */
+export interface ResponsesPermission {
+  /** Replies per request; -1: no limit. */
+  max: number; // default 1
+  /** How long after the request a reply may be sent, in ms; -1: no limit. */
+  expires: number; // ms, default 120000
 }
 
 export interface TlsSection {

@@ -21,6 +21,7 @@ import {
   type LoadedConfig,
 } from '@event-broker/shared';
 import { resolve } from 'node:path';
+import { serviceUsers } from './auth/users-config.js';
 import { handlersSchema } from './handlers/sink-config.js';
 import type { LeafUser, ServiceConfig, ServiceConfigInput, ServiceConfigInputWithUnits } from './config-types.js';
 
@@ -92,6 +93,8 @@ export const serviceSchema = s.table({
       write_deadline: timer().default(10_000),
       auth_timeout: timer().default(2_000),
       token: s.string().optional().secret(),
+      // nats-server authorization { users [...] }: user, password (plain or bcrypt), permissions (auth/users-config.ts).
+      users: serviceUsers().optional(),
       // nats-server validateOptions: "server name cannot contain spaces".
       server_name: s.string({ pattern: { test: /^\S+$/, reason: 'must not contain spaces' } }).optional(),
       // SIGTERM's lame-duck drain (nats-server lame_duck_duration, lame_duck_grace_period; its defaults are 2m and
@@ -103,6 +106,10 @@ export const serviceSchema = s.table({
       data_dir: s.path().optional(),
     })
     .check((svc, ctx) => {
+      // nats-server opts.go (authorization block): "Can not have a token and a users array".
+      if (svc.token !== undefined && svc.users !== undefined) {
+        ctx.report(['token'], 'ECONFIG_VALUE', 'cannot be set together with [[service.users]] (nats-server refuses a token beside users): give the token\'s clients a user and password, or remove users');
+      }
       // nats-server validateOptions refuses the same: a message larger than the pending budget could never leave.
       if (svc.max_payload > svc.max_pending) {
         ctx.report(['max_payload'], 'ECONFIG_RANGE', `must not exceed max_pending (${svc.max_pending} bytes), got ${svc.max_payload} bytes`);

@@ -13,6 +13,7 @@ import {
   type FrontendHost,
   type Logger,
 } from '@event-broker/shared';
+import { ClientAdmission } from './auth/admission.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
@@ -30,6 +31,8 @@ export class EventServer implements FrontendHost, MonitorSource {
   readonly startedAt = new Date();
   configLoadedAt = new Date();
   private readonly frontend: ClientFrontend;
+  /** Who may connect: `[service] token` or `users` (auth/admission.ts). */
+  private readonly admission: ClientAdmission;
   private closing = false;
   /** Set by lameDuck: no new client is admitted, those connected were told to leave. */
   private draining = false;
@@ -50,6 +53,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     private readonly options: { handlers?: boolean } = {},
   ) {
     this.broker = new Broker(config.service.listener_limit);
+    this.admission = new ClientAdmission(config.service, logger);
     const svc = config.service;
     const ws = config.websocket;
     this.frontend = new ClientFrontend(this, {
@@ -124,6 +128,7 @@ export class EventServer implements FrontendHost, MonitorSource {
         // Before any client, so the first event finds the intake subscribed.
         if (this.config.store !== undefined || this.config.handlers !== undefined) this.handlers = startHandlers(this, this.logger);
       }
+      this.admission.warm();
       await this.frontend.listen();
       await this.leafnodes?.listen();
     } catch (err) {
@@ -160,18 +165,10 @@ export class EventServer implements FrontendHost, MonitorSource {
     return this.config.service;
   }
 
-  /** The static client token, when one is configured (ClientContext); read on use so a reload changes it. */
+  /** The token or users check, when either is configured (ClientContext); read on use so a reload changes it. */
   get authenticator(): ClientAuthenticator | undefined {
-    return this.config.service.token === undefined ? undefined : this.tokenAuthenticator;
+    return this.admission.authenticator;
   }
-
-  private readonly tokenAuthenticator: ClientAuthenticator = {
-    admit: (connect) => {
-      const presented = typeof connect.auth_token === 'string' ? connect.auth_token : undefined;
-      if (presented === this.config.service.token) return { ok: true };
-      return { ok: false, reason: presented === undefined ? 'no token' : 'wrong token' };
-    },
-  };
 
   serverInfo(): Record<string, unknown> {
     const svc = this.config.service;
@@ -186,7 +183,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       headers: true,
       max_payload: svc.max_payload,
     };
-    if (svc.token !== undefined) info.auth_required = true;
+    if (this.admission.authRequired) info.auth_required = true;
     if (this.config.tls) {
       info.tls_required = true;
       if (this.config.tls.verify) info.tls_verify = true;
@@ -195,13 +192,14 @@ export class EventServer implements FrontendHost, MonitorSource {
   }
 
   clientClosed(client: Client): void {
+    this.admission.clientClosed(client);
     this.monitor?.closed.record(client);
   }
 
   // --- live changes and shutdown -------------------------------------------------------------------------
 
   /**
-   * Puts a reloaded configuration in force: what can change live does (limits, token, log level, lame-duck timing,
+   * Puts a reloaded configuration in force: what can change live does (limits, token, users and their permissions, log level, lame-duck timing,
    * the TLS certificate for new connections, handler sinks and their secrets, feed retention); what needs a restart keeps its running value (see reload.ts).
    * Throws (TlsConfigError) before changing anything when the new certificate files cannot be used.
    */
@@ -212,6 +210,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     const tlsOptions = config.tls && this.frontend.tlsEnabled ? loadServerTlsOptions(config.tls) : undefined;
     const before = this.config.service;
     this.config = config;
+    this.admission.configure(config.service);
     this.configLoadedAt = new Date();
     this.broker.listenerLimit = config.service.listener_limit;
     if (this.logger.level !== config.log.level) this.logger.level = config.log.level;
@@ -241,6 +240,8 @@ export class EventServer implements FrontendHost, MonitorSource {
       c.applyLimits();
       if (announce) c.sendInfo({});
     }
+    // Users removed or with a new password are closed, the others get their new permissions (auth/admission.ts).
+    this.admission.reauthorize([...this.clients.values()]);
     return plan;
   }
 
@@ -272,6 +273,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     await this.handlers?.close();
     stopped.push(this.frontend.close('Server Shutdown'));
     await Promise.all(stopped);
+    await this.admission.close();
     this.lifecycle = 'closed';
     // Last, so /healthz says 503 for as long as the shutdown takes.
     await this.monitor?.close();

@@ -3,10 +3,11 @@
 // isLeafNodeAuthorized, checkClientTLSCertSubject), plus a token, which nats-server has for clients only. Secrets are
 // compared in constant time, bcrypt hashes off the event loop (bcrypt.ts). Sockets and the wire are the listener's
 // and the link's; this module only answers "admit as whom, or why not" (never with a secret in the reason).
-import { createHash, timingSafeEqual, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { LeafAdmission, LeafIdentity } from '@event-broker/shared';
 import type { LeafnodesSection, LeafUser } from '../config-types.js';
-import { BcryptVerifier, isBcrypt } from './bcrypt.js';
+import { BcryptVerifier, isBcrypt } from '../auth/bcrypt.js';
+import { checkSecret, sameSecret } from '../auth/secret.js';
 
 /** The credential fields of a leaf CONNECT (nats-server leafConnectInfo user, pass; a client's auth_token). */
 export interface LeafCredentials {
@@ -74,20 +75,14 @@ export class LeafAuthorizer {
   private check(secret: string, given: string | undefined, on: { identity: LeafIdentity; gone: AbortSignal | undefined }, why: string): LeafAdmission | Promise<LeafAdmission> {
     const { identity } = on;
     if (given === undefined) return refuse(`${why.replace(/^wrong /, 'no ')}`);
-    if (!isBcrypt(secret)) return sameSecret(secret, given) ? { ok: true, identity } : refuse(why);
-    return this.bcrypt.verify(given, secret, on.gone).then((ok): LeafAdmission => (ok ? { ok: true, identity } : refuse(why)));
+    const ok = checkSecret(secret, given, { bcrypt: this.bcrypt, gone: on.gone });
+    if (typeof ok === 'boolean') return ok ? { ok: true, identity } : refuse(why);
+    return ok.then((yes): LeafAdmission => (yes ? { ok: true, identity } : refuse(why)));
   }
 }
 
 function refuse(reason: string): LeafAdmission {
   return { ok: false, reason };
-}
-
-/** Constant time whatever the lengths: both sides are hashed to 32 bytes first. */
-function sameSecret(expected: string, given: string): boolean {
-  const a = createHash('sha256').update(expected, 'utf8').digest();
-  const b = createHash('sha256').update(given, 'utf8').digest();
-  return timingSafeEqual(a, b);
 }
 
 /** A configured name, short for a log line (names the peer sent are never echoed: one may be a misplaced secret). */

@@ -79,6 +79,13 @@ export function permissionsViolationForSubscription(subject: string, queue?: str
   return open(`Permissions Violation for Subscription to ${goQuote(subject)}${q}`);
 }
 
+// nats-server 2.9 client.go processSubsOnConfigReload: a subscription a configuration reload no longer permits is
+// removed and the client told so, sid included (observed: `-ERR 'Permissions Violation for Subscription to "foo.x"
+// (sid "1")'`); the connection stays open.
+export function permissionsViolationForSubscriptionRemoved(subject: string, sid: string): ProtocolError {
+  return open(`Permissions Violation for Subscription to ${goQuote(subject)} (sid ${goQuote(sid)})`);
+}
+
 const GO_ESCAPES: Readonly<Record<string, string>> = {
   '\x07': '\\a',
   '\b': '\\b',

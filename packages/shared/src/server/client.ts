@@ -405,6 +405,15 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.connectAdmitted();
   }
 
+  /** Ends subscription `sid`, which the client may no longer hold (a reload narrowed its permissions), telling it `err`. */
+  dropSubscription(sid: string, err: ProtocolError): void {
+    const sub = this.subs.get(sid);
+    if (sub === undefined || this.closeReason !== undefined) return;
+    this.subs.delete(sid);
+    this.ctx.broker.remove(sub);
+    this.fail(err, 'subscription no longer permitted');
+  }
+
   /** Closes the connection because its credential was revoked (a reload's revocation list): nats-server's text. */
   revoke(detail: string): void {
     this.fail(Errors.authRevoked, detail);

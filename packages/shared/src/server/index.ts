@@ -9,5 +9,6 @@ export * from './transport.js';
 export * from './frontend.js';
 export * from './slots.js';
 export * from './server-id.js';
+export * from './permissions.js';
 export * from './pinger.js';
 export * from './system-conn.js';

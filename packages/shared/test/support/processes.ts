@@ -52,8 +52,12 @@ export interface NatsServerChild {
   readonly pid: number;
   /** Whether the process is still running. */
   alive(): boolean;
+  /** Rewrites its config with `lines` and sends SIGHUP; resolves once it logged the reload (bounded by `ms`). */
+  reload(lines: string[], ms?: number): Promise<void>;
   stop(): Promise<void>;
 }
+
+const RELOADED = 'Reloaded server configuration';
 
 /** nats-server with `lines` as its whole config (listen lines included); resolves once `port` accepts. */
 export async function startNatsServer(t: TestContext, lines: string[], port: number): Promise<NatsServerChild> {
@@ -67,6 +71,11 @@ export async function startNatsServer(t: TestContext, lines: string[], port: num
   });
   const alive = () => child.exitCode === null && child.signalCode === null;
   const exited = new Promise((r) => child.once('exit', r));
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    // Only what the reloads wait for is kept past the first 16 KiB: one line per reload.
+    for (const line of d.toString().split('\n')) if (line.includes(RELOADED) || line.includes('[ERR]')) log += `${line}\n`;
+  });
   const stop = async () => {
     if (alive()) {
       child.kill('SIGKILL');
@@ -80,7 +89,17 @@ export async function startNatsServer(t: TestContext, lines: string[], port: num
   } catch (err) {
     throw new Error(`nats-server: ${(err as Error).message}\n${stderr}`);
   }
-  return { pid: child.pid!, alive, stop };
+  const reload = async (next: string[], ms = 10_000) => {
+    const before = log.split(RELOADED).length;
+    fs.writeFileSync(conf, next.join('\n') + '\n');
+    child.kill('SIGHUP');
+    const end = Date.now() + ms;
+    while (log.split(RELOADED).length === before) {
+      if (!alive() || Date.now() > end) throw new Error(`nats-server did not reload within ${ms} ms:\n${log}`);
+      await sleep(20);
+    }
+  };
+  return { pid: child.pid!, alive, reload, stop };
 }
 
 /** VmRSS of a process, KiB. */

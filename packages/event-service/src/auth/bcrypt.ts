@@ -1,8 +1,9 @@
-// bcrypt checks for leaf credentials, off the event loop: bcryptjs (pure JS, no native build) in one worker thread,
-// so a CONNECT with a wrong password against a $2a$ hash (≈130 ms of CPU at nats-server's cost 11) stalls neither
-// clients nor links. Checks wait here, not in the worker, which is handed one at a time: a check whose connection
-// is gone before its turn is dropped, never computed. How many may wait is the listener's: each holds one of
-// max_unauthenticated slots until it settles (listener.ts authorize).
+// bcrypt checks for client and leaf credentials, off the event loop: bcryptjs (pure JS, no native build) in one
+// worker thread, so a CONNECT with a wrong password against a $2a$ hash (≈130 ms of CPU at nats-server's cost 11)
+// stalls neither clients nor links. Checks wait here, not in the worker, which is handed one at a time: a check whose
+// connection is gone before its turn is dropped, never computed. How many may wait is the listener's: on the leaf
+// port each holds one of max_unauthenticated slots until it settles (leafnode/listener.ts authorize); on the client
+// port each belongs to a connection within max_connections and auth_timeout (users.ts).
 import { Worker } from 'node:worker_threads';
 
 /** nats-server auth.go validBcryptPrefix: `$2a$`, `$2b$`, `$2x$` or `$2y$` and a two-digit cost. */
@@ -10,6 +11,16 @@ const BCRYPT = /^\$2[abxy]\$\d{2}\$/;
 
 export function isBcrypt(secret: string): boolean {
   return BCRYPT.test(secret);
+}
+
+/**
+ * A whole hash bcryptjs can check: `$2a$`, `$2b$` or `$2y$`, a cost from 04 to 31, 53 characters of salt and digest
+ * (nats-server also takes `$2x$`, which bcryptjs refuses; every CONNECT would then fail).
+ */
+const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
+
+export function isCheckableBcrypt(secret: string): boolean {
+  return BCRYPT_HASH.test(secret);
 }
 
 /** What the worker is sent and answers (bcrypt-worker.ts). */
