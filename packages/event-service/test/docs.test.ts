@@ -11,6 +11,7 @@ import {
   UPLINK_ERROR_CODES,
   permissionsViolationForPublish,
   permissionsViolationForSubscription,
+  permissionsViolationForSubscriptionRemoved,
   type ProtocolError,
 } from '@event-broker/shared';
 import {
@@ -158,6 +159,7 @@ test('the README -ERR table has every text in protocol/errors.ts with whether it
     permissionsViolationForPublish('<subject>'),
     permissionsViolationForSubscription('<subject>'),
     permissionsViolationForSubscription('<subject>', '<queue>'),
+    permissionsViolationForSubscriptionRemoved('<subject>', '<sid>'),
   ];
   const codeCloses = new Map<string, boolean>();
   for (const e of coded) codeCloses.set(e.silent ? SILENT : `-ERR '${e.text}'`, e.closes);
