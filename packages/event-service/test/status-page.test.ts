@@ -176,8 +176,11 @@ describe('status page in headless chromium', { skip }, () => {
   it('shows the limits in use: events held against event_limit, listeners against listener_limit', async () => {
     // The failing sink holds all five events; the answering one has them all.
     await eventually('events held / event_limit', () => text('#limit-events'), (s) => s.startsWith(`5 / ${EVENT_LIMIT.toLocaleString('en')}`));
-    const varz = await json<{ subscriptions: number; listener_limit: number }>('/varz');
+    const varz = await json<{ subscriptions: number; listener_limit: number; system_subscriptions: number }>('/varz');
     assert.equal(varz.listener_limit, LISTENER_LIMIT);
+    // The handlers' own subscriptions are shown apart, never as a user's listeners.
+    assert.ok(varz.system_subscriptions >= 2, `system subscriptions ${varz.system_subscriptions}`);
+    await eventually('the service\'s own subscriptions shown apart', () => text('#listeners-note'), (s) => s.includes(`holds ${varz.system_subscriptions} more, not counted`));
     await eventually(
       'listeners / listener_limit as /varz says',
       () => text('#limit-listeners'),

@@ -272,7 +272,7 @@ abbr[title] { text-decoration: none; }
     limit('listeners', v.subscriptions, v.listener_limit);
     limit('connections', v.connections, v.max_connections);
     setText('listeners-note', 'Listeners are what users subscribe' + (v.listener_credit > 0 ? ' (' + num(v.listener_credit) + ' granted to gateways for their clients)' : '') +
-      '; the service\'s own ' + num(v.system_subscriptions || 0) + ' subscriptions are not counted.');
+      '; the service itself holds ' + num(v.system_subscriptions || 0) + ' more, not counted.');
   }
 
   function drawChart(last) {
