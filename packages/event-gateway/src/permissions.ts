@@ -3,7 +3,7 @@
 // pubAllowedFullCheck, deliverMsg's reply tracking). Which -ERR to send and when is the listener's business; the
 // texts live in shared protocol/errors.ts. Which reply and gateway subjects no grant reaches is reply-subjects.ts's.
 import { Sublist, isValidQueueName, isValidSubject, subjectMatches, type ClientPermissions, type SublistResult } from '@event-broker/shared';
-import { grantPrefix, isBroadInboxEntry, isGatewaySubject, isInboxGrant, isInboxSubject, UNDERSCORE } from './reply-subjects.js';
+import { grantPrefix, isBroadInboxEntry, isGatewaySubject, isInboxGrant, isInboxSubject, mayBeGatewaySubject } from './reply-subjects.js';
 
 /** One entry of a permission list: a subject pattern and, for subscribe lists, an optional queue pattern. */
 interface Rule {
@@ -156,7 +156,7 @@ export class PermissionRules {
    * reply subjects only inside a private inbox grant (reply-subjects.ts).
    */
   subscribe(subject: string, queue: string | undefined): boolean {
-    if (!this.granted || (subject.charCodeAt(0) === UNDERSCORE && isGatewaySubject(subject))) return false;
+    if (!this.granted || (mayBeGatewaySubject(subject) && isGatewaySubject(subject))) return false;
     const inbox = isInboxSubject(subject);
     if (!inbox && !this.subAllowListed && this.subDeny === undefined) return true;
     const key = queue === undefined ? subject : `${subject} ${queue}`;
@@ -190,7 +190,7 @@ export class PermissionRules {
   deliver(subject: string): boolean {
     // A reply reaches a wildcard subscription (`>`, `*.>`, its own `_INBOX.alice.<id>.*`) only inside this client's
     // own inbox grants, a gateway subject never. Not cached (reply subjects are unique); the first character keeps other subjects at one test.
-    if (subject.charCodeAt(0) === UNDERSCORE && !this.deliverableReply(subject)) return false;
+    if (mayBeGatewaySubject(subject) && !this.deliverableReply(subject)) return false;
     if (this.subDeny === undefined) return true;
     const hit = this.deliverCache.get(subject);
     if (hit !== undefined) return hit;
@@ -260,7 +260,7 @@ export class Permissions implements ClientPermissions {
    */
   canPublish(subject: string): boolean {
     // Before the lists and the reply grants: no grant reaches a gateway subject (reply-subjects.ts).
-    if (subject.charCodeAt(0) === UNDERSCORE && isGatewaySubject(subject)) return false;
+    if (mayBeGatewaySubject(subject) && isGatewaySubject(subject)) return false;
     if (this.rules.publishListed(subject)) return true;
     const replies = this.replies;
     if (replies === undefined) return false;
