@@ -7,7 +7,6 @@ import {
   Broker,
   ClientFrontend,
   InterestTable,
-  Uplink,
   isLoopbackHost,
   loadClientTlsOptions,
   newServerId,
@@ -28,6 +27,7 @@ import { AuthFailureCounts, type AuthFailureReason } from './auth-failures.js';
 import { gatewayTlsOptions } from './auth/mtls.js';
 import type { GatewayConfig } from './config-types.js';
 import { HealthProbe } from './health.js';
+import { EventCredit, GatewayUplink, type EventCreditStats } from './event-credit.js';
 import { GatewayMonitor } from './monitor.js';
 import { planGatewayReload, type GatewayReloadPlan } from './reload.js';
 import { VERSION } from './version.js';
@@ -63,6 +63,8 @@ export interface GatewayStats {
     /** Messages from the upstream over what the gateway accepts, dropped. */
     in_dropped_too_large: number;
   };
+  /** Room under the service's event_limit held for clients' plain events (event-credit.ts). */
+  event_credit: EventCreditStats;
 }
 
 export class EventGateway implements FrontendHost {
@@ -72,8 +74,11 @@ export class EventGateway implements FrontendHost {
   readonly startedAt = new Date();
   /** When the configuration in force was loaded (start, then each reload): /varz config_load_time. */
   configLoadedAt = new Date();
-  readonly uplink: Uplink;
+  readonly uplink: GatewayUplink;
   readonly health: HealthProbe;
+  /** Clients' plain events sent on the service's credit: one client at event_limit does not hold the link. */
+  readonly eventCredit: EventCredit;
+
   private readonly frontend: ClientFrontend;
   private readonly interest: InterestTable;
   private admission: GatewayAdmission;
@@ -106,7 +111,7 @@ export class EventGateway implements FrontendHost {
     });
     const up = config.upstream;
     const upstreamTls = up.cert_path !== undefined || up.root_ca_path !== undefined ? loadClientTlsOptions(up, { section: 'upstream' }) : undefined;
-    this.uplink = new Uplink(this.broker, {
+    this.uplink = new GatewayUplink(this.broker, {
       urls: up.urls,
       ...(upstreamTls !== undefined && { tls: upstreamTls }),
       limits: config.gateway,
@@ -126,6 +131,7 @@ export class EventGateway implements FrontendHost {
       if (e.type === 'up') this.upstreamLimit(e.hub.maxPayload);
     });
     this.health = new HealthProbe(this.broker, this.uplink);
+    this.eventCredit = new EventCredit(this.broker, this.uplink, logger.child({ component: 'event-credit' }));
     warnExposedKeyFiles(logger, [...reloadedKeyFiles(config), ...(up.key_path !== undefined ? [{ setting: 'upstream.key_path', file: up.key_path }] : [])]);
     warnPlaintextCredentials(logger, up, upstreamTls !== undefined);
   }
@@ -263,6 +269,7 @@ export class EventGateway implements FrontendHost {
         dropped_too_large: u.droppedOversize,
         in_dropped_too_large: u.inOversize,
       },
+      event_credit: this.eventCredit.stats(),
     };
   }
 
@@ -363,6 +370,7 @@ export class EventGateway implements FrontendHost {
     this.lifecycle = 'closing';
     this.health.close();
     await this.frontend.close('Server Shutdown');
+    this.eventCredit.close();
     if (flushMs > 0) await this.uplinkFlushed(flushMs);
     await this.uplink.close();
     this.interest.close();
