@@ -28,6 +28,7 @@ import { gatewayTlsOptions } from './auth/mtls.js';
 import type { GatewayConfig } from './config-types.js';
 import { HealthProbe } from './health.js';
 import { EventCredit, GatewayUplink, type EventCreditStats } from './event-credit.js';
+import { ListenerQuota, type ListenerQuotaStats } from './listener-quota.js';
 import { GatewayMonitor } from './monitor.js';
 import { planGatewayReload, type GatewayReloadPlan } from './reload.js';
 import { VERSION } from './version.js';
@@ -65,6 +66,8 @@ export interface GatewayStats {
   };
   /** Room under the service's event_limit held for clients' plain events (event-credit.ts). */
   event_credit: EventCreditStats;
+  /** Room under the service's listener_limit held for clients' subscriptions (listener-quota.ts). */
+  listener_quota: ListenerQuotaStats;
 }
 
 export class EventGateway implements FrontendHost {
@@ -78,7 +81,8 @@ export class EventGateway implements FrontendHost {
   readonly health: HealthProbe;
   /** Clients' plain events sent on the service's credit: one client at event_limit does not hold the link. */
   readonly eventCredit: EventCredit;
-
+  /** Clients' subscriptions counted toward the service's listener_limit. */
+  readonly listenerQuota: ListenerQuota;
   private readonly frontend: ClientFrontend;
   private readonly interest: InterestTable;
   private admission: GatewayAdmission;
@@ -132,6 +136,7 @@ export class EventGateway implements FrontendHost {
     });
     this.health = new HealthProbe(this.broker, this.uplink);
     this.eventCredit = new EventCredit(this.broker, this.uplink, logger.child({ component: 'event-credit' }));
+    this.listenerQuota = new ListenerQuota(this.broker, this.uplink, logger.child({ component: 'listener-quota' }));
     warnExposedKeyFiles(logger, [...reloadedKeyFiles(config), ...(up.key_path !== undefined ? [{ setting: 'upstream.key_path', file: up.key_path }] : [])]);
     warnPlaintextCredentials(logger, up, upstreamTls !== undefined);
   }
@@ -270,6 +275,7 @@ export class EventGateway implements FrontendHost {
         in_dropped_too_large: u.inOversize,
       },
       event_credit: this.eventCredit.stats(),
+      listener_quota: this.listenerQuota.stats(),
     };
   }
 
@@ -371,6 +377,7 @@ export class EventGateway implements FrontendHost {
     this.health.close();
     await this.frontend.close('Server Shutdown');
     this.eventCredit.close();
+    this.listenerQuota.close();
     if (flushMs > 0) await this.uplinkFlushed(flushMs);
     await this.uplink.close();
     this.interest.close();

@@ -107,9 +107,11 @@ test('upstream of a plain nats-server there is no credit: plain events and subsc
   for (let i = 0; i < 50; i++) outside.subscribe(`mine.${i}`);
   await within(outside.flush(), 'publishes and subscriptions go through without waiting for credit');
   await until(() => all.data().filter((d) => d.startsWith('e')).length === N, 'every event reaches the hub', 5000, () => `${all.msgs.length} arrived`);
-  const credit = { events: gateway.eventCredit.stats() };
+  const credit = { events: gateway.eventCredit.stats(), listeners: gateway.listenerQuota.stats() };
   t.diagnostic(JSON.stringify(credit));
   assert.equal(credit.events.active, false);
   assert.equal(credit.events.holds_total, 0);
+  assert.equal(credit.listeners.active, false);
+  assert.equal(credit.listeners.used, 50);
   assert.equal(all.msgs.filter((m) => m.subject.startsWith('$EVENTS.CREDIT')).length, 0, 'no credit request sent');
 });
