@@ -199,6 +199,10 @@ test('several gateway clients flooding events at once: the held count never pass
   await until(() => want.every((id) => sink.received.has(id)), 'every event reaches the sink', DRAIN_MS, () => `${sink.received.size} of ${want.length}`);
   t.diagnostic(`gateway credit at the end: ${JSON.stringify(gateway.eventCredit.stats())}`);
   assert.equal((await handlerz()).handlers.last_seq, want.length, 'each stored once');
+  // Credit left over goes back once the clients are quiet: held at the gateway, it is room nobody else could use.
+  await until(() => gateway.eventCredit.stats().held === 0, 'unused credit given back after an idle spell', 5000);
+  const idle = gateway.eventCredit.stats();
+  assert.equal(idle.granted_total - idle.spent_total, idle.returned_total, 'what was not spent was returned');
 });
 
 test('through an outage plain events are held at the gateway, not buffered: credit belongs to a link; once the link is back they go on new credit, none lost', async (t) => {
