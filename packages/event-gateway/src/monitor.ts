@@ -140,7 +140,13 @@ export class GatewayMonitor {
         leaf: { remotes: [{ local_account: '$G', urls: c.upstream.urls.map((u) => u.replace(/^[a-z]+:\/\//, '')) }] },
         leafnodes: g.uplink.up ? 1 : 0,
         // Ours, beyond nats-server's fields.
-        extra: { upstream: { urls: c.upstream.urls, state: g.uplink.state, ...s.upstream }, auth_failures: s.auth_failures, permission_violations: s.permission_violations },
+        extra: {
+          upstream: { urls: c.upstream.urls, state: g.uplink.state, ...s.upstream },
+          auth_failures: s.auth_failures,
+          permission_violations: s.permission_violations,
+          event_credit: s.event_credit,
+          listener_quota: s.listener_quota,
+        },
       },
     );
   }
@@ -182,6 +188,27 @@ function gatewayMetrics(g: EventGateway): MetricSet {
     [{ why: 'too_large' }, up().droppedOversize],
   ]);
   m.counter('upstream_in_dropped_msgs_total', 'Messages from the upstream over what the gateway accepts (its max_payload and the upstream\'s), read past and dropped.', () => up().inOversize);
+  // Credit from the event service (event-credit.ts, listener-quota.ts); all 0 upstream of a hub that has none.
+  const ev = () => g.eventCredit.stats();
+  const lq = () => g.listenerQuota.stats();
+  m.gauge('event_credit_active', '1 while the upstream answers event credit: clients\' plain events are sent on credit.', () => (ev().active ? 1 : 0));
+  m.gauge('event_credit', 'Event credit held now: plain events the gateway may send before it asks the service again.', () => ev().held);
+  m.gauge('event_credit_asks_outstanding', 'Event credit requests awaiting the service\'s answer (0 or 1).', () => ev().outstanding_asks);
+  m.labelledCounter('credit_messages_total', 'Credit messages exchanged with the service (requests and returns sent, answers received); each also counts in in_msgs and out_msgs.', ['kind'], () => [
+    [{ kind: 'events' }, ev().messages_total],
+    [{ kind: 'listeners' }, lq().messages_total],
+  ]);
+  m.gauge('event_credit_held_clients', 'Clients held before a plain event now, waiting for credit (the service at event_limit).', () => ev().clients_held);
+  m.counter('event_credit_granted_total', 'Event credit granted by the service.', () => ev().granted_total);
+  m.counter('event_credit_spent_total', 'Plain events sent on credit.', () => ev().spent_total);
+  m.counter('event_credit_returned_total', 'Event credit given back unused.', () => ev().returned_total);
+  m.counter('event_credit_holds_total', 'Times a client was held for want of event credit.', () => ev().holds_total);
+  m.gauge('listener_quota_active', '1 while the upstream answers listener credit: client subscriptions count toward its listener_limit.', () => (lq().active ? 1 : 0));
+  m.gauge('listener_quota_granted', 'Listener quota granted by the service for this gateway.', () => lq().granted);
+  m.gauge('listener_quota_used', 'Client subscriptions counted against the quota (each one, not deduplicated).', () => lq().used);
+  m.gauge('listener_quota_held_subscriptions', 'Subscriptions held now, waiting for the service\'s answer.', () => lq().subscriptions_held);
+  m.counter('listener_quota_holds_total', 'Times a subscription was held for the service\'s answer.', () => lq().holds_total);
+  m.counter('listener_quota_refused_total', 'Subscriptions refused because the service\'s listener_limit was reached.', () => lq().refused_total);
   m.gauge('up', '1 while the gateway accepts clients, 0 while starting, draining or shutting down.', () => (g.state === 'running' ? 1 : 0));
   m.processMetrics();
   return m;

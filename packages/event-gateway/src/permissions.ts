@@ -14,7 +14,7 @@ import {
   type PermissionsOptions,
   type ResponsePermission,
 } from '@event-broker/shared';
-import { grantPrefix, isBroadInboxEntry, isGatewaySubject, isInboxGrant, isInboxSubject, UNDERSCORE } from './reply-subjects.js';
+import { grantPrefix, isBroadInboxEntry, isGatewaySubject, isInboxGrant, isInboxSubject, mayBeGatewaySubject } from './reply-subjects.js';
 
 export type { PermissionsOptions, ResponsePermission };
 
@@ -65,7 +65,7 @@ export class PermissionRules extends NatsPermissionRules {
   /** The lists' decision (nats-server's), but never a gateway subject, and a reply subject only inside a grant. */
   override subscribe(subject: string, queue: string | undefined): boolean {
     if (!this.granted) return false;
-    if (subject.charCodeAt(0) === UNDERSCORE) {
+    if (mayBeGatewaySubject(subject)) {
       if (isGatewaySubject(subject)) return false;
       if (isInboxSubject(subject) && !this.inboxGranted(subject)) return false;
     }
@@ -75,7 +75,7 @@ export class PermissionRules extends NatsPermissionRules {
   /** A reply reaches a wildcard subscription only inside the client's own inbox grants, a gateway subject never. */
   override deliver(subject: string): boolean {
     // Not cached (reply subjects are unique); the first character keeps other subjects at one test.
-    if (subject.charCodeAt(0) === UNDERSCORE && !this.deliverableReply(subject)) return false;
+    if (mayBeGatewaySubject(subject) && !this.deliverableReply(subject)) return false;
     return super.deliver(subject);
   }
 
@@ -112,7 +112,7 @@ export class Permissions extends NatsPermissions {
 
   override canPublish(subject: string): boolean {
     // Before the lists and the reply grants (reply-subjects.ts).
-    if (subject.charCodeAt(0) === UNDERSCORE && isGatewaySubject(subject)) return false;
+    if (mayBeGatewaySubject(subject) && isGatewaySubject(subject)) return false;
     return super.canPublish(subject);
   }
 }

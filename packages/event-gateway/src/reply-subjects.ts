@@ -1,21 +1,40 @@
 // The subjects no permission grant reaches as it would another (permissions.ts applies these rules): the gateway's
-// own `_GWH` subjects, and the reply subjects (`_INBOX…`) outside a client's private inbox grant.
+// own (`_GWH`, `$EVENTS.CREDIT`), and the reply subjects (`_INBOX…`) outside a client's private inbox grant.
+import { CREDIT_SUBJECT_ROOT } from '@event-broker/shared';
 import { HEALTH_INBOX_ROOT } from './health.js';
 
 // --- Gateway subjects ------------------------------------------------------------------------------------------
 //
-// `_GWH.…` carries the gateway's own traffic: its health probe's replies (health.ts). A client granted `>` (or
-// `_GWH.>`) could read them and, with a broad publish grant, answer for the service so /healthz says "ok" for a
-// service that is gone. So no grant reaches them: a subscription whose first token is `_GWH` is refused, a message
-// on one is not delivered to a wildcard subscription, and a publish there is refused (a reply grant included). So
-// nats-server keeps its own traffic in the system account, "so that subscriptions from your applications, say `>`,
-// do not receive system events" (NATS docs, System Events). Behind a first-character test, as the inbox rule below:
-// other subjects pay one comparison.
+// `_GWH.…` carries the gateway's own traffic: its health probe's replies (health.ts) and the service's answers to
+// its credit requests (credit-channel.ts). A client granted `>` (or `_GWH.>`) could read them and, with a broad
+// publish grant, answer for the service so /healthz says "ok" for a service that is gone, or grant itself credit.
+// `$EVENTS.CREDIT.…` is where the gateway asks the service for credit in the name of its link (shared
+// server/credit.ts): a client publishing there would take or give back room under event_limit and listener_limit
+// for every client of the gateway, and one reading there would learn the credit inbox. So no grant reaches them: a
+// subscription whose first token is `_GWH` (or under `$EVENTS.CREDIT`) is refused, a message on one is not
+// delivered to a wildcard subscription, and a publish there is refused (a reply grant included). So nats-server
+// keeps its own traffic in the system account, "so that subscriptions from your applications, say `>`, do not
+// receive system events" (NATS docs, System Events). Behind a first-character test (mayBeGatewaySubject), as the
+// inbox rule below: other subjects pay one or two comparisons.
 
 const GATEWAY_ROOT_DOT = `${HEALTH_INBOX_ROOT}.`;
+const CREDIT_ROOT_DOT = `${CREDIT_SUBJECT_ROOT}.`;
+/** `$`, the first character of the credit subjects. */
+const DOLLAR = 0x24;
 
 export function isGatewaySubject(subject: string): boolean {
-  return subject.startsWith(GATEWAY_ROOT_DOT) || subject === HEALTH_INBOX_ROOT;
+  return (
+    subject.startsWith(GATEWAY_ROOT_DOT) ||
+    subject === HEALTH_INBOX_ROOT ||
+    subject.startsWith(CREDIT_ROOT_DOT) ||
+    subject === CREDIT_SUBJECT_ROOT
+  );
+}
+
+/** Whether `subject` may be a gateway or reply subject at all: its first character is `_` or `$`. */
+export function mayBeGatewaySubject(subject: string): boolean {
+  const c = subject.charCodeAt(0);
+  return c === UNDERSCORE || c === DOLLAR;
 }
 
 // --- Reply subjects -------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import {
   ClientFrontend,
   Errors,
   InterestTable,
-  Uplink,
   isLoopbackHost,
   loadClientTlsOptions,
   newServerId,
@@ -29,6 +28,8 @@ import { AuthFailureCounts, type AuthFailureReason } from './auth-failures.js';
 import { gatewayTlsOptions } from './auth/mtls.js';
 import type { GatewayConfig } from './config-types.js';
 import { HealthProbe } from './health.js';
+import { EventCredit, GatewayUplink, type EventCreditStats } from './event-credit.js';
+import { ListenerQuota, type ListenerQuotaStats } from './listener-quota.js';
 import { GatewayMonitor } from './monitor.js';
 import { planGatewayReload, type GatewayReloadPlan } from './reload.js';
 import { VERSION } from './version.js';
@@ -64,6 +65,10 @@ export interface GatewayStats {
     /** Messages from the upstream over what the gateway accepts, dropped. */
     in_dropped_too_large: number;
   };
+  /** Room under the service's event_limit held for clients' plain events (event-credit.ts). */
+  event_credit: EventCreditStats;
+  /** Room under the service's listener_limit held for clients' subscriptions (listener-quota.ts). */
+  listener_quota: ListenerQuotaStats;
 }
 
 export class EventGateway implements FrontendHost {
@@ -73,8 +78,12 @@ export class EventGateway implements FrontendHost {
   readonly startedAt = new Date();
   /** When the configuration in force was loaded (start, then each reload): /varz config_load_time. */
   configLoadedAt = new Date();
-  readonly uplink: Uplink;
+  readonly uplink: GatewayUplink;
   readonly health: HealthProbe;
+  /** Clients' plain events sent on the service's credit: one client at event_limit does not hold the link. */
+  readonly eventCredit: EventCredit;
+  /** Clients' subscriptions counted toward the service's listener_limit. */
+  readonly listenerQuota: ListenerQuota;
   private readonly frontend: ClientFrontend;
   private readonly interest: InterestTable;
   private admission: GatewayAdmission;
@@ -107,7 +116,7 @@ export class EventGateway implements FrontendHost {
     });
     const up = config.upstream;
     const upstreamTls = up.cert_path !== undefined || up.root_ca_path !== undefined ? loadClientTlsOptions(up, { section: 'upstream' }) : undefined;
-    this.uplink = new Uplink(this.broker, {
+    this.uplink = new GatewayUplink(this.broker, {
       urls: up.urls,
       ...(upstreamTls !== undefined && { tls: upstreamTls }),
       limits: config.gateway,
@@ -127,6 +136,8 @@ export class EventGateway implements FrontendHost {
       if (e.type === 'up') this.upstreamLimit(e.hub.maxPayload);
     });
     this.health = new HealthProbe(this.broker, this.uplink);
+    this.eventCredit = new EventCredit(this.broker, this.uplink, logger.child({ component: 'event-credit' }));
+    this.listenerQuota = new ListenerQuota(this.broker, this.uplink, logger.child({ component: 'listener-quota' }));
     warnExposedKeyFiles(logger, [...reloadedKeyFiles(config), ...(up.key_path !== undefined ? [{ setting: 'upstream.key_path', file: up.key_path }] : [])]);
     warnPlaintextCredentials(logger, up, upstreamTls !== undefined);
   }
@@ -264,6 +275,8 @@ export class EventGateway implements FrontendHost {
         dropped_too_large: u.droppedOversize,
         in_dropped_too_large: u.inOversize,
       },
+      event_credit: this.eventCredit.stats(),
+      listener_quota: this.listenerQuota.stats(),
     };
   }
 
@@ -366,6 +379,8 @@ export class EventGateway implements FrontendHost {
     this.lifecycle = 'closing';
     this.health.close();
     await this.frontend.close('Server Shutdown');
+    this.eventCredit.close();
+    this.listenerQuota.close();
     if (flushMs > 0) await this.uplinkFlushed(flushMs);
     await this.uplink.close();
     this.interest.close();

@@ -78,3 +78,40 @@ leafnodes {
   const r2 = await plain.request('ask.time', '', { timeout: 3000 });
   assert.equal(r2.string(), 'noon');
 });
+
+test('upstream of a plain nats-server there is no credit: plain events and subscriptions pass ungated, even with a > subscriber on the hub', async (t) => {
+  if (!requireNatsServer(t)) return;
+  const pki = await devPki(t);
+  const F = DEV_PKI_FILES;
+  const leafnodePort = await freePort();
+  const port = await startNatsServer(
+    t,
+    `leafnodes {
+  listen: "127.0.0.1:${leafnodePort}"
+  tls { cert_file: "${pki.file(F.eventService.cert)}", key_file: "${pki.file(F.eventService.key)}", ca_file: "${pki.ca}", verify: true }
+}`,
+  );
+  // A `>` subscriber there makes the hub relay interest in every subject, `$EVENTS.CREDIT.events` included: that is
+  // not a service answering credit, and nothing may wait for an answer that never comes.
+  const plain = await within(connect({ servers: `127.0.0.1:${port}`, reconnect: false, timeout: 3000 }), 'plain client connects');
+  t.after(() => plain.close());
+  const all = record(plain, '>');
+  await plain.flush();
+  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafnodePort}`);
+  await until(() => gatewayWants(gateway, 'events.x'), "the hub's > interest reaches the gateway");
+
+  const token = await pki.devToken('plain-hub', { pub: { allow: ['events.>'] }, sub: { allow: ['mine.>'] } });
+  const outside = await externalClient(t, pki, gateway.port, token);
+  const N = 300;
+  for (let i = 0; i < N; i++) outside.publish('events.scanJobUpdated', `e${i}`);
+  for (let i = 0; i < 50; i++) outside.subscribe(`mine.${i}`);
+  await within(outside.flush(), 'publishes and subscriptions go through without waiting for credit');
+  await until(() => all.data().filter((d) => d.startsWith('e')).length === N, 'every event reaches the hub', 5000, () => `${all.msgs.length} arrived`);
+  const credit = { events: gateway.eventCredit.stats(), listeners: gateway.listenerQuota.stats() };
+  t.diagnostic(JSON.stringify(credit));
+  assert.equal(credit.events.active, false);
+  assert.equal(credit.events.holds_total, 0);
+  assert.equal(credit.listeners.active, false);
+  assert.equal(credit.listeners.used, 50);
+  assert.equal(all.msgs.filter((m) => m.subject.startsWith('$EVENTS.CREDIT')).length, 0, 'no credit request sent');
+});

@@ -309,3 +309,31 @@ test("gateway subjects (_GWH, the health probe's replies) are reached by no gran
   assert.equal(all.canSubscribe('>'), true);
   assert.equal(all.canSubscribe('*.>'), true);
 });
+
+test('the credit subjects ($EVENTS.CREDIT, asked in the name of the gateway\'s link) are reached by no grant: subscribe, deliver, publish, reply grants', () => {
+  const grants = [
+    perms({ pub: { allow: ['>'] }, sub: { allow: ['>'] } }),
+    perms({ type: 'user', version: 2 }),
+    perms({ pub: { allow: ['$EVENTS.>'] }, sub: { allow: ['$EVENTS.>', '$EVENTS.CREDIT.*'] } }),
+    perms({ sub: { allow: ['>'] }, resp: { max: -1, ttl: -1 } }),
+  ];
+  for (const p of grants) {
+    for (const s of ['$EVENTS.CREDIT.events', '$EVENTS.CREDIT.listeners', '$EVENTS.CREDIT.*', '$EVENTS.CREDIT.>', '$EVENTS.CREDIT']) {
+      assert.equal(p.canSubscribe(s), false, s);
+    }
+    assert.equal(p.canSubscribe('$EVENTS.CREDIT.events', 'q'), false);
+    // A wildcard that covers them (`>`, `$EVENTS.>`) is allowed where granted; the credit messages are not delivered to it.
+    assert.equal(p.canDeliver('$EVENTS.CREDIT.events'), false);
+    assert.equal(p.canDeliver('$EVENTS.CREDIT.listeners'), false);
+    // A request whose reply subject is a credit subject grants no reply there: `{"return": n}` would give back the link's credit.
+    p.noteReply('$EVENTS.CREDIT.events');
+    for (const s of ['$EVENTS.CREDIT.events', '$EVENTS.CREDIT.listeners', '$EVENTS.CREDIT']) assert.equal(p.canPublish(s), false, s);
+  }
+  // Only that prefix: the service's other `$EVENTS` subjects are decided by the lists.
+  const all = grants[0]!;
+  for (const s of ['$EVENTS.HEALTH', '$EVENTS.FEED.QUERY', '$EVENTS.CREDITS.x', '$EVENTSX.CREDIT.events', 'a.$EVENTS.CREDIT.events']) {
+    assert.equal(all.canSubscribe(s), true, s);
+    assert.equal(all.canDeliver(s), true, s);
+    assert.equal(all.canPublish(s), true, s);
+  }
+});

@@ -36,6 +36,18 @@ export interface PublishGate {
   forget(from: Conn): void;
 }
 
+/**
+ * Admission of a user's subscriptions (not a leaf link's, not the process's own): the gateway's listener quota,
+ * granted by the service it fronts. 'wait': the gate keeps `sub.conn` and calls its `publisher.unhold()` once it
+ * knows, and the connection holds that SUB (nothing after it parsed, reads paused) and offers it again then.
+ * 'refuse': past the limit (`-ERR 'maximum subscriptions exceeded'`).
+ */
+export interface SubscribeGate {
+  admitSub(sub: Subscription): 'ok' | 'wait' | 'refuse';
+  /** `conn` closed: forget it (a held SUB). */
+  forget(conn: Conn): void;
+}
+
 /** Anything that holds subscriptions and publishes: a network client, the embedded connection, a leaf link. */
 export interface Conn {
   readonly cid: number;
@@ -93,7 +105,8 @@ export interface BrokerCounters {
   slowConsumers: number;
 }
 
-export type AddResult = 'ok' | 'listener_limit';
+/** 'wait': a subscribe gate holds the SUB until it unholds the connection (SubscribeGate). */
+export type AddResult = 'ok' | 'listener_limit' | 'wait';
 
 export class Broker {
   readonly sublist = new Sublist<Subscription>();
@@ -106,6 +119,7 @@ export class Broker {
   private published = 0;
   private readonly interestListeners: InterestListener[] = [];
   private gates: readonly PublishGate[] = [];
+  private subscribeGate: SubscribeGate | undefined;
   /** Subscriptions of remote (leaf) connections, left out of listener_limit: their own count is credit (below). */
   private remoteSubs = 0;
   /** Subscriptions of the process's own machinery (system connections), left out of listener_limit. */
@@ -191,16 +205,31 @@ export class Broker {
     return true;
   }
 
+  /** Installs the one subscribe gate (SubscribeGate); returns a function that removes it. */
+  setSubscribeGate(gate: SubscribeGate): () => void {
+    this.subscribeGate = gate;
+    return () => {
+      if (this.subscribeGate === gate) this.subscribeGate = undefined;
+    };
+  }
+
   /** A connection closed: gates forget it, its listener credit returns. Its subscriptions it removes itself. */
   connClosed(conn: Conn): void {
     this.returnListeners(conn, Number.MAX_SAFE_INTEGER);
     for (const g of this.gates) g.forget(conn);
+    this.subscribeGate?.forget(conn);
   }
 
   add(sub: Subscription): AddResult {
     if (sub.conn.remote) this.remoteSubs++;
     else if (sub.conn.system) this.systemSubs++;
     else if (this.listenerCount >= this.listenerLimit) return 'listener_limit';
+    else if (this.subscribeGate !== undefined) {
+      const v = this.subscribeGate.admitSub(sub);
+      // A connection that cannot be held (in-process) is refused rather than left waiting.
+      if (v === 'refuse' || (v === 'wait' && sub.conn.publisher.unhold === undefined)) return 'listener_limit';
+      if (v === 'wait') return 'wait';
+    }
     this.sublist.insert(sub);
     this.interestChanged(sub, 1);
     return 'ok';

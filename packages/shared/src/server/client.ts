@@ -52,6 +52,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   auth: AuthContext | undefined;
   /** A publish a gate refused (Broker.admit), offered again by unhold(); reads stop meanwhile. */
   private held: HeldPub | undefined;
+  /** A SUB a subscribe gate holds (Broker.add said 'wait'), offered again by unhold(); reads stop meanwhile. */
+  private heldSub: HeldSub | undefined;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -148,15 +150,18 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.core.resume();
   }
 
-  /** The gate that refused our held publish has room: offer it again, then parse what followed it. */
+  /** The gate that held our publish (or SUB) has room: offer it again, then parse what followed it. */
   unhold(): void {
     const h = this.held;
-    if (h === undefined) return;
+    const s = this.heldSub;
+    if (h === undefined && s === undefined) return;
     this.held = undefined;
+    this.heldSub = undefined;
     this.core.resume();
     if (this.closeReason !== undefined) return;
-    this.onPubAt(h.subject, h.reply, h.hdrLen, h.buf, h.start, h.end);
-    if (this.held === undefined) this.parser.resume();
+    if (s !== undefined) this.onSub(s.subject, s.queue, s.sid);
+    else this.onPubAt(h!.subject, h!.reply, h!.hdrLen, h!.buf, h!.start, h!.end);
+    if (this.held === undefined && this.heldSub === undefined) this.parser.resume();
   }
 
   /**
@@ -291,6 +296,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
     this.subs.clear();
     this.held = undefined;
+    this.heldSub = undefined;
     this.ctx.broker.connClosed(this);
     this.ctx.clientClosed(this, reason);
   }
@@ -486,7 +492,15 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       return;
     }
     const sub = new Subscription(this, subject, queue, sid);
-    if (this.ctx.broker.add(sub) === 'listener_limit') {
+    const added = this.ctx.broker.add(sub);
+    if (added === 'wait') {
+      // The gateway asks the service for room first: nothing after this SUB is parsed or read until unhold().
+      this.heldSub = { subject, queue, sid };
+      this.parser.pause();
+      this.core.pause();
+      return;
+    }
+    if (added === 'listener_limit') {
       this.ctx.logger.warn({ cid: this.cid, listener_limit: this.ctx.broker.listenerLimit }, 'listener_limit reached, subscription refused');
       this.fail(Errors.maxSubscriptions, `service has ${this.ctx.broker.listenerCount} listeners`);
       return;
@@ -508,6 +522,13 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     }
     this.ok();
   }
+}
+
+/** A SUB held by a subscribe gate. */
+interface HeldSub {
+  readonly subject: string;
+  readonly queue: string | undefined;
+  readonly sid: string;
 }
 
 /** A publish held by a gate: `buf[start, end)` is its header block and payload (the parser's read, kept). */
