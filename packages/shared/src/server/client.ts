@@ -20,6 +20,7 @@ import {
 } from '../protocol/index.js';
 import { isValidPublishSubject, isValidQueueName, isValidSubject } from '../subjects/index.js';
 import { certificateSubject } from '../tls.js';
+import { ThrottledWarn } from '../log.js';
 import type { AuthContext } from './auth-context.js';
 import { ExpiryTimer, awaitVerdict, type Admission, type ClientPermissions, type ConnectionLimits } from './admission.js';
 import { Subscription, type Conn, type PublisherHandle } from './broker.js';
@@ -501,7 +502,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       return;
     }
     if (added === 'listener_limit') {
-      this.ctx.logger.warn({ cid: this.cid, listener_limit: this.ctx.broker.listenerLimit }, 'listener_limit reached, subscription refused');
+      // Throttled: a client can send SUBs faster than a log should grow. A gateway's quota logs its own reason.
+      if (this.ctx.broker.listenerCount >= this.ctx.broker.listenerLimit) LISTENER_LIMIT_WARN.note(this.ctx.logger, { cid: this.cid, listener_limit: this.ctx.broker.listenerLimit });
       this.fail(Errors.maxSubscriptions, `service has ${this.ctx.broker.listenerCount} listeners`);
       return;
     }
@@ -530,6 +532,8 @@ interface HeldSub {
   readonly queue: string | undefined;
   readonly sid: string;
 }
+
+const LISTENER_LIMIT_WARN = new ThrottledWarn('listener_limit reached, subscriptions refused');
 
 /** A publish held by a gate: `buf[start, end)` is its header block and payload (the parser's read, kept). */
 interface HeldPub {
