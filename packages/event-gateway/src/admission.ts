@@ -3,6 +3,7 @@
 // permissions and expiry to the client connection (shared/server/client.ts enforces both). Refusals are logged by
 // the connection with the reason and certificate subject; the token itself is never logged.
 import type { Admission, Client, ClientAuthenticator, Logger } from '@event-broker/shared';
+import { clientAuthContext } from './auth/identity.js';
 import { checkClientCertificate } from './auth/mtls.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/jwt.js';
 import type { GatewayConfig } from './config-types.js';
@@ -78,6 +79,7 @@ export class GatewayAdmission implements ClientAuthenticator {
       // exp itself a token admitted within the leeway would be told User Authentication Expired at once.
       ...(verdict.expiresAt !== undefined && { expiresAt: verdict.expiresAt + this.clockToleranceMs }),
       identity,
+      auth: clientAuthContext({ claims: verdict.claims, certificateSubject: cert.certificate.subject }),
     };
   }
 }

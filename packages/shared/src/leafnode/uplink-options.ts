@@ -76,6 +76,12 @@ export interface UplinkOptions {
   readonly interest?: InterestTable;
   /** Our id as a Conn in the local broker (logs, PublisherHandle.id); default 0. */
   readonly cid?: number;
+  /**
+   * Every message a local client publishes goes up stamped with who it was verified as (auth-stamp.ts: its
+   * AuthContext in the Gateway-Auth header, a copy the client wrote removed), and the header is removed from what
+   * comes down. Messages of in-process publishers carry none. Default false.
+   */
+  readonly stampAuth?: boolean;
 }
 
 export interface UplinkCredentials {
