@@ -8,6 +8,7 @@ import {
   newServerId,
   warnExposedKeyFiles,
   type Client,
+  type AuthContext,
   type ClientAuthenticator,
   type ClientLimits,
   type FrontendHost,
@@ -22,6 +23,9 @@ import { LeafnodeListener } from './leafnode/listener.js';
 import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
 import { VERSION } from './version.js';
+
+/** A client admitted by the shared [service] token: no principal is named, only the kind of credential. */
+const TOKEN_AUTH: AuthContext = Object.freeze({ authtype: 'api_key' });
 
 export class EventServer implements FrontendHost, MonitorSource {
   readonly broker: Broker;
@@ -160,7 +164,8 @@ export class EventServer implements FrontendHost, MonitorSource {
   private readonly tokenAuthenticator: ClientAuthenticator = {
     admit: (connect) => {
       const presented = typeof connect.auth_token === 'string' ? connect.auth_token : undefined;
-      if (presented === this.config.service.token) return { ok: true };
+      // The events it publishes record the shared token as their authcontext (handlers/authcontext.ts).
+      if (presented === this.config.service.token) return { ok: true, auth: TOKEN_AUTH };
       return { ok: false, reason: presented === undefined ? 'no token' : 'wrong token' };
     },
   };
