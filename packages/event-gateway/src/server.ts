@@ -33,6 +33,9 @@ import { GatewayMonitor } from './monitor.js';
 import { planGatewayReload, type GatewayReloadPlan } from './reload.js';
 import { VERSION } from './version.js';
 
+/** Where clients publish events (the event service's intake subscribes to `events.>`). */
+const EVENT_SUBJECT_PREFIX = 'events.';
+
 /**
  * At the end of a lame duck, how long publishes still held for the upstream (an outage, or a hub not yet
  * interested again) may take to go out before the link closes.
@@ -120,7 +123,8 @@ export class EventGateway implements FrontendHost {
       reconnectMaxDelayMs: up.reconnect_max_delay,
       interest: this.interest,
       // Each client's messages carry who it was verified as (README, The event gateway); a copy it wrote is removed.
-      stampAuth: true,
+      // The claims ride only on events, which the service stores with them.
+      stampAuth: { claimsOn: EVENT_SUBJECT_PREFIX },
       ...(up.user !== undefined || up.token !== undefined
         ? { credentials: { ...(up.user !== undefined && { user: up.user, password: up.password! }), ...(up.token !== undefined && { token: up.token }) } }
         : {}),

@@ -11,7 +11,7 @@ import { decodeJwt } from 'jose';
 import { headers, StringCodec, type Msg, type MsgHdrs } from 'nats';
 import { AUTH_HEADER, HEALTH_SUBJECT } from '@event-broker/shared';
 import { startDownSink } from '@event-broker/shared/testing/sink-receiver';
-import { devPki, externalClient, gatewayWants, getJson, internalClient, record, startService, startTestGateway, until } from './helpers/bridge.js';
+import { devPki, externalClient, freePort, gatewayWants, getJson, internalClient, record, startService, startTestGateway, until } from './helpers/bridge.js';
 import { tmpDir } from './helpers/keys.js';
 
 const sc = StringCodec();
@@ -153,7 +153,10 @@ test("the stamp goes up only: another gateway's clients never see it, and the ga
   internal.publish('notes.y', sc.encode('from inside'), { headers: forged });
   await until(() => got.msgs.length === 2, 'bob receives both', WAIT_MS);
   await until(() => atService.msgs.length === 2, 'the service saw both', WAIT_MS);
-  assert.equal(stampValues(atService.msgs.find((m) => m.subject === 'notes.x')!.headers).length, 1, 'stamped on its way up');
+  // Not an event: who, without the claims (they ride on events only).
+  assert.deepEqual(stampValues(atService.msgs.find((m) => m.subject === 'notes.x')!.headers).map((v) => JSON.parse(v) as unknown), [
+    { authtype: 'app_user', authid: 'alice' },
+  ], 'stamped on its way up');
   for (const m of got.msgs) assert.deepEqual(stampValues(m.headers), [], `${m.subject}: no ${AUTH_HEADER} reaches a gateway client`);
   assert.equal(got.msgs.find((m) => m.subject === 'notes.x')!.headers?.get('X-Kept'), 'yes', "the client's own headers are kept");
 
@@ -161,4 +164,29 @@ test("the stamp goes up only: another gateway's clients never see it, and the ga
   assert.equal(verdict.ok && verdict.check, 'round-trip');
   await until(() => probes.msgs.length >= 1, 'the internal subscriber sees the probe', WAIT_MS);
   for (const m of probes.msgs) assert.deepEqual(stampValues(m.headers), [], 'the health probe is no client: no stamp');
+});
+
+test('an event a client published while the link was down is stored with its identity once the link is back', async (t) => {
+  const pki = await devPki(t);
+  const leafPort = await freePort();
+  const dir = tmpDir(t, 'identity-outage-');
+  const config = { store: { path: path.join(dir, 'events.db') }, handlers: {} };
+  const first = await startService(t, pki, { leafnodePort: leafPort, config });
+  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafPort}`);
+  await until(() => gatewayWants(gateway, 'events.scanJobUpdated'), "the intake's interest reaches the gateway", WAIT_MS);
+  const carol = await externalClient(t, pki, gateway.port, await pki.devToken('carol', { pub: { allow: ['events.>'] } }));
+
+  await first.close();
+  await until(() => !gateway.uplink.up, 'the link is down', WAIT_MS);
+  carol.publish('events.scanJobUpdated', sc.encode(claimingEvent('held')));
+  await carol.flush();
+  await until(() => gateway.uplink.counters.bufferedMsgs === 1, 'the event is held', WAIT_MS);
+
+  const second = await startService(t, pki, { leafnodePort: leafPort, config });
+  await until(() => gateway.uplink.counters.bufferedMsgs === 0, 'the held event goes up', WAIT_MS);
+  const ask = async () => JSON.parse((await second.request('$EVENTS.FEED.QUERY', JSON.stringify({ id: 'held' }))).string()) as { event?: Stored };
+  await until(async () => (await ask()).event !== undefined, 'the held event is stored', WAIT_MS);
+  const e = (await ask()).event!;
+  assert.deepEqual([e.authtype, e.authid], ['app_user', 'carol']);
+  assert.match(e.authclaims ?? '', /"cert_subject":"[^"]*CN=dev-client/);
 });

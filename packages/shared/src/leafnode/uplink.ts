@@ -21,7 +21,7 @@ import {
 } from '../protocol/index.js';
 import { ThrottledWarn, type Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
-import { UNAUTHENTICATED } from '../server/auth-context.js';
+import { UNAUTHENTICATED, type AuthContext } from '../server/auth-context.js';
 import { Client, type ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
 import { newServerId } from '../server/server-id.js';
@@ -38,8 +38,22 @@ import {
   type UplinkCredentials,
   type UplinkEvent,
   type UplinkOptions,
+  type StampAuthOptions,
   type UplinkState,
 } from './uplink-options.js';
+
+/** A client's stamps: with its claims, and without (the same one when it has none). */
+interface ClientStamps {
+  readonly full: AuthStamp;
+  readonly bare: AuthStamp;
+}
+
+function clientStamps(auth: AuthContext): ClientStamps {
+  const full = authStamp(auth);
+  if (auth.authclaims === undefined) return { full, bare: full };
+  const { authclaims: _claims, ...bare } = auth;
+  return { full, bare: authStamp(bare) };
+}
 
 /** nats-server leafnode.go leafNodeReconnectDelayAfterLoopDetected. */
 const LOOP_DELAY_MS = 30_000;
@@ -71,11 +85,11 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private readonly interestWaitMs: number;
   private readonly withdrawnInterestMs: number;
   private readonly ownsInterest: boolean;
-  private readonly stampAuth: boolean;
-  /** Each client's stamp, built at its first message (one buffer per client); the latest one looked up, kept apart. */
-  private readonly stamps = new WeakMap<Client, AuthStamp>();
+  private readonly stampAuth: StampAuthOptions | undefined;
+  /** Each client's stamps, built at its first message; the latest ones looked up, kept apart. */
+  private readonly stamps = new WeakMap<Client, ClientStamps>();
   private stampFrom: Conn | undefined;
-  private stampOfFrom: AuthStamp | undefined;
+  private stampsOfFrom: ClientStamps | undefined;
   /** The hub's recent LS-, oldest first, for an outage that follows them (see withdrawnInterestMs). */
   private readonly withdrawn = new Map<string, { subject: string; queue: string | undefined; at: number }>();
 
@@ -118,7 +132,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     const interest = opts.interest ?? new InterestTable(broker);
     super(broker, interest, opts.cid ?? 0);
     this.ownsInterest = opts.interest === undefined;
-    this.stampAuth = opts.stampAuth ?? false;
+    this.stampAuth = opts.stampAuth;
     if (opts.urls.length === 0) throw new UplinkError('EUPLINK_URL', 'no upstream URL given');
     this.urls = opts.urls.map(parseHubUrl);
     this.tlsOptions = opts.tls;
@@ -472,7 +486,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
 
   protected sendMessage(m: LeafMessage, from: Conn): void {
     if (this.st === 'closed') return;
-    const stamp = this.stampAuth ? this.stampOf(from) : undefined;
+    const stamp = this.stampAuth === undefined ? undefined : this.stampFor(m.subject, from);
     if (this.st === 'up' && this.buffer.length === 0) {
       // A client's parser already holds it to max_payload, which the gateway lowers to the hub's (less the stamp's
       // room) while the link is up (event-gateway server.ts upstreamLimit): only in-process publishers are measured.
@@ -492,20 +506,27 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     else this.buffer.hold({ ...m, ...stampedMessage(m.msg, m.hdrLen, stamp) }, from, true);
   }
 
-  /** The stamp of a local client's messages: who it was verified as (auth-stamp.ts); none for in-process publishers. */
-  private stampOf(from: Conn): AuthStamp | undefined {
-    if (from === this.stampFrom) return this.stampOfFrom;
-    let stamp: AuthStamp | undefined;
-    if (from instanceof Client) {
-      stamp = this.stamps.get(from);
-      if (stamp === undefined) {
-        stamp = authStamp(from.auth ?? UNAUTHENTICATED);
-        this.stamps.set(from, stamp);
+  /**
+   * The stamp for a local client's message on `subject`: who it was verified as (auth-stamp.ts), its claims only
+   * where StampAuthOptions.claimsOn says; none for in-process publishers.
+   */
+  private stampFor(subject: string, from: Conn): AuthStamp | undefined {
+    let stamps: ClientStamps | undefined;
+    if (from === this.stampFrom) stamps = this.stampsOfFrom;
+    else {
+      if (from instanceof Client) {
+        stamps = this.stamps.get(from);
+        if (stamps === undefined) {
+          stamps = clientStamps(from.auth ?? UNAUTHENTICATED);
+          this.stamps.set(from, stamps);
+        }
       }
+      this.stampFrom = from;
+      this.stampsOfFrom = stamps;
     }
-    this.stampFrom = from;
-    this.stampOfFrom = stamp;
-    return stamp;
+    if (stamps === undefined) return undefined;
+    const claimsOn = this.stampAuth!.claimsOn;
+    return claimsOn === undefined || subject.startsWith(claimsOn) ? stamps.full : stamps.bare;
   }
 
   protected sendInterest(lines: string): void {
@@ -687,7 +708,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
 
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
     if (!this.linked) return;
-    if (this.stampAuth && hdrLen > 0) {
+    if (this.stampAuth !== undefined && hdrLen > 0) {
       // Who published it (another gateway's client) is the service's to know, not this gateway's clients'.
       const m = withoutAuthHeader(msg, hdrLen);
       this.publishFromPeer(subject, reply, queues, m.hdrLen, m.msg);
