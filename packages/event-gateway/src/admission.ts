@@ -3,6 +3,7 @@
 // permissions, expiry and limits (auth/limits.ts) to the client connection (shared/server/client.ts enforces them).
 // Refusals are logged by the connection with the reason and certificate subject; the token itself is never logged.
 import type { Admission, Client, ClientAuthenticator, Logger } from '@event-broker/shared';
+import { clientAuthContext } from './auth/identity.js';
 import { checkClientCertificate } from './auth/mtls.js';
 import { createTokenVerifier, type TokenVerifier } from './auth/jwt.js';
 import { connectionLimits, NO_LIMIT, type LimitDefaults } from './auth/limits.js';
@@ -92,6 +93,7 @@ export class GatewayAdmission implements ClientAuthenticator {
       ...(verdict.expiresAt !== undefined && { expiresAt: verdict.expiresAt + this.clockToleranceMs }),
       identity,
       limits: connectionLimits(verdict.limits, this.limitDefaults),
+      auth: clientAuthContext({ claims: verdict.claims, certificateSubject: cert.certificate.subject }),
     };
   }
 }

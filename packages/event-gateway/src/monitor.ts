@@ -131,7 +131,8 @@ export class GatewayMonitor {
         httpPort: this.http.port,
         httpReqStats: this.http.reqStats,
         cpu: this.cpu,
-        // What clients are held to: max_payload is the upstream's when smaller (server.ts upstreamLimit).
+        // What clients are held to: max_payload is the upstream's, less the identity stamp's room, when smaller
+        // (server.ts upstreamLimit).
         limits: g.limits,
         maxConnections: c.gateway.max_connections,
         subscriptions: g.broker.listenerCount,

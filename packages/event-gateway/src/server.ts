@@ -4,6 +4,7 @@
 // service's messages down. /healthz (health.ts) is true only while a request really makes that round trip. SIGTERM's
 // lame duck drains the clients (shared ClientFrontend.lameDuck) before the uplink closes with what they published.
 import {
+  AUTH_STAMP_MAX_BYTES,
   Broker,
   ClientFrontend,
   Errors,
@@ -33,6 +34,9 @@ import { ListenerQuota, type ListenerQuotaStats } from './listener-quota.js';
 import { GatewayMonitor } from './monitor.js';
 import { planGatewayReload, type GatewayReloadPlan } from './reload.js';
 import { VERSION } from './version.js';
+
+/** Where clients publish events (the event service's intake subscribes to `events.>`). */
+const EVENT_SUBJECT_PREFIX = 'events.';
 
 /**
  * At the end of a lame duck, how long publishes still held for the upstream (an outage, or a hub not yet
@@ -128,6 +132,9 @@ export class EventGateway implements FrontendHost {
       reconnectDelayMs: up.reconnect_delay,
       reconnectMaxDelayMs: up.reconnect_max_delay,
       interest: this.interest,
+      // Each client's messages carry who it was verified as (README, The event gateway); a copy it wrote is removed.
+      // The claims ride only on events, which the service stores with them.
+      stampAuth: { claimsOn: EVENT_SUBJECT_PREFIX },
       ...(up.user !== undefined || up.token !== undefined
         ? { credentials: { ...(up.user !== undefined && { user: up.user, password: up.password! }), ...(up.token !== undefined && { token: up.token }) } }
         : {}),
@@ -328,7 +335,8 @@ export class EventGateway implements FrontendHost {
 
   /**
    * The link came up with the upstream's INFO. A message over its max_payload would be refused there (our service
-   * drops it, unseen by its subscribers; the uplink does not send it), so clients are told the smaller limit in an INFO, as
+   * drops it, unseen by its subscribers; the uplink does not send it), and the uplink adds up to AUTH_STAMP_MAX_BYTES
+   * to each client's message (the identity stamp), so clients are told the smaller limit in an INFO, as
    * nats-server sends one when its limits change, and a publish over it is refused to that client alone with
    * `Maximum Payload Violation` (nats-server client.go processPub). nats-server itself checks no size between a
    * leaf and its hub; official clients refuse such a publish locally once told.
@@ -341,8 +349,8 @@ export class EventGateway implements FrontendHost {
       return;
     }
     this.logger.info(
-      { max_payload: next.max_payload, gateway_max_payload: this.config.gateway.max_payload, upstream_max_payload: maxPayload },
-      next.max_payload < this.config.gateway.max_payload ? 'clients limited to the upstream\'s smaller max_payload' : 'clients back to the gateway\'s max_payload',
+      { max_payload: next.max_payload, gateway_max_payload: this.config.gateway.max_payload, upstream_max_payload: maxPayload, identity_stamp_bytes: AUTH_STAMP_MAX_BYTES },
+      next.max_payload < this.config.gateway.max_payload ? 'clients limited to the upstream\'s max_payload less the identity stamp\'s room' : 'clients back to the gateway\'s max_payload',
     );
     this.effectiveLimits = next;
     for (const client of this.frontend.clients.values()) {
@@ -401,10 +409,15 @@ export class EventGateway implements FrontendHost {
   }
 }
 
-/** [gateway]'s client limits, max_payload lowered to the upstream's INFO max_payload when that is smaller. */
+/**
+ * [gateway]'s client limits, max_payload lowered to what the upstream's INFO max_payload leaves once the identity
+ * stamp is added (AUTH_STAMP_MAX_BYTES, shared leafnode/auth-stamp.ts) when that is smaller.
+ */
 function clientLimits(config: GatewayConfig, upstreamMaxPayload: number | undefined): ClientLimits {
   const own = config.gateway;
-  return upstreamMaxPayload !== undefined && upstreamMaxPayload < own.max_payload ? { ...own, max_payload: upstreamMaxPayload } : own;
+  if (upstreamMaxPayload === undefined) return own;
+  const room = Math.max(1, upstreamMaxPayload - AUTH_STAMP_MAX_BYTES);
+  return room < own.max_payload ? { ...own, max_payload: room } : own;
 }
 
 /** The token's permissions, counting each refusal (a violation the client is told of; delivery filtering is not one). */

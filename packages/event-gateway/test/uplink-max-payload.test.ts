@@ -2,10 +2,13 @@
 // publish the gateway would allow but the service refuses must not take the link down for every other client. The
 // gateway tells its clients the smaller limit (INFO, and an async INFO once the link comes up), refuses a larger
 // publish to that client alone with nats-server's `Maximum Payload Violation`, and its uplink never sends what the
-// hub's INFO said it refuses. Real service and gateway over TLS, the official client and a raw TLS socket.
+// hub's INFO said it refuses. The limit told leaves room for the identity stamp the uplink adds to each client
+// message (AUTH_STAMP_MAX_BYTES): a publish at the told limit still reaches the service. Real service and gateway
+// over TLS, the official client and a raw TLS socket.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { StringCodec, type NatsConnection } from 'nats';
+import { AUTH_STAMP_MAX_BYTES } from '@event-broker/shared';
 import {
   connectLine,
   externalClient,
@@ -28,6 +31,8 @@ const MiB = 1024 * 1024;
 /** The gateway allows 4 MiB; the service keeps the default 1 MiB. */
 const GATEWAY_MAX = 4 * MiB;
 const SERVICE_MAX = MiB;
+/** What a client is told behind an upstream of `max`: room left for the identity stamp. */
+const told = (max: number) => max - AUTH_STAMP_MAX_BYTES;
 const WAIT_MS = 10_000;
 
 function publishError(nc: NatsConnection, subject: string, bytes: number): unknown {
@@ -80,12 +85,15 @@ test('a 2 MiB publish through a 4 MiB gateway to a 1 MiB service is refused to i
 
   // An official client is told the service's limit and refuses the publish itself.
   const nc = await b.external(token);
-  assert.equal(nc.info?.max_payload, SERVICE_MAX, 'INFO carries the smaller of the two limits');
+  assert.equal(nc.info?.max_payload, told(SERVICE_MAX), 'INFO carries the smaller of the two limits, less the stamp\'s room');
   const err = publishError(nc, 'mp.big', 2 * MiB) as { code?: string } | undefined;
   assert.equal(err?.code, 'MAX_PAYLOAD_EXCEEDED');
-  assert.equal(publishError(nc, 'mp.fits', SERVICE_MAX), undefined, 'up to the service\'s limit is allowed');
+  assert.equal(publishError(nc, 'mp.fits', told(SERVICE_MAX)), undefined, 'up to the limit told is allowed');
   await nc.flush();
-  await until(() => rec.msgs.some((m) => m.subject === 'mp.fits'), 'a message at the service\'s limit goes through', WAIT_MS);
+  await until(() => rec.msgs.some((m) => m.subject === 'mp.fits'), 'a message at the limit told goes through, stamped', WAIT_MS);
+  const fits = rec.msgs.find((m) => m.subject === 'mp.fits')!;
+  assert.equal(fits.data.length, told(SERVICE_MAX));
+  assert.match(fits.headers?.get('Gateway-Auth') ?? '', /"authid":"alice"/, 'it carries the stamp');
 });
 
 test('a client connected before the link came up is sent an INFO with the upstream\'s smaller max_payload', async (t: TestContext) => {
@@ -98,7 +106,7 @@ test('a client connected before the link came up is sent an INFO with the upstre
 
   await startService(t, pki, { leafnodePort: leafPort });
   await within(gateway.uplink.waitUntilUp(WAIT_MS), 'the link comes up', WAIT_MS + 1000);
-  await until(() => nc.info?.max_payload === SERVICE_MAX, 'the client is told the smaller limit', WAIT_MS, () => `max_payload ${nc.info?.max_payload}`);
+  await until(() => nc.info?.max_payload === told(SERVICE_MAX), 'the client is told the smaller limit', WAIT_MS, () => `max_payload ${nc.info?.max_payload}`);
   const err = publishError(nc, 'mp.big', 2 * MiB) as { code?: string } | undefined;
   assert.equal(err?.code, 'MAX_PAYLOAD_EXCEEDED');
   await within(nc.flush(), 'the client is still connected');
@@ -115,7 +123,7 @@ test('a message held through an outage is not sent to an upstream that came back
   await until(() => gatewayWants(gateway, 'mp.held'), 'the first service\'s interest reaches the gateway', WAIT_MS);
   const token = await pki.devToken('carol', { pub: { allow: ['mp.>'] }, sub: { allow: ['mp.>'] } });
   const nc = await externalClient(t, pki, gateway.port, token);
-  assert.equal(nc.info?.max_payload, GATEWAY_MAX, 'the first service allows 4 MiB');
+  assert.equal(nc.info?.max_payload, told(GATEWAY_MAX), 'the first service allows 4 MiB (less the stamp\'s room)');
 
   // The service goes away; the gateway holds what its clients publish for it meanwhile.
   await first.close();
@@ -132,7 +140,7 @@ test('a message held through an outage is not sent to an upstream that came back
   await within(gateway.uplink.waitUntilUp(WAIT_MS), 'the link comes back', WAIT_MS + 1000);
   await until(() => gateway.uplink.counters.droppedOversize === 1, 'the held message is dropped as too large', WAIT_MS, () => JSON.stringify(gateway.uplink.counters));
   const failures = gateway.uplink.counters.failures;
-  await until(() => nc.info?.max_payload === SERVICE_MAX, 'the client is told the smaller limit', WAIT_MS);
+  await until(() => nc.info?.max_payload === told(SERVICE_MAX), 'the client is told the smaller limit', WAIT_MS);
   await until(() => gatewayWants(gateway, 'mp.after'), 'the second service\'s interest reaches the gateway', WAIT_MS);
   nc.publish('mp.after', sc.encode('next'));
   await until(() => rec.data().includes('next'), 'the next message reaches the second service', WAIT_MS);

@@ -211,7 +211,18 @@ test('streams with different filters share one read and each gets exactly what t
   await within(nc.request('events.scanJobCreated', sc.encode(event('old')), { timeout: 5000 }), 'an event before the streams');
   const { next_cursor: start } = (await (await fetch(`${base}/events?limit=1000`)).json()) as { next_cursor: string };
   // The last resumes from the start: it reads its own pages, then joins the others.
-  const filters: Record<string, string>[] = [{}, { type: 'cfgingest' }, { producer: 'p2' }, { actor: 'alice' }, { type: 'scanJobCreated', producer: 'p1' }, { cursor: '0' }];
+  const filters: Record<string, string>[] = [
+    {},
+    { type: 'cfgingest' },
+    { producer: 'p2' },
+    { actor: 'alice' },
+    { type: 'scanJobCreated', producer: 'p1' },
+    // Who published: the network client (unauthenticated) or the service itself (in-process).
+    { authtype: 'system' },
+    { authid: 'in-process', type: 'cfgingest' },
+    { authtype: 'unauthenticated', actor: 'alice' },
+    { cursor: '0' },
+  ];
   const streams = filters.map((f) => openStreamsAt(t, svc.monitorPort!, `/events/stream?${new URLSearchParams(f)}`)[0]!);
   await until(() => streams.every((s) => s.outcome === 'open'), 'every stream open');
   const kinds = [
@@ -230,8 +241,9 @@ test('streams with different filters share one read and each gets exactly what t
       producer: { id: k.producer, name: 'tester', type: 'service' },
       ...(k.actor !== undefined && { actor: { id: k.actor, object_type: 'user' } }),
     });
-    // Some as requests (a commit each), some in bursts (several per commit).
-    if (i % 3 === 0) await nc.request(`events.${k.type}`, sc.encode(body), { timeout: 5000 });
+    // Some as requests (a commit each), some in bursts (several per commit), some in-process.
+    if (i % 5 === 1) svc.publish(`events.${k.type}`, body);
+    else if (i % 3 === 0) await nc.request(`events.${k.type}`, sc.encode(body), { timeout: 5000 });
     else nc.publish(`events.${k.type}`, sc.encode(body));
   }
   await nc.request('events.scanJobCreated', sc.encode(event('last')), { timeout: 5000 });

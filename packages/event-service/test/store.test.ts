@@ -149,6 +149,33 @@ test('a store written before the held table opens with its held events, pending 
   assert.equal(again.held, 1, 'reopened: already migrated, d held');
 });
 
+test('a store file from before the authcontext indexes gets them when opened, and the feed filters use them', (t) => {
+  const file = path.join(tmpDir(t), 'pre-auth.db');
+  const first = new SqliteEventStore(file);
+  first.append([
+    { id: 'a', type: 't', body: JSON.stringify({ id: 'a', authtype: 'app_user', authid: 'alice' }), sinks: [] },
+    { id: 'b', type: 't', body: JSON.stringify({ id: 'b', authtype: 'api_key' }), sinks: [] },
+  ]);
+  first.close();
+  // The layout before issue 12: the same, without the two indexes.
+  const older = new Database(file);
+  older.exec('DROP INDEX events_authid; DROP INDEX events_authtype;');
+  older.close();
+
+  const store = new SqliteEventStore(file);
+  t.after(() => store.close());
+  const db = new Database(file, { readonly: true });
+  t.after(() => db.close());
+  const indexes = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'events_auth%' ORDER BY name").all();
+  assert.deepEqual(indexes.map((i) => i.name), ['events_authid', 'events_authtype']);
+  for (const [column, index] of [['authid', 'events_authid'], ['authtype', 'events_authtype']] as const) {
+    const plan = db.prepare<[], { detail: string }>(`EXPLAIN QUERY PLAN SELECT seq FROM events WHERE seq > 0 AND json_extract(body, '$.${column}') = 'x' ORDER BY seq LIMIT 10`).all();
+    assert.ok(plan.some((p) => p.detail.includes(index)), `${column}: ${JSON.stringify(plan)}`);
+  }
+  assert.deepEqual(store.feed({ limit: 10, authid: 'alice' }).map((e) => e.id), ['a']);
+  assert.deepEqual(store.feed({ limit: 10, authtype: 'api_key' }).map((e) => e.id), ['b']);
+});
+
 test('a duplicate id uses up no sequence number, so retention by count keeps exactly the newest max_events', (t) => {
   const store = new SqliteEventStore(path.join(tmpDir(t), 'e.db'));
   t.after(() => store.close());

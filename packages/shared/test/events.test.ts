@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type } from '@sinclair/typebox';
 import {
+  AUTH_TYPES,
   deriveNounVerb,
   EVENT_SCHEMA_FILE,
   EventCatalogue,
@@ -168,6 +169,19 @@ test('EventValidationError lists the fields in its message', () => {
   const err = new EventValidationError([{ field: 'producer.id', reason: 'expected string' }]);
   assert.equal(err.code, 'EEVENT_INVALID');
   assert.equal(err.message, 'producer.id: expected string');
+});
+
+test('the authcontext attributes are known and typed: authtype one of the extension\'s values, authid and authclaims strings', () => {
+  for (const authtype of AUTH_TYPES) assert.equal(validateEvent({ ...good(), authtype, authid: 'alice', authclaims: '{"iss":"x"}' }).ok, true, authtype);
+  const refused = (extra: Record<string, unknown>) => {
+    const r = validateEvent({ ...good(), ...extra });
+    return r.ok ? undefined : r.errors[0]!.field;
+  };
+  assert.equal(refused({ authtype: 'root' }), 'authtype');
+  assert.equal(refused({ authid: 7 }), 'authid');
+  assert.equal(refused({ authclaims: { iss: 'x' } }), 'authclaims');
+  const schema = eventJsonSchema() as { properties: Record<string, { description?: string }> };
+  for (const k of ['authtype', 'authid', 'authclaims']) assert.match(schema.properties[k]?.description ?? '', /set by the service/, k);
 });
 
 test('the published JSON Schema is current (UPDATE_SCHEMA=1 rewrites it)', () => {

@@ -102,3 +102,37 @@ function randomMessages<M extends { payload: Uint8Array }>(
     { numRuns: 100 },
   );
 }
+
+describe('Outbound.writeSplicedLeafMsg', () => {
+  it('writes what writeLeafMsg writes for the message with the splice made first, inline or by reference', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          ...BASE,
+          queues: fc.array(fc.string({ minLength: 1, maxLength: 12 }), { maxLength: 3 }),
+          header: fc.uint8Array({ maxLength: 300 }),
+          insert: fc.uint8Array({ maxLength: 2000 }),
+          cut: fc.nat(),
+          removed: fc.nat(),
+        }),
+        (m) => {
+          const hdrLen = m.header.length;
+          const at = hdrLen === 0 ? 0 : m.cut % (hdrLen + 1);
+          const removed = m.removed % (hdrLen - at + 1);
+          const msg = Buffer.concat([m.header, m.payload]);
+          const insert = Buffer.from(m.insert);
+          const spliced = Buffer.concat([msg.subarray(0, at), insert, msg.subarray(at + removed)]);
+          const outHdr = hdrLen - removed + insert.length;
+          const out = new Outbound();
+          out.writeSplicedLeafMsg(m.subject, m.reply, m.queues, hdrLen, msg, at, removed, insert);
+          // Twice in one buffer: the second starts mid-way through it.
+          out.writeSplicedLeafMsg(m.subject, m.reply, m.queues, hdrLen, msg, at, removed, insert);
+          const one = expectedLeaf(m.subject, m.reply, m.queues, outHdr, spliced);
+          assert.equal(out.bytes, one.length * 2);
+          assert.deepEqual(Buffer.concat(out.take()), Buffer.concat([one, one]));
+        },
+      ),
+      { numRuns: 200, seed: 12 },
+    );
+  });
+});

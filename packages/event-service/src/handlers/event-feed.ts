@@ -44,7 +44,7 @@ export class FeedQueryError extends Error {
 /** An error answered by the feed (error-codes.ts FEED_ERROR_CODES). */
 export type FeedError = ErrorReply<FeedErrorCode>;
 
-const FIELDS = ['type', 'producer', 'actor', 'since', 'until', 'cursor', 'limit', 'id'] as const;
+const FIELDS = ['type', 'producer', 'actor', 'authid', 'authtype', 'since', 'until', 'cursor', 'limit', 'id'] as const;
 
 function text(name: string, v: unknown): string | undefined {
   if (v === undefined || v === null || v === '') return undefined;
@@ -85,6 +85,8 @@ export function parseFeedQuery(input: URLSearchParams | Record<string, unknown>)
   set('type', text('type', get('type')));
   set('producer', text('producer', get('producer')));
   set('actor', text('actor', get('actor')));
+  set('authid', text('authid', get('authid')));
+  set('authtype', text('authtype', get('authtype')));
   set('id', text('id', get('id')));
   set('since', time('since', get('since')));
   set('until', time('until', get('until')));

@@ -36,6 +36,10 @@ export interface FeedFilter {
   producer?: string;
   /** actor.id */
   actor?: string;
+  /** authid: who the service verified the publisher as (authcontext.ts) */
+  authid?: string;
+  /** authtype */
+  authtype?: string;
   /** stored_at >= since */
   since?: number;
   /** stored_at < until */

@@ -186,7 +186,14 @@ function matches(f: FeedFilter, e: StoredEvent, body: () => unknown): boolean {
   // json_extract(body, '$.producer.id') = ?: a string parameter equals only a JSON string of the same text.
   if (f.producer !== undefined && idOf(body(), 'producer') !== f.producer) return false;
   if (f.actor !== undefined && idOf(body(), 'actor') !== f.actor) return false;
+  if (f.authid !== undefined && textOf(body(), 'authid') !== f.authid) return false;
+  if (f.authtype !== undefined && textOf(body(), 'authtype') !== f.authtype) return false;
   return true;
+}
+
+function textOf(body: unknown, key: 'authid' | 'authtype'): string | undefined {
+  const v = (body as Record<string, unknown> | null)?.[key];
+  return typeof v === 'string' ? v : undefined;
 }
 
 function idOf(body: unknown, key: 'producer' | 'actor'): string | undefined {

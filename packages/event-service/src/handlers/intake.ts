@@ -15,6 +15,7 @@ import {
 } from '@event-broker/shared';
 import type { Msg, Subscription } from '../api.js';
 import type { EventReplyErrorCode } from '../error-codes.js';
+import { stampAuthContext } from './authcontext.js';
 import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS, type ErrorReply } from './error-reply.js';
 import { storeCodeOf } from './store-file.js';
 import type { AppendResult, EventStore, NewEvent } from './event-store.js';
@@ -246,6 +247,8 @@ export class EventIntake {
     } catch (err) {
       return invalid({ field: '', reason: `not JSON: ${(err as Error).message}` });
     }
+    // Who published it, as verified, over whatever the producer wrote there (authcontext.ts).
+    stampAuthContext(value, msg);
     // Validation checks the depth first, iteratively (shared events/limits.ts): nothing below recurses into an
     // event nested past MAX_EVENT_DEPTH, and the stringify after it cannot overflow the stack.
     const r = this.catalogue.validate(value, { assignId: true });
@@ -259,7 +262,7 @@ export class EventIntake {
     // written back longer (1e21 as 1e+21), it might not be, and every stored event must fit one NATS message.
     const max = this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY;
     if (body.length > max / 3 && Buffer.byteLength(body) > max) {
-      return invalid({ field: '', reason: `${Buffer.byteLength(body)} bytes as stored (its id assigned, re-serialised): over max_payload (${max} bytes)` });
+      return invalid({ field: '', reason: `${Buffer.byteLength(body)} bytes as stored (its id assigned, its authcontext written, re-serialised): over max_payload (${max} bytes)` });
     }
     return { event: r.event, body };
   }

@@ -377,12 +377,14 @@ export class SqliteEventStore implements EventStore {
   private readonly feedStmts = new Map<string, Database.Statement<unknown[], FeedRow>>();
 
   feed(q: FeedFilter & { cursor?: number; limit: number }): StoredEvent[] {
-    // One prepared statement per combination of filters present (at most 32), so each uses its index.
+    // One prepared statement per combination of filters present (at most 128), so each uses its index.
     const where = ['seq > ?'];
     const args: unknown[] = [q.cursor ?? 0];
     if (q.type !== undefined) where.push('type = ?'), args.push(q.type);
     if (q.producer !== undefined) where.push("json_extract(body, '$.producer.id') = ?"), args.push(q.producer);
     if (q.actor !== undefined) where.push("json_extract(body, '$.actor.id') = ?"), args.push(q.actor);
+    if (q.authid !== undefined) where.push("json_extract(body, '$.authid') = ?"), args.push(q.authid);
+    if (q.authtype !== undefined) where.push("json_extract(body, '$.authtype') = ?"), args.push(q.authtype);
     if (q.since !== undefined) where.push('stored_at >= ?'), args.push(q.since);
     if (q.until !== undefined) where.push('stored_at < ?'), args.push(q.until);
     const sql = `SELECT seq, id, type, body, stored_at FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;

@@ -155,6 +155,26 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       assert.equal(s.get('b')!.seq, b!.seq);
     });
 
+    it('filters the feed by who published it: authid and authtype, alone or with the other filters', (t) => {
+      const s = open(t);
+      const body = (id: string, auth: Record<string, string>) => JSON.stringify({ specversion: '1.0', id, source: 's', type: 'scanJobCreated', ...auth });
+      const [a] = s.append([
+        { id: 'a', type: 'scanJobCreated', body: body('a', { authtype: 'app_user', authid: 'alice' }), sinks: [] },
+        { id: 'b', type: 'scanJobCreated', body: body('b', { authtype: 'app_user', authid: 'bob' }), sinks: [] },
+        { id: 'c', type: 'profileDeleted', body: body('c', { authtype: 'app_user', authid: 'alice' }), sinks: [] },
+        { id: 'd', type: 'scanJobCreated', body: body('d', { authtype: 'system', authid: 'in-process' }), sinks: [] },
+        { id: 'e', type: 'scanJobCreated', body: body('e', { authtype: 'api_key' }), sinks: [] },
+      ]);
+      const ids = (q: Parameters<EventStore['feed']>[0]) => s.feed(q).map((e) => e.id);
+      assert.deepEqual(ids({ limit: 10, authid: 'alice' }), ['a', 'c']);
+      assert.deepEqual(ids({ limit: 10, authid: 'alice', type: 'profileDeleted' }), ['c']);
+      assert.deepEqual(ids({ limit: 10, authid: 'alice', cursor: a!.seq }), ['c']);
+      assert.deepEqual(ids({ limit: 10, authtype: 'app_user' }), ['a', 'b', 'c']);
+      assert.deepEqual(ids({ limit: 10, authtype: 'api_key' }), ['e']);
+      assert.deepEqual(ids({ limit: 10, authtype: 'app_user', authid: 'in-process' }), []);
+      assert.deepEqual(ids({ limit: 10, authid: 'nobody' }), []);
+    });
+
     it('prune drops events beyond the newest maxEvents or older than the cut, never a held or dead-lettered one', (t) => {
       const s = open(t);
       s.append(['e0', 'e1', 'e2', 'e3', 'e4', 'e5'].map((id, i) => ev(id, i < 2 ? ['feed'] : [])));

@@ -8,6 +8,7 @@
 // the type written twice (or a codegen step) and pulls ajv-formats for `date-time`; TypeBox has no dependencies.
 import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { AUTH_TYPES } from '../server/auth-context.js';
 import { MAX_EVENT_DEPTH, memberNestedTooDeep } from './limits.js';
 
 /** CloudEvents 1.0 says producers SHOULD keep an event well under 64 KiB; we enforce the service's max_payload. */
@@ -74,6 +75,15 @@ export const EventEnvelopeSchema = Type.Object(
     verb: Type.Optional(NonEmpty('what the actor did; the type-derived verb when absent', 128)),
     tags: Type.Optional(Type.Array(NonEmpty('tag', 256), { maxItems: 256 })),
     projects: Type.Optional(Type.Array(NonEmpty('project id', 256), { maxItems: 256 })),
+    // CloudEvents authcontext (extensions/authcontext.md): who published the event, as the service verified it.
+    // Written by the service's intake over whatever the producer sent; how long they are is the authenticators'.
+    authtype: Type.Optional(
+      Type.Union(AUTH_TYPES.map((t) => Type.Literal(t)), {
+        description: 'how the publisher was verified (CloudEvents authcontext); set by the service, never taken from the producer',
+      }),
+    ),
+    authid: Type.Optional(Type.String({ description: "the verified principal: a gateway client's token subject, a service user; set by the service" })),
+    authclaims: Type.Optional(Type.String({ description: 'further verified facts about the principal, as a JSON object in a string; set by the service' })),
   },
   { additionalProperties: ScalarExtension, $id: 'EventEnvelope' },
 );

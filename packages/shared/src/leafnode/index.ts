@@ -6,3 +6,4 @@ export * from './link.js';
 export * from './dial.js';
 export * from './uplink.js';
 export * from './uplink-options.js';
+export * from './auth-stamp.js';

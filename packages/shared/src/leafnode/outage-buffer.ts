@@ -47,11 +47,12 @@ export class OutageBuffer {
 
   /**
    * Holds `m` behind the older ones, in order; pauses `from` once the buffer is full. A copy, so the publisher's
-   * read buffer is not kept alive by a slice and bufferBytes counts what is really held.
+   * read buffer is not kept alive by a slice and bufferBytes counts what is really held; `owned`: `m.msg` is already
+   * one (a stamped message built for this, auth-stamp.ts) and is kept as it is.
    */
-  hold(m: LeafMessage, from: Conn): void {
+  hold(m: LeafMessage, from: Conn, owned = false): void {
     const size = m.msg.length + m.subject.length + (m.reply?.length ?? 0);
-    this.held.push({ subject: m.subject, reply: m.reply, queues: m.queues, hdrLen: m.hdrLen, msg: Buffer.from(m.msg), size });
+    this.held.push({ subject: m.subject, reply: m.reply, queues: m.queues, hdrLen: m.hdrLen, msg: owned ? m.msg : Buffer.from(m.msg), size });
     this.heldBytes += size;
     if (this.heldBytes >= this.limitBytes) this.pause(from);
   }

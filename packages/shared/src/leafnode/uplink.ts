@@ -21,10 +21,12 @@ import {
 } from '../protocol/index.js';
 import { ThrottledWarn, type Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
+import { UNAUTHENTICATED, type AuthContext } from '../server/auth-context.js';
 import { Client, type ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
 import { newServerId } from '../server/server-id.js';
 import { SocketTransport, type Transport } from '../server/transport.js';
+import { authStamp, stampedMessage, withoutAuthHeader, writeStampedLeafMsg, type AuthStamp } from './auth-stamp.js';
 import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl } from './dial.js';
 import { InterestTable, interestKey } from './interest.js';
 import { OutageBuffer } from './outage-buffer.js';
@@ -36,8 +38,22 @@ import {
   type UplinkCredentials,
   type UplinkEvent,
   type UplinkOptions,
+  type StampAuthOptions,
   type UplinkState,
 } from './uplink-options.js';
+
+/** A client's stamps: with its claims, and without (the same one when it has none). */
+interface ClientStamps {
+  readonly full: AuthStamp;
+  readonly bare: AuthStamp;
+}
+
+function clientStamps(auth: AuthContext): ClientStamps {
+  const full = authStamp(auth);
+  if (auth.authclaims === undefined) return { full, bare: full };
+  const { authclaims: _claims, ...bare } = auth;
+  return { full, bare: authStamp(bare) };
+}
 
 /** nats-server leafnode.go leafNodeReconnectDelayAfterLoopDetected. */
 const LOOP_DELAY_MS = 30_000;
@@ -69,6 +85,11 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private readonly interestWaitMs: number;
   private readonly withdrawnInterestMs: number;
   private readonly ownsInterest: boolean;
+  private readonly stampAuth: StampAuthOptions | undefined;
+  /** Each client's stamps, built at its first message; the latest ones looked up, kept apart. */
+  private readonly stamps = new WeakMap<Client, ClientStamps>();
+  private stampFrom: Conn | undefined;
+  private stampsOfFrom: ClientStamps | undefined;
   /** The hub's recent LS-, oldest first, for an outage that follows them (see withdrawnInterestMs). */
   private readonly withdrawn = new Map<string, { subject: string; queue: string | undefined; at: number }>();
 
@@ -111,6 +132,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     const interest = opts.interest ?? new InterestTable(broker);
     super(broker, interest, opts.cid ?? 0);
     this.ownsInterest = opts.interest === undefined;
+    this.stampAuth = opts.stampAuth;
     if (opts.urls.length === 0) throw new UplinkError('EUPLINK_URL', 'no upstream URL given');
     this.urls = opts.urls.map(parseHubUrl);
     this.tlsOptions = opts.tls;
@@ -464,11 +486,13 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
 
   protected sendMessage(m: LeafMessage, from: Conn): void {
     if (this.st === 'closed') return;
+    const stamp = this.stampAuth === undefined ? undefined : this.stampFor(m.subject, from);
     if (this.st === 'up' && this.buffer.length === 0) {
-      // A client's parser already holds it to max_payload, which the gateway lowers to the hub's while the link is
-      // up (event-gateway server.ts upstreamLimit): only in-process publishers are measured, not every message.
+      // A client's parser already holds it to max_payload, which the gateway lowers to the hub's (less the stamp's
+      // room) while the link is up (event-gateway server.ts upstreamLimit): only in-process publishers are measured.
       if (!(from instanceof Client) && this.overHubLimit(m)) return;
-      const bytes = writeLeafMsg(this.out, m, this.hub!.headers);
+      const headers = this.hub!.headers;
+      const bytes = stamp === undefined ? writeLeafMsg(this.out, m, headers) : writeStampedLeafMsg(this.out, m, stamp, headers);
       this.stats.outMsgs++;
       this.stats.outBytes += bytes;
       // A hub that reads slower than local clients publish: slow them down rather than queue without bound.
@@ -476,8 +500,33 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
       if (this.out.bytes >= EAGER_FLUSH_BYTES) this.flushNow();
       return;
     }
-    // Down, still in the handshake, or older messages waiting: behind them, in order.
-    this.buffer.hold(m, from);
+    // Down, still in the handshake, or older messages waiting: behind them, in order. A stamped one is held as it
+    // will be sent (its own copy already).
+    if (stamp === undefined) this.buffer.hold(m, from);
+    else this.buffer.hold({ ...m, ...stampedMessage(m.msg, m.hdrLen, stamp) }, from, true);
+  }
+
+  /**
+   * The stamp for a local client's message on `subject`: who it was verified as (auth-stamp.ts), its claims only
+   * where StampAuthOptions.claimsOn says; none for in-process publishers.
+   */
+  private stampFor(subject: string, from: Conn): AuthStamp | undefined {
+    let stamps: ClientStamps | undefined;
+    if (from === this.stampFrom) stamps = this.stampsOfFrom;
+    else {
+      if (from instanceof Client) {
+        stamps = this.stamps.get(from);
+        if (stamps === undefined) {
+          stamps = clientStamps(from.auth ?? UNAUTHENTICATED);
+          this.stamps.set(from, stamps);
+        }
+      }
+      this.stampFrom = from;
+      this.stampsOfFrom = stamps;
+    }
+    if (stamps === undefined) return undefined;
+    const claimsOn = this.stampAuth!.claimsOn;
+    return claimsOn === undefined || subject.startsWith(claimsOn) ? stamps.full : stamps.bare;
   }
 
   protected sendInterest(lines: string): void {
@@ -659,6 +708,12 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
 
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
     if (!this.linked) return;
+    if (this.stampAuth !== undefined && hdrLen > 0) {
+      // Who published it (another gateway's client) is the service's to know, not this gateway's clients'.
+      const m = withoutAuthHeader(msg, hdrLen);
+      this.publishFromPeer(subject, reply, queues, m.hdrLen, m.msg);
+      return;
+    }
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
   }
 

@@ -86,13 +86,73 @@ export class Outbound {
    * the line as one took 14-21 % of the gateway's profile in the gateway bench.
    */
   writeLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
-    const size = msg.length;
+    const inline = msg.length < BY_REFERENCE_BYTES;
+    const p = this.leafLine(subject, reply, queues, hdrLen, inline ? msg.length : 0);
+    this.endMsg(this.cur!, p, hdrLen, msg, inline);
+  }
+
+  /**
+   * writeLeafMsg for `msg` with its bytes `[at, at + removed)` replaced by `insert`, inside its header block (the
+   * block's size changes by as much): what a leaf adds to a message on its way, a header, without copying the message
+   * first. Small messages are written in one reservation; large ones keep their payload by reference.
+   */
+  writeSplicedLeafMsg(
+    subject: string,
+    reply: string | undefined,
+    queues: readonly string[],
+    hdrLen: number,
+    msg: Buffer,
+    at: number,
+    removed: number,
+    insert: Buffer,
+  ): void {
+    const size = msg.length - removed + insert.length;
+    const outHdr = hdrLen - removed + insert.length;
     const inline = size < BY_REFERENCE_BYTES;
+    let p = this.leafLine(subject, reply, queues, outHdr, inline ? size : 0);
+    const buf = this.cur!;
+    if (outHdr > 0) {
+      p = writeDecimal(buf, p, outHdr);
+      buf[p++] = 0x20;
+    }
+    p = writeDecimal(buf, p, size);
+    buf[p++] = 0x0d;
+    buf[p++] = 0x0a;
+    if (inline) {
+      p = copyInto(buf, p, msg, 0, at);
+      // A whole buffer: TypedArray#set took ~35 ns more than writeLeafMsg for a 16-byte message with a 69-byte
+      // stamp, Buffer#copy ~55 ns, a byte loop ~90 ns (a micro-bench of the gateway's path).
+      buf.set(insert, p);
+      p += insert.length;
+      p = copyInto(buf, p, msg, at + removed, msg.length);
+      buf[p++] = 0x0d;
+      buf[p++] = 0x0a;
+      this.queued += p - this.curLen;
+      this.curLen = p;
+      return;
+    }
+    this.queued += p - this.curLen;
+    this.curLen = p;
+    this.writeBytes(msg.subarray(0, at));
+    this.writeBytes(insert);
+    this.writeBytes(msg.subarray(at + removed));
+    this.reserve(2);
+    this.cur![this.curLen++] = 0x0d;
+    this.cur![this.curLen++] = 0x0a;
+    this.queued += 2;
+  }
+
+  /**
+   * Reserves room for a leaf message line and `inlineBytes` of payload, and writes the line up to the space before
+   * its sizes: `LMSG <subject> [reply] `, with queue groups `LMSG <subject> + <reply> <queues...> ` or `LMSG
+   * <subject> | <queues...> `, `HMSG` when `hdrLen` > 0. Returns where the sizes go in the current buffer.
+   */
+  private leafLine(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, inlineBytes: number): number {
     const replyLen = reply === undefined ? 0 : reply.length;
     let queuesLen = 0;
     for (const q of queues) queuesLen += q.length + 1;
     // 3 bytes per UTF-16 unit is the UTF-8 worst case; 48 covers op, markers, spaces, two sizes and both CRLFs.
-    this.reserve((subject.length + replyLen + queuesLen) * 3 + 48 + (inline ? size : 0));
+    this.reserve((subject.length + replyLen + queuesLen) * 3 + 48 + inlineBytes);
     const buf = this.cur!;
     let p = this.curLen;
     buf[p++] = hdrLen > 0 ? 0x48 /* H */ : 0x4c; /* L */
@@ -117,7 +177,7 @@ export class Outbound {
       p = writeText(buf, p, reply!);
     }
     buf[p++] = 0x20;
-    this.endMsg(buf, p, hdrLen, msg, inline);
+    return p;
   }
 
   /**
@@ -195,6 +255,14 @@ function writeText(buf: Buffer, p: number, s: string): number {
     if (c >= 0x80) return p + buf.write(s, p, 'utf8');
     buf[p + i] = c;
   }
+  return p + n;
+}
+
+/** Copies `src[start, end)` to `buf` at `p`; returns the end. */
+function copyInto(buf: Buffer, p: number, src: Buffer, start: number, end: number): number {
+  const n = end - start;
+  if (n <= SMALL_COPY_BYTES) for (let i = 0; i < n; i++) buf[p + i] = src[start + i]!;
+  else src.copy(buf, p, start, end);
   return p + n;
 }
 

@@ -1,5 +1,5 @@
 // Test support for handler-sink tests across packages: a real node:http receiver that is down (503) until told it
-// is up, then accepts (200) and records each delivery's webhook-id. Exported as
+// is up, then accepts (200) and records each delivery's webhook-id and body. Exported as
 // `@event-broker/shared/testing/sink-receiver`; the event service's and the gateway's event_limit tests use it.
 // Closed in `t.after`.
 import http from 'node:http';
@@ -11,6 +11,8 @@ export interface SinkReceiver {
   readonly url: string;
   /** The webhook-ids of the deliveries accepted since up(). */
   readonly received: ReadonlySet<string>;
+  /** The body of each delivery accepted since up(), by webhook-id (the latest one). */
+  readonly bodies: ReadonlyMap<string, string>;
   /** Deliveries answered 503 while down. */
   readonly refused: number;
   /** From now on, deliveries are accepted. */
@@ -22,15 +24,22 @@ export async function startDownSink(t: TestContext): Promise<SinkReceiver> {
   let up = false;
   let refused = 0;
   const received = new Set<string>();
+  const bodies = new Map<string, string>();
   const server = http.createServer((req, res) => {
-    req.resume();
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => {
+      if (up) body += d;
+    });
     req.on('end', () => {
       if (!up) {
         refused++;
         res.writeHead(503).end();
         return;
       }
-      received.add(String(req.headers['webhook-id']));
+      const id = String(req.headers['webhook-id']);
+      received.add(id);
+      bodies.set(id, body);
       res.writeHead(200).end();
     });
   });
@@ -42,6 +51,7 @@ export async function startDownSink(t: TestContext): Promise<SinkReceiver> {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
     received,
+    bodies,
     get refused() {
       return refused;
     },
