@@ -150,8 +150,9 @@ describe('gateway monitoring beside a nats-server leaf', { skip: !natsThere && '
       }
       assert.equal(oa.who, 'monitor-test-user');
       assert.match(oa.token_id, /^[0-9a-f-]{36}$/);
-      // No limit in the token and no [gateway] default: max_subscriptions unset (-1, none), max_payload in force.
-      assert.deepEqual(oa.limits, { subs: -1, payload: 1024 * 1024 }, `limits (${q})`);
+      // No limit in the token and no [gateway] default: max_subscriptions unset (-1, none), max_payload in force
+      // (the service's less the identity stamp's room).
+      assert.deepEqual(oa.limits, { subs: -1, payload: 1024 * 1024 - AUTH_STAMP_MAX_BYTES }, `limits (${q})`);
       if (q === '?auth=1') {
         assert.equal(oa.authorized_user, 'monitor-test-user', 'the token\'s subject, never the token');
         // The client's certificate chain, in Go's subject spelling, with the same hashes.

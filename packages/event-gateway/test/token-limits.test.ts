@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { NatsError, type NatsConnection } from 'nats';
-import type { DevTokenPermissions } from '@event-broker/shared';
+import { AUTH_STAMP_MAX_BYTES, type DevTokenPermissions } from '@event-broker/shared';
 import { connectionLimits, tokenLimitsFromClaims } from '../src/auth/limits.js';
 import { LogCapture, connectLine, getJson, rawTls, record, startBridge, until, within, type Bridge, type RawTls } from './helpers/bridge.js';
 import { exchange, exchangeToClose, requireNatsServer, startNatsServer } from './helpers/nats-server.js';
@@ -127,7 +127,8 @@ test('nats.payload = 100: 100 bytes pass, 101 get Maximum Payload Violation and 
   const nc = await b.external(token);
   // INFO precedes CONNECT: the client is told the gateway's limit, as nats-server tells a user JWT's client its own
   // max_payload, so nats.js's local size check passes and the server refuses.
-  assert.equal(nc.info?.max_payload, MiB);
+  // The service's max_payload less the room the identity stamp may take (Gateway-Auth).
+  assert.equal(nc.info?.max_payload, MiB - AUTH_STAMP_MAX_BYTES);
   const closed = nc.closed();
   await until(
     () => {
