@@ -86,6 +86,12 @@ export class CreditChannel extends SystemConn {
   }
 
   /** Gives `n` back: room the service may give others. */
+  /** Tells the service how much credit is left here: it keeps no more than that for this link (drift heals). */
+  have(n: number): void {
+    if (!this.on || !this.uplink.up) return;
+    this.send(undefined, `{"have":${Math.min(Math.max(0, Math.floor(n)), MAX_CREDIT)}}`);
+  }
+
   giveBack(n: number): void {
     if (!this.on || !this.uplink.up) return;
     for (let left = Math.floor(n); left > 0; left -= MAX_CREDIT) this.send(undefined, `{"return":${Math.min(left, MAX_CREDIT)}}`);

@@ -6,7 +6,7 @@
 // pause (shared Client.unhold), as the service holds a direct publisher, while everyone else goes on. Requests
 // (with a reply) are never held: the service refuses them itself at the limit (EEVENT_LIMIT). A hub that does not
 // answer credit (a plain nats-server, a service without its event intake) means no gate at all.
-import { Uplink, type Broker, type Conn, type Logger, type PublishGate, type PublisherHandle, type Subscription } from '@event-broker/shared';
+import { Uplink, type Broker, type Conn, type LeafMessage, type Logger, type PublishGate, type PublisherHandle, type Subscription } from '@event-broker/shared';
 import { CreditChannel } from './credit-channel.js';
 
 /** The event intake's subjects (event-service handlers/intake.ts `events.>`): the events credit counts. */
@@ -27,22 +27,31 @@ const IDLE_RETURN_MS = 1000;
  * nothing (the gate is asked before the permissions: shared Client.onPubAt).
  */
 export class GatewayUplink extends Uplink {
-  private spend: (() => void) | undefined;
+  private spend: ((n: 1 | -1) => void) | undefined;
   private spentSeq = -1;
 
-  /** Calls `fn` once per plain event on `events.…` handed to the hub; undefined stops it. */
-  onPlainEvent(fn: (() => void) | undefined): void {
+  /**
+   * Calls `fn(1)` once per plain event on `events.…` handed to the hub, `fn(-1)` when one was dropped before it was
+   * sent; undefined stops it.
+   */
+  onPlainEvent(fn: ((n: 1 | -1) => void) | undefined): void {
     this.spend = fn;
   }
 
   override deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void {
     const spend = this.spend;
-    // One message may reach us through several of the hub's interests (broker.seq tells them apart).
+    // Spent as it is handed over, before the next publish is admitted (the link writes it a moment later), and once:
+    // one message may reach us through several of the hub's interests (broker.seq tells them apart).
     if (spend !== undefined && reply === undefined && this.broker.seq !== this.spentSeq && subject.startsWith(EVENT_PREFIX) && !this.isClosed) {
       this.spentSeq = this.broker.seq;
-      spend();
+      spend(1);
     }
     super.deliver(sub, subject, reply, hdrLen, msg, from);
+  }
+
+  /** Dropped before it was sent (over the hub's max_payload once stamped): the service never spent it, nor do we. */
+  protected override notSent(m: LeafMessage): void {
+    if (this.spend !== undefined && m.reply === undefined && m.subject.startsWith(EVENT_PREFIX)) this.spend(-1);
   }
 }
 
@@ -94,7 +103,7 @@ export class EventCredit implements PublishGate {
       linkChanged: (up) => this.linkChanged(up),
       timedOut: () => this.scheduleAsk(),
     });
-    uplink.onPlainEvent(() => this.spent());
+    uplink.onPlainEvent((n) => (n === 1 ? this.spent() : this.refund()));
     if (this.channel.active) this.activate();
   }
 
@@ -151,6 +160,13 @@ export class EventCredit implements PublishGate {
     if (this.credit <= this.lowWater) this.scheduleAsk();
   }
 
+  /** A spent event was dropped before it left: the service never counted it, so neither do we. */
+  private refund(): void {
+    if (this.removeGate === undefined) return;
+    this.credit++;
+    this.counts.spent--;
+  }
+
   private granted(k: number): void {
     if (this.removeGate === undefined) return;
     if (k > 0) {
@@ -160,7 +176,9 @@ export class EventCredit implements PublishGate {
       this.armIdle();
       this.scheduleRelease();
     } else if (this.waiting.size > 0) {
-      // "k may be 0 only when the holder already has its share": we hold none, so this is a service that cannot say.
+      // "k may be 0 only when the holder already has its share": holding less than that here, the service counts
+      // credit for us that we no longer have (an event it never got); say what is left, so it lets go of the rest.
+      this.channel.have(this.credit);
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => this.scheduleAsk(), ASK_TIMEOUT_MS).unref();
     }

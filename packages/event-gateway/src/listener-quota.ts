@@ -19,6 +19,11 @@ const LOW = 8;
 const ASK_TIMEOUT_MS = 2000;
 /** After the service said it is full, no asking ahead (a held SUB still asks) for this long. */
 const FULL_QUIET_MS = 1000;
+/**
+ * Spare quota is asked for ahead only while clients are subscribing, and what is spare goes back once none has for
+ * this long: an idle gateway holds exactly its clients' subscriptions, no room the service's own users could have.
+ */
+const IDLE_MS = 1000;
 
 export interface ListenerQuotaStats {
   /** The hub answers listener credit (the service behind it): every client subscription counts against it. */
@@ -56,6 +61,9 @@ export class ListenerQuota implements SubscribeGate {
   private shortfallLogged = false;
   private refused = 0;
   private holds = 0;
+  /** When a SUB was last admitted: asking ahead, and keeping spare, only while they come. */
+  private lastSubAt = -Infinity;
+  private idleTimer: NodeJS.Timeout | undefined;
   private readonly stopInterest: () => void;
   private readonly refusedWarn = new ThrottledWarn('subscription refused: the service\'s listener_limit is reached');
 
@@ -103,6 +111,8 @@ export class ListenerQuota implements SubscribeGate {
     const spare = this.granted - this.used;
     // Held SUBs go first: a newcomer waits behind them.
     if (spare > 0 && (this.waiting.size === 0 || this.releasing || this.refusing)) {
+      this.lastSubAt = Date.now();
+      this.armIdle();
       if (spare - 1 < LOW) this.scheduleAsk();
       return 'ok';
     }
@@ -123,6 +133,8 @@ export class ListenerQuota implements SubscribeGate {
   }
 
   close(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.stopInterest();
     this.channel.close();
     this.removeGate?.();
@@ -139,9 +151,13 @@ export class ListenerQuota implements SubscribeGate {
       if (this.removeGate === undefined) return;
       const spare = this.granted - this.used;
       const held = this.waiting.size;
-      if (held === 0 && (spare >= LOW || Date.now() < this.quietUntil)) return;
-      // Enough for every held SUB, the clients' subscriptions not yet covered (after a reconnect), and a margin.
-      this.channel.ask(Math.max(1, held + PREFETCH - spare));
+      const now = Date.now();
+      // A margin only while clients are subscribing, and not just after the service said it is full.
+      const margin = now - this.lastSubAt < IDLE_MS && now >= this.quietUntil ? PREFETCH : 0;
+      if (held === 0 && spare >= (margin > 0 ? LOW : 0)) return;
+      // Enough for every held SUB, the clients' subscriptions not yet covered (after a reconnect), and the margin.
+      const want = held + margin - spare;
+      if (want > 0) this.channel.ask(want);
     });
   }
 
@@ -205,6 +221,24 @@ export class ListenerQuota implements SubscribeGate {
     });
   }
 
+  /** Once no SUB has come for IDLE_MS, spare quota goes back to the service. */
+  private armIdle(): void {
+    if (this.idleTimer !== undefined) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.removeGate === undefined) return;
+      if (Date.now() - this.lastSubAt < IDLE_MS || this.waiting.size > 0 || this.channel.asking) {
+        this.armIdle();
+        return;
+      }
+      const spare = this.granted - this.used;
+      if (spare <= 0) return;
+      this.granted -= spare;
+      this.channel.giveBack(spare);
+    }, IDLE_MS);
+    this.idleTimer.unref();
+  }
+
   // --- the hub and the link --------------------------------------------------------------------------------------
 
   private activate(): void {
@@ -226,7 +260,11 @@ export class ListenerQuota implements SubscribeGate {
     while (this.waiting.size > 0) {
       const p = this.waiting.values().next().value!;
       this.waiting.delete(p);
-      p.unhold!();
+      try {
+        p.unhold!();
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'unholding a client failed');
+      }
     }
   }
 

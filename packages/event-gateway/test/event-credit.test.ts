@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { StringCodec, type NatsConnection } from 'nats';
 import { startDownSink, type SinkReceiver } from '@event-broker/shared/testing/sink-receiver';
-import { devPki, externalClient, freePort, getJson, internalClient, record, startService, startTestGateway, until, within, type Pki } from './helpers/bridge.js';
+import { connectLine, devPki, externalClient, freePort, getJson, internalClient, rawTls, record, startService, startTestGateway, until, within, type Pki } from './helpers/bridge.js';
 import { tmpDir } from './helpers/keys.js';
 import type { EventService } from '@event-broker/event-service';
 import type { EventGateway } from '../src/server.js';
@@ -149,7 +149,9 @@ test('one client flooding events at event_limit is held at the gateway alone: th
   assert.ok(settled <= LIMIT, `${settled} events held > event_limit ${LIMIT}`);
   assert.equal(view.handlers.intake.paused_publishers, 0, "the service never holds the gateway's link: the gateway holds A itself");
   assert.equal(aFlushed, false, "A's flush waits: its PING is behind the held event, not read");
-  assert.ok(flood < idle + 500, `B's p99 while A floods (${flood.toFixed(1)} ms) stays near idle (${idle.toFixed(1)} ms)`);
+  // B's round trips all completed (each within its 5 s timeout) while A was held; their p99 is reported above, not
+  // asserted: speed is the benchmarks' (a shared machine makes a timed assertion flaky).
+  assert.ok(down.held <= LIMIT, `/handlerz held ${down.held} > event_limit ${LIMIT}`);
   assert.deepEqual(heard.data(), Array.from({ length: B_MSGS }, (_, i) => `m${i}`), "B's messages, all and in order");
 
   // The sink comes back: A resumes, and every event it sent is stored and delivered once.
@@ -238,4 +240,41 @@ test('through an outage plain events are held at the gateway, not buffered: cred
   await within(flushed, 'the producer resumes once the new link grants credit', 10_000);
   const want = Array.from({ length: N }, (_, i) => `o${i}`);
   await until(() => want.every((id) => sink.received.has(id)), 'every event held through the outage is delivered', 20_000, () => `${sink.received.size - 1} of ${N}`);
+});
+
+test('a client whose header block grows past the service max_payload once stamped (bare-LF lines) is dropped at the gateway, and its credit is not lost: other clients go on', async (t) => {
+  const sink = await startDownSink(t);
+  sink.up();
+  const pki = await devPki(t);
+  const SMALL_LIMIT = 16;
+  const service = await startService(t, pki, {
+    config: {
+      service: { event_limit: SMALL_LIMIT, max_payload: 65_536 },
+      store: { path: path.join(tmpDir(t, 'event-credit-grow-'), 'events.db') },
+      handlers: { event_feed: { url: sink.url, max_attempts: 1000, timeout_ms: 5000 } },
+    },
+  });
+  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${service.leafnodePort}`);
+  await until(() => gateway.eventCredit.stats().active, 'the gateway sees the service answer event credit');
+  const raw = await rawTls(gateway.port, { ca: pki.ca, ...pki.client });
+  t.after(() => raw.socket.destroy());
+  const token = await pki.devToken('mallory', { pub: { allow: ['events.>'] } });
+  raw.socket.write(`${connectLine({ auth_token: token, headers: true })}PING\r\n`);
+  assert.equal(await raw.readUntil('PONG\r\n'), 'PONG\r\n');
+  // Within the client's max_payload as sent; a quarter larger once each bare-LF line is rewritten CRLF with the stamp.
+  const hdr = `NATS/1.0\n${'a:1\n'.repeat(15_000)}\r\n`;
+  const body = JSON.stringify({ specversion: '1.0', id: 'grown', source: '/t', type: 'scanJobUpdated' });
+  for (let i = 0; i < 4; i++) raw.socket.write(`HPUB events.scanJobUpdated ${hdr.length} ${hdr.length + body.length}\r\n${hdr}${body}\r\n`);
+  raw.socket.write('PING\r\n');
+  assert.match(await raw.readUntil('PONG\r\n'), /PONG\r\n$/);
+  await until(() => gateway.uplink.counters.droppedOversize >= 4, 'the grown messages are dropped at the gateway, counted', 5000, () => JSON.stringify(gateway.uplink.counters));
+
+  // Before: each drop spent credit the service never saw, and once that reached a holder's share every request was
+  // answered 0 and every client's events were held for good.
+  const alice = await externalClient(t, pki, gateway.port, await pki.devToken('alice', { pub: { allow: ['events.>'] } }));
+  const N = 40;
+  for (let i = 0; i < N; i++) alice.publish('events.scanJobUpdated', event(`a${i}`));
+  await within(alice.flush(), "alice's events go up", 30_000);
+  await until(() => Array.from({ length: N }, (_, i) => `a${i}`).every((id) => sink.received.has(id)), "every one of alice's events reaches the sink", DRAIN_MS, () => `${sink.received.size} received`);
+  assert.equal(service.stats().events_reserved <= Math.ceil(SMALL_LIMIT / 8), true);
 });

@@ -11,10 +11,15 @@ export class ListenerCreditResponder extends SystemConn {
 
   deliver(_sub: unknown, _subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void {
     const m = parseCreditMessage(msg.subarray(hdrLen));
-    // Only a leaf link holds listener credit: a client subscribes for itself, and counts as it does.
-    if (m !== undefined && from.remote === true) {
+    // Only a gateway's link holds listener credit (server/credit.ts): a client subscribes for itself and counts as
+    // it does; a nats-server leaf asks for none, and one of its clients must not take the limit in its name.
+    if (m !== undefined && from.remote === true && from.publisher.takesCredit === true) {
       if ('return' in m) {
         this.broker.returnListeners(from, m.return);
+        return;
+      }
+      if ('have' in m) {
+        this.broker.listenersLeft(from, m.have);
         return;
       }
       if (reply !== undefined) this.answer(reply, this.broker.grantListeners(from, m.want));

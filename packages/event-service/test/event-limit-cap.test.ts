@@ -9,8 +9,8 @@ import { startDownSink } from '@event-broker/shared/testing/sink-receiver';
 import { EventServiceError, startEventService } from '../src/embedded.js';
 import type { FeedPage } from '../src/handlers/event-feed.js';
 import { tmpDir } from './helpers/cli.js';
-import { until, within } from './helpers/bounded.js';
-import { connectAndHandshake } from './helpers/raw.js';
+import { settle, until, within } from './helpers/bounded.js';
+import { connectAndHandshake, connectRaw } from './helpers/raw.js';
 import { startNatsLeaf } from './helpers/nats-leaf.js';
 
 const sc = StringCodec();
@@ -189,4 +189,67 @@ test('a nats-server leaf publishing plain events at event_limit: its link is hel
   await until(() => sink.received.size === N + 1, 'every event reaches the sink', DRAIN_MS, () => `${sink.received.size} of ${N + 1}`);
   sampling = false;
   assert.ok(maxHeld <= LIMIT, `held never above event_limit: at most ${maxHeld} of ${LIMIT}`);
+});
+
+test('credit goes only to a link that says it takes it (a gateway): a plain client and a plain leaf are granted none, and nothing is reserved for them', async (t) => {
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0, event_limit: 16, listener_limit: 100 },
+    leafnodes: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
+  t.after(() => nc.close());
+  for (const kind of ['events', 'listeners']) {
+    const r = JSON.parse(sc.decode((await nc.request(`$EVENTS.CREDIT.${kind}`, sc.encode('{"want":1000}'), { timeout: 2000 })).data)) as { granted: number };
+    assert.equal(r.granted, 0, `${kind} credit to a plain client`);
+  }
+  // A leaf whose CONNECT does not say it takes credit (as a nats-server leaf's never does).
+  const leaf = await connectRaw({ host: '127.0.0.1', port: svc.leafnodePort! });
+  t.after(() => leaf.close());
+  leaf.send(`CONNECT ${JSON.stringify({ version: '2.9.10', server_id: 'NPLAINLEAF', headers: true })}\r\nPING\r\n`);
+  await leaf.expect(/PONG\r\n/);
+  leaf.send('LS+ reply.plain\r\nLMSG $EVENTS.CREDIT.events reply.plain 13\r\n{"want":1000}\r\nLMSG $EVENTS.CREDIT.listeners reply.plain 13\r\n{"want":1000}\r\n');
+  await leaf.expect(/LMSG reply\.plain 13\r\n\{"granted":0\}\r\n[^]*LMSG reply\.plain 13\r\n\{"granted":0\}\r\n/);
+  const s = svc.stats();
+  assert.equal(s.events_reserved, 0);
+  assert.equal(s.listener_credit, 0);
+});
+
+test('an event spent on credit and refused as invalid frees its room at once: the publisher held for it goes on', async (t) => {
+  const sink = await startDownSink(t);
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0, event_limit: 1 },
+    monitor: { host: '127.0.0.1', port: 0 },
+    leafnodes: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    handlers: { event_feed: { url: sink.url, max_attempts: 1000 } } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  // A gateway's link, raw: it takes the one event of room as credit.
+  const gw = await connectRaw({ host: '127.0.0.1', port: svc.leafnodePort! });
+  t.after(() => gw.close());
+  gw.send(`CONNECT ${JSON.stringify({ version: '2.9.10', server_id: 'NRAWGATEWAY', headers: true, credit: true })}\r\nPING\r\n`);
+  await gw.expect(/PONG\r\n/);
+  gw.send('LS+ reply.gw\r\nLMSG $EVENTS.CREDIT.events reply.gw 10\r\n{"want":1}\r\n');
+  await gw.expect(/LMSG reply\.gw 13\r\n\{"granted":1\}\r\n/);
+  assert.equal(svc.stats().events_reserved, 1);
+  // A plain publisher finds no room: held before its event.
+  const p = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
+  t.after(() => p.close());
+  p.publish('events.scanJobUpdated', sc.encode(ev('p1', '')));
+  let flushed = false;
+  const flush = p.flush().then(() => (flushed = true));
+  const heldPublishers = async () =>
+    ((await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as { handlers: { intake: { paused_publishers: number } } }).handlers.intake
+      .paused_publishers;
+  for (let i = 0; i < 100 && (await heldPublishers()) !== 1; i++) await settle(20);
+  assert.equal(await heldPublishers(), 1, 'the publisher is held');
+  assert.equal(flushed, false);
+  // The credit is spent on an event the intake refuses: nothing is held, and the publisher must go on.
+  gw.send('LMSG events.scanJobUpdated 8\r\nnot json\r\n');
+  await within(flush, 'the held publisher goes on once the credit is spent on nothing', 5000);
+  await until(() => svc.stats().events_held === 1, 'its event is held for the sink');
 });

@@ -29,6 +29,7 @@ export class IntakeRoom implements PublishGate {
   private readonly asking = new Map<PublisherHandle, { reply: string; want: number }>();
   /** Logged once per spell at the limit, not per hold. */
   private full = false;
+  private wakeScheduled = false;
 
   constructor(private readonly opts: IntakeRoomOptions) {}
 
@@ -82,21 +83,41 @@ export class IntakeRoom implements PublishGate {
     this.wake();
   }
 
-  /** A credit message from `p` (`$EVENTS.CREDIT.events`): a request answered now or when room frees, or a return. */
+  /**
+   * A credit message from `p` (`$EVENTS.CREDIT.events`): a request answered now or when room frees (behind the
+   * publishers already held), a return, or what `p` has left.
+   */
   onCredit(p: PublisherHandle, reply: string | undefined, data: Uint8Array): void {
     const m = parseCreditMessage(data);
-    if (m === undefined || p.unhold === undefined) {
-      // Not ours to keep (malformed, or an in-process publisher, which cannot be held): nothing is reserved.
+    if (m === undefined || p.takesCredit !== true || p.unhold === undefined) {
+      // Not ours to keep: malformed, or from a client or a leaf that is no gateway (credit it held would be room
+      // nobody uses, taken by whoever asked). Nothing is reserved.
       if (reply !== undefined) this.opts.answer(reply, 0);
       return;
     }
-    if ('return' in m) {
-      this.take(p, m.return);
+    if ('return' in m || 'have' in m) {
+      const c = this.credit.get(p) ?? 0;
+      this.take(p, 'return' in m ? m.return : Math.max(0, c - m.have));
       this.wake();
       return;
     }
     if (reply === undefined) return;
-    if (!this.grant(p, reply, m.want)) this.asking.set(p, { reply, want: m.want });
+    // Held publishers were first: a request waits behind them (wake serves both, in turn).
+    if (this.waiting.size > 0 || !this.grant(p, reply, m.want)) this.asking.set(p, { reply, want: m.want });
+  }
+
+  /**
+   * An event admitted here was not taken after all (refused as invalid, or the store could not be used): its room
+   * is free again, and a publisher held for it must hear so (nothing else would wake it: no commit, no delivery).
+   */
+  notTaken(): void {
+    if (this.wakeScheduled || (this.waiting.size === 0 && this.asking.size === 0)) return;
+    this.wakeScheduled = true;
+    // Not inside the delivery of the refused event: after it.
+    queueMicrotask(() => {
+      this.wakeScheduled = false;
+      this.wake();
+    });
   }
 
   /**

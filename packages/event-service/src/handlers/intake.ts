@@ -199,6 +199,7 @@ export class EventIntake {
 
   private receive(msg: Msg): void {
     if (msg.status !== undefined) return; // a status message (no responders to a reply subject) is not an event
+    const before = this.batch.length;
     try {
       this.take(msg);
     } catch (err) {
@@ -208,6 +209,8 @@ export class EventIntake {
       this.opts.logger.error({ subject: msg.subject, err: (err as Error).message }, 'event intake failed');
       this.answer(msg.reply, { code: 'EEVENT_STORE', reason: 'not stored: the service failed to take this event; retrying with the same id is safe' });
     }
+    // Admitted by the room's gate (a plain publish) but not taken: its room is free again.
+    if (msg.reply === undefined && this.batch.length === before) this.room.notTaken();
   }
 
   private take(msg: Msg): void {

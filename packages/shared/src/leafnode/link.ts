@@ -20,6 +20,7 @@ import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
 import { awaitVerdict } from '../server/admission.js';
 import { ConnCore } from '../server/conn-core.js';
+import { CREDIT_CONNECT_FIELD } from '../server/credit.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
 import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
@@ -77,6 +78,8 @@ export interface LeafInfo {
   version: string;
   cluster: string;
   headers: boolean;
+  /** Its CONNECT says it takes credit (a gateway's uplink: server/credit.ts CREDIT_CONNECT_FIELD). */
+  credit: boolean;
 }
 
 export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHandle {
@@ -132,6 +135,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   }
   get isClosed(): boolean {
     return this.closeReason !== undefined;
+  }
+  /** A gateway's link (its CONNECT said so): the service grants it event and listener credit for its clients. */
+  get takesCredit(): boolean {
+    return this.leaf?.credit === true;
   }
   /** Its CONNECT was admitted. */
   get isAdmitted(): boolean {
@@ -339,6 +346,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       version: str(c.version),
       cluster: str(c.cluster),
       headers: c.headers === true,
+      credit: c[CREDIT_CONNECT_FIELD] === true,
     };
     this.identity = identity;
     this.ctx.linkAdmitted(this);

@@ -82,6 +82,11 @@ export interface UplinkOptions {
    * comes down. Messages of in-process publishers carry none.
    */
   readonly stampAuth?: StampAuthOptions;
+  /**
+   * Say in CONNECT that this link takes credit for its clients (server/credit.ts: the event service grants event and
+   * listener credit only to such a link). The gateway's.
+   */
+  readonly takesCredit?: boolean;
 }
 
 export interface UplinkCredentials {

@@ -26,7 +26,8 @@ import { Client, type ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
 import { newServerId } from '../server/server-id.js';
 import { SocketTransport, type Transport } from '../server/transport.js';
-import { authStamp, stampedMessage, withoutAuthHeader, writeStampedLeafMsg, type AuthStamp } from './auth-stamp.js';
+import { CREDIT_CONNECT_FIELD } from '../server/credit.js';
+import { authStamp, blockTakesStamp, stampedMessage, withoutAuthHeader, writeStampedLeafMsg, type AuthStamp } from './auth-stamp.js';
 import { dialHub, parseHubUrl, UplinkError, type HubInfo, type HubUrl } from './dial.js';
 import { InterestTable, interestKey } from './interest.js';
 import { OutageBuffer } from './outage-buffer.js';
@@ -86,6 +87,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   private readonly withdrawnInterestMs: number;
   private readonly ownsInterest: boolean;
   private readonly stampAuth: StampAuthOptions | undefined;
+  private readonly creditInConnect: boolean;
   /** Each client's stamps, built at its first message; the latest ones looked up, kept apart. */
   private readonly stamps = new WeakMap<Client, ClientStamps>();
   private stampFrom: Conn | undefined;
@@ -133,6 +135,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     super(broker, interest, opts.cid ?? 0);
     this.ownsInterest = opts.interest === undefined;
     this.stampAuth = opts.stampAuth;
+    this.creditInConnect = opts.takesCredit === true;
     if (opts.urls.length === 0) throw new UplinkError('EUPLINK_URL', 'no upstream URL given');
     this.urls = opts.urls.map(parseHubUrl);
     this.tlsOptions = opts.tls;
@@ -345,6 +348,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
       headers: true,
     };
     if (this.cluster !== undefined) connect.cluster = this.cluster;
+    if (this.creditInConnect) connect[CREDIT_CONNECT_FIELD] = true;
     // nats-server leafnode.go sendLeafConnect: user and pass (from the remote's URL there); a token as a client sends it.
     const cred = this.credentials;
     const user = cred?.user ?? url.user;
@@ -486,11 +490,23 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
 
   protected sendMessage(m: LeafMessage, from: Conn): void {
     if (this.st === 'closed') return;
-    const stamp = this.stampAuth === undefined ? undefined : this.stampFor(m.subject, from);
+    let stamp = this.stampAuth === undefined ? undefined : this.stampFor(m.subject, from);
     if (this.st === 'up' && this.buffer.length === 0) {
-      // A client's parser already holds it to max_payload, which the gateway lowers to the hub's (less the stamp's
-      // room) while the link is up (event-gateway server.ts upstreamLimit): only in-process publishers are measured.
-      if (!(from instanceof Client) && this.overHubLimit(m)) return;
+      if (stamp !== undefined && m.hdrLen > 0 && !blockTakesStamp(m.msg, m.hdrLen)) {
+        // A header block we cannot splice into is rewritten, and may grow past the stamp's room (each bare-LF line
+        // becomes CRLF): measured as written, dropped and counted when over the hub's max_payload.
+        m = { ...m, ...stampedMessage(m.msg, m.hdrLen, stamp) };
+        stamp = undefined;
+        if (this.overHubLimit(m)) {
+          this.notSent(m);
+          return;
+        }
+      } else if (!(from instanceof Client) && this.overHubLimit(m)) {
+        // A client's parser already holds it to max_payload, which the gateway lowers to the hub's less the stamp's
+        // room while the link is up (event-gateway server.ts upstreamLimit): only in-process publishers are measured.
+        this.notSent(m);
+        return;
+      }
       const headers = this.hub!.headers;
       const bytes = stamp === undefined ? writeLeafMsg(this.out, m, headers) : writeStampedLeafMsg(this.out, m, stamp, headers);
       this.stats.outMsgs++;
@@ -505,6 +521,9 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     if (stamp === undefined) this.buffer.hold(m, from);
     else this.buffer.hold({ ...m, ...stampedMessage(m.msg, m.hdrLen, stamp) }, from, true);
   }
+
+  /** A message handed to us for the hub was dropped here (over its max_payload): a subclass may account for it. */
+  protected notSent(_m: LeafMessage): void {}
 
   /**
    * The stamp for a local client's message on `subject`: who it was verified as (auth-stamp.ts), its claims only

@@ -11,6 +11,8 @@ export interface PublisherHandle {
   readonly id: number;
   /** Who the publisher was verified to be (auth-context.ts); absent: not known (treated as unauthenticated). */
   readonly auth?: AuthContext;
+  /** A gateway's link, which takes credit for its clients (server/credit.ts); absent or false: no credit is granted. */
+  readonly takesCredit?: boolean;
   pause(): void;
   resume(): void;
   /**
@@ -164,6 +166,12 @@ export class Broker {
       this.listenerCreditTotal += n;
     }
     return n;
+  }
+
+  /** `conn` says it has `n` left: it keeps no more than that (credit lost on the way is not kept reserved). */
+  listenersLeft(conn: Conn, n: number): void {
+    const c = this.listenerCredit.get(conn);
+    if (c !== undefined && c > n) this.returnListeners(conn, c - n);
   }
 
   /** Takes back up to `n` of the listener credit granted to `conn`. */

@@ -161,12 +161,12 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.core.resume();
     if (this.closeReason !== undefined) return;
     if (s !== undefined) this.onSub(s.subject, s.queue, s.sid);
-    else this.onPubAt(h!.subject, h!.reply, h!.hdrLen, h!.buf, h!.start, h!.end);
+    else this.route(h!.subject, h!.reply, h!.hdrLen, h!.buf, h!.start, h!.end);
     if (this.held === undefined && this.heldSub === undefined) this.parser.resume();
   }
 
   /**
-   * A gate refused this publish: it stays unprocessed (not counted, acknowledged or routed), the parser stops
+   * A gate refused this publish: it stays unacknowledged and unrouted (counted and checked once), the parser stops
    * behind it with the rest of the read kept unparsed, and reads pause, until unhold().
    */
   private hold(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): void {
@@ -446,11 +446,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       this.fail(Errors.protocolViolation, 'HPUB without headers support');
       return;
     }
-    const broker = this.ctx.broker;
-    if (broker.gated && !broker.admit(this, subject, reply)) {
-      this.hold(subject, reply, hdrLen, buf, start, end);
-      return;
-    }
     this.stats.inMsgs++;
     this.stats.inBytes += end - start;
     if (this.opts.pedantic && !isValidPublishSubject(subject)) {
@@ -466,9 +461,23 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       this.fail(permissionsViolationForPublish(subject), 'publish not permitted');
       return;
     }
+    this.route(subject, reply, hdrLen, buf, start, end);
+  }
+
+  /**
+   * A publish the client may make, to its subscribers: unless a gate holds it first (counted and checked already,
+   * it is offered here again by unhold()). Permissions come first, as nats-server checks them before anything: a
+   * client denied the gate's subjects is never held for them.
+   */
+  private route(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): void {
+    const broker = this.ctx.broker;
+    if (broker.gated && !broker.admit(this, subject, reply)) {
+      this.hold(subject, reply, hdrLen, buf, start, end);
+      return;
+    }
     // +OK goes before any MSG this publish produces, as nats-server orders them.
     this.ok();
-    this.ctx.broker.publishAt(this, subject, reply, hdrLen, buf, start, end);
+    broker.publishAt(this, subject, reply, hdrLen, buf, start, end);
   }
 
   onSub(subject: string, queue: string | undefined, sid: string): void {

@@ -15,10 +15,17 @@ export function creditSubject(kind: CreditKind): string {
 }
 
 /**
- * A request (`{"want": n}`, with a reply subject: answered `{"granted": k}`, k ≤ n) or a return of unused credit
- * (`{"return": n}`, no reply).
+ * A request (`{"want": n}`, with a reply subject: answered `{"granted": k}`, k ≤ n), a return of unused credit
+ * (`{"return": n}`, no reply), or what the holder has left (`{"have": n}`, no reply): the service keeps no more than
+ * that for it, so credit lost on the way (a message granted for and never sent) cannot stay reserved.
  */
-export type CreditMessage = { readonly want: number } | { readonly return: number };
+export type CreditMessage = { readonly want: number } | { readonly return: number } | { readonly have: number };
+
+/**
+ * Only a peer that says it takes credit (a gateway's uplink: CONNECT `"credit": true`) is granted any: credit held by a
+ * plain client or a nats-server leaf would be room nobody could use, taken by whoever asked.
+ */
+export const CREDIT_CONNECT_FIELD = 'credit';
 
 export interface CreditGrant {
   readonly granted: number;
@@ -40,6 +47,8 @@ export function parseCreditMessage(data: Uint8Array): CreditMessage | undefined 
   const o = v as Record<string, unknown>;
   if (isCount(o['want'])) return { want: o['want'] };
   if (isCount(o['return'])) return { return: o['return'] };
+  const have = o['have'];
+  if (have === 0 || isCount(have)) return { have };
   return undefined;
 }
 
