@@ -20,6 +20,7 @@ import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
 import { awaitVerdict } from '../server/admission.js';
 import { ConnCore } from '../server/conn-core.js';
+import { GateHold } from '../server/gate-hold.js';
 import { CREDIT_CONNECT_FIELD } from '../server/credit.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
@@ -92,7 +93,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   private readonly parser: Parser;
   private readonly core: ConnCore;
   /** A message a gate refused (Broker.admit), offered again by unhold(); reads stop meanwhile. */
-  private held: HeldLeafMsg | undefined;
+  private readonly held: GateHold<HeldLeafMsg>;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -120,6 +121,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
         stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
       },
     });
+    this.held = new GateHold(this.parser, this.core);
   }
 
   /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */
@@ -207,7 +209,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     // The leaf's interest goes with it; other links hear LS- for what only it held.
     this.removeAllPeerInterest();
     this.dropPending();
-    this.held = undefined;
+    this.held.drop();
     this.ctx.broker.connClosed(this);
     this.ctx.linkClosed(this, reason);
   }
@@ -250,13 +252,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   /** The gate that refused our held message has room: offer it again, then parse what followed it. */
   unhold(): void {
-    const h = this.held;
-    if (h === undefined) return;
-    this.held = undefined;
-    this.core.resume();
-    if (this.closeReason !== undefined) return;
-    this.onLeafMsg(h.subject, h.reply, h.queues, h.hdrLen, h.msg);
-    if (this.held === undefined) this.parser.resume();
+    this.held.release(
+      (h) => this.onLeafMsg(h.subject, h.reply, h.queues, h.hdrLen, h.msg),
+      () => this.closeReason === undefined,
+    );
   }
 
   // --- interest to the leaf ------------------------------------------------------------------------------
@@ -414,10 +413,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (!this.admitted()) return;
     const broker = this.ctx.broker;
     if (broker.gated && !broker.admit(this, subject, reply)) {
-      // Held before it is counted or routed: the parser stops behind it, reads pause, until unhold().
-      this.held = { subject, reply, queues, hdrLen, msg };
-      this.parser.pause();
-      this.core.pause();
+      // Held before it is counted or routed, until unhold().
+      this.held.hold({ subject, reply, queues, hdrLen, msg });
       return;
     }
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);

@@ -25,6 +25,7 @@ import type { AuthContext } from './auth-context.js';
 import { ExpiryTimer, awaitVerdict, type Admission, type ClientPermissions, type ConnectionLimits } from './admission.js';
 import { Subscription, type Conn, type PublisherHandle } from './broker.js';
 import { ConnCore } from './conn-core.js';
+import { GateHold } from './gate-hold.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
 import { clientInfo, type ClientContext, type ClientLimits, type ClientStats } from './context.js';
 import { messageBytesBound, type Transport } from './transport.js';
@@ -51,10 +52,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   identity: string | undefined;
   /** Who the authenticator says this is, for the events it publishes; undefined: unauthenticated. */
   auth: AuthContext | undefined;
-  /** A publish a gate refused (Broker.admit), offered again by unhold(); reads stop meanwhile. */
-  private held: HeldPub | undefined;
-  /** A SUB a subscribe gate holds (Broker.add said 'wait'), offered again by unhold(); reads stop meanwhile. */
-  private heldSub: HeldSub | undefined;
+  /** A publish a gate refused (Broker.admit) or a SUB a subscribe gate holds (Broker.add said 'wait'). */
+  private readonly held: GateHold<HeldPub | HeldSub>;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -78,6 +77,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       },
       writeDeadline: { ms: () => ctx.limits.write_deadline, stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)') },
     });
+    this.held = new GateHold(this.parser, this.core);
   }
 
   // --- Conn ----------------------------------------------------------------------------------------------
@@ -153,26 +153,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   /** The gate that held our publish (or SUB) has room: offer it again, then parse what followed it. */
   unhold(): void {
-    const h = this.held;
-    const s = this.heldSub;
-    if (h === undefined && s === undefined) return;
-    this.held = undefined;
-    this.heldSub = undefined;
-    this.core.resume();
-    if (this.closeReason !== undefined) return;
-    if (s !== undefined) this.onSub(s.subject, s.queue, s.sid);
-    else this.route(h!.subject, h!.reply, h!.hdrLen, h!.buf, h!.start, h!.end);
-    if (this.held === undefined && this.heldSub === undefined) this.parser.resume();
-  }
-
-  /**
-   * A gate refused this publish: it stays unacknowledged and unrouted (counted and checked once), the parser stops
-   * behind it with the rest of the read kept unparsed, and reads pause, until unhold().
-   */
-  private hold(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): void {
-    this.held = { subject, reply, hdrLen, buf, start, end };
-    this.parser.pause();
-    this.core.pause();
+    this.held.release(
+      (op) => ('sid' in op ? this.onSub(op.subject, op.queue, op.sid) : this.route(op.subject, op.reply, op.hdrLen, op.buf, op.start, op.end)),
+      () => this.closeReason === undefined,
+    );
   }
 
   // --- lifecycle -----------------------------------------------------------------------------------------
@@ -296,8 +280,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.expiry.stop();
     for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
     this.subs.clear();
-    this.held = undefined;
-    this.heldSub = undefined;
+    this.held.drop();
     this.ctx.broker.connClosed(this);
     this.ctx.clientClosed(this, reason);
   }
@@ -472,7 +455,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private route(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): void {
     const broker = this.ctx.broker;
     if (broker.gated && !broker.admit(this, subject, reply)) {
-      this.hold(subject, reply, hdrLen, buf, start, end);
+      // Unacknowledged and unrouted (counted and checked once) until unhold().
+      this.held.hold({ subject, reply, hdrLen, buf, start, end });
       return;
     }
     // +OK goes before any MSG this publish produces, as nats-server orders them.
@@ -505,9 +489,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     const added = this.ctx.broker.add(sub);
     if (added === 'wait') {
       // The gateway asks the service for room first: nothing after this SUB is parsed or read until unhold().
-      this.heldSub = { subject, queue, sid };
-      this.parser.pause();
-      this.core.pause();
+      this.held.hold({ subject, queue, sid });
       return;
     }
     if (added === 'listener_limit') {

@@ -1,0 +1,50 @@
+// What a connection keeps while a gate holds it (broker.ts PublishGate, SubscribeGate): the one operation it was
+// stopped at, unprocessed, with its parser stopped behind it (the rest of the read kept unparsed) and its reads
+// paused. Offered again on release, in order, before anything that followed it. Shared by the client and the
+// hub-side leaf link, which hold the same way.
+import type { Parser } from '../protocol/index.js';
+
+/** What a held connection pauses besides its parser: its socket reads (ConnCore, counted). */
+export interface Reads {
+  pause(): void;
+  resume(): void;
+}
+
+export class GateHold<Op> {
+  private op: Op | undefined;
+
+  constructor(
+    private readonly parser: Parser,
+    private readonly reads: Reads,
+  ) {}
+
+  get holding(): boolean {
+    return this.op !== undefined;
+  }
+
+  /** Stops at `op` (called from its handler): nothing behind it is parsed, nothing more read, until release(). */
+  hold(op: Op): void {
+    this.op = op;
+    this.parser.pause();
+    this.reads.pause();
+  }
+
+  /**
+   * The gate has room: reads resume and `op` is offered again through `offer` (unless `open()` says the connection
+   * closed meanwhile); once it was not held again, parsing goes on behind it.
+   */
+  release(offer: (op: Op) => void, open: () => boolean): void {
+    const op = this.op;
+    if (op === undefined) return;
+    this.op = undefined;
+    this.reads.resume();
+    if (!open()) return;
+    offer(op);
+    if (this.op === undefined) this.parser.resume();
+  }
+
+  /** The connection closed: what it was held at goes with it. */
+  drop(): void {
+    this.op = undefined;
+  }
+}
