@@ -6,6 +6,7 @@ export * from './auth/jwt.js';
 export * from './auth/mtls.js';
 export { JWS_ALGORITHMS, loadVerificationKey, type KeyLoadResult, type KeyProblem, type VerificationKey } from './auth/keys.js';
 export * from './permissions.js';
-export { EventGateway, type GatewayStats } from './server.js';
+export { EventGateway } from './server.js';
+export type { GatewayStats } from './stats.js';
 export { startGateway } from './start.js';
 export { type HealthVerdict } from './health.js';

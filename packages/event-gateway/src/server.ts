@@ -29,8 +29,9 @@ import { AuthFailureCounts, type AuthFailureReason } from './auth-failures.js';
 import { gatewayTlsOptions } from './auth/mtls.js';
 import type { GatewayConfig } from './config-types.js';
 import { HealthProbe } from './health.js';
-import { EventCredit, GatewayUplink, type EventCreditStats } from './event-credit.js';
-import { ListenerQuota, type ListenerQuotaStats } from './listener-quota.js';
+import { EventCredit, GatewayUplink } from './event-credit.js';
+import { ListenerQuota } from './listener-quota.js';
+import type { GatewayStats } from './stats.js';
 import { GatewayMonitor } from './monitor.js';
 import { planGatewayReload, type GatewayReloadPlan } from './reload.js';
 import { VERSION } from './version.js';
@@ -43,37 +44,6 @@ const EVENT_SUBJECT_PREFIX = 'events.';
  * interested again) may take to go out before the link closes.
  */
 const UPLINK_FLUSH_MS = 5000;
-
-export interface GatewayStats {
-  connections: number;
-  total_connections: number;
-  in_msgs: number;
-  in_bytes: number;
-  out_msgs: number;
-  out_bytes: number;
-  slow_consumers: number;
-  /** Clients refused at admission, by reason (auth-failures.ts). */
-  auth_failures: Record<AuthFailureReason, number>;
-  /** Publishes and subscriptions refused by a token's permissions. */
-  permission_violations: { publish: number; subscribe: number };
-  upstream: {
-    up: boolean;
-    in_msgs: number;
-    out_msgs: number;
-    buffered_msgs: number;
-    buffered_bytes: number;
-    reconnects: number;
-    paused_publishers: number;
-    /** Messages not sent: over the upstream's max_payload. */
-    dropped_too_large: number;
-    /** Messages from the upstream over what the gateway accepts, dropped. */
-    in_dropped_too_large: number;
-  };
-  /** Room under the service's event_limit held for clients' plain events (event-credit.ts). */
-  event_credit: EventCreditStats;
-  /** Room under the service's listener_limit held for clients' subscriptions (listener-quota.ts). */
-  listener_quota: ListenerQuotaStats;
-}
 
 export class EventGateway implements FrontendHost {
   /** Gateway clients are limited per connection (max_subscriptions), not in total. */
