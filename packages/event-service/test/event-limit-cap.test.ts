@@ -1,12 +1,13 @@
 // event_limit as a hard cap and listener_limit as a user's (issue 12): a real service with a real sink receiver
 // that is down, several official `nats` clients flooding plain events, the held count sampled on every turn of
 // the event loop. Before the gate, four publishers put 597 and 729 events under a limit of 50.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { startDownSink } from '@event-broker/shared/testing/sink-receiver';
 import { EventServiceError, startEventService } from '../src/embedded.js';
+import type { EventService } from '../src/api.js';
 import type { FeedPage } from '../src/handlers/event-feed.js';
 import { tmpDir } from './helpers/cli.js';
 import { settle, until, within } from './helpers/bounded.js';
@@ -16,6 +17,28 @@ import { startNatsLeaf } from './helpers/nats-leaf.js';
 const sc = StringCodec();
 /** Draining goes through the sink's backoff after the outage: bounded generously. */
 const DRAIN_MS = 90_000;
+
+/**
+ * Samples, on every turn of the event loop until stop(), the held count as the service computes it for the limit
+ * (events held and room promised as credit); stop() gives the most seen.
+ */
+function sampleHeld(t: TestContext, svc: EventService): { stop(): number } {
+  let max = 0;
+  let sampling = true;
+  const sample = () => {
+    const s = svc.stats();
+    max = Math.max(max, s.events_held + s.events_reserved);
+    if (sampling) setImmediate(sample);
+  };
+  sample();
+  t.after(() => (sampling = false));
+  return {
+    stop: () => {
+      sampling = false;
+      return max;
+    },
+  };
+}
 
 const ev = (id: string, pad: string) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad } });
 
@@ -31,17 +54,8 @@ test('four connections flooding plain events: the held count never passes event_
   });
   t.after(() => svc.close());
 
-  // Every turn of the event loop, the held count as the service computes it for the limit.
-  let maxHeld = 0;
+  const held = sampleHeld(t, svc);
   let maxHeldPublishers = 0;
-  let sampling = true;
-  const sample = () => {
-    const s = svc.stats();
-    maxHeld = Math.max(maxHeld, s.events_held + s.events_reserved);
-    if (sampling) setImmediate(sample);
-  };
-  sample();
-  t.after(() => (sampling = false));
 
   const PUBLISHERS = 4;
   const EACH = 300;
@@ -75,7 +89,7 @@ test('four connections flooding plain events: the held count never passes event_
   await within(Promise.all(flushes), 'every publisher flush completes once there is room', DRAIN_MS);
   const total = PUBLISHERS * EACH;
   await until(() => sink.received.size === total, 'every event reaches the sink', DRAIN_MS, () => `${sink.received.size} of ${total}`);
-  sampling = false;
+  const maxHeld = held.stop();
   assert.ok(maxHeld <= LIMIT, `held never above event_limit: at most ${maxHeld} of ${LIMIT}`);
   assert.equal(maxHeld, LIMIT, 'the limit was reached');
 
@@ -164,15 +178,7 @@ test('a nats-server leaf publishing plain events at event_limit: its link is hel
   // The leaf learns our interest in events.> over the link before its client publishes.
   const nc = await within(connect({ servers: `127.0.0.1:${leaf.clientPort}` }), 'connect to the leaf');
   t.after(() => nc.close());
-  let maxHeld = 0;
-  let sampling = true;
-  const sample = () => {
-    const s = svc.stats();
-    maxHeld = Math.max(maxHeld, s.events_held + s.events_reserved);
-    if (sampling) setImmediate(sample);
-  };
-  sample();
-  t.after(() => (sampling = false));
+  const held = sampleHeld(t, svc);
   await until(
     () => {
       nc.publish('events.scanJobUpdated', sc.encode(ev('probe', '')));
@@ -187,7 +193,7 @@ test('a nats-server leaf publishing plain events at event_limit: its link is hel
   await until(() => svc.stats().events_held === LIMIT, 'the limit is reached', 10_000);
   sink.up();
   await until(() => sink.received.size === N + 1, 'every event reaches the sink', DRAIN_MS, () => `${sink.received.size} of ${N + 1}`);
-  sampling = false;
+  const maxHeld = held.stop();
   assert.ok(maxHeld <= LIMIT, `held never above event_limit: at most ${maxHeld} of ${LIMIT}`);
 });
 

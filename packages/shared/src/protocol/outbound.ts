@@ -109,15 +109,10 @@ export class Outbound {
     const size = msg.length - removed + insert.length;
     const outHdr = hdrLen - removed + insert.length;
     const inline = size < BY_REFERENCE_BYTES;
-    let p = this.leafLine(subject, reply, queues, outHdr, inline ? size : 0);
+    // leafLine may start a new buffer: `cur` is read after it.
+    const line = this.leafLine(subject, reply, queues, outHdr, inline ? size : 0);
     const buf = this.cur!;
-    if (outHdr > 0) {
-      p = writeDecimal(buf, p, outHdr);
-      buf[p++] = 0x20;
-    }
-    p = writeDecimal(buf, p, size);
-    buf[p++] = 0x0d;
-    buf[p++] = 0x0a;
+    let p = writeSizes(buf, line, outHdr, size);
     if (inline) {
       p = copyInto(buf, p, msg, 0, at);
       // A whole buffer: TypedArray#set took ~35 ns more than writeLeafMsg for a 16-byte message with a 69-byte
@@ -186,13 +181,7 @@ export class Outbound {
    */
   private endMsg(buf: Buffer, p: number, hdrLen: number, msg: Buffer, inline: boolean): void {
     const size = msg.length;
-    if (hdrLen > 0) {
-      p = writeDecimal(buf, p, hdrLen);
-      buf[p++] = 0x20;
-    }
-    p = writeDecimal(buf, p, size);
-    buf[p++] = 0x0d;
-    buf[p++] = 0x0a;
+    p = writeSizes(buf, p, hdrLen, size);
     if (inline) {
       if (size <= SMALL_COPY_BYTES) for (let i = 0; i < size; i++) buf[p + i] = msg[i]!;
       else buf.set(msg, p);
@@ -275,4 +264,16 @@ function writeDecimal(buf: Buffer, p: number, n: number): number {
   for (let v = n; v > 0; v = Math.floor(v / 10)) digits++;
   for (let i = p + digits - 1, v = n; i >= p; i--, v = Math.floor(v / 10)) buf[i] = 0x30 + (v % 10);
   return p + digits;
+}
+
+/** `[<hdr size> ]<size>` and CRLF at `p`, the end of a message line; returns the position after it. */
+function writeSizes(buf: Buffer, p: number, hdrLen: number, size: number): number {
+  if (hdrLen > 0) {
+    p = writeDecimal(buf, p, hdrLen);
+    buf[p++] = 0x20;
+  }
+  p = writeDecimal(buf, p, size);
+  buf[p++] = 0x0d;
+  buf[p++] = 0x0a;
+  return p;
 }
