@@ -108,6 +108,7 @@ export interface UpstreamSection {
   token?: string;
   /** Publishes accepted from clients held while the link is down; when full, publishing clients are paused. */
   buffer_bytes: number; // bytes, default 8 MiB; at least gateway.max_payload
+  auth_stamp: 'all' | 'events'; // default "all": which client messages carry the Gateway-Auth header
   /** First wait before redialling; doubles (with jitter) up to reconnect_max_delay. */
   reconnect_delay: number; // ms, default 1000 (nats-server's leafnode reconnect interval)
   reconnect_max_delay: number; // ms, default 10000

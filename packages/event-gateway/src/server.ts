@@ -104,7 +104,7 @@ export class EventGateway implements FrontendHost {
       interest: this.interest,
       // Each client's messages carry who it was verified as (README, The event gateway); a copy it wrote is removed.
       // The claims ride only on events, which the service stores with them.
-      stampAuth: { claimsOn: EVENT_SUBJECT_PREFIX },
+      stampAuth: { claimsOn: EVENT_SUBJECT_PREFIX, ...(up.auth_stamp === 'events' && { only: EVENT_SUBJECT_PREFIX }) },
       takesCredit: true,
       ...(up.user !== undefined || up.token !== undefined
         ? { credentials: { ...(up.user !== undefined && { user: up.user, password: up.password! }), ...(up.token !== undefined && { token: up.token }) } }

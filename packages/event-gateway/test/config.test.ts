@@ -111,6 +111,7 @@ test('a minimal file gets nats-server defaults, paths relative to the file, norm
     upstream: {
       urls: ['nats://127.0.0.1:7422', 'tls://event-service.internal:7500'],
       buffer_bytes: 8 * MiB,
+      auth_stamp: 'all',
       reconnect_delay: 1_000,
       reconnect_max_delay: 10_000,
     },

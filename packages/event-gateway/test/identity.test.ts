@@ -191,3 +191,32 @@ test('an event a client published while the link was down (held at the gateway) 
   assert.deepEqual([e.authtype, e.authid], ['app_user', 'carol']);
   assert.match(e.authclaims ?? '', /"cert_subject":"[^"]*CN=dev-client/);
 });
+
+test('[upstream] auth_stamp = "events": only events go up stamped; a client\'s own copy of the header is still removed from every message', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki, { config: { store: { path: path.join(tmpDir(t, 'identity-events-only-'), 'events.db') } } });
+  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${service.leafnodePort}`, { config: { upstream: { auth_stamp: 'events' } } });
+  const alice = await externalClient(t, pki, gateway.port, await pki.devToken('alice', { pub: { allow: ['notes.>', 'events.>'] } }));
+  const internal = await internalClient(t, pki, service.port);
+  const notes = record(internal, 'notes.>');
+  const events = record(internal, 'events.>');
+  await internal.flush();
+  await until(() => gatewayWants(gateway, 'notes.x') && gatewayWants(gateway, 'events.scanJobUpdated'), 'the interest reaches the gateway', WAIT_MS);
+
+  const forged = headers();
+  forged.set(AUTH_HEADER, JSON.stringify({ authtype: 'system', authid: 'root' }));
+  forged.set('X-Kept', 'yes');
+  alice.publish('notes.x', sc.encode('plain'), { headers: forged });
+  alice.publish('notes.y', sc.encode('bare'));
+  alice.publish('events.scanJobUpdated', sc.encode(claimingEvent('e-only')), { headers: forged });
+  await until(() => notes.msgs.length === 2 && events.msgs.length === 1, 'the service sees all three', WAIT_MS);
+  const x = notes.msgs.find((m) => m.subject === 'notes.x')!;
+  assert.deepEqual(stampValues(x.headers), [], 'not an event: no stamp, and the forged copy removed');
+  assert.equal(x.headers?.get('X-Kept'), 'yes', "the client's own headers are kept");
+  assert.deepEqual(stampValues(notes.msgs.find((m) => m.subject === 'notes.y')!.headers), []);
+  assert.deepEqual(
+    stampValues(events.msgs[0]!.headers).map((v) => (JSON.parse(v) as { authid: string }).authid),
+    ['alice'],
+    'an event is stamped with who the gateway verified, once',
+  );
+});

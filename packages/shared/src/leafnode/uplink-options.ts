@@ -150,4 +150,10 @@ export interface StampAuthOptions {
    * carries them.
    */
   readonly claimsOn?: string;
+  /**
+   * Only messages whose subject starts with this are stamped (the event service stores the stamp with events and
+   * nothing else reads it verified); a client's own copy of the header is still removed from every message. Default:
+   * every message is stamped.
+   */
+  readonly only?: string;
 }

@@ -491,6 +491,8 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
   protected sendMessage(m: LeafMessage, from: Conn): void {
     if (this.st === 'closed') return;
     let stamp = this.stampAuth === undefined ? undefined : this.stampFor(m.subject, from);
+    // Not stamped (StampAuthOptions.only), still never carrying a client's own copy of the header.
+    if (stamp === undefined && m.hdrLen > 0 && this.stampAuth !== undefined && from instanceof Client) m = { ...m, ...withoutAuthHeader(m.msg, m.hdrLen) };
     if (this.st === 'up' && this.buffer.length === 0) {
       if (stamp !== undefined && m.hdrLen > 0 && !blockTakesStamp(m.msg, m.hdrLen)) {
         // A header block we cannot splice into is rewritten, and may grow past the stamp's room (each bare-LF line
@@ -544,7 +546,8 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
       this.stampsOfFrom = stamps;
     }
     if (stamps === undefined) return undefined;
-    const claimsOn = this.stampAuth!.claimsOn;
+    const { claimsOn, only } = this.stampAuth!;
+    if (only !== undefined && !subject.startsWith(only)) return undefined;
     return claimsOn === undefined || subject.startsWith(claimsOn) ? stamps.full : stamps.bare;
   }
 
