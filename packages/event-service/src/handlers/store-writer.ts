@@ -9,7 +9,7 @@ import type { Logger } from '@event-broker/shared';
 import type { EventStoreErrorCode } from '../error-codes.js';
 import { EventStoreError, storeCodeOf } from './store-file.js';
 import type { AppendResult, NewEvent } from './event-store.js';
-import { UNCOUNTED_SLOT } from './store.js';
+import { countAllCommitted, countCommitted } from './held-counter.js';
 
 /** What the worker is started with (workerData). */
 export interface StoreWriterData {
@@ -107,8 +107,7 @@ export class StoreWriter {
       if (m.t === 'appended') {
         // Counted in the same turn the intake stops counting the group as in flight (its commit's settlement runs
         // in this turn's microtasks): no read of the held count in between sees the group twice.
-        Atomics.add(this.data.heldCounter, 0, m.held);
-        Atomics.sub(this.data.heldCounter, UNCOUNTED_SLOT, m.held);
+        countCommitted(this.data.heldCounter, m.held);
         w?.resolve(m.results);
       }
       else w?.reject(new EventStoreError(m.code, this.data.file, m.reason, { key: m.key, summary: m.summary }));
@@ -131,7 +130,7 @@ export class StoreWriter {
       const summary = `event store writer exited (code ${code})${typeof kept?.summary === 'string' ? `: ${kept.summary}` : ''}`;
       const error = new EventStoreError(storeCodeOf(failure) ?? 'ESTORE_WRITE', this.data.file, reason, { summary });
       // Groups it committed whose answers will never come: counted now (none can be added to slot 1 any more).
-      Atomics.add(this.data.heldCounter, 0, Atomics.exchange(this.data.heldCounter, UNCOUNTED_SLOT, 0));
+      countAllCommitted(this.data.heldCounter);
       for (const w of this.waiting.values()) w.reject(error);
       this.waiting.clear();
       if (!this.closed) this.logger.error({ code }, 'event store writer exited: started again with the next commit');

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { EventStoreError, checkSameFile, checkStorePath, identityOf, storeError, type FileIdentity } from './store-file.js';
 import type { AppendResult, DeliveryRecord, DeliveryState, EventStore, FeedFilter, NewEvent, StoredEvent } from './event-store.js';
 import { migrate, prepareStatements, SCHEMA, type DeliveryRow, type FeedRow, type Statements } from './store-schema.js';
+import { newHeldCounter, recount, UNCOUNTED_SLOT } from './held-counter.js';
 
 // Code 1 (delivered) is no longer stored: a delivered delivery's row is deleted (SCHEMA).
 const STATE_NAME: DeliveryState[] = ['pending', 'delivered', 'dead'];
@@ -21,19 +22,14 @@ export interface SqliteStoreOptions {
    */
   synchronous?: 'FULL' | 'NORMAL';
   /**
-   * The held count (events with a delivery pending) shared with the other connections of this process to the same
-   * file: the store writer (store-writer.ts) appends on its own connection, the sink worker (sink-pool.ts) marks
-   * deliveries on its own, and the intake reads the count on every event. Releases change it inside their write
-   * transaction, appends right after their commit (append()). Given: this connection adopts it as it is; absent: a
+   * The held count shared with the other connections of this process to the same file (held-counter.ts). Releases
+   * change it inside their write transaction, appends right after their commit. Given: adopted as it is; absent: a
    * new one, counted from the file.
    */
   heldCounter?: Int32Array;
   /**
-   * Appends do not add to the held count (slot 0) but to slot 1, "committed, not yet counted", inside their
-   * transaction, and say what they added (lastAppendedHeld): the store writer's thread, whose commits the main
-   * thread moves from slot 1 to slot 0 as it takes their answer (store-writer.ts), in the same turn the intake stops
-   * counting the group as in flight. So a group is never counted twice (a sampled held count read a group over
-   * event_limit), and refresh() recounts exactly: the file less slot 1.
+   * The store writer's thread: appends add to UNCOUNTED_SLOT inside their transaction, not to the count, and say what
+   * they added (lastAppendedHeld); the main thread counts it as it takes the answer (held-counter.ts).
    */
   deferAppendedHeld?: boolean;
   /** PRAGMA wal_autocheckpoint: the WAL pages after which a commit checkpoints. Default WAL_AUTOCHECKPOINT_PAGES. */
@@ -398,7 +394,7 @@ export class SqliteEventStore implements EventStore {
 
   refresh(): void {
     // Under the write lock: no other connection's change to the count is half done (made, not yet committed).
-    this.write(() => Atomics.store(this.heldCounter, 0, this.stmts.held.get()!.n - Atomics.load(this.heldCounter, UNCOUNTED_SLOT)))();
+    this.write(() => recount(this.heldCounter, this.stmts.held.get()!.n))();
   }
 
   lastSeq(): number {
@@ -453,12 +449,4 @@ export class SqliteEventStore implements EventStore {
       this.addHeld(-1);
     }
   }
-}
-
-/** Slot 1 of the held counter: events the writer's thread committed that the main thread has not counted yet. */
-export const UNCOUNTED_SLOT = 1;
-
-/** The held counter shared by a store's connections: slot 0 the held count, slot 1 UNCOUNTED_SLOT. */
-export function newHeldCounter(): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(8));
 }
