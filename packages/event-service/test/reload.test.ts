@@ -40,7 +40,7 @@ async function reload(run: Run, n: number, outcome: 'reloaded' | 'refused'): Pro
   return logLine(run, msg, { n, ms: WAIT_MS });
 }
 
-test('SIGHUP applies a patch lowering listener_limit and raising the log level to a connection already open, names what needs a restart and redacts the token', async (t) => {
+test('SIGHUP applies a patch lowering listener_limit and raising the log level to a connection already open, and names what needs a restart', async (t) => {
   const dir = tmpDir(t);
   const base = write(dir, 'base.toml', baseLines());
   const patch = write(dir, 'patch.toml', ['# nothing yet']);
@@ -49,15 +49,12 @@ test('SIGHUP applies a patch lowering listener_limit and raising the log level t
   assert.equal(await roundTrip(conn, 'SUB r.a 1\r\nSUB r.b 2\r\nSUB r.c 3\r\n'), '', 'three subscriptions under the limit');
   assert.ok(!jsonLines(run.stdout()).some((l) => l.level === 20), 'no debug lines at level info');
 
-  write(dir, 'patch.toml', ['[service]', 'listener_limit = 3', 'token = "n3w-s3cret"', '[log]', 'level = "debug"', '[websocket]', `host = "${HOST}"`, 'port = 0']);
+  write(dir, 'patch.toml', ['[service]', 'listener_limit = 3', '[log]', 'level = "debug"', '[websocket]', `host = "${HOST}"`, 'port = 0']);
   const done = await reload(run, 1, 'reloaded');
-  assert.deepEqual(done.changed, ['log.level', 'service.listener_limit', 'service.token']);
+  assert.deepEqual(done.changed, ['log.level', 'service.listener_limit']);
   assert.deepEqual(done.restart_required, ['websocket.allowed_origins', 'websocket.host', 'websocket.no_tls', 'websocket.port', 'websocket.same_origin']);
   const restart = await logLine(run, 'configuration change needs a restart', { fields: { setting: 'websocket.port' } });
   assert.equal(restart.configured, 0);
-  const token = await logLine(run, 'configuration changed', { fields: { setting: 'service.token' } });
-  assert.equal(token.to, '<redacted>');
-  assert.ok(!run.stdout().includes('n3w-s3cret') && !run.stderr().includes('n3w-s3cret'), 'the token never reaches the log');
   const changed = await logLine(run, 'configuration changed', { fields: { setting: 'service.listener_limit' } });
   assert.equal(changed.from, 100);
   assert.equal(changed.to, 3);
@@ -68,6 +65,43 @@ test('SIGHUP applies a patch lowering listener_limit and raising the log level t
   const debug = await logLine(run, 'protocol error', { ms: WAIT_MS });
   assert.equal(debug.level, 20);
   assert.equal(await roundTrip(conn, 'UNSUB 1\r\nSUB r.d 4\r\n'), '', 'a freed slot is usable again');
+});
+
+test('SIGHUP changing the token closes connections on the old one with Authorization Violation, as nats-server does; adding one closes those that had none; the new token admits; the log never shows it', async (t) => {
+  const dir = tmpDir(t);
+  const base = write(dir, 'base.toml', baseLines(['token = "0ld-s3cret"']));
+  const patch = write(dir, 'patch.toml', ['# nothing yet']);
+  const { run, port } = await startCli(t, ['--config', base, '--patch', patch]);
+  const old = await connectAndHandshake({ host: HOST, port }, { verbose: false, pedantic: false, auth_token: '0ld-s3cret' }, { timeoutMs: WAIT_MS });
+  t.after(() => old.close());
+
+  write(dir, 'patch.toml', ['[service]', 'token = "n3w-s3cret"']);
+  const done = await reload(run, 1, 'reloaded');
+  assert.deepEqual(done.changed, ['service.token']);
+  // nats-server 2.9.10 (observed): reload.go reloadAuthorization judges every client again, authViolation for those
+  // whose credential no longer admits them.
+  await old.expect(/-ERR 'Authorization Violation'\r\n/, WAIT_MS);
+  await old.expectClosed(WAIT_MS);
+  const fresh = await connectAndHandshake({ host: HOST, port }, { verbose: false, pedantic: false, auth_token: 'n3w-s3cret' }, { timeoutMs: WAIT_MS });
+  t.after(() => fresh.close());
+  assert.equal(await roundTrip(fresh, 'SUB r.a 1\r\n'), '');
+  const token = await logLine(run, 'configuration changed', { fields: { setting: 'service.token' } });
+  assert.equal(token.to, '<redacted>');
+  assert.ok(!run.stdout().includes('n3w-s3cret') && !run.stderr().includes('n3w-s3cret'), 'the token never reaches the log');
+
+  // Without a token every client is admitted; adding one closes those that presented none.
+  write(dir, 'base.toml', baseLines());
+  write(dir, 'patch.toml', ['# no token']);
+  await reload(run, 2, 'reloaded');
+  assert.equal(await roundTrip(fresh, ''), '', 'with no token required, a connection admitted by one stays');
+  const none = await connectAndHandshake({ host: HOST, port }, { verbose: false, pedantic: false }, { timeoutMs: WAIT_MS });
+  t.after(() => none.close());
+  write(dir, 'patch.toml', ['[service]', 'token = "an0ther"']);
+  await reload(run, 3, 'reloaded');
+  await none.expect(/-ERR 'Authorization Violation'\r\n/, WAIT_MS);
+  await none.expectClosed(WAIT_MS);
+  // Kept while no token was required; the new one is not what it presented.
+  await fresh.expect(/-ERR 'Authorization Violation'\r\n/, WAIT_MS);
 });
 
 test('a broken patch is refused with file, line and key, and the running configuration keeps serving', async (t) => {

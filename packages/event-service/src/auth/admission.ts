@@ -77,6 +77,8 @@ export class ClientAdmission {
   /** Bumped by each configure(): a check that spans one is decided again under the rules now in force. */
   private generation = 0;
   private readonly held = new WeakMap<Client, Held>();
+  /** The token each connection admitted by it presented (kept in memory, never logged): a reload judges it again. */
+  private readonly presentedTokens = new WeakMap<Client, string>();
   /** bcrypt checks waiting on a connection's behalf: aborted when it closes, so a queued check is never computed. */
   private readonly pending = new WeakMap<Client, AbortController>();
   private readonly bcrypt = new BcryptVerifier();
@@ -131,7 +133,9 @@ export class ClientAdmission {
     if (users === undefined) {
       const presented = str(connect.auth_token);
       if (presented === undefined) return refuse('no token');
-      return this.token !== undefined && sameSecret(this.token, presented) ? { ok: true, auth: API_KEY_AUTH } : refuse('wrong token');
+      if (this.token === undefined || !sameSecret(this.token, presented)) return refuse('wrong token');
+      this.presentedTokens.set(client, presented);
+      return { ok: true, auth: API_KEY_AUTH };
     }
     const name = str(connect.user);
     if (name === undefined) return refuse('no user');
@@ -156,14 +160,19 @@ export class ClientAdmission {
    * without an -ERR (clientHasMovedToDifferentAccount, ClientClosed); one whose password no longer matches gets
    * `Authorization Violation` and is closed (isClientAuthorized, authViolation); the others get their user's new
    * permissions at once, and each subscription those no longer allow is removed with `Permissions Violation for
-   * Subscription to "<subject>" (sid "<sid>")` (client.go processSubsOnConfigReload). Connections admitted by the
-   * token, or without credentials, are left as they are.
+   * Subscription to "<subject>" (sid "<sid>")` (client.go processSubsOnConfigReload). A connection admitted by the
+   * token, or without credentials, gets `Authorization Violation` and is closed when what it presented no longer
+   * admits it (a changed token, a token or users added; observed from nats-server 2.9.10).
    */
   reauthorize(clients: Iterable<Client>): void {
     const generation = this.generation;
     for (const client of clients) {
+      if (client.isClosed) continue;
       const held = this.held.get(client);
-      if (held === undefined || client.isClosed) continue;
+      if (held === undefined) {
+        this.judgeAgain(client);
+        continue;
+      }
       const user = this.users?.get(held.user);
       if (user === undefined) {
         this.logger.warn({ cid: client.cid, who: held.user }, 'user no longer configured, closing');
@@ -191,11 +200,22 @@ export class ClientAdmission {
     }
   }
 
+  /** A connection not admitted as a user: does its token (or none) still admit it? */
+  private judgeAgain(client: Client): void {
+    // Not admitted yet: its CONNECT is judged under the rules now in force. Nothing required now: it stays.
+    if (!client.isAdmitted || this.authenticator === undefined) return;
+    const presented = this.presentedTokens.get(client);
+    if (this.users === undefined && this.token !== undefined && presented !== undefined && sameSecret(this.token, presented)) return;
+    this.presentedTokens.delete(client);
+    client.fail(Errors.authorizationViolation, presented === undefined ? 'credentials now required' : 'token no longer accepted');
+  }
+
   /** A connection left: its queued bcrypt check, if any, is dropped. */
   clientClosed(client: Client): void {
     this.pending.get(client)?.abort();
     this.pending.delete(client);
     this.held.delete(client);
+    this.presentedTokens.delete(client);
   }
 
   close(): Promise<void> {
