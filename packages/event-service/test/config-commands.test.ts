@@ -45,7 +45,7 @@ async function stop(run: Run): Promise<void> {
   await until(() => run.child.exitCode !== null || run.child.signalCode !== null, 'the service exits', WAIT_MS);
 }
 
-test('config patch raises listener_limit on a running service for a connection already open, prints the change, and the patch survives a restart', async (t) => {
+test('config patch raises listener_limit and changes the token on a running service: prints the change, the connection on the old token is closed, the raised limit is live, and the patch survives a restart', async (t) => {
   const dir = tmpDir(t);
   const base = write(dir, 'base.toml', baseLines());
   const dataDir = path.join(dir, 'data');
@@ -67,8 +67,12 @@ test('config patch raises listener_limit on a running service for a connection a
 
   const reloaded = await logLine(run, 'configuration reloaded', { ms: WAIT_MS });
   assert.deepEqual(reloaded.changed, ['service.listener_limit', 'service.token']);
-  // The same connection, authenticated with the old token: the third subscription now fits.
-  assert.equal(await roundTrip(conn, 'SUB p.c 3\r\nSUB p.d 4\r\n'), '');
+  // The connection on the old token is closed, as nats-server's reload closes it; one on the new token finds the
+  // raised limit live.
+  await conn.expect(/-ERR 'Authorization Violation'\r\n/, WAIT_MS);
+  const live = await connectAndHandshake({ host: HOST, port }, { verbose: false, pedantic: false, auth_token: 'n3w-s3cret' }, { timeoutMs: WAIT_MS });
+  t.after(() => live.close());
+  assert.equal(await roundTrip(live, 'SUB p.a 1\r\nSUB p.b 2\r\nSUB p.c 3\r\n'), '', 'three subscriptions fit the raised listener_limit');
 
   // Restarted with the same command line: the stored patch is applied again.
   await stop(run);
