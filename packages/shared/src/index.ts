@@ -11,3 +11,4 @@ export * from './leafnode/index.js';
 export * from './monitor/index.js';
 export * from './http/index.js';
 export * from './process/run.js';
+export * from './util/backoff.js';

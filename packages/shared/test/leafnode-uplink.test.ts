@@ -13,7 +13,7 @@ import {
   SocketTransport,
   Uplink,
   UplinkError,
-  backoffMs,
+  backoffDelayMs,
   createLogger,
   parseHubUrl,
   type ClientContext,
@@ -259,14 +259,18 @@ describe('uplink URLs and backoff', () => {
     assert.throws(() => parseHubUrl('nats://u:topsecret@:1'), (e: unknown) => e instanceof UplinkError && !e.message.includes('topsecret'));
   });
 
-  it('backoff doubles from the base, never exceeds the cap, and is at least half of its step', () => {
+  it('backoff doubles from the base, never exceeds the cap, and is at least half of its step (half jitter), anywhere below it (full), or the step (none)', () => {
     for (let attempt = 1; attempt <= 40; attempt++) {
       const step = Math.min(10_000, 1000 * 2 ** (attempt - 1));
       for (let k = 0; k < 20; k++) {
-        const d = backoffMs(attempt, 1000, 10_000);
+        const d = backoffDelayMs(attempt, { baseMs: 1000, capMs: 10_000, jitter: 'half' });
         assert.ok(d >= step / 2 && d <= step, `attempt ${attempt}: ${d} within [${step / 2}, ${step}]`);
+        const f = backoffDelayMs(attempt, { baseMs: 1000, capMs: 10_000 });
+        assert.ok(f >= 0 && f < step, `attempt ${attempt}: ${f} within [0, ${step})`);
       }
+      assert.equal(backoffDelayMs(attempt, { baseMs: 1000, capMs: 10_000, jitter: 'none' }), step);
     }
+    assert.equal(backoffDelayMs(2 ** 40, { baseMs: 1000, capMs: 10_000, jitter: 'none' }), 10_000, 'a huge attempt count is the cap');
   });
 });
 

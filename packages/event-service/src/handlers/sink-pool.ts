@@ -5,6 +5,7 @@
 // reports them, for /handlerz and /metrics. What a sink does is sinks/http.ts's; the message protocol is below.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@event-broker/shared';
+import { backoffDelayMs } from '@event-broker/shared/backoff';
 import type { HttpSinkOptions, HttpSinkState } from './sinks/options.js';
 import { describeStoreProblem, storeCodeOf, storeProblem } from './store-file.js';
 
@@ -202,7 +203,7 @@ export class SinkPool {
       if (this.worker === worker) this.worker = undefined;
       if (this.closing) return;
       if (Date.now() - startedAt >= RESTART_RESET_MS) this.exits = 0;
-      const restartMs = Math.min(RESTART_MS * 2 ** this.exits, RESTART_MAX_MS);
+      const restartMs = backoffDelayMs(this.exits + 1, { baseMs: RESTART_MS, capMs: RESTART_MAX_MS, jitter: 'none' });
       this.exits++;
       this.down = { reason: `exited (code ${code})${failure === undefined ? '' : `: ${failure}`}`, restartAt: Date.now() + restartMs };
       // Deliveries stay pending in the store; a new worker takes them up with the same sinks.

@@ -135,12 +135,6 @@ export interface UplinkCounters {
   pausedPublishers: number;
 }
 
-/** Capped exponential backoff, the upper half of it random so a fleet of leaves does not redial in step. */
-export function backoffMs(attempt: number, baseMs: number, capMs: number): number {
-  const full = Math.min(capMs, baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
-  return Math.round(full / 2 + Math.random() * (full / 2));
-}
-
 export interface StampAuthOptions {
   /**
    * Only messages whose subject starts with this carry `authclaims`; the others carry `authtype` and `authid`, who

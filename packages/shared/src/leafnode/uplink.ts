@@ -24,6 +24,7 @@ import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import { UNAUTHENTICATED, type AuthContext } from '../server/auth-context.js';
 import { Client, type ClientLimits } from '../server/client.js';
 import { Pinger } from '../server/pinger.js';
+import { backoffDelayMs } from '../util/backoff.js';
 import { newServerId } from '../server/server-id.js';
 import { SocketTransport, type Transport } from '../server/transport.js';
 import { CREDIT_CONNECT_FIELD } from '../server/credit.js';
@@ -34,7 +35,6 @@ import { OutageBuffer } from './outage-buffer.js';
 import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
 import {
   UPLINK_DEFAULTS,
-  backoffMs,
   type UplinkCounters,
   type UplinkCredentials,
   type UplinkEvent,
@@ -433,7 +433,7 @@ export class Uplink extends LeafPeer implements ProtocolHandler, PublisherHandle
     } else {
       this.logger.debug(log, 'uplink attempt failed');
     }
-    const delay = this.nextDelayMs ?? backoffMs(this.failuresInRow, this.reconnectDelayMs, this.reconnectMaxDelayMs);
+    const delay = this.nextDelayMs ?? backoffDelayMs(this.failuresInRow, { baseMs: this.reconnectDelayMs, capMs: this.reconnectMaxDelayMs, jitter: 'half' });
     this.nextDelayMs = undefined;
     this.reconnectTimer = setTimeout(() => this.dial(), delay);
     this.reconnectTimer.unref?.();

@@ -19,6 +19,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { DeliveryRecord, EventStore } from '../event-store.js';
+import { backoffDelayMs } from '@event-broker/shared/backoff';
 import { headerProblem } from './headers.js';
 import type { HttpSinkOptions, HttpSinkState } from './options.js';
 import { batchWebhookId, retryAfterMs, secretKey, shapeEvent, sign } from './webhook.js';
@@ -377,8 +378,7 @@ export class HttpSink {
   }
 
   private backoff(n: number): number {
-    const ceiling = Math.min(this.opts.backoffCapMs ?? 60_000, (this.opts.backoffBaseMs ?? 500) * 2 ** (n - 1));
-    return Math.floor(this.random() * ceiling);
+    return backoffDelayMs(n, { baseMs: this.opts.backoffBaseMs ?? 500, capMs: this.opts.backoffCapMs ?? 60_000 }, this.random);
   }
 
   /** One POST; a keep-alive connection the receiver closed just as it was reused is retried once on a new one. */
