@@ -5,8 +5,8 @@
 // Our own rather than find-my-way (fastify's router, the one candidate): the listener has a dozen fixed paths and
 // two with a parameter, so a radix tree buys nothing here; find-my-way has no 405 (any miss goes to its one default
 // route; fastify needs a plugin for Allow) and decodes parameters itself (a bad encoding goes to its onBadUrl),
-// where the feed answers its own 400 naming the segment. Bending it to answer exactly as today would take more code
-// than this module.
+// where the feed answers its own 400 naming the segment. Adopting it would still leave the 405, the fallbacks and
+// the mounting to write here, and add a dependency to the runtime.
 import type http from 'node:http';
 
 /** One answer: status, content type and the whole body. */
