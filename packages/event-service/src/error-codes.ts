@@ -1,5 +1,14 @@
 // The stable `code`s the event service gives callers, listed once so the classes' types, the README's "Error codes"
 // tables and test/docs.test.ts agree. Callers switch on these strings: they are API.
+//
+// The wire codes (what the store, the intake, the feed and the dead-letter API answer) are named by the code through
+// their table's const (`FeedErrorCode.EFEED_QUERY`), never written as a bare string elsewhere: docs.test.ts finds any
+// such string in src/, and any table code no module uses.
+
+/** `{ CODE: 'CODE' }` of a table: a value to name a code by, of the code's own literal type. */
+function codeNames<T extends Record<string, string>>(table: T): { readonly [K in keyof T]: K } {
+  return Object.freeze(Object.fromEntries(Object.keys(table).map((k) => [k, k]))) as { readonly [K in keyof T]: K };
+}
 
 /** Every EventServiceError code. `'503'` matches the NATS clients' no-responders status. */
 export const EVENT_SERVICE_ERROR_CODES = ['503', 'TIMEOUT', 'BAD_SUBJECT', 'LISTENER_LIMIT', 'MAX_PAYLOAD', 'EVENT_LIMIT', 'CLOSED', 'SLOW_CONSUMER'] as const;
@@ -21,6 +30,7 @@ export const EVENT_STORE_ERROR_CODES = {
 } as const;
 
 export type EventStoreErrorCode = keyof typeof EVENT_STORE_ERROR_CODES;
+export const EventStoreErrorCode = codeNames(EVENT_STORE_ERROR_CODES);
 
 /** The codes in an error reply to a request on `events.<type>` (`{"error": {"code", "field"?, "reason"}}`). */
 export const EVENT_REPLY_ERROR_CODES = {
@@ -30,6 +40,7 @@ export const EVENT_REPLY_ERROR_CODES = {
 } as const;
 
 export type EventReplyErrorCode = keyof typeof EVENT_REPLY_ERROR_CODES;
+export const EventReplyErrorCode = codeNames(EVENT_REPLY_ERROR_CODES);
 
 /**
  * The codes of `{"error": {"code", "store_code"?, "reason"}}` from the event feed: `GET /events`, `/events/{id}`,
@@ -43,6 +54,7 @@ export const FEED_ERROR_CODES = {
 } as const;
 
 export type FeedErrorCode = keyof typeof FEED_ERROR_CODES;
+export const FeedErrorCode = codeNames(FEED_ERROR_CODES);
 
 /** The codes of `{"error": {"code", "store_code"?, "reason"}}` from `GET /deadletters` and `POST /deadletters/{sink}/replay`. */
 export const DEADLETTER_ERROR_CODES = {
@@ -52,3 +64,4 @@ export const DEADLETTER_ERROR_CODES = {
 } as const;
 
 export type DeadLetterErrorCode = keyof typeof DEADLETTER_ERROR_CODES;
+export const DeadLetterErrorCode = codeNames(DEADLETTER_ERROR_CODES);

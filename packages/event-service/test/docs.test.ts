@@ -1,9 +1,13 @@
 // The README's "Error codes" section against the code's tables, both ways (after fastify's
-// test/internals/errors.test.js): a code added without documentation, or documented and gone, fails here.
+// test/internals/errors.test.js): a code added without documentation, or documented and gone, fails here; so does a
+// table without its README subsection (or a subsection without its table), a code the README names anywhere that no
+// table has, and a wire code written as a bare string in the service's source instead of through its table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as shared from '@event-broker/shared';
 import {
   CONFIG_ERROR_CODES,
   Errors,
@@ -14,6 +18,7 @@ import {
   permissionsViolationForSubscriptionRemoved,
   type ProtocolError,
 } from '@event-broker/shared';
+import * as serviceCodes from '../src/error-codes.js';
 import {
   DEADLETTER_ERROR_CODES,
   EVENT_REPLY_ERROR_CODES,
@@ -37,8 +42,9 @@ void classUsesTheList;
 void storeErrorUsesTheList;
 void intakeUsesTheList;
 
-/** dist/test/docs.test.js → the repository root's README.md. */
+/** dist/test/docs.test.js → the repository root's README.md, and this package's sources. */
 const README = fileURLToPath(new URL('../../../../README.md', import.meta.url));
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 interface Row {
   cells: string[];
@@ -103,50 +109,99 @@ function assertSameKeys(documented: Iterable<string>, coded: Iterable<string>, w
   assert.deepEqual({ undocumented, stale }, { undocumented: [], stale: [] }, `README "${where}" and the code disagree`);
 }
 
-test('the README lists every configuration error code with its meaning from CONFIG_ERROR_CODES, and no other', () => {
-  const doc = codeTable('`ConfigError`');
-  assertSameKeys(doc.keys(), Object.keys(CONFIG_ERROR_CODES), 'ConfigError');
-  for (const [code, meaning] of Object.entries(CONFIG_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
+/** A table of codes: its name where it is exported, its README subsection, and the codes (with meanings, but one). */
+interface CodeTable {
+  name: string;
+  title: string;
+  codes: Readonly<Record<string, string>> | readonly string[];
+}
+
+/** Every code table the packages export, each with the "### ..." subsection (a part of its title) that lists it. */
+const TABLES: readonly CodeTable[] = [
+  { name: 'CONFIG_ERROR_CODES', title: '`ConfigError`', codes: CONFIG_ERROR_CODES },
+  { name: 'UPLINK_ERROR_CODES', title: '`UplinkError`', codes: UPLINK_ERROR_CODES },
+  { name: 'TLS_ERROR_CODES', title: '`TlsConfigError`', codes: TLS_ERROR_CODES },
+  // Codes alone: the README says more of each than a one-line table entry would.
+  { name: 'EVENT_SERVICE_ERROR_CODES', title: '`EventServiceError`', codes: EVENT_SERVICE_ERROR_CODES },
+  { name: 'EVENT_STORE_ERROR_CODES', title: '`EventStoreError`', codes: EVENT_STORE_ERROR_CODES },
+  { name: 'EVENT_REPLY_ERROR_CODES', title: '`events.<type>` replies', codes: EVENT_REPLY_ERROR_CODES },
+  { name: 'FEED_ERROR_CODES', title: '`$EVENTS.FEED.QUERY`', codes: FEED_ERROR_CODES },
+  { name: 'DEADLETTER_ERROR_CODES', title: '`/deadletters`', codes: DEADLETTER_ERROR_CODES },
+];
+/** The subsection of wire texts rather than codes (its own test below). */
+const ERR_TITLE = '`-ERR`';
+
+const codesOf = (t: CodeTable): string[] => (Array.isArray(t.codes) ? [...t.codes] : Object.keys(t.codes));
+
+for (const table of TABLES) {
+  const meanings = Array.isArray(table.codes) ? undefined : (table.codes as Readonly<Record<string, string>>);
+  test(`the README lists every code of ${table.name}${meanings ? ' with its meaning' : ''}, and no other`, () => {
+    const doc = codeTable(table.title);
+    assertSameKeys(doc.keys(), codesOf(table), table.title);
+    for (const [code, meaning] of Object.entries(meanings ?? {})) assert.equal(doc.get(code), meaning, code);
+  });
+}
+
+test('every code table the packages export has its README subsection, and every subsection under "## Error codes" its table', () => {
+  const exported = [...Object.keys(shared), ...Object.keys(serviceCodes)].filter((k) => k.endsWith('_ERROR_CODES'));
+  assertSameKeys(
+    TABLES.map((t) => t.name),
+    exported,
+    'code tables exported (*_ERROR_CODES) and checked here',
+  );
+  for (const title of errorCodeSections().keys()) {
+    const claimed = TABLES.filter((t) => title.includes(t.title)).map((t) => t.name);
+    if (title.includes(ERR_TITLE)) claimed.push('protocol/errors.ts');
+    assert.equal(claimed.length, 1, `README "### ${title}": one table should list its codes, found ${claimed.join(', ') || 'none'}`);
+  }
 });
 
-test('the README lists every uplink error code with its meaning from UPLINK_ERROR_CODES, and no other', () => {
-  const doc = codeTable('`UplinkError`');
-  assertSameKeys(doc.keys(), Object.keys(UPLINK_ERROR_CODES), 'UplinkError');
-  for (const [code, meaning] of Object.entries(UPLINK_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
+/** The prefixes of the E-codes (`ESTORE_`, `EFEED_`...): a README word or a source string with one is meant as a code. */
+const PREFIXES = [...new Set(TABLES.flatMap(codesOf).filter((c) => /^E[A-Z]+_[A-Z_]+$/.test(c)).map((c) => c.slice(0, c.indexOf('_') + 1)))];
+const ALL_CODES = new Set(TABLES.flatMap(codesOf));
+
+test('every code the README names, anywhere, is a code of a table', () => {
+  const lines = fs.readFileSync(README, 'utf8').split('\n');
+  const word = new RegExp(`\\b(?:${PREFIXES.join('|')})[A-Z_]*[A-Z]\\b`, 'g');
+  const unknown = lines.flatMap((l, i) => [...l.matchAll(word)].map((m) => m[0]).filter((c) => !ALL_CODES.has(c)).map((c) => `README.md:${i + 1}: ${c}`));
+  assert.deepEqual(unknown, [], 'codes the README names that no table has');
 });
 
-test('the README lists every TLS error code with its meaning from TLS_ERROR_CODES, and no other', () => {
-  const doc = codeTable('`TlsConfigError`');
-  assertSameKeys(doc.keys(), Object.keys(TLS_ERROR_CODES), 'TlsConfigError');
-  for (const [code, meaning] of Object.entries(TLS_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
-});
+/**
+ * The wire codes: what the store, the intake, the feed and the dead-letter API answer. The source names each
+ * through its table's const (`FeedErrorCode.EFEED_QUERY`), so a bare string is a code written twice (or a new one
+ * no table has), and each is named at least once (a code nothing answers with is stale).
+ */
+const WIRE: readonly (readonly [table: string, constName: string])[] = [
+  ['EVENT_STORE_ERROR_CODES', 'EventStoreErrorCode'],
+  ['EVENT_REPLY_ERROR_CODES', 'EventReplyErrorCode'],
+  ['FEED_ERROR_CODES', 'FeedErrorCode'],
+  ['DEADLETTER_ERROR_CODES', 'DeadLetterErrorCode'],
+];
 
-test('the README lists every embedded API error code, and no other', () => {
-  assertSameKeys(codeTable('`EventServiceError`').keys(), EVENT_SERVICE_ERROR_CODES, 'EventServiceError');
-});
-
-test('the README lists every event store error code with its meaning from EVENT_STORE_ERROR_CODES, and no other', () => {
-  const doc = codeTable('`EventStoreError`');
-  assertSameKeys(doc.keys(), Object.keys(EVENT_STORE_ERROR_CODES), 'EventStoreError');
-  for (const [code, meaning] of Object.entries(EVENT_STORE_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
-});
-
-test('the README lists every events.<type> reply error code with its meaning from EVENT_REPLY_ERROR_CODES, and no other', () => {
-  const doc = codeTable('`events.<type>` replies');
-  assertSameKeys(doc.keys(), Object.keys(EVENT_REPLY_ERROR_CODES), 'events.<type> replies');
-  for (const [code, meaning] of Object.entries(EVENT_REPLY_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
-});
-
-test('the README lists every event feed error code with its meaning from FEED_ERROR_CODES, and no other', () => {
-  const doc = codeTable('`$EVENTS.FEED.QUERY`');
-  assertSameKeys(doc.keys(), Object.keys(FEED_ERROR_CODES), 'event feed');
-  for (const [code, meaning] of Object.entries(FEED_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
-});
-
-test('the README lists every dead-letter API error code with its meaning from DEADLETTER_ERROR_CODES, and no other', () => {
-  const doc = codeTable('`/deadletters`');
-  assertSameKeys(doc.keys(), Object.keys(DEADLETTER_ERROR_CODES), 'dead letters');
-  for (const [code, meaning] of Object.entries(DEADLETTER_ERROR_CODES)) assert.equal(doc.get(code), meaning, code);
+test('the service\'s source names each wire code through its table, never as a bare string, and every one is used', () => {
+  const sources = (fs.readdirSync(SRC, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.ts') && path.basename(f) !== 'error-codes.ts')
+    .map((f) => ({ file: path.join('src', f), text: fs.readFileSync(path.join(SRC, f), 'utf8') }));
+  assert.ok(sources.length > 20, `the sources are found (${SRC})`);
+  const wirePrefixes = PREFIXES.filter((p) => WIRE.some(([name]) => codesOf(TABLES.find((t) => t.name === name)!).some((c) => c.startsWith(p))));
+  const bare = new RegExp(`(['"])((?:${wirePrefixes.join('|')})[A-Z_]+)\\1`, 'g');
+  const found: string[] = [];
+  for (const { file, text } of sources) {
+    text.split('\n').forEach((l, i) => {
+      for (const m of l.matchAll(bare)) found.push(`${file}:${i + 1}: ${m[0]}`);
+    });
+  }
+  assert.deepEqual(found, [], 'wire codes written as strings: name them through error-codes.ts');
+  const all = sources.map((s) => s.text).join('\n');
+  for (const [name, constName] of WIRE) {
+    const consts = (serviceCodes as unknown as Record<string, Record<string, string>>)[constName];
+    assert.ok(consts !== undefined, `error-codes.ts exports ${constName}`);
+    const table = TABLES.find((t) => t.name === name)!;
+    assert.deepEqual(Object.keys(consts), codesOf(table), `${constName} names exactly ${name}'s codes`);
+    const unused = codesOf(table).filter((c) => !all.includes(`${constName}.${c}`));
+    assert.deepEqual(unused, [], `${name}: codes no module answers with`);
+  }
 });
 
 /** The silent close is documented as "nothing" sent. */

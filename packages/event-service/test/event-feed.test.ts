@@ -321,3 +321,30 @@ test('a store that fails reads: the NATS query and the HTTP API answer EFEED_STO
   await http503(`${base}/events/e1`, 'EFEED_STORE');
   await http503(`${base}/deadletters`, 'EDEADLETTER_STORE');
 });
+
+test('the feed and dead-letter routes: 405 with Allow for a wrong method, 400 for a bad path segment, their own 404s, other paths left to the monitoring endpoints', async (t) => {
+  const { nc, base } = await service(t);
+  await nc.request('events.scanJobCreated', sc.encode(event('scanJobCreated', 'e1')), { timeout: 5000 });
+  const call = async (method: string, p: string) => {
+    const res = await within(fetch(base + p, { method }), `${method} ${p}`, 10_000);
+    return { status: res.status, allow: res.headers.get('allow'), type: res.headers.get('content-type'), text: await res.text() };
+  };
+  const code = (text: string) => (JSON.parse(text) as { error: { code: string; reason: string } }).error;
+  for (const [method, p] of [['POST', '/events'], ['DELETE', '/events/e1'], ['POST', '/events/stream'], ['PUT', '/deadletters']] as const) {
+    const r = await call(method, p);
+    assert.deepEqual([r.status, r.allow, r.text], [405, 'GET, HEAD', 'method not allowed\n'], `${method} ${p}`);
+  }
+  const badId = await call('GET', '/events/%E0%A4%A');
+  assert.equal(badId.status, 400);
+  assert.deepEqual(code(badId.text), { code: 'EFEED_QUERY', reason: 'id: not a valid percent-encoded path segment: /events/%E0%A4%A' });
+  const slashId = await call('GET', '/events/a%2Fb');
+  assert.deepEqual([slashId.status, code(slashId.text)], [404, { code: 'EFEED_NOT_FOUND', reason: 'no event "a/b"' }], 'an id is the decoded rest of the path');
+  const deadPath = await call('GET', '/deadletters/feed');
+  assert.deepEqual([deadPath.status, code(deadPath.text).code], [404, 'EDEADLETTER_QUERY']);
+  const deadLimit = await call('GET', '/deadletters?limit=0');
+  assert.deepEqual([deadLimit.status, code(deadLimit.text).code], [400, 'EDEADLETTER_QUERY']);
+  const head = await call('HEAD', '/events');
+  assert.deepEqual([head.status, head.type, head.text], [200, 'application/json', '']);
+  for (const p of ['/nope', '/eventsx']) assert.deepEqual(await call('GET', p).then((r) => [r.status, r.text]), [404, '404 page not found\n'], p);
+  for (const p of ['/nope', '/varz']) assert.deepEqual(await call('POST', p).then((r) => [r.status, r.allow]), [405, 'GET, HEAD'], `POST ${p}`);
+});

@@ -5,7 +5,7 @@
 import type http from 'node:http';
 import type { Logger } from '@event-broker/shared';
 import type { Msg, Subscription } from '../api.js';
-import type { FeedErrorCode } from '../error-codes.js';
+import { FeedErrorCode } from '../error-codes.js';
 import { errorReplyText, storeFailure, type ErrorReply } from './error-reply.js';
 import { FeedStreams } from './feed-streams.js';
 import type { EventStore, FeedFilter, StoredEvent } from './event-store.js';
@@ -38,7 +38,7 @@ export interface FeedPage {
 
 /** A bad query parameter: the HTTP API answers 400, the NATS responder an error reply. */
 export class FeedQueryError extends Error {
-  readonly code = 'EFEED_QUERY' satisfies FeedErrorCode;
+  readonly code = FeedErrorCode.EFEED_QUERY;
 }
 
 /** An error answered by the feed (error-codes.ts FEED_ERROR_CODES). */
@@ -52,7 +52,8 @@ function text(name: string, v: unknown): string | undefined {
   return v;
 }
 
-function integer(name: string, v: unknown, min: number, max: number): number | undefined {
+/** An integer parameter or field from min to max (digits only, as text); absent or empty is undefined. */
+export function integer(name: string, v: unknown, min: number, max: number): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
@@ -176,8 +177,8 @@ export class EventFeed {
       text = typeof out === 'string' ? out : errorReplyText(out, max);
     } catch (err) {
       let error: FeedError;
-      if (err instanceof FeedQueryError) error = { code: 'EFEED_QUERY', reason: err.message };
-      else error = storeFailure('EFEED_STORE', err, { logger: this.opts.logger, what: 'event feed', request: FEED_QUERY_SUBJECT });
+      if (err instanceof FeedQueryError) error = { code: FeedErrorCode.EFEED_QUERY, reason: err.message };
+      else error = storeFailure(FeedErrorCode.EFEED_STORE, err, { logger: this.opts.logger, what: 'event feed', request: FEED_QUERY_SUBJECT });
       text = errorReplyText(error, max);
     }
     try {
@@ -201,7 +202,7 @@ export class EventFeed {
     const q = parseFeedQuery(raw as Record<string, unknown>);
     if (q.id !== undefined) {
       const e = this.opts.store().get(q.id);
-      if (e === undefined) return { code: 'EFEED_NOT_FOUND', reason: `no event ${JSON.stringify(q.id)}` };
+      if (e === undefined) return { code: FeedErrorCode.EFEED_NOT_FOUND, reason: `no event ${JSON.stringify(q.id)}` };
       const text = JSON.stringify(feedItem(e));
       // Stored within max_payload, but its seq and stored_at make it larger (or max_payload was lowered since).
       return Buffer.byteLength(text) <= max ? text : tooLarge(e.seq, max);
@@ -228,7 +229,7 @@ export class EventFeed {
 }
 
 function tooLarge(seq: number | undefined, max: number): FeedError {
-  return { code: 'EFEED_TOO_LARGE', reason: `event ${seq} does not fit max_payload (${max} bytes) with its feed fields: read it over HTTP` };
+  return { code: FeedErrorCode.EFEED_TOO_LARGE, reason: `event ${seq} does not fit max_payload (${max} bytes) with its feed fields: read it over HTTP` };
 }
 
 /** One event as an SSE message: its sequence as the id (what a reconnecting EventSource sends back). */

@@ -1,13 +1,12 @@
-// The handlers' HTTP API, served on the monitoring listener through its hook (monitor/http.ts): the event feed
+// The handlers' HTTP API, mounted on the monitoring listener (monitor/http.ts) with shared's router: the event feed
 // (`GET /events`, `/events/{id}`, `/events/stream`) and dead letters (`GET /deadletters`, `POST
 // /deadletters/{sink}/replay`). What a page or a replay is belongs to event-feed.ts and the store. Every error is
 // `{"error": {"code", "store_code"?, "reason"}}` with a code of error-codes.ts; a store that fails is 503 with its
 // code alone (the file and SQLite's message go to the log).
-import type http from 'node:http';
-import type { Logger } from '@event-broker/shared';
-import type { DeadLetterErrorCode, FeedErrorCode } from '../error-codes.js';
+import { Router, jsonResponse, type HttpResponse, type Logger, type RouteRequest } from '@event-broker/shared';
+import { DeadLetterErrorCode, FeedErrorCode } from '../error-codes.js';
 import { errorBody, storeFailure, type ErrorReply } from './error-reply.js';
-import { FeedQueryError, feedItem, feedPage, parseFeedQuery, type EventFeed } from './event-feed.js';
+import { FeedQueryError, feedItem, feedPage, integer, parseFeedQuery, type EventFeed } from './event-feed.js';
 import type { DeliveryRecord, EventStore } from './event-store.js';
 
 export interface HttpApiOptions {
@@ -48,140 +47,131 @@ class Refusal extends Error {
   }
 }
 
+/** What each family answers for a bad parameter and for a store that failed. */
+interface Family {
+  query: FeedErrorCode | DeadLetterErrorCode;
+  store: FeedErrorCode | DeadLetterErrorCode;
+  what: 'event feed' | 'dead letters';
+}
+
 export class HandlersHttpApi {
-  constructor(private readonly opts: HttpApiOptions) {}
+  /** The routes, for the monitoring listener to mount. */
+  readonly routes: Router;
 
-  /** The monitoring listener's hook: true when the path is ours. */
-  async serve(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<boolean> {
-    const path = url.pathname;
-    const isEvents = path === '/events' || path.startsWith('/events/');
-    const isDead = path === '/deadletters' || path.startsWith('/deadletters/');
-    if (!isEvents && !isDead) return false;
-    try {
-      if (isEvents) this.events(req, res, url);
-      else await this.deadLetters(req, res, url);
-    } catch (err) {
-      // A stream that failed after its head went out is ended by the listener (monitor/http.ts).
-      if (res.headersSent) throw err;
-      if (err instanceof Refusal) this.error(res, err.status, err.error);
-      else if (err instanceof FeedQueryError) this.error(res, 400, { code: isEvents ? 'EFEED_QUERY' : 'EDEADLETTER_QUERY', reason: err.message });
-      else {
-        // Anything else came from the store (the code around it only reads parameters): its code, not its detail.
-        const log = { logger: this.opts.logger, what: isEvents ? ('event feed' as const) : ('dead letters' as const), request: `${req.method} ${path}` };
-        this.error(res, 503, storeFailure(isEvents ? 'EFEED_STORE' : 'EDEADLETTER_STORE', err, log));
-      }
-    }
-    return true;
+  constructor(private readonly opts: HttpApiOptions) {
+    // Each feed route asks for the store first: while it cannot be opened the answer is 503, whatever was asked.
+    const events = new Router({ errors: (err, r) => this.failure(err, r, { query: FeedErrorCode.EFEED_QUERY, store: FeedErrorCode.EFEED_STORE, what: 'event feed' }) })
+      .get(['/events', '/events/'], ({ query }) => jsonResponse(200, feedPage(this.opts.store(), parseFeedQuery(query))))
+      .get('/events/stream', ({ req, res, query }) => this.stream(req, res, query), { stream: true })
+      .get('/events/*id', ({ params }) => this.event(params.id!));
+    const deadLetters = new Router({
+      errors: (err, r) => this.failure(err, r, { query: DeadLetterErrorCode.EDEADLETTER_QUERY, store: DeadLetterErrorCode.EDEADLETTER_STORE, what: 'dead letters' }),
+    })
+      .get(['/deadletters', '/deadletters/'], ({ query }) => this.deadLetters(query))
+      .post('/deadletters/:sink/replay', (r) => this.replay(r))
+      .otherwise('/deadletters/*rest', () => error(404, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: 'not found' }));
+    this.routes = new Router().use(events).use(deadLetters);
   }
 
-  private events(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return this.notAllowed(res, 'GET, HEAD');
+  private stream(req: RouteRequest['req'], res: RouteRequest['res'], query: URLSearchParams): undefined {
+    this.opts.store();
+    this.opts.feed.stream(req, res, parseFeedQuery(query));
+    return undefined;
+  }
+
+  private event(encodedId: string): HttpResponse {
     const store = this.opts.store();
-    if (url.pathname === '/events' || url.pathname === '/events/') {
-      return this.json(res, 200, feedPage(store, parseFeedQuery(url.searchParams)));
-    }
-    if (url.pathname === '/events/stream') return this.opts.feed.stream(req, res, parseFeedQuery(url.searchParams));
-    let id: string;
-    try {
-      id = decodeURIComponent(url.pathname.slice('/events/'.length));
-    } catch {
-      throw new FeedQueryError(`id: not a valid percent-encoded path segment: ${url.pathname}`);
-    }
+    const id = decodeSegment('id', encodedId, `/events/${encodedId}`);
     const e = store.get(id);
-    if (e === undefined) return this.error(res, 404, { code: 'EFEED_NOT_FOUND', reason: `no event ${JSON.stringify(id)}` });
-    return this.json(res, 200, feedItem(e));
+    if (e === undefined) return error(404, { code: FeedErrorCode.EFEED_NOT_FOUND, reason: `no event ${JSON.stringify(id)}` });
+    return jsonResponse(200, feedItem(e));
   }
 
-  private async deadLetters(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
-    const m = /^\/deadletters\/([^/]+)\/replay$/.exec(url.pathname);
-    if (m !== null) {
-      if (req.method !== 'POST') return this.notAllowed(res, 'POST');
-      // application/json required even with no body: a browser cannot send it cross-origin without a CORS
-      // preflight (which this listener never approves), so a web page cannot trigger a replay.
-      if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
-        return this.error(res, 415, { code: 'EDEADLETTER_QUERY', reason: 'send content-type: application/json (the body, optional, is {"ids": [...]})' });
-      }
-      const body = await readBody(req);
-      let sink: string;
-      try {
-        sink = decodeURIComponent(m[1]!);
-      } catch {
-        throw new FeedQueryError(`sink: not a valid percent-encoded path segment: ${m[1]}`);
-      }
-      // The store first: while it cannot be opened no sink runs, and "no sink" would be the wrong answer.
-      const store = this.opts.store();
-      if (!this.opts.sinkNames().includes(sink)) {
-        return this.error(res, 404, { code: 'EDEADLETTER_SINK', reason: `no sink ${JSON.stringify(sink)} (configured: ${this.opts.sinkNames().join(', ') || 'none'})` });
-      }
-      let ids: string[] | undefined;
-      if (body.length > 0) {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(body);
-        } catch (err) {
-          return this.error(res, 400, { code: 'EDEADLETTER_QUERY', reason: `not JSON: ${(err as Error).message}` });
-        }
-        const raw = (parsed as { ids?: unknown } | null)?.ids;
-        if (raw !== undefined && (!Array.isArray(raw) || raw.some((x) => typeof x !== 'string'))) {
-          return this.error(res, 400, { code: 'EDEADLETTER_QUERY', reason: 'ids: must be an array of event ids' });
-        }
-        ids = raw as string[] | undefined;
-      }
-      const seqs = ids?.map((id) => store.get(id)?.seq).filter((s): s is number => s !== undefined);
-      const replayed = store.replay(sink, seqs);
-      this.opts.logger.info({ sink, replayed }, 'dead letters replayed');
-      if (replayed > 0) this.opts.replayed(sink);
-      return this.json(res, 200, { sink, replayed });
-    }
-    if (url.pathname !== '/deadletters' && url.pathname !== '/deadletters/') return this.error(res, 404, { code: 'EDEADLETTER_QUERY', reason: 'not found' });
-    if (req.method !== 'GET' && req.method !== 'HEAD') return this.notAllowed(res, 'GET, HEAD');
-    const q = url.searchParams;
+  private deadLetters(q: URLSearchParams): HttpResponse {
     const sink = q.get('sink') || undefined;
-    const after = numberParam(q.get('after'), 'after', 0, Number.MAX_SAFE_INTEGER) ?? 0;
-    const limit = numberParam(q.get('limit'), 'limit', 1, 1000) ?? 100;
+    const after = integer('after', q.get('after'), 0, Number.MAX_SAFE_INTEGER) ?? 0;
+    const limit = integer('limit', q.get('limit'), 1, 1000) ?? 100;
     const rows = this.opts.store().deadLetters({ ...(sink !== undefined && { sink }), after, limit: limit + 1 });
     const more = rows.length > limit;
     if (more) rows.length = limit;
-    return this.json(res, 200, { deadletters: rows.map(deadLetterView), next_after: String(rows.at(-1)?.seq ?? after), more });
+    return jsonResponse(200, { deadletters: rows.map(deadLetterView), next_after: String(rows.at(-1)?.seq ?? after), more });
   }
 
-  private notAllowed(res: http.ServerResponse, allow: string): void {
-    res.writeHead(405, { allow, 'content-type': 'text/plain' }).end('method not allowed\n');
+  private async replay({ req, params }: RouteRequest): Promise<HttpResponse> {
+    // application/json required even with no body: a browser cannot send it cross-origin without a CORS
+    // preflight (which this listener never approves), so a web page cannot trigger a replay.
+    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
+      return error(415, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: 'send content-type: application/json (the body, optional, is {"ids": [...]})' });
+    }
+    const body = await readBody(req);
+    const sink = decodeSegment('sink', params.sink!, params.sink!);
+    // The store first: while it cannot be opened no sink runs, and "no sink" would be the wrong answer.
+    const store = this.opts.store();
+    if (!this.opts.sinkNames().includes(sink)) {
+      return error(404, { code: DeadLetterErrorCode.EDEADLETTER_SINK, reason: `no sink ${JSON.stringify(sink)} (configured: ${this.opts.sinkNames().join(', ') || 'none'})` });
+    }
+    let ids: string[] | undefined;
+    if (body.length > 0) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body);
+      } catch (err) {
+        return error(400, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: `not JSON: ${(err as Error).message}` });
+      }
+      const raw = (parsed as { ids?: unknown } | null)?.ids;
+      if (raw !== undefined && (!Array.isArray(raw) || raw.some((x) => typeof x !== 'string'))) {
+        return error(400, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: 'ids: must be an array of event ids' });
+      }
+      ids = raw as string[] | undefined;
+    }
+    const seqs = ids?.map((id) => store.get(id)?.seq).filter((s): s is number => s !== undefined);
+    const replayed = store.replay(sink, seqs);
+    this.opts.logger.info({ sink, replayed }, 'dead letters replayed');
+    if (replayed > 0) this.opts.replayed(sink);
+    return jsonResponse(200, { sink, replayed });
   }
 
-  /** An error body, what it echoes of the request clipped (error-reply.ts). */
-  private error(res: http.ServerResponse, status: number, error: ApiError): void {
-    this.json(res, status, errorBody(error));
-  }
-
-  private json(res: http.ServerResponse, status: number, body: unknown): void {
-    const text = JSON.stringify(body, null, 2);
-    // No CORS header of its own: the monitoring listener sets one for listed origins only ([monitor] allowed_origins).
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    res.end(res.req.method === 'HEAD' ? undefined : text);
+  /**
+   * What a route threw: a refusal as it says, a bad parameter 400; anything else came from the store (the code around
+   * it only reads parameters): 503, its code, not its detail.
+   */
+  private failure(err: unknown, { req, url }: RouteRequest, family: Family): HttpResponse {
+    if (err instanceof Refusal) return error(err.status, err.error);
+    if (err instanceof FeedQueryError) return error(400, { code: family.query, reason: err.message });
+    return error(503, storeFailure(family.store, err, { logger: this.opts.logger, what: family.what, request: `${req.method} ${url.pathname}` }));
   }
 }
 
-function numberParam(v: string | null, name: string, min: number, max: number): number | undefined {
-  if (v === null || v === '') return undefined;
-  const n = /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new FeedQueryError(`${name}: must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  return n;
+/**
+ * An error body, what it echoes of the request clipped (error-reply.ts). No CORS header of its own: the monitoring
+ * listener sets one for listed origins only ([monitor] allowed_origins).
+ */
+function error(status: number, e: ApiError): HttpResponse {
+  return jsonResponse(status, errorBody(e));
 }
 
-async function readBody(req: http.IncomingMessage): Promise<string> {
+/** A path parameter decoded; a bad percent-encoding is a bad parameter, naming what was sent. */
+function decodeSegment(name: string, encoded: string, shown: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new FeedQueryError(`${name}: not a valid percent-encoded path segment: ${shown}`);
+  }
+}
+
+async function readBody(req: RouteRequest['req']): Promise<string> {
   let size = 0;
   const parts: Buffer[] = [];
   try {
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_BODY) throw new Refusal(413, { code: 'EDEADLETTER_QUERY', reason: `the body exceeds ${MAX_BODY} bytes` });
+      if (size > MAX_BODY) throw new Refusal(413, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: `the body exceeds ${MAX_BODY} bytes` });
       parts.push(chunk);
     }
   } catch (err) {
     if (err instanceof Refusal) throw err;
     // The request stream failed (the client went away): no store involved.
-    throw new Refusal(400, { code: 'EDEADLETTER_QUERY', reason: `the body could not be read: ${(err as Error).message}` });
+    throw new Refusal(400, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: `the body could not be read: ${(err as Error).message}` });
   }
   return Buffer.concat(parts).toString('utf8').trim();
 }

@@ -7,10 +7,9 @@
 // Started by EventServer.listen once the listeners are up; stopped first on close so pending requests are answered.
 // What /healthz needs of them (the store, the sinks' worker) is health()'s.
 import { resolve } from 'node:path';
-import { eventKey, matchesFilter, type Logger } from '@event-broker/shared';
+import { eventKey, matchesFilter, type Logger, type Router } from '@event-broker/shared';
 import { embed } from '../embedded.js';
 import type { EventServer } from '../server.js';
-import type http from 'node:http';
 import { EventFeed } from './event-feed.js';
 import { HandlersHttpApi } from './http-api.js';
 import { EventIntake } from './intake.js';
@@ -403,9 +402,9 @@ export class EventHandlers {
     };
   }
 
-  /** The monitoring listener's hook (monitor/http.ts): /events and /deadletters. */
-  serveHttp(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<boolean> {
-    return this.api.serve(req, res, url);
+  /** Mounted on the monitoring listener (monitor/http.ts): /events and /deadletters. */
+  get httpRoutes(): Router {
+    return this.api.routes;
   }
 
   /** Commits and answers what the intake holds, then stops the sinks and the feed and closes the store. */

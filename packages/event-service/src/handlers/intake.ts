@@ -14,7 +14,7 @@ import {
   type PublishGate,
 } from '@event-broker/shared';
 import type { Msg, Subscription } from '../api.js';
-import type { EventReplyErrorCode } from '../error-codes.js';
+import { EventReplyErrorCode, EventStoreErrorCode } from '../error-codes.js';
 import { stampAuthContext } from './authcontext.js';
 import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS, type ErrorReply } from './error-reply.js';
 import { storeCodeOf } from './store-file.js';
@@ -207,7 +207,7 @@ export class EventIntake {
       // throw and answer nothing. What failed is the log's; nothing was stored.
       this.stats.storeFailures++;
       this.opts.logger.error({ subject: msg.subject, err: (err as Error).message }, 'event intake failed');
-      this.answer(msg.reply, { code: 'EEVENT_STORE', reason: 'not stored: the service failed to take this event; retrying with the same id is safe' });
+      this.answer(msg.reply, { code: EventReplyErrorCode.EEVENT_STORE, reason: 'not stored: the service failed to take this event; retrying with the same id is safe' });
     }
     // Admitted by the room's gate (a plain publish) but not taken: its room is free again.
     if (msg.reply === undefined && this.batch.length === before) this.room.notTaken();
@@ -235,7 +235,7 @@ export class EventIntake {
     if (msg.reply !== undefined && free <= 0) {
       const limit = this.opts.eventLimit();
       this.stats.refusedAtLimit++;
-      this.answer(msg.reply, { code: 'EEVENT_LIMIT', reason: `event_limit ${limit} reached: retry later` });
+      this.answer(msg.reply, { code: EventReplyErrorCode.EEVENT_LIMIT, reason: `event_limit ${limit} reached: retry later` });
       return;
     }
     this.batch.push({ event: parsed.event, body: parsed.body, reply: msg.reply });
@@ -243,7 +243,7 @@ export class EventIntake {
   }
 
   private parse(msg: Msg): { event: EventEnvelope; body: string } | { error: IntakeReplyError } {
-    const invalid = (e: EventFieldError): { error: IntakeReplyError } => ({ error: { code: 'EEVENT_INVALID', field: e.field, reason: e.reason } });
+    const invalid = (e: EventFieldError): { error: IntakeReplyError } => ({ error: { code: EventReplyErrorCode.EEVENT_INVALID, field: e.field, reason: e.reason } });
     let value: unknown;
     try {
       value = JSON.parse(msg.string());
@@ -329,10 +329,10 @@ export class EventIntake {
         // This event alone: the store refused it and stored the rest of its group (store.ts append).
         this.stats.storeFailures++;
         if (p.reply === undefined) (refusedPlain ??= []).push(p.event.id);
-        this.opts.logger.warn({ id: p.event.id, type: p.event.type, store_code: 'ESTORE_REFUSED', err: r.error }, 'event store refused one event; its group was stored');
+        this.opts.logger.warn({ id: p.event.id, type: p.event.type, store_code: EventStoreErrorCode.ESTORE_REFUSED, err: r.error }, 'event store refused one event; its group was stored');
         this.answer(p.reply, {
-          code: 'EEVENT_STORE',
-          store_code: 'ESTORE_REFUSED',
+          code: EventReplyErrorCode.EEVENT_STORE,
+          store_code: EventStoreErrorCode.ESTORE_REFUSED,
           reason: 'not stored: the event store refused this event alone (the rest of its group was stored); retrying with the same id is safe, but the same event is likely refused again',
         });
         continue;
@@ -350,7 +350,7 @@ export class EventIntake {
     this.stats.storeFailures += batch.length;
     this.storeFailure = { at: Date.now(), error: err };
     // Any failure of a commit not otherwise named (the writer closed) is a commit that failed.
-    const storeCode = storeCodeOf(err) ?? 'ESTORE_WRITE';
+    const storeCode = storeCodeOf(err) ?? EventStoreErrorCode.ESTORE_WRITE;
     const requestIds: string[] = [];
     const plainIds: string[] = [];
     for (const p of batch) (p.reply === undefined ? plainIds : requestIds).push(p.event.id);
@@ -363,7 +363,7 @@ export class EventIntake {
     // same id is safe either way (answered as a duplicate if it was).
     for (const p of batch) {
       this.answer(p.reply, {
-        code: 'EEVENT_STORE',
+        code: EventReplyErrorCode.EEVENT_STORE,
         store_code: storeCode,
         reason: 'not stored, or not confirmed: the event store failed the commit; retrying with the same id is safe',
       });
@@ -372,10 +372,10 @@ export class EventIntake {
 
   /** The store cannot be opened: this event is refused, its id logged with why (the file, the reason). */
   private unusable(reply: string | undefined, id: string, err: unknown): void {
-    const storeCode = storeCodeOf(err) ?? 'ESTORE_OPEN';
+    const storeCode = storeCodeOf(err) ?? EventStoreErrorCode.ESTORE_OPEN;
     this.stats.storeFailures++;
     this.opts.logger.error({ id, store_code: storeCode, err: (err as Error).message }, 'event store cannot be used: event refused');
-    this.answer(reply, { code: 'EEVENT_STORE', store_code: storeCode, reason: 'not stored: the event store cannot be used; retrying with the same id is safe' });
+    this.answer(reply, { code: EventReplyErrorCode.EEVENT_STORE, store_code: storeCode, reason: 'not stored: the event store cannot be used; retrying with the same id is safe' });
   }
 
   /** An error reply, its field and reason shortened to fit MAX_*_CHARS and max_payload. */

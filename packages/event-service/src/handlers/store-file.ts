@@ -4,7 +4,7 @@
 // messages ("unable to open database file") name neither the file nor the setting. What is stored is store.ts's.
 import fs from 'node:fs';
 import path from 'node:path';
-import { EVENT_STORE_ERROR_CODES, type EventStoreErrorCode } from '../error-codes.js';
+import { EVENT_STORE_ERROR_CODES, EventStoreErrorCode } from '../error-codes.js';
 
 /** The setting that names the store's file, in every message about it. */
 export const STORE_PATH_KEY = 'store.path';
@@ -67,7 +67,7 @@ export interface StoreProblem {
 export function storeProblem(err: unknown): StoreProblem {
   const e = (typeof err === 'object' && err !== null ? err : {}) as { key?: unknown; summary?: unknown };
   const code = storeCodeOf(err);
-  if (code === undefined) return { store_code: 'ESTORE_WRITE', setting: STORE_PATH_KEY, reason: SUMMARY.ESTORE_WRITE };
+  if (code === undefined) return { store_code: EventStoreErrorCode.ESTORE_WRITE, setting: STORE_PATH_KEY, reason: SUMMARY.ESTORE_WRITE };
   return {
     store_code: code,
     setting: typeof e.key === 'string' ? e.key : STORE_PATH_KEY,
@@ -91,8 +91,8 @@ export function storeCodeOf(err: unknown): EventStoreErrorCode | undefined {
 
 /** Which of our codes an SQLite error code (better-sqlite3's SqliteError.code, `SQLITE_NOTADB`) means. */
 function codeOf(sqliteCode: string | undefined, opening: boolean): EventStoreErrorCode {
-  if (sqliteCode === 'SQLITE_NOTADB' || sqliteCode?.startsWith('SQLITE_CORRUPT')) return 'ESTORE_CORRUPT';
-  return opening ? 'ESTORE_OPEN' : 'ESTORE_WRITE';
+  if (sqliteCode === 'SQLITE_NOTADB' || sqliteCode?.startsWith('SQLITE_CORRUPT')) return EventStoreErrorCode.ESTORE_CORRUPT;
+  return opening ? EventStoreErrorCode.ESTORE_OPEN : EventStoreErrorCode.ESTORE_WRITE;
 }
 
 /**
@@ -105,7 +105,7 @@ export function storeError(err: unknown, file: string, opts: { key?: string; ope
   const sqliteCode = typeof e.code === 'string' && e.code.startsWith('SQLITE_') ? e.code : undefined;
   const code = codeOf(sqliteCode, opts.opening ?? false);
   const message = typeof e.message === 'string' ? e.message : String(err);
-  const what = code === 'ESTORE_CORRUPT' ? `${SUMMARY.ESTORE_CORRUPT}: ` : '';
+  const what = code === EventStoreErrorCode.ESTORE_CORRUPT ? `${SUMMARY.ESTORE_CORRUPT}: ` : '';
   return new EventStoreError(code, file, `${what}${message}${sqliteCode === undefined ? '' : ` (${sqliteCode})`}`, { ...opts, cause: err });
 }
 
@@ -133,16 +133,16 @@ export function checkStorePath(file: string, opts: { key?: string; create: boole
   try {
     st = statOf(file);
   } catch (err) {
-    throw fail('ESTORE_OPEN', `cannot be read: ${(err as Error).message}`, { cause: err, summary: `cannot be read${errnoOf(err)}` });
+    throw fail(EventStoreErrorCode.ESTORE_OPEN, `cannot be read: ${(err as Error).message}`, { cause: err, summary: `cannot be read${errnoOf(err)}` });
   }
   if (st !== undefined) {
-    if (st.isDirectory()) throw fail('ESTORE_OPEN', 'is a directory, not a store file');
+    if (st.isDirectory()) throw fail(EventStoreErrorCode.ESTORE_OPEN, 'is a directory, not a store file');
     if (st.size === 0) {
       // SQLite would take it for a new database. An empty file at a store's path is what a failed copy, a full
       // disk or a truncation leaves of one: the operator decides (move it away to start a new store).
       const wal = statOf(`${file}-wal`);
       throw fail(
-        'ESTORE_EMPTY',
+        EventStoreErrorCode.ESTORE_EMPTY,
         `the file is empty (0 bytes)${wal !== undefined ? ` beside a ${wal.size}-byte ${path.basename(file)}-wal` : ''}: not opened as a new store; ` +
           'if no store is meant to be there, remove it',
         { summary: SUMMARY.ESTORE_EMPTY },
@@ -155,21 +155,21 @@ export function checkStorePath(file: string, opts: { key?: string; create: boole
     // The WAL holds the latest commits (acknowledged events) until they are checkpointed into the database file;
     // SQLite would start a new database beside it.
     throw fail(
-      'ESTORE_ORPHAN_WAL',
+      EventStoreErrorCode.ESTORE_ORPHAN_WAL,
       `${path.basename(file)}-wal (${wal.size} bytes) lies there without its database: not opened as a new store; ` +
         'restore the database file, or remove the -wal if no store is meant to be there',
       { summary: SUMMARY.ESTORE_ORPHAN_WAL },
     );
   }
-  if (!opts.create) throw fail('ESTORE_OPEN', 'does not exist (it is created only by the service at start)');
+  if (!opts.create) throw fail(EventStoreErrorCode.ESTORE_OPEN, 'does not exist (it is created only by the service at start)');
   const dir = path.dirname(file);
   if (statOf(dir)?.isDirectory() === false) {
-    throw fail('ESTORE_OPEN', `its directory cannot be made: ${dir} is a file, not a directory`, { summary: 'its directory cannot be made: a file is in the way' });
+    throw fail(EventStoreErrorCode.ESTORE_OPEN, `its directory cannot be made: ${dir} is a file, not a directory`, { summary: 'its directory cannot be made: a file is in the way' });
   }
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (err) {
-    throw fail('ESTORE_OPEN', `its directory cannot be made: ${(err as Error).message}`, { cause: err, summary: `its directory cannot be made${errnoOf(err)}` });
+    throw fail(EventStoreErrorCode.ESTORE_OPEN, `its directory cannot be made: ${(err as Error).message}`, { cause: err, summary: `its directory cannot be made${errnoOf(err)}` });
   }
 }
 
@@ -199,16 +199,16 @@ export function checkSameFile(file: string, opened: FileIdentity, key?: string):
   try {
     now = statOf(file);
   } catch (err) {
-    throw new EventStoreError('ESTORE_GONE', file, `cannot be checked: ${(err as Error).message}`, {
+    throw new EventStoreError(EventStoreErrorCode.ESTORE_GONE, file, `cannot be checked: ${(err as Error).message}`, {
       ...(key !== undefined && { key }),
       cause: err,
       summary: `cannot be checked${errnoOf(err)}`,
     });
   }
   const k = key !== undefined ? { key } : {};
-  if (now === undefined) throw new EventStoreError('ESTORE_GONE', file, 'was removed while the service had it open: refusing writes that would be lost at the next start', { ...k, summary: 'was removed while the service had it open' });
+  if (now === undefined) throw new EventStoreError(EventStoreErrorCode.ESTORE_GONE, file, 'was removed while the service had it open: refusing writes that would be lost at the next start', { ...k, summary: 'was removed while the service had it open' });
   if (now.dev !== opened.dev || now.ino !== opened.ino) {
-    throw new EventStoreError('ESTORE_GONE', file, 'was replaced by another file while the service had it open: refusing writes that would not be in it', {
+    throw new EventStoreError(EventStoreErrorCode.ESTORE_GONE, file, 'was replaced by another file while the service had it open: refusing writes that would not be in it', {
       ...k,
       summary: 'was replaced by another file while the service had it open',
     });

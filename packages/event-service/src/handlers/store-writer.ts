@@ -6,7 +6,7 @@
 // one is answered).
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@event-broker/shared';
-import type { EventStoreErrorCode } from '../error-codes.js';
+import { EventStoreErrorCode } from '../error-codes.js';
 import { EventStoreError, storeCodeOf } from './store-file.js';
 import type { AppendResult, NewEvent } from './event-store.js';
 import { countAllCommitted, countCommitted } from './held-counter.js';
@@ -128,7 +128,7 @@ export class StoreWriter {
       const reason = `event store writer exited (code ${code})${detail === undefined ? '' : `: ${detail}`}`;
       // What /healthz may show: the thread's own summary when it had one, never the message of whatever it threw.
       const summary = `event store writer exited (code ${code})${typeof kept?.summary === 'string' ? `: ${kept.summary}` : ''}`;
-      const error = new EventStoreError(storeCodeOf(failure) ?? 'ESTORE_WRITE', this.data.file, reason, { summary });
+      const error = new EventStoreError(storeCodeOf(failure) ?? EventStoreErrorCode.ESTORE_WRITE, this.data.file, reason, { summary });
       // Groups it committed whose answers will never come: counted now (none can be added to slot 1 any more).
       countAllCommitted(this.data.heldCounter);
       for (const w of this.waiting.values()) w.reject(error);

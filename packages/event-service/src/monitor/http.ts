@@ -1,6 +1,6 @@
 // The service's monitoring listener ([monitor] host, port): shared's MonitorHttp (nats-server's answering
 // conventions) with the service's endpoints: nats-server's /varz /connz /subsz /leafz /healthz, /metrics, and ours,
-// the status page at / and /handlerz; the handlers' own routes (/events, /deadletters) through the hook.
+// the status page at / and /handlerz; the handlers' own routes (/events, /deadletters) mounted while they run.
 import {
   ClosedConnections,
   CpuSampler,
@@ -28,9 +28,6 @@ import { serviceVarz } from './varz.js';
 /** The [monitor] section as configured (its defaults are the schema's, config.ts), and where to log. */
 export type MonitorOptions = Readonly<MonitorSection> & { readonly logger: Logger };
 
-/** The event feed's live stream: a response that stays open, counted against max_streams. */
-const isFeedStream = (req: { method?: string | undefined }, url: URL) => url.pathname === '/events/stream' && (req.method === 'GET' || req.method === 'HEAD');
-
 export class MonitorServer {
   /** Closed connections for /connz?state=closed; the server records each client as it goes. */
   readonly closed = new ClosedConnections(MAX_CLOSED_CLIENTS);
@@ -47,9 +44,10 @@ export class MonitorServer {
       allowedOrigins: opts.allowed_origins,
       allowedHosts: opts.allowed_hosts,
       maxConnections: opts.max_connections,
-      streams: { max: opts.max_streams, matches: isFeedStream },
-      // The hook for routes other modules own (handlers/http-api.ts: /events, /deadletters); they pick their methods.
-      hook: (req, res, url) => (src.handlers === undefined ? false : src.handlers.serveHttp(req, res, url)),
+      // The event feed's live streams (a route of handlers/http-api.ts marked `stream`) are capped apart.
+      maxStreams: opts.max_streams,
+      // Routes other modules own (handlers/http-api.ts: /events, /deadletters), while the handlers run.
+      mounted: () => src.handlers?.httpRoutes,
       routes: {
         '/': () => textResponse(200, 'text/html; charset=utf-8', statusPage(NATS_ENDPOINTS)),
         ...natsRoutes({

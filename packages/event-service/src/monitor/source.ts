@@ -1,7 +1,7 @@
 // What the service's monitoring endpoints read from the running server. The endpoint builders, value formats and
 // query parsing are shared's (shared/src/monitor), which the gateway uses too; this is the service's side: its
 // configuration, the handlers' routes and status, the leafnode listener.
-import type { Broker, Client, ServerState } from '@event-broker/shared';
+import type { Broker, Client, Router, ServerState } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
 import type { HandlersStatus } from '../handlers/index.js';
 import type { LeafnodeListener } from '../leafnode/listener.js';
@@ -31,12 +31,10 @@ export interface MonitorSource {
   serverInfo(): Record<string, unknown>;
 }
 
-/**
- * Extra routes on the monitoring listener: answers true when it took the request (any method), false to leave it to
- * the monitoring endpoints.
- */
+/** What the handlers add to the monitoring listener while they run. */
 export interface MonitorExtension {
-  serveHttp(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, url: URL): boolean | Promise<boolean>;
+  /** Routes asked before the monitoring endpoints, for any method (handlers/http-api.ts: the feed, dead letters). */
+  readonly httpRoutes: Router;
   /** The intake and each sink's health, for /handlerz. */
   status(): HandlersStatus;
   /** Events held and room reserved as credit, against event_limit (cheap: for /varz); held is 0 while the store cannot be opened. */

@@ -1,7 +1,7 @@
-// The monitoring HTTP listener both processes run: routes a path to the endpoint that answers it, and answers as
-// nats-server's monitor.go does (indented JSON, HEAD, 400 with plain text for a bad parameter, Go's "404 page not
-// found"), counting requests per path for /varz http_req_stats. Which endpoints exist and what they say is the
-// process's business.
+// The monitoring HTTP listener both processes run: routes a path to the endpoint that answers it (http/router.ts,
+// the router the event service's feed and dead-letter APIs use too), and answers as nats-server's monitor.go does
+// (indented JSON, HEAD, 400 with plain text for a bad parameter, Go's "404 page not found"), counting requests per
+// path for /varz http_req_stats. Which endpoints exist and what they say is the process's business.
 //
 // What a browser may do with it: a request whose Host is a name that could be rebound to us (DNS rebinding) is
 // refused (403) unless listed; a page of another origin reads an answer only when its origin is listed
@@ -16,19 +16,13 @@ import http from 'node:http';
 import type net from 'node:net';
 import { hostAllowed } from '../http/host-check.js';
 import { corsAllowOrigin } from '../http/origin.js';
+import { Router, jsonResponse, methodNotAllowed, send, textResponse, type HttpResponse, type RouteHandler } from '../http/router.js';
 import { ThrottledWarn, clipped, type Logger } from '../log.js';
 import { listenOn } from '../server/frontend.js';
 import { MonitorRequestError } from './query.js';
 
-/** One answer: status, content type and the whole body. */
-export interface MonitorResponse {
-  status: number;
-  contentType: string;
-  body: string;
-}
-
 /** Answers one GET (or HEAD) of its path; a MonitorRequestError thrown becomes a 400 with its text. */
-export type MonitorHandler = (query: URLSearchParams, url: URL) => MonitorResponse | Promise<MonitorResponse>;
+export type MonitorHandler = RouteHandler;
 
 export interface MonitorHttpOptions {
   host: string;
@@ -38,17 +32,17 @@ export interface MonitorHttpOptions {
   routes: Readonly<Record<string, MonitorHandler>>;
   /** The most HTTP connections served at once (MONITOR_MAX_CONNECTIONS by default); past it, 503. */
   maxConnections?: number;
-  /** Long-lived responses (the event feed's SSE streams): which requests open one, and how many may be open; past it, 503. */
-  streams?: { readonly max: number; matches(req: http.IncomingMessage, url: URL): boolean };
+  /** How many long-lived responses (routes marked `stream`: the event feed's SSE) may be open; past it, 503. */
+  maxStreams?: number;
   /** Origins whose pages may read the answers (CORS); default none. */
   allowedOrigins?: readonly string[];
   /** Host names answered besides IP literals, loopback names, `host` and this machine's name. */
   allowedHosts?: readonly string[];
   /**
-   * Routes another module owns, asked first for any method: true when it took the request (the event service's
-   * /events and /deadletters). The CORS header is already set on `res` when the origin is allowed.
+   * Routes another module owns (the event service's /events and /deadletters), asked first, for any method;
+   * undefined while that module is not running. The CORS header is already set on `res` when the origin is allowed.
    */
-  hook?(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean | Promise<boolean>;
+  mounted?: () => Router | undefined;
 }
 
 /** Default for maxConnections: far below a default 1024-descriptor limit, far above a few scrapers and pages. */
@@ -65,15 +59,6 @@ const KEEP_ALIVE_MS = 5_000;
 
 type RefusalKind = 'refused_connections' | 'refused_streams' | 'refused_hosts';
 
-/** Indented JSON, as nats-server's monitoring endpoints write it. */
-export function jsonResponse(status: number, body: unknown): MonitorResponse {
-  return { status, contentType: 'application/json', body: JSON.stringify(body, null, 2) };
-}
-
-export function textResponse(status: number, contentType: string, body: string): MonitorResponse {
-  return { status, contentType, body };
-}
-
 /** nats-server's endpoints every process serves, as its monitoring index lists them. */
 export const NATS_ENDPOINTS = ['/varz', '/connz', '/subsz', '/leafz', '/healthz', '/metrics'] as const;
 
@@ -89,13 +74,13 @@ export interface NatsRouteSources {
 
 /** The routes of NATS_ENDPOINTS (and /subscriptionsz, nats-server's other name for /subsz), as nats-server writes them. */
 export function natsRoutes(src: NatsRouteSources): Record<string, MonitorHandler> {
-  const subszRoute = (q: URLSearchParams) => jsonResponse(200, src.subsz(q));
+  const subszRoute: MonitorHandler = ({ query }) => jsonResponse(200, src.subsz(query));
   return {
     '/varz': () => jsonResponse(200, src.varz()),
-    '/connz': (q) => jsonResponse(200, src.connz(q)),
+    '/connz': ({ query }) => jsonResponse(200, src.connz(query)),
     '/subsz': subszRoute,
     '/subscriptionsz': subszRoute,
-    '/leafz': (q) => jsonResponse(200, src.leafz(q)),
+    '/leafz': ({ query }) => jsonResponse(200, src.leafz(query)),
     '/healthz': async () => {
       const h = await src.health();
       // Compact, as nats-server writes it: probes sometimes compare the body as text.
@@ -109,8 +94,10 @@ export class MonitorHttp {
   /** Requests served per path (nats-server http_req_stats). */
   readonly reqStats: Record<string, number> = {};
   private readonly server: http.Server;
+  private readonly router = new Router({ errors: badParameter });
   private boundPort = 0;
   private readonly maxConnections: number;
+  private readonly maxStreams: number;
   private openConnections = 0;
   /** Sockets accepted past maxConnections: each request on one is answered 503. */
   private readonly overLimit = new WeakSet<net.Socket>();
@@ -122,6 +109,18 @@ export class MonitorHttp {
 
   constructor(private readonly opts: MonitorHttpOptions) {
     this.maxConnections = opts.maxConnections ?? MONITOR_MAX_CONNECTIONS;
+    this.maxStreams = opts.maxStreams ?? Number.POSITIVE_INFINITY;
+    if (opts.mounted !== undefined) this.router.use(opts.mounted);
+    for (const [path, route] of Object.entries(opts.routes)) {
+      this.router.get(path, (r) => {
+        this.reqStats[path] = (this.reqStats[path] ?? 0) + 1;
+        return route(r);
+      });
+    }
+    // Every other path is nats-server's 404, and read-only: a write to it is refused as to any endpoint here.
+    this.router.otherwise(({ req }) =>
+      req.method === 'GET' || req.method === 'HEAD' ? textResponse(404, 'text/plain', '404 page not found\n') : methodNotAllowed(['GET', 'HEAD']),
+    );
     this.server = http.createServer(
       { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS },
       (req, res) => {
@@ -165,7 +164,7 @@ export class MonitorHttp {
 
   /** Counts a refusal for the rate-limited log line; `host` is the refused Host header, clipped. */
   private refused(kind: RefusalKind, host?: string): void {
-    const fields = { max_connections: this.maxConnections, max_streams: this.opts.streams?.max, last_refused_host: host === undefined ? undefined : clipped(host) };
+    const fields = { max_connections: this.maxConnections, max_streams: this.opts.maxStreams, last_refused_host: host === undefined ? undefined : clipped(host) };
     this.refusals.note(this.opts.logger, fields, kind);
   }
 
@@ -178,8 +177,7 @@ export class MonitorHttp {
     if (!hostAllowed(req.headers.host, { listenHost: host, allowedHosts })) {
       this.refused('refused_hosts', req.headers.host ?? '');
       const body = `Host ${JSON.stringify(req.headers.host)} is not served here: add it to [monitor] allowed_hosts\n`;
-      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
-      return;
+      return send(res, textResponse(403, 'text/plain; charset=utf-8', body));
     }
     if (allowedOrigins.length > 0) {
       // The answer depends on the Origin: caches must not hand one origin's answer to another.
@@ -188,42 +186,28 @@ export class MonitorHttp {
       if (allow !== undefined) res.setHeader('access-control-allow-origin', allow);
     }
     const url = new URL(req.url ?? '/', 'http://monitor');
-    const path = url.pathname;
-    const streams = this.opts.streams;
-    if (streams !== undefined && streams.matches(req, url)) {
-      if (this.openStreams >= streams.max) {
-        this.refused('refused_streams');
-        return busy(res, `too many open streams (max_streams ${streams.max}): retry later\n`);
-      }
-      this.openStreams++;
-      res.once('close', () => this.openStreams--);
-    }
-    if (this.opts.hook !== undefined && (await this.opts.hook(req, res, url))) return;
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-      return;
-    }
-    const route = Object.hasOwn(this.opts.routes, path) ? this.opts.routes[path] : undefined;
-    if (route === undefined) return send(res, textResponse(404, 'text/plain', '404 page not found\n'));
-    this.reqStats[path] = (this.reqStats[path] ?? 0) + 1;
-    let answer: MonitorResponse;
-    try {
-      answer = await route(url.searchParams, url);
-    } catch (err) {
-      if (!(err instanceof MonitorRequestError)) throw err;
-      answer = textResponse(400, 'text/plain; charset=utf-8', err.message);
-    }
-    send(res, answer);
+    await this.router.serve(req, res, url, { admitStream: (r) => this.admitStream(r) });
   }
+
+  /** A long-lived response may open while fewer than maxStreams are; it is counted until it closes. */
+  private admitStream(res: http.ServerResponse): boolean {
+    if (this.openStreams >= this.maxStreams) {
+      this.refused('refused_streams');
+      busy(res, `too many open streams (max_streams ${this.maxStreams}): retry later\n`);
+      return false;
+    }
+    this.openStreams++;
+    res.once('close', () => this.openStreams--);
+    return true;
+  }
+}
+
+/** A bad query parameter: 400 with nats-server's text. */
+function badParameter(err: unknown): HttpResponse | undefined {
+  return err instanceof MonitorRequestError ? textResponse(400, 'text/plain; charset=utf-8', err.message) : undefined;
 }
 
 /** 503 with a reason; the connection is closed after it (a client told to retry later need not hold it). */
 function busy(res: http.ServerResponse, text: string): void {
-  res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'retry-after': '5', connection: 'close' });
-  res.end(text);
-}
-
-function send(res: http.ServerResponse, a: MonitorResponse): void {
-  res.writeHead(a.status, { 'content-type': a.contentType, 'content-length': Buffer.byteLength(a.body) });
-  res.end(res.req.method === 'HEAD' ? undefined : a.body);
+  send(res, { status: 503, contentType: 'text/plain; charset=utf-8', body: text, headers: { 'retry-after': '5', connection: 'close' } });
 }
