@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { GatewayConfig } from '../src/config-types.js';
-import { planGatewayReload } from '../src/reload.js';
+import { planGatewayReload } from '../src/config.js';
 
 const MiB = 1024 * 1024;
 

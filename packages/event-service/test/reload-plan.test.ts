@@ -3,9 +3,8 @@
 // reload logs and `config patch` prints. The schema says it (reload marks on its fields); this pins the outcome.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveServiceConfig } from '../src/config.js';
+import { planServiceReload, resolveServiceConfig } from '../src/config.js';
 import type { HandlerSink, ServiceConfig } from '../src/config-types.js';
-import { planReload } from '../src/reload.js';
 
 /** Every section present, so each of its keys can be changed. */
 const RUNNING = resolveServiceConfig({
@@ -24,7 +23,7 @@ const RUNNING = resolveServiceConfig({
 function plan(change: (next: ServiceConfig) => void, running: ServiceConfig = RUNNING) {
   const next = structuredClone(running);
   change(next);
-  const p = planReload(running, next);
+  const p = planServiceReload(running, next);
   return { applied: p.applied.map((c) => c.key), restart: p.restart.map((c) => c.key), config: p.config, next };
 }
 
