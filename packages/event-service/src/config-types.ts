@@ -21,8 +21,7 @@ export type FeedSection = NonNullable<ServiceConfig['feed']>;
 
 /**
  * What an embedding program passes: any subset, validated and completed like a TOML file. Written from the resolved
- * type (a sink's decoder also takes "host:port" and `secret`, which this does not name: ServiceConfigInputWithUnits
- * is as loose as the decoders are only for durations, sizes and lists).
+ * type (shared ConfigInput says why): a sink's input spelling ("host:port", `secret`) is not named here.
  */
 export type ServiceConfigInput = {
   [K in keyof ServiceConfig]?: Partial<NonNullable<ServiceConfig[K]>>;

@@ -110,8 +110,9 @@ export const serviceSchema = s.table({
         ctx.report(['root_ca_path'], 'ECONFIG_MISSING', 'is required when verify = true (client certificates are checked against it)', ['verify']);
       }
     }),
-  // The sections below own something started once (a bound listener, the opened store): a reload leaves them as
-  // they run. [handlers] reloads (EventHandlers.applySinks adds, removes and replaces sinks); [feed] is read fresh.
+  // [websocket], [monitor], [store] and [leafnodes] own something started once (a bound listener, the opened store):
+  // a reload leaves them as they run. [handlers] reloads (EventHandlers.applySinks adds, removes and replaces
+  // sinks); [feed] is read fresh.
   /** NATS over WebSocket; off unless present. */
   websocket: s
     .table({

@@ -24,9 +24,9 @@ export type LogLevel = LogSection['level'];
 
 /**
  * A section as an embedding program may give it: any subset; durations and sizes also as text, lists as one string.
- * Written from the resolved type, not the schema: what a setting accepts is its decoder's business (a sink may be
- * "host:port" or a table with `secret`; resolved it is a table with `secrets`), so for hand-decoded settings this
- * names the resolved form, which the decoders accept too.
+ * Written from the resolved type, not derived from the schema: what a hand-decoded setting accepts is its decoder's
+ * business and can differ from what it resolves to (a sink is "host:port" or a table with `secret`; resolved, a
+ * table with `secrets`), and a Leaf records only the resolved type.
  */
 export type LooseSection<T> = {
   [K in keyof T]?: T[K] extends number ? number | string : T[K] extends string[] ? string | string[] : T[K];

@@ -63,7 +63,7 @@ export function natsListenerSection(defaults: NatsListenerDefaults) {
       lame_duck_grace_period: s.timer({ minMs: 0 }).default(10_000),
       // Read from the base and --patch files only, never a stored patch (shared config/commands.ts). The pid file and
       // the stored patches stay where the process found them at start.
-      /** Where `config patch` keeps stored patches and the process its pid file; default `data` beside the config file. */
+      /** Where `config patch` keeps stored patches and the process its pid file; default `data` beside the config file (the working directory's without one). */
       data_dir: s.path().optional().restart(),
     })
     .live()
