@@ -10,9 +10,7 @@ import {
   type ConfigCommandSpec,
   type InForce,
 } from '@event-broker/shared';
-import { formatGatewayConfig, loadGatewayConfig, type LoadGatewayConfigOptions } from './config.js';
-import type { GatewayConfig } from './config-types.js';
-import { planGatewayReload } from './reload.js';
+import { formatGatewayConfig, loadGatewayConfig, planGatewayReload, type GatewayConfig, type LoadGatewayConfigOptions } from './config.js';
 
 /** The gateway's pid, written at start in the data directory and removed at exit. */
 export const PID_FILE = 'event-gateway.pid';

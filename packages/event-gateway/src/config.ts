@@ -1,35 +1,34 @@
-// The gateway's settings: the schema behind GatewayConfig (config-types.ts is the contract), loaded from TOML with
-// patches or given as a JS object, and printed back. Loading, merging and `file:line: key: reason` reporting are
+// The gateway's settings: the schema (the types in config-types.ts are derived from it, each setting's doc and
+// reload behaviour written here, on its field), loaded from TOML with patches or given as a JS object, printed back,
+// and what a reload puts in force. Loading, merging, reload planning and `file:line: key: reason` reporting are
 // shared/config's; this file says what the settings are and reads the [auth] key to check the algorithm list.
 import {
   ConfigError,
   configEntry,
   hostListSetting,
-  MAX_CONTROL_LINE_CAP,
+  logSection,
   MAX_PAYLOAD_CAP,
   MONITOR_MAX_CONNECTIONS,
+  natsListenerSection,
   originListSetting,
   schema as s,
+  type ConfigInput,
   type ConfigProblem,
   type ConfigSources,
   type Decoded,
   type Infer,
   type LoadConfigOptions,
   type LoadedConfig,
+  type ReloadPlan,
   type ValueSource,
 } from '@event-broker/shared';
-import { JWS_ALGORITHMS, isHmac, loadVerificationKey, type KeyProblem } from './auth/keys.js';
-import type { GatewayConfig, GatewayConfigInput, JwsAlgorithm } from './config-types.js';
+import { JWS_ALGORITHMS, isHmac, loadVerificationKey, type JwsAlgorithm, type KeyProblem } from './auth/keys.js';
 
 const MiB = 1024 * 1024;
-/** Node clamps a setTimeout delay above 2^31-1 ms to 1 ms, so a longer duration would fire at once. */
-const TIMER_MAX_MS = 2 ** 31 - 1;
-const PORT = { min: 0, max: 65535 };
 /** nats-server's leafnode port, the default when an upstream URL names none. */
 const LEAFNODE_PORT = 7422;
 // More leeway than this and `exp` stops meaning much; clock skew beyond minutes is a broken clock.
 const CLOCK_TOLERANCE_MAX_MS = 5 * 60_000;
-const timer = (minMs = 1) => s.duration({ minMs, maxMs: TIMER_MAX_MS });
 
 const ok = <T>(value: T): Decoded<T> => ({ ok: true, value });
 
@@ -133,48 +132,30 @@ function upstreamUrls() {
   });
 }
 
+// 4222: NATS's client port, which external clients expect. auth_timeout: nats-server opts.go getDefaultAuthTimeout,
+// with TLS configured, the TLS timeout (2s) plus one second.
+const listener = natsListenerSection({ port: 4222, authTimeoutMs: 3_000 });
+
 /**
- * Every setting, its bounds and default. A new setting is one more entry here plus its type in config-types.ts
- * (the assertion below keeps the two in step).
+ * Every setting: its bounds, default, doc and what a reload does with it (`.live()`, `.restart()`; unmarked, as its
+ * section; an unmarked section waits for a restart). A new setting is one entry here.
  */
 export const gatewaySchema = s
   .table({
-    gateway: s
-      .table({
-        host: s.string().default('127.0.0.1'),
-        port: s.integer(PORT).default(4222),
-        max_connections: s.integer({ min: 1 }).default(65_536),
-        max_payload: s.size({ min: 1, max: MAX_PAYLOAD_CAP }).default(MiB),
-        max_control_line: s.size({ min: 1, max: MAX_CONTROL_LINE_CAP }).default(4096),
-        max_pending: s.size({ min: 1 }).default(64 * MiB),
-        max_subscriptions: s.integer({ min: 0 }).default(0),
+    /** The client-facing NATS listener. Limits as nats-server's, with its defaults. */
+    gateway: listener
+      .extend({
         // For tokens without nats.subs / nats.payload (auth/limits.ts); a token's own value, like these, only lowers
         // max_subscriptions and max_payload.
+        /** A token without `nats.subs` gets this many subscriptions; 0 = no default (max_subscriptions alone). At most max_subscriptions when that is set. */
         default_max_subscriptions: s.integer({ min: 0 }).default(0),
+        /** A token without `nats.payload` may publish messages up to this size, in bytes; absent: max_payload alone. At most max_payload. */
         default_max_payload: s.size({ min: 1, max: MAX_PAYLOAD_CAP }).optional(),
-        ping_interval: timer().default(120_000),
-        ping_max: s.integer({ min: 1 }).default(2),
-        write_deadline: timer().default(10_000),
-        // nats-server opts.go getDefaultAuthTimeout: with TLS configured, the TLS timeout (2s) plus one second.
-        auth_timeout: timer().default(3_000),
-        // nats-server validateOptions: "server name cannot contain spaces".
-        server_name: s.string({ pattern: { test: /^\S+$/, reason: 'must not contain spaces' } }).optional(),
-        // As the event service's: nats-server's defaults are 2m and 10s; 25s keeps the whole exit inside a 30s stop
-        // timeout (Kubernetes' default terminationGracePeriodSeconds).
-        lame_duck_duration: timer().default(25_000),
-        lame_duck_grace_period: timer(0).default(10_000),
-        // Persisted patches and the pid file (config-commands.ts); read from the base and --patch files only.
-        data_dir: s.path().optional(),
+        // The uplink's CONNECT named the gateway once: a new name waits for a restart.
+        /** Name in INFO and in the leaf CONNECT upstream; defaults to the server id. */
+        server_name: listener.shape.server_name.restart(),
       })
       .check((gw, ctx) => {
-        // nats-server validateOptions: "lame duck grace period should be strictly lower than lame duck duration".
-        if (gw.lame_duck_grace_period >= gw.lame_duck_duration) {
-          ctx.report(['lame_duck_grace_period'], 'ECONFIG_RANGE', `must be shorter than lame_duck_duration (${gw.lame_duck_duration} ms), got ${gw.lame_duck_grace_period} ms`);
-        }
-        // nats-server validateOptions refuses the same: a message larger than the pending budget could never leave.
-        if (gw.max_payload > gw.max_pending) {
-          ctx.report(['max_payload'], 'ECONFIG_RANGE', `must not exceed max_pending (${gw.max_pending} bytes), got ${gw.max_payload} bytes`);
-        }
         // A default above the limit it sits under would read as a promise the gateway does not keep.
         if (gw.default_max_payload !== undefined && gw.default_max_payload > gw.max_payload) {
           ctx.report(['default_max_payload'], 'ECONFIG_RANGE', `must not exceed max_payload (${gw.max_payload} bytes), got ${gw.default_max_payload} bytes`);
@@ -183,39 +164,61 @@ export const gatewaySchema = s
           ctx.report(['default_max_subscriptions'], 'ECONFIG_RANGE', `must not exceed max_subscriptions (${gw.max_subscriptions}), got ${gw.default_max_subscriptions}`);
         }
       }),
+    /** NATS over WebSocket for browsers (nats.ws): same admission, same [tls]. Off unless present. */
     websocket: s
       .table({
+        /** Loopback unless asked (set "0.0.0.0" to serve other hosts). */
         host: s.string().default('127.0.0.1'),
-        port: s.integer(PORT),
+        port: s.port(),
         // Which web pages may open a connection (nats-server websocket same_origin, allowed_origins; both off by default).
+        /** A page's Origin must match the Host it connected to (nats-server same_origin); 403 otherwise. */
         same_origin: s.boolean().default(false),
+        /** When not empty, a page's Origin must be one of these (nats-server allowed_origins); 403 otherwise. */
         allowed_origins: originListSetting(),
       })
-      .optional(),
+      .optional()
+      // A bound listener.
+      .restart(),
+    /** The gateway's server certificate and the CA its clients' certificates must chain to. Required. */
     tls: s
       .table({
         cert_path: s.path(),
         key_path: s.path(),
+        /** Required while verify = true. */
         root_ca_path: s.path().optional(),
-        verify: s.boolean().default(true),
+        // requestCert is fixed when the TLS server is made; certificates, key, CA and min_version reload.
+        /** Require a client certificate chained to root_ca_path. */
+        verify: s.boolean().default(true).restart(),
         min_version: s.oneOf(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
       })
+      .live()
       .check((tls, ctx) => {
         if (tls.verify && tls.root_ca_path === undefined) {
           ctx.report(['root_ca_path'], 'ECONFIG_MISSING', 'is required while verify = true (client certificates must chain to it)', ['verify']);
         }
       }),
+    /** How tokens in CONNECT (`auth_token` or `jwt`) are verified. Exactly one of the three key settings. */
     auth: s
       .table({
+        /** A JSON Web Key Set file (public keys; `kid` picks the key). */
         jwks_path: s.path().optional(),
+        /** A PEM public key (SPKI): RSA, EC P-256/384/521 or Ed25519. */
         public_key_path: s.path().optional(),
+        /** A file whose bytes, less one trailing newline, are an HMAC key (HS256 by default). */
         secret_path: s.path().optional(),
+        /** Accepted `iss` values (a string in the file is a list of one). */
         issuer: stringList('non-empty'),
+        /** Accepted `aud` values; a token must name one of them. */
         audience: stringList('non-empty'),
+        /** The allow-list; absent, every algorithm the key can verify. `none` is always refused. */
         algorithms: algorithmList().optional(),
+        /** Leeway for `exp` and `nbf` against clock skew, in ms. */
         clock_tolerance: s.duration({ minMs: 0, maxMs: CLOCK_TOLERANCE_MAX_MS }).default(0),
+        /** Token ids (`jti`) refused at connect; on reload, live connections holding one are closed. */
         revoked: s.stringArray().default([]),
       })
+      // Every rule and the key file are read again on reload (EventGateway.applyConfig judges live tokens again).
+      .live()
       .check((auth, ctx) => {
         const named = (['jwks_path', 'public_key_path', 'secret_path'] as const).filter((k) => auth[k] !== undefined);
         if (named.length === 0) {
@@ -237,24 +240,37 @@ export const gatewaySchema = s
           ctx.report(['algorithms'], 'ECONFIG_VALUE', `${asym.join(', ')} needs a public key (public_key_path or jwks_path), not a shared secret`);
         }
       }),
+    /** The leafnode link into the event service (or a nats-server hub). */
     upstream: s
       .table({
+        /** `nats://host:port` or `tls://host:port` (port 7422 when absent), tried in order. */
         urls: upstreamUrls(),
+        /** The certificate the gateway presents upstream; with it the link is TLS whatever the scheme. */
         cert_path: s.path().optional(),
         key_path: s.path().optional(),
+        /** Trust only this CA for the upstream's certificate (default: Node's bundled roots). */
         root_ca_path: s.path().optional(),
         // What the hub's leafnode authorization asks for, in the leaf CONNECT (nats-server 2.9 remotes send a URL's
         // user:password; `token` goes as auth_token, for the event service's [leafnodes.authorization] token).
+        /** Sent in the leaf CONNECT with `password` when the hub's leafnode authorization names users; never logged or printed. */
         user: s.string().optional(),
+        /** Plain; the hub may hold it as a bcrypt hash. Required with `user`. */
         password: s.string().optional(),
+        /** Sent as CONNECT auth_token (the event service's [leafnodes.authorization] token); not with `user`. */
         token: s.string().optional(),
+        /** Publishes accepted from clients held while the link is down, in bytes; when full, publishing clients are paused. At least gateway.max_payload. */
         buffer_bytes: s.size({ min: 1 }).default(8 * MiB),
         // Which client messages go up stamped with Gateway-Auth: every one, or events only (the stamp's bytes cost the
         // gateway path ~30 % of its CPU per small message; the service stores it with events alone).
+        /** Which client messages carry the Gateway-Auth header. */
         auth_stamp: s.oneOf(['all', 'events']).default('all'),
-        reconnect_delay: timer().default(1_000),
-        reconnect_max_delay: timer().default(10_000),
+        /** First wait before redialling, in ms (nats-server's leafnode reconnect interval); doubles (with jitter) up to reconnect_max_delay. */
+        reconnect_delay: s.timer().default(1_000),
+        /** ms. */
+        reconnect_max_delay: s.timer().default(10_000),
       })
+      // The link is dialled once, at start.
+      .restart()
       .check((up, ctx) => {
         if ((up.cert_path === undefined) !== (up.key_path === undefined)) {
           const given = up.cert_path === undefined ? 'key_path' : 'cert_path';
@@ -274,23 +290,26 @@ export const gatewaySchema = s
           ctx.report(['reconnect_max_delay'], 'ECONFIG_RANGE', `must be at least reconnect_delay (${up.reconnect_delay} ms), got ${up.reconnect_max_delay} ms`);
         }
       }),
+    /** Monitoring HTTP (/healthz and friends); off unless present. */
     monitor: s
       .table({
         host: s.string().default('127.0.0.1'),
-        port: s.integer(PORT),
-        // Pages of these origins may read the answers (CORS); none by default (shared monitor/http.ts).
+        port: s.port(),
+        // CORS (shared monitor/http.ts).
+        /** Pages of these origins may read the answers cross-origin; none by default. */
         allowed_origins: originListSetting(),
-        // Names answered besides loopback names and IP literals: the DNS-rebinding guard (shared/http/host-check.ts).
+        // The DNS-rebinding guard (shared/http/host-check.ts).
+        /** Host names answered besides loopback names, IP literals, the listener's host and the machine's name. */
         allowed_hosts: hostListSetting(),
         // HTTP connections served at once (shared monitor/http.ts): a flood of requests never takes the file
-        // descriptors NATS clients need; past it, 503.
+        // descriptors NATS clients need.
+        /** HTTP connections served at once; past it, 503 (a few more are dropped at accept). */
         max_connections: s.integer({ min: 1 }).default(MONITOR_MAX_CONNECTIONS),
       })
-      .optional(),
-    log: s.table({
-      format: s.oneOf(['text', 'json']).default('text'),
-      level: s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    }),
+      .optional()
+      // A bound listener.
+      .restart(),
+    log: logSection,
   })
   .check((cfg, ctx) => {
     // One publish must fit in the outage buffer, or the first large message would stall its client for good.
@@ -303,10 +322,10 @@ export const gatewaySchema = s
     }
   });
 
-// Compile-time: the schema's inferred type is exactly GatewayConfig, both ways.
-type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const schemaMatchesContract: Exactly<Infer<typeof gatewaySchema>, GatewayConfig> = true;
-void schemaMatchesContract;
+/** The resolved configuration: every default filled in, durations in ms, sizes in bytes, paths absolute, URLs with their port. */
+export type GatewayConfig = Infer<typeof gatewaySchema>;
+/** What resolveGatewayConfig takes: any subset of each section (durations and sizes also as text, a list as one string), validated and completed like a TOML file. */
+export type GatewayConfigInput = ConfigInput<GatewayConfig>;
 
 /** The base TOML file (without it, the defaults, which lack the required [tls], [auth] and [upstream]), patches, cwd. */
 export type LoadGatewayConfigOptions = LoadConfigOptions;
@@ -359,3 +378,9 @@ function toConfigProblem(p: KeyProblem, config: GatewayConfig, sources: ConfigSo
 function keySettingOf(config: GatewayConfig): string {
   return config.auth.jwks_path !== undefined ? 'jwks_path' : config.auth.public_key_path !== undefined ? 'public_key_path' : 'secret_path';
 }
+
+/**
+ * What a reload from `running` to `next` puts in force: `next` with every restart-only setting (as the schema marks
+ * it) at its running value, and the changes split into those applied now and those waiting for a restart.
+ */
+export const planGatewayReload: (running: GatewayConfig, next: GatewayConfig) => ReloadPlan<GatewayConfig> = entry.planReload;

@@ -22,18 +22,19 @@ import {
   type CloseReason,
   type Logger,
   type FrontendHost,
+  type ReloadPlan,
   type ServerState,
 } from '@event-broker/shared';
 import { GatewayAdmission } from './admission.js';
 import { AuthFailureCounts, type AuthFailureReason } from './auth-failures.js';
 import { gatewayTlsOptions } from './auth/mtls.js';
+import { planGatewayReload } from './config.js';
 import type { GatewayConfig } from './config-types.js';
 import { HealthProbe } from './health.js';
 import { EventCredit, GatewayUplink } from './event-credit.js';
 import { ListenerQuota } from './listener-quota.js';
 import type { GatewayStats } from './stats.js';
 import { GatewayMonitor } from './monitor.js';
-import { planGatewayReload, type GatewayReloadPlan } from './reload.js';
 import { VERSION } from './version.js';
 
 /** Where clients publish events (the event service's intake subscribes to `events.>`). */
@@ -259,13 +260,13 @@ export class EventGateway implements FrontendHost {
   }
 
   /**
-   * A reloaded configuration (reload.ts says what changes live): the token rules (keys, issuer, audience,
-   * algorithms, revoked ids), limits, lame-duck timing, log level and the TLS certificate for new handshakes;
-   * live connections holding a token now revoked are closed. Listener addresses, the upstream and the data
-   * directory keep their running values until a restart (the plan's `restart`). Throws before changing anything
-   * when the new key or certificate files cannot be used.
+   * Puts a reloaded configuration in force as the plan has it (the schema's reload marks, config.ts: restart-only
+   * settings keep their running values): new token rules, limits on every open connection, the certificate for new
+   * handshakes, the log level; live connections holding a token now revoked are closed, and when [auth] changed
+   * every live token is judged again. Throws before changing anything when the new key or certificate files cannot
+   * be used.
    */
-  applyConfig(next: GatewayConfig): GatewayReloadPlan {
+  applyConfig(next: GatewayConfig): ReloadPlan<GatewayConfig> {
     const plan = planGatewayReload(this.config, next);
     const config = plan.config;
     const admission = new GatewayAdmission(config, this.logger);

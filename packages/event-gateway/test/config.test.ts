@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '@event-broker/shared';
 import { formatGatewayConfig, loadGatewayConfig, parseUpstreamUrl, resolveGatewayConfig } from '../src/config.js';
-import type { GatewayConfig } from '../src/config-types.js';
+import type { GatewayConfig, GatewayConfigInput } from '../src/config-types.js';
 import { jwks, keyPair, tmpDir, write } from './helpers/keys.js';
 
 const MiB = 1024 * 1024;
@@ -317,4 +317,34 @@ test('formatGatewayConfig prints TOML that loads back to the same configuration'
   assert.match(text, new RegExp(`jwks_path = ".*jwks\\.json"  # ${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:7`));
   const again = write(f.dir, 'printed.toml', formatGatewayConfig(config));
   assert.deepEqual(loadGatewayConfig({ configPath: again }).config, config);
+});
+
+test('an unknown top-level section is refused as the service refuses one: `file:line: key: reason`, ECONFIG_UNKNOWN_KEY', async (t) => {
+  const f = await files(t);
+  const base = conf(f, 'gateway.toml', minimal());
+  const typo = conf(f, 'typo.toml', ['[upstreams]', 'buffer_bytes = "16MB"']);
+  assertOneProblem(
+    refused(() => loadGatewayConfig({ configPath: base, patchPaths: [typo] })),
+    typo,
+    1,
+    'upstreams',
+    'ECONFIG_UNKNOWN_KEY',
+    /^unknown key \(did you mean "upstream"\?\)$/,
+  );
+  // A section only the event service has: named, with the sections the gateway knows.
+  const elsewhere = conf(f, 'elsewhere.toml', [...minimal(), '', '[leafnodes]', 'port = 7422']);
+  assertOneProblem(
+    refused(() => loadGatewayConfig({ configPath: elsewhere })),
+    elsewhere,
+    14,
+    'leafnodes',
+    'ECONFIG_UNKNOWN_KEY',
+    /^unknown key \(known here: gateway, websocket, tls, auth, upstream, monitor, log\)$/,
+  );
+  // An embedding program's object, the same.
+  const embedded = refused(() => resolveGatewayConfig({ ...loadGatewayConfig({ configPath: base }).config, store: {} } as GatewayConfigInput));
+  assert.deepEqual(
+    embedded.problems.map((p) => [p.file, p.key, p.code]),
+    [['<embedded>', 'store', 'ECONFIG_UNKNOWN_KEY']],
+  );
 });

@@ -1,6 +1,6 @@
 // `event-service config patch FILE` and `event-service config show`: the shared commands (shared/src/config/
 // commands.ts: stored patches in the data directory, the pid file, SIGHUP to the running process) with what is the
-// service's: its loader and printer, [service] data_dir, and what a reload changes live (reload.ts).
+// service's: its loader and printer, [service] data_dir, and what a reload changes live (the schema's marks, config.ts).
 import {
   PATCHES_DIR,
   configUsage,
@@ -13,9 +13,7 @@ import {
   type ConfigCommandSpec,
   type InForce as InForceOf,
 } from '@event-broker/shared';
-import { formatConfig, loadServiceConfig, type LoadServiceConfigOptions } from './config.js';
-import type { ServiceConfig } from './config-types.js';
-import { planReload } from './reload.js';
+import { formatConfig, loadServiceConfig, planServiceReload, type LoadServiceConfigOptions, type ServiceConfig } from './config.js';
 
 export { PATCHES_DIR, persistedPatchFiles, tomlFilesIn };
 
@@ -30,7 +28,7 @@ const SPEC: ConfigCommandSpec<ServiceConfig> = {
   load: (opts) => loadServiceConfig(opts),
   dataDir: (config, configPath) => dataDirFor(config, configPath),
   format: (config, sources) => formatConfig(config, sources),
-  changes: (running, next) => planReload(running, next),
+  changes: (running, next) => planServiceReload(running, next),
 };
 
 export const CONFIG_USAGE = configUsage(SPEC);

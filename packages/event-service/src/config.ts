@@ -1,6 +1,8 @@
-// The event service's settings: the schema behind ServiceConfig (config-types.ts is the contract) and the three
-// ways in: TOML files with patches (the CLI), a JS object (embedding programs), and back out as TOML.
-// Loading, merging, validation and error reporting are shared/config's; this file only says what the settings are.
+// The event service's settings: the schema (the types in config-types.ts are derived from it, each setting's doc
+// and reload behaviour written here, on its field) and the three ways in: TOML files with patches (the CLI), a JS
+// object (embedding programs), and back out as TOML; and what a reload puts in force.
+// Loading, merging, validation, reload planning and error reporting are shared/config's; this file only says what
+// the settings are.
 import {
   REDACTED,
   configEntry,
@@ -8,30 +10,24 @@ import {
   describeValue,
   hostListSetting,
   isLoopbackHost,
-  MAX_CONTROL_LINE_CAP,
-  MAX_PAYLOAD_CAP,
+  logSection,
   MONITOR_MAX_CONNECTIONS,
+  natsListenerSection,
   originListSetting,
   schema as s,
   tomlString,
+  type ConfigInput,
   type ConfigSources,
   type DecodeProblem,
   type Infer,
   type LoadConfigOptions,
   type LoadedConfig,
+  type ReloadPlan,
 } from '@event-broker/shared';
 import { resolve } from 'node:path';
 import { serviceUsers } from './auth/users-config.js';
+import type { LeafUser } from './config-values.js';
 import { handlersSchema } from './handlers/sink-config.js';
-import type { LeafUser, ServiceConfig, ServiceConfigInput, ServiceConfigInputWithUnits } from './config-types.js';
-
-export type { ServiceConfigInputWithUnits };
-
-const MiB = 1024 * 1024;
-/** Node clamps a setTimeout delay above 2^31-1 ms to 1 ms, so a longer duration would fire at once. */
-const TIMER_MAX_MS = 2 ** 31 - 1;
-const PORT = { min: 0, max: 65535 };
-const timer = (minMs = 1) => s.duration({ minMs, maxMs: TIMER_MAX_MS });
 
 /**
  * `[[leafnodes.authorization.users]]`: `user` (a name, or with verify_and_map a certificate identity) and an
@@ -73,86 +69,82 @@ function leafUsers() {
 }
 
 /**
- * Every setting, its bounds and default. A new section is one more entry here plus its type in config-types.ts
- * (the assertion below keeps the two in step).
+ * Every setting: its bounds, default, doc and what a reload does with it (`.live()`, `.restart()`; unmarked, as its
+ * section; an unmarked section waits for a restart). A new setting is one entry here.
  */
 export const serviceSchema = s.table({
-  service: s
-    .table({
-      host: s.string().default('127.0.0.1'),
-      port: s.integer(PORT).default(10132),
+  /** The NATS client listener (TCP, and TLS with [tls]): nats-server's limits and defaults, and the service's own. */
+  service: natsListenerSection({ port: 10132, authTimeoutMs: 2_000 })
+    .extend({
+      /** The most events held for the handlers at once (accepted, not yet delivered to every handler). */
       event_limit: s.integer({ min: 1 }).default(100_000),
+      /** The most subscriptions (listeners) alive in the whole service at once. */
       listener_limit: s.integer({ min: 1 }).default(10_000),
-      max_payload: s.size({ min: 1, max: MAX_PAYLOAD_CAP }).default(MiB),
-      max_connections: s.integer({ min: 1 }).default(65_536),
-      max_control_line: s.size({ min: 1, max: MAX_CONTROL_LINE_CAP }).default(4096),
-      max_pending: s.size({ min: 1 }).default(64 * MiB),
-      max_subscriptions: s.integer({ min: 0 }).default(0),
-      ping_interval: timer().default(120_000),
-      ping_max: s.integer({ min: 1 }).default(2),
-      write_deadline: timer().default(10_000),
-      auth_timeout: timer().default(2_000),
+      /** When set, clients must send it as CONNECT auth_token. Not with `users` (nats-server refuses both). */
       token: s.string().optional().secret(),
       // nats-server authorization { users [...] }: user, password (plain or bcrypt), permissions (auth/users-config.ts).
+      /** When set, clients must send one of them as CONNECT user and pass (nats-server authorization { users }). */
       users: serviceUsers().optional(),
-      // nats-server validateOptions: "server name cannot contain spaces".
-      server_name: s.string({ pattern: { test: /^\S+$/, reason: 'must not contain spaces' } }).optional(),
-      // SIGTERM's lame-duck drain (nats-server lame_duck_duration, lame_duck_grace_period; its defaults are 2m and
-      // 10s). 25s keeps the whole exit inside a 30s stop timeout (Kubernetes' default terminationGracePeriodSeconds).
-      lame_duck_duration: timer().default(25_000),
-      lame_duck_grace_period: timer(0).default(10_000),
-      // Persisted patches (`config patch`) and the pid file (config-commands.ts). Unset: `data` beside the config
-      // file (the working directory's without one). Read from the base and --patch files only, never a stored patch.
-      data_dir: s.path().optional(),
     })
     .check((svc, ctx) => {
       // nats-server opts.go (authorization block): "Can not have a token and a users array".
       if (svc.token !== undefined && svc.users !== undefined) {
         ctx.report(['token'], 'ECONFIG_VALUE', 'cannot be set together with [[service.users]] (nats-server refuses a token beside users): give the token\'s clients a user and password, or remove users');
       }
-      // nats-server validateOptions refuses the same: a message larger than the pending budget could never leave.
-      if (svc.max_payload > svc.max_pending) {
-        ctx.report(['max_payload'], 'ECONFIG_RANGE', `must not exceed max_pending (${svc.max_pending} bytes), got ${svc.max_payload} bytes`);
-      }
-      // nats-server validateOptions: "lame duck grace period should be strictly lower than lame duck duration".
-      if (svc.lame_duck_grace_period >= svc.lame_duck_duration) {
-        ctx.report(['lame_duck_grace_period'], 'ECONFIG_RANGE', `must be shorter than lame_duck_duration (${svc.lame_duck_duration} ms), got ${svc.lame_duck_grace_period} ms`);
-      }
     }),
+  // Certificates, key and CA reload (setSecureContext); turning TLS on or off, or client verification, does not:
+  // INFO's tls_required and the tls.Server's requestCert are fixed for the listener's life.
+  /** The client (and WebSocket) listener's certificate; with verify, client certificates are required. */
   tls: s
     .table({
       cert_path: s.path(),
       key_path: s.path(),
       root_ca_path: s.path().optional(),
-      verify: s.boolean().default(false),
+      /** Require and verify client certificates against root_ca_path. */
+      verify: s.boolean().default(false).restart(),
     })
     .optional()
+    .live()
     .check((tls, ctx) => {
       if (tls.verify && tls.root_ca_path === undefined) {
         ctx.report(['root_ca_path'], 'ECONFIG_MISSING', 'is required when verify = true (client certificates are checked against it)', ['verify']);
       }
     }),
+  // [websocket], [monitor], [store] and [leafnodes] own something started once (a bound listener, the opened store):
+  // a reload leaves them as they run. [handlers] reloads (EventHandlers.applySinks adds, removes and replaces
+  // sinks); [feed] is read fresh.
+  /** NATS over WebSocket; off unless present. */
   websocket: s
     .table({
       host: s.string().default('127.0.0.1'),
-      port: s.integer(PORT),
+      port: s.port(),
+      /** Serve plain ws:// even when [tls] is set (dev, loopback only). Without [tls] it is always plain. */
       no_tls: s.boolean().default(false),
       // Which web pages may open a connection (nats-server websocket same_origin, allowed_origins; both off by default).
+      /** A page's Origin must match the Host it connected to (nats-server same_origin); 403 otherwise. */
       same_origin: s.boolean().default(false),
+      /** When not empty, a page's Origin must be one of these (nats-server allowed_origins); 403 otherwise. */
       allowed_origins: originListSetting(),
     })
-    .optional(),
+    .optional()
+    .restart(),
+  /** The monitoring HTTP listener (nats-server's /varz, /connz, ... and /metrics); off unless present. */
   monitor: s
     .table({
+      /** Monitoring data names clients, so loopback unless asked otherwise. */
       host: s.string().default('127.0.0.1'),
-      port: s.integer(PORT),
-      // Pages of these origins may read the answers (CORS); none by default (monitor/http.ts).
+      port: s.port(),
+      // CORS (monitor/http.ts).
+      /** Pages of these origins may read the answers cross-origin; none by default. */
       allowed_origins: originListSetting(),
-      // Names answered besides loopback names and IP literals: the DNS-rebinding guard (shared/http/host-check.ts).
+      // The DNS-rebinding guard (shared/http/host-check.ts).
+      /** Host names answered besides loopback names, IP literals, the listener's host and the machine's name. */
       allowed_hosts: hostListSetting(),
       // What HTTP clients may hold (shared monitor/http.ts): far below a default 1024-descriptor limit, so a flood of
-      // requests or SSE streams never takes the descriptors NATS clients need; past either, 503.
+      // requests or SSE streams never takes the descriptors NATS clients need.
+      /** HTTP connections served at once; past it, 503 (a few more are dropped at accept). */
       max_connections: s.integer({ min: 1 }).default(MONITOR_MAX_CONNECTIONS),
+      /** Event feed SSE streams (`/events/stream`) open at once; past it, 503. At most max_connections. */
       max_streams: s.integer({ min: 1 }).default(64),
     })
     .check((m, ctx) => {
@@ -161,43 +153,66 @@ export const serviceSchema = s.table({
         ctx.report(['max_streams'], 'ECONFIG_RANGE', `must not exceed max_connections (${m.max_connections}), got ${m.max_streams}`);
       }
     })
-    .optional(),
+    .optional()
+    .restart(),
+  /** The durable event store; the section's presence turns the event intake (events.>) on. */
   store: s
     .table({
       // The durable event store (handlers/store.ts). Relative to the config file's directory in a file, the cwd
       // for embedded input; the default is data/events.db under the working directory the service started in.
+      /** SQLite database file (created with its directory); absolute once resolved. */
       path: s.path().default(resolve('data', 'events.db')),
     })
-    // Present (even empty), it turns the event handlers on: the intake on events.> and the store behind it.
-    .optional(),
-  handlers: handlersSchema,
+    .optional()
+    .restart(),
+  /** Which sinks receive events; turns the handlers on (store at data/events.db unless [store] says). */
+  handlers: handlersSchema.live(),
+  /** How long the event feed keeps events (absent: the same defaults). Held and dead-lettered events stay. */
   feed: s
     .table({
       // Feed retention (handlers/event-feed.ts): events beyond the newest max_events or older than max_age are
-      // deleted, except those still owed to a sink or dead-lettered.
+      // deleted, except those still owed to a sink or dead-lettered. Read at each housekeeping pass.
       max_events: s.integer({ min: 1 }).default(1_000_000),
+      /** ms, default 7 days ("168h"). */
       max_age: s.duration({ minMs: 1000, maxMs: 100 * 365 * 24 * 3_600_000 }).default(7 * 24 * 3_600_000),
     })
-    .optional(),
+    .optional()
+    .live(),
+  /**
+   * The leafnode listener (hub side): nats-server 2.9 leaves and the event gateway attach here. A leaf is trusted
+   * with every message, so it binds loopback unless told otherwise, and off loopback it must name who may attach
+   * (authorization credentials, or certificate identities with tls.verify_and_map). With [tls] (or its own tls) it
+   * requires client certificates chained to root_ca_path.
+   */
   leafnodes: s
     .table({
       // Loopback unless asked: a leaf is trusted with every message (issue 11). nats-server's default is 0.0.0.0.
+      /** Any other address than loopback needs authorization or tls.verify_and_map. */
       host: s.string().default('127.0.0.1'),
-      port: s.integer(PORT).default(7422),
-      // Sockets that have not completed CONNECT (TLS handshake included) held at once; more are turned away with
-      // `maximum connections exceeded` before any INFO. nats-server has no such bound; leaves are few and finish
-      // CONNECT within milliseconds, so 100 leaves room for a fleet redialling together after a restart.
+      /** nats-server's; 0 binds an ephemeral port. */
+      port: s.port().default(7422),
+      // More are turned away with `maximum connections exceeded` before any INFO. nats-server has no such bound;
+      // leaves are few and finish CONNECT within milliseconds, so 100 leaves room for a fleet redialling together
+      // after a restart.
+      /** Connections that have not completed CONNECT (TLS handshake included) at once; more are refused before INFO. */
       max_unauthenticated: s.integer({ min: 1 }).default(100),
       // nats-server leafnodes { authorization { user, password, users, timeout } } (opts.go parseLeafAuthorization),
       // plus `token`, which nats-server 2.9 has for clients only; leafnode/auth.ts decides.
+      /**
+       * Who may attach by credentials in the leaf's CONNECT: at most one of user and password; users; token.
+       * Passwords and tokens may be bcrypt hashes ($2a$...), as nats-server accepts; otherwise they are compared in
+       * constant time.
+       */
       authorization: s
         .table({
           user: s.string().optional(),
           password: s.string().optional(),
+          /** CONNECT auth_token (nats-server 2.9 has none for leafnodes; a nats-server 2.10+ leaf sends a URL's lone user info as one). */
           token: s.string().optional(),
+          /** Several leaves, each its own credentials; with tls.verify_and_map, the certificate identities allowed. */
           users: leafUsers().optional(),
-          // From the INFO to an admitted CONNECT; absent: [service] auth_timeout.
-          timeout: timer().optional(),
+          /** From the INFO to an admitted CONNECT, in ms; absent: [service] auth_timeout. */
+          timeout: s.timer().optional(),
         })
         .optional()
         .check((auth, ctx) => {
@@ -215,20 +230,24 @@ export const serviceSchema = s.table({
             ctx.report(['token'], 'ECONFIG_VALUE', 'conflicts with user/users: a leaf authenticates with a token or with user credentials, not both');
           }
         }),
-      // The leaf port's own certificate, as nats-server's leafnodes { tls {} }: lets the client port stay plain
-      // while the link is TLS. Absent: the service's [tls]. Client certificates are required either way.
+      // As nats-server's leafnodes { tls {} }: lets the client port stay plain while the link is TLS. Client
+      // certificates are required either way.
+      /** The leaf port's own certificate; absent: the service's [tls]. */
       tls: s
         .table({
           cert_path: s.path(),
           key_path: s.path(),
+          /** The CA leaf certificates must chain to. */
           root_ca_path: s.path(),
           // nats-server leafnodes { tls { verify_and_map } }: the certificate names the leaf; it must be one of
           // authorization.users (email, DNS or URI SAN, else the subject DN).
+          /** The certificate names the leaf: it must map to one of authorization.users (absent: false). */
           verify_and_map: s.boolean().optional(),
         })
         .optional(),
     })
     .optional()
+    .restart()
     .check((leaf, ctx) => {
       const auth = leaf.authorization;
       const mapped = leaf.tls?.verify_and_map === true;
@@ -257,16 +276,13 @@ export const serviceSchema = s.table({
         );
       }
     }),
-  log: s.table({
-    format: s.oneOf(['text', 'json']).default('text'),
-    level: s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  }),
+  log: logSection,
 });
 
-// Compile-time: the schema's inferred type is exactly ServiceConfig, both ways.
-type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const schemaMatchesContract: Exactly<Infer<typeof serviceSchema>, ServiceConfig> = true;
-void schemaMatchesContract;
+/** The resolved configuration: every default filled in, durations in ms, sizes in bytes, paths absolute. */
+export type ServiceConfig = Infer<typeof serviceSchema>;
+/** What startEventService takes: any subset, durations and sizes also as text ("30s", "1MB"), a list as one string. */
+export type ServiceConfigInputWithUnits = ConfigInput<ServiceConfig>;
 
 /** The base TOML file (without it, the defaults; patches, if any, apply over them), patches, cwd. */
 export type LoadServiceConfigOptions = LoadConfigOptions;
@@ -287,7 +303,7 @@ export const loadServiceConfig: (opts?: LoadServiceConfigOptions) => LoadedServi
  * MILLISECONDS here (JS timers' unit), unlike a file's seconds; strings ("10s", "250ms") mean the same in both.
  * Sizes: bytes or "1MB". Relative paths resolve against the process's cwd. Throws ConfigError naming `<embedded>`.
  */
-export function resolveServiceConfig(input: ServiceConfigInput | ServiceConfigInputWithUnits = {}): ServiceConfig {
+export function resolveServiceConfig(input: ServiceConfigInputWithUnits = {}): ServiceConfig {
   return entry.resolve(input);
 }
 
@@ -297,3 +313,9 @@ export function resolveServiceConfig(input: ServiceConfigInput | ServiceConfigIn
  * when `sources` is given. Loading the text back gives the same configuration, redacted values aside.
  */
 export const formatConfig: (config: ServiceConfig, sources?: ConfigSources) => string = entry.format;
+
+/**
+ * What a reload from `running` to `next` puts in force: `next` with every restart-only setting (as the schema marks
+ * it) at its running value, and the changes split into those applied now and those waiting for a restart.
+ */
+export const planServiceReload: (running: ServiceConfig, next: ServiceConfig) => ReloadPlan<ServiceConfig> = entry.planReload;

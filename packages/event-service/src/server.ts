@@ -12,9 +12,10 @@ import {
   type ClientLimits,
   type FrontendHost,
   type Logger,
+  type ReloadPlan,
 } from '@event-broker/shared';
 import { ClientAdmission } from './auth/admission.js';
-import { planReload, type ReloadPlan } from './reload.js';
+import { planServiceReload } from './config.js';
 import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
 import type { EventHandlers } from './handlers/index.js';
@@ -199,12 +200,13 @@ export class EventServer implements FrontendHost, MonitorSource {
   // --- live changes and shutdown -------------------------------------------------------------------------
 
   /**
-   * Puts a reloaded configuration in force: what can change live does (limits, token, users and their permissions, log level, lame-duck timing,
-   * the TLS certificate for new connections, handler sinks and their secrets, feed retention); what needs a restart keeps its running value (see reload.ts).
-   * Throws (TlsConfigError) before changing anything when the new certificate files cannot be used.
+   * Puts a reloaded configuration in force as the plan has it (the schema's reload marks, config.ts: restart-only
+   * settings keep their running values): limits on every open connection, the token and users (connections judged
+   * again), the log level, the certificate for new handshakes, the handler sinks. Throws (TlsConfigError) before
+   * changing anything when the new certificate files cannot be used.
    */
-  applyConfig(next: ServiceConfig): ReloadPlan {
-    const plan = planReload(this.config, next);
+  applyConfig(next: ServiceConfig): ReloadPlan<ServiceConfig> {
+    const plan = planServiceReload(this.config, next);
     const config = plan.config;
     // Read every TLS file first: a bad one refuses the whole reload, nothing applied.
     const tlsOptions = config.tls && this.frontend.tlsEnabled ? loadServerTlsOptions(config.tls) : undefined;

@@ -13,9 +13,8 @@ import bcrypt from 'bcryptjs';
 import * as nats from 'nats';
 import { createLogger } from '@event-broker/shared';
 import { freePort, natsServerInstalled, startNatsServer } from '@event-broker/shared/testing/processes';
-import { formatConfig, loadServiceConfig, resolveServiceConfig } from '../src/config.js';
+import { formatConfig, loadServiceConfig, planServiceReload, resolveServiceConfig } from '../src/config.js';
 import type { ServiceSection, ServiceUser } from '../src/config-types.js';
-import { planReload } from '../src/reload.js';
 import { EventServer } from '../src/server.js';
 import { until } from './helpers/bounded.js';
 import { connectRaw, type Endpoint, type RawConn } from './helpers/raw.js';
@@ -419,7 +418,7 @@ test('config: users print with passwords redacted, read back the same, and a rel
 
   const next = structuredClone(config);
   next.service.users![0]!.password = 'pw2-canary';
-  const plan = planReload(config, next);
+  const plan = planServiceReload(config, next);
   assert.deepEqual(plan.applied.map((c) => c.key), ['service.users']);
   assert.ok(!JSON.stringify(plan.applied).includes('canary'), JSON.stringify(plan.applied));
 });

@@ -5,7 +5,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
 import { keyFileWritableByEveryone, type ConfigErrorCode } from '@event-broker/shared';
-import type { AuthSection, JwsAlgorithm } from '../config-types.js';
 
 /** Every algorithm the gateway verifies; `none` and encryption algorithms are not among them. */
 export const JWS_ALGORITHMS = [
@@ -23,7 +22,21 @@ export const JWS_ALGORITHMS = [
   'ES512',
   'EdDSA',
   'Ed25519',
-] as const satisfies readonly JwsAlgorithm[];
+] as const;
+
+/** JWS algorithms the gateway can verify (RFC 7518, RFC 8037; `Ed25519` is RFC 9864's name for EdDSA on Ed25519). */
+export type JwsAlgorithm = (typeof JWS_ALGORITHMS)[number];
+
+/**
+ * The [auth] settings the key is read from (config-types.ts AuthSection has them; named here so the schema, which
+ * imports this module, and this module do not import each other).
+ */
+export interface KeySettings {
+  jwks_path?: string | undefined;
+  public_key_path?: string | undefined;
+  secret_path?: string | undefined;
+  algorithms?: JwsAlgorithm[] | undefined;
+}
 
 const HMAC: readonly JwsAlgorithm[] = ['HS256', 'HS384', 'HS512'];
 const RSA: readonly JwsAlgorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
@@ -58,7 +71,7 @@ export interface KeyProblem {
 export type KeyLoadResult = { ok: true; key: VerificationKey } | { ok: false; problems: KeyProblem[] };
 
 /** Which key setting [auth] uses; the schema guarantees exactly one. */
-export function keySetting(auth: AuthSection): { setting: KeySetting; file: string } {
+export function keySetting(auth: KeySettings): { setting: KeySetting; file: string } {
   if (auth.jwks_path !== undefined) return { setting: 'jwks_path', file: auth.jwks_path };
   if (auth.public_key_path !== undefined) return { setting: 'public_key_path', file: auth.public_key_path };
   if (auth.secret_path !== undefined) return { setting: 'secret_path', file: auth.secret_path };
@@ -66,7 +79,7 @@ export function keySetting(auth: AuthSection): { setting: KeySetting; file: stri
 }
 
 /** Reads the key file and checks it against `auth.algorithms`. Synchronous: config loading and reload call it. */
-export function loadVerificationKey(auth: AuthSection): KeyLoadResult {
+export function loadVerificationKey(auth: KeySettings): KeyLoadResult {
   const { setting, file } = keySetting(auth);
   let bytes: Buffer;
   try {

@@ -15,7 +15,7 @@ import {
   type DecodeProblem,
   type ValueSource,
 } from '@event-broker/shared';
-import type { ResponsesPermission, ServiceUser, SubjectPermission, UserPermissions } from '../config-types.js';
+import type { ResponsesPermission, ServiceUser, SubjectPermission, UserPermissions } from '../config-values.js';
 import { isBcrypt, isCheckableBcrypt } from './bcrypt.js';
 
 /** nats-server const.go DEFAULT_ALLOW_RESPONSE_MAX_MSGS and DEFAULT_ALLOW_RESPONSE_EXPIRATION. */

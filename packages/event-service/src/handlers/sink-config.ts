@@ -3,7 +3,7 @@
 // flatten_payload, send_as_list, batch_size, batch_bytes, batch_wait_ms, max_in_flight). config.ts places the
 // section; this module reads one handler's value and says which events each handler wants by default.
 import { decodedOrProblems, REDACTED, schema as s, tomlString, type Decoded, type DecodeProblem } from '@event-broker/shared';
-import type { HandlerSink } from '../config-types.js';
+import type { HandlerSink } from '../config-values.js';
 import { headerProblem } from './sinks/headers.js';
 
 /** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */

@@ -1,6 +1,6 @@
 // What differs between two configurations, key by key, with secrets redacted: what a reload logs and what
-// `config patch` prints. Which keys a process can change live is its own business (it says so by giving the
-// configuration it will actually put in force); this module only compares and redacts.
+// `config patch` prints. Which keys change live is the schema's (reload.ts plans a reload from its marks and gives
+// the configuration put in force); this module only compares and redacts.
 import { isSecretName, REDACTED } from './format.js';
 
 /** One setting that differs between the running and the reloaded configuration. */
@@ -74,11 +74,4 @@ function redactInside(value: unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, isSecretKey(k) ? REDACTED : redactInside(v)]));
   }
   return value;
-}
-
-/** `target[key] = value`, or deletes the key when `value` is undefined (optional sections kept at their running state). */
-export function setOrDelete(target: object, key: string, value: unknown): void {
-  const t = target as Record<string, unknown>;
-  if (value === undefined) delete t[key];
-  else t[key] = value;
 }

@@ -4,20 +4,30 @@
 import type { ConfigLoadOptions, LoadedConfig } from './commands.js';
 import { formatToml } from './format.js';
 import { loadLayers } from './load.js';
-import type { InferShape, Section, Shape } from './schema.js';
+import { planReload, type ReloadPlan } from './reload.js';
+import { schema as s, type Infer, type InferShape, type Section, type Shape } from './schema.js';
 import { embeddedLayer, type ConfigSources } from './tree.js';
 import { validate } from './validate.js';
 
-export type LogFormat = 'text' | 'json';
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-
 /** [log], the same in every process. */
-export interface LogSection {
-  format: LogFormat; // default "text"
-  level: LogLevel; // default "info"
-}
+export const logSection = s
+  .table({
+    // pino's stream is chosen at start; the level changes live.
+    format: s.oneOf(['text', 'json']).default('text').restart(),
+    level: s.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  })
+  .live();
 
-/** A section as an embedding program may give it: any subset; durations and sizes also as text, lists as one string. */
+export type LogSection = Infer<typeof logSection>;
+export type LogFormat = LogSection['format'];
+export type LogLevel = LogSection['level'];
+
+/**
+ * A section as an embedding program may give it: any subset; durations and sizes also as text, lists as one string.
+ * Written from the resolved type, not derived from the schema: what a hand-decoded setting accepts is its decoder's
+ * business and can differ from what it resolves to (a sink is "host:port" or a table with `secret`; resolved, a
+ * table with `secrets`), and a Leaf records only the resolved type.
+ */
 export type LooseSection<T> = {
   [K in keyof T]?: T[K] extends number ? number | string : T[K] extends string[] ? string | string[] : T[K];
 };
@@ -50,6 +60,11 @@ export interface ConfigEntry<C> {
    * `sources` is given. Reading it back gives the same configuration, redacted values aside.
    */
   format(config: C, sources?: ConfigSources): string;
+  /**
+   * What a reload from `running` to `next` puts in force (restart-only settings at their running values, as the
+   * schema marks them) and which changes apply now or wait for a restart.
+   */
+  planReload(running: C, next: C): ReloadPlan<C>;
 }
 
 export interface ConfigEntryOptions<C> {
@@ -80,6 +95,9 @@ export function configEntry<S extends Shape>(
     },
     format(config, sources) {
       return formatToml(root, config, sources === undefined ? {} : { sources });
+    },
+    planReload(running, next) {
+      return planReload(root, running, next);
     },
   };
 }

@@ -9,7 +9,8 @@ export * from './errors.js';
 export * from './changes.js';
 export * from './commands.js';
 export * from './entry.js';
-export { MAX_CONTROL_LINE_CAP, MAX_PAYLOAD_CAP } from './limits.js';
+export { MAX_CONTROL_LINE_CAP, MAX_PAYLOAD_CAP, natsListenerSection, type NatsListenerDefaults } from './limits.js';
+export { planReload, type ReloadPlan } from './reload.js';
 export { formatToml, isSecretName, REDACTED, type FormatOptions } from './format.js';
 export { loadLayers, parseTomlLayer, readTomlLayer, type FileRole, type LoadedLayers, type LoadLayersOptions } from './load.js';
 export { mergeAll, mergeLayers } from './patch.js';
@@ -26,6 +27,7 @@ export {
   type Infer,
   type InferShape,
   type LeafSpec,
+  type ReloadMode,
   type Shape,
   type StringOptions,
 } from './schema.js';

@@ -36,7 +36,15 @@ export interface LeafSpec<T> {
   encode(value: T): string;
 }
 
-/** One setting. Immutable: `default`, `optional` and `secret` return a new one. */
+/**
+ * What a reload does with a changed setting: `live` puts the new value in force in the running process, `restart`
+ * keeps the running value until the process starts again (a bound listener, an opened store, the log stream). A
+ * field without a mark takes its section's; the root's default is `restart`, so a setting nobody has classified
+ * never claims to reload. reload.ts plans a reload from these marks; nats-server reload.go decides the same per option.
+ */
+export type ReloadMode = 'live' | 'restart';
+
+/** One setting. Immutable: `default`, `optional`, `secret`, `live` and `restart` return a new one. */
 export class Leaf<T, O extends boolean = false> {
   readonly kind = 'leaf';
   constructor(
@@ -44,19 +52,29 @@ export class Leaf<T, O extends boolean = false> {
     readonly isOptional: O,
     readonly defaultValue: T | undefined = undefined,
     readonly isSecret = false,
+    /** Undefined: the enclosing section's mode. */
+    readonly reload: ReloadMode | undefined = undefined,
   ) {}
 
   /** The value when the key is absent, already normalised (ms, bytes, absolute path). */
   default(value: T): Leaf<T, false> {
-    return new Leaf(this.spec, false, value, this.isSecret);
+    return new Leaf(this.spec, false, value, this.isSecret, this.reload);
   }
   /** Absent means absent: the key is left out of the result. */
   optional(): Leaf<T, true> {
-    return new Leaf(this.spec, true, undefined, this.isSecret);
+    return new Leaf(this.spec, true, undefined, this.isSecret, this.reload);
   }
   /** Printed as "<redacted>" by formatConfig. Keys named token, secret, password and the like are redacted anyway. */
   secret(): Leaf<T, O> {
-    return new Leaf(this.spec, this.isOptional, this.defaultValue, true);
+    return new Leaf(this.spec, this.isOptional, this.defaultValue, true, this.reload);
+  }
+  /** A reload puts a new value in force at once. */
+  live(): Leaf<T, O> {
+    return new Leaf(this.spec, this.isOptional, this.defaultValue, this.isSecret, 'live');
+  }
+  /** A reload leaves the running value in force; the new one waits for a restart. */
+  restart(): Leaf<T, O> {
+    return new Leaf(this.spec, this.isOptional, this.defaultValue, this.isSecret, 'restart');
   }
 }
 
@@ -78,21 +96,34 @@ export class Section<S extends Shape, O extends boolean = false> {
     readonly shape: S,
     readonly isOptional: O,
     private readonly checks: readonly SectionCheck<InferShape<S>>[] = [],
+    /** Undefined: the enclosing section's mode (the root's: restart). Its fields inherit it unless marked. */
+    readonly reload: ReloadMode | undefined = undefined,
   ) {}
 
   /** Absent means absent; present, it is validated in full (its required keys included). */
   optional(): Section<S, true> {
-    return new Section(this.shape, true, this.checks);
+    return new Section(this.shape, true, this.checks, this.reload);
   }
   /** Adds a cross-setting check (`verify = true` requires `root_ca_path`). */
   check(fn: (value: InferShape<S>, ctx: CheckContext) => void): Section<S, O> {
-    return new Section(this.shape, this.isOptional, [...this.checks, { run: fn }]);
+    return new Section(this.shape, this.isOptional, [...this.checks, { run: fn }], this.reload);
   }
-  /** Adds settings or sections: how a later feature adds its `[monitor]` table to the service's schema. */
+  /** Adds settings or sections, or replaces some (same place, new field): one schema's variant of a shared section. */
   extend<E extends Shape>(more: E): Section<Omit<S, keyof E> & E, O> {
     // The checks read keys of S; an extension that redefines one of them takes that on.
     const checks = this.checks as unknown as readonly SectionCheck<InferShape<Omit<S, keyof E> & E>>[];
-    return new Section({ ...this.shape, ...more } as Omit<S, keyof E> & E, this.isOptional, checks);
+    return new Section({ ...this.shape, ...more } as Omit<S, keyof E> & E, this.isOptional, checks, this.reload);
+  }
+  /**
+   * A reload puts its settings in force at once, those marked `restart()` aside. Adding or removing the section is
+   * live only when everything in it is (reload.ts).
+   */
+  live(): Section<S, O> {
+    return new Section(this.shape, this.isOptional, this.checks, 'live');
+  }
+  /** A reload leaves the section as it runs (present or not), fields marked `live()` aside. */
+  restart(): Section<S, O> {
+    return new Section(this.shape, this.isOptional, this.checks, 'restart');
   }
   runChecks(value: InferShape<S>, ctx: CheckContext): void {
     for (const check of this.checks) check.run(value, ctx);
@@ -106,13 +137,16 @@ export interface Shape {
 
 type OptionalKeys<S> = { [K in keyof S]: S[K] extends { isOptional: true } ? K : never }[keyof S];
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
+/** Every field's value, by key: homomorphic, so each property keeps the doc comment written on its schema field. */
+type Values<S extends Shape> = { -readonly [K in keyof S]: Infer<S[K]> };
 /** The validated value of a field. */
 export type Infer<F> = F extends Leaf<infer T, boolean> ? T : F extends Section<infer S, boolean> ? InferShape<S> : never;
-/** The validated value of a section: optional fields become optional properties. */
+/**
+ * The validated value of a section: optional fields become optional properties. Built with Pick (not a key remap)
+ * so an editor shows a field's doc comment on the derived type's property too.
+ */
 export type InferShape<S extends Shape> = Simplify<
-  { -readonly [K in Exclude<keyof S, OptionalKeys<S>>]: Infer<S[K]> } & {
-    -readonly [K in OptionalKeys<S>]?: Infer<S[K]>;
-  }
+  Pick<Values<S>, Exclude<keyof S, OptionalKeys<S>>> & Partial<Pick<Values<S>, OptionalKeys<S>>>
 >;
 
 // ---- the kinds of setting ----
@@ -230,6 +264,19 @@ function duration(opts: { minMs?: number; maxMs?: number } = {}): Leaf<number> {
   });
 }
 
+/** Node clamps a setTimeout delay above 2^31-1 ms to 1 ms, so a longer duration would fire at once. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+
+/** A duration a Node timer waits for: at least `minMs` (default 1), at most TIMER_MAX_MS. */
+function timer(opts: { minMs?: number } = {}): Leaf<number> {
+  return duration({ minMs: opts.minMs ?? 1, maxMs: TIMER_MAX_MS });
+}
+
+/** A TCP port; for a listener, 0 binds an ephemeral one. */
+function port(): Leaf<number> {
+  return integer({ min: 0, max: 65535 });
+}
+
 /** A size, normalised to bytes: an integer, or a string such as "64KB", "1MB", "1MiB" (1024 multiples; "1K" = 1000). */
 function size(opts: { min?: number; max?: number } = {}): Leaf<number> {
   const expected = `a size (bytes, or a string such as "64KB", "1MB")${rangeText(opts.min, opts.max, describeBytes)}`;
@@ -299,4 +346,4 @@ function table<S extends Shape>(shape: S): Section<S> {
  * The schema builders. A field is required unless it has a `.default(...)` or is `.optional()`:
  * `schema.table({ port: schema.integer({ min: 0, max: 65535 }).default(10132) })`.
  */
-export const schema = { string, integer, boolean, oneOf, duration, size, path, stringArray, table, custom: leaf };
+export const schema = { string, integer, boolean, oneOf, duration, timer, port, size, path, stringArray, table, custom: leaf };
