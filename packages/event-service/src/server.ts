@@ -17,7 +17,7 @@ import { ClientAdmission } from './auth/admission.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
-import type { EventHandlers } from './handlers/index.js';
+import type { EventHandlers } from './handlers/lifecycle.js';
 import { HealthResponder } from './health-responder.js';
 import { ListenerCreditResponder } from './listener-credit.js';
 import { LeafnodeListener } from './leafnode/listener.js';
@@ -43,7 +43,7 @@ export class EventServer implements FrontendHost, MonitorSource {
   private healthResponder: HealthResponder | undefined;
   private listenerCredit: ListenerCreditResponder | undefined;
 
-  /** The event intake and store (handlers/index.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
+  /** The event intake and store (handlers/lifecycle.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
   private startHandlers: ((server: EventServer, logger: Logger) => EventHandlers) | undefined;
 
@@ -123,7 +123,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       if (this.options.handlers !== false) {
         // Imported here: handlers use the embedded connection, whose module imports this one. Kept so a reload
         // that adds [handlers] to a service running without them can start them (applyConfig is synchronous).
-        const { startHandlers } = await import('./handlers/index.js');
+        const { startHandlers } = await import('./handlers/lifecycle.js');
         this.startHandlers = startHandlers;
         // Before any client, so the first event finds the intake subscribed.
         if (this.config.store !== undefined || this.config.handlers !== undefined) this.handlers = startHandlers(this, this.logger);
