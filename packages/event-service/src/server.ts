@@ -17,7 +17,8 @@ import { ClientAdmission } from './auth/admission.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
-import type { EventHandlers } from './handlers/lifecycle.js';
+import { EmbeddedConn } from './embedded-conn.js';
+import { startHandlers, type EventHandlers } from './handlers/lifecycle.js';
 import { HealthResponder } from './health-responder.js';
 import { ListenerCreditResponder } from './listener-credit.js';
 import { LeafnodeListener } from './leafnode/listener.js';
@@ -45,7 +46,8 @@ export class EventServer implements FrontendHost, MonitorSource {
 
   /** The event intake and store (handlers/lifecycle.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
-  private startHandlers: ((server: EventServer, logger: Logger) => EventHandlers) | undefined;
+  /** Set by listen unless `handlers: false`, so a reload that adds [handlers] can start them. */
+  private startHandlers: (() => EventHandlers) | undefined;
 
   constructor(
     public config: ServiceConfig,
@@ -121,12 +123,9 @@ export class EventServer implements FrontendHost, MonitorSource {
     }
     try {
       if (this.options.handlers !== false) {
-        // Imported here: handlers use the embedded connection, whose module imports this one. Kept so a reload
-        // that adds [handlers] to a service running without them can start them (applyConfig is synchronous).
-        const { startHandlers } = await import('./handlers/lifecycle.js');
-        this.startHandlers = startHandlers;
+        this.startHandlers = () => this.createHandlers();
         // Before any client, so the first event finds the intake subscribed.
-        if (this.config.store !== undefined || this.config.handlers !== undefined) this.handlers = startHandlers(this, this.logger);
+        if (this.config.store !== undefined || this.config.handlers !== undefined) this.handlers = this.startHandlers();
       }
       this.admission.warm();
       await this.frontend.listen();
@@ -138,6 +137,12 @@ export class EventServer implements FrontendHost, MonitorSource {
       throw err;
     }
     if (this.lifecycle === 'starting') this.lifecycle = 'running';
+  }
+
+  /** The handlers with their own in-process connection; at the service's start a store that cannot be opened stops it. */
+  private createHandlers(): EventHandlers {
+    const conn = new EmbeddedConn(this.broker, { limits: () => this.config.service, logger: this.logger, system: true });
+    return startHandlers({ conn, config: () => this.config, logger: this.logger }, { atServiceStart: this.lifecycle === 'starting' });
   }
 
   stats(): ServiceStats {
@@ -231,7 +236,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       if (plan.restart.some((c) => c.key.startsWith('store.'))) {
         this.logger.warn('[handlers] added together with a [store] change: the handlers start after a restart');
       } else {
-        this.handlers = this.startHandlers(this, this.logger);
+        this.handlers = this.startHandlers();
       }
     }
     // A client checks max_payload against the INFO it last got (nats.js, nats.go): tell the connected ones.
