@@ -2,18 +2,25 @@
 // embedding program's handle: its publish/subscribe/request are an in-process connection (embedded-conn.ts), the
 // rest reads the running server. Closing the handle closes the service.
 import { createLogger, type Logger } from '@event-broker/shared';
-import type { EventService } from './api.js';
+import type { EventService, InProcessEventService } from './api.js';
 import { resolveServiceConfig, type ServiceConfigInputWithUnits } from './config.js';
 import { EmbeddedConn } from './embedded-conn.js';
 import { EventServer } from './server.js';
 
 export { EventServiceError } from './embedded-conn.js';
 
-/** Starts the event service (network listeners included) and returns the in-process handle. */
-export async function startEventService(input: ServiceConfigInputWithUnits = {}): Promise<EventService> {
+/**
+ * Starts the event service and returns the in-process handle. With `{ clientPort: false }` no TCP listener is opened
+ * (the in-process-only service): the broker is reached through the handle, and through [websocket] and [leafnodes]
+ * only when they are configured.
+ */
+export function startEventService(input: ServiceConfigInputWithUnits, opts: { clientPort: false }): Promise<InProcessEventService>;
+// Last, so ReturnType<typeof startEventService> is the usual handle's.
+export function startEventService(input?: ServiceConfigInputWithUnits): Promise<EventService>;
+export async function startEventService(input: ServiceConfigInputWithUnits = {}, opts?: { clientPort: false }): Promise<EventService> {
   const config = resolveServiceConfig(input);
   const logger = createLogger({ format: config.log.format, level: config.log.level, name: 'event-service' });
-  const server = new EventServer(config, logger);
+  const server = new EventServer(config, logger, { clientPort: opts?.clientPort !== false });
   await server.listen();
   return embed(server, logger);
 }

@@ -26,6 +26,14 @@ import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
 import { VERSION } from './version.js';
 
+/** How the server runs in its process (not settings: the configuration is the first argument). */
+export interface ServerOptions {
+  /** false: the event handlers never run, whatever the configuration says (tests that drive an intake themselves). */
+  handlers?: boolean;
+  /** false: no TCP listener for clients ([service] host and port unused): the in-process-only service (embedded.ts). */
+  clientPort?: boolean;
+}
+
 export class EventServer implements FrontendHost, MonitorSource {
   readonly broker: Broker;
   readonly serverId = newServerId();
@@ -52,7 +60,7 @@ export class EventServer implements FrontendHost, MonitorSource {
   constructor(
     public config: ServiceConfig,
     readonly logger: Logger,
-    private readonly options: { handlers?: boolean } = {},
+    private readonly options: ServerOptions = {},
   ) {
     this.broker = new Broker(config.service.listener_limit);
     this.admission = new ClientAdmission(config.service, logger);
@@ -60,7 +68,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     const ws = config.websocket;
     this.frontend = new ClientFrontend(this, {
       host: svc.host,
-      port: svc.port,
+      port: options.clientPort === false ? undefined : svc.port,
       tls: config.tls ? loadServerTlsOptions(config.tls) : undefined,
       websocket: ws && {
         host: ws.host,
@@ -129,6 +137,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       }
       this.admission.warm();
       await this.frontend.listen();
+      if (this.options.clientPort === false) this.logger.info('no client port: clients connect in-process only');
       await this.leafnodes?.listen();
     } catch (err) {
       await this.handlers?.close();
