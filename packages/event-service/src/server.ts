@@ -137,7 +137,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       }
       this.admission.warm();
       await this.frontend.listen();
-      if (this.options.clientPort === false) this.logger.info('no client port: clients connect in-process only');
+      if (this.options.clientPort === false) this.logger.info('no client port: reached in-process only (and over [websocket] or [leafnodes] when configured)');
       await this.leafnodes?.listen();
     } catch (err) {
       await this.handlers?.close();
