@@ -19,14 +19,22 @@ import {
   textResponse,
   unavailable,
   varz,
+  type Broker,
   type Client,
+  type ClientLimits,
   type ConnzOptions,
   type Health,
+  type Logger,
+  type ServerState,
 } from '@event-broker/shared';
 import { GatewayAdmission } from './admission.js';
+import type { AuthFailureCounts } from './auth-failures.js';
 import { NO_LIMIT } from './auth/limits.js';
-import type { MonitorSection } from './config-types.js';
-import type { EventGateway } from './server.js';
+import type { GatewayConfig, MonitorSection } from './config-types.js';
+import type { EventCredit, GatewayUplink } from './event-credit.js';
+import type { HealthProbe } from './health.js';
+import type { ListenerQuota } from './listener-quota.js';
+import type { GatewayStats } from './stats.js';
 
 /** A health check waits this long for the service's reply. */
 const HEALTH_TIMEOUT_MS = 2000;
@@ -51,6 +59,32 @@ const CONNZ: ConnzOptions = {
   authorizedUser: (c) => c.identity,
 };
 
+/** What the monitoring port reads from the running gateway (server.ts EventGateway), every field on use. */
+export interface GatewayMonitorSource {
+  readonly serverId: string;
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  readonly startedAt: Date;
+  readonly configLoadedAt: Date;
+  /** The bound client port and WebSocket port. */
+  readonly port: number;
+  readonly websocketPort: number | undefined;
+  readonly state: ServerState;
+  readonly clients: ReadonlyMap<number, Client>;
+  readonly totalConnections: number;
+  readonly broker: Broker;
+  /** What clients are held to (max_payload lowered to the upstream's: server.ts upstreamLimit). */
+  readonly limits: ClientLimits;
+  readonly uplink: GatewayUplink;
+  readonly health: HealthProbe;
+  readonly eventCredit: EventCredit;
+  readonly listenerQuota: ListenerQuota;
+  readonly authFailures: AuthFailureCounts;
+  readonly permissionViolations: { readonly publish: number; readonly subscribe: number };
+  serverInfo(): Record<string, unknown>;
+  stats(): GatewayStats;
+}
+
 export class GatewayMonitor {
   /** Closed connections for /connz?state=closed; the gateway records each client as it goes. */
   readonly closed = new ClosedConnections(MAX_CLOSED_CLIENTS, CONNZ);
@@ -59,7 +93,7 @@ export class GatewayMonitor {
   private readonly metrics: MetricSet;
 
   constructor(
-    private readonly gateway: EventGateway,
+    private readonly gateway: GatewayMonitorSource,
     section: MonitorSection,
   ) {
     this.metrics = gatewayMetrics(gateway);
@@ -153,7 +187,7 @@ export class GatewayMonitor {
   }
 }
 
-function gatewayMetrics(g: EventGateway): MetricSet {
+function gatewayMetrics(g: GatewayMonitorSource): MetricSet {
   const m = new MetricSet(P);
   const c = g.broker.counters;
   const up = () => g.uplink.counters;

@@ -109,3 +109,9 @@ export interface EventService {
   /** Stops accepting, flushes what clients were sent, closes every connection. */
   close(): Promise<void>;
 }
+
+/**
+ * `startEventService(config, { clientPort: false })`: the service for a program that wants the broker inside its
+ * own process only. No client port is opened, so the handle has no `port` or `host`; the rest is EventService's.
+ */
+export type InProcessEventService = Omit<EventService, 'port' | 'host'>;

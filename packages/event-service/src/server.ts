@@ -18,13 +18,22 @@ import { ClientAdmission } from './auth/admission.js';
 import { planServiceReload } from './config.js';
 import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
-import type { EventHandlers } from './handlers/index.js';
+import { EmbeddedConn } from './embedded-conn.js';
+import { startHandlers, type EventHandlers } from './handlers/lifecycle.js';
 import { HealthResponder } from './health-responder.js';
 import { ListenerCreditResponder } from './listener-credit.js';
 import { LeafnodeListener } from './leafnode/listener.js';
 import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
 import { VERSION } from './version.js';
+
+/** How the server runs in its process (not settings: the configuration is the first argument). */
+export interface ServerOptions {
+  /** false: the event handlers never run, whatever the configuration says (tests that drive an intake themselves). */
+  handlers?: boolean;
+  /** false: no TCP listener for clients ([service] host and port unused): the in-process-only service (embedded.ts). */
+  clientPort?: boolean;
+}
 
 export class EventServer implements FrontendHost, MonitorSource {
   readonly broker: Broker;
@@ -44,14 +53,15 @@ export class EventServer implements FrontendHost, MonitorSource {
   private healthResponder: HealthResponder | undefined;
   private listenerCredit: ListenerCreditResponder | undefined;
 
-  /** The event intake and store (handlers/index.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
+  /** The event intake and store (handlers/lifecycle.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
-  private startHandlers: ((server: EventServer, logger: Logger) => EventHandlers) | undefined;
+  /** Set by listen unless `handlers: false`, so a reload that adds [handlers] can start them. */
+  private startHandlers: (() => EventHandlers) | undefined;
 
   constructor(
     public config: ServiceConfig,
     readonly logger: Logger,
-    private readonly options: { handlers?: boolean } = {},
+    private readonly options: ServerOptions = {},
   ) {
     this.broker = new Broker(config.service.listener_limit);
     this.admission = new ClientAdmission(config.service, logger);
@@ -59,7 +69,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     const ws = config.websocket;
     this.frontend = new ClientFrontend(this, {
       host: svc.host,
-      port: svc.port,
+      port: options.clientPort === false ? undefined : svc.port,
       tls: config.tls ? loadServerTlsOptions(config.tls) : undefined,
       websocket: ws && {
         host: ws.host,
@@ -122,15 +132,13 @@ export class EventServer implements FrontendHost, MonitorSource {
     }
     try {
       if (this.options.handlers !== false) {
-        // Imported here: handlers use the embedded connection, whose module imports this one. Kept so a reload
-        // that adds [handlers] to a service running without them can start them (applyConfig is synchronous).
-        const { startHandlers } = await import('./handlers/index.js');
-        this.startHandlers = startHandlers;
+        this.startHandlers = () => this.createHandlers();
         // Before any client, so the first event finds the intake subscribed.
-        if (this.config.store !== undefined || this.config.handlers !== undefined) this.handlers = startHandlers(this, this.logger);
+        if (this.config.store !== undefined || this.config.handlers !== undefined) this.handlers = this.startHandlers();
       }
       this.admission.warm();
       await this.frontend.listen();
+      if (this.options.clientPort === false) this.logger.info('no client port: reached in-process only (and over [websocket] or [leafnodes] when configured)');
       await this.leafnodes?.listen();
     } catch (err) {
       await this.handlers?.close();
@@ -139,6 +147,12 @@ export class EventServer implements FrontendHost, MonitorSource {
       throw err;
     }
     if (this.lifecycle === 'starting') this.lifecycle = 'running';
+  }
+
+  /** The handlers with their own in-process connection; at the service's start a store that cannot be opened stops it. */
+  private createHandlers(): EventHandlers {
+    const conn = new EmbeddedConn(this.broker, { limits: () => this.config.service, logger: this.logger, system: true });
+    return startHandlers({ conn, config: () => this.config, logger: this.logger }, { atServiceStart: this.lifecycle === 'starting' });
   }
 
   stats(): ServiceStats {
@@ -233,7 +247,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       if (plan.restart.some((c) => c.key.startsWith('store.'))) {
         this.logger.warn('[handlers] added together with a [store] change: the handlers start after a restart');
       } else {
-        this.handlers = this.startHandlers(this, this.logger);
+        this.handlers = this.startHandlers();
       }
     }
     // A client checks max_payload against the INFO it last got (nats.js, nats.go): tell the connected ones.

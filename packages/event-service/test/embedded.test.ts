@@ -1,11 +1,16 @@
 // The embedded API (api.ts) against network clients: an in-process publisher, subscriber, requester or responder
 // must be indistinguishable, from the network side, from another NATS client, and see network clients alike.
 // Ours only: nats-server has no in-process API.
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEventService, type EventService, type Msg as EmbeddedMsg, type MsgHeaders } from '../src/index.js';
-import { connections, natsV2, record } from './helpers/clients.js';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { startEventService, type EventService, type InProcessEventService, type Msg as EmbeddedMsg, type MsgHeaders } from '../src/index.js';
+import { connections, natsV2, natsWs, record } from './helpers/clients.js';
 import { drainAll, take, uniqueSubject, until, within } from './helpers/bounded.js';
+import { tmpDir } from './helpers/cli.js';
 
 /** MsgHeaders allows a lone value as a string or a one-element array: compare them as arrays. */
 function normalise(h: MsgHeaders | undefined): Record<string, string[]> | undefined {
@@ -222,4 +227,163 @@ describe('embedded event service close()', () => {
       ['first', 'last'],
     );
   });
+});
+
+// --- the in-process-only service: startEventService(config, { clientPort: false }) ----------------------------------
+
+/**
+ * The TCP sockets this process listens on ("address:port" in /proc's hex), from /proc/self/fd and /proc/net/tcp:
+ * Linux only (undefined elsewhere).
+ */
+function listeningSockets(): Set<string> | undefined {
+  if (!fs.existsSync('/proc/self/net/tcp')) return undefined;
+  const mine = new Set<string>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const inode = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+      if (inode !== undefined) mine.add(inode);
+    } catch {
+      // Closed between the listing and the read.
+    }
+  }
+  const listening = new Set<string>();
+  for (const table of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+    if (!fs.existsSync(table)) continue;
+    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+      // sl local_address rem_address st ... inode (the 10th column); st 0A is LISTEN.
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === '0A' && mine.has(cols[9]!)) listening.add(cols[1]!);
+    }
+  }
+  return listening;
+}
+
+/** The listening sockets `start` added to this process. */
+async function socketsOpenedBy(start: () => Promise<unknown>): Promise<string[] | undefined> {
+  const before = listeningSockets();
+  await start();
+  const after = listeningSockets();
+  if (before === undefined || after === undefined) return undefined;
+  return [...after].filter((s) => !before.has(s));
+}
+
+/** A TCP port free now (bound, then released). */
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
+test('without a client port nothing listens: no socket opened, the configured port refuses; with one, its port is the one opened', async (t) => {
+  const port = await freePort();
+  let inProcess: InProcessEventService | undefined;
+  const opened = await socketsOpenedBy(async () => {
+    inProcess = await startEventService({ service: { host: '127.0.0.1', port }, log: { level: 'silent' } }, { clientPort: false });
+  });
+  t.after(() => inProcess?.close());
+  if (opened === undefined) t.diagnostic('no /proc here: only the configured port is checked');
+  else assert.deepEqual(opened, [], 'no listening socket opened');
+  assert.ok(await refused(port), `nothing accepts on the configured port ${port}`);
+
+  // The same check sees the listener a service with a client port opens.
+  let networked: EventService | undefined;
+  const openedWithPort = await socketsOpenedBy(async () => {
+    networked = await startEventService(quiet);
+  });
+  t.after(() => networked?.close());
+  if (openedWithPort !== undefined) {
+    assert.equal(openedWithPort.length, 1, `one listening socket: ${openedWithPort.join(', ')}`);
+    assert.equal(parseInt(openedWithPort[0]!.split(':')[1]!, 16), networked!.port);
+  }
+});
+
+test('without a client port, in-process publish, subscribe, request and queue groups work as with one', async (t) => {
+  const svc = await startEventService({ log: { level: 'silent' } }, { clientPort: false });
+  t.after(() => svc.close());
+  const subject = uniqueSubject('inproc-only');
+  svc.subscribe(`${subject}.rpc`, { callback: (m) => m.respond(`re:${m.string()}`, { headers: { 'X-By': 'responder' } }) });
+  const reply = await within(svc.request(`${subject}.rpc`, 'q', { timeoutMs: 2000 }), 'the reply');
+  assert.equal(reply.string(), 're:q');
+  assert.deepEqual(normalise(reply.headers), { 'X-By': ['responder'] });
+
+  const iter = svc.subscribe(`${subject}.*`);
+  const queued = [0, 0];
+  for (const i of [0, 1]) svc.subscribe(`${subject}.work`, { queue: 'workers', callback: () => queued[i]!++ });
+  for (let i = 0; i < 10; i++) svc.publish(`${subject}.work`, String(i));
+  const got = await take(iter, 10, 'the iterator');
+  assert.deepEqual(
+    got.map((m) => m.string()),
+    Array.from({ length: 10 }, (_, i) => String(i)),
+  );
+  assert.equal(queued[0]! + queued[1]!, 10, 'each message to one queue member');
+  await assert.rejects(svc.request(uniqueSubject('inproc-nobody'), 'x', { timeoutMs: 2000 }), (err: { code?: string }) => err.code === '503');
+  assert.equal(svc.stats().connections, 0);
+  assert.ok(svc.stats().in_msgs >= 12);
+});
+
+test('without a client port, the handlers store, answer the feed and deliver to their sink', async (t) => {
+  const got: string[] = [];
+  const sink = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (body += d));
+    req.on('end', () => {
+      got.push(body);
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    sink.closeAllConnections();
+    sink.close();
+  });
+  let svc: InProcessEventService | undefined;
+  const opened = await socketsOpenedBy(async () => {
+    svc = await startEventService(
+      {
+        store: { path: path.join(tmpDir(t), 'events.db') },
+        handlers: { event_feed: `127.0.0.1:${(sink.address() as net.AddressInfo).port}` } as never,
+        log: { level: 'silent' },
+      },
+      { clientPort: false },
+    );
+  });
+  t.after(() => svc?.close());
+  if (opened !== undefined) assert.deepEqual(opened, [], 'the handlers open no listener either');
+  const event = JSON.stringify({ specversion: '1.0', id: 'inproc-1', source: '/t', type: 'nodeTerminated' });
+  const ack = (await within(svc!.request('events.nodeTerminated', event, { timeoutMs: 5000 }), 'the intake acknowledges')).json<{ id?: string }>();
+  assert.equal(ack.id, 'inproc-1');
+  const feed = (await svc!.request('$EVENTS.FEED.QUERY', JSON.stringify({ id: 'inproc-1' }), { timeoutMs: 5000 })).json<{ event?: { id: string; authtype?: string } }>();
+  assert.equal(feed.event?.id, 'inproc-1', 'stored');
+  assert.equal(feed.event?.authtype, 'system', 'an in-process producer is the system');
+  await until(() => got.some((b) => b.includes('inproc-1')), 'the sink receives the event', 10_000);
+  await until(() => svc!.stats().events_held === 0, 'the delivery recorded: nothing held');
+});
+
+test('without a client port, a configured [websocket] still listens and meets in-process subscribers', async (t) => {
+  const svc = await startEventService(
+    { websocket: { host: '127.0.0.1', port: 0, no_tls: true }, log: { level: 'silent' } },
+    { clientPort: false },
+  );
+  t.after(() => svc.close());
+  assert.ok(svc.websocketPort !== undefined && svc.websocketPort > 0, 'the WebSocket port is bound');
+  const subject = uniqueSubject('inproc-ws');
+  svc.subscribe(subject, { callback: (m) => m.respond(`in-process:${m.string()}`) });
+  const nc = await within(natsWs.connect({ servers: `ws://127.0.0.1:${svc.websocketPort}` }), 'nats.ws connects');
+  t.after(() => nc.close());
+  const reply = await within(nc.request(subject, 'hi', { timeout: 2000 }), 'the reply over WebSocket');
+  assert.equal(reply.string(), 'in-process:hi');
 });

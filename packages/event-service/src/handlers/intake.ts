@@ -192,7 +192,7 @@ export class EventIntake {
     return this.storeFailure;
   }
 
-  /** The store was found working again (a probe commit: handlers/index.ts health). */
+  /** The store was found working again (a probe commit: handlers/lifecycle.ts health). */
   clearStoreFailure(): void {
     this.storeFailure = undefined;
   }

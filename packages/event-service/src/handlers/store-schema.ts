@@ -71,7 +71,7 @@ CREATE INDEX IF NOT EXISTS events_actor ON events (json_extract(body, '$.actor.i
 CREATE INDEX IF NOT EXISTS events_authid ON events (json_extract(body, '$.authid'), seq);
 CREATE INDEX IF NOT EXISTS events_authtype ON events (json_extract(body, '$.authtype'), seq);
 CREATE INDEX IF NOT EXISTS events_stored_at ON events (stored_at);
--- One row rewritten by /healthz's probe after a group commit failed (handlers/index.ts health): a real write and
+-- One row rewritten by /healthz's probe after a group commit failed (handlers/lifecycle.ts health): a real write and
 -- fsync where the commits go, so a store that works again is seen without waiting for the next event.
 CREATE TABLE IF NOT EXISTS probe (
   id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -1,7 +1,7 @@
 // /handlerz: ours, not nats-server's — the event handlers' health (events held against event_limit, each sink's
 // backlog, last error and dead letters) and the leafnode links (the gateway's bridge among them), in one small
-// JSON the status page polls. What the handlers report is handlers/index.ts's status(); this module only frames it.
-import type { HandlersStatus } from '../handlers/index.js';
+// JSON the status page polls. What the handlers report is handlers/lifecycle.ts's status(); this module only frames it.
+import type { HandlersStatus } from '../handlers/status.js';
 import { rfc3339, type MonitorSource } from './source.js';
 
 export interface LeafLinkStatus {

@@ -2,7 +2,7 @@
 // server when scraped, one Registry per server). The handlers' figures are read once per scrape (their status()
 // asks the store), the leaf links' from the listener.
 import { MetricSet } from '@event-broker/shared';
-import type { HandlersStatus } from '../handlers/index.js';
+import type { HandlersStatus } from '../handlers/status.js';
 import type { MonitorSource } from './source.js';
 
 /** Series prefix: the process is the event service, not a nats-server (whose exporter uses gnatsd_). */

@@ -3,7 +3,7 @@
 // configuration, the handlers' routes and status, the leafnode listener.
 import type { Broker, Client, Router, ServerState } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
-import type { HandlersStatus } from '../handlers/index.js';
+import type { HandlersStatus } from '../handlers/status.js';
 import type { LeafnodeListener } from '../leafnode/listener.js';
 
 export { goDuration, nanoseconds, rfc3339, uptime, MonitorRequestError, queryBool, queryInt, querySubs } from '@event-broker/shared';

@@ -1,9 +1,9 @@
 // Admitting a connection on its CONNECT: the authenticator's verdict (a client's, here; a leaf link's in
 // leafnode/link.ts) and the wait for one that answers later, which both a client and a leaf link run the same way.
-// Who may connect is the authenticator's; counting the connections that wait is slots.ts's.
+// Who may connect is the authenticator's (client.ts ClientAuthenticator); counting the connections that wait is
+// slots.ts's.
 import type { Parser } from '../protocol/index.js';
 import type { AuthContext } from './auth-context.js';
-import type { Client } from './client.js';
 
 /** What a client may touch once admitted; without one, everything. */
 export interface ClientPermissions {
@@ -45,11 +45,6 @@ export type Admission =
       readonly limits?: ConnectionLimits;
     }
   | { readonly ok: false; readonly reason: string };
-
-/** Decides who may connect. A static token answers at once; a JWT check may answer later (reads wait for it). */
-export interface ClientAuthenticator {
-  admit(connect: Readonly<Record<string, unknown>>, client: Client): Admission | Promise<Admission>;
-}
 
 /** The connection a verdict is awaited for: open or not, its reads paused and resumed as a publisher's are. */
 export interface VerdictTarget {

@@ -20,17 +20,39 @@ import {
 } from '../protocol/index.js';
 import { isValidPublishSubject, isValidQueueName, isValidSubject } from '../subjects/index.js';
 import { certificateSubject } from '../tls.js';
-import { ThrottledWarn } from '../log.js';
+import { ThrottledWarn, type Logger } from '../log.js';
 import type { AuthContext } from './auth-context.js';
 import { ExpiryTimer, awaitVerdict, type Admission, type ClientPermissions, type ConnectionLimits } from './admission.js';
-import { Subscription, type Conn, type PublisherHandle } from './broker.js';
+import { Subscription, type Broker, type Conn, type PublisherHandle } from './broker.js';
 import { ConnCore } from './conn-core.js';
 import { GateHold } from './gate-hold.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
-import { clientInfo, type ClientContext, type ClientLimits, type ClientStats } from './context.js';
+import { clientInfo, type ClientLimits, type ClientStats } from './context.js';
 import { messageBytesBound, type Transport } from './transport.js';
 
-export type { ClientContext, ClientLimits, ClientStats };
+export type { ClientLimits, ClientStats };
+
+// The two interfaces that name the client live beside it: in a module of their own they and this one would import
+// each other.
+
+/** What a client needs from the server that accepted it. */
+export interface ClientContext {
+  readonly broker: Broker;
+  /** The limits in force; read on use so a reload reaches live connections. */
+  readonly limits: ClientLimits;
+  /** Read on use (a reload can add or remove a token); undefined: no authentication. */
+  readonly authenticator: ClientAuthenticator | undefined;
+  readonly logger: Logger;
+  /** INFO fields common to every client (server_id, version, limits...). */
+  serverInfo(): Record<string, unknown>;
+  scheduleFlush(client: Client): void;
+  clientClosed(client: Client, reason: CloseReason): void;
+}
+
+/** Decides who may connect. A static token answers at once; a JWT check may answer later (reads wait for it). */
+export interface ClientAuthenticator {
+  admit(connect: Readonly<Record<string, unknown>>, client: Client): Admission | Promise<Admission>;
+}
 
 export class Client implements Conn, ProtocolHandler, PublisherHandle {
   readonly stats: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0 };

@@ -1,11 +1,7 @@
-// What a client connection needs from the server that accepted it (the frontend, or a test's stand-in): the limits
-// it enforces, read on use so a reload reaches live connections, the server's hooks, and the INFO it is greeted
-// with. client.ts re-exports the types.
-import { infoLine, type CloseReason } from '../protocol/index.js';
-import type { Logger } from '../log.js';
-import type { ClientAuthenticator } from './admission.js';
-import type { Broker } from './broker.js';
-import type { Client } from './client.js';
+// What a client connection reads from the server that accepted it: the limits it enforces (read on use so a reload
+// reaches live connections), its counters, and the INFO it is greeted with. The server's hooks, which name the
+// client, are client.ts's (ClientContext), which re-exports these types.
+import { infoLine } from '../protocol/index.js';
 
 /** The NATS limits a connection enforces (nats-server option names; durations in ms, sizes in bytes). */
 export interface ClientLimits {
@@ -20,20 +16,6 @@ export interface ClientLimits {
   readonly auth_timeout: number;
 }
 
-/** What a client needs from the server that accepted it. */
-export interface ClientContext {
-  readonly broker: Broker;
-  /** The limits in force; read on use so a reload reaches live connections. */
-  readonly limits: ClientLimits;
-  /** Read on use (a reload can add or remove a token); undefined: no authentication. */
-  readonly authenticator: ClientAuthenticator | undefined;
-  readonly logger: Logger;
-  /** INFO fields common to every client (server_id, version, limits...). */
-  serverInfo(): Record<string, unknown>;
-  scheduleFlush(client: Client): void;
-  clientClosed(client: Client, reason: CloseReason): void;
-}
-
 export interface ClientStats {
   inMsgs: number;
   inBytes: number;
@@ -42,6 +24,6 @@ export interface ClientStats {
 }
 
 /** The INFO line for client `cid` (its greeting, or a later one with `extra`: lame duck, changed limits). */
-export function clientInfo(ctx: ClientContext, cid: number, remoteAddress: string, extra: Record<string, unknown> = {}): string {
+export function clientInfo(ctx: { serverInfo(): Record<string, unknown> }, cid: number, remoteAddress: string, extra: Record<string, unknown> = {}): string {
   return infoLine({ ...ctx.serverInfo(), client_id: cid, client_ip: remoteAddress, ...extra });
 }

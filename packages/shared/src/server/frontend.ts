@@ -19,8 +19,7 @@ import { Errors, errLine, type CloseReason } from '../protocol/index.js';
 import { websocketOriginRefusal, type WebSocketOriginPolicy } from '../http/origin.js';
 import { ThrottledWarn, type Logger } from '../log.js';
 import type { Broker } from './broker.js';
-import type { ClientAuthenticator } from './admission.js';
-import { Client, type ClientContext, type ClientLimits } from './client.js';
+import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits } from './client.js';
 import { clientInfo } from './context.js';
 import { AdmissionSlots, type Slot } from './slots.js';
 import { SocketTransport, WebSocketTransport, messageBytesBound, type Transport } from './transport.js';
@@ -50,7 +49,8 @@ export interface FrontendHost {
 
 export interface FrontendOptions {
   host: string;
-  port: number;
+  /** Absent: no TCP listener (an embedding process's in-process-only service); the WebSocket one may still listen. */
+  port: number | undefined;
   /** Server TLS options (certificate, key, CA, requestCert...): clients must upgrade after the INFO. */
   tls?: tls.TlsOptions;
   websocket?: {
@@ -136,6 +136,7 @@ export class ClientFrontend implements ClientContext {
     return { ...this.host.serverInfo(), port: this.boundPort };
   }
 
+  /** The TCP port bound; 0 while none is (before listen, or without one). */
   get port(): number {
     return this.boundPort;
   }
@@ -148,11 +149,13 @@ export class ClientFrontend implements ClientContext {
 
   async listen(): Promise<void> {
     const { host, port, websocket } = this.options;
-    const tcp = net.createServer((socket) => this.acceptTcp(socket));
-    this.tcp = tcp;
-    await listenOn(tcp, host, port);
-    this.boundPort = (tcp.address() as net.AddressInfo).port;
-    this.logger.info({ host, port: this.boundPort, tls: this.tlsServer !== undefined }, 'listening for client connections');
+    if (port !== undefined) {
+      const tcp = net.createServer((socket) => this.acceptTcp(socket));
+      this.tcp = tcp;
+      await listenOn(tcp, host, port);
+      this.boundPort = (tcp.address() as net.AddressInfo).port;
+      this.logger.info({ host, port: this.boundPort, tls: this.tlsServer !== undefined }, 'listening for client connections');
+    }
     if (websocket === undefined) return;
     const server = websocket.tls !== undefined ? https.createServer(websocket.tls) : http.createServer();
     // Counted from the TCP accept, before the TLS handshake and the upgrade request.

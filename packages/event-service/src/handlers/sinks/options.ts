@@ -1,5 +1,5 @@
 // What an HTTP sink is given (http.ts): its options, the logger it reports through, and how a [handlers] entry
-// becomes those options. Apart from the sink, so the main thread (handlers/index.ts, sink-pool.ts) maps its
+// becomes those options. Apart from the sink, so the main thread (handlers/lifecycle.ts, sink-pool.ts) maps its
 // configuration without loading the delivery code the sink worker runs.
 import type { HandlerSink } from '../../config-types.js';
 

@@ -4,12 +4,13 @@
 // [handlers] entry (all in one worker thread: sink-pool.ts),
 // the event feed (its retention, the `$EVENTS.FEED.QUERY` responder, live streams) and the HTTP API the
 // monitoring listener serves for them.
-// Started by EventServer.listen once the listeners are up; stopped first on close so pending requests are answered.
-// What /healthz needs of them (the store, the sinks' worker) is health()'s.
+// Started by EventServer.listen before its client listeners (or by a reload that adds [handlers]); stopped first on
+// close so pending requests are answered. What they are given: their own in-process connection, the configuration
+// in force and a logger, nothing of the server. What /healthz needs of them (the store, the sinks' worker) is
+// health()'s; what they report (/handlerz) is typed in status.ts.
 import { resolve } from 'node:path';
 import { eventKey, matchesFilter, type Logger, type Router } from '@event-broker/shared';
-import { embed } from '../embedded.js';
-import type { EventServer } from '../server.js';
+import type { EmbeddedConn } from '../embedded-conn.js';
 import { EventFeed } from './event-feed.js';
 import { HandlersHttpApi } from './http-api.js';
 import { EventIntake } from './intake.js';
@@ -17,7 +18,8 @@ import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
 import { SinkPool, type SinkProxy } from './sink-pool.js';
 import { httpSinkOptions } from './sinks/options.js';
 import type { HandlerSink, ServiceConfig } from '../config-types.js';
-import { describeStoreProblem, EventStoreError, storeError, storeProblem, type StoreProblem } from './store-file.js';
+import type { HandlersStatus } from './status.js';
+import { describeStoreProblem, EventStoreError, storeError, storeProblem } from './store-file.js';
 import { SqliteEventStore } from './store.js';
 import { StoreWriter } from './store-writer.js';
 
@@ -26,48 +28,16 @@ const REOPEN_MS = 1000;
 /** How long /healthz waits for the probe commit that tells whether a store that failed a commit works again. */
 const PROBE_MS = 2000;
 
-/** One sink as /handlerz and the status page show it. */
-export interface SinkStatus {
-  name: string;
-  /** Scheme, host and path only: credentials or a token in the query never leave the process. */
-  url: string;
-  /** `stopped` after a 410 Gone (until a replay); `retrying` while the oldest pending delivery has failed. */
-  health: 'ok' | 'retrying' | 'stopped';
-  /** Deliveries pending (waiting, in flight or backing off). */
-  backlog: number;
-  dead_letters: number;
-  delivered: number;
-  failed_attempts: number;
-  /** Failed attempts scheduled for another try (the rest were dead-lettered or stopped the sink). */
-  retries: number;
-  /** The latest failure: this run's, else the one recorded on the oldest pending delivery (kept across restarts). */
-  last_error: string | null;
-  last_error_at: string | null;
-  last_delivered_at: string | null;
-}
-
-export interface HandlersStatus {
-  /** Events with a delivery pending, plus those received and not yet committed: what event_limit bounds. */
-  held: number;
-  /** Room promised to gateways as credit and not yet used (intake-room.ts): held + reserved never pass event_limit. */
-  reserved: number;
-  event_limit: number;
-  /** The newest store sequence: a feed cursor for "the latest N events" (cursor = last_seq - N). */
-  last_seq: number;
-  intake: {
-    accepted: number;
-    duplicates: number;
-    invalid: number;
-    refused_at_limit: number;
-    store_failures: number;
-    paused_publishers: number;
-    /** Group commits settled, and their total time from sending to answer (seconds): a mean commit latency. */
-    commits: number;
-    commit_seconds: number;
-  };
-  sinks: SinkStatus[];
-  /** Present while the store cannot be opened: why, without the file (the log names it: store-file.ts). */
-  store_error?: StoreProblem;
+/** What the service gives its handlers. */
+export interface HandlersDeps {
+  /**
+   * The handlers' own connection to the broker, a system one (the intake's and the feed's subscriptions are the
+   * service's, not listeners a user made); closed with them.
+   */
+  conn: EmbeddedConn;
+  /** The configuration in force, read on use (a reload changes it). */
+  config: () => ServiceConfig;
+  logger: Logger;
 }
 
 export class EventHandlers {
@@ -85,25 +55,24 @@ export class EventHandlers {
   readonly intake: EventIntake;
   readonly feed: EventFeed;
   private readonly api: HandlersHttpApi;
-  private readonly conn;
+  private readonly conn: EmbeddedConn;
+  private readonly config: () => ServiceConfig;
+  private readonly logger: Logger;
   private readonly routes: { name: string; filter: readonly string[] }[] = [];
   /** Each running sink's configuration, to tell what a reload changed. */
   private readonly running = new Map<HandlerName, HandlerSink>();
 
-  constructor(
-    private readonly server: EventServer,
-    private readonly logger: Logger,
-  ) {
-    // The in-process connection; its handle's close() would close the server, so only publish/subscribe are used.
-    // A system one: the intake's and the feed's subscriptions are the service's, not listeners a user made.
-    const conn = embed(server, logger, { system: true });
+  constructor(deps: HandlersDeps) {
+    const { conn, logger } = deps;
     this.conn = conn;
+    this.config = deps.config;
+    this.logger = logger;
     this.feed = new EventFeed({
       store: () => this.store,
       storeOpen: () => this.opened !== undefined,
-      maxPayloadBytes: () => this.server.config.service.max_payload,
+      maxPayloadBytes: () => this.config().service.max_payload,
       retention: () => {
-        const f = this.server.config.feed;
+        const f = this.config().feed;
         return { maxEvents: f?.max_events ?? 1_000_000, maxAgeMs: f?.max_age ?? 7 * 24 * 3_600_000 };
       },
       logger,
@@ -120,8 +89,8 @@ export class EventHandlers {
       store: () => this.store,
       // On the store writer's thread (store-writer.ts); `:memory:` is this connection's alone, so its commits stay here.
       commit: (events) => (this.store.file === ':memory:' ? Promise.resolve(this.store.append(events)) : this.storeWriter().append(events)),
-      eventLimit: () => this.server.config.service.event_limit,
-      addGate: (gate) => this.server.broker.addGate(gate),
+      eventLimit: () => this.config().service.event_limit,
+      addGate: (gate) => conn.addGate(gate),
       sinksFor: (event) => {
         const key = eventKey(event.type);
         return this.routes.filter((r) => matchesFilter(key, r.filter)).map((r) => r.name);
@@ -130,13 +99,13 @@ export class EventHandlers {
         this.pool?.wake();
         this.feed.notify();
       },
-      maxPayloadBytes: () => this.server.config.service.max_payload,
+      maxPayloadBytes: () => this.config().service.max_payload,
       logger,
     });
   }
 
   private startSinks(): void {
-    const handlers = this.server.config.handlers ?? {};
+    const handlers = this.config().handlers ?? {};
     for (const name of Object.keys(HANDLER_DEFAULT_FILTERS) as HandlerName[]) {
       const conf = handlers[name];
       if (conf === undefined) continue;
@@ -234,10 +203,11 @@ export class EventHandlers {
 
   private get storePath(): string {
     // [handlers] without [store]: the store's default place.
-    return this.server.config.store?.path ?? resolve('data', 'events.db');
+    return this.config().store?.path ?? resolve('data', 'events.db');
   }
 
-  start(): void {
+  /** `atServiceStart`: started by the service's start (not by a reload that added [handlers]). */
+  start(opts: { atServiceStart: boolean }): void {
     // Opened now, so a store that cannot be used is known before the service says it runs: at the service's start it
     // stops the start (the CLI exits 1 naming the file and store.path), as nats-server stops when JetStream's store
     // cannot be used (server.go Start: "Can't start JetStream"). A reload that adds [handlers] must not fail the
@@ -245,7 +215,7 @@ export class EventHandlers {
     try {
       void this.store;
     } catch (err) {
-      if (this.server.state === 'starting') throw err;
+      if (opts.atServiceStart) throw err;
       this.logger.error({ err: (err as Error).message }, 'event store cannot be opened: events are refused until it can');
     }
     this.startSinks();
@@ -352,7 +322,7 @@ export class EventHandlers {
     return {
       held: this.intake.held,
       reserved: this.intake.room.reserved,
-      event_limit: this.server.config.service.event_limit,
+      event_limit: this.config().service.event_limit,
       last_seq: store.lastSeq(),
       intake: this.intakeStatus(),
       sinks: this.sinks.map((s) => {
@@ -395,7 +365,7 @@ export class EventHandlers {
     return {
       held: 0,
       reserved: this.intake.room.reserved,
-      event_limit: this.server.config.service.event_limit,
+      event_limit: this.config().service.event_limit,
       last_seq: 0,
       intake: this.intakeStatus(),
       sinks: [],
@@ -414,6 +384,7 @@ export class EventHandlers {
     this.pool?.close();
     await this.writer?.close();
     this.opened?.close();
+    this.conn.close();
   }
 }
 
@@ -426,8 +397,8 @@ function displayUrl(raw: string): string {
   }
 }
 
-export function startHandlers(server: EventServer, logger: Logger): EventHandlers {
-  const h = new EventHandlers(server, logger);
-  h.start();
+export function startHandlers(deps: HandlersDeps, opts: { atServiceStart: boolean }): EventHandlers {
+  const h = new EventHandlers(deps);
+  h.start(opts);
   return h;
 }
