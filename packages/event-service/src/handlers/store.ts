@@ -287,7 +287,7 @@ export class SqliteEventStore implements EventStore {
     // Without its own fsync: a delivered mark lost to a power cut only means a redelivery (at least once, same
     // webhook-id), and the next acknowledged append's fsync covers it anyway (WAL frames are written in order).
     // One fsync per mark was most of the cost of unbatched delivery (about 240 µs of the service's loop each);
-    // the sinks also group their marks, several per call (sinks/http.ts MARK_WINDOW_MS).
+    // the sinks also group their marks, several per call (sinks/marks.ts MARK_WINDOW_MS).
     if (!this.full) return this.markDelivered(sink, seqs);
     this.db.pragma('synchronous = NORMAL');
     try {
