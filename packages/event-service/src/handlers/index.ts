@@ -412,7 +412,7 @@ export class EventHandlers {
   async close(): Promise<void> {
     await this.intake.stop();
     this.feed.close();
-    this.pool?.close();
+    await this.pool?.close();
     await this.writer?.close();
     this.opened?.close();
   }
