@@ -20,6 +20,7 @@ import { httpSinkOptions } from './sinks/options.js';
 import type { HandlerSink, ServiceConfig } from '../config-types.js';
 import { describeStoreProblem, EventStoreError, storeError, storeProblem, type StoreProblem } from './store-file.js';
 import { SqliteEventStore } from './store.js';
+import { StoreHousekeeping } from './store-housekeeping.js';
 import { StoreWriter } from './store-writer.js';
 
 /** After a store failed to open (a reload that started the handlers), the next try waits this long. */
@@ -85,6 +86,7 @@ export class EventHandlers {
   private writer: StoreWriter | undefined;
   readonly intake: EventIntake;
   readonly feed: EventFeed;
+  private readonly housekeeping: StoreHousekeeping;
   private readonly api: HandlersHttpApi;
   private readonly conn;
   private readonly routes: { name: string; filter: readonly string[] }[] = [];
@@ -101,14 +103,18 @@ export class EventHandlers {
     this.conn = conn;
     this.feed = new EventFeed({
       store: () => this.store,
-      storeOpen: () => this.opened !== undefined,
       maxPayloadBytes: () => this.server.config.service.max_payload,
+      logger,
+    });
+    this.housekeeping = new StoreHousekeeping({
+      store: () => this.store,
+      storeOpen: () => this.opened !== undefined,
       retention: () => {
         const f = this.server.config.feed;
         return { maxEvents: f?.max_events ?? 1_000_000, maxAgeMs: f?.max_age ?? 7 * 24 * 3_600_000 };
       },
       logger,
-      onHousekeeping: () => this.pool?.recheck(),
+      onPass: () => this.pool?.recheck(),
     });
     this.api = new HandlersHttpApi({
       store: () => this.store,
@@ -253,6 +259,7 @@ export class EventHandlers {
     this.intake.start();
     // Deliveries left pending by the last run (a crash included) go out as each sink starts in the worker.
     this.feed.start(this.conn);
+    this.housekeeping.start();
   }
 
   /**
@@ -412,6 +419,7 @@ export class EventHandlers {
   async close(): Promise<void> {
     await this.intake.stop();
     this.feed.close();
+    this.housekeeping.stop();
     await this.pool?.close();
     await this.writer?.close();
     this.opened?.close();
