@@ -197,7 +197,8 @@ export class SinkPool {
     } else if (end === 'exited') {
       this.opts.logger.warn({}, 'sink worker exited while closing: unmarked deliveries go out again after restart');
     }
-    await worker.terminate();
+    // Not awaited: a thread still inside a store call ends when that returns, and the close is bounded as it is.
+    void worker.terminate();
   }
 
   /** Starts a worker and sends it every running sink, so a restarted one runs each sink once. */

@@ -67,13 +67,13 @@ export class HttpSink {
     this.ordered = this.maxInFlight === 1;
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
     this.format = new WebhookFormat(opts);
-    this.transport = new SinkTransport({
-      url: opts.url,
-      maxSockets: this.maxInFlight,
-      ...(opts.sslVerify !== undefined && { sslVerify: opts.sslVerify }),
-      ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
+    this.transport = new SinkTransport({ url: opts.url, maxSockets: this.maxInFlight, sslVerify: opts.sslVerify, timeoutMs: opts.timeoutMs });
+    this.marks = new DeliveryMarks(store, {
+      sink: opts.name,
+      batchSize: this.batchSize,
+      logger: opts.logger,
+      onFlushed: (seqs, failed) => this.marked(seqs, failed),
     });
-    this.marks = new DeliveryMarks(store, { sink: opts.name, batchSize: this.batchSize, logger: opts.logger, onFlushed: (seqs, failed) => this.marked(seqs, failed) });
   }
 
   get name(): string {

@@ -59,8 +59,7 @@ export class SinkTransport {
     this.inflight.add(ac);
     const timer = setTimeout(() => ac.abort(), this.timeoutMs);
     try {
-      const { status, retryAfter } = await this.send(req.headers, req.body, ac.signal);
-      return { status, retryAfter, problem: `HTTP ${status}` };
+      return await this.send(req.headers, req.body, ac.signal);
     } catch (err) {
       const problem = ac.signal.aborted ? `timed out after ${this.timeoutMs} ms` : `unreachable: ${(err as Error).message}`;
       return { status: 0, retryAfter: null, problem };
@@ -77,11 +76,14 @@ export class SinkTransport {
   }
 
   /** One POST; a keep-alive connection the receiver closed just as it was reused is retried once on a new one. */
-  private send(headers: Record<string, string>, body: string, signal: AbortSignal, again = false): Promise<{ status: number; retryAfter: string | null }> {
+  private send(headers: Record<string, string>, body: string, signal: AbortSignal, again = false): Promise<PostOutcome> {
     return new Promise((resolve, reject) => {
       const req = this.request(this.opts.url, { method: 'POST', headers, agent: this.agent, signal }, (res) => {
         res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: (res.headers['retry-after'] as string | undefined) ?? null }));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          resolve({ status, retryAfter: (res.headers['retry-after'] as string | undefined) ?? null, problem: `HTTP ${status}` });
+        });
         res.on('close', () => {
           if (!res.complete) reject(new Error('the response was cut short'));
         });
