@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { SinkPool } from '../src/handlers/sink-pool.js';
 import { StoreWriter } from '../src/handlers/store-writer.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until, within } from './helpers/bounded.js';
+import { deferred, until, within } from './helpers/bounded.js';
 
 const sc = StringCodec();
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli.js');
@@ -173,6 +173,55 @@ test('sink worker exits: a sink added before the restart runs once, every event 
   await pool.terminateWorker();
   await until(() => restarts.length === 2, 'the second restart scheduled');
   assert.deepEqual(restarts, [1000, 2000]);
+});
+
+test("closing the sink pool leaves the event loop free and resolves once the answered deliveries are marked, while another connection holds the store's lock", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sink-close-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const store = new SqliteEventStore(path.join(dir, 'events.db'));
+  t.after(() => store.close());
+  const seen: string[] = [];
+  // The first request is answered once the test holds the store's write lock: every mark then finds it locked.
+  const gate = deferred();
+  const receiver = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      seen.push(String(req.headers['webhook-id']));
+      void gate.promise.then(() => res.writeHead(200).end());
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    receiver.closeAllConnections();
+    receiver.close();
+  });
+  const logger = createLogger({ format: 'json', level: 'silent', name: 'test' });
+  const pool = new SinkPool({ file: store.file, heldCounter: store.heldCounter, logger, onResolved: () => {} });
+  t.after(() => pool.close());
+  const ids = Array.from({ length: 5 }, (_, i) => `c${i}`);
+  store.append(ids.map((id) => ({ id, type: 't', body: JSON.stringify({ specversion: '1.0', id, source: '/t', type: 't' }), sinks: ['a'] })));
+  pool.add({ name: 'a', url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/` });
+  await until(() => seen.length === 1, 'the first delivery in flight');
+
+  const locked = new Database(store.file);
+  t.after(() => locked.close());
+  locked.exec('BEGIN IMMEDIATE');
+  gate.resolve();
+  await until(() => seen.length === ids.length, 'every event answered', 5000, () => `${seen.length} answered`);
+  assert.equal(store.held, ids.length, 'answered, not marked: the store is locked');
+
+  // The lock is released by this thread while the pool closes: a close that blocked the event loop could not see it.
+  let turns = 0;
+  const release = setTimeout(() => {
+    turns++;
+    locked.exec('COMMIT');
+  }, 50);
+  t.after(() => clearTimeout(release));
+  await within(pool.close(), 'the pool closed', 5000);
+  assert.equal(turns, 1, 'the event loop ran while the pool closed');
+  assert.equal(store.held, 0, 'every answered delivery marked before close resolved');
+  assert.deepEqual(store.sinkCounts('a'), { pending: 0, dead: 0 });
+  assert.deepEqual([...seen].sort(), ids, 'each event delivered once');
 });
 
 /** A store file in a temporary directory and a StoreWriter on it, both closed after the test. */

@@ -1,15 +1,20 @@
 // The durable store: the conformance suite on SQLite (a file, and in memory), and that what `append` returned for
-// survives a SIGKILL of the writing process: the commit is on disk before the caller can acknowledge anything.
+// survives a SIGKILL of the writing process: the commit is on disk before the caller can acknowledge anything. And
+// the store's housekeeping pass (store-housekeeping.ts).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { createLogger } from '@event-broker/shared';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
+import { StoreHousekeeping } from '../src/handlers/store-housekeeping.js';
+import { until } from './helpers/bounded.js';
 import { storeConformance } from './helpers/store-conformance.js';
 
 function tmpDir(t: TestContext): string {
@@ -90,6 +95,57 @@ test('two connections to one file share the held count; tryDelivered gives way t
   intake.refresh();
   assert.equal(sinks.held, 0, 'a refresh recounts from the file for both');
   assert.deepEqual(intake.due('feed', Date.now(), 10), []);
+});
+
+test('a housekeeping pass recounts what another process made held, applies the retention read now, then re-checks the sinks; none before the store is open; a failed one is logged', async (t) => {
+  const file = path.join(tmpDir(t), 'events.db');
+  const store = new SqliteEventStore(file);
+  t.after(() => store.close());
+  const body = (id: string) => JSON.stringify({ specversion: '1.0', id, source: 's', type: 't' });
+  const [e0] = store.append(['e0', 'e1', 'e2', 'e3'].map((id, i) => ({ id, type: 't', body: body(id), sinks: i === 0 ? ['s'] : [] })));
+  store.dead('s', e0!.seq, 'HTTP 500');
+  // The dead-letter CLI replays it through a connection (a process) of its own: this store's count does not know.
+  const cli = new SqliteEventStore(file);
+  assert.equal(cli.replay('s'), 1);
+  cli.close();
+  assert.equal(store.held, 0);
+
+  const lines: { msg: string; pruned?: number; err?: string }[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as (typeof lines)[number]);
+      done();
+    },
+  });
+  let open = false;
+  let maxEvents = 1000;
+  let passes = 0;
+  const housekeeping = new StoreHousekeeping({
+    store: () => store,
+    storeOpen: () => open,
+    retention: () => ({ maxEvents, maxAgeMs: 3_600_000 }),
+    logger: createLogger({ format: 'json', level: 'debug', name: 'test', destination }),
+    onPass: () => passes++,
+  });
+  t.after(() => housekeeping.stop());
+
+  housekeeping.pass();
+  assert.equal(passes, 0, 'nothing while the store is not open');
+  assert.equal(store.held, 0);
+
+  open = true;
+  maxEvents = 1;
+  housekeeping.start(); // a pass at once
+  housekeeping.stop();
+  assert.equal(passes, 1);
+  assert.equal(store.held, 1, 'the replayed event counted again');
+  assert.deepEqual(store.feed({ limit: 10 }).map((e) => e.id), ['e0', 'e3'], 'the newest one kept, and the held one');
+  await until(() => lines.some((l) => l.msg === 'event feed retention' && l.pruned === 2), 'the retention logged');
+
+  store.close();
+  housekeeping.pass();
+  assert.equal(passes, 2, 'the sinks re-check even when the pass failed');
+  await until(() => lines.some((l) => l.msg === 'event feed retention failed' && l.err !== undefined), 'the failure logged');
 });
 
 test('[store] path: relative to the config file, absolute kept, default data/events.db under the cwd', (t) => {

@@ -1,7 +1,7 @@
 // The event feed: stored events read back by people and programs, by cursor-paged query (HTTP and the NATS subject
-// `$EVENTS.FEED.QUERY`), as a live server-sent-event stream, and kept by count and age. The events are the store's
-// own rows (the sequence is the cursor, so a page never repeats or skips one while new events arrive); the HTTP
-// routing is http-api.ts's.
+// `$EVENTS.FEED.QUERY`) and as a live server-sent-event stream. The events are the store's own rows (the sequence
+// is the cursor, so a page never repeats or skips one while new events arrive); the HTTP routing is http-api.ts's,
+// retention by count and age store-housekeeping.ts's.
 import type http from 'node:http';
 import type { Logger } from '@event-broker/shared';
 import type { Msg, Subscription } from '../api.js';
@@ -14,8 +14,6 @@ import type { EventStore, FeedFilter, StoredEvent } from './event-store.js';
 export const FEED_QUERY_SUBJECT = '$EVENTS.FEED.QUERY';
 export const FEED_DEFAULT_LIMIT = 100;
 export const FEED_MAX_LIMIT = 1000;
-/** Retention runs this often (and the sinks are re-checked, so a replay made by the CLI is picked up). */
-export const HOUSEKEEPING_MS = 5000;
 
 export interface FeedQuery extends FeedFilter {
   cursor?: number;
@@ -110,20 +108,13 @@ export function feedPage(store: EventStore, q: FeedQuery): FeedPage {
 
 export interface EventFeedOptions {
   store: () => EventStore;
-  /** Whether the store is open yet: retention does not create a store no event has needed. */
-  storeOpen?: () => boolean;
-  /** Read live, so a reload's new [feed] settings apply at the next pass. */
-  retention: () => { maxEvents: number; maxAgeMs: number };
   logger: Logger;
   /** The largest reply the NATS responder may send ([service] max_payload, read live). */
   maxPayloadBytes?: () => number;
-  /** Called on each housekeeping pass (the sinks re-check what is due). */
-  onHousekeeping?: () => void;
 }
 
 export class EventFeed {
   private readonly streams: FeedStreams;
-  private timer: NodeJS.Timeout | undefined;
   private sub: Subscription | undefined;
 
   constructor(private readonly opts: EventFeedOptions) {
@@ -132,35 +123,16 @@ export class EventFeed {
 
   start(conn: { subscribe(subject: string, opts: { callback: (msg: Msg) => void }): Subscription }): void {
     this.sub = conn.subscribe(FEED_QUERY_SUBJECT, { callback: (msg) => this.answer(msg) });
-    this.timer = setInterval(() => this.housekeeping(), HOUSEKEEPING_MS);
-    this.timer.unref();
-    this.housekeeping();
   }
 
   close(): void {
     this.sub?.unsubscribe();
-    clearInterval(this.timer);
     this.streams.close();
   }
 
   /** New events were committed: the live streams get them (feed-streams.ts: one shared read per pass). */
   notify(): void {
     this.streams.notify();
-  }
-
-  /** Retention, then the sinks' re-check. */
-  housekeeping(): void {
-    if (this.opts.storeOpen?.() === false) return;
-    try {
-      const { maxEvents, maxAgeMs } = this.opts.retention();
-      // A replay by the dead-letter CLI (another process) made events held again: count them for event_limit.
-      this.opts.store().refresh();
-      const n = this.opts.store().prune({ maxEvents, olderThan: Date.now() - maxAgeMs });
-      if (n > 0) this.opts.logger.debug({ pruned: n }, 'event feed retention');
-    } catch (err) {
-      this.opts.logger.error({ err: (err as Error).message }, 'event feed retention failed');
-    }
-    this.opts.onHousekeeping?.();
   }
 
   /**

@@ -81,7 +81,7 @@ export interface EventStore {
   delivered(sink: string, seqs: readonly number[]): number;
   /**
    * As delivered(), but when another connection holds the write lock it returns undefined at once and writes
-   * nothing, instead of waiting: the sink worker keeps delivering meanwhile and tries again (sinks/http.ts).
+   * nothing, instead of waiting: the sink worker keeps delivering meanwhile and tries again (sinks/marks.ts).
    */
   tryDelivered?(sink: string, seqs: readonly number[]): number | undefined;
   /** Records a failed attempt: the attempt count, when to retry, why. */

@@ -21,6 +21,7 @@ import type { HandlerSink, ServiceConfig } from '../config-types.js';
 import type { HandlersStatus } from './status.js';
 import { describeStoreProblem, EventStoreError, storeError, storeProblem } from './store-file.js';
 import { SqliteEventStore } from './store.js';
+import { StoreHousekeeping } from './store-housekeeping.js';
 import { StoreWriter } from './store-writer.js';
 
 /** After a store failed to open (a reload that started the handlers), the next try waits this long. */
@@ -54,6 +55,7 @@ export class EventHandlers {
   private writer: StoreWriter | undefined;
   readonly intake: EventIntake;
   readonly feed: EventFeed;
+  private readonly housekeeping: StoreHousekeeping;
   private readonly api: HandlersHttpApi;
   private readonly conn: EmbeddedConn;
   private readonly config: () => ServiceConfig;
@@ -69,14 +71,18 @@ export class EventHandlers {
     this.logger = logger;
     this.feed = new EventFeed({
       store: () => this.store,
-      storeOpen: () => this.opened !== undefined,
       maxPayloadBytes: () => this.config().service.max_payload,
+      logger,
+    });
+    this.housekeeping = new StoreHousekeeping({
+      store: () => this.store,
+      storeOpen: () => this.opened !== undefined,
       retention: () => {
         const f = this.config().feed;
         return { maxEvents: f?.max_events ?? 1_000_000, maxAgeMs: f?.max_age ?? 7 * 24 * 3_600_000 };
       },
       logger,
-      onHousekeeping: () => this.pool?.recheck(),
+      onPass: () => this.pool?.recheck(),
     });
     this.api = new HandlersHttpApi({
       store: () => this.store,
@@ -222,6 +228,7 @@ export class EventHandlers {
     this.intake.start();
     // Deliveries left pending by the last run (a crash included) go out as each sink starts in the worker.
     this.feed.start(this.conn);
+    this.housekeeping.start();
   }
 
   /**
@@ -381,7 +388,8 @@ export class EventHandlers {
   async close(): Promise<void> {
     await this.intake.stop();
     this.feed.close();
-    this.pool?.close();
+    this.housekeeping.stop();
+    await this.pool?.close();
     await this.writer?.close();
     this.opened?.close();
     this.conn.close();

@@ -17,8 +17,6 @@ export interface SinkWorkerData {
   file: string;
   /** The store's held count, shared (store.ts SqliteStoreOptions.heldCounter). */
   heldCounter: Int32Array;
-  /** Slot 0 becomes 1 once the worker has closed its sinks (marks flushed) and its connection, after `close`. */
-  closed: Int32Array;
 }
 
 /** Main thread to worker. `id` names one sink instance: a replaced sink's late reports are not its successor's. */
@@ -39,9 +37,13 @@ export interface SinkReport {
   lastDeliveredAt: number | undefined;
 }
 
-/** Worker to main thread: changed sinks (and whether deliveries resolved: room under event_limit), or a log line. */
+/**
+ * Worker to main thread: changed sinks (and whether deliveries resolved: room under event_limit), a log line, or
+ * `closed` after a `close`: its sinks are closed (deliveries answered are marked) and so is its connection.
+ */
 export type FromWorker =
   | { t: 'ready' }
+  | { t: 'closed' }
   | { t: 'report'; sinks: SinkReport[]; resolved: boolean }
   | { t: 'log'; level: 'error' | 'warn'; obj: object; msg: string };
 
@@ -93,10 +95,12 @@ export interface SinkPoolOptions {
 
 export class SinkPool {
   private worker: Worker | undefined;
-  private closedFlag = new Int32Array(new SharedArrayBuffer(4));
   private readonly running: SinkProxy[] = [];
   private nextId = 1;
-  private closing = false;
+  /** close() was called: what it resolves with once the worker closed (or the wait ended). */
+  private closing: Promise<void> | undefined;
+  /** While close() waits: the worker said `closed`. */
+  private onClosed: (() => void) | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   /** Exits in a row, each within RESTART_RESET_MS of its start: the next restart's wait doubles with each. */
   private exits = 0;
@@ -139,7 +143,7 @@ export class SinkPool {
     // While a restart waits, the message is left to it: the new worker is sent every running sink (a sink added
     // since included, a removed one not) and each starts by reading the store, as a wake, recheck or resume would.
     // Starting a worker here instead would skip the backoff.
-    if (this.closing || this.restartTimer !== undefined) return;
+    if (this.closing !== undefined || this.restartTimer !== undefined) return;
     if (this.worker === undefined) {
       // The sinks already running go with the new worker (an add's sink is among them).
       this.spawn();
@@ -153,7 +157,7 @@ export class SinkPool {
    * could not open by its code, never its file) and no new one is running yet.
    */
   health(): string | undefined {
-    if (this.down === undefined || this.running.length === 0 || this.closing) return undefined;
+    if (this.down === undefined || this.running.length === 0 || this.closing !== undefined) return undefined;
     const wait = this.down.restartAt - Date.now();
     return `sink worker cannot run: ${this.down.reason}; ${wait > 0 ? `restarting in ${wait} ms` : 'restarted, not running yet'}`;
   }
@@ -165,26 +169,41 @@ export class SinkPool {
 
   /**
    * Stops the worker: it closes its sinks (deliveries answered are marked, attempts in flight abort and stay
-   * pending) and its connection. Synchronous, as the service's close is, so it waits on a shared flag, at most
-   * CLOSE_WAIT_MS; a mark not made by then means a redelivery after restart, same webhook-id (at least once).
+   * pending) and its connection, and says `closed`. Resolves then, or after CLOSE_WAIT_MS at most, never blocking
+   * the event loop meanwhile: the service's close awaits it, so what was delivered is marked before that resolves.
+   * A mark not made by then means a redelivery after restart, same webhook-id (at least once).
    */
-  close(): void {
-    if (this.closing) return;
-    this.closing = true;
+  close(): Promise<void> {
+    this.closing ??= this.stop();
+    return this.closing;
+  }
+
+  private async stop(): Promise<void> {
     clearTimeout(this.restartTimer);
     const worker = this.worker;
     if (worker === undefined) return;
-    worker.postMessage({ t: 'close' } satisfies ToWorker);
-    if (Atomics.wait(this.closedFlag, 0, 0, CLOSE_WAIT_MS) === 'timed-out') {
+    let timer: NodeJS.Timeout | undefined;
+    const end = await new Promise<'closed' | 'exited' | 'timed-out'>((resolve) => {
+      this.onClosed = () => resolve('closed');
+      worker.once('exit', () => resolve('exited'));
+      // Not unref'd: the worker is, and this wait (bounded) must not end with the process.
+      timer = setTimeout(() => resolve('timed-out'), CLOSE_WAIT_MS);
+      worker.postMessage({ t: 'close' } satisfies ToWorker);
+    });
+    clearTimeout(timer);
+    this.onClosed = undefined;
+    if (end === 'timed-out') {
       this.opts.logger.warn({ wait_ms: CLOSE_WAIT_MS }, 'sink worker did not close in time: unmarked deliveries go out again after restart');
+    } else if (end === 'exited') {
+      this.opts.logger.warn({}, 'sink worker exited while closing: unmarked deliveries go out again after restart');
     }
+    // Not awaited: a thread still inside a store call ends when that returns, and the close is bounded as it is.
     void worker.terminate();
   }
 
   /** Starts a worker and sends it every running sink, so a restarted one runs each sink once. */
   private spawn(): void {
-    this.closedFlag = new Int32Array(new SharedArrayBuffer(4));
-    const data: SinkWorkerData = { file: this.opts.file, heldCounter: this.opts.heldCounter, closed: this.closedFlag };
+    const data: SinkWorkerData = { file: this.opts.file, heldCounter: this.opts.heldCounter };
     const worker = new Worker(new URL('./sink-worker.js', import.meta.url), { workerData: data });
     // The service's listeners keep the process alive; a worker left running must not.
     worker.unref();
@@ -201,7 +220,7 @@ export class SinkPool {
     });
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
-      if (this.closing) return;
+      if (this.closing !== undefined) return;
       if (Date.now() - startedAt >= RESTART_RESET_MS) this.exits = 0;
       const restartMs = backoffDelayMs(this.exits + 1, { baseMs: RESTART_MS, capMs: RESTART_MAX_MS, jitter: 'none' });
       this.exits++;
@@ -220,6 +239,10 @@ export class SinkPool {
   private receive(m: FromWorker): void {
     if (m.t === 'ready') {
       this.down = undefined;
+      return;
+    }
+    if (m.t === 'closed') {
+      this.onClosed?.();
       return;
     }
     if (m.t === 'log') {

@@ -71,8 +71,8 @@ function close(): void {
   report();
   sinks.clear();
   store.close();
-  Atomics.store(data.closed, 0, 1);
-  Atomics.notify(data.closed, 0);
+  // Posted before the port closes, so the pool receives it (sink-pool.ts close waits for it).
+  post({ t: 'closed' });
   port.close();
 }
 

@@ -1,6 +1,7 @@
 // The event store's layout (store.ts): its tables and indexes, each saying why it is shaped that way; the one-time
 // migration from the earlier layout; and the prepared statements the store runs, with the row shapes they read.
-// What the store does with them (commits, the held count, retention) is store.ts's.
+// What the store does with them is store.ts's and its parts' (store-deliveries.ts, store-retention.ts,
+// store-feed.ts).
 import type Database from 'better-sqlite3';
 
 export interface DeliveryRow {
@@ -187,3 +188,14 @@ export function prepareStatements(connection: Database.Database) {
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
+
+/** One open store connection as the store's parts use it (store.ts makes it). */
+export interface StoreConnection {
+  readonly db: Database.Database;
+  readonly stmts: Statements;
+  /**
+   * Runs `fn` in one write transaction that takes the write lock at once (store.ts write); the held count's
+   * changes made inside are undone if it rolls back.
+   */
+  write<R>(fn: () => R): R;
+}

@@ -6,14 +6,18 @@
 // beside the writer, and the feed's queries (by type, producer, time, cursor) are SQL indexes rather than
 // hand-kept key layouts as LMDB would need. It compiles from source with node-gyp here (about a minute, once per
 // fresh install; see root package.json pnpm.onlyBuiltDependencies). The interface it implements is event-store.ts's.
+//
+// This module opens the connection and commits the intake's events; the rest is its parts': the delivery records
+// (store-deliveries.ts), the feed's query (store-feed.ts), retention (store-retention.ts, run by
+// store-housekeeping.ts), the held count (held-counter.ts), the layout and statements (store-schema.ts).
 import Database from 'better-sqlite3';
 import { EventStoreError, checkSameFile, checkStorePath, identityOf, storeError, type FileIdentity } from './store-file.js';
-import type { AppendResult, DeliveryRecord, DeliveryState, EventStore, FeedFilter, NewEvent, StoredEvent } from './event-store.js';
-import { migrate, prepareStatements, SCHEMA, type DeliveryRow, type FeedRow, type Statements } from './store-schema.js';
-import { newHeldCounter, recount, UNCOUNTED_SLOT } from './held-counter.js';
-
-// Code 1 (delivered) is no longer stored: a delivered delivery's row is deleted (SCHEMA).
-const STATE_NAME: DeliveryState[] = ['pending', 'delivered', 'dead'];
+import type { AppendResult, DeliveryRecord, EventStore, FeedFilter, NewEvent, StoredEvent } from './event-store.js';
+import { HeldLedger, newHeldCounter, recount } from './held-counter.js';
+import { DeliveryRecords } from './store-deliveries.js';
+import { FeedQueries } from './store-feed.js';
+import { prune } from './store-retention.js';
+import { migrate, prepareStatements, SCHEMA, type StoreConnection, type Statements } from './store-schema.js';
 
 export interface SqliteStoreOptions {
   /**
@@ -56,25 +60,8 @@ export interface SqliteStoreOptions {
 const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
-/** Retention deletes at most this many events per transaction. */
-const PRUNE_BATCH = 2000;
-
 /** How long a write waits for another connection's (the sink worker's, or the intake's fsynced commit) lock. */
 const BUSY_TIMEOUT_MS = 5000;
-
-function toRecord(r: DeliveryRow): DeliveryRecord {
-  return {
-    sink: r.sink,
-    seq: r.seq,
-    id: r.id,
-    type: r.type,
-    body: r.body,
-    state: STATE_NAME[r.state]!,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_at,
-    ...(r.last_error !== null && { lastError: r.last_error }),
-  };
-}
 
 /** Another connection holds the lock (SQLITE_BUSY and its extended codes, SQLITE_LOCKED). */
 function isBusy(err: unknown): boolean {
@@ -92,15 +79,19 @@ function sqliteMessage(err: unknown): string {
 /** The SQLite implementation. `path` may be `:memory:` (tests; nothing durable). */
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
-  private readonly full: boolean;
   /** Slot 0: the held count (SqliteStoreOptions.heldCounter). */
   readonly heldCounter: Int32Array;
+  private readonly ledger: HeldLedger;
   /** What the latest append added to the held count, or would have (SqliteStoreOptions.deferAppendedHeld). */
   lastAppendedHeld = 0;
   private readonly deferAppendedHeld: boolean;
   /** Opening brought a store of the earlier layout to this one (migrate()). */
   readonly migrated: boolean;
   private readonly stmts: Statements;
+  /** This connection as the store's parts use it. */
+  private readonly conn: StoreConnection;
+  private readonly deliveries: DeliveryRecords;
+  private readonly feedQueries: FeedQueries;
 
   /** The file opened (not for `:memory:`), to tell whether the path still names it (verifyFile). */
   private readonly identity: FileIdentity | undefined;
@@ -120,7 +111,6 @@ export class SqliteEventStore implements EventStore {
       // The first statement is where SQLite reads the file (SQLITE_NOTADB for one that is not a database).
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
-      this.full = (opts.synchronous ?? 'FULL') === 'FULL';
       this.db.pragma('foreign_keys = ON');
       // Another connection (the sink worker) may hold the write lock: wait for it rather than fail with SQLITE_BUSY.
       this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -136,12 +126,16 @@ export class SqliteEventStore implements EventStore {
       throw storeError(err, file, { opening: true, ...(opts.key !== undefined && { key: opts.key }) });
     }
     this.heldCounter = opts.heldCounter ?? newHeldCounter();
+    this.ledger = new HeldLedger(this.heldCounter);
     this.deferAppendedHeld = opts.deferAppendedHeld ?? false;
     if (opts.heldCounter === undefined) Atomics.store(this.heldCounter, 0, this.stmts.held.get()!.n);
+    this.conn = { db: this.db, stmts: this.stmts, write: (fn) => this.write(fn)() };
+    this.deliveries = new DeliveryRecords(this.conn, { held: this.ledger, full: (opts.synchronous ?? 'FULL') === 'FULL' });
+    this.feedQueries = new FeedQueries(this.db);
   }
 
   get held(): number {
-    return Atomics.load(this.heldCounter, 0);
+    return this.ledger.held;
   }
 
   /**
@@ -151,35 +145,7 @@ export class SqliteEventStore implements EventStore {
    */
   private write<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
     const tx = this.db.transaction(fn);
-    return (...args: A): R => {
-      const before = this.txHeld;
-      this.txHeld = 0;
-      const uncountedBefore = this.txUncounted;
-      this.txUncounted = 0;
-      try {
-        return tx.immediate(...args);
-      } catch (err) {
-        Atomics.sub(this.heldCounter, 0, this.txHeld);
-        Atomics.sub(this.heldCounter, UNCOUNTED_SLOT, this.txUncounted);
-        throw err;
-      } finally {
-        this.txHeld = before;
-        this.txUncounted = uncountedBefore;
-      }
-    };
-  }
-
-  /** The held count's change in the write transaction running now. */
-  private txHeld = 0;
-  /** What the write transaction running now added to slot 1 (SqliteStoreOptions.deferAppendedHeld). */
-  private txUncounted = 0;
-
-  private addHeld(n: number): void {
-    this.txHeld += n;
-    // Changed before the commit, for the other connections to see at once. A thread killed inside the transaction
-    // (the sink worker terminated, the process is not) rolls it back without the undo in write(): the shared count
-    // stays off by txHeld until housekeeping's refresh() recounts it from the file.
-    Atomics.add(this.heldCounter, 0, n);
+    return (...args: A): R => this.ledger.transaction(() => tx.immediate(...args));
   }
 
   readonly append = (events: readonly NewEvent[]): AppendResult[] => {
@@ -214,7 +180,7 @@ export class SqliteEventStore implements EventStore {
     const one = (e: NewEvent): AppendResult => {
       const sinks = [...new Set(e.sinks)];
       // Looked up first: an INSERT that meets the UNIQUE id would still use up a sequence number, and retention
-      // relies on sequences without gaps (prune).
+      // relies on sequences without gaps (store-retention.ts).
       const known = this.stmts.seqOf.get(e.id);
       if (known !== undefined) return { id: e.id, seq: known.seq, duplicate: true };
       const res = this.stmts.insert.run(e.id, e.type, e.body, now);
@@ -248,11 +214,8 @@ export class SqliteEventStore implements EventStore {
         }
       }
       appendedHeld = held;
-      if (this.deferAppendedHeld) {
-        // Inside the transaction: a refresh() (under the write lock) sees either neither the group nor this, or both.
-        this.txUncounted += held;
-        Atomics.add(this.heldCounter, UNCOUNTED_SLOT, held);
-      }
+      // Inside the transaction: a refresh() (under the write lock) sees either neither the group nor this, or both.
+      if (this.deferAppendedHeld) this.ledger.addUncounted(held);
       return out;
     };
     let alone: ((e: NewEvent) => AppendResult) | undefined;
@@ -265,7 +228,7 @@ export class SqliteEventStore implements EventStore {
       // the group also counts there as in flight (intake.ts held), and counting it before the fsync too refused
       // events a whole group short of event_limit.
       this.lastAppendedHeld = appendedHeld;
-      if (!this.deferAppendedHeld) Atomics.add(this.heldCounter, 0, appendedHeld);
+      if (!this.deferAppendedHeld) this.ledger.addCommitted(appendedHeld);
       return out;
     };
   })();
@@ -276,25 +239,15 @@ export class SqliteEventStore implements EventStore {
   }
 
   due(sink: string, now: number, limit: number, afterSeq = 0): DeliveryRecord[] {
-    return this.stmts.due.all(sink, now, afterSeq, limit).map(toRecord);
+    return this.deliveries.due(sink, now, limit, afterSeq);
   }
 
   nextDue(sink: string, afterMs = Number.MIN_SAFE_INTEGER): number | undefined {
-    return this.stmts.nextDue.get(sink, afterMs)?.next ?? undefined;
+    return this.deliveries.nextDue(sink, afterMs);
   }
 
   delivered(sink: string, seqs: readonly number[]): number {
-    // Without its own fsync: a delivered mark lost to a power cut only means a redelivery (at least once, same
-    // webhook-id), and the next acknowledged append's fsync covers it anyway (WAL frames are written in order).
-    // One fsync per mark was most of the cost of unbatched delivery (about 240 µs of the service's loop each);
-    // the sinks also group their marks, several per call (sinks/http.ts MARK_WINDOW_MS).
-    if (!this.full) return this.markDelivered(sink, seqs);
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      return this.markDelivered(sink, seqs);
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+    return this.deliveries.delivered(sink, seqs);
   }
 
   tryDelivered(sink: string, seqs: readonly number[]): number | undefined {
@@ -318,78 +271,32 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
-  private markDelivered(sink: string, seqs: readonly number[]): number {
-    return this.write(() => {
-      let n = 0;
-      for (const seq of seqs) {
-        const r = this.stmts.markDelivered.run(sink, seq);
-        if (r.changes > 0) {
-          n++;
-          this.release(seq);
-        }
-      }
-      return n;
-    })();
-  }
-
   failed(sink: string, seq: number, opts: { nextAttemptAt: number; error: string }): void {
-    this.stmts.failed.run(opts.nextAttemptAt, opts.error, sink, seq);
+    this.deliveries.failed(sink, seq, opts);
   }
 
   dead(sink: string, seq: number, error: string): void {
-    this.write(() => {
-      if (this.stmts.markDead.run(error, sink, seq).changes > 0) this.release(seq);
-    })();
+    this.deliveries.dead(sink, seq, error);
   }
 
   deadLetters(opts: { sink?: string; after?: number; limit?: number } = {}): DeliveryRecord[] {
-    const sink = opts.sink ?? null;
-    return this.stmts.deadLetters.all(sink, sink, opts.after ?? 0, opts.limit ?? 100).map(toRecord);
+    return this.deliveries.deadLetters(opts);
   }
 
   replay(sink: string, seqs?: readonly number[]): number {
-    return this.write(() => {
-      const now = Date.now();
-      const wanted = seqs ?? this.stmts.deadSeqs.all(sink).map((r) => r.seq);
-      let n = 0;
-      for (const seq of wanted) {
-        if (this.stmts.revive.run(now, sink, seq).changes > 0) {
-          n++;
-          if (this.stmts.hold.get(seq)!.pending === 1) this.addHeld(1);
-        }
-      }
-      return n;
-    })();
+    return this.deliveries.replay(sink, seqs);
   }
 
   sinkCounts(sink: string): { pending: number; dead: number } {
-    return { pending: this.stmts.pendingCount.get(sink)!.n, dead: this.stmts.deadCount.get(sink)!.n };
+    return this.deliveries.sinkCounts(sink);
   }
 
   count(): number {
     return this.stmts.count.get()!.n;
   }
 
-  private readonly feedStmts = new Map<string, Database.Statement<unknown[], FeedRow>>();
-
   feed(q: FeedFilter & { cursor?: number; limit: number }): StoredEvent[] {
-    // One prepared statement per combination of filters present (at most 128), so each uses its index.
-    const where = ['seq > ?'];
-    const args: unknown[] = [q.cursor ?? 0];
-    if (q.type !== undefined) where.push('type = ?'), args.push(q.type);
-    if (q.producer !== undefined) where.push("json_extract(body, '$.producer.id') = ?"), args.push(q.producer);
-    if (q.actor !== undefined) where.push("json_extract(body, '$.actor.id') = ?"), args.push(q.actor);
-    if (q.authid !== undefined) where.push("json_extract(body, '$.authid') = ?"), args.push(q.authid);
-    if (q.authtype !== undefined) where.push("json_extract(body, '$.authtype') = ?"), args.push(q.authtype);
-    if (q.since !== undefined) where.push('stored_at >= ?'), args.push(q.since);
-    if (q.until !== undefined) where.push('stored_at < ?'), args.push(q.until);
-    const sql = `SELECT seq, id, type, body, stored_at FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;
-    let stmt = this.feedStmts.get(sql);
-    if (stmt === undefined) {
-      stmt = this.db.prepare<unknown[], FeedRow>(sql);
-      this.feedStmts.set(sql, stmt);
-    }
-    return stmt.all(...args, q.limit).map((r) => ({ seq: r.seq, id: r.id, type: r.type, body: r.body, storedAt: r.stored_at }));
+    return this.feedQueries.query(q);
   }
 
   refresh(): void {
@@ -402,51 +309,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   prune(opts: { maxEvents: number; olderThan: number }): number {
-    // The candidates are read outside the write lock (in WAL a reader does not hold up the writers), and a pass
-    // that finds none takes no lock at all.
-    // Sequences are consecutive (AUTOINCREMENT; a duplicate or a rolled-back commit takes none) and retention only
-    // deletes from the old end, so the newest maxEvents are those above lastSeq - maxEvents: no count, no walk.
-    const countCut = Math.max(0, this.lastSeq() - opts.maxEvents);
-    // An event deleted here has no delivery rows (none pending: not held; none dead: checked; delivered ones are
-    // deleted when delivered), so the foreign key from deliveries has nothing to find; enforcing it would scan the
-    // deliveries table once per event (no index on seq alone: each would cost every delivery insert and delete).
-    this.db.pragma('foreign_keys = OFF');
-    try {
-      return this.pruneBatches(countCut, opts.olderThan);
-    } finally {
-      this.db.pragma('foreign_keys = ON');
-    }
-  }
-
-  private pruneBatches(countCut: number, olderThan: number): number {
-    let total = 0;
-    for (;;) {
-      const byCount = countCut > 0 ? this.stmts.pruneByCount.all(countCut, PRUNE_BATCH) : [];
-      const byAge = this.stmts.pruneByAge.all(olderThan, PRUNE_BATCH);
-      const seqs = [...new Set([...byCount, ...byAge].map((r) => r.seq))];
-      if (seqs.length === 0) return total;
-      // Batches keep each transaction (and the commits waiting behind it) short.
-      const deleted = this.write(() => {
-        let n = 0;
-        for (const seq of seqs) n += this.stmts.deleteEvent.run({ seq }).changes;
-        return n;
-      })();
-      total += deleted;
-      // Nothing deleted: what was read is no longer prunable, and reading again would find the same.
-      if (deleted === 0 || (byCount.length < PRUNE_BATCH && byAge.length < PRUNE_BATCH)) return total;
-    }
+    return prune(this.conn, opts);
   }
 
   close(): void {
     if (this.db.open) this.db.close();
-  }
-
-  /** One of the event's deliveries is no longer pending; the event stops being held with its last. */
-  private release(seq: number): void {
-    const r = this.stmts.release.get(seq);
-    if (r !== undefined && r.pending <= 0) {
-      this.stmts.unhold.run(seq);
-      this.addHeld(-1);
-    }
   }
 }

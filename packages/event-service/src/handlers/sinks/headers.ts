@@ -1,5 +1,5 @@
 // The request headers a [handlers] entry may add: which the sink owns, and what a name and a value must be to go
-// out as given. sink-config.ts refuses the rest when the file is read; http.ts checks again when a sink is made
+// out as given. sink-config.ts refuses the rest when the file is read; webhook.ts checks again when a sink is made
 // (an embedding program may skip the config). Here, apart from both, so the config does not import the sink.
 
 const HOP_BY_HOP = "hop-by-hop (RFC 9110 section 7.6.1): the sink's kept-alive connection is its own to manage";

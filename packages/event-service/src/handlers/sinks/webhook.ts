@@ -1,5 +1,6 @@
 // What one HTTP sink delivery carries, the Standard Webhooks way (standard-webhooks spec.md): its body, its
-// webhook-id, its signature, and how a receiver's Retry-After is read. The delivery loop is http.ts's.
+// headers (webhook-id, timestamp, signature, the configured ones), and how a receiver's Retry-After is read. How
+// the POST travels is transport.ts's, what is sent when is http.ts's.
 //
 // Body options (moat-style): `extraArgs` adds fields to each event, `flattenPayload` sends the event's `data` in
 // place of the envelope, `sendAsList` wraps the body in a JSON array, and batching (`batchSize` > 1) sends up to
@@ -10,6 +11,8 @@
 // once more events arrived) gets another, so receivers of batches dedupe per event by each element's `id` (with
 // flatten_payload there is none).
 import { createHash, createHmac } from 'node:crypto';
+import { headerProblem } from './headers.js';
+import type { HttpSinkOptions } from './options.js';
 
 /** One stored event's JSON as this sink sends it (the stored body untouched when no option changes it). */
 export function shapeEvent(body: string, opts: { extraArgs?: Record<string, unknown>; flattenPayload?: boolean }): string {
@@ -35,7 +38,7 @@ export function secretKey(secret: string): Buffer {
   return Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
 }
 
-/** The webhook-signature value for keys made by secretKey (an HttpSink keeps its keys, not its secrets). */
+/** The webhook-signature value for keys made by secretKey (a WebhookFormat keeps its keys, not its secrets). */
 export function sign(keys: readonly Buffer[], id: string, timestampSec: number, body: string): string {
   return keys.map((k) => `v1,${createHmac('sha256', k).update(`${id}.${timestampSec}.${body}`).digest('base64')}`).join(' ');
 }
@@ -51,4 +54,48 @@ export function retryAfterMs(value: string | null, now: number): number | undefi
   if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** One POST of a delivery: the events' webhook-id, the request headers and the body. */
+export interface WebhookRequest {
+  id: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+type FormatOptions = Pick<HttpSinkOptions, 'name' | 'secrets' | 'headers' | 'extraArgs' | 'flattenPayload' | 'sendAsList' | 'batchSize'>;
+
+/** How one sink writes its deliveries: its body options, its configured headers and its signing keys. */
+export class WebhookFormat {
+  private readonly keys: Buffer[];
+  /** With batching on, every body is an array (a batch of one too), so a receiver sees one shape. */
+  private readonly asList: boolean;
+
+  constructor(private readonly opts: FormatOptions) {
+    this.keys = (opts.secrets ?? []).map(secretKey);
+    this.asList = (opts.batchSize ?? 1) > 1 || opts.sendAsList === true;
+    // Validated with the configuration already; a program building a sink itself learns here, not per delivery.
+    for (const [name, value] of Object.entries(opts.headers ?? {})) {
+      const problem = headerProblem(name, value);
+      if (problem !== undefined) throw new TypeError(`sink ${opts.name}: header ${JSON.stringify(name)}: ${problem}`);
+    }
+  }
+
+  /** The POST delivering these stored events (in order; one when unbatched), stamped with `nowMs`. */
+  request(batch: readonly { id: string; body: string }[], nowMs: number): WebhookRequest {
+    const ts = Math.floor(nowMs / 1000);
+    const shaped = batch.map((r) => shapeEvent(r.body, this.opts));
+    const body = this.asList ? `[${shaped.join(',')}]` : shaped[0]!;
+    // The event id is the webhook id: a redelivery after a crash carries the same one, so receivers dedupe.
+    const id = batchWebhookId(batch.map((r) => r.id));
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      ...this.opts.headers,
+      'webhook-id': id,
+      'webhook-timestamp': String(ts),
+      'content-length': String(Buffer.byteLength(body)),
+    };
+    if (this.keys.length > 0) headers['webhook-signature'] = sign(this.keys, id, ts, body);
+    return { id, headers, body };
+  }
 }
