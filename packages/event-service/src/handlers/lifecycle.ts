@@ -2,7 +2,7 @@
 // used stops the start, naming the file; store-file.ts), the
 // intake on `events.>` (its commits on a thread of their own: store-writer.ts), one HTTP sink per configured
 // [handlers] entry (all in one worker thread: sink-pool.ts),
-// the event feed (its retention, the `$EVENTS.FEED.QUERY` responder, live streams) and the HTTP API the
+// the store's housekeeping (retention: store-housekeeping.ts), the event feed (the `$EVENTS.FEED.QUERY` responder, live streams) and the HTTP API the
 // monitoring listener serves for them.
 // Started by EventServer.listen before its client listeners (or by a reload that adds [handlers]); stopped first on
 // close so pending requests are answered. What they are given: their own in-process connection, the configuration
@@ -200,7 +200,7 @@ export class EventHandlers {
       if (this.openFailure !== undefined) queueMicrotask(() => this.startDeferredSinks());
       this.openFailure = undefined;
       const opened = { path: file, events: this.opened.count(), held: this.opened.held };
-      // A store of the earlier layout is rewritten once when opened (store.ts migrate): say so, and how long it took.
+      // A store of the earlier layout is rewritten once when opened (store-schema.ts migrate): say so, and how long it took.
       if (this.opened.migrated) this.logger.warn({ ...opened, took_ms: Math.round(performance.now() - started) }, 'event store migrated to the current layout');
       this.logger.info(opened, 'event store open');
     }
