@@ -1,9 +1,8 @@
 // The event handlers' life cycle inside a running service: the durable store (opened at start: one that cannot be
-// used stops the start, naming the file; store-file.ts), the
-// intake on `events.>` (its commits on a thread of their own: store-writer.ts), one HTTP sink per configured
-// [handlers] entry (all in one worker thread: sink-pool.ts),
-// the store's housekeeping (retention: store-housekeeping.ts), the event feed (the `$EVENTS.FEED.QUERY` responder, live streams) and the HTTP API the
-// monitoring listener serves for them.
+// used stops the start, naming the file; store-file.ts), the intake on `events.>` (its commits on a thread of their
+// own: store-writer.ts), one HTTP sink per configured [handlers] entry (all in one worker thread: sink-pool.ts), the
+// store's housekeeping (retention: store-housekeeping.ts), the event feed (the `$EVENTS.FEED.QUERY` responder, live
+// streams) and the HTTP API the monitoring listener serves for them.
 // Started by EventServer.listen before its client listeners (or by a reload that adds [handlers]); stopped first on
 // close so pending requests are answered. What they are given: their own in-process connection, the configuration
 // in force and a logger, nothing of the server. What /healthz needs of them (the store, the sinks' worker) is
