@@ -468,6 +468,35 @@ describe('uplink against a raw hub', () => {
     assert.equal(up.counters.droppedNoInterest, 0);
   });
 
+  it('PINGs the hub every ping_interval and drops it as stale once ping_max go unanswered, then redials; the handshake PONG gives the first rtt', async (t) => {
+    const front = await startFront(t);
+    const hub = await startHub(t);
+    const up = startUplink(t, front, hub, { limits: { ...LIMITS, ping_interval: 100, ping_max: 2 } });
+    const first = await hub.peer(1);
+    await first.handshake();
+    await within(up.waitUntilUp(WAIT_MS), 'up');
+    assert.ok(up.rttMs > 0, `the handshake's round trip is measured (${up.rttMs} ms)`);
+    // The hub answers nothing more: two PINGs (ping_max), then the link is stale at the third tick.
+    await within(first.closed, 'the stale link closes');
+    assert.equal(up.lastError?.code, 'EUPLINK_STALE');
+    assert.match(up.lastError!.message, /2 PINGs unanswered/);
+    assert.equal(first.input.match(/PING\r\n/g)?.length, 2, 'ping_max PINGs after the handshake, then the close');
+    await hub.peer(2, 'redial after the stale link');
+  });
+
+  it("a hub that never answers our CONNECT's PING is dropped after handshakeTimeoutMs (EUPLINK_HANDSHAKE) and redialled", async (t) => {
+    const front = await startFront(t);
+    const hub = await startHub(t);
+    const up = startUplink(t, front, hub, { handshakeTimeoutMs: 500 });
+    const first = await hub.peer(1);
+    await first.expect(/PING\r\n/, 'CONNECT, interest and PING');
+    await within(first.closed, 'the link closes at the handshake timeout');
+    assert.equal(up.lastError?.code, 'EUPLINK_HANDSHAKE');
+    assert.match(up.lastError!.message, /no PONG to our CONNECT within 500 ms/);
+    assert.equal(up.up, false);
+    await hub.peer(2, 'redialled');
+  });
+
   it('our loop-detection subject coming back ends the link with the loop -ERR and waits before redialling', async (t) => {
     const front = await startFront(t);
     const hub = await startHub(t);

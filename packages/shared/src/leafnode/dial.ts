@@ -1,6 +1,6 @@
 // Dials a hub's leafnode port as a nats-server 2.9 leaf does (leafnode.go connectToRemoteLeafNode,
 // processLeafnodeInfo, leafNodeResumeConnectProcess): TCP, the hub's plaintext INFO, then the TLS handshake on the
-// same socket when the URL, our options or the INFO ask for it. What is said after that is uplink.ts's.
+// same socket when the URL, our options or the INFO ask for it. What is said after that is uplink-session.ts's.
 import net from 'node:net';
 import tls from 'node:tls';
 

@@ -120,6 +120,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
         ping: () => this.writeRaw(PING),
         stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
       },
+      // nats-server applies write_deadline to leafnode connections as to clients (client.go flushOutbound).
+      writeDeadline: { ms: () => ctx.limits.write_deadline, stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)') },
     });
     this.held = new GateHold(this.parser, this.core);
   }
@@ -159,7 +161,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
         if (this.closeReason === undefined) this.parser.parse(chunk);
       },
       onClose: (err) => this.closed(err ? 'Read Error' : 'Leafnode Closed'),
-      onDrain: () => {},
+      onDrain: () => this.core.drained(),
     });
     if (!opts.greeted) this.writeRaw(this.ctx.greeting(this.cid, this.transport.remoteAddress));
     this.core.keepAlive(this.ctx.limits.ping_interval);
@@ -222,7 +224,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     this.stats.outMsgs++;
     this.stats.outBytes += bytes;
     if (this.core.pendingBytes > this.ctx.limits.max_pending) {
-      this.slowConsumer();
+      this.slowConsumer('Slow Consumer (Pending Bytes)');
       return;
     }
     if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
@@ -232,12 +234,12 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     this.writeRaw(lines);
   }
 
-  private slowConsumer(): void {
+  private slowConsumer(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
     this.ctx.broker.counters.slowConsumers++;
-    this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name }, 'slow leafnode, closing');
+    this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, pending_bytes: this.core.pendingBytes, reason }, 'slow leafnode, closing');
     this.core.cut();
-    this.closed('Slow Consumer (Pending Bytes)');
+    this.closed(reason);
   }
 
   // --- PublisherHandle -----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // The leaf side's outage buffer (uplink.ts): messages for the hub held, oldest first, while the link is down or
-// older ones still wait, each with its own copy of the bytes counted against bufferBytes; and the local publishers
-// paused while it (or the socket behind it) is full, resumed once it is down to half. Which held message is sent,
-// discarded or kept waiting for the hub's interest is uplink.ts's.
+// older ones still wait, each with its own copy of the bytes counted against bufferBytes; their drain into the link
+// once it is up, each waiting for the hub's interest in its subject for a while after the link came up; and the
+// local publishers paused while it (or the socket behind it) is full, resumed once it is down to half. Writing a
+// message to the hub, and when the link is up, are uplink.ts's.
 import type { Logger } from '../log.js';
 import type { Conn, PublisherHandle } from '../server/broker.js';
 import type { LeafMessage } from './peer.js';
@@ -15,20 +16,47 @@ export interface Held extends LeafMessage {
   readonly size: number;
 }
 
+/** The link held messages drain into while it is up: the uplink's. */
+export interface OutageLink {
+  /** Bytes owed to the hub and not yet handed to the OS. */
+  pendingBytes(): number;
+  /** Whether the hub's interest, as we hold it, covers `subject`. */
+  wants(subject: string): boolean;
+  /** Writes a held message for the hub (or drops it, counted, when over the hub's max_payload). */
+  write(h: Held): void;
+  /** Writes what is queued. */
+  flush(): void;
+}
+
+export interface OutageBufferOptions {
+  /** Held bytes at which local publishers are paused (UplinkOptions.bufferBytes). */
+  readonly limitBytes: number;
+  /** How long after the link comes up a held message waits for the hub's interest (UplinkOptions.interestWaitMs). */
+  readonly interestWaitMs: number;
+  readonly logger: Logger;
+  /** What the log lines say of the link: its upstream and state now. */
+  context(): { upstream: string | undefined; state: string };
+}
+
 export class OutageBuffer {
+  /** Held bytes at which local publishers are paused. */
+  readonly limitBytes: number;
+  /** Held messages discarded because the hub, back, no longer wanted their subject after interestWaitMs. */
+  droppedNoInterest = 0;
   // Messages for the hub not yet written, oldest first from head.
   private held: (Held | undefined)[] = [];
   private head = 0;
   private heldBytes = 0;
   private readonly paused = new Set<PublisherHandle>();
+  /** The link while it is up. */
+  private link: OutageLink | undefined;
+  /** Held messages wait for the hub's interest until then. */
+  private holdUntil = 0;
+  private holdTimer: NodeJS.Timeout | undefined;
 
-  constructor(
-    /** Held bytes at which local publishers are paused (UplinkOptions.bufferBytes). */
-    readonly limitBytes: number,
-    private readonly logger: Logger,
-    /** What the log lines say of the link: its upstream and state now. */
-    private readonly context: () => { upstream: string | undefined; state: string },
-  ) {}
+  constructor(private readonly opts: OutageBufferOptions) {
+    this.limitBytes = opts.limitBytes;
+  }
 
   /** Messages held now. */
   get length(): number {
@@ -57,20 +85,44 @@ export class OutageBuffer {
     if (this.heldBytes >= this.limitBytes) this.pause(from);
   }
 
-  /** The oldest held message, or undefined when none is held. */
-  peek(): Held | undefined {
-    return this.head < this.held.length ? this.held[this.head] : undefined;
+  /** The link is up: what is held goes to it, each message waiting for the hub's interest until interestWaitMs from now. */
+  up(link: OutageLink): void {
+    this.link = link;
+    this.holdUntil = Date.now() + this.opts.interestWaitMs;
+    this.drain();
   }
 
-  /** The oldest held message is gone (written or discarded). */
-  shift(): void {
-    const h = this.held[this.head]!;
-    this.held[this.head++] = undefined;
-    this.heldBytes -= h.size;
+  /** The link is down: messages are held until it is back. */
+  down(): void {
+    this.link = undefined;
   }
 
-  /** After a drain: the array freed when it is empty, compacted when most of it is skipped over. */
-  compact(): void {
+  /**
+   * Writes held messages, oldest first, while the socket takes them. A message whose subject the hub does not
+   * want (yet) stops the queue until the hub announces it or interestWaitMs after the link came up; then it is
+   * discarded, as the hub would.
+   */
+  drain(): void {
+    const link = this.link;
+    if (link === undefined) return;
+    let dropped = 0;
+    while (this.head < this.held.length) {
+      if (link.pendingBytes() >= this.limitBytes) break; // sent() resumes
+      const h = this.held[this.head]!;
+      if (!link.wants(h.subject)) {
+        const wait = this.holdUntil - Date.now();
+        if (wait > 0) {
+          this.armHold(wait);
+          break;
+        }
+        dropped++;
+      } else {
+        link.write(h);
+      }
+      this.held[this.head++] = undefined;
+      this.heldBytes -= h.size;
+    }
+    // The array freed when it is empty, compacted when most of it is skipped over.
     if (this.head === this.held.length) {
       this.held = [];
       this.head = 0;
@@ -78,10 +130,34 @@ export class OutageBuffer {
       this.held = this.held.slice(this.head);
       this.head = 0;
     }
+    if (dropped > 0) {
+      this.droppedNoInterest += dropped;
+      const { upstream } = this.opts.context();
+      this.opts.logger.warn({ upstream, dropped, waited_ms: this.opts.interestWaitMs }, 'held messages discarded: the upstream no longer wants their subjects');
+    }
+    link.flush();
+    this.resumeWhenLow();
+  }
+
+  /** Some bytes reached the OS: more held messages may go, paused publishers may resume. */
+  sent(): void {
+    if (this.length > 0) this.drain();
+    else this.resumeWhenLow();
+  }
+
+  private armHold(ms: number): void {
+    if (this.holdTimer !== undefined) return;
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = undefined;
+      this.drain();
+    }, ms);
+    this.holdTimer.unref?.();
   }
 
   /** Discards every held message (close); returns how many there were and their bytes. */
   discard(): { msgs: number; bytes: number } {
+    this.link = undefined;
+    clearTimeout(this.holdTimer);
     const dropped = { msgs: this.length, bytes: this.heldBytes };
     this.held = [];
     this.head = 0;
@@ -94,7 +170,7 @@ export class OutageBuffer {
     const p = from.publisher;
     if (this.paused.has(p)) return;
     if (this.paused.size === 0) {
-      this.logger.info({ ...this.context(), held_bytes: this.heldBytes, buffer_bytes: this.limitBytes }, 'uplink buffer full, pausing publishers');
+      this.opts.logger.info({ ...this.opts.context(), held_bytes: this.heldBytes, buffer_bytes: this.limitBytes }, 'uplink buffer full, pausing publishers');
     }
     this.paused.add(p);
     p.pause();
@@ -102,12 +178,12 @@ export class OutageBuffer {
 
   /**
    * Publishers go on once the backlog is down to half the buffer (hysteresis: no pause/resume per message): the
-   * held bytes and `socketBytes`, what the socket has queued (0 while the link is not up).
+   * held bytes, and what the socket has queued while the link is up.
    */
-  resumeWhenLow(socketBytes: number): void {
+  private resumeWhenLow(): void {
     if (this.paused.size === 0) return;
     const low = this.limitBytes / 2;
-    if (this.heldBytes > low || socketBytes > low) return;
+    if (this.heldBytes > low || (this.link !== undefined && this.link.pendingBytes() > low)) return;
     this.resumeAll();
   }
 
@@ -115,7 +191,7 @@ export class OutageBuffer {
     if (this.paused.size === 0) return;
     const ps = [...this.paused];
     this.paused.clear();
-    this.logger.info({ upstream: this.context().upstream, publishers: ps.length }, 'uplink buffer drained, resuming publishers');
+    this.opts.logger.info({ upstream: this.opts.context().upstream, publishers: ps.length }, 'uplink buffer drained, resuming publishers');
     for (const p of ps) p.resume();
   }
 }

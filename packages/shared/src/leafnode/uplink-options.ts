@@ -1,5 +1,5 @@
-// What an Uplink is given and what it tells: its options and their defaults, the credentials it sends, its states,
-// events and counters, and the redial backoff. The link itself is uplink.ts's.
+// What an Uplink is given and what it tells: its options, their defaults and checks, the credentials it sends, its
+// states, events and counters. The link itself is uplink.ts's.
 import type tls from 'node:tls';
 import type { Logger } from '../log.js';
 import type { ClientLimits } from '../server/client.js';
@@ -150,4 +150,38 @@ export interface StampAuthOptions {
    * every message is stamped.
    */
   readonly only?: string;
+}
+
+/** The timings and bound an Uplink runs with: its options checked, defaults filled in. */
+export interface UplinkSettings {
+  readonly bufferBytes: number;
+  readonly reconnectDelayMs: number;
+  readonly reconnectMaxDelayMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly interestWaitMs: number;
+  readonly withdrawnInterestMs: number;
+}
+
+/** Checks the numeric options (a RangeError naming the bad one) and fills in UPLINK_DEFAULTS. */
+export function uplinkSettings(opts: UplinkOptions): UplinkSettings {
+  const bufferBytes = positive('bufferBytes', opts.bufferBytes ?? UPLINK_DEFAULTS.bufferBytes);
+  const reconnectDelayMs = positive('reconnectDelayMs', opts.reconnectDelayMs ?? UPLINK_DEFAULTS.reconnectDelayMs);
+  return {
+    bufferBytes,
+    reconnectDelayMs,
+    reconnectMaxDelayMs: Math.max(reconnectDelayMs, positive('reconnectMaxDelayMs', opts.reconnectMaxDelayMs ?? UPLINK_DEFAULTS.reconnectMaxDelayMs)),
+    handshakeTimeoutMs: positive('handshakeTimeoutMs', opts.handshakeTimeoutMs ?? UPLINK_DEFAULTS.handshakeTimeoutMs),
+    interestWaitMs: nonNegative('interestWaitMs', opts.interestWaitMs ?? UPLINK_DEFAULTS.interestWaitMs),
+    withdrawnInterestMs: nonNegative('withdrawnInterestMs', opts.withdrawnInterestMs ?? UPLINK_DEFAULTS.withdrawnInterestMs),
+  };
+}
+
+function positive(name: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`Uplink ${name} must be a positive number, got ${v}`);
+  return v;
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`Uplink ${name} must be zero or more, got ${v}`);
+  return v;
 }

@@ -16,6 +16,8 @@ export interface ConnCoreOptions {
   keepalive: { pingMax(): number; ping(): void; stale(unanswered: number): void };
   /** nats-server's write deadline (write-deadline.ts), read on each arming; what to do with a reader stuck past it. */
   writeDeadline?: { ms(): number; stuck(): void };
+  /** Runs each time a write has been handed to the OS (the uplink sends more of its outage buffer by it). */
+  sent?(): void;
 }
 
 export class ConnCore {
@@ -26,6 +28,8 @@ export class ConnCore {
   private paused = 0;
   private ended = false;
   private readonly deadline: WriteDeadline | undefined;
+  /** A write's completion callback: the deadline's progress count and the owner's `sent`, bound once. */
+  private readonly onSent: (() => void) | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -33,6 +37,14 @@ export class ConnCore {
   ) {
     const wd = opts.writeDeadline;
     if (wd !== undefined) this.deadline = new WriteDeadline(transport, { deadlineMs: wd.ms, stuck: wd.stuck });
+    const deadline = this.deadline;
+    const sent = opts.sent;
+    if (deadline === undefined || sent === undefined) this.onSent = deadline?.onSent ?? sent;
+    else
+      this.onSent = () => {
+        deadline.onSent();
+        sent();
+      };
   }
 
   /** Bytes owed and not yet handed to the OS: this turn's batch plus the socket's backlog. */
@@ -70,7 +82,7 @@ export class ConnCore {
   flush(): void {
     this.scheduled = false;
     if (this.batch.bytes === 0 || this.ended) return;
-    this.transport.write(this.batch.take(), this.deadline?.onSent);
+    this.transport.write(this.batch.take(), this.onSent);
     this.deadline?.wrote();
   }
 
