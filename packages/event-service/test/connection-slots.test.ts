@@ -16,7 +16,7 @@ import path from 'node:path';
 import * as v2 from 'nats';
 import * as natsWs from 'nats.ws';
 import WebSocket from 'ws';
-import { createCertificateAuthority, createServerCertificate } from '@event-broker/shared';
+import { createCertificateAuthority, createServerCertificate } from '@event-broker/dev-tools';
 import { startEventService } from '../src/index.js';
 import { eventService, targets, type RunningTarget, type Target, type TargetOptions } from './helpers/targets.js';
 import { connectRaw, connectRawTls, type RawConn } from './helpers/raw.js';

@@ -1,6 +1,7 @@
 // A development and test PKI made in pure Node (no openssl binary): a CA, server and client certificates with
-// ECDSA P-256 keys, and the dev JWT signing key. Loading certificates for a listener is tls.ts's job; this module
-// only makes them. @peculiar/x509 and jose load on first use, so services importing the shared package never pay.
+// ECDSA P-256 keys, and the dev JWT signing key. Loading certificates for a listener is shared's tls.ts's job; this
+// module only makes them. It lives in the dev-only package so that @peculiar/x509, reflect-metadata and jose never
+// ship with the runtime; they load on first use, so a script reading only DEV_PKI_FILES never pays for them.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';

@@ -1,5 +1,6 @@
 // The dev PKI: certificates carry the names, key usages and validity asked for; writeDevPki is idempotent, keeps
 // keys private (0600), re-issues only what is missing or no longer chains; dev tokens verify against jwks.json.
+// That the files load as the processes' TLS sections name them is shared's test (dev-pki-tls.test.ts).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -12,8 +13,6 @@ import {
   createCertificateAuthority,
   createClientCertificate,
   createServerCertificate,
-  loadClientTlsOptions,
-  loadServerTlsOptions,
   mintDevToken,
   writeDevPki,
 } from '../src/index.js';
@@ -121,22 +120,6 @@ test('writeDevPki restores only what is missing, and re-issues leaves when the C
   for (const leaf of ['event-service.pem', 'gateway.pem', 'gateway-upstream.pem', 'client.pem']) {
     assert.ok(new crypto.X509Certificate(fs.readFileSync(path.join(dir, leaf))).checkIssued(ca), `${leaf} chains to the new CA`);
   }
-});
-
-test('the dev PKI loads as the service and gateway TLS sections would name it', async (t) => {
-  const dir = tmpDir(t);
-  await writeDevPki(dir);
-  const p = (f: string) => path.join(dir, f);
-  for (const pair of [DEV_PKI_FILES.eventService, DEV_PKI_FILES.gateway]) {
-    const opts = loadServerTlsOptions({ cert_path: p(pair.cert), key_path: p(pair.key), root_ca_path: p('ca.pem'), verify: true });
-    assert.equal(opts.requestCert, true);
-  }
-  for (const pair of [DEV_PKI_FILES.gatewayUpstream, DEV_PKI_FILES.client]) {
-    const opts = loadClientTlsOptions({ cert_path: p(pair.cert), key_path: p(pair.key), root_ca_path: p('ca.pem') });
-    assert.ok(opts.cert && opts.key && opts.ca);
-  }
-  assert.deepEqual(new crypto.X509Certificate(fs.readFileSync(p('gateway-upstream.pem'))).keyUsage, [CLIENT_AUTH]);
-  assert.deepEqual(new crypto.X509Certificate(fs.readFileSync(p('gateway.pem'))).keyUsage, [SERVER_AUTH]);
 });
 
 test('a dev token verifies against jwks.json and carries NATS-shaped permissions', async (t) => {
