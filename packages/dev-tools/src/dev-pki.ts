@@ -110,10 +110,6 @@ function privateKeyPem(key: CryptoKey): string {
   return crypto.KeyObject.from(key).export({ type: 'pkcs8', format: 'pem' }) as string;
 }
 
-function publicKeyPem(key: CryptoKey): string {
-  return crypto.KeyObject.from(key).export({ type: 'spki', format: 'pem' }) as string;
-}
-
 async function importSigningKey(pem: string): Promise<CryptoKey> {
   const keyObject = crypto.createPrivateKey(pem);
   if (keyObject.asymmetricKeyType !== 'ec' || keyObject.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
