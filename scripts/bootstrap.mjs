@@ -35,8 +35,13 @@ if (!hasPnpm10()) {
 // With a lockfile, install exactly it: a package.json changed without `pnpm install` fails here, on a developer's
 // machine as in CI, instead of resolving new versions silently. Without one (a fresh project), resolve and write it.
 const frozen = existsSync(path.join(root, 'pnpm-lock.yaml'));
-const installed = run('pnpm', ['install', frozen ? '--frozen-lockfile' : '--frozen-lockfile=false', '--reporter=append-only']);
-if (installed !== 0 && frozen) console.error('bootstrap: if pnpm says the lockfile is out of date, run `pnpm install` and commit pnpm-lock.yaml');
+const installed = run('pnpm', [
+  'install',
+  frozen ? '--frozen-lockfile' : '--frozen-lockfile=false',
+  '--reporter=append-only',
+]);
+if (installed !== 0 && frozen)
+  console.error('bootstrap: if pnpm says the lockfile is out of date, run `pnpm install` and commit pnpm-lock.yaml');
 ensure(installed === 0, 'pnpm install');
 ensure(run('pnpm', ['exec', 'tsc', '-b']) === 0, 'build (tsc -b)');
 

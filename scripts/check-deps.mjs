@@ -53,7 +53,8 @@ export function importsOf(text, ts) {
       const resolves =
         ts.isPropertyAccessExpression(callee) &&
         callee.name.text === 'resolve' &&
-        ((ts.isIdentifier(callee.expression) && callee.expression.text === 'require') || ts.isMetaProperty(callee.expression));
+        ((ts.isIdentifier(callee.expression) && callee.expression.text === 'require') ||
+          ts.isMetaProperty(callee.expression));
       if (callee.kind === ts.SyntaxKind.ImportKeyword || resolves) add(node.arguments[0]);
     }
     ts.forEachChild(node, visit);
@@ -108,7 +109,11 @@ function bundlesTypes(dir, name) {
     const manifest = path.join(d, 'node_modules', name, 'package.json');
     if (fs.existsSync(manifest)) {
       const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8'));
-      return Boolean(pkg.types ?? pkg.typings) || JSON.stringify(pkg.exports ?? {}).includes('"types"') || fs.existsSync(path.join(path.dirname(manifest), 'index.d.ts'));
+      return (
+        Boolean(pkg.types ?? pkg.typings) ||
+        JSON.stringify(pkg.exports ?? {}).includes('"types"') ||
+        fs.existsSync(path.join(path.dirname(manifest), 'index.d.ts'))
+      );
     }
     if (path.dirname(d) === d) return false;
   }
@@ -153,9 +158,12 @@ export function dependencyProblems(root, ts) {
     }
     for (const [name, files] of typings) {
       if (name === pkg.name) continue;
-      if (!deps.has(name)) problems.push(`${where}: ${name} is named by ${files[0]} (shipped types) but not in dependencies`);
+      if (!deps.has(name))
+        problems.push(`${where}: ${name} is named by ${files[0]} (shipped types) but not in dependencies`);
       else if (!bundlesTypes(dir, name) && !deps.has(typesFor(name))) {
-        problems.push(`${where}: ${name} ships no types and ${files[0]} names it: ${typesFor(name)} belongs in dependencies`);
+        problems.push(
+          `${where}: ${name} ships no types and ${files[0]} names it: ${typesFor(name)} belongs in dependencies`,
+        );
       }
     }
     for (const [name, files] of tests) {
@@ -181,14 +189,22 @@ export function dependencyProblems(root, ts) {
       for (const [name, files] of usage(root, [path.join(root, cfg)], ts)) rootUse.set(name, files);
     }
   }
-  const rootDeclared = new Set([...Object.keys(rootPkg.dependencies ?? {}), ...Object.keys(rootPkg.devDependencies ?? {})]);
+  const rootDeclared = new Set([
+    ...Object.keys(rootPkg.dependencies ?? {}),
+    ...Object.keys(rootPkg.devDependencies ?? {}),
+  ]);
   for (const name of rootDeclared) {
     if (!ROOT_TOOLS.has(name) && !rootUse.has(name)) {
-      problems.push(`package.json: ${name} is neither a tool run by name (scripts/check-deps.mjs ROOT_TOOLS) nor imported by scripts/, dev/ or a config: declare it in the package that imports it`);
+      problems.push(
+        `package.json: ${name} is neither a tool run by name (scripts/check-deps.mjs ROOT_TOOLS) nor imported by scripts/, dev/ or a config: declare it in the package that imports it`,
+      );
     }
   }
   for (const [name, files] of rootUse) {
-    if (!rootDeclared.has(name) && !dirs.some((d) => JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8')).name === name)) {
+    if (
+      !rootDeclared.has(name) &&
+      !dirs.some((d) => JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8')).name === name)
+    ) {
       problems.push(`package.json: ${name} is imported by ${files[0]} but not declared`);
     }
   }
@@ -200,6 +216,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.reso
   const ts = require('typescript'); // the workspace's own compiler, whatever ROOT is checked
   const problems = dependencyProblems(root, ts);
   for (const p of problems) console.error(`check-deps: ${p}`);
-  if (problems.length === 0) console.log(`check-deps: ${workspaceDirs(root).length} packages, every import declared, every declaration imported`);
+  if (problems.length === 0)
+    console.log(
+      `check-deps: ${workspaceDirs(root).length} packages, every import declared, every declaration imported`,
+    );
   process.exit(problems.length === 0 ? 0 : 1);
 }

@@ -78,22 +78,33 @@ function typeOnlyFiles(dir, out = []) {
   return out;
 }
 
-const typeOnly = fs.readdirSync(path.join(root, 'packages')).flatMap((pkg) => typeOnlyFiles(path.join(root, 'packages', pkg, 'dist', 'src')));
+const typeOnly = fs
+  .readdirSync(path.join(root, 'packages'))
+  .flatMap((pkg) => typeOnlyFiles(path.join(root, 'packages', pkg, 'dist', 'src')));
 const started = Date.now();
 const suite = await runSuite();
 const report = spawnSync(
   'pnpm',
   [
-    'exec', 'c8', 'report',
-    '--temp-directory', tmp,
-    '--reports-dir', reports,
-    '--reporter', 'text-summary',
-    '--reporter', 'json-summary',
+    'exec',
+    'c8',
+    'report',
+    '--temp-directory',
+    tmp,
+    '--reports-dir',
+    reports,
+    '--reporter',
+    'text-summary',
+    '--reporter',
+    'json-summary',
     ...(process.env.COVERAGE_TEXT ? ['--reporter', 'text'] : []),
     '--all',
-    '--src', 'packages',
-    '--include', 'packages/*/dist/src/**/*.js',
-    '--exclude', '**/*.d.ts',
+    '--src',
+    'packages',
+    '--include',
+    'packages/*/dist/src/**/*.js',
+    '--exclude',
+    '**/*.d.ts',
     ...typeOnly.flatMap((f) => ['--exclude', f]),
     '--merge-async',
   ],
@@ -108,12 +119,18 @@ if (fs.existsSync(summaryFile)) {
   const floor = readFloor();
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   if (filter) {
-    console.log(`coverage: lines ${figure}% over the files matching "${filter}" (not judged: the floor is for the whole suite)`);
+    console.log(
+      `coverage: lines ${figure}% over the files matching "${filter}" (not judged: the floor is for the whole suite)`,
+    );
   } else if (figure < floor.lines) {
-    console.error(`coverage: lines ${figure}% is below the floor ${floor.lines}% (coverage-floor.json): add tests for what the change left uncovered`);
+    console.error(
+      `coverage: lines ${figure}% is below the floor ${floor.lines}% (coverage-floor.json): add tests for what the change left uncovered`,
+    );
     failed = true;
   } else {
-    console.log(`coverage: lines ${figure}% (floor ${floor.lines}%; branches ${total.branches.pct}%, functions ${total.functions.pct}%) in ${seconds} s`);
+    console.log(
+      `coverage: lines ${figure}% (floor ${floor.lines}%; branches ${total.branches.pct}%, functions ${total.functions.pct}%) in ${seconds} s`,
+    );
     const raised = Math.floor((figure - MARGIN) * 10) / 10;
     if (raise && suite.code === 0 && raised > floor.lines) {
       fs.writeFileSync(FLOOR_FILE, `${JSON.stringify({ ...floor, lines: raised }, null, 2)}\n`);

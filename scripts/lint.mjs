@@ -22,7 +22,8 @@ function run(what, args) {
 
 /** True when the format check is on: FORMAT_CHECK=1 (or 0 to skip it), else package.json config.formatCheck. */
 function formatCheckOn(env = process.env) {
-  if (env.FORMAT_CHECK !== undefined && env.FORMAT_CHECK !== '') return env.FORMAT_CHECK === '1' || env.FORMAT_CHECK === 'true';
+  if (env.FORMAT_CHECK !== undefined && env.FORMAT_CHECK !== '')
+    return env.FORMAT_CHECK === '1' || env.FORMAT_CHECK === 'true';
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
   return pkg.config?.formatCheck === true;
 }

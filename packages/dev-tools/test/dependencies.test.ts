@@ -50,8 +50,13 @@ test('the check names an undeclared import, an unused dependency, a test-only de
       "import x from 'declared';\nimport { y } from 'undeclared/sub';\nexport * from './self.js';\n" +
       "// import z from 'in-a-comment';\nconst s = \"import w from 'in-a-string'\";\n" +
       "export const lazy = () => import('@scope/lazy');\nexport const named = require.resolve('by-name');\n",
-    'packages/a/dist/test/a.test.js': "import 'node:test';\nimport fs from 'fs';\nimport t from 'test-only';\nimport u from 'test-undeclared';\n",
-    'packages/b/package.json': { name: '@fixture/b', dependencies: { '@fixture/a': 'workspace:*' }, devDependencies: { dev: '1' } },
+    'packages/a/dist/test/a.test.js':
+      "import 'node:test';\nimport fs from 'fs';\nimport t from 'test-only';\nimport u from 'test-undeclared';\n",
+    'packages/b/package.json': {
+      name: '@fixture/b',
+      dependencies: { '@fixture/a': 'workspace:*' },
+      devDependencies: { dev: '1' },
+    },
     'packages/b/dist/src/index.js': "export * from '@fixture/a';\n",
     'packages/b/dist/test/b.test.js': "import d from 'dev';\nimport self from '@fixture/b';\n",
   });

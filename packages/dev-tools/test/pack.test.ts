@@ -26,7 +26,8 @@ interface Manifest {
   exports?: Record<string, unknown>;
 }
 
-const manifest = (dir: string): Manifest => JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as Manifest;
+const manifest = (dir: string): Manifest =>
+  JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as Manifest;
 
 /** The environment without npm's `npm_*` settings (pnpm would read them as its own) and without CI's frozen default. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -40,7 +41,11 @@ function run(cmd: string, args: string[], cwd: string, timeout = RUN_MS): SpawnS
 }
 
 function ok(res: SpawnSyncReturns<string>, what: string): string {
-  assert.equal(res.status, 0, `${what} exited ${res.status}${res.signal ? ` (${res.signal})` : ''}\n${res.stdout}\n${res.stderr}`);
+  assert.equal(
+    res.status,
+    0,
+    `${what} exited ${res.status}${res.signal ? ` (${res.signal})` : ''}\n${res.stdout}\n${res.stderr}`,
+  );
   return res.stdout;
 }
 
@@ -71,7 +76,13 @@ const tarballs = new Map<string, string>();
 
 before(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'event-broker-pack-'));
-  assert.ok(!path.relative(ROOT, work).split(path.sep).every((p) => p !== '..'), 'the scratch project is outside the repository');
+  assert.ok(
+    !path
+      .relative(ROOT, work)
+      .split(path.sep)
+      .every((p) => p !== '..'),
+    'the scratch project is outside the repository',
+  );
   const packs = path.join(work, 'tarballs');
   for (const pkg of PACKED) {
     const dir = path.join(ROOT, 'packages', pkg);
@@ -137,8 +148,20 @@ export { typed, reply, startGateway, logger };
 `;
   fs.writeFileSync(path.join(app, 'consumer.ts'), consumer);
   const tsc = path.join(app, 'node_modules', 'typescript', 'bin', 'tsc');
-  const args = ['--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext'];
-  ok(run(process.execPath, [tsc, ...args, '--target', 'es2022', '--types', 'node', 'consumer.ts'], app, 2 * RUN_MS), 'tsc');
+  const args = [
+    '--noEmit',
+    '--strict',
+    '--skipLibCheck',
+    'false',
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+  ];
+  ok(
+    run(process.execPath, [tsc, ...args, '--target', 'es2022', '--types', 'node', 'consumer.ts'], app, 2 * RUN_MS),
+    'tsc',
+  );
 });
 
 test('no dev tooling and no test code is installed: shared carries no dev PKI, its dependencies none of its libraries', () => {

@@ -23,7 +23,12 @@ test('the dev PKI loads as the service and gateway TLS sections would name it', 
   await writeDevPki(dir);
   const p = (f: string) => path.join(dir, f);
   for (const pair of [DEV_PKI_FILES.eventService, DEV_PKI_FILES.gateway]) {
-    const opts = loadServerTlsOptions({ cert_path: p(pair.cert), key_path: p(pair.key), root_ca_path: p('ca.pem'), verify: true });
+    const opts = loadServerTlsOptions({
+      cert_path: p(pair.cert),
+      key_path: p(pair.key),
+      root_ca_path: p('ca.pem'),
+      verify: true,
+    });
     assert.equal(opts.requestCert, true);
   }
   for (const pair of [DEV_PKI_FILES.gatewayUpstream, DEV_PKI_FILES.client]) {
