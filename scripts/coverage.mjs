@@ -15,8 +15,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FLOOR_FILE = path.join(root, 'coverage-floor.json');
-// Timing decides a few paths (a reconnect racing a close, a slow consumer caught mid-write): the figure moves by a
-// few tenths of a point between identical runs, so the floor sits this far below the figure it was raised from.
+// Timing decides a few paths (a reconnect racing a close, a slow consumer caught mid-write), so identical runs differ
+// a little (the cli subset, twice: 9572 and 9577 lines covered); the floor sits this far below the figure it was
+// raised from, so that noise never fails a run.
 const MARGIN = 0.5;
 
 const args = process.argv.slice(2);
@@ -83,30 +84,17 @@ const typeOnly = fs
   .flatMap((pkg) => typeOnlyFiles(path.join(root, 'packages', pkg, 'dist', 'src')));
 const started = Date.now();
 const suite = await runSuite();
+// Lines of the compiled runtime code (packages/*/dist/src), reported against the TypeScript through the source maps.
+const c8 = 'report --all --merge-async --src packages --include packages/*/dist/src/**/*.js --exclude **/*.d.ts';
 const report = spawnSync(
   'pnpm',
   [
     'exec',
     'c8',
-    'report',
-    '--temp-directory',
-    tmp,
-    '--reports-dir',
-    reports,
-    '--reporter',
-    'text-summary',
-    '--reporter',
-    'json-summary',
-    ...(process.env.COVERAGE_TEXT ? ['--reporter', 'text'] : []),
-    '--all',
-    '--src',
-    'packages',
-    '--include',
-    'packages/*/dist/src/**/*.js',
-    '--exclude',
-    '**/*.d.ts',
+    ...c8.split(' '),
     ...typeOnly.flatMap((f) => ['--exclude', f]),
-    '--merge-async',
+    ...['--temp-directory', tmp, '--reports-dir', reports, '--reporter', 'text-summary', '--reporter', 'json-summary'],
+    ...(process.env.COVERAGE_TEXT ? ['--reporter', 'text'] : []),
   ],
   { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] },
 );
