@@ -6,11 +6,11 @@
 // `npm start` calls it; so can you.
 // usage: node dev/certs.mjs [DIR]     (default: certs/ at the repository root)
 import path from 'node:path';
-import { CERTS_DIR, ROOT, isMain, loadShared } from './shared.mjs';
+import { CERTS_DIR, ROOT, isMain, loadDevTools } from './shared.mjs';
 
 /** Makes whatever is missing in `dir` and reports it on `log`; returns writeDevPki's result. */
 export async function ensureDevCerts({ dir = CERTS_DIR, log = (line) => console.log(line) } = {}) {
-  const { writeDevPki } = await loadShared();
+  const { writeDevPki } = await loadDevTools();
   const result = await writeDevPki(dir);
   const shown = path.relative(ROOT, result.dir) || '.';
   if (result.written.length > 0) {

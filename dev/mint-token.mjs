@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureDevCerts } from './certs.mjs';
-import { CERTS_DIR, loadShared } from './shared.mjs';
+import { CERTS_DIR, loadDevTools, loadShared } from './shared.mjs';
 
 const USAGE = `usage: node dev/mint-token.mjs --sub NAME [options]
 
@@ -164,7 +164,8 @@ for (const name of ['subs', 'payload', 'data']) {
 
 const dir = args.certs === undefined ? CERTS_DIR : path.resolve(args.certs);
 await ensureDevCerts({ dir, log: (line) => console.error(line) }); // stdout carries only the token
-const { DEV_PKI_FILES, mintDevToken, keyFileExposure } = await loadShared();
+const { DEV_PKI_FILES, mintDevToken } = await loadDevTools();
+const { keyFileExposure } = await loadShared();
 const keyFile = path.join(dir, DEV_PKI_FILES.jwt.privateKey);
 // Whoever reads the signing key mints tokens the gateway accepts (shared tls.ts: the processes warn the same way).
 const open = keyFileExposure('jwt signing key', keyFile);

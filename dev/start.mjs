@@ -86,7 +86,7 @@ function eventServiceHints(info) {
 }
 
 /** How external clients connect through the gateway: the client certificate, a minted token, the TLS URL. */
-function gatewayHints(health, { pid, args, started }) {
+function gatewayHints(health, { pid, started }) {
   const url = `tls://127.0.0.1:${GATEWAY_PORT}`;
   const tlsFlags = '--tlsca certs/ca.pem --tlscert certs/client.pem --tlskey certs/client-key.pem';
   const service = started.get('event-service') ?? {};

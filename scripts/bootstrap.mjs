@@ -3,6 +3,7 @@
 // make sure pnpm 10 is present (corepack's pnpm fails its signature check on these machines), install, build,
 // then hand over to the real command. Kept dependency-free because it runs before anything is installed.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -31,7 +32,17 @@ if (!hasPnpm10()) {
   console.error('bootstrap: installing pnpm 10 with npm (corepack is not used: its signature check fails here)');
   ensure(run('npm', ['i', '-g', 'pnpm@10']) === 0, 'npm i -g pnpm@10');
 }
-ensure(run('pnpm', ['install', '--frozen-lockfile=false', '--reporter=append-only']) === 0, 'pnpm install');
+// With a lockfile, install exactly it: a package.json changed without `pnpm install` fails here, on a developer's
+// machine as in CI, instead of resolving new versions silently. Without one (a fresh project), resolve and write it.
+const frozen = existsSync(path.join(root, 'pnpm-lock.yaml'));
+const installed = run('pnpm', [
+  'install',
+  frozen ? '--frozen-lockfile' : '--frozen-lockfile=false',
+  '--reporter=append-only',
+]);
+if (installed !== 0 && frozen)
+  console.error('bootstrap: if pnpm says the lockfile is out of date, run `pnpm install` and commit pnpm-lock.yaml');
+ensure(installed === 0, 'pnpm install');
 ensure(run('pnpm', ['exec', 'tsc', '-b']) === 0, 'build (tsc -b)');
 
 switch (command) {
@@ -39,7 +50,14 @@ switch (command) {
     process.exitCode = run('node', ['dev/start.mjs', ...rest]);
     break;
   case 'test':
-    process.exitCode = run('node', ['scripts/run-tests.mjs', ...rest]);
+    // The linter (and the format check once it is on) first; then the suite under coverage, judged against the floor
+    // in coverage-floor.json. `npm test -- FILTER` runs the matching test files only, without lint or coverage.
+    if (rest.length > 0) {
+      process.exitCode = run('node', ['scripts/run-tests.mjs', ...rest]);
+    } else {
+      ensure(run('node', ['scripts/lint.mjs']) === 0, 'lint');
+      process.exitCode = run('node', ['scripts/coverage.mjs']);
+    }
     break;
   case 'bench':
     process.exitCode = run('node', ['bench/dist/src/main.js', ...rest]);

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
-import { DEV_PKI_FILES as F, mintDevToken, writeDevPki } from '@event-broker/shared';
+import { DEV_PKI_FILES as F, mintDevToken, writeDevPki } from '@event-broker/dev-tools';
 import { HOST, freePort, readRssKiB, waitForPort } from '@event-broker/shared/testing/processes';
 import { plainOpener, tlsOpener } from '@event-broker/shared/testing/parking';
 import { chunksOf, cutsOf, heldBound, hostileStream, type FrameRole } from '@event-broker/shared/testing/frames';

@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEV_PKI_FILES as F, mintDevToken, writeDevPki } from '@event-broker/shared';
+import { DEV_PKI_FILES as F, mintDevToken, writeDevPki } from '@event-broker/dev-tools';
 import type { Generator } from './generators.js';
 import type { GenResult, GenSpec, Limits } from './scenarios.js';
 import { freePort, startGatewayCli, startNatsServer, startOurs, type RunningServer, type TargetName } from './servers.js';

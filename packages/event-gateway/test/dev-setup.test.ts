@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEV_PKI_FILES, writeDevPki } from '@event-broker/shared';
+import { DEV_PKI_FILES, writeDevPki } from '@event-broker/dev-tools';
 import { connectLine, freePort, rawTls, until } from './helpers/bridge.js';
 import { tmpDir } from './helpers/keys.js';
 

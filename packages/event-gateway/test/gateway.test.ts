@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, StringCodec, type NatsConnection } from 'nats';
-import { DEV_PKI_FILES, mintDevToken, writeDevPki, type DevTokenPermissions } from '@event-broker/shared';
+import { DEV_PKI_FILES, mintDevToken, writeDevPki, type DevTokenPermissions } from '@event-broker/dev-tools';
 import { startEventService, type EventService } from '@event-broker/event-service';
 import { startGateway } from '../src/start.js';
 import type { EventGateway } from '../src/server.js';

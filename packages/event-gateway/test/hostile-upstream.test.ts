@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import fs from 'node:fs';
 import { connect } from 'nats';
-import { DEV_PKI_FILES as F } from '@event-broker/shared';
+import { DEV_PKI_FILES as F } from '@event-broker/dev-tools';
 import { HOST, devPki, external, gatewayToml, jsonLines, startCli, tmpDir, until, within, write, WAIT_MS } from './helpers/ops.js';
 
 const HUGE = '999999999999999';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connect, type Msg, type NatsConnection } from 'nats';
-import { DEV_PKI_FILES } from '@event-broker/shared';
+import { DEV_PKI_FILES } from '@event-broker/dev-tools';
 import { startEventService, type EventService } from '@event-broker/event-service';
 import { devPki, external, gatewayToml, HOST, jsonLines, logLine, startCli, tmpDir, until, within, write, type Pki } from './helpers/ops.js';
 

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'nats';
-import { DEV_PKI_FILES } from '@event-broker/shared';
+import { DEV_PKI_FILES } from '@event-broker/dev-tools';
 import { requireNatsServer, startNatsServer } from './helpers/nats-server.js';
 import { devPki, externalClient, freePort, gatewayWants, getJson, record, startTestGateway, until, within } from './helpers/bridge.js';
 

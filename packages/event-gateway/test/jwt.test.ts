@@ -12,11 +12,8 @@ import { promisify } from 'node:util';
 import {
   ConfigError,
   certificateThumbprintS256,
-  createCertificateAuthority,
-  createClientCertificate,
-  DEV_PKI_FILES,
-  DEV_TOKEN_ISSUER,
 } from '@event-broker/shared';
+import { createCertificateAuthority, createClientCertificate, DEV_PKI_FILES, DEV_TOKEN_ISSUER } from '@event-broker/dev-tools';
 import { createTokenVerifier, type TokenVerdict, type TokenVerifier } from '../src/auth/jwt.js';
 import type { AuthSection } from '../src/config-types.js';
 import { authSection, hmacWithBytes, jwks, keyPair, mint, tmpDir, unsignedToken, write, type KeyPair } from './helpers/keys.js';

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEV_PKI_FILES, writeDevPki } from '@event-broker/shared';
+import { DEV_PKI_FILES, writeDevPki } from '@event-broker/dev-tools';
 import { cli, devPki, freePort, gatewayToml, HOST, jsonLines, logLine, runToExit, signal, startCli, tmpDir, write, type Pki, type Run } from './helpers/ops.js';
 
 const WARNING = 'private key file open to other users';

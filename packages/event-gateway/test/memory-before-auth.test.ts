@@ -6,7 +6,7 @@
 // than the generous bounds asserted.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEV_PKI_FILES as F } from '@event-broker/shared';
+import { DEV_PKI_FILES as F } from '@event-broker/dev-tools';
 import { HOST, freePort, requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
 import { describeFigure, measureParking, tlsOpener, type Opener, type ParkingFigure } from '@event-broker/shared/testing/parking';
 import { devPki, gatewayToml, startCli, write, tmpDir, type Pki } from './helpers/ops.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { SignJWT } from 'jose';
-import { DEV_PKI_FILES, writeDevPki } from '@event-broker/shared';
+import { DEV_PKI_FILES, writeDevPki } from '@event-broker/dev-tools';
 import { AUTH_FAILURE_REASONS, classifyAuthFailure } from '../src/auth-failures.js';
 import {
   HOST,

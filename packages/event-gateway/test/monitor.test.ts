@@ -6,7 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from 'nats';
-import { AUTH_STAMP_MAX_BYTES, DEV_PKI_FILES } from '@event-broker/shared';
+import { AUTH_STAMP_MAX_BYTES } from '@event-broker/shared';
+import { DEV_PKI_FILES } from '@event-broker/dev-tools';
 import type { EventService } from '@event-broker/event-service';
 import type { EventGateway } from '../src/server.js';
 import { natsServerInstalled, startNatsServer } from '@event-broker/shared/testing/processes';

@@ -7,12 +7,9 @@ import crypto from 'node:crypto';
 import tls from 'node:tls';
 import {
   certificateThumbprintS256,
-  createCertificateAuthority,
-  createClientCertificate,
-  createServerCertificate,
   TlsConfigError,
-  type CertificatePem,
 } from '@event-broker/shared';
+import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
 import { checkClientCertificate, gatewayTlsOptions, type ClientCertificateVerdict } from '../src/auth/mtls.js';
 import type { TlsSection } from '../src/config-types.js';
 import { tmpDir, write } from './helpers/keys.js';

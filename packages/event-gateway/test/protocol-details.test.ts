@@ -4,7 +4,7 @@
 // TLS and a token gets the same bytes in the same test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEV_PKI_FILES as F } from '@event-broker/shared';
+import { DEV_PKI_FILES as F } from '@event-broker/dev-tools';
 import { HOST, freePort, requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
 import { connectLine, rawTls, startBridge } from './helpers/bridge.js';
 

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { SignJWT, type JWTPayload } from 'jose';
 import { NatsError } from 'nats';
-import { certificateThumbprintS256, createCertificateAuthority, createClientCertificate } from '@event-broker/shared';
+import { certificateThumbprintS256 } from '@event-broker/shared';
+import { createCertificateAuthority, createClientCertificate } from '@event-broker/dev-tools';
 import { AUDIENCE, ISSUER, keyPair, mint, unsignedToken } from './helpers/keys.js';
 import { LogCapture, connectLine, getJson, rawTls, record, startBridge, until, devPki } from './helpers/bridge.js';
 

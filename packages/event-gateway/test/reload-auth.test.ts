@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { NatsError } from 'nats';
-import { DEV_PKI_FILES, mintDevToken } from '@event-broker/shared';
+import { DEV_PKI_FILES, mintDevToken } from '@event-broker/dev-tools';
 import { devPki, startBridge, until, within } from './helpers/bridge.js';
 
 test('a reload changing the accepted audiences closes the connections whose tokens the new rules refuse', async (t) => {

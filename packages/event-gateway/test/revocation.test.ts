@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import { NatsError } from 'nats';
-import { DEV_PKI_FILES } from '@event-broker/shared';
+import { DEV_PKI_FILES } from '@event-broker/dev-tools';
 import { connectLine, devPki, externalClient, internalClient, rawTls, record, startBridge, startService, until, within, type LogLine } from './helpers/bridge.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/event-gateway.mjs');

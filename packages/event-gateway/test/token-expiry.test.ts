@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { decodeJwt } from 'jose';
 import { NatsError } from 'nats';
-import { DEV_PKI_FILES } from '@event-broker/shared';
+import { DEV_PKI_FILES } from '@event-broker/dev-tools';
 import { mint } from './helpers/keys.js';
 import { connectLine, devPki, gatewayWants, rawTls, record, startBridge, until, within } from './helpers/bridge.js';
 

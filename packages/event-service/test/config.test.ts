@@ -411,7 +411,7 @@ test('formatConfig redacts the token and reads back to the same configuration', 
   const annotated = formatConfig(config, sources);
   assert.match(annotated, new RegExp(`^port = 4222  # ${escape(base)}:2$`, 'm'));
   assert.match(annotated, new RegExp(`^token = "<redacted>"  # ${escape(base)}:3$`, 'm'));
-  assert.match(annotated, /^event_limit = 100000  # default$/m);
+  assert.match(annotated, /^event_limit = 100000 {2}# default$/m);
   assert.doesNotMatch(annotated, /s3cr3t/);
 });
 

@@ -16,7 +16,7 @@ import path from 'node:path';
 import * as v2 from 'nats';
 import * as natsWs from 'nats.ws';
 import WebSocket from 'ws';
-import { createCertificateAuthority, createServerCertificate } from '@event-broker/shared';
+import { createCertificateAuthority, createServerCertificate } from '@event-broker/dev-tools';
 import { startEventService } from '../src/index.js';
 import { eventService, targets, type RunningTarget, type Target, type TargetOptions } from './helpers/targets.js';
 import { connectRaw, connectRawTls, type RawConn } from './helpers/raw.js';
@@ -271,7 +271,7 @@ describe('max_connections: the connection closed to make room is told why (event
         const connz = (await (await fetch(`http://127.0.0.1:${svc.monitorPort}/connz`)).json()) as { connections: Array<{ cid: number; pending_bytes: number }> };
         return connz.connections.find((c) => c.cid === oldest.info.client_id)?.pending_bytes ?? 0;
       };
-      let owed = 0;
+      let owed: number;
       const end = Date.now() + WAIT_MS;
       while ((owed = await pending()) === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
       assert.ok(owed > 0, 'the service holds PONGs for the oldest client');

@@ -16,7 +16,8 @@ interface MadgeGraph {
   obj(): Record<string, string[]>;
 }
 type Madge = (paths: string | string[], config: Record<string, unknown>) => Promise<MadgeGraph>;
-const madge = createRequire(import.meta.url)('madge') as Madge;
+const require = createRequire(import.meta.url);
+const madge = require('madge') as Madge;
 
 /** From dist/test/ of this package: the workspace root. */
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));

@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEV_PKI_FILES, writeDevPki } from '@event-broker/shared';
+import { DEV_PKI_FILES, writeDevPki } from '@event-broker/dev-tools';
 import { within } from './helpers/bounded.js';
 import { cli, jsonLines, logLine, signal, startCli, tmpDir, write, EXIT_MS, type Run } from './helpers/cli.js';
 

@@ -15,11 +15,8 @@ import { connect, StringCodec } from 'nats';
 import {
   ConfigError,
   configChanges,
-  createCertificateAuthority,
-  createClientCertificate,
-  createServerCertificate,
-  type CertificatePem,
 } from '@event-broker/shared';
+import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { startEventService, type EventService } from '../src/index.js';
 import { SqliteEventStore } from '../src/handlers/store.js';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/shared';
+import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
 import { connect, headers, StringCodec, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
 import { settle, uniqueSubject, until, within } from './helpers/bounded.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { createCertificateAuthority, createServerCertificate } from '@event-broker/shared';
+import { createCertificateAuthority, createServerCertificate } from '@event-broker/dev-tools';
 import { within } from './helpers/bounded.js';
 import { jsonLines, logLine, signal, startCli, tmpDir, write, type Run } from './helpers/cli.js';
 import { connectAndHandshake, connectRaw, type RawConn } from './helpers/raw.js';

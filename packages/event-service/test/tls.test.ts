@@ -21,7 +21,7 @@ import {
   createClientCertificate,
   createServerCertificate,
   type CertificatePem,
-} from '@event-broker/shared';
+} from '@event-broker/dev-tools';
 import { targets, type RunningTarget } from './helpers/targets.js';
 import { connectRaw } from './helpers/raw.js';
 import { within, uniqueSubject } from './helpers/bounded.js';

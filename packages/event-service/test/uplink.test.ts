@@ -17,16 +17,13 @@ import {
   SocketTransport,
   Uplink,
   UplinkError,
-  createCertificateAuthority,
-  createClientCertificate,
   createLogger,
-  createServerCertificate,
   loadClientTlsOptions,
-  type CertificatePem,
   type ClientContext,
   type ClientLimits,
   type UplinkOptions,
 } from '@event-broker/shared';
+import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
 import { connect, headers, StringCodec, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
 import { settle, uniqueSubject, until, within } from './helpers/bounded.js';

@@ -4,7 +4,6 @@ export * from './subjects/index.js';
 export * from './config/index.js';
 export * from './log.js';
 export * from './tls.js';
-export * from './dev-pki.js';
 export * from './events/index.js';
 export * from './server/index.js';
 export * from './leafnode/index.js';

@@ -1,7 +1,10 @@
 // Structured logging for both processes: pino, one event a line. "json" writes pino's JSON; "text" writes the same
-// events through pino-pretty synchronously (no worker thread), for people at a terminal. Callers log ids, subjects
-// and sizes, never payloads, tokens or keys; the redact list below is the safety net for fields that slip in.
-import { pino, type Logger } from 'pino';
+// events through pino-pretty in a worker thread (a pino transport), so formatting never runs on the broker's thread;
+// pino flushes the worker when the process exits, so the last lines (`shutting down`, `server stopped`) are not lost.
+// Callers log ids, subjects and sizes, never payloads, tokens or keys; the redact list below is the safety net for
+// fields that slip in.
+import { createRequire } from 'node:module';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
@@ -11,7 +14,10 @@ export interface LogOptions {
   level?: string;
   /** Name of the process or component (`event-service`, `event-gateway`). */
   name?: string;
-  /** Where to write; standard output by default. */
+  /**
+   * Where to write; standard output by default. A stream given here lives on this thread, so "text" is formatted on
+   * this thread too (tests capture lines this way); only standard output gets the worker.
+   */
   destination?: NodeJS.WritableStream;
 }
 
@@ -34,6 +40,23 @@ const REDACT = [
   'data',
 ];
 
+const PRETTY = { colorize: false, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true };
+
+let prettyWorker: DestinationStream | undefined;
+
+/**
+ * The process's one pino-pretty worker writing to standard output, made on first use and shared by every text logger
+ * (an embedding program or a test starting many services gets one thread, not one each). Resolved from this module,
+ * so it is the pino-pretty this package depends on, wherever the package is installed.
+ */
+function prettyToStdout(): DestinationStream {
+  prettyWorker ??= pino.transport({
+    target: createRequire(import.meta.url).resolve('pino-pretty'),
+    options: { ...PRETTY, destination: 1 },
+  });
+  return prettyWorker;
+}
+
 export function createLogger(opts: LogOptions = {}): Logger {
   const level = opts.level ?? 'info';
   const base = { name: opts.name ?? 'event-broker', level, redact: { paths: REDACT, censor: '<redacted>' } };
@@ -41,15 +64,8 @@ export function createLogger(opts: LogOptions = {}): Logger {
   if (opts.format === 'json') {
     return pino(base, opts.destination ?? pino.destination({ dest: 1, sync: false }));
   }
-  const stream = pretty({
-    colorize: false,
-    sync: true,
-    translateTime: 'SYS:HH:MM:ss.l',
-    ignore: 'pid,hostname',
-    singleLine: true,
-    ...(opts.destination && { destination: opts.destination }),
-  });
-  return pino(base, stream);
+  if (opts.destination === undefined) return pino(base, prettyToStdout());
+  return pino(base, pretty({ ...PRETTY, sync: true, destination: opts.destination }));
 }
 
 /** The least time between two lines of one ThrottledWarn. */

@@ -1,6 +1,6 @@
 // Turns a [tls] config section into options for node:tls, checking each file at start-up so a bad path or a key
 // that belongs to another certificate fails with the config key and file named, not at the first handshake.
-// Also the peer-certificate helpers the gateway's mTLS auth uses. Making certificates is dev-pki.ts's job.
+// Also the peer-certificate helpers the gateway's mTLS auth uses. Making certificates is @event-broker/dev-tools' job.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type tls from 'node:tls';

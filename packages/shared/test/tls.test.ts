@@ -13,14 +13,11 @@ import {
   TlsConfigError,
   certificateSubject,
   certificateThumbprintS256,
-  createCertificateAuthority,
-  createClientCertificate,
-  createServerCertificate,
   loadClientTlsOptions,
   loadServerTlsOptions,
-  type CertificatePem,
   type TlsErrorCode,
 } from '../src/index.js';
+import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
 
 const WAIT_MS = 5000;
 const DAY_MS = 86_400_000;

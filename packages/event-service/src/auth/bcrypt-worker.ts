@@ -5,7 +5,7 @@ import bcrypt from 'bcryptjs';
 import type { BcryptReply, BcryptRequest } from './bcrypt.js';
 
 parentPort?.on('message', (m: BcryptRequest) => {
-  let ok = false;
+  let ok: boolean;
   try {
     ok = bcrypt.compareSync(m.password, m.hash);
   } catch {

@@ -20,7 +20,7 @@ export type HandlerName = keyof typeof HANDLER_DEFAULT_FILTERS;
 
 const DEFAULT_MAX_ATTEMPTS = 10;
 const DEFAULT_TIMEOUT_MS = 10_000;
-const ADDRESS = /^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
+const ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
 const FILTER = /^(\*|[A-Za-z][A-Za-z0-9]*):(\*|[A-Za-z][A-Za-z0-9]*)$/;
 const KEYS = new Set([
   'url',

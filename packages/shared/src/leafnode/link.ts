@@ -389,7 +389,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     this.core.pinger.onPong();
   }
 
-  onLeafSub(subject: string, queue: string | undefined, weight: number): void {
+  onLeafSub(subject: string, queue: string | undefined, _weight: number): void {
     if (!this.admitted()) return;
     if (subject === this.ctx.loopSubject) {
       this.fail(Errors.leafnodeLoop, `our ${subject} came back`);

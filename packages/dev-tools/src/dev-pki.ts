@@ -1,6 +1,7 @@
 // A development and test PKI made in pure Node (no openssl binary): a CA, server and client certificates with
-// ECDSA P-256 keys, and the dev JWT signing key. Loading certificates for a listener is tls.ts's job; this module
-// only makes them. @peculiar/x509 and jose load on first use, so services importing the shared package never pay.
+// ECDSA P-256 keys, and the dev JWT signing key. Loading certificates for a listener is shared's tls.ts's job; this
+// module only makes them. It lives in the dev-only package so that @peculiar/x509, reflect-metadata and jose never
+// ship with the runtime; they load on first use, so a script reading only DEV_PKI_FILES never pays for them.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -109,10 +110,6 @@ function privateKeyPem(key: CryptoKey): string {
   return crypto.KeyObject.from(key).export({ type: 'pkcs8', format: 'pem' }) as string;
 }
 
-function publicKeyPem(key: CryptoKey): string {
-  return crypto.KeyObject.from(key).export({ type: 'spki', format: 'pem' }) as string;
-}
-
 async function importSigningKey(pem: string): Promise<CryptoKey> {
   const keyObject = crypto.createPrivateKey(pem);
   if (keyObject.asymmetricKeyType !== 'ec' || keyObject.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
@@ -126,7 +123,9 @@ function validity(opts: ValidityOptions, days: number): { notBefore: Date; notAf
   const notBefore = opts.notBefore ?? new Date(Date.now() - HOUR_MS);
   const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + days * DAY_MS);
   if (notAfter.getTime() <= notBefore.getTime()) {
-    throw new RangeError(`dev PKI: notAfter ${notAfter.toISOString()} is not after notBefore ${notBefore.toISOString()}`);
+    throw new RangeError(
+      `dev PKI: notAfter ${notAfter.toISOString()} is not after notBefore ${notBefore.toISOString()}`,
+    );
   }
   return { notBefore, notAfter };
 }
@@ -195,7 +194,10 @@ async function issueLeaf(ca: CertificatePem, spec: LeafSpec, opts: ValidityOptio
 }
 
 /** A server certificate (serverAuth) for localhost, 127.0.0.1 and ::1 plus the names given. */
-export async function createServerCertificate(ca: CertificatePem, opts: ServerCertOptions = {}): Promise<CertificatePem> {
+export async function createServerCertificate(
+  ca: CertificatePem,
+  opts: ServerCertOptions = {},
+): Promise<CertificatePem> {
   const x509 = await loadX509();
   const dns = [...new Set([...SERVER_DNS_DEFAULT, ...(opts.dnsNames ?? [])])];
   const ips = [...new Set([...SERVER_IP_DEFAULT, ...(opts.ipAddresses ?? [])])];
@@ -206,7 +208,11 @@ export async function createServerCertificate(ca: CertificatePem, opts: ServerCe
     ...dns.map((value) => ({ type: 'dns' as const, value })),
     ...ips.map((value) => ({ type: 'ip' as const, value })),
   ]);
-  return issueLeaf(ca, { subject: cn(opts.commonName ?? 'localhost'), eku: x509.ExtendedKeyUsage.serverAuth, extra: [san] }, opts);
+  return issueLeaf(
+    ca,
+    { subject: cn(opts.commonName ?? 'localhost'), eku: x509.ExtendedKeyUsage.serverAuth, extra: [san] },
+    opts,
+  );
 }
 
 /** A client certificate (clientAuth) whose subject is `CN=<commonName>`. */
@@ -230,7 +236,12 @@ async function jwtKeyFromPem(privatePem: string): Promise<JwtSigningKeyPem> {
   const publicKey = crypto.createPublicKey(privatePem);
   const jwk = await jose.exportJWK(publicKey);
   const kid = await jose.calculateJwkThumbprint(jwk, 'sha256');
-  const pub: Record<string, string> = { kty: String(jwk.kty), crv: String(jwk.crv), x: String(jwk.x), y: String(jwk.y) };
+  const pub: Record<string, string> = {
+    kty: String(jwk.kty),
+    crv: String(jwk.crv),
+    x: String(jwk.x),
+    y: String(jwk.y),
+  };
   return {
     privateKey: privatePem,
     publicKey: publicKey.export({ type: 'spki', format: 'pem' }) as string,
@@ -339,7 +350,11 @@ export async function writeDevPki(dir: string): Promise<DevPkiResult> {
   const leaves: Array<[{ cert: string; key: string }, string, () => Promise<CertificatePem>]> = [
     [DEV_PKI_FILES.eventService, 'event-service', () => createServerCertificate(ca, { commonName: 'event-service' })],
     [DEV_PKI_FILES.gateway, 'event-gateway', () => createServerCertificate(ca, { commonName: 'event-gateway' })],
-    [DEV_PKI_FILES.gatewayUpstream, DEV_UPSTREAM_COMMON_NAME, () => createClientCertificate(ca, DEV_UPSTREAM_COMMON_NAME)],
+    [
+      DEV_PKI_FILES.gatewayUpstream,
+      DEV_UPSTREAM_COMMON_NAME,
+      () => createClientCertificate(ca, DEV_UPSTREAM_COMMON_NAME),
+    ],
     [DEV_PKI_FILES.client, DEV_CLIENT_COMMON_NAME, () => createClientCertificate(ca, DEV_CLIENT_COMMON_NAME)],
   ];
   for (const [names, commonName, make] of leaves) {
@@ -355,7 +370,13 @@ export async function writeDevPki(dir: string): Promise<DevPkiResult> {
     result.kept.push(jwtPrivate);
     // The public half and the JWKS follow from the private key: restore whichever is missing.
     if (jwtOthers.every(exists)) result.kept.push(...jwtOthers);
-    else writeJwtPublic(abs, await jwtKeyFromPem(fs.readFileSync(jwtPrivate, 'utf8')), result, jwtOthers.filter((f) => !exists(f)));
+    else
+      writeJwtPublic(
+        abs,
+        await jwtKeyFromPem(fs.readFileSync(jwtPrivate, 'utf8')),
+        result,
+        jwtOthers.filter((f) => !exists(f)),
+      );
   } else {
     const key = await createJwtSigningKey();
     writeFile(jwtPrivate, key.privateKey, true, result);
@@ -366,7 +387,8 @@ export async function writeDevPki(dir: string): Promise<DevPkiResult> {
 
 function writeJwtPublic(dir: string, key: JwtSigningKeyPem, result: DevPkiResult, files: string[]): void {
   for (const file of files) {
-    const text = file === path.join(dir, DEV_PKI_FILES.jwt.jwks) ? JSON.stringify(key.jwks, null, 2) + '\n' : key.publicKey;
+    const text =
+      file === path.join(dir, DEV_PKI_FILES.jwt.jwks) ? JSON.stringify(key.jwks, null, 2) + '\n' : key.publicKey;
     writeFile(file, text, false, result);
   }
 }

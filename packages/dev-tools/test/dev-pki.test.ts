@@ -1,5 +1,6 @@
 // The dev PKI: certificates carry the names, key usages and validity asked for; writeDevPki is idempotent, keeps
 // keys private (0600), re-issues only what is missing or no longer chains; dev tokens verify against jwks.json.
+// That the files load as the processes' TLS sections name them is shared's test (dev-pki-tls.test.ts).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -12,8 +13,6 @@ import {
   createCertificateAuthority,
   createClientCertificate,
   createServerCertificate,
-  loadClientTlsOptions,
-  loadServerTlsOptions,
   mintDevToken,
   writeDevPki,
 } from '../src/index.js';
@@ -29,7 +28,12 @@ function tmpDir(t: TestContext): string {
 }
 
 function snapshot(dir: string): Map<string, string> {
-  return new Map(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
+  return new Map(
+    fs
+      .readdirSync(dir)
+      .sort()
+      .map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]),
+  );
 }
 
 const allFiles = Object.values(DEV_PKI_FILES).flatMap((group) => Object.values(group) as string[]);
@@ -37,10 +41,17 @@ const keyFiles: string[] = Object.values(DEV_PKI_FILES).map((g) => ('key' in g ?
 
 test('a server certificate names localhost, 127.0.0.1, ::1 and the extra names, for serverAuth', async () => {
   const ca = await createCertificateAuthority();
-  const pem = await createServerCertificate(ca, { commonName: 'svc', dnsNames: ['broker.internal'], ipAddresses: ['10.0.0.7'] });
+  const pem = await createServerCertificate(ca, {
+    commonName: 'svc',
+    dnsNames: ['broker.internal'],
+    ipAddresses: ['10.0.0.7'],
+  });
   const cert = new crypto.X509Certificate(pem.cert);
   assert.equal(cert.subject, 'CN=svc');
-  assert.equal(cert.subjectAltName, 'DNS:localhost, DNS:broker.internal, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:10.0.0.7');
+  assert.equal(
+    cert.subjectAltName,
+    'DNS:localhost, DNS:broker.internal, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:10.0.0.7',
+  );
   assert.deepEqual(cert.keyUsage, [SERVER_AUTH]);
   assert.equal(cert.ca, false);
   assert.ok(cert.checkIssued(new crypto.X509Certificate(ca.cert)));
@@ -119,24 +130,11 @@ test('writeDevPki restores only what is missing, and re-issues leaves when the C
   assert.ok(!written.includes('jwt-signing-key.pem'), 'the JWT key does not depend on the CA');
   const ca = new crypto.X509Certificate(fs.readFileSync(path.join(dir, 'ca.pem')));
   for (const leaf of ['event-service.pem', 'gateway.pem', 'gateway-upstream.pem', 'client.pem']) {
-    assert.ok(new crypto.X509Certificate(fs.readFileSync(path.join(dir, leaf))).checkIssued(ca), `${leaf} chains to the new CA`);
+    assert.ok(
+      new crypto.X509Certificate(fs.readFileSync(path.join(dir, leaf))).checkIssued(ca),
+      `${leaf} chains to the new CA`,
+    );
   }
-});
-
-test('the dev PKI loads as the service and gateway TLS sections would name it', async (t) => {
-  const dir = tmpDir(t);
-  await writeDevPki(dir);
-  const p = (f: string) => path.join(dir, f);
-  for (const pair of [DEV_PKI_FILES.eventService, DEV_PKI_FILES.gateway]) {
-    const opts = loadServerTlsOptions({ cert_path: p(pair.cert), key_path: p(pair.key), root_ca_path: p('ca.pem'), verify: true });
-    assert.equal(opts.requestCert, true);
-  }
-  for (const pair of [DEV_PKI_FILES.gatewayUpstream, DEV_PKI_FILES.client]) {
-    const opts = loadClientTlsOptions({ cert_path: p(pair.cert), key_path: p(pair.key), root_ca_path: p('ca.pem') });
-    assert.ok(opts.cert && opts.key && opts.ca);
-  }
-  assert.deepEqual(new crypto.X509Certificate(fs.readFileSync(p('gateway-upstream.pem'))).keyUsage, [CLIENT_AUTH]);
-  assert.deepEqual(new crypto.X509Certificate(fs.readFileSync(p('gateway.pem'))).keyUsage, [SERVER_AUTH]);
 });
 
 test('a dev token verifies against jwks.json and carries NATS-shaped permissions', async (t) => {
@@ -145,7 +143,14 @@ test('a dev token verifies against jwks.json and carries NATS-shaped permissions
   const jwks = JSON.parse(fs.readFileSync(path.join(dir, 'jwks.json'), 'utf8')) as jose.JSONWebKeySet;
   const token = await mintDevToken(
     fs.readFileSync(path.join(dir, 'jwt-signing-key.pem'), 'utf8'),
-    { sub: 'alice', nats: { pub: { allow: ['orders.>'], deny: ['orders.secret'] }, sub: { allow: ['_INBOX.>'] }, resp: { max: 1, ttl: 0 } } },
+    {
+      sub: 'alice',
+      nats: {
+        pub: { allow: ['orders.>'], deny: ['orders.secret'] },
+        sub: { allow: ['_INBOX.>'] },
+        resp: { max: 1, ttl: 0 },
+      },
+    },
     { ttlSeconds: 120 },
   );
   const { payload, protectedHeader } = await jose.jwtVerify(token, jose.createLocalJWKSet(jwks), {
@@ -166,5 +171,8 @@ test('a dev token verifies against jwks.json and carries NATS-shaped permissions
   assert.ok(left > 100 && left <= 120, `exp in ${left}s`);
   // The public PEM is the same key as the JWKS entry.
   const pub = crypto.createPublicKey(fs.readFileSync(path.join(dir, 'jwt-signing-pub.pem')));
-  assert.deepEqual(pub.export({ format: 'jwk' }), crypto.createPublicKey({ key: jwks.keys[0]!, format: 'jwk' }).export({ format: 'jwk' }));
+  assert.deepEqual(
+    pub.export({ format: 'jwk' }),
+    crypto.createPublicKey({ key: jwks.keys[0]!, format: 'jwk' }).export({ format: 'jwk' }),
+  );
 });
