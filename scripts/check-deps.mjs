@@ -33,7 +33,7 @@ export function packageOf(specifier) {
 }
 
 /**
- * The bare packages one JavaScript file loads: static and dynamic imports, re-exports, and the package named to
+ * The bare packages one JavaScript file loads: static and dynamic imports, re-exports, `require(...)`, the package named to
  * `require.resolve(...)` or `import.meta.resolve(...)` (how a worker or a pino transport is named without an import),
  * and in declarations `import("x").T`. Walks TypeScript's syntax tree, so comments and strings never count.
  */
@@ -55,7 +55,8 @@ export function importsOf(text, ts) {
         callee.name.text === 'resolve' &&
         ((ts.isIdentifier(callee.expression) && callee.expression.text === 'require') ||
           ts.isMetaProperty(callee.expression));
-      if (callee.kind === ts.SyntaxKind.ImportKeyword || resolves) add(node.arguments[0]);
+      const required = ts.isIdentifier(callee) && callee.text === 'require'; // createRequire(...) for a CommonJS package
+      if (callee.kind === ts.SyntaxKind.ImportKeyword || resolves || required) add(node.arguments[0]);
     }
     ts.forEachChild(node, visit);
   };
