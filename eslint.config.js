@@ -38,11 +38,4 @@ export default defineConfig(
       'preserve-caught-error': 'off',
     },
   },
-  {
-    files: ['packages/event-service/src/handlers/store.ts'],
-    rules: {
-      // Off here: the feed query pairs each SQL fragment with its argument in one comma statement, one line a filter.
-      '@typescript-eslint/no-unused-expressions': 'off',
-    },
-  },
 );

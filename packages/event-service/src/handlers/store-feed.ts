@@ -13,13 +13,18 @@ export class FeedQueries {
     // One prepared statement per combination of filters present (at most 128), so each uses its index.
     const where = ['seq > ?'];
     const args: unknown[] = [q.cursor ?? 0];
-    if (q.type !== undefined) where.push('type = ?'), args.push(q.type);
-    if (q.producer !== undefined) where.push("json_extract(body, '$.producer.id') = ?"), args.push(q.producer);
-    if (q.actor !== undefined) where.push("json_extract(body, '$.actor.id') = ?"), args.push(q.actor);
-    if (q.authid !== undefined) where.push("json_extract(body, '$.authid') = ?"), args.push(q.authid);
-    if (q.authtype !== undefined) where.push("json_extract(body, '$.authtype') = ?"), args.push(q.authtype);
-    if (q.since !== undefined) where.push('stored_at >= ?'), args.push(q.since);
-    if (q.until !== undefined) where.push('stored_at < ?'), args.push(q.until);
+    const filter = (value: unknown, sql: string): void => {
+      if (value === undefined) return;
+      where.push(sql);
+      args.push(value);
+    };
+    filter(q.type, 'type = ?');
+    filter(q.producer, "json_extract(body, '$.producer.id') = ?");
+    filter(q.actor, "json_extract(body, '$.actor.id') = ?");
+    filter(q.authid, "json_extract(body, '$.authid') = ?");
+    filter(q.authtype, "json_extract(body, '$.authtype') = ?");
+    filter(q.since, 'stored_at >= ?');
+    filter(q.until, 'stored_at < ?');
     const sql = `SELECT seq, id, type, body, stored_at FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;
     let stmt = this.stmts.get(sql);
     if (stmt === undefined) {
