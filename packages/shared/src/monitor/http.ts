@@ -17,7 +17,7 @@ import type net from 'node:net';
 import { hostAllowed } from '../http/host-check.js';
 import { corsAllowOrigin } from '../http/origin.js';
 import { ThrottledWarn, clipped, type Logger } from '../log.js';
-import { listenOn } from '../server/frontend.js';
+import { listenOn } from '../server/acceptor.js';
 import { MonitorRequestError } from './query.js';
 
 /** One answer: status, content type and the whole body. */
