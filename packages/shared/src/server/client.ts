@@ -1,10 +1,9 @@
 // One network client connection: the NATS client protocol state machine over a Transport. It admits the client
 // (CONNECT read by connect-options.ts, its verdict awaited as admission.ts does; the auth timeout is the frontend's,
 // counted from accept), turns SUB/UNSUB into subscriptions, hands PUB/HPUB to the broker, writes MSG/HMSG in
-// per-turn batches, and closes stale, slow or misbehaving clients with nats-server's -ERR texts. Who may connect and what they may touch is the authenticator's (the service's token,
+// per-turn batches (conn-core.ts, flush.ts), and closes stale, slow or misbehaving clients with nats-server's -ERR texts. Who may connect and what they may touch is the authenticator's (the service's token,
 // the gateway's certificate + JWT); this module only enforces its answers.
 import {
-  EAGER_FLUSH_BYTES,
   Errors,
   OK,
   PING,
@@ -69,7 +68,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       expectConnect: ctx.authenticator !== undefined,
     });
     this.core = new ConnCore(transport, {
-      schedule: () => ctx.scheduleFlush(this),
+      owner: this,
       keepalive: {
         pingMax: () => ctx.limits.ping_max,
         ping: () => this.writeRaw(PING),
@@ -132,9 +131,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       this.slowConsumer('Slow Consumer (Pending Bytes)');
       return;
     }
-    // A publisher that never yields (an in-process loop) must not make us batch without bound: write now.
-    if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
-    else this.core.schedule();
+    this.core.queued();
   }
 
   expired(sub: Subscription): void {
@@ -291,7 +288,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason === undefined) this.core.write(s);
   }
 
-  /** Writes everything queued this turn in one go (called by the server's flusher). */
+  /** Writes everything queued this turn in one go (called by flush.ts after the turn). */
   flush(): void {
     this.core.flush();
   }

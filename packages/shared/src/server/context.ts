@@ -30,7 +30,6 @@ export interface ClientContext {
   readonly logger: Logger;
   /** INFO fields common to every client (server_id, version, limits...). */
   serverInfo(): Record<string, unknown>;
-  scheduleFlush(client: Client): void;
   clientClosed(client: Client, reason: CloseReason): void;
 }
 

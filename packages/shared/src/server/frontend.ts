@@ -1,8 +1,8 @@
 // Accepting NATS clients: the client port (acceptor.ts: TLS upgraded after the plaintext INFO, as nats-server does),
-// the optional WebSocket listener, admission under max_connections, the live client table and the per-turn flush of
-// every client's output, and the lame-duck drain. The event service and the gateway both run one; what a client may
-// do is the Client's and the authenticator's, what the process does around it (monitoring, closing its other parts)
-// is the host's.
+// the optional WebSocket listener, admission under max_connections, the live client table and the lame-duck drain.
+// The event service and the gateway both run one; what a client may do is the Client's and the authenticator's, when
+// its output is written is flush.ts's, what the process does around it (monitoring, closing its other parts) is the
+// host's.
 //
 // max_connections counts every accepted socket from accept until it closes, TLS handshakes and WebSocket upgrades
 // included (nats-server server.go createClient registers a client before its TLS handshake), so the cap holds
@@ -78,8 +78,6 @@ export class ClientFrontend implements ClientContext {
   private ws: { http: http.Server | https.Server; wss: WebSocketServer } | undefined;
   private readonly refusalWarn = new ThrottledWarn('maximum connections exceeded, refusing');
   private readonly evictionWarn = new ThrottledWarn('maximum connections reached: closing the oldest connection not yet admitted');
-  private dirty: Client[] = [];
-  private flushQueued = false;
   private stopped: Promise<void> | undefined;
   /** Called when the client table becomes empty (the lame duck waits on it). */
   private emptied: (() => void)[] = [];
@@ -191,23 +189,7 @@ export class ClientFrontend implements ClientContext {
     if (wsHttp instanceof https.Server) wsHttp.setSecureContext(options);
   }
 
-  // --- ClientContext: flushing and closing ------------------------------------------------------------------
-
-  scheduleFlush(client: Client): void {
-    this.dirty.push(client);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      // After the current read is processed: one write per client per turn however many messages it got.
-      queueMicrotask(this.flushAll);
-    }
-  }
-
-  private readonly flushAll = (): void => {
-    this.flushQueued = false;
-    const dirty = this.dirty;
-    this.dirty = [];
-    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-  };
+  // --- ClientContext: closing -------------------------------------------------------------------------------
 
   clientClosed(client: Client, reason: CloseReason): void {
     if (!this.clients.delete(client.cid)) return;
