@@ -69,8 +69,6 @@ async function startGateway(upstream: string, opts: Partial<UplinkOptions> = {})
     ...opts,
   });
   const clients = new Set<Client>();
-  let dirty: Client[] = [];
-  let queued = false;
   let port = 0;
   const ctx: ClientContext = {
     broker,
@@ -78,17 +76,6 @@ async function startGateway(upstream: string, opts: Partial<UplinkOptions> = {})
     authenticator: undefined,
     logger,
     serverInfo: () => ({ server_id: 'NGATEWAYTEST', server_name: 'gateway-test', version: '2.9.10', proto: 1, headers: true, max_payload: LIMITS.max_payload, host: HOST, port }),
-    scheduleFlush(c) {
-      dirty.push(c);
-      if (queued) return;
-      queued = true;
-      queueMicrotask(() => {
-        queued = false;
-        const d = dirty;
-        dirty = [];
-        for (const x of d) x.flush();
-      });
-    },
     clientClosed: (c) => void clients.delete(c),
   };
   let cid = 0;

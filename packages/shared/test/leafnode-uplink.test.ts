@@ -68,8 +68,6 @@ interface Front {
 async function startFront(t: TestContext): Promise<Front> {
   const broker = new Broker(1_000_000);
   const clients = new Set<Client>();
-  let dirty: Client[] = [];
-  let queued = false;
   let port = 0;
   const ctx: ClientContext = {
     broker,
@@ -77,17 +75,6 @@ async function startFront(t: TestContext): Promise<Front> {
     authenticator: undefined,
     logger,
     serverInfo: () => ({ server_id: 'NFRONT', server_name: 'front', version: '2.9.10', proto: 1, headers: true, max_payload: LIMITS.max_payload, host: '127.0.0.1', port }),
-    scheduleFlush(c) {
-      dirty.push(c);
-      if (queued) return;
-      queued = true;
-      queueMicrotask(() => {
-        queued = false;
-        const d = dirty;
-        dirty = [];
-        for (const x of d) x.flush();
-      });
-    },
     clientClosed: (c) => void clients.delete(c),
   };
   let cid = 0;

@@ -1,19 +1,17 @@
 // The [leafnodes] listener (hub side): accepts leaf links over TCP, or TLS with the service's certificate and a
 // required client certificate when [tls] is set (INFO in plaintext first, then the handshake, as nats-server 2.9
-// does). Who may attach is auth.ts's answer to each CONNECT; until then a socket is unauthenticated, and those are
-// counted from accept as the client port counts its connections (shared AdmissionSlots): at most max_unauthenticated
+// does: shared Acceptor, as the client port does). Who may attach is auth.ts's answer to each CONNECT; until then a
+// socket is unauthenticated, and those are counted from accept (shared AdmissionSlots): at most max_unauthenticated
 // at once, newcomers past it refused, each within the authorization timeout from accept (TLS handshake included),
 // read as it arrives so a reload reaches it. Admitted links count toward neither max_connections nor
 // listener_limit: they carry another server's clients, limited there. The protocol of one link is link.ts's.
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
 import {
-  AdmissionSlots,
+  Acceptor,
   Errors,
   InterestTable,
   LeafLink,
-  SocketTransport,
   ThrottledWarn,
   errLine,
   infoLine,
@@ -26,13 +24,11 @@ import {
   type LinkContext,
   type Logger,
   type Op,
-  type Slot,
+  type ServerTlsOptions,
+  type Transport,
 } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
 import { LeafAuthorizer } from './auth.js';
-
-/** The longest delay a Node timer takes: Node's own TLS handshake timer is set this far off (the slot's deadline bounds it). */
-const NODE_TIMER_MAX_MS = 2 ** 31 - 1;
 
 /** What the listener needs from the server it belongs to. */
 export interface LeafnodeHost {
@@ -65,35 +61,13 @@ export class LeafnodeListener implements LinkContext {
   });
   /** Made at listen, from the [leafnodes] section it listens for. */
   private authorizer: LeafAuthorizer | undefined;
-  /** Sockets accepted and not yet admitted (TLS handshake or CONNECT pending): bounded by max_unauthenticated. */
-  private readonly slots: AdmissionSlots<LeafLink>;
-  private server: net.Server | undefined;
-  /**
-   * Never listens: accepted sockets are handed to it after the plaintext INFO, so Node enforces the client
-   * certificate (a standalone TLSSocket would not; see server.ts createTlsServer).
-   */
-  private tlsServer: tls.Server | undefined;
+  /** The port, and the sockets accepted and not yet admitted (TLS handshake or CONNECT pending); made at listen. */
+  private acceptor: Acceptor<LeafLink> | undefined;
   private closing = false;
-  private boundPort = 0;
 
   constructor(private readonly host: LeafnodeHost) {
     // Before any link: the table must have seen every subscription a link may be told about.
     this.interest = new InterestTable(host.broker);
-    this.slots = new AdmissionSlots<LeafLink>({
-      countsUntil: 'admitted',
-      // nats-server has no such bound; refusing the newcomer keeps a link that is about to be admitted.
-      whenFull: 'refuse',
-      get max() {
-        return host.config.leafnodes?.max_unauthenticated ?? 0;
-      },
-      // From accept to an admitted CONNECT (nats-server leafnodes authorization timeout), TLS handshake included.
-      get deadlineMs() {
-        const conf = host.config;
-        return conf.leafnodes?.authorization?.timeout ?? conf.service.auth_timeout;
-      },
-      expired: (slot) => this.admissionDeadline(slot),
-      evicted: (slot) => slot.socket.destroy(),
-    });
   }
 
   get broker(): Broker {
@@ -109,7 +83,7 @@ export class LeafnodeListener implements LinkContext {
     return this.host.logger;
   }
   get port(): number {
-    return this.boundPort;
+    return this.acceptor?.port ?? 0;
   }
   /** Links admitted and open now; what /varz, /metrics and /handlerz count (as nats-server's leafnodes). */
   get admittedLinks(): LeafLink[] {
@@ -117,7 +91,7 @@ export class LeafnodeListener implements LinkContext {
   }
   /** Sockets accepted and not yet admitted (TLS handshake or CONNECT pending), bounded by max_unauthenticated. */
   get unauthenticatedCount(): number {
-    return this.slots.size;
+    return this.acceptor?.slots.size ?? 0;
   }
   /** bcrypt checks of leaf credentials queued or running in the worker now (/handlerz). */
   get bcryptWaiting(): number {
@@ -127,27 +101,19 @@ export class LeafnodeListener implements LinkContext {
   async listen(): Promise<void> {
     const conf = this.config.leafnodes;
     if (conf === undefined) return;
-    if (this.tlsSection !== undefined) this.tlsServer = this.createTlsServer();
+    const acceptor = this.createAcceptor();
+    this.acceptor = acceptor;
     this.authorizer = new LeafAuthorizer(conf);
     if (!this.authorizer.required) {
       // Loopback only (config.ts refuses this elsewhere): every local process may attach and see every message.
       this.logger.warn(
         { host: conf.host },
-        `the leafnode port names no leaf (no [leafnodes.authorization], no verify_and_map): any local process${this.tlsServer ? ' with a certificate of the CA' : ''} may attach`,
+        `the leafnode port names no leaf (no [leafnodes.authorization], no verify_and_map): any local process${acceptor.tlsEnabled ? ' with a certificate of the CA' : ''} may attach`,
       );
     }
     this.authorizer.warm();
-    const server = net.createServer((socket) => this.accept(socket));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(conf.port, conf.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.boundPort = (server.address() as net.AddressInfo).port;
-    this.logger.info({ host: conf.host, port: this.boundPort, tls: this.tlsServer !== undefined }, 'listening for leafnode connections');
+    const port = await acceptor.listen(conf.host, conf.port);
+    this.logger.info({ host: conf.host, port, tls: acceptor.tlsEnabled }, 'listening for leafnode connections');
   }
 
   greeting(lid: number, _remoteAddress: string): string {
@@ -155,15 +121,15 @@ export class LeafnodeListener implements LinkContext {
     const info: Record<string, unknown> = {
       ...this.host.serverInfo(),
       host: conf.host,
-      port: this.boundPort,
+      port: this.port,
       client_id: lid,
       // The hub tells leaves where else they may attach (just here; we have no cluster).
-      leafnode_urls: [`${conf.host}:${this.boundPort}`],
+      leafnode_urls: [`${conf.host}:${this.port}`],
     };
     // nats-server's leafnode INFO says auth_required when its leafnodes { authorization } is set (observed, 2.9.10).
     if (this.authorizer?.required === true) info.auth_required = true;
     else delete info.auth_required;
-    if (this.tlsServer !== undefined) {
+    if (this.acceptor?.tlsEnabled === true) {
       info.tls_required = true;
       info.tls_verify = true;
     } else {
@@ -176,12 +142,13 @@ export class LeafnodeListener implements LinkContext {
   authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission> {
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     const cert = link.transport.tlsSocket()?.getPeerX509Certificate();
-    if (this.authorizer === undefined) return { ok: false, reason: 'the listener is not listening' };
-    const slot = this.slots.get(link.cid);
+    if (this.authorizer === undefined || this.acceptor === undefined) return { ok: false, reason: 'the listener is not listening' };
+    const slots = this.acceptor.slots;
+    const slot = slots.get(link.cid);
     const verdict = this.authorizer.authorize({ user: str(connect.user), pass: str(connect.pass), token: str(connect.auth_token) }, cert, slot?.gone);
     // A bcrypt check keeps its max_unauthenticated slot until it settles, even if the link leaves first, so checks
     // waiting for the worker are never more than max_unauthenticated; one whose link left before its turn is dropped.
-    if (verdict instanceof Promise && slot !== undefined) this.slots.hold(slot, verdict);
+    if (verdict instanceof Promise && slot !== undefined) slots.hold(slot, verdict);
     return verdict;
   }
 
@@ -190,8 +157,7 @@ export class LeafnodeListener implements LinkContext {
   }
 
   linkAdmitted(link: LeafLink): void {
-    const slot = this.slots.get(link.cid);
-    if (slot !== undefined) this.slots.admitted(slot);
+    this.acceptor?.admitted(link.cid);
     this.totalLinks++;
   }
 
@@ -206,8 +172,7 @@ export class LeafnodeListener implements LinkContext {
   }
 
   linkClosed(link: LeafLink, reason: CloseReason): void {
-    const slot = this.slots.get(link.cid);
-    if (slot !== undefined) this.slots.closed(slot);
+    this.acceptor?.closed(link.cid);
     if (this.links.delete(link.cid) && link.leaf !== undefined) {
       this.logger.info(
         { lid: link.cid, ip: link.transport.remoteAddress, leaf: link.leaf.name, reason, in_msgs: link.stats.inMsgs, out_msgs: link.stats.outMsgs },
@@ -216,89 +181,69 @@ export class LeafnodeListener implements LinkContext {
     }
   }
 
-  private accept(socket: net.Socket): void {
-    socket.on('error', () => {}); // reported through the transport once started
-    if (this.closing) {
-      socket.destroy();
-      return;
-    }
-    // Past max_unauthenticated: before any INFO or TLS, so a flood of silent sockets costs a write and a close each.
-    const slot = this.slots.claim(socket, () => this.refuseUnauthenticated(socket));
-    if (slot === undefined) return;
-    if (this.tlsServer === undefined) {
-      this.startLink(slot, new SocketTransport(socket));
-      return;
-    }
-    // TLS: the INFO goes out in plaintext, then the leaf starts its handshake.
-    socket.write(this.greeting(slot.id, socket.remoteAddress ?? ''));
-    this.slots.handshake(slot);
-    this.tlsServer.emit('connection', socket);
+  /** The port (shared Acceptor): what is leaf-specific is the cap, the deadline, the certificate and what a refused socket is told. */
+  private createAcceptor(): Acceptor<LeafLink> {
+    const host = this.host;
+    return new Acceptor<LeafLink>({
+      slots: {
+        countsUntil: 'admitted',
+        // nats-server has no such bound; refusing the newcomer keeps a link that is about to be admitted.
+        whenFull: 'refuse',
+        get max() {
+          return host.config.leafnodes?.max_unauthenticated ?? 0;
+        },
+        // From accept to an admitted CONNECT (nats-server leafnodes authorization timeout), TLS handshake included.
+        get deadlineMs() {
+          const conf = host.config;
+          return conf.leafnodes?.authorization?.timeout ?? conf.service.auth_timeout;
+        },
+      },
+      ...this.tlsOptions(),
+      accepting: () => !this.closing,
+      greeting: (lid, socket) => this.greeting(lid, socket.remoteAddress ?? ''),
+      // Past max_unauthenticated: before any INFO or TLS, so a flood of silent sockets costs a write and a close each.
+      refuse: (socket) => this.refuseUnauthenticated(socket),
+      open: (lid, transport) => this.open(lid, transport),
+      notAdmitted: (link) => link.fail(Errors.authTimeout, 'no admitted CONNECT within the authorization timeout of accept'),
+      handshakeFailed: (f) => {
+        const reason = f.timedOut ? 'not done within the authorization timeout of accept' : f.reason;
+        this.handshakeWarn.note(this.logger, { lid: f.id, ip: f.socket.remoteAddress, reason });
+      },
+    });
   }
 
   private refuseUnauthenticated(socket: net.Socket): void {
     this.refusedUnauthenticated++;
-    this.slots.refuseSocket(socket, errLine(Errors.maxConnections));
+    this.acceptor!.slots.refuseSocket(socket, errLine(Errors.maxConnections));
     this.refusalWarn.note(this.logger, { ip: socket.remoteAddress, max_unauthenticated: this.config.leafnodes?.max_unauthenticated });
   }
 
-  /** No admitted CONNECT within the timeout of accept: a handshake still pending is cut, a link gets nats-server's -ERR. */
-  private admissionDeadline(slot: Slot<LeafLink>): void {
-    if (slot.conn !== undefined) {
-      slot.conn.fail(Errors.authTimeout, 'no admitted CONNECT within the authorization timeout of accept');
-      return;
-    }
-    this.handshakeWarn.note(this.logger, { lid: slot.id, ip: slot.socket.remoteAddress, reason: 'not done within the authorization timeout of accept' });
-    slot.socket.destroy();
+  /**
+   * [leafnodes.tls], else the service's [tls]; none: plain TCP. Client certificates are required here whatever [tls]
+   * verify says: a leaf is trusted with all traffic.
+   */
+  private tlsOptions(): { tls?: ServerTlsOptions } {
+    const section = this.config.leafnodes?.tls ?? this.config.tls;
+    if (section === undefined) return {};
+    const { cert_path, key_path, root_ca_path } = section;
+    const options = { cert_path, key_path, ...(root_ca_path !== undefined && { root_ca_path }), verify: true };
+    return { tls: loadServerTlsOptions(options, { section: this.config.leafnodes?.tls ? 'leafnodes.tls' : 'tls' }) };
   }
 
-  /** [leafnodes.tls], else the service's [tls]; undefined: plain TCP. */
-  private get tlsSection(): { cert_path: string; key_path: string; root_ca_path?: string } | undefined {
-    return this.config.leafnodes?.tls ?? this.config.tls;
-  }
-
-  private createTlsServer(): tls.Server {
-    // Client certificates are required here whatever [tls] verify says: a leaf is trusted with all traffic.
-    const { cert_path, key_path, root_ca_path } = this.tlsSection!;
-    const server = tls.createServer({
-      ...loadServerTlsOptions({ cert_path, key_path, ...(root_ca_path !== undefined && { root_ca_path }), verify: true }, { section: this.config.leafnodes?.tls ? 'leafnodes.tls' : 'tls' }),
-      // Node's own timer as far off as it goes (0 means its 120 s default): the slot's deadline from accept bounds
-      // the handshake, and follows a reload of the timeout where one fixed here would not.
-      handshakeTimeout: NODE_TIMER_MAX_MS,
-    });
-    server.on('secureConnection', (secure: tls.TLSSocket) => {
-      const slot = this.slots.takeHandshaken(secure);
-      if (slot === undefined) {
-        secure.destroy();
-        return;
-      }
-      this.startLink(slot, new SocketTransport(secure), true);
-    });
-    server.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
-      this.handshakeWarn.note(this.logger, { lid: this.slots.takeHandshaken(secure)?.id, ip: secure.remoteAddress, reason: err.message });
-      secure.destroy();
-    });
-    return server;
-  }
-
-  private startLink(slot: Slot<LeafLink>, transport: SocketTransport, greeted = false): void {
-    if (this.closing) {
-      transport.destroy();
-      return;
-    }
-    const link = new LeafLink(this, slot.id, transport);
-    slot.conn = link;
-    this.links.set(link.cid, link);
-    link.start({ greeted });
+  private open(lid: number, transport: Transport): LeafLink {
+    const link = new LeafLink(this, lid, transport);
+    this.links.set(lid, link);
+    return link;
   }
 
   /** Stops accepting and closes every link; resolves when the listener is closed. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    const stopped = this.server ? new Promise((r) => this.server!.close(r)) : Promise.resolve();
+    const stopped = this.acceptor?.stopListening();
     for (const link of [...this.links.values()]) link.close('Server Shutdown');
     // Sockets still in their TLS handshake, and refused ones finishing, have no link to close.
-    this.slots.closeAll();
+    this.acceptor?.closeAll();
     this.interest.close();
     await Promise.all([stopped, this.authorizer?.close()]);
   }

@@ -114,7 +114,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     });
     this.core = new ConnCore(transport, {
       // After the current publish (every delivery of one message is synchronous): one write per turn.
-      schedule: () => queueMicrotask(() => this.flush()),
+      owner: this,
       keepalive: {
         pingMax: () => ctx.limits.ping_max,
         ping: () => this.writeRaw(PING),

@@ -16,6 +16,7 @@ import {
 import { ThrottledWarn, type Logger } from '../log.js';
 import type { ClientLimits } from '../server/client.js';
 import { ConnCore } from '../server/conn-core.js';
+import type { Flushable } from '../server/flush.js';
 import { CREDIT_CONNECT_FIELD } from '../server/credit.js';
 import { SocketTransport } from '../server/transport.js';
 import { UplinkError, type DialedHub, type HubInfo, type HubUrl } from './dial.js';
@@ -65,8 +66,8 @@ export interface SessionOptions {
   lost(err: UplinkError, how: 'end' | 'destroy'): void;
   /** Some bytes reached the OS. */
   sent(): void;
-  /** Runs the uplink's flush after this turn (it calls flush()). */
-  schedule(): void;
+  /** The uplink, whose flush (flush.ts) writes the message it is collecting and then this session's batch (flush()). */
+  owner: Flushable;
 }
 
 export class UplinkSession implements ProtocolHandler {
@@ -100,7 +101,7 @@ export class UplinkSession implements ProtocolHandler {
     this.maxPayload = Math.max(limits.max_payload, Math.min(this.info.maxPayload, MAX_PAYLOAD_CEILING));
     this.parser = new Parser(this, 'leaf', { maxControlLine: limits.max_control_line, maxPayload: this.maxPayload, skipOversize: MAX_PAYLOAD_CEILING });
     this.core = new ConnCore(this.transport, {
-      schedule: opts.schedule,
+      owner: opts.owner,
       keepalive: {
         pingMax: () => opts.limits.ping_max,
         ping: () => this.write(PING),

@@ -9,6 +9,7 @@ import { EAGER_FLUSH_BYTES } from '../protocol/index.js';
 import { ThrottledWarn, type Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import { Client } from '../server/client.js';
+import { flushAfterTurn, type Flushable } from '../server/flush.js';
 import { newServerId } from '../server/server-id.js';
 import { blockTakesStamp, stampedMessage, withoutAuthHeader, writeStampedLeafMsg } from './auth-stamp.js';
 import { CarriedInterest } from './carried-interest.js';
@@ -22,7 +23,7 @@ import { UplinkEvents } from './uplink-events.js';
 import { HubReadWarnings, UplinkSession, type HubOps, type SessionOptions } from './uplink-session.js';
 import { uplinkSettings, type UplinkCounters, type UplinkEvent, type UplinkOptions, type UplinkState } from './uplink-options.js';
 
-export class Uplink extends LeafPeer implements HubOps, PublisherHandle {
+export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushable {
   /** Ours, `$LDS.<random>`: the hub sending it back means it reaches us twice (leafnode.go loop detection). */
   readonly loopSubject = `$LDS.${randomBytes(16).toString('base64url').slice(0, 22)}`;
   readonly serverId: string;
@@ -80,7 +81,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle {
       pendingBytes: () => this.session?.pendingBytes ?? 0,
       wants: (subject) => this.peerWants(subject),
       write: (h) => this.writeHeld(h),
-      flush: () => this.flushNow(),
+      flush: () => this.flush(),
     };
     this.carried = new CarriedInterest(s.withdrawnInterestMs);
     this.redial = new Redial({
@@ -106,7 +107,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle {
       established: () => this.established(),
       lost: (err, how) => this.lost(err, how),
       sent: () => this.buffer.sent(),
-      schedule: () => this.scheduleFlush(),
+      owner: this,
     };
   }
 
@@ -176,7 +177,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle {
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing;
     // A message collected this turn goes out (up, nothing older waiting) or joins the held ones, counted below.
-    this.flushNow();
+    this.flush();
     this.st = 'closed';
     this.redial.stop();
     this.interest.unobserve(this);
@@ -236,7 +237,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle {
     if (this.st === 'closed') return;
     const s = this.session;
     // What is queued (an -ERR for a loop) still goes out; the socket closes once it is sent.
-    if (how === 'end') this.flushNow();
+    if (how === 'end') this.flush();
     const wasUp = this.st === 'up';
     this.session = undefined;
     this.buffer.down();
@@ -314,7 +315,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle {
       this.stats.outBytes += bytes;
       // A hub that reads slower than local clients publish: slow them down rather than queue without bound.
       if (s!.pendingBytes > this.buffer.limitBytes) this.buffer.pause(from);
-      if (out.bytes >= EAGER_FLUSH_BYTES) this.flushNow();
+      if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
       return;
     }
     // Down, still in the handshake, or older messages waiting: behind them, in order. A stamped one is held as it
@@ -337,17 +338,18 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle {
     const out = this.session!.batch;
     this.stats.outBytes += writeLeafMsg(out, h, this.hub!.headers);
     this.stats.outMsgs++;
-    if (out.bytes >= EAGER_FLUSH_BYTES) this.flushNow();
+    if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
   }
 
   protected scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // After the current publish (every delivery of one message is synchronous): one write per turn.
-    queueMicrotask(() => this.flushNow());
+    // After the current publish (every delivery of one message is synchronous): one write per turn (flush.ts).
+    flushAfterTurn(this);
   }
 
-  private flushNow(): void {
+  /** Flushable: the message being collected, then the session's batch. */
+  flush(): void {
     this.flushScheduled = false;
     this.writePending();
     this.session?.flush();

@@ -18,7 +18,7 @@ import { hostAllowed } from '../http/host-check.js';
 import { corsAllowOrigin } from '../http/origin.js';
 import { Router, jsonResponse, methodNotAllowed, send, textResponse, type HttpResponse, type RouteHandler } from '../http/router.js';
 import { ThrottledWarn, clipped, type Logger } from '../log.js';
-import { listenOn } from '../server/frontend.js';
+import { listenOn } from '../server/acceptor.js';
 import { MonitorRequestError } from './query.js';
 
 /** Answers one GET (or HEAD) of its path; a MonitorRequestError thrown becomes a 400 with its text. */

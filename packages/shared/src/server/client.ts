@@ -1,10 +1,10 @@
-// One network client connection: the NATS client protocol state machine over a Transport. It admits the client
-// (CONNECT read by connect-options.ts, its verdict awaited as admission.ts does; the auth timeout is the frontend's,
-// counted from accept), turns SUB/UNSUB into subscriptions, hands PUB/HPUB to the broker, writes MSG/HMSG in
-// per-turn batches, and closes stale, slow or misbehaving clients with nats-server's -ERR texts. Who may connect and what they may touch is the authenticator's (the service's token,
+// One network client connection: the NATS client protocol state machine over a Transport. It reads the client's
+// CONNECT (connect-options.ts) and has it admitted (client-admission.ts), keeps its subscriptions (client-subs.ts),
+// hands PUB/HPUB to the broker, writes MSG/HMSG in per-turn batches (conn-core.ts, flush.ts), and closes stale, slow
+// or misbehaving clients with nats-server's -ERR texts. The per-message paths (deliver, onPubAt) stay here, reading
+// this object's own fields. Who may connect and what they may touch is the authenticator's (the service's token,
 // the gateway's certificate + JWT); this module only enforces its answers.
 import {
-  EAGER_FLUSH_BYTES,
   Errors,
   OK,
   PING,
@@ -12,18 +12,18 @@ import {
   Parser,
   errLine,
   permissionsViolationForPublish,
-  permissionsViolationForSubscription,
   type CloseReason,
   type Op,
   type ProtocolError,
   type ProtocolHandler,
 } from '../protocol/index.js';
-import { isValidPublishSubject, isValidQueueName, isValidSubject } from '../subjects/index.js';
-import { certificateSubject } from '../tls.js';
-import { ThrottledWarn, type Logger } from '../log.js';
+import { isValidPublishSubject, isValidSubject } from '../subjects/index.js';
+import type { Logger } from '../log.js';
 import type { AuthContext } from './auth-context.js';
-import { ExpiryTimer, awaitVerdict, type Admission, type ClientPermissions, type ConnectionLimits } from './admission.js';
-import { Subscription, type Broker, type Conn, type PublisherHandle } from './broker.js';
+import type { Admission, ClientPermissions } from './admission.js';
+import type { Broker, Conn, PublisherHandle, Subscription } from './broker.js';
+import { ClientAdmission } from './client-admission.js';
+import { ClientSubscriptions, type HeldSub } from './client-subs.js';
 import { ConnCore } from './conn-core.js';
 import { GateHold } from './gate-hold.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
@@ -45,7 +45,6 @@ export interface ClientContext {
   readonly logger: Logger;
   /** INFO fields common to every client (server_id, version, limits...). */
   serverInfo(): Record<string, unknown>;
-  scheduleFlush(client: Client): void;
   clientClosed(client: Client, reason: CloseReason): void;
 }
 
@@ -58,22 +57,17 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   readonly stats: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0 };
   readonly startedAt = Date.now();
   lastActivity = this.startedAt;
-  readonly subs = new Map<string, Subscription>();
   closeReason: CloseReason | undefined;
 
   private readonly parser: Parser;
   private readonly core: ConnCore;
+  private readonly admission: ClientAdmission;
+  private readonly subscriptions: ClientSubscriptions;
+  // Read on every message: kept here, not behind the admission.
   private opts: ConnectOptions = PRE_CONNECT_OPTIONS;
   private connected = false;
   /** Set by an admission with permissions; undefined: everything allowed. */
   private permissions: ClientPermissions | undefined;
-  /** Set by an admission with limits of its own (a token's): they lower the server's, never raise them. */
-  private ownLimits: ConnectionLimits | undefined;
-  private readonly expiry = new ExpiryTimer();
-  /** Who the authenticator says this is, for logs. */
-  identity: string | undefined;
-  /** Who the authenticator says this is, for the events it publishes; undefined: unauthenticated. */
-  auth: AuthContext | undefined;
   /** A publish a gate refused (Broker.admit) or a SUB a subscribe gate holds (Broker.add said 'wait'). */
   private readonly held: GateHold<HeldPub | HeldSub>;
 
@@ -91,7 +85,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       expectConnect: ctx.authenticator !== undefined,
     });
     this.core = new ConnCore(transport, {
-      schedule: () => ctx.scheduleFlush(this),
+      owner: this,
       keepalive: {
         pingMax: () => ctx.limits.ping_max,
         ping: () => this.writeRaw(PING),
@@ -100,6 +94,16 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       writeDeadline: { ms: () => ctx.limits.write_deadline, stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)') },
     });
     this.held = new GateHold(this.parser, this.core);
+    this.admission = new ClientAdmission(ctx, this, {
+      parser: this.parser,
+      authenticate: (fields) => this.ctx.authenticator?.admit(fields, this),
+      granted: (permissions) => {
+        this.connected = true;
+        this.permissions = permissions;
+        this.ok();
+      },
+    });
+    this.subscriptions = new ClientSubscriptions(ctx, this);
   }
 
   // --- Conn ----------------------------------------------------------------------------------------------
@@ -136,6 +140,26 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   get isAdmitted(): boolean {
     return this.connected;
   }
+  /** Its subscriptions, by sid. */
+  get subs(): ReadonlyMap<string, Subscription> {
+    return this.subscriptions.bySid;
+  }
+  /** Who the authenticator says this is, for logs. */
+  get identity(): string | undefined {
+    return this.admission.identity;
+  }
+  /** Who the authenticator says this is, for the events it publishes; undefined: unauthenticated. */
+  get auth(): AuthContext | undefined {
+    return this.admission.auth;
+  }
+  /** The largest message it may publish now: max_payload, lowered by its own limit when it has one. */
+  get maxPayloadBytes(): number {
+    return this.admission.maxPayloadBytes;
+  }
+  /** The most subscriptions it may hold now: max_subscriptions lowered by its own limit; undefined: no limit. */
+  get maxSubscriptions(): number | undefined {
+    return this.admission.maxSubscriptions;
+  }
 
   deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, _from: Conn): void {
     if (this.closeReason !== undefined) return;
@@ -154,13 +178,11 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       this.slowConsumer('Slow Consumer (Pending Bytes)');
       return;
     }
-    // A publisher that never yields (an in-process loop) must not make us batch without bound: write now.
-    if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
-    else this.core.schedule();
+    this.core.queued();
   }
 
   expired(sub: Subscription): void {
-    if (this.subs.get(sub.sid) === sub) this.subs.delete(sub.sid);
+    this.subscriptions.expired(sub);
   }
 
   // --- PublisherHandle: flow control for in-process consumers (event handlers) -----------------------------
@@ -259,21 +281,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason === undefined) this.core.keepAlive(limits.ping_interval);
   }
 
-  /** The largest message it may publish now: max_payload, lowered by its own limit when it has one. */
-  get maxPayloadBytes(): number {
-    const own = this.ownLimits?.maxPayloadBytes;
-    const max = this.ctx.limits.max_payload;
-    return own !== undefined && own < max ? own : max;
-  }
-
-  /** The most subscriptions it may hold now: max_subscriptions lowered by its own limit; undefined: no limit. */
-  get maxSubscriptions(): number | undefined {
-    const own = this.ownLimits?.maxSubscriptions;
-    const max = this.ctx.limits.max_subscriptions; // 0: no limit
-    if (max <= 0) return own;
-    return own !== undefined && own < max ? own : max;
-  }
-
   private get authRequired(): boolean {
     return this.ctx.authenticator !== undefined;
   }
@@ -299,9 +306,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
     this.core.stop();
-    this.expiry.stop();
-    for (const sub of this.subs.values()) this.ctx.broker.remove(sub);
-    this.subs.clear();
+    this.admission.stop();
+    this.subscriptions.removeAll();
     this.held.drop();
     this.ctx.broker.connClosed(this);
     this.ctx.clientClosed(this, reason);
@@ -313,7 +319,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason === undefined) this.core.write(s);
   }
 
-  /** Writes everything queued this turn in one go (called by the server's flusher). */
+  /** Writes everything queued this turn in one go (called by flush.ts after the turn). */
   flush(): void {
     this.core.flush();
   }
@@ -380,69 +386,19 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       return;
     }
     this.opts = read.opts;
-    const auth = this.ctx.authenticator;
     // A repeated CONNECT keeps the admission already given (nats-server authenticates once per connection).
-    if (auth === undefined || this.connected) {
-      this.connectAdmitted();
-      return;
-    }
-    awaitVerdict(auth.admit(read.fields, this), {
-      parser: this.parser,
-      conn: this,
-      apply: (v) => this.decide(v),
-      failed: (reason) => ({ ok: false, reason: `authenticator failed: ${reason}` }),
-    });
-  }
-
-  private decide(verdict: Admission): void {
-    if (this.closeReason !== undefined) return;
-    if (!verdict.ok) {
-      const cert = this.transport.peerCertificate();
-      this.ctx.logger.warn(
-        { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, cert_subject: cert ? certificateSubject(cert) : undefined, reason: verdict.reason },
-        'client refused',
-      );
-      this.fail(Errors.authorizationViolation, verdict.reason);
-      return;
-    }
-    this.permissions = verdict.permissions;
-    this.identity = verdict.identity;
-    this.auth = verdict.auth;
-    this.ownLimits = verdict.limits;
-    // In force from the first operation behind the CONNECT (nats-server applyAccountLimits sets c.mpay on admission).
-    if (verdict.limits?.maxPayloadBytes !== undefined) this.parser.limits = { ...this.parser.limits, maxPayload: this.maxPayloadBytes };
-    // The credential's end: `User Authentication Expired`, closed (nats-server client.go authExpired).
-    if (verdict.expiresAt !== undefined) this.expiry.arm(verdict.expiresAt, () => this.fail(Errors.authExpired, 'credential expired'));
-    if (this.closeReason !== undefined) return;
-    this.connectAdmitted();
+    if (this.connected) this.ok();
+    else this.admission.connect(read.fields);
   }
 
   /** Ends subscription `sid`, which the client may no longer hold (a reload narrowed its permissions), telling it `err`. */
   dropSubscription(sid: string, err: ProtocolError): void {
-    const sub = this.subs.get(sid);
-    if (sub === undefined || this.closeReason !== undefined) return;
-    this.subs.delete(sid);
-    this.ctx.broker.remove(sub);
-    this.fail(err, 'subscription no longer permitted');
+    if (this.closeReason === undefined && this.subscriptions.drop(sid)) this.fail(err, 'subscription no longer permitted');
   }
 
   /** Closes the connection because its credential was revoked (a reload's revocation list): nats-server's text. */
   revoke(detail: string): void {
     this.fail(Errors.authRevoked, detail);
-  }
-
-  private connectAdmitted(): void {
-    const first = !this.connected;
-    this.connected = true;
-    if (first) {
-      // A WebSocket client may now send messages up to max_payload in one frame.
-      this.transport.setMaxMessageBytes?.(messageBytesBound(this.ctx.limits, true));
-      this.ctx.logger.info(
-        { cid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, transport: this.transport.kind, who: this.identity, client_name: this.opts.name || undefined, lang: this.opts.lang || undefined, version: this.opts.version || undefined },
-        'client connected',
-      );
-    }
-    this.ok();
   }
 
   onPubAt(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): void {
@@ -488,65 +444,20 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   onSub(subject: string, queue: string | undefined, sid: string): void {
     if (!this.admitted()) return;
-    if (!isValidSubject(subject) || (queue !== undefined && !isValidQueueName(queue))) {
-      this.fail(Errors.invalidSubject, subject);
-      return;
-    }
-    if (this.permissions !== undefined && !this.permissions.canSubscribe(subject, queue)) {
-      this.fail(permissionsViolationForSubscription(subject, queue), 'subscription not permitted');
-      return;
-    }
-    const max = this.maxSubscriptions;
-    // Checked before the repeated-sid rule: at the limit nats-server refuses even a SUB reusing a live sid.
-    if (max !== undefined && this.subs.size >= max) {
-      this.fail(Errors.maxSubscriptions, `connection has ${this.subs.size}`);
-      return;
-    }
-    // A repeated sid is ignored, as nats-server does.
-    if (this.subs.has(sid)) {
-      this.ok();
-      return;
-    }
-    const sub = new Subscription(this, subject, queue, sid);
-    const added = this.ctx.broker.add(sub);
-    if (added === 'wait') {
-      // The gateway asks the service for room first: nothing after this SUB is parsed or read until unhold().
-      this.held.hold({ subject, queue, sid });
-      return;
-    }
-    if (added === 'listener_limit') {
-      // Throttled: a client can send SUBs faster than a log should grow. A gateway's quota logs its own reason.
-      if (this.ctx.broker.listenerCount >= this.ctx.broker.listenerLimit) LISTENER_LIMIT_WARN.note(this.ctx.logger, { cid: this.cid, listener_limit: this.ctx.broker.listenerLimit });
-      this.fail(Errors.maxSubscriptions, `service has ${this.ctx.broker.listenerCount} listeners`);
-      return;
-    }
-    this.subs.set(sid, sub);
-    this.ok();
+    const sub: HeldSub = { subject, queue, sid };
+    const outcome = this.subscriptions.subscribe(sub, this.permissions, this.maxSubscriptions);
+    if (outcome === 'ok') this.ok();
+    // Nothing after this SUB is parsed or read until unhold().
+    else if (outcome === 'wait') this.held.hold(sub);
+    else this.fail(outcome.err, outcome.detail);
   }
 
   onUnsub(sid: string, max: number | undefined): void {
     if (!this.admitted()) return;
-    const sub = this.subs.get(sid);
-    if (sub !== undefined) {
-      if (max !== undefined && max > 0 && sub.delivered < max) {
-        sub.max = max;
-      } else {
-        this.subs.delete(sid);
-        this.ctx.broker.remove(sub);
-      }
-    }
+    this.subscriptions.unsubscribe(sid, max);
     this.ok();
   }
 }
-
-/** A SUB held by a subscribe gate. */
-interface HeldSub {
-  readonly subject: string;
-  readonly queue: string | undefined;
-  readonly sid: string;
-}
-
-const LISTENER_LIMIT_WARN = new ThrottledWarn('listener_limit reached, subscriptions refused');
 
 /** A publish held by a gate: `buf[start, end)` is its header block and payload (the parser's read, kept). */
 interface HeldPub {

@@ -2,16 +2,17 @@
 // batched in one Outbound per event-loop turn and written in one go; it ends one of three ways, gracefully (what is
 // queued, then the close), refused (its last bytes handed to the OS, then dropped: Transport.refuse) or cut (its
 // backlog dropped: a reader that cannot keep up); its reads pause for flow control, counted; and it is kept alive
-// with PINGs (pinger.ts), stale once ping_max go unanswered. When a flush runs (the frontend's per-turn flusher, a
-// microtask), what the bytes say and what a stale or stuck peer is told are the owner's.
-import { Outbound } from '../protocol/index.js';
+// with PINGs (pinger.ts), stale once ping_max go unanswered. When a flush runs is flush.ts's; what the bytes say and
+// what a stale or stuck peer is told are the owner's.
+import { EAGER_FLUSH_BYTES, Outbound } from '../protocol/index.js';
+import { flushAfterTurn, type Flushable } from './flush.js';
 import { Pinger } from './pinger.js';
 import type { Transport } from './transport.js';
 import { WriteDeadline } from './write-deadline.js';
 
 export interface ConnCoreOptions {
-  /** Runs the owner's flush after this turn. */
-  schedule(): void;
+  /** Whose flush() runs after a turn this connection was written in (flush.ts): it writes what it collected, then flush(). */
+  owner: Flushable;
   /** Keepalive: ping_max (read on each tick), and what the owner writes or does for a PING due or a stale peer. */
   keepalive: { pingMax(): number; ping(): void; stale(unanswered: number): void };
   /** nats-server's write deadline (write-deadline.ts), read on each arming; what to do with a reader stuck past it. */
@@ -71,11 +72,20 @@ export class ConnCore {
     this.schedule();
   }
 
-  /** The owner's flush runs after this turn, once however much is queued. */
+  /** The owner's flush runs after this turn (flush.ts), once however much is queued. */
   schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    this.opts.schedule();
+    flushAfterTurn(this.opts.owner);
+  }
+
+  /**
+   * A message was encoded into the batch: written after the turn (flush.ts), or at once past EAGER_FLUSH_BYTES: a
+   * publisher that never yields (an in-process loop) must not make us batch without bound.
+   */
+  queued(): void {
+    if (this.batch.bytes >= EAGER_FLUSH_BYTES) this.opts.owner.flush();
+    else this.schedule();
   }
 
   /** Writes the batch in one go. */

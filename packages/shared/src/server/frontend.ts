@@ -1,8 +1,8 @@
-// Accepting NATS clients: the TCP listener (TLS upgraded after the plaintext INFO, as nats-server does), the
-// optional WebSocket listener, admission under max_connections, the live client table and the per-turn flush of
-// every client's output, and the lame-duck drain. The event service and the gateway both run one; what a client may
-// do is the Client's and the authenticator's, what the process does around it (monitoring, closing its other parts)
-// is the host's.
+// Accepting NATS clients: the client port (acceptor.ts: TLS upgraded after the plaintext INFO, as nats-server does),
+// the optional WebSocket listener, admission under max_connections, the live client table and the lame-duck drain.
+// The event service and the gateway both run one; what a client may do is the Client's and the authenticator's, when
+// its output is written is flush.ts's, what the process does around it (monitoring, closing its other parts) is the
+// host's.
 //
 // max_connections counts every accepted socket from accept until it closes, TLS handshakes and WebSocket upgrades
 // included (nats-server server.go createClient registers a client before its TLS handshake), so the cap holds
@@ -12,25 +12,24 @@
 // takes a connection rate that outruns a real client's handshake, not a dozen silent sockets.
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
+import type tls from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Errors, errLine, type CloseReason } from '../protocol/index.js';
 import { websocketOriginRefusal, type WebSocketOriginPolicy } from '../http/origin.js';
 import { ThrottledWarn, type Logger } from '../log.js';
+import { Acceptor, listenOn, type HandshakeFailure } from './acceptor.js';
 import type { Broker } from './broker.js';
 import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits } from './client.js';
 import { clientInfo } from './context.js';
-import { AdmissionSlots, type Slot } from './slots.js';
-import { SocketTransport, WebSocketTransport, messageBytesBound, type Transport } from './transport.js';
+import type { Slot } from './slots.js';
+import { WebSocketTransport, messageBytesBound, type Transport } from './transport.js';
 
 /**
  * Without authentication, how long a client may take to finish the TLS handshake or the WebSocket upgrade at least
  * (auth_timeout when longer): nats-server's tls timeout default (2 s).
  */
 const TLS_HANDSHAKE_MS = 2000;
-/** The longest delay a Node timer takes (auth_timeout's bound in the config schemas). */
-const NODE_TIMER_MAX_MS = 2 ** 31 - 1;
 
 /** What the frontend needs from the process it belongs to; every field is read on use (reloads). */
 export interface FrontendHost {
@@ -74,47 +73,47 @@ export interface LameDuckOptions {
 export class ClientFrontend implements ClientContext {
   readonly clients = new Map<number, Client>();
   totalConnections = 0;
-  private tcp: net.Server | undefined;
+  /** The client port, and every socket counted toward max_connections from accept until it closes (slots.ts). */
+  private readonly acceptor: Acceptor<Client>;
   private ws: { http: http.Server | https.Server; wss: WebSocketServer } | undefined;
-  /**
-   * Never listens: accepted TCP sockets are handed to it after the plaintext INFO. A standalone TLSSocket would
-   * not enforce rejectUnauthorized (Node checks client certificates only for sockets a tls.Server owns).
-   */
-  private readonly tlsServer: tls.Server | undefined;
-  /** Every socket counted toward max_connections, from accept until it closes (slots.ts). */
-  private readonly slots: AdmissionSlots<Client>;
   private readonly refusalWarn = new ThrottledWarn('maximum connections exceeded, refusing');
   private readonly evictionWarn = new ThrottledWarn('maximum connections reached: closing the oldest connection not yet admitted');
-  private dirty: Client[] = [];
-  private flushQueued = false;
   private stopped: Promise<void> | undefined;
   /** Called when the client table becomes empty (the lame duck waits on it). */
   private emptied: (() => void)[] = [];
-  private boundPort = 0;
   private boundWsPort: number | undefined;
 
   constructor(
     private readonly host: FrontendHost,
     private readonly options: FrontendOptions,
   ) {
-    if (options.tls !== undefined) this.tlsServer = this.createTlsServer(options.tls);
-    this.slots = new AdmissionSlots<Client>({
-      countsUntil: 'closed',
-      whenFull: 'evict',
-      get max() {
-        return host.maxConnections;
+    this.acceptor = new Acceptor<Client>({
+      slots: {
+        countsUntil: 'closed',
+        whenFull: 'evict',
+        get max() {
+          return host.maxConnections;
+        },
+        // auth_timeout from accept when clients authenticate (TLS handshake, WebSocket upgrade and CONNECT all within
+        // it), else the handshake budget for the TLS handshake or the upgrade alone (without auth, nats-server waits
+        // for CONNECT forever). nats-server runs its tls timeout, then starts the auth timer after the handshake
+        // (server.go createClient, issue #432), so a socket may hold a slot for both; one deadline from accept bounds
+        // that, and the gateway's default auth_timeout is nats-server's tls timeout plus its one-second margin.
+        get deadlineMs() {
+          const timeout = host.limits.auth_timeout;
+          return host.authenticator !== undefined ? timeout : Math.max(TLS_HANDSHAKE_MS, timeout);
+        },
       },
-      // auth_timeout from accept when clients authenticate (TLS handshake, WebSocket upgrade and CONNECT all within
-      // it), else the handshake budget for the TLS handshake or the upgrade alone (without auth, nats-server waits
-      // for CONNECT forever). nats-server runs its tls timeout, then starts the auth timer after the handshake
-      // (server.go createClient, issue #432), so a socket may hold a slot for both; one deadline from accept bounds
-      // that, and the gateway's default auth_timeout is nats-server's tls timeout plus its one-second margin.
-      get deadlineMs() {
-        const timeout = host.limits.auth_timeout;
-        return host.authenticator !== undefined ? timeout : Math.max(TLS_HANDSHAKE_MS, timeout);
+      ...(options.tls !== undefined && { tls: options.tls }),
+      accepting: () => host.accepting(),
+      greeting: (cid, socket) => clientInfo(this, cid, socket.remoteAddress ?? ''),
+      refuse: (socket, cid) => this.refuse(socket, cid),
+      evict: (slot) => this.evict(slot),
+      open: (cid, transport) => this.open(cid, transport),
+      notAdmitted: (client) => {
+        if (this.authenticator !== undefined) client.fail(Errors.authTimeout, 'no CONNECT admitted within auth_timeout of accept');
       },
-      expired: (slot) => this.admissionDeadline(slot),
-      evicted: (slot) => this.evict(slot),
+      handshakeFailed: (f) => this.handshakeFailed(f),
     });
   }
 
@@ -133,33 +132,30 @@ export class ClientFrontend implements ClientContext {
     return this.host.logger;
   }
   serverInfo(): Record<string, unknown> {
-    return { ...this.host.serverInfo(), port: this.boundPort };
+    return { ...this.host.serverInfo(), port: this.acceptor.port };
   }
 
   /** The TCP port bound; 0 while none is (before listen, or without one). */
   get port(): number {
-    return this.boundPort;
+    return this.acceptor.port;
   }
   get websocketPort(): number | undefined {
     return this.boundWsPort;
   }
   get tlsEnabled(): boolean {
-    return this.tlsServer !== undefined;
+    return this.acceptor.tlsEnabled;
   }
 
   async listen(): Promise<void> {
     const { host, port, websocket } = this.options;
     if (port !== undefined) {
-      const tcp = net.createServer((socket) => this.acceptTcp(socket));
-      this.tcp = tcp;
-      await listenOn(tcp, host, port);
-      this.boundPort = (tcp.address() as net.AddressInfo).port;
-      this.logger.info({ host, port: this.boundPort, tls: this.tlsServer !== undefined }, 'listening for client connections');
+      const bound = await this.acceptor.listen(host, port);
+      this.logger.info({ host, port: bound, tls: this.acceptor.tlsEnabled }, 'listening for client connections');
     }
     if (websocket === undefined) return;
     const server = websocket.tls !== undefined ? https.createServer(websocket.tls) : http.createServer();
     // Counted from the TCP accept, before the TLS handshake and the upgrade request.
-    server.on('connection', (socket: net.Socket) => this.acceptWebSocketSocket(socket));
+    server.on('connection', (socket: net.Socket) => this.acceptor.acceptUpgrading(socket, (s) => this.refuseUpgrading(s)));
     server.on('request', (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
     });
@@ -179,7 +175,10 @@ export class ClientFrontend implements ClientContext {
       maxPayload: messageBytesBound(this.limits, !settable),
       verifyClient: (info, done) => this.verifyOrigin(info, done),
     });
-    wss.on('connection', (socket, req) => this.acceptWebSocket(socket, req.socket as net.Socket));
+    wss.on('connection', (ws: WebSocket, req) => {
+      const socket = req.socket as net.Socket;
+      if (!this.acceptor.upgraded(socket, new WebSocketTransport(ws, socket))) ws.terminate();
+    });
     this.ws = { http: server, wss };
     await listenOn(server, websocket.host, websocket.port);
     this.boundWsPort = (server.address() as net.AddressInfo).port;
@@ -188,33 +187,16 @@ export class ClientFrontend implements ClientContext {
 
   /** New TLS handshakes (TCP and wss) use these options; established sessions keep theirs. */
   setSecureContext(options: tls.SecureContextOptions): void {
-    this.tlsServer?.setSecureContext(options);
+    this.acceptor.setSecureContext(options);
     const wsHttp = this.ws?.http;
     if (wsHttp instanceof https.Server) wsHttp.setSecureContext(options);
   }
 
-  // --- ClientContext: flushing and closing ------------------------------------------------------------------
-
-  scheduleFlush(client: Client): void {
-    this.dirty.push(client);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      // After the current read is processed: one write per client per turn however many messages it got.
-      queueMicrotask(this.flushAll);
-    }
-  }
-
-  private readonly flushAll = (): void => {
-    this.flushQueued = false;
-    const dirty = this.dirty;
-    this.dirty = [];
-    for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-  };
+  // --- ClientContext: closing -------------------------------------------------------------------------------
 
   clientClosed(client: Client, reason: CloseReason): void {
     if (!this.clients.delete(client.cid)) return;
-    const slot = this.slots.get(client.cid);
-    if (slot !== undefined) this.slots.closed(slot);
+    this.acceptor.closed(client.cid);
     this.logger.info(
       { cid: client.cid, ip: client.transport.remoteAddress, who: client.identity, reason, in_msgs: client.stats.inMsgs, out_msgs: client.stats.outMsgs },
       'client closed',
@@ -223,19 +205,19 @@ export class ClientFrontend implements ClientContext {
     if (this.clients.size === 0) for (const f of this.emptied.splice(0)) f();
   }
 
-  // --- accepting --------------------------------------------------------------------------------------------
+  // --- accepting (acceptor.ts) --------------------------------------------------------------------------------
 
-  /** Counts a just-accepted socket toward max_connections (AdmissionSlots); `refuse` turns it away when full. */
-  private claimSlot(socket: net.Socket, refuse: (cid: number) => void): Slot<Client> | undefined {
-    socket.on('error', () => {}); // reported through the transport once started; before that, the close says it
-    if (!this.host.accepting()) {
-      socket.destroy();
-      return undefined;
-    }
-    return this.slots.claim(socket, (cid) => {
-      refuse(cid);
-      this.refusalWarn.note(this.logger, { max_connections: this.host.maxConnections, ip: socket.remoteAddress });
-    });
+  /** No slot: nats-server greets first, then refuses (server.go createClient, maxConnExceeded). */
+  private refuse(socket: net.Socket, cid: number): void {
+    socket.write(clientInfo(this, cid, socket.remoteAddress ?? ''));
+    this.acceptor.slots.refuseSocket(socket, errLine(Errors.maxConnections));
+    this.refusalWarn.note(this.logger, { max_connections: this.host.maxConnections, ip: socket.remoteAddress });
+  }
+
+  /** No slot for a socket on the WebSocket port: no WebSocket yet to carry an -ERR, so it is closed at once, costing nothing. */
+  private refuseUpgrading(socket: net.Socket): void {
+    socket.destroy();
+    this.refusalWarn.note(this.logger, { max_connections: this.host.maxConnections, ip: socket.remoteAddress });
   }
 
   /**
@@ -251,52 +233,13 @@ export class ClientFrontend implements ClientContext {
     else client.evict();
   }
 
-  /** The deadline fired: a handshake or upgrade still pending is cut; a client whose CONNECT is not admitted gets -ERR. */
-  private admissionDeadline(slot: Slot<Client>): void {
-    const client = slot.conn;
-    if (client === undefined) {
-      this.logger.warn({ cid: slot.id, ip: slot.socket.remoteAddress }, 'TLS handshake or WebSocket upgrade not done in time, closing');
-      slot.socket.destroy();
+  private handshakeFailed(f: HandshakeFailure): void {
+    if (f.timedOut) {
+      this.logger.warn({ cid: f.id, ip: f.socket.remoteAddress }, 'TLS handshake or WebSocket upgrade not done in time, closing');
       return;
     }
-    if (this.authenticator !== undefined) client.fail(Errors.authTimeout, 'no CONNECT admitted within auth_timeout of accept');
-  }
-
-  private acceptTcp(socket: net.Socket): void {
-    const slot = this.claimSlot(socket, (cid) => {
-      // nats-server greets first, then refuses (server.go createClient, maxConnExceeded).
-      socket.write(clientInfo(this, cid, socket.remoteAddress ?? ''));
-      this.slots.refuseSocket(socket, errLine(Errors.maxConnections));
-    });
-    if (slot === undefined) return;
-    if (this.tlsServer === undefined) {
-      this.startClient(slot, new SocketTransport(socket));
-      return;
-    }
-    // TLS: the INFO goes out in plaintext, then the client starts its handshake.
-    socket.write(clientInfo(this, slot.id, socket.remoteAddress ?? ''));
-    this.slots.handshake(slot);
-    this.tlsServer.emit('connection', socket);
-  }
-
-  private createTlsServer(options: tls.TlsOptions): tls.Server {
-    // Node's own handshake timer as far off as it goes (0 means its 120 s default): the slot's deadline bounds the
-    // handshake, and follows a reload of auth_timeout and of the token where a timeout fixed here would not.
-    const server = tls.createServer({ ...options, handshakeTimeout: NODE_TIMER_MAX_MS });
-    server.on('secureConnection', (secure: tls.TLSSocket) => {
-      const slot = this.slots.takeHandshaken(secure);
-      if (slot === undefined) {
-        secure.destroy();
-        return;
-      }
-      this.startClient(slot, new SocketTransport(secure), true);
-    });
-    server.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
-      // A refused client certificate ends here, before any CONNECT: say who and why.
-      this.logger.warn({ cid: this.slots.takeHandshaken(secure)?.id, ip: secure.remoteAddress, port: secure.remotePort, reason: err.message }, 'TLS handshake failed');
-      secure.destroy();
-    });
-    return server;
+    // A refused client certificate ends here, before any CONNECT: say who and why.
+    this.logger.warn({ cid: f.id, ip: f.socket.remoteAddress, port: f.socket.remotePort, reason: f.reason }, 'TLS handshake failed');
   }
 
   /**
@@ -314,32 +257,11 @@ export class ClientFrontend implements ClientContext {
     done(false, 403, 'Forbidden\n', { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Sec-WebSocket-Version': '13' });
   }
 
-  /** A TCP connection on the WebSocket port: counted now, started once its upgrade is done. */
-  private acceptWebSocketSocket(socket: net.Socket): void {
-    // No WebSocket yet to carry an -ERR: a socket over the limit is closed at once, costing nothing.
-    const slot = this.claimSlot(socket, () => socket.destroy());
-    if (slot !== undefined) this.slots.handshake(slot);
-  }
-
-  private acceptWebSocket(ws: WebSocket, socket: net.Socket): void {
-    const slot = this.slots.takeHandshaken(socket);
-    if (slot === undefined) {
-      ws.terminate();
-      return;
-    }
-    this.startClient(slot, new WebSocketTransport(ws, socket));
-  }
-
-  private startClient(slot: Slot<Client>, transport: Transport, greeted = false): void {
-    if (!this.host.accepting()) {
-      transport.destroy();
-      return;
-    }
-    const client = new Client(this, slot.id, transport);
-    slot.conn = client;
-    this.clients.set(client.cid, client);
+  private open(cid: number, transport: Transport): Client {
+    const client = new Client(this, cid, transport);
+    this.clients.set(cid, client);
     this.totalConnections++;
-    client.start({ greeted });
+    return client;
   }
 
   // --- stopping ---------------------------------------------------------------------------------------------
@@ -347,8 +269,7 @@ export class ClientFrontend implements ClientContext {
   /** Closes the TCP and WebSocket listeners once; established connections stay. */
   stopListening(): Promise<void> {
     this.stopped ??= (async () => {
-      const stopped: Promise<unknown>[] = [];
-      if (this.tcp) stopped.push(new Promise((r) => this.tcp!.close(r)));
+      const stopped: Promise<unknown>[] = [this.acceptor.stopListening()];
       if (this.ws) {
         const { http: server, wss } = this.ws;
         stopped.push(new Promise((r) => wss.close(r)), new Promise((r) => server.close(r)));
@@ -397,7 +318,7 @@ export class ClientFrontend implements ClientContext {
     const stopped = this.stopListening();
     for (const c of [...this.clients.values()]) c.close(reason);
     // Sockets still in their TLS handshake or before their upgrade have no client to close.
-    this.slots.closeAll();
+    this.acceptor.closeAll();
     this.ws?.http.closeAllConnections?.();
     await stopped;
   }
@@ -410,17 +331,6 @@ function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
     timer.unref?.();
     void p.then(() => {
       clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-/** Listens, rejecting on the first error (a port in use) instead of throwing later. */
-export function listenOn(server: net.Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
       resolve();
     });
   });

@@ -6,6 +6,7 @@ export * from './credit.js';
 export * from './admission.js';
 export * from './client.js';
 export * from './transport.js';
+export * from './acceptor.js';
 export * from './frontend.js';
 export * from './slots.js';
 export * from './server-id.js';
