@@ -18,40 +18,23 @@ import {
   type ProtocolHandler,
 } from '../protocol/index.js';
 import { isValidPublishSubject, isValidSubject } from '../subjects/index.js';
-import type { Logger } from '../log.js';
 import type { AuthContext } from './auth-context.js';
-import type { Admission, ClientPermissions } from './admission.js';
-import type { Broker, Conn, PublisherHandle, Subscription } from './broker.js';
+import type { ClientPermissions } from './admission.js';
+import type { Conn, PublisherHandle, Subscription } from './broker.js';
 import { ClientAdmission } from './client-admission.js';
 import { ClientSubscriptions, type HeldSub } from './client-subs.js';
 import { ConnCore } from './conn-core.js';
 import { GateHold } from './gate-hold.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
-import { clientInfo, type ClientLimits, type ClientStats } from './context.js';
+import { clientInfo, type ClientAuthenticatorOf, type ClientContextOf, type ClientLimits, type ClientStats } from './context.js';
 import { messageBytesBound, type Transport } from './transport.js';
 
 export type { ClientLimits, ClientStats };
 
-// The two interfaces that name the client live beside it: in a module of their own they and this one would import
-// each other.
-
-/** What a client needs from the server that accepted it. */
-export interface ClientContext {
-  readonly broker: Broker;
-  /** The limits in force; read on use so a reload reaches live connections. */
-  readonly limits: ClientLimits;
-  /** Read on use (a reload can add or remove a token); undefined: no authentication. */
-  readonly authenticator: ClientAuthenticator | undefined;
-  readonly logger: Logger;
-  /** INFO fields common to every client (server_id, version, limits...). */
-  serverInfo(): Record<string, unknown>;
-  clientClosed(client: Client, reason: CloseReason): void;
-}
-
-/** Decides who may connect. A static token answers at once; a JWT check may answer later (reads wait for it). */
-export interface ClientAuthenticator {
-  admit(connect: Readonly<Record<string, unknown>>, client: Client): Admission | Promise<Admission>;
-}
+/** What a client needs from the server that accepted it (context.ts ClientContextOf, for this client). */
+export type ClientContext = ClientContextOf<Client>;
+/** Decides who may connect (context.ts ClientAuthenticatorOf, for this client). */
+export type ClientAuthenticator = ClientAuthenticatorOf<Client>;
 
 export class Client implements Conn, ProtocolHandler, PublisherHandle {
   readonly stats: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0 };
