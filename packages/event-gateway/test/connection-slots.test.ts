@@ -5,7 +5,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { record, startBridge, until, within } from './helpers/bridge.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { record, startBridge } from './helpers/bridge.js';
 
 const LIMIT = 10;
 const WAIT_MS = 8000;

@@ -10,8 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEV_PKI_FILES, writeDevPki } from '@event-broker/shared';
-import { connectLine, freePort, rawTls, until } from './helpers/bridge.js';
-import { tmpDir } from './helpers/keys.js';
+import { freePort } from '@event-broker/test-support/processes';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { until } from '@event-broker/test-support/wait';
+import { connectLine, rawTls } from './helpers/bridge.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const SERVICE_CLI = path.join(ROOT, 'packages/event-service/dist/src/cli.js');

@@ -11,7 +11,11 @@ import tls from 'node:tls';
 import fs from 'node:fs';
 import { connect } from 'nats';
 import { DEV_PKI_FILES as F } from '@event-broker/shared';
-import { HOST, devPki, external, gatewayToml, jsonLines, startCli, tmpDir, until, within, write, WAIT_MS } from './helpers/ops.js';
+import { jsonLines } from '@event-broker/test-support/child';
+import { HOST } from '@event-broker/test-support/processes';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, WAIT_MS, within } from '@event-broker/test-support/wait';
+import { devPki, external, gatewayToml, startCli } from './helpers/ops.js';
 
 const HUGE = '999999999999999';
 /** One hostile line per link: the fake hub sends line k on its k-th connection. */

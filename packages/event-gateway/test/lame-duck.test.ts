@@ -7,21 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NatsConnection } from 'nats';
-import {
-  HOST,
-  devPki,
-  external,
-  gatewayToml,
-  internal,
-  jsonLines,
-  logLine,
-  startCli,
-  startService,
-  tmpDir,
-  until,
-  within,
-  write,
-} from './helpers/ops.js';
+import { jsonLines, logLine } from '@event-broker/test-support/child';
+import { HOST } from '@event-broker/test-support/processes';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { devPki, external, gatewayToml, internal, startCli, startService } from './helpers/ops.js';
 
 /** Requests before SIGTERM, and after the client is on the other gateway. */
 const BEFORE = 30;

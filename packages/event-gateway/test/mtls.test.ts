@@ -15,7 +15,7 @@ import {
 } from '@event-broker/shared';
 import { checkClientCertificate, gatewayTlsOptions, type ClientCertificateVerdict } from '../src/auth/mtls.js';
 import type { TlsSection } from '../src/config-types.js';
-import { tmpDir, write } from './helpers/keys.js';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
 
 interface Pki {
   ca: CertificatePem;

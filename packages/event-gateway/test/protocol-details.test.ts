@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEV_PKI_FILES as F } from '@event-broker/shared';
-import { HOST, freePort, requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
+import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort, HOST } from '@event-broker/test-support/processes';
 import { connectLine, rawTls, startBridge } from './helpers/bridge.js';
 
 const NATS_TOKEN = 's3cret-token';

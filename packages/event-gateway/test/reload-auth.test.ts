@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { NatsError } from 'nats';
 import { DEV_PKI_FILES, mintDevToken } from '@event-broker/shared';
-import { devPki, startBridge, until, within } from './helpers/bridge.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { devPki, startBridge } from './helpers/bridge.js';
 
 test('a reload changing the accepted audiences closes the connections whose tokens the new rules refuse', async (t) => {
   const pki = await devPki(t);

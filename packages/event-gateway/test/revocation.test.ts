@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import { NatsError } from 'nats';
 import { DEV_PKI_FILES } from '@event-broker/shared';
-import { connectLine, devPki, externalClient, internalClient, rawTls, record, startBridge, startService, until, within, type LogLine } from './helpers/bridge.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { connectLine, devPki, externalClient, internalClient, rawTls, record, startBridge, startService, type LogLine } from './helpers/bridge.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/event-gateway.mjs');
 

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NatsConnection } from 'nats';
-import { gatewayWants, record, startBridge, until, type Bridge } from './helpers/bridge.js';
+import { until } from '@event-broker/test-support/wait';
+import { gatewayWants, record, startBridge, type Bridge } from './helpers/bridge.js';
 
 type Recorded = ReturnType<typeof record>;
 

@@ -10,11 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect, headers, StringCodec, type MsgHdrs } from 'nats';
 import { AUTH_HEADER } from '@event-broker/shared';
-import { natsServerInstalled } from '@event-broker/shared/testing/processes';
+import { type NatsLeaf, natsServerInstalled, startNatsLeaf } from '@event-broker/test-support/nats-server';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
 import { startEventService, type EventService } from '../src/index.js';
-import { until, within } from './helpers/bounded.js';
-import { tmpDir } from './helpers/cli.js';
-import { startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';

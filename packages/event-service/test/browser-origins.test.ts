@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import { connect, StringCodec } from 'nats';
 import type { Browser, Page } from 'playwright-core';
 import { startEventService } from '../src/embedded.js';
-import { within } from './helpers/bounded.js';
+import { within } from '@event-broker/test-support/wait';
 import { browserSkip, launchChromium } from './helpers/browser.js';
 import { targets, type RunningTarget } from './helpers/targets.js';
 

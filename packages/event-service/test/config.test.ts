@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ConfigError } from '@event-broker/shared';
 import { formatConfig, loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import type { ServiceConfig } from '../src/config-types.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const MiB = 1024 * 1024;
 
@@ -31,12 +32,6 @@ const DEFAULTS: ServiceConfig = {
   },
   log: { format: 'text', level: 'info' },
 };
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'service-config-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function write(dir: string, name: string, lines: string[]): string {
   const file = path.join(dir, name);

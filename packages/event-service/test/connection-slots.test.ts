@@ -18,9 +18,10 @@ import * as natsWs from 'nats.ws';
 import WebSocket from 'ws';
 import { createCertificateAuthority, createServerCertificate } from '@event-broker/shared';
 import { startEventService } from '../src/index.js';
+import { uniqueSubject } from '@event-broker/test-support/flow';
+import { connectRaw, connectRawTls, type RawConn } from '@event-broker/test-support/raw';
+import { until, within } from '@event-broker/test-support/wait';
 import { eventService, targets, type RunningTarget, type Target, type TargetOptions } from './helpers/targets.js';
-import { connectRaw, connectRawTls, type RawConn } from './helpers/raw.js';
-import { uniqueSubject, until, within } from './helpers/bounded.js';
 
 const LIMIT = 10;
 const TOKEN = 's3cret';

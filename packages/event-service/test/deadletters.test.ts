@@ -12,15 +12,10 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { startEventService } from '../src/embedded.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until, within } from './helpers/bounded.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const CLI = fileURLToPath(new URL('../src/deadletters-cli.js', import.meta.url));
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deadletters-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 const ev = (type: string, id: string) => JSON.stringify({ specversion: '1.0', id, source: '/t', type });
 

@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEventService, type EventService, type Msg as EmbeddedMsg, type MsgHeaders } from '../src/index.js';
 import { connections, natsV2, record } from './helpers/clients.js';
-import { drainAll, take, uniqueSubject, until, within } from './helpers/bounded.js';
+import { uniqueSubject } from '@event-broker/test-support/flow';
+import { drainAll, take, until, within } from '@event-broker/test-support/wait';
 
 /** MsgHeaders allows a lone value as a string or a one-element array: compare them as arrays. */
 function normalise(h: MsgHeaders | undefined): Record<string, string[]> | undefined {

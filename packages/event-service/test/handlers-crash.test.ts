@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { SinkPool } from '../src/handlers/sink-pool.js';
 import { StoreWriter } from '../src/handlers/store-writer.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until, within } from './helpers/bounded.js';
+import { until, within } from '@event-broker/test-support/wait';
 
 const sc = StringCodec();
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli.js');

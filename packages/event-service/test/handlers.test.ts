@@ -14,16 +14,11 @@ import { Webhook } from 'standardwebhooks';
 import { ConfigError } from '@event-broker/shared';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { startEventService } from '../src/embedded.js';
-import { until, within } from './helpers/bounded.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
 const SECRET = `whsec_${Buffer.from('handlers test secret, 32 bytes..').toString('base64')}`;
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'handlers-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 async function receiver(t: TestContext, port = 0) {
   const got: { headers: http.IncomingHttpHeaders; body: string }[] = [];

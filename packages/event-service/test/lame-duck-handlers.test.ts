@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { connect, StringCodec } from 'nats';
-import { until, within } from './helpers/bounded.js';
-import { logLine, signal, startCli, tmpDir, write } from './helpers/cli.js';
+import { logLine, signal } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { startCli } from './helpers/cli.js';
 
 /** Generous: a sink that was failing backs off (up to several seconds) before the restarted service retries. */
 const WAIT_MS = 45_000;

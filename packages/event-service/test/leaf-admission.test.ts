@@ -24,12 +24,13 @@ import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { startEventService, type EventService } from '../src/index.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { LeafAuthorizer, dnKey, mapCertificate } from '../src/leafnode/auth.js';
-import { uniqueSubject, until, within } from './helpers/bounded.js';
-import { logLine, runToExit, signal, startCli } from './helpers/cli.js';
-import { natsLeafLinks, startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
-import { connectRaw, connectRawTls, RawConn, RawPool } from './helpers/raw.js';
-import { freePort, natsServerAvailable } from './helpers/targets.js';
-import { requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
+import { logLine, signal } from '@event-broker/test-support/child';
+import { uniqueSubject } from '@event-broker/test-support/flow';
+import { type NatsLeaf, natsLeafLinks, natsServerSkip, requireNatsServer, startNatsLeaf, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { connectRaw, connectRawTls, RawConn, RawPool } from '@event-broker/test-support/raw';
+import { until, within } from '@event-broker/test-support/wait';
+import { runToExit, startCli } from './helpers/cli.js';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';
@@ -284,7 +285,7 @@ describe('certificate identities and refusal reasons (leafnode/auth.ts)', () => 
 
 // --- a real nats-server leaf ------------------------------------------------------------------------------------
 
-describe('nats-server 2.9 as a leaf with credentials', { skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
+describe('nats-server 2.9 as a leaf with credentials', { skip: natsServerSkip() }, () => {
   let svc: EventService;
   const leaves: NatsLeaf[] = [];
   before(async () => {

@@ -7,9 +7,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, StringCodec } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
-import { until, within } from './helpers/bounded.js';
-import { natsLeafLinks, startNatsLeaf } from './helpers/nats-leaf.js';
-import { natsServerAvailable } from './helpers/targets.js';
+import { natsLeafLinks, natsServerSkip, startNatsLeaf } from '@event-broker/test-support/nats-server';
+import { until, within } from '@event-broker/test-support/wait';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';
@@ -46,7 +45,7 @@ async function startService(t: TestContext): Promise<EventService> {
   return svc;
 }
 
-test('a nats-server leaf with a larger max_payload: its over-size message is dropped and counted, the link stays up, the next message arrives', { skip: !natsServerAvailable() && 'nats-server not installed' }, async (t) => {
+test('a nats-server leaf with a larger max_payload: its over-size message is dropped and counted, the link stays up, the next message arrives', { skip: natsServerSkip() }, async (t) => {
   const svc = await startService(t);
   const leaf = await startNatsLeaf(svc.leafnodePort!, { config: ['max_payload: 4MB'] });
   t.after(() => leaf.stop());

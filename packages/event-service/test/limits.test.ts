@@ -3,8 +3,8 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connectRaw, esc, type RawConn, RawPool } from '@event-broker/test-support/raw';
 import { targets, type RunningTarget, type Target, type TargetOptions } from './helpers/targets.js';
-import { RawPool, connectRaw, esc, type RawConn } from './helpers/raw.js';
 
 const QUIET = { verbose: false, pedantic: false };
 

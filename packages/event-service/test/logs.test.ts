@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as v2 from 'nats';
-import { until, within } from './helpers/bounded.js';
+import { until, within } from '@event-broker/test-support/wait';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const TOKEN = 'tok-s3cr3t-7f1c9a';

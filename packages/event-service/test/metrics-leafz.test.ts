@@ -11,20 +11,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect, StringCodec } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
-import { within } from './helpers/bounded.js';
-import { connectRaw, RawPool } from './helpers/raw.js';
-import { freePort, natsServerAvailable } from './helpers/targets.js';
+import { natsServerSkip } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { connectRaw, RawPool } from '@event-broker/test-support/raw';
+import { within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
 /** Generous: nats-server children and sink retries on a machine the whole suite shares. */
 const WAIT_MS = 10_000;
 const HOST = '127.0.0.1';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metrics-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** A node:http sink answering each request with `status(n)` (n = 1 for the first); `hold` keeps answers back. */
 async function sink(t: TestContext, status: (n: number) => number) {
@@ -194,7 +190,7 @@ async function getLeafz(port: number, query = ''): Promise<Leafz> {
 
 const shape = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Array.isArray(v) ? 'array' : typeof v]));
 
-test('/leafz lists an attached nats-server leaf with nats-server\'s field names and types, and /metrics counts the link', { skip: !natsServerAvailable() && 'nats-server not installed' }, async (t) => {
+test('/leafz lists an attached nats-server leaf with nats-server\'s field names and types, and /metrics counts the link', { skip: natsServerSkip() }, async (t) => {
   const dir = tmpDir(t);
   const svc = await startEventService({
     service: { host: HOST, port: 0 },

@@ -5,8 +5,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
+import { esc, type RawConn, RawPool } from '@event-broker/test-support/raw';
 import { targets, type RunningTarget } from './helpers/targets.js';
-import { RawPool, esc, type RawConn } from './helpers/raw.js';
 
 /** A CONNECT that turns verbose and pedantic off (both default to true). */
 const QUIET = { verbose: false, pedantic: false };

@@ -8,8 +8,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { Webhook } from 'standardwebhooks';
-import { until, within } from './helpers/bounded.js';
-import { cli, logLine, signal, startCli, tmpDir, write } from './helpers/cli.js';
+import { logLine, signal } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { cli, startCli } from './helpers/cli.js';
 
 /** Generous: the child shares the machine with the whole suite. */
 const WAIT_MS = 20_000;

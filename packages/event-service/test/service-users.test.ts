@@ -12,13 +12,14 @@ import { Writable } from 'node:stream';
 import bcrypt from 'bcryptjs';
 import * as nats from 'nats';
 import { createLogger } from '@event-broker/shared';
-import { freePort, natsServerInstalled, startNatsServer } from '@event-broker/shared/testing/processes';
+import { natsServerInstalled, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { connectRaw, type Endpoint, type RawConn } from '@event-broker/test-support/raw';
+import { until } from '@event-broker/test-support/wait';
 import { formatConfig, loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import type { ServiceSection, ServiceUser } from '../src/config-types.js';
 import { planReload } from '../src/reload.js';
 import { EventServer } from '../src/server.js';
-import { until } from './helpers/bounded.js';
-import { connectRaw, type Endpoint, type RawConn } from './helpers/raw.js';
 
 const HOST = '127.0.0.1';
 const WAIT_MS = 5000;

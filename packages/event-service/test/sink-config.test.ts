@@ -14,8 +14,10 @@ import { loadServiceConfig } from '../src/config.js';
 import { headerProblem, SINK_OWNED_HEADERS } from '../src/handlers/sinks/headers.js';
 import { HttpSink } from '../src/handlers/sinks/http.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until, within } from './helpers/bounded.js';
-import { cli, jsonLines, logLine, signal, startCli, tmpDir, write, EXIT_MS } from './helpers/cli.js';
+import { CHILD_MS, jsonLines, logLine, signal } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { cli, startCli } from './helpers/cli.js';
 
 const HOST = '127.0.0.1';
 /** Generous: the child shares the machine with the rest of the suite. */
@@ -174,7 +176,7 @@ test('the service refuses to start with a CR/LF in a sink header: exit 2 naming 
     'format = "json"',
   ]);
   const run = cli(t, ['--config', base]);
-  const code = await within(run.exited, 'the service exits', EXIT_MS).catch(async (err: unknown) => {
+  const code = await within(run.exited, 'the service exits', CHILD_MS).catch(async (err: unknown) => {
     // Started anyway: show what an event then meets, for the record.
     const line = jsonLines(run.stdout()).find((l) => l.msg === 'listening for client connections');
     if (line !== undefined) {

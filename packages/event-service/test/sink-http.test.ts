@@ -17,7 +17,7 @@ import { HttpSink } from '../src/handlers/sinks/http.js';
 import { httpSinkOptions, type HttpSinkOptions } from '../src/handlers/sinks/options.js';
 import { batchWebhookId, retryAfterMs, signWebhook } from '../src/handlers/sinks/webhook.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until } from './helpers/bounded.js';
+import { until } from '@event-broker/test-support/wait';
 
 const logger = createLogger({ format: 'text', level: 'silent', name: 'test' });
 const SECRET = `whsec_${Buffer.from('a test secret of 32 bytes length').toString('base64')}`;

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import type { Browser, Page } from 'playwright-core';
 import { startEventService } from '../src/embedded.js';
-import { until, within } from './helpers/bounded.js';
+import { until, within } from '@event-broker/test-support/wait';
 import { browserSkip, launchChromium } from './helpers/browser.js';
 
 /** Waits on the page: a few poll intervals (the page polls every 250 ms here) with room for a loaded CI machine. */

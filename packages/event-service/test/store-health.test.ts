@@ -18,8 +18,10 @@ import { createLogger } from '@event-broker/shared';
 import { startEventService } from '../src/index.js';
 import { SinkPool } from '../src/handlers/sink-pool.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until, within } from './helpers/bounded.js';
-import { cli, EXIT_MS, logLine, runToExit, signal, tmpDir, write } from './helpers/cli.js';
+import { CHILD_MS, logLine, signal } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { cli, runToExit } from './helpers/cli.js';
 
 const sc = StringCodec();
 
@@ -128,7 +130,7 @@ for (const broken of BROKEN) {
       'format = "json"',
     ]);
     // Bounded: today's code may start instead of refusing; then the wait fails and the child is killed.
-    const r = await runToExit(t, ['--config', conf], EXIT_MS).catch((err: Error) => ({ code: `did not exit: ${err.message}`, stdout: '', stderr: '' }));
+    const r = await runToExit(t, ['--config', conf], CHILD_MS).catch((err: Error) => ({ code: `did not exit: ${err.message}`, stdout: '', stderr: '' }));
     assert.equal(r.code, 1, `exit code; stdout: ${r.stdout} stderr: ${r.stderr}`);
     const said = r.stdout + r.stderr;
     assert.ok(said.includes(file), `the file is named: ${said}`);

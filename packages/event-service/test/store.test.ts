@@ -11,12 +11,7 @@ import Database from 'better-sqlite3';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { storeConformance } from './helpers/store-conformance.js';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 let lastFile = '';
 storeConformance('SQLite file', {

@@ -22,9 +22,10 @@ import {
   createServerCertificate,
   type CertificatePem,
 } from '@event-broker/shared';
+import { uniqueSubject } from '@event-broker/test-support/flow';
+import { connectRaw } from '@event-broker/test-support/raw';
+import { within } from '@event-broker/test-support/wait';
 import { targets, type RunningTarget } from './helpers/targets.js';
-import { connectRaw } from './helpers/raw.js';
-import { within, uniqueSubject } from './helpers/bounded.js';
 
 interface PairFiles {
   cert: string;

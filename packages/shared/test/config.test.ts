@@ -19,12 +19,7 @@ import {
   schema as s,
   type ConfigProblem,
 } from '../src/index.js';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'config-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 function write(dir: string, name: string, text: string): string {
   const file = path.join(dir, name);

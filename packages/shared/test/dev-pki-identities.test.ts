@@ -8,12 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEV_CLIENT_COMMON_NAME, DEV_PKI_FILES, DEV_UPSTREAM_COMMON_NAME, createClientCertificate, writeDevPki } from '../src/index.js';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-pki-ids-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const subject = (dir: string, file: string) => new crypto.X509Certificate(fs.readFileSync(path.join(dir, file))).subject;
 

@@ -17,16 +17,11 @@ import {
   mintDevToken,
   writeDevPki,
 } from '../src/index.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const DAY_MS = 86_400_000;
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-pki-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function snapshot(dir: string): Map<string, string> {
   return new Map(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));

@@ -21,15 +21,10 @@ import {
   type CertificatePem,
   type TlsErrorCode,
 } from '../src/index.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const WAIT_MS = 5000;
 const DAY_MS = 86_400_000;
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Writes a pair as <name>.pem / <name>-key.pem and returns the paths. */
 function writePair(dir: string, name: string, pem: CertificatePem): { cert: string; key: string } {
