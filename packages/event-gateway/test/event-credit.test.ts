@@ -10,7 +10,7 @@ import { StringCodec, type NatsConnection } from 'nats';
 import { type SinkReceiver, startDownSink } from '@event-broker/test-support/http';
 import { freePort } from '@event-broker/test-support/processes';
 import { tmpDir } from '@event-broker/test-support/tmp';
-import { until, within } from '@event-broker/test-support/wait';
+import { pace, until, within } from '@event-broker/test-support/wait';
 import { connectLine, devPki, externalClient, getJson, internalClient, rawTls, record, startService, startTestGateway, type Pki } from './helpers/bridge.js';
 import type { EventService } from '@event-broker/event-service';
 import type { EventGateway } from '../src/server.js';
@@ -61,7 +61,7 @@ function sampleHeld(handlerz: () => Promise<HandlerzView>, ms = 60_000) {
       samples++;
       stored = Math.max(stored, v.last_seq);
       held = Math.max(held, v.held);
-      await new Promise((r) => setTimeout(r, 10));
+      await pace(10);
     }
   })();
   return {

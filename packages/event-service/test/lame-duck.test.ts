@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as v2 from 'nats';
 import { jsonLines, logLine, signal } from '@event-broker/test-support/child';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
-import { deferred, within } from '@event-broker/test-support/wait';
+import { deferred, pace, within } from '@event-broker/test-support/wait';
 import { startCli } from './helpers/cli.js';
 
 /** Every wait is generous: two children and the client share two cores with the rest of the suite. */
@@ -100,7 +100,7 @@ test('SIGTERM: a client listing two servers moves to the other on ldm without lo
     (async () => {
       while (!answers[answers.length - 1]!.startsWith('b:')) {
         await request();
-        await new Promise((r) => setTimeout(r, 5));
+        await pace(5);
       }
     })(),
     'requests reach the other server',

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { connect, StringCodec } from 'nats';
 import {
@@ -31,18 +30,13 @@ import { freePort } from '@event-broker/test-support/processes';
 import { connectRaw, connectRawTls, RawConn, RawPool } from '@event-broker/test-support/raw';
 import { until, within } from '@event-broker/test-support/wait';
 import { runToExit, startCli } from './helpers/cli.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';
 // bcrypt of "s3cret" (cost 10) in the $2a$ spelling `nats server passwd` prints (made with bcryptjs, $2b$ → $2a$:
 // the same hash for a password under 72 bytes).
 const S3CRET_BCRYPT = '$2a$10$P3PRfLVxh/JQvidla7bMhOOJQ3oLTcjh7YMn.lKIQCcBAxOFLoQ4e';
-
-function tmpDir(t: { after: (fn: () => void) => void }, prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** A leaf's CONNECT as nats-server 2.9 sends it (no `lang`), with credentials when given. */
 function leafConnect(creds: Record<string, unknown> = {}): string {

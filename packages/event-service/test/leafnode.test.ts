@@ -4,9 +4,8 @@
 // gets our interest again.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/shared';
 import { connect, headers, StringCodec, type NatsConnection } from 'nats';
@@ -14,6 +13,7 @@ import { startEventService, type EventService } from '../src/index.js';
 import { collect, fence, uniqueSubject, untilFlows } from '@event-broker/test-support/flow';
 import { type NatsLeaf, natsLeafLinks, natsServerSkip, startNatsLeaf } from '@event-broker/test-support/nats-server';
 import { until, within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
 
@@ -318,7 +318,7 @@ describe('leafnode port refusals (raw protocol)', () => {
 });
 
 describe('leafnode listener over TLS', { skip: natsServerSkip() }, () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'leafnode-tls-'));
+  const dir = tmpDir({ after }, 'leafnode-tls-');
   const write = (name: string, pem: CertificatePem) => {
     const cert = path.join(dir, `${name}.pem`);
     const key = path.join(dir, `${name}-key.pem`);
@@ -351,7 +351,6 @@ describe('leafnode listener over TLS', { skip: natsServerSkip() }, () => {
   after(async () => {
     for (const l of leaves) await l.stop();
     await svc?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('a leaf with a certificate from our CA attaches over TLS and messages cross', async () => {

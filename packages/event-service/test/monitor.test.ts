@@ -4,16 +4,14 @@
 // and /metrics as Prometheus text.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { loadServiceConfig } from '../src/config.js';
 import { startEventService, type EventService } from '../src/index.js';
 import { natsServerSkip, spawnNatsServer } from '@event-broker/test-support/nats-server';
 import { freePort } from '@event-broker/test-support/processes';
 import { eventually, until, WAIT_MS, within } from '@event-broker/test-support/wait';
+import { tmpDir, write as writeFile } from '@event-broker/test-support/tmp';
 
 /** A server with its monitoring port, ours or nats-server's. */
 interface Monitored {
@@ -318,13 +316,8 @@ describe('monitoring: our own behaviour', () => {
   });
 
   it('[monitor] in TOML: off when absent, host defaults to 127.0.0.1, port is required', async (t) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'monitor-config-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const write = (name: string, text: string) => {
-      const p = path.join(dir, name);
-      writeFileSync(p, text);
-      return p;
-    };
+    const dir = tmpDir(t, 'monitor-config-');
+    const write = (name: string, text: string) => writeFile(dir, name, text);
     assert.equal(loadServiceConfig({ configPath: write('none.toml', '[service]\nport = 0\n') }).config.monitor, undefined);
     const on = loadServiceConfig({ configPath: write('on.toml', '[monitor]\nport = 8222\n') }).config.monitor;
     assert.deepEqual(on, { host: '127.0.0.1', port: 8222, allowed_origins: [], allowed_hosts: [], max_connections: 128, max_streams: 64 });

@@ -20,9 +20,9 @@ import {
   type ClientLimits,
   type UplinkOptions,
 } from '../src/index.js';
+import { quietFor, until, WAIT_MS, within } from '@event-broker/test-support/wait';
 
 const sc = StringCodec();
-const WAIT_MS = 3000;
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 const LIMITS: ClientLimits = {
@@ -35,27 +35,6 @@ const LIMITS: ClientLimits = {
   write_deadline: 10_000,
   auth_timeout: 2000,
 };
-
-// --- bounded waits -----------------------------------------------------------------------------------------
-
-async function within<T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function until(cond: () => boolean, what: string, ms = WAIT_MS, describe?: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}${describe ? ` (${describe()})` : ''}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const settle = (ms = 50) => new Promise<void>((r) => setTimeout(r, ms));
 
 // --- the local "gateway": a broker and shared's Client over a net.Server -----------------------------------
 
@@ -301,7 +280,8 @@ describe('uplink against a raw hub', () => {
     assert.equal(burst[0], `LS+ ${up.loopSubject}`);
     assert.match(up.loopSubject, /^\$LDS\.\S{22}$/);
     assert.deepEqual(burst.slice(1).sort(), ['LS+ a.b', 'LS+ q.x g 2']);
-    await settle(100);
+    // The point: it stays in the handshake for a while without the hub's PONG.
+    await quietFor(100);
     assert.equal(up.up, false, 'not up before the PONG');
     assert.equal(up.state, 'handshake');
     peer.send('PONG\r\n');
@@ -396,7 +376,8 @@ describe('uplink against a raw hub', () => {
     await within(up.waitUntilUp(WAIT_MS), 'up again');
     // keep.x messages cross at once up to gone.x, which waits interestWaitMs for interest that never comes.
     await second.expect(/^LMSG keep\.x 2\r\nk0\r\n/, 'k0 first');
-    await settle(100);
+    // The point: nothing more comes for a while (well inside interestWaitMs).
+    await quietFor(100);
     assert.doesNotMatch(second.input, /k1/, 'k1 waits behind g0: order is kept');
     await until(() => up.counters.bufferedMsgs === 0, 'the held messages drained', WAIT_MS, () => JSON.stringify(up.counters));
     await second.expect(/^LMSG keep\.x 2\r\nk1\r\nLMSG keep\.q \| g 2\r\nq0\r\nLMSG keep\.x 2\r\nk2\r\n/, 'the rest in order, the queue name kept');
@@ -418,7 +399,9 @@ describe('uplink against a raw hub', () => {
     await within(up.waitUntilUp(WAIT_MS), 'up');
     first.send('LS- early.x\r\n');
     await until(() => !up.subs.has('early.x'), 'early.x withdrawn');
-    await settle(700);
+    // The early withdrawal must be older than withdrawnInterestMs (500) when the link drops.
+    const earlyAt = Date.now();
+    await until(() => Date.now() >= earlyAt + 700, 'the early withdrawal is 700 ms old');
     // As nats-server's shutdown may do: its clients' interest withdrawn, then the link closed.
     first.send('LS- late.x\r\n');
     await until(() => !up.subs.has('late.x'), 'late.x withdrawn');
@@ -452,7 +435,8 @@ describe('uplink against a raw hub', () => {
     let flushed = false;
     const flush = nc.flush().then(() => (flushed = true));
     await until(() => up.counters.pausedPublishers === 1, 'the publisher paused');
-    await settle(300);
+    // The point: its flush stays pending for a while.
+    await quietFor(300);
     assert.equal(flushed, false, "the publisher's flush waits while it is paused");
     const heldWhilePaused = up.counters.bufferedMsgs;
     assert.ok(heldWhilePaused < N, `only part of the burst was read (${heldWhilePaused} of ${N})`);
@@ -479,7 +463,8 @@ describe('uplink against a raw hub', () => {
     await peer.expect(/^-ERR 'Loop detected for leafnode account="\$G"\. Delaying attempt to reconnect for 30s'\r\n/, 'the loop -ERR');
     await within(peer.closed, 'the link closes');
     assert.equal(up.lastError?.code, 'EUPLINK_LOOP');
-    await settle(300);
+    // The point: no redial comes for a while.
+    await quietFor(300);
     assert.equal(hub.peers.length, 1, 'no redial within the loop delay');
   });
 

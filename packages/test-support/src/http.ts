@@ -2,11 +2,14 @@
 // request (headers, body, webhook-id, when) and answers it as the test says, by status or by hand, at once or held
 // back. startDownSink is the receiver that is down (503) until told it is up. Closed in `t.after`.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { HOST } from './processes.js';
 import type { AfterHook } from './tmp.js';
 
 export interface Delivery {
+  /** The request's path (and query). */
+  readonly url: string;
   readonly headers: http.IncomingHttpHeaders;
   readonly body: string;
   /** The webhook-id header (`undefined` as text when there is none). */
@@ -26,10 +29,12 @@ export interface ReceiverOptions {
   port?: number;
   /** The path in `url`; default `/`. */
   path?: string;
+  /** Serve HTTPS with this certificate (PEM); the url says https://. */
+  tls?: { cert: string; key: string };
 }
 
 export interface Receiver {
-  /** `http://127.0.0.1:<port><path>`, for a [handlers] entry's url. */
+  /** `http://127.0.0.1:<port><path>` (https:// with `tls`), for a [handlers] entry's url. */
   readonly url: string;
   /** `127.0.0.1:<port>`, the short form a [handlers] entry takes. */
   readonly addr: string;
@@ -51,13 +56,13 @@ export async function startReceiver(t: AfterHook | undefined, opts: ReceiverOpti
   const got: Delivery[] = [];
   let held = false;
   const waiting: (() => void)[] = [];
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (d: string) => (body += d));
     req.on('end', () => {
       const n = got.length;
-      const d: Delivery = { headers: req.headers, body, id: String(req.headers['webhook-id']), at: Date.now() };
+      const d: Delivery = { url: req.url ?? '', headers: req.headers, body, id: String(req.headers['webhook-id']), at: Date.now() };
       got.push(d);
       if (opts.answer !== undefined) return opts.answer(n, res, d);
       const code = opts.status?.(n, d) ?? 200;
@@ -68,7 +73,8 @@ export async function startReceiver(t: AfterHook | undefined, opts: ReceiverOpti
       if (held) waiting.push(answer);
       else answer();
     });
-  });
+  };
+  const server: http.Server = opts.tls === undefined ? http.createServer(onRequest) : https.createServer(opts.tls, onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, HOST, resolve);
@@ -80,7 +86,7 @@ export async function startReceiver(t: AfterHook | undefined, opts: ReceiverOpti
   t?.after(close);
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${HOST}:${port}${opts.path ?? '/'}`,
+    url: `${opts.tls === undefined ? 'http' : 'https'}://${HOST}:${port}${opts.path ?? '/'}`,
     addr: `${HOST}:${port}`,
     port,
     got,

@@ -5,7 +5,8 @@
 // client port, a leafnode port, the gateway's.
 import net from 'node:net';
 import tls from 'node:tls';
-import { WAIT_MS, within } from './wait.js';
+import type { AfterHook } from './tmp.js';
+import { WAIT_MS, until, within } from './wait.js';
 
 export interface Endpoint {
   readonly host: string;
@@ -360,6 +361,42 @@ export class RawPool {
     for (const c of this.conns) c.close();
     this.conns.clear();
   }
+}
+
+/** Sockets that connected and send nothing, as a flood of handshake-less connections does. */
+export interface IdleSockets {
+  /** Sockets the server has not closed. */
+  open(): number;
+  closed(): number;
+  /** How many received `-ERR 'maximum connections exceeded'`. */
+  refused(): number;
+  destroy(): void;
+}
+
+/**
+ * Opens `n` TCP connections to 127.0.0.1:`port` at once that send nothing (no TLS handshake, no upgrade request,
+ * no CONNECT); resolves once every one connected or was closed straight away (the server has seen them all).
+ * Destroyed after the test.
+ */
+export async function idleSockets(t: AfterHook, port: number, n: number, ms = WAIT_MS): Promise<IdleSockets> {
+  const socks: { s: net.Socket; closed: boolean; input: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    const x = { s, closed: false, input: '' };
+    s.on('data', (d: Buffer) => (x.input += d.toString('latin1')));
+    s.on('error', () => {}); // a reset is a close
+    s.on('close', () => (x.closed = true));
+    socks.push(x);
+  }
+  const idle: IdleSockets = {
+    open: () => socks.filter((x) => !x.closed).length,
+    closed: () => socks.filter((x) => x.closed).length,
+    refused: () => socks.filter((x) => x.input.includes("-ERR 'maximum connections exceeded'")).length,
+    destroy: () => socks.forEach((x) => x.s.destroy()),
+  };
+  t.after(() => idle.destroy());
+  await until(() => socks.every((x) => x.s.readyState === 'open' || x.closed), `${n} sockets connected`, ms);
+  return idle;
 }
 
 /** Escapes a regex literal piece (subjects contain `.`, `*`, `>`). */
