@@ -267,9 +267,9 @@ for (const target of targets()) {
 
       it('a client that answers every PING stays connected', async () => {
         const c = await pool.handshake(server(), QUIET);
-        const until = Date.now() + 1500;
+        const end = Date.now() + 1500;
         let pongs = 0;
-        while (Date.now() < until) {
+        while (Date.now() < end) {
           await c.expect(/^PING\r\n/, 1000);
           c.send('PONG\r\n');
           pongs++;

@@ -21,6 +21,7 @@ import {
   type UplinkOptions,
 } from '../src/index.js';
 import { quietFor, until, WAIT_MS, within } from '@event-broker/test-support/wait';
+import { RawConn } from '@event-broker/test-support/raw';
 
 const sc = StringCodec();
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -98,19 +99,19 @@ async function natsClient(t: TestContext, front: Front): Promise<NatsConnection>
 
 // --- the raw hub -------------------------------------------------------------------------------------------
 
-/** One accepted leaf connection, read as latin1 so string offsets are byte offsets. */
+/** One accepted leaf connection: test-support's raw client on the hub's side, naming what a test waits for. */
 class RawPeer {
-  input = '';
+  readonly conn: RawConn;
   readonly closed: Promise<void>;
-  private wake: (() => void) | undefined;
 
   constructor(readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.input += d.toString('latin1');
-      this.wake?.();
-    });
-    socket.on('error', () => {});
+    this.conn = new RawConn(socket);
     this.closed = new Promise((r) => socket.once('close', () => r()));
+  }
+
+  /** What came in and no expect consumed (latin1, so string offsets are byte offsets). */
+  get input(): string {
+    return this.conn.buffered;
   }
 
   send(s: string): void {
@@ -119,22 +120,10 @@ class RawPeer {
 
   /** Waits for `re` in what came in and consumes everything up to the end of the match. */
   async expect(re: RegExp, what: string, ms = WAIT_MS): Promise<RegExpExecArray> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const m = re.exec(this.input);
-      if (m !== null) {
-        this.input = this.input.slice(m.index + m[0].length);
-        return m;
-      }
-      const left = end - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${ms} ms: ${what}; got ${JSON.stringify(this.input.slice(0, 300))}`);
-      await new Promise<void>((r) => {
-        const timer = setTimeout(r, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          r();
-        };
-      });
+    try {
+      return await this.conn.expect(re, ms);
+    } catch (err) {
+      throw new Error(`${what}: ${(err as Error).message}`);
     }
   }
 
