@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, HOST, waitForPort } from './processes.js';
 import type { AfterHook } from './tmp.js';
-import { WAIT_MS, pace, within } from './wait.js';
+import { WAIT_MS, until, within } from './wait.js';
 
 /** Its version (`v2.9.10`), or undefined when it is not installed. */
 export function natsServerVersion(): string | undefined {
@@ -122,11 +122,8 @@ export async function spawnNatsServer(lines: readonly string[], opts: NatsServer
       const before = reloads;
       fs.writeFileSync(conf, next.join('\n') + '\n');
       child.kill('SIGHUP');
-      const end = Date.now() + ms;
-      while (reloads === before) {
-        if (!alive() || Date.now() > end) throw new Error(`nats-server did not reload within ${ms} ms:\n${log}`);
-        await pace(20);
-      }
+      await until(() => reloads !== before || !alive(), 'nats-server logs the reload', ms, () => log);
+      if (reloads === before) throw new Error(`nats-server exited instead of reloading:\n${log}`);
     },
     stop,
   };

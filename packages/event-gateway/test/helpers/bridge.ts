@@ -53,6 +53,9 @@ export class LogCapture {
 
 // --- the dev PKI -----------------------------------------------------------------------------------------------
 
+/** Everything allowed: for tests that are not about permissions. */
+export const ALL: DevTokenPermissions = { pub: { allow: ['>'] }, sub: { allow: ['>'] } };
+
 export interface Pki {
   dir: string;
   file(name: string): string;
@@ -63,6 +66,10 @@ export interface Pki {
   /** PEM of the dev CA and its key, to issue more certificates. */
   caPem(): { cert: string; key: string };
   devToken(sub: string, nats: DevTokenPermissions, ttlSeconds?: number): Promise<string>;
+  /** A dev token, everything allowed unless `nats` says otherwise. */
+  token(sub: string, nats?: DevTokenPermissions, opts?: { ttlSeconds?: number; issuer?: string; audience?: string }): Promise<string>;
+  /** The dev JWT signing key (PEM). */
+  signingKey: string;
 }
 
 export async function devPki(t: TestContext): Promise<Pki> {
@@ -82,6 +89,8 @@ export async function devPki(t: TestContext): Promise<Pki> {
     client: { cert: file(F.client.cert), key: file(F.client.key) },
     caPem: () => ({ cert: fs.readFileSync(file(F.ca.cert), 'utf8'), key: fs.readFileSync(file(F.ca.key), 'utf8') }),
     devToken: (sub, nats, ttlSeconds) => mintDevToken(signingKey, { sub, nats }, ttlSeconds === undefined ? {} : { ttlSeconds }),
+    token: (sub, nats = ALL, opts = {}) => mintDevToken(signingKey, { sub, nats }, opts),
+    signingKey,
   };
 }
 

@@ -1,60 +1,29 @@
-// What the operations tests (monitoring, config commands, lame duck) share: the dev PKI and tokens, a real event
-// service with its TLS leafnode listener, gateways in this process or as `event-gateway` CLI children (their JSON
-// log lines read, signals sent), external clients with the dev client certificate, nats-server children for
-// side-by-side comparisons. Every child and server is stopped in t.after; waits, temp dirs and the child runner
-// are test-support's.
-import fs from 'node:fs';
-import path from 'node:path';
+// What the operations tests (monitoring, config commands, lame duck) share: gateways in this process (started as
+// the CLI starts them) or as `event-gateway` CLI children (their JSON log lines read, signals sent), the TOML for
+// them, external clients with the dev client certificate, monitoring JSON. The dev PKI and the service are
+// bridge.ts's; waits, temp dirs and the child runner test-support's. Everything is stopped in t.after.
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import { DEV_PKI_FILES, mintDevToken, writeDevPki, type DevTokenPermissions } from '@event-broker/shared';
-import { startEventService, type EventService } from '@event-broker/event-service';
+import { DEV_PKI_FILES } from '@event-broker/shared';
+import type { EventService } from '@event-broker/event-service';
 import type { GatewayConfigInput } from '../../src/config-types.js';
 import type { EventGateway } from '../../src/server.js';
 import { startGateway } from '../../src/start.js';
 import { CHILD_MS, exitOf, logLine, spawnCli, type Run } from '@event-broker/test-support/child';
 import { HOST } from '@event-broker/test-support/processes';
-import { tmpDir } from '@event-broker/test-support/tmp';
 import { within } from '@event-broker/test-support/wait';
-
-/** Everything allowed: the operations tests are not about permissions. */
-export const ALL: DevTokenPermissions = { pub: { allow: ['>'] }, sub: { allow: ['>'] } };
+import type { Pki } from './bridge.js';
 
 // --- dev PKI, service, gateways, clients ---------------------------------------------------------------------------
 
-export interface Pki {
-  dir: string;
-  file(name: string): string;
-  token(sub: string, nats?: DevTokenPermissions, opts?: { ttlSeconds?: number; issuer?: string; audience?: string }): Promise<string>;
-  signingKey: string;
-}
-
-export async function devPki(t: TestContext): Promise<Pki> {
-  const dir = tmpDir(t, 'gateway-ops-');
-  await writeDevPki(dir);
-  const file = (name: string) => path.join(dir, name);
-  const signingKey = fs.readFileSync(file(DEV_PKI_FILES.jwt.privateKey), 'utf8');
-  return { dir, file, signingKey, token: (sub, nats = ALL, opts = {}) => mintDevToken(signingKey, { sub, nats }, opts) };
-}
+// The dev PKI and the service are bridge.ts's.
+export { ALL, devPki, startService, type Pki } from './bridge.js';
 
 /** The token's `jti` (what [auth] revoked lists). */
 export function tokenId(token: string): string {
   const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { jti: string };
   return payload.jti;
-}
-
-/** The event service with a TLS leafnode listener (client certificates required there). */
-export async function startService(t: TestContext, pki: Pki): Promise<EventService> {
-  const F = DEV_PKI_FILES;
-  const service = await startEventService({
-    service: { host: HOST, port: 0 },
-    tls: { cert_path: pki.file(F.eventService.cert), key_path: pki.file(F.eventService.key), root_ca_path: pki.file(F.ca.cert), verify: false },
-    leafnodes: { host: HOST, port: 0 },
-    log: { level: 'silent' },
-  } as never);
-  t.after(() => service.close());
-  return service;
 }
 
 /** An internal client of the service. */
