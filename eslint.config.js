@@ -5,7 +5,7 @@ import { defineConfig } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-const TESTS = ['packages/*/test/**', 'bench/**'];
+const TESTS = ['packages/*/test/**', 'packages/test-support/**', 'bench/**'];
 
 export default defineConfig(
   { ignores: ['**/dist/**', '**/node_modules/**', 'certs/**', 'test-artifacts/**', 'bench/out/**', 'bench/bin/**'] },

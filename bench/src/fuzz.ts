@@ -2,7 +2,8 @@
 // minutes, outside `npm test`, with random seeds. It starts the real event service (its CLI: client port with a token,
 // a TLS leafnode port) and the real event gateway (its CLI, attached to that port), then, batch after batch, each
 // with a fresh seed: the parser property for every role (in this process) and the wire property against the
-// service's client and leafnode ports and the gateway's TLS port (shared/test/support/*). It reports
+// service's client and leafnode ports and the gateway's TLS port (test-support's frames, parking, wire-fuzz).
+// It reports
 //   crashes   a process exited, or wrote to stderr, or logged at error level;
 //   hangs     a good client connected throughout did not get its PONG within --probe-ms;
 //   memory    a process's RSS grew more than --max-growth-mib past its level after the first batches;
@@ -25,13 +26,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
+import { Parser } from '@event-broker/shared';
 import { DEV_PKI_FILES as F, mintDevToken, writeDevPki } from '@event-broker/dev-tools';
-import { HOST, freePort, readRssKiB, waitForPort } from '@event-broker/shared/testing/processes';
-import { plainOpener, tlsOpener } from '@event-broker/shared/testing/parking';
-import { chunksOf, cutsOf, heldBound, hostileStream, type FrameRole } from '@event-broker/shared/testing/frames';
-import { parseChunks } from '@event-broker/shared/testing/recorder';
-import { goodClient, showStream, wireProperty, type GoodClient, type WireTarget } from '@event-broker/shared/testing/wire-fuzz';
+import { chunksOf, cutsOf, type FrameRole, heldBound, hostileStream } from '@event-broker/test-support/frames';
+import { plainOpener, tlsOpener } from '@event-broker/test-support/parking';
+import { freePort, HOST, readRssKiB, waitForPort } from '@event-broker/test-support/processes';
+import { chunkParser } from '@event-broker/test-support/recorder';
+import { goodClient, type GoodClient, showStream, wireProperty, type WireTarget } from '@event-broker/test-support/wire-fuzz';
+import { CHILD_MS, jsonLines } from '@event-broker/test-support/child';
+import { until } from '@event-broker/test-support/wait';
 
+const parseChunks = chunkParser(Parser);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SERVICE_BIN = path.join(ROOT, 'packages', 'event-service', 'bin', 'event-service.mjs');
 const GATEWAY_BIN = path.join(ROOT, 'packages', 'event-gateway', 'bin', 'event-gateway.mjs');
@@ -122,17 +127,11 @@ function startChild(name: string, bin: string, config: string): Child {
 
 /** The JSON log line `msg`, once it appears (bounded). */
 async function logged(child: Child, msg: string): Promise<{ msg?: string; port?: number }> {
-  const end = Date.now() + 15_000;
-  for (;;) {
-    for (const l of child.stdout.split('\n')) {
-      if (!l.includes(msg)) continue;
-      const j = JSON.parse(l) as { msg?: string; port?: number };
-      if (j.msg === msg) return j;
-    }
-    if (!child.alive()) throw new Error(`${child.name} exited before logging ${msg}: ${child.stderr}`);
-    if (Date.now() > end) throw new Error(`${child.name} did not log ${msg}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const line = () => jsonLines(child.stdout).find((j) => j.msg === msg) as { msg?: string; port?: number } | undefined;
+  await until(() => line() !== undefined || !child.alive(), `${child.name} logs ${msg}`, CHILD_MS);
+  const found = line();
+  if (found === undefined) throw new Error(`${child.name} exited before logging ${msg}: ${child.stderr}`);
+  return found;
 }
 
 async function loggedPort(child: Child, msg: string): Promise<number> {

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { DEV_PKI_FILES as F, mintDevToken, writeDevPki } from '@event-broker/dev-tools';
 import type { Generator } from './generators.js';
 import type { GenResult, GenSpec, Limits } from './scenarios.js';
-import { freePort, startGatewayCli, startNatsServer, startOurs, type RunningServer, type TargetName } from './servers.js';
+import { freePort } from '@event-broker/test-support/processes';
+import { startGatewayCli, startNatsServer, startOurs, type RunningServer, type TargetName } from './servers.js';
 
 export interface GatewayRunOptions {
   target: TargetName;

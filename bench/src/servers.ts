@@ -1,12 +1,13 @@
 // The two servers under test, each a child process of its own (so its RSS and CPU time can be read from /proc),
 // started fresh per scenario with the same limits, on loopback. The gateway scenario (gateway.ts) starts two of
 // each side: nats-server hub and leaf from extra config lines, our service with [leafnodes] and the gateway's CLI.
+// Ports, /proc readings and the nats-server launcher are test-support's, which the tests use too.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort, HOST, readRssKiB, waitForPort } from '@event-broker/test-support/processes';
 import { errorLine } from './stderr.js';
 import type { Limits } from './scenarios.js';
 
@@ -69,12 +70,6 @@ function ticksPerSecond(): number {
   return clkTck;
 }
 
-export function readRssKiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]);
-}
-
 export function readCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name (which may contain spaces): utime is 14th, stime 15th overall.
@@ -82,34 +77,10 @@ export function readCpuSeconds(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
 }
 
-/** A free loopback port: bind 0, read it, close. Racy in principle; nothing else binds here during a run. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitListening(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${stderr().trim().slice(-500)}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`not listening on ${port} after ${START_TIMEOUT_MS} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Resolves once `child` listens on `port`; rejects with its last output if it exits first. */
+function waitListening(port: number, child: ChildProcess, output: () => string): Promise<void> {
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  return waitForPort(port, alive, START_TIMEOUT_MS, () => `exited with ${child.exitCode}: ${output().trim().slice(-500)}`);
 }
 
 function collect(child: ChildProcess): () => string {
@@ -131,7 +102,7 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'
 
 function handle(
   target: TargetName,
-  child: ChildProcess,
+  child: { readonly pid?: number | undefined },
   port: number,
   extra: {
     cleanup?: () => void;
@@ -139,6 +110,8 @@ function handle(
     snapshot?: (file: string) => Promise<void>;
     leafnodePort?: number;
     stopSignal?: NodeJS.Signals;
+    /** How to stop it, when not by a signal to `child`. */
+    stop?: () => Promise<void>;
   } = {},
 ): RunningServer {
   const pid = child.pid!;
@@ -152,50 +125,29 @@ function handle(
     ...(extra.heap ? { heap: extra.heap } : {}),
     ...(extra.snapshot ? { snapshot: extra.snapshot } : {}),
     async stop() {
-      await stopChild(child, extra.stopSignal);
+      if (extra.stop) await extra.stop();
+      else await stopChild(child as ChildProcess, extra.stopSignal);
       extra.cleanup?.();
     },
   };
 }
 
-export function natsServerVersion(): string | undefined {
-  const r = spawnSync('nats-server', ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim().replace(/^nats-server:\s*/, '') : undefined;
-}
-
 /** nats-server with a config file carrying the limits (and `conf`: more lines); `-a`/`-p` on the command line. */
 export async function startNatsServer(limits: Limits, conf: string[] = []): Promise<RunningServer> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-nats-'));
-  const file = path.join(dir, 'nats.conf');
-  writeFileSync(
-    file,
-    [
-      `max_payload: ${limits.maxPayloadBytes}`,
-      `max_connections: ${limits.maxConnections}`,
-      `max_pending: ${limits.maxPendingBytes}`,
-      `write_deadline: "${limits.writeDeadlineMs}ms"`,
-      ...conf,
-      '',
-    ].join('\n'),
-  );
   const port = await freePort();
-  const child = spawn('nats-server', ['-c', file, '-a', '127.0.0.1', '-p', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const stderr = collect(child);
-  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  const lines = [
+    `max_payload: ${limits.maxPayloadBytes}`,
+    `max_connections: ${limits.maxConnections}`,
+    `max_pending: ${limits.maxPendingBytes}`,
+    `write_deadline: "${limits.writeDeadlineMs}ms"`,
+    ...conf,
+  ];
   try {
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', () => resolve());
-      child.once('error', reject);
-    });
-    await waitListening(port, child, stderr);
+    const server = await spawnNatsServer(lines, { port, args: ['-a', HOST, '-p', String(port)], startMs: START_TIMEOUT_MS });
+    return handle('nats-server', server, port, { stop: () => server.stop() });
   } catch (err) {
-    await stopChild(child);
-    cleanup();
     throw new Error(`nats-server did not start: ${(err as Error).message}`);
   }
-  return handle('nats-server', child, port, { cleanup });
 }
 
 /** Our event service in a child of its own (run-service.ts), port 0, silent logs; it prints the port it bound. */

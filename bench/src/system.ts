@@ -1,7 +1,7 @@
 // What a result is only meaningful with: the machine, versions, commit and how busy the machine was.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
-import { natsServerVersion } from './servers.js';
+import { natsServerVersion } from '@event-broker/test-support/nats-server';
 
 export interface SystemInfo {
   date: string;

@@ -1,12 +1,12 @@
 // Dependencies declared where imported, and only there (issue 15): scripts/check-deps.mjs passes over the workspace,
 // and it does catch each kind of mistake, shown on a small workspace made for the purpose.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const SCRIPT = path.join(ROOT, 'scripts', 'check-deps.mjs');
@@ -22,12 +22,6 @@ function write(root: string, files: Record<string, string | object>): void {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
   }
-}
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'check-deps-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 test('every workspace package imports what it declares and declares what it imports', () => {

@@ -1,25 +1,13 @@
 // The dev PKI's identities (issue 11, finding 2): the gateway's upstream certificate, the clients' certificate and
 // the gateway's server certificate have three different subjects, so the dev leaf port can list the upstream one
 // alone; an upstream certificate from the older layout (CN=event-gateway, like the server certificate) is re-issued.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import {
-  DEV_CLIENT_COMMON_NAME,
-  DEV_PKI_FILES,
-  DEV_UPSTREAM_COMMON_NAME,
-  createClientCertificate,
-  writeDevPki,
-} from '../src/index.js';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-pki-ids-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { DEV_CLIENT_COMMON_NAME, DEV_PKI_FILES, DEV_UPSTREAM_COMMON_NAME, createClientCertificate, writeDevPki } from '../src/index.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const subject = (dir: string, file: string) =>
   new crypto.X509Certificate(fs.readFileSync(path.join(dir, file))).subject;

@@ -1,11 +1,10 @@
 // The dev PKI: certificates carry the names, key usages and validity asked for; writeDevPki is idempotent, keeps
 // keys private (0600), re-issues only what is missing or no longer chains; dev tokens verify against jwks.json.
 // That the files load as the processes' TLS sections name them is shared's test (dev-pki-tls.test.ts).
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as jose from 'jose';
 import {
@@ -16,16 +15,11 @@ import {
   mintDevToken,
   writeDevPki,
 } from '../src/index.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const DAY_MS = 86_400_000;
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-pki-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function snapshot(dir: string): Map<string, string> {
   return new Map(

@@ -8,9 +8,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const PACKED = ['shared', 'event-service', 'event-gateway'];
@@ -70,12 +70,12 @@ function readmeExample(): string {
   return m[1]!;
 }
 
-let work = '';
+// The scratch project's directory, outside the repository, removed after the file's tests.
+const work = tmpDir({ after }, 'event-broker-pack-');
 let app = '';
 const tarballs = new Map<string, string>();
 
 before(() => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'event-broker-pack-'));
   assert.ok(
     !path
       .relative(ROOT, work)
@@ -118,9 +118,6 @@ before(() => {
   );
 });
 
-after(() => {
-  if (work) fs.rmSync(work, { recursive: true, force: true });
-});
 
 test("the README's embedding example runs as written from the installed package", () => {
   fs.writeFileSync(path.join(app, 'example.mjs'), readmeExample());

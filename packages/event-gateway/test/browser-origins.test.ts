@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import WebSocket from 'ws';
-import { startBridge, within } from './helpers/bridge.js';
+import { within } from '@event-broker/test-support/wait';
+import { startBridge } from './helpers/bridge.js';
 
 function get(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return within(

@@ -7,24 +7,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { NatsConnection } from 'nats';
-import {
-  HOST,
-  devPki,
-  external,
-  freePort,
-  gatewayToml,
-  jsonLines,
-  logLine,
-  runToExit,
-  startCli,
-  tmpDir,
-  tokenId,
-  until,
-  within,
-  write,
-  type Pki,
-  type Run,
-} from './helpers/ops.js';
+import { jsonLines, logLine, type Run } from '@event-broker/test-support/child';
+import { freePort, HOST } from '@event-broker/test-support/processes';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { devPki, external, gatewayToml, runToExit, startCli, tokenId, type Pki } from './helpers/ops.js';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 

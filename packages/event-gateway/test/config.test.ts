@@ -8,7 +8,8 @@ import path from 'node:path';
 import { ConfigError } from '@event-broker/shared';
 import { formatGatewayConfig, loadGatewayConfig, parseUpstreamUrl, resolveGatewayConfig } from '../src/config.js';
 import type { GatewayConfig, GatewayConfigInput } from '../src/config-types.js';
-import { jwks, keyPair, tmpDir, write } from './helpers/keys.js';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { jwks, keyPair } from './helpers/keys.js';
 
 const MiB = 1024 * 1024;
 

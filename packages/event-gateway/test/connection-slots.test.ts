@@ -2,33 +2,14 @@
 // client certificate needed to try): the cap counts them from accept, a client with a certificate and a token
 // still gets in (the oldest connection not yet admitted gives its slot), admitted clients are never closed for
 // room, and a socket that never handshakes is closed at auth_timeout, counted from accept.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { record, startBridge, until, within } from './helpers/bridge.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { record, startBridge } from './helpers/bridge.js';
+import { idleSockets } from '@event-broker/test-support/raw';
 
 const LIMIT = 10;
 const WAIT_MS = 8000;
-
-/** `n` TCP connections opened at once that send nothing after the plaintext INFO. */
-async function idleSockets(t: TestContext, port: number, n: number) {
-  const socks: { s: net.Socket; closed: boolean; input: string }[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.connect(port, '127.0.0.1');
-    const x = { s, closed: false, input: '' };
-    s.on('data', (d: Buffer) => (x.input += d.toString('latin1')));
-    s.on('error', () => {});
-    s.on('close', () => (x.closed = true));
-    socks.push(x);
-  }
-  t.after(() => socks.forEach((x) => x.s.destroy()));
-  await until(() => socks.every((x) => x.s.readyState === 'open' || x.closed), `${n} sockets connected`, WAIT_MS);
-  return {
-    open: () => socks.filter((x) => !x.closed).length,
-    closed: () => socks.filter((x) => x.closed).length,
-    refused: () => socks.filter((x) => x.input.includes("-ERR 'maximum connections exceeded'")).length,
-  };
-}
 
 test('100 handshake-less sockets at once hold at most max_connections slots, and a client with a certificate and token still gets in', async (t) => {
   // auth_timeout long enough that no slot is freed by it while the test counts.

@@ -5,13 +5,15 @@
 // nats-server's `Authorization Violation`, and the gateway's upstream certificate alone is no client of the gateway.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@event-broker/test-support/processes';
+import { type AfterHook, tmpDir } from '@event-broker/test-support/tmp';
+import { until } from '@event-broker/test-support/wait';
+import { connectLine, rawTls } from './helpers/bridge.js';
+import { spawnCli } from '@event-broker/test-support/child';
 import { DEV_PKI_FILES, writeDevPki } from '@event-broker/dev-tools';
-import { connectLine, freePort, rawTls, until } from './helpers/bridge.js';
-import { tmpDir } from './helpers/keys.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const SERVICE_CLI = path.join(ROOT, 'packages/event-service/dist/src/cli.js');
@@ -19,18 +21,9 @@ const GATEWAY_CLI = path.join(ROOT, 'packages/event-gateway/dist/src/cli.js');
 const START_MS = 20_000;
 
 /** A CLI as a child process; killed when the test ends; its output kept for failure messages. */
-function run(t: { after: (fn: () => void) => void }, cli: string, args: string[]): { output: () => string; exited: () => boolean } {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d: Buffer) => {
-    if (out.length < 200_000) out += d.toString('utf8');
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { output: () => out, exited: () => child.exitCode !== null || child.signalCode !== null };
+function run(t: AfterHook, cli: string, args: string[]): { output: () => string; exited: () => boolean } {
+  const { child, stdout, stderr } = spawnCli(t, cli, args);
+  return { output: () => stdout() + stderr(), exited: () => child.exitCode !== null || child.signalCode !== null };
 }
 
 async function healthz(port: number): Promise<number> {

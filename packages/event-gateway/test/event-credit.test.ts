@@ -7,9 +7,11 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { StringCodec, type NatsConnection } from 'nats';
-import { startDownSink, type SinkReceiver } from '@event-broker/shared/testing/sink-receiver';
-import { connectLine, devPki, externalClient, freePort, getJson, internalClient, rawTls, record, startService, startTestGateway, until, within, type Pki } from './helpers/bridge.js';
-import { tmpDir } from './helpers/keys.js';
+import { type SinkReceiver, startDownSink } from '@event-broker/test-support/http';
+import { freePort } from '@event-broker/test-support/processes';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { pace, until, within } from '@event-broker/test-support/wait';
+import { connectLine, devPki, externalClient, getJson, internalClient, rawTls, record, startService, startTestGateway, type Pki } from './helpers/bridge.js';
 import type { EventService } from '@event-broker/event-service';
 import type { EventGateway } from '../src/server.js';
 
@@ -59,7 +61,7 @@ function sampleHeld(handlerz: () => Promise<HandlerzView>, ms = 60_000) {
       samples++;
       stored = Math.max(stored, v.last_seq);
       held = Math.max(held, v.held);
-      await new Promise((r) => setTimeout(r, 10));
+      await pace(10);
     }
   })();
   return {

@@ -8,9 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { StringCodec } from 'nats';
-import { startDownSink } from '@event-broker/shared/testing/sink-receiver';
-import { devPki, externalClient, getJson, internalClient, startService, startTestGateway, until, within } from './helpers/bridge.js';
-import { tmpDir } from './helpers/keys.js';
+import { startDownSink } from '@event-broker/test-support/http';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { devPki, externalClient, getJson, internalClient, startService, startTestGateway } from './helpers/bridge.js';
 
 const sc = StringCodec();
 const LIMIT = 50;

@@ -4,13 +4,15 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { DEV_PKI_FILES, mintDevToken, writeDevPki, type DevTokenPermissions } from '@event-broker/dev-tools';
 import { startEventService, type EventService } from '@event-broker/event-service';
 import { startGateway } from '../src/start.js';
 import type { EventGateway } from '../src/server.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { gatewayWants, leafOf, rawTls } from './helpers/bridge.js';
 
 const sc = StringCodec();
 
@@ -27,8 +29,7 @@ interface Setup {
 }
 
 async function setup(t: TestContext): Promise<Setup> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'gateway-test-');
   await writeDevPki(dir);
   const file = (name: string) => path.join(dir, name);
   const F = DEV_PKI_FILES;
@@ -37,6 +38,7 @@ async function setup(t: TestContext): Promise<Setup> {
     // The leafnode port uses [tls] and always requires a client certificate; internal clients need none.
     tls: { cert_path: file(F.eventService.cert), key_path: file(F.eventService.key), root_ca_path: file(F.ca.cert), verify: false },
     leafnodes: { host: '127.0.0.1', port: 0 },
+    monitor: { host: '127.0.0.1', port: 0 },
     log: { level: 'silent' },
   } as never);
   t.after(() => service.close());
@@ -85,10 +87,14 @@ async function setup(t: TestContext): Promise<Setup> {
   };
 }
 
-/** Lets an interest change cross the link (LS+ is sent at once; this gives the other side time to read it). */
-async function settle(nc: NatsConnection): Promise<void> {
-  await nc.flush();
-  await new Promise((r) => setTimeout(r, 100));
+/** An internal subscription's interest has crossed the link: the gateway's broker holds it for the uplink. */
+async function gatewayHas(s: Setup, subject: string): Promise<void> {
+  await until(() => gatewayWants(s.gateway, subject), `the service's interest in ${subject} reaches the gateway`);
+}
+
+/** An external subscription's interest has crossed the link: the service lists it on the gateway's leaf. */
+async function serviceHas(s: Setup, subject: string): Promise<void> {
+  await until(async () => ((await leafOf(s.service))?.subscriptions_list ?? []).includes(subject), `the gateway's interest in ${subject} reaches the service`);
 }
 
 test('an external client publishes to an internal subscriber and receives an internal publish, through the gateway', async (t) => {
@@ -97,12 +103,12 @@ test('an external client publishes to an internal subscriber and receives an int
   const outside = await s.external(await s.token('alice', { pub: { allow: ['orders.>'] }, sub: { allow: ['audit.>'] } }));
 
   const gotInside = inside.subscribe('orders.>', { max: 1 });
-  await settle(inside);
+  await gatewayHas(s, 'orders.created');
   outside.publish('orders.created', sc.encode('from outside'));
   for await (const m of gotInside) assert.equal(sc.decode(m.data), 'from outside');
 
   const gotOutside = outside.subscribe('audit.created', { max: 1 });
-  await settle(outside);
+  await serviceHas(s, 'audit.created');
   inside.publish('audit.created', sc.encode('from inside'));
   for await (const m of gotOutside) assert.equal(sc.decode(m.data), 'from inside');
 });
@@ -116,12 +122,12 @@ test('request/reply works both ways across the bridge', async (t) => {
     { inboxPrefix: '_INBOX.bob' },
   );
   inside.subscribe('svc.echo', { callback: (_e, m) => m.respond(sc.encode(`echo ${sc.decode(m.data)}`)) });
-  await settle(inside);
+  await gatewayHas(s, 'svc.echo');
   const r = await outside.request('svc.echo', sc.encode('hi'), { timeout: 3000 });
   assert.equal(sc.decode(r.data), 'echo hi');
 
   outside.subscribe('ask.time', { callback: (_e, m) => m.respond(sc.encode('noon')) });
-  await settle(outside);
+  await serviceHas(s, 'ask.time');
   const r2 = await inside.request('ask.time', sc.encode(''), { timeout: 3000 });
   assert.equal(sc.decode(r2.data), 'noon');
 });
@@ -141,6 +147,7 @@ test('permission violations get nats-server texts and the connection stays open'
   const F = DEV_PKI_FILES;
   const raw = await rawTls(s.gateway.port, { ca: s.file(F.ca.cert), cert: s.file(F.client.cert), key: s.file(F.client.key) });
   t.after(() => raw.socket.destroy());
+  assert.equal(raw.info.tls_required, true, 'the INFO asks for TLS');
   raw.socket.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, auth_token: token })}\r\nSUB secret.> 1\r\nSUB ok.x q 2\r\nPUB secret.x 2\r\nno\r\nPING\r\n`);
   const text = await raw.readUntil('PONG\r\n');
   assert.equal(
@@ -158,58 +165,11 @@ test('permission violations get nats-server texts and the connection stays open'
     return undefined;
   })();
   nc.subscribe('secret.>');
-  const err = await Promise.race([seen, new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
+  const err = await within(seen, 'the client reports the refusal', 3000);
   assert.equal(err, 'PERMISSIONS_VIOLATION');
   await nc.flush();
   assert.equal(nc.isClosed(), false);
 });
-
-/** A raw TLS connection to the gateway that has read its INFO. */
-async function rawTls(port: number, files: { ca: string; cert: string; key: string }) {
-  const net = await import('node:net');
-  const tls = await import('node:tls');
-  const plain = net.connect(port, '127.0.0.1');
-  let buffered = '';
-  await new Promise<void>((resolve, reject) => {
-    plain.once('error', reject);
-    plain.on('data', function onInfo(chunk: Buffer) {
-      buffered += chunk.toString('latin1');
-      if (buffered.includes('\r\n')) {
-        plain.off('data', onInfo);
-        resolve();
-      }
-    });
-  });
-  assert.match(buffered, /^INFO \{.*"tls_required":true/);
-  const socket = tls.connect({ socket: plain, ca: fs.readFileSync(files.ca), cert: fs.readFileSync(files.cert), key: fs.readFileSync(files.key), servername: 'localhost' });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve());
-    socket.once('error', reject);
-  });
-  let input = '';
-  let waiter: (() => void) | undefined;
-  socket.on('data', (chunk: Buffer) => {
-    input += chunk.toString('latin1');
-    waiter?.();
-  });
-  return {
-    socket,
-    async readUntil(end: string, ms = 3000): Promise<string> {
-      const deadline = Date.now() + ms;
-      while (!input.includes(end)) {
-        if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(end)} within ${ms} ms; got ${JSON.stringify(input)}`);
-        await new Promise<void>((r) => {
-          waiter = r;
-          setTimeout(r, 50);
-        });
-      }
-      const i = input.indexOf(end) + end.length;
-      const out = input.slice(0, i);
-      input = input.slice(i);
-      return out;
-    },
-  };
-}
 
 test('/healthz reports the round trip through the service', async (t) => {
   const s = await setup(t);

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HEALTH_SUBJECT } from '@event-broker/shared';
-import { connectLine, rawTls, startBridge, until, within } from './helpers/bridge.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { connectLine, rawTls, startBridge } from './helpers/bridge.js';
 
 interface Healthz {
   status: number;

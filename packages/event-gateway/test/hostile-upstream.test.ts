@@ -10,8 +10,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import fs from 'node:fs';
 import { connect } from 'nats';
+import { jsonLines } from '@event-broker/test-support/child';
+import { HOST } from '@event-broker/test-support/processes';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, WAIT_MS, within } from '@event-broker/test-support/wait';
+import { devPki, external, gatewayToml, startCli } from './helpers/ops.js';
 import { DEV_PKI_FILES as F } from '@event-broker/dev-tools';
-import { HOST, devPki, external, gatewayToml, jsonLines, startCli, tmpDir, until, within, write, WAIT_MS } from './helpers/ops.js';
 
 const HUGE = '999999999999999';
 /** One hostile line per link: the fake hub sends line k on its k-th connection. */

@@ -10,9 +10,11 @@ import path from 'node:path';
 import { decodeJwt } from 'jose';
 import { headers, StringCodec, type Msg, type MsgHdrs } from 'nats';
 import { AUTH_HEADER, HEALTH_SUBJECT } from '@event-broker/shared';
-import { startDownSink } from '@event-broker/shared/testing/sink-receiver';
-import { devPki, externalClient, freePort, gatewayWants, getJson, internalClient, record, startService, startTestGateway, until } from './helpers/bridge.js';
-import { tmpDir } from './helpers/keys.js';
+import { startDownSink } from '@event-broker/test-support/http';
+import { freePort } from '@event-broker/test-support/processes';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { until } from '@event-broker/test-support/wait';
+import { devPki, externalClient, gatewayWants, getJson, internalClient, record, startService, startTestGateway } from './helpers/bridge.js';
 
 const sc = StringCodec();
 const WAIT_MS = 10_000;

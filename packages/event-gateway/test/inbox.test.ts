@@ -14,7 +14,11 @@ import { promisify } from 'node:util';
 import { connect, type Msg, type NatsConnection } from 'nats';
 import { DEV_PKI_FILES } from '@event-broker/dev-tools';
 import { startEventService, type EventService } from '@event-broker/event-service';
-import { devPki, external, gatewayToml, HOST, jsonLines, logLine, startCli, tmpDir, until, within, write, type Pki } from './helpers/ops.js';
+import { jsonLines, logLine } from '@event-broker/test-support/child';
+import { HOST } from '@event-broker/test-support/processes';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { devPki, external, gatewayToml, startCli, type Pki } from './helpers/ops.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const FEED_QUERY = '$EVENTS.FEED.QUERY';

@@ -4,9 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'nats';
+import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { until, within } from '@event-broker/test-support/wait';
+import { devPki, externalClient, gatewayWants, getJson, record, startTestGateway } from './helpers/bridge.js';
 import { DEV_PKI_FILES } from '@event-broker/dev-tools';
-import { requireNatsServer, startNatsServer } from './helpers/nats-server.js';
-import { devPki, externalClient, freePort, gatewayWants, getJson, record, startTestGateway, until, within } from './helpers/bridge.js';
 
 test('a gateway client and a client of a nats-server hub exchange messages and requests over the leafnode link', async (t) => {
   if (!requireNatsServer(t)) return;
@@ -15,7 +17,7 @@ test('a gateway client and a client of a nats-server hub exchange messages and r
   const leafnodePort = await freePort();
   const httpPort = await freePort();
   // The hub requires and verifies the leaf's client certificate, as the event service's leafnode port does.
-  const port = await startNatsServer(
+  const { port } = await startNatsServer(
     t,
     `http: "127.0.0.1:${httpPort}"
 leafnodes {
@@ -84,7 +86,7 @@ test('upstream of a plain nats-server there is no credit: plain events and subsc
   const pki = await devPki(t);
   const F = DEV_PKI_FILES;
   const leafnodePort = await freePort();
-  const port = await startNatsServer(
+  const { port } = await startNatsServer(
     t,
     `leafnodes {
   listen: "127.0.0.1:${leafnodePort}"

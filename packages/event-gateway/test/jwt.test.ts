@@ -16,7 +16,8 @@ import {
 import { createCertificateAuthority, createClientCertificate, DEV_PKI_FILES, DEV_TOKEN_ISSUER } from '@event-broker/dev-tools';
 import { createTokenVerifier, type TokenVerdict, type TokenVerifier } from '../src/auth/jwt.js';
 import type { AuthSection } from '../src/config-types.js';
-import { authSection, hmacWithBytes, jwks, keyPair, mint, tmpDir, unsignedToken, write, type KeyPair } from './helpers/keys.js';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { authSection, hmacWithBytes, jwks, keyPair, mint, unsignedToken, type KeyPair } from './helpers/keys.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const NATS = { nats: { pub: { allow: ['orders.>'] }, sub: { allow: ['orders.>', '_INBOX.x.>'] }, type: 'user', version: 2 } };

@@ -4,13 +4,15 @@
 // tokens the gateway accepts). The dev configuration `npm start` runs, with a fresh dev PKI, warns about nothing.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jsonLines, logLine, type Run, signal, spawnCli } from '@event-broker/test-support/child';
+import { freePort, HOST } from '@event-broker/test-support/processes';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { cli, devPki, gatewayToml, runToExit, startCli, type Pki } from './helpers/ops.js';
 import { DEV_PKI_FILES, writeDevPki } from '@event-broker/dev-tools';
-import { cli, devPki, freePort, gatewayToml, HOST, jsonLines, logLine, runToExit, signal, startCli, tmpDir, write, type Pki, type Run } from './helpers/ops.js';
 
 const WARNING = 'private key file open to other users';
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -85,16 +87,7 @@ async function devTree(t: TestContext): Promise<string> {
 }
 
 function spawnService(t: TestContext, args: string[]): Run {
-  const child = spawn(process.execPath, [SERVICE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.once('exit', (code, sig) => resolve(code ?? (sig as NodeJS.Signals))));
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { child, stdout: () => out, stderr: () => err, exited };
+  return spawnCli(t, SERVICE_CLI, args, { name: 'event-service' });
 }
 
 test('the dev configuration npm start runs, with a fresh dev PKI, starts both processes with no key-file warning', async (t) => {

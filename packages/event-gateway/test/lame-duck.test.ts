@@ -7,21 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NatsConnection } from 'nats';
-import {
-  HOST,
-  devPki,
-  external,
-  gatewayToml,
-  internal,
-  jsonLines,
-  logLine,
-  startCli,
-  startService,
-  tmpDir,
-  until,
-  within,
-  write,
-} from './helpers/ops.js';
+import { jsonLines, logLine } from '@event-broker/test-support/child';
+import { HOST } from '@event-broker/test-support/processes';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { pace, until, within } from '@event-broker/test-support/wait';
+import { devPki, external, gatewayToml, internal, startCli, startService } from './helpers/ops.js';
+import { untilFlows } from '@event-broker/test-support/flow';
 
 /** Requests before SIGTERM, and after the client is on the other gateway. */
 const BEFORE = 30;
@@ -54,15 +45,7 @@ test('SIGTERM: a client listing two gateways moves to the other on ldm without l
   assert.equal(client.getServer(), `${HOST}:${a.port}`);
   // Stays on A until A closes it (no reconnect), publishing in batches confirmed by a flush.
   const lingering: NatsConnection = await external(t, pki, `${HOST}:${a.port}`, token, { nats: { name: 'lingering' } });
-  await until(
-    async () => {
-      lingering.publish('lame.pub', '-1');
-      await lingering.flush();
-      await new Promise((r) => setTimeout(r, 20));
-      return received.has(-1);
-    },
-    'the service\'s interest in lame.pub has reached gateway A',
-  );
+  await untilFlows(() => lingering.publish('lame.pub', '-1'), () => received.has(-1), "the service's interest in lame.pub has reached gateway A");
 
   let ldm = false;
   let toldLameDuck = false;
@@ -103,7 +86,7 @@ test('SIGTERM: a client listing two gateways moves to the other on ldm without l
         return;
       }
       confirmed = (batch + 1) * 10;
-      await new Promise((r) => setTimeout(r, 10));
+      await pace(10);
     }
   })();
 
@@ -114,7 +97,7 @@ test('SIGTERM: a client listing two gateways moves to the other on ldm without l
     (async () => {
       while (answers[answers.length - 1] !== `${HOST}:${b.port}`) {
         await request();
-        await new Promise((r) => setTimeout(r, 5));
+        await pace(5);
       }
     })(),
     'requests go through the other gateway',

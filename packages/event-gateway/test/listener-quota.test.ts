@@ -7,22 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { errLine, Errors } from '@event-broker/shared';
-import {
-  LogCapture,
-  connectLine,
-  devPki,
-  externalClient,
-  freePort,
-  getJson,
-  internalClient,
-  rawTls,
-  record,
-  startService,
-  startTestGateway,
-  until,
-  within,
-} from './helpers/bridge.js';
-import { tmpDir } from './helpers/keys.js';
+import { freePort } from '@event-broker/test-support/processes';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { LogCapture, connectLine, devPki, externalClient, getJson, internalClient, rawTls, record, startService, startTestGateway } from './helpers/bridge.js';
 
 const MAX_SUBS = errLine(Errors.maxSubscriptions).toString();
 

@@ -6,10 +6,12 @@
 // than the generous bounds asserted.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
+import { describeFigure, measureParking, type Opener, type ParkingFigure, tlsOpener } from '@event-broker/test-support/parking';
+import { freePort, HOST } from '@event-broker/test-support/processes';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { devPki, gatewayToml, startCli, type Pki } from './helpers/ops.js';
 import { DEV_PKI_FILES as F } from '@event-broker/dev-tools';
-import { HOST, freePort, requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
-import { describeFigure, measureParking, tlsOpener, type Opener, type ParkingFigure } from '@event-broker/shared/testing/parking';
-import { devPki, gatewayToml, startCli, write, tmpDir, type Pki } from './helpers/ops.js';
 
 const TOKEN = 's3cret-token';
 const COUNT = 100;

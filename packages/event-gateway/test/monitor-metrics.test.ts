@@ -8,21 +8,10 @@ import path from 'node:path';
 import { SignJWT } from 'jose';
 import { DEV_PKI_FILES, writeDevPki } from '@event-broker/dev-tools';
 import { AUTH_FAILURE_REASONS, classifyAuthFailure } from '../src/auth-failures.js';
-import {
-  HOST,
-  devPki,
-  external,
-  getJson,
-  internal,
-  scrape,
-  startService,
-  startTestGateway,
-  tmpDir,
-  tokenId,
-  until,
-  within,
-  type Pki,
-} from './helpers/ops.js';
+import { HOST } from '@event-broker/test-support/processes';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { devPki, external, getJson, internal, scrape, startService, startTestGateway, tokenId, type Pki } from './helpers/ops.js';
 
 const ISSUER = 'event-broker-dev';
 

@@ -10,18 +10,10 @@ import { AUTH_STAMP_MAX_BYTES } from '@event-broker/shared';
 import { DEV_PKI_FILES } from '@event-broker/dev-tools';
 import type { EventService } from '@event-broker/event-service';
 import type { EventGateway } from '../src/server.js';
-import { natsServerInstalled, startNatsServer } from '@event-broker/shared/testing/processes';
-import {
-  HOST,
-  devPki,
-  freePort,
-  getJson,
-  missingOrMistyped,
-  startService,
-  startTestGateway,
-  until,
-  type Pki,
-} from './helpers/ops.js';
+import { natsServerInstalled, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort, HOST } from '@event-broker/test-support/processes';
+import { until } from '@event-broker/test-support/wait';
+import { devPki, getJson, missingOrMistyped, startService, startTestGateway, type Pki } from './helpers/ops.js';
 
 /** A server under test: where clients connect, where its monitoring answers. */
 interface Monitored {

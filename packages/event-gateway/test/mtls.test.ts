@@ -12,7 +12,7 @@ import {
 import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
 import { checkClientCertificate, gatewayTlsOptions, type ClientCertificateVerdict } from '../src/auth/mtls.js';
 import type { TlsSection } from '../src/config-types.js';
-import { tmpDir, write } from './helpers/keys.js';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
 
 interface Pki {
   ca: CertificatePem;

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { errLine, goQuote, permissionsViolationForPublish, permissionsViolationForSubscription } from '@event-broker/shared';
 import { permissionsFromClaims, type Permissions } from '../src/permissions.js';
-import { exchange, requireNatsServer, startNatsServer } from './helpers/nats-server.js';
+import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
+import { exchange } from '@event-broker/test-support/raw';
 
 function perms(nats: unknown, now?: () => number): Permissions {
   const r = permissionsFromClaims(nats === undefined ? {} : { nats }, now === undefined ? {} : { now });
@@ -204,7 +205,7 @@ test('the same lists decide as nats-server 2.9 does, with the same -ERR lines (o
     sub: { allow: ['orders.*', 'audit.>', 'foo', 'foo v1', 'bar *.dev'], deny: ['audit.secret.>', '> *.prod'] },
   };
   const q = (list: string[]): string => `[${list.map((x) => JSON.stringify(x)).join(', ')}]`;
-  const port = await startNatsServer(
+  const natsd = await startNatsServer(
     t,
     `authorization { users = [ { user: a, password: a, permissions: {
       publish: { allow: ${q(lists.pub.allow)}, deny: ${q(lists.pub.deny)} },
@@ -227,7 +228,7 @@ test('the same lists decide as nats-server 2.9 does, with the same -ERR lines (o
     ['>'],
   ];
   const ops = [...pubs.map((sub) => `PUB ${sub} 0\r\n`), ...subs.map(([sub, queue], i) => `SUB ${sub}${queue ? ` ${queue}` : ''} ${i + 1}`)];
-  const theirs = (await exchange(port, { user: 'a', pass: 'a' }, ops)).filter((l) => l.startsWith('-ERR'));
+  const theirs = (await exchange(natsd, { user: 'a', pass: 'a' }, ops)).filter((l) => l.startsWith('-ERR'));
 
   const p = perms(lists);
   const ours: string[] = [];
@@ -279,8 +280,8 @@ test('replies only inside a private inbox grant: _INBOX.>, > and no list reach n
 
   // nats-server 2.9 accepts `SUB _INBOX.>` under that grant (and delivers every client's replies to it).
   if (!requireNatsServer(t)) return;
-  const port = await startNatsServer(t, 'authorization { users = [ { user: a, password: a, permissions: { subscribe: { allow: ["greet.>", "_INBOX.>"] } } } ] }');
-  const theirs = (await exchange(port, { user: 'a', pass: 'a' }, ['SUB _INBOX.> 1', 'SUB _INBOX.abc.* 2'])).filter((l) => l.startsWith('-ERR'));
+  const natsd = await startNatsServer(t, 'authorization { users = [ { user: a, password: a, permissions: { subscribe: { allow: ["greet.>", "_INBOX.>"] } } } ] }');
+  const theirs = (await exchange(natsd, { user: 'a', pass: 'a' }, ['SUB _INBOX.> 1', 'SUB _INBOX.abc.* 2'])).filter((l) => l.startsWith('-ERR'));
   assert.deepEqual(theirs, [], 'nats-server: both accepted; the gateway refuses both');
 });
 

@@ -4,9 +4,10 @@
 // TLS and a token gets the same bytes in the same test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEV_PKI_FILES as F } from '@event-broker/dev-tools';
-import { HOST, freePort, requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
+import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort, HOST } from '@event-broker/test-support/processes';
 import { connectLine, rawTls, startBridge } from './helpers/bridge.js';
+import { DEV_PKI_FILES as F } from '@event-broker/dev-tools';
 
 const NATS_TOKEN = 's3cret-token';
 

@@ -9,8 +9,9 @@ import { SignJWT, type JWTPayload } from 'jose';
 import { NatsError } from 'nats';
 import { certificateThumbprintS256 } from '@event-broker/shared';
 import { createCertificateAuthority, createClientCertificate } from '@event-broker/dev-tools';
+import { until } from '@event-broker/test-support/wait';
 import { AUDIENCE, ISSUER, keyPair, mint, unsignedToken } from './helpers/keys.js';
-import { LogCapture, connectLine, getJson, rawTls, record, startBridge, until, devPki } from './helpers/bridge.js';
+import { LogCapture, connectLine, getJson, rawTls, record, startBridge, devPki } from './helpers/bridge.js';
 
 const DAY_MS = 86_400_000;
 /** What a refused client would be allowed to do were its token accepted: the leak would be forwarded. */

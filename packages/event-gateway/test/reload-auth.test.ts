@@ -6,8 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { NatsError } from 'nats';
+import { until, within } from '@event-broker/test-support/wait';
+import { devPki, startBridge } from './helpers/bridge.js';
 import { DEV_PKI_FILES, mintDevToken } from '@event-broker/dev-tools';
-import { devPki, startBridge, until, within } from './helpers/bridge.js';
 
 test('a reload changing the accepted audiences closes the connections whose tokens the new rules refuse', async (t) => {
   const pki = await devPki(t);

@@ -5,24 +5,21 @@
 // the official nats client does with that text when it may reconnect.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import { NatsError } from 'nats';
+import { until, within } from '@event-broker/test-support/wait';
+import { connectLine, devPki, externalClient, internalClient, rawTls, record, startBridge, startService, type LogLine } from './helpers/bridge.js';
+import { spawnCli } from '@event-broker/test-support/child';
 import { DEV_PKI_FILES } from '@event-broker/dev-tools';
-import { connectLine, devPki, externalClient, internalClient, rawTls, record, startBridge, startService, until, within, type LogLine } from './helpers/bridge.js';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/event-gateway.mjs');
 
 /** The gateway CLI as a child process, its JSON log lines collected from stdout. */
 async function runGatewayCli(t: TestContext, configPath: string) {
-  const child = spawn(process.execPath, [BIN, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const { child, stdout, stderr } = spawnCli(t, BIN, ['--config', configPath], { name: 'event-gateway' });
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
@@ -32,17 +29,17 @@ async function runGatewayCli(t: TestContext, configPath: string) {
     }
   });
   const lines = (): LogLine[] =>
-    stdout
+    stdout()
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);
   const waitFor = async (pred: (l: LogLine) => boolean, what: string, ms = 5000): Promise<LogLine> => {
-    await until(() => child.exitCode !== null || lines().some(pred), what, ms, () => `stdout: ${stdout}\nstderr: ${stderr}`);
+    await until(() => child.exitCode !== null || lines().some(pred), what, ms, () => `stdout: ${stdout()}\nstderr: ${stderr()}`);
     const found = lines().find(pred);
-    if (found === undefined) throw new Error(`${what}: the gateway exited with ${child.exitCode}\nstdout: ${stdout}\nstderr: ${stderr}`);
+    if (found === undefined) throw new Error(`${what}: the gateway exited with ${child.exitCode}\nstdout: ${stdout()}\nstderr: ${stderr()}`);
     return found;
   };
-  return { child, lines, waitFor, stdout: () => stdout };
+  return { child, lines, waitFor, stdout };
 }
 
 test('SIGHUP with [auth] revoked closes the live connections holding that token id, refuses it after, and leaves others alone', async (t) => {

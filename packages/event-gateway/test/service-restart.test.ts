@@ -4,19 +4,10 @@
 // after, in order, none lost. Past [upstream] buffer_bytes the publisher is paused, not dropped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  devPki,
-  externalClient,
-  freePort,
-  internalClient,
-  leafOf,
-  record,
-  sleep,
-  startService,
-  startTestGateway,
-  until,
-  within,
-} from './helpers/bridge.js';
+import { freePort } from '@event-broker/test-support/processes';
+import { fence } from '@event-broker/test-support/flow';
+import { quietFor, until, within } from '@event-broker/test-support/wait';
+import { devPki, externalClient, internalClient, leafOf, record, startService, startTestGateway } from './helpers/bridge.js';
 
 const SMALL = 500;
 const BIG = 40;
@@ -74,7 +65,8 @@ test('the service restarts under the gateway: the link and interest come back, a
   let flushed = false;
   const flushing = publisher.flush().then(() => (flushed = true));
   await until(() => gateway.uplink.counters.pausedPublishers > 0, 'the publisher is paused when the buffer is full');
-  await sleep(200);
+  // The point: its flush stays pending for a while (nothing says "it will never come" sooner).
+  await quietFor(200);
   assert.equal(flushed, false, 'a paused publisher is not read');
   assert.ok(gateway.uplink.counters.bufferedBytes <= BUFFER_BYTES + 256 * 1024, `held ${gateway.uplink.counters.bufferedBytes} bytes`);
   t.diagnostic(`held during the outage: ${gateway.uplink.counters.bufferedMsgs} messages, ${gateway.uplink.counters.bufferedBytes} bytes`);
@@ -86,7 +78,8 @@ test('the service restarts under the gateway: the link and interest come back, a
   const expected = [...Array.from({ length: SMALL }, (_, i) => `small-${i}`), ...Array.from({ length: BIG }, (_, i) => `big-${i}`)];
   const got = () => held.data().filter((d) => d !== 'x').map((d) => (d.startsWith('big-') ? d.slice(0, d.lastIndexOf('-')) : d));
   await until(() => got().length >= expected.length, 'every held publish arrives', 15_000, () => `${got().length} of ${expected.length}`);
-  await sleep(100);
+  // A duplicate would have arrived before a marker the publisher sends after them.
+  await fence((m) => publisher.publish('outage.fence', m), held.msgs, 'every held publish delivered');
   assert.deepEqual(got(), expected, 'all, once each, in order');
   const c = gateway.uplink.counters;
   assert.equal(c.bufferedMsgs, 0);

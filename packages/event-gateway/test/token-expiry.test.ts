@@ -6,9 +6,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { decodeJwt } from 'jose';
 import { NatsError } from 'nats';
-import { DEV_PKI_FILES } from '@event-broker/dev-tools';
+import { until, within } from '@event-broker/test-support/wait';
 import { mint } from './helpers/keys.js';
-import { connectLine, devPki, gatewayWants, rawTls, record, startBridge, until, within } from './helpers/bridge.js';
+import { connectLine, devPki, gatewayWants, rawTls, record, startBridge } from './helpers/bridge.js';
+import { DEV_PKI_FILES } from '@event-broker/dev-tools';
 
 test('a token that expires mid-connection gets User Authentication Expired and the connection is closed', async (t) => {
   const b = await startBridge(t);

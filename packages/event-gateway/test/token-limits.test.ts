@@ -11,8 +11,10 @@ import { NatsError, type NatsConnection } from 'nats';
 import { AUTH_STAMP_MAX_BYTES } from '@event-broker/shared';
 import { type DevTokenPermissions } from '@event-broker/dev-tools';
 import { connectionLimits, tokenLimitsFromClaims } from '../src/auth/limits.js';
-import { LogCapture, connectLine, getJson, rawTls, record, startBridge, until, within, type Bridge, type RawTls } from './helpers/bridge.js';
-import { exchange, exchangeToClose, requireNatsServer, startNatsServer } from './helpers/nats-server.js';
+import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
+import { exchange, exchangeToClose } from '@event-broker/test-support/raw';
+import { until, within } from '@event-broker/test-support/wait';
+import { LogCapture, connectLine, getJson, rawTls, record, startBridge, type Bridge, type RawTls } from './helpers/bridge.js';
 
 const FEED: DevTokenPermissions = { pub: { allow: ['feed.>'] }, sub: { allow: ['feed.>'] } };
 const MiB = 1024 * 1024;

@@ -9,22 +9,9 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { StringCodec, type NatsConnection } from 'nats';
 import { AUTH_STAMP_MAX_BYTES } from '@event-broker/shared';
-import {
-  connectLine,
-  externalClient,
-  freePort,
-  gatewayWants,
-  internalClient,
-  leafOf,
-  rawTls,
-  record,
-  startBridge,
-  startService,
-  startTestGateway,
-  devPki,
-  until,
-  within,
-} from './helpers/bridge.js';
+import { freePort } from '@event-broker/test-support/processes';
+import { until, within } from '@event-broker/test-support/wait';
+import { connectLine, externalClient, gatewayWants, internalClient, leafOf, rawTls, record, startBridge, startService, startTestGateway, devPki } from './helpers/bridge.js';
 
 const sc = StringCodec();
 const MiB = 1024 * 1024;

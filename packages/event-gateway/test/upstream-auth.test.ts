@@ -8,8 +8,10 @@ import { connect } from 'nats';
 import { ConfigError } from '@event-broker/shared';
 import { startEventService } from '@event-broker/event-service';
 import { formatGatewayConfig, parseUpstreamUrl, resolveGatewayConfig } from '../src/config.js';
-import { requireNatsServer, startNatsServer } from './helpers/nats-server.js';
-import { LogCapture, devPki, externalClient, freePort, gatewayWants, getJson, record, startTestGateway, until, within } from './helpers/bridge.js';
+import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { until, within } from '@event-broker/test-support/wait';
+import { LogCapture, devPki, externalClient, gatewayWants, getJson, record, startTestGateway } from './helpers/bridge.js';
 
 // bcrypt of "s3cret" in the $2a$ spelling `nats server passwd` prints.
 const S3CRET_BCRYPT = '$2a$10$P3PRfLVxh/JQvidla7bMhOOJQ3oLTcjh7YMn.lKIQCcBAxOFLoQ4e';
@@ -19,7 +21,7 @@ const NO_TLS = { cert_path: undefined, key_path: undefined, root_ca_path: undefi
 async function natsHub(t: TestContext): Promise<{ port: number; leafPort: number; httpPort: number }> {
   const leafPort = await freePort();
   const httpPort = await freePort();
-  const port = await startNatsServer(
+  const { port } = await startNatsServer(
     t,
     `http: "127.0.0.1:${httpPort}"
 leafnodes {

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import WebSocket from 'ws';
 import * as natsWs from 'nats.ws';
-import { record, startBridge, until, within, type Bridge, type Pki } from './helpers/bridge.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { record, startBridge, type Bridge, type Pki } from './helpers/bridge.js';
 
 /**
  * nats.ws in Node: no global WebSocket in Node 20, and the browser API takes no TLS options anyway, so nats.ws's

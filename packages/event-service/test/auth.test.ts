@@ -3,8 +3,8 @@
 // Authorization Violation, and silence or an unfinished CONNECT ends at auth_timeout.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { esc, type RawConn, RawPool } from '@event-broker/test-support/raw';
 import { targets, type RunningTarget } from './helpers/targets.js';
-import { RawPool, esc, type RawConn } from './helpers/raw.js';
 
 const TOKEN = 's3cret';
 const AUTH_TIMEOUT_MS = 500;

@@ -5,16 +5,13 @@
 // client, Debian's nats-server 2.9 as a leaf.
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { connect, headers, StringCodec, type MsgHdrs } from 'nats';
 import { AUTH_HEADER } from '@event-broker/shared';
-import { natsServerInstalled } from '@event-broker/shared/testing/processes';
+import { type NatsLeaf, natsServerSkip, startNatsLeaf } from '@event-broker/test-support/nats-server';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
 import { startEventService, type EventService } from '../src/index.js';
-import { until, within } from './helpers/bounded.js';
-import { tmpDir } from './helpers/cli.js';
-import { startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';
@@ -61,10 +58,10 @@ test("a producer's authtype, authid and authclaims are replaced, even ones valid
   assert.deepEqual(authOf(await stored(svc, 'inproc')), { authtype: 'system', authid: 'in-process', authclaims: undefined });
 });
 
-describe('a nats-server leaf: its messages are named by their Gateway-Auth header, or by the link', { skip: !natsServerInstalled() && 'nats-server not installed' }, () => {
+describe('a nats-server leaf: its messages are named by their Gateway-Auth header, or by the link', { skip: natsServerSkip() }, () => {
   let svc: EventService;
   let leaf: NatsLeaf;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authcontext-'));
+  const dir = tmpDir({ after }, 'authcontext-');
   before(async () => {
     svc = await storeService(dir, { leafnodes: { host: HOST, port: 0, authorization: { users: [{ user: 'edge', password: 'edge-pw' }] } } });
     leaf = await startNatsLeaf(svc.leafnodePort!, { userInfo: 'edge:edge-pw@' });
@@ -72,7 +69,6 @@ describe('a nats-server leaf: its messages are named by their Gateway-Auth heade
   after(async () => {
     await leaf?.stop();
     await svc?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   /** Publishes through the leaf until the service has stored it (the link's interest may still be on its way). */

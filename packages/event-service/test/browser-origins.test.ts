@@ -7,7 +7,6 @@
 // WebSocket never opens, and a listed origin does read the feed.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,9 +15,10 @@ import WebSocket from 'ws';
 import { connect, StringCodec } from 'nats';
 import type { Browser, Page } from 'playwright-core';
 import { startEventService } from '../src/embedded.js';
-import { within } from './helpers/bounded.js';
+import { within } from '@event-broker/test-support/wait';
 import { browserSkip, launchChromium } from './helpers/browser.js';
 import { targets, type RunningTarget } from './helpers/targets.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
 type EventService = Awaited<ReturnType<typeof startEventService>>;
@@ -99,8 +99,7 @@ after(async () => {
 
 /** A service with the handlers (one stored event) and monitoring; `monitor` adds settings to [monitor]. */
 async function feedService(monitor: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<EventService> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'origins-'));
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir({ after: (fn) => cleanups.push(fn) }, 'origins-');
   const svc = await startEventService({
     service: { host: '127.0.0.1', port: 0 },
     monitor: { host: '127.0.0.1', port: 0, ...monitor },

@@ -5,8 +5,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as v2 from 'nats';
-import { deferred, until, within } from './helpers/bounded.js';
-import { cli, EXIT_MS, jsonLines, runToExit, tmpDir, write } from './helpers/cli.js';
+import { CHILD_MS, jsonLines } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { deferred, until, within } from '@event-broker/test-support/wait';
+import { cli, runToExit } from './helpers/cli.js';
 
 /** The CLI's promise: after SIGTERM it exits within lame_duck_duration + 10 s (cli.ts SHUTDOWN_BOUND_MS). */
 const SHUTDOWN_MS = 15_000;
@@ -136,7 +138,7 @@ test('port 0 logs the real port as JSON, serves a client, and SIGTERM exits 0 cl
       return listening !== undefined || run.child.exitCode !== null;
     },
     'the listening line',
-    EXIT_MS,
+    CHILD_MS,
     () => `stdout: ${run.stdout()} stderr: ${run.stderr()}`,
   );
   assert.ok(listening, `the service exited: ${run.stderr()}`);

@@ -2,9 +2,10 @@
 // subjects with TCP clients. Run against our event service and nats-server (websocket { no_tls: true }).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { uniqueSubject } from '@event-broker/test-support/flow';
+import { until, within } from '@event-broker/test-support/wait';
 import { targets, type RunningTarget } from './helpers/targets.js';
 import { connections, natsV2, natsWs, record, requestFailure, type Msg } from './helpers/clients.js';
-import { uniqueSubject, until, within } from './helpers/bounded.js';
 
 for (const target of targets()) {
   describe(`${target.name} over WebSocket`, () => {

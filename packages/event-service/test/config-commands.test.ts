@@ -4,9 +4,11 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { until } from './helpers/bounded.js';
-import { jsonLines, logLine, runToExit, signal, startCli, tmpDir, write, type Run } from './helpers/cli.js';
-import { connectAndHandshake, type RawConn } from './helpers/raw.js';
+import { jsonLines, logLine, type Run, signal } from '@event-broker/test-support/child';
+import { connectAndHandshake, type RawConn } from '@event-broker/test-support/raw';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until } from '@event-broker/test-support/wait';
+import { runToExit, startCli } from './helpers/cli.js';
 
 /** Generous: every step starts a Node child on a machine the whole suite shares. */
 const WAIT_MS = 10_000;

@@ -1,13 +1,13 @@
 // The event service's settings on real files: defaults, base plus patches, every kind of bad file reported as
 // `file:line: key: reason`, embedded input (durations in ms), and --print-config's redacted, re-readable TOML.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '@event-broker/shared';
 import { formatConfig, loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import type { ServiceConfig } from '../src/config-types.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const MiB = 1024 * 1024;
 
@@ -31,12 +31,6 @@ const DEFAULTS: ServiceConfig = {
   },
   log: { format: 'text', level: 'info' },
 };
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'service-config-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function write(dir: string, name: string, lines: string[]): string {
   const file = path.join(dir, name);

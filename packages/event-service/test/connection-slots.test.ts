@@ -10,17 +10,17 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import * as v2 from 'nats';
 import * as natsWs from 'nats.ws';
 import WebSocket from 'ws';
 import { createCertificateAuthority, createServerCertificate } from '@event-broker/dev-tools';
 import { startEventService } from '../src/index.js';
+import { uniqueSubject } from '@event-broker/test-support/flow';
+import { connectRaw, connectRawTls, idleSockets, type RawConn } from '@event-broker/test-support/raw';
+import { eventually, until, within } from '@event-broker/test-support/wait';
 import { eventService, targets, type RunningTarget, type Target, type TargetOptions } from './helpers/targets.js';
-import { connectRaw, connectRawTls, type RawConn } from './helpers/raw.js';
-import { uniqueSubject, until, within } from './helpers/bounded.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const LIMIT = 10;
 const TOKEN = 's3cret';
@@ -28,40 +28,7 @@ const TOKEN = 's3cret';
 const AUTH_TIMEOUT_MS = 8000;
 const WAIT_MS = 6000;
 
-interface Idle {
-  /** Sockets the server has not closed. */
-  open(): number;
-  closed(): number;
-  /** How many received `-ERR 'maximum connections exceeded'`. */
-  refused(): number;
-  destroy(): void;
-}
-
-/** Opens `n` TCP connections at once that send nothing (no TLS handshake, no upgrade request, no CONNECT). */
-async function idleSockets(t: TestContext, port: number, n: number): Promise<Idle> {
-  const socks: { s: net.Socket; closed: boolean; input: string }[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.connect(port, '127.0.0.1');
-    const x = { s, closed: false, input: '' };
-    s.on('data', (d: Buffer) => (x.input += d.toString('latin1')));
-    s.on('error', () => {}); // a reset is a close
-    s.on('close', () => (x.closed = true));
-    socks.push(x);
-  }
-  const idle: Idle = {
-    open: () => socks.filter((x) => !x.closed).length,
-    closed: () => socks.filter((x) => x.closed).length,
-    refused: () => socks.filter((x) => x.input.includes("-ERR 'maximum connections exceeded'")).length,
-    destroy: () => socks.forEach((x) => x.s.destroy()),
-  };
-  t.after(() => idle.destroy());
-  // Every one connected (or was closed straight away): the server has seen them all.
-  await until(() => socks.every((x) => x.s.readyState === 'open' || x.closed), `${n} sockets connected`, WAIT_MS);
-  return idle;
-}
-
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slots-test-'));
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = tmpDir({ after }, 'slots-test-');
 
 let pkiMade: Promise<{ cert: string; key: string; ca: string }> | undefined;
 /** A CA and a server certificate for the whole file, made on first use. */
@@ -271,9 +238,7 @@ describe('max_connections: the connection closed to make room is told why (event
         const connz = (await (await fetch(`http://127.0.0.1:${svc.monitorPort}/connz`)).json()) as { connections: Array<{ cid: number; pending_bytes: number }> };
         return connz.connections.find((c) => c.cid === oldest.info.client_id)?.pending_bytes ?? 0;
       };
-      let owed: number;
-      const end = Date.now() + WAIT_MS;
-      while ((owed = await pending()) === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      const owed = await eventually(pending, (n) => n > 0, 'the service holds PONGs for the oldest client', WAIT_MS).catch(() => 0);
       assert.ok(owed > 0, 'the service holds PONGs for the oldest client');
       const others = [await connectRaw(target), await connectRaw(target)];
       const newcomer = await connectRaw(target);

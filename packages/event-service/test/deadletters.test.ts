@@ -5,43 +5,17 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { startEventService } from '../src/embedded.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until, within } from './helpers/bounded.js';
+import { eventually, until, within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { startReceiver } from '@event-broker/test-support/http';
 
 const CLI = fileURLToPath(new URL('../src/deadletters-cli.js', import.meta.url));
 
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deadletters-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 const ev = (type: string, id: string) => JSON.stringify({ specversion: '1.0', id, source: '/t', type });
-
-/** A receiver answering `status()` to every request; what it accepted (2xx) is in `ok`. */
-async function receiver(t: TestContext, status: () => number) {
-  const ok: string[] = [];
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const s = status();
-      if (s < 300) ok.push(String(req.headers['webhook-id']));
-      res.writeHead(s).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return { ok, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
 
 async function deadService(t: TestContext, file: string, url: string) {
   const svc = await startEventService({
@@ -63,18 +37,11 @@ interface DeadList {
 
 test('dead letters are listed and replayed over HTTP; the sink delivers them once it answers again', async (t) => {
   let status = 500;
-  const sink = await receiver(t, () => status);
+  const sink = await startReceiver(t, { status: () => status });
   const { svc, base } = await deadService(t, path.join(tmpDir(t), 'e.db'), sink.url);
   for (const id of ['d0', 'd1', 'd2']) await svc.request('events.nodeTerminated', ev('nodeTerminated', id));
   const list = async (q = '') => (await (await within(fetch(`${base}/deadletters${q}`), 'GET /deadletters')).json()) as DeadList;
-  let dead: DeadList = { deadletters: [], more: false };
-  await within(
-    (async () => {
-      while ((dead = await list('?sink=event_feed')).deadletters.length < 3) await new Promise((r) => setTimeout(r, 20));
-    })(),
-    'three dead letters',
-    10_000,
-  );
+  const dead = await eventually(() => list('?sink=event_feed'), (d) => d.deadletters.length >= 3, 'three dead letters');
   assert.deepEqual(dead.deadletters.map((d) => [d.sink, d.id, d.attempts, d.last_error]), [
     ['event_feed', 'd0', 1, 'HTTP 500 after 1 attempts'],
     ['event_feed', 'd1', 1, 'HTTP 500 after 1 attempts'],
@@ -93,11 +60,11 @@ test('dead letters are listed and replayed over HTTP; the sink delivers them onc
   status = 200;
   const one = await replay('event_feed', { headers: json, body: JSON.stringify({ ids: ['d1'] }) });
   assert.deepEqual(await one.json(), { sink: 'event_feed', replayed: 1 });
-  await until(() => sink.ok.length === 1, 'd1 delivered after its replay', 10_000);
+  await until(() => sink.accepted().length === 1, 'd1 delivered after its replay', 10_000);
   assert.deepEqual((await list()).deadletters.map((d) => d.id), ['d0', 'd2']);
   assert.deepEqual(await (await replay('event_feed', { headers: json })).json(), { sink: 'event_feed', replayed: 2 });
-  await until(() => sink.ok.length === 3, 'the rest delivered', 10_000);
-  assert.deepEqual(sink.ok, ['d1', 'd0', 'd2']);
+  await until(() => sink.accepted().length === 3, 'the rest delivered', 10_000);
+  assert.deepEqual(sink.accepted(), ['d1', 'd0', 'd2']);
   assert.deepEqual((await list()).deadletters, []);
 });
 
@@ -151,21 +118,19 @@ test('deadletters-cli lists and replays a store file, per sink or by event id; b
 
 test('a replay by deadletters-cli beside a running service is delivered by it', async (t) => {
   let status = 500;
-  const sink = await receiver(t, () => status);
+  const sink = await startReceiver(t, { status: () => status });
   const file = path.join(tmpDir(t), 'e.db');
   const { svc, base } = await deadService(t, file, sink.url);
   await svc.request('events.nodeTerminated', ev('nodeTerminated', 'x1'));
-  await within(
-    (async () => {
-      while (((await (await fetch(`${base}/deadletters`)).json()) as DeadList).deadletters.length < 1) await new Promise((r) => setTimeout(r, 20));
-    })(),
+  await eventually(
+    async () => (await (await within(fetch(`${base}/deadletters`), 'GET /deadletters')).json()) as DeadList,
+    (d) => d.deadletters.length >= 1,
     'x1 dead-lettered',
-    10_000,
   );
   status = 200;
   const r = await cli(['--store', file, 'replay', '--sink', 'event_feed']);
   assert.deepEqual([r.code, r.stdout], [0, 'event_feed: replayed 1\n']);
   // The service re-checks its sinks every few seconds (HOUSEKEEPING_MS); bounded well above that.
-  await until(() => sink.ok.length === 1, 'the running service delivered the replayed event', 30_000);
-  assert.deepEqual(sink.ok, ['x1']);
+  await until(() => sink.accepted().length === 1, 'the running service delivered the replayed event', 30_000);
+  assert.deepEqual(sink.accepted(), ['x1']);
 });

@@ -9,8 +9,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { startEventService, type EventService, type InProcessEventService, type Msg as EmbeddedMsg, type MsgHeaders } from '../src/index.js';
 import { connections, natsV2, natsWs, record } from './helpers/clients.js';
-import { drainAll, take, uniqueSubject, until, within } from './helpers/bounded.js';
-import { tmpDir } from './helpers/cli.js';
+import { uniqueSubject } from '@event-broker/test-support/flow';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { drainAll, take, until, within } from '@event-broker/test-support/wait';
+import { freePort } from '@event-broker/test-support/processes';
 
 /** MsgHeaders allows a lone value as a string or a one-element array: compare them as arrays. */
 function normalise(h: MsgHeaders | undefined): Record<string, string[]> | undefined {
@@ -265,15 +267,6 @@ async function socketsOpenedBy(start: () => Promise<unknown>): Promise<string[] 
   const after = listeningSockets();
   if (before === undefined || after === undefined) return undefined;
   return [...after].filter((s) => !before.has(s));
-}
-
-/** A TCP port free now (bound, then released). */
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise((r) => probe.close(r));
-  return port;
 }
 
 function refused(port: number): Promise<boolean> {

@@ -5,7 +5,6 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { connect, StringCodec, type NatsConnection } from 'nats';
@@ -13,17 +12,12 @@ import { loadServiceConfig } from '../src/config.js';
 import { startEventService } from '../src/embedded.js';
 import { FEED_QUERY_SUBJECT, type FeedPage } from '../src/handlers/event-feed.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { settle, until, within } from './helpers/bounded.js';
+import { pace, until, within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
 /** Bound for the big paging test: generous, the suite runs beside it on 2 cores. */
 const LONG_MS = 60_000;
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'feed-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 const event = (type: string, id: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ specversion: '1.0', id, source: '/test', type, producer: { id: 'p1', name: 'tester', type: 'service' }, ...extra });
@@ -65,7 +59,7 @@ test('feed pages through 10,000 events with no duplicates or gaps while new even
   const writer = (async () => {
     while (writing) {
       for (let i = 0; i < 20; i++) nc.publish('events.profileUpdate', sc.encode(event('profileUpdate', `b${published++}`)));
-      await settle(5);
+      await pace(5);
     }
     await nc.request('events.profileUpdate', sc.encode(event('profileUpdate', `b${published++}`)), { timeout: LONG_MS });
   })();
@@ -123,7 +117,7 @@ test('feed queries filter by type, producer, actor and stored time; one event by
   await send('scanJobCreated', 'e1', actor('alice'));
   await send('profileDeleted', 'e2', { producer: { id: 'p2', name: 'other', type: 'service' }, ...actor('bob') });
   const mid = Date.now();
-  await settle(20);
+  await until(() => Date.now() >= mid + 20, 'the clock moves past mid + 20 ms');
   await send('scanJobCreated', 'e3', actor('bob'));
   const ids = async (q: string) => ((await getJson(`${base}/events?${q}`)).body as FeedPage).events.map((e) => (e.event as { id: string }).id);
   assert.deepEqual(await ids(''), ['e1', 'e2', 'e3']);

@@ -5,14 +5,14 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { connect, StringCodec, type NatsConnection } from 'nats';
-import { startDownSink } from '@event-broker/shared/testing/sink-receiver';
+import { startDownSink } from '@event-broker/test-support/http';
+import { startNatsLeaf } from '@event-broker/test-support/nats-server';
+import { connectAndHandshake, connectRaw } from '@event-broker/test-support/raw';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
 import { EventServiceError, startEventService } from '../src/embedded.js';
 import type { EventService } from '../src/api.js';
 import type { FeedPage } from '../src/handlers/event-feed.js';
-import { tmpDir } from './helpers/cli.js';
-import { settle, until, within } from './helpers/bounded.js';
-import { connectAndHandshake, connectRaw } from './helpers/raw.js';
-import { startNatsLeaf } from './helpers/nats-leaf.js';
 
 const sc = StringCodec();
 /** Draining goes through the sink's backoff after the outage: bounded generously. */
@@ -251,7 +251,7 @@ test('an event spent on credit and refused as invalid frees its room at once: th
   const heldPublishers = async () =>
     ((await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as { handlers: { intake: { paused_publishers: number } } }).handlers.intake
       .paused_publishers;
-  for (let i = 0; i < 100 && (await heldPublishers()) !== 1; i++) await settle(20);
+  await until(async () => (await heldPublishers()) === 1, 'the publisher is held');
   assert.equal(await heldPublishers(), 1, 'the publisher is held');
   assert.equal(flushed, false);
   // The credit is spent on an event the intake refuses: nothing is held, and the publisher must go on.

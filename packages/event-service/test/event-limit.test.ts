@@ -1,26 +1,19 @@
 // event_limit end to end with a sink that is down: a real service, its HTTP sink pointed at a node:http receiver that
 // answers 503, official `nats` clients requesting and plain-publishing, and the event feed (HTTP) to count what was
 // stored. Everything is observed from outside, as a user would. Ours only.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { connect, StringCodec } from 'nats';
-import { startDownSink } from '@event-broker/shared/testing/sink-receiver';
+import { startDownSink } from '@event-broker/test-support/http';
+import { until, within } from '@event-broker/test-support/wait';
 import { startEventService } from '../src/embedded.js';
 import type { FeedPage } from '../src/handlers/event-feed.js';
-import { settle, until, within } from './helpers/bounded.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
 /** Draining goes through the sink's backoff after the outage, one delivery at a time: bounded generously. */
 const DRAIN_MS = 90_000;
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'event-limit-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 const ev = (id: string, pad = '') => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad } });
 
@@ -72,23 +65,22 @@ test('event_limit reached with a dead sink: requests get the limit error, plain 
   for (let i = 0; i < PLAIN; i++) publisher.publish('events.scanJobUpdated', sc.encode(ev(`p${i}`, pad)));
   let flushed = false;
   const flush = publisher.flush().then(() => (flushed = true));
-  // Whatever of it was read before the pause is stored; then the count stops growing while the sink is down.
-  let before = -1;
-  await within(
-    (async () => {
-      for (;;) {
-        const a = await stored();
-        await settle(300);
-        const b = await stored();
-        if (a === b) {
-          before = b;
-          return;
-        }
-      }
-    })(),
+  // Whatever of it was read before the pause is stored; then the count stops growing while the sink is down: the
+  // publisher is paused (not read) and no event read is waiting for its commit (held = stored, nothing delivered).
+  const handlers = async () =>
+    ((await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as { handlers: { held: number; last_seq: number; intake: { paused_publishers: number } } }).handlers;
+  let seen = '';
+  await until(
+    async () => {
+      const h = await handlers();
+      seen = JSON.stringify(h);
+      return h.intake.paused_publishers === 1 && h.held === h.last_seq;
+    },
     'the stored count settles while the publisher is paused',
     30_000,
+    () => seen,
   );
+  const before = await stored();
   assert.ok(before < LIMIT + PLAIN, `the publisher was held back (${before} of ${LIMIT + PLAIN} stored)`);
   assert.equal(flushed, false, 'the publisher flush waits: its PING is not read while paused');
   assert.equal(received.size, 0);

@@ -5,13 +5,8 @@
 // in the middle of a commit.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { connect, StringCodec } from 'nats';
 import { createLogger } from '@event-broker/shared';
@@ -19,50 +14,19 @@ import Database from 'better-sqlite3';
 import { SinkPool } from '../src/handlers/sink-pool.js';
 import { StoreWriter } from '../src/handlers/store-writer.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { deferred, until, within } from './helpers/bounded.js';
+import { deferred, quietFor, until, within } from '@event-broker/test-support/wait';
+import { startReceiver } from '@event-broker/test-support/http';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { startCli } from './helpers/cli.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const sc = StringCodec();
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli.js');
-
-/** Starts the CLI and resolves with its client port, read from its JSON log. */
-function startCli(t: TestContext, configPath: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [CLI, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => child.kill('SIGKILL'));
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return within(
-    new Promise((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        for (const line of out.split('\n')) {
-          if (!line.includes('listening for client connections')) continue;
-          resolve({ child, port: (JSON.parse(line) as { port: number }).port });
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`cli exited ${code}: ${err}`)));
-    }),
-    'the CLI listening',
-    10_000,
-  );
-}
 
 test('SIGKILL mid-stream, restart: every acknowledged event reaches the sink, duplicates with the same webhook-id', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crash-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'crash-test-');
   const seen: string[] = [];
-  const sink = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      seen.push(String(req.headers['webhook-id']));
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    sink.closeAllConnections();
-    sink.close();
-  });
+  const sink = await startReceiver(t, { status: (_n, d) => (seen.push(d.id), 200) });
   const conf = path.join(dir, 'service.toml');
   fs.writeFileSync(
     conf,
@@ -73,12 +37,12 @@ test('SIGKILL mid-stream, restart: every acknowledged event reaches the sink, du
       '[store]',
       'path = "state/events.db"',
       '[handlers]',
-      `event_feed = "127.0.0.1:${(sink.address() as AddressInfo).port}"`,
+      `event_feed = "${sink.addr}"`,
       '[log]',
       'format = "json"',
     ].join('\n'),
   );
-  const first = await startCli(t, conf);
+  const first = await startCli(t, ['--config', conf]);
   const nc = await within(connect({ servers: `127.0.0.1:${first.port}`, reconnect: false }), 'connect');
   const acked: string[] = [];
   // Requests in flight while the kill lands: some acknowledged, some never answered.
@@ -94,8 +58,8 @@ test('SIGKILL mid-stream, restart: every acknowledged event reaches the sink, du
     }
   })();
   await until(() => acked.length >= 300, 'some events acknowledged', 10_000, () => `${acked.length} acknowledged`);
-  first.child.kill('SIGKILL');
-  await new Promise((r) => first.child.once('exit', r));
+  first.run.child.kill('SIGKILL');
+  await within(first.run.exited, 'the killed service exits');
   stop = true;
   await pump;
   await nc.close().catch(() => {});
@@ -103,7 +67,7 @@ test('SIGKILL mid-stream, restart: every acknowledged event reaches the sink, du
   assert.ok(ackedAtKill.length >= 300);
   assert.ok(fs.existsSync(path.join(dir, 'state', 'events.db')), 'the store path resolved against the config file');
 
-  await startCli(t, conf);
+  await startCli(t, ['--config', conf]);
   const missing = () => ackedAtKill.filter((id) => !seen.includes(id));
   await until(() => missing().length === 0, 'every acknowledged event delivered after the restart', 15_000, () => `${missing().length} missing`);
   const dups = seen.length - new Set(seen).size;
@@ -111,25 +75,18 @@ test('SIGKILL mid-stream, restart: every acknowledged event reaches the sink, du
 });
 
 test('sink worker exits: a sink added before the restart runs once, every event reaches each sink once; restarts back off', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sink-restart-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'sink-restart-');
   const store = new SqliteEventStore(path.join(dir, 'events.db'));
   t.after(() => store.close());
   const seen: string[] = [];
   // Answers late, so two instances of one sink would both have the same events in flight.
-  const receiver = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      seen.push(`${req.url} ${String(req.headers['webhook-id'])}`);
+  const receiver = await startReceiver(t, {
+    answer: (_n, res, d) => {
+      seen.push(`${d.url} ${d.id}`);
       setTimeout(() => res.writeHead(200).end(), 100);
-    });
+    },
   });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    receiver.closeAllConnections();
-    receiver.close();
-  });
-  const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  const base = `http://${receiver.addr}`;
   const restarts: number[] = [];
   const logs = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -163,8 +120,9 @@ test('sink worker exits: a sink added before the restart runs once, every event 
   pool.add({ name: 'b', url: `${base}/b` });
   publish(ids('y'), ['a', 'b']);
   await until(() => store.held === 0, 'delivered after the restart', 5000, () => `${store.held} held`);
-  // Room for a second instance's deliveries, were there one (each is answered 100 ms after it arrives).
-  await new Promise((r) => setTimeout(r, 500));
+  // Room for a second instance's deliveries, were there one (each is answered 100 ms after it arrives): that none
+  // comes is the point.
+  await quietFor(500);
   const expected = [...ids('x').map((id) => `/a ${id}`), ...ids('y').flatMap((id) => [`/a ${id}`, `/b ${id}`])];
   assert.deepEqual([...seen].sort(), expected.sort(), 'each event once to each of its sinks');
   assert.deepEqual(pool.sinks.map((s) => [s.name, s.stats.delivered]), [['a', 5], ['b', 5]], 'the restarted worker reports each sink once');
@@ -176,8 +134,7 @@ test('sink worker exits: a sink added before the restart runs once, every event 
 });
 
 test("closing the sink pool leaves the event loop free and resolves once the answered deliveries are marked, while another connection holds the store's lock", async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sink-close-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'sink-close-');
   const store = new SqliteEventStore(path.join(dir, 'events.db'));
   t.after(() => store.close());
   const seen: string[] = [];
@@ -226,8 +183,7 @@ test("closing the sink pool leaves the event loop free and resolves once the ans
 
 /** A store file in a temporary directory and a StoreWriter on it, both closed after the test. */
 function storeWithWriter(t: TestContext) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-writer-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'store-writer-');
   const store = new SqliteEventStore(path.join(dir, 'events.db'));
   t.after(() => store.close());
   const logger = createLogger({ format: 'json', level: 'fatal', name: 'test', destination: new Writable({ write: (_c, _e, done) => done() }) });
@@ -251,7 +207,8 @@ test('the store writer commits the intake: durable and counted when append resol
   const locked = new Database(store.file);
   locked.exec('BEGIN IMMEDIATE');
   const waiting = writer.append(batch('w', 2));
-  await new Promise((r) => setTimeout(r, 50));
+  // The point: it stays uncommitted for a while.
+  await quietFor(50);
   assert.equal(store.get('w0'), undefined, 'not committed while the lock is held');
   locked.exec('COMMIT');
   locked.close();

@@ -1,49 +1,27 @@
 // [handlers] end to end: events requested over NATS reach the HTTP sinks that want them (feed: compliance, scan
 // jobs, profiles; cfgingest: client-run data and node terminations; event_feed: everything), signed, and what a
 // stopped service still owed is delivered after a restart. Real service, official `nats` client, node:http sinks.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { connect, StringCodec } from 'nats';
 import { Worker } from 'node:worker_threads';
 import { Webhook } from 'standardwebhooks';
 import { ConfigError } from '@event-broker/shared';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { startEventService } from '../src/embedded.js';
-import { until, within } from './helpers/bounded.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { type Receiver, startReceiver } from '@event-broker/test-support/http';
+import { freePort } from '@event-broker/test-support/processes';
 
 const sc = StringCodec();
 const SECRET = `whsec_${Buffer.from('handlers test secret, 32 bytes..').toString('base64')}`;
 
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'handlers-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function receiver(t: TestContext, port = 0) {
-  const got: { headers: http.IncomingHttpHeaders; body: string }[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const addr = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { got, addr, types: () => got.map((g) => (JSON.parse(g.body) as { type: string }).type) };
-}
+/** The event types a receiver got, one per delivery, in order. */
+const typesOf = (r: Receiver) => r.got.map((g) => (JSON.parse(g.body) as { type: string }).type);
 
 const ev = (type: string, id: string) => JSON.stringify({ specversion: '1.0', id, source: '/t', type });
 
@@ -80,7 +58,7 @@ test('[handlers] reads an address or a table, and names the key of a bad value',
 });
 
 test('events reach the sinks that want them, signed, and only those', async (t) => {
-  const [feed, cfg, all] = await Promise.all([receiver(t), receiver(t), receiver(t)]);
+  const [feed, cfg, all] = await Promise.all([startReceiver(t), startReceiver(t), startReceiver(t)]);
   const svc = await startEventService({
     service: { host: '127.0.0.1', port: 0 },
     store: { path: path.join(tmpDir(t), 'e.db') },
@@ -96,19 +74,16 @@ test('events reach the sinks that want them, signed, and only those', async (t) 
     assert.deepEqual(JSON.parse(sc.decode(r.data)), { id: `id${i}` });
   }
   await until(() => all.got.length === 6 && feed.got.length === 3 && cfg.got.length === 2, 'every sink got its events');
-  assert.deepEqual(feed.types(), ['compliance_ingest', 'scanJobCreated', 'profileUpdate']);
-  assert.deepEqual(cfg.types(), ['cfgingest', 'nodeTerminated']);
-  assert.deepEqual(all.types(), types);
+  assert.deepEqual(typesOf(feed), ['compliance_ingest', 'scanJobCreated', 'profileUpdate']);
+  assert.deepEqual(typesOf(cfg), ['cfgingest', 'nodeTerminated']);
+  assert.deepEqual(typesOf(all), types);
   for (const g of all.got) new Webhook(SECRET).verify(g.body, g.headers as Record<string, string>);
   assert.equal(feed.got[0]!.headers['webhook-signature'], undefined, 'no secret, no signature');
 });
 
 test('what a stopped service still owed a down sink is delivered after a restart, same webhook-id', async (t) => {
   const dir = tmpDir(t);
-  const probe = http.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   const config = {
     service: { host: '127.0.0.1', port: 0 },
     store: { path: path.join(dir, 'e.db') },
@@ -119,7 +94,7 @@ test('what a stopped service still owed a down sink is delivered after a restart
   const ids: string[] = [];
   for (let i = 0; i < 5; i++) ids.push(JSON.parse((await first.request('events.nodeTerminated', ev('nodeTerminated', `r${i}`))).string()).id);
   await first.close();
-  const sink = await receiver(t, port);
+  const sink = await startReceiver(t, { port });
   const second = await startEventService(config);
   t.after(() => second.close());
   await until(() => sink.got.length >= 5, 'the restarted service delivers what it owed', 10_000);
@@ -127,7 +102,7 @@ test('what a stopped service still owed a down sink is delivered after a restart
 });
 
 test('a [handlers] entry\'s body and batch options reach its sink in the running service', async (t) => {
-  const [flat, batched] = await Promise.all([receiver(t), receiver(t)]);
+  const [flat, batched] = await Promise.all([startReceiver(t), startReceiver(t)]);
   const svc = await startEventService({
     service: { host: '127.0.0.1', port: 0 },
     store: { path: path.join(tmpDir(t), 'e.db') },
@@ -158,27 +133,21 @@ test('max_in_flight in a [handlers] entry lets its sink keep several POSTs open 
   const held: http.ServerResponse[] = [];
   const got: string[] = [];
   let open = false;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      got.push(String(req.headers['webhook-id']));
+  const server = await startReceiver(t, {
+    answer: (_n, res, d) => {
+      got.push(d.id);
       if (open) return void res.writeHead(204).end();
       held.push(res);
       if (held.length === 3) {
         open = true;
         for (const h of held.splice(0)) h.writeHead(204).end();
       }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
+    },
   });
   const svc = await startEventService({
     service: { host: '127.0.0.1', port: 0 },
     store: { path: path.join(tmpDir(t), 'e.db') },
-    handlers: { event_feed: { url: `127.0.0.1:${(server.address() as AddressInfo).port}`, max_in_flight: 3 } } as never,
+    handlers: { event_feed: { url: server.addr, max_in_flight: 3 } } as never,
     log: { level: 'silent' },
   });
   t.after(() => svc.close());

@@ -8,9 +8,11 @@
 // none of it, and closes with 'Maximum Payload Violation' beyond. After every line the service still serves.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { HOST, freePort, requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
-import { connectAndHandshake, connectRaw, type RawConn } from './helpers/raw.js';
-import { startTokenAndLeafService, type Run } from './helpers/cli.js';
+import { type Run } from '@event-broker/test-support/child';
+import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort, HOST } from '@event-broker/test-support/processes';
+import { connectAndHandshake, connectRaw, type RawConn } from '@event-broker/test-support/raw';
+import { startTokenAndLeafService } from './helpers/cli.js';
 
 const TOKEN = 's3cret-token';
 const AUTH = { verbose: false, pedantic: false, auth_token: TOKEN };

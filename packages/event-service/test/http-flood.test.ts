@@ -12,8 +12,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { startEventService } from '../src/embedded.js';
-import { cli, logLine, tmpDir, write } from './helpers/cli.js';
-import { until, within } from './helpers/bounded.js';
+import { logLine } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { cli } from './helpers/cli.js';
 
 const sc = StringCodec();
 /** Low enough that, before the caps, 300 SSE streams take every descriptor the process has. */

@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 /** The part of madge's API used here (the package ships no types). */
 interface MadgeGraph {
@@ -45,8 +45,7 @@ async function cyclesIn(dir: string): Promise<{ cycles: string[][]; files: numbe
 }
 
 test('the check sees a cycle made of a type-only import one way and a dynamic import the other', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'import-cycles-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'import-cycles-');
   fs.writeFileSync(path.join(dir, 'server.ts'), "import type { Handlers } from './handlers.js';\nexport class Server { handlers?: Handlers; }\n");
   fs.writeFileSync(path.join(dir, 'handlers.ts'), "export class Handlers { async start() { return (await import('./server.js')).Server; } }\n");
   fs.writeFileSync(path.join(dir, 'leaf.ts'), "import { Server } from './server.js';\nexport const s = new Server();\n");

@@ -4,24 +4,17 @@
 // events.<type> is answered, whatever happens inside. Ours only: nats-server has no event intake.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { MAX_EVENT_DEPTH } from '@event-broker/shared';
 import { startEventService, type EventService } from '../src/index.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until, within } from './helpers/bounded.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
 const NEIGHBOURS = 40;
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'intake-isolation-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 const event = (id: string, data: string = '{"n":1}') =>
   `{"specversion":"1.0","id":${JSON.stringify(id)},"source":"/t","type":"scanJobUpdated","data":${data}}`;

@@ -3,8 +3,6 @@
 // requests and pauses plain publishers until the sinks free room. Ours only: nats-server has no event intake.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { createLogger, type EventEnvelope } from '@event-broker/shared';
@@ -14,15 +12,10 @@ import { EventServer } from '../src/server.js';
 import { EventIntake } from '../src/handlers/intake.js';
 import { EventStoreError } from '../src/handlers/store-file.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { settle, until, within } from './helpers/bounded.js';
+import { quietFor, until, within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'intake-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 const event = (type: string, extra: Record<string, unknown> = {}) => ({
   specversion: '1.0',
@@ -151,7 +144,8 @@ test('at event_limit a plain publisher is paused until room frees, and nothing i
   await until(() => intake.stats.pausedPublishers === 1, 'the publisher paused at the limit');
   // While paused, its socket is not read: the flush's PONG cannot come, and the count stops growing.
   const before = store.count();
-  await settle(100);
+  // The point: nothing more arrives for a while (a paused socket never says so).
+  await quietFor(100);
   assert.equal(store.count(), before, 'nothing more is read from a paused publisher');
   assert.ok(before < TOTAL, `paused before the end (${before} stored)`);
   let delivered = 0;
@@ -234,8 +228,8 @@ test('a commit that settles while the store cannot be opened and a publisher is 
   const flushed = pub.flush();
   await until(() => unusable, 'a commit settles with the store down and a publisher paused');
   await until(() => intake.stats.commits > 0 && (rejections.length > 0 || intake.stats.pausedPublishers === 1), 'the commit settled');
-  // A turn or two for a rejection to be reported as unhandled.
-  await settle(50);
+  // A turn or two for a rejection to be reported as unhandled: that none is, is the point.
+  await quietFor(50);
   assert.deepEqual(rejections.map((r) => String(r)), [], 'no unhandled rejection');
   assert.equal(intake.stats.pausedPublishers, 1, 'the publisher stays paused while the store cannot say there is room');
 

@@ -6,9 +6,11 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { CHILD_MS, jsonLines, logLine, type Run, signal } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { within } from '@event-broker/test-support/wait';
+import { cli, startCli } from './helpers/cli.js';
 import { DEV_PKI_FILES, writeDevPki } from '@event-broker/dev-tools';
-import { within } from './helpers/bounded.js';
-import { cli, jsonLines, logLine, signal, startCli, tmpDir, write, EXIT_MS, type Run } from './helpers/cli.js';
 
 const HOST = '127.0.0.1';
 const WAIT_MS = 20_000;
@@ -87,7 +89,7 @@ test('a key file every user may write is refused: at start (exit 1) and on reloa
   fs.chmodSync(file(F.gateway.key), 0o666);
   const refused = cli(t, ['--config', base]);
   // As every unusable TLS file: `cannot start`, exit 1.
-  assert.equal(await within(refused.exited, 'the service exits', EXIT_MS), 1, refused.stdout());
+  assert.equal(await within(refused.exited, 'the service exits', CHILD_MS), 1, refused.stdout());
   const fatal = jsonLines(refused.stdout()).find((l) => l.msg === 'cannot start');
   assert.ok(String(fatal?.err).startsWith(`leafnodes.tls.key_path: ${file(F.gateway.key)}: writable by every user`), refused.stdout());
 

@@ -5,8 +5,10 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as v2 from 'nats';
-import { deferred, within } from './helpers/bounded.js';
-import { jsonLines, logLine, signal, startCli, tmpDir, write } from './helpers/cli.js';
+import { jsonLines, logLine, signal } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { deferred, pace, within } from '@event-broker/test-support/wait';
+import { startCli } from './helpers/cli.js';
 
 /** Every wait is generous: two children and the client share two cores with the rest of the suite. */
 const WAIT_MS = 15_000;
@@ -98,7 +100,7 @@ test('SIGTERM: a client listing two servers moves to the other on ldm without lo
     (async () => {
       while (!answers[answers.length - 1]!.startsWith('b:')) {
         await request();
-        await new Promise((r) => setTimeout(r, 5));
+        await pace(5);
       }
     })(),
     'requests reach the other server',

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { connect, StringCodec } from 'nats';
 import {
@@ -21,24 +20,20 @@ import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { startEventService, type EventService } from '../src/index.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { LeafAuthorizer, dnKey, mapCertificate } from '../src/leafnode/auth.js';
-import { uniqueSubject, until, within } from './helpers/bounded.js';
-import { logLine, runToExit, signal, startCli } from './helpers/cli.js';
-import { natsLeafLinks, startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
-import { connectRaw, connectRawTls, RawConn, RawPool } from './helpers/raw.js';
-import { freePort, natsServerAvailable } from './helpers/targets.js';
-import { requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
+import { logLine, signal } from '@event-broker/test-support/child';
+import { uniqueSubject } from '@event-broker/test-support/flow';
+import { type NatsLeaf, natsLeafLinks, natsServerSkip, requireNatsServer, startNatsLeaf, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { connectRaw, connectRawTls, RawConn, RawPool } from '@event-broker/test-support/raw';
+import { until, within } from '@event-broker/test-support/wait';
+import { runToExit, startCli } from './helpers/cli.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';
 // bcrypt of "s3cret" (cost 10) in the $2a$ spelling `nats server passwd` prints (made with bcryptjs, $2b$ → $2a$:
 // the same hash for a password under 72 bytes).
 const S3CRET_BCRYPT = '$2a$10$P3PRfLVxh/JQvidla7bMhOOJQ3oLTcjh7YMn.lKIQCcBAxOFLoQ4e';
-
-function tmpDir(t: { after: (fn: () => void) => void }, prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** A leaf's CONNECT as nats-server 2.9 sends it (no `lang`), with credentials when given. */
 function leafConnect(creds: Record<string, unknown> = {}): string {
@@ -281,7 +276,7 @@ describe('certificate identities and refusal reasons (leafnode/auth.ts)', () => 
 
 // --- a real nats-server leaf ------------------------------------------------------------------------------------
 
-describe('nats-server 2.9 as a leaf with credentials', { skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
+describe('nats-server 2.9 as a leaf with credentials', { skip: natsServerSkip() }, () => {
   let svc: EventService;
   const leaves: NatsLeaf[] = [];
   before(async () => {

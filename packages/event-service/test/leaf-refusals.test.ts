@@ -5,9 +5,11 @@
 // the wire.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { until, within } from './helpers/bounded.js';
-import { jsonLines, logLine, startCli, tmpDir, write } from './helpers/cli.js';
-import { connectRaw, RawPool } from './helpers/raw.js';
+import { jsonLines, logLine } from '@event-broker/test-support/child';
+import { connectRaw, RawPool } from '@event-broker/test-support/raw';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { startCli } from './helpers/cli.js';
 
 const HOST = '127.0.0.1';
 const WAIT_MS = 10_000;

@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'nats';
 import { startEventService } from '../src/index.js';
-import { until, within } from './helpers/bounded.js';
-import { connectRaw } from './helpers/raw.js';
+import { connectRaw } from '@event-broker/test-support/raw';
+import { until, within } from '@event-broker/test-support/wait';
 
 const HOST = '127.0.0.1';
 const MiB = 1024 * 1024;

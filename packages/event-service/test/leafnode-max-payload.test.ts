@@ -7,9 +7,9 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, StringCodec } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
-import { until, within } from './helpers/bounded.js';
-import { natsLeafLinks, startNatsLeaf } from './helpers/nats-leaf.js';
-import { natsServerAvailable } from './helpers/targets.js';
+import { natsLeafLinks, natsServerSkip, startNatsLeaf } from '@event-broker/test-support/nats-server';
+import { until, within } from '@event-broker/test-support/wait';
+import { untilFlows } from '@event-broker/test-support/flow';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';
@@ -46,15 +46,11 @@ async function startService(t: TestContext): Promise<EventService> {
   return svc;
 }
 
-test('a nats-server leaf with a larger max_payload: its over-size message is dropped and counted, the link stays up, the next message arrives', { skip: !natsServerAvailable() && 'nats-server not installed' }, async (t) => {
+test('a nats-server leaf with a larger max_payload: its over-size message is dropped and counted, the link stays up, the next message arrives', { skip: natsServerSkip() }, async (t) => {
   const svc = await startService(t);
   const leaf = await startNatsLeaf(svc.leafnodePort!, { config: ['max_payload: 4MB'] });
   t.after(() => leaf.stop());
-  const attachBy = Date.now() + WAIT_MS;
-  while ((await natsLeafLinks(leaf)).length !== 1) {
-    if (Date.now() > attachBy) throw new Error(`timed out: the leaf attached\n${leaf.log()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(async () => (await natsLeafLinks(leaf)).length === 1, 'the leaf attached', WAIT_MS, () => leaf.log());
 
   // A subscriber on our side; a publisher on the leaf, whose INFO allows 4 MB.
   const ours = await within(connect({ servers: `${HOST}:${svc.port}` }), 'connect to the service');
@@ -73,13 +69,7 @@ test('a nats-server leaf with a larger max_payload: its over-size message is dro
   t.after(() => onLeaf.close());
   assert.equal(onLeaf.info?.max_payload, 4 * 1024 * 1024, 'the leaf allows 4 MB to its clients');
   // Our interest reaches the leaf asynchronously: publish until one arrives.
-  const end = Date.now() + WAIT_MS;
-  while (!got.includes('mp.ready:r')) {
-    if (Date.now() > end) throw new Error('timed out: a message from the leaf reaching the service');
-    onLeaf.publish('mp.ready', sc.encode('r'));
-    await onLeaf.flush();
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await untilFlows(() => onLeaf.publish('mp.ready', sc.encode('r')), () => got.includes('mp.ready:r'), 'a message from the leaf reaching the service', WAIT_MS);
   const before = (await json<{ leafs: LeafzLink[] }>(svc, '/leafz')).leafs;
   assert.equal(before.length, 1);
 

@@ -4,19 +4,18 @@
 // gets our interest again.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
-import { connect, headers, StringCodec, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
+import { connect, headers, StringCodec, type NatsConnection } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
-import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
-import { natsLeafLinks, startNatsLeaf, type NatsLeaf } from './helpers/nats-leaf.js';
-import { natsServerAvailable } from './helpers/targets.js';
+import { collect, fence, uniqueSubject, untilFlows } from '@event-broker/test-support/flow';
+import { type NatsLeaf, natsLeafLinks, natsServerSkip, startNatsLeaf } from '@event-broker/test-support/nats-server';
+import { until, within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
 
 const sc = StringCodec();
-const LEAF_WAIT_MS = 10_000;
 
 /** What these tests read of a link on the leaf's /leafz. */
 interface LeafzLink {
@@ -32,26 +31,14 @@ async function leafz(leaf: NatsLeaf): Promise<LeafzLink> {
   return link as unknown as LeafzLink;
 }
 
-/** Publishes `subject` until `received()` says it arrived: interest crosses asynchronously, so probe, bounded. */
-async function untilFlows(publish: () => void, received: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + LEAF_WAIT_MS;
-  while (!received()) {
-    if (Date.now() > end) throw new Error(`timed out after ${LEAF_WAIT_MS} ms: ${what}`);
-    publish();
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Whether `subject` is among the interest a side holds for the other: the leaf's link (its /leafz) or ours. */
+async function linkWants(monitorPort: number, subject: string): Promise<boolean> {
+  const res = await within(fetch(`http://127.0.0.1:${monitorPort}/leafz?subs=1`), 'GET /leafz?subs=1');
+  const body = (await res.json()) as { leafs?: Array<{ subscriptions_list?: string[] }> };
+  return (body.leafs ?? []).some((l) => (l.subscriptions_list ?? []).includes(subject));
 }
 
-/** Collects the payloads a nats.js subscription receives. */
-function collect(sub: NatsSubscription): string[] {
-  const got: string[] = [];
-  void (async () => {
-    for await (const m of sub) got.push(sc.decode(m.data));
-  })();
-  return got;
-}
-
-describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
+describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServerSkip() }, () => {
   let svc: EventService;
   let leaf: NatsLeaf;
   let ours: NatsConnection; // a network client of our service
@@ -61,6 +48,7 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServ
     svc = await startEventService({
       service: { host: '127.0.0.1', port: 0 },
       leafnodes: { host: '127.0.0.1', port: 0 },
+      monitor: { host: '127.0.0.1', port: 0 },
       log: { level: 'silent' },
     });
     assert.ok(svc.leafnodePort, 'the leafnode port is bound');
@@ -85,7 +73,7 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServ
     });
     await ours.flush();
     await untilFlows(() => theirs.publish(subject, sc.encode('probe')), () => net1.length > 0 && inproc.length > 0, 'leaf → hub interest');
-    await settle(100);
+    await fence((m) => theirs.publish(subject, sc.encode(m)), net1, 'the probes in flight land');
     net1.length = 0;
     inproc.length = 0;
     const h = headers();
@@ -108,6 +96,7 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServ
     const exact = collect(theirs.subscribe(`${base}.x`));
     await theirs.flush();
     await untilFlows(() => svc.publish(`${base}.x`, 'probe'), () => got.length > 0 && exact.length > 0, 'hub → leaf interest');
+    await fence((m) => svc.publish(`${base}.x`, m), [got, exact], 'the probes in flight land');
     const before = (await leafz(leaf)).in_msgs;
     got.length = 0;
     exact.length = 0;
@@ -115,10 +104,12 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServ
     for (let i = 0; i < 5; i++) ours.publish(`${base}.x`, sc.encode(`network ${i}`));
     await ours.flush();
     await until(() => got.length === 10 && exact.length === 10, 'ten messages on each leaf subscription');
-    await settle(100);
+    // A copy of any of them would come before a marker from each publisher (taken out of the lists again).
+    await fence((m) => svc.publish(`${base}.x`, m), [got, exact], 'the in-process publishes land');
+    await fence((m) => ours.publish(`${base}.x`, sc.encode(m)), [got, exact], 'the network publishes land');
     assert.equal(got.length, 10);
-    // Two matching interests on the link, yet each message crossed once.
-    assert.equal((await leafz(leaf)).in_msgs - before, 10);
+    // Two matching interests on the link, yet each message crossed once (and each of the two markers).
+    assert.equal((await leafz(leaf)).in_msgs - before, 10 + 2);
   });
 
   it('request/reply works both ways', async () => {
@@ -169,7 +160,11 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServ
     await theirs.flush();
     await untilFlows(() => ours.publish(subject, sc.encode('probe')), () => plainTheirs.length > 0, 'hub → leaf plain interest');
     await untilFlows(() => theirs.publish(subject, sc.encode('probe')), () => plainOurs.includes('probe') && plainOurs.length > plainTheirs.length - 1, 'leaf → hub plain interest');
-    await settle(200);
+    const landed = async (what: string) => {
+      await fence((m) => ours.publish(subject, sc.encode(m)), [seen, plainOurs, plainTheirs], `${what} from our side`);
+      await fence((m) => theirs.publish(subject, sc.encode(m)), [seen, plainOurs, plainTheirs], `${what} from the leaf`);
+    };
+    await landed('the probes in flight land');
     seen.length = 0;
     plainOurs.length = 0;
     plainTheirs.length = 0;
@@ -178,7 +173,8 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServ
     await ours.flush();
     await theirs.flush();
     await until(() => seen.length >= 80 && plainOurs.length === 80 && plainTheirs.length === 80, 'eighty deliveries', undefined, () => `${seen.length} queue, ${plainOurs.length}/${plainTheirs.length} plain`);
-    await settle(200);
+    // A second delivery of any of them would come before the markers.
+    await landed('every delivery lands');
     const payloads = seen.map((s) => s.split(':')[1]!).sort();
     const expected = [...Array.from({ length: 40 }, (_, i) => `h${i}`), ...Array.from({ length: 40 }, (_, i) => `l${i}`)].sort();
     assert.deepEqual(payloads, expected, 'every message reached exactly one member of the group');
@@ -195,41 +191,60 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: !natsServ
     await ours.flush();
     await untilFlows(() => svc.publish(down, 'probe'), () => leafGot.length > 0, 'hub → leaf queue interest');
     await untilFlows(() => theirs.publish(up, sc.encode('probe')), () => oursGot.length > 0, 'leaf → hub queue interest');
-    await settle(200);
+    const landed = async (what: string) => {
+      await fence((m) => svc.publish(down, m), leafGot, `${what} at the leaf`);
+      await fence((m) => theirs.publish(up, sc.encode(m)), oursGot, `${what} at our side`);
+    };
+    await landed('the probes in flight land');
     leafGot.length = 0;
     oursGot.length = 0;
     for (let i = 0; i < 20; i++) svc.publish(down, `d${i}`);
     for (let i = 0; i < 20; i++) theirs.publish(up, sc.encode(`u${i}`));
     await theirs.flush();
     await until(() => leafGot.length >= 20 && oursGot.length >= 20, 'twenty each way');
-    await settle(200);
+    // A second delivery of any of them would come before the markers.
+    await landed('every delivery lands');
     assert.deepEqual([...leafGot].sort(), Array.from({ length: 20 }, (_, i) => `d${i}`).sort());
     assert.deepEqual([...oursGot].sort(), Array.from({ length: 20 }, (_, i) => `u${i}`).sort());
   });
 
   it('after an unsubscribe nothing crosses the link for that subject', async () => {
+    // Lanes that stay wanted, one each way: a marker sent on one after a burst arrives behind whatever of the burst
+    // the same publisher's side sent over the link, so what has not crossed by then was not sent.
+    const laneDown = uniqueSubject('lane.down');
+    const downGot = collect(theirs.subscribe(laneDown));
+    const laneUp = uniqueSubject('lane.up');
+    const upGot: string[] = [];
+    const lane = svc.subscribe(laneUp, { callback: (m) => upGot.push(m.string()) });
+    await theirs.flush();
+    await untilFlows(() => svc.publish(laneDown, 'probe'), () => downGot.length > 0, 'hub → leaf lane');
+    await untilFlows(() => theirs.publish(laneUp, sc.encode('probe')), () => upGot.length > 0, 'leaf → hub lane');
+
     const subject = uniqueSubject('gone');
     const got = collect(theirs.subscribe(subject, { max: 1 }));
     await theirs.flush();
     await untilFlows(() => svc.publish(subject, 'probe'), () => got.length > 0, 'hub → leaf interest');
     // The auto-unsubscribe reaches us as LS-; then nothing for this subject may cross.
-    await settle(300);
+    await until(async () => !(await linkWants(svc.monitorPort!, subject)), 'our side drops the leaf\'s interest (LS-)');
+    await fence((m) => svc.publish(laneDown, m), downGot, 'the probes in flight land');
     const before = (await leafz(leaf)).in_msgs;
     for (let i = 0; i < 20; i++) svc.publish(subject, 'nobody wants this');
-    await settle(300);
-    assert.equal((await leafz(leaf)).in_msgs, before);
+    await fence((m) => svc.publish(laneDown, m), downGot, 'the unwanted publishes are behind us');
+    assert.equal((await leafz(leaf)).in_msgs, before + 1, 'only the marker crossed');
 
     const upSubject = uniqueSubject('gone.up');
     const inproc: string[] = [];
     const sub = svc.subscribe(upSubject, { callback: (m) => inproc.push(m.string()) });
     await untilFlows(() => theirs.publish(upSubject, sc.encode('probe')), () => inproc.length > 0, 'leaf → hub interest');
     sub.unsubscribe();
-    await settle(300);
+    await until(async () => !(await linkWants(leaf.httpPort, upSubject)), 'the leaf drops our interest (LS-)');
+    await fence((m) => theirs.publish(laneUp, sc.encode(m)), upGot, 'the probes in flight land');
     const out = (await leafz(leaf)).out_msgs;
     for (let i = 0; i < 20; i++) theirs.publish(upSubject, sc.encode('nobody wants this'));
     await theirs.flush();
-    await settle(300);
-    assert.equal((await leafz(leaf)).out_msgs, out);
+    await fence((m) => theirs.publish(laneUp, sc.encode(m)), upGot, 'the unwanted publishes are behind us');
+    assert.equal((await leafz(leaf)).out_msgs, out + 1, 'only the marker crossed');
+    lane.unsubscribe();
   });
 
   it('a restarted leaf gets our interest again and re-sends its own', async () => {
@@ -302,8 +317,8 @@ describe('leafnode port refusals (raw protocol)', () => {
   });
 });
 
-describe('leafnode listener over TLS', { skip: !natsServerAvailable() && 'nats-server not installed' }, () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'leafnode-tls-'));
+describe('leafnode listener over TLS', { skip: natsServerSkip() }, () => {
+  const dir = tmpDir({ after }, 'leafnode-tls-');
   const write = (name: string, pem: CertificatePem) => {
     const cert = path.join(dir, `${name}.pem`);
     const key = path.join(dir, `${name}-key.pem`);
@@ -336,7 +351,6 @@ describe('leafnode listener over TLS', { skip: !natsServerAvailable() && 'nats-s
   after(async () => {
     for (const l of leaves) await l.stop();
     await svc?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('a leaf with a certificate from our CA attaches over TLS and messages cross', async () => {
@@ -358,8 +372,9 @@ describe('leafnode listener over TLS', { skip: !natsServerAvailable() && 'nats-s
     leaves.push(bare);
     const stranger = await startNatsLeaf(svc.leafnodePort!, { tls: { caPath, ...foreign } });
     leaves.push(stranger);
-    // nats-server retries every second; two attempts each is enough to see them refused.
-    await settle(2500);
+    // nats-server retries every second; two attempts each, closed by us (its log says so), are enough.
+    const refusals = (l: NatsLeaf) => (l.log().match(/Leafnode connection closed/g) ?? []).length;
+    await until(() => refusals(bare) >= 2 && refusals(stranger) >= 2, 'both leaves refused twice', 10_000, () => `${bare.log()}\n${stranger.log()}`);
     assert.deepEqual(await natsLeafLinks(bare), []);
     assert.deepEqual(await natsLeafLinks(stranger), []);
   });

@@ -2,33 +2,22 @@
 // connect, protocol error, close with reason, slow consumer) and never a payload or a token.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as v2 from 'nats';
-import { until, within } from './helpers/bounded.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { cli } from './helpers/cli.js';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const TOKEN = 'tok-s3cr3t-7f1c9a';
 const PAYLOAD = 'payload-canary-5b2e8d';
 
 test('logs are JSON lines naming connects, protocol errors and closes, never a payload or a token', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'event-service-logs-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const conf = path.join(dir, 'svc.toml');
-  fs.writeFileSync(conf, `[service]\nhost = "127.0.0.1"\nport = 0\ntoken = "${TOKEN}"\n\n[log]\nformat = "json"\nlevel = "debug"\n`);
-  const child = spawn(process.execPath, [CLI, '--config', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  const conf = write(tmpDir(t, 'event-service-logs-'), 'svc.toml', `[service]\nhost = "127.0.0.1"\nport = 0\ntoken = "${TOKEN}"\n\n[log]\nformat = "json"\nlevel = "debug"\n`);
+  const run = cli(t, ['--config', conf]);
+  // Everything it writes, stderr too: every line must be JSON.
+  const out = () => run.stdout() + run.stderr();
   const lines = () =>
-    out
+    out()
       .split('\n')
       .filter((l) => l.trim())
       .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -50,8 +39,8 @@ test('logs are JSON lines naming connects, protocol errors and closes, never a p
   await within(new Promise((r) => raw.once('close', r)), 'raw client closed', 5000);
 
   await until(() => lines().filter((l) => l.msg === 'client closed').length >= 3, 'three close lines', 5000);
-  child.kill('SIGTERM');
-  await within(new Promise((r) => child.once('exit', r)), 'exit after SIGTERM', 11_000);
+  run.child.kill('SIGTERM');
+  await within(run.exited, 'exit after SIGTERM', 11_000);
 
   const all = lines();
   assert.ok(all.every((l) => typeof l.level === 'number' && typeof l.time === 'number'), 'every line is a pino JSON object');
@@ -60,6 +49,6 @@ test('logs are JSON lines naming connects, protocol errors and closes, never a p
   assert.ok(all.some((l) => l.msg === 'protocol error, closing' && l.error === 'Unknown Protocol Operation'));
   assert.ok(all.some((l) => l.msg === 'client closed' && l.reason === 'Authentication Failure'));
   assert.ok(all.some((l) => l.msg === 'shutting down'));
-  assert.ok(!out.includes(TOKEN), 'the token never reaches the log');
-  assert.ok(!out.includes(PAYLOAD), 'no payload reaches the log');
+  assert.ok(!out().includes(TOKEN), 'the token never reaches the log');
+  assert.ok(!out().includes(PAYLOAD), 'no payload reaches the log');
 });

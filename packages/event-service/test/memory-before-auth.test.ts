@@ -5,10 +5,13 @@
 // flat; the service must too. The figures (printed with t.diagnostic) matter more than the generous bound asserted.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { HOST, freePort, requireNatsServer, startNatsServer } from '@event-broker/shared/testing/processes';
-import { describeFigure, measureParking, plainOpener, type ParkingFigure } from '@event-broker/shared/testing/parking';
-import { connectAndHandshake } from './helpers/raw.js';
-import { logLine, startCli, tmpDir, write } from './helpers/cli.js';
+import { logLine } from '@event-broker/test-support/child';
+import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
+import { describeFigure, measureParking, type ParkingFigure, plainOpener } from '@event-broker/test-support/parking';
+import { freePort, HOST } from '@event-broker/test-support/processes';
+import { connectAndHandshake } from '@event-broker/test-support/raw';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { startCli } from './helpers/cli.js';
 
 const TOKEN = 's3cret-token';
 const COUNT = 100;

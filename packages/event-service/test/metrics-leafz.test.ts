@@ -1,60 +1,23 @@
 // /metrics beyond the connection figures (events queued against event_limit; each sink's deliveries, failures,
 // retries, dead letters and backlog; leafnode links) and /leafz with a real nats-server 2.9 leaf attached, its JSON
 // compared field by field with a nats-server hub the same leaf is attached to at the same time.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { connect, StringCodec } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
-import { within } from './helpers/bounded.js';
-import { connectRaw, RawPool } from './helpers/raw.js';
-import { freePort, natsServerAvailable } from './helpers/targets.js';
+import { natsServerSkip, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { connectRaw, RawPool } from '@event-broker/test-support/raw';
+import { until, within } from '@event-broker/test-support/wait';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { startReceiver } from '@event-broker/test-support/http';
+import { untilFlows } from '@event-broker/test-support/flow';
 
 const sc = StringCodec();
 /** Generous: nats-server children and sink retries on a machine the whole suite shares. */
 const WAIT_MS = 10_000;
 const HOST = '127.0.0.1';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metrics-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** A node:http sink answering each request with `status(n)` (n = 1 for the first); `hold` keeps answers back. */
-async function sink(t: TestContext, status: (n: number) => number) {
-  let n = 0;
-  let held = false;
-  const waiting: (() => void)[] = [];
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const code = status(++n);
-      const answer = () => res.writeHead(code).end();
-      if (held) waiting.push(answer);
-      else answer();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, HOST, r));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return {
-    url: `http://${HOST}:${(server.address() as AddressInfo).port}/`,
-    requests: () => n,
-    hold: () => (held = true),
-    release: () => {
-      held = false;
-      for (const w of waiting.splice(0)) w();
-    },
-  };
-}
 
 /** Every sample in a Prometheus text exposition, keyed `name{labels}` as printed (`name` alone without labels). */
 async function scrape(svc: EventService): Promise<Map<string, number>> {
@@ -70,16 +33,13 @@ async function scrape(svc: EventService): Promise<Map<string, number>> {
 
 /** Polls /metrics until `want` holds (bounded); returns the last scrape. */
 async function metricsUntil(svc: EventService, want: (m: Map<string, number>) => boolean, what: string): Promise<Map<string, number>> {
-  const end = Date.now() + WAIT_MS;
-  let last = await scrape(svc);
-  while (!want(last)) {
-    if (Date.now() > end) {
-      const seen = [...last].filter(([k]) => k.startsWith('event_service_')).map(([k, v]) => `${k} ${v}`);
-      throw new Error(`timed out after ${WAIT_MS} ms: ${what}\n${seen.join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-    last = await scrape(svc);
-  }
+  let last = new Map<string, number>();
+  await until(
+    async () => want((last = await scrape(svc))),
+    what,
+    WAIT_MS,
+    () => [...last].filter(([k]) => k.startsWith('event_service_')).map(([k, v]) => `${k} ${v}`).join('\n'),
+  );
   return last;
 }
 
@@ -88,7 +48,7 @@ const ev = (type: string, id: string) => JSON.stringify({ specversion: '1.0', id
 test('/metrics shows events queued against event_limit and, per sink, deliveries, failures, retries, dead letters and backlog', async (t) => {
   // feed fails once then accepts; cfgingest always fails and gives up after two attempts; event_feed (every
   // event) accepts, but holds its answers back at first so the events stay queued.
-  const [feed, cfg, all] = await Promise.all([sink(t, (n) => (n === 1 ? 500 : 200)), sink(t, () => 503), sink(t, () => 200)]);
+  const [feed, cfg, all] = await Promise.all([startReceiver(t, { status: (n) => (n === 0 ? 500 : 200) }), startReceiver(t, { status: () => 503 }), startReceiver(t)]);
   all.hold();
   const svc = await startEventService({
     service: { host: HOST, port: 0, event_limit: 50 },
@@ -142,42 +102,9 @@ test('/metrics shows events queued against event_limit and, per sink, deliveries
   assert.equal(m.get('event_service_handler_backlog{sink="cfgingest"}'), 0);
   assert.equal(m.get('event_service_handler_deliveries_total{sink="event_feed"}'), 3);
   assert.equal(m.get('event_service_handler_up{sink="event_feed"}'), 1);
-  assert.equal(cfg.requests(), 2);
+  assert.equal(cfg.got.length, 2);
   assert.equal(m.get('event_service_leafnode_links'), 0, 'no leafnode links without [leafnodes]');
 });
-
-/** A nats-server child from `lines` (its config file); stopped (SIGTERM, then SIGKILL) when the test ends. */
-async function natsServer(t: TestContext, dir: string, name: string, lines: string[], port: number) {
-  const conf = path.join(dir, `${name}.conf`);
-  fs.writeFileSync(conf, lines.join('\n') + '\n');
-  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 16384) stderr += d.toString();
-  });
-  const exited = new Promise((r) => child.once('exit', r));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(kill);
-  };
-  t.after(stop);
-  const end = Date.now() + WAIT_MS;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name}: nats-server exited with ${child.exitCode}\n${stderr}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, HOST);
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (open) break;
-    if (Date.now() > end) throw new Error(`timed out after ${WAIT_MS} ms: ${name} listening\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return { stop };
-}
 
 interface Leafz {
   server_id: string;
@@ -194,8 +121,7 @@ async function getLeafz(port: number, query = ''): Promise<Leafz> {
 
 const shape = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Array.isArray(v) ? 'array' : typeof v]));
 
-test('/leafz lists an attached nats-server leaf with nats-server\'s field names and types, and /metrics counts the link', { skip: !natsServerAvailable() && 'nats-server not installed' }, async (t) => {
-  const dir = tmpDir(t);
+test('/leafz lists an attached nats-server leaf with nats-server\'s field names and types, and /metrics counts the link', { skip: natsServerSkip() }, async (t) => {
   const svc = await startEventService({
     service: { host: HOST, port: 0 },
     monitor: { host: HOST, port: 0 },
@@ -205,11 +131,9 @@ test('/leafz lists an attached nats-server leaf with nats-server\'s field names 
   t.after(() => svc.close());
   // A nats-server hub beside ours, and one leaf attached to both.
   const [hubPort, hubLeafPort, hubHttp, leafPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  await natsServer(t, dir, 'hub', [`listen: "${HOST}:${hubPort}"`, `http: "${HOST}:${hubHttp}"`, 'server_name: ref-hub', `leafnodes { listen: "${HOST}:${hubLeafPort}" }`], hubPort);
-  const leaf = await natsServer(
+  await startNatsServer(t, [`listen: "${HOST}:${hubPort}"`, `http: "${HOST}:${hubHttp}"`, 'server_name: ref-hub', `leafnodes { listen: "${HOST}:${hubLeafPort}" }`], hubPort);
+  const leaf = await startNatsServer(
     t,
-    dir,
-    'leaf',
     [
       `listen: "${HOST}:${leafPort}"`,
       'server_name: test-leaf',
@@ -229,14 +153,17 @@ test('/leafz lists an attached nats-server leaf with nats-server\'s field names 
   await onLeaf.flush();
   let ours: Leafz | undefined;
   let theirs: Leafz | undefined;
-  const end = Date.now() + WAIT_MS;
-  for (;;) {
-    [ours, theirs] = await Promise.all([getLeafz(svc.monitorPort!, '?subs=1'), getLeafz(hubHttp, '?subs=1')]);
-    const has = (z: Leafz) => z.leafnodes === 1 && ((z.leafs[0]?.subscriptions_list as string[] | undefined) ?? []).includes('leafz.x') && z.leafs[0]?.rtt !== undefined;
-    if (has(ours) && has(theirs)) break;
-    if (Date.now() > end) throw new Error(`timed out: the leaf on both hubs with leafz.x\nours ${JSON.stringify(ours)}\ntheirs ${JSON.stringify(theirs)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const has = (z: Leafz) => z.leafnodes === 1 && ((z.leafs[0]?.subscriptions_list as string[] | undefined) ?? []).includes('leafz.x') && z.leafs[0]?.rtt !== undefined;
+  await until(
+    async () => {
+      [ours, theirs] = await Promise.all([getLeafz(svc.monitorPort!, '?subs=1'), getLeafz(hubHttp, '?subs=1')]);
+      return has(ours) && has(theirs);
+    },
+    'the leaf on both hubs with leafz.x',
+    WAIT_MS,
+    () => `ours ${JSON.stringify(ours)}\ntheirs ${JSON.stringify(theirs)}`,
+  );
+  if (ours === undefined || theirs === undefined) throw new Error('unreachable: until returned without both views');
   assert.deepEqual(shape(ours as unknown as Record<string, unknown>), shape(theirs as unknown as Record<string, unknown>), 'the same top-level fields');
   // Every field nats-server 2.9 gives, with its type; beyond them only name and is_spoke, which 2.10 added.
   const [mine, ref] = [shape(ours.leafs[0]!), shape(theirs.leafs[0]!)];
@@ -253,13 +180,7 @@ test('/leafz lists an attached nats-server leaf with nats-server\'s field names 
   // Messages across the link are counted both ways on it.
   const nc = await within(connect({ servers: `${HOST}:${svc.port}` }), 'connect to ours');
   t.after(() => nc.close());
-  const end2 = Date.now() + WAIT_MS;
-  while (got.length === 0) {
-    if (Date.now() > end2) throw new Error('timed out: a message from our service reaching the leaf');
-    nc.publish('leafz.x', sc.encode('hello'));
-    await nc.flush();
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await untilFlows(() => nc.publish('leafz.x', sc.encode('hello')), () => got.length > 0, 'a message from our service reaching the leaf', WAIT_MS);
   const after = (await getLeafz(svc.monitorPort!)).leafs[0]!;
   assert.ok((after.out_msgs as number) >= 1 && (after.out_bytes as number) >= 5, JSON.stringify(after));
   assert.equal(after.subscriptions_list, undefined, 'listed only with ?subs');

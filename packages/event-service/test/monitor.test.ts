@@ -4,16 +4,14 @@
 // and /metrics as Prometheus text.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { loadServiceConfig } from '../src/config.js';
 import { startEventService, type EventService } from '../src/index.js';
-import { within } from './helpers/bounded.js';
-import { freePort, natsServerAvailable } from './helpers/targets.js';
+import { natsServerSkip, spawnNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { eventually, until, WAIT_MS, within } from '@event-broker/test-support/wait';
+import { tmpDir, write as writeFile } from '@event-broker/test-support/tmp';
 
 /** A server with its monitoring port, ours or nats-server's. */
 interface Monitored {
@@ -41,37 +39,19 @@ async function startOurs(): Promise<Monitored & { svc: EventService }> {
 
 async function startNatsServer(): Promise<Monitored> {
   const [port, mport] = [await freePort(), await freePort()];
-  const child: ChildProcess = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', String(mport)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    if (stderr.length < 16384) stderr += d.toString();
-  });
+  const server = await spawnNatsServer([], { port, args: ['-a', '127.0.0.1', '-p', String(port), '-m', String(mport)] });
   const monitorUrl = `http://127.0.0.1:${mport}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}\n${stderr}`);
-    const ok = await fetch(`${monitorUrl}/healthz`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`nats-server monitoring did not answer within 10 s\n${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
+  try {
+    await until(() => fetch(`${monitorUrl}/healthz`).then((r) => r.ok, () => false), 'nats-server monitoring answers', WAIT_MS, () => server.log());
+  } catch (err) {
+    await server.stop('SIGKILL');
+    throw err;
   }
   return {
     name: 'nats-server',
     url: `nats://127.0.0.1:${port}`,
     monitorUrl,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => server.stop(),
   };
 }
 
@@ -125,10 +105,7 @@ async function populate(m: Monitored): Promise<NatsConnection[]> {
   return [a, b];
 }
 
-const natsThere = natsServerAvailable();
-if (!natsThere && process.env.CI) throw new Error('nats-server is not installed; .ci/run installs it');
-
-describe('monitoring endpoints beside nats-server', { skip: !natsThere && 'nats-server not installed' }, () => {
+describe('monitoring endpoints beside nats-server', { skip: natsServerSkip() }, () => {
   let ours: Monitored;
   let theirs: Monitored;
   const conns: NatsConnection[] = [];
@@ -265,12 +242,7 @@ describe('monitoring endpoints beside nats-server', { skip: !natsThere && 'nats-
       c.subscribe('x');
       await c.flush();
       await c.close();
-      let closed: Record<string, any> = {};
-      for (let i = 0; i < 100; i++) {
-        closed = await getJson(m, '/connz?state=closed&sort=stop');
-        if (closed.connections.some((x: any) => x.name === 'gone')) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      const closed = await eventually(() => getJson(m, '/connz?state=closed&sort=stop'), (c) => c.connections.some((x: any) => x.name === 'gone'), `${m.name} lists the closed connection`);
       const gone = closed.connections.find((x: any) => x.name === 'gone');
       assert.ok(gone, `${m.name} lists the closed connection`);
       assert.equal(gone.reason, 'Client Closed', m.name);
@@ -344,13 +316,8 @@ describe('monitoring: our own behaviour', () => {
   });
 
   it('[monitor] in TOML: off when absent, host defaults to 127.0.0.1, port is required', async (t) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'monitor-config-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const write = (name: string, text: string) => {
-      const p = path.join(dir, name);
-      writeFileSync(p, text);
-      return p;
-    };
+    const dir = tmpDir(t, 'monitor-config-');
+    const write = (name: string, text: string) => writeFile(dir, name, text);
     assert.equal(loadServiceConfig({ configPath: write('none.toml', '[service]\nport = 0\n') }).config.monitor, undefined);
     const on = loadServiceConfig({ configPath: write('on.toml', '[monitor]\nport = 8222\n') }).config.monitor;
     assert.deepEqual(on, { host: '127.0.0.1', port: 8222, allowed_origins: [], allowed_hosts: [], max_connections: 128, max_streams: 64 });

@@ -4,8 +4,8 @@
 // than let two different byte strings decode to one subject).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { RawPool } from '@event-broker/test-support/raw';
 import { eventService, targets, type RunningTarget } from './helpers/targets.js';
-import { RawPool } from './helpers/raw.js';
 
 const QUIET = { verbose: false, pedantic: false };
 

@@ -3,10 +3,10 @@
 // Expectations were recorded from the real nats-server; where they extend shared/NATS-NOTES.md the test says so.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
+import { esc, type RawConn, RawPool } from '@event-broker/test-support/raw';
 import { targets, type RunningTarget } from './helpers/targets.js';
-import { RawPool, esc, type RawConn } from './helpers/raw.js';
+import { pace } from '@event-broker/test-support/wait';
 
 /** A CONNECT that turns verbose and pedantic off (both default to true). */
 const QUIET = { verbose: false, pedantic: false };
@@ -473,7 +473,7 @@ async function run(server: RunningTarget, pool: RawPool, chunks: string[], gapMs
   const c = await pool.connect(server);
   for (const chunk of chunks) {
     await c.sendAndDrain(chunk);
-    if (gapMs > 0) await sleep(gapMs);
+    if (gapMs > 0) await pace(gapMs);
     else await new Promise<void>((r) => setImmediate(r));
   }
   await c.sendAndDrain(END);

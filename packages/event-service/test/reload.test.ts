@@ -7,10 +7,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
+import { jsonLines, logLine, type Run, signal } from '@event-broker/test-support/child';
+import { connectAndHandshake, connectRaw, type RawConn } from '@event-broker/test-support/raw';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { within } from '@event-broker/test-support/wait';
+import { startCli } from './helpers/cli.js';
 import { createCertificateAuthority, createServerCertificate } from '@event-broker/dev-tools';
-import { within } from './helpers/bounded.js';
-import { jsonLines, logLine, signal, startCli, tmpDir, write, type Run } from './helpers/cli.js';
-import { connectAndHandshake, connectRaw, type RawConn } from './helpers/raw.js';
 
 /** Generous: the reload itself is synchronous, but the child shares two cores with the whole suite. */
 const WAIT_MS = 10_000;

@@ -4,20 +4,19 @@
 // allow_responses), what a reload does to open connections, config errors with file:line, and hostile input.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import bcrypt from 'bcryptjs';
 import * as nats from 'nats';
 import { createLogger } from '@event-broker/shared';
-import { freePort, natsServerInstalled, startNatsServer } from '@event-broker/shared/testing/processes';
+import { natsServerInstalled, startNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { connectRaw, type Endpoint, type RawConn } from '@event-broker/test-support/raw';
+import { until } from '@event-broker/test-support/wait';
 import { formatConfig, loadServiceConfig, planServiceReload, resolveServiceConfig } from '../src/config.js';
 import type { ServiceSection, ServiceUser } from '../src/config-types.js';
 import { EventServer } from '../src/server.js';
-import { until } from './helpers/bounded.js';
-import { connectRaw, type Endpoint, type RawConn } from './helpers/raw.js';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
 
 const HOST = '127.0.0.1';
 const WAIT_MS = 5000;
@@ -324,13 +323,8 @@ test('reload from users to none: every user connection is closed without -ERR, a
 
 // --- configuration ---------------------------------------------------------------------------------------------
 
-function tmpFile(t: TestContext, name: string, lines: string[]): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'service-users-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-  return file;
-}
+/** `lines` as the file `name` in a fresh directory. */
+const tmpFile = (t: TestContext, name: string, lines: string[]): string => write(tmpDir(t, 'service-users-'), name, lines);
 
 function problems(file: string): string[] {
   try {

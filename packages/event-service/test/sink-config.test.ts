@@ -6,7 +6,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { ConfigError } from '@event-broker/shared';
@@ -14,8 +13,11 @@ import { loadServiceConfig } from '../src/config.js';
 import { headerProblem, SINK_OWNED_HEADERS } from '../src/handlers/sinks/headers.js';
 import { HttpSink } from '../src/handlers/sinks/http.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until, within } from './helpers/bounded.js';
-import { cli, jsonLines, logLine, signal, startCli, tmpDir, write, EXIT_MS } from './helpers/cli.js';
+import { CHILD_MS, jsonLines, logLine, signal } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { cli, startCli } from './helpers/cli.js';
+import { startReceiver } from '@event-broker/test-support/http';
 
 const HOST = '127.0.0.1';
 /** Generous: the child shares the machine with the rest of the suite. */
@@ -40,27 +42,8 @@ function problemAt(err: ConfigError, file: string, line: number, key: string): {
   return p;
 }
 
-interface Got {
-  headers: http.IncomingHttpHeaders;
-  id: string;
-}
-
-async function receiver(t: TestContext): Promise<{ url: string; got: Got[] }> {
-  const got: Got[] = [];
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      got.push({ headers: req.headers, id: String(req.headers['webhook-id']) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, HOST, r));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return { url: `http://${HOST}:${(server.address() as AddressInfo).port}/hook`, got };
-}
+/** A webhook receiver answering 204 to everything. */
+const receiver = (t: TestContext) => startReceiver(t, { status: () => 204, path: '/hook' });
 
 async function publish(nc: NatsConnection, id: string): Promise<void> {
   const event = { specversion: '1.0', id, source: '/sink-config-test', type: 'scanJobCreated' };
@@ -174,13 +157,13 @@ test('the service refuses to start with a CR/LF in a sink header: exit 2 naming 
     'format = "json"',
   ]);
   const run = cli(t, ['--config', base]);
-  const code = await within(run.exited, 'the service exits', EXIT_MS).catch(async (err: unknown) => {
+  const code = await within(run.exited, 'the service exits', CHILD_MS).catch(async (err: unknown) => {
     // Started anyway: show what an event then meets, for the record.
     const line = jsonLines(run.stdout()).find((l) => l.msg === 'listening for client connections');
     if (line !== undefined) {
       const nc = await connect({ servers: `${HOST}:${line.port as number}`, reconnect: false });
       await publish(nc, 'crlf-1').catch(() => {});
-      await new Promise((res) => setTimeout(res, 1000));
+      await until(() => r.got.length > 0, 'a delivery to show', 1000).catch(() => {});
       await nc.close();
     }
     throw new Error(`${(err as Error).message}; received ${r.got.length}; log: ${run.stdout().split('\n').filter((l) => /dead|fail/.test(l)).join('\n')}`);

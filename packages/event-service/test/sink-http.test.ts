@@ -6,10 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
-import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { ConfigError, createLogger } from '@event-broker/shared';
 import { createCertificateAuthority, createServerCertificate } from '@event-broker/dev-tools';
@@ -18,37 +15,19 @@ import { HttpSink } from '../src/handlers/sinks/http.js';
 import { httpSinkOptions, type HttpSinkOptions } from '../src/handlers/sinks/options.js';
 import { batchWebhookId, retryAfterMs, signWebhook } from '../src/handlers/sinks/webhook.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until } from './helpers/bounded.js';
+import { pace, quietFor, until } from '@event-broker/test-support/wait';
+import { type Delivery, startReceiver } from '@event-broker/test-support/http';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { freePort } from '@event-broker/test-support/processes';
 
 const logger = createLogger({ format: 'text', level: 'silent', name: 'test' });
 const SECRET = `whsec_${Buffer.from('a test secret of 32 bytes length').toString('base64')}`;
 const OLD_SECRET = `whsec_${Buffer.from('the previous secret, rotated out').toString('base64')}`;
 
-interface Received {
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  at: number;
-}
+type Received = Delivery;
 
 /** A receiver whose answer to the n-th request (0-based) `answer` decides. */
-async function receiver(t: TestContext, answer: (n: number, res: http.ServerResponse) => void, port = 0) {
-  const got: Received[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body, at: Date.now() });
-      answer(got.length - 1, res);
-    });
-  });
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return { got, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, server };
-}
+const receiver = (t: TestContext, answer: (n: number, res: http.ServerResponse) => void, port = 0) => startReceiver(t, { answer, port, path: '/hook' });
 
 function setup(t: TestContext, opts: Partial<HttpSinkOptions> & { url: string; name?: string }, ids = ['e1', 'e2', 'e3']) {
   const store = new SqliteEventStore(':memory:');
@@ -129,7 +108,8 @@ test('410 Gone dead-letters the delivery and stops the sink; the rest stay pendi
   const { store, sink } = setup(t, { url: r.url });
   sink.wake();
   await until(() => sink.state === 'stopped', 'sink stopped');
-  await new Promise((res) => setTimeout(res, 100));
+  // The point: no request follows for a while.
+  await quietFor(100);
   assert.equal(r.got.length, 1, 'no request after the 410');
   assert.deepEqual(store.deadLetters().map((d) => [d.id, d.lastError]), [['e1', 'HTTP 410 Gone: sink stopped']]);
   assert.deepEqual(store.due('feed', Date.now(), 10).map((d) => d.id), ['e2', 'e3']);
@@ -137,10 +117,7 @@ test('410 Gone dead-letters the delivery and stops the sink; the rest stay pendi
 
 test('a timeout counts as a failed attempt; a receiver down at first gets everything once it is up', async (t) => {
   // Find a free port, leave it closed, then start the receiver there later.
-  const probe = http.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   const { store, sink } = setup(t, { url: `http://127.0.0.1:${port}/hook`, backoffBaseMs: 20, backoffCapMs: 100 });
   sink.wake();
   await until(() => sink.stats.failedAttempts >= 2, 'connection refused counted as failures');
@@ -245,7 +222,8 @@ test('batch_bytes caps a batch (one oversized event still goes alone); batch_wai
   const w = await receiver(t, (_n, res) => res.writeHead(200).end());
   const s2 = optSetup(t, { url: w.url, batchSize: 5, batchWaitMs: 300 }, [['w1']]);
   s2.sink.wake();
-  await new Promise((res) => setTimeout(res, 50));
+  // The rest arrives later, still inside batch_wait_ms.
+  await pace(50);
   s2.store.append(['w2', 'w3'].map((id) => ({ id, type: 'scanJobCreated', body: ev(id), sinks: ['feed'] })));
   s2.sink.wake();
   await until(() => s2.store.held === 0, 'all delivered');
@@ -266,25 +244,10 @@ test('a batch failing max_attempts times is dead-lettered event by event, and re
   assert.deepEqual((verify(r.got.at(-1)!) as Array<{ id: string }>).map((e) => e.id), ['d3']);
 });
 
+/** An https receiver whose certificate no trusted CA signed. */
 async function httpsReceiver(t: TestContext) {
   const ca = await createCertificateAuthority({ commonName: 'sink test CA (not trusted)' });
-  const cert = await createServerCertificate(ca);
-  const got: Received[] = [];
-  const server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body, at: Date.now() });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return { got, url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/hook` };
+  return startReceiver(t, { tls: await createServerCertificate(ca), path: '/hook' });
 }
 
 test('ssl_verify = false delivers to an https receiver whose certificate no trusted CA signed; verified refuses it', async (t) => {
@@ -332,8 +295,7 @@ test('[handlers] reads the delivery options (headers as "k=v,k=v" too) and names
   assert.deepEqual([o.sslVerify, o.flattenPayload, o.sendAsList, o.batchSize, o.batchBytes, o.batchWaitMs, o.maxInFlight], [false, true, true, 50, 65536, 0, 8]);
   assert.deepEqual(o.extraArgs, { env: 'prod', n: 3, list: [1, 'a'] });
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sink-opts-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir(t, 'sink-opts-');
   const cases: Array<[string, RegExp]> = [
     ['ssl_verify = "no"', /ssl_verify/],
     ['batch_size = 0', /batch_size/],
@@ -418,7 +380,7 @@ test('max_in_flight: a failing event is retried and dead-lettered on its own whi
   r.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     req.resume();
     req.on('end', () => {
-      r.got.push({ headers: req.headers, body: '', at: Date.now() });
+      r.got.push({ url: req.url ?? '', headers: req.headers, body: '', id: String(req.headers['webhook-id']), at: Date.now() });
       if (req.headers['webhook-id'] === 'm3') {
         attemptsOfBad.push(Date.now());
         res.writeHead(500).end();
@@ -441,7 +403,8 @@ test('max_in_flight: a receiver that fails everything pauses the whole sink, not
   const { sink } = many(t, { url: r.url, maxInFlight: 4, backoffBaseMs: 1000, backoffCapMs: 1000, random: () => 1 }, 50);
   sink.wake();
   await until(() => sink.stats.failedAttempts >= 1, 'a failure');
-  await new Promise((res) => setTimeout(res, 300));
+  // The point: no more than the first window goes out in the first 300 ms.
+  await quietFor(300);
   assert.ok(r.got.length <= 4, `${r.got.length} requests in the first 300 ms: at most the first window of 4`);
   await until(() => r.got.length > 4, 'attempts resume after the pause', 5000);
 });

@@ -12,9 +12,9 @@
 // write_deadline the slow reader is still closed, and the publisher never waits anywhere near the deadline.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { type RawConn, RawPool } from '@event-broker/test-support/raw';
+import { until } from '@event-broker/test-support/wait';
 import { targets, type RunningTarget } from './helpers/targets.js';
-import { RawPool, type RawConn } from './helpers/raw.js';
-import { until } from './helpers/bounded.js';
 
 const QUIET = { verbose: false, pedantic: false };
 const MAX_PENDING = 256 * 1024;

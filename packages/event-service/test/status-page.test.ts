@@ -5,17 +5,17 @@
 // use, a row per sink, the latest events, and no script error. A screenshot goes to test-artifacts/.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import type { Browser, Page } from 'playwright-core';
 import { startEventService } from '../src/embedded.js';
-import { until, within } from './helpers/bounded.js';
+import { eventually as readUntil, until, within } from '@event-broker/test-support/wait';
 import { browserSkip, launchChromium } from './helpers/browser.js';
+import { startReceiver } from '@event-broker/test-support/http';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 /** Waits on the page: a few poll intervals (the page polls every 250 ms here) with room for a loaded CI machine. */
 const PAGE_WAIT_MS = 15_000;
@@ -25,45 +25,19 @@ const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 
 const skip = browserSkip('the status page browser test');
 
-/** A webhook receiver answering every POST with `status`. */
-async function sink(status: number): Promise<{ url: string; received: () => number; close: () => void }> {
-  let received = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      received++;
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'unavailable');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    received: () => received,
-    close: () => {
-      server.closeAllConnections();
-      server.close();
-    },
-  };
-}
+/** A webhook receiver answering every POST with `status`, closed in the suite's after(). */
+const sink = (status: number) =>
+  startReceiver(undefined, { path: '/hook', answer: (_n, res) => res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'unavailable') });
 
 const sc = StringCodec();
 const event = (type: string, id: string) =>
   JSON.stringify({ specversion: '1.0', id, source: '/status-page-test', type, producer: { id: 'p-status', name: 'status-tester', type: 'service' }, actor: { id: 'alice', object_type: 'user' } });
 
 /** Polls `read` until `ok` holds for what it returned; fails naming `what` and the last value after `ms`. */
-async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = PAGE_WAIT_MS): Promise<T> {
-  const end = Date.now() + ms;
-  let last: T | undefined;
-  for (;;) {
-    last = await read();
-    if (ok(last)) return last;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what} (last seen: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const eventually = <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = PAGE_WAIT_MS): Promise<T> => readUntil(read, ok, what, ms);
 
 describe('status page in headless chromium', { skip }, () => {
-  let dir: string;
+  const dir = tmpDir({ after }, 'status-page-');
   let svc: Awaited<ReturnType<typeof startEventService>>;
   let base: string;
   let okSink: Awaited<ReturnType<typeof sink>>;
@@ -83,7 +57,6 @@ describe('status page in headless chromium', { skip }, () => {
   };
 
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'status-page-'));
     okSink = await sink(200);
     badSink = await sink(503);
     svc = await startEventService({
@@ -131,7 +104,6 @@ describe('status page in headless chromium', { skip }, () => {
     await svc?.close();
     okSink?.close();
     badSink?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('shows the open connection count /varz reports', async () => {
@@ -194,7 +166,7 @@ describe('status page in headless chromium', { skip }, () => {
     const bad = page.locator('tr[data-sink="feed"]');
     await eventually('event_feed delivered all five and is healthy', () => ok.innerText(), (s) => /\bok\b/.test(s) && /\t0\t0\t5\t/.test(s));
     await eventually('feed is retrying with its backlog and last error', () => bad.innerText(), (s) => /retrying/.test(s) && /\t5\t0\t0\t/.test(s) && /HTTP 503/.test(s));
-    assert.ok(okSink.received() >= 5 && badSink.received() >= 1);
+    assert.ok(okSink.got.length >= 5 && badSink.got.length >= 1);
     // What the page read: /handlerz, ours, says the same.
     const h = await json<{ handlers: { held: number; sinks: { name: string; backlog: number; health: string }[] } }>('/handlerz');
     assert.equal(h.handlers.held, 5);

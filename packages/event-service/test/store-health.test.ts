@@ -9,8 +9,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { connect, StringCodec } from 'nats';
@@ -18,8 +16,11 @@ import { createLogger } from '@event-broker/shared';
 import { startEventService } from '../src/index.js';
 import { SinkPool } from '../src/handlers/sink-pool.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
-import { until, within } from './helpers/bounded.js';
-import { cli, EXIT_MS, logLine, runToExit, signal, tmpDir, write } from './helpers/cli.js';
+import { CHILD_MS, logLine, signal } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { eventually, until, within } from '@event-broker/test-support/wait';
+import { cli, runToExit } from './helpers/cli.js';
+import { startReceiver } from '@event-broker/test-support/http';
 
 const sc = StringCodec();
 
@@ -128,7 +129,7 @@ for (const broken of BROKEN) {
       'format = "json"',
     ]);
     // Bounded: today's code may start instead of refusing; then the wait fails and the child is killed.
-    const r = await runToExit(t, ['--config', conf], EXIT_MS).catch((err: Error) => ({ code: `did not exit: ${err.message}`, stdout: '', stderr: '' }));
+    const r = await runToExit(t, ['--config', conf], CHILD_MS).catch((err: Error) => ({ code: `did not exit: ${err.message}`, stdout: '', stderr: '' }));
     assert.equal(r.code, 1, `exit code; stdout: ${r.stdout} stderr: ${r.stderr}`);
     const said = r.stdout + r.stderr;
     assert.ok(said.includes(file), `the file is named: ${said}`);
@@ -292,18 +293,7 @@ test('commits that fail as a whole: /healthz 503 naming the store, without path 
 test('a reload that adds [handlers] while the store cannot be opened: the service stays up, /healthz 503 and /handlerz say so without the path, events answered EEVENT_STORE with ESTORE_OPEN, no path; once it opens, events are stored and delivered', async (t) => {
   const dir = tmpDir(t);
   const delivered: string[] = [];
-  const receiver = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      delivered.push(String(req.headers['webhook-id']));
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    receiver.closeAllConnections();
-    receiver.close();
-  });
+  const receiver = await startReceiver(t, { status: (_n, d) => (delivered.push(d.id), 204) });
   // [handlers] without [store]: the store's default place, data/events.db under the working directory, where a
   // regular file named `data` is in the way.
   fs.writeFileSync(path.join(dir, 'data'), 'not a directory');
@@ -312,7 +302,7 @@ test('a reload that adds [handlers] while the store cannot be opened: the servic
   const run = cli(t, ['--config', conf], dir);
   const port = (await logLine(run, 'listening for client connections')).port as number;
   const monitor = (await logLine(run, 'monitoring listener started')).port as number;
-  write(dir, 'service.toml', [...base, '[handlers]', `event_feed = "127.0.0.1:${(receiver.address() as AddressInfo).port}"`]);
+  write(dir, 'service.toml', [...base, '[handlers]', `event_feed = "${receiver.addr}"`]);
   await signal(run, 'SIGHUP');
   await logLine(run, 'event store cannot be opened: events are refused until it can');
   const file = path.join(dir, 'data', 'events.db');
@@ -345,12 +335,11 @@ test('a reload that adds [handlers] while the store cannot be opened: the servic
       id?: string;
       error?: { code: string };
     };
-  let stored = await send();
-  for (let tries = 0; stored.id !== 'y' && tries < 50; tries++) {
-    assert.equal(stored.error?.code, 'EEVENT_STORE');
-    await new Promise((r) => setTimeout(r, 100));
-    stored = await send();
-  }
+  // Until it opens, every attempt is refused for the store.
+  const stored = await eventually(send, (r) => {
+    if (r.id !== 'y') assert.equal(r.error?.code, 'EEVENT_STORE');
+    return r.id === 'y';
+  }, 'the store opens and the event is stored');
   assert.deepEqual(stored, { id: 'y' }, 'an event stored once the store opens');
   assert.ok(fs.statSync(file).size > 0);
   await until(() => delivered.includes('y'), 'the sink, started with the store, delivers it', 10_000);

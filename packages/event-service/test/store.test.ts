@@ -1,11 +1,10 @@
 // The durable store: the conformance suite on SQLite (a file, and in memory), and that what `append` returned for
 // survives a SIGKILL of the writing process: the commit is on disk before the caller can acknowledge anything. And
 // the store's housekeeping pass (store-housekeeping.ts).
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -14,14 +13,9 @@ import { createLogger } from '@event-broker/shared';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { StoreHousekeeping } from '../src/handlers/store-housekeeping.js';
-import { until } from './helpers/bounded.js';
+import { until } from '@event-broker/test-support/wait';
 import { storeConformance } from './helpers/store-conformance.js';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 let lastFile = '';
 storeConformance('SQLite file', {

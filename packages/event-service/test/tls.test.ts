@@ -11,20 +11,16 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as v2 from 'nats';
 import * as natsWs from 'nats.ws';
 import WebSocket from 'ws';
-import {
-  createCertificateAuthority,
-  createClientCertificate,
-  createServerCertificate,
-  type CertificatePem,
-} from '@event-broker/dev-tools';
+import { uniqueSubject } from '@event-broker/test-support/flow';
+import { connectRaw } from '@event-broker/test-support/raw';
+import { within } from '@event-broker/test-support/wait';
 import { targets, type RunningTarget } from './helpers/targets.js';
-import { connectRaw } from './helpers/raw.js';
-import { within, uniqueSubject } from './helpers/bounded.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
 
 interface PairFiles {
   cert: string;
@@ -40,8 +36,7 @@ interface PkiFiles {
   foreign: PairFiles;
 }
 
-const pkiDir = fs.mkdtempSync(path.join(os.tmpdir(), 'event-service-tls-'));
-after(() => fs.rmSync(pkiDir, { recursive: true, force: true }));
+const pkiDir = tmpDir({ after }, 'event-service-tls-');
 
 let pkiMade: Promise<PkiFiles> | undefined;
 /** One PKI for the whole file (made on first use): a CA, its server and client certificates, a foreign client. */

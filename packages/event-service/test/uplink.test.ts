@@ -6,28 +6,18 @@
 // publish accepted meanwhile, in order; TLS with client certificates to our listener.
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import {
-  Broker,
-  Client,
-  SocketTransport,
-  Uplink,
-  UplinkError,
-  createLogger,
-  loadClientTlsOptions,
-  type ClientContext,
-  type ClientLimits,
-  type UplinkOptions,
-} from '@event-broker/shared';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
-import { connect, headers, StringCodec, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
+import { Broker, Client, SocketTransport, Uplink, UplinkError, createLogger, loadClientTlsOptions, type ClientContext, type ClientLimits, type UplinkOptions } from '@event-broker/shared';
+import { connect, headers, StringCodec, type NatsConnection } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
-import { settle, uniqueSubject, until, within } from './helpers/bounded.js';
-import { freePort, natsServerAvailable } from './helpers/targets.js';
+import { collect, fence, uniqueSubject, untilFlows } from '@event-broker/test-support/flow';
+import { natsServerSkip, spawnNatsServer, type NatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { quietFor, until, within } from '@event-broker/test-support/wait';
+import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';
@@ -168,93 +158,36 @@ async function ourHub(opts: OurHubOptions = {}): Promise<Hub & { readonly svc: E
   return hub;
 }
 
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const end = Date.now() + FLOW_MS;
-  while (Date.now() < end) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, HOST);
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out after ${FLOW_MS} ms: nats-server listening on ${port}`);
-}
-
 /**
  * nats-server as the hub. Its leafnodes port cannot be 0 (0 means no leafnode listener; -1 picks one, reported
  * only in its log), so the ports are chosen first and kept across restarts.
  */
 async function natsHub(): Promise<Hub> {
   const [clientPort, leafPort, httpPort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'uplink-hub-'));
-  const conf = path.join(dir, 'hub.conf');
-  writeFileSync(conf, [`listen: "${HOST}:${clientPort}"`, `http: "${HOST}:${httpPort}"`, 'server_name: uplink-hub', `leafnodes { listen: "${HOST}:${leafPort}" }`].join('\n') + '\n');
-  let child: ChildProcess | undefined;
+  const config = [`listen: "${HOST}:${clientPort}"`, `http: "${HOST}:${httpPort}"`, 'server_name: uplink-hub', `leafnodes { listen: "${HOST}:${leafPort}" }`];
+  let server: NatsServer | undefined;
   const hub: Hub = {
     name: 'nats-server',
     clientPort,
     leafPort,
     async start() {
-      const c = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-      child = c;
-      let stderr = '';
-      c.stderr?.on('data', (d: Buffer) => {
-        if (stderr.length < 16384) stderr += d.toString();
-      });
-      try {
-        await waitForPort(leafPort, c);
-      } catch (err) {
-        c.kill('SIGKILL');
-        throw new Error(`${(err as Error).message}\n${stderr}`);
-      }
+      server = await spawnNatsServer(config, { port: leafPort, startMs: FLOW_MS });
     },
     async stop() {
-      const c = child;
-      child = undefined;
-      if (c === undefined || c.exitCode !== null) return;
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGTERM');
-      const kill = setTimeout(() => c.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(kill);
+      const s = server;
+      server = undefined;
+      await s?.stop();
     },
     async ensureRunning() {
-      if (child === undefined) await hub.start();
+      if (server === undefined) await hub.start();
     },
-    async dispose() {
-      await hub.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    dispose: () => hub.stop(),
     link: () => leafzLink(httpPort),
   };
   return hub;
 }
 
 // --- helpers -----------------------------------------------------------------------------------------------
-
-/** Publishes until `received()` says it arrived: interest crosses asynchronously, so probe, bounded. */
-async function untilFlows(publish: () => void, received: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + FLOW_MS;
-  while (!received()) {
-    if (Date.now() > end) throw new Error(`timed out after ${FLOW_MS} ms: ${what}`);
-    publish();
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function collect(sub: NatsSubscription): string[] {
-  const got: string[] = [];
-  void (async () => {
-    for await (const m of sub) got.push(sc.decode(m.data));
-  })();
-  return got;
-}
 
 async function hubClient(hub: Hub): Promise<NatsConnection> {
   // Reconnects on its own when the hub restarts, as the service's internal clients do.
@@ -265,7 +198,7 @@ async function hubClient(hub: Hub): Promise<NatsConnection> {
 
 const HUBS: { name: string; make: () => Promise<Hub>; skip: string | false }[] = [
   { name: 'event-service', make: ourHub, skip: false },
-  { name: 'nats-server', make: natsHub, skip: !natsServerAvailable() && 'nats-server not installed' },
+  { name: 'nats-server', make: natsHub, skip: natsServerSkip() },
 ];
 
 for (const target of HUBS) {
@@ -303,14 +236,14 @@ for (const target of HUBS) {
       const got = collect(internal.subscribe(up));
       await internal.flush();
       await untilFlows(() => gw.nc.publish(up, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
-      await settle(100);
+      await fence((m) => gw.nc.publish(up, sc.encode(m)), got, 'the probes in flight land');
       got.length = 0;
       const h = headers();
       h.set('X-Test', 'yes');
       const withHeaders: string[] = [];
+      // A second subscriber on a subject the hub already wants: in place once the hub answered the flush.
       internal.subscribe(up, { callback: (_e, m) => m.headers && withHeaders.push(m.headers.get('X-Test')) });
       await internal.flush();
-      await settle(100);
       gw.nc.publish(up, sc.encode('one'));
       gw.nc.publish(up, sc.encode('two'), { headers: h });
       await gw.nc.flush();
@@ -322,7 +255,7 @@ for (const target of HUBS) {
       const gotDown = collect(gw.nc.subscribe(down));
       await gw.nc.flush();
       await untilFlows(() => internal.publish(down, sc.encode('probe')), () => gotDown.length > 0, 'hub → gateway interest');
-      await settle(100);
+      await fence((m) => internal.publish(down, sc.encode(m)), gotDown, 'the probes in flight land');
       gotDown.length = 0;
       for (let i = 0; i < 5; i++) internal.publish(down, sc.encode(`d${i}`));
       await internal.flush();
@@ -370,7 +303,11 @@ for (const target of HUBS) {
       await gw.nc.flush();
       await untilFlows(() => gw.nc.publish(subject, sc.encode('probe')), () => plainInternal.length > 0, 'gateway → hub plain interest');
       await untilFlows(() => internal.publish(subject, sc.encode('probe')), () => plainGateway.includes('probe'), 'hub → gateway plain interest');
-      await settle(200);
+      const landed = async (what: string) => {
+        await fence((m) => gw.nc.publish(subject, sc.encode(m)), [seen, plainInternal, plainGateway], `${what} from the gateway`);
+        await fence((m) => internal.publish(subject, sc.encode(m)), [seen, plainInternal, plainGateway], `${what} from the hub`);
+      };
+      await landed('the probes in flight land');
       seen.length = 0;
       plainInternal.length = 0;
       plainGateway.length = 0;
@@ -379,7 +316,8 @@ for (const target of HUBS) {
       await gw.nc.flush();
       await internal.flush();
       await until(() => seen.length >= 80 && plainInternal.length === 80 && plainGateway.length === 80, 'eighty deliveries', FLOW_MS, () => `${seen.length} queued, ${plainInternal.length}/${plainGateway.length} plain`);
-      await settle(200);
+      // A second delivery of any of them would come before the markers.
+      await landed('every delivery lands');
       const payloads = seen.map((s) => s.split(':')[1]!).sort();
       const expected = [...Array.from({ length: 40 }, (_, i) => `g${i}`), ...Array.from({ length: 40 }, (_, i) => `i${i}`)].sort();
       assert.deepEqual(payloads, expected, 'every message reached exactly one member of the group');
@@ -396,7 +334,11 @@ for (const target of HUBS) {
       await gw.nc.flush();
       await untilFlows(() => gw.nc.publish(toHub, sc.encode('probe')), () => hubGot.length > 0, 'gateway → hub queue interest');
       await untilFlows(() => internal.publish(toGateway, sc.encode('probe')), () => gwGot.length > 0, 'hub → gateway queue interest');
-      await settle(200);
+      const landed = async (what: string) => {
+        await fence((m) => gw.nc.publish(toHub, sc.encode(m)), hubGot, `${what} at the hub`);
+        await fence((m) => internal.publish(toGateway, sc.encode(m)), gwGot, `${what} at the gateway`);
+      };
+      await landed('the probes in flight land');
       hubGot.length = 0;
       gwGot.length = 0;
       for (let i = 0; i < 20; i++) gw.nc.publish(toHub, sc.encode(`u${i}`));
@@ -404,12 +346,26 @@ for (const target of HUBS) {
       await gw.nc.flush();
       await internal.flush();
       await until(() => hubGot.length >= 20 && gwGot.length >= 20, 'twenty each way', FLOW_MS);
-      await settle(200);
+      // A second delivery of any of them would come before the markers.
+      await landed('every delivery lands');
       assert.deepEqual([...hubGot].sort(), Array.from({ length: 20 }, (_, i) => `u${i}`).sort());
       assert.deepEqual([...gwGot].sort(), Array.from({ length: 20 }, (_, i) => `d${i}`).sort());
     });
 
     it('nothing crosses that nobody on the other side wants, counted on the hub and the uplink', async () => {
+      // Lanes that stay wanted, one each way: a marker sent on one after a burst arrives behind whatever of the
+      // burst its side sent over the link, so what has not crossed by then was not sent.
+      const laneUp = uniqueSubject('lane.up');
+      const upGot = collect(internal.subscribe(laneUp));
+      const laneDown = uniqueSubject('lane.down');
+      const downGot = collect(gw.nc.subscribe(laneDown));
+      await internal.flush();
+      await gw.nc.flush();
+      await untilFlows(() => gw.nc.publish(laneUp, sc.encode('probe')), () => upGot.length > 0, 'gateway → hub lane');
+      await untilFlows(() => internal.publish(laneDown, sc.encode('probe')), () => downGot.length > 0, 'hub → gateway lane');
+      const upFence = (what: string) => fence((m) => gw.nc.publish(laneUp, sc.encode(m)), upGot, what);
+      const downFence = (what: string) => fence((m) => internal.publish(laneDown, sc.encode(m)), downGot, what);
+
       // Up: no internal interest at all, then interest that goes away.
       const nobody = uniqueSubject('nobody');
       const gone = uniqueSubject('gone');
@@ -418,7 +374,7 @@ for (const target of HUBS) {
       await untilFlows(() => gw.nc.publish(gone, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
       // The auto-unsubscribe reaches the uplink as LS-.
       await until(() => ![...gw.uplink.subs.keys()].includes(gone), 'LS- for the unsubscribed subject', FLOW_MS);
-      await settle(200);
+      await upFence('the probes in flight land');
       const before = (await hub.link())!;
       const outBefore = gw.uplink.counters.outMsgs;
       for (let i = 0; i < 20; i++) {
@@ -426,20 +382,21 @@ for (const target of HUBS) {
         gw.nc.publish(gone, sc.encode('unwanted'));
       }
       await gw.nc.flush();
-      await settle(300);
-      assert.equal((await hub.link())!.in_msgs, before.in_msgs, 'the hub received nothing from the link');
-      assert.equal(gw.uplink.counters.outMsgs, outBefore, 'the uplink sent nothing');
+      await upFence('the unwanted publishes are behind us');
+      assert.equal((await hub.link())!.in_msgs, before.in_msgs + 1, 'the hub received nothing from the link but the marker');
+      assert.equal(gw.uplink.counters.outMsgs, outBefore + 1, 'the uplink sent nothing but the marker');
       assert.equal(gw.uplink.counters.bufferedMsgs, 0, 'and holds nothing');
 
       // Down: nobody on the gateway side wants it, so the hub sends nothing over the link.
       const downNobody = uniqueSubject('down.nobody');
+      await downFence('the lane probes in flight land');
       const inBefore = gw.uplink.counters.inMsgs;
       const hubOut = (await hub.link())!.out_msgs;
       for (let i = 0; i < 20; i++) internal.publish(downNobody, sc.encode('unwanted'));
       await internal.flush();
-      await settle(300);
-      assert.equal(gw.uplink.counters.inMsgs, inBefore);
-      assert.equal((await hub.link())!.out_msgs, hubOut);
+      await downFence('the unwanted publishes are behind us');
+      assert.equal(gw.uplink.counters.inMsgs, inBefore + 1, 'nothing came down but the marker');
+      assert.equal((await hub.link())!.out_msgs, hubOut + 1);
     });
 
     it('the hub restarted under a running uplink: every publish accepted while it was down arrives after it returns, in order', async (t: TestContext) => {
@@ -448,7 +405,7 @@ for (const target of HUBS) {
       const got = collect(internal.subscribe(subject));
       await internal.flush();
       await untilFlows(() => gw.nc.publish(subject, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
-      await settle(200);
+      await fence((m) => gw.nc.publish(subject, sc.encode(m)), got, 'the probes in flight land');
       got.length = 0;
       const events: string[] = [];
       const off = gw.uplink.onStateChange((e) => events.push(e.type));
@@ -465,7 +422,8 @@ for (const target of HUBS) {
       await hub.start();
       await within(gw.uplink.waitUntilUp(FLOW_MS), 'the uplink back up', FLOW_MS);
       await until(() => got.length >= N, 'every held message at the internal subscriber', FLOW_MS, () => `${got.length} of ${N}`);
-      await settle(200);
+      // A second copy of any of them would come before a marker sent after them.
+      await fence((m) => gw.nc.publish(subject, sc.encode(m)), got, 'every held message lands');
       assert.deepEqual(got, Array.from({ length: N }, (_, i) => `m${i}`), 'all of them, once, in order');
       assert.deepEqual(events, ['down', 'up']);
       assert.equal(gw.uplink.counters.reconnects, reconnects + 1);
@@ -482,7 +440,7 @@ for (const target of HUBS) {
       const got = collect(internal.subscribe(subject));
       await internal.flush();
       await untilFlows(() => small.nc.publish(subject, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
-      await settle(200);
+      await fence((m) => small.nc.publish(subject, sc.encode(m)), got, 'the probes in flight land');
       got.length = 0;
 
       await hub.stop();
@@ -493,14 +451,16 @@ for (const target of HUBS) {
       let flushed = false;
       const flush = small.nc.flush().then(() => (flushed = true));
       await until(() => small.uplink.counters.pausedPublishers === 1, 'the publisher paused', FLOW_MS);
-      await settle(300);
+      // The point: its flush stays pending for a while (nothing says "it will never come" sooner).
+      await quietFor(300);
       assert.equal(flushed, false, "the publisher's flush waits while the buffer is full");
       assert.ok(small.uplink.counters.bufferedMsgs < N, 'reading stopped before the whole burst');
 
       await hub.start();
       await within(flush, 'the flush completes once the buffer drained', FLOW_MS);
       await until(() => got.length >= N, 'every message upstream', FLOW_MS, () => `${got.length} of ${N}`);
-      await settle(200);
+      // A second copy of any of them would come before a marker sent after them.
+      await fence((m) => small.nc.publish(subject, sc.encode(m)), got, 'every message lands');
       assert.deepEqual(got.map((p) => Number(p.slice(0, 4))), Array.from({ length: N }, (_, i) => i), 'all of them, once, in order');
       assert.equal(small.uplink.counters.pausedPublishers, 0);
     });
@@ -508,7 +468,7 @@ for (const target of HUBS) {
 }
 
 describe('uplink to our leafnode listener over TLS with client certificates', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'uplink-tls-'));
+  const dir = tmpDir({ after }, 'uplink-tls-');
   const write = (name: string, pem: CertificatePem) => {
     const cert = path.join(dir, `${name}.pem`);
     const key = path.join(dir, `${name}-key.pem`);
@@ -534,7 +494,6 @@ describe('uplink to our leafnode listener over TLS with client certificates', ()
 
   after(async () => {
     await hub?.dispose();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   for (const scheme of ['nats', 'tls'] as const) {

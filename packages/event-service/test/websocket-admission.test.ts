@@ -6,10 +6,13 @@ import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { WebSocketTransport } from '@event-broker/shared';
+import { logLine, signal } from '@event-broker/test-support/child';
+import { uniqueSubject } from '@event-broker/test-support/flow';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { deferred, until, within } from '@event-broker/test-support/wait';
 import { targets, type RunningTarget } from './helpers/targets.js';
 import { connections, natsV2, natsWs, record } from './helpers/clients.js';
-import { deferred, uniqueSubject, until, within } from './helpers/bounded.js';
-import { cli, logLine, signal, tmpDir, write } from './helpers/cli.js';
+import { cli } from './helpers/cli.js';
 
 const TOKEN = 's3cret-token';
 const MiB = 1024 * 1024;

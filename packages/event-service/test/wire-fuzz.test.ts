@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { plainOpener } from '@event-broker/shared/testing/parking';
-import { goodClient, showStream, wireProperty, type WireTarget } from '@event-broker/shared/testing/wire-fuzz';
+import { plainOpener } from '@event-broker/test-support/parking';
+import { goodClient, showStream, wireProperty, type WireTarget } from '@event-broker/test-support/wire-fuzz';
 import { startTokenAndLeafService } from './helpers/cli.js';
 
 const TOKEN = 's3cret-token';

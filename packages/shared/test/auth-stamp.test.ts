@@ -16,9 +16,11 @@ import {
   withoutAuthHeader,
   writeStampedLeafMsg,
 } from '../src/leafnode/index.js';
-import { decodeHeaders, Outbound } from '../src/protocol/index.js';
+import { decodeHeaders, Outbound, Parser } from '../src/protocol/index.js';
 import type { AuthContext } from '../src/server/index.js';
-import { parseChunks } from './support/recorder.js';
+import { chunkParser } from '@event-broker/test-support/recorder';
+
+const parseChunks = chunkParser(Parser);
 
 const ALICE: AuthContext = { authtype: 'app_user', authid: 'alice', authclaims: '{"iss":"event-broker-dev","cert_subject":"CN=dev-client"}' };
 const STAMP = authStamp(ALICE);

@@ -1,9 +1,8 @@
 // The generic configuration machinery on real files: TOML parsing with line tracking, patch merging, the schema
 // kinds (durations, sizes, paths, arrays, optional tables), problem reporting and printing back as TOML.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
   CONFIG_ERROR_CODES,
@@ -19,12 +18,7 @@ import {
   schema as s,
   type ConfigProblem,
 } from '../src/index.js';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'config-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 function write(dir: string, name: string, text: string): string {
   const file = path.join(dir, name);

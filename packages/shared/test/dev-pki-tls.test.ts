@@ -1,22 +1,16 @@
 // The dev PKI (@event-broker/dev-tools) loads through shared's TLS loaders as the service's and the gateway's TLS
 // sections would name its files: server pairs with client verification, client pairs with the CA.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { DEV_PKI_FILES, writeDevPki } from '@event-broker/dev-tools';
 import { loadClientTlsOptions, loadServerTlsOptions } from '../src/index.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-pki-tls-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 test('the dev PKI loads as the service and gateway TLS sections would name it', async (t) => {
   const dir = tmpDir(t);

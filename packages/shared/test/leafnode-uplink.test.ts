@@ -20,9 +20,10 @@ import {
   type ClientLimits,
   type UplinkOptions,
 } from '../src/index.js';
+import { quietFor, until, WAIT_MS, within } from '@event-broker/test-support/wait';
+import { RawConn } from '@event-broker/test-support/raw';
 
 const sc = StringCodec();
-const WAIT_MS = 3000;
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 const LIMITS: ClientLimits = {
@@ -35,27 +36,6 @@ const LIMITS: ClientLimits = {
   write_deadline: 10_000,
   auth_timeout: 2000,
 };
-
-// --- bounded waits -----------------------------------------------------------------------------------------
-
-async function within<T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function until(cond: () => boolean, what: string, ms = WAIT_MS, describe?: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}${describe ? ` (${describe()})` : ''}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const settle = (ms = 50) => new Promise<void>((r) => setTimeout(r, ms));
 
 // --- the local "gateway": a broker and shared's Client over a net.Server -----------------------------------
 
@@ -106,19 +86,19 @@ async function natsClient(t: TestContext, front: Front): Promise<NatsConnection>
 
 // --- the raw hub -------------------------------------------------------------------------------------------
 
-/** One accepted leaf connection, read as latin1 so string offsets are byte offsets. */
+/** One accepted leaf connection: test-support's raw client on the hub's side, naming what a test waits for. */
 class RawPeer {
-  input = '';
+  readonly conn: RawConn;
   readonly closed: Promise<void>;
-  private wake: (() => void) | undefined;
 
   constructor(readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.input += d.toString('latin1');
-      this.wake?.();
-    });
-    socket.on('error', () => {});
+    this.conn = new RawConn(socket);
     this.closed = new Promise((r) => socket.once('close', () => r()));
+  }
+
+  /** What came in and no expect consumed (latin1, so string offsets are byte offsets). */
+  get input(): string {
+    return this.conn.buffered;
   }
 
   send(s: string): void {
@@ -127,22 +107,10 @@ class RawPeer {
 
   /** Waits for `re` in what came in and consumes everything up to the end of the match. */
   async expect(re: RegExp, what: string, ms = WAIT_MS): Promise<RegExpExecArray> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const m = re.exec(this.input);
-      if (m !== null) {
-        this.input = this.input.slice(m.index + m[0].length);
-        return m;
-      }
-      const left = end - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${ms} ms: ${what}; got ${JSON.stringify(this.input.slice(0, 300))}`);
-      await new Promise<void>((r) => {
-        const timer = setTimeout(r, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          r();
-        };
-      });
+    try {
+      return await this.conn.expect(re, ms);
+    } catch (err) {
+      throw new Error(`${what}: ${(err as Error).message}`);
     }
   }
 
@@ -288,7 +256,8 @@ describe('uplink against a raw hub', () => {
     assert.equal(burst[0], `LS+ ${up.loopSubject}`);
     assert.match(up.loopSubject, /^\$LDS\.\S{22}$/);
     assert.deepEqual(burst.slice(1).sort(), ['LS+ a.b', 'LS+ q.x g 2']);
-    await settle(100);
+    // The point: it stays in the handshake for a while without the hub's PONG.
+    await quietFor(100);
     assert.equal(up.up, false, 'not up before the PONG');
     assert.equal(up.state, 'handshake');
     peer.send('PONG\r\n');
@@ -383,7 +352,8 @@ describe('uplink against a raw hub', () => {
     await within(up.waitUntilUp(WAIT_MS), 'up again');
     // keep.x messages cross at once up to gone.x, which waits interestWaitMs for interest that never comes.
     await second.expect(/^LMSG keep\.x 2\r\nk0\r\n/, 'k0 first');
-    await settle(100);
+    // The point: nothing more comes for a while (well inside interestWaitMs).
+    await quietFor(100);
     assert.doesNotMatch(second.input, /k1/, 'k1 waits behind g0: order is kept');
     await until(() => up.counters.bufferedMsgs === 0, 'the held messages drained', WAIT_MS, () => JSON.stringify(up.counters));
     await second.expect(/^LMSG keep\.x 2\r\nk1\r\nLMSG keep\.q \| g 2\r\nq0\r\nLMSG keep\.x 2\r\nk2\r\n/, 'the rest in order, the queue name kept');
@@ -405,7 +375,9 @@ describe('uplink against a raw hub', () => {
     await within(up.waitUntilUp(WAIT_MS), 'up');
     first.send('LS- early.x\r\n');
     await until(() => !up.subs.has('early.x'), 'early.x withdrawn');
-    await settle(700);
+    // The early withdrawal must be older than withdrawnInterestMs (500) when the link drops.
+    const earlyAt = Date.now();
+    await until(() => Date.now() >= earlyAt + 700, 'the early withdrawal is 700 ms old');
     // As nats-server's shutdown may do: its clients' interest withdrawn, then the link closed.
     first.send('LS- late.x\r\n');
     await until(() => !up.subs.has('late.x'), 'late.x withdrawn');
@@ -439,7 +411,8 @@ describe('uplink against a raw hub', () => {
     let flushed = false;
     const flush = nc.flush().then(() => (flushed = true));
     await until(() => up.counters.pausedPublishers === 1, 'the publisher paused');
-    await settle(300);
+    // The point: its flush stays pending for a while.
+    await quietFor(300);
     assert.equal(flushed, false, "the publisher's flush waits while it is paused");
     const heldWhilePaused = up.counters.bufferedMsgs;
     assert.ok(heldWhilePaused < N, `only part of the burst was read (${heldWhilePaused} of ${N})`);
@@ -495,7 +468,8 @@ describe('uplink against a raw hub', () => {
     await peer.expect(/^-ERR 'Loop detected for leafnode account="\$G"\. Delaying attempt to reconnect for 30s'\r\n/, 'the loop -ERR');
     await within(peer.closed, 'the link closes');
     assert.equal(up.lastError?.code, 'EUPLINK_LOOP');
-    await settle(300);
+    // The point: no redial comes for a while.
+    await quietFor(300);
     assert.equal(hub.peers.length, 1, 'no redial within the loop delay');
   });
 

@@ -9,9 +9,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { ParserRole } from '../src/protocol/index.js';
-import { chunksOf, cutsOf, heldBound, hostileStream } from './support/frames.js';
-import { parseChunks, type Parsed } from './support/recorder.js';
+import { Parser, type ParserRole } from '../src/protocol/index.js';
+import { chunksOf, cutsOf, heldBound, hostileStream } from '@event-broker/test-support/frames';
+import { chunkParser, type Parsed } from '@event-broker/test-support/recorder';
+
+const parseChunks = chunkParser(Parser);
 
 /**
  * Small limits, so streams of a few hundred bytes reach them; max_payload below max_control_line, so a payload

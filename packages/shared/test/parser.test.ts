@@ -6,8 +6,8 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import fc from 'fast-check';
 import { Errors, Parser, type ParserOptions, type ParserRole } from '../src/protocol/index.js';
-import { BUFFER_OBJECT_BYTES } from './support/frames.js';
-import { Recorder, type Event } from './support/recorder.js';
+import { BUFFER_OBJECT_BYTES } from '@event-broker/test-support/frames';
+import { type Event, Recorder } from '@event-broker/test-support/recorder';
 
 const limits = { maxControlLine: 4096, maxPayload: 1024 * 1024 };
 

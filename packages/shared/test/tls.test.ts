@@ -4,7 +4,6 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -17,16 +16,11 @@ import {
   loadServerTlsOptions,
   type TlsErrorCode,
 } from '../src/index.js';
+import { tmpDir } from '@event-broker/test-support/tmp';
 import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
 
 const WAIT_MS = 5000;
 const DAY_MS = 86_400_000;
-
-function tmpDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-test-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Writes a pair as <name>.pem / <name>-key.pem and returns the paths. */
 function writePair(dir: string, name: string, pem: CertificatePem): { cert: string; key: string } {

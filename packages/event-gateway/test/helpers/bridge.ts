@@ -1,10 +1,9 @@
 // The end-to-end bench for the gateway's tests: a real event service with a TLS leafnode listener, a gateway dialling
 // it with its upstream certificate (in this process, its pino log captured), dev certificates and tokens from
-// shared's dev PKI, official `nats` clients inside and outside, a raw TLS socket for exact wire texts, bounded waits.
+// shared's dev PKI, official `nats` clients inside and outside, a raw TLS socket for exact wire texts. Waits, temp
+// dirs and the raw client are test-support's.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import tls from 'node:tls';
 import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { connect, type ConnectionOptions, type Msg, type NatsConnection, type Subscription } from 'nats';
@@ -14,36 +13,9 @@ import { startEventService, type EventService } from '@event-broker/event-servic
 import { resolveGatewayConfig } from '../../src/config.js';
 import type { GatewayConfigInput } from '../../src/config-types.js';
 import { EventGateway } from '../../src/server.js';
-import { tmpDir } from './keys.js';
-
-// --- bounded waits ---------------------------------------------------------------------------------------------
-
-/** `p`, or a rejection naming `what` after `ms`. */
-export async function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `cond` every 20 ms until it holds; fails naming `what` (and `detail()`, the state seen) after `ms`. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5000, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${detail ? `; ${detail()}` : ''}`);
-    await sleep(20);
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A loopback port nobody listens on right now, for a server that must come back on the same port. */
-export { freePort } from '@event-broker/shared/testing/processes';
+import { connectRawTls, type RawConn } from '@event-broker/test-support/raw';
+import { tmpDir } from '@event-broker/test-support/tmp';
+import { within } from '@event-broker/test-support/wait';
 
 export async function getJson<T>(url: string): Promise<T> {
   const res = await within(fetch(url), `GET ${url}`);
@@ -82,6 +54,9 @@ export class LogCapture {
 
 // --- the dev PKI -----------------------------------------------------------------------------------------------
 
+/** Everything allowed: for tests that are not about permissions. */
+export const ALL: DevTokenPermissions = { pub: { allow: ['>'] }, sub: { allow: ['>'] } };
+
 export interface Pki {
   dir: string;
   file(name: string): string;
@@ -92,6 +67,10 @@ export interface Pki {
   /** PEM of the dev CA and its key, to issue more certificates. */
   caPem(): { cert: string; key: string };
   devToken(sub: string, nats: DevTokenPermissions, ttlSeconds?: number): Promise<string>;
+  /** A dev token, everything allowed unless `nats` says otherwise. */
+  token(sub: string, nats?: DevTokenPermissions, opts?: { ttlSeconds?: number; issuer?: string; audience?: string }): Promise<string>;
+  /** The dev JWT signing key (PEM). */
+  signingKey: string;
 }
 
 export async function devPki(t: TestContext): Promise<Pki> {
@@ -111,6 +90,8 @@ export async function devPki(t: TestContext): Promise<Pki> {
     client: { cert: file(F.client.cert), key: file(F.client.key) },
     caPem: () => ({ cert: fs.readFileSync(file(F.ca.cert), 'utf8'), key: fs.readFileSync(file(F.ca.key), 'utf8') }),
     devToken: (sub, nats, ttlSeconds) => mintDevToken(signingKey, { sub, nats }, ttlSeconds === undefined ? {} : { ttlSeconds }),
+    token: (sub, nats = ALL, opts = {}) => mintDevToken(signingKey, { sub, nats }, opts),
+    signingKey,
   };
 }
 
@@ -263,67 +244,18 @@ export function record(nc: NatsConnection, subject: string, opts: { queue?: stri
 }
 
 /** A raw TLS connection to a NATS listener (plaintext INFO first, then the upgrade), for exact wire texts. */
-export interface RawTls {
-  socket: tls.TLSSocket;
-  /** Our port: what the gateway logs as the peer's `port`. */
-  localPort: number;
-  readUntil(end: string, ms?: number): Promise<string>;
-  /** Everything received (after INFO) until the server closed the connection. */
-  readToClose(ms?: number): Promise<string>;
-}
+export type RawTls = RawConn;
 
+/** Opens a raw TLS connection to `port` with the PEM files named (paths), having read the INFO. */
 export async function rawTls(port: number, files: { ca: string; cert?: string; key?: string }): Promise<RawTls> {
-  const plain = net.connect(port, '127.0.0.1');
-  let info = '';
-  await within(
-    new Promise<void>((resolve, reject) => {
-      plain.once('error', reject);
-      plain.on('data', function onInfo(chunk: Buffer) {
-        info += chunk.toString('latin1');
-        if (info.includes('\r\n')) {
-          plain.off('data', onInfo);
-          resolve();
-        }
-      });
-    }),
-    'INFO',
-  );
-  const socket = tls.connect({
-    socket: plain,
-    ca: fs.readFileSync(files.ca),
-    ...(files.cert !== undefined && { cert: fs.readFileSync(files.cert) }),
-    ...(files.key !== undefined && { key: fs.readFileSync(files.key) }),
-    servername: 'localhost',
-  });
-  await within(
-    new Promise<void>((resolve, reject) => {
-      socket.once('secureConnect', () => resolve());
-      socket.once('error', reject);
-    }),
-    'TLS handshake',
-  );
-  let input = '';
-  let closed = false;
-  socket.on('error', () => {}); // a reset after -ERR is the server closing; readToClose reports what arrived
-  socket.on('data', (chunk: Buffer) => (input += chunk.toString('latin1')));
-  socket.once('close', () => (closed = true));
-  return {
-    socket,
-    localPort: plain.localPort!,
-    async readUntil(end, ms = 3000) {
-      await until(() => input.includes(end), `receive ${JSON.stringify(end)}`, ms, () => `got ${JSON.stringify(input)}`);
-      const i = input.indexOf(end) + end.length;
-      const out = input.slice(0, i);
-      input = input.slice(i);
-      return out;
+  return connectRawTls(
+    { host: '127.0.0.1', port },
+    {
+      ca: fs.readFileSync(files.ca),
+      ...(files.cert !== undefined && { cert: fs.readFileSync(files.cert) }),
+      ...(files.key !== undefined && { key: fs.readFileSync(files.key) }),
     },
-    async readToClose(ms = 3000) {
-      await until(() => closed, 'the server closes the connection', ms, () => `got ${JSON.stringify(input)}`);
-      const out = input;
-      input = '';
-      return out;
-    },
-  };
+  );
 }
 
 export function connectLine(fields: Record<string, unknown>): string {

@@ -1,25 +1,8 @@
-// Keys and tokens for the gateway's tests: fresh RSA, EC, Ed25519 and HMAC keys written to a temporary directory,
+// Keys and tokens for the gateway's tests: fresh RSA, EC, Ed25519 and HMAC keys (written with test-support's write),
 // tokens signed with jose the way an issuer would, and the hand-made bad ones (alg none, HS/RS confusion).
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { TestContext } from 'node:test';
 import { SignJWT, exportJWK, type JWTPayload } from 'jose';
 import type { AuthSection } from '../../src/config-types.js';
-
-export function tmpDir(t: TestContext, prefix = 'gateway-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-export function write(dir: string, name: string, content: string | Uint8Array): string {
-  const file = path.join(dir, name);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, content);
-  return file;
-}
 
 export type KeyKind = 'rsa' | 'ec' | 'ed25519';
 

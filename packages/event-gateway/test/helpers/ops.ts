@@ -1,98 +1,29 @@
-// What the operations tests (monitoring, config commands, lame duck) share: the dev PKI and tokens, a real event
-// service with its TLS leafnode listener, gateways in this process or as `event-gateway` CLI children (their JSON
-// log lines read, signals sent), external clients with the dev client certificate, nats-server children for
-// side-by-side comparisons, and bounded waits. Every child and server is stopped in t.after.
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+// What the operations tests (monitoring, config commands, lame duck) share: gateways in this process (started as
+// the CLI starts them) or as `event-gateway` CLI children (their JSON log lines read, signals sent), the TOML for
+// them, external clients with the dev client certificate, monitoring JSON. The dev PKI and the service are
+// bridge.ts's; waits, temp dirs and the child runner test-support's. Everything is stopped in t.after.
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import { DEV_PKI_FILES, mintDevToken, writeDevPki, type DevTokenPermissions } from '@event-broker/dev-tools';
-import { startEventService, type EventService } from '@event-broker/event-service';
+import type { EventService } from '@event-broker/event-service';
 import type { GatewayConfigInput } from '../../src/config-types.js';
 import type { EventGateway } from '../../src/server.js';
 import { startGateway } from '../../src/start.js';
-
-/** Generous: children start Node and bind on a two-core machine the whole suite shares. */
-export const WAIT_MS = 15_000;
-export const HOST = '127.0.0.1';
-/** Everything allowed: the operations tests are not about permissions. */
-export const ALL: DevTokenPermissions = { pub: { allow: ['>'] }, sub: { allow: ['>'] } };
-
-// --- bounded waits -----------------------------------------------------------------------------------------------
-
-export async function within<T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = WAIT_MS, detail?: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}${detail ? ` (${detail()})` : ''}`);
-    await sleep(20);
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export function tmpDir(t: TestContext, prefix = 'gateway-ops-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-export function write(dir: string, name: string, lines: string[]): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-  return file;
-}
-
-export { freePort } from '@event-broker/shared/testing/processes';
+import { CHILD_MS, exitOf, logLine, spawnCli, type Run } from '@event-broker/test-support/child';
+import { HOST } from '@event-broker/test-support/processes';
+import { within } from '@event-broker/test-support/wait';
+import type { Pki } from './bridge.js';
+import { DEV_PKI_FILES } from '@event-broker/dev-tools';
 
 // --- dev PKI, service, gateways, clients ---------------------------------------------------------------------------
 
-export interface Pki {
-  dir: string;
-  file(name: string): string;
-  token(sub: string, nats?: DevTokenPermissions, opts?: { ttlSeconds?: number; issuer?: string; audience?: string }): Promise<string>;
-  signingKey: string;
-}
-
-export async function devPki(t: TestContext): Promise<Pki> {
-  const dir = tmpDir(t);
-  await writeDevPki(dir);
-  const file = (name: string) => path.join(dir, name);
-  const signingKey = fs.readFileSync(file(DEV_PKI_FILES.jwt.privateKey), 'utf8');
-  return { dir, file, signingKey, token: (sub, nats = ALL, opts = {}) => mintDevToken(signingKey, { sub, nats }, opts) };
-}
+// The dev PKI and the service are bridge.ts's.
+export { ALL, devPki, startService, type Pki } from './bridge.js';
 
 /** The token's `jti` (what [auth] revoked lists). */
 export function tokenId(token: string): string {
   const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { jti: string };
   return payload.jti;
-}
-
-/** The event service with a TLS leafnode listener (client certificates required there). */
-export async function startService(t: TestContext, pki: Pki): Promise<EventService> {
-  const F = DEV_PKI_FILES;
-  const service = await startEventService({
-    service: { host: HOST, port: 0 },
-    tls: { cert_path: pki.file(F.eventService.cert), key_path: pki.file(F.eventService.key), root_ca_path: pki.file(F.ca.cert), verify: false },
-    leafnodes: { host: HOST, port: 0 },
-    log: { level: 'silent' },
-  } as never);
-  t.after(() => service.close());
-  return service;
 }
 
 /** An internal client of the service. */
@@ -120,7 +51,7 @@ export async function startTestGateway(t: TestContext, pki: Pki, leafPort: numbe
     log: { level: 'silent', ...more.log },
   });
   t.after(() => gateway.close());
-  await within(gateway.uplink.waitUntilUp(WAIT_MS), 'the gateway link comes up');
+  await within(gateway.uplink.waitUntilUp(CHILD_MS), 'the gateway link comes up', CHILD_MS);
   return gateway;
 }
 
@@ -183,70 +114,13 @@ export async function external(
 /** The compiled CLI (dist/test/helpers/ops.js → dist/src/cli.js). */
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
-export interface Run {
-  readonly child: ChildProcess;
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  /** The exit code (or the signal's name) once the process has exited. */
-  readonly exited: Promise<number | NodeJS.Signals>;
-}
-
 export function cli(t: TestContext, args: string[]): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal as NodeJS.Signals))));
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { child, stdout: () => out, stderr: () => err, exited };
+  return spawnCli(t, CLI, args, { name: 'event-gateway' });
 }
 
 /** Runs the CLI to completion (a `config` command), bounded. */
 export async function runToExit(t: TestContext, args: string[]): Promise<{ code: number | NodeJS.Signals; stdout: string; stderr: string }> {
-  const run = cli(t, args);
-  const code = await within(run.exited, `event-gateway ${args.join(' ')} exits`);
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
-}
-
-export function jsonLines(text: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // a line still being written
-    }
-  }
-  return out;
-}
-
-/** Sends `sig` once the child handles signals (its `ready` line): before that, SIGHUP's default action ends it. */
-export async function signal(run: Run, sig: NodeJS.Signals): Promise<void> {
-  await logLine(run, 'ready');
-  run.child.kill(sig);
-}
-
-/** The `n`th (1-based) log line with message `msg` and every field in `fields`; fails early if the child exits. */
-export async function logLine(run: Run, msg: string, opts: { n?: number; fields?: Record<string, unknown>; ms?: number } = {}): Promise<Record<string, unknown>> {
-  let found: Record<string, unknown> | undefined;
-  await until(
-    () => {
-      const hits = jsonLines(run.stdout()).filter(
-        (l) => l.msg === msg && Object.entries(opts.fields ?? {}).every(([k, v]) => JSON.stringify(l[k]) === JSON.stringify(v)),
-      );
-      found = hits[(opts.n ?? 1) - 1];
-      return found !== undefined || run.child.exitCode !== null;
-    },
-    `log line ${JSON.stringify(msg)}`,
-    opts.ms ?? WAIT_MS,
-    () => `stdout: ${run.stdout().slice(-4000)} stderr: ${run.stderr()}`,
-  );
-  if (found === undefined) throw new Error(`event-gateway exited before logging ${JSON.stringify(msg)}: ${run.stderr()}\n${run.stdout()}`);
-  return found;
+  return exitOf(cli(t, args));
 }
 
 /** Starts the gateway CLI and waits for its client and monitoring ports. */
@@ -260,7 +134,7 @@ export async function startCli(t: TestContext, args: string[]): Promise<{ run: R
 // --- monitoring JSON -----------------------------------------------------------------------------------------------
 
 export async function getJson(url: string): Promise<Record<string, any>> {
-  const res = await within(fetch(url, { signal: AbortSignal.timeout(WAIT_MS) }), `GET ${url}`);
+  const res = await within(fetch(url, { signal: AbortSignal.timeout(CHILD_MS) }), `GET ${url}`, CHILD_MS);
   const text = await res.text();
   if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${text}`);
   return JSON.parse(text) as Record<string, any>;

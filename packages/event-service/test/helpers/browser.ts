@@ -4,7 +4,7 @@
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { within } from './bounded.js';
+import { within } from '@event-broker/test-support/wait';
 
 /** The chromium binary on PATH, as `which chromium` finds it, or undefined. */
 export function findChromium(): string | undefined {

@@ -6,7 +6,7 @@ import * as v2 from 'nats';
 import * as v3 from '@nats-io/transport-node';
 import * as ws from 'nats.ws';
 import WebSocket from 'ws';
-import { within } from './bounded.js';
+import { within } from '@event-broker/test-support/wait';
 
 export interface Hdrs {
   get(k: string): string;

@@ -1,12 +1,9 @@
 // One test file, several servers: a target is either our event service (started in this process) or Debian's
 // nats-server (a child process), configured alike, so the same assertions compare behaviour instead of guessing.
 // Environment: TARGETS=event-service or nats-server (a comma list) runs only those; NATS_SERVER_DEBUG=1 starts
-// nats-server with -D (=trace: -DV) and passes its stderr through to ours.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { freePort, natsServerInstalled, waitForPort } from '@event-broker/shared/testing/processes';
+// nats-server with -D (=trace: -DV) and passes its stderr through to ours (test-support's launcher).
+import { natsServerInstalled, spawnNatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
 import { startEventService } from '../../src/index.js';
 
 export const TARGET_NAMES = ['event-service', 'nats-server'] as const;
@@ -49,10 +46,6 @@ export interface Target {
   readonly name: TargetName;
   start(opts?: TargetOptions): Promise<RunningTarget>;
 }
-
-// One copy of the process handling for every package's tests (shared/test/support/processes.ts).
-export { freePort };
-export const natsServerAvailable = natsServerInstalled;
 
 const seconds = (ms: number) => `"${ms / 1000}s"`;
 
@@ -143,49 +136,17 @@ export const natsServer: Target = {
       if (opts.websocketAllowedOrigins !== undefined) origins.push(`, allowed_origins: ${JSON.stringify(opts.websocketAllowedOrigins)}`);
       lines.push(`websocket { listen: "127.0.0.1:${wsPort}", ${wsSecurity}${origins.join('')} }`);
     }
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'nats-server-'));
-    const conf = path.join(dir, 'nats.conf');
-    writeFileSync(conf, lines.join('\n') + '\n');
-    const debug = natsServerDebugFlags();
-    const child = spawn('nats-server', ['-c', conf, ...debug], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      if (debug.length > 0) process.stderr.write(d);
-      if (stderr.length < 16384) stderr += d.toString();
-    });
-    try {
-      await waitForPort(port, () => child.exitCode === null && child.signalCode === null, 10_000);
-    } catch (err) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`${(err as Error).message}\nconfig:\n${lines.join('\n')}\nstderr:\n${stderr}`);
-    }
+    const server = await spawnNatsServer(lines, { port });
     return {
       name: 'nats-server',
       host: '127.0.0.1',
       port,
       url: `nats://127.0.0.1:${port}`,
       ...(wsPort !== undefined && { wsPort }),
-      async stop() {
-        if (child.exitCode === null) {
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-          await exited;
-          clearTimeout(timer);
-        }
-        rmSync(dir, { recursive: true, force: true });
-      },
+      stop: () => server.stop(),
     };
   },
 };
-
-/** NATS_SERVER_DEBUG=1 (or true/yes): `-D`; `trace`: `-DV` (every protocol line, on stderr). */
-function natsServerDebugFlags(env: NodeJS.ProcessEnv = process.env): string[] {
-  const v = (env.NATS_SERVER_DEBUG ?? '').trim().toLowerCase();
-  if (v === '' || v === '0' || v === 'false' || v === 'no') return [];
-  return v === 'trace' ? ['-DV'] : ['-D'];
-}
 
 /**
  * The targets TARGETS names (`nats-server`, `event-service`, or both comma-separated); all when unset or empty.
@@ -212,7 +173,7 @@ export function targets(env: NodeJS.ProcessEnv = process.env): Target[] {
   const out: Target[] = [];
   if (names.includes('event-service')) out.push(eventService);
   if (names.includes('nats-server')) {
-    if (natsServerAvailable()) out.push(natsServer);
+    if (natsServerInstalled()) out.push(natsServer);
     else if (env.CI || (env.TARGETS ?? '').includes('nats-server')) {
       throw new Error('nats-server is not installed (apt-get install nats-server; .ci/run installs it)');
     }

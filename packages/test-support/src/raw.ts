@@ -1,10 +1,12 @@
 // A raw NATS wire client for protocol tests: bytes out, regexes over the bytes that came back. Shaped after
 // nats-server's test/test.go (sendProto / expectResult), written for node:net. Every wait is bounded; input is
 // kept as latin1 text so string offsets are byte offsets (HMSG/MSG byte counts stay checkable with `.length`).
+// Plain TCP or TLS after the plaintext INFO (nats-server's default before handshake_first), any NATS port: a
+// client port, a leafnode port, the gateway's.
 import net from 'node:net';
 import tls from 'node:tls';
-
-export const DEFAULT_WAIT_MS = 2000;
+import type { AfterHook } from './tmp.js';
+import { WAIT_MS, until, within } from './wait.js';
 
 export interface Endpoint {
   readonly host: string;
@@ -30,12 +32,16 @@ export interface RawConnectOptions {
 export class RawConn {
   /** The server's INFO, parsed. */
   info: Record<string, unknown> = {};
+  /** Our end's port (over TLS, the plain socket's): what a server logs as the peer's `port`. */
+  localPort: number | undefined;
   private input = '';
   private closedWith: CloseKind | undefined;
   private lastError: Error | undefined;
   private waiters = new Set<() => void>();
 
   constructor(readonly socket: net.Socket) {
+    this.localPort = socket.localPort;
+    socket.once('connect', () => (this.localPort ??= socket.localPort));
     socket.on('data', (chunk: Buffer) => {
       this.input += chunk.toString('latin1');
       this.wake();
@@ -88,7 +94,7 @@ export class RawConn {
    * require the match to be the very next bytes. Rejects on timeout or when the connection closes first, showing
    * what was received.
    */
-  async expect(re: RegExp, timeoutMs = DEFAULT_WAIT_MS): Promise<RegExpExecArray> {
+  async expect(re: RegExp, timeoutMs = WAIT_MS): Promise<RegExpExecArray> {
     let match: RegExpExecArray | null = null;
     await this.waitFor(
       () => {
@@ -108,7 +114,7 @@ export class RawConn {
   }
 
   /** Waits until at least `n` more bytes arrived and consumes exactly those. */
-  async expectBytes(n: number, timeoutMs = DEFAULT_WAIT_MS): Promise<string> {
+  async expectBytes(n: number, timeoutMs = WAIT_MS): Promise<string> {
     await this.waitFor(
       () => {
         if (this.input.length >= n) return true;
@@ -121,6 +127,17 @@ export class RawConn {
     const out = this.input.slice(0, n);
     this.input = this.input.slice(n);
     return out;
+  }
+
+  /** Waits until `end` arrived and consumes everything up to and including it, which it returns. */
+  async readUntil(end: string, timeoutMs = WAIT_MS): Promise<string> {
+    const m = await this.expect(new RegExp(esc(end)), timeoutMs);
+    return m.input.slice(0, m.index + m[0].length);
+  }
+
+  /** Waits for the server to close the connection; returns everything received and not consumed before. */
+  async readToClose(timeoutMs = WAIT_MS): Promise<string> {
+    return (await this.expectClosed(timeoutMs)).rest;
   }
 
   /** Asserts nothing arrives and the connection stays open for `ms`. */
@@ -137,7 +154,7 @@ export class RawConn {
   }
 
   /** Waits for the server to close the connection; returns how and what was left unconsumed. */
-  async expectClosed(timeoutMs = DEFAULT_WAIT_MS): Promise<Closed> {
+  async expectClosed(timeoutMs = WAIT_MS): Promise<Closed> {
     await this.waitFor(
       () => this.closedWith !== undefined,
       timeoutMs,
@@ -149,7 +166,7 @@ export class RawConn {
   }
 
   /** Sends PING and waits for the PONG: everything the server produced for earlier input precedes it. */
-  async flush(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
+  async flush(timeoutMs = WAIT_MS): Promise<void> {
     this.send('PING\r\n');
     await this.expect(/PONG\r\n/, timeoutMs);
   }
@@ -206,7 +223,7 @@ export class RawConn {
 
 /** Opens a TCP connection and reads the INFO line; nothing else is sent. */
 export async function connectRaw(target: Endpoint, opts: RawConnectOptions = {}): Promise<RawConn> {
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_WAIT_MS;
+  const timeoutMs = opts.timeoutMs ?? WAIT_MS;
   const socket = net.connect({ host: target.host, port: target.port, noDelay: opts.noDelay ?? true });
   const conn = new RawConn(socket);
   try {
@@ -231,7 +248,7 @@ export interface RawTlsFiles {
  * handshake_first) and returns the connection over TLS; nothing else is sent. Rejects when the handshake fails.
  */
 export async function connectRawTls(target: Endpoint, files: RawTlsFiles, opts: RawConnectOptions = {}): Promise<RawConn> {
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_WAIT_MS;
+  const timeoutMs = opts.timeoutMs ?? WAIT_MS;
   const plain = net.connect({ host: target.host, port: target.port, noDelay: opts.noDelay ?? true });
   let head = '';
   let secure: tls.TLSSocket | undefined;
@@ -256,10 +273,15 @@ export async function connectRawTls(target: Endpoint, files: RawTlsFiles, opts: 
     // Listening at once: bytes the server sends right after the handshake (an -ERR) must not be missed.
     const conn = new RawConn(secure);
     conn.info = info;
-    await new Promise<void>((resolve, reject) => {
-      secure!.once('secureConnect', () => resolve());
-      secure!.once('error', reject);
-    });
+    conn.localPort = plain.localPort;
+    await within(
+      new Promise<void>((resolve, reject) => {
+        secure!.once('secureConnect', () => resolve());
+        secure!.once('error', reject);
+      }),
+      'the TLS handshake',
+      timeoutMs,
+    );
     return conn;
   } catch (err) {
     secure?.destroy();
@@ -279,12 +301,47 @@ export async function connectAndHandshake(
   const conn = await connectRaw(target, opts);
   try {
     conn.send(`CONNECT ${JSON.stringify(connect)}\r\nPING\r\n`);
-    await conn.expect(/PONG\r\n/, opts.timeoutMs ?? DEFAULT_WAIT_MS);
+    await conn.expect(/PONG\r\n/, opts.timeoutMs ?? WAIT_MS);
   } catch (err) {
     conn.close();
     throw err;
   }
   return conn;
+}
+
+/** `CONNECT` with verbose and pedantic off and `fields` over them, then `lines`, as one write's text. */
+function connectThen(fields: Record<string, unknown>, lines: readonly string[]): string {
+  return `CONNECT ${JSON.stringify({ verbose: false, pedantic: false, ...fields })}\r\n${lines.map((l) => `${l}\r\n`).join('')}`;
+}
+
+/**
+ * Sends `lines` after CONNECT (`connect`'s fields), then PING, and returns every line received before the PONG;
+ * the connection is closed. For side-by-side checks of what a server answers.
+ */
+export async function exchange(target: Endpoint, connect: Record<string, unknown>, lines: readonly string[], timeoutMs = WAIT_MS): Promise<string[]> {
+  const conn = await connectRaw(target, { timeoutMs });
+  try {
+    conn.send(`${connectThen(connect, lines)}PING\r\n`);
+    const m = await conn.expect(/(?:^|\n)PONG\r\n/, timeoutMs);
+    const before = m.input.slice(0, m.index + (m[0].startsWith('\n') ? 1 : 0));
+    return before.split('\r\n').slice(0, -1);
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * Sends `lines` after CONNECT and returns everything received after the INFO line until the server closes the
+ * connection: for the refusals that end a connection.
+ */
+export async function exchangeToClose(target: Endpoint, connect: Record<string, unknown>, lines: readonly string[], timeoutMs = WAIT_MS): Promise<string> {
+  const conn = await connectRaw(target, { timeoutMs });
+  try {
+    conn.send(connectThen(connect, lines));
+    return await conn.readToClose(timeoutMs);
+  } finally {
+    conn.close();
+  }
 }
 
 /** Collects connections so `t.after` can close every one of them. */
@@ -304,6 +361,42 @@ export class RawPool {
     for (const c of this.conns) c.close();
     this.conns.clear();
   }
+}
+
+/** Sockets that connected and send nothing, as a flood of handshake-less connections does. */
+export interface IdleSockets {
+  /** Sockets the server has not closed. */
+  open(): number;
+  closed(): number;
+  /** How many received `-ERR 'maximum connections exceeded'`. */
+  refused(): number;
+  destroy(): void;
+}
+
+/**
+ * Opens `n` TCP connections to 127.0.0.1:`port` at once that send nothing (no TLS handshake, no upgrade request,
+ * no CONNECT); resolves once every one connected or was closed straight away (the server has seen them all).
+ * Destroyed after the test.
+ */
+export async function idleSockets(t: AfterHook, port: number, n: number, ms = WAIT_MS): Promise<IdleSockets> {
+  const socks: { s: net.Socket; closed: boolean; input: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    const x = { s, closed: false, input: '' };
+    s.on('data', (d: Buffer) => (x.input += d.toString('latin1')));
+    s.on('error', () => {}); // a reset is a close
+    s.on('close', () => (x.closed = true));
+    socks.push(x);
+  }
+  const idle: IdleSockets = {
+    open: () => socks.filter((x) => !x.closed).length,
+    closed: () => socks.filter((x) => x.closed).length,
+    refused: () => socks.filter((x) => x.input.includes("-ERR 'maximum connections exceeded'")).length,
+    destroy: () => socks.forEach((x) => x.s.destroy()),
+  };
+  t.after(() => idle.destroy());
+  await until(() => socks.every((x) => x.s.readyState === 'open' || x.closed), `${n} sockets connected`, ms);
+  return idle;
 }
 
 /** Escapes a regex literal piece (subjects contain `.`, `*`, `>`). */

@@ -1,8 +1,7 @@
 // Hostile NATS frames for fuzzing every role of the parser and the real processes' ports: well-formed frames of each
 // operation a peer may send in that role, joined, then mutated (bytes flipped, inserted, removed; sizes replaced by
 // huge, negative, overlong or over-limit numbers; line ends removed; truncated). Sizes are bounded so a run stays
-// fast. Exported as `@event-broker/shared/testing/frames`; used by the parser's property tests, the wire fuzz test
-// and `pnpm fuzz`.
+// fast. Used by the parser's property tests, the wire fuzz test and `pnpm fuzz`.
 import fc from 'fast-check';
 
 /** The parser's roles: what a server reads from a client, what a client reads from a server, a leafnode link. */

@@ -1,6 +1,6 @@
 // Test support for memory-before-authentication tests: open many connections that each send bytes a server should
 // refuse or bound (a partial line, a payload before CONNECT) and never finish, then read the server's RSS before and
-// after. Exported as `@event-broker/shared/testing/parking`. Openers read the INFO line first (and upgrade to TLS
+// after. Openers read the INFO line first (and upgrade to TLS
 // after it, as NATS clients do); whatever the server answers later is discarded. The bytes go in one write, or
 // trickled one byte per write so the server reads them one at a time (a peer holding memory through many small reads).
 import fs from 'node:fs';
@@ -8,6 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { HOST, readRssKiB, settledRssKiB } from './processes.js';
+import { pace } from './wait.js';
 
 /** Opens one connection and resolves once the server's INFO was read (and TLS is up, for a TLS opener). */
 export type Opener = () => Promise<Duplex>;
@@ -130,11 +131,11 @@ async function trickle(conns: readonly [Duplex, Buffer][]): Promise<void> {
   for (let k = 0; k < rounds; k++) {
     if (Date.now() > end) throw new Error(`trickle: ${k} of ${rounds} rounds written in ${TRICKLE_MS} ms`);
     for (const [s, d] of conns) if (k < d.length && s.writable) s.write(d.subarray(k, k + 1));
-    await new Promise((r) => setTimeout(r, TRICKLE_ROUND_MS));
+    await pace(TRICKLE_ROUND_MS);
   }
   while (conns.some(([s]) => s.writable && s.writableLength > 0)) {
     if (Date.now() > end) throw new Error(`trickle: writes still pending after ${TRICKLE_MS} ms`);
-    await new Promise((r) => setTimeout(r, 10));
+    await pace(10);
   }
 }
 

@@ -1,8 +1,8 @@
 // Fuzzing a running process over real sockets: each run opens a connection to one of its ports (after the INFO, and
 // TLS when the port has it), writes a hostile stream (frames.ts) in random chunks, waits briefly for the server to
 // close or answer, and drops the connection; between runs a good client that stays connected must get its PONG in
-// time and the process must still be running. Exported as `@event-broker/shared/testing/wire-fuzz`; the wire fuzz
-// test runs it with a fixed seed, `pnpm fuzz` with random seeds for minutes.
+// time and the process must still be running. The wire fuzz test runs it with a fixed seed, `pnpm fuzz` with
+// random seeds for minutes.
 import type { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { chunksOf, cutsOf, hostileStream, type FrameRole } from './frames.js';
