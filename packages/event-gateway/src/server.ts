@@ -55,7 +55,7 @@ export class EventGateway implements FrontendHost {
   configLoadedAt = new Date();
   readonly uplink: GatewayUplink;
   readonly health: HealthProbe;
-  /** Clients' plain events sent on the service's credit: one client at event_limit does not hold the link. */
+  /** Clients' plain events sent on the service's credit: one client at event_limit does not park the link. */
   readonly eventCredit: EventCredit;
   /** Clients' subscriptions counted toward the service's listener_limit. */
   readonly listenerQuota: ListenerQuota;

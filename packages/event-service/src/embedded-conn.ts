@@ -251,7 +251,7 @@ export class EmbeddedConn implements Conn {
     const limits = this.limits();
     const max = limits.max_payload;
     if (msg.length > max) throw new EventServiceError('MAX_PAYLOAD', `message of ${msg.length} bytes exceeds max_payload ${max}`);
-    // A gate (the intake at event_limit) holds a network publisher back; this one cannot be held, so it hears why.
+    // A gate (the intake at event_limit) parks a network publisher; this one cannot be parked, so it hears why.
     if (this.broker.gated && !this.broker.admit(this, subject, opts?.reply)) {
       throw new EventServiceError('EVENT_LIMIT', `event_limit ${limits.event_limit} events are held: not published; retry once room frees, or request`);
     }

@@ -239,11 +239,11 @@ export class EventServer implements FrontendHost, MonitorSource {
     // [handlers] live: sinks added, removed or replaced; [feed] retention is read at each housekeeping pass.
     if (this.handlers !== undefined) {
       this.handlers.applySinks(config.handlers);
-      // A raised event_limit is room now: publishers held at the old one go on.
+      // A raised event_limit is room now: publishers parked at the old one go on.
       if (config.service.event_limit > before.event_limit) this.handlers.intake.released();
     } else if (config.handlers !== undefined && this.startHandlers !== undefined && !this.closing && !this.draining) {
       // Not with a [store] change waiting for a restart: the store opened now would not be the one a restart opens,
-      // and what it held would not be delivered.
+      // and what it keeps would not be delivered.
       if (plan.restart.some((c) => c.key.startsWith('store.'))) {
         this.logger.warn('[handlers] added together with a [store] change: the handlers start after a restart');
       } else {

@@ -360,7 +360,7 @@ export class EventHandlers {
       invalid: i.invalid,
       refused_at_limit: i.refusedAtLimit,
       store_failures: i.storeFailures,
-      paused_publishers: i.pausedPublishers,
+      paused_publishers: i.parkedPublishers,
       commits: i.commits,
       commit_seconds: i.commitSeconds,
     };
