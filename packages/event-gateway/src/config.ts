@@ -258,7 +258,7 @@ export const gatewaySchema = s
         password: s.string().optional(),
         /** Sent as CONNECT auth_token (the event service's [leafnodes.authorization] token); not with `user`. */
         token: s.string().optional(),
-        /** Publishes accepted from clients held while the link is down, in bytes; when full, publishing clients are paused. At least gateway.max_payload. */
+        /** Publishes accepted from clients and buffered while the link is down, in bytes; when full, publishing clients are paused. At least gateway.max_payload. */
         buffer_bytes: s.size({ min: 1 }).default(8 * MiB),
         // Which client messages go up stamped with Gateway-Auth: every one, or events only (the stamp's bytes cost the
         // gateway path ~30 % of its CPU per small message; the service stores it with events alone).
