@@ -59,7 +59,7 @@ export class Recorder implements ProtocolHandler {
 
 export interface Parsed {
   events: Event[];
-  /** The most the parser held between two calls (Parser#heldBytes). */
+  /** The most the parser held between two calls (Parser#retainedBytes). */
   maxHeld: number;
 }
 
@@ -89,17 +89,17 @@ export function parseChunks(chunks: readonly Buffer[], role: ParserRole, opts: P
   for (const c of chunks) {
     const wasPaused = paused;
     parser.parse(c);
-    maxHeld = Math.max(maxHeld, parser.heldBytes);
+    maxHeld = Math.max(maxHeld, parser.retainedBytes);
     if (wasPaused) {
       paused = false;
       parser.resume();
-      maxHeld = Math.max(maxHeld, parser.heldBytes);
+      maxHeld = Math.max(maxHeld, parser.retainedBytes);
     }
   }
   while (paused) {
     paused = false;
     parser.resume();
   }
-  maxHeld = Math.max(maxHeld, parser.heldBytes);
+  maxHeld = Math.max(maxHeld, parser.retainedBytes);
   return { events: rec.events, maxHeld };
 }
