@@ -285,7 +285,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     this.healthResponder?.close();
     this.listenerCredit?.close();
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
-    // Handlers first: the intake commits and answers what it holds while its requesters are still connected.
+    // Handlers first: the intake commits and answers what it has received while its requesters are still connected.
     await this.handlers?.close();
     stopped.push(this.frontend.close('Server Shutdown'));
     await Promise.all(stopped);

@@ -12,7 +12,7 @@ import type { DeliveryRecord, EventStore } from './event-store.js';
 export interface HttpApiOptions {
   store: () => EventStore;
   feed: EventFeed;
-  /** Configured sink names: a replay for another name would hold events no sink delivers. */
+  /** Configured sink names: a replay for another name would make events held that no sink delivers. */
   sinkNames: () => string[];
   /** After a replay: the sink resumes (even after a 410 stopped it) and delivers now. */
   replayed: (sink: string) => void;

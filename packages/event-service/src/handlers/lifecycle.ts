@@ -123,7 +123,7 @@ export class EventHandlers {
     return this.pool?.sinks ?? [];
   }
 
-  /** Adds a sink; the worker starts it, and it delivers what the store already holds for it. */
+  /** Adds a sink; the worker starts it, and it delivers what the store already has pending for it. */
   private addSink(name: HandlerName, conf: HandlerSink): void {
     this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
     this.running.set(name, conf);
@@ -146,10 +146,10 @@ export class EventHandlers {
 
   /**
    * A reload's [handlers] (server.applyConfig): a removed sink stops (its pending deliveries stay in the store and
-   * go out if it is configured again), a new one starts and delivers what the store holds for it, a changed one
-   * (any of its settings: url, filter, headers, secrets, batching, ...) is replaced: the old one closed (an attempt in flight
-   * is aborted and stays pending), a new one started that retries it with the new settings. Events routed before the
-   * reload keep the sinks they were routed to; the new filters apply to events received from now on.
+   * go out if it is configured again), a new one starts and delivers what the store has pending for it, a changed
+   * one (any of its settings: url, filter, headers, secrets, batching, ...) is replaced: the old one closed (an attempt
+   * in flight is aborted and stays pending), a new one started that retries it with the new settings. Events routed
+   * before the reload keep the sinks they were routed to; the new filters apply to events received from now on.
    */
   applySinks(handlers: ServiceConfig['handlers']): { added: string[]; removed: string[]; replaced: string[] } {
     const out = { added: [] as string[], removed: [] as string[], replaced: [] as string[] };
@@ -383,7 +383,7 @@ export class EventHandlers {
     return this.api.routes;
   }
 
-  /** Commits and answers what the intake holds, then stops the sinks and the feed and closes the store. */
+  /** Commits and answers what the intake has received, then stops the sinks and the feed and closes the store. */
   async close(): Promise<void> {
     await this.intake.stop();
     this.feed.close();
