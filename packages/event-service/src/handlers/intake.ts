@@ -87,7 +87,8 @@ export interface IntakeStats {
   commitSeconds: number;
 }
 
-interface Pending {
+/** An event taken in and not yet committed, with the reply (a request's) its answer goes to. */
+interface Received {
   event: EventEnvelope;
   body: string;
   reply: string | undefined;
@@ -99,9 +100,9 @@ export class EventIntake {
   private removeGate: (() => void) | undefined;
   /** Room under event_limit: the gate that parks plain publishers, and the gateways' credit. */
   readonly room: IntakeRoom;
-  private batch: Pending[] = [];
+  private batch: Received[] = [];
   /** The group being committed, until its commit settles. */
-  private committing: Pending[] | undefined;
+  private committing: Received[] | undefined;
   /**
    * The group's events while they count as in flight: until its answer is taken, in the same turn as the store's
    * count takes them (store-writer.ts), before any reply lets a requester publish again.
@@ -318,7 +319,7 @@ export class EventIntake {
       .catch((err: unknown) => this.opts.logger.error({ err: (err as Error).message }, 'event intake: settling a commit failed'));
   }
 
-  private committed(batch: Pending[], results: AppendResult[]): void {
+  private committed(batch: Received[], results: AppendResult[]): void {
     this.storeFailure = undefined;
     let stored = 0;
     let refusedPlain: string[] | undefined;
@@ -346,7 +347,7 @@ export class EventIntake {
     if (stored > 0) this.opts.onStored?.(stored);
   }
 
-  private commitFailed(batch: Pending[], err: Error): void {
+  private commitFailed(batch: Received[], err: Error): void {
     this.stats.storeFailures += batch.length;
     this.storeFailure = { at: Date.now(), error: err };
     // Any failure of a commit not otherwise named (the writer closed) is a commit that failed.
