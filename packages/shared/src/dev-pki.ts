@@ -1,5 +1,5 @@
 // A development and test PKI made in pure Node (no openssl binary): a CA, server and client certificates with
-// ECDSA P-256 keys, and the dev JWT signing key. Loading certificates for a listener is tls.ts's job; this module
+// ECDSA P-256 keys, and the dev JWT signing key. Loading certificates for a port is tls.ts's job; this module
 // only makes them. @peculiar/x509 and jose load on first use, so services importing the shared package never pay.
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// The handlers' HTTP API, mounted on the monitoring listener (monitor/http.ts) with shared's router: the event feed
+// The handlers' HTTP API, mounted on the monitoring port (monitor/http.ts) with shared's router: the event feed
 // (`GET /events`, `/events/{id}`, `/events/stream`) and dead letters (`GET /deadletters`, `POST
 // /deadletters/{sink}/replay`). What a page or a replay is belongs to event-feed.ts and the store. Every error is
 // `{"error": {"code", "store_code"?, "reason"}}` with a code of error-codes.ts; a store that fails is 503 with its
@@ -55,7 +55,7 @@ interface Family {
 }
 
 export class HandlersHttpApi {
-  /** The routes, for the monitoring listener to mount. */
+  /** The routes, for the monitoring port to mount. */
   readonly routes: Router;
 
   constructor(private readonly opts: HttpApiOptions) {
@@ -99,7 +99,7 @@ export class HandlersHttpApi {
 
   private async replay({ req, params }: RouteRequest): Promise<HttpResponse> {
     // application/json required even with no body: a browser cannot send it cross-origin without a CORS
-    // preflight (which this listener never approves), so a web page cannot trigger a replay.
+    // preflight (which this port never approves), so a web page cannot trigger a replay.
     if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
       return error(415, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: 'send content-type: application/json (the body, optional, is {"ids": [...]})' });
     }
@@ -144,7 +144,7 @@ export class HandlersHttpApi {
 
 /**
  * An error body, what it echoes of the request clipped (error-reply.ts). No CORS header of its own: the monitoring
- * listener sets one for listed origins only ([monitor] allowed_origins).
+ * port sets one for listed origins only ([monitor] allowed_origins).
  */
 function error(status: number, e: ApiError): HttpResponse {
   return jsonResponse(status, errorBody(e));

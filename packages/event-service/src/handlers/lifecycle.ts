@@ -2,8 +2,8 @@
 // used stops the start, naming the file; store-file.ts), the intake on `events.>` (its commits on a thread of their
 // own: store-writer.ts), one HTTP sink per configured [handlers] entry (all in one worker thread: sink-pool.ts), the
 // store's housekeeping (retention: store-housekeeping.ts), the event feed (the `$EVENTS.FEED.QUERY` responder, live
-// streams) and the HTTP API the monitoring listener serves for them.
-// Started by EventServer.listen before its client listeners (or by a reload that adds [handlers]); stopped first on
+// streams) and the HTTP API the monitoring port serves for them.
+// Started by EventServer.listen before its client ports (or by a reload that adds [handlers]); stopped first on
 // close so pending requests are answered. What they are given: their own in-process connection, the configuration
 // in force and a logger, nothing of the server. What /healthz needs of them (the store, the sinks' worker) is
 // health()'s; what they report (/handlerz) is typed in status.ts.
@@ -378,7 +378,7 @@ export class EventHandlers {
     };
   }
 
-  /** Mounted on the monitoring listener (monitor/http.ts): /events and /deadletters. */
+  /** Mounted on the monitoring port (monitor/http.ts): /events and /deadletters. */
   get httpRoutes(): Router {
     return this.api.routes;
   }

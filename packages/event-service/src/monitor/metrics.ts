@@ -1,6 +1,6 @@
 // /metrics: the service's figures in Prometheus text format (shared's MetricSet over prom-client: read from the
 // server when scraped, one Registry per server). The handlers' figures are read once per scrape (their status()
-// asks the store), the leaf links' from the listener.
+// asks the store), the leaf links' from the leafnode port.
 import { MetricSet } from '@event-broker/shared';
 import type { HandlersStatus } from '../handlers/status.js';
 import type { MonitorSource } from './source.js';

@@ -1,4 +1,4 @@
-// The NATS client listener's settings, the same in the event service's [service] and the gateway's [gateway]:
+// The NATS client port's settings, the same in the event service's [service] and the gateway's [gateway]:
 // address, client limits (shared server/context.ts ClientLimits reads them), the name in INFO, the lame-duck drain
 // and the data directory, with their bounds, defaults, reload marks and checks, declared once so the two schemas
 // cannot drift apart. Each process extends the section with its own settings.
@@ -18,7 +18,7 @@ export const MAX_PAYLOAD_CAP = 64 * MiB;
  */
 export const MAX_CONTROL_LINE_CAP = MiB;
 
-export interface NatsListenerDefaults {
+export interface ClientPortDefaults {
   /** The client port when the file names none. */
   port: number;
   /** auth_timeout when the file names none, in ms. */
@@ -26,10 +26,10 @@ export interface NatsListenerDefaults {
 }
 
 /**
- * The client listener's section. Its limits reload live (each process applies them to open connections); what the
- * listener is bound to and where the data directory is wait for a restart.
+ * The client port's section. Its limits reload live (each process applies them to open connections); what the
+ * port is bound to and where the data directory is wait for a restart.
  */
-export function natsListenerSection(defaults: NatsListenerDefaults) {
+export function clientPortSection(defaults: ClientPortDefaults) {
   return s
     .table({
       /** Loopback unless asked (set "0.0.0.0" to serve other hosts). */

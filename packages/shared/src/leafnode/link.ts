@@ -1,7 +1,8 @@
 // One leafnode link, hub side: a nats-server 2.9 leaf (or the event gateway) attached to our [leafnodes] port. It
 // admits the leaf's CONNECT, turns its LS+/LS- into broker subscriptions and its LMSG/HMSG into publishes, and
 // sends it our interest (LS+/LS-) and the messages routed to it, one LMSG per message however many of its
-// interests matched. Accepting sockets and TLS are listener.ts's; the interest bookkeeping is interest.ts's.
+// interests matched. Accepting sockets and TLS are the leafnode port's (event-service leafnode/listener.ts); the
+// interest bookkeeping is interest.ts's.
 // Protocol as observed between two nats-server 2.9.10 (NATS-NOTES.md, Leafnode) and leafnode.go.
 import {
   EAGER_FLUSH_BYTES,
@@ -38,10 +39,10 @@ export interface LeafIdentity {
 /** Why a connection was refused before admission: its credentials, or the protocol (anything else). */
 export type LeafRefusal = 'credentials' | 'protocol';
 
-/** The listener's answer to a CONNECT: admitted as whom, or refused and why (for the log; no secret in it). */
+/** The port's answer to a CONNECT: admitted as whom, or refused and why (for the log; no secret in it). */
 export type LeafAdmission = { readonly ok: true; readonly identity: LeafIdentity } | { readonly ok: false; readonly reason: string };
 
-/** What a link needs from the listener that accepted it. */
+/** What a link needs from the port that accepted it. */
 export interface LinkContext {
   readonly broker: Broker;
   /** Read on use so a reload reaches live links. */
@@ -50,7 +51,7 @@ export interface LinkContext {
   readonly interest: InterestTable;
   /** Our loop-detection subject, `$LDS.<random>`: it coming back from a leaf means the leaf reaches us twice. */
   readonly loopSubject: string;
-  /** The INFO line greeting a leaf. Its time to an admitted CONNECT is the listener's (it calls fail when it is up). */
+  /** The INFO line greeting a leaf. Its time to an admitted CONNECT is the port's (it calls fail when it is up). */
   greeting(lid: number, remoteAddress: string): string;
   /**
    * Checks a CONNECT's credentials and the link's certificate. A promise while a slow check (bcrypt) runs: the
@@ -59,7 +60,7 @@ export interface LinkContext {
   authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission>;
   /**
    * The connection was refused before admission (its credentials, an operation before CONNECT, a client's CONNECT,
-   * no CONNECT in time): any peer can cause one per connection, so the listener logs them rate-limited. `fields`
+   * no CONNECT in time): any peer can cause one per connection, so the port logs them rate-limited. `fields`
    * carry no secret; a name the peer chose is clipped.
    */
   linkRefused(link: LeafLink, kind: LeafRefusal, fields: Record<string, unknown>): void;

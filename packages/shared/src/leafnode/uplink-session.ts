@@ -141,7 +141,7 @@ export class UplinkSession implements ProtocolHandler {
         if (!this.done) this.opts.sent();
       },
     });
-    // start's data listener sets a socket that was never paused flowing (the TLS one dialHub hands over; it pauses
+    // start's 'data' callback sets a socket that was never paused flowing (the TLS one dialHub hands over; it pauses
     // only the plaintext one after the INFO): reading goes on now only if in-process subscribers have not paused it.
     if (paused) this.core.pause();
     else transport.resume();

@@ -148,9 +148,9 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle {
     };
   }
 
-  /** Calls `listener` on every up, down and close; returns a function that stops it. */
-  onStateChange(listener: (event: UplinkEvent) => void): () => void {
-    return this.events.listen(listener);
+  /** Calls `observer` on every up, down and close; returns a function that stops it. */
+  onStateChange(observer: (event: UplinkEvent) => void): () => void {
+    return this.events.observe(observer);
   }
 
   /** Resolves once the link is up (at once if it is); rejects after `timeoutMs`, or when closed first. */

@@ -81,7 +81,7 @@ export interface Conn {
 }
 
 /** Told after a subscription enters (`+1`) or leaves (`-1`) the index, whatever the reason. */
-export type InterestListener = (sub: Subscription, delta: 1 | -1) => void;
+export type InterestChangeObserver = (sub: Subscription, delta: 1 | -1) => void;
 
 export class Subscription implements SublistEntry {
   /** Messages delivered so far. */
@@ -120,7 +120,7 @@ export class Broker {
    */
   seq = 0;
   private published = 0;
-  private readonly interestListeners: InterestListener[] = [];
+  private readonly interestObservers: InterestChangeObserver[] = [];
   private gates: readonly PublishGate[] = [];
   private subscribeGate: SubscribeGate | undefined;
   /** Subscriptions of remote (leaf) connections, left out of listener_limit: their own count is credit (below). */
@@ -186,11 +186,11 @@ export class Broker {
   }
 
   /** Observes every change of interest; returns a function that stops it. */
-  onInterestChange(listener: InterestListener): () => void {
-    this.interestListeners.push(listener);
+  onInterestChange(observer: InterestChangeObserver): () => void {
+    this.interestObservers.push(observer);
     return () => {
-      const i = this.interestListeners.indexOf(listener);
-      if (i >= 0) this.interestListeners.splice(i, 1);
+      const i = this.interestObservers.indexOf(observer);
+      if (i >= 0) this.interestObservers.splice(i, 1);
     };
   }
 
@@ -255,8 +255,8 @@ export class Broker {
   }
 
   private interestChanged(sub: Subscription, delta: 1 | -1): void {
-    const ls = this.interestListeners;
-    for (let i = 0; i < ls.length; i++) ls[i]!(sub, delta);
+    const os = this.interestObservers;
+    for (let i = 0; i < os.length; i++) os[i]!(sub, delta);
   }
 
   /**
