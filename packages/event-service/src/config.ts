@@ -170,7 +170,7 @@ export const serviceSchema = s.table({
   /** How long the event feed keeps events (absent: the same defaults). Held and dead-lettered events stay. */
   feed: s
     .table({
-      // Feed retention (handlers/event-feed.ts): events beyond the newest max_events or older than max_age are
+      // The event feed's retention (handlers/store-retention.ts): events beyond the newest max_events or older than max_age are
       // deleted, except those still owed to a sink or dead-lettered. Read at each housekeeping pass.
       max_events: s.integer({ min: 1 }).default(1_000_000),
       /** ms, default 7 days ("168h"). */

@@ -11,7 +11,7 @@ import type { DeliveryRecord, EventStore } from './event-store.js';
 
 export interface HttpApiOptions {
   store: () => EventStore;
-  feed: EventFeed;
+  eventFeed: EventFeed;
   /** Configured sink names: a replay for another name would make events held that no sink delivers. */
   sinkNames: () => string[];
   /** After a replay: the sink resumes (even after a 410 stopped it) and delivers now. */
@@ -75,7 +75,7 @@ export class HandlersHttpApi {
 
   private stream(req: RouteRequest['req'], res: RouteRequest['res'], query: URLSearchParams): undefined {
     this.opts.store();
-    this.opts.feed.stream(req, res, parseFeedQuery(query));
+    this.opts.eventFeed.stream(req, res, parseFeedQuery(query));
     return undefined;
   }
 

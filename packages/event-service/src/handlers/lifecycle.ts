@@ -31,7 +31,7 @@ const PROBE_MS = 2000;
 /** What the service gives its handlers. */
 export interface HandlersDeps {
   /**
-   * The handlers' own connection to the broker, a system one (the intake's and the feed's subscriptions are the
+   * The handlers' own connection to the broker, a system one (the intake's and the event feed's subscriptions are the
    * service's, not listeners a user made); closed with them.
    */
   conn: EmbeddedConn;
@@ -53,7 +53,7 @@ export class EventHandlers {
   /** The intake's commits' thread (store-writer.ts), started with the first commit. */
   private writer: StoreWriter | undefined;
   readonly intake: EventIntake;
-  readonly feed: EventFeed;
+  readonly eventFeed: EventFeed;
   private readonly housekeeping: StoreHousekeeping;
   private readonly api: HandlersHttpApi;
   private readonly conn: EmbeddedConn;
@@ -68,7 +68,7 @@ export class EventHandlers {
     this.conn = conn;
     this.config = deps.config;
     this.logger = logger;
-    this.feed = new EventFeed({
+    this.eventFeed = new EventFeed({
       store: () => this.store,
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
@@ -77,15 +77,16 @@ export class EventHandlers {
       store: () => this.store,
       storeOpen: () => this.opened !== undefined,
       retention: () => {
-        const f = this.config().feed;
-        return { maxEvents: f?.max_events ?? 1_000_000, maxAgeMs: f?.max_age ?? 7 * 24 * 3_600_000 };
+        // [feed]: the event feed's retention.
+        const retention = this.config().feed;
+        return { maxEvents: retention?.max_events ?? 1_000_000, maxAgeMs: retention?.max_age ?? 7 * 24 * 3_600_000 };
       },
       logger,
       onPass: () => this.pool?.recheck(),
     });
     this.api = new HandlersHttpApi({
       store: () => this.store,
-      feed: this.feed,
+      eventFeed: this.eventFeed,
       sinkNames: () => this.sinks.map((s) => s.name),
       replayed: (name) => this.sinks.find((s) => s.name === name)?.resume(),
       logger,
@@ -102,7 +103,7 @@ export class EventHandlers {
       },
       onStored: () => {
         this.pool?.wake();
-        this.feed.notify();
+        this.eventFeed.notify();
       },
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
@@ -226,7 +227,7 @@ export class EventHandlers {
     this.startSinks();
     this.intake.start();
     // Deliveries left pending by the last run (a crash included) go out as each sink starts in the worker.
-    this.feed.start(this.conn);
+    this.eventFeed.start(this.conn);
     this.housekeeping.start();
   }
 
@@ -383,10 +384,10 @@ export class EventHandlers {
     return this.api.routes;
   }
 
-  /** Commits and answers what the intake has received, then stops the sinks and the feed and closes the store. */
+  /** Commits and answers what the intake has received, then stops the sinks and the event feed and closes the store. */
   async close(): Promise<void> {
     await this.intake.stop();
-    this.feed.close();
+    this.eventFeed.close();
     this.housekeeping.stop();
     await this.pool?.close();
     await this.writer?.close();
