@@ -258,7 +258,7 @@ function parserProperty(): fc.IProperty<[ParserCase]> {
       const whole = parseChunks([stream], r, opts);
       const split = parseChunks(chunksOf(stream, cutsOf(stream.length, raw)), r, opts);
       const bytewise = parseChunks([...stream].map((b) => Buffer.from([b])), r, opts);
-      // Memory, not bytes: a line fed byte by byte must cost about its bytes, as one whole (Parser#heldBytes).
+      // Memory, not bytes: a line fed byte by byte must cost about its bytes, as one whole (Parser#retainedBytes).
       const bound = heldBound(r, stream, PARSER_LIMITS);
       if (JSON.stringify(split.events) !== JSON.stringify(whole.events)) throw new Error('split differs from whole');
       if (JSON.stringify(bytewise.events) !== JSON.stringify(whole.events)) throw new Error('byte by byte differs from whole');

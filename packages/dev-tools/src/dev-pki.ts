@@ -1,5 +1,5 @@
 // A development and test PKI made in pure Node (no openssl binary): a CA, server and client certificates with
-// ECDSA P-256 keys, and the dev JWT signing key. Loading certificates for a listener is shared's tls.ts's job; this
+// ECDSA P-256 keys, and the dev JWT signing key. Loading certificates for a port is shared's tls.ts's job; this
 // module only makes them. It lives in the dev-only package so that @peculiar/x509, reflect-metadata and jose never
 // ship with the runtime; they load on first use, so a script reading only DEV_PKI_FILES never pays for them.
 import crypto from 'node:crypto';

@@ -9,7 +9,7 @@ import { createTokenVerifier, type TokenVerifier } from './auth/jwt.js';
 import { connectionLimits, NO_LIMIT, type LimitDefaults } from './auth/limits.js';
 import type { GatewayConfig } from './config-types.js';
 
-/** The token id (`jti`) each admitted client holds, for revocation on reload. */
+/** The token id (`jti`) of each admitted client's token, for revocation on reload. */
 const tokenIds = new WeakMap<Client, string>();
 /** What each admitted client presented, kept in memory (never logged) so a reload can judge it again. */
 const credentials = new WeakMap<Client, { token: string; certificateDer: Buffer | undefined }>();
@@ -49,9 +49,9 @@ export class GatewayAdmission implements ClientAuthenticator {
 
   /** Judges an admitted client's token again under these rules: undefined when it passes, else the reason. */
   async recheck(client: Client): Promise<string | undefined> {
-    const held = credentials.get(client);
-    if (held === undefined) return undefined;
-    const verdict = await this.verifier.verify(held.token, held.certificateDer === undefined ? {} : { certificateDer: held.certificateDer });
+    const presented = credentials.get(client);
+    if (presented === undefined) return undefined;
+    const verdict = await this.verifier.verify(presented.token, presented.certificateDer === undefined ? {} : { certificateDer: presented.certificateDer });
     return verdict.ok ? undefined : verdict.reason;
   }
 

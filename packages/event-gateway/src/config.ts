@@ -9,7 +9,7 @@ import {
   logSection,
   MAX_PAYLOAD_CAP,
   MONITOR_MAX_CONNECTIONS,
-  natsListenerSection,
+  clientPortSection,
   originListSetting,
   schema as s,
   type ConfigInput,
@@ -134,7 +134,7 @@ function upstreamUrls() {
 
 // 4222: NATS's client port, which external clients expect. auth_timeout: nats-server opts.go getDefaultAuthTimeout,
 // with TLS configured, the TLS timeout (2s) plus one second.
-const listener = natsListenerSection({ port: 4222, authTimeoutMs: 3_000 });
+const clientPort = clientPortSection({ port: 4222, authTimeoutMs: 3_000 });
 
 /**
  * Every setting: its bounds, default, doc and what a reload does with it (`.live()`, `.restart()`; unmarked, as its
@@ -142,8 +142,8 @@ const listener = natsListenerSection({ port: 4222, authTimeoutMs: 3_000 });
  */
 export const gatewaySchema = s
   .table({
-    /** The client-facing NATS listener. Limits as nats-server's, with its defaults. */
-    gateway: listener
+    /** The client-facing NATS port. Limits as nats-server's, with its defaults. */
+    gateway: clientPort
       .extend({
         // For tokens without nats.subs / nats.payload (auth/limits.ts); a token's own value, like these, only lowers
         // max_subscriptions and max_payload.
@@ -153,7 +153,7 @@ export const gatewaySchema = s
         default_max_payload: s.size({ min: 1, max: MAX_PAYLOAD_CAP }).optional(),
         // The uplink's CONNECT named the gateway once: a new name waits for a restart.
         /** Name in INFO and in the leaf CONNECT upstream; defaults to the server id. */
-        server_name: listener.shape.server_name.restart(),
+        server_name: clientPort.shape.server_name.restart(),
       })
       .check((gw, ctx) => {
         // A default above the limit it sits under would read as a promise the gateway does not keep.
@@ -177,7 +177,7 @@ export const gatewaySchema = s
         allowed_origins: originListSetting(),
       })
       .optional()
-      // A bound listener.
+      // A bound port.
       .restart(),
     /** The gateway's server certificate and the CA its clients' certificates must chain to. Required. */
     tls: s
@@ -258,7 +258,7 @@ export const gatewaySchema = s
         password: s.string().optional(),
         /** Sent as CONNECT auth_token (the event service's [leafnodes.authorization] token); not with `user`. */
         token: s.string().optional(),
-        /** Publishes accepted from clients held while the link is down, in bytes; when full, publishing clients are paused. At least gateway.max_payload. */
+        /** Publishes accepted from clients and buffered while the link is down, in bytes; when full, publishing clients are paused. At least gateway.max_payload. */
         buffer_bytes: s.size({ min: 1 }).default(8 * MiB),
         // Which client messages go up stamped with Gateway-Auth: every one, or events only (the stamp's bytes cost the
         // gateway path ~30 % of its CPU per small message; the service stores it with events alone).
@@ -299,7 +299,7 @@ export const gatewaySchema = s
         /** Pages of these origins may read the answers cross-origin; none by default. */
         allowed_origins: originListSetting(),
         // The DNS-rebinding guard (shared/http/host-check.ts).
-        /** Host names answered besides loopback names, IP literals, the listener's host and the machine's name. */
+        /** Host names answered besides loopback names, IP literals, the port's host and the machine's name. */
         allowed_hosts: hostListSetting(),
         // HTTP connections served at once (shared monitor/http.ts): a flood of requests never takes the file
         // descriptors NATS clients need.
@@ -307,7 +307,7 @@ export const gatewaySchema = s
         max_connections: s.integer({ min: 1 }).default(MONITOR_MAX_CONNECTIONS),
       })
       .optional()
-      // A bound listener.
+      // A bound port.
       .restart(),
     log: logSection,
   })

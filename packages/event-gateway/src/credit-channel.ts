@@ -48,7 +48,7 @@ export class CreditChannel extends SystemConn {
     this.stops.push(
       broker.onInterestChange((sub) => {
         // Only the hub's own subscription to the subject: a `>` a nats-server hub relays for one of its clients
-        // would answer nothing, and holding publishers for an answer that never comes is worse than no credit.
+        // would answer nothing, and parking publishers for an answer that never comes is worse than no credit.
         if (sub.conn === uplink && sub.queue === undefined && sub.subject === this.subject) this.scheduleCheck();
       }),
       uplink.onStateChange((e) => {

@@ -1,11 +1,11 @@
-// Event credit (issue 12, item 2): the event service holds a publisher at event_limit, and every external client
-// reaches it through the gateway's one leafnode link, so a plain event over the link without credit would hold the
+// Event credit (issue 12, item 2): the event service parks a publisher at event_limit, and every external client
+// reaches it through the gateway's one leafnode link, so a plain event over the link without credit would park the
 // link, and with it every client of the gateway. Instead the gateway asks the service for room ahead of its
 // clients' events (`$EVENTS.CREDIT.events`, shared server/credit.ts), spends one per plain event it hands to the
-// link, and holds only the client that finds none left: that client's parser stops before the event and its reads
-// pause (shared Client.unhold), as the service holds a direct publisher, while everyone else goes on. Requests
-// (with a reply) are never held: the service refuses them itself at the limit (EEVENT_LIMIT). A hub that does not
-// answer credit (a plain nats-server, a service without its event intake) means no gate at all.
+// link, and parks only the client that finds none left: that client's parser stops before the event and its reads
+// pause (shared Client.unhold lets it go), as the service parks a direct publisher, while everyone else goes on.
+// Requests (with a reply) are never parked: the service refuses them itself at the limit (EEVENT_LIMIT). A hub that
+// does not answer credit (a plain nats-server, a service without its event intake) means no gate at all.
 import { Uplink, type Broker, type Conn, type LeafMessage, type Logger, type PublishGate, type PublisherHandle, type Subscription } from '@event-broker/shared';
 import { CreditChannel } from './credit-channel.js';
 
@@ -18,7 +18,7 @@ const EVENT_PREFIX = 'events.';
 const WANT = 256;
 /** A request unanswered this long (the service answers once room frees) is sent again, replacing it there. */
 const ASK_TIMEOUT_MS = 2000;
-/** Credit not spent for this long goes back: held here, it is room no other publisher of the service can use. */
+/** Credit not spent for this long goes back: kept here, it is room no other publisher of the service can use. */
 const IDLE_RETURN_MS = 1000;
 
 /**
@@ -58,18 +58,18 @@ export class GatewayUplink extends Uplink {
 export interface EventCreditStats {
   /** The hub answers event credit (the service's intake runs): plain events are gated. */
   active: boolean;
-  /** Credit held now: plain events the gateway may send before it asks again. */
+  /** Credit in hand now: plain events the gateway may send before it asks again. */
   held: number;
   /** Requests awaiting their answer (0 or 1). */
   outstanding_asks: number;
   /** Credit messages exchanged with the service: requests and returns sent, answers received (each also in in_msgs and out_msgs). */
   messages_total: number;
-  /** Clients held before an event now, waiting for credit. */
+  /** Clients parked before an event now, waiting for credit. */
   clients_held: number;
   granted_total: number;
   spent_total: number;
   returned_total: number;
-  /** Times a client was held for want of credit. */
+  /** Times a client was parked for want of credit. */
   holds_total: number;
 }
 
@@ -78,17 +78,17 @@ export class EventCredit implements PublishGate {
   private credit = 0;
   /** Ask again once credit falls to this: half of what the latest grant brought it to. */
   private lowWater = 0;
-  /** Clients held before an event, in the order they were held. */
-  private readonly waiting = new Set<PublisherHandle>();
+  /** Clients parked before an event, in the order they were parked. */
+  private readonly parked = new Set<PublisherHandle>();
   private removeGate: (() => void) | undefined;
   private releasing = false;
   private releaseScheduled = false;
   private askScheduled = false;
   private spentSinceCheck = 0;
   private idleTimer: NodeJS.Timeout | undefined;
-  /** After an answer of 0 with clients still held (the service has room again soon, or a bug): ask again later. */
+  /** After an answer of 0 with clients still parked (the service has room again soon, or a bug): ask again later. */
   private retryTimer: NodeJS.Timeout | undefined;
-  private readonly counts = { granted: 0, spent: 0, returned: 0, holds: 0 };
+  private readonly counts = { granted: 0, spent: 0, returned: 0, parks: 0 };
 
   constructor(
     private readonly broker: Broker,
@@ -113,11 +113,11 @@ export class EventCredit implements PublishGate {
       held: this.credit,
       outstanding_asks: this.channel.asking ? 1 : 0,
       messages_total: this.channel.messages,
-      clients_held: this.waiting.size,
+      clients_held: this.parked.size,
       granted_total: this.counts.granted,
       spent_total: this.counts.spent,
       returned_total: this.counts.returned,
-      holds_total: this.counts.holds,
+      holds_total: this.counts.parks,
     };
   }
 
@@ -125,20 +125,20 @@ export class EventCredit implements PublishGate {
 
   admit(from: Conn, subject: string, reply: string | undefined): boolean {
     if (reply !== undefined || !subject.startsWith(EVENT_PREFIX)) return true;
-    // Held clients go first: a newcomer waits behind them (releasing: one of them is being offered its event).
-    if (this.credit > 0 && (this.waiting.size === 0 || this.releasing)) return true;
+    // Parked clients go first: a newcomer waits behind them (releasing: one of them is being offered its event).
+    if (this.credit > 0 && (this.parked.size === 0 || this.releasing)) return true;
     const p = from.publisher;
-    // Nothing in the gateway publishes events in-process; such a publisher could not be held, and its event would go
-    // up without credit, where the service's own gate decides.
+    // Nothing in the gateway publishes events in-process; such a publisher could not be parked, and its event would
+    // go up without credit, where the service's own gate decides.
     if (p.unhold === undefined) return true;
-    if (!this.waiting.has(p)) this.counts.holds++;
-    this.waiting.add(p);
+    if (!this.parked.has(p)) this.counts.parks++;
+    this.parked.add(p);
     this.scheduleAsk();
     return false;
   }
 
   forget(from: Conn): void {
-    this.waiting.delete(from.publisher);
+    this.parked.delete(from.publisher);
   }
 
   close(): void {
@@ -175,8 +175,8 @@ export class EventCredit implements PublishGate {
       this.lowWater = Math.floor(this.credit / 2);
       this.armIdle();
       this.scheduleRelease();
-    } else if (this.waiting.size > 0) {
-      // "k may be 0 only when the holder already has its share": holding less than that here, the service counts
+    } else if (this.parked.size > 0) {
+      // "k may be 0 only when the holder already has its share": having less than that here, the service counts
       // credit for us that we no longer have (an event it never got); say what is left, so it lets go of the rest.
       this.channel.have(this.credit);
       clearTimeout(this.retryTimer);
@@ -191,27 +191,27 @@ export class EventCredit implements PublishGate {
     queueMicrotask(() => {
       this.askScheduled = false;
       if (this.removeGate === undefined) return;
-      if (this.waiting.size > 0 || this.credit <= this.lowWater) this.channel.ask(WANT);
+      if (this.parked.size > 0 || this.credit <= this.lowWater) this.channel.ask(WANT);
     });
   }
 
-  /** Held clients, oldest first, are offered their event while credit lasts; one that runs out is held again, last. */
+  /** Parked clients, oldest first, are offered their event while credit lasts; one that runs out parks again, last. */
   private scheduleRelease(): void {
     if (this.releaseScheduled) return;
     this.releaseScheduled = true;
     queueMicrotask(() => {
       this.releaseScheduled = false;
       this.release(() => this.credit > 0);
-      if (this.waiting.size > 0) this.scheduleAsk();
+      if (this.parked.size > 0) this.scheduleAsk();
     });
   }
 
   private release(more: () => boolean): void {
     this.releasing = true;
     try {
-      while (this.waiting.size > 0 && more()) {
-        const p = this.waiting.values().next().value!;
-        this.waiting.delete(p);
+      while (this.parked.size > 0 && more()) {
+        const p = this.parked.values().next().value!;
+        this.parked.delete(p);
         try {
           p.unhold!();
         } catch (err) {
@@ -223,14 +223,14 @@ export class EventCredit implements PublishGate {
     }
   }
 
-  /** Credit held but unused for IDLE_RETURN_MS goes back to the service. */
+  /** Credit in hand but unused for IDLE_RETURN_MS goes back to the service. */
   private armIdle(): void {
     if (this.idleTimer !== undefined) return;
     this.spentSinceCheck = 0;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       if (this.credit <= 0 || this.removeGate === undefined) return;
-      if (this.spentSinceCheck > 0 || this.waiting.size > 0) {
+      if (this.spentSinceCheck > 0 || this.parked.size > 0) {
         this.armIdle();
         return;
       }
@@ -252,7 +252,7 @@ export class EventCredit implements PublishGate {
     this.logger.info({ subject: this.channel.subject }, 'the upstream answers event credit: plain events are sent on credit, a client without it is held');
   }
 
-  /** The service stopped its intake (or the hub is not the service): no credit, no gate; held clients go on. */
+  /** The service stopped its intake (or the hub is not the service): no credit, no gate; parked clients go on. */
   private deactivate(): void {
     if (this.removeGate === undefined) return;
     this.removeGate();
@@ -260,21 +260,21 @@ export class EventCredit implements PublishGate {
     this.credit = 0;
     this.lowWater = 0;
     this.stopTimers();
-    this.logger.info({ subject: this.channel.subject, clients_held: this.waiting.size }, 'the upstream no longer answers event credit: plain events are not gated');
+    this.logger.info({ subject: this.channel.subject, clients_held: this.parked.size }, 'the upstream no longer answers event credit: plain events are not gated');
     this.release(() => true);
-    this.waiting.clear();
+    this.parked.clear();
   }
 
   /**
-   * Credit belongs to a link: the service forgot it when the old one closed. Through an outage plain events are held
-   * here (no credit), not buffered: sent after the reconnect without credit, more of them than the room would hold
-   * the new link, every client's traffic with it. Once up, held clients ask at once.
+   * Credit belongs to a link: the service forgot it when the old one closed. Through an outage plain events are
+   * parked here (no credit), not buffered: sent after the reconnect without credit, more of them than the room would
+   * park the new link, every client's traffic with it. Once up, parked clients ask at once.
    */
   private linkChanged(up: boolean): void {
     this.credit = 0;
     this.lowWater = 0;
     this.stopTimers();
-    if (up && this.waiting.size > 0) this.scheduleAsk();
+    if (up && this.parked.size > 0) this.scheduleAsk();
   }
 
   private stopTimers(): void {

@@ -1,7 +1,7 @@
 // Listener quota (issue 12, item 3): the link carries the clients' interest deduplicated (a thousand subscriptions
 // to `orders.>` are one LS+), so the service cannot count them; the gateway asks the service for room under
 // listener_limit (`$EVENTS.CREDIT.listeners`, shared server/credit.ts) and counts every external subscription
-// against what was granted. A SUB that finds no quota is held (nothing after it parsed, the client's reads paused)
+// against what was granted. A SUB that finds no quota is parked (nothing after it parsed, the client's reads paused)
 // until the service answers; granted 0 means the service is full: that SUB gets nats-server's `-ERR 'maximum
 // subscriptions exceeded'` and the connection stays open, as for max_subscriptions. A hub that does not answer
 // (a plain nats-server) means no quota at all.
@@ -10,18 +10,18 @@ import { CreditChannel } from './credit-channel.js';
 
 /**
  * Spare quota kept for the next SUBs, so a client subscribing in a burst rarely waits a round trip. Small: what the
- * gateway holds unused is room the service's own clients cannot have (listener_limit defaults to 10,000).
+ * gateway has unused is room the service's own clients cannot have (listener_limit defaults to 10,000).
  */
 const PREFETCH = 32;
 /** Ask ahead once spare quota falls under this. */
 const LOW = 8;
 /** An unanswered request (the service answers at once: the link went down) is sent again after this. */
 const ASK_TIMEOUT_MS = 2000;
-/** After the service said it is full, no asking ahead (a held SUB still asks) for this long. */
+/** After the service said it is full, no asking ahead (a parked SUB still asks) for this long. */
 const FULL_QUIET_MS = 1000;
 /**
  * Spare quota is asked for ahead only while clients are subscribing, and what is spare goes back once none has for
- * this long: an idle gateway holds exactly its clients' subscriptions, no room the service's own users could have.
+ * this long: an idle gateway keeps exactly its clients' subscriptions, no room the service's own users could have.
  */
 const IDLE_MS = 1000;
 
@@ -36,22 +36,22 @@ export interface ListenerQuotaStats {
   outstanding_asks: number;
   /** Credit messages exchanged with the service: requests and returns sent, answers received (each also in in_msgs and out_msgs). */
   messages_total: number;
-  /** SUBs held now, waiting for the service's answer. */
+  /** SUBs parked now, waiting for the service's answer. */
   subscriptions_held: number;
   /** SUBs refused since start: the service's listener_limit was reached. */
   refused_total: number;
-  /** Times a SUB was held for the service's answer. */
+  /** Times a SUB was parked for the service's answer. */
   holds_total: number;
 }
 
 export class ListenerQuota implements SubscribeGate {
   private readonly channel: CreditChannel;
   private granted = 0;
-  /** Clients with a SUB held, in the order they were held. */
-  private readonly waiting = new Set<PublisherHandle>();
-  /** Set while held SUBs are offered again: one of them goes ahead of those still held. */
+  /** Clients with a SUB parked, in the order they were parked. */
+  private readonly parked = new Set<PublisherHandle>();
+  /** Set while parked SUBs are offered again: one of them goes ahead of those still parked. */
   private releasing = false;
-  /** Set while held SUBs are offered again after the service said it is full: they are refused. */
+  /** Set while parked SUBs are offered again after the service said it is full: they are refused. */
   private refusing = false;
   private quietUntil = 0;
   private removeGate: (() => void) | undefined;
@@ -60,7 +60,7 @@ export class ListenerQuota implements SubscribeGate {
   /** Whether the shortfall after a reconnect was logged (once per link). */
   private shortfallLogged = false;
   private refused = 0;
-  private holds = 0;
+  private parks = 0;
   /** When a SUB was last admitted: asking ahead, and keeping spare, only while they come. */
   private lastSubAt = -Infinity;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -80,14 +80,14 @@ export class ListenerQuota implements SubscribeGate {
       linkChanged: (up) => this.linkChanged(up),
       timedOut: () => this.scheduleAsk(),
     });
-    // An unsubscribe (or a client gone with its subscriptions) frees quota: for a held SUB, or back to the service.
+    // An unsubscribe (or a client gone with its subscriptions) frees quota: for a parked SUB, or back to the service.
     this.stopInterest = broker.onInterestChange((sub, delta) => {
       if (delta < 0 && this.removeGate !== undefined && sub.conn.remote !== true && sub.conn.system !== true) this.scheduleSettle();
     });
     if (this.channel.active) this.activate();
   }
 
-  /** Client subscriptions alive: the gateway's broker holds no listeners but theirs (the link's and its own are apart). */
+  /** Client subscriptions alive: the gateway's broker counts no listeners but theirs (the link's and its own are apart). */
   private get used(): number {
     return this.broker.listenerCount;
   }
@@ -99,9 +99,9 @@ export class ListenerQuota implements SubscribeGate {
       used: this.used,
       outstanding_asks: this.channel.asking ? 1 : 0,
       messages_total: this.channel.messages,
-      subscriptions_held: this.waiting.size,
+      subscriptions_held: this.parked.size,
       refused_total: this.refused,
-      holds_total: this.holds,
+      holds_total: this.parks,
     };
   }
 
@@ -109,8 +109,8 @@ export class ListenerQuota implements SubscribeGate {
 
   admitSub(sub: Subscription): 'ok' | 'wait' | 'refuse' {
     const spare = this.granted - this.used;
-    // Held SUBs go first: a newcomer waits behind them.
-    if (spare > 0 && (this.waiting.size === 0 || this.releasing || this.refusing)) {
+    // Parked SUBs go first: a newcomer waits behind them.
+    if (spare > 0 && (this.parked.size === 0 || this.releasing || this.refusing)) {
       this.lastSubAt = Date.now();
       this.armIdle();
       if (spare - 1 < LOW) this.scheduleAsk();
@@ -122,14 +122,14 @@ export class ListenerQuota implements SubscribeGate {
       this.refusedWarn.note(this.logger, { granted: this.granted, used: this.used });
       return 'refuse';
     }
-    this.waiting.add(p);
-    this.holds++;
+    this.parked.add(p);
+    this.parks++;
     this.scheduleAsk();
     return 'wait';
   }
 
   forget(conn: Conn): void {
-    this.waiting.delete(conn.publisher);
+    this.parked.delete(conn.publisher);
   }
 
   close(): void {
@@ -150,13 +150,13 @@ export class ListenerQuota implements SubscribeGate {
       this.askScheduled = false;
       if (this.removeGate === undefined) return;
       const spare = this.granted - this.used;
-      const held = this.waiting.size;
+      const parked = this.parked.size;
       const now = Date.now();
       // A margin only while clients are subscribing, and not just after the service said it is full.
       const margin = now - this.lastSubAt < IDLE_MS && now >= this.quietUntil ? PREFETCH : 0;
-      if (held === 0 && spare >= (margin > 0 ? LOW : 0)) return;
-      // Enough for every held SUB, the clients' subscriptions not yet covered (after a reconnect), and the margin.
-      const want = held + margin - spare;
+      if (parked === 0 && spare >= (margin > 0 ? LOW : 0)) return;
+      // Enough for every parked SUB, the clients' subscriptions not yet covered (after a reconnect), and the margin.
+      const want = parked + margin - spare;
       if (want > 0) this.channel.ask(want);
     });
   }
@@ -173,16 +173,16 @@ export class ListenerQuota implements SubscribeGate {
     }
     if (k === 0) this.quietUntil = Date.now() + FULL_QUIET_MS;
     this.release(k === 0);
-    if (this.waiting.size > 0) this.scheduleAsk();
+    if (this.parked.size > 0) this.scheduleAsk();
   }
 
   /**
-   * Held SUBs, oldest first, are offered again while quota lasts; `full` (the service answered 0): the rest too,
-   * and refused. A client offered its SUB goes on parsing and may be held again, last.
+   * Parked SUBs, oldest first, are offered again while quota lasts; `full` (the service answered 0): the rest too,
+   * and refused. A client offered its SUB goes on parsing and may be parked again, last.
    */
   private release(full: boolean): void {
     const offer = (p: PublisherHandle) => {
-      this.waiting.delete(p);
+      this.parked.delete(p);
       try {
         p.unhold!();
       } catch (err) {
@@ -191,20 +191,20 @@ export class ListenerQuota implements SubscribeGate {
     };
     this.releasing = true;
     try {
-      while (this.waiting.size > 0 && this.granted > this.used) offer(this.waiting.values().next().value!);
+      while (this.parked.size > 0 && this.granted > this.used) offer(this.parked.values().next().value!);
     } finally {
       this.releasing = false;
     }
     if (!full) return;
     this.refusing = true;
     try {
-      while (this.waiting.size > 0) offer(this.waiting.values().next().value!);
+      while (this.parked.size > 0) offer(this.parked.values().next().value!);
     } finally {
       this.refusing = false;
     }
   }
 
-  /** Subscriptions went: a held SUB may now fit; spare beyond twice the margin goes back to the service. */
+  /** Subscriptions went: a parked SUB may now fit; spare beyond twice the margin goes back to the service. */
   private scheduleSettle(): void {
     if (this.settleScheduled) return;
     this.settleScheduled = true;
@@ -213,7 +213,7 @@ export class ListenerQuota implements SubscribeGate {
       if (this.removeGate === undefined) return;
       this.release(false);
       const spare = this.granted - this.used;
-      if (spare > 2 * PREFETCH && this.waiting.size === 0) {
+      if (spare > 2 * PREFETCH && this.parked.size === 0) {
         const back = spare - PREFETCH;
         this.granted -= back;
         this.channel.giveBack(back);
@@ -227,7 +227,7 @@ export class ListenerQuota implements SubscribeGate {
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       if (this.removeGate === undefined) return;
-      if (Date.now() - this.lastSubAt < IDLE_MS || this.waiting.size > 0 || this.channel.asking) {
+      if (Date.now() - this.lastSubAt < IDLE_MS || this.parked.size > 0 || this.channel.asking) {
         this.armIdle();
         return;
       }
@@ -250,16 +250,16 @@ export class ListenerQuota implements SubscribeGate {
     this.scheduleAsk();
   }
 
-  /** The hub no longer answers: no quota, no gate; held SUBs go on. */
+  /** The hub no longer answers: no quota, no gate; parked SUBs go on. */
   private deactivate(): void {
     if (this.removeGate === undefined) return;
     this.removeGate();
     this.removeGate = undefined;
     this.granted = 0;
     this.logger.info({ subject: this.channel.subject }, 'the upstream no longer answers listener credit: client subscriptions are not counted there');
-    while (this.waiting.size > 0) {
-      const p = this.waiting.values().next().value!;
-      this.waiting.delete(p);
+    while (this.parked.size > 0) {
+      const p = this.parked.values().next().value!;
+      this.parked.delete(p);
       try {
         p.unhold!();
       } catch (err) {
@@ -269,8 +269,8 @@ export class ListenerQuota implements SubscribeGate {
   }
 
   /**
-   * A new link: the service gave back what the old one held, so the quota is asked for again, for every
-   * subscription the clients hold. Down: what was granted keeps admitting (the service is asked again once up).
+   * A new link: the service took back what the old one was granted, so the quota is asked for again, for every
+   * subscription the clients have. Down: what was granted keeps admitting (the service is asked again once up).
    */
   private linkChanged(up: boolean): void {
     if (!up || this.removeGate === undefined) return;

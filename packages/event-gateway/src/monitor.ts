@@ -73,7 +73,7 @@ export interface GatewayMonitorSource {
   readonly clients: ReadonlyMap<number, Client>;
   readonly totalConnections: number;
   readonly broker: Broker;
-  /** What clients are held to (max_payload lowered to the upstream's: server.ts upstreamLimit). */
+  /** The limits clients are kept to (max_payload lowered to the upstream's: server.ts upstreamLimit). */
   readonly limits: ClientLimits;
   readonly uplink: GatewayUplink;
   readonly health: HealthProbe;
@@ -165,7 +165,7 @@ export class GatewayMonitor {
         httpPort: this.http.port,
         httpReqStats: this.http.reqStats,
         cpu: this.cpu,
-        // What clients are held to: max_payload is the upstream's, less the identity stamp's room, when smaller
+        // The limits clients are kept to: max_payload is the upstream's, less the identity stamp's room, when smaller
         // (server.ts upstreamLimit).
         limits: g.limits,
         maxConnections: c.gateway.max_connections,

@@ -41,7 +41,7 @@ import { VERSION } from './version.js';
 const EVENT_SUBJECT_PREFIX = 'events.';
 
 /**
- * At the end of a lame duck, how long publishes still held for the upstream (an outage, or a hub not yet
+ * At the end of a lame duck, how long publishes still buffered for the upstream (an outage, or a hub not yet
  * interested again) may take to go out before the link closes.
  */
 const UPLINK_FLUSH_MS = 5000;
@@ -55,7 +55,7 @@ export class EventGateway implements FrontendHost {
   configLoadedAt = new Date();
   readonly uplink: GatewayUplink;
   readonly health: HealthProbe;
-  /** Clients' plain events sent on the service's credit: one client at event_limit does not hold the link. */
+  /** Clients' plain events sent on the service's credit: one client at event_limit does not park the link. */
   readonly eventCredit: EventCredit;
   /** Clients' subscriptions counted toward the service's listener_limit. */
   readonly listenerQuota: ListenerQuota;
@@ -123,7 +123,7 @@ export class EventGateway implements FrontendHost {
 
   // --- FrontendHost ----------------------------------------------------------------------------------------
 
-  /** What clients are held to: [gateway]'s limits, max_payload never above the upstream's (upstreamLimit). */
+  /** The limits clients are kept to: [gateway]'s, max_payload never above the upstream's (upstreamLimit). */
   get limits(): ClientLimits {
     return this.effectiveLimits;
   }
@@ -346,14 +346,14 @@ export class EventGateway implements FrontendHost {
 
   /**
    * Stops accepting, closes every client (flushing what each is owed), then the uplink (what reached its socket is
-   * written before it ends; messages still held through an outage are dropped and logged), and monitoring last,
+   * written before it ends; messages still buffered through an outage are dropped and logged), and monitoring last,
    * so /healthz says 503 for as long as the shutdown takes.
    */
   close(): Promise<void> {
     return this.shutdown(0);
   }
 
-  /** `close`, first giving messages held for the upstream up to `flushMs` to go out (the lame duck's end). */
+  /** `close`, first giving messages buffered for the upstream up to `flushMs` to go out (the lame duck's end). */
   private async shutdown(flushMs: number): Promise<void> {
     if (this.lifecycle === 'closing' || this.lifecycle === 'closed') return;
     this.lifecycle = 'closing';
@@ -370,8 +370,8 @@ export class EventGateway implements FrontendHost {
   }
 
   /**
-   * Resolves once nothing is held for the upstream, or after `ms`. What reached the link's socket is written
-   * before it closes (Uplink.close ends it after the data); only messages held through an outage can be waiting.
+   * Resolves once nothing is buffered for the upstream, or after `ms`. What reached the link's socket is written
+   * before it closes (Uplink.close ends it after the data); only messages buffered through an outage can be waiting.
    */
   private async uplinkFlushed(ms: number): Promise<void> {
     const end = Date.now() + ms;

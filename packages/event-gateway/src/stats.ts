@@ -28,8 +28,8 @@ export interface GatewayStats {
     /** Messages from the upstream over what the gateway accepts, dropped. */
     in_dropped_too_large: number;
   };
-  /** Room under the service's event_limit held for clients' plain events (event-credit.ts). */
+  /** Room under the service's event_limit reserved for clients' plain events (event-credit.ts). */
   event_credit: EventCreditStats;
-  /** Room under the service's listener_limit held for clients' subscriptions (listener-quota.ts). */
+  /** Room under the service's listener_limit reserved for clients' subscriptions (listener-quota.ts). */
   listener_quota: ListenerQuotaStats;
 }

@@ -12,7 +12,7 @@ import {
   isLoopbackHost,
   logSection,
   MONITOR_MAX_CONNECTIONS,
-  natsListenerSection,
+  clientPortSection,
   originListSetting,
   schema as s,
   tomlString,
@@ -73,8 +73,8 @@ function leafUsers() {
  * section; an unmarked section waits for a restart). A new setting is one entry here.
  */
 export const serviceSchema = s.table({
-  /** The NATS client listener (TCP, and TLS with [tls]): nats-server's limits and defaults, and the service's own. */
-  service: natsListenerSection({ port: 10132, authTimeoutMs: 2_000 })
+  /** The NATS client port (TCP, and TLS with [tls]): nats-server's limits and defaults, and the service's own. */
+  service: clientPortSection({ port: 10132, authTimeoutMs: 2_000 })
     .extend({
       /** The most events held for the handlers at once (accepted, not yet delivered to every handler). */
       event_limit: s.integer({ min: 1 }).default(100_000),
@@ -93,8 +93,8 @@ export const serviceSchema = s.table({
       }
     }),
   // Certificates, key and CA reload (setSecureContext); turning TLS on or off, or client verification, does not:
-  // INFO's tls_required and the tls.Server's requestCert are fixed for the listener's life.
-  /** The client (and WebSocket) listener's certificate; with verify, client certificates are required. */
+  // INFO's tls_required and the tls.Server's requestCert are fixed for the port's life.
+  /** The client (and WebSocket) port's certificate; with verify, client certificates are required. */
   tls: s
     .table({
       cert_path: s.path(),
@@ -110,7 +110,7 @@ export const serviceSchema = s.table({
         ctx.report(['root_ca_path'], 'ECONFIG_MISSING', 'is required when verify = true (client certificates are checked against it)', ['verify']);
       }
     }),
-  // [websocket], [monitor], [store] and [leafnodes] own something started once (a bound listener, the opened store):
+  // [websocket], [monitor], [store] and [leafnodes] own something started once (a bound port, the opened store):
   // a reload leaves them as they run. [handlers] reloads (EventHandlers.applySinks adds, removes and replaces
   // sinks); [feed] is read fresh.
   /** NATS over WebSocket; off unless present. */
@@ -128,7 +128,7 @@ export const serviceSchema = s.table({
     })
     .optional()
     .restart(),
-  /** The monitoring HTTP listener (nats-server's /varz, /connz, ... and /metrics); off unless present. */
+  /** The monitoring HTTP port (nats-server's /varz, /connz, ... and /metrics); off unless present. */
   monitor: s
     .table({
       /** Monitoring data names clients, so loopback unless asked otherwise. */
@@ -138,7 +138,7 @@ export const serviceSchema = s.table({
       /** Pages of these origins may read the answers cross-origin; none by default. */
       allowed_origins: originListSetting(),
       // The DNS-rebinding guard (shared/http/host-check.ts).
-      /** Host names answered besides loopback names, IP literals, the listener's host and the machine's name. */
+      /** Host names answered besides loopback names, IP literals, the port's host and the machine's name. */
       allowed_hosts: hostListSetting(),
       // What HTTP clients may hold (shared monitor/http.ts): far below a default 1024-descriptor limit, so a flood of
       // requests or SSE streams never takes the descriptors NATS clients need.
@@ -170,7 +170,7 @@ export const serviceSchema = s.table({
   /** How long the event feed keeps events (absent: the same defaults). Held and dead-lettered events stay. */
   feed: s
     .table({
-      // Feed retention (handlers/event-feed.ts): events beyond the newest max_events or older than max_age are
+      // The event feed's retention (handlers/store-retention.ts): events beyond the newest max_events or older than max_age are
       // deleted, except those still owed to a sink or dead-lettered. Read at each housekeeping pass.
       max_events: s.integer({ min: 1 }).default(1_000_000),
       /** ms, default 7 days ("168h"). */
@@ -179,7 +179,7 @@ export const serviceSchema = s.table({
     .optional()
     .live(),
   /**
-   * The leafnode listener (hub side): nats-server 2.9 leaves and the event gateway attach here. A leaf is trusted
+   * The leafnode port (hub side): nats-server 2.9 leaves and the event gateway attach here. A leaf is trusted
    * with every message, so it binds loopback unless told otherwise, and off loopback it must name who may attach
    * (authorization credentials, or certificate identities with tls.verify_and_map). With [tls] (or its own tls) it
    * requires client certificates chained to root_ca_path.

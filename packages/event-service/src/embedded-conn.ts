@@ -1,7 +1,7 @@
 // The in-process connection to the broker: publish, subscribe and request straight through the broker (no socket),
 // under the same subject rules and limits as a network client, seeing network clients' messages and seen by them.
 // It knows the broker and the [service] limits in force, nothing of the server around them: the embedding API
-// (embedded.ts) and the event handlers (handlers/lifecycle.ts) each hold one.
+// (embedded.ts) and the event handlers (handlers/lifecycle.ts) each have one.
 import { randomBytes } from 'node:crypto';
 import {
   Subscription,
@@ -124,7 +124,7 @@ class EmbeddedSubscription implements SubscriptionApi {
     this.pendingMsgs.push(msg);
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.conn.maxPendingBytes) {
-      // Same rule as for network readers: one that does not keep up is cut rather than hold memory unbounded.
+      // Same rule as for network readers: one that does not keep up is cut rather than keep memory unbounded.
       this.failure = new EventServiceError('SLOW_CONSUMER', `subscription ${this.entry.subject} fell ${this.queuedBytes} bytes behind`);
       this.conn.unsubscribe(this);
     }
@@ -251,7 +251,7 @@ export class EmbeddedConn implements Conn {
     const limits = this.limits();
     const max = limits.max_payload;
     if (msg.length > max) throw new EventServiceError('MAX_PAYLOAD', `message of ${msg.length} bytes exceeds max_payload ${max}`);
-    // A gate (the intake at event_limit) holds a network publisher back; this one cannot be held, so it hears why.
+    // A gate (the intake at event_limit) parks a network publisher; this one cannot be parked, so it hears why.
     if (this.broker.gated && !this.broker.admit(this, subject, opts?.reply)) {
       throw new EventServiceError('EVENT_LIMIT', `event_limit ${limits.event_limit} events are held: not published; retry once room frees, or request`);
     }
@@ -310,7 +310,7 @@ export class EmbeddedConn implements Conn {
     });
   }
 
-  /** Ends every subscription; iterators yield what they hold, then finish. */
+  /** Ends every subscription; iterators yield what they have queued, then finish. */
   close(): void {
     this.closed = true;
     for (const es of [...this.subs.values()]) this.unsubscribe(es);

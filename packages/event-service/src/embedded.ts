@@ -10,7 +10,7 @@ import { EventServer } from './server.js';
 export { EventServiceError } from './embedded-conn.js';
 
 /**
- * Starts the event service and returns the in-process handle. With `{ clientPort: false }` no TCP listener is opened
+ * Starts the event service and returns the in-process handle. With `{ clientPort: false }` no TCP port is opened
  * (the in-process-only service): the broker is reached through the handle, and through [websocket] and [leafnodes]
  * only when they are configured.
  */

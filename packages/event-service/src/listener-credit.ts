@@ -11,7 +11,7 @@ export class ListenerCreditResponder extends SystemConn {
 
   deliver(_sub: unknown, _subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void {
     const m = parseCreditMessage(msg.subarray(hdrLen));
-    // Only a gateway's link holds listener credit (server/credit.ts): a client subscribes for itself and counts as
+    // Only a gateway's link is granted listener credit (server/credit.ts): a client subscribes for itself and counts as
     // it does; a nats-server leaf asks for none, and one of its clients must not take the limit in its name.
     if (m !== undefined && from.remote === true && from.publisher.takesCredit === true) {
       if ('return' in m) {

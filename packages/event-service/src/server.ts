@@ -1,5 +1,5 @@
 // The event service as a process: its client frontend (shared/server/frontend.ts: TCP, TLS, WebSocket, admission,
-// flushing), the leafnode listener, monitoring, the handlers, live reload, the lame-duck drain and an orderly
+// flushing), the leafnode port, monitoring, the handlers, live reload, the lame-duck drain and an orderly
 // shutdown. Routing lives in the shared broker, the protocol in the shared client.
 import {
   Broker,
@@ -31,7 +31,7 @@ import { VERSION } from './version.js';
 export interface ServerOptions {
   /** false: the event handlers never run, whatever the configuration says (tests that drive an intake themselves). */
   handlers?: boolean;
-  /** false: no TCP listener for clients ([service] host and port unused): the in-process-only service (embedded.ts). */
+  /** false: no TCP port for clients ([service] host and port unused): the in-process-only service (embedded.ts). */
   clientPort?: boolean;
 }
 
@@ -48,7 +48,7 @@ export class EventServer implements FrontendHost, MonitorSource {
   private draining = false;
   private lifecycle: ServerState = 'starting';
   private monitor: MonitorServer | undefined;
-  /** The [leafnodes] listener, when configured (monitoring reads its links). */
+  /** The [leafnodes] port, when configured (monitoring reads its links). */
   leafnodes: LeafnodeListener | undefined;
   private healthResponder: HealthResponder | undefined;
   private listenerCredit: ListenerCreditResponder | undefined;
@@ -117,12 +117,12 @@ export class EventServer implements FrontendHost, MonitorSource {
   }
 
   async listen(): Promise<void> {
-    // Monitoring first, as nats-server does: /healthz then reports 503 until the client listeners are up.
+    // Monitoring first, as nats-server does: /healthz then reports 503 until the client ports are up.
     if (this.config.monitor) {
       this.monitor = new MonitorServer(this, { ...this.config.monitor, logger: this.logger });
       await this.monitor.listen();
     }
-    // Before any client: the leafnode listener's interest table must see every subscription.
+    // Before any client: the leafnode port's interest table must see every subscription.
     if (this.config.leafnodes) {
       this.leafnodes = new LeafnodeListener(this);
       // What a gateway's /healthz asks through the link (health-responder.ts).
@@ -239,11 +239,11 @@ export class EventServer implements FrontendHost, MonitorSource {
     // [handlers] live: sinks added, removed or replaced; [feed] retention is read at each housekeeping pass.
     if (this.handlers !== undefined) {
       this.handlers.applySinks(config.handlers);
-      // A raised event_limit is room now: publishers held at the old one go on.
+      // A raised event_limit is room now: publishers parked at the old one go on.
       if (config.service.event_limit > before.event_limit) this.handlers.intake.released();
     } else if (config.handlers !== undefined && this.startHandlers !== undefined && !this.closing && !this.draining) {
       // Not with a [store] change waiting for a restart: the store opened now would not be the one a restart opens,
-      // and what it held would not be delivered.
+      // and what it keeps would not be delivered.
       if (plan.restart.some((c) => c.key.startsWith('store.'))) {
         this.logger.warn('[handlers] added together with a [store] change: the handlers start after a restart');
       } else {
@@ -285,7 +285,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     this.healthResponder?.close();
     this.listenerCredit?.close();
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
-    // Handlers first: the intake commits and answers what it holds while its requesters are still connected.
+    // Handlers first: the intake commits and answers what it has received while its requesters are still connected.
     await this.handlers?.close();
     stopped.push(this.frontend.close('Server Shutdown'));
     await Promise.all(stopped);

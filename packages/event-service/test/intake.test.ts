@@ -141,7 +141,7 @@ test('at event_limit a plain publisher is paused until room frees, and nothing i
   const pad = 'x'.repeat(1024);
   for (let i = 0; i < TOTAL; i++) pub.publish('events.scanJobUpdated', sc.encode(JSON.stringify(event('scanJobUpdated', { id: `p${i}`, data: pad }))));
   const flushed = pub.flush();
-  await until(() => intake.stats.pausedPublishers === 1, 'the publisher paused at the limit');
+  await until(() => intake.stats.parkedPublishers === 1, 'the publisher paused at the limit');
   // While paused, its socket is not read: the flush's PONG cannot come, and the count stops growing.
   const before = store.count();
   // The point: nothing more arrives for a while (a paused socket never says so).
@@ -162,7 +162,7 @@ test('at event_limit a plain publisher is paused until room frees, and nothing i
   delivered += drain();
   assert.equal(delivered, TOTAL, 'every event delivered once');
   for (let i = 0; i < TOTAL; i++) assert.ok(store.get(`p${i}`), `p${i} stored`);
-  assert.equal(intake.stats.pausedPublishers, 0);
+  assert.equal(intake.stats.parkedPublishers, 0);
 });
 
 test('events published in-process reach the intake like network ones', async (t) => {
@@ -211,7 +211,7 @@ test('a commit that settles while the store cannot be opened and a publisher is 
     // The store stops opening right after a commit made while a publisher is paused: that commit settles with it down.
     commit: async (events) => {
       const results = store.append(events);
-      if (intake.stats.pausedPublishers > 0 && !wentDown) unusable = wentDown = true;
+      if (intake.stats.parkedPublishers > 0 && !wentDown) unusable = wentDown = true;
       return results;
     },
     eventLimit: () => 5,
@@ -227,11 +227,11 @@ test('a commit that settles while the store cannot be opened and a publisher is 
   for (let i = 0; i < TOTAL; i++) pub.publish('events.scanJobUpdated', sc.encode(JSON.stringify(event('scanJobUpdated', { id: `p${i}`, data: 'x'.repeat(1024) }))));
   const flushed = pub.flush();
   await until(() => unusable, 'a commit settles with the store down and a publisher paused');
-  await until(() => intake.stats.commits > 0 && (rejections.length > 0 || intake.stats.pausedPublishers === 1), 'the commit settled');
+  await until(() => intake.stats.commits > 0 && (rejections.length > 0 || intake.stats.parkedPublishers === 1), 'the commit settled');
   // A turn or two for a rejection to be reported as unhandled: that none is, is the point.
   await quietFor(50);
   assert.deepEqual(rejections.map((r) => String(r)), [], 'no unhandled rejection');
-  assert.equal(intake.stats.pausedPublishers, 1, 'the publisher stays paused while the store cannot say there is room');
+  assert.equal(intake.stats.parkedPublishers, 1, 'the publisher stays paused while the store cannot say there is room');
 
   // The store opens again and the sink delivers what it held (telling no one): the intake's own re-check resumes
   // the publisher, and nothing it sent is lost.
@@ -246,7 +246,7 @@ test('a commit that settles while the store cannot be opened and a publisher is 
     },
     'the publisher resumed by the re-check',
     5000,
-    () => `held ${store.held}, stored ${store.count()}, ${intake.stats.pausedPublishers} paused`,
+    () => `held ${store.held}, stored ${store.count()}, ${intake.stats.parkedPublishers} paused`,
   );
   await until(
     () => {
@@ -256,7 +256,7 @@ test('a commit that settles while the store cannot be opened and a publisher is 
     },
     'everything stored once the store is back',
     10_000,
-    () => `${store.count()} stored, ${intake.stats.pausedPublishers} paused`,
+    () => `${store.count()} stored, ${intake.stats.parkedPublishers} paused`,
   );
   await within(flushed, 'the publisher flush completes');
   assert.deepEqual(rejections, []);

@@ -209,7 +209,7 @@ function readPair(prefix: string, certPath: string, keyPath: string): { cert: Bu
   return { cert: cert.pem, key: key.pem };
 }
 
-/** Options for a TLS listener from a [tls] section; files are read and checked now, synchronously. */
+/** Options for a TLS port from a [tls] section; files are read and checked now, synchronously. */
 export function loadServerTlsOptions(section: ServerTlsSection, opts: TlsLoadOptions = {}): ServerTlsOptions {
   const prefix = opts.section ?? 'tls';
   const { cert, key } = readPair(prefix, section.cert_path, section.key_path);

@@ -2,7 +2,7 @@
 // and the sections both processes share: the NATS listener ([service] / [gateway]) and [log].
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, logSection, natsListenerSection, planReload, resolveConfig, schema as s } from '../src/index.js';
+import { ConfigError, logSection, clientPortSection, planReload, resolveConfig, schema as s } from '../src/index.js';
 
 const root = s.table({
   limits: s
@@ -80,7 +80,7 @@ test('a section that reloads whole is the new object, one that waits is the runn
 });
 
 test('the NATS listener section: nats-server\'s defaults, the address and data directory restart-only, the limits live, its checks', () => {
-  const section = natsListenerSection({ port: 4222, authTimeoutMs: 3000 });
+  const section = clientPortSection({ port: 4222, authTimeoutMs: 3000 });
   const schema = s.table({ listener: section.extend({ own: s.integer().default(1) }), log: logSection });
   const { value } = resolveConfig(schema, {});
   assert.deepEqual(value.listener, {

@@ -1,7 +1,7 @@
 // Hostile input for every role of the parser (issue 11): well-formed frames of each operation, joined and mutated
 // (bytes flipped, inserted, removed; sizes made huge, negative, overlong or over max_payload; lines made longer than
 // max_control_line; truncated), and plain random bytes. Whatever it gets, the parser must not throw, must hold no
-// more memory than its limits between reads (heldBytes counts its buffers' capacity and their own cost, so a buffer
+// more memory than its limits between reads (retainedBytes counts its buffers' capacity and their own cost, so a buffer
 // per read of a line fed byte by byte breaks the bound), must give the same operations whole, byte by byte and split
 // anywhere, must report nothing after a closing error, and (where a connection waits for an asynchronous admission)
 // must give the same operations when paused at CONNECT. Fixed seeds here; `pnpm fuzz` runs it with random seeds for

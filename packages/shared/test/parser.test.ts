@@ -230,7 +230,7 @@ describe('parser', () => {
         const p = new Parser(rec, role, limits);
         p.parse(Buffer.from(line));
         assert.deepEqual(rec.events, [['ERROR', expected]], `${role} ${line}`);
-        assert.equal(p.heldBytes, 0, `${role} ${line}: nothing held`);
+        assert.equal(p.retainedBytes, 0, `${role} ${line}: nothing held`);
       }
     });
 
@@ -262,7 +262,7 @@ describe('parser', () => {
       let held = 0;
       for (const b of stream) {
         p.parse(Buffer.from([b]));
-        held = Math.max(held, p.heldBytes);
+        held = Math.max(held, p.retainedBytes);
       }
       assert.ok(held <= small.maxControlLine + 2 + 8 + BUFFER_OBJECT_BYTES, `held ${held} bytes`);
       // Past the skip bound, and a skipped payload not followed by CRLF, still end the stream as before.
@@ -289,7 +289,7 @@ describe('parser', () => {
         let held = 0;
         for (const b of Buffer.from(`${line}\r\n`)) {
           p.parse(Buffer.from([b]));
-          held = Math.max(held, p.heldBytes);
+          held = Math.max(held, p.retainedBytes);
         }
         assert.equal(rec.events[0]?.[0] === 'INFO' ? 'INFO' : rec.events[0]?.[1], expected, `${role} ${line.slice(0, 8)}`);
         if (expected !== 'INFO') assert.ok(held <= small.maxControlLine + 2 + 8 + BUFFER_OBJECT_BYTES, `${role}: held ${held} bytes`);
@@ -312,16 +312,16 @@ describe('parser', () => {
           p.parse(line.subarray(at, fed));
           // At most twice the bytes read so far (growth by doubling), a small first buffer, one buffer object.
           const most = Math.max(2 * fed, 256) + BUFFER_OBJECT_BYTES;
-          assert.ok(p.heldBytes <= most, `step ${step}, ${fed} bytes read: held ${p.heldBytes} (at most ${most})`);
+          assert.ok(p.retainedBytes <= most, `step ${step}, ${fed} bytes read: held ${p.retainedBytes} (at most ${most})`);
         }
         p.parse(line.subarray(line.length - 1));
         assert.equal(rec.events.length, 1, `step ${step}: the CONNECT`);
-        assert.equal(p.heldBytes, 0, `step ${step}: nothing held once the line ended`);
+        assert.equal(p.retainedBytes, 0, `step ${step}: nothing held once the line ended`);
       }
     });
 
     it('a control line trickled one byte per read costs about its bytes in memory, not an object per read', (t) => {
-      // Measured, not taken from heldBytes: heap and external memory after a full collection, with 200 parsers each
+      // Measured, not taken from retainedBytes: heap and external memory after a full collection, with 200 parsers each
       // holding a 4,000-byte CONNECT fed one byte per parse() (a buffer per read cost ~537 KiB per parser).
       v8.setFlagsFromString('--expose-gc');
       const gc = vm.runInNewContext('gc') as () => void;
@@ -346,7 +346,7 @@ describe('parser', () => {
       // A parser's own fields (~2 KiB) and its line buffer (at most twice the line); generous for a noisy heap.
       assert.ok(perParserKiB < 16, `${perParserKiB.toFixed(1)} KiB per parser holding ${bytes.length} bytes`);
       assert.deepEqual(rec.events, [], 'every line still partial');
-      assert.ok(keep.every((p) => p.heldBytes > 4000), 'each parser holds its line');
+      assert.ok(keep.every((p) => p.retainedBytes > 4000), 'each parser holds its line');
     });
 
     it('refuses a subject, reply, queue or sid that is not UTF-8, skipping its payload, and goes on', () => {
@@ -380,10 +380,10 @@ describe('parser', () => {
       p.parse(Buffer.from('CONNECT {}\r\nSUB a 1\r\nPUB a 2\r\nh'));
       p.parse(Buffer.from('i\r\nPING\r\n'));
       assert.deepEqual(rec.events, [['CONNECT', '{}']]);
-      assert.ok(p.heldBytes > 0, 'the rest is kept');
+      assert.ok(p.retainedBytes > 0, 'the rest is kept');
       p.resume();
       assert.deepEqual(rec.events, [['CONNECT', '{}'], ['SUB', 'a', undefined, '1'], ['PUB', 'a', undefined, 0, 'hi'], ['PING']]);
-      assert.equal(p.heldBytes, 0);
+      assert.equal(p.retainedBytes, 0);
     });
   });
 });

@@ -219,7 +219,7 @@ export function chunksOf(stream: Buffer, cuts: readonly number[]): Buffer[] {
 }
 
 /**
- * What one Buffer costs beside its bytes, as the parser's heldBytes counts it (its own ArrayBuffer measured at ~200 B
+ * What one Buffer costs beside its bytes, as the parser's retainedBytes counts it (its own ArrayBuffer measured at ~200 B
  * of V8 objects and backing-store record on Node 20); a bound for tests, a little above the parser's figure.
  */
 export const BUFFER_OBJECT_BYTES = 256;
@@ -230,7 +230,7 @@ export interface HeldLimits extends FrameOptions {
 }
 
 /**
- * The most a parser of `role` may hold between reads of `stream` (Parser#heldBytes: memory, not bytes of the line):
+ * The most a parser of `role` may hold between reads of `stream` (Parser#retainedBytes: memory, not bytes of the line):
  * one buffer, a split payload's (max_payload and its CRLF) or a partial line's (an op word of at most 7 bytes, one
  * blank, the arguments and the CR the line may end with), and that buffer's own cost. Only a server's INFO, read in
  * the roles that receive one, may be as long as maxInfoLine, and only a stream with an INFO op word at the start of

@@ -65,7 +65,7 @@ export class Recorder {
 
 export interface Parsed {
   events: Event[];
-  /** The most the parser held between two calls (Parser#heldBytes). */
+  /** The most the parser held between two calls (Parser#retainedBytes). */
   maxHeld: number;
 }
 
@@ -74,7 +74,7 @@ export interface ChunkParser {
   parse(chunk: Buffer): void;
   pause(): void;
   resume(): void;
-  readonly heldBytes: number;
+  readonly retainedBytes: number;
 }
 
 /** A parser class: shared's `Parser`. */
@@ -107,18 +107,18 @@ export function chunkParser<Role, Options>(Parser: ParserClass<Role, Options>) {
     for (const c of chunks) {
       const wasPaused = paused;
       parser.parse(c);
-      maxHeld = Math.max(maxHeld, parser.heldBytes);
+      maxHeld = Math.max(maxHeld, parser.retainedBytes);
       if (wasPaused) {
         paused = false;
         parser.resume();
-        maxHeld = Math.max(maxHeld, parser.heldBytes);
+        maxHeld = Math.max(maxHeld, parser.retainedBytes);
       }
     }
     while (paused) {
       paused = false;
       parser.resume();
     }
-    maxHeld = Math.max(maxHeld, parser.heldBytes);
+    maxHeld = Math.max(maxHeld, parser.retainedBytes);
     return { events: rec.events, maxHeld };
   };
 }

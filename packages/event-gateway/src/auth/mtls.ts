@@ -1,6 +1,6 @@
 // Client certificates at the gateway: the TLS options that ask for one, and what a TLS socket's peer presented
 // (subject for logs, DER for token binding, whether it chains to root_ca_path and OpenSSL's reason if not).
-// The handshake does not refuse a bad certificate by itself: the listener refuses it with
+// The handshake does not refuse a bad certificate by itself: the port refuses it with
 // `-ERR 'Authorization Violation'` and a log line naming the reason and subject, which a TLS alert cannot carry.
 import type tls from 'node:tls';
 import { certificateSubject, loadServerTlsOptions, type ServerTlsOptions } from '@event-broker/shared';
@@ -27,7 +27,7 @@ export type ClientCertificateVerdict =
   | { ok: false; reason: string; certificate: PeerCertificateInfo };
 
 /**
- * Server TLS options for the NATS and WebSocket listeners from [tls]: certificate files read and checked now
+ * Server TLS options for the NATS and WebSocket ports from [tls]: certificate files read and checked now
  * (TlsConfigError naming the key and file), client certificates requested when verify is on or a CA is given,
  * never refused during the handshake (see checkClientCertificate).
  */
@@ -61,7 +61,7 @@ export function readPeerCertificate(socket: tls.TLSSocket): PeerCertificateInfo 
 }
 
 /**
- * Admission by certificate, the first thing the listener does once TLS is up. `required` (verify = true): a
+ * Admission by certificate, the first thing the port does once TLS is up. `required` (verify = true): a
  * certificate must be presented. One that is presented must chain to root_ca_path either way: a certificate the
  * gateway cannot trust must not confirm a certificate-bound token.
  */

@@ -32,7 +32,7 @@ interface User {
 }
 
 /** What an admitted user's connection presented, kept in memory (never logged) so a reload can judge it again. */
-interface Held {
+interface UserLogin {
   readonly user: string;
   readonly pass: string;
   /** The configured password (or hash) `pass` was last found to match. */
@@ -76,11 +76,11 @@ export class ClientAdmission {
   private users: Map<string, User> | undefined;
   /** Bumped by each configure(): a check that spans one is decided again under the rules now in force. */
   private generation = 0;
-  private readonly held = new WeakMap<Client, Held>();
+  private readonly logins = new WeakMap<Client, UserLogin>();
   /** The token each connection admitted by it presented (kept in memory, never logged): a reload judges it again. */
   private readonly presentedTokens = new WeakMap<Client, string>();
   /** bcrypt checks waiting on a connection's behalf: aborted when it closes, so a queued check is never computed. */
-  private readonly pending = new WeakMap<Client, AbortController>();
+  private readonly checkAborts = new WeakMap<Client, AbortController>();
   private readonly bcrypt = new BcryptVerifier();
 
   constructor(
@@ -168,33 +168,33 @@ export class ClientAdmission {
     const generation = this.generation;
     for (const client of clients) {
       if (client.isClosed) continue;
-      const held = this.held.get(client);
-      if (held === undefined) {
+      const login = this.logins.get(client);
+      if (login === undefined) {
         this.judgeAgain(client);
         continue;
       }
-      const user = this.users?.get(held.user);
+      const user = this.users?.get(login.user);
       if (user === undefined) {
-        this.logger.warn({ cid: client.cid, who: held.user }, 'user no longer configured, closing');
-        this.held.delete(client);
+        this.logger.warn({ cid: client.cid, who: login.user }, 'user no longer configured, closing');
+        this.logins.delete(client);
         client.close('Client Closed');
         continue;
       }
       // In force at once; the subscriptions are pruned once the password is known to still match.
-      held.permissions.replaceRules(user.rules);
+      login.permissions.replaceRules(user.rules);
       const settle = (ok: boolean): void => {
         if (client.isClosed || generation !== this.generation) return;
         if (!ok) {
-          this.held.delete(client);
-          client.fail(Errors.authorizationViolation, `password of user ${shown(held.user)} changed`);
+          this.logins.delete(client);
+          client.fail(Errors.authorizationViolation, `password of user ${shown(login.user)} changed`);
           return;
         }
-        held.verifiedAgainst = user.entry.password;
+        login.verifiedAgainst = user.entry.password;
         for (const sub of [...client.subs.values()]) {
-          if (!held.permissions.canSubscribe(sub.subject, sub.queue)) client.dropSubscription(sub.sid, permissionsViolationForSubscriptionRemoved(sub.subject, sub.sid));
+          if (!login.permissions.canSubscribe(sub.subject, sub.queue)) client.dropSubscription(sub.sid, permissionsViolationForSubscriptionRemoved(sub.subject, sub.sid));
         }
       };
-      const ok = user.entry.password === held.verifiedAgainst ? true : this.check(client, user.entry.password, held.pass);
+      const ok = user.entry.password === login.verifiedAgainst ? true : this.check(client, user.entry.password, login.pass);
       if (typeof ok === 'boolean') settle(ok);
       else void ok.then(settle);
     }
@@ -212,9 +212,9 @@ export class ClientAdmission {
 
   /** A connection left: its queued bcrypt check, if any, is dropped. */
   clientClosed(client: Client): void {
-    this.pending.get(client)?.abort();
-    this.pending.delete(client);
-    this.held.delete(client);
+    this.checkAborts.get(client)?.abort();
+    this.checkAborts.delete(client);
+    this.logins.delete(client);
     this.presentedTokens.delete(client);
   }
 
@@ -224,17 +224,17 @@ export class ClientAdmission {
 
   private admitted(client: Client, user: User, pass: string): Admission {
     const permissions = new Permissions(user.rules);
-    this.held.set(client, { user: user.entry.user, pass, verifiedAgainst: user.entry.password, permissions });
+    this.logins.set(client, { user: user.entry.user, pass, verifiedAgainst: user.entry.password, permissions });
     return { ok: true, permissions, identity: user.entry.user, auth: user.auth };
   }
 
   /** `checkSecret`, with a bcrypt check dropped unstarted when the connection leaves first. */
   private check(client: Client, configured: string, given: string): boolean | Promise<boolean> {
     if (!isBcrypt(configured)) return checkSecret(configured, given, { bcrypt: this.bcrypt });
-    let gone = this.pending.get(client);
+    let gone = this.checkAborts.get(client);
     if (gone === undefined) {
       gone = new AbortController();
-      this.pending.set(client, gone);
+      this.checkAborts.set(client, gone);
     }
     return checkSecret(configured, given, { bcrypt: this.bcrypt, gone: gone.signal });
   }

@@ -30,7 +30,7 @@ export interface FeedPage {
   events: FeedItem[];
   /** Pass back as `cursor` for the next page; after the last page it is where new events will follow. */
   next_cursor: string;
-  /** More events matched than this page holds. */
+  /** More events matched than fit this page. */
   more: boolean;
 }
 

@@ -4,7 +4,7 @@
 // its filter. A stream that is behind (it resumed from a cursor, or its reader is slow) reads its own pages until it
 // is up to date again, so a slow reader neither buffers without bound nor holds the others back. Before, every
 // stream ran its own query and framed every event itself on every commit: 500 streams slowed the intake 20-45x.
-// How many streams may be open is the monitoring listener's (monitor/http.ts, [monitor] max_streams).
+// How many streams may be open is the monitoring port's (monitor/http.ts, [monitor] max_streams).
 import type http from 'node:http';
 import type { Logger } from '@event-broker/shared';
 import type { EventStore, FeedFilter, StoredEvent } from './event-store.js';

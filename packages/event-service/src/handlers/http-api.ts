@@ -1,4 +1,4 @@
-// The handlers' HTTP API, mounted on the monitoring listener (monitor/http.ts) with shared's router: the event feed
+// The handlers' HTTP API, mounted on the monitoring port (monitor/http.ts) with shared's router: the event feed
 // (`GET /events`, `/events/{id}`, `/events/stream`) and dead letters (`GET /deadletters`, `POST
 // /deadletters/{sink}/replay`). What a page or a replay is belongs to event-feed.ts and the store. Every error is
 // `{"error": {"code", "store_code"?, "reason"}}` with a code of error-codes.ts; a store that fails is 503 with its
@@ -11,8 +11,8 @@ import type { DeliveryRecord, EventStore } from './event-store.js';
 
 export interface HttpApiOptions {
   store: () => EventStore;
-  feed: EventFeed;
-  /** Configured sink names: a replay for another name would hold events no sink delivers. */
+  eventFeed: EventFeed;
+  /** Configured sink names: a replay for another name would make events held that no sink delivers. */
   sinkNames: () => string[];
   /** After a replay: the sink resumes (even after a 410 stopped it) and delivers now. */
   replayed: (sink: string) => void;
@@ -55,7 +55,7 @@ interface Family {
 }
 
 export class HandlersHttpApi {
-  /** The routes, for the monitoring listener to mount. */
+  /** The routes, for the monitoring port to mount. */
   readonly routes: Router;
 
   constructor(private readonly opts: HttpApiOptions) {
@@ -75,7 +75,7 @@ export class HandlersHttpApi {
 
   private stream(req: RouteRequest['req'], res: RouteRequest['res'], query: URLSearchParams): undefined {
     this.opts.store();
-    this.opts.feed.stream(req, res, parseFeedQuery(query));
+    this.opts.eventFeed.stream(req, res, parseFeedQuery(query));
     return undefined;
   }
 
@@ -99,7 +99,7 @@ export class HandlersHttpApi {
 
   private async replay({ req, params }: RouteRequest): Promise<HttpResponse> {
     // application/json required even with no body: a browser cannot send it cross-origin without a CORS
-    // preflight (which this listener never approves), so a web page cannot trigger a replay.
+    // preflight (which this port never approves), so a web page cannot trigger a replay.
     if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
       return error(415, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: 'send content-type: application/json (the body, optional, is {"ids": [...]})' });
     }
@@ -144,7 +144,7 @@ export class HandlersHttpApi {
 
 /**
  * An error body, what it echoes of the request clipped (error-reply.ts). No CORS header of its own: the monitoring
- * listener sets one for listed origins only ([monitor] allowed_origins).
+ * port sets one for listed origins only ([monitor] allowed_origins).
  */
 function error(status: number, e: ApiError): HttpResponse {
   return jsonResponse(status, errorBody(e));

@@ -1,10 +1,10 @@
 // Room under event_limit, as a hard cap: the intake's gate (shared PublishGate) and its credit ledger. A plain
 // publish on `events.>` is admitted only while the events held for the handlers plus the room promised to credit
-// holders stay under the limit; otherwise its publisher is held before that message (nothing of it stored, nothing
-// after it parsed) and unheld, in arrival order, as room frees (issue 12: pausing after the fact let four publishers
-// put 729 events under a limit of 50). A request is never held: the intake refuses it (EEVENT_LIMIT) by free().
-// A gateway takes credit ahead of its clients' events (shared server/credit.ts), so one client at the limit holds
-// back only itself, not the link every client of that gateway shares.
+// holders stay under the limit; otherwise its publisher is parked before that message (nothing of it stored, nothing
+// after it parsed) and let go, in arrival order, as room frees (issue 12: pausing after the fact let four publishers
+// put 729 events under a limit of 50). A request is never parked: the intake refuses it (EEVENT_LIMIT) by free().
+// A gateway takes credit ahead of its clients' events (shared server/credit.ts), so one client at the limit parks
+// only itself, not the link every client of that gateway shares.
 import { parseCreditMessage, type Conn, type Logger, type PublishGate, type PublisherHandle } from '@event-broker/shared';
 
 const INTAKE_PREFIX = 'events.';
@@ -23,11 +23,11 @@ export class IntakeRoom implements PublishGate {
   /** Credit granted and not yet spent or returned, by holder. Counted as taken room. */
   private readonly credit = new Map<PublisherHandle, number>();
   private creditTotal = 0;
-  /** Publishers held before a message, in the order they were held. */
-  private readonly waiting = new Set<PublisherHandle>();
+  /** Publishers parked before a message, in the order they were parked. */
+  private readonly parked = new Set<PublisherHandle>();
   /** Credit requests that found no room, answered as it frees (one per holder: the latest). */
   private readonly asking = new Map<PublisherHandle, { reply: string; want: number }>();
-  /** Logged once per spell at the limit, not per hold. */
+  /** Logged once per spell at the limit, not per parked publisher. */
   private full = false;
   private wakeScheduled = false;
 
@@ -38,9 +38,9 @@ export class IntakeRoom implements PublishGate {
     return this.creditTotal;
   }
 
-  /** Publishers held at the limit now. */
-  get heldPublishers(): number {
-    return this.waiting.size;
+  /** Publishers parked at the limit now. */
+  get parkedPublishers(): number {
+    return this.parked.size;
   }
 
   /** Room left: the limit less what is held and what credit holders may still send. Throws while the store cannot be used. */
@@ -66,7 +66,7 @@ export class IntakeRoom implements PublishGate {
       return true; // the store cannot be used: the intake refuses the event, logged by id (intake.ts unusable)
     }
     if (free > 0) return true;
-    if (p.unhold !== undefined) this.waiting.add(p);
+    if (p.unhold !== undefined) this.parked.add(p);
     if (!this.full) {
       this.full = true;
       this.opts.logger.info({ event_limit: this.opts.limit(), reserved: this.creditTotal }, 'event_limit reached: plain publishers held until room frees');
@@ -76,21 +76,21 @@ export class IntakeRoom implements PublishGate {
 
   forget(from: Conn): void {
     const p = from.publisher;
-    this.waiting.delete(p);
+    this.parked.delete(p);
     this.asking.delete(p);
     this.take(p, Number.MAX_SAFE_INTEGER);
-    // What it held may have been all that stood in the way.
+    // Its credit may have been all that stood in the way.
     this.wake();
   }
 
   /**
    * A credit message from `p` (`$EVENTS.CREDIT.events`): a request answered now or when room frees (behind the
-   * publishers already held), a return, or what `p` has left.
+   * publishers already parked), a return, or what `p` has left.
    */
   onCredit(p: PublisherHandle, reply: string | undefined, data: Uint8Array): void {
     const m = parseCreditMessage(data);
     if (m === undefined || p.takesCredit !== true || p.unhold === undefined) {
-      // Not ours to keep: malformed, or from a client or a leaf that is no gateway (credit it held would be room
+      // Not ours to keep: malformed, or from a client or a leaf that is no gateway (credit granted to it would be room
       // nobody uses, taken by whoever asked). Nothing is reserved.
       if (reply !== undefined) this.opts.answer(reply, 0);
       return;
@@ -102,16 +102,16 @@ export class IntakeRoom implements PublishGate {
       return;
     }
     if (reply === undefined) return;
-    // Held publishers were first: a request waits behind them (wake serves both, in turn).
-    if (this.waiting.size > 0 || !this.grant(p, reply, m.want)) this.asking.set(p, { reply, want: m.want });
+    // Parked publishers were first: a request waits behind them (wake serves both, in turn).
+    if (this.parked.size > 0 || !this.grant(p, reply, m.want)) this.asking.set(p, { reply, want: m.want });
   }
 
   /**
    * An event admitted here was not taken after all (refused as invalid, or the store could not be used): its room
-   * is free again, and a publisher held for it must hear so (nothing else would wake it: no commit, no delivery).
+   * is free again, and a publisher parked for it must hear so (nothing else would wake it: no commit, no delivery).
    */
   notTaken(): void {
-    if (this.wakeScheduled || (this.waiting.size === 0 && this.asking.size === 0)) return;
+    if (this.wakeScheduled || (this.parked.size === 0 && this.asking.size === 0)) return;
     this.wakeScheduled = true;
     // Not inside the delivery of the refused event: after it.
     queueMicrotask(() => {
@@ -121,17 +121,17 @@ export class IntakeRoom implements PublishGate {
   }
 
   /**
-   * Room may have freed (deliveries resolved, a commit settled): held publishers go on and credit requests are
-   * answered, taking turns, in arrival order, while there is room. A publisher that fills it again is held again,
+   * Room may have freed (deliveries resolved, a commit settled): parked publishers go on and credit requests are
+   * answered, taking turns, in arrival order, while there is room. A publisher that fills it again parks again,
    * behind the others.
    */
   wake(): void {
     for (;;) {
-      if (this.waiting.size === 0 && this.asking.size === 0) break;
+      if (this.parked.size === 0 && this.asking.size === 0) break;
       if (!this.hasRoom()) return;
-      const p = first(this.waiting);
+      const p = first(this.parked);
       if (p !== undefined) {
-        this.waiting.delete(p);
+        this.parked.delete(p);
         try {
           p.unhold!();
         } catch (err) {
@@ -152,14 +152,14 @@ export class IntakeRoom implements PublishGate {
     }
   }
 
-  /** The intake stops: every held publisher goes on (what it sends now reaches no intake), credit is forgotten. */
+  /** The intake stops: every parked publisher goes on (what it sends now reaches no intake), credit is forgotten. */
   releaseAll(): void {
-    const held = [...this.waiting];
-    this.waiting.clear();
+    const parked = [...this.parked];
+    this.parked.clear();
     this.asking.clear();
     this.credit.clear();
     this.creditTotal = 0;
-    for (const p of held) p.unhold?.();
+    for (const p of parked) p.unhold?.();
   }
 
   /** Grants `p` what room allows (its share bounded, so no holder takes it all); false when there was none. */

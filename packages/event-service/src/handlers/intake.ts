@@ -80,14 +80,15 @@ export interface IntakeStats {
   invalid: number;
   refusedAtLimit: number;
   storeFailures: number;
-  /** Plain publishers held at the limit now (intake-room.ts). */
-  readonly pausedPublishers: number;
+  /** Plain publishers parked at the limit now (intake-room.ts; /handlerz paused_publishers). */
+  readonly parkedPublishers: number;
   /** Group commits settled (stored or failed), and the time they took from sending to answer, in seconds. */
   commits: number;
   commitSeconds: number;
 }
 
-interface Pending {
+/** An event taken in and not yet committed, with the reply (a request's) its answer goes to. */
+interface Received {
   event: EventEnvelope;
   body: string;
   reply: string | undefined;
@@ -97,11 +98,11 @@ export class EventIntake {
   private sub: Subscription | undefined;
   private creditSub: Subscription | undefined;
   private removeGate: (() => void) | undefined;
-  /** Room under event_limit: the gate that holds plain publishers, and the gateways' credit. */
+  /** Room under event_limit: the gate that parks plain publishers, and the gateways' credit. */
   readonly room: IntakeRoom;
-  private batch: Pending[] = [];
+  private batch: Received[] = [];
   /** The group being committed, until its commit settles. */
-  private committing: Pending[] | undefined;
+  private committing: Received[] | undefined;
   /**
    * The group's events while they count as in flight: until its answer is taken, in the same turn as the store's
    * count takes them (store-writer.ts), before any reply lets a requester publish again.
@@ -109,7 +110,7 @@ export class EventIntake {
   private inFlight = 0;
   private commitDone: Promise<void> | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
-  /** released() asks again: the store could not say whether held publishers have room. */
+  /** released() asks again: the store could not say whether parked publishers have room. */
   private recheck: NodeJS.Timeout | undefined;
   /** The latest group commit that failed as a whole, until one succeeds (or clearStoreFailure): /healthz. */
   private storeFailure: { at: number; error: Error } | undefined;
@@ -134,8 +135,8 @@ export class EventIntake {
       invalid: 0,
       refusedAtLimit: 0,
       storeFailures: 0,
-      get pausedPublishers() {
-        return room.heldPublishers;
+      get parkedPublishers() {
+        return room.parkedPublishers;
       },
       commits: 0,
       commitSeconds: 0,
@@ -148,7 +149,7 @@ export class EventIntake {
     this.removeGate ??= this.opts.addGate(this.room);
   }
 
-  /** Unsubscribes, commits and answers what was received, and lets held publishers go. */
+  /** Unsubscribes, commits and answers what was received, and lets parked publishers go. */
   async stop(): Promise<void> {
     this.removeGate?.();
     this.removeGate = undefined;
@@ -169,14 +170,14 @@ export class EventIntake {
   }
 
   /**
-   * Sinks call this when deliveries resolve, and a commit when it settles: publishers held at the limit go on, and
+   * Sinks call this when deliveries resolve, and a commit when it settles: publishers parked at the limit go on, and
    * waiting credit is granted, once there is room. Never throws (it runs in a commit's settlement, where a throw
    * would be an unhandled rejection): while the store cannot be opened it cannot say there is room, so they stay
-   * held (what they send could not be stored) and are asked about again every RECHECK_MS until it can.
+   * parked (what they send could not be stored) and are asked about again every RECHECK_MS until it can.
    */
   released(): void {
     this.room.wake();
-    if (this.room.heldPublishers === 0) return;
+    if (this.room.parkedPublishers === 0) return;
     try {
       void this.held;
     } catch {
@@ -230,7 +231,7 @@ export class EventIntake {
       this.unusable(msg.reply, parsed.event.id, err);
       return;
     }
-    // A plain publish was admitted by the room's gate before it was routed here (its publisher held at the limit,
+    // A plain publish was admitted by the room's gate before it was routed here (its publisher parked at the limit,
     // or it spent credit); a request is refused at the limit, counting the room promised as credit.
     if (msg.reply !== undefined && free <= 0) {
       const limit = this.opts.eventLimit();
@@ -318,7 +319,7 @@ export class EventIntake {
       .catch((err: unknown) => this.opts.logger.error({ err: (err as Error).message }, 'event intake: settling a commit failed'));
   }
 
-  private committed(batch: Pending[], results: AppendResult[]): void {
+  private committed(batch: Received[], results: AppendResult[]): void {
     this.storeFailure = undefined;
     let stored = 0;
     let refusedPlain: string[] | undefined;
@@ -346,7 +347,7 @@ export class EventIntake {
     if (stored > 0) this.opts.onStored?.(stored);
   }
 
-  private commitFailed(batch: Pending[], err: Error): void {
+  private commitFailed(batch: Received[], err: Error): void {
     this.stats.storeFailures += batch.length;
     this.storeFailure = { at: Date.now(), error: err };
     // Any failure of a commit not otherwise named (the writer closed) is a commit that failed.

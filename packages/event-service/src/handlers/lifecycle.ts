@@ -2,8 +2,8 @@
 // used stops the start, naming the file; store-file.ts), the intake on `events.>` (its commits on a thread of their
 // own: store-writer.ts), one HTTP sink per configured [handlers] entry (all in one worker thread: sink-pool.ts), the
 // store's housekeeping (retention: store-housekeeping.ts), the event feed (the `$EVENTS.FEED.QUERY` responder, live
-// streams) and the HTTP API the monitoring listener serves for them.
-// Started by EventServer.listen before its client listeners (or by a reload that adds [handlers]); stopped first on
+// streams) and the HTTP API the monitoring port serves for them.
+// Started by EventServer.listen before its client ports (or by a reload that adds [handlers]); stopped first on
 // close so pending requests are answered. What they are given: their own in-process connection, the configuration
 // in force and a logger, nothing of the server. What /healthz needs of them (the store, the sinks' worker) is
 // health()'s; what they report (/handlerz) is typed in status.ts.
@@ -31,7 +31,7 @@ const PROBE_MS = 2000;
 /** What the service gives its handlers. */
 export interface HandlersDeps {
   /**
-   * The handlers' own connection to the broker, a system one (the intake's and the feed's subscriptions are the
+   * The handlers' own connection to the broker, a system one (the intake's and the event feed's subscriptions are the
    * service's, not listeners a user made); closed with them.
    */
   conn: EmbeddedConn;
@@ -53,7 +53,7 @@ export class EventHandlers {
   /** The intake's commits' thread (store-writer.ts), started with the first commit. */
   private writer: StoreWriter | undefined;
   readonly intake: EventIntake;
-  readonly feed: EventFeed;
+  readonly eventFeed: EventFeed;
   private readonly housekeeping: StoreHousekeeping;
   private readonly api: HandlersHttpApi;
   private readonly conn: EmbeddedConn;
@@ -68,7 +68,7 @@ export class EventHandlers {
     this.conn = conn;
     this.config = deps.config;
     this.logger = logger;
-    this.feed = new EventFeed({
+    this.eventFeed = new EventFeed({
       store: () => this.store,
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
@@ -77,15 +77,16 @@ export class EventHandlers {
       store: () => this.store,
       storeOpen: () => this.opened !== undefined,
       retention: () => {
-        const f = this.config().feed;
-        return { maxEvents: f?.max_events ?? 1_000_000, maxAgeMs: f?.max_age ?? 7 * 24 * 3_600_000 };
+        // [feed]: the event feed's retention.
+        const retention = this.config().feed;
+        return { maxEvents: retention?.max_events ?? 1_000_000, maxAgeMs: retention?.max_age ?? 7 * 24 * 3_600_000 };
       },
       logger,
       onPass: () => this.pool?.recheck(),
     });
     this.api = new HandlersHttpApi({
       store: () => this.store,
-      feed: this.feed,
+      eventFeed: this.eventFeed,
       sinkNames: () => this.sinks.map((s) => s.name),
       replayed: (name) => this.sinks.find((s) => s.name === name)?.resume(),
       logger,
@@ -102,7 +103,7 @@ export class EventHandlers {
       },
       onStored: () => {
         this.pool?.wake();
-        this.feed.notify();
+        this.eventFeed.notify();
       },
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
@@ -123,7 +124,7 @@ export class EventHandlers {
     return this.pool?.sinks ?? [];
   }
 
-  /** Adds a sink; the worker starts it, and it delivers what the store already holds for it. */
+  /** Adds a sink; the worker starts it, and it delivers what the store already has pending for it. */
   private addSink(name: HandlerName, conf: HandlerSink): void {
     this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
     this.running.set(name, conf);
@@ -146,10 +147,10 @@ export class EventHandlers {
 
   /**
    * A reload's [handlers] (server.applyConfig): a removed sink stops (its pending deliveries stay in the store and
-   * go out if it is configured again), a new one starts and delivers what the store holds for it, a changed one
-   * (any of its settings: url, filter, headers, secrets, batching, ...) is replaced: the old one closed (an attempt in flight
-   * is aborted and stays pending), a new one started that retries it with the new settings. Events routed before the
-   * reload keep the sinks they were routed to; the new filters apply to events received from now on.
+   * go out if it is configured again), a new one starts and delivers what the store has pending for it, a changed
+   * one (any of its settings: url, filter, headers, secrets, batching, ...) is replaced: the old one closed (an attempt
+   * in flight is aborted and stays pending), a new one started that retries it with the new settings. Events routed
+   * before the reload keep the sinks they were routed to; the new filters apply to events received from now on.
    */
   applySinks(handlers: ServiceConfig['handlers']): { added: string[]; removed: string[]; replaced: string[] } {
     const out = { added: [] as string[], removed: [] as string[], replaced: [] as string[] };
@@ -226,7 +227,7 @@ export class EventHandlers {
     this.startSinks();
     this.intake.start();
     // Deliveries left pending by the last run (a crash included) go out as each sink starts in the worker.
-    this.feed.start(this.conn);
+    this.eventFeed.start(this.conn);
     this.housekeeping.start();
   }
 
@@ -360,7 +361,7 @@ export class EventHandlers {
       invalid: i.invalid,
       refused_at_limit: i.refusedAtLimit,
       store_failures: i.storeFailures,
-      paused_publishers: i.pausedPublishers,
+      paused_publishers: i.parkedPublishers,
       commits: i.commits,
       commit_seconds: i.commitSeconds,
     };
@@ -378,15 +379,15 @@ export class EventHandlers {
     };
   }
 
-  /** Mounted on the monitoring listener (monitor/http.ts): /events and /deadletters. */
+  /** Mounted on the monitoring port (monitor/http.ts): /events and /deadletters. */
   get httpRoutes(): Router {
     return this.api.routes;
   }
 
-  /** Commits and answers what the intake holds, then stops the sinks and the feed and closes the store. */
+  /** Commits and answers what the intake has received, then stops the sinks and the event feed and closes the store. */
   async close(): Promise<void> {
     await this.intake.stop();
-    this.feed.close();
+    this.eventFeed.close();
     this.housekeeping.stop();
     await this.pool?.close();
     await this.writer?.close();

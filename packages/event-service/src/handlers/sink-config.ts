@@ -8,11 +8,12 @@ import { headerProblem } from './sinks/headers.js';
 
 /** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */
 export const HANDLER_DEFAULT_FILTERS = {
-  // Compliance events for the feed service: compliance results, scan jobs, profiles.
+  // Compliance events for the feed service (a receiver of ours, not the event feed): compliance results, scan jobs,
+  // profiles.
   feed: ['compliance:ingest', 'scanJob:*', 'profile:*'],
   // Client-run data and node terminations for config ingest.
   cfgingest: ['cfg:ingest', 'node:terminated'],
-  // Every event, for the event feed.
+  // Every event, for the receiver named event_feed (the service's own event feed, /events, needs no sink).
   event_feed: ['*:*'],
 } as const;
 

@@ -205,7 +205,7 @@ export class SinkPool {
   private spawn(): void {
     const data: SinkWorkerData = { file: this.opts.file, heldCounter: this.opts.heldCounter };
     const worker = new Worker(new URL('./sink-worker.js', import.meta.url), { workerData: data });
-    // The service's listeners keep the process alive; a worker left running must not.
+    // The service's open ports keep the process alive; a worker left running must not.
     worker.unref();
     const startedAt = Date.now();
     /**

@@ -62,7 +62,7 @@ function add(id: number, settings: Extract<ToWorker, { t: 'add' }>['settings']):
     },
   });
   sinks.set(id, sink);
-  // It starts with what the store already holds for it (pending from before, or left by its predecessor).
+  // It starts with what the store already has pending for it (from before, or left by its predecessor).
   sink.wake();
 }
 

@@ -88,7 +88,7 @@ export class DeliveryRecords {
       for (const seq of wanted) {
         if (stmts.revive.run(now, sink, seq).changes > 0) {
           n++;
-          if (stmts.hold.get(seq)!.pending === 1) this.opts.held.add(1);
+          if (stmts.holdAgain.get(seq)!.pending === 1) this.opts.held.add(1);
         }
       }
       return n;
@@ -101,9 +101,9 @@ export class DeliveryRecords {
 
   /** One of the event's deliveries is no longer pending; the event stops being held with its last. */
   private release(seq: number): void {
-    const r = this.conn.stmts.release.get(seq);
+    const r = this.conn.stmts.releaseHeld.get(seq);
     if (r !== undefined && r.pending <= 0) {
-      this.conn.stmts.unhold.run(seq);
+      this.conn.stmts.dropHeld.run(seq);
       this.opts.held.add(-1);
     }
   }

@@ -140,9 +140,10 @@ export function prepareStatements(connection: Database.Database) {
     markDead: db.prepare<[string, string, number]>(
       'UPDATE deliveries SET state = 2, last_error = ?, attempts = attempts + 1 WHERE sink = ? AND seq = ? AND state = 0',
     ),
-    release: db.prepare<[number], { pending: number }>('UPDATE held SET pending = pending - 1 WHERE seq = ? RETURNING pending'),
-    unhold: db.prepare<[number]>('DELETE FROM held WHERE seq = ?'),
-    hold: db.prepare<[number], { pending: number }>(
+    releaseHeld: db.prepare<[number], { pending: number }>('UPDATE held SET pending = pending - 1 WHERE seq = ? RETURNING pending'),
+    dropHeld: db.prepare<[number]>('DELETE FROM held WHERE seq = ?'),
+    // A replayed dead letter: its event is held again (or one more delivery pending for it).
+    holdAgain: db.prepare<[number], { pending: number }>(
       'INSERT INTO held (seq, pending) VALUES (?, 1) ON CONFLICT(seq) DO UPDATE SET pending = pending + 1 RETURNING pending',
     ),
     failed: db.prepare<[number, string, string, number]>(

@@ -1,7 +1,7 @@
 // Who may attach to the [leafnodes] port: the leaf's CONNECT credentials and TLS certificate against
 // [leafnodes.authorization] and [leafnodes.tls] verify_and_map, as nats-server 2.9 decides (auth.go
 // isLeafNodeAuthorized, checkClientTLSCertSubject), plus a token, which nats-server has for clients only. Secrets are
-// compared in constant time, bcrypt hashes off the event loop (bcrypt.ts). Sockets and the wire are the listener's
+// compared in constant time, bcrypt hashes off the event loop (bcrypt.ts). Sockets and the wire are the leafnode port's
 // and the link's; this module only answers "admit as whom, or why not" (never with a secret in the reason).
 import type { X509Certificate } from 'node:crypto';
 import type { LeafAdmission, LeafIdentity } from '@event-broker/shared';

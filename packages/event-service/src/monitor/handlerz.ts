@@ -34,7 +34,7 @@ export interface Handlerz {
     /** Sockets accepted and not yet admitted now; and those turned away because max_unauthenticated were waiting. */
     unauthenticated: number;
     refused_unauthenticated: number;
-    /** bcrypt checks of leaf credentials queued or running now: each holds one of max_unauthenticated. */
+    /** bcrypt checks of leaf credentials queued or running now: each occupies one of max_unauthenticated. */
     bcrypt_waiting: number;
     /** Admitted links, open now: a socket not yet admitted counts in `unauthenticated`, never here. */
     links: LeafLinkStatus[];

@@ -1,4 +1,4 @@
-// The service's monitoring listener ([monitor] host, port): shared's MonitorHttp (nats-server's answering
+// The service's monitoring port ([monitor] host, port): shared's MonitorHttp (nats-server's answering
 // conventions) with the service's endpoints: nats-server's /varz /connz /subsz /leafz /healthz, /metrics, and ours,
 // the status page at / and /handlerz; the handlers' own routes (/events, /deadletters) mounted while they run.
 import {

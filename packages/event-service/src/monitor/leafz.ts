@@ -1,4 +1,4 @@
-// The service's /leafz: the leaf links attached to its [leafnodes] listener, in nats-server's shape (shared's
+// The service's /leafz: the leaf links attached to its [leafnodes] port, in nats-server's shape (shared's
 // leafz builder), so tools reading a hub's /leafz read ours. The links themselves are leafnode/'s.
 import { leafInfoOfLink, leafz, type Leafz, type LeafzInfo } from '@event-broker/shared';
 import type { MonitorSource } from './source.js';

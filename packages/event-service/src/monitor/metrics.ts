@@ -1,6 +1,6 @@
 // /metrics: the service's figures in Prometheus text format (shared's MetricSet over prom-client: read from the
 // server when scraped, one Registry per server). The handlers' figures are read once per scrape (their status()
-// asks the store), the leaf links' from the listener.
+// asks the store), the leaf links' from the leafnode port.
 import { MetricSet } from '@event-broker/shared';
 import type { HandlersStatus } from '../handlers/status.js';
 import type { MonitorSource } from './source.js';
@@ -47,7 +47,7 @@ export class ServiceMetrics {
     m.counter('store_commit_seconds_total', 'Time the group commits took, from sending to answer; over store_commits_total, the mean latency.', () => intake()?.commit_seconds ?? 0);
 
     // Per sink (label sink), present while the handlers run. Counters are this run's; dead letters and the
-    // backlog are what the store holds, so they survive a restart.
+    // backlog are read from the store, so they survive a restart.
     const perSink = (read: (s: SinkStatus) => number) => () => (this.handlers?.sinks ?? []).map((s) => [{ sink: s.name }, read(s)] as const);
     m.labelledCounter('handler_deliveries_total', 'Events a sink accepted (2xx) since start.', ['sink'], perSink((s) => s.delivered));
     m.labelledCounter('handler_failures_total', 'Delivery attempts that failed (an error status, a timeout, unreachable) since start.', ['sink'], perSink((s) => s.failed_attempts));

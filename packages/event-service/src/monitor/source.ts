@@ -1,6 +1,6 @@
 // What the service's monitoring endpoints read from the running server. The endpoint builders, value formats and
 // query parsing are shared's (shared/src/monitor), which the gateway uses too; this is the service's side: its
-// configuration, the handlers' routes and status, the leafnode listener.
+// configuration, the handlers' routes and status, the leafnode port.
 import type { Broker, Client, Router, ServerState } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
 import type { HandlersStatus } from '../handlers/status.js';
@@ -25,13 +25,13 @@ export interface MonitorSource {
   readonly broker: Broker;
   /** Routes beyond nats-server's endpoints (the event feed and dead letters), while the event handlers run. */
   readonly handlers?: MonitorExtension | undefined;
-  /** The [leafnodes] listener and its links (the gateway's bridge among them), when configured. */
+  /** The [leafnodes] port and its links (the gateway's bridge among them), when configured. */
   readonly leafnodes?: LeafnodeListener | undefined;
   /** The INFO fields every client is greeted with (server_id, version, host, port, auth/tls flags...). */
   serverInfo(): Record<string, unknown>;
 }
 
-/** What the handlers add to the monitoring listener while they run. */
+/** What the handlers add to the monitoring port while they run. */
 export interface MonitorExtension {
   /** Routes asked before the monitoring endpoints, for any method (handlers/http-api.ts: the feed, dead letters). */
   readonly httpRoutes: Router;

@@ -1,5 +1,5 @@
-// The status page served at `/` on the monitoring listener: one self-contained HTML document (inline CSS and
-// script, nothing fetched but this listener's own JSON) that polls /varz, /connz, /subsz, /healthz, /handlerz and
+// The status page served at `/` on the monitoring port: one self-contained HTML document (inline CSS and
+// script, nothing fetched but this port's own JSON) that polls /varz, /connz, /subsz, /healthz, /handlerz and
 // the event feed and shows connections, message rates with a live chart, limits in use, each sink's health, the
 // leafnode links and the latest events. A string in a module rather than a file beside it: nothing to copy into
 // dist, nothing to find at run time. The endpoints' JSON stays the interface; this page only reads it.

@@ -25,7 +25,8 @@ export function serviceVarz(src: MonitorSource, opts: ServiceVarzOptions): Recor
       listener_limit: src.broker.listenerLimit,
       // Part of `subscriptions` (the listeners): room granted to gateways for their clients' subscriptions.
       listener_credit: src.broker.listenerCreditGranted,
-      // Not listeners: the service's own (intake, feed, responders), and leaf links' interest (counted by credit).
+      // Not listeners: the service's own (intake, event feed, responders), and leaf links' interest (counted by
+      // credit).
       system_subscriptions: src.broker.systemSubscriptions,
       leaf_subscriptions: src.broker.remoteSubscriptions,
       event_limit: svc.event_limit,

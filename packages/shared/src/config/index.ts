@@ -9,7 +9,7 @@ export * from './errors.js';
 export * from './changes.js';
 export * from './commands.js';
 export * from './entry.js';
-export { MAX_CONTROL_LINE_CAP, MAX_PAYLOAD_CAP, natsListenerSection, type NatsListenerDefaults } from './limits.js';
+export { MAX_CONTROL_LINE_CAP, MAX_PAYLOAD_CAP, clientPortSection, type ClientPortDefaults } from './limits.js';
 export { planReload, type ReloadPlan } from './reload.js';
 export { formatToml, isSecretName, REDACTED, type FormatOptions } from './format.js';
 export { loadLayers, parseTomlLayer, readTomlLayer, type FileRole, type LoadedLayers, type LoadLayersOptions } from './load.js';

@@ -1,4 +1,4 @@
-// The NATS client listener's settings, the same in the event service's [service] and the gateway's [gateway]:
+// The NATS client port's settings, the same in the event service's [service] and the gateway's [gateway]:
 // address, client limits (shared server/context.ts ClientLimits reads them), the name in INFO, the lame-duck drain
 // and the data directory, with their bounds, defaults, reload marks and checks, declared once so the two schemas
 // cannot drift apart. Each process extends the section with its own settings.
@@ -10,15 +10,15 @@ const MiB = 1024 * 1024;
 export const MAX_PAYLOAD_CAP = 64 * MiB;
 
 /**
- * max_control_line is what a connection may make us hold of one protocol line before it has authenticated (the
+ * max_control_line is what a connection may make us retain of one protocol line before it has authenticated (the
  * parser keeps a line until its end or the bound; a WebSocket message before admission is bounded by it too). A
  * subject, reply and queue, or a CONNECT with a JWT, take a few KiB; nats-server takes up to 2^31-1 (opts.go "value
- * is too big"), which would let each unauthenticated socket park a gigabyte. 1 MiB, the default max_payload, is far
- * above any real line and keeps 100 parked connections under ~100 MB.
+ * is too big"), which would let each unauthenticated socket retain a gigabyte. 1 MiB, the default max_payload, is far
+ * above any real line and keeps 100 connections not yet admitted under ~100 MB.
  */
 export const MAX_CONTROL_LINE_CAP = MiB;
 
-export interface NatsListenerDefaults {
+export interface ClientPortDefaults {
   /** The client port when the file names none. */
   port: number;
   /** auth_timeout when the file names none, in ms. */
@@ -26,10 +26,10 @@ export interface NatsListenerDefaults {
 }
 
 /**
- * The client listener's section. Its limits reload live (each process applies them to open connections); what the
- * listener is bound to and where the data directory is wait for a restart.
+ * The client port's section. Its limits reload live (each process applies them to open connections); what the
+ * port is bound to and where the data directory is wait for a restart.
  */
-export function natsListenerSection(defaults: NatsListenerDefaults) {
+export function clientPortSection(defaults: ClientPortDefaults) {
   return s
     .table({
       /** Loopback unless asked (set "0.0.0.0" to serve other hosts). */

@@ -23,7 +23,7 @@ export function planReload<S extends Shape>(root: Section<S, boolean>, running: 
 function inForce(field: AnyField, outer: ReloadMode, running: unknown, next: unknown): unknown {
   const mode = field.reload ?? outer;
   if (field.kind === 'leaf') return mode === 'live' ? next : running;
-  // Whole sections keep their identity (a listener may hold the section it was started with).
+  // Whole sections keep their identity (a port may keep the section it was started with).
   if (everywhere(field, mode, 'live')) return next;
   if (everywhere(field, mode, 'restart')) return running;
   // Added or removed with a restart-only setting inside (TLS's verify): the section stays as it runs.

@@ -38,7 +38,7 @@ export interface LeafSpec<T> {
 
 /**
  * What a reload does with a changed setting: `live` puts the new value in force in the running process, `restart`
- * keeps the running value until the process starts again (a bound listener, an opened store, the log stream). A
+ * keeps the running value until the process starts again (a bound port, an opened store, the log stream). A
  * field without a mark takes its section's; the root's default is `restart`, so a setting nobody has classified
  * never claims to reload. reload.ts plans a reload from these marks; nats-server reload.go decides the same per option.
  */
@@ -272,7 +272,7 @@ function timer(opts: { minMs?: number } = {}): Leaf<number> {
   return duration({ minMs: opts.minMs ?? 1, maxMs: TIMER_MAX_MS });
 }
 
-/** A TCP port; for a listener, 0 binds an ephemeral one. */
+/** A TCP port; 0 binds an ephemeral one. */
 function port(): Leaf<number> {
   return integer({ min: 0, max: 65535 });
 }

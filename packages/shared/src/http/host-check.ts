@@ -1,14 +1,14 @@
 // DNS rebinding: a page from the attacker's domain, whose DNS answer then changes to 127.0.0.1, reads a loopback
-// listener as if it were its own origin; only the Host header still says which name the browser used. An HTTP
-// listener that serves data (monitoring, the event feed) answers only names that cannot be rebound from outside:
-// IP literals (a page's origin is then the address itself), loopback names, the listener's own configured host and
+// port as if it were its own origin; only the Host header still says which name the browser used. An HTTP
+// port that serves data (monitoring, the event feed) answers only names that cannot be rebound from outside:
+// IP literals (a page's origin is then the address itself), loopback names, the port's own configured host and
 // this machine's name, and what the operator lists (`allowed_hosts`; `.example.com` covers its subdomains).
 import os from 'node:os';
 import net from 'node:net';
 import { hostAndPort } from './origin.js';
 
 export interface HostCheckOptions {
-  /** The listener's configured host (a name there is the operator's own). */
+  /** The port's configured host (a name there is the operator's own). */
   readonly listenHost: string;
   /** Extra names: exact (case-insensitive), or `.example.com` for it and every subdomain. */
   readonly allowedHosts: readonly string[];

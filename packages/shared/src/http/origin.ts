@@ -1,6 +1,6 @@
-// Which web pages may talk to our listeners. A browser tags every cross-origin request with the page's `Origin`;
-// the WebSocket listener refuses an upgrade from an origin it was not told to trust (nats-server's same_origin and
-// allowed_origins, websocket.go checkOrigin), and the monitoring listener lets a page of another origin read its
+// Which web pages may talk to our ports. A browser tags every cross-origin request with the page's `Origin`;
+// the WebSocket port refuses an upgrade from an origin it was not told to trust (nats-server's same_origin and
+// allowed_origins, websocket.go checkOrigin), and the monitoring port lets a page of another origin read its
 // answers only when that origin is listed (CORS; nothing is sent otherwise, as nats-server 2.9.10's monitoring).
 // Origins compare as nats-server compares them: scheme, lower-cased host, and port (the scheme's default when absent).
 
@@ -43,9 +43,9 @@ function sameParsed(a: ParsedOrigin, b: ParsedOrigin): boolean {
   return a.scheme === b.scheme && a.host === b.host && a.port === b.port;
 }
 
-/** The WebSocket listener's rule (nats-server websocket options of the same names). */
+/** The WebSocket port's rule (nats-server websocket options of the same names). */
 export interface WebSocketOriginPolicy {
-  /** The Origin's host and port must be the request's Host (the listener's own address as the page used it). */
+  /** The Origin's host and port must be the request's Host (the port's own address as the page used it). */
   readonly sameOrigin: boolean;
   /** When not empty, the Origin must be one of these (scheme, host and port). */
   readonly allowedOrigins: readonly string[];

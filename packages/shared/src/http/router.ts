@@ -1,8 +1,8 @@
-// Method and path routing for the monitoring listener (monitor/http.ts) and the APIs served on it (the event
+// Method and path routing for the monitoring port (monitor/http.ts) and the APIs served on it (the event
 // service's feed and dead letters): one matcher, one 405, one way to write an answer. What a path answers is the
-// route's; who may ask (Host, Origin, how many connections and streams) is the listener's.
+// route's; who may ask (Host, Origin, how many connections and streams) is the port's.
 //
-// Our own rather than find-my-way (fastify's router, the one candidate): the listener has a dozen fixed paths and
+// Our own rather than find-my-way (fastify's router, the one candidate): the port has a dozen fixed paths and
 // two with a parameter, so a radix tree buys nothing here; find-my-way has no 405 (any miss goes to its one default
 // route; fastify needs a plugin for Allow) and decodes parameters itself (a bad encoding goes to its onBadUrl),
 // where the feed answers its own 400 naming the segment. Adopting it would still leave the 405, the fallbacks and
@@ -36,14 +36,14 @@ export interface RouteRequest {
 export type RouteHandler = (r: RouteRequest) => HttpResponse | undefined | Promise<HttpResponse | undefined>;
 
 export interface RouteOptions {
-  /** A long-lived answer (server-sent events): admitted by the listener against its cap before the route runs. */
+  /** A long-lived answer (server-sent events): admitted by the port against its cap before the route runs. */
   stream?: boolean;
 }
 
 export interface RouterOptions {
   /**
    * An error a route threw, as an answer (a bad parameter: 400; a store that failed: 503); undefined leaves it to the
-   * listener (500). Not asked once the route has sent its head.
+   * port (500). Not asked once the route has sent its head.
    */
   errors?(err: unknown, r: RouteRequest): HttpResponse | undefined;
 }
@@ -134,7 +134,7 @@ export class Router {
     try {
       answer = await route.handler(r);
     } catch (err) {
-      // A stream that failed after its head went out is ended by the listener.
+      // A stream that failed after its head went out is ended by the port.
       const mapped = r.res.headersSent ? undefined : this.opts.errors?.(err, r);
       if (mapped === undefined) throw err;
       answer = mapped;

@@ -1,4 +1,4 @@
-// The settings both processes' listeners share, declared once: `allowed_origins` (WebSocket and monitoring) and
+// The settings both processes' ports share, declared once: `allowed_origins` (WebSocket and monitoring) and
 // `allowed_hosts` (monitoring), each element checked so a typo is a `file:line: key: reason` at load, not a page
 // silently refused.
 import { decodedOrProblems, schema, tomlString, type DecodeProblem, type Leaf } from '../config/index.js';
@@ -34,7 +34,7 @@ export function originListSetting(): Leaf<string[]> {
   ).default([]);
 }
 
-/** Host names an HTTP listener answers besides loopback names and IP literals; default none. */
+/** Host names an HTTP port answers besides loopback names and IP literals; default none. */
 export function hostListSetting(): Leaf<string[]> {
   return checkedList('an array of host names', hostEntryProblem).default([]);
 }

@@ -1,7 +1,7 @@
 // The hub's interest carried across the uplink's links (uplink.ts): at a new link what the hub wanted before is
 // stale until its LS+ burst names it again, and what it still has not named by the handshake's PONG is gone (the hub
 // answers in order); when a link drops, interest the hub withdrew just before (a hub shutting down) is taken back,
-// so the outage holds what it wanted a moment ago. The subscriptions themselves are the uplink's (peer.ts subs).
+// so the outage buffers what it wanted a moment ago. The subscriptions themselves are the uplink's (peer.ts subs).
 /** Withdrawn interest remembered at most (the oldest is forgotten first): bounds memory under heavy churn. */
 const WITHDRAWN_MAX = 65_536;
 
@@ -20,7 +20,7 @@ export class CarriedInterest {
   /** `withdrawnMs`: UplinkOptions.withdrawnInterestMs, 0 to remember no withdrawal. */
   constructor(private readonly withdrawnMs: number) {}
 
-  /** A link begins: every interest held now (`keys`) is stale until the hub names it again. */
+  /** A link begins: every interest known now (`keys`) is stale until the hub names it again. */
   linkStarted(keys: Iterable<string>): void {
     this.stale = new Set(keys);
   }
@@ -31,7 +31,7 @@ export class CarriedInterest {
     if (this.withdrawn.size > 0) this.withdrawn.delete(key);
   }
 
-  /** The hub's LS- for `key`, held until now (undefined `subject` when it was not held: nothing to remember). */
+  /** The hub's LS- for `key`, known until now (undefined `subject` when it was not known: nothing to remember). */
   withdrew(key: string, subject: string | undefined, queue: string | undefined): void {
     this.stale?.delete(key);
     if (subject === undefined || this.withdrawnMs <= 0) return;
@@ -53,7 +53,7 @@ export class CarriedInterest {
   }
 
   /**
-   * The link dropped: the interest withdrawn within withdrawnMs before it, to hold through the outage like the rest
+   * The link dropped: the interest withdrawn within withdrawnMs before it, to keep through the outage like the rest
    * (`linked`: the link had sent CONNECT, so the hub could have withdrawn anything).
    */
   linkLost(linked: boolean): Array<{ subject: string; queue: string | undefined }> {

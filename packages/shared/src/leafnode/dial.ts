@@ -129,7 +129,7 @@ export interface DialOptions {
 export interface DialedHub {
   /**
    * Plaintext: paused after the INFO, so nothing is read until the caller resumes it. TLS: not paused, so it flows
-   * as soon as a data listener is attached; the caller pauses it if it must not read yet.
+   * as soon as a 'data' callback is attached; the caller pauses it if it must not read yet.
    */
   readonly socket: net.Socket;
   readonly info: HubInfo;

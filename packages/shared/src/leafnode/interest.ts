@@ -1,4 +1,4 @@
-// The service's interest as leaf links see it: how many subscriptions hold each (subject, queue) pair, kept from
+// The service's interest as leaf links see it: how many subscriptions have each (subject, queue) pair, kept from
 // the broker's interest changes. Links use it to send LS+/LS- to their leaf; what each link says is link.ts's.
 import type { Broker, Conn, Subscription } from '../server/broker.js';
 
@@ -7,7 +7,7 @@ export interface Interest {
   readonly key: string;
   readonly subject: string;
   readonly queue: string | undefined;
-  /** Subscriptions holding it, every connection's (leaf links' included). */
+  /** Subscriptions having it, every connection's (leaf links' included). */
   count: number;
 }
 

@@ -1,7 +1,8 @@
 // One leafnode link, hub side: a nats-server 2.9 leaf (or the event gateway) attached to our [leafnodes] port. It
 // admits the leaf's CONNECT, turns its LS+/LS- into broker subscriptions and its LMSG/HMSG into publishes, and
 // sends it our interest (LS+/LS-) and the messages routed to it, one LMSG per message however many of its
-// interests matched. Accepting sockets and TLS are listener.ts's; the interest bookkeeping is interest.ts's.
+// interests matched. Accepting sockets and TLS are the leafnode port's (event-service leafnode/listener.ts); the
+// interest bookkeeping is interest.ts's.
 // Protocol as observed between two nats-server 2.9.10 (NATS-NOTES.md, Leafnode) and leafnode.go.
 import {
   EAGER_FLUSH_BYTES,
@@ -38,10 +39,10 @@ export interface LeafIdentity {
 /** Why a connection was refused before admission: its credentials, or the protocol (anything else). */
 export type LeafRefusal = 'credentials' | 'protocol';
 
-/** The listener's answer to a CONNECT: admitted as whom, or refused and why (for the log; no secret in it). */
+/** The port's answer to a CONNECT: admitted as whom, or refused and why (for the log; no secret in it). */
 export type LeafAdmission = { readonly ok: true; readonly identity: LeafIdentity } | { readonly ok: false; readonly reason: string };
 
-/** What a link needs from the listener that accepted it. */
+/** What a link needs from the port that accepted it. */
 export interface LinkContext {
   readonly broker: Broker;
   /** Read on use so a reload reaches live links. */
@@ -50,16 +51,16 @@ export interface LinkContext {
   readonly interest: InterestTable;
   /** Our loop-detection subject, `$LDS.<random>`: it coming back from a leaf means the leaf reaches us twice. */
   readonly loopSubject: string;
-  /** The INFO line greeting a leaf. Its time to an admitted CONNECT is the listener's (it calls fail when it is up). */
+  /** The INFO line greeting a leaf. Its time to an admitted CONNECT is the port's (it calls fail when it is up). */
   greeting(lid: number, remoteAddress: string): string;
   /**
    * Checks a CONNECT's credentials and the link's certificate. A promise while a slow check (bcrypt) runs: the
-   * link holds what follows the CONNECT meanwhile.
+   * link leaves what follows the CONNECT unparsed meanwhile.
    */
   authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission>;
   /**
    * The connection was refused before admission (its credentials, an operation before CONNECT, a client's CONNECT,
-   * no CONNECT in time): any peer can cause one per connection, so the listener logs them rate-limited. `fields`
+   * no CONNECT in time): any peer can cause one per connection, so the port logs them rate-limited. `fields`
    * carry no secret; a name the peer chose is clipped.
    */
   linkRefused(link: LeafLink, kind: LeafRefusal, fields: Record<string, unknown>): void;
@@ -92,8 +93,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   private readonly parser: Parser;
   private readonly core: ConnCore;
-  /** A message a gate refused (Broker.admit), offered again by unhold(); reads stop meanwhile. */
-  private readonly held: GateHold<HeldLeafMsg>;
+  /** A message a gate parked (Broker.admit said no), offered again by unhold(); reads stop meanwhile. */
+  private readonly parking: GateHold<ParkedLeafMsg>;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -102,10 +103,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   ) {
     super(ctx.broker, ctx.interest, cid);
     const svc = ctx.limits;
-    // A leaf must CONNECT first: any other first byte is refused before anything of it is held (nats-server 2.9.10
-    // answers `LMSG ...` before CONNECT with Authorization Violation). A message over our max_payload is read past
-    // and dropped, never held: a nats-server leaf allowing more sends it (it checks no size on a leaf link, either
-    // way), and ending the link would cut every client behind the leaf for one message.
+    // A leaf must CONNECT first: any other first byte is refused before anything of it is retained (nats-server
+    // 2.9.10 answers `LMSG ...` before CONNECT with Authorization Violation). A message over our max_payload is read
+    // past and dropped, never retained: a nats-server leaf allowing more sends it (it checks no size on a leaf link,
+    // either way), and ending the link would cut every client behind the leaf for one message.
     this.parser = new Parser(this, 'leaf', {
       maxControlLine: svc.max_control_line,
       maxPayload: svc.max_payload,
@@ -123,7 +124,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       // nats-server applies write_deadline to leafnode connections as to clients (client.go flushOutbound).
       writeDeadline: { ms: () => ctx.limits.write_deadline, stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)') },
     });
-    this.held = new GateHold(this.parser, this.core);
+    this.parking = new GateHold(this.parser, this.core);
   }
 
   /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */
@@ -208,10 +209,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     this.closeReason = reason;
     this.core.stop();
     this.ctx.interest.unobserve(this);
-    // The leaf's interest goes with it; other links hear LS- for what only it held.
+    // The leaf's interest goes with it; other links hear LS- for what only it was interested in.
     this.removeAllPeerInterest();
     this.dropPending();
-    this.held.drop();
+    this.parking.drop();
     this.ctx.broker.connClosed(this);
     this.ctx.linkClosed(this, reason);
   }
@@ -252,9 +253,9 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     this.core.resume();
   }
 
-  /** The gate that refused our held message has room: offer it again, then parse what followed it. */
+  /** The gate that parked our message has room: offer it again, then parse what followed it. */
   unhold(): void {
-    this.held.release(
+    this.parking.release(
       (h) => this.onLeafMsg(h.subject, h.reply, h.queues, h.hdrLen, h.msg),
       () => this.closeReason === undefined,
     );
@@ -317,7 +318,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     }
     // A later CONNECT changes nothing (nats-server authenticates a connection once).
     if (this.leaf !== undefined) return;
-    // A slow check (bcrypt) holds what follows the CONNECT until its verdict (admission.ts awaitVerdict).
+    // A slow check (bcrypt) leaves what follows the CONNECT unparsed until its verdict (admission.ts awaitVerdict).
     awaitVerdict(this.ctx.authorize(this, c), {
       parser: this.parser,
       conn: this,
@@ -415,8 +416,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (!this.admitted()) return;
     const broker = this.ctx.broker;
     if (broker.gated && !broker.admit(this, subject, reply)) {
-      // Held before it is counted or routed, until unhold().
-      this.held.hold({ subject, reply, queues, hdrLen, msg });
+      // Parked before it is counted or routed, until unhold().
+      this.parking.hold({ subject, reply, queues, hdrLen, msg });
       return;
     }
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
@@ -434,8 +435,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   }
 }
 
-/** An LMSG held by a gate: `msg` is its header block and payload (a view of the read, kept). */
-interface HeldLeafMsg {
+/** An LMSG parked by a gate: `msg` is its header block and payload (a view of the read, kept). */
+interface ParkedLeafMsg {
   readonly subject: string;
   readonly reply: string | undefined;
   readonly queues: readonly string[];

@@ -151,7 +151,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
 
   // --- interest to the peer ------------------------------------------------------------------------------
 
-  /** How many subscriptions other than this peer's hold the interest: what the peer is told. */
+  /** How many subscriptions other than this peer's have the interest: what the peer is told. */
   private othersCount(it: Interest): number {
     return it.count - (this.subs.has(it.key) ? 1 : 0);
   }
@@ -175,7 +175,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
     this.sendInterest(line);
   }
 
-  /** The loop-detection subject, then an LS+ for everything held by someone other than the peer (after CONNECT). */
+  /** The loop-detection subject, then an LS+ for all interest of others than the peer (after CONNECT). */
   protected interestBurst(loopSubject: string): string {
     let lines = leafSubLine(loopSubject, undefined, 0);
     for (const it of this.interest.values()) {
@@ -188,7 +188,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   // --- from the peer -------------------------------------------------------------------------------------
 
   /**
-   * The peer's LS+ as a subscription in the local broker. `known`: already held (a repeated queue LS+ only changes
+   * The peer's LS+ as a subscription in the local broker. `known`: already there (a repeated queue LS+ only changes
    * the weight; the peer's group is one member here, whatever its size). `invalid`: ignored, the caller logs it.
    */
   protected addPeerInterest(subject: string, queue: string | undefined): 'added' | 'known' | 'invalid' {
@@ -209,7 +209,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
     this.broker.remove(sub);
   }
 
-  /** Every interest of the peer leaves the broker; other links hear LS- for what only it held. */
+  /** Every interest of the peer leaves the broker; other links hear LS- for what only it was interested in. */
   protected removeAllPeerInterest(): void {
     for (const sub of this.subs.values()) this.broker.remove(sub);
     this.subs.clear();
@@ -223,7 +223,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
     this.broker.publish(this, subject, reply, hdrLen, msg, queues.length === 0 ? NO_QUEUES : queues);
   }
 
-  /** Whether the peer's interest, as we hold it, covers `subject` (a buffered message waiting for it). */
+  /** Whether the peer's interest, as we know it, covers `subject` (a buffered message waiting for it). */
   protected peerWants(subject: string): boolean {
     const r = this.broker.sublist.match(subject);
     for (const s of r.psubs) if (s.conn === this) return true;

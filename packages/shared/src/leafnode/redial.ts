@@ -80,7 +80,7 @@ export class Redial {
     } else {
       logger.debug(log, 'uplink attempt failed');
     }
-    // The hub found a loop (leafnode.go leafProcessErr), or we did (handleLeafNodeLoop): it holds off 30 s, so do we.
+    // The hub found a loop (leafnode.go leafProcessErr), or we did (handleLeafNodeLoop): it waits 30 s, so do we.
     const delay = err.code === 'EUPLINK_LOOP' ? LOOP_DELAY_MS : backoffDelayMs(this.failuresInRow, { baseMs: delayMs, capMs: maxDelayMs, jitter: 'half' });
     this.timer = setTimeout(() => this.dial(), delay);
     this.timer.unref?.();

@@ -1,25 +1,25 @@
-// The uplink's state events (up, down, closed) to whoever listens (the gateway's credit channel, health, tests),
+// The uplink's state events (up, down, closed) to whoever observes them (the gateway's credit channel, health, tests),
 // and the wait for the link to come up built on them. When each event happens is uplink.ts's.
 import type { Logger } from '../log.js';
 import { UplinkError } from './dial.js';
 import type { UplinkEvent, UplinkState } from './uplink-options.js';
 
-export type UplinkListener = (event: UplinkEvent) => void;
+export type UplinkObserver = (event: UplinkEvent) => void;
 
 export class UplinkEvents {
-  private readonly listeners = new Set<UplinkListener>();
+  private readonly observers = new Set<UplinkObserver>();
 
   constructor(private readonly logger: Logger) {}
 
-  /** Calls `listener` on every event; returns a function that stops it. */
-  listen(listener: UplinkListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+  /** Calls `observer` on every event; returns a function that stops it. */
+  observe(observer: UplinkObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
-  /** Tells every listener; one that throws is logged and the others are still told. */
+  /** Tells every observer; one that throws is logged and the others are still told. */
   emit(event: UplinkEvent): void {
-    for (const l of [...this.listeners]) {
+    for (const l of [...this.observers]) {
       try {
         l(event);
       } catch (err) {
@@ -30,7 +30,7 @@ export class UplinkEvents {
 
   /** After the close: nobody is told anything any more. */
   clear(): void {
-    this.listeners.clear();
+    this.observers.clear();
   }
 
   /**
@@ -46,7 +46,7 @@ export class UplinkEvents {
         const last = lastError();
         reject(new UplinkError(last?.code ?? 'EUPLINK_CONNECT', `not up within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`, { cause: last }));
       }, timeoutMs);
-      const off = this.listen((e) => {
+      const off = this.observe((e) => {
         if (e.type === 'down') return;
         clearTimeout(timer);
         off();

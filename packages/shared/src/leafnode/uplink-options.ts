@@ -49,7 +49,7 @@ export interface UplinkOptions {
    */
   readonly credentials?: UplinkCredentials;
   /**
-   * Held bytes at which local publishers are paused while the link is down (or its socket is backed up). The
+   * Buffered bytes at which local publishers are paused while the link is down (or its socket is backed up). The
    * buffer can exceed it by what paused publishers had already read (one socket read each).
    */
   readonly bufferBytes?: number;
@@ -59,14 +59,14 @@ export interface UplinkOptions {
   /** Bounds TCP connect + INFO + TLS, and separately the PONG answering our CONNECT. */
   readonly handshakeTimeoutMs?: number;
   /**
-   * After a reconnect, how long held messages wait for the hub to announce interest in their subject again (its
+   * After a reconnect, how long buffered messages wait for the hub to announce interest in their subject again (its
    * own subscribers may come back after us); past it, those nobody wants are discarded, as NATS would.
    */
   readonly interestWaitMs?: number;
   /**
    * Interest the hub withdrew (LS-) this long before the link dropped is kept through the outage too: a hub
    * shutting down closes its clients, and withdraws their interest, before or after its leaf links in no fixed
-   * order (nats-server server.go Shutdown walks a map), so what it wanted a moment ago is held like the rest.
+   * order (nats-server server.go Shutdown walks a map), so what it wanted a moment ago is buffered like the rest.
    */
   readonly withdrawnInterestMs?: number;
   /**
@@ -114,19 +114,19 @@ export interface UplinkCounters {
   inOversize: number;
   /** LS+, LS- and LMSG from the hub whose subject, reply or queue is not UTF-8: dropped, the link stays up. */
   inRefused: number;
-  /** Messages held for the hub now (link down, or older ones still waiting), and their bytes. */
+  /** Messages buffered for the hub now (link down, or older ones still waiting), and their bytes. */
   bufferedMsgs: number;
   bufferedBytes: number;
   /** Times the link came up again after having been up. */
   reconnects: number;
   /** Attempts that failed (dial, handshake) and links lost. */
   failures: number;
-  /** Held messages discarded because the hub, back, no longer wanted their subject after interestWaitMs. */
+  /** Buffered messages discarded because the hub, back, no longer wanted their subject after interestWaitMs. */
   droppedNoInterest: number;
-  /** Held messages discarded by close(). */
+  /** Buffered messages discarded by close(). */
   droppedOnClose: number;
   /**
-   * Messages not sent because they are larger than the hub's INFO max_payload: held from before the hub's limit was
+   * Messages not sent because they are larger than the hub's INFO max_payload: buffered from before the hub's limit was
    * known (an outage, a hub back with a smaller limit), or from in-process publishers. Clients of the gateway are
    * told the hub's limit and refused above it (event-gateway server.ts).
    */

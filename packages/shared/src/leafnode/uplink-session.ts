@@ -1,7 +1,7 @@
 // One connected link of the uplink (uplink.ts), from the hub's INFO (dial.ts) to its end: the CONNECT, our interest
 // and a PING whose PONG ends the handshake (bounded), then the reads (parser) and the writes, batched, kept alive and
 // ended through the shared connection core (server/conn-core.ts). What the hub's LS+/LS-/LMSG mean for the local
-// broker, what is written into the batch, and what follows the end (hold, redial) are the uplink's.
+// broker, what is written into the batch, and what follows the end (buffer, redial) are the uplink's.
 import {
   Errors,
   PING,
@@ -96,7 +96,7 @@ export class UplinkSession implements ProtocolHandler {
     this.transport = new SocketTransport(dialed.socket);
     const limits = opts.limits;
     // The hub may send what its INFO allows (its max_payload, at most nats-server's 64 MiB ceiling) even when ours is
-    // smaller. A larger message is read past and dropped, never held (issue 11: one LMSG line had ended the gateway;
+    // smaller. A larger message is read past and dropped, never kept (issue 11: one LMSG line had ended the gateway;
     // ending the link instead would cut every client for one message); one over the ceiling still ends the link.
     this.maxPayload = Math.max(limits.max_payload, Math.min(this.info.maxPayload, MAX_PAYLOAD_CEILING));
     this.parser = new Parser(this, 'leaf', { maxControlLine: limits.max_control_line, maxPayload: this.maxPayload, skipOversize: MAX_PAYLOAD_CEILING });
@@ -142,8 +142,8 @@ export class UplinkSession implements ProtocolHandler {
         if (!this.done) this.opts.sent();
       },
     });
-    // start's data listener sets a socket that was never paused flowing (the TLS one dialHub hands over; it pauses
-    // only the plaintext one after the INFO): reading goes on now only if in-process subscribers do not hold it.
+    // start's 'data' callback sets a socket that was never paused flowing (the TLS one dialHub hands over; it pauses
+    // only the plaintext one after the INFO): reading goes on now only if in-process subscribers have not paused it.
     if (paused) this.core.pause();
     else transport.resume();
     const batch = this.core.batch;
@@ -208,7 +208,7 @@ export class UplinkSession implements ProtocolHandler {
 
   onErr(text: string): void {
     if (this.done) return;
-    // The hub found a loop (leafnode.go leafProcessErr): redial.ts holds off 30 s, as it does.
+    // The hub found a loop (leafnode.go leafProcessErr): redial.ts waits 30 s, as it does.
     const loop = text.includes('Loop detected');
     this.fail(new UplinkError(loop ? 'EUPLINK_LOOP' : 'EUPLINK_HUB_ERROR', `${this.url.display}: -ERR '${text}'`));
   }

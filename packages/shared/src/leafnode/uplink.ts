@@ -1,7 +1,7 @@
 // The leaf side of a leafnode link: one persistent Conn in a local broker standing for "the upstream server" (the
-// event service's [leafnodes] port or a nats-server 2.9 hub). It holds the hub's LS+/LS- as subscriptions here,
+// event service's [leafnodes] port or a nats-server 2.9 hub). It keeps the hub's LS+/LS- as subscriptions here,
 // publishes the hub's LMSG locally and sends up what local clients publish that the hub wants. Through an outage it
-// keeps the hub's last-known interest (carried-interest.ts) and holds what matches it in a bounded buffer
+// keeps the hub's last-known interest (carried-interest.ts) and buffers what matches it, up to a bound
 // (outage-buffer.ts), pausing publishers when full. Dialling and redialling are redial.ts's, one connected link
 // (handshake, reads, writes) uplink-session.ts's, the message and interest encoding peer.ts's (shared with link.ts).
 import { randomBytes } from 'node:crypto';
@@ -15,7 +15,7 @@ import { blockTakesStamp, stampedMessage, withoutAuthHeader, writeStampedLeafMsg
 import { CarriedInterest } from './carried-interest.js';
 import { parseHubUrl, UplinkError, type DialedHub, type HubInfo, type HubUrl } from './dial.js';
 import { InterestTable, interestKey } from './interest.js';
-import { OutageBuffer, type Held, type OutageLink } from './outage-buffer.js';
+import { OutageBuffer, type BufferedMsg, type OutageLink } from './outage-buffer.js';
 import { LeafPeer, writeLeafMsg, type LeafMessage } from './peer.js';
 import { Redial } from './redial.js';
 import { StampCache } from './stamp-cache.js';
@@ -80,7 +80,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     this.toHub = {
       pendingBytes: () => this.session?.pendingBytes ?? 0,
       wants: (subject) => this.peerWants(subject),
-      write: (h) => this.writeHeld(h),
+      write: (h) => this.writeBuffered(h),
       flush: () => this.flush(),
     };
     this.carried = new CarriedInterest(s.withdrawnInterestMs);
@@ -149,9 +149,9 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     };
   }
 
-  /** Calls `listener` on every up, down and close; returns a function that stops it. */
-  onStateChange(listener: (event: UplinkEvent) => void): () => void {
-    return this.events.listen(listener);
+  /** Calls `observer` on every up, down and close; returns a function that stops it. */
+  onStateChange(observer: (event: UplinkEvent) => void): () => void {
+    return this.events.observe(observer);
   }
 
   /** Resolves once the link is up (at once if it is); rejects after `timeoutMs`, or when closed first. */
@@ -172,11 +172,11 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
 
   /**
    * Stops for good: writes what is queued, closes the link, removes the hub's interest from the local broker,
-   * discards held messages (counted, logged) and resumes paused publishers. Resolves once the socket is closed.
+   * discards buffered messages (counted, logged) and resumes paused publishers. Resolves once the socket is closed.
    */
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing;
-    // A message collected this turn goes out (up, nothing older waiting) or joins the held ones, counted below.
+    // A message collected this turn goes out (up, nothing older waiting) or joins the buffered ones, counted below.
     this.flush();
     this.st = 'closed';
     this.redial.stop();
@@ -230,7 +230,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
   }
 
   /**
-   * The attempt or link is gone (`end`: we ended it, what is queued still goes out): hold what comes next, keep the
+   * The attempt or link is gone (`end`: we ended it, what is queued still goes out): buffer what comes next, keep the
    * hub's interest, redial.
    */
   private lost(err: UplinkError, how: 'end' | 'destroy'): void {
@@ -241,13 +241,13 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     const wasUp = this.st === 'up';
     this.session = undefined;
     this.buffer.down();
-    // A message collected this turn joins the held ones instead of the dead socket.
+    // A message collected this turn joins the buffered ones instead of the dead socket.
     this.st = 'connecting';
     this.writePending();
     if (s !== undefined) {
       this.lastRttMs = s.rttMs;
-      // Encoded but never written when destroyed (flushes run every turn, so rarely anything): it cannot be re-held
-      // in order.
+      // Encoded but never written when destroyed (flushes run every turn, so rarely anything): it cannot be buffered
+      // again in order.
       s.end(how);
     }
     this.reviveWithdrawn(s !== undefined);
@@ -257,7 +257,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     if (wasUp) this.events.emit({ type: 'down', error: err });
   }
 
-  /** The link dropped: interest the hub withdrew just before is held through the outage like the rest. */
+  /** The link dropped: interest the hub withdrew just before is kept through the outage like the rest. */
   private reviveWithdrawn(linked: boolean): void {
     let revived = 0;
     for (const w of this.carried.linkLost(linked)) if (this.addPeerInterest(w.subject, w.queue) === 'added') revived++;
@@ -273,7 +273,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
   /**
    * Whether `m` is over the hub's INFO max_payload (headers counted as they would be sent): then it is counted and
    * logged, not sent. The sender keeps to the limit the other end announced: our service drops such a message (an
-   * older one ended the link, cutting every client); a nats-server leaf would pass it on unchecked. Asked of held
+   * older one ended the link, cutting every client); a nats-server leaf would pass it on unchecked. Asked of buffered
    * messages (from before this hub's limit was known) and of in-process publishers only (sendMessage).
    */
   private overHubLimit(m: LeafMessage): boolean {
@@ -303,7 +303,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
           return;
         }
       } else if (!(from instanceof Client) && this.overHubLimit(m)) {
-        // A client's parser already holds it to max_payload, which the gateway lowers to the hub's less the stamp's
+        // A client's parser already keeps it to max_payload, which the gateway lowers to the hub's less the stamp's
         // room while the link is up (event-gateway server.ts upstreamLimit): only in-process publishers are measured.
         this.notSent(m);
         return;
@@ -318,10 +318,10 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
       if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
       return;
     }
-    // Down, still in the handshake, or older messages waiting: behind them, in order. A stamped one is held as it
+    // Down, still in the handshake, or older messages waiting: behind them, in order. A stamped one is buffered as it
     // will be sent (its own copy already).
-    if (stamp === undefined) this.buffer.hold(m, from);
-    else this.buffer.hold({ ...m, ...stampedMessage(m.msg, m.hdrLen, stamp) }, from, true);
+    if (stamp === undefined) this.buffer.add(m, from);
+    else this.buffer.add({ ...m, ...stampedMessage(m.msg, m.hdrLen, stamp) }, from, true);
   }
 
   /** A message handed to us for the hub was dropped here (over its max_payload): a subclass may account for it. */
@@ -331,9 +331,9 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     this.session?.write(lines);
   }
 
-  /** A held message, as the buffer drains: written, or counted and dropped when over the hub's max_payload. */
-  private writeHeld(h: Held): void {
-    // Held from before this hub's limit was known.
+  /** A buffered message, as the buffer drains: written, or counted and dropped when over the hub's max_payload. */
+  private writeBuffered(h: BufferedMsg): void {
+    // Buffered from before this hub's limit was known.
     if (this.overHubLimit(h)) return;
     const out = this.session!.batch;
     this.stats.outBytes += writeLeafMsg(out, h, this.hub!.headers);
@@ -373,7 +373,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     if (res === 'invalid') {
       this.logger.warn({ upstream: this.redial.url?.display, subject }, 'upstream interest in an invalid subject ignored');
     } else if (res === 'added' && this.buffer.length > 0) {
-      // Held messages may have been waiting for this very interest (while the link is up).
+      // Buffered messages may have been waiting for this very interest (while the link is up).
       this.buffer.drain();
     }
   }

@@ -1,6 +1,6 @@
 // /connz: one entry per client connection, open or recently closed, with nats-server's query parameters (sort,
 // limit, offset, subs, state, cid, auth) and field names (monitor.go Connz/ConnInfo, monitor_sort_opts.go), for any
-// process running a ClientFrontend. Closed connections are kept in a bounded ring the process feeds as clients go;
+// process running a ClientFrontend. Closed connections are kept in a bounded ring the process fills as clients go;
 // what a process adds about a client (the gateway's token identity) comes through ConnzOptions.
 import crypto from 'node:crypto';
 import type { TLSSocket } from 'node:tls';

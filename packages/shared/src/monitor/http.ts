@@ -1,4 +1,4 @@
-// The monitoring HTTP listener both processes run: routes a path to the endpoint that answers it (http/router.ts,
+// The monitoring HTTP port both processes run: routes a path to the endpoint that answers it (http/router.ts,
 // the router the event service's feed and dead-letter APIs use too), and answers as nats-server's monitor.go does
 // (indented JSON, HEAD, 400 with plain text for a bad parameter, Go's "404 page not found"), counting requests per
 // path for /varz http_req_stats. Which endpoints exist and what they say is the process's business.
@@ -11,7 +11,7 @@
 // What a flood of cheap requests may take: at most `maxConnections` sockets are served (a request on one past it
 // gets 503; a few more are dropped at accept by server.maxConnections), long-lived responses (the feed's SSE
 // streams) are capped apart, and a connection that sends no complete request in time is closed. The file
-// descriptors the NATS listeners need are never the monitoring port's to take.
+// descriptors the NATS ports need are never the monitoring port's to take.
 import http from 'node:http';
 import type net from 'node:net';
 import { hostAllowed } from '../http/host-check.js';

@@ -1,5 +1,5 @@
 // /leafz in nats-server's shape (monitor.go Leafz, LeafzInfo) for both ends of a leafnode link: a hub lists the
-// leaves attached to its listener (LeafLink, is_spoke false), a leaf lists its remote, the hub it dialled (Uplink,
+// leaves attached to its leafnode port (LeafLink, is_spoke false), a leaf lists its remote, the hub it dialled (Uplink,
 // is_spoke true), as a nats-server leaf lists its remotes. Every link is in the global account.
 import type { LeafLink } from '../leafnode/link.js';
 import type { Uplink } from '../leafnode/uplink.js';
@@ -49,7 +49,7 @@ export function leafz(src: LeafzSource, q: URLSearchParams): Leafz {
 }
 
 /**
- * A leaf attached to our listener. nats-server lists a link once its CONNECT has bound it to an account: one still
+ * A leaf attached to our leafnode port. nats-server lists a link once its CONNECT has bound it to an account: one still
  * in its handshake (or closed) gives undefined.
  */
 export function leafInfoOfLink(l: LeafLink, subs: boolean, auth = false): LeafzInfo | undefined {

@@ -17,7 +17,7 @@ const FIRST_CAPACITY = 128;
 /**
  * What one Buffer with an ArrayBuffer of its own costs beside its bytes: its V8 objects and backing-store record,
  * measured at ~200 B on Node 20 (100,000 `Buffer.allocUnsafeSlow(n)` kept alive, heapUsed + external per buffer).
- * Counted in heldBytes, so a buffer per read of a trickled line would show there as the memory it is.
+ * Counted in retainedBytes, so a buffer per read of a trickled line would show there as the memory it is.
  */
 export const BUFFER_OBJECT_BYTES = 200;
 
@@ -68,7 +68,7 @@ export class LineReader {
   }
 
   /** Memory kept for the partial line: its buffer's capacity and the buffer's own cost, or the op word so far. */
-  get heldBytes(): number {
+  get retainedBytes(): number {
     return this.line === undefined ? this.opLen : this.line.length + BUFFER_OBJECT_BYTES;
   }
 
@@ -186,7 +186,7 @@ export class LineReader {
   }
 
   /**
-   * A buffer of at least `need` bytes holding `old`'s line: twice the old capacity (or FIRST_CAPACITY), never more
+   * A buffer of at least `need` bytes with `old`'s line in it: twice the old capacity (or FIRST_CAPACITY), never more
    * than the op's bound (op word, blank, arguments and CR), so a line costs at most about twice its bytes. Its own
    * ArrayBuffer (allocUnsafeSlow): a slice of Node's shared pool would keep a whole 8 KiB pool block alive.
    */

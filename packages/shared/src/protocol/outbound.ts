@@ -1,6 +1,6 @@
 // Collects what one connection is sent during an event-loop turn into few large buffers, so a burst of small
 // messages becomes one socket write instead of thousands. Large payloads are passed by reference, never copied.
-// Memory follows traffic: an idle connection holds no buffer at all.
+// Memory follows traffic: an idle connection keeps no buffer at all.
 
 /** Payloads at least this large are queued as their own chunk rather than copied into the batch buffer. */
 const BY_REFERENCE_BYTES = 16 * 1024;

@@ -37,7 +37,7 @@ export interface ProtocolHandler {
    */
   onRefused?(op: Op, err: ProtocolError, detail: string): void;
   /**
-   * A message over max_payload (and within ParserOptions.skipOversize) is being read past, never held: `size` bytes
+   * A message over max_payload (and within ParserOptions.skipOversize) is being read past, never retained: `size` bytes
    * of header and payload on `subject` are dropped and the stream goes on. Called once per such message, at its line.
    */
   onOversize?(op: Op, subject: string, size: number): void;
@@ -53,7 +53,7 @@ export interface ParserLimits {
 export interface ParserOptions extends ParserLimits {
   /**
    * The peer must send CONNECT before anything else: any other first byte is an `Authorization Violation` at once,
-   * before anything of it is held (nats-server parser.go OP_START with authSet; a leafnode port always expects
+   * before anything of it is retained (nats-server parser.go OP_START with authSet; a leafnode port always expects
    * CONNECT). Cleared by the first CONNECT.
    */
   expectConnect?: boolean;
@@ -61,7 +61,7 @@ export interface ParserOptions extends ParserLimits {
    * A message over max_payload but at most this many bytes is read past and dropped (onOversize) instead of ending
    * the stream; larger ones still end it with `Maximum Payload Violation`. For a leafnode peer, whose server may
    * allow larger messages than ours: nats-server checks no size on a leaf link, so one large message there must not
-   * end the link for every client behind it. Nothing of a skipped message is held. Absent or 0: none is skipped.
+   * end the link for every client behind it. Nothing of a skipped message is retained. Absent or 0: none is skipped.
    */
   skipOversize?: number;
   /**

@@ -3,14 +3,14 @@
 // Control lines are found with Buffer#indexOf (native), payloads are handed out as zero-copy slices of the read
 // chunk when they arrive whole, and copied once when split (learned from nats.js core/src/parser.ts and
 // nats-server server/parser.go; written anew).
-// Nothing a peer sends makes it throw or hold more than its limits: every size is checked against max_payload before
-// a buffer is made, a line being read is bounded by max_control_line as it arrives (and costs about its bytes however
-// it is cut: line-reader.ts), and a peer that must CONNECT first is refused at its first other byte (issue 11: one
-// line had ended the process, and 1 MiB could be parked before authentication).
+// Nothing a peer sends makes it throw or retain more than its limits: every size is checked against max_payload
+// before a buffer is made, a line being read is bounded by max_control_line as it arrives (and costs about its bytes
+// however it is cut: line-reader.ts), and a peer that must CONNECT first is refused at its first other byte (issue
+// 11: one line had ended the process, and 1 MiB could be retained before authentication).
 // Op words are looked up in ops.ts, partial lines kept by line-reader.ts, what the parser calls and is given is
 // parser-contract.ts's; this file dispatches lines and payloads. It stays one state machine (~600 lines) on purpose:
 // the framing (lines, payloads whole or split, skipping, pausing) and the per-op argument decoding share one set of
-// scratch fields (argument offsets, the payload's pending op), which is what keeps a message free of allocation;
+// scratch fields (argument offsets, the op awaiting its payload), which is what keeps a message free of allocation;
 // split into modules, each op would cross an object boundary or return a tuple on the hottest path there is.
 import { isUtf8 } from 'node:buffer';
 import { Errors, type ProtocolError } from './errors.js';
@@ -87,7 +87,7 @@ export class Parser {
     this.maxInfoLine = opts.maxInfoLine ?? INFO_LINE_MAX;
   }
 
-  /** Feeds one chunk of the stream. */
+  /** Parses one chunk of the stream. */
   parse(chunk: Buffer): void {
     if (this.failed) return;
     if (this.paused) {
@@ -168,16 +168,16 @@ export class Parser {
   }
 
   /**
-   * Memory the parser keeps between calls for what the peer sent: the capacity of each buffer it holds (a partial
+   * Memory the parser retains between calls for what the peer sent: the capacity of each buffer it keeps (a partial
    * line's, a split payload's, input kept while paused: a view of the caller's read) and each buffer's own cost
    * (BUFFER_OBJECT_BYTES), not just the bytes in them. At most max_control_line and an op word and CR for a line (a
    * server's INFO, read by the server and leaf roles, up to maxInfoLine), max_payload + 2 for a payload, one buffer
    * each; hostile-input tests assert it, fed whole, split and byte by byte.
    */
-  get heldBytes(): number {
+  get retainedBytes(): number {
     const split = this.split === undefined ? 0 : this.split.length + BUFFER_OBJECT_BYTES;
     const stash = this.stash === undefined ? 0 : this.stashBytes + BUFFER_OBJECT_BYTES;
-    return this.partial.heldBytes + split + stash;
+    return this.partial.retainedBytes + split + stash;
   }
 
   // --- payloads -------------------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ export class Parser {
     return pos + take;
   }
 
-  /** Reads past an over-size message's payload and checks its CRLF, holding nothing; returns where it stopped. */
+  /** Reads past an over-size message's payload and checks its CRLF, retaining nothing; returns where it stopped. */
   private skipPayload(chunk: Buffer, pos: number): number {
     const take = Math.min(this.skipLeft, chunk.length - pos);
     this.skipLeft -= take;
@@ -359,7 +359,7 @@ export class Parser {
       if (i >= e) break;
       if (n === MAX_ARGS) return MAX_ARGS + 1;
       this.argStart[n] = i;
-      // Every read stays inside [s, e): a read past e (past the buffer for a held line's end) leaves the typed
+      // Every read stays inside [s, e): a read past e (past the buffer for a partial line's end) leaves the typed
       // array's bounds, which V8 answers on a slow path.
       for (; i < e; i++) {
         const b = line[i]!;
@@ -425,7 +425,7 @@ export class Parser {
     if (total < 0 || hdrLen < 0 || hdrLen > total) return this.violation('bad message size');
     if (total > this.limits.maxPayload) {
       if (total <= this.skipOversize) {
-        // Read past, never held; the subject only for the handler's log (a rare path: decoding costs nothing here).
+        // Read past, never retained; the subject only for the handler's log (a rare path: decoding costs nothing here).
         this.skipLeft = total;
         this.skipTail = 2;
         this.handler.onOversize?.(op, this.arg(line, 0), total);

@@ -56,9 +56,9 @@ export interface VerdictTarget {
 /**
  * Applies a verdict on a CONNECT: at once when it is given at once; otherwise nothing behind the CONNECT is read
  * until it settles, as nats-server checks inline (a refused peer's next bytes are never answered). The parser keeps
- * the rest of the read unparsed and the connection reads no more, so a peer waiting for its check holds no more
+ * the rest of the read unparsed and the connection reads no more, so a peer waiting for its check costs no more
  * than one read. Once the verdict is applied, an admitted connection parses what followed its CONNECT, in order,
- * then reads again (unless a consumer's flow control still holds it). A rejected promise becomes `failed(reason)`.
+ * then reads again (unless a consumer's flow control still pauses it). A rejected promise becomes `failed(reason)`.
  */
 export function awaitVerdict<V extends { readonly ok: boolean }>(
   verdict: V | Promise<V>,

@@ -16,41 +16,42 @@ export interface PublisherHandle {
   pause(): void;
   resume(): void;
   /**
-   * A gate that held this publisher (Broker.admit said no) has room again: the held message is offered again, then
-   * what followed it, in order. Absent: the publisher cannot be held (an in-process one), so a gate refuses outright.
+   * A gate that parked this publisher (Broker.admit said no) has room again: the parked message is offered again,
+   * then what followed it, in order. Absent: the publisher cannot be parked (an in-process one), so a gate refuses
+   * outright.
    */
   unhold?(): void;
 }
 
 /**
  * Admission of publishes on the subjects a gate covers: the event intake's event_limit (a hard cap), the gateway's
- * intake credit. A publisher asks before it counts or routes a message (Broker.admit); refused, it stops before that
- * message (nothing of it delivered, nothing after it parsed) and stops reading, until the gate calls
- * `publisher.unhold()`.
+ * intake credit. A publisher asks before it counts or routes a message (Broker.admit); refused, it is parked: it
+ * stops before that message (nothing of it delivered, nothing after it parsed) and stops reading, until the gate
+ * calls `publisher.unhold()`.
  */
 export interface PublishGate {
   /**
-   * May `from` publish this now? true for subjects the gate does not cover. false: the gate keeps `from` to unhold
-   * later when it has `unhold`; without it (an in-process publisher) the publish is refused outright.
+   * May `from` publish this now? true for subjects the gate does not cover. false: the gate parks `from`, to let it
+   * go later, when it has `unhold`; without it (an in-process publisher) the publish is refused outright.
    */
   admit(from: Conn, subject: string, reply: string | undefined): boolean;
-  /** `from` closed: forget it (a hold, room reserved for it). */
+  /** `from` closed: forget it (parked, or room reserved for it). */
   forget(from: Conn): void;
 }
 
 /**
  * Admission of a user's subscriptions (not a leaf link's, not the process's own): the gateway's listener quota,
- * granted by the service it fronts. 'wait': the gate keeps `sub.conn` and calls its `publisher.unhold()` once it
- * knows, and the connection holds that SUB (nothing after it parsed, reads paused) and offers it again then.
+ * granted by the service it fronts. 'wait': the gate parks `sub.conn` and calls its `publisher.unhold()` once it
+ * knows; the connection keeps that SUB (nothing after it parsed, reads paused) and offers it again then.
  * 'refuse': past the limit (`-ERR 'maximum subscriptions exceeded'`).
  */
 export interface SubscribeGate {
   admitSub(sub: Subscription): 'ok' | 'wait' | 'refuse';
-  /** `conn` closed: forget it (a held SUB). */
+  /** `conn` closed: forget it (a parked SUB). */
   forget(conn: Conn): void;
 }
 
-/** Anything that holds subscriptions and publishes: a network client, the embedded connection, a leaf link. */
+/** Anything that has subscriptions and publishes: a network client, the embedded connection, a leaf link. */
 export interface Conn {
   readonly cid: number;
   /** Deliver messages this connection published to its own subscriptions. */
@@ -80,7 +81,7 @@ export interface Conn {
 }
 
 /** Told after a subscription enters (`+1`) or leaves (`-1`) the index, whatever the reason. */
-export type InterestListener = (sub: Subscription, delta: 1 | -1) => void;
+export type InterestChangeObserver = (sub: Subscription, delta: 1 | -1) => void;
 
 export class Subscription implements SublistEntry {
   /** Messages delivered so far. */
@@ -107,7 +108,7 @@ export interface BrokerCounters {
   slowConsumers: number;
 }
 
-/** 'wait': a subscribe gate holds the SUB until it unholds the connection (SubscribeGate). */
+/** 'wait': a subscribe gate parks the SUB until it lets the connection go (SubscribeGate). */
 export type AddResult = 'ok' | 'listener_limit' | 'wait';
 
 export class Broker {
@@ -119,7 +120,7 @@ export class Broker {
    */
   seq = 0;
   private published = 0;
-  private readonly interestListeners: InterestListener[] = [];
+  private readonly interestObservers: InterestChangeObserver[] = [];
   private gates: readonly PublishGate[] = [];
   private subscribeGate: SubscribeGate | undefined;
   /** Subscriptions of remote (leaf) connections, left out of listener_limit: their own count is credit (below). */
@@ -185,11 +186,11 @@ export class Broker {
   }
 
   /** Observes every change of interest; returns a function that stops it. */
-  onInterestChange(listener: InterestListener): () => void {
-    this.interestListeners.push(listener);
+  onInterestChange(observer: InterestChangeObserver): () => void {
+    this.interestObservers.push(observer);
     return () => {
-      const i = this.interestListeners.indexOf(listener);
-      if (i >= 0) this.interestListeners.splice(i, 1);
+      const i = this.interestObservers.indexOf(observer);
+      if (i >= 0) this.interestObservers.splice(i, 1);
     };
   }
 
@@ -234,7 +235,7 @@ export class Broker {
     else if (this.listenerCount >= this.listenerLimit) return 'listener_limit';
     else if (this.subscribeGate !== undefined) {
       const v = this.subscribeGate.admitSub(sub);
-      // A connection that cannot be held (in-process) is refused rather than left waiting.
+      // A connection that cannot be parked (in-process) is refused rather than left waiting.
       if (v === 'refuse' || (v === 'wait' && sub.conn.publisher.unhold === undefined)) return 'listener_limit';
       if (v === 'wait') return 'wait';
     }
@@ -254,8 +255,8 @@ export class Broker {
   }
 
   private interestChanged(sub: Subscription, delta: 1 | -1): void {
-    const ls = this.interestListeners;
-    for (let i = 0; i < ls.length; i++) ls[i]!(sub, delta);
+    const os = this.interestObservers;
+    for (let i = 0; i < os.length; i++) os[i]!(sub, delta);
   }
 
   /**

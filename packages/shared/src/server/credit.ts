@@ -1,5 +1,5 @@
 // Credit: how a gateway in front of the event service keeps the service's limits for its many clients without
-// the service pausing the one leafnode link they share. The gateway asks for room before it needs it, spends it as
+// the service parking the one leafnode link they share. The gateway asks for room before it needs it, spends it as
 // its clients publish events or subscribe, and gives back what it does not use; the service counts what it granted
 // as taken, so event_limit and listener_limit stay hard caps whoever is behind the link (issue 12). Ours, not
 // nats-server's: the messages are plain NATS requests on `$EVENTS.CREDIT.<kind>`, which a hub without them (a plain
@@ -22,8 +22,8 @@ export function creditSubject(kind: CreditKind): string {
 export type CreditMessage = { readonly want: number } | { readonly return: number } | { readonly have: number };
 
 /**
- * Only a peer that says it takes credit (a gateway's uplink: CONNECT `"credit": true`) is granted any: credit held by a
- * plain client or a nats-server leaf would be room nobody could use, taken by whoever asked.
+ * Only a peer that says it takes credit (a gateway's uplink: CONNECT `"credit": true`) is granted any: credit granted
+ * to a plain client or a nats-server leaf would be room nobody could use, taken by whoever asked.
  */
 export const CREDIT_CONNECT_FIELD = 'credit';
 

@@ -1,10 +1,10 @@
-// What a connection keeps while a gate holds it (broker.ts PublishGate, SubscribeGate): the one operation it was
+// What a connection keeps while a gate parks it (broker.ts PublishGate, SubscribeGate): the one operation it was
 // stopped at, unprocessed, with its parser stopped behind it (the rest of the read kept unparsed) and its reads
 // paused. Offered again on release, in order, before anything that followed it. Shared by the client and the
-// hub-side leaf link, which hold the same way.
+// hub-side leaf link, which park the same way.
 import type { Parser } from '../protocol/index.js';
 
-/** What a held connection pauses besides its parser: its socket reads (ConnCore, counted). */
+/** What a parked connection pauses besides its parser: its socket reads (ConnCore, counted). */
 export interface Reads {
   pause(): void;
   resume(): void;
@@ -31,7 +31,7 @@ export class GateHold<Op> {
 
   /**
    * The gate has room: reads resume and `op` is offered again through `offer` (unless `open()` says the connection
-   * closed meanwhile); once it was not held again, parsing goes on behind it.
+   * closed meanwhile); once it was not parked again, parsing goes on behind it.
    */
   release(offer: (op: Op) => void, open: () => boolean): void {
     const op = this.op;
@@ -43,7 +43,7 @@ export class GateHold<Op> {
     if (this.op === undefined) this.parser.resume();
   }
 
-  /** The connection closed: what it was held at goes with it. */
+  /** The connection closed: what it was parked at goes with it. */
   drop(): void {
     this.op = undefined;
   }

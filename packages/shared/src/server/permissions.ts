@@ -2,7 +2,7 @@
 // checkDenySub, deliverMsg's reply tracking): publish and subscribe allow/deny lists with wildcards and queue
 // entries, deny filtering deliveries to wildcard subscriptions, and replies to requests the client received
 // (`allow_responses`, a user JWT's `resp`). Where the lists come from (a service user in the config, a gateway
-// token's `nats` claim) and any rule a listener layers on top (the gateway's reply-subjects.ts) are the caller's;
+// token's `nats` claim) and any rule a process layers on top (the gateway's reply-subjects.ts) are the caller's;
 // which -ERR to send is client.ts's, its text protocol/errors.ts's.
 import { Sublist, isValidQueueName, isValidSubject, subjectMatches, type SublistResult } from '../subjects/index.js';
 import type { ClientPermissions } from './admission.js';

@@ -130,12 +130,12 @@ export class Sublist<S extends SublistEntry> {
     this.cacheMax = options.cacheMax ?? SUBLIST_CACHE_MAX;
   }
 
-  /** Subscriptions held. */
+  /** Subscriptions in the index. */
   get count(): number {
     return this.subs;
   }
 
-  /** Trie nodes held; back to 0 once every subscription is removed (empty branches are pruned). */
+  /** Trie nodes; back to 0 once every subscription is removed (empty branches are pruned). */
   get nodeCount(): number {
     return this.nodes;
   }

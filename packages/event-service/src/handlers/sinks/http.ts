@@ -163,7 +163,7 @@ export class HttpSink {
 
   /**
    * Pending records that are not busy, oldest first: in order all of them (the head decides), unordered the due
-   * ones. Read READ_AHEAD (at least a batch) at a time; the records stay valid while held, because only this sink
+   * ones. Read READ_AHEAD (at least a batch) at a time; the records stay valid while read ahead, because only this sink
    * changes them (a failure drops the read-ahead) or a replay makes older ones pending (recheck() rescans).
    */
   private readAhead(now: number): DeliveryRecord[] {
