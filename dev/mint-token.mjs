@@ -51,7 +51,8 @@ function parseDuration(flag, text) {
 /** A nats-io/jwt NatsLimits value: -1 (no limit) or a whole number. */
 function limit(flag, text) {
   if (text === undefined) return undefined;
-  if (!/^(-1|\d+)$/.test(text.trim())) fail(`${flag}: must be -1 (no limit) or a whole number, got ${JSON.stringify(text)}`);
+  if (!/^(-1|\d+)$/.test(text.trim()))
+    fail(`${flag}: must be -1 (no limit) or a whole number, got ${JSON.stringify(text)}`);
   const n = Number(text);
   if (!Number.isSafeInteger(n)) fail(`${flag}: too large: ${text}`);
   return n;
@@ -59,7 +60,10 @@ function limit(flag, text) {
 
 function list(flag, text) {
   if (text === undefined) return undefined;
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) fail(`${flag}: empty list`);
   for (const s of items) if (/\s/.test(s)) fail(`${flag}: subject contains whitespace: ${JSON.stringify(s)}`);
   return items;
@@ -116,7 +120,10 @@ function inboxPrefix() {
   const given = args.inbox;
   if (given === 'none') return undefined;
   if (given === undefined) {
-    if (!TOKEN.test(args.sub)) fail(`--sub ${JSON.stringify(args.sub)} cannot name an inbox (it is not one subject token): give --inbox _INBOX.<id>`);
+    if (!TOKEN.test(args.sub))
+      fail(
+        `--sub ${JSON.stringify(args.sub)} cannot name an inbox (it is not one subject token): give --inbox _INBOX.<id>`,
+      );
     return `_INBOX.${args.sub}`;
   }
   const t = given.split('.');
@@ -132,9 +139,13 @@ function checkNoInboxEntries(entries) {
     const [first, second] = e.split('.');
     if (first !== '_INBOX') continue;
     if (second === undefined || second === '*' || second === '>') {
-      fail(`--sub-allow: ${JSON.stringify(e)} would grant every client's replies (the gateway honours no such entry); the token's own inbox comes from --inbox`);
+      fail(
+        `--sub-allow: ${JSON.stringify(e)} would grant every client's replies (the gateway honours no such entry); the token's own inbox comes from --inbox`,
+      );
     }
-    fail(`--sub-allow: ${JSON.stringify(e)}: inbox grants are written from --inbox (default _INBOX.<sub>), one per token`);
+    fail(
+      `--sub-allow: ${JSON.stringify(e)}: inbox grants are written from --inbox (default _INBOX.<sub>), one per token`,
+    );
   }
 }
 
@@ -169,10 +180,13 @@ const { keyFileExposure } = await loadShared();
 const keyFile = path.join(dir, DEV_PKI_FILES.jwt.privateKey);
 // Whoever reads the signing key mints tokens the gateway accepts (shared tls.ts: the processes warn the same way).
 const open = keyFileExposure('jwt signing key', keyFile);
-if (open !== undefined) console.error(`mint-token: warning: ${keyFile} is open to other users (mode ${open.mode}); chmod 600 it`);
+if (open !== undefined)
+  console.error(`mint-token: warning: ${keyFile} is open to other users (mode ${open.mode}); chmod 600 it`);
 const key = fs.readFileSync(keyFile, 'utf8');
 const token = await mintDevToken(key, { sub: args.sub, nats }, { ttlSeconds: parseDuration('--ttl', args.ttl) });
 console.log(token);
 if (inbox !== undefined) {
-  console.error(`mint-token: replies to ${args.sub} go to ${inbox}.>: connect with inboxPrefix '${inbox}' (nats.js), nats.CustomInboxPrefix("${inbox}") (nats.go)`);
+  console.error(
+    `mint-token: replies to ${args.sub} go to ${inbox}.>: connect with inboxPrefix '${inbox}' (nats.js), nats.CustomInboxPrefix("${inbox}") (nats.go)`,
+  );
 }

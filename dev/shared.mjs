@@ -12,7 +12,9 @@ const DEV_TOOLS_ENTRY = path.join(ROOT, 'packages/dev-tools/dist/src/index.js');
 
 async function load(entry) {
   if (!fs.existsSync(entry)) {
-    console.error(`${path.relative(ROOT, entry)} is missing: build first (npm start does, or: pnpm install && pnpm exec tsc -b)`);
+    console.error(
+      `${path.relative(ROOT, entry)} is missing: build first (npm start does, or: pnpm install && pnpm exec tsc -b)`,
+    );
     process.exit(1);
   }
   return import(pathToFileURL(entry).href);

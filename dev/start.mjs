@@ -68,7 +68,9 @@ function devProcesses(opts) {
 function eventServiceHints(info) {
   const tls = info.tls_required === true;
   const url = `${tls ? 'tls' : 'nats'}://127.0.0.1:${NATS_PORT}`;
-  const tlsFlags = !tls ? '' : ` --tlsca certs/ca.pem${info.tls_verify ? ' --tlscert certs/client.pem --tlskey certs/client-key.pem' : ''}`;
+  const tlsFlags = !tls
+    ? ''
+    : ` --tlsca certs/ca.pem${info.tls_verify ? ' --tlscert certs/client.pem --tlskey certs/client-key.pem' : ''}`;
   const nodeTls = !tls
     ? ''
     : `, tls: { ca: readFileSync('certs/ca.pem')${info.tls_verify ? ", cert: readFileSync('certs/client.pem'), key: readFileSync('certs/client-key.pem')" : ''} }`;
@@ -318,8 +320,14 @@ async function main() {
     started.set(spec.name, info);
     const missing = spec.ready.filter((_, i) => results[i] === undefined);
     if (missing.length > 0) {
-      const where = missing.map((c) => (c.kind === 'health' ? `http://${c.host}:${c.port}/healthz (not 200: is its link to the event service up?)` : `${c.host}:${c.port}`));
-      console.error(`start: ${spec.name} does not answer on ${where.join(', ')} after ${READY_WAIT_MS / 1000}s (a patch may have moved it)`);
+      const where = missing.map((c) =>
+        c.kind === 'health'
+          ? `http://${c.host}:${c.port}/healthz (not 200: is its link to the event service up?)`
+          : `${c.host}:${c.port}`,
+      );
+      console.error(
+        `start: ${spec.name} does not answer on ${where.join(', ')} after ${READY_WAIT_MS / 1000}s (a patch may have moved it)`,
+      );
       continue;
     }
     console.log(['', ...spec.hints(info, { pid: child.pid, args, started }), ''].join('\n'));

@@ -31,33 +31,59 @@ const TYPE = 'scanJobCreated';
 const ID_MARK = '##########';
 
 function eventBody(i: number | string, size: number): string {
-  const base = { specversion: '1.0', id: `bench-${i}`, source: '/bench', type: TYPE, producer: { id: 'bench', name: 'bench', type: 'service' }, data: { n: String(i), pad: '' } };
+  const base = {
+    specversion: '1.0',
+    id: `bench-${i}`,
+    source: '/bench',
+    type: TYPE,
+    producer: { id: 'bench', name: 'bench', type: 'service' },
+    data: { n: String(i), pad: '' },
+  };
   const len = JSON.stringify(base).length;
   base.data.pad = 'x'.repeat(Math.max(0, size - len));
   return JSON.stringify(base);
 }
 
-export async function runEvents(spec: GenSpec, limits: Limits, generator: Generator, onServerCpu: (s: number) => void): Promise<GenResult> {
+export async function runEvents(
+  spec: GenSpec,
+  limits: Limits,
+  generator: Generator,
+  onServerCpu: (s: number) => void,
+): Promise<GenResult> {
   const size = spec.size ?? 1024;
   const batch = spec.batch ?? 1;
   const parallel = spec.maxInFlight ?? 1;
   const receiver = await startReceiver();
   const sinkPort = receiver.port;
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-events-'));
-  const server = await startOurs(limits, { event_limit: 10_000_000 }, {
-    store: { path: path.join(dir, 'events.db') },
-    handlers: {
-      event_feed:
-        batch > 1 || parallel > 1
-          ? { url: `127.0.0.1:${sinkPort}`, ...(batch > 1 && { batch_size: batch }), ...(parallel > 1 && { max_in_flight: parallel }) }
-          : `127.0.0.1:${sinkPort}`,
+  const server = await startOurs(
+    limits,
+    { event_limit: 10_000_000 },
+    {
+      store: { path: path.join(dir, 'events.db') },
+      handlers: {
+        event_feed:
+          batch > 1 || parallel > 1
+            ? {
+                url: `127.0.0.1:${sinkPort}`,
+                ...(batch > 1 && { batch_size: batch }),
+                ...(parallel > 1 && { max_in_flight: parallel }),
+              }
+            : `127.0.0.1:${sinkPort}`,
+      },
     },
-  });
+  );
   try {
     if (generator.name.startsWith('c-')) {
       const bodyFile = path.join(dir, 'body.json');
       writeFileSync(bodyFile, eventBody(ID_MARK, size));
-      return await nativeRequests(generator, { ...spec, mode: 'requests', subject: `events.${TYPE}`, bodyFile }, server, receiver, onServerCpu);
+      return await nativeRequests(
+        generator,
+        { ...spec, mode: 'requests', subject: `events.${TYPE}`, bodyFile },
+        server,
+        receiver,
+        onServerCpu,
+      );
     }
     return await clientRequests(spec, server, receiver, onServerCpu);
   } finally {
@@ -75,7 +101,13 @@ async function waitDelivered(receiver: Receiver, target: number): Promise<void> 
 }
 
 // The native generator's `requests` mode: warm-up, then the measured window, marked on its stdout.
-async function nativeRequests(generator: Generator, spec: GenSpec, server: RunningServer, receiver: Receiver, onServerCpu: (s: number) => void): Promise<GenResult> {
+async function nativeRequests(
+  generator: Generator,
+  spec: GenSpec,
+  server: RunningServer,
+  receiver: Receiver,
+  onServerCpu: (s: number) => void,
+): Promise<GenResult> {
   let t0 = 0n;
   let t1 = 0n;
   let srvCpu0 = 0;
@@ -119,7 +151,12 @@ async function nativeRequests(generator: Generator, spec: GenSpec, server: Runni
 }
 
 // Without the native generator: the official client's requests, `inflight` at a time.
-async function clientRequests(spec: GenSpec, server: RunningServer, receiver: Receiver, onServerCpu: (s: number) => void): Promise<GenResult> {
+async function clientRequests(
+  spec: GenSpec,
+  server: RunningServer,
+  receiver: Receiver,
+  onServerCpu: (s: number) => void,
+): Promise<GenResult> {
   const { connect } = await import('nats');
   const count = spec.count ?? 50_000;
   const warmup = spec.warmup ?? 5_000;

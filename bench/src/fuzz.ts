@@ -32,7 +32,13 @@ import { chunksOf, cutsOf, type FrameRole, heldBound, hostileStream } from '@eve
 import { plainOpener, tlsOpener } from '@event-broker/test-support/parking';
 import { freePort, HOST, readRssKiB, waitForPort } from '@event-broker/test-support/processes';
 import { chunkParser } from '@event-broker/test-support/recorder';
-import { goodClient, type GoodClient, showStream, wireProperty, type WireTarget } from '@event-broker/test-support/wire-fuzz';
+import {
+  goodClient,
+  type GoodClient,
+  showStream,
+  wireProperty,
+  type WireTarget,
+} from '@event-broker/test-support/wire-fuzz';
 import { CHILD_MS, jsonLines } from '@event-broker/test-support/child';
 import { until } from '@event-broker/test-support/wait';
 
@@ -89,7 +95,12 @@ function options(): Options {
     seconds: int('seconds', values.seconds),
     seed: values.seed === undefined ? undefined : int('seed', values.seed),
     path: values.path,
-    phase: values.phase === undefined ? undefined : values.phase === 'parser' || values.phase === 'wire' ? values.phase : badPhase(values.phase),
+    phase:
+      values.phase === undefined
+        ? undefined
+        : values.phase === 'parser' || values.phase === 'wire'
+          ? values.phase
+          : badPhase(values.phase),
     runs: int('runs', values.runs),
     probeMs: int('probe-ms', values['probe-ms']),
     maxGrowthMiB: int('max-growth-mib', values['max-growth-mib']),
@@ -114,7 +125,14 @@ interface Child {
 
 function startChild(name: string, bin: string, config: string): Child {
   const proc = spawn(process.execPath, [bin, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const child: Child = { name, proc, stdout: '', stderr: '', rss: [], alive: () => proc.exitCode === null && proc.signalCode === null };
+  const child: Child = {
+    name,
+    proc,
+    stdout: '',
+    stderr: '',
+    rss: [],
+    alive: () => proc.exitCode === null && proc.signalCode === null,
+  };
   // Keep what a report needs: all of stderr (it should stay empty), the error lines of the JSON log.
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
     child.stdout = (child.stdout + d).slice(-1_000_000);
@@ -146,7 +164,8 @@ function crashes(c: Child): string[] {
   if (!c.alive()) out.push(`${c.name} exited (${c.proc.exitCode ?? c.proc.signalCode})`);
   if (c.stderr.trim() !== '') out.push(`${c.name} wrote to stderr:\n${c.stderr.slice(-4000)}`);
   const errors = c.stdout.split('\n').filter((l) => /"level":(5\d|60)\b/.test(l));
-  if (errors.length > 0) out.push(`${c.name} logged ${errors.length} error line(s), the last:\n${errors.slice(-3).join('\n')}`);
+  if (errors.length > 0)
+    out.push(`${c.name} logged ${errors.length} error line(s), the last:\n${errors.slice(-3).join('\n')}`);
   return out;
 }
 
@@ -226,8 +245,13 @@ async function setUp(dir: string): Promise<Setup> {
   await waitForPort(gwPort, gateway.alive, 15_000);
   // Messages through the gateway then reach the service, as in production.
   await logged(gateway, 'uplink up');
-  const jwt = await mintDevToken(readFileSync(file(F.jwt.privateKey), 'utf8'), { sub: 'fuzz', nats: { pub: { allow: ['>'] }, sub: { allow: ['>'] } } }, { ttlSeconds: 86_400 });
-  const connect = (fields: Record<string, unknown>) => Buffer.from(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, headers: true, ...fields })}\r\n`);
+  const jwt = await mintDevToken(
+    readFileSync(file(F.jwt.privateKey), 'utf8'),
+    { sub: 'fuzz', nats: { pub: { allow: ['>'] }, sub: { allow: ['>'] } } },
+    { ttlSeconds: 86_400 },
+  );
+  const connect = (fields: Record<string, unknown>) =>
+    Buffer.from(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, headers: true, ...fields })}\r\n`);
   const serviceConnect = connect({ auth_token: TOKEN });
   const gatewayConnect = connect({ auth_token: jwt, tls_required: true });
   const leafConnect = Buffer.from('CONNECT {"version":"2.9.10","server_id":"NFUZZ","name":"fuzz","headers":true}\r\n');
@@ -235,14 +259,32 @@ async function setUp(dir: string): Promise<Setup> {
   const client = { ca: file(F.ca.cert), cert: file(F.client.cert), key: file(F.client.key) };
   const targets: WireTarget[] = [
     { name: 'service client port', open: plainOpener(port), role: 'client' },
-    { name: 'service client port, after CONNECT with the token', open: plainOpener(port), role: 'client', preamble: serviceConnect },
+    {
+      name: 'service client port, after CONNECT with the token',
+      open: plainOpener(port),
+      role: 'client',
+      preamble: serviceConnect,
+    },
     { name: 'service leafnode port (TLS)', open: tlsOpener(leafPort, withCert), role: 'leaf' },
-    { name: 'service leafnode port (TLS), after a leaf CONNECT', open: tlsOpener(leafPort, withCert), role: 'leaf', preamble: leafConnect },
+    {
+      name: 'service leafnode port (TLS), after a leaf CONNECT',
+      open: tlsOpener(leafPort, withCert),
+      role: 'leaf',
+      preamble: leafConnect,
+    },
     { name: 'gateway (TLS, client certificate)', open: tlsOpener(gwPort, client), role: 'client' },
-    { name: 'gateway (TLS, client certificate), after CONNECT with a token', open: tlsOpener(gwPort, client), role: 'client', preamble: gatewayConnect },
+    {
+      name: 'gateway (TLS, client certificate), after CONNECT with a token',
+      open: tlsOpener(gwPort, client),
+      role: 'client',
+      preamble: gatewayConnect,
+    },
     { name: 'gateway (TLS, no certificate)', open: tlsOpener(gwPort, { ca: file(F.ca.cert) }), role: 'client' },
   ];
-  const good = [await goodClient(plainOpener(port), serviceConnect), await goodClient(tlsOpener(gwPort, client), gatewayConnect)];
+  const good = [
+    await goodClient(plainOpener(port), serviceConnect),
+    await goodClient(tlsOpener(gwPort, client), gatewayConnect),
+  ];
   return { dir, service, gateway, targets, good };
 }
 
@@ -252,17 +294,25 @@ type ParserCase = [FrameRole, boolean, Buffer, number[]];
 function parserProperty(): fc.IProperty<[ParserCase]> {
   const role = fc.constantFrom<FrameRole>('client', 'server', 'leaf');
   return fc.property(
-    role.chain((r) => fc.tuple(fc.constant(r), fc.boolean(), hostileStream(r, LIMITS), fc.array(fc.nat(), { maxLength: 8 }))),
+    role.chain((r) =>
+      fc.tuple(fc.constant(r), fc.boolean(), hostileStream(r, LIMITS), fc.array(fc.nat(), { maxLength: 8 })),
+    ),
     ([r, expectConnect, stream, raw]: ParserCase) => {
       const opts = { ...PARSER_LIMITS, expectConnect: expectConnect && r !== 'server' };
       const whole = parseChunks([stream], r, opts);
       const split = parseChunks(chunksOf(stream, cutsOf(stream.length, raw)), r, opts);
-      const bytewise = parseChunks([...stream].map((b) => Buffer.from([b])), r, opts);
+      const bytewise = parseChunks(
+        [...stream].map((b) => Buffer.from([b])),
+        r,
+        opts,
+      );
       // Memory, not bytes: a line fed byte by byte must cost about its bytes, as one whole (Parser#retainedBytes).
       const bound = heldBound(r, stream, PARSER_LIMITS);
       if (JSON.stringify(split.events) !== JSON.stringify(whole.events)) throw new Error('split differs from whole');
-      if (JSON.stringify(bytewise.events) !== JSON.stringify(whole.events)) throw new Error('byte by byte differs from whole');
-      for (const p of [whole, split, bytewise]) if (p.maxHeld > bound) throw new Error(`held ${p.maxHeld} bytes (bound ${bound})`);
+      if (JSON.stringify(bytewise.events) !== JSON.stringify(whole.events))
+        throw new Error('byte by byte differs from whole');
+      for (const p of [whole, split, bytewise])
+        if (p.maxHeld > bound) throw new Error(`held ${p.maxHeld} bytes (bound ${bound})`);
     },
   );
 }
@@ -289,7 +339,9 @@ async function main(): Promise<number> {
     sampler = setInterval(() => {
       for (const c of children) if (c.alive()) c.rss.push(readRssKiB(c.proc.pid!));
     }, SAMPLE_MS);
-    console.log(`fuzz: service pid ${s.service.proc.pid}, gateway pid ${s.gateway.proc.pid}, ${o.seed === undefined ? `${o.seconds} s of random seeds` : `seed ${o.seed}`}; temp ${dir}`);
+    console.log(
+      `fuzz: service pid ${s.service.proc.pid}, gateway pid ${s.gateway.proc.pid}, ${o.seed === undefined ? `${o.seconds} s of random seeds` : `seed ${o.seed}`}; temp ${dir}`,
+    );
     const deadline = Date.now() + o.seconds * 1000;
     let batches = 0;
     let wireRuns = 0;
@@ -300,37 +352,64 @@ async function main(): Promise<number> {
       const seed = o.seed ?? Math.floor(Math.random() * 0x7fff_ffff);
       const replay = o.path === undefined ? {} : { path: o.path };
       if (o.phase !== 'wire') {
-        const parser = fc.check(parserProperty(), { seed, numRuns: o.runs * 5, unbiased: true, endOnFailure: true, ...replay });
+        const parser = fc.check(parserProperty(), {
+          seed,
+          numRuns: o.runs * 5,
+          unbiased: true,
+          endOnFailure: true,
+          ...replay,
+        });
         parserRuns += parser.numRuns;
         if (parser.failed) {
-          findings.push(reportFailure('parser', parser, ([[role, expectConnect, stream]]) => `role ${role}${expectConnect ? ' expecting CONNECT' : ''}, stream ${showStream(stream)}`));
+          findings.push(
+            reportFailure(
+              'parser',
+              parser,
+              ([[role, expectConnect, stream]]) =>
+                `role ${role}${expectConnect ? ' expecting CONNECT' : ''}, stream ${showStream(stream)}`,
+            ),
+          );
           break;
         }
       }
       const good = s.good;
-      const wire = o.phase === 'parser' ? undefined : await fc.check(
-        wireProperty({
-          ...LIMITS,
-          targets: s.targets,
-          alive: () => children.every((c) => c.alive()),
-          // Both good clients, the service's and the gateway's, must be answered after every stream.
-          good: { ping: async (ms) => void (await Promise.all(good.map((g) => g.ping(ms)))), close: () => good.forEach((g) => g.close()) },
-          probeMs: o.probeMs,
-        }),
-        { seed, numRuns: o.runs, unbiased: true, endOnFailure: true, ...replay },
-      );
+      const wire =
+        o.phase === 'parser'
+          ? undefined
+          : await fc.check(
+              wireProperty({
+                ...LIMITS,
+                targets: s.targets,
+                alive: () => children.every((c) => c.alive()),
+                // Both good clients, the service's and the gateway's, must be answered after every stream.
+                good: {
+                  ping: async (ms) => void (await Promise.all(good.map((g) => g.ping(ms)))),
+                  close: () => good.forEach((g) => g.close()),
+                },
+                probeMs: o.probeMs,
+              }),
+              { seed, numRuns: o.runs, unbiased: true, endOnFailure: true, ...replay },
+            );
       wireRuns += wire?.numRuns ?? 0;
-      if (wire?.failed) findings.push(reportFailure('wire', wire, ([[target, stream]]) => `${target.name}: ${showStream(stream)}`));
+      if (wire?.failed)
+        findings.push(reportFailure('wire', wire, ([[target, stream]]) => `${target.name}: ${showStream(stream)}`));
       for (const c of children) findings.push(...crashes(c));
       batches++;
       if (batches === WARMUP_BATCHES) warmupSamples = Math.min(...children.map((c) => c.rss.length));
       if (batches > WARMUP_BATCHES) {
         for (const c of children) {
           const g = growthMiB(c, warmupSamples);
-          if (g > o.maxGrowthMiB) findings.push(`memory: ${c.name} RSS grew ${g.toFixed(1)} MiB since warm-up (bound ${o.maxGrowthMiB}); samples (MiB): ${c.rss.slice(warmupSamples).map((k) => (k / 1024).toFixed(0)).join(' ')}`);
+          if (g > o.maxGrowthMiB)
+            findings.push(
+              `memory: ${c.name} RSS grew ${g.toFixed(1)} MiB since warm-up (bound ${o.maxGrowthMiB}); samples (MiB): ${c.rss
+                .slice(warmupSamples)
+                .map((k) => (k / 1024).toFixed(0))
+                .join(' ')}`,
+            );
         }
       }
-      if (findings.length > 0 && !findings.some((f) => f.includes('replay:'))) findings.push(`  (in the batch of seed ${seed}: pnpm fuzz --seed ${seed})`);
+      if (findings.length > 0 && !findings.some((f) => f.includes('replay:')))
+        findings.push(`  (in the batch of seed ${seed}: pnpm fuzz --seed ${seed})`);
       if (Date.now() - lastReport > 10_000 || o.seed !== undefined) {
         lastReport = Date.now();
         const rss = children.map((c) => `${c.name} ${((c.rss.at(-1) ?? 0) / 1024).toFixed(0)} MiB`).join(', ');
@@ -348,7 +427,8 @@ async function main(): Promise<number> {
   } finally {
     clearInterval(sampler);
     for (const c of [setup?.service, setup?.gateway]) {
-      if (c !== undefined && keep) writeFileSync(path.join(dir, `${c.name.replace(/ /g, '-')}.log`), `${c.stdout}\n--- stderr ---\n${c.stderr}`);
+      if (c !== undefined && keep)
+        writeFileSync(path.join(dir, `${c.name.replace(/ /g, '-')}.log`), `${c.stdout}\n--- stderr ---\n${c.stderr}`);
     }
     for (const g of setup?.good ?? []) g.close();
     for (const c of [setup?.gateway, setup?.service]) {

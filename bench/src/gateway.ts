@@ -43,16 +43,29 @@ async function credentials(dir: string): Promise<{ file: (name: string) => strin
 
 const tomlString = (s: string) => JSON.stringify(s); // TOML basic strings escape as JSON does for these paths
 
-async function startOursSide(limits: Limits, file: (name: string) => string, dir: string, servers: Side['servers']): Promise<Side> {
+async function startOursSide(
+  limits: Limits,
+  file: (name: string) => string,
+  dir: string,
+  servers: Side['servers'],
+): Promise<Side> {
   // The link's TLS is the leafnode port's own ([leafnodes.tls], client certificates required); the client port
   // stays plain, as the subscriber on nats-server's hub connects without TLS too.
-  const service = await startOurs(limits, {}, {
-    leafnodes: {
-      host: '127.0.0.1',
-      port: 0,
-      tls: { cert_path: file(F.eventService.cert), key_path: file(F.eventService.key), root_ca_path: file(F.ca.cert) },
+  const service = await startOurs(
+    limits,
+    {},
+    {
+      leafnodes: {
+        host: '127.0.0.1',
+        port: 0,
+        tls: {
+          cert_path: file(F.eventService.cert),
+          key_path: file(F.eventService.key),
+          root_ca_path: file(F.ca.cert),
+        },
+      },
     },
-  });
+  );
   servers.push(['event service', service]);
   if (service.leafnodePort === undefined) throw new Error('the event service printed no leafnodePort');
   const port = await freePort();

@@ -41,10 +41,17 @@ function main(): void {
   const diff = [...new Set([...before.keys(), ...after.keys()])]
     .map((k) => [k, (after.get(k) ?? 0) - (before.get(k) ?? 0)] as const)
     .filter(([, d]) => d !== 0);
-  console.log(`self size ${(sum(before) / 1024).toFixed(0)} → ${(sum(after) / 1024).toFixed(0)} KiB (${kib(sum(after) - sum(before))})`);
+  console.log(
+    `self size ${(sum(before) / 1024).toFixed(0)} → ${(sum(after) / 1024).toFixed(0)} KiB (${kib(sum(after) - sum(before))})`,
+  );
   const byType = new Map<string, number>();
   for (const [k, d] of diff) byType.set(k.split(':')[0]!, (byType.get(k.split(':')[0]!) ?? 0) + d);
-  console.log(`by type: ${[...byType].sort((x, y) => y[1] - x[1]).map(([t, d]) => `${t} ${kib(d)}`).join(', ')}`);
+  console.log(
+    `by type: ${[...byType]
+      .sort((x, y) => y[1] - x[1])
+      .map(([t, d]) => `${t} ${kib(d)}`)
+      .join(', ')}`,
+  );
   console.log('largest changes:');
   for (const [k, d] of diff.sort((x, y) => Math.abs(y[1]) - Math.abs(x[1])).slice(0, top)) {
     console.log(`${kib(d).padStart(13)}  ${k}`);

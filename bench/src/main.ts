@@ -79,7 +79,10 @@ function options(): Options | undefined {
     console.log(values.help ? help() : usage());
     return undefined;
   }
-  const wanted = (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const wanted = (values.scenario ?? [])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const w of wanted) {
     if (!SCENARIOS.some((s) => s.name === w)) throw new Error(`unknown scenario ${w}\n${usage()}`);
   }

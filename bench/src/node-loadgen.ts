@@ -235,8 +235,10 @@ class RawConn {
   private control(buf: Buffer, i: number, eol: number): void {
     const c0 = buf[i];
     const c1 = buf[i + 1];
-    if (c0 === 80 && c1 === 73) this.sock.write('PONG\r\n'); // PING
-    else if (c0 === 80 && c1 === 79) this.pongs.shift()?.(); // PONG
+    if (c0 === 80 && c1 === 73)
+      this.sock.write('PONG\r\n'); // PING
+    else if (c0 === 80 && c1 === 79)
+      this.pongs.shift()?.(); // PONG
     else if (c0 === 45) this.error ??= buf.toString('latin1', i, eol - 1); // -ERR
     // INFO and +OK: nothing to do.
   }
@@ -525,7 +527,15 @@ async function runConns(a: Args): Promise<void> {
   const closed = conns.filter((c) => c.sock.destroyed || c.sock.readyState !== 'open').length;
   const capped = opened < a.conns;
   const subscriptions = a.sub ? opened + 1 : 0;
-  out({ ...cpuFields(cpu0, t0, t1), mode: 'conns', opened, requested: a.conns, closed_by_server: closed, capped, subscriptions });
+  out({
+    ...cpuFields(cpu0, t0, t1),
+    mode: 'conns',
+    opened,
+    requested: a.conns,
+    closed_by_server: closed,
+    capped,
+    subscriptions,
+  });
   for (const c of conns) c.sock.destroy();
 }
 

@@ -43,7 +43,10 @@ function table(head: string[], rows: string[][], md: boolean, rightFrom: number)
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const pad = (cells: string[]) =>
-    cells.map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [pad(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(pad)].join('\n');
 }
 
@@ -105,8 +108,7 @@ export function render(r: Report): string {
     }
   }
 
-  const title =
-    `pnpm bench: event service vs nats-server ${info.natsServer}, same invocation, same load generator, loopback`;
+  const title = `pnpm bench: event service vs nats-server ${info.natsServer}, same invocation, same load generator, loopback`;
   const machine =
     `${info.date} · node ${info.node} · ${info.cpuModel} × ${info.cores} cores · ${info.kernel} · ` +
     `commit ${info.commit} · load avg ${info.loadAvg.toFixed(2)} at start`;

@@ -255,10 +255,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'reqrep',
     kind: 'generator',
     spec: (quick) => load(quick, 'reqrep', 16, 20_000),
-    metrics: [
-      latency('p50', (r) => r.p50_us),
-      latency('p99', (r) => r.p99_us),
-    ],
+    metrics: [latency('p50', (r) => r.p50_us), latency('p99', (r) => r.p99_us)],
     check: (r) => ((r.timeouts ?? 0) > 0 ? `${r.timeouts} request(s) timed out` : undefined),
     notes: (r) => (r.capped ? [`time cap hit: ${r.requests} requests`] : []),
   },
@@ -481,7 +478,8 @@ export function genArgs(spec: GenSpec, port: number): string[] {
 
 // `events` (events.ts): our durable intake and one HTTP sink taking `batch` events per POST; ours only.
 function eventsScenario(name: string, batch: number, maxInFlight = 1): Scenario {
-  const sink = batch > 1 ? `batch_size ${batch}` : maxInFlight > 1 ? `1 per POST, ${maxInFlight} at once` : '1 per POST';
+  const sink =
+    batch > 1 ? `batch_size ${batch}` : maxInFlight > 1 ? `1 per POST, ${maxInFlight} at once` : '1 per POST';
   return {
     name,
     kind: 'events',
@@ -496,7 +494,13 @@ function eventsScenario(name: string, batch: number, maxInFlight = 1): Scenario 
       capMs: quick ? 2000 : 5000,
     }),
     metrics: [
-      { label: `events acked (stored, fsynced) 1 KiB, ours only (sink: ${sink})`, unit: 'events/s', better: 'higher', format: fmtRate, value: sentRate },
+      {
+        label: `events acked (stored, fsynced) 1 KiB, ours only (sink: ${sink})`,
+        unit: 'events/s',
+        better: 'higher',
+        format: fmtRate,
+        value: sentRate,
+      },
       {
         label: `events delivered to a node:http sink (${sink})`,
         unit: 'events/s',
@@ -509,11 +513,15 @@ function eventsScenario(name: string, batch: number, maxInFlight = 1): Scenario 
     check: (r) => ((r.timeouts ?? 0) > 0 ? `${r.timeouts} request(s) unanswered` : undefined),
     notes: (r) => [
       'nats-server has no durable event intake or HTTP sink: no figure, no ratio',
-      ...((r.lost ?? 0) > 0 ? [`${r.lost} of ${r.expected} acknowledged events still pending after the 30 s drain bound`] : []),
+      ...((r.lost ?? 0) > 0
+        ? [`${r.lost} of ${r.expected} acknowledged events still pending after the 30 s drain bound`]
+        : []),
       backlogNote(r),
       ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
       ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
-      ...(batch > 1 && r.batch_posts === 0 ? [`batch_size ${batch} not applied by the service: every POST carried one event`] : []),
+      ...(batch > 1 && r.batch_posts === 0
+        ? [`batch_size ${batch} not applied by the service: every POST carried one event`]
+        : []),
     ],
   };
 }

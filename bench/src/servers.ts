@@ -80,7 +80,12 @@ export function readCpuSeconds(pid: number): number {
 /** Resolves once `child` listens on `port`; rejects with its last output if it exits first. */
 function waitListening(port: number, child: ChildProcess, output: () => string): Promise<void> {
   const alive = () => child.exitCode === null && child.signalCode === null;
-  return waitForPort(port, alive, START_TIMEOUT_MS, () => `exited with ${child.exitCode}: ${output().trim().slice(-500)}`);
+  return waitForPort(
+    port,
+    alive,
+    START_TIMEOUT_MS,
+    () => `exited with ${child.exitCode}: ${output().trim().slice(-500)}`,
+  );
 }
 
 function collect(child: ChildProcess): () => string {
@@ -143,7 +148,11 @@ export async function startNatsServer(limits: Limits, conf: string[] = []): Prom
     ...conf,
   ];
   try {
-    const server = await spawnNatsServer(lines, { port, args: ['-a', HOST, '-p', String(port)], startMs: START_TIMEOUT_MS });
+    const server = await spawnNatsServer(lines, {
+      port,
+      args: ['-a', HOST, '-p', String(port)],
+      startMs: START_TIMEOUT_MS,
+    });
     return handle('nats-server', server, port, { stop: () => server.stop() });
   } catch (err) {
     throw new Error(`nats-server did not start: ${(err as Error).message}`);

@@ -64,7 +64,14 @@ export async function runSoak(spec: GenSpec, o: SoakOptions): Promise<GenResult>
     for (const step of steps) await o.generator.run(step.spec, srv.port);
     const before = await sample(srv);
     const during: Sample[] = [];
-    const r: GenResult = { generator: o.generator.name, mode: 'soak', window_ns: 0, window_cpu_s: 0, cpu_user_s: 0, cpu_sys_s: 0 };
+    const r: GenResult = {
+      generator: o.generator.name,
+      mode: 'soak',
+      window_ns: 0,
+      window_cpu_s: 0,
+      cpu_user_s: 0,
+      cpu_sys_s: 0,
+    };
     let sent = 0;
     let received = 0;
     let lost = 0;

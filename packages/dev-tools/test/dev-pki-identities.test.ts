@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEV_CLIENT_COMMON_NAME, DEV_PKI_FILES, DEV_UPSTREAM_COMMON_NAME, createClientCertificate, writeDevPki } from '../src/index.js';
+import {
+  DEV_CLIENT_COMMON_NAME,
+  DEV_PKI_FILES,
+  DEV_UPSTREAM_COMMON_NAME,
+  createClientCertificate,
+  writeDevPki,
+} from '../src/index.js';
 import { tmpDir } from '@event-broker/test-support/tmp';
 
 const subject = (dir: string, file: string) =>

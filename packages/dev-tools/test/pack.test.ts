@@ -118,7 +118,6 @@ before(() => {
   );
 });
 
-
 test("the README's embedding example runs as written from the installed package", () => {
   fs.writeFileSync(path.join(app, 'example.mjs'), readmeExample());
   const out = ok(run(process.execPath, ['example.mjs'], app), 'node example.mjs');

@@ -51,7 +51,10 @@ export class GatewayAdmission implements ClientAuthenticator {
   async recheck(client: Client): Promise<string | undefined> {
     const presented = credentials.get(client);
     if (presented === undefined) return undefined;
-    const verdict = await this.verifier.verify(presented.token, presented.certificateDer === undefined ? {} : { certificateDer: presented.certificateDer });
+    const verdict = await this.verifier.verify(
+      presented.token,
+      presented.certificateDer === undefined ? {} : { certificateDer: presented.certificateDer },
+    );
     return verdict.ok ? undefined : verdict.reason;
   }
 
@@ -61,9 +64,17 @@ export class GatewayAdmission implements ClientAuthenticator {
     if (socket === undefined) return { ok: false, reason: 'not TLS' };
     const cert = checkClientCertificate(socket, { required: this.certificateRequired });
     if (!cert.ok) return { ok: false, reason: cert.reason };
-    const token = typeof connect.auth_token === 'string' && connect.auth_token !== '' ? connect.auth_token : typeof connect.jwt === 'string' ? connect.jwt : undefined;
+    const token =
+      typeof connect.auth_token === 'string' && connect.auth_token !== ''
+        ? connect.auth_token
+        : typeof connect.jwt === 'string'
+          ? connect.jwt
+          : undefined;
     if (token === undefined || token === '') return { ok: false, reason: 'no token' };
-    const verdict = await this.verifier.verify(token, cert.certificate.der === undefined ? {} : { certificateDer: cert.certificate.der });
+    const verdict = await this.verifier.verify(
+      token,
+      cert.certificate.der === undefined ? {} : { certificateDer: cert.certificate.der },
+    );
     if (!verdict.ok) return { ok: false, reason: verdict.reason };
     if (verdict.tokenId !== undefined) tokenIds.set(client, verdict.tokenId);
     credentials.set(client, { token, certificateDer: cert.certificate.der });
@@ -81,7 +92,12 @@ export class GatewayAdmission implements ClientAuthenticator {
       // Admitted, narrowed (permissions.ts, Reply subjects): refusing would also end what the rest of the grant
       // allows; the client learns at the subscription (Permissions Violation), the operator here.
       this.logger.warn(
-        { cid: client.cid, who: identity, ...(verdict.tokenId !== undefined && { token_id: verdict.tokenId }), entries: broad },
+        {
+          cid: client.cid,
+          who: identity,
+          ...(verdict.tokenId !== undefined && { token_id: verdict.tokenId }),
+          entries: broad,
+        },
         "token grants every client's inbox: not honoured; replies need a private prefix grant such as _INBOX.<id>.>",
       );
     }

@@ -30,7 +30,10 @@ const RULES: readonly (readonly [RegExp, AuthFailureReason])[] = [
   [/^token has no audience|^wrong audience/, 'wrong_audience'],
   [/^unsigned token \(alg none\)$|^algorithm /, 'algorithm'],
   [/^token is bound to|cnf/, 'certificate_binding'],
-  [/^malformed token|^bad signature$|^no key in the key set|^token not yet valid|^invalid ".*" claim|^unsupported token|^key does not fit|^token longer than|^nats claim:|^verification failed/, 'token_invalid'],
+  [
+    /^malformed token|^bad signature$|^no key in the key set|^token not yet valid|^invalid ".*" claim|^unsupported token|^key does not fit|^token longer than|^nats claim:|^verification failed/,
+    'token_invalid',
+  ],
 ];
 
 /** The label for a refusal's reason text. */

@@ -10,7 +10,13 @@ import {
   type ConfigCommandSpec,
   type InForce,
 } from '@event-broker/shared';
-import { formatGatewayConfig, loadGatewayConfig, planGatewayReload, type GatewayConfig, type LoadGatewayConfigOptions } from './config.js';
+import {
+  formatGatewayConfig,
+  loadGatewayConfig,
+  planGatewayReload,
+  type GatewayConfig,
+  type LoadGatewayConfigOptions,
+} from './config.js';
 
 /** The gateway's pid, written at start in the data directory and removed at exit. */
 export const PID_FILE = 'event-gateway.pid';

@@ -33,7 +33,11 @@ const CLOCK_TOLERANCE_MAX_MS = 5 * 60_000;
 const ok = <T>(value: T): Decoded<T> => ({ ok: true, value });
 
 function describe(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v) : Array.isArray(v) ? 'an array' : String(v);
+  return typeof v === 'string'
+    ? JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)
+    : Array.isArray(v)
+      ? 'an array'
+      : String(v);
 }
 
 /** A non-empty string or a non-empty array of them, normalised to the array (`issuer = "x"` is `["x"]`). */
@@ -43,12 +47,19 @@ function stringList(what: string) {
     expected,
     decode(raw) {
       const list: unknown[] = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : [];
-      if (typeof raw !== 'string' && !Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
+      if (typeof raw !== 'string' && !Array.isArray(raw))
+        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
       if (list.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must name at least one' };
       for (let i = 0; i < list.length; i++) {
         const el = list[i];
         const at = Array.isArray(raw) ? [i] : undefined;
-        if (typeof el !== 'string') return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a string, got ${describe(el)}`, ...(at && { at }) };
+        if (typeof el !== 'string')
+          return {
+            ok: false,
+            code: 'ECONFIG_TYPE',
+            reason: `must be a string, got ${describe(el)}`,
+            ...(at && { at }),
+          };
         if (el === '') return { ok: false, code: 'ECONFIG_VALUE', reason: 'must not be empty', ...(at && { at }) };
       }
       return ok(list as string[]);
@@ -63,17 +74,29 @@ function algorithmList() {
   return s.custom<JwsAlgorithm[]>({
     expected,
     decode(raw) {
-      if (!Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
+      if (!Array.isArray(raw))
+        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
       if (raw.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must allow at least one algorithm' };
       const seen = new Set<string>();
       for (let i = 0; i < raw.length; i++) {
         const alg: unknown = raw[i];
-        if (typeof alg !== 'string') return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a string, got ${describe(alg)}`, at: [i] };
+        if (typeof alg !== 'string')
+          return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a string, got ${describe(alg)}`, at: [i] };
         if (alg.toLowerCase() === 'none') {
-          return { ok: false, code: 'ECONFIG_VALUE', reason: '"none" is never allowed: an unsigned token proves nothing', at: [i] };
+          return {
+            ok: false,
+            code: 'ECONFIG_VALUE',
+            reason: '"none" is never allowed: an unsigned token proves nothing',
+            at: [i],
+          };
         }
         if (!(JWS_ALGORITHMS as readonly string[]).includes(alg)) {
-          return { ok: false, code: 'ECONFIG_VALUE', reason: `unknown algorithm ${describe(alg)} (known: ${JWS_ALGORITHMS.join(', ')})`, at: [i] };
+          return {
+            ok: false,
+            code: 'ECONFIG_VALUE',
+            reason: `unknown algorithm ${describe(alg)} (known: ${JWS_ALGORITHMS.join(', ')})`,
+            at: [i],
+          };
         }
         if (seen.has(alg)) return { ok: false, code: 'ECONFIG_VALUE', reason: `${alg} is listed twice`, at: [i] };
         seen.add(alg);
@@ -85,7 +108,9 @@ function algorithmList() {
 }
 
 /** `nats://host[:port]` or `tls://host[:port]`, normalised with the port; credentials, paths and queries refused. */
-export function parseUpstreamUrl(text: string): { ok: true; url: string; tls: boolean; host: string; port: number } | { ok: false; reason: string } {
+export function parseUpstreamUrl(
+  text: string,
+): { ok: true; url: string; tls: boolean; host: string; port: number } | { ok: false; reason: string } {
   let u: URL;
   try {
     u = new URL(text);
@@ -97,7 +122,11 @@ export function parseUpstreamUrl(text: string): { ok: true; url: string; tls: bo
   }
   if (u.username !== '' || u.password !== '') {
     // A password in a URL ends up in logs and ps output; the settings are redacted wherever they are shown.
-    return { ok: false, reason: 'must not carry credentials: give them as [upstream] user and password (or token), or authenticate with cert_path and key_path' };
+    return {
+      ok: false,
+      reason:
+        'must not carry credentials: give them as [upstream] user and password (or token), or authenticate with cert_path and key_path',
+    };
   }
   if ((u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '') {
     return { ok: false, reason: `must be scheme://host:port only, got ${describe(text)}` };
@@ -106,7 +135,13 @@ export function parseUpstreamUrl(text: string): { ok: true; url: string; tls: bo
   const port = u.port === '' ? LEAFNODE_PORT : Number(u.port);
   if (port === 0) return { ok: false, reason: `port 0 cannot be dialled: ${describe(text)}` };
   const scheme = u.protocol.slice(0, -1);
-  return { ok: true, url: `${scheme}://${u.host.replace(/:\d+$/, '')}:${port}`, tls: scheme === 'tls', host: u.hostname, port };
+  return {
+    ok: true,
+    url: `${scheme}://${u.host.replace(/:\d+$/, '')}:${port}`,
+    tls: scheme === 'tls',
+    host: u.hostname,
+    port,
+  };
 }
 
 function upstreamUrls() {
@@ -115,13 +150,20 @@ function upstreamUrls() {
     expected,
     decode(raw) {
       const list: unknown[] = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : [];
-      if (typeof raw !== 'string' && !Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
+      if (typeof raw !== 'string' && !Array.isArray(raw))
+        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
       if (list.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must name at least one upstream URL' };
       const out: string[] = [];
       for (let i = 0; i < list.length; i++) {
         const el = list[i];
         const at = Array.isArray(raw) ? [i] : undefined;
-        if (typeof el !== 'string') return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a URL string, got ${describe(el)}`, ...(at && { at }) };
+        if (typeof el !== 'string')
+          return {
+            ok: false,
+            code: 'ECONFIG_TYPE',
+            reason: `must be a URL string, got ${describe(el)}`,
+            ...(at && { at }),
+          };
         const parsed = parseUpstreamUrl(el);
         if (!parsed.ok) return { ok: false, code: 'ECONFIG_VALUE', reason: parsed.reason, ...(at && { at }) };
         out.push(parsed.url);
@@ -158,10 +200,18 @@ export const gatewaySchema = s
       .check((gw, ctx) => {
         // A default above the limit it sits under would read as a promise the gateway does not keep.
         if (gw.default_max_payload !== undefined && gw.default_max_payload > gw.max_payload) {
-          ctx.report(['default_max_payload'], 'ECONFIG_RANGE', `must not exceed max_payload (${gw.max_payload} bytes), got ${gw.default_max_payload} bytes`);
+          ctx.report(
+            ['default_max_payload'],
+            'ECONFIG_RANGE',
+            `must not exceed max_payload (${gw.max_payload} bytes), got ${gw.default_max_payload} bytes`,
+          );
         }
         if (gw.max_subscriptions > 0 && gw.default_max_subscriptions > gw.max_subscriptions) {
-          ctx.report(['default_max_subscriptions'], 'ECONFIG_RANGE', `must not exceed max_subscriptions (${gw.max_subscriptions}), got ${gw.default_max_subscriptions}`);
+          ctx.report(
+            ['default_max_subscriptions'],
+            'ECONFIG_RANGE',
+            `must not exceed max_subscriptions (${gw.max_subscriptions}), got ${gw.default_max_subscriptions}`,
+          );
         }
       }),
     /** NATS over WebSocket for browsers (nats.ws): same admission, same [tls]. Off unless present. */
@@ -194,7 +244,12 @@ export const gatewaySchema = s
       .live()
       .check((tls, ctx) => {
         if (tls.verify && tls.root_ca_path === undefined) {
-          ctx.report(['root_ca_path'], 'ECONFIG_MISSING', 'is required while verify = true (client certificates must chain to it)', ['verify']);
+          ctx.report(
+            ['root_ca_path'],
+            'ECONFIG_MISSING',
+            'is required while verify = true (client certificates must chain to it)',
+            ['verify'],
+          );
         }
       }),
     /** How tokens in CONNECT (`auth_token` or `jwt`) are verified. Exactly one of the three key settings. */
@@ -222,22 +277,38 @@ export const gatewaySchema = s
       .check((auth, ctx) => {
         const named = (['jwks_path', 'public_key_path', 'secret_path'] as const).filter((k) => auth[k] !== undefined);
         if (named.length === 0) {
-          ctx.report([], 'ECONFIG_MISSING', 'needs one of jwks_path, public_key_path or secret_path (the key tokens are verified with)');
+          ctx.report(
+            [],
+            'ECONFIG_MISSING',
+            'needs one of jwks_path, public_key_path or secret_path (the key tokens are verified with)',
+          );
           return;
         }
         for (const extra of named.slice(1)) {
-          ctx.report([extra], 'ECONFIG_VALUE', `conflicts with ${named[0]}: give exactly one of jwks_path, public_key_path, secret_path`);
+          ctx.report(
+            [extra],
+            'ECONFIG_VALUE',
+            `conflicts with ${named[0]}: give exactly one of jwks_path, public_key_path, secret_path`,
+          );
         }
         if (named.length > 1 || auth.algorithms === undefined) return;
         // The HS/RS confusion, refused by the kind of key alone: an HMAC "secret" that is really a public key lets
         // anyone holding the public key sign; an asymmetric algorithm has nothing to verify with a secret.
         const hmac = auth.algorithms.filter(isHmac);
         if (named[0] !== 'secret_path' && hmac.length > 0) {
-          ctx.report(['algorithms'], 'ECONFIG_VALUE', `${hmac.join(', ')} needs a shared secret (secret_path); with ${named[0]} a public key would become an HMAC secret`);
+          ctx.report(
+            ['algorithms'],
+            'ECONFIG_VALUE',
+            `${hmac.join(', ')} needs a shared secret (secret_path); with ${named[0]} a public key would become an HMAC secret`,
+          );
         }
         const asym = auth.algorithms.filter((a) => !isHmac(a));
         if (named[0] === 'secret_path' && asym.length > 0) {
-          ctx.report(['algorithms'], 'ECONFIG_VALUE', `${asym.join(', ')} needs a public key (public_key_path or jwks_path), not a shared secret`);
+          ctx.report(
+            ['algorithms'],
+            'ECONFIG_VALUE',
+            `${asym.join(', ')} needs a public key (public_key_path or jwks_path), not a shared secret`,
+          );
         }
       }),
     /** The leafnode link into the event service (or a nats-server hub). */
@@ -284,10 +355,18 @@ export const gatewaySchema = s
           ctx.report(['user'], 'ECONFIG_MISSING', 'is required when password is set', ['password']);
         }
         if (up.token !== undefined && up.user !== undefined) {
-          ctx.report(['token'], 'ECONFIG_VALUE', 'conflicts with user: a hub authenticates a leaf by a token or by user and password, not both');
+          ctx.report(
+            ['token'],
+            'ECONFIG_VALUE',
+            'conflicts with user: a hub authenticates a leaf by a token or by user and password, not both',
+          );
         }
         if (up.reconnect_max_delay < up.reconnect_delay) {
-          ctx.report(['reconnect_max_delay'], 'ECONFIG_RANGE', `must be at least reconnect_delay (${up.reconnect_delay} ms), got ${up.reconnect_max_delay} ms`);
+          ctx.report(
+            ['reconnect_max_delay'],
+            'ECONFIG_RANGE',
+            `must be at least reconnect_delay (${up.reconnect_delay} ms), got ${up.reconnect_max_delay} ms`,
+          );
         }
       }),
     /** Monitoring HTTP (/healthz and friends); off unless present. */
@@ -370,17 +449,23 @@ function toConfigProblem(p: KeyProblem, config: GatewayConfig, sources: ConfigSo
       ? 'auth.algorithms'
       : `auth.${p.setting === 'algorithms' ? keySettingOf(config) : p.setting}`;
   const src: ValueSource | undefined = sources.get(key);
-  const file = src === undefined || src.kind === 'default' ? '<defaults>' : src.kind === 'embedded' ? '<embedded>' : src.file;
+  const file =
+    src === undefined || src.kind === 'default' ? '<defaults>' : src.kind === 'embedded' ? '<embedded>' : src.file;
   const line = src !== undefined && (src.kind === 'base' || src.kind === 'patch') ? src.line : undefined;
   return { file, ...(line !== undefined && { line }), key, reason: p.reason, code: p.code };
 }
 
 function keySettingOf(config: GatewayConfig): string {
-  return config.auth.jwks_path !== undefined ? 'jwks_path' : config.auth.public_key_path !== undefined ? 'public_key_path' : 'secret_path';
+  return config.auth.jwks_path !== undefined
+    ? 'jwks_path'
+    : config.auth.public_key_path !== undefined
+      ? 'public_key_path'
+      : 'secret_path';
 }
 
 /**
  * What a reload from `running` to `next` puts in force: `next` with every restart-only setting (as the schema marks
  * it) at its running value, and the changes split into those applied now and those waiting for a restart.
  */
-export const planGatewayReload: (running: GatewayConfig, next: GatewayConfig) => ReloadPlan<GatewayConfig> = entry.planReload;
+export const planGatewayReload: (running: GatewayConfig, next: GatewayConfig) => ReloadPlan<GatewayConfig> =
+  entry.planReload;

@@ -3,7 +3,15 @@
 // time with a reply on a `_GWH` inbox whose interest goes upstream like the health probe's, re-asked after a timeout,
 // and returns. What the credit admits is event-credit.ts's and listener-quota.ts's.
 import { randomBytes } from 'node:crypto';
-import { MAX_CREDIT, SystemConn, creditSubject, parseCreditGrant, type Broker, type CreditKind, type Uplink } from '@event-broker/shared';
+import {
+  MAX_CREDIT,
+  SystemConn,
+  creditSubject,
+  parseCreditGrant,
+  type Broker,
+  type CreditKind,
+  type Uplink,
+} from '@event-broker/shared';
 import { HEALTH_INBOX_ROOT } from './health.js';
 
 export interface CreditChannelOptions {
@@ -94,7 +102,8 @@ export class CreditChannel extends SystemConn {
 
   giveBack(n: number): void {
     if (!this.on || !this.uplink.up) return;
-    for (let left = Math.floor(n); left > 0; left -= MAX_CREDIT) this.send(undefined, `{"return":${Math.min(left, MAX_CREDIT)}}`);
+    for (let left = Math.floor(n); left > 0; left -= MAX_CREDIT)
+      this.send(undefined, `{"return":${Math.min(left, MAX_CREDIT)}}`);
   }
 
   deliver(_sub: unknown, subject: string, _reply: string | undefined, hdrLen: number, msg: Buffer): void {

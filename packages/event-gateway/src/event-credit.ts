@@ -6,7 +6,16 @@
 // pause (shared Client.unhold lets it go), as the service parks a direct publisher, while everyone else goes on.
 // Requests (with a reply) are never parked: the service refuses them itself at the limit (EEVENT_LIMIT). A hub that
 // does not answer credit (a plain nats-server, a service without its event intake) means no gate at all.
-import { Uplink, type Broker, type Conn, type LeafMessage, type Logger, type PublishGate, type PublisherHandle, type Subscription } from '@event-broker/shared';
+import {
+  Uplink,
+  type Broker,
+  type Conn,
+  type LeafMessage,
+  type Logger,
+  type PublishGate,
+  type PublisherHandle,
+  type Subscription,
+} from '@event-broker/shared';
 import { CreditChannel } from './credit-channel.js';
 
 /** The event intake's subjects (event-service handlers/intake.ts `events.>`): the events credit counts. */
@@ -38,11 +47,24 @@ export class GatewayUplink extends Uplink {
     this.spend = fn;
   }
 
-  override deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void {
+  override deliver(
+    sub: Subscription,
+    subject: string,
+    reply: string | undefined,
+    hdrLen: number,
+    msg: Buffer,
+    from: Conn,
+  ): void {
     const spend = this.spend;
     // Spent as it is handed over, before the next publish is admitted (the link writes it a moment later), and once:
     // one message may reach us through several of the hub's interests (broker.seq tells them apart).
-    if (spend !== undefined && reply === undefined && this.broker.seq !== this.spentSeq && subject.startsWith(EVENT_PREFIX) && !this.isClosed) {
+    if (
+      spend !== undefined &&
+      reply === undefined &&
+      this.broker.seq !== this.spentSeq &&
+      subject.startsWith(EVENT_PREFIX) &&
+      !this.isClosed
+    ) {
       this.spentSeq = this.broker.seq;
       spend(1);
     }
@@ -249,7 +271,10 @@ export class EventCredit implements PublishGate {
     this.credit = 0;
     this.lowWater = 0;
     this.removeGate = this.broker.addGate(this);
-    this.logger.info({ subject: this.channel.subject }, 'the upstream answers event credit: plain events are sent on credit, a client without it is held');
+    this.logger.info(
+      { subject: this.channel.subject },
+      'the upstream answers event credit: plain events are sent on credit, a client without it is held',
+    );
   }
 
   /** The service stopped its intake (or the hub is not the service): no credit, no gate; parked clients go on. */
@@ -260,7 +285,10 @@ export class EventCredit implements PublishGate {
     this.credit = 0;
     this.lowWater = 0;
     this.stopTimers();
-    this.logger.info({ subject: this.channel.subject, clients_held: this.parked.size }, 'the upstream no longer answers event credit: plain events are not gated');
+    this.logger.info(
+      { subject: this.channel.subject, clients_held: this.parked.size },
+      'the upstream no longer answers event credit: plain events are not gated',
+    );
     this.release(() => true);
     this.parked.clear();
   }

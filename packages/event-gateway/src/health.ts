@@ -47,7 +47,11 @@ export class HealthProbe extends SystemConn {
   async check(timeoutMs: number): Promise<HealthVerdict> {
     if (!this.uplink.up) return { ok: false, reason: `upstream link ${this.uplink.state}` };
     if (!this.broker.sublist.match(HEALTH_SUBJECT).psubs.some((s) => s.conn === this.uplink)) {
-      return { ok: true, check: 'leaf-link', note: `the upstream has no ${HEALTH_SUBJECT} responder: only the link is known to be up` };
+      return {
+        ok: true,
+        check: 'leaf-link',
+        note: `the upstream has no ${HEALTH_SUBJECT} responder: only the link is known to be up`,
+      };
     }
     const reply = `${this.inbox}.${++this.next}`;
     const started = performance.now();
@@ -63,14 +67,20 @@ export class HealthProbe extends SystemConn {
     });
     this.broker.publish(this, HEALTH_SUBJECT, reply, 0, EMPTY);
     const got = await answer;
-    if (got === undefined) return { ok: false, reason: `no reply from the upstream's ${HEALTH_SUBJECT} within ${timeoutMs} ms` };
+    if (got === undefined)
+      return { ok: false, reason: `no reply from the upstream's ${HEALTH_SUBJECT} within ${timeoutMs} ms` };
     let upstream: string | undefined;
     try {
       upstream = (JSON.parse(got.toString('utf8')) as { server_id?: string }).server_id;
     } catch {
       upstream = undefined;
     }
-    return { ok: true, check: 'round-trip', rtt_ms: Math.round((performance.now() - started) * 1000) / 1000, ...(upstream !== undefined && { upstream_server_id: upstream }) };
+    return {
+      ok: true,
+      check: 'round-trip',
+      rtt_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      ...(upstream !== undefined && { upstream_server_id: upstream }),
+    };
   }
 
   override close(): void {

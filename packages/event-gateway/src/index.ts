@@ -1,10 +1,22 @@
 // Public entry of the gateway package: configuration, token and certificate admission, permissions.
 export * from './config-types.js';
-export { formatGatewayConfig, gatewaySchema, loadGatewayConfig, parseUpstreamUrl, resolveGatewayConfig } from './config.js';
+export {
+  formatGatewayConfig,
+  gatewaySchema,
+  loadGatewayConfig,
+  parseUpstreamUrl,
+  resolveGatewayConfig,
+} from './config.js';
 export type { LoadedGatewayConfig, LoadGatewayConfigOptions } from './config.js';
 export * from './auth/jwt.js';
 export * from './auth/mtls.js';
-export { JWS_ALGORITHMS, loadVerificationKey, type KeyLoadResult, type KeyProblem, type VerificationKey } from './auth/keys.js';
+export {
+  JWS_ALGORITHMS,
+  loadVerificationKey,
+  type KeyLoadResult,
+  type KeyProblem,
+  type VerificationKey,
+} from './auth/keys.js';
 export * from './permissions.js';
 export { EventGateway } from './server.js';
 export type { GatewayStats } from './stats.js';

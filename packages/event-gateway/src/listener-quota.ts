@@ -5,7 +5,16 @@
 // until the service answers; granted 0 means the service is full: that SUB gets nats-server's `-ERR 'maximum
 // subscriptions exceeded'` and the connection stays open, as for max_subscriptions. A hub that does not answer
 // (a plain nats-server) means no quota at all.
-import { ThrottledWarn, type Broker, type Uplink, type Conn, type Logger, type PublisherHandle, type SubscribeGate, type Subscription } from '@event-broker/shared';
+import {
+  ThrottledWarn,
+  type Broker,
+  type Uplink,
+  type Conn,
+  type Logger,
+  type PublisherHandle,
+  type SubscribeGate,
+  type Subscription,
+} from '@event-broker/shared';
 import { CreditChannel } from './credit-channel.js';
 
 /**
@@ -65,7 +74,7 @@ export class ListenerQuota implements SubscribeGate {
   private lastSubAt = -Infinity;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly stopInterest: () => void;
-  private readonly refusedWarn = new ThrottledWarn('subscription refused: the service\'s listener_limit is reached');
+  private readonly refusedWarn = new ThrottledWarn("subscription refused: the service's listener_limit is reached");
 
   constructor(
     private readonly broker: Broker,
@@ -82,7 +91,8 @@ export class ListenerQuota implements SubscribeGate {
     });
     // An unsubscribe (or a client gone with its subscriptions) frees quota: for a parked SUB, or back to the service.
     this.stopInterest = broker.onInterestChange((sub, delta) => {
-      if (delta < 0 && this.removeGate !== undefined && sub.conn.remote !== true && sub.conn.system !== true) this.scheduleSettle();
+      if (delta < 0 && this.removeGate !== undefined && sub.conn.remote !== true && sub.conn.system !== true)
+        this.scheduleSettle();
     });
     if (this.channel.active) this.activate();
   }
@@ -168,7 +178,7 @@ export class ListenerQuota implements SubscribeGate {
       this.shortfallLogged = true;
       this.logger.warn(
         { granted: this.granted, subscriptions: this.used },
-        'the service granted fewer listeners than the gateway\'s clients hold: existing subscriptions are kept, new ones are refused until they fit',
+        "the service granted fewer listeners than the gateway's clients hold: existing subscriptions are kept, new ones are refused until they fit",
       );
     }
     if (k === 0) this.quietUntil = Date.now() + FULL_QUIET_MS;
@@ -246,7 +256,10 @@ export class ListenerQuota implements SubscribeGate {
     this.granted = 0;
     this.shortfallLogged = false;
     this.removeGate = this.broker.setSubscribeGate(this);
-    this.logger.info({ subject: this.channel.subject, subscriptions: this.used }, 'the upstream answers listener credit: client subscriptions count toward its listener_limit');
+    this.logger.info(
+      { subject: this.channel.subject, subscriptions: this.used },
+      'the upstream answers listener credit: client subscriptions count toward its listener_limit',
+    );
     this.scheduleAsk();
   }
 
@@ -256,7 +269,10 @@ export class ListenerQuota implements SubscribeGate {
     this.removeGate();
     this.removeGate = undefined;
     this.granted = 0;
-    this.logger.info({ subject: this.channel.subject }, 'the upstream no longer answers listener credit: client subscriptions are not counted there');
+    this.logger.info(
+      { subject: this.channel.subject },
+      'the upstream no longer answers listener credit: client subscriptions are not counted there',
+    );
     while (this.parked.size > 0) {
       const p = this.parked.values().next().value!;
       this.parked.delete(p);

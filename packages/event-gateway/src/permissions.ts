@@ -14,7 +14,14 @@ import {
   type PermissionsOptions,
   type ResponsePermission,
 } from '@event-broker/shared';
-import { grantPrefix, isBroadInboxEntry, isGatewaySubject, isInboxGrant, isInboxSubject, mayBeGatewaySubject } from './reply-subjects.js';
+import {
+  grantPrefix,
+  isBroadInboxEntry,
+  isGatewaySubject,
+  isInboxGrant,
+  isInboxSubject,
+  mayBeGatewaySubject,
+} from './reply-subjects.js';
 
 export type { PermissionsOptions, ResponsePermission };
 
@@ -85,7 +92,10 @@ export class PermissionRules extends NatsPermissionRules {
       // `_INBOX.alice.` + at least one token, as `_INBOX.alice.>` would match it.
       if (subject.length > p.length && subject.startsWith(p)) return true;
     }
-    return this.inboxPatterns !== undefined && this.inboxPatterns.match(subject).psubs.some((rule) => coversSubscription(rule.subject, subject));
+    return (
+      this.inboxPatterns !== undefined &&
+      this.inboxPatterns.match(subject).psubs.some((rule) => coversSubscription(rule.subject, subject))
+    );
   }
 
   /**
@@ -177,7 +187,11 @@ function parseClaim(nats: unknown): PermissionLists | string {
   };
 }
 
-function parseLists(v: unknown, name: string, queues: boolean): { allow?: PermissionRule[]; deny?: PermissionRule[] } | string {
+function parseLists(
+  v: unknown,
+  name: string,
+  queues: boolean,
+): { allow?: PermissionRule[]; deny?: PermissionRule[] } | string {
   if (v === undefined) return {};
   if (!isObject(v)) return `${name} must be an object`;
   const out: { allow?: PermissionRule[]; deny?: PermissionRule[] } = {};

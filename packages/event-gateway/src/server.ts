@@ -87,10 +87,18 @@ export class EventGateway implements FrontendHost {
       host: config.gateway.host,
       port: config.gateway.port,
       tls: tlsOptions,
-      websocket: ws && { host: ws.host, port: ws.port, tls: tlsOptions, origins: { sameOrigin: ws.same_origin, allowedOrigins: ws.allowed_origins } },
+      websocket: ws && {
+        host: ws.host,
+        port: ws.port,
+        tls: tlsOptions,
+        origins: { sameOrigin: ws.same_origin, allowedOrigins: ws.allowed_origins },
+      },
     });
     const up = config.upstream;
-    const upstreamTls = up.cert_path !== undefined || up.root_ca_path !== undefined ? loadClientTlsOptions(up, { section: 'upstream' }) : undefined;
+    const upstreamTls =
+      up.cert_path !== undefined || up.root_ca_path !== undefined
+        ? loadClientTlsOptions(up, { section: 'upstream' })
+        : undefined;
     this.uplink = new GatewayUplink(this.broker, {
       urls: up.urls,
       ...(upstreamTls !== undefined && { tls: upstreamTls }),
@@ -108,7 +116,12 @@ export class EventGateway implements FrontendHost {
       stampAuth: { claimsOn: EVENT_SUBJECT_PREFIX, ...(up.auth_stamp === 'events' && { only: EVENT_SUBJECT_PREFIX }) },
       takesCredit: true,
       ...(up.user !== undefined || up.token !== undefined
-        ? { credentials: { ...(up.user !== undefined && { user: up.user, password: up.password! }), ...(up.token !== undefined && { token: up.token }) } }
+        ? {
+            credentials: {
+              ...(up.user !== undefined && { user: up.user, password: up.password! }),
+              ...(up.token !== undefined && { token: up.token }),
+            },
+          }
         : {}),
     });
     this.uplink.onStateChange((e) => {
@@ -117,7 +130,10 @@ export class EventGateway implements FrontendHost {
     this.health = new HealthProbe(this.broker, this.uplink);
     this.eventCredit = new EventCredit(this.broker, this.uplink, logger.child({ component: 'event-credit' }));
     this.listenerQuota = new ListenerQuota(this.broker, this.uplink, logger.child({ component: 'listener-quota' }));
-    warnExposedKeyFiles(logger, [...reloadedKeyFiles(config), ...(up.key_path !== undefined ? [{ setting: 'upstream.key_path', file: up.key_path }] : [])]);
+    warnExposedKeyFiles(logger, [
+      ...reloadedKeyFiles(config),
+      ...(up.key_path !== undefined ? [{ setting: 'upstream.key_path', file: up.key_path }] : []),
+    ]);
     warnPlaintextCredentials(logger, up, upstreamTls !== undefined);
   }
 
@@ -147,13 +163,14 @@ export class EventGateway implements FrontendHost {
    * count violations; the Client logs each refusal and answers it.
    */
   private readonly countingAuthenticator: ClientAuthenticator = {
-    admit: (connect, client) => this.admitUnderCurrentRules(connect, client).then(
-      (verdict) => this.counted(verdict),
-      (err: unknown) => {
-        this.authFailures.record('authenticator failed');
-        throw err;
-      },
-    ),
+    admit: (connect, client) =>
+      this.admitUnderCurrentRules(connect, client).then(
+        (verdict) => this.counted(verdict),
+        (err: unknown) => {
+          this.authFailures.record('authenticator failed');
+          throw err;
+        },
+      ),
   };
 
   /**
@@ -293,13 +310,20 @@ export class EventGateway implements FrontendHost {
         // the revocation above (User Authentication Revoked).
         void admission.recheck(client).then((reason) => {
           if (reason === undefined || client.isClosed) return;
-          this.logger.warn({ cid: client.cid, who: client.identity, reason }, 'connection closed: its token fails the reloaded [auth] rules');
+          this.logger.warn(
+            { cid: client.cid, who: client.identity, reason },
+            'connection closed: its token fails the reloaded [auth] rules',
+          );
           client.fail(Errors.authorizationViolation, `token no longer accepted: ${reason}`);
         });
       }
     }
     this.logger.info(
-      { changed: plan.applied.map((c) => c.key), restart_required: plan.restart.map((c) => c.key), revoked_connections: revoked },
+      {
+        changed: plan.applied.map((c) => c.key),
+        restart_required: plan.restart.map((c) => c.key),
+        revoked_connections: revoked,
+      },
       'configuration reloaded',
     );
     return plan;
@@ -321,8 +345,15 @@ export class EventGateway implements FrontendHost {
       return;
     }
     this.logger.info(
-      { max_payload: next.max_payload, gateway_max_payload: this.config.gateway.max_payload, upstream_max_payload: maxPayload, identity_stamp_bytes: AUTH_STAMP_MAX_BYTES },
-      next.max_payload < this.config.gateway.max_payload ? 'clients limited to the upstream\'s max_payload less the identity stamp\'s room' : 'clients back to the gateway\'s max_payload',
+      {
+        max_payload: next.max_payload,
+        gateway_max_payload: this.config.gateway.max_payload,
+        upstream_max_payload: maxPayload,
+        identity_stamp_bytes: AUTH_STAMP_MAX_BYTES,
+      },
+      next.max_payload < this.config.gateway.max_payload
+        ? "clients limited to the upstream's max_payload less the identity stamp's room"
+        : "clients back to the gateway's max_payload",
     );
     this.effectiveLimits = next;
     for (const client of this.frontend.clients.values()) {
@@ -421,7 +452,8 @@ function countViolations(p: ClientPermissions, counts: { publish: number; subscr
  * never leaves the machine.
  */
 function warnPlaintextCredentials(logger: Logger, up: GatewayConfig['upstream'], tls: boolean): void {
-  const setting = up.token !== undefined ? 'upstream.token' : up.password !== undefined ? 'upstream.password' : undefined;
+  const setting =
+    up.token !== undefined ? 'upstream.token' : up.password !== undefined ? 'upstream.password' : undefined;
   if (tls || setting === undefined) return;
   for (const raw of up.urls) {
     const url = parseHubUrl(raw);

@@ -10,7 +10,11 @@ import WebSocket from 'ws';
 import { within } from '@event-broker/test-support/wait';
 import { startBridge } from './helpers/bridge.js';
 
-function get(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+function get(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return within(
     new Promise((resolve, reject) => {
       const req = http.get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
@@ -24,7 +28,9 @@ function get(port: number, path: string, headers: Record<string, string>): Promi
 }
 
 test('the monitoring port refuses a rebindable Host and sends CORS only to a listed origin', async (t) => {
-  const b = await startBridge(t, { config: { monitor: { host: '127.0.0.1', port: 0, allowed_origins: ['https://ops.example'] } } });
+  const b = await startBridge(t, {
+    config: { monitor: { host: '127.0.0.1', port: 0, allowed_origins: ['https://ops.example'] } },
+  });
   const port = b.gateway.monitorPort!;
   assert.equal((await get(port, '/varz', { host: 'rebind.example' })).status, 403);
   assert.equal((await get(port, '/connz', { host: `localhost:${port}` })).status, 200);
@@ -37,7 +43,11 @@ test('the monitoring port refuses a rebindable Host and sends CORS only to a lis
 test('the WebSocket port refuses a foreign page with 403 (same_origin) and lets the same origin upgrade', async (t) => {
   const b = await startBridge(t, { config: { websocket: { host: '127.0.0.1', port: 0, same_origin: true } } });
   const port = b.gateway.websocketPort!;
-  const tlsOpts = { ca: fs.readFileSync(b.pki.ca), cert: fs.readFileSync(b.pki.client.cert), key: fs.readFileSync(b.pki.client.key) };
+  const tlsOpts = {
+    ca: fs.readFileSync(b.pki.ca),
+    cert: fs.readFileSync(b.pki.client.cert),
+    key: fs.readFileSync(b.pki.client.key),
+  };
   const outcome = (origin: string) =>
     within(
       new Promise<number>((resolve, reject) => {

@@ -15,10 +15,17 @@ import { devPki, external, gatewayToml, runToExit, startCli, tokenId, type Pki }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
-async function start(t: TestContext, args: string[], dataDir: string): Promise<{ run: Run; port: number; monitorPort: number }> {
+async function start(
+  t: TestContext,
+  args: string[],
+  dataDir: string,
+): Promise<{ run: Run; port: number; monitorPort: number }> {
   const started = await startCli(t, args);
   const pidFile = path.join(dataDir, 'event-gateway.pid');
-  await until(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() === String(started.run.child.pid), 'the pid file names the gateway');
+  await until(
+    () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() === String(started.run.child.pid),
+    'the pid file names the gateway',
+  );
   return started;
 }
 
@@ -28,7 +35,14 @@ async function stop(run: Run): Promise<void> {
 }
 
 /** Connects a client (name `name`), or the refusal's message. */
-async function tryConnect(t: TestContext, pki: Pki, port: number, token: string, name: string, timeout = 5000): Promise<NatsConnection | string> {
+async function tryConnect(
+  t: TestContext,
+  pki: Pki,
+  port: number,
+  token: string,
+  name: string,
+  timeout = 5000,
+): Promise<NatsConnection | string> {
   try {
     return await external(t, pki, `${HOST}:${port}`, token, { nats: { name, timeout } });
   } catch (err) {
@@ -53,7 +67,11 @@ test('config patch raises max_connections on a running gateway and revokes a liv
   const dir = tmpDir(t);
   const dataDir = path.join(dir, 'state');
   // No upstream listening: the link stays down, which clients of the gateway do not notice.
-  const base = write(dir, 'gateway.toml', gatewayToml(pki, await freePort(), ['max_connections = 1', `data_dir = "${dataDir}"`]));
+  const base = write(
+    dir,
+    'gateway.toml',
+    gatewayToml(pki, await freePort(), ['max_connections = 1', `data_dir = "${dataDir}"`]),
+  );
   const { run, port } = await start(t, ['--config', base], dataDir);
 
   const aliceToken = await pki.token('alice');
@@ -71,7 +89,11 @@ test('config patch raises max_connections on a running gateway and revokes a liv
   assert.match(r.stdout, new RegExp(`^gateway \\(pid ${run.child.pid}\\) told to reload$`, 'm'));
   const reloaded = await logLine(run, 'configuration reloaded');
   assert.deepEqual(reloaded.changed, ['gateway.max_connections', 'gateway.ping_max']);
-  assert.ok(jsonLines(run.stdout()).some((l) => l.msg === 'configuration changed' && l.setting === 'gateway.max_connections' && l.to === 3));
+  assert.ok(
+    jsonLines(run.stdout()).some(
+      (l) => l.msg === 'configuration changed' && l.setting === 'gateway.max_connections' && l.to === 3,
+    ),
+  );
 
   const bob2 = await tryConnect(t, pki, port, await pki.token('bob'), 'bob');
   assert.notEqual(typeof bob2, 'string', `bob gets in now: ${String(bob2)}`);
@@ -86,7 +108,11 @@ test('config patch raises max_connections on a running gateway and revokes a liv
   assert.equal((await logLine(run, 'configuration reloaded', { n: 2 })).revoked_connections, 1);
   assert.equal((bob2 as NatsConnection).isClosed(), false);
   const again = await tryConnect(t, pki, port, aliceToken, 'alice again');
-  assert.match(String(again), /Authorization Violation|AUTHORIZATION_VIOLATION/, 'the revoked token is refused from now on');
+  assert.match(
+    String(again),
+    /Authorization Violation|AUTHORIZATION_VIOLATION/,
+    'the revoked token is refused from now on',
+  );
 
   // Restarted with the same command line: both stored patches apply again.
   await stop(run);
@@ -96,10 +122,13 @@ test('config patch raises max_connections on a running gateway and revokes a liv
   const dave = await tryConnect(t, pki, restarted.port, await pki.token('dave'), 'dave');
   assert.notEqual(typeof carol, 'string', String(carol));
   assert.notEqual(typeof dave, 'string', `max_connections 3 after the restart: ${String(dave)}`);
-  assert.match(String(await tryConnect(t, pki, restarted.port, aliceToken, 'alice')), /Authorization Violation|AUTHORIZATION_VIOLATION/);
+  assert.match(
+    String(await tryConnect(t, pki, restarted.port, aliceToken, 'alice')),
+    /Authorization Violation|AUTHORIZATION_VIOLATION/,
+  );
 });
 
-test('config show prints the configuration in force with each value\'s source: default, base, --patch-dir, --patch, stored patch', async (t) => {
+test("config show prints the configuration in force with each value's source: default, base, --patch-dir, --patch, stored patch", async (t) => {
   const pki = await devPki(t);
   const dir = tmpDir(t);
   const base = write(dir, 'gateway.toml', gatewayToml(pki, 7999));
@@ -125,8 +154,16 @@ test('config show prints the configuration in force with each value\'s source: d
     return { value: m[1], source: m[2] };
   };
   const stored = path.join(dir, 'data', 'patches', '0001-stored.toml');
-  assert.deepEqual(line('lame_duck_grace_period'), { value: '"3s"', source: `${stored}:3 (patch 4)` }, 'the stored patch, after every command-line patch');
-  assert.deepEqual(line('max_subscriptions'), { value: '60', source: `${path.join(patchDir, '20-more.toml')}:2 (patch 2)` }, '--patch-dir in file-name order');
+  assert.deepEqual(
+    line('lame_duck_grace_period'),
+    { value: '"3s"', source: `${stored}:3 (patch 4)` },
+    'the stored patch, after every command-line patch',
+  );
+  assert.deepEqual(
+    line('max_subscriptions'),
+    { value: '60', source: `${path.join(patchDir, '20-more.toml')}:2 (patch 2)` },
+    '--patch-dir in file-name order',
+  );
   assert.deepEqual(line('max_payload'), { value: '"512KB"', source: `${fromDir}:3 (patch 1)` });
   assert.deepEqual(line('ping_max'), { value: '4', source: `${cliPatch}:2 (patch 3)` }, '--patch after --patch-dir');
   assert.deepEqual(line('host'), { value: `"${HOST}"`, source: `${base}:2` });
@@ -146,21 +183,40 @@ test('a bad patch is refused with file:line: key: reason, nothing is stored and 
   const { run, port } = await start(t, ['--config', base], dataDir);
   const patches = path.join(dataDir, 'patches');
 
-  const bad = write(dir, 'bad.toml', ['[gateway]', 'max_connections = 0', 'prot = 1', 'lame_duck_grace_period = "1h"', '[auth]', 'algorithms = ["none"]']);
+  const bad = write(dir, 'bad.toml', [
+    '[gateway]',
+    'max_connections = 0',
+    'prot = 1',
+    'lame_duck_grace_period = "1h"',
+    '[auth]',
+    'algorithms = ["none"]',
+  ]);
   const r = await runToExit(t, ['config', 'patch', bad, '--config', base]);
   assert.equal(r.code, 2);
   assert.equal(r.stdout, '');
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines[0], 'event-gateway config: patch refused, nothing stored');
-  assert.ok(lines.some((l) => l.startsWith(`${bad}:2: gateway.max_connections: `)), r.stderr);
-  assert.ok(lines.some((l) => l.startsWith(`${bad}:3: gateway.prot: unknown key`)), r.stderr);
-  assert.ok(lines.some((l) => l.startsWith(`${bad}:6: auth.algorithms[0]: "none" is never allowed`)), r.stderr);
+  assert.ok(
+    lines.some((l) => l.startsWith(`${bad}:2: gateway.max_connections: `)),
+    r.stderr,
+  );
+  assert.ok(
+    lines.some((l) => l.startsWith(`${bad}:3: gateway.prot: unknown key`)),
+    r.stderr,
+  );
+  assert.ok(
+    lines.some((l) => l.startsWith(`${bad}:6: auth.algorithms[0]: "none" is never allowed`)),
+    r.stderr,
+  );
   assert.deepEqual(fs.readdirSync(patches), [], 'nothing stored, no temporary file left');
 
   const range = write(dir, 'range.toml', ['[gateway]', 'lame_duck_grace_period = "1h"']);
   const g = await runToExit(t, ['config', 'patch', range, '--config', base]);
   assert.equal(g.code, 2);
-  assert.match(g.stderr, new RegExp(`^${escape(range)}:2: gateway\\.lame_duck_grace_period: must be shorter than lame_duck_duration`, 'm'));
+  assert.match(
+    g.stderr,
+    new RegExp(`^${escape(range)}:2: gateway\\.lame_duck_grace_period: must be shorter than lame_duck_duration`, 'm'),
+  );
 
   const syntax = write(dir, 'syntax.toml', ['[gateway', 'max_connections = 3']);
   const s = await runToExit(t, ['config', 'patch', syntax, '--config', base]);

@@ -15,7 +15,12 @@ test('100 handshake-less sockets at once hold at most max_connections slots, and
   // auth_timeout long enough that no slot is freed by it while the test counts.
   const b = await startBridge(t, { config: { gateway: { max_connections: LIMIT, auth_timeout: 8000 } } });
   const idle = await idleSockets(t, b.gateway.port, 100);
-  await until(() => idle.closed() >= 90, '90 of the 100 closed', WAIT_MS, () => `${idle.open()} still open`);
+  await until(
+    () => idle.closed() >= 90,
+    '90 of the 100 closed',
+    WAIT_MS,
+    () => `${idle.open()} still open`,
+  );
   assert.equal(idle.open(), LIMIT, 'the cap holds exactly');
   assert.equal(b.gateway.clients.size, 0, 'none of them is a client');
 
@@ -34,7 +39,12 @@ test('admitted clients are never closed to make room: with max_connections admit
   const clients = [];
   for (let i = 0; i < 3; i++) clients.push(await b.external(token));
   const idle = await idleSockets(t, b.gateway.port, 5);
-  await until(() => idle.refused() === 5 && idle.closed() === 5, 'all five refused', WAIT_MS, () => `${idle.refused()} refused, ${idle.closed()} closed`);
+  await until(
+    () => idle.refused() === 5 && idle.closed() === 5,
+    'all five refused',
+    WAIT_MS,
+    () => `${idle.refused()} refused, ${idle.closed()} closed`,
+  );
   for (const nc of clients) await within(nc.flush(), 'an admitted client is still served');
 });
 
@@ -42,12 +52,24 @@ test('a socket that never starts its TLS handshake is closed at auth_timeout fro
   const b = await startBridge(t, { config: { gateway: { auth_timeout: 300 } } });
   const idle = await idleSockets(t, b.gateway.port, 3);
   // Bounded well above auth_timeout; before, the handshake alone had max(2 s, auth_timeout), then auth_timeout again.
-  await until(() => idle.closed() === 3, 'the three closed', WAIT_MS, () => `${idle.open()} still open`);
+  await until(
+    () => idle.closed() === 3,
+    'the three closed',
+    WAIT_MS,
+    () => `${idle.open()} still open`,
+  );
 });
 
 test('the WebSocket port counts sockets from accept too', async (t) => {
-  const b = await startBridge(t, { config: { gateway: { max_connections: LIMIT, auth_timeout: 8000 }, websocket: { host: '127.0.0.1', port: 0 } } });
+  const b = await startBridge(t, {
+    config: { gateway: { max_connections: LIMIT, auth_timeout: 8000 }, websocket: { host: '127.0.0.1', port: 0 } },
+  });
   const idle = await idleSockets(t, b.gateway.websocketPort!, 40);
-  await until(() => idle.closed() >= 30, '30 of the 40 closed', WAIT_MS, () => `${idle.open()} still open`);
+  await until(
+    () => idle.closed() >= 30,
+    '30 of the 40 closed',
+    WAIT_MS,
+    () => `${idle.open()} still open`,
+  );
   assert.equal(idle.open(), LIMIT);
 });

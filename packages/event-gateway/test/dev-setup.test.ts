@@ -41,22 +41,57 @@ test('the dev configuration links the gateway to the service, and the dev client
   await writeDevPki(path.join(dir, 'certs'));
   fs.mkdirSync(path.join(dir, 'dev'));
   // The dev files as they are: their relative paths (../certs, ../data) now resolve inside the temporary directory.
-  for (const f of ['event-service.toml', 'event-gateway.toml']) fs.copyFileSync(path.join(ROOT, 'dev', f), path.join(dir, 'dev', f));
+  for (const f of ['event-service.toml', 'event-gateway.toml'])
+    fs.copyFileSync(path.join(ROOT, 'dev', f), path.join(dir, 'dev', f));
   const leafPort = await freePort();
   const gatewayPort = await freePort();
   const gatewayMonitor = await freePort();
   const servicePatch = path.join(dir, 'service-ports.toml');
-  fs.writeFileSync(servicePatch, ['[service]', 'port = 0', '[websocket]', 'port = 0', '[leafnodes]', `port = ${leafPort}`, '[monitor]', 'port = 0', ''].join('\n'));
+  fs.writeFileSync(
+    servicePatch,
+    [
+      '[service]',
+      'port = 0',
+      '[websocket]',
+      'port = 0',
+      '[leafnodes]',
+      `port = ${leafPort}`,
+      '[monitor]',
+      'port = 0',
+      '',
+    ].join('\n'),
+  );
   const gatewayPatch = path.join(dir, 'gateway-ports.toml');
   fs.writeFileSync(
     gatewayPatch,
-    ['[gateway]', `port = ${gatewayPort}`, '[websocket]', 'port = 0', '[upstream]', `urls = ["tls://127.0.0.1:${leafPort}"]`, '[monitor]', `port = ${gatewayMonitor}`, ''].join('\n'),
+    [
+      '[gateway]',
+      `port = ${gatewayPort}`,
+      '[websocket]',
+      'port = 0',
+      '[upstream]',
+      `urls = ["tls://127.0.0.1:${leafPort}"]`,
+      '[monitor]',
+      `port = ${gatewayMonitor}`,
+      '',
+    ].join('\n'),
   );
-  const service = run(t, SERVICE_CLI, ['--config', path.join(dir, 'dev', 'event-service.toml'), '--patch', servicePatch]);
-  const gateway = run(t, GATEWAY_CLI, ['--config', path.join(dir, 'dev', 'event-gateway.toml'), '--patch', gatewayPatch]);
+  const service = run(t, SERVICE_CLI, [
+    '--config',
+    path.join(dir, 'dev', 'event-service.toml'),
+    '--patch',
+    servicePatch,
+  ]);
+  const gateway = run(t, GATEWAY_CLI, [
+    '--config',
+    path.join(dir, 'dev', 'event-gateway.toml'),
+    '--patch',
+    gatewayPatch,
+  ]);
   await until(
     async () => {
-      if (service.exited() || gateway.exited()) throw new Error(`a dev process exited:\n${service.output()}\n${gateway.output()}`);
+      if (service.exited() || gateway.exited())
+        throw new Error(`a dev process exited:\n${service.output()}\n${gateway.output()}`);
       return (await healthz(gatewayMonitor)) === 200;
     },
     "the gateway's /healthz answers 200 (a round trip through the leaf link)",
@@ -72,7 +107,14 @@ test('the dev configuration links the gateway to the service, and the dev client
 
   // certs/client.pem on the service's leafnode port: TLS succeeds (same CA), the CONNECT does not.
   const intruder = await rawTls(leafPort, certs(DEV_PKI_FILES.client));
-  const body = JSON.stringify({ specversion: '1.0', id: 'dev-intruder', source: '/x', type: 'scanJobCreated', producer: { id: 'p', name: 'x', type: 'service' }, data: {} });
+  const body = JSON.stringify({
+    specversion: '1.0',
+    id: 'dev-intruder',
+    source: '/x',
+    type: 'scanJobCreated',
+    producer: { id: 'p', name: 'x', type: 'service' },
+    data: {},
+  });
   intruder.socket.write(
     `CONNECT {"version":"2.9.10","server_id":"NINTRUDER","name":"intruder","headers":true}\r\nLS+ >\r\nLMSG events.scanJobCreated ${Buffer.byteLength(body)}\r\n${body}\r\nPING\r\n`,
   );
@@ -87,7 +129,9 @@ test('the dev configuration links the gateway to the service, and the dev client
 
   // The link itself stayed up through both refusals: never dropped and re-dialled, and a round trip through it
   // still answers.
-  const varz = (await (await fetch(`http://127.0.0.1:${gatewayMonitor}/varz`, { signal: AbortSignal.timeout(3000) })).json()) as { upstream: { up: boolean; reconnects: number } };
+  const varz = (await (
+    await fetch(`http://127.0.0.1:${gatewayMonitor}/varz`, { signal: AbortSignal.timeout(3000) })
+  ).json()) as { upstream: { up: boolean; reconnects: number } };
   assert.deepEqual({ up: varz.upstream.up, reconnects: varz.upstream.reconnects }, { up: true, reconnects: 0 });
   assert.equal(await healthz(gatewayMonitor), 200);
 });

@@ -11,7 +11,18 @@ import { type SinkReceiver, startDownSink } from '@event-broker/test-support/htt
 import { freePort } from '@event-broker/test-support/processes';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { pace, until, within } from '@event-broker/test-support/wait';
-import { connectLine, devPki, externalClient, getJson, internalClient, rawTls, record, startService, startTestGateway, type Pki } from './helpers/bridge.js';
+import {
+  connectLine,
+  devPki,
+  externalClient,
+  getJson,
+  internalClient,
+  rawTls,
+  record,
+  startService,
+  startTestGateway,
+  type Pki,
+} from './helpers/bridge.js';
 import type { EventService } from '@event-broker/event-service';
 import type { EventGateway } from '../src/server.js';
 
@@ -24,10 +35,21 @@ interface HandlerzView {
   handlers: { held: number; last_seq: number; intake: { paused_publishers: number } };
 }
 
-const event = (id: string) => sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad: 'x'.repeat(512) } }));
+const event = (id: string) =>
+  sc.encode(
+    JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad: 'x'.repeat(512) } }),
+  );
 
 /** A service at event_limit 50 with [store] and a sink that is down, and a gateway on its leafnode port. */
-async function atTheLimit(t: TestContext): Promise<{ pki: Pki; service: EventService; gateway: EventGateway; sink: SinkReceiver; handlerz: () => Promise<HandlerzView> }> {
+async function atTheLimit(
+  t: TestContext,
+): Promise<{
+  pki: Pki;
+  service: EventService;
+  gateway: EventGateway;
+  sink: SinkReceiver;
+  handlerz: () => Promise<HandlerzView>;
+}> {
   const sink = await startDownSink(t);
   const pki = await devPki(t);
   const service = await startService(t, pki, {
@@ -129,7 +151,12 @@ test('one client flooding events at event_limit is held at the gateway alone: th
   for (let i = 0; i < FLOOD; i++) a.publish('events.scanJobUpdated', event(`a${i}`));
   let aFlushed = false;
   const aFlush = a.flush().then(() => (aFlushed = true));
-  await until(() => gateway.eventCredit.stats().clients_held === 1, 'A is held at the gateway for want of credit', 20_000, () => JSON.stringify(gateway.eventCredit.stats()));
+  await until(
+    () => gateway.eventCredit.stats().clients_held === 1,
+    'A is held at the gateway for want of credit',
+    20_000,
+    () => JSON.stringify(gateway.eventCredit.stats()),
+  );
   await until(() => sink.refused > 0, 'the sink was tried and refused', 10_000);
 
   // Meanwhile B: request/reply through the same link, and plain messages to an internal subscriber.
@@ -137,34 +164,60 @@ test('one client flooding events at event_limit is held at the gateway alone: th
   const B_MSGS = 200;
   for (let i = 0; i < B_MSGS; i++) b.publish('b.msgs', sc.encode(`m${i}`));
   await within(b.flush(), "B's flush while A is held", 5000);
-  await until(() => heard.msgs.length === B_MSGS, "the internal subscriber receives all of B's messages while A is held", 10_000, () => `${heard.msgs.length} of ${B_MSGS}`);
+  await until(
+    () => heard.msgs.length === B_MSGS,
+    "the internal subscriber receives all of B's messages while A is held",
+    10_000,
+    () => `${heard.msgs.length} of ${B_MSGS}`,
+  );
 
   const down = await sampler.stop();
   const settled = await settledHeld(handlerz);
   const view = await handlerz();
   const credit = gateway.eventCredit.stats();
-  t.diagnostic(`B's request/reply p99: ${idle.toFixed(2)} ms idle, ${flood.toFixed(2)} ms while A floods at the limit (${ROUND_TRIPS} round trips each)`);
-  t.diagnostic(`while A is held: service held ${view.handlers.held}, stored ${view.handlers.last_seq}, paused publishers ${view.handlers.intake.paused_publishers}; gateway credit ${JSON.stringify(credit)}`);
-  t.diagnostic(`sink down, sampled ${down.samples} times: at most ${down.stored} stored (= held), ${down.held} as /handlerz reports held; settled at ${settled} (event_limit ${LIMIT})`);
+  t.diagnostic(
+    `B's request/reply p99: ${idle.toFixed(2)} ms idle, ${flood.toFixed(2)} ms while A floods at the limit (${ROUND_TRIPS} round trips each)`,
+  );
+  t.diagnostic(
+    `while A is held: service held ${view.handlers.held}, stored ${view.handlers.last_seq}, paused publishers ${view.handlers.intake.paused_publishers}; gateway credit ${JSON.stringify(credit)}`,
+  );
+  t.diagnostic(
+    `sink down, sampled ${down.samples} times: at most ${down.stored} stored (= held), ${down.held} as /handlerz reports held; settled at ${settled} (event_limit ${LIMIT})`,
+  );
   assert.ok(down.samples > 5, `sampled ${down.samples} times`);
   assert.ok(down.stored <= LIMIT, `${down.stored} events held > event_limit ${LIMIT}`);
   assert.ok(settled <= LIMIT, `${settled} events held > event_limit ${LIMIT}`);
-  assert.equal(view.handlers.intake.paused_publishers, 0, "the service never holds the gateway's link: the gateway holds A itself");
+  assert.equal(
+    view.handlers.intake.paused_publishers,
+    0,
+    "the service never holds the gateway's link: the gateway holds A itself",
+  );
   assert.equal(aFlushed, false, "A's flush waits: its PING is behind the held event, not read");
   // B's round trips all completed (each within its 5 s timeout) while A was held; their p99 is reported above, not
   // asserted: speed is the benchmarks' (a shared machine makes a timed assertion flaky).
   assert.ok(down.held <= LIMIT, `/handlerz held ${down.held} > event_limit ${LIMIT}`);
-  assert.deepEqual(heard.data(), Array.from({ length: B_MSGS }, (_, i) => `m${i}`), "B's messages, all and in order");
+  assert.deepEqual(
+    heard.data(),
+    Array.from({ length: B_MSGS }, (_, i) => `m${i}`),
+    "B's messages, all and in order",
+  );
 
   // The sink comes back: A resumes, and every event it sent is stored and delivered once.
   const after = sampleHeld(handlerz);
   sink.up();
   await within(aFlush, "A's flush completes once room frees", DRAIN_MS);
   const want = Array.from({ length: FLOOD }, (_, i) => `a${i}`);
-  await until(() => want.every((id) => sink.received.has(id)), 'every event reaches the sink', DRAIN_MS, () => `${sink.received.size} of ${FLOOD}`);
+  await until(
+    () => want.every((id) => sink.received.has(id)),
+    'every event reaches the sink',
+    DRAIN_MS,
+    () => `${sink.received.size} of ${FLOOD}`,
+  );
   const up = await after.stop();
   const end = await handlerz();
-  t.diagnostic(`sink up: /handlerz held at most ${up.held} over ${up.samples} samples (a commit group in flight counted twice for a moment: see sampleHeld)`);
+  t.diagnostic(
+    `sink up: /handlerz held at most ${up.held} over ${up.samples} samples (a commit group in flight counted twice for a moment: see sampleHeld)`,
+  );
   assert.equal(end.handlers.last_seq, FLOOD, 'each stored once');
   assert.equal(gateway.eventCredit.stats().clients_held, 0);
 });
@@ -174,7 +227,9 @@ test('several gateway clients flooding events at once: the held count never pass
   const producer = await pki.devToken('producer', { pub: { allow: ['events.>'] } });
   const CLIENTS = 4;
   const EACH = 400;
-  const clients = await Promise.all(Array.from({ length: CLIENTS }, () => externalClient(t, pki, gateway.port, producer)));
+  const clients = await Promise.all(
+    Array.from({ length: CLIENTS }, () => externalClient(t, pki, gateway.port, producer)),
+  );
 
   const sampler = sampleHeld(handlerz);
   for (let i = 0; i < EACH; i++) clients.forEach((c, k) => c.publish('events.scanJobUpdated', event(`c${k}-${i}`)));
@@ -183,7 +238,10 @@ test('several gateway clients flooding events at once: the held count never pass
   // sampled past that point.
   const full = sampler.now().samples;
   await until(
-    () => gateway.eventCredit.stats().clients_held === CLIENTS && sampler.now().stored >= LIMIT && sampler.now().samples >= full + 20,
+    () =>
+      gateway.eventCredit.stats().clients_held === CLIENTS &&
+      sampler.now().stored >= LIMIT &&
+      sampler.now().samples >= full + 20,
     'every flooding client is held at the gateway, the room taken',
     20_000,
     () => `${JSON.stringify(gateway.eventCredit.stats())}; ${JSON.stringify(sampler.now())}`,
@@ -191,7 +249,9 @@ test('several gateway clients flooding events at once: the held count never pass
   const down = await sampler.stop();
   const settled = await settledHeld(handlerz);
   const view = await handlerz();
-  t.diagnostic(`sink down, sampled ${down.samples} times: at most ${down.stored} stored (= held), ${down.held} as /handlerz reports held; settled at ${settled} (event_limit ${LIMIT})`);
+  t.diagnostic(
+    `sink down, sampled ${down.samples} times: at most ${down.stored} stored (= held), ${down.held} as /handlerz reports held; settled at ${settled} (event_limit ${LIMIT})`,
+  );
   assert.ok(down.samples > 5, `sampled ${down.samples} times`);
   assert.ok(down.stored <= LIMIT, `${down.stored} events held > event_limit ${LIMIT}`);
   assert.ok(settled <= LIMIT, `${settled} events held > event_limit ${LIMIT}`);
@@ -200,7 +260,12 @@ test('several gateway clients flooding events at once: the held count never pass
   sink.up();
   await within(Promise.all(flushed), 'every client resumes', DRAIN_MS);
   const want = clients.flatMap((_, k) => Array.from({ length: EACH }, (_, i) => `c${k}-${i}`));
-  await until(() => want.every((id) => sink.received.has(id)), 'every event reaches the sink', DRAIN_MS, () => `${sink.received.size} of ${want.length}`);
+  await until(
+    () => want.every((id) => sink.received.has(id)),
+    'every event reaches the sink',
+    DRAIN_MS,
+    () => `${sink.received.size} of ${want.length}`,
+  );
   t.diagnostic(`gateway credit at the end: ${JSON.stringify(gateway.eventCredit.stats())}`);
   assert.equal((await handlerz()).handlers.last_seq, want.length, 'each stored once');
   // Credit left over goes back once the clients are quiet: held at the gateway, it is room nobody else could use.
@@ -216,9 +281,15 @@ test('through an outage plain events are held at the gateway, not buffered: cred
   const port = await freePort();
   const leafnodePort = await freePort();
   const dbPath = path.join(tmpDir(t, 'event-credit-outage-'), 'events.db');
-  const config = { service: { event_limit: 1000 }, store: { path: dbPath }, handlers: { event_feed: { url: sink.url } } };
+  const config = {
+    service: { event_limit: 1000 },
+    store: { path: dbPath },
+    handlers: { event_feed: { url: sink.url } },
+  };
   const first = await startService(t, pki, { port, leafnodePort, config });
-  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafnodePort}`, { config: { upstream: { reconnect_delay: 100, reconnect_max_delay: 300 } } });
+  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafnodePort}`, {
+    config: { upstream: { reconnect_delay: 100, reconnect_max_delay: 300 } },
+  });
   await until(() => gateway.eventCredit.stats().active, 'event credit active');
   const producer = await pki.devToken('producer', { pub: { allow: ['events.>'] } });
   const a = await externalClient(t, pki, gateway.port, producer);
@@ -231,7 +302,10 @@ test('through an outage plain events are held at the gateway, not buffered: cred
   const N = 100;
   for (let i = 0; i < N; i++) a.publish('events.scanJobUpdated', event(`o${i}`));
   const flushed = a.flush();
-  await until(() => gateway.eventCredit.stats().clients_held === 1, 'the producer is held at the gateway during the outage');
+  await until(
+    () => gateway.eventCredit.stats().clients_held === 1,
+    'the producer is held at the gateway during the outage',
+  );
   const during = { credit: gateway.eventCredit.stats(), buffered: gateway.uplink.counters.bufferedMsgs };
   t.diagnostic(`during the outage: ${JSON.stringify(during)}`);
   assert.equal(during.credit.held, 0, 'no credit through an outage: the service forgot it with the link');
@@ -241,7 +315,12 @@ test('through an outage plain events are held at the gateway, not buffered: cred
   await within(gateway.uplink.waitUntilUp(5000), 'the link comes back', 6000);
   await within(flushed, 'the producer resumes once the new link grants credit', 10_000);
   const want = Array.from({ length: N }, (_, i) => `o${i}`);
-  await until(() => want.every((id) => sink.received.has(id)), 'every event held through the outage is delivered', 20_000, () => `${sink.received.size - 1} of ${N}`);
+  await until(
+    () => want.every((id) => sink.received.has(id)),
+    'every event held through the outage is delivered',
+    20_000,
+    () => `${sink.received.size - 1} of ${N}`,
+  );
 });
 
 test('a client whose header block grows past the service max_payload once stamped (bare-LF lines) is dropped at the gateway, and its credit is not lost: other clients go on', async (t) => {
@@ -266,17 +345,33 @@ test('a client whose header block grows past the service max_payload once stampe
   // Within the client's max_payload as sent; a quarter larger once each bare-LF line is rewritten CRLF with the stamp.
   const hdr = `NATS/1.0\n${'a:1\n'.repeat(15_000)}\r\n`;
   const body = JSON.stringify({ specversion: '1.0', id: 'grown', source: '/t', type: 'scanJobUpdated' });
-  for (let i = 0; i < 4; i++) raw.socket.write(`HPUB events.scanJobUpdated ${hdr.length} ${hdr.length + body.length}\r\n${hdr}${body}\r\n`);
+  for (let i = 0; i < 4; i++)
+    raw.socket.write(`HPUB events.scanJobUpdated ${hdr.length} ${hdr.length + body.length}\r\n${hdr}${body}\r\n`);
   raw.socket.write('PING\r\n');
   assert.match(await raw.readUntil('PONG\r\n'), /PONG\r\n$/);
-  await until(() => gateway.uplink.counters.droppedOversize >= 4, 'the grown messages are dropped at the gateway, counted', 5000, () => JSON.stringify(gateway.uplink.counters));
+  await until(
+    () => gateway.uplink.counters.droppedOversize >= 4,
+    'the grown messages are dropped at the gateway, counted',
+    5000,
+    () => JSON.stringify(gateway.uplink.counters),
+  );
 
   // Before: each drop spent credit the service never saw, and once that reached a holder's share every request was
   // answered 0 and every client's events were held for good.
-  const alice = await externalClient(t, pki, gateway.port, await pki.devToken('alice', { pub: { allow: ['events.>'] } }));
+  const alice = await externalClient(
+    t,
+    pki,
+    gateway.port,
+    await pki.devToken('alice', { pub: { allow: ['events.>'] } }),
+  );
   const N = 40;
   for (let i = 0; i < N; i++) alice.publish('events.scanJobUpdated', event(`a${i}`));
   await within(alice.flush(), "alice's events go up", 30_000);
-  await until(() => Array.from({ length: N }, (_, i) => `a${i}`).every((id) => sink.received.has(id)), "every one of alice's events reaches the sink", DRAIN_MS, () => `${sink.received.size} received`);
+  await until(
+    () => Array.from({ length: N }, (_, i) => `a${i}`).every((id) => sink.received.has(id)),
+    "every one of alice's events reaches the sink",
+    DRAIN_MS,
+    () => `${sink.received.size} received`,
+  );
   assert.equal(service.stats().events_reserved <= Math.ceil(SMALL_LIMIT / 8), true);
 });

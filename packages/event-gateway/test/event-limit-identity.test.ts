@@ -41,13 +41,21 @@ test('the gateway link (lid 1) and the direct client cid 1 are told apart at eve
   /** Events the gateway sent on credit (the link also carries its credit requests), and those of direct client `cid` (/connz). */
   const linkEvents = () => gateway.eventCredit.stats().spent_total;
   const directIn = async (cid: number) =>
-    (await getJson<{ connections: { cid: number; in_msgs: number }[] }>(`http://127.0.0.1:${service.monitorPort}/connz`)).connections.find((c) => c.cid === cid)?.in_msgs ?? 0;
+    (
+      await getJson<{ connections: { cid: number; in_msgs: number }[] }>(
+        `http://127.0.0.1:${service.monitorPort}/connz`,
+      )
+    ).connections.find((c) => c.cid === cid)?.in_msgs ?? 0;
   /**
    * The stored count once `paused` publishers are paused and every event the service read is committed: a paused
    * publisher's socket is not read, so the events it can store are those already read (in_msgs, or sent on credit),
    * and last_seq reaches their number. `read()` says how many events were read.
    */
-  const settled = async (what: string, paused: number, read: (view: HandlerzView) => Promise<number>): Promise<number> => {
+  const settled = async (
+    what: string,
+    paused: number,
+    read: (view: HandlerzView) => Promise<number>,
+  ): Promise<number> => {
     let seen = '';
     let stored = -1;
     await until(
@@ -65,44 +73,79 @@ test('the gateway link (lid 1) and the direct client cid 1 are told apart at eve
     return stored;
   };
   const event = (id: string) =>
-    sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad: 'x'.repeat(1024) } }));
+    sc.encode(
+      JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad: 'x'.repeat(1024) } }),
+    );
 
   // Through the gateway: plain events past the limit, so the gateway holds its client; the link goes on.
   const token = await pki.devToken('producer', { pub: { allow: ['events.>'] } });
   const external = await externalClient(t, pki, gateway.port, token);
   const VIA_GATEWAY = 600;
   for (let i = 0; i < VIA_GATEWAY; i++) external.publish('events.scanJobUpdated', event(`g${i}`));
-  await until(() => gateway.eventCredit.stats().clients_held === 1 && linkEvents() === LIMIT, 'the external producer held at the gateway, the room taken', 10_000);
+  await until(
+    () => gateway.eventCredit.stats().clients_held === 1 && linkEvents() === LIMIT,
+    'the external producer held at the gateway, the room taken',
+    10_000,
+  );
   await until(() => sink.refused > 0, 'the sink was tried and refused', 10_000);
-  const afterGateway = await settled('every event sent on credit is stored, no publisher paused by the service', 0, async () => linkEvents());
+  const afterGateway = await settled(
+    'every event sent on credit is stored, no publisher paused by the service',
+    0,
+    async () => linkEvents(),
+  );
   assert.ok(afterGateway < VIA_GATEWAY, `the producer was held back (${afterGateway} of ${VIA_GATEWAY} stored)`);
 
   // A direct client of the service: the first, so client id 1, the number the link has among leaf links.
   const internal = await internalClient(t, pki, service.port);
   const ids = await getJson<{ connections: { cid: number }[] }>(`http://127.0.0.1:${service.monitorPort}/connz`);
-  assert.deepEqual(ids.connections.map((c) => c.cid), [1], 'the direct client is cid 1');
-  assert.deepEqual((await handlerz()).leafnodes.links.map((l) => l.lid), [1], "the gateway's link is lid 1");
+  assert.deepEqual(
+    ids.connections.map((c) => c.cid),
+    [1],
+    'the direct client is cid 1',
+  );
+  assert.deepEqual(
+    (await handlerz()).leafnodes.links.map((l) => l.lid),
+    [1],
+    "the gateway's link is lid 1",
+  );
 
   const DIRECT = 2000;
   for (let i = 0; i < DIRECT; i++) internal.publish('events.scanJobUpdated', event(`d${i}`));
   let flushed = false;
   const flush = internal.flush().then(() => (flushed = true));
   // in_msgs counts the event the client is held at (read and checked, not yet routed): all but that one is stored.
-  const afterDirect = await settled('every event read from the direct client is stored, it is paused', 1, async () => linkEvents() + (await directIn(1)) - 1);
+  const afterDirect = await settled(
+    'every event read from the direct client is stored, it is paused',
+    1,
+    async () => linkEvents() + (await directIn(1)) - 1,
+  );
   const view = await handlerz();
   // What it had sent before its pause took hold (a socket read or two of 1 KiB events) may be stored; not 2,000.
-  assert.ok(afterDirect - afterGateway < DIRECT / 4, `the direct client was held back (${afterDirect - afterGateway} of ${DIRECT} stored)`);
+  assert.ok(
+    afterDirect - afterGateway < DIRECT / 4,
+    `the direct client was held back (${afterDirect - afterGateway} of ${DIRECT} stored)`,
+  );
   assert.equal(view.handlers.intake.paused_publishers, 1, 'the direct client paused by the service, the link not');
   assert.equal(gateway.eventCredit.stats().clients_held, 1, 'the external producer still held at the gateway');
   assert.equal(flushed, false, "the direct client's flush waits: its PING is not read while paused");
-  t.diagnostic(`stored before the holds took hold: ${afterGateway} of ${VIA_GATEWAY} via the gateway, ${afterDirect - afterGateway} of ${DIRECT} direct`);
+  t.diagnostic(
+    `stored before the holds took hold: ${afterGateway} of ${VIA_GATEWAY} via the gateway, ${afterDirect - afterGateway} of ${DIRECT} direct`,
+  );
 
   // The sink recovers: both publishers resume, and every event is stored and delivered once.
   sink.up();
   await within(flush, 'the direct client flush completes once there is room', DRAIN_MS);
   await within(external.flush(), 'the external client flush completes', DRAIN_MS);
-  const want = [...Array.from({ length: VIA_GATEWAY }, (_, i) => `g${i}`), ...Array.from({ length: DIRECT }, (_, i) => `d${i}`)];
-  await until(() => want.every((id) => received.has(id)), 'every event reaches the sink', DRAIN_MS, () => `${received.size} of ${want.length}`);
+  const want = [
+    ...Array.from({ length: VIA_GATEWAY }, (_, i) => `g${i}`),
+    ...Array.from({ length: DIRECT }, (_, i) => `d${i}`),
+  ];
+  await until(
+    () => want.every((id) => received.has(id)),
+    'every event reaches the sink',
+    DRAIN_MS,
+    () => `${received.size} of ${want.length}`,
+  );
   const end = await handlerz();
   assert.equal(end.handlers.last_seq, want.length, 'each stored once');
   assert.equal(end.handlers.intake.paused_publishers, 0);

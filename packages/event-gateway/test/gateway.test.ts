@@ -36,7 +36,12 @@ async function setup(t: TestContext): Promise<Setup> {
   const service = await startEventService({
     service: { host: '127.0.0.1', port: 0 },
     // The leafnode port uses [tls] and always requires a client certificate; internal clients need none.
-    tls: { cert_path: file(F.eventService.cert), key_path: file(F.eventService.key), root_ca_path: file(F.ca.cert), verify: false },
+    tls: {
+      cert_path: file(F.eventService.cert),
+      key_path: file(F.eventService.key),
+      root_ca_path: file(F.ca.cert),
+      verify: false,
+    },
     leafnodes: { host: '127.0.0.1', port: 0 },
     monitor: { host: '127.0.0.1', port: 0 },
     log: { level: 'silent' },
@@ -63,7 +68,8 @@ async function setup(t: TestContext): Promise<Setup> {
     file,
     service,
     gateway,
-    token: (sub, nats, ttlSeconds) => mintDevToken(signingKey, { sub, nats }, ttlSeconds === undefined ? {} : { ttlSeconds }),
+    token: (sub, nats, ttlSeconds) =>
+      mintDevToken(signingKey, { sub, nats }, ttlSeconds === undefined ? {} : { ttlSeconds }),
     async external(token, opts = {}) {
       const nc = await connect({
         servers: `127.0.0.1:${gateway.port}`,
@@ -80,7 +86,11 @@ async function setup(t: TestContext): Promise<Setup> {
       return nc;
     },
     async internal() {
-      const nc = await connect({ servers: `127.0.0.1:${service.port}`, tls: { caFile: file(F.ca.cert) }, timeout: 3000 });
+      const nc = await connect({
+        servers: `127.0.0.1:${service.port}`,
+        tls: { caFile: file(F.ca.cert) },
+        timeout: 3000,
+      });
       t.after(() => nc.close());
       return nc;
     },
@@ -94,13 +104,18 @@ async function gatewayHas(s: Setup, subject: string): Promise<void> {
 
 /** An external subscription's interest has crossed the link: the service lists it on the gateway's leaf. */
 async function serviceHas(s: Setup, subject: string): Promise<void> {
-  await until(async () => ((await leafOf(s.service))?.subscriptions_list ?? []).includes(subject), `the gateway's interest in ${subject} reaches the service`);
+  await until(
+    async () => ((await leafOf(s.service))?.subscriptions_list ?? []).includes(subject),
+    `the gateway's interest in ${subject} reaches the service`,
+  );
 }
 
 test('an external client publishes to an internal subscriber and receives an internal publish, through the gateway', async (t) => {
   const s = await setup(t);
   const inside = await s.internal();
-  const outside = await s.external(await s.token('alice', { pub: { allow: ['orders.>'] }, sub: { allow: ['audit.>'] } }));
+  const outside = await s.external(
+    await s.token('alice', { pub: { allow: ['orders.>'] }, sub: { allow: ['audit.>'] } }),
+  );
 
   const gotInside = inside.subscribe('orders.>', { max: 1 });
   await gatewayHas(s, 'orders.created');
@@ -118,7 +133,11 @@ test('request/reply works both ways across the bridge', async (t) => {
   const inside = await s.internal();
   // Replies through bob's private inbox prefix (the gateway delivers no other client's).
   const outside = await s.external(
-    await s.token('bob', { pub: { allow: ['svc.>'] }, sub: { allow: ['_INBOX.bob.>', 'ask.>'] }, resp: { max: 1, ttl: 60e9 } }),
+    await s.token('bob', {
+      pub: { allow: ['svc.>'] },
+      sub: { allow: ['_INBOX.bob.>', 'ask.>'] },
+      resp: { max: 1, ttl: 60e9 },
+    }),
     { inboxPrefix: '_INBOX.bob' },
   );
   inside.subscribe('svc.echo', { callback: (_e, m) => m.respond(sc.encode(`echo ${sc.decode(m.data)}`)) });
@@ -145,10 +164,16 @@ test('permission violations get nats-server texts and the connection stays open'
   const token = await s.token('dave', { pub: { allow: ['ok.>'] }, sub: { allow: ['ok.>'] } });
   // The exact wire text, over a raw TLS socket (the nats client reports a code, not the text).
   const F = DEV_PKI_FILES;
-  const raw = await rawTls(s.gateway.port, { ca: s.file(F.ca.cert), cert: s.file(F.client.cert), key: s.file(F.client.key) });
+  const raw = await rawTls(s.gateway.port, {
+    ca: s.file(F.ca.cert),
+    cert: s.file(F.client.cert),
+    key: s.file(F.client.key),
+  });
   t.after(() => raw.socket.destroy());
   assert.equal(raw.info.tls_required, true, 'the INFO asks for TLS');
-  raw.socket.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, auth_token: token })}\r\nSUB secret.> 1\r\nSUB ok.x q 2\r\nPUB secret.x 2\r\nno\r\nPING\r\n`);
+  raw.socket.write(
+    `CONNECT ${JSON.stringify({ verbose: false, pedantic: false, auth_token: token })}\r\nSUB secret.> 1\r\nSUB ok.x q 2\r\nPUB secret.x 2\r\nno\r\nPING\r\n`,
+  );
   const text = await raw.readUntil('PONG\r\n');
   assert.equal(
     text,

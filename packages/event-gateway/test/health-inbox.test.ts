@@ -60,7 +60,12 @@ test("the health probe's _GWH replies are private: a client granted > / > neithe
   assert.doesNotMatch(seen, /^MSG _GWH/m, 'no _GWH reply delivered to > (nor to _GWH.>, refused)');
   // The probe's request itself reaches a subscriber of its subject (> here): its answer is refused.
   assert.ok(forgedAnswers >= 1, 'the forger saw the request');
-  await until(() => forgerErrors.length > 0, "the forger's answer is refused", 5000, () => String(forgerErrors));
+  await until(
+    () => forgerErrors.length > 0,
+    "the forger's answer is refused",
+    5000,
+    () => String(forgerErrors),
+  );
   assert.deepEqual(forgerErrors.slice(0, 1), ['PERMISSIONS_VIOLATION']);
   assert.equal(first.status, 200);
   assert.equal(first.body.check, 'round-trip');
@@ -81,7 +86,7 @@ test("the health probe's _GWH replies are private: a client granted > / > neithe
   assert.equal(second.status, 200);
   assert.equal(second.body.upstream_server_id, b.service.serverId, JSON.stringify(second.body));
   raw.socket.write('PING\r\n');
-  assert.doesNotMatch(await raw.readUntil('PONG\r\n'), /^MSG _GWH/m, 'nor the second check\'s reply');
+  assert.doesNotMatch(await raw.readUntil('PONG\r\n'), /^MSG _GWH/m, "nor the second check's reply");
   // What mallet is allowed still works on the same connection.
   raw.socket.write('PUB ok.x 2\r\nhi\r\nPING\r\n');
   assert.equal(await raw.readUntil('PONG\r\n'), 'MSG ok.x 1 2\r\nhi\r\nPONG\r\n');

@@ -42,7 +42,12 @@ interface FakeHub {
  * A hub that sends `lines[k]` on its k-th link, once the link is up and the gateway has sent `trigger` (default its
  * handshake PING; an LS+ to wait for a client's subscription).
  */
-function startFakeHub(pki: { file(name: string): string }, t: { after(fn: () => unknown): void }, lines: readonly string[] = LINES, trigger = 'PING\r\n'): Promise<FakeHub> {
+function startFakeHub(
+  pki: { file(name: string): string },
+  t: { after(fn: () => unknown): void },
+  lines: readonly string[] = LINES,
+  trigger = 'PING\r\n',
+): Promise<FakeHub> {
   const cert = fs.readFileSync(pki.file(F.eventService.cert));
   const key = fs.readFileSync(pki.file(F.eventService.key));
   const ca = fs.readFileSync(pki.file(F.ca.cert));
@@ -52,9 +57,26 @@ function startFakeHub(pki: { file(name: string): string }, t: { after(fn: () => 
     sockets.add(plain);
     plain.once('close', () => sockets.delete(plain));
     plain.on('error', () => {});
-    const info = { server_id: 'NFAKEHUB', server_name: 'fake-hub', version: '2.9.10', proto: 1, headers: true, max_payload: 1048576, tls_required: true, client_id: 1, leafnode_urls: [`${HOST}:${hub.port}`] };
+    const info = {
+      server_id: 'NFAKEHUB',
+      server_name: 'fake-hub',
+      version: '2.9.10',
+      proto: 1,
+      headers: true,
+      max_payload: 1048576,
+      tls_required: true,
+      client_id: 1,
+      leafnode_urls: [`${HOST}:${hub.port}`],
+    };
     plain.write(`INFO ${JSON.stringify(info)} \r\n`);
-    const secure = new tls.TLSSocket(plain, { isServer: true, cert, key, ca, requestCert: true, rejectUnauthorized: true });
+    const secure = new tls.TLSSocket(plain, {
+      isServer: true,
+      cert,
+      key,
+      ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
     secure.on('error', () => {});
     let input = '';
     let ponged = false;
@@ -78,10 +100,13 @@ function startFakeHub(pki: { file(name: string): string }, t: { after(fn: () => 
     });
   });
   // A link the gateway kept open would hold server.close() until the gateway is gone: end them here.
-  t.after(() => new Promise<void>((r) => {
-    server.close(() => r());
-    for (const s of sockets) s.destroy();
-  }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        for (const s of sockets) s.destroy();
+      }),
+  );
   return new Promise((resolve) => {
     server.listen(0, HOST, () => {
       hub.port = (server.address() as net.AddressInfo).port;
@@ -100,7 +125,8 @@ test('an upstream sending sizes too large to allocate, over what any server allo
     () => hub.closedByGateway >= LINES.length || run.child.exitCode !== null,
     'the gateway ends one link per hostile line',
     WAIT_MS * 2,
-    () => `hub saw ${hub.connections} links, ${hub.closedByGateway} ended by the gateway; stderr: ${run.stderr().slice(-2000)}`,
+    () =>
+      `hub saw ${hub.connections} links, ${hub.closedByGateway} ended by the gateway; stderr: ${run.stderr().slice(-2000)}`,
   );
   assert.equal(run.child.exitCode, null, `the gateway exited: ${run.stderr().slice(-2000)}`);
   const failures = jsonLines(run.stdout()).filter((l) => l.code === 'EUPLINK_PROTOCOL');
@@ -117,14 +143,19 @@ test('an upstream sending sizes too large to allocate, over what any server allo
     'a client connects to the gateway',
   );
   t.after(() => nc.close());
-  await within(nc.flush(), 'the gateway answers the client\'s PING');
+  await within(nc.flush(), "the gateway answers the client's PING");
 });
 
 test('an upstream sending a message over max_payload (within what a server may allow) keeps its link: the message is read past and dropped, the next one delivered', async (t) => {
   const pki = await devPki(t);
   const big = 2 * 1024 * 1024;
   // The fake hub's INFO says 1 MiB, as does the gateway's max_payload: 2 MiB is more than either allows.
-  const hub = await startFakeHub(pki, t, [`LMSG over.big ${big}\r\n${'a'.repeat(big)}\r\nLMSG over.next 4\r\nnext\r\n`], 'LS+ over.>');
+  const hub = await startFakeHub(
+    pki,
+    t,
+    [`LMSG over.big ${big}\r\n${'a'.repeat(big)}\r\nLMSG over.next 4\r\nnext\r\n`],
+    'LS+ over.>',
+  );
   const dir = tmpDir(t);
   const conf = write(dir, 'gateway.toml', gatewayToml(pki, hub.port));
   const { run, port } = await startCli(t, ['--config', conf]);
@@ -142,7 +173,9 @@ test('an upstream sending a message over max_payload (within what a server may a
   assert.equal(run.child.exitCode, null);
   assert.deepEqual(got, ['over.next:4'], 'the over-size message is not delivered');
   assert.equal(hub.closedByGateway, 0, 'the gateway kept the link');
-  const dropped = jsonLines(run.stdout()).filter((l) => l.msg === 'message from the upstream over max_payload dropped; the link stays up');
+  const dropped = jsonLines(run.stdout()).filter(
+    (l) => l.msg === 'message from the upstream over max_payload dropped; the link stays up',
+  );
   assert.equal(dropped.length, 1);
   assert.equal(dropped[0]!.bytes, big);
 });

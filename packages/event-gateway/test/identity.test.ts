@@ -14,7 +14,16 @@ import { startDownSink } from '@event-broker/test-support/http';
 import { freePort } from '@event-broker/test-support/processes';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { until } from '@event-broker/test-support/wait';
-import { devPki, externalClient, gatewayWants, getJson, internalClient, record, startService, startTestGateway } from './helpers/bridge.js';
+import {
+  devPki,
+  externalClient,
+  gatewayWants,
+  getJson,
+  internalClient,
+  record,
+  startService,
+  startTestGateway,
+} from './helpers/bridge.js';
 
 const sc = StringCodec();
 const WAIT_MS = 10_000;
@@ -69,7 +78,11 @@ test('a stored event names its verified publisher: gateway client by token, dire
   // An internal subscriber of what is published: it sees the gateway's stamp, once.
   const seen = record(internal, 'events.>');
   await internal.flush();
-  await until(() => gatewayWants(gateway, 'events.scanJobUpdated'), "the service's interest reaches the gateway", WAIT_MS);
+  await until(
+    () => gatewayWants(gateway, 'events.scanJobUpdated'),
+    "the service's interest reaches the gateway",
+    WAIT_MS,
+  );
 
   const forged = headers();
   forged.set(AUTH_HEADER, JSON.stringify({ authtype: 'system', authid: 'root' }));
@@ -82,12 +95,17 @@ test('a stored event names its verified publisher: gateway client by token, dire
   service.publish('events.scanJobUpdated', claimingEvent('p-inproc'));
   await Promise.all([alice.flush(), bob.flush(), internal.flush()]);
 
-  const feed = (q: string) => getJson<{ events: { event: Stored }[] }>(`http://127.0.0.1:${service.monitorPort}/events?${q}`);
+  const feed = (q: string) =>
+    getJson<{ events: { event: Stored }[] }>(`http://127.0.0.1:${service.monitorPort}/events?${q}`);
   await until(async () => (await feed('')).events.length === 5, 'all five events are stored', WAIT_MS);
   const byId = new Map((await feed('')).events.map((e) => [e.event.id, e.event]));
   const auth = (id: string) => {
     const e = byId.get(id)!;
-    return { authtype: e.authtype, authid: e.authid, claims: e.authclaims === undefined ? undefined : (JSON.parse(e.authclaims) as Record<string, unknown>) };
+    return {
+      authtype: e.authtype,
+      authid: e.authid,
+      claims: e.authclaims === undefined ? undefined : (JSON.parse(e.authclaims) as Record<string, unknown>),
+    };
   };
 
   const aliceJti = decodeJwt(aliceToken).jti;
@@ -97,9 +115,16 @@ test('a stored event names its verified publisher: gateway client by token, dire
   assert.equal(aliceAuth.claims?.iss, 'event-broker-dev');
   assert.equal(aliceAuth.claims?.jti, aliceJti);
   assert.match(String(aliceAuth.claims?.cert_subject), /CN=dev-client/);
-  assert.equal(byId.get('a-plain')!.producer?.id, 'automate-core', 'the producer field is the producer\'s to say; who sent it is beside it');
+  assert.equal(
+    byId.get('a-plain')!.producer?.id,
+    'automate-core',
+    "the producer field is the producer's to say; who sent it is beside it",
+  );
   assert.deepEqual(auth('a-forged'), aliceAuth, 'a Gateway-Auth header the client wrote changes nothing');
-  assert.deepEqual({ ...auth('b-plain'), claims: undefined }, { authtype: 'app_user', authid: 'bob', claims: undefined });
+  assert.deepEqual(
+    { ...auth('b-plain'), claims: undefined },
+    { authtype: 'app_user', authid: 'bob', claims: undefined },
+  );
   assert.deepEqual(auth('i-forged'), { authtype: 'api_key', authid: undefined, claims: undefined });
   assert.deepEqual(auth('p-inproc'), { authtype: 'system', authid: 'in-process', claims: undefined });
 
@@ -110,7 +135,11 @@ test('a stored event names its verified publisher: gateway client by token, dire
   for (const m of fromAlice) {
     const v = stampValues(m.headers);
     assert.equal(v.length, 1, `one ${AUTH_HEADER} value: ${JSON.stringify(v)}`);
-    assert.deepEqual(JSON.parse(v[0]!), { authtype: 'app_user', authid: 'alice', authclaims: byId.get('a-plain')!.authclaims });
+    assert.deepEqual(JSON.parse(v[0]!), {
+      authtype: 'app_user',
+      authid: 'alice',
+      authclaims: byId.get('a-plain')!.authclaims,
+    });
   }
 
   // The feed by publisher: HTTP and $EVENTS.FEED.QUERY.
@@ -119,13 +148,21 @@ test('a stored event names its verified publisher: gateway client by token, dire
   assert.deepEqual(ids((await feed('authid=root')).events), [], 'what the JSON claimed matches nothing');
   assert.deepEqual(ids((await feed('authtype=app_user&authid=bob')).events), ['b-plain']);
   assert.deepEqual(ids((await feed('authtype=api_key')).events), ['i-forged']);
-  const page = JSON.parse(sc.decode((await internal.request('$EVENTS.FEED.QUERY', sc.encode(JSON.stringify({ authid: 'in-process' })), { timeout: WAIT_MS })).data)) as {
+  const page = JSON.parse(
+    sc.decode(
+      (
+        await internal.request('$EVENTS.FEED.QUERY', sc.encode(JSON.stringify({ authid: 'in-process' })), {
+          timeout: WAIT_MS,
+        })
+      ).data,
+    ),
+  ) as {
     events: { event: Stored }[];
   };
   assert.deepEqual(ids(page.events), ['p-inproc']);
 
   // The sink gets the stored body: the verified identity with it.
-  await until(() => sink.bodies.has('a-forged'), 'the sink receives alice\'s event', WAIT_MS);
+  await until(() => sink.bodies.has('a-forged'), "the sink receives alice's event", WAIT_MS);
   const delivered = JSON.parse(sink.bodies.get('a-forged')!) as Stored;
   assert.equal(delivered.authid, 'alice');
   assert.equal(delivered.authtype, 'app_user');
@@ -156,11 +193,18 @@ test("the stamp goes up only: another gateway's clients never see it, and the ga
   await until(() => got.msgs.length === 2, 'bob receives both', WAIT_MS);
   await until(() => atService.msgs.length === 2, 'the service saw both', WAIT_MS);
   // Not an event: who, without the claims (they ride on events only).
-  assert.deepEqual(stampValues(atService.msgs.find((m) => m.subject === 'notes.x')!.headers).map((v) => JSON.parse(v) as unknown), [
-    { authtype: 'app_user', authid: 'alice' },
-  ], 'stamped on its way up');
-  for (const m of got.msgs) assert.deepEqual(stampValues(m.headers), [], `${m.subject}: no ${AUTH_HEADER} reaches a gateway client`);
-  assert.equal(got.msgs.find((m) => m.subject === 'notes.x')!.headers?.get('X-Kept'), 'yes', "the client's own headers are kept");
+  assert.deepEqual(
+    stampValues(atService.msgs.find((m) => m.subject === 'notes.x')!.headers).map((v) => JSON.parse(v) as unknown),
+    [{ authtype: 'app_user', authid: 'alice' }],
+    'stamped on its way up',
+  );
+  for (const m of got.msgs)
+    assert.deepEqual(stampValues(m.headers), [], `${m.subject}: no ${AUTH_HEADER} reaches a gateway client`);
+  assert.equal(
+    got.msgs.find((m) => m.subject === 'notes.x')!.headers?.get('X-Kept'),
+    'yes',
+    "the client's own headers are kept",
+  );
 
   const verdict = await east.health.check(WAIT_MS);
   assert.equal(verdict.ok && verdict.check, 'round-trip');
@@ -175,8 +219,17 @@ test('an event a client published while the link was down (held at the gateway) 
   const config = { store: { path: path.join(dir, 'events.db') }, handlers: {} };
   const first = await startService(t, pki, { leafnodePort: leafPort, config });
   const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafPort}`);
-  await until(() => gatewayWants(gateway, 'events.scanJobUpdated'), "the intake's interest reaches the gateway", WAIT_MS);
-  const carol = await externalClient(t, pki, gateway.port, await pki.devToken('carol', { pub: { allow: ['events.>'] } }));
+  await until(
+    () => gatewayWants(gateway, 'events.scanJobUpdated'),
+    "the intake's interest reaches the gateway",
+    WAIT_MS,
+  );
+  const carol = await externalClient(
+    t,
+    pki,
+    gateway.port,
+    await pki.devToken('carol', { pub: { allow: ['events.>'] } }),
+  );
 
   await first.close();
   await until(() => !gateway.uplink.up, 'the link is down', WAIT_MS);
@@ -187,7 +240,10 @@ test('an event a client published while the link was down (held at the gateway) 
 
   const second = await startService(t, pki, { leafnodePort: leafPort, config });
   await until(() => gateway.eventCredit.stats().clients_held === 0, 'the held event goes up on new credit', WAIT_MS);
-  const ask = async () => JSON.parse((await second.request('$EVENTS.FEED.QUERY', JSON.stringify({ id: 'held' }))).string()) as { event?: Stored };
+  const ask = async () =>
+    JSON.parse((await second.request('$EVENTS.FEED.QUERY', JSON.stringify({ id: 'held' }))).string()) as {
+      event?: Stored;
+    };
   await until(async () => (await ask()).event !== undefined, 'the held event is stored', WAIT_MS);
   const e = (await ask()).event!;
   assert.deepEqual([e.authtype, e.authid], ['app_user', 'carol']);
@@ -196,14 +252,27 @@ test('an event a client published while the link was down (held at the gateway) 
 
 test('[upstream] auth_stamp = "events": only events go up stamped; a client\'s own copy of the header is still removed from every message', async (t) => {
   const pki = await devPki(t);
-  const service = await startService(t, pki, { config: { store: { path: path.join(tmpDir(t, 'identity-events-only-'), 'events.db') } } });
-  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${service.leafnodePort}`, { config: { upstream: { auth_stamp: 'events' } } });
-  const alice = await externalClient(t, pki, gateway.port, await pki.devToken('alice', { pub: { allow: ['notes.>', 'events.>'] } }));
+  const service = await startService(t, pki, {
+    config: { store: { path: path.join(tmpDir(t, 'identity-events-only-'), 'events.db') } },
+  });
+  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${service.leafnodePort}`, {
+    config: { upstream: { auth_stamp: 'events' } },
+  });
+  const alice = await externalClient(
+    t,
+    pki,
+    gateway.port,
+    await pki.devToken('alice', { pub: { allow: ['notes.>', 'events.>'] } }),
+  );
   const internal = await internalClient(t, pki, service.port);
   const notes = record(internal, 'notes.>');
   const events = record(internal, 'events.>');
   await internal.flush();
-  await until(() => gatewayWants(gateway, 'notes.x') && gatewayWants(gateway, 'events.scanJobUpdated'), 'the interest reaches the gateway', WAIT_MS);
+  await until(
+    () => gatewayWants(gateway, 'notes.x') && gatewayWants(gateway, 'events.scanJobUpdated'),
+    'the interest reaches the gateway',
+    WAIT_MS,
+  );
 
   const forged = headers();
   forged.set(AUTH_HEADER, JSON.stringify({ authtype: 'system', authid: 'root' }));

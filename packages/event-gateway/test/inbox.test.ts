@@ -24,7 +24,11 @@ const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const FEED_QUERY = '$EVENTS.FEED.QUERY';
 
 async function mintDev(pki: Pki, ...args: string[]): Promise<{ token: string; stderr: string }> {
-  const r = await promisify(execFile)(process.execPath, [path.join(ROOT, 'dev/mint-token.mjs'), '--certs', pki.dir, ...args], { timeout: 60_000 });
+  const r = await promisify(execFile)(
+    process.execPath,
+    [path.join(ROOT, 'dev/mint-token.mjs'), '--certs', pki.dir, ...args],
+    { timeout: 60_000 },
+  );
   return { token: r.stdout.trim(), stderr: r.stderr };
 }
 
@@ -36,7 +40,15 @@ async function serviceWithStore(t: TestContext, pki: Pki): Promise<EventService>
   const F = DEV_PKI_FILES;
   const service = await startEventService({
     service: { host: HOST, port: 0 },
-    leafnodes: { host: HOST, port: 0, tls: { cert_path: pki.file(F.eventService.cert), key_path: pki.file(F.eventService.key), root_ca_path: pki.file(F.ca.cert) } },
+    leafnodes: {
+      host: HOST,
+      port: 0,
+      tls: {
+        cert_path: pki.file(F.eventService.cert),
+        key_path: pki.file(F.eventService.key),
+        root_ca_path: pki.file(F.ca.cert),
+      },
+    },
     store: { path: path.join(tmpDir(t), 'events.db') },
     log: { level: 'silent' },
   } as never);
@@ -56,10 +68,13 @@ function record(nc: NatsConnection, subject: string): { subjects: string[]; erro
   return out;
 }
 
-test('a client reads only its own replies: not another client\'s, not an internal feed reply, whatever its token grants', async (t) => {
+test("a client reads only its own replies: not another client's, not an internal feed reply, whatever its token grants", async (t) => {
   const pki = await devPki(t);
   const service = await serviceWithStore(t, pki);
-  const { run, port } = await startCli(t, ['--config', write(tmpDir(t), 'gateway.toml', gatewayToml(pki, service.leafnodePort!))]);
+  const { run, port } = await startCli(t, [
+    '--config',
+    write(tmpDir(t), 'gateway.toml', gatewayToml(pki, service.leafnodePort!)),
+  ]);
   await logLine(run, 'uplink up');
   const gw = `${HOST}:${port}`;
 
@@ -69,27 +84,41 @@ test('a client reads only its own replies: not another client\'s, not an interna
   await inside.flush();
 
   // The README's old example grant, and a grant of everything.
-  const mallory = await external(t, pki, gw, await pki.token('mallory', { pub: { allow: ['greet.>'] }, sub: { allow: ['greet.>', '_INBOX.>'] } }));
-  const mallet = await external(t, pki, gw, await pki.token('mallet', { pub: { allow: ['>'] }, sub: { allow: ['>'] } }));
+  const mallory = await external(
+    t,
+    pki,
+    gw,
+    await pki.token('mallory', { pub: { allow: ['greet.>'] }, sub: { allow: ['greet.>', '_INBOX.>'] } }),
+  );
+  const mallet = await external(
+    t,
+    pki,
+    gw,
+    await pki.token('mallet', { pub: { allow: ['>'] }, sub: { allow: ['>'] } }),
+  );
   const m1 = record(mallory, '_INBOX.>');
   const m2all = record(mallet, '>');
   const m2inbox = record(mallet, '_INBOX.>');
   // Each allowed subscription's interest has crossed the link once a message published inside reaches it.
-  await until(
-    async () => {
-      inside.publish('probe.1');
-      inside.publish('_INBOX.probe.1');
-      await inside.flush();
-      await Promise.all([mallory.flush(), mallet.flush()]);
-      return m2all.subjects.includes('probe.1') && (m1.subjects.length > 0 || m1.errors.length > 0);
-    },
-    'the outsiders\' interest reaches the service',
-  );
+  await until(async () => {
+    inside.publish('probe.1');
+    inside.publish('_INBOX.probe.1');
+    await inside.flush();
+    await Promise.all([mallory.flush(), mallet.flush()]);
+    return m2all.subjects.includes('probe.1') && (m1.subjects.length > 0 || m1.errors.length > 0);
+  }, "the outsiders' interest reaches the service");
   const said = jsonLines(run.stdout()).find((l) => l.who === 'mallory' && l.level === 40);
-  assert.ok(said !== undefined && JSON.stringify(said).includes('_INBOX.>'), `the gateway warns about the grant: ${run.stdout().slice(-3000)}`);
+  assert.ok(
+    said !== undefined && JSON.stringify(said).includes('_INBOX.>'),
+    `the gateway warns about the grant: ${run.stdout().slice(-3000)}`,
+  );
 
   // An internal service's own requests: an event stored (the ack is a reply), then a feed page read.
-  const ack = await inside.request('events.scanJobCreated', JSON.stringify({ specversion: '1.0', id: 'inbox-1', source: '/inbox-test', type: 'scanJobCreated' }), { timeout: 10_000 });
+  const ack = await inside.request(
+    'events.scanJobCreated',
+    JSON.stringify({ specversion: '1.0', id: 'inbox-1', source: '/inbox-test', type: 'scanJobCreated' }),
+    { timeout: 10_000 },
+  );
   assert.equal((ack.json() as { id: string }).id, 'inbox-1');
   const page = await inside.request(FEED_QUERY, '{}', { timeout: 10_000 });
   assert.ok((page.json() as { events: unknown[] }).events.length >= 1, page.string());
@@ -102,7 +131,11 @@ test('a client reads only its own replies: not another client\'s, not an interna
   const hi = await alice.request('greet.you', '', { timeout: 10_000 });
   assert.equal(hi.string(), 'hi greet.you');
   const herPage = await alice.request(FEED_QUERY, JSON.stringify({ id: 'inbox-1' }), { timeout: 10_000 });
-  assert.equal((herPage.json() as { event: { id: string } }).event.id, 'inbox-1', 'a feed query through the gateway, answered to her prefix');
+  assert.equal(
+    (herPage.json() as { event: { id: string } }).event.id,
+    'inbox-1',
+    'a feed query through the gateway, answered to her prefix',
+  );
 
   // mallet saw alice's request (its `>` covers greet.you), so it knows her reply subject: subscribing to it is refused.
   await mallet.flush();
@@ -121,16 +154,29 @@ test('a client reads only its own replies: not another client\'s, not an interna
   assert.deepEqual(inboxes(m2inbox), []);
   assert.deepEqual(inboxes(m2literal), [], 'nor a subscription to a reply subject it saw');
   const violation = (s: string) => `Permissions Violation for Subscription to "${s}"`;
-  assert.ok(m1.errors.some((e) => e.includes(violation('_INBOX.>'))), m1.errors.join('; '));
-  assert.ok(m2inbox.errors.some((e) => e.includes(violation('_INBOX.>'))), m2inbox.errors.join('; '));
-  assert.ok(m2literal.errors.some((e) => e.includes(violation(`${aliceInbox}.*`))), m2literal.errors.join('; '));
+  assert.ok(
+    m1.errors.some((e) => e.includes(violation('_INBOX.>'))),
+    m1.errors.join('; '),
+  );
+  assert.ok(
+    m2inbox.errors.some((e) => e.includes(violation('_INBOX.>'))),
+    m2inbox.errors.join('; '),
+  );
+  assert.ok(
+    m2literal.errors.some((e) => e.includes(violation(`${aliceInbox}.*`))),
+    m2literal.errors.join('; '),
+  );
   assert.ok(!mallory.isClosed() && !mallet.isClosed(), 'a refused subscription leaves the connection open');
 });
 
-test('dev/mint-token.mjs writes a private inbox grant and refuses one that covers other clients\' inboxes', async (t) => {
+test("dev/mint-token.mjs writes a private inbox grant and refuses one that covers other clients' inboxes", async (t) => {
   const pki = await devPki(t);
   const bob = await mintDev(pki, '--sub', 'bob');
-  assert.deepEqual(claims(bob.token).nats.sub?.allow, ['>', '_INBOX.bob.>'], 'no list given: everything, and its own inbox');
+  assert.deepEqual(
+    claims(bob.token).nats.sub?.allow,
+    ['>', '_INBOX.bob.>'],
+    'no list given: everything, and its own inbox',
+  );
   assert.ok(!/warning/.test(bob.stderr), bob.stderr);
   // The signing key open to other users: minted all the same, with a warning naming the file, never the key.
   const signingKey = pki.file(DEV_PKI_FILES.jwt.privateKey);
@@ -141,13 +187,20 @@ test('dev/mint-token.mjs writes a private inbox grant and refuses one that cover
   fs.chmodSync(signingKey, 0o600);
   const own = await mintDev(pki, '--sub', 'svc@example.com', '--inbox', '_INBOX.svc-1', '--sub-allow', 'a.>');
   assert.deepEqual(claims(own.token).nats.sub?.allow, ['a.>', '_INBOX.svc-1.>']);
-  assert.deepEqual(claims((await mintDev(pki, '--sub', 'carol', '--sub-allow', 'a.>', '--inbox', 'none')).token).nats.sub?.allow, ['a.>']);
+  assert.deepEqual(
+    claims((await mintDev(pki, '--sub', 'carol', '--sub-allow', 'a.>', '--inbox', 'none')).token).nats.sub?.allow,
+    ['a.>'],
+  );
   for (const [args, why] of [
     [['--sub', 'eve', '--sub-allow', 'greet.>,_INBOX.>'], /_INBOX\.>.*every client/],
     [['--sub', 'eve', '--sub-allow', '_INBOX.*.x'], /every client/],
     [['--sub', 'eve', '--inbox', '_INBOX.>'], /--inbox/],
     [['--sub', 'svc@example.com'], /--inbox/],
   ] as const) {
-    await assert.rejects(mintDev(pki, ...args), (err: { code?: number; stderr?: string }) => err.code === 2 && why.test(err.stderr ?? ''), args.join(' '));
+    await assert.rejects(
+      mintDev(pki, ...args),
+      (err: { code?: number; stderr?: string }) => err.code === 2 && why.test(err.stderr ?? ''),
+      args.join(' '),
+    );
   }
 });

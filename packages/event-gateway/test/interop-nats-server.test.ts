@@ -32,11 +32,16 @@ leafnodes {
   );
   const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafnodePort}`);
   const hubWants = async (subject: string) => {
-    const z = await getJson<{ leafs: { subscriptions_list?: string[] }[] }>(`http://127.0.0.1:${httpPort}/leafz?subs=1`);
+    const z = await getJson<{ leafs: { subscriptions_list?: string[] }[] }>(
+      `http://127.0.0.1:${httpPort}/leafz?subs=1`,
+    );
     return (z.leafs[0]?.subscriptions_list ?? []).includes(subject);
   };
 
-  const plain = await within(connect({ servers: `127.0.0.1:${port}`, reconnect: false, timeout: 3000 }), 'plain client connects');
+  const plain = await within(
+    connect({ servers: `127.0.0.1:${port}`, reconnect: false, timeout: 3000 }),
+    'plain client connects',
+  );
   t.after(() => plain.close());
   const token = await pki.devToken('interop', {
     pub: { allow: ['interop.up', 'svc.>'] },
@@ -50,7 +55,12 @@ leafnodes {
   await outside.flush();
   await until(() => hubWants('interop.down'), "the gateway's interest reaches nats-server");
   for (let i = 0; i < 50; i++) plain.publish('interop.down', `d${i}`);
-  await until(() => down.msgs.length >= 50, 'nats-server publishes reach the gateway client', 5000, () => `${down.msgs.length} arrived`);
+  await until(
+    () => down.msgs.length >= 50,
+    'nats-server publishes reach the gateway client',
+    5000,
+    () => `${down.msgs.length} arrived`,
+  );
   assert.deepEqual(
     down.data(),
     Array.from({ length: 50 }, (_, i) => `d${i}`),
@@ -61,7 +71,12 @@ leafnodes {
   await plain.flush();
   await until(() => gatewayWants(gateway, 'interop.up'), "nats-server's interest reaches the gateway");
   for (let i = 0; i < 50; i++) outside.publish('interop.up', `u${i}`);
-  await until(() => up.msgs.length >= 50, 'gateway client publishes reach nats-server', 5000, () => `${up.msgs.length} arrived`);
+  await until(
+    () => up.msgs.length >= 50,
+    'gateway client publishes reach nats-server',
+    5000,
+    () => `${up.msgs.length} arrived`,
+  );
   assert.deepEqual(
     up.data(),
     Array.from({ length: 50 }, (_, i) => `u${i}`),
@@ -95,7 +110,10 @@ test('upstream of a plain nats-server there is no credit: plain events and subsc
   );
   // A `>` subscriber there makes the hub relay interest in every subject, `$EVENTS.CREDIT.events` included: that is
   // not a service answering credit, and nothing may wait for an answer that never comes.
-  const plain = await within(connect({ servers: `127.0.0.1:${port}`, reconnect: false, timeout: 3000 }), 'plain client connects');
+  const plain = await within(
+    connect({ servers: `127.0.0.1:${port}`, reconnect: false, timeout: 3000 }),
+    'plain client connects',
+  );
   t.after(() => plain.close());
   const all = record(plain, '>');
   await plain.flush();
@@ -108,7 +126,12 @@ test('upstream of a plain nats-server there is no credit: plain events and subsc
   for (let i = 0; i < N; i++) outside.publish('events.scanJobUpdated', `e${i}`);
   for (let i = 0; i < 50; i++) outside.subscribe(`mine.${i}`);
   await within(outside.flush(), 'publishes and subscriptions go through without waiting for credit');
-  await until(() => all.data().filter((d) => d.startsWith('e')).length === N, 'every event reaches the hub', 5000, () => `${all.msgs.length} arrived`);
+  await until(
+    () => all.data().filter((d) => d.startsWith('e')).length === N,
+    'every event reaches the hub',
+    5000,
+    () => `${all.msgs.length} arrived`,
+  );
   const credit = { events: gateway.eventCredit.stats(), listeners: gateway.listenerQuota.stats() };
   t.diagnostic(JSON.stringify(credit));
   assert.equal(credit.events.active, false);

@@ -29,7 +29,9 @@ function secretFile(dir: string, mode: number): string {
 
 /** The tests' gateway TOML, its tokens checked with the HMAC secret `secret` instead of the dev public key. */
 function toml(pki: Pki, leafPort: number, secret: string): string[] {
-  return gatewayToml(pki, leafPort).map((line) => (line.startsWith('public_key_path =') ? `secret_path = "${secret}"` : line));
+  return gatewayToml(pki, leafPort).map((line) =>
+    line.startsWith('public_key_path =') ? `secret_path = "${secret}"` : line,
+  );
 }
 
 test('the gateway warns for a TLS key, an upstream key and an HMAC secret other users can read, at start and on reload', async (t) => {
@@ -44,16 +46,36 @@ test('the gateway warns for a TLS key, an upstream key and an HMAC secret other 
   await logLine(run, 'gateway started');
   const got = new Map(warnings(run).map((l) => [l.setting, pick(l)]));
   assert.equal(warnings(run).length, 3, run.stdout());
-  assert.deepEqual(got.get('tls.key_path'), { setting: 'tls.key_path', file: pki.file(F.gateway.key), mode: '0644', readable_by: 'everyone' });
-  assert.deepEqual(got.get('upstream.key_path'), { setting: 'upstream.key_path', file: pki.file(F.gatewayUpstream.key), mode: '0640', readable_by: 'group' });
-  assert.deepEqual(got.get('auth.secret_path'), { setting: 'auth.secret_path', file: secret, mode: '0604', readable_by: 'everyone' });
-  assert.ok(!run.stdout().includes(fs.readFileSync(secret, 'utf8')) && !run.stdout().includes('PRIVATE KEY'), 'never a key');
+  assert.deepEqual(got.get('tls.key_path'), {
+    setting: 'tls.key_path',
+    file: pki.file(F.gateway.key),
+    mode: '0644',
+    readable_by: 'everyone',
+  });
+  assert.deepEqual(got.get('upstream.key_path'), {
+    setting: 'upstream.key_path',
+    file: pki.file(F.gatewayUpstream.key),
+    mode: '0640',
+    readable_by: 'group',
+  });
+  assert.deepEqual(got.get('auth.secret_path'), {
+    setting: 'auth.secret_path',
+    file: secret,
+    mode: '0604',
+    readable_by: 'everyone',
+  });
+  assert.ok(
+    !run.stdout().includes(fs.readFileSync(secret, 'utf8')) && !run.stdout().includes('PRIVATE KEY'),
+    'never a key',
+  );
 
   // Reloaded with the secret tightened: only the TLS key is read again and still open (the upstream waits for a restart).
   fs.chmodSync(secret, 0o600);
   await signal(run, 'SIGHUP');
   await logLine(run, 'configuration reloaded');
-  const again = warnings(run).slice(3).map((l) => l.setting);
+  const again = warnings(run)
+    .slice(3)
+    .map((l) => l.setting);
   assert.deepEqual(again, ['tls.key_path']);
 });
 
@@ -79,7 +101,8 @@ test('an HMAC secret every user may write is refused as file:line: auth.secret_p
 async function devTree(t: TestContext): Promise<string> {
   const root = tmpDir(t, 'dev-tree-');
   fs.mkdirSync(path.join(root, 'dev'));
-  for (const f of ['event-service.toml', 'event-gateway.toml']) fs.copyFileSync(path.join(REPO, 'dev', f), path.join(root, 'dev', f));
+  for (const f of ['event-service.toml', 'event-gateway.toml'])
+    fs.copyFileSync(path.join(REPO, 'dev', f), path.join(root, 'dev', f));
   const made = await writeDevPki(path.join(root, 'certs'));
   // Every private key the dev PKI writes is its owner's alone.
   for (const f of made.written.filter((w) => /key\.pem$/.test(w))) assert.equal(fs.statSync(f).mode & 0o777, 0o600, f);
@@ -93,7 +116,17 @@ function spawnService(t: TestContext, args: string[]): Run {
 test('the dev configuration npm start runs, with a fresh dev PKI, starts both processes with no key-file warning', async (t) => {
   const root = await devTree(t);
   const json = ['[log]', 'format = "json"'];
-  const servicePatch = write(root, 'service-patch.toml', ['[service]', 'port = 0', '[websocket]', 'port = 0', '[leafnodes]', 'port = 0', '[monitor]', 'port = 0', ...json]);
+  const servicePatch = write(root, 'service-patch.toml', [
+    '[service]',
+    'port = 0',
+    '[websocket]',
+    'port = 0',
+    '[leafnodes]',
+    'port = 0',
+    '[monitor]',
+    'port = 0',
+    ...json,
+  ]);
   const service = spawnService(t, ['--config', path.join(root, 'dev/event-service.toml'), '--patch', servicePatch]);
   const leaf = await logLine(service, 'listening for leafnode connections');
   const gatewayPatch = write(root, 'gateway-patch.toml', [

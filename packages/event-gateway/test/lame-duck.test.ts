@@ -24,7 +24,14 @@ test('SIGTERM: a client listing two gateways moves to the other on ldm without l
   const service = await startService(t, pki);
   const leaf = service.leafnodePort!;
   // A: a grace period the moving client needs far less of, then the lingering client is closed.
-  const a = await startCli(t, ['--config', write(dir, 'a.toml', gatewayToml(pki, leaf, ['server_name = "gw-a"', 'lame_duck_duration = "8s"', 'lame_duck_grace_period = "3s"']))]);
+  const a = await startCli(t, [
+    '--config',
+    write(
+      dir,
+      'a.toml',
+      gatewayToml(pki, leaf, ['server_name = "gw-a"', 'lame_duck_duration = "8s"', 'lame_duck_grace_period = "3s"']),
+    ),
+  ]);
   const b = await startCli(t, ['--config', write(dir, 'b.toml', gatewayToml(pki, leaf, ['server_name = "gw-b"']))]);
   await Promise.all([logLine(a.run, 'uplink up'), logLine(b.run, 'uplink up')]);
   const healthz = async () => (await fetch(`http://${HOST}:${a.monitorPort}/healthz`)).status;
@@ -38,14 +45,27 @@ test('SIGTERM: a client listing two gateways moves to the other on ldm without l
   await inside.flush();
 
   // Everything, and replies through its own inbox prefix (the gateway delivers no other).
-  const token = await pki.token('lame-duck-test', { pub: { allow: ['>'] }, sub: { allow: ['>', '_INBOX.lame-duck-test.>'] } });
+  const token = await pki.token('lame-duck-test', {
+    pub: { allow: ['>'] },
+    sub: { allow: ['>', '_INBOX.lame-duck-test.>'] },
+  });
   const client = await external(t, pki, [`${HOST}:${a.port}`, `${HOST}:${b.port}`], token, {
-    nats: { noRandomize: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, inboxPrefix: '_INBOX.lame-duck-test' },
+    nats: {
+      noRandomize: true,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      inboxPrefix: '_INBOX.lame-duck-test',
+    },
   });
   assert.equal(client.getServer(), `${HOST}:${a.port}`);
   // Stays on A until A closes it (no reconnect), publishing in batches confirmed by a flush.
   const lingering: NatsConnection = await external(t, pki, `${HOST}:${a.port}`, token, { nats: { name: 'lingering' } });
-  await untilFlows(() => lingering.publish('lame.pub', '-1'), () => received.has(-1), "the service's interest in lame.pub has reached gateway A");
+  await untilFlows(
+    () => lingering.publish('lame.pub', '-1'),
+    () => received.has(-1),
+    "the service's interest in lame.pub has reached gateway A",
+  );
 
   let ldm = false;
   let toldLameDuck = false;
@@ -107,7 +127,10 @@ test('SIGTERM: a client listing two gateways moves to the other on ldm without l
   assert.equal(answers.length, sent, 'every request answered');
   const firstOnB = answers.indexOf(`${HOST}:${b.port}`);
   assert.ok(firstOnB >= BEFORE, `through A until SIGTERM (first through B at ${firstOnB})`);
-  assert.ok(answers.slice(firstOnB).every((s) => s === `${HOST}:${b.port}`), 'then only through B');
+  assert.ok(
+    answers.slice(firstOnB).every((s) => s === `${HOST}:${b.port}`),
+    'then only through B',
+  );
 
   // Draining while the lingering client stays: unhealthy, and no new client gets in.
   assert.equal(a.run.child.exitCode, null);
@@ -123,26 +146,56 @@ test('SIGTERM: a client listing two gateways moves to the other on ldm without l
   const tookMs = Date.now() - sigterm;
   await within(publishing, 'the lingering client sees its connection closed');
   assert.ok(confirmed > 0, 'the lingering client published during the grace period');
-  await until(() => [...Array(confirmed).keys()].every((n) => received.has(n)), `all ${confirmed} confirmed publishes reach the service`, 10_000, () => `received ${received.size}`);
+  await until(
+    () => [...Array(confirmed).keys()].every((n) => received.has(n)),
+    `all ${confirmed} confirmed publishes reach the service`,
+    10_000,
+    () => `received ${received.size}`,
+  );
   const msgs = jsonLines(a.run.stdout()).map((l) => l.msg);
-  const order = ['entering lame duck mode', 'lame duck grace period over, closing the remaining clients', 'uplink closed', 'gateway stopped'];
-  assert.deepEqual(order.map((m) => msgs.indexOf(m) >= 0), [true, true, true, true], msgs.join(' | '));
-  assert.deepEqual([...order].sort((x, y) => msgs.indexOf(x) - msgs.indexOf(y)), order, 'the link closes after the clients');
+  const order = [
+    'entering lame duck mode',
+    'lame duck grace period over, closing the remaining clients',
+    'uplink closed',
+    'gateway stopped',
+  ];
+  assert.deepEqual(
+    order.map((m) => msgs.indexOf(m) >= 0),
+    [true, true, true, true],
+    msgs.join(' | '),
+  );
+  assert.deepEqual(
+    [...order].sort((x, y) => msgs.indexOf(x) - msgs.indexOf(y)),
+    order,
+    'the link closes after the clients',
+  );
   assert.equal(b.run.child.exitCode, null, 'B keeps serving');
-  t.diagnostic(`${sent} requests (${firstOnB} through A); ${confirmed} publishes confirmed by the lingering client, all received; SIGTERM to exit ${tookMs} ms (grace 3 s, duration 8 s)`);
+  t.diagnostic(
+    `${sent} requests (${firstOnB} through A); ${confirmed} publishes confirmed by the lingering client, all received; SIGTERM to exit ${tookMs} ms (grace 3 s, duration 8 s)`,
+  );
 });
 
 test('a second SIGTERM during the lame duck exits at once with 0', async (t) => {
   const pki = await devPki(t);
   const dir = tmpDir(t);
   const service = await startService(t, pki);
-  const gw = await startCli(t, ['--config', write(dir, 'gw.toml', gatewayToml(pki, service.leafnodePort!, ['lame_duck_duration = "60s"', 'lame_duck_grace_period = "50s"']))]);
+  const gw = await startCli(t, [
+    '--config',
+    write(
+      dir,
+      'gw.toml',
+      gatewayToml(pki, service.leafnodePort!, ['lame_duck_duration = "60s"', 'lame_duck_grace_period = "50s"']),
+    ),
+  ]);
   await external(t, pki, `${HOST}:${gw.port}`, await pki.token('stays'));
   gw.run.child.kill('SIGTERM');
   await logLine(gw.run, 'entering lame duck mode');
   const second = Date.now();
   gw.run.child.kill('SIGTERM');
   assert.equal(await within(gw.run.exited, 'the gateway exits on the second SIGTERM', 5000), 0, gw.run.stderr());
-  assert.ok(jsonLines(gw.run.stdout()).some((l) => l.msg === 'second signal, exiting now'), gw.run.stdout());
+  assert.ok(
+    jsonLines(gw.run.stdout()).some((l) => l.msg === 'second signal, exiting now'),
+    gw.run.stdout(),
+  );
   t.diagnostic(`second SIGTERM to exit: ${Date.now() - second} ms`);
 });

@@ -10,7 +10,18 @@ import { errLine, Errors } from '@event-broker/shared';
 import { freePort } from '@event-broker/test-support/processes';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
-import { LogCapture, connectLine, devPki, externalClient, getJson, internalClient, rawTls, record, startService, startTestGateway } from './helpers/bridge.js';
+import {
+  LogCapture,
+  connectLine,
+  devPki,
+  externalClient,
+  getJson,
+  internalClient,
+  rawTls,
+  record,
+  startService,
+  startTestGateway,
+} from './helpers/bridge.js';
 
 const MAX_SUBS = errLine(Errors.maxSubscriptions).toString();
 
@@ -19,11 +30,15 @@ test('listener_limit 1000 with 100 internal subscriptions: an external client ge
   const LIMIT = 1000;
   const INTERNAL = 100;
   const service = await startService(t, pki, {
-    config: { service: { listener_limit: LIMIT }, store: { path: path.join(tmpDir(t, 'listener-quota-'), 'events.db') } },
+    config: {
+      service: { listener_limit: LIMIT },
+      store: { path: path.join(tmpDir(t, 'listener-quota-'), 'events.db') },
+    },
   });
   const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${service.leafnodePort}`);
   await until(() => gateway.listenerQuota.stats().active, 'the gateway sees the service answer listener credit');
-  const varz = () => getJson<{ subscriptions: number; listener_limit: number }>(`http://127.0.0.1:${service.monitorPort}/varz`);
+  const varz = () =>
+    getJson<{ subscriptions: number; listener_limit: number }>(`http://127.0.0.1:${service.monitorPort}/varz`);
 
   const inside = await internalClient(t, pki, service.port);
   for (let i = 0; i < INTERNAL; i++) inside.subscribe(`int.${i}`);
@@ -31,7 +46,11 @@ test('listener_limit 1000 with 100 internal subscriptions: an external client ge
   // The gateway holds a small margin granted ahead of its clients' first SUBs: counted at the service, as listeners.
   await until(() => gateway.listenerQuota.stats().outstanding_asks === 0, 'the quota asked ahead is answered');
   const margin = gateway.listenerQuota.stats().granted;
-  assert.equal((await varz()).subscriptions, INTERNAL + margin, "the service's own subscriptions (intake, feed, responders) are not listeners");
+  assert.equal(
+    (await varz()).subscriptions,
+    INTERNAL + margin,
+    "the service's own subscriptions (intake, feed, responders) are not listeners",
+  );
 
   const token = await pki.devToken('many', { pub: { allow: ['ext.>'] }, sub: { allow: ['ext.>'] } });
   const raw = await rawTls(gateway.port, { ca: pki.ca, ...pki.client });
@@ -42,14 +61,20 @@ test('listener_limit 1000 with 100 internal subscriptions: an external client ge
   // In one write: SUBs past the quota held are held while the gateway asks for more, each in its turn, so the
   // publish behind them finds the last one in place (the client's own message comes back: echo is on).
   raw.socket.write(`${subs}PUB ext.${ROOM} 2\r\nhi\r\nPING\r\n`);
-  assert.equal(await raw.readUntil('PONG\r\n', 10_000), `MSG ext.${ROOM} ${ROOM} 2\r\nhi\r\nPONG\r\n`, `all ${ROOM} subscriptions admitted, in order`);
-  assert.ok(gateway.listenerQuota.stats().holds_total > 0, 'SUBs were held for the service\'s answer');
+  assert.equal(
+    await raw.readUntil('PONG\r\n', 10_000),
+    `MSG ext.${ROOM} ${ROOM} 2\r\nhi\r\nPONG\r\n`,
+    `all ${ROOM} subscriptions admitted, in order`,
+  );
+  assert.ok(gateway.listenerQuota.stats().holds_total > 0, "SUBs were held for the service's answer");
 
   raw.socket.write(`SUB ext.${ROOM + 1} ${ROOM + 1}\r\nPING\r\n`);
   assert.equal(await raw.readUntil('PONG\r\n'), `${MAX_SUBS}PONG\r\n`, 'the next one refused, the connection open');
   const full = await varz();
   const quota = gateway.listenerQuota.stats();
-  t.diagnostic(`full: service /varz subscriptions ${full.subscriptions} of ${full.listener_limit}; gateway quota ${JSON.stringify(quota)}`);
+  t.diagnostic(
+    `full: service /varz subscriptions ${full.subscriptions} of ${full.listener_limit}; gateway quota ${JSON.stringify(quota)}`,
+  );
   assert.equal(full.subscriptions, LIMIT);
   assert.equal(quota.used, ROOM);
   assert.equal(quota.granted, ROOM);
@@ -83,13 +108,15 @@ test('listener_limit 1000 with 100 internal subscriptions: an external client ge
   raw.socket.destroy();
   await until(async () => (await varz()).subscriptions <= INTERNAL + 64, 'the quota is given back', 5000);
   const after = await varz();
-  t.diagnostic(`after the client left: service subscriptions ${after.subscriptions}; gateway quota ${JSON.stringify(gateway.listenerQuota.stats())}`);
+  t.diagnostic(
+    `after the client left: service subscriptions ${after.subscriptions}; gateway quota ${JSON.stringify(gateway.listenerQuota.stats())}`,
+  );
   // And the room is the internal clients' again.
   for (let i = INTERNAL; i < LIMIT - 64; i++) inside.subscribe(`int.${i}`);
   await within(inside.flush(), 'internal subscriptions up to the limit less the margin');
 });
 
-test('after the service restarts with a smaller listener_limit, the gateway keeps its clients\' subscriptions, warns, and refuses new ones until they fit', async (t) => {
+test("after the service restarts with a smaller listener_limit, the gateway keeps its clients' subscriptions, warns, and refuses new ones until they fit", async (t) => {
   const pki = await devPki(t);
   const port = await freePort();
   const leafnodePort = await freePort();
@@ -112,7 +139,10 @@ test('after the service restarts with a smaller listener_limit, the gateway keep
   await until(() => !gateway.uplink.up, 'the link is down');
   const second = await startService(t, pki, { port, leafnodePort, config: { service: { listener_limit: 10 } } });
   await within(gateway.uplink.waitUntilUp(5000), 'the link comes back', 6000);
-  await until(() => logs.find((l) => l.msg.includes('granted fewer listeners')) !== undefined, 'the shortfall is logged');
+  await until(
+    () => logs.find((l) => l.msg.includes('granted fewer listeners')) !== undefined,
+    'the shortfall is logged',
+  );
   const warned = logs.find((l) => l.msg.includes('granted fewer listeners'))!;
   t.diagnostic(`logged: ${JSON.stringify(warned)}`);
   assert.equal(warned.granted, 10);
@@ -130,14 +160,20 @@ test('after the service restarts with a smaller listener_limit, the gateway keep
   }, 'an existing subscription still receives after the restart');
   raw.socket.write('SUB keep.51 51\r\nPING\r\n');
   assert.equal(await raw.readUntil('PONG\r\n'), `${MAX_SUBS}PONG\r\n`);
-  assert.equal((await getJson<{ subscriptions: number }>(`http://127.0.0.1:${second.monitorPort}/varz`)).subscriptions, 10);
+  assert.equal(
+    (await getJson<{ subscriptions: number }>(`http://127.0.0.1:${second.monitorPort}/varz`)).subscriptions,
+    10,
+  );
 });
 
-test('a client granted > can neither publish nor subscribe on $EVENTS.CREDIT, nor see the gateway\'s credit requests: it cannot take or give back room in the link\'s name', async (t) => {
+test("a client granted > can neither publish nor subscribe on $EVENTS.CREDIT, nor see the gateway's credit requests: it cannot take or give back room in the link's name", async (t) => {
   const pki = await devPki(t);
   const service = await startService(t, pki, { config: { service: { listener_limit: 1000 } } });
   const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${service.leafnodePort}`);
-  await until(() => gateway.listenerQuota.stats().active && gateway.listenerQuota.stats().outstanding_asks === 0, 'listener credit active and answered');
+  await until(
+    () => gateway.listenerQuota.stats().active && gateway.listenerQuota.stats().outstanding_asks === 0,
+    'listener credit active and answered',
+  );
   const varz = () => getJson<{ subscriptions: number }>(`http://127.0.0.1:${service.monitorPort}/varz`);
   const before = await varz();
 
@@ -165,7 +201,9 @@ test('a client granted > can neither publish nor subscribe on $EVENTS.CREDIT, no
   raw.socket.write('PING\r\n');
   const seen = await raw.readUntil('PONG\r\n');
   const after = await varz();
-  t.diagnostic(`service subscriptions ${before.subscriptions} -> ${after.subscriptions}; quota ${JSON.stringify(asks)} -> ${JSON.stringify(gateway.listenerQuota.stats())}`);
+  t.diagnostic(
+    `service subscriptions ${before.subscriptions} -> ${after.subscriptions}; quota ${JSON.stringify(asks)} -> ${JSON.stringify(gateway.listenerQuota.stats())}`,
+  );
   assert.doesNotMatch(seen, /\$EVENTS\.CREDIT|_GWH/, "no credit request or answer delivered to mallet's >");
   // No internal clients: the service's listeners are what it granted the gateway; mallet's return took none of it.
   assert.equal(after.subscriptions, gateway.listenerQuota.stats().granted);

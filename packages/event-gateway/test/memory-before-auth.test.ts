@@ -7,7 +7,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
-import { describeFigure, measureParking, type Opener, type ParkingFigure, tlsOpener } from '@event-broker/test-support/parking';
+import {
+  describeFigure,
+  measureParking,
+  type Opener,
+  type ParkingFigure,
+  tlsOpener,
+} from '@event-broker/test-support/parking';
 import { freePort, HOST } from '@event-broker/test-support/processes';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { devPki, gatewayToml, startCli, type Pki } from './helpers/ops.js';
@@ -31,7 +37,9 @@ const PARKED_BOUND_KIB = 160;
 const TRICKLE_BOUND_KIB = 2 * PARKED_BOUND_KIB;
 
 const attack = (i: number): Buffer =>
-  i % 2 === 0 ? Buffer.from(`INFO {"x":"${'a'.repeat(MiB - 11)}`) : Buffer.from(`PUB x ${MiB}\r\n${'a'.repeat(MiB - 1)}`);
+  i % 2 === 0
+    ? Buffer.from(`INFO {"x":"${'a'.repeat(MiB - 11)}`)
+    : Buffer.from(`PUB x ${MiB}\r\n${'a'.repeat(MiB - 1)}`);
 const partialConnect = (): Buffer => Buffer.from(`CONNECT {"auth_token":"${'a'.repeat(4000)}`);
 
 interface Side {
@@ -61,7 +69,10 @@ async function startBoth(t: TestContext, pki: Pki): Promise<{ ours: Side; theirs
 function openers(pki: Pki, port: number): [string, Opener][] {
   const ca = pki.file(F.ca.cert);
   return [
-    ['TLS with a client certificate', tlsOpener(port, { ca, cert: pki.file(F.client.cert), key: pki.file(F.client.key) })],
+    [
+      'TLS with a client certificate',
+      tlsOpener(port, { ca, cert: pki.file(F.client.cert), key: pki.file(F.client.key) }),
+    ],
     ['TLS without a client certificate', tlsOpener(port, { ca })],
   ];
 }
@@ -78,11 +89,17 @@ test('100 unauthenticated TLS connections sending 1 MiB each cost the gateway wh
   for (const k of [0, 1]) {
     const s = await startBoth(t, pki);
     const [what, open] = openers(pki, s.ours.port)[k]!;
-    const theirs = await measureParking(s.theirs.pid, { count: COUNT, open: openers(pki, s.theirs.port)[k]![1], bytes: attack });
+    const theirs = await measureParking(s.theirs.pid, {
+      count: COUNT,
+      open: openers(pki, s.theirs.port)[k]![1],
+      bytes: attack,
+    });
     const ours = await measureParking(s.ours.pid, { count: COUNT, open, bytes: attack });
     report(t, `${what}, 1 MiB INFO or PUB before CONNECT`, ours, theirs);
-    if (ours.perConnectionKiB > ATTACK_BOUND_KIB) problems.push(`${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${ATTACK_BOUND_KIB})`);
-    if (ours.stillOpen !== 0) problems.push(`${what}: ${ours.stillOpen} connections left open (nats-server: ${theirs.stillOpen})`);
+    if (ours.perConnectionKiB > ATTACK_BOUND_KIB)
+      problems.push(`${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${ATTACK_BOUND_KIB})`);
+    if (ours.stillOpen !== 0)
+      problems.push(`${what}: ${ours.stillOpen} connections left open (nats-server: ${theirs.stillOpen})`);
   }
   assert.deepEqual(problems, []);
 });
@@ -93,11 +110,18 @@ test('100 TLS connections parked on a partial CONNECT within max_control_line st
   for (const k of [0, 1]) {
     const s = await startBoth(t, pki);
     const [what, open] = openers(pki, s.ours.port)[k]!;
-    const theirs = await measureParking(s.theirs.pid, { count: COUNT, open: openers(pki, s.theirs.port)[k]![1], bytes: partialConnect });
+    const theirs = await measureParking(s.theirs.pid, {
+      count: COUNT,
+      open: openers(pki, s.theirs.port)[k]![1],
+      bytes: partialConnect,
+    });
     const ours = await measureParking(s.ours.pid, { count: COUNT, open, bytes: partialConnect });
     report(t, `${what}, a partial CONNECT of 4 KB`, ours, theirs);
     assert.equal(ours.stillOpen, COUNT, `${what}: a CONNECT within max_control_line may wait for auth_timeout`);
-    assert.ok(ours.perConnectionKiB <= PARKED_BOUND_KIB, `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${PARKED_BOUND_KIB})`);
+    assert.ok(
+      ours.perConnectionKiB <= PARKED_BOUND_KIB,
+      `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${PARKED_BOUND_KIB})`,
+    );
   }
 });
 
@@ -108,9 +132,17 @@ test('100 TLS connections trickling a partial CONNECT one byte per write stay op
   const pki = await devPki(t);
   const s = await startBoth(t, pki);
   const [what, open] = openers(pki, s.ours.port)[1]!;
-  const theirs = await measureParking(s.theirs.pid, { count: COUNT, open: openers(pki, s.theirs.port)[1]![1], bytes: partialConnect, trickle: true });
+  const theirs = await measureParking(s.theirs.pid, {
+    count: COUNT,
+    open: openers(pki, s.theirs.port)[1]![1],
+    bytes: partialConnect,
+    trickle: true,
+  });
   const ours = await measureParking(s.ours.pid, { count: COUNT, open, bytes: partialConnect, trickle: true });
   report(t, `${what}, a partial CONNECT of 4 KB one byte per write`, ours, theirs);
   assert.equal(ours.stillOpen, COUNT, `${what}: a CONNECT within max_control_line may wait for auth_timeout`);
-  assert.ok(ours.perConnectionKiB <= TRICKLE_BOUND_KIB, `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${TRICKLE_BOUND_KIB})`);
+  assert.ok(
+    ours.perConnectionKiB <= TRICKLE_BOUND_KIB,
+    `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${TRICKLE_BOUND_KIB})`,
+  );
 });

@@ -11,7 +11,17 @@ import { AUTH_FAILURE_REASONS, classifyAuthFailure } from '../src/auth-failures.
 import { HOST } from '@event-broker/test-support/processes';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
-import { devPki, external, getJson, internal, scrape, startService, startTestGateway, tokenId, type Pki } from './helpers/ops.js';
+import {
+  devPki,
+  external,
+  getJson,
+  internal,
+  scrape,
+  startService,
+  startTestGateway,
+  tokenId,
+  type Pki,
+} from './helpers/ops.js';
 
 const ISSUER = 'event-broker-dev';
 
@@ -49,7 +59,8 @@ test('/metrics counts refused clients by reason, permission violations, and the 
   const connectTo = `${HOST}:${gateway.port}`;
 
   const before = await scrape(mon);
-  for (const r of AUTH_FAILURE_REASONS) assert.equal(before.get(`event_gateway_auth_failures_total{reason="${r}"}`), 0, `${r} present at 0 from the start`);
+  for (const r of AUTH_FAILURE_REASONS)
+    assert.equal(before.get(`event_gateway_auth_failures_total{reason="${r}"}`), 0, `${r} present at 0 from the start`);
   assert.equal(before.get('event_gateway_upstream_up'), 1);
   assert.equal(before.get('event_gateway_up'), 1);
 
@@ -64,11 +75,17 @@ test('/metrics counts refused clients by reason, permission violations, and the 
     { reason: 'wrong_audience', token: await pki.token('x', undefined, { issuer: ISSUER, audience: 'elsewhere' }) },
     { reason: 'algorithm', token: unsigned() },
     { reason: 'token_revoked', token: revokedToken },
-    { reason: 'certificate_binding', token: await signed(pki, { cnf: { 'x5t#S256': crypto.randomBytes(32).toString('base64url') } }, 600) },
+    {
+      reason: 'certificate_binding',
+      token: await signed(pki, { cnf: { 'x5t#S256': crypto.randomBytes(32).toString('base64url') } }, 600),
+    },
   ];
   for (const c of cases) {
     await assert.rejects(
-      within(external(t, pki, connectTo, c.token, c.cert === undefined ? {} : { cert: c.cert }), `the ${c.reason} client is refused`),
+      within(
+        external(t, pki, connectTo, c.token, c.cert === undefined ? {} : { cert: c.cert }),
+        `the ${c.reason} client is refused`,
+      ),
       /Authorization Violation|AUTHORIZATION_VIOLATION/,
       c.reason,
     );
@@ -82,15 +99,27 @@ test('/metrics counts refused clients by reason, permission violations, and the 
   // /connz remembers them as closed, with nats-server's reason.
   const closed = await getJson(`http://${HOST}:${mon}/connz?state=closed`);
   assert.equal(closed.total, cases.length);
-  assert.ok(closed.connections.every((c: { reason: string }) => c.reason === 'Authentication Failure'), JSON.stringify(closed.connections.map((c: { reason: string }) => c.reason)));
+  assert.ok(
+    closed.connections.every((c: { reason: string }) => c.reason === 'Authentication Failure'),
+    JSON.stringify(closed.connections.map((c: { reason: string }) => c.reason)),
+  );
 
   // Permission violations: the connection stays, each refusal counted once.
-  const limited = await external(t, pki, connectTo, await pki.token('limited', { pub: { allow: ['keep.>'] }, sub: { allow: ['keep.>'] } }), { nats: { name: 'limited' } });
+  const limited = await external(
+    t,
+    pki,
+    connectTo,
+    await pki.token('limited', { pub: { allow: ['keep.>'] }, sub: { allow: ['keep.>'] } }),
+    { nats: { name: 'limited' } },
+  );
   limited.subscribe('secret.>');
   limited.publish('secret.x', 'no');
   limited.publish('secret.y', 'no');
   await limited.flush();
-  await until(async () => (await scrape(mon)).get('event_gateway_permission_violations_total{kind="publish"}') === 2, 'two publish violations counted');
+  await until(
+    async () => (await scrape(mon)).get('event_gateway_permission_violations_total{kind="publish"}') === 2,
+    'two publish violations counted',
+  );
   const v = await scrape(mon);
   assert.equal(v.get('event_gateway_permission_violations_total{kind="subscribe"}'), 1);
   assert.equal(v.get('event_gateway_connections'), 1);
@@ -101,12 +130,18 @@ test('/metrics counts refused clients by reason, permission violations, and the 
   const got: string[] = [];
   inside.subscribe('keep.>', { callback: (_e, m) => got.push(m.string()) });
   await inside.flush();
-  await until(() => gateway.broker.sublist.match('keep.a').psubs.length > 0, 'the service\'s interest reaches the gateway');
+  await until(
+    () => gateway.broker.sublist.match('keep.a').psubs.length > 0,
+    "the service's interest reaches the gateway",
+  );
   for (let i = 0; i < 3; i++) limited.publish('keep.a', `m${i}`);
   await limited.flush();
   await until(() => got.length === 3, 'three messages through the link');
   const flowing = await scrape(mon);
-  assert.ok(flowing.get('event_gateway_upstream_out_msgs_total')! >= 3, String(flowing.get('event_gateway_upstream_out_msgs_total')));
+  assert.ok(
+    flowing.get('event_gateway_upstream_out_msgs_total')! >= 3,
+    String(flowing.get('event_gateway_upstream_out_msgs_total')),
+  );
   assert.ok(flowing.get('event_gateway_in_msgs_total')! >= 3);
 
   // The service goes away: the link is down, publishes the service wanted are held, /healthz says 503.
@@ -148,4 +183,3 @@ test('every reason text the verifier and the certificate check give maps to its 
   // The label set is small and fixed.
   assert.equal(new Set(AUTH_FAILURE_REASONS).size, 11);
 });
-

@@ -67,8 +67,17 @@ describe('gateway monitoring beside a nats-server leaf', { skip: !natsThere && '
       connect: (name) => connect({ servers: `${HOST}:${gateway.port}`, name, token, tls: tlsOpts, timeout: 5000 }),
     };
     // The reference: a nats-server leaf (client TLS with verify, a token) of a nats-server hub.
-    const [hubPort, hubLeafPort, leafPort, leafHttp] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    await startNatsServer(fakeT, [`listen: "${HOST}:${hubPort}"`, 'server_name: ref-hub', `leafnodes { listen: "${HOST}:${hubLeafPort}" }`], hubPort);
+    const [hubPort, hubLeafPort, leafPort, leafHttp] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
+    await startNatsServer(
+      fakeT,
+      [`listen: "${HOST}:${hubPort}"`, 'server_name: ref-hub', `leafnodes { listen: "${HOST}:${hubLeafPort}" }`],
+      hubPort,
+    );
     await startNatsServer(
       fakeT,
       [
@@ -85,10 +94,14 @@ describe('gateway monitoring beside a nats-server leaf', { skip: !natsThere && '
       name: 'nats-server',
       url: `${HOST}:${leafPort}`,
       monitor: `http://${HOST}:${leafHttp}`,
-      connect: (name) => connect({ servers: `${HOST}:${leafPort}`, name, token: 'ref-token', tls: tlsOpts, timeout: 5000 }),
+      connect: (name) =>
+        connect({ servers: `${HOST}:${leafPort}`, name, token: 'ref-token', tls: tlsOpts, timeout: 5000 }),
     };
     // Both leaves linked before the clients arrive, so the figures compare.
-    await until(async () => (await getJson(`${theirs.monitor}/leafz`)).leafnodes === 1, 'the nats-server leaf links to its hub');
+    await until(
+      async () => (await getJson(`${theirs.monitor}/leafz`)).leafnodes === 1,
+      'the nats-server leaf links to its hub',
+    );
     conns.push(...(await populate(ours)), ...(await populate(theirs)));
   });
 
@@ -100,14 +113,24 @@ describe('gateway monitoring beside a nats-server leaf', { skip: !natsThere && '
   it('/varz has every field a nats-server leaf answers (system_account aside), with the same JSON types', async () => {
     const [o, t] = await Promise.all([getJson(`${ours.monitor}/varz`), getJson(`${theirs.monitor}/varz`)]);
     assert.deepEqual(missingOrMistyped(o, t, 'varz', ['system_account']), []);
-    for (const k of ['auth_required', 'tls_required', 'tls_verify', 'leaf', 'leafnodes', 'connections', 'in_msgs', 'subscriptions']) assert.ok(k in t, `nats-server answers ${k}`);
+    for (const k of [
+      'auth_required',
+      'tls_required',
+      'tls_verify',
+      'leaf',
+      'leafnodes',
+      'connections',
+      'in_msgs',
+      'subscriptions',
+    ])
+      assert.ok(k in t, `nats-server answers ${k}`);
     assert.equal(o.ping_interval, t.ping_interval);
     assert.equal(o.write_deadline, t.write_deadline);
     // What clients are held to: the service's (the same default) less the room the identity stamp takes.
     assert.equal(o.max_payload, t.max_payload - AUTH_STAMP_MAX_BYTES);
     assert.equal(o.max_pending, t.max_pending);
     assert.equal(o.connections, 2);
-    assert.equal(o.subscriptions, 5, 'the clients\' subscriptions');
+    assert.equal(o.subscriptions, 5, "the clients' subscriptions");
     // Beyond the clients' traffic: the gateway's credit exchange with the service (its quota asked for at the link's
     // start), each message one in and one out; shown apart.
     const credit = o.event_credit.messages_total + o.listener_quota.messages_total;
@@ -136,9 +159,31 @@ describe('gateway monitoring beside a nats-server leaf', { skip: !natsThere && '
       const [oa, ta] = [o.connections[0], t.connections[0]];
       assert.deepEqual(missingOrMistyped(oa, ta, `connz${q}.connections[0]`), []);
       // The same fields, and beyond them only ours: who the token names, its id and the limits in force for it.
-      assert.deepEqual(Object.keys(oa).filter((k) => !(k in ta)).sort(), ['limits', 'token_id', 'who'], `extra fields (${q})`);
-      assert.deepEqual(Object.keys(ta).filter((k) => !(k in oa)), [], `nothing missing (${q})`);
-      for (const k of ['name', 'lang', 'in_msgs', 'out_msgs', 'in_bytes', 'out_bytes', 'subscriptions', 'kind', 'type', 'ip', 'tls_version']) {
+      assert.deepEqual(
+        Object.keys(oa)
+          .filter((k) => !(k in ta))
+          .sort(),
+        ['limits', 'token_id', 'who'],
+        `extra fields (${q})`,
+      );
+      assert.deepEqual(
+        Object.keys(ta).filter((k) => !(k in oa)),
+        [],
+        `nothing missing (${q})`,
+      );
+      for (const k of [
+        'name',
+        'lang',
+        'in_msgs',
+        'out_msgs',
+        'in_bytes',
+        'out_bytes',
+        'subscriptions',
+        'kind',
+        'type',
+        'ip',
+        'tls_version',
+      ]) {
         assert.deepEqual(oa[k], ta[k], `${k} (${q})`);
       }
       assert.equal(oa.who, 'monitor-test-user');
@@ -147,7 +192,7 @@ describe('gateway monitoring beside a nats-server leaf', { skip: !natsThere && '
       // (the service's less the identity stamp's room).
       assert.deepEqual(oa.limits, { subs: -1, payload: 1024 * 1024 - AUTH_STAMP_MAX_BYTES }, `limits (${q})`);
       if (q === '?auth=1') {
-        assert.equal(oa.authorized_user, 'monitor-test-user', 'the token\'s subject, never the token');
+        assert.equal(oa.authorized_user, 'monitor-test-user', "the token's subject, never the token");
         // The client's certificate chain, in Go's subject spelling, with the same hashes.
         assert.deepEqual(oa.tls_peer_certs, ta.tls_peer_certs);
       } else {
@@ -155,8 +200,12 @@ describe('gateway monitoring beside a nats-server leaf', { skip: !natsThere && '
       }
       if (q === '?subs=1') assert.deepEqual([...oa.subscriptions_list].sort(), [...ta.subscriptions_list].sort());
       if (q === '?subs=detail') {
-        const strip = (l: any[]) => l.map(({ cid: _c, ...rest }) => rest).sort((x, y) => x.subject.localeCompare(y.subject));
-        assert.deepEqual(strip(o.connections[1].subscriptions_list_detail), strip(t.connections[1].subscriptions_list_detail));
+        const strip = (l: any[]) =>
+          l.map(({ cid: _c, ...rest }) => rest).sort((x, y) => x.subject.localeCompare(y.subject));
+        assert.deepEqual(
+          strip(o.connections[1].subscriptions_list_detail),
+          strip(t.connections[1].subscriptions_list_detail),
+        );
       }
     }
   });
@@ -165,42 +214,75 @@ describe('gateway monitoring beside a nats-server leaf', { skip: !natsThere && '
     const names = (z: Record<string, any>) => z.connections.map((c: any) => c.name);
     for (const m of [ours, theirs]) {
       assert.deepEqual(names(await getJson(`${m.monitor}/connz`)), ['a', 'b'], `${m.name}: cid order`);
-      assert.deepEqual(names(await getJson(`${m.monitor}/connz?sort=subs`)), ['a', 'b'], `${m.name}: most subscriptions first`);
-      assert.deepEqual(names(await getJson(`${m.monitor}/connz?sort=msgs_to`)), ['b', 'a'], `${m.name}: most received first`);
+      assert.deepEqual(
+        names(await getJson(`${m.monitor}/connz?sort=subs`)),
+        ['a', 'b'],
+        `${m.name}: most subscriptions first`,
+      );
+      assert.deepEqual(
+        names(await getJson(`${m.monitor}/connz?sort=msgs_to`)),
+        ['b', 'a'],
+        `${m.name}: most received first`,
+      );
       const page = await getJson(`${m.monitor}/connz?limit=1&offset=1`);
-      assert.deepEqual([page.num_connections, page.total, page.offset, page.limit, names(page)], [1, 2, 1, 1, ['b']], m.name);
+      assert.deepEqual(
+        [page.num_connections, page.total, page.offset, page.limit, names(page)],
+        [1, 2, 1, 1, ['b']],
+        m.name,
+      );
       const bogus = await fetch(`${m.monitor}/connz?sort=bogus`);
       assert.equal(bogus.status, 400, m.name);
       assert.equal(await bogus.text(), 'invalid sorting option: bogus');
     }
   });
 
-  it('/subsz has nats-server\'s figures, and with subs=1 its list fields', async () => {
+  it("/subsz has nats-server's figures, and with subs=1 its list fields", async () => {
     const [o, t] = await Promise.all([getJson(`${ours.monitor}/subsz`), getJson(`${theirs.monitor}/subsz`)]);
     assert.deepEqual(missingOrMistyped(o, t, 'subsz'), []);
-    const [ol, tl] = await Promise.all([getJson(`${ours.monitor}/subsz?subs=1`), getJson(`${theirs.monitor}/subsz?subs=1`)]);
+    const [ol, tl] = await Promise.all([
+      getJson(`${ours.monitor}/subsz?subs=1`),
+      getJson(`${theirs.monitor}/subsz?subs=1`),
+    ]);
     assert.deepEqual(missingOrMistyped(ol, tl, 'subsz?subs=1'), []);
-    const [os, ts] = [ol.subscriptions_list.find((s: any) => s.qgroup === 'workers'), tl.subscriptions_list.find((s: any) => s.qgroup === 'workers')];
+    const [os, ts] = [
+      ol.subscriptions_list.find((s: any) => s.qgroup === 'workers'),
+      tl.subscriptions_list.find((s: any) => s.qgroup === 'workers'),
+    ];
     assert.deepEqual(missingOrMistyped(os, ts, 'subsz.subscriptions_list[]'), []);
-    assert.equal(ol.subscriptions_list.length, 5, 'the clients\' subscriptions are listed, not the hub\'s mirrored interest');
+    assert.equal(
+      ol.subscriptions_list.length,
+      5,
+      "the clients' subscriptions are listed, not the hub's mirrored interest",
+    );
   });
 
   it('/leafz shows the link to the event service as a nats-server leaf shows its remote', async () => {
-    const [o, t] = await Promise.all([getJson(`${ours.monitor}/leafz?subs=1`), getJson(`${theirs.monitor}/leafz?subs=1`)]);
+    const [o, t] = await Promise.all([
+      getJson(`${ours.monitor}/leafz?subs=1`),
+      getJson(`${theirs.monitor}/leafz?subs=1`),
+    ]);
     assert.deepEqual(missingOrMistyped(o, t, 'leafz'), []);
     assert.equal(o.leafnodes, 1);
     const [ol, tl] = [o.leafs[0], t.leafs[0]];
     assert.deepEqual(missingOrMistyped(ol, tl, 'leafz.leafs[0]'), []);
     // Beyond 2.9's fields only name and is_spoke (2.10's), which a leaf sets true for its remote.
-    assert.deepEqual(Object.keys(ol).filter((k) => !(k in tl)).sort(), ['is_spoke', 'name']);
+    assert.deepEqual(
+      Object.keys(ol)
+        .filter((k) => !(k in tl))
+        .sort(),
+      ['is_spoke', 'name'],
+    );
     assert.equal(ol.is_spoke, true);
-    assert.equal(ol.name, service.serverId, 'the hub\'s server name (the service\'s id when unnamed)');
+    assert.equal(ol.name, service.serverId, "the hub's server name (the service's id when unnamed)");
     assert.equal(ol.ip, HOST);
-    assert.equal(ol.port, service.leafnodePort, 'the remote\'s port, as a leaf shows it');
+    assert.equal(ol.port, service.leafnodePort, "the remote's port, as a leaf shows it");
     assert.equal(ol.account, tl.account);
     // The hub's interest as it announced it: the clients' subjects come back from the service only if something
     // there wants them; its $LDS loop subject always.
-    assert.ok(ol.subscriptions_list.some((s: string) => s.startsWith('$LDS.')), JSON.stringify(ol));
+    assert.ok(
+      ol.subscriptions_list.some((s: string) => s.startsWith('$LDS.')),
+      JSON.stringify(ol),
+    );
     assert.ok(ol.out_msgs >= 0 && ol.in_msgs >= 0);
   });
 

@@ -5,11 +5,13 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import tls from 'node:tls';
+import { certificateThumbprintS256, TlsConfigError } from '@event-broker/shared';
 import {
-  certificateThumbprintS256,
-  TlsConfigError,
-} from '@event-broker/shared';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
+  createCertificateAuthority,
+  createClientCertificate,
+  createServerCertificate,
+  type CertificatePem,
+} from '@event-broker/dev-tools';
 import { checkClientCertificate, gatewayTlsOptions, type ClientCertificateVerdict } from '../src/auth/mtls.js';
 import type { TlsSection } from '../src/config-types.js';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
@@ -37,7 +39,10 @@ async function pki(t: TestContext, more: Partial<TlsSection> = {}): Promise<Pki>
 }
 
 /** A TLS server on 127.0.0.1:0 that records checkClientCertificate for each connection and answers "ok"/"no". */
-async function listen(t: TestContext, section: TlsSection): Promise<{ port: number; verdicts: ClientCertificateVerdict[] }> {
+async function listen(
+  t: TestContext,
+  section: TlsSection,
+): Promise<{ port: number; verdicts: ClientCertificateVerdict[] }> {
   const verdicts: ClientCertificateVerdict[] = [];
   const server = tls.createServer(gatewayTlsOptions(section), (socket) => {
     const v = checkClientCertificate(socket, { required: section.verify });
@@ -104,11 +109,17 @@ test('no certificate, another CA and an expired certificate are each refused wit
   assert.equal(await connect(port, { ca: ca.cert, cert: stranger.cert, key: stranger.key }), 'no');
   const s = verdicts[1]!;
   assert.ok(!s.ok);
-  assert.match(s.reason, /^client certificate refused: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN)$/);
+  assert.match(
+    s.reason,
+    /^client certificate refused: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN)$/,
+  );
   assert.equal(s.certificate.subject, 'CN=mallory', 'the subject is still there for the log line');
 
   const hour = 3_600_000;
-  const expired = await createClientCertificate(ca, 'old', { notBefore: new Date(Date.now() - 48 * hour), notAfter: new Date(Date.now() - 24 * hour) });
+  const expired = await createClientCertificate(ca, 'old', {
+    notBefore: new Date(Date.now() - 48 * hour),
+    notAfter: new Date(Date.now() - 24 * hour),
+  });
   assert.equal(await connect(port, { ca: ca.cert, cert: expired.cert, key: expired.key }), 'no');
   const e = verdicts[2]!;
   assert.ok(!e.ok);
@@ -137,7 +148,10 @@ test('min_version TLSv1.3 turns a TLS 1.2 client away at the handshake', async (
   const { ca, section } = await pki(t, { min_version: 'TLSv1.3' });
   const { port } = await listen(t, section);
   const client = await createClientCertificate(ca, 'alice');
-  assert.match(await connect(port, { ca: ca.cert, cert: client.cert, key: client.key, maxVersion: 'TLSv1.2' }), /^error: /);
+  assert.match(
+    await connect(port, { ca: ca.cert, cert: client.cert, key: client.key, maxVersion: 'TLSv1.2' }),
+    /^error: /,
+  );
   assert.equal(await connect(port, { ca: ca.cert, cert: client.cert, key: client.key }), 'ok');
 });
 

@@ -3,7 +3,12 @@
 // exact -ERR texts the listener sends for a refusal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { errLine, goQuote, permissionsViolationForPublish, permissionsViolationForSubscription } from '@event-broker/shared';
+import {
+  errLine,
+  goQuote,
+  permissionsViolationForPublish,
+  permissionsViolationForSubscription,
+} from '@event-broker/shared';
 import { permissionsFromClaims, type Permissions } from '../src/permissions.js';
 import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
 import { exchange } from '@event-broker/test-support/raw';
@@ -50,7 +55,10 @@ test('publish allow list: wildcards match as subjects do', () => {
 });
 
 test('deny wins over allow; a deny list alone allows everything else', () => {
-  const both = perms({ pub: { allow: ['orders.>'], deny: ['orders.secret.>'] }, sub: { allow: ['orders.>'], deny: ['orders.secret.>'] } });
+  const both = perms({
+    pub: { allow: ['orders.>'], deny: ['orders.secret.>'] },
+    sub: { allow: ['orders.>'], deny: ['orders.secret.>'] },
+  });
   assert.equal(both.canPublish('orders.new'), true);
   assert.equal(both.canPublish('orders.secret.key'), false);
   assert.equal(both.canSubscribe('orders.new'), true);
@@ -182,7 +190,10 @@ test('a malformed nats claim is refused, not guessed at', () => {
 });
 
 test("refusals use nats-server's exact texts, Go-quoted", () => {
-  assert.equal(errLine(permissionsViolationForPublish('orders.new')), `-ERR 'Permissions Violation for Publish to "orders.new"'\r\n`);
+  assert.equal(
+    errLine(permissionsViolationForPublish('orders.new')),
+    `-ERR 'Permissions Violation for Publish to "orders.new"'\r\n`,
+  );
   assert.equal(
     permissionsViolationForSubscription('orders.>').text,
     'Permissions Violation for Subscription to "orders.>"',
@@ -211,7 +222,17 @@ test('the same lists decide as nats-server 2.9 does, with the same -ERR lines (o
       publish: { allow: ${q(lists.pub.allow)}, deny: ${q(lists.pub.deny)} },
       subscribe: { allow: ${q(lists.sub.allow)}, deny: ${q(lists.sub.deny)} } } } ] }`,
   );
-  const pubs = ['orders.new', 'orders.eu.new', 'orders', 'audit.created', 'audit.a.b', 'billing.paid', 'orders.secret.key', 'q"uote.x', 'a"b\\c\x01'];
+  const pubs = [
+    'orders.new',
+    'orders.eu.new',
+    'orders',
+    'audit.created',
+    'audit.a.b',
+    'billing.paid',
+    'orders.secret.key',
+    'q"uote.x',
+    'a"b\\c\x01',
+  ];
   const subs: [string, string?][] = [
     ['orders.new'],
     ['orders.*'],
@@ -227,7 +248,10 @@ test('the same lists decide as nats-server 2.9 does, with the same -ERR lines (o
     ['audit.x', 'q.prod'],
     ['>'],
   ];
-  const ops = [...pubs.map((sub) => `PUB ${sub} 0\r\n`), ...subs.map(([sub, queue], i) => `SUB ${sub}${queue ? ` ${queue}` : ''} ${i + 1}`)];
+  const ops = [
+    ...pubs.map((sub) => `PUB ${sub} 0\r\n`),
+    ...subs.map(([sub, queue], i) => `SUB ${sub}${queue ? ` ${queue}` : ''} ${i + 1}`),
+  ];
   const theirs = (await exchange(natsd, { user: 'a', pass: 'a' }, ops)).filter((l) => l.startsWith('-ERR'));
 
   const p = perms(lists);
@@ -247,8 +271,10 @@ test('the same lists decide as nats-server 2.9 does, with the same -ERR lines (o
 
 test('replies only inside a private inbox grant: _INBOX.>, > and no list reach no inbox (nats-server lets them)', async (t) => {
   const own = perms({ sub: { allow: ['greet.>', '_INBOX.alice.>'] } });
-  for (const s of ['_INBOX.alice.abc.*', '_INBOX.alice.>', '_INBOX.alice.abc.1', 'greet.x']) assert.equal(own.canSubscribe(s), true, s);
-  for (const s of ['_INBOX.bob.abc.*', '_INBOX.>', '_INBOX.*', '_INBOX.*.abc', '_INBOX', '_INBOX.alice']) assert.equal(own.canSubscribe(s), false, s);
+  for (const s of ['_INBOX.alice.abc.*', '_INBOX.alice.>', '_INBOX.alice.abc.1', 'greet.x'])
+    assert.equal(own.canSubscribe(s), true, s);
+  for (const s of ['_INBOX.bob.abc.*', '_INBOX.>', '_INBOX.*', '_INBOX.*.abc', '_INBOX', '_INBOX.alice'])
+    assert.equal(own.canSubscribe(s), false, s);
   assert.equal(own.canDeliver('_INBOX.alice.abc.1'), true);
   assert.equal(own.canDeliver('_INBOX.bob.abc.1'), false);
   assert.equal(own.canDeliver('greet.x'), true);
@@ -280,8 +306,13 @@ test('replies only inside a private inbox grant: _INBOX.>, > and no list reach n
 
   // nats-server 2.9 accepts `SUB _INBOX.>` under that grant (and delivers every client's replies to it).
   if (!requireNatsServer(t)) return;
-  const natsd = await startNatsServer(t, 'authorization { users = [ { user: a, password: a, permissions: { subscribe: { allow: ["greet.>", "_INBOX.>"] } } } ] }');
-  const theirs = (await exchange(natsd, { user: 'a', pass: 'a' }, ['SUB _INBOX.> 1', 'SUB _INBOX.abc.* 2'])).filter((l) => l.startsWith('-ERR'));
+  const natsd = await startNatsServer(
+    t,
+    'authorization { users = [ { user: a, password: a, permissions: { subscribe: { allow: ["greet.>", "_INBOX.>"] } } } ] }',
+  );
+  const theirs = (await exchange(natsd, { user: 'a', pass: 'a' }, ['SUB _INBOX.> 1', 'SUB _INBOX.abc.* 2'])).filter(
+    (l) => l.startsWith('-ERR'),
+  );
   assert.deepEqual(theirs, [], 'nats-server: both accepted; the gateway refuses both');
 });
 
@@ -311,7 +342,7 @@ test("gateway subjects (_GWH, the health probe's replies) are reached by no gran
   assert.equal(all.canSubscribe('*.>'), true);
 });
 
-test('the credit subjects ($EVENTS.CREDIT, asked in the name of the gateway\'s link) are reached by no grant: subscribe, deliver, publish, reply grants', () => {
+test("the credit subjects ($EVENTS.CREDIT, asked in the name of the gateway's link) are reached by no grant: subscribe, deliver, publish, reply grants", () => {
   const grants = [
     perms({ pub: { allow: ['>'] }, sub: { allow: ['>'] } }),
     perms({ type: 'user', version: 2 }),
@@ -319,7 +350,13 @@ test('the credit subjects ($EVENTS.CREDIT, asked in the name of the gateway\'s l
     perms({ sub: { allow: ['>'] }, resp: { max: -1, ttl: -1 } }),
   ];
   for (const p of grants) {
-    for (const s of ['$EVENTS.CREDIT.events', '$EVENTS.CREDIT.listeners', '$EVENTS.CREDIT.*', '$EVENTS.CREDIT.>', '$EVENTS.CREDIT']) {
+    for (const s of [
+      '$EVENTS.CREDIT.events',
+      '$EVENTS.CREDIT.listeners',
+      '$EVENTS.CREDIT.*',
+      '$EVENTS.CREDIT.>',
+      '$EVENTS.CREDIT',
+    ]) {
       assert.equal(p.canSubscribe(s), false, s);
     }
     assert.equal(p.canSubscribe('$EVENTS.CREDIT.events', 'q'), false);
@@ -328,11 +365,18 @@ test('the credit subjects ($EVENTS.CREDIT, asked in the name of the gateway\'s l
     assert.equal(p.canDeliver('$EVENTS.CREDIT.listeners'), false);
     // A request whose reply subject is a credit subject grants no reply there: `{"return": n}` would give back the link's credit.
     p.noteReply('$EVENTS.CREDIT.events');
-    for (const s of ['$EVENTS.CREDIT.events', '$EVENTS.CREDIT.listeners', '$EVENTS.CREDIT']) assert.equal(p.canPublish(s), false, s);
+    for (const s of ['$EVENTS.CREDIT.events', '$EVENTS.CREDIT.listeners', '$EVENTS.CREDIT'])
+      assert.equal(p.canPublish(s), false, s);
   }
   // Only that prefix: the service's other `$EVENTS` subjects are decided by the lists.
   const all = grants[0]!;
-  for (const s of ['$EVENTS.HEALTH', '$EVENTS.FEED.QUERY', '$EVENTS.CREDITS.x', '$EVENTSX.CREDIT.events', 'a.$EVENTS.CREDIT.events']) {
+  for (const s of [
+    '$EVENTS.HEALTH',
+    '$EVENTS.FEED.QUERY',
+    '$EVENTS.CREDITS.x',
+    '$EVENTSX.CREDIT.events',
+    'a.$EVENTS.CREDIT.events',
+  ]) {
     assert.equal(all.canSubscribe(s), true, s);
     assert.equal(all.canDeliver(s), true, s);
     assert.equal(all.canPublish(s), true, s);

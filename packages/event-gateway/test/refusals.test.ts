@@ -30,7 +30,9 @@ test('bad certificates and bad tokens are refused with Authorization Violation, 
   const b = await startBridge(t, {
     pki,
     logs,
-    config: { auth: { public_key_path: pki.write('jwt-rsa-pub.pem', rsa.publicPem), issuer: ISSUER, audience: AUDIENCE } },
+    config: {
+      auth: { public_key_path: pki.write('jwt-rsa-pub.pem', rsa.publicPem), issuer: ISSUER, audience: AUDIENCE },
+    },
   });
   const ca = pki.caPem();
   const otherCa = await createCertificateAuthority({ commonName: 'some other CA' });
@@ -40,13 +42,17 @@ test('bad certificates and bad tokens are refused with Authorization Violation, 
     notAfter: new Date(Date.now() - DAY_MS),
   });
   const otherDevice = await createClientCertificate(ca, 'other-device');
-  const files = (name: string, pem: { cert: string; key: string }) => ({ cert: pki.write(`${name}.pem`, pem.cert), key: pki.write(`${name}-key.pem`, pem.key) });
+  const files = (name: string, pem: { cert: string; key: string }) => ({
+    cert: pki.write(`${name}.pem`, pem.cert),
+    key: pki.write(`${name}-key.pem`, pem.key),
+  });
   const intruderFiles = files('intruder', intruder);
   const expiredFiles = files('expired-client', expired);
   const thumbprint = (pem: string) => certificateThumbprintS256(new crypto.X509Certificate(pem).raw);
   const devClientPem = (await import('node:fs')).readFileSync(pki.client.cert, 'utf8');
 
-  const good = (claims: JWTPayload = CLAIMS, subject = 'alice') => mint(rsa.privateKey, claims, { alg: 'RS256', subject });
+  const good = (claims: JWTPayload = CLAIMS, subject = 'alice') =>
+    mint(rsa.privateKey, claims, { alg: 'RS256', subject });
 
   // Inside: one subscriber to everything, so any forwarded message or interest would show.
   const inside = await b.internal();
@@ -72,12 +78,48 @@ test('bad certificates and bad tokens are refused with Authorization Violation, 
     subject: string | undefined;
   }
   const cases: Case[] = [
-    { name: 'no client certificate', cert: null, token: () => good(), reason: /^no client certificate$/, subject: undefined },
-    { name: 'a certificate from another CA', cert: intruderFiles, token: () => good(), reason: /^client certificate refused: /, subject: 'CN=intruder' },
-    { name: 'an expired certificate', cert: expiredFiles, token: () => good(), reason: /CERT_HAS_EXPIRED/, subject: 'CN=expired-client' },
-    { name: 'no token', cert: pki.client, token: async () => undefined, reason: /^no token$/, subject: 'CN=dev-client' },
-    { name: 'a garbage token', cert: pki.client, token: async () => 'this.is-not.a-jwt', reason: /^malformed token/, subject: 'CN=dev-client' },
-    { name: 'an expired token', cert: pki.client, token: () => mint(rsa.privateKey, CLAIMS, { alg: 'RS256', expiresIn: -60 }), reason: /^token expired$/, subject: 'CN=dev-client' },
+    {
+      name: 'no client certificate',
+      cert: null,
+      token: () => good(),
+      reason: /^no client certificate$/,
+      subject: undefined,
+    },
+    {
+      name: 'a certificate from another CA',
+      cert: intruderFiles,
+      token: () => good(),
+      reason: /^client certificate refused: /,
+      subject: 'CN=intruder',
+    },
+    {
+      name: 'an expired certificate',
+      cert: expiredFiles,
+      token: () => good(),
+      reason: /CERT_HAS_EXPIRED/,
+      subject: 'CN=expired-client',
+    },
+    {
+      name: 'no token',
+      cert: pki.client,
+      token: async () => undefined,
+      reason: /^no token$/,
+      subject: 'CN=dev-client',
+    },
+    {
+      name: 'a garbage token',
+      cert: pki.client,
+      token: async () => 'this.is-not.a-jwt',
+      reason: /^malformed token/,
+      subject: 'CN=dev-client',
+    },
+    {
+      name: 'an expired token',
+      cert: pki.client,
+      token: () => mint(rsa.privateKey, CLAIMS, { alg: 'RS256', expiresIn: -60 }),
+      reason: /^token expired$/,
+      subject: 'CN=dev-client',
+    },
     {
       name: 'a token not yet valid',
       cert: pki.client,
@@ -99,8 +141,20 @@ test('bad certificates and bad tokens are refused with Authorization Violation, 
       reason: /^wrong audience/,
       subject: 'CN=dev-client',
     },
-    { name: 'an unsigned token (alg none)', cert: pki.client, token: async () => unsignedToken(CLAIMS), reason: /alg none/, subject: 'CN=dev-client' },
-    { name: 'a token signed with another key', cert: pki.client, token: () => mint(wrongRsa.privateKey, CLAIMS, { alg: 'RS256' }), reason: /^bad signature$/, subject: 'CN=dev-client' },
+    {
+      name: 'an unsigned token (alg none)',
+      cert: pki.client,
+      token: async () => unsignedToken(CLAIMS),
+      reason: /alg none/,
+      subject: 'CN=dev-client',
+    },
+    {
+      name: 'a token signed with another key',
+      cert: pki.client,
+      token: () => mint(wrongRsa.privateKey, CLAIMS, { alg: 'RS256' }),
+      reason: /^bad signature$/,
+      subject: 'CN=dev-client',
+    },
     {
       // HS256 keyed with the bytes of the very public key PEM the gateway verifies RS256 with.
       name: 'an HS256 token keyed with the RSA public key (HS/RS confusion)',
@@ -133,7 +187,9 @@ test('bad certificates and bad tokens are refused with Authorization Violation, 
       // Raw: the exact text, then the close; what followed CONNECT must go nowhere.
       const raw = await rawTls(b.gateway.port, { ca: pki.ca, ...(c.cert !== null && c.cert) });
       t.after(() => raw.socket.destroy());
-      raw.socket.write(`${connectLine(token === undefined ? {} : { auth_token: token })}SUB leak.> 1\r\nPUB leak.raw 4\r\nleak\r\nPING\r\n`);
+      raw.socket.write(
+        `${connectLine(token === undefined ? {} : { auth_token: token })}SUB leak.> 1\r\nPUB leak.raw 4\r\nleak\r\nPING\r\n`,
+      );
       assert.equal(await raw.readToClose(), "-ERR 'Authorization Violation'\r\n");
 
       const line = logs.find((l) => l.msg === 'client refused' && l['port'] === raw.localPort);
@@ -142,7 +198,10 @@ test('bad certificates and bad tokens are refused with Authorization Violation, 
       assert.equal(line['cert_subject'], c.subject);
       assert.equal(line['ip'], '127.0.0.1');
       const connz = await getJson<Connz>(`http://127.0.0.1:${b.gateway.monitorPort}/connz`);
-      assert.ok(!connz.connections.some((x) => x.port === raw.localPort), '/connz does not list the refused connection');
+      assert.ok(
+        !connz.connections.some((x) => x.port === raw.localPort),
+        '/connz does not list the refused connection',
+      );
 
       // The official client: an authorization error, no connection.
       await assert.rejects(b.external(token, { cert: c.cert }), (err: unknown) => {
@@ -153,11 +212,14 @@ test('bad certificates and bad tokens are refused with Authorization Violation, 
     });
   }
 
-  await t.test('the same token bound to the certificate presented is admitted (the binding check is not a blanket refusal)', async () => {
-    const nc = await b.external(await good({ ...CLAIMS, cnf: { 'x5t#S256': thumbprint(devClientPem) } }, 'bound'));
-    await nc.flush();
-    await nc.close();
-  });
+  await t.test(
+    'the same token bound to the certificate presented is admitted (the binding check is not a blanket refusal)',
+    async () => {
+      const nc = await b.external(await good({ ...CLAIMS, cnf: { 'x5t#S256': thumbprint(devClientPem) } }, 'bound'));
+      await nc.flush();
+      await nc.close();
+    },
+  );
 
   // Everything the refused clients sent was read (their PINGs were behind it): a publish made now arrives after
   // anything of theirs that had been forwarded, over the one link.
@@ -166,7 +228,10 @@ test('bad certificates and bad tokens are refused with Authorization Violation, 
   assert.deepEqual([...new Set(everything.msgs.map((m) => m.subject))].sort(), ['control.after', 'control.before']);
   const leaf = await b.leaf();
   assert.ok(leaf, 'the gateway link is listed in /leafz');
-  assert.ok(!leaf.subscriptions_list.some((s) => s.startsWith('leak')), `no refused SUB reached the service: ${leaf.subscriptions_list.join(' ')}`);
+  assert.ok(
+    !leaf.subscriptions_list.some((s) => s.startsWith('leak')),
+    `no refused SUB reached the service: ${leaf.subscriptions_list.join(' ')}`,
+  );
   const connz = await getJson<Connz>(`http://127.0.0.1:${b.gateway.monitorPort}/connz`);
   assert.deepEqual(
     connz.connections.map((c) => c.cid),
@@ -176,7 +241,13 @@ test('bad certificates and bad tokens are refused with Authorization Violation, 
 
   // The log names reasons, never a token (nor its claims or signature, each unique to the token).
   for (const token of tokens) {
-    for (const part of [token, ...token.split('.').slice(1).filter((p) => p.length >= 16)]) {
+    for (const part of [
+      token,
+      ...token
+        .split('.')
+        .slice(1)
+        .filter((p) => p.length >= 16),
+    ]) {
       assert.ok(!logs.text.includes(part), `the log contains part of a token: ${part.slice(0, 16)}...`);
     }
   }

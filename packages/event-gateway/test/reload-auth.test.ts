@@ -13,7 +13,12 @@ import { DEV_PKI_FILES, mintDevToken } from '@event-broker/dev-tools';
 test('a reload changing the accepted audiences closes the connections whose tokens the new rules refuse', async (t) => {
   const pki = await devPki(t);
   const publicKey = pki.file(DEV_PKI_FILES.jwt.publicKey);
-  const b = await startBridge(t, { pki, config: { auth: { public_key_path: publicKey, issuer: 'event-broker-dev', audience: ['event-broker-dev', 'old-app'] } } });
+  const b = await startBridge(t, {
+    pki,
+    config: {
+      auth: { public_key_path: publicKey, issuer: 'event-broker-dev', audience: ['event-broker-dev', 'old-app'] },
+    },
+  });
   const key = fs.readFileSync(pki.file(DEV_PKI_FILES.jwt.privateKey), 'utf8');
   const perms = { pub: { allow: ['x.>'] } };
   const kept = await b.external(await mintDevToken(key, { sub: 'kept', nats: perms }));
@@ -30,5 +35,8 @@ test('a reload changing the accepted audiences closes the connections whose toke
   await kept.flush();
   assert.equal(kept.isClosed(), false, 'the connection whose token still passes stays');
   // And the refused token cannot come back.
-  await assert.rejects(b.external(await mintDevToken(key, { sub: 'again', nats: perms }, { audience: 'old-app' })), /Authorization Violation/i);
+  await assert.rejects(
+    b.external(await mintDevToken(key, { sub: 'again', nats: perms }, { audience: 'old-app' })),
+    /Authorization Violation/i,
+  );
 });

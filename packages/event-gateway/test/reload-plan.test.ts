@@ -29,7 +29,13 @@ const RUNNING: GatewayConfig = {
     data_dir: '/srv/gw',
   },
   websocket: { host: '127.0.0.1', port: 8443, same_origin: false, allowed_origins: [] },
-  tls: { cert_path: '/tls/gw.pem', key_path: '/tls/gw-key.pem', root_ca_path: '/tls/ca.pem', verify: true, min_version: 'TLSv1.2' },
+  tls: {
+    cert_path: '/tls/gw.pem',
+    key_path: '/tls/gw-key.pem',
+    root_ca_path: '/tls/ca.pem',
+    verify: true,
+    min_version: 'TLSv1.2',
+  },
   auth: { public_key_path: '/keys/rsa.pem', issuer: ['iss'], audience: ['aud'], clock_tolerance: 0, revoked: [] },
   upstream: {
     urls: ['nats://127.0.0.1:7422'],
@@ -48,7 +54,13 @@ function plan(change: (next: GatewayConfig) => void, running: GatewayConfig = RU
   const next = structuredClone(running);
   change(next);
   const p = planGatewayReload(running, next);
-  return { applied: p.applied.map((c) => c.key), restart: p.restart.map((c) => c.key), config: p.config, next, plan: p };
+  return {
+    applied: p.applied.map((c) => c.key),
+    restart: p.restart.map((c) => c.key),
+    config: p.config,
+    next,
+    plan: p,
+  };
 }
 
 test('[gateway] limits, token defaults and lame-duck timing apply live; the address, server_name and data_dir wait', () => {
@@ -72,7 +84,12 @@ test('[gateway] limits, token defaults and lame-duck timing apply live; the addr
     assert.deepEqual([p.applied, p.restart], [[`gateway.${key}`], []], key);
     assert.deepEqual(p.config, p.next, key);
   }
-  for (const [key, value] of [['host', '0.0.0.0'], ['port', 1], ['server_name', 'gw-b'], ['data_dir', '/srv/other']] as const) {
+  for (const [key, value] of [
+    ['host', '0.0.0.0'],
+    ['port', 1],
+    ['server_name', 'gw-b'],
+    ['data_dir', '/srv/other'],
+  ] as const) {
     const p = plan((n) => Object.assign(n.gateway, { [key]: value }));
     assert.deepEqual([p.applied, p.restart], [[], [`gateway.${key}`]], key);
     assert.deepEqual(p.config, RUNNING, key);

@@ -11,7 +11,17 @@ import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import { NatsError } from 'nats';
 import { until, within } from '@event-broker/test-support/wait';
-import { connectLine, devPki, externalClient, internalClient, rawTls, record, startBridge, startService, type LogLine } from './helpers/bridge.js';
+import {
+  connectLine,
+  devPki,
+  externalClient,
+  internalClient,
+  rawTls,
+  record,
+  startBridge,
+  startService,
+  type LogLine,
+} from './helpers/bridge.js';
 import { spawnCli } from '@event-broker/test-support/child';
 import { DEV_PKI_FILES } from '@event-broker/dev-tools';
 
@@ -34,9 +44,15 @@ async function runGatewayCli(t: TestContext, configPath: string) {
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);
   const waitFor = async (pred: (l: LogLine) => boolean, what: string, ms = 5000): Promise<LogLine> => {
-    await until(() => child.exitCode !== null || lines().some(pred), what, ms, () => `stdout: ${stdout()}\nstderr: ${stderr()}`);
+    await until(
+      () => child.exitCode !== null || lines().some(pred),
+      what,
+      ms,
+      () => `stdout: ${stdout()}\nstderr: ${stderr()}`,
+    );
     const found = lines().find(pred);
-    if (found === undefined) throw new Error(`${what}: the gateway exited with ${child.exitCode}\nstdout: ${stdout()}\nstderr: ${stderr()}`);
+    if (found === undefined)
+      throw new Error(`${what}: the gateway exited with ${child.exitCode}\nstdout: ${stdout()}\nstderr: ${stderr()}`);
     return found;
   };
   return { child, lines, waitFor, stdout };
@@ -76,7 +92,11 @@ level = "info"
 `;
   fs.writeFileSync(configPath, config([]));
   const gw = await runGatewayCli(t, configPath);
-  const listening = await gw.waitFor((l) => l.msg === 'listening for client connections', 'the gateway listens', 20_000);
+  const listening = await gw.waitFor(
+    (l) => l.msg === 'listening for client connections',
+    'the gateway listens',
+    20_000,
+  );
   await gw.waitFor((l) => l.msg === 'uplink up', 'the gateway link comes up', 10_000);
   const port = listening['port'] as number;
 
@@ -96,21 +116,24 @@ level = "info"
   t.after(() => raw.socket.destroy());
   raw.socket.write(`${connectLine({ auth_token: tokenX })}PING\r\n`);
   assert.equal(await raw.readUntil('PONG\r\n'), 'PONG\r\n');
-  await until(
-    () => {
-      x.publish('chat.x', 'before');
-      y.publish('chat.y', 'before');
-      return got.msgs.some((m) => m.subject === 'chat.x') && got.msgs.some((m) => m.subject === 'chat.y');
-    },
-    'both clients reach the service before the reload',
-  );
+  await until(() => {
+    x.publish('chat.x', 'before');
+    y.publish('chat.y', 'before');
+    return got.msgs.some((m) => m.subject === 'chat.x') && got.msgs.some((m) => m.subject === 'chat.y');
+  }, 'both clients reach the service before the reload');
 
   // A file that does not load changes nothing: X stays connected.
   fs.writeFileSync(configPath, config([jtiX]).replace('revoked = ', 'revoked = 5 #'));
   gw.child.kill('SIGHUP');
-  await gw.waitFor((l) => l.msg === 'configuration reload refused; the running configuration is unchanged', 'the bad reload is refused');
+  await gw.waitFor(
+    (l) => l.msg === 'configuration reload refused; the running configuration is unchanged',
+    'the bad reload is refused',
+  );
   x.publish('chat.x', 'still');
-  await until(() => got.msgs.some((m) => m.subject === 'chat.x' && m.string() === 'still'), 'X still publishes after a refused reload');
+  await until(
+    () => got.msgs.some((m) => m.subject === 'chat.x' && m.string() === 'still'),
+    'X still publishes after a refused reload',
+  );
 
   fs.writeFileSync(configPath, config([jtiX]));
   gw.child.kill('SIGHUP');
@@ -126,7 +149,10 @@ level = "info"
   assert.match(err.message, /User Authentication Revoked/);
 
   // X again: refused at connect, and the log says why without the token.
-  await assert.rejects(externalClient(t, pki, port, tokenX), (e: unknown) => e instanceof NatsError && e.code === 'AUTHORIZATION_VIOLATION');
+  await assert.rejects(
+    externalClient(t, pki, port, tokenX),
+    (e: unknown) => e instanceof NatsError && e.code === 'AUTHORIZATION_VIOLATION',
+  );
   const refused = await gw.waitFor((l) => l.msg === 'client refused', 'the refusal is logged');
   assert.equal(refused['reason'], `token id ${JSON.stringify(jtiX)} is revoked`);
   assert.equal(refused['cert_subject'], 'CN=dev-client');
@@ -137,14 +163,14 @@ level = "info"
   const yGot = record(y, 'chat.to-y');
   await y.flush();
   y.publish('chat.y', 'after');
-  await until(() => got.msgs.some((m) => m.subject === 'chat.y' && m.string() === 'after'), "Y's publish after the reload arrives");
   await until(
-    () => {
-      inside.publish('chat.to-y', 'hello');
-      return yGot.msgs.length > 0;
-    },
-    'Y receives an internal publish after the reload',
+    () => got.msgs.some((m) => m.subject === 'chat.y' && m.string() === 'after'),
+    "Y's publish after the reload arrives",
   );
+  await until(() => {
+    inside.publish('chat.to-y', 'hello');
+    return yGot.msgs.length > 0;
+  }, 'Y receives an internal publish after the reload');
 });
 
 test('a nats client allowed to reconnect takes User Authentication Revoked as a protocol error, retries, and gives up on the second Authorization Violation', async (t) => {

@@ -16,24 +16,34 @@ async function serviceHas(b: Bridge, subject: string): Promise<boolean> {
 }
 
 /** Publishes `n` numbered messages and waits until `members` together hold `n`; then checks each exactly once. */
-async function sendAndCheck(pub: NatsConnection, subject: string, prefix: string, n: number, members: Recorded[], watch?: Recorded): Promise<number[]> {
+async function sendAndCheck(
+  pub: NatsConnection,
+  subject: string,
+  prefix: string,
+  n: number,
+  members: Recorded[],
+  watch?: Recorded,
+): Promise<number[]> {
   const before = members.map((m) => m.msgs.length);
   const watchBefore = watch?.msgs.length ?? 0;
   for (let i = 0; i < n; i++) pub.publish(subject, `${prefix}-${i}`);
   await pub.flush();
   const got = () => members.flatMap((m) => m.data()).filter((d) => d.startsWith(`${prefix}-`));
-  await until(() => got().length >= n, `${n} ${prefix} messages delivered to the group`, 5000, () => `${got().length} arrived`);
-  if (watch) await until(() => watch.msgs.length - watchBefore >= n, `the plain subscriber gets all ${n} ${prefix} messages`);
+  await until(
+    () => got().length >= n,
+    `${n} ${prefix} messages delivered to the group`,
+    5000,
+    () => `${got().length} arrived`,
+  );
+  if (watch)
+    await until(() => watch.msgs.length - watchBefore >= n, `the plain subscriber gets all ${n} ${prefix} messages`);
   // A duplicate would arrive right behind: one more round trip through the link and the service. The members are
   // on several connections, so no one marker fences them all: that none comes for a while is the check.
   await pub.flush();
   await quietFor(100);
   const all = got();
   assert.equal(all.length, n, `each ${prefix} message went to exactly one member`);
-  assert.deepEqual(
-    new Set(all),
-    new Set(Array.from({ length: n }, (_, i) => `${prefix}-${i}`)),
-  );
+  assert.deepEqual(new Set(all), new Set(Array.from({ length: n }, (_, i) => `${prefix}-${i}`)));
   return members.map((m, i) => m.msgs.length - before[i]!);
 }
 
@@ -72,14 +82,20 @@ test('a queue group spanning the bridge gets each message once, wherever it is p
   E2.sub.unsubscribe();
   await Promise.all([e1.flush(), e2.flush()]);
   await until(() => gatewayHas(b, 'jobs.run', 'workers'), 'the internal queue interest is back at the gateway');
-  await until(async () => !(await serviceHas(b, 'jobs.run')), 'the external queue interest is withdrawn at the service');
+  await until(
+    async () => !(await serviceHas(b, 'jobs.run')),
+    'the external queue interest is withdrawn at the service',
+  );
   const toInside = await sendAndCheck(ePub, 'jobs.run', 'out2', 100, [I1, I2]);
   t.diagnostic(`only external members: ${toOutside.join('/')}; only internal members: ${toInside.join('/')}`);
 });
 
 test('nothing crosses the link that nobody on the other side wants', async (t) => {
   const b = await startBridge(t);
-  const token = await b.pki.devToken('quiet', { pub: { allow: ['quiet.>', 'up.>'] }, sub: { allow: ['wanted.>', 'down.>'] } });
+  const token = await b.pki.devToken('quiet', {
+    pub: { allow: ['quiet.>', 'up.>'] },
+    sub: { allow: ['wanted.>', 'down.>'] },
+  });
   const outside = await b.external(token);
   const inside = await b.internal();
   const up = record(inside, 'up.marker');
@@ -133,7 +149,10 @@ test('nothing crosses the link that nobody on the other side wants', async (t) =
   await leaving.flush();
   await until(() => serviceHas(b, 'wanted.leaving'), "a second client's interest reaches the service");
   await leaving.close();
-  await until(async () => !(await serviceHas(b, 'wanted.leaving')), "a closed client's interest is withdrawn at the service");
+  await until(
+    async () => !(await serviceHas(b, 'wanted.leaving')),
+    "a closed client's interest is withdrawn at the service",
+  );
 
   // What the service holds for the link is exactly what the gateway's clients want, plus the link's own: the
   // health check's reply inbox and the loop-detection subject ($LDS, as nats-server leafnode.go).

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { freePort } from '@event-broker/test-support/processes';
 import { fence } from '@event-broker/test-support/flow';
 import { quietFor, until, within } from '@event-broker/test-support/wait';
-import { devPki, externalClient, internalClient, leafOf, record, startService, startTestGateway } from './helpers/bridge.js';
+import {
+  devPki,
+  externalClient,
+  internalClient,
+  leafOf,
+  record,
+  startService,
+  startTestGateway,
+} from './helpers/bridge.js';
 
 const SMALL = 500;
 const BIG = 40;
@@ -28,7 +36,13 @@ test('the service restarts under the gateway: the link and interest come back, a
   });
 
   // Inside: a subscriber that rides the restart (reconnects and resubscribes by itself).
-  const sink = await internalClient(t, pki, port, { reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 100, reconnectJitter: 0, reconnectJitterTLS: 0 });
+  const sink = await internalClient(t, pki, port, {
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 100,
+    reconnectJitter: 0,
+    reconnectJitterTLS: 0,
+  });
   const held = record(sink, 'outage.>');
   await sink.flush();
   // Outside: a subscriber that must not have to resubscribe, and a publisher.
@@ -38,18 +52,19 @@ test('the service restarts under the gateway: the link and interest come back, a
   const queued = record(listener, 'inside.q', { queue: 'workers' });
   await listener.flush();
   const publisher = await externalClient(t, pki, gateway.port, token);
-  const wants = async (service: typeof first, subject: string) => ((await leafOf(service))?.subscriptions_list ?? []).includes(subject);
-  await until(async () => (await wants(first, 'inside.>')) && (await wants(first, 'inside.q')), 'the external interest reaches the service');
+  const wants = async (service: typeof first, subject: string) =>
+    ((await leafOf(service))?.subscriptions_list ?? []).includes(subject);
+  await until(
+    async () => (await wants(first, 'inside.>')) && (await wants(first, 'inside.q')),
+    'the external interest reaches the service',
+  );
 
   const before = await internalClient(t, pki, port);
-  await until(
-    () => {
-      before.publish('inside.before', 'x');
-      publisher.publish('outage.pre', 'x');
-      return heard.msgs.length > 0 && held.msgs.length > 0;
-    },
-    'traffic flows both ways before the restart',
-  );
+  await until(() => {
+    before.publish('inside.before', 'x');
+    publisher.publish('outage.pre', 'x');
+    return heard.msgs.length > 0 && held.msgs.length > 0;
+  }, 'traffic flows both ways before the restart');
   await before.close();
 
   await first.close();
@@ -68,16 +83,33 @@ test('the service restarts under the gateway: the link and interest come back, a
   // The point: its flush stays pending for a while (nothing says "it will never come" sooner).
   await quietFor(200);
   assert.equal(flushed, false, 'a paused publisher is not read');
-  assert.ok(gateway.uplink.counters.bufferedBytes <= BUFFER_BYTES + 256 * 1024, `held ${gateway.uplink.counters.bufferedBytes} bytes`);
-  t.diagnostic(`held during the outage: ${gateway.uplink.counters.bufferedMsgs} messages, ${gateway.uplink.counters.bufferedBytes} bytes`);
+  assert.ok(
+    gateway.uplink.counters.bufferedBytes <= BUFFER_BYTES + 256 * 1024,
+    `held ${gateway.uplink.counters.bufferedBytes} bytes`,
+  );
+  t.diagnostic(
+    `held during the outage: ${gateway.uplink.counters.bufferedMsgs} messages, ${gateway.uplink.counters.bufferedBytes} bytes`,
+  );
 
   const second = await startService(t, pki, { port, leafnodePort });
   await within(gateway.uplink.waitUntilUp(5000), 'the link comes back', 6000);
   await within(flushing, 'the paused publisher resumes once the buffer drains', 10_000);
 
-  const expected = [...Array.from({ length: SMALL }, (_, i) => `small-${i}`), ...Array.from({ length: BIG }, (_, i) => `big-${i}`)];
-  const got = () => held.data().filter((d) => d !== 'x').map((d) => (d.startsWith('big-') ? d.slice(0, d.lastIndexOf('-')) : d));
-  await until(() => got().length >= expected.length, 'every held publish arrives', 15_000, () => `${got().length} of ${expected.length}`);
+  const expected = [
+    ...Array.from({ length: SMALL }, (_, i) => `small-${i}`),
+    ...Array.from({ length: BIG }, (_, i) => `big-${i}`),
+  ];
+  const got = () =>
+    held
+      .data()
+      .filter((d) => d !== 'x')
+      .map((d) => (d.startsWith('big-') ? d.slice(0, d.lastIndexOf('-')) : d));
+  await until(
+    () => got().length >= expected.length,
+    'every held publish arrives',
+    15_000,
+    () => `${got().length} of ${expected.length}`,
+  );
   // A duplicate would have arrived before a marker the publisher sends after them.
   await fence((m) => publisher.publish('outage.fence', m), held.msgs, 'every held publish delivered');
   assert.deepEqual(got(), expected, 'all, once each, in order');
@@ -87,11 +119,17 @@ test('the service restarts under the gateway: the link and interest come back, a
   assert.equal(c.reconnects, 1);
 
   // The external subscriber never resubscribed: its interest was re-sent on the new link.
-  await until(async () => (await wants(second, 'inside.>')) && (await wants(second, 'inside.q')), 'the external interest is re-sent to the restarted service');
+  await until(
+    async () => (await wants(second, 'inside.>')) && (await wants(second, 'inside.q')),
+    'the external interest is re-sent to the restarted service',
+  );
   const after = await internalClient(t, pki, port);
   after.publish('inside.after', 'y');
   after.publish('inside.q', 'z');
-  await until(() => heard.msgs.some((m) => m.subject === 'inside.after'), 'an internal publish after the restart reaches the external subscriber');
+  await until(
+    () => heard.msgs.some((m) => m.subject === 'inside.after'),
+    'an internal publish after the restart reaches the external subscriber',
+  );
   await until(() => queued.msgs.length === 1, 'and the external queue subscriber');
   assert.equal(listener.isClosed(), false);
   assert.equal(publisher.isClosed(), false);

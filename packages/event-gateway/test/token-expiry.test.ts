@@ -31,13 +31,10 @@ test('a token that expires mid-connection gets User Authentication Expired and t
   assert.equal(await raw.readUntil('PONG\r\n'), 'PONG\r\n');
 
   // Admitted until then: its publishes reach the service.
-  await until(
-    () => {
-      nc.publish('work.before', 'x');
-      return got.msgs.length > 0;
-    },
-    'a publish before expiry arrives',
-  );
+  await until(() => {
+    nc.publish('work.before', 'x');
+    return got.msgs.length > 0;
+  }, 'a publish before expiry arrives');
 
   const { err, at } = await within(closed, 'the client is closed at expiry', 5000);
   assert.ok(err instanceof NatsError, `closed with ${String(err)}`);
@@ -51,7 +48,14 @@ test('a token admitted within clock_tolerance past its exp is closed when the to
   const pki = await devPki(t);
   const b = await startBridge(t, {
     pki,
-    config: { auth: { public_key_path: pki.file(DEV_PKI_FILES.jwt.publicKey), issuer: 'event-broker-dev', audience: 'event-broker-dev', clock_tolerance: TOLERANCE_MS } },
+    config: {
+      auth: {
+        public_key_path: pki.file(DEV_PKI_FILES.jwt.publicKey),
+        issuer: 'event-broker-dev',
+        audience: 'event-broker-dev',
+        clock_tolerance: TOLERANCE_MS,
+      },
+    },
   });
   const inside = await b.internal();
   const got = record(inside, 'work.>');
@@ -59,18 +63,19 @@ test('a token admitted within clock_tolerance past its exp is closed when the to
   await until(() => gatewayWants(b.gateway, 'work.>'), 'the internal interest reaches the gateway');
   // Expired a second ago by this clock: the issuer's clock may run that much behind, which the tolerance forgives.
   const signingKey = crypto.createPrivateKey(fs.readFileSync(pki.file(DEV_PKI_FILES.jwt.privateKey)));
-  const token = await mint(signingKey, { nats: { pub: { allow: ['work.>'] } } }, { alg: 'ES256', issuer: 'event-broker-dev', audience: 'event-broker-dev', expiresIn: -1 });
+  const token = await mint(
+    signingKey,
+    { nats: { pub: { allow: ['work.>'] } } },
+    { alg: 'ES256', issuer: 'event-broker-dev', audience: 'event-broker-dev', expiresIn: -1 },
+  );
   const expMs = decodeJwt(token).exp! * 1000;
 
   const nc = await b.external(token);
   const closed = nc.closed().then((err) => ({ err, at: Date.now() }));
-  await until(
-    () => {
-      nc.publish('work.skewed', 'x');
-      return got.msgs.length > 0;
-    },
-    'the admitted client publishes',
-  );
+  await until(() => {
+    nc.publish('work.skewed', 'x');
+    return got.msgs.length > 0;
+  }, 'the admitted client publishes');
   const { err, at } = await within(closed, 'the client is closed once the tolerance runs out', 8000);
   assert.ok(err instanceof NatsError, `closed with ${String(err)}`);
   assert.equal(err.code, 'AUTHENTICATION_EXPIRED');

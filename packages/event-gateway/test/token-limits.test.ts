@@ -14,14 +14,28 @@ import { connectionLimits, tokenLimitsFromClaims } from '../src/auth/limits.js';
 import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
 import { exchange, exchangeToClose } from '@event-broker/test-support/raw';
 import { until, within } from '@event-broker/test-support/wait';
-import { LogCapture, connectLine, getJson, rawTls, record, startBridge, type Bridge, type RawTls } from './helpers/bridge.js';
+import {
+  LogCapture,
+  connectLine,
+  getJson,
+  rawTls,
+  record,
+  startBridge,
+  type Bridge,
+  type RawTls,
+} from './helpers/bridge.js';
 
 const FEED: DevTokenPermissions = { pub: { allow: ['feed.>'] }, sub: { allow: ['feed.>'] } };
 const MiB = 1024 * 1024;
 const SUBS_4 = ['SUB feed.a 1', 'SUB feed.b 2', 'SUB feed.c 3', 'SUB feed.d 4'];
 
 /** A raw TLS client of the gateway, admitted with `token` (CONNECT, with `more` fields, and PING answered). */
-async function rawClient(t: { after(fn: () => void): void }, b: Bridge, token: string, more: Record<string, unknown> = {}): Promise<RawTls> {
+async function rawClient(
+  t: { after(fn: () => void): void },
+  b: Bridge,
+  token: string,
+  more: Record<string, unknown> = {},
+): Promise<RawTls> {
   const raw = await rawTls(b.gateway.port, { ca: b.pki.ca, ...b.pki.client });
   t.after(() => raw.socket.destroy());
   raw.socket.write(`${connectLine({ auth_token: token, ...more })}PING\r\n`);
@@ -54,7 +68,10 @@ function statuses(nc: NatsConnection): string[] {
 test('nats.subs, payload and data are read as a user JWT writes them; anything but -1 or a whole number ≥ 0 refuses the token', () => {
   assert.deepEqual(tokenLimitsFromClaims({}), { ok: true, limits: {} });
   assert.deepEqual(tokenLimitsFromClaims({ nats: { pub: {} } }), { ok: true, limits: {} });
-  assert.deepEqual(tokenLimitsFromClaims({ nats: { subs: 3, payload: 0, data: -1 } }), { ok: true, limits: { subs: 3, payload: 0, data: -1 } });
+  assert.deepEqual(tokenLimitsFromClaims({ nats: { subs: 3, payload: 0, data: -1 } }), {
+    ok: true,
+    limits: { subs: 3, payload: 0, data: -1 },
+  });
   // null is what Go's decoder reads as the field left out.
   assert.deepEqual(tokenLimitsFromClaims({ nats: { subs: null } }), { ok: true, limits: {} });
   for (const [nats, why] of [
@@ -72,21 +89,33 @@ test('nats.subs, payload and data are read as a user JWT writes them; anything b
 });
 
 test('property: a limit is accepted exactly when it is -1 or a safe whole number ≥ 0, and a connection never gets more than it says (fixed seed)', () => {
-  const value = fc.oneof(fc.integer({ min: -5, max: 1_000_000 }), fc.double(), fc.string(), fc.boolean(), fc.constant(null), fc.constant(2 ** 53));
+  const value = fc.oneof(
+    fc.integer({ min: -5, max: 1_000_000 }),
+    fc.double(),
+    fc.string(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant(2 ** 53),
+  );
   fc.assert(
-    fc.property(value, fc.nat({ max: 50 }), fc.option(fc.integer({ min: 1, max: 5000 }), { nil: undefined }), (v, defSubs, defPayload) => {
-      const r = tokenLimitsFromClaims({ nats: { subs: v, payload: v } });
-      const good = v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v >= -1);
-      assert.equal(r.ok, good, String(v));
-      if (!r.ok) return;
-      const own = connectionLimits(r.limits, { default_max_subscriptions: defSubs, default_max_payload: defPayload });
-      if (typeof v === 'number' && v >= 0) assert.deepEqual(own, { maxSubscriptions: v, maxPayloadBytes: v });
-      if (v === -1) assert.deepEqual(own, {});
-      if (v === null) {
-        assert.equal(own.maxSubscriptions, defSubs > 0 ? defSubs : undefined);
-        assert.equal(own.maxPayloadBytes, defPayload);
-      }
-    }),
+    fc.property(
+      value,
+      fc.nat({ max: 50 }),
+      fc.option(fc.integer({ min: 1, max: 5000 }), { nil: undefined }),
+      (v, defSubs, defPayload) => {
+        const r = tokenLimitsFromClaims({ nats: { subs: v, payload: v } });
+        const good = v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v >= -1);
+        assert.equal(r.ok, good, String(v));
+        if (!r.ok) return;
+        const own = connectionLimits(r.limits, { default_max_subscriptions: defSubs, default_max_payload: defPayload });
+        if (typeof v === 'number' && v >= 0) assert.deepEqual(own, { maxSubscriptions: v, maxPayloadBytes: v });
+        if (v === -1) assert.deepEqual(own, {});
+        if (v === null) {
+          assert.equal(own.maxSubscriptions, defSubs > 0 ? defSubs : undefined);
+          assert.equal(own.maxPayloadBytes, defPayload);
+        }
+      },
+    ),
     { seed: 12, numRuns: 2000 },
   );
 });
@@ -100,16 +129,18 @@ test('nats.subs = 3: three subscriptions deliver, the fourth gets maximum subscr
   const seen = statuses(nc);
   const got = ['a', 'b', 'c', 'd'].map((s) => record(nc, `feed.${s}`));
   await nc.flush();
-  await until(() => seen.includes('error:NATS_PROTOCOL_ERR'), 'the client hears of the refused fourth subscription', 5000, () => seen.join(', '));
+  await until(
+    () => seen.includes('error:NATS_PROTOCOL_ERR'),
+    'the client hears of the refused fourth subscription',
+    5000,
+    () => seen.join(', '),
+  );
 
   const inside = await b.internal();
-  await until(
-    () => {
-      for (const s of ['d', 'a', 'b', 'c']) inside.publish(`feed.${s}`, s);
-      return got.slice(0, 3).every((r) => r.msgs.length > 0);
-    },
-    'the first three subscriptions receive',
-  );
+  await until(() => {
+    for (const s of ['d', 'a', 'b', 'c']) inside.publish(`feed.${s}`, s);
+    return got.slice(0, 3).every((r) => r.msgs.length > 0);
+  }, 'the first three subscriptions receive');
   assert.equal(got[3]!.msgs.length, 0, 'the refused one never does');
   await nc.flush();
   assert.equal(nc.isClosed(), false, 'the connection stays open, as nats-server leaves it');
@@ -121,7 +152,7 @@ test('nats.subs = 3: three subscriptions deliver, the fourth gets maximum subscr
   assert.equal(await answer(raw, ['SUB feed.e 6']), "-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n");
 });
 
-test('nats.payload = 100: 100 bytes pass, 101 get Maximum Payload Violation and the close; INFO still says the gateway\'s max_payload', async (t) => {
+test("nats.payload = 100: 100 bytes pass, 101 get Maximum Payload Violation and the close; INFO still says the gateway's max_payload", async (t) => {
   const b = await startBridge(t);
   const token = await b.pki.devToken('paul', { ...FEED, payload: 100 });
   const inside = await b.internal();
@@ -133,13 +164,10 @@ test('nats.payload = 100: 100 bytes pass, 101 get Maximum Payload Violation and 
   // The service's max_payload less the room the identity stamp may take (Gateway-Auth).
   assert.equal(nc.info?.max_payload, MiB - AUTH_STAMP_MAX_BYTES);
   const closed = nc.closed();
-  await until(
-    () => {
-      nc.publish('feed.ok', 'x'.repeat(100));
-      return got.msgs.length > 0;
-    },
-    'a 100-byte message arrives',
-  );
+  await until(() => {
+    nc.publish('feed.ok', 'x'.repeat(100));
+    return got.msgs.length > 0;
+  }, 'a 100-byte message arrives');
   nc.publish('feed.big', 'x'.repeat(101));
   const err = await within(closed, 'the client is closed');
   assert.ok(err instanceof NatsError, `closed with ${String(err)}`);
@@ -175,7 +203,7 @@ test('side by side: the same refusals from nats-server given max_subscriptions 3
   assert.equal(theirsPay, "-ERR 'Maximum Payload Violation'\r\n");
 });
 
-test('[gateway] default_max_subscriptions and default_max_payload hold tokens without the claims; a token\'s own value or -1 replaces them', async (t) => {
+test("[gateway] default_max_subscriptions and default_max_payload hold tokens without the claims; a token's own value or -1 replaces them", async (t) => {
   const b = await startBridge(t, { config: { gateway: { default_max_subscriptions: 2, default_max_payload: 50 } } });
   const plain = await b.pki.devToken('plain', FEED);
 
@@ -185,7 +213,12 @@ test('[gateway] default_max_subscriptions and default_max_payload hold tokens wi
   const closed = nc.closed();
   for (const s of ['a', 'b', 'c']) nc.subscribe(`feed.${s}`);
   await nc.flush();
-  await until(() => seen.includes('error:NATS_PROTOCOL_ERR'), 'the third subscription is refused', 5000, () => seen.join(', '));
+  await until(
+    () => seen.includes('error:NATS_PROTOCOL_ERR'),
+    'the third subscription is refused',
+    5000,
+    () => seen.join(', '),
+  );
   nc.publish('feed.a', 'x'.repeat(50));
   await nc.flush();
   nc.publish('feed.a', 'x'.repeat(51));
@@ -214,7 +247,9 @@ test('a token never raises [gateway] max_subscriptions or max_payload; /connz sh
   assert.equal(await answer(raw, SUBS_4.slice(0, 3)), "-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n");
   const lower = await rawClient(t, b, await b.pki.devToken('modest', { ...FEED, subs: 1, payload: 10 }));
 
-  const connz = await getJson<{ connections: { who: string; limits: unknown }[] }>(`http://127.0.0.1:${b.gateway.monitorPort}/connz`);
+  const connz = await getJson<{ connections: { who: string; limits: unknown }[] }>(
+    `http://127.0.0.1:${b.gateway.monitorPort}/connz`,
+  );
   const limitsOf = (who: string) => connz.connections.find((c) => c.who === who)?.limits;
   assert.deepEqual(limitsOf('greedy'), { subs: 2, payload: 64 });
   assert.deepEqual(limitsOf('modest'), { subs: 1, payload: 10 });
@@ -225,7 +260,7 @@ test('a token never raises [gateway] max_subscriptions or max_payload; /connz sh
   assert.equal(await lower.readToClose(), "-ERR 'Maximum Payload Violation'\r\n");
 });
 
-test('a reload moving [gateway] max_payload and max_subscriptions applies to live clients and never lifts a token\'s own limits', async (t) => {
+test("a reload moving [gateway] max_payload and max_subscriptions applies to live clients and never lifts a token's own limits", async (t) => {
   const b = await startBridge(t);
   const token = await b.pki.devToken('steady', { ...FEED, subs: 3, payload: 100 });
   const before = await rawClient(t, b, token);
@@ -240,7 +275,10 @@ test('a reload moving [gateway] max_payload and max_subscriptions applies to liv
   // Raised again: the token's own 3 and 100 still hold for a client admitted in between.
   const between = await rawClient(t, b, token);
   b.gateway.applyConfig({ ...running, gateway: { ...running.gateway, max_payload: MiB, max_subscriptions: 0 } });
-  assert.equal(await answer(between, [...SUBS_4, pub('feed.x', 100)]), "-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n");
+  assert.equal(
+    await answer(between, [...SUBS_4, pub('feed.x', 100)]),
+    "-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n",
+  );
   between.socket.write('PUB feed.x 101\r\n');
   assert.equal(await between.readToClose(), "-ERR 'Maximum Payload Violation'\r\n");
 });
@@ -254,24 +292,29 @@ test('a malformed limit refuses the token at admission (counted token_invalid); 
     ['neg', { ...FEED, data: -2 }],
   ] as const) {
     const bad = await b.pki.devToken(name, nats as unknown as DevTokenPermissions);
-    await assert.rejects(b.external(bad), (e: unknown) => e instanceof NatsError && e.code === 'AUTHORIZATION_VIOLATION', name);
+    await assert.rejects(
+      b.external(bad),
+      (e: unknown) => e instanceof NatsError && e.code === 'AUTHORIZATION_VIOLATION',
+      name,
+    );
   }
   assert.equal(b.gateway.stats().auth_failures.token_invalid, 3);
-  assert.ok(logs.find((l) => l.msg === 'client refused' && /^nats claim: payload must be -1/.test(String(l['reason']))));
+  assert.ok(
+    logs.find((l) => l.msg === 'client refused' && /^nats claim: payload must be -1/.test(String(l['reason']))),
+  );
 
   const inside = await b.internal();
   const got = record(inside, 'feed.>');
   await inside.flush();
   const token = await b.pki.devToken('dana', { ...FEED, data: 10 });
   const [one, two] = [await b.external(token), await b.external(token)];
-  await until(
-    () => {
-      one.publish('feed.one', 'x'.repeat(100));
-      two.publish('feed.two', 'x'.repeat(100));
-      return got.msgs.filter((m) => m.subject === 'feed.one').length >= 3 && got.msgs.some((m) => m.subject === 'feed.two');
-    },
-    'far more than 10 bytes pass',
-  );
+  await until(() => {
+    one.publish('feed.one', 'x'.repeat(100));
+    two.publish('feed.two', 'x'.repeat(100));
+    return (
+      got.msgs.filter((m) => m.subject === 'feed.one').length >= 3 && got.msgs.some((m) => m.subject === 'feed.two')
+    );
+  }, 'far more than 10 bytes pass');
   assert.equal(one.isClosed() || two.isClosed(), false);
   const warned = logs.lines.filter((l) => l.msg.startsWith('token carries a nats.data limit'));
   assert.equal(warned.length, 1, 'logged once, not per connection');

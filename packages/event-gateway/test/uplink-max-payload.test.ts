@@ -11,7 +11,19 @@ import { StringCodec, type NatsConnection } from 'nats';
 import { AUTH_STAMP_MAX_BYTES } from '@event-broker/shared';
 import { freePort } from '@event-broker/test-support/processes';
 import { until, within } from '@event-broker/test-support/wait';
-import { connectLine, externalClient, gatewayWants, internalClient, leafOf, rawTls, record, startBridge, startService, startTestGateway, devPki } from './helpers/bridge.js';
+import {
+  connectLine,
+  externalClient,
+  gatewayWants,
+  internalClient,
+  leafOf,
+  rawTls,
+  record,
+  startBridge,
+  startService,
+  startTestGateway,
+  devPki,
+} from './helpers/bridge.js';
 
 const sc = StringCodec();
 const MiB = 1024 * 1024;
@@ -36,7 +48,7 @@ test('a 2 MiB publish through a 4 MiB gateway to a 1 MiB service is refused to i
   const internal = await b.internal();
   const rec = record(internal, 'mp.>');
   await internal.flush();
-  await until(() => gatewayWants(b.gateway, 'mp.>'), 'the service\'s interest reaches the gateway', WAIT_MS);
+  await until(() => gatewayWants(b.gateway, 'mp.>'), "the service's interest reaches the gateway", WAIT_MS);
   const token = await b.pki.devToken('alice', { pub: { allow: ['mp.>'] }, sub: { allow: ['mp.>'] } });
   const linkBefore = await leafOf(b.service);
   assert.ok(linkBefore !== undefined);
@@ -56,44 +68,80 @@ test('a 2 MiB publish through a 4 MiB gateway to a 1 MiB service is refused to i
   await other.flush();
   await until(() => gatewayWants(b.gateway, 'mp.after'), 'the service still wants mp.>', WAIT_MS);
   other.publish('mp.after', sc.encode('next'));
-  await until(() => rec.data().includes('next'), 'a message after the refused one reaches the service', WAIT_MS, () => JSON.stringify(rec.msgs.map((m) => m.subject)));
-  await until(async () => (await leafOf(b.service))?.subscriptions_list.includes('mp.down') === true, 'the other client\'s interest reaches the service', WAIT_MS);
+  await until(
+    () => rec.data().includes('next'),
+    'a message after the refused one reaches the service',
+    WAIT_MS,
+    () => JSON.stringify(rec.msgs.map((m) => m.subject)),
+  );
+  await until(
+    async () => (await leafOf(b.service))?.subscriptions_list.includes('mp.down') === true,
+    "the other client's interest reaches the service",
+    WAIT_MS,
+  );
   internal.publish('mp.down', sc.encode('from the service'));
-  await until(() => down.data().includes('from the service'), 'a message from the service reaches the other client', WAIT_MS);
+  await until(
+    () => down.data().includes('from the service'),
+    'a message from the service reaches the other client',
+    WAIT_MS,
+  );
 
   const u = b.gateway.uplink.counters;
-  assert.deepEqual({ failures: u.failures, reconnects: u.reconnects }, { failures: 0, reconnects: 0 }, 'the link was never lost');
+  assert.deepEqual(
+    { failures: u.failures, reconnects: u.reconnects },
+    { failures: 0, reconnects: 0 },
+    'the link was never lost',
+  );
   const linkAfter = await leafOf(b.service);
   assert.ok(linkAfter !== undefined && linkAfter.in_msgs >= 1, 'the service still has the link');
-  assert.ok(rec.msgs.every((m) => m.data.length <= SERVICE_MAX), 'nothing over the service\'s max_payload reached it');
+  assert.ok(
+    rec.msgs.every((m) => m.data.length <= SERVICE_MAX),
+    "nothing over the service's max_payload reached it",
+  );
 
   // The sender alone is answered as nats-server answers a publish over max_payload, and closed.
   assert.match(await raw.readToClose(WAIT_MS), /-ERR 'Maximum Payload Violation'\r\n/);
 
   // An official client is told the service's limit and refuses the publish itself.
   const nc = await b.external(token);
-  assert.equal(nc.info?.max_payload, told(SERVICE_MAX), 'INFO carries the smaller of the two limits, less the stamp\'s room');
+  assert.equal(
+    nc.info?.max_payload,
+    told(SERVICE_MAX),
+    "INFO carries the smaller of the two limits, less the stamp's room",
+  );
   const err = publishError(nc, 'mp.big', 2 * MiB) as { code?: string } | undefined;
   assert.equal(err?.code, 'MAX_PAYLOAD_EXCEEDED');
   assert.equal(publishError(nc, 'mp.fits', told(SERVICE_MAX)), undefined, 'up to the limit told is allowed');
   await nc.flush();
-  await until(() => rec.msgs.some((m) => m.subject === 'mp.fits'), 'a message at the limit told goes through, stamped', WAIT_MS);
+  await until(
+    () => rec.msgs.some((m) => m.subject === 'mp.fits'),
+    'a message at the limit told goes through, stamped',
+    WAIT_MS,
+  );
   const fits = rec.msgs.find((m) => m.subject === 'mp.fits')!;
   assert.equal(fits.data.length, told(SERVICE_MAX));
   assert.match(fits.headers?.get('Gateway-Auth') ?? '', /"authid":"alice"/, 'it carries the stamp');
 });
 
-test('a client connected before the link came up is sent an INFO with the upstream\'s smaller max_payload', async (t: TestContext) => {
+test("a client connected before the link came up is sent an INFO with the upstream's smaller max_payload", async (t: TestContext) => {
   const pki = await devPki(t);
   const leafPort = await freePort();
-  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafPort}`, { config: { gateway: { max_payload: GATEWAY_MAX } }, waitUp: false });
+  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafPort}`, {
+    config: { gateway: { max_payload: GATEWAY_MAX } },
+    waitUp: false,
+  });
   const token = await pki.devToken('bob', { pub: { allow: ['mp.>'] }, sub: { allow: ['mp.>'] } });
   const nc = await externalClient(t, pki, gateway.port, token);
-  assert.equal(nc.info?.max_payload, GATEWAY_MAX, 'no upstream yet: the gateway\'s own limit');
+  assert.equal(nc.info?.max_payload, GATEWAY_MAX, "no upstream yet: the gateway's own limit");
 
   await startService(t, pki, { leafnodePort: leafPort });
   await within(gateway.uplink.waitUntilUp(WAIT_MS), 'the link comes up', WAIT_MS + 1000);
-  await until(() => nc.info?.max_payload === told(SERVICE_MAX), 'the client is told the smaller limit', WAIT_MS, () => `max_payload ${nc.info?.max_payload}`);
+  await until(
+    () => nc.info?.max_payload === told(SERVICE_MAX),
+    'the client is told the smaller limit',
+    WAIT_MS,
+    () => `max_payload ${nc.info?.max_payload}`,
+  );
   const err = publishError(nc, 'mp.big', 2 * MiB) as { code?: string } | undefined;
   assert.equal(err?.code, 'MAX_PAYLOAD_EXCEEDED');
   await within(nc.flush(), 'the client is still connected');
@@ -102,15 +150,20 @@ test('a client connected before the link came up is sent an INFO with the upstre
 test('a message held through an outage is not sent to an upstream that came back with a smaller max_payload: dropped and counted, the link stays up', async (t: TestContext) => {
   const pki = await devPki(t);
   const leafPort = await freePort();
-  const first = await startService(t, pki, { leafnodePort: leafPort, config: { service: { max_payload: GATEWAY_MAX } } });
-  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafPort}`, { config: { gateway: { max_payload: GATEWAY_MAX } } });
+  const first = await startService(t, pki, {
+    leafnodePort: leafPort,
+    config: { service: { max_payload: GATEWAY_MAX } },
+  });
+  const gateway = await startTestGateway(t, pki, `tls://127.0.0.1:${leafPort}`, {
+    config: { gateway: { max_payload: GATEWAY_MAX } },
+  });
   const sub = await internalClient(t, pki, first.port);
   sub.subscribe('mp.>');
   await sub.flush();
-  await until(() => gatewayWants(gateway, 'mp.held'), 'the first service\'s interest reaches the gateway', WAIT_MS);
+  await until(() => gatewayWants(gateway, 'mp.held'), "the first service's interest reaches the gateway", WAIT_MS);
   const token = await pki.devToken('carol', { pub: { allow: ['mp.>'] }, sub: { allow: ['mp.>'] } });
   const nc = await externalClient(t, pki, gateway.port, token);
-  assert.equal(nc.info?.max_payload, told(GATEWAY_MAX), 'the first service allows 4 MiB (less the stamp\'s room)');
+  assert.equal(nc.info?.max_payload, told(GATEWAY_MAX), "the first service allows 4 MiB (less the stamp's room)");
 
   // The service goes away; the gateway holds what its clients publish for it meanwhile.
   await first.close();
@@ -125,10 +178,15 @@ test('a message held through an outage is not sent to an upstream that came back
   const rec = record(again, 'mp.>');
   await again.flush();
   await within(gateway.uplink.waitUntilUp(WAIT_MS), 'the link comes back', WAIT_MS + 1000);
-  await until(() => gateway.uplink.counters.droppedOversize === 1, 'the held message is dropped as too large', WAIT_MS, () => JSON.stringify(gateway.uplink.counters));
+  await until(
+    () => gateway.uplink.counters.droppedOversize === 1,
+    'the held message is dropped as too large',
+    WAIT_MS,
+    () => JSON.stringify(gateway.uplink.counters),
+  );
   const failures = gateway.uplink.counters.failures;
   await until(() => nc.info?.max_payload === told(SERVICE_MAX), 'the client is told the smaller limit', WAIT_MS);
-  await until(() => gatewayWants(gateway, 'mp.after'), 'the second service\'s interest reaches the gateway', WAIT_MS);
+  await until(() => gatewayWants(gateway, 'mp.after'), "the second service's interest reaches the gateway", WAIT_MS);
   nc.publish('mp.after', sc.encode('next'));
   await until(() => rec.data().includes('next'), 'the next message reaches the second service', WAIT_MS);
   assert.equal(gateway.uplink.counters.failures, failures, 'the link was not lost again');

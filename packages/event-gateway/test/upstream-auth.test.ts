@@ -11,7 +11,15 @@ import { formatGatewayConfig, parseUpstreamUrl, resolveGatewayConfig } from '../
 import { requireNatsServer, startNatsServer } from '@event-broker/test-support/nats-server';
 import { freePort } from '@event-broker/test-support/processes';
 import { until, within } from '@event-broker/test-support/wait';
-import { LogCapture, devPki, externalClient, gatewayWants, getJson, record, startTestGateway } from './helpers/bridge.js';
+import {
+  LogCapture,
+  devPki,
+  externalClient,
+  gatewayWants,
+  getJson,
+  record,
+  startTestGateway,
+} from './helpers/bridge.js';
 
 // bcrypt of "s3cret" in the $2a$ spelling `nats server passwd` prints.
 const S3CRET_BCRYPT = '$2a$10$P3PRfLVxh/JQvidla7bMhOOJQ3oLTcjh7YMn.lKIQCcBAxOFLoQ4e';
@@ -44,7 +52,10 @@ test('nats-server as the hub with leafnode authorization: the gateway attaches w
     config: { upstream: { urls: [`nats://127.0.0.1:${hub.leafPort}`], ...NO_TLS, user: 'gw', password: 's3cret' } },
     logs,
   });
-  const plain = await within(connect({ servers: `127.0.0.1:${hub.port}`, reconnect: false, timeout: 3000 }), 'hub client');
+  const plain = await within(
+    connect({ servers: `127.0.0.1:${hub.port}`, reconnect: false, timeout: 3000 }),
+    'hub client',
+  );
   t.after(() => plain.close());
   const token = await pki.devToken('cred', { pub: { allow: ['cred.up'] }, sub: { allow: ['cred.down'] } });
   const outside = await externalClient(t, pki, gateway.port, token);
@@ -58,7 +69,9 @@ test('nats-server as the hub with leafnode authorization: the gateway attaches w
   const down = record(outside, 'cred.down');
   await outside.flush();
   await until(async () => {
-    const z = await getJson<{ leafs: { subscriptions_list?: string[] }[] }>(`http://127.0.0.1:${hub.httpPort}/leafz?subs=1`);
+    const z = await getJson<{ leafs: { subscriptions_list?: string[] }[] }>(
+      `http://127.0.0.1:${hub.httpPort}/leafz?subs=1`,
+    );
     return (z.leafs[0]?.subscriptions_list ?? []).includes('cred.down');
   }, "the gateway's interest reaches nats-server");
   plain.publish('cred.down', 'back down');
@@ -73,7 +86,9 @@ test('nats-server as the hub refuses a wrong password: the link stays down and l
   const logs = new LogCapture();
   await assert.rejects(
     startTestGateway(t, pki, `nats://127.0.0.1:${hub.leafPort}`, {
-      config: { upstream: { urls: [`nats://127.0.0.1:${hub.leafPort}`], ...NO_TLS, user: 'gw', password: 'not-the-password' } },
+      config: {
+        upstream: { urls: [`nats://127.0.0.1:${hub.leafPort}`], ...NO_TLS, user: 'gw', password: 'not-the-password' },
+      },
       logs,
     }),
     /Authorization Violation/,
@@ -81,7 +96,7 @@ test('nats-server as the hub refuses a wrong password: the link stays down and l
   assert.doesNotMatch(logs.text, /not-the-password/);
 });
 
-test("the event service as the hub: [upstream] token against [leafnodes.authorization] token; a wrong one stays down", async (t) => {
+test('the event service as the hub: [upstream] token against [leafnodes.authorization] token; a wrong one stays down', async (t) => {
   const pki = await devPki(t);
   const service = await startEventService({
     service: { host: '127.0.0.1', port: 0 },
@@ -91,7 +106,10 @@ test("the event service as the hub: [upstream] token against [leafnodes.authoriz
   t.after(() => service.close());
   const url = `nats://127.0.0.1:${service.leafnodePort}`;
   const logs = new LogCapture();
-  const gateway = await startTestGateway(t, pki, url, { config: { upstream: { urls: [url], ...NO_TLS, token: 'leaf-token-right' } }, logs });
+  const gateway = await startTestGateway(t, pki, url, {
+    config: { upstream: { urls: [url], ...NO_TLS, token: 'leaf-token-right' } },
+    logs,
+  });
   assert.equal(gateway.uplink.up, true);
   // Messages cross both ways over the token-authenticated link.
   const token = await pki.devToken('tok', { pub: { allow: ['tok.up'] }, sub: { allow: ['tok.down'] } });
@@ -103,15 +121,15 @@ test("the event service as the hub: [upstream] token against [leafnodes.authoriz
   await until(() => inside.length === 1, 'gateway client → service');
   const down = record(outside, 'tok.down');
   await outside.flush();
-  await until(
-    () => {
-      service.publish('tok.down', 'down');
-      return down.msgs.length > 0;
-    },
-    'service → gateway client',
-  );
+  await until(() => {
+    service.publish('tok.down', 'down');
+    return down.msgs.length > 0;
+  }, 'service → gateway client');
   await assert.rejects(
-    startTestGateway(t, pki, url, { config: { upstream: { urls: [url], ...NO_TLS, token: 'leaf-token-wrong' } }, logs }),
+    startTestGateway(t, pki, url, {
+      config: { upstream: { urls: [url], ...NO_TLS, token: 'leaf-token-wrong' } },
+      logs,
+    }),
     /Authorization Violation/,
   );
   assert.doesNotMatch(logs.text, /leaf-token-(right|wrong)/, 'tokens never reach a log line');
@@ -165,17 +183,45 @@ test('[upstream] credentials that would cross the network in clear (nats:// to a
   const pki = await devPki(t);
   // TEST-NET-1 (RFC 5737): never answers; the gateway keeps dialling in the background, which is all this needs.
   const remote = 'nats://192.0.2.1:7422';
-  const cases: Array<{ what: string; upstream: Record<string, unknown>; warned: { setting: string; host: string } | undefined }> = [
-    { what: 'a token over nats:// to another host', upstream: { urls: [remote], ...NO_TLS, token: 'tok-SECRET-1' }, warned: { setting: 'upstream.token', host: '192.0.2.1' } },
-    { what: 'a password over nats:// to a host name', upstream: { urls: ['nats://hub.invalid:7422'], ...NO_TLS, user: 'gw', password: 'pw-SECRET-2' }, warned: { setting: 'upstream.password', host: 'hub.invalid' } },
-    { what: 'a token over tls://', upstream: { urls: ['tls://192.0.2.1:7422'], ...NO_TLS, token: 'tok-SECRET-3' }, warned: undefined },
-    { what: 'a token with [upstream] root_ca_path (TLS whatever the scheme)', upstream: { urls: [remote], cert_path: undefined, key_path: undefined, token: 'tok-SECRET-4' }, warned: undefined },
-    { what: 'a token over nats:// to loopback', upstream: { urls: ['nats://127.0.0.1:1'], ...NO_TLS, token: 'tok-SECRET-5' }, warned: undefined },
+  const cases: Array<{
+    what: string;
+    upstream: Record<string, unknown>;
+    warned: { setting: string; host: string } | undefined;
+  }> = [
+    {
+      what: 'a token over nats:// to another host',
+      upstream: { urls: [remote], ...NO_TLS, token: 'tok-SECRET-1' },
+      warned: { setting: 'upstream.token', host: '192.0.2.1' },
+    },
+    {
+      what: 'a password over nats:// to a host name',
+      upstream: { urls: ['nats://hub.invalid:7422'], ...NO_TLS, user: 'gw', password: 'pw-SECRET-2' },
+      warned: { setting: 'upstream.password', host: 'hub.invalid' },
+    },
+    {
+      what: 'a token over tls://',
+      upstream: { urls: ['tls://192.0.2.1:7422'], ...NO_TLS, token: 'tok-SECRET-3' },
+      warned: undefined,
+    },
+    {
+      what: 'a token with [upstream] root_ca_path (TLS whatever the scheme)',
+      upstream: { urls: [remote], cert_path: undefined, key_path: undefined, token: 'tok-SECRET-4' },
+      warned: undefined,
+    },
+    {
+      what: 'a token over nats:// to loopback',
+      upstream: { urls: ['nats://127.0.0.1:1'], ...NO_TLS, token: 'tok-SECRET-5' },
+      warned: undefined,
+    },
     { what: 'no credentials', upstream: { urls: [remote], ...NO_TLS }, warned: undefined },
   ];
   for (const c of cases) {
     const logs = new LogCapture();
-    await startTestGateway(t, pki, String((c.upstream.urls as string[])[0]), { config: { upstream: c.upstream as never }, logs, waitUp: false });
+    await startTestGateway(t, pki, String((c.upstream.urls as string[])[0]), {
+      config: { upstream: c.upstream as never },
+      logs,
+      waitUp: false,
+    });
     const lines = logs.lines.filter((l) => l.msg.startsWith('upstream credentials'));
     if (c.warned === undefined) {
       assert.deepEqual(lines, [], c.what);

@@ -19,7 +19,9 @@ function connectWss(t: TestContext, b: Bridge, token: string, withCert: boolean)
     ca: fs.readFileSync(pki.ca),
     ...(withCert && { cert: fs.readFileSync(pki.client.cert), key: fs.readFileSync(pki.client.key) }),
   };
-  const opts: natsWs.ConnectionOptions & { wsFactory: (u: string) => Promise<{ socket: unknown; encrypted: boolean }> } = {
+  const opts: natsWs.ConnectionOptions & {
+    wsFactory: (u: string) => Promise<{ socket: unknown; encrypted: boolean }>;
+  } = {
     servers: `wss://localhost:${b.gateway.websocketPort}`,
     token,
     reconnect: false,
@@ -41,13 +43,10 @@ test('nats.ws over wss with a client certificate and a token reaches internal su
   await inside.flush();
 
   const ws = await connectWss(t, b, token, true);
-  await until(
-    () => {
-      ws.publish('web.click', natsWs.StringCodec().encode('hello'));
-      return got.msgs.length > 0;
-    },
-    'a nats.ws publish reaches the internal subscriber',
-  );
+  await until(() => {
+    ws.publish('web.click', natsWs.StringCodec().encode('hello'));
+    return got.msgs.length > 0;
+  }, 'a nats.ws publish reaches the internal subscriber');
   assert.equal(got.msgs[0]!.subject, 'web.click');
   assert.equal(got.msgs[0]!.string(), 'hello');
 
@@ -55,13 +54,10 @@ test('nats.ws over wss with a client certificate and a token reaches internal su
   const news: string[] = [];
   ws.subscribe('news.today', { callback: (_e, m) => news.push(natsWs.StringCodec().decode(m.data)) });
   await ws.flush();
-  await until(
-    () => {
-      inside.publish('news.today', 'headline');
-      return news.length > 0;
-    },
-    'an internal publish reaches the nats.ws subscriber',
-  );
+  await until(() => {
+    inside.publish('news.today', 'headline');
+    return news.length > 0;
+  }, 'an internal publish reaches the nats.ws subscriber');
   assert.equal(news[0], 'headline');
 
   await assert.rejects(connectWss(t, b, token, false), (err: unknown) => {

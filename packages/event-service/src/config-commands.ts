@@ -13,7 +13,13 @@ import {
   type ConfigCommandSpec,
   type InForce as InForceOf,
 } from '@event-broker/shared';
-import { formatConfig, loadServiceConfig, planServiceReload, type LoadServiceConfigOptions, type ServiceConfig } from './config.js';
+import {
+  formatConfig,
+  loadServiceConfig,
+  planServiceReload,
+  type LoadServiceConfigOptions,
+  type ServiceConfig,
+} from './config.js';
 
 export { PATCHES_DIR, persistedPatchFiles, tomlFilesIn };
 

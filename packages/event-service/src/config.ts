@@ -39,27 +39,33 @@ function leafUsers() {
     expected,
     // Every entry checked whole, every problem reported (as the sink tables are: sink-config.ts).
     decode(raw) {
-      if (!Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
+      if (!Array.isArray(raw))
+        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
       if (raw.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must list at least one user' };
       const problems: DecodeProblem[] = [];
-      const bad = (code: DecodeProblem['code'], reason: string, at: (string | number)[]) => void problems.push({ code, reason, at });
+      const bad = (code: DecodeProblem['code'], reason: string, at: (string | number)[]) =>
+        void problems.push({ code, reason, at });
       const out: LeafUser[] = [];
       const seen = new Set<string>();
       raw.forEach((el: unknown, i) => {
-        if (typeof el !== 'object' || el === null || Array.isArray(el)) return bad('ECONFIG_TYPE', `must be a table, got ${describeValue(el)}`, [i]);
+        if (typeof el !== 'object' || el === null || Array.isArray(el))
+          return bad('ECONFIG_TYPE', `must be a table, got ${describeValue(el)}`, [i]);
         const entry = el as Record<string, unknown>;
         for (const k of Object.keys(entry)) {
-          if (k !== 'user' && k !== 'password') bad('ECONFIG_UNKNOWN_KEY', 'unknown key (known here: user, password)', [i, k]);
+          if (k !== 'user' && k !== 'password')
+            bad('ECONFIG_UNKNOWN_KEY', 'unknown key (known here: user, password)', [i, k]);
         }
         const { user, password } = entry;
         let name: string | undefined;
         if (user === undefined) bad('ECONFIG_MISSING', 'is required (a non-empty string)', [i, 'user']);
-        else if (typeof user !== 'string' || user === '') bad('ECONFIG_TYPE', `must be a non-empty string, got ${describeValue(user)}`, [i, 'user']);
+        else if (typeof user !== 'string' || user === '')
+          bad('ECONFIG_TYPE', `must be a non-empty string, got ${describeValue(user)}`, [i, 'user']);
         else if (seen.has(user)) bad('ECONFIG_VALUE', `${describeValue(user)} is listed twice`, [i, 'user']);
         else seen.add((name = user));
         const pw = password === undefined || (typeof password === 'string' && password !== '');
         if (!pw) bad('ECONFIG_TYPE', 'must be a non-empty string', [i, 'password']);
-        if (name !== undefined && pw) out.push(password === undefined ? { user: name } : { user: name, password: password as string });
+        if (name !== undefined && pw)
+          out.push(password === undefined ? { user: name } : { user: name, password: password as string });
       });
       return decodedOrProblems(problems, () => out);
     },
@@ -89,7 +95,11 @@ export const serviceSchema = s.table({
     .check((svc, ctx) => {
       // nats-server opts.go (authorization block): "Can not have a token and a users array".
       if (svc.token !== undefined && svc.users !== undefined) {
-        ctx.report(['token'], 'ECONFIG_VALUE', 'cannot be set together with [[service.users]] (nats-server refuses a token beside users): give the token\'s clients a user and password, or remove users');
+        ctx.report(
+          ['token'],
+          'ECONFIG_VALUE',
+          "cannot be set together with [[service.users]] (nats-server refuses a token beside users): give the token's clients a user and password, or remove users",
+        );
       }
     }),
   // Certificates, key and CA reload (setSecureContext); turning TLS on or off, or client verification, does not:
@@ -107,7 +117,12 @@ export const serviceSchema = s.table({
     .live()
     .check((tls, ctx) => {
       if (tls.verify && tls.root_ca_path === undefined) {
-        ctx.report(['root_ca_path'], 'ECONFIG_MISSING', 'is required when verify = true (client certificates are checked against it)', ['verify']);
+        ctx.report(
+          ['root_ca_path'],
+          'ECONFIG_MISSING',
+          'is required when verify = true (client certificates are checked against it)',
+          ['verify'],
+        );
       }
     }),
   // [websocket], [monitor], [store] and [leafnodes] own something started once (a bound port, the opened store):
@@ -150,7 +165,11 @@ export const serviceSchema = s.table({
     .check((m, ctx) => {
       // A stream holds a connection: more streams than connections could never be open.
       if (m.max_streams > m.max_connections) {
-        ctx.report(['max_streams'], 'ECONFIG_RANGE', `must not exceed max_connections (${m.max_connections}), got ${m.max_streams}`);
+        ctx.report(
+          ['max_streams'],
+          'ECONFIG_RANGE',
+          `must not exceed max_connections (${m.max_connections}), got ${m.max_streams}`,
+        );
       }
     })
     .optional()
@@ -217,17 +236,27 @@ export const serviceSchema = s.table({
         .optional()
         .check((auth, ctx) => {
           if (auth.user !== undefined && auth.password === undefined) {
-            ctx.report(['password'], 'ECONFIG_MISSING', 'is required when user is set (a user alone proves nothing)', ['user']);
+            ctx.report(['password'], 'ECONFIG_MISSING', 'is required when user is set (a user alone proves nothing)', [
+              'user',
+            ]);
           }
           if (auth.password !== undefined && auth.user === undefined) {
             ctx.report(['user'], 'ECONFIG_MISSING', 'is required when password is set', ['password']);
           }
           // nats-server validateLeafNodeAuthOptions: "can not have a single user/pass and a users array".
           if (auth.user !== undefined && auth.users !== undefined) {
-            ctx.report(['users'], 'ECONFIG_VALUE', 'conflicts with user: give a single user and password, or users, not both');
+            ctx.report(
+              ['users'],
+              'ECONFIG_VALUE',
+              'conflicts with user: give a single user and password, or users, not both',
+            );
           }
           if (auth.token !== undefined && (auth.user !== undefined || auth.users !== undefined)) {
-            ctx.report(['token'], 'ECONFIG_VALUE', 'conflicts with user/users: a leaf authenticates with a token or with user credentials, not both');
+            ctx.report(
+              ['token'],
+              'ECONFIG_VALUE',
+              'conflicts with user/users: a leaf authenticates with a token or with user credentials, not both',
+            );
           }
         }),
       // As nats-server's leafnodes { tls {} }: lets the client port stay plain while the link is TLS. Client
@@ -261,7 +290,11 @@ export const serviceSchema = s.table({
       if (!mapped) {
         auth?.users?.forEach((u, i) => {
           if (u.password === undefined) {
-            ctx.report(['authorization', 'users', i, 'password'], 'ECONFIG_MISSING', 'is required unless [leafnodes.tls] verify_and_map = true admits this user by its certificate');
+            ctx.report(
+              ['authorization', 'users', i, 'password'],
+              'ECONFIG_MISSING',
+              'is required unless [leafnodes.tls] verify_and_map = true admits this user by its certificate',
+            );
           }
         });
       }
@@ -318,4 +351,5 @@ export const formatConfig: (config: ServiceConfig, sources?: ConfigSources) => s
  * What a reload from `running` to `next` puts in force: `next` with every restart-only setting (as the schema marks
  * it) at its running value, and the changes split into those applied now and those waiting for a restart.
  */
-export const planServiceReload: (running: ServiceConfig, next: ServiceConfig) => ReloadPlan<ServiceConfig> = entry.planReload;
+export const planServiceReload: (running: ServiceConfig, next: ServiceConfig) => ReloadPlan<ServiceConfig> =
+  entry.planReload;

@@ -17,12 +17,21 @@ const USAGE = `usage: deadletters-cli --store PATH list [--sink S]
   replay   makes dead letters pending again for their sink (all sinks without --sink; only the given events with --id)`;
 
 /** Exit codes: 0 done, 1 the store could not be used, 2 bad arguments. */
-export function runDeadLettersCli(argv: readonly string[], out: (line: string) => void, err: (line: string) => void): number {
+export function runDeadLettersCli(
+  argv: readonly string[],
+  out: (line: string) => void,
+  err: (line: string) => void,
+): number {
   let parsed;
   try {
     parsed = parseArgs({
       args: [...argv],
-      options: { store: { type: 'string' }, sink: { type: 'string' }, id: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        store: { type: 'string' },
+        sink: { type: 'string' },
+        id: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: true,
     });
   } catch (e) {
@@ -36,7 +45,9 @@ export function runDeadLettersCli(argv: readonly string[], out: (line: string) =
   }
   const command = positionals[0];
   if (positionals.length !== 1 || (command !== 'list' && command !== 'replay')) {
-    err(`deadletters-cli: expected one command, list or replay, got ${JSON.stringify(positionals.join(' '))}\n${USAGE}`);
+    err(
+      `deadletters-cli: expected one command, list or replay, got ${JSON.stringify(positionals.join(' '))}\n${USAGE}`,
+    );
     return 2;
   }
   if (values.store === undefined) {
@@ -64,9 +75,12 @@ export function runDeadLettersCli(argv: readonly string[], out: (line: string) =
     const all = (sink?: string): DeliveryRecord[] => {
       const rows: DeliveryRecord[] = [];
       // Paged per sink by sequence, so sinks sharing an event are never cut between pages.
-      const sinks = sink !== undefined ? [sink] : [...new Set(store.deadLetters({ limit: Number.MAX_SAFE_INTEGER }).map((d) => d.sink))];
+      const sinks =
+        sink !== undefined
+          ? [sink]
+          : [...new Set(store.deadLetters({ limit: Number.MAX_SAFE_INTEGER }).map((d) => d.sink))];
       for (const s of sinks) {
-        for (let after = 0; ; ) {
+        for (let after = 0; ;) {
           const page = store.deadLetters({ sink: s, after, limit: 1000 });
           rows.push(...page);
           if (page.length < 1000) break;
@@ -77,7 +91,16 @@ export function runDeadLettersCli(argv: readonly string[], out: (line: string) =
     };
     if (command === 'list') {
       for (const d of all(values.sink)) {
-        out(JSON.stringify({ sink: d.sink, seq: d.seq, id: d.id, type: d.type, attempts: d.attempts, last_error: d.lastError ?? null }));
+        out(
+          JSON.stringify({
+            sink: d.sink,
+            seq: d.seq,
+            id: d.id,
+            type: d.type,
+            attempts: d.attempts,
+            last_error: d.lastError ?? null,
+          }),
+        );
       }
       return 0;
     }
@@ -105,5 +128,9 @@ export function runDeadLettersCli(argv: readonly string[], out: (line: string) =
 
 // Run as a program (not when imported by a test).
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {
-  process.exitCode = runDeadLettersCli(process.argv.slice(2), (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
+  process.exitCode = runDeadLettersCli(
+    process.argv.slice(2),
+    (l) => process.stdout.write(`${l}\n`),
+    (l) => process.stderr.write(`${l}\n`),
+  );
 }

@@ -111,7 +111,10 @@ class EmbeddedSubscription implements SubscriptionApi {
       try {
         this.callback(msg);
       } catch (err) {
-        this.conn.logger.error({ subject: this.entry.subject, sid: this.sid, err: (err as Error).message }, 'subscriber callback threw');
+        this.conn.logger.error(
+          { subject: this.entry.subject, sid: this.sid, err: (err as Error).message },
+          'subscriber callback threw',
+        );
       }
       return;
     }
@@ -125,7 +128,10 @@ class EmbeddedSubscription implements SubscriptionApi {
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.conn.maxPendingBytes) {
       // Same rule as for network readers: one that does not keep up is cut rather than keep memory unbounded.
-      this.failure = new EventServiceError('SLOW_CONSUMER', `subscription ${this.entry.subject} fell ${this.queuedBytes} bytes behind`);
+      this.failure = new EventServiceError(
+        'SLOW_CONSUMER',
+        `subscription ${this.entry.subject} fell ${this.queuedBytes} bytes behind`,
+      );
       this.conn.unsubscribe(this);
     }
   }
@@ -216,7 +222,14 @@ export class EmbeddedConn implements Conn {
     return this.broker.addGate(gate);
   }
 
-  deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void {
+  deliver(
+    sub: Subscription,
+    subject: string,
+    reply: string | undefined,
+    hdrLen: number,
+    msg: Buffer,
+    from: Conn,
+  ): void {
     const es = this.subs.get(sub.sid);
     if (es === undefined) return;
     es.push(new DeliveredMsg(this, subject, reply, es.sid, hdrLen, msg, from.publisher), msg.length);
@@ -234,7 +247,8 @@ export class EmbeddedConn implements Conn {
     // Services mostly publish to the same few subjects: validating each string once saves a third of an
     // in-process publish (profile of bench inproc: isValidSubject + isLiteralSubject = 34%).
     if (subject !== this.lastValidSubject) {
-      if (!isValidPublishSubject(subject)) throw new EventServiceError('BAD_SUBJECT', `invalid publish subject ${JSON.stringify(subject)}`);
+      if (!isValidPublishSubject(subject))
+        throw new EventServiceError('BAD_SUBJECT', `invalid publish subject ${JSON.stringify(subject)}`);
       this.lastValidSubject = subject;
     }
     if (opts?.reply !== undefined && !isValidPublishSubject(opts.reply)) {
@@ -250,17 +264,22 @@ export class EmbeddedConn implements Conn {
     }
     const limits = this.limits();
     const max = limits.max_payload;
-    if (msg.length > max) throw new EventServiceError('MAX_PAYLOAD', `message of ${msg.length} bytes exceeds max_payload ${max}`);
+    if (msg.length > max)
+      throw new EventServiceError('MAX_PAYLOAD', `message of ${msg.length} bytes exceeds max_payload ${max}`);
     // A gate (the intake at event_limit) parks a network publisher; this one cannot be parked, so it hears why.
     if (this.broker.gated && !this.broker.admit(this, subject, opts?.reply)) {
-      throw new EventServiceError('EVENT_LIMIT', `event_limit ${limits.event_limit} events are held: not published; retry once room frees, or request`);
+      throw new EventServiceError(
+        'EVENT_LIMIT',
+        `event_limit ${limits.event_limit} events are held: not published; retry once room frees, or request`,
+      );
     }
     this.broker.publish(this, subject, opts?.reply, hdrLen, msg);
   }
 
   subscribe(subject: string, opts: SubscribeOptions = {}): EmbeddedSubscription {
     this.assertOpen();
-    if (!isValidSubject(subject)) throw new EventServiceError('BAD_SUBJECT', `invalid subject ${JSON.stringify(subject)}`);
+    if (!isValidSubject(subject))
+      throw new EventServiceError('BAD_SUBJECT', `invalid subject ${JSON.stringify(subject)}`);
     if (opts.queue !== undefined && !isValidQueueName(opts.queue)) {
       throw new EventServiceError('BAD_SUBJECT', `invalid queue group ${JSON.stringify(opts.queue)}`);
     }

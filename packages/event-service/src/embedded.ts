@@ -14,10 +14,16 @@ export { EventServiceError } from './embedded-conn.js';
  * (the in-process-only service): the broker is reached through the handle, and through [websocket] and [leafnodes]
  * only when they are configured.
  */
-export function startEventService(input: ServiceConfigInputWithUnits, opts: { clientPort: false }): Promise<InProcessEventService>;
+export function startEventService(
+  input: ServiceConfigInputWithUnits,
+  opts: { clientPort: false },
+): Promise<InProcessEventService>;
 // Last, so ReturnType<typeof startEventService> is the usual handle's.
 export function startEventService(input?: ServiceConfigInputWithUnits): Promise<EventService>;
-export async function startEventService(input: ServiceConfigInputWithUnits = {}, opts?: { clientPort: false }): Promise<EventService> {
+export async function startEventService(
+  input: ServiceConfigInputWithUnits = {},
+  opts?: { clientPort: false },
+): Promise<EventService> {
   const config = resolveServiceConfig(input);
   const logger = createLogger({ format: config.log.format, level: config.log.level, name: 'event-service' });
   const server = new EventServer(config, logger, { clientPort: opts?.clientPort !== false });

@@ -11,7 +11,16 @@ function codeNames<T extends Record<string, string>>(table: T): { readonly [K in
 }
 
 /** Every EventServiceError code. `'503'` matches the NATS clients' no-responders status. */
-export const EVENT_SERVICE_ERROR_CODES = ['503', 'TIMEOUT', 'BAD_SUBJECT', 'LISTENER_LIMIT', 'MAX_PAYLOAD', 'EVENT_LIMIT', 'CLOSED', 'SLOW_CONSUMER'] as const;
+export const EVENT_SERVICE_ERROR_CODES = [
+  '503',
+  'TIMEOUT',
+  'BAD_SUBJECT',
+  'LISTENER_LIMIT',
+  'MAX_PAYLOAD',
+  'EVENT_LIMIT',
+  'CLOSED',
+  'SLOW_CONSUMER',
+] as const;
 
 export type EventServiceErrorCode = (typeof EVENT_SERVICE_ERROR_CODES)[number];
 
@@ -20,13 +29,19 @@ export type EventServiceErrorCode = (typeof EVENT_SERVICE_ERROR_CODES)[number];
  * `store_code` of an EEVENT_STORE reply, where ESTORE_REFUSED (one event refused, no error raised) is its own.
  */
 export const EVENT_STORE_ERROR_CODES = {
-  ESTORE_OPEN: 'the store file cannot be opened or created: its directory cannot be made, the path is a directory, no permission',
-  ESTORE_EMPTY: 'the file is empty (0 bytes): refused rather than started as a new, empty store over what may have been one',
-  ESTORE_ORPHAN_WAL: 'a `-wal` file lies at the path without its database: refused rather than started empty beside what may hold acknowledged events',
+  ESTORE_OPEN:
+    'the store file cannot be opened or created: its directory cannot be made, the path is a directory, no permission',
+  ESTORE_EMPTY:
+    'the file is empty (0 bytes): refused rather than started as a new, empty store over what may have been one',
+  ESTORE_ORPHAN_WAL:
+    'a `-wal` file lies at the path without its database: refused rather than started empty beside what may hold acknowledged events',
   ESTORE_CORRUPT: 'the file is not an SQLite database, or it is damaged',
-  ESTORE_GONE: 'the file was removed or replaced while the service had it open: what it wrote now would be lost at the next start',
-  ESTORE_WRITE: 'a commit failed: an I/O error, a full disk, or the write lock held by another process past the busy timeout',
-  ESTORE_REFUSED: 'the store refused one event alone (a constraint or limit of the database): the rest of its group was stored; the same event is likely refused again',
+  ESTORE_GONE:
+    'the file was removed or replaced while the service had it open: what it wrote now would be lost at the next start',
+  ESTORE_WRITE:
+    'a commit failed: an I/O error, a full disk, or the write lock held by another process past the busy timeout',
+  ESTORE_REFUSED:
+    'the store refused one event alone (a constraint or limit of the database): the rest of its group was stored; the same event is likely refused again',
 } as const;
 
 export type EventStoreErrorCode = keyof typeof EVENT_STORE_ERROR_CODES;
@@ -34,9 +49,11 @@ export const EventStoreErrorCode = codeNames(EVENT_STORE_ERROR_CODES);
 
 /** The codes in an error reply to a request on `events.<type>` (`{"error": {"code", "field"?, "reason"}}`). */
 export const EVENT_REPLY_ERROR_CODES = {
-  EEVENT_INVALID: 'the event was refused before storing: not JSON, not a valid envelope, an unknown type, nested or sized past the limits; `field` names where',
+  EEVENT_INVALID:
+    'the event was refused before storing: not JSON, not a valid envelope, an unknown type, nested or sized past the limits; `field` names where',
   EEVENT_LIMIT: '`event_limit` events are held (not yet delivered to every sink that wants them): retry later',
-  EEVENT_STORE: 'not stored: the store is down or refused this event; `store_code` is the event store code saying which; retrying with the same id is safe',
+  EEVENT_STORE:
+    'not stored: the store is down or refused this event; `store_code` is the event store code saying which; retrying with the same id is safe',
 } as const;
 
 export type EventReplyErrorCode = keyof typeof EVENT_REPLY_ERROR_CODES;
@@ -47,10 +64,13 @@ export const EventReplyErrorCode = codeNames(EVENT_REPLY_ERROR_CODES);
  * `/events/stream` (with the HTTP status) and replies to `$EVENTS.FEED.QUERY`.
  */
 export const FEED_ERROR_CODES = {
-  EFEED_QUERY: 'a query parameter or field is invalid, or the request is not a JSON object; `reason` names it (HTTP 400)',
+  EFEED_QUERY:
+    'a query parameter or field is invalid, or the request is not a JSON object; `reason` names it (HTTP 400)',
   EFEED_NOT_FOUND: 'no stored event has that id (HTTP 404)',
-  EFEED_TOO_LARGE: '`$EVENTS.FEED.QUERY` only: one event, with its `seq` and `stored_at`, does not fit `max_payload`; read it over HTTP',
-  EFEED_STORE: 'the event store cannot be read now; `store_code` is the event store code when it named one (HTTP 503); the file and the detail are in the log',
+  EFEED_TOO_LARGE:
+    '`$EVENTS.FEED.QUERY` only: one event, with its `seq` and `stored_at`, does not fit `max_payload`; read it over HTTP',
+  EFEED_STORE:
+    'the event store cannot be read now; `store_code` is the event store code when it named one (HTTP 503); the file and the detail are in the log',
 } as const;
 
 export type FeedErrorCode = keyof typeof FEED_ERROR_CODES;
@@ -58,9 +78,11 @@ export const FeedErrorCode = codeNames(FEED_ERROR_CODES);
 
 /** The codes of `{"error": {"code", "store_code"?, "reason"}}` from `GET /deadletters` and `POST /deadletters/{sink}/replay`. */
 export const DEADLETTER_ERROR_CODES = {
-  EDEADLETTER_QUERY: 'a bad parameter or body (HTTP 400), a replay without `content-type: application/json` (415), a body over 1 MiB (413), an unknown path (404)',
+  EDEADLETTER_QUERY:
+    'a bad parameter or body (HTTP 400), a replay without `content-type: application/json` (415), a body over 1 MiB (413), an unknown path (404)',
   EDEADLETTER_SINK: 'no sink of that name is configured (HTTP 404)',
-  EDEADLETTER_STORE: 'the event store cannot be read or written now; `store_code` is the event store code when it named one (HTTP 503); the detail is in the log',
+  EDEADLETTER_STORE:
+    'the event store cannot be read or written now; `store_code` is the event store code when it named one (HTTP 503); the detail is in the log',
 } as const;
 
 export type DeadLetterErrorCode = keyof typeof DEADLETTER_ERROR_CODES;

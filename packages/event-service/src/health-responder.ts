@@ -2,7 +2,6 @@
 // that a message really travels to the service and back (its /healthz), not merely that a socket is open.
 import { HEALTH_SUBJECT, SystemConn, type Broker } from '@event-broker/shared';
 
-
 export class HealthResponder extends SystemConn {
   private readonly answer: Buffer;
 

@@ -138,7 +138,10 @@ export class EventServer implements FrontendHost, MonitorSource {
       }
       this.admission.warm();
       await this.frontend.listen();
-      if (this.options.clientPort === false) this.logger.info('no client port: reached in-process only (and over [websocket] or [leafnodes] when configured)');
+      if (this.options.clientPort === false)
+        this.logger.info(
+          'no client port: reached in-process only (and over [websocket] or [leafnodes] when configured)',
+        );
       await this.leafnodes?.listen();
     } catch (err) {
       await this.handlers?.close();
@@ -151,8 +154,15 @@ export class EventServer implements FrontendHost, MonitorSource {
 
   /** The handlers with their own in-process connection; at the service's start a store that cannot be opened stops it. */
   private createHandlers(): EventHandlers {
-    const conn = new EmbeddedConn(this.broker, { limits: () => this.config.service, logger: this.logger, system: true });
-    return startHandlers({ conn, config: () => this.config, logger: this.logger }, { atServiceStart: this.lifecycle === 'starting' });
+    const conn = new EmbeddedConn(this.broker, {
+      limits: () => this.config.service,
+      logger: this.logger,
+      system: true,
+    });
+    return startHandlers(
+      { conn, config: () => this.config, logger: this.logger },
+      { atServiceStart: this.lifecycle === 'starting' },
+    );
   }
 
   stats(): ServiceStats {
@@ -251,7 +261,8 @@ export class EventServer implements FrontendHost, MonitorSource {
       }
     }
     // A client checks max_payload against the INFO it last got (nats.js, nats.go): tell the connected ones.
-    const announce = before.max_payload !== config.service.max_payload || before.server_name !== config.service.server_name;
+    const announce =
+      before.max_payload !== config.service.max_payload || before.server_name !== config.service.server_name;
     for (const c of this.clients.values()) {
       c.applyLimits();
       if (announce) c.sendInfo({});

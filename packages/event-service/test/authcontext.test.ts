@@ -24,11 +24,14 @@ interface Stored {
   authclaims?: string;
 }
 
-const event = (id: string, extra: Record<string, unknown> = {}) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'nodeTerminated', ...extra });
+const event = (id: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'nodeTerminated', ...extra });
 
 /** The stored event `id` as the feed answers it, or undefined while it is not stored. */
 async function stored(svc: EventService, id: string): Promise<Stored | undefined> {
-  const answer = JSON.parse((await svc.request('$EVENTS.FEED.QUERY', JSON.stringify({ id }), { timeoutMs: WAIT_MS })).string()) as { event?: Stored };
+  const answer = JSON.parse(
+    (await svc.request('$EVENTS.FEED.QUERY', JSON.stringify({ id }), { timeoutMs: WAIT_MS })).string(),
+  ) as { event?: Stored };
   return answer.event;
 }
 
@@ -49,68 +52,105 @@ test("a producer's authtype, authid and authclaims are replaced, even ones valid
   const nc = await within(connect({ servers: `${HOST}:${svc.port}` }), 'connect');
   t.after(() => nc.close());
   const claimed = { authtype: 'system', authid: 'root', authclaims: { admin: true } };
-  const reply = JSON.parse(sc.decode((await nc.request('events.nodeTerminated', sc.encode(event('net', claimed)), { timeout: WAIT_MS })).data)) as { id?: string };
+  const reply = JSON.parse(
+    sc.decode((await nc.request('events.nodeTerminated', sc.encode(event('net', claimed)), { timeout: WAIT_MS })).data),
+  ) as { id?: string };
   assert.equal(reply.id, 'net', 'accepted: what it claimed is not kept, so not judged');
-  assert.deepEqual(authOf(await stored(svc, 'net')), { authtype: 'unauthenticated', authid: undefined, authclaims: undefined });
-
-  const inproc = JSON.parse((await svc.request('events.nodeTerminated', event('inproc', claimed))).string()) as { id?: string };
-  assert.equal(inproc.id, 'inproc');
-  assert.deepEqual(authOf(await stored(svc, 'inproc')), { authtype: 'system', authid: 'in-process', authclaims: undefined });
-});
-
-describe('a nats-server leaf: its messages are named by their Gateway-Auth header, or by the link', { skip: natsServerSkip() }, () => {
-  let svc: EventService;
-  let leaf: NatsLeaf;
-  const dir = tmpDir({ after }, 'authcontext-');
-  before(async () => {
-    svc = await storeService(dir, { leafnodes: { host: HOST, port: 0, authorization: { users: [{ user: 'edge', password: 'edge-pw' }] } } });
-    leaf = await startNatsLeaf(svc.leafnodePort!, { userInfo: 'edge:edge-pw@' });
-  });
-  after(async () => {
-    await leaf?.stop();
-    await svc?.close();
+  assert.deepEqual(authOf(await stored(svc, 'net')), {
+    authtype: 'unauthenticated',
+    authid: undefined,
+    authclaims: undefined,
   });
 
-  /** Publishes through the leaf until the service has stored it (the link's interest may still be on its way). */
-  async function viaLeaf(id: string, h?: MsgHdrs): Promise<Stored> {
-    const nc = await within(connect({ servers: `${HOST}:${leaf.clientPort}` }), 'leaf client');
-    try {
-      let got: Stored | undefined;
-      await until(
-        () => {
-          // The same id again is a duplicate: stored once.
-          nc.publish('events.nodeTerminated', sc.encode(event(id, { authtype: 'system', authid: 'root' })), h === undefined ? {} : { headers: h });
-          void stored(svc, id).then((e) => (got ??= e));
-          return got !== undefined;
-        },
-        `${id} is stored`,
-        WAIT_MS,
-      );
-      return got!;
-    } finally {
-      await nc.close();
-    }
-  }
-
-  const stamp = (v: string) => {
-    const h = headers();
-    h.set(AUTH_HEADER, v);
-    return h;
+  const inproc = JSON.parse((await svc.request('events.nodeTerminated', event('inproc', claimed))).string()) as {
+    id?: string;
   };
-
-  it('without the header: the link, as the user it authenticated as', async () => {
-    assert.deepEqual(authOf(await viaLeaf('leaf-plain')), { authtype: 'service_account', authid: 'edge', authclaims: undefined });
-  });
-
-  it("with one readable header: its value, the leaf's word (the gateway removes its clients' copies; a leaf server does not)", async () => {
-    const e = await viaLeaf('leaf-one', stamp(JSON.stringify({ authtype: 'app_user', authid: 'carol', authclaims: '{"iss":"x"}' })));
-    assert.deepEqual(authOf(e), { authtype: 'app_user', authid: 'carol', authclaims: '{"iss":"x"}' });
-  });
-
-  it('with two copies, or one that is not an AuthContext: unknown', async () => {
-    const two = stamp(JSON.stringify({ authtype: 'app_user', authid: 'carol' }));
-    two.append(AUTH_HEADER.toUpperCase(), JSON.stringify({ authtype: 'app_user', authid: 'dave' }));
-    assert.deepEqual(authOf(await viaLeaf('leaf-two', two)), { authtype: 'unknown', authid: undefined, authclaims: undefined });
-    assert.deepEqual(authOf(await viaLeaf('leaf-bad', stamp('{"authtype":"root"}'))), { authtype: 'unknown', authid: undefined, authclaims: undefined });
+  assert.equal(inproc.id, 'inproc');
+  assert.deepEqual(authOf(await stored(svc, 'inproc')), {
+    authtype: 'system',
+    authid: 'in-process',
+    authclaims: undefined,
   });
 });
+
+describe(
+  'a nats-server leaf: its messages are named by their Gateway-Auth header, or by the link',
+  { skip: natsServerSkip() },
+  () => {
+    let svc: EventService;
+    let leaf: NatsLeaf;
+    const dir = tmpDir({ after }, 'authcontext-');
+    before(async () => {
+      svc = await storeService(dir, {
+        leafnodes: { host: HOST, port: 0, authorization: { users: [{ user: 'edge', password: 'edge-pw' }] } },
+      });
+      leaf = await startNatsLeaf(svc.leafnodePort!, { userInfo: 'edge:edge-pw@' });
+    });
+    after(async () => {
+      await leaf?.stop();
+      await svc?.close();
+    });
+
+    /** Publishes through the leaf until the service has stored it (the link's interest may still be on its way). */
+    async function viaLeaf(id: string, h?: MsgHdrs): Promise<Stored> {
+      const nc = await within(connect({ servers: `${HOST}:${leaf.clientPort}` }), 'leaf client');
+      try {
+        let got: Stored | undefined;
+        await until(
+          () => {
+            // The same id again is a duplicate: stored once.
+            nc.publish(
+              'events.nodeTerminated',
+              sc.encode(event(id, { authtype: 'system', authid: 'root' })),
+              h === undefined ? {} : { headers: h },
+            );
+            void stored(svc, id).then((e) => (got ??= e));
+            return got !== undefined;
+          },
+          `${id} is stored`,
+          WAIT_MS,
+        );
+        return got!;
+      } finally {
+        await nc.close();
+      }
+    }
+
+    const stamp = (v: string) => {
+      const h = headers();
+      h.set(AUTH_HEADER, v);
+      return h;
+    };
+
+    it('without the header: the link, as the user it authenticated as', async () => {
+      assert.deepEqual(authOf(await viaLeaf('leaf-plain')), {
+        authtype: 'service_account',
+        authid: 'edge',
+        authclaims: undefined,
+      });
+    });
+
+    it("with one readable header: its value, the leaf's word (the gateway removes its clients' copies; a leaf server does not)", async () => {
+      const e = await viaLeaf(
+        'leaf-one',
+        stamp(JSON.stringify({ authtype: 'app_user', authid: 'carol', authclaims: '{"iss":"x"}' })),
+      );
+      assert.deepEqual(authOf(e), { authtype: 'app_user', authid: 'carol', authclaims: '{"iss":"x"}' });
+    });
+
+    it('with two copies, or one that is not an AuthContext: unknown', async () => {
+      const two = stamp(JSON.stringify({ authtype: 'app_user', authid: 'carol' }));
+      two.append(AUTH_HEADER.toUpperCase(), JSON.stringify({ authtype: 'app_user', authid: 'dave' }));
+      assert.deepEqual(authOf(await viaLeaf('leaf-two', two)), {
+        authtype: 'unknown',
+        authid: undefined,
+        authclaims: undefined,
+      });
+      assert.deepEqual(authOf(await viaLeaf('leaf-bad', stamp('{"authtype":"root"}'))), {
+        authtype: 'unknown',
+        authid: undefined,
+        authclaims: undefined,
+      });
+    });
+  },
+);

@@ -22,25 +22,41 @@ import { tmpDir } from '@event-broker/test-support/tmp';
 
 const sc = StringCodec();
 type EventService = Awaited<ReturnType<typeof startEventService>>;
-const event = (id: string) => JSON.stringify({ specversion: '1.0', id, source: '/origins-test', type: 'scanJobCreated', producer: { id: 'p1', name: 'tester', type: 'service' } });
+const event = (id: string) =>
+  JSON.stringify({
+    specversion: '1.0',
+    id,
+    source: '/origins-test',
+    type: 'scanJobCreated',
+    producer: { id: 'p1', name: 'tester', type: 'service' },
+  });
 
 /** The outcome of a WebSocket upgrade: 101, or the refusal's status and body. */
-async function upgrade(port: number, origin: string | undefined): Promise<{ status: number; body: string; version?: string }> {
+async function upgrade(
+  port: number,
+  origin: string | undefined,
+): Promise<{ status: number; body: string; version?: string }> {
   return within(
     new Promise((resolve, reject) => {
-        const ws = new WebSocket(`ws://127.0.0.1:${port}`, origin === undefined ? {} : { origin });
-        ws.on('open', () => {
-          ws.terminate();
-          resolve({ status: 101, body: '' });
-        });
-        ws.on('unexpected-response', (_req, res) => {
-          let body = '';
-          res.on('data', (d: Buffer) => (body += d.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, version: res.headers['sec-websocket-version'] as string | undefined }));
-          res.on('error', reject);
-        });
-        ws.on('error', reject);
-      }),
+      const ws = new WebSocket(`ws://127.0.0.1:${port}`, origin === undefined ? {} : { origin });
+      ws.on('open', () => {
+        ws.terminate();
+        resolve({ status: 101, body: '' });
+      });
+      ws.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body,
+            version: res.headers['sec-websocket-version'] as string | undefined,
+          }),
+        );
+        res.on('error', reject);
+      });
+      ws.on('error', reject);
+    }),
     `upgrade with Origin ${origin}`,
   );
 }
@@ -61,8 +77,16 @@ for (const target of targets()) {
         assert.equal(refused.body, 'Forbidden\n');
         assert.equal(refused.version, '13');
         assert.equal((await upgrade(port, `http://127.0.0.1:${port}`)).status, 101, 'same host and port');
-        assert.equal((await upgrade(port, `https://127.0.0.1:${port}`)).status, 101, 'the scheme is not compared (nats-server)');
-        assert.equal((await upgrade(port, `http://127.0.0.1:${port + 1}`)).status, 403, 'another port is another origin');
+        assert.equal(
+          (await upgrade(port, `https://127.0.0.1:${port}`)).status,
+          101,
+          'the scheme is not compared (nats-server)',
+        );
+        assert.equal(
+          (await upgrade(port, `http://127.0.0.1:${port + 1}`)).status,
+          403,
+          'another port is another origin',
+        );
         assert.equal((await upgrade(port, 'null')).status, 403, 'an opaque origin');
         assert.equal((await upgrade(port, undefined)).status, 101, 'no Origin: not a page');
       });
@@ -73,7 +97,10 @@ for (const target of targets()) {
       before(async () => {
         // Distinct hosts: nats-server keeps one entry per host (websocket.go wsSetOriginOptions, a map by host), so
         // two entries for one host would leave only the last; ours keeps each.
-        server = await target.start({ websocket: true, websocketAllowedOrigins: ['http://app.example:8080', 'https://secure.example'] });
+        server = await target.start({
+          websocket: true,
+          websocketAllowedOrigins: ['http://app.example:8080', 'https://secure.example'],
+        });
       });
       after(() => server?.stop());
 
@@ -98,7 +125,10 @@ after(async () => {
 });
 
 /** A service with the handlers (one stored event) and monitoring; `monitor` adds settings to [monitor]. */
-async function feedService(monitor: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<EventService> {
+async function feedService(
+  monitor: Record<string, unknown> = {},
+  extra: Record<string, unknown> = {},
+): Promise<EventService> {
   const dir = tmpDir({ after: (fn) => cleanups.push(fn) }, 'origins-');
   const svc = await startEventService({
     service: { host: '127.0.0.1', port: 0 },
@@ -115,7 +145,11 @@ async function feedService(monitor: Record<string, unknown> = {}, extra: Record<
 }
 
 /** GET with the given headers; the SSE stream is read only up to its headers. */
-function get(port: number, p: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function get(
+  port: number,
+  p: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return within(
     new Promise((resolve, reject) => {
       const req = http.get({ host: '127.0.0.1', port, path: p, headers, agent: false }, (res) => {
@@ -168,7 +202,14 @@ describe('monitoring listener: CORS and Host', () => {
       assert.equal(res.status, 403, p);
       assert.match(res.body, /allowed_hosts/);
     }
-    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `app.localhost:${port}`, `[::1]:${port}`, '10.1.2.3', os.hostname()]) {
+    for (const host of [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      `app.localhost:${port}`,
+      `[::1]:${port}`,
+      '10.1.2.3',
+      os.hostname(),
+    ]) {
       assert.equal((await get(port, '/events', { host })).status, 200, host);
     }
     const listed = await feedService({ allowed_hosts: ['monitor.example', '.corp.example'] });
@@ -176,7 +217,8 @@ describe('monitoring listener: CORS and Host', () => {
     for (const host of ['monitor.example', `MONITOR.example:${lp}`, 'corp.example', 'a.b.corp.example']) {
       assert.equal((await get(lp, '/events', { host })).status, 200, host);
     }
-    for (const host of ['evil.monitor.example', 'notcorp.example']) assert.equal((await get(lp, '/events', { host })).status, 403, host);
+    for (const host of ['evil.monitor.example', 'notcorp.example'])
+      assert.equal((await get(lp, '/events', { host })).status, 403, host);
   });
 });
 
@@ -189,13 +231,17 @@ describe('a page of another origin in headless chromium', { skip: browserSkip('t
 
   before(async () => {
     // The other origins' pages: any path answers a blank page.
-    pages = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>elsewhere</title>'));
+    pages = http.createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>elsewhere</title>'),
+    );
     await new Promise<void>((r) => pages.listen(0, '127.0.0.1', r));
     pagePort = (pages.address() as AddressInfo).port;
     svc = await feedService();
     // Names a page could use: evil.test (an attacker's page), rebind.test (the attacker's name once its DNS answer
     // moved to 127.0.0.1), dashboard.test (a listed dashboard). All resolve to loopback here.
-    browser = await launchChromium(['--host-resolver-rules=MAP evil.test 127.0.0.1, MAP rebind.test 127.0.0.1, MAP dashboard.test 127.0.0.1']);
+    browser = await launchChromium([
+      '--host-resolver-rules=MAP evil.test 127.0.0.1, MAP rebind.test 127.0.0.1, MAP dashboard.test 127.0.0.1',
+    ]);
     page = await browser.newPage();
   });
 

@@ -16,7 +16,10 @@ const SHUTDOWN_MS = 15_000;
 test('--help prints the usage on stdout and exits 0', async (t) => {
   const r = await runToExit(t, ['--help']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^usage: event-service \[--config FILE\] \[--patch FILE\]\.\.\. \[--patch-dir DIR\] \[--print-config\]/);
+  assert.match(
+    r.stdout,
+    /^usage: event-service \[--config FILE\] \[--patch FILE\]\.\.\. \[--patch-dir DIR\] \[--print-config\]/,
+  );
   assert.match(r.stdout, /--patch FILE/);
   assert.equal(r.stderr, '');
 });
@@ -31,7 +34,13 @@ test('an unknown option exits 2 naming it, with the usage on stderr', async (t) 
 
 test('--print-config prints the base merged with the patch as TOML, the token redacted, each value with its source', async (t) => {
   const dir = tmpDir(t);
-  const base = write(dir, 'base.toml', ['[service]', 'port = 4222', 'token = "s3cret-token"', 'max_payload = "2MB"', 'ping_interval = 30']);
+  const base = write(dir, 'base.toml', [
+    '[service]',
+    'port = 4222',
+    'token = "s3cret-token"',
+    'max_payload = "2MB"',
+    'ping_interval = 30',
+  ]);
   const patch = write(dir, 'patch.toml', ['[service]', 'port = 5000', '[log]', 'format = "json"']);
   const r = await runToExit(t, ['--config', base, '--patch', patch, '--print-config']);
   assert.equal(r.code, 0, r.stderr);
@@ -44,7 +53,11 @@ test('--print-config prints the base merged with the patch as TOML, the token re
   };
   assert.equal(line('token').value, '"<redacted>"');
   assert.deepEqual(line('port'), { value: '5000', source: `${patch}:2 (patch 1)` }, 'the patch wins');
-  assert.deepEqual(line('max_payload'), { value: '"2MB"', source: `${base}:4` }, 'the base stays where the patch is silent');
+  assert.deepEqual(
+    line('max_payload'),
+    { value: '"2MB"', source: `${base}:4` },
+    'the base stays where the patch is silent',
+  );
   assert.equal(line('ping_interval').value, '"30s"', 'an integer duration in a file is seconds');
   assert.deepEqual(line('listener_limit'), { value: '10000', source: 'default' });
   assert.match(r.stdout, /^\[log\]\nformat = "json"/m);
@@ -148,11 +161,20 @@ test('port 0 logs the real port as JSON, serves a client, and SIGTERM exits 0 cl
   assert.equal(listening.host, '127.0.0.1');
   assert.equal(listening.name, 'event-service');
 
-  const nc = await within(v2.connect({ servers: `127.0.0.1:${port}`, reconnect: false, timeout: 3000 }), 'a client connects');
+  const nc = await within(
+    v2.connect({ servers: `127.0.0.1:${port}`, reconnect: false, timeout: 3000 }),
+    'a client connects',
+  );
   t.after(() => (nc.isClosed() ? undefined : nc.close()));
   const sub = nc.subscribe('cli.echo', { max: 1 });
   nc.publish('cli.echo', 'hello');
-  const got = await within((async () => { for await (const m of sub) return m.string(); return undefined; })(), 'a message');
+  const got = await within(
+    (async () => {
+      for await (const m of sub) return m.string();
+      return undefined;
+    })(),
+    'a message',
+  );
   assert.equal(got, 'hello');
 
   const clientSawClose = deferred<void | Error>();

@@ -35,7 +35,12 @@ for (const target of targets()) {
       await subc.flush();
       for (let i = 0; i < 500; i++) pub.publish(subject, String(i));
       await pub.flush();
-      await until(() => r.msgs.length >= 500, '500 messages over ws', undefined, () => `${r.msgs.length} arrived`);
+      await until(
+        () => r.msgs.length >= 500,
+        '500 messages over ws',
+        undefined,
+        () => `${r.msgs.length} arrived`,
+      );
       assert.deepEqual(
         r.strings(),
         Array.from({ length: 500 }, (_, i) => String(i)),

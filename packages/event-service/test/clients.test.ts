@@ -51,7 +51,12 @@ for (const target of targets()) {
           pub.publish(subject, 'hello');
           pub.publish(subject, new Uint8Array([0, 1, 2, 255]), { reply: `${subject}.answer` });
           pub.publish(subject);
-          await until(() => r.msgs.length >= 3, 'three messages', undefined, () => `${r.msgs.length} received`);
+          await until(
+            () => r.msgs.length >= 3,
+            'three messages',
+            undefined,
+            () => `${r.msgs.length} received`,
+          );
           const [first, second, third] = r.msgs as [Msg, Msg, Msg];
           assert.equal(first.subject, subject);
           assert.equal(first.string(), 'hello');
@@ -74,8 +79,14 @@ for (const target of targets()) {
           pub.publish(`${p}.y.end`, 'done');
           await until(() => tail.msgs.some((m) => m.subject === `${p}.done`), 'tail sentinel');
           await until(() => middle.msgs.some((m) => m.string() === 'done'), 'middle sentinel');
-          assert.deepEqual(tail.msgs.map((m) => m.subject), [`${p}.a`, `${p}.b`, `${p}.done`]);
-          assert.deepEqual(middle.msgs.map((m) => m.subject), [`${p}.x.end`, `${p}.y.end`]);
+          assert.deepEqual(
+            tail.msgs.map((m) => m.subject),
+            [`${p}.a`, `${p}.b`, `${p}.done`],
+          );
+          assert.deepEqual(
+            middle.msgs.map((m) => m.subject),
+            [`${p}.x.end`, `${p}.y.end`],
+          );
         });
 
         it('`>` matches one or more trailing tokens but not the bare prefix', async () => {
@@ -88,8 +99,14 @@ for (const target of targets()) {
           pub.publish(`${p}.done.now`);
           await until(() => r.msgs.some((m) => m.subject === `${p}.done.now`), '> sentinel');
           await until(() => mixed.msgs.some((m) => m.subject === `${p}.done.now`), '*.> sentinel');
-          assert.deepEqual(r.msgs.map((m) => m.subject), [`${p}.a`, `${p}.a.b.c`, `${p}.b`, `${p}.done.now`]);
-          assert.deepEqual(mixed.msgs.map((m) => m.subject), [`${p}.a.b.c`, `${p}.done.now`]);
+          assert.deepEqual(
+            r.msgs.map((m) => m.subject),
+            [`${p}.a`, `${p}.a.b.c`, `${p}.b`, `${p}.done.now`],
+          );
+          assert.deepEqual(
+            mixed.msgs.map((m) => m.subject),
+            [`${p}.a.b.c`, `${p}.done.now`],
+          );
         });
 
         it('a queue group delivers each message to exactly one member, plain subscribers each get a copy', async () => {
@@ -133,7 +150,10 @@ for (const target of targets()) {
             }
           }
           for (const p of plains) {
-            assert.deepEqual(p.strings(), Array.from({ length: total }, (_, i) => String(i)));
+            assert.deepEqual(
+              p.strings(),
+              Array.from({ length: total }, (_, i) => String(i)),
+            );
           }
         });
 
@@ -257,8 +277,11 @@ for (const target of targets()) {
           for (let i = 0; i < 3; i++) quiet.publish(subject, `quiet-${i}`);
           await quiet.flush();
           other.publish(subject, 'from-other');
-          await until(() => mine.msgs.length >= 1 && theirs.msgs.length >= 4, 'deliveries', undefined, () =>
-            `quiet got ${mine.strings().join(',')}; other got ${theirs.strings().join(',')}`,
+          await until(
+            () => mine.msgs.length >= 1 && theirs.msgs.length >= 4,
+            'deliveries',
+            undefined,
+            () => `quiet got ${mine.strings().join(',')}; other got ${theirs.strings().join(',')}`,
           );
           await Promise.all([quiet.flush(), other.flush()]);
           assert.deepEqual(mine.strings(), ['from-other']);
@@ -310,8 +333,11 @@ for (const target of targets()) {
           assert.equal(await within(a.closed(), 'closed after drain'), undefined, 'closed without an error');
           assert.ok(a.isClosed());
           assert.equal(inbound.msgs.length, 100, 'messages pending for the draining connection were delivered');
-          await until(() => outbound.msgs.length === 100, "the draining connection's publishes arrive", undefined, () =>
-            `${outbound.msgs.length} arrived`,
+          await until(
+            () => outbound.msgs.length === 100,
+            "the draining connection's publishes arrive",
+            undefined,
+            () => `${outbound.msgs.length} arrived`,
           );
         });
 
@@ -332,7 +358,12 @@ for (const target of targets()) {
           await subc.flush();
           for (let i = 0; i < n; i++) pub.publish(subject, String(i));
           await pub.flush();
-          await until(() => next >= n || firstGap !== undefined, `${n} messages`, 10_000, () => `at ${next}`);
+          await until(
+            () => next >= n || firstGap !== undefined,
+            `${n} messages`,
+            10_000,
+            () => `at ${next}`,
+          );
           assert.equal(firstGap, undefined);
           assert.equal(next, n);
         });

@@ -15,11 +15,24 @@ const WAIT_MS = 10_000;
 const HOST = '127.0.0.1';
 
 function baseLines(): string[] {
-  return ['[service]', `host = "${HOST}"`, 'port = 0', 'listener_limit = 2', 'token = "b4se-s3cret"', '[log]', 'format = "json"', 'level = "info"'];
+  return [
+    '[service]',
+    `host = "${HOST}"`,
+    'port = 0',
+    'listener_limit = 2',
+    'token = "b4se-s3cret"',
+    '[log]',
+    'format = "json"',
+    'level = "info"',
+  ];
 }
 
 async function raw(t: TestContext, port: number): Promise<RawConn> {
-  const conn = await connectAndHandshake({ host: HOST, port }, { verbose: false, pedantic: false, auth_token: 'b4se-s3cret' }, { timeoutMs: WAIT_MS });
+  const conn = await connectAndHandshake(
+    { host: HOST, port },
+    { verbose: false, pedantic: false, auth_token: 'b4se-s3cret' },
+    { timeoutMs: WAIT_MS },
+  );
   t.after(() => conn.close());
   return conn;
 }
@@ -72,21 +85,37 @@ test('config patch raises listener_limit and changes the token on a running serv
   // The connection on the old token is closed, as nats-server's reload closes it; one on the new token finds the
   // raised limit live.
   await conn.expect(/-ERR 'Authorization Violation'\r\n/, WAIT_MS);
-  const live = await connectAndHandshake({ host: HOST, port }, { verbose: false, pedantic: false, auth_token: 'n3w-s3cret' }, { timeoutMs: WAIT_MS });
+  const live = await connectAndHandshake(
+    { host: HOST, port },
+    { verbose: false, pedantic: false, auth_token: 'n3w-s3cret' },
+    { timeoutMs: WAIT_MS },
+  );
   t.after(() => live.close());
-  assert.equal(await roundTrip(live, 'SUB p.a 1\r\nSUB p.b 2\r\nSUB p.c 3\r\n'), '', 'three subscriptions fit the raised listener_limit');
+  assert.equal(
+    await roundTrip(live, 'SUB p.a 1\r\nSUB p.b 2\r\nSUB p.c 3\r\n'),
+    '',
+    'three subscriptions fit the raised listener_limit',
+  );
 
   // Restarted with the same command line: the stored patch is applied again.
   await stop(run);
   assert.ok(!fs.existsSync(path.join(dataDir, 'event-service.pid')), 'the pid file goes with the service');
   const again = await start(t, ['--config', base], dataDir);
-  const after = await connectAndHandshake({ host: HOST, port: again.port }, { verbose: false, pedantic: false, auth_token: 'n3w-s3cret' }, { timeoutMs: WAIT_MS });
+  const after = await connectAndHandshake(
+    { host: HOST, port: again.port },
+    { verbose: false, pedantic: false, auth_token: 'n3w-s3cret' },
+    { timeoutMs: WAIT_MS },
+  );
   t.after(() => after.close());
-  assert.equal(await roundTrip(after, 'SUB q.a 1\r\nSUB q.b 2\r\nSUB q.c 3\r\nSUB q.d 4\r\nSUB q.e 5\r\n'), '', 'listener_limit 5 after the restart');
+  assert.equal(
+    await roundTrip(after, 'SUB q.a 1\r\nSUB q.b 2\r\nSUB q.c 3\r\nSUB q.d 4\r\nSUB q.e 5\r\n'),
+    '',
+    'listener_limit 5 after the restart',
+  );
   assert.match(await roundTrip(after, 'SUB q.f 6\r\n'), /^-ERR 'maximum subscriptions exceeded'\r\n$/);
 });
 
-test('config show prints the configuration in force with each value\'s source: default, base file, --patch file, stored patch', async (t) => {
+test("config show prints the configuration in force with each value's source: default, base file, --patch file, stored patch", async (t) => {
   const dir = tmpDir(t);
   const base = write(dir, 'base.toml', baseLines());
   const cliPatch = write(dir, 'cli.toml', ['[service]', 'ping_max = 4']);
@@ -104,7 +133,11 @@ test('config show prints the configuration in force with each value\'s source: d
     return { value: m[1], source: m[2] };
   };
   const stored = path.join(dir, 'data', 'patches', '0001-stored.toml');
-  assert.deepEqual(line('listener_limit'), { value: '7', source: `${stored}:3 (patch 2)` }, 'the stored patch, after the --patch file');
+  assert.deepEqual(
+    line('listener_limit'),
+    { value: '7', source: `${stored}:3 (patch 2)` },
+    'the stored patch, after the --patch file',
+  );
   assert.deepEqual(line('ping_max'), { value: '4', source: `${cliPatch}:2 (patch 1)` });
   assert.deepEqual(line('host'), { value: `"${HOST}"`, source: `${base}:2` });
   assert.deepEqual(line('token'), { value: '"<redacted>"', source: `${base}:5` });
@@ -126,9 +159,18 @@ test('a bad patch is refused with file:line: key: reason, nothing is stored and 
   assert.equal(r.stdout, '');
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines[0], 'event-service config: patch refused, nothing stored');
-  assert.ok(lines.some((l) => l.startsWith(`${bad}:2: service.listener_limit: `)), r.stderr);
-  assert.ok(lines.some((l) => l.startsWith(`${bad}:3: service.prot: unknown key`)), r.stderr);
-  assert.ok(lines.some((l) => l.startsWith(`${bad}:4: service.max_payload: `)), r.stderr);
+  assert.ok(
+    lines.some((l) => l.startsWith(`${bad}:2: service.listener_limit: `)),
+    r.stderr,
+  );
+  assert.ok(
+    lines.some((l) => l.startsWith(`${bad}:3: service.prot: unknown key`)),
+    r.stderr,
+  );
+  assert.ok(
+    lines.some((l) => l.startsWith(`${bad}:4: service.max_payload: `)),
+    r.stderr,
+  );
   assert.deepEqual(fs.readdirSync(path.join(dataDir, 'patches')), [], 'nothing stored, no temporary file left');
 
   const syntax = write(dir, 'syntax.toml', ['[service', 'listener_limit = 3']);
@@ -141,11 +183,20 @@ test('a bad patch is refused with file:line: key: reason, nothing is stored and 
   const move = write(dir, 'move.toml', ['[service]', 'data_dir = "elsewhere"']);
   const m = await runToExit(t, ['config', 'patch', move, '--config', base], WAIT_MS);
   assert.equal(m.code, 2);
-  assert.match(m.stderr, new RegExp(`^${move.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2: service\\.data_dir: cannot be set by a stored patch`, 'm'));
+  assert.match(
+    m.stderr,
+    new RegExp(
+      `^${move.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2: service\\.data_dir: cannot be set by a stored patch`,
+      'm',
+    ),
+  );
   assert.deepEqual(fs.readdirSync(path.join(dataDir, 'patches')), []);
 
   // The service never heard of any of them: still limit 2, no reload attempted.
   const conn = await raw(t, port);
-  assert.match(await roundTrip(conn, 'SUB x.a 1\r\nSUB x.b 2\r\nSUB x.c 3\r\n'), /^-ERR 'maximum subscriptions exceeded'\r\n$/);
+  assert.match(
+    await roundTrip(conn, 'SUB x.a 1\r\nSUB x.b 2\r\nSUB x.c 3\r\n'),
+    /^-ERR 'maximum subscriptions exceeded'\r\n$/,
+  );
   assert.ok(!jsonLines(run.stdout()).some((l) => typeof l.msg === 'string' && l.msg.startsWith('SIGHUP')), 'no reload');
 });

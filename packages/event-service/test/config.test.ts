@@ -50,7 +50,14 @@ function refused(fn: () => unknown): ConfigError {
 }
 
 /** Asserts a single problem and that the message line reads `file:line: key: ...reason...`. */
-function assertOneProblem(err: ConfigError, file: string, line: number, key: string, code: string, reason: RegExp): void {
+function assertOneProblem(
+  err: ConfigError,
+  file: string,
+  line: number,
+  key: string,
+  code: string,
+  reason: RegExp,
+): void {
   assert.equal(err.problems.length, 1, err.message);
   const p = err.problems[0]!;
   assert.deepEqual([p.file, p.line, p.key, p.code], [file, line, key, code], err.message);
@@ -69,7 +76,15 @@ test('without a file the embedded defaults apply', () => {
 
 test('a patch overrides the base key by key; the rest of the base stays', (t) => {
   const dir = tmpDir(t);
-  const base = write(dir, 'base.toml', ['[service]', 'host = "127.0.0.1"', 'port = 4222', 'ping_interval = 30', '', '[log]', 'format = "json"']);
+  const base = write(dir, 'base.toml', [
+    '[service]',
+    'host = "127.0.0.1"',
+    'port = 4222',
+    'ping_interval = 30',
+    '',
+    '[log]',
+    'format = "json"',
+  ]);
   const patch = write(dir, 'prod.toml', ['[service]', 'port = 5222', 'max_payload = "8MB"', '[log]', 'level = "warn"']);
   const { config, sources } = loadServiceConfig({ configPath: base, patchPaths: [patch] });
   assert.equal(config.service.host, '127.0.0.1');
@@ -95,7 +110,11 @@ test('patches apply in order and the later one wins', (t) => {
 
 test('TLS paths resolve against the directory of the file that names them', (t) => {
   const dir = tmpDir(t);
-  const base = write(dir, 'etc/base.toml', ['[tls]', 'cert_path = "certs/server.pem"', 'key_path = "/secure/server.key"']);
+  const base = write(dir, 'etc/base.toml', [
+    '[tls]',
+    'cert_path = "certs/server.pem"',
+    'key_path = "/secure/server.key"',
+  ]);
   const patch = write(dir, 'patches/ca.toml', ['[tls]', 'root_ca_path = "../ca/root.pem"', 'verify = true']);
   const { config } = loadServiceConfig({ configPath: base, patchPaths: [patch] });
   assert.deepEqual(config.tls, {
@@ -152,25 +171,60 @@ test('an out-of-range port is refused with the bounds and the value', (t) => {
 test('max_payload above nats-server 64 MiB cap is out of range', (t) => {
   const dir = tmpDir(t);
   const file = write(dir, 'base.toml', ['[service]', 'max_payload = "65MB"', 'max_pending = "1GB"']);
-  assertOneProblem(refused(() => loadServiceConfig({ configPath: file })), file, 2, 'service.max_payload', 'ECONFIG_RANGE', /to 64MB, got "65MB"/);
+  assertOneProblem(
+    refused(() => loadServiceConfig({ configPath: file })),
+    file,
+    2,
+    'service.max_payload',
+    'ECONFIG_RANGE',
+    /to 64MB, got "65MB"/,
+  );
 });
 
 test('max_control_line is at most 1 MiB: a larger value, in a file or embedded, is refused naming the key and the bound', (t) => {
   const dir = tmpDir(t);
   // The bound before authentication is one control line: a huge one would let any unauthenticated socket park it.
   const file = write(dir, 'base.toml', ['[service]', 'max_control_line = "2MB"']);
-  assertOneProblem(refused(() => loadServiceConfig({ configPath: file })), file, 2, 'service.max_control_line', 'ECONFIG_RANGE', /to 1MB, got "2MB"/);
+  assertOneProblem(
+    refused(() => loadServiceConfig({ configPath: file })),
+    file,
+    2,
+    'service.max_control_line',
+    'ECONFIG_RANGE',
+    /to 1MB, got "2MB"/,
+  );
   const huge = write(dir, 'huge.toml', ['[service]', 'max_control_line = 2147483647']);
-  assertOneProblem(refused(() => loadServiceConfig({ configPath: huge })), huge, 2, 'service.max_control_line', 'ECONFIG_RANGE', /to 1MB, got 2147483647/);
-  assert.throws(() => resolveServiceConfig({ service: { max_control_line: 64 * MiB } }), (err: Error) => err instanceof ConfigError && /service\.max_control_line: .*to 1MB/.test(err.message));
+  assertOneProblem(
+    refused(() => loadServiceConfig({ configPath: huge })),
+    huge,
+    2,
+    'service.max_control_line',
+    'ECONFIG_RANGE',
+    /to 1MB, got 2147483647/,
+  );
+  assert.throws(
+    () => resolveServiceConfig({ service: { max_control_line: 64 * MiB } }),
+    (err: Error) => err instanceof ConfigError && /service\.max_control_line: .*to 1MB/.test(err.message),
+  );
   const cap = write(dir, 'cap.toml', ['[service]', 'max_control_line = "1MiB"']);
-  assert.equal(loadServiceConfig({ configPath: cap }).config.service.max_control_line, MiB, 'the bound itself is accepted');
+  assert.equal(
+    loadServiceConfig({ configPath: cap }).config.service.max_control_line,
+    MiB,
+    'the bound itself is accepted',
+  );
 });
 
 test('max_payload larger than max_pending is refused as nats-server does', (t) => {
   const dir = tmpDir(t);
   const file = write(dir, 'base.toml', ['[service]', 'max_payload = "8MB"', 'max_pending = "4MB"']);
-  assertOneProblem(refused(() => loadServiceConfig({ configPath: file })), file, 2, 'service.max_payload', 'ECONFIG_RANGE', /max_pending/);
+  assertOneProblem(
+    refused(() => loadServiceConfig({ configPath: file })),
+    file,
+    2,
+    'service.max_payload',
+    'ECONFIG_RANGE',
+    /max_pending/,
+  );
 });
 
 test('a duration string that does not parse is refused naming key and line', (t) => {
@@ -202,31 +256,66 @@ test('a size string that does not parse is refused naming key and line', (t) => 
 test('an unknown log level lists the accepted ones', (t) => {
   const dir = tmpDir(t);
   const file = write(dir, 'base.toml', ['[log]', 'level = "verbose"']);
-  assertOneProblem(refused(() => loadServiceConfig({ configPath: file })), file, 2, 'log.level', 'ECONFIG_VALUE', /one of "trace", .*"silent", got "verbose"/);
+  assertOneProblem(
+    refused(() => loadServiceConfig({ configPath: file })),
+    file,
+    2,
+    'log.level',
+    'ECONFIG_VALUE',
+    /one of "trace", .*"silent", got "verbose"/,
+  );
 });
 
 test('a [tls] table without key_path is missing a required key, reported at the table line', (t) => {
   const dir = tmpDir(t);
   const file = write(dir, 'base.toml', ['[service]', 'port = 1', '[tls]', 'cert_path = "c.pem"']);
-  assertOneProblem(refused(() => loadServiceConfig({ configPath: file })), file, 3, 'tls.key_path', 'ECONFIG_MISSING', /is required/);
+  assertOneProblem(
+    refused(() => loadServiceConfig({ configPath: file })),
+    file,
+    3,
+    'tls.key_path',
+    'ECONFIG_MISSING',
+    /is required/,
+  );
 });
 
 test('[websocket] without a port is missing a required key', (t) => {
   const dir = tmpDir(t);
   const file = write(dir, 'base.toml', ['[websocket]', 'host = "127.0.0.1"']);
-  assertOneProblem(refused(() => loadServiceConfig({ configPath: file })), file, 1, 'websocket.port', 'ECONFIG_MISSING', /is required/);
+  assertOneProblem(
+    refused(() => loadServiceConfig({ configPath: file })),
+    file,
+    1,
+    'websocket.port',
+    'ECONFIG_MISSING',
+    /is required/,
+  );
 });
 
 test('tls verify = true without root_ca_path is refused at the verify line', (t) => {
   const dir = tmpDir(t);
   const file = write(dir, 'base.toml', ['[tls]', 'cert_path = "c.pem"', 'key_path = "k.pem"', 'verify = true']);
-  assertOneProblem(refused(() => loadServiceConfig({ configPath: file })), file, 4, 'tls.root_ca_path', 'ECONFIG_MISSING', /verify = true/);
+  assertOneProblem(
+    refused(() => loadServiceConfig({ configPath: file })),
+    file,
+    4,
+    'tls.root_ca_path',
+    'ECONFIG_MISSING',
+    /verify = true/,
+  );
 });
 
 test('an empty token is refused rather than meaning "no auth"', (t) => {
   const dir = tmpDir(t);
   const file = write(dir, 'base.toml', ['[service]', 'token = ""']);
-  assertOneProblem(refused(() => loadServiceConfig({ configPath: file })), file, 2, 'service.token', 'ECONFIG_VALUE', /must not be empty/);
+  assertOneProblem(
+    refused(() => loadServiceConfig({ configPath: file })),
+    file,
+    2,
+    'service.token',
+    'ECONFIG_VALUE',
+    /must not be empty/,
+  );
 });
 
 test('a missing config file is ECONFIG_FILE naming the path', (t) => {
@@ -240,7 +329,14 @@ test('a missing config file is ECONFIG_FILE naming the path', (t) => {
 
 test('problems from the base and the patches are reported together, each with file, line and key', (t) => {
   const dir = tmpDir(t);
-  const base = write(dir, 'base.toml', ['[service]', 'port = -1', 'event_limit = 0', 'ping_max = "two"', '[log]', 'format = "xml"']);
+  const base = write(dir, 'base.toml', [
+    '[service]',
+    'port = -1',
+    'event_limit = 0',
+    'ping_max = "two"',
+    '[log]',
+    'format = "xml"',
+  ]);
   const patch = write(dir, 'patch.toml', ['[websocket]', 'port = 99999', 'no_tls = 1', '[servce]']);
   const err = refused(() => loadServiceConfig({ configPath: base, patchPaths: [patch] }));
   assert.deepEqual(
@@ -273,16 +369,37 @@ test('[websocket] allowed_origins, [monitor] allowed_origins/allowed_hosts and m
   const err = refused(() => loadServiceConfig({ configPath: file }));
   assert.deepEqual(
     err.problems.map((p) => `${path.basename(p.file)}:${p.line}: ${p.key}: ${p.code}`),
-    ['s.toml:3: websocket.allowed_origins[1]: ECONFIG_VALUE', 's.toml:6: monitor.allowed_origins[0]: ECONFIG_VALUE', 's.toml:7: monitor.allowed_hosts[1]: ECONFIG_VALUE'],
+    [
+      's.toml:3: websocket.allowed_origins[1]: ECONFIG_VALUE',
+      's.toml:6: monitor.allowed_origins[0]: ECONFIG_VALUE',
+      's.toml:7: monitor.allowed_hosts[1]: ECONFIG_VALUE',
+    ],
   );
   assert.match(err.message, /"\*" would let every web page in/);
-  const streams = refused(() => loadServiceConfig({ configPath: write(dir, 'm.toml', ['[monitor]', 'port = 0', 'max_connections = 10', 'max_streams = 11']) }));
+  const streams = refused(() =>
+    loadServiceConfig({
+      configPath: write(dir, 'm.toml', ['[monitor]', 'port = 0', 'max_connections = 10', 'max_streams = 11']),
+    }),
+  );
   assert.deepEqual(
     streams.problems.map((p) => `${p.line}: ${p.key}: ${p.code}`),
     ['4: monitor.max_streams: ECONFIG_RANGE'],
   );
-  const ok = loadServiceConfig({ configPath: write(dir, 'ok.toml', ['[websocket]', 'port = 0', 'same_origin = true', 'allowed_origins = ["http://localhost:8080"]']) });
-  assert.deepEqual(ok.config.websocket, { host: '127.0.0.1', port: 0, no_tls: false, same_origin: true, allowed_origins: ['http://localhost:8080'] });
+  const ok = loadServiceConfig({
+    configPath: write(dir, 'ok.toml', [
+      '[websocket]',
+      'port = 0',
+      'same_origin = true',
+      'allowed_origins = ["http://localhost:8080"]',
+    ]),
+  });
+  assert.deepEqual(ok.config.websocket, {
+    host: '127.0.0.1',
+    port: 0,
+    no_tls: false,
+    same_origin: true,
+    allowed_origins: ['http://localhost:8080'],
+  });
 });
 
 test('allowed_origins and allowed_hosts: every bad element is reported at once, not only the first', (t) => {
@@ -346,11 +463,21 @@ test('embedded input is validated the same way, with numeric durations in millis
   assert.equal(config.service.write_deadline, 3000);
   assert.equal(config.service.max_payload, 2 * MiB);
   assert.equal(config.service.token, 'tok');
-  assert.deepEqual(config.websocket, { host: '127.0.0.1', port: 0, no_tls: false, same_origin: false, allowed_origins: [] });
+  assert.deepEqual(config.websocket, {
+    host: '127.0.0.1',
+    port: 0,
+    no_tls: false,
+    same_origin: false,
+    allowed_origins: [],
+  });
   assert.equal(config.tls, undefined);
 
   const err = refused(() =>
-    resolveServiceConfig({ service: { port: 65536, auth_timeout: -5 }, log: { format: 'yaml' as 'json' }, tls: { cert_path: 'c' } }),
+    resolveServiceConfig({
+      service: { port: 65536, auth_timeout: -5 },
+      log: { format: 'yaml' as 'json' },
+      tls: { cert_path: 'c' },
+    }),
   );
   assert.deepEqual(
     err.problems.map((p) => `${p.file}: ${p.key}: ${p.code}`),

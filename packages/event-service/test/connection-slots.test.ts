@@ -40,7 +40,11 @@ function pki(): Promise<{ cert: string; key: string; ca: string }> {
       fs.writeFileSync(path.join(dir, name), pem, { mode: 0o600 });
       return path.join(dir, name);
     };
-    return { ca: file('ca.pem', ca.cert), cert: file('server.pem', server.cert), key: file('server-key.pem', server.key) };
+    return {
+      ca: file('ca.pem', ca.cert),
+      cert: file('server.pem', server.cert),
+      key: file('server-key.pem', server.key),
+    };
   })();
   return pkiMade;
 }
@@ -56,12 +60,19 @@ function started(target: Target, opts: () => Promise<TargetOptions>): () => Runn
 
 async function tlsClient(t: TestContext, server: RunningTarget): Promise<v2.NatsConnection> {
   const files = await pki();
-  const nc = await within(v2.connect({ servers: server.url, token: TOKEN, tls: { caFile: files.ca }, reconnect: false, timeout: 3000 }), 'a TLS client connects', 4000);
+  const nc = await within(
+    v2.connect({ servers: server.url, token: TOKEN, tls: { caFile: files.ca }, reconnect: false, timeout: 3000 }),
+    'a TLS client connects',
+    4000,
+  );
   t.after(() => (nc.isClosed() ? undefined : nc.close()));
   return nc;
 }
 
-async function roundTrip(nc: { subscribe(s: string, o: { max: number }): AsyncIterable<{ string(): string }>; publish(s: string, d: string): void }): Promise<void> {
+async function roundTrip(nc: {
+  subscribe(s: string, o: { max: number }): AsyncIterable<{ string(): string }>;
+  publish(s: string, d: string): void;
+}): Promise<void> {
   const subject = uniqueSubject('slots');
   const sub = nc.subscribe(subject, { max: 1 });
   nc.publish(subject, 'in');
@@ -77,7 +88,12 @@ async function roundTrip(nc: { subscribe(s: string, o: { max: number }): AsyncIt
 
 const tlsOptions = async (): Promise<TargetOptions> => {
   const files = await pki();
-  return { tls: { certPath: files.cert, keyPath: files.key }, token: TOKEN, maxConnections: LIMIT, authTimeoutMs: AUTH_TIMEOUT_MS };
+  return {
+    tls: { certPath: files.cert, keyPath: files.key },
+    token: TOKEN,
+    maxConnections: LIMIT,
+    authTimeoutMs: AUTH_TIMEOUT_MS,
+  };
 };
 
 for (const target of targets()) {
@@ -86,7 +102,12 @@ for (const target of targets()) {
 
     it('40 sockets arriving together that never start their TLS handshake hold at most 10 slots; the others are closed', async (t) => {
       const idle = await idleSockets(t, server().port, 40);
-      await until(() => idle.closed() >= 30, '30 of the 40 closed', WAIT_MS, () => `${idle.open()} still open`);
+      await until(
+        () => idle.closed() >= 30,
+        '30 of the 40 closed',
+        WAIT_MS,
+        () => `${idle.open()} still open`,
+      );
       assert.equal(idle.open(), LIMIT, 'the newest ten keep their slots, no more');
       t.diagnostic(`${idle.refused()} of the closed were told 'maximum connections exceeded'`);
     });
@@ -99,7 +120,12 @@ describe('max_connections: connections not yet admitted cannot lock clients out 
 
     it('a real client gets in while ten handshake-less sockets hold every slot: the oldest of them is closed', async (t) => {
       const idle = await idleSockets(t, server().port, LIMIT + 2);
-      await until(() => idle.open() === LIMIT, 'ten held', WAIT_MS, () => `${idle.open()} open`);
+      await until(
+        () => idle.open() === LIMIT,
+        'ten held',
+        WAIT_MS,
+        () => `${idle.open()} open`,
+      );
       const nc = await tlsClient(t, server());
       await roundTrip(nc);
       assert.equal(idle.open(), LIMIT - 1, 'one handshake-less socket gave its slot');
@@ -119,12 +145,20 @@ describe('max_connections: connections not yet admitted cannot lock clients out 
   });
 
   describe('plaintext with a token', () => {
-    const server = started(eventService, async () => ({ token: TOKEN, maxConnections: LIMIT, authTimeoutMs: AUTH_TIMEOUT_MS }));
+    const server = started(eventService, async () => ({
+      token: TOKEN,
+      maxConnections: LIMIT,
+      authTimeoutMs: AUTH_TIMEOUT_MS,
+    }));
 
     it('twelve connections that never send CONNECT cannot lock a client out', async (t) => {
       const idle = await idleSockets(t, server().port, LIMIT + 2);
       await until(() => idle.closed() >= 2, 'two over the limit closed', WAIT_MS);
-      const nc = await within(v2.connect({ servers: server().url, token: TOKEN, reconnect: false, timeout: 3000 }), 'a client connects', 4000);
+      const nc = await within(
+        v2.connect({ servers: server().url, token: TOKEN, reconnect: false, timeout: 3000 }),
+        'a client connects',
+        4000,
+      );
       t.after(() => nc.close());
       await roundTrip(nc);
       assert.equal(idle.open(), LIMIT - 1, 'the oldest silent connection gave its slot');
@@ -132,18 +166,40 @@ describe('max_connections: connections not yet admitted cannot lock clients out 
   });
 
   describe('WebSocket', () => {
-    const server = started(eventService, async () => ({ token: TOKEN, maxConnections: LIMIT, authTimeoutMs: 1000, websocket: true }));
+    const server = started(eventService, async () => ({
+      token: TOKEN,
+      maxConnections: LIMIT,
+      authTimeoutMs: 1000,
+      websocket: true,
+    }));
 
     it('sockets on the WebSocket port count from accept, a client still gets in, and silent ones are closed at auth_timeout', async (t) => {
       const idle = await idleSockets(t, server().wsPort!, 40);
-      await until(() => idle.closed() >= 30, '30 of the 40 closed', WAIT_MS, () => `${idle.open()} still open`);
+      await until(
+        () => idle.closed() >= 30,
+        '30 of the 40 closed',
+        WAIT_MS,
+        () => `${idle.open()} still open`,
+      );
       assert.ok(idle.open() <= LIMIT, `at most ten held, got ${idle.open()}`);
       (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
-      const nc = await within(natsWs.connect({ servers: `ws://127.0.0.1:${server().wsPort}`, token: TOKEN, reconnect: false, timeout: 3000 }), 'nats.ws connects', 4000);
+      const nc = await within(
+        natsWs.connect({ servers: `ws://127.0.0.1:${server().wsPort}`, token: TOKEN, reconnect: false, timeout: 3000 }),
+        'nats.ws connects',
+        4000,
+      );
       t.after(() => nc.close());
-      await roundTrip({ subscribe: (s, o) => nc.subscribe(s, o) as AsyncIterable<{ string(): string }>, publish: (s, d) => nc.publish(s, natsWs.StringCodec().encode(d)) });
+      await roundTrip({
+        subscribe: (s, o) => nc.subscribe(s, o) as AsyncIterable<{ string(): string }>,
+        publish: (s, d) => nc.publish(s, natsWs.StringCodec().encode(d)),
+      });
       // Never upgraded: closed by auth_timeout (1 s) from accept, not Node's 60 s header timeout.
-      await until(() => idle.open() === 0, 'every silent socket closed', WAIT_MS, () => `${idle.open()} still open`);
+      await until(
+        () => idle.open() === 0,
+        'every silent socket closed',
+        WAIT_MS,
+        () => `${idle.open()} still open`,
+      );
     });
   });
 });
@@ -170,7 +226,11 @@ describe('max_connections: the connection closed to make room is told why (event
   }
 
   describe('plaintext with a token', () => {
-    const server = started(eventService, async () => ({ token: TOKEN, maxConnections: SMALL, authTimeoutMs: AUTH_TIMEOUT_MS }));
+    const server = started(eventService, async () => ({
+      token: TOKEN,
+      maxConnections: SMALL,
+      authTimeoutMs: AUTH_TIMEOUT_MS,
+    }));
     it("the oldest connection without CONNECT gets -ERR 'maximum connections exceeded', then the close", async (t) => {
       const rest = await evictOldest(t, () => connectRaw(server()));
       assert.match(rest, refusedText);
@@ -195,7 +255,12 @@ describe('max_connections: the connection closed to make room is told why (event
   });
 
   describe('WebSocket with a token', () => {
-    const server = started(eventService, async () => ({ token: TOKEN, maxConnections: SMALL, authTimeoutMs: AUTH_TIMEOUT_MS, websocket: true }));
+    const server = started(eventService, async () => ({
+      token: TOKEN,
+      maxConnections: SMALL,
+      authTimeoutMs: AUTH_TIMEOUT_MS,
+      websocket: true,
+    }));
     it("the oldest upgraded connection without CONNECT gets -ERR 'maximum connections exceeded' in a frame, then the close", async (t) => {
       const open = async () => {
         const ws = new WebSocket(`ws://127.0.0.1:${server().wsPort}`);
@@ -212,7 +277,10 @@ describe('max_connections: the connection closed to make room is told why (event
       await open();
       await until(() => held[0]!.closed, 'the oldest closed', WAIT_MS);
       assert.match(held[0]!.text, refusedText);
-      assert.ok(held.slice(1).every((h) => !h.closed), 'only the oldest gave way');
+      assert.ok(
+        held.slice(1).every((h) => !h.closed),
+        'only the oldest gave way',
+      );
     });
   });
 
@@ -235,10 +303,17 @@ describe('max_connections: the connection closed to make room is told why (event
       const PINGS = 1_000_000;
       await oldest.sendAndDrain('PING\r\n'.repeat(PINGS));
       const pending = async () => {
-        const connz = (await (await fetch(`http://127.0.0.1:${svc.monitorPort}/connz`)).json()) as { connections: Array<{ cid: number; pending_bytes: number }> };
+        const connz = (await (await fetch(`http://127.0.0.1:${svc.monitorPort}/connz`)).json()) as {
+          connections: Array<{ cid: number; pending_bytes: number }>;
+        };
         return connz.connections.find((c) => c.cid === oldest.info.client_id)?.pending_bytes ?? 0;
       };
-      const owed = await eventually(pending, (n) => n > 0, 'the service holds PONGs for the oldest client', WAIT_MS).catch(() => 0);
+      const owed = await eventually(
+        pending,
+        (n) => n > 0,
+        'the service holds PONGs for the oldest client',
+        WAIT_MS,
+      ).catch(() => 0);
       assert.ok(owed > 0, 'the service holds PONGs for the oldest client');
       const others = [await connectRaw(target), await connectRaw(target)];
       const newcomer = await connectRaw(target);
@@ -247,7 +322,9 @@ describe('max_connections: the connection closed to make room is told why (event
       const closed = await oldest.expectClosed(WAIT_MS);
       const pongs = closed.rest.split('PONG\r\n').length - 1;
       const tail = closed.rest.slice(pongs * 6);
-      t.diagnostic(`${owed} bytes owed when it gave way; read ${pongs} PONGs, then ${JSON.stringify(tail)} (${closed.kind})`);
+      t.diagnostic(
+        `${owed} bytes owed when it gave way; read ${pongs} PONGs, then ${JSON.stringify(tail)} (${closed.kind})`,
+      );
       // Every PONG for the PINGs read before it gave way (those after are not read), then the -ERR.
       assert.ok(pongs > 0 && pongs <= PINGS, `${pongs} PONGs`);
       assert.equal(tail, "-ERR 'maximum connections exceeded'\r\n", `after ${pongs} PONGs, the -ERR, then the close`);

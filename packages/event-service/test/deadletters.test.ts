@@ -40,13 +40,21 @@ test('dead letters are listed and replayed over HTTP; the sink delivers them onc
   const sink = await startReceiver(t, { status: () => status });
   const { svc, base } = await deadService(t, path.join(tmpDir(t), 'e.db'), sink.url);
   for (const id of ['d0', 'd1', 'd2']) await svc.request('events.nodeTerminated', ev('nodeTerminated', id));
-  const list = async (q = '') => (await (await within(fetch(`${base}/deadletters${q}`), 'GET /deadletters')).json()) as DeadList;
-  const dead = await eventually(() => list('?sink=event_feed'), (d) => d.deadletters.length >= 3, 'three dead letters');
-  assert.deepEqual(dead.deadletters.map((d) => [d.sink, d.id, d.attempts, d.last_error]), [
-    ['event_feed', 'd0', 1, 'HTTP 500 after 1 attempts'],
-    ['event_feed', 'd1', 1, 'HTTP 500 after 1 attempts'],
-    ['event_feed', 'd2', 1, 'HTTP 500 after 1 attempts'],
-  ]);
+  const list = async (q = '') =>
+    (await (await within(fetch(`${base}/deadletters${q}`), 'GET /deadletters')).json()) as DeadList;
+  const dead = await eventually(
+    () => list('?sink=event_feed'),
+    (d) => d.deadletters.length >= 3,
+    'three dead letters',
+  );
+  assert.deepEqual(
+    dead.deadletters.map((d) => [d.sink, d.id, d.attempts, d.last_error]),
+    [
+      ['event_feed', 'd0', 1, 'HTTP 500 after 1 attempts'],
+      ['event_feed', 'd1', 1, 'HTTP 500 after 1 attempts'],
+      ['event_feed', 'd2', 1, 'HTTP 500 after 1 attempts'],
+    ],
+  );
   assert.equal(dead.deadletters[0]!.event.id, 'd0', 'the event itself is shown');
   assert.equal((await list('?sink=cfgingest')).deadletters.length, 0);
 
@@ -61,7 +69,10 @@ test('dead letters are listed and replayed over HTTP; the sink delivers them onc
   const one = await replay('event_feed', { headers: json, body: JSON.stringify({ ids: ['d1'] }) });
   assert.deepEqual(await one.json(), { sink: 'event_feed', replayed: 1 });
   await until(() => sink.accepted().length === 1, 'd1 delivered after its replay', 10_000);
-  assert.deepEqual((await list()).deadletters.map((d) => d.id), ['d0', 'd2']);
+  assert.deepEqual(
+    (await list()).deadletters.map((d) => d.id),
+    ['d0', 'd2'],
+  );
   assert.deepEqual(await (await replay('event_feed', { headers: json })).json(), { sink: 'event_feed', replayed: 2 });
   await until(() => sink.accepted().length === 3, 'the rest delivered', 10_000);
   assert.deepEqual(sink.accepted(), ['d1', 'd0', 'd2']);
@@ -84,7 +95,14 @@ test('deadletters-cli lists and replays a store file, per sink or by event id; b
   const dir = tmpDir(t);
   const file = path.join(dir, 'e.db');
   const store = new SqliteEventStore(file);
-  store.append(['a', 'b', 'c'].map((id) => ({ id, type: 'nodeTerminated', body: ev('nodeTerminated', id), sinks: ['feed', 'cfgingest'] })));
+  store.append(
+    ['a', 'b', 'c'].map((id) => ({
+      id,
+      type: 'nodeTerminated',
+      body: ev('nodeTerminated', id),
+      sinks: ['feed', 'cfgingest'],
+    })),
+  );
   store.dead('feed', store.get('a')!.seq, 'HTTP 500 after 3 attempts');
   store.dead('feed', store.get('b')!.seq, 'HTTP 410 Gone: sink stopped');
   store.dead('cfgingest', store.get('a')!.seq, 'timed out after 10000 ms after 10 attempts');
@@ -92,8 +110,14 @@ test('deadletters-cli lists and replays a store file, per sink or by event id; b
 
   const listed = await cli(['--store', file, 'list']);
   assert.equal(listed.code, 0, listed.stderr);
-  const rows = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { sink: string; id: string; last_error: string });
-  assert.deepEqual(rows.map((r) => `${r.sink}:${r.id}`), ['cfgingest:a', 'feed:a', 'feed:b']);
+  const rows = listed.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { sink: string; id: string; last_error: string });
+  assert.deepEqual(
+    rows.map((r) => `${r.sink}:${r.id}`),
+    ['cfgingest:a', 'feed:a', 'feed:b'],
+  );
   assert.equal(rows[2]!.last_error, 'HTTP 410 Gone: sink stopped');
   assert.equal((await cli(['--store', file, 'list', '--sink', 'feed'])).stdout.trim().split('\n').length, 2);
 
@@ -104,7 +128,11 @@ test('deadletters-cli lists and replays a store file, per sink or by event id; b
   assert.equal((await cli(['--store', file, 'list'])).stdout, '');
   const check = new SqliteEventStore(file);
   t.after(() => check.close());
-  assert.deepEqual(check.due('feed', Date.now(), 10).map((d) => d.id), ['a', 'b', 'c'], 'pending again for the sink');
+  assert.deepEqual(
+    check.due('feed', Date.now(), 10).map((d) => d.id),
+    ['a', 'b', 'c'],
+    'pending again for the sink',
+  );
   assert.equal(check.held, 3);
 
   assert.equal((await cli(['--store', file])).code, 2);

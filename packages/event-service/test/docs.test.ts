@@ -74,7 +74,13 @@ function errorCodeSections(): Map<string, Row[]> {
       continue;
     }
     if (/^\|[\s|:-]+\|$/.test(l)) continue; // the |---| rule
-    current.push({ cells: l.slice(1, -1).split('|').map((c) => c.trim()), line: i + 1 });
+    current.push({
+      cells: l
+        .slice(1, -1)
+        .split('|')
+        .map((c) => c.trim()),
+      line: i + 1,
+    });
   }
   return sections;
 }
@@ -82,7 +88,11 @@ function errorCodeSections(): Map<string, Row[]> {
 function section(titlePart: string): Row[] {
   const all = errorCodeSections();
   const found = [...all.entries()].filter(([title]) => title.includes(titlePart));
-  assert.equal(found.length, 1, `one "### ...${titlePart}..." subsection under "## Error codes"; found: ${[...all.keys()].join(', ')}`);
+  assert.equal(
+    found.length,
+    1,
+    `one "### ...${titlePart}..." subsection under "## Error codes"; found: ${[...all.keys()].join(', ')}`,
+  );
   const rows = found[0]![1];
   assert.ok(rows.length > 0, `the ${titlePart} table has rows`);
   return rows;
@@ -93,7 +103,10 @@ function codeTable(titlePart: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const { cells, line } of section(titlePart)) {
     const m = /^`([^`]+)`$/.exec(cells[0] ?? '');
-    assert.ok(m && cells.length === 2, `README.md:${line}: expected | \`CODE\` | meaning |, got | ${cells.join(' | ')} |`);
+    assert.ok(
+      m && cells.length === 2,
+      `README.md:${line}: expected | \`CODE\` | meaning |, got | ${cells.join(' | ')} |`,
+    );
     assert.ok(!out.has(m[1]!), `README.md:${line}: ${m[1]} listed twice`);
     assert.ok(cells[1]!.length > 0, `README.md:${line}: ${m[1]} has no meaning`);
     out.set(m[1]!, cells[1]!);
@@ -152,18 +165,33 @@ test('every code table the packages export has its README subsection, and every 
   for (const title of errorCodeSections().keys()) {
     const claimed = TABLES.filter((t) => title.includes(t.title)).map((t) => t.name);
     if (title.includes(ERR_TITLE)) claimed.push('protocol/errors.ts');
-    assert.equal(claimed.length, 1, `README "### ${title}": one table should list its codes, found ${claimed.join(', ') || 'none'}`);
+    assert.equal(
+      claimed.length,
+      1,
+      `README "### ${title}": one table should list its codes, found ${claimed.join(', ') || 'none'}`,
+    );
   }
 });
 
 /** The prefixes of the E-codes (`ESTORE_`, `EFEED_`...): a README word or a source string with one is meant as a code. */
-const PREFIXES = [...new Set(TABLES.flatMap(codesOf).filter((c) => /^E[A-Z]+_[A-Z_]+$/.test(c)).map((c) => c.slice(0, c.indexOf('_') + 1)))];
+const PREFIXES = [
+  ...new Set(
+    TABLES.flatMap(codesOf)
+      .filter((c) => /^E[A-Z]+_[A-Z_]+$/.test(c))
+      .map((c) => c.slice(0, c.indexOf('_') + 1)),
+  ),
+];
 const ALL_CODES = new Set(TABLES.flatMap(codesOf));
 
 test('every code the README names, anywhere, is a code of a table', () => {
   const lines = fs.readFileSync(README, 'utf8').split('\n');
   const word = new RegExp(`\\b(?:${PREFIXES.join('|')})[A-Z_]*[A-Z]\\b`, 'g');
-  const unknown = lines.flatMap((l, i) => [...l.matchAll(word)].map((m) => m[0]).filter((c) => !ALL_CODES.has(c)).map((c) => `README.md:${i + 1}: ${c}`));
+  const unknown = lines.flatMap((l, i) =>
+    [...l.matchAll(word)]
+      .map((m) => m[0])
+      .filter((c) => !ALL_CODES.has(c))
+      .map((c) => `README.md:${i + 1}: ${c}`),
+  );
   assert.deepEqual(unknown, [], 'codes the README names that no table has');
 });
 
@@ -179,12 +207,14 @@ const WIRE: readonly (readonly [table: string, constName: string])[] = [
   ['DEADLETTER_ERROR_CODES', 'DeadLetterErrorCode'],
 ];
 
-test('the service\'s source names each wire code through its table, never as a bare string, and every one is used', () => {
+test("the service's source names each wire code through its table, never as a bare string, and every one is used", () => {
   const sources = (fs.readdirSync(SRC, { recursive: true }) as string[])
     .filter((f) => f.endsWith('.ts') && path.basename(f) !== 'error-codes.ts')
     .map((f) => ({ file: path.join('src', f), text: fs.readFileSync(path.join(SRC, f), 'utf8') }));
   assert.ok(sources.length > 20, `the sources are found (${SRC})`);
-  const wirePrefixes = PREFIXES.filter((p) => WIRE.some(([name]) => codesOf(TABLES.find((t) => t.name === name)!).some((c) => c.startsWith(p))));
+  const wirePrefixes = PREFIXES.filter((p) =>
+    WIRE.some(([name]) => codesOf(TABLES.find((t) => t.name === name)!).some((c) => c.startsWith(p))),
+  );
   const bare = new RegExp(`(['"])((?:${wirePrefixes.join('|')})[A-Z_]+)\\1`, 'g');
   const found: string[] = [];
   for (const { file, text } of sources) {
@@ -222,7 +252,10 @@ test('the README -ERR table has every text in protocol/errors.ts with whether it
   const docCloses = new Map<string, boolean>();
   for (const { cells, line } of section('`-ERR`')) {
     const sent = /^`(-ERR '.*')`$/.exec(cells[0] ?? '')?.[1] ?? (cells[0] === SILENT ? SILENT : undefined);
-    assert.ok(sent !== undefined && cells.length === 3, `README.md:${line}: expected | \`-ERR '...'\` or nothing | yes/no | when |`);
+    assert.ok(
+      sent !== undefined && cells.length === 3,
+      `README.md:${line}: expected | \`-ERR '...'\` or nothing | yes/no | when |`,
+    );
     assert.ok(cells[1] === 'yes' || cells[1] === 'no', `README.md:${line}: closes must be yes or no, got ${cells[1]}`);
     assert.ok(!docCloses.has(sent), `README.md:${line}: ${sent} listed twice`);
     assert.ok(cells[2]!.length > 0, `README.md:${line}: ${sent} says not when`);

@@ -7,7 +7,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { startEventService, type EventService, type InProcessEventService, type Msg as EmbeddedMsg, type MsgHeaders } from '../src/index.js';
+import {
+  startEventService,
+  type EventService,
+  type InProcessEventService,
+  type Msg as EmbeddedMsg,
+  type MsgHeaders,
+} from '../src/index.js';
 import { connections, natsV2, natsWs, record } from './helpers/clients.js';
 import { uniqueSubject } from '@event-broker/test-support/flow';
 import { tmpDir } from '@event-broker/test-support/tmp';
@@ -117,7 +123,10 @@ describe('embedded event service', () => {
     const subject = uniqueSubject('emb-req-in');
     svc.subscribe(subject, {
       callback: (m) => {
-        assert.ok(m.respond(`emb:${m.string()}`, { headers: { 'X-From': 'embedded' } }), 'respond finds a reply subject');
+        assert.ok(
+          m.respond(`emb:${m.string()}`, { headers: { 'X-From': 'embedded' } }),
+          'respond finds a reply subject',
+        );
       },
     });
     const replies = await within(
@@ -160,8 +169,11 @@ describe('embedded event service', () => {
     await pub.flush();
     const counts = () => [...network.map((r) => r.msgs.length), ...local.map((b) => b.length)];
     const sum = () => counts().reduce((a, b) => a + b, 0);
-    await until(() => sum() >= total && plain.length >= total, `${total} across the group`, 5000, () =>
-      `members ${counts().join('+')}, plain ${plain.length}`,
+    await until(
+      () => sum() >= total && plain.length >= total,
+      `${total} across the group`,
+      5000,
+      () => `members ${counts().join('+')}, plain ${plain.length}`,
     );
     await Promise.all([m1.flush(), m2.flush()]);
     assert.equal(sum(), total);
@@ -284,7 +296,10 @@ test('without a client port nothing listens: no socket opened, the configured po
   const port = await freePort();
   let inProcess: InProcessEventService | undefined;
   const opened = await socketsOpenedBy(async () => {
-    inProcess = await startEventService({ service: { host: '127.0.0.1', port }, log: { level: 'silent' } }, { clientPort: false });
+    inProcess = await startEventService(
+      { service: { host: '127.0.0.1', port }, log: { level: 'silent' } },
+      { clientPort: false },
+    );
   });
   t.after(() => inProcess?.close());
   if (opened === undefined) t.diagnostic('no /proc here: only the configured port is checked');
@@ -307,7 +322,9 @@ test('without a client port, in-process publish, subscribe, request and queue gr
   const svc = await startEventService({ log: { level: 'silent' } }, { clientPort: false });
   t.after(() => svc.close());
   const subject = uniqueSubject('inproc-only');
-  svc.subscribe(`${subject}.rpc`, { callback: (m) => m.respond(`re:${m.string()}`, { headers: { 'X-By': 'responder' } }) });
+  svc.subscribe(`${subject}.rpc`, {
+    callback: (m) => m.respond(`re:${m.string()}`, { headers: { 'X-By': 'responder' } }),
+  });
   const reply = await within(svc.request(`${subject}.rpc`, 'q', { timeoutMs: 2000 }), 'the reply');
   assert.equal(reply.string(), 're:q');
   assert.deepEqual(normalise(reply.headers), { 'X-By': ['responder'] });
@@ -322,7 +339,10 @@ test('without a client port, in-process publish, subscribe, request and queue gr
     Array.from({ length: 10 }, (_, i) => String(i)),
   );
   assert.equal(queued[0]! + queued[1]!, 10, 'each message to one queue member');
-  await assert.rejects(svc.request(uniqueSubject('inproc-nobody'), 'x', { timeoutMs: 2000 }), (err: { code?: string }) => err.code === '503');
+  await assert.rejects(
+    svc.request(uniqueSubject('inproc-nobody'), 'x', { timeoutMs: 2000 }),
+    (err: { code?: string }) => err.code === '503',
+  );
   assert.equal(svc.stats().connections, 0);
   assert.ok(svc.stats().in_msgs >= 12);
 });
@@ -357,9 +377,13 @@ test('without a client port, the handlers store, answer the feed and deliver to 
   t.after(() => svc?.close());
   if (opened !== undefined) assert.deepEqual(opened, [], 'the handlers open no listener either');
   const event = JSON.stringify({ specversion: '1.0', id: 'inproc-1', source: '/t', type: 'nodeTerminated' });
-  const ack = (await within(svc!.request('events.nodeTerminated', event, { timeoutMs: 5000 }), 'the intake acknowledges')).json<{ id?: string }>();
+  const ack = (
+    await within(svc!.request('events.nodeTerminated', event, { timeoutMs: 5000 }), 'the intake acknowledges')
+  ).json<{ id?: string }>();
   assert.equal(ack.id, 'inproc-1');
-  const feed = (await svc!.request('$EVENTS.FEED.QUERY', JSON.stringify({ id: 'inproc-1' }), { timeoutMs: 5000 })).json<{ event?: { id: string; authtype?: string } }>();
+  const feed = (
+    await svc!.request('$EVENTS.FEED.QUERY', JSON.stringify({ id: 'inproc-1' }), { timeoutMs: 5000 })
+  ).json<{ event?: { id: string; authtype?: string } }>();
   assert.equal(feed.event?.id, 'inproc-1', 'stored');
   assert.equal(feed.event?.authtype, 'system', 'an in-process producer is the system');
   await until(() => got.some((b) => b.includes('inproc-1')), 'the sink receives the event', 10_000);

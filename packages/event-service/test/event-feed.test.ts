@@ -20,7 +20,14 @@ const sc = StringCodec();
 const LONG_MS = 60_000;
 
 const event = (type: string, id: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ specversion: '1.0', id, source: '/test', type, producer: { id: 'p1', name: 'tester', type: 'service' }, ...extra });
+  JSON.stringify({
+    specversion: '1.0',
+    id,
+    source: '/test',
+    type,
+    producer: { id: 'p1', name: 'tester', type: 'service' },
+    ...extra,
+  });
 
 async function service(t: TestContext, extra: Record<string, unknown> = {}) {
   const svc = await startEventService({
@@ -49,19 +56,25 @@ async function natsQuery(nc: NatsConnection, q: unknown): Promise<unknown> {
 test('feed pages through 10,000 events with no duplicates or gaps while new events arrive (HTTP and NATS alike)', async (t) => {
   const { nc, base } = await service(t);
   const INITIAL = 10_000;
-  for (let i = 0; i < INITIAL - 1; i++) nc.publish('events.scanJobCreated', sc.encode(event('scanJobCreated', `a${i}`)));
+  for (let i = 0; i < INITIAL - 1; i++)
+    nc.publish('events.scanJobCreated', sc.encode(event('scanJobCreated', `a${i}`)));
   // The last as a request: its reply comes after its commit, and every earlier event on the connection came first.
-  await nc.request('events.scanJobCreated', sc.encode(event('scanJobCreated', `a${INITIAL - 1}`)), { timeout: LONG_MS });
+  await nc.request('events.scanJobCreated', sc.encode(event('scanJobCreated', `a${INITIAL - 1}`)), {
+    timeout: LONG_MS,
+  });
 
   // New events keep arriving while the pages are read.
   let published = INITIAL;
   let writing = true;
   const writer = (async () => {
     while (writing) {
-      for (let i = 0; i < 20; i++) nc.publish('events.profileUpdate', sc.encode(event('profileUpdate', `b${published++}`)));
+      for (let i = 0; i < 20; i++)
+        nc.publish('events.profileUpdate', sc.encode(event('profileUpdate', `b${published++}`)));
       await pace(5);
     }
-    await nc.request('events.profileUpdate', sc.encode(event('profileUpdate', `b${published++}`)), { timeout: LONG_MS });
+    await nc.request('events.profileUpdate', sc.encode(event('profileUpdate', `b${published++}`)), {
+      timeout: LONG_MS,
+    });
   })();
 
   const seen: number[] = [];
@@ -119,7 +132,8 @@ test('feed queries filter by type, producer, actor and stored time; one event by
   const mid = Date.now();
   await until(() => Date.now() >= mid + 20, 'the clock moves past mid + 20 ms');
   await send('scanJobCreated', 'e3', actor('bob'));
-  const ids = async (q: string) => ((await getJson(`${base}/events?${q}`)).body as FeedPage).events.map((e) => (e.event as { id: string }).id);
+  const ids = async (q: string) =>
+    ((await getJson(`${base}/events?${q}`)).body as FeedPage).events.map((e) => (e.event as { id: string }).id);
   assert.deepEqual(await ids(''), ['e1', 'e2', 'e3']);
   assert.deepEqual(await ids('type=scanJobCreated'), ['e1', 'e3']);
   assert.deepEqual(await ids('producer=p2'), ['e2']);
@@ -132,7 +146,7 @@ test('feed queries filter by type, producer, actor and stored time; one event by
   const one = await getJson(`${base}/events/e2`);
   assert.equal(one.status, 200);
   assert.equal((one.body as { seq: number }).seq, 2);
-  assert.equal(((one.body as { event: { type: string } }).event).type, 'profileDeleted');
+  assert.equal((one.body as { event: { type: string } }).event.type, 'profileDeleted');
   const missing = await getJson(`${base}/events/nope`);
   assert.equal(missing.status, 404);
   assert.equal((missing.body as { error: { code: string } }).error.code, 'EFEED_NOT_FOUND');
@@ -140,9 +154,15 @@ test('feed queries filter by type, producer, actor and stored time; one event by
   const bad = await getJson(`${base}/events?limit=5000`);
   assert.equal(bad.status, 400);
   assert.match((bad.body as { error: { reason: string } }).error.reason, /^limit: must be an integer from 1 to 1000/);
-  assert.match(((await getJson(`${base}/events?since=yesterday`)).body as { error: { reason: string } }).error.reason, /^since: /);
+  assert.match(
+    ((await getJson(`${base}/events?since=yesterday`)).body as { error: { reason: string } }).error.reason,
+    /^since: /,
+  );
   // The NATS subject answers the same, and names unknown fields.
-  assert.deepEqual(((await natsQuery(nc, { type: 'profileDeleted' })) as FeedPage).events.map((e) => e.seq), [2]);
+  assert.deepEqual(
+    ((await natsQuery(nc, { type: 'profileDeleted' })) as FeedPage).events.map((e) => e.seq),
+    [2],
+  );
   assert.equal(((await natsQuery(nc, { id: 'e3' })) as { seq: number }).seq, 3);
   const err = (await natsQuery(nc, { typo: 1 })) as { error: { code: string; reason: string } };
   assert.deepEqual(err.error.code, 'EFEED_QUERY');
@@ -152,18 +172,24 @@ test('feed queries filter by type, producer, actor and stored time; one event by
 test('a $EVENTS.FEED.QUERY page is cut to fit max_payload, and paging goes on from its cursor', async (t) => {
   const { nc } = await service(t, { service: { host: '127.0.0.1', port: 0, max_payload: 16 * 1024 } });
   const pad = 'x'.repeat(2048);
-  for (let i = 0; i < 30; i++) await nc.request('events.cfgingest', sc.encode(event('cfgingest', `big${i}`, { data: { pad } })), { timeout: 5000 });
+  for (let i = 0; i < 30; i++)
+    await nc.request('events.cfgingest', sc.encode(event('cfgingest', `big${i}`, { data: { pad } })), {
+      timeout: 5000,
+    });
   const first = (await natsQuery(nc, { limit: 1000 })) as FeedPage;
   assert.ok(first.events.length > 0 && first.events.length < 30, `a partial page (${first.events.length})`);
   assert.equal(first.more, true);
   const ids = first.events.map((e) => (e.event as { id: string }).id);
-  for (let cursor = first.next_cursor, more = true; more; ) {
+  for (let cursor = first.next_cursor, more = true; more;) {
     const page = (await natsQuery(nc, { cursor, limit: 1000 })) as FeedPage;
     ids.push(...page.events.map((e) => (e.event as { id: string }).id));
     cursor = page.next_cursor;
     more = page.more;
   }
-  assert.deepEqual(ids, Array.from({ length: 30 }, (_, i) => `big${i}`));
+  assert.deepEqual(
+    ids,
+    Array.from({ length: 30 }, (_, i) => `big${i}`),
+  );
 });
 
 /** Reads a server-sent-event stream: each message's id and parsed data, as they come. */
@@ -200,16 +226,31 @@ test('GET /events/stream sends new events as server-sent events and resumes afte
   const res = await within(live.opened, 'stream opened');
   assert.equal(res.headers['content-type'], 'text/event-stream');
   await within(typed.opened, 'filtered stream opened');
-  for (let i = 0; i < 5; i++) await nc.request('events.nodeTerminated', sc.encode(event('nodeTerminated', `n${i}`)), { timeout: 5000 });
+  for (let i = 0; i < 5; i++)
+    await nc.request('events.nodeTerminated', sc.encode(event('nodeTerminated', `n${i}`)), { timeout: 5000 });
   await nc.request('events.cfgingest', sc.encode(event('cfgingest', 'c0')), { timeout: 5000 });
   await until(() => live.got.length === 6 && typed.got.length === 1, 'the streams got the new events', 10_000);
-  assert.deepEqual(live.got.map((m) => m.data.event.id), ['n0', 'n1', 'n2', 'n3', 'n4', 'c0'], 'only new events, in order');
-  assert.deepEqual(live.got.map((m) => m.id), live.got.map((m) => String(m.data.seq)), 'the SSE id is the sequence');
-  assert.deepEqual(typed.got.map((m) => m.data.event.id), ['c0']);
+  assert.deepEqual(
+    live.got.map((m) => m.data.event.id),
+    ['n0', 'n1', 'n2', 'n3', 'n4', 'c0'],
+    'only new events, in order',
+  );
+  assert.deepEqual(
+    live.got.map((m) => m.id),
+    live.got.map((m) => String(m.data.seq)),
+    'the SSE id is the sequence',
+  );
+  assert.deepEqual(
+    typed.got.map((m) => m.data.event.id),
+    ['c0'],
+  );
   // A reconnecting EventSource sends the last id it saw and gets what followed.
   const resumed = sse(t, `${base}/events/stream`, { 'last-event-id': live.got[2]!.id });
   await until(() => resumed.got.length === 3, 'the resumed stream caught up', 10_000);
-  assert.deepEqual(resumed.got.map((m) => m.data.event.id), ['n3', 'n4', 'c0']);
+  assert.deepEqual(
+    resumed.got.map((m) => m.data.event.id),
+    ['n3', 'n4', 'c0'],
+  );
 });
 
 test('[feed] retention keeps the newest max_events and drops what is older than max_age, but never a held or dead-lettered event', (t) => {
@@ -222,7 +263,14 @@ test('[feed] retention keeps the newest max_events and drops what is older than 
   t.after(() => store.close());
   const body = (id: string) => JSON.stringify({ specversion: '1.0', id, source: 's', type: 'nodeTerminated' });
   // e0 stays owed to a sink, e1 is dead-lettered there; the rest are owed nowhere.
-  store.append([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => ({ id: `e${i}`, type: 'nodeTerminated', body: body(`e${i}`), sinks: i < 2 ? ['s'] : [] })));
+  store.append(
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => ({
+      id: `e${i}`,
+      type: 'nodeTerminated',
+      body: body(`e${i}`),
+      sinks: i < 2 ? ['s'] : [],
+    })),
+  );
   store.dead('s', store.get('e1')!.seq, 'HTTP 500');
   const left = () => store.feed({ limit: 100 }).map((e) => e.id);
   assert.equal(store.prune({ maxEvents: 5, olderThan: 0 }), 3);
@@ -236,7 +284,11 @@ test('[feed] retention keeps the newest max_events and drops what is older than 
 });
 
 /** A $EVENTS.FEED.QUERY request with a bounded wait: a reply that never comes fails the test in `ms`. */
-async function natsQueryWithin(nc: NatsConnection, q: unknown, ms: number): Promise<{ error?: { code: string; store_code?: string; reason?: string } } & Record<string, unknown>> {
+async function natsQueryWithin(
+  nc: NatsConnection,
+  q: unknown,
+  ms: number,
+): Promise<{ error?: { code: string; store_code?: string; reason?: string } } & Record<string, unknown>> {
   const m = await nc.request(FEED_QUERY_SUBJECT, sc.encode(JSON.stringify(q)), { timeout: ms });
   assert.ok(m.data.length <= 4096, `the reply fits max_payload: ${m.data.length} bytes`);
   return JSON.parse(sc.decode(m.data)) as { error?: { code: string; store_code?: string; reason?: string } };
@@ -251,7 +303,10 @@ test('$EVENTS.FEED.QUERY always answers within max_payload: an event too large w
   const base = event('cfgingest', 'huge', { data: { pad: '' } });
   const huge = event('cfgingest', 'huge', { data: { pad: 'x'.repeat(MAX - 20 - auth - base.length) } });
   assert.ok(huge.length + auth <= MAX - 20 && huge.length + auth > MAX - 60, `${huge.length} bytes`);
-  assert.deepEqual(JSON.parse(sc.decode((await nc.request('events.cfgingest', sc.encode(huge), { timeout: 5000 })).data)), { id: 'huge' });
+  assert.deepEqual(
+    JSON.parse(sc.decode((await nc.request('events.cfgingest', sc.encode(huge), { timeout: 5000 })).data)),
+    { id: 'huge' },
+  );
 
   // By id: the item does not fit; the requester hears so instead of waiting for a reply that was never sent.
   const byId = await natsQueryWithin(nc, { id: 'huge' }, 3000);
@@ -261,7 +316,11 @@ test('$EVENTS.FEED.QUERY always answers within max_payload: an event too large w
   assert.equal((await natsQueryWithin(nc, {}, 3000)).error?.code, 'EFEED_TOO_LARGE');
 
   const notJson = await nc.request(FEED_QUERY_SUBJECT, sc.encode('{"limit": '), { timeout: 3000 });
-  assert.equal((JSON.parse(sc.decode(notJson.data)) as { error: { code: string } }).error.code, 'EFEED_QUERY', 'a request that is not JSON');
+  assert.equal(
+    (JSON.parse(sc.decode(notJson.data)) as { error: { code: string } }).error.code,
+    'EFEED_QUERY',
+    'a request that is not JSON',
+  );
   // Refusals echo what the request carried (a field's name or value, escaped once more in the reply): clipped.
   const quotes = '"'.repeat(1500);
   for (const q of [{ limit: quotes }, { id: quotes }, { [`${quotes}x`]: 1 }]) {
@@ -271,7 +330,7 @@ test('$EVENTS.FEED.QUERY always answers within max_payload: an event too large w
   }
 });
 
-test('a store that fails reads: the NATS query and the HTTP API answer EFEED_STORE / EDEADLETTER_STORE, never SQLite\'s message or the path', async (t) => {
+test("a store that fails reads: the NATS query and the HTTP API answer EFEED_STORE / EDEADLETTER_STORE, never SQLite's message or the path", async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'e.db');
   const svc = await startEventService({
@@ -321,24 +380,43 @@ test('the feed and dead-letter routes: 405 with Allow for a wrong method, 400 fo
   await nc.request('events.scanJobCreated', sc.encode(event('scanJobCreated', 'e1')), { timeout: 5000 });
   const call = async (method: string, p: string) => {
     const res = await within(fetch(base + p, { method }), `${method} ${p}`, 10_000);
-    return { status: res.status, allow: res.headers.get('allow'), type: res.headers.get('content-type'), text: await res.text() };
+    return {
+      status: res.status,
+      allow: res.headers.get('allow'),
+      type: res.headers.get('content-type'),
+      text: await res.text(),
+    };
   };
   const code = (text: string) => (JSON.parse(text) as { error: { code: string; reason: string } }).error;
-  for (const [method, p] of [['POST', '/events'], ['DELETE', '/events/e1'], ['POST', '/events/stream'], ['PUT', '/deadletters']] as const) {
+  for (const [method, p] of [
+    ['POST', '/events'],
+    ['DELETE', '/events/e1'],
+    ['POST', '/events/stream'],
+    ['PUT', '/deadletters'],
+  ] as const) {
     const r = await call(method, p);
     assert.deepEqual([r.status, r.allow, r.text], [405, 'GET, HEAD', 'method not allowed\n'], `${method} ${p}`);
   }
   const badId = await call('GET', '/events/%E0%A4%A');
   assert.equal(badId.status, 400);
-  assert.deepEqual(code(badId.text), { code: 'EFEED_QUERY', reason: 'id: not a valid percent-encoded path segment: /events/%E0%A4%A' });
+  assert.deepEqual(code(badId.text), {
+    code: 'EFEED_QUERY',
+    reason: 'id: not a valid percent-encoded path segment: /events/%E0%A4%A',
+  });
   const slashId = await call('GET', '/events/a%2Fb');
-  assert.deepEqual([slashId.status, code(slashId.text)], [404, { code: 'EFEED_NOT_FOUND', reason: 'no event "a/b"' }], 'an id is the decoded rest of the path');
+  assert.deepEqual(
+    [slashId.status, code(slashId.text)],
+    [404, { code: 'EFEED_NOT_FOUND', reason: 'no event "a/b"' }],
+    'an id is the decoded rest of the path',
+  );
   const deadPath = await call('GET', '/deadletters/feed');
   assert.deepEqual([deadPath.status, code(deadPath.text).code], [404, 'EDEADLETTER_QUERY']);
   const deadLimit = await call('GET', '/deadletters?limit=0');
   assert.deepEqual([deadLimit.status, code(deadLimit.text).code], [400, 'EDEADLETTER_QUERY']);
   const head = await call('HEAD', '/events');
   assert.deepEqual([head.status, head.type, head.text], [200, 'application/json', '']);
-  for (const p of ['/nope', '/eventsx']) assert.deepEqual(await call('GET', p).then((r) => [r.status, r.text]), [404, '404 page not found\n'], p);
-  for (const p of ['/nope', '/varz']) assert.deepEqual(await call('POST', p).then((r) => [r.status, r.allow]), [405, 'GET, HEAD'], `POST ${p}`);
+  for (const p of ['/nope', '/eventsx'])
+    assert.deepEqual(await call('GET', p).then((r) => [r.status, r.text]), [404, '404 page not found\n'], p);
+  for (const p of ['/nope', '/varz'])
+    assert.deepEqual(await call('POST', p).then((r) => [r.status, r.allow]), [405, 'GET, HEAD'], `POST ${p}`);
 });

@@ -40,7 +40,8 @@ function sampleHeld(t: TestContext, svc: EventService): { stop(): number } {
   };
 }
 
-const ev = (id: string, pad: string) => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad } });
+const ev = (id: string, pad: string) =>
+  JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad } });
 
 test('four connections flooding plain events: the held count never passes event_limit, publishers resume in order, every event reaches the sink', async (t) => {
   const sink = await startDownSink(t);
@@ -71,11 +72,24 @@ test('four connections flooding plain events: the held count never passes event_
     for (let i = 0; i < EACH; i++) nc.publish('events.scanJobUpdated', sc.encode(ev(`p${p}-${i}`, pad)));
     return nc.flush();
   });
-  const varz = async () => (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/varz`), 'GET /varz')).json()) as Record<string, number>;
-  await until(() => svc.stats().events_held === LIMIT, 'the limit is reached', 10_000, () => `${svc.stats().events_held} held`);
+  const varz = async () =>
+    (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/varz`), 'GET /varz')).json()) as Record<
+      string,
+      number
+    >;
+  await until(
+    () => svc.stats().events_held === LIMIT,
+    'the limit is reached',
+    10_000,
+    () => `${svc.stats().events_held} held`,
+  );
   // Let the held publishers push against the limit for a while: each turn samples, none may pass it.
   const handlerz = async () =>
-    ((await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as { handlers: { intake: { paused_publishers: number } } }).handlers;
+    (
+      (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as {
+        handlers: { intake: { paused_publishers: number } };
+      }
+    ).handlers;
   for (let i = 0; i < 20; i++) {
     const v = await varz();
     assert.ok(v['events_held']! <= LIMIT, `/varz events_held ${v['events_held']}`);
@@ -88,22 +102,30 @@ test('four connections flooding plain events: the held count never passes event_
   sink.up();
   await within(Promise.all(flushes), 'every publisher flush completes once there is room', DRAIN_MS);
   const total = PUBLISHERS * EACH;
-  await until(() => sink.received.size === total, 'every event reaches the sink', DRAIN_MS, () => `${sink.received.size} of ${total}`);
+  await until(
+    () => sink.received.size === total,
+    'every event reaches the sink',
+    DRAIN_MS,
+    () => `${sink.received.size} of ${total}`,
+  );
   const maxHeld = held.stop();
   assert.ok(maxHeld <= LIMIT, `held never above event_limit: at most ${maxHeld} of ${LIMIT}`);
   assert.equal(maxHeld, LIMIT, 'the limit was reached');
 
   // Stored in each publisher's own order: a held message was taken first when its publisher went on.
   const seqs = new Map<string, number>();
-  for (let cursor = '0'; ; ) {
-    const page = (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/events?limit=1000&cursor=${cursor}`), 'GET /events')).json()) as FeedPage;
+  for (let cursor = '0'; ;) {
+    const page = (await (
+      await within(fetch(`http://127.0.0.1:${svc.monitorPort}/events?limit=1000&cursor=${cursor}`), 'GET /events')
+    ).json()) as FeedPage;
     for (const e of page.events) seqs.set((e.event as { id: string }).id, e.seq);
     cursor = page.next_cursor;
     if (!page.more) break;
   }
   assert.equal(seqs.size, total, 'each event stored once');
   for (let p = 0; p < PUBLISHERS; p++) {
-    for (let i = 1; i < EACH; i++) assert.ok(seqs.get(`p${p}-${i}`)! > seqs.get(`p${p}-${i - 1}`)!, `publisher ${p}'s event ${i} after ${i - 1}`);
+    for (let i = 1; i < EACH; i++)
+      assert.ok(seqs.get(`p${p}-${i}`)! > seqs.get(`p${p}-${i - 1}`)!, `publisher ${p}'s event ${i} after ${i - 1}`);
   }
 });
 
@@ -123,16 +145,19 @@ test('at event_limit an in-process plain publish is refused (EVENT_LIMIT) and a 
   }
   assert.throws(
     () => svc.publish('events.scanJobUpdated', ev('in-process', '')),
-    (err: unknown) => err instanceof EventServiceError && err.code === 'EVENT_LIMIT' && /event_limit 3/.test(err.message),
+    (err: unknown) =>
+      err instanceof EventServiceError && err.code === 'EVENT_LIMIT' && /event_limit 3/.test(err.message),
   );
-  const over = JSON.parse((await svc.request('events.scanJobUpdated', ev('r-over', ''))).string()) as { error?: { code: string } };
+  const over = JSON.parse((await svc.request('events.scanJobUpdated', ev('r-over', ''))).string()) as {
+    error?: { code: string };
+  };
   assert.equal(over.error?.code, 'EEVENT_LIMIT');
   assert.equal(svc.stats().events_held, LIMIT);
   // Other subjects are not the intake's: never refused for the limit.
   svc.publish('greet.x', 'hi');
 });
 
-test('listener_limit = 5 with the handlers on: a user gets exactly 5 listeners; the service\'s own subscriptions are shown apart', async (t) => {
+test("listener_limit = 5 with the handlers on: a user gets exactly 5 listeners; the service's own subscriptions are shown apart", async (t) => {
   const svc = await startEventService({
     service: { host: '127.0.0.1', port: 0, listener_limit: 5 },
     monitor: { host: '127.0.0.1', port: 0 },
@@ -142,7 +167,10 @@ test('listener_limit = 5 with the handlers on: a user gets exactly 5 listeners; 
   });
   t.after(() => svc.close());
   assert.equal(svc.stats().listeners, 0, 'an idle service has no listeners');
-  assert.ok(svc.stats().system_subscriptions >= 3, `the intake, the feed and the responders: ${svc.stats().system_subscriptions}`);
+  assert.ok(
+    svc.stats().system_subscriptions >= 3,
+    `the intake, the feed and the responders: ${svc.stats().system_subscriptions}`,
+  );
 
   const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
   t.after(() => nc.close());
@@ -156,7 +184,10 @@ test('listener_limit = 5 with the handlers on: a user gets exactly 5 listeners; 
   await raw.expect(/^-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n/);
   assert.equal(svc.stats().listeners, 5);
 
-  const varz = (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/varz`), 'GET /varz')).json()) as Record<string, number>;
+  const varz = (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/varz`), 'GET /varz')).json()) as Record<
+    string,
+    number
+  >;
   assert.equal(varz['subscriptions'], 5);
   assert.equal(varz['listener_limit'], 5);
   assert.equal(varz['system_subscriptions'], svc.stats().system_subscriptions);
@@ -192,7 +223,12 @@ test('a nats-server leaf publishing plain events at event_limit: its link is hel
   await within(nc.flush(), 'the leaf took the burst');
   await until(() => svc.stats().events_held === LIMIT, 'the limit is reached', 10_000);
   sink.up();
-  await until(() => sink.received.size === N + 1, 'every event reaches the sink', DRAIN_MS, () => `${sink.received.size} of ${N + 1}`);
+  await until(
+    () => sink.received.size === N + 1,
+    'every event reaches the sink',
+    DRAIN_MS,
+    () => `${sink.received.size} of ${N + 1}`,
+  );
   const maxHeld = held.stop();
   assert.ok(maxHeld <= LIMIT, `held never above event_limit: at most ${maxHeld} of ${LIMIT}`);
 });
@@ -208,7 +244,9 @@ test('credit goes only to a link that says it takes it (a gateway): a plain clie
   const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
   t.after(() => nc.close());
   for (const kind of ['events', 'listeners']) {
-    const r = JSON.parse(sc.decode((await nc.request(`$EVENTS.CREDIT.${kind}`, sc.encode('{"want":1000}'), { timeout: 2000 })).data)) as { granted: number };
+    const r = JSON.parse(
+      sc.decode((await nc.request(`$EVENTS.CREDIT.${kind}`, sc.encode('{"want":1000}'), { timeout: 2000 })).data),
+    ) as { granted: number };
     assert.equal(r.granted, 0, `${kind} credit to a plain client`);
   }
   // A leaf whose CONNECT does not say it takes credit (as a nats-server leaf's never does).
@@ -216,7 +254,9 @@ test('credit goes only to a link that says it takes it (a gateway): a plain clie
   t.after(() => leaf.close());
   leaf.send(`CONNECT ${JSON.stringify({ version: '2.9.10', server_id: 'NPLAINLEAF', headers: true })}\r\nPING\r\n`);
   await leaf.expect(/PONG\r\n/);
-  leaf.send('LS+ reply.plain\r\nLMSG $EVENTS.CREDIT.events reply.plain 13\r\n{"want":1000}\r\nLMSG $EVENTS.CREDIT.listeners reply.plain 13\r\n{"want":1000}\r\n');
+  leaf.send(
+    'LS+ reply.plain\r\nLMSG $EVENTS.CREDIT.events reply.plain 13\r\n{"want":1000}\r\nLMSG $EVENTS.CREDIT.listeners reply.plain 13\r\n{"want":1000}\r\n',
+  );
   await leaf.expect(/LMSG reply\.plain 13\r\n\{"granted":0\}\r\n[^]*LMSG reply\.plain 13\r\n\{"granted":0\}\r\n/);
   const s = svc.stats();
   assert.equal(s.events_reserved, 0);
@@ -237,7 +277,9 @@ test('an event spent on credit and refused as invalid frees its room at once: th
   // A gateway's link, raw: it takes the one event of room as credit.
   const gw = await connectRaw({ host: '127.0.0.1', port: svc.leafnodePort! });
   t.after(() => gw.close());
-  gw.send(`CONNECT ${JSON.stringify({ version: '2.9.10', server_id: 'NRAWGATEWAY', headers: true, credit: true })}\r\nPING\r\n`);
+  gw.send(
+    `CONNECT ${JSON.stringify({ version: '2.9.10', server_id: 'NRAWGATEWAY', headers: true, credit: true })}\r\nPING\r\n`,
+  );
   await gw.expect(/PONG\r\n/);
   gw.send('LS+ reply.gw\r\nLMSG $EVENTS.CREDIT.events reply.gw 10\r\n{"want":1}\r\n');
   await gw.expect(/LMSG reply\.gw 13\r\n\{"granted":1\}\r\n/);
@@ -249,8 +291,11 @@ test('an event spent on credit and refused as invalid frees its room at once: th
   let flushed = false;
   const flush = p.flush().then(() => (flushed = true));
   const heldPublishers = async () =>
-    ((await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as { handlers: { intake: { paused_publishers: number } } }).handlers.intake
-      .paused_publishers;
+    (
+      (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as {
+        handlers: { intake: { paused_publishers: number } };
+      }
+    ).handlers.intake.paused_publishers;
   await until(async () => (await heldPublishers()) === 1, 'the publisher is held');
   assert.equal(await heldPublishers(), 1, 'the publisher is held');
   assert.equal(flushed, false);

@@ -15,7 +15,8 @@ const sc = StringCodec();
 /** Draining goes through the sink's backoff after the outage, one delivery at a time: bounded generously. */
 const DRAIN_MS = 90_000;
 
-const ev = (id: string, pad = '') => JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad } });
+const ev = (id: string, pad = '') =>
+  JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'scanJobUpdated', data: { pad } });
 
 test('event_limit reached with a dead sink: requests get the limit error, plain publishers are slowed, once the sink recovers everything drains, nothing lost', async (t) => {
   const sink = await startDownSink(t);
@@ -39,17 +40,22 @@ test('event_limit reached with a dead sink: requests get the limit error, plain 
   t.after(() => publisher.close());
   const stored = async (): Promise<number> => {
     let n = 0;
-    for (let cursor = '0'; ; ) {
-      const page = (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/events?limit=1000&cursor=${cursor}`), 'GET /events')).json()) as FeedPage;
+    for (let cursor = '0'; ;) {
+      const page = (await (
+        await within(fetch(`http://127.0.0.1:${svc.monitorPort}/events?limit=1000&cursor=${cursor}`), 'GET /events')
+      ).json()) as FeedPage;
       n += page.events.length;
       cursor = page.next_cursor;
       if (!page.more) return n;
     }
   };
-  const ask = async (id: string) => JSON.parse(sc.decode((await requester.request('events.scanJobUpdated', sc.encode(ev(id)), { timeout: 10_000 })).data)) as {
-    id?: string;
-    error?: { code: string; reason: string };
-  };
+  const ask = async (id: string) =>
+    JSON.parse(
+      sc.decode((await requester.request('events.scanJobUpdated', sc.encode(ev(id)), { timeout: 10_000 })).data),
+    ) as {
+      id?: string;
+      error?: { code: string; reason: string };
+    };
 
   // Up to the limit, requests are stored and acknowledged although nothing can be delivered.
   for (let i = 0; i < LIMIT; i++) assert.deepEqual(await ask(`r${i}`), { id: `r${i}` });
@@ -68,7 +74,11 @@ test('event_limit reached with a dead sink: requests get the limit error, plain 
   // Whatever of it was read before the pause is stored; then the count stops growing while the sink is down: the
   // publisher is paused (not read) and no event read is waiting for its commit (held = stored, nothing delivered).
   const handlers = async () =>
-    ((await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as { handlers: { held: number; last_seq: number; intake: { paused_publishers: number } } }).handlers;
+    (
+      (await (await within(fetch(`http://127.0.0.1:${svc.monitorPort}/handlerz`), 'GET /handlerz')).json()) as {
+        handlers: { held: number; last_seq: number; intake: { paused_publishers: number } };
+      }
+    ).handlers;
   let seen = '';
   await until(
     async () => {
@@ -88,7 +98,10 @@ test('event_limit reached with a dead sink: requests get the limit error, plain 
   // The sink recovers: everything drains to it, the publisher's flush completes, and requests are accepted again.
   sink.up();
   await within(flush, 'the publisher flush completes once there is room', DRAIN_MS);
-  const want = [...Array.from({ length: LIMIT }, (_, i) => `r${i}`), ...Array.from({ length: PLAIN }, (_, i) => `p${i}`)];
+  const want = [
+    ...Array.from({ length: LIMIT }, (_, i) => `r${i}`),
+    ...Array.from({ length: PLAIN }, (_, i) => `p${i}`),
+  ];
   await until(
     () => want.every((id) => received.has(id)),
     'every acknowledged and every plain-published event reaches the sink',

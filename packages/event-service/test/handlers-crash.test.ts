@@ -50,14 +50,23 @@ test('SIGKILL mid-stream, restart: every acknowledged event reaches the sink, du
   const pump = (async () => {
     for (let i = 0; !stop; i++) {
       try {
-        const r = await nc.request('events.scanJobCreated', sc.encode(JSON.stringify({ specversion: '1.0', id: `k${i}`, source: '/t', type: 'scanJobCreated' })), { timeout: 1000 });
+        const r = await nc.request(
+          'events.scanJobCreated',
+          sc.encode(JSON.stringify({ specversion: '1.0', id: `k${i}`, source: '/t', type: 'scanJobCreated' })),
+          { timeout: 1000 },
+        );
         acked.push((JSON.parse(sc.decode(r.data)) as { id: string }).id);
       } catch {
         break;
       }
     }
   })();
-  await until(() => acked.length >= 300, 'some events acknowledged', 10_000, () => `${acked.length} acknowledged`);
+  await until(
+    () => acked.length >= 300,
+    'some events acknowledged',
+    10_000,
+    () => `${acked.length} acknowledged`,
+  );
   first.run.child.kill('SIGKILL');
   await within(first.run.exited, 'the killed service exits');
   stop = true;
@@ -69,7 +78,12 @@ test('SIGKILL mid-stream, restart: every acknowledged event reaches the sink, du
 
   await startCli(t, ['--config', conf]);
   const missing = () => ackedAtKill.filter((id) => !seen.includes(id));
-  await until(() => missing().length === 0, 'every acknowledged event delivered after the restart', 15_000, () => `${missing().length} missing`);
+  await until(
+    () => missing().length === 0,
+    'every acknowledged event delivered after the restart',
+    15_000,
+    () => `${missing().length} missing`,
+  );
   const dups = seen.length - new Set(seen).size;
   t.diagnostic(`acknowledged ${ackedAtKill.length}, deliveries ${seen.length}, duplicates ${dups}`);
 });
@@ -105,27 +119,51 @@ test('sink worker exits: a sink added before the restart runs once, every event 
   });
   t.after(() => pool.close());
   const publish = (ids: string[], sinks: string[]): void => {
-    store.append(ids.map((id) => ({ id, type: 't', body: JSON.stringify({ specversion: '1.0', id, source: '/t', type: 't' }), sinks })));
+    store.append(
+      ids.map((id) => ({
+        id,
+        type: 't',
+        body: JSON.stringify({ specversion: '1.0', id, source: '/t', type: 't' }),
+        sinks,
+      })),
+    );
     pool.wake();
   };
   const ids = (prefix: string) => Array.from({ length: 5 }, (_, i) => `${prefix}${i}`);
 
   pool.add({ name: 'a', url: `${base}/a` });
   publish(ids('x'), ['a']);
-  await until(() => store.held === 0, 'delivered before the exit', 5000, () => `${store.held} held`);
+  await until(
+    () => store.held === 0,
+    'delivered before the exit',
+    5000,
+    () => `${store.held} held`,
+  );
 
   await pool.terminateWorker();
   await until(() => restarts.length === 1, 'the restart scheduled');
   // Inside the restart's wait: a reload adds a sink and events arrive for both.
   pool.add({ name: 'b', url: `${base}/b` });
   publish(ids('y'), ['a', 'b']);
-  await until(() => store.held === 0, 'delivered after the restart', 5000, () => `${store.held} held`);
+  await until(
+    () => store.held === 0,
+    'delivered after the restart',
+    5000,
+    () => `${store.held} held`,
+  );
   // Room for a second instance's deliveries, were there one (each is answered 100 ms after it arrives): that none
   // comes is the point.
   await quietFor(500);
   const expected = [...ids('x').map((id) => `/a ${id}`), ...ids('y').flatMap((id) => [`/a ${id}`, `/b ${id}`])];
   assert.deepEqual([...seen].sort(), expected.sort(), 'each event once to each of its sinks');
-  assert.deepEqual(pool.sinks.map((s) => [s.name, s.stats.delivered]), [['a', 5], ['b', 5]], 'the restarted worker reports each sink once');
+  assert.deepEqual(
+    pool.sinks.map((s) => [s.name, s.stats.delivered]),
+    [
+      ['a', 5],
+      ['b', 5],
+    ],
+    'the restarted worker reports each sink once',
+  );
 
   // An exit soon after the restart: the next wait doubles.
   await pool.terminateWorker();
@@ -156,7 +194,14 @@ test("closing the sink pool leaves the event loop free and resolves once the ans
   const pool = new SinkPool({ file: store.file, heldCounter: store.heldCounter, logger, onResolved: () => {} });
   t.after(() => pool.close());
   const ids = Array.from({ length: 5 }, (_, i) => `c${i}`);
-  store.append(ids.map((id) => ({ id, type: 't', body: JSON.stringify({ specversion: '1.0', id, source: '/t', type: 't' }), sinks: ['a'] })));
+  store.append(
+    ids.map((id) => ({
+      id,
+      type: 't',
+      body: JSON.stringify({ specversion: '1.0', id, source: '/t', type: 't' }),
+      sinks: ['a'],
+    })),
+  );
   pool.add({ name: 'a', url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/` });
   await until(() => seen.length === 1, 'the first delivery in flight');
 
@@ -164,7 +209,12 @@ test("closing the sink pool leaves the event loop free and resolves once the ans
   t.after(() => locked.close());
   locked.exec('BEGIN IMMEDIATE');
   gate.resolve();
-  await until(() => seen.length === ids.length, 'every event answered', 5000, () => `${seen.length} answered`);
+  await until(
+    () => seen.length === ids.length,
+    'every event answered',
+    5000,
+    () => `${seen.length} answered`,
+  );
   assert.equal(store.held, ids.length, 'answered, not marked: the store is locked');
 
   // The lock is released by this thread while the pool closes: a close that blocked the event loop could not see it.
@@ -186,7 +236,12 @@ function storeWithWriter(t: TestContext) {
   const dir = tmpDir(t, 'store-writer-');
   const store = new SqliteEventStore(path.join(dir, 'events.db'));
   t.after(() => store.close());
-  const logger = createLogger({ format: 'json', level: 'fatal', name: 'test', destination: new Writable({ write: (_c, _e, done) => done() }) });
+  const logger = createLogger({
+    format: 'json',
+    level: 'fatal',
+    name: 'test',
+    destination: new Writable({ write: (_c, _e, done) => done() }),
+  });
   const writer = new StoreWriter({ file: store.file, heldCounter: store.heldCounter }, logger);
   t.after(() => writer.close());
   return { store, writer };
@@ -195,10 +250,22 @@ function storeWithWriter(t: TestContext) {
 test('the store writer commits the intake: durable and counted when append resolves; one exiting mid-commit refuses it, the next starts a writer', async (t) => {
   const { store, writer } = storeWithWriter(t);
   const batch = (prefix: string, n: number) =>
-    Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, type: 't', body: JSON.stringify({ n: i, pad: 'x'.repeat(1000) }), sinks: ['a'] }));
+    Array.from({ length: n }, (_, i) => ({
+      id: `${prefix}${i}`,
+      type: 't',
+      body: JSON.stringify({ n: i, pad: 'x'.repeat(1000) }),
+      sinks: ['a'],
+    }));
 
   const first = await writer.append(batch('x', 3));
-  assert.deepEqual(first.map((r) => [r.id, r.duplicate]), [['x0', false], ['x1', false], ['x2', false]]);
+  assert.deepEqual(
+    first.map((r) => [r.id, r.duplicate]),
+    [
+      ['x0', false],
+      ['x1', false],
+      ['x2', false],
+    ],
+  );
   assert.equal(store.get('x2')?.seq, first[2]!.seq, 'visible to the main thread connection once resolved');
   assert.equal(store.held, 3, 'held counted through the shared counter');
 
@@ -212,7 +279,10 @@ test('the store writer commits the intake: durable and counted when append resol
   assert.equal(store.get('w0'), undefined, 'not committed while the lock is held');
   locked.exec('COMMIT');
   locked.close();
-  assert.deepEqual((await within(waiting, 'the commit after the lock')).map((r) => r.duplicate), [false, false]);
+  assert.deepEqual(
+    (await within(waiting, 'the commit after the lock')).map((r) => r.duplicate),
+    [false, false],
+  );
 
   // A large commit and an exit at once: either it was committed before the exit (then it is all there) or it is
   // refused (then nothing of it is): never acknowledged and missing.
@@ -233,7 +303,10 @@ test('the store writer commits the intake: durable and counted when append resol
 
   // The next commit starts a writer again, and a retry of the same ids is idempotent.
   const again = await within(writer.append(big.slice(0, 10)), 'a commit after the exit');
-  assert.deepEqual(again.map((r) => r.duplicate), Array(10).fill(outcome === 'committed'));
+  assert.deepEqual(
+    again.map((r) => r.duplicate),
+    Array(10).fill(outcome === 'committed'),
+  );
   // A thread killed between counting and committing leaves the shared count off until housekeeping's refresh.
   store.refresh();
   assert.equal(store.held, 5 + (outcome === 'committed' ? big.length : 10));
@@ -244,7 +317,19 @@ test('checkpoints run beside the store writer: committed pages reach the databas
   const before = fs.statSync(store.file).size;
   // ~3 MiB: far under the writer's own automatic checkpoint (~40 MiB of WAL), so only the checkpointer moves it.
   for (let b = 0; b < 4; b++) {
-    await writer.append(Array.from({ length: 500 }, (_, i) => ({ id: `e${b}-${i}`, type: 't', body: JSON.stringify({ pad: 'x'.repeat(1400) }), sinks: [] })));
+    await writer.append(
+      Array.from({ length: 500 }, (_, i) => ({
+        id: `e${b}-${i}`,
+        type: 't',
+        body: JSON.stringify({ pad: 'x'.repeat(1400) }),
+        sinks: [],
+      })),
+    );
   }
-  await until(() => fs.statSync(store.file).size - before > 2 * 1024 * 1024, 'the pages checkpointed into the database file', 5000, () => `${fs.statSync(store.file).size} bytes`);
+  await until(
+    () => fs.statSync(store.file).size - before > 2 * 1024 * 1024,
+    'the pages checkpointed into the database file',
+    5000,
+    () => `${fs.statSync(store.file).size} bytes`,
+  );
 });

@@ -29,10 +29,23 @@ test('[handlers] reads an address or a table, and names the key of a bad value',
   const c = resolveServiceConfig({
     handlers: {
       feed: '0.0.0.0:10121',
-      event_feed: { url: 'https://feed.example/in', filter: ['scanJob:*', '*:deleted'], headers: 'X-A=1, x-b=2', secret: [SECRET], max_attempts: 3 },
+      event_feed: {
+        url: 'https://feed.example/in',
+        filter: ['scanJob:*', '*:deleted'],
+        headers: 'X-A=1, x-b=2',
+        secret: [SECRET],
+        max_attempts: 3,
+      },
     } as never,
   });
-  assert.deepEqual(c.handlers?.feed, { url: 'http://0.0.0.0:10121/', filter: [], headers: {}, secrets: [], max_attempts: 10, timeout_ms: 10_000 });
+  assert.deepEqual(c.handlers?.feed, {
+    url: 'http://0.0.0.0:10121/',
+    filter: [],
+    headers: {},
+    secrets: [],
+    max_attempts: 10,
+    timeout_ms: 10_000,
+  });
   assert.deepEqual(c.handlers?.event_feed, {
     url: 'https://feed.example/in',
     filter: ['scanJob:*', '*:deleted'],
@@ -92,7 +105,8 @@ test('what a stopped service still owed a down sink is delivered after a restart
   } as const;
   const first = await startEventService(config);
   const ids: string[] = [];
-  for (let i = 0; i < 5; i++) ids.push(JSON.parse((await first.request('events.nodeTerminated', ev('nodeTerminated', `r${i}`))).string()).id);
+  for (let i = 0; i < 5; i++)
+    ids.push(JSON.parse((await first.request('events.nodeTerminated', ev('nodeTerminated', `r${i}`))).string()).id);
   await first.close();
   const sink = await startReceiver(t, { port });
   const second = await startEventService(config);
@@ -101,7 +115,7 @@ test('what a stopped service still owed a down sink is delivered after a restart
   assert.deepEqual(new Set(sink.got.map((g) => g.headers['webhook-id'])), new Set(ids));
 });
 
-test('a [handlers] entry\'s body and batch options reach its sink in the running service', async (t) => {
+test("a [handlers] entry's body and batch options reach its sink in the running service", async (t) => {
   const [flat, batched] = await Promise.all([startReceiver(t), startReceiver(t)]);
   const svc = await startEventService({
     service: { host: '127.0.0.1', port: 0 },
@@ -115,13 +129,22 @@ test('a [handlers] entry\'s body and batch options reach its sink in the running
   t.after(() => svc.close());
   const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'connect');
   t.after(() => nc.close());
-  const withData = (i: number) => JSON.stringify({ specversion: '1.0', id: `b${i}`, source: '/t', type: 'scanJobCreated', data: { job: i } });
-  await Promise.all(Array.from({ length: 5 }, (_, i) => nc.request('events.scanJobCreated', sc.encode(withData(i)), { timeout: 3000 })));
-  await until(() => flat.got.length === 5 && batched.got.reduce((n, g) => n + (JSON.parse(g.body) as unknown[]).length, 0) === 5, 'both sinks got all five');
+  const withData = (i: number) =>
+    JSON.stringify({ specversion: '1.0', id: `b${i}`, source: '/t', type: 'scanJobCreated', data: { job: i } });
+  await Promise.all(
+    Array.from({ length: 5 }, (_, i) => nc.request('events.scanJobCreated', sc.encode(withData(i)), { timeout: 3000 })),
+  );
+  await until(
+    () => flat.got.length === 5 && batched.got.reduce((n, g) => n + (JSON.parse(g.body) as unknown[]).length, 0) === 5,
+    'both sinks got all five',
+  );
   // feed: each event alone, as a one-element list of its data with the extra field.
   const bodies = flat.got.map((g) => JSON.parse(g.body) as unknown);
   for (const b of bodies) assert.ok(Array.isArray(b) && b.length === 1);
-  assert.deepEqual(new Set(bodies.map((b) => JSON.stringify((b as unknown[])[0]))), new Set([0, 1, 2, 3, 4].map((i) => JSON.stringify({ site: 'lab', job: i }))));
+  assert.deepEqual(
+    new Set(bodies.map((b) => JSON.stringify((b as unknown[])[0]))),
+    new Set([0, 1, 2, 3, 4].map((i) => JSON.stringify({ site: 'lab', job: i }))),
+  );
   // event_feed: fewer POSTs than events, each an in-order array of whole envelopes.
   assert.ok(batched.got.length < 5, `batched into ${batched.got.length} POSTs`);
   const ids = batched.got.flatMap((g) => (JSON.parse(g.body) as { id: string }[]).map((e) => e.id));
@@ -152,12 +175,13 @@ test('max_in_flight in a [handlers] entry lets its sink keep several POSTs open 
   });
   t.after(() => svc.close());
   const ids: string[] = [];
-  for (let i = 0; i < 6; i++) ids.push(JSON.parse((await svc.request('events.nodeTerminated', ev('nodeTerminated', `f${i}`))).string()).id);
+  for (let i = 0; i < 6; i++)
+    ids.push(JSON.parse((await svc.request('events.nodeTerminated', ev('nodeTerminated', `f${i}`))).string()).id);
   await until(() => got.length === 6, 'all six delivered');
   assert.deepEqual([...got].sort(), [...ids].sort());
 });
 
-test('sinks deliver while the service\'s event loop is blocked: they run on a thread of their own', async (t) => {
+test("sinks deliver while the service's event loop is blocked: they run on a thread of their own", async (t) => {
   // The receiver runs in a worker thread of the test too (this thread is the one blocked). It holds every POST
   // until `go` is set, and counts what it answered in `done`: slot 0 arrived, 1 go, 2 answered.
   const shared = new Int32Array(new SharedArrayBuffer(12));
@@ -190,6 +214,6 @@ test('sinks deliver while the service\'s event loop is blocked: they run on a th
   // From here this thread does nothing but wait (bounded): every delivery is the sink worker's work.
   Atomics.store(shared, 1, 1);
   const end = Date.now() + 20_000;
-  for (let n; (n = Atomics.load(shared, 2)) < EVENTS && Date.now() < end; ) Atomics.wait(shared, 2, n, 100);
-  assert.equal(Atomics.load(shared, 2), EVENTS, 'every event delivered while the service\'s loop was blocked');
+  for (let n; (n = Atomics.load(shared, 2)) < EVENTS && Date.now() < end;) Atomics.wait(shared, 2, n, 100);
+  assert.equal(Atomics.load(shared, 2), EVENTS, "every event delivered while the service's loop was blocked");
 });

@@ -34,7 +34,11 @@ function startOurs(t: TestContext): Promise<Ours> {
 
 async function startTheirs(t: TestContext): Promise<Ports> {
   const [port, leafPort] = [await freePort(), await freePort()];
-  await startNatsServer(t, [`listen: "${HOST}:${port}"`, `authorization { token: "${TOKEN}" }`, `leafnodes { listen: "${HOST}:${leafPort}" }`], port);
+  await startNatsServer(
+    t,
+    [`listen: "${HOST}:${port}"`, `authorization { token: "${TOKEN}" }`, `leafnodes { listen: "${HOST}:${leafPort}" }`],
+    port,
+  );
   return { port, leafPort };
 }
 
@@ -88,7 +92,7 @@ test('an LMSG with a 15-digit size before CONNECT on the leafnode port is an Aut
   await stillServing(ours, line);
 });
 
-test('every size field is bounded before anything is allocated: the answers are nats-server\'s, and the service stays up', async (t) => {
+test("every size field is bounded before anything is allocated: the answers are nats-server's, and the service stays up", async (t) => {
   if (!requireNatsServer(t)) return;
   const [ours, theirs] = [await startOurs(t), await startTheirs(t)];
   const client = `CONNECT ${JSON.stringify({ ...AUTH, headers: true })}\r\n`;
@@ -121,7 +125,9 @@ test('every size field is bounded before anything is allocated: the answers are 
     const want = await outcome(theirs[port], preamble, line);
     const got = await outcome(ours[port], preamble, line);
     if (JSON.stringify(got) !== JSON.stringify(want)) {
-      differences.push(`${port} ${JSON.stringify(line)}: ours ${JSON.stringify(got)}, nats-server ${JSON.stringify(want)}`);
+      differences.push(
+        `${port} ${JSON.stringify(line)}: ours ${JSON.stringify(got)}, nats-server ${JSON.stringify(want)}`,
+      );
     }
     await stillServing(ours, line);
   }
@@ -130,8 +136,17 @@ test('every size field is bounded before anything is allocated: the answers are 
 
 test('a leaf message over what any server allows (64 MiB) is refused with Maximum Payload Violation before its payload is read; one within it is read past, the link kept', async (t) => {
   const ours = await startOurs(t);
-  for (const line of ['LMSG foo 67108865\r\n', 'LMSG foo + r q 999999999\r\n', 'HMSG foo 12 67108865\r\n', 'HMSG foo r 999999999 999999999\r\n']) {
-    assert.deepEqual(await outcome(ours.leafPort, LEAF_CONNECT, line), { answer: "-ERR 'Maximum Payload Violation'\r\n", closed: true }, line);
+  for (const line of [
+    'LMSG foo 67108865\r\n',
+    'LMSG foo + r q 999999999\r\n',
+    'HMSG foo 12 67108865\r\n',
+    'HMSG foo r 999999999 999999999\r\n',
+  ]) {
+    assert.deepEqual(
+      await outcome(ours.leafPort, LEAF_CONNECT, line),
+      { answer: "-ERR 'Maximum Payload Violation'\r\n", closed: true },
+      line,
+    );
     await stillServing(ours, line);
   }
   // Over max_payload (1 MiB) but within the ceiling: no -ERR, the link stays, and a PING after the payload is answered.

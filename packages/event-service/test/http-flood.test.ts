@@ -27,7 +27,14 @@ const WAIT_MS = 20_000;
 
 let seq = 0;
 const event = (tag: string, data: unknown = {}) =>
-  JSON.stringify({ specversion: '1.0', id: `${tag}-${process.pid}-${++seq}`, source: '/flood-test', type: 'scanJobCreated', producer: { id: 'p1', name: 'tester', type: 'service' }, data });
+  JSON.stringify({
+    specversion: '1.0',
+    id: `${tag}-${process.pid}-${++seq}`,
+    source: '/flood-test',
+    type: 'scanJobCreated',
+    producer: { id: 'p1', name: 'tester', type: 'service' },
+    data,
+  });
 
 interface Stream {
   outcome: 'pending' | 'open' | '503' | 'closed';
@@ -92,7 +99,8 @@ async function requestLatencies(nc: NatsConnection, n: number, tag: string): Pro
   return lat.sort((a, b) => a - b);
 }
 
-const summary = (lat: number[]) => `p50 ${lat[lat.length >> 1]!.toFixed(2)} ms, p90 ${lat[Math.floor(lat.length * 0.9)]!.toFixed(2)} ms, ${Math.round((lat.length / lat.reduce((a, b) => a + b, 0)) * 1000)} requests/s`;
+const summary = (lat: number[]) =>
+  `p50 ${lat[lat.length >> 1]!.toFixed(2)} ms, p90 ${lat[Math.floor(lat.length * 0.9)]!.toFixed(2)} ms, ${Math.round((lat.length / lat.reduce((a, b) => a + b, 0)) * 1000)} requests/s`;
 
 /** The service CLI with a store and monitoring, limited to MAX_OPEN_FILES descriptors. */
 async function limitedService(t: TestContext): Promise<{ natsUrl: string; monitorPort: number }> {
@@ -126,8 +134,15 @@ test(`${FLOOD} SSE streams against ${MAX_OPEN_FILES} descriptors: the streams pa
   t.diagnostic(`intake before the flood: ${summary(await requestLatencies(first, 50, 'before'))}`);
 
   const streams = openStreams(t, svc.monitorPort, FLOOD);
-  await until(() => count(streams, 'pending') === 0, 'every stream request answered, refused or closed', WAIT_MS, () => `${count(streams, 'pending')} pending`);
-  t.diagnostic(`${count(streams, 'open')} open, ${count(streams, '503')} refused with 503, ${count(streams, 'closed')} closed at accept`);
+  await until(
+    () => count(streams, 'pending') === 0,
+    'every stream request answered, refused or closed',
+    WAIT_MS,
+    () => `${count(streams, 'pending')} pending`,
+  );
+  t.diagnostic(
+    `${count(streams, 'open')} open, ${count(streams, '503')} refused with 503, ${count(streams, 'closed')} closed at accept`,
+  );
   // While the streams are open: a new NATS client connects, and its event requests are answered.
   const late = await natsClient(t, svc.natsUrl, 'a client during the flood');
   const during = await requestLatencies(late, 50, 'during');
@@ -136,7 +151,12 @@ test(`${FLOOD} SSE streams against ${MAX_OPEN_FILES} descriptors: the streams pa
   assert.ok(count(streams, '503') > 0, 'those past the caps are told 503');
   // Every stream let in gets every one of those events.
   const open = streams.filter((s) => s.outcome === 'open');
-  await until(() => open.every((s) => s.ids.length >= 50), 'every open stream got the 50 events', WAIT_MS, () => `least: ${Math.min(...open.map((s) => s.ids.length))}`);
+  await until(
+    () => open.every((s) => s.ids.length >= 50),
+    'every open stream got the 50 events',
+    WAIT_MS,
+    () => `least: ${Math.min(...open.map((s) => s.ids.length))}`,
+  );
   for (const s of open) assert.equal(new Set(s.ids).size, s.ids.length, 'no event twice');
 });
 
@@ -162,10 +182,17 @@ test(`${FLOOD} keep-alive HTTP connections against ${MAX_OPEN_FILES} descriptors
     socks.push(s);
   }
   t.after(() => socks.forEach((s) => s.destroy()));
-  await until(() => !outcomes.includes('pending'), 'every connection answered or closed', WAIT_MS, () => `${outcomes.filter((o) => o === 'pending').length} pending`);
+  await until(
+    () => !outcomes.includes('pending'),
+    'every connection answered or closed',
+    WAIT_MS,
+    () => `${outcomes.filter((o) => o === 'pending').length} pending`,
+  );
   const served = outcomes.filter((o) => o === 200).length;
   const busy = outcomes.filter((o) => o === 503).length;
-  t.diagnostic(`${served} answered 200, ${busy} told 503, ${outcomes.filter((o) => o === 'closed').length} closed at accept`);
+  t.diagnostic(
+    `${served} answered 200, ${busy} told 503, ${outcomes.filter((o) => o === 'closed').length} closed at accept`,
+  );
   // The served ones are still open (keep-alive): the NATS listener still has descriptors.
   const nc = await natsClient(t, svc.natsUrl, 'a client during the flood');
   await requestLatencies(nc, 5, 'http-flood');
@@ -191,11 +218,25 @@ test('a stream whose reader stops reading falls behind without holding the other
   const N = 400;
   const big = 'x'.repeat(16 * 1024);
   for (let i = 0; i < N - 1; i++) nc.publish('events.scanJobCreated', sc.encode(event('bulk', { big })));
-  await within(nc.request('events.scanJobCreated', sc.encode(event('bulk', { big })), { timeout: 20_000 }), 'the last event stored', 25_000);
-  await until(() => fast!.ids.length === N, 'the fast reader got every event while the slow one was paused', WAIT_MS, () => `fast ${fast!.ids.length}, slow ${slow!.ids.length}`);
+  await within(
+    nc.request('events.scanJobCreated', sc.encode(event('bulk', { big })), { timeout: 20_000 }),
+    'the last event stored',
+    25_000,
+  );
+  await until(
+    () => fast!.ids.length === N,
+    'the fast reader got every event while the slow one was paused',
+    WAIT_MS,
+    () => `fast ${fast!.ids.length}, slow ${slow!.ids.length}`,
+  );
   assert.ok(slow!.ids.length < N, `the slow reader is behind (${slow!.ids.length})`);
   slowRes.resume();
-  await until(() => slow!.ids.length === N, 'the slow reader caught up', WAIT_MS, () => `slow ${slow!.ids.length}`);
+  await until(
+    () => slow!.ids.length === N,
+    'the slow reader caught up',
+    WAIT_MS,
+    () => `slow ${slow!.ids.length}`,
+  );
   assert.deepEqual(slow!.ids, fast!.ids, 'the same events, in the same order, none twice');
 });
 
@@ -210,7 +251,10 @@ test('streams with different filters share one read and each gets exactly what t
   t.after(() => svc.close());
   const nc = await natsClient(t, `127.0.0.1:${svc.port}`, 'connect');
   const base = `http://127.0.0.1:${svc.monitorPort}`;
-  await within(nc.request('events.scanJobCreated', sc.encode(event('old')), { timeout: 5000 }), 'an event before the streams');
+  await within(
+    nc.request('events.scanJobCreated', sc.encode(event('old')), { timeout: 5000 }),
+    'an event before the streams',
+  );
   const { next_cursor: start } = (await (await fetch(`${base}/events?limit=1000`)).json()) as { next_cursor: string };
   // The last resumes from the start: it reads its own pages, then joins the others.
   const filters: Record<string, string>[] = [
@@ -225,7 +269,9 @@ test('streams with different filters share one read and each gets exactly what t
     { authtype: 'unauthenticated', actor: 'alice' },
     { cursor: '0' },
   ];
-  const streams = filters.map((f) => openStreamsAt(t, svc.monitorPort!, `/events/stream?${new URLSearchParams(f)}`)[0]!);
+  const streams = filters.map(
+    (f) => openStreamsAt(t, svc.monitorPort!, `/events/stream?${new URLSearchParams(f)}`)[0]!,
+  );
   await until(() => streams.every((s) => s.outcome === 'open'), 'every stream open');
   const kinds = [
     { type: 'scanJobCreated', producer: 'p1', actor: 'alice' },
@@ -253,7 +299,12 @@ test('streams with different filters share one read and each gets exactly what t
     const q = new URLSearchParams({ cursor: start, ...filters[i], limit: '1000' });
     const page = (await (await fetch(`${base}/events?${q}`)).json()) as { events: { seq: number }[] };
     const want = page.events.map((e) => String(e.seq));
-    await until(() => streams[i]!.ids.length >= want.length, `stream ${q} got ${want.length}`, WAIT_MS, () => `got ${streams[i]!.ids.length}`);
+    await until(
+      () => streams[i]!.ids.length >= want.length,
+      `stream ${q} got ${want.length}`,
+      WAIT_MS,
+      () => `got ${streams[i]!.ids.length}`,
+    );
     assert.deepEqual(streams[i]!.ids, want, `stream ${q}`);
   }
 });

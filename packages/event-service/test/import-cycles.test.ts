@@ -46,9 +46,18 @@ async function cyclesIn(dir: string): Promise<{ cycles: string[][]; files: numbe
 
 test('the check sees a cycle made of a type-only import one way and a dynamic import the other', async (t) => {
   const dir = tmpDir(t, 'import-cycles-');
-  fs.writeFileSync(path.join(dir, 'server.ts'), "import type { Handlers } from './handlers.js';\nexport class Server { handlers?: Handlers; }\n");
-  fs.writeFileSync(path.join(dir, 'handlers.ts'), "export class Handlers { async start() { return (await import('./server.js')).Server; } }\n");
-  fs.writeFileSync(path.join(dir, 'leaf.ts'), "import { Server } from './server.js';\nexport const s = new Server();\n");
+  fs.writeFileSync(
+    path.join(dir, 'server.ts'),
+    "import type { Handlers } from './handlers.js';\nexport class Server { handlers?: Handlers; }\n",
+  );
+  fs.writeFileSync(
+    path.join(dir, 'handlers.ts'),
+    "export class Handlers { async start() { return (await import('./server.js')).Server; } }\n",
+  );
+  fs.writeFileSync(
+    path.join(dir, 'leaf.ts'),
+    "import { Server } from './server.js';\nexport const s = new Server();\n",
+  );
   const found = await cyclesIn(dir);
   assert.deepEqual(found.cycles, [['handlers.ts', 'server.ts']]);
 });

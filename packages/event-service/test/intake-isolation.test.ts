@@ -39,7 +39,11 @@ async function client(t: TestContext, port: number): Promise<NatsConnection> {
   return nc;
 }
 
-type Reply = { id?: string; duplicate?: boolean; error?: { code: string; field?: string; store_code?: string; reason: string } };
+type Reply = {
+  id?: string;
+  duplicate?: boolean;
+  error?: { code: string; field?: string; store_code?: string; reason: string };
+};
 
 /**
  * Sends, in one synchronous burst (one socket write, one group at the intake): `hostile` in the middle of 40
@@ -62,11 +66,16 @@ async function burst(nc: NatsConnection, hostile: string, tag: string): Promise<
 }
 
 /** The neighbours' ids a second connection to the store file finds, once the intake had time to commit them. */
-async function storedNeighbours(nc: NatsConnection, file: string, tag: string): Promise<{ requests: number; plain: number }> {
+async function storedNeighbours(
+  nc: NatsConnection,
+  file: string,
+  tag: string,
+): Promise<{ requests: number; plain: number }> {
   await within(nc.flush(), 'flush');
   const reader = new SqliteEventStore(file);
   try {
-    const count = (kind: string) => Array.from({ length: NEIGHBOURS }, (_, i) => reader.get(`${tag}-${kind}${i}`)).filter(Boolean).length;
+    const count = (kind: string) =>
+      Array.from({ length: NEIGHBOURS }, (_, i) => reader.get(`${tag}-${kind}${i}`)).filter(Boolean).length;
     // Plain publishes are committed after the flush's PONG at the latest by one group: wait for them, bounded.
     await until(() => count('p') === NEIGHBOURS, 'the plain publishes stored', 3000).catch(() => undefined);
     return { requests: count('r'), plain: count('p') };
@@ -86,7 +95,10 @@ test('an event nested 1,000 deep is refused alone (EEVENT_INVALID); the 40 reque
     Array(NEIGHBOURS).fill('ok'),
     'every neighbour request answered with its id',
   );
-  assert.deepEqual(requests.map((r) => r.id), Array.from({ length: NEIGHBOURS }, (_, i) => `a-r${i}`));
+  assert.deepEqual(
+    requests.map((r) => r.id),
+    Array.from({ length: NEIGHBOURS }, (_, i) => `a-r${i}`),
+  );
   assert.equal(hostile.error?.code, 'EEVENT_INVALID', JSON.stringify(hostile));
   assert.equal(hostile.error?.field, 'data');
   assert.match(hostile.error!.reason, new RegExp(`nests deeper than ${MAX_EVENT_DEPTH} levels`));
@@ -96,13 +108,21 @@ test('an event nested 1,000 deep is refused alone (EEVENT_INVALID); the 40 reque
 test('an event nested 20,000 deep gets an EEVENT_INVALID reply (no stack overflow swallowed without an answer)', async (t) => {
   const svc = await service(t, path.join(tmpDir(t), 'events.db'));
   const nc = await client(t, svc.port);
-  const m = await within(nc.request('events.scanJobUpdated', sc.encode(event('deep-20000', nested(20_000))), { timeout: 5000 }), 'the reply');
+  const m = await within(
+    nc.request('events.scanJobUpdated', sc.encode(event('deep-20000', nested(20_000))), { timeout: 5000 }),
+    'the reply',
+  );
   const reply = JSON.parse(sc.decode(m.data)) as Reply;
   assert.equal(reply.error?.code, 'EEVENT_INVALID');
   assert.equal(reply.error?.field, 'data');
   assert.match(reply.error!.reason, /nests deeper than/);
   // The service goes on: a normal event is stored.
-  assert.deepEqual(JSON.parse(sc.decode((await nc.request('events.scanJobUpdated', sc.encode(event('after')), { timeout: 3000 })).data)), { id: 'after' });
+  assert.deepEqual(
+    JSON.parse(
+      sc.decode((await nc.request('events.scanJobUpdated', sc.encode(event('after')), { timeout: 3000 })).data),
+    ),
+    { id: 'after' },
+  );
 });
 
 test('an event the store itself refuses fails alone with EEVENT_STORE (ESTORE_REFUSED, no SQLite message); its group is retried and every neighbour stored once', async (t) => {
@@ -111,12 +131,18 @@ test('an event the store itself refuses fails alone with EEVENT_STORE (ESTORE_RE
   // the intake's validation passes it, the store's insert fails for that event only.
   new SqliteEventStore(file).close();
   const db = new Database(file);
-  db.exec(`CREATE TRIGGER refuse_poison BEFORE INSERT ON events WHEN NEW.id = 'poison' BEGIN SELECT RAISE(ABORT, 'poison refused by a trigger'); END`);
+  db.exec(
+    `CREATE TRIGGER refuse_poison BEFORE INSERT ON events WHEN NEW.id = 'poison' BEGIN SELECT RAISE(ABORT, 'poison refused by a trigger'); END`,
+  );
   db.close();
   const svc = await service(t, file);
   const nc = await client(t, svc.port);
   const { hostile, requests } = await burst(nc, event('poison'), 'b');
-  assert.deepEqual(requests.map((r) => r.error?.code ?? 'ok'), Array(NEIGHBOURS).fill('ok'), 'every neighbour request answered with its id');
+  assert.deepEqual(
+    requests.map((r) => r.error?.code ?? 'ok'),
+    Array(NEIGHBOURS).fill('ok'),
+    'every neighbour request answered with its id',
+  );
   assert.equal(hostile.error?.code, 'EEVENT_STORE', JSON.stringify(hostile));
   assert.equal(hostile.error?.store_code, 'ESTORE_REFUSED', JSON.stringify(hostile));
   // SQLite's message (here the trigger's) is the service's log's, not the requester's.
@@ -129,7 +155,9 @@ test('an event the store itself refuses fails alone with EEVENT_STORE (ESTORE_RE
   assert.equal(reader.count(), 2 * NEIGHBOURS);
   assert.equal(reader.lastSeq(), 2 * NEIGHBOURS, 'sequences without gaps');
   // A retry of one of the answered requests is a duplicate: it was stored exactly once.
-  const again = JSON.parse(sc.decode((await nc.request('events.scanJobUpdated', sc.encode(event('b-r3')), { timeout: 3000 })).data)) as Reply;
+  const again = JSON.parse(
+    sc.decode((await nc.request('events.scanJobUpdated', sc.encode(event('b-r3')), { timeout: 3000 })).data),
+  ) as Reply;
   assert.deepEqual(again, { id: 'b-r3', duplicate: true });
 });
 

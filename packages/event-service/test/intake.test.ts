@@ -41,7 +41,11 @@ async function ask(nc: NatsConnection, subject: string, body: unknown): Promise<
 test('the service stores a requested event and replies with its id only after the commit', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'data', 'events.db');
-  const svc = await startEventService({ service: { host: '127.0.0.1', port: 0 }, store: { path: file }, log: { level: 'silent' } });
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    store: { path: file },
+    log: { level: 'silent' },
+  });
   t.after(() => svc.close());
   const nc = await nats(t, svc.port);
   const r = await ask(nc, 'events.scanJobCreated', event('scanJobCreated', { id: 'job-1' }));
@@ -56,12 +60,19 @@ test('the service stores a requested event and replies with its id only after th
 
 test('a missing id is assigned and returned; a repeated id is acknowledged as a duplicate', async (t) => {
   const dir = tmpDir(t);
-  const svc = await startEventService({ service: { host: '127.0.0.1', port: 0 }, store: { path: path.join(dir, 'e.db') }, log: { level: 'silent' } });
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(dir, 'e.db') },
+    log: { level: 'silent' },
+  });
   t.after(() => svc.close());
   const nc = await nats(t, svc.port);
   const r = await ask(nc, 'events.nodeTerminated', event('nodeTerminated'));
   assert.match(String(r.id), /^[0-9a-f-]{36}$/);
-  assert.deepEqual(await ask(nc, 'events.nodeTerminated', event('nodeTerminated', { id: r.id })), { id: r.id, duplicate: true });
+  assert.deepEqual(await ask(nc, 'events.nodeTerminated', event('nodeTerminated', { id: r.id })), {
+    id: r.id,
+    duplicate: true,
+  });
 });
 
 test('bad events get a reply naming the problem and do not disturb good events in flight', async (t) => {
@@ -94,13 +105,18 @@ test('bad events get a reply naming the problem and do not disturb good events i
   assert.deepEqual(replies[6], { id: 'good-2' });
   // Oversized: the protocol refuses it before the intake sees it (max_payload), as nats-server would.
   await assert.rejects(
-    nc.request('events.profileUpdate', sc.encode(JSON.stringify(event('profileUpdate', { data: 'x'.repeat(5000) }))), { timeout: 1000 }),
+    nc.request('events.profileUpdate', sc.encode(JSON.stringify(event('profileUpdate', { data: 'x'.repeat(5000) }))), {
+      timeout: 1000,
+    }),
   );
 });
 
 /** A service without its own handlers, and an intake the test drives with one sink named "sink". */
 async function limitedIntake(t: TestContext, eventLimit: number) {
-  const config = resolveServiceConfig({ service: { host: '127.0.0.1', port: 0, event_limit: eventLimit }, log: { level: 'silent' } });
+  const config = resolveServiceConfig({
+    service: { host: '127.0.0.1', port: 0, event_limit: eventLimit },
+    log: { level: 'silent' },
+  });
   const logger = createLogger({ format: 'text', level: 'silent', name: 'test' });
   const server = new EventServer(config, logger, { handlers: false });
   await server.listen();
@@ -108,13 +124,22 @@ async function limitedIntake(t: TestContext, eventLimit: number) {
   t.after(() => svc.close());
   const store = new SqliteEventStore(path.join(tmpDir(t), 'e.db'));
   t.after(() => store.close());
-  const intake = new EventIntake(svc, { store: () => store, eventLimit: () => eventLimit, addGate: (g) => server.broker.addGate(g), sinksFor: () => ['sink'], logger });
+  const intake = new EventIntake(svc, {
+    store: () => store,
+    eventLimit: () => eventLimit,
+    addGate: (g) => server.broker.addGate(g),
+    sinksFor: () => ['sink'],
+    logger,
+  });
   intake.start();
   t.after(() => intake.stop());
   /** The sink delivers everything held; the intake is told there is room. */
   const drain = () => {
     const due = store.due('sink', Date.now(), 1_000_000);
-    store.delivered('sink', due.map((d) => d.seq));
+    store.delivered(
+      'sink',
+      due.map((d) => d.seq),
+    );
     intake.released();
     return due.length;
   };
@@ -124,7 +149,8 @@ async function limitedIntake(t: TestContext, eventLimit: number) {
 test('at event_limit a request gets the limit error, and is accepted again once the sink frees room', async (t) => {
   const { svc, store, drain } = await limitedIntake(t, 3);
   const nc = await nats(t, svc.port);
-  for (let i = 0; i < 3; i++) assert.deepEqual(await ask(nc, 'events.cfgingest', event('cfgingest', { id: `e${i}` })), { id: `e${i}` });
+  for (let i = 0; i < 3; i++)
+    assert.deepEqual(await ask(nc, 'events.cfgingest', event('cfgingest', { id: `e${i}` })), { id: `e${i}` });
   const refused = await ask(nc, 'events.cfgingest', event('cfgingest', { id: 'e3' }));
   assert.equal((refused.error as { code: string }).code, 'EEVENT_LIMIT');
   assert.match((refused.error as { reason: string }).reason, /event_limit 3 reached/);
@@ -139,7 +165,11 @@ test('at event_limit a plain publisher is paused until room frees, and nothing i
   // 1 KiB events, enough of them to span many socket reads: a pause takes effect at the next read.
   const TOTAL = 3000;
   const pad = 'x'.repeat(1024);
-  for (let i = 0; i < TOTAL; i++) pub.publish('events.scanJobUpdated', sc.encode(JSON.stringify(event('scanJobUpdated', { id: `p${i}`, data: pad }))));
+  for (let i = 0; i < TOTAL; i++)
+    pub.publish(
+      'events.scanJobUpdated',
+      sc.encode(JSON.stringify(event('scanJobUpdated', { id: `p${i}`, data: pad }))),
+    );
   const flushed = pub.flush();
   await until(() => intake.stats.parkedPublishers === 1, 'the publisher paused at the limit');
   // While paused, its socket is not read: the flush's PONG cannot come, and the count stops growing.
@@ -178,16 +208,28 @@ test('a burst larger than one group is committed in several, in order, none lost
   const { svc, store, intake } = await limitedIntake(t, 100_000);
   const N = 5000;
   // Published in one turn: the intake receives them all before its first commit starts.
-  for (let i = 0; i < N; i++) svc.publish('events.nodeTerminated', JSON.stringify(event('nodeTerminated', { id: `b${i}` })));
-  await until(() => store.count() === N, 'every event stored', 10_000, () => `${store.count()} stored`);
+  for (let i = 0; i < N; i++)
+    svc.publish('events.nodeTerminated', JSON.stringify(event('nodeTerminated', { id: `b${i}` })));
+  await until(
+    () => store.count() === N,
+    'every event stored',
+    10_000,
+    () => `${store.count()} stored`,
+  );
   assert.ok(intake.stats.commits >= 2, `${intake.stats.commits} commits`);
   const seqs = Array.from({ length: N }, (_, i) => store.get(`b${i}`)!.seq);
-  assert.ok(seqs.every((s, i) => i === 0 || s === seqs[i - 1]! + 1), 'stored in the order published, without gaps');
+  assert.ok(
+    seqs.every((s, i) => i === 0 || s === seqs[i - 1]! + 1),
+    'stored in the order published, without gaps',
+  );
 });
 
 test('a commit that settles while the store cannot be opened and a publisher is paused: no unhandled rejection, the publisher resumes once the store is back', async (t) => {
   // What EventHandlers.store does while a reload's store cannot be opened: the accessor throws EventStoreError.
-  const config = resolveServiceConfig({ service: { host: '127.0.0.1', port: 0, event_limit: 5 }, log: { level: 'silent' } });
+  const config = resolveServiceConfig({
+    service: { host: '127.0.0.1', port: 0, event_limit: 5 },
+    log: { level: 'silent' },
+  });
   const logger = createLogger({ format: 'text', level: 'silent', name: 'test' });
   const server = new EventServer(config, logger, { handlers: false });
   await server.listen();
@@ -224,20 +266,35 @@ test('a commit that settles while the store cannot be opened and a publisher is 
 
   const pub = await nats(t, svc.port);
   const TOTAL = 500;
-  for (let i = 0; i < TOTAL; i++) pub.publish('events.scanJobUpdated', sc.encode(JSON.stringify(event('scanJobUpdated', { id: `p${i}`, data: 'x'.repeat(1024) }))));
+  for (let i = 0; i < TOTAL; i++)
+    pub.publish(
+      'events.scanJobUpdated',
+      sc.encode(JSON.stringify(event('scanJobUpdated', { id: `p${i}`, data: 'x'.repeat(1024) }))),
+    );
   const flushed = pub.flush();
   await until(() => unusable, 'a commit settles with the store down and a publisher paused');
-  await until(() => intake.stats.commits > 0 && (rejections.length > 0 || intake.stats.parkedPublishers === 1), 'the commit settled');
+  await until(
+    () => intake.stats.commits > 0 && (rejections.length > 0 || intake.stats.parkedPublishers === 1),
+    'the commit settled',
+  );
   // A turn or two for a rejection to be reported as unhandled: that none is, is the point.
   await quietFor(50);
-  assert.deepEqual(rejections.map((r) => String(r)), [], 'no unhandled rejection');
+  assert.deepEqual(
+    rejections.map((r) => String(r)),
+    [],
+    'no unhandled rejection',
+  );
   assert.equal(intake.stats.parkedPublishers, 1, 'the publisher stays paused while the store cannot say there is room');
 
   // The store opens again and the sink delivers what it held (telling no one): the intake's own re-check resumes
   // the publisher, and nothing it sent is lost.
   const storedWhileDown = store.count();
   unusable = false;
-  const deliver = () => store.delivered('sink', store.due('sink', Date.now(), 1_000_000).map((d) => d.seq));
+  const deliver = () =>
+    store.delivered(
+      'sink',
+      store.due('sink', Date.now(), 1_000_000).map((d) => d.seq),
+    );
   // Resumed, the publisher is read again (and paused again at the limit): more of its events are stored.
   await until(
     () => {

@@ -57,16 +57,25 @@ test('a TLS key file other users can read is used with a warning naming the sett
   const got = warnings(run);
   assert.equal(got.length, 2, run.stdout());
   const bySetting = new Map(got.map((l) => [l.setting, l]));
-  assert.deepEqual(
-    pick(bySetting.get('tls.key_path')),
-    { level: 40, setting: 'tls.key_path', file: file(F.eventService.key), mode: '0644', readable_by: 'everyone' },
-  );
-  assert.deepEqual(
-    pick(bySetting.get('leafnodes.tls.key_path')),
-    { level: 40, setting: 'leafnodes.tls.key_path', file: file(F.gateway.key), mode: '0640', readable_by: 'group' },
-  );
+  assert.deepEqual(pick(bySetting.get('tls.key_path')), {
+    level: 40,
+    setting: 'tls.key_path',
+    file: file(F.eventService.key),
+    mode: '0644',
+    readable_by: 'everyone',
+  });
+  assert.deepEqual(pick(bySetting.get('leafnodes.tls.key_path')), {
+    level: 40,
+    setting: 'leafnodes.tls.key_path',
+    file: file(F.gateway.key),
+    mode: '0640',
+    readable_by: 'group',
+  });
   const keyText = fs.readFileSync(file(F.eventService.key), 'utf8');
-  assert.ok(!run.stdout().includes('PRIVATE KEY') && !run.stdout().includes(keyText.split('\n')[1]!), 'never the key itself');
+  assert.ok(
+    !run.stdout().includes('PRIVATE KEY') && !run.stdout().includes(keyText.split('\n')[1]!),
+    'never the key itself',
+  );
 
   // Tightened and reloaded: the key is read again, no new warning. Loosened again: the reload warns.
   fs.chmodSync(file(F.eventService.key), 0o600);
@@ -77,7 +86,13 @@ test('a TLS key file other users can read is used with a warning naming the sett
   await signal(run, 'SIGHUP');
   await logLine(run, 'configuration reloaded', { n: 2, ms: WAIT_MS });
   assert.equal(warnings(run).length, 3);
-  assert.deepEqual(pick(warnings(run)[2]), { level: 40, setting: 'tls.key_path', file: file(F.eventService.key), mode: '0604', readable_by: 'everyone' });
+  assert.deepEqual(pick(warnings(run)[2]), {
+    level: 40,
+    setting: 'tls.key_path',
+    file: file(F.eventService.key),
+    mode: '0604',
+    readable_by: 'everyone',
+  });
 });
 
 test('a key file every user may write is refused: at start (exit 1) and on reload (the running key kept)', async (t) => {
@@ -91,14 +106,19 @@ test('a key file every user may write is refused: at start (exit 1) and on reloa
   // As every unusable TLS file: `cannot start`, exit 1.
   assert.equal(await within(refused.exited, 'the service exits', CHILD_MS), 1, refused.stdout());
   const fatal = jsonLines(refused.stdout()).find((l) => l.msg === 'cannot start');
-  assert.ok(String(fatal?.err).startsWith(`leafnodes.tls.key_path: ${file(F.gateway.key)}: writable by every user`), refused.stdout());
+  assert.ok(
+    String(fatal?.err).startsWith(`leafnodes.tls.key_path: ${file(F.gateway.key)}: writable by every user`),
+    refused.stdout(),
+  );
 
   fs.chmodSync(file(F.gateway.key), 0o600);
   const { run } = await startCli(t, ['--config', base]);
   await logLine(run, 'listening for leafnode connections', { ms: WAIT_MS });
   fs.chmodSync(file(F.eventService.key), 0o646);
   await signal(run, 'SIGHUP');
-  const no = await logLine(run, 'configuration reload refused; the running configuration is unchanged', { ms: WAIT_MS });
+  const no = await logLine(run, 'configuration reload refused; the running configuration is unchanged', {
+    ms: WAIT_MS,
+  });
   assert.match(JSON.stringify(no), /tls\.key_path: .*writable by every user/);
   assert.equal(run.child.exitCode, null, 'still serving');
 });

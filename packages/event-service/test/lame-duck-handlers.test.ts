@@ -45,13 +45,19 @@ test('events acknowledged before SIGTERM while the sink is down are delivered af
     const r = await nc.request('events.scanJobCreated', sc.encode(JSON.stringify(event)), { timeout: WAIT_MS });
     acked.push((JSON.parse(sc.decode(r.data)) as { id: string }).id);
   }
-  assert.deepEqual(acked, Array.from({ length: EVENTS }, (_, i) => `ld-${i}`));
+  assert.deepEqual(
+    acked,
+    Array.from({ length: EVENTS }, (_, i) => `ld-${i}`),
+  );
   await nc.close();
   // The sink really is down: /handlerz shows every event pending and attempts failing before the drain.
   const mon = (await logLine(first.run, 'monitoring listener started', { ms: WAIT_MS })).port as number;
   type Handlerz = { handlers: { sinks: { name: string; backlog: number; failed_attempts: number }[] } };
   await eventually(
-    async () => ((await (await within(fetch(`http://${HOST}:${mon}/handlerz`), 'GET /handlerz')).json()) as Handlerz).handlers.sinks.find((x) => x.name === 'event_feed'),
+    async () =>
+      (
+        (await (await within(fetch(`http://${HOST}:${mon}/handlerz`), 'GET /handlerz')).json()) as Handlerz
+      ).handlers.sinks.find((x) => x.name === 'event_feed'),
     (sinkNow) => sinkNow !== undefined && sinkNow.failed_attempts > 0 && sinkNow.backlog === EVENTS,
     'a failed attempt against the down sink, every event in its backlog',
     WAIT_MS,
@@ -63,9 +69,16 @@ test('events acknowledged before SIGTERM while the sink is down are delivered af
   const { got } = await startReceiver(t, { port: sinkPort });
   const second = await startCli(t, ['--config', conf]);
   const missing = () => acked.filter((id) => !got.some((g) => g.id === id));
-  await until(() => missing().length === 0, 'every acknowledged event delivered after the restart', WAIT_MS, () => `${missing().length} missing: ${missing().join(' ')}`);
+  await until(
+    () => missing().length === 0,
+    'every acknowledged event delivered after the restart',
+    WAIT_MS,
+    () => `${missing().length} missing: ${missing().join(' ')}`,
+  );
   for (const g of got) assert.equal((JSON.parse(g.body) as { id: string }).id, g.id, 'the webhook-id is the event id');
-  t.diagnostic(`acknowledged ${acked.length}, deliveries ${got.length}, duplicates ${got.length - new Set(got.map((g) => g.id)).size}`);
+  t.diagnostic(
+    `acknowledged ${acked.length}, deliveries ${got.length}, duplicates ${got.length - new Set(got.map((g) => g.id)).size}`,
+  );
   await signal(second.run, 'SIGTERM');
   assert.equal(await within(second.run.exited, 'the restarted service exits', WAIT_MS), 0);
 });

@@ -46,7 +46,10 @@ test('SIGTERM: a client listing two servers moves to the other on ldm without lo
       '[log]',
       'format = "json"',
     ]);
-  const [a, b] = await Promise.all([startCli(t, ['--config', config('a', true)]), startCli(t, ['--config', config('b', false)])]);
+  const [a, b] = await Promise.all([
+    startCli(t, ['--config', config('a', true)]),
+    startCli(t, ['--config', config('b', false)]),
+  ]);
   const monitorPort = (await logLine(a.run, 'monitoring listener started')).port as number;
   const healthz = async () => (await fetch(`http://${HOST}:${monitorPort}/healthz`)).status;
   assert.equal(await healthz(), 200);
@@ -113,7 +116,10 @@ test('SIGTERM: a client listing two servers moves to the other on ldm without lo
   assert.equal(client.getServer(), `${HOST}:${b.port}`);
   const firstOnB = answers.findIndex((s) => s.startsWith('b:'));
   assert.ok(firstOnB >= BEFORE, `answered on a until SIGTERM (first b at ${firstOnB})`);
-  assert.ok(answers.slice(firstOnB).every((s) => s.startsWith('b:')), 'then only on b');
+  assert.ok(
+    answers.slice(firstOnB).every((s) => s.startsWith('b:')),
+    'then only on b',
+  );
   t.diagnostic(`${sent} requests, ${firstOnB} on a`);
 
   // Still draining while a client stays: unhealthy, and no new client gets in.

@@ -11,18 +11,27 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { connect, StringCodec } from 'nats';
+import { ConfigError, configChanges } from '@event-broker/shared';
 import {
-  ConfigError,
-  configChanges,
-} from '@event-broker/shared';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
+  createCertificateAuthority,
+  createClientCertificate,
+  createServerCertificate,
+  type CertificatePem,
+} from '@event-broker/dev-tools';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
 import { startEventService, type EventService } from '../src/index.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { LeafAuthorizer, dnKey, mapCertificate } from '../src/leafnode/auth.js';
 import { logLine, signal } from '@event-broker/test-support/child';
 import { uniqueSubject } from '@event-broker/test-support/flow';
-import { type NatsLeaf, natsLeafLinks, natsServerSkip, requireNatsServer, startNatsLeaf, startNatsServer } from '@event-broker/test-support/nats-server';
+import {
+  type NatsLeaf,
+  natsLeafLinks,
+  natsServerSkip,
+  requireNatsServer,
+  startNatsLeaf,
+  startNatsServer,
+} from '@event-broker/test-support/nats-server';
 import { freePort } from '@event-broker/test-support/processes';
 import { connectRaw, connectRawTls, RawConn, RawPool } from '@event-broker/test-support/raw';
 import { until, within } from '@event-broker/test-support/wait';
@@ -42,7 +51,14 @@ function leafConnect(creds: Record<string, unknown> = {}): string {
 
 /** A valid event (a catalogue type) the intake stores when it arrives as a plain publish on events.<type>. */
 function eventBody(id: string): string {
-  return JSON.stringify({ specversion: '1.0', id, source: '/leaf-test', type: 'scanJobCreated', producer: { id: 'p', name: 'leaf-test', type: 'service' }, data: {} });
+  return JSON.stringify({
+    specversion: '1.0',
+    id,
+    source: '/leaf-test',
+    type: 'scanJobCreated',
+    producer: { id: 'p', name: 'leaf-test', type: 'service' },
+    data: {},
+  });
 }
 
 /** What a would-be leaf sends once it thinks it is in: interest in everything, an event for the store, a PING. */
@@ -79,7 +95,13 @@ describe('[leafnodes.authorization]: credentials in the leaf CONNECT', () => {
       name: 'user and password',
       authorization: { user: 'leaf', password: 's3cret' },
       good: { user: 'leaf', pass: 's3cret' },
-      bad: [{}, { user: 'leaf' }, { user: 'leaf', pass: 'wrong' }, { user: 'other', pass: 's3cret' }, { auth_token: 's3cret' }],
+      bad: [
+        {},
+        { user: 'leaf' },
+        { user: 'leaf', pass: 'wrong' },
+        { user: 'other', pass: 's3cret' },
+        { auth_token: 's3cret' },
+      ],
     },
     {
       name: 'a bcrypt password',
@@ -89,7 +111,12 @@ describe('[leafnodes.authorization]: credentials in the leaf CONNECT', () => {
     },
     {
       name: 'users',
-      authorization: { users: [{ user: 'gw-a', password: 'pa' }, { user: 'gw-b', password: S3CRET_BCRYPT }] },
+      authorization: {
+        users: [
+          { user: 'gw-a', password: 'pa' },
+          { user: 'gw-b', password: S3CRET_BCRYPT },
+        ],
+      },
       good: { user: 'gw-b', pass: 's3cret' },
       bad: [{}, { user: 'gw-a', pass: 's3cret' }, { user: 'gw-c', pass: 'pa' }, { user: 'gw-b', pass: 'pa' }],
     },
@@ -197,7 +224,10 @@ describe('[leafnodes.tls] verify_and_map: only listed certificate identities att
   });
 
   const tlsTo = (who: { cert: string; key: string }) =>
-    connectRawTls({ host: HOST, port: svc.leafnodePort! }, { ca: fs.readFileSync(pki.ca), cert: fs.readFileSync(who.cert), key: fs.readFileSync(who.key) });
+    connectRawTls(
+      { host: HOST, port: svc.leafnodePort! },
+      { ca: fs.readFileSync(pki.ca), cert: fs.readFileSync(who.cert), key: fs.readFileSync(who.key) },
+    );
 
   it("a client certificate of the service's CA that is not a listed leaf is refused: no LS+ or LMSG, nothing stored", async () => {
     const conn = pool.track(await tlsTo(pki.client));
@@ -256,13 +286,19 @@ describe('certificate identities and refusal reasons (leafnode/auth.ts)', () => 
     const odd = new X509Certificate((await createClientCertificate(ca, 'a,b + c=d')).cert);
     assert.equal(mapCertificate(odd, [{ user: 'CN=a\\,b \\+ c\\=d' }])?.user, 'CN=a\\,b \\+ c\\=d');
     assert.equal(mapCertificate(odd, [{ user: 'CN=a' }]), undefined);
-    const withSan = new X509Certificate((await createServerCertificate(ca, { commonName: 'svc', dnsNames: ['leaf.example'] })).cert);
+    const withSan = new X509Certificate(
+      (await createServerCertificate(ca, { commonName: 'svc', dnsNames: ['leaf.example'] })).cert,
+    );
     assert.equal(mapCertificate(withSan, [{ user: 'CN=svc' }, { user: 'leaf.example' }])?.user, 'leaf.example');
     assert.equal(mapCertificate(withSan, [{ user: 'CN=svc' }])?.user, 'CN=svc');
   });
 
   it('a refusal reason never carries what the peer sent (a misplaced secret) or the configured secret', async () => {
-    const authz = new LeafAuthorizer(resolveServiceConfig({ leafnodes: { authorization: { users: [{ user: 'gw', password: 'configured-pw' }] } } as never }).leafnodes!);
+    const authz = new LeafAuthorizer(
+      resolveServiceConfig({
+        leafnodes: { authorization: { users: [{ user: 'gw', password: 'configured-pw' }] } } as never,
+      }).leafnodes!,
+    );
     const reasons: string[] = [];
     for (const creds of [{ user: 'pasted-token-1', pass: 'x' }, { user: 'gw', pass: 'pasted-token-2' }, {}]) {
       const v = await authz.authorize(creds, undefined);
@@ -282,7 +318,11 @@ describe('nats-server 2.9 as a leaf with credentials', { skip: natsServerSkip() 
   before(async () => {
     svc = await startEventService({
       service: { host: HOST, port: 0 },
-      leafnodes: { host: HOST, port: 0, authorization: { users: [{ user: 'edge', password: S3CRET_BCRYPT }] } } as never,
+      leafnodes: {
+        host: HOST,
+        port: 0,
+        authorization: { users: [{ user: 'edge', password: S3CRET_BCRYPT }] },
+      } as never,
       log: { level: 'silent' },
     });
   });
@@ -327,7 +367,12 @@ describe('nats-server 2.9 as a leaf with credentials', { skip: natsServerSkip() 
   it('with a wrong password it never attaches, and says why in its log', async () => {
     const leaf = await startNatsLeaf(svc.leafnodePort!, { userInfo: 'edge:wrong@' });
     leaves.push(leaf);
-    await until(() => /Authorization Violation/.test(leaf.log()), 'the leaf logs the refusal', 10_000, () => leaf.log());
+    await until(
+      () => /Authorization Violation/.test(leaf.log()),
+      'the leaf logs the refusal',
+      10_000,
+      () => leaf.log(),
+    );
     assert.deepEqual(await natsLeafLinks(leaf), []);
   });
 });
@@ -337,7 +382,11 @@ describe('nats-server 2.9 as a leaf with credentials', { skip: natsServerSkip() 
 describe('[leafnodes] configuration', () => {
   it('binds loopback unless told otherwise', async (t: TestContext) => {
     assert.equal(resolveServiceConfig({ leafnodes: {} }).leafnodes?.host, '127.0.0.1');
-    const svc = await startEventService({ service: { host: HOST, port: 0 }, leafnodes: { port: 0 }, log: { level: 'silent' } });
+    const svc = await startEventService({
+      service: { host: HOST, port: 0 },
+      leafnodes: { port: 0 },
+      log: { level: 'silent' },
+    });
     t.after(() => svc.close());
     const conn = await connectRaw({ host: '127.0.0.1', port: svc.leafnodePort! });
     t.after(() => conn.close());
@@ -353,23 +402,51 @@ describe('[leafnodes] configuration', () => {
 
   it('a port that authenticates nobody on a non-loopback address is refused, naming file, line and key', (t: TestContext) => {
     for (const host of ['0.0.0.0', '::', '192.0.2.10', 'leaf.example']) {
-      const { file, run } = load(t, ['[service]', 'token = "client-token"', '', '[leafnodes]', `host = "${host}"`, 'port = 7422']);
-      assert.throws(run, (err: unknown) => {
-        assert.ok(err instanceof ConfigError, String(err));
-        assert.match(err.message, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5: leafnodes\\.host: `));
-        assert.match(err.message, /\[leafnodes\.authorization\]/);
-        return true;
-      }, host);
+      const { file, run } = load(t, [
+        '[service]',
+        'token = "client-token"',
+        '',
+        '[leafnodes]',
+        `host = "${host}"`,
+        'port = 7422',
+      ]);
+      assert.throws(
+        run,
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.match(err.message, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5: leafnodes\\.host: `));
+          assert.match(err.message, /\[leafnodes\.authorization\]/);
+          return true;
+        },
+        host,
+      );
     }
   });
 
   it('TLS alone (any certificate of the CA) does not count as naming who may attach off loopback', (t: TestContext) => {
-    const { file, run } = load(t, ['[leafnodes]', 'host = "0.0.0.0"', '', '[leafnodes.tls]', 'cert_path = "s.pem"', 'key_path = "k.pem"', 'root_ca_path = "ca.pem"']);
-    assert.throws(run, (err: unknown) => err instanceof ConfigError && err.message.includes(`${file}:2: leafnodes.host: `));
+    const { file, run } = load(t, [
+      '[leafnodes]',
+      'host = "0.0.0.0"',
+      '',
+      '[leafnodes.tls]',
+      'cert_path = "s.pem"',
+      'key_path = "k.pem"',
+      'root_ca_path = "ca.pem"',
+    ]);
+    assert.throws(
+      run,
+      (err: unknown) => err instanceof ConfigError && err.message.includes(`${file}:2: leafnodes.host: `),
+    );
   });
 
   it('off loopback, credentials or verify_and_map make the port acceptable', (t: TestContext) => {
-    const a = load(t, ['[leafnodes]', 'host = "0.0.0.0"', '[leafnodes.authorization]', 'user = "gw"', 'password = "pw"']);
+    const a = load(t, [
+      '[leafnodes]',
+      'host = "0.0.0.0"',
+      '[leafnodes.authorization]',
+      'user = "gw"',
+      'password = "pw"',
+    ]);
     assert.doesNotThrow(a.run);
     const b = load(t, [
       '[leafnodes]',
@@ -389,15 +466,51 @@ describe('[leafnodes] configuration', () => {
     const cases: Array<[string[], RegExp]> = [
       [['[leafnodes.authorization]', 'user = "gw"'], /:3: leafnodes\.authorization\.password: /],
       [['[leafnodes.authorization]', 'password = "pw"'], /:3: leafnodes\.authorization\.user: /],
-      [['[leafnodes.authorization]', 'token = "t"', 'user = "gw"', 'password = "pw"'], /:3: leafnodes\.authorization\.token: /],
-      [['[leafnodes.authorization]', 'user = "gw"', 'password = "pw"', '[[leafnodes.authorization.users]]', 'user = "b"', 'password = "x"'], /leafnodes\.authorization\.users: /],
+      [
+        ['[leafnodes.authorization]', 'token = "t"', 'user = "gw"', 'password = "pw"'],
+        /:3: leafnodes\.authorization\.token: /,
+      ],
+      [
+        [
+          '[leafnodes.authorization]',
+          'user = "gw"',
+          'password = "pw"',
+          '[[leafnodes.authorization.users]]',
+          'user = "b"',
+          'password = "x"',
+        ],
+        /leafnodes\.authorization\.users: /,
+      ],
       [['[[leafnodes.authorization.users]]', 'user = "b"'], /:2: leafnodes\.authorization\.users\[0\]\.password: /],
-      [['[[leafnodes.authorization.users]]', 'user = "b"', 'password = "1"', '[[leafnodes.authorization.users]]', 'user = "b"', 'password = "2"'], /:6: leafnodes\.authorization\.users\[1\]\.user: .*twice/],
-      [['[leafnodes.tls]', 'cert_path = "s.pem"', 'key_path = "k.pem"', 'root_ca_path = "ca.pem"', 'verify_and_map = true'], /:6: leafnodes\.tls\.verify_and_map: /],
+      [
+        [
+          '[[leafnodes.authorization.users]]',
+          'user = "b"',
+          'password = "1"',
+          '[[leafnodes.authorization.users]]',
+          'user = "b"',
+          'password = "2"',
+        ],
+        /:6: leafnodes\.authorization\.users\[1\]\.user: .*twice/,
+      ],
+      [
+        [
+          '[leafnodes.tls]',
+          'cert_path = "s.pem"',
+          'key_path = "k.pem"',
+          'root_ca_path = "ca.pem"',
+          'verify_and_map = true',
+        ],
+        /:6: leafnodes\.tls\.verify_and_map: /,
+      ],
     ];
     for (const [lines, re] of cases) {
       const { run } = load(t, ['[leafnodes]', ...lines]);
-      assert.throws(run, (err: unknown) => err instanceof ConfigError && re.test(err.message), `${lines.join(' / ')} → ${re}`);
+      assert.throws(
+        run,
+        (err: unknown) => err instanceof ConfigError && re.test(err.message),
+        `${lines.join(' / ')} → ${re}`,
+      );
     }
   });
 
@@ -421,7 +534,11 @@ describe('[leafnodes] configuration', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, /tok-visible-nowhere/);
     assert.match(r.stdout, /token = "<redacted>"/);
-    const { file: f2 } = load(t, ['[[leafnodes.authorization.users]]', 'user = "gw-b"', 'password = "pw-visible-nowhere"']);
+    const { file: f2 } = load(t, [
+      '[[leafnodes.authorization.users]]',
+      'user = "gw-b"',
+      'password = "pw-visible-nowhere"',
+    ]);
     const r2 = await runToExit(t, ['--config', f2, '--print-config']);
     assert.equal(r2.code, 0, r2.stderr);
     assert.doesNotMatch(r2.stdout, /pw-visible-nowhere/);
@@ -431,8 +548,19 @@ describe('[leafnodes] configuration', () => {
 
 describe('[leafnodes] settings in reload diffs', () => {
   it('a changed users list is shown with each password redacted (config reload and `config patch` print these)', () => {
-    const before = resolveServiceConfig({ leafnodes: { authorization: { users: [{ user: 'gw', password: 'old-secret' }] } } as never });
-    const next = resolveServiceConfig({ leafnodes: { authorization: { users: [{ user: 'gw', password: 'new-secret' }, { user: 'b', password: 'b-secret' }] } } as never });
+    const before = resolveServiceConfig({
+      leafnodes: { authorization: { users: [{ user: 'gw', password: 'old-secret' }] } } as never,
+    });
+    const next = resolveServiceConfig({
+      leafnodes: {
+        authorization: {
+          users: [
+            { user: 'gw', password: 'new-secret' },
+            { user: 'b', password: 'b-secret' },
+          ],
+        },
+      } as never,
+    });
     const { restart, applied } = configChanges(before, next, { inForce: before });
     const shown = JSON.stringify([...restart, ...applied]);
     assert.match(shown, /leafnodes\.authorization\.users/);
@@ -448,7 +576,11 @@ describe('[leafnodes] settings in reload diffs', () => {
  * -ERR. A socket ended gracefully keeps reading (and throwing away) the burst until the peer stops or the 2 s grace
  * ends; a dropped one is reset. Writes stop at the reset or at `limit` bytes.
  */
-async function burstAfterRefusal(port: number, first: string, limit: number): Promise<{ answer: string; sent: number; reset: boolean }> {
+async function burstAfterRefusal(
+  port: number,
+  first: string,
+  limit: number,
+): Promise<{ answer: string; sent: number; reset: boolean }> {
   const socket = net.connect({ port, host: HOST, allowHalfOpen: true });
   let input = '';
   let failed = false;
@@ -458,7 +590,12 @@ async function burstAfterRefusal(port: number, first: string, limit: number): Pr
     await until(() => input.includes('\r\n') || failed, 'the INFO', 3000);
     input = '';
     socket.write(first);
-    await until(() => input.includes('-ERR') || failed, 'the -ERR', 3000, () => JSON.stringify(input));
+    await until(
+      () => input.includes('-ERR') || failed,
+      'the -ERR',
+      3000,
+      () => JSON.stringify(input),
+    );
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     let sent = 0;
     while (sent < limit && !failed) {
@@ -480,9 +617,24 @@ describe('refused leaves are dropped once their -ERR is out', () => {
 
   for (const [what, first, expected, conf] of [
     ['an operation before CONNECT', 'LMSG foo 10\r\n', 'Authorization Violation', { authorization: USER }],
-    ['a CONNECT with a wrong password', leafConnect({ user: 'leaf', pass: 'wrong' }), 'Authorization Violation', { authorization: USER }],
-    ['a CONNECT whose bcrypt check fails', leafConnect({ user: 'leaf', pass: 'wrong' }), 'Authorization Violation', { authorization: { user: 'leaf', password: S3CRET_BCRYPT } }],
-    ['a client CONNECT on the leaf port', 'CONNECT {"lang":"node","verbose":false}\r\n', 'attempted to connect to leaf node port', {}],
+    [
+      'a CONNECT with a wrong password',
+      leafConnect({ user: 'leaf', pass: 'wrong' }),
+      'Authorization Violation',
+      { authorization: USER },
+    ],
+    [
+      'a CONNECT whose bcrypt check fails',
+      leafConnect({ user: 'leaf', pass: 'wrong' }),
+      'Authorization Violation',
+      { authorization: { user: 'leaf', password: S3CRET_BCRYPT } },
+    ],
+    [
+      'a client CONNECT on the leaf port',
+      'CONNECT {"lang":"node","verbose":false}\r\n',
+      'attempted to connect to leaf node port',
+      {},
+    ],
   ] as const) {
     it(`${what}: the -ERR, then the connection reset, nothing more read`, async (t: TestContext) => {
       const svc = await startEventService({
@@ -493,7 +645,10 @@ describe('refused leaves are dropped once their -ERR is out', () => {
       t.after(() => svc.close());
       const r = await burstAfterRefusal(svc.leafnodePort!, first, LIMIT);
       assert.match(r.answer, new RegExp(`^-ERR '${expected}'\\r\\n`));
-      assert.ok(r.reset && r.sent < LIMIT, `the peer wrote ${r.sent} bytes after its -ERR${r.reset ? ' before the reset' : ' and was never reset'}`);
+      assert.ok(
+        r.reset && r.sent < LIMIT,
+        `the peer wrote ${r.sent} bytes after its -ERR${r.reset ? ' before the reset' : ' and was never reset'}`,
+      );
     });
   }
 });
@@ -508,7 +663,14 @@ describe('nothing behind a CONNECT is read before its verdict', () => {
     });
     t.after(() => svc.close());
     const [port, leafPort] = [await freePort(), await freePort()];
-    await startNatsServer(t, [`listen: "${HOST}:${port}"`, `leafnodes { listen: "${HOST}:${leafPort}", authorization { user: leaf, password: "${S3CRET_BCRYPT}" } }`], port);
+    await startNatsServer(
+      t,
+      [
+        `listen: "${HOST}:${port}"`,
+        `leafnodes { listen: "${HOST}:${leafPort}", authorization { user: leaf, password: "${S3CRET_BCRYPT}" } }`,
+      ],
+      port,
+    );
     const pool = new RawPool();
     t.after(() => pool.closeAll());
     for (const behind of ['FOO bar\r\n', `LMSG foo ${'9'.repeat(9)}\r\n`, 'LS+ foo\r\nLMSG foo 2\r\nhiXX']) {
@@ -536,7 +698,9 @@ describe('nothing behind a CONNECT is read before its verdict', () => {
     const pool = new RawPool();
     t.after(() => pool.closeAll());
     const conn = pool.track(await connectRaw({ host: HOST, port: svc.leafnodePort! }));
-    conn.send(`${leafConnect({ user: 'leaf', pass: 's3cret' })}LS+ ${subject}.back\r\nLMSG ${subject} 5\r\nhello\r\nPING\r\n`);
+    conn.send(
+      `${leafConnect({ user: 'leaf', pass: 's3cret' })}LS+ ${subject}.back\r\nLMSG ${subject} 5\r\nhello\r\nPING\r\n`,
+    );
     await assertAdmitted(conn, 'bcrypt, with operations behind the CONNECT');
     assert.deepEqual(got, ['hello'], 'the message behind the CONNECT was published before the PONG');
     // The LS+ behind the CONNECT made the leaf's interest: a message to it comes down the link.
@@ -549,7 +713,12 @@ describe('unauthenticated connections on the leaf port', () => {
   it('are bounded in number (max_unauthenticated) and in time (the authorization timeout); a real leaf gets in after', async (t: TestContext) => {
     const svc = await startEventService({
       service: { host: HOST, port: 0 },
-      leafnodes: { host: HOST, port: 0, max_unauthenticated: 3, authorization: { user: 'leaf', password: 's3cret', timeout: '400ms' } } as never,
+      leafnodes: {
+        host: HOST,
+        port: 0,
+        max_unauthenticated: 3,
+        authorization: { user: 'leaf', password: 's3cret', timeout: '400ms' },
+      } as never,
       log: { level: 'silent' },
     });
     t.after(() => svc.close());
@@ -584,12 +753,22 @@ describe('unauthenticated connections on the leaf port', () => {
     const FLOOD_MS = 4000;
     const svc = await startEventService({
       service: { host: HOST, port: 0 },
-      leafnodes: { host: HOST, port: 0, max_unauthenticated: MAX_UNAUTHENTICATED, authorization: { user: 'leaf', password: S3CRET_BCRYPT, timeout: '2s' } } as never,
+      leafnodes: {
+        host: HOST,
+        port: 0,
+        max_unauthenticated: MAX_UNAUTHENTICATED,
+        authorization: { user: 'leaf', password: S3CRET_BCRYPT, timeout: '2s' },
+      } as never,
       monitor: { host: HOST, port: 0 },
       log: { level: 'silent' },
     });
     t.after(() => svc.close());
-    const handlerz = async () => ((await (await fetch(`http://${HOST}:${svc.monitorPort}/handlerz`)).json()) as { leafnodes: { bcrypt_waiting: number; unauthenticated: number } }).leafnodes;
+    const handlerz = async () =>
+      (
+        (await (await fetch(`http://${HOST}:${svc.monitorPort}/handlerz`)).json()) as {
+          leafnodes: { bcrypt_waiting: number; unauthenticated: number };
+        }
+      ).leafnodes;
     const wrong = leafConnect({ user: 'leaf', pass: 'wrong' });
     const started = Date.now();
     let sent = 0;
@@ -604,8 +783,13 @@ describe('unauthenticated connections on the leaf port', () => {
     }
     const after = await handlerz();
     peak = Math.max(peak, after.bcrypt_waiting);
-    t.diagnostic(`${sent} wrong passwords in ${Date.now() - started} ms; bcrypt checks waiting: peak ${peak}, ${after.bcrypt_waiting} after the loop`);
-    assert.ok(peak <= MAX_UNAUTHENTICATED, `at most max_unauthenticated (${MAX_UNAUTHENTICATED}) bcrypt checks wait, saw ${peak}`);
+    t.diagnostic(
+      `${sent} wrong passwords in ${Date.now() - started} ms; bcrypt checks waiting: peak ${peak}, ${after.bcrypt_waiting} after the loop`,
+    );
+    assert.ok(
+      peak <= MAX_UNAUTHENTICATED,
+      `at most max_unauthenticated (${MAX_UNAUTHENTICATED}) bcrypt checks wait, saw ${peak}`,
+    );
     const pool = new RawPool();
     t.after(() => pool.closeAll());
     const leaf = pool.track(await connectRaw({ host: HOST, port: svc.leafnodePort! }));
@@ -619,10 +803,19 @@ describe('unauthenticated connections on the leaf port', () => {
     const pki = await makePki(t);
     const conf = path.join(pki.dir, 'svc.toml');
     const lines = (authTimeout: string) => [
-      '[service]', `host = "${HOST}"`, 'port = 0', `auth_timeout = "${authTimeout}"`,
-      '[leafnodes]', `host = "${HOST}"`, 'port = 0',
-      '[leafnodes.tls]', `cert_path = "${pki.server.cert}"`, `key_path = "${pki.server.key}"`, `root_ca_path = "${pki.ca}"`,
-      '[log]', 'format = "json"',
+      '[service]',
+      `host = "${HOST}"`,
+      'port = 0',
+      `auth_timeout = "${authTimeout}"`,
+      '[leafnodes]',
+      `host = "${HOST}"`,
+      'port = 0',
+      '[leafnodes.tls]',
+      `cert_path = "${pki.server.cert}"`,
+      `key_path = "${pki.server.key}"`,
+      `root_ca_path = "${pki.ca}"`,
+      '[log]',
+      'format = "json"',
     ];
     fs.writeFileSync(conf, lines('10s').join('\n'));
     const { run } = await startCli(t, ['--config', conf]);
@@ -636,9 +829,20 @@ describe('unauthenticated connections on the leaf port', () => {
     // Greeted in plaintext, never starts its TLS handshake.
     const noHandshake = pool.track(new RawConn(net.connect(leafPort, HOST)));
     // Handshake done, never sends CONNECT.
-    const noConnect = pool.track(await connectRawTls({ host: HOST, port: leafPort }, { ca: fs.readFileSync(pki.ca), cert: fs.readFileSync(pki.upstream.cert), key: fs.readFileSync(pki.upstream.key) }));
+    const noConnect = pool.track(
+      await connectRawTls(
+        { host: HOST, port: leafPort },
+        {
+          ca: fs.readFileSync(pki.ca),
+          cert: fs.readFileSync(pki.upstream.cert),
+          key: fs.readFileSync(pki.upstream.key),
+        },
+      ),
+    );
     const [a, b] = await Promise.all([noHandshake.expectClosed(3000), noConnect.expectClosed(3000)]);
-    t.diagnostic(`both closed ${Date.now() - started} ms after accept (auth_timeout 10 s at start, 500 ms after the reload)`);
+    t.diagnostic(
+      `both closed ${Date.now() - started} ms after accept (auth_timeout 10 s at start, 500 ms after the reload)`,
+    );
     assert.match(a.rest, /^INFO /, 'the one without a handshake got its INFO, then the close');
     assert.equal(b.rest, "-ERR 'Authentication Timeout'\r\n");
   });

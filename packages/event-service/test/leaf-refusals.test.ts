@@ -18,7 +18,10 @@ function leafConnect(fields: Record<string, unknown>): string {
   return `CONNECT ${JSON.stringify({ version: '2.9.10', server_id: 'NRAWLEAF', headers: true, ...fields })}\r\n`;
 }
 
-async function startService(t: TestContext, leafLines: string[]): Promise<{ stdout: () => string; leafPort: number; monitorPort: number }> {
+async function startService(
+  t: TestContext,
+  leafLines: string[],
+): Promise<{ stdout: () => string; leafPort: number; monitorPort: number }> {
   const dir = tmpDir(t);
   const conf = write(dir, 'svc.toml', [
     '[service]',
@@ -55,7 +58,11 @@ test('a loop of refused leaves with a 3,900-byte name writes a few short warn li
   }
   // The first refusal is logged at once; wait for it, then read everything written since the loop began.
   await until(() => jsonLines(svc.stdout()).length > before, 'a log line for the refusals', WAIT_MS);
-  const lines = svc.stdout().split('\n').filter((l) => l.startsWith('{')).slice(before);
+  const lines = svc
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .slice(before);
   const longest = Math.max(...lines.map((l) => l.length));
   t.diagnostic(`${LEAVES} refused leaves wrote ${lines.length} log lines, the longest ${longest} bytes`);
   assert.ok(lines.length <= 3, `at most a few lines for ${LEAVES} refusals, got ${lines.length}`);
@@ -73,7 +80,17 @@ test('LS+, LS- and LMSG from an admitted leaf with a subject that is not UTF-8 a
   leaf.send(leafConnect({ name: 'raw-leaf' }) + 'PING\r\n');
   await leaf.expect(/PONG\r\n/, WAIT_MS);
   const bad = Buffer.from([0xff, 0xfe]);
-  leaf.send(Buffer.concat([Buffer.from('LS+ a.'), bad, Buffer.from('\r\nLS- a.'), bad, Buffer.from('\r\nLMSG b.'), bad, Buffer.from(' 2\r\nhi\r\nPING\r\n')]));
+  leaf.send(
+    Buffer.concat([
+      Buffer.from('LS+ a.'),
+      bad,
+      Buffer.from('\r\nLS- a.'),
+      bad,
+      Buffer.from('\r\nLMSG b.'),
+      bad,
+      Buffer.from(' 2\r\nhi\r\nPING\r\n'),
+    ]),
+  );
   await leaf.expect(/PONG\r\n/, WAIT_MS);
   const metrics = await within(
     (async () => (await fetch(`http://${HOST}:${svc.monitorPort}/metrics`)).text())(),

@@ -33,7 +33,9 @@ test('a leaf that stops reading is closed as a slow consumer once write_deadline
   const leaf = await connectRaw({ host: HOST, port: svc.leafnodePort! });
   t.after(() => leaf.close());
   // Its interest is held once the PONG is back: the LS+ was read before the PING.
-  leaf.send(`CONNECT ${JSON.stringify({ version: '2.9.10', server_id: 'NSTUCKLEAF', name: 'stuck-leaf', headers: true })}\r\nLS+ feed\r\nPING\r\n`);
+  leaf.send(
+    `CONNECT ${JSON.stringify({ version: '2.9.10', server_id: 'NSTUCKLEAF', name: 'stuck-leaf', headers: true })}\r\nLS+ feed\r\nPING\r\n`,
+  );
   await leaf.expect(/PONG\r\n/);
   leaf.pause();
 
@@ -43,7 +45,11 @@ test('a leaf that stops reading is closed as a slow consumer once write_deadline
   for (let i = 0; i < MESSAGES; i++) pub.publish('feed', payload);
   await within(pub.flush(), 'the publisher is not held by the stuck leaf', 10_000);
 
-  await until(() => svc.stats().slow_consumers === 1, `the stuck leaf closed after write_deadline (${WRITE_DEADLINE_MS} ms)`, 10_000);
+  await until(
+    () => svc.stats().slow_consumers === 1,
+    `the stuck leaf closed after write_deadline (${WRITE_DEADLINE_MS} ms)`,
+    10_000,
+  );
   // Paused, the leaf's socket cannot see the close: read what the kernel holds, then expect the end.
   leaf.socket.resume();
   await leaf.expectClosed(5000);

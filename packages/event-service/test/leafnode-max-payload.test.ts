@@ -46,47 +46,69 @@ async function startService(t: TestContext): Promise<EventService> {
   return svc;
 }
 
-test('a nats-server leaf with a larger max_payload: its over-size message is dropped and counted, the link stays up, the next message arrives', { skip: natsServerSkip() }, async (t) => {
-  const svc = await startService(t);
-  const leaf = await startNatsLeaf(svc.leafnodePort!, { config: ['max_payload: 4MB'] });
-  t.after(() => leaf.stop());
-  await until(async () => (await natsLeafLinks(leaf)).length === 1, 'the leaf attached', WAIT_MS, () => leaf.log());
+test(
+  'a nats-server leaf with a larger max_payload: its over-size message is dropped and counted, the link stays up, the next message arrives',
+  { skip: natsServerSkip() },
+  async (t) => {
+    const svc = await startService(t);
+    const leaf = await startNatsLeaf(svc.leafnodePort!, { config: ['max_payload: 4MB'] });
+    t.after(() => leaf.stop());
+    await until(
+      async () => (await natsLeafLinks(leaf)).length === 1,
+      'the leaf attached',
+      WAIT_MS,
+      () => leaf.log(),
+    );
 
-  // A subscriber on our side; a publisher on the leaf, whose INFO allows 4 MB.
-  const ours = await within(connect({ servers: `${HOST}:${svc.port}` }), 'connect to the service');
-  t.after(() => ours.close());
-  const got: string[] = [];
-  const sizes: number[] = [];
-  ours.subscribe('mp.>', {
-    callback: (err, m) => {
-      if (err) return;
-      sizes.push(m.data.length);
-      if (m.data.length < 100) got.push(`${m.subject}:${sc.decode(m.data)}`);
-    },
-  });
-  await ours.flush();
-  const onLeaf = await within(connect({ servers: `${HOST}:${leaf.clientPort}` }), 'connect to the leaf');
-  t.after(() => onLeaf.close());
-  assert.equal(onLeaf.info?.max_payload, 4 * 1024 * 1024, 'the leaf allows 4 MB to its clients');
-  // Our interest reaches the leaf asynchronously: publish until one arrives.
-  await untilFlows(() => onLeaf.publish('mp.ready', sc.encode('r')), () => got.includes('mp.ready:r'), 'a message from the leaf reaching the service', WAIT_MS);
-  const before = (await json<{ leafs: LeafzLink[] }>(svc, '/leafz')).leafs;
-  assert.equal(before.length, 1);
+    // A subscriber on our side; a publisher on the leaf, whose INFO allows 4 MB.
+    const ours = await within(connect({ servers: `${HOST}:${svc.port}` }), 'connect to the service');
+    t.after(() => ours.close());
+    const got: string[] = [];
+    const sizes: number[] = [];
+    ours.subscribe('mp.>', {
+      callback: (err, m) => {
+        if (err) return;
+        sizes.push(m.data.length);
+        if (m.data.length < 100) got.push(`${m.subject}:${sc.decode(m.data)}`);
+      },
+    });
+    await ours.flush();
+    const onLeaf = await within(connect({ servers: `${HOST}:${leaf.clientPort}` }), 'connect to the leaf');
+    t.after(() => onLeaf.close());
+    assert.equal(onLeaf.info?.max_payload, 4 * 1024 * 1024, 'the leaf allows 4 MB to its clients');
+    // Our interest reaches the leaf asynchronously: publish until one arrives.
+    await untilFlows(
+      () => onLeaf.publish('mp.ready', sc.encode('r')),
+      () => got.includes('mp.ready:r'),
+      'a message from the leaf reaching the service',
+      WAIT_MS,
+    );
+    const before = (await json<{ leafs: LeafzLink[] }>(svc, '/leafz')).leafs;
+    assert.equal(before.length, 1);
 
-  onLeaf.publish('mp.big', new Uint8Array(2 * MiB));
-  onLeaf.publish('mp.after', sc.encode('next'));
-  await onLeaf.flush();
-  await until(() => got.includes('mp.after:next'), 'the message after the over-size one arrives', WAIT_MS, () => JSON.stringify(got));
+    onLeaf.publish('mp.big', new Uint8Array(2 * MiB));
+    onLeaf.publish('mp.after', sc.encode('next'));
+    await onLeaf.flush();
+    await until(
+      () => got.includes('mp.after:next'),
+      'the message after the over-size one arrives',
+      WAIT_MS,
+      () => JSON.stringify(got),
+    );
 
-  assert.ok(sizes.every((n) => n <= MiB), `nothing over max_payload delivered: ${JSON.stringify(sizes)}`);
-  const after = (await json<{ leafs: LeafzLink[] }>(svc, '/leafz')).leafs;
-  assert.deepEqual(
-    after.map((l) => [l.name, l.port]),
-    before.map((l) => [l.name, l.port]),
-    'the same link, never closed and redialled',
-  );
-  const handlerz = await json<{ leafnodes: { total_links: number } }>(svc, '/handlerz');
-  assert.equal(handlerz.leafnodes.total_links, 1, 'one link since start');
-  assert.equal(await metric(svc, 'event_service_leafnode_oversize_dropped_total'), 1);
-  assert.doesNotMatch(leaf.log(), /Maximum Payload|Payload Violation/, 'the leaf was told nothing');
-});
+    assert.ok(
+      sizes.every((n) => n <= MiB),
+      `nothing over max_payload delivered: ${JSON.stringify(sizes)}`,
+    );
+    const after = (await json<{ leafs: LeafzLink[] }>(svc, '/leafz')).leafs;
+    assert.deepEqual(
+      after.map((l) => [l.name, l.port]),
+      before.map((l) => [l.name, l.port]),
+      'the same link, never closed and redialled',
+    );
+    const handlerz = await json<{ leafnodes: { total_links: number } }>(svc, '/handlerz');
+    assert.equal(handlerz.leafnodes.total_links, 1, 'one link since start');
+    assert.equal(await metric(svc, 'event_service_leafnode_oversize_dropped_total'), 1);
+    assert.doesNotMatch(leaf.log(), /Maximum Payload|Payload Violation/, 'the leaf was told nothing');
+  },
+);

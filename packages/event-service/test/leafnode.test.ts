@@ -13,7 +13,12 @@ import { collect, fence, uniqueSubject, untilFlows } from '@event-broker/test-su
 import { type NatsLeaf, natsLeafLinks, natsServerSkip, startNatsLeaf } from '@event-broker/test-support/nats-server';
 import { until, within } from '@event-broker/test-support/wait';
 import { tmpDir } from '@event-broker/test-support/tmp';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
+import {
+  createCertificateAuthority,
+  createClientCertificate,
+  createServerCertificate,
+  type CertificatePem,
+} from '@event-broker/dev-tools';
 
 const sc = StringCodec();
 
@@ -54,7 +59,11 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     assert.ok(svc.leafnodePort, 'the leafnode port is bound');
     leaf = await startNatsLeaf(svc.leafnodePort);
     ours = await connect({ servers: `127.0.0.1:${svc.port}` });
-    theirs = await connect({ servers: `127.0.0.1:${leaf.clientPort}`, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    theirs = await connect({
+      servers: `127.0.0.1:${leaf.clientPort}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 100,
+    });
   });
 
   after(async () => {
@@ -69,10 +78,15 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     const net1 = collect(ours.subscribe(subject));
     const inproc: { data: string; hdr: string | undefined }[] = [];
     const sub = svc.subscribe(subject, {
-      callback: (m) => inproc.push({ data: m.string(), hdr: (m.headers?.['X-Test'] as string | undefined) ?? undefined }),
+      callback: (m) =>
+        inproc.push({ data: m.string(), hdr: (m.headers?.['X-Test'] as string | undefined) ?? undefined }),
     });
     await ours.flush();
-    await untilFlows(() => theirs.publish(subject, sc.encode('probe')), () => net1.length > 0 && inproc.length > 0, 'leaf → hub interest');
+    await untilFlows(
+      () => theirs.publish(subject, sc.encode('probe')),
+      () => net1.length > 0 && inproc.length > 0,
+      'leaf → hub interest',
+    );
     await fence((m) => theirs.publish(subject, sc.encode(m)), net1, 'the probes in flight land');
     net1.length = 0;
     inproc.length = 0;
@@ -95,7 +109,11 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     const got = collect(theirs.subscribe(`${base}.>`));
     const exact = collect(theirs.subscribe(`${base}.x`));
     await theirs.flush();
-    await untilFlows(() => svc.publish(`${base}.x`, 'probe'), () => got.length > 0 && exact.length > 0, 'hub → leaf interest');
+    await untilFlows(
+      () => svc.publish(`${base}.x`, 'probe'),
+      () => got.length > 0 && exact.length > 0,
+      'hub → leaf interest',
+    );
     await fence((m) => svc.publish(`${base}.x`, m), [got, exact], 'the probes in flight land');
     const before = (await leafz(leaf)).in_msgs;
     got.length = 0;
@@ -121,23 +139,37 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     // Interest crosses asynchronously: retry short requests until one finds its responder.
     let reply: string | undefined;
     await untilFlows(
-      () => void theirs.request(ourService, sc.encode('q'), { timeout: 200 }).then((m) => (reply = sc.decode(m.data)), () => {}),
+      () =>
+        void theirs.request(ourService, sc.encode('q'), { timeout: 200 }).then(
+          (m) => (reply = sc.decode(m.data)),
+          () => {},
+        ),
       () => reply !== undefined,
       'leaf → hub request',
     );
     assert.equal(reply, 'ours:q');
     let back: string | undefined;
     await untilFlows(
-      () => void ours.request(theirService, sc.encode('r'), { timeout: 200 }).then((m) => (back = sc.decode(m.data)), () => {}),
+      () =>
+        void ours.request(theirService, sc.encode('r'), { timeout: 200 }).then(
+          (m) => (back = sc.decode(m.data)),
+          () => {},
+        ),
       () => back !== undefined,
       'hub → leaf request',
     );
     assert.equal(back, 'theirs:r');
-    const m = await within(svc.request(theirService, 'embedded', { timeoutMs: 2000 }), 'in-process request to the leaf');
+    const m = await within(
+      svc.request(theirService, 'embedded', { timeoutMs: 2000 }),
+      'in-process request to the leaf',
+    );
     assert.equal(m.string(), 'theirs:embedded');
     const h = headers();
     h.set('X-Req', 'h');
-    const hm = await within(theirs.request(ourService, sc.encode('with headers'), { timeout: 2000, headers: h }), 'request with headers');
+    const hm = await within(
+      theirs.request(ourService, sc.encode('with headers'), { timeout: 2000, headers: h }),
+      'request with headers',
+    );
     assert.equal(sc.decode(hm.data), 'ours:with headers');
   });
 
@@ -158,11 +190,23 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     const plainTheirs = collect(theirs.subscribe(subject));
     await ours.flush();
     await theirs.flush();
-    await untilFlows(() => ours.publish(subject, sc.encode('probe')), () => plainTheirs.length > 0, 'hub → leaf plain interest');
-    await untilFlows(() => theirs.publish(subject, sc.encode('probe')), () => plainOurs.includes('probe') && plainOurs.length > plainTheirs.length - 1, 'leaf → hub plain interest');
+    await untilFlows(
+      () => ours.publish(subject, sc.encode('probe')),
+      () => plainTheirs.length > 0,
+      'hub → leaf plain interest',
+    );
+    await untilFlows(
+      () => theirs.publish(subject, sc.encode('probe')),
+      () => plainOurs.includes('probe') && plainOurs.length > plainTheirs.length - 1,
+      'leaf → hub plain interest',
+    );
     const landed = async (what: string) => {
       await fence((m) => ours.publish(subject, sc.encode(m)), [seen, plainOurs, plainTheirs], `${what} from our side`);
-      await fence((m) => theirs.publish(subject, sc.encode(m)), [seen, plainOurs, plainTheirs], `${what} from the leaf`);
+      await fence(
+        (m) => theirs.publish(subject, sc.encode(m)),
+        [seen, plainOurs, plainTheirs],
+        `${what} from the leaf`,
+      );
     };
     await landed('the probes in flight land');
     seen.length = 0;
@@ -172,11 +216,19 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     for (let i = 0; i < 40; i++) theirs.publish(subject, sc.encode(`l${i}`));
     await ours.flush();
     await theirs.flush();
-    await until(() => seen.length >= 80 && plainOurs.length === 80 && plainTheirs.length === 80, 'eighty deliveries', undefined, () => `${seen.length} queue, ${plainOurs.length}/${plainTheirs.length} plain`);
+    await until(
+      () => seen.length >= 80 && plainOurs.length === 80 && plainTheirs.length === 80,
+      'eighty deliveries',
+      undefined,
+      () => `${seen.length} queue, ${plainOurs.length}/${plainTheirs.length} plain`,
+    );
     // A second delivery of any of them would come before the markers.
     await landed('every delivery lands');
     const payloads = seen.map((s) => s.split(':')[1]!).sort();
-    const expected = [...Array.from({ length: 40 }, (_, i) => `h${i}`), ...Array.from({ length: 40 }, (_, i) => `l${i}`)].sort();
+    const expected = [
+      ...Array.from({ length: 40 }, (_, i) => `h${i}`),
+      ...Array.from({ length: 40 }, (_, i) => `l${i}`),
+    ].sort();
     assert.deepEqual(payloads, expected, 'every message reached exactly one member of the group');
   });
 
@@ -184,13 +236,23 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     const down = uniqueSubject('qdown');
     const up = uniqueSubject('qup');
     const leafGot: string[] = [];
-    for (let k = 0; k < 2; k++) theirs.subscribe(down, { queue: 'far', callback: (_e, m) => leafGot.push(sc.decode(m.data)) });
+    for (let k = 0; k < 2; k++)
+      theirs.subscribe(down, { queue: 'far', callback: (_e, m) => leafGot.push(sc.decode(m.data)) });
     const oursGot: string[] = [];
-    for (let k = 0; k < 2; k++) ours.subscribe(up, { queue: 'far', callback: (_e, m) => oursGot.push(sc.decode(m.data)) });
+    for (let k = 0; k < 2; k++)
+      ours.subscribe(up, { queue: 'far', callback: (_e, m) => oursGot.push(sc.decode(m.data)) });
     await theirs.flush();
     await ours.flush();
-    await untilFlows(() => svc.publish(down, 'probe'), () => leafGot.length > 0, 'hub → leaf queue interest');
-    await untilFlows(() => theirs.publish(up, sc.encode('probe')), () => oursGot.length > 0, 'leaf → hub queue interest');
+    await untilFlows(
+      () => svc.publish(down, 'probe'),
+      () => leafGot.length > 0,
+      'hub → leaf queue interest',
+    );
+    await untilFlows(
+      () => theirs.publish(up, sc.encode('probe')),
+      () => oursGot.length > 0,
+      'leaf → hub queue interest',
+    );
     const landed = async (what: string) => {
       await fence((m) => svc.publish(down, m), leafGot, `${what} at the leaf`);
       await fence((m) => theirs.publish(up, sc.encode(m)), oursGot, `${what} at our side`);
@@ -217,15 +279,27 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     const upGot: string[] = [];
     const lane = svc.subscribe(laneUp, { callback: (m) => upGot.push(m.string()) });
     await theirs.flush();
-    await untilFlows(() => svc.publish(laneDown, 'probe'), () => downGot.length > 0, 'hub → leaf lane');
-    await untilFlows(() => theirs.publish(laneUp, sc.encode('probe')), () => upGot.length > 0, 'leaf → hub lane');
+    await untilFlows(
+      () => svc.publish(laneDown, 'probe'),
+      () => downGot.length > 0,
+      'hub → leaf lane',
+    );
+    await untilFlows(
+      () => theirs.publish(laneUp, sc.encode('probe')),
+      () => upGot.length > 0,
+      'leaf → hub lane',
+    );
 
     const subject = uniqueSubject('gone');
     const got = collect(theirs.subscribe(subject, { max: 1 }));
     await theirs.flush();
-    await untilFlows(() => svc.publish(subject, 'probe'), () => got.length > 0, 'hub → leaf interest');
+    await untilFlows(
+      () => svc.publish(subject, 'probe'),
+      () => got.length > 0,
+      'hub → leaf interest',
+    );
     // The auto-unsubscribe reaches us as LS-; then nothing for this subject may cross.
-    await until(async () => !(await linkWants(svc.monitorPort!, subject)), 'our side drops the leaf\'s interest (LS-)');
+    await until(async () => !(await linkWants(svc.monitorPort!, subject)), "our side drops the leaf's interest (LS-)");
     await fence((m) => svc.publish(laneDown, m), downGot, 'the probes in flight land');
     const before = (await leafz(leaf)).in_msgs;
     for (let i = 0; i < 20; i++) svc.publish(subject, 'nobody wants this');
@@ -235,7 +309,11 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     const upSubject = uniqueSubject('gone.up');
     const inproc: string[] = [];
     const sub = svc.subscribe(upSubject, { callback: (m) => inproc.push(m.string()) });
-    await untilFlows(() => theirs.publish(upSubject, sc.encode('probe')), () => inproc.length > 0, 'leaf → hub interest');
+    await untilFlows(
+      () => theirs.publish(upSubject, sc.encode('probe')),
+      () => inproc.length > 0,
+      'leaf → hub interest',
+    );
     sub.unsubscribe();
     await until(async () => !(await linkWants(leaf.httpPort, upSubject)), 'the leaf drops our interest (LS-)');
     await fence((m) => theirs.publish(laneUp, sc.encode(m)), upGot, 'the probes in flight land');
@@ -254,8 +332,16 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     svc.subscribe(up, { callback: (m) => inproc.push(m.string()) });
     const leafGot = collect(theirs.subscribe(down));
     await theirs.flush();
-    await untilFlows(() => theirs.publish(up, sc.encode('before')), () => inproc.length > 0, 'leaf → hub before the restart');
-    await untilFlows(() => svc.publish(down, 'before'), () => leafGot.length > 0, 'hub → leaf before the restart');
+    await untilFlows(
+      () => theirs.publish(up, sc.encode('before')),
+      () => inproc.length > 0,
+      'leaf → hub before the restart',
+    );
+    await untilFlows(
+      () => svc.publish(down, 'before'),
+      () => leafGot.length > 0,
+      'hub → leaf before the restart',
+    );
 
     const ports = { clientPort: leaf.clientPort, httpPort: leaf.httpPort };
     await leaf.stop();
@@ -263,8 +349,16 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
     inproc.length = 0;
     leafGot.length = 0;
     // The leaf's client reconnects and re-subscribes; the new leaf server sends its LS+, we send ours.
-    await untilFlows(() => theirs.publish(up, sc.encode('after')), () => inproc.includes('after'), 'leaf → hub after the restart');
-    await untilFlows(() => svc.publish(down, 'after'), () => leafGot.includes('after'), 'hub → leaf after the restart');
+    await untilFlows(
+      () => theirs.publish(up, sc.encode('after')),
+      () => inproc.includes('after'),
+      'leaf → hub after the restart',
+    );
+    await untilFlows(
+      () => svc.publish(down, 'after'),
+      () => leafGot.includes('after'),
+      'hub → leaf after the restart',
+    );
   });
 });
 
@@ -292,7 +386,7 @@ describe('leafnode port refusals (raw protocol)', () => {
     return got;
   }
 
-  it('a client CONNECT on the leaf port gets nats-server\'s refusal', async () => {
+  it("a client CONNECT on the leaf port gets nats-server's refusal", async () => {
     const got = await exchange('CONNECT {"lang":"node","version":"2.29.3"}\r\nPING\r\n');
     assert.match(got, /^INFO \{.*\} \r\n-ERR 'attempted to connect to leaf node port'\r\n$/);
   });
@@ -361,7 +455,11 @@ describe('leafnode listener over TLS', { skip: natsServerSkip() }, () => {
       const subject = uniqueSubject('tls.up');
       const got: string[] = [];
       svc.subscribe(subject, { callback: (m) => got.push(m.string()) });
-      await untilFlows(() => nc.publish(subject, sc.encode('over tls')), () => got.includes('over tls'), 'leaf → hub over TLS');
+      await untilFlows(
+        () => nc.publish(subject, sc.encode('over tls')),
+        () => got.includes('over tls'),
+        'leaf → hub over TLS',
+      );
     } finally {
       await nc.close();
     }
@@ -374,7 +472,12 @@ describe('leafnode listener over TLS', { skip: natsServerSkip() }, () => {
     leaves.push(stranger);
     // nats-server retries every second; two attempts each, closed by us (its log says so), are enough.
     const refusals = (l: NatsLeaf) => (l.log().match(/Leafnode connection closed/g) ?? []).length;
-    await until(() => refusals(bare) >= 2 && refusals(stranger) >= 2, 'both leaves refused twice', 10_000, () => `${bare.log()}\n${stranger.log()}`);
+    await until(
+      () => refusals(bare) >= 2 && refusals(stranger) >= 2,
+      'both leaves refused twice',
+      10_000,
+      () => `${bare.log()}\n${stranger.log()}`,
+    );
     assert.deepEqual(await natsLeafLinks(bare), []);
     assert.deepEqual(await natsLeafLinks(stranger), []);
   });

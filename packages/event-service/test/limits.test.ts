@@ -141,15 +141,21 @@ for (const target of targets()) {
         await expectErrAndClose(c, 'maximum connections exceeded');
         a.close();
         // The server notices the close asynchronously: retry for a bounded time.
-        await until(async () => {
-          const d = pool.track(await connectRaw(server()));
-          d.send(`CONNECT ${JSON.stringify(QUIET)}\r\nPING\r\n`);
-          // A refused connection may also be reset before its -ERR is read (nats-server closes with our CONNECT
-          // unread): that is a refusal too.
-          const got = await d.expect(/^(PONG|-ERR '[^']*')\r\n/).catch((err: Error) => [err.message, 'closed'] as const);
-          if (got[1] !== 'PONG' && got[1] !== 'closed') assert.equal(got[1], "-ERR 'maximum connections exceeded'");
-          return got[1] === 'PONG';
-        }, 'the closed connection freed its slot', 2000);
+        await until(
+          async () => {
+            const d = pool.track(await connectRaw(server()));
+            d.send(`CONNECT ${JSON.stringify(QUIET)}\r\nPING\r\n`);
+            // A refused connection may also be reset before its -ERR is read (nats-server closes with our CONNECT
+            // unread): that is a refusal too.
+            const got = await d
+              .expect(/^(PONG|-ERR '[^']*')\r\n/)
+              .catch((err: Error) => [err.message, 'closed'] as const);
+            if (got[1] !== 'PONG' && got[1] !== 'closed') assert.equal(got[1], "-ERR 'maximum connections exceeded'");
+            return got[1] === 'PONG';
+          },
+          'the closed connection freed its slot',
+          2000,
+        );
       });
     });
 
@@ -234,10 +240,14 @@ for (const target of targets()) {
           await b.expect(/^-ERR 'maximum subscriptions exceeded'\r\n/);
           a.close();
           let sid = 1;
-          await until(async () => {
-            b.send(`SUB d ${++sid}\r\nPING\r\n`);
-            return (await b.expect(/^(PONG|-ERR '[^']*'\r\nPONG)\r\n/))[1] === 'PONG';
-          }, 'the closed connection freed its subscriptions', 2000);
+          await until(
+            async () => {
+              b.send(`SUB d ${++sid}\r\nPING\r\n`);
+              return (await b.expect(/^(PONG|-ERR '[^']*'\r\nPONG)\r\n/))[1] === 'PONG';
+            },
+            'the closed connection freed its subscriptions',
+            2000,
+          );
         });
       });
     }

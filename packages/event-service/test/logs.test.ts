@@ -12,7 +12,11 @@ const TOKEN = 'tok-s3cr3t-7f1c9a';
 const PAYLOAD = 'payload-canary-5b2e8d';
 
 test('logs are JSON lines naming connects, protocol errors and closes, never a payload or a token', async (t) => {
-  const conf = write(tmpDir(t, 'event-service-logs-'), 'svc.toml', `[service]\nhost = "127.0.0.1"\nport = 0\ntoken = "${TOKEN}"\n\n[log]\nformat = "json"\nlevel = "debug"\n`);
+  const conf = write(
+    tmpDir(t, 'event-service-logs-'),
+    'svc.toml',
+    `[service]\nhost = "127.0.0.1"\nport = 0\ntoken = "${TOKEN}"\n\n[log]\nformat = "json"\nlevel = "debug"\n`,
+  );
   const run = cli(t, ['--config', conf]);
   // Everything it writes, stderr too: every line must be JSON.
   const out = () => run.stdout() + run.stderr();
@@ -43,7 +47,10 @@ test('logs are JSON lines naming connects, protocol errors and closes, never a p
   await within(run.exited, 'exit after SIGTERM', 11_000);
 
   const all = lines();
-  assert.ok(all.every((l) => typeof l.level === 'number' && typeof l.time === 'number'), 'every line is a pino JSON object');
+  assert.ok(
+    all.every((l) => typeof l.level === 'number' && typeof l.time === 'number'),
+    'every line is a pino JSON object',
+  );
   assert.ok(all.some((l) => l.msg === 'client connected' && l.lang === 'nats.js'));
   assert.ok(all.some((l) => l.msg === 'protocol error, closing' && l.error === 'Authorization Violation'));
   assert.ok(all.some((l) => l.msg === 'protocol error, closing' && l.error === 'Unknown Protocol Operation'));

@@ -34,7 +34,9 @@ const TRICKLE_BOUND_KIB = 2 * PARKED_BOUND_KIB;
 /** 1 MiB that never completes: an INFO line without its end, or a PUB/LMSG whose payload is one byte short. */
 function attack(op: 'PUB' | 'LMSG') {
   return (i: number): Buffer =>
-    i % 2 === 0 ? Buffer.from(`INFO {"x":"${'a'.repeat(MiB - 11)}`) : Buffer.from(`${op} x ${MiB}\r\n${'a'.repeat(MiB - 1)}`);
+    i % 2 === 0
+      ? Buffer.from(`INFO {"x":"${'a'.repeat(MiB - 11)}`)
+      : Buffer.from(`${op} x ${MiB}\r\n${'a'.repeat(MiB - 1)}`);
 }
 /** A CONNECT line within max_control_line (4096) that never ends: every server lets it wait for auth_timeout. */
 const partialConnect = (): Buffer => Buffer.from(`CONNECT {"auth_token":"${'a'.repeat(4000)}`);
@@ -67,7 +69,11 @@ async function startBoth(t: TestContext): Promise<Servers> {
   const [nport, nleaf] = [await freePort(), await freePort()];
   const natsd = await startNatsServer(
     t,
-    [`listen: "${HOST}:${nport}"`, `authorization { token: "${TOKEN}", timeout: 60 }`, `leafnodes { listen: "${HOST}:${nleaf}", authorization { timeout: 60 } }`],
+    [
+      `listen: "${HOST}:${nport}"`,
+      `authorization { token: "${TOKEN}", timeout: 60 }`,
+      `leafnodes { listen: "${HOST}:${nleaf}", authorization { timeout: 60 } }`,
+    ],
     nport,
   );
   return { ours: { pid: run.child.pid!, port, leafPort }, theirs: { pid: natsd.pid, port: nport, leafPort: nleaf } };
@@ -86,12 +92,18 @@ test('100 unauthenticated connections sending 1 MiB each cost the service what t
     ['leafnode port', 'leafPort', 'LMSG'],
   ] as const) {
     const s = await startBoth(t);
-    const theirs = await measureParking(s.theirs.pid, { count: COUNT, open: plainOpener(s.theirs[port]), bytes: attack(op) });
+    const theirs = await measureParking(s.theirs.pid, {
+      count: COUNT,
+      open: plainOpener(s.theirs[port]),
+      bytes: attack(op),
+    });
     const ours = await measureParking(s.ours.pid, { count: COUNT, open: plainOpener(s.ours[port]), bytes: attack(op) });
     report(t, `${what}, 1 MiB INFO or ${op} before CONNECT`, ours, theirs);
     const bound = ATTACK_BOUND_KIB[port];
-    if (ours.perConnectionKiB > bound) problems.push(`${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${bound})`);
-    if (ours.stillOpen !== 0) problems.push(`${what}: ${ours.stillOpen} connections left open (nats-server: ${theirs.stillOpen})`);
+    if (ours.perConnectionKiB > bound)
+      problems.push(`${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${bound})`);
+    if (ours.stillOpen !== 0)
+      problems.push(`${what}: ${ours.stillOpen} connections left open (nats-server: ${theirs.stillOpen})`);
   }
   assert.deepEqual(problems, []);
 });
@@ -103,11 +115,22 @@ test('100 connections parked on a partial CONNECT within max_control_line stay o
     ['leafnode port', 'leafPort'],
   ] as const) {
     const s = await startBoth(t);
-    const theirs = await measureParking(s.theirs.pid, { count: COUNT, open: plainOpener(s.theirs[port]), bytes: partialConnect });
-    const ours = await measureParking(s.ours.pid, { count: COUNT, open: plainOpener(s.ours[port]), bytes: partialConnect });
+    const theirs = await measureParking(s.theirs.pid, {
+      count: COUNT,
+      open: plainOpener(s.theirs[port]),
+      bytes: partialConnect,
+    });
+    const ours = await measureParking(s.ours.pid, {
+      count: COUNT,
+      open: plainOpener(s.ours[port]),
+      bytes: partialConnect,
+    });
     report(t, `${what}, a partial CONNECT of 4 KB`, ours, theirs);
     assert.equal(ours.stillOpen, COUNT, `${what}: a CONNECT within max_control_line may wait for auth_timeout`);
-    assert.ok(ours.perConnectionKiB <= PARKED_BOUND_KIB, `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${PARKED_BOUND_KIB})`);
+    assert.ok(
+      ours.perConnectionKiB <= PARKED_BOUND_KIB,
+      `${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${PARKED_BOUND_KIB})`,
+    );
   }
 });
 
@@ -119,11 +142,25 @@ test('100 connections trickling a partial CONNECT one byte per write stay open a
     ['leafnode port', 'leafPort'],
   ] as const) {
     const s = await startBoth(t);
-    const theirs = await measureParking(s.theirs.pid, { count: COUNT, open: plainOpener(s.theirs[port]), bytes: partialConnect, trickle: true });
-    const ours = await measureParking(s.ours.pid, { count: COUNT, open: plainOpener(s.ours[port]), bytes: partialConnect, trickle: true });
+    const theirs = await measureParking(s.theirs.pid, {
+      count: COUNT,
+      open: plainOpener(s.theirs[port]),
+      bytes: partialConnect,
+      trickle: true,
+    });
+    const ours = await measureParking(s.ours.pid, {
+      count: COUNT,
+      open: plainOpener(s.ours[port]),
+      bytes: partialConnect,
+      trickle: true,
+    });
     report(t, `${what}, a partial CONNECT of 4 KB one byte per write`, ours, theirs);
-    if (ours.stillOpen !== COUNT) problems.push(`${what}: ${ours.stillOpen} of ${COUNT} still open (a CONNECT within max_control_line may wait for auth_timeout)`);
-    if (ours.perConnectionKiB > TRICKLE_BOUND_KIB) problems.push(`${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${TRICKLE_BOUND_KIB})`);
+    if (ours.stillOpen !== COUNT)
+      problems.push(
+        `${what}: ${ours.stillOpen} of ${COUNT} still open (a CONNECT within max_control_line may wait for auth_timeout)`,
+      );
+    if (ours.perConnectionKiB > TRICKLE_BOUND_KIB)
+      problems.push(`${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${TRICKLE_BOUND_KIB})`);
   }
   assert.deepEqual(problems, []);
 });

@@ -39,10 +39,22 @@ async function startOurs(): Promise<Monitored & { svc: EventService }> {
 
 async function startNatsServer(): Promise<Monitored> {
   const [port, mport] = [await freePort(), await freePort()];
-  const server = await spawnNatsServer([], { port, args: ['-a', '127.0.0.1', '-p', String(port), '-m', String(mport)] });
+  const server = await spawnNatsServer([], {
+    port,
+    args: ['-a', '127.0.0.1', '-p', String(port), '-m', String(mport)],
+  });
   const monitorUrl = `http://127.0.0.1:${mport}`;
   try {
-    await until(() => fetch(`${monitorUrl}/healthz`).then((r) => r.ok, () => false), 'nats-server monitoring answers', WAIT_MS, () => server.log());
+    await until(
+      () =>
+        fetch(`${monitorUrl}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      'nats-server monitoring answers',
+      WAIT_MS,
+      () => server.log(),
+    );
   } catch (err) {
     await server.stop('SIGKILL');
     throw err;
@@ -74,13 +86,20 @@ function jsonType(v: unknown): string {
 }
 
 /** Every key of `theirs` is in `ours` with the same JSON type; returns the mismatches as readable lines. */
-function missingOrMistyped(ours: Record<string, unknown>, theirs: Record<string, unknown>, where: string, except: string[] = []): string[] {
+function missingOrMistyped(
+  ours: Record<string, unknown>,
+  theirs: Record<string, unknown>,
+  where: string,
+  except: string[] = [],
+): string[] {
   const problems: string[] = [];
   for (const [k, v] of Object.entries(theirs)) {
     if (except.includes(k)) continue;
     if (!(k in ours)) problems.push(`${where}.${k}: missing (nats-server: ${JSON.stringify(v)})`);
     else if (jsonType(ours[k]) !== jsonType(v)) {
-      problems.push(`${where}.${k}: ${jsonType(ours[k])} ${JSON.stringify(ours[k])}, nats-server ${jsonType(v)} ${JSON.stringify(v)}`);
+      problems.push(
+        `${where}.${k}: ${jsonType(ours[k])} ${JSON.stringify(ours[k])}, nats-server ${jsonType(v)} ${JSON.stringify(v)}`,
+      );
     }
   }
   return problems;
@@ -125,10 +144,41 @@ describe('monitoring endpoints beside nats-server', { skip: natsServerSkip() }, 
     const [o, t] = await Promise.all([getJson(ours, '/varz'), getJson(theirs, '/varz')]);
     // Our server has no accounts, so no system account to name.
     assert.deepEqual(missingOrMistyped(o, t, 'varz', ['system_account']), []);
-    for (const k of ['server_id', 'server_name', 'version', 'proto', 'host', 'port', 'max_connections', 'ping_interval', 'ping_max',
-      'http_host', 'http_port', 'max_control_line', 'max_payload', 'max_pending', 'write_deadline', 'start', 'now', 'uptime', 'mem',
-      'cores', 'cpu', 'connections', 'total_connections', 'routes', 'remotes', 'leafnodes', 'in_msgs', 'out_msgs', 'in_bytes',
-      'out_bytes', 'slow_consumers', 'subscriptions', 'config_load_time']) {
+    for (const k of [
+      'server_id',
+      'server_name',
+      'version',
+      'proto',
+      'host',
+      'port',
+      'max_connections',
+      'ping_interval',
+      'ping_max',
+      'http_host',
+      'http_port',
+      'max_control_line',
+      'max_payload',
+      'max_pending',
+      'write_deadline',
+      'start',
+      'now',
+      'uptime',
+      'mem',
+      'cores',
+      'cpu',
+      'connections',
+      'total_connections',
+      'routes',
+      'remotes',
+      'leafnodes',
+      'in_msgs',
+      'out_msgs',
+      'in_bytes',
+      'out_bytes',
+      'slow_consumers',
+      'subscriptions',
+      'config_load_time',
+    ]) {
       assert.ok(k in t, `nats-server answers ${k}`);
     }
     // Same settings, same values: durations in Go's nanoseconds, not our milliseconds.
@@ -154,18 +204,33 @@ describe('monitoring endpoints beside nats-server', { skip: natsServerSkip() }, 
       const [oa, ta] = [o.connections[0], t.connections[0]];
       assert.deepEqual(missingOrMistyped(oa, ta, `connz${q}.connections[0]`), []);
       assert.deepEqual(Object.keys(oa).sort(), Object.keys(ta).sort(), `the same fields, no more (${q})`);
-      for (const k of ['name', 'lang', 'in_msgs', 'out_msgs', 'in_bytes', 'out_bytes', 'subscriptions', 'kind', 'type', 'ip']) {
+      for (const k of [
+        'name',
+        'lang',
+        'in_msgs',
+        'out_msgs',
+        'in_bytes',
+        'out_bytes',
+        'subscriptions',
+        'kind',
+        'type',
+        'ip',
+      ]) {
         assert.deepEqual(oa[k], ta[k], `${k} (${q})`);
       }
       if (q === '?subs=1') assert.deepEqual([...oa.subscriptions_list].sort(), [...ta.subscriptions_list].sort());
       if (q === '?subs=detail') {
-        const strip = (l: any[]) => l.map(({ cid: _c, ...rest }) => rest).sort((x, y) => x.subject.localeCompare(y.subject));
-        assert.deepEqual(strip(o.connections[1].subscriptions_list_detail), strip(t.connections[1].subscriptions_list_detail));
+        const strip = (l: any[]) =>
+          l.map(({ cid: _c, ...rest }) => rest).sort((x, y) => x.subject.localeCompare(y.subject));
+        assert.deepEqual(
+          strip(o.connections[1].subscriptions_list_detail),
+          strip(t.connections[1].subscriptions_list_detail),
+        );
       }
     }
   });
 
-  it('/subsz has nats-server\'s figures, and with subs=1 its list fields', async () => {
+  it("/subsz has nats-server's figures, and with subs=1 its list fields", async () => {
     const [o, t] = await Promise.all([getJson(ours, '/subsz'), getJson(theirs, '/subsz')]);
     assert.deepEqual(missingOrMistyped(o, t, 'subsz'), []);
     assert.equal(o.num_subscriptions, 5);
@@ -242,7 +307,11 @@ describe('monitoring endpoints beside nats-server', { skip: natsServerSkip() }, 
       c.subscribe('x');
       await c.flush();
       await c.close();
-      const closed = await eventually(() => getJson(m, '/connz?state=closed&sort=stop'), (c) => c.connections.some((x: any) => x.name === 'gone'), `${m.name} lists the closed connection`);
+      const closed = await eventually(
+        () => getJson(m, '/connz?state=closed&sort=stop'),
+        (c) => c.connections.some((x: any) => x.name === 'gone'),
+        `${m.name} lists the closed connection`,
+      );
       const gone = closed.connections.find((x: any) => x.name === 'gone');
       assert.ok(gone, `${m.name} lists the closed connection`);
       assert.equal(gone.reason, 'Client Closed', m.name);
@@ -303,8 +372,14 @@ describe('monitoring: our own behaviour', () => {
     for (let i = 0; i < 10; i++) nc.publish('metrics.x', 'abcd');
     await nc.flush();
     const afterPub = await scrape(m1);
-    assert.equal(afterPub.values.get('event_service_in_msgs_total'), before.values.get('event_service_in_msgs_total')! + 10);
-    assert.equal(afterPub.values.get('event_service_in_bytes_total'), before.values.get('event_service_in_bytes_total')! + 40);
+    assert.equal(
+      afterPub.values.get('event_service_in_msgs_total'),
+      before.values.get('event_service_in_msgs_total')! + 10,
+    );
+    assert.equal(
+      afterPub.values.get('event_service_in_bytes_total'),
+      before.values.get('event_service_in_bytes_total')! + 40,
+    );
     assert.equal(afterPub.values.get('event_service_out_msgs_total'), 10);
     assert.equal(afterPub.values.get('event_service_connections'), 1);
     assert.equal(afterPub.values.get('event_service_connections_total'), 1);
@@ -318,13 +393,26 @@ describe('monitoring: our own behaviour', () => {
   it('[monitor] in TOML: off when absent, host defaults to 127.0.0.1, port is required', async (t) => {
     const dir = tmpDir(t, 'monitor-config-');
     const write = (name: string, text: string) => writeFile(dir, name, text);
-    assert.equal(loadServiceConfig({ configPath: write('none.toml', '[service]\nport = 0\n') }).config.monitor, undefined);
+    assert.equal(
+      loadServiceConfig({ configPath: write('none.toml', '[service]\nport = 0\n') }).config.monitor,
+      undefined,
+    );
     const on = loadServiceConfig({ configPath: write('on.toml', '[monitor]\nport = 8222\n') }).config.monitor;
-    assert.deepEqual(on, { host: '127.0.0.1', port: 8222, allowed_origins: [], allowed_hosts: [], max_connections: 128, max_streams: 64 });
+    assert.deepEqual(on, {
+      host: '127.0.0.1',
+      port: 8222,
+      allowed_origins: [],
+      allowed_hosts: [],
+      max_connections: 128,
+      max_streams: 64,
+    });
     assert.throws(
       () => loadServiceConfig({ configPath: write('noport.toml', '[monitor]\nhost = "0.0.0.0"\n') }),
       (err: Error & { code?: string }) => /monitor\.port/.test(err.message) && typeof err.code === 'string',
     );
-    assert.throws(() => loadServiceConfig({ configPath: write('big.toml', '[monitor]\nport = 70000\n') }), /monitor\.port/);
+    assert.throws(
+      () => loadServiceConfig({ configPath: write('big.toml', '[monitor]\nport = 70000\n') }),
+      /monitor\.port/,
+    );
   });
 });

@@ -57,7 +57,11 @@ for (const target of targets()) {
       const c = await pool.handshake(server, QUIET);
       c.send('SUB a.\xfe 2\r\nPUB a.\xff 1\r\nx\r\nPUB a.\xc0\xaf 1\r\ny\r\nPING\r\n');
       const m = await c.expect(/PONG\r\n/);
-      assert.doesNotMatch(m.input.slice(0, m.index + m[0].length), /MSG/, 'no subscription matched bytes it did not name');
+      assert.doesNotMatch(
+        m.input.slice(0, m.index + m[0].length),
+        /MSG/,
+        'no subscription matched bytes it did not name',
+      );
     });
   });
 }
@@ -80,16 +84,24 @@ describe('subjects, replies, queues and sids that are not UTF-8 (event service)'
     c.send('SUB a.\xff 2\r\nSUB a.b q\xff 3\r\nSUB a.b \xff\r\nUNSUB \xfe\r\n');
     c.send('PUB a.\xff 1\r\nx\r\nPUB a.b r.\xff 1\r\ny\r\nHPUB a.\xfe 12 12\r\nNATS/1.0\r\n\r\n\r\nPING\r\n');
     // The `a.>` subscription would show any of them routed: nothing but the refusals and the PONG come back.
-    await c.expect(new RegExp(`^${"-ERR 'Invalid Subject'\\r\\n".repeat(4)}${"-ERR 'Invalid Publish Subject'\\r\\n".repeat(3)}PONG\\r\\n`));
+    await c.expect(
+      new RegExp(
+        `^${"-ERR 'Invalid Subject'\\r\\n".repeat(4)}${"-ERR 'Invalid Publish Subject'\\r\\n".repeat(3)}PONG\\r\\n`,
+      ),
+    );
     await c.expectNothing(100);
   });
 
   it('keeps valid UTF-8 subjects byte for byte, and with verbose acknowledges a refused publish after its -ERR', async () => {
     const c = await pool.handshake(server, { verbose: true, pedantic: false });
     const subject = Buffer.from('a.é.日本', 'utf8');
-    c.send(Buffer.concat([Buffer.from('SUB '), subject, Buffer.from(' 1\r\nPUB '), subject, Buffer.from(' 2\r\nhi\r\n')]));
+    c.send(
+      Buffer.concat([Buffer.from('SUB '), subject, Buffer.from(' 1\r\nPUB '), subject, Buffer.from(' 2\r\nhi\r\n')]),
+    );
     c.send('PUB a.\xff 2\r\nhi\r\nPING\r\n');
-    const m = await c.expect(/^\+OK\r\n\+OK\r\nMSG (\S+) 1 2\r\nhi\r\n-ERR 'Invalid Publish Subject'\r\n\+OK\r\nPONG\r\n/);
+    const m = await c.expect(
+      /^\+OK\r\n\+OK\r\nMSG (\S+) 1 2\r\nhi\r\n-ERR 'Invalid Publish Subject'\r\n\+OK\r\nPONG\r\n/,
+    );
     assert.deepEqual(Buffer.from(m[1]!, 'latin1'), subject);
   });
 });

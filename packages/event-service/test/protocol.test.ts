@@ -114,7 +114,9 @@ for (const target of targets()) {
 
       it('runs of spaces and tabs separate arguments, before, between and after them', async () => {
         const c = await pool.handshake(server, QUIET);
-        c.send('SUB \t foo\t\t 1\r\nSUB   bar  q \t2 \r\nPUB  foo \t r  2 \r\nhi\r\nPUB\tbar\t3\t\r\nbye\r\nUNSUB 1 \r\nPUB foo 1\r\nx\r\nPING\r\n');
+        c.send(
+          'SUB \t foo\t\t 1\r\nSUB   bar  q \t2 \r\nPUB  foo \t r  2 \r\nhi\r\nPUB\tbar\t3\t\r\nbye\r\nUNSUB 1 \r\nPUB foo 1\r\nx\r\nPING\r\n',
+        );
         await c.expect(/^MSG foo 1 r 2\r\nhi\r\nMSG bar 2 3\r\nbye\r\nPONG\r\n/);
       });
 
@@ -141,7 +143,9 @@ for (const target of targets()) {
     describe('PUB, HPUB and delivery', () => {
       it('PUB is delivered as MSG with and without a reply subject, empty and binary payloads intact', async () => {
         const c = await pool.handshake(server, QUIET);
-        c.send('SUB foo 1\r\nPUB foo 2\r\nhi\r\nPUB foo reply.to 3\r\nabc\r\nPUB foo 0\r\n\r\nPUB foo 4\r\n\r\n\x00\xff\r\nPING\r\n');
+        c.send(
+          'SUB foo 1\r\nPUB foo 2\r\nhi\r\nPUB foo reply.to 3\r\nabc\r\nPUB foo 0\r\n\r\nPUB foo 4\r\n\r\n\x00\xff\r\nPING\r\n',
+        );
         await c.expect(
           /^MSG foo 1 2\r\nhi\r\nMSG foo 1 reply\.to 3\r\nabc\r\nMSG foo 1 0\r\n\r\nMSG foo 1 4\r\n\r\n\x00\xff\r\nPONG\r\n/,
         );
@@ -195,7 +199,7 @@ for (const target of targets()) {
         await c.expect(/^MSG foo abc 1\r\na\r\nMSG bar 123456789012345678901234567890 1\r\nb\r\nPONG\r\n/);
       });
 
-      it('echo:false keeps a connection from receiving its own messages, not others\'', async () => {
+      it("echo:false keeps a connection from receiving its own messages, not others'", async () => {
         const c = await pool.handshake(server, { ...QUIET, echo: false });
         const other = await pool.handshake(server, QUIET);
         c.send('SUB foo 1\r\nPUB foo 1\r\na\r\nPING\r\n');
@@ -440,7 +444,8 @@ for (const target of targets()) {
   });
 }
 
-const pubOp = (op: string, sep: string, args: string, body: string) => `${op}${sep}${args}${sep}${body.length}\r\n${body}\r\n`;
+const pubOp = (op: string, sep: string, args: string, body: string) =>
+  `${op}${sep}${args}${sep}${body.length}\r\n${body}\r\n`;
 const hpubOp = (op: string, sep: string, args: string, hdr: string, body: string) =>
   `${op}${sep}${args}${sep}${hdr.length}${sep}${hdr.length + body.length}\r\n${hdr}${body}\r\n`;
 
@@ -511,11 +516,16 @@ function canonical(out: string): string[] {
     records.push({ text: `${line}\r\n${body}`, seq });
   }
   const result: string[] = [];
-  for (let k = 0; k < records.length; ) {
+  for (let k = 0; k < records.length;) {
     let end = k + 1;
     const seq = records[k]!.seq;
     if (seq !== undefined) while (end < records.length && records[end]!.seq === seq) end++;
-    result.push(...records.slice(k, end).map((r) => r.text).sort());
+    result.push(
+      ...records
+        .slice(k, end)
+        .map((r) => r.text)
+        .sort(),
+    );
     k = end;
   }
   return result;
@@ -550,31 +560,35 @@ function opStream(): fc.Arbitrary<string> {
     .array(fc.constantFrom('x', 'y', '\r\n', 'PING\r\n', 'MSG', ' ', '\x00', '\xff'), { maxLength: 12 })
     .map((a) => a.join(''));
   const reply = fc.option(fc.constantFrom('r', 'r.x'), { nil: undefined });
-  const sub = fc
-    .tuple(opName('SUB'), ws, subSubject, ws, sid)
-    .map(([op, s1, subj, s2, id]): Op => () => `${op}${s1}${subj}${s2}${id}\r\n`);
-  const unsub = fc
-    .tuple(opName('UNSUB'), ws, sid, fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }))
-    .map(([op, s1, id, max]): Op => () => `${op}${s1}${id}${max === undefined ? '' : ` ${max}`}\r\n`);
-  const pub = fc.tuple(opName('PUB'), ws, subject, reply, payload).map(
-    ([op, s1, subj, rep, data]): Op =>
-      (seq) => {
-        const body = `#${seq};${data}`;
-        return `${op}${s1}${subj}${rep ? ` ${rep}` : ''} ${body.length}\r\n${body}\r\n`;
-      },
+  const sub = fc.tuple(opName('SUB'), ws, subSubject, ws, sid).map(
+    ([op, s1, subj, s2, id]): Op =>
+      () =>
+        `${op}${s1}${subj}${s2}${id}\r\n`,
   );
+  const unsub = fc.tuple(opName('UNSUB'), ws, sid, fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined })).map(
+    ([op, s1, id, max]): Op =>
+      () =>
+        `${op}${s1}${id}${max === undefined ? '' : ` ${max}`}\r\n`,
+  );
+  const pub = fc.tuple(opName('PUB'), ws, subject, reply, payload).map(([op, s1, subj, rep, data]): Op => (seq) => {
+    const body = `#${seq};${data}`;
+    return `${op}${s1}${subj}${rep ? ` ${rep}` : ''} ${body.length}\r\n${body}\r\n`;
+  });
   const hpub = fc
     .tuple(opName('HPUB'), subject, reply, fc.constantFrom('', 'K: v\r\n', 'A: 1\r\nB: 2\r\n'), payload)
-    .map(
-      ([op, subj, rep, fields, data]): Op =>
-        (seq) => {
-          const hdr = `NATS/1.0\r\n${fields}\r\n`;
-          const body = `#${seq};${data}`;
-          return `${op} ${subj}${rep ? ` ${rep}` : ''} ${hdr.length} ${hdr.length + body.length}\r\n${hdr}${body}\r\n`;
-        },
-    );
-  const ping = opName('PING').map((op): Op => () => `${op}\r\n`);
+    .map(([op, subj, rep, fields, data]): Op => (seq) => {
+      const hdr = `NATS/1.0\r\n${fields}\r\n`;
+      const body = `#${seq};${data}`;
+      return `${op} ${subj}${rep ? ` ${rep}` : ''} ${hdr.length} ${hdr.length + body.length}\r\n${hdr}${body}\r\n`;
+    });
+  const ping = opName('PING').map(
+    (op): Op =>
+      () =>
+        `${op}\r\n`,
+  );
   return fc
     .array(fc.oneof(sub, sub, unsub, pub, pub, pub, hpub, hpub, ping), { minLength: 5, maxLength: 30 })
-    .map((ops) => `CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\n${ops.map((op, i) => op(i + 1)).join('')}`);
+    .map(
+      (ops) => `CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\n${ops.map((op, i) => op(i + 1)).join('')}`,
+    );
 }

@@ -71,21 +71,40 @@ test('SIGHUP rotates a sink secret and adds a sink, live: later deliveries verif
   const done = await logLine(run, 'configuration reloaded', { ms: WAIT_MS });
   assert.deepEqual(done.restart_required, [], 'nothing in [handlers] waits for a restart');
   const changed = done.changed as string[];
-  for (const k of ['handlers.event_feed.secrets', 'handlers.cfgingest.url', 'handlers.cfgingest.filter']) assert.ok(changed.includes(k), `${k} in ${changed.join(', ')}`);
-  const secretLine = await logLine(run, 'configuration changed', { fields: { setting: 'handlers.event_feed.secrets' } });
+  for (const k of ['handlers.event_feed.secrets', 'handlers.cfgingest.url', 'handlers.cfgingest.filter'])
+    assert.ok(changed.includes(k), `${k} in ${changed.join(', ')}`);
+  const secretLine = await logLine(run, 'configuration changed', {
+    fields: { setting: 'handlers.event_feed.secrets' },
+  });
   assert.equal(secretLine.to, '<redacted>');
-  assert.ok(!run.stdout().includes(newSecret.slice(6)) && !run.stdout().includes(oldSecret.slice(6)), 'no secret in the log');
+  assert.ok(
+    !run.stdout().includes(newSecret.slice(6)) && !run.stdout().includes(oldSecret.slice(6)),
+    'no secret in the log',
+  );
   const sinks = await logLine(run, 'handler sinks reloaded', { ms: WAIT_MS });
   assert.deepEqual(sinks.added, ['cfgingest']);
   assert.deepEqual(sinks.replaced, ['event_feed']);
 
   for (const id of ['after-1', 'after-2', 'after-3']) await publish(nc, id);
   const after = ['after-1', 'after-2', 'after-3'];
-  await until(() => after.every((id) => a.got.some((g) => idOf(g) === id)), 'the rotated sink delivers', WAIT_MS, () => JSON.stringify(a.got.map(idOf)));
-  await until(() => after.every((id) => b.got.some((g) => idOf(g) === id)), 'the added sink delivers', WAIT_MS, () => JSON.stringify(b.got.map(idOf)));
+  await until(
+    () => after.every((id) => a.got.some((g) => idOf(g) === id)),
+    'the rotated sink delivers',
+    WAIT_MS,
+    () => JSON.stringify(a.got.map(idOf)),
+  );
+  await until(
+    () => after.every((id) => b.got.some((g) => idOf(g) === id)),
+    'the added sink delivers',
+    WAIT_MS,
+    () => JSON.stringify(b.got.map(idOf)),
+  );
   for (const g of a.got.filter((x) => after.includes(idOf(x)!))) {
     new Webhook(newSecret).verify(g.body, g.headers as Record<string, string>);
-    assert.throws(() => new Webhook(oldSecret).verify(g.body, g.headers as Record<string, string>), 'the old secret no longer signs');
+    assert.throws(
+      () => new Webhook(oldSecret).verify(g.body, g.headers as Record<string, string>),
+      'the old secret no longer signs',
+    );
   }
   for (const g of b.got) assert.equal(g.headers['webhook-signature'], undefined, 'the added sink has no secret');
   // Events before the reload were routed to the sinks configured then: the added sink did not get them.
@@ -108,7 +127,14 @@ test('SIGHUP rotates a sink secret and adds a sink, live: later deliveries verif
 test('SIGHUP adding [handlers] to a service started without them starts the intake and the sink', async (t) => {
   const dir = tmpDir(t);
   const a = await receiver(t);
-  const base = write(dir, 'base.toml', ['[service]', `host = "${HOST}"`, 'port = 0', '[log]', 'format = "json"', 'level = "info"']);
+  const base = write(dir, 'base.toml', [
+    '[service]',
+    `host = "${HOST}"`,
+    'port = 0',
+    '[log]',
+    'format = "json"',
+    'level = "info"',
+  ]);
   const patch = write(dir, 'patch.toml', ['# nothing yet']);
   // cwd: the default store (data/events.db) lands in the test's directory.
   const run = cli(t, ['--config', base, '--patch', patch], dir);

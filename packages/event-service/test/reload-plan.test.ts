@@ -51,7 +51,11 @@ test('every [service] setting applies live but the address it listens on and the
     assert.deepEqual([p.applied, p.restart], [[`service.${key}`], []], key);
     assert.deepEqual(p.config, p.next, key);
   }
-  for (const [key, value] of [['host', '0.0.0.0'], ['port', 4222], ['data_dir', '/srv/b']] as const) {
+  for (const [key, value] of [
+    ['host', '0.0.0.0'],
+    ['port', 4222],
+    ['data_dir', '/srv/b'],
+  ] as const) {
     const p = plan((n) => Object.assign(n.service, { [key]: value }));
     assert.deepEqual([p.applied, p.restart], [[], [`service.${key}`]], key);
     assert.deepEqual(p.config, RUNNING, `${key} keeps its running value`);
@@ -83,7 +87,10 @@ test('[tls] files reload live; verify, and turning TLS on or off, wait for a res
   assert.deepEqual([verify.applied, verify.restart], [[], ['tls.verify']]);
   assert.equal(verify.config.tls!.verify, false);
   const off = plan((n) => delete n.tls);
-  assert.deepEqual([off.applied, off.restart], [[], ['tls.cert_path', 'tls.key_path', 'tls.root_ca_path', 'tls.verify']]);
+  assert.deepEqual(
+    [off.applied, off.restart],
+    [[], ['tls.cert_path', 'tls.key_path', 'tls.root_ca_path', 'tls.verify']],
+  );
   assert.deepEqual(off.config.tls, RUNNING.tls);
   const plain = structuredClone(RUNNING);
   delete plain.tls;
@@ -148,7 +155,13 @@ test('the configuration in force takes every live change and keeps every restart
     n.feed!.max_events = 20;
     n.service.token = 'token-canary';
   });
-  assert.deepEqual(p.applied, ['feed.max_events', 'log.level', 'service.listener_limit', 'service.token', 'tls.cert_path']);
+  assert.deepEqual(p.applied, [
+    'feed.max_events',
+    'log.level',
+    'service.listener_limit',
+    'service.token',
+    'tls.cert_path',
+  ]);
   assert.deepEqual(p.restart, ['log.format', 'monitor.port', 'service.port', 'tls.verify']);
   const expected = structuredClone(p.next);
   expected.service.port = RUNNING.service.port;

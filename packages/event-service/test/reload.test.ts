@@ -19,11 +19,24 @@ const WAIT_MS = 10_000;
 const HOST = '127.0.0.1';
 
 function baseLines(extra: string[] = []): string[] {
-  return ['[service]', `host = "${HOST}"`, 'port = 0', 'listener_limit = 100', ...extra, '[log]', 'format = "json"', 'level = "info"'];
+  return [
+    '[service]',
+    `host = "${HOST}"`,
+    'port = 0',
+    'listener_limit = 100',
+    ...extra,
+    '[log]',
+    'format = "json"',
+    'level = "info"',
+  ];
 }
 
 async function raw(t: TestContext, port: number): Promise<RawConn> {
-  const conn = await connectAndHandshake({ host: HOST, port }, { verbose: false, pedantic: false }, { timeoutMs: WAIT_MS });
+  const conn = await connectAndHandshake(
+    { host: HOST, port },
+    { verbose: false, pedantic: false },
+    { timeoutMs: WAIT_MS },
+  );
   t.after(() => conn.close());
   return conn;
 }
@@ -38,7 +51,10 @@ async function roundTrip(conn: RawConn, lines: string): Promise<string> {
 /** SIGHUP, then the nth 'configuration reloaded' (or 'refused') line. */
 async function reload(run: Run, n: number, outcome: 'reloaded' | 'refused'): Promise<Record<string, unknown>> {
   await signal(run, 'SIGHUP');
-  const msg = outcome === 'reloaded' ? 'configuration reloaded' : 'configuration reload refused; the running configuration is unchanged';
+  const msg =
+    outcome === 'reloaded'
+      ? 'configuration reloaded'
+      : 'configuration reload refused; the running configuration is unchanged';
   return logLine(run, msg, { n, ms: WAIT_MS });
 }
 
@@ -48,13 +64,31 @@ test('SIGHUP applies a patch lowering listener_limit and raising the log level t
   const patch = write(dir, 'patch.toml', ['# nothing yet']);
   const { run, port } = await startCli(t, ['--config', base, '--patch', patch]);
   const conn = await raw(t, port);
-  assert.equal(await roundTrip(conn, 'SUB r.a 1\r\nSUB r.b 2\r\nSUB r.c 3\r\n'), '', 'three subscriptions under the limit');
+  assert.equal(
+    await roundTrip(conn, 'SUB r.a 1\r\nSUB r.b 2\r\nSUB r.c 3\r\n'),
+    '',
+    'three subscriptions under the limit',
+  );
   assert.ok(!jsonLines(run.stdout()).some((l) => l.level === 20), 'no debug lines at level info');
 
-  write(dir, 'patch.toml', ['[service]', 'listener_limit = 3', '[log]', 'level = "debug"', '[websocket]', `host = "${HOST}"`, 'port = 0']);
+  write(dir, 'patch.toml', [
+    '[service]',
+    'listener_limit = 3',
+    '[log]',
+    'level = "debug"',
+    '[websocket]',
+    `host = "${HOST}"`,
+    'port = 0',
+  ]);
   const done = await reload(run, 1, 'reloaded');
   assert.deepEqual(done.changed, ['log.level', 'service.listener_limit']);
-  assert.deepEqual(done.restart_required, ['websocket.allowed_origins', 'websocket.host', 'websocket.no_tls', 'websocket.port', 'websocket.same_origin']);
+  assert.deepEqual(done.restart_required, [
+    'websocket.allowed_origins',
+    'websocket.host',
+    'websocket.no_tls',
+    'websocket.port',
+    'websocket.same_origin',
+  ]);
   const restart = await logLine(run, 'configuration change needs a restart', { fields: { setting: 'websocket.port' } });
   assert.equal(restart.configured, 0);
   const changed = await logLine(run, 'configuration changed', { fields: { setting: 'service.listener_limit' } });
@@ -74,7 +108,11 @@ test('SIGHUP changing the token closes connections on the old one with Authoriza
   const base = write(dir, 'base.toml', baseLines(['token = "0ld-s3cret"']));
   const patch = write(dir, 'patch.toml', ['# nothing yet']);
   const { run, port } = await startCli(t, ['--config', base, '--patch', patch]);
-  const old = await connectAndHandshake({ host: HOST, port }, { verbose: false, pedantic: false, auth_token: '0ld-s3cret' }, { timeoutMs: WAIT_MS });
+  const old = await connectAndHandshake(
+    { host: HOST, port },
+    { verbose: false, pedantic: false, auth_token: '0ld-s3cret' },
+    { timeoutMs: WAIT_MS },
+  );
   t.after(() => old.close());
 
   write(dir, 'patch.toml', ['[service]', 'token = "n3w-s3cret"']);
@@ -84,19 +122,30 @@ test('SIGHUP changing the token closes connections on the old one with Authoriza
   // whose credential no longer admits them.
   await old.expect(/-ERR 'Authorization Violation'\r\n/, WAIT_MS);
   await old.expectClosed(WAIT_MS);
-  const fresh = await connectAndHandshake({ host: HOST, port }, { verbose: false, pedantic: false, auth_token: 'n3w-s3cret' }, { timeoutMs: WAIT_MS });
+  const fresh = await connectAndHandshake(
+    { host: HOST, port },
+    { verbose: false, pedantic: false, auth_token: 'n3w-s3cret' },
+    { timeoutMs: WAIT_MS },
+  );
   t.after(() => fresh.close());
   assert.equal(await roundTrip(fresh, 'SUB r.a 1\r\n'), '');
   const token = await logLine(run, 'configuration changed', { fields: { setting: 'service.token' } });
   assert.equal(token.to, '<redacted>');
-  assert.ok(!run.stdout().includes('n3w-s3cret') && !run.stderr().includes('n3w-s3cret'), 'the token never reaches the log');
+  assert.ok(
+    !run.stdout().includes('n3w-s3cret') && !run.stderr().includes('n3w-s3cret'),
+    'the token never reaches the log',
+  );
 
   // Without a token every client is admitted; adding one closes those that presented none.
   write(dir, 'base.toml', baseLines());
   write(dir, 'patch.toml', ['# no token']);
   await reload(run, 2, 'reloaded');
   assert.equal(await roundTrip(fresh, ''), '', 'with no token required, a connection admitted by one stays');
-  const none = await connectAndHandshake({ host: HOST, port }, { verbose: false, pedantic: false }, { timeoutMs: WAIT_MS });
+  const none = await connectAndHandshake(
+    { host: HOST, port },
+    { verbose: false, pedantic: false },
+    { timeoutMs: WAIT_MS },
+  );
   t.after(() => none.close());
   write(dir, 'patch.toml', ['[service]', 'token = "an0ther"']);
   await reload(run, 3, 'reloaded');
@@ -115,13 +164,32 @@ test('a broken patch is refused with file, line and key, and the running configu
   assert.equal(await roundTrip(conn, 'SUB r.a 1\r\nSUB r.b 2\r\nSUB r.c 3\r\n'), '');
 
   // Wrong type, out of range and an unknown key, next to changes that would be valid alone.
-  write(dir, 'patch.toml', ['[service]', 'listener_limit = "lots"', 'max_payload = 16', 'ping_max = 0', 'prot = 1', '[log]', 'level = "debug"']);
+  write(dir, 'patch.toml', [
+    '[service]',
+    'listener_limit = "lots"',
+    'max_payload = 16',
+    'ping_max = 0',
+    'prot = 1',
+    '[log]',
+    'level = "debug"',
+  ]);
   const refused = await reload(run, 1, 'refused');
   const problems = refused.problems as string[];
-  assert.ok(problems.some((p) => p.startsWith(`${patch}:2: service.listener_limit:`)), problems.join('\n'));
-  assert.ok(problems.some((p) => p.startsWith(`${patch}:4: service.ping_max:`)), problems.join('\n'));
-  assert.ok(problems.some((p) => p.startsWith(`${patch}:5: service.prot: unknown key`)), problems.join('\n'));
-  const logged = jsonLines(run.stdout()).filter((l) => l.msg === 'configuration problem').map((l) => l.problem);
+  assert.ok(
+    problems.some((p) => p.startsWith(`${patch}:2: service.listener_limit:`)),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => p.startsWith(`${patch}:4: service.ping_max:`)),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => p.startsWith(`${patch}:5: service.prot: unknown key`)),
+    problems.join('\n'),
+  );
+  const logged = jsonLines(run.stdout())
+    .filter((l) => l.msg === 'configuration problem')
+    .map((l) => l.problem);
   assert.deepEqual(logged, problems, 'each problem on its own line too');
   assert.ok(!jsonLines(run.stdout()).some((l) => l.msg === 'configuration changed'), 'nothing applied');
 
@@ -147,7 +215,11 @@ async function tlsPeer(t: TestContext, port: number, ca: string): Promise<{ cn: 
   plain.socket.removeAllListeners('data');
   const socket = tls.connect({ socket: plain.socket as net.Socket, ca, servername: 'localhost' });
   t.after(() => socket.destroy());
-  await within(new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject)), 'TLS handshake', WAIT_MS);
+  await within(
+    new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject)),
+    'TLS handshake',
+    WAIT_MS,
+  );
   const cn = socket.getPeerCertificate().subject.CN;
   return { cn: String(Array.isArray(cn) ? cn[0] : cn), socket };
 }
@@ -176,7 +248,12 @@ test('a certificate rotated in place and reloaded by SIGHUP serves the next conn
   const keyPath = path.join(dir, 'server-key.pem');
   fs.writeFileSync(certPath, first.cert);
   fs.writeFileSync(keyPath, first.key, { mode: 0o600 });
-  const base = write(dir, 'base.toml', [...baseLines(), '[tls]', `cert_path = ${JSON.stringify(certPath)}`, `key_path = ${JSON.stringify(keyPath)}`]);
+  const base = write(dir, 'base.toml', [
+    ...baseLines(),
+    '[tls]',
+    `cert_path = ${JSON.stringify(certPath)}`,
+    `key_path = ${JSON.stringify(keyPath)}`,
+  ]);
   const { run, port } = await startCli(t, ['--config', base]);
 
   const before = await tlsPeer(t, port, ca.cert);

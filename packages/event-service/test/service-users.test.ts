@@ -21,7 +21,8 @@ import { tmpDir, write } from '@event-broker/test-support/tmp';
 const HOST = '127.0.0.1';
 const WAIT_MS = 5000;
 // Cost 4 (bcrypt's least) keeps the suite quick; nats-server accepts it as any other.
-const hash = (password: string, spelling: '2a' | '2b' | '2y' = '2a') => bcrypt.hashSync(password, 4).replace(/^\$2b\$/, `$${spelling}$`);
+const hash = (password: string, spelling: '2a' | '2b' | '2y' = '2a') =>
+  bcrypt.hashSync(password, 4).replace(/^\$2b\$/, `$${spelling}$`);
 
 // --- the two servers -------------------------------------------------------------------------------------------
 
@@ -47,7 +48,8 @@ async function ours(t: TestContext, users: ServiceUser[], extra: Partial<Service
     },
   });
   const logger = createLogger({ format: 'json', level: 'debug', destination });
-  const config = (u: ServiceUser[] | undefined) => resolveServiceConfig({ service: { host: HOST, port: 0, ...extra, ...(u !== undefined && { users: u }) } });
+  const config = (u: ServiceUser[] | undefined) =>
+    resolveServiceConfig({ service: { host: HOST, port: 0, ...extra, ...(u !== undefined && { users: u }) } });
   const server = new EventServer(config(users), logger, { handlers: false });
   await server.listen();
   t.after(() => server.close());
@@ -68,9 +70,16 @@ function natsAuthorization(users: ServiceUser[] | undefined): string {
   const entry = (u: ServiceUser) => {
     const p = u.permissions;
     const perms = [];
-    if (p?.publish) perms.push(`publish: { ${p.publish.allow ? `allow: ${list(p.publish.allow)}, ` : ''}${p.publish.deny ? `deny: ${list(p.publish.deny)}` : ''} }`);
-    if (p?.subscribe) perms.push(`subscribe: { ${p.subscribe.allow ? `allow: ${list(p.subscribe.allow)}, ` : ''}${p.subscribe.deny ? `deny: ${list(p.subscribe.deny)}` : ''} }`);
-    if (p?.allow_responses) perms.push(`allow_responses: { max: ${p.allow_responses.max}, expires: "${p.allow_responses.expires}ms" }`);
+    if (p?.publish)
+      perms.push(
+        `publish: { ${p.publish.allow ? `allow: ${list(p.publish.allow)}, ` : ''}${p.publish.deny ? `deny: ${list(p.publish.deny)}` : ''} }`,
+      );
+    if (p?.subscribe)
+      perms.push(
+        `subscribe: { ${p.subscribe.allow ? `allow: ${list(p.subscribe.allow)}, ` : ''}${p.subscribe.deny ? `deny: ${list(p.subscribe.deny)}` : ''} }`,
+      );
+    if (p?.allow_responses)
+      perms.push(`allow_responses: { max: ${p.allow_responses.max}, expires: "${p.allow_responses.expires}ms" }`);
     return `{ user: ${q(u.user)}, password: ${q(u.password)}${perms.length > 0 ? `, permissions: { ${perms.join(', ')} }` : ''} }`;
   };
   return `authorization { users = [ ${users.map(entry).join(', ')} ] }`;
@@ -87,7 +96,8 @@ async function theirs(t: TestContext, users: ServiceUser[]): Promise<Side> {
 async function sides(t: TestContext, users: ServiceUser[]): Promise<[Ours, ...Side[]]> {
   const out: [Ours, ...Side[]] = [await ours(t, users)];
   if (natsServerInstalled()) out.push(await theirs(t, users));
-  else if (process.env['CI']) throw new Error('nats-server is not installed (apt-get install nats-server; .ci/run installs it)');
+  else if (process.env['CI'])
+    throw new Error('nats-server is not installed (apt-get install nats-server; .ci/run installs it)');
   else t.diagnostic('nats-server is not installed: our side only');
   return out;
 }
@@ -138,13 +148,27 @@ test('user and password, plain or bcrypt ($2a$, $2b$, $2y$): the official client
     const probe = await raw(t, side);
     assert.equal(probe.info.auth_required, true, `${side.name}: INFO says auth_required`);
     const url = `nats://${HOST}:${side.endpoint.port}`;
-    for (const [user, pass] of [['alice', 'pa55'], ['bob-a', 's3cret'], ['bob-b', 's3cret'], ['bob-y', 's3cret']] as const) {
+    for (const [user, pass] of [
+      ['alice', 'pa55'],
+      ['bob-a', 's3cret'],
+      ['bob-b', 's3cret'],
+      ['bob-y', 's3cret'],
+    ] as const) {
       const nc = await nats.connect({ servers: url, user, pass, reconnect: false });
       await nc.flush();
       await nc.close();
     }
-    for (const creds of [{ user: 'alice', pass: 'wrong' }, { user: 'bob-a', pass: 'wrong' }, { user: 'eve', pass: 'pa55' }, {}]) {
-      await assert.rejects(nats.connect({ servers: url, ...creds, reconnect: false }), (err: nats.NatsError) => err.code === nats.ErrorCode.AuthorizationViolation, `${side.name}: ${JSON.stringify(creds)}`);
+    for (const creds of [
+      { user: 'alice', pass: 'wrong' },
+      { user: 'bob-a', pass: 'wrong' },
+      { user: 'eve', pass: 'pa55' },
+      {},
+    ]) {
+      await assert.rejects(
+        nats.connect({ servers: url, ...creds, reconnect: false }),
+        (err: nats.NatsError) => err.code === nats.ErrorCode.AuthorizationViolation,
+        `${side.name}: ${JSON.stringify(creds)}`,
+      );
       const rest = await refusal(t, side, creds);
       assert.equal(rest, AUTH_VIOLATION, `${side.name}: ${JSON.stringify(creds)} on the wire`);
     }
@@ -163,7 +187,9 @@ test('user and password, plain or bcrypt ($2a$, $2b$, $2y$): the official client
 
 test("the shared token's clients are recorded as an api_key, compared in constant time whatever its length", async (t) => {
   const logger = createLogger({ level: 'silent' });
-  const server = new EventServer(resolveServiceConfig({ service: { host: HOST, port: 0, token: 'tok-3' } }), logger, { handlers: false });
+  const server = new EventServer(resolveServiceConfig({ service: { host: HOST, port: 0, token: 'tok-3' } }), logger, {
+    handlers: false,
+  });
   await server.listen();
   t.after(() => server.close());
   const side: Side = { name: 'event-service', endpoint: { host: HOST, port: server.port }, reload: async () => {} };
@@ -183,13 +209,39 @@ test("publish and subscribe permissions: allow, deny and queue entries refuse wi
       password: 'p',
       permissions: {
         publish: { allow: ['orders.>', 'audit.*', 'q"uote.*'], deny: ['orders.secret.>'] },
-        subscribe: { allow: ['orders.*', 'audit.>', 'foo', 'foo v1', 'bar *.dev'], deny: ['audit.secret.>', '> *.prod'] },
+        subscribe: {
+          allow: ['orders.*', 'audit.>', 'foo', 'foo v1', 'bar *.dev'],
+          deny: ['audit.secret.>', '> *.prod'],
+        },
       },
     },
     { user: 'list', password: 'l', permissions: { publish: { allow: ['only.this'] }, subscribe: { deny: ['>'] } } },
   ];
-  const pubs = ['orders.new', 'orders.eu.new', 'orders', 'audit.created', 'audit.a.b', 'billing.paid', 'orders.secret.key', 'q"uote.x', 'a"b\\c'];
-  const subs = ['orders.new', 'orders.*', 'audit.x', 'audit.secret.k', 'foo', 'foo v1', 'foo v2', 'bar', 'bar eu.dev', 'bar eu.prod', 'audit.x q.prod', '>'];
+  const pubs = [
+    'orders.new',
+    'orders.eu.new',
+    'orders',
+    'audit.created',
+    'audit.a.b',
+    'billing.paid',
+    'orders.secret.key',
+    'q"uote.x',
+    'a"b\\c',
+  ];
+  const subs = [
+    'orders.new',
+    'orders.*',
+    'audit.x',
+    'audit.secret.k',
+    'foo',
+    'foo v1',
+    'foo v2',
+    'bar',
+    'bar eu.dev',
+    'bar eu.prod',
+    'audit.x q.prod',
+    '>',
+  ];
   const ops = [...pubs.map((s) => `PUB ${s} 0\r\n`), ...subs.map((s, i) => `SUB ${s} ${i + 1}`)];
   const transcripts: string[][] = [];
   for (const side of await sides(t, users)) {
@@ -198,11 +250,15 @@ test("publish and subscribe permissions: allow, deny and queue entries refuse wi
     transcripts.push(got);
     assert.equal(conn.closed, false, `${side.name}: still open`);
     const other = await login(t, side, 'list', 'l');
-    assert.deepEqual(await exchange(other, ['PUB only.this 0\r\n', 'PUB not.this 0\r\n', 'SUB anything 1', 'SUB anything q 2']), [
-      `-ERR 'Permissions Violation for Publish to "not.this"'`,
-      `-ERR 'Permissions Violation for Subscription to "anything"'`,
-      `-ERR 'Permissions Violation for Subscription to "anything" using queue "q"'`,
-    ], `${side.name}: deny [">"] allows no subscription`);
+    assert.deepEqual(
+      await exchange(other, ['PUB only.this 0\r\n', 'PUB not.this 0\r\n', 'SUB anything 1', 'SUB anything q 2']),
+      [
+        `-ERR 'Permissions Violation for Publish to "not.this"'`,
+        `-ERR 'Permissions Violation for Subscription to "anything"'`,
+        `-ERR 'Permissions Violation for Subscription to "anything" using queue "q"'`,
+      ],
+      `${side.name}: deny [">"] allows no subscription`,
+    );
   }
   const [mine, theirs] = transcripts;
   assert.ok(mine!.length >= 10, `the cases exercise refusals: ${mine!.join('\n')}`);
@@ -218,22 +274,48 @@ test('a wildcard subscription is not sent a subject the deny list names, on both
   ];
   for (const side of await sides(t, users)) {
     const watcher = await login(t, side, 'watcher', 'w');
-    assert.deepEqual(await exchange(watcher, ['SUB > 1', 'SUB secret.* 2', 'SUB public.* 3']), [`-ERR 'Permissions Violation for Subscription to "secret.*"'`], side.name);
+    assert.deepEqual(
+      await exchange(watcher, ['SUB > 1', 'SUB secret.* 2', 'SUB public.* 3']),
+      [`-ERR 'Permissions Violation for Subscription to "secret.*"'`],
+      side.name,
+    );
     const pub = await login(t, side, 'pub', 'p');
-    await exchange(pub, ['PUB secret.a 1\r\nx', 'PUB public.a 1\r\ny', 'PUB secret.b.c 1\r\nz', 'PUB public.end 0\r\n']);
+    await exchange(pub, [
+      'PUB secret.a 1\r\nx',
+      'PUB public.a 1\r\ny',
+      'PUB secret.b.c 1\r\nz',
+      'PUB public.end 0\r\n',
+    ]);
     // public.end, published last, reaches both subscriptions: everything before it has been delivered by then.
-    await until(() => (watcher.buffered.match(/MSG public\.end/g) ?? []).length === 2, `${side.name}: public.end delivered twice`, WAIT_MS, () => watcher.buffered);
+    await until(
+      () => (watcher.buffered.match(/MSG public\.end/g) ?? []).length === 2,
+      `${side.name}: public.end delivered twice`,
+      WAIT_MS,
+      () => watcher.buffered,
+    );
     const got = await exchange(watcher, []);
     // nats-server may order one message's copies for two subscriptions either way: compared sorted.
-    assert.deepEqual(got.sort(), ['MSG public.a 1 1', 'MSG public.a 3 1', 'MSG public.end 1 0', 'MSG public.end 3 0', 'y', 'y'].sort(), `${side.name}: secret.* reached no subscription`);
+    assert.deepEqual(
+      got.sort(),
+      ['MSG public.a 1 1', 'MSG public.a 3 1', 'MSG public.end 1 0', 'MSG public.end 3 0', 'y', 'y'].sort(),
+      `${side.name}: secret.* reached no subscription`,
+    );
   }
 });
 
 test('allow_responses: a responder answers a request it received, up to max and within expires, and publishes nothing else', async (t) => {
   const users: ServiceUser[] = [
     { user: 'asker', password: 'a' },
-    { user: 'svc', password: 's', permissions: { subscribe: { allow: ['svc.>'] }, allow_responses: { max: 2, expires: 60_000 } } },
-    { user: 'quick', password: 'q', permissions: { subscribe: { allow: ['quick.>'] }, allow_responses: { max: 5, expires: 300 } } },
+    {
+      user: 'svc',
+      password: 's',
+      permissions: { subscribe: { allow: ['svc.>'] }, allow_responses: { max: 2, expires: 60_000 } },
+    },
+    {
+      user: 'quick',
+      password: 'q',
+      permissions: { subscribe: { allow: ['quick.>'] }, allow_responses: { max: 5, expires: 300 } },
+    },
   ];
   const transcripts: string[][] = [];
   for (const side of await sides(t, users)) {
@@ -242,11 +324,22 @@ test('allow_responses: a responder answers a request it received, up to max and 
     const quick = await login(t, side, 'quick', 'q');
     await exchange(svc, ['SUB svc.echo 1']);
     await exchange(quick, ['SUB quick.echo 1']);
-    await exchange(asker, ['SUB _INBOX.r1 1', 'SUB _INBOX.r2 2', 'PUB svc.echo _INBOX.r1 2\r\nhi', 'PUB quick.echo _INBOX.r2 2\r\nhi']);
+    await exchange(asker, [
+      'SUB _INBOX.r1 1',
+      'SUB _INBOX.r2 2',
+      'PUB svc.echo _INBOX.r1 2\r\nhi',
+      'PUB quick.echo _INBOX.r2 2\r\nhi',
+    ]);
     await svc.expect(/^MSG svc\.echo 1 _INBOX\.r1 2\r\nhi\r\n/, WAIT_MS);
     const delivered = Date.now();
     await quick.expect(/^MSG quick\.echo 1 _INBOX\.r2 2\r\nhi\r\n/, WAIT_MS);
-    const got = await exchange(svc, ['PUB _INBOX.r1 1\r\na', 'PUB _INBOX.r1 1\r\nb', 'PUB _INBOX.r1 1\r\nc', 'PUB _INBOX.never 0\r\n', 'PUB svc.echo 0\r\n']);
+    const got = await exchange(svc, [
+      'PUB _INBOX.r1 1\r\na',
+      'PUB _INBOX.r1 1\r\nb',
+      'PUB _INBOX.r1 1\r\nc',
+      'PUB _INBOX.never 0\r\n',
+      'PUB svc.echo 0\r\n',
+    ]);
     // After expires (300 ms), the grant is gone.
     await until(() => Date.now() - delivered > 400, 'the reply grant expired', WAIT_MS);
     got.push(...(await exchange(quick, ['PUB _INBOX.r2 1\r\nz'])));
@@ -269,14 +362,22 @@ test('allow_responses: a responder answers a request it received, up to max and 
 test('reload: an added user connects, a removed one is closed without -ERR, a changed password gets Authorization Violation, changed permissions reach the open connection and remove the subscriptions they no longer allow', async (t) => {
   const eHash = hash('pe');
   const before: ServiceUser[] = [
-    { user: 'a', password: 'pa', permissions: { subscribe: { allow: ['foo.>', 'bar'] }, publish: { allow: ['x.>', 'bar', 'foo.>'] } } },
+    {
+      user: 'a',
+      password: 'pa',
+      permissions: { subscribe: { allow: ['foo.>', 'bar'] }, publish: { allow: ['x.>', 'bar', 'foo.>'] } },
+    },
     { user: 'b', password: 'pb' },
     { user: 'c', password: 'pc' },
     { user: 'e', password: eHash },
     { user: 'f', password: hash('pf') },
   ];
   const after: ServiceUser[] = [
-    { user: 'a', password: 'pa', permissions: { subscribe: { allow: ['bar'] }, publish: { allow: ['y.>', 'bar', 'foo.>'] } } },
+    {
+      user: 'a',
+      password: 'pa',
+      permissions: { subscribe: { allow: ['bar'] }, publish: { allow: ['y.>', 'bar', 'foo.>'] } },
+    },
     { user: 'c', password: 'pc2' },
     { user: 'd', password: 'pd' },
     // The same password hashed again (another salt): still the same password, so e stays.
@@ -300,12 +401,20 @@ test('reload: an added user connects, a removed one is closed without -ERR, a ch
     assert.deepEqual(await exchange(e, []), [], `${side.name}: e's password hashed anew, same password: stays`);
     // nats-server removes them in map order: compared as a set.
     const removed = await exchange(a, []);
-    assert.deepEqual(removed.sort(), [
-      `-ERR 'Permissions Violation for Subscription to "foo.>" (sid "3")'`,
-      `-ERR 'Permissions Violation for Subscription to "foo.x" (sid "1")'`,
-    ], side.name);
+    assert.deepEqual(
+      removed.sort(),
+      [
+        `-ERR 'Permissions Violation for Subscription to "foo.>" (sid "3")'`,
+        `-ERR 'Permissions Violation for Subscription to "foo.x" (sid "1")'`,
+      ],
+      side.name,
+    );
     const d = await login(t, side, 'd', 'pd');
-    assert.deepEqual(await exchange(a, ['PUB x.1 0\r\n', 'PUB y.1 0\r\n', 'PUB foo.x 1\r\nf', 'PUB bar 1\r\nb']), [`-ERR 'Permissions Violation for Publish to "x.1"'`, 'MSG bar 2 1', 'b'], `${side.name}: a under its new permissions`);
+    assert.deepEqual(
+      await exchange(a, ['PUB x.1 0\r\n', 'PUB y.1 0\r\n', 'PUB foo.x 1\r\nf', 'PUB bar 1\r\nb']),
+      [`-ERR 'Permissions Violation for Publish to "x.1"'`, 'MSG bar 2 1', 'b'],
+      `${side.name}: a under its new permissions`,
+    );
     assert.deepEqual(await exchange(d, ['PUB foo.x 0\r\n']), []);
     assert.deepEqual(await exchange(a, []), [], `${side.name}: foo.x reaches a no more`);
     assert.equal(a.closed || d.closed || e.closed, false);
@@ -317,20 +426,28 @@ test('reload from users to none: every user connection is closed without -ERR, a
     const a = await login(t, side, 'a', 'pa');
     await side.reload(undefined);
     assert.equal((await a.expectClosed(WAIT_MS)).rest, '', side.name);
-    assert.equal((await raw(t, side)).info.auth_required, undefined, `${side.name}: INFO no longer asks for credentials`);
+    assert.equal(
+      (await raw(t, side)).info.auth_required,
+      undefined,
+      `${side.name}: INFO no longer asks for credentials`,
+    );
   }
 });
 
 // --- configuration ---------------------------------------------------------------------------------------------
 
 /** `lines` as the file `name` in a fresh directory. */
-const tmpFile = (t: TestContext, name: string, lines: string[]): string => write(tmpDir(t, 'service-users-'), name, lines);
+const tmpFile = (t: TestContext, name: string, lines: string[]): string =>
+  write(tmpDir(t, 'service-users-'), name, lines);
 
 function problems(file: string): string[] {
   try {
     loadServiceConfig({ configPath: file });
   } catch (err) {
-    return (err as Error).message.split('\n').slice(1).map((l) => l.trim());
+    return (err as Error).message
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim());
   }
   assert.fail(`${file} was accepted`);
 }
@@ -379,7 +496,12 @@ test('config: every problem of [[service.users]] is reported as file:line: key: 
 });
 
 test('config: a token beside users is refused at the token line, as nats-server refuses it', async (t) => {
-  const file = tmpFile(t, 'both.toml', ['[service]', 'port = 0', 'token = "t"', 'users = [{ user = "a", password = "b" }]']);
+  const file = tmpFile(t, 'both.toml', [
+    '[service]',
+    'port = 0',
+    'token = "t"',
+    'users = [{ user = "a", password = "b" }]',
+  ]);
   assert.deepEqual(problems(file), [
     `${file}:3: service.token: cannot be set together with [[service.users]] (nats-server refuses a token beside users): give the token's clients a user and password, or remove users`,
   ]);
@@ -406,14 +528,23 @@ test('config: users print with passwords redacted, read back the same, and a rel
   assert.deepEqual(config.service.users![1]!.permissions!.allow_responses, { max: -1, expires: -1 });
   const printed = formatConfig(config);
   assert.ok(!printed.includes('pw-canary') && !printed.includes('$2a$'), printed);
-  assert.match(printed, /users = \[\{ user = "a", password = "<redacted>", permissions = \{ publish = \{ allow = \["one\.subject"\] \}/);
+  assert.match(
+    printed,
+    /users = \[\{ user = "a", password = "<redacted>", permissions = \{ publish = \{ allow = \["one\.subject"\] \}/,
+  );
   const again = loadServiceConfig({ configPath: tmpFile(t, 'printed.toml', [printed]) }).config;
-  assert.deepEqual(again.service.users!.map((u) => ({ ...u, password: '' })), config.service.users!.map((u) => ({ ...u, password: '' })));
+  assert.deepEqual(
+    again.service.users!.map((u) => ({ ...u, password: '' })),
+    config.service.users!.map((u) => ({ ...u, password: '' })),
+  );
 
   const next = structuredClone(config);
   next.service.users![0]!.password = 'pw2-canary';
   const plan = planServiceReload(config, next);
-  assert.deepEqual(plan.applied.map((c) => c.key), ['service.users']);
+  assert.deepEqual(
+    plan.applied.map((c) => c.key),
+    ['service.users'],
+  );
   assert.ok(!JSON.stringify(plan.applied).includes('canary'), JSON.stringify(plan.applied));
 });
 
@@ -444,7 +575,10 @@ test('hostile CONNECTs: a huge password, a user name with control characters, fi
     }
   }
   const logs = all[0].logs();
-  assert.ok(!logs.includes('name-canary') && !logs.includes(huge.slice(0, 100)), 'neither the name nor the password reached the log');
+  assert.ok(
+    !logs.includes('name-canary') && !logs.includes(huge.slice(0, 100)),
+    'neither the name nor the password reached the log',
+  );
   assert.match(logs, /"reason":"unknown user"/);
 });
 
@@ -474,9 +608,18 @@ test('a flood of wrong bcrypt passwords: the event loop keeps running, and check
   }
   delay.disable();
   const maxDelayMs = delay.max / 1e6;
-  t.diagnostic(`one cost-12 compare ${compareMs.toFixed(0)} ms; ${FLOOD} wrong passwords: ${JSON.stringify([...outcomes])}; event loop delay max ${maxDelayMs.toFixed(0)} ms`);
-  assert.deepEqual([...outcomes.keys()].sort(), ["-ERR 'Authentication Timeout'\r\n", AUTH_VIOLATION].sort(), 'some refused by their compare, the rest timed out waiting');
-  assert.ok(maxDelayMs < compareMs / 2, `the loop never waited for a compare (max delay ${maxDelayMs.toFixed(0)} ms, one compare ${compareMs.toFixed(0)} ms)`);
+  t.diagnostic(
+    `one cost-12 compare ${compareMs.toFixed(0)} ms; ${FLOOD} wrong passwords: ${JSON.stringify([...outcomes])}; event loop delay max ${maxDelayMs.toFixed(0)} ms`,
+  );
+  assert.deepEqual(
+    [...outcomes.keys()].sort(),
+    ["-ERR 'Authentication Timeout'\r\n", AUTH_VIOLATION].sort(),
+    'some refused by their compare, the rest timed out waiting',
+  );
+  assert.ok(
+    maxDelayMs < compareMs / 2,
+    `the loop never waited for a compare (max delay ${maxDelayMs.toFixed(0)} ms, one compare ${compareMs.toFixed(0)} ms)`,
+  );
   // Had the timed-out connections' compares stayed queued, the worker would be busy far past this one's auth_timeout.
   const asked = Date.now();
   await login(t, svc, 'u', 'right');

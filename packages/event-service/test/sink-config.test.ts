@@ -75,7 +75,13 @@ test('sink headers that cannot be sent, or that break delivery, are refused at l
     '"X-Tenant" = "twice"', // 19: names are case-insensitive
   ]);
   const err = refused(() => loadServiceConfig({ configPath: file }));
-  const at = (line: number, name: string) => problemAt(err, file, line, `handlers.event_feed.headers.${/^[A-Za-z0-9_-]+$/.test(name) ? name : JSON.stringify(name)}`);
+  const at = (line: number, name: string) =>
+    problemAt(
+      err,
+      file,
+      line,
+      `handlers.event_feed.headers.${/^[A-Za-z0-9_-]+$/.test(name) ? name : JSON.stringify(name)}`,
+    );
   assert.match(at(7, 'bad name').reason, /not a valid header name.*RFC 9110/);
   assert.match(at(8, 'x-crlf').reason, /a CR .*offset 1/);
   assert.match(at(9, 'x-nul').reason, /NUL/);
@@ -93,7 +99,10 @@ test('sink headers that cannot be sent, or that break delivery, are refused at l
   for (const p of err.problems) assert.ok(!/acme|abc/.test(p.reason), 'a problem never echoes another header');
 
   // The "name=value,..." form: the problem is on the headers line, naming the header.
-  const inline = write(dir, 'inline.toml', ['[handlers]', 'feed = { url = "127.0.0.1:9", headers = "x-ok=1, x y=2, host=a" }']);
+  const inline = write(dir, 'inline.toml', [
+    '[handlers]',
+    'feed = { url = "127.0.0.1:9", headers = "x-ok=1, x y=2, host=a" }',
+  ]);
   const e2 = refused(() => loadServiceConfig({ configPath: inline }));
   assert.match(problemAt(e2, inline, 2, 'handlers.feed.headers."x y"').reason, /not a valid header name/);
   assert.match(problemAt(e2, inline, 2, 'handlers.feed.headers.host').reason, /url/);
@@ -136,9 +145,14 @@ test('every problem of every sink table is reported in one pass, each with its o
     [13, 'handlers.cfgingest.extra_args', /table/],
     [15, 'handlers.cfgingest.headers."x y"', /header name/],
   ];
-  for (const [line, key, reason] of want) assert.match(problemAt(err, file, line, key).reason, reason, `${line} ${key}`);
+  for (const [line, key, reason] of want)
+    assert.match(problemAt(err, file, line, key).reason, reason, `${line} ${key}`);
   assert.equal(err.problems.length, want.length, err.message);
-  assert.deepEqual(err.problems.map((p) => p.line), want.map(([line]) => line), 'in line order');
+  assert.deepEqual(
+    err.problems.map((p) => p.line),
+    want.map(([line]) => line),
+    'in line order',
+  );
 });
 
 test('the service refuses to start with a CR/LF in a sink header: exit 2 naming the file, line and key', async (t) => {
@@ -166,7 +180,13 @@ test('the service refuses to start with a CR/LF in a sink header: exit 2 naming 
       await until(() => r.got.length > 0, 'a delivery to show', 1000).catch(() => {});
       await nc.close();
     }
-    throw new Error(`${(err as Error).message}; received ${r.got.length}; log: ${run.stdout().split('\n').filter((l) => /dead|fail/.test(l)).join('\n')}`);
+    throw new Error(
+      `${(err as Error).message}; received ${r.got.length}; log: ${run
+        .stdout()
+        .split('\n')
+        .filter((l) => /dead|fail/.test(l))
+        .join('\n')}`,
+    );
   });
   assert.equal(code, 2, run.stderr());
   assert.ok(run.stderr().includes(`${base}:8: handlers.event_feed.headers.x-tenant: `), run.stderr());
@@ -178,8 +198,22 @@ test('the service refuses to start with a CR/LF in a sink header: exit 2 naming 
 test('a reload with a header that cannot be sent is refused; the running sink keeps its headers', async (t) => {
   const dir = tmpDir(t);
   const r = await receiver(t);
-  const sink = (tenant: string) => ['[handlers.event_feed]', `url = "${r.url}"`, '[handlers.event_feed.headers]', `"x-tenant" = "${tenant}"`];
-  const base = write(dir, 'base.toml', ['[service]', `host = "${HOST}"`, 'port = 0', '[store]', 'path = "events.db"', ...sink('a'), '[log]', 'format = "json"']);
+  const sink = (tenant: string) => [
+    '[handlers.event_feed]',
+    `url = "${r.url}"`,
+    '[handlers.event_feed.headers]',
+    `"x-tenant" = "${tenant}"`,
+  ];
+  const base = write(dir, 'base.toml', [
+    '[service]',
+    `host = "${HOST}"`,
+    'port = 0',
+    '[store]',
+    'path = "events.db"',
+    ...sink('a'),
+    '[log]',
+    'format = "json"',
+  ]);
   const patch = write(dir, 'patch.toml', ['# nothing yet']);
   const { run, port } = await startCli(t, ['--config', base, '--patch', patch]);
   const nc = await within(connect({ servers: `${HOST}:${port}`, reconnect: false }), 'connect', WAIT_MS);
@@ -190,10 +224,18 @@ test('a reload with a header that cannot be sent is refused; the running sink ke
 
   write(dir, 'patch.toml', [...sink('b\\r\\nx-injected: 1'), '"transfer-encoding" = "chunked"']);
   await signal(run, 'SIGHUP');
-  const no = await logLine(run, 'configuration reload refused; the running configuration is unchanged', { ms: WAIT_MS });
+  const no = await logLine(run, 'configuration reload refused; the running configuration is unchanged', {
+    ms: WAIT_MS,
+  });
   const problems = no.problems as string[];
-  assert.ok(problems.some((p) => p.startsWith(`${patch}:4: handlers.event_feed.headers.x-tenant: `)), problems.join('\n'));
-  assert.ok(problems.some((p) => p.startsWith(`${patch}:5: handlers.event_feed.headers.transfer-encoding: `)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => p.startsWith(`${patch}:4: handlers.event_feed.headers.x-tenant: `)),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => p.startsWith(`${patch}:5: handlers.event_feed.headers.transfer-encoding: `)),
+    problems.join('\n'),
+  );
   assert.ok(!jsonLines(run.stdout()).some((l) => l.msg === 'handler sinks reloaded'), 'the sinks were left alone');
   await publish(nc, 'refused');
   await until(() => r.got.some((g) => g.id === 'refused'), 'delivered by the running sink', WAIT_MS);
@@ -210,7 +252,9 @@ test('a reload with a header that cannot be sent is refused; the running sink ke
 
 test('property: a header the config accepts is one Node sends; one Node refuses is never accepted (fixed seed)', () => {
   // Characters around every edge the rules draw: tchar, separators, controls, DEL, Latin-1 and beyond.
-  const chars = fc.constantFrom(...'aZ09-_.!#$%&\'*+^`|~ :;,/"()<>@[]\\{}=?\t\r\n\0\x01\x1f\x7f\u0080\u00e9\u00ff\u0100\u65e5'.split(''));
+  const chars = fc.constantFrom(
+    ...'aZ09-_.!#$%&\'*+^`|~ :;,/"()<>@[]\\{}=?\t\r\n\0\x01\x1f\x7f\u0080\u00e9\u00ff\u0100\u65e5'.split(''),
+  );
   const text = fc.array(chars, { maxLength: 12 }).map((a) => a.join(''));
   const name = fc.oneof(text, fc.constantFrom(...Object.keys(SINK_OWNED_HEADERS), 'Content-Type', 'X-Tenant'));
   fc.assert(
@@ -240,8 +284,15 @@ test('a program building a sink itself with a header Node would refuse is told a
   t.after(() => store.close());
   const logger = { error: () => {}, warn: () => {} };
   assert.throws(
-    () => new HttpSink(store, { name: 'feed', url: 'http://127.0.0.1:9/', headers: { 'x-tenant': 'a\r\nx-injected: 1' }, logger }),
-    (err: unknown) => err instanceof TypeError && /sink feed: header "x-tenant": the value contains a CR/.test(err.message),
+    () =>
+      new HttpSink(store, {
+        name: 'feed',
+        url: 'http://127.0.0.1:9/',
+        headers: { 'x-tenant': 'a\r\nx-injected: 1' },
+        logger,
+      }),
+    (err: unknown) =>
+      err instanceof TypeError && /sink feed: header "x-tenant": the value contains a CR/.test(err.message),
   );
   new HttpSink(store, { name: 'feed', url: 'http://127.0.0.1:9/', headers: { 'x-tenant': 'a' }, logger }).close();
 });

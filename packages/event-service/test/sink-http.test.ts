@@ -27,14 +27,34 @@ const OLD_SECRET = `whsec_${Buffer.from('the previous secret, rotated out').toSt
 type Received = Delivery;
 
 /** A receiver whose answer to the n-th request (0-based) `answer` decides. */
-const receiver = (t: TestContext, answer: (n: number, res: http.ServerResponse) => void, port = 0) => startReceiver(t, { answer, port, path: '/hook' });
+const receiver = (t: TestContext, answer: (n: number, res: http.ServerResponse) => void, port = 0) =>
+  startReceiver(t, { answer, port, path: '/hook' });
 
-function setup(t: TestContext, opts: Partial<HttpSinkOptions> & { url: string; name?: string }, ids = ['e1', 'e2', 'e3']) {
+function setup(
+  t: TestContext,
+  opts: Partial<HttpSinkOptions> & { url: string; name?: string },
+  ids = ['e1', 'e2', 'e3'],
+) {
   const store = new SqliteEventStore(':memory:');
   t.after(() => store.close());
   const name = opts.name ?? 'feed';
-  store.append(ids.map((id) => ({ id, type: 'scanJobCreated', body: JSON.stringify({ specversion: '1.0', id, source: 's', type: 'scanJobCreated' }), sinks: [name] })));
-  const sink = new HttpSink(store, { name, secrets: [SECRET], backoffBaseMs: 10, backoffCapMs: 50, timeoutMs: 1000, logger, ...opts });
+  store.append(
+    ids.map((id) => ({
+      id,
+      type: 'scanJobCreated',
+      body: JSON.stringify({ specversion: '1.0', id, source: 's', type: 'scanJobCreated' }),
+      sinks: [name],
+    })),
+  );
+  const sink = new HttpSink(store, {
+    name,
+    secrets: [SECRET],
+    backoffBaseMs: 10,
+    backoffCapMs: 50,
+    timeoutMs: 1000,
+    logger,
+    ...opts,
+  });
   t.after(() => sink.close());
   return { store, sink };
 }
@@ -44,7 +64,11 @@ test('deliveries are signed as Standard Webhooks and verify with the standardweb
   const { store, sink } = setup(t, { url: r.url, secrets: [SECRET, OLD_SECRET], headers: { 'x-tenant': 'a' } });
   sink.wake();
   await until(() => store.held === 0, 'all delivered');
-  assert.deepEqual(r.got.map((g) => g.headers['webhook-id']), ['e1', 'e2', 'e3'], 'in order, the event id as webhook-id');
+  assert.deepEqual(
+    r.got.map((g) => g.headers['webhook-id']),
+    ['e1', 'e2', 'e3'],
+    'in order, the event id as webhook-id',
+  );
   for (const g of r.got) {
     for (const secret of [SECRET, OLD_SECRET]) {
       const payload = new Webhook(secret).verify(g.body, g.headers as Record<string, string>) as { id: string };
@@ -53,13 +77,21 @@ test('deliveries are signed as Standard Webhooks and verify with the standardweb
     assert.equal(g.headers['x-tenant'], 'a');
     assert.equal(g.headers['content-type'], 'application/json');
   }
-  assert.throws(() => new Webhook(`whsec_${Buffer.from('wrong').toString('base64')}`).verify(r.got[0]!.body, r.got[0]!.headers as Record<string, string>));
+  assert.throws(() =>
+    new Webhook(`whsec_${Buffer.from('wrong').toString('base64')}`).verify(
+      r.got[0]!.body,
+      r.got[0]!.headers as Record<string, string>,
+    ),
+  );
   assert.equal(sink.stats.delivered, 3);
 });
 
 test('signWebhook matches the standardwebhooks package byte for byte', () => {
   const wh = new Webhook(SECRET);
-  assert.equal(signWebhook([SECRET], 'msg_1', 1700000000, '{"a":1}'), wh.sign('msg_1', new Date(1700000000 * 1000), '{"a":1}'));
+  assert.equal(
+    signWebhook([SECRET], 'msg_1', 1700000000, '{"a":1}'),
+    wh.sign('msg_1', new Date(1700000000 * 1000), '{"a":1}'),
+  );
 });
 
 test('a receiver answering 500 is retried with backoff until it answers 200, attempts counted', async (t) => {
@@ -68,7 +100,11 @@ test('a receiver answering 500 is retried with backoff until it answers 200, att
   sink.wake();
   await until(() => store.held === 0, 'delivered after retries');
   assert.equal(r.got.length, 4);
-  assert.deepEqual(new Set(r.got.map((g) => g.headers['webhook-id'])), new Set(['only']), 'every retry carries the same webhook-id');
+  assert.deepEqual(
+    new Set(r.got.map((g) => g.headers['webhook-id'])),
+    new Set(['only']),
+    'every retry carries the same webhook-id',
+  );
   assert.equal(sink.stats.failedAttempts, 3);
 });
 
@@ -79,10 +115,13 @@ test('after max_attempts a delivery is dead-lettered, listed, and replay deliver
   sink.wake();
   await until(() => store.deadLetters({ sink: 'feed' }).length === 2, 'both dead-lettered');
   const dead = store.deadLetters({ sink: 'feed' });
-  assert.deepEqual(dead.map((d) => [d.id, d.attempts, d.lastError]), [
-    ['d1', 3, 'HTTP 503 after 3 attempts'],
-    ['d2', 3, 'HTTP 503 after 3 attempts'],
-  ]);
+  assert.deepEqual(
+    dead.map((d) => [d.id, d.attempts, d.lastError]),
+    [
+      ['d1', 3, 'HTTP 503 after 3 attempts'],
+      ['d2', 3, 'HTTP 503 after 3 attempts'],
+    ],
+  );
   assert.equal(r.got.length, 6);
   assert.equal(store.held, 0, 'dead letters are not held');
   healthy = true;
@@ -93,7 +132,9 @@ test('after max_attempts a delivery is dead-lettered, listed, and replay deliver
 });
 
 test('429 with Retry-After waits that long before the next attempt', async (t) => {
-  const r = await receiver(t, (n, res) => (n === 0 ? res.writeHead(429, { 'retry-after': '1' }).end() : res.writeHead(200).end()));
+  const r = await receiver(t, (n, res) =>
+    n === 0 ? res.writeHead(429, { 'retry-after': '1' }).end() : res.writeHead(200).end(),
+  );
   const { store, sink } = setup(t, { url: r.url }, ['slow']);
   sink.wake();
   await until(() => store.held === 0, 'delivered after Retry-After', 5000);
@@ -111,8 +152,14 @@ test('410 Gone dead-letters the delivery and stops the sink; the rest stay pendi
   // The point: no request follows for a while.
   await quietFor(100);
   assert.equal(r.got.length, 1, 'no request after the 410');
-  assert.deepEqual(store.deadLetters().map((d) => [d.id, d.lastError]), [['e1', 'HTTP 410 Gone: sink stopped']]);
-  assert.deepEqual(store.due('feed', Date.now(), 10).map((d) => d.id), ['e2', 'e3']);
+  assert.deepEqual(
+    store.deadLetters().map((d) => [d.id, d.lastError]),
+    [['e1', 'HTTP 410 Gone: sink stopped']],
+  );
+  assert.deepEqual(
+    store.due('feed', Date.now(), 10).map((d) => d.id),
+    ['e2', 'e3'],
+  );
 });
 
 test('a timeout counts as a failed attempt; a receiver down at first gets everything once it is up', async (t) => {
@@ -164,7 +211,15 @@ function optSetup(t: TestContext, opts: Partial<HttpSinkOptions> & { url: string
   const store = new SqliteEventStore(':memory:');
   t.after(() => store.close());
   store.append(events.map(([id, data]) => ({ id, type: 'scanJobCreated', body: ev(id, data), sinks: ['feed'] })));
-  const sink = new HttpSink(store, { name: 'feed', secrets: [SECRET], backoffBaseMs: 10, backoffCapMs: 50, timeoutMs: 2000, logger, ...opts });
+  const sink = new HttpSink(store, {
+    name: 'feed',
+    secrets: [SECRET],
+    backoffBaseMs: 10,
+    backoffCapMs: 50,
+    timeoutMs: 2000,
+    logger,
+    ...opts,
+  });
   t.after(() => sink.close());
   return { store, sink };
 }
@@ -173,7 +228,9 @@ const verify = (g: Received) => new Webhook(SECRET).verify(g.body, g.headers as 
 
 test('extra_args adds fields to the envelope (the event wins a clash), signed over the sent body', async (t) => {
   const r = await receiver(t, (_n, res) => res.writeHead(200).end());
-  const { store, sink } = optSetup(t, { url: r.url, extraArgs: { env: 'prod', id: 'forged', nested: { a: 1 } } }, [['e1']]);
+  const { store, sink } = optSetup(t, { url: r.url, extraArgs: { env: 'prod', id: 'forged', nested: { a: 1 } } }, [
+    ['e1'],
+  ]);
   sink.wake();
   await until(() => store.held === 0, 'delivered');
   const body = verify(r.got[0]!) as Record<string, unknown>;
@@ -186,24 +243,38 @@ test('extra_args adds fields to the envelope (the event wins a clash), signed ov
 
 test('flatten_payload sends data at top level (non-object data as { data }), send_as_list wraps it in an array', async (t) => {
   const r = await receiver(t, (_n, res) => res.writeHead(200).end());
-  const { store, sink } = optSetup(t, { url: r.url, flattenPayload: true, sendAsList: true, extraArgs: { src: 'x' } }, [['e1', { a: 1, b: 'two' }], ['e2', 42]]);
+  const { store, sink } = optSetup(t, { url: r.url, flattenPayload: true, sendAsList: true, extraArgs: { src: 'x' } }, [
+    ['e1', { a: 1, b: 'two' }],
+    ['e2', 42],
+  ]);
   sink.wake();
   await until(() => store.held === 0, 'delivered');
   assert.equal(r.got.length, 2, 'batch_size 1: one event per POST');
   assert.deepEqual(verify(r.got[0]!), [{ src: 'x', a: 1, b: 'two' }]);
   assert.deepEqual(verify(r.got[1]!), [{ src: 'x', data: 42 }]);
-  assert.deepEqual(r.got.map((g) => g.headers['webhook-id']), ['e1', 'e2']);
+  assert.deepEqual(
+    r.got.map((g) => g.headers['webhook-id']),
+    ['e1', 'e2'],
+  );
 });
 
 test('batch_size sends events in order as JSON arrays; a batch is retried whole under the same webhook-id', async (t) => {
   const r = await receiver(t, (n, res) => res.writeHead(n === 0 ? 503 : 200).end());
   const ids = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7'];
-  const { store, sink } = optSetup(t, { url: r.url, batchSize: 3 }, ids.map((id) => [id]));
+  const { store, sink } = optSetup(
+    t,
+    { url: r.url, batchSize: 3 },
+    ids.map((id) => [id]),
+  );
   sink.wake();
   await until(() => store.held === 0, 'all delivered');
   const bodies = r.got.map((g) => (verify(g) as Array<{ id: string }>).map((e) => e.id));
   assert.deepEqual(bodies, [['b1', 'b2', 'b3'], ['b1', 'b2', 'b3'], ['b4', 'b5', 'b6'], ['b7']]);
-  assert.equal(r.got[0]!.headers['webhook-id'], r.got[1]!.headers['webhook-id'], 'the retry carries the same webhook-id');
+  assert.equal(
+    r.got[0]!.headers['webhook-id'],
+    r.got[1]!.headers['webhook-id'],
+    'the retry carries the same webhook-id',
+  );
   assert.equal(r.got[0]!.headers['webhook-id'], batchWebhookId(['b1', 'b2', 'b3']));
   assert.match(String(r.got[0]!.headers['webhook-id']), /^batch_[0-9a-f]{32}$/);
   assert.equal(r.got[3]!.headers['webhook-id'], 'b7', 'a batch of one is the event id');
@@ -214,10 +285,19 @@ test('batch_size sends events in order as JSON arrays; a batch is retried whole 
 test('batch_bytes caps a batch (one oversized event still goes alone); batch_wait_ms lets a partial batch fill', async (t) => {
   const r = await receiver(t, (_n, res) => res.writeHead(200).end());
   const one = Buffer.byteLength(ev('c1'));
-  const { store, sink } = optSetup(t, { url: r.url, batchSize: 10, batchBytes: one * 2 + 10 }, [['c1'], ['c2'], ['c3'], ['c4'], ['big', 'x'.repeat(one * 3)]]);
+  const { store, sink } = optSetup(t, { url: r.url, batchSize: 10, batchBytes: one * 2 + 10 }, [
+    ['c1'],
+    ['c2'],
+    ['c3'],
+    ['c4'],
+    ['big', 'x'.repeat(one * 3)],
+  ]);
   sink.wake();
   await until(() => store.held === 0, 'all delivered');
-  assert.deepEqual(r.got.map((g) => (verify(g) as Array<{ id: string }>).map((e) => e.id)), [['c1', 'c2'], ['c3', 'c4'], ['big']]);
+  assert.deepEqual(
+    r.got.map((g) => (verify(g) as Array<{ id: string }>).map((e) => e.id)),
+    [['c1', 'c2'], ['c3', 'c4'], ['big']],
+  );
 
   const w = await receiver(t, (_n, res) => res.writeHead(200).end());
   const s2 = optSetup(t, { url: w.url, batchSize: 5, batchWaitMs: 300 }, [['w1']]);
@@ -227,7 +307,10 @@ test('batch_bytes caps a batch (one oversized event still goes alone); batch_wai
   s2.store.append(['w2', 'w3'].map((id) => ({ id, type: 'scanJobCreated', body: ev(id), sinks: ['feed'] })));
   s2.sink.wake();
   await until(() => s2.store.held === 0, 'all delivered');
-  assert.deepEqual(w.got.map((g) => (verify(g) as Array<{ id: string }>).map((e) => e.id)), [['w1', 'w2', 'w3']]);
+  assert.deepEqual(
+    w.got.map((g) => (verify(g) as Array<{ id: string }>).map((e) => e.id)),
+    [['w1', 'w2', 'w3']],
+  );
 });
 
 test('a batch failing max_attempts times is dead-lettered event by event, and replays', async (t) => {
@@ -236,12 +319,22 @@ test('a batch failing max_attempts times is dead-lettered event by event, and re
   const { store, sink } = optSetup(t, { url: r.url, batchSize: 2, maxAttempts: 2 }, [['d1'], ['d2'], ['d3']]);
   sink.wake();
   await until(() => store.held === 0, 'all dead-lettered');
-  assert.deepEqual(store.deadLetters({ sink: 'feed' }).map((d) => [d.id, d.attempts]), [['d1', 2], ['d2', 2], ['d3', 2]]);
+  assert.deepEqual(
+    store.deadLetters({ sink: 'feed' }).map((d) => [d.id, d.attempts]),
+    [
+      ['d1', 2],
+      ['d2', 2],
+      ['d3', 2],
+    ],
+  );
   ok = true;
   assert.equal(store.replay('feed'), 3);
   sink.resume();
   await until(() => store.held === 0 && store.sinkCounts('feed').dead === 0, 'replayed');
-  assert.deepEqual((verify(r.got.at(-1)!) as Array<{ id: string }>).map((e) => e.id), ['d3']);
+  assert.deepEqual(
+    (verify(r.got.at(-1)!) as Array<{ id: string }>).map((e) => e.id),
+    ['d3'],
+  );
 });
 
 /** An https receiver whose certificate no trusted CA signed. */
@@ -262,7 +355,10 @@ test('ssl_verify = false delivers to an https receiver whose certificate no trus
   lax.sink.wake();
   await until(() => lax.store.held === 0, 'delivered');
   assert.equal(r.got.length, 1);
-  assert.deepEqual((verify(r.got[0]!) as Array<{ id: string }>).map((e) => e.id), ['s1', 's2']);
+  assert.deepEqual(
+    (verify(r.got[0]!) as Array<{ id: string }>).map((e) => e.id),
+    ['s1', 's2'],
+  );
   assert.equal(r.got[0]!.headers['x-k'], 'v');
   assert.equal(r.got[0]!.headers['content-type'], 'application/json');
 });
@@ -287,12 +383,20 @@ test('[handlers] reads the delivery options (headers as "k=v,k=v" too) and names
   const feed = c.handlers!.feed!;
   assert.deepEqual(feed.headers, { authorization: 'Bearer abc', 'x-env': 'prod' });
   assert.deepEqual(
-    { ssl_verify: feed.ssl_verify, extra_args: feed.extra_args, flatten_payload: feed.flatten_payload, send_as_list: feed.send_as_list },
+    {
+      ssl_verify: feed.ssl_verify,
+      extra_args: feed.extra_args,
+      flatten_payload: feed.flatten_payload,
+      send_as_list: feed.send_as_list,
+    },
     { ssl_verify: false, extra_args: { env: 'prod', n: 3, list: [1, 'a'] }, flatten_payload: true, send_as_list: true },
   );
   assert.deepEqual([feed.batch_size, feed.batch_bytes, feed.batch_wait_ms, feed.max_in_flight], [50, 65536, 0, 8]);
   const o = httpSinkOptions(feed);
-  assert.deepEqual([o.sslVerify, o.flattenPayload, o.sendAsList, o.batchSize, o.batchBytes, o.batchWaitMs, o.maxInFlight], [false, true, true, 50, 65536, 0, 8]);
+  assert.deepEqual(
+    [o.sslVerify, o.flattenPayload, o.sendAsList, o.batchSize, o.batchBytes, o.batchWaitMs, o.maxInFlight],
+    [false, true, true, 50, 65536, 0, 8],
+  );
   assert.deepEqual(o.extraArgs, { env: 'prod', n: 3, list: [1, 'a'] });
 
   const dir = tmpDir(t, 'sink-opts-');
@@ -308,14 +412,22 @@ test('[handlers] reads the delivery options (headers as "k=v,k=v" too) and names
   for (const [line, want] of cases) {
     const file = path.join(dir, 's.toml');
     fs.writeFileSync(file, `[handlers]\nfeed = { url = "127.0.0.1:1", ${line} }\n`);
-    assert.throws(() => loadServiceConfig({ configPath: file }), (e: unknown) => e instanceof ConfigError && want.test(e.message), line);
+    assert.throws(
+      () => loadServiceConfig({ configPath: file }),
+      (e: unknown) => e instanceof ConfigError && want.test(e.message),
+      line,
+    );
   }
 });
 
 // --- order, connections and max_in_flight ---
 
 function many(t: TestContext, opts: Partial<HttpSinkOptions> & { url: string }, n: number) {
-  return setup(t, opts, Array.from({ length: n }, (_, i) => `m${i}`));
+  return setup(
+    t,
+    opts,
+    Array.from({ length: n }, (_, i) => `m${i}`),
+  );
 }
 
 test('strict order by default: every event once, oldest first, over one kept-alive connection', async (t) => {
@@ -327,7 +439,11 @@ test('strict order by default: every event once, oldest first, over one kept-ali
   const { store, sink } = many(t, { url: r.url }, 200);
   sink.wake();
   await until(() => store.held === 0, 'all delivered', 10_000);
-  assert.deepEqual(r.got.map((g) => g.headers['webhook-id']), Array.from({ length: 200 }, (_, i) => `m${i}`), 'in order, none twice');
+  assert.deepEqual(
+    r.got.map((g) => g.headers['webhook-id']),
+    Array.from({ length: 200 }, (_, i) => `m${i}`),
+    'in order, none twice',
+  );
   assert.equal(sockets.size, 1, 'one connection, reused');
   assert.deepEqual(sink.stats, { delivered: 200, failedAttempts: 0, retries: 0, dead: 0 });
 });
@@ -344,7 +460,11 @@ test('a kept-alive connection reset before its answer is retried at once on a ne
   const { store, sink } = setup(t, { url: r.url });
   sink.wake();
   await until(() => store.held === 0, 'all delivered');
-  assert.deepEqual(r.got.map((g) => g.headers['webhook-id']), ['e1', 'e2', 'e2', 'e3'], 'e2 again on a new connection');
+  assert.deepEqual(
+    r.got.map((g) => g.headers['webhook-id']),
+    ['e1', 'e2', 'e2', 'e3'],
+    'e2 again on a new connection',
+  );
   assert.equal(perSocket.size, 2);
   assert.deepEqual(sink.stats, { delivered: 3, failedAttempts: 0, retries: 0, dead: 0 });
 });
@@ -380,7 +500,13 @@ test('max_in_flight: a failing event is retried and dead-lettered on its own whi
   r.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     req.resume();
     req.on('end', () => {
-      r.got.push({ url: req.url ?? '', headers: req.headers, body: '', id: String(req.headers['webhook-id']), at: Date.now() });
+      r.got.push({
+        url: req.url ?? '',
+        headers: req.headers,
+        body: '',
+        id: String(req.headers['webhook-id']),
+        at: Date.now(),
+      });
       if (req.headers['webhook-id'] === 'm3') {
         attemptsOfBad.push(Date.now());
         res.writeHead(500).end();
@@ -390,9 +516,18 @@ test('max_in_flight: a failing event is retried and dead-lettered on its own whi
   const { store, sink } = many(t, { url: r.url, maxInFlight: 3, maxAttempts: 3 }, 12);
   sink.wake();
   await until(() => store.held === 0, 'all resolved', 10_000);
-  assert.deepEqual(store.deadLetters({ sink: 'feed' }).map((d) => [d.id, d.attempts, d.lastError]), [['m3', 3, 'HTTP 500 after 3 attempts']]);
+  assert.deepEqual(
+    store.deadLetters({ sink: 'feed' }).map((d) => [d.id, d.attempts, d.lastError]),
+    [['m3', 3, 'HTTP 500 after 3 attempts']],
+  );
   const delivered = r.got.map((g) => String(g.headers['webhook-id'])).filter((id) => id !== 'm3');
-  assert.deepEqual(delivered.sort(), Array.from({ length: 12 }, (_, i) => `m${i}`).filter((id) => id !== 'm3').sort(), 'the others once each');
+  assert.deepEqual(
+    delivered.sort(),
+    Array.from({ length: 12 }, (_, i) => `m${i}`)
+      .filter((id) => id !== 'm3')
+      .sort(),
+    'the others once each',
+  );
   assert.equal(attemptsOfBad.length, 3);
   assert.deepEqual(sink.stats, { delivered: 11, failedAttempts: 3, retries: 2, dead: 1 });
 });
@@ -400,7 +535,11 @@ test('max_in_flight: a failing event is retried and dead-lettered on its own whi
 test('max_in_flight: a receiver that fails everything pauses the whole sink, not one attempt per queued event', async (t) => {
   const r = await receiver(t, (_n, res) => res.writeHead(503).end());
   // random() = 1: each backoff is its full ceiling, 1 s after the first failure in a row.
-  const { sink } = many(t, { url: r.url, maxInFlight: 4, backoffBaseMs: 1000, backoffCapMs: 1000, random: () => 1 }, 50);
+  const { sink } = many(
+    t,
+    { url: r.url, maxInFlight: 4, backoffBaseMs: 1000, backoffCapMs: 1000, random: () => 1 },
+    50,
+  );
   sink.wake();
   await until(() => sink.stats.failedAttempts >= 1, 'a failure');
   // The point: no more than the first window goes out in the first 300 ms.

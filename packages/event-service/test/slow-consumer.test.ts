@@ -32,7 +32,10 @@ class MsgCounter {
   private input = '';
   private failure: Error | undefined;
   private done: ((err?: Error) => void) | undefined;
-  constructor(conn: RawConn, private readonly size: number) {
+  constructor(
+    conn: RawConn,
+    private readonly size: number,
+  ) {
     conn.socket.on('data', (chunk: Buffer) => {
       if (this.failure) return;
       this.input += chunk.toString('latin1');
@@ -117,7 +120,10 @@ async function slowAndFast(server: RunningTarget, pool: RawPool): Promise<Outcom
     await pub.sendAndDrain(batch);
     longestWaitMs = Math.max(longestWaitMs, Date.now() - t0);
     assert.ok(!pub.closed, 'the publisher stays connected');
-    assert.ok(Date.now() - started < PUBLISH_WITHIN_MS, `published ${seq} of ${MESSAGES} within ${PUBLISH_WITHIN_MS} ms`);
+    assert.ok(
+      Date.now() - started < PUBLISH_WITHIN_MS,
+      `published ${seq} of ${MESSAGES} within ${PUBLISH_WITHIN_MS} ms`,
+    );
   }
   await pub.flush(PUBLISH_WITHIN_MS);
 

@@ -27,14 +27,26 @@ const skip = browserSkip('the status page browser test');
 
 /** A webhook receiver answering every POST with `status`, closed in the suite's after(). */
 const sink = (status: number) =>
-  startReceiver(undefined, { path: '/hook', answer: (_n, res) => res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'unavailable') });
+  startReceiver(undefined, {
+    path: '/hook',
+    answer: (_n, res) =>
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'unavailable'),
+  });
 
 const sc = StringCodec();
 const event = (type: string, id: string) =>
-  JSON.stringify({ specversion: '1.0', id, source: '/status-page-test', type, producer: { id: 'p-status', name: 'status-tester', type: 'service' }, actor: { id: 'alice', object_type: 'user' } });
+  JSON.stringify({
+    specversion: '1.0',
+    id,
+    source: '/status-page-test',
+    type,
+    producer: { id: 'p-status', name: 'status-tester', type: 'service' },
+    actor: { id: 'alice', object_type: 'user' },
+  });
 
 /** Polls `read` until `ok` holds for what it returned; fails naming `what` and the last value after `ms`. */
-const eventually = <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = PAGE_WAIT_MS): Promise<T> => readUntil(read, ok, what, ms);
+const eventually = <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = PAGE_WAIT_MS): Promise<T> =>
+  readUntil(read, ok, what, ms);
 
 describe('status page in headless chromium', { skip }, () => {
   const dir = tmpDir({ after }, 'status-page-');
@@ -80,10 +92,15 @@ describe('status page in headless chromium', { skip }, () => {
     let fromHub = '';
     leaf.on('data', (d: Buffer) => (fromHub += d.toString('latin1')));
     await within(new Promise((r) => leaf.once('connect', r)), 'the leaf connects');
-    leaf.write('CONNECT {"version":"2.9.10","server_id":"NGATEWAYBRIDGE","name":"event-gateway","headers":true}\r\nLS+ bridge.>\r\n');
+    leaf.write(
+      'CONNECT {"version":"2.9.10","server_id":"NGATEWAYBRIDGE","name":"event-gateway","headers":true}\r\nLS+ bridge.>\r\n',
+    );
     await until(() => /LS\+ \$LDS\./.test(fromHub), 'the hub accepts the leaf (sends its interest)');
     for (let i = 0; i < 5; i++) {
-      await within(publisher.request('events.scanJobCreated', sc.encode(event('scanJobCreated', `job-${i}`)), { timeout: 5000 }), `event job-${i} acknowledged`);
+      await within(
+        publisher.request('events.scanJobCreated', sc.encode(event('scanJobCreated', `job-${i}`)), { timeout: 5000 }),
+        `event job-${i} acknowledged`,
+      );
     }
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
@@ -109,11 +126,18 @@ describe('status page in headless chromium', { skip }, () => {
   it('shows the open connection count /varz reports', async () => {
     await eventually(
       'the page shows /varz connections',
-      async () => ({ page: await text('#connections'), varz: (await json<{ connections: number }>('/varz')).connections }),
+      async () => ({
+        page: await text('#connections'),
+        varz: (await json<{ connections: number }>('/varz')).connections,
+      }),
       (v) => v.varz === 2 && v.page === '2',
     );
     // The busiest connections are listed by name.
-    await eventually('the publisher is listed', () => text('#conn-rows'), (s) => s.includes('status-publisher'));
+    await eventually(
+      'the publisher is listed',
+      () => text('#conn-rows'),
+      (s) => s.includes('status-publisher'),
+    );
   });
 
   it('the message rate rises while traffic flows and falls back to zero when it stops', async () => {
@@ -129,9 +153,17 @@ describe('status page in headless chromium', { skip }, () => {
       for (let i = 0; i < 50; i++) publisher.publish('load.tick', sc.encode(String(i)));
     }, 20);
     try {
-      await eventually('a rate above 100 msgs/s while publishing', () => figure('#rate-in'), (n) => n > 100);
+      await eventually(
+        'a rate above 100 msgs/s while publishing',
+        () => figure('#rate-in'),
+        (n) => n > 100,
+      );
       await rateIn();
-      await eventually('an outbound rate above 100 msgs/s', () => figure('#rate-out'), (n) => n > 100);
+      await eventually(
+        'an outbound rate above 100 msgs/s',
+        () => figure('#rate-out'),
+        (n) => n > 100,
+      );
       // The chart has drawn a line from the samples.
       const points = await page.locator('#chart-in').getAttribute('points');
       assert.ok(points !== null && points.split(' ').length >= 2, `the chart has a line (points: ${points})`);
@@ -147,12 +179,20 @@ describe('status page in headless chromium', { skip }, () => {
 
   it('shows the limits in use: events held against event_limit, listeners against listener_limit', async () => {
     // The failing sink holds all five events; the answering one has them all.
-    await eventually('events held / event_limit', () => text('#limit-events'), (s) => s.startsWith(`5 / ${EVENT_LIMIT.toLocaleString('en')}`));
+    await eventually(
+      'events held / event_limit',
+      () => text('#limit-events'),
+      (s) => s.startsWith(`5 / ${EVENT_LIMIT.toLocaleString('en')}`),
+    );
     const varz = await json<{ subscriptions: number; listener_limit: number; system_subscriptions: number }>('/varz');
     assert.equal(varz.listener_limit, LISTENER_LIMIT);
     // The handlers' own subscriptions are shown apart, never as a user's listeners.
     assert.ok(varz.system_subscriptions >= 2, `system subscriptions ${varz.system_subscriptions}`);
-    await eventually('the service\'s own subscriptions shown apart', () => text('#listeners-note'), (s) => s.includes(`holds ${varz.system_subscriptions} more, not counted`));
+    await eventually(
+      "the service's own subscriptions shown apart",
+      () => text('#listeners-note'),
+      (s) => s.includes(`holds ${varz.system_subscriptions} more, not counted`),
+    );
     await eventually(
       'listeners / listener_limit as /varz says',
       () => text('#limit-listeners'),
@@ -164,27 +204,52 @@ describe('status page in headless chromium', { skip }, () => {
   it('shows a row per handler sink with its health, backlog and last error', async () => {
     const ok = page.locator('tr[data-sink="event_feed"]');
     const bad = page.locator('tr[data-sink="feed"]');
-    await eventually('event_feed delivered all five and is healthy', () => ok.innerText(), (s) => /\bok\b/.test(s) && /\t0\t0\t5\t/.test(s));
-    await eventually('feed is retrying with its backlog and last error', () => bad.innerText(), (s) => /retrying/.test(s) && /\t5\t0\t0\t/.test(s) && /HTTP 503/.test(s));
+    await eventually(
+      'event_feed delivered all five and is healthy',
+      () => ok.innerText(),
+      (s) => /\bok\b/.test(s) && /\t0\t0\t5\t/.test(s),
+    );
+    await eventually(
+      'feed is retrying with its backlog and last error',
+      () => bad.innerText(),
+      (s) => /retrying/.test(s) && /\t5\t0\t0\t/.test(s) && /HTTP 503/.test(s),
+    );
     assert.ok(okSink.got.length >= 5 && badSink.got.length >= 1);
     // What the page read: /handlerz, ours, says the same.
-    const h = await json<{ handlers: { held: number; sinks: { name: string; backlog: number; health: string }[] } }>('/handlerz');
+    const h = await json<{ handlers: { held: number; sinks: { name: string; backlog: number; health: string }[] } }>(
+      '/handlerz',
+    );
     assert.equal(h.handlers.held, 5);
     assert.deepEqual(
       h.handlers.sinks.map((s) => [s.name, s.backlog, s.health]),
-      [['feed', 5, 'retrying'], ['event_feed', 0, 'ok']],
+      [
+        ['feed', 5, 'retrying'],
+        ['event_feed', 0, 'ok'],
+      ],
     );
   });
 
-  it('shows the leafnode listener and the gateway\'s link on it', async () => {
-    await eventually('the leafnode listener', () => text('#leaf-summary'), (s) => s.includes(`Listening on 127.0.0.1:${svc.leafnodePort}`) && s.includes('1 link up'));
-    const row = await eventually('the link row', () => text('#leaf-rows tr'), (s) => s.includes('event-gateway'));
+  it("shows the leafnode listener and the gateway's link on it", async () => {
+    await eventually(
+      'the leafnode listener',
+      () => text('#leaf-summary'),
+      (s) => s.includes(`Listening on 127.0.0.1:${svc.leafnodePort}`) && s.includes('1 link up'),
+    );
+    const row = await eventually(
+      'the link row',
+      () => text('#leaf-rows tr'),
+      (s) => s.includes('event-gateway'),
+    );
     assert.match(row, /connected/);
     assert.match(row, /\t1$/, 'its one subscription');
   });
 
   it('lists the most recent events newest first and links the JSON endpoints', async () => {
-    const rows = await eventually('five events listed', () => page.locator('#event-rows tr').allInnerTexts(), (r) => r.length === 5);
+    const rows = await eventually(
+      'five events listed',
+      () => page.locator('#event-rows tr').allInnerTexts(),
+      (r) => r.length === 5,
+    );
     assert.match(rows[0]!, /job-4/);
     assert.match(rows[4]!, /job-0/);
     assert.match(rows[0]!, /scanJobCreated/);
@@ -204,9 +269,17 @@ describe('status page in headless chromium', { skip }, () => {
       for (let i = 0; i < burst; i++) publisher.publish('load.tick', sc.encode(String(i)));
     }, 20);
     try {
-      await eventually('traffic on the page again', () => figure('#rate-in'), (r) => r > 100);
+      await eventually(
+        'traffic on the page again',
+        () => figure('#rate-in'),
+        (r) => r > 100,
+      );
       // A few seconds of samples in the chart.
-      await eventually('a dozen samples charted', async () => (await page.locator('#chart-in').getAttribute('points'))?.split(' ').length ?? 0, (k) => k >= 12);
+      await eventually(
+        'a dozen samples charted',
+        async () => (await page.locator('#chart-in').getAttribute('points'))?.split(' ').length ?? 0,
+        (k) => k >= 12,
+      );
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: path.join(ARTIFACTS, 'status-page.png'), fullPage: true, timeout: PAGE_WAIT_MS });
     } finally {
@@ -215,7 +288,9 @@ describe('status page in headless chromium', { skip }, () => {
     assert.deepEqual(pageErrors, []);
     // Every card fits the window: nothing spills sideways at 1280 px.
     const overflow = await page.evaluate(() => {
-      const doc = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document;
+      const doc = (
+        globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }
+      ).document;
       return doc.documentElement.scrollWidth - doc.documentElement.clientWidth;
     });
     assert.ok(overflow <= 0, `the page is ${overflow} px wider than the window`);
@@ -243,7 +318,12 @@ describe('/handlerz without [store], [handlers] or [leafnodes]', () => {
     const page = await fetch(`${base}/`, { signal: AbortSignal.timeout(5000) });
     assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
     const html = await page.text();
-    for (const p of ['varz', 'connz', 'subsz', 'leafz', 'healthz', 'metrics', 'handlerz']) assert.ok(html.includes(`href="./${p}"`), `links /${p}`);
-    assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+stylesheet|https?:\/\/(?!www\.w3\.org)/, 'nothing fetched from elsewhere');
+    for (const p of ['varz', 'connz', 'subsz', 'leafz', 'healthz', 'metrics', 'handlerz'])
+      assert.ok(html.includes(`href="./${p}"`), `links /${p}`);
+    assert.doesNotMatch(
+      html,
+      /<script[^>]+src=|<link[^>]+stylesheet|https?:\/\/(?!www\.w3\.org)/,
+      'nothing fetched from elsewhere',
+    );
   });
 });

@@ -129,7 +129,11 @@ for (const broken of BROKEN) {
       'format = "json"',
     ]);
     // Bounded: today's code may start instead of refusing; then the wait fails and the child is killed.
-    const r = await runToExit(t, ['--config', conf], CHILD_MS).catch((err: Error) => ({ code: `did not exit: ${err.message}`, stdout: '', stderr: '' }));
+    const r = await runToExit(t, ['--config', conf], CHILD_MS).catch((err: Error) => ({
+      code: `did not exit: ${err.message}`,
+      stdout: '',
+      stderr: '',
+    }));
     assert.equal(r.code, 1, `exit code; stdout: ${r.stdout} stderr: ${r.stderr}`);
     const said = r.stdout + r.stderr;
     assert.ok(said.includes(file), `the file is named: ${said}`);
@@ -146,7 +150,11 @@ test('the embedded API rejects a store it cannot open with EventStoreError namin
   fs.writeFileSync(file, '');
   await assert.rejects(
     // A service that starts anyway is closed, so a failing run does not keep the test process alive.
-    startEventService({ service: { host: '127.0.0.1', port: 0 }, store: { path: file }, log: { level: 'silent' } }).then(async (svc) => {
+    startEventService({
+      service: { host: '127.0.0.1', port: 0 },
+      store: { path: file },
+      log: { level: 'silent' },
+    }).then(async (svc) => {
       await svc.close();
       return svc;
     }),
@@ -203,7 +211,15 @@ test('a store removed while the service runs: requests answered EEVENT_STORE wit
   t.after(() => nc.close());
   const ask = async (id: string) =>
     JSON.parse(
-      sc.decode((await nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'cfgingest' })), { timeout: 15_000 })).data),
+      sc.decode(
+        (
+          await nc.request(
+            'events.cfgingest',
+            sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'cfgingest' })),
+            { timeout: 15_000 },
+          )
+        ).data,
+      ),
     ) as { id?: string; error?: { code: string; store_code?: string; reason: string } };
   const healthz = async () => {
     const res = await within(fetch(`http://127.0.0.1:${monitor}/healthz`), 'GET /healthz');
@@ -257,7 +273,15 @@ test('commits that fail as a whole: /healthz 503 naming the store, without path 
   t.after(() => nc.close());
   const ask = async (id: string) =>
     JSON.parse(
-      sc.decode((await nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'cfgingest' })), { timeout: 15_000 })).data),
+      sc.decode(
+        (
+          await nc.request(
+            'events.cfgingest',
+            sc.encode(JSON.stringify({ specversion: '1.0', id, source: '/t', type: 'cfgingest' })),
+            { timeout: 15_000 },
+          )
+        ).data,
+      ),
     ) as { id?: string; error?: { code: string; store_code?: string; reason: string } };
   const healthz = async () => {
     const res = await within(fetch(`http://127.0.0.1:${svc.monitorPort}/healthz`), 'GET /healthz', 5000);
@@ -297,7 +321,17 @@ test('a reload that adds [handlers] while the store cannot be opened: the servic
   // [handlers] without [store]: the store's default place, data/events.db under the working directory, where a
   // regular file named `data` is in the way.
   fs.writeFileSync(path.join(dir, 'data'), 'not a directory');
-  const base = ['[service]', 'host = "127.0.0.1"', 'port = 0', 'data_dir = "run"', '[monitor]', 'host = "127.0.0.1"', 'port = 0', '[log]', 'format = "json"'];
+  const base = [
+    '[service]',
+    'host = "127.0.0.1"',
+    'port = 0',
+    'data_dir = "run"',
+    '[monitor]',
+    'host = "127.0.0.1"',
+    'port = 0',
+    '[log]',
+    'format = "json"',
+  ];
   const conf = write(dir, 'service.toml', base);
   const run = cli(t, ['--config', conf], dir);
   const port = (await logLine(run, 'listening for client connections')).port as number;
@@ -316,10 +350,21 @@ test('a reload that adds [handlers] while the store cannot be opened: the servic
     handlers: { store_error?: { store_code: string; setting: string; reason: string } };
   };
   t.diagnostic(`/handlerz store_error: ${JSON.stringify(handlerz.handlers.store_error)}`);
-  assert.deepEqual(handlerz.handlers.store_error, { store_code: 'ESTORE_OPEN', setting: 'store.path', reason: 'its directory cannot be made: a file is in the way' });
+  assert.deepEqual(handlerz.handlers.store_error, {
+    store_code: 'ESTORE_OPEN',
+    setting: 'store.path',
+    reason: 'its directory cannot be made: a file is in the way',
+  });
   const nc = await within(connect({ servers: `127.0.0.1:${port}` }), 'connect');
   t.after(() => nc.close());
-  const m = await within(nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id: 'x', source: '/t', type: 'cfgingest' })), { timeout: 5000 }), 'the reply');
+  const m = await within(
+    nc.request(
+      'events.cfgingest',
+      sc.encode(JSON.stringify({ specversion: '1.0', id: 'x', source: '/t', type: 'cfgingest' })),
+      { timeout: 5000 },
+    ),
+    'the reply',
+  );
   const reply = JSON.parse(sc.decode(m.data)) as { error?: { code: string; store_code?: string; reason: string } };
   assert.equal(reply.error?.code, 'EEVENT_STORE');
   assert.equal(reply.error?.store_code, 'ESTORE_OPEN');
@@ -331,15 +376,29 @@ test('a reload that adds [handlers] while the store cannot be opened: the servic
   // The obstacle goes: the store opens on a later try (at most a second apart), the sink worker starts with it.
   fs.rmSync(path.join(dir, 'data'));
   const send = async () =>
-    JSON.parse(sc.decode((await nc.request('events.cfgingest', sc.encode(JSON.stringify({ specversion: '1.0', id: 'y', source: '/t', type: 'cfgingest' })), { timeout: 5000 })).data)) as {
+    JSON.parse(
+      sc.decode(
+        (
+          await nc.request(
+            'events.cfgingest',
+            sc.encode(JSON.stringify({ specversion: '1.0', id: 'y', source: '/t', type: 'cfgingest' })),
+            { timeout: 5000 },
+          )
+        ).data,
+      ),
+    ) as {
       id?: string;
       error?: { code: string };
     };
   // Until it opens, every attempt is refused for the store.
-  const stored = await eventually(send, (r) => {
-    if (r.id !== 'y') assert.equal(r.error?.code, 'EEVENT_STORE');
-    return r.id === 'y';
-  }, 'the store opens and the event is stored');
+  const stored = await eventually(
+    send,
+    (r) => {
+      if (r.id !== 'y') assert.equal(r.error?.code, 'EEVENT_STORE');
+      return r.id === 'y';
+    },
+    'the store opens and the event is stored',
+  );
   assert.deepEqual(stored, { id: 'y' }, 'an event stored once the store opens');
   assert.ok(fs.statSync(file).size > 0);
   await until(() => delivered.includes('y'), 'the sink, started with the store, delivers it', 10_000);
@@ -351,7 +410,12 @@ test("the sinks' worker that cannot open the store shows in the pool's health un
   const file = path.join(dir, 'events.db');
   fs.writeFileSync(file, Buffer.alloc(8192, 'garbage '));
   const logger = createLogger({ format: 'json', level: 'silent', name: 'test' });
-  const pool = new SinkPool({ file, heldCounter: new Int32Array(new SharedArrayBuffer(4)), logger, onResolved: () => {} });
+  const pool = new SinkPool({
+    file,
+    heldCounter: new Int32Array(new SharedArrayBuffer(4)),
+    logger,
+    onResolved: () => {},
+  });
   t.after(() => pool.close());
   pool.add({ name: 'event_feed', url: 'http://127.0.0.1:9/' });
   await until(() => pool.health() !== undefined, 'the worker failure shows', 5000);
@@ -362,14 +426,29 @@ test("the sinks' worker that cannot open the store shows in the pool's health un
   // The file is put right: the next restart (1 s after the first exit) opens it and the pool is healthy again.
   fs.rmSync(file);
   new SqliteEventStore(file).close();
-  await until(() => pool.health() === undefined, 'the restarted worker runs', 10_000, () => String(pool.health()));
+  await until(
+    () => pool.health() === undefined,
+    'the restarted worker runs',
+    10_000,
+    () => String(pool.health()),
+  );
 });
 
-test('while a reload\'s store cannot be opened, the feed and dead-letter APIs answer 503 / EFEED_STORE with the store\'s code, never the path; the log has it', async (t) => {
+test("while a reload's store cannot be opened, the feed and dead-letter APIs answer 503 / EFEED_STORE with the store's code, never the path; the log has it", async (t) => {
   const dir = tmpDir(t);
   fs.writeFileSync(path.join(dir, 'data'), 'not a directory');
   // data_dir elsewhere: its patches directory must not be under the `data` file in the store's way.
-  const base = ['[service]', 'host = "127.0.0.1"', 'port = 0', 'data_dir = "run"', '[monitor]', 'host = "127.0.0.1"', 'port = 0', '[log]', 'format = "json"'];
+  const base = [
+    '[service]',
+    'host = "127.0.0.1"',
+    'port = 0',
+    'data_dir = "run"',
+    '[monitor]',
+    'host = "127.0.0.1"',
+    'port = 0',
+    '[log]',
+    'format = "json"',
+  ];
   const conf = write(dir, 'service.toml', base);
   const run = cli(t, ['--config', conf], dir);
   const port = (await logLine(run, 'listening for client connections')).port as number;
@@ -382,7 +461,10 @@ test('while a reload\'s store cannot be opened, the feed and dead-letter APIs an
   t.after(() => nc.close());
 
   for (const q of [{}, { id: 'x' }]) {
-    const m = await within(nc.request('$EVENTS.FEED.QUERY', sc.encode(JSON.stringify(q)), { timeout: 5000 }), 'the feed reply');
+    const m = await within(
+      nc.request('$EVENTS.FEED.QUERY', sc.encode(JSON.stringify(q)), { timeout: 5000 }),
+      'the feed reply',
+    );
     const reply = JSON.parse(sc.decode(m.data)) as { error?: { code: string; store_code?: string; reason: string } };
     t.diagnostic(`$EVENTS.FEED.QUERY ${JSON.stringify(q)}: ${JSON.stringify(reply)}`);
     assert.equal(reply.error?.code, 'EFEED_STORE');
@@ -403,7 +485,10 @@ test('while a reload\'s store cannot be opened, the feed and dead-letter APIs an
   await api('/events/x', 'EFEED_STORE');
   await api('/events/stream', 'EFEED_STORE');
   await api('/deadletters', 'EDEADLETTER_STORE');
-  await api('/deadletters/event_feed/replay', 'EDEADLETTER_STORE', { method: 'POST', headers: { 'content-type': 'application/json' } });
+  await api('/deadletters/event_feed/replay', 'EDEADLETTER_STORE', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+  });
   const line = await logLine(run, 'event feed request failed: the event store cannot be used');
   assert.ok(String(line.err).includes(`store.path: ${file}: its directory cannot be made`), String(line.err));
 });

@@ -41,7 +41,9 @@ test('every event a killed writer reported stored is there after SIGKILL', async
       process.stdout.write(batch.map((e) => e.id).join('\\n') + '\\n');
       await new Promise((r) => setImmediate(r));
     }`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.after(() => child.kill('SIGKILL'));
   let out = '';
   child.stdout.setEncoding('utf8');
@@ -96,7 +98,9 @@ test('a housekeeping pass recounts what another process made held, applies the r
   const store = new SqliteEventStore(file);
   t.after(() => store.close());
   const body = (id: string) => JSON.stringify({ specversion: '1.0', id, source: 's', type: 't' });
-  const [e0] = store.append(['e0', 'e1', 'e2', 'e3'].map((id, i) => ({ id, type: 't', body: body(id), sinks: i === 0 ? ['s'] : [] })));
+  const [e0] = store.append(
+    ['e0', 'e1', 'e2', 'e3'].map((id, i) => ({ id, type: 't', body: body(id), sinks: i === 0 ? ['s'] : [] })),
+  );
   store.dead('s', e0!.seq, 'HTTP 500');
   // The dead-letter CLI replays it through a connection (a process) of its own: this store's count does not know.
   const cli = new SqliteEventStore(file);
@@ -107,7 +111,8 @@ test('a housekeeping pass recounts what another process made held, applies the r
   const lines: { msg: string; pruned?: number; err?: string }[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as (typeof lines)[number]);
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as (typeof lines)[number]);
       done();
     },
   });
@@ -133,13 +138,20 @@ test('a housekeeping pass recounts what another process made held, applies the r
   housekeeping.stop();
   assert.equal(passes, 1);
   assert.equal(store.held, 1, 'the replayed event counted again');
-  assert.deepEqual(store.feed({ limit: 10 }).map((e) => e.id), ['e0', 'e3'], 'the newest one kept, and the held one');
+  assert.deepEqual(
+    store.feed({ limit: 10 }).map((e) => e.id),
+    ['e0', 'e3'],
+    'the newest one kept, and the held one',
+  );
   await until(() => lines.some((l) => l.msg === 'event feed retention' && l.pruned === 2), 'the retention logged');
 
   store.close();
   housekeeping.pass();
   assert.equal(passes, 2, 'the sinks re-check even when the pass failed');
-  await until(() => lines.some((l) => l.msg === 'event feed retention failed' && l.err !== undefined), 'the failure logged');
+  await until(
+    () => lines.some((l) => l.msg === 'event feed retention failed' && l.err !== undefined),
+    'the failure logged',
+  );
 });
 
 test('[store] path: relative to the config file, absolute kept, default data/events.db under the cwd', (t) => {
@@ -147,7 +159,10 @@ test('[store] path: relative to the config file, absolute kept, default data/eve
   const conf = path.join(dir, 'conf', 'service.toml');
   fs.mkdirSync(path.dirname(conf));
   fs.writeFileSync(conf, '[store]\npath = "state/events.db"\n');
-  assert.equal(loadServiceConfig({ configPath: conf }).config.store?.path, path.join(dir, 'conf', 'state', 'events.db'));
+  assert.equal(
+    loadServiceConfig({ configPath: conf }).config.store?.path,
+    path.join(dir, 'conf', 'state', 'events.db'),
+  );
   fs.writeFileSync(conf, `[store]\npath = ${JSON.stringify(path.join(dir, 'abs.db'))}\n`);
   assert.equal(loadServiceConfig({ configPath: conf }).config.store?.path, path.join(dir, 'abs.db'));
   assert.equal(resolveServiceConfig({}).store, undefined, 'no [store]: no event handlers');
@@ -181,9 +196,15 @@ test('a store written before the held table opens with its held events, pending 
   const store = new SqliteEventStore(file);
   t.after(() => store.close());
   assert.equal(store.held, 1, 'b is held: two deliveries pending');
-  assert.deepEqual(store.due('feed', Number.MAX_SAFE_INTEGER, 10).map((d) => [d.id, d.attempts, d.lastError]), [['b', 3, 'HTTP 500']]);
+  assert.deepEqual(
+    store.due('feed', Number.MAX_SAFE_INTEGER, 10).map((d) => [d.id, d.attempts, d.lastError]),
+    [['b', 3, 'HTTP 500']],
+  );
   assert.deepEqual(store.sinkCounts('feed'), { pending: 1, dead: 1 });
-  assert.deepEqual(store.deadLetters().map((d) => [d.sink, d.id, d.attempts]), [['feed', 'c', 5]]);
+  assert.deepEqual(
+    store.deadLetters().map((d) => [d.sink, d.id, d.attempts]),
+    [['feed', 'c', 5]],
+  );
   // Delivering b to both sinks releases it; a, delivered before, and b can then be pruned, c (a dead letter) not.
   assert.equal(store.delivered('feed', [2]), 1);
   assert.equal(store.held, 1, 'cfg still wants b');
@@ -216,14 +237,37 @@ test('a store file from before the authcontext indexes gets them when opened, an
   t.after(() => store.close());
   const db = new Database(file, { readonly: true });
   t.after(() => db.close());
-  const indexes = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'events_auth%' ORDER BY name").all();
-  assert.deepEqual(indexes.map((i) => i.name), ['events_authid', 'events_authtype']);
-  for (const [column, index] of [['authid', 'events_authid'], ['authtype', 'events_authtype']] as const) {
-    const plan = db.prepare<[], { detail: string }>(`EXPLAIN QUERY PLAN SELECT seq FROM events WHERE seq > 0 AND json_extract(body, '$.${column}') = 'x' ORDER BY seq LIMIT 10`).all();
-    assert.ok(plan.some((p) => p.detail.includes(index)), `${column}: ${JSON.stringify(plan)}`);
+  const indexes = db
+    .prepare<[], { name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'events_auth%' ORDER BY name",
+    )
+    .all();
+  assert.deepEqual(
+    indexes.map((i) => i.name),
+    ['events_authid', 'events_authtype'],
+  );
+  for (const [column, index] of [
+    ['authid', 'events_authid'],
+    ['authtype', 'events_authtype'],
+  ] as const) {
+    const plan = db
+      .prepare<[], { detail: string }>(
+        `EXPLAIN QUERY PLAN SELECT seq FROM events WHERE seq > 0 AND json_extract(body, '$.${column}') = 'x' ORDER BY seq LIMIT 10`,
+      )
+      .all();
+    assert.ok(
+      plan.some((p) => p.detail.includes(index)),
+      `${column}: ${JSON.stringify(plan)}`,
+    );
   }
-  assert.deepEqual(store.feed({ limit: 10, authid: 'alice' }).map((e) => e.id), ['a']);
-  assert.deepEqual(store.feed({ limit: 10, authtype: 'api_key' }).map((e) => e.id), ['b']);
+  assert.deepEqual(
+    store.feed({ limit: 10, authid: 'alice' }).map((e) => e.id),
+    ['a'],
+  );
+  assert.deepEqual(
+    store.feed({ limit: 10, authtype: 'api_key' }).map((e) => e.id),
+    ['b'],
+  );
 });
 
 test('a duplicate id uses up no sequence number, so retention by count keeps exactly the newest max_events', (t) => {
@@ -236,22 +280,37 @@ test('a duplicate id uses up no sequence number, so retention by count keeps exa
   assert.equal(b!.seq, a!.seq + 1, 'b follows a with no gap');
   store.append([ev('b'), ev('c'), ev('a'), ev('d')]);
   assert.equal(store.prune({ maxEvents: 3, olderThan: 0 }), 1);
-  assert.deepEqual(store.feed({ limit: 10 }).map((e) => e.id), ['b', 'c', 'd']);
+  assert.deepEqual(
+    store.feed({ limit: 10 }).map((e) => e.id),
+    ['b', 'c', 'd'],
+  );
 });
 
 test("a body nested past SQLite's JSON depth (the feed's json_extract indexes) fails alone; the rest of its group commits", (t) => {
   const s = new SqliteEventStore(path.join(tmpDir(t), 'events.db'));
   t.after(() => s.close());
-  const body = (id: string, data: string) => `{"specversion":"1.0","id":"${id}","source":"/t","type":"t","producer":{"id":"p"},"data":${data}}`;
+  const body = (id: string, data: string) =>
+    `{"specversion":"1.0","id":"${id}","source":"/t","type":"t","producer":{"id":"p"},"data":${data}}`;
   const deep = '['.repeat(1000) + ']'.repeat(1000);
   const res = s.append([
     { id: 'a', type: 't', body: body('a', '1'), sinks: ['feed'] },
     { id: 'deep', type: 't', body: body('deep', deep), sinks: ['feed'] },
     { id: 'b', type: 't', body: body('b', '2'), sinks: ['feed'] },
   ]);
-  assert.deepEqual(res.map((r) => [r.id, r.seq, r.error]), [['a', 1, undefined], ['deep', 0, 'malformed JSON (SQLITE_ERROR)'], ['b', 2, undefined]]);
+  assert.deepEqual(
+    res.map((r) => [r.id, r.seq, r.error]),
+    [
+      ['a', 1, undefined],
+      ['deep', 0, 'malformed JSON (SQLITE_ERROR)'],
+      ['b', 2, undefined],
+    ],
+  );
   assert.equal(s.held, 2);
-  assert.deepEqual(s.feed({ limit: 10, producer: 'p' }).map((e) => e.id), ['a', 'b'], 'the stored ones are indexed');
+  assert.deepEqual(
+    s.feed({ limit: 10, producer: 'p' }).map((e) => e.id),
+    ['a', 'b'],
+    'the stored ones are indexed',
+  );
 });
 
 test('a store file removed or replaced while open refuses appends (ESTORE_GONE) naming the file; nothing is written', (t) => {
@@ -261,7 +320,11 @@ test('a store file removed or replaced while open refuses appends (ESTORE_GONE) 
   t.after(() => s.close());
   s.append([{ id: 'a', type: 't', body: '{}', sinks: [] }]);
   fs.renameSync(file, path.join(dir, 'moved.db'));
-  const gone = (re: RegExp) => (err: Error & { code?: string }) => err.name === 'EventStoreError' && err.code === 'ESTORE_GONE' && err.message.startsWith(`store.path: ${file}: `) && re.test(err.message);
+  const gone = (re: RegExp) => (err: Error & { code?: string }) =>
+    err.name === 'EventStoreError' &&
+    err.code === 'ESTORE_GONE' &&
+    err.message.startsWith(`store.path: ${file}: `) &&
+    re.test(err.message);
   assert.throws(() => s.append([{ id: 'b', type: 't', body: '{}', sinks: [] }]), gone(/was removed/));
   assert.throws(() => s.verifyFile(), gone(/was removed/));
   fs.writeFileSync(file, 'another file');
@@ -277,5 +340,8 @@ test('the service threads open the file the service created, never a new one; er
   );
   assert.ok(!fs.existsSync(file));
   fs.writeFileSync(file, '');
-  assert.throws(() => new SqliteEventStore(file, { key: '--store' }), (err: Error) => err.message.startsWith(`--store: ${file}: the file is empty`));
+  assert.throws(
+    () => new SqliteEventStore(file, { key: '--store' }),
+    (err: Error) => err.message.startsWith(`--store: ${file}: the file is empty`),
+  );
 });

@@ -20,7 +20,12 @@ import { connectRaw } from '@event-broker/test-support/raw';
 import { within } from '@event-broker/test-support/wait';
 import { targets, type RunningTarget } from './helpers/targets.js';
 import { tmpDir } from '@event-broker/test-support/tmp';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
+import {
+  createCertificateAuthority,
+  createClientCertificate,
+  createServerCertificate,
+  type CertificatePem,
+} from '@event-broker/dev-tools';
 
 interface PairFiles {
   cert: string;
@@ -66,7 +71,11 @@ const clientBase = { reconnect: false, timeout: CONNECT_MS } as const;
 
 /** Connects the official v2 client with `tls`; closes it after the test. */
 async function connectV2(t: TestContext, url: string, tls: v2.TlsOptions): Promise<v2.NatsConnection> {
-  const nc = await within(v2.connect({ ...clientBase, servers: url, tls }), `nats v2 connects over TLS to ${url}`, CONNECT_MS + 1000);
+  const nc = await within(
+    v2.connect({ ...clientBase, servers: url, tls }),
+    `nats v2 connects over TLS to ${url}`,
+    CONNECT_MS + 1000,
+  );
   t.after(() => (nc.isClosed() ? undefined : within(nc.close(), 'close')));
   return nc;
 }
@@ -128,7 +137,11 @@ for (const target of targets()) {
     });
 
     it('ignores a client certificate when verify is off', async (t) => {
-      const nc = await connectV2(t, server.url, { caFile: files.caPath, certFile: files.foreign.cert, keyFile: files.foreign.key });
+      const nc = await connectV2(t, server.url, {
+        caFile: files.caPath,
+        certFile: files.foreign.cert,
+        keyFile: files.foreign.key,
+      });
       await roundTrip(nc, 'tls-ignored-cert');
     });
 
@@ -166,7 +179,11 @@ for (const target of targets()) {
     });
 
     it('lets a client with a certificate from the configured CA connect and publish/subscribe', async (t) => {
-      const nc = await connectV2(t, server.url, { caFile: files.caPath, certFile: files.client.cert, keyFile: files.client.key });
+      const nc = await connectV2(t, server.url, {
+        caFile: files.caPath,
+        certFile: files.client.cert,
+        keyFile: files.client.key,
+      });
       assert.equal(nc.info?.tls_verify, true);
       await roundTrip(nc, 'mtls-pubsub');
     });
@@ -176,12 +193,24 @@ for (const target of targets()) {
     });
 
     it('refuses a client whose certificate another CA issued', async (t) => {
-      await connectFailure(t, server.url, { caFile: files.caPath, certFile: files.foreign.cert, keyFile: files.foreign.key });
+      await connectFailure(t, server.url, {
+        caFile: files.caPath,
+        certFile: files.foreign.cert,
+        keyFile: files.foreign.key,
+      });
     });
 
     it('still answers a good client after refusing a bad one', async (t) => {
-      await connectFailure(t, server.url, { caFile: files.caPath, certFile: files.foreign.cert, keyFile: files.foreign.key });
-      const nc = await connectV2(t, server.url, { caFile: files.caPath, certFile: files.client.cert, keyFile: files.client.key });
+      await connectFailure(t, server.url, {
+        caFile: files.caPath,
+        certFile: files.foreign.cert,
+        keyFile: files.foreign.key,
+      });
+      const nc = await connectV2(t, server.url, {
+        caFile: files.caPath,
+        certFile: files.client.cert,
+        keyFile: files.client.key,
+      });
       await roundTrip(nc, 'mtls-after-refusal');
     });
   });
@@ -193,7 +222,11 @@ for (const target of targets()) {
     before(async () => {
       files = await pki();
       ca = fs.readFileSync(files.caPath);
-      server = await target.start({ websocket: true, websocketTls: true, tls: { certPath: files.server.cert, keyPath: files.server.key } });
+      server = await target.start({
+        websocket: true,
+        websocketTls: true,
+        tls: { certPath: files.server.cert, keyPath: files.server.key },
+      });
       assert.ok(server.wsPort, 'the target reports its WebSocket port');
     });
     after(() => server?.stop());
@@ -204,7 +237,9 @@ for (const target of targets()) {
      */
     async function connectWss(t: TestContext): Promise<natsWs.NatsConnection> {
       const url = `wss://127.0.0.1:${server.wsPort}`;
-      const opts: natsWs.ConnectionOptions & { wsFactory: (u: string) => Promise<{ socket: unknown; encrypted: boolean }> } = {
+      const opts: natsWs.ConnectionOptions & {
+        wsFactory: (u: string) => Promise<{ socket: unknown; encrypted: boolean }>;
+      } = {
         ...clientBase,
         servers: url,
         wsFactory: async (u) => ({ socket: new WebSocket(u, { ca }), encrypted: true }),
@@ -236,7 +271,9 @@ for (const target of targets()) {
       t.after(() => socket.terminate());
       const [data, isBinary] = await within(
         new Promise<[Buffer, boolean]>((resolve, reject) => {
-          socket.once('message', (d, binary) => resolve([Buffer.isBuffer(d) ? d : Buffer.from(d as ArrayBuffer), binary]));
+          socket.once('message', (d, binary) =>
+            resolve([Buffer.isBuffer(d) ? d : Buffer.from(d as ArrayBuffer), binary]),
+          );
           socket.once('error', reject);
         }),
         'the first frame',

@@ -9,7 +9,18 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Broker, Client, SocketTransport, Uplink, UplinkError, createLogger, loadClientTlsOptions, type ClientContext, type ClientLimits, type UplinkOptions } from '@event-broker/shared';
+import {
+  Broker,
+  Client,
+  SocketTransport,
+  Uplink,
+  UplinkError,
+  createLogger,
+  loadClientTlsOptions,
+  type ClientContext,
+  type ClientLimits,
+  type UplinkOptions,
+} from '@event-broker/shared';
 import { connect, headers, StringCodec, type NatsConnection } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
 import { collect, fence, uniqueSubject, untilFlows } from '@event-broker/test-support/flow';
@@ -17,7 +28,12 @@ import { natsServerSkip, spawnNatsServer, type NatsServer } from '@event-broker/
 import { freePort } from '@event-broker/test-support/processes';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { quietFor, until, within } from '@event-broker/test-support/wait';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
+import {
+  createCertificateAuthority,
+  createClientCertificate,
+  createServerCertificate,
+  type CertificatePem,
+} from '@event-broker/dev-tools';
 
 const sc = StringCodec();
 const HOST = '127.0.0.1';
@@ -65,7 +81,16 @@ async function startGateway(upstream: string, opts: Partial<UplinkOptions> = {})
     limits: LIMITS,
     authenticator: undefined,
     logger,
-    serverInfo: () => ({ server_id: 'NGATEWAYTEST', server_name: 'gateway-test', version: '2.9.10', proto: 1, headers: true, max_payload: LIMITS.max_payload, host: HOST, port }),
+    serverInfo: () => ({
+      server_id: 'NGATEWAYTEST',
+      server_name: 'gateway-test',
+      version: '2.9.10',
+      proto: 1,
+      headers: true,
+      max_payload: LIMITS.max_payload,
+      host: HOST,
+      port,
+    }),
     clientClosed: (c) => void clients.delete(c),
   };
   let cid = 0;
@@ -164,7 +189,12 @@ async function ourHub(opts: OurHubOptions = {}): Promise<Hub & { readonly svc: E
  */
 async function natsHub(): Promise<Hub> {
   const [clientPort, leafPort, httpPort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const config = [`listen: "${HOST}:${clientPort}"`, `http: "${HOST}:${httpPort}"`, 'server_name: uplink-hub', `leafnodes { listen: "${HOST}:${leafPort}" }`];
+  const config = [
+    `listen: "${HOST}:${clientPort}"`,
+    `http: "${HOST}:${httpPort}"`,
+    'server_name: uplink-hub',
+    `leafnodes { listen: "${HOST}:${leafPort}" }`,
+  ];
   let server: NatsServer | undefined;
   const hub: Hub = {
     name: 'nats-server',
@@ -191,7 +221,10 @@ async function natsHub(): Promise<Hub> {
 
 async function hubClient(hub: Hub): Promise<NatsConnection> {
   // Reconnects on its own when the hub restarts, as the service's internal clients do.
-  return within(connect({ servers: `${HOST}:${hub.clientPort}`, maxReconnectAttempts: -1, reconnectTimeWait: 100 }), `connect to ${hub.name}`);
+  return within(
+    connect({ servers: `${HOST}:${hub.clientPort}`, maxReconnectAttempts: -1, reconnectTimeWait: 100 }),
+    `connect to ${hub.name}`,
+  );
 }
 
 // --- one suite, two hubs -----------------------------------------------------------------------------------
@@ -235,7 +268,11 @@ for (const target of HUBS) {
       const up = uniqueSubject('up');
       const got = collect(internal.subscribe(up));
       await internal.flush();
-      await untilFlows(() => gw.nc.publish(up, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
+      await untilFlows(
+        () => gw.nc.publish(up, sc.encode('probe')),
+        () => got.length > 0,
+        'gateway → hub interest',
+      );
       await fence((m) => gw.nc.publish(up, sc.encode(m)), got, 'the probes in flight land');
       got.length = 0;
       const h = headers();
@@ -254,7 +291,11 @@ for (const target of HUBS) {
       const down = uniqueSubject('down');
       const gotDown = collect(gw.nc.subscribe(down));
       await gw.nc.flush();
-      await untilFlows(() => internal.publish(down, sc.encode('probe')), () => gotDown.length > 0, 'hub → gateway interest');
+      await untilFlows(
+        () => internal.publish(down, sc.encode('probe')),
+        () => gotDown.length > 0,
+        'hub → gateway interest',
+      );
       await fence((m) => internal.publish(down, sc.encode(m)), gotDown, 'the probes in flight land');
       gotDown.length = 0;
       for (let i = 0; i < 5; i++) internal.publish(down, sc.encode(`d${i}`));
@@ -272,14 +313,22 @@ for (const target of HUBS) {
       await gw.nc.flush();
       let reply: string | undefined;
       await untilFlows(
-        () => void gw.nc.request(internalSvc, sc.encode('q'), { timeout: 300 }).then((m) => (reply = sc.decode(m.data)), () => {}),
+        () =>
+          void gw.nc.request(internalSvc, sc.encode('q'), { timeout: 300 }).then(
+            (m) => (reply = sc.decode(m.data)),
+            () => {},
+          ),
         () => reply !== undefined,
         'gateway → hub request',
       );
       assert.equal(reply, 'internal:q');
       let back: string | undefined;
       await untilFlows(
-        () => void internal.request(gatewaySvc, sc.encode('r'), { timeout: 300 }).then((m) => (back = sc.decode(m.data)), () => {}),
+        () =>
+          void internal.request(gatewaySvc, sc.encode('r'), { timeout: 300 }).then(
+            (m) => (back = sc.decode(m.data)),
+            () => {},
+          ),
         () => back !== undefined,
         'hub → gateway request',
       );
@@ -294,18 +343,38 @@ for (const target of HUBS) {
     it('a queue group spanning both sides gets each message once, from either side', async () => {
       const subject = uniqueSubject('work');
       const seen: string[] = [];
-      for (const [who, nc] of [['internal', internal], ['gateway', gw.nc]] as const) {
-        for (let k = 0; k < 2; k++) nc.subscribe(subject, { queue: 'workers', callback: (_e, m) => seen.push(`${who}:${sc.decode(m.data)}`) });
+      for (const [who, nc] of [
+        ['internal', internal],
+        ['gateway', gw.nc],
+      ] as const) {
+        for (let k = 0; k < 2; k++)
+          nc.subscribe(subject, { queue: 'workers', callback: (_e, m) => seen.push(`${who}:${sc.decode(m.data)}`) });
       }
       const plainInternal = collect(internal.subscribe(subject));
       const plainGateway = collect(gw.nc.subscribe(subject));
       await internal.flush();
       await gw.nc.flush();
-      await untilFlows(() => gw.nc.publish(subject, sc.encode('probe')), () => plainInternal.length > 0, 'gateway → hub plain interest');
-      await untilFlows(() => internal.publish(subject, sc.encode('probe')), () => plainGateway.includes('probe'), 'hub → gateway plain interest');
+      await untilFlows(
+        () => gw.nc.publish(subject, sc.encode('probe')),
+        () => plainInternal.length > 0,
+        'gateway → hub plain interest',
+      );
+      await untilFlows(
+        () => internal.publish(subject, sc.encode('probe')),
+        () => plainGateway.includes('probe'),
+        'hub → gateway plain interest',
+      );
       const landed = async (what: string) => {
-        await fence((m) => gw.nc.publish(subject, sc.encode(m)), [seen, plainInternal, plainGateway], `${what} from the gateway`);
-        await fence((m) => internal.publish(subject, sc.encode(m)), [seen, plainInternal, plainGateway], `${what} from the hub`);
+        await fence(
+          (m) => gw.nc.publish(subject, sc.encode(m)),
+          [seen, plainInternal, plainGateway],
+          `${what} from the gateway`,
+        );
+        await fence(
+          (m) => internal.publish(subject, sc.encode(m)),
+          [seen, plainInternal, plainGateway],
+          `${what} from the hub`,
+        );
       };
       await landed('the probes in flight land');
       seen.length = 0;
@@ -315,11 +384,19 @@ for (const target of HUBS) {
       for (let i = 0; i < 40; i++) internal.publish(subject, sc.encode(`i${i}`));
       await gw.nc.flush();
       await internal.flush();
-      await until(() => seen.length >= 80 && plainInternal.length === 80 && plainGateway.length === 80, 'eighty deliveries', FLOW_MS, () => `${seen.length} queued, ${plainInternal.length}/${plainGateway.length} plain`);
+      await until(
+        () => seen.length >= 80 && plainInternal.length === 80 && plainGateway.length === 80,
+        'eighty deliveries',
+        FLOW_MS,
+        () => `${seen.length} queued, ${plainInternal.length}/${plainGateway.length} plain`,
+      );
       // A second delivery of any of them would come before the markers.
       await landed('every delivery lands');
       const payloads = seen.map((s) => s.split(':')[1]!).sort();
-      const expected = [...Array.from({ length: 40 }, (_, i) => `g${i}`), ...Array.from({ length: 40 }, (_, i) => `i${i}`)].sort();
+      const expected = [
+        ...Array.from({ length: 40 }, (_, i) => `g${i}`),
+        ...Array.from({ length: 40 }, (_, i) => `i${i}`),
+      ].sort();
       assert.deepEqual(payloads, expected, 'every message reached exactly one member of the group');
     });
 
@@ -328,12 +405,22 @@ for (const target of HUBS) {
       const toGateway = uniqueSubject('qdown');
       const hubGot: string[] = [];
       const gwGot: string[] = [];
-      for (let k = 0; k < 2; k++) internal.subscribe(toHub, { queue: 'far', callback: (_e, m) => hubGot.push(sc.decode(m.data)) });
-      for (let k = 0; k < 2; k++) gw.nc.subscribe(toGateway, { queue: 'far', callback: (_e, m) => gwGot.push(sc.decode(m.data)) });
+      for (let k = 0; k < 2; k++)
+        internal.subscribe(toHub, { queue: 'far', callback: (_e, m) => hubGot.push(sc.decode(m.data)) });
+      for (let k = 0; k < 2; k++)
+        gw.nc.subscribe(toGateway, { queue: 'far', callback: (_e, m) => gwGot.push(sc.decode(m.data)) });
       await internal.flush();
       await gw.nc.flush();
-      await untilFlows(() => gw.nc.publish(toHub, sc.encode('probe')), () => hubGot.length > 0, 'gateway → hub queue interest');
-      await untilFlows(() => internal.publish(toGateway, sc.encode('probe')), () => gwGot.length > 0, 'hub → gateway queue interest');
+      await untilFlows(
+        () => gw.nc.publish(toHub, sc.encode('probe')),
+        () => hubGot.length > 0,
+        'gateway → hub queue interest',
+      );
+      await untilFlows(
+        () => internal.publish(toGateway, sc.encode('probe')),
+        () => gwGot.length > 0,
+        'hub → gateway queue interest',
+      );
       const landed = async (what: string) => {
         await fence((m) => gw.nc.publish(toHub, sc.encode(m)), hubGot, `${what} at the hub`);
         await fence((m) => internal.publish(toGateway, sc.encode(m)), gwGot, `${what} at the gateway`);
@@ -361,8 +448,16 @@ for (const target of HUBS) {
       const downGot = collect(gw.nc.subscribe(laneDown));
       await internal.flush();
       await gw.nc.flush();
-      await untilFlows(() => gw.nc.publish(laneUp, sc.encode('probe')), () => upGot.length > 0, 'gateway → hub lane');
-      await untilFlows(() => internal.publish(laneDown, sc.encode('probe')), () => downGot.length > 0, 'hub → gateway lane');
+      await untilFlows(
+        () => gw.nc.publish(laneUp, sc.encode('probe')),
+        () => upGot.length > 0,
+        'gateway → hub lane',
+      );
+      await untilFlows(
+        () => internal.publish(laneDown, sc.encode('probe')),
+        () => downGot.length > 0,
+        'hub → gateway lane',
+      );
       const upFence = (what: string) => fence((m) => gw.nc.publish(laneUp, sc.encode(m)), upGot, what);
       const downFence = (what: string) => fence((m) => internal.publish(laneDown, sc.encode(m)), downGot, what);
 
@@ -371,7 +466,11 @@ for (const target of HUBS) {
       const gone = uniqueSubject('gone');
       const got = collect(internal.subscribe(gone, { max: 1 }));
       await internal.flush();
-      await untilFlows(() => gw.nc.publish(gone, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
+      await untilFlows(
+        () => gw.nc.publish(gone, sc.encode('probe')),
+        () => got.length > 0,
+        'gateway → hub interest',
+      );
       // The auto-unsubscribe reaches the uplink as LS-.
       await until(() => ![...gw.uplink.subs.keys()].includes(gone), 'LS- for the unsubscribed subject', FLOW_MS);
       await upFence('the probes in flight land');
@@ -383,7 +482,11 @@ for (const target of HUBS) {
       }
       await gw.nc.flush();
       await upFence('the unwanted publishes are behind us');
-      assert.equal((await hub.link())!.in_msgs, before.in_msgs + 1, 'the hub received nothing from the link but the marker');
+      assert.equal(
+        (await hub.link())!.in_msgs,
+        before.in_msgs + 1,
+        'the hub received nothing from the link but the marker',
+      );
       assert.equal(gw.uplink.counters.outMsgs, outBefore + 1, 'the uplink sent nothing but the marker');
       assert.equal(gw.uplink.counters.bufferedMsgs, 0, 'and holds nothing');
 
@@ -404,7 +507,11 @@ for (const target of HUBS) {
       const subject = uniqueSubject('outage');
       const got = collect(internal.subscribe(subject));
       await internal.flush();
-      await untilFlows(() => gw.nc.publish(subject, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
+      await untilFlows(
+        () => gw.nc.publish(subject, sc.encode('probe')),
+        () => got.length > 0,
+        'gateway → hub interest',
+      );
       await fence((m) => gw.nc.publish(subject, sc.encode(m)), got, 'the probes in flight land');
       got.length = 0;
       const events: string[] = [];
@@ -421,10 +528,19 @@ for (const target of HUBS) {
 
       await hub.start();
       await within(gw.uplink.waitUntilUp(FLOW_MS), 'the uplink back up', FLOW_MS);
-      await until(() => got.length >= N, 'every held message at the internal subscriber', FLOW_MS, () => `${got.length} of ${N}`);
+      await until(
+        () => got.length >= N,
+        'every held message at the internal subscriber',
+        FLOW_MS,
+        () => `${got.length} of ${N}`,
+      );
       // A second copy of any of them would come before a marker sent after them.
       await fence((m) => gw.nc.publish(subject, sc.encode(m)), got, 'every held message lands');
-      assert.deepEqual(got, Array.from({ length: N }, (_, i) => `m${i}`), 'all of them, once, in order');
+      assert.deepEqual(
+        got,
+        Array.from({ length: N }, (_, i) => `m${i}`),
+        'all of them, once, in order',
+      );
       assert.deepEqual(events, ['down', 'up']);
       assert.equal(gw.uplink.counters.reconnects, reconnects + 1);
       assert.equal(gw.uplink.counters.droppedNoInterest, 0);
@@ -439,7 +555,11 @@ for (const target of HUBS) {
       const subject = uniqueSubject('paused');
       const got = collect(internal.subscribe(subject));
       await internal.flush();
-      await untilFlows(() => small.nc.publish(subject, sc.encode('probe')), () => got.length > 0, 'gateway → hub interest');
+      await untilFlows(
+        () => small.nc.publish(subject, sc.encode('probe')),
+        () => got.length > 0,
+        'gateway → hub interest',
+      );
       await fence((m) => small.nc.publish(subject, sc.encode(m)), got, 'the probes in flight land');
       got.length = 0;
 
@@ -458,10 +578,19 @@ for (const target of HUBS) {
 
       await hub.start();
       await within(flush, 'the flush completes once the buffer drained', FLOW_MS);
-      await until(() => got.length >= N, 'every message upstream', FLOW_MS, () => `${got.length} of ${N}`);
+      await until(
+        () => got.length >= N,
+        'every message upstream',
+        FLOW_MS,
+        () => `${got.length} of ${N}`,
+      );
       // A second copy of any of them would come before a marker sent after them.
       await fence((m) => small.nc.publish(subject, sc.encode(m)), got, 'every message lands');
-      assert.deepEqual(got.map((p) => Number(p.slice(0, 4))), Array.from({ length: N }, (_, i) => i), 'all of them, once, in order');
+      assert.deepEqual(
+        got.map((p) => Number(p.slice(0, 4))),
+        Array.from({ length: N }, (_, i) => i),
+        'all of them, once, in order',
+      );
       assert.equal(small.uplink.counters.pausedPublishers, 0);
     });
   });
@@ -499,7 +628,9 @@ describe('uplink to our leafnode listener over TLS with client certificates', ()
   for (const scheme of ['nats', 'tls'] as const) {
     it(`attaches with a certificate from the hub's CA (${scheme}:// URL) and messages cross both ways`, async (t) => {
       // tls:// by name (SNI and the name check on localhost), nats:// by address (the IP SAN).
-      const gw = await startGateway(`${scheme}://${scheme === 'tls' ? 'localhost' : HOST}:${hub.leafPort}`, { tls: loadClientTlsOptions({ cert_path: leafCert.cert, key_path: leafCert.key, root_ca_path: caPath }) });
+      const gw = await startGateway(`${scheme}://${scheme === 'tls' ? 'localhost' : HOST}:${hub.leafPort}`, {
+        tls: loadClientTlsOptions({ cert_path: leafCert.cert, key_path: leafCert.key, root_ca_path: caPath }),
+      });
       t.after(() => gw.close());
       await within(gw.uplink.waitUntilUp(FLOW_MS), 'uplink up over TLS', FLOW_MS);
       assert.equal(gw.uplink.hub!.tls, true);
@@ -507,11 +638,19 @@ describe('uplink to our leafnode listener over TLS with client certificates', ()
       const got: string[] = [];
       const sub = hub.svc.subscribe(up, { callback: (m) => got.push(m.string()) });
       t.after(() => sub.unsubscribe());
-      await untilFlows(() => gw.nc.publish(up, sc.encode('over tls')), () => got.includes('over tls'), 'gateway → hub over TLS');
+      await untilFlows(
+        () => gw.nc.publish(up, sc.encode('over tls')),
+        () => got.includes('over tls'),
+        'gateway → hub over TLS',
+      );
       const down = uniqueSubject('tls.down');
       const gotDown = collect(gw.nc.subscribe(down));
       await gw.nc.flush();
-      await untilFlows(() => hub.svc.publish(down, 'back'), () => gotDown.includes('back'), 'hub → gateway over TLS');
+      await untilFlows(
+        () => hub.svc.publish(down, 'back'),
+        () => gotDown.includes('back'),
+        'hub → gateway over TLS',
+      );
       const link = await hub.link();
       assert.ok(link !== undefined && link.in_msgs > 0 && link.out_msgs > 0, 'the hub counts the TLS link');
     });
@@ -520,7 +659,10 @@ describe('uplink to our leafnode listener over TLS with client certificates', ()
   it('without a client certificate, or with one from another CA, the uplink never comes up and says why', async (t) => {
     for (const [what, tlsOpts] of [
       ['no client certificate', loadClientTlsOptions({ root_ca_path: caPath })],
-      ['a certificate from another CA', loadClientTlsOptions({ cert_path: foreignCert.cert, key_path: foreignCert.key, root_ca_path: caPath })],
+      [
+        'a certificate from another CA',
+        loadClientTlsOptions({ cert_path: foreignCert.cert, key_path: foreignCert.key, root_ca_path: caPath }),
+      ],
     ] as const) {
       const gw = await startGateway(`nats://${HOST}:${hub.leafPort}`, { tls: tlsOpts, handshakeTimeoutMs: 1000 });
       t.after(() => gw.close());
@@ -540,30 +682,49 @@ describe('uplink to our leafnode listener over TLS with client certificates', ()
     const caFile = write('leaf-ca', ca).cert;
     const leafServer = write('leaf-server', await createServerCertificate(ca));
     const leafClient = write('leaf-client', await createClientCertificate(ca, 'gateway-upstream'));
-    const own = await ourHub({ tls: { cert_path: leafServer.cert, key_path: leafServer.key, root_ca_path: caFile }, leafTlsOnly: true });
+    const own = await ourHub({
+      tls: { cert_path: leafServer.cert, key_path: leafServer.key, root_ca_path: caFile },
+      leafTlsOnly: true,
+    });
     await own.start();
     t.after(() => own.dispose());
     // The client port: plain NATS, no TLS asked for.
     const plain = await connect({ servers: `${HOST}:${own.clientPort}`, reconnect: false });
     t.after(() => plain.close());
     assert.equal(plain.info?.tls_required, undefined);
-    const refused = await startGateway(`nats://${HOST}:${own.leafPort}`, { tls: loadClientTlsOptions({ root_ca_path: caFile }), handshakeTimeoutMs: 1000 });
+    const refused = await startGateway(`nats://${HOST}:${own.leafPort}`, {
+      tls: loadClientTlsOptions({ root_ca_path: caFile }),
+      handshakeTimeoutMs: 1000,
+    });
     t.after(() => refused.close());
-    await assert.rejects(refused.uplink.waitUntilUp(2000), (e: unknown) => e instanceof UplinkError, 'no client certificate: no link');
-    const gw = await startGateway(`tls://localhost:${own.leafPort}`, { tls: loadClientTlsOptions({ cert_path: leafClient.cert, key_path: leafClient.key, root_ca_path: caFile }) });
+    await assert.rejects(
+      refused.uplink.waitUntilUp(2000),
+      (e: unknown) => e instanceof UplinkError,
+      'no client certificate: no link',
+    );
+    const gw = await startGateway(`tls://localhost:${own.leafPort}`, {
+      tls: loadClientTlsOptions({ cert_path: leafClient.cert, key_path: leafClient.key, root_ca_path: caFile }),
+    });
     t.after(() => gw.close());
     await within(gw.uplink.waitUntilUp(FLOW_MS), 'uplink up over [leafnodes.tls]', FLOW_MS);
     assert.equal(gw.uplink.hub!.tls, true);
     const subject = uniqueSubject('leaftls');
     const got = collect(plain.subscribe(subject));
     await plain.flush();
-    await untilFlows(() => gw.nc.publish(subject, sc.encode('x')), () => got.includes('x'), 'gateway → plain client over the TLS link');
+    await untilFlows(
+      () => gw.nc.publish(subject, sc.encode('x')),
+      () => got.includes('x'),
+      'gateway → plain client over the TLS link',
+    );
   });
 
   it('a plaintext uplink to the TLS listener upgrades because the hub says tls_required, and the hub still wants a certificate', async (t) => {
     const gw = await startGateway(`nats://${HOST}:${hub.leafPort}`, { handshakeTimeoutMs: 1000 });
     t.after(() => gw.close());
     // No options: Node's bundled roots do not know the dev CA, so the handshake fails on the hub's certificate.
-    await assert.rejects(gw.uplink.waitUntilUp(2000), (e: unknown) => e instanceof UplinkError && /TLS|certificate/i.test(e.message));
+    await assert.rejects(
+      gw.uplink.waitUntilUp(2000),
+      (e: unknown) => e instanceof UplinkError && /TLS|certificate/i.test(e.message),
+    );
   });
 });

@@ -31,8 +31,17 @@ export class TlsConfigError extends Error {
   /** The file at fault, when there is one. */
   readonly file: string | undefined;
 
-  constructor(code: TlsErrorCode, key: string, file: string | undefined, reason: string, opts: { cause?: unknown } = {}) {
-    super(file === undefined ? `${key}: ${reason}` : `${key}: ${file}: ${reason}`, opts.cause === undefined ? {} : { cause: opts.cause });
+  constructor(
+    code: TlsErrorCode,
+    key: string,
+    file: string | undefined,
+    reason: string,
+    opts: { cause?: unknown } = {},
+  ) {
+    super(
+      file === undefined ? `${key}: ${reason}` : `${key}: ${file}: ${reason}`,
+      opts.cause === undefined ? {} : { cause: opts.cause },
+    );
     this.code = code;
     this.key = key;
     this.file = file;
@@ -91,10 +100,13 @@ function readFile(key: string, file: string): Buffer {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const reason =
-      code === 'ENOENT' ? 'no such file'
-      : code === 'EISDIR' ? 'is a directory, expected a PEM file'
-      : code === 'EACCES' ? 'permission denied'
-      : `cannot read (${code ?? (err as Error).message})`;
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory, expected a PEM file'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : `cannot read (${code ?? (err as Error).message})`;
     throw new TlsConfigError('ETLS_FILE', key, file, reason, { cause: err });
   }
 }
@@ -111,7 +123,13 @@ function readCertificates(key: string, file: string): { pem: Buffer; certs: cryp
     try {
       return new crypto.X509Certificate(block);
     } catch (err) {
-      throw new TlsConfigError('ETLS_PEM', key, file, `certificate ${i + 1} does not parse: ${(err as Error).message}`, { cause: err });
+      throw new TlsConfigError(
+        'ETLS_PEM',
+        key,
+        file,
+        `certificate ${i + 1} does not parse: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   });
   return { pem, certs };
@@ -147,7 +165,13 @@ export function keyFileExposure(setting: string, file: string): KeyFileExposure 
   // ssh refuses an identity file with any of 077 set; execute alone lets nobody read the key, so it is left out.
   if ((mode & 0o066) === 0) return undefined;
   const who = (world: number, group: number) => (mode & world ? 'everyone' : mode & group ? 'group' : undefined);
-  return { setting, file, mode: `0${mode.toString(8).padStart(3, '0')}`, readableBy: who(0o004, 0o040), writableBy: who(0o002, 0o020) };
+  return {
+    setting,
+    file,
+    mode: `0${mode.toString(8).padStart(3, '0')}`,
+    readableBy: who(0o004, 0o040),
+    writableBy: who(0o002, 0o020),
+  };
 }
 
 /**
@@ -155,13 +179,22 @@ export function keyFileExposure(setting: string, file: string): KeyFileExposure 
  * Not refused (a group-readable key for an `ssl-cert` group, a secret mounted 0644 are common and work); a file
  * every user may write is refused where it is read (readPrivateKey), since anyone could replace the key.
  */
-export function warnExposedKeyFiles(logger: { warn(obj: object, msg: string): void }, files: ReadonlyArray<{ setting: string; file: string }>): void {
+export function warnExposedKeyFiles(
+  logger: { warn(obj: object, msg: string): void },
+  files: ReadonlyArray<{ setting: string; file: string }>,
+): void {
   for (const { setting, file } of files) {
     const e = keyFileExposure(setting, file);
     if (e === undefined) continue;
     // `setting`, not `key`: the logger redacts any field named key.
     logger.warn(
-      { setting, file, mode: e.mode, ...(e.readableBy && { readable_by: e.readableBy }), ...(e.writableBy && { writable_by: e.writableBy }) },
+      {
+        setting,
+        file,
+        mode: e.mode,
+        ...(e.readableBy && { readable_by: e.readableBy }),
+        ...(e.writableBy && { writable_by: e.writableBy }),
+      },
       'private key file open to other users',
     );
   }
@@ -170,7 +203,9 @@ export function warnExposedKeyFiles(logger: { warn(obj: object, msg: string): vo
 /** Why a private key file must not be used as it is: every user may write it. */
 export function keyFileWritableByEveryone(setting: string, file: string): string | undefined {
   const e = keyFileExposure(setting, file);
-  return e?.writableBy === 'everyone' ? `writable by every user (mode ${e.mode}): anyone on this host could replace the key; chmod 600 it` : undefined;
+  return e?.writableBy === 'everyone'
+    ? `writable by every user (mode ${e.mode}): anyone on this host could replace the key; chmod 600 it`
+    : undefined;
 }
 
 function readPrivateKey(key: string, file: string): { pem: Buffer; keyObject: crypto.KeyObject } {
@@ -184,12 +219,19 @@ function readPrivateKey(key: string, file: string): { pem: Buffer; keyObject: cr
     throw new TlsConfigError('ETLS_PEM', key, file, `not a PEM private key: no BEGIN PRIVATE KEY block${hint}`);
   }
   if (block[1] === 'ENCRYPTED PRIVATE KEY' || /Proc-Type: 4,ENCRYPTED/.test(text)) {
-    throw new TlsConfigError('ETLS_PEM', key, file, 'the private key is encrypted; give an unencrypted key (mode 0600)');
+    throw new TlsConfigError(
+      'ETLS_PEM',
+      key,
+      file,
+      'the private key is encrypted; give an unencrypted key (mode 0600)',
+    );
   }
   try {
     return { pem, keyObject: crypto.createPrivateKey(pem) };
   } catch (err) {
-    throw new TlsConfigError('ETLS_PEM', key, file, `private key does not parse: ${(err as Error).message}`, { cause: err });
+    throw new TlsConfigError('ETLS_PEM', key, file, `private key does not parse: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
@@ -216,7 +258,12 @@ export function loadServerTlsOptions(section: ServerTlsSection, opts: TlsLoadOpt
   // Without a CA Node would verify client certificates against its public roots: any publicly issued client
   // certificate would get in. Refuse rather than guess.
   if (section.verify && section.root_ca_path === undefined) {
-    throw new TlsConfigError('ETLS_CONFIG', `${prefix}.root_ca_path`, undefined, 'required when verify = true (the CA that issues client certificates)');
+    throw new TlsConfigError(
+      'ETLS_CONFIG',
+      `${prefix}.root_ca_path`,
+      undefined,
+      'required when verify = true (the CA that issues client certificates)',
+    );
   }
   const out: ServerTlsOptions = {
     cert,
@@ -246,7 +293,9 @@ export function loadClientTlsOptions(section: ClientTlsSection, opts: TlsLoadOpt
 }
 
 /** A peer certificate's subject as one string, `CN=alice, O=acme` (attribute order as Node reports it). */
-export function certificateSubject(peerCert: tls.PeerCertificate | tls.DetailedPeerCertificate | crypto.X509Certificate): string {
+export function certificateSubject(
+  peerCert: tls.PeerCertificate | tls.DetailedPeerCertificate | crypto.X509Certificate,
+): string {
   if (peerCert instanceof crypto.X509Certificate) return peerCert.subject.split('\n').filter(Boolean).join(', ');
   const subject = (peerCert.subject ?? {}) as unknown as Record<string, string | string[] | undefined>;
   const parts: string[] = [];

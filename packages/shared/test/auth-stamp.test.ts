@@ -22,13 +22,26 @@ import { chunkParser } from '@event-broker/test-support/recorder';
 
 const parseChunks = chunkParser(Parser);
 
-const ALICE: AuthContext = { authtype: 'app_user', authid: 'alice', authclaims: '{"iss":"event-broker-dev","cert_subject":"CN=dev-client"}' };
+const ALICE: AuthContext = {
+  authtype: 'app_user',
+  authid: 'alice',
+  authclaims: '{"iss":"event-broker-dev","cert_subject":"CN=dev-client"}',
+};
 const STAMP = authStamp(ALICE);
 
 /** What the hub reads: the one LMSG/HMSG the writer produced, its header block and payload apart. */
-function sent(m: { hdrLen: number; msg: Buffer }, stamp = STAMP, hubHeaders = true): { hdrLen: number; header: Buffer; payload: Buffer } {
+function sent(
+  m: { hdrLen: number; msg: Buffer },
+  stamp = STAMP,
+  hubHeaders = true,
+): { hdrLen: number; header: Buffer; payload: Buffer } {
   const out = new Outbound();
-  const bytes = writeStampedLeafMsg(out, { subject: 's', reply: undefined, queues: [], hdrLen: m.hdrLen, msg: m.msg }, stamp, hubHeaders);
+  const bytes = writeStampedLeafMsg(
+    out,
+    { subject: 's', reply: undefined, queues: [], hdrLen: m.hdrLen, msg: m.msg },
+    stamp,
+    hubHeaders,
+  );
   const wire = Buffer.concat(out.take());
   const { events } = parseChunks([wire], 'leaf', { maxControlLine: 4096, maxPayload: 64 * 1024 * 1024 });
   assert.equal(events.length, 1, `one message: ${JSON.stringify(events)}`);
@@ -38,7 +51,11 @@ function sent(m: { hdrLen: number; msg: Buffer }, stamp = STAMP, hubHeaders = tr
   assert.equal(bytes, msg.length, 'the byte count returned is what was sent');
   // Both writers agree: the spliced one (no copy) and the copying one (held messages).
   if (hubHeaders) assert.deepEqual(stampedMessage(m.msg, m.hdrLen, stamp), { hdrLen, msg });
-  return { hdrLen: hdrLen as number, header: msg.subarray(0, hdrLen as number), payload: msg.subarray(hdrLen as number) };
+  return {
+    hdrLen: hdrLen as number,
+    header: msg.subarray(0, hdrLen as number),
+    payload: msg.subarray(hdrLen as number),
+  };
 }
 
 /** The header's values as our decoder reads the block (CRLF lines), and as nats.go's textproto does (a bare LF ends a line too). */
@@ -62,7 +79,10 @@ function assertOnlyOurs(header: Buffer, auth = ALICE): void {
   const ours = encodeAuthHeaderValue(auth);
   assert.deepEqual(v.crlf, [ours], `CRLF lines: ${JSON.stringify(header.toString('latin1'))}`);
   assert.deepEqual(v.lf, [ours], `LF lines: ${JSON.stringify(header.toString('latin1'))}`);
-  assert.ok(header.toString('latin1').startsWith('NATS/1.0') || !header.toString('latin1').startsWith('NATS'), 'the first line is kept');
+  assert.ok(
+    header.toString('latin1').startsWith('NATS/1.0') || !header.toString('latin1').startsWith('NATS'),
+    'the first line is kept',
+  );
   assert.ok(header.subarray(-4).equals(Buffer.from('\r\n\r\n')), 'the block ends with a blank line');
 }
 
@@ -74,7 +94,11 @@ const withPayload = (header: string, payload: Buffer | string) => {
 
 describe('the identity stamp', () => {
   it('encodes the AuthContext as one ASCII line of JSON that decodes back to it', () => {
-    const auth: AuthContext = { authtype: 'app_user', authid: 'zoë 😀', authclaims: '{"cert_subject":"CN=Łódź\\r\\nX: y"}' };
+    const auth: AuthContext = {
+      authtype: 'app_user',
+      authid: 'zoë 😀',
+      authclaims: '{"cert_subject":"CN=Łódź\\r\\nX: y"}',
+    };
     const v = encodeAuthHeaderValue(auth);
     assert.match(v, /^[\x20-\x7e]+$/, 'printable ASCII only');
     assert.deepEqual(decodeAuthHeaderValue(v), auth);
@@ -83,18 +107,35 @@ describe('the identity stamp', () => {
   });
 
   it('stays within AUTH_STAMP_MAX_BYTES: claims dropped first, then a long authid named by its digest', () => {
-    const bigClaims = authStamp({ authtype: 'app_user', authid: 'bob', authclaims: JSON.stringify({ cert_subject: 'x'.repeat(2000) }) });
+    const bigClaims = authStamp({
+      authtype: 'app_user',
+      authid: 'bob',
+      authclaims: JSON.stringify({ cert_subject: 'x'.repeat(2000) }),
+    });
     assert.ok(bigClaims.block.length <= AUTH_STAMP_MAX_BYTES);
     assert.deepEqual(decodeAuthHeaderValue(values(bigClaims.block).crlf[0]!), { authtype: 'app_user', authid: 'bob' });
     const bigId = authStamp({ authtype: 'app_user', authid: 'y'.repeat(5000) });
     assert.ok(bigId.block.length <= AUTH_STAMP_MAX_BYTES);
     const back = decodeAuthHeaderValue(values(bigId.block).crlf[0]!)!;
     assert.match(back.authid!, /^sha256:[A-Za-z0-9_-]{43}$/);
-    assert.notEqual(back.authid, decodeAuthHeaderValue(values(authStamp({ authtype: 'app_user', authid: 'z'.repeat(5000) }).block).crlf[0]!)!.authid);
+    assert.notEqual(
+      back.authid,
+      decodeAuthHeaderValue(values(authStamp({ authtype: 'app_user', authid: 'z'.repeat(5000) }).block).crlf[0]!)!
+        .authid,
+    );
   });
 
   it('refuses values that are not an AuthContext', () => {
-    for (const v of ['', 'null', '[]', '{}', '{"authtype":"root"}', '{"authtype":"app_user","authid":5}', '{"authtype":"app_user","authclaims":{}}', '{"authtype":']) {
+    for (const v of [
+      '',
+      'null',
+      '[]',
+      '{}',
+      '{"authtype":"root"}',
+      '{"authtype":"app_user","authid":5}',
+      '{"authtype":"app_user","authclaims":{}}',
+      '{"authtype":',
+    ]) {
       assert.equal(decodeAuthHeaderValue(v), undefined, v);
     }
   });
@@ -108,7 +149,10 @@ describe('the identity stamp', () => {
 
   it("adds it after the client's own headers, which are kept as they were, status line included", () => {
     const s = sent(withPayload('NATS/1.0 503\r\nA: 1\r\nB: two words\r\n\r\n', 'pay'));
-    assert.equal(s.header.toString('latin1'), `NATS/1.0 503\r\nA: 1\r\nB: two words\r\n${STAMP.tail.toString('latin1')}`);
+    assert.equal(
+      s.header.toString('latin1'),
+      `NATS/1.0 503\r\nA: 1\r\nB: two words\r\n${STAMP.tail.toString('latin1')}`,
+    );
     assert.equal(s.payload.toString(), 'pay');
     assertOnlyOurs(s.header);
   });
@@ -142,7 +186,11 @@ describe('the identity stamp', () => {
 
   it('keeps a large payload (passed by reference) intact', () => {
     const payload = Buffer.alloc(100_000, 7);
-    for (const m of [{ hdrLen: 0, msg: payload }, withPayload('NATS/1.0\r\nA: 1\r\n\r\n', payload), withPayload('NATS/1.0\r\ngateway-auth: x\r\n\r\n', payload)]) {
+    for (const m of [
+      { hdrLen: 0, msg: payload },
+      withPayload('NATS/1.0\r\nA: 1\r\n\r\n', payload),
+      withPayload('NATS/1.0\r\ngateway-auth: x\r\n\r\n', payload),
+    ]) {
       const s = sent(m);
       assert.deepEqual(s.payload, payload);
       assertOnlyOurs(s.header);
@@ -176,13 +224,20 @@ describe('the identity stamp', () => {
     const sep = fc.constantFrom('\r\n', '\n', '\r', '');
     const blockArb = fc.array(fc.tuple(line, sep), { maxLength: 8 }).map((ls) => ls.map(([l, s]) => l + s).join(''));
     fc.assert(
-      fc.property(fc.constantFrom('NATS/1.0\r\n', 'NATS/1.0 503\r\n', ''), blockArb, fc.constantFrom('\r\n\r\n', '\r\n', ''), fc.uint8Array({ maxLength: 64 }), (first, mid, end, payload) => {
-        const header = first + mid + end;
-        const m = header.length === 0 ? { hdrLen: 0, msg: Buffer.from(payload) } : withPayload(header, Buffer.from(payload));
-        const s = sent(m);
-        assertOnlyOurs(s.header);
-        assert.deepEqual(s.payload, Buffer.from(payload));
-      }),
+      fc.property(
+        fc.constantFrom('NATS/1.0\r\n', 'NATS/1.0 503\r\n', ''),
+        blockArb,
+        fc.constantFrom('\r\n\r\n', '\r\n', ''),
+        fc.uint8Array({ maxLength: 64 }),
+        (first, mid, end, payload) => {
+          const header = first + mid + end;
+          const m =
+            header.length === 0 ? { hdrLen: 0, msg: Buffer.from(payload) } : withPayload(header, Buffer.from(payload));
+          const s = sent(m);
+          assertOnlyOurs(s.header);
+          assert.deepEqual(s.payload, Buffer.from(payload));
+        },
+      ),
       { numRuns: 2000, seed: 4 },
     );
   });

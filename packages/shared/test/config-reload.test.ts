@@ -36,7 +36,7 @@ function reload(change: (next: typeof running) => void) {
   return { ...plan, applied: plan.applied.map((c) => c.key), restart: plan.restart.map((c) => c.key), next };
 }
 
-test('a field takes its section\'s mark unless it has its own; an unmarked section waits for a restart', () => {
+test("a field takes its section's mark unless it has its own; an unmarked section waits for a restart", () => {
   const p = reload((n) => {
     n.limits.port = 11;
     n.limits.max = 6;
@@ -79,7 +79,7 @@ test('a section that reloads whole is the new object, one that waits is the runn
   assert.deepEqual([none.applied, none.restart], [[], []]);
 });
 
-test('the NATS listener section: nats-server\'s defaults, the address and data directory restart-only, the limits live, its checks', () => {
+test("the NATS listener section: nats-server's defaults, the address and data directory restart-only, the limits live, its checks", () => {
   const section = clientPortSection({ port: 4222, authTimeoutMs: 3000 });
   const schema = s.table({ listener: section.extend({ own: s.integer().default(1) }), log: logSection });
   const { value } = resolveConfig(schema, {});
@@ -100,15 +100,31 @@ test('the NATS listener section: nats-server\'s defaults, the address and data d
     own: 1,
   });
   const next = structuredClone(value);
-  Object.assign(next.listener, { host: '0.0.0.0', port: 1, data_dir: '/d', max_payload: 10, ping_interval: 5, server_name: 'n', own: 2 });
+  Object.assign(next.listener, {
+    host: '0.0.0.0',
+    port: 1,
+    data_dir: '/d',
+    max_payload: 10,
+    ping_interval: 5,
+    server_name: 'n',
+    own: 2,
+  });
   Object.assign(next.log, { format: 'json', level: 'warn' });
   const plan = planReload(schema, value, next);
-  assert.deepEqual(plan.applied.map((c) => c.key), ['listener.max_payload', 'listener.own', 'listener.ping_interval', 'listener.server_name', 'log.level']);
-  assert.deepEqual(plan.restart.map((c) => c.key), ['listener.data_dir', 'listener.host', 'listener.port', 'log.format']);
+  assert.deepEqual(
+    plan.applied.map((c) => c.key),
+    ['listener.max_payload', 'listener.own', 'listener.ping_interval', 'listener.server_name', 'log.level'],
+  );
+  assert.deepEqual(
+    plan.restart.map((c) => c.key),
+    ['listener.data_dir', 'listener.host', 'listener.port', 'log.format'],
+  );
   // The checks travel with the section into every process's extension.
   let err: unknown;
   try {
-    resolveConfig(schema, { listener: { max_payload: '2MB', max_pending: '1MB', lame_duck_duration: '5s', lame_duck_grace_period: '5s' } });
+    resolveConfig(schema, {
+      listener: { max_payload: '2MB', max_pending: '1MB', lame_duck_duration: '5s', lame_duck_grace_period: '5s' },
+    });
   } catch (e) {
     err = e;
   }
@@ -117,15 +133,23 @@ test('the NATS listener section: nats-server\'s defaults, the address and data d
     err.problems.map((p) => [p.key, p.code, p.reason]),
     [
       ['listener.max_payload', 'ECONFIG_RANGE', 'must not exceed max_pending (1048576 bytes), got 2097152 bytes'],
-      ['listener.lame_duck_grace_period', 'ECONFIG_RANGE', 'must be shorter than lame_duck_duration (5000 ms), got 5000 ms'],
+      [
+        'listener.lame_duck_grace_period',
+        'ECONFIG_RANGE',
+        'must be shorter than lame_duck_duration (5000 ms), got 5000 ms',
+      ],
     ],
   );
 });
 
-test('timer and port settings: a Node timer\'s range, a TCP port\'s', () => {
+test("timer and port settings: a Node timer's range, a TCP port's", () => {
   const schema = s.table({ t: s.timer().optional(), z: s.timer({ minMs: 0 }).optional(), p: s.port().optional() });
   assert.deepEqual(resolveConfig(schema, { t: '1ms', z: 0, p: 65535 }).value, { t: 1, z: 0, p: 65535 });
   for (const bad of [{ t: 0 }, { t: 2 ** 31 }, { p: 65536 }, { p: -1 }]) {
-    assert.throws(() => resolveConfig(schema, bad), (e: unknown) => e instanceof ConfigError && e.code === 'ECONFIG_RANGE', JSON.stringify(bad));
+    assert.throws(
+      () => resolveConfig(schema, bad),
+      (e: unknown) => e instanceof ConfigError && e.code === 'ECONFIG_RANGE',
+      JSON.stringify(bad),
+    );
   }
 });

@@ -63,7 +63,11 @@ const app = s.table({
 
 test('a TOML file records the line of every key, dotted keys, inline tables and array elements included', (t) => {
   const dir = tmpDir(t);
-  const file = write(dir, 'a.toml', 'top = 1\n[server]\nport = 1\nnested.deep = "x"\ninline = { a = 1, b = [\n  "p",\n  "q"] }\n');
+  const file = write(
+    dir,
+    'a.toml',
+    'top = 1\n[server]\nport = 1\nnested.deep = "x"\ninline = { a = 1, b = [\n  "p",\n  "q"] }\n',
+  );
   const { layer } = loadLayers({ basePath: file });
   const lineOf = (k: string) => {
     const src = layer.sources.get(k);
@@ -141,7 +145,8 @@ test('durations read integer seconds and Go-style strings, normalised to millise
   }
   assert.equal(parseDuration('1x'), undefined);
   assert.equal(parseDuration('0.5ms'), undefined, 'not a whole number of milliseconds');
-  for (const ms of [0, 1, 250, 1000, 90_000, 120_000, 3_600_000, 2 ** 31 - 1]) assert.equal(parseDuration(formatDuration(ms)), ms);
+  for (const ms of [0, 1, 250, 1000, 90_000, 120_000, 3_600_000, 2 ** 31 - 1])
+    assert.equal(parseDuration(formatDuration(ms)), ms);
 });
 
 test('sizes read bytes and unit strings with 1024 multiples for KB/MB/GB and 1000 for K/M/G', () => {
@@ -182,7 +187,13 @@ test('an optional table is absent until written, then validated in full', (t) =>
   assert.equal(loadConfig(app, {}).value.files, undefined);
   const file = write(dir, 'a.toml', 'name = "x"\n\n[files]\ncache = "c"\n');
   const p = only(configError(() => loadConfig(app, { basePath: file })));
-  assert.deepEqual(p, { file, line: 3, key: 'files.data', reason: 'is required (a non-empty path string)', code: 'ECONFIG_MISSING' });
+  assert.deepEqual(p, {
+    file,
+    line: 3,
+    key: 'files.data',
+    reason: 'is required (a non-empty path string)',
+    code: 'ECONFIG_MISSING',
+  });
 });
 
 test('a syntax error names the file, line and column', (t) => {
@@ -252,7 +263,15 @@ test('every problem is reported at once, in file then line order', (t) => {
   const base = write(
     dir,
     'base.toml',
-    ['[server]', 'port = 70000', 'timeout = "soon"', 'buffer = "2MB"', 'tags = ["a", 3]', 'mode = "slow"', 'debug = "yes"'].join('\n'),
+    [
+      '[server]',
+      'port = 70000',
+      'timeout = "soon"',
+      'buffer = "2MB"',
+      'tags = ["a", 3]',
+      'mode = "slow"',
+      'debug = "yes"',
+    ].join('\n'),
   );
   const patch = write(dir, 'p.toml', 'name = 5\n');
   const err = configError(() => loadConfig(app, { basePath: base, patchPaths: [patch] }));
@@ -304,7 +323,11 @@ test('embedded input is validated like a file: numbers are milliseconds, problem
   const err = configError(() => resolveConfig(app, { server: { port: '80', timeout: 0 }, other: true }));
   assert.deepEqual(
     err.problems.map((p) => `${p.file}: ${p.key}: ${p.code}`),
-    ['<embedded>: other: ECONFIG_UNKNOWN_KEY', '<embedded>: server.port: ECONFIG_TYPE', '<embedded>: server.timeout: ECONFIG_RANGE'],
+    [
+      '<embedded>: other: ECONFIG_UNKNOWN_KEY',
+      '<embedded>: server.port: ECONFIG_TYPE',
+      '<embedded>: server.timeout: ECONFIG_RANGE',
+    ],
   );
   assert.match(err.message, /<embedded>: server\.port: must be an integer from 0 to 65535, got "80"/);
   assert.equal(configError(() => resolveConfig(app, 'nope')).code, 'ECONFIG_TYPE');
@@ -317,7 +340,8 @@ test('a section check reports a cross-setting problem at the line of the setting
       .table({ verify: s.boolean().default(false), ca: s.path().optional() })
       .optional()
       .check((v, ctx) => {
-        if (v.verify && v.ca === undefined) ctx.report(['ca'], 'ECONFIG_MISSING', 'is required when verify = true', ['verify']);
+        if (v.verify && v.ca === undefined)
+          ctx.report(['ca'], 'ECONFIG_MISSING', 'is required when verify = true', ['verify']);
       }),
   });
   const file = write(dir, 'a.toml', '[tls]\n\nverify = true\n');

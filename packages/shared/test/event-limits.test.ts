@@ -17,7 +17,10 @@ function depth(v: unknown): number {
 /** A JSON value with one spine of 0-45 levels (arrays and objects mixed) and random JSON beside it at each level. */
 const spined: fc.Arbitrary<unknown> = fc
   .tuple(
-    fc.array(fc.tuple(fc.boolean(), fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 3 }), fc.string({ maxLength: 4 })), { maxLength: 45, size: 'max' }),
+    fc.array(
+      fc.tuple(fc.boolean(), fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 3 }), fc.string({ maxLength: 4 })),
+      { maxLength: 45, size: 'max' },
+    ),
     fc.jsonValue({ maxDepth: 2 }),
   )
   .map(([levels, leaf]) => {
@@ -45,7 +48,10 @@ test('validation refuses exactly the events whose data nests past MAX_EVENT_DEPT
     fc.property(spined, (data) => {
       const r = validateEvent({ specversion: '1.0', id: 'e', source: '/t', type: 'scanJobCreated', data });
       const tooDeep = 1 + depth(data) > MAX_EVENT_DEPTH;
-      assert.equal(!r.ok && r.errors[0]!.field === 'data' && /nests deeper than 32 levels/.test(r.errors[0]!.reason), tooDeep);
+      assert.equal(
+        !r.ok && r.errors[0]!.field === 'data' && /nests deeper than 32 levels/.test(r.errors[0]!.reason),
+        tooDeep,
+      );
     }),
     { seed: SEED, numRuns: 1000 },
   );
@@ -56,7 +62,9 @@ test('a million levels, a cycle and a million siblings: bounded answers, no stac
   const deep = JSON.parse('['.repeat(N) + ']'.repeat(N)) as unknown;
   assert.equal(nestsDeeperThan(deep, MAX_EVENT_DEPTH), true);
   const r = validateEvent({ specversion: '1.0', id: 'e', source: '/t', type: 'scanJobCreated', data: deep });
-  assert.deepEqual(r.ok ? undefined : r.errors, [{ field: 'data', reason: `nests deeper than ${MAX_EVENT_DEPTH} levels (the event itself is level 1)` }]);
+  assert.deepEqual(r.ok ? undefined : r.errors, [
+    { field: 'data', reason: `nests deeper than ${MAX_EVENT_DEPTH} levels (the event itself is level 1)` },
+  ]);
 
   const cyclic: Record<string, unknown> = { a: 1 };
   cyclic.self = cyclic;
@@ -69,6 +77,12 @@ test('a million levels, a cycle and a million siblings: bounded answers, no stac
   // At the limit exactly: accepted.
   let atLimit: unknown = 1;
   for (let i = 0; i < MAX_EVENT_DEPTH - 1; i++) atLimit = [atLimit];
-  assert.equal(validateEvent({ specversion: '1.0', id: 'e', source: '/t', type: 'scanJobCreated', data: atLimit }).ok, true);
-  assert.equal(validateEvent({ specversion: '1.0', id: 'e', source: '/t', type: 'scanJobCreated', data: [atLimit] }).ok, false);
+  assert.equal(
+    validateEvent({ specversion: '1.0', id: 'e', source: '/t', type: 'scanJobCreated', data: atLimit }).ok,
+    true,
+  );
+  assert.equal(
+    validateEvent({ specversion: '1.0', id: 'e', source: '/t', type: 'scanJobCreated', data: [atLimit] }).ok,
+    false,
+  );
 });

@@ -171,8 +171,9 @@ test('EventValidationError lists the fields in its message', () => {
   assert.equal(err.message, 'producer.id: expected string');
 });
 
-test('the authcontext attributes are known and typed: authtype one of the extension\'s values, authid and authclaims strings', () => {
-  for (const authtype of AUTH_TYPES) assert.equal(validateEvent({ ...good(), authtype, authid: 'alice', authclaims: '{"iss":"x"}' }).ok, true, authtype);
+test("the authcontext attributes are known and typed: authtype one of the extension's values, authid and authclaims strings", () => {
+  for (const authtype of AUTH_TYPES)
+    assert.equal(validateEvent({ ...good(), authtype, authid: 'alice', authclaims: '{"iss":"x"}' }).ok, true, authtype);
   const refused = (extra: Record<string, unknown>) => {
     const r = validateEvent({ ...good(), ...extra });
     return r.ok ? undefined : r.errors[0]!.field;
@@ -181,7 +182,8 @@ test('the authcontext attributes are known and typed: authtype one of the extens
   assert.equal(refused({ authid: 7 }), 'authid');
   assert.equal(refused({ authclaims: { iss: 'x' } }), 'authclaims');
   const schema = eventJsonSchema() as { properties: Record<string, { description?: string }> };
-  for (const k of ['authtype', 'authid', 'authclaims']) assert.match(schema.properties[k]?.description ?? '', /set by the service/, k);
+  for (const k of ['authtype', 'authid', 'authclaims'])
+    assert.match(schema.properties[k]?.description ?? '', /set by the service/, k);
 });
 
 test('the published JSON Schema is current (UPDATE_SCHEMA=1 rewrites it)', () => {
@@ -194,5 +196,6 @@ test('the published JSON Schema is current (UPDATE_SCHEMA=1 rewrites it)', () =>
   assert.equal(fs.readFileSync(file, 'utf8'), text, `${EVENT_SCHEMA_FILE} is stale: run the test with UPDATE_SCHEMA=1`);
   const schema = JSON.parse(text) as { properties: Record<string, unknown>; required: string[] };
   assert.deepEqual([...schema.required].sort(), ['id', 'source', 'specversion', 'type']);
-  for (const k of ['producer', 'actor', 'object', 'target', 'verb', 'tags', 'projects']) assert.ok(k in schema.properties, k);
+  for (const k of ['producer', 'actor', 'object', 'target', 'verb', 'tags', 'projects'])
+    assert.ok(k in schema.properties, k);
 });

@@ -54,7 +54,16 @@ async function startFront(t: TestContext): Promise<Front> {
     limits: LIMITS,
     authenticator: undefined,
     logger,
-    serverInfo: () => ({ server_id: 'NFRONT', server_name: 'front', version: '2.9.10', proto: 1, headers: true, max_payload: LIMITS.max_payload, host: '127.0.0.1', port }),
+    serverInfo: () => ({
+      server_id: 'NFRONT',
+      server_name: 'front',
+      version: '2.9.10',
+      proto: 1,
+      headers: true,
+      max_payload: LIMITS.max_payload,
+      host: '127.0.0.1',
+      port,
+    }),
     clientClosed: (c) => void clients.delete(c),
   };
   let cid = 0;
@@ -159,10 +168,22 @@ class RawHub {
 }
 
 function hubInfo(lid: number, port: number): Record<string, unknown> {
-  return { server_id: 'NRAWHUB', server_name: 'raw-hub', version: '2.9.10', proto: 1, headers: true, max_payload: 1048576, client_id: lid, leafnode_urls: [`127.0.0.1:${port}`] };
+  return {
+    server_id: 'NRAWHUB',
+    server_name: 'raw-hub',
+    version: '2.9.10',
+    proto: 1,
+    headers: true,
+    max_payload: 1048576,
+    client_id: lid,
+    leafnode_urls: [`127.0.0.1:${port}`],
+  };
 }
 
-async function startHub(t: TestContext, info?: (lid: number, port: number) => Record<string, unknown>): Promise<RawHub> {
+async function startHub(
+  t: TestContext,
+  info?: (lid: number, port: number) => Record<string, unknown>,
+): Promise<RawHub> {
   const hub = new RawHub(info);
   await hub.listen();
   t.after(() => hub.stop());
@@ -202,16 +223,42 @@ function lmsgPayloads(input: string, subject: string): string[] {
 
 describe('uplink URLs and backoff', () => {
   it('parses nats://, tls://, nats-leaf:// and bare host:port, port 7422 by default, credentials kept out of display', () => {
-    assert.deepEqual(parseHubUrl('nats://127.0.0.1:7000'), { host: '127.0.0.1', port: 7000, tls: false, display: 'nats://127.0.0.1:7000' });
-    assert.deepEqual(parseHubUrl('tls://hub.example'), { host: 'hub.example', port: 7422, tls: true, display: 'tls://hub.example:7422' });
-    assert.deepEqual(parseHubUrl('localhost:7001'), { host: 'localhost', port: 7001, tls: false, display: 'nats://localhost:7001' });
-    assert.deepEqual(parseHubUrl('nats-leaf://[::1]:7002'), { host: '::1', port: 7002, tls: false, display: 'nats-leaf://[::1]:7002' });
+    assert.deepEqual(parseHubUrl('nats://127.0.0.1:7000'), {
+      host: '127.0.0.1',
+      port: 7000,
+      tls: false,
+      display: 'nats://127.0.0.1:7000',
+    });
+    assert.deepEqual(parseHubUrl('tls://hub.example'), {
+      host: 'hub.example',
+      port: 7422,
+      tls: true,
+      display: 'tls://hub.example:7422',
+    });
+    assert.deepEqual(parseHubUrl('localhost:7001'), {
+      host: 'localhost',
+      port: 7001,
+      tls: false,
+      display: 'nats://localhost:7001',
+    });
+    assert.deepEqual(parseHubUrl('nats-leaf://[::1]:7002'), {
+      host: '::1',
+      port: 7002,
+      tls: false,
+      display: 'nats-leaf://[::1]:7002',
+    });
     const creds = parseHubUrl('nats://leaf:s3cret@10.0.0.1:7422');
     assert.equal(creds.user, 'leaf');
     assert.equal(creds.pass, 's3cret');
     assert.doesNotMatch(creds.display, /s3cret/);
-    assert.throws(() => parseHubUrl('http://x:1'), (e: unknown) => e instanceof UplinkError && e.code === 'EUPLINK_URL' && /http/.test(e.message));
-    assert.throws(() => parseHubUrl('nats://u:topsecret@:1'), (e: unknown) => e instanceof UplinkError && !e.message.includes('topsecret'));
+    assert.throws(
+      () => parseHubUrl('http://x:1'),
+      (e: unknown) => e instanceof UplinkError && e.code === 'EUPLINK_URL' && /http/.test(e.message),
+    );
+    assert.throws(
+      () => parseHubUrl('nats://u:topsecret@:1'),
+      (e: unknown) => e instanceof UplinkError && !e.message.includes('topsecret'),
+    );
   });
 
   it('backoff doubles from the base, never exceeds the cap, and is at least half of its step (half jitter), anywhere below it (full), or the step (none)', () => {
@@ -225,7 +272,11 @@ describe('uplink URLs and backoff', () => {
       }
       assert.equal(backoffDelayMs(attempt, { baseMs: 1000, capMs: 10_000, jitter: 'none' }), step);
     }
-    assert.equal(backoffDelayMs(2 ** 40, { baseMs: 1000, capMs: 10_000, jitter: 'none' }), 10_000, 'a huge attempt count is the cap');
+    assert.equal(
+      backoffDelayMs(2 ** 40, { baseMs: 1000, capMs: 10_000, jitter: 'none' }),
+      10_000,
+      'a huge attempt count is the cap',
+    );
   });
 });
 
@@ -233,7 +284,14 @@ describe('uplink against a raw hub', () => {
   it('sends a 2.9 leaf CONNECT (no lang), its loop subject, the local interest with queue weights and a PING; up only at the PONG', async (t) => {
     const front = await startFront(t);
     const hub = await startHub(t);
-    const up = new Uplink(front.broker, { urls: [`nats://127.0.0.1:${hub.port}`], limits: LIMITS, logger, name: 'gw-test', cluster: 'edge', version: '1.2.3' });
+    const up = new Uplink(front.broker, {
+      urls: [`nats://127.0.0.1:${hub.port}`],
+      limits: LIMITS,
+      logger,
+      name: 'gw-test',
+      cluster: 'edge',
+      version: '1.2.3',
+    });
     t.after(() => up.close());
     const nc = await natsClient(t, front);
     nc.subscribe('a.b');
@@ -282,7 +340,9 @@ describe('uplink against a raw hub', () => {
     const nc = await natsClient(t, front);
     const plain: string[] = [];
     const queued: string[] = [];
-    nc.subscribe('down.x', { callback: (_e, m) => plain.push(`${sc.decode(m.data)}${m.headers ? `+${m.headers.get('X-H')}` : ''}`) });
+    nc.subscribe('down.x', {
+      callback: (_e, m) => plain.push(`${sc.decode(m.data)}${m.headers ? `+${m.headers.get('X-H')}` : ''}`),
+    });
     nc.subscribe('down.x', { queue: 'g', callback: (_e, m) => queued.push(sc.decode(m.data)) });
     await nc.flush();
     const peer = await hub.peer(1);
@@ -305,7 +365,12 @@ describe('uplink against a raw hub', () => {
     peer.send('LMSG down.x 5\r\nplain\r\n');
     peer.send('LMSG down.x | g 6\r\nqueued\r\n');
     peer.send('HMSG down.x 20 23\r\nNATS/1.0\r\nX-H: v\r\n\r\nhdr\r\n');
-    await until(() => plain.length === 3 && queued.length === 1, 'three plain deliveries, one queued', WAIT_MS, () => `${plain} / ${queued}`);
+    await until(
+      () => plain.length === 3 && queued.length === 1,
+      'three plain deliveries, one queued',
+      WAIT_MS,
+      () => `${plain} / ${queued}`,
+    );
     assert.deepEqual(plain, ['plain', 'queued', 'hdr+v']);
     assert.deepEqual(queued, ['queued']);
     assert.equal(up.counters.inMsgs, 3);
@@ -344,7 +409,12 @@ describe('uplink against a raw hub', () => {
     nc.publish('unrelated', sc.encode('u'));
     nc.publish('keep.x', sc.encode('k2'));
     await nc.flush();
-    await until(() => up.counters.bufferedMsgs === 5, 'five messages held', WAIT_MS, () => JSON.stringify(up.counters));
+    await until(
+      () => up.counters.bufferedMsgs === 5,
+      'five messages held',
+      WAIT_MS,
+      () => JSON.stringify(up.counters),
+    );
 
     const second = await hub.peer(2, 'the uplink redials');
     const hs = await second.handshake('LS+ keep.x\r\nLS+ keep.q g 3\r\n');
@@ -355,8 +425,16 @@ describe('uplink against a raw hub', () => {
     // The point: nothing more comes for a while (well inside interestWaitMs).
     await quietFor(100);
     assert.doesNotMatch(second.input, /k1/, 'k1 waits behind g0: order is kept');
-    await until(() => up.counters.bufferedMsgs === 0, 'the held messages drained', WAIT_MS, () => JSON.stringify(up.counters));
-    await second.expect(/^LMSG keep\.x 2\r\nk1\r\nLMSG keep\.q \| g 2\r\nq0\r\nLMSG keep\.x 2\r\nk2\r\n/, 'the rest in order, the queue name kept');
+    await until(
+      () => up.counters.bufferedMsgs === 0,
+      'the held messages drained',
+      WAIT_MS,
+      () => JSON.stringify(up.counters),
+    );
+    await second.expect(
+      /^LMSG keep\.x 2\r\nk1\r\nLMSG keep\.q \| g 2\r\nq0\r\nLMSG keep\.x 2\r\nk2\r\n/,
+      'the rest in order, the queue name kept',
+    );
     assert.equal(up.counters.droppedNoInterest, 1, 'g0: the hub no longer wants gone.x');
     assert.deepEqual([...up.subs.keys()].sort(), ['keep.q g', 'keep.x'], 'gone.x was not re-announced: dropped');
     assert.equal(up.counters.reconnects, 1);
@@ -421,9 +499,18 @@ describe('uplink against a raw hub', () => {
     const second = await hub.peer(2, 'redial to the restarted hub');
     await second.handshake('LS+ bulk\r\n');
     await within(flush, 'the flush completes once the buffer drained');
-    await until(() => lmsgPayloads(second.input, 'bulk').length === N, 'every message at the hub', WAIT_MS, () => `${lmsgPayloads(second.input, 'bulk').length} of ${N}`);
+    await until(
+      () => lmsgPayloads(second.input, 'bulk').length === N,
+      'every message at the hub',
+      WAIT_MS,
+      () => `${lmsgPayloads(second.input, 'bulk').length} of ${N}`,
+    );
     const got = lmsgPayloads(second.input, 'bulk').map((p) => Number(p.slice(0, 4)));
-    assert.deepEqual(got, Array.from({ length: N }, (_, i) => i), 'all of them, in order');
+    assert.deepEqual(
+      got,
+      Array.from({ length: N }, (_, i) => i),
+      'all of them, in order',
+    );
     assert.equal(up.counters.pausedPublishers, 0);
     assert.equal(up.counters.droppedNoInterest, 0);
   });
@@ -465,7 +552,10 @@ describe('uplink against a raw hub', () => {
     await peer.handshake();
     await within(up.waitUntilUp(WAIT_MS), 'up');
     peer.send(`LS+ ${up.loopSubject}\r\n`);
-    await peer.expect(/^-ERR 'Loop detected for leafnode account="\$G"\. Delaying attempt to reconnect for 30s'\r\n/, 'the loop -ERR');
+    await peer.expect(
+      /^-ERR 'Loop detected for leafnode account="\$G"\. Delaying attempt to reconnect for 30s'\r\n/,
+      'the loop -ERR',
+    );
     await within(peer.closed, 'the link closes');
     assert.equal(up.lastError?.code, 'EUPLINK_LOOP');
     // The point: no redial comes for a while.
@@ -477,7 +567,11 @@ describe('uplink against a raw hub', () => {
     const front = await startFront(t);
     const hub = await startHub(t);
     const lines: string[] = [];
-    const recording = createLogger({ level: 'debug', format: 'json', destination: { write: (s: string) => void lines.push(s) } as unknown as NodeJS.WritableStream });
+    const recording = createLogger({
+      level: 'debug',
+      format: 'json',
+      destination: { write: (s: string) => void lines.push(s) } as unknown as NodeJS.WritableStream,
+    });
     const up = startUplink(t, front, hub, { logger: recording, handshakeTimeoutMs: 1000 });
     for (let n = 1; n <= 3; n++) {
       const peer = await hub.peer(n);
@@ -489,16 +583,25 @@ describe('uplink against a raw hub', () => {
     assert.equal(up.up, false);
     assert.equal(up.lastError?.code, 'EUPLINK_HUB_ERROR');
     assert.match(up.lastError!.message, /Authorization Violation/);
-    const warned = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40 && l.msg === 'uplink attempt failed');
+    const warned = lines
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .filter((l) => l.level === 40 && l.msg === 'uplink attempt failed');
     assert.equal(warned.length, 1, 'the repeated failure is logged at warn once');
-    await assert.rejects(up.waitUntilUp(200), (e: unknown) => e instanceof UplinkError && /Authorization Violation/.test(e.message));
+    await assert.rejects(
+      up.waitUntilUp(200),
+      (e: unknown) => e instanceof UplinkError && /Authorization Violation/.test(e.message),
+    );
   });
 
   it('LS+ and LMSG from the hub with a subject that is not UTF-8 are counted and logged (rate-limited); the link stays up', async (t) => {
     const front = await startFront(t);
     const hub = await startHub(t);
     const lines: string[] = [];
-    const recording = createLogger({ level: 'info', format: 'json', destination: { write: (s: string) => void lines.push(s) } as unknown as NodeJS.WritableStream });
+    const recording = createLogger({
+      level: 'info',
+      format: 'json',
+      destination: { write: (s: string) => void lines.push(s) } as unknown as NodeJS.WritableStream,
+    });
     const up = startUplink(t, front, hub, { logger: recording });
     const peer = await hub.peer(1);
     await peer.handshake();
@@ -508,16 +611,28 @@ describe('uplink against a raw hub', () => {
     peer.send('PING\r\n');
     await peer.expect(/PONG\r\n/, 'the link answers after them');
     assert.equal(up.counters.inRefused, 40, 'every refused LS+ and LMSG counted');
-    const warned = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40 && /UTF-8/.test(l.msg));
+    const warned = lines
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .filter((l) => l.level === 40 && /UTF-8/.test(l.msg));
     assert.ok(warned.length >= 1 && warned.length <= 2, `logged, rate-limited: ${warned.length} warn lines for 40`);
     assert.equal(up.up, true);
   });
 
   it('a port whose INFO is not a leafnode port is refused at the handshake', async (t) => {
     const front = await startFront(t);
-    const clientPort = await startHub(t, (lid) => ({ server_id: 'NCLIENTPORT', version: '2.9.10', proto: 1, headers: true, max_payload: 1048576, client_id: lid }));
+    const clientPort = await startHub(t, (lid) => ({
+      server_id: 'NCLIENTPORT',
+      version: '2.9.10',
+      proto: 1,
+      headers: true,
+      max_payload: 1048576,
+      client_id: lid,
+    }));
     const up = startUplink(t, front, clientPort);
-    await assert.rejects(up.waitUntilUp(1000), (e: unknown) => e instanceof UplinkError && e.code === 'EUPLINK_HANDSHAKE' && /leafnode port/.test(e.message));
+    await assert.rejects(
+      up.waitUntilUp(1000),
+      (e: unknown) => e instanceof UplinkError && e.code === 'EUPLINK_HANDSHAKE' && /leafnode port/.test(e.message),
+    );
     assert.equal(clientPort.peers[0]!.input, '', 'nothing is sent to a port that is not a leafnode port');
   });
 

@@ -14,7 +14,8 @@ const BASE = {
 };
 
 function expected(subject: string, sid: string, reply: string | undefined, hdrLen: number, msg: Buffer): Buffer {
-  const line = hdrLen > 0 ? hmsgLine(subject, sid, reply, hdrLen, msg.length) : msgLine(subject, sid, reply, msg.length);
+  const line =
+    hdrLen > 0 ? hmsgLine(subject, sid, reply, hdrLen, msg.length) : msgLine(subject, sid, reply, msg.length);
   return Buffer.concat([Buffer.from(line), msg, Buffer.from('\r\n')]);
 }
 
@@ -45,8 +46,18 @@ describe('Outbound.writeMsg', () => {
   });
 });
 
-function expectedLeaf(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(leafMsgLine(subject, reply, queues, hdrLen, msg.length)), msg, Buffer.from('\r\n')]);
+function expectedLeaf(
+  subject: string,
+  reply: string | undefined,
+  queues: readonly string[],
+  hdrLen: number,
+  msg: Buffer,
+): Buffer {
+  return Buffer.concat([
+    Buffer.from(leafMsgLine(subject, reply, queues, hdrLen, msg.length)),
+    msg,
+    Buffer.from('\r\n'),
+  ]);
 }
 
 describe('Outbound.writeLeafMsg', () => {
@@ -64,7 +75,11 @@ describe('Outbound.writeLeafMsg', () => {
     for (const [subject, reply, queues, hdrLen, msg] of cases) {
       const out = new Outbound();
       out.writeLeafMsg(subject, reply, queues, hdrLen, msg);
-      assert.deepEqual(Buffer.concat(out.take()), expectedLeaf(subject, reply, queues, hdrLen, msg), `${subject} ${queues.join(',')} ${msg.length}`);
+      assert.deepEqual(
+        Buffer.concat(out.take()),
+        expectedLeaf(subject, reply, queues, hdrLen, msg),
+        `${subject} ${queues.join(',')} ${msg.length}`,
+      );
     }
   });
 

@@ -52,12 +52,17 @@ describe('parser under hostile input', () => {
         fc.property(hostileStream(role, LIMITS), fc.array(fc.nat(), { maxLength: 8 }), (stream, raw) => {
           const chunks = chunksOf(stream, cutsOf(stream.length, raw));
           const whole = parseChunks([stream], role, opts);
-          const bytewise = parseChunks([...stream].map((b) => Buffer.from([b])), role, opts);
+          const bytewise = parseChunks(
+            [...stream].map((b) => Buffer.from([b])),
+            role,
+            opts,
+          );
           const split = parseChunks(chunks, role, opts);
           assert.deepEqual(bytewise.events, whole.events, 'byte by byte');
           assert.deepEqual(split.events, whole.events, 'split');
           const bound = heldBound(role, stream, LIMITS);
-          for (const r of [whole, bytewise, split]) assert.ok(r.maxHeld <= bound, `held ${r.maxHeld} bytes (bound ${bound})`);
+          for (const r of [whole, bytewise, split])
+            assert.ok(r.maxHeld <= bound, `held ${r.maxHeld} bytes (bound ${bound})`);
           assert.ok(endsAtError(whole), 'nothing is reported after a closing error');
           if (expectConnect) {
             const paused = parseChunks(chunks, role, { ...opts, pauseAtConnect: true });

@@ -20,7 +20,11 @@ function parseChunks(chunks: Buffer[], role: ParserRole = 'client', opts: Partia
 
 function splitEverywhere(stream: Buffer, role: ParserRole = 'client', opts: Partial<ParserOptions> = {}): Event[] {
   const whole = parseChunks([stream], role, opts);
-  const bytes = parseChunks([...stream].map((b) => Buffer.from([b])), role, opts);
+  const bytes = parseChunks(
+    [...stream].map((b) => Buffer.from([b])),
+    role,
+    opts,
+  );
   assert.deepEqual(bytes, whole, 'byte by byte');
   for (let i = 1; i < stream.length; i++) {
     assert.deepEqual(parseChunks([stream.subarray(0, i), stream.subarray(i)], role, opts), whole, `split at ${i}`);
@@ -93,12 +97,14 @@ describe('parser', () => {
   it('parses server and leafnode operations split at every offset', () => {
     splitEverywhere(
       Buffer.from(
-        "INFO {\"server_id\":\"x\"} \r\nMSG a.b 1 5\r\nhello\r\nHMSG a.b 2 r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n+OK\r\n-ERR 'Stale Connection'\r\nPING\r\n",
+        'INFO {"server_id":"x"} \r\nMSG a.b 1 5\r\nhello\r\nHMSG a.b 2 r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n+OK\r\n-ERR \'Stale Connection\'\r\nPING\r\n',
       ),
       'server',
     );
     splitEverywhere(
-      Buffer.from('LS+ foo.>\r\nLS+ bar q 3\r\nLS- foo.>\r\nLMSG a r 2\r\nhi\r\nLMSG a + r q1 q2 1\r\nx\r\nLMSG a | q1 0\r\n\r\n'),
+      Buffer.from(
+        'LS+ foo.>\r\nLS+ bar q 3\r\nLS- foo.>\r\nLMSG a r 2\r\nhi\r\nLMSG a + r q1 q2 1\r\nx\r\nLMSG a | q1 0\r\n\r\n',
+      ),
       'leaf',
     );
   });
@@ -124,9 +130,9 @@ describe('parser', () => {
 
   it('re-chunked random streams of mixed operations parse to the same operations', () => {
     const op = fc.oneof(
-      fc.tuple(fc.constantFrom('a', 'a.b', 'x.y.z'), fc.uint8Array({ maxLength: 40 })).map(([s, p]) =>
-        Buffer.concat([Buffer.from(`PUB ${s} ${p.length}\r\n`), Buffer.from(p), Buffer.from('\r\n')]),
-      ),
+      fc
+        .tuple(fc.constantFrom('a', 'a.b', 'x.y.z'), fc.uint8Array({ maxLength: 40 }))
+        .map(([s, p]) => Buffer.concat([Buffer.from(`PUB ${s} ${p.length}\r\n`), Buffer.from(p), Buffer.from('\r\n')])),
       fc.constantFrom('SUB a 1\r\n', 'UNSUB 1\r\n', 'PING\r\n', 'PONG\r\n').map((s) => Buffer.from(s)),
       fc.string({ maxLength: 20 }).map((v) => {
         const hdr = `NATS/1.0\r\nK: ${v.replace(/[\r\n]/g, '')}\r\n\r\n`;
@@ -196,16 +202,24 @@ describe('parser', () => {
   // Issue 11: what nats-server does with odd input, and what a hostile peer must not get from us.
   describe('odd and hostile input', () => {
     it('reads PING, PONG and +OK with anything after them up to the line end (nats-server OP_PING), split anywhere', () => {
-      const events = splitEverywhere(Buffer.from(`PING foo\r\nPINGx\r\npong\tbar\r\n+OKAY\r\nPING ${'z'.repeat(5000)}\r\nPING\r\n`));
+      const events = splitEverywhere(
+        Buffer.from(`PING foo\r\nPINGx\r\npong\tbar\r\n+OKAY\r\nPING ${'z'.repeat(5000)}\r\nPING\r\n`),
+      );
       assert.deepEqual(events, [['PING'], ['PING'], ['PONG'], ['+OK'], ['PING'], ['PING']]);
     });
 
     it('expecting CONNECT, refuses any other first byte at once and reads everything after a CONNECT', () => {
       for (const first of ['P', 'INFO {', 'LMSG foo 999999999999999\r\n', ' CONNECT {}\r\n', '\r\n']) {
-        assert.deepEqual(parseChunks([Buffer.from(first)], 'client', { expectConnect: true }), [['ERROR', Errors.authorizationViolation.text]], first);
+        assert.deepEqual(
+          parseChunks([Buffer.from(first)], 'client', { expectConnect: true }),
+          [['ERROR', Errors.authorizationViolation.text]],
+          first,
+        );
       }
       assert.deepEqual(parseChunks([Buffer.from('C')], 'client', { expectConnect: true }), [], 'C may begin CONNECT');
-      const events = splitEverywhere(Buffer.from('connect {}\r\nPUB a 1\r\nx\r\nPING\r\n'), 'client', { expectConnect: true });
+      const events = splitEverywhere(Buffer.from('connect {}\r\nPUB a 1\r\nx\r\nPING\r\n'), 'client', {
+        expectConnect: true,
+      });
       assert.deepEqual(events, [['CONNECT', '{}'], ['PUB', 'a', undefined, 0, 'x'], ['PING']]);
     });
 
@@ -272,7 +286,9 @@ describe('parser', () => {
         ['ERROR', Errors.unknownOp.text],
       ]);
       // Without the option a leaf's over-size message ends the stream, as for every other role.
-      assert.deepEqual(parseChunks([Buffer.from(`LMSG a 9\r\n`)], 'leaf', { maxControlLine: 256, maxPayload: 8 }), [['ERROR', Errors.maxPayload.text]]);
+      assert.deepEqual(parseChunks([Buffer.from(`LMSG a 9\r\n`)], 'leaf', { maxControlLine: 256, maxPayload: 8 }), [
+        ['ERROR', Errors.maxPayload.text],
+      ]);
     });
 
     it('holds no more of a line than max_control_line however it arrives; only a server INFO read by a leaf or a client library may be longer', () => {
@@ -291,12 +307,20 @@ describe('parser', () => {
           p.parse(Buffer.from([b]));
           held = Math.max(held, p.retainedBytes);
         }
-        assert.equal(rec.events[0]?.[0] === 'INFO' ? 'INFO' : rec.events[0]?.[1], expected, `${role} ${line.slice(0, 8)}`);
-        if (expected !== 'INFO') assert.ok(held <= small.maxControlLine + 2 + 8 + BUFFER_OBJECT_BYTES, `${role}: held ${held} bytes`);
+        assert.equal(
+          rec.events[0]?.[0] === 'INFO' ? 'INFO' : rec.events[0]?.[1],
+          expected,
+          `${role} ${line.slice(0, 8)}`,
+        );
+        if (expected !== 'INFO')
+          assert.ok(held <= small.maxControlLine + 2 + 8 + BUFFER_OBJECT_BYTES, `${role}: held ${held} bytes`);
       }
       // A server's INFO has a bound of its own (maxInfoLine), past which it is refused like any other line.
       for (const role of ['server', 'leaf'] as const) {
-        const events = parseChunks([Buffer.from(`INFO {"x":"${'a'.repeat(100)}"}\r\n`)], role, { ...small, maxInfoLine: 96 });
+        const events = parseChunks([Buffer.from(`INFO {"x":"${'a'.repeat(100)}"}\r\n`)], role, {
+          ...small,
+          maxInfoLine: 96,
+        });
         assert.deepEqual(events, [['ERROR', Errors.maxControlLine.text]], role);
       }
     });
@@ -312,7 +336,10 @@ describe('parser', () => {
           p.parse(line.subarray(at, fed));
           // At most twice the bytes read so far (growth by doubling), a small first buffer, one buffer object.
           const most = Math.max(2 * fed, 256) + BUFFER_OBJECT_BYTES;
-          assert.ok(p.retainedBytes <= most, `step ${step}, ${fed} bytes read: held ${p.retainedBytes} (at most ${most})`);
+          assert.ok(
+            p.retainedBytes <= most,
+            `step ${step}, ${fed} bytes read: held ${p.retainedBytes} (at most ${most})`,
+          );
         }
         p.parse(line.subarray(line.length - 1));
         assert.equal(rec.events.length, 1, `step ${step}: the CONNECT`);
@@ -342,15 +369,23 @@ describe('parser', () => {
         keep.push(p);
       }
       const perParserKiB = (used() - before) / COUNT / 1024;
-      t.diagnostic(`${perParserKiB.toFixed(1)} KiB per parser holding a ${bytes.length}-byte line fed one byte per read`);
+      t.diagnostic(
+        `${perParserKiB.toFixed(1)} KiB per parser holding a ${bytes.length}-byte line fed one byte per read`,
+      );
       // A parser's own fields (~2 KiB) and its line buffer (at most twice the line); generous for a noisy heap.
       assert.ok(perParserKiB < 16, `${perParserKiB.toFixed(1)} KiB per parser holding ${bytes.length} bytes`);
       assert.deepEqual(rec.events, [], 'every line still partial');
-      assert.ok(keep.every((p) => p.retainedBytes > 4000), 'each parser holds its line');
+      assert.ok(
+        keep.every((p) => p.retainedBytes > 4000),
+        'each parser holds its line',
+      );
     });
 
     it('refuses a subject, reply, queue or sid that is not UTF-8, skipping its payload, and goes on', () => {
-      const notUtf8 = Buffer.from('SUB a.\xff 1\r\nSUB a q\xfe 2\r\nSUB a \xff\r\nUNSUB \xff\r\nPUB a.\xc0\xaf r 2\r\nhi\r\nPUB a r.\xff 0\r\n\r\n', 'latin1');
+      const notUtf8 = Buffer.from(
+        'SUB a.\xff 1\r\nSUB a q\xfe 2\r\nSUB a \xff\r\nUNSUB \xff\r\nPUB a.\xc0\xaf r 2\r\nhi\r\nPUB a r.\xff 0\r\n\r\n',
+        'latin1',
+      );
       const events = splitEverywhere(Buffer.concat([notUtf8, Buffer.from('SUB a.é 3\r\nPING\r\n', 'utf8')]));
       assert.deepEqual(events, [
         ['REFUSED', 'SUB', Errors.invalidSubject.text],
@@ -382,7 +417,12 @@ describe('parser', () => {
       assert.deepEqual(rec.events, [['CONNECT', '{}']]);
       assert.ok(p.retainedBytes > 0, 'the rest is kept');
       p.resume();
-      assert.deepEqual(rec.events, [['CONNECT', '{}'], ['SUB', 'a', undefined, '1'], ['PUB', 'a', undefined, 0, 'hi'], ['PING']]);
+      assert.deepEqual(rec.events, [
+        ['CONNECT', '{}'],
+        ['SUB', 'a', undefined, '1'],
+        ['PUB', 'a', undefined, 0, 'hi'],
+        ['PING'],
+      ]);
       assert.equal(p.retainedBytes, 0);
     });
   });

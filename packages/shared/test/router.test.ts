@@ -28,9 +28,19 @@ async function serve(t: { after(fn: () => unknown): void }, router: Router, opts
   return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
 }
 
-async function call(base: string, path: string, init: RequestInit = {}): Promise<{ status: number; allow: string | null; type: string | null; length: string | null; body: string }> {
+async function call(
+  base: string,
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; allow: string | null; type: string | null; length: string | null; body: string }> {
   const res = await fetch(base + path, { ...init, signal: AbortSignal.timeout(5000) });
-  return { status: res.status, allow: res.headers.get('allow'), type: res.headers.get('content-type'), length: res.headers.get('content-length'), body: await res.text() };
+  return {
+    status: res.status,
+    allow: res.headers.get('allow'),
+    type: res.headers.get('content-type'),
+    length: res.headers.get('content-length'),
+    body: await res.text(),
+  };
 }
 
 test('a route answers its method and path; the path with another method is 405 naming every method it takes', async (t) => {
@@ -41,7 +51,7 @@ test('a route answers its method and path; the path with another method is 405 n
   const base = await serve(t, router);
   assert.deepEqual(JSON.parse((await call(base, '/items')).body), { list: true });
   assert.equal((await call(base, '/items/')).status, 200);
-  assert.equal((await call(base, '/items/a%20b')).body, 'get a%20b', 'parameters as sent: decoding is the route\'s');
+  assert.equal((await call(base, '/items/a%20b')).body, 'get a%20b', "parameters as sent: decoding is the route's");
   assert.equal((await call(base, '/items/x', { method: 'POST' })).body, 'post x');
   const put = await call(base, '/items/x', { method: 'PUT' });
   assert.deepEqual([put.status, put.allow, put.body], [405, 'GET, HEAD, POST', 'method not allowed\n']);
@@ -50,7 +60,10 @@ test('a route answers its method and path; the path with another method is 405 n
 });
 
 test('HEAD is GET without the body, with its length', async (t) => {
-  const base = await serve(t, new Router().get('/x', () => textResponse(200, 'text/plain', 'twelve bytes')));
+  const base = await serve(
+    t,
+    new Router().get('/x', () => textResponse(200, 'text/plain', 'twelve bytes')),
+  );
   const head = await call(base, '/x', { method: 'HEAD' });
   assert.deepEqual([head.status, head.type, head.length, head.body], [200, 'text/plain', '12', '']);
 });
@@ -65,7 +78,9 @@ test('a rest parameter takes the remaining path; a fallback answers only paths n
   assert.equal((await call(base, '/files/a/b//c')).body, 'a/b//c');
   assert.equal((await call(base, '/files/')).body, 'nothing at /files/', 'a rest parameter is never empty');
   assert.equal((await call(base, '/jobs/7/run')).status, 405, 'the route matched the path: 405, not the fallback');
-  assert.deepEqual(JSON.parse((await call(base, '/jobs/7/other', { method: 'PUT' })).body), { error: 'no such job path' });
+  assert.deepEqual(JSON.parse((await call(base, '/jobs/7/other', { method: 'PUT' })).body), {
+    error: 'no such job path',
+  });
   assert.equal((await call(base, '/else')).body, 'nothing at /else');
   assert.throws(() => new Router().get('/a/*rest/b', () => undefined), /must be the last segment/);
 });
@@ -78,16 +93,20 @@ test('a mounted router is asked first, per request, and skipped while absent', a
     .otherwise(() => textResponse(404, 'text/plain', 'outer 404'));
   const base = await serve(t, router);
   assert.equal((await call(base, '/b')).body, 'outer 404');
-  mounted = new Router().get('/a', () => textResponse(200, 'text/plain', 'inner a')).get('/b', () => textResponse(200, 'text/plain', 'inner b'));
+  mounted = new Router()
+    .get('/a', () => textResponse(200, 'text/plain', 'inner a'))
+    .get('/b', () => textResponse(200, 'text/plain', 'inner b'));
   assert.equal((await call(base, '/a')).body, 'inner a');
   assert.equal((await call(base, '/b')).body, 'inner b');
-  assert.equal((await call(base, '/b', { method: 'POST' })).allow, 'GET, HEAD', 'the mounted router\'s 405');
+  assert.equal((await call(base, '/b', { method: 'POST' })).allow, 'GET, HEAD', "the mounted router's 405");
   mounted = undefined;
   assert.equal((await call(base, '/a')).body, 'outer a');
 });
 
-test('a thrown error is answered by the router\'s mapper, or left to the caller, and never once the head is out', async (t) => {
-  const router = new Router({ errors: (err) => ((err as Error).message === 'bad' ? textResponse(400, 'text/plain', 'mapped') : undefined) })
+test("a thrown error is answered by the router's mapper, or left to the caller, and never once the head is out", async (t) => {
+  const router = new Router({
+    errors: (err) => ((err as Error).message === 'bad' ? textResponse(400, 'text/plain', 'mapped') : undefined),
+  })
     .get('/bad', () => {
       throw new Error('bad');
     })
@@ -108,10 +127,14 @@ test('a thrown error is answered by the router\'s mapper, or left to the caller,
 test('a stream route runs only once admitted; a refused one is answered by the admitter', async (t) => {
   let admit = false;
   const router = new Router()
-    .get('/stream', ({ res }) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' }).end(': open\n\n');
-      return undefined;
-    }, { stream: true })
+    .get(
+      '/stream',
+      ({ res }) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).end(': open\n\n');
+        return undefined;
+      },
+      { stream: true },
+    )
     .get('/plain', () => textResponse(200, 'text/plain', 'plain'));
   const admitted: string[] = [];
   const base = await serve(t, router, {
@@ -126,6 +149,10 @@ test('a stream route runs only once admitted; a refused one is answered by the a
   assert.deepEqual(await call(base, '/stream').then((r) => [r.status, r.body]), [200, ': open\n\n']);
   assert.equal((await call(base, '/plain')).body, 'plain');
   assert.deepEqual(admitted, ['/stream', '/stream'], 'only stream routes are admitted');
-  assert.equal((await call(base, '/stream', { method: 'POST' })).status, 405, 'a wrong method is refused before admission');
+  assert.equal(
+    (await call(base, '/stream', { method: 'POST' })).status,
+    405,
+    'a wrong method is refused before admission',
+  );
   assert.equal(admitted.length, 2);
 });

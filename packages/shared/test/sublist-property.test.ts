@@ -59,10 +59,7 @@ function freeze(r: SublistResult<Sub>): void {
 }
 
 const literalToken = fc.constantFrom('a', 'b', 'c', 'fo*o', 'x>');
-const patternToken = fc.oneof(
-  { weight: 5, arbitrary: literalToken },
-  { weight: 2, arbitrary: fc.constant('*') },
-);
+const patternToken = fc.oneof({ weight: 5, arbitrary: literalToken }, { weight: 2, arbitrary: fc.constant('*') });
 const patternArb = fc
   .tuple(fc.array(patternToken, { minLength: 1, maxLength: 4 }), fc.boolean())
   .map(([toks, fwc]) => (fwc ? [...toks.slice(0, 3), '>'] : toks).join('.'));

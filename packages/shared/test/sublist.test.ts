@@ -125,7 +125,10 @@ test('queue subscriptions are grouped by name across every matching pattern', ()
   assert.equal(r2.qsubs.length, 1);
   assert.equal(r2.qsubs[0]![0]!.queue, 'a');
   const r3 = match(sl, 'x');
-  assert.deepEqual(r3.qsubs.map((g) => g.length), [1]);
+  assert.deepEqual(
+    r3.qsubs.map((g) => g.length),
+    [1],
+  );
 });
 
 test('an empty queue name is a plain subscription', () => {
@@ -148,7 +151,10 @@ test('inserting the same subscription twice is ignored; removing one not present
   assert.equal(sl.stats().num_inserts, 2);
   const r = match(sl, 'foo.x');
   assert.equal(r.psubs.length, 1);
-  assert.deepEqual(r.qsubs.map((g) => g.length), [1]);
+  assert.deepEqual(
+    r.qsubs.map((g) => g.length),
+    [1],
+  );
 
   assert.equal(sl.remove(new Sub('foo.*')), false); // equal-looking but a different object
   assert.equal(sl.remove(new Sub('foo.*', 'g')), false);

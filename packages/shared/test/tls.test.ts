@@ -17,7 +17,12 @@ import {
   type TlsErrorCode,
 } from '../src/index.js';
 import { tmpDir } from '@event-broker/test-support/tmp';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificatePem } from '@event-broker/dev-tools';
+import {
+  createCertificateAuthority,
+  createClientCertificate,
+  createServerCertificate,
+  type CertificatePem,
+} from '@event-broker/dev-tools';
 
 const WAIT_MS = 5000;
 const DAY_MS = 86_400_000;
@@ -89,7 +94,12 @@ interface Outcome {
 
 /** An mTLS server on 127.0.0.1:0; connects one client and reports what the server saw. */
 async function handshake(t: TestContext, p: Pki, client: { cert: string; key: string } | undefined): Promise<Outcome> {
-  const opts = loadServerTlsOptions({ cert_path: p.server.cert, key_path: p.server.key, root_ca_path: p.ca.cert, verify: true });
+  const opts = loadServerTlsOptions({
+    cert_path: p.server.cert,
+    key_path: p.server.key,
+    root_ca_path: p.ca.cert,
+    verify: true,
+  });
   const server = tls.createServer(opts);
   const outcome = new Promise<Outcome>((resolve) => {
     server.on('secureConnection', (socket) => {
@@ -100,7 +110,9 @@ async function handshake(t: TestContext, p: Pki, client: { cert: string; key: st
     // the socket's authorizationError (the error itself is only "socket hang up").
     server.on('tlsClientError', (err, socket) => {
       const reason = socket.authorizationError;
-      resolve({ serverError: reason === undefined ? ((err as NodeJS.ErrnoException).code ?? err.message) : String(reason) });
+      resolve({
+        serverError: reason === undefined ? ((err as NodeJS.ErrnoException).code ?? err.message) : String(reason),
+      });
     });
   });
   const port = await listen(t, server);
@@ -128,7 +140,9 @@ test('a client with a certificate from the configured CA connects and the server
 
 test('the client verifies the server certificate for 127.0.0.1 against root_ca_path', async (t) => {
   const p = await pki(t);
-  const server = tls.createServer(loadServerTlsOptions({ cert_path: p.server.cert, key_path: p.server.key, verify: false }));
+  const server = tls.createServer(
+    loadServerTlsOptions({ cert_path: p.server.cert, key_path: p.server.key, verify: false }),
+  );
   server.on('secureConnection', (s) => s.end());
   const port = await listen(t, server);
 
@@ -153,7 +167,10 @@ test('a client certificate from an unrelated CA is rejected', async (t) => {
   const foreign = writePair(p.dir, 'foreign', await createClientCertificate(otherCa, 'alice'));
   const outcome = await handshake(t, p, foreign);
   assert.equal(outcome.serverSawSubject, undefined);
-  assert.match(outcome.serverError ?? '', /UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_SIGNATURE_FAILURE/);
+  assert.match(
+    outcome.serverError ?? '',
+    /UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_SIGNATURE_FAILURE/,
+  );
 });
 
 test('an expired client certificate is rejected', async (t) => {
@@ -193,7 +210,12 @@ test('loadServerTlsOptions returns PEM buffers and the verify flags', async (t) 
   assert.equal(plain.minVersion, 'TLSv1.2');
   assert.equal(plain.ca, undefined);
   assert.equal(plain.cert.toString(), fs.readFileSync(p.server.cert, 'utf8'));
-  const verifying = loadServerTlsOptions({ cert_path: p.server.cert, key_path: p.server.key, root_ca_path: p.ca.cert, verify: true });
+  const verifying = loadServerTlsOptions({
+    cert_path: p.server.cert,
+    key_path: p.server.key,
+    root_ca_path: p.ca.cert,
+    verify: true,
+  });
   assert.equal(verifying.requestCert, true);
   assert.equal(verifying.rejectUnauthorized, true);
   assert.ok(verifying.ca);
@@ -201,7 +223,13 @@ test('loadServerTlsOptions returns PEM buffers and the verify flags', async (t) 
   assert.ok(tls.createSecureContext(verifying));
 });
 
-function assertTlsError(fn: () => unknown, code: TlsErrorCode, key: string, file: string | undefined, reason: RegExp): void {
+function assertTlsError(
+  fn: () => unknown,
+  code: TlsErrorCode,
+  key: string,
+  file: string | undefined,
+  reason: RegExp,
+): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof TlsConfigError, `a TlsConfigError, got ${String(err)}`);
     assert.equal(err.code, code);
@@ -216,24 +244,55 @@ function assertTlsError(fn: () => unknown, code: TlsErrorCode, key: string, file
 test('a missing file names the key and the file', async (t) => {
   const p = await pki(t);
   const missing = path.join(p.dir, 'nope.pem');
-  assertTlsError(() => loadServerTlsOptions({ cert_path: missing, key_path: p.server.key, verify: false }), 'ETLS_FILE', 'tls.cert_path', missing, /no such file/);
-  assertTlsError(() => loadServerTlsOptions({ cert_path: p.server.cert, key_path: missing, verify: false }), 'ETLS_FILE', 'tls.key_path', missing, /no such file/);
   assertTlsError(
-    () => loadServerTlsOptions({ cert_path: p.server.cert, key_path: p.server.key, root_ca_path: missing, verify: true }),
+    () => loadServerTlsOptions({ cert_path: missing, key_path: p.server.key, verify: false }),
+    'ETLS_FILE',
+    'tls.cert_path',
+    missing,
+    /no such file/,
+  );
+  assertTlsError(
+    () => loadServerTlsOptions({ cert_path: p.server.cert, key_path: missing, verify: false }),
+    'ETLS_FILE',
+    'tls.key_path',
+    missing,
+    /no such file/,
+  );
+  assertTlsError(
+    () =>
+      loadServerTlsOptions({ cert_path: p.server.cert, key_path: p.server.key, root_ca_path: missing, verify: true }),
     'ETLS_FILE',
     'tls.root_ca_path',
     missing,
     /no such file/,
   );
-  assertTlsError(() => loadServerTlsOptions({ cert_path: p.dir, key_path: p.server.key, verify: false }), 'ETLS_FILE', 'tls.cert_path', p.dir, /directory/);
+  assertTlsError(
+    () => loadServerTlsOptions({ cert_path: p.dir, key_path: p.server.key, verify: false }),
+    'ETLS_FILE',
+    'tls.cert_path',
+    p.dir,
+    /directory/,
+  );
 });
 
 test('a file that is not the expected PEM is named with what is wrong', async (t) => {
   const p = await pki(t);
   const junk = path.join(p.dir, 'junk.pem');
   fs.writeFileSync(junk, 'hello\n');
-  assertTlsError(() => loadServerTlsOptions({ cert_path: junk, key_path: p.server.key, verify: false }), 'ETLS_PEM', 'tls.cert_path', junk, /not a PEM certificate/);
-  assertTlsError(() => loadServerTlsOptions({ cert_path: p.server.cert, key_path: junk, verify: false }), 'ETLS_PEM', 'tls.key_path', junk, /not a PEM private key/);
+  assertTlsError(
+    () => loadServerTlsOptions({ cert_path: junk, key_path: p.server.key, verify: false }),
+    'ETLS_PEM',
+    'tls.cert_path',
+    junk,
+    /not a PEM certificate/,
+  );
+  assertTlsError(
+    () => loadServerTlsOptions({ cert_path: p.server.cert, key_path: junk, verify: false }),
+    'ETLS_PEM',
+    'tls.key_path',
+    junk,
+    /not a PEM private key/,
+  );
   // Swapped cert and key: the cert file holds a key.
   assertTlsError(
     () => loadServerTlsOptions({ cert_path: p.server.key, key_path: p.server.cert, verify: false }),
@@ -244,7 +303,13 @@ test('a file that is not the expected PEM is named with what is wrong', async (t
   );
   const broken = path.join(p.dir, 'broken.pem');
   fs.writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
-  assertTlsError(() => loadServerTlsOptions({ cert_path: broken, key_path: p.server.key, verify: false }), 'ETLS_PEM', 'tls.cert_path', broken, /does not parse/);
+  assertTlsError(
+    () => loadServerTlsOptions({ cert_path: broken, key_path: p.server.key, verify: false }),
+    'ETLS_PEM',
+    'tls.cert_path',
+    broken,
+    /does not parse/,
+  );
 });
 
 test('a key that belongs to another certificate is refused', async (t) => {
@@ -267,9 +332,27 @@ test('a key that belongs to another certificate is refused', async (t) => {
 
 test('an incomplete section is refused: verify without a CA, a certificate without a key', async (t) => {
   const p = await pki(t);
-  assertTlsError(() => loadServerTlsOptions({ cert_path: p.server.cert, key_path: p.server.key, verify: true }), 'ETLS_CONFIG', 'tls.root_ca_path', undefined, /verify = true/);
-  assertTlsError(() => loadClientTlsOptions({ cert_path: p.client.cert }), 'ETLS_CONFIG', 'tls.key_path', undefined, /cert_path is set/);
-  assertTlsError(() => loadClientTlsOptions({ key_path: p.client.key }), 'ETLS_CONFIG', 'tls.cert_path', undefined, /key_path is set/);
+  assertTlsError(
+    () => loadServerTlsOptions({ cert_path: p.server.cert, key_path: p.server.key, verify: true }),
+    'ETLS_CONFIG',
+    'tls.root_ca_path',
+    undefined,
+    /verify = true/,
+  );
+  assertTlsError(
+    () => loadClientTlsOptions({ cert_path: p.client.cert }),
+    'ETLS_CONFIG',
+    'tls.key_path',
+    undefined,
+    /cert_path is set/,
+  );
+  assertTlsError(
+    () => loadClientTlsOptions({ key_path: p.client.key }),
+    'ETLS_CONFIG',
+    'tls.cert_path',
+    undefined,
+    /key_path is set/,
+  );
 });
 
 test('every TLS error code has a description', () => {

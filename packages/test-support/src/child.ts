@@ -28,11 +28,19 @@ export interface SpawnOptions {
 
 /** Runs `node script ...args`; a child still running when the test ends is killed. */
 export function spawnCli(t: AfterHook, script: string, args: readonly string[], opts: SpawnOptions = {}): Run {
-  const common = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], ...(opts.cwd && { cwd: opts.cwd }), ...(opts.env && { env: opts.env }) };
+  const common = {
+    stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
+    ...(opts.cwd && { cwd: opts.cwd }),
+    ...(opts.env && { env: opts.env }),
+  };
   const child =
     opts.maxOpenFiles === undefined
       ? spawn(process.execPath, [script, ...args], common)
-      : spawn('/bin/sh', ['-c', `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, script, ...args], common);
+      : spawn(
+          '/bin/sh',
+          ['-c', `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, script, ...args],
+          common,
+        );
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -47,7 +55,10 @@ export function spawnCli(t: AfterHook, script: string, args: readonly string[], 
 }
 
 /** Waits for the child's exit, bounded; resolves with its code and output. */
-export async function exitOf(run: Run, ms = CHILD_MS): Promise<{ code: number | NodeJS.Signals; stdout: string; stderr: string }> {
+export async function exitOf(
+  run: Run,
+  ms = CHILD_MS,
+): Promise<{ code: number | NodeJS.Signals; stdout: string; stderr: string }> {
   const code = await within(run.exited, `${run.name} exits`, ms);
   return { code, stdout: run.stdout(), stderr: run.stderr() };
 }
@@ -80,7 +91,9 @@ export async function logLine(
   await until(
     () => {
       const hits = jsonLines(run.stdout()).filter(
-        (l) => l.msg === msg && Object.entries(opts.fields ?? {}).every(([k, v]) => JSON.stringify(l[k]) === JSON.stringify(v)),
+        (l) =>
+          l.msg === msg &&
+          Object.entries(opts.fields ?? {}).every(([k, v]) => JSON.stringify(l[k]) === JSON.stringify(v)),
       );
       found = hits[n - 1];
       return found !== undefined || run.child.exitCode !== null;
@@ -89,7 +102,8 @@ export async function logLine(
     opts.ms ?? CHILD_MS,
     () => `stdout: ${run.stdout().slice(-4000)} stderr: ${run.stderr()}`,
   );
-  if (found === undefined) throw new Error(`${run.name} exited before logging ${JSON.stringify(msg)}: ${run.stderr()}\n${run.stdout()}`);
+  if (found === undefined)
+    throw new Error(`${run.name} exited before logging ${JSON.stringify(msg)}: ${run.stderr()}\n${run.stdout()}`);
   return found;
 }
 

@@ -14,7 +14,12 @@ export function uniqueSubject(tag: string): string {
 }
 
 /** Publishes (a probe) until `received()` says one arrived: interest crosses asynchronously, so probe, bounded. */
-export async function untilFlows(publish: () => void, received: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
+export async function untilFlows(
+  publish: () => void,
+  received: () => boolean,
+  what: string,
+  ms = WAIT_MS,
+): Promise<void> {
   const end = Date.now() + ms;
   while (!received()) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`);
@@ -32,7 +37,12 @@ export type Arrival = string | { string(): string };
  * what the test sent. What the same publisher sent before along the same paths has arrived by then. Interest in
  * the marker's subject must already have crossed (untilFlows): it is published once.
  */
-export async function fence(publish: (marker: string) => void, lists: Arrival[] | Arrival[][], what: string, ms = WAIT_MS): Promise<void> {
+export async function fence(
+  publish: (marker: string) => void,
+  lists: Arrival[] | Arrival[][],
+  what: string,
+  ms = WAIT_MS,
+): Promise<void> {
   const all = (lists.length > 0 && Array.isArray(lists[0]) ? lists : [lists]) as Arrival[][];
   const marker = `fence-${process.pid}-${++counter}`;
   const at = (list: Arrival[]) =>

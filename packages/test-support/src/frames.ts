@@ -22,10 +22,18 @@ const token = fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom('a', 'b', 'foo', 'bar', 'events', 'x1', '_INBOX', 'q').map(bytes) },
   { weight: 2, arbitrary: fc.constantFrom('*', '>').map(bytes) },
   { weight: 1, arbitrary: fc.constantFrom('é', '日本', 'ü').map(utf8) },
-  { weight: 1, arbitrary: fc.constantFrom([0xff], [0xc0, 0xaf], [0xfe, 0x41], [0xed, 0xa0, 0x80]).map((b) => Buffer.from(b)) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom([0xff], [0xc0, 0xaf], [0xfe, 0x41], [0xed, 0xa0, 0x80]).map((b) => Buffer.from(b)),
+  },
 );
-const subject = fc.array(token, { minLength: 1, maxLength: 4 }).map((ts) => Buffer.concat(ts.flatMap((t, i) => (i === 0 ? [t] : [bytes('.'), t]))));
-const sid = fc.oneof(fc.integer({ min: 1, max: 99 }).map((n) => bytes(String(n))), token);
+const subject = fc
+  .array(token, { minLength: 1, maxLength: 4 })
+  .map((ts) => Buffer.concat(ts.flatMap((t, i) => (i === 0 ? [t] : [bytes('.'), t]))));
+const sid = fc.oneof(
+  fc.integer({ min: 1, max: 99 }).map((n) => bytes(String(n))),
+  token,
+);
 const payload = fc.oneof(
   { weight: 6, arbitrary: fc.uint8Array({ maxLength: 48 }).map((a) => Buffer.from(a)) },
   { weight: 1, arbitrary: fc.constantFrom('\r\n', 'PING\r\n', 'PUB a 1\r\n').map(bytes) },
@@ -34,8 +42,22 @@ const headerBlock = fc
   .array(fc.tuple(fc.constantFrom('K', 'Nats-Msg-Id', 'X'), fc.stringMatching(/^[a-z0-9 ]{0,12}$/)), { maxLength: 3 })
   .map((kv) => bytes(`NATS/1.0\r\n${kv.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`));
 const json = fc.oneof(
-  fc.constantFrom('{}', '{"verbose":false,"pedantic":false}', '{"headers":true,"verbose":false}', '{"echo":false}', '[1]', '{', 'null'),
-  fc.dictionary(fc.constantFrom('verbose', 'pedantic', 'name', 'headers', 'lang', 'x'), fc.oneof(fc.boolean(), fc.string({ maxLength: 8 })), { maxKeys: 3 }).map((o) => JSON.stringify(o)),
+  fc.constantFrom(
+    '{}',
+    '{"verbose":false,"pedantic":false}',
+    '{"headers":true,"verbose":false}',
+    '{"echo":false}',
+    '[1]',
+    '{',
+    'null',
+  ),
+  fc
+    .dictionary(
+      fc.constantFrom('verbose', 'pedantic', 'name', 'headers', 'lang', 'x'),
+      fc.oneof(fc.boolean(), fc.string({ maxLength: 8 })),
+      { maxKeys: 3 },
+    )
+    .map((o) => JSON.stringify(o)),
 );
 
 function line(...parts: Buffer[]): Buffer {
@@ -55,10 +77,19 @@ export function validFrame(role: FrameRole): fc.Arbitrary<Buffer> {
     return fc.oneof(
       ...common,
       json.map((j) => line(bytes('CONNECT'), bytes(j))),
-      fc.tuple(subject, fc.option(subject), payload).map(([s, r, p]) => Buffer.concat([line(bytes('PUB'), s, ...(r ? [r] : []), num(p.length)), p, bytes('\r\n')])),
-      fc.tuple(subject, fc.option(subject), msgWithHeaders).map(([s, r, m]) =>
-        Buffer.concat([line(bytes('HPUB'), s, ...(r ? [r] : []), num(m.h.length), num(m.h.length + m.p.length)), m.h, m.p, bytes('\r\n')]),
-      ),
+      fc
+        .tuple(subject, fc.option(subject), payload)
+        .map(([s, r, p]) => Buffer.concat([line(bytes('PUB'), s, ...(r ? [r] : []), num(p.length)), p, bytes('\r\n')])),
+      fc
+        .tuple(subject, fc.option(subject), msgWithHeaders)
+        .map(([s, r, m]) =>
+          Buffer.concat([
+            line(bytes('HPUB'), s, ...(r ? [r] : []), num(m.h.length), num(m.h.length + m.p.length)),
+            m.h,
+            m.p,
+            bytes('\r\n'),
+          ]),
+        ),
       fc.tuple(subject, fc.option(token), sid).map(([s, q, i]) => line(bytes('SUB'), s, ...(q ? [q] : []), i)),
       fc.tuple(sid, fc.option(fc.nat(20))).map(([i, m]) => line(bytes('UNSUB'), i, ...(m === null ? [] : [num(m)]))),
     );
@@ -66,10 +97,21 @@ export function validFrame(role: FrameRole): fc.Arbitrary<Buffer> {
   if (role === 'server') {
     return fc.oneof(
       ...common,
-      fc.tuple(subject, sid, fc.option(subject), payload).map(([s, i, r, p]) => Buffer.concat([line(bytes('MSG'), s, i, ...(r ? [r] : []), num(p.length)), p, bytes('\r\n')])),
-      fc.tuple(subject, sid, fc.option(subject), msgWithHeaders).map(([s, i, r, m]) =>
-        Buffer.concat([line(bytes('HMSG'), s, i, ...(r ? [r] : []), num(m.h.length), num(m.h.length + m.p.length)), m.h, m.p, bytes('\r\n')]),
-      ),
+      fc
+        .tuple(subject, sid, fc.option(subject), payload)
+        .map(([s, i, r, p]) =>
+          Buffer.concat([line(bytes('MSG'), s, i, ...(r ? [r] : []), num(p.length)), p, bytes('\r\n')]),
+        ),
+      fc
+        .tuple(subject, sid, fc.option(subject), msgWithHeaders)
+        .map(([s, i, r, m]) =>
+          Buffer.concat([
+            line(bytes('HMSG'), s, i, ...(r ? [r] : []), num(m.h.length), num(m.h.length + m.p.length)),
+            m.h,
+            m.p,
+            bytes('\r\n'),
+          ]),
+        ),
     );
   }
   // leaf: LS+/LS-, LMSG and the header HMSG in their four shapes (plain, reply, `+ reply queues`, `| queues`).
@@ -82,12 +124,23 @@ export function validFrame(role: FrameRole): fc.Arbitrary<Buffer> {
   return fc.oneof(
     ...common,
     json.map((j) => line(bytes('CONNECT'), bytes(j))),
-    fc.tuple(subject, fc.option(fc.tuple(token, fc.nat(9)))).map(([s, q]) => line(bytes('LS+'), s, ...(q ? [q[0], num(q[1])] : []))),
+    fc
+      .tuple(subject, fc.option(fc.tuple(token, fc.nat(9))))
+      .map(([s, q]) => line(bytes('LS+'), s, ...(q ? [q[0], num(q[1])] : []))),
     fc.tuple(subject, fc.option(token)).map(([s, q]) => line(bytes('LS-'), s, ...(q ? [q] : []))),
-    fc.tuple(subject, shape, payload).map(([s, sh, p]) => Buffer.concat([line(bytes('LMSG'), s, ...sh, num(p.length)), p, bytes('\r\n')])),
-    fc.tuple(subject, shape, msgWithHeaders).map(([s, sh, m]) =>
-      Buffer.concat([line(bytes('HMSG'), s, ...sh, num(m.h.length), num(m.h.length + m.p.length)), m.h, m.p, bytes('\r\n')]),
-    ),
+    fc
+      .tuple(subject, shape, payload)
+      .map(([s, sh, p]) => Buffer.concat([line(bytes('LMSG'), s, ...sh, num(p.length)), p, bytes('\r\n')])),
+    fc
+      .tuple(subject, shape, msgWithHeaders)
+      .map(([s, sh, m]) =>
+        Buffer.concat([
+          line(bytes('HMSG'), s, ...sh, num(m.h.length), num(m.h.length + m.p.length)),
+          m.h,
+          m.p,
+          bytes('\r\n'),
+        ]),
+      ),
   );
 }
 
@@ -133,9 +186,20 @@ function mutation(opts: FrameOptions): fc.Arbitrary<Mutation> {
     '-1',
   ];
   return fc.oneof(
-    fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), byte: fc.constantFrom(0x0d, 0x0a, 0x20, 0x09, 0x00, 0xff, 0x2b, 0x7c, 0x43, 0x50, 0x49) }),
+    fc.record({
+      kind: fc.constant('flip' as const),
+      at: fc.nat(),
+      byte: fc.constantFrom(0x0d, 0x0a, 0x20, 0x09, 0x00, 0xff, 0x2b, 0x7c, 0x43, 0x50, 0x49),
+    }),
     fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
-    fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), data: fc.oneof(fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a)), fc.constantFrom('\r\n', ' ', 'PING', 'INFO ', 'C', '\xff').map(bytes)) }),
+    fc.record({
+      kind: fc.constant('insert' as const),
+      at: fc.nat(),
+      data: fc.oneof(
+        fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a)),
+        fc.constantFrom('\r\n', ' ', 'PING', 'INFO ', 'C', '\xff').map(bytes),
+      ),
+    }),
     fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 16 }) }),
     fc.record({ kind: fc.constant('number' as const), nth: fc.nat(), value: fc.constantFrom(...hostileNumbers) }),
     fc.record({ kind: fc.constant('size' as const), nth: fc.nat(), value: fc.constantFrom(...hostileSizes) }),
@@ -143,13 +207,18 @@ function mutation(opts: FrameOptions): fc.Arbitrary<Mutation> {
     fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
     fc.record({ kind: fc.constant('duplicate' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 64 }) }),
     // Bytes with no line end around max_control_line: a partial line that must be refused as it grows.
-    fc.record({ kind: fc.constant('longLine' as const), at: fc.nat(), length: fc.integer({ min: opts.maxControlLine - 8, max: opts.maxControlLine + 16 }) }),
+    fc.record({
+      kind: fc.constant('longLine' as const),
+      at: fc.nat(),
+      length: fc.integer({ min: opts.maxControlLine - 8, max: opts.maxControlLine + 16 }),
+    }),
   );
 }
 
 /** Applies `m` to `s` (a new buffer). */
 export function mutate(s: Buffer, m: Mutation): Buffer {
-  const at = s.length === 0 ? 0 : (m as { at?: number }).at === undefined ? 0 : (m as { at: number }).at % (s.length + 1);
+  const at =
+    s.length === 0 ? 0 : (m as { at?: number }).at === undefined ? 0 : (m as { at: number }).at % (s.length + 1);
   switch (m.kind) {
     case 'flip': {
       if (s.length === 0) return s;
@@ -194,9 +263,15 @@ export interface HostileStreamOptions extends FrameOptions {
 /** Well-formed frames of `role`, joined, mutated; sometimes plain random bytes. */
 export function hostileStream(role: FrameRole, opts: HostileStreamOptions): fc.Arbitrary<Buffer> {
   const mutated = fc
-    .tuple(fc.array(validFrame(role), { maxLength: opts.maxFrames ?? 12 }), fc.array(mutation(opts), { maxLength: opts.maxMutations ?? 3 }))
+    .tuple(
+      fc.array(validFrame(role), { maxLength: opts.maxFrames ?? 12 }),
+      fc.array(mutation(opts), { maxLength: opts.maxMutations ?? 3 }),
+    )
     .map(([frames, ms]) => ms.reduce(mutate, Buffer.concat(frames)));
-  const stream = fc.oneof({ weight: 8, arbitrary: mutated }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 256 }).map((a) => Buffer.from(a)) });
+  const stream = fc.oneof(
+    { weight: 8, arbitrary: mutated },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 256 }).map((a) => Buffer.from(a)) },
+  );
   return opts.preamble === undefined ? stream : stream.map((s) => Buffer.concat([opts.preamble!, s]));
 }
 

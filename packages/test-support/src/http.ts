@@ -62,7 +62,13 @@ export async function startReceiver(t: AfterHook | undefined, opts: ReceiverOpti
     req.on('data', (d: string) => (body += d));
     req.on('end', () => {
       const n = got.length;
-      const d: Delivery = { url: req.url ?? '', headers: req.headers, body, id: String(req.headers['webhook-id']), at: Date.now() };
+      const d: Delivery = {
+        url: req.url ?? '',
+        headers: req.headers,
+        body,
+        id: String(req.headers['webhook-id']),
+        at: Date.now(),
+      };
       got.push(d);
       if (opts.answer !== undefined) return opts.answer(n, res, d);
       const code = opts.status?.(n, d) ?? 200;
@@ -74,7 +80,8 @@ export async function startReceiver(t: AfterHook | undefined, opts: ReceiverOpti
       else answer();
     });
   };
-  const server: http.Server = opts.tls === undefined ? http.createServer(onRequest) : https.createServer(opts.tls, onRequest);
+  const server: http.Server =
+    opts.tls === undefined ? http.createServer(onRequest) : https.createServer(opts.tls, onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, HOST, resolve);

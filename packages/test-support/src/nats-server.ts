@@ -78,7 +78,9 @@ export async function spawnNatsServer(lines: readonly string[], opts: NatsServer
   const conf = path.join(dir, 'server.conf');
   fs.writeFileSync(conf, lines.join('\n') + '\n');
   const debug = natsServerDebugFlags();
-  const child = spawn('nats-server', ['-c', conf, ...(opts.args ?? []), ...debug], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('nats-server', ['-c', conf, ...(opts.args ?? []), ...debug], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let spawnError: Error | undefined;
   child.once('error', (err) => (spawnError = err));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -107,7 +109,12 @@ export async function spawnNatsServer(lines: readonly string[], opts: NatsServer
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitForPort(opts.port, alive, opts.startMs ?? WAIT_MS, () => `${spawnError?.message ?? ''}\nconfig:\n${lines.join('\n')}\nlog:\n${log}${partial}`);
+    await waitForPort(
+      opts.port,
+      alive,
+      opts.startMs ?? WAIT_MS,
+      () => `${spawnError?.message ?? ''}\nconfig:\n${lines.join('\n')}\nlog:\n${log}${partial}`,
+    );
   } catch (err) {
     await stop('SIGKILL');
     throw new Error(`nats-server: ${(err as Error).message}`);
@@ -122,7 +129,12 @@ export async function spawnNatsServer(lines: readonly string[], opts: NatsServer
       const before = reloads;
       fs.writeFileSync(conf, next.join('\n') + '\n');
       child.kill('SIGHUP');
-      await until(() => reloads !== before || !alive(), 'nats-server logs the reload', ms, () => log);
+      await until(
+        () => reloads !== before || !alive(),
+        'nats-server logs the reload',
+        ms,
+        () => log,
+      );
       if (reloads === before) throw new Error(`nats-server exited instead of reloading:\n${log}`);
     },
     stop,
@@ -133,10 +145,16 @@ export async function spawnNatsServer(lines: readonly string[], opts: NatsServer
  * nats-server for one test, killed in `t.after`: `config` (lines, or one text) as its whole config, up once `port`
  * accepts; without `port`, on a free loopback port whose listen line is put first.
  */
-export async function startNatsServer(t: AfterHook, config: readonly string[] | string, port?: number): Promise<NatsServer> {
+export async function startNatsServer(
+  t: AfterHook,
+  config: readonly string[] | string,
+  port?: number,
+): Promise<NatsServer> {
   const lines = typeof config === 'string' ? [config] : config;
   const at = port ?? (await freePort());
-  const server = await spawnNatsServer(port === undefined ? [`listen: "${HOST}:${at}"`, ...lines] : lines, { port: at });
+  const server = await spawnNatsServer(port === undefined ? [`listen: "${HOST}:${at}"`, ...lines] : lines, {
+    port: at,
+  });
   t.after(() => server.stop('SIGKILL'));
   return server;
 }
@@ -171,7 +189,9 @@ export async function startNatsLeaf(hubLeafPort: number, opts: NatsLeafOptions =
       ? ''
       : `, tls: { ${[
           `ca_file: ${JSON.stringify(opts.tls.caPath)}`,
-          ...(opts.tls.cert ? [`cert_file: ${JSON.stringify(opts.tls.cert)}`, `key_file: ${JSON.stringify(opts.tls.key)}`] : []),
+          ...(opts.tls.cert
+            ? [`cert_file: ${JSON.stringify(opts.tls.cert)}`, `key_file: ${JSON.stringify(opts.tls.key)}`]
+            : []),
         ].join(', ')} }`;
   const server = await spawnNatsServer(
     [
@@ -187,8 +207,14 @@ export async function startNatsLeaf(hubLeafPort: number, opts: NatsLeafOptions =
 }
 
 /** A nats-server's links as its /leafz lists them (`subs`: with each link's subscriptions_list). */
-export async function natsLeafLinks(server: { httpPort: number }, opts: { subs?: boolean } = {}): Promise<Array<Record<string, unknown>>> {
-  const res = await within(fetch(`http://${HOST}:${server.httpPort}/leafz${opts.subs ? '?subs=1' : ''}`), 'nats-server /leafz');
+export async function natsLeafLinks(
+  server: { httpPort: number },
+  opts: { subs?: boolean } = {},
+): Promise<Array<Record<string, unknown>>> {
+  const res = await within(
+    fetch(`http://${HOST}:${server.httpPort}/leafz${opts.subs ? '?subs=1' : ''}`),
+    'nats-server /leafz',
+  );
   const body = (await res.json()) as { leafs?: Array<Record<string, unknown>> };
   return body.leafs ?? [];
 }

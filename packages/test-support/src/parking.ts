@@ -79,7 +79,13 @@ export function tlsOpener(port: number, files: { ca: string; cert?: string; key?
   const key = files.key === undefined ? undefined : fs.readFileSync(files.key);
   return async () => {
     const plain = await afterInfo(net.connect(port, HOST));
-    const secure = tls.connect({ socket: plain, ca, servername: 'localhost', ...(cert && { cert }), ...(key && { key }) });
+    const secure = tls.connect({
+      socket: plain,
+      ca,
+      servername: 'localhost',
+      ...(cert && { cert }),
+      ...(key && { key }),
+    });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no TLS handshake')), OPEN_MS);
       secure.once('secureConnect', () => (clearTimeout(timer), resolve()));
@@ -179,7 +185,8 @@ export interface ParkingFigure {
  * A trickle is preceded by a short one, closed, so the baseline includes what many small reads grow in any server.
  */
 export async function measureParking(pid: number, opts: ParkOptions): Promise<ParkingFigure> {
-  if (opts.trickle) (await park({ ...opts, bytes: (i) => opts.bytes(i).subarray(0, TRICKLE_WARM_UP_BYTES) })).closeAll();
+  if (opts.trickle)
+    (await park({ ...opts, bytes: (i) => opts.bytes(i).subarray(0, TRICKLE_WARM_UP_BYTES) })).closeAll();
   const baselineKiB = await settledRssKiB(pid);
   const parked = await park(opts);
   try {

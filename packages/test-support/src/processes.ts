@@ -25,7 +25,12 @@ export async function freePort(): Promise<number> {
  * Resolves once something accepts on `port`, bounded; rejects early when `alive()` says the process is gone
  * (`describe()` adds what it said, its stderr).
  */
-export async function waitForPort(port: number, alive: () => boolean, ms = WAIT_MS, describe?: () => string): Promise<void> {
+export async function waitForPort(
+  port: number,
+  alive: () => boolean,
+  ms = WAIT_MS,
+  describe?: () => string,
+): Promise<void> {
   const end = Date.now() + ms;
   const detail = () => (describe ? `: ${describe()}` : '');
   while (Date.now() < end) {
@@ -52,7 +57,10 @@ export function readRssKiB(pid: number): number {
  * The RSS once it stops moving: `samples` readings in a row, `intervalMs` apart, within `quietKiB` of each other
  * (the server has read what the sockets carried). Bounded by `maxMs`: the last reading then.
  */
-export async function settledRssKiB(pid: number, opts: { quietKiB?: number; samples?: number; intervalMs?: number; maxMs?: number } = {}): Promise<number> {
+export async function settledRssKiB(
+  pid: number,
+  opts: { quietKiB?: number; samples?: number; intervalMs?: number; maxMs?: number } = {},
+): Promise<number> {
   const quiet = opts.quietKiB ?? 512;
   const want = opts.samples ?? 5;
   const every = opts.intervalMs ?? 100;

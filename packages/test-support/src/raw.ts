@@ -145,7 +145,8 @@ export class RawConn {
     await this.waitFor(
       () => {
         if (this.input.length > 0) throw new Error(`expected nothing, got ${show(this.input)}`);
-        if (this.closedWith !== undefined) throw new Error(`expected nothing, but the connection closed (${this.closedWith})`);
+        if (this.closedWith !== undefined)
+          throw new Error(`expected nothing, but the connection closed (${this.closedWith})`);
         return false;
       },
       ms,
@@ -247,7 +248,11 @@ export interface RawTlsFiles {
  * Opens a TCP connection, reads the plaintext INFO, then upgrades to TLS on the same socket (the NATS way before
  * handshake_first) and returns the connection over TLS; nothing else is sent. Rejects when the handshake fails.
  */
-export async function connectRawTls(target: Endpoint, files: RawTlsFiles, opts: RawConnectOptions = {}): Promise<RawConn> {
+export async function connectRawTls(
+  target: Endpoint,
+  files: RawTlsFiles,
+  opts: RawConnectOptions = {},
+): Promise<RawConn> {
   const timeoutMs = opts.timeoutMs ?? WAIT_MS;
   const plain = net.connect({ host: target.host, port: target.port, noDelay: opts.noDelay ?? true });
   let head = '';
@@ -269,7 +274,12 @@ export async function connectRawTls(target: Endpoint, files: RawTlsFiles, opts: 
     plain.removeAllListeners('close');
     plain.removeAllListeners('error');
     plain.on('error', () => {}); // reported by the TLS socket
-    secure = tls.connect({ socket: plain, ca: files.ca, ...(files.cert !== undefined && { cert: files.cert, key: files.key }), servername: 'localhost' });
+    secure = tls.connect({
+      socket: plain,
+      ca: files.ca,
+      ...(files.cert !== undefined && { cert: files.cert, key: files.key }),
+      servername: 'localhost',
+    });
     // Listening at once: bytes the server sends right after the handshake (an -ERR) must not be missed.
     const conn = new RawConn(secure);
     conn.info = info;
@@ -318,7 +328,12 @@ function connectThen(fields: Record<string, unknown>, lines: readonly string[]):
  * Sends `lines` after CONNECT (`connect`'s fields), then PING, and returns every line received before the PONG;
  * the connection is closed. For side-by-side checks of what a server answers.
  */
-export async function exchange(target: Endpoint, connect: Record<string, unknown>, lines: readonly string[], timeoutMs = WAIT_MS): Promise<string[]> {
+export async function exchange(
+  target: Endpoint,
+  connect: Record<string, unknown>,
+  lines: readonly string[],
+  timeoutMs = WAIT_MS,
+): Promise<string[]> {
   const conn = await connectRaw(target, { timeoutMs });
   try {
     conn.send(`${connectThen(connect, lines)}PING\r\n`);
@@ -334,7 +349,12 @@ export async function exchange(target: Endpoint, connect: Record<string, unknown
  * Sends `lines` after CONNECT and returns everything received after the INFO line until the server closes the
  * connection: for the refusals that end a connection.
  */
-export async function exchangeToClose(target: Endpoint, connect: Record<string, unknown>, lines: readonly string[], timeoutMs = WAIT_MS): Promise<string> {
+export async function exchangeToClose(
+  target: Endpoint,
+  connect: Record<string, unknown>,
+  lines: readonly string[],
+  timeoutMs = WAIT_MS,
+): Promise<string> {
   const conn = await connectRaw(target, { timeoutMs });
   try {
     conn.send(connectThen(connect, lines));

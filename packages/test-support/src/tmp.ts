@@ -19,7 +19,12 @@ export function tmpDir(t: AfterHook, prefix = 'event-broker-test-'): string {
  * Writes `dir/name` (creating its directories) and returns the path. Lines are joined with newlines and end with
  * one (a config file); a string or bytes are written as they are.
  */
-export function write(dir: string, name: string, content: readonly string[] | string | Uint8Array, mode?: number): string {
+export function write(
+  dir: string,
+  name: string,
+  content: readonly string[] | string | Uint8Array,
+  mode?: number,
+): string {
   const file = path.join(dir, name);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const data = typeof content === 'string' || content instanceof Uint8Array ? content : content.join('\n') + '\n';

@@ -27,7 +27,12 @@ export async function within<T>(p: Promise<T>, what: string, ms = WAIT_MS): Prom
 }
 
 /** Polls `cond` until it holds; rejects naming `what` (and the last `describe()` when given) after `ms`. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = WAIT_MS, describe?: () => string): Promise<void> {
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  ms = WAIT_MS,
+  describe?: () => string,
+): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}${describe ? ` (${describe()})` : ''}`);
@@ -36,7 +41,12 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
 }
 
 /** Reads `read()` until `ok` holds for its value, which it returns; rejects with the last value seen after `ms`. */
-export async function eventually<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, what: string, ms = WAIT_MS): Promise<T> {
+export async function eventually<T>(
+  read: () => T | Promise<T>,
+  ok: (v: T) => boolean,
+  what: string,
+  ms = WAIT_MS,
+): Promise<T> {
   let last: T | undefined;
   await until(
     async () => ok((last = await read())),

@@ -111,18 +111,29 @@ export interface WireFuzzOptions extends WireFuzzLimits {
 /** The property: one hostile stream to one target, then the process is up and the good client answered. */
 export function wireProperty(opts: WireFuzzOptions): fc.IAsyncProperty<[[WireTarget, Buffer], number[]]> {
   const perTarget = opts.targets.map((t) =>
-    fc.tuple(fc.constant(t), hostileStream(t.role, { maxPayload: opts.maxPayload, maxControlLine: opts.maxControlLine, ...(t.preamble && { preamble: t.preamble }) })),
+    fc.tuple(
+      fc.constant(t),
+      hostileStream(t.role, {
+        maxPayload: opts.maxPayload,
+        maxControlLine: opts.maxControlLine,
+        ...(t.preamble && { preamble: t.preamble }),
+      }),
+    ),
   );
-  return fc.asyncProperty(fc.oneof(...perTarget), fc.array(fc.nat(), { maxLength: 6 }), async ([target, stream], raw) => {
-    const s = await target.open();
-    await send(s, chunksOf(stream, cutsOf(stream.length, raw)), opts.settleMs ?? 30);
-    if (!opts.alive()) throw new Error(`the process exited after a stream to ${target.name}`);
-    try {
-      await opts.good.ping(opts.probeMs ?? 2000);
-    } catch (err) {
-      throw new Error(`after a stream to ${target.name}: ${(err as Error).message}`);
-    }
-  });
+  return fc.asyncProperty(
+    fc.oneof(...perTarget),
+    fc.array(fc.nat(), { maxLength: 6 }),
+    async ([target, stream], raw) => {
+      const s = await target.open();
+      await send(s, chunksOf(stream, cutsOf(stream.length, raw)), opts.settleMs ?? 30);
+      if (!opts.alive()) throw new Error(`the process exited after a stream to ${target.name}`);
+      try {
+        await opts.good.ping(opts.probeMs ?? 2000);
+      } catch (err) {
+        throw new Error(`after a stream to ${target.name}: ${(err as Error).message}`);
+      }
+    },
+  );
 }
 
 /** A stream as text a reader can paste back into a test (latin1, control bytes escaped). */

@@ -45,14 +45,29 @@ test('no test waits with a fixed sleep: a promise a timer resolves, settle(), sl
 });
 
 test('no test copies a helper test-support has: waits, temp dirs, ports, the nats-server launcher', () => {
-  assert.deepEqual(hits(testFiles, /\bfunction (within|until|eventually|untilFlows|collect|tmpDir|freePort|waitForPort|idleSockets|readRssKiB)\b|\bconst (within|until|sleep|settle) = /), []);
+  assert.deepEqual(
+    hits(
+      testFiles,
+      /\bfunction (within|until|eventually|untilFlows|collect|tmpDir|freePort|waitForPort|idleSockets|readRssKiB)\b|\bconst (within|until|sleep|settle) = /,
+    ),
+    [],
+  );
   assert.deepEqual(hits(testFiles, /mkdtempSync\(/), [], 'temporary directories come from tmpDir');
-  assert.deepEqual(hits([...testFiles, ...benchFiles], /spawn\(\s*'nats-server'/), [], 'nats-server is started by spawnNatsServer');
+  assert.deepEqual(
+    hits([...testFiles, ...benchFiles], /spawn\(\s*'nats-server'/),
+    [],
+    'nats-server is started by spawnNatsServer',
+  );
   assert.deepEqual(hits(benchFiles, /\bfunction (freePort|waitForPort|readRssKiB|natsServerVersion)\b/), []);
 });
 
 test("nothing imports shared's test support any more (@event-broker/shared/testing/*)", () => {
   assert.deepEqual(hits([...testFiles, ...benchFiles], /@event-broker\/shared\/testing\//), []);
-  const exportsOf = JSON.parse(fs.readFileSync(path.join(PACKAGES, 'shared', 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
-  assert.deepEqual(Object.keys(exportsOf.exports).filter((k) => k.startsWith('./testing')), []);
+  const exportsOf = JSON.parse(fs.readFileSync(path.join(PACKAGES, 'shared', 'package.json'), 'utf8')) as {
+    exports: Record<string, unknown>;
+  };
+  assert.deepEqual(
+    Object.keys(exportsOf.exports).filter((k) => k.startsWith('./testing')),
+    [],
+  );
 });

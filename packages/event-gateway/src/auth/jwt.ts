@@ -82,7 +82,8 @@ export function createTokenVerifier(auth: AuthSection, opts: TokenVerifierOption
   const permissionOptions: PermissionsOptions = opts.now === undefined ? {} : { now: opts.now };
 
   const check = async (token: string): Promise<JWTPayload> => {
-    const options = opts.currentDate === undefined ? verifyOptions : { ...verifyOptions, currentDate: opts.currentDate() };
+    const options =
+      opts.currentDate === undefined ? verifyOptions : { ...verifyOptions, currentDate: opts.currentDate() };
     switch (key.kind) {
       case 'secret':
         return (await jwtVerify(token, key.secret, options)).payload;
@@ -99,7 +100,8 @@ export function createTokenVerifier(auth: AuthSection, opts: TokenVerifierOption
     isRevoked: (tokenId) => revoked.has(tokenId),
     async verify(token, vopts = {}) {
       if (typeof token !== 'string' || token === '') return { ok: false, reason: 'no token' };
-      if (token.length > MAX_TOKEN_CHARS) return { ok: false, reason: `token longer than ${MAX_TOKEN_CHARS} characters` };
+      if (token.length > MAX_TOKEN_CHARS)
+        return { ok: false, reason: `token longer than ${MAX_TOKEN_CHARS} characters` };
       const early = headerProblem(token, key.algorithms);
       if (early !== undefined) return { ok: false, reason: early };
       let claims: JWTPayload;
@@ -109,7 +111,8 @@ export function createTokenVerifier(auth: AuthSection, opts: TokenVerifierOption
         return { ok: false, reason: describeJoseError(err) };
       }
       const tokenId = typeof claims.jti === 'string' ? claims.jti : undefined;
-      if (tokenId !== undefined && revoked.has(tokenId)) return { ok: false, reason: `token id ${quote(tokenId)} is revoked` };
+      if (tokenId !== undefined && revoked.has(tokenId))
+        return { ok: false, reason: `token id ${quote(tokenId)} is revoked` };
       const binding = checkBinding(claims, vopts.certificateDer);
       if (binding !== undefined) return { ok: false, reason: binding };
       const rules = permissionRulesFromClaims(claims);
@@ -142,7 +145,8 @@ function headerProblem(token: string, algorithms: readonly JwsAlgorithm[]): stri
   }
   if (typeof alg !== 'string') return 'malformed token (no alg in its header)';
   if (alg.toLowerCase() === 'none') return 'unsigned token (alg none)';
-  if (!(algorithms as readonly string[]).includes(alg)) return `algorithm ${quote(alg)} not allowed (allowed: ${algorithms.join(', ')})`;
+  if (!(algorithms as readonly string[]).includes(alg))
+    return `algorithm ${quote(alg)} not allowed (allowed: ${algorithms.join(', ')})`;
   return undefined;
 }
 
@@ -154,7 +158,8 @@ function checkBinding(claims: JWTPayload, der: Uint8Array | undefined): string |
   const want = (cnf as Record<string, unknown>)[X5T_S256];
   // A confirmation method we cannot check (DPoP's jkt, a raw jwk) would bind the token to a key nobody proved
   // to hold: refuse rather than accept it as a bearer token.
-  if (want === undefined) return `unsupported cnf confirmation method (${Object.keys(cnf).map(quote).join(', ') || 'empty'})`;
+  if (want === undefined)
+    return `unsupported cnf confirmation method (${Object.keys(cnf).map(quote).join(', ') || 'empty'})`;
   if (typeof want !== 'string' || want === '') return `malformed cnf ${X5T_S256}`;
   if (der === undefined) return 'token is bound to a client certificate and none was presented';
   const have = certificateThumbprintS256(Buffer.from(der.buffer, der.byteOffset, der.byteLength));
@@ -183,7 +188,8 @@ function describeJoseError(err: unknown): string {
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm not allowed';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key in the key set matches the token (kid, alg)';
   if (err instanceof joseErrors.JWKSMultipleMatchingKeys) return 'bad signature';
-  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return `malformed token (${err.message})`;
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid)
+    return `malformed token (${err.message})`;
   if (err instanceof joseErrors.JOSENotSupported) return `unsupported token (${err.message})`;
   if (err instanceof TypeError) return `key does not fit the token (${err.message})`;
   return `verification failed (${err instanceof Error ? err.name : typeof err})`;

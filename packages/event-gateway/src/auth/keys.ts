@@ -58,8 +58,22 @@ export type KeySetting = 'jwks_path' | 'public_key_path' | 'secret_path';
 /** A key ready for jose, with the algorithms it may verify (the allow-list, or the key's own set by default). */
 export type VerificationKey =
   | { kind: 'secret'; setting: 'secret_path'; file: string; secret: Uint8Array; algorithms: JwsAlgorithm[] }
-  | { kind: 'public'; setting: 'public_key_path'; file: string; key: crypto.KeyObject; keyType: string; algorithms: JwsAlgorithm[] }
-  | { kind: 'jwks'; setting: 'jwks_path'; file: string; keySet: ReturnType<typeof createLocalJWKSet>; keyCount: number; algorithms: JwsAlgorithm[] };
+  | {
+      kind: 'public';
+      setting: 'public_key_path';
+      file: string;
+      key: crypto.KeyObject;
+      keyType: string;
+      algorithms: JwsAlgorithm[];
+    }
+  | {
+      kind: 'jwks';
+      setting: 'jwks_path';
+      file: string;
+      keySet: ReturnType<typeof createLocalJWKSet>;
+      keyCount: number;
+      algorithms: JwsAlgorithm[];
+    };
 
 /** Why the key cannot be used: on which [auth] setting (`algorithms` or the key path), with a config error code. */
 export interface KeyProblem {
@@ -144,7 +158,11 @@ function secretKey(file: string, bytes: Buffer, wanted: readonly JwsAlgorithm[] 
   if (secret.length === 0) return fail('secret_path', 'ECONFIG_VALUE', `${file} is empty`);
   const need = Math.max(...algorithms.map((a) => HMAC_MIN_BYTES[a]!));
   if (secret.length < need) {
-    return fail('secret_path', 'ECONFIG_VALUE', `${file} holds ${secret.length} bytes; ${algorithms.join(', ')} needs a secret of at least ${need} bytes`);
+    return fail(
+      'secret_path',
+      'ECONFIG_VALUE',
+      `${file} holds ${secret.length} bytes; ${algorithms.join(', ')} needs a secret of at least ${need} bytes`,
+    );
   }
   return { ok: true, key: { kind: 'secret', setting: 'secret_path', file, secret, algorithms } };
 }
@@ -164,7 +182,8 @@ function algorithmsOfKey(key: crypto.KeyObject): { algorithms: readonly JwsAlgor
   if (type === 'ec') {
     const curve = NODE_CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''];
     const alg = curve === undefined ? undefined : EC_BY_CURVE[curve];
-    if (alg === undefined) return `unsupported EC curve ${key.asymmetricKeyDetails?.namedCurve ?? 'unknown'} (P-256, P-384 and P-521 are)`;
+    if (alg === undefined)
+      return `unsupported EC curve ${key.asymmetricKeyDetails?.namedCurve ?? 'unknown'} (P-256, P-384 and P-521 are)`;
     return { algorithms: [alg], what: `an EC ${curve} key` };
   }
   if (type === 'ed25519') return { algorithms: ED25519, what: 'an Ed25519 key' };
@@ -174,7 +193,11 @@ function algorithmsOfKey(key: crypto.KeyObject): { algorithms: readonly JwsAlgor
 function publicKey(file: string, bytes: Buffer, wanted: readonly JwsAlgorithm[] | undefined): KeyLoadResult {
   const text = bytes.toString('latin1');
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
-    return fail('public_key_path', 'ECONFIG_VALUE', `${file} holds a private key; give the public key only (openssl pkey -pubout)`);
+    return fail(
+      'public_key_path',
+      'ECONFIG_VALUE',
+      `${file} holds a private key; give the public key only (openssl pkey -pubout)`,
+    );
   }
   if (!/-----BEGIN (RSA )?PUBLIC KEY-----/.test(text)) {
     return fail('public_key_path', 'ECONFIG_VALUE', `${file} is not a PEM public key (no BEGIN PUBLIC KEY block)`);
@@ -183,7 +206,11 @@ function publicKey(file: string, bytes: Buffer, wanted: readonly JwsAlgorithm[] 
   try {
     key = crypto.createPublicKey({ key: bytes, format: 'pem' });
   } catch (err) {
-    return fail('public_key_path', 'ECONFIG_VALUE', `${file}: the public key does not parse: ${(err as Error).message}`);
+    return fail(
+      'public_key_path',
+      'ECONFIG_VALUE',
+      `${file}: the public key does not parse: ${(err as Error).message}`,
+    );
   }
   const fit = algorithmsOfKey(key);
   if (typeof fit === 'string') return fail('public_key_path', 'ECONFIG_VALUE', `${file}: ${fit}`);
@@ -227,7 +254,8 @@ function algorithmsOfJwk(jwk: Record<string, unknown>, i: number): readonly JwsA
   const own = algorithmsOfKey(key);
   if (typeof own === 'string') return `${at}: ${own}`;
   if (jwk['alg'] !== undefined) {
-    if (!fits.includes(jwk['alg'] as JwsAlgorithm)) return `${at} has alg ${JSON.stringify(jwk['alg'])}, which its key type cannot verify`;
+    if (!fits.includes(jwk['alg'] as JwsAlgorithm))
+      return `${at} has alg ${JSON.stringify(jwk['alg'])}, which its key type cannot verify`;
     return [jwk['alg'] as JwsAlgorithm];
   }
   return fits;
@@ -248,7 +276,8 @@ function jwksKey(file: string, bytes: Buffer, wanted: readonly JwsAlgorithm[] | 
   const fits = new Set<JwsAlgorithm>();
   for (let i = 0; i < keys.length; i++) {
     const jwk: unknown = keys[i];
-    if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return fail('jwks_path', 'ECONFIG_VALUE', `${file}: keys[${i}] is not an object`);
+    if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk))
+      return fail('jwks_path', 'ECONFIG_VALUE', `${file}: keys[${i}] is not an object`);
     const algs = algorithmsOfJwk(jwk as Record<string, unknown>, i);
     if (typeof algs === 'string') return fail('jwks_path', 'ECONFIG_VALUE', `${file}: ${algs}`);
     for (const a of algs) fits.add(a);

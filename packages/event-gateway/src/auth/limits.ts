@@ -26,7 +26,9 @@ const NAMES = ['subs', 'payload', 'data'] as const;
  * refuses the token (nats-server fails to decode such a user JWT: a fraction or a string is no int64; below -1 its
  * checks would refuse every subscription or publish), with a reason for the log that names the field.
  */
-export function tokenLimitsFromClaims(claims: Readonly<Record<string, unknown>>): { ok: true; limits: TokenLimits } | { ok: false; reason: string } {
+export function tokenLimitsFromClaims(
+  claims: Readonly<Record<string, unknown>>,
+): { ok: true; limits: TokenLimits } | { ok: false; reason: string } {
   const nats = claims['nats'];
   if (typeof nats !== 'object' || nats === null || Array.isArray(nats)) return { ok: true, limits: {} };
   const out: { subs?: number; payload?: number; data?: number } = {};
@@ -35,7 +37,10 @@ export function tokenLimitsFromClaims(claims: Readonly<Record<string, unknown>>)
     // JSON null decodes in Go as the field left out: the same as no claim.
     if (v === undefined || v === null) continue;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < NO_LIMIT) {
-      return { ok: false, reason: `nats claim: ${name} must be -1 (no limit) or a whole number of at least 0, got ${describe(v)}` };
+      return {
+        ok: false,
+        reason: `nats claim: ${name} must be -1 (no limit) or a whole number of at least 0, got ${describe(v)}`,
+      };
     }
     out[name] = v;
   }
@@ -61,7 +66,8 @@ export function connectionLimits(token: TokenLimits, defaults: LimitDefaults): C
 
 /** A token-supplied value for a log line: short, no control characters. */
 function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 20 ? `${v.slice(0, 17)}...` : v).replace(/[\x00-\x1f\x7f]/g, '?');
+  if (typeof v === 'string')
+    return JSON.stringify(v.length > 20 ? `${v.slice(0, 17)}...` : v).replace(/[\x00-\x1f\x7f]/g, '?');
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object' && v !== null) return 'an object';
   return String(v);

@@ -23,8 +23,7 @@ export interface PeerCertificateInfo {
 }
 
 export type ClientCertificateVerdict =
-  | { ok: true; certificate: PeerCertificateInfo }
-  | { ok: false; reason: string; certificate: PeerCertificateInfo };
+  { ok: true; certificate: PeerCertificateInfo } | { ok: false; reason: string; certificate: PeerCertificateInfo };
 
 /**
  * Server TLS options for the NATS and WebSocket ports from [tls]: certificate files read and checked now
@@ -49,7 +48,8 @@ export function readPeerCertificate(socket: tls.TLSSocket): PeerCertificateInfo 
   const err = socket.authorizationError as unknown;
   if (!info.authorized && err !== undefined && err !== null) {
     // Node's typings say Error; at run time it is OpenSSL's code as a string.
-    info.authorizationError = typeof err === 'string' ? err : String((err as { code?: unknown }).code ?? (err as Error).message);
+    info.authorizationError =
+      typeof err === 'string' ? err : String((err as { code?: unknown }).code ?? (err as Error).message);
   }
   if (present) {
     info.subject = certificateSubject(cert as tls.PeerCertificate);
@@ -71,7 +71,11 @@ export function checkClientCertificate(socket: tls.TLSSocket, opts: { required: 
     return opts.required ? { ok: false, reason: 'no client certificate', certificate } : { ok: true, certificate };
   }
   if (!certificate.authorized) {
-    return { ok: false, reason: `client certificate refused: ${certificate.authorizationError ?? 'not trusted'}`, certificate };
+    return {
+      ok: false,
+      reason: `client certificate refused: ${certificate.authorizationError ?? 'not trusted'}`,
+      certificate,
+    };
   }
   return { ok: true, certificate };
 }

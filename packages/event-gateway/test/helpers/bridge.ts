@@ -68,7 +68,11 @@ export interface Pki {
   caPem(): { cert: string; key: string };
   devToken(sub: string, nats: DevTokenPermissions, ttlSeconds?: number): Promise<string>;
   /** A dev token, everything allowed unless `nats` says otherwise. */
-  token(sub: string, nats?: DevTokenPermissions, opts?: { ttlSeconds?: number; issuer?: string; audience?: string }): Promise<string>;
+  token(
+    sub: string,
+    nats?: DevTokenPermissions,
+    opts?: { ttlSeconds?: number; issuer?: string; audience?: string },
+  ): Promise<string>;
   /** The dev JWT signing key (PEM). */
   signingKey: string;
 }
@@ -89,7 +93,8 @@ export async function devPki(t: TestContext): Promise<Pki> {
     ca: file(F.ca.cert),
     client: { cert: file(F.client.cert), key: file(F.client.key) },
     caPem: () => ({ cert: fs.readFileSync(file(F.ca.cert), 'utf8'), key: fs.readFileSync(file(F.ca.key), 'utf8') }),
-    devToken: (sub, nats, ttlSeconds) => mintDevToken(signingKey, { sub, nats }, ttlSeconds === undefined ? {} : { ttlSeconds }),
+    devToken: (sub, nats, ttlSeconds) =>
+      mintDevToken(signingKey, { sub, nats }, ttlSeconds === undefined ? {} : { ttlSeconds }),
     token: (sub, nats = ALL, opts = {}) => mintDevToken(signingKey, { sub, nats }, opts),
     signingKey,
   };
@@ -113,7 +118,12 @@ export async function startService(t: TestContext, pki: Pki, opts: ServiceOption
     ...sections,
     service: { host: '127.0.0.1', port: opts.port ?? 0, ...serviceSettings },
     // Internal clients need no certificate; the leafnode port always requires one.
-    tls: { cert_path: pki.file(F.eventService.cert), key_path: pki.file(F.eventService.key), root_ca_path: pki.ca, verify: false },
+    tls: {
+      cert_path: pki.file(F.eventService.cert),
+      key_path: pki.file(F.eventService.key),
+      root_ca_path: pki.ca,
+      verify: false,
+    },
     leafnodes: { host: '127.0.0.1', port: opts.leafnodePort ?? 0 },
     monitor: { host: '127.0.0.1', port: 0 },
     log: { level: 'silent' },
@@ -123,8 +133,16 @@ export async function startService(t: TestContext, pki: Pki, opts: ServiceOption
 }
 
 /** An internal client of the service (TLS, no certificate). */
-export async function internalClient(t: TestContext, pki: Pki, port: number, opts: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
-  const nc = await within(connect({ servers: `127.0.0.1:${port}`, tls: { caFile: pki.ca }, timeout: 3000, reconnect: false, ...opts }), 'internal connect');
+export async function internalClient(
+  t: TestContext,
+  pki: Pki,
+  port: number,
+  opts: Partial<ConnectionOptions> = {},
+): Promise<NatsConnection> {
+  const nc = await within(
+    connect({ servers: `127.0.0.1:${port}`, tls: { caFile: pki.ca }, timeout: 3000, reconnect: false, ...opts }),
+    'internal connect',
+  );
   t.after(() => nc.close());
   return nc;
 }
@@ -141,14 +159,23 @@ export interface GatewayOptions {
 }
 
 /** A gateway in this process dialling `upstreamUrl`, up (link established) when it resolves. */
-export async function startTestGateway(t: TestContext, pki: Pki, upstreamUrl: string, opts: GatewayOptions = {}): Promise<EventGateway> {
+export async function startTestGateway(
+  t: TestContext,
+  pki: Pki,
+  upstreamUrl: string,
+  opts: GatewayOptions = {},
+): Promise<EventGateway> {
   const F = DEV_PKI_FILES;
   const more = opts.config ?? {};
   const config = resolveGatewayConfig({
     ...more,
     gateway: { host: '127.0.0.1', port: 0, ...more.gateway },
     tls: { cert_path: pki.file(F.gateway.cert), key_path: pki.file(F.gateway.key), root_ca_path: pki.ca, ...more.tls },
-    auth: more.auth ?? { public_key_path: pki.file(F.jwt.publicKey), issuer: 'event-broker-dev', audience: 'event-broker-dev' },
+    auth: more.auth ?? {
+      public_key_path: pki.file(F.jwt.publicKey),
+      issuer: 'event-broker-dev',
+      audience: 'event-broker-dev',
+    },
     upstream: {
       urls: [upstreamUrl],
       cert_path: pki.file(F.gatewayUpstream.cert),
@@ -159,7 +186,12 @@ export async function startTestGateway(t: TestContext, pki: Pki, upstreamUrl: st
     monitor: { host: '127.0.0.1', port: 0, ...more.monitor },
     log: { format: 'json', level: opts.logs ? 'debug' : 'silent' },
   });
-  const logger = createLogger({ format: 'json', level: config.log.level, name: 'event-gateway', ...(opts.logs && { destination: opts.logs.stream }) });
+  const logger = createLogger({
+    format: 'json',
+    level: config.log.level,
+    name: 'event-gateway',
+    ...(opts.logs && { destination: opts.logs.stream }),
+  });
   const gateway = new EventGateway(config, logger);
   t.after(() => gateway.close());
   await gateway.listen();
@@ -175,7 +207,13 @@ export interface ExternalOptions {
 }
 
 /** An external client through the gateway: official `nats` client, TLS with a client certificate, the token. */
-export async function externalClient(t: TestContext, pki: Pki, port: number, token: string | undefined, opts: ExternalOptions = {}): Promise<NatsConnection> {
+export async function externalClient(
+  t: TestContext,
+  pki: Pki,
+  port: number,
+  token: string | undefined,
+  opts: ExternalOptions = {},
+): Promise<NatsConnection> {
   const cert = opts.cert === undefined ? pki.client : opts.cert;
   const nc = await within(
     connect({
@@ -217,7 +255,9 @@ export async function startBridge(t: TestContext, opts: GatewayOptions & { pki?:
   };
 }
 
-export async function leafOf(service: EventService): Promise<{ subscriptions_list: string[]; in_msgs: number; out_msgs: number } | undefined> {
+export async function leafOf(
+  service: EventService,
+): Promise<{ subscriptions_list: string[]; in_msgs: number; out_msgs: number } | undefined> {
   const z = await getJson<{ leafs: { subscriptions_list: string[]; in_msgs: number; out_msgs: number }[] }>(
     `http://127.0.0.1:${service.monitorPort}/leafz?subs=1`,
   );
@@ -237,7 +277,11 @@ export function gatewayWants(gateway: EventGateway, subject: string, queue?: str
 // --- clients ---------------------------------------------------------------------------------------------------
 
 /** A callback subscription that keeps what it receives. */
-export function record(nc: NatsConnection, subject: string, opts: { queue?: string } = {}): { sub: Subscription; msgs: Msg[]; data(): string[] } {
+export function record(
+  nc: NatsConnection,
+  subject: string,
+  opts: { queue?: string } = {},
+): { sub: Subscription; msgs: Msg[]; data(): string[] } {
   const msgs: Msg[] = [];
   const sub = nc.subscribe(subject, { ...opts, callback: (err, m) => void (err ? undefined : msgs.push(m)) });
   return { sub, msgs, data: () => msgs.map((m) => m.string()) };

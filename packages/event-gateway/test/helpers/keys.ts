@@ -27,7 +27,10 @@ export const ISSUER = 'https://issuer.test';
 export const AUDIENCE = 'event-gateway';
 
 /** An [auth] section as the schema resolves it, for createTokenVerifier without a whole gateway config. */
-export function authSection(key: Pick<AuthSection, 'jwks_path' | 'public_key_path' | 'secret_path'>, more: Partial<AuthSection> = {}): AuthSection {
+export function authSection(
+  key: Pick<AuthSection, 'jwks_path' | 'public_key_path' | 'secret_path'>,
+  more: Partial<AuthSection> = {},
+): AuthSection {
   return { ...key, issuer: [ISSUER], audience: [AUDIENCE], clock_tolerance: 0, revoked: [], ...more };
 }
 
@@ -48,7 +51,11 @@ const now = (): number => Math.floor(Date.now() / 1000);
 
 /** A signed token with the given claims (`nats` and friends) and registered claims per `opts`. */
 export async function mint(key: crypto.KeyObject | Uint8Array, claims: JWTPayload, opts: MintOptions): Promise<string> {
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: opts.alg, typ: 'JWT', ...(opts.kid !== undefined && { kid: opts.kid }) });
+  const jwt = new SignJWT(claims).setProtectedHeader({
+    alg: opts.alg,
+    typ: 'JWT',
+    ...(opts.kid !== undefined && { kid: opts.kid }),
+  });
   jwt.setIssuedAt();
   if (opts.issuer !== null) jwt.setIssuer(opts.issuer ?? ISSUER);
   if (opts.audience !== null) jwt.setAudience(opts.audience ?? AUDIENCE);
@@ -83,6 +90,7 @@ export function hmacWithBytes(bytes: string | Buffer, claims: JWTPayload): strin
 /** A JWKS of the given public keys, each with its kid (and alg when given). */
 export async function jwks(keys: { key: crypto.KeyObject; kid: string; alg?: string }[]): Promise<string> {
   const out = [];
-  for (const k of keys) out.push({ ...(await exportJWK(k.key)), kid: k.kid, use: 'sig', ...(k.alg !== undefined && { alg: k.alg }) });
+  for (const k of keys)
+    out.push({ ...(await exportJWK(k.key)), kid: k.kid, use: 'sig', ...(k.alg !== undefined && { alg: k.alg }) });
   return JSON.stringify({ keys: out });
 }

@@ -28,19 +28,37 @@ export function tokenId(token: string): string {
 
 /** An internal client of the service. */
 export async function internal(t: TestContext, pki: Pki, service: EventService): Promise<NatsConnection> {
-  const nc = await within(connect({ servers: `${HOST}:${service.port}`, tls: { caFile: pki.file(DEV_PKI_FILES.ca.cert) }, timeout: 5000 }), 'internal client connects');
+  const nc = await within(
+    connect({ servers: `${HOST}:${service.port}`, tls: { caFile: pki.file(DEV_PKI_FILES.ca.cert) }, timeout: 5000 }),
+    'internal client connects',
+  );
   t.after(() => (nc.isClosed() ? undefined : nc.close()));
   return nc;
 }
 
 /** A gateway in this process with monitoring, dialling `leafPort`, its link up when it resolves. */
-export async function startTestGateway(t: TestContext, pki: Pki, leafPort: number, more: GatewayConfigInput = {}): Promise<EventGateway> {
+export async function startTestGateway(
+  t: TestContext,
+  pki: Pki,
+  leafPort: number,
+  more: GatewayConfigInput = {},
+): Promise<EventGateway> {
   const F = DEV_PKI_FILES;
   const gateway = await startGateway({
     ...more,
     gateway: { host: HOST, port: 0, ...more.gateway },
-    tls: { cert_path: pki.file(F.gateway.cert), key_path: pki.file(F.gateway.key), root_ca_path: pki.file(F.ca.cert), ...more.tls },
-    auth: { public_key_path: pki.file(F.jwt.publicKey), issuer: 'event-broker-dev', audience: 'event-broker-dev', ...more.auth },
+    tls: {
+      cert_path: pki.file(F.gateway.cert),
+      key_path: pki.file(F.gateway.key),
+      root_ca_path: pki.file(F.ca.cert),
+      ...more.tls,
+    },
+    auth: {
+      public_key_path: pki.file(F.jwt.publicKey),
+      issuer: 'event-broker-dev',
+      audience: 'event-broker-dev',
+      ...more.auth,
+    },
     upstream: {
       urls: [`tls://${HOST}:${leafPort}`],
       cert_path: pki.file(F.gatewayUpstream.cert),
@@ -119,12 +137,18 @@ export function cli(t: TestContext, args: string[]): Run {
 }
 
 /** Runs the CLI to completion (a `config` command), bounded. */
-export async function runToExit(t: TestContext, args: string[]): Promise<{ code: number | NodeJS.Signals; stdout: string; stderr: string }> {
+export async function runToExit(
+  t: TestContext,
+  args: string[],
+): Promise<{ code: number | NodeJS.Signals; stdout: string; stderr: string }> {
   return exitOf(cli(t, args));
 }
 
 /** Starts the gateway CLI and waits for its client and monitoring ports. */
-export async function startCli(t: TestContext, args: string[]): Promise<{ run: Run; port: number; monitorPort: number }> {
+export async function startCli(
+  t: TestContext,
+  args: string[],
+): Promise<{ run: Run; port: number; monitorPort: number }> {
   const run = cli(t, args);
   const monitorPort = (await logLine(run, 'monitoring listener started')).port as number;
   const port = (await logLine(run, 'listening for client connections')).port as number;
@@ -147,13 +171,20 @@ export function jsonType(v: unknown): string {
 }
 
 /** Every key of `theirs` is in `ours` with the same JSON type; the mismatches as readable lines. */
-export function missingOrMistyped(ours: Record<string, unknown>, theirs: Record<string, unknown>, where: string, except: string[] = []): string[] {
+export function missingOrMistyped(
+  ours: Record<string, unknown>,
+  theirs: Record<string, unknown>,
+  where: string,
+  except: string[] = [],
+): string[] {
   const problems: string[] = [];
   for (const [k, v] of Object.entries(theirs)) {
     if (except.includes(k)) continue;
     if (!(k in ours)) problems.push(`${where}.${k}: missing (nats-server: ${JSON.stringify(v)})`);
     else if (jsonType(ours[k]) !== jsonType(v)) {
-      problems.push(`${where}.${k}: ${jsonType(ours[k])} ${JSON.stringify(ours[k])}, nats-server ${jsonType(v)} ${JSON.stringify(v)}`);
+      problems.push(
+        `${where}.${k}: ${jsonType(ours[k])} ${JSON.stringify(ours[k])}, nats-server ${jsonType(v)} ${JSON.stringify(v)}`,
+      );
     }
   }
   return problems;

@@ -60,7 +60,10 @@ function rules(list: readonly string[] | undefined, queue: boolean): PermissionR
 function compile(p: UserPermissions | undefined): PermissionRules {
   if (p === undefined) return PermissionRules.ALL;
   const r = p.allow_responses;
-  const response: ResponsePermission | undefined = r && { maxMsgs: r.max < 0 ? Infinity : r.max, expiresMs: r.expires < 0 ? Infinity : r.expires };
+  const response: ResponsePermission | undefined = r && {
+    maxMsgs: r.max < 0 ? Infinity : r.max,
+    expiresMs: r.expires < 0 ? Infinity : r.expires,
+  };
   return PermissionRules.compile({
     // nats-server: allow_responses without a publish allow list turns off the blanket publish allow.
     pubAllow: rules(p.publish?.allow, false) ?? (response !== undefined ? [] : undefined),
@@ -125,7 +128,8 @@ export class ClientAdmission {
 
   /** Starts the bcrypt worker when a password is a hash (its start-up stalls the loop ~0.1 s: not at a CONNECT). */
   warm(): void {
-    if (this.users !== undefined && [...this.users.values()].some((u) => isBcrypt(u.entry.password))) this.bcrypt.warm();
+    if (this.users !== undefined && [...this.users.values()].some((u) => isBcrypt(u.entry.password)))
+      this.bcrypt.warm();
   }
 
   admit(connect: Readonly<Record<string, unknown>>, client: Client): Verdict {
@@ -191,10 +195,12 @@ export class ClientAdmission {
         }
         login.verifiedAgainst = user.entry.password;
         for (const sub of [...client.subs.values()]) {
-          if (!login.permissions.canSubscribe(sub.subject, sub.queue)) client.dropSubscription(sub.sid, permissionsViolationForSubscriptionRemoved(sub.subject, sub.sid));
+          if (!login.permissions.canSubscribe(sub.subject, sub.queue))
+            client.dropSubscription(sub.sid, permissionsViolationForSubscriptionRemoved(sub.subject, sub.sid));
         }
       };
-      const ok = user.entry.password === login.verifiedAgainst ? true : this.check(client, user.entry.password, login.pass);
+      const ok =
+        user.entry.password === login.verifiedAgainst ? true : this.check(client, user.entry.password, login.pass);
       if (typeof ok === 'boolean') settle(ok);
       else void ok.then(settle);
     }
@@ -205,9 +211,18 @@ export class ClientAdmission {
     // Not admitted yet: its CONNECT is judged under the rules now in force. Nothing required now: it stays.
     if (!client.isAdmitted || this.authenticator === undefined) return;
     const presented = this.presentedTokens.get(client);
-    if (this.users === undefined && this.token !== undefined && presented !== undefined && sameSecret(this.token, presented)) return;
+    if (
+      this.users === undefined &&
+      this.token !== undefined &&
+      presented !== undefined &&
+      sameSecret(this.token, presented)
+    )
+      return;
     this.presentedTokens.delete(client);
-    client.fail(Errors.authorizationViolation, presented === undefined ? 'credentials now required' : 'token no longer accepted');
+    client.fail(
+      Errors.authorizationViolation,
+      presented === undefined ? 'credentials now required' : 'token no longer accepted',
+    );
   }
 
   /** A connection left: its queued bcrypt check, if any, is dropped. */

@@ -60,7 +60,14 @@ export class BcryptVerifier {
     if (gone?.aborted === true) return Promise.resolve(false);
     this.start();
     return new Promise<boolean>((resolve) => {
-      const check: Check = { id: this.nextId++, password, hash, signal: gone, resolve, onAbort: () => this.drop(check) };
+      const check: Check = {
+        id: this.nextId++,
+        password,
+        hash,
+        signal: gone,
+        resolve,
+        onAbort: () => this.drop(check),
+      };
       gone?.addEventListener('abort', check.onAbort, { once: true });
       this.queue.push(check);
       this.next();

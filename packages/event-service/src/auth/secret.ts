@@ -15,7 +15,11 @@ export function sameSecret(expected: string, given: string): boolean {
  * Does `given` match `configured` (plain, or a bcrypt hash)? At once for a plain secret; a Promise for a hash,
  * false when `gone` aborts before the worker took the check.
  */
-export function checkSecret(configured: string, given: string, opts: { bcrypt: BcryptVerifier; gone?: AbortSignal | undefined }): boolean | Promise<boolean> {
+export function checkSecret(
+  configured: string,
+  given: string,
+  opts: { bcrypt: BcryptVerifier; gone?: AbortSignal | undefined },
+): boolean | Promise<boolean> {
   if (!isBcrypt(configured)) return sameSecret(configured, given);
   return opts.bcrypt.verify(given, configured, opts.gone);
 }

@@ -47,7 +47,11 @@ function subjects(raw: unknown, queue: boolean, at: ConfigPath, bad: Report, all
   if (allow && list.length === 0) {
     // nats-server 2.9 (opts.go parseSubjects) reads an empty allow list as none at all: every subject allowed.
     // Whoever writes one more likely means "nothing"; neither reading is taken.
-    bad('ECONFIG_VALUE', 'is an empty allow list, which nats-server reads as no list (every subject allowed): leave it out to allow every subject, or write deny = [">"] to allow none', at);
+    bad(
+      'ECONFIG_VALUE',
+      'is an empty allow list, which nats-server reads as no list (every subject allowed): leave it out to allow every subject, or write deny = [">"] to allow none',
+      at,
+    );
     return undefined;
   }
   const out: string[] = [];
@@ -57,7 +61,9 @@ function subjects(raw: unknown, queue: boolean, at: ConfigPath, bad: Report, all
       out.push(rule.queue === undefined ? rule.subject : `${rule.subject} ${rule.queue}`);
       return;
     }
-    const what = queue ? 'a subject, or a subject and a queue group ("orders.* workers")' : 'a subject (wildcards * and > allowed)';
+    const what = queue
+      ? 'a subject, or a subject and a queue group ("orders.* workers")'
+      : 'a subject (wildcards * and > allowed)';
     bad('ECONFIG_VALUE', `must be ${what}, got ${describeValue(entry)}`, typeof raw === 'string' ? at : [...at, j]);
   });
   return out.length === list.length ? out : undefined;
@@ -82,7 +88,12 @@ function subjectPermission(raw: unknown, queue: boolean, at: ConfigPath, bad: Re
 const expiresSpec = s.duration({ minMs: 0, maxMs: EXPIRES_MAX_MS }).spec;
 
 /** `true`, `false`, or `{ max, expires }`: 0 takes the default, a negative value means no limit (nats-server). */
-function allowResponses(raw: unknown, source: ValueSource | undefined, at: ConfigPath, bad: Report): ResponsesPermission | undefined {
+function allowResponses(
+  raw: unknown,
+  source: ValueSource | undefined,
+  at: ConfigPath,
+  bad: Report,
+): ResponsesPermission | undefined {
   if (typeof raw === 'boolean') return raw ? { ...DEFAULT_RESPONSES } : undefined;
   if (!isTable(raw)) {
     bad('ECONFIG_TYPE', `must be true, false or a table with max and expires, got ${describeValue(raw)}`, at);
@@ -92,7 +103,11 @@ function allowResponses(raw: unknown, source: ValueSource | undefined, at: Confi
   const out = { ...DEFAULT_RESPONSES };
   const max = raw['max'];
   if (max !== undefined) {
-    if (typeof max !== 'number' || !Number.isSafeInteger(max)) bad('ECONFIG_TYPE', `must be an integer (0: the default 1, negative: no limit), got ${describeValue(max)}`, [...at, 'max']);
+    if (typeof max !== 'number' || !Number.isSafeInteger(max))
+      bad('ECONFIG_TYPE', `must be an integer (0: the default 1, negative: no limit), got ${describeValue(max)}`, [
+        ...at,
+        'max',
+      ]);
     else if (max !== 0) out.max = max < 0 ? -1 : max;
   }
   const expires = raw['expires'];
@@ -106,7 +121,12 @@ function allowResponses(raw: unknown, source: ValueSource | undefined, at: Confi
   return out;
 }
 
-function permissions(raw: unknown, source: ValueSource | undefined, at: ConfigPath, bad: Report): UserPermissions | undefined {
+function permissions(
+  raw: unknown,
+  source: ValueSource | undefined,
+  at: ConfigPath,
+  bad: Report,
+): UserPermissions | undefined {
   if (!isTable(raw)) {
     bad('ECONFIG_TYPE', `must be a table with publish, subscribe and allow_responses, got ${describeValue(raw)}`, at);
     return undefined;
@@ -130,10 +150,15 @@ function permissions(raw: unknown, source: ValueSource | undefined, at: ConfigPa
 
 function password(raw: unknown, at: ConfigPath, bad: Report): string | undefined {
   // Never describe the value: it is a secret, or a hash of one.
-  if (raw === undefined) bad('ECONFIG_MISSING', 'is required (a user alone proves nothing): plain, or a bcrypt hash', at);
+  if (raw === undefined)
+    bad('ECONFIG_MISSING', 'is required (a user alone proves nothing): plain, or a bcrypt hash', at);
   else if (typeof raw !== 'string' || raw === '') bad('ECONFIG_TYPE', 'must be a non-empty string', at);
   else if (isBcrypt(raw) && !isCheckableBcrypt(raw)) {
-    bad('ECONFIG_VALUE', 'starts like a bcrypt hash but is not one that can be checked ($2a$, $2b$ or $2y$, a cost from 04 to 31, then 53 characters of salt and digest)', at);
+    bad(
+      'ECONFIG_VALUE',
+      'starts like a bcrypt hash but is not one that can be checked ($2a$, $2b$ or $2y$, a cost from 04 to 31, then 53 characters of salt and digest)',
+      at,
+    );
   } else return raw;
   return undefined;
 }
@@ -144,8 +169,10 @@ export function serviceUsers() {
   return s.custom<ServiceUser[]>({
     expected,
     decode(raw, source) {
-      if (!Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
-      if (raw.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must list at least one user (or leave users out)' };
+      if (!Array.isArray(raw))
+        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
+      if (raw.length === 0)
+        return { ok: false, code: 'ECONFIG_VALUE', reason: 'must list at least one user (or leave users out)' };
       const problems: DecodeProblem[] = [];
       const bad: Report = (code, reason, at) => void problems.push({ code, reason, at });
       const out: ServiceUser[] = [];
@@ -156,14 +183,18 @@ export function serviceUsers() {
         const name = el['user'];
         let user: string | undefined;
         if (name === undefined) bad('ECONFIG_MISSING', 'is required (a non-empty string)', [i, 'user']);
-        else if (typeof name !== 'string' || name === '') bad('ECONFIG_TYPE', `must be a non-empty string, got ${describeValue(name)}`, [i, 'user']);
-        else if (CONTROL.test(name)) bad('ECONFIG_VALUE', `must not contain control characters, got ${describeValue(name)}`, [i, 'user']);
+        else if (typeof name !== 'string' || name === '')
+          bad('ECONFIG_TYPE', `must be a non-empty string, got ${describeValue(name)}`, [i, 'user']);
+        else if (CONTROL.test(name))
+          bad('ECONFIG_VALUE', `must not contain control characters, got ${describeValue(name)}`, [i, 'user']);
         // nats-server: Duplicate user "a" detected.
         else if (seen.has(name)) bad('ECONFIG_VALUE', `${describeValue(name)} is listed twice`, [i, 'user']);
         else seen.add((user = name));
         const pw = password(el['password'], [i, 'password'], bad);
-        const perms = el['permissions'] === undefined ? undefined : permissions(el['permissions'], source, [i, 'permissions'], bad);
-        if (user !== undefined && pw !== undefined) out.push({ user, password: pw, ...(perms !== undefined && { permissions: perms }) });
+        const perms =
+          el['permissions'] === undefined ? undefined : permissions(el['permissions'], source, [i, 'permissions'], bad);
+        if (user !== undefined && pw !== undefined)
+          out.push({ user, password: pw, ...(perms !== undefined && { permissions: perms }) });
       });
       return decodedOrProblems(problems, () => out);
     },
@@ -191,7 +222,9 @@ function encodeUser(u: ServiceUser): string {
     if (p.subscribe !== undefined) perms.push(`subscribe = ${encodeSubjects(p.subscribe)}`);
     if (p.allow_responses !== undefined) {
       const r = p.allow_responses;
-      perms.push(`allow_responses = { max = ${r.max}, expires = ${r.expires < 0 ? '-1' : tomlString(formatDuration(r.expires))} }`);
+      perms.push(
+        `allow_responses = { max = ${r.max}, expires = ${r.expires < 0 ? '-1' : tomlString(formatDuration(r.expires))} }`,
+      );
     }
     parts.push(`permissions = { ${perms.join(', ')} }`);
   }

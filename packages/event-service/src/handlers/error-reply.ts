@@ -28,7 +28,11 @@ export function clip(text: string, chars: number): string {
 }
 
 /** `{"error": ...}` with its field and reason clipped (to MAX_*_CHARS unless smaller bounds are given). */
-export function errorBody<C extends string>(error: ErrorReply<C>, fieldChars = MAX_FIELD_CHARS, reasonChars = MAX_REASON_CHARS): { error: ErrorReply<C> } {
+export function errorBody<C extends string>(
+  error: ErrorReply<C>,
+  fieldChars = MAX_FIELD_CHARS,
+  reasonChars = MAX_REASON_CHARS,
+): { error: ErrorReply<C> } {
   return {
     error: {
       code: error.code,
@@ -45,10 +49,17 @@ export function errorBody<C extends string>(error: ErrorReply<C>, fieldChars = M
  */
 export function errorReplyText(error: ErrorReply, maxBytes: number): string {
   let text = JSON.stringify(errorBody(error));
-  for (let f = MAX_FIELD_CHARS / 2, r = MAX_REASON_CHARS / 2; Buffer.byteLength(text) > maxBytes && r >= 16; f /= 2, r /= 2) {
+  for (
+    let f = MAX_FIELD_CHARS / 2, r = MAX_REASON_CHARS / 2;
+    Buffer.byteLength(text) > maxBytes && r >= 16;
+    f /= 2, r /= 2
+  ) {
     text = JSON.stringify(errorBody(error, f, r));
   }
-  if (Buffer.byteLength(text) > maxBytes) text = JSON.stringify({ error: { code: error.code, ...(error.store_code !== undefined && { store_code: error.store_code }) } });
+  if (Buffer.byteLength(text) > maxBytes)
+    text = JSON.stringify({
+      error: { code: error.code, ...(error.store_code !== undefined && { store_code: error.store_code }) },
+    });
   return text;
 }
 
@@ -56,9 +67,16 @@ export function errorReplyText(error: ErrorReply, maxBytes: number): string {
  * The error a client gets for a request the store failed (a read, a replay): the store's code alone. What it was
  * (the file, SQLite's message) is logged here, where the operator reads it, beside /healthz.
  */
-export function storeFailure<C extends string>(code: C, err: unknown, log: { logger: Logger; what: 'event feed' | 'dead letters'; request: string }): ErrorReply<C> {
+export function storeFailure<C extends string>(
+  code: C,
+  err: unknown,
+  log: { logger: Logger; what: 'event feed' | 'dead letters'; request: string },
+): ErrorReply<C> {
   const storeCode = storeCodeOf(err);
-  log.logger.error({ request: log.request, store_code: storeCode, err: err instanceof Error ? err.message : String(err) }, `${log.what} request failed: the event store cannot be used`);
+  log.logger.error(
+    { request: log.request, store_code: storeCode, err: err instanceof Error ? err.message : String(err) },
+    `${log.what} request failed: the event store cannot be used`,
+  );
   return {
     code,
     ...(storeCode !== undefined && { store_code: storeCode }),

@@ -63,9 +63,11 @@ export function integer(name: string, v: unknown, min: number, max: number): num
 /** RFC 3339 text or epoch milliseconds. */
 function time(name: string, v: unknown): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'number' || (typeof v === 'string' && /^\d+$/.test(v))) return integer(name, v, 0, Number.MAX_SAFE_INTEGER);
+  if (typeof v === 'number' || (typeof v === 'string' && /^\d+$/.test(v)))
+    return integer(name, v, 0, Number.MAX_SAFE_INTEGER);
   const ms = typeof v === 'string' ? Date.parse(v) : NaN;
-  if (Number.isNaN(ms)) throw new FeedQueryError(`${name}: must be an RFC 3339 time or epoch milliseconds, got ${JSON.stringify(v)}`);
+  if (Number.isNaN(ms))
+    throw new FeedQueryError(`${name}: must be an RFC 3339 time or epoch milliseconds, got ${JSON.stringify(v)}`);
   return ms;
 }
 
@@ -74,11 +76,17 @@ export function parseFeedQuery(input: URLSearchParams | Record<string, unknown>)
   const get = (k: string): unknown => (input instanceof URLSearchParams ? (input.get(k) ?? undefined) : input[k]);
   if (!(input instanceof URLSearchParams)) {
     for (const k of Object.keys(input)) {
-      if (!(FIELDS as readonly string[]).includes(k)) throw new FeedQueryError(`${k}: unknown field (known: ${FIELDS.join(', ')})`);
+      if (!(FIELDS as readonly string[]).includes(k))
+        throw new FeedQueryError(`${k}: unknown field (known: ${FIELDS.join(', ')})`);
     }
   }
-  const q: FeedQuery & { id?: string } = { limit: integer('limit', get('limit'), 1, FEED_MAX_LIMIT) ?? FEED_DEFAULT_LIMIT };
-  const set = <K extends keyof (FeedQuery & { id?: string })>(k: K, v: (FeedQuery & { id?: string })[K] | undefined) => {
+  const q: FeedQuery & { id?: string } = {
+    limit: integer('limit', get('limit'), 1, FEED_MAX_LIMIT) ?? FEED_DEFAULT_LIMIT,
+  };
+  const set = <K extends keyof (FeedQuery & { id?: string })>(
+    k: K,
+    v: (FeedQuery & { id?: string })[K] | undefined,
+  ) => {
     if (v !== undefined) q[k] = v;
   };
   set('type', text('type', get('type')));
@@ -150,7 +158,12 @@ export class EventFeed {
     } catch (err) {
       let error: FeedError;
       if (err instanceof FeedQueryError) error = { code: FeedErrorCode.EFEED_QUERY, reason: err.message };
-      else error = storeFailure(FeedErrorCode.EFEED_STORE, err, { logger: this.opts.logger, what: 'event feed', request: FEED_QUERY_SUBJECT });
+      else
+        error = storeFailure(FeedErrorCode.EFEED_STORE, err, {
+          logger: this.opts.logger,
+          what: 'event feed',
+          request: FEED_QUERY_SUBJECT,
+        });
       text = errorReplyText(error, max);
     }
     try {
@@ -170,7 +183,8 @@ export class EventFeed {
       // The request's own JSON; a stored body that fails to parse below is the store's failure.
       throw new FeedQueryError(`not JSON: ${(err as Error).message}`);
     }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new FeedQueryError('the query must be a JSON object');
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new FeedQueryError('the query must be a JSON object');
     const q = parseFeedQuery(raw as Record<string, unknown>);
     if (q.id !== undefined) {
       const e = this.opts.store().get(q.id);
@@ -201,7 +215,10 @@ export class EventFeed {
 }
 
 function tooLarge(seq: number | undefined, max: number): FeedError {
-  return { code: FeedErrorCode.EFEED_TOO_LARGE, reason: `event ${seq} does not fit max_payload (${max} bytes) with its feed fields: read it over HTTP` };
+  return {
+    code: FeedErrorCode.EFEED_TOO_LARGE,
+    reason: `event ${seq} does not fit max_payload (${max} bytes) with its feed fields: read it over HTTP`,
+  };
 }
 
 /** One event as an SSE message: its sequence as the id (what a reconnecting EventSource sends back). */

@@ -141,7 +141,8 @@ export class FeedStreams {
       let out = '';
       for (let i = 0; i < rows.length; i++) {
         const e = rows[i]!;
-        if (e.seq <= s.cursor || !matches(s.filter, e, () => (bodies[i] ??= { value: parseBody(e.body) }).value)) continue;
+        if (e.seq <= s.cursor || !matches(s.filter, e, () => (bodies[i] ??= { value: parseBody(e.body) }).value))
+          continue;
         out += frames[i] ??= this.opts.frame(e);
       }
       s.cursor = Math.max(s.cursor, last);

@@ -30,7 +30,15 @@ export interface DeadLetterView {
 }
 
 export function deadLetterView(d: DeliveryRecord): DeadLetterView {
-  return { sink: d.sink, seq: d.seq, id: d.id, type: d.type, attempts: d.attempts, last_error: d.lastError ?? null, event: JSON.parse(d.body) as unknown };
+  return {
+    sink: d.sink,
+    seq: d.seq,
+    id: d.id,
+    type: d.type,
+    attempts: d.attempts,
+    last_error: d.lastError ?? null,
+    event: JSON.parse(d.body) as unknown,
+  };
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -60,16 +68,32 @@ export class HandlersHttpApi {
 
   constructor(private readonly opts: HttpApiOptions) {
     // Each feed route asks for the store first: while it cannot be opened the answer is 503, whatever was asked.
-    const events = new Router({ errors: (err, r) => this.failure(err, r, { query: FeedErrorCode.EFEED_QUERY, store: FeedErrorCode.EFEED_STORE, what: 'event feed' }) })
-      .get(['/events', '/events/'], ({ query }) => jsonResponse(200, feedPage(this.opts.store(), parseFeedQuery(query))))
+    const events = new Router({
+      errors: (err, r) =>
+        this.failure(err, r, {
+          query: FeedErrorCode.EFEED_QUERY,
+          store: FeedErrorCode.EFEED_STORE,
+          what: 'event feed',
+        }),
+    })
+      .get(['/events', '/events/'], ({ query }) =>
+        jsonResponse(200, feedPage(this.opts.store(), parseFeedQuery(query))),
+      )
       .get('/events/stream', ({ req, res, query }) => this.stream(req, res, query), { stream: true })
       .get('/events/*id', ({ params }) => this.event(params.id!));
     const deadLetters = new Router({
-      errors: (err, r) => this.failure(err, r, { query: DeadLetterErrorCode.EDEADLETTER_QUERY, store: DeadLetterErrorCode.EDEADLETTER_STORE, what: 'dead letters' }),
+      errors: (err, r) =>
+        this.failure(err, r, {
+          query: DeadLetterErrorCode.EDEADLETTER_QUERY,
+          store: DeadLetterErrorCode.EDEADLETTER_STORE,
+          what: 'dead letters',
+        }),
     })
       .get(['/deadletters', '/deadletters/'], ({ query }) => this.deadLetters(query))
       .post('/deadletters/:sink/replay', (r) => this.replay(r))
-      .otherwise('/deadletters/*rest', () => error(404, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: 'not found' }));
+      .otherwise('/deadletters/*rest', () =>
+        error(404, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: 'not found' }),
+      );
     this.routes = new Router().use(events).use(deadLetters);
   }
 
@@ -83,7 +107,8 @@ export class HandlersHttpApi {
     const store = this.opts.store();
     const id = decodeSegment('id', encodedId, `/events/${encodedId}`);
     const e = store.get(id);
-    if (e === undefined) return error(404, { code: FeedErrorCode.EFEED_NOT_FOUND, reason: `no event ${JSON.stringify(id)}` });
+    if (e === undefined)
+      return error(404, { code: FeedErrorCode.EFEED_NOT_FOUND, reason: `no event ${JSON.stringify(id)}` });
     return jsonResponse(200, feedItem(e));
   }
 
@@ -94,21 +119,31 @@ export class HandlersHttpApi {
     const rows = this.opts.store().deadLetters({ ...(sink !== undefined && { sink }), after, limit: limit + 1 });
     const more = rows.length > limit;
     if (more) rows.length = limit;
-    return jsonResponse(200, { deadletters: rows.map(deadLetterView), next_after: String(rows.at(-1)?.seq ?? after), more });
+    return jsonResponse(200, {
+      deadletters: rows.map(deadLetterView),
+      next_after: String(rows.at(-1)?.seq ?? after),
+      more,
+    });
   }
 
   private async replay({ req, params }: RouteRequest): Promise<HttpResponse> {
     // application/json required even with no body: a browser cannot send it cross-origin without a CORS
     // preflight (which this port never approves), so a web page cannot trigger a replay.
     if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
-      return error(415, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: 'send content-type: application/json (the body, optional, is {"ids": [...]})' });
+      return error(415, {
+        code: DeadLetterErrorCode.EDEADLETTER_QUERY,
+        reason: 'send content-type: application/json (the body, optional, is {"ids": [...]})',
+      });
     }
     const body = await readBody(req);
     const sink = decodeSegment('sink', params.sink!, params.sink!);
     // The store first: while it cannot be opened no sink runs, and "no sink" would be the wrong answer.
     const store = this.opts.store();
     if (!this.opts.sinkNames().includes(sink)) {
-      return error(404, { code: DeadLetterErrorCode.EDEADLETTER_SINK, reason: `no sink ${JSON.stringify(sink)} (configured: ${this.opts.sinkNames().join(', ') || 'none'})` });
+      return error(404, {
+        code: DeadLetterErrorCode.EDEADLETTER_SINK,
+        reason: `no sink ${JSON.stringify(sink)} (configured: ${this.opts.sinkNames().join(', ') || 'none'})`,
+      });
     }
     let ids: string[] | undefined;
     if (body.length > 0) {
@@ -116,11 +151,17 @@ export class HandlersHttpApi {
       try {
         parsed = JSON.parse(body);
       } catch (err) {
-        return error(400, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: `not JSON: ${(err as Error).message}` });
+        return error(400, {
+          code: DeadLetterErrorCode.EDEADLETTER_QUERY,
+          reason: `not JSON: ${(err as Error).message}`,
+        });
       }
       const raw = (parsed as { ids?: unknown } | null)?.ids;
       if (raw !== undefined && (!Array.isArray(raw) || raw.some((x) => typeof x !== 'string'))) {
-        return error(400, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: 'ids: must be an array of event ids' });
+        return error(400, {
+          code: DeadLetterErrorCode.EDEADLETTER_QUERY,
+          reason: 'ids: must be an array of event ids',
+        });
       }
       ids = raw as string[] | undefined;
     }
@@ -138,7 +179,14 @@ export class HandlersHttpApi {
   private failure(err: unknown, { req, url }: RouteRequest, family: Family): HttpResponse {
     if (err instanceof Refusal) return error(err.status, err.error);
     if (err instanceof FeedQueryError) return error(400, { code: family.query, reason: err.message });
-    return error(503, storeFailure(family.store, err, { logger: this.opts.logger, what: family.what, request: `${req.method} ${url.pathname}` }));
+    return error(
+      503,
+      storeFailure(family.store, err, {
+        logger: this.opts.logger,
+        what: family.what,
+        request: `${req.method} ${url.pathname}`,
+      }),
+    );
   }
 }
 
@@ -165,13 +213,20 @@ async function readBody(req: RouteRequest['req']): Promise<string> {
   try {
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_BODY) throw new Refusal(413, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: `the body exceeds ${MAX_BODY} bytes` });
+      if (size > MAX_BODY)
+        throw new Refusal(413, {
+          code: DeadLetterErrorCode.EDEADLETTER_QUERY,
+          reason: `the body exceeds ${MAX_BODY} bytes`,
+        });
       parts.push(chunk);
     }
   } catch (err) {
     if (err instanceof Refusal) throw err;
     // The request stream failed (the client went away): no store involved.
-    throw new Refusal(400, { code: DeadLetterErrorCode.EDEADLETTER_QUERY, reason: `the body could not be read: ${(err as Error).message}` });
+    throw new Refusal(400, {
+      code: DeadLetterErrorCode.EDEADLETTER_QUERY,
+      reason: `the body could not be read: ${(err as Error).message}`,
+    });
   }
   return Buffer.concat(parts).toString('utf8').trim();
 }

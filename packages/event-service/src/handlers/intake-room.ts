@@ -5,7 +5,13 @@
 // put 729 events under a limit of 50). A request is never parked: the intake refuses it (EEVENT_LIMIT) by free().
 // A gateway takes credit ahead of its clients' events (shared server/credit.ts), so one client at the limit parks
 // only itself, not the link every client of that gateway shares.
-import { parseCreditMessage, type Conn, type Logger, type PublishGate, type PublisherHandle } from '@event-broker/shared';
+import {
+  parseCreditMessage,
+  type Conn,
+  type Logger,
+  type PublishGate,
+  type PublisherHandle,
+} from '@event-broker/shared';
 
 const INTAKE_PREFIX = 'events.';
 
@@ -69,7 +75,10 @@ export class IntakeRoom implements PublishGate {
     if (p.unhold !== undefined) this.parked.add(p);
     if (!this.full) {
       this.full = true;
-      this.opts.logger.info({ event_limit: this.opts.limit(), reserved: this.creditTotal }, 'event_limit reached: plain publishers held until room frees');
+      this.opts.logger.info(
+        { event_limit: this.opts.limit(), reserved: this.creditTotal },
+        'event_limit reached: plain publishers held until room frees',
+      );
     }
     return false;
   }

@@ -145,7 +145,9 @@ export class EventIntake {
 
   start(): void {
     this.sub ??= this.conn.subscribe(INTAKE_SUBJECT, { callback: (msg) => this.receive(msg) });
-    this.creditSub ??= this.conn.subscribe(creditSubject('events'), { callback: (msg) => this.room.onCredit(msg.publisher, msg.reply, msg.data) });
+    this.creditSub ??= this.conn.subscribe(creditSubject('events'), {
+      callback: (msg) => this.room.onCredit(msg.publisher, msg.reply, msg.data),
+    });
     this.removeGate ??= this.opts.addGate(this.room);
   }
 
@@ -208,7 +210,10 @@ export class EventIntake {
       // throw and answer nothing. What failed is the log's; nothing was stored.
       this.stats.storeFailures++;
       this.opts.logger.error({ subject: msg.subject, err: (err as Error).message }, 'event intake failed');
-      this.answer(msg.reply, { code: EventReplyErrorCode.EEVENT_STORE, reason: 'not stored: the service failed to take this event; retrying with the same id is safe' });
+      this.answer(msg.reply, {
+        code: EventReplyErrorCode.EEVENT_STORE,
+        reason: 'not stored: the service failed to take this event; retrying with the same id is safe',
+      });
     }
     // Admitted by the room's gate (a plain publish) but not taken: its room is free again.
     if (msg.reply === undefined && this.batch.length === before) this.room.notTaken();
@@ -220,7 +225,10 @@ export class EventIntake {
       this.stats.invalid++;
       const { field, reason } = parsed.error;
       // Clipped as in the reply: a field path can be a name the event made up, of any length.
-      this.opts.logger.warn({ subject: msg.subject, field: field && clip(field, MAX_FIELD_CHARS), reason: clip(reason, MAX_REASON_CHARS) }, 'event refused');
+      this.opts.logger.warn(
+        { subject: msg.subject, field: field && clip(field, MAX_FIELD_CHARS), reason: clip(reason, MAX_REASON_CHARS) },
+        'event refused',
+      );
       this.answer(msg.reply, parsed.error);
       return;
     }
@@ -236,7 +244,10 @@ export class EventIntake {
     if (msg.reply !== undefined && free <= 0) {
       const limit = this.opts.eventLimit();
       this.stats.refusedAtLimit++;
-      this.answer(msg.reply, { code: EventReplyErrorCode.EEVENT_LIMIT, reason: `event_limit ${limit} reached: retry later` });
+      this.answer(msg.reply, {
+        code: EventReplyErrorCode.EEVENT_LIMIT,
+        reason: `event_limit ${limit} reached: retry later`,
+      });
       return;
     }
     this.batch.push({ event: parsed.event, body: parsed.body, reply: msg.reply });
@@ -244,7 +255,9 @@ export class EventIntake {
   }
 
   private parse(msg: Msg): { event: EventEnvelope; body: string } | { error: IntakeReplyError } {
-    const invalid = (e: EventFieldError): { error: IntakeReplyError } => ({ error: { code: EventReplyErrorCode.EEVENT_INVALID, field: e.field, reason: e.reason } });
+    const invalid = (e: EventFieldError): { error: IntakeReplyError } => ({
+      error: { code: EventReplyErrorCode.EEVENT_INVALID, field: e.field, reason: e.reason },
+    });
     let value: unknown;
     try {
       value = JSON.parse(msg.string());
@@ -259,14 +272,20 @@ export class EventIntake {
     if (!r.ok) return invalid(r.errors[0]!);
     const token = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
     if (r.event.type !== token) {
-      return invalid({ field: 'type', reason: `must equal the subject's last token ${JSON.stringify(token)}, got ${JSON.stringify(r.event.type)}` });
+      return invalid({
+        field: 'type',
+        reason: `must equal the subject's last token ${JSON.stringify(token)}, got ${JSON.stringify(r.event.type)}`,
+      });
     }
     const body = JSON.stringify(r.event);
     // As published it was within max_payload (the protocol refuses more); as stored, with an assigned id or numbers
     // written back longer (1e21 as 1e+21), it might not be, and every stored event must fit one NATS message.
     const max = this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY;
     if (body.length > max / 3 && Buffer.byteLength(body) > max) {
-      return invalid({ field: '', reason: `${Buffer.byteLength(body)} bytes as stored (its id assigned, its authcontext written, re-serialised): over max_payload (${max} bytes)` });
+      return invalid({
+        field: '',
+        reason: `${Buffer.byteLength(body)} bytes as stored (its id assigned, its authcontext written, re-serialised): over max_payload (${max} bytes)`,
+      });
     }
     return { event: r.event, body };
   }
@@ -284,7 +303,12 @@ export class EventIntake {
     }
     this.committing = batch;
     this.inFlight = batch.length;
-    const events = batch.map((p) => ({ id: p.event.id, type: p.event.type, body: p.body, sinks: this.opts.sinksFor(p.event) }));
+    const events = batch.map((p) => ({
+      id: p.event.id,
+      type: p.event.type,
+      body: p.body,
+      sinks: this.opts.sinksFor(p.event),
+    }));
     const started = performance.now();
     let commit: Promise<AppendResult[]>;
     try {
@@ -303,7 +327,9 @@ export class EventIntake {
           this.commitFailed(batch, err as Error);
         },
       )
-      .catch((err: unknown) => this.opts.logger.error({ err: (err as Error).message }, 'event intake: answering a commit failed'))
+      .catch((err: unknown) =>
+        this.opts.logger.error({ err: (err as Error).message }, 'event intake: answering a commit failed'),
+      )
       .finally(() => {
         this.stats.commits++;
         this.stats.commitSeconds += (performance.now() - started) / 1000;
@@ -316,7 +342,9 @@ export class EventIntake {
       })
       // Only stop() awaits this: a rejection here would be unhandled, and end the process. Nothing above throws
       // (released and flush catch what the store throws); a bug that does is logged.
-      .catch((err: unknown) => this.opts.logger.error({ err: (err as Error).message }, 'event intake: settling a commit failed'));
+      .catch((err: unknown) =>
+        this.opts.logger.error({ err: (err as Error).message }, 'event intake: settling a commit failed'),
+      );
   }
 
   private committed(batch: Received[], results: AppendResult[]): void {
@@ -330,11 +358,15 @@ export class EventIntake {
         // This event alone: the store refused it and stored the rest of its group (store.ts append).
         this.stats.storeFailures++;
         if (p.reply === undefined) (refusedPlain ??= []).push(p.event.id);
-        this.opts.logger.warn({ id: p.event.id, type: p.event.type, store_code: EventStoreErrorCode.ESTORE_REFUSED, err: r.error }, 'event store refused one event; its group was stored');
+        this.opts.logger.warn(
+          { id: p.event.id, type: p.event.type, store_code: EventStoreErrorCode.ESTORE_REFUSED, err: r.error },
+          'event store refused one event; its group was stored',
+        );
         this.answer(p.reply, {
           code: EventReplyErrorCode.EEVENT_STORE,
           store_code: EventStoreErrorCode.ESTORE_REFUSED,
-          reason: 'not stored: the event store refused this event alone (the rest of its group was stored); retrying with the same id is safe, but the same event is likely refused again',
+          reason:
+            'not stored: the event store refused this event alone (the rest of its group was stored); retrying with the same id is safe, but the same event is likely refused again',
         });
         continue;
       }
@@ -342,7 +374,8 @@ export class EventIntake {
       else stored++;
       this.replyJson(p.reply, r.duplicate ? { id: r.id, duplicate: true } : { id: r.id });
     }
-    if (refusedPlain !== undefined) this.opts.logger.error({ plain_ids: refusedPlain }, 'plain-published events refused by the store: not stored');
+    if (refusedPlain !== undefined)
+      this.opts.logger.error({ plain_ids: refusedPlain }, 'plain-published events refused by the store: not stored');
     this.stats.accepted += stored;
     if (stored > 0) this.opts.onStored?.(stored);
   }
@@ -375,8 +408,15 @@ export class EventIntake {
   private unusable(reply: string | undefined, id: string, err: unknown): void {
     const storeCode = storeCodeOf(err) ?? EventStoreErrorCode.ESTORE_OPEN;
     this.stats.storeFailures++;
-    this.opts.logger.error({ id, store_code: storeCode, err: (err as Error).message }, 'event store cannot be used: event refused');
-    this.answer(reply, { code: EventReplyErrorCode.EEVENT_STORE, store_code: storeCode, reason: 'not stored: the event store cannot be used; retrying with the same id is safe' });
+    this.opts.logger.error(
+      { id, store_code: storeCode, err: (err as Error).message },
+      'event store cannot be used: event refused',
+    );
+    this.answer(reply, {
+      code: EventReplyErrorCode.EEVENT_STORE,
+      store_code: storeCode,
+      reason: 'not stored: the event store cannot be used; retrying with the same id is safe',
+    });
   }
 
   /** An error reply, its field and reason shortened to fit MAX_*_CHARS and max_payload. */

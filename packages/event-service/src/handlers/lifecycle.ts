@@ -94,7 +94,8 @@ export class EventHandlers {
     this.intake = new EventIntake(conn, {
       store: () => this.store,
       // On the store writer's thread (store-writer.ts); `:memory:` is this connection's alone, so its commits stay here.
-      commit: (events) => (this.store.file === ':memory:' ? Promise.resolve(this.store.append(events)) : this.storeWriter().append(events)),
+      commit: (events) =>
+        this.store.file === ':memory:' ? Promise.resolve(this.store.append(events)) : this.storeWriter().append(events),
       eventLimit: () => this.config().service.event_limit,
       addGate: (gate) => conn.addGate(gate),
       sinksFor: (event) => {
@@ -164,7 +165,8 @@ export class EventHandlers {
       if (conf !== undefined) this.addSink(name, conf);
       (was === undefined ? out.added : conf === undefined ? out.removed : out.replaced).push(name);
     }
-    if (out.added.length + out.removed.length + out.replaced.length > 0) this.logger.info(out, 'handler sinks reloaded');
+    if (out.added.length + out.removed.length + out.replaced.length > 0)
+      this.logger.info(out, 'handler sinks reloaded');
     return out;
   }
 
@@ -176,7 +178,12 @@ export class EventHandlers {
 
   private sinkPool(): SinkPool {
     const store = this.store;
-    this.pool ??= new SinkPool({ file: store.file, heldCounter: store.heldCounter, logger: this.logger, onResolved: () => this.intake.released() });
+    this.pool ??= new SinkPool({
+      file: store.file,
+      heldCounter: store.heldCounter,
+      logger: this.logger,
+      onResolved: () => this.intake.released(),
+    });
     return this.pool;
   }
 
@@ -201,7 +208,11 @@ export class EventHandlers {
       this.openFailure = undefined;
       const opened = { path: file, events: this.opened.count(), held: this.opened.held };
       // A store of the earlier layout is rewritten once when opened (store-schema.ts migrate): say so, and how long it took.
-      if (this.opened.migrated) this.logger.warn({ ...opened, took_ms: Math.round(performance.now() - started) }, 'event store migrated to the current layout');
+      if (this.opened.migrated)
+        this.logger.warn(
+          { ...opened, took_ms: Math.round(performance.now() - started) },
+          'event store migrated to the current layout',
+        );
       this.logger.info(opened, 'event store open');
     }
     return this.opened;
@@ -222,7 +233,10 @@ export class EventHandlers {
       void this.store;
     } catch (err) {
       if (opts.atServiceStart) throw err;
-      this.logger.error({ err: (err as Error).message }, 'event store cannot be opened: events are refused until it can');
+      this.logger.error(
+        { err: (err as Error).message },
+        'event store cannot be opened: events are refused until it can',
+      );
     }
     this.startSinks();
     this.intake.start();
@@ -278,7 +292,10 @@ export class EventHandlers {
     const text = `${found.what}: ${describeStoreProblem(problem)}`;
     if (text !== this.loggedStoreProblem) {
       this.loggedStoreProblem = text;
-      this.logger.error({ health: found.what, store_code: problem.store_code, err: (found.err as Error).message }, 'event store unavailable');
+      this.logger.error(
+        { health: found.what, store_code: problem.store_code, err: (found.err as Error).message },
+        'event store unavailable',
+      );
     }
     return text;
   }
@@ -335,7 +352,8 @@ export class EventHandlers {
       sinks: this.sinks.map((s) => {
         const counts = store.sinkCounts(s.name);
         const head = counts.pending > 0 ? store.due(s.name, Number.MAX_SAFE_INTEGER, 1)[0] : undefined;
-        const lastError = s.lastError ?? (head?.lastError !== undefined ? { at: undefined, message: head.lastError } : undefined);
+        const lastError =
+          s.lastError ?? (head?.lastError !== undefined ? { at: undefined, message: head.lastError } : undefined);
         return {
           name: s.name,
           url: displayUrl(s.url),

@@ -2,7 +2,14 @@
 // to it) or a table (url, filter, headers, secret, max_attempts, timeout_ms, ssl_verify, extra_args,
 // flatten_payload, send_as_list, batch_size, batch_bytes, batch_wait_ms, max_in_flight). config.ts places the
 // section; this module reads one handler's value and says which events each handler wants by default.
-import { decodedOrProblems, REDACTED, schema as s, tomlString, type Decoded, type DecodeProblem } from '@event-broker/shared';
+import {
+  decodedOrProblems,
+  REDACTED,
+  schema as s,
+  tomlString,
+  type Decoded,
+  type DecodeProblem,
+} from '@event-broker/shared';
 import type { HandlerSink } from '../config-values.js';
 import { headerProblem } from './sinks/headers.js';
 
@@ -87,7 +94,8 @@ function decodeHeaders(raw: unknown, report: Report): Record<string, string> {
     }
     const problem = headerProblem(name, value);
     if (problem !== undefined) report('ECONFIG_VALUE', problem, ['headers', name]);
-    else if (Object.hasOwn(out, name.toLowerCase())) report('ECONFIG_VALUE', 'given twice (header names are case-insensitive)', ['headers', name]);
+    else if (Object.hasOwn(out, name.toLowerCase()))
+      report('ECONFIG_VALUE', 'given twice (header names are case-insensitive)', ['headers', name]);
     else out[name.toLowerCase()] = value;
   }
   return out;
@@ -136,7 +144,8 @@ function decodeOptions(t: Record<string, unknown>, report: Report): Partial<Hand
   }
   if (t.batch_size !== undefined) {
     const n = positiveInt(t.batch_size, 1);
-    if (n === undefined || n > MAX_BATCH_SIZE) report('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_BATCH_SIZE}`, ['batch_size']);
+    if (n === undefined || n > MAX_BATCH_SIZE)
+      report('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_BATCH_SIZE}`, ['batch_size']);
     else out.batch_size = n;
   }
   if (t.batch_bytes !== undefined) {
@@ -146,12 +155,14 @@ function decodeOptions(t: Record<string, unknown>, report: Report): Partial<Hand
   }
   if (t.batch_wait_ms !== undefined) {
     const n = t.batch_wait_ms === 0 || t.batch_wait_ms === 0n ? 0 : positiveInt(t.batch_wait_ms, 0);
-    if (n === undefined || n > 60_000) report('ECONFIG_RANGE', 'must be an integer from 0 to 60000 (milliseconds)', ['batch_wait_ms']);
+    if (n === undefined || n > 60_000)
+      report('ECONFIG_RANGE', 'must be an integer from 0 to 60000 (milliseconds)', ['batch_wait_ms']);
     else out.batch_wait_ms = n;
   }
   if (t.max_in_flight !== undefined) {
     const n = positiveInt(t.max_in_flight, 1);
-    if (n === undefined || n > MAX_IN_FLIGHT) report('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_IN_FLIGHT}`, ['max_in_flight']);
+    if (n === undefined || n > MAX_IN_FLIGHT)
+      report('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_IN_FLIGHT}`, ['max_in_flight']);
     else out.max_in_flight = n;
   }
   return out;
@@ -159,42 +170,61 @@ function decodeOptions(t: Record<string, unknown>, report: Report): Partial<Hand
 
 /** One handler's value; a table is checked whole, every problem reported (the rest of the config does the same). */
 function decodeSink(raw: unknown): Decoded<HandlerSink> {
-  const base = { filter: [] as string[], headers: {}, secrets: [] as string[], max_attempts: DEFAULT_MAX_ATTEMPTS, timeout_ms: DEFAULT_TIMEOUT_MS };
+  const base = {
+    filter: [] as string[],
+    headers: {},
+    secrets: [] as string[],
+    max_attempts: DEFAULT_MAX_ATTEMPTS,
+    timeout_ms: DEFAULT_TIMEOUT_MS,
+  };
   if (typeof raw === 'string') {
     const url = toUrl(raw);
     return url === undefined
-      ? { ok: false, code: 'ECONFIG_VALUE', reason: `must be "host:port" or an http(s) URL, got ${JSON.stringify(raw)}` }
+      ? {
+          ok: false,
+          code: 'ECONFIG_VALUE',
+          reason: `must be "host:port" or an http(s) URL, got ${JSON.stringify(raw)}`,
+        }
       : { ok: true, value: { url, ...base } };
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: 'must be "host:port" or a table with url' };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return { ok: false, code: 'ECONFIG_TYPE', reason: 'must be "host:port" or a table with url' };
   const t = raw as Record<string, unknown>;
   const problems: DecodeProblem[] = [];
   const report: Report = (code, reason, at) => void problems.push({ code, reason, ...(at && { at }) });
-  for (const k of Object.keys(t)) if (!KEYS.has(k)) report('ECONFIG_UNKNOWN_KEY', `unknown key (known: ${[...KEYS].join(', ')})`, [k]);
+  for (const k of Object.keys(t))
+    if (!KEYS.has(k)) report('ECONFIG_UNKNOWN_KEY', `unknown key (known: ${[...KEYS].join(', ')})`, [k]);
   let url: string | undefined;
   if (typeof t.url !== 'string') report('ECONFIG_MISSING', 'url is required: "host:port" or an http(s) URL', ['url']);
   else {
     url = toUrl(t.url);
-    if (url === undefined) report('ECONFIG_VALUE', `must be "host:port" or an http(s) URL, got ${JSON.stringify(t.url)}`, ['url']);
+    if (url === undefined)
+      report('ECONFIG_VALUE', `must be "host:port" or an http(s) URL, got ${JSON.stringify(t.url)}`, ['url']);
   }
   const filter = t.filter ?? [];
   if (!Array.isArray(filter)) report('ECONFIG_TYPE', 'must be an array of "noun:verb" strings', ['filter']);
   else {
     filter.forEach((f: unknown, i) => {
-      if (typeof f !== 'string' || !FILTER.test(f)) report('ECONFIG_VALUE', `must be "noun:verb" with * for any, got ${JSON.stringify(f)}`, ['filter', i]);
+      if (typeof f !== 'string' || !FILTER.test(f))
+        report('ECONFIG_VALUE', `must be "noun:verb" with * for any, got ${JSON.stringify(f)}`, ['filter', i]);
     });
   }
   const headers = t.headers === undefined ? {} : decodeHeaders(t.headers, report);
   const secrets = t.secret === undefined ? [] : Array.isArray(t.secret) ? t.secret : [t.secret];
   secrets.forEach((sec: unknown, i) => {
     if (typeof sec !== 'string' || !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(sec)) {
-      report('ECONFIG_VALUE', 'must be a "whsec_<base64>" secret (or an array of them during rotation)', Array.isArray(t.secret) ? ['secret', i] : ['secret']);
+      report(
+        'ECONFIG_VALUE',
+        'must be a "whsec_<base64>" secret (or an array of them during rotation)',
+        Array.isArray(t.secret) ? ['secret', i] : ['secret'],
+      );
     }
   });
   const max_attempts = positiveInt(t.max_attempts, DEFAULT_MAX_ATTEMPTS);
   if (max_attempts === undefined) report('ECONFIG_RANGE', 'must be an integer of at least 1', ['max_attempts']);
   const timeout_ms = positiveInt(t.timeout_ms, DEFAULT_TIMEOUT_MS);
-  if (timeout_ms === undefined) report('ECONFIG_RANGE', 'must be an integer of at least 1 (milliseconds)', ['timeout_ms']);
+  if (timeout_ms === undefined)
+    report('ECONFIG_RANGE', 'must be an integer of at least 1 (milliseconds)', ['timeout_ms']);
   const options = decodeOptions(t, report);
   return decodedOrProblems(problems, () => ({
     url: url!,
@@ -212,10 +242,19 @@ function encodeSink(v: HandlerSink): string {
   const parts = [`url = ${tomlString(v.url)}`];
   if (v.filter.length > 0) parts.push(`filter = [${v.filter.map(tomlString).join(', ')}]`);
   const hk = Object.keys(v.headers);
-  if (hk.length > 0) parts.push(`headers = { ${hk.map((k) => `${tomlString(k)} = ${tomlString(v.headers[k]!)}`).join(', ')} }`);
+  if (hk.length > 0)
+    parts.push(`headers = { ${hk.map((k) => `${tomlString(k)} = ${tomlString(v.headers[k]!)}`).join(', ')} }`);
   if (v.secrets.length > 0) parts.push(`secret = ${tomlString(REDACTED)}`);
   parts.push(`max_attempts = ${v.max_attempts}`, `timeout_ms = ${v.timeout_ms}`);
-  for (const k of ['ssl_verify', 'flatten_payload', 'send_as_list', 'batch_size', 'batch_bytes', 'batch_wait_ms', 'max_in_flight'] as const) {
+  for (const k of [
+    'ssl_verify',
+    'flatten_payload',
+    'send_as_list',
+    'batch_size',
+    'batch_bytes',
+    'batch_wait_ms',
+    'max_in_flight',
+  ] as const) {
     if (v[k] !== undefined) parts.push(`${k} = ${String(v[k])}`);
   }
   if (v.extra_args !== undefined) parts.push(`extra_args = ${tomlInline(v.extra_args)}`);
@@ -232,7 +271,10 @@ function tomlInline(v: unknown): string {
   return String(v);
 }
 
-const sink = () => s.custom<HandlerSink>({ expected: '"host:port" or a table with url', decode: decodeSink, encode: encodeSink }).optional();
+const sink = () =>
+  s
+    .custom<HandlerSink>({ expected: '"host:port" or a table with url', decode: decodeSink, encode: encodeSink })
+    .optional();
 
 /** The [handlers] section; absent, no sinks (events are stored for the feed only). */
 export const handlersSchema = s.table({ feed: sink(), cfgingest: sink(), event_feed: sink() }).optional();

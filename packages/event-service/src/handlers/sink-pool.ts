@@ -193,7 +193,10 @@ export class SinkPool {
     clearTimeout(timer);
     this.onClosed = undefined;
     if (end === 'timed-out') {
-      this.opts.logger.warn({ wait_ms: CLOSE_WAIT_MS }, 'sink worker did not close in time: unmarked deliveries go out again after restart');
+      this.opts.logger.warn(
+        { wait_ms: CLOSE_WAIT_MS },
+        'sink worker did not close in time: unmarked deliveries go out again after restart',
+      );
     } else if (end === 'exited') {
       this.opts.logger.warn({}, 'sink worker exited while closing: unmarked deliveries go out again after restart');
     }
@@ -224,7 +227,10 @@ export class SinkPool {
       if (Date.now() - startedAt >= RESTART_RESET_MS) this.exits = 0;
       const restartMs = backoffDelayMs(this.exits + 1, { baseMs: RESTART_MS, capMs: RESTART_MAX_MS, jitter: 'none' });
       this.exits++;
-      this.down = { reason: `exited (code ${code})${failure === undefined ? '' : `: ${failure}`}`, restartAt: Date.now() + restartMs };
+      this.down = {
+        reason: `exited (code ${code})${failure === undefined ? '' : `: ${failure}`}`,
+        restartAt: Date.now() + restartMs,
+      };
       // Deliveries stay pending in the store; a new worker takes them up with the same sinks.
       this.opts.logger.error({ code, restart_ms: restartMs }, 'sink worker exited: restarting');
       this.restartTimer = setTimeout(() => {

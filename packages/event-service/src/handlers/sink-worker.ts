@@ -37,7 +37,14 @@ function report(): void {
   const out: SinkReport[] = [];
   for (const id of changed) {
     const s = sinks.get(id);
-    if (s !== undefined) out.push({ id, state: s.state, stats: { ...s.stats }, lastError: s.lastError, lastDeliveredAt: s.lastDeliveredAt });
+    if (s !== undefined)
+      out.push({
+        id,
+        state: s.state,
+        stats: { ...s.stats },
+        lastError: s.lastError,
+        lastDeliveredAt: s.lastDeliveredAt,
+      });
   }
   changed.clear();
   if (out.length > 0 || resolved) post({ t: 'report', sinks: out, resolved });

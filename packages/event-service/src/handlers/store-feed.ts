@@ -31,6 +31,8 @@ export class FeedQueries {
       stmt = this.db.prepare<unknown[], FeedRow>(sql);
       this.stmts.set(sql, stmt);
     }
-    return stmt.all(...args, q.limit).map((r) => ({ seq: r.seq, id: r.id, type: r.type, body: r.body, storedAt: r.stored_at }));
+    return stmt
+      .all(...args, q.limit)
+      .map((r) => ({ seq: r.seq, id: r.id, type: r.type, body: r.body, storedAt: r.stored_at }));
   }
 }

@@ -67,7 +67,8 @@ export interface StoreProblem {
 export function storeProblem(err: unknown): StoreProblem {
   const e = (typeof err === 'object' && err !== null ? err : {}) as { key?: unknown; summary?: unknown };
   const code = storeCodeOf(err);
-  if (code === undefined) return { store_code: EventStoreErrorCode.ESTORE_WRITE, setting: STORE_PATH_KEY, reason: SUMMARY.ESTORE_WRITE };
+  if (code === undefined)
+    return { store_code: EventStoreErrorCode.ESTORE_WRITE, setting: STORE_PATH_KEY, reason: SUMMARY.ESTORE_WRITE };
   return {
     store_code: code,
     setting: typeof e.key === 'string' ? e.key : STORE_PATH_KEY,
@@ -86,12 +87,15 @@ export function describeStoreProblem(p: StoreProblem): string {
  */
 export function storeCodeOf(err: unknown): EventStoreErrorCode | undefined {
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' && Object.hasOwn(EVENT_STORE_ERROR_CODES, code) ? (code as EventStoreErrorCode) : undefined;
+  return typeof code === 'string' && Object.hasOwn(EVENT_STORE_ERROR_CODES, code)
+    ? (code as EventStoreErrorCode)
+    : undefined;
 }
 
 /** Which of our codes an SQLite error code (better-sqlite3's SqliteError.code, `SQLITE_NOTADB`) means. */
 function codeOf(sqliteCode: string | undefined, opening: boolean): EventStoreErrorCode {
-  if (sqliteCode === 'SQLITE_NOTADB' || sqliteCode?.startsWith('SQLITE_CORRUPT')) return EventStoreErrorCode.ESTORE_CORRUPT;
+  if (sqliteCode === 'SQLITE_NOTADB' || sqliteCode?.startsWith('SQLITE_CORRUPT'))
+    return EventStoreErrorCode.ESTORE_CORRUPT;
   return opening ? EventStoreErrorCode.ESTORE_OPEN : EventStoreErrorCode.ESTORE_WRITE;
 }
 
@@ -99,14 +103,21 @@ function codeOf(sqliteCode: string | undefined, opening: boolean): EventStoreErr
  * `err` (from SQLite or the file system) as an EventStoreError naming the file: one already is stays as it is.
  * `opening`: it happened while opening the store (ESTORE_OPEN unless the file is not a database).
  */
-export function storeError(err: unknown, file: string, opts: { key?: string; opening?: boolean } = {}): EventStoreError {
+export function storeError(
+  err: unknown,
+  file: string,
+  opts: { key?: string; opening?: boolean } = {},
+): EventStoreError {
   if (err instanceof EventStoreError) return err;
   const e = err as { message?: unknown; code?: unknown };
   const sqliteCode = typeof e.code === 'string' && e.code.startsWith('SQLITE_') ? e.code : undefined;
   const code = codeOf(sqliteCode, opts.opening ?? false);
   const message = typeof e.message === 'string' ? e.message : String(err);
   const what = code === EventStoreErrorCode.ESTORE_CORRUPT ? `${SUMMARY.ESTORE_CORRUPT}: ` : '';
-  return new EventStoreError(code, file, `${what}${message}${sqliteCode === undefined ? '' : ` (${sqliteCode})`}`, { ...opts, cause: err });
+  return new EventStoreError(code, file, `${what}${message}${sqliteCode === undefined ? '' : ` (${sqliteCode})`}`, {
+    ...opts,
+    cause: err,
+  });
 }
 
 /** The file's stat, or undefined when there is none (ENOTDIR: a file stands where a directory of the path would). */
@@ -128,12 +139,19 @@ function statOf(file: string): fs.Stats | undefined {
 export function checkStorePath(file: string, opts: { key?: string; create: boolean }): void {
   // `summary`: the reason without the path or the file system's message (EventStoreError.summary).
   const fail = (code: EventStoreErrorCode, reason: string, more: { cause?: unknown; summary?: string } = {}) =>
-    new EventStoreError(code, file, reason, { ...(opts.key !== undefined && { key: opts.key }), ...more, summary: more.summary ?? reason });
+    new EventStoreError(code, file, reason, {
+      ...(opts.key !== undefined && { key: opts.key }),
+      ...more,
+      summary: more.summary ?? reason,
+    });
   let st: fs.Stats | undefined;
   try {
     st = statOf(file);
   } catch (err) {
-    throw fail(EventStoreErrorCode.ESTORE_OPEN, `cannot be read: ${(err as Error).message}`, { cause: err, summary: `cannot be read${errnoOf(err)}` });
+    throw fail(EventStoreErrorCode.ESTORE_OPEN, `cannot be read: ${(err as Error).message}`, {
+      cause: err,
+      summary: `cannot be read${errnoOf(err)}`,
+    });
   }
   if (st !== undefined) {
     if (st.isDirectory()) throw fail(EventStoreErrorCode.ESTORE_OPEN, 'is a directory, not a store file');
@@ -161,15 +179,21 @@ export function checkStorePath(file: string, opts: { key?: string; create: boole
       { summary: SUMMARY.ESTORE_ORPHAN_WAL },
     );
   }
-  if (!opts.create) throw fail(EventStoreErrorCode.ESTORE_OPEN, 'does not exist (it is created only by the service at start)');
+  if (!opts.create)
+    throw fail(EventStoreErrorCode.ESTORE_OPEN, 'does not exist (it is created only by the service at start)');
   const dir = path.dirname(file);
   if (statOf(dir)?.isDirectory() === false) {
-    throw fail(EventStoreErrorCode.ESTORE_OPEN, `its directory cannot be made: ${dir} is a file, not a directory`, { summary: 'its directory cannot be made: a file is in the way' });
+    throw fail(EventStoreErrorCode.ESTORE_OPEN, `its directory cannot be made: ${dir} is a file, not a directory`, {
+      summary: 'its directory cannot be made: a file is in the way',
+    });
   }
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (err) {
-    throw fail(EventStoreErrorCode.ESTORE_OPEN, `its directory cannot be made: ${(err as Error).message}`, { cause: err, summary: `its directory cannot be made${errnoOf(err)}` });
+    throw fail(EventStoreErrorCode.ESTORE_OPEN, `its directory cannot be made: ${(err as Error).message}`, {
+      cause: err,
+      summary: `its directory cannot be made${errnoOf(err)}`,
+    });
   }
 }
 
@@ -206,11 +230,22 @@ export function checkSameFile(file: string, opened: FileIdentity, key?: string):
     });
   }
   const k = key !== undefined ? { key } : {};
-  if (now === undefined) throw new EventStoreError(EventStoreErrorCode.ESTORE_GONE, file, 'was removed while the service had it open: refusing writes that would be lost at the next start', { ...k, summary: 'was removed while the service had it open' });
+  if (now === undefined)
+    throw new EventStoreError(
+      EventStoreErrorCode.ESTORE_GONE,
+      file,
+      'was removed while the service had it open: refusing writes that would be lost at the next start',
+      { ...k, summary: 'was removed while the service had it open' },
+    );
   if (now.dev !== opened.dev || now.ino !== opened.ino) {
-    throw new EventStoreError(EventStoreErrorCode.ESTORE_GONE, file, 'was replaced by another file while the service had it open: refusing writes that would not be in it', {
-      ...k,
-      summary: 'was replaced by another file while the service had it open',
-    });
+    throw new EventStoreError(
+      EventStoreErrorCode.ESTORE_GONE,
+      file,
+      'was replaced by another file while the service had it open: refusing writes that would not be in it',
+      {
+        ...k,
+        summary: 'was replaced by another file while the service had it open',
+      },
+    );
   }
 }

@@ -140,7 +140,9 @@ export function prepareStatements(connection: Database.Database) {
     markDead: db.prepare<[string, string, number]>(
       'UPDATE deliveries SET state = 2, last_error = ?, attempts = attempts + 1 WHERE sink = ? AND seq = ? AND state = 0',
     ),
-    releaseHeld: db.prepare<[number], { pending: number }>('UPDATE held SET pending = pending - 1 WHERE seq = ? RETURNING pending'),
+    releaseHeld: db.prepare<[number], { pending: number }>(
+      'UPDATE held SET pending = pending - 1 WHERE seq = ? RETURNING pending',
+    ),
     dropHeld: db.prepare<[number]>('DELETE FROM held WHERE seq = ?'),
     // A replayed dead letter: its event is held again (or one more delivery pending for it).
     holdAgain: db.prepare<[number], { pending: number }>(
@@ -159,9 +161,13 @@ export function prepareStatements(connection: Database.Database) {
       'UPDATE deliveries SET state = 0, attempts = 0, next_at = ?, last_error = NULL WHERE sink = ? AND seq = ? AND state = 2',
     ),
     count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
-    probe: db.prepare<[number]>('INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at'),
+    probe: db.prepare<[number]>(
+      'INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at',
+    ),
     // Literal states, so each count reads its partial index.
-    pendingCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 0'),
+    pendingCount: db.prepare<[string], { n: number }>(
+      'SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 0',
+    ),
     deadCount: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE sink = ? AND state = 2'),
     held: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM held'),
     lastSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events'),

@@ -19,7 +19,11 @@ const data = workerData as StoreWriterData;
 // The file the main thread opened, never a new one: a store removed since fails here, naming it (the thread's
 // 'error', which store-writer.ts passes on to the commits it refuses).
 // Its appends are counted as held by the main thread as it takes the answer (store-writer.ts), not here.
-const store = new SqliteEventStore(data.file, { heldCounter: data.heldCounter, create: false, deferAppendedHeld: true });
+const store = new SqliteEventStore(data.file, {
+  heldCounter: data.heldCounter,
+  create: false,
+  deferAppendedHeld: true,
+});
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 function append(events: NewEvent[]): AppendResult[] {

@@ -28,7 +28,10 @@ export class StoreWriter {
   /** store-checkpointer.ts, started with the first writer. */
   private checkpointer: Worker | undefined;
   /** A commit or probe refused: EventStoreError, as the writer's thread met it (store-file.ts). */
-  private readonly waiting = new Map<number, { resolve: (r: AppendResult[]) => void; reject: (e: EventStoreError) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (r: AppendResult[]) => void; reject: (e: EventStoreError) => void }
+  >();
   private nextId = 1;
   private closed = false;
 
@@ -79,10 +82,14 @@ export class StoreWriter {
 
   private startCheckpointer(): void {
     if (this.checkpointer !== undefined) return;
-    const checkpointer = new Worker(new URL('./store-checkpointer.js', import.meta.url), { workerData: { file: this.data.file } });
+    const checkpointer = new Worker(new URL('./store-checkpointer.js', import.meta.url), {
+      workerData: { file: this.data.file },
+    });
     checkpointer.unref();
     this.checkpointer = checkpointer;
-    checkpointer.on('error', (err) => this.logger.warn({ err: err.message }, 'event store checkpointer failed: the writer checkpoints'));
+    checkpointer.on('error', (err) =>
+      this.logger.warn({ err: err.message }, 'event store checkpointer failed: the writer checkpoints'),
+    );
     checkpointer.on('exit', () => {
       if (this.checkpointer === checkpointer) this.checkpointer = undefined;
     });
@@ -109,8 +116,7 @@ export class StoreWriter {
         // in this turn's microtasks): no read of the held count in between sees the group twice.
         countCommitted(this.data.heldCounter, m.held);
         w?.resolve(m.results);
-      }
-      else w?.reject(new EventStoreError(m.code, this.data.file, m.reason, { key: m.key, summary: m.summary }));
+      } else w?.reject(new EventStoreError(m.code, this.data.file, m.reason, { key: m.key, summary: m.summary }));
     });
     worker.on('error', (err) => {
       failure = err;
@@ -128,7 +134,12 @@ export class StoreWriter {
       const reason = `event store writer exited (code ${code})${detail === undefined ? '' : `: ${detail}`}`;
       // What /healthz may show: the thread's own summary when it had one, never the message of whatever it threw.
       const summary = `event store writer exited (code ${code})${typeof kept?.summary === 'string' ? `: ${kept.summary}` : ''}`;
-      const error = new EventStoreError(storeCodeOf(failure) ?? EventStoreErrorCode.ESTORE_WRITE, this.data.file, reason, { summary });
+      const error = new EventStoreError(
+        storeCodeOf(failure) ?? EventStoreErrorCode.ESTORE_WRITE,
+        this.data.file,
+        reason,
+        { summary },
+      );
       // Groups it committed whose answers will never come: counted now (none can be added to slot 1 any more).
       countAllCommitted(this.data.heldCounter);
       for (const w of this.waiting.values()) w.reject(error);

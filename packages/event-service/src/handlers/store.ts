@@ -11,7 +11,14 @@
 // (store-deliveries.ts), the feed's query (store-feed.ts), retention (store-retention.ts, run by
 // store-housekeeping.ts), the held count (held-counter.ts), the layout and statements (store-schema.ts).
 import Database from 'better-sqlite3';
-import { EventStoreError, checkSameFile, checkStorePath, identityOf, storeError, type FileIdentity } from './store-file.js';
+import {
+  EventStoreError,
+  checkSameFile,
+  checkStorePath,
+  identityOf,
+  storeError,
+  type FileIdentity,
+} from './store-file.js';
 import type { AppendResult, DeliveryRecord, EventStore, FeedFilter, NewEvent, StoredEvent } from './event-store.js';
 import { HeldLedger, newHeldCounter, recount } from './held-counter.js';
 import { DeliveryRecords } from './store-deliveries.js';
@@ -130,7 +137,10 @@ export class SqliteEventStore implements EventStore {
     this.deferAppendedHeld = opts.deferAppendedHeld ?? false;
     if (opts.heldCounter === undefined) Atomics.store(this.heldCounter, 0, this.stmts.held.get()!.n);
     this.conn = { db: this.db, stmts: this.stmts, write: (fn) => this.write(fn)() };
-    this.deliveries = new DeliveryRecords(this.conn, { held: this.ledger, full: (opts.synchronous ?? 'FULL') === 'FULL' });
+    this.deliveries = new DeliveryRecords(this.conn, {
+      held: this.ledger,
+      full: (opts.synchronous ?? 'FULL') === 'FULL',
+    });
     this.feedQueries = new FeedQueries(this.db);
   }
 

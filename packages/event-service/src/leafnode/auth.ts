@@ -31,14 +31,23 @@ export class LeafAuthorizer {
   /** True when a CONNECT must carry something: INFO then says auth_required, as nats-server's does. */
   get required(): boolean {
     const a = this.conf.authorization;
-    return this.conf.tls?.verify_and_map === true || a?.user !== undefined || a?.users !== undefined || a?.token !== undefined;
+    return (
+      this.conf.tls?.verify_and_map === true ||
+      a?.user !== undefined ||
+      a?.users !== undefined ||
+      a?.token !== undefined
+    );
   }
 
   /**
    * Synchronous unless a bcrypt hash must be checked. `cert`: the leaf's verified TLS certificate, if any; `gone`:
    * aborted when the connection leaves, so a bcrypt check not yet started is dropped.
    */
-  authorize(creds: LeafCredentials, cert: X509Certificate | undefined, gone?: AbortSignal): LeafAdmission | Promise<LeafAdmission> {
+  authorize(
+    creds: LeafCredentials,
+    cert: X509Certificate | undefined,
+    gone?: AbortSignal,
+  ): LeafAdmission | Promise<LeafAdmission> {
     const auth = this.conf.authorization;
     if (this.conf.tls?.verify_and_map === true) {
       // The certificate names the leaf; a user name in CONNECT is not consulted (nats-server warns and ignores it).
@@ -47,20 +56,45 @@ export class LeafAuthorizer {
       if (entry === undefined) return refuse(`certificate ${describeCert(cert)} is not one of authorization.users`);
       const identity: LeafIdentity = { method: 'certificate', user: entry.user };
       if (entry.password === undefined) return { ok: true, identity };
-      return this.check(entry.password, creds.pass, { identity, gone }, `wrong password for certificate user ${shown(entry.user)}`);
+      return this.check(
+        entry.password,
+        creds.pass,
+        { identity, gone },
+        `wrong password for certificate user ${shown(entry.user)}`,
+      );
     }
     if (auth?.user !== undefined) {
-      if (creds.user === undefined || !sameSecret(auth.user, creds.user)) return refuse(creds.user === undefined ? 'no user' : 'unknown user');
-      return this.check(auth.password!, creds.pass, { identity: { method: 'password', user: auth.user }, gone }, `wrong password for user ${shown(auth.user)}`);
+      if (creds.user === undefined || !sameSecret(auth.user, creds.user))
+        return refuse(creds.user === undefined ? 'no user' : 'unknown user');
+      return this.check(
+        auth.password!,
+        creds.pass,
+        { identity: { method: 'password', user: auth.user }, gone },
+        `wrong password for user ${shown(auth.user)}`,
+      );
     }
     if (auth?.users !== undefined) {
       const entry = creds.user === undefined ? undefined : auth.users.find((u) => u.user === creds.user);
       if (entry === undefined) return refuse(creds.user === undefined ? 'no user' : 'unknown user');
-      return this.check(entry.password!, creds.pass, { identity: { method: 'password', user: entry.user }, gone }, `wrong password for user ${shown(entry.user)}`);
+      return this.check(
+        entry.password!,
+        creds.pass,
+        { identity: { method: 'password', user: entry.user }, gone },
+        `wrong password for user ${shown(entry.user)}`,
+      );
     }
-    if (auth?.token !== undefined) return this.check(auth.token, creds.token, { identity: { method: 'token' }, gone }, creds.token === undefined ? 'no token' : 'wrong token');
+    if (auth?.token !== undefined)
+      return this.check(
+        auth.token,
+        creds.token,
+        { identity: { method: 'token' }, gone },
+        creds.token === undefined ? 'no token' : 'wrong token',
+      );
     // Nobody named (loopback only, config.ts): the certificate, if any, chained to the CA.
-    return { ok: true, identity: cert === undefined ? { method: 'none' } : { method: 'tls', user: describeCert(cert) } };
+    return {
+      ok: true,
+      identity: cert === undefined ? { method: 'none' } : { method: 'tls', user: describeCert(cert) },
+    };
   }
 
   /** bcrypt checks queued or running now. */
@@ -72,7 +106,12 @@ export class LeafAuthorizer {
     return this.bcrypt.close();
   }
 
-  private check(secret: string, given: string | undefined, on: { identity: LeafIdentity; gone: AbortSignal | undefined }, why: string): LeafAdmission | Promise<LeafAdmission> {
+  private check(
+    secret: string,
+    given: string | undefined,
+    on: { identity: LeafIdentity; gone: AbortSignal | undefined },
+    why: string,
+  ): LeafAdmission | Promise<LeafAdmission> {
     const { identity } = on;
     if (given === undefined) return refuse(`${why.replace(/^wrong /, 'no ')}`);
     const ok = checkSecret(secret, given, { bcrypt: this.bcrypt, gone: on.gone });

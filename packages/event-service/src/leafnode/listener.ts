@@ -53,12 +53,17 @@ export class LeafnodeListener implements LinkContext {
   /** LS+, LS- and LMSG from leaves refused for a subject, reply or queue not UTF-8, every link since start (/metrics). */
   refusedOperations = 0;
   private readonly oversizeWarn = new ThrottledWarn('leafnode message over max_payload dropped; the link stays up');
-  private readonly refusedOpWarn = new ThrottledWarn('leafnode operation with a subject, reply or queue not UTF-8 dropped; the link stays up');
+  private readonly refusedOpWarn = new ThrottledWarn(
+    'leafnode operation with a subject, reply or queue not UTF-8 dropped; the link stays up',
+  );
   private readonly refusalWarn = new ThrottledWarn('leafnode connection refused: too many unauthenticated connections');
   private readonly handshakeWarn = new ThrottledWarn('leafnode TLS handshake failed or not done in time');
-  private readonly refusedWarn = new ThrottledWarn<`refused_${LeafRefusal}`>('leafnode connection refused before admission, closing', {
-    kinds: ['refused_credentials', 'refused_protocol'],
-  });
+  private readonly refusedWarn = new ThrottledWarn<`refused_${LeafRefusal}`>(
+    'leafnode connection refused before admission, closing',
+    {
+      kinds: ['refused_credentials', 'refused_protocol'],
+    },
+  );
   /** Made at listen, from the [leafnodes] section it listens for. */
   private authorizer: LeafAuthorizer | undefined;
   /** The port, and the sockets accepted and not yet admitted (TLS handshake or CONNECT pending); made at listen. */
@@ -142,10 +147,15 @@ export class LeafnodeListener implements LinkContext {
   authorize(link: LeafLink, connect: Readonly<Record<string, unknown>>): LeafAdmission | Promise<LeafAdmission> {
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     const cert = link.transport.tlsSocket()?.getPeerX509Certificate();
-    if (this.authorizer === undefined || this.acceptor === undefined) return { ok: false, reason: 'the listener is not listening' };
+    if (this.authorizer === undefined || this.acceptor === undefined)
+      return { ok: false, reason: 'the listener is not listening' };
     const slots = this.acceptor.slots;
     const slot = slots.get(link.cid);
-    const verdict = this.authorizer.authorize({ user: str(connect.user), pass: str(connect.pass), token: str(connect.auth_token) }, cert, slot?.gone);
+    const verdict = this.authorizer.authorize(
+      { user: str(connect.user), pass: str(connect.pass), token: str(connect.auth_token) },
+      cert,
+      slot?.gone,
+    );
     // A bcrypt check keeps its max_unauthenticated slot until it settles, even if the link leaves first, so checks
     // waiting for the worker are never more than max_unauthenticated; one whose link left before its turn is dropped.
     if (verdict instanceof Promise && slot !== undefined) slots.hold(slot, verdict);
@@ -163,7 +173,13 @@ export class LeafnodeListener implements LinkContext {
 
   oversizeDropped(link: LeafLink, subject: string, size: number): void {
     this.droppedOversize++;
-    this.oversizeWarn.note(this.logger, { lid: link.cid, leaf: link.leaf?.name, subject, bytes: size, max_payload: this.limits.max_payload });
+    this.oversizeWarn.note(this.logger, {
+      lid: link.cid,
+      leaf: link.leaf?.name,
+      subject,
+      bytes: size,
+      max_payload: this.limits.max_payload,
+    });
   }
 
   operationRefused(link: LeafLink, op: Op, detail: string): void {
@@ -175,7 +191,14 @@ export class LeafnodeListener implements LinkContext {
     this.acceptor?.closed(link.cid);
     if (this.links.delete(link.cid) && link.leaf !== undefined) {
       this.logger.info(
-        { lid: link.cid, ip: link.transport.remoteAddress, leaf: link.leaf.name, reason, in_msgs: link.stats.inMsgs, out_msgs: link.stats.outMsgs },
+        {
+          lid: link.cid,
+          ip: link.transport.remoteAddress,
+          leaf: link.leaf.name,
+          reason,
+          in_msgs: link.stats.inMsgs,
+          out_msgs: link.stats.outMsgs,
+        },
         'leafnode closed',
       );
     }
@@ -204,7 +227,8 @@ export class LeafnodeListener implements LinkContext {
       // Past max_unauthenticated: before any INFO or TLS, so a flood of silent sockets costs a write and a close each.
       refuse: (socket) => this.refuseUnauthenticated(socket),
       open: (lid, transport) => this.open(lid, transport),
-      notAdmitted: (link) => link.fail(Errors.authTimeout, 'no admitted CONNECT within the authorization timeout of accept'),
+      notAdmitted: (link) =>
+        link.fail(Errors.authTimeout, 'no admitted CONNECT within the authorization timeout of accept'),
       handshakeFailed: (f) => {
         const reason = f.timedOut ? 'not done within the authorization timeout of accept' : f.reason;
         this.handshakeWarn.note(this.logger, { lid: f.id, ip: f.socket.remoteAddress, reason });
@@ -215,7 +239,10 @@ export class LeafnodeListener implements LinkContext {
   private refuseUnauthenticated(socket: net.Socket): void {
     this.refusedUnauthenticated++;
     this.acceptor!.slots.refuseSocket(socket, errLine(Errors.maxConnections));
-    this.refusalWarn.note(this.logger, { ip: socket.remoteAddress, max_unauthenticated: this.config.leafnodes?.max_unauthenticated });
+    this.refusalWarn.note(this.logger, {
+      ip: socket.remoteAddress,
+      max_unauthenticated: this.config.leafnodes?.max_unauthenticated,
+    });
   }
 
   /**

@@ -51,7 +51,13 @@ export class MonitorServer {
       routes: {
         '/': () => textResponse(200, 'text/html; charset=utf-8', statusPage(NATS_ENDPOINTS)),
         ...natsRoutes({
-          varz: () => serviceVarz(src, { httpHost: opts.host, httpPort: this.http.port, httpReqStats: this.http.reqStats, cpu: this.cpu }),
+          varz: () =>
+            serviceVarz(src, {
+              httpHost: opts.host,
+              httpPort: this.http.port,
+              httpReqStats: this.http.reqStats,
+              cpu: this.cpu,
+            }),
           connz: (q) => connz(src, q, { closed: this.closed }),
           subsz: (q) => subsz(src, q),
           leafz: (q) => serviceLeafz(src, q),

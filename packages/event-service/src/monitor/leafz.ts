@@ -7,7 +7,10 @@ export function serviceLeafz(src: MonitorSource, q: URLSearchParams): Leafz {
   return leafz(
     {
       serverId: src.serverId,
-      leafs: (subs, auth) => [...(src.leafnodes?.links.values() ?? [])].map((l) => leafInfoOfLink(l, subs, auth)).filter((l): l is LeafzInfo => l !== undefined),
+      leafs: (subs, auth) =>
+        [...(src.leafnodes?.links.values() ?? [])]
+          .map((l) => leafInfoOfLink(l, subs, auth))
+          .filter((l): l is LeafzInfo => l !== undefined),
     },
     q,
   );

@@ -6,7 +6,16 @@ import type { ServiceConfig } from '../config-types.js';
 import type { HandlersStatus } from '../handlers/status.js';
 import type { LeafnodeListener } from '../leafnode/listener.js';
 
-export { goDuration, nanoseconds, rfc3339, uptime, MonitorRequestError, queryBool, queryInt, querySubs } from '@event-broker/shared';
+export {
+  goDuration,
+  nanoseconds,
+  rfc3339,
+  uptime,
+  MonitorRequestError,
+  queryBool,
+  queryInt,
+  querySubs,
+} from '@event-broker/shared';
 export type { ServerState } from '@event-broker/shared';
 
 export interface MonitorSource {

@@ -20,7 +20,10 @@ export function serviceVarz(src: MonitorSource, opts: ServiceVarzOptions): Recor
     subscriptions: src.broker.listenerCount,
     // nats-server counts leaf connections once their CONNECT is accepted (leafnode.go addLeafNodeConnection).
     leafnodes: src.leafnodes?.admittedLinks.length ?? 0,
-    websocket: ws === undefined ? {} : { host: ws.host, port: src.websocketPort ?? ws.port, no_tls: ws.no_tls || src.config.tls === undefined },
+    websocket:
+      ws === undefined
+        ? {}
+        : { host: ws.host, port: src.websocketPort ?? ws.port, no_tls: ws.no_tls || src.config.tls === undefined },
     extra: {
       listener_limit: src.broker.listenerLimit,
       // Part of `subscriptions` (the listeners): room granted to gateways for their clients' subscriptions.

@@ -26,18 +26,30 @@ const ci = process.env.CI !== undefined && process.env.CI !== '' && process.env.
 
 /** The `skip` option for a browser suite: false when it runs, else why not. */
 export function browserSkip(what: string): string | false {
-  return chromiumPath === undefined && !ci ? `chromium is not installed (apt-get install chromium); ${what} is skipped` : false;
+  return chromiumPath === undefined && !ci
+    ? `chromium is not installed (apt-get install chromium); ${what} is skipped`
+    : false;
 }
 
 /** Launches headless chromium; `args` are added to the defaults. */
 export async function launchChromium(args: string[] = []): Promise<Browser> {
-  if (chromiumPath === undefined) throw new Error('CI is set but chromium is not installed: .ci/run must apt-get install chromium');
+  if (chromiumPath === undefined)
+    throw new Error('CI is set but chromium is not installed: .ci/run must apt-get install chromium');
   return within(
     chromium.launch({
       executablePath: chromiumPath,
       headless: true,
       // Debian chromium as root needs --no-sandbox; the rest keep it off the (closed) network and quiet.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...args],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        ...args,
+      ],
       timeout: 30_000,
     }),
     'chromium starts',

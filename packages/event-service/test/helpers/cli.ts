@@ -16,7 +16,11 @@ export function cli(t: AfterHook, args: string[], cwd?: string, opts: Omit<Spawn
 }
 
 /** Runs the CLI to completion, bounded. */
-export async function runToExit(t: AfterHook, args: string[], ms?: number): Promise<{ code: number | NodeJS.Signals; stdout: string; stderr: string }> {
+export async function runToExit(
+  t: AfterHook,
+  args: string[],
+  ms?: number,
+): Promise<{ code: number | NodeJS.Signals; stdout: string; stderr: string }> {
   return exitOf(cli(t, args), ms);
 }
 

@@ -29,7 +29,14 @@ export function storeConformance(name: string, factory: StoreFactory): void {
     it('appends events in order with increasing sequences and reads them back by id', (t) => {
       const s = open(t);
       const res = s.append([ev('a'), ev('b'), ev('c')]);
-      assert.deepEqual(res.map((r) => [r.id, r.duplicate]), [['a', false], ['b', false], ['c', false]]);
+      assert.deepEqual(
+        res.map((r) => [r.id, r.duplicate]),
+        [
+          ['a', false],
+          ['b', false],
+          ['c', false],
+        ],
+      );
       assert.ok(res[0]!.seq < res[1]!.seq && res[1]!.seq < res[2]!.seq);
       const got = s.get('b');
       assert.equal(got?.type, 'scanJobCreated');
@@ -52,9 +59,19 @@ export function storeConformance(name: string, factory: StoreFactory): void {
     it('keeps one delivery record per sink, due oldest first', (t) => {
       const s = open(t);
       s.append([ev('1', ['feed']), ev('2', ['feed', 'cfgingest']), ev('3', ['cfgingest'])]);
-      assert.deepEqual(s.due('feed', Date.now(), 10).map((d) => d.id), ['1', '2']);
-      assert.deepEqual(s.due('cfgingest', Date.now(), 10).map((d) => d.id), ['2', '3']);
-      assert.deepEqual(s.due('feed', Date.now(), 1).map((d) => d.id), ['1'], 'limit respected');
+      assert.deepEqual(
+        s.due('feed', Date.now(), 10).map((d) => d.id),
+        ['1', '2'],
+      );
+      assert.deepEqual(
+        s.due('cfgingest', Date.now(), 10).map((d) => d.id),
+        ['2', '3'],
+      );
+      assert.deepEqual(
+        s.due('feed', Date.now(), 1).map((d) => d.id),
+        ['1'],
+        'limit respected',
+      );
       const d = s.due('feed', Date.now(), 1)[0]!;
       assert.equal(d.state, 'pending');
       assert.equal(d.attempts, 0);
@@ -93,39 +110,76 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       s.dead('feed', b!.seq, 'HTTP 410');
       s.dead('cfgingest', a!.seq, 'timeout');
       assert.equal(s.held, 0);
-      assert.deepEqual(s.deadLetters().map((d) => `${d.sink}:${d.id}`), ['cfgingest:a', 'feed:a', 'feed:b']);
+      assert.deepEqual(
+        s.deadLetters().map((d) => `${d.sink}:${d.id}`),
+        ['cfgingest:a', 'feed:a', 'feed:b'],
+      );
       assert.deepEqual(s.sinkCounts('feed'), { pending: 0, dead: 2 });
       assert.deepEqual(s.sinkCounts('nobody'), { pending: 0, dead: 0 });
       const feedDead = s.deadLetters({ sink: 'feed' });
-      assert.deepEqual(feedDead.map((d) => [d.id, d.attempts, d.lastError]), [['a', 2, 'HTTP 500 after 2 attempts'], ['b', 1, 'HTTP 410']]);
-      assert.deepEqual(s.deadLetters({ sink: 'feed', after: a!.seq }).map((d) => d.id), ['b'], 'paged by sequence');
+      assert.deepEqual(
+        feedDead.map((d) => [d.id, d.attempts, d.lastError]),
+        [
+          ['a', 2, 'HTTP 500 after 2 attempts'],
+          ['b', 1, 'HTTP 410'],
+        ],
+      );
+      assert.deepEqual(
+        s.deadLetters({ sink: 'feed', after: a!.seq }).map((d) => d.id),
+        ['b'],
+        'paged by sequence',
+      );
       assert.equal(s.due('feed', Date.now(), 10).length, 0);
       assert.equal(s.replay('feed', [b!.seq]), 1);
       assert.equal(s.held, 1);
-      assert.deepEqual(s.due('feed', Date.now(), 10).map((d) => [d.id, d.attempts]), [['b', 0]]);
+      assert.deepEqual(
+        s.due('feed', Date.now(), 10).map((d) => [d.id, d.attempts]),
+        [['b', 0]],
+      );
       assert.equal(s.replay('feed'), 1, 'the rest of the sink');
       assert.equal(s.replay('feed'), 0);
       assert.equal(s.held, 2);
       assert.deepEqual(s.sinkCounts('feed'), { pending: 2, dead: 0 });
       assert.deepEqual(s.sinkCounts('cfgingest'), { pending: 0, dead: 1 });
-      assert.deepEqual(s.deadLetters().map((d) => `${d.sink}:${d.id}`), ['cfgingest:a']);
+      assert.deepEqual(
+        s.deadLetters().map((d) => `${d.sink}:${d.id}`),
+        ['cfgingest:a'],
+      );
     });
 
     it('a member the store cannot take fails alone: the rest of its batch is stored once, in order, without gaps', (t) => {
       const s = open(t);
       const bad = { id: 'bad', type: 'x', body: null as unknown as string, sinks: ['feed'] };
       const res = s.append([ev('ok1'), bad, ev('ok2')]);
-      assert.deepEqual(res.map((r) => [r.id, r.duplicate, r.error === undefined]), [['ok1', false, true], ['bad', false, false], ['ok2', false, true]]);
+      assert.deepEqual(
+        res.map((r) => [r.id, r.duplicate, r.error === undefined]),
+        [
+          ['ok1', false, true],
+          ['bad', false, false],
+          ['ok2', false, true],
+        ],
+      );
       assert.equal(res[1]!.seq, 0);
       assert.ok(res[1]!.error!.length > 0, 'the refusal says why');
       assert.equal(res[2]!.seq, res[0]!.seq + 1, 'no sequence used by the refused member');
       assert.equal(s.count(), 2);
       assert.equal(s.held, 2, 'only stored events are held');
       assert.equal(s.get('bad'), undefined);
-      assert.deepEqual(s.due('feed', Date.now(), 10).map((d) => d.id), ['ok1', 'ok2'], 'no delivery for the refused member');
+      assert.deepEqual(
+        s.due('feed', Date.now(), 10).map((d) => d.id),
+        ['ok1', 'ok2'],
+        'no delivery for the refused member',
+      );
       // The same batch again: the stored ones are duplicates, the bad one still refused alone.
       const again = s.append([ev('ok1'), bad, ev('ok2')]);
-      assert.deepEqual(again.map((r) => [r.duplicate, r.error === undefined]), [[true, true], [false, false], [true, true]]);
+      assert.deepEqual(
+        again.map((r) => [r.duplicate, r.error === undefined]),
+        [
+          [true, true],
+          [false, false],
+          [true, true],
+        ],
+      );
       assert.equal(s.count(), 2);
     });
 
@@ -133,7 +187,14 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       const s = open(t);
       assert.equal(s.lastSeq(), 0);
       const body = (id: string, type: string, producer: string, actor?: string) =>
-        JSON.stringify({ specversion: '1.0', id, source: 's', type, producer: { id: producer, name: 'n', type: 't' }, ...(actor && { actor: { id: actor, object_type: 'user' } }) });
+        JSON.stringify({
+          specversion: '1.0',
+          id,
+          source: 's',
+          type,
+          producer: { id: producer, name: 'n', type: 't' },
+          ...(actor && { actor: { id: actor, object_type: 'user' } }),
+        });
       const at = Date.now();
       const [a, b, c] = s.append([
         { id: 'a', type: 'scanJobCreated', body: body('a', 'scanJobCreated', 'p1', 'alice'), sinks: [] },
@@ -157,7 +218,8 @@ export function storeConformance(name: string, factory: StoreFactory): void {
 
     it('filters the feed by who published it: authid and authtype, alone or with the other filters', (t) => {
       const s = open(t);
-      const body = (id: string, auth: Record<string, string>) => JSON.stringify({ specversion: '1.0', id, source: 's', type: 'scanJobCreated', ...auth });
+      const body = (id: string, auth: Record<string, string>) =>
+        JSON.stringify({ specversion: '1.0', id, source: 's', type: 'scanJobCreated', ...auth });
       const [a] = s.append([
         { id: 'a', type: 'scanJobCreated', body: body('a', { authtype: 'app_user', authid: 'alice' }), sinks: [] },
         { id: 'b', type: 'scanJobCreated', body: body('b', { authtype: 'app_user', authid: 'bob' }), sinks: [] },
@@ -186,7 +248,10 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       assert.deepEqual(left(), ['e0', 'e1']);
       assert.equal(s.held, 1);
       assert.equal(s.replay('feed'), 1);
-      s.delivered('feed', s.due('feed', Date.now(), 10).map((d) => d.seq));
+      s.delivered(
+        'feed',
+        s.due('feed', Date.now(), 10).map((d) => d.seq),
+      );
       assert.equal(s.prune({ maxEvents: 100, olderThan: Date.now() + 1 }), 2, 'once delivered they go too');
       assert.equal(s.count(), 0);
       assert.equal(s.held, 0);
@@ -205,8 +270,14 @@ export function storeConformance(name: string, factory: StoreFactory): void {
         t.after(() => again.close());
         assert.equal(again.count(), 2);
         assert.equal(again.held, 2);
-        assert.deepEqual(again.due('feed', 10, 10).map((d) => [d.id, d.attempts]), [['b', 1]]);
-        assert.deepEqual(again.due('cfgingest', 10, 10).map((d) => d.id), ['a']);
+        assert.deepEqual(
+          again.due('feed', 10, 10).map((d) => [d.id, d.attempts]),
+          [['b', 1]],
+        );
+        assert.deepEqual(
+          again.due('cfgingest', 10, 10).map((d) => d.id),
+          ['a'],
+        );
         assert.equal(again.append([ev('a')])[0]!.duplicate, true);
       });
     }

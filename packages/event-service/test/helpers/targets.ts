@@ -133,7 +133,8 @@ export const natsServer: Target = {
       const wsSecurity = opts.websocketTls && tlsBlock !== undefined ? tlsBlock : 'no_tls: true';
       const origins = [];
       if (opts.websocketSameOrigin !== undefined) origins.push(`, same_origin: ${opts.websocketSameOrigin}`);
-      if (opts.websocketAllowedOrigins !== undefined) origins.push(`, allowed_origins: ${JSON.stringify(opts.websocketAllowedOrigins)}`);
+      if (opts.websocketAllowedOrigins !== undefined)
+        origins.push(`, allowed_origins: ${JSON.stringify(opts.websocketAllowedOrigins)}`);
       lines.push(`websocket { listen: "127.0.0.1:${wsPort}", ${wsSecurity}${origins.join('')} }`);
     }
     const server = await spawnNatsServer(lines, { port });
@@ -153,7 +154,10 @@ export const natsServer: Target = {
  * An unknown name throws rather than silently running nothing.
  */
 export function selectedTargetNames(env: NodeJS.ProcessEnv = process.env): TargetName[] {
-  const raw = (env.TARGETS ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const raw = (env.TARGETS ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
   if (raw.length === 0) return [...TARGET_NAMES];
   for (const n of raw) {
     if (!(TARGET_NAMES as readonly string[]).includes(n)) {

@@ -170,7 +170,9 @@ export function runConfigCommand<C>(spec: ConfigCommandSpec<C>, argv: string[]):
   const [verb, ...rest] = positionals;
   const ok = (verb === 'show' && rest.length === 0) || (verb === 'patch' && rest.length === 1);
   if (!ok) {
-    process.stderr.write(`${spec.program} config: expected \`patch FILE\` or \`show\`, got ${JSON.stringify(positionals.join(' '))}\n${usage}\n`);
+    process.stderr.write(
+      `${spec.program} config: expected \`patch FILE\` or \`show\`, got ${JSON.stringify(positionals.join(' '))}\n${usage}\n`,
+    );
     return 2;
   }
   const patchDir = args['patch-dir'];
@@ -212,7 +214,15 @@ function patch<C>(spec: ConfigCommandSpec<C>, inForce: InForce<C>, file: string)
     next = spec.load({ ...inForce.options, patchPaths: [...inForce.options.patchPaths, tmp] });
     const src = next.sources.get(spec.dataDirKey);
     if (src?.kind === 'patch' && src.file === tmp) {
-      throw new ConfigError([{ file: tmp, line: src.line, key: spec.dataDirKey, reason: 'cannot be set by a stored patch (set it in the base file)', code: 'ECONFIG_VALUE' }]);
+      throw new ConfigError([
+        {
+          file: tmp,
+          line: src.line,
+          key: spec.dataDirKey,
+          reason: 'cannot be set by a stored patch (set it in the base file)',
+          code: 'ECONFIG_VALUE',
+        },
+      ]);
     }
   } catch (err) {
     fs.rmSync(tmp, { force: true });
@@ -240,7 +250,12 @@ export function describeChange(c: ConfigChange): string {
   return `${c.key}: ${show(c.from)} -> ${show(c.to)}`;
 }
 
-function refused(spec: ConfigCommandSpec<unknown>, err: unknown, head: string, file: (f: string) => string = (f) => f): number {
+function refused(
+  spec: ConfigCommandSpec<unknown>,
+  err: unknown,
+  head: string,
+  file: (f: string) => string = (f) => f,
+): number {
   if (!(err instanceof ConfigError)) throw err;
   process.stderr.write(`${spec.program} config: ${head}\n`);
   for (const p of err.problems) process.stderr.write(`${formatProblem({ ...p, file: file(p.file) })}\n`);
@@ -258,6 +273,8 @@ function nextNumber(paths: readonly string[]): string {
 }
 
 function safeName(file: string): string {
-  const name = basename(file).replace(/\.toml$/, '').replace(/[^A-Za-z0-9_.-]/g, '_');
+  const name = basename(file)
+    .replace(/\.toml$/, '')
+    .replace(/[^A-Za-z0-9_.-]/g, '_');
   return `${name || 'patch'}.toml`;
 }

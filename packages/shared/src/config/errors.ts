@@ -3,7 +3,8 @@
 
 /** The stable codes: API for callers and documentation alike. Each problem has one; so does the error. */
 export const CONFIG_ERROR_CODES = {
-  ECONFIG_FILE: 'a configuration file cannot be read (missing, a directory, no permission), or a secret key file every user may write',
+  ECONFIG_FILE:
+    'a configuration file cannot be read (missing, a directory, no permission), or a secret key file every user may write',
   ECONFIG_SYNTAX: 'a file is not valid TOML 1.0 (the problem names line and column)',
   ECONFIG_UNKNOWN_KEY: 'a key the schema does not know (the closest known key is suggested when one is near)',
   ECONFIG_TYPE: 'a value of the wrong type (a string where an integer belongs, a table where a value belongs)',
@@ -49,7 +50,8 @@ export class ConfigError extends Error {
   constructor(problems: readonly ConfigProblem[], options?: { cause?: unknown }) {
     if (problems.length === 0) throw new TypeError('ConfigError needs at least one problem');
     const lines = problems.map(formatProblem);
-    const head = problems.length === 1 ? 'invalid configuration' : `invalid configuration (${problems.length} problems)`;
+    const head =
+      problems.length === 1 ? 'invalid configuration' : `invalid configuration (${problems.length} problems)`;
     super(`${head}:\n  ${lines.join('\n  ')}`, options);
     this.name = 'ConfigError';
     this.code = problems[0]!.code;

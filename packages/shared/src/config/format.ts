@@ -20,13 +20,23 @@ export interface FormatOptions {
   sources?: ConfigSources;
 }
 
-export function formatToml<S extends Shape>(root: Section<S, boolean>, value: InferShape<S>, opts: FormatOptions = {}): string {
+export function formatToml<S extends Shape>(
+  root: Section<S, boolean>,
+  value: InferShape<S>,
+  opts: FormatOptions = {},
+): string {
   const out: string[] = [];
   emit(root as unknown as Section<Shape, boolean>, value as Record<string, unknown>, [], out, opts);
   return `${out.join('\n').replace(/^\n+/, '')}\n`;
 }
 
-function emit(sec: Section<Shape, boolean>, value: Record<string, unknown>, path: ConfigPath, out: string[], opts: FormatOptions): void {
+function emit(
+  sec: Section<Shape, boolean>,
+  value: Record<string, unknown>,
+  path: ConfigPath,
+  out: string[],
+  opts: FormatOptions,
+): void {
   const fields = Object.entries(sec.shape) as [string, AnyField][];
   for (const [key, field] of fields) {
     const v = value[key];

@@ -12,7 +12,14 @@ export * from './entry.js';
 export { MAX_CONTROL_LINE_CAP, MAX_PAYLOAD_CAP, clientPortSection, type ClientPortDefaults } from './limits.js';
 export { planReload, type ReloadPlan } from './reload.js';
 export { formatToml, isSecretName, REDACTED, type FormatOptions } from './format.js';
-export { loadLayers, parseTomlLayer, readTomlLayer, type FileRole, type LoadedLayers, type LoadLayersOptions } from './load.js';
+export {
+  loadLayers,
+  parseTomlLayer,
+  readTomlLayer,
+  type FileRole,
+  type LoadedLayers,
+  type LoadLayersOptions,
+} from './load.js';
 export { mergeAll, mergeLayers } from './patch.js';
 export {
   decodedOrProblems,
@@ -50,7 +57,10 @@ export { closest, validate, type Validated, type ValidateOptions } from './valid
  * Reads `basePath` and `patchPaths` (patches deep-merged over the base in order), validates the result against
  * `root` and fills defaults. No files at all gives the defaults. Throws ConfigError listing every problem.
  */
-export function loadConfig<S extends Shape>(root: Section<S, boolean>, opts: LoadLayersOptions = {}): Validated<InferShape<S>> {
+export function loadConfig<S extends Shape>(
+  root: Section<S, boolean>,
+  opts: LoadLayersOptions = {},
+): Validated<InferShape<S>> {
   const { layer, files } = loadLayers(opts);
   return validate(root, layer, { files });
 }

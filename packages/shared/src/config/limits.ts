@@ -70,11 +70,19 @@ export function clientPortSection(defaults: ClientPortDefaults) {
     .check((l, ctx) => {
       // nats-server validateOptions refuses the same: a message larger than the pending budget could never leave.
       if (l.max_payload > l.max_pending) {
-        ctx.report(['max_payload'], 'ECONFIG_RANGE', `must not exceed max_pending (${l.max_pending} bytes), got ${l.max_payload} bytes`);
+        ctx.report(
+          ['max_payload'],
+          'ECONFIG_RANGE',
+          `must not exceed max_pending (${l.max_pending} bytes), got ${l.max_payload} bytes`,
+        );
       }
       // nats-server validateOptions: "lame duck grace period should be strictly lower than lame duck duration".
       if (l.lame_duck_grace_period >= l.lame_duck_duration) {
-        ctx.report(['lame_duck_grace_period'], 'ECONFIG_RANGE', `must be shorter than lame_duck_duration (${l.lame_duck_duration} ms), got ${l.lame_duck_grace_period} ms`);
+        ctx.report(
+          ['lame_duck_grace_period'],
+          'ECONFIG_RANGE',
+          `must be shorter than lame_duck_duration (${l.lame_duck_duration} ms), got ${l.lame_duck_grace_period} ms`,
+        );
       }
     });
 }

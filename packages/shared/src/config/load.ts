@@ -5,7 +5,15 @@ import { resolve } from 'node:path';
 import { getStaticTOMLValue, parseTOML, ParseError, type AST } from 'toml-eslint-parser';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { mergeAll } from './patch.js';
-import { formatKey, isTable, type ConfigPath, type ConfigTable, type ConfigValue, type Layer, type ValueSource } from './tree.js';
+import {
+  formatKey,
+  isTable,
+  type ConfigPath,
+  type ConfigTable,
+  type ConfigValue,
+  type Layer,
+  type ValueSource,
+} from './tree.js';
 
 /** What a file is to the load: the base, or the patch at this 0-based position. */
 export type FileRole = { kind: 'base' } | { kind: 'patch'; patch: number };
@@ -18,7 +26,16 @@ export function parseTomlLayer(text: string, file: string, role: FileRole = { ki
   } catch (err) {
     if (err instanceof ParseError) {
       throw new ConfigError(
-        [{ file, line: err.lineNumber, column: err.column + 1, key: '', reason: `TOML syntax: ${err.message}`, code: 'ECONFIG_SYNTAX' }],
+        [
+          {
+            file,
+            line: err.lineNumber,
+            column: err.column + 1,
+            key: '',
+            reason: `TOML syntax: ${err.message}`,
+            code: 'ECONFIG_SYNTAX',
+          },
+        ],
         { cause: err },
       );
     }
@@ -43,9 +60,12 @@ export function readTomlLayer(path: string, role: FileRole = { kind: 'base' }, c
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([{ file, key: '', reason: `cannot read the file: ${describeReadError(err)}`, code: 'ECONFIG_FILE' }], {
-      cause: err,
-    });
+    throw new ConfigError(
+      [{ file, key: '', reason: `cannot read the file: ${describeReadError(err)}`, code: 'ECONFIG_FILE' }],
+      {
+        cause: err,
+      },
+    );
   }
   // Editors on Windows may save a byte-order mark; the TOML grammar has no place for one.
   return parseTomlLayer(text.startsWith('\uFEFF') ? text.slice(1) : text, file, role);
@@ -155,7 +175,9 @@ class SourceWalker {
   private replace(path: ConfigPath, value: ConfigValue): void {
     let node: ConfigValue = this.tree;
     for (const seg of path.slice(0, -1)) {
-      node = (Array.isArray(node) ? node[seg as number] : isTable(node) ? node[seg as string] : undefined) as ConfigValue;
+      node = (
+        Array.isArray(node) ? node[seg as number] : isTable(node) ? node[seg as string] : undefined
+      ) as ConfigValue;
     }
     const last = path[path.length - 1]!;
     if (Array.isArray(node)) node[last as number] = value;

@@ -1,6 +1,14 @@
 // Deep merge of configuration layers: a patch file over the base, key by key. Tables merge; arrays, scalars and
 // a table meeting a non-table replace whole, the later layer winning; sources move with the values they describe.
-import { formatKey, isTable, isWithin, type ConfigPath, type ConfigTable, type Layer, type ValueSource } from './tree.js';
+import {
+  formatKey,
+  isTable,
+  isWithin,
+  type ConfigPath,
+  type ConfigTable,
+  type Layer,
+  type ValueSource,
+} from './tree.js';
 
 /** Returns a new layer: `patch` merged over `base`. Neither input is modified. */
 export function mergeLayers(base: Layer, patch: Layer): Layer {

@@ -14,7 +14,11 @@ export interface ReloadPlan<C> extends ConfigChanges {
 const ROOT_MODE: ReloadMode = 'restart';
 
 /** Splits the difference between `running` and `next` (both valid for `root`) into what applies now and what waits. */
-export function planReload<S extends Shape>(root: Section<S, boolean>, running: InferShape<S>, next: InferShape<S>): ReloadPlan<InferShape<S>> {
+export function planReload<S extends Shape>(
+  root: Section<S, boolean>,
+  running: InferShape<S>,
+  next: InferShape<S>,
+): ReloadPlan<InferShape<S>> {
   const config = inForce(root as unknown as AnyField, ROOT_MODE, running, next) as InferShape<S>;
   return { config, ...configChanges(running, next, { inForce: config }) };
 }

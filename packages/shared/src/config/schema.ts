@@ -140,7 +140,8 @@ type Simplify<T> = { [K in keyof T]: T[K] } & {};
 /** Every field's value, by key: homomorphic, so each property keeps the doc comment written on its schema field. */
 type Values<S extends Shape> = { -readonly [K in keyof S]: Infer<S[K]> };
 /** The validated value of a field. */
-export type Infer<F> = F extends Leaf<infer T, boolean> ? T : F extends Section<infer S, boolean> ? InferShape<S> : never;
+export type Infer<F> =
+  F extends Leaf<infer T, boolean> ? T : F extends Section<infer S, boolean> ? InferShape<S> : never;
 /**
  * The validated value of a section: optional fields become optional properties. Built with Pick (not a key remap)
  * so an editor shows a field's doc comment on the derived type's property too.
@@ -189,7 +190,8 @@ function string(opts: StringOptions = {}): Leaf<string> {
     decode(raw) {
       if (typeof raw !== 'string') return bad('ECONFIG_TYPE', must(expected, raw));
       if (raw === '' && !opts.allowEmpty) return bad('ECONFIG_VALUE', 'must not be empty');
-      if (opts.pattern && !opts.pattern.test.test(raw)) return bad('ECONFIG_VALUE', `${opts.pattern.reason}, got ${describeValue(raw)}`);
+      if (opts.pattern && !opts.pattern.test.test(raw))
+        return bad('ECONFIG_VALUE', `${opts.pattern.reason}, got ${describeValue(raw)}`);
       return ok(raw);
     },
     encode: tomlString,
@@ -257,7 +259,8 @@ function duration(opts: { minMs?: number; maxMs?: number } = {}): Leaf<number> {
         if (n === undefined) return bad('ECONFIG_TYPE', must(expected, raw));
         ms = typeof n === 'bigint' ? Infinity : source?.kind === 'embedded' ? n : n * 1000;
       }
-      if (!Number.isSafeInteger(ms) || !inRange(ms, opts.minMs, opts.maxMs)) return bad('ECONFIG_RANGE', must(expected, raw));
+      if (!Number.isSafeInteger(ms) || !inRange(ms, opts.minMs, opts.maxMs))
+        return bad('ECONFIG_RANGE', must(expected, raw));
       return ok(ms);
     },
     encode: (ms) => tomlString(formatDuration(ms)),
@@ -330,7 +333,8 @@ function stringArray(opts: { allowEmptyStrings?: boolean } = {}): Leaf<string[]>
       for (let i = 0; i < raw.length; i++) {
         const el: unknown = raw[i];
         if (typeof el !== 'string') return { ok: false, code: 'ECONFIG_TYPE', reason: must('a string', el), at: [i] };
-        if (el === '' && !opts.allowEmptyStrings) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must not be empty', at: [i] };
+        if (el === '' && !opts.allowEmptyStrings)
+          return { ok: false, code: 'ECONFIG_VALUE', reason: 'must not be empty', at: [i] };
       }
       return ok([...(raw as string[])]);
     },
@@ -346,4 +350,17 @@ function table<S extends Shape>(shape: S): Section<S> {
  * The schema builders. A field is required unless it has a `.default(...)` or is `.optional()`:
  * `schema.table({ port: schema.integer({ min: 0, max: 65535 }).default(10132) })`.
  */
-export const schema = { string, integer, boolean, oneOf, duration, timer, port, size, path, stringArray, table, custom: leaf };
+export const schema = {
+  string,
+  integer,
+  boolean,
+  oneOf,
+  duration,
+  timer,
+  port,
+  size,
+  path,
+  stringArray,
+  table,
+  custom: leaf,
+};

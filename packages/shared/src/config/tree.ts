@@ -96,7 +96,12 @@ export function embeddedLayer(input: unknown): Layer {
   };
   if (!isTable(input)) {
     throw new ConfigError([
-      { file: '<embedded>', key: '', reason: `the configuration must be a plain object, got ${describeValue(input)}`, code: 'ECONFIG_TYPE' },
+      {
+        file: '<embedded>',
+        key: '',
+        reason: `the configuration must be a plain object, got ${describeValue(input)}`,
+        code: 'ECONFIG_TYPE',
+      },
     ]);
   }
   const tree = copy(input, []) as ConfigTable;

@@ -61,7 +61,8 @@ class Validation {
     }
     const before = this.problems.length;
     for (const key of Object.keys(raw)) {
-      if (!Object.hasOwn(sec.shape, key)) this.report([...path, key], 'ECONFIG_UNKNOWN_KEY', this.unknownReason(sec, key, path));
+      if (!Object.hasOwn(sec.shape, key))
+        this.report([...path, key], 'ECONFIG_UNKNOWN_KEY', this.unknownReason(sec, key, path));
     }
     const value: ConfigTable = {};
     for (const [key, field] of Object.entries(sec.shape)) {
@@ -90,7 +91,8 @@ class Validation {
     const source = this.sourceOf(path);
     const decoded = field.spec.decode(raw, source);
     if (!decoded.ok) {
-      for (const p of [decoded, ...(decoded.also ?? [])]) this.report(p.at ? [...path, ...p.at] : path, p.code, p.reason);
+      for (const p of [decoded, ...(decoded.also ?? [])])
+        this.report(p.at ? [...path, ...p.at] : path, p.code, p.reason);
       return undefined;
     }
     this.out.set(key, source ?? { kind: 'default' });
@@ -109,7 +111,13 @@ class Validation {
   private report(path: ConfigPath, code: ConfigErrorCode, reason: string, at?: ConfigPath): void {
     const src = this.sourceOf(at ?? path);
     const line = sourceLine(src);
-    this.problems.push({ file: sourceFile(src), ...(line !== undefined && { line }), key: formatKey(path), reason, code });
+    this.problems.push({
+      file: sourceFile(src),
+      ...(line !== undefined && { line }),
+      key: formatKey(path),
+      reason,
+      code,
+    });
   }
 
   private unknownReason(sec: Section<Shape, boolean>, key: string, path: ConfigPath): string {
@@ -155,7 +163,9 @@ export function closest(key: string, known: readonly string[]): string | undefin
 function editDistance(a: string, b: string): number {
   const rows = a.length + 1;
   const cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: rows }, (_, i) =>
+    Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i < rows; i++) {
     for (let j = 1; j < cols; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;

@@ -96,7 +96,9 @@ export class EventCatalogue {
   /** Adds a type. Throws EventCatalogueError for a bad name, a missing pair, or a type already registered. */
   register(def: EventTypeDefinition): EventTypeEntry {
     if (!TYPE_RE.test(def.type)) {
-      throw new EventCatalogueError(`event type ${JSON.stringify(def.type)} must match ${EVENT_TYPE_PATTERN} (one subject token)`);
+      throw new EventCatalogueError(
+        `event type ${JSON.stringify(def.type)} must match ${EVENT_TYPE_PATTERN} (one subject token)`,
+      );
     }
     if (this.entries.has(def.type)) throw new EventCatalogueError(`event type ${def.type} is already registered`);
     const derived = deriveNounVerb(def.type);
@@ -105,8 +107,14 @@ export class EventCatalogue {
     if (noun === undefined || verb === undefined) {
       throw new EventCatalogueError(`event type ${def.type} implies no noun:verb pair; give noun and verb`);
     }
-    for (const [what, part] of [['noun', noun], ['verb', verb]] as const) {
-      if (!PAIR_PART.test(part)) throw new EventCatalogueError(`event type ${def.type}: ${what} ${JSON.stringify(part)} must be one word (letters, digits)`);
+    for (const [what, part] of [
+      ['noun', noun],
+      ['verb', verb],
+    ] as const) {
+      if (!PAIR_PART.test(part))
+        throw new EventCatalogueError(
+          `event type ${def.type}: ${what} ${JSON.stringify(part)} must be one word (letters, digits)`,
+        );
     }
     const entry: EventTypeEntry = {
       type: def.type,

@@ -22,8 +22,10 @@ export const EVENT_TYPE_PATTERN = '^[A-Za-z][A-Za-z0-9_]{0,127}$';
 
 // RFC 3339 date-time (CloudEvents `time`): JSON Schema's `date-time` format. TypeBox checks formats through a
 // process-wide registry; set it only if nobody (an embedding program) registered its own.
-const RFC3339 = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
-if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => RFC3339.test(v) && !Number.isNaN(Date.parse(v)));
+const RFC3339 =
+  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
+if (!FormatRegistry.Has('date-time'))
+  FormatRegistry.Set('date-time', (v) => RFC3339.test(v) && !Number.isNaN(Date.parse(v)));
 
 const NonEmpty = (description: string, maxLength = 1024) => Type.String({ minLength: 1, maxLength, description });
 
@@ -67,7 +69,9 @@ export const EventEnvelopeSchema = Type.Object(
     datacontenttype: Type.Optional(NonEmpty('media type of data; JSON when absent', 256)),
     dataschema: Type.Optional(NonEmpty('URI of the schema data adheres to', 2048)),
     data: Type.Optional(Type.Unknown({ description: 'the event payload' })),
-    data_base64: Type.Optional(Type.String({ contentEncoding: 'base64', description: 'binary payload (instead of data)' })),
+    data_base64: Type.Optional(
+      Type.String({ contentEncoding: 'base64', description: 'binary payload (instead of data)' }),
+    ),
     producer: Type.Optional(ProducerSchema),
     actor: Type.Optional(EntityRefSchema),
     object: Type.Optional(EntityRefSchema),
@@ -78,12 +82,24 @@ export const EventEnvelopeSchema = Type.Object(
     // CloudEvents authcontext (extensions/authcontext.md): who published the event, as the service verified it.
     // Written by the service's intake over whatever the producer sent; how long they are is the authenticators'.
     authtype: Type.Optional(
-      Type.Union(AUTH_TYPES.map((t) => Type.Literal(t)), {
-        description: 'how the publisher was verified (CloudEvents authcontext); set by the service, never taken from the producer',
+      Type.Union(
+        AUTH_TYPES.map((t) => Type.Literal(t)),
+        {
+          description:
+            'how the publisher was verified (CloudEvents authcontext); set by the service, never taken from the producer',
+        },
+      ),
+    ),
+    authid: Type.Optional(
+      Type.String({
+        description: "the verified principal: a gateway client's token subject, a service user; set by the service",
       }),
     ),
-    authid: Type.Optional(Type.String({ description: "the verified principal: a gateway client's token subject, a service user; set by the service" })),
-    authclaims: Type.Optional(Type.String({ description: 'further verified facts about the principal, as a JSON object in a string; set by the service' })),
+    authclaims: Type.Optional(
+      Type.String({
+        description: 'further verified facts about the principal, as a JSON object in a string; set by the service',
+      }),
+    ),
   },
   { additionalProperties: ScalarExtension, $id: 'EventEnvelope' },
 );
@@ -159,7 +175,10 @@ function collect(errors: Iterable<{ path: string; message: string }>, prefix = '
     // A failed union reports once per member, then once for the union: keep the first reason per field.
     if (seen.has(field)) continue;
     seen.add(field);
-    out.push({ field, reason: e.message === 'Expected required property' ? 'is required' : e.message.replace(/^Expected/, 'expected') });
+    out.push({
+      field,
+      reason: e.message === 'Expected required property' ? 'is required' : e.message.replace(/^Expected/, 'expected'),
+    });
     if (out.length >= MAX_ERRORS) break;
   }
   return out;

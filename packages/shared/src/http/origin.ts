@@ -33,7 +33,13 @@ export function originEntryProblem(text: string): string | undefined {
     return `must be an origin such as "https://app.example.com" or "http://localhost:8080", got ${JSON.stringify(text)}`;
   }
   const u = new URL(text);
-  if (u.username !== '' || u.password !== '' || (u.pathname !== '/' && u.pathname !== '') || u.search !== '' || u.hash !== '') {
+  if (
+    u.username !== '' ||
+    u.password !== '' ||
+    (u.pathname !== '/' && u.pathname !== '') ||
+    u.search !== '' ||
+    u.hash !== ''
+  ) {
     return `must be scheme://host[:port] only, got ${JSON.stringify(text)}`;
   }
   return undefined;
@@ -70,7 +76,8 @@ export function websocketOriginRefusal(
     const host = hostAndPort(req.host ?? '', req.secure);
     if (host === undefined || host.host !== origin.host || host.port !== origin.port) return 'not same origin';
   }
-  if (policy.allowedOrigins.length > 0 && !originListed(origin, policy.allowedOrigins)) return 'not in the allowed list';
+  if (policy.allowedOrigins.length > 0 && !originListed(origin, policy.allowedOrigins))
+    return 'not in the allowed list';
   return undefined;
 }
 

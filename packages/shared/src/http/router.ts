@@ -85,7 +85,9 @@ export class Router {
   otherwise(handler: RouteHandler): this;
   otherwise(pattern: string, handler: RouteHandler): this;
   otherwise(a: string | RouteHandler, b?: RouteHandler): this {
-    return typeof a === 'string' ? this.add(this.fallbacks, ANY_METHOD, a, b!, {}) : this.add(this.fallbacks, ANY_METHOD, '*path', a, {});
+    return typeof a === 'string'
+      ? this.add(this.fallbacks, ANY_METHOD, a, b!, {})
+      : this.add(this.fallbacks, ANY_METHOD, '*path', a, {});
   }
 
   /** Another router, asked before this one's routes: a getter when what it serves comes and goes. */
@@ -98,7 +100,12 @@ export class Router {
    * Answers the request when a route matches its path: with the route's answer, or 405 with Allow when only its
    * method is wrong. False when no route and no fallback matched the path (the caller's to answer).
    */
-  async serve(req: http.IncomingMessage, res: http.ServerResponse, url: URL, opts: ServeOptions = {}): Promise<boolean> {
+  async serve(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    opts: ServeOptions = {},
+  ): Promise<boolean> {
     for (const mounted of this.mounted) {
       const router = mounted();
       if (router !== undefined && (await router.serve(req, res, url, opts))) return true;
@@ -109,7 +116,8 @@ export class Router {
     for (const route of this.routes) {
       const params = match(route, path);
       if (params === undefined) continue;
-      if (route.methods.includes(method)) return this.run(route, { req, res, url, query: url.searchParams, params }, opts);
+      if (route.methods.includes(method))
+        return this.run(route, { req, res, url, query: url.searchParams, params }, opts);
       allow = [...new Set([...(allow ?? []), ...route.methods])];
     }
     if (allow !== undefined) {
@@ -123,8 +131,15 @@ export class Router {
     return false;
   }
 
-  private add(to: Route[], methods: readonly string[], paths: string | readonly string[], handler: RouteHandler, opts: RouteOptions): this {
-    for (const path of typeof paths === 'string' ? [paths] : paths) to.push({ methods, handler, stream: opts.stream === true, ...compile(path) });
+  private add(
+    to: Route[],
+    methods: readonly string[],
+    paths: string | readonly string[],
+    handler: RouteHandler,
+    opts: RouteOptions,
+  ): this {
+    for (const path of typeof paths === 'string' ? [paths] : paths)
+      to.push({ methods, handler, stream: opts.stream === true, ...compile(path) });
     return this;
   }
 

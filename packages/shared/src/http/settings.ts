@@ -11,7 +11,8 @@ function checkedList(expected: string, problem: (s: string) => string | undefine
   return schema.custom<string[]>({
     expected,
     decode(raw) {
-      if (!Array.isArray(raw)) return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
+      if (!Array.isArray(raw))
+        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
       const problems: DecodeProblem[] = [];
       raw.forEach((el: unknown, i) => {
         if (typeof el !== 'string') {

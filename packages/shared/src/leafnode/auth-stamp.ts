@@ -40,10 +40,11 @@ export interface AuthStamp {
  */
 export function encodeAuthHeaderValue(auth: AuthContext): string {
   const fields = (a: AuthContext): string =>
-    JSON.stringify({ authtype: a.authtype, ...(a.authid !== undefined && { authid: a.authid }), ...(a.authclaims !== undefined && { authclaims: a.authclaims }) }).replace(
-      /[\u007f-\uffff]/g,
-      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-    );
+    JSON.stringify({
+      authtype: a.authtype,
+      ...(a.authid !== undefined && { authid: a.authid }),
+      ...(a.authclaims !== undefined && { authclaims: a.authclaims }),
+    }).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   const room = AUTH_STAMP_MAX_BYTES - BLOCK_PREFIX.length - AUTH_HEADER.length - 2 - 4;
   let value = fields(auth);
   if (value.length <= room) return value;
@@ -51,7 +52,12 @@ export function encodeAuthHeaderValue(auth: AuthContext): string {
   value = fields(bare);
   if (value.length <= room) return value;
   // An identity this long is no one's name in practice; its digest still tells principals apart.
-  return fields({ authtype: auth.authtype, authid: `sha256:${createHash('sha256').update(auth.authid ?? '').digest('base64url')}` });
+  return fields({
+    authtype: auth.authtype,
+    authid: `sha256:${createHash('sha256')
+      .update(auth.authid ?? '')
+      .digest('base64url')}`,
+  });
 }
 
 /** The stamp for a client verified as `auth`. */
@@ -71,8 +77,16 @@ export function decodeAuthHeaderValue(value: string): AuthContext | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   const { authtype, authid, authclaims } = v as Record<string, unknown>;
   if (typeof authtype !== 'string' || !KNOWN_TYPES.has(authtype)) return undefined;
-  if ((authid !== undefined && typeof authid !== 'string') || (authclaims !== undefined && typeof authclaims !== 'string')) return undefined;
-  return Object.freeze({ authtype: authtype as AuthType, ...(authid !== undefined && { authid }), ...(authclaims !== undefined && { authclaims }) });
+  if (
+    (authid !== undefined && typeof authid !== 'string') ||
+    (authclaims !== undefined && typeof authclaims !== 'string')
+  )
+    return undefined;
+  return Object.freeze({
+    authtype: authtype as AuthType,
+    ...(authid !== undefined && { authid }),
+    ...(authclaims !== undefined && { authclaims }),
+  });
 }
 
 /** Every value of the header in decoded headers (names compared without case). */
@@ -126,8 +140,15 @@ function namesHeader(msg: Buffer, s: number, e: number): boolean {
  * it ends in CRLF CRLF, every LF follows a CR, and no line names the header. One pass over the header bytes.
  */
 export function blockTakesStamp(msg: Buffer, hdrLen: number): boolean {
-  if (hdrLen < 4 || msg[hdrLen - 4] !== 0x0d || msg[hdrLen - 3] !== 0x0a || msg[hdrLen - 2] !== 0x0d || msg[hdrLen - 1] !== 0x0a) return false;
-  for (let lf = lineEnd(msg, 0, hdrLen); lf < hdrLen - 1; ) {
+  if (
+    hdrLen < 4 ||
+    msg[hdrLen - 4] !== 0x0d ||
+    msg[hdrLen - 3] !== 0x0a ||
+    msg[hdrLen - 2] !== 0x0d ||
+    msg[hdrLen - 1] !== 0x0a
+  )
+    return false;
+  for (let lf = lineEnd(msg, 0, hdrLen); lf < hdrLen - 1;) {
     if (lf === 0 || msg[lf - 1] !== 0x0d) return false;
     const next = lineEnd(msg, lf + 1, hdrLen);
     if (namesHeader(msg, lf + 1, next)) return false;
@@ -138,7 +159,7 @@ export function blockTakesStamp(msg: Buffer, hdrLen: number): boolean {
 
 /** Whether any line of the block but the first names the header. */
 function mentionsHeader(msg: Buffer, hdrLen: number): boolean {
-  for (let lf = lineEnd(msg, 0, hdrLen); lf < hdrLen; ) {
+  for (let lf = lineEnd(msg, 0, hdrLen); lf < hdrLen;) {
     const next = lineEnd(msg, lf + 1, hdrLen);
     if (namesHeader(msg, lf + 1, next)) return true;
     lf = next;

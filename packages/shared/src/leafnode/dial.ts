@@ -74,7 +74,10 @@ export function parseHubUrl(raw: string): HubUrl {
   }
   const scheme = u.protocol.slice(0, -1).toLowerCase();
   if (scheme !== 'nats' && scheme !== 'tls' && scheme !== 'nats-leaf') {
-    throw new UplinkError('EUPLINK_URL', `upstream URL ${JSON.stringify(redact(raw))}: scheme ${scheme}:// is not nats://, tls:// or nats-leaf://`);
+    throw new UplinkError(
+      'EUPLINK_URL',
+      `upstream URL ${JSON.stringify(redact(raw))}: scheme ${scheme}:// is not nats://, tls:// or nats-leaf://`,
+    );
   }
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   if (host === '') throw new UplinkError('EUPLINK_URL', `upstream URL ${JSON.stringify(redact(raw))} names no host`);
@@ -228,7 +231,8 @@ export function dialHub(url: HubUrl, opts: DialOptions): Promise<DialedHub> {
 
 function parseInfo(line: string, url: HubUrl, forceTls: boolean): HubInfo {
   const m = /^INFO\s+(.*?)\s*\r?$/i.exec(line);
-  if (m === null) throw new Error(`the first line is not an INFO (${JSON.stringify(line.slice(0, 40))}): not a NATS server`);
+  if (m === null)
+    throw new Error(`the first line is not an INFO (${JSON.stringify(line.slice(0, 40))}): not a NATS server`);
   let j: unknown;
   try {
     j = JSON.parse(m[1]!);
@@ -240,7 +244,7 @@ function parseInfo(line: string, url: HubUrl, forceTls: boolean): HubInfo {
   // A leafnode port's INFO carries the client id and the leafnode URLs; a client or route port's does not
   // (nats-server leafnode.go processLeafnodeInfo, ErrConnectedToWrongPort).
   if (typeof o.client_id !== 'number' || o.client_id === 0 || !Array.isArray(o.leafnode_urls)) {
-    throw new Error('its INFO is not a leafnode port\'s (no client_id or leafnode_urls): wrong port?');
+    throw new Error("its INFO is not a leafnode port's (no client_id or leafnode_urls): wrong port?");
   }
   const str = (v: unknown) => (typeof v === 'string' ? v : '');
   const tlsRequired = o.tls_required === true;

@@ -40,7 +40,8 @@ export interface LeafIdentity {
 export type LeafRefusal = 'credentials' | 'protocol';
 
 /** The port's answer to a CONNECT: admitted as whom, or refused and why (for the log; no secret in it). */
-export type LeafAdmission = { readonly ok: true; readonly identity: LeafIdentity } | { readonly ok: false; readonly reason: string };
+export type LeafAdmission =
+  { readonly ok: true; readonly identity: LeafIdentity } | { readonly ok: false; readonly reason: string };
 
 /** What a link needs from the port that accepted it. */
 export interface LinkContext {
@@ -122,7 +123,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
         stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
       },
       // nats-server applies write_deadline to leafnode connections as to clients (client.go flushOutbound).
-      writeDeadline: { ms: () => ctx.limits.write_deadline, stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)') },
+      writeDeadline: {
+        ms: () => ctx.limits.write_deadline,
+        stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)'),
+      },
     });
     this.parking = new GateHold(this.parser, this.core);
   }
@@ -171,7 +175,13 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   fail(err: ProtocolError, detail: string): void {
     if (this.closeReason !== undefined) return;
     if (err.text) this.writeRaw(errLine(err));
-    const log = { lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: err.text || undefined, detail };
+    const log = {
+      lid: this.cid,
+      ip: this.transport.remoteAddress,
+      leaf: this.leaf?.name,
+      error: err.text || undefined,
+      detail,
+    };
     if (err.closes && this.leaf === undefined) {
       this.ctx.linkRefused(this, 'protocol', log);
       this.refuse(err.closeReason ?? 'Protocol Violation');
@@ -238,7 +248,16 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   private slowConsumer(reason: CloseReason): void {
     if (this.closeReason !== undefined) return;
     this.ctx.broker.counters.slowConsumers++;
-    this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, pending_bytes: this.core.pendingBytes, reason }, 'slow leafnode, closing');
+    this.ctx.logger.warn(
+      {
+        lid: this.cid,
+        ip: this.transport.remoteAddress,
+        leaf: this.leaf?.name,
+        pending_bytes: this.core.pendingBytes,
+        reason,
+      },
+      'slow leafnode, closing',
+    );
     this.core.cut();
     this.closed(reason);
   }
@@ -332,7 +351,13 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (!v.ok) {
       // nats-server auth.go/client.go: "authentication error", `-ERR 'Authorization Violation'`, closed.
       const name = typeof c.name === 'string' && c.name !== '' ? clipped(c.name) : undefined;
-      this.ctx.linkRefused(this, 'credentials', { lid: this.cid, ip: this.transport.remoteAddress, port: this.transport.remotePort, leaf: name, reason: v.reason });
+      this.ctx.linkRefused(this, 'credentials', {
+        lid: this.cid,
+        ip: this.transport.remoteAddress,
+        port: this.transport.remotePort,
+        leaf: name,
+        reason: v.reason,
+      });
       this.writeRaw(errLine(Errors.authorizationViolation));
       this.refuse(Errors.authorizationViolation.closeReason!);
       return;
@@ -376,7 +401,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   onOk(): void {}
 
   onErr(text: string): void {
-    this.ctx.logger.warn({ lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: text }, 'leafnode sent -ERR, closing');
+    this.ctx.logger.warn(
+      { lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: text },
+      'leafnode sent -ERR, closing',
+    );
     this.close('Leafnode Closed');
   }
 
@@ -397,7 +425,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       return;
     }
     if (this.addPeerInterest(subject, queue) === 'invalid') {
-      this.ctx.logger.warn({ lid: this.cid, leaf: this.leaf?.name, subject }, 'leafnode interest in an invalid subject ignored');
+      this.ctx.logger.warn(
+        { lid: this.cid, leaf: this.leaf?.name, subject },
+        'leafnode interest in an invalid subject ignored',
+      );
     }
   }
 

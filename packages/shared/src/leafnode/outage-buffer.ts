@@ -80,7 +80,14 @@ export class OutageBuffer {
    */
   add(m: LeafMessage, from: Conn, owned = false): void {
     const size = m.msg.length + m.subject.length + (m.reply?.length ?? 0);
-    this.msgs.push({ subject: m.subject, reply: m.reply, queues: m.queues, hdrLen: m.hdrLen, msg: owned ? m.msg : Buffer.from(m.msg), size });
+    this.msgs.push({
+      subject: m.subject,
+      reply: m.reply,
+      queues: m.queues,
+      hdrLen: m.hdrLen,
+      msg: owned ? m.msg : Buffer.from(m.msg),
+      size,
+    });
     this.bufferedBytes += size;
     if (this.bufferedBytes >= this.limitBytes) this.pause(from);
   }
@@ -133,7 +140,10 @@ export class OutageBuffer {
     if (dropped > 0) {
       this.droppedNoInterest += dropped;
       const { upstream } = this.opts.context();
-      this.opts.logger.warn({ upstream, dropped, waited_ms: this.opts.interestWaitMs }, 'held messages discarded: the upstream no longer wants their subjects');
+      this.opts.logger.warn(
+        { upstream, dropped, waited_ms: this.opts.interestWaitMs },
+        'held messages discarded: the upstream no longer wants their subjects',
+      );
     }
     link.flush();
     this.resumeWhenLow();
@@ -170,7 +180,10 @@ export class OutageBuffer {
     const p = from.publisher;
     if (this.paused.has(p)) return;
     if (this.paused.size === 0) {
-      this.opts.logger.info({ ...this.opts.context(), held_bytes: this.bufferedBytes, buffer_bytes: this.limitBytes }, 'uplink buffer full, pausing publishers');
+      this.opts.logger.info(
+        { ...this.opts.context(), held_bytes: this.bufferedBytes, buffer_bytes: this.limitBytes },
+        'uplink buffer full, pausing publishers',
+      );
     }
     this.paused.add(p);
     p.pause();
@@ -191,7 +204,10 @@ export class OutageBuffer {
     if (this.paused.size === 0) return;
     const ps = [...this.paused];
     this.paused.clear();
-    this.opts.logger.info({ upstream: this.opts.context().upstream, publishers: ps.length }, 'uplink buffer drained, resuming publishers');
+    this.opts.logger.info(
+      { upstream: this.opts.context().upstream, publishers: ps.length },
+      'uplink buffer drained, resuming publishers',
+    );
     for (const p of ps) p.resume();
   }
 }

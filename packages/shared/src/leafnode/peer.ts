@@ -98,7 +98,14 @@ export abstract class LeafPeer implements Conn, InterestObserver {
 
   // --- Conn: messages to the peer ------------------------------------------------------------------------
 
-  deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void {
+  deliver(
+    sub: Subscription,
+    subject: string,
+    reply: string | undefined,
+    hdrLen: number,
+    msg: Buffer,
+    from: Conn,
+  ): void {
     if (this.isClosed) return;
     const seq = this.broker.seq;
     const m = this.pend;
@@ -216,7 +223,13 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   }
 
   /** An LMSG/HMSG from the peer, published locally. */
-  protected publishFromPeer(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
+  protected publishFromPeer(
+    subject: string,
+    reply: string | undefined,
+    queues: readonly string[],
+    hdrLen: number,
+    msg: Buffer,
+  ): void {
     this.stats.inMsgs++;
     this.stats.inBytes += msg.length;
     // No queues named: the peer's server already served its queue groups, ours get nothing (observed).

@@ -56,7 +56,12 @@ export class Redial {
       },
       (err: unknown) => {
         if (attempt !== this.attempt) return;
-        this.opts.failed(url, err instanceof UplinkError ? err : new UplinkError('EUPLINK_CONNECT', `${url.display}: ${String(err)}`, { cause: err }));
+        this.opts.failed(
+          url,
+          err instanceof UplinkError
+            ? err
+            : new UplinkError('EUPLINK_CONNECT', `${url.display}: ${String(err)}`, { cause: err }),
+        );
       },
     );
   }
@@ -81,7 +86,10 @@ export class Redial {
       logger.debug(log, 'uplink attempt failed');
     }
     // The hub found a loop (leafnode.go leafProcessErr), or we did (handleLeafNodeLoop): it waits 30 s, so do we.
-    const delay = err.code === 'EUPLINK_LOOP' ? LOOP_DELAY_MS : backoffDelayMs(this.failuresInRow, { baseMs: delayMs, capMs: maxDelayMs, jitter: 'half' });
+    const delay =
+      err.code === 'EUPLINK_LOOP'
+        ? LOOP_DELAY_MS
+        : backoffDelayMs(this.failuresInRow, { baseMs: delayMs, capMs: maxDelayMs, jitter: 'half' });
     this.timer = setTimeout(() => this.dial(), delay);
     this.timer.unref?.();
   }

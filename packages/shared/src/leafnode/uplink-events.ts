@@ -44,7 +44,13 @@ export class UplinkEvents {
       const timer = setTimeout(() => {
         off();
         const last = lastError();
-        reject(new UplinkError(last?.code ?? 'EUPLINK_CONNECT', `not up within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`, { cause: last }));
+        reject(
+          new UplinkError(
+            last?.code ?? 'EUPLINK_CONNECT',
+            `not up within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`,
+            { cause: last },
+          ),
+        );
       }, timeoutMs);
       const off = this.observe((e) => {
         if (e.type === 'down') return;

@@ -169,10 +169,16 @@ export function uplinkSettings(opts: UplinkOptions): UplinkSettings {
   return {
     bufferBytes,
     reconnectDelayMs,
-    reconnectMaxDelayMs: Math.max(reconnectDelayMs, positive('reconnectMaxDelayMs', opts.reconnectMaxDelayMs ?? UPLINK_DEFAULTS.reconnectMaxDelayMs)),
+    reconnectMaxDelayMs: Math.max(
+      reconnectDelayMs,
+      positive('reconnectMaxDelayMs', opts.reconnectMaxDelayMs ?? UPLINK_DEFAULTS.reconnectMaxDelayMs),
+    ),
     handshakeTimeoutMs: positive('handshakeTimeoutMs', opts.handshakeTimeoutMs ?? UPLINK_DEFAULTS.handshakeTimeoutMs),
     interestWaitMs: nonNegative('interestWaitMs', opts.interestWaitMs ?? UPLINK_DEFAULTS.interestWaitMs),
-    withdrawnInterestMs: nonNegative('withdrawnInterestMs', opts.withdrawnInterestMs ?? UPLINK_DEFAULTS.withdrawnInterestMs),
+    withdrawnInterestMs: nonNegative(
+      'withdrawnInterestMs',
+      opts.withdrawnInterestMs ?? UPLINK_DEFAULTS.withdrawnInterestMs,
+    ),
   };
 }
 

@@ -29,7 +29,9 @@ export type HubOps = Required<Pick<ProtocolHandler, 'onLeafSub' | 'onLeafUnsub' 
 /** What the hub sends that is read past and dropped, logged rate-limited across the uplink's links. */
 export class HubReadWarnings {
   readonly oversize = new ThrottledWarn('message from the upstream over max_payload dropped; the link stays up');
-  readonly refused = new ThrottledWarn('operation from the upstream with a subject, reply or queue not UTF-8 dropped; the link stays up');
+  readonly refused = new ThrottledWarn(
+    'operation from the upstream with a subject, reply or queue not UTF-8 dropped; the link stays up',
+  );
 }
 
 /** Who we say we are in CONNECT. */
@@ -99,7 +101,11 @@ export class UplinkSession implements ProtocolHandler {
     // smaller. A larger message is read past and dropped, never kept (issue 11: one LMSG line had ended the gateway;
     // ending the link instead would cut every client for one message); one over the ceiling still ends the link.
     this.maxPayload = Math.max(limits.max_payload, Math.min(this.info.maxPayload, MAX_PAYLOAD_CEILING));
-    this.parser = new Parser(this, 'leaf', { maxControlLine: limits.max_control_line, maxPayload: this.maxPayload, skipOversize: MAX_PAYLOAD_CEILING });
+    this.parser = new Parser(this, 'leaf', {
+      maxControlLine: limits.max_control_line,
+      maxPayload: this.maxPayload,
+      skipOversize: MAX_PAYLOAD_CEILING,
+    });
     this.core = new ConnCore(this.transport, {
       owner: opts.owner,
       keepalive: {
@@ -135,7 +141,13 @@ export class UplinkSession implements ProtocolHandler {
       },
       onClose: (err) => {
         this.socketClosed();
-        if (!this.done) this.lost(new UplinkError('EUPLINK_CLOSED', `${url.display}: ${err ? err.message : 'the upstream closed the link'}`, { cause: err }), 'destroy');
+        if (!this.done)
+          this.lost(
+            new UplinkError('EUPLINK_CLOSED', `${url.display}: ${err ? err.message : 'the upstream closed the link'}`, {
+              cause: err,
+            }),
+            'destroy',
+          );
       },
       onDrain: () => {
         this.core.drained();
@@ -203,7 +215,9 @@ export class UplinkSession implements ProtocolHandler {
   // --- reading -------------------------------------------------------------------------------------------
 
   onProtocolError(err: ProtocolError, detail: string): void {
-    this.fail(new UplinkError('EUPLINK_PROTOCOL', `${this.url.display}: ${err.text || 'protocol violation'}: ${detail}`));
+    this.fail(
+      new UplinkError('EUPLINK_PROTOCOL', `${this.url.display}: ${err.text || 'protocol violation'}: ${detail}`),
+    );
   }
 
   onErr(text: string): void {
@@ -240,7 +254,12 @@ export class UplinkSession implements ProtocolHandler {
     if (subject === this.opts.loopSubject) {
       // leafnode.go handleLeafNodeLoop: tell the hub, drop the link, wait before redialling (redial.ts).
       this.write(errLine(Errors.leafnodeLoop));
-      this.fail(new UplinkError('EUPLINK_LOOP', `${this.url.display}: our loop-detection subject came back: the upstream reaches us twice`));
+      this.fail(
+        new UplinkError(
+          'EUPLINK_LOOP',
+          `${this.url.display}: our loop-detection subject came back: the upstream reaches us twice`,
+        ),
+      );
       return;
     }
     this.opts.hub.onLeafSub(subject, queue, weight);
@@ -258,7 +277,12 @@ export class UplinkSession implements ProtocolHandler {
   onOversize(_op: Op, subject: string, size: number): void {
     if (this.done) return;
     this.opts.stats.inOversize++;
-    this.opts.readWarnings.oversize.note(this.opts.logger, { upstream: this.url.display, subject, bytes: size, max_payload: this.maxPayload });
+    this.opts.readWarnings.oversize.note(this.opts.logger, {
+      upstream: this.url.display,
+      subject,
+      bytes: size,
+      max_payload: this.maxPayload,
+    });
   }
 
   /** LS+, LS- or LMSG from the hub naming a subject, reply or queue that is not UTF-8: dropped, counted, logged. */

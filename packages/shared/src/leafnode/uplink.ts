@@ -21,7 +21,13 @@ import { Redial } from './redial.js';
 import { StampCache } from './stamp-cache.js';
 import { UplinkEvents } from './uplink-events.js';
 import { HubReadWarnings, UplinkSession, type HubOps, type SessionOptions } from './uplink-session.js';
-import { uplinkSettings, type UplinkCounters, type UplinkEvent, type UplinkOptions, type UplinkState } from './uplink-options.js';
+import {
+  uplinkSettings,
+  type UplinkCounters,
+  type UplinkEvent,
+  type UplinkOptions,
+  type UplinkState,
+} from './uplink-options.js';
 
 export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushable {
   /** Ours, `$LDS.<random>`: the hub sending it back means it reaches us twice (leafnode.go loop detection). */
@@ -56,7 +62,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
 
   private readonly events: UplinkEvents;
   private readonly count = { reconnects: 0, failures: 0, droppedOnClose: 0, droppedOversize: 0 };
-  private readonly oversizeOutWarn = new ThrottledWarn('message larger than the upstream\'s max_payload not sent');
+  private readonly oversizeOutWarn = new ThrottledWarn("message larger than the upstream's max_payload not sent");
   private closing: Promise<void> | undefined;
 
   constructor(broker: Broker, opts: UplinkOptions) {
@@ -94,7 +100,14 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
       connected: (url, d) => this.begin(url, d),
       failed: (_url, err) => this.lost(err, 'destroy'),
     });
-    const hello = { version: opts.version ?? '0.1.0', serverId: this.serverId, name: this.name, cluster: opts.cluster, credentials: opts.credentials, takesCredit: opts.takesCredit === true };
+    const hello = {
+      version: opts.version ?? '0.1.0',
+      serverId: this.serverId,
+      name: this.name,
+      cluster: opts.cluster,
+      credentials: opts.credentials,
+      takesCredit: opts.takesCredit === true,
+    };
     this.sessionOptions = {
       limits: opts.limits,
       hello,
@@ -190,7 +203,10 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     const dropped = this.buffer.discard();
     if (dropped.msgs > 0) {
       this.count.droppedOnClose += dropped.msgs;
-      this.logger.warn({ upstream: this.redial.url?.display, dropped: dropped.msgs, dropped_bytes: dropped.bytes }, 'uplink closed with messages still held for the upstream');
+      this.logger.warn(
+        { upstream: this.redial.url?.display, dropped: dropped.msgs, dropped_bytes: dropped.bytes },
+        'uplink closed with messages still held for the upstream',
+      );
     }
     this.buffer.resumeAll();
     this.logger.info({ upstream: this.redial.url?.display }, 'uplink closed');
@@ -222,7 +238,15 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     this.st = 'up';
     const hub = this.hub!;
     this.logger.info(
-      { upstream: hub.url, server_id: hub.serverId, server_name: hub.serverName, version: hub.version, tls: hub.tls, interest: this.subs.size, held: this.buffer.length },
+      {
+        upstream: hub.url,
+        server_id: hub.serverId,
+        server_name: hub.serverName,
+        version: hub.version,
+        tls: hub.tls,
+        interest: this.subs.size,
+        held: this.buffer.length,
+      },
       'uplink up',
     );
     this.events.emit({ type: 'up', hub });
@@ -261,7 +285,11 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
   private reviveWithdrawn(linked: boolean): void {
     let revived = 0;
     for (const w of this.carried.linkLost(linked)) if (this.addPeerInterest(w.subject, w.queue) === 'added') revived++;
-    if (revived > 0) this.logger.info({ upstream: this.redial.url?.display, revived }, 'uplink keeps interest the upstream withdrew just before the link dropped');
+    if (revived > 0)
+      this.logger.info(
+        { upstream: this.redial.url?.display, revived },
+        'uplink keeps interest the upstream withdrew just before the link dropped',
+      );
   }
 
   // --- messages to the hub -------------------------------------------------------------------------------
@@ -281,7 +309,12 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     const size = hub.headers ? m.msg.length : m.msg.length - m.hdrLen;
     if (hub.maxPayload <= 0 || size <= hub.maxPayload) return false;
     this.count.droppedOversize++;
-    this.oversizeOutWarn.note(this.logger, { upstream: hub.url, subject: m.subject, bytes: size, max_payload: hub.maxPayload });
+    this.oversizeOutWarn.note(this.logger, {
+      upstream: hub.url,
+      subject: m.subject,
+      bytes: size,
+      max_payload: hub.maxPayload,
+    });
     return true;
   }
 
@@ -290,7 +323,8 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     const stamps = this.stamps;
     let stamp = stamps === undefined ? undefined : stamps.stampFor(m.subject, from);
     // Not stamped (StampAuthOptions.only), still never carrying a client's own copy of the header.
-    if (stamp === undefined && m.hdrLen > 0 && stamps !== undefined && from instanceof Client) m = { ...m, ...withoutAuthHeader(m.msg, m.hdrLen) };
+    if (stamp === undefined && m.hdrLen > 0 && stamps !== undefined && from instanceof Client)
+      m = { ...m, ...withoutAuthHeader(m.msg, m.hdrLen) };
     const s = this.session;
     if (this.st === 'up' && this.buffer.length === 0) {
       if (stamp !== undefined && m.hdrLen > 0 && !blockTakesStamp(m.msg, m.hdrLen)) {
@@ -371,7 +405,10 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     const res = this.addPeerInterest(subject, queue);
     this.carried.announced(interestKey(subject, queue));
     if (res === 'invalid') {
-      this.logger.warn({ upstream: this.redial.url?.display, subject }, 'upstream interest in an invalid subject ignored');
+      this.logger.warn(
+        { upstream: this.redial.url?.display, subject },
+        'upstream interest in an invalid subject ignored',
+      );
     } else if (res === 'added' && this.buffer.length > 0) {
       // Buffered messages may have been waiting for this very interest (while the link is up).
       this.buffer.drain();

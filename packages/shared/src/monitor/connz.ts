@@ -95,7 +95,10 @@ function readTls(socket: TLSSocket): TlsSnapshot | null {
       const x = new crypto.X509Certificate(cert.raw);
       peerCerts.push({
         subject: goDistinguishedName(x.subject),
-        spki_sha256: crypto.createHash('sha256').update(x.publicKey.export({ type: 'spki', format: 'der' })).digest('hex'),
+        spki_sha256: crypto
+          .createHash('sha256')
+          .update(x.publicKey.export({ type: 'spki', format: 'der' }))
+          .digest('hex'),
         cert_sha256: crypto.createHash('sha256').update(cert.raw).digest('hex'),
       });
     } catch {
@@ -176,7 +179,10 @@ type SortKey = (a: ConnSnapshot, b: ConnSnapshot, now: number) => number;
 
 // Directions as nats-server's monitor_sort_opts.go: cid and start ascending, reason by text, everything else
 // largest first. Ties keep cid order (the list is sorted by cid before).
-const desc = (f: (c: ConnSnapshot, now: number) => number): SortKey => (a, b, now) => f(b, now) - f(a, now);
+const desc =
+  (f: (c: ConnSnapshot, now: number) => number): SortKey =>
+  (a, b, now) =>
+    f(b, now) - f(a, now);
 const SORTS: Record<string, SortKey> = {
   cid: (a, b) => a.cid - b.cid,
   start: (a, b) => a.start - b.start,
@@ -196,7 +202,11 @@ const SORTS: Record<string, SortKey> = {
 };
 
 /** `opts.closed` serves ?state=closed and any; without it only open connections are listed. */
-export function connz(src: ConnzSource, q: URLSearchParams, opts: ConnzOptions & { closed?: ClosedConnections } = {}): Record<string, unknown> {
+export function connz(
+  src: ConnzSource,
+  q: URLSearchParams,
+  opts: ConnzOptions & { closed?: ClosedConnections } = {},
+): Record<string, unknown> {
   const closed = opts.closed;
   const sortName = q.get('sort') || 'cid';
   const sort = SORTS[sortName];
@@ -237,7 +247,12 @@ export function connz(src: ConnzSource, q: URLSearchParams, opts: ConnzOptions &
   };
 }
 
-function connInfo(c: ConnSnapshot, now: number, subs: 'none' | 'list' | 'detail', auth: boolean): Record<string, unknown> {
+function connInfo(
+  c: ConnSnapshot,
+  now: number,
+  subs: 'none' | 'list' | 'detail',
+  auth: boolean,
+): Record<string, unknown> {
   const end = c.stop ?? now;
   const info: Record<string, unknown> = {
     cid: c.cid,

@@ -16,7 +16,15 @@ import http from 'node:http';
 import type net from 'node:net';
 import { hostAllowed } from '../http/host-check.js';
 import { corsAllowOrigin } from '../http/origin.js';
-import { Router, jsonResponse, methodNotAllowed, send, textResponse, type HttpResponse, type RouteHandler } from '../http/router.js';
+import {
+  Router,
+  jsonResponse,
+  methodNotAllowed,
+  send,
+  textResponse,
+  type HttpResponse,
+  type RouteHandler,
+} from '../http/router.js';
 import { ThrottledWarn, clipped, type Logger } from '../log.js';
 import { listenOn } from '../server/acceptor.js';
 import { MonitorRequestError } from './query.js';
@@ -103,9 +111,12 @@ export class MonitorHttp {
   private readonly overLimit = new WeakSet<net.Socket>();
   private openStreams = 0;
   /** Refusals, one line per interval with how many of each since the last: a flood must not flood the log. */
-  private readonly refusals = new ThrottledWarn<RefusalKind>('monitoring requests refused (503 busy, 403 Host not allowed)', {
-    kinds: ['refused_connections', 'refused_streams', 'refused_hosts'],
-  });
+  private readonly refusals = new ThrottledWarn<RefusalKind>(
+    'monitoring requests refused (503 busy, 403 Host not allowed)',
+    {
+      kinds: ['refused_connections', 'refused_streams', 'refused_hosts'],
+    },
+  );
 
   constructor(private readonly opts: MonitorHttpOptions) {
     this.maxConnections = opts.maxConnections ?? MONITOR_MAX_CONNECTIONS;
@@ -119,10 +130,17 @@ export class MonitorHttp {
     }
     // Every other path is nats-server's 404, and read-only: a write to it is refused as to any endpoint here.
     this.router.otherwise(({ req }) =>
-      req.method === 'GET' || req.method === 'HEAD' ? textResponse(404, 'text/plain', '404 page not found\n') : methodNotAllowed(['GET', 'HEAD']),
+      req.method === 'GET' || req.method === 'HEAD'
+        ? textResponse(404, 'text/plain', '404 page not found\n')
+        : methodNotAllowed(['GET', 'HEAD']),
     );
     this.server = http.createServer(
-      { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS },
+      {
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        keepAliveTimeout: KEEP_ALIVE_MS,
+        connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+      },
       (req, res) => {
         this.handle(req, res).catch((err: unknown) => {
           opts.logger.error({ err, url: req.url }, 'monitoring request failed');
@@ -164,14 +182,21 @@ export class MonitorHttp {
 
   /** Counts a refusal for the rate-limited log line; `host` is the refused Host header, clipped. */
   private refused(kind: RefusalKind, host?: string): void {
-    const fields = { max_connections: this.maxConnections, max_streams: this.opts.maxStreams, last_refused_host: host === undefined ? undefined : clipped(host) };
+    const fields = {
+      max_connections: this.maxConnections,
+      max_streams: this.opts.maxStreams,
+      last_refused_host: host === undefined ? undefined : clipped(host),
+    };
     this.refusals.note(this.opts.logger, fields, kind);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (this.overLimit.has(req.socket)) {
       this.refused('refused_connections');
-      return busy(res, `too many connections to the monitoring listener (max_connections ${this.maxConnections}): retry later\n`);
+      return busy(
+        res,
+        `too many connections to the monitoring listener (max_connections ${this.maxConnections}): retry later\n`,
+      );
     }
     const { host, allowedHosts = [], allowedOrigins = [] } = this.opts;
     if (!hostAllowed(req.headers.host, { listenHost: host, allowedHosts })) {
@@ -209,5 +234,10 @@ function badParameter(err: unknown): HttpResponse | undefined {
 
 /** 503 with a reason; the connection is closed after it (a client told to retry later need not hold it). */
 function busy(res: http.ServerResponse, text: string): void {
-  send(res, { status: 503, contentType: 'text/plain; charset=utf-8', body: text, headers: { 'retry-after': '5', connection: 'close' } });
+  send(res, {
+    status: 503,
+    contentType: 'text/plain; charset=utf-8',
+    body: text,
+    headers: { 'retry-after': '5', connection: 'close' },
+  });
 }

@@ -21,7 +21,14 @@ export class MetricSet {
   }
 
   gauge(name: string, help: string, read: () => number): void {
-    new Gauge({ name: this.prefix + name, help, registers: [this.registry], collect() { this.set(read()); } });
+    new Gauge({
+      name: this.prefix + name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   /** A running total the server keeps (a counter in Prometheus' sense: it only grows while the process lives). */
@@ -38,7 +45,12 @@ export class MetricSet {
   }
 
   /** One gauge per label set `read` yields at scrape time. */
-  labelledGauge(name: string, help: string, labelNames: readonly string[], read: () => Iterable<readonly [MetricLabels, number]>): void {
+  labelledGauge(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    read: () => Iterable<readonly [MetricLabels, number]>,
+  ): void {
     new Gauge({
       name: this.prefix + name,
       help,
@@ -52,7 +64,12 @@ export class MetricSet {
   }
 
   /** One running total per label set `read` yields at scrape time. */
-  labelledCounter(name: string, help: string, labelNames: readonly string[], read: () => Iterable<readonly [MetricLabels, number]>): void {
+  labelledCounter(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    read: () => Iterable<readonly [MetricLabels, number]>,
+  ): void {
     new Counter({
       name: this.prefix + name,
       help,

@@ -11,7 +11,9 @@ export function queryInt(q: URLSearchParams, name: string): number {
   const raw = q.get(name);
   if (raw === null || raw === '') return 0;
   if (!/^[+-]?\d+$/.test(raw)) {
-    throw new MonitorRequestError(`Error decoding int for '${name}': strconv.Atoi: parsing ${JSON.stringify(raw)}: invalid syntax`);
+    throw new MonitorRequestError(
+      `Error decoding int for '${name}': strconv.Atoi: parsing ${JSON.stringify(raw)}: invalid syntax`,
+    );
   }
   return Number.parseInt(raw, 10);
 }
@@ -22,7 +24,9 @@ export function queryBool(q: URLSearchParams, name: string): boolean {
   if (raw === null || raw === '') return false;
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(raw)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(raw)) return false;
-  throw new MonitorRequestError(`Error decoding boolean for '${name}': strconv.ParseBool: parsing ${JSON.stringify(raw)}: invalid syntax`);
+  throw new MonitorRequestError(
+    `Error decoding boolean for '${name}': strconv.ParseBool: parsing ${JSON.stringify(raw)}: invalid syntax`,
+  );
 }
 
 /** nats-server decodeSubs: `detail` or a boolean. */

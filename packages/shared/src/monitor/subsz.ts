@@ -18,7 +18,8 @@ export function subsz(src: SubszSource, q: URLSearchParams): Record<string, unkn
   const stats = src.broker.sublist.stats();
   const wantList = queryBool(q, 'subs');
   const test = q.get('test') ?? '';
-  if (test !== '' && !isValidPublishSubject(test)) throw new MonitorRequestError(`invalid publish subject for test: ${test}`);
+  if (test !== '' && !isValidPublishSubject(test))
+    throw new MonitorRequestError(`invalid publish subject for test: ${test}`);
   if (!wantList) return { ...stats };
   const { offset, limit } = queryPage(q, CONNZ_DEFAULT_LIMIT);
   // Network clients' subscriptions; in-process ones and a leaf link's mirrored interest are counted in the

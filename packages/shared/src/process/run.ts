@@ -32,7 +32,10 @@ export interface RunnableProcess<C> {
   close(): Promise<void>;
 }
 
-export interface ProcessRunOptions<C extends { log: Pick<LogOptions, 'format' | 'level'> }, P extends RunnableProcess<C>> {
+export interface ProcessRunOptions<
+  C extends { log: Pick<LogOptions, 'format' | 'level'> },
+  P extends RunnableProcess<C>,
+> {
   /** The program's name, in messages and as the logger's name (`event-service`). */
   name: string;
   version: string;
@@ -202,16 +205,23 @@ function reload<C extends { log: Pick<LogOptions, 'format' | 'level'> }, P exten
           ? [{ problem: err.message, code: err.code }]
           : undefined;
     if (problems === undefined) {
-      logger.error({ err: (err as Error).message }, 'configuration reload failed; the running configuration is unchanged');
+      logger.error(
+        { err: (err as Error).message },
+        'configuration reload failed; the running configuration is unchanged',
+      );
       return;
     }
     for (const p of problems) logger.error(p, 'configuration problem');
-    logger.error({ problems: problems.map((p) => p.problem) }, 'configuration reload refused; the running configuration is unchanged');
+    logger.error(
+      { problems: problems.map((p) => p.problem) },
+      'configuration reload refused; the running configuration is unchanged',
+    );
     return;
   }
   // `setting`, not `key`: the logger redacts any field named key.
   for (const c of plan.applied) logger.info({ setting: c.key, from: c.from, to: c.to }, 'configuration changed');
-  for (const c of plan.restart) logger.warn({ setting: c.key, running: c.from, configured: c.to }, 'configuration change needs a restart');
+  for (const c of plan.restart)
+    logger.warn({ setting: c.key, running: c.from, configured: c.to }, 'configuration change needs a restart');
   if (opts.logReloaded === true) {
     logger.info(
       { changed: plan.applied.map((c) => c.key), restart_required: plan.restart.map((c) => c.key) },

@@ -19,7 +19,13 @@ export function msgLine(subject: string, sid: string, reply: string | undefined,
 }
 
 /** `HMSG <subject> <sid> [reply] <hdr size> <total size>\r\n` */
-export function hmsgLine(subject: string, sid: string, reply: string | undefined, hdrLen: number, total: number): string {
+export function hmsgLine(
+  subject: string,
+  sid: string,
+  reply: string | undefined,
+  hdrLen: number,
+  total: number,
+): string {
   return reply === undefined || reply.length === 0
     ? `HMSG ${subject} ${sid} ${hdrLen} ${total}\r\n`
     : `HMSG ${subject} ${sid} ${reply} ${hdrLen} ${total}\r\n`;

@@ -44,7 +44,12 @@ function open(text: string): ProtocolError {
 
 export const Errors = Object.freeze({
   /** Malformed arguments (missing, negative or non-numeric sizes, bad CONNECT JSON): closed without `-ERR`. */
-  protocolViolation: Object.freeze({ text: '', closes: true, silent: true, closeReason: 'Protocol Violation' }) as ProtocolError,
+  protocolViolation: Object.freeze({
+    text: '',
+    closes: true,
+    silent: true,
+    closeReason: 'Protocol Violation',
+  }) as ProtocolError,
   unknownOp: closing('Unknown Protocol Operation', 'Parse Error'),
   maxControlLine: closing('maximum control line exceeded', 'Maximum Control Line Exceeded'),
   maxPayload: closing('Maximum Payload Violation', 'Maximum Payload Exceeded'),
@@ -65,7 +70,10 @@ export const Errors = Object.freeze({
   // Leafnode port (nats-server 2.9.10, observed): a client CONNECT (it has `lang`), and our own loop-detection
   // subject coming back (leafnode.go handleLeafNodeLoop; one account, $G; the leaf waits 30s before redialling).
   leafnodeClientConnect: closing('attempted to connect to leaf node port', 'Protocol Violation'),
-  leafnodeLoop: closing('Loop detected for leafnode account="$G". Delaying attempt to reconnect for 30s', 'Protocol Violation'),
+  leafnodeLoop: closing(
+    'Loop detected for leafnode account="$G". Delaying attempt to reconnect for 30s',
+    'Protocol Violation',
+  ),
 });
 
 // nats-server 2.9 client.go pubPermissionViolation / subPermissionViolation: fmt.Sprintf with %q, so the subject

@@ -4,9 +4,21 @@
 
 /** Operations a peer may send. Which are accepted depends on the parser's role. */
 export type Op =
-  | 'CONNECT' | 'PUB' | 'HPUB' | 'SUB' | 'UNSUB' | 'PING' | 'PONG'
-  | 'INFO' | 'MSG' | 'HMSG' | '+OK' | '-ERR'
-  | 'LS+' | 'LS-' | 'LMSG';
+  | 'CONNECT'
+  | 'PUB'
+  | 'HPUB'
+  | 'SUB'
+  | 'UNSUB'
+  | 'PING'
+  | 'PONG'
+  | 'INFO'
+  | 'MSG'
+  | 'HMSG'
+  | '+OK'
+  | '-ERR'
+  | 'LS+'
+  | 'LS-'
+  | 'LMSG';
 
 /** client: what a server accepts from a client. server: what a client accepts from a server. leaf: a leafnode link. */
 export type ParserRole = 'client' | 'server' | 'leaf';

@@ -449,7 +449,8 @@ export class Parser {
   private pub(line: Buffer, s: number, e: number, withHeaders: boolean): number {
     const n = this.splitArgs(line, s, e);
     const sizes = withHeaders ? 2 : 1;
-    if (n !== sizes + 1 && n !== sizes + 2) return this.violation(`malformed ${withHeaders ? 'HPUB' : 'PUB'} arguments`);
+    if (n !== sizes + 1 && n !== sizes + 2)
+      return this.violation(`malformed ${withHeaders ? 'HPUB' : 'PUB'} arguments`);
     const total = this.sizes(withHeaders ? 'HPUB' : 'PUB', line, n - 1, withHeaders ? n - 2 : -1);
     if (total < 0) return -1;
     this.badText = false;
@@ -463,7 +464,8 @@ export class Parser {
   private msg(line: Buffer, s: number, e: number, withHeaders: boolean): number {
     const n = this.splitArgs(line, s, e);
     const sizes = withHeaders ? 2 : 1;
-    if (n !== sizes + 2 && n !== sizes + 3) return this.violation(`malformed ${withHeaders ? 'HMSG' : 'MSG'} arguments`);
+    if (n !== sizes + 2 && n !== sizes + 3)
+      return this.violation(`malformed ${withHeaders ? 'HMSG' : 'MSG'} arguments`);
     const total = this.sizes(withHeaders ? 'HMSG' : 'MSG', line, n - 1, withHeaders ? n - 2 : -1);
     if (total < 0) return -1;
     this.badText = false;

@@ -132,7 +132,8 @@ export class Acceptor<C extends AcceptedConn> {
 
   /** Stops accepting (once); established connections stay. */
   stopListening(): Promise<void> {
-    this.stopped ??= this.server !== undefined ? new Promise<void>((r) => this.server!.close(() => r())) : Promise.resolve();
+    this.stopped ??=
+      this.server !== undefined ? new Promise<void>((r) => this.server!.close(() => r())) : Promise.resolve();
     return this.stopped;
   }
 
@@ -178,7 +179,12 @@ export class Acceptor<C extends AcceptedConn> {
     });
     server.on('tlsClientError', (err: Error, secure: tls.TLSSocket) => {
       // A refused client certificate ends here, before any CONNECT.
-      this.opts.handshakeFailed({ id: this.slots.takeHandshaken(secure)?.id, socket: secure, reason: err.message, timedOut: false });
+      this.opts.handshakeFailed({
+        id: this.slots.takeHandshaken(secure)?.id,
+        socket: secure,
+        reason: err.message,
+        timedOut: false,
+      });
       secure.destroy();
     });
     return server;
@@ -190,7 +196,12 @@ export class Acceptor<C extends AcceptedConn> {
       this.opts.notAdmitted(slot.conn);
       return;
     }
-    this.opts.handshakeFailed({ id: slot.id, socket: slot.socket, reason: 'not done within the admission deadline from accept', timedOut: true });
+    this.opts.handshakeFailed({
+      id: slot.id,
+      socket: slot.socket,
+      reason: 'not done within the admission deadline from accept',
+      timedOut: true,
+    });
     slot.socket.destroy();
   }
 

@@ -4,7 +4,15 @@
 // event, never taking it from the producer's own JSON.
 
 /** The extension's values for `authtype`. */
-export const AUTH_TYPES = Object.freeze(['app_user', 'user', 'service_account', 'api_key', 'system', 'unauthenticated', 'unknown'] as const);
+export const AUTH_TYPES = Object.freeze([
+  'app_user',
+  'user',
+  'service_account',
+  'api_key',
+  'system',
+  'unauthenticated',
+  'unknown',
+] as const);
 export type AuthType = (typeof AUTH_TYPES)[number];
 
 export interface AuthContext {

@@ -279,7 +279,15 @@ export class Broker {
    * subscription takes it, so a publish nobody listens to allocates nothing (the slice was a sixth of the
    * publish-only bench's profile).
    */
-  publishAt(from: Conn, subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): number {
+  publishAt(
+    from: Conn,
+    subject: string,
+    reply: string | undefined,
+    hdrLen: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+  ): number {
     const match = this.sublist.match(subject);
     if (match.psubs.length === 0 && match.qsubs.length === 0) {
       this.seq = ++this.published;

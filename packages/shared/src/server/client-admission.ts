@@ -104,7 +104,13 @@ export class ClientAdmission {
       const t = client.transport;
       const cert = t.peerCertificate();
       this.ctx.logger.warn(
-        { cid: client.cid, ip: t.remoteAddress, port: t.remotePort, cert_subject: cert ? certificateSubject(cert) : undefined, reason: verdict.reason },
+        {
+          cid: client.cid,
+          ip: t.remoteAddress,
+          port: t.remotePort,
+          cert_subject: cert ? certificateSubject(cert) : undefined,
+          reason: verdict.reason,
+        },
         'client refused',
       );
       client.fail(Errors.authorizationViolation, verdict.reason);
@@ -115,9 +121,11 @@ export class ClientAdmission {
     this.own = verdict.limits;
     // In force from the first operation behind the CONNECT (nats-server applyAccountLimits sets c.mpay on admission).
     const parser = this.opts.parser;
-    if (verdict.limits?.maxPayloadBytes !== undefined) parser.limits = { ...parser.limits, maxPayload: this.maxPayloadBytes };
+    if (verdict.limits?.maxPayloadBytes !== undefined)
+      parser.limits = { ...parser.limits, maxPayload: this.maxPayloadBytes };
     // The credential's end: `User Authentication Expired`, closed (nats-server client.go authExpired).
-    if (verdict.expiresAt !== undefined) this.expiry.arm(verdict.expiresAt, () => client.fail(Errors.authExpired, 'credential expired'));
+    if (verdict.expiresAt !== undefined)
+      this.expiry.arm(verdict.expiresAt, () => client.fail(Errors.authExpired, 'credential expired'));
     if (client.isClosed) return;
     this.admitted(verdict.permissions);
   }
@@ -128,7 +136,16 @@ export class ClientAdmission {
     // A WebSocket client may now send messages up to max_payload in one frame.
     t.setMaxMessageBytes?.(messageBytesBound(ctx.limits, true));
     ctx.logger.info(
-      { cid: client.cid, ip: t.remoteAddress, port: t.remotePort, transport: t.kind, who: this.identity, client_name: client.name || undefined, lang: client.lang || undefined, version: client.version || undefined },
+      {
+        cid: client.cid,
+        ip: t.remoteAddress,
+        port: t.remotePort,
+        transport: t.kind,
+        who: this.identity,
+        client_name: client.name || undefined,
+        lang: client.lang || undefined,
+        version: client.version || undefined,
+      },
       'client connected',
     );
     this.opts.granted(permissions);

@@ -35,12 +35,14 @@ export class ClientSubscriptions {
   /** A SUB from a client allowed `permissions` (undefined: everything) and `max` subscriptions (undefined: no limit). */
   subscribe(sub: HeldSub, permissions: ClientPermissions | undefined, max: number | undefined): SubscribeOutcome {
     const { subject, queue, sid } = sub;
-    if (!isValidSubject(subject) || (queue !== undefined && !isValidQueueName(queue))) return { err: Errors.invalidSubject, detail: subject };
+    if (!isValidSubject(subject) || (queue !== undefined && !isValidQueueName(queue)))
+      return { err: Errors.invalidSubject, detail: subject };
     if (permissions !== undefined && !permissions.canSubscribe(subject, queue)) {
       return { err: permissionsViolationForSubscription(subject, queue), detail: 'subscription not permitted' };
     }
     // Checked before the repeated-sid rule: at the limit nats-server refuses even a SUB reusing a live sid.
-    if (max !== undefined && this.bySid.size >= max) return { err: Errors.maxSubscriptions, detail: `connection has ${this.bySid.size}` };
+    if (max !== undefined && this.bySid.size >= max)
+      return { err: Errors.maxSubscriptions, detail: `connection has ${this.bySid.size}` };
     // A repeated sid is ignored, as nats-server does.
     if (this.bySid.has(sid)) return 'ok';
     const broker = this.ctx.broker;
@@ -50,7 +52,8 @@ export class ClientSubscriptions {
     if (added === 'wait') return 'wait';
     if (added === 'listener_limit') {
       // Throttled: a client can send SUBs faster than a log should grow. A gateway's quota logs its own reason.
-      if (broker.listenerCount >= broker.listenerLimit) LISTENER_LIMIT_WARN.note(this.ctx.logger, { cid: this.conn.cid, listener_limit: broker.listenerLimit });
+      if (broker.listenerCount >= broker.listenerLimit)
+        LISTENER_LIMIT_WARN.note(this.ctx.logger, { cid: this.conn.cid, listener_limit: broker.listenerLimit });
       return { err: Errors.maxSubscriptions, detail: `service has ${broker.listenerCount} listeners` };
     }
     this.bySid.set(sid, created);

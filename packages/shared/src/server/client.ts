@@ -26,7 +26,13 @@ import { ClientSubscriptions, type HeldSub } from './client-subs.js';
 import { ConnCore } from './conn-core.js';
 import { GateHold } from './gate-hold.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
-import { clientInfo, type ClientAuthenticatorOf, type ClientContextOf, type ClientLimits, type ClientStats } from './context.js';
+import {
+  clientInfo,
+  type ClientAuthenticatorOf,
+  type ClientContextOf,
+  type ClientLimits,
+  type ClientStats,
+} from './context.js';
 import { messageBytesBound, type Transport } from './transport.js';
 
 export type { ClientLimits, ClientStats };
@@ -74,7 +80,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
         ping: () => this.writeRaw(PING),
         stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
       },
-      writeDeadline: { ms: () => ctx.limits.write_deadline, stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)') },
+      writeDeadline: {
+        ms: () => ctx.limits.write_deadline,
+        stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)'),
+      },
     });
     this.held = new GateHold(this.parser, this.core);
     this.admission = new ClientAdmission(ctx, this, {
@@ -144,7 +153,14 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     return this.admission.maxSubscriptions;
   }
 
-  deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, _from: Conn): void {
+  deliver(
+    sub: Subscription,
+    subject: string,
+    reply: string | undefined,
+    hdrLen: number,
+    msg: Buffer,
+    _from: Conn,
+  ): void {
     if (this.closeReason !== undefined) return;
     const perms = this.permissions;
     if (perms !== undefined) {
@@ -181,7 +197,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   /** The gate that held our publish (or SUB) has room: offer it again, then parse what followed it. */
   unhold(): void {
     this.held.release(
-      (op) => ('sid' in op ? this.onSub(op.subject, op.queue, op.sid) : this.route(op.subject, op.reply, op.hdrLen, op.buf, op.start, op.end)),
+      (op) =>
+        'sid' in op
+          ? this.onSub(op.subject, op.queue, op.sid)
+          : this.route(op.subject, op.reply, op.hdrLen, op.buf, op.start, op.end),
       () => this.closeReason === undefined,
     );
   }
@@ -212,7 +231,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason !== undefined) return;
     if (err.text) this.writeRaw(errLine(err));
     if (err.closes) {
-      this.ctx.logger.warn({ cid: this.cid, ip: this.transport.remoteAddress, who: this.identity, error: err.text || undefined, detail }, 'protocol error, closing');
+      this.ctx.logger.warn(
+        { cid: this.cid, ip: this.transport.remoteAddress, who: this.identity, error: err.text || undefined, detail },
+        'protocol error, closing',
+      );
       if (!this.connected && this.authRequired) this.refuse(err.closeReason ?? 'Protocol Violation');
       else this.close(err.closeReason ?? 'Protocol Violation');
     } else {
@@ -277,7 +299,12 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (this.closeReason !== undefined) return;
     this.ctx.broker.counters.slowConsumers++;
     this.ctx.logger.warn(
-      { cid: this.cid, ip: this.transport.remoteAddress, client_name: this.opts.name || undefined, pending_bytes: this.pendingBytes },
+      {
+        cid: this.cid,
+        ip: this.transport.remoteAddress,
+        client_name: this.opts.name || undefined,
+        pending_bytes: this.pendingBytes,
+      },
       'slow consumer, closing',
     );
     this.core.cut();
@@ -376,7 +403,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   /** Ends subscription `sid`, which the client may no longer hold (a reload narrowed its permissions), telling it `err`. */
   dropSubscription(sid: string, err: ProtocolError): void {
-    if (this.closeReason === undefined && this.subscriptions.drop(sid)) this.fail(err, 'subscription no longer permitted');
+    if (this.closeReason === undefined && this.subscriptions.drop(sid))
+      this.fail(err, 'subscription no longer permitted');
   }
 
   /** Closes the connection because its credential was revoked (a reload's revocation list): nats-server's text. */
@@ -413,7 +441,14 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
    * it is offered here again by unhold()). Permissions come first, as nats-server checks them before anything: a
    * client denied the gate's subjects is never held for them.
    */
-  private route(subject: string, reply: string | undefined, hdrLen: number, buf: Buffer, start: number, end: number): void {
+  private route(
+    subject: string,
+    reply: string | undefined,
+    hdrLen: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+  ): void {
     const broker = this.ctx.broker;
     if (broker.gated && !broker.admit(this, subject, reply)) {
       // Unacknowledged and unrouted (counted and checked once) until unhold().

@@ -48,7 +48,8 @@ export function readConnect(json: string, was: ConnectOptions): ConnectRead {
   }
   const c = parsed as Record<string, unknown>;
   const badField = mistypedConnectField(c);
-  if (badField !== undefined) return { ok: false, err: Errors.protocolViolation, detail: `CONNECT field ${badField} has the wrong type` };
+  if (badField !== undefined)
+    return { ok: false, err: Errors.protocolViolation, detail: `CONNECT field ${badField} has the wrong type` };
   if (c.protocol != null && c.protocol !== 0 && c.protocol !== 1) {
     return { ok: false, err: Errors.invalidClientProtocol, detail: `protocol ${String(c.protocol)}` };
   }
@@ -64,7 +65,8 @@ export function readConnect(json: string, was: ConnectOptions): ConnectRead {
     lang: str(c.lang, was.lang),
     version: str(c.version, was.version),
   };
-  if (opts.noResponders && !opts.headers) return { ok: false, err: Errors.noRespondersNeedsHeaders, detail: 'no_responders without headers' };
+  if (opts.noResponders && !opts.headers)
+    return { ok: false, err: Errors.noRespondersNeedsHeaders, detail: 'no_responders without headers' };
   return { ok: true, opts, fields: c };
 }
 

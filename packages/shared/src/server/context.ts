@@ -46,6 +46,11 @@ export interface ClientStats {
 }
 
 /** The INFO line for client `cid` (its greeting, or a later one with `extra`: lame duck, changed limits). */
-export function clientInfo(ctx: { serverInfo(): Record<string, unknown> }, cid: number, remoteAddress: string, extra: Record<string, unknown> = {}): string {
+export function clientInfo(
+  ctx: { serverInfo(): Record<string, unknown> },
+  cid: number,
+  remoteAddress: string,
+  extra: Record<string, unknown> = {},
+): string {
   return infoLine({ ...ctx.serverInfo(), client_id: cid, client_ip: remoteAddress, ...extra });
 }

@@ -56,7 +56,10 @@ export function parseCreditMessage(data: Uint8Array): CreditMessage | undefined 
 export function parseCreditGrant(data: Uint8Array): CreditGrant | undefined {
   if (data.byteLength > 64) return undefined;
   try {
-    const o = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as Record<string, unknown>;
+    const o = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as Record<
+      string,
+      unknown
+    >;
     return isCount(o['granted']) || o['granted'] === 0 ? { granted: o['granted'] as number } : undefined;
   } catch {
     return undefined;

@@ -77,7 +77,9 @@ export class ClientFrontend implements ClientContext {
   private readonly acceptor: Acceptor<Client>;
   private ws: { http: http.Server | https.Server; wss: WebSocketServer } | undefined;
   private readonly refusalWarn = new ThrottledWarn('maximum connections exceeded, refusing');
-  private readonly evictionWarn = new ThrottledWarn('maximum connections reached: closing the oldest connection not yet admitted');
+  private readonly evictionWarn = new ThrottledWarn(
+    'maximum connections reached: closing the oldest connection not yet admitted',
+  );
   private stopped: Promise<void> | undefined;
   /** Called when the client table becomes empty (the lame duck waits on it). */
   private emptied: (() => void)[] = [];
@@ -111,7 +113,8 @@ export class ClientFrontend implements ClientContext {
       evict: (slot) => this.evict(slot),
       open: (cid, transport) => this.open(cid, transport),
       notAdmitted: (client) => {
-        if (this.authenticator !== undefined) client.fail(Errors.authTimeout, 'no CONNECT admitted within auth_timeout of accept');
+        if (this.authenticator !== undefined)
+          client.fail(Errors.authTimeout, 'no CONNECT admitted within auth_timeout of accept');
       },
       handshakeFailed: (f) => this.handshakeFailed(f),
     });
@@ -155,7 +158,9 @@ export class ClientFrontend implements ClientContext {
     if (websocket === undefined) return;
     const server = websocket.tls !== undefined ? https.createServer(websocket.tls) : http.createServer();
     // Counted from the TCP accept, before the TLS handshake and the upgrade request.
-    server.on('connection', (socket: net.Socket) => this.acceptor.acceptUpgrading(socket, (s) => this.refuseUpgrading(s)));
+    server.on('connection', (socket: net.Socket) =>
+      this.acceptor.acceptUpgrading(socket, (s) => this.refuseUpgrading(s)),
+    );
     server.on('request', (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
     });
@@ -182,7 +187,10 @@ export class ClientFrontend implements ClientContext {
     this.ws = { http: server, wss };
     await listenOn(server, websocket.host, websocket.port);
     this.boundWsPort = (server.address() as net.AddressInfo).port;
-    this.logger.info({ host: websocket.host, port: this.boundWsPort, tls: websocket.tls !== undefined }, 'listening for websocket clients');
+    this.logger.info(
+      { host: websocket.host, port: this.boundWsPort, tls: websocket.tls !== undefined },
+      'listening for websocket clients',
+    );
   }
 
   /** New TLS handshakes (TCP and wss) use these options; established sessions keep theirs. */
@@ -198,7 +206,14 @@ export class ClientFrontend implements ClientContext {
     if (!this.clients.delete(client.cid)) return;
     this.acceptor.closed(client.cid);
     this.logger.info(
-      { cid: client.cid, ip: client.transport.remoteAddress, who: client.identity, reason, in_msgs: client.stats.inMsgs, out_msgs: client.stats.outMsgs },
+      {
+        cid: client.cid,
+        ip: client.transport.remoteAddress,
+        who: client.identity,
+        reason,
+        in_msgs: client.stats.inMsgs,
+        out_msgs: client.stats.outMsgs,
+      },
       'client closed',
     );
     this.host.clientClosed?.(client, reason);
@@ -228,18 +243,29 @@ export class ClientFrontend implements ClientContext {
   private evict(slot: Slot<Client>): void {
     const client = slot.conn;
     const stage = client === undefined ? 'TLS handshake or WebSocket upgrade' : 'CONNECT';
-    this.evictionWarn.note(this.logger, { cid: slot.id, ip: slot.socket.remoteAddress, max_connections: this.host.maxConnections, stage });
+    this.evictionWarn.note(this.logger, {
+      cid: slot.id,
+      ip: slot.socket.remoteAddress,
+      max_connections: this.host.maxConnections,
+      stage,
+    });
     if (client === undefined) slot.socket.destroy();
     else client.evict();
   }
 
   private handshakeFailed(f: HandshakeFailure): void {
     if (f.timedOut) {
-      this.logger.warn({ cid: f.id, ip: f.socket.remoteAddress }, 'TLS handshake or WebSocket upgrade not done in time, closing');
+      this.logger.warn(
+        { cid: f.id, ip: f.socket.remoteAddress },
+        'TLS handshake or WebSocket upgrade not done in time, closing',
+      );
       return;
     }
     // A refused client certificate ends here, before any CONNECT: say who and why.
-    this.logger.warn({ cid: f.id, ip: f.socket.remoteAddress, port: f.socket.remotePort, reason: f.reason }, 'TLS handshake failed');
+    this.logger.warn(
+      { cid: f.id, ip: f.socket.remoteAddress, port: f.socket.remotePort, reason: f.reason },
+      'TLS handshake failed',
+    );
   }
 
   /**
@@ -251,10 +277,20 @@ export class ClientFrontend implements ClientContext {
     done: (ok: boolean, code?: number, message?: string, headers?: http.OutgoingHttpHeaders) => void,
   ): void {
     const policy = this.options.websocket?.origins;
-    const why = policy === undefined ? undefined : websocketOriginRefusal(policy, { origin: info.origin, host: info.req.headers.host, secure: info.secure });
+    const why =
+      policy === undefined
+        ? undefined
+        : websocketOriginRefusal(policy, { origin: info.origin, host: info.req.headers.host, secure: info.secure });
     if (why === undefined) return done(true);
-    this.logger.warn({ ip: info.req.socket.remoteAddress, origin: info.origin, host: info.req.headers.host, reason: why }, 'websocket upgrade refused: origin not allowed');
-    done(false, 403, 'Forbidden\n', { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Sec-WebSocket-Version': '13' });
+    this.logger.warn(
+      { ip: info.req.socket.remoteAddress, origin: info.origin, host: info.req.headers.host, reason: why },
+      'websocket upgrade refused: origin not allowed',
+    );
+    done(false, 403, 'Forbidden\n', {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'X-Content-Type-Options': 'nosniff',
+      'Sec-WebSocket-Version': '13',
+    });
   }
 
   private open(cid: number, transport: Transport): Client {
@@ -290,7 +326,11 @@ export class ClientFrontend implements ClientContext {
     const started = Date.now();
     const stopped = this.stopListening();
     this.logger.info(
-      { clients: this.clients.size, lame_duck_duration_ms: opts.durationMs, lame_duck_grace_period_ms: opts.gracePeriodMs },
+      {
+        clients: this.clients.size,
+        lame_duck_duration_ms: opts.durationMs,
+        lame_duck_grace_period_ms: opts.gracePeriodMs,
+      },
       'entering lame duck mode',
     );
     for (const c of this.clients.values()) c.sendInfo({ ldm: true });
@@ -302,7 +342,10 @@ export class ClientFrontend implements ClientContext {
     const remaining = [...this.clients.values()];
     if (remaining.length > 0) {
       const spreadMs = Math.max(0, opts.durationMs - (Date.now() - started));
-      this.logger.info({ clients: remaining.length, over_ms: spreadMs }, 'lame duck grace period over, closing the remaining clients');
+      this.logger.info(
+        { clients: remaining.length, over_ms: spreadMs },
+        'lame duck grace period over, closing the remaining clients',
+      );
       // One pause between clients (nats-server batches when there are many; a timer per client is fine at our scale).
       const pauseMs = remaining.length > 1 ? spreadMs / remaining.length : 0;
       for (let i = 0; i < remaining.length; i++) {

@@ -140,7 +140,13 @@ export class PermissionRules {
   /** Nothing allowed. */
   static readonly NONE: PermissionRules = new PermissionRules(undefined);
   /** No lists: everything allowed (a service user without `permissions`). */
-  static readonly ALL: PermissionRules = new PermissionRules({ pubAllow: undefined, pubDeny: [], subAllow: undefined, subDeny: [], response: undefined });
+  static readonly ALL: PermissionRules = new PermissionRules({
+    pubAllow: undefined,
+    pubDeny: [],
+    subAllow: undefined,
+    subDeny: [],
+    response: undefined,
+  });
 
   /** `undefined`: nothing allowed. Subclasses (the gateway's) add their own rules around these. */
   protected constructor(readonly lists: PermissionLists | undefined) {
@@ -164,7 +170,8 @@ export class PermissionRules {
     if (!this.pubAllowListed && this.pubDeny === undefined) return true;
     const hit = this.pubCache.get(subject);
     if (hit !== undefined) return hit;
-    let allowed = !this.pubAllowListed || (this.pubAllow !== undefined && this.pubAllow.match(subject).psubs.length > 0);
+    let allowed =
+      !this.pubAllowListed || (this.pubAllow !== undefined && this.pubAllow.match(subject).psubs.length > 0);
     if (allowed && this.pubDeny !== undefined) allowed = this.pubDeny.match(subject).psubs.length === 0;
     return this.pubCache.set(subject, allowed);
   }
@@ -183,7 +190,8 @@ export class PermissionRules {
         const r = this.subAllow.match(subject);
         allowed = r.psubs.some((rule) => coversSubscription(rule.subject, subject));
         // A queue listed for the subject decides alone: `foo` plus `foo v1` allows plain `foo` and group v1 only.
-        const groups = queue === undefined ? [] : r.qsubs.filter((g) => g.some((rule) => coversSubscription(rule.subject, subject)));
+        const groups =
+          queue === undefined ? [] : r.qsubs.filter((g) => g.some((rule) => coversSubscription(rule.subject, subject)));
         if (groups.length > 0) allowed = queueMatches(queue!, groups);
       }
     }

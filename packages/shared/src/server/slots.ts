@@ -95,7 +95,17 @@ export class AdmissionSlots<C extends SlotConn> {
       return undefined;
     }
     const abort = new AbortController();
-    const slot: SlotState<C> = { id, socket, peer: peerKey(socket), conn: undefined, timer: undefined, abort, gone: abort.signal, holds: 0, releasing: false };
+    const slot: SlotState<C> = {
+      id,
+      socket,
+      peer: peerKey(socket),
+      conn: undefined,
+      timer: undefined,
+      abort,
+      gone: abort.signal,
+      holds: 0,
+      releasing: false,
+    };
     slot.timer = setTimeout(() => this.deadline(slot), this.policy.deadlineMs);
     slot.timer.unref?.();
     this.counted.set(id, slot);

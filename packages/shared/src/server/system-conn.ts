@@ -30,7 +30,14 @@ export abstract class SystemConn implements Conn {
     broker.add(this.sub);
   }
 
-  abstract deliver(sub: Subscription, subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void;
+  abstract deliver(
+    sub: Subscription,
+    subject: string,
+    reply: string | undefined,
+    hdrLen: number,
+    msg: Buffer,
+    from: Conn,
+  ): void;
 
   /** Never subscribed with a max. */
   expired(): void {}

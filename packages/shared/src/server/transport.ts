@@ -70,7 +70,10 @@ const FRAME_SLACK_BYTES = 1024;
  * The largest message a transport that holds messages whole (WebSocket) may take from a connection: before it is
  * admitted, one control line (its CONNECT) and a PING; after, a message at max_payload with its control line.
  */
-export function messageBytesBound(limits: { readonly max_control_line: number; readonly max_payload: number }, admitted: boolean): number {
+export function messageBytesBound(
+  limits: { readonly max_control_line: number; readonly max_payload: number },
+  admitted: boolean,
+): number {
   return (admitted ? limits.max_payload + limits.max_control_line : limits.max_control_line) + FRAME_SLACK_BYTES;
 }
 
@@ -193,7 +196,11 @@ export class WebSocketTransport implements Transport {
 
   write(chunks: Buffer[], onSent?: () => void): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), { binary: true }, onSent && (() => onSent()));
+    this.ws.send(
+      chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+      { binary: true },
+      onSent && (() => onSent()),
+    );
   }
 
   bufferedBytes(): number {
@@ -229,7 +236,8 @@ export class WebSocketTransport implements Transport {
    * silently held to the bound before admission.
    */
   static boundSettable(): boolean {
-    const Receiver = (ws as unknown as { Receiver?: new (opts: { maxPayload: number }) => { _maxPayload?: unknown } }).Receiver;
+    const Receiver = (ws as unknown as { Receiver?: new (opts: { maxPayload: number }) => { _maxPayload?: unknown } })
+      .Receiver;
     if (typeof Receiver !== 'function' || new Receiver({ maxPayload: 7 })._maxPayload !== 7) return false;
     // As ws's server makes one (websocket-server.js completeUpgrade), without a socket yet.
     const ServerSide = ws.WebSocket as unknown as new (address: null, protocols: undefined, opts: object) => object;

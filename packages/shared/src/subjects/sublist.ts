@@ -239,8 +239,7 @@ export class Sublist<S extends SublistEntry> {
 
     const builder: ResultBuilder<S> = { psubs: [], qsubs: [] };
     matchNode(this.root, 0, n, builder);
-    const result: SublistResult<S> =
-      builder.psubs.length === 0 && builder.qsubs.length === 0 ? EMPTY_RESULT : builder;
+    const result: SublistResult<S> = builder.psubs.length === 0 && builder.qsubs.length === 0 ? EMPTY_RESULT : builder;
     if (this.cacheMax > 0) {
       // First in, first out through a ring of the keys cached so far. `cache.keys().next()` on a Map that keeps
       // losing its oldest entry walks every deleted slot before it (V8 compacts only on rehash): 7 µs per miss

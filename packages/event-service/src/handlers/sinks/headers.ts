@@ -12,7 +12,8 @@ const SET_PER_DELIVERY = 'set by the sink for each delivery (Standard Webhooks);
  */
 export const SINK_OWNED_HEADERS: Readonly<Record<string, string>> = {
   'content-length': 'set by the sink from each body',
-  'transfer-encoding': 'the sink sends a content-length; with both, receivers refuse the request (RFC 9112 section 6.3)',
+  'transfer-encoding':
+    'the sink sends a content-length; with both, receivers refuse the request (RFC 9112 section 6.3)',
   'content-encoding': 'the sink sends the body unencoded: a receiver that decodes it as said would fail',
   host: 'set from url; another Host names one server while the request goes to another (and over https the certificate is checked against it): put the name in url',
   trailer: 'Node refuses to send it with a content-length: every delivery would fail',
@@ -36,15 +37,25 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * text in a form receivers read differently. The reason names the offset, never the value (it may be a credential).
  */
 export function headerProblem(name: string, value: string): string | undefined {
-  if (!TOKEN.test(name)) return 'not a valid header name: letters, digits and !#$%&\'*+-.^_`|~ only (an RFC 9110 token)';
+  if (!TOKEN.test(name)) return "not a valid header name: letters, digits and !#$%&'*+-.^_`|~ only (an RFC 9110 token)";
   const owned = SINK_OWNED_HEADERS[name.toLowerCase()];
   if (owned !== undefined) return owned;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c >= 0x20 && c < 0x7f) continue;
     if (c === 0x09) continue;
-    const which = c === 0x0d ? 'a CR (carriage return)' : c === 0x0a ? 'an LF (line feed)' : c === 0 ? 'a NUL' : c < 0x80 ? `a control character (U+${c.toString(16).toUpperCase().padStart(4, '0')})` : undefined;
-    if (which !== undefined) return `the value contains ${which} at offset ${i}: a header value is one line of visible ASCII, spaces and tabs`;
+    const which =
+      c === 0x0d
+        ? 'a CR (carriage return)'
+        : c === 0x0a
+          ? 'an LF (line feed)'
+          : c === 0
+            ? 'a NUL'
+            : c < 0x80
+              ? `a control character (U+${c.toString(16).toUpperCase().padStart(4, '0')})`
+              : undefined;
+    if (which !== undefined)
+      return `the value contains ${which} at offset ${i}: a header value is one line of visible ASCII, spaces and tabs`;
     return `the value contains a non-ASCII character at offset ${i}: header values are sent as ASCII (RFC 9110 section 5.5); percent- or base64-encode it`;
   }
   return undefined;

@@ -67,7 +67,12 @@ export class HttpSink {
     this.ordered = this.maxInFlight === 1;
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
     this.format = new WebhookFormat(opts);
-    this.transport = new SinkTransport({ url: opts.url, maxSockets: this.maxInFlight, sslVerify: opts.sslVerify, timeoutMs: opts.timeoutMs });
+    this.transport = new SinkTransport({
+      url: opts.url,
+      maxSockets: this.maxInFlight,
+      sslVerify: opts.sslVerify,
+      timeoutMs: opts.timeoutMs,
+    });
     this.marks = new DeliveryMarks(store, {
       sink: opts.name,
       batchSize: this.batchSize,
@@ -126,7 +131,12 @@ export class HttpSink {
     while (this.transport.inFlight < this.maxInFlight) {
       const batch = this.take(now);
       if (batch.length === 0) break;
-      if (!this.filled && batch.length < this.batchSize && (this.opts.batchWaitMs ?? 0) > 0 && batch[0]!.attempts === 0) {
+      if (
+        !this.filled &&
+        batch.length < this.batchSize &&
+        (this.opts.batchWaitMs ?? 0) > 0 &&
+        batch[0]!.attempts === 0
+      ) {
         // A partial first-try batch waits once for more events (a retry goes as it was).
         this.ahead.unshift(...batch); // taken from the read-ahead: put back
         this.fillTimer = setTimeout(() => {
@@ -141,7 +151,8 @@ export class HttpSink {
         this.opts.logger.error({ sink: this.opts.name, err: (err as Error).message }, 'sink delivery failed');
       });
     }
-    if (this.transport.inFlight === 0 && this.marks.waiting > 0) this.marks.flush(); // idle: no reason to wait
+    if (this.transport.inFlight === 0 && this.marks.waiting > 0)
+      this.marks.flush(); // idle: no reason to wait
     else this.scheduleNext(now);
   }
 
@@ -197,10 +208,13 @@ export class HttpSink {
 
   private arm(delayMs: number): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.pump();
-    }, Math.min(Math.max(0, delayMs), MAX_TIMER_MS));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.pump();
+      },
+      Math.min(Math.max(0, delayMs), MAX_TIMER_MS),
+    );
   }
 
   private async attempt(batch: DeliveryRecord[]): Promise<void> {
@@ -258,7 +272,10 @@ export class HttpSink {
     this.marks.dead(dead, (r) => `${f.problem} after ${r.attempts + 1} attempts`);
     if (dead.length > 0) {
       this.stats.dead += dead.length;
-      this.opts.logger.warn({ sink: this.opts.name, id: at.webhookId, events: dead.length, attempts: at.attempt, problem: f.problem }, 'delivery dead-lettered');
+      this.opts.logger.warn(
+        { sink: this.opts.name, id: at.webhookId, events: dead.length, attempts: at.attempt, problem: f.problem },
+        'delivery dead-lettered',
+      );
     }
     const hinted = f.status === 429 ? retryAfterMs(f.retryAfter, this.now()) : undefined;
     const retry = batch.filter((r) => r.attempts + 1 < max);
@@ -268,11 +285,16 @@ export class HttpSink {
       this.marks.retry(retry, this.now() + (hinted ?? this.backoff(at.attempt)), f.problem);
     }
     // Unordered, the head does not hold the others back: the sink itself pauses, longer with each failure in a row.
-    if (!this.ordered) this.pausedUntil = Math.max(this.pausedUntil, this.now() + (hinted ?? this.backoff(this.failStreak)));
+    if (!this.ordered)
+      this.pausedUntil = Math.max(this.pausedUntil, this.now() + (hinted ?? this.backoff(this.failStreak)));
     if (dead.length > 0) this.opts.onResolved?.();
   }
 
   private backoff(n: number): number {
-    return backoffDelayMs(n, { baseMs: this.opts.backoffBaseMs ?? 500, capMs: this.opts.backoffCapMs ?? 60_000 }, this.random);
+    return backoffDelayMs(
+      n,
+      { baseMs: this.opts.backoffBaseMs ?? 500, capMs: this.opts.backoffCapMs ?? 60_000 },
+      this.random,
+    );
   }
 }

@@ -85,7 +85,11 @@ export class DeliveryMarks {
     if (seqs.length === 0) return;
     let failed = false;
     try {
-      if (!wait && this.store.tryDelivered !== undefined && performance.now() - (this.lockedSince ?? performance.now()) < MARK_DEFER_MS) {
+      if (
+        !wait &&
+        this.store.tryDelivered !== undefined &&
+        performance.now() - (this.lockedSince ?? performance.now()) < MARK_DEFER_MS
+      ) {
         if (this.store.tryDelivered(this.opts.sink, seqs) === undefined) {
           // Still busy (never taken again) and kept: the next POST goes on meanwhile.
           this.lockedSince ??= performance.now();
@@ -96,7 +100,10 @@ export class DeliveryMarks {
     } catch (err) {
       // Still pending in the store: they go out again (same webhook-ids) once read again.
       failed = true;
-      this.opts.logger.error({ sink: this.opts.sink, events: seqs.length, err: (err as Error).message }, 'cannot record deliveries');
+      this.opts.logger.error(
+        { sink: this.opts.sink, events: seqs.length, err: (err as Error).message },
+        'cannot record deliveries',
+      );
     }
     this.marks = [];
     this.lockedSince = undefined;

@@ -45,7 +45,9 @@ export class SinkTransport {
     const secure = opts.url.startsWith('https:');
     this.request = secure ? https.request : http.request;
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, timeout: IDLE_SOCKET_MS };
-    this.agent = secure ? new https.Agent({ ...agentOpts, rejectUnauthorized: opts.sslVerify !== false }) : new http.Agent(agentOpts);
+    this.agent = secure
+      ? new https.Agent({ ...agentOpts, rejectUnauthorized: opts.sslVerify !== false })
+      : new http.Agent(agentOpts);
   }
 
   /** POSTs outstanding now. */
@@ -61,7 +63,9 @@ export class SinkTransport {
     try {
       return await this.send(req.headers, req.body, ac.signal);
     } catch (err) {
-      const problem = ac.signal.aborted ? `timed out after ${this.timeoutMs} ms` : `unreachable: ${(err as Error).message}`;
+      const problem = ac.signal.aborted
+        ? `timed out after ${this.timeoutMs} ms`
+        : `unreachable: ${(err as Error).message}`;
       return { status: 0, retryAfter: null, problem };
     } finally {
       clearTimeout(timer);
@@ -76,13 +80,22 @@ export class SinkTransport {
   }
 
   /** One POST; a keep-alive connection the receiver closed just as it was reused is retried once on a new one. */
-  private send(headers: Record<string, string>, body: string, signal: AbortSignal, again = false): Promise<PostOutcome> {
+  private send(
+    headers: Record<string, string>,
+    body: string,
+    signal: AbortSignal,
+    again = false,
+  ): Promise<PostOutcome> {
     return new Promise((resolve, reject) => {
       const req = this.request(this.opts.url, { method: 'POST', headers, agent: this.agent, signal }, (res) => {
         res.on('error', reject);
         res.on('end', () => {
           const status = res.statusCode ?? 0;
-          resolve({ status, retryAfter: (res.headers['retry-after'] as string | undefined) ?? null, problem: `HTTP ${status}` });
+          resolve({
+            status,
+            retryAfter: (res.headers['retry-after'] as string | undefined) ?? null,
+            problem: `HTTP ${status}`,
+          });
         });
         res.on('close', () => {
           if (!res.complete) reject(new Error('the response was cut short'));
@@ -90,7 +103,8 @@ export class SinkTransport {
         res.resume();
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (!again && req.reusedSocket && err.code === 'ECONNRESET' && !signal.aborted) this.send(headers, body, signal, true).then(resolve, reject);
+        if (!again && req.reusedSocket && err.code === 'ECONNRESET' && !signal.aborted)
+          this.send(headers, body, signal, true).then(resolve, reject);
         else reject(err);
       });
       req.end(body);

@@ -15,14 +15,20 @@ import { headerProblem } from './headers.js';
 import type { HttpSinkOptions } from './options.js';
 
 /** One stored event's JSON as this sink sends it (the stored body untouched when no option changes it). */
-export function shapeEvent(body: string, opts: { extraArgs?: Record<string, unknown>; flattenPayload?: boolean }): string {
+export function shapeEvent(
+  body: string,
+  opts: { extraArgs?: Record<string, unknown>; flattenPayload?: boolean },
+): string {
   const extra = opts.extraArgs !== undefined && Object.keys(opts.extraArgs).length > 0 ? opts.extraArgs : undefined;
   if (extra === undefined && opts.flattenPayload !== true) return body;
   const envelope = JSON.parse(body) as Record<string, unknown>;
   let out: Record<string, unknown> = envelope;
   if (opts.flattenPayload === true) {
     const data = envelope.data;
-    out = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : { data: data ?? null };
+    out =
+      typeof data === 'object' && data !== null && !Array.isArray(data)
+        ? (data as Record<string, unknown>)
+        : { data: data ?? null };
   }
   return JSON.stringify(extra === undefined ? out : { ...extra, ...out });
 }
@@ -40,7 +46,9 @@ export function secretKey(secret: string): Buffer {
 
 /** The webhook-signature value for keys made by secretKey (a WebhookFormat keeps its keys, not its secrets). */
 export function sign(keys: readonly Buffer[], id: string, timestampSec: number, body: string): string {
-  return keys.map((k) => `v1,${createHmac('sha256', k).update(`${id}.${timestampSec}.${body}`).digest('base64')}`).join(' ');
+  return keys
+    .map((k) => `v1,${createHmac('sha256', k).update(`${id}.${timestampSec}.${body}`).digest('base64')}`)
+    .join(' ');
 }
 
 /** The Standard Webhooks signature header value for one message: `v1,<base64>` per secret, space-separated. */
@@ -63,7 +71,10 @@ export interface WebhookRequest {
   body: string;
 }
 
-type FormatOptions = Pick<HttpSinkOptions, 'name' | 'secrets' | 'headers' | 'extraArgs' | 'flattenPayload' | 'sendAsList' | 'batchSize'>;
+type FormatOptions = Pick<
+  HttpSinkOptions,
+  'name' | 'secrets' | 'headers' | 'extraArgs' | 'flattenPayload' | 'sendAsList' | 'batchSize'
+>;
 
 /** How one sink writes its deliveries: its body options, its configured headers and its signing keys. */
 export class WebhookFormat {
