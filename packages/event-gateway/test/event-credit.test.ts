@@ -41,9 +41,7 @@ const event = (id: string) =>
   );
 
 /** A service at event_limit 50 with [store] and a sink that is down, and a gateway on its leafnode port. */
-async function atTheLimit(
-  t: TestContext,
-): Promise<{
+async function atTheLimit(t: TestContext): Promise<{
   pki: Pki;
   service: EventService;
   gateway: EventGateway;
