@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import readline from 'node:readline';
 import tls from 'node:tls';
-import type { GenMode } from './scenarios.js';
+import type { GenMode } from './load-spec.js';
 
 const GENERATOR = 'node-raw';
 const STALL_MS = 2000;
