@@ -21,7 +21,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Generator } from './generators.js';
-import type { GenResult, GenSpec, Limits } from './scenarios.js';
+import type { GenSpec, Limits } from './load-spec.js';
+import type { GenResult } from './scenario-types.js';
 import { startOurs, type RunningServer } from './servers.js';
 
 const DRAIN_MS = 30_000;

@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEV_PKI_FILES as F, mintDevToken, writeDevPki } from '@event-broker/dev-tools';
 import type { Generator } from './generators.js';
-import type { GenResult, GenSpec, Limits } from './scenarios.js';
+import type { GenSpec, Limits } from './load-spec.js';
+import type { GenResult } from './scenario-types.js';
 import { freePort } from '@event-broker/test-support/processes';
 import { startGatewayCli, startNatsServer, startOurs, type RunningServer, type TargetName } from './servers.js';
 

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorLine } from './stderr.js';
-import { genArgs, type GenResult, type GenSpec } from './scenarios.js';
+import { genArgs, type GenSpec } from './load-spec.js';
+import type { GenResult } from './scenario-types.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const BENCH_DIR = path.resolve(HERE, '..', '..');

@@ -3,7 +3,8 @@
 // main.ts treats it like a loopback run (compared with nats-server's 1→1 over loopback).
 // argv[2]: JSON GenSpec (count, warmup, size, capMs).
 import { setImmediate as turn } from 'node:timers/promises';
-import type { GenResult, GenSpec } from './scenarios.js';
+import type { GenSpec } from './load-spec.js';
+import type { GenResult } from './scenario-types.js';
 
 const SUBJECT = 'bench.inproc';
 // Yield to the event loop this often, so deliveries the service defers to a later turn run and memory stays

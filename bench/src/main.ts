@@ -28,7 +28,9 @@ import { BENCH_DIR, pickGenerator, runInproc, type Generator } from './generator
 import { runEvents } from './events.js';
 import { runGateway } from './gateway.js';
 import { render, type Cell, type ScenarioRun } from './report.js';
-import { DEFAULT_LIMITS, SCENARIOS, type Scenario } from './scenarios.js';
+import { DEFAULT_LIMITS } from './load-spec.js';
+import type { Scenario } from './scenario-types.js';
+import { SCENARIOS } from './scenarios.js';
 import { profileServiceInto, startTarget, type RunningServer, type TargetName } from './servers.js';
 import { runSoak } from './soak.js';
 import { systemInfo } from './system.js';

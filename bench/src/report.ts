@@ -1,7 +1,7 @@
 // Turns a run into the printed report: the comparison table (ours, nats-server, ratio), the CPU each side used,
 // and the notes (failures, losses, capped runs). Plain aligned text for the terminal, or Markdown for RESULTS.md.
 import type { Generator } from './generators.js';
-import type { GenResult, Scenario } from './scenarios.js';
+import type { GenResult, Scenario } from './scenario-types.js';
 import type { TargetName } from './servers.js';
 import type { SystemInfo } from './system.js';
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnNatsServer } from '@event-broker/test-support/nats-server';
 import { freePort, HOST, readRssKiB, waitForPort } from '@event-broker/test-support/processes';
 import { errorLine } from './stderr.js';
-import type { Limits } from './scenarios.js';
+import type { Limits } from './load-spec.js';
 
 export type TargetName = 'ours' | 'nats-server';
 

@@ -13,7 +13,9 @@
 // The check compares with the warm start, which is what a leak would move; the cold ratio is printed beside it.
 import path from 'node:path';
 import type { Generator } from './generators.js';
-import { SCENARIOS, type GenResult, type GenSpec, type Limits } from './scenarios.js';
+import type { GenSpec, Limits } from './load-spec.js';
+import type { GenResult } from './scenario-types.js';
+import { SCENARIOS } from './scenarios.js';
 import { startTarget, type RunningServer, type TargetName } from './servers.js';
 
 const LOAD_STEPS = ['pub', 'pubsub', 'fanout', 'queue', 'reqrep', 'payload-64k', 'conns', 'subs-100k'];

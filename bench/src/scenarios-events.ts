@@ -1,0 +1,61 @@
+// The `events` scenarios and their variants (a batching sink, a sink with POSTs in parallel), built by one function
+// with the figures and notes they share. events.ts runs them.
+import type { GenResult, Scenario } from './scenario-types.js';
+import { fmtRate, q, sentRate } from './scenario-parts.js';
+
+// `events` (events.ts): our durable intake and one HTTP sink taking `batch` events per POST; ours only.
+export function eventsScenario(name: string, batch: number, maxInFlight = 1): Scenario {
+  const sink =
+    batch > 1 ? `batch_size ${batch}` : maxInFlight > 1 ? `1 per POST, ${maxInFlight} at once` : '1 per POST';
+  return {
+    name,
+    kind: 'events',
+    spec: (quick) => ({
+      mode: 'requests',
+      size: 1024,
+      count: q(quick, 200_000),
+      warmup: q(quick, 5_000),
+      inflight: 512,
+      batch,
+      maxInFlight,
+      capMs: quick ? 2000 : 5000,
+    }),
+    metrics: [
+      {
+        label: `events acked (stored, fsynced) 1 KiB, ours only (sink: ${sink})`,
+        unit: 'events/s',
+        better: 'higher',
+        format: fmtRate,
+        value: sentRate,
+      },
+      {
+        label: `events delivered to a node:http sink (${sink})`,
+        unit: 'events/s',
+        better: 'higher',
+        format: fmtRate,
+        value: (r) => (r.received ?? 0) / ((r.delivery_ns ?? NaN) / 1e9),
+      },
+    ],
+    // Undelivered after the drain bound is slowness, not loss (the events stay pending in the store): a note.
+    check: (r) => ((r.timeouts ?? 0) > 0 ? `${r.timeouts} request(s) unanswered` : undefined),
+    notes: (r) => [
+      'nats-server has no durable event intake or HTTP sink: no figure, no ratio',
+      ...((r.lost ?? 0) > 0
+        ? [`${r.lost} of ${r.expected} acknowledged events still pending after the 30 s drain bound`]
+        : []),
+      backlogNote(r),
+      ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
+      ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
+      ...(batch > 1 && r.batch_posts === 0
+        ? [`batch_size ${batch} not applied by the service: every POST carried one event`]
+        : []),
+    ],
+  };
+}
+
+// How far delivery was behind when the intake ended, in events and in time at the intake's rate.
+function backlogNote(r: GenResult): string {
+  const backlog = r.backlog_at_end ?? 0;
+  const ms = r.sent ? (backlog / (r.sent / (r.window_ns / 1e9))) * 1000 : NaN;
+  return `backlog when intake ended: ${backlog} of ${r.sent ?? '?'} (${ms.toFixed(0)} ms of intake), drained ${((r.drain_ns ?? 0) / 1e9).toFixed(2)} s later`;
+}
