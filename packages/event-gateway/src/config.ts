@@ -1,9 +1,9 @@
 // The gateway's settings: the schema (the types in config-types.ts are derived from it, each setting's doc and
 // reload behaviour written here, on its field), loaded from TOML with patches or given as a JS object, printed back,
 // and what a reload puts in force. Loading, merging, reload planning and `file:line: key: reason` reporting are
-// shared/config's; this file says what the settings are and reads the [auth] key to check the algorithm list.
+// shared/config's; the hand-written value decoders (lists, algorithms, upstream URLs) are config-decoders.ts's, and
+// the [auth] key read at load is auth/key-check.ts's: this file says what the settings are.
 import {
-  ConfigError,
   configEntry,
   hostListSetting,
   logSection,
@@ -13,166 +13,19 @@ import {
   originListSetting,
   schema as s,
   type ConfigInput,
-  type ConfigProblem,
   type ConfigSources,
-  type Decoded,
   type Infer,
   type LoadConfigOptions,
   type LoadedConfig,
   type ReloadPlan,
-  type ValueSource,
 } from '@event-broker/shared';
-import { JWS_ALGORITHMS, isHmac, loadVerificationKey, type JwsAlgorithm, type KeyProblem } from './auth/keys.js';
+import { checkAuthKey } from './auth/key-check.js';
+import { isHmac } from './auth/keys.js';
+import { algorithmList, stringList, upstreamUrls } from './config-decoders.js';
 
 const MiB = 1024 * 1024;
-/** nats-server's leafnode port, the default when an upstream URL names none. */
-const LEAFNODE_PORT = 7422;
 // More leeway than this and `exp` stops meaning much; clock skew beyond minutes is a broken clock.
 const CLOCK_TOLERANCE_MAX_MS = 5 * 60_000;
-
-const ok = <T>(value: T): Decoded<T> => ({ ok: true, value });
-
-function describe(v: unknown): string {
-  return typeof v === 'string'
-    ? JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)
-    : Array.isArray(v)
-      ? 'an array'
-      : String(v);
-}
-
-/** A non-empty string or a non-empty array of them, normalised to the array (`issuer = "x"` is `["x"]`). */
-function stringList(what: string) {
-  const expected = `a ${what} string or an array of them`;
-  return s.custom<string[]>({
-    expected,
-    decode(raw) {
-      const list: unknown[] = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : [];
-      if (typeof raw !== 'string' && !Array.isArray(raw))
-        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
-      if (list.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must name at least one' };
-      for (let i = 0; i < list.length; i++) {
-        const el = list[i];
-        const at = Array.isArray(raw) ? [i] : undefined;
-        if (typeof el !== 'string')
-          return {
-            ok: false,
-            code: 'ECONFIG_TYPE',
-            reason: `must be a string, got ${describe(el)}`,
-            ...(at && { at }),
-          };
-        if (el === '') return { ok: false, code: 'ECONFIG_VALUE', reason: 'must not be empty', ...(at && { at }) };
-      }
-      return ok(list as string[]);
-    },
-    encode: (v) => `[${v.map((x) => JSON.stringify(x)).join(', ')}]`,
-  });
-}
-
-/** The allow-list: known JWS algorithms, no repeats; `none` named as what it is. */
-function algorithmList() {
-  const expected = `an array of JWS algorithms (${JWS_ALGORITHMS.join(', ')})`;
-  return s.custom<JwsAlgorithm[]>({
-    expected,
-    decode(raw) {
-      if (!Array.isArray(raw))
-        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
-      if (raw.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must allow at least one algorithm' };
-      const seen = new Set<string>();
-      for (let i = 0; i < raw.length; i++) {
-        const alg: unknown = raw[i];
-        if (typeof alg !== 'string')
-          return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a string, got ${describe(alg)}`, at: [i] };
-        if (alg.toLowerCase() === 'none') {
-          return {
-            ok: false,
-            code: 'ECONFIG_VALUE',
-            reason: '"none" is never allowed: an unsigned token proves nothing',
-            at: [i],
-          };
-        }
-        if (!(JWS_ALGORITHMS as readonly string[]).includes(alg)) {
-          return {
-            ok: false,
-            code: 'ECONFIG_VALUE',
-            reason: `unknown algorithm ${describe(alg)} (known: ${JWS_ALGORITHMS.join(', ')})`,
-            at: [i],
-          };
-        }
-        if (seen.has(alg)) return { ok: false, code: 'ECONFIG_VALUE', reason: `${alg} is listed twice`, at: [i] };
-        seen.add(alg);
-      }
-      return ok(raw as JwsAlgorithm[]);
-    },
-    encode: (v) => `[${v.map((x) => JSON.stringify(x)).join(', ')}]`,
-  });
-}
-
-/** `nats://host[:port]` or `tls://host[:port]`, normalised with the port; credentials, paths and queries refused. */
-export function parseUpstreamUrl(
-  text: string,
-): { ok: true; url: string; tls: boolean; host: string; port: number } | { ok: false; reason: string } {
-  let u: URL;
-  try {
-    u = new URL(text);
-  } catch {
-    return { ok: false, reason: `not a URL: ${describe(text)} (expected nats://host:port or tls://host:port)` };
-  }
-  if (u.protocol !== 'nats:' && u.protocol !== 'tls:') {
-    return { ok: false, reason: `scheme must be nats:// or tls://, got ${describe(text)}` };
-  }
-  if (u.username !== '' || u.password !== '') {
-    // A password in a URL ends up in logs and ps output; the settings are redacted wherever they are shown.
-    return {
-      ok: false,
-      reason:
-        'must not carry credentials: give them as [upstream] user and password (or token), or authenticate with cert_path and key_path',
-    };
-  }
-  if ((u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '') {
-    return { ok: false, reason: `must be scheme://host:port only, got ${describe(text)}` };
-  }
-  if (u.hostname === '') return { ok: false, reason: `has no host: ${describe(text)}` };
-  const port = u.port === '' ? LEAFNODE_PORT : Number(u.port);
-  if (port === 0) return { ok: false, reason: `port 0 cannot be dialled: ${describe(text)}` };
-  const scheme = u.protocol.slice(0, -1);
-  return {
-    ok: true,
-    url: `${scheme}://${u.host.replace(/:\d+$/, '')}:${port}`,
-    tls: scheme === 'tls',
-    host: u.hostname,
-    port,
-  };
-}
-
-function upstreamUrls() {
-  const expected = 'an array of nats://host:port or tls://host:port URLs';
-  return s.custom<string[]>({
-    expected,
-    decode(raw) {
-      const list: unknown[] = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : [];
-      if (typeof raw !== 'string' && !Array.isArray(raw))
-        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
-      if (list.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must name at least one upstream URL' };
-      const out: string[] = [];
-      for (let i = 0; i < list.length; i++) {
-        const el = list[i];
-        const at = Array.isArray(raw) ? [i] : undefined;
-        if (typeof el !== 'string')
-          return {
-            ok: false,
-            code: 'ECONFIG_TYPE',
-            reason: `must be a URL string, got ${describe(el)}`,
-            ...(at && { at }),
-          };
-        const parsed = parseUpstreamUrl(el);
-        if (!parsed.ok) return { ok: false, code: 'ECONFIG_VALUE', reason: parsed.reason, ...(at && { at }) };
-        out.push(parsed.url);
-      }
-      return ok(out);
-    },
-    encode: (v) => `[${v.map((x) => JSON.stringify(x)).join(', ')}]`,
-  });
-}
 
 // 4222: NATS's client port, which external clients expect. auth_timeout: nats-server opts.go getDefaultAuthTimeout,
 // with TLS configured, the TLS timeout (2s) plus one second.
@@ -412,7 +265,7 @@ export type LoadGatewayConfigOptions = LoadConfigOptions;
 export type LoadedGatewayConfig = LoadedConfig<GatewayConfig>;
 
 // The schema's load, resolve and format, each followed by the [auth] key check.
-const entry = configEntry(gatewaySchema, { check: checkAuthKey });
+const entry = configEntry(gatewaySchema, { check: (config, sources) => checkAuthKey(config.auth, sources) });
 
 /**
  * Reads the base and patch files, validates the merge, then reads the [auth] key and checks it against the
@@ -433,35 +286,6 @@ export const resolveGatewayConfig: (input: GatewayConfigInput) => GatewayConfig 
  * followed by its source when `sources` is given. Reading it back gives the same configuration.
  */
 export const formatGatewayConfig: (config: GatewayConfig, sources?: ConfigSources) => string = entry.format;
-
-/** The key file read now, so a missing file or an algorithm it cannot verify fails the load, not the first client. */
-function checkAuthKey(config: GatewayConfig, sources: ConfigSources): void {
-  const loaded = loadVerificationKey(config.auth);
-  if (loaded.ok) return;
-  const problems = loaded.problems.map((p) => toConfigProblem(p, config, sources));
-  throw new ConfigError(problems);
-}
-
-function toConfigProblem(p: KeyProblem, config: GatewayConfig, sources: ConfigSources): ConfigProblem {
-  // An algorithm problem points at the allow-list when one was written, else at the key that cannot serve.
-  const key =
-    p.setting === 'algorithms' && config.auth.algorithms !== undefined
-      ? 'auth.algorithms'
-      : `auth.${p.setting === 'algorithms' ? keySettingOf(config) : p.setting}`;
-  const src: ValueSource | undefined = sources.get(key);
-  const file =
-    src === undefined || src.kind === 'default' ? '<defaults>' : src.kind === 'embedded' ? '<embedded>' : src.file;
-  const line = src !== undefined && (src.kind === 'base' || src.kind === 'patch') ? src.line : undefined;
-  return { file, ...(line !== undefined && { line }), key, reason: p.reason, code: p.code };
-}
-
-function keySettingOf(config: GatewayConfig): string {
-  return config.auth.jwks_path !== undefined
-    ? 'jwks_path'
-    : config.auth.public_key_path !== undefined
-      ? 'public_key_path'
-      : 'secret_path';
-}
 
 /**
  * What a reload from `running` to `next` puts in force: `next` with every restart-only setting (as the schema marks

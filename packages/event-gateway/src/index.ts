@@ -1,12 +1,7 @@
 // Public entry of the gateway package: configuration, token and certificate admission, permissions.
 export * from './config-types.js';
-export {
-  formatGatewayConfig,
-  gatewaySchema,
-  loadGatewayConfig,
-  parseUpstreamUrl,
-  resolveGatewayConfig,
-} from './config.js';
+export { formatGatewayConfig, gatewaySchema, loadGatewayConfig, resolveGatewayConfig } from './config.js';
+export { parseUpstreamUrl } from './config-decoders.js';
 export type { LoadedGatewayConfig, LoadGatewayConfigOptions } from './config.js';
 export * from './auth/jwt.js';
 export * from './auth/mtls.js';

@@ -73,7 +73,7 @@ export interface GatewayMonitorSource {
   readonly clients: ReadonlyMap<number, Client>;
   readonly totalConnections: number;
   readonly broker: Broker;
-  /** The limits clients are kept to (max_payload lowered to the upstream's: server.ts upstreamLimit). */
+  /** The limits clients are kept to (max_payload lowered to the upstream's: upstream-link.ts ClientLimitsInForce). */
   readonly limits: ClientLimits;
   readonly uplink: GatewayUplink;
   readonly health: HealthProbe;
@@ -173,7 +173,7 @@ export class GatewayMonitor {
         httpReqStats: this.http.reqStats,
         cpu: this.cpu,
         // The limits clients are kept to: max_payload is the upstream's, less the identity stamp's room, when smaller
-        // (server.ts upstreamLimit).
+        // (upstream-link.ts ClientLimitsInForce).
         limits: g.limits,
         maxConnections: c.gateway.max_connections,
         subscriptions: g.broker.listenerCount,

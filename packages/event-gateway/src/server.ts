@@ -1,24 +1,19 @@
 // The gateway as a process: external NATS clients on TCP+TLS and WebSocket (shared ClientFrontend), admitted only
-// with a trusted client certificate AND a valid token (admission.ts), their traffic routed in a local broker and
-// carried to the event service over one leafnode link (shared Uplink), which also carries their interest up and the
-// service's messages down. /healthz (health.ts) is true only while a request really makes that round trip. SIGTERM's
-// lame duck drains the clients (shared ClientFrontend.lameDuck) before the uplink closes with what they published.
+// with a trusted client certificate AND a valid token (admission.ts, counted by admission-gate.ts), their traffic
+// routed in a local broker and carried to the event service over one leafnode link (shared Uplink, set up by
+// upstream-link.ts), which also carries their interest up and the service's messages down. /healthz (health.ts) is
+// true only while a request really makes that round trip. SIGTERM's lame duck drains the clients (shared
+// ClientFrontend.lameDuck) before the uplink closes with what they published. This file wires them together and
+// owns the lifecycle and what a reload changes.
 import {
-  AUTH_STAMP_MAX_BYTES,
   Broker,
   ClientFrontend,
-  Errors,
   InterestTable,
-  isLoopbackHost,
-  loadClientTlsOptions,
   newServerId,
-  parseHubUrl,
   warnExposedKeyFiles,
   type Client,
-  type Admission,
   type ClientAuthenticator,
   type ClientLimits,
-  type ClientPermissions,
   type CloseReason,
   type Logger,
   type FrontendHost,
@@ -26,19 +21,18 @@ import {
   type ServerState,
 } from '@event-broker/shared';
 import { GatewayAdmission } from './admission.js';
-import { AuthFailureCounts, type AuthFailureReason } from './auth-failures.js';
+import { AdmissionGate } from './admission-gate.js';
+import type { AuthFailureCounts, AuthFailureReason } from './auth-failures.js';
 import { gatewayTlsOptions } from './auth/mtls.js';
 import { planGatewayReload } from './config.js';
 import type { GatewayConfig } from './config-types.js';
 import { HealthProbe } from './health.js';
-import { EventCredit, GatewayUplink } from './event-credit.js';
+import { EventCredit, type GatewayUplink } from './event-credit.js';
 import { ListenerQuota } from './listener-quota.js';
 import type { GatewayStats } from './stats.js';
 import { GatewayMonitor } from './monitor.js';
+import { ClientLimitsInForce, createUplink, uplinkFlushed, warnPlaintextCredentials } from './upstream-link.js';
 import { VERSION } from './version.js';
-
-/** Where clients publish events (the event service's intake subscribes to `events.>`). */
-const EVENT_SUBJECT_PREFIX = 'events.';
 
 /**
  * At the end of a lame duck, how long publishes still buffered for the upstream (an outage, or a hub not yet
@@ -61,17 +55,16 @@ export class EventGateway implements FrontendHost {
   readonly listenerQuota: ListenerQuota;
   private readonly frontend: ClientFrontend;
   private readonly interest: InterestTable;
-  private admission: GatewayAdmission;
+  /** The admission rules in force (replaced by a reload), counting refusals and violations. */
+  private readonly gate: AdmissionGate;
   private monitor: GatewayMonitor | undefined;
   private lifecycle: ServerState = 'starting';
   /** Refused admissions by reason, for /metrics and /varz. */
-  readonly authFailures = new AuthFailureCounts();
+  readonly authFailures: AuthFailureCounts;
   /** Permissions violations since start (the connection stays open; nats-server counts none). */
-  readonly permissionViolations = { publish: 0, subscribe: 0 };
-  /** The upstream's INFO max_payload, from the latest link (kept through an outage); undefined before the first. */
-  private upstreamMaxPayload: number | undefined;
-  /** [gateway]'s limits, max_payload lowered to the upstream's when that is smaller (clientLimits). */
-  private effectiveLimits: ClientLimits;
+  readonly permissionViolations: { publish: number; subscribe: number };
+  /** [gateway]'s limits, max_payload lowered to the upstream's when that is smaller. */
+  private readonly limitsInForce: ClientLimitsInForce;
 
   constructor(
     public config: GatewayConfig,
@@ -79,8 +72,10 @@ export class EventGateway implements FrontendHost {
   ) {
     // Before anything subscribes: the uplink announces upstream every interest this table sees.
     this.interest = new InterestTable(this.broker);
-    this.admission = new GatewayAdmission(config, logger);
-    this.effectiveLimits = config.gateway;
+    this.gate = new AdmissionGate(new GatewayAdmission(config, logger), logger);
+    this.authFailures = this.gate.authFailures;
+    this.permissionViolations = this.gate.permissionViolations;
+    this.limitsInForce = new ClientLimitsInForce(() => this.config, logger);
     const tlsOptions = gatewayTlsOptions(config.tls);
     const ws = config.websocket;
     this.frontend = new ClientFrontend(this, {
@@ -95,37 +90,14 @@ export class EventGateway implements FrontendHost {
       },
     });
     const up = config.upstream;
-    const upstreamTls =
-      up.cert_path !== undefined || up.root_ca_path !== undefined
-        ? loadClientTlsOptions(up, { section: 'upstream' })
-        : undefined;
-    this.uplink = new GatewayUplink(this.broker, {
-      urls: up.urls,
-      ...(upstreamTls !== undefined && { tls: upstreamTls }),
-      limits: config.gateway,
-      logger: logger.child({ component: 'uplink' }),
-      name: config.gateway.server_name ?? this.serverId,
-      serverId: this.serverId,
-      version: VERSION,
-      bufferBytes: up.buffer_bytes,
-      reconnectDelayMs: up.reconnect_delay,
-      reconnectMaxDelayMs: up.reconnect_max_delay,
-      interest: this.interest,
-      // Each client's messages carry who it was verified as (README, The event gateway); a copy it wrote is removed.
-      // The claims ride only on events, which the service stores with them.
-      stampAuth: { claimsOn: EVENT_SUBJECT_PREFIX, ...(up.auth_stamp === 'events' && { only: EVENT_SUBJECT_PREFIX }) },
-      takesCredit: true,
-      ...(up.user !== undefined || up.token !== undefined
-        ? {
-            credentials: {
-              ...(up.user !== undefined && { user: up.user, password: up.password! }),
-              ...(up.token !== undefined && { token: up.token }),
-            },
-          }
-        : {}),
-    });
+    this.uplink = createUplink(this.broker, config, { interest: this.interest, logger, serverId: this.serverId });
     this.uplink.onStateChange((e) => {
-      if (e.type === 'up') this.upstreamLimit(e.hub.maxPayload);
+      if (e.type !== 'up' || !this.limitsInForce.upstreamUp(e.hub.maxPayload)) return;
+      // Told as nats-server tells its clients new limits: an INFO (ClientLimitsInForce.upstreamUp).
+      for (const client of this.frontend.clients.values()) {
+        client.applyLimits();
+        client.sendInfo({});
+      }
     });
     this.health = new HealthProbe(this.broker, this.uplink);
     this.eventCredit = new EventCredit(this.broker, this.uplink, logger.child({ component: 'event-credit' }));
@@ -134,17 +106,18 @@ export class EventGateway implements FrontendHost {
       ...reloadedKeyFiles(config),
       ...(up.key_path !== undefined ? [{ setting: 'upstream.key_path', file: up.key_path }] : []),
     ]);
-    warnPlaintextCredentials(logger, up, upstreamTls !== undefined);
+    warnPlaintextCredentials(logger, up);
   }
 
   // --- FrontendHost ----------------------------------------------------------------------------------------
 
-  /** The limits clients are kept to: [gateway]'s, max_payload never above the upstream's (upstreamLimit). */
+  /** The limits clients are kept to: [gateway]'s, max_payload never above the upstream's (upstream-link.ts). */
   get limits(): ClientLimits {
-    return this.effectiveLimits;
+    return this.limitsInForce.current;
   }
+  /** The admission in force, its refusals and permissions violations counted (admission-gate.ts). */
   get authenticator(): ClientAuthenticator {
-    return this.countingAuthenticator;
+    return this.gate;
   }
   get maxConnections(): number {
     return this.config.gateway.max_connections;
@@ -158,42 +131,6 @@ export class EventGateway implements FrontendHost {
     this.monitor?.closed.record(client);
   }
 
-  /**
-   * The admission in force (replaced by a reload), its refusals counted by reason and its permissions wrapped to
-   * count violations; the Client logs each refusal and answers it.
-   */
-  private readonly countingAuthenticator: ClientAuthenticator = {
-    admit: (connect, client) =>
-      this.admitUnderCurrentRules(connect, client).then(
-        (verdict) => this.counted(verdict),
-        (err: unknown) => {
-          this.authFailures.record('authenticator failed');
-          throw err;
-        },
-      ),
-  };
-
-  /**
-   * A verdict reached under rules a reload has since replaced is reached again under the new ones: a token the
-   * reload revoked (or a key it retired) must not slip in because its check was in flight at the time.
-   */
-  private async admitUnderCurrentRules(connect: Readonly<Record<string, unknown>>, client: Client): Promise<Admission> {
-    for (;;) {
-      const rules = this.admission;
-      const verdict = await rules.admit(connect, client);
-      if (rules === this.admission) return verdict;
-    }
-  }
-
-  private counted(verdict: Admission): Admission {
-    if (!verdict.ok) {
-      this.authFailures.record(verdict.reason);
-      return verdict;
-    }
-    if (verdict.permissions === undefined) return verdict;
-    return { ...verdict, permissions: countViolations(verdict.permissions, this.permissionViolations) };
-  }
-
   serverInfo(): Record<string, unknown> {
     const g = this.config.gateway;
     return {
@@ -204,7 +141,7 @@ export class EventGateway implements FrontendHost {
       go: `node${process.versions.node}`,
       host: g.host,
       headers: true,
-      max_payload: this.effectiveLimits.max_payload,
+      max_payload: this.limitsInForce.current.max_payload,
       auth_required: true,
       tls_required: true,
       tls_verify: this.config.tls.verify,
@@ -242,7 +179,7 @@ export class EventGateway implements FrontendHost {
     await this.frontend.listen();
     if (this.lifecycle === 'starting') this.lifecycle = 'running';
     this.logger.info(
-      { upstream: this.config.upstream.urls, keys: this.admission.keySource, algorithms: this.admission.algorithms },
+      { upstream: this.config.upstream.urls, keys: this.gate.rules.keySource, algorithms: this.gate.rules.algorithms },
       'gateway started',
     );
   }
@@ -289,9 +226,9 @@ export class EventGateway implements FrontendHost {
     const admission = new GatewayAdmission(config, this.logger);
     const tlsOptions = gatewayTlsOptions(config.tls);
     this.config = config;
-    this.effectiveLimits = clientLimits(config, this.upstreamMaxPayload);
+    this.limitsInForce.reconfigured();
     this.configLoadedAt = new Date();
-    this.admission = admission;
+    this.gate.use(admission);
     this.frontend.setSecureContext(tlsOptions);
     warnExposedKeyFiles(this.logger, reloadedKeyFiles(config));
     if (this.logger.level !== config.log.level) this.logger.level = config.log.level;
@@ -299,24 +236,7 @@ export class EventGateway implements FrontendHost {
     const authChanged = plan.applied.some((c) => c.key.startsWith('auth.'));
     for (const client of this.frontend.clients.values()) {
       client.applyLimits();
-      const tokenId = GatewayAdmission.tokenIdOf(client);
-      if (tokenId !== undefined && admission.isRevoked(tokenId)) {
-        client.revoke('token revoked by configuration');
-        revoked++;
-      } else if (authChanged) {
-        // New keys, issuers, audiences or algorithms: every live token is judged again, as nats-server re-checks
-        // its clients on reload; one the new rules refuse loses its connection with the text nats-server's reload
-        // sends a client no longer authorized (reload.go reloadAuthorization, authViolation). A listed jti is
-        // the revocation above (User Authentication Revoked).
-        void admission.recheck(client).then((reason) => {
-          if (reason === undefined || client.isClosed) return;
-          this.logger.warn(
-            { cid: client.cid, who: client.identity, reason },
-            'connection closed: its token fails the reloaded [auth] rules',
-          );
-          client.fail(Errors.authorizationViolation, `token no longer accepted: ${reason}`);
-        });
-      }
+      if (this.gate.judgeAgain(client, authChanged)) revoked++;
     }
     this.logger.info(
       {
@@ -327,39 +247,6 @@ export class EventGateway implements FrontendHost {
       'configuration reloaded',
     );
     return plan;
-  }
-
-  /**
-   * The link came up with the upstream's INFO. A message over its max_payload would be refused there (our service
-   * drops it, unseen by its subscribers; the uplink does not send it), and the uplink adds up to AUTH_STAMP_MAX_BYTES
-   * to each client's message (the identity stamp), so clients are told the smaller limit in an INFO, as
-   * nats-server sends one when its limits change, and a publish over it is refused to that client alone with
-   * `Maximum Payload Violation` (nats-server client.go processPub). nats-server itself checks no size between a
-   * leaf and its hub; official clients refuse such a publish locally once told.
-   */
-  private upstreamLimit(maxPayload: number): void {
-    this.upstreamMaxPayload = maxPayload > 0 ? maxPayload : undefined;
-    const next = clientLimits(this.config, this.upstreamMaxPayload);
-    if (next.max_payload === this.effectiveLimits.max_payload) {
-      this.effectiveLimits = next;
-      return;
-    }
-    this.logger.info(
-      {
-        max_payload: next.max_payload,
-        gateway_max_payload: this.config.gateway.max_payload,
-        upstream_max_payload: maxPayload,
-        identity_stamp_bytes: AUTH_STAMP_MAX_BYTES,
-      },
-      next.max_payload < this.config.gateway.max_payload
-        ? "clients limited to the upstream's max_payload less the identity stamp's room"
-        : "clients back to the gateway's max_payload",
-    );
-    this.effectiveLimits = next;
-    for (const client of this.frontend.clients.values()) {
-      client.applyLimits();
-      client.sendInfo({});
-    }
   }
 
   /**
@@ -392,76 +279,12 @@ export class EventGateway implements FrontendHost {
     await this.frontend.close('Server Shutdown');
     this.eventCredit.close();
     this.listenerQuota.close();
-    if (flushMs > 0) await this.uplinkFlushed(flushMs);
+    if (flushMs > 0) await uplinkFlushed(this.uplink, flushMs);
     await this.uplink.close();
     this.interest.close();
     this.lifecycle = 'closed';
     await this.monitor?.close();
     this.logger.info({ total_connections: this.frontend.totalConnections }, 'gateway stopped');
-  }
-
-  /**
-   * Resolves once nothing is buffered for the upstream, or after `ms`. What reached the link's socket is written
-   * before it closes (Uplink.close ends it after the data); only messages buffered through an outage can be waiting.
-   */
-  private async uplinkFlushed(ms: number): Promise<void> {
-    const end = Date.now() + ms;
-    while (this.uplink.counters.bufferedMsgs > 0 && !this.uplink.isClosed && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
-
-/**
- * [gateway]'s client limits, max_payload lowered to what the upstream's INFO max_payload leaves once the identity
- * stamp is added (AUTH_STAMP_MAX_BYTES, shared leafnode/auth-stamp.ts) when that is smaller.
- */
-function clientLimits(config: GatewayConfig, upstreamMaxPayload: number | undefined): ClientLimits {
-  const own = config.gateway;
-  if (upstreamMaxPayload === undefined) return own;
-  const room = Math.max(1, upstreamMaxPayload - AUTH_STAMP_MAX_BYTES);
-  return room < own.max_payload ? { ...own, max_payload: room } : own;
-}
-
-/** The token's permissions, counting each refusal (a violation the client is told of; delivery filtering is not one). */
-function countViolations(p: ClientPermissions, counts: { publish: number; subscribe: number }): ClientPermissions {
-  const counted: ClientPermissions = {
-    canPublish(subject) {
-      if (p.canPublish(subject)) return true;
-      counts.publish++;
-      return false;
-    },
-    canSubscribe(subject, queue) {
-      if (p.canSubscribe(subject, queue)) return true;
-      counts.subscribe++;
-      return false;
-    },
-  };
-  // Delivery checks are not violations: the originals, bound, with no extra call per message.
-  if (p.canDeliver !== undefined) counted.canDeliver = p.canDeliver.bind(p);
-  if (p.noteReply !== undefined) counted.noteReply = p.noteReply.bind(p);
-  return counted;
-}
-
-/**
- * [upstream] credentials go in the leaf CONNECT. Over nats:// without [upstream] TLS settings the link is TLS only
- * when the upstream's INFO asks for it, and anyone on the path can strip that from the plaintext INFO: the
- * credential, and every message, would cross in clear. Warned at start, once per such URL, naming the setting and
- * the host, never the secret. Not refused: nats-server's leaf remotes send their credentials the same way, a private
- * network may be a deliberate choice, and refusing the credential would not protect the traffic it carries. Loopback
- * never leaves the machine.
- */
-function warnPlaintextCredentials(logger: Logger, up: GatewayConfig['upstream'], tls: boolean): void {
-  const setting =
-    up.token !== undefined ? 'upstream.token' : up.password !== undefined ? 'upstream.password' : undefined;
-  if (tls || setting === undefined) return;
-  for (const raw of up.urls) {
-    const url = parseHubUrl(raw);
-    if (url.tls || isLoopbackHost(url.host)) continue;
-    logger.warn(
-      { setting, upstream: url.display, host: url.host },
-      'upstream credentials may cross the network in clear: use a tls:// URL or set [upstream] root_ca_path (or cert_path and key_path)',
-    );
   }
 }
 
