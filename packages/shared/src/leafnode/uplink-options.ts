@@ -128,7 +128,7 @@ export interface UplinkCounters {
   /**
    * Messages not sent because they are larger than the hub's INFO max_payload: buffered from before the hub's limit was
    * known (an outage, a hub back with a smaller limit), or from in-process publishers. Clients of the gateway are
-   * told the hub's limit and refused above it (event-gateway server.ts).
+   * told the hub's limit and refused above it (event-gateway upstream-link.ts ClientLimitsInForce).
    */
   droppedOversize: number;
   /** Local publishers paused right now because the buffer (or the socket) is full. */

@@ -338,7 +338,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
         }
       } else if (!(from instanceof Client) && this.overHubLimit(m)) {
         // A client's parser already keeps it to max_payload, which the gateway lowers to the hub's less the stamp's
-        // room while the link is up (event-gateway server.ts upstreamLimit): only in-process publishers are measured.
+        // room while the link is up (event-gateway upstream-link.ts ClientLimitsInForce): only in-process publishers are measured.
         this.notSent(m);
         return;
       }
