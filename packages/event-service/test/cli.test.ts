@@ -1,5 +1,5 @@
 // The event-service command as an operator runs it: a child `node dist/src/cli.js` with real files, its exit code,
-// stdout and stderr. Configuration rules themselves are config.test.ts's; this checks what reaches the terminal.
+// stdout and stderr. Configuration rules themselves are config*.test.ts's; this checks what reaches the terminal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

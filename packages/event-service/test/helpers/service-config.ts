@@ -1,0 +1,60 @@
+// What the event service's config*.test.ts files share: the settings a service gets with no file, the check that a
+// load was refused with one problem reading `file:line: key: reason`, and a path made safe inside a RegExp. The
+// tests are those files'.
+import assert from 'node:assert/strict';
+import { ConfigError } from '@event-broker/shared';
+import type { ServiceConfig } from '../../src/config-types.js';
+
+export const MiB = 1024 * 1024;
+
+export const DEFAULTS: ServiceConfig = {
+  service: {
+    host: '127.0.0.1',
+    port: 10132,
+    event_limit: 100_000,
+    listener_limit: 10_000,
+    max_payload: MiB,
+    max_connections: 65_536,
+    max_control_line: 4096,
+    max_pending: 64 * MiB,
+    max_subscriptions: 0,
+    ping_interval: 120_000,
+    ping_max: 2,
+    write_deadline: 10_000,
+    auth_timeout: 2_000,
+    lame_duck_duration: 25_000,
+    lame_duck_grace_period: 10_000,
+  },
+  log: { format: 'text', level: 'info' },
+};
+
+export function refused(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('the configuration was accepted');
+}
+
+/** Asserts a single problem and that the message line reads `file:line: key: ...reason...`. */
+export function assertOneProblem(
+  err: ConfigError,
+  file: string,
+  line: number,
+  key: string,
+  code: string,
+  reason: RegExp,
+): void {
+  assert.equal(err.problems.length, 1, err.message);
+  const p = err.problems[0]!;
+  assert.deepEqual([p.file, p.line, p.key, p.code], [file, line, key, code], err.message);
+  assert.match(p.reason, reason);
+  assert.ok(err.message.includes(`${file}:${line}: ${key}: ${p.reason}`), err.message);
+  assert.equal(err.code, code);
+}
+
+export function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
