@@ -3,8 +3,6 @@
 // none or one from another CA never attaches. The leaf over plain TCP is leafnode.test.ts.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { connect, StringCodec } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
 import { uniqueSubject, untilFlows } from '@event-broker/test-support/flow';
@@ -17,18 +15,13 @@ import {
   createServerCertificate,
   type CertificatePem,
 } from '@event-broker/dev-tools';
+import { writePem } from './helpers/pem-files.js';
 
 const sc = StringCodec();
 
 describe('leafnode listener over TLS', { skip: natsServerSkip() }, () => {
   const dir = tmpDir({ after }, 'leafnode-tls-');
-  const write = (name: string, pem: CertificatePem) => {
-    const cert = path.join(dir, `${name}.pem`);
-    const key = path.join(dir, `${name}-key.pem`);
-    writeFileSync(cert, pem.cert);
-    writeFileSync(key, pem.key, { mode: 0o600 });
-    return { cert, key };
-  };
+  const write = (name: string, pem: CertificatePem) => writePem(dir, name, pem);
   let svc: EventService;
   let caPath: string;
   let client: { cert: string; key: string };

@@ -4,8 +4,6 @@
 // TLS while the client port stays plain; a plaintext URL upgrades because the hub says tls_required.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { UplinkError, loadClientTlsOptions } from '@event-broker/shared';
 import { connect, StringCodec } from 'nats';
 import { type EventService } from '../src/index.js';
@@ -18,6 +16,7 @@ import {
   createServerCertificate,
   type CertificatePem,
 } from '@event-broker/dev-tools';
+import { writePem } from './helpers/pem-files.js';
 import { FLOW_MS, ourHub, startGateway, type Hub } from './helpers/uplink-ends.js';
 
 const sc = StringCodec();
@@ -25,13 +24,7 @@ const HOST = '127.0.0.1';
 
 describe('uplink to our leafnode listener over TLS with client certificates', () => {
   const dir = tmpDir({ after }, 'uplink-tls-');
-  const write = (name: string, pem: CertificatePem) => {
-    const cert = path.join(dir, `${name}.pem`);
-    const key = path.join(dir, `${name}-key.pem`);
-    writeFileSync(cert, pem.cert);
-    writeFileSync(key, pem.key, { mode: 0o600 });
-    return { cert, key };
-  };
+  const write = (name: string, pem: CertificatePem) => writePem(dir, name, pem);
   let hub: Hub & { readonly svc: EventService };
   let caPath: string;
   let leafCert: { cert: string; key: string };

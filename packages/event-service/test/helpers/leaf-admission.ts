@@ -2,8 +2,6 @@
 // leaf's CONNECT, the traffic of a leaf that thinks it got in, the refused and admitted answers, a bcrypt password
 // and a PKI with a listed leaf identity. The tests (leaf-admission*.test.ts) start the services and judge.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import {
   createCertificateAuthority,
   createClientCertificate,
@@ -12,6 +10,7 @@ import {
 } from '@event-broker/dev-tools';
 import type { RawConn } from '@event-broker/test-support/raw';
 import { tmpDir } from '@event-broker/test-support/tmp';
+import { writePem } from './pem-files.js';
 
 // bcrypt of "s3cret" (cost 10) in the $2a$ spelling `nats server passwd` prints (made with bcryptjs, $2b$ → $2a$:
 // the same hash for a password under 72 bytes).
@@ -64,13 +63,7 @@ export interface Pki {
 
 export async function makePki(t: { after: (fn: () => void) => void }): Promise<Pki> {
   const dir = tmpDir(t, 'leaf-admission-');
-  const write = (name: string, pem: CertificatePem) => {
-    const cert = path.join(dir, `${name}.pem`);
-    const key = path.join(dir, `${name}-key.pem`);
-    fs.writeFileSync(cert, pem.cert);
-    fs.writeFileSync(key, pem.key, { mode: 0o600 });
-    return { cert, key };
-  };
+  const write = (name: string, pem: CertificatePem) => writePem(dir, name, pem);
   const ca = await createCertificateAuthority({ commonName: 'leaf-admission CA' });
   return {
     dir,
