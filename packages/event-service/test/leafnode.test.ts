@@ -1,24 +1,15 @@
 // The [leafnodes] listener against a real leaf: Debian's nats-server 2.9 dials our service as its hub, and the
 // official `nats` client on both sides checks that messages, requests and queue groups cross, that interest is
 // what decides it (nothing crosses after an unsubscribe, measured on the leaf's /leafz), and that a restarted leaf
-// gets our interest again.
+// gets our interest again. The port's refusals on the raw wire are leafnode-port-refusals.test.ts, TLS is
+// leafnode-tls.test.ts.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
 import { connect, headers, StringCodec, type NatsConnection } from 'nats';
 import { startEventService, type EventService } from '../src/index.js';
 import { collect, fence, uniqueSubject, untilFlows } from '@event-broker/test-support/flow';
 import { type NatsLeaf, natsLeafLinks, natsServerSkip, startNatsLeaf } from '@event-broker/test-support/nats-server';
 import { until, within } from '@event-broker/test-support/wait';
-import { tmpDir } from '@event-broker/test-support/tmp';
-import {
-  createCertificateAuthority,
-  createClientCertificate,
-  createServerCertificate,
-  type CertificatePem,
-} from '@event-broker/dev-tools';
 
 const sc = StringCodec();
 
@@ -359,126 +350,5 @@ describe('leafnode listener with nats-server 2.9 as the leaf', { skip: natsServe
       () => leafGot.includes('after'),
       'hub → leaf after the restart',
     );
-  });
-});
-
-describe('leafnode port refusals (raw protocol)', () => {
-  let svc: EventService;
-  before(async () => {
-    svc = await startEventService({
-      service: { host: '127.0.0.1', port: 0 },
-      leafnodes: { host: '127.0.0.1', port: 0 },
-      log: { level: 'silent' },
-    });
-  });
-  after(() => svc.close());
-
-  async function exchange(send: string): Promise<string> {
-    const s = net.connect(svc.leafnodePort!, '127.0.0.1');
-    let got = '';
-    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    const closed = new Promise<void>((r) => s.once('close', () => r()));
-    s.on('error', () => {});
-    await within(new Promise((r) => s.once('connect', r)), 'connect');
-    s.write(send);
-    await within(closed, `the link closes after ${JSON.stringify(send)}`).catch(() => {});
-    s.destroy();
-    return got;
-  }
-
-  it("a client CONNECT on the leaf port gets nats-server's refusal", async () => {
-    const got = await exchange('CONNECT {"lang":"node","version":"2.29.3"}\r\nPING\r\n');
-    assert.match(got, /^INFO \{.*\} \r\n-ERR 'attempted to connect to leaf node port'\r\n$/);
-  });
-
-  it('anything before CONNECT is an Authorization Violation', async () => {
-    const got = await exchange('LS+ foo\r\n');
-    assert.match(got, /-ERR 'Authorization Violation'\r\n$/);
-  });
-
-  it('our own loop-detection subject coming back closes the link', async () => {
-    const s = net.connect(svc.leafnodePort!, '127.0.0.1');
-    let got = '';
-    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    s.on('error', () => {});
-    const closed = new Promise<void>((r) => s.once('close', () => r()));
-    s.write('CONNECT {"version":"2.9.10","server_id":"NTEST","name":"raw","headers":true}\r\n');
-    await until(() => /LS\+ \$LDS\.\S+\r\n/.test(got), 'our $LDS interest');
-    const lds = /LS\+ (\$LDS\.\S+)\r\n/.exec(got)![1]!;
-    s.write(`LS+ ${lds}\r\n`);
-    await within(closed, 'the link closes');
-    assert.match(got, /-ERR 'Loop detected for leafnode account="\$G"\. Delaying attempt to reconnect for 30s'\r\n$/);
-  });
-});
-
-describe('leafnode listener over TLS', { skip: natsServerSkip() }, () => {
-  const dir = tmpDir({ after }, 'leafnode-tls-');
-  const write = (name: string, pem: CertificatePem) => {
-    const cert = path.join(dir, `${name}.pem`);
-    const key = path.join(dir, `${name}-key.pem`);
-    writeFileSync(cert, pem.cert);
-    writeFileSync(key, pem.key, { mode: 0o600 });
-    return { cert, key };
-  };
-  let svc: EventService;
-  let caPath: string;
-  let client: { cert: string; key: string };
-  let foreign: { cert: string; key: string };
-  const leaves: NatsLeaf[] = [];
-
-  before(async () => {
-    const ca = await createCertificateAuthority({ commonName: 'leafnode-test CA' });
-    const other = await createCertificateAuthority({ commonName: 'unrelated CA' });
-    caPath = write('ca', ca).cert;
-    const server = write('server', await createServerCertificate(ca));
-    client = write('leaf', await createClientCertificate(ca, 'leaf'));
-    foreign = write('foreign', await createClientCertificate(other, 'mallory'));
-    // [tls] verify stays false: clients need no certificate, leaves always do.
-    svc = await startEventService({
-      service: { host: '127.0.0.1', port: 0 },
-      tls: { cert_path: server.cert, key_path: server.key, root_ca_path: caPath },
-      leafnodes: { host: '127.0.0.1', port: 0 },
-      log: { level: 'silent' },
-    });
-  });
-
-  after(async () => {
-    for (const l of leaves) await l.stop();
-    await svc?.close();
-  });
-
-  it('a leaf with a certificate from our CA attaches over TLS and messages cross', async () => {
-    const leaf = await startNatsLeaf(svc.leafnodePort!, { tls: { caPath, ...client } });
-    leaves.push(leaf);
-    const nc = await connect({ servers: `127.0.0.1:${leaf.clientPort}` });
-    try {
-      const subject = uniqueSubject('tls.up');
-      const got: string[] = [];
-      svc.subscribe(subject, { callback: (m) => got.push(m.string()) });
-      await untilFlows(
-        () => nc.publish(subject, sc.encode('over tls')),
-        () => got.includes('over tls'),
-        'leaf → hub over TLS',
-      );
-    } finally {
-      await nc.close();
-    }
-  });
-
-  it('a leaf without a client certificate, or with one from another CA, never attaches', async () => {
-    const bare = await startNatsLeaf(svc.leafnodePort!, { tls: { caPath } });
-    leaves.push(bare);
-    const stranger = await startNatsLeaf(svc.leafnodePort!, { tls: { caPath, ...foreign } });
-    leaves.push(stranger);
-    // nats-server retries every second; two attempts each, closed by us (its log says so), are enough.
-    const refusals = (l: NatsLeaf) => (l.log().match(/Leafnode connection closed/g) ?? []).length;
-    await until(
-      () => refusals(bare) >= 2 && refusals(stranger) >= 2,
-      'both leaves refused twice',
-      10_000,
-      () => `${bare.log()}\n${stranger.log()}`,
-    );
-    assert.deepEqual(await natsLeafLinks(bare), []);
-    assert.deepEqual(await natsLeafLinks(stranger), []);
   });
 });
