@@ -1,7 +1,7 @@
 // One leafnode link, hub side: a nats-server 2.9 leaf (or the event gateway) attached to our [leafnodes] port. It
 // admits the leaf's CONNECT, turns its LS+/LS- into broker subscriptions and its LMSG/HMSG into publishes, and
 // sends it our interest (LS+/LS-) and the messages routed to it, one LMSG per message however many of its
-// interests matched. Accepting sockets and TLS are the leafnode port's (event-service leafnode/listener.ts); the
+// interests matched. Accepting sockets and TLS are the leafnode port's (event-service leafnode/port.ts); the
 // interest bookkeeping is interest.ts's.
 // Protocol as observed between two nats-server 2.9.10 (NATS-NOTES.md, Leafnode) and leafnode.go.
 import {
@@ -21,8 +21,8 @@ import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
 import { awaitVerdict } from '../server/admission.js';
 import { ConnCore } from '../server/conn-core.js';
-import { GateHold } from '../server/gate-hold.js';
 import { CREDIT_CONNECT_FIELD } from '../server/credit.js';
+import { Parking } from '../server/parking.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
 import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
@@ -94,8 +94,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   private readonly parser: Parser;
   private readonly core: ConnCore;
-  /** A message a gate parked (Broker.admit said no), offered again by unhold(); reads stop meanwhile. */
-  private readonly parking: GateHold<ParkedLeafMsg>;
+  /** A message a gate parked (Broker.admit said no), offered again by unpark(); reads stop meanwhile. */
+  private readonly parking: Parking<ParkedLeafMsg>;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -128,7 +128,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
         stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)'),
       },
     });
-    this.parking = new GateHold(this.parser, this.core);
+    this.parking = new Parking(this.parser, this.core);
   }
 
   /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */
@@ -273,8 +273,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   }
 
   /** The gate that parked our message has room: offer it again, then parse what followed it. */
-  unhold(): void {
-    this.parking.release(
+  unpark(): void {
+    this.parking.unpark(
       (h) => this.onLeafMsg(h.subject, h.reply, h.queues, h.hdrLen, h.msg),
       () => this.closeReason === undefined,
     );
@@ -447,8 +447,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (!this.admitted()) return;
     const broker = this.ctx.broker;
     if (broker.gated && !broker.admit(this, subject, reply)) {
-      // Parked before it is counted or routed, until unhold().
-      this.parking.hold({ subject, reply, queues, hdrLen, msg });
+      // Parked before it is counted or routed, until unpark().
+      this.parking.park({ subject, reply, queues, hdrLen, msg });
       return;
     }
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);

@@ -22,9 +22,8 @@ import type { AuthContext } from './auth-context.js';
 import type { ClientPermissions } from './admission.js';
 import type { Conn, PublisherHandle, Subscription } from './broker.js';
 import { ClientAdmission } from './client-admission.js';
-import { ClientSubscriptions, type HeldSub } from './client-subs.js';
+import { ClientSubscriptions, type ParkedSub } from './client-subs.js';
 import { ConnCore } from './conn-core.js';
-import { GateHold } from './gate-hold.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
 import {
   clientInfo,
@@ -33,6 +32,7 @@ import {
   type ClientLimits,
   type ClientStats,
 } from './context.js';
+import { Parking } from './parking.js';
 import { messageBytesBound, type Transport } from './transport.js';
 
 export type { ClientLimits, ClientStats };
@@ -57,8 +57,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private connected = false;
   /** Set by an admission with permissions; undefined: everything allowed. */
   private permissions: ClientPermissions | undefined;
-  /** A publish a gate refused (Broker.admit) or a SUB a subscribe gate holds (Broker.add said 'wait'). */
-  private readonly held: GateHold<HeldPub | HeldSub>;
+  /** A publish a gate parked (Broker.admit said no) or a SUB a subscribe gate waits on (Broker.add said 'wait'). */
+  private readonly parking: Parking<ParkedPub | ParkedSub>;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -69,7 +69,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.parser = new Parser(this, 'client', {
       maxControlLine: limits.max_control_line,
       maxPayload: limits.max_payload,
-      // With auth on nothing but CONNECT is read first: no INFO, PUB payload or other line is held for a client
+      // With auth on nothing but CONNECT is read first: no INFO, PUB payload or other line is retained for a client
       // that has not authenticated (nats-server parser.go OP_START with authSet).
       expectConnect: ctx.authenticator !== undefined,
     });
@@ -85,7 +85,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
         stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)'),
       },
     });
-    this.held = new GateHold(this.parser, this.core);
+    this.parking = new Parking(this.parser, this.core);
     this.admission = new ClientAdmission(ctx, this, {
       parser: this.parser,
       authenticate: (fields) => this.ctx.authenticator?.admit(fields, this),
@@ -194,9 +194,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.core.resume();
   }
 
-  /** The gate that held our publish (or SUB) has room: offer it again, then parse what followed it. */
-  unhold(): void {
-    this.held.release(
+  /** The gate that parked our publish (or SUB) has room: offer it again, then parse what followed it. */
+  unpark(): void {
+    this.parking.unpark(
       (op) =>
         'sid' in op
           ? this.onSub(op.subject, op.queue, op.sid)
@@ -216,7 +216,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     });
     const limits = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(clientInfo(this.ctx, this.cid, this.transport.remoteAddress));
-    // Before any frame is read: the limits in force now, not those the listener started with.
+    // Before any frame is read: the limits in force now, not those the port started with.
     this.transport.setMaxMessageBytes?.(this.messageBound(limits));
     this.core.keepAlive(limits.ping_interval);
   }
@@ -290,7 +290,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     return this.ctx.authenticator !== undefined;
   }
 
-  /** The largest message the transport may hold whole: a control line until admitted, a message at max_payload after. */
+  /** The largest message the transport may retain whole: a control line until admitted, a message at max_payload after. */
   private messageBound(limits: ClientLimits): number {
     return messageBytesBound(limits, this.connected || !this.authRequired);
   }
@@ -318,7 +318,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.core.stop();
     this.admission.stop();
     this.subscriptions.removeAll();
-    this.held.drop();
+    this.parking.drop();
     this.ctx.broker.connClosed(this);
     this.ctx.clientClosed(this, reason);
   }
@@ -437,9 +437,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   /**
-   * A publish the client may make, to its subscribers: unless a gate holds it first (counted and checked already,
-   * it is offered here again by unhold()). Permissions come first, as nats-server checks them before anything: a
-   * client denied the gate's subjects is never held for them.
+   * A publish the client may make, to its subscribers: unless a gate parks it first (counted and checked already,
+   * it is offered here again by unpark()). Permissions come first, as nats-server checks them before anything: a
+   * client denied the gate's subjects is never parked for them.
    */
   private route(
     subject: string,
@@ -451,8 +451,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   ): void {
     const broker = this.ctx.broker;
     if (broker.gated && !broker.admit(this, subject, reply)) {
-      // Unacknowledged and unrouted (counted and checked once) until unhold().
-      this.held.hold({ subject, reply, hdrLen, buf, start, end });
+      // Unacknowledged and unrouted (counted and checked once) until unpark().
+      this.parking.park({ subject, reply, hdrLen, buf, start, end });
       return;
     }
     // +OK goes before any MSG this publish produces, as nats-server orders them.
@@ -462,11 +462,11 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   onSub(subject: string, queue: string | undefined, sid: string): void {
     if (!this.admitted()) return;
-    const sub: HeldSub = { subject, queue, sid };
+    const sub: ParkedSub = { subject, queue, sid };
     const outcome = this.subscriptions.subscribe(sub, this.permissions, this.maxSubscriptions);
     if (outcome === 'ok') this.ok();
-    // Nothing after this SUB is parsed or read until unhold().
-    else if (outcome === 'wait') this.held.hold(sub);
+    // Nothing after this SUB is parsed or read until unpark().
+    else if (outcome === 'wait') this.parking.park(sub);
     else this.fail(outcome.err, outcome.detail);
   }
 
@@ -477,8 +477,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 }
 
-/** A publish held by a gate: `buf[start, end)` is its header block and payload (the parser's read, kept). */
-interface HeldPub {
+/** A publish parked by a gate: `buf[start, end)` is its header block and payload (the parser's read, kept). */
+interface ParkedPub {
   readonly subject: string;
   readonly reply: string | undefined;
   readonly hdrLen: number;

@@ -123,7 +123,7 @@ export class ConnCore {
     this.stop();
   }
 
-  /** A reader that cannot keep up: its backlog dropped (holding it would hold memory for it), the connection cut. */
+  /** A reader that cannot keep up: its backlog dropped (keeping it would keep memory for it), the connection cut. */
   cut(): void {
     this.batch.clear();
     this.transport.destroy();
