@@ -7,7 +7,6 @@
 import {
   Errors,
   OK,
-  PING,
   PONG,
   Parser,
   errLine,
@@ -23,7 +22,7 @@ import type { ClientPermissions } from './admission.js';
 import type { Conn, PublisherHandle, Subscription } from './broker.js';
 import { ClientAdmission } from './client-admission.js';
 import { ClientSubscriptions, type ParkedSub } from './client-subs.js';
-import { ConnCore } from './conn-core.js';
+import { AcceptedCore } from './accepted-core.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
 import {
   clientInfo,
@@ -49,7 +48,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   closeReason: CloseReason | undefined;
 
   private readonly parser: Parser;
-  private readonly core: ConnCore;
+  private readonly core: AcceptedCore;
   private readonly admission: ClientAdmission;
   private readonly subscriptions: ClientSubscriptions;
   // Read on every message: kept here, not behind the admission.
@@ -73,17 +72,31 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       // that has not authenticated (nats-server parser.go OP_START with authSet).
       expectConnect: ctx.authenticator !== undefined,
     });
-    this.core = new ConnCore(transport, {
-      owner: this,
-      keepalive: {
-        pingMax: () => ctx.limits.ping_max,
-        ping: () => this.writeRaw(PING),
-        stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
+    this.core = new AcceptedCore(transport, {
+      conn: this,
+      ctx,
+      peerClosed: 'Client Closed',
+      write: (s) => this.writeRaw(s),
+      // Before CONNECT with auth on: dropped once its -ERR is out; without auth, ended as an admitted one is.
+      refuses: () => !this.connected && this.authRequired,
+      logError: (err, detail, how) => {
+        if (how === undefined) {
+          ctx.logger.debug({ cid, error: err.text, detail }, 'protocol error');
+          return;
+        }
+        const fields = { cid, ip: transport.remoteAddress, who: this.identity, error: err.text || undefined, detail };
+        ctx.logger.warn(fields, 'protocol error, closing');
       },
-      writeDeadline: {
-        ms: () => ctx.limits.write_deadline,
-        stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)'),
+      logSlow: () => {
+        const fields = { cid, ip: transport.remoteAddress, client_name: this.opts.name || undefined };
+        ctx.logger.warn({ ...fields, pending_bytes: this.pendingBytes }, 'slow consumer, closing');
       },
+      release: () => {
+        this.admission.stop();
+        this.subscriptions.removeAll();
+        this.parking.drop();
+      },
+      closed: (reason) => ctx.clientClosed(this, reason),
     });
     this.parking = new Parking(this.parser, this.core);
     this.admission = new ClientAdmission(ctx, this, {
@@ -173,10 +186,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     else out.writeMsg(subject, sub.sid, reply, 0, msg.subarray(hdrLen));
     this.stats.outMsgs++;
     this.stats.outBytes += msg.length;
-    if (this.pendingBytes > this.ctx.limits.max_pending) {
-      this.slowConsumer('Slow Consumer (Pending Bytes)');
-      return;
-    }
+    // Past max_pending: cut as a slow consumer (accepted-core.ts).
     this.core.queued();
   }
 
@@ -209,11 +219,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   /** Starts reading; sends the greeting unless the server already did (TLS sends it before the handshake). */
   start(opts: { greeted?: boolean } = {}): void {
-    this.transport.start({
-      onData: (chunk) => this.onData(chunk),
-      onClose: (err) => this.closed(err ? 'Read Error' : 'Client Closed'),
-      onDrain: () => this.core.drained(),
-    });
+    this.core.start((chunk) => this.onData(chunk));
     const limits = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(clientInfo(this.ctx, this.cid, this.transport.remoteAddress));
     // Before any frame is read: the limits in force now, not those the port started with.
@@ -226,20 +232,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     return this.core.pinger.rttMs;
   }
 
-  /** Sends an -ERR (when it has text) and closes if nats-server would. */
+  /** Sends an -ERR (when it has text) and closes if nats-server would (accepted-core.ts). */
   fail(err: ProtocolError, detail: string): void {
-    if (this.closeReason !== undefined) return;
-    if (err.text) this.writeRaw(errLine(err));
-    if (err.closes) {
-      this.ctx.logger.warn(
-        { cid: this.cid, ip: this.transport.remoteAddress, who: this.identity, error: err.text || undefined, detail },
-        'protocol error, closing',
-      );
-      if (!this.connected && this.authRequired) this.refuse(err.closeReason ?? 'Protocol Violation');
-      else this.close(err.closeReason ?? 'Protocol Violation');
-    } else {
-      this.ctx.logger.debug({ cid: this.cid, error: err.text, detail }, 'protocol error');
-    }
+    this.core.fail(err, detail);
   }
 
   /**
@@ -249,24 +244,12 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   evict(): void {
     if (this.closeReason !== undefined) return;
     this.writeRaw(errLine(Errors.maxConnections));
-    this.refuse(Errors.maxConnections.closeReason!);
-  }
-
-  /**
-   * Ends a client that never authenticated: its -ERR handed to the OS, then dropped (Transport.refuse), as
-   * nats-server closes it; a graceful end would go on reading a refused burst until the peer stops.
-   */
-  private refuse(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.core.refuse();
-    this.closed(reason);
+    this.core.close(Errors.maxConnections.closeReason!, 'refuse');
   }
 
   /** Flushes what is queued, then closes. */
   close(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.core.end();
-    this.closed(reason);
+    this.core.close(reason, 'end');
   }
 
   /** Sends an asynchronous INFO (lame duck, limits changed). */
@@ -293,34 +276,6 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   /** The largest message the transport may retain whole: a control line until admitted, a message at max_payload after. */
   private messageBound(limits: ClientLimits): number {
     return messageBytesBound(limits, this.connected || !this.authRequired);
-  }
-
-  private slowConsumer(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.ctx.broker.counters.slowConsumers++;
-    this.ctx.logger.warn(
-      {
-        cid: this.cid,
-        ip: this.transport.remoteAddress,
-        client_name: this.opts.name || undefined,
-        pending_bytes: this.pendingBytes,
-      },
-      'slow consumer, closing',
-    );
-    this.core.cut();
-    this.closed(reason);
-  }
-
-  /** Bookkeeping once the connection is gone, whoever closed it. */
-  private closed(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.closeReason = reason;
-    this.core.stop();
-    this.admission.stop();
-    this.subscriptions.removeAll();
-    this.parking.drop();
-    this.ctx.broker.connClosed(this);
-    this.ctx.clientClosed(this, reason);
   }
 
   // --- writing -------------------------------------------------------------------------------------------
