@@ -34,7 +34,7 @@ export interface AcceptedConnOptions {
   /** A protocol error that closes refuses the connection rather than ending it: not admitted where admission counts. */
   refuses(): boolean;
   /** The owner's log line for a protocol error: `how` it ends the connection, undefined when it stays open. */
-  logError(err: ProtocolError, detail: string, how: Ending | undefined): void;
+  logError(err: ProtocolError, detail: string, how: 'end' | 'refuse' | undefined): void;
   /** The owner's log line for a slow consumer about to be cut for `reason`. */
   logSlow(reason: CloseReason): void;
   /** The connection is gone: what it keeps goes (subscriptions or interest, admission, what it is parked at). */
@@ -46,19 +46,19 @@ export interface AcceptedConnOptions {
 export class AcceptedCore extends ConnCore {
   constructor(
     transport: Transport,
-    private readonly a: AcceptedConnOptions,
+    private readonly accepted: AcceptedConnOptions,
   ) {
     super(transport, {
       // After the current publish (every delivery of one message is synchronous): one write per turn.
-      owner: a.conn,
+      owner: accepted.conn,
       keepalive: {
-        pingMax: () => a.ctx.limits.ping_max,
-        ping: () => a.write(PING),
+        pingMax: () => accepted.ctx.limits.ping_max,
+        ping: () => accepted.write(PING),
         stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
       },
       // nats-server applies write_deadline to leafnode connections as to clients (client.go flushOutbound).
       writeDeadline: {
-        ms: () => a.ctx.limits.write_deadline,
+        ms: () => accepted.ctx.limits.write_deadline,
         stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)'),
       },
     });
@@ -68,7 +68,7 @@ export class AcceptedCore extends ConnCore {
   start(onData: (chunk: Buffer) => void): void {
     this.transport.start({
       onData,
-      onClose: (err) => this.closed(err ? 'Read Error' : this.a.peerClosed),
+      onClose: (err) => this.closed(err ? 'Read Error' : this.accepted.peerClosed),
       onDrain: () => this.drained(),
     });
   }
@@ -78,13 +78,13 @@ export class AcceptedCore extends ConnCore {
    * client.go: Slow Consumer (Pending Bytes)); otherwise written after the turn, or at once past EAGER_FLUSH_BYTES.
    */
   override queued(): void {
-    if (this.pendingBytes > this.a.ctx.limits.max_pending) this.slowConsumer('Slow Consumer (Pending Bytes)');
+    if (this.pendingBytes > this.accepted.ctx.limits.max_pending) this.slowConsumer('Slow Consumer (Pending Bytes)');
     else super.queued();
   }
 
   /** Sends an -ERR (when it has text) and closes if nats-server would: refused before admission, else gracefully. */
   fail(err: ProtocolError, detail: string): void {
-    const a = this.a;
+    const a = this.accepted;
     if (a.conn.closeReason !== undefined) return;
     if (err.text) a.write(errLine(err));
     if (!err.closes) {
@@ -98,7 +98,7 @@ export class AcceptedCore extends ConnCore {
 
   /** Ends the connection `how` (once), then its bookkeeping (closed). */
   close(reason: CloseReason, how: Ending): void {
-    const a = this.a;
+    const a = this.accepted;
     if (a.conn.closeReason !== undefined) return;
     if (how === 'cut') this.cut();
     // A refused peer is dropped once its -ERR is out, as nats-server closes it, rather than read until it stops
@@ -117,7 +117,7 @@ export class AcceptedCore extends ConnCore {
 
   /** A reader that cannot keep up, cut for `reason`: counted with the broker's slow consumers, logged by the owner. */
   private slowConsumer(reason: CloseReason): void {
-    const a = this.a;
+    const a = this.accepted;
     if (a.conn.closeReason !== undefined) return;
     a.ctx.broker.counters.slowConsumers++;
     a.logSlow(reason);
@@ -126,7 +126,7 @@ export class AcceptedCore extends ConnCore {
 
   /** Bookkeeping once the connection is gone, whoever closed it: once. */
   private closed(reason: CloseReason): void {
-    const a = this.a;
+    const a = this.accepted;
     if (a.conn.closeReason !== undefined) return;
     a.conn.closeReason = reason;
     this.stop();

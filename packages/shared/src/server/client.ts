@@ -1,7 +1,7 @@
 // One network client connection: the NATS client protocol state machine over a Transport. It reads the client's
 // CONNECT (connect-options.ts) and has it admitted (client-admission.ts), keeps its subscriptions (client-subs.ts),
-// hands PUB/HPUB to the broker, writes MSG/HMSG in per-turn batches (conn-core.ts, flush.ts), and closes stale, slow
-// or misbehaving clients with nats-server's -ERR texts. The per-message paths (deliver, onPubAt) stay here, reading
+// hands PUB/HPUB to the broker, writes MSG/HMSG in per-turn batches (flush.ts), and closes stale, slow or misbehaving
+// clients with nats-server's -ERR texts (how a connection ends: accepted-core.ts). The per-message paths (deliver, onPubAt) stay here, reading
 // this object's own fields. Who may connect and what they may touch is the authenticator's (the service's token,
 // the gateway's certificate + JWT); this module only enforces its answers.
 import {
