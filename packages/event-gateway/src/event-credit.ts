@@ -3,7 +3,7 @@
 // link, and with it every client of the gateway. Instead the gateway asks the service for room ahead of its
 // clients' events (`$EVENTS.CREDIT.events`, shared server/credit.ts), spends one per plain event it hands to the
 // link, and parks only the client that finds none left: that client's parser stops before the event and its reads
-// pause (shared Client.unhold lets it go), as the service parks a direct publisher, while everyone else goes on.
+// pause (shared Client.unpark lets it go), as the service parks a direct publisher, while everyone else goes on.
 // Requests (with a reply) are never parked: the service refuses them itself at the limit (EEVENT_LIMIT). A hub that
 // does not answer credit (a plain nats-server, a service without its event intake) means no gate at all.
 import {
@@ -152,7 +152,7 @@ export class EventCredit implements PublishGate {
     const p = from.publisher;
     // Nothing in the gateway publishes events in-process; such a publisher could not be parked, and its event would
     // go up without credit, where the service's own gate decides.
-    if (p.unhold === undefined) return true;
+    if (p.unpark === undefined) return true;
     if (!this.parked.has(p)) this.counts.parks++;
     this.parked.add(p);
     this.scheduleAsk();
@@ -235,7 +235,7 @@ export class EventCredit implements PublishGate {
         const p = this.parked.values().next().value!;
         this.parked.delete(p);
         try {
-          p.unhold!();
+          p.unpark!();
         } catch (err) {
           this.logger.error({ err: (err as Error).message }, 'unholding a client failed');
         }

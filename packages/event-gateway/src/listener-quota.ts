@@ -127,7 +127,7 @@ export class ListenerQuota implements SubscribeGate {
       return 'ok';
     }
     const p = sub.conn.publisher;
-    if (this.refusing || p.unhold === undefined) {
+    if (this.refusing || p.unpark === undefined) {
       this.refused++;
       this.refusedWarn.note(this.logger, { granted: this.granted, used: this.used });
       return 'refuse';
@@ -194,7 +194,7 @@ export class ListenerQuota implements SubscribeGate {
     const offer = (p: PublisherHandle) => {
       this.parked.delete(p);
       try {
-        p.unhold!();
+        p.unpark!();
       } catch (err) {
         this.logger.error({ err: (err as Error).message }, 'unholding a client failed');
       }
@@ -277,7 +277,7 @@ export class ListenerQuota implements SubscribeGate {
       const p = this.parked.values().next().value!;
       this.parked.delete(p);
       try {
-        p.unhold!();
+        p.unpark!();
       } catch (err) {
         this.logger.error({ err: (err as Error).message }, 'unholding a client failed');
       }

@@ -22,7 +22,7 @@ import { EmbeddedConn } from './embedded-conn.js';
 import { startHandlers, type EventHandlers } from './handlers/lifecycle.js';
 import { HealthResponder } from './health-responder.js';
 import { ListenerCreditResponder } from './listener-credit.js';
-import { LeafnodeListener } from './leafnode/listener.js';
+import { LeafnodePort } from './leafnode/port.js';
 import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
 import { VERSION } from './version.js';
@@ -49,7 +49,7 @@ export class EventServer implements FrontendHost, MonitorSource {
   private lifecycle: ServerState = 'starting';
   private monitor: MonitorServer | undefined;
   /** The [leafnodes] port, when configured (monitoring reads its links). */
-  leafnodes: LeafnodeListener | undefined;
+  leafnodes: LeafnodePort | undefined;
   private healthResponder: HealthResponder | undefined;
   private listenerCredit: ListenerCreditResponder | undefined;
 
@@ -124,7 +124,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     }
     // Before any client: the leafnode port's interest table must see every subscription.
     if (this.config.leafnodes) {
-      this.leafnodes = new LeafnodeListener(this);
+      this.leafnodes = new LeafnodePort(this);
       // What a gateway's /healthz asks through the link (health-responder.ts).
       this.healthResponder = new HealthResponder(this.broker, this.serverId);
       // What a gateway asks before admitting its clients' subscriptions (listener-credit.ts).

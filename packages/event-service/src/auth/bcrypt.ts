@@ -2,7 +2,7 @@
 // worker thread, so a CONNECT with a wrong password against a $2a$ hash (≈130 ms of CPU at nats-server's cost 11)
 // stalls neither clients nor links. Checks wait here, not in the worker, which is handed one at a time: a check whose
 // connection is gone before its turn is dropped, never computed. How many may wait is the port's: on the leaf
-// port each occupies one of max_unauthenticated slots until it settles (leafnode/listener.ts authorize); on the client
+// port each occupies one of max_unauthenticated slots until it settles (leafnode/port.ts authorize); on the client
 // port each belongs to a connection within max_connections and auth_timeout (users.ts).
 import { Worker } from 'node:worker_threads';
 

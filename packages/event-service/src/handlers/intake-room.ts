@@ -72,7 +72,7 @@ export class IntakeRoom implements PublishGate {
       return true; // the store cannot be used: the intake refuses the event, logged by id (intake.ts unusable)
     }
     if (free > 0) return true;
-    if (p.unhold !== undefined) this.parked.add(p);
+    if (p.unpark !== undefined) this.parked.add(p);
     if (!this.full) {
       this.full = true;
       this.opts.logger.info(
@@ -98,7 +98,7 @@ export class IntakeRoom implements PublishGate {
    */
   onCredit(p: PublisherHandle, reply: string | undefined, data: Uint8Array): void {
     const m = parseCreditMessage(data);
-    if (m === undefined || p.takesCredit !== true || p.unhold === undefined) {
+    if (m === undefined || p.takesCredit !== true || p.unpark === undefined) {
       // Not ours to keep: malformed, or from a client or a leaf that is no gateway (credit granted to it would be room
       // nobody uses, taken by whoever asked). Nothing is reserved.
       if (reply !== undefined) this.opts.answer(reply, 0);
@@ -142,7 +142,7 @@ export class IntakeRoom implements PublishGate {
       if (p !== undefined) {
         this.parked.delete(p);
         try {
-          p.unhold!();
+          p.unpark!();
         } catch (err) {
           this.opts.logger.error({ err: (err as Error).message }, 'unholding a publisher failed');
         }
@@ -168,7 +168,7 @@ export class IntakeRoom implements PublishGate {
     this.asking.clear();
     this.credit.clear();
     this.creditTotal = 0;
-    for (const p of parked) p.unhold?.();
+    for (const p of parked) p.unpark?.();
   }
 
   /** Grants `p` what room allows (its share bounded, so no holder takes it all); false when there was none. */

@@ -4,7 +4,7 @@
 import type { Broker, Client, Router, ServerState } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
 import type { HandlersStatus } from '../handlers/status.js';
-import type { LeafnodeListener } from '../leafnode/listener.js';
+import type { LeafnodePort } from '../leafnode/port.js';
 
 export {
   goDuration,
@@ -35,7 +35,7 @@ export interface MonitorSource {
   /** Routes beyond nats-server's endpoints (the event feed and dead letters), while the event handlers run. */
   readonly handlers?: MonitorExtension | undefined;
   /** The [leafnodes] port and its links (the gateway's bridge among them), when configured. */
-  readonly leafnodes?: LeafnodeListener | undefined;
+  readonly leafnodes?: LeafnodePort | undefined;
   /** The INFO fields every client is greeted with (server_id, version, host, port, auth/tls flags...). */
   serverInfo(): Record<string, unknown>;
 }

@@ -1,11 +1,10 @@
 // One leafnode link, hub side: a nats-server 2.9 leaf (or the event gateway) attached to our [leafnodes] port. It
 // admits the leaf's CONNECT, turns its LS+/LS- into broker subscriptions and its LMSG/HMSG into publishes, and
 // sends it our interest (LS+/LS-) and the messages routed to it, one LMSG per message however many of its
-// interests matched. Accepting sockets and TLS are the leafnode port's (event-service leafnode/listener.ts); the
+// interests matched. Accepting sockets and TLS are the leafnode port's (event-service leafnode/port.ts); the
 // interest bookkeeping is interest.ts's.
 // Protocol as observed between two nats-server 2.9.10 (NATS-NOTES.md, Leafnode) and leafnode.go.
 import {
-  EAGER_FLUSH_BYTES,
   Errors,
   PING,
   PONG,
@@ -20,9 +19,9 @@ import { clipped, type Logger } from '../log.js';
 import type { Broker, Conn, PublisherHandle } from '../server/broker.js';
 import type { ClientLimits } from '../server/client.js';
 import { awaitVerdict } from '../server/admission.js';
-import { ConnCore } from '../server/conn-core.js';
-import { GateHold } from '../server/gate-hold.js';
+import { AcceptedCore } from '../server/accepted-core.js';
 import { CREDIT_CONNECT_FIELD } from '../server/credit.js';
+import { Parking } from '../server/parking.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
 import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
@@ -93,9 +92,9 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   closeReason: CloseReason | undefined;
 
   private readonly parser: Parser;
-  private readonly core: ConnCore;
-  /** A message a gate parked (Broker.admit said no), offered again by unhold(); reads stop meanwhile. */
-  private readonly parking: GateHold<ParkedLeafMsg>;
+  private readonly core: AcceptedCore;
+  /** A message a gate parked (Broker.admit said no), offered again by unpark(); reads stop meanwhile. */
+  private readonly parking: Parking<ParkedLeafMsg>;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -114,21 +113,34 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       expectConnect: true,
       skipOversize: MAX_PAYLOAD_CEILING,
     });
-    this.core = new ConnCore(transport, {
-      // After the current publish (every delivery of one message is synchronous): one write per turn.
-      owner: this,
-      keepalive: {
-        pingMax: () => ctx.limits.ping_max,
-        ping: () => this.writeRaw(PING),
-        stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
+    this.core = new AcceptedCore(transport, {
+      conn: this,
+      ctx,
+      peerClosed: 'Leafnode Closed',
+      write: (s) => this.writeRaw(s),
+      // Never admitted: dropped once its -ERR is out (a leaf must CONNECT first, whatever the port's authorization).
+      refuses: () => this.leaf === undefined,
+      logError: (err, detail, how) => {
+        const log = { ...this.logFields(), error: err.text || undefined, detail };
+        if (how === 'refuse') ctx.linkRefused(this, 'protocol', log);
+        else if (how === 'end') ctx.logger.warn(log, 'leafnode protocol error, closing');
+        else ctx.logger.debug(log, 'leafnode protocol error');
       },
-      // nats-server applies write_deadline to leafnode connections as to clients (client.go flushOutbound).
-      writeDeadline: {
-        ms: () => ctx.limits.write_deadline,
-        stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)'),
+      logSlow: (reason) =>
+        ctx.logger.warn(
+          { ...this.logFields(), pending_bytes: this.core.pendingBytes, reason },
+          'slow leafnode, closing',
+        ),
+      release: () => {
+        ctx.interest.unobserve(this);
+        // The leaf's interest goes with it; other links hear LS- for what only it was interested in.
+        this.removeAllPeerInterest();
+        this.dropPending();
+        this.parking.drop();
       },
+      closed: (reason) => ctx.linkClosed(this, reason),
     });
-    this.parking = new GateHold(this.parser, this.core);
+    this.parking = new Parking(this.parser, this.core);
   }
 
   /** Round trip of the latest PING answered, ms; 0 until one is (/leafz rtt). */
@@ -161,70 +173,26 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   // --- lifecycle -----------------------------------------------------------------------------------------
 
   start(opts: { greeted?: boolean } = {}): void {
-    this.transport.start({
-      onData: (chunk) => {
-        if (this.closeReason === undefined) this.parser.parse(chunk);
-      },
-      onClose: (err) => this.closed(err ? 'Read Error' : 'Leafnode Closed'),
-      onDrain: () => this.core.drained(),
+    this.core.start((chunk) => {
+      if (this.closeReason === undefined) this.parser.parse(chunk);
     });
     if (!opts.greeted) this.writeRaw(this.ctx.greeting(this.cid, this.transport.remoteAddress));
     this.core.keepAlive(this.ctx.limits.ping_interval);
   }
 
+  /** Sends an -ERR (when it has text) and closes if nats-server would (accepted-core.ts). */
   fail(err: ProtocolError, detail: string): void {
-    if (this.closeReason !== undefined) return;
-    if (err.text) this.writeRaw(errLine(err));
-    const log = {
-      lid: this.cid,
-      ip: this.transport.remoteAddress,
-      leaf: this.leaf?.name,
-      error: err.text || undefined,
-      detail,
-    };
-    if (err.closes && this.leaf === undefined) {
-      this.ctx.linkRefused(this, 'protocol', log);
-      this.refuse(err.closeReason ?? 'Protocol Violation');
-    } else if (err.closes) {
-      this.ctx.logger.warn(log, 'leafnode protocol error, closing');
-      this.close(err.closeReason ?? 'Protocol Violation');
-    } else {
-      this.ctx.logger.debug(log, 'leafnode protocol error');
-    }
+    this.core.fail(err, detail);
   }
 
-  /**
-   * Ends a leaf that was never admitted: its -ERR handed to the OS, the connection is dropped (Transport.refuse),
-   * as nats-server closes it, rather than read until the peer stops sending (a refused burst cost ~300 KiB of RSS
-   * per connection, read 64 KiB at a time).
-   */
-  private refuse(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.core.refuse();
-    this.closed(reason);
-  }
-
+  /** Writes what is queued, then closes. */
   close(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.flush();
-    this.core.end();
-    this.closed(reason);
-    // Closed while its reads are paused (an admission check, a publisher pause): the socket must still read the
-    // peer's FIN to finish closing, and a paused socket holds no event loop. What arrives now is dropped.
-    if (this.core.readsPaused) this.transport.resume();
+    this.core.close(reason, 'end');
   }
 
-  private closed(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.closeReason = reason;
-    this.core.stop();
-    this.ctx.interest.unobserve(this);
-    // The leaf's interest goes with it; other links hear LS- for what only it was interested in.
-    this.removeAllPeerInterest();
-    this.dropPending();
-    this.parking.drop();
-    this.ctx.broker.connClosed(this);
-    this.ctx.linkClosed(this, reason);
+  /** Who this link is, in its log lines. */
+  private logFields(): { lid: number; ip: string; leaf: string | undefined } {
+    return { lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name };
   }
 
   // --- messages to the leaf ------------------------------------------------------------------------------
@@ -234,32 +202,12 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     const bytes = writeLeafMsg(out, m, this.leaf === undefined || this.leaf.headers);
     this.stats.outMsgs++;
     this.stats.outBytes += bytes;
-    if (this.core.pendingBytes > this.ctx.limits.max_pending) {
-      this.slowConsumer('Slow Consumer (Pending Bytes)');
-      return;
-    }
-    if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
+    // Past max_pending: cut as a slow consumer (accepted-core.ts); past EAGER_FLUSH_BYTES: written at once.
+    this.core.queued();
   }
 
   protected sendInterest(lines: string): void {
     this.writeRaw(lines);
-  }
-
-  private slowConsumer(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.ctx.broker.counters.slowConsumers++;
-    this.ctx.logger.warn(
-      {
-        lid: this.cid,
-        ip: this.transport.remoteAddress,
-        leaf: this.leaf?.name,
-        pending_bytes: this.core.pendingBytes,
-        reason,
-      },
-      'slow leafnode, closing',
-    );
-    this.core.cut();
-    this.closed(reason);
   }
 
   // --- PublisherHandle -----------------------------------------------------------------------------------
@@ -273,8 +221,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   }
 
   /** The gate that parked our message has room: offer it again, then parse what followed it. */
-  unhold(): void {
-    this.parking.release(
+  unpark(): void {
+    this.parking.unpark(
       (h) => this.onLeafMsg(h.subject, h.reply, h.queues, h.hdrLen, h.msg),
       () => this.closeReason === undefined,
     );
@@ -359,7 +307,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
         reason: v.reason,
       });
       this.writeRaw(errLine(Errors.authorizationViolation));
-      this.refuse(Errors.authorizationViolation.closeReason!);
+      this.core.close(Errors.authorizationViolation.closeReason!, 'refuse');
       return;
     }
     this.admit(c, v.identity);
@@ -401,10 +349,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   onOk(): void {}
 
   onErr(text: string): void {
-    this.ctx.logger.warn(
-      { lid: this.cid, ip: this.transport.remoteAddress, leaf: this.leaf?.name, error: text },
-      'leafnode sent -ERR, closing',
-    );
+    this.ctx.logger.warn({ ...this.logFields(), error: text }, 'leafnode sent -ERR, closing');
     this.close('Leafnode Closed');
   }
 
@@ -447,8 +392,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     if (!this.admitted()) return;
     const broker = this.ctx.broker;
     if (broker.gated && !broker.admit(this, subject, reply)) {
-      // Parked before it is counted or routed, until unhold().
-      this.parking.hold({ subject, reply, queues, hdrLen, msg });
+      // Parked before it is counted or routed, until unpark().
+      this.parking.park({ subject, reply, queues, hdrLen, msg });
       return;
     }
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);

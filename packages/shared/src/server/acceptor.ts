@@ -1,9 +1,9 @@
 // Accepting connections that prove who they are after the socket opens, for the client port and the leafnode port
 // alike: it binds the port, counts every accepted socket from accept under one cap and one deadline (slots.ts), and
 // on a TLS port greets the socket in plaintext and then upgrades it (the INFO first, as nats-server 2.9 does), starting
-// the connection once its stream is ready. A WebSocket listener hands its sockets here as well (acceptUpgrading,
+// the connection once its stream is ready. A WebSocket port hands its sockets here as well (acceptUpgrading,
 // upgraded), so one table counts them all. What runs over the stream (a Client, a LeafLink), the greeting, what a
-// socket over the cap or too late is told, and what is logged are the owner's (frontend.ts, the leafnode listener).
+// socket over the cap or too late is told, and what is logged are the owner's (frontend.ts, the leafnode port).
 import net from 'node:net';
 import tls from 'node:tls';
 import { AdmissionSlots, type Slot, type SlotConn, type SlotPolicy } from './slots.js';
@@ -28,7 +28,7 @@ export interface HandshakeFailure {
   readonly timedOut: boolean;
 }
 
-/** What the acceptor needs from the listener it serves; slot limits are read on use, so a reload reaches the next socket. */
+/** What the acceptor needs from the port's owner; slot limits are read on use, so a reload reaches the next socket. */
 export interface AcceptorOptions<C extends AcceptedConn> {
   /** How sockets are counted (slots.ts SlotPolicy); `max` and `deadlineMs` are read as each socket arrives. */
   readonly slots: Pick<SlotPolicy<C>, 'max' | 'deadlineMs' | 'countsUntil' | 'whenFull'>;

@@ -20,19 +20,19 @@ export interface PublisherHandle {
    * then what followed it, in order. Absent: the publisher cannot be parked (an in-process one), so a gate refuses
    * outright.
    */
-  unhold?(): void;
+  unpark?(): void;
 }
 
 /**
  * Admission of publishes on the subjects a gate covers: the event intake's event_limit (a hard cap), the gateway's
  * intake credit. A publisher asks before it counts or routes a message (Broker.admit); refused, it is parked: it
  * stops before that message (nothing of it delivered, nothing after it parsed) and stops reading, until the gate
- * calls `publisher.unhold()`.
+ * calls `publisher.unpark()`.
  */
 export interface PublishGate {
   /**
    * May `from` publish this now? true for subjects the gate does not cover. false: the gate parks `from`, to let it
-   * go later, when it has `unhold`; without it (an in-process publisher) the publish is refused outright.
+   * go later, when it has `unpark`; without it (an in-process publisher) the publish is refused outright.
    */
   admit(from: Conn, subject: string, reply: string | undefined): boolean;
   /** `from` closed: forget it (parked, or room reserved for it). */
@@ -41,7 +41,7 @@ export interface PublishGate {
 
 /**
  * Admission of a user's subscriptions (not a leaf link's, not the process's own): the gateway's listener quota,
- * granted by the service it fronts. 'wait': the gate parks `sub.conn` and calls its `publisher.unhold()` once it
+ * granted by the service it fronts. 'wait': the gate parks `sub.conn` and calls its `publisher.unpark()` once it
  * knows; the connection keeps that SUB (nothing after it parsed, reads paused) and offers it again then.
  * 'refuse': past the limit (`-ERR 'maximum subscriptions exceeded'`).
  */
@@ -236,7 +236,7 @@ export class Broker {
     else if (this.subscribeGate !== undefined) {
       const v = this.subscribeGate.admitSub(sub);
       // A connection that cannot be parked (in-process) is refused rather than left waiting.
-      if (v === 'refuse' || (v === 'wait' && sub.conn.publisher.unhold === undefined)) return 'listener_limit';
+      if (v === 'refuse' || (v === 'wait' && sub.conn.publisher.unpark === undefined)) return 'listener_limit';
       if (v === 'wait') return 'wait';
     }
     this.sublist.insert(sub);

@@ -1,15 +1,15 @@
 // A client's subscriptions, by sid: its SUBs checked as nats-server checks them (subject and queue, permissions, the
 // connection's limit, a repeated sid) and added to the broker, its UNSUBs (at once, or after `max` messages), one
 // dropped when a reload narrows its permissions, every one removed when it closes. The table decides; the client
-// (client.ts) answers (+OK, -ERR), holds a SUB a subscribe gate waits on, and delivers the messages.
+// (client.ts) answers (+OK, -ERR), parks a SUB a subscribe gate waits on, and delivers the messages.
 import { Errors, permissionsViolationForSubscription, type ProtocolError } from '../protocol/index.js';
 import { isValidQueueName, isValidSubject } from '../subjects/index.js';
 import { ThrottledWarn, type Logger } from '../log.js';
 import type { ClientPermissions } from './admission.js';
 import { Subscription, type Broker, type Conn } from './broker.js';
 
-/** A SUB held by a subscribe gate. */
-export interface HeldSub {
+/** A SUB parked by a subscribe gate. */
+export interface ParkedSub {
   readonly subject: string;
   readonly queue: string | undefined;
   readonly sid: string;
@@ -17,7 +17,7 @@ export interface HeldSub {
 
 /**
  * What a SUB comes to: `ok` (added, or a repeated sid ignored: +OK either way), `wait` (a subscribe gate asks for room
- * first: the client holds it and offers it again), or refused with an -ERR that leaves the connection open.
+ * first: the client parks it and offers it again), or refused with an -ERR that leaves the connection open.
  */
 export type SubscribeOutcome = 'ok' | 'wait' | { readonly err: ProtocolError; readonly detail: string };
 
@@ -33,7 +33,7 @@ export class ClientSubscriptions {
   ) {}
 
   /** A SUB from a client allowed `permissions` (undefined: everything) and `max` subscriptions (undefined: no limit). */
-  subscribe(sub: HeldSub, permissions: ClientPermissions | undefined, max: number | undefined): SubscribeOutcome {
+  subscribe(sub: ParkedSub, permissions: ClientPermissions | undefined, max: number | undefined): SubscribeOutcome {
     const { subject, queue, sid } = sub;
     if (!isValidSubject(subject) || (queue !== undefined && !isValidQueueName(queue)))
       return { err: Errors.invalidSubject, detail: subject };

@@ -1,13 +1,12 @@
 // One network client connection: the NATS client protocol state machine over a Transport. It reads the client's
 // CONNECT (connect-options.ts) and has it admitted (client-admission.ts), keeps its subscriptions (client-subs.ts),
-// hands PUB/HPUB to the broker, writes MSG/HMSG in per-turn batches (conn-core.ts, flush.ts), and closes stale, slow
-// or misbehaving clients with nats-server's -ERR texts. The per-message paths (deliver, onPubAt) stay here, reading
+// hands PUB/HPUB to the broker, writes MSG/HMSG in per-turn batches (flush.ts), and closes stale, slow or misbehaving
+// clients with nats-server's -ERR texts (how a connection ends: accepted-core.ts). The per-message paths (deliver, onPubAt) stay here, reading
 // this object's own fields. Who may connect and what they may touch is the authenticator's (the service's token,
 // the gateway's certificate + JWT); this module only enforces its answers.
 import {
   Errors,
   OK,
-  PING,
   PONG,
   Parser,
   errLine,
@@ -22,9 +21,8 @@ import type { AuthContext } from './auth-context.js';
 import type { ClientPermissions } from './admission.js';
 import type { Conn, PublisherHandle, Subscription } from './broker.js';
 import { ClientAdmission } from './client-admission.js';
-import { ClientSubscriptions, type HeldSub } from './client-subs.js';
-import { ConnCore } from './conn-core.js';
-import { GateHold } from './gate-hold.js';
+import { ClientSubscriptions, type ParkedSub } from './client-subs.js';
+import { AcceptedCore } from './accepted-core.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
 import {
   clientInfo,
@@ -33,6 +31,7 @@ import {
   type ClientLimits,
   type ClientStats,
 } from './context.js';
+import { Parking } from './parking.js';
 import { messageBytesBound, type Transport } from './transport.js';
 
 export type { ClientLimits, ClientStats };
@@ -49,7 +48,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   closeReason: CloseReason | undefined;
 
   private readonly parser: Parser;
-  private readonly core: ConnCore;
+  private readonly core: AcceptedCore;
   private readonly admission: ClientAdmission;
   private readonly subscriptions: ClientSubscriptions;
   // Read on every message: kept here, not behind the admission.
@@ -57,8 +56,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   private connected = false;
   /** Set by an admission with permissions; undefined: everything allowed. */
   private permissions: ClientPermissions | undefined;
-  /** A publish a gate refused (Broker.admit) or a SUB a subscribe gate holds (Broker.add said 'wait'). */
-  private readonly held: GateHold<HeldPub | HeldSub>;
+  /** A publish a gate parked (Broker.admit said no) or a SUB a subscribe gate waits on (Broker.add said 'wait'). */
+  private readonly parking: Parking<ParkedPub | ParkedSub>;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -69,23 +68,37 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.parser = new Parser(this, 'client', {
       maxControlLine: limits.max_control_line,
       maxPayload: limits.max_payload,
-      // With auth on nothing but CONNECT is read first: no INFO, PUB payload or other line is held for a client
+      // With auth on nothing but CONNECT is read first: no INFO, PUB payload or other line is retained for a client
       // that has not authenticated (nats-server parser.go OP_START with authSet).
       expectConnect: ctx.authenticator !== undefined,
     });
-    this.core = new ConnCore(transport, {
-      owner: this,
-      keepalive: {
-        pingMax: () => ctx.limits.ping_max,
-        ping: () => this.writeRaw(PING),
-        stale: (n) => this.fail(Errors.staleConnection, `${n} pings unanswered`),
+    this.core = new AcceptedCore(transport, {
+      conn: this,
+      ctx,
+      peerClosed: 'Client Closed',
+      write: (s) => this.writeRaw(s),
+      // Before CONNECT with auth on: dropped once its -ERR is out; without auth, ended as an admitted one is.
+      refuses: () => !this.connected && this.authRequired,
+      logError: (err, detail, how) => {
+        if (how === undefined) {
+          ctx.logger.debug({ cid, error: err.text, detail }, 'protocol error');
+          return;
+        }
+        const fields = { cid, ip: transport.remoteAddress, who: this.identity, error: err.text || undefined, detail };
+        ctx.logger.warn(fields, 'protocol error, closing');
       },
-      writeDeadline: {
-        ms: () => ctx.limits.write_deadline,
-        stuck: () => this.slowConsumer('Slow Consumer (Write Deadline)'),
+      logSlow: () => {
+        const fields = { cid, ip: transport.remoteAddress, client_name: this.opts.name || undefined };
+        ctx.logger.warn({ ...fields, pending_bytes: this.pendingBytes }, 'slow consumer, closing');
       },
+      release: () => {
+        this.admission.stop();
+        this.subscriptions.removeAll();
+        this.parking.drop();
+      },
+      closed: (reason) => ctx.clientClosed(this, reason),
     });
-    this.held = new GateHold(this.parser, this.core);
+    this.parking = new Parking(this.parser, this.core);
     this.admission = new ClientAdmission(ctx, this, {
       parser: this.parser,
       authenticate: (fields) => this.ctx.authenticator?.admit(fields, this),
@@ -173,10 +186,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     else out.writeMsg(subject, sub.sid, reply, 0, msg.subarray(hdrLen));
     this.stats.outMsgs++;
     this.stats.outBytes += msg.length;
-    if (this.pendingBytes > this.ctx.limits.max_pending) {
-      this.slowConsumer('Slow Consumer (Pending Bytes)');
-      return;
-    }
+    // Past max_pending: cut as a slow consumer (accepted-core.ts).
     this.core.queued();
   }
 
@@ -194,9 +204,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.core.resume();
   }
 
-  /** The gate that held our publish (or SUB) has room: offer it again, then parse what followed it. */
-  unhold(): void {
-    this.held.release(
+  /** The gate that parked our publish (or SUB) has room: offer it again, then parse what followed it. */
+  unpark(): void {
+    this.parking.unpark(
       (op) =>
         'sid' in op
           ? this.onSub(op.subject, op.queue, op.sid)
@@ -209,14 +219,10 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   /** Starts reading; sends the greeting unless the server already did (TLS sends it before the handshake). */
   start(opts: { greeted?: boolean } = {}): void {
-    this.transport.start({
-      onData: (chunk) => this.onData(chunk),
-      onClose: (err) => this.closed(err ? 'Read Error' : 'Client Closed'),
-      onDrain: () => this.core.drained(),
-    });
+    this.core.start((chunk) => this.onData(chunk));
     const limits = this.ctx.limits;
     if (!opts.greeted) this.writeRaw(clientInfo(this.ctx, this.cid, this.transport.remoteAddress));
-    // Before any frame is read: the limits in force now, not those the listener started with.
+    // Before any frame is read: the limits in force now, not those the port started with.
     this.transport.setMaxMessageBytes?.(this.messageBound(limits));
     this.core.keepAlive(limits.ping_interval);
   }
@@ -226,20 +232,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     return this.core.pinger.rttMs;
   }
 
-  /** Sends an -ERR (when it has text) and closes if nats-server would. */
+  /** Sends an -ERR (when it has text) and closes if nats-server would (accepted-core.ts). */
   fail(err: ProtocolError, detail: string): void {
-    if (this.closeReason !== undefined) return;
-    if (err.text) this.writeRaw(errLine(err));
-    if (err.closes) {
-      this.ctx.logger.warn(
-        { cid: this.cid, ip: this.transport.remoteAddress, who: this.identity, error: err.text || undefined, detail },
-        'protocol error, closing',
-      );
-      if (!this.connected && this.authRequired) this.refuse(err.closeReason ?? 'Protocol Violation');
-      else this.close(err.closeReason ?? 'Protocol Violation');
-    } else {
-      this.ctx.logger.debug({ cid: this.cid, error: err.text, detail }, 'protocol error');
-    }
+    this.core.fail(err, detail);
   }
 
   /**
@@ -249,24 +244,12 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   evict(): void {
     if (this.closeReason !== undefined) return;
     this.writeRaw(errLine(Errors.maxConnections));
-    this.refuse(Errors.maxConnections.closeReason!);
-  }
-
-  /**
-   * Ends a client that never authenticated: its -ERR handed to the OS, then dropped (Transport.refuse), as
-   * nats-server closes it; a graceful end would go on reading a refused burst until the peer stops.
-   */
-  private refuse(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.core.refuse();
-    this.closed(reason);
+    this.core.close(Errors.maxConnections.closeReason!, 'refuse');
   }
 
   /** Flushes what is queued, then closes. */
   close(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.core.end();
-    this.closed(reason);
+    this.core.close(reason, 'end');
   }
 
   /** Sends an asynchronous INFO (lame duck, limits changed). */
@@ -290,37 +273,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     return this.ctx.authenticator !== undefined;
   }
 
-  /** The largest message the transport may hold whole: a control line until admitted, a message at max_payload after. */
+  /** The largest message the transport may retain whole: a control line until admitted, a message at max_payload after. */
   private messageBound(limits: ClientLimits): number {
     return messageBytesBound(limits, this.connected || !this.authRequired);
-  }
-
-  private slowConsumer(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.ctx.broker.counters.slowConsumers++;
-    this.ctx.logger.warn(
-      {
-        cid: this.cid,
-        ip: this.transport.remoteAddress,
-        client_name: this.opts.name || undefined,
-        pending_bytes: this.pendingBytes,
-      },
-      'slow consumer, closing',
-    );
-    this.core.cut();
-    this.closed(reason);
-  }
-
-  /** Bookkeeping once the connection is gone, whoever closed it. */
-  private closed(reason: CloseReason): void {
-    if (this.closeReason !== undefined) return;
-    this.closeReason = reason;
-    this.core.stop();
-    this.admission.stop();
-    this.subscriptions.removeAll();
-    this.held.drop();
-    this.ctx.broker.connClosed(this);
-    this.ctx.clientClosed(this, reason);
   }
 
   // --- writing -------------------------------------------------------------------------------------------
@@ -437,9 +392,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 
   /**
-   * A publish the client may make, to its subscribers: unless a gate holds it first (counted and checked already,
-   * it is offered here again by unhold()). Permissions come first, as nats-server checks them before anything: a
-   * client denied the gate's subjects is never held for them.
+   * A publish the client may make, to its subscribers: unless a gate parks it first (counted and checked already,
+   * it is offered here again by unpark()). Permissions come first, as nats-server checks them before anything: a
+   * client denied the gate's subjects is never parked for them.
    */
   private route(
     subject: string,
@@ -451,8 +406,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   ): void {
     const broker = this.ctx.broker;
     if (broker.gated && !broker.admit(this, subject, reply)) {
-      // Unacknowledged and unrouted (counted and checked once) until unhold().
-      this.held.hold({ subject, reply, hdrLen, buf, start, end });
+      // Unacknowledged and unrouted (counted and checked once) until unpark().
+      this.parking.park({ subject, reply, hdrLen, buf, start, end });
       return;
     }
     // +OK goes before any MSG this publish produces, as nats-server orders them.
@@ -462,11 +417,11 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
 
   onSub(subject: string, queue: string | undefined, sid: string): void {
     if (!this.admitted()) return;
-    const sub: HeldSub = { subject, queue, sid };
+    const sub: ParkedSub = { subject, queue, sid };
     const outcome = this.subscriptions.subscribe(sub, this.permissions, this.maxSubscriptions);
     if (outcome === 'ok') this.ok();
-    // Nothing after this SUB is parsed or read until unhold().
-    else if (outcome === 'wait') this.held.hold(sub);
+    // Nothing after this SUB is parsed or read until unpark().
+    else if (outcome === 'wait') this.parking.park(sub);
     else this.fail(outcome.err, outcome.detail);
   }
 
@@ -477,8 +432,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   }
 }
 
-/** A publish held by a gate: `buf[start, end)` is its header block and payload (the parser's read, kept). */
-interface HeldPub {
+/** A publish parked by a gate: `buf[start, end)` is its header block and payload (the parser's read, kept). */
+interface ParkedPub {
   readonly subject: string;
   readonly reply: string | undefined;
   readonly hdrLen: number;

@@ -3,7 +3,7 @@
 // queued, then the close), refused (its last bytes handed to the OS, then dropped: Transport.refuse) or cut (its
 // backlog dropped: a reader that cannot keep up); its reads pause for flow control, counted; and it is kept alive
 // with PINGs (pinger.ts), stale once ping_max go unanswered. When a flush runs is flush.ts's; what the bytes say and
-// what a stale or stuck peer is told are the owner's.
+// what a stale or stuck peer is told are the owner's (for a connection a port accepted: accepted-core.ts).
 import { EAGER_FLUSH_BYTES, Outbound } from '../protocol/index.js';
 import { flushAfterTurn, type Flushable } from './flush.js';
 import { Pinger } from './pinger.js';
@@ -33,7 +33,7 @@ export class ConnCore {
   private readonly onSent: (() => void) | undefined;
 
   constructor(
-    private readonly transport: Transport,
+    protected readonly transport: Transport,
     private readonly opts: ConnCoreOptions,
   ) {
     const wd = opts.writeDeadline;
@@ -123,7 +123,7 @@ export class ConnCore {
     this.stop();
   }
 
-  /** A reader that cannot keep up: its backlog dropped (holding it would hold memory for it), the connection cut. */
+  /** A reader that cannot keep up: its backlog dropped (keeping it would keep memory for it), the connection cut. */
   cut(): void {
     this.batch.clear();
     this.transport.destroy();

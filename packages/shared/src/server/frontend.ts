@@ -1,5 +1,5 @@
 // Accepting NATS clients: the client port (acceptor.ts: TLS upgraded after the plaintext INFO, as nats-server does),
-// the optional WebSocket listener, admission under max_connections, the live client table and the lame-duck drain.
+// the optional WebSocket port, admission under max_connections, the live client table and the lame-duck drain.
 // The event service and the gateway both run one; what a client may do is the Client's and the authenticator's, when
 // its output is written is flush.ts's, what the process does around it (monitoring, closing its other parts) is the
 // host's.
@@ -48,7 +48,7 @@ export interface FrontendHost {
 
 export interface FrontendOptions {
   host: string;
-  /** Absent: no TCP listener (an embedding process's in-process-only service); the WebSocket one may still listen. */
+  /** Absent: no TCP port (an embedding process's in-process-only service); the WebSocket one may still listen. */
   port: number | undefined;
   /** Server TLS options (certificate, key, CA, requestCert...): clients must upgrade after the INFO. */
   tls?: tls.TlsOptions;
@@ -165,8 +165,8 @@ export class ClientFrontend implements ClientContext {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('NATS over WebSocket: upgrade required\n');
     });
     // maxPayload: every connection sets its own as it starts, from the limits in force (client.ts messageBound); this
-    // one only stands until then. A ws that no longer lets us would hold admitted clients to the bound before
-    // admission: then the listener's bound is the admitted one, and the operator is told what is lost.
+    // one only stands until then. A ws that no longer lets us would cap admitted clients at the bound before
+    // admission: then the port's bound is the admitted one, and the operator is told what is lost.
     const settable = WebSocketTransport.boundSettable();
     if (!settable) {
       this.logger.error(
@@ -302,7 +302,7 @@ export class ClientFrontend implements ClientContext {
 
   // --- stopping ---------------------------------------------------------------------------------------------
 
-  /** Closes the TCP and WebSocket listeners once; established connections stay. */
+  /** Closes the TCP and WebSocket ports once; established connections stay. */
   stopListening(): Promise<void> {
     this.stopped ??= (async () => {
       const stopped: Promise<unknown>[] = [this.acceptor.stopListening()];

@@ -1,9 +1,9 @@
-// Admission slots: how many accepted sockets a listener holds that have not proved who they are, and for how long.
+// Admission slots: how many accepted sockets a port keeps that have not proved who they are, and for how long.
 // The client frontend counts every socket from accept to close against max_connections and makes room by closing
-// the oldest one not yet admitted; the leafnode listener counts sockets from accept to admission against
+// the oldest one not yet admitted; the leafnode port counts sockets from accept to admission against
 // max_unauthenticated and refuses newcomers when full. Both get one deadline from accept, read as each socket
 // arrives (so a reload reaches the next one), covering the TLS handshake, a WebSocket upgrade and the CONNECT alike.
-// What runs over the socket (a client, a leaf link) and what it is told is the listener's.
+// What runs over the socket (a client, a leaf link) and what it is told is the port's.
 import type net from 'node:net';
 import { endRefusedSocket } from './transport.js';
 
@@ -17,7 +17,7 @@ export interface SlotConn {
 /** One accepted socket, counted from accept. `conn` is set once the TLS handshake or WebSocket upgrade is done. */
 export interface Slot<C extends SlotConn> {
   readonly id: number;
-  /** The accepted TCP socket: what holds the file descriptor, whatever runs over it. */
+  /** The accepted TCP socket: what owns the file descriptor, whatever runs over it. */
   readonly socket: net.Socket;
   /** Its address, to find the slot again once the TLS or WebSocket layer hands over the upgraded stream. */
   readonly peer: string;
@@ -29,9 +29,9 @@ export interface Slot<C extends SlotConn> {
   readonly gone: AbortSignal;
 }
 
-/** How a listener counts; every field is read on use, so a reload reaches the next socket. */
+/** How a port counts; every field is read on use, so a reload reaches the next socket. */
 export interface SlotPolicy<C extends SlotConn> {
-  /** The most slots held at once (max_connections, max_unauthenticated). */
+  /** The most slots counted at once (max_connections, max_unauthenticated). */
   readonly max: number;
   /**
    * `closed`: a slot counts until its socket closes, admitted or not (max_connections); `admitted`: until its
@@ -54,9 +54,9 @@ export interface SlotPolicy<C extends SlotConn> {
 interface SlotState<C extends SlotConn> extends Slot<C> {
   timer: NodeJS.Timeout | undefined;
   readonly abort: AbortController;
-  /** Verdicts still being worked out for it (hold()): the slot stays counted until they settle. */
-  holds: number;
-  /** Released while held: counted until the holds settle. */
+  /** Verdicts still being worked out for it (keepUntil()): the slot stays counted until they settle. */
+  unsettled: number;
+  /** Released while verdicts were unsettled: counted until they settle. */
   releasing: boolean;
 }
 
@@ -103,7 +103,7 @@ export class AdmissionSlots<C extends SlotConn> {
       timer: undefined,
       abort,
       gone: abort.signal,
-      holds: 0,
+      unsettled: 0,
       releasing: false,
     };
     slot.timer = setTimeout(() => this.deadline(slot), this.policy.deadlineMs);
@@ -156,12 +156,12 @@ export class AdmissionSlots<C extends SlotConn> {
    * A verdict on the connection is being worked out elsewhere (a bcrypt compare): its slot stays counted until
    * `settled` settles, even if the connection goes first, so what waits for such work is bounded by `max`.
    */
-  hold(slot: Slot<C>, settled: Promise<unknown>): void {
+  keepUntil(slot: Slot<C>, settled: Promise<unknown>): void {
     const s = this.state(slot);
     if (s === undefined) return;
-    s.holds++;
+    s.unsettled++;
     const done = (): void => {
-      if (--s.holds === 0 && s.releasing) this.release(s);
+      if (--s.unsettled === 0 && s.releasing) this.release(s);
     };
     settled.then(done, done);
   }
@@ -196,7 +196,7 @@ export class AdmissionSlots<C extends SlotConn> {
         this.unadmitted.delete(id);
         continue;
       }
-      if (slot.holds > 0) continue;
+      if (slot.unsettled > 0) continue;
       this.unadmitted.delete(id);
       this.policy.evicted(slot);
       this.track(slot.socket);
@@ -221,7 +221,7 @@ export class AdmissionSlots<C extends SlotConn> {
 
   /** Its socket closed, its connection was admitted (countsUntil admitted) or evicted: no longer counted. */
   private release(slot: SlotState<C>): void {
-    if (slot.holds > 0) {
+    if (slot.unsettled > 0) {
       slot.releasing = true;
       slot.abort.abort();
       return;

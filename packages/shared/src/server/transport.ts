@@ -56,7 +56,7 @@ export interface Transport {
   /** The TLS socket underneath, when the stream is encrypted (the gateway reads the certificate's DER and trust). */
   tlsSocket(): TLSSocket | undefined;
   /**
-   * The largest message a transport that holds a message whole before handing it over (WebSocket) may take now: one
+   * The largest message a transport that retains a message whole before handing it over (WebSocket) may take now: one
    * control line's worth before the client is admitted, a message at max_payload after. Set by the client when it
    * starts, when it is admitted and when a reload changes the limits.
    */
@@ -67,7 +67,7 @@ export interface Transport {
 const FRAME_SLACK_BYTES = 1024;
 
 /**
- * The largest message a transport that holds messages whole (WebSocket) may take from a connection: before it is
+ * The largest message a transport that retains messages whole (WebSocket) may take from a connection: before it is
  * admitted, one control line (its CONNECT) and a PING; after, a message at max_payload with its control line.
  */
 export function messageBytesBound(
@@ -233,7 +233,7 @@ export class WebSocketTransport implements Transport {
    * Whether this ws release lets a connection's bound be set (setMaxMessageBytes): a WebSocket keeps its Receiver
    * in `_receiver`, and the Receiver reads `_maxPayload` on every frame header. Private fields: the frontend checks
    * them when it starts listening, so a ws release that renamed them is seen at start, not as admitted clients
-   * silently held to the bound before admission.
+   * silently capped at the bound before admission.
    */
   static boundSettable(): boolean {
     const Receiver = (ws as unknown as { Receiver?: new (opts: { maxPayload: number }) => { _maxPayload?: unknown } })
@@ -245,8 +245,8 @@ export class WebSocketTransport implements Transport {
   }
 
   /**
-   * ws holds a message whole before emitting it, up to its maxPayload: one control line's worth until the client is
-   * admitted, so a client that has not authenticated cannot make us hold a large frame (nats-server reads WebSocket
+   * ws retains a message whole before emitting it, up to its maxPayload: one control line's worth until the client is
+   * admitted, so a client that has not authenticated cannot make us retain a large frame (nats-server reads WebSocket
    * frames into its parser as they come, which refuses any first byte but C before CONNECT); the room for a message
    * at max_payload after. Set per connection, from the limits in force, before its first frame is read (the client
    * starts within ws's 'connection' event), so a reload reaches new connections as well as open ones. ws has no

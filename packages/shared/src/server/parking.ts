@@ -1,6 +1,6 @@
 // What a connection keeps while a gate parks it (broker.ts PublishGate, SubscribeGate): the one operation it was
 // stopped at, unprocessed, with its parser stopped behind it (the rest of the read kept unparsed) and its reads
-// paused. Offered again on release, in order, before anything that followed it. Shared by the client and the
+// paused. Offered again when unparked, in order, before anything that followed it. Shared by the client and the
 // hub-side leaf link, which park the same way.
 import type { Parser } from '../protocol/index.js';
 
@@ -10,7 +10,7 @@ export interface Reads {
   resume(): void;
 }
 
-export class GateHold<Op> {
+export class Parking<Op> {
   private op: Op | undefined;
 
   constructor(
@@ -18,12 +18,12 @@ export class GateHold<Op> {
     private readonly reads: Reads,
   ) {}
 
-  get holding(): boolean {
+  get parked(): boolean {
     return this.op !== undefined;
   }
 
-  /** Stops at `op` (called from its handler): nothing behind it is parsed, nothing more read, until release(). */
-  hold(op: Op): void {
+  /** Stops at `op` (called from its handler): nothing behind it is parsed, nothing more read, until unpark(). */
+  park(op: Op): void {
     this.op = op;
     this.parser.pause();
     this.reads.pause();
@@ -33,7 +33,7 @@ export class GateHold<Op> {
    * The gate has room: reads resume and `op` is offered again through `offer` (unless `open()` says the connection
    * closed meanwhile); once it was not parked again, parsing goes on behind it.
    */
-  release(offer: (op: Op) => void, open: () => boolean): void {
+  unpark(offer: (op: Op) => void, open: () => boolean): void {
     const op = this.op;
     if (op === undefined) return;
     this.op = undefined;

@@ -1,4 +1,4 @@
-// The [leafnodes] listener (hub side): accepts leaf links over TCP, or TLS with the service's certificate and a
+// The [leafnodes] port (hub side): accepts leaf links over TCP, or TLS with the service's certificate and a
 // required client certificate when [tls] is set (INFO in plaintext first, then the handshake, as nats-server 2.9
 // does: shared Acceptor, as the client port does). Who may attach is auth.ts's answer to each CONNECT; until then a
 // socket is unauthenticated, and those are counted from accept (shared AdmissionSlots): at most max_unauthenticated
@@ -30,7 +30,7 @@ import {
 import type { ServiceConfig } from '../config-types.js';
 import { LeafAuthorizer } from './auth.js';
 
-/** What the listener needs from the server it belongs to. */
+/** What the port needs from the server it belongs to. */
 export interface LeafnodeHost {
   readonly broker: Broker;
   readonly config: ServiceConfig;
@@ -39,7 +39,7 @@ export interface LeafnodeHost {
   serverInfo(): Record<string, unknown>;
 }
 
-export class LeafnodeListener implements LinkContext {
+export class LeafnodePort implements LinkContext {
   readonly links = new Map<number, LeafLink>();
   readonly interest: InterestTable;
   /** nats-server's loop detection: `$LDS.` and a random id, sent to every leaf (leafnode.go). */
@@ -158,7 +158,7 @@ export class LeafnodeListener implements LinkContext {
     );
     // A bcrypt check keeps its max_unauthenticated slot until it settles, even if the link leaves first, so checks
     // waiting for the worker are never more than max_unauthenticated; one whose link left before its turn is dropped.
-    if (verdict instanceof Promise && slot !== undefined) slots.hold(slot, verdict);
+    if (verdict instanceof Promise && slot !== undefined) slots.keepUntil(slot, verdict);
     return verdict;
   }
 
@@ -263,7 +263,7 @@ export class LeafnodeListener implements LinkContext {
     return link;
   }
 
-  /** Stops accepting and closes every link; resolves when the listener is closed. */
+  /** Stops accepting and closes every link; resolves when the port is closed. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
