@@ -50,7 +50,7 @@ switch (command) {
     process.exitCode = run('node', ['dev/start.mjs', ...rest]);
     break;
   case 'test':
-    // The linter (and the format check once it is on) first; then the suite under coverage, judged against the floor
+    // The linter and the format check (package.json config.formatCheck) first; then the suite under coverage, judged against the floor
     // in coverage-floor.json. `npm test -- FILTER` runs the matching test files only, without lint or coverage.
     if (rest.length > 0) {
       process.exitCode = run('node', ['scripts/run-tests.mjs', ...rest]);

@@ -54,7 +54,11 @@ export function importsOf(text, ts) {
         ts.isPropertyAccessExpression(callee) &&
         callee.name.text === 'resolve' &&
         ((ts.isIdentifier(callee.expression) && callee.expression.text === 'require') ||
-          ts.isMetaProperty(callee.expression));
+          ts.isMetaProperty(callee.expression) ||
+          // createRequire(import.meta.url).resolve('x'), as log.ts names the pretty-printing transport
+          (ts.isCallExpression(callee.expression) &&
+            ts.isIdentifier(callee.expression.expression) &&
+            callee.expression.expression.text === 'createRequire'));
       const required = ts.isIdentifier(callee) && callee.text === 'require'; // createRequire(...) for a CommonJS package
       if (callee.kind === ts.SyntaxKind.ImportKeyword || resolves || required) add(node.arguments[0]);
     }

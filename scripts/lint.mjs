@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // What `npm test` runs before the suite: ESLint over the tree (eslint.config.js), then the format check (prettier, as
-// `npm run format:check`) when it is switched on: package.json `"config": { "formatCheck": true }`, or FORMAT_CHECK=1
-// for one run. Off until the tree has been formatted once. Exits non-zero on the first that fails.
+// `npm run format:check`) when it is switched on: package.json `"config": { "formatCheck": true }` (on since the tree
+// was formatted), or FORMAT_CHECK=1 for one run. Exits non-zero on the first that fails.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -29,6 +29,17 @@ export interface RawConnectOptions {
   noDelay?: boolean;
 }
 
+/**
+ * How long a raw peer waits for what it expects (an answer, a close) unless told otherwise. Short on purpose: these
+ * waits are promptness checks too (a refused peer "is closed" means closed now, not within 10 s), as the service's
+ * raw helper's 2 s bound was before test-support. A TLS peer (connectRawTls) waits RAW_TLS_WAIT_MS, the gateway's
+ * raw TLS helper's bound.
+ */
+export const RAW_WAIT_MS = 2000;
+export const RAW_TLS_WAIT_MS = 3000;
+/** exchange() and exchangeToClose(): a whole session against nats-server, the gateway launcher's 5 s bound. */
+const EXCHANGE_WAIT_MS = 5000;
+
 export class RawConn {
   /** The server's INFO, parsed. */
   info: Record<string, unknown> = {};
@@ -39,7 +50,11 @@ export class RawConn {
   private lastError: Error | undefined;
   private waiters = new Set<() => void>();
 
-  constructor(readonly socket: net.Socket) {
+  constructor(
+    readonly socket: net.Socket,
+    /** The default bound of every wait below. */
+    readonly waitMs = RAW_WAIT_MS,
+  ) {
     this.localPort = socket.localPort;
     socket.once('connect', () => (this.localPort ??= socket.localPort));
     socket.on('data', (chunk: Buffer) => {
@@ -94,7 +109,7 @@ export class RawConn {
    * require the match to be the very next bytes. Rejects on timeout or when the connection closes first, showing
    * what was received.
    */
-  async expect(re: RegExp, timeoutMs = WAIT_MS): Promise<RegExpExecArray> {
+  async expect(re: RegExp, timeoutMs = this.waitMs): Promise<RegExpExecArray> {
     let match: RegExpExecArray | null = null;
     await this.waitFor(
       () => {
@@ -114,7 +129,7 @@ export class RawConn {
   }
 
   /** Waits until at least `n` more bytes arrived and consumes exactly those. */
-  async expectBytes(n: number, timeoutMs = WAIT_MS): Promise<string> {
+  async expectBytes(n: number, timeoutMs = this.waitMs): Promise<string> {
     await this.waitFor(
       () => {
         if (this.input.length >= n) return true;
@@ -130,13 +145,13 @@ export class RawConn {
   }
 
   /** Waits until `end` arrived and consumes everything up to and including it, which it returns. */
-  async readUntil(end: string, timeoutMs = WAIT_MS): Promise<string> {
+  async readUntil(end: string, timeoutMs = this.waitMs): Promise<string> {
     const m = await this.expect(new RegExp(esc(end)), timeoutMs);
     return m.input.slice(0, m.index + m[0].length);
   }
 
   /** Waits for the server to close the connection; returns everything received and not consumed before. */
-  async readToClose(timeoutMs = WAIT_MS): Promise<string> {
+  async readToClose(timeoutMs = this.waitMs): Promise<string> {
     return (await this.expectClosed(timeoutMs)).rest;
   }
 
@@ -155,7 +170,7 @@ export class RawConn {
   }
 
   /** Waits for the server to close the connection; returns how and what was left unconsumed. */
-  async expectClosed(timeoutMs = WAIT_MS): Promise<Closed> {
+  async expectClosed(timeoutMs = this.waitMs): Promise<Closed> {
     await this.waitFor(
       () => this.closedWith !== undefined,
       timeoutMs,
@@ -167,7 +182,7 @@ export class RawConn {
   }
 
   /** Sends PING and waits for the PONG: everything the server produced for earlier input precedes it. */
-  async flush(timeoutMs = WAIT_MS): Promise<void> {
+  async flush(timeoutMs = this.waitMs): Promise<void> {
     this.send('PING\r\n');
     await this.expect(/PONG\r\n/, timeoutMs);
   }
@@ -224,7 +239,7 @@ export class RawConn {
 
 /** Opens a TCP connection and reads the INFO line; nothing else is sent. */
 export async function connectRaw(target: Endpoint, opts: RawConnectOptions = {}): Promise<RawConn> {
-  const timeoutMs = opts.timeoutMs ?? WAIT_MS;
+  const timeoutMs = opts.timeoutMs ?? RAW_WAIT_MS;
   const socket = net.connect({ host: target.host, port: target.port, noDelay: opts.noDelay ?? true });
   const conn = new RawConn(socket);
   try {
@@ -253,7 +268,7 @@ export async function connectRawTls(
   files: RawTlsFiles,
   opts: RawConnectOptions = {},
 ): Promise<RawConn> {
-  const timeoutMs = opts.timeoutMs ?? WAIT_MS;
+  const timeoutMs = opts.timeoutMs ?? RAW_TLS_WAIT_MS;
   const plain = net.connect({ host: target.host, port: target.port, noDelay: opts.noDelay ?? true });
   let head = '';
   let secure: tls.TLSSocket | undefined;
@@ -281,7 +296,7 @@ export async function connectRawTls(
       servername: 'localhost',
     });
     // Listening at once: bytes the server sends right after the handshake (an -ERR) must not be missed.
-    const conn = new RawConn(secure);
+    const conn = new RawConn(secure, RAW_TLS_WAIT_MS);
     conn.info = info;
     conn.localPort = plain.localPort;
     await within(
@@ -311,7 +326,7 @@ export async function connectAndHandshake(
   const conn = await connectRaw(target, opts);
   try {
     conn.send(`CONNECT ${JSON.stringify(connect)}\r\nPING\r\n`);
-    await conn.expect(/PONG\r\n/, opts.timeoutMs ?? WAIT_MS);
+    await conn.expect(/PONG\r\n/, opts.timeoutMs ?? RAW_WAIT_MS);
   } catch (err) {
     conn.close();
     throw err;
@@ -332,7 +347,7 @@ export async function exchange(
   target: Endpoint,
   connect: Record<string, unknown>,
   lines: readonly string[],
-  timeoutMs = WAIT_MS,
+  timeoutMs = EXCHANGE_WAIT_MS,
 ): Promise<string[]> {
   const conn = await connectRaw(target, { timeoutMs });
   try {
@@ -353,7 +368,7 @@ export async function exchangeToClose(
   target: Endpoint,
   connect: Record<string, unknown>,
   lines: readonly string[],
-  timeoutMs = WAIT_MS,
+  timeoutMs = EXCHANGE_WAIT_MS,
 ): Promise<string> {
   const conn = await connectRaw(target, { timeoutMs });
   try {

@@ -118,6 +118,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       ctx,
       peerClosed: 'Leafnode Closed',
       write: (s) => this.writeRaw(s),
+      resumeToClose: true,
       // Never admitted: dropped once its -ERR is out (a leaf must CONNECT first, whatever the port's authorization).
       refuses: () => this.leaf === undefined,
       logError: (err, detail, how) => {

@@ -70,6 +70,8 @@ export interface SessionOptions {
   sent(): void;
   /** The uplink, whose flush (flush.ts) writes the message it is collecting and then this session's batch (flush()). */
   owner: Flushable;
+  /** Writes the message the uplink is collecting: it goes before a control line (PING, PONG, the loop's -ERR). */
+  writePending(): void;
 }
 
 export class UplinkSession implements ProtocolHandler {
@@ -176,7 +178,9 @@ export class UplinkSession implements ProtocolHandler {
 
   /** Queues a control line (or interest lines) for this turn's write. */
   write(s: string | Buffer): void {
-    if (!this.done) this.core.write(s);
+    if (this.done) return;
+    this.opts.writePending();
+    this.core.write(s);
   }
 
   /** Writes this turn's batch in one go. */

@@ -121,6 +121,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
       lost: (err, how) => this.lost(err, how),
       sent: () => this.buffer.sent(),
       owner: this,
+      writePending: () => this.writePending(),
     };
   }
 

@@ -31,6 +31,12 @@ export interface AcceptedConnOptions {
   readonly peerClosed: CloseReason;
   /** Queues a control line as the owner orders its output (a leaf link first writes the message it is collecting). */
   write(line: string | Buffer): void;
+  /**
+   * Ended gracefully while its reads are paused, the connection reads again so its socket sees the peer's FIN (a leaf
+   * link, as before the two ends shared this core). A client is not resumed: it closes as it always has, its backlog
+   * written out first, whatever arrives after its end left unread.
+   */
+  readonly resumeToClose?: boolean;
   /** A protocol error that closes refuses the connection rather than ending it: not admitted where admission counts. */
   refuses(): boolean;
   /** The owner's log line for a protocol error: `how` it ends the connection, undefined when it stays open. */
@@ -112,7 +118,7 @@ export class AcceptedCore extends ConnCore {
     this.closed(reason);
     // Closed while its reads are paused (an admission check, a publisher pause, a gate): the socket must still read
     // the peer's FIN to finish closing, and a paused socket holds no event loop. What arrives now is dropped.
-    if (how === 'end' && this.readsPaused) this.transport.resume();
+    if (how === 'end' && this.readsPaused && a.resumeToClose === true) this.transport.resume();
   }
 
   /** A reader that cannot keep up, cut for `reason`: counted with the broker's slow consumers, logged by the owner. */

@@ -28,5 +28,15 @@ function flushAll(): void {
   // Connections written to while this loop runs are flushed by a new microtask.
   const d = dirty;
   dirty = [];
-  for (let i = 0; i < d.length; i++) d[i]!.flush();
+  for (let i = 0; i < d.length; i++) {
+    // One connection's failure must not leave the others of this turn unflushed (a microtask each once kept them
+    // apart): the error is rethrown on its own, as an uncaught one would have been.
+    try {
+      d[i]!.flush();
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
 }

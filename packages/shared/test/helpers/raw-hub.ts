@@ -15,8 +15,11 @@ import {
   type ClientLimits,
   type UplinkOptions,
 } from '../../src/index.js';
-import { until, WAIT_MS } from '@event-broker/test-support/wait';
+import { until } from '@event-broker/test-support/wait';
 import { RawConn } from '@event-broker/test-support/raw';
+
+/** How long the raw hub waits for what the uplink must send (its CONNECT, interest, PINGs): a promptness check too. */
+const HUB_WAIT_MS = 3000;
 
 export const sc = StringCodec();
 export const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -110,7 +113,7 @@ export class RawPeer {
   }
 
   /** Waits for `re` in what came in and consumes everything up to the end of the match. */
-  async expect(re: RegExp, what: string, ms = WAIT_MS): Promise<RegExpExecArray> {
+  async expect(re: RegExp, what: string, ms = HUB_WAIT_MS): Promise<RegExpExecArray> {
     try {
       return await this.conn.expect(re, ms);
     } catch (err) {
