@@ -76,10 +76,4 @@ export class Pinger {
       this.sentAt = 0;
     }
   }
-
-  /** A new session on the same object (the uplink's redial): no PING outstanding; the last rtt is kept. */
-  reset(): void {
-    this.out = 0;
-    this.sentAt = 0;
-  }
 }
