@@ -2,40 +2,20 @@
 // key, secrets, a JWKS), the smallest complete gateway.toml beside them (line numbers the tests count on), and the
 // check that a load was refused with one problem reading `file:line: key: reason`. The tests are those files'.
 import type { TestContext } from 'node:test';
-import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '@event-broker/shared';
+import { assertOneProblem, refusedWith } from '@event-broker/test-support/config-problems';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { jwks, keyPair } from './keys.js';
 
 export const MiB = 1024 * 1024;
 
 export function refused(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('the configuration was accepted');
+  return refusedWith(ConfigError, fn);
 }
 
-/** Asserts a single problem and that the message reads `file:line: key: ...reason...`. */
-export function assertOneProblem(
-  err: ConfigError,
-  file: string,
-  line: number,
-  key: string,
-  code: string,
-  reason: RegExp,
-): void {
-  assert.equal(err.problems.length, 1, err.message);
-  const p = err.problems[0]!;
-  assert.deepEqual([p.file, p.line, p.key, p.code], [file, line, key, code], err.message);
-  assert.match(p.reason, reason);
-  assert.ok(err.message.includes(`${file}:${line}: ${key}: ${p.reason}`), err.message);
-}
+export { assertOneProblem };
 
 export interface Files {
   dir: string;

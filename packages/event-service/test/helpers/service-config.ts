@@ -1,8 +1,8 @@
 // What the event service's config*.test.ts files share: the settings a service gets with no file, the check that a
 // load was refused with one problem reading `file:line: key: reason`, and a path made safe inside a RegExp. The
 // tests are those files'.
-import assert from 'node:assert/strict';
 import { ConfigError } from '@event-broker/shared';
+import { assertOneProblem, refusedWith } from '@event-broker/test-support/config-problems';
 import type { ServiceConfig } from '../../src/config-types.js';
 
 export const MiB = 1024 * 1024;
@@ -29,31 +29,10 @@ export const DEFAULTS: ServiceConfig = {
 };
 
 export function refused(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('the configuration was accepted');
+  return refusedWith(ConfigError, fn);
 }
 
-/** Asserts a single problem and that the message line reads `file:line: key: ...reason...`. */
-export function assertOneProblem(
-  err: ConfigError,
-  file: string,
-  line: number,
-  key: string,
-  code: string,
-  reason: RegExp,
-): void {
-  assert.equal(err.problems.length, 1, err.message);
-  const p = err.problems[0]!;
-  assert.deepEqual([p.file, p.line, p.key, p.code], [file, line, key, code], err.message);
-  assert.match(p.reason, reason);
-  assert.ok(err.message.includes(`${file}:${line}: ${key}: ${p.reason}`), err.message);
-  assert.equal(err.code, code);
-}
+export { assertOneProblem };
 
 export function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
