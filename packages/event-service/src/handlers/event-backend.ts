@@ -1,0 +1,75 @@
+// The event store as the handlers see it whatever keeps it: one machine's SQLite file (sqlite-backend.ts over
+// store.ts) or a JetStream stream on a NATS cluster (jetstream/backend.ts). Asynchronous because JetStream answers
+// over the network; test/helpers/backend-conformance.ts is the suite both implementations pass.
+import type { AppendResult, DeliveryRecord, FeedFilter, NewEvent, StoredEvent } from './event-store.js';
+
+export type { AppendResult, DeliveryRecord, FeedFilter, NewEvent, StoredEvent } from './event-store.js';
+
+export type BackendKind = 'sqlite' | 'jetstream';
+
+/** One delivery a sink has claimed: an event owed to it, and how many attempts it already failed. */
+export interface Delivery {
+  /** The event's sequence (SQLite row, JetStream stream sequence of the event itself, never of a replay copy). */
+  seq: number;
+  id: string;
+  type: string;
+  body: string;
+  /** Failed attempts before this one. */
+  attempts: number;
+}
+
+/**
+ * A sink's deliveries: what is owed to it, claimed a few at a time, each settled once (ack, retry or dead). Shared by
+ * every instance using the same backend: with JetStream a durable consumer per sink, so any instance can deliver and
+ * each delivery is claimed by one at a time. With `maxInFlight = 1` deliveries are claimed in sequence order and the
+ * next is not claimed while one is unsettled (a retry included): order per sink holds.
+ */
+export interface SinkQueue {
+  /** Claims up to `max` deliveries that are due, waiting up to `waitMs` for the first; [] when none came. */
+  next(max: number, waitMs: number): Promise<Delivery[]>;
+  /** Delivered (the receiver answered 2xx): never delivered again. */
+  ack(d: Delivery): Promise<void>;
+  /** Failed, worth retrying: due again after `delayMs`, its attempts counted, `error` kept as its last error. */
+  retry(d: Delivery, delayMs: number, error: string): Promise<void>;
+  /** Given up: moved to the dead letters (listed, replayable), never delivered again unless replayed. */
+  dead(d: Delivery, error: string): Promise<void>;
+  /** Stops claiming; unsettled claims are released to be claimed again (by this or another instance). */
+  close(): Promise<void>;
+}
+
+export interface SinkQueueOptions {
+  /** Claims outstanding at once (a sink's max_in_flight × batch_size); 1 keeps order. */
+  maxInFlight: number;
+}
+
+export interface EventBackend {
+  readonly kind: BackendKind;
+  /**
+   * Stores a group durably and resolves after it is (SQLite: the commit's fsync; JetStream: every PubAck, so after
+   * the stream's replicas have it). One result per event, in order; a duplicate (same id, at any time) writes
+   * nothing and returns the first copy's seq; an event refused alone has `error`. Rejects when the group as a whole
+   * could not be stored (nothing of it may be counted as stored).
+   */
+  append(events: readonly NewEvent[]): Promise<AppendResult[]>;
+  get(id: string): Promise<StoredEvent | undefined>;
+  /** Events after `cursor` (a seq) in sequence order, matching the filter; sequences never repeat or skip. */
+  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<StoredEvent[]>;
+  /** The highest event sequence stored (0 when empty): where a live feed starts. */
+  lastSeq(): Promise<number>;
+  /**
+   * Events not yet delivered to every sink they were routed to (what event_limit bounds), as last read: read
+   * synchronously on every publish, refreshed by the backend (after each append and settle, and by polling where
+   * other instances change it).
+   */
+  readonly held: number;
+  /** Re-reads `held` now (SQLite: from the file; JetStream: from the consumers). */
+  refreshHeld(): Promise<number>;
+  sinkQueue(sink: string, opts: SinkQueueOptions): SinkQueue;
+  /** Dead letters, oldest first, optionally for one sink, after sequence `after` (an event seq). */
+  deadLetters(opts?: { sink?: string; after?: number; limit?: number }): Promise<DeliveryRecord[]>;
+  /** Makes a sink's dead letters (all, or those of the given event ids) owed to it again, due now; how many. */
+  replay(sink: string, ids?: readonly string[]): Promise<number>;
+  /** A sink's deliveries still owed (its backlog, claimed ones included) and dead-lettered. */
+  sinkCounts(sink: string): Promise<{ pending: number; dead: number }>;
+  close(): Promise<void>;
+}
