@@ -21,6 +21,7 @@ import type { ServiceConfig } from './config-types.js';
 import { EmbeddedConn } from './embedded-conn.js';
 import { startHandlers, type EventHandlers } from './handlers/lifecycle.js';
 import { HealthResponder } from './health-responder.js';
+import { InternalPort } from './internal-port.js';
 import { ListenerCreditResponder } from './listener-credit.js';
 import { LeafnodePort } from './leafnode/port.js';
 import { MonitorServer } from './monitor/http.js';
@@ -52,6 +53,8 @@ export class EventServer implements FrontendHost, MonitorSource {
   leafnodes: LeafnodePort | undefined;
   private healthResponder: HealthResponder | undefined;
   private listenerCredit: ListenerCreditResponder | undefined;
+  /** The service's own client port (internal-port.ts), for the JetStream backend's `nats` client. */
+  internalPort: InternalPort | undefined;
 
   /** The event intake and store (handlers/lifecycle.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
@@ -131,6 +134,11 @@ export class EventServer implements FrontendHost, MonitorSource {
       this.listenerCredit = new ListenerCreditResponder(this.broker);
     }
     try {
+      // Before the handlers: the JetStream store reaches the cluster through it.
+      if (this.config.store?.backend === 'jetstream') {
+        this.internalPort = new InternalPort(this);
+        await this.internalPort.listen();
+      }
       if (this.options.handlers !== false) {
         this.startHandlers = () => this.createHandlers();
         // Before any client, so the first event finds the intake subscribed.
@@ -145,6 +153,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       await this.leafnodes?.listen();
     } catch (err) {
       await this.handlers?.close();
+      await this.internalPort?.close();
       await this.leafnodes?.close();
       await this.monitor?.close();
       throw err;
@@ -298,6 +307,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
     // Handlers first: the intake commits and answers what it has received while its requesters are still connected.
     await this.handlers?.close();
+    if (this.internalPort) stopped.push(this.internalPort.close());
     stopped.push(this.frontend.close('Server Shutdown'));
     await Promise.all(stopped);
     await this.admission.close();

@@ -122,6 +122,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   get publisher(): PublisherHandle {
     return this;
   }
+  get system(): boolean {
+    return this.ctx.systemClients === true;
+  }
   get id(): number {
     return this.cid;
   }
