@@ -241,3 +241,21 @@ test('held is what the sink consumers still owe, refreshed after appends and set
   }
   await until(() => backend.held === 0, 'the poll reads nothing owed');
 });
+
+test(
+  'a filter matching one event far past the cursor finds it in one call, and a cursor at the end reads nothing',
+  { skip },
+  async (t) => {
+    const js = await startJetStream(t);
+    const backend = await openBackend(t, await connectTo(t, js.port));
+    for (let i = 0; i < 3_000; i += 500)
+      await backend.append(Array.from({ length: 500 }, (_, j) => event(`s${i + j}`, 'order:created')));
+    await backend.append([event('rare', 'order:refunded')]);
+    const page = await backend.feed({ type: 'order:refunded', limit: 10 });
+    assert.deepEqual(
+      page.map((e) => [e.id, e.seq]),
+      [['rare', 3_001]],
+    );
+    assert.deepEqual(await backend.feed({ cursor: 3_001, limit: 10 }), []);
+  },
+);

@@ -13,13 +13,11 @@ const NO_MESSAGE_FOUND = 10037;
 const MSG_ID = 'Nats-Msg-Id';
 
 /**
- * The most messages one feed call reads, whatever its filter: the stream has no index on type, producer or time,
- * so a filter that matches little is answered by scanning. Bounded so one query cannot occupy the consumer and the
- * connection for long; SCAN_PER_LIMIT × limit lets a sparse filter still fill its page in one call.
+ * Messages asked for at once while scanning under a filter: large enough to amortise the round trip. The stream has
+ * no index on type, producer or time, so a filter is applied to each event in turn, and a page ends only when it is
+ * full or the stream's end (as it was when the call began) is reached: a page that stopped short at a scan bound
+ * would read as "nothing more" (event-feed.ts next_cursor, feed-streams.ts catchUp) and skip what lay beyond it.
  */
-const SCAN_MIN = 2_000;
-const SCAN_PER_LIMIT = 20;
-/** Messages asked for at once while scanning under a filter: large enough to amortise the round trip. */
 const SCAN_CHUNK = 500;
 
 export interface Reads {
@@ -76,8 +74,8 @@ export function streamReads(
       });
       const name = info.name;
       try {
-        // What is there now, up to the scan bound: events stored meanwhile are the next call's.
-        let budget = Math.min(info.num_pending, unfiltered ? limit : Math.max(SCAN_MIN, limit * SCAN_PER_LIMIT));
+        // What is there now: events stored meanwhile are the next call's.
+        let budget = info.num_pending;
         const out: StoredEvent[] = [];
         const consumer = await js.consumers.get(layout.stream, name);
         while (budget > 0 && out.length < limit) {
