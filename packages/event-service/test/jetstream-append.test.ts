@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { AckPolicy, nanos, StringCodec } from 'nats';
 import { natsServerSkip } from '@event-broker/test-support/nats-server';
 import { until } from '@event-broker/test-support/wait';
+import type { AppendResult } from '../src/handlers/event-backend.js';
 import { streamLayout } from '../src/handlers/jetstream/layout.js';
 import { connectTo, event, openBackend, startJetStream } from './helpers/jetstream.js';
 
@@ -257,5 +258,31 @@ test(
       [['rare', 3_001]],
     );
     assert.deepEqual(await backend.feed({ cursor: 3_001, limit: 10 }), []);
+  },
+);
+
+test(
+  'a group JetStream does not acknowledge rejects as a whole; its retry after the restart stores it once',
+  { skip },
+  async (t) => {
+    const js = await startJetStream(t);
+    const backend = await openBackend(t, await connectTo(t, js.port), { store: { request_timeout: 500 } });
+    await backend.append([event('before')]);
+    await js.server.stop('SIGKILL');
+    const group = [event('g1'), event('g2')];
+    await assert.rejects(backend.append(group), /JetStream did not acknowledge the events/);
+    await js.restart();
+    let results: AppendResult[] | undefined;
+    await until(async () => {
+      results = await backend.append(group).catch(() => undefined);
+      return results !== undefined;
+    }, 'the retry is acknowledged');
+    assert.deepEqual(
+      results!.map((r) => [r.id, r.seq]),
+      [
+        ['g1', 2],
+        ['g2', 3],
+      ],
+    );
   },
 );
