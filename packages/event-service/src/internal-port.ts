@@ -28,7 +28,16 @@ export interface InternalPortHost {
   readonly logger: Logger;
   serverInfo(): Record<string, unknown>;
   accepting(): boolean;
+  /** The JetStream server's version as the hub announced it (leaf INFO), when known. */
+  jetStreamVersion?(): string | undefined;
 }
+
+/**
+ * The `version` the internal port announces when the hub's is not known: the nats-server release the service is
+ * tested against as a hub. nats.js enables its JetStream APIs by the INFO's version (a 2.9.4 minimum for
+ * `js.consumers`), and what they need is the hub's JetStream, not this broker: our own version would disable them.
+ */
+export const ASSUMED_JETSTREAM_VERSION = '2.9.10';
 
 export class InternalPort implements FrontendHost {
   readonly systemClients = true;
@@ -65,7 +74,8 @@ export class InternalPort implements FrontendHost {
   serverInfo(): Record<string, unknown> {
     // Plain TCP on loopback (the service's [tls] is for its public port), always with a token.
     const { tls_required: _t, tls_verify: _v, ...info } = this.host.serverInfo();
-    return { ...info, host: HOST, auth_required: true };
+    const version = this.host.jetStreamVersion?.() ?? ASSUMED_JETSTREAM_VERSION;
+    return { ...info, host: HOST, auth_required: true, version };
   }
 
   /** The bound port (0 before listen). */
