@@ -27,7 +27,6 @@ export interface InternalPortHost {
   readonly limits: ClientLimits;
   readonly logger: Logger;
   serverInfo(): Record<string, unknown>;
-  accepting(): boolean;
   /** The JetStream server's version as the hub announced it (leaf INFO), when known. */
   jetStreamVersion?(): string | undefined;
 }
@@ -47,6 +46,7 @@ export class InternalPort implements FrontendHost {
   private readonly token = randomBytes(32).toString('base64url');
   private readonly frontend: ClientFrontend;
   readonly authenticator: ClientAuthenticator;
+  private closed = false;
 
   constructor(private readonly host: InternalPortHost) {
     this.logger = host.logger.child({ port: 'internal' });
@@ -68,8 +68,9 @@ export class InternalPort implements FrontendHost {
   get limits(): ClientLimits {
     return this.host.limits;
   }
+  /** Until closed, lame duck included: the store finishes what the drain still sends it. */
   accepting(): boolean {
-    return this.host.accepting();
+    return !this.closed;
   }
   serverInfo(): Record<string, unknown> {
     // Plain TCP on loopback (the service's [tls] is for its public port), always with a token.
@@ -93,6 +94,7 @@ export class InternalPort implements FrontendHost {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return this.frontend.close('Server Shutdown');
   }
 }
