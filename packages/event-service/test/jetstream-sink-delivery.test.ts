@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { natsServerSkip, type NatsServer } from '@event-broker/test-support/nats-server';
 import { eventually, until } from '@event-broker/test-support/wait';
-import { BackendSink } from '../src/handlers/backend-sink.js';
+import { BackendSink, sinkQueueOptions } from '../src/handlers/backend-sink.js';
 import type { HttpSinkOptions } from '../src/handlers/sinks/options.js';
 import { deadLetters, replay, sinkCounts } from '../src/handlers/jetstream/dead-letters.js';
 import { JetStreamSinkQueue } from '../src/handlers/jetstream/sink-queue.js';
@@ -19,8 +19,7 @@ const skip = natsServerSkip();
 type Deps = Awaited<ReturnType<typeof instance>>['deps'];
 
 function sink(t: TestContext, deps: Deps, opts: Partial<HttpSinkOptions> & { url: string }) {
-  const maxInFlight = (opts.maxInFlight ?? 1) * (opts.batchSize ?? 1);
-  const q = new JetStreamSinkQueue(deps, SINK, { maxInFlight });
+  const q = new JetStreamSinkQueue(deps, SINK, sinkQueueOptions(opts));
   const s = new BackendSink(q, {
     name: SINK,
     secrets: [SECRET],
@@ -216,5 +215,48 @@ test(
       (n) => n === 0,
       'acked',
     );
+  },
+);
+
+test('429 with Retry-After waits that long before the next attempt', { skip }, async (t) => {
+  const { deps } = await setup(t);
+  const r = await startReceiver(t, {
+    answer: (n, res) => (n === 0 ? res.writeHead(429, { 'retry-after': '1' }).end() : res.writeHead(200).end()),
+  });
+  await publishEvents(deps, ['w1']);
+  const s = sink(t, deps, { url: r.url });
+  await until(() => s.stats.delivered === 1, 'delivered after Retry-After', 5000);
+  assert.equal(r.got.length, 2);
+  const waited = r.got[1]!.at - r.got[0]!.at;
+  assert.ok(waited >= 950, `waited ${waited} ms (the backoff alone is under 400 ms)`);
+});
+
+test(
+  '410 Gone dead-letters the delivery and stops the sink; after a replay and resume() it delivers',
+  { skip },
+  async (t) => {
+    const { deps } = await setup(t);
+    let gone = true;
+    const r = await startReceiver(t, { status: () => (gone ? 410 : 200) });
+    await publishEvents(deps, ['g1', 'g2']);
+    const s = sink(t, deps, { url: r.url });
+    await until(() => s.state === 'stopped', 'the sink stops');
+    assert.deepEqual(
+      (
+        await eventually(
+          () => deadLetters(deps),
+          (l) => l.length === 1,
+          'dead-lettered',
+        )
+      ).map((d) => [d.id, d.lastError]),
+      [['g1', 'HTTP 410 Gone: sink stopped']],
+    );
+    assert.deepEqual(await sinkCounts(deps, SINK), { pending: 1, dead: 1 }, 'g2 stays owed');
+    assert.equal(r.got.length, 1, 'nothing after the 410');
+    gone = false;
+    assert.equal(await replay(deps, SINK), 1);
+    s.resume();
+    await until(() => r.accepted().length === 2, 'both delivered');
+    assert.deepEqual(r.accepted(), ['g2', 'g1']);
   },
 );

@@ -216,3 +216,66 @@ test(
     await q.ack(d);
   },
 );
+
+test(
+  'a crash between storing a dead letter and settling its claim: the repeat is a duplicate, one dead letter',
+  { skip },
+  async (t) => {
+    const { server, a } = await setup(t);
+    await publishEvents(a.deps, ['x1']);
+    const queueModule = path.resolve(here, '../src/handlers/jetstream/sink-queue.js');
+    const layoutModule = path.resolve(here, '../src/handlers/jetstream/layout.js');
+    // The child dead-letters its claim and is killed the moment the dead letter's PubAck arrives, before the ack.
+    const script = `
+    const { connect } = await import('nats');
+    const { JetStreamSinkQueue } = await import(${JSON.stringify(queueModule)});
+    const { streamLayout } = await import(${JSON.stringify(layoutModule)});
+    const nc = await connect({ servers: ${JSON.stringify(`${server.host}:${server.port}`)} });
+    const js = nc.jetstream();
+    const publish = js.publish.bind(js);
+    js.publish = async (...args) => {
+      const ack = await publish(...args);
+      process.stdout.write('stored\\n');
+      process.kill(process.pid, 'SIGKILL');
+      return ack;
+    };
+    const logger = { info() {}, warn() {}, error() {} };
+    const deps = { nc, js, jsm: await nc.jetstreamManager(), layout: streamLayout(), logger, settled() {} };
+    const q = new JetStreamSinkQueue(deps, ${JSON.stringify(SINK)}, { maxInFlight: 1, ackWaitMs: 1000 });
+    const [d] = await q.next(1, 5000);
+    await q.dead(d, 'HTTP 400 after 1 attempts');`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: path.resolve(here, '..', '..'),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    await within(new Promise((r) => child.once('exit', r)), 'the child dies after storing the dead letter', 15_000);
+    assert.equal(out, 'stored\n');
+    const { jsm, layout } = a.deps;
+    const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1, ackWaitMs: 1000 });
+    t.after(() => q.close());
+    const [d] = await q.next(1, 5000);
+    assert.equal(d?.id, 'x1', 'the claim was still owed');
+    await q.dead(d, 'HTTP 400 after 2 attempts');
+    const dead = await jsm.streams.info(layout.deadStream);
+    assert.equal(dead.state.messages, 1, 'the second dead letter was a duplicate of the first');
+    const ci = await jsm.consumers.info(layout.stream, layout.durable(SINK));
+    assert.equal(ci.num_pending + ci.num_ack_pending, 0, 'settled');
+  },
+);
+
+test('a consumer deleted under a running queue is created again by its next claim', { skip }, async (t) => {
+  const { a } = await setup(t);
+  const { jsm, layout } = a.deps;
+  await publishEvents(a.deps, ['z1']);
+  const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
+  t.after(() => q.close());
+  await q.ready();
+  await jsm.consumers.delete(layout.stream, layout.durable(SINK));
+  let got: Awaited<ReturnType<typeof q.next>> = [];
+  for (let i = 0; i < 3 && got.length === 0; i++) got = await q.next(1, 1000).catch(() => []);
+  assert.equal(got[0]?.id, 'z1');
+  await q.ack(got[0]!);
+});

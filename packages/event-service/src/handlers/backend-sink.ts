@@ -10,7 +10,7 @@
 // retrying, so order holds; with more, a failure pauses the whole sink for a backoff growing with the failures in a
 // row (as HttpSink does), so a dead receiver is not hit once per claimed event.
 import { backoffDelayMs } from '@event-broker/shared/backoff';
-import type { Delivery, SinkQueue } from './event-backend.js';
+import type { Delivery, SinkQueue, SinkQueueOptions } from './event-backend.js';
 import { planFailure } from './sinks/failure.js';
 import type { HttpSinkOptions, HttpSinkState } from './sinks/options.js';
 import { SinkTransport, type PostOutcome } from './sinks/transport.js';
@@ -20,6 +20,11 @@ import { WebhookFormat } from './sinks/webhook.js';
 const CLAIM_WAIT_MS = 5000;
 /** A stopped sink (410) looks again this often whether resume() was called (it wakes it at once). */
 const STOPPED_WAIT_MS = 60_000;
+
+/** What a sink's queue is asked to allow: max_in_flight POSTs of batch_size events each claimed at once. */
+export function sinkQueueOptions(opts: Pick<HttpSinkOptions, 'maxInFlight' | 'batchSize'>): SinkQueueOptions {
+  return { maxInFlight: Math.max(1, opts.maxInFlight ?? 1) * Math.max(1, opts.batchSize ?? 1) };
+}
 
 export class BackendSink {
   state: HttpSinkState = 'running';
@@ -136,7 +141,10 @@ export class BackendSink {
     }
   }
 
-  /** A batch owed now; a partial first-try batch waits batch_wait_ms once for more (a retry goes as it is). */
+  /**
+   * A batch owed now; a partial first-try batch waits batch_wait_ms once for more (a retry goes as it is). The
+   * queue may wait longer than asked (JetStream: a second at least) when nothing more comes.
+   */
   private async claim(): Promise<Delivery[]> {
     const batch = await this.queue.next(this.batchSize, CLAIM_WAIT_MS);
     const fill = this.opts.batchWaitMs ?? 0;

@@ -9,6 +9,10 @@
 //
 // The consumer sees every message of the stream (events and replay copies: a 2.9 consumer has one filter); one not
 // routed to this sink (its Event-Sinks header does not name it, a replay copy for another sink) is acked unread.
+//
+// Attempts are JetStream's delivery count less one: a claim released by close() or lost with a crashed instance
+// counts as an attempt too (its POST may have gone out). next() waits at least a second when nothing is owed: the
+// client's shortest pull expiry.
 import { AckPolicy, DeliverPolicy, headers as natsHeaders, nanos } from 'nats';
 import type { Consumer, ConsumerConfig, ConsumerInfo, ConsumerMessages, JsMsg } from 'nats';
 import type { Delivery, SinkQueue, SinkQueueOptions } from '../event-backend.js';
@@ -69,10 +73,14 @@ export class JetStreamSinkQueue implements SinkQueue {
       // The first says how many more wait undelivered: pull those at once rather than wait for a full batch.
       const more = first[0] === undefined ? 0 : Math.min(Math.max(1, max) - 1, first[0].info.pending);
       if (more > 0 && !this.closed) got = got.concat(await this.pull(consumer, more, REST_PULL_MS));
+      let skipped = 0;
       for (const m of got) {
         const d = this.accept(m);
         if (d !== undefined) out.push(d);
+        else skipped++;
       }
+      // A skipped message may have been the last an event was owed for (the backend counts held per consumer).
+      if (skipped > 0) this.deps.settled();
       if (Date.now() >= deadline) break;
     }
     if (this.closed) {
@@ -208,13 +216,21 @@ export class JetStreamSinkQueue implements SinkQueue {
 
   /** Up to `n` messages, waiting up to `expiresMs` for them; [] when none came or close() stopped it. */
   private async pull(consumer: Consumer, n: number, expiresMs: number): Promise<JsMsg[]> {
-    const iter = await consumer.fetch({ max_messages: n, expires: Math.max(MIN_PULL_MS, expiresMs) });
-    this.pulls.add(iter);
     const got: JsMsg[] = [];
     try {
-      for await (const m of iter) got.push(m);
-    } finally {
-      this.pulls.delete(iter);
+      const iter = await consumer.fetch({ max_messages: n, expires: Math.max(MIN_PULL_MS, expiresMs) });
+      this.pulls.add(iter);
+      try {
+        for await (const m of iter) got.push(m);
+      } finally {
+        this.pulls.delete(iter);
+      }
+    } catch (err) {
+      // The consumer may be gone (deleted, the stream recreated): the next call checks it again, creating it if
+      // need be. What came before the failure goes back.
+      this.consumer = undefined;
+      for (const m of got) m.nak();
+      throw err;
     }
     return got;
   }
