@@ -40,6 +40,11 @@ import { StoreHousekeeping } from './store-housekeeping.js';
 const REOPEN_MS = 1000;
 /** A network backend that could not be opened (a reload that started the handlers) is tried again this often. */
 const REMOTE_REOPEN_MS = 5000;
+/**
+ * A backend shared with other instances changes without this one committing: this often the live feed streams look
+ * for their events, and parked publishers for room their deliveries freed.
+ */
+const SHARED_POLL_MS = 1000;
 
 /** What the service gives its handlers. */
 export interface HandlersDeps {
@@ -69,6 +74,7 @@ export class EventHandlers {
   private remote: EventBackend | undefined;
   private remoteFailure: Error | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
+  private sharedPoll: NodeJS.Timeout | undefined;
   private closing = false;
   /** The store could not be opened: why, and when it was last tried. */
   private openFailure: { error: EventStoreError; at: number } | undefined;
@@ -287,12 +293,32 @@ export class EventHandlers {
    */
   start(opts: { atServiceStart: boolean }): void {
     if (this.backendKind === 'sqlite') this.openSqlite(opts);
-    else this.ready = this.openRemote(opts.atServiceStart);
+    else {
+      this.ready = this.openRemote(opts.atServiceStart);
+      // Awaited by the service's start; never an unhandled rejection meanwhile.
+      this.ready.catch(() => {});
+    }
     this.startSinks();
     this.intake.start();
     // Deliveries left pending by the last run (a crash included) go out as each sink starts.
     this.eventFeed.start(this.conn);
     this.housekeeping.start();
+    if (this.backendKind !== 'sqlite') {
+      this.sharedPoll = setInterval(() => this.pollShared(), SHARED_POLL_MS);
+      this.sharedPoll.unref();
+    }
+  }
+
+  /** What other instances did to a shared backend: their events for the live streams, room they freed. */
+  private pollShared(): void {
+    const backend = this.remote;
+    if (backend === undefined) return;
+    this.eventFeed.notify();
+    if (this.intake.stats.parkedPublishers === 0) return;
+    backend.refreshHeld().then(
+      () => this.intake.released(),
+      (err: unknown) => this.logger.warn({ err: (err as Error).message }, 'event store: reading the held count failed'),
+    );
   }
 
   private openSqlite(opts: { atServiceStart: boolean }): void {
@@ -393,6 +419,7 @@ export class EventHandlers {
   async close(): Promise<void> {
     this.closing = true;
     clearTimeout(this.reopenTimer);
+    clearInterval(this.sharedPoll);
     await this.intake.stop();
     this.eventFeed.close();
     this.housekeeping.stop();
