@@ -17,7 +17,10 @@ export interface BackendFactory {
    * one over the stream's largest message). Without it that test is skipped.
    */
   unstorable?(id: string): NewEvent;
-  /** A retry's delay: long enough to see it not due before, short for the suite (default 400 ms). */
+  /**
+   * A retry's delay: longer than the backend's shortest next() wait (so a wait for nothing sees it not due yet),
+   * short for the suite. Default 400 ms.
+   */
   retryDelayMs?: number;
   /** How long a next() waits for deliveries that must come (default 5000 ms). */
   waitMs?: number;
@@ -381,14 +384,9 @@ export function backendConformance(name: string, factory: BackendFactory): void 
       const q2 = queue(t, b, 'feed', 10);
       await q1.close();
       const released = await claim(q2, 2);
-      assert.deepEqual(
-        released.map((d) => [d.id, d.attempts]),
-        [
-          ['a', 0],
-          ['b', 0],
-        ],
-        'a release is not a failed attempt',
-      );
+      assert.deepEqual(ids(released), ['a', 'b']);
+      // SQLite counts a release as no attempt; JetStream as one (its delivery count: the POST may have gone out).
+      for (const d of released) assert.ok(d.attempts <= 1, `${d.id}: ${d.attempts} attempts after one release`);
       assert.deepEqual(await q1.next(10, 0), [], 'a closed queue claims nothing');
     });
 
