@@ -132,7 +132,7 @@ export class EventFeed {
   }
 
   start(conn: { subscribe(subject: string, opts: { callback: (msg: Msg) => void }): Subscription }): void {
-    this.sub = conn.subscribe(FEED_QUERY_SUBJECT, { callback: (msg) => void this.answer(msg) });
+    this.sub = conn.subscribe(FEED_QUERY_SUBJECT, { callback: (msg) => this.answer(msg) });
   }
 
   close(): void {
