@@ -142,7 +142,11 @@ export class EventServer implements FrontendHost, MonitorSource {
       if (this.options.handlers !== false) {
         this.startHandlers = () => this.createHandlers();
         // Before any client, so the first event finds the intake subscribed.
-        if (this.config.store !== undefined || this.config.handlers !== undefined) this.handlers = this.startHandlers();
+        if (this.config.store !== undefined || this.config.handlers !== undefined) {
+          this.handlers = this.startHandlers();
+          // A backend opened over the network (JetStream) is awaited: one that cannot be used stops the start.
+          await this.handlers.ready;
+        }
       }
       this.admission.warm();
       await this.frontend.listen();

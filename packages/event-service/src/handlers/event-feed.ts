@@ -1,14 +1,15 @@
 // The event feed: stored events read back by people and programs, by cursor-paged query (HTTP and the NATS subject
-// `$EVENTS.FEED.QUERY`) and as a live server-sent-event stream. The events are the store's own rows (the sequence
-// is the cursor, so a page never repeats or skips one while new events arrive); the HTTP routing is http-api.ts's,
-// retention by count and age store-housekeeping.ts's.
+// `$EVENTS.FEED.QUERY`) and as a live server-sent-event stream. The events are the backend's own (event-backend.ts:
+// SQLite rows or the JetStream stream; the sequence is the cursor, so a page never repeats or skips one while new
+// events arrive); the HTTP routing is http-api.ts's, retention by count and age store-housekeeping.ts's (SQLite) or
+// the stream's own limits (JetStream).
 import type http from 'node:http';
 import type { Logger } from '@event-broker/shared';
 import type { Msg, Subscription } from '../api.js';
 import { FeedErrorCode } from '../error-codes.js';
 import { errorReplyText, storeFailure, type ErrorReply } from './error-reply.js';
 import { FeedStreams } from './feed-streams.js';
-import type { EventStore, FeedFilter, StoredEvent } from './event-store.js';
+import type { EventBackend, FeedFilter, StoredEvent } from './event-backend.js';
 
 /** The NATS request subject: a JSON query in (the HTTP parameters as fields), a JSON page out. */
 export const FEED_QUERY_SUBJECT = '$EVENTS.FEED.QUERY';
@@ -106,8 +107,8 @@ export function feedItem(e: StoredEvent): FeedItem {
 }
 
 /** One page: up to `limit` events after `cursor`, oldest first. */
-export function feedPage(store: EventStore, q: FeedQuery): FeedPage {
-  const rows = store.feed({ ...q, limit: q.limit + 1 });
+export async function feedPage(backend: EventBackend, q: FeedQuery): Promise<FeedPage> {
+  const rows = await backend.feed({ ...q, limit: q.limit + 1 });
   const more = rows.length > q.limit;
   if (more) rows.length = q.limit;
   const last = rows.at(-1)?.seq ?? q.cursor ?? 0;
@@ -115,7 +116,8 @@ export function feedPage(store: EventStore, q: FeedQuery): FeedPage {
 }
 
 export interface EventFeedOptions {
-  store: () => EventStore;
+  /** The event backend; throws while it cannot be used (answered EFEED_STORE). */
+  backend: () => EventBackend;
   logger: Logger;
   /** The largest reply the NATS responder may send ([service] max_payload, read live). */
   maxPayloadBytes?: () => number;
@@ -126,7 +128,7 @@ export class EventFeed {
   private sub: Subscription | undefined;
 
   constructor(private readonly opts: EventFeedOptions) {
-    this.streams = new FeedStreams({ store: opts.store, logger: opts.logger, frame: sseFrame });
+    this.streams = new FeedStreams({ backend: opts.backend, logger: opts.logger, frame: sseFrame });
   }
 
   start(conn: { subscribe(subject: string, opts: { callback: (msg: Msg) => void }): Subscription }): void {
@@ -148,12 +150,12 @@ export class EventFeed {
    * max_payload (a reply too large would never be sent): a page is cut down, an error's echo clipped, an event too
    * large with its feed fields answered EFEED_TOO_LARGE.
    */
-  private answer(msg: Msg): void {
+  private async answer(msg: Msg): Promise<void> {
     if (msg.reply === undefined || msg.status !== undefined) return;
     const max = this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY;
     let text: string;
     try {
-      const out = this.query(msg, max);
+      const out = await this.query(msg, max);
       text = typeof out === 'string' ? out : errorReplyText(out, max);
     } catch (err) {
       let error: FeedError;
@@ -175,7 +177,7 @@ export class EventFeed {
   }
 
   /** The answer's JSON (a page or one event), or the error to answer; throws what the query or the store threw. */
-  private query(msg: Msg, max: number): string | FeedError {
+  private async query(msg: Msg, max: number): Promise<string | FeedError> {
     let raw: unknown = {};
     try {
       if (msg.data.length > 0) raw = JSON.parse(msg.string());
@@ -187,7 +189,7 @@ export class EventFeed {
       throw new FeedQueryError('the query must be a JSON object');
     const q = parseFeedQuery(raw as Record<string, unknown>);
     if (q.id !== undefined) {
-      const e = this.opts.store().get(q.id);
+      const e = await this.opts.backend().get(q.id);
       if (e === undefined) return { code: FeedErrorCode.EFEED_NOT_FOUND, reason: `no event ${JSON.stringify(q.id)}` };
       const text = JSON.stringify(feedItem(e));
       // Stored within max_payload, but its seq and stored_at make it larger (or max_payload was lowered since).
@@ -195,7 +197,7 @@ export class EventFeed {
     }
     // A page must fit one message: halve it until it does (`more` then tells the reader to go on).
     for (let limit = q.limit; ; limit = Math.max(1, Math.floor(limit / 2))) {
-      const page = feedPage(this.opts.store(), { ...q, limit });
+      const page = await feedPage(this.opts.backend(), { ...q, limit });
       const text = JSON.stringify(page);
       if (Buffer.byteLength(text) <= max) return text;
       if (limit === 1) return tooLarge(page.events[0]?.seq, max);
@@ -206,11 +208,11 @@ export class EventFeed {
    * Serves a live stream: `text/event-stream`, one `id: <seq>` message per new event matching the filter, from
    * `cursor` (or the Last-Event-ID a reconnecting EventSource sends), or from now when neither is given.
    */
-  stream(req: http.IncomingMessage, res: http.ServerResponse, q: FeedQuery): void {
+  stream(req: http.IncomingMessage, res: http.ServerResponse, q: FeedQuery): Promise<void> {
     const lastId = req.headers['last-event-id'];
     const resume = typeof lastId === 'string' && /^\d+$/.test(lastId) ? Number(lastId) : q.cursor;
     const { cursor: _c, limit: _l, ...filter } = q;
-    this.streams.open(res, filter, resume);
+    return this.streams.open(res, filter, resume);
   }
 }
 

@@ -7,7 +7,7 @@
 // How many streams may be open is the monitoring port's (monitor/http.ts, [monitor] max_streams).
 import type http from 'node:http';
 import type { Logger } from '@event-broker/shared';
-import type { EventStore, FeedFilter, StoredEvent } from './event-store.js';
+import type { EventBackend, FeedFilter, StoredEvent } from './event-backend.js';
 
 /** Events read at once, by the shared pass and by a stream catching up. */
 const PAGE = 500;
@@ -30,7 +30,7 @@ interface Stream {
 }
 
 export interface FeedStreamsOptions {
-  store: () => EventStore;
+  backend: () => EventBackend;
   logger: Logger;
   /** The event as the feed shows it (one `data:` line: JSON has no raw newline). */
   frame: (e: StoredEvent) => string;
@@ -43,6 +43,9 @@ export class FeedStreams {
   /** The shared pass has read every event up to here (meaningful while `live` is not empty). */
   private tail = 0;
   private passTimer: NodeJS.Timeout | undefined;
+  /** A pass is reading (its reads are asynchronous): a notify meanwhile makes another once it is done. */
+  private passing = false;
+  private passAgain = false;
   private lastPassAt = 0;
   private keepalive: NodeJS.Timeout | undefined;
 
@@ -56,9 +59,10 @@ export class FeedStreams {
    * Serves a stream: `text/event-stream`, one `id: <seq>` message per new event matching the filter, after
    * `resumeAfter` when given, else from now.
    */
-  open(res: http.ServerResponse, filter: FeedFilter, resumeAfter: number | undefined): void {
-    const store = this.opts.store();
-    const s: Stream = { res, filter, cursor: resumeAfter ?? store.lastSeq() };
+  async open(res: http.ServerResponse, filter: FeedFilter, resumeAfter: number | undefined): Promise<void> {
+    // Read before the head is written: a backend that cannot be used is the route's 503.
+    const s: Stream = { res, filter, cursor: resumeAfter ?? (await this.opts.backend().lastSeq()) };
+    if (res.destroyed) return; // the reader left while it was read
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     res.write(': event feed\n\n');
     this.all.add(s);
@@ -75,9 +79,13 @@ export class FeedStreams {
 
   /** New events were committed: a pass is scheduled (at once when the last was long enough ago). */
   notify(): void {
+    if (this.passing) {
+      this.passAgain = true;
+      return;
+    }
     if (this.live.size === 0 || this.passTimer !== undefined) return;
     const wait = Math.max(0, this.lastPassAt + FANOUT_INTERVAL_MS - Date.now());
-    this.passTimer = setTimeout(() => this.pass(), wait);
+    this.passTimer = setTimeout(() => void this.pass(), wait);
   }
 
   close(): void {
@@ -112,24 +120,34 @@ export class FeedStreams {
     return true;
   }
 
-  /** The shared pass: one read of what is new, handed to every live stream. */
-  private pass(): void {
+  /** The shared pass: one read of what is new, handed to every live stream; one pass at a time. */
+  private async pass(): Promise<void> {
     this.passTimer = undefined;
     this.lastPassAt = Date.now();
     if (this.live.size === 0) return;
-    const store = this.opts.store();
+    this.passing = true;
+    let more = false;
     try {
+      const backend = this.opts.backend();
       for (let page = 0; page < PAGES_PER_PASS; page++) {
-        const rows = store.feed({ cursor: this.tail, limit: PAGE });
-        if (rows.length === 0) return;
+        const rows = await backend.feed({ cursor: this.tail, limit: PAGE });
+        if (rows.length === 0 || this.live.size === 0) break;
         this.handOut(rows);
         this.tail = rows[rows.length - 1]!.seq;
-        if (rows.length < PAGE) return;
+        more = rows.length === PAGE && page === PAGES_PER_PASS - 1;
+        if (rows.length < PAGE) break;
       }
-      // More than a pass's worth: the rest on the next turn, after the intake had its share.
-      this.passTimer = setTimeout(() => this.pass(), 0);
     } catch (err) {
       this.opts.logger.warn({ err: (err as Error).message }, 'event feed streams: reading new events failed');
+    } finally {
+      this.passing = false;
+    }
+    // More than a pass's worth: the rest on the next turn, after the intake had its share.
+    if (more && this.live.size > 0 && this.passTimer === undefined)
+      this.passTimer = setTimeout(() => void this.pass(), 0);
+    else if (this.passAgain) {
+      this.passAgain = false;
+      this.notify();
     }
   }
 
@@ -157,13 +175,14 @@ export class FeedStreams {
 
   /** Reads this stream's own pages (its filter in SQL) until it is up to date, then joins the shared pass. */
   private async catchUp(s: Stream): Promise<void> {
-    const store = this.opts.store();
     try {
+      const backend = this.opts.backend();
       for (;;) {
         if (s.res.destroyed || !this.all.has(s)) return;
         // Every event at or below `upper` is visible to the read that follows (sequences commit in order).
-        const upper = store.lastSeq();
-        const rows = store.feed({ ...s.filter, cursor: s.cursor, limit: PAGE });
+        const upper = await backend.lastSeq();
+        const rows = await backend.feed({ ...s.filter, cursor: s.cursor, limit: PAGE });
+        if (s.res.destroyed || !this.all.has(s)) return;
         let ok = true;
         for (const e of rows) ok = s.res.write(this.opts.frame(e)) && ok;
         if (rows.length > 0) s.cursor = rows[rows.length - 1]!.seq;

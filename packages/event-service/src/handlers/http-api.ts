@@ -1,16 +1,17 @@
 // The handlers' HTTP API, mounted on the monitoring port (monitor/http.ts) with shared's router: the event feed
 // (`GET /events`, `/events/{id}`, `/events/stream`) and dead letters (`GET /deadletters`, `POST
-// /deadletters/{sink}/replay`). What a page or a replay is belongs to event-feed.ts and the store. Every error is
+// /deadletters/{sink}/replay`). What a page or a replay is belongs to event-feed.ts and the backend. Every error is
 // `{"error": {"code", "store_code"?, "reason"}}` with a code of error-codes.ts; a store that fails is 503 with its
 // code alone (the file and SQLite's message go to the log).
 import { Router, jsonResponse, type HttpResponse, type Logger, type RouteRequest } from '@event-broker/shared';
 import { DeadLetterErrorCode, FeedErrorCode } from '../error-codes.js';
 import { errorBody, storeFailure, type ErrorReply } from './error-reply.js';
 import { FeedQueryError, feedItem, feedPage, integer, parseFeedQuery, type EventFeed } from './event-feed.js';
-import type { DeliveryRecord, EventStore } from './event-store.js';
+import type { DeliveryRecord, EventBackend } from './event-backend.js';
 
 export interface HttpApiOptions {
-  store: () => EventStore;
+  /** The event backend; throws while it cannot be used (503, its code). */
+  backend: () => EventBackend;
   eventFeed: EventFeed;
   /** Configured sink names: a replay for another name would make events held that no sink delivers. */
   sinkNames: () => string[];
@@ -76,8 +77,8 @@ export class HandlersHttpApi {
           what: 'event feed',
         }),
     })
-      .get(['/events', '/events/'], ({ query }) =>
-        jsonResponse(200, feedPage(this.opts.store(), parseFeedQuery(query))),
+      .get(['/events', '/events/'], async ({ query }) =>
+        jsonResponse(200, await feedPage(this.opts.backend(), parseFeedQuery(query))),
       )
       .get('/events/stream', ({ req, res, query }) => this.stream(req, res, query), { stream: true })
       .get('/events/*id', ({ params }) => this.event(params.id!));
@@ -97,26 +98,28 @@ export class HandlersHttpApi {
     this.routes = new Router().use(events).use(deadLetters);
   }
 
-  private stream(req: RouteRequest['req'], res: RouteRequest['res'], query: URLSearchParams): undefined {
-    this.opts.store();
-    this.opts.eventFeed.stream(req, res, parseFeedQuery(query));
+  private async stream(req: RouteRequest['req'], res: RouteRequest['res'], query: URLSearchParams): Promise<undefined> {
+    this.opts.backend();
+    await this.opts.eventFeed.stream(req, res, parseFeedQuery(query));
     return undefined;
   }
 
-  private event(encodedId: string): HttpResponse {
-    const store = this.opts.store();
+  private async event(encodedId: string): Promise<HttpResponse> {
+    const backend = this.opts.backend();
     const id = decodeSegment('id', encodedId, `/events/${encodedId}`);
-    const e = store.get(id);
+    const e = await backend.get(id);
     if (e === undefined)
       return error(404, { code: FeedErrorCode.EFEED_NOT_FOUND, reason: `no event ${JSON.stringify(id)}` });
     return jsonResponse(200, feedItem(e));
   }
 
-  private deadLetters(q: URLSearchParams): HttpResponse {
+  private async deadLetters(q: URLSearchParams): Promise<HttpResponse> {
     const sink = q.get('sink') || undefined;
     const after = integer('after', q.get('after'), 0, Number.MAX_SAFE_INTEGER) ?? 0;
     const limit = integer('limit', q.get('limit'), 1, 1000) ?? 100;
-    const rows = this.opts.store().deadLetters({ ...(sink !== undefined && { sink }), after, limit: limit + 1 });
+    const rows = await this.opts
+      .backend()
+      .deadLetters({ ...(sink !== undefined && { sink }), after, limit: limit + 1 });
     const more = rows.length > limit;
     if (more) rows.length = limit;
     return jsonResponse(200, {
@@ -137,8 +140,8 @@ export class HandlersHttpApi {
     }
     const body = await readBody(req);
     const sink = decodeSegment('sink', params.sink!, params.sink!);
-    // The store first: while it cannot be opened no sink runs, and "no sink" would be the wrong answer.
-    const store = this.opts.store();
+    // The backend first: while it cannot be used no sink runs, and "no sink" would be the wrong answer.
+    const backend = this.opts.backend();
     if (!this.opts.sinkNames().includes(sink)) {
       return error(404, {
         code: DeadLetterErrorCode.EDEADLETTER_SINK,
@@ -165,8 +168,7 @@ export class HandlersHttpApi {
       }
       ids = raw as string[] | undefined;
     }
-    const seqs = ids?.map((id) => store.get(id)?.seq).filter((s): s is number => s !== undefined);
-    const replayed = store.replay(sink, seqs);
+    const replayed = await backend.replay(sink, ids);
     this.opts.logger.info({ sink, replayed }, 'dead letters replayed');
     if (replayed > 0) this.opts.replayed(sink);
     return jsonResponse(200, { sink, replayed });

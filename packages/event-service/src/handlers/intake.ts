@@ -1,9 +1,9 @@
 // Event intake: an in-process subscriber on `events.>` that turns CloudEvents structured JSON messages into stored
 // events. Messages are committed in groups (one transaction, one fsync each), and a request is answered only after
-// its group's commit, like a JetStream publish ack. One commit is in flight at a time (on the store writer's
-// thread: store-writer.ts); what arrives meanwhile forms the next group, so groups grow with the load.
-// An event the store cannot take fails alone (store.ts append), and every request is answered, whatever fails
-// inside. Delivering stored events to sinks is the sinks' concern.
+// its group's commit, like a JetStream publish ack. One commit is in flight at a time (the backend's append:
+// SQLite's on the store writer's thread, store-writer.ts; JetStream's until every PubAck); what arrives meanwhile
+// forms the next group, so groups grow with the load. An event the store cannot take fails alone (store.ts
+// append), and every request is answered, whatever fails inside. Delivering stored events to sinks is the sinks' concern.
 import {
   creditSubject,
   eventCatalogue,
@@ -18,7 +18,7 @@ import { EventReplyErrorCode, EventStoreErrorCode } from '../error-codes.js';
 import { stampAuthContext } from './authcontext.js';
 import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS, type ErrorReply } from './error-reply.js';
 import { storeCodeOf } from './store-file.js';
-import type { AppendResult, EventStore, NewEvent } from './event-store.js';
+import type { AppendResult, NewEvent } from './event-store.js';
 import { IntakeRoom } from './intake-room.js';
 
 /**
@@ -49,12 +49,22 @@ export interface IntakeConn {
   publish(subject: string, data?: Uint8Array | string): void;
 }
 
+/**
+ * What the intake needs of the store: the held count (read on every event) and a durable append. The service's is its
+ * EventBackend (event-backend.ts: SQLite's commits on the store writer's thread, or JetStream's publish acks); a
+ * synchronous EventStore serves too (tests that drive an intake themselves).
+ */
+export interface IntakeStore {
+  readonly held: number;
+  append(events: readonly NewEvent[]): AppendResult[] | Promise<AppendResult[]>;
+}
+
 export interface IntakeOptions {
   /** The store; throws while it cannot be opened (answered EEVENT_STORE with its code, logged with its message). */
-  store: () => EventStore;
+  store: () => IntakeStore;
   /**
-   * Commits a group durably (store-writer.ts on a worker thread); without it the store's append, on this thread.
-   * Called again only after the previous call settled.
+   * Commits a group durably; without it the store's append. Called again only after the previous call settled (one
+   * commit in flight: sequences in arrival order).
    */
   commit?: (events: NewEvent[]) => Promise<AppendResult[]>;
   /** The most events held (stored, not yet delivered to every sink that wants them); read live for reloads. */

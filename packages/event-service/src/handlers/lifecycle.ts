@@ -1,8 +1,10 @@
-// The event handlers' life cycle inside a running service: the durable store (opened at start: one that cannot be
-// used stops the start, naming the file; store-file.ts), the intake on `events.>` (its commits on a thread of their
-// own: store-writer.ts), one HTTP sink per configured [handlers] entry (all in one worker thread: sink-pool.ts), the
-// store's housekeeping (retention: store-housekeeping.ts), the event feed (the `$EVENTS.FEED.QUERY` responder, live
-// streams) and the HTTP API the monitoring port serves for them.
+// The event handlers' life cycle inside a running service: the event backend `[store] backend` names (event-backend.ts:
+// the SQLite store, opened at start: one that cannot be used stops the start, naming the file, store-file.ts; or a
+// JetStream stream, opened asynchronously: remote-backend.ts), the intake on `events.>` (its commits through the
+// backend: SQLite's on a thread of their own, store-writer.ts), one HTTP sink per configured [handlers] entry (with
+// SQLite all in one worker thread, sink-pool.ts; else a pump per sink over the backend's queue, sink-runner.ts), the
+// store's housekeeping (SQLite's retention: store-housekeeping.ts), the event feed (the `$EVENTS.FEED.QUERY`
+// responder, live streams) and the HTTP API the monitoring port serves for them.
 // Started by EventServer.listen before its client ports (or by a reload that adds [handlers]); stopped first on
 // close so pending requests are answered. What they are given: their own in-process connection, the configuration
 // in force and a logger, nothing of the server. What /healthz needs of them (the store, the sinks' worker) is
@@ -10,23 +12,39 @@
 import { resolve } from 'node:path';
 import { eventKey, matchesFilter, type Logger, type Router } from '@event-broker/shared';
 import type { EmbeddedConn } from '../embedded-conn.js';
+import type { BackendKind, EventBackend } from './event-backend.js';
 import { EventFeed } from './event-feed.js';
+import { handlersStatus, statusWithoutStore } from './handlers-status.js';
 import { HandlersHttpApi } from './http-api.js';
 import { EventIntake } from './intake.js';
+import {
+  backendKind,
+  createSinkPump,
+  openRemoteBackend,
+  type CreateSinkPump,
+  type OpenBackend,
+} from './remote-backend.js';
 import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
-import { SinkPool, type SinkProxy } from './sink-pool.js';
+import { SinkPool } from './sink-pool.js';
+import { SinkPumps, type RunningSink, type SinkRunner } from './sink-runner.js';
 import { httpSinkOptions } from './sinks/options.js';
+import { SqliteBackend } from './sqlite-backend.js';
 import type { HandlerSink, ServiceConfig } from '../config-types.js';
 import type { HandlersStatus } from './status.js';
-import { describeStoreProblem, EventStoreError, storeError, storeProblem } from './store-file.js';
+import { EventStoreError, storeError, storeProblem } from './store-file.js';
 import { SqliteEventStore } from './store.js';
+import { StoreHealth } from './store-health.js';
 import { StoreHousekeeping } from './store-housekeeping.js';
-import { StoreWriter } from './store-writer.js';
 
 /** After a store failed to open (a reload that started the handlers), the next try waits this long. */
 const REOPEN_MS = 1000;
-/** How long /healthz waits for the probe commit that tells whether a store that failed a commit works again. */
-const PROBE_MS = 2000;
+/** A network backend that could not be opened (a reload that started the handlers) is tried again this often. */
+const REMOTE_REOPEN_MS = 5000;
+/**
+ * A backend shared with other instances changes without this one committing: this often the live feed streams look
+ * for their events, and parked publishers for room their deliveries freed.
+ */
+const SHARED_POLL_MS = 1000;
 
 /** What the service gives its handlers. */
 export interface HandlersDeps {
@@ -38,38 +56,52 @@ export interface HandlersDeps {
   /** The configuration in force, read on use (a reload changes it). */
   config: () => ServiceConfig;
   logger: Logger;
+  /** Opens a backend other than SQLite (default remote-backend.ts openRemoteBackend). */
+  openBackend?: OpenBackend;
+  /** A sink's pump over such a backend's queue (default remote-backend.ts createSinkPump). */
+  createSinkPump?: CreateSinkPump;
 }
 
 export class EventHandlers {
+  /** `[store] backend` at start (a change takes a restart). */
+  readonly backendKind: BackendKind;
+  /** Resolves once the backend is open; at the service's start it rejects with why it cannot be (start awaits it). */
+  ready: Promise<void> = Promise.resolve();
+  /** SQLite: the store and the backend over it, made together. */
   private opened: SqliteEventStore | undefined;
+  private sqlite: SqliteBackend | undefined;
+  /** Another backend (JetStream), once opened; until then why it could not be. */
+  private remote: EventBackend | undefined;
+  private remoteFailure: Error | undefined;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private sharedPoll: NodeJS.Timeout | undefined;
+  private closing = false;
   /** The store could not be opened: why, and when it was last tried. */
   private openFailure: { error: EventStoreError; at: number } | undefined;
-  /** A probe commit in flight (health()). */
-  private probe: Promise<boolean> | undefined;
-  /** What health() last logged of the store, so a polled /healthz logs a problem once, not per request. */
-  private loggedStoreProblem: string | undefined;
-  /** The sinks' worker (sink-pool.ts), started with the first sink. */
-  private pool: SinkPool | undefined;
-  /** The intake's commits' thread (store-writer.ts), started with the first commit. */
-  private writer: StoreWriter | undefined;
+  /** The sinks' runner: SQLite's worker (sink-pool.ts) or the pumps (sink-runner.ts), started with the first sink. */
+  private runner: SinkRunner | undefined;
   readonly intake: EventIntake;
   readonly eventFeed: EventFeed;
   private readonly housekeeping: StoreHousekeeping;
+  private readonly storeHealth: StoreHealth;
   private readonly api: HandlersHttpApi;
   private readonly conn: EmbeddedConn;
   private readonly config: () => ServiceConfig;
   private readonly logger: Logger;
+  private readonly deps: HandlersDeps;
   private readonly routes: { name: string; filter: readonly string[] }[] = [];
   /** Each running sink's configuration, to tell what a reload changed. */
   private readonly running = new Map<HandlerName, HandlerSink>();
 
   constructor(deps: HandlersDeps) {
     const { conn, logger } = deps;
+    this.deps = deps;
     this.conn = conn;
     this.config = deps.config;
     this.logger = logger;
+    this.backendKind = backendKind(deps.config());
     this.eventFeed = new EventFeed({
-      store: () => this.store,
+      backend: () => this.backend,
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
     });
@@ -82,20 +114,18 @@ export class EventHandlers {
         return { maxEvents: retention?.max_events ?? 1_000_000, maxAgeMs: retention?.max_age ?? 7 * 24 * 3_600_000 };
       },
       logger,
-      onPass: () => this.pool?.recheck(),
+      onPass: () => this.runner?.recheck(),
     });
     this.api = new HandlersHttpApi({
-      store: () => this.store,
+      backend: () => this.backend,
       eventFeed: this.eventFeed,
       sinkNames: () => this.sinks.map((s) => s.name),
       replayed: (name) => this.sinks.find((s) => s.name === name)?.resume(),
       logger,
     });
     this.intake = new EventIntake(conn, {
-      store: () => this.store,
-      // On the store writer's thread (store-writer.ts); `:memory:` is this connection's alone, so its commits stay here.
-      commit: (events) =>
-        this.store.file === ':memory:' ? Promise.resolve(this.store.append(events)) : this.storeWriter().append(events),
+      // Its held count, and its appends (SQLite's on the store writer's thread: sqlite-backend.ts).
+      store: () => this.backend,
       eventLimit: () => this.config().service.event_limit,
       addGate: (gate) => conn.addGate(gate),
       sinksFor: (event) => {
@@ -103,10 +133,17 @@ export class EventHandlers {
         return this.routes.filter((r) => matchesFilter(key, r.filter)).map((r) => r.name);
       },
       onStored: () => {
-        this.pool?.wake();
+        this.runner?.wake();
         this.eventFeed.notify();
       },
       maxPayloadBytes: () => this.config().service.max_payload,
+      logger,
+    });
+    this.storeHealth = new StoreHealth({
+      backend: () => this.backend,
+      backendOpen: () => this.backendOpen,
+      sqlite: () => this.opened,
+      intake: this.intake,
       logger,
     });
   }
@@ -120,27 +157,32 @@ export class EventHandlers {
     }
   }
 
-  /** The running sinks as the worker last reported them. */
-  get sinks(): readonly SinkProxy[] {
-    return this.pool?.sinks ?? [];
+  /** The running sinks as their runner last reported them. */
+  get sinks(): readonly RunningSink[] {
+    return this.runner?.sinks ?? [];
   }
 
-  /** Adds a sink; the worker starts it, and it delivers what the store already has pending for it. */
+  /** Whether the backend is open (SQLite: its store; else the remote one). */
+  private get backendOpen(): boolean {
+    return this.opened !== undefined || this.remote !== undefined;
+  }
+
+  /** Adds a sink; its runner starts it, and it delivers what the store already has pending for it. */
   private addSink(name: HandlerName, conf: HandlerSink): void {
     this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
     this.running.set(name, conf);
-    // Without a store (one a reload could not open) the worker waits for it: startDeferredSinks.
-    if (this.opened !== undefined) this.sinkPool().add({ name, ...httpSinkOptions(conf) });
+    // Without a store (one a reload could not open) the sinks wait for it: startDeferredSinks.
+    if (this.backendOpen) this.sinkRunner().add({ name, ...httpSinkOptions(conf) });
   }
 
   /** The store opened after failing to: the sinks configured meanwhile start now. */
   private startDeferredSinks(): void {
-    if (this.pool !== undefined || this.opened === undefined) return;
-    for (const [name, conf] of this.running) this.sinkPool().add({ name, ...httpSinkOptions(conf) });
+    if (this.runner !== undefined || !this.backendOpen) return;
+    for (const [name, conf] of this.running) this.sinkRunner().add({ name, ...httpSinkOptions(conf) });
   }
 
   private removeSink(name: HandlerName): void {
-    this.pool?.remove(name);
+    this.runner?.remove(name);
     const r = this.routes.findIndex((x) => x.name === name);
     if (r >= 0) this.routes.splice(r, 1);
     this.running.delete(name);
@@ -170,21 +212,42 @@ export class EventHandlers {
     return out;
   }
 
-  private storeWriter(): StoreWriter {
-    const store = this.store;
-    this.writer ??= new StoreWriter({ file: store.file, heldCounter: store.heldCounter }, this.logger);
-    return this.writer;
+  /** SQLite: the sink worker reading the file (sink-pool.ts); else a pump per sink over the backend's queue. */
+  private sinkRunner(): SinkRunner {
+    if (this.runner !== undefined) return this.runner;
+    if (this.backendKind === 'sqlite') {
+      const store = this.store;
+      this.runner = new SinkPool({
+        file: store.file,
+        heldCounter: store.heldCounter,
+        logger: this.logger,
+        onResolved: () => this.intake.released(),
+      });
+      return this.runner;
+    }
+    const backend = this.backend;
+    const create = this.deps.createSinkPump ?? createSinkPump;
+    const deps = { backend, logger: this.logger, onResolved: () => this.intake.released() };
+    this.runner = new SinkPumps(
+      (settings) => create(settings, deps),
+      (sink, err) => this.logger.warn({ sink, err: err.message }, 'sink did not close cleanly'),
+    );
+    return this.runner;
   }
 
-  private sinkPool(): SinkPool {
-    const store = this.store;
-    this.pool ??= new SinkPool({
-      file: store.file,
-      heldCounter: store.heldCounter,
-      logger: this.logger,
-      onResolved: () => this.intake.released(),
-    });
-    return this.pool;
+  /**
+   * The backend the handlers read and write through. SQLite's opens with its store (store); another one is opened
+   * at start (openRemote). Throws while it cannot be used, which the intake answers as EEVENT_STORE and the feed and
+   * dead-letter API as 503.
+   */
+  get backend(): EventBackend {
+    if (this.backendKind === 'sqlite') {
+      const store = this.store;
+      this.sqlite ??= new SqliteBackend(store, this.logger);
+      return this.sqlite;
+    }
+    if (this.remote !== undefined) return this.remote;
+    throw this.remoteFailure ?? new Error(`the ${this.backendKind} event store is not open yet`);
   }
 
   /**
@@ -192,6 +255,7 @@ export class EventHandlers {
    * (tried again at most every REOPEN_MS), which the intake answers as EEVENT_STORE.
    */
   get store(): SqliteEventStore {
+    if (this.backendKind !== 'sqlite') throw new Error(`the event store is ${this.backendKind}, not SQLite`);
     if (this.opened === undefined) {
       const failed = this.openFailure;
       if (failed !== undefined && Date.now() - failed.at < REOPEN_MS) throw failed.error;
@@ -223,8 +287,41 @@ export class EventHandlers {
     return this.config().store?.path ?? resolve('data', 'events.db');
   }
 
-  /** `atServiceStart`: started by the service's start (not by a reload that added [handlers]). */
+  /**
+   * `atServiceStart`: started by the service's start (not by a reload that added [handlers]). A backend opened over
+   * the network is opened meanwhile: `ready` says when (the service's start awaits it).
+   */
   start(opts: { atServiceStart: boolean }): void {
+    if (this.backendKind === 'sqlite') this.openSqlite(opts);
+    else {
+      this.ready = this.openRemote(opts.atServiceStart);
+      // Awaited by the service's start; never an unhandled rejection meanwhile.
+      this.ready.catch(() => {});
+    }
+    this.startSinks();
+    this.intake.start();
+    // Deliveries left pending by the last run (a crash included) go out as each sink starts.
+    this.eventFeed.start(this.conn);
+    this.housekeeping.start();
+    if (this.backendKind !== 'sqlite') {
+      this.sharedPoll = setInterval(() => this.pollShared(), SHARED_POLL_MS);
+      this.sharedPoll.unref();
+    }
+  }
+
+  /** What other instances did to a shared backend: their events for the live streams, room they freed. */
+  private pollShared(): void {
+    const backend = this.remote;
+    if (backend === undefined) return;
+    this.eventFeed.notify();
+    if (this.intake.stats.parkedPublishers === 0) return;
+    backend.refreshHeld().then(
+      () => this.intake.released(),
+      (err: unknown) => this.logger.warn({ err: (err as Error).message }, 'event store: reading the held count failed'),
+    );
+  }
+
+  private openSqlite(opts: { atServiceStart: boolean }): void {
     // Opened now, so a store that cannot be used is known before the service says it runs: at the service's start it
     // stops the start (the CLI exits 1 naming the file and store.path), as nats-server stops when JetStream's store
     // cannot be used (server.go Start: "Can't start JetStream"). A reload that adds [handlers] must not fail the
@@ -238,89 +335,47 @@ export class EventHandlers {
         'event store cannot be opened: events are refused until it can',
       );
     }
-    this.startSinks();
-    this.intake.start();
-    // Deliveries left pending by the last run (a crash included) go out as each sink starts in the worker.
-    this.eventFeed.start(this.conn);
-    this.housekeeping.start();
+  }
+
+  /**
+   * Opens the network backend. At the service's start a failure rejects (the start fails with it, as with a store
+   * file that cannot be used); after a reload it is logged, reported by /healthz, and tried again.
+   */
+  private async openRemote(atServiceStart: boolean): Promise<void> {
+    this.reopenTimer = undefined;
+    try {
+      const backend = await (this.deps.openBackend ?? openRemoteBackend)({ config: this.config, logger: this.logger });
+      if (this.closing) {
+        await backend.close();
+        return;
+      }
+      this.remote = backend;
+      this.remoteFailure = undefined;
+      this.logger.info({ backend: backend.kind, held: backend.held }, 'event store open');
+      this.startDeferredSinks();
+      this.intake.released();
+    } catch (err) {
+      this.remoteFailure = err as Error;
+      if (atServiceStart) throw err;
+      this.logger.error(
+        { backend: this.backendKind, err: (err as Error).message, retry_ms: REMOTE_REOPEN_MS },
+        'event store cannot be opened: events are refused until it can',
+      );
+      if (!this.closing) this.reopenTimer = setTimeout(() => void this.openRemote(false), REMOTE_REOPEN_MS).unref();
+    }
   }
 
   /**
    * Why a configured part cannot work, for /healthz (undefined when all can): the store (not opened, its file
    * removed or replaced, its commits failing) and the sinks' worker. After a failed commit a probe (a one-row commit
-   * through the store writer) tells whether the store works again, so a service with no traffic to prove it (a load
-   * balancer took it out on a 503) does not stay unhealthy for good.
+   * through the store writer; a network backend's last sequence read) tells whether the store works again, so a
+   * service with no traffic to prove it (a load balancer took it out on a 503) does not stay unhealthy for good.
    */
   async health(): Promise<string | undefined> {
-    const store = await this.storeHealth();
-    const sinks = this.pool?.health();
+    const store = await this.storeHealth.check();
+    const sinks = this.runner?.health();
     const problems = [store, sinks].filter((p) => p !== undefined);
     return problems.length === 0 ? undefined : problems.join('; ');
-  }
-
-  /**
-   * Why the store cannot work now, as an HTTP client of /healthz may read it: which part, the setting, a reason
-   * and the store's code, never the file or SQLite's message (anyone reaching the monitoring port would learn the
-   * server's file layout). Those go to the log, once each time the answer changes.
-   */
-  private async storeHealth(): Promise<string | undefined> {
-    let found: { what: string; err: unknown } | undefined;
-    if (this.opened === undefined) {
-      try {
-        void this.store;
-      } catch (err) {
-        found = { what: 'event store cannot be opened', err };
-      }
-    }
-    const store = this.opened;
-    if (store !== undefined) {
-      try {
-        store.verifyFile();
-      } catch (err) {
-        found = { what: 'event store unusable', err };
-      }
-      const failure = this.intake.lastStoreFailure;
-      if (found === undefined && failure !== undefined && !(await this.probeStore())) {
-        found = { what: `event store commits fail (since ${new Date(failure.at).toISOString()})`, err: failure.error };
-      }
-    }
-    if (found === undefined) {
-      this.loggedStoreProblem = undefined;
-      return undefined;
-    }
-    const problem = storeProblem(found.err);
-    const text = `${found.what}: ${describeStoreProblem(problem)}`;
-    if (text !== this.loggedStoreProblem) {
-      this.loggedStoreProblem = text;
-      this.logger.error(
-        { health: found.what, store_code: problem.store_code, err: (found.err as Error).message },
-        'event store unavailable',
-      );
-    }
-    return text;
-  }
-
-  /** One small commit where the intake commits (store.ts probe): true when it succeeded (the failure is then cleared). */
-  private probeStore(): Promise<boolean> {
-    this.probe ??= (async () => {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const store = this.store;
-        const commit = store.file === ':memory:' ? Promise.resolve(store.probe()) : this.storeWriter().probe();
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_MS} ms`)), PROBE_MS);
-        });
-        await Promise.race([commit, timeout]);
-        this.intake.clearStoreFailure();
-        return true;
-      } catch {
-        return false;
-      } finally {
-        clearTimeout(timer);
-        this.probe = undefined;
-      }
-    })();
-    return this.probe;
   }
 
   /** Events held and room reserved as credit (monitor/source.ts): what /varz shows against event_limit. */
@@ -335,66 +390,24 @@ export class EventHandlers {
   }
 
   /** What /handlerz shows (monitor/handlerz.ts): the intake against event_limit and each sink's health. */
-  status(): HandlersStatus {
-    let store: SqliteEventStore;
+  async status(): Promise<HandlersStatus> {
+    const without = () => ({
+      reserved: this.intake.room.reserved,
+      eventLimit: this.config().service.event_limit,
+      intake: this.intake.stats,
+    });
     try {
-      store = this.store;
+      return await handlersStatus({
+        backend: this.backend,
+        sqlite: this.opened,
+        held: this.intake.held,
+        ...without(),
+        sinks: this.sinks,
+      });
     } catch (err) {
-      return { ...this.statusWithoutStore(), store_error: storeProblem(err) };
+      // The store cannot be opened (or a network backend did not answer): why, without its file.
+      return { ...statusWithoutStore(without()), store_error: storeProblem(err) };
     }
-    const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
-    return {
-      held: this.intake.held,
-      reserved: this.intake.room.reserved,
-      event_limit: this.config().service.event_limit,
-      last_seq: store.lastSeq(),
-      intake: this.intakeStatus(),
-      sinks: this.sinks.map((s) => {
-        const counts = store.sinkCounts(s.name);
-        const head = counts.pending > 0 ? store.due(s.name, Number.MAX_SAFE_INTEGER, 1)[0] : undefined;
-        const lastError =
-          s.lastError ?? (head?.lastError !== undefined ? { at: undefined, message: head.lastError } : undefined);
-        return {
-          name: s.name,
-          url: displayUrl(s.url),
-          health: s.state === 'stopped' ? 'stopped' : head !== undefined && head.attempts > 0 ? 'retrying' : 'ok',
-          backlog: counts.pending,
-          dead_letters: counts.dead,
-          delivered: s.stats.delivered,
-          failed_attempts: s.stats.failedAttempts,
-          retries: s.stats.retries,
-          last_error: lastError?.message ?? null,
-          last_error_at: iso(lastError?.at),
-          last_delivered_at: iso(s.lastDeliveredAt),
-        };
-      }),
-    };
-  }
-
-  private intakeStatus(): HandlersStatus['intake'] {
-    const i = this.intake.stats;
-    return {
-      accepted: i.accepted,
-      duplicates: i.duplicates,
-      invalid: i.invalid,
-      refused_at_limit: i.refusedAtLimit,
-      store_failures: i.storeFailures,
-      paused_publishers: i.parkedPublishers,
-      commits: i.commits,
-      commit_seconds: i.commitSeconds,
-    };
-  }
-
-  /** status() while the store cannot be opened: the intake's counters, nothing the store would tell. */
-  private statusWithoutStore(): HandlersStatus {
-    return {
-      held: 0,
-      reserved: this.intake.room.reserved,
-      event_limit: this.config().service.event_limit,
-      last_seq: 0,
-      intake: this.intakeStatus(),
-      sinks: [],
-    };
   }
 
   /** Mounted on the monitoring port (monitor/http.ts): /events and /deadletters. */
@@ -404,22 +417,24 @@ export class EventHandlers {
 
   /** Commits and answers what the intake has received, then stops the sinks and the event feed and closes the store. */
   async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.reopenTimer);
+    clearInterval(this.sharedPoll);
     await this.intake.stop();
     this.eventFeed.close();
     this.housekeeping.stop();
-    await this.pool?.close();
-    await this.writer?.close();
-    this.opened?.close();
+    await this.runner?.close();
+    // A network backend still opening is closed as it opens (openRemote).
+    await this.ready.catch(() => {});
+    // SQLite: the writer's thread once its commits are answered, then the store.
+    if (this.sqlite !== undefined) await this.sqlite.close();
+    else this.opened?.close();
+    try {
+      await this.remote?.close();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'event store did not close cleanly');
+    }
     this.conn.close();
-  }
-}
-
-function displayUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(unreadable url)';
   }
 }
 

@@ -26,7 +26,7 @@ const store = new SqliteEventStore(data.file, {
 });
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-function append(events: NewEvent[]): AppendResult[] {
+function append(events: readonly NewEvent[]): AppendResult[] {
   const deadline = performance.now() + LOCK_WAIT_MS;
   for (;;) {
     const results = store.tryAppend(events);

@@ -18,7 +18,8 @@ export interface StoreWriterData {
   heldCounter: Int32Array;
 }
 
-export type ToWriter = { t: 'append'; id: number; events: NewEvent[] } | { t: 'probe'; id: number } | { t: 'close' };
+export type ToWriter =
+  { t: 'append'; id: number; events: readonly NewEvent[] } | { t: 'probe'; id: number } | { t: 'close' };
 export type FromWriter =
   | { t: 'appended'; id: number; results: AppendResult[]; held: number }
   | { t: 'failed'; id: number; code: EventStoreErrorCode; reason: string; key: string; summary: string };
@@ -41,7 +42,7 @@ export class StoreWriter {
   ) {}
 
   /** Commits the events (one transaction, one fsync); resolves once they are durable. */
-  append(events: NewEvent[]): Promise<AppendResult[]> {
+  append(events: readonly NewEvent[]): Promise<AppendResult[]> {
     return this.send((id) => ({ t: 'append', id, events }));
   }
 

@@ -41,13 +41,13 @@ export interface Handlerz {
   } | null;
 }
 
-export function handlerz(src: MonitorSource): Handlerz {
+export async function handlerz(src: MonitorSource): Promise<Handlerz> {
   const leaf = src.leafnodes;
   const conf = src.config.leafnodes;
   return {
     server_id: src.serverId,
     now: rfc3339(Date.now()),
-    handlers: src.handlers?.status() ?? null,
+    handlers: (await src.handlers?.status()) ?? null,
     event_limit: src.config.service.event_limit,
     leafnodes:
       leaf === undefined || conf === undefined

@@ -64,7 +64,7 @@ export class MonitorServer {
           health: () => serviceHealth(src),
           metrics: this.metrics,
         }),
-        '/handlerz': () => jsonResponse(200, handlerz(src)),
+        '/handlerz': async () => jsonResponse(200, await handlerz(src)),
       },
     });
   }

@@ -179,7 +179,7 @@ export class ServiceMetrics {
   }
 
   async text(): Promise<string> {
-    this.handlers = this.src.handlers?.status();
+    this.handlers = await this.src.handlers?.status();
     try {
       return await this.set.text();
     } finally {

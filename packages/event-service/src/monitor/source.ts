@@ -44,8 +44,8 @@ export interface MonitorSource {
 export interface MonitorExtension {
   /** Routes asked before the monitoring endpoints, for any method (handlers/http-api.ts: the feed, dead letters). */
   readonly httpRoutes: Router;
-  /** The intake and each sink's health, for /handlerz. */
-  status(): HandlersStatus;
+  /** The intake and each sink's health, for /handlerz (read from the event backend: asynchronous). */
+  status(): Promise<HandlersStatus>;
   /** Events held and room reserved as credit, against event_limit (cheap: for /varz); held is 0 while the store cannot be opened. */
   eventLimitUse(): { held: number; reserved: number };
   /** Why a configured part (the store, the sinks' worker) cannot work, for /healthz; undefined when all can. */

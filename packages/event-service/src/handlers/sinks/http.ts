@@ -19,7 +19,8 @@ import { backoffDelayMs } from '@event-broker/shared/backoff';
 import { DeliveryMarks } from './marks.js';
 import type { HttpSinkOptions, HttpSinkState } from './options.js';
 import { SinkTransport, type PostOutcome } from './transport.js';
-import { retryAfterMs, WebhookFormat } from './webhook.js';
+import { WebhookFormat } from './webhook.js';
+import { planFailure } from './failure.js';
 
 /** The longest a timer waits: a far retry is re-checked at least once a minute. */
 const MAX_TIMER_MS = 60_000;
@@ -254,10 +255,11 @@ export class HttpSink {
   private failed(batch: DeliveryRecord[], f: PostOutcome, at: { webhookId: string; attempt: number }): void {
     // In order, the failed head goes first again: what was read after it is read again after it.
     this.ahead = [];
-    this.lastError = { at: this.now(), message: f.status === 410 ? 'HTTP 410 Gone: sink stopped' : f.problem };
-    if (f.status === 410) {
+    const plan = planFailure(batch, f, this.opts.maxAttempts, this.now());
+    this.lastError = { at: this.now(), message: plan.gone ? plan.error : f.problem };
+    if (plan.gone) {
       // The receiver says it is gone for good: stop, and leave the rest pending for a replay or a new config.
-      this.marks.dead(batch, () => 'HTTP 410 Gone: sink stopped');
+      this.marks.dead(batch, () => plan.error);
       this.stats.dead += batch.length;
       this.state = 'stopped';
       this.opts.logger.warn({ sink: this.opts.name, url: this.opts.url }, 'sink answered 410 Gone: stopped');
@@ -267,9 +269,8 @@ export class HttpSink {
     this.stats.failedAttempts++;
     this.failStreak++;
     // Each event of a batch counts its own attempts: one that reached max_attempts is dead-lettered, the rest wait.
-    const max = this.opts.maxAttempts ?? 10;
-    const dead = batch.filter((r) => r.attempts + 1 >= max);
-    this.marks.dead(dead, (r) => `${f.problem} after ${r.attempts + 1} attempts`);
+    const { dead, retry, hintedMs: hinted } = plan;
+    this.marks.dead(dead, plan.deadError);
     if (dead.length > 0) {
       this.stats.dead += dead.length;
       this.opts.logger.warn(
@@ -277,8 +278,6 @@ export class HttpSink {
         'delivery dead-lettered',
       );
     }
-    const hinted = f.status === 429 ? retryAfterMs(f.retryAfter, this.now()) : undefined;
-    const retry = batch.filter((r) => r.attempts + 1 < max);
     if (retry.length > 0) {
       // One retry time for the whole batch, so it is taken again as it was.
       this.stats.retries++;

@@ -1,0 +1,281 @@
+// A sink's JetStream queue (handlers/jetstream/sink-queue.ts) against a real nats-server 2.9 with JetStream: claims
+// and their settlement, the nak delay and max_ack_pending keeping order, two instances on one durable, close()
+// releasing claims, messages of other sinks skipped, a consumer with other settings refused, and a claim of a
+// SIGKILLed process delivered by another after the ack wait.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AckPolicy } from 'nats';
+import { natsServerSkip } from '@event-broker/test-support/nats-server';
+import { within } from '@event-broker/test-support/wait';
+import { JetStreamSinkQueue } from '../src/handlers/jetstream/sink-queue.js';
+import { HEADERS } from '../src/handlers/jetstream/layout.js';
+import { createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
+
+const skip = natsServerSkip();
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+async function setup(t: TestContext) {
+  const server = await startJetStream(t);
+  const a = await instance(t, server);
+  await createStreams(a.deps);
+  return { server, a };
+}
+
+test(
+  'a claim is acked once; a retry comes back after its delay, counted, and nothing passes it (max_in_flight 1)',
+  { skip },
+  async (t) => {
+    const { a } = await setup(t);
+    const seqs = await publishEvents(a.deps, ['e1', 'e2']);
+    const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
+    t.after(() => q.close());
+    const [first] = await q.next(5, 2000);
+    assert.deepEqual(
+      { seq: first!.seq, id: first!.id, type: first!.type, attempts: first!.attempts },
+      { seq: seqs[0], id: 'e1', type: 'scanJobCreated', attempts: 0 },
+    );
+    assert.equal(JSON.parse(first!.body).id, 'e1');
+    const naked = Date.now();
+    await q.retry(first!, 800, 'HTTP 500');
+    // e2 is owed too, but the retrying e1 holds the one claim max_in_flight 1 allows: e1 again, after its delay.
+    const [again] = await q.next(1, 5000);
+    const waited = Date.now() - naked;
+    assert.equal(again!.id, 'e1');
+    assert.equal(again!.attempts, 1);
+    assert.ok(waited >= 700, `the retry came after ${waited} ms`);
+    await q.ack(again!);
+    const [second] = await q.next(1, 2000);
+    assert.equal(second!.id, 'e2');
+    await q.ack(second!);
+    assert.deepEqual(await q.next(1, 1000), [], 'nothing more owed');
+    assert.equal(a.settled.count, 2, 'each ack told the backend');
+    const ci = await a.deps.jsm.consumers.info(a.deps.layout.stream, a.deps.layout.durable(SINK));
+    assert.equal(ci.num_pending + ci.num_ack_pending, 0);
+    assert.equal(ci.config.max_ack_pending, 1);
+  },
+);
+
+test('two instances on one durable: each event is claimed by one of them', { skip }, async (t) => {
+  const { server, a } = await setup(t);
+  const b = await instance(t, server);
+  const ids = Array.from({ length: 40 }, (_, i) => `m${i}`);
+  await publishEvents(a.deps, ids);
+  const qa = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 4 });
+  const qb = new JetStreamSinkQueue(b.deps, SINK, { maxInFlight: 4 });
+  t.after(() => qa.close());
+  t.after(() => qb.close());
+  const got: Record<string, string[]> = { a: [], b: [] };
+  const drain = async (name: string, q: JetStreamSinkQueue) => {
+    for (let round = 0; round < 200; round++) {
+      const batch = await q.next(2, 1000);
+      if (batch.length === 0) return;
+      for (const d of batch) {
+        got[name]!.push(d.id);
+        await q.ack(d);
+      }
+    }
+  };
+  await within(Promise.all([drain('a', qa), drain('b', qb)]), 'both drained');
+  const all = [...got.a!, ...got.b!];
+  assert.equal(all.length, ids.length, 'no event claimed twice');
+  assert.deepEqual(new Set(all), new Set(ids));
+  assert.ok(got.a!.length > 0 && got.b!.length > 0, `both took some: ${got.a!.length} and ${got.b!.length}`);
+});
+
+test('close() releases its claims to another instance at once, not after the ack wait', { skip }, async (t) => {
+  const { server, a } = await setup(t);
+  const b = await instance(t, server);
+  await publishEvents(a.deps, ['c1', 'c2']);
+  const qa = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 2 });
+  const qb = new JetStreamSinkQueue(b.deps, SINK, { maxInFlight: 2 });
+  t.after(() => qb.close());
+  const claimed = await qa.next(2, 2000);
+  assert.deepEqual(
+    claimed.map((d) => d.id),
+    ['c1', 'c2'],
+  );
+  await qa.close();
+  const started = Date.now();
+  const taken: string[] = [];
+  while (taken.length < 2 && Date.now() - started < 5000) taken.push(...(await qb.next(2, 1000)).map((d) => d.id));
+  assert.deepEqual(taken.sort(), ['c1', 'c2']);
+  assert.ok(Date.now() - started < 5000, 'well within the 30 s ack wait');
+});
+
+test(
+  'events routed to another sink and replay copies for another sink are skipped; a replay copy is the original event',
+  { skip },
+  async (t) => {
+    const { a } = await setup(t);
+    const { layout, js } = a.deps;
+    const [s1] = await publishEvents(a.deps, ['mine']);
+    await publishEvents(a.deps, ['theirs'], ['other']);
+    await publishEvents(a.deps, ['both'], ['other', SINK]);
+    const copy = async (sink: string, id: string, seq: number) => {
+      const { headers } = await import('nats');
+      const h = headers();
+      h.set(HEADERS.sinks, sink);
+      h.set(HEADERS.id, id);
+      h.set(HEADERS.seq, String(seq));
+      h.set(HEADERS.type, 'scanJobCreated');
+      h.set(HEADERS.storedAt, '1700000000000');
+      await js.publish(layout.replay(sink, id), JSON.stringify({ id }), { headers: h });
+    };
+    await copy('other', 'theirs', 2);
+    await copy(SINK, 'mine', s1!);
+    const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 10 });
+    t.after(() => q.close());
+    const got = [];
+    for (let i = 0; i < 10; i++) {
+      const batch = await q.next(10, 1000);
+      if (batch.length === 0) break;
+      got.push(...batch);
+      for (const d of batch) await q.ack(d);
+    }
+    assert.deepEqual(
+      got.map((d) => [d.id, d.seq, d.attempts]),
+      [
+        ['mine', s1, 0],
+        ['both', 3, 0],
+        ['mine', s1, 0],
+      ],
+    );
+  },
+);
+
+test('a consumer of the same name with other settings is refused with what to do', { skip }, async (t) => {
+  const { a } = await setup(t);
+  const { jsm, layout } = a.deps;
+  await jsm.consumers.add(layout.stream, { durable_name: layout.durable(SINK), ack_policy: AckPolicy.All });
+  const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
+  t.after(() => q.close());
+  await assert.rejects(
+    q.ready(),
+    /JetStream consumer EVENTS_feed exists with other settings \(ack_policy all;.*nats consumer rm EVENTS EVENTS_feed/,
+  );
+});
+
+test('max_in_flight changed: the existing consumer is updated', { skip }, async (t) => {
+  const { a } = await setup(t);
+  const q1 = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
+  await q1.ready();
+  await q1.close();
+  const q2 = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 8, ackWaitMs: 5000 });
+  t.after(() => q2.close());
+  await q2.ready();
+  const ci = await a.deps.jsm.consumers.info(a.deps.layout.stream, a.deps.layout.durable(SINK));
+  assert.equal(ci.config.max_ack_pending, 8);
+  assert.equal(ci.config.ack_wait, 5000 * 1e6);
+});
+
+test(
+  'a claim held by a SIGKILLed instance is kept alive while it ran and delivered by another after the ack wait',
+  { skip },
+  async (t) => {
+    const { server, a } = await setup(t);
+    await publishEvents(a.deps, ['k1', 'k2']);
+    const queueModule = path.resolve(here, '../src/handlers/jetstream/sink-queue.js');
+    const layoutModule = path.resolve(here, '../src/handlers/jetstream/layout.js');
+    // The child claims one delivery, says which, and holds it (its keep-alive running) until killed.
+    const script = `
+    const { connect } = await import('nats');
+    const { JetStreamSinkQueue } = await import(${JSON.stringify(queueModule)});
+    const { streamLayout } = await import(${JSON.stringify(layoutModule)});
+    const nc = await connect({ servers: ${JSON.stringify(`${server.host}:${server.port}`)} });
+    const logger = { info() {}, warn() {}, error() {} };
+    const deps = { nc, js: nc.jetstream(), jsm: await nc.jetstreamManager(), layout: streamLayout(), logger, settled() {} };
+    const q = new JetStreamSinkQueue(deps, ${JSON.stringify(SINK)}, { maxInFlight: 1, ackWaitMs: 1500 });
+    const [d] = await q.next(1, 5000);
+    process.stdout.write(d.id + '\\n');
+    setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: path.resolve(here, '..', '..'),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.after(() => child.kill('SIGKILL'));
+    child.stdout.setEncoding('utf8');
+    const claimed = await within(
+      new Promise<string>((resolve) => child.stdout.on('data', (s: string) => resolve(s.trim()))),
+      'the child claims a delivery',
+      15_000,
+    );
+    assert.equal(claimed, 'k1');
+    const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1, ackWaitMs: 1500 });
+    t.after(() => q.close());
+    // Twice the ack wait: the child's keep-alive holds the claim (and max_in_flight 1 holds k2 behind it).
+    assert.deepEqual(await q.next(1, 3000), [], 'nothing while the child holds k1');
+    child.kill('SIGKILL');
+    const killed = Date.now();
+    const [d] = await q.next(1, 5000);
+    assert.equal(d?.id, 'k1', 'k1 is delivered by this instance');
+    assert.equal(d.attempts, 1, 'the lost claim counts as an attempt');
+    assert.ok(Date.now() - killed < 4000, 'within about the ack wait');
+    await q.ack(d);
+  },
+);
+
+test(
+  'a crash between storing a dead letter and settling its claim: the repeat is a duplicate, one dead letter',
+  { skip },
+  async (t) => {
+    const { server, a } = await setup(t);
+    await publishEvents(a.deps, ['x1']);
+    const queueModule = path.resolve(here, '../src/handlers/jetstream/sink-queue.js');
+    const layoutModule = path.resolve(here, '../src/handlers/jetstream/layout.js');
+    // The child dead-letters its claim and is killed the moment the dead letter's PubAck arrives, before the ack.
+    const script = `
+    const { connect } = await import('nats');
+    const { JetStreamSinkQueue } = await import(${JSON.stringify(queueModule)});
+    const { streamLayout } = await import(${JSON.stringify(layoutModule)});
+    const nc = await connect({ servers: ${JSON.stringify(`${server.host}:${server.port}`)} });
+    const js = nc.jetstream();
+    const publish = js.publish.bind(js);
+    js.publish = async (...args) => {
+      const ack = await publish(...args);
+      process.stdout.write('stored\\n');
+      process.kill(process.pid, 'SIGKILL');
+      return ack;
+    };
+    const logger = { info() {}, warn() {}, error() {} };
+    const deps = { nc, js, jsm: await nc.jetstreamManager(), layout: streamLayout(), logger, settled() {} };
+    const q = new JetStreamSinkQueue(deps, ${JSON.stringify(SINK)}, { maxInFlight: 1, ackWaitMs: 1000 });
+    const [d] = await q.next(1, 5000);
+    await q.dead(d, 'HTTP 400 after 1 attempts');`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: path.resolve(here, '..', '..'),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    await within(new Promise((r) => child.once('exit', r)), 'the child dies after storing the dead letter', 15_000);
+    assert.equal(out, 'stored\n');
+    const { jsm, layout } = a.deps;
+    const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1, ackWaitMs: 1000 });
+    t.after(() => q.close());
+    const [d] = await q.next(1, 5000);
+    assert.equal(d?.id, 'x1', 'the claim was still owed');
+    await q.dead(d, 'HTTP 400 after 2 attempts');
+    const dead = await jsm.streams.info(layout.deadStream);
+    assert.equal(dead.state.messages, 1, 'the second dead letter was a duplicate of the first');
+    const ci = await jsm.consumers.info(layout.stream, layout.durable(SINK));
+    assert.equal(ci.num_pending + ci.num_ack_pending, 0, 'settled');
+  },
+);
+
+test('a consumer deleted under a running queue is created again by its next claim', { skip }, async (t) => {
+  const { a } = await setup(t);
+  const { jsm, layout } = a.deps;
+  await publishEvents(a.deps, ['z1']);
+  const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
+  t.after(() => q.close());
+  await q.ready();
+  await jsm.consumers.delete(layout.stream, layout.durable(SINK));
+  let got: Awaited<ReturnType<typeof q.next>> = [];
+  for (let i = 0; i < 3 && got.length === 0; i++) got = await q.next(1, 1000).catch(() => []);
+  assert.equal(got[0]?.id, 'z1');
+  await q.ack(got[0]!);
+});
