@@ -38,6 +38,8 @@ export interface HandlersDeps {
   /** The configuration in force, read on use (a reload changes it). */
   config: () => ServiceConfig;
   logger: Logger;
+  /** With leafnode remotes, the queue groups the intake and the feed query subscribe in (leafnode/remotes.ts). */
+  queues?: { readonly intake: string; readonly credit: string; readonly feed: string };
 }
 
 export class EventHandlers {
@@ -72,6 +74,7 @@ export class EventHandlers {
       store: () => this.store,
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
+      ...(deps.queues && { queue: deps.queues.feed }),
     });
     this.housekeeping = new StoreHousekeeping({
       store: () => this.store,
@@ -108,6 +111,7 @@ export class EventHandlers {
       },
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
+      ...(deps.queues && { queues: { events: deps.queues.intake, credit: deps.queues.credit } }),
     });
   }
 

@@ -118,6 +118,15 @@ export interface HubInfo {
   readonly url: string;
   /** Whether the link runs over TLS. */
   readonly tls: boolean;
+  /**
+   * The hub has JetStream enabled (INFO `jetstream: true`; nats-server 2.9 server.go Info, sent on the leafnode port
+   * too, absent otherwise: observed from 2.9.10).
+   */
+  readonly jetstream: boolean;
+  /** The hub's JetStream domain (INFO `domain`, from its `jetstream { domain: X }`); absent when it has none. */
+  readonly domain?: string;
+  /** What a `.creds` remote signs in CONNECT (INFO `nonce`: nats-server 2.9 sends one on every leafnode INFO). */
+  readonly nonce?: string;
 }
 
 export interface DialOptions {
@@ -257,5 +266,8 @@ function parseInfo(line: string, url: HubUrl, forceTls: boolean): HubInfo {
     maxPayload: typeof o.max_payload === 'number' ? o.max_payload : 0,
     url: url.display,
     tls: tlsRequired || forceTls,
+    jetstream: o.jetstream === true,
+    ...(str(o.domain) !== '' && { domain: str(o.domain) }),
+    ...(str(o.nonce) !== '' && { nonce: str(o.nonce) }),
   };
 }
