@@ -83,14 +83,16 @@ export function algorithmList() {
   });
 }
 
+const UPSTREAM_URL = { credentialSettings: '[upstream] user and password (or token)' };
+
 /** `nats://host[:port]` or `tls://host[:port]`, normalised with the port; credentials, paths and queries refused. */
 export function parseUpstreamUrl(
   text: string,
 ): { ok: true; url: string; tls: boolean; host: string; port: number } | { ok: false; reason: string } {
-  return parseRemoteUrl(text);
+  return parseRemoteUrl(text, UPSTREAM_URL);
 }
 
 /** [upstream] urls: one URL or a list of them, each checked and normalised by parseUpstreamUrl (shared's). */
 export function upstreamUrls() {
-  return remoteUrlList();
+  return remoteUrlList(UPSTREAM_URL);
 }

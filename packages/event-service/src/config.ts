@@ -88,7 +88,10 @@ function leafUsers() {
 const leafRemote = s
   .table({
     /** `nats://host:port`, `tls://host:port` or `host:port` (port 7422 when absent), tried in turn. */
-    urls: remoteUrlList({ bareHostPort: true }),
+    urls: remoteUrlList({
+      bareHostPort: true,
+      credentialSettings: "the remote's user and password, token or credentials",
+    }),
     ...remoteTlsShape,
     ...remoteCredentialShape,
     /** A `.creds` file (user JWT and NKEY seed, as nsc writes it) for a hub in operator mode; read at each connect. */

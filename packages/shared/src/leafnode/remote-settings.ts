@@ -12,7 +12,7 @@ import { LEAFNODE_DEFAULT_PORT } from './dial.js';
  */
 export function parseRemoteUrl(
   text: string,
-  opts: { bareHostPort?: boolean } = {},
+  opts: RemoteUrlOptions = {},
 ): { ok: true; url: string; tls: boolean; host: string; port: number } | { ok: false; reason: string } {
   const expected = opts.bareHostPort
     ? 'nats://host:port, tls://host:port or host:port'
@@ -31,8 +31,7 @@ export function parseRemoteUrl(
     // A password in a URL ends up in logs and ps output; the settings are redacted wherever they are shown.
     return {
       ok: false,
-      reason:
-        'must not carry credentials: give them as the user and password (or token) settings, or authenticate with cert_path and key_path',
+      reason: `must not carry credentials: give them as ${opts.credentialSettings ?? 'the user and password (or token) settings'}, or authenticate with cert_path and key_path`,
     };
   }
   if ((u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '') {
@@ -51,8 +50,15 @@ export function parseRemoteUrl(
   };
 }
 
+export interface RemoteUrlOptions {
+  /** Accept `host:port` without a scheme (nats-server remotes do), meaning nats://. */
+  bareHostPort?: boolean;
+  /** Where a URL's credentials belong instead, for the refusal (`[upstream] user and password (or token)`). */
+  credentialSettings?: string;
+}
+
 /** One URL or a list of them, each checked and normalised by parseRemoteUrl; at least one. */
-export function remoteUrlList(opts: { bareHostPort?: boolean } = {}) {
+export function remoteUrlList(opts: RemoteUrlOptions = {}) {
   const expected = `an array of nats://host:port or tls://host:port URLs${opts.bareHostPort ? ' (or host:port)' : ''}`;
   return s.custom<string[]>({
     expected,
