@@ -14,8 +14,15 @@ import { freePort, HOST } from './processes.js';
 import type { AfterHook } from './tmp.js';
 import { pace, until, WAIT_MS, within } from './wait.js';
 
-/** The credentials leaf remotes must present on every node's leafnode listener. */
-export type LeafAuthorization = { token: string } | { user: string; password: string };
+/**
+ * The user and password leaf remotes must present on every node's leafnode listener. nats-server 2.9 has no `token`
+ * in `leafnodes { authorization }` (a config error), and its top-level `authorization { token }` does not guard the
+ * leafnode port (a leaf with a wrong token is accepted): a token-checking hub is not something 2.9 can be.
+ */
+export interface LeafAuthorization {
+  user: string;
+  password: string;
+}
 
 export interface NatsClusterOptions {
   /** How many nodes; default 3. */
@@ -56,6 +63,12 @@ export interface NatsClusterNode {
   log(): string;
 }
 
+export interface JetStreamProbeOptions {
+  ms?: number;
+  connection?: ConnectionOptions;
+  domain?: string;
+}
+
 export interface NatsCluster {
   readonly name: string;
   readonly nodes: readonly NatsClusterNode[];
@@ -72,9 +85,9 @@ export interface NatsCluster {
   /**
    * Resolves once JetStream answers and a stream with min(3, nodes) replicas can be created and deleted, that is a
    * meta leader is elected and enough peers are current (bounded; default 30 s). `connection` adds client options
-   * (credentials) to the probe's connection.
+   * (credentials) to the probe's connection; `domain` probes through `$JS.<domain>.API`.
    */
-  waitForJetStream(opts?: { ms?: number; connection?: ConnectionOptions }): Promise<void>;
+  waitForJetStream(opts?: JetStreamProbeOptions): Promise<void>;
   /** Kills every node and removes the cluster's directory (also done in t.after). */
   stop(): Promise<void>;
 }
@@ -259,9 +272,7 @@ function leafBlock(opts: NatsClusterOptions['leafnodes'], port: number): string[
   const authLine =
     auth === undefined
       ? []
-      : 'token' in auth
-        ? [`  authorization { token: ${JSON.stringify(auth.token)} }`]
-        : [`  authorization { user: ${JSON.stringify(auth.user)}, password: ${JSON.stringify(auth.password)} }`];
+      : [`  authorization { user: ${JSON.stringify(auth.user)}, password: ${JSON.stringify(auth.password)} }`];
   return [
     'leafnodes {',
     `  listen: "${HOST}:${port > 0 ? port : -1}"`,
@@ -369,14 +380,14 @@ async function routeCount(node: ClusterNode): Promise<number> {
 async function waitForJetStream(
   live: () => ClusterNode[],
   replicas: number,
-  opts: { ms?: number; connection?: ConnectionOptions },
+  opts: JetStreamProbeOptions,
 ): Promise<void> {
   const ms = opts.ms ?? JETSTREAM_MS;
   const end = Date.now() + ms;
   let last: string;
   for (let attempt = 1; ; attempt++) {
     try {
-      await within(probe(live(), replicas, attempt, opts.connection), 'JetStream probe', PROBE_MS);
+      await within(probe(live(), replicas, attempt, opts), 'JetStream probe', PROBE_MS);
       return;
     } catch (err) {
       last = (err as Error).message;
@@ -391,17 +402,20 @@ async function probe(
   nodes: ClusterNode[],
   replicas: number,
   attempt: number,
-  connection: ConnectionOptions | undefined,
+  opts: JetStreamProbeOptions,
 ): Promise<void> {
   if (nodes.length === 0) throw new Error('no live node');
   const nc = await connect({
-    ...connection,
+    ...opts.connection,
     servers: nodes.map((n) => n.url),
     reconnect: false,
     timeout: PROBE_MS,
   });
   try {
-    const jsm = await nc.jetstreamManager({ timeout: PROBE_MS });
+    const jsm = await nc.jetstreamManager({
+      timeout: PROBE_MS,
+      ...(opts.domain !== undefined && { domain: opts.domain }),
+    });
     await jsm.getAccountInfo();
     const name = `nats_cluster_probe_${process.pid}_${attempt}`;
     await jsm.streams.add({
