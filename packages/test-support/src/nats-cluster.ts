@@ -25,7 +25,7 @@ export interface LeafAuthorization {
 }
 
 export interface NatsClusterOptions {
-  /** How many nodes; default 3. */
+  /** How many nodes; default 3. One is a standalone server (no cluster block: a JetStream cluster of one never elects). */
   nodes?: number;
   /** The cluster's name; default `test-cluster`. */
   name?: string;
@@ -47,6 +47,7 @@ export interface NatsClusterNode {
   /** `server_name`: `n1`, `n2`... */
   readonly name: string;
   readonly clientPort: number;
+  /** 0 for a single node (no cluster). */
   readonly clusterPort: number;
   /** 0 when the cluster has no leafnode listeners. */
   readonly leafPort: number;
@@ -293,14 +294,16 @@ export async function startNatsCluster(t: AfterHook, opts: NatsClusterOptions = 
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nats-cluster-'));
   // Routes need every node's cluster port up front (JetStream refuses a clustered node without configured routes),
   // so those are picked free; the others are -1 and read back from each node's log.
-  const clusterPorts = await freePorts(count);
+  const clusterPorts = count === 1 ? [0] : await freePorts(count);
   const routes = clusterPorts.map((p) => JSON.stringify(`nats-route://${HOST}:${p}`)).join(', ');
   const extra = (i: number) => (typeof opts.config === 'function' ? opts.config(i) : (opts.config ?? []));
   const render = (node: ClusterNode): string[] => [
     `server_name: ${node.name}`,
     `listen: "${HOST}:${node.ports.client > 0 ? node.ports.client : -1}"`,
     `http: "${HOST}:${node.ports.http > 0 ? node.ports.http : -1}"`,
-    `cluster { name: ${JSON.stringify(name)}, listen: "${HOST}:${node.ports.cluster}", routes: [ ${routes} ] }`,
+    ...(count === 1
+      ? []
+      : [`cluster { name: ${JSON.stringify(name)}, listen: "${HOST}:${node.ports.cluster}", routes: [ ${routes} ] }`]),
     ...leafBlock(opts.leafnodes, node.ports.leaf),
     ...(node.storeDir === undefined
       ? []
@@ -314,7 +317,12 @@ export async function startNatsCluster(t: AfterHook, opts: NatsClusterOptions = 
     (cluster, i) =>
       new ClusterNode(i, path.join(root, `n${i + 1}`), { client: -1, cluster, leaf: -1, http: -1 }, render, !!js),
   );
-  const wanted: Listener[] = ['client', 'cluster', 'http', ...(leaves ? (['leaf'] as const) : [])];
+  const wanted: Listener[] = [
+    'client',
+    'http',
+    ...(count > 1 ? (['cluster'] as const) : []),
+    ...(leaves ? (['leaf'] as const) : []),
+  ];
   for (const n of nodes) if (!leaves) n.ports.leaf = 0;
   const startMs = opts.startMs ?? WAIT_MS;
   let stopped = false;
