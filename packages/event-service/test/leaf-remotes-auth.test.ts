@@ -97,7 +97,8 @@ describe('leafnode remote credentials and TLS', { skip: natsServerSkip() }, () =
         leafnodes: { remotes: [{ urls: ['nats://127.0.0.1:4'], credentials: bad }] },
         log: { level: 'silent' },
       }),
-      (err: Error) => {
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'EUPLINK_CREDENTIALS');
         assert.match(err.message, /leafnodes\.remotes\[0\]\.credentials: .*bad\.creds: not a \.creds file/);
         assert.doesNotMatch(err.message, /SUAIB/);
         return true;

@@ -71,7 +71,7 @@ describe('a remote whose hub misbehaves', () => {
     fs.writeFileSync(creds, createNatsOperator().account('a').user('u'), { mode: 0o600 });
     const svc = await startLeafService(t, [{ urls: [hub.url], credentials: creds }]);
     await until(() => svc.remotes()[0]!.lastError !== undefined, 'the attempt fails', LINK_MS);
-    assert.equal(svc.remotes()[0]!.lastError!.code, 'EUPLINK_HANDSHAKE');
+    assert.equal(svc.remotes()[0]!.lastError!.code, 'EUPLINK_CREDENTIALS');
     assert.match(svc.remotes()[0]!.lastError!.message, /no nonce/);
     assert.deepEqual(hub.connects, []);
   });

@@ -11,6 +11,7 @@ import {
   parseCreds,
   parseHubUrl,
   Uplink,
+  UplinkError,
   type Broker,
   type HubInfo,
   type Logger,
@@ -147,14 +148,16 @@ function checkCredsFile(r: RemoteSection, i: number): void {
   try {
     text = readFileSync(r.credentials, 'utf8');
   } catch (err) {
-    throw new Error(`${setting}: ${r.credentials} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
-      cause: err,
-    });
+    throw new UplinkError(
+      'EUPLINK_CREDENTIALS',
+      `${setting}: ${r.credentials} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { cause: err },
+    );
   }
   try {
     parseCreds(text, r.credentials);
   } catch (err) {
-    throw new Error(`${setting}: ${(err as Error).message}`, { cause: err });
+    throw new UplinkError('EUPLINK_CREDENTIALS', `${setting}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -25,7 +25,9 @@ export type UplinkErrorCode =
   /** The hub sent what is not the leafnode protocol. */
   | 'EUPLINK_PROTOCOL'
   /** Our loop-detection subject came back, or the hub said `Loop detected`: it reaches us twice. */
-  | 'EUPLINK_LOOP';
+  | 'EUPLINK_LOOP'
+  /** A `.creds` file that cannot be read or is not one, or a hub that sent no nonce to sign. */
+  | 'EUPLINK_CREDENTIALS';
 
 /** Every UplinkErrorCode with what it means. */
 export const UPLINK_ERROR_CODES: Readonly<Record<UplinkErrorCode, string>> = {
@@ -37,6 +39,7 @@ export const UPLINK_ERROR_CODES: Readonly<Record<UplinkErrorCode, string>> = {
   EUPLINK_STALE: 'the upstream stopped answering PINGs',
   EUPLINK_PROTOCOL: 'the upstream broke the leafnode protocol',
   EUPLINK_LOOP: 'the upstream reaches this leaf twice (leafnode loop); the next attempt waits 30 s',
+  EUPLINK_CREDENTIALS: "a remote's `.creds` file cannot be read or is not one, or the upstream sent no nonce to sign",
 };
 
 export class UplinkError extends Error {

@@ -167,7 +167,7 @@ export class UplinkSession implements ProtocolHandler {
     } catch (err) {
       // The .creds file cannot be read or used, or the hub sent no nonce to sign: this attempt fails, the next reads
       // the file again (a fixed or rotated file is picked up without a restart).
-      this.fail(new UplinkError('EUPLINK_HANDSHAKE', `${url.display}: credentials: ${(err as Error).message}`));
+      this.fail(new UplinkError('EUPLINK_CREDENTIALS', `${url.display}: ${(err as Error).message}`));
       return;
     }
     const batch = this.core.batch;
