@@ -6,7 +6,7 @@ import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { StringCodec } from 'nats';
 import { collect, fence, uniqueSubject, untilFlows } from '@event-broker/test-support/flow';
-import { natsServerSkip } from '@event-broker/test-support/nats-server';
+import { natsServerSkip, startNatsLeaf } from '@event-broker/test-support/nats-server';
 import { freePort } from '@event-broker/test-support/processes';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { eventually, until } from '@event-broker/test-support/wait';
@@ -96,6 +96,36 @@ describe('leafnode remotes against nats-server 2.9', { skip: natsServerSkip() },
       LINK_MS,
     );
     assert.equal(back, 'hub:yo');
+  });
+
+  it('with a [leafnodes] port too, a leaf attached to the service and a client of the hub reach each other through it', async (t: TestContext) => {
+    const hub = await startHub(t);
+    const svc = await startLeafService(t, [{ urls: [hub.leafUrl] }], { leafnodes: { host: HOST, port: 0 } });
+    await remotesUp(svc);
+    assert.ok(svc.leafnodePort! > 0);
+    const leaf = await startNatsLeaf(svc.leafnodePort!);
+    t.after(() => leaf.stop());
+    const atLeaf = await client(t, leaf.clientPort);
+    const atHub = await client(t, hub.clientPort);
+    const down = uniqueSubject('transit.down');
+    const gotLeaf = collect(atLeaf.subscribe(down));
+    await atLeaf.flush();
+    await untilFlows(
+      () => atHub.publish(down, sc.encode('d')),
+      () => gotLeaf.includes('d'),
+      'hub → service → leaf',
+    );
+    const up = uniqueSubject('transit.up');
+    const gotHub = collect(atHub.subscribe(up));
+    await atHub.flush();
+    await untilFlows(
+      () => atLeaf.publish(up, sc.encode('u')),
+      () => gotHub.includes('u'),
+      'leaf → service → hub',
+    );
+    // /leafz lists both ends: the attached leaf (is_spoke false) and the remote (is_spoke true).
+    const leafs = (await monitor(svc.monitorPort!, '/leafz')).body.leafs as { is_spoke: boolean }[];
+    assert.deepEqual(leafs.map((l) => l.is_spoke).sort(), [false, true]);
   });
 
   it('/leafz lists the remote as nats-server lists a solicited leaf, /varz counts it, /healthz is ok while it is up', async (t: TestContext) => {
