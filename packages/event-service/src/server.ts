@@ -132,9 +132,21 @@ export class EventServer implements FrontendHost, MonitorSource {
       this.monitor = new MonitorServer(this, { ...this.config.monitor, logger: this.logger });
       await this.monitor.listen();
     }
-    // Before any client: the leafnode port's and the remotes' interest tables must see every subscription.
+    // Before any subscription (the responders' below included): the leafnode port's and the remotes' interest tables
+    // see only those made after them.
     if (this.config.leafnodes) {
       if (leafnodeListener(this.config.leafnodes) !== undefined) this.leafnodes = new LeafnodePort(this);
+      if (this.config.leafnodes.remotes !== undefined) {
+        try {
+          this.leafRemotes = new LeafRemotes(this.broker, this.config, {
+            logger: this.logger,
+            serverId: this.serverId,
+          });
+        } catch (err) {
+          await this.monitor?.close();
+          throw err;
+        }
+      }
       // With remotes, several instances share the work: their responders are queue groups (leafnode/remotes.ts).
       const queues = this.sharedWorkQueues;
       // What a gateway's /healthz asks through the link (health-responder.ts).
@@ -144,10 +156,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     }
     try {
       // Dialling before the handlers start (a JetStream backend may wait for its hub) and before clients are accepted.
-      if (this.config.leafnodes?.remotes !== undefined) {
-        this.leafRemotes = new LeafRemotes(this.broker, this.config, { logger: this.logger, serverId: this.serverId });
-        this.leafRemotes.start();
-      }
+      this.leafRemotes?.start();
       if (this.options.handlers !== false) {
         this.startHandlers = () => this.createHandlers();
         // Before any client, so the first event finds the intake subscribed.

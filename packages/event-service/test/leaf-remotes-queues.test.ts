@@ -114,8 +114,12 @@ describe('several instances as leaves of one hub', { skip: natsServerSkip() }, (
     const never = ids.filter((_, i) => !where[i]!.some(Boolean));
     assert.deepEqual(twice, [], 'stored by both instances');
     assert.deepEqual(never, [], 'stored by neither');
-    // The $EVENTS responders are groups too: each request from the hub gets one answer, not one per instance.
-    for (const subject of ['$EVENTS.FEED.QUERY', '$EVENTS.HEALTH']) {
+    // The $EVENTS responders are groups too: each request from the hub gets one answer (not a 503: both instances
+    // announced them), not one per instance.
+    for (const [subject, answered] of [
+      ['$EVENTS.FEED.QUERY', /"events":\[/],
+      ['$EVENTS.HEALTH', /"server_id":"N[A-Z0-9]+","ok":true/],
+    ] as const) {
       const inbox = uniqueSubject('inbox');
       const answers = collect(nc.subscribe(inbox));
       await nc.flush();
@@ -124,6 +128,7 @@ describe('several instances as leaves of one hub', { skip: natsServerSkip() }, (
       // A second answer to any of them would have come with the first (same hub, same two links): fence on both.
       await fence((m) => nc.publish(inbox, sc.encode(m)), [answers], 'the inbox');
       assert.equal(answers.length, 20, subject);
+      for (const a of answers) assert.match(a, answered, subject);
     }
     // Events requested through an instance are taken by its own intake (a local member is preferred).
     for (let i = 0; i < 300; i++) {
