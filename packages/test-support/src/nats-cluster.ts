@@ -85,10 +85,10 @@ export interface NatsCluster {
   waitForRoutes(ms?: number): Promise<void>;
   /**
    * Resolves once JetStream answers and a stream with min(3, nodes) replicas can be created and deleted, that is a
-   * meta leader is elected and enough peers are current (bounded; default 30 s). For a cluster with every node up:
-   * with one down, nats-server 2.9 may still place new replicas on it for a while (the stream then stalls without
-   * quorum), and the probe fails for as long as that lasts (40 s and more here). `connection` adds client options
-   * (credentials) to the probe's connection; `domain` probes through `$JS.<domain>.API`.
+   * meta leader is elected and enough peers are current (bounded; default 30 s). Meant for every node up: fewer
+   * replicas with a node down would not do (an R2 stream placed on a node just killed stalls without quorum, seen
+   * here for 40 s). `connection` adds client options (credentials) to the probe's connection; `domain` probes
+   * through `$JS.<domain>.API`.
    */
   waitForJetStream(opts?: JetStreamProbeOptions): Promise<void>;
   /** Kills every node and removes the cluster's directory (also done in t.after). */
