@@ -85,8 +85,10 @@ export interface NatsCluster {
   waitForRoutes(ms?: number): Promise<void>;
   /**
    * Resolves once JetStream answers and a stream with min(3, nodes) replicas can be created and deleted, that is a
-   * meta leader is elected and enough peers are current (bounded; default 30 s). `connection` adds client options
-   * (credentials) to the probe's connection; `domain` probes through `$JS.<domain>.API`.
+   * meta leader is elected and enough peers are current (bounded; default 30 s). Meant for every node up: fewer
+   * replicas with a node down would not do (an R2 stream placed on a node just killed stalls without quorum, seen
+   * here for 40 s). `connection` adds client options (credentials) to the probe's connection; `domain` probes
+   * through `$JS.<domain>.API`.
    */
   waitForJetStream(opts?: JetStreamProbeOptions): Promise<void>;
   /** Kills every node and removes the cluster's directory (also done in t.after). */
