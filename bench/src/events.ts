@@ -26,12 +26,12 @@ import type { GenResult } from './scenario-types.js';
 import { startOurs, type RunningServer } from './servers.js';
 
 const DRAIN_MS = 30_000;
-const TYPE = 'scanJobCreated';
+export const TYPE = 'scanJobCreated';
 
 // The native generator's per-request number goes where this is (loadgen.c ID_MARK).
-const ID_MARK = '##########';
+export const ID_MARK = '##########';
 
-function eventBody(i: number | string, size: number): string {
+export function eventBody(i: number | string, size: number): string {
   const base = {
     specversion: '1.0',
     id: `bench-${i}`,
@@ -94,7 +94,7 @@ export async function runEvents(
   }
 }
 
-type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+export type Receiver = Awaited<ReturnType<typeof startReceiver>>;
 
 async function waitDelivered(receiver: Receiver, target: number): Promise<void> {
   const start = Date.now();
@@ -102,7 +102,7 @@ async function waitDelivered(receiver: Receiver, target: number): Promise<void> 
 }
 
 // The native generator's `requests` mode: warm-up, then the measured window, marked on its stdout.
-async function nativeRequests(
+export async function nativeRequests(
   generator: Generator,
   spec: GenSpec,
   server: RunningServer,
@@ -152,7 +152,7 @@ async function nativeRequests(
 }
 
 // Without the native generator: the official client's requests, `inflight` at a time.
-async function clientRequests(
+export async function clientRequests(
   spec: GenSpec,
   server: RunningServer,
   receiver: Receiver,
@@ -258,7 +258,7 @@ parentPort.on('message', () => {
 });
 `;
 
-async function startReceiver() {
+export async function startReceiver() {
   const shared = new SharedArrayBuffer(16);
   const counts = new Int32Array(shared, 0, 2);
   const last = new BigInt64Array(shared, 8, 1);

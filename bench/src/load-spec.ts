@@ -25,6 +25,9 @@ export interface GenSpec {
   batch?: number;
   /** `events`: the sink's max_in_flight (POSTs at once, out of order). */
   maxInFlight?: number;
+  /** `events-jetstream`: the stream's replicas and how many service instances share it. */
+  replicas?: number;
+  instances?: number;
   /** `requests` (native generator only): where they go, and the body (its `##########` replaced per request). */
   subject?: string;
   bodyFile?: string;

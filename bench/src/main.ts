@@ -11,7 +11,7 @@
 //                      native = bench/bin/loadgen with raw sockets (lightest, see native/loadgen.c); libnats = the
 //                      same binary driving the NATS C client; node = bench/src/node-loadgen.ts
 //   --repeat <n>       run each scenario n times per server, keep the median (default 1)
-//   --all              include opt-in scenarios (idle-10k, soak)
+//   --all              include opt-in scenarios (idle-10k, soak, leaf, events-js-*)
 //   --soak-seconds <s> seconds of mixed load in `soak` (default 60, 15 with --quick), then 10 s idle (3 s)
 //   --cpu-prof <dir>   run our service with node --cpu-prof, one .cpuprofile per service child in <dir> (and per
 //                      gateway child: event-gateway.*.cpuprofile)
@@ -26,7 +26,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR, pickGenerator, runInproc, type Generator } from './generators.js';
 import { runEvents } from './events.js';
+import { runEventsJetStream } from './events-jetstream.js';
 import { runGateway } from './gateway.js';
+import { runLeaf } from './leaf.js';
 import { render, type Cell, type ScenarioRun } from './report.js';
 import { DEFAULT_LIMITS } from './load-spec.js';
 import type { Scenario } from './scenario-types.js';
@@ -167,9 +169,26 @@ async function runCell(sc: Scenario, target: TargetName, o: Options): Promise<Ce
     }
     return finish(sc, cell, started);
   }
-  if (sc.kind === 'gateway') {
+  if (sc.kind === 'events-jetstream') {
     try {
-      const r = await runGateway(spec, {
+      const r = await runEventsJetStream(
+        spec,
+        { ...DEFAULT_LIMITS, ...sc.limits },
+        o.generator,
+        (s) => (cell.serverCpuS = s),
+        { replicas: spec.replicas ?? 1, instances: spec.instances ?? 1 },
+      );
+      cell.result = r;
+      cell.windowS = r.window_ns / 1e9;
+    } catch (err) {
+      cell.error = (err as Error).message;
+    }
+    return finish(sc, cell, started);
+  }
+  if (sc.kind === 'gateway' || sc.kind === 'leaf') {
+    try {
+      const run = sc.kind === 'gateway' ? runGateway : runLeaf;
+      const r = await run(spec, {
         target,
         generator: o.generator,
         limits: { ...DEFAULT_LIMITS, ...sc.limits },
@@ -264,7 +283,7 @@ async function main(): Promise<void> {
     const run: ScenarioRun = { scenario: sc, cells: {} };
     for (const target of o.targets) {
       // nats-server has no durable intake or sinks: the row shows ours alone, no ratio (the note says why).
-      if (sc.kind === 'events' && target === 'nats-server') continue;
+      if ((sc.kind === 'events' || sc.kind === 'events-jetstream') && target === 'nats-server') continue;
       if (sc.kind === 'inproc' && target === 'nats-server') {
         // nats-server has no in-process API: its figure is the loopback run of `comparedWith`, same invocation.
         const base = SCENARIOS.find((s) => s.name === sc.comparedWith)!;

@@ -97,9 +97,11 @@ export interface Scenario {
    * drives our durable event intake and a sink (events.ts), ours only: nats-server has no equivalent; `soak`
    * cycles through the other generator loads for a while, then idles, sampling heap and RSS (soak.ts); `gateway`
    * publishes over TLS into one server and subscribes on another behind it (gateway.ts: ours, event-gateway →
-   * event service; nats-server, leaf → hub).
+   * event service; nats-server, leaf → hub); `leaf` publishes into a nats-server hub and subscribes on its leaf
+   * (leaf.ts: ours, the service dialling the hub; nats-server, a nats-server leaf); `events-jetstream` is `events` on
+   * the JetStream backend of a three-node cluster (events-jetstream.ts), ours only.
    */
-  kind: 'generator' | 'inproc' | 'events' | 'soak' | 'gateway';
+  kind: 'generator' | 'inproc' | 'events' | 'events-jetstream' | 'soak' | 'gateway' | 'leaf';
   spec: (quick: boolean) => GenSpec;
   metrics: Metric[];
   /** Whether a result is acceptable (a lost message in 1→1 is a failure, not a slow figure). */

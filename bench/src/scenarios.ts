@@ -2,10 +2,11 @@
 // figures it yields. main.ts runs them; the generators (native/loadgen.c, node-loadgen.ts) apply them. This file is
 // the list and its order; the definitions are grouped by what they measure: scenarios-messaging.ts (throughput,
 // latency, the gateway path), scenarios-events.ts (the durable intake and a sink), scenarios-memory.ts (RSS per
-// connection, the soak). Their shared pieces are in scenario-parts.ts, the types in scenario-types.ts and load-spec.ts.
+// connection, the soak), scenarios-cluster.ts (the leaf path, the intake on JetStream). Their shared pieces are in scenario-parts.ts, the types in scenario-types.ts and load-spec.ts.
 //
 // Adding one: a definition in its group's file and an entry here; a new generator mode when the load is new (both
 // generators, same CLI: load-spec.ts).
+import { eventsJsR1, eventsJsR3, eventsJsR3x2, leaf } from './scenarios-cluster.js';
 import { eventsScenario } from './scenarios-events.js';
 import { conns, idle10k, soak } from './scenarios-memory.js';
 import { fanout, gateway, inproc, payload64k, pub, pubsub, queue, reqrep, subs100k } from './scenarios-messaging.js';
@@ -26,6 +27,10 @@ export const SCENARIOS: Scenario[] = [
   eventsScenario('events-parallel', 1, 8),
   subs100k,
   gateway,
+  leaf,
+  eventsJsR1,
+  eventsJsR3,
+  eventsJsR3x2,
   idle10k,
   soak,
 ];

@@ -4,6 +4,8 @@
 // shared/config's; the hand-written value decoders (lists, algorithms, upstream URLs) are config-decoders.ts's, and
 // the [auth] key read at load is auth/key-check.ts's: this file says what the settings are.
 import {
+  checkRemoteCredentials,
+  checkRemoteTls,
   configEntry,
   hostListSetting,
   logSection,
@@ -11,6 +13,8 @@ import {
   MONITOR_MAX_CONNECTIONS,
   clientPortSection,
   originListSetting,
+  remoteCredentialShape,
+  remoteTlsShape,
   schema as s,
   type ConfigInput,
   type ConfigSources,
@@ -169,19 +173,9 @@ export const gatewaySchema = s
       .table({
         /** `nats://host:port` or `tls://host:port` (port 7422 when absent), tried in order. */
         urls: upstreamUrls(),
-        /** The certificate the gateway presents upstream; with it the link is TLS whatever the scheme. */
-        cert_path: s.path().optional(),
-        key_path: s.path().optional(),
-        /** Trust only this CA for the upstream's certificate (default: Node's bundled roots). */
-        root_ca_path: s.path().optional(),
-        // What the hub's leafnode authorization asks for, in the leaf CONNECT (nats-server 2.9 remotes send a URL's
-        // user:password; `token` goes as auth_token, for the event service's [leafnodes.authorization] token).
-        /** Sent in the leaf CONNECT with `password` when the hub's leafnode authorization names users; never logged or printed. */
-        user: s.string().optional(),
-        /** Plain; the hub may hold it as a bcrypt hash. Required with `user`. */
-        password: s.string().optional(),
-        /** Sent as CONNECT auth_token (the event service's [leafnodes.authorization] token); not with `user`. */
-        token: s.string().optional(),
+        // The client TLS files and the credentials a nats-server hub accepts, as the service's leafnode remotes have them.
+        ...remoteTlsShape,
+        ...remoteCredentialShape,
         /** Publishes accepted from clients and buffered while the link is down, in bytes; when full, publishing clients are paused. At least gateway.max_payload. */
         buffer_bytes: s.size({ min: 1 }).default(8 * MiB),
         // Which client messages go up stamped with Gateway-Auth: every one, or events only (the stamp's bytes cost the
@@ -196,24 +190,8 @@ export const gatewaySchema = s
       // The link is dialled once, at start.
       .restart()
       .check((up, ctx) => {
-        if ((up.cert_path === undefined) !== (up.key_path === undefined)) {
-          const given = up.cert_path === undefined ? 'key_path' : 'cert_path';
-          const missing = given === 'key_path' ? 'cert_path' : 'key_path';
-          ctx.report([missing], 'ECONFIG_MISSING', `is required when ${given} is set`, [given]);
-        }
-        if (up.user !== undefined && up.password === undefined) {
-          ctx.report(['password'], 'ECONFIG_MISSING', 'is required when user is set (the hub checks both)', ['user']);
-        }
-        if (up.password !== undefined && up.user === undefined) {
-          ctx.report(['user'], 'ECONFIG_MISSING', 'is required when password is set', ['password']);
-        }
-        if (up.token !== undefined && up.user !== undefined) {
-          ctx.report(
-            ['token'],
-            'ECONFIG_VALUE',
-            'conflicts with user: a hub authenticates a leaf by a token or by user and password, not both',
-          );
-        }
+        checkRemoteTls(up, ctx);
+        checkRemoteCredentials(up, ctx);
         if (up.reconnect_max_delay < up.reconnect_delay) {
           ctx.report(
             ['reconnect_max_delay'],

@@ -2,6 +2,7 @@
 // Kept apart from the implementation so tests, the CLI and other packages can depend on the shape alone.
 import type { PublisherHandle } from '@event-broker/shared';
 import type { ServiceConfig } from './config-types.js';
+import type { RemoteStatus } from './leafnode/remotes.js';
 
 /** Message headers as NATS carries them: case-preserving names, each with one or more values. */
 export type MsgHeaders = Record<string, string | string[]>;
@@ -102,6 +103,11 @@ export interface EventService {
   /** The resolved configuration in force (defaults filled, durations in ms, sizes in bytes). */
   readonly config: Readonly<ServiceConfig>;
   stats(): ServiceStats;
+  /**
+   * Each [[leafnodes.remotes]] link: URL, state, what the hub's leaf INFO announced (`hub.jetstream`, `hub.domain`)
+   * and the latest failure; empty without remotes.
+   */
+  remotes(): readonly RemoteStatus[];
   publish(subject: string, data?: Uint8Array | string, opts?: PublishOptions): void;
   subscribe(subject: string, opts?: SubscribeOptions): Subscription;
   /** Resolves with the first reply; rejects with code 503 when nobody listens, or on timeout. */

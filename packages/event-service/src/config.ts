@@ -4,6 +4,8 @@
 // Loading, merging, validation, reload planning and error reporting are shared/config's; this file only says what
 // the settings are.
 import {
+  checkRemoteCredentials,
+  checkRemoteTls,
   REDACTED,
   configEntry,
   decodedOrProblems,
@@ -14,7 +16,11 @@ import {
   MONITOR_MAX_CONNECTIONS,
   clientPortSection,
   originListSetting,
+  remoteCredentialShape,
+  remoteTlsShape,
+  remoteUrlList,
   schema as s,
+  tableList,
   tomlString,
   type ConfigInput,
   type ConfigSources,
@@ -73,6 +79,28 @@ function leafUsers() {
       `[${users.map((u) => `{ user = ${tomlString(u.user)}${u.password === undefined ? '' : `, password = ${tomlString(REDACTED)}`} }`).join(', ')}]`,
   });
 }
+
+/**
+ * One `[[leafnodes.remotes]]` entry: the hub's URLs (tried in turn), the client TLS files and one kind of
+ * credential, as nats-server 2.9 leaf remotes take them (shared leafnode/remote-settings.ts, the gateway's [upstream]
+ * has the same pieces).
+ */
+const leafRemote = s
+  .table({
+    /** `nats://host:port`, `tls://host:port` or `host:port` (port 7422 when absent), tried in turn. */
+    urls: remoteUrlList({
+      bareHostPort: true,
+      credentialSettings: "the remote's user and password, token or credentials",
+    }),
+    ...remoteTlsShape,
+    ...remoteCredentialShape,
+    /** A `.creds` file (user JWT and NKEY seed, as nsc writes it) for a hub in operator mode; read at each connect. */
+    credentials: s.path().optional(),
+  })
+  .check((r, ctx) => {
+    checkRemoteTls(r, ctx);
+    checkRemoteCredentials(r, ctx);
+  });
 
 /**
  * Every setting: its bounds, default, doc and what a reload does with it (`.live()`, `.restart()`; unmarked, as its
@@ -227,8 +255,9 @@ export const serviceSchema = s.table({
       // Loopback unless asked: a leaf is trusted with every message (issue 11). nats-server's default is 0.0.0.0.
       /** Any other address than loopback needs authorization or tls.verify_and_map. */
       host: s.string().default('127.0.0.1'),
-      /** nats-server's; 0 binds an ephemeral port. */
-      port: s.port().default(7422),
+      // Optional so that remotes alone open no port, as in nats-server (leafnodeListener).
+      /** nats-server's; 0 binds an ephemeral port. Absent: 7422, or no port at all when remotes are given. */
+      port: s.port().optional(),
       // More are turned away with `maximum connections exceeded` before any INFO. nats-server has no such bound;
       // leaves are few and finish CONNECT within milliseconds, so 100 leaves room for a fleet redialling together
       // after a restart.
@@ -293,10 +322,15 @@ export const serviceSchema = s.table({
           verify_and_map: s.boolean().optional(),
         })
         .optional(),
+      // nats-server leafnodes { remotes [...] } (opts.go parseRemoteLeafNodes): hubs this service dials as a leaf, each
+      // link its own (leafnode/remotes.ts). Dialled once, at start.
+      /** Hubs (nats-server 2.9 or another event service) this service attaches to as a leaf; each entry its own link. */
+      remotes: tableList(leafRemote).optional(),
     })
     .optional()
     .restart()
     .check((leaf, ctx) => {
+      if (leafnodeListener(leaf) === undefined) return;
       const auth = leaf.authorization;
       const mapped = leaf.tls?.verify_and_map === true;
       if (mapped && (auth?.users === undefined || auth.user !== undefined || auth.token !== undefined)) {
@@ -330,6 +364,22 @@ export const serviceSchema = s.table({
     }),
   log: logSection,
 });
+
+/** nats-server's leafnode port, where [leafnodes] names none. */
+const LEAFNODE_PORT = 7422;
+
+/**
+ * Where the [leafnodes] port listens, or undefined for none: [leafnodes] without remotes listens (on 7422 unless
+ * `port` says), as it always has; with remotes, only when `port` is given (nats-server opens no leafnode listener
+ * for a configuration with remotes and no port).
+ */
+export function leafnodeListener(
+  leaf: { host: string; port?: number; remotes?: unknown[] } | undefined,
+): { host: string; port: number } | undefined {
+  if (leaf === undefined) return undefined;
+  if (leaf.port !== undefined) return { host: leaf.host, port: leaf.port };
+  return leaf.remotes === undefined ? { host: leaf.host, port: LEAFNODE_PORT } : undefined;
+}
 
 /** The resolved configuration: every default filled in, durations in ms, sizes in bytes, paths absolute. */
 export type ServiceConfig = Infer<typeof serviceSchema>;

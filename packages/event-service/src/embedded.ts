@@ -56,6 +56,7 @@ export function embed(server: EventServer, logger: Logger): EventService {
       return server.config;
     },
     stats: () => server.stats(),
+    remotes: () => server.remotes(),
     publish: (subject, data, opts) => conn.publish(subject, data, opts),
     subscribe: (subject, opts) => conn.subscribe(subject, opts),
     request: (subject, data, opts) => conn.request(subject, data, opts),

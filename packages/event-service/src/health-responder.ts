@@ -5,8 +5,9 @@ import { HEALTH_SUBJECT, SystemConn, type Broker } from '@event-broker/shared';
 export class HealthResponder extends SystemConn {
   private readonly answer: Buffer;
 
-  constructor(broker: Broker, serverId: string) {
-    super(broker, HEALTH_SUBJECT, 'health');
+  /** `queue`: with remotes, one instance of several answers (leafnode/remotes.ts SHARED_WORK_QUEUES). */
+  constructor(broker: Broker, serverId: string, queue?: string) {
+    super(broker, HEALTH_SUBJECT, 'health', queue);
     this.answer = Buffer.from(JSON.stringify({ server_id: serverId, ok: true }));
   }
 

@@ -1,5 +1,6 @@
 // Public entry of the event service package: the embedded API.
 export type * from './api.js';
+export type { RemoteStatus } from './leafnode/remotes.js';
 export type * from './config-types.js';
 export type { ServiceConfigInputWithUnits } from './config.js';
 export { startEventService, EventServiceError } from './embedded.js';

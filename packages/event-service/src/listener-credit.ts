@@ -5,8 +5,9 @@
 import { SystemConn, creditSubject, parseCreditMessage, type Broker, type Conn } from '@event-broker/shared';
 
 export class ListenerCreditResponder extends SystemConn {
-  constructor(broker: Broker) {
-    super(broker, creditSubject('listeners'), 'listener-credit');
+  /** `queue`: with remotes, one instance of several answers (leafnode/remotes.ts SHARED_WORK_QUEUES). */
+  constructor(broker: Broker, queue?: string) {
+    super(broker, creditSubject('listeners'), 'listener-credit', queue);
   }
 
   deliver(_sub: unknown, _subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void {

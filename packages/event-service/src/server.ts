@@ -15,7 +15,7 @@ import {
   type ReloadPlan,
 } from '@event-broker/shared';
 import { ClientAdmission } from './auth/admission.js';
-import { planServiceReload } from './config.js';
+import { leafnodeListener, planServiceReload } from './config.js';
 import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
 import { EmbeddedConn } from './embedded-conn.js';
@@ -24,6 +24,7 @@ import { HealthResponder } from './health-responder.js';
 import { InternalPort } from './internal-port.js';
 import { ListenerCreditResponder } from './listener-credit.js';
 import { LeafnodePort } from './leafnode/port.js';
+import { LeafRemotes, SHARED_WORK_QUEUES, type RemoteStatus } from './leafnode/remotes.js';
 import { MonitorServer } from './monitor/http.js';
 import type { MonitorSource, ServerState } from './monitor/source.js';
 import { VERSION } from './version.js';
@@ -51,6 +52,8 @@ export class EventServer implements FrontendHost, MonitorSource {
   private monitor: MonitorServer | undefined;
   /** The [leafnodes] port, when configured (monitoring reads its links). */
   leafnodes: LeafnodePort | undefined;
+  /** The hubs [[leafnodes.remotes]] names, dialled as a leaf (monitoring reads their links). */
+  leafRemotes: LeafRemotes | undefined;
   private healthResponder: HealthResponder | undefined;
   private listenerCredit: ListenerCreditResponder | undefined;
   /** The service's own client port (internal-port.ts), for the JetStream backend's `nats` client. */
@@ -114,6 +117,13 @@ export class EventServer implements FrontendHost, MonitorSource {
   get leafnodePort(): number | undefined {
     return this.leafnodes?.port;
   }
+  /**
+   * Each [[leafnodes.remotes]] link: its URL, state, the hub's leaf INFO (`hub.jetstream`, `hub.domain`) and latest
+   * failure. Empty without remotes.
+   */
+  remotes(): readonly RemoteStatus[] {
+    return this.leafRemotes?.remotes() ?? [];
+  }
   /** starting → running (listening) → [draining (lame duck)] → closing → closed; /healthz is 200 only while running. */
   get state(): ServerState {
     return this.lifecycle;
@@ -125,16 +135,32 @@ export class EventServer implements FrontendHost, MonitorSource {
       this.monitor = new MonitorServer(this, { ...this.config.monitor, logger: this.logger });
       await this.monitor.listen();
     }
-    // Before any client: the leafnode port's interest table must see every subscription.
+    // Before any subscription (the responders' below included): the leafnode port's and the remotes' interest tables
+    // see only those made after them.
     if (this.config.leafnodes) {
-      this.leafnodes = new LeafnodePort(this);
+      if (leafnodeListener(this.config.leafnodes) !== undefined) this.leafnodes = new LeafnodePort(this);
+      if (this.config.leafnodes.remotes !== undefined) {
+        try {
+          this.leafRemotes = new LeafRemotes(this.broker, this.config, {
+            logger: this.logger,
+            serverId: this.serverId,
+          });
+        } catch (err) {
+          await this.monitor?.close();
+          throw err;
+        }
+      }
+      // With remotes, several instances share the work: their responders are queue groups (leafnode/remotes.ts).
+      const queues = this.sharedWorkQueues;
       // What a gateway's /healthz asks through the link (health-responder.ts).
-      this.healthResponder = new HealthResponder(this.broker, this.serverId);
+      this.healthResponder = new HealthResponder(this.broker, this.serverId, queues?.health);
       // What a gateway asks before admitting its clients' subscriptions (listener-credit.ts).
-      this.listenerCredit = new ListenerCreditResponder(this.broker);
+      this.listenerCredit = new ListenerCreditResponder(this.broker, queues?.credit);
     }
     try {
-      // Before the handlers: the JetStream store reaches the cluster through it.
+      // Dialling before the handlers start (a JetStream backend may wait for its hub) and before clients are accepted.
+      this.leafRemotes?.start();
+      // Before the handlers: the JetStream store reaches the cluster through it (and the remotes).
       if (this.config.store?.backend === 'jetstream') {
         this.internalPort = new InternalPort(this);
         await this.internalPort.listen();
@@ -158,6 +184,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     } catch (err) {
       await this.handlers?.close();
       await this.internalPort?.close();
+      await this.leafRemotes?.close();
       await this.leafnodes?.close();
       await this.monitor?.close();
       throw err;
@@ -172,10 +199,16 @@ export class EventServer implements FrontendHost, MonitorSource {
       logger: this.logger,
       system: true,
     });
+    const queues = this.sharedWorkQueues;
     return startHandlers(
-      { conn, config: () => this.config, logger: this.logger },
+      { conn, config: () => this.config, logger: this.logger, ...(queues !== undefined && { queues }) },
       { atServiceStart: this.lifecycle === 'starting' },
     );
+  }
+
+  /** With remotes, the queue groups the shared work subscribes in; undefined without (one instance takes it all). */
+  private get sharedWorkQueues(): typeof SHARED_WORK_QUEUES | undefined {
+    return this.config.leafnodes?.remotes !== undefined ? SHARED_WORK_QUEUES : undefined;
   }
 
   stats(): ServiceStats {
@@ -312,6 +345,8 @@ export class EventServer implements FrontendHost, MonitorSource {
     // Handlers first: the intake commits and answers what it has received while its requesters are still connected.
     await this.handlers?.close();
     if (this.internalPort) stopped.push(this.internalPort.close());
+    // After the handlers: requests that came over a remote are answered through it.
+    if (this.leafRemotes) stopped.push(this.leafRemotes.close());
     stopped.push(this.frontend.close('Server Shutdown'));
     await Promise.all(stopped);
     await this.admission.close();

@@ -121,6 +121,8 @@ export interface EventFeedOptions {
   logger: Logger;
   /** The largest reply the NATS responder may send ([service] max_payload, read live). */
   maxPayloadBytes?: () => number;
+  /** The queue group the query responder subscribes in (with leafnode remotes: one instance of several answers). */
+  queue?: string;
 }
 
 export class EventFeed {
@@ -131,8 +133,11 @@ export class EventFeed {
     this.streams = new FeedStreams({ backend: opts.backend, logger: opts.logger, frame: sseFrame });
   }
 
-  start(conn: { subscribe(subject: string, opts: { callback: (msg: Msg) => void }): Subscription }): void {
-    this.sub = conn.subscribe(FEED_QUERY_SUBJECT, { callback: (msg) => this.answer(msg) });
+  start(conn: {
+    subscribe(subject: string, opts: { callback: (msg: Msg) => void; queue?: string }): Subscription;
+  }): void {
+    const queue = this.opts.queue;
+    this.sub = conn.subscribe(FEED_QUERY_SUBJECT, { callback: (msg) => this.answer(msg), ...(queue && { queue }) });
   }
 
   close(): void {

@@ -45,7 +45,7 @@ export type IntakeReplyError = ErrorReply<IntakeErrorCode>;
 
 /** What the intake needs of the service: an in-process subscribe and publish (the embedded connection). */
 export interface IntakeConn {
-  subscribe(subject: string, opts: { callback: (msg: Msg) => void }): Subscription;
+  subscribe(subject: string, opts: { callback: (msg: Msg) => void; queue?: string }): Subscription;
   publish(subject: string, data?: Uint8Array | string): void;
 }
 
@@ -82,6 +82,8 @@ export interface IntakeOptions {
    * is (a refusal is shortened to fit). Default: unbounded.
    */
   maxPayloadBytes?: () => number;
+  /** Queue groups for `events.>` and its credit subject (with leafnode remotes: one instance of several takes each). */
+  queues?: { readonly events: string; readonly credit: string };
 }
 
 export interface IntakeStats {
@@ -154,9 +156,14 @@ export class EventIntake {
   }
 
   start(): void {
-    this.sub ??= this.conn.subscribe(INTAKE_SUBJECT, { callback: (msg) => this.receive(msg) });
+    const q = this.opts.queues;
+    this.sub ??= this.conn.subscribe(INTAKE_SUBJECT, {
+      callback: (msg) => this.receive(msg),
+      ...(q && { queue: q.events }),
+    });
     this.creditSub ??= this.conn.subscribe(creditSubject('events'), {
       callback: (msg) => this.room.onCredit(msg.publisher, msg.reply, msg.data),
+      ...(q && { queue: q.credit }),
     });
     this.removeGate ??= this.opts.addGate(this.room);
   }

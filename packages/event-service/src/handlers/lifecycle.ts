@@ -60,6 +60,8 @@ export interface HandlersDeps {
   openBackend?: OpenBackend;
   /** A sink's pump over such a backend's queue (default remote-backend.ts createSinkPump). */
   createSinkPump?: CreateSinkPump;
+  /** With leafnode remotes, the queue groups the intake and the feed query subscribe in (leafnode/remotes.ts). */
+  queues?: { readonly intake: string; readonly credit: string; readonly feed: string };
 }
 
 export class EventHandlers {
@@ -104,6 +106,7 @@ export class EventHandlers {
       backend: () => this.backend,
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
+      ...(deps.queues && { queue: deps.queues.feed }),
     });
     this.housekeeping = new StoreHousekeeping({
       store: () => this.store,
@@ -138,6 +141,7 @@ export class EventHandlers {
       },
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
+      ...(deps.queues && { queues: { events: deps.queues.intake, credit: deps.queues.credit } }),
     });
     this.storeHealth = new StoreHealth({
       backend: () => this.backend,

@@ -28,6 +28,7 @@ import {
   type Transport,
 } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
+import { leafnodeListener } from '../config.js';
 import { LeafAuthorizer } from './auth.js';
 
 /** What the port needs from the server it belongs to. */
@@ -117,7 +118,7 @@ export class LeafnodePort implements LinkContext {
       );
     }
     this.authorizer.warm();
-    const port = await acceptor.listen(conf.host, conf.port);
+    const port = await acceptor.listen(conf.host, leafnodeListener(conf)?.port ?? 0);
     this.logger.info({ host: conf.host, port, tls: acceptor.tlsEnabled }, 'listening for leafnode connections');
   }
 

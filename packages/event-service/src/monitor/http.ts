@@ -86,11 +86,29 @@ export class MonitorServer {
 /**
  * /healthz: 200 {"status":"ok"} only while the service runs and every configured part can work; else 503 with
  * nats-server's body, {"status":"unavailable","error":...} (monitor.go HealthStatus, HandleHealthz), the error naming
- * each part that cannot (the event store by setting and code, never its file; the sinks' worker).
+ * each part that cannot (the event store by setting and code, never its file; the sinks' worker; a leafnode remote
+ * whose link is not up).
  */
 async function serviceHealth(src: MonitorSource): Promise<Health> {
   const h = healthz(src.state);
-  if (h.httpStatus !== 200 || src.handlers === undefined) return h;
+  if (h.httpStatus !== 200) return h;
+  const remote = remoteProblem(src);
+  if (remote !== undefined) return unavailable(remote);
+  if (src.handlers === undefined) return h;
   const problem = await src.handlers.health();
   return problem === undefined ? h : unavailable(problem);
+}
+
+/**
+ * A remote whose link is down: the instance cannot take its share of the cluster's work (the hub's clients' events and
+ * requests do not reach it, its clients' do not reach the cluster; a JetStream store is out of reach), so a load
+ * balancer should send its clients elsewhere until the link is back. nats-server 2.9's /healthz does not look at
+ * leaf remotes; it does the same for JetStream it cannot reach.
+ */
+function remoteProblem(src: MonitorSource): string | undefined {
+  const down = src.leafRemotes?.down() ?? [];
+  if (down.length === 0) return undefined;
+  return down
+    .map((r) => `leafnode remote ${r.url} not connected${r.lastError ? ` (${r.lastError.code})` : ''}`)
+    .join('; ');
 }

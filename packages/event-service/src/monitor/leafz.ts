@@ -1,6 +1,8 @@
-// The service's /leafz: the leaf links attached to its [leafnodes] port, in nats-server's shape (shared's
-// leafz builder), so tools reading a hub's /leafz read ours. The links themselves are leafnode/'s.
-import { leafInfoOfLink, leafz, type Leafz, type LeafzInfo } from '@event-broker/shared';
+// The service's /leafz: the leaf links attached to its [leafnodes] port (is_spoke false) and the hubs it dialled
+// as a leaf ([[leafnodes.remotes]], is_spoke true, listed while up, as a nats-server leaf lists its remotes), in
+// nats-server's shape (shared's leafz builder), so tools reading a hub's /leafz read ours. The links themselves are
+// leafnode/'s.
+import { leafInfoOfLink, leafInfoOfUplink, leafz, type Leafz, type LeafzInfo } from '@event-broker/shared';
 import type { MonitorSource } from './source.js';
 
 export function serviceLeafz(src: MonitorSource, q: URLSearchParams): Leafz {
@@ -8,9 +10,10 @@ export function serviceLeafz(src: MonitorSource, q: URLSearchParams): Leafz {
     {
       serverId: src.serverId,
       leafs: (subs, auth) =>
-        [...(src.leafnodes?.links.values() ?? [])]
-          .map((l) => leafInfoOfLink(l, subs, auth))
-          .filter((l): l is LeafzInfo => l !== undefined),
+        [
+          ...[...(src.leafnodes?.links.values() ?? [])].map((l) => leafInfoOfLink(l, subs, auth)),
+          ...(src.leafRemotes?.uplinks ?? []).map((u) => leafInfoOfUplink(u, subs)),
+        ].filter((l): l is LeafzInfo => l !== undefined),
     },
     q,
   );

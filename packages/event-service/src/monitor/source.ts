@@ -5,6 +5,7 @@ import type { Broker, Client, Router, ServerState } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
 import type { HandlersStatus } from '../handlers/status.js';
 import type { LeafnodePort } from '../leafnode/port.js';
+import type { LeafRemotes } from '../leafnode/remotes.js';
 
 export {
   goDuration,
@@ -36,6 +37,8 @@ export interface MonitorSource {
   readonly handlers?: MonitorExtension | undefined;
   /** The [leafnodes] port and its links (the gateway's bridge among them), when configured. */
   readonly leafnodes?: LeafnodePort | undefined;
+  /** The hubs [[leafnodes.remotes]] names, dialled as a leaf, when configured. */
+  readonly leafRemotes?: LeafRemotes | undefined;
   /** The INFO fields every client is greeted with (server_id, version, host, port, auth/tls flags...). */
   serverInfo(): Record<string, unknown>;
 }

@@ -19,7 +19,8 @@ export function serviceVarz(src: MonitorSource, opts: ServiceVarzOptions): Recor
     maxConnections: svc.max_connections,
     subscriptions: src.broker.listenerCount,
     // nats-server counts leaf connections once their CONNECT is accepted (leafnode.go addLeafNodeConnection).
-    leafnodes: src.leafnodes?.admittedLinks.length ?? 0,
+    // Solicited ones (our remotes) count once up, as nats-server's do.
+    leafnodes: (src.leafnodes?.admittedLinks.length ?? 0) + (src.leafRemotes?.uplinks.filter((u) => u.up).length ?? 0),
     websocket:
       ws === undefined
         ? {}

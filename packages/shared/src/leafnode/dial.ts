@@ -25,7 +25,9 @@ export type UplinkErrorCode =
   /** The hub sent what is not the leafnode protocol. */
   | 'EUPLINK_PROTOCOL'
   /** Our loop-detection subject came back, or the hub said `Loop detected`: it reaches us twice. */
-  | 'EUPLINK_LOOP';
+  | 'EUPLINK_LOOP'
+  /** A `.creds` file that cannot be read or is not one, or a hub that sent no nonce to sign. */
+  | 'EUPLINK_CREDENTIALS';
 
 /** Every UplinkErrorCode with what it means. */
 export const UPLINK_ERROR_CODES: Readonly<Record<UplinkErrorCode, string>> = {
@@ -37,6 +39,7 @@ export const UPLINK_ERROR_CODES: Readonly<Record<UplinkErrorCode, string>> = {
   EUPLINK_STALE: 'the upstream stopped answering PINGs',
   EUPLINK_PROTOCOL: 'the upstream broke the leafnode protocol',
   EUPLINK_LOOP: 'the upstream reaches this leaf twice (leafnode loop); the next attempt waits 30 s',
+  EUPLINK_CREDENTIALS: "a remote's `.creds` file cannot be read or is not one, or the upstream sent no nonce to sign",
 };
 
 export class UplinkError extends Error {
@@ -118,6 +121,15 @@ export interface HubInfo {
   readonly url: string;
   /** Whether the link runs over TLS. */
   readonly tls: boolean;
+  /**
+   * The hub has JetStream enabled (INFO `jetstream: true`; nats-server 2.9 server.go Info, sent on the leafnode port
+   * too, absent otherwise: observed from 2.9.10).
+   */
+  readonly jetstream: boolean;
+  /** The hub's JetStream domain (INFO `domain`, from its `jetstream { domain: X }`); absent when it has none. */
+  readonly domain?: string;
+  /** What a `.creds` remote signs in CONNECT (INFO `nonce`: nats-server 2.9 sends one on every leafnode INFO). */
+  readonly nonce?: string;
 }
 
 export interface DialOptions {
@@ -257,5 +269,8 @@ function parseInfo(line: string, url: HubUrl, forceTls: boolean): HubInfo {
     maxPayload: typeof o.max_payload === 'number' ? o.max_payload : 0,
     url: url.display,
     tls: tlsRequired || forceTls,
+    jetstream: o.jetstream === true,
+    ...(str(o.domain) !== '' && { domain: str(o.domain) }),
+    ...(str(o.nonce) !== '' && { nonce: str(o.nonce) }),
   };
 }

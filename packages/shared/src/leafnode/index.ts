@@ -8,3 +8,5 @@ export * from './dial.js';
 export * from './uplink.js';
 export * from './uplink-options.js';
 export * from './auth-stamp.js';
+export * from './remote-settings.js';
+export { parseCreds, CredsError } from './creds.js';

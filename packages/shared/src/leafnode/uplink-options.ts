@@ -93,6 +93,11 @@ export interface UplinkCredentials {
   readonly user?: string;
   readonly password?: string;
   readonly token?: string;
+  /**
+   * A `.creds` file (user JWT and NKEY seed), read at each CONNECT: its JWT goes as `jwt` and the hub's INFO nonce
+   * signed with its seed as `sig` (nats-server 2.9 leaf remotes' `credentials`). Not with user or token.
+   */
+  readonly credsFile?: string;
 }
 
 /** idle: not started. connecting: dialling, or waiting to redial. handshake: CONNECT sent, no PONG yet. */

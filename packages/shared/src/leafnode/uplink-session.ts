@@ -19,6 +19,7 @@ import { ConnCore } from '../server/conn-core.js';
 import type { Flushable } from '../server/flush.js';
 import { CREDIT_CONNECT_FIELD } from '../server/credit.js';
 import { SocketTransport } from '../server/transport.js';
+import { credsConnectFields, CredsError } from './creds.js';
 import { UplinkError, type DialedHub, type HubInfo, type HubUrl } from './dial.js';
 import { MAX_PAYLOAD_CEILING, type LinkStats } from './peer.js';
 import type { UplinkCredentials } from './uplink-options.js';
@@ -160,8 +161,17 @@ export class UplinkSession implements ProtocolHandler {
     // only the plaintext one after the INFO): reading goes on now only if in-process subscribers have not paused it.
     if (paused) this.core.pause();
     else transport.resume();
+    let connect: string;
+    try {
+      connect = connectLine(this.info, url, this.opts.hello);
+    } catch (err) {
+      // The .creds file cannot be read or used, or the hub sent no nonce to sign: this attempt fails, the next reads
+      // the file again (a fixed or rotated file is picked up without a restart).
+      this.fail(new UplinkError('EUPLINK_CREDENTIALS', `${url.display}: ${(err as Error).message}`));
+      return;
+    }
     const batch = this.core.batch;
-    batch.writeString(connectLine(this.info, url, this.opts.hello));
+    batch.writeString(connect);
     batch.writeString(interest);
     batch.writeBytes(PING);
     // The handshake's PING is counted and timed like any other: its PONG gives the first rtt.
@@ -318,5 +328,9 @@ function connectLine(info: HubInfo, url: HubUrl, hello: LeafHello): string {
   if (user !== undefined) connect.user = user;
   if (pass !== undefined) connect.pass = pass;
   if (cred?.token !== undefined) connect.auth_token = cred.token;
+  if (cred?.credsFile !== undefined) {
+    if (info.nonce === undefined) throw new CredsError('the upstream sent no nonce to sign (not a nats-server?)');
+    Object.assign(connect, credsConnectFields(cred.credsFile, info.nonce));
+  }
   return `CONNECT ${JSON.stringify(connect)}\r\n`;
 }

@@ -20,13 +20,14 @@ export abstract class SystemConn implements Conn {
   readonly system = true;
   private readonly sub: Subscription;
 
-  /** Subscribes to `subject` (sid `sid`) at once; close() unsubscribes. */
+  /** Subscribes to `subject` (sid `sid`, in queue group `queue` when given) at once; close() unsubscribes. */
   constructor(
     protected readonly broker: Broker,
     subject: string,
     sid: string,
+    queue?: string,
   ) {
-    this.sub = new Subscription(this, subject, undefined, sid);
+    this.sub = new Subscription(this, subject, queue, sid);
     broker.add(this.sub);
   }
 

@@ -1,0 +1,86 @@
+// Issue 13's rows: the leaf path (a client of a nats-server node to a subscriber on a leaf of it: our service, or a
+// nats-server leaf in its place; leaf.ts) and the durable intake on the JetStream backend (R1, R3, two instances on
+// R3; events-jetstream.ts), beside the SQLite rows of scenarios-events.ts. Opt-in until the service's leaf remotes
+// and JetStream backend are on main: `--scenario leaf` (or `--only nats-server` for the nats-server half alone),
+// `--scenario events-js-r1,events-js-r3,events-js-r3-x2`.
+import type { GenResult, Scenario } from './scenario-types.js';
+import { fmtRate, load, lossNotes, noLoss, q, sentRate } from './scenario-parts.js';
+
+// The 1→1 row's 16 B, as the gateway row. nats-server's leaf path here: ~1 M/s idle on the 2-core machine; 1.5 M
+// keeps a slower side within the 5 s cap.
+const LEAF_COUNT = 1_500_000;
+
+export const leaf: Scenario = {
+  name: 'leaf',
+  kind: 'leaf',
+  spec: (quick) => load(quick, 'fanout', 16, LEAF_COUNT, { subs: 1 }),
+  metrics: [
+    {
+      label: '1→1 16 B, client of a nats-server node → subscriber on its leaf (ours: the service dials it as a leaf)',
+      unit: 'msgs/s',
+      better: 'higher',
+      format: fmtRate,
+      value: (r) => (r.received ?? 0) / (r.window_ns / 1e9),
+    },
+  ],
+  check: noLoss,
+  notes: (r) => [
+    ...lossNotes(r),
+    'server CPU = ' +
+      Object.entries(r.server_cpu_parts ?? {})
+        .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+        .join(' + '),
+  ],
+  optIn: true,
+};
+
+/** Acknowledged (after the PubAck) and delivered events/s, the sink taking `batch` events per POST. */
+function jetStreamEvents(name: string, replicas: number, instances: number, batch = 100): Scenario {
+  const who = instances === 1 ? 'one instance' : `${instances} instances`;
+  return {
+    name,
+    kind: 'events-jetstream',
+    spec: (quick) => ({
+      mode: 'requests',
+      size: 1024,
+      count: q(quick, 200_000),
+      warmup: q(quick, 5_000),
+      inflight: 512,
+      batch,
+      replicas,
+      instances,
+      capMs: quick ? 2000 : 5000,
+    }),
+    metrics: [
+      {
+        label: `events acked (JetStream R${replicas} PubAck) 1 KiB, ${who}, ours only (sink: batch_size ${batch})`,
+        unit: 'events/s',
+        better: 'higher',
+        format: fmtRate,
+        value: sentRate,
+      },
+      {
+        label: `events delivered to a node:http sink, JetStream R${replicas}, ${who} (batch_size ${batch})`,
+        unit: 'events/s',
+        better: 'higher',
+        format: fmtRate,
+        value: (r: GenResult) => (r.received ?? 0) / ((r.delivery_ns ?? NaN) / 1e9),
+      },
+    ],
+    check: (r) => ((r.timeouts ?? 0) > 0 ? `${r.timeouts} request(s) unanswered` : undefined),
+    notes: (r) => [
+      'nats-server has no durable event intake or HTTP sink: no figure, no ratio; compare with events-batch (SQLite)',
+      'producer: a client of node n3 of a three-node nats-server cluster; server CPU: every instance and node',
+      ...((r.lost ?? 0) > 0
+        ? [`${r.lost} of ${r.expected} acknowledged events still pending after the 30 s drain bound`]
+        : []),
+      ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
+      ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
+    ],
+    optIn: true,
+  };
+}
+
+export const eventsJsR1 = jetStreamEvents('events-js-r1', 1, 1);
+export const eventsJsR3 = jetStreamEvents('events-js-r3', 3, 1);
+export const eventsJsR3x2 = jetStreamEvents('events-js-r3-x2', 3, 2);

@@ -1,0 +1,96 @@
+// What the leaf-remotes*.test.ts files share: a nats-server 2.9 hub with a client port, a leafnode port and
+// monitoring (its lines extended per test: authorization, JetStream, operator mode), an event service whose
+// [[leafnodes.remotes]] dial it, and the waits on a remote's state. The tests judge.
+import type { TestContext } from 'node:test';
+import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
+import { startNatsServer, type NatsServer } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
+import { until, within } from '@event-broker/test-support/wait';
+import { startEventService, type EventService, type ServiceConfigInputWithUnits } from '../../src/index.js';
+
+export const HOST = '127.0.0.1';
+/** A link coming up, interest crossing, a redial after the hub came back: generous, still bounded. */
+export const LINK_MS = 15_000;
+
+export interface NatsHub {
+  readonly server: NatsServer;
+  readonly clientPort: number;
+  readonly leafPort: number;
+  readonly httpPort: number;
+  /** `nats://127.0.0.1:<leafPort>`. */
+  readonly leafUrl: string;
+}
+
+/**
+ * nats-server with `leafnodes { listen ... <leafLines> }` and `extra` lines, killed in t.after. Its leafnode port
+ * cannot be 0 (0 means none), so the ports are chosen first.
+ */
+export async function startHub(
+  t: TestContext,
+  opts: {
+    leafLines?: readonly string[];
+    extra?: readonly string[];
+    ports?: { client: number; leaf: number; http: number };
+  } = {},
+): Promise<NatsHub> {
+  const ports = opts.ports ?? { client: await freePort(), leaf: await freePort(), http: await freePort() };
+  const server = await startNatsServer(
+    t,
+    [
+      `listen: "${HOST}:${ports.client}"`,
+      `http: "${HOST}:${ports.http}"`,
+      `leafnodes { listen: "${HOST}:${ports.leaf}"`,
+      ...(opts.leafLines ?? []),
+      '}',
+      ...(opts.extra ?? []),
+    ],
+    ports.client,
+  );
+  return {
+    server,
+    clientPort: ports.client,
+    leafPort: ports.leaf,
+    httpPort: ports.http,
+    leafUrl: `nats://${HOST}:${ports.leaf}`,
+  };
+}
+
+/** An event service (client port 0, monitoring on) whose remotes are `remotes`; closed in t.after. */
+export async function startLeafService(
+  t: TestContext,
+  remotes: NonNullable<NonNullable<ServiceConfigInputWithUnits['leafnodes']>['remotes']>,
+  extra: ServiceConfigInputWithUnits = {},
+): Promise<EventService> {
+  const svc = await startEventService({
+    service: { host: HOST, port: 0 },
+    monitor: { host: HOST, port: 0 },
+    log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
+    ...extra,
+    leafnodes: { ...extra.leafnodes, remotes },
+  } as ServiceConfigInputWithUnits);
+  t.after(() => svc.close());
+  return svc;
+}
+
+/** Waits until every remote of `svc` is up. */
+export async function remotesUp(svc: EventService, ms = LINK_MS): Promise<void> {
+  await until(
+    () => svc.remotes().every((r) => r.state === 'up'),
+    'every leafnode remote up',
+    ms,
+    () => JSON.stringify(svc.remotes()),
+  );
+}
+
+/** An official `nats` client of a port, closed in t.after. */
+export async function client(t: TestContext, port: number, opts: ConnectionOptions = {}): Promise<NatsConnection> {
+  const nc = await within(connect({ servers: `${HOST}:${port}`, ...opts }), `nats connect to ${port}`);
+  t.after(() => nc.close().catch(() => {}));
+  return nc;
+}
+
+/** GET a monitoring endpoint as JSON, with its status. */
+export async function monitor(port: number, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await within(fetch(`http://${HOST}:${port}${path}`), path);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
