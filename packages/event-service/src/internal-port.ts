@@ -27,8 +27,11 @@ export interface InternalPortHost {
   readonly limits: ClientLimits;
   readonly logger: Logger;
   serverInfo(): Record<string, unknown>;
+}
+
+export interface InternalPortOptions {
   /** The JetStream server's version as the hub announced it (leaf INFO), when known. */
-  jetStreamVersion?(): string | undefined;
+  jetStreamVersion?: () => string | undefined;
 }
 
 /**
@@ -48,7 +51,10 @@ export class InternalPort implements FrontendHost {
   readonly authenticator: ClientAuthenticator;
   private closed = false;
 
-  constructor(private readonly host: InternalPortHost) {
+  constructor(
+    private readonly host: InternalPortHost,
+    private readonly opts: InternalPortOptions = {},
+  ) {
     this.logger = host.logger.child({ port: 'internal' });
     const token = this.token;
     this.authenticator = {
@@ -75,7 +81,7 @@ export class InternalPort implements FrontendHost {
   serverInfo(): Record<string, unknown> {
     // Plain TCP on loopback (the service's [tls] is for its public port), always with a token.
     const { tls_required: _t, tls_verify: _v, ...info } = this.host.serverInfo();
-    const version = this.host.jetStreamVersion?.() ?? ASSUMED_JETSTREAM_VERSION;
+    const version = this.opts.jetStreamVersion?.() ?? ASSUMED_JETSTREAM_VERSION;
     return { ...info, host: HOST, auth_required: true, version };
   }
 

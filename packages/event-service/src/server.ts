@@ -14,12 +14,14 @@ import {
   type Logger,
   type ReloadPlan,
 } from '@event-broker/shared';
+import { connect } from 'nats';
 import { ClientAdmission } from './auth/admission.js';
 import { leafnodeListener, planServiceReload } from './config.js';
 import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
 import { EmbeddedConn } from './embedded-conn.js';
-import { startHandlers, type EventHandlers } from './handlers/lifecycle.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './handlers/jetstream/store-config.js';
+import { startHandlers, type EventHandlers, type HandlersDeps } from './handlers/lifecycle.js';
 import { HealthResponder } from './health-responder.js';
 import { InternalPort } from './internal-port.js';
 import { ListenerCreditResponder } from './listener-credit.js';
@@ -162,7 +164,9 @@ export class EventServer implements FrontendHost, MonitorSource {
       this.leafRemotes?.start();
       // Before the handlers: the JetStream store reaches the cluster through it (and the remotes).
       if (this.config.store?.backend === 'jetstream') {
-        this.internalPort = new InternalPort(this);
+        this.internalPort = new InternalPort(this, {
+          jetStreamVersion: () => this.leafRemotes?.remotes().find((r) => r.hub !== undefined)?.hub?.version,
+        });
         await this.internalPort.listen();
       }
       if (this.options.handlers !== false) {
@@ -201,9 +205,34 @@ export class EventServer implements FrontendHost, MonitorSource {
     });
     const queues = this.sharedWorkQueues;
     return startHandlers(
-      { conn, config: () => this.config, logger: this.logger, ...(queues !== undefined && { queues }) },
+      {
+        conn,
+        config: () => this.config,
+        logger: this.logger,
+        ...(queues !== undefined && { queues }),
+        ...this.storeLink(),
+      },
       { atServiceStart: this.lifecycle === 'starting' },
     );
+  }
+
+  /**
+   * How the JetStream store reaches the cluster: a `nats` connection to this broker's internal port (internal-port.ts),
+   * whose requests cross the leaf remotes, once a link is up (bounded: a hub that stays away is the store's error to
+   * report); and what the hubs announced (their JetStream domain).
+   */
+  private storeLink(): Pick<HandlersDeps, 'connect' | 'hub'> {
+    const internal = this.internalPort;
+    if (internal === undefined) return {};
+    const hub = () => this.leafRemotes?.remotes().find((r) => r.state === 'up' && r.hub !== undefined)?.hub;
+    return {
+      connect: async () => {
+        const timeoutMs = this.config.store?.request_timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
+        await this.leafRemotes?.waitUntilUp(timeoutMs).catch(() => undefined);
+        return connect({ ...internal.connectOptions(), name: 'event-service store', maxReconnectAttempts: -1 });
+      },
+      hub: { hubDomain: () => hub()?.domain, hubJetStream: () => hub()?.jetstream },
+    };
   }
 
   /** With remotes, the queue groups the shared work subscribes in; undefined without (one instance takes it all). */

@@ -21,6 +21,7 @@ import {
   backendKind,
   createSinkPump,
   openRemoteBackend,
+  type BackendOpenDeps,
   type CreateSinkPump,
   type OpenBackend,
 } from './remote-backend.js';
@@ -56,6 +57,9 @@ export interface HandlersDeps {
   /** The configuration in force, read on use (a reload changes it). */
   config: () => ServiceConfig;
   logger: Logger;
+  /** The service's own broker connection for a network backend (internal-port.ts), and what its remotes know. */
+  connect?: BackendOpenDeps['connect'];
+  hub?: BackendOpenDeps['hub'];
   /** Opens a backend other than SQLite (default remote-backend.ts openRemoteBackend). */
   openBackend?: OpenBackend;
   /** A sink's pump over such a backend's queue (default remote-backend.ts createSinkPump). */
@@ -348,7 +352,7 @@ export class EventHandlers {
   private async openRemote(atServiceStart: boolean): Promise<void> {
     this.reopenTimer = undefined;
     try {
-      const backend = await (this.deps.openBackend ?? openRemoteBackend)({ config: this.config, logger: this.logger });
+      const backend = await (this.deps.openBackend ?? openRemoteBackend)(this.deps);
       if (this.closing) {
         await backend.close();
         return;

@@ -1,7 +1,7 @@
 // The event store on JetStream (`[store] backend = "jetstream"`): appends acknowledged after JetStream's PubAck (so
 // after the stream's replicas have them), duplicates refused by event id at any time, reads (reads.ts), `held` from
 // the sinks' consumers (held.ts). Reaching JetStream and choosing its domain is connection.ts's, the streams
-// stream-setup.ts's, the sinks' consumers and dead letters sink-queue.ts's and dead-letters.ts's (sink-parts.ts).
+// stream-setup.ts's, the sinks' consumers and dead letters sink-queue.ts's and dead-letters.ts's.
 import { headers, type NatsConnection, type NatsError, type PubAck } from 'nats';
 import type { Logger } from '@event-broker/shared';
 import type {
@@ -19,7 +19,8 @@ import type { JetStreamDeps } from './deps.js';
 import { HeldReader } from './held.js';
 import { HEADERS, streamLayout } from './layout.js';
 import { streamReads, type Reads } from './reads.js';
-import { sinkParts } from './sink-parts.js';
+import { deadLetters, replay, sinkCounts } from './dead-letters.js';
+import { JetStreamSinkQueue } from './sink-queue.js';
 import { deadLettersStream, ensureStream, eventsStream } from './stream-setup.js';
 import type { JetStreamStoreConfig } from './store-config.js';
 
@@ -160,19 +161,19 @@ class JetStreamBackend implements EventBackend {
 
   sinkQueue(sink: string, opts: SinkQueueOptions): SinkQueue {
     this.heldReader.know(sink);
-    return sinkParts.sinkQueue(this.deps, sink, opts);
+    return new JetStreamSinkQueue(this.deps, sink, opts);
   }
 
   deadLetters(opts?: { sink?: string; after?: number; limit?: number }): Promise<DeliveryRecord[]> {
-    return sinkParts.deadLetters(this.deps, opts);
+    return deadLetters(this.deps, opts);
   }
 
   replay(sink: string, ids?: readonly string[]): Promise<number> {
-    return sinkParts.replay(this.deps, sink, ids);
+    return replay(this.deps, sink, ids);
   }
 
   sinkCounts(sink: string): Promise<{ pending: number; dead: number }> {
-    return sinkParts.sinkCounts(this.deps, sink);
+    return sinkCounts(this.deps, sink);
   }
 
   async close(): Promise<void> {
