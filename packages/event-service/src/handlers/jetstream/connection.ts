@@ -97,7 +97,7 @@ function diagnose(
   if (err.code === 'TIMEOUT') {
     return new JetStreamStoreError(
       'EJETSTREAM_TIMEOUT',
-      `[store] backend = "jetstream": no JetStream answered ${where} within ${config.requestTimeoutMs} ms: is a leaf remote up, and do a majority of the cluster's JetStream nodes run (a meta leader)? [store] request_timeout sets the wait`,
+      `store.backend: "jetstream": no JetStream answered ${where} within ${config.requestTimeoutMs} ms: is a leaf remote up, and do a majority of the cluster's JetStream nodes run (a meta leader)? [store] request_timeout sets the wait`,
       opts,
     );
   }
@@ -106,14 +106,14 @@ function diagnose(
     // 10039: the server runs JetStream but not for this account.
     return new JetStreamStoreError(
       'EJETSTREAM_UNAVAILABLE',
-      `[store] backend = "jetstream": ${where} answered ${apiError.code} (${apiError.err_code}) ${apiError.description}: enable JetStream for the account the leaf remote binds to`,
+      `store.backend: "jetstream": ${where} answered ${apiError.code} (${apiError.err_code}) ${apiError.description}: enable JetStream for the account the leaf remote binds to`,
       opts,
     );
   }
   if (err.code !== '503') {
     return new JetStreamStoreError(
       'EJETSTREAM_UNAVAILABLE',
-      `[store] backend = "jetstream": ${where} failed: ${err.message}`,
+      `store.backend: "jetstream": ${where} failed: ${err.message}`,
       opts,
     );
   }
@@ -121,7 +121,7 @@ function diagnose(
   if (hub.hubJetStream() === false) {
     return new JetStreamStoreError(
       'EJETSTREAM_UNAVAILABLE',
-      `[store] backend = "jetstream": the hub runs no JetStream (its leaf INFO has no "jetstream": true), so ${where} has no responder: enable jetstream { store_dir } on the NATS cluster's nodes, or use [store] backend = "sqlite"`,
+      `store.backend: "jetstream": the hub runs no JetStream (its leaf INFO has no "jetstream": true), so ${where} has no responder: enable jetstream { store_dir } on the NATS cluster's nodes, or use [store] backend = "sqlite"`,
       opts,
     );
   }
@@ -133,13 +133,13 @@ function diagnose(
         : `the hub announces domain ${JSON.stringify(announced)}`;
     return new JetStreamStoreError(
       'EJETSTREAM_UNAVAILABLE',
-      `[store] backend = "jetstream": no JetStream answers in domain ${JSON.stringify(domain.domain)} (${where} has no responder; ${hubSays}): set [store] domain to the NATS cluster's jetstream { domain }, or remove it to use the announced one`,
+      `store.backend: "jetstream": no JetStream answers in domain ${JSON.stringify(domain.domain)} (${where} has no responder; ${hubSays}): set [store] domain to the NATS cluster's jetstream { domain }, or remove it to use the announced one`,
       opts,
     );
   }
   return new JetStreamStoreError(
     'EJETSTREAM_UNAVAILABLE',
-    `[store] backend = "jetstream": ${where} has no responder: the server has no JetStream, or the leaf link denies $JS.API (nats-server does unless the domains are mapped). Give the cluster's JetStream a domain (jetstream { domain: NAME } on every node; the service takes the domain the hub announces, or set [store] domain = NAME), or, with a nats-server leaf in between, default_js_domain: { "$G": "" } on that leaf`,
+    `store.backend: "jetstream": ${where} has no responder: the server has no JetStream, or the leaf link denies $JS.API (nats-server does unless the domains are mapped). Give the cluster's JetStream a domain (jetstream { domain: NAME } on every node; the service takes the domain the hub announces, or set [store] domain = NAME), or, with a nats-server leaf in between, default_js_domain: { "$G": "" } on that leaf`,
     opts,
   );
 }

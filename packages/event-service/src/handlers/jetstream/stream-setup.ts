@@ -84,7 +84,7 @@ export async function ensureStream(jsm: JetStreamManager, want: WantedStream): P
   if (diffs.length > 0) {
     throw new JetStreamStoreError(
       'EJETSTREAM_STREAM',
-      `[store] stream: the stream ${JSON.stringify(want.name)} exists with other settings: ${diffs.join('; ')}. The service never changes an existing stream: set [store] to match it, change the stream yourself (nats stream edit ${want.name}), or name another stream with [store] stream`,
+      `store.stream: the stream ${JSON.stringify(want.name)} exists with other settings: ${diffs.join('; ')}. The service never changes an existing stream: set [store] to match it, change the stream yourself (nats stream edit ${want.name}), or name another stream with [store] stream`,
     );
   }
   return 'checked';
@@ -103,7 +103,7 @@ function refused(want: WantedStream, err: unknown): JetStreamStoreError {
       : '';
   return new JetStreamStoreError(
     'EJETSTREAM_STREAM',
-    `[store] stream: JetStream refused the stream ${JSON.stringify(want.name)}: ${why}${hint}`,
+    `store.stream: JetStream refused the stream ${JSON.stringify(want.name)}: ${why}${hint}`,
     { cause: err },
   );
 }
