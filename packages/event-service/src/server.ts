@@ -231,7 +231,11 @@ export class EventServer implements FrontendHost, MonitorSource {
         await this.leafRemotes?.waitUntilUp(timeoutMs).catch(() => undefined);
         return connect({ ...internal.connectOptions(), name: 'event-service store', maxReconnectAttempts: -1 });
       },
-      hub: { hubDomain: () => hub()?.domain, hubJetStream: () => hub()?.jetstream },
+      hub: {
+        hubDomain: () => hub()?.domain,
+        hubJetStream: () => hub()?.jetstream,
+        ...(this.leafRemotes && { remotesUp: () => hub() !== undefined }),
+      },
     };
   }
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { StringCodec } from 'nats';
 import { startReceiver } from '@event-broker/test-support/http';
 import { natsServerSkip } from '@event-broker/test-support/nats-server';
+import { freePort } from '@event-broker/test-support/processes';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { until } from '@event-broker/test-support/wait';
 import { streamLayout } from '../src/handlers/jetstream/layout.js';
@@ -56,3 +57,11 @@ for (const [name, jsLines] of [
     assert.equal((await jsm.streams.info(layout.stream)).state.messages, 1);
   });
 }
+
+test('no remote link up within request_timeout: the start fails naming the remotes', { skip }, async (t) => {
+  const nowhere = `nats://127.0.0.1:${await freePort()}`;
+  await assert.rejects(
+    startLeafService(t, [{ urls: [nowhere] }], { store: { backend: 'jetstream', request_timeout: 300 } }),
+    /store\.backend: "jetstream": no \[\[leafnodes\.remotes\]\] link is up/,
+  );
+});

@@ -49,6 +49,7 @@ export const openRemoteBackend: OpenBackend = async (deps) => {
     config: jetStreamStoreConfig(config.store),
     hubDomain: () => deps.hub?.hubDomain(),
     hubJetStream: () => deps.hub?.hubJetStream(),
+    ...(deps.hub?.remotesUp && { remotesUp: () => deps.hub!.remotesUp!() }),
     logger: deps.logger,
   });
 };

@@ -38,6 +38,8 @@ export interface HubInfo {
   hubDomain(): string | undefined;
   /** Whether the hub announces JetStream (`"jetstream": true`); its absence means false. */
   hubJetStream(): boolean | undefined;
+  /** Whether a leaf remote's link is up; absent: the service has no remotes (or the caller does not know). */
+  remotesUp?(): boolean;
 }
 
 export interface DomainChoice {
@@ -118,6 +120,13 @@ function diagnose(
     );
   }
   // No responders: nothing subscribes to the API subject on our side of every link.
+  if (hub.remotesUp?.() === false) {
+    return new JetStreamStoreError(
+      'EJETSTREAM_UNAVAILABLE',
+      `store.backend: "jetstream": no [[leafnodes.remotes]] link is up, so ${where} reaches no JetStream: check the remotes' urls and credentials (/leafz shows each link and its last error)`,
+      opts,
+    );
+  }
   if (hub.hubJetStream() === false) {
     return new JetStreamStoreError(
       'EJETSTREAM_UNAVAILABLE',
