@@ -47,8 +47,8 @@ const REMOTE_REOPEN_MS = 5000;
  */
 const SHARED_POLL_MS = 1000;
 
-/** What the service gives its handlers. */
-export interface HandlersDeps {
+/** What the service gives its handlers (a network backend's connection and hub info: remote-backend.ts). */
+export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'> {
   /**
    * The handlers' own connection to the broker, a system one (the intake's and the event feed's subscriptions are the
    * service's, not listeners a user made); closed with them.
@@ -57,9 +57,6 @@ export interface HandlersDeps {
   /** The configuration in force, read on use (a reload changes it). */
   config: () => ServiceConfig;
   logger: Logger;
-  /** The service's own broker connection for a network backend (internal-port.ts), and what its remotes know. */
-  connect?: BackendOpenDeps['connect'];
-  hub?: BackendOpenDeps['hub'];
   /** Opens a backend other than SQLite (default remote-backend.ts openRemoteBackend). */
   openBackend?: OpenBackend;
   /** A sink's pump over such a backend's queue (default remote-backend.ts createSinkPump). */
