@@ -30,10 +30,10 @@ import {
   type LoadedConfig,
   type ReloadPlan,
 } from '@event-broker/shared';
-import { resolve } from 'node:path';
 import { serviceUsers } from './auth/users-config.js';
 import type { LeafUser } from './config-values.js';
 import { handlersSchema } from './handlers/sink-config.js';
+import { DEFAULT_STORE_PATH, DOMAIN_NAME, STREAM_NAME, checkStoreBackend } from './handlers/jetstream/store-config.js';
 
 /**
  * `[[leafnodes.authorization.users]]`: `user` (a name, or with verify_and_map a certificate identity) and an
@@ -207,9 +207,28 @@ export const serviceSchema = s.table({
     .table({
       // The durable event store (handlers/store.ts). Relative to the config file's directory in a file, the cwd
       // for embedded input; the default is data/events.db under the working directory the service started in.
-      /** SQLite database file (created with its directory); absolute once resolved. */
-      path: s.path().default(resolve('data', 'events.db')),
+      /** SQLite database file (created with its directory); absolute once resolved. backend = "sqlite" only. */
+      path: s.path().default(DEFAULT_STORE_PATH),
+      // Which store (issue 13): one machine's SQLite file, or a stream on the NATS cluster the leaf remotes reach.
+      /** "sqlite": the file at path; "jetstream": a JetStream stream reached through [[leafnodes.remotes]]. */
+      backend: s.oneOf(['sqlite', 'jetstream']).default('sqlite'),
+      // The keys below are backend = "jetstream" only (checkStoreBackend), and absent unless set, so a SQLite
+      // configuration never prints settings it does not use; handlers/jetstream/store-config.ts fills the defaults.
+      /** The events stream's name (the dead letters go to `<stream>_DEAD`); default "EVENTS". */
+      stream: s.string({ pattern: STREAM_NAME }).optional(),
+      /** Copies JetStream keeps of each event (a PubAck waits for them): 1 to 5, at most the cluster's nodes; default 1. */
+      replicas: s.integer({ min: 1, max: 5 }).optional(),
+      /** Events older than this are removed by JetStream, delivered or not; absent or 0: kept forever. */
+      max_age: s.duration({ minMs: 0 }).optional(),
+      /** The stream's size bound: once reached, new events are refused (never old ones dropped); absent: no bound. */
+      max_bytes: s.size({ min: 1 }).optional(),
+      /** The JetStream domain (`$JS.<domain>.API`); absent: the one the hub announces in its leaf INFO, else none. */
+      domain: s.string({ pattern: DOMAIN_NAME }).optional(),
+      // A PubAck waits for the replicas: over a WAN link to an R3 cluster the default may be short.
+      /** How long a JetStream request (a PubAck included) may take before it fails; default 5s. */
+      request_timeout: s.timer({ minMs: 100 }).optional(),
     })
+    .check(checkStoreBackend)
     .optional()
     .restart(),
   /** Which sinks receive events; turns the handlers on (store at data/events.db unless [store] says). */

@@ -14,13 +14,16 @@ import {
   type Logger,
   type ReloadPlan,
 } from '@event-broker/shared';
+import { connect } from 'nats';
 import { ClientAdmission } from './auth/admission.js';
 import { leafnodeListener, planServiceReload } from './config.js';
 import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
 import { EmbeddedConn } from './embedded-conn.js';
-import { startHandlers, type EventHandlers } from './handlers/lifecycle.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './handlers/jetstream/store-config.js';
+import { startHandlers, type EventHandlers, type HandlersDeps } from './handlers/lifecycle.js';
 import { HealthResponder } from './health-responder.js';
+import { InternalPort } from './internal-port.js';
 import { ListenerCreditResponder } from './listener-credit.js';
 import { LeafnodePort } from './leafnode/port.js';
 import { LeafRemotes, SHARED_WORK_QUEUES, type RemoteStatus } from './leafnode/remotes.js';
@@ -55,6 +58,8 @@ export class EventServer implements FrontendHost, MonitorSource {
   leafRemotes: LeafRemotes | undefined;
   private healthResponder: HealthResponder | undefined;
   private listenerCredit: ListenerCreditResponder | undefined;
+  /** The service's own client port (internal-port.ts), for the JetStream backend's `nats` client. */
+  internalPort: InternalPort | undefined;
 
   /** The event intake and store (handlers/lifecycle.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
@@ -157,6 +162,13 @@ export class EventServer implements FrontendHost, MonitorSource {
     try {
       // Dialling before the handlers start (a JetStream backend may wait for its hub) and before clients are accepted.
       this.leafRemotes?.start();
+      // Before the handlers: the JetStream store reaches the cluster through it (and the remotes).
+      if (this.config.store?.backend === 'jetstream') {
+        this.internalPort = new InternalPort(this, {
+          jetStreamVersion: () => this.leafRemotes?.remotes().find((r) => r.hub !== undefined)?.hub?.version,
+        });
+        await this.internalPort.listen();
+      }
       if (this.options.handlers !== false) {
         this.startHandlers = () => this.createHandlers();
         // Before any client, so the first event finds the intake subscribed.
@@ -175,6 +187,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       await this.leafnodes?.listen();
     } catch (err) {
       await this.handlers?.close();
+      await this.internalPort?.close();
       await this.leafRemotes?.close();
       await this.leafnodes?.close();
       await this.monitor?.close();
@@ -192,9 +205,38 @@ export class EventServer implements FrontendHost, MonitorSource {
     });
     const queues = this.sharedWorkQueues;
     return startHandlers(
-      { conn, config: () => this.config, logger: this.logger, ...(queues !== undefined && { queues }) },
+      {
+        conn,
+        config: () => this.config,
+        logger: this.logger,
+        ...(queues !== undefined && { queues }),
+        ...this.storeLink(),
+      },
       { atServiceStart: this.lifecycle === 'starting' },
     );
+  }
+
+  /**
+   * How the JetStream store reaches the cluster: a `nats` connection to this broker's internal port (internal-port.ts),
+   * whose requests cross the leaf remotes, once a link is up (bounded: a hub that stays away is the store's error to
+   * report); and what the hubs announced (their JetStream domain).
+   */
+  private storeLink(): Pick<HandlersDeps, 'connect' | 'hub'> {
+    const internal = this.internalPort;
+    if (internal === undefined) return {};
+    const hub = () => this.leafRemotes?.remotes().find((r) => r.state === 'up' && r.hub !== undefined)?.hub;
+    return {
+      connect: async () => {
+        const timeoutMs = this.config.store?.request_timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
+        await this.leafRemotes?.waitUntilUp(timeoutMs).catch(() => undefined);
+        return connect({ ...internal.connectOptions(), name: 'event-service store', maxReconnectAttempts: -1 });
+      },
+      hub: {
+        hubDomain: () => hub()?.domain,
+        hubJetStream: () => hub()?.jetstream,
+        ...(this.leafRemotes && { remotesUp: () => hub() !== undefined }),
+      },
+    };
   }
 
   /** With remotes, the queue groups the shared work subscribes in; undefined without (one instance takes it all). */
@@ -335,6 +377,7 @@ export class EventServer implements FrontendHost, MonitorSource {
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
     // Handlers first: the intake commits and answers what it has received while its requesters are still connected.
     await this.handlers?.close();
+    if (this.internalPort) stopped.push(this.internalPort.close());
     // After the handlers: requests that came over a remote are answered through it.
     if (this.leafRemotes) stopped.push(this.leafRemotes.close());
     stopped.push(this.frontend.close('Server Shutdown'));

@@ -199,7 +199,7 @@ export class FeedStreams {
 }
 
 /** The store's filter (store.ts feed), applied to an event in hand: the same columns, the same equality. */
-function matches(f: FeedFilter, e: StoredEvent, body: () => unknown): boolean {
+export function matches(f: FeedFilter, e: StoredEvent, body: () => unknown): boolean {
   if (f.type !== undefined && e.type !== f.type) return false;
   if (f.since !== undefined && e.storedAt < f.since) return false;
   if (f.until !== undefined && e.storedAt >= f.until) return false;
@@ -222,7 +222,7 @@ function idOf(body: unknown, key: 'producer' | 'actor'): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-function parseBody(text: string): unknown {
+export function parseBody(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {

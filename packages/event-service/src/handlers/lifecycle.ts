@@ -21,6 +21,7 @@ import {
   backendKind,
   createSinkPump,
   openRemoteBackend,
+  type BackendOpenDeps,
   type CreateSinkPump,
   type OpenBackend,
 } from './remote-backend.js';
@@ -46,8 +47,8 @@ const REMOTE_REOPEN_MS = 5000;
  */
 const SHARED_POLL_MS = 1000;
 
-/** What the service gives its handlers. */
-export interface HandlersDeps {
+/** What the service gives its handlers (a network backend's connection and hub info: remote-backend.ts). */
+export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'> {
   /**
    * The handlers' own connection to the broker, a system one (the intake's and the event feed's subscriptions are the
    * service's, not listeners a user made); closed with them.
@@ -348,7 +349,7 @@ export class EventHandlers {
   private async openRemote(atServiceStart: boolean): Promise<void> {
     this.reopenTimer = undefined;
     try {
-      const backend = await (this.deps.openBackend ?? openRemoteBackend)({ config: this.config, logger: this.logger });
+      const backend = await (this.deps.openBackend ?? openRemoteBackend)(this.deps);
       if (this.closing) {
         await backend.close();
         return;

@@ -22,6 +22,7 @@ import type { ClientPermissions } from './admission.js';
 import type { Conn, PublisherHandle, Subscription } from './broker.js';
 import { ClientAdmission } from './client-admission.js';
 import { ClientSubscriptions, type ParkedSub } from './client-subs.js';
+import { leafReply } from './leaf-reply.js';
 import { AcceptedCore } from './accepted-core.js';
 import { PRE_CONNECT_OPTIONS, readConnect, type ConnectOptions } from './connect-options.js';
 import {
@@ -122,6 +123,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   get publisher(): PublisherHandle {
     return this;
   }
+  get system(): boolean {
+    return this.ctx.systemClients === true;
+  }
   get id(): number {
     return this.cid;
   }
@@ -172,14 +176,15 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     reply: string | undefined,
     hdrLen: number,
     msg: Buffer,
-    _from: Conn,
+    from: Conn,
   ): void {
     if (this.closeReason !== undefined) return;
     const perms = this.permissions;
-    if (perms !== undefined) {
-      if (perms.canDeliver !== undefined && sub.wildcard && !perms.canDeliver(subject)) return;
-      if (reply !== undefined) perms.noteReply?.(reply);
-    }
+    if (perms?.canDeliver !== undefined && sub.wildcard && !perms.canDeliver(subject)) return;
+    // A JetStream delivery over a leaf link names its stream subject in its reply (leaf-reply.ts).
+    if (reply !== undefined && from.remote === true && reply.includes('@'))
+      ({ subject, reply } = leafReply(subject, reply));
+    if (reply !== undefined) perms?.noteReply?.(reply);
     const out = this.core.batch;
     if (hdrLen === 0 || this.opts.headers) out.writeMsg(subject, sub.sid, reply, hdrLen, msg);
     // A client that did not ask for headers gets the payload alone (nats-server client.go deliverMsg).

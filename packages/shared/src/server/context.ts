@@ -28,6 +28,8 @@ export interface ClientContextOf<C> {
   /** Read on use (a reload can add or remove a token); undefined: no authentication. */
   readonly authenticator: ClientAuthenticatorOf<C> | undefined;
   readonly logger: Logger;
+  /** Its clients are the process's own machinery (broker.ts Conn.system): their subscriptions are not listeners. */
+  readonly systemClients?: boolean;
   /** INFO fields common to every client (server_id, version, limits...). */
   serverInfo(): Record<string, unknown>;
   clientClosed(client: C, reason: CloseReason): void;

@@ -38,6 +38,8 @@ export interface FrontendHost {
   readonly authenticator: ClientAuthenticator | undefined;
   readonly logger: Logger;
   readonly maxConnections: number;
+  /** Its clients are the process's own (an internal port): their subscriptions are not counted as listeners. */
+  readonly systemClients?: boolean;
   /** INFO fields common to every client (server_id, version, limits, auth_required, tls_required...). */
   serverInfo(): Record<string, unknown>;
   /** False while the process is draining or closing: new sockets are turned away. */
@@ -133,6 +135,9 @@ export class ClientFrontend implements ClientContext {
   }
   get logger(): Logger {
     return this.host.logger;
+  }
+  get systemClients(): boolean {
+    return this.host.systemClients === true;
   }
   serverInfo(): Record<string, unknown> {
     return { ...this.host.serverInfo(), port: this.acceptor.port };

@@ -1,0 +1,18 @@
+// leaf-reply.ts: the stream subject a JetStream delivery over a leaf link carries after its reply's last '@'.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { leafReply } from '../src/server/leaf-reply.js';
+
+test('a JetStream delivery reply gives the stream subject and the plain ack reply', () => {
+  assert.deepEqual(leafReply('_INBOX.x', '$JS.ACK.S.c.1.1.1.1796479073815604902.0@orders.new'), {
+    subject: 'orders.new',
+    reply: '$JS.ACK.S.c.1.1.1.1796479073815604902.0',
+  });
+  // The last '@' splits (a stream subject with an '@' of its own would be cut; the store's subjects have none).
+  assert.deepEqual(leafReply('_INBOX.x', 'a@b@c.d'), { subject: 'c.d', reply: 'a@b' });
+});
+
+test("a reply with nothing on one side of its '@' is left as it came", () => {
+  assert.deepEqual(leafReply('s', '@orders'), { subject: 's', reply: '@orders' });
+  assert.deepEqual(leafReply('s', 'reply@'), { subject: 's', reply: 'reply@' });
+});
