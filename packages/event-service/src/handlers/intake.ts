@@ -10,15 +10,13 @@ import {
   type EventCatalogue,
   type EventEnvelope,
   type EventFieldError,
-  type Logger,
-  type PublishGate,
 } from '@event-broker/shared';
 import type { Msg, Subscription } from '../api.js';
 import { EventReplyErrorCode, EventStoreErrorCode } from '../error-codes.js';
 import { stampAuthContext } from './authcontext.js';
-import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS, type ErrorReply } from './error-reply.js';
+import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS } from './error-reply.js';
 import { storeCodeOf } from './store-file.js';
-import type { AppendResult, NewEvent } from './event-store.js';
+import type { AppendResult } from './event-store.js';
 import { IntakeRoom } from './intake-room.js';
 
 /**
@@ -33,71 +31,16 @@ const RECHECK_MS = 1000;
 /** The subject events are published on: `events.<type>`. */
 export const INTAKE_SUBJECT = 'events.>';
 
-/** Stable codes in error replies: `{"error": {"code", "field"?, "store_code"?, "reason"}}` (error-codes.ts, the README). */
-export type IntakeErrorCode = EventReplyErrorCode;
+import type { IntakeConn, IntakeOptions, IntakeReplyError, IntakeStats } from './intake-types.js';
 
-/**
- * An error reply: its field path and reason may echo what the request carried (an attribute's name, the subject's
- * token), so they are clipped to fit (error-reply.ts). EEVENT_STORE carries the store's code alone (`store_code`): the
- * file and SQLite's message are for the log (with the event's id) and /healthz, not for any client allowed to publish.
- */
-export type IntakeReplyError = ErrorReply<IntakeErrorCode>;
-
-/** What the intake needs of the service: an in-process subscribe and publish (the embedded connection). */
-export interface IntakeConn {
-  subscribe(subject: string, opts: { callback: (msg: Msg) => void; queue?: string }): Subscription;
-  publish(subject: string, data?: Uint8Array | string): void;
-}
-
-/**
- * What the intake needs of the store: the held count (read on every event) and a durable append. The service's is its
- * EventBackend (event-backend.ts: SQLite's commits on the store writer's thread, or JetStream's publish acks); a
- * synchronous EventStore serves too (tests that drive an intake themselves).
- */
-export interface IntakeStore {
-  readonly held: number;
-  append(events: readonly NewEvent[]): AppendResult[] | Promise<AppendResult[]>;
-}
-
-export interface IntakeOptions {
-  /** The store; throws while it cannot be opened (answered EEVENT_STORE with its code, logged with its message). */
-  store: () => IntakeStore;
-  /**
-   * Commits a group durably; without it the store's append. Called again only after the previous call settled (one
-   * commit in flight: sequences in arrival order).
-   */
-  commit?: (events: NewEvent[]) => Promise<AppendResult[]>;
-  /** The most events held (stored, not yet delivered to every sink that wants them); read live for reloads. */
-  eventLimit: () => number;
-  /** Installs the intake's gate on the broker (event_limit as a hard cap: intake-room.ts); returns its removal. */
-  addGate: (gate: PublishGate) => () => void;
-  /** The sinks that want an event; each gets a delivery record. */
-  sinksFor: (event: EventEnvelope) => string[];
-  logger: Logger;
-  catalogue?: EventCatalogue;
-  /** Called after each commit with the newly stored (non-duplicate) events' count, so sinks can wake. */
-  onStored?: (count: number) => void;
-  /**
-   * [service] max_payload, read live: a stored event (re-serialised, its id assigned) may be no larger, and no reply
-   * is (a refusal is shortened to fit). Default: unbounded.
-   */
-  maxPayloadBytes?: () => number;
-  /** Queue groups for `events.>` and its credit subject (with leafnode remotes: one instance of several takes each). */
-  queues?: { readonly events: string; readonly credit: string };
-}
-
-export interface IntakeStats {
-  accepted: number;
-  duplicates: number;
-  invalid: number;
-  refusedAtLimit: number;
-  storeFailures: number;
-  /** Plain publishers parked at the limit now (intake-room.ts; /handlerz paused_publishers). */
-  readonly parkedPublishers: number;
-  /** Group commits settled (stored or failed), and the time they took from sending to answer, in seconds. */
-  commits: number;
-  commitSeconds: number;
-}
+export type {
+  IntakeConn,
+  IntakeErrorCode,
+  IntakeOptions,
+  IntakeReplyError,
+  IntakeStats,
+  IntakeStore,
+} from './intake-types.js';
 
 /** An event taken in and not yet committed, with the reply (a request's) its answer goes to. */
 interface Received {
