@@ -40,8 +40,8 @@ export function eventsStream(layout: StreamLayout, config: JetStreamStoreConfig)
     discard: DiscardPolicy.New,
     // Nats-Msg-Id duplicates inside the window are answered by the PubAck itself (`duplicate: true`, the first
     // copy's seq), whatever their routing; older ids are caught by the expected-last-subject-sequence check when
-    // their routing is the same (backend.ts append). So the window covers a client's retries of one request and a
-    // [handlers] reload's routing change just after them, not the whole life of an id.
+    // their routing is the same (backend.ts append). So the window need only cover a client's retries of one
+    // request (and a routing change by a reload between them), not the whole life of an id.
     duplicate_window: nanos(config.duplicateWindowMs),
   };
 }
