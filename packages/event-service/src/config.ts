@@ -227,6 +227,9 @@ export const serviceSchema = s.table({
       // A PubAck waits for the replicas: over a WAN link to an R3 cluster the default may be short.
       /** How long a JetStream request (a PubAck included) may take before it fails; default 5s. */
       request_timeout: s.timer({ minMs: 100 }).optional(),
+      // A retry of an id within the window is a duplicate whatever its routing; beyond it, only with the same one.
+      /** How long JetStream remembers an event id (Nats-Msg-Id); default 2m (nats-server's), at most max_age. */
+      duplicate_window: s.duration({ minMs: 1000 }).optional(),
     })
     .check(checkStoreBackend)
     .optional()

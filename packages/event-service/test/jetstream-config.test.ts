@@ -21,6 +21,7 @@ test('backend defaults to sqlite; jetstream keys are absent until set, and the b
       'max_age = "72h"',
       'max_bytes = "10GB"',
       'domain = "HUB"',
+      'duplicate_window = "10m"',
     ]),
   }).config;
   assert.deepEqual(jetStreamStoreConfig(js.store), {
@@ -30,6 +31,7 @@ test('backend defaults to sqlite; jetstream keys are absent until set, and the b
     maxBytes: 10 * 1024 ** 3,
     domain: 'HUB',
     requestTimeoutMs: 5_000,
+    duplicateWindowMs: 600_000,
   });
   assert.deepEqual(jetStreamStoreConfig(resolveServiceConfig({ store: { backend: 'jetstream' } }).store), {
     stream: 'EVENTS',
@@ -38,6 +40,7 @@ test('backend defaults to sqlite; jetstream keys are absent until set, and the b
     maxBytes: undefined,
     domain: undefined,
     requestTimeoutMs: 5_000,
+    duplicateWindowMs: 120_000,
   });
   // Printed back and loaded again, the same settings.
   const printed = formatConfig(js);
@@ -70,7 +73,7 @@ test('path with backend jetstream is refused: the events go to the stream', (t) 
   );
 });
 
-test('bad values: an unknown backend, a stream name that is no subject token, replicas past 5', (t) => {
+test('bad values: an unknown backend, a stream name that is no subject token, replicas past 5, a duplicate window', (t) => {
   const dir = tmpDir(t);
   const cases: [string[], number, string, string, RegExp][] = [
     [['backend = "redis"'], 2, 'store.backend', 'ECONFIG_VALUE', /one of "sqlite", "jetstream"/],
@@ -78,6 +81,16 @@ test('bad values: an unknown backend, a stream name that is no subject token, re
     [['backend = "jetstream"', 'replicas = 7'], 3, 'store.replicas', 'ECONFIG_RANGE', /from 1 to 5/],
     [['backend = "jetstream"', 'domain = "a b"'], 3, 'store.domain', 'ECONFIG_VALUE', /JetStream domain/],
     [['backend = "jetstream"', 'max_bytes = 0'], 3, 'store.max_bytes', 'ECONFIG_RANGE', /size/],
+    [['backend = "jetstream"', 'duplicate_window = "500ms"'], 3, 'store.duplicate_window', 'ECONFIG_RANGE', /1s/],
+    [['backend = "jetstream"', 'duplicate_window = "soon"'], 3, 'store.duplicate_window', 'ECONFIG_VALUE', /duration/],
+    [
+      ['backend = "jetstream"', 'max_age = "1m"', 'duplicate_window = "2m"'],
+      4,
+      'store.duplicate_window',
+      'ECONFIG_RANGE',
+      /must not exceed max_age \(60000 ms\): JetStream refuses .*got 120000 ms/,
+    ],
+    [['duplicate_window = "2m"'], 2, 'store.duplicate_window', 'ECONFIG_VALUE', /is a JetStream setting/],
   ];
   cases.forEach(([lines, line, key, code, reason], i) => {
     const file = write(dir, `c${i}.toml`, ['[store]', ...lines]);
@@ -90,4 +103,13 @@ test('bad values: an unknown backend, a stream name that is no subject token, re
       reason,
     );
   });
+});
+
+test('duplicate_window defaults to 2m, or to max_age when that is shorter (as nats-server shortens its own)', () => {
+  const window = (store: object) =>
+    jetStreamStoreConfig(resolveServiceConfig({ store: { backend: 'jetstream', ...store } }).store).duplicateWindowMs;
+  assert.equal(window({}), 120_000);
+  assert.equal(window({ max_age: '30s' }), 30_000);
+  assert.equal(window({ max_age: '1h' }), 120_000);
+  assert.equal(window({ max_age: '1h', duplicate_window: '20m' }), 1_200_000);
 });

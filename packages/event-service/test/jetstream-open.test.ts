@@ -142,6 +142,32 @@ test('a stream with other settings is refused, naming each difference; it is lef
   );
 });
 
+test('a stream of the earlier layout (no routing slots) is refused by its subjects', { skip }, async (t) => {
+  const js = await startJetStream(t);
+  const nc = await connectTo(t, js.port);
+  const jsm = await nc.jetstreamManager();
+  // The layout before routing moved into the subject: one token for the id, routing in a header.
+  await jsm.streams.add({
+    name: 'EVENTS',
+    subjects: ['eventstore.EVENTS.e.*', 'eventstore.EVENTS.r.*.*'],
+    discard: 'new' as never,
+  });
+  const err = await refusal(openBackend(t, nc));
+  assert.equal(err.code, 'EJETSTREAM_STREAM');
+  assert.match(
+    err.message,
+    /subjects is \["eventstore\.EVENTS\.e\.\*","eventstore\.EVENTS\.r\.\*\.\*"\], wanted \["eventstore\.EVENTS\.\*\.\*\.\*\.\*\.\*"\] \(the stream layout of this version\)/,
+  );
+  assert.doesNotMatch(err.message, /discard|max_age|duplicate_window/, 'the subjects are the only difference');
+  // Another duplicate window is a difference too, named by its key.
+  await openBackend(t, nc, { store: { stream: 'WINDOW', duplicate_window: 60_000 } });
+  const window = await refusal(openBackend(t, nc, { store: { stream: 'WINDOW' } }));
+  assert.match(
+    window.message,
+    /duplicate_window is 60000000000, wanted 120000000000 \(\[store\] duplicate_window, in ns\)/,
+  );
+});
+
 test('replicas the cluster cannot place: the refusal says what replicas needs', { skip }, async (t) => {
   const js = await startJetStream(t);
   const err = await refusal(openBackend(t, await connectTo(t, js.port), { store: { replicas: 3 } }));

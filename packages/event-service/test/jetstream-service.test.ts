@@ -45,7 +45,7 @@ for (const [name, jsLines] of [
     // In the hub's stream, as the hub's own clients see it.
     const nc = await connectTo(t, hub.clientPort);
     const jsm = await nc.jetstreamManager(jsLines === '' ? {} : { domain: 'HUB' });
-    const m = await jsm.streams.getMessage(layout.stream, { last_by_subj: layout.event('j1') });
+    const m = await jsm.streams.getMessage(layout.stream, { last_by_subj: layout.event('j1', ['event_feed']) });
     assert.equal(JSON.parse(sc.decode(m.data)).id, 'j1');
     await until(() => sink.got.length === 1, 'the sink gets the event', LINK_MS);
     assert.equal(JSON.parse(sink.got[0]!.body).id, 'j1');

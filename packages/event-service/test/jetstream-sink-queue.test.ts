@@ -1,13 +1,13 @@
 // A sink's JetStream queue (handlers/jetstream/sink-queue.ts) against a real nats-server 2.9 with JetStream: claims
 // and their settlement, the nak delay and max_ack_pending keeping order, two instances on one durable, close()
-// releasing claims, messages of other sinks skipped, a consumer with other settings refused, and a claim of a
+// releasing claims, only its own events and replay copies seen, a consumer with other settings refused, and a claim of a
 // SIGKILLed process delivered by another after the ack wait.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AckPolicy } from 'nats';
+import { AckPolicy, headers as natsHeaders } from 'nats';
 import { natsServerSkip } from '@event-broker/test-support/nats-server';
 import { within } from '@event-broker/test-support/wait';
 import { JetStreamSinkQueue } from '../src/handlers/jetstream/sink-queue.js';
@@ -16,6 +16,8 @@ import { createStreams, instance, publishEvents, SINK, startJetStream } from './
 
 const skip = natsServerSkip();
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** A second sink with a routing slot. */
+const OTHER = 'cfgingest';
 
 async function setup(t: TestContext) {
   const server = await startJetStream(t);
@@ -106,17 +108,16 @@ test('close() releases its claims to another instance at once, not after the ack
 });
 
 test(
-  'events routed to another sink and replay copies for another sink are skipped; a replay copy is the original event',
+  'the consumer sees only events routed to its sink and its replay copies; a replay copy is the original event',
   { skip },
   async (t) => {
     const { a } = await setup(t);
     const { layout, js } = a.deps;
     const [s1] = await publishEvents(a.deps, ['mine']);
-    await publishEvents(a.deps, ['theirs'], ['other']);
-    await publishEvents(a.deps, ['both'], ['other', SINK]);
+    const [s2] = await publishEvents(a.deps, ['theirs'], [OTHER]);
+    const [s3] = await publishEvents(a.deps, ['both'], [OTHER, SINK]);
     const copy = async (sink: string, id: string, seq: number) => {
-      const { headers } = await import('nats');
-      const h = headers();
+      const h = natsHeaders();
       h.set(HEADERS.sinks, sink);
       h.set(HEADERS.id, id);
       h.set(HEADERS.seq, String(seq));
@@ -124,10 +125,14 @@ test(
       h.set(HEADERS.storedAt, '1700000000000');
       await js.publish(layout.replay(sink, id), JSON.stringify({ id }), { headers: h });
     };
-    await copy('other', 'theirs', 2);
+    await copy(OTHER, 'theirs', s2!);
     await copy(SINK, 'mine', s1!);
     const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 10 });
     t.after(() => q.close());
+    await q.ready();
+    // Exact from the start: the consumer counts its three, not the five messages of the stream.
+    const ci = await a.deps.jsm.consumers.info(layout.stream, layout.durable(SINK));
+    assert.deepEqual([ci.num_pending, ci.config.filter_subject], [3, layout.sinkFilter(SINK)]);
     const got = [];
     for (let i = 0; i < 10; i++) {
       const batch = await q.next(10, 1000);
@@ -139,12 +144,53 @@ test(
       got.map((d) => [d.id, d.seq, d.attempts]),
       [
         ['mine', s1, 0],
-        ['both', 3, 0],
+        ['both', s3, 0],
         ['mine', s1, 0],
+      ],
+    );
+    const other = new JetStreamSinkQueue(a.deps, OTHER, { maxInFlight: 10 });
+    t.after(() => other.close());
+    const theirs = await other.next(10, 1000);
+    assert.deepEqual(
+      theirs.map((d) => [d.id, d.seq]),
+      [
+        ['theirs', s2],
+        ['both', s3],
+        ['theirs', s2],
       ],
     );
   },
 );
+
+test(
+  "a message under the sink's subjects whose routing header names another sink is acked unread",
+  { skip },
+  async (t) => {
+    const { a } = await setup(t);
+    const { layout, js } = a.deps;
+    // Not written by the backend: its subject routes it to SINK, its header to OTHER.
+    const h = natsHeaders();
+    h.set(HEADERS.sinks, OTHER);
+    h.set(HEADERS.type, 'scanJobCreated');
+    await js.publish(layout.event('stray', [SINK]), JSON.stringify({ id: 'stray' }), { headers: h, msgID: 'stray' });
+    await publishEvents(a.deps, ['after']);
+    const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
+    t.after(() => q.close());
+    const [d] = await q.next(1, 3000);
+    assert.equal(d?.id, 'after', 'the stray one skipped');
+    await q.ack(d!);
+    const ci = await a.deps.jsm.consumers.info(layout.stream, layout.durable(SINK));
+    assert.equal(ci.num_pending + ci.num_ack_pending, 0);
+  },
+);
+
+test("a sink without a routing slot is a programming error, named at the queue's creation", { skip }, async (t) => {
+  const { a } = await setup(t);
+  assert.throws(
+    () => new JetStreamSinkQueue(a.deps, 'billing', { maxInFlight: 1 }),
+    /sink "billing" has no routing slot \(feed, cfgingest, event_feed\)/,
+  );
+});
 
 test('a consumer of the same name with other settings is refused with what to do', { skip }, async (t) => {
   const { a } = await setup(t);
@@ -154,7 +200,7 @@ test('a consumer of the same name with other settings is refused with what to do
   t.after(() => q.close());
   await assert.rejects(
     q.ready(),
-    /JetStream consumer EVENTS_feed exists with other settings \(ack_policy all;.*nats consumer rm EVENTS EVENTS_feed/,
+    /JetStream consumer EVENTS_feed exists with other settings \(ack_policy all, filter_subject none; want .*filter_subject eventstore\.EVENTS\.\*\.1\.\*\.\*\.\*\): delete it \(nats consumer rm EVENTS EVENTS_feed\)/,
   );
 });
 

@@ -64,7 +64,7 @@ test(
     });
     const consumer = await nc.jetstream({ domain: 'EDGE' }).consumers.get(layout.stream, layout.durable('hook'));
     for await (const m of await consumer.fetch({ max_messages: 1, expires: 5_000 })) {
-      assert.equal(m.subject, layout.event('via-service'));
+      assert.equal(m.subject, layout.event('via-service', []));
       assert.equal(m.seq, 1);
       await m.ackAck();
       break;

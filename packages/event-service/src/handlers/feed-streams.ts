@@ -43,6 +43,8 @@ export class FeedStreams {
   /** The shared pass has read every event up to here (meaningful while `live` is not empty). */
   private tail = 0;
   private passTimer: NodeJS.Timeout | undefined;
+  /** close() was called: a stream whose open() was still reading is ended, not added. */
+  private isClosed = false;
   /** A pass is reading (its reads are asynchronous): a notify meanwhile makes another once it is done. */
   private passing = false;
   private passAgain = false;
@@ -63,6 +65,11 @@ export class FeedStreams {
     // Read before the head is written: a backend that cannot be used is the route's 503.
     const s: Stream = { res, filter, cursor: resumeAfter ?? (await this.opts.backend().lastSeq()) };
     if (res.destroyed) return; // the reader left while it was read
+    // The feed closed while it was read (a JetStream read is a network round trip): end the response, add nothing.
+    if (this.isClosed) {
+      res.writeHead(503).end();
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     res.write(': event feed\n\n');
     this.all.add(s);
@@ -89,6 +96,7 @@ export class FeedStreams {
   }
 
   close(): void {
+    this.isClosed = true;
     clearTimeout(this.passTimer);
     this.passTimer = undefined;
     clearInterval(this.keepalive);

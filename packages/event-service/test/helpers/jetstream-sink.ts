@@ -58,7 +58,7 @@ export async function publishEvents(
     const h = natsHeaders();
     h.set(HEADERS.type, 'scanJobCreated');
     h.set(HEADERS.sinks, sinks.join(','));
-    const ack = await deps.js.publish(deps.layout.event(id), ev(id), { headers: h, msgID: id });
+    const ack = await deps.js.publish(deps.layout.event(id, sinks), ev(id), { headers: h, msgID: id });
     seqs.push(ack.seq);
   }
   return seqs;

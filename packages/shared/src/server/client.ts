@@ -179,11 +179,12 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     from: Conn,
   ): void {
     if (this.closeReason !== undefined) return;
-    const perms = this.permissions;
-    if (perms?.canDeliver !== undefined && sub.wildcard && !perms.canDeliver(subject)) return;
-    // A JetStream delivery over a leaf link names its stream subject in its reply (leaf-reply.ts).
+    // A JetStream delivery over a leaf link names its stream subject in its reply (leaf-reply.ts): the subject the
+    // client is shown is the one its permissions are checked against.
     if (reply !== undefined && from.remote === true && reply.includes('@'))
       ({ subject, reply } = leafReply(subject, reply));
+    const perms = this.permissions;
+    if (perms?.canDeliver !== undefined && sub.wildcard && !perms.canDeliver(subject)) return;
     if (reply !== undefined) perms?.noteReply?.(reply);
     const out = this.core.batch;
     if (hdrLen === 0 || this.opts.headers) out.writeMsg(subject, sub.sid, reply, hdrLen, msg);

@@ -88,15 +88,20 @@ class JetStreamBackend implements EventBackend {
   }
 
   /**
-   * Each event published to its own subject with its id as Nats-Msg-Id, all of the group at once (one connection:
-   * JetStream stores them in order), resolved after every PubAck. A duplicate is answered by JetStream: within the
-   * duplicate window by the PubAck (`duplicate`, the first copy's seq: observed on nats-server 2.9.10); later, the
-   * publish expects its subject to be empty (Nats-Expected-Last-Subject-Sequence: 0) and the refusal names a
-   * duplicate, whose seq is then read. So an id is refused for as long as the stream keeps its first copy, at no cost
-   * to an event that is new (measured: test/jetstream-append.test.ts).
+   * Each event published to its own subject (its routing and id: layout.ts) with its id as Nats-Msg-Id, all of the
+   * group at once (one connection: JetStream stores them in order), resolved after every PubAck. A duplicate is
+   * answered by JetStream: within the stream's duplicate window (`[store] duplicate_window`) by the PubAck
+   * (`duplicate`, the first copy's seq: observed on nats-server 2.9.10), whatever its routing; later, the publish
+   * expects its subject to be empty (Nats-Expected-Last-Subject-Sequence: 0) and the refusal names a duplicate, whose
+   * seq is then read. That subject holds the routing, so what is not caught is a retry beyond the window whose routing
+   * changed in between (a [handlers] reload changed a filter): it is stored a second time, delivered to its new
+   * sinks, and get(id) reads the first copy. Otherwise an id is refused for as long as the stream keeps its first
+   * copy, at no cost to an event that is new (measured: test/jetstream-append.test.ts).
    */
   async append(events: readonly NewEvent[]): Promise<AppendResult[]> {
-    const settled = await Promise.allSettled(events.map((e) => this.publish(e)));
+    // Every subject first: a sink without a routing slot throws before anything of the group is published.
+    const subjects = events.map((e) => this.deps.layout.event(e.id, e.sinks));
+    const settled = await Promise.allSettled(events.map((e, i) => this.publish(e, subjects[i]!)));
     const results: AppendResult[] = [];
     let owed = 0;
     settled.forEach((s, i) => {
@@ -118,14 +123,14 @@ class JetStreamBackend implements EventBackend {
     return results;
   }
 
-  private async publish(e: NewEvent): Promise<AppendResult> {
+  private async publish(e: NewEvent, subject: string): Promise<AppendResult> {
     const { js, layout } = this.deps;
     const h = headers();
     h.set(HEADERS.type, e.type);
     h.set(HEADERS.sinks, e.sinks.join(','));
     let ack: PubAck;
     try {
-      ack = await js.publish(layout.event(e.id), this.enc.encode(e.body), {
+      ack = await js.publish(subject, this.enc.encode(e.body), {
         msgID: e.id,
         headers: h,
         expect: { streamName: layout.stream, lastSubjectSequence: 0 },
@@ -134,7 +139,7 @@ class JetStreamBackend implements EventBackend {
     } catch (err) {
       const code = (err as NatsError).api_error?.err_code;
       if (code === WRONG_LAST_SEQUENCE) {
-        const first = await this.reads.get(e.id);
+        const first = await this.reads.atSubject(subject, e.id);
         if (first !== undefined) return { id: e.id, seq: first.seq, duplicate: true };
       }
       if (code === MESSAGE_TOO_LARGE) return refusedAlone(e, 'larger than the stream accepts (max_payload)');

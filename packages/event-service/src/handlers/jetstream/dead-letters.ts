@@ -63,7 +63,7 @@ export async function replay(deps: JetStreamDeps, sink: string, ids?: readonly s
 
 /**
  * A sink's deliveries owed (its consumer's messages not yet delivered plus those claimed and not settled) and its
- * dead letters. Messages routed to other sinks are counted as owed until the consumer reaches and skips them.
+ * dead letters. Exact: the consumer's filter is the sink's routing slot (layout.ts), so it counts only its own.
  */
 export async function sinkCounts(deps: JetStreamDeps, sink: string): Promise<{ pending: number; dead: number }> {
   const { jsm, layout } = deps;

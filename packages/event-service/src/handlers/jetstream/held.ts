@@ -1,8 +1,11 @@
-// `held` on JetStream: the events not yet delivered to every sink, read from the sinks' durable consumers (what
-// event_limit bounds). A consumer's num_pending (not yet claimed) plus num_ack_pending (claimed, unsettled) is what
-// it still owes; the largest of them is the count of events some sink still waits for, a lower bound of the events
-// held by any sink (an event owed to two sinks counts once). Every instance reads the same consumers, so what
-// another instance delivers counts here too: hence the poll beside the refreshes after our own appends and settles.
+// `held` on JetStream: the events not yet delivered to every sink they were routed to (what event_limit bounds),
+// read from the sinks' durable consumers. Each consumer filters on its sink's routing slot (layout.ts), so its
+// num_pending (not yet claimed) plus num_ack_pending (claimed, unsettled) is exactly what that sink still owes. The
+// events held are the union of those backlogs; `held` is the largest of them, a lower bound of the union (an event
+// owed to two sinks counts once in each; the sum would be an upper bound). The exact union would need each message's
+// state across consumers, which JetStream does not keep in one place: reading it means scanning the backlogs, not
+// cheap at every publish. Every instance reads the same consumers, so what another instance delivers counts here
+// too: hence the poll beside the refreshes after our own appends and settles.
 import type { JetStreamManager } from 'nats';
 import type { Logger } from '@event-broker/shared';
 import type { StreamLayout } from './layout.js';

@@ -7,8 +7,9 @@
 // Order: max_ack_pending = maxInFlight, so with 1 JetStream hands out one message at a time, in stream order, and
 // a nak'd one (retrying after its delay) still counts as pending: nothing after it is handed out before it settles.
 //
-// The consumer sees every message of the stream (events and replay copies: a 2.9 consumer has one filter); one not
-// routed to this sink (its Event-Sinks header does not name it, a replay copy for another sink) is acked unread.
+// The consumer's filter is the sink's routing slot (layout.ts sinkFilter): it sees the events routed to this sink and
+// its replay copies, nothing else, so a sink that wants few events never pulls the rest. The Event-Sinks header is
+// checked too, as a safety net: a message that does not name this sink (not written by the backend) is acked unread.
 //
 // Attempts are JetStream's delivery count less one: a claim released by close() or lost with a crashed instance
 // counts as an attempt too (its POST may have gone out). next() waits at least a second when nothing is owed: the
@@ -46,6 +47,7 @@ export class JetStreamSinkQueue implements SinkQueue {
   private closed = false;
   private readonly ackWaitMs: number;
   private readonly durable: string;
+  private readonly filter: string;
 
   constructor(
     private readonly deps: JetStreamDeps,
@@ -54,6 +56,8 @@ export class JetStreamSinkQueue implements SinkQueue {
   ) {
     this.ackWaitMs = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
     this.durable = deps.layout.durable(sink);
+    // A sink without a routing slot throws here, at its queue's creation.
+    this.filter = deps.layout.sinkFilter(sink);
   }
 
   /** Creates the consumer or checks it (next() does too): rejects with the reason it cannot be used. */
@@ -66,7 +70,7 @@ export class JetStreamSinkQueue implements SinkQueue {
     const consumer = await this.ensure();
     const deadline = Date.now() + waitMs;
     const out: Delivery[] = [];
-    // Messages routed elsewhere are skipped: pull again while the wait lasts.
+    // A message the safety net skips leaves this pull empty: pull again while the wait lasts.
     while (!this.closed && out.length === 0) {
       const first = await this.pull(consumer, 1, Math.max(MIN_PULL_MS, deadline - Date.now()));
       let got = first;
@@ -79,7 +83,7 @@ export class JetStreamSinkQueue implements SinkQueue {
         if (d !== undefined) out.push(d);
         else skipped++;
       }
-      // A skipped message may have been the last an event was owed for (the backend counts held per consumer).
+      // A skipped message was counted as owed by the consumer (the backend reads held from it).
       if (skipped > 0) this.deps.settled();
       if (Date.now() >= deadline) break;
     }
@@ -159,6 +163,7 @@ export class JetStreamSinkQueue implements SinkQueue {
       description: `event sink ${this.sink}`,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
+      filter_subject: this.filter,
       ack_wait: nanos(this.ackWaitMs),
       max_ack_pending: Math.max(1, this.opts.maxInFlight),
       max_deliver: -1,
@@ -178,11 +183,11 @@ export class JetStreamSinkQueue implements SinkQueue {
     if (c.ack_policy !== AckPolicy.Explicit) fixed.push(`ack_policy ${c.ack_policy}`);
     if (c.deliver_policy !== DeliverPolicy.All) fixed.push(`deliver_policy ${c.deliver_policy}`);
     if (c.deliver_subject !== undefined && c.deliver_subject !== '') fixed.push('a push consumer');
-    if (c.filter_subject !== undefined && c.filter_subject !== '') fixed.push(`filter_subject ${c.filter_subject}`);
+    if ((c.filter_subject ?? '') !== this.filter) fixed.push(`filter_subject ${c.filter_subject || 'none'}`);
     if (fixed.length > 0) {
       throw this.problem(
-        `exists with other settings (${fixed.join(', ')}; want ack_policy explicit, deliver_policy all, pull, no ` +
-          `filter): delete it (nats consumer rm ${layout.stream} ${this.durable}) to have it created anew`,
+        `exists with other settings (${fixed.join(', ')}; want ack_policy explicit, deliver_policy all, pull, ` +
+          `filter_subject ${this.filter}): delete it (nats consumer rm ${layout.stream} ${this.durable}) to have it created anew`,
       );
     }
     if (c.ack_wait !== want.ack_wait || c.max_ack_pending !== want.max_ack_pending) {
@@ -240,6 +245,10 @@ export class JetStreamSinkQueue implements SinkQueue {
     const h = m.headers;
     const routed = (h?.get(HEADERS.sinks) ?? '').split(',').map((s) => s.trim());
     if (!routed.includes(this.sink)) {
+      this.deps.logger.warn(
+        { sink: this.sink, subject: m.subject, seq: m.info.streamSequence },
+        'sink skipped a message its routing header does not route to it',
+      );
       m.ack();
       return undefined;
     }

@@ -21,6 +21,12 @@ export const DOMAIN_NAME = {
   reason: 'must be 1 to 64 letters, digits, "_" or "-" (a JetStream domain, as in jetstream { domain })',
 };
 
+/**
+ * `[store] duplicate_window`'s default: nats-server's own (2 minutes), or max_age when that is shorter (JetStream
+ * refuses a window longer than the stream's max_age, and shortens its own default the same way).
+ */
+export const DEFAULT_DUPLICATE_WINDOW_MS = 2 * 60_000;
+
 /** Milliseconds a JetStream request (PubAck included) may take: nats.js's own default. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 
@@ -34,6 +40,7 @@ export interface StoreSettings {
   max_bytes?: number;
   domain?: string;
   request_timeout?: number;
+  duplicate_window?: number;
 }
 
 /** What the JetStream backend uses, defaults filled in. */
@@ -47,9 +54,19 @@ export interface JetStreamStoreConfig {
   /** `[store] domain`; undefined: the hub's announced one, else none (backend.ts chooseDomain). */
   domain: string | undefined;
   requestTimeoutMs: number;
+  /** The streams' duplicate window, ms: a retry of an id within it is answered as a duplicate whatever its routing. */
+  duplicateWindowMs: number;
 }
 
-const JETSTREAM_ONLY = ['stream', 'replicas', 'max_age', 'max_bytes', 'domain', 'request_timeout'] as const;
+const JETSTREAM_ONLY = [
+  'stream',
+  'replicas',
+  'max_age',
+  'max_bytes',
+  'domain',
+  'request_timeout',
+  'duplicate_window',
+] as const;
 
 /** The section's cross-key check: the JetStream keys only with backend = "jetstream", `path` only with sqlite. */
 export function checkStoreBackend(store: StoreSettings, ctx: CheckContext): void {
@@ -73,6 +90,15 @@ export function checkStoreBackend(store: StoreSettings, ctx: CheckContext): void
       'is the SQLite file, unused by backend = "jetstream" (events go to the stream): remove it, or set backend = "sqlite"',
     );
   }
+  // nats-server refuses a stream whose duplicate window is longer than its max_age.
+  const maxAge = store.max_age ?? 0;
+  if (store.duplicate_window !== undefined && maxAge > 0 && store.duplicate_window > maxAge) {
+    ctx.report(
+      ['duplicate_window'],
+      'ECONFIG_RANGE',
+      `must not exceed max_age (${maxAge} ms): JetStream refuses a duplicate window longer than the events are kept, got ${store.duplicate_window} ms`,
+    );
+  }
 }
 
 /** The JetStream backend's settings from a `[store]` section (absent keys: their defaults). */
@@ -84,5 +110,10 @@ export function jetStreamStoreConfig(store: Omit<StoreSettings, 'path' | 'backen
     maxBytes: store.max_bytes,
     domain: store.domain,
     requestTimeoutMs: store.request_timeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    duplicateWindowMs:
+      store.duplicate_window ??
+      (store.max_age !== undefined && store.max_age > 0
+        ? Math.min(store.max_age, DEFAULT_DUPLICATE_WINDOW_MS)
+        : DEFAULT_DUPLICATE_WINDOW_MS),
   };
 }

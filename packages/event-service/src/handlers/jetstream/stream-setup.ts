@@ -7,13 +7,6 @@ import { JetStreamStoreError } from './connection.js';
 import type { StreamLayout } from './layout.js';
 import type { JetStreamStoreConfig } from './store-config.js';
 
-/**
- * Nats-Msg-Id duplicates inside this window are answered by the PubAck itself (`duplicate: true`, the first copy's
- * seq); older ids are caught by the expected-last-subject-sequence check (backend.ts append), so the window only
- * has to cover a client's retries of one request, not the whole life of an id. nats-server's default.
- */
-export const DUPLICATE_WINDOW_MS = 2 * 60_000;
-
 /** The settings the service wants, and those it compares with an existing stream. */
 export type WantedStream = Pick<
   StreamConfig,
@@ -45,7 +38,11 @@ export function eventsStream(layout: StreamLayout, config: JetStreamStoreConfig)
     // An accepted event must never be dropped to make room for a new one (discard: old would delete the oldest,
     // delivered to its sinks or not): a full stream refuses new events instead, and the publisher is told.
     discard: DiscardPolicy.New,
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    // Nats-Msg-Id duplicates inside the window are answered by the PubAck itself (`duplicate: true`, the first
+    // copy's seq), whatever their routing; older ids are caught by the expected-last-subject-sequence check when
+    // their routing is the same (backend.ts append). So the window need only cover a client's retries of one
+    // request (and a routing change by a reload between them), not the whole life of an id.
+    duplicate_window: nanos(config.duplicateWindowMs),
   };
 }
 
@@ -125,6 +122,7 @@ function differences(want: WantedStream, have: StreamConfig): string[] {
   diff('max_bytes', have.max_bytes, want.max_bytes, '[store] max_bytes, -1 is unlimited');
   diff('max_msgs', have.max_msgs, want.max_msgs, 'no message count limit');
   diff('discard', have.discard, want.discard, 'a full stream refuses new events, never drops accepted ones');
+  diff('duplicate_window', have.duplicate_window, want.duplicate_window, '[store] duplicate_window, in ns');
   return out;
 }
 
