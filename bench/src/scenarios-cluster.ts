@@ -81,6 +81,7 @@ function jetStreamEvents(name: string, replicas: number, instances: number, batc
       cpuParts(r),
       backlogNote(r),
       ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
+      ...((r.redelivered ?? 0) > 0 ? [`${r.redelivered} event(s) delivered again (same webhook-id)`] : []),
       ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
     ],
   };

@@ -45,6 +45,7 @@ export function eventsScenario(name: string, batch: number, maxInFlight = 1): Sc
         : []),
       backlogNote(r),
       ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
+      ...((r.redelivered ?? 0) > 0 ? [`${r.redelivered} event(s) delivered again (same webhook-id)`] : []),
       ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
       ...(batch > 1 && r.batch_posts === 0
         ? [`batch_size ${batch} not applied by the service: every POST carried one event`]
