@@ -112,13 +112,24 @@ export async function runEventsJetStream(
     }
     const producer = cluster.nodes[cluster.nodes.length - 1]!;
     await intakeReachable(cluster, o.instances, producer.url);
-    const pids = [...services.map((s) => s.pid), ...cluster.nodes.map((n) => n.pid())];
+    const procs: Array<[string, number]> = [
+      ...services.map((s, i): [string, number] => [`instance ${i + 1}`, s.pid]),
+      ...cluster.nodes.map((n, i): [string, number] => [`n${i + 1}`, n.pid()]),
+    ];
+    // The runners read the CPU at the window's start and at its end: the first and the latest reading give the
+    // window's CPU per process (the notes' parts).
+    let first: number[] | undefined;
+    let latest: number[] = [];
     const everything: RunningServer = {
       target: 'ours',
       pid: services[0]!.pid,
       port: producer.clientPort,
       rssKiB: () => services.reduce((sum, s) => sum + s.rssKiB(), 0),
-      cpuSeconds: () => pids.reduce((sum, pid) => sum + readCpuSeconds(pid), 0),
+      cpuSeconds: () => {
+        latest = procs.map(([, pid]) => readCpuSeconds(pid));
+        first ??= latest;
+        return latest.reduce((a, b) => a + b, 0);
+      },
       stop: async () => undefined,
     };
     let r: GenResult;
@@ -135,8 +146,10 @@ export async function runEventsJetStream(
     } else {
       r = await clientRequests(spec, everything, receiver, onServerCpu);
     }
+    const parts = Object.fromEntries(procs.map(([name], i) => [name, latest[i]! - (first?.[i] ?? 0)]));
     return {
       ...r,
+      server_cpu_parts: parts,
       generator: `${r.generator}; ${o.instances} instance(s), JetStream R${o.replicas} on 3 nodes`,
     };
   } finally {

@@ -132,7 +132,8 @@ export async function nativeRequests(
   const base = r.warmup_acked ?? 0;
   const backlog = acked - Math.max(0, deliveredAtEnd - base);
   await waitDelivered(receiver, base + acked);
-  const got = receiver.delivered() - base;
+  // Not even the warm-up's events delivered by the drain bound: none of the window's were.
+  const got = Math.max(0, receiver.delivered() - base);
   const t2 = got > 0 ? receiver.lastDelivery() : t1;
   return {
     ...r,
@@ -148,6 +149,7 @@ export async function nativeRequests(
     drain_ns: Number(t2 > t1 ? t2 - t1 : 0n),
     batch: spec.batch ?? 1,
     batch_posts: receiver.arrays(),
+    redelivered: receiver.redelivered(),
   };
 }
 
@@ -226,27 +228,39 @@ export async function clientRequests(
       drain_ns: Number(t2 > t1 ? t2 - t1 : 0n),
       batch,
       batch_posts: receiver.arrays(),
+      redelivered: receiver.redelivered(),
     };
   } finally {
     await nc.close().catch(() => undefined);
   }
 }
 
-// The sink's receiver, on its own thread: counts events (a JSON array is a batch), answers 204, and shares its
-// counts through a SharedArrayBuffer: [0] events, [1] array bodies; the BigInt view holds the last delivery time.
+// The sink's receiver, on its own thread: counts distinct events by id (a JSON array is a batch; a single event's id
+// is its webhook-id), so a redelivery (at least once) never stands in for an event that never came; answers 204;
+// shares its counts through a SharedArrayBuffer: [0] distinct events, [1] array bodies, [4] redeliveries; the
+// BigInt view holds the last delivery time.
 const RECEIVER_SOURCE = `
 const http = require('node:http');
 const { parentPort, workerData } = require('node:worker_threads');
 const counts = new Int32Array(workerData, 0, 2);
 const last = new BigInt64Array(workerData, 8, 1);
+const again = new Int32Array(workerData, 16, 1);
+const seen = new Set();
+const count = (id) => {
+  if (seen.has(id)) Atomics.add(again, 0, 1);
+  else {
+    seen.add(id);
+    Atomics.add(counts, 0, 1);
+  }
+};
 const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (d) => chunks.push(d));
   req.on('end', () => {
     if (chunks[0] && chunks[0][0] === 0x5b) {
       Atomics.add(counts, 1, 1);
-      Atomics.add(counts, 0, JSON.parse(Buffer.concat(chunks).toString('utf8')).length);
-    } else Atomics.add(counts, 0, 1);
+      for (const e of JSON.parse(Buffer.concat(chunks).toString('utf8'))) count(e.id);
+    } else count(req.headers['webhook-id']);
     Atomics.store(last, 0, process.hrtime.bigint());
     res.writeHead(204).end();
   });
@@ -259,9 +273,10 @@ parentPort.on('message', () => {
 `;
 
 export async function startReceiver() {
-  const shared = new SharedArrayBuffer(16);
+  const shared = new SharedArrayBuffer(24);
   const counts = new Int32Array(shared, 0, 2);
   const last = new BigInt64Array(shared, 8, 1);
+  const again = new Int32Array(shared, 16, 1);
   const worker = new Worker(RECEIVER_SOURCE, { eval: true, workerData: shared });
   const port = await new Promise<number>((resolve, reject) => {
     worker.once('message', (p: number) => resolve(p));
@@ -270,6 +285,7 @@ export async function startReceiver() {
   return {
     port,
     delivered: () => Atomics.load(counts, 0),
+    redelivered: () => Atomics.load(again, 0),
     arrays: () => Atomics.load(counts, 1),
     lastDelivery: () => Atomics.load(last, 0),
     stop: async () => {

@@ -56,6 +56,8 @@ export interface GenResult {
   batch?: number;
   /** POSTs whose body was a JSON array (0 with batch > 1: the service did not apply batch_size). */
   batch_posts?: number;
+  /** Events the receiver got again after their first delivery (at least once); the counts above are distinct ids. */
+  redelivered?: number;
   // `soak` (soak.ts): heapUsed after a forced GC (bytes; ours only) and VmRSS (KiB): fresh (cold), after one
   // warm-up round (before), the largest sample during the load, and after the idle period; the steps run.
   heap_cold?: number;

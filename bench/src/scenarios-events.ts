@@ -45,6 +45,7 @@ export function eventsScenario(name: string, batch: number, maxInFlight = 1): Sc
         : []),
       backlogNote(r),
       ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
+      ...((r.redelivered ?? 0) > 0 ? [`${r.redelivered} event(s) delivered again (same webhook-id)`] : []),
       ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
       ...(batch > 1 && r.batch_posts === 0
         ? [`batch_size ${batch} not applied by the service: every POST carried one event`]
@@ -54,7 +55,7 @@ export function eventsScenario(name: string, batch: number, maxInFlight = 1): Sc
 }
 
 // How far delivery was behind when the intake ended, in events and in time at the intake's rate.
-function backlogNote(r: GenResult): string {
+export function backlogNote(r: GenResult): string {
   const backlog = r.backlog_at_end ?? 0;
   const ms = r.sent ? (backlog / (r.sent / (r.window_ns / 1e9))) * 1000 : NaN;
   return `backlog when intake ended: ${backlog} of ${r.sent ?? '?'} (${ms.toFixed(0)} ms of intake), drained ${((r.drain_ns ?? 0) / 1e9).toFixed(2)} s later`;

@@ -30,6 +30,8 @@ import {
   type EventStoreErrorCode,
 } from '../src/error-codes.js';
 import type { EventServiceError } from '../src/embedded.js';
+import * as jetstreamCodes from '../src/handlers/jetstream/connection.js';
+import { JETSTREAM_STORE_ERROR_CODES, type JetStreamStoreError } from '../src/handlers/jetstream/connection.js';
 import type { IntakeErrorCode } from '../src/handlers/intake.js';
 import type { EventStoreError } from '../src/handlers/store-file.js';
 
@@ -38,6 +40,8 @@ type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const classUsesTheList: Exactly<EventServiceError['code'], EventServiceErrorCode> = true;
 const storeErrorUsesTheList: Exactly<EventStoreError['code'], EventStoreErrorCode> = true;
 const intakeUsesTheList: Exactly<IntakeErrorCode, EventReplyErrorCode> = true;
+const jetStreamErrorUsesTheList: Exactly<JetStreamStoreError['code'], keyof typeof JETSTREAM_STORE_ERROR_CODES> = true;
+void jetStreamErrorUsesTheList;
 void classUsesTheList;
 void storeErrorUsesTheList;
 void intakeUsesTheList;
@@ -134,6 +138,7 @@ const TABLES: readonly CodeTable[] = [
   { name: 'CONFIG_ERROR_CODES', title: '`ConfigError`', codes: CONFIG_ERROR_CODES },
   { name: 'UPLINK_ERROR_CODES', title: '`UplinkError`', codes: UPLINK_ERROR_CODES },
   { name: 'TLS_ERROR_CODES', title: '`TlsConfigError`', codes: TLS_ERROR_CODES },
+  { name: 'JETSTREAM_STORE_ERROR_CODES', title: '`JetStreamStoreError`', codes: JETSTREAM_STORE_ERROR_CODES },
   // Codes alone: the README says more of each than a one-line table entry would.
   { name: 'EVENT_SERVICE_ERROR_CODES', title: '`EventServiceError`', codes: EVENT_SERVICE_ERROR_CODES },
   { name: 'EVENT_STORE_ERROR_CODES', title: '`EventStoreError`', codes: EVENT_STORE_ERROR_CODES },
@@ -156,7 +161,9 @@ for (const table of TABLES) {
 }
 
 test('every code table the packages export has its README subsection, and every subsection under "## Error codes" its table', () => {
-  const exported = [...Object.keys(shared), ...Object.keys(serviceCodes)].filter((k) => k.endsWith('_ERROR_CODES'));
+  const exported = [...Object.keys(shared), ...Object.keys(serviceCodes), ...Object.keys(jetstreamCodes)].filter((k) =>
+    k.endsWith('_ERROR_CODES'),
+  );
   assertSameKeys(
     TABLES.map((t) => t.name),
     exported,
