@@ -33,6 +33,7 @@ import {
   type ClientStats,
 } from './context.js';
 import { Parking } from './parking.js';
+import { withReserved } from './reserved.js';
 import { messageBytesBound, type Transport } from './transport.js';
 
 export type { ClientLimits, ClientStats };
@@ -105,7 +106,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       authenticate: (fields) => this.ctx.authenticator?.admit(fields, this),
       granted: (permissions) => {
         this.connected = true;
-        this.permissions = permissions;
+        // The broker's reserved subjects (reserved.ts) are denied to every client but the process's own.
+        const reserved = this.system ? undefined : ctx.broker.reserved;
+        this.permissions = reserved === undefined ? permissions : withReserved(permissions, reserved);
         this.ok();
       },
     });
