@@ -106,9 +106,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       authenticate: (fields) => this.ctx.authenticator?.admit(fields, this),
       granted: (permissions) => {
         this.connected = true;
-        // The broker's reserved subjects (reserved.ts) are denied to every client but the process's own.
-        const reserved = this.system ? undefined : ctx.broker.reserved;
-        this.permissions = reserved === undefined ? permissions : withReserved(permissions, reserved);
+        this.permissions = withReserved(permissions, this.system ? undefined : ctx.broker.reserved);
         this.ok();
       },
     });

@@ -69,9 +69,15 @@ export class ReservedSubjects {
 /**
  * A connection's permissions with the reserved subjects denied on top: publishing to one and subscribing to one are
  * refused, a wildcard subscription is not delivered one. `own` undefined (no permissions of its own): the reserved
- * set alone. Replies the own permissions open (`allow_responses`) never open a reserved subject.
+ * set alone. Replies the own permissions open (`allow_responses`) never open a reserved subject. `reserved`
+ * undefined (nothing reserved, or a system connection, which they do not bind): `own` as it is, so a connection
+ * without permissions still pays nothing per message.
  */
-export function withReserved(own: ClientPermissions | undefined, reserved: ReservedSubjects): ClientPermissions {
+export function withReserved(
+  own: ClientPermissions | undefined,
+  reserved: ReservedSubjects | undefined,
+): ClientPermissions | undefined {
+  if (reserved === undefined) return own;
   if (own === undefined) {
     return {
       canPublish: (subject) => !reserved.has(subject),
