@@ -8,6 +8,7 @@ import type { ClientPermissions } from './admission.js';
 
 // Decisions cached per subject, as permissions.ts does; the oldest quarter goes when full.
 const CACHE_MAX = 1024;
+const DOT = 46;
 
 /**
  * An immutable set of reserved subject patterns. Every pattern's first token is literal, so a subject whose first
@@ -19,6 +20,8 @@ export class ReservedSubjects {
   readonly patterns: readonly string[];
   /** Each pattern's first token with its dot: a subject not starting with one of these is not reserved. */
   private readonly prefixes: readonly string[];
+  /** The prefixes' first characters: most subjects are told apart by one comparison. */
+  private readonly firstChars: ReadonlySet<number>;
   private readonly list = new Sublist<{ subject: string; queue: undefined }>({ cacheMax: 0 });
   private readonly cache = new Map<string, boolean>();
 
@@ -34,6 +37,7 @@ export class ReservedSubjects {
     }
     this.patterns = Object.freeze([...patterns]);
     this.prefixes = Object.freeze([...prefixes]);
+    this.firstChars = new Set(this.prefixes.map((p) => p.charCodeAt(0)));
   }
 
   /**
@@ -42,10 +46,13 @@ export class ReservedSubjects {
    * while `>` and `*.x.>` are not (those are filtered on delivery instead).
    */
   has(subject: string): boolean {
+    if (!this.firstChars.has(subject.charCodeAt(0))) return false;
     const prefixes = this.prefixes;
     let candidate = false;
     for (let i = 0; i < prefixes.length; i++) {
-      if (subject.startsWith(prefixes[i]!)) {
+      const p = prefixes[i]!;
+      // The prefix's dot where the subject has it first: `events.x` is told from `eventstore.` in one comparison.
+      if (subject.charCodeAt(p.length - 1) === DOT && subject.startsWith(p)) {
         candidate = true;
         break;
       }
