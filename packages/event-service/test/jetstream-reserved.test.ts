@@ -9,9 +9,18 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { AckPolicy, StringCodec, type JsMsg, type Msg, type NatsConnection } from 'nats';
-import { ReservedSubjects, subjectMatches } from '@event-broker/shared';
+import WebSocket from 'ws';
+import {
+  DEFAULT_RESPONSE_PERMISSION,
+  PermissionRules,
+  Permissions,
+  ReservedSubjects,
+  subjectMatches,
+  withReserved,
+} from '@event-broker/shared';
 import { startReceiver } from '@event-broker/test-support/http';
-import { natsServerSkip } from '@event-broker/test-support/nats-server';
+import { natsServerSkip, startNatsLeaf } from '@event-broker/test-support/nats-server';
+import { untilFlows } from '@event-broker/test-support/flow';
 import { connectRaw, exchange, type RawConn } from '@event-broker/test-support/raw';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
@@ -65,6 +74,7 @@ async function setUp(t: TestContext) {
     store: { backend: 'jetstream', request_timeout: LINK_MS },
     handlers: { event_feed: sink.url } as never,
     leafnodes: { host: HOST, port: 0 },
+    websocket: { host: HOST, port: 0, no_tls: true },
   });
   const hubNc = await client(t, hub.clientPort);
   return { hub, sink, svc, hubNc };
@@ -83,6 +93,22 @@ async function rawLeaf(t: TestContext, svc: EventService): Promise<{ leaf: RawCo
   const m = await leaf.expect(/PONG\r\n/);
   greeting += m.input.slice(0, m.index);
   return { leaf, greeting };
+}
+
+/** CONNECT, `lines` and PING over the WebSocket port; the lines answered before the PONG. */
+async function overWebSocket(t: TestContext, port: number, lines: readonly string[]): Promise<string[]> {
+  const ws = new WebSocket(`ws://${HOST}:${port}`);
+  t.after(() => ws.terminate());
+  let got = '';
+  ws.on('message', (d: Buffer) => (got += d.toString('latin1')));
+  await within(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), 'ws open');
+  await until(() => got.includes('INFO '), 'the INFO over WebSocket');
+  ws.send(Buffer.from(`CONNECT {"verbose":false}\r\n${lines.map((l) => `${l}\r\n`).join('')}PING\r\n`));
+  await until(() => got.includes('PONG\r\n'), 'the PONG over WebSocket');
+  return got
+    .slice(got.indexOf('\r\n') + 2, got.indexOf('PONG\r\n'))
+    .split('\r\n')
+    .filter((l) => l !== '');
 }
 
 test('the store’s subjects are refused to everyone but the service, and the store works on', { skip }, async (t) => {
@@ -165,6 +191,12 @@ test('the store’s subjects are refused to everyone but the service, and the st
     );
   });
 
+  await t.test('a WebSocket client is refused them as a TCP one is', async () => {
+    const deleteApi = `$JS.API.STREAM.DELETE.${layout.stream}`;
+    const lines = await overWebSocket(t, svc.websocketPort!, ['SUB eventstore.> 1', `PUB ${deleteApi} 0`, '']);
+    assert.deepEqual(lines, [subErr('eventstore.>'), pubErr(deleteApi)]);
+  });
+
   await t.test('an embedded user connection is refused them too', () => {
     assert.throws(() => svc.subscribe('eventstore.>'), {
       code: 'PERMISSIONS_VIOLATION',
@@ -197,6 +229,21 @@ test('the store’s subjects are refused to everyone but the service, and the st
     assert.equal((await jsm.streams.info(layout.stream)).state.messages, 1);
   });
 
+  // A nats-server leaf on the leafnode port, its client listening to everything and writing into the stream.
+  const natsLeaf = await startNatsLeaf(svc.leafnodePort!);
+  t.after(() => natsLeaf.stop());
+  const leafNc = await client(t, natsLeaf.clientPort);
+  const viaLeaf = spy(leafNc.subscribe('>'));
+  await leafNc.flush();
+  await untilFlows(
+    () => attacker.publish('probe.leaf', sc.encode('probe')),
+    () => viaLeaf.some((m) => m.subject === 'probe.leaf'),
+    'the nats-server leaf’s interest crosses',
+    LINK_MS,
+  );
+  leafNc.publish(layout.event('forged-natsleaf', ['event_feed']), sc.encode(ev('forged-natsleaf')));
+  await leafNc.flush();
+
   await t.test('the store appends, delivers and answers meanwhile, and nobody saw its traffic', async () => {
     for (let i = 0; i < 5; i++) await append(`r${i}`);
     await until(() => sink.got.length >= ids.length, 'the sink gets every event', LINK_MS);
@@ -221,6 +268,7 @@ test('the store’s subjects are refused to everyone but the service, and the st
       () =>
         pub.some((m) => m.data === marker) &&
         inproc.some((m) => m.data === marker) &&
+        viaLeaf.some((m) => m.data === marker) &&
         leaf.buffered.includes(`LMSG probe.fence ${marker.length}\r\n${marker}`),
       'the fence reaches every listener',
       LINK_MS,
@@ -229,6 +277,15 @@ test('the store’s subjects are refused to everyone but the service, and the st
     assert.ok(pub.some((m) => m.subject === 'events.scanJobCreated'));
     assert.deepEqual(leaks(pub, ids), []);
     assert.deepEqual(leaks(inproc, ids), []);
+    assert.ok(viaLeaf.some((m) => m.subject === 'events.scanJobCreated'));
+    // (Its own client's forged publish it sees itself, on the leaf: that never left it for the service.)
+    assert.deepEqual(
+      leaks(
+        viaLeaf.filter((m) => !m.data.includes('forged-natsleaf')),
+        ids,
+      ),
+      [],
+    );
     const lmsgs = [...leaf.buffered.matchAll(/LMSG (\S+)/g)].map((m) => m[1]!);
     assert.ok(lmsgs.includes('events.scanJobCreated'));
     assert.deepEqual(lmsgs.filter(isReserved), []);
@@ -314,4 +371,30 @@ test('reserved: every subject under a reserved pattern is refused, every other o
   assert.equal(r.has('$JS.>'), false);
   assert.equal(r.has('eventstore.*.e.>'), true);
   assert.equal(r.has(`$JS.API.STREAM.INFO.${layout.stream}`), true);
+});
+
+test('reserved: merged with a user’s own permissions, a reply grant never opens a reserved subject', () => {
+  const rules = PermissionRules.compile({
+    pubAllow: [{ subject: 'svc.>', queue: undefined }],
+    pubDeny: [],
+    subAllow: undefined,
+    subDeny: [{ subject: 'secret.>', queue: undefined }],
+    response: DEFAULT_RESPONSE_PERMISSION,
+  });
+  const p = withReserved(new Permissions(rules), new ReservedSubjects(RESERVED))!;
+  assert.equal(p.canPublish('svc.a'), true);
+  assert.equal(p.canPublish('other'), false, 'the user’s allow list still applies');
+  assert.equal(p.canSubscribe('secret.x', undefined), false, 'the user’s deny list still applies');
+  assert.equal(p.canDeliver!('secret.x'), false);
+  assert.equal(p.canSubscribe('>', undefined), true);
+  assert.equal(p.canDeliver!(layout.event('x', [])), false);
+  // A request delivered with a reply opens it (allow_responses), unless the reply is the store's.
+  p.noteReply!('_INBOX.a.b');
+  p.noteReply!('eventstore.inbox.x.y');
+  assert.equal(p.canPublish('_INBOX.a.b'), true);
+  assert.equal(p.canPublish('eventstore.inbox.x.y'), false);
+  // Nothing reserved, or a system connection: the permissions as they were, no wrapper on the hot path.
+  assert.equal(withReserved(undefined, undefined), undefined);
+  const own = new Permissions(rules);
+  assert.equal(withReserved(own, undefined), own);
 });
