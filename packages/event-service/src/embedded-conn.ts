@@ -10,10 +10,13 @@ import {
   isValidPublishSubject,
   isValidQueueName,
   isValidSubject,
+  permissionsViolationForPublish,
+  permissionsViolationForSubscription,
   type Broker,
   type Conn,
   type Logger,
   type PublishGate,
+  type ReservedSubjects,
 } from '@event-broker/shared';
 import type {
   Msg,
@@ -200,6 +203,8 @@ export class EmbeddedConn implements Conn {
   private nextSid = 1;
   private closed = false;
   private lastValidSubject = '';
+  /** The broker's reserved subjects (the JetStream store's), denied unless this is the service's own connection. */
+  private readonly reserved: ReservedSubjects | undefined;
 
   constructor(
     private readonly broker: Broker,
@@ -208,6 +213,7 @@ export class EmbeddedConn implements Conn {
     this.limits = opts.limits;
     this.logger = opts.logger;
     this.system = opts.system ?? false;
+    this.reserved = this.system ? undefined : broker.reserved;
   }
 
   get maxPendingBytes(): number {
@@ -232,6 +238,8 @@ export class EmbeddedConn implements Conn {
   ): void {
     const es = this.subs.get(sub.sid);
     if (es === undefined) return;
+    // A wildcard subscription spanning a reserved subject is not delivered it (server/reserved.ts).
+    if (this.reserved !== undefined && sub.wildcard && this.reserved.has(subject)) return;
     es.push(new DeliveredMsg(this, subject, reply, es.sid, hdrLen, msg, from.publisher), msg.length);
   }
 
@@ -249,6 +257,8 @@ export class EmbeddedConn implements Conn {
     if (subject !== this.lastValidSubject) {
       if (!isValidPublishSubject(subject))
         throw new EventServiceError('BAD_SUBJECT', `invalid publish subject ${JSON.stringify(subject)}`);
+      if (this.reserved?.has(subject))
+        throw new EventServiceError('PERMISSIONS_VIOLATION', permissionsViolationForPublish(subject).text);
       this.lastValidSubject = subject;
     }
     if (opts?.reply !== undefined && !isValidPublishSubject(opts.reply)) {
@@ -282,6 +292,10 @@ export class EmbeddedConn implements Conn {
       throw new EventServiceError('BAD_SUBJECT', `invalid subject ${JSON.stringify(subject)}`);
     if (opts.queue !== undefined && !isValidQueueName(opts.queue)) {
       throw new EventServiceError('BAD_SUBJECT', `invalid queue group ${JSON.stringify(opts.queue)}`);
+    }
+    if (this.reserved?.has(subject)) {
+      const text = permissionsViolationForSubscription(subject, opts.queue).text;
+      throw new EventServiceError('PERMISSIONS_VIOLATION', text);
     }
     const sid = this.nextSid++;
     const entry = new Subscription(this, subject, opts.queue, String(sid));

@@ -20,6 +20,7 @@ export const EVENT_SERVICE_ERROR_CODES = [
   'EVENT_LIMIT',
   'CLOSED',
   'SLOW_CONSUMER',
+  'PERMISSIONS_VIOLATION',
 ] as const;
 
 export type EventServiceErrorCode = (typeof EVENT_SERVICE_ERROR_CODES)[number];

@@ -6,6 +6,7 @@ import {
   ClientFrontend,
   loadServerTlsOptions,
   newServerId,
+  ReservedSubjects,
   warnExposedKeyFiles,
   type Client,
   type ClientAuthenticator,
@@ -20,6 +21,8 @@ import { leafnodeListener, planServiceReload } from './config.js';
 import type { ServiceStats } from './api.js';
 import type { ServiceConfig } from './config-types.js';
 import { EmbeddedConn } from './embedded-conn.js';
+import { DEFAULT_STREAM } from './handlers/jetstream/layout.js';
+import { storeInboxPrefix, storeReservedSubjects } from './handlers/jetstream/reserved-subjects.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from './handlers/jetstream/store-config.js';
 import { startHandlers, type EventHandlers, type HandlersDeps } from './handlers/lifecycle.js';
 import { HealthResponder } from './health-responder.js';
@@ -72,6 +75,10 @@ export class EventServer implements FrontendHost, MonitorSource {
     private readonly options: ServerOptions = {},
   ) {
     this.broker = new Broker(config.service.listener_limit);
+    // The JetStream store's traffic crosses this broker: its subjects are the service's own (reserved-subjects.ts).
+    // From the start, before any connection; [store] backend and stream are restart-only.
+    if (config.store?.backend === 'jetstream')
+      this.broker.reserved = new ReservedSubjects(storeReservedSubjects(config.store.stream ?? DEFAULT_STREAM));
     this.admission = new ClientAdmission(config.service, logger);
     const svc = config.service;
     const ws = config.websocket;
@@ -229,7 +236,14 @@ export class EventServer implements FrontendHost, MonitorSource {
       connect: async () => {
         const timeoutMs = this.config.store?.request_timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
         await this.leafRemotes?.waitUntilUp(timeoutMs).catch(() => undefined);
-        return connect({ ...internal.connectOptions(), name: 'event-service store', maxReconnectAttempts: -1 });
+        return connect({
+          ...internal.connectOptions(),
+          name: 'event-service store',
+          maxReconnectAttempts: -1,
+          // Under the reserved `eventstore.>`: what the store receives (PubAcks, API answers, pull deliveries) no
+          // other connection can read or forge.
+          inboxPrefix: storeInboxPrefix(),
+        });
       },
       hub: {
         hubDomain: () => hub()?.domain,

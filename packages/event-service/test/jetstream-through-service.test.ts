@@ -1,11 +1,11 @@
 // The JetStream backend's connection made through the service's own broker (internal-port.ts), its JetStream API
-// requests crossing a leaf link of that broker to a nats-server that runs JetStream: the path the backend takes in
-// a deployment (there through [[leafnodes.remotes]]; here a nats-server leaf attached to the service's leafnode
-// port, with its own JetStream domain, stands in for the hub).
+// requests crossing the service's [[leafnodes.remotes]] link to a nats-server hub that runs JetStream in its own
+// domain: the path the backend takes in a deployment. (A JetStream server on the service's leafnode port is not a
+// way: the store's subjects are reserved from that port's peers, jetstream-reserved.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AckPolicy, connect } from 'nats';
-import { startNatsLeaf, natsServerSkip } from '@event-broker/test-support/nats-server';
+import { natsServerSkip } from '@event-broker/test-support/nats-server';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { until } from '@event-broker/test-support/wait';
 import { resolveServiceConfig } from '../src/config.js';
@@ -14,6 +14,7 @@ import { streamLayout } from '../src/handlers/jetstream/layout.js';
 import { jetStreamStoreConfig } from '../src/handlers/jetstream/store-config.js';
 import { EventServer } from '../src/server.js';
 import { event, quiet } from './helpers/jetstream.js';
+import { startHub } from './helpers/leaf-hub.js';
 
 const skip = natsServerSkip();
 const layout = streamLayout();
@@ -22,21 +23,19 @@ test(
   'appends and reads through the internal port and a leaf link reach JetStream in its domain',
   { skip },
   async (t) => {
+    const hub = await startHub(t, {
+      extra: [`jetstream { store_dir: ${JSON.stringify(tmpDir(t, 'jetstream-'))}, domain: EDGE }`],
+    });
     const config = resolveServiceConfig({
       service: { host: '127.0.0.1', port: 0 },
-      leafnodes: { host: '127.0.0.1', port: 0 },
+      leafnodes: { remotes: [{ urls: [hub.leafUrl] }] },
       store: { backend: 'jetstream', domain: 'EDGE' },
       log: { level: 'silent' },
     });
     const server = new EventServer(config, quiet, { handlers: false });
     await server.listen();
     t.after(() => server.close());
-    const storeDir = tmpDir(t, 'jetstream-');
-    const leaf = await startNatsLeaf(server.leafnodePort!, {
-      config: [`jetstream { store_dir: ${JSON.stringify(storeDir)}, domain: EDGE }`],
-    });
-    t.after(() => leaf.stop('SIGKILL'));
-    await until(() => server.leafnodes!.links.size === 1, 'the leaf attaches');
+    await until(() => server.remotes().every((r) => r.state === 'up'), 'the remote link is up');
     const backend = await openJetStreamBackend({
       nc: () => connect({ ...server.internalPort!.connectOptions(), name: 'event-service jetstream' }),
       config: jetStreamStoreConfig(config.store),

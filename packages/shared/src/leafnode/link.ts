@@ -102,6 +102,8 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     readonly transport: Transport,
   ) {
     super(ctx.broker, ctx.interest, cid);
+    // A leaf on our port is never the process's own: the broker's reserved subjects are denied to it.
+    this.reserved = ctx.broker.reserved;
     const svc = ctx.limits;
     // A leaf must CONNECT first: any other first byte is refused before anything of it is retained (nats-server
     // 2.9.10 answers `LMSG ...` before CONNECT with Authorization Violation). A message over our max_payload is read
@@ -370,6 +372,12 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       this.fail(Errors.leafnodeLoop, `our ${subject} came back`);
       return;
     }
+    // Not honoured, and the link stays up (nats-server closes a leaf over a permission violation: one client behind
+    // a gateway subscribing there would then cut all the others).
+    if (this.reserved?.has(subject)) {
+      this.reservedDropped('LS+', subject);
+      return;
+    }
     if (this.addPeerInterest(subject, queue) === 'invalid') {
       this.ctx.logger.warn(
         { lid: this.cid, leaf: this.leaf?.name, subject },
@@ -391,6 +399,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
     if (!this.admitted()) return;
+    if (this.reserved?.has(subject)) {
+      this.reservedDropped('LMSG', subject);
+      return;
+    }
     const broker = this.ctx.broker;
     if (broker.gated && !broker.admit(this, subject, reply)) {
       // Parked before it is counted or routed, until unpark().
@@ -398,6 +410,15 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
       return;
     }
     this.publishFromPeer(subject, reply, queues, hdrLen, msg);
+  }
+
+  /** An LS+ or LMSG on a reserved subject: dropped without -ERR, counted, logged at debug (any leaf can repeat it). */
+  private reservedDropped(op: 'LS+' | 'LMSG', subject: string): void {
+    this.stats.inReserved++;
+    this.ctx.logger.debug(
+      { ...this.logFields(), op, subject: clipped(subject) },
+      'leafnode operation on a reserved subject dropped',
+    );
   }
 
   /**

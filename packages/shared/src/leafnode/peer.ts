@@ -5,6 +5,7 @@
 import { leafSubLine, leafUnsubLine, type Outbound } from '../protocol/index.js';
 import { isValidSubject } from '../subjects/index.js';
 import { Subscription, type Broker, type Conn, type PublisherHandle } from '../server/broker.js';
+import type { ReservedSubjects } from '../server/reserved.js';
 import { interestKey, type Interest, type InterestObserver, type InterestTable } from './interest.js';
 
 const NO_QUEUES: readonly string[] = Object.freeze([]);
@@ -17,6 +18,8 @@ export interface LinkStats {
   outBytes: number;
   /** Messages from the peer over our max_payload, read past and dropped (the link stays up). */
   inOversize: number;
+  /** LS+ and LMSG from the peer on a subject reserved to the process (server/reserved.ts): dropped, the link stays up. */
+  inReserved: number;
   /** LS+, LS- and LMSG from the peer whose subject, reply or queue is not UTF-8: dropped, the link stays up. */
   inRefused: number;
 }
@@ -64,7 +67,15 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   readonly echo = false;
   readonly noResponders = false;
   readonly remote = true;
-  readonly stats: LinkStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, inOversize: 0, inRefused: 0 };
+  readonly stats: LinkStats = {
+    inMsgs: 0,
+    inBytes: 0,
+    outMsgs: 0,
+    outBytes: 0,
+    inOversize: 0,
+    inReserved: 0,
+    inRefused: 0,
+  };
   /** The peer's interest, by nats-server's key (`subject` or `subject queue`). */
   readonly subs = new Map<string, Subscription>();
 
@@ -75,6 +86,11 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   private pendSeq = -1;
   private readonly pend: LeafMessage = { subject: '', reply: undefined, queues: NO_QUEUES, hdrLen: 0, msg: NO_BYTES };
   private pendFrom: Conn | undefined;
+  /**
+   * Subjects the peer may not touch (server/reserved.ts): set by a link whose peer is not the process's own (the
+   * leafnode port's); undefined for an uplink, which carries the process's own traffic to its hub.
+   */
+  protected reserved: ReservedSubjects | undefined;
 
   constructor(
     protected readonly broker: Broker,
@@ -107,6 +123,8 @@ export abstract class LeafPeer implements Conn, InterestObserver {
     from: Conn,
   ): void {
     if (this.isClosed) return;
+    // A wildcard interest spanning a reserved subject is not delivered it (a literal one is never admitted).
+    if (this.reserved !== undefined && sub.wildcard && this.reserved.has(subject)) return;
     const seq = this.broker.seq;
     const m = this.pend;
     if (this.pendFrom !== undefined && this.pendSeq === seq) {
@@ -166,6 +184,8 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   interestChanged(it: Interest, delta: 1 | -1, by: Conn): void {
     // Never echo the peer's own interest back to it (its count is left out of othersCount anyway).
     if (by === this || this.isClosed || !this.announcing) return;
+    // Interest in a reserved subject (the process's own inboxes) is not shown to a peer that may not use it.
+    if (this.reserved !== undefined && this.reserved.has(it.subject)) return;
     const now = this.othersCount(it);
     let line: string | undefined;
     if (it.queue !== undefined) {
@@ -186,6 +206,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   protected interestBurst(loopSubject: string): string {
     let lines = leafSubLine(loopSubject, undefined, 0);
     for (const it of this.interest.values()) {
+      if (this.reserved !== undefined && this.reserved.has(it.subject)) continue;
       const n = this.othersCount(it);
       if (n > 0) lines += leafSubLine(it.subject, it.queue, n);
     }

@@ -4,6 +4,7 @@
 import { NO_RESPONDERS_HEADER } from '../protocol/index.js';
 import type { AuthContext } from './auth-context.js';
 import { Sublist, isLiteralSubject, type SublistEntry, type SublistResult } from '../subjects/index.js';
+import type { ReservedSubjects } from './reserved.js';
 
 /** Who published a message, for flow control: pausing stops reading from that publisher until resumed. */
 export interface PublisherHandle {
@@ -133,6 +134,11 @@ export class Broker {
    */
   private readonly listenerCredit = new Map<Conn, number>();
   private listenerCreditTotal = 0;
+  /**
+   * Subjects only system connections may touch (reserved.ts), set once at start (the event service's JetStream
+   * store); each non-system connection enforces them. Undefined: none, and nobody pays for the check.
+   */
+  reserved: ReservedSubjects | undefined;
 
   constructor(
     /** The most subscriptions alive in the whole service at once; changeable at run time. */

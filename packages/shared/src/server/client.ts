@@ -33,6 +33,7 @@ import {
   type ClientStats,
 } from './context.js';
 import { Parking } from './parking.js';
+import { withReserved } from './reserved.js';
 import { messageBytesBound, type Transport } from './transport.js';
 
 export type { ClientLimits, ClientStats };
@@ -105,7 +106,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
       authenticate: (fields) => this.ctx.authenticator?.admit(fields, this),
       granted: (permissions) => {
         this.connected = true;
-        this.permissions = permissions;
+        this.permissions = withReserved(permissions, this.system ? undefined : ctx.broker.reserved);
         this.ok();
       },
     });

@@ -11,5 +11,6 @@ export * from './frontend.js';
 export * from './slots.js';
 export * from './server-id.js';
 export * from './permissions.js';
+export * from './reserved.js';
 export * from './pinger.js';
 export * from './system-conn.js';
