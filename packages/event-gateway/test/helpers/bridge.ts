@@ -124,8 +124,7 @@ export async function startService(t: TestContext, pki: Pki, opts: ServiceOption
       root_ca_path: pki.ca,
       verify: false,
     },
-    // A `leafnodes` section given (remotes to a hub) merges over the leafnode port's settings.
-    leafnodes: { host: '127.0.0.1', port: opts.leafnodePort ?? 0, ...(sections.leafnodes as object | undefined) },
+    leafnodes: { host: '127.0.0.1', port: opts.leafnodePort ?? 0 },
     monitor: { host: '127.0.0.1', port: 0 },
     log: { level: 'silent' },
   } as never);
