@@ -4,9 +4,7 @@
 // and returns. What the credit admits is event-credit.ts's and listener-quota.ts's.
 import { randomBytes } from 'node:crypto';
 import {
-  CREDIT_QUEUE,
   MAX_CREDIT,
-  interestKey,
   SystemConn,
   creditSubject,
   parseCreditGrant,
@@ -57,15 +55,9 @@ export class CreditChannel extends SystemConn {
     this.on = this.hubAnswers();
     this.stops.push(
       broker.onInterestChange((sub) => {
-        // Only the hub's own subscription to the subject (plain, or the service's credit group when it has leafnode
-        // remotes): a `>` a nats-server hub relays for one of its clients would answer nothing, and parking
-        // publishers for an answer that never comes is worse than no credit.
-        if (
-          sub.conn === uplink &&
-          (sub.queue === undefined || sub.queue === CREDIT_QUEUE) &&
-          sub.subject === this.subject
-        )
-          this.scheduleCheck();
+        // Only the hub's own subscription to the subject: a `>` a nats-server hub relays for one of its clients
+        // would answer nothing, and parking publishers for an answer that never comes is worse than no credit.
+        if (sub.conn === uplink && sub.queue === undefined && sub.subject === this.subject) this.scheduleCheck();
       }),
       uplink.onStateChange((e) => {
         if (e.type === 'closed') return;
@@ -140,7 +132,7 @@ export class CreditChannel extends SystemConn {
   }
 
   private hubAnswers(): boolean {
-    return this.uplink.subs.has(this.subject) || this.uplink.subs.has(interestKey(this.subject, CREDIT_QUEUE));
+    return this.uplink.subs.has(this.subject);
   }
 
   /** After the interest change that prompted it (a link's LS+ burst, an LS-), not inside the broker's index update. */

@@ -4,7 +4,6 @@
 // configuration, starts and closes them, and tells the rest of the service (monitoring, the JetStream backend)
 // what each hub announced and whether the links are up.
 import {
-  CREDIT_QUEUE,
   hasRemoteTls,
   InterestTable,
   isLoopbackHost,
@@ -35,7 +34,7 @@ export const SHARED_WORK_QUEUES = Object.freeze({
   /** `events.>`: the intake. */
   intake: 'event-service-intake',
   /** `$EVENTS.CREDIT.*`: event and listener credit. */
-  credit: CREDIT_QUEUE,
+  credit: 'event-service-credit',
   /** `$EVENTS.FEED.QUERY`: the event feed's query responder. */
   feed: 'event-service-feed',
   /** `$EVENTS.HEALTH`: the health responder a gateway's /healthz asks. */

@@ -10,12 +10,6 @@ export type CreditKind = 'events' | 'listeners';
 
 export const CREDIT_SUBJECT_ROOT = '$EVENTS.CREDIT';
 
-/**
- * The queue group a service with leafnode remotes answers credit in (the same on every instance: one answers each
- * request, its own local member first). A gateway counts this group's subscription as a service answering credit.
- */
-export const CREDIT_QUEUE = 'event-service-credit';
-
 export function creditSubject(kind: CreditKind): string {
   return `${CREDIT_SUBJECT_ROOT}.${kind}`;
 }
