@@ -124,7 +124,8 @@ export async function startService(t: TestContext, pki: Pki, opts: ServiceOption
       root_ca_path: pki.ca,
       verify: false,
     },
-    leafnodes: { host: '127.0.0.1', port: opts.leafnodePort ?? 0 },
+    // A `leafnodes` section given (remotes to a hub) merges over the leafnode port's settings.
+    leafnodes: { host: '127.0.0.1', port: opts.leafnodePort ?? 0, ...(sections.leafnodes as object | undefined) },
     monitor: { host: '127.0.0.1', port: 0 },
     log: { level: 'silent' },
   } as never);
