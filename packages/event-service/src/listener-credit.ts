@@ -5,9 +5,10 @@
 import { SystemConn, creditSubject, parseCreditMessage, type Broker, type Conn } from '@event-broker/shared';
 
 export class ListenerCreditResponder extends SystemConn {
-  /** `queue`: with remotes, one instance of several answers (leafnode/remotes.ts SHARED_WORK_QUEUES). */
-  constructor(broker: Broker, queue?: string) {
-    super(broker, creditSubject('listeners'), 'listener-credit', queue);
+  // A plain subscription even with remotes: credit belongs to a gateway's link to this instance, so its interest is
+  // kept from the hub (leafnode/remotes.ts keptLocal) and only gateways attached here ask.
+  constructor(broker: Broker) {
+    super(broker, creditSubject('listeners'), 'listener-credit');
   }
 
   deliver(_sub: unknown, _subject: string, reply: string | undefined, hdrLen: number, msg: Buffer, from: Conn): void {

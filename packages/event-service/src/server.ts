@@ -164,7 +164,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       // What a gateway's /healthz asks through the link (health-responder.ts).
       this.healthResponder = new HealthResponder(this.broker, this.serverId, queues?.health);
       // What a gateway asks before admitting its clients' subscriptions (listener-credit.ts).
-      this.listenerCredit = new ListenerCreditResponder(this.broker, queues?.credit);
+      this.listenerCredit = new ListenerCreditResponder(this.broker);
     }
     try {
       // Dialling before the handlers start (a JetStream backend may wait for its hub) and before clients are accepted.

@@ -55,8 +55,11 @@ export interface IntakeOptions {
    * is (a refusal is shortened to fit). Default: unbounded.
    */
   maxPayloadBytes?: () => number;
-  /** Queue groups for `events.>` and its credit subject (with leafnode remotes: one instance of several takes each). */
-  queues?: { readonly events: string; readonly credit: string };
+  /**
+   * The queue group for `events.>` (with leafnode remotes: one instance of several takes each event). The credit
+   * subject stays a plain subscription: credit belongs to a link attached to this instance (remotes.ts CREDIT_KEPT_LOCAL).
+   */
+  queues?: { readonly events: string };
 }
 
 export interface IntakeStats {

@@ -106,7 +106,6 @@ export class EventIntake {
     });
     this.creditSub ??= this.conn.subscribe(creditSubject('events'), {
       callback: (msg) => this.room.onCredit(msg.publisher, msg.reply, msg.data),
-      ...(q && { queue: q.credit }),
     });
     this.removeGate ??= this.opts.addGate(this.room);
   }

@@ -62,7 +62,7 @@ export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'> {
   /** A sink's pump over such a backend's queue (default remote-backend.ts createSinkPump). */
   createSinkPump?: CreateSinkPump;
   /** With leafnode remotes, the queue groups the intake and the feed query subscribe in (leafnode/remotes.ts). */
-  queues?: { readonly intake: string; readonly credit: string; readonly feed: string };
+  queues?: { readonly intake: string; readonly feed: string };
 }
 
 export class EventHandlers {
@@ -142,7 +142,7 @@ export class EventHandlers {
       },
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
-      ...(deps.queues && { queues: { events: deps.queues.intake, credit: deps.queues.credit } }),
+      ...(deps.queues && { queues: { events: deps.queues.intake } }),
     });
     this.storeHealth = new StoreHealth({
       backend: () => this.backend,

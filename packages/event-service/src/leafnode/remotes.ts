@@ -4,6 +4,7 @@
 // configuration, starts and closes them, and tells the rest of the service (monitoring, the JetStream backend)
 // what each hub announced and whether the links are up.
 import {
+  CREDIT_SUBJECT_ROOT,
   hasRemoteTls,
   InterestTable,
   isLoopbackHost,
@@ -33,14 +34,24 @@ type RemoteSection = NonNullable<LeafnodesSection['remotes']>[number];
 export const SHARED_WORK_QUEUES = Object.freeze({
   /** `events.>`: the intake. */
   intake: 'event-service-intake',
-  /** `$EVENTS.CREDIT.*`: event and listener credit. */
-  credit: 'event-service-credit',
   /** `$EVENTS.FEED.QUERY`: the event feed's query responder. */
   feed: 'event-service-feed',
   /** `$EVENTS.HEALTH`: the health responder a gateway's /healthz asks. */
   health: 'event-service-health',
 });
 export type SharedWorkQueues = typeof SHARED_WORK_QUEUES;
+
+/**
+ * Interest never announced to a hub: the credit responders (`$EVENTS.CREDIT.*`, shared server/credit.ts). Credit is
+ * room reserved for one gateway's link to this instance and spent by what that link publishes here; a gateway
+ * attached to a cluster node publishes to whichever instance takes each event, so no instance can grant it any. Kept
+ * local, a gateway on a node sees no credit responder and asks for none (it is not parked: requests still get
+ * EEVENT_LIMIT), while a gateway on this instance's [leafnodes] port sees this instance's alone.
+ */
+export function keptLocal(subject: string): boolean {
+  return subject.startsWith(CREDIT_PREFIX);
+}
+const CREDIT_PREFIX = `${CREDIT_SUBJECT_ROOT}.`;
 
 /** One remote as monitoring and the JetStream backend see it. */
 export interface RemoteStatus {
@@ -89,6 +100,7 @@ export class LeafRemotes {
           name: i === 0 ? base : `${base}-${i}`,
           version: VERSION,
           interest: this.interest,
+          keptLocal,
           ...(credentialsOf(r) !== undefined && { credentials: credentialsOf(r) }),
         });
       });

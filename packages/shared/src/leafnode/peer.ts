@@ -91,6 +91,8 @@ export abstract class LeafPeer implements Conn, InterestObserver {
    * leafnode port's); undefined for an uplink, which carries the process's own traffic to its hub.
    */
   protected reserved: ReservedSubjects | undefined;
+  /** Local interest the peer is never told of (UplinkOptions.keptLocal); undefined: all of it is announced. */
+  protected keptLocal: ((subject: string) => boolean) | undefined;
 
   constructor(
     protected readonly broker: Broker,
@@ -186,6 +188,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
     if (by === this || this.isClosed || !this.announcing) return;
     // Interest in a reserved subject (the process's own inboxes) is not shown to a peer that may not use it.
     if (this.reserved !== undefined && this.reserved.has(it.subject)) return;
+    if (this.keptLocal?.(it.subject) === true) return;
     const now = this.othersCount(it);
     let line: string | undefined;
     if (it.queue !== undefined) {
@@ -207,6 +210,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
     let lines = leafSubLine(loopSubject, undefined, 0);
     for (const it of this.interest.values()) {
       if (this.reserved !== undefined && this.reserved.has(it.subject)) continue;
+      if (this.keptLocal?.(it.subject) === true) continue;
       const n = this.othersCount(it);
       if (n > 0) lines += leafSubLine(it.subject, it.queue, n);
     }

@@ -87,6 +87,8 @@ export interface UplinkOptions {
    * listener credit only to such a link). The gateway's.
    */
   readonly takesCredit?: boolean;
+  /** Local interest never announced to the hub (the event service's credit responders): true keeps it here. */
+  readonly keptLocal?: (subject: string) => boolean;
 }
 
 export interface UplinkCredentials {

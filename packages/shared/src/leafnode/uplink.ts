@@ -70,6 +70,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     super(broker, interest, opts.cid ?? 0);
     this.ownsInterest = opts.interest === undefined;
     this.stamps = opts.stampAuth === undefined ? undefined : new StampCache(opts.stampAuth);
+    this.keptLocal = opts.keptLocal;
     if (opts.urls.length === 0) throw new UplinkError('EUPLINK_URL', 'no upstream URL given');
     const urls = opts.urls.map(parseHubUrl);
     this.logger = opts.logger;
