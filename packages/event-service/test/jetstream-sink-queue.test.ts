@@ -5,6 +5,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import type net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AckPolicy, headers as natsHeaders } from 'nats';
@@ -236,11 +237,14 @@ test(
     const q = new JetStreamSinkQueue(deps, ${JSON.stringify(SINK)}, { maxInFlight: 1, ackWaitMs: 1500 });
     const [d] = await q.next(1, 5000);
     process.stdout.write(d.id + '\\n');
-    setInterval(() => {}, 1000);`;
+    // Held until killed, or until our end of its stdin closes (this runner died): never outlives the test.
+    process.stdin.on('end', () => process.exit(0)).resume();`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       cwd: path.resolve(here, '..', '..'),
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // Its stdin is our pipe: when this runner dies, however it dies, the child sees its end and exits.
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
+    (child.stdin as net.Socket).unref();
     t.after(() => child.kill('SIGKILL'));
     child.stdout.setEncoding('utf8');
     const claimed = await within(
@@ -287,13 +291,16 @@ test(
     };
     const logger = { info() {}, warn() {}, error() {} };
     const deps = { nc, js, jsm: await nc.jetstreamManager(), layout: streamLayout(), logger, settled() {} };
+    process.stdin.on('end', () => process.exit(0)).resume();
     const q = new JetStreamSinkQueue(deps, ${JSON.stringify(SINK)}, { maxInFlight: 1, ackWaitMs: 1000 });
     const [d] = await q.next(1, 5000);
     await q.dead(d, 'HTTP 400 after 1 attempts');`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       cwd: path.resolve(here, '..', '..'),
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // Its stdin is our pipe: when this runner dies, however it dies, the child sees its end and exits.
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
+    (child.stdin as net.Socket).unref();
     t.after(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
