@@ -267,7 +267,7 @@ test(
     await backend.append([event('before')]);
     await js.server.stop('SIGKILL');
     const group = [event('g1'), event('g2')];
-    await assert.rejects(backend.append(group), /JetStream did not acknowledge the events/);
+    await assert.rejects(backend.append(group), /JetStream did not acknowledge 2 of 2 events \(0 acknowledged\)/);
     await js.restart();
     let results: AppendResult[] | undefined;
     await until(async () => {

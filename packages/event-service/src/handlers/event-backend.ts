@@ -47,8 +47,10 @@ export interface EventBackend {
   /**
    * Stores a group durably and resolves after it is (SQLite: the commit's fsync; JetStream: every PubAck, so after
    * the stream's replicas have it). One result per event, in order; a duplicate (same id, at any time) writes
-   * nothing and returns the first copy's seq; an event refused alone has `error`. Rejects when the group as a whole
-   * could not be stored (nothing of it may be counted as stored).
+   * nothing and returns the first copy's seq; an event refused alone has `error` (nothing of it stored). Rejects when
+   * whether the group is stored is unknown (SQLite: its commit failed; JetStream: some publish got no answer): the
+   * caller counts none of it as stored, though part of it may be, so a retry with the same ids is safe (answered as
+   * duplicates for what was).
    */
   append(events: readonly NewEvent[]): Promise<AppendResult[]>;
   get(id: string): Promise<StoredEvent | undefined>;
