@@ -7,6 +7,18 @@ export type { AppendResult, DeliveryRecord, FeedFilter, NewEvent, StoredEvent } 
 
 export type BackendKind = 'sqlite' | 'jetstream';
 
+/** A feed read. */
+export interface FeedResult {
+  events: StoredEvent[];
+  /**
+   * Set only when the read stopped scanning before the end of what was stored, with fewer than `limit` events (a
+   * bound on the work of one read: JetStream and a sparse filter). Every matching event after the cursor and up to
+   * this seq is in `events`, none after it was looked at: the next read starts here (as its cursor). Absent:
+   * `events` is every match up to the end (fewer than `limit`), or the page is full (its last event is the cursor).
+   */
+  scannedTo?: number;
+}
+
 /** One delivery a sink has claimed: an event owed to it, and how many attempts it already failed. */
 export interface Delivery {
   /** The event's sequence (SQLite row, JetStream stream sequence of the event itself, never of a replay copy). */
@@ -54,8 +66,12 @@ export interface EventBackend {
    */
   append(events: readonly NewEvent[]): Promise<AppendResult[]>;
   get(id: string): Promise<StoredEvent | undefined>;
-  /** Events after `cursor` (a seq) in sequence order, matching the filter; sequences never repeat or skip. */
-  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<StoredEvent[]>;
+  /**
+   * Events after `cursor` (a seq) in sequence order, matching the filter, up to `limit`; sequences never repeat or
+   * skip. A backend without an index for the filter (JetStream) may stop scanning before the end: `scannedTo` says
+   * where (read on from there).
+   */
+  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<FeedResult>;
   /** The highest event sequence stored (0 when empty): where a live feed starts. */
   lastSeq(): Promise<number>;
   /**

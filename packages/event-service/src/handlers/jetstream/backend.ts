@@ -9,6 +9,7 @@ import type {
   DeliveryRecord,
   EventBackend,
   FeedFilter,
+  FeedResult,
   NewEvent,
   SinkQueue,
   SinkQueueOptions,
@@ -181,7 +182,7 @@ class JetStreamBackend implements EventBackend {
     return this.reads.get(id);
   }
 
-  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<StoredEvent[]> {
+  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<FeedResult> {
     return this.reads.feed(q);
   }
 
@@ -208,6 +209,7 @@ class JetStreamBackend implements EventBackend {
 
   async close(): Promise<void> {
     this.heldReader.close();
+    await this.reads.close();
     if (this.ownsConnection) await this.deps.nc.drain().catch(() => undefined);
   }
 }
