@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AckPolicy, headers as natsHeaders } from 'nats';
 import { natsServerSkip } from '@event-broker/test-support/nats-server';
-import { within } from '@event-broker/test-support/wait';
+import { until, within } from '@event-broker/test-support/wait';
 import { JetStreamSinkQueue } from '../src/handlers/jetstream/sink-queue.js';
 import { HEADERS } from '../src/handlers/jetstream/layout.js';
 import { createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
@@ -217,6 +217,34 @@ test('max_in_flight changed: the existing consumer is updated', { skip }, async 
   assert.equal(ci.config.max_ack_pending, 8);
   assert.equal(ci.config.ack_wait, 5000 * 1e6);
 });
+
+test(
+  'another max_in_flight while an instance uses the consumer is refused, naming the sink and both values',
+  { skip },
+  async (t) => {
+    const { server, a } = await setup(t);
+    const b = await instance(t, server);
+    const q1 = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
+    t.after(() => q1.close());
+    // q1 waits for deliveries: its pull is open on the consumer.
+    const pulling = q1.next(1, 3000);
+    await until(async () => {
+      const ci = await a.deps.jsm.consumers
+        .info(a.deps.layout.stream, a.deps.layout.durable(SINK))
+        .catch(() => undefined);
+      return (ci?.num_waiting ?? 0) > 0;
+    }, 'q1 pulls');
+    const q2 = new JetStreamSinkQueue(b.deps, SINK, { maxInFlight: 4 });
+    t.after(() => q2.close());
+    await assert.rejects(
+      q2.ready(),
+      /sink feed: JetStream consumer EVENTS_feed is in use .* with max_ack_pending 1, and this instance wants 4 .*every instance must give sink feed the same max_in_flight/,
+    );
+    const ci = await a.deps.jsm.consumers.info(a.deps.layout.stream, a.deps.layout.durable(SINK));
+    assert.equal(ci.config.max_ack_pending, 1, 'q1 keeps its order');
+    await pulling;
+  },
+);
 
 test(
   'a claim held by a SIGKILLed instance is kept alive while it ran and delivered by another after the ack wait',

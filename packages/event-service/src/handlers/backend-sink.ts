@@ -67,6 +67,11 @@ export class BackendSink {
       timeoutMs: opts.timeoutMs,
     });
     for (let i = 0; i < maxInFlight; i++) this.loops.push(this.loop());
+    // Stopped is this instance's state (its pump heard the 410), but a replay is the operator's word for the sink:
+    // made on any instance, it wakes the stopped pump of every instance.
+    queue.watchReplays?.(() => {
+      if (this.state === 'stopped') this.resume();
+    });
   }
 
   get name(): string {

@@ -47,6 +47,11 @@ export interface SinkQueue {
   dead(d: Delivery, error: string): Promise<void>;
   /** Stops claiming; unsettled claims are released to be claimed again (by this or another instance). */
   close(): Promise<void>;
+  /**
+   * Calls `replayed` whenever the sink's dead letters are replayed, on whichever instance (a backend several
+   * instances share announces it to all), until close(). Absent: only the instance serving the replay knows.
+   */
+  watchReplays?(replayed: () => void): void;
 }
 
 export interface SinkQueueOptions {

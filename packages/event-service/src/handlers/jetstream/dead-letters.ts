@@ -74,7 +74,11 @@ export async function replay(deps: JetStreamDeps, sink: string, ids?: readonly s
       n++;
     }
   } finally {
-    if (n > 0) deps.settled();
+    if (n > 0) {
+      deps.settled();
+      // Every instance's pump for the sink, stopped by a 410 or not, hears of it (JetStreamSinkQueue.watchReplays).
+      deps.nc.publish(layout.replayed(sink));
+    }
   }
   return n;
 }
