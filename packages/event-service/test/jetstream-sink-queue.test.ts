@@ -356,7 +356,7 @@ test('a consumer deleted under a running queue is created again by its next clai
   await q.ready();
   await jsm.consumers.delete(layout.stream, layout.durable(SINK));
   let got: Awaited<ReturnType<typeof q.next>> = [];
-  for (let i = 0; i < 3 && got.length === 0; i++) got = await q.next(1, 1000).catch(() => []);
+  for (let i = 0; i < 6 && got.length === 0; i++) got = await q.next(1, 1000).catch(() => []);
   assert.equal(got[0]?.id, 'z1');
   await q.ack(got[0]!);
 });
