@@ -8,6 +8,7 @@ import { natsServerSkip } from '@event-broker/test-support/nats-server';
 import { until } from '@event-broker/test-support/wait';
 import type { AppendResult } from '../src/handlers/event-backend.js';
 import { streamLayout } from '../src/handlers/jetstream/layout.js';
+import { SCAN_MAX_MESSAGES } from '../src/handlers/jetstream/reads.js';
 import { connectTo, event, openBackend, startJetStream } from './helpers/jetstream.js';
 
 const skip = natsServerSkip();
@@ -165,7 +166,7 @@ test(
       () => (done = true),
     );
     await until(async () => {
-      const page = await backend.feed({ cursor, limit: 37 });
+      const { events: page } = await backend.feed({ cursor, limit: 37 });
       for (const e of page) {
         seen.push(e.seq);
         ids.add(e.id);
@@ -179,16 +180,16 @@ test(
       Array.from({ length: total }, (_, i) => i + 1),
     );
     // A filter reads the same order, matching only its type.
-    const paid = await backend.feed({ type: 'order:paid', limit: 1000 });
+    const { events: paid } = await backend.feed({ type: 'order:paid', limit: 1000 });
     assert.equal(paid.length, total / 3);
     assert.ok(paid.every((e, i) => e.type === 'order:paid' && (i === 0 || e.seq > paid[i - 1]!.seq)));
-    const byProducer = await backend.feed({ producer: 'p1', cursor: 590, limit: 5 });
+    const { events: byProducer } = await backend.feed({ producer: 'p1', cursor: 590, limit: 5 });
     assert.deepEqual(
       byProducer.map((e) => e.seq),
       [591, 592, 593, 594, 595],
     );
     const none = await backend.feed({ since: Date.now() + 60_000, limit: 10 });
-    assert.deepEqual(none, []);
+    assert.deepEqual(none, { events: [] });
   },
 );
 
@@ -200,7 +201,7 @@ test('lastSeq is the last event, not a replay copy after it', { skip }, async (t
   await nc.jetstream().publish(layout.replay('feed', 'x1'), StringCodec().encode('{}'));
   assert.equal(await backend.lastSeq(), 2);
   assert.deepEqual(
-    (await backend.feed({ limit: 10 })).map((e) => e.id),
+    (await backend.feed({ limit: 10 })).events.map((e) => e.id),
     ['x1', 'x2'],
   );
 });
@@ -249,12 +250,12 @@ test(
     for (let i = 0; i < 3_000; i += 500)
       await backend.append(Array.from({ length: 500 }, (_, j) => event(`s${i + j}`, 'order:created')));
     await backend.append([event('rare', 'order:refunded')]);
-    const page = await backend.feed({ type: 'order:refunded', limit: 10 });
+    const { events: page } = await backend.feed({ type: 'order:refunded', limit: 10 });
     assert.deepEqual(
       page.map((e) => [e.id, e.seq]),
       [['rare', 3_001]],
     );
-    assert.deepEqual(await backend.feed({ cursor: 3_001, limit: 10 }), []);
+    assert.deepEqual(await backend.feed({ cursor: 3_001, limit: 10 }), { events: [] });
   },
 );
 
@@ -267,7 +268,7 @@ test(
     await backend.append([event('before')]);
     await js.server.stop('SIGKILL');
     const group = [event('g1'), event('g2')];
-    await assert.rejects(backend.append(group), /JetStream did not acknowledge the events/);
+    await assert.rejects(backend.append(group), /JetStream did not acknowledge 2 of 2 events \(0 acknowledged\)/);
     await js.restart();
     let results: AppendResult[] | undefined;
     await until(async () => {
@@ -281,5 +282,37 @@ test(
         ['g2', 3],
       ],
     );
+  },
+);
+
+test(
+  'a filtered read scans at most SCAN_MAX_MESSAGES and says where it stopped; reads that go on reuse one consumer',
+  { skip },
+  async (t) => {
+    const js = await startJetStream(t);
+    const nc = await connectTo(t, js.port);
+    const backend = await openBackend(t, nc);
+    const jsm = await nc.jetstreamManager();
+    const total = SCAN_MAX_MESSAGES + 500;
+    for (let i = 0; i < total; i += 500)
+      await backend.append(Array.from({ length: 500 }, (_, j) => event(`n${i + j}`, 'order:created')));
+    const first = await backend.feed({ type: 'nosuch', limit: 10 });
+    assert.deepEqual(first, { events: [], scannedTo: SCAN_MAX_MESSAGES });
+    const rest = await backend.feed({ type: 'nosuch', cursor: first.scannedTo!, limit: 10 });
+    assert.deepEqual(rest, { events: [] }, 'the rest, to the end');
+    // The live feed's pass reads on from where it stopped: the same consumer each time, none made and deleted.
+    const consumers = async () => (await jsm.consumers.list(layout.stream).next()).map((c) => c.name);
+    const before = new Set(await consumers());
+    let cursor = 0;
+    let name: string | undefined;
+    for (let pass = 0; pass < 5; pass++) {
+      const { events } = await backend.feed({ cursor, limit: 100 });
+      assert.equal(events.length, 100);
+      cursor = events.at(-1)!.seq;
+      const now = await consumers();
+      name ??= now.find((n) => !before.has(n));
+      assert.ok(name !== undefined && now.includes(name), `pass ${pass}: the reader ${name} kept in ${now}`);
+      assert.equal(now.length, before.size + 1, `pass ${pass}: no other consumer made`);
+    }
   },
 );

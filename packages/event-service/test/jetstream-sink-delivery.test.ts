@@ -260,3 +260,24 @@ test(
     assert.deepEqual(r.accepted(), ['g2', 'g1']);
   },
 );
+
+test(
+  'a replay made on any instance wakes every instance whose pump a 410 stopped, without resume()',
+  { skip },
+  async (t) => {
+    const { server, deps } = await setup(t);
+    const other = (await instance(t, server)).deps;
+    // The instance the replay request reached: it runs no pump of this sink.
+    const third = (await instance(t, server)).deps;
+    let gone = true;
+    const r = await startReceiver(t, { status: () => (gone ? 410 : 200) });
+    await publishEvents(deps, ['w1', 'w2', 'w3', 'w4']);
+    const s1 = sink(t, deps, { url: r.url });
+    const s2 = sink(t, other, { url: r.url });
+    await until(() => s1.state === 'stopped' && s2.state === 'stopped', 'both pumps stop', 15_000);
+    gone = false;
+    assert.ok((await replay(third, SINK)) >= 2);
+    await until(() => s1.state === 'running' && s2.state === 'running', 'both run again');
+    await until(() => new Set(r.accepted()).size === 4, 'all delivered', 15_000);
+  },
+);

@@ -5,11 +5,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import type net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AckPolicy, headers as natsHeaders } from 'nats';
 import { natsServerSkip } from '@event-broker/test-support/nats-server';
-import { within } from '@event-broker/test-support/wait';
+import { until, within } from '@event-broker/test-support/wait';
 import { JetStreamSinkQueue } from '../src/handlers/jetstream/sink-queue.js';
 import { HEADERS } from '../src/handlers/jetstream/layout.js';
 import { createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
@@ -218,6 +219,34 @@ test('max_in_flight changed: the existing consumer is updated', { skip }, async 
 });
 
 test(
+  'another max_in_flight while an instance uses the consumer is refused, naming the sink and both values',
+  { skip },
+  async (t) => {
+    const { server, a } = await setup(t);
+    const b = await instance(t, server);
+    const q1 = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
+    t.after(() => q1.close());
+    // q1 waits for deliveries: its pull is open on the consumer.
+    const pulling = q1.next(1, 3000);
+    await until(async () => {
+      const ci = await a.deps.jsm.consumers
+        .info(a.deps.layout.stream, a.deps.layout.durable(SINK))
+        .catch(() => undefined);
+      return (ci?.num_waiting ?? 0) > 0;
+    }, 'q1 pulls');
+    const q2 = new JetStreamSinkQueue(b.deps, SINK, { maxInFlight: 4 });
+    t.after(() => q2.close());
+    await assert.rejects(
+      q2.ready(),
+      /sink feed: JetStream consumer EVENTS_feed is in use .* with max_ack_pending 1, and this instance wants 4 .*every instance must give sink feed the same max_in_flight/,
+    );
+    const ci = await a.deps.jsm.consumers.info(a.deps.layout.stream, a.deps.layout.durable(SINK));
+    assert.equal(ci.config.max_ack_pending, 1, 'q1 keeps its order');
+    await pulling;
+  },
+);
+
+test(
   'a claim held by a SIGKILLed instance is kept alive while it ran and delivered by another after the ack wait',
   { skip },
   async (t) => {
@@ -236,11 +265,14 @@ test(
     const q = new JetStreamSinkQueue(deps, ${JSON.stringify(SINK)}, { maxInFlight: 1, ackWaitMs: 1500 });
     const [d] = await q.next(1, 5000);
     process.stdout.write(d.id + '\\n');
-    setInterval(() => {}, 1000);`;
+    // Held until killed, or until our end of its stdin closes (this runner died): never outlives the test.
+    process.stdin.on('end', () => process.exit(0)).resume();`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       cwd: path.resolve(here, '..', '..'),
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // Its stdin is our pipe: when this runner dies, however it dies, the child sees its end and exits.
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
+    (child.stdin as net.Socket).unref();
     t.after(() => child.kill('SIGKILL'));
     child.stdout.setEncoding('utf8');
     const claimed = await within(
@@ -287,13 +319,16 @@ test(
     };
     const logger = { info() {}, warn() {}, error() {} };
     const deps = { nc, js, jsm: await nc.jetstreamManager(), layout: streamLayout(), logger, settled() {} };
+    process.stdin.on('end', () => process.exit(0)).resume();
     const q = new JetStreamSinkQueue(deps, ${JSON.stringify(SINK)}, { maxInFlight: 1, ackWaitMs: 1000 });
     const [d] = await q.next(1, 5000);
     await q.dead(d, 'HTTP 400 after 1 attempts');`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       cwd: path.resolve(here, '..', '..'),
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // Its stdin is our pipe: when this runner dies, however it dies, the child sees its end and exits.
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
+    (child.stdin as net.Socket).unref();
     t.after(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -321,7 +356,7 @@ test('a consumer deleted under a running queue is created again by its next clai
   await q.ready();
   await jsm.consumers.delete(layout.stream, layout.durable(SINK));
   let got: Awaited<ReturnType<typeof q.next>> = [];
-  for (let i = 0; i < 3 && got.length === 0; i++) got = await q.next(1, 1000).catch(() => []);
+  for (let i = 0; i < 6 && got.length === 0; i++) got = await q.next(1, 1000).catch(() => []);
   assert.equal(got[0]?.id, 'z1');
   await q.ack(got[0]!);
 });

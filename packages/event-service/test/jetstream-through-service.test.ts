@@ -48,7 +48,7 @@ test(
     assert.deepEqual([r!.seq, r!.duplicate], [1, false]);
     assert.equal((await backend.get('via-service'))?.seq, 1);
     assert.deepEqual(
-      (await backend.feed({ limit: 5 })).map((e) => e.id),
+      (await backend.feed({ limit: 5 })).events.map((e) => e.id),
       ['via-service'],
     );
     // A sink's durable consumer through the same path: the delivery is shown with its stream subject (the leaf link

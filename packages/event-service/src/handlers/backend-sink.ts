@@ -3,15 +3,14 @@
 // (HttpSinkOptions), the same POSTs (sinks/webhook.ts: body options, batching, Standard Webhooks signing, the event
 // id as webhook-id; sinks/transport.ts: keep-alive, timeout), the same meaning of an answer (sinks/failure.ts: 2xx
 // delivered, 410 stops the sink, else retried with full-jitter backoff or Retry-After until max_attempts, then
-// dead-lettered), and the same figures for /handlerz.
+// dead-lettered), and the same figures, failure handling and backoff (sinks/account.ts).
 //
 // What is owed and in which order is the queue's: `max_in_flight` loops each claim a batch, POST it and settle it
 // (ack after the 2xx, retry, dead). With max_in_flight 1 the queue hands out nothing while a claim is unsettled or
 // retrying, so order holds; with more, a failure pauses the whole sink for a backoff growing with the failures in a
 // row (as HttpSink does), so a dead receiver is not hit once per claimed event.
-import { backoffDelayMs } from '@event-broker/shared/backoff';
 import type { Delivery, SinkQueue, SinkQueueOptions } from './event-backend.js';
-import { planFailure } from './sinks/failure.js';
+import { batchLength, DEFAULT_BATCH_BYTES, SinkAccount } from './sinks/account.js';
 import type { HttpSinkOptions, HttpSinkState } from './sinks/options.js';
 import { SinkTransport, type PostOutcome } from './sinks/transport.js';
 import { WebhookFormat } from './sinks/webhook.js';
@@ -28,17 +27,10 @@ export function sinkQueueOptions(opts: Pick<HttpSinkOptions, 'maxInFlight' | 'ba
 
 export class BackendSink {
   state: HttpSinkState = 'running';
-  /** Since start: accepted deliveries, failed attempts, failed attempts scheduled again, dead letters made. */
-  readonly stats = { delivered: 0, failedAttempts: 0, retries: 0, dead: 0 };
-  /** The latest failed attempt since start (/handlerz shows it). */
-  lastError: { at: number; message: string } | undefined;
-  /** Epoch ms of the latest successful delivery since start. */
-  lastDeliveredAt: number | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
-  /** Unordered only: no new claim before this (epoch ms), and the consecutive failures that set it. */
-  private pausedUntil = 0;
-  private failStreak = 0;
+  /** Figures, failures and backoff (sinks/account.ts). */
+  private readonly account: SinkAccount;
   private readonly loops: Promise<void>[] = [];
   /** POSTs and their settlements in flight: close() lets them finish (a 2xx is acked) before releasing claims. */
   private readonly attempts = new Set<Promise<void>>();
@@ -48,16 +40,15 @@ export class BackendSink {
   private readonly ordered: boolean;
   private readonly batchSize: number;
   private readonly now: () => number;
-  private readonly random: () => number;
 
   constructor(
     private readonly queue: SinkQueue,
     private readonly opts: HttpSinkOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    this.random = opts.random ?? Math.random;
     const maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
     this.ordered = maxInFlight === 1;
+    this.account = new SinkAccount(opts, this.ordered);
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
     this.format = new WebhookFormat(opts);
     this.transport = new SinkTransport({
@@ -67,6 +58,11 @@ export class BackendSink {
       timeoutMs: opts.timeoutMs,
     });
     for (let i = 0; i < maxInFlight; i++) this.loops.push(this.loop());
+    // Stopped is this instance's state (its pump heard the 410), but a replay is the operator's word for the sink:
+    // made on any instance, it wakes the stopped pump of every instance.
+    queue.watchReplays?.(() => {
+      if (this.state === 'stopped') this.resume();
+    });
   }
 
   get name(): string {
@@ -74,6 +70,18 @@ export class BackendSink {
   }
   get url(): string {
     return this.opts.url;
+  }
+  /** Since start: accepted deliveries, failed attempts, failed attempts scheduled again, dead letters made. */
+  get stats(): SinkAccount['stats'] {
+    return this.account.stats;
+  }
+  /** The latest failed attempt since start (/handlerz shows it). */
+  get lastError(): SinkAccount['lastError'] {
+    return this.account.lastError;
+  }
+  /** Epoch ms of the latest successful delivery since start. */
+  get lastDeliveredAt(): number | undefined {
+    return this.account.lastDeliveredAt;
   }
 
   /** The queue is waiting on the backend for what is owed: nothing to do (kept for the HttpSink's callers). */
@@ -112,7 +120,7 @@ export class BackendSink {
         await this.sleeper.sleep(STOPPED_WAIT_MS);
         continue;
       }
-      const paused = this.pausedUntil - this.now();
+      const paused = this.account.pausedFor(this.now());
       if (paused > 0) {
         await this.sleeper.sleep(paused);
         continue;
@@ -125,7 +133,7 @@ export class BackendSink {
         if (this.closed) break;
         claimFailures++;
         this.opts.logger.error({ sink: this.opts.name, err: (err as Error).message }, 'sink cannot claim deliveries');
-        await this.sleeper.sleep(this.backoff(claimFailures));
+        await this.sleeper.sleep(this.account.backoff(claimFailures));
         continue;
       }
       // Claimed as close() began: its queue.close() releases them.
@@ -155,21 +163,13 @@ export class BackendSink {
 
   /** The claimed batch as POSTs: each stops before its body would pass batch_bytes (its first event always goes). */
   private chunks(batch: Delivery[]): Delivery[][] {
-    const limit = this.opts.batchBytes ?? 1024 * 1024;
+    const limit = this.opts.batchBytes ?? DEFAULT_BATCH_BYTES;
     const out: Delivery[][] = [];
-    let cur: Delivery[] = [];
-    let bytes = 2;
-    for (const d of batch) {
-      const size = Buffer.byteLength(d.body) + 1;
-      if (cur.length > 0 && bytes + size > limit) {
-        out.push(cur);
-        cur = [];
-        bytes = 2;
-      }
-      cur.push(d);
-      bytes += size;
+    for (let i = 0; i < batch.length;) {
+      const n = batchLength(batch, i, batch.length, limit);
+      out.push(batch.slice(i, i + n));
+      i += n;
     }
-    if (cur.length > 0) out.push(cur);
     return out;
   }
 
@@ -178,9 +178,7 @@ export class BackendSink {
     const outcome = await this.transport.post(req);
     if (outcome.status >= 200 && outcome.status < 300) {
       // Acked even while closing: the receiver has it.
-      this.stats.delivered += batch.length;
-      this.lastDeliveredAt = this.now();
-      this.failStreak = 0;
+      this.account.delivered(batch.length);
       this.opts.onChange?.();
       await this.settle(batch, (d) => this.queue.ack(d), 'delivered: not acked, so delivered again');
       this.opts.onResolved?.();
@@ -194,37 +192,19 @@ export class BackendSink {
 
   /** A failed attempt: a 410 stops the sink; else each event is retried after a backoff or dead-lettered. */
   private async failed(batch: Delivery[], f: PostOutcome, webhookId: string): Promise<void> {
-    const plan = planFailure(batch, f, this.opts.maxAttempts, this.now());
-    this.lastError = { at: this.now(), message: plan.gone ? plan.error : f.problem };
+    const plan = this.account.failed(batch, f, webhookId);
     if (plan.gone) {
       // The receiver says it is gone for good: stop here, and leave the rest owed for a replay or a new config.
       this.state = 'stopped';
-      this.stats.dead += batch.length;
-      this.opts.logger.warn({ sink: this.opts.name, url: this.opts.url }, 'sink answered 410 Gone: stopped');
       await this.settle(batch, (d) => this.queue.dead(d, plan.error), 'not dead-lettered, so tried again');
       this.opts.onResolved?.();
       return;
     }
-    this.stats.failedAttempts++;
-    this.failStreak++;
-    const attempt = batch[0]!.attempts + 1;
-    if (plan.dead.length > 0) {
-      this.stats.dead += plan.dead.length;
-      this.opts.logger.warn(
-        { sink: this.opts.name, id: webhookId, events: plan.dead.length, attempts: attempt, problem: f.problem },
-        'delivery dead-lettered',
-      );
+    if (plan.dead.length > 0)
       await this.settle(plan.dead, (d) => this.queue.dead(d, plan.deadError(d)), 'not dead-lettered, so tried again');
-    }
-    if (plan.retry.length > 0) {
-      // One delay for the whole batch, so it comes back together.
-      this.stats.retries++;
-      const delay = plan.hintedMs ?? this.backoff(attempt);
-      await this.settle(plan.retry, (d) => this.queue.retry(d, delay, f.problem), 'retry not recorded');
-    }
-    // Unordered, the failed ones do not hold the others back: the sink itself pauses, longer with each failure.
-    if (!this.ordered)
-      this.pausedUntil = Math.max(this.pausedUntil, this.now() + (plan.hintedMs ?? this.backoff(this.failStreak)));
+    // One delay for the whole batch, so it comes back together.
+    if (plan.retry.length > 0)
+      await this.settle(plan.retry, (d) => this.queue.retry(d, plan.retryDelayMs, f.problem), 'retry not recorded');
     if (plan.dead.length > 0) this.opts.onResolved?.();
   }
 
@@ -238,14 +218,6 @@ export class BackendSink {
         `sink settlement failed: ${meaning}`,
       );
     }
-  }
-
-  private backoff(n: number): number {
-    return backoffDelayMs(
-      n,
-      { baseMs: this.opts.backoffBaseMs ?? 500, capMs: this.opts.backoffCapMs ?? 60_000 },
-      this.random,
-    );
   }
 }
 

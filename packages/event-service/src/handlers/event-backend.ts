@@ -7,6 +7,18 @@ export type { AppendResult, DeliveryRecord, FeedFilter, NewEvent, StoredEvent } 
 
 export type BackendKind = 'sqlite' | 'jetstream';
 
+/** A feed read. */
+export interface FeedResult {
+  events: StoredEvent[];
+  /**
+   * Set only when the read stopped scanning before the end of what was stored, with fewer than `limit` events (a
+   * bound on the work of one read: JetStream and a sparse filter). Every matching event after the cursor and up to
+   * this seq is in `events`, none after it was looked at: the next read starts here (as its cursor). Absent:
+   * `events` is every match up to the end (fewer than `limit`), or the page is full (its last event is the cursor).
+   */
+  scannedTo?: number;
+}
+
 /** One delivery a sink has claimed: an event owed to it, and how many attempts it already failed. */
 export interface Delivery {
   /** The event's sequence (SQLite row, JetStream stream sequence of the event itself, never of a replay copy). */
@@ -35,6 +47,11 @@ export interface SinkQueue {
   dead(d: Delivery, error: string): Promise<void>;
   /** Stops claiming; unsettled claims are released to be claimed again (by this or another instance). */
   close(): Promise<void>;
+  /**
+   * Calls `replayed` whenever the sink's dead letters are replayed, on whichever instance (a backend several
+   * instances share announces it to all), until close(). Absent: only the instance serving the replay knows.
+   */
+  watchReplays?(replayed: () => void): void;
 }
 
 export interface SinkQueueOptions {
@@ -47,13 +64,19 @@ export interface EventBackend {
   /**
    * Stores a group durably and resolves after it is (SQLite: the commit's fsync; JetStream: every PubAck, so after
    * the stream's replicas have it). One result per event, in order; a duplicate (same id, at any time) writes
-   * nothing and returns the first copy's seq; an event refused alone has `error`. Rejects when the group as a whole
-   * could not be stored (nothing of it may be counted as stored).
+   * nothing and returns the first copy's seq; an event refused alone has `error` (nothing of it stored). Rejects when
+   * whether the group is stored is unknown (SQLite: its commit failed; JetStream: some publish got no answer): the
+   * caller counts none of it as stored, though part of it may be, so a retry with the same ids is safe (answered as
+   * duplicates for what was).
    */
   append(events: readonly NewEvent[]): Promise<AppendResult[]>;
   get(id: string): Promise<StoredEvent | undefined>;
-  /** Events after `cursor` (a seq) in sequence order, matching the filter; sequences never repeat or skip. */
-  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<StoredEvent[]>;
+  /**
+   * Events after `cursor` (a seq) in sequence order, matching the filter, up to `limit`; sequences never repeat or
+   * skip. A backend without an index for the filter (JetStream) may stop scanning before the end: `scannedTo` says
+   * where (read on from there).
+   */
+  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<FeedResult>;
   /** The highest event sequence stored (0 when empty): where a live feed starts. */
   lastSeq(): Promise<number>;
   /**

@@ -31,7 +31,10 @@ export interface FeedPage {
   events: FeedItem[];
   /** Pass back as `cursor` for the next page; after the last page it is where new events will follow. */
   next_cursor: string;
-  /** More events matched than fit this page. */
+  /**
+   * More may follow: more events matched than fit this page, or the read stopped scanning short of the end (a sparse
+   * filter on JetStream: the page may then hold fewer events than asked, even none). Read on from next_cursor.
+   */
   more: boolean;
 }
 
@@ -108,11 +111,12 @@ export function feedItem(e: StoredEvent): FeedItem {
 
 /** One page: up to `limit` events after `cursor`, oldest first. */
 export async function feedPage(backend: EventBackend, q: FeedQuery): Promise<FeedPage> {
-  const rows = await backend.feed({ ...q, limit: q.limit + 1 });
-  const more = rows.length > q.limit;
-  if (more) rows.length = q.limit;
-  const last = rows.at(-1)?.seq ?? q.cursor ?? 0;
-  return { events: rows.map(feedItem), next_cursor: String(last), more };
+  const { events: rows, scannedTo } = await backend.feed({ ...q, limit: q.limit + 1 });
+  const full = rows.length > q.limit;
+  if (full) rows.length = q.limit;
+  // A read that stopped short resumes where its scan did: nothing up to there is left out, nothing read twice.
+  const last = (full ? undefined : scannedTo) ?? rows.at(-1)?.seq ?? q.cursor ?? 0;
+  return { events: rows.map(feedItem), next_cursor: String(last), more: full || scannedTo !== undefined };
 }
 
 export interface EventFeedOptions {

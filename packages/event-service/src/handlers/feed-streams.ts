@@ -138,12 +138,15 @@ export class FeedStreams {
     try {
       const backend = this.opts.backend();
       for (let page = 0; page < PAGES_PER_PASS; page++) {
-        const rows = await backend.feed({ cursor: this.tail, limit: PAGE });
-        if (rows.length === 0 || this.live.size === 0) break;
-        this.handOut(rows);
-        this.tail = rows[rows.length - 1]!.seq;
-        more = rows.length === PAGE && page === PAGES_PER_PASS - 1;
-        if (rows.length < PAGE) break;
+        const { events: rows, scannedTo } = await backend.feed({ cursor: this.tail, limit: PAGE });
+        // Where this read ends: its last event, or further when its scan stopped short of the end (read on).
+        const end = scannedTo ?? rows.at(-1)?.seq;
+        if (end === undefined || this.live.size === 0) break;
+        this.handOut(rows, end);
+        this.tail = end;
+        const full = rows.length === PAGE || scannedTo !== undefined;
+        more = full && page === PAGES_PER_PASS - 1;
+        if (!full) break;
       }
     } catch (err) {
       this.opts.logger.warn({ err: (err as Error).message }, 'event feed streams: reading new events failed');
@@ -159,10 +162,10 @@ export class FeedStreams {
     }
   }
 
-  private handOut(rows: StoredEvent[]): void {
+  /** Hands out `rows` (perhaps none), every event up to `last` having been read. */
+  private handOut(rows: StoredEvent[], last: number): void {
     const frames: (string | undefined)[] = new Array(rows.length);
     const bodies: ({ value: unknown } | undefined)[] = new Array(rows.length);
-    const last = rows[rows.length - 1]!.seq;
     for (const s of this.live) {
       let out = '';
       for (let i = 0; i < rows.length; i++) {
@@ -189,13 +192,15 @@ export class FeedStreams {
         if (s.res.destroyed || !this.all.has(s)) return;
         // Every event at or below `upper` is visible to the read that follows (sequences commit in order).
         const upper = await backend.lastSeq();
-        const rows = await backend.feed({ ...s.filter, cursor: s.cursor, limit: PAGE });
+        const { events: rows, scannedTo } = await backend.feed({ ...s.filter, cursor: s.cursor, limit: PAGE });
         if (s.res.destroyed || !this.all.has(s)) return;
         let ok = true;
         for (const e of rows) ok = s.res.write(this.opts.frame(e)) && ok;
         if (rows.length > 0) s.cursor = rows[rows.length - 1]!.seq;
+        // The read stopped scanning short of the end (JetStream, a sparse filter): on from where it stopped.
+        if (scannedTo !== undefined) s.cursor = Math.max(s.cursor, scannedTo);
         if (!ok) await drained(s.res);
-        if (rows.length === PAGE) continue;
+        if (rows.length === PAGE || scannedTo !== undefined) continue;
         s.cursor = Math.max(s.cursor, upper);
         if (this.goLive(s)) return;
       }

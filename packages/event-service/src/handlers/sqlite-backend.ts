@@ -9,6 +9,7 @@ import type {
   DeliveryRecord,
   EventBackend,
   FeedFilter,
+  FeedResult,
   NewEvent,
   SinkQueue,
   SinkQueueOptions,
@@ -75,8 +76,9 @@ export class SqliteBackend implements EventBackend {
     return this.store.get(id);
   }
 
-  async feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<StoredEvent[]> {
-    return this.store.feed(q);
+  /** Exact: the query reads to the end through its indexes, so it never stops short (no `scannedTo`). */
+  async feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<FeedResult> {
+    return { events: this.store.feed(q) };
   }
 
   async lastSeq(): Promise<number> {

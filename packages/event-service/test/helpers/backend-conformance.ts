@@ -5,6 +5,7 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Delivery, EventBackend, NewEvent, SinkQueue } from '../../src/handlers/event-backend.js';
+import { feedPage } from '../../src/handlers/event-feed.js';
 
 export interface BackendFactory {
   /**
@@ -124,7 +125,7 @@ export function backendConformance(name: string, factory: BackendFactory): void 
       assert.ok(res[1]!.error!.length > 0, 'the refusal says why');
       assert.ok(res[2]!.seq > res[0]!.seq);
       assert.equal(await b.get('bad'), undefined);
-      assert.deepEqual(ids(await b.feed({ limit: 10 })), ['ok1', 'ok2']);
+      assert.deepEqual(ids((await b.feed({ limit: 10 })).events), ['ok1', 'ok2']);
       assert.equal(await b.refreshHeld(), 2, 'only stored events are held');
       const q = queue(t, b, 'feed', 10);
       assert.deepEqual(ids(await claim(q, 2)), ['ok1', 'ok2'], 'no delivery for the refused one');
@@ -169,7 +170,7 @@ export function backendConformance(name: string, factory: BackendFactory): void 
           sinks: [],
         },
       ]);
-      const feed = async (q: Parameters<EventBackend['feed']>[0]) => ids(await b.feed(q));
+      const feed = async (q: Parameters<EventBackend['feed']>[0]) => ids((await b.feed(q)).events);
       assert.deepEqual(await feed({ limit: 10 }), ['a', 'b', 'c', 'd']);
       assert.deepEqual(await feed({ limit: 10, cursor: a!.seq }), ['b', 'c', 'd']);
       assert.deepEqual(await feed({ limit: 1, cursor: a!.seq }), ['b']);
@@ -183,7 +184,7 @@ export function backendConformance(name: string, factory: BackendFactory): void 
       assert.deepEqual(await feed({ limit: 10, since: at - 60_000, until: Date.now() + 1 }), ['a', 'b', 'c', 'd']);
       assert.deepEqual(await feed({ limit: 10, until: at - 60_000 }), []);
       assert.deepEqual(await feed({ limit: 10, since: Date.now() + 60_000 }), []);
-      const [first] = await b.feed({ limit: 1 });
+      const [first] = (await b.feed({ limit: 1 })).events;
       assert.deepEqual([first!.seq, first!.id, first!.type], [a!.seq, 'a', 'scanJobCreated']);
       assert.equal(await b.lastSeq(), (await b.get('d'))!.seq);
       assert.ok(c!.seq > bb!.seq);
@@ -200,8 +201,8 @@ export function backendConformance(name: string, factory: BackendFactory): void 
       let cursor: number | undefined;
       let cursorType: number | undefined;
       for (let page = 0, next = 10; page < 20; page++) {
-        const rows = await b.feed({ limit: 3, ...(cursor !== undefined && { cursor }) });
-        const typed = await b.feed({
+        const { events: rows } = await b.feed({ limit: 3, ...(cursor !== undefined && { cursor }) });
+        const { events: typed } = await b.feed({
           limit: 2,
           type: 'scanJobCreated',
           ...(cursorType !== undefined && { cursor: cursorType }),
@@ -222,6 +223,42 @@ export function backendConformance(name: string, factory: BackendFactory): void 
         seenType,
         all.filter((_, i) => type(i) === 'scanJobCreated'),
       );
+    });
+
+    it('a sparse filter over more events than a read scans pages to the end, never skipping or repeating', async (t) => {
+      const b = await open(t);
+      // Beyond a JetStream read's scan bound (reads.ts SCAN_MAX_MESSAGES, 5000): rare events early, past the bound
+      // and last; feedPage (the HTTP and NATS answer) pages with next_cursor until `more` is false.
+      const total = 6_500;
+      const rare = new Set([3, 5_001, 5_002, 6_400, total - 1]);
+      for (let from = 0; from < total; from += 500) {
+        await b.append(
+          Array.from({ length: Math.min(500, total - from) }, (_, k) =>
+            ev(`s${from + k}`, [], rare.has(from + k) ? 'profileDeleted' : 'scanJobCreated'),
+          ),
+        );
+      }
+      const seen: string[] = [];
+      let cursor: number | undefined;
+      let pages = 0;
+      for (let more = true; more; pages++) {
+        assert.ok(pages < 50, 'pages end');
+        const page = await feedPage(b, { type: 'profileDeleted', limit: 2, ...(cursor !== undefined && { cursor }) });
+        seen.push(...page.events.map((e) => (e.event as { id: string }).id));
+        const next = Number(page.next_cursor);
+        assert.ok(cursor === undefined || next >= cursor, 'the cursor never goes back');
+        cursor = next;
+        more = page.more;
+      }
+      assert.deepEqual(
+        seen,
+        [...rare].map((i) => `s${i}`),
+      );
+      assert.equal(cursor, (await b.get(`s${total - 1}`))!.seq, 'the last page ends at the last match');
+      // What each read answers: its events, all matches up to where it stopped.
+      const first = await b.feed({ type: 'nosuch', limit: 10 });
+      assert.deepEqual(first.events, []);
+      assert.ok(first.scannedTo === undefined || first.scannedTo < (await b.lastSeq()), 'stopped short, or at the end');
     });
 
     it('held rises with appends and falls as deliveries settle (ack, dead); a replay holds again', async (t) => {

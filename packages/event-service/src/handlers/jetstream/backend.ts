@@ -9,6 +9,7 @@ import type {
   DeliveryRecord,
   EventBackend,
   FeedFilter,
+  FeedResult,
   NewEvent,
   SinkQueue,
   SinkQueueOptions,
@@ -102,27 +103,41 @@ class JetStreamBackend implements EventBackend {
     // Every subject first: a sink without a routing slot throws before anything of the group is published.
     const subjects = events.map((e) => this.deps.layout.event(e.id, e.sinks));
     const settled = await Promise.allSettled(events.map((e, i) => this.publish(e, subjects[i]!)));
+    // Each event's own outcome: acknowledged (stored, or a duplicate) or refused by JetStream's answer, or unknown
+    // (no answer: a timeout, the connection lost). What was acknowledged is stored whatever became of the rest, so
+    // it is counted in `held` before a rejection.
     const results: AppendResult[] = [];
     let owed = 0;
+    let unknown = 0;
+    let firstUnknown: unknown;
     settled.forEach((s, i) => {
       const e = events[i]!;
-      if (s.status === 'fulfilled') {
-        results.push(s.value);
-        if (!s.value.duplicate && s.value.error === undefined && e.sinks.length > 0) owed++;
-        for (const sink of e.sinks) this.heldReader.know(sink);
+      if (s.status === 'rejected') {
+        if (unknown++ === 0) firstUnknown = s.reason;
+        return;
       }
+      results.push(s.value);
+      if (s.value.error !== undefined) return;
+      for (const sink of e.sinks) this.heldReader.know(sink);
+      if (!s.value.duplicate && e.sinks.length > 0) owed++;
     });
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed !== undefined) {
-      // Some of the group may be stored: the caller is told none is, and its retry (same ids) finds them duplicates.
-      throw new Error(`JetStream did not acknowledge the events: ${(failed.reason as Error).message}`, {
-        cause: failed.reason,
-      });
-    }
     this.heldReader.added(owed);
+    if (unknown > 0) {
+      // The caller cannot be told which of these are stored: the group rejects, and its retry (same ids) is
+      // answered a duplicate for each that was.
+      const stored = results.filter((r) => r.error === undefined).length;
+      throw new Error(
+        `JetStream did not acknowledge ${unknown} of ${events.length} events (${stored} acknowledged): whether they are stored is unknown, and a retry with the same ids is safe: ${(firstUnknown as Error).message}`,
+        { cause: firstUnknown },
+      );
+    }
     return results;
   }
 
+  /**
+   * One event's publish: its result, an `error` when JetStream's answer refused it (nothing of it stored), or a
+   * rejection when no answer came (whether it is stored is unknown).
+   */
   private async publish(e: NewEvent, subject: string): Promise<AppendResult> {
     const { js, layout } = this.deps;
     const h = headers();
@@ -137,17 +152,28 @@ class JetStreamBackend implements EventBackend {
         timeout: this.config.requestTimeoutMs,
       });
     } catch (err) {
-      const code = (err as NatsError).api_error?.err_code;
-      if (code === WRONG_LAST_SEQUENCE) {
+      const apiError = (err as NatsError).api_error;
+      // No answer from JetStream: the outcome is unknown.
+      if (apiError === undefined) throw err;
+      if (apiError.err_code === WRONG_LAST_SEQUENCE) {
+        // A failed read here is an unknown outcome too (rejected: the retry asks again).
         const first = await this.reads.atSubject(subject, e.id);
         if (first !== undefined) return { id: e.id, seq: first.seq, duplicate: true };
+        return refusedAlone(
+          e,
+          'its subject held a message when it was published (this id stored before), gone when read back (removed by max_age or deleted meanwhile): not stored; publishing it again stores it',
+        );
       }
-      if (code === MESSAGE_TOO_LARGE) return refusedAlone(e, 'larger than the stream accepts (max_payload)');
-      if (code === STORE_LIMIT) {
-        const why = (err as NatsError).api_error?.description ?? 'a store limit was reached';
-        return refusedAlone(e, `the stream is full (${why}): [store] max_bytes refuses new events once reached`);
+      if (apiError.err_code === MESSAGE_TOO_LARGE)
+        return refusedAlone(e, 'larger than the stream accepts (max_payload)');
+      if (apiError.err_code === STORE_LIMIT) {
+        return refusedAlone(
+          e,
+          `the stream is full (${apiError.description}): [store] max_bytes refuses new events once reached`,
+        );
       }
-      throw err;
+      // Any other answer refused this event alone: JetStream answered, so it is not stored.
+      return refusedAlone(e, `JetStream refused it: ${apiError.description} (err_code ${apiError.err_code})`);
     }
     return { id: e.id, seq: ack.seq, duplicate: ack.duplicate };
   }
@@ -156,7 +182,7 @@ class JetStreamBackend implements EventBackend {
     return this.reads.get(id);
   }
 
-  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<StoredEvent[]> {
+  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<FeedResult> {
     return this.reads.feed(q);
   }
 
@@ -183,6 +209,7 @@ class JetStreamBackend implements EventBackend {
 
   async close(): Promise<void> {
     this.heldReader.close();
+    await this.reads.close();
     if (this.ownsConnection) await this.deps.nc.drain().catch(() => undefined);
   }
 }

@@ -10,6 +10,8 @@ import { HEADERS } from './layout.js';
 
 /** How long reading the dead letters waits for them (they are stored: they come at once). */
 const READ_MS = 5000;
+/** Dead letters asked for at once while reading: a request holds at most this many beside its page. */
+export const DEAD_READ_CHUNK = 256;
 
 /** A dead letter as read, with its place in the dead stream (for the replay's delete). */
 interface DeadLetter {
@@ -18,18 +20,34 @@ interface DeadLetter {
   storedAt: number;
 }
 
-/** Dead letters oldest event first (then by sink), optionally one sink's, after event sequence `after`. */
+/**
+ * Dead letters oldest event first (then by sink), optionally one sink's, after event sequence `after`, `limit` of
+ * them. The dead stream is in the order letters were made, and its subjects carry no event sequence, so the exact
+ * order needs every dead letter of the sink (or of all) looked at: one pass over them, DEAD_READ_CHUNK at a time,
+ * keeping only the page (the `limit` first so far; a letter that cannot be in it is not even decoded). Memory per
+ * request is the page and a chunk; the time grows with the dead letters, which only a replay or an operator removes.
+ */
 export async function deadLetters(
   deps: JetStreamDeps,
   opts: { sink?: string; after?: number; limit?: number } = {},
 ): Promise<DeliveryRecord[]> {
   const after = opts.after ?? 0;
-  const all = await readDead(deps, opts.sink);
-  return all
-    .filter((d) => d.record.seq > after)
-    .sort(byEventThenSink)
-    .slice(0, opts.limit ?? 100)
-    .map((d) => d.record);
+  const limit = opts.limit ?? 100;
+  if (limit <= 0) return [];
+  const page: DeadLetter[] = [];
+  await scanDead(deps, opts.sink, (m) => {
+    const seq = Number(m.headers?.get(HEADERS.seq) ?? '');
+    if (!(seq > after)) return;
+    const sink = opts.sink ?? sinkOf(m.subject);
+    const key = { record: { seq, sink } };
+    if (page.length === limit && byEventThenSink(key, page[limit - 1]!) >= 0) return;
+    // Sorted insertion: after the last letter that sorts before or with it (a page is small).
+    let at = page.length;
+    while (at > 0 && byEventThenSink(key, page[at - 1]!) < 0) at--;
+    page.splice(at, 0, toDeadLetter(m, sink));
+    if (page.length > limit) page.pop();
+  });
+  return page.map((d) => d.record);
 }
 
 /**
@@ -56,7 +74,11 @@ export async function replay(deps: JetStreamDeps, sink: string, ids?: readonly s
       n++;
     }
   } finally {
-    if (n > 0) deps.settled();
+    if (n > 0) {
+      deps.settled();
+      // Every instance's pump for the sink, stopped by a 410 or not, hears of it (JetStreamSinkQueue.watchReplays).
+      deps.nc.publish(layout.replayed(sink));
+    }
   }
   return n;
 }
@@ -86,21 +108,36 @@ async function deadCount(deps: JetStreamDeps, filter: string): Promise<number> {
   return n;
 }
 
-/** Every dead letter (of one sink, or all), in dead-stream order, read by an ordered consumer. */
+/** Every dead letter (of one sink, or all), in dead-stream order (a replay takes them all). */
 async function readDead(deps: JetStreamDeps, sink: string | undefined): Promise<DeadLetter[]> {
+  const out: DeadLetter[] = [];
+  await scanDead(deps, sink, (m) => out.push(toDeadLetter(m, sink ?? sinkOf(m.subject))));
+  return out;
+}
+
+/** Hands each dead letter (of one sink, or all) to `visit` in dead-stream order: an ordered consumer, a chunk a pull. */
+async function scanDead(deps: JetStreamDeps, sink: string | undefined, visit: (m: JsMsg) => void): Promise<void> {
   const { js, layout } = deps;
   const filter = sink === undefined ? layout.deadSubjects[0]! : layout.deadFilter(sink);
-  const total = await deadCount(deps, filter);
-  if (total === 0) return [];
+  // Counted first: a pull on an empty stream would wait READ_MS for nothing.
+  if ((await deadCount(deps, filter)) === 0) return;
   const consumer = await js.consumers.get(layout.deadStream, { filterSubjects: filter });
-  const iter = await consumer.fetch({ max_messages: total, expires: READ_MS });
-  const out: DeadLetter[] = [];
-  for await (const m of iter) {
-    out.push(toDeadLetter(m, sink ?? sinkOf(m.subject)));
-    // Dead letters replayed meanwhile make fewer than counted: stop at the last rather than wait.
-    if (m.info.pending === 0) break;
+  for (;;) {
+    const iter = await consumer.fetch({ max_messages: DEAD_READ_CHUNK, expires: READ_MS });
+    let got = 0;
+    let last = false;
+    for await (const m of iter) {
+      got++;
+      visit(m);
+      // Dead letters replayed meanwhile make fewer than asked: stop at the last rather than wait.
+      if (m.info.pending === 0) {
+        last = true;
+        break;
+      }
+      if (got === DEAD_READ_CHUNK) break;
+    }
+    if (last || got < DEAD_READ_CHUNK) return;
   }
-  return out;
 }
 
 function toDeadLetter(m: JsMsg, sink: string): DeadLetter {
@@ -127,7 +164,10 @@ function sinkOf(subject: string): string {
   return parts[parts.length - 2] ?? '';
 }
 
-function byEventThenSink(a: DeadLetter, b: DeadLetter): number {
+function byEventThenSink(
+  a: { record: { seq: number; sink: string } },
+  b: { record: { seq: number; sink: string } },
+): number {
   if (a.record.seq !== b.record.seq) return a.record.seq - b.record.seq;
   return a.record.sink < b.record.sink ? -1 : a.record.sink > b.record.sink ? 1 : 0;
 }

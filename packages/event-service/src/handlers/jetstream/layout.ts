@@ -60,6 +60,11 @@ export interface StreamLayout {
   deadFilter(sink: string): string;
   /** A sink's durable consumer on the events stream. */
   durable(sink: string): string;
+  /**
+   * A core NATS subject, in no stream: a replay of `sink`'s dead letters, announced by the instance that made it, so
+   * every instance's stopped pump for that sink runs again (backend-sink.ts).
+   */
+  replayed(sink: string): string;
 }
 
 export function streamLayout(stream: string = DEFAULT_STREAM): StreamLayout {
@@ -87,6 +92,8 @@ export function streamLayout(stream: string = DEFAULT_STREAM): StreamLayout {
     dead: (sink, id) => `${base}.d.${sink}.${idToken(id)}`,
     deadFilter: (sink) => `${base}.d.${sink}.*`,
     durable: (sink) => `${stream}_${sink}`,
+    // Two tokens after the stream's name: neither stream's subjects (five and three tokens) take it.
+    replayed: (sink) => `${base}.replayed.${sink}`,
   };
 }
 

@@ -6,6 +6,8 @@
 //
 // Order: max_ack_pending = maxInFlight, so with 1 JetStream hands out one message at a time, in stream order, and
 // a nak'd one (retrying after its delay) still counts as pending: nothing after it is handed out before it settles.
+// It is the consumer's, so every instance's: one whose maxInFlight differs is refused while another uses the
+// consumer (createOrCheck), never allowed to change the others' order silently.
 //
 // The consumer's filter is the sink's routing slot (layout.ts sinkFilter): it sees the events routed to this sink and
 // its replay copies, nothing else, so a sink that wants few events never pulls the rest. The Event-Sinks header is
@@ -15,7 +17,7 @@
 // counts as an attempt too (its POST may have gone out). next() waits at least a second when nothing is owed: the
 // client's shortest pull expiry.
 import { AckPolicy, DeliverPolicy, headers as natsHeaders, nanos } from 'nats';
-import type { Consumer, ConsumerConfig, ConsumerInfo, ConsumerMessages, JsMsg } from 'nats';
+import type { Consumer, ConsumerConfig, ConsumerInfo, ConsumerMessages, JsMsg, Subscription } from 'nats';
 import type { Delivery, SinkQueue, SinkQueueOptions } from '../event-backend.js';
 import type { JetStreamDeps } from './deps.js';
 import { HEADERS } from './layout.js';
@@ -44,6 +46,7 @@ export class JetStreamSinkQueue implements SinkQueue {
   private readonly pulls = new Set<ConsumerMessages>();
   private consumer: Promise<Consumer> | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
+  private replays: Subscription | undefined;
   private closed = false;
   private readonly ackWaitMs: number;
   private readonly durable: string;
@@ -135,10 +138,22 @@ export class JetStreamSinkQueue implements SinkQueue {
     this.deps.settled();
   }
 
+  /** A replay of this sink's dead letters, made by any instance (dead-letters.ts replay announces it). */
+  watchReplays(replayed: () => void): void {
+    if (this.closed) return;
+    this.replays?.unsubscribe();
+    this.replays = this.deps.nc.subscribe(this.deps.layout.replayed(this.sink), {
+      callback: (err) => {
+        if (err === null && !this.closed) replayed();
+      },
+    });
+  }
+
   /** Stops pulling; claims not settled go back to JetStream (nak) for this or another instance to take. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.replays?.unsubscribe();
     clearInterval(this.keepAlive);
     for (const p of this.pulls) p.stop();
     for (const m of this.claims.values()) m.nak();
@@ -190,15 +205,29 @@ export class JetStreamSinkQueue implements SinkQueue {
           `filter_subject ${this.filter}): delete it (nats consumer rm ${layout.stream} ${this.durable}) to have it created anew`,
       );
     }
+    if (c.max_ack_pending !== want.max_ack_pending && (info.num_waiting > 0 || info.num_ack_pending > 0)) {
+      // Another instance pulls from it now (this queue has pulled nothing yet): changing max_ack_pending under it
+      // would change its order (1 keeps order, more does not), silently. Refused, and tried again by next(): once
+      // the consumer is idle (each instance restarted or reloaded with the new value) the change goes through.
+      throw this.problem(
+        `is in use (pulls waiting or claims unsettled) with max_ack_pending ${c.max_ack_pending}, and this instance wants ${want.max_ack_pending} (max_in_flight × batch_size): every instance must give sink ${this.sink} the same max_in_flight and batch_size; the change is made once no instance uses the old value`,
+      );
+    }
     if (c.ack_wait !== want.ack_wait || c.max_ack_pending !== want.max_ack_pending) {
-      // Settings an instance may change (a reload's max_in_flight): the latest instance to start decides.
+      // Settings an instance may change (a reload's max_in_flight) while no other uses the consumer.
       await jsm.consumers.update(layout.stream, this.durable, {
         ack_wait: want.ack_wait,
         max_ack_pending: want.max_ack_pending,
       });
-      logger.info(
-        { sink: this.sink, consumer: this.durable, max_ack_pending: want.max_ack_pending, ack_wait_ms: this.ackWaitMs },
-        'sink consumer updated',
+      logger.warn(
+        {
+          sink: this.sink,
+          consumer: this.durable,
+          max_ack_pending: want.max_ack_pending,
+          was: c.max_ack_pending,
+          ack_wait_ms: this.ackWaitMs,
+        },
+        'sink consumer updated: every instance running this sink now claims with these settings',
       );
     }
     return js.consumers.get(layout.stream, this.durable);

@@ -13,14 +13,14 @@
 // means for the sink. Body options (`extraArgs`, `flattenPayload`, `sendAsList`, batching) and what a delivery
 // carries on the wire (its webhook-id, signature, Retry-After) are webhook.ts's; how a POST travels (node:http,
 // keep-alive, timeout) transport.ts's; what the store is told of deliveries (delivered marks, retries, dead
-// letters) marks.ts's.
+// letters) marks.ts's; the figures, what a failure means for them and the backoff account.ts's (shared with
+// backend-sink.ts).
 import type { DeliveryRecord, EventStore } from '../event-store.js';
-import { backoffDelayMs } from '@event-broker/shared/backoff';
+import { batchLength, DEFAULT_BATCH_BYTES, SinkAccount } from './account.js';
 import { DeliveryMarks } from './marks.js';
 import type { HttpSinkOptions, HttpSinkState } from './options.js';
 import { SinkTransport, type PostOutcome } from './transport.js';
 import { WebhookFormat } from './webhook.js';
-import { planFailure } from './failure.js';
 
 /** The longest a timer waits: a far retry is re-checked at least once a minute. */
 const MAX_TIMER_MS = 60_000;
@@ -29,12 +29,6 @@ const READ_AHEAD = 64;
 
 export class HttpSink {
   state: HttpSinkState = 'running';
-  /** Since start: accepted deliveries, failed attempts, failed attempts scheduled again, dead letters made. */
-  readonly stats = { delivered: 0, failedAttempts: 0, retries: 0, dead: 0 };
-  /** The latest failed attempt since start (the status page and /handlerz show it); cleared by nothing. */
-  lastError: { at: number; message: string } | undefined;
-  /** Epoch ms of the latest successful delivery since start. */
-  lastDeliveredAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** batch_wait_ms: a partial batch is waiting to fill; `filled` lets the next take go as it is. */
   private fillTimer: NodeJS.Timeout | undefined;
@@ -46,9 +40,8 @@ export class HttpSink {
   private ahead: DeliveryRecord[] = [];
   /** The next read starts at the oldest pending record (events older than the read-ahead became pending again). */
   private rescan = false;
-  /** Unordered only: no new attempt before this (epoch ms), and the consecutive failures that set it. */
-  private pausedUntil = 0;
-  private failStreak = 0;
+  /** Figures, failures and backoff (account.ts). */
+  private readonly account: SinkAccount;
   private readonly format: WebhookFormat;
   private readonly transport: SinkTransport;
   private readonly marks: DeliveryMarks;
@@ -56,16 +49,15 @@ export class HttpSink {
   private readonly maxInFlight: number;
   private readonly batchSize: number;
   private readonly now: () => number;
-  private readonly random: () => number;
 
   constructor(
     private readonly store: EventStore,
     private readonly opts: HttpSinkOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    this.random = opts.random ?? Math.random;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
     this.ordered = this.maxInFlight === 1;
+    this.account = new SinkAccount(opts, this.ordered);
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
     this.format = new WebhookFormat(opts);
     this.transport = new SinkTransport({
@@ -84,6 +76,18 @@ export class HttpSink {
 
   get name(): string {
     return this.opts.name;
+  }
+  /** Since start: accepted deliveries, failed attempts, failed attempts scheduled again, dead letters made. */
+  get stats(): SinkAccount['stats'] {
+    return this.account.stats;
+  }
+  /** The latest failed attempt since start (the status page and /handlerz show it); cleared by nothing. */
+  get lastError(): SinkAccount['lastError'] {
+    return this.account.lastError;
+  }
+  /** Epoch ms of the latest successful delivery since start. */
+  get lastDeliveredAt(): number | undefined {
+    return this.account.lastDeliveredAt;
   }
   get url(): string {
     return this.opts.url;
@@ -125,8 +129,9 @@ export class HttpSink {
     clearTimeout(this.timer);
     this.timer = undefined;
     const now = this.now();
-    if (this.pausedUntil > now) {
-      this.arm(this.pausedUntil - now);
+    const paused = this.account.pausedFor(now);
+    if (paused > 0) {
+      this.arm(paused);
       return;
     }
     while (this.transport.inFlight < this.maxInFlight) {
@@ -161,16 +166,11 @@ export class HttpSink {
   private take(now: number): DeliveryRecord[] {
     if (this.ahead.length < this.batchSize) this.ahead = this.readAhead(now);
     if (this.ahead[0] === undefined || this.ahead[0].nextAttemptAt > now) return [];
-    const limit = this.opts.batchBytes ?? 1024 * 1024;
-    let n = 0;
-    let bytes = 2;
-    for (const r of this.ahead) {
-      if (r.nextAttemptAt > now || n === this.batchSize) break;
-      bytes += Buffer.byteLength(r.body) + 1;
-      if (n > 0 && bytes > limit) break;
-      n++;
-    }
-    return this.ahead.splice(0, n);
+    const limit = this.opts.batchBytes ?? DEFAULT_BATCH_BYTES;
+    return this.ahead.splice(
+      0,
+      batchLength(this.ahead, 0, this.batchSize, limit, (r) => r.nextAttemptAt <= now),
+    );
   }
 
   /**
@@ -226,16 +226,14 @@ export class HttpSink {
     if (this.closed) return; // shutting down: the records stay pending and are retried after restart
     if (outcome.status >= 200 && outcome.status < 300) {
       // The sequences stay busy until marked: the next POST goes now, the store write comes after.
-      this.stats.delivered += batch.length;
-      this.lastDeliveredAt = this.now();
-      this.failStreak = 0;
+      this.account.delivered(batch.length);
       this.opts.onChange?.();
       this.marks.delivered(batch);
       this.pump();
       return;
     }
     for (const r of batch) this.busy.delete(r.seq);
-    this.failed(batch, outcome, { webhookId: req.id, attempt: batch[0]!.attempts + 1 });
+    this.failed(batch, outcome, req.id);
     this.opts.onChange?.();
     this.pump();
   }
@@ -252,48 +250,21 @@ export class HttpSink {
   }
 
   /** A failed attempt: a 410 stops the sink; else each event is retried after a backoff or dead-lettered. */
-  private failed(batch: DeliveryRecord[], f: PostOutcome, at: { webhookId: string; attempt: number }): void {
+  private failed(batch: DeliveryRecord[], f: PostOutcome, webhookId: string): void {
     // In order, the failed head goes first again: what was read after it is read again after it.
     this.ahead = [];
-    const plan = planFailure(batch, f, this.opts.maxAttempts, this.now());
-    this.lastError = { at: this.now(), message: plan.gone ? plan.error : f.problem };
+    const plan = this.account.failed(batch, f, webhookId);
     if (plan.gone) {
       // The receiver says it is gone for good: stop, and leave the rest pending for a replay or a new config.
       this.marks.dead(batch, () => plan.error);
-      this.stats.dead += batch.length;
       this.state = 'stopped';
-      this.opts.logger.warn({ sink: this.opts.name, url: this.opts.url }, 'sink answered 410 Gone: stopped');
       this.opts.onResolved?.();
       return;
     }
-    this.stats.failedAttempts++;
-    this.failStreak++;
     // Each event of a batch counts its own attempts: one that reached max_attempts is dead-lettered, the rest wait.
-    const { dead, retry, hintedMs: hinted } = plan;
-    this.marks.dead(dead, plan.deadError);
-    if (dead.length > 0) {
-      this.stats.dead += dead.length;
-      this.opts.logger.warn(
-        { sink: this.opts.name, id: at.webhookId, events: dead.length, attempts: at.attempt, problem: f.problem },
-        'delivery dead-lettered',
-      );
-    }
-    if (retry.length > 0) {
-      // One retry time for the whole batch, so it is taken again as it was.
-      this.stats.retries++;
-      this.marks.retry(retry, this.now() + (hinted ?? this.backoff(at.attempt)), f.problem);
-    }
-    // Unordered, the head does not hold the others back: the sink itself pauses, longer with each failure in a row.
-    if (!this.ordered)
-      this.pausedUntil = Math.max(this.pausedUntil, this.now() + (hinted ?? this.backoff(this.failStreak)));
-    if (dead.length > 0) this.opts.onResolved?.();
-  }
-
-  private backoff(n: number): number {
-    return backoffDelayMs(
-      n,
-      { baseMs: this.opts.backoffBaseMs ?? 500, capMs: this.opts.backoffCapMs ?? 60_000 },
-      this.random,
-    );
+    this.marks.dead(plan.dead, plan.deadError);
+    // One retry time for the whole batch, so it is taken again as it was.
+    if (plan.retry.length > 0) this.marks.retry(plan.retry, this.now() + plan.retryDelayMs, f.problem);
+    if (plan.dead.length > 0) this.opts.onResolved?.();
   }
 }
