@@ -35,7 +35,7 @@ export async function setUp(t: TestContext, hub: 'named domain' | 'default domai
   const leafUrls = cluster.leafUrls();
   const remotes = (first: number) => [...leafUrls.slice(first), ...leafUrls.slice(0, first)];
   // Both at once: two instances opening the same stream and consumers together is part of what is tested.
-  const store = { replicas: 3, request_timeout: 4000 };
+  const store = { replicas: 3, request_timeout: '4s' };
   const [one, two] = await Promise.all([
     startService(t, { remotes: remotes(0), store, sinks, instance: '1' }),
     startService(t, { remotes: remotes(1), store, sinks, instance: '2' }),
@@ -49,17 +49,33 @@ export async function setUp(t: TestContext, hub: 'named domain' | 'default domai
     }),
   );
   // Until each node's client gets an answer (the intakes' interest has crossed the cluster).
+  await untilAcknowledged(clients, 'warm');
+  return { cluster, one, two, feed, cfgingest, clients };
+}
+
+/**
+ * Until each client has an event `<prefix>-<i>` acknowledged (bounded): the cluster answers through every node. The
+ * same id is asked again after a refusal or a timeout (a retry with the same id is safe: duplicates are refused).
+ */
+export async function untilAcknowledged(
+  clients: readonly NatsConnection[],
+  prefix: string,
+  ms = 30_000,
+): Promise<string[]> {
+  const ids: string[] = [];
   for (const [i, nc] of clients.entries()) {
+    const id = `${prefix}-${i}`;
     await eventually(
       () =>
         nc
-          .request('events.scanJobCreated', sc.encode(envelope(`warm-${i}`, 'scanJobCreated')), { timeout: 2000 })
+          .request('events.scanJobCreated', sc.encode(envelope(id, 'scanJobCreated')), { timeout: 5000 })
           .then((m) => sc.decode(m.data))
           .catch((err: Error) => err.message),
-      (reply) => reply.includes(`"id":"warm-${i}"`) && !reply.includes('error'),
-      `a client of node ${i + 1} gets an event acknowledged`,
-      30_000,
+      (reply) => reply.includes(`"id":"${id}"`) && !reply.includes('error'),
+      `a client of node ${i + 1} gets event ${id} acknowledged`,
+      ms,
     );
+    ids.push(id);
   }
-  return { cluster, one, two, feed, cfgingest, clients };
+  return ids;
 }

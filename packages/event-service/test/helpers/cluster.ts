@@ -9,7 +9,7 @@ import { logLine, type Run } from '@event-broker/test-support/child';
 import { startReceiver, type Receiver } from '@event-broker/test-support/http';
 import { HOST } from '@event-broker/test-support/processes';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
-import { until, within } from '@event-broker/test-support/wait';
+import { pace, until, within } from '@event-broker/test-support/wait';
 import { cli } from './cli.js';
 
 /** A service start on this loaded machine (Node, the leaf link, the stream and consumers created or checked). */
@@ -25,11 +25,13 @@ export interface SinkSpec {
 export interface ServiceCliOptions {
   /** The remote's `urls`, tried in turn. */
   remotes: readonly string[];
-  /** `[store]` keys besides backend (replicas, request_timeout, stream, domain...). */
+  /** `[store]` keys besides backend (replicas, stream, domain...); durations as strings ("4s": a bare number is seconds). */
   store?: Record<string, string | number>;
   sinks?: readonly SinkSpec[];
   /** Deliveries in flight per sink (JetStream's max_ack_pending): order is not what these tests look at. */
   maxInFlight?: number;
+  /** More keys of the remote (user, password...). */
+  remote?: Record<string, string>;
   /** Sent as `X-Instance` with each delivery, to tell which instance posted it. */
   instance?: string;
 }
@@ -64,6 +66,7 @@ export function serviceToml(opts: ServiceCliOptions): string[] {
         ]),
     '[[leafnodes.remotes]]',
     `urls = ${JSON.stringify(opts.remotes)}`,
+    ...Object.entries(opts.remote ?? {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`),
   ];
 }
 
@@ -155,13 +158,18 @@ export async function startSinkReceiver(t: TestContext): Promise<SinkReceiver> {
   return { receiver, byEvent, byWebhookId, unreadable, byInstance };
 }
 
-/** Every event id in the stream, in feed order, read through an instance's feed API (bounded). */
-export async function storedIds(monitorPort: number, ms = 30_000): Promise<string[]> {
+/**
+ * Every event id in the stream, in feed order, read through an instance's feed API (bounded). A page answered 503
+ * (the store not usable at that moment) is asked again; `refusals` says how often.
+ */
+export async function storedIds(monitorPort: number, ms = 30_000): Promise<{ ids: string[]; refusals: string[] }> {
   const ids: string[] = [];
+  const refusals: string[] = [];
   const end = Date.now() + ms;
   let cursor = '0';
   for (let page = 0; ; page++) {
-    if (Date.now() > end) throw new Error(`reading the feed took over ${ms} ms (${ids.length} events, page ${page})`);
+    if (Date.now() > end)
+      throw new Error(`reading the feed took over ${ms} ms (${ids.length} events, page ${page}): ${refusals.at(-1)}`);
     const res = await within(
       fetch(`http://${HOST}:${monitorPort}/events?limit=1000&cursor=${cursor}`),
       'a feed page',
@@ -172,10 +180,15 @@ export async function storedIds(monitorPort: number, ms = 30_000): Promise<strin
       next_cursor?: string;
       more?: boolean;
     };
+    if (res.status === 503) {
+      refusals.push(JSON.stringify(body));
+      await pace(250);
+      continue;
+    }
     if (res.status !== 200 || body.events === undefined)
       throw new Error(`GET /events: ${res.status} ${JSON.stringify(body)}`);
     ids.push(...body.events.map((e) => e.event.id));
-    if (!body.more) return ids;
+    if (!body.more) return { ids, refusals };
     cursor = body.next_cursor!;
   }
 }
