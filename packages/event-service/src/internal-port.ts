@@ -55,7 +55,8 @@ export class InternalPort implements FrontendHost {
     private readonly host: InternalPortHost,
     private readonly opts: InternalPortOptions = {},
   ) {
-    this.logger = host.logger.child({ port: 'internal' });
+    // Not `port`: the listening line's own `port` (the number bound) would repeat the key.
+    this.logger = host.logger.child({ listener: 'internal' });
     const token = this.token;
     this.authenticator = {
       admit(connect): Admission {

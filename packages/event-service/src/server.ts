@@ -248,7 +248,14 @@ export class EventServer implements FrontendHost, MonitorSource {
       hub: {
         hubDomain: () => hub()?.domain,
         hubJetStream: () => hub()?.jetstream,
-        ...(this.leafRemotes && { remotesUp: () => hub() !== undefined }),
+        ...(this.leafRemotes && {
+          remotesUp: () => hub() !== undefined,
+          remotesDown: () =>
+            this.remotes()
+              .filter((r) => r.state !== 'up')
+              .map((r) => `${r.url}: ${r.lastError?.message ?? r.state}`)
+              .join('; '),
+        }),
       },
     };
   }

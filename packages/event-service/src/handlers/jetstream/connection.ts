@@ -40,6 +40,8 @@ export interface HubInfo {
   hubJetStream(): boolean | undefined;
   /** Whether a leaf remote's link is up; absent: the service has no remotes (or the caller does not know). */
   remotesUp?(): boolean;
+  /** Each remote's URL and why it is not up (its last error), for an error that outlives the process's /leafz. */
+  remotesDown?(): string;
 }
 
 export interface DomainChoice {
@@ -123,7 +125,7 @@ function diagnose(
   if (hub.remotesUp?.() === false) {
     return new JetStreamStoreError(
       'EJETSTREAM_UNAVAILABLE',
-      `store.backend: "jetstream": no [[leafnodes.remotes]] link is up, so ${where} reaches no JetStream: check the remotes' urls and credentials (/leafz shows each link and its last error)`,
+      `store.backend: "jetstream": no [[leafnodes.remotes]] link is up, so ${where} reaches no JetStream: check the remotes' urls and credentials (${hub.remotesDown?.() ?? '/leafz shows each link and its last error'})`,
       opts,
     );
   }
@@ -148,7 +150,7 @@ function diagnose(
   }
   return new JetStreamStoreError(
     'EJETSTREAM_UNAVAILABLE',
-    `store.backend: "jetstream": ${where} has no responder: the server has no JetStream, or the leaf link denies $JS.API (nats-server does unless the domains are mapped). Give the cluster's JetStream a domain (jetstream { domain: NAME } on every node; the service takes the domain the hub announces, or set [store] domain = NAME), or, with a nats-server leaf in between, default_js_domain: { "$G": "" } on that leaf`,
+    `store.backend: "jetstream": ${where} has no responder: the server has no JetStream, or a link on the way denies $JS.API (a nats-server leaf in between does unless its default_js_domain maps the account; a hub with a JetStream domain does for the plain API). Give the cluster's JetStream a domain (jetstream { domain: NAME } on every node; the service takes the domain the hub announces, or set [store] domain = NAME), or, with a nats-server leaf in between, default_js_domain: { "$G": "" } on that leaf`,
     opts,
   );
 }
