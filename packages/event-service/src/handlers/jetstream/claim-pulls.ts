@@ -133,9 +133,8 @@ export class ClaimPulls {
           got++;
           this.asked--;
           this.arrived = Date.now();
-          // Came after close() released the buffer: back at once.
-          if (this.closed) m.nak();
-          else this.buffer.push({ m, at: this.arrived });
+          // While close() waits, kept too: released once no pull is open, or it would come back to one of them.
+          this.buffer.push({ m, at: this.arrived });
           this.keepAlive();
           this.notify();
         }

@@ -98,6 +98,7 @@ export class JetStreamSinkQueue implements SinkQueue {
       if (Date.now() >= deadline) break;
     }
     if (this.closed) {
+      // close() ran while pulling: what came meanwhile goes back too.
       for (const d of out) this.claims.get(d)?.nak();
       for (const d of out) this.claims.delete(d);
       return [];
@@ -149,10 +150,10 @@ export class JetStreamSinkQueue implements SinkQueue {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepAlive);
+    // The open pulls end first: a claim released while one is open could come back to it, counted again.
+    await this.pulls.close();
     for (const m of this.claims.values()) m.nak();
     this.claims.clear();
-    // The open pulls end (what they bring goes back), then the buffered messages go back.
-    await this.pulls.close();
     // The naks are on their way before the caller closes the connection.
     if (!this.deps.nc.isClosed()) await this.deps.nc.flush().catch(() => undefined);
   }
