@@ -127,7 +127,9 @@ export class ClaimPulls {
       try {
         const consumer = await this.opts.consumer();
         if (this.closed) return;
-        iter = await consumer.fetch({ max_messages: n, expires: PULL_MS });
+        // Heartbeats at a quarter of the expiry: two missed (a consumer deleted under us answers nothing) make the
+        // client check the consumer and fail the pull well before its own timer (expiry + 5 %) ends it quietly.
+        iter = await consumer.fetch({ max_messages: n, expires: PULL_MS, idle_heartbeat: PULL_MS / 4 });
         this.iters.add(iter);
         for await (const m of iter) {
           got++;
