@@ -264,6 +264,9 @@ export class EmbeddedConn implements Conn {
     if (opts?.reply !== undefined && !isValidPublishSubject(opts.reply)) {
       throw new EventServiceError('BAD_SUBJECT', `invalid reply subject ${JSON.stringify(opts.reply)}`);
     }
+    // A reserved reply: the service's own responders would answer there in its name.
+    if (opts?.reply !== undefined && this.reserved?.has(opts.reply))
+      throw new EventServiceError('PERMISSIONS_VIOLATION', permissionsViolationForPublish(opts.reply).text);
     const payload = toBuffer(data);
     let msg = payload;
     let hdrLen = 0;

@@ -75,7 +75,7 @@ test(
     assert.equal(err.code, 'EJETSTREAM_UNAVAILABLE');
     assert.match(
       err.message,
-      /leaf link denies \$JS\.API.*jetstream \{ domain: NAME \}.*\[store\] domain.*default_js_domain/,
+      /denies \$JS\.API.*jetstream \{ domain: NAME \}.*\[store\] domain.*default_js_domain/,
     );
   },
 );

@@ -191,6 +191,25 @@ test('the store’s subjects are refused to everyone but the service, and the st
     );
   });
 
+  await t.test(
+    'a public client may not name them as a reply (the intake would answer there in the service’s name)',
+    async () => {
+      const purge = `$JS.API.STREAM.PURGE.${layout.stream}`;
+      const body = ev('purge-by-reply');
+      for (const reply of [purge, layout.event('by-reply', ['event_feed']), 'eventstore.inbox.guess.reply']) {
+        const lines = await exchange(target, {}, [
+          `PUB events.scanJobCreated ${reply} ${Buffer.byteLength(body)}`,
+          body,
+        ]);
+        assert.deepEqual(lines, [pubErr(reply)], reply);
+      }
+      assert.throws(() => svc.publish('events.scanJobCreated', body, { reply: purge }), {
+        code: 'PERMISSIONS_VIOLATION',
+        message: `Permissions Violation for Publish to "${purge}"`,
+      });
+    },
+  );
+
   await t.test('a WebSocket client is refused them as a TCP one is', async () => {
     const deleteApi = `$JS.API.STREAM.DELETE.${layout.stream}`;
     const lines = await overWebSocket(t, svc.websocketPort!, ['SUB eventstore.> 1', `PUB ${deleteApi} 0`, '']);
@@ -215,6 +234,11 @@ test('the store’s subjects are refused to everyone but the service, and the st
     const body = ev('forged-leaf');
     leaf.send(`LMSG ${layout.event('forged-leaf', ['event_feed'])} ${Buffer.byteLength(body)}\r\n${body}\r\n`);
     leaf.send(`LMSG $JS.API.STREAM.DELETE.${layout.stream} _INBOX.leaf 0\r\n\r\n`);
+    // A valid event whose reply is the stream's purge: the intake's answer would purge it.
+    const purging = ev('purge-by-leaf');
+    leaf.send(
+      `LMSG events.scanJobCreated $JS.API.STREAM.PURGE.${layout.stream} ${Buffer.byteLength(purging)}\r\n${purging}\r\n`,
+    );
     leaf.send('PING\r\n');
     await leaf.expect(/PONG\r\n/);
     // Not an -ERR, not a close: dropped (one client behind a gateway must not cut the others).

@@ -399,8 +399,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
 
   onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
     if (!this.admitted()) return;
-    if (this.reserved?.has(subject)) {
-      this.reservedDropped('LMSG', subject);
+    // A reply naming a reserved subject too: the service's own responders would answer there in its name.
+    const reserved = this.reserved;
+    if (reserved !== undefined && (reserved.has(subject) || (reply !== undefined && reserved.has(reply)))) {
+      this.reservedDropped('LMSG', reserved.has(subject) ? subject : reply!);
       return;
     }
     const broker = this.ctx.broker;

@@ -16,6 +16,11 @@ export interface ClientPermissions {
   canDeliver?(subject: string): boolean;
   /** A request with this reply subject was delivered to the client (the `resp` permission allows answering it). */
   noteReply?(reply: string): void;
+  /**
+   * Whether a publish may name this subject as its reply: a reserved one may not (reserved.ts), or the process's own
+   * responders would answer there in its name. Absent: any.
+   */
+  canReplyTo?(reply: string): boolean;
 }
 
 /**

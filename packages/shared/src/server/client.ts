@@ -33,7 +33,7 @@ import {
   type ClientStats,
 } from './context.js';
 import { Parking } from './parking.js';
-import { withReserved } from './reserved.js';
+import { publishDenied, withReserved } from './reserved.js';
 import { messageBytesBound, type Transport } from './transport.js';
 
 export type { ClientLimits, ClientStats };
@@ -390,11 +390,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
         return;
       }
     }
-    if (this.permissions !== undefined && !this.permissions.canPublish(subject)) {
-      // The connection stays open; the message goes nowhere (nats-server client.go processInboundClientMsg).
-      this.fail(permissionsViolationForPublish(subject), 'publish not permitted');
-      return;
-    }
+    // The connection stays open; the message goes nowhere (nats-server client.go processInboundClientMsg).
+    const denied = this.permissions && publishDenied(this.permissions, subject, reply);
+    if (denied !== undefined) return this.fail(permissionsViolationForPublish(denied), 'publish not permitted');
     this.route(subject, reply, hdrLen, buf, start, end);
   }
 

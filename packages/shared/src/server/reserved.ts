@@ -90,6 +90,7 @@ export function withReserved(
       canPublish: (subject) => !reserved.has(subject),
       canSubscribe: (subject) => !reserved.has(subject),
       canDeliver: (subject) => !reserved.has(subject),
+      canReplyTo: (reply) => !reserved.has(reply),
     };
   }
   const ownDeliver = own.canDeliver?.bind(own);
@@ -97,7 +98,21 @@ export function withReserved(
     canPublish: (subject) => !reserved.has(subject) && own.canPublish(subject),
     canSubscribe: (subject, queue) => !reserved.has(subject) && own.canSubscribe(subject, queue),
     canDeliver: (subject) => !reserved.has(subject) && (ownDeliver === undefined || ownDeliver(subject)),
+    canReplyTo: (reply) => !reserved.has(reply),
   };
   if (own.noteReply !== undefined) merged.noteReply = own.noteReply.bind(own);
   return merged;
+}
+
+/**
+ * The subject a publish is refused for, or undefined: its subject when the permissions deny it, else its reply when
+ * that names a reserved subject (the process's own responders would answer there in its name).
+ */
+export function publishDenied(
+  perms: ClientPermissions,
+  subject: string,
+  reply: string | undefined,
+): string | undefined {
+  if (!perms.canPublish(subject)) return subject;
+  return reply !== undefined && perms.canReplyTo?.(reply) === false ? reply : undefined;
 }
