@@ -13,6 +13,7 @@ import { DEV_PKI_FILES as F, mintDevToken, writeDevPki } from '@event-broker/dev
 import type { Generator } from './generators.js';
 import type { GenSpec, Limits } from './load-spec.js';
 import type { GenResult } from './scenario-types.js';
+import { serverCpuWindow } from './server-cpu.js';
 import { freePort } from '@event-broker/test-support/processes';
 import { startGatewayCli, startNatsServer, startOurs, type RunningServer, type TargetName } from './servers.js';
 
@@ -151,9 +152,7 @@ export async function runGateway(spec: GenSpec, o: GatewayRunOptions): Promise<G
       o.target === 'ours'
         ? await startOursSide(o.limits, file, dir, servers)
         : await startNatsSide(o.limits, file, token, servers);
-    const cpu = () => servers.map(([, s]) => s.cpuSeconds());
-    let cpu0: number[] = [];
-    let parts: Record<string, number> = {};
+    const cpu = serverCpuWindow(servers, o.onServerCpu);
     const r = await o.generator.run(
       {
         ...spec,
@@ -164,19 +163,9 @@ export async function runGateway(spec: GenSpec, o: GatewayRunOptions): Promise<G
         tokenFile,
       },
       side.subPort,
-      {
-        onWindow(phase) {
-          if (phase === 'start') {
-            cpu0 = cpu();
-            return;
-          }
-          const used = cpu().map((c, i) => c - cpu0[i]!);
-          parts = Object.fromEntries(servers.map(([name], i) => [name, used[i]!]));
-          o.onServerCpu?.(used.reduce((a, b) => a + b, 0));
-        },
-      },
+      { onWindow: cpu.onWindow },
     );
-    r.server_cpu_parts = parts;
+    r.server_cpu_parts = cpu.parts();
     return r;
   } finally {
     for (const [, s] of servers) await s.stop().catch(() => {});

@@ -9,6 +9,7 @@ import { freePort } from '@event-broker/test-support/processes';
 import type { Generator } from './generators.js';
 import type { GenSpec, Limits } from './load-spec.js';
 import type { GenResult } from './scenario-types.js';
+import { serverCpuWindow } from './server-cpu.js';
 import { startNatsServer, startOurs, type RunningServer, type TargetName } from './servers.js';
 
 export interface LeafRunOptions {
@@ -42,21 +43,9 @@ export async function runLeaf(spec: GenSpec, o: LeafRunOptions): Promise<GenResu
     servers.push(['hub', hub]);
     const leaf = await startLeaf(o.target, o.limits, hubLeafPort);
     servers.push([o.target === 'ours' ? 'event service' : 'leaf', leaf]);
-    const cpu = () => servers.map(([, s]) => s.cpuSeconds());
-    let cpu0: number[] = [];
-    let parts: Record<string, number> = {};
-    const r = await o.generator.run({ ...spec, pubPort: hub.port }, leaf.port, {
-      onWindow(phase) {
-        if (phase === 'start') {
-          cpu0 = cpu();
-          return;
-        }
-        const used = cpu().map((c, i) => c - cpu0[i]!);
-        parts = Object.fromEntries(servers.map(([name], i) => [name, used[i]!]));
-        o.onServerCpu?.(used.reduce((a, b) => a + b, 0));
-      },
-    });
-    r.server_cpu_parts = parts;
+    const cpu = serverCpuWindow(servers, o.onServerCpu);
+    const r = await o.generator.run({ ...spec, pubPort: hub.port }, leaf.port, { onWindow: cpu.onWindow });
+    r.server_cpu_parts = cpu.parts();
     return r;
   } finally {
     for (const [, s] of servers.reverse()) await s.stop().catch(() => {});

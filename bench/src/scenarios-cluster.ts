@@ -4,8 +4,8 @@
 // and JetStream backend are on main: `--scenario leaf` (or `--only nats-server` for the nats-server half alone),
 // `--scenario events-js-r1,events-js-r3,events-js-r3-x2`.
 import type { GenResult, Scenario } from './scenario-types.js';
-import { fmtRate, load, lossNotes, noLoss, q, sentRate } from './scenario-parts.js';
-import { backlogNote } from './scenarios-events.js';
+import { fmtRate, load, lossNotes, noLoss, sentRate } from './scenario-parts.js';
+import { deliveredRate, eventsLoad, intakeNotes } from './scenarios-events.js';
 
 // The 1→1 row's 16 B, as the gateway row. nats-server's leaf path here: ~1 M/s idle on the 2-core machine; 1.5 M
 // keeps a slower side within the 5 s cap.
@@ -40,17 +40,7 @@ function jetStreamEvents(name: string, replicas: number, instances: number, batc
   return {
     name,
     kind: 'events-jetstream',
-    spec: (quick) => ({
-      mode: 'requests',
-      size: 1024,
-      count: q(quick, 200_000),
-      warmup: q(quick, 5_000),
-      inflight: 512,
-      batch,
-      replicas,
-      instances,
-      capMs: quick ? 2000 : 5000,
-    }),
+    spec: (quick) => eventsLoad(quick, { batch, replicas, instances }),
     metrics: [
       {
         label: `events acked (JetStream R${replicas} PubAck) 1 KiB, ${who}, ours only (sink: batch_size ${batch})`,
@@ -64,7 +54,7 @@ function jetStreamEvents(name: string, replicas: number, instances: number, batc
         unit: 'events/s',
         better: 'higher',
         format: fmtRate,
-        value: (r: GenResult) => (r.received ?? 0) / ((r.delivery_ns ?? NaN) / 1e9),
+        value: deliveredRate,
       },
     ],
     // Unlike the SQLite rows' unbatched sinks, nothing here is slow by design: acknowledged events still owed after
@@ -79,10 +69,7 @@ function jetStreamEvents(name: string, replicas: number, instances: number, batc
       'nats-server has no durable event intake or HTTP sink: no figure, no ratio; compare with events-batch (SQLite)',
       'producer: a client of node n3 of a three-node nats-server cluster',
       cpuParts(r),
-      backlogNote(r),
-      ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
-      ...((r.redelivered ?? 0) > 0 ? [`${r.redelivered} event(s) delivered again (same webhook-id)`] : []),
-      ...(r.capped ? [`time cap hit: ${r.requests} requests`] : []),
+      ...intakeNotes(r),
     ],
   };
 }

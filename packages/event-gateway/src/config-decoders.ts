@@ -2,7 +2,7 @@
 // ([auth] issuer, audience), the JWS algorithm allow-list, and the upstream URLs, each checked by parseUpstreamUrl
 // (public: the same check for a program that builds a configuration). Each turns a raw value into the setting's
 // value or a reason; where the reason is reported (`file:line: key: reason`) is shared/config's.
-import { parseRemoteUrl, remoteUrlList, schema as s, type Decoded } from '@event-broker/shared';
+import { parseRemoteUrl, remoteUrlList, schema as s, stringOrList, type Decoded } from '@event-broker/shared';
 import { JWS_ALGORITHMS, type JwsAlgorithm } from './auth/keys.js';
 
 const ok = <T>(value: T): Decoded<T> => ({ ok: true, value });
@@ -18,29 +18,15 @@ function describe(v: unknown): string {
 
 /** A non-empty string or a non-empty array of them, normalised to the array (`issuer = "x"` is `["x"]`). */
 export function stringList(what: string) {
-  const expected = `a ${what} string or an array of them`;
-  return s.custom<string[]>({
-    expected,
-    decode(raw) {
-      const list: unknown[] = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : [];
-      if (typeof raw !== 'string' && !Array.isArray(raw))
-        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describe(raw)}` };
-      if (list.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must name at least one' };
-      for (let i = 0; i < list.length; i++) {
-        const el = list[i];
-        const at = Array.isArray(raw) ? [i] : undefined;
-        if (typeof el !== 'string')
-          return {
-            ok: false,
-            code: 'ECONFIG_TYPE',
-            reason: `must be a string, got ${describe(el)}`,
-            ...(at && { at }),
-          };
-        if (el === '') return { ok: false, code: 'ECONFIG_VALUE', reason: 'must not be empty', ...(at && { at }) };
-      }
-      return ok(list as string[]);
+  return stringOrList<string>({
+    expected: `a ${what} string or an array of them`,
+    empty: 'must name at least one',
+    element(el): Decoded<string> {
+      if (typeof el !== 'string')
+        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a string, got ${describe(el)}` };
+      if (el === '') return { ok: false, code: 'ECONFIG_VALUE', reason: 'must not be empty' };
+      return ok(el);
     },
-    encode: (v) => `[${v.map((x) => JSON.stringify(x)).join(', ')}]`,
   });
 }
 

@@ -10,6 +10,7 @@ import { connectRaw, RawPool } from '@event-broker/test-support/raw';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
 import { startCli } from './helpers/cli.js';
+import { loopbackListeners } from './helpers/loopback-toml.js';
 
 const HOST = '127.0.0.1';
 const WAIT_MS = 10_000;
@@ -24,15 +25,7 @@ async function startService(
 ): Promise<{ stdout: () => string; leafPort: number; monitorPort: number }> {
   const dir = tmpDir(t);
   const conf = write(dir, 'svc.toml', [
-    '[service]',
-    `host = "${HOST}"`,
-    'port = 0',
-    '[monitor]',
-    `host = "${HOST}"`,
-    'port = 0',
-    '[leafnodes]',
-    `host = "${HOST}"`,
-    'port = 0',
+    ...loopbackListeners('service', 'monitor', 'leafnodes'),
     ...leafLines,
     '[log]',
     'format = "json"',

@@ -11,6 +11,7 @@ import { HOST } from '@event-broker/test-support/processes';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { pace, until, within } from '@event-broker/test-support/wait';
 import { cli } from './cli.js';
+import { loopbackListeners } from './loopback-toml.js';
 
 /** A service start on this loaded machine (Node, the leaf link, the stream and consumers created or checked). */
 export const START_MS = 30_000;
@@ -40,12 +41,7 @@ export interface ServiceCliOptions {
 export function serviceToml(opts: ServiceCliOptions): string[] {
   const value = (v: string | number) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
   return [
-    '[service]',
-    `host = "${HOST}"`,
-    'port = 0',
-    '[monitor]',
-    `host = "${HOST}"`,
-    'port = 0',
+    ...loopbackListeners('service', 'monitor'),
     '[log]',
     'format = "json"',
     'level = "info"',

@@ -11,6 +11,7 @@ export * from './commands.js';
 export * from './entry.js';
 export { MAX_CONTROL_LINE_CAP, MAX_PAYLOAD_CAP, clientPortSection, type ClientPortDefaults } from './limits.js';
 export { planReload, type ReloadPlan } from './reload.js';
+export { stringOrList, type StringOrListOptions } from './string-or-list.js';
 export { tableList } from './table-list.js';
 export { formatToml, isSecretName, REDACTED, type FormatOptions } from './format.js';
 export {

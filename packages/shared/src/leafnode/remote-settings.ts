@@ -2,7 +2,7 @@
 // service's [[leafnodes.remotes]]: the URL list, the client TLS files and the credentials a nats-server 2.9 hub
 // accepts (user/password, token, a .creds file), with the checks that need several of them. Where each section
 // places them and what it adds is its schema's (the gateway's config.ts, the service's config.ts).
-import { schema as s, type CheckContext, type Decoded } from '../config/index.js';
+import { schema as s, stringOrList, type CheckContext, type Decoded } from '../config/index.js';
 import { describeValue } from '../config/tree.js';
 import { LEAFNODE_DEFAULT_PORT } from './dial.js';
 
@@ -59,32 +59,15 @@ export interface RemoteUrlOptions {
 
 /** One URL or a list of them, each checked and normalised by parseRemoteUrl; at least one. */
 export function remoteUrlList(opts: RemoteUrlOptions = {}) {
-  const expected = `an array of nats://host:port or tls://host:port URLs${opts.bareHostPort ? ' (or host:port)' : ''}`;
-  return s.custom<string[]>({
-    expected,
-    decode(raw): Decoded<string[]> {
-      const list: unknown[] = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : [];
-      if (typeof raw !== 'string' && !Array.isArray(raw))
-        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be ${expected}, got ${describeValue(raw)}` };
-      if (list.length === 0) return { ok: false, code: 'ECONFIG_VALUE', reason: 'must name at least one upstream URL' };
-      const out: string[] = [];
-      for (let i = 0; i < list.length; i++) {
-        const el = list[i];
-        const at = Array.isArray(raw) ? [i] : undefined;
-        if (typeof el !== 'string')
-          return {
-            ok: false,
-            code: 'ECONFIG_TYPE',
-            reason: `must be a URL string, got ${describeValue(el)}`,
-            ...(at && { at }),
-          };
-        const parsed = parseRemoteUrl(el, opts);
-        if (!parsed.ok) return { ok: false, code: 'ECONFIG_VALUE', reason: parsed.reason, ...(at && { at }) };
-        out.push(parsed.url);
-      }
-      return { ok: true, value: out };
+  return stringOrList<string>({
+    expected: `an array of nats://host:port or tls://host:port URLs${opts.bareHostPort ? ' (or host:port)' : ''}`,
+    empty: 'must name at least one upstream URL',
+    element(el): Decoded<string> {
+      if (typeof el !== 'string')
+        return { ok: false, code: 'ECONFIG_TYPE', reason: `must be a URL string, got ${describeValue(el)}` };
+      const parsed = parseRemoteUrl(el, opts);
+      return parsed.ok ? { ok: true, value: parsed.url } : { ok: false, code: 'ECONFIG_VALUE', reason: parsed.reason };
     },
-    encode: (v) => `[${v.map((x) => JSON.stringify(x)).join(', ')}]`,
   });
 }
 
