@@ -20,6 +20,11 @@ export class ReservedSubjects {
   readonly patterns: readonly string[];
   /** Each pattern's first token with its dot: a subject not starting with one of these is not reserved. */
   private readonly prefixes: readonly string[];
+  /**
+   * Prefixes reserved whole (a `<first>.>` pattern): a subject under one is reserved without a lookup, so the store's
+   * inbox replies, each a subject of its own, neither miss the cache nor churn it.
+   */
+  private readonly whole: ReadonlySet<string>;
   /** The prefixes' first characters: most subjects are told apart by one comparison. */
   private readonly firstChars: ReadonlySet<number>;
   private readonly list = new Sublist<{ subject: string; queue: undefined }>({ cacheMax: 0 });
@@ -28,15 +33,18 @@ export class ReservedSubjects {
   /** Throws when a pattern's first token is a wildcard (the prefix test needs a literal one) or a pattern is bad. */
   constructor(patterns: readonly string[]) {
     const prefixes = new Set<string>();
+    const whole = new Set<string>();
     for (const p of patterns) {
       const first = p.split('.', 1)[0]!;
       if (first === '*' || first === '>' || first === p)
         throw new Error(`reserved subject ${JSON.stringify(p)}: needs a literal first token and a second`);
       prefixes.add(`${first}.`);
+      if (p === `${first}.>`) whole.add(`${first}.`);
       this.list.insert({ subject: p, queue: undefined });
     }
     this.patterns = Object.freeze([...patterns]);
     this.prefixes = Object.freeze([...prefixes]);
+    this.whole = whole;
     this.firstChars = new Set(this.prefixes.map((p) => p.charCodeAt(0)));
   }
 
@@ -48,16 +56,17 @@ export class ReservedSubjects {
   has(subject: string): boolean {
     if (!this.firstChars.has(subject.charCodeAt(0))) return false;
     const prefixes = this.prefixes;
-    let candidate = false;
+    let candidate: string | undefined;
     for (let i = 0; i < prefixes.length; i++) {
       const p = prefixes[i]!;
       // The prefix's dot where the subject has it first: `events.x` is told from `eventstore.` in one comparison.
       if (subject.charCodeAt(p.length - 1) === DOT && subject.startsWith(p)) {
-        candidate = true;
+        candidate = p;
         break;
       }
     }
-    if (!candidate) return false;
+    if (candidate === undefined) return false;
+    if (this.whole.has(candidate)) return subject.length > candidate.length;
     const hit = this.cache.get(subject);
     if (hit !== undefined) return hit;
     const reserved = this.list.match(subject).psubs.length > 0;
