@@ -253,7 +253,7 @@ export class EventServer implements FrontendHost, MonitorSource {
           remotesDown: () =>
             this.remotes()
               .filter((r) => r.state !== 'up')
-              .map((r) => `${r.url}: ${r.lastError?.message ?? r.state}`)
+              .map((r) => r.lastError?.message ?? `${r.url}: ${r.state}`)
               .join('; '),
         }),
       },

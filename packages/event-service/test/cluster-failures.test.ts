@@ -67,7 +67,12 @@ describe(
       const { code, err } = await startFailure(run);
       assert.equal(code, 1);
       assert.match(err, /no \[\[leafnodes\.remotes\]\] link is up/);
-      // The error names no URL (it points at /leafz, gone with the process); the log before it names each remote.
+      // The error names the remote that is down and why (the process's /leafz is gone with it); the log names each URL.
+      assert.match(err, /nats:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/);
+      assert.ok(
+        urls.some((u) => err.includes(u)),
+        err,
+      );
       const failed = jsonLines(run.stdout()).filter((l) => l.msg === 'uplink attempt failed');
       for (const url of urls)
         assert.ok(

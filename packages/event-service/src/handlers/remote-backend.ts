@@ -50,6 +50,7 @@ export const openRemoteBackend: OpenBackend = async (deps) => {
     hubDomain: () => deps.hub?.hubDomain(),
     hubJetStream: () => deps.hub?.hubJetStream(),
     ...(deps.hub?.remotesUp && { remotesUp: () => deps.hub!.remotesUp!() }),
+    ...(deps.hub?.remotesDown && { remotesDown: () => deps.hub!.remotesDown!() }),
     logger: deps.logger,
   });
 };
