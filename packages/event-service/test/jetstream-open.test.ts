@@ -73,10 +73,7 @@ test(
     const leaf = await leafOf(t, leafPort);
     const err = await refusal(openThroughLeaf(t, leaf.clientPort, { hubJetStream: true }));
     assert.equal(err.code, 'EJETSTREAM_UNAVAILABLE');
-    assert.match(
-      err.message,
-      /denies \$JS\.API.*jetstream \{ domain: NAME \}.*\[store\] domain.*default_js_domain/,
-    );
+    assert.match(err.message, /denies \$JS\.API.*jetstream \{ domain: NAME \}.*\[store\] domain.*default_js_domain/);
   },
 );
 
