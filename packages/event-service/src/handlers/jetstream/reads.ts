@@ -40,6 +40,15 @@ const SCAN_MAX_BYTES = 8 * 1024 * 1024;
  * its fetch) instead of creating and deleting one (on a cluster each a meta-leader proposal).
  */
 const IDLE_READERS = 4;
+/**
+ * The first bound on one step of taking a reader (a kept one's info, a create), as a fraction of request_timeout;
+ * each create tried again gets twice the last bound, the last what is left. A create answers in a few ms, but
+ * nats-server 2.9 places an R1 consumer on any peer of the stream, a node SIGKILLed moments ago included (for a
+ * minute or more after: it is not marked offline), and a create placed there is never answered: waited out whole,
+ * about one read in three answered 503 after request_timeout (cluster-node-kill; jetstream-reads-node-kill). Tried
+ * again, the create is placed afresh.
+ */
+const READ_ATTEMPT = { fraction: 1 / 32, minMs: 100 };
 
 export interface Reads {
   get(id: string): Promise<StoredEvent | undefined>;
@@ -159,36 +168,53 @@ function readerPool(
   const { js, jsm, layout } = deps;
   const idle = new Map<number, Reader>();
   let closed = false;
-  const remove = (r: Reader) => void jsm.consumers.delete(layout.stream, r.name).catch(() => undefined);
+  const remove = (r: Pick<Reader, 'name'>) => void jsm.consumers.delete(layout.stream, r.name).catch(() => undefined);
+  /** A new reader at `cursor`; one created after `ms` (its create timed out here) is deleted then. */
+  const create = async (cursor: number, ms: number): Promise<{ reader: Reader; pending: number }> => {
+    const created = jsm.consumers.add(layout.stream, {
+      filter_subject: layout.eventFilter,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: cursor + 1,
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      // Removed by the server once unused this long (kept idle too long, or this process died).
+      inactive_threshold: nanos(Math.max(30_000, requestTimeoutMs * 2)),
+    });
+    const info = await bounded(created, ms, (late) => remove({ name: late.name }));
+    try {
+      const consumer = await js.consumers.get(layout.stream, info.name);
+      return { reader: { name: info.name, consumer, position: cursor }, pending: info.num_pending };
+    } catch (err) {
+      await jsm.consumers.delete(layout.stream, info.name).catch(() => undefined);
+      throw err;
+    }
+  };
   return {
-    /** A reader standing at `cursor` and how many events it has to deliver (reused, or created there). */
+    /**
+     * A reader standing at `cursor` and how many events it has to deliver (reused, or created there), within
+     * request_timeout: a kept one that does not answer its first attempt's bound is dropped, a create that does not
+     * is made again with a longer bound (READ_ATTEMPT).
+     */
     async take(cursor: number): Promise<{ reader: Reader; pending: number }> {
+      const attempts = attemptBounds(requestTimeoutMs);
       const kept = idle.get(cursor);
       if (kept !== undefined) {
         idle.delete(cursor);
         try {
-          return { reader: kept, pending: (await kept.consumer.info()).num_pending };
+          return { reader: kept, pending: (await bounded(kept.consumer.info(), attempts.next())).num_pending };
         } catch {
-          // Gone (its inactive threshold passed, or deleted): a new one.
+          // Gone (its inactive threshold passed, or deleted), or its node down: a new one.
           remove(kept);
         }
       }
-      const info = await jsm.consumers.add(layout.stream, {
-        filter_subject: layout.eventFilter,
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: cursor + 1,
-        ack_policy: AckPolicy.None,
-        mem_storage: true,
-        num_replicas: 1,
-        // Removed by the server once unused this long (kept idle too long, or this process died).
-        inactive_threshold: nanos(Math.max(30_000, requestTimeoutMs * 2)),
-      });
-      try {
-        const consumer = await js.consumers.get(layout.stream, info.name);
-        return { reader: { name: info.name, consumer, position: cursor }, pending: info.num_pending };
-      } catch (err) {
-        await jsm.consumers.delete(layout.stream, info.name).catch(() => undefined);
-        throw err;
+      for (;;) {
+        const ms = attempts.next();
+        try {
+          return await create(cursor, ms);
+        } catch (err) {
+          if (!timedOut(err) || attempts.left() <= 0) throw err;
+        }
       }
     },
     /** Kept where it stands (the oldest kept is deleted beyond IDLE_READERS). */
@@ -215,6 +241,50 @@ function readerPool(
       await Promise.all(all.map((r) => jsm.consumers.delete(layout.stream, r.name).catch(() => undefined)));
     },
   };
+}
+
+/** The bounds of the steps of one take: READ_ATTEMPT's, doubling, together request_timeout. */
+function attemptBounds(requestTimeoutMs: number) {
+  const deadline = Date.now() + requestTimeoutMs;
+  let bound = Math.max(READ_ATTEMPT.minMs, requestTimeoutMs * READ_ATTEMPT.fraction);
+  const left = () => deadline - Date.now();
+  return {
+    left,
+    /** The next step's bound: all that is left once less than two of it is. */
+    next(): number {
+      const ms = left() < 2 * bound ? Math.max(left(), READ_ATTEMPT.minMs) : bound;
+      bound *= 2;
+      return ms;
+    },
+  };
+}
+
+/** A step of a take that did not answer within its bound. */
+class ReadStepTimeout extends Error {
+  readonly code = 'TIMEOUT';
+}
+
+/** `p`, or a ReadStepTimeout after `ms`; what `p` resolves to after that goes to `late`. */
+async function bounded<T>(p: Promise<T>, ms: number, late: (v: T) => void = () => undefined): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let expired = false;
+  const expiry = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      expired = true;
+      reject(new ReadStepTimeout(`no answer from JetStream within ${Math.round(ms)} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, expiry]);
+  } finally {
+    clearTimeout(timer);
+    if (expired) p.then(late, () => undefined);
+  }
+}
+
+/** Our bound or the client's request timeout (nats.js NatsError code TIMEOUT). */
+function timedOut(err: unknown): boolean {
+  return (err as { code?: unknown }).code === 'TIMEOUT';
 }
 
 function toEvent(m: JsMsg): StoredEvent {
