@@ -150,7 +150,8 @@ export class BackendSink {
   }
 
   /**
-   * A batch owed now; a partial first-try batch waits batch_wait_ms once for more (a retry goes as it is).
+   * A batch owed now; a partial first-try batch waits batch_wait_ms once for more (a retry goes as it is). The
+   * queue may wait longer than asked (JetStream: a second at least) when nothing more comes.
    */
   private async claim(): Promise<Delivery[]> {
     const batch = await this.queue.next(this.batchSize, CLAIM_WAIT_MS);

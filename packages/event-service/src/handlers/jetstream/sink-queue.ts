@@ -14,15 +14,11 @@
 // checked too, as a safety net: a message that does not name this sink (not written by the backend) is acked unread.
 //
 // Attempts are JetStream's delivery count less one: a claim released by close() or lost with a crashed instance
-// counts as an attempt too (its POST may have gone out).
-//
-// Claims come from pulls kept open in the background (claim-pulls.ts): the consumer's max_ack_pending is shared by
-// every instance, and a claim that waited for its pull to end waited out the pull's expiry whenever another instance
-// held part of it.
+// counts as an attempt too (its POST may have gone out). next() waits at least a second when nothing is owed: the
+// client's shortest pull expiry.
 import { AckPolicy, DeliverPolicy, headers as natsHeaders, nanos } from 'nats';
-import type { Consumer, ConsumerConfig, ConsumerInfo, JsMsg, Subscription } from 'nats';
+import type { Consumer, ConsumerConfig, ConsumerInfo, ConsumerMessages, JsMsg, Subscription } from 'nats';
 import type { Delivery, SinkQueue, SinkQueueOptions } from '../event-backend.js';
-import { ClaimPulls } from './claim-pulls.js';
 import type { JetStreamDeps } from './deps.js';
 import { HEADERS } from './layout.js';
 
@@ -35,6 +31,10 @@ export interface JetStreamSinkQueueOptions extends SinkQueueOptions {
 }
 
 export const DEFAULT_ACK_WAIT_MS = 30_000;
+/** The client's shortest pull expiry: next() waits at least this long when nothing is owed. */
+const MIN_PULL_MS = 1000;
+/** A batch's messages after its first are pulled within this (they are usually there at once). */
+const REST_PULL_MS = 1000;
 
 /** JetStream's header with a message's id: the event id on an event (jsstore's append sets it). */
 const MSG_ID = 'Nats-Msg-Id';
@@ -42,8 +42,8 @@ const MSG_ID = 'Nats-Msg-Id';
 export class JetStreamSinkQueue implements SinkQueue {
   /** Deliveries claimed and not settled, and their messages. */
   private readonly claims = new Map<Delivery, JsMsg>();
-  /** Pulls kept open in the background: a claim takes what has arrived (claim-pulls.ts). */
-  private readonly pulls: ClaimPulls;
+  /** Pulls in progress, stopped by close(). */
+  private readonly pulls = new Set<ConsumerMessages>();
   private consumer: Promise<Consumer> | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
   private replays: Subscription | undefined;
@@ -61,15 +61,6 @@ export class JetStreamSinkQueue implements SinkQueue {
     this.durable = deps.layout.durable(sink);
     // A sink without a routing slot throws here, at its queue's creation.
     this.filter = deps.layout.sinkFilter(sink);
-    this.pulls = new ClaimPulls({
-      consumer: () => this.ensure(),
-      ackWaitMs: this.ackWaitMs,
-      // The consumer may be gone (deleted, the stream recreated): the next claim checks it again, creating it if
-      // need be.
-      failed: () => {
-        this.consumer = undefined;
-      },
-    });
   }
 
   /** Creates the consumer or checks it (next() does too): rejects with the reason it cannot be used. */
@@ -79,19 +70,18 @@ export class JetStreamSinkQueue implements SinkQueue {
 
   async next(max: number, waitMs: number): Promise<Delivery[]> {
     if (this.closed) return [];
-    await this.ensure();
+    const consumer = await this.ensure();
     const deadline = Date.now() + waitMs;
     const out: Delivery[] = [];
-    // A message the safety net skips leaves this claim empty: take again while the wait lasts.
+    // A message the safety net skips leaves this pull empty: pull again while the wait lasts.
     while (!this.closed && out.length === 0) {
-      const got = await this.pulls.take(max, Math.max(0, deadline - Date.now()));
+      const first = await this.pull(consumer, 1, Math.max(MIN_PULL_MS, deadline - Date.now()));
+      let got = first;
+      // The first says how many more wait undelivered: pull those at once rather than wait for a full batch.
+      const more = first[0] === undefined ? 0 : Math.min(Math.max(1, max) - 1, first[0].info.pending);
+      if (more > 0 && !this.closed) got = got.concat(await this.pull(consumer, more, REST_PULL_MS));
       let skipped = 0;
       for (const m of got) {
-        if (this.closed) {
-          // close() ran meanwhile: what came goes back.
-          m.nak();
-          continue;
-        }
         const d = this.accept(m);
         if (d !== undefined) out.push(d);
         else skipped++;
@@ -165,8 +155,7 @@ export class JetStreamSinkQueue implements SinkQueue {
     this.closed = true;
     this.replays?.unsubscribe();
     clearInterval(this.keepAlive);
-    // The open pulls end first: a claim released while one is open could come back to it, counted again.
-    await this.pulls.close();
+    for (const p of this.pulls) p.stop();
     for (const m of this.claims.values()) m.nak();
     this.claims.clear();
     // The naks are on their way before the caller closes the connection.
@@ -257,6 +246,27 @@ export class JetStreamSinkQueue implements SinkQueue {
 
   private problem(reason: string): Error {
     return new Error(`sink ${this.sink}: JetStream consumer ${this.durable} ${reason}`);
+  }
+
+  /** Up to `n` messages, waiting up to `expiresMs` for them; [] when none came or close() stopped it. */
+  private async pull(consumer: Consumer, n: number, expiresMs: number): Promise<JsMsg[]> {
+    const got: JsMsg[] = [];
+    try {
+      const iter = await consumer.fetch({ max_messages: n, expires: Math.max(MIN_PULL_MS, expiresMs) });
+      this.pulls.add(iter);
+      try {
+        for await (const m of iter) got.push(m);
+      } finally {
+        this.pulls.delete(iter);
+      }
+    } catch (err) {
+      // The consumer may be gone (deleted, the stream recreated): the next call checks it again, creating it if
+      // need be. What came before the failure goes back.
+      this.consumer = undefined;
+      for (const m of got) m.nak();
+      throw err;
+    }
+    return got;
   }
 
   /** A pulled message as a claim of this sink, or undefined when it is someone else's (acked unread). */
