@@ -74,4 +74,29 @@ export interface HandlerSink {
   batch_wait_ms?: number;
   /** [1] POSTs outstanding at once; 1 keeps strict order, more deliver unordered (sinks/http.ts). */
   max_in_flight?: number;
+  // Issue 14: mutual TLS, backoff, rate limit, attribute matchers (sink-config.ts decodes them).
+  /** [system CAs] PEM CA bundle an https/grpcs receiver's certificate must chain to (absolute path). */
+  ca_path?: string;
+  /** [none] PEM client certificate (and key_path) presented to the receiver: mutual TLS. Both or neither. */
+  cert_path?: string;
+  key_path?: string;
+  /** [1 s, 5 min] Retry backoff: attempt n waits a random time in [0, min(max_ms, base_ms * 2^(n-1))]. */
+  backoff?: { base_ms: number; max_ms: number };
+  /** [unlimited] Deliveries (events) per second, on average, with `burst` at once. */
+  rate?: number;
+  /** [rate, at least 1] Events a sink may send at once before `rate` paces it. */
+  burst?: number;
+  /** [none] Attribute matchers, all of which an event must satisfy (besides `filter`) to be routed to the sink. */
+  match?: SinkMatch;
+}
+
+/**
+ * Attribute matchers of a sink (`[sinks.NAME.match]`): each present list must contain the event's value (producer:
+ * `producer.id`; authid: the verified `authid`), or for tags and projects share at least one value with the event's.
+ */
+export interface SinkMatch {
+  producer?: string[];
+  tags?: string[];
+  projects?: string[];
+  authid?: string[];
 }

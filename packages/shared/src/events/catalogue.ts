@@ -25,12 +25,16 @@ export interface EventTypeDefinition {
   description?: string;
   /** Schema `data` must satisfy (TypeBox, i.e. JSON Schema); without it `data` is any JSON. */
   data?: TSchema;
+  /** Sinks (handler names) that receive this type when their own filter is left at its default. */
+  handlers?: readonly string[];
 }
 
 export interface EventTypeEntry extends NounVerb {
   readonly type: string;
   readonly description: string;
   readonly checkData?: (data: unknown) => EventFieldError[];
+  /** Sinks (handler names) that receive this type when their own filter is left at its default. */
+  readonly handlers?: readonly string[];
 }
 
 export class EventCatalogueError extends Error {
@@ -122,6 +126,7 @@ export class EventCatalogue {
       verb,
       description: def.description ?? '',
       ...(def.data !== undefined && { checkData: compileDataSchema(def.data) }),
+      ...(def.handlers !== undefined && { handlers: [...def.handlers] }),
     };
     this.entries.set(def.type, entry);
     return entry;

@@ -36,6 +36,11 @@ export interface HttpSinkOptions {
   /** Backoff: attempt n waits a random time in [0, min(capMs, baseMs * 2^(n-1))]. */
   backoffBaseMs?: number;
   backoffCapMs?: number;
+  /** Mutual TLS and a private CA for https and grpc(s) receivers (PEM files, read when connections are made). */
+  tls?: { caPath?: string; certPath?: string; keyPath?: string };
+  /** Events per second on average (token bucket), `burst` at once; absent: unlimited. */
+  rate?: number;
+  burst?: number;
   logger: SinkLogger;
   /** Called after deliveries resolve (delivered or dead), so the intake can resume paused publishers. */
   onResolved?: () => void;
@@ -64,5 +69,15 @@ export function httpSinkOptions(conf: HandlerSink): Omit<HttpSinkOptions, 'name'
     ...(conf.batch_bytes !== undefined && { batchBytes: conf.batch_bytes }),
     ...(conf.batch_wait_ms !== undefined && { batchWaitMs: conf.batch_wait_ms }),
     ...(conf.max_in_flight !== undefined && { maxInFlight: conf.max_in_flight }),
+    ...(conf.backoff !== undefined && { backoffBaseMs: conf.backoff.base_ms, backoffCapMs: conf.backoff.max_ms }),
+    ...((conf.ca_path ?? conf.cert_path ?? conf.key_path) !== undefined && {
+      tls: {
+        ...(conf.ca_path !== undefined && { caPath: conf.ca_path }),
+        ...(conf.cert_path !== undefined && { certPath: conf.cert_path }),
+        ...(conf.key_path !== undefined && { keyPath: conf.key_path }),
+      },
+    }),
+    ...(conf.rate !== undefined && { rate: conf.rate }),
+    ...(conf.burst !== undefined && { burst: conf.burst }),
   };
 }
