@@ -1,7 +1,9 @@
 // Reading events back from the stream: one by id (a last-by-subject read of each subject its id may have, one per
 // routing), the feed (events after a cursor, in stream-sequence order, through an ephemeral consumer filtered to
-// event subjects, kept for the read that goes on from where it stopped), and where the feed's live end is. The stream sequence is the cursor: JetStream assigns it when it
-// stores a message and a consumer delivers in that order, so a page never repeats or skips one while others append.
+// event subjects, kept for the read that goes on from where it stopped; newest first, windows read from the top
+// down: feedBackwards), and where the feed's live end is. The stream sequence is the cursor: JetStream assigns it
+// when it stores a message and a consumer delivers in that order, so a page never repeats or skips one while others
+// append.
 //
 // get(id) reads the literal subjects (8 with 3 slots, in parallel) rather than one wildcard last-by-subject
 // (`e.*.*.*.<id>`): nats-server 2.9 answers a wildcard by scanning every subject of the stream under its lock, so on
@@ -14,7 +16,7 @@
 // on a cluster the create and the delete are meta-leader proposals besides).
 import { AckPolicy, DeliverPolicy, nanos } from 'nats';
 import type { Consumer, JsMsg, JetStreamClient, JetStreamManager } from 'nats';
-import type { FeedFilter, FeedRead, FeedResult, StoredEvent } from '../event-backend.js';
+import type { FeedRead, FeedResult, StoredEvent } from '../event-backend.js';
 import { matches, parseBody } from '../feed-streams.js';
 import { HEADERS, type StreamLayout } from './layout.js';
 
