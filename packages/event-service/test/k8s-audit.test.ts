@@ -1,10 +1,12 @@
 // Kubernetes audit webhook bodies converted to catalogue events (intake-http/k8s-audit.ts). The fixture
 // (fixtures/k8s-audit-eventlist.json) is an `audit.k8s.io/v1` EventList as kube-apiserver's webhook backend posts
-// it, built from recorded events: items[0] is the example log entry on Google Distributed Cloud's "Kubernetes audit
-// logs" page (an apiserver's record, its apiVersion placeholder filled in), items[1] that request's ResponseComplete
-// stage, items[2] a honeypot cluster's recorded event (aquasecurity/tracee's TRC_2 test input, its honeypot-only
-// fields dropped), items[3] a request refused at authentication, audited with `user: {}` as
-// apiserver filters/authn_audit.go records it. Field meanings: kubernetes.io apiserver-audit.v1 reference.
+// it. Two items are recorded events: items[0], the example log entry on Google Distributed Cloud's "Kubernetes audit
+// logs" page (an apiserver's record; its apiVersion placeholder "VERSION" filled in), and items[2], a honeypot
+// cluster's record (aquasecurity/tracee's TRC_2 rule test input; the honeypot's own added fields dropped). Two are
+// written in the same form: items[1], items[0]'s request at ResponseComplete (a later stageTimestamp, its status
+// and the authorizer's annotations), and items[3], a request refused at authentication, audited with `user: {}`
+// (apiserver filters/authn_audit.go). The kubernetes.io Auditing page shows no event; the field meanings are its
+// apiserver-audit.v1 reference's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
