@@ -10,7 +10,14 @@
 // in force and a logger, nothing of the server. What /healthz needs of them (the store, the sinks' worker) is
 // health()'s; what they report (/handlerz) is typed in status.ts.
 import { resolve } from 'node:path';
-import { eventKey, matchesFilter, type Logger, type Router } from '@event-broker/shared';
+import {
+  eventCatalogue,
+  eventKey,
+  matchesFilter,
+  type EventCatalogue,
+  type Logger,
+  type Router,
+} from '@event-broker/shared';
 import type { EmbeddedConn } from '../embedded-conn.js';
 import type { BackendKind, EventBackend } from './event-backend.js';
 import { EventFeed } from './event-feed.js';
@@ -63,6 +70,8 @@ export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'> {
   createSinkPump?: CreateSinkPump;
   /** With leafnode remotes, the queue groups the intake and the feed query subscribe in (leafnode/remotes.ts). */
   queues?: { readonly intake: string; readonly feed: string };
+  /** The event types in force, read on use (a reload replaces them); default the process-wide catalogue. */
+  catalogue?: () => EventCatalogue;
 }
 
 export class EventHandlers {
@@ -92,13 +101,16 @@ export class EventHandlers {
   private readonly config: () => ServiceConfig;
   private readonly logger: Logger;
   private readonly deps: HandlersDeps;
-  private readonly routes: { name: string; filter: readonly string[] }[] = [];
+  private readonly catalogue: () => EventCatalogue;
+  /** `byDefault`: the sink's filter is its default, so a catalogue type naming it in `handlers` reaches it too. */
+  private readonly routes: { name: string; filter: readonly string[]; byDefault: boolean }[] = [];
   /** Each running sink's configuration, to tell what a reload changed. */
   private readonly running = new Map<HandlerName, HandlerSink>();
 
   constructor(deps: HandlersDeps) {
     const { conn, logger } = deps;
     this.deps = deps;
+    this.catalogue = deps.catalogue ?? (() => eventCatalogue);
     this.conn = conn;
     this.config = deps.config;
     this.logger = logger;
@@ -133,8 +145,13 @@ export class EventHandlers {
       eventLimit: () => this.config().service.event_limit,
       addGate: (gate) => conn.addGate(gate),
       sinksFor: (event) => {
-        const key = eventKey(event.type);
-        return this.routes.filter((r) => matchesFilter(key, r.filter)).map((r) => r.name);
+        // The service's catalogue: a file's type has its own noun:verb and default handlers.
+        const catalogue = this.catalogue();
+        const key = eventKey(event.type, catalogue);
+        const named = catalogue.get(event.type)?.handlers;
+        return this.routes
+          .filter((r) => matchesFilter(key, r.filter) || (r.byDefault && named?.includes(r.name) === true))
+          .map((r) => r.name);
       },
       onStored: () => {
         this.runner?.wake();
@@ -142,6 +159,7 @@ export class EventHandlers {
       },
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
+      catalogue: () => this.catalogue(),
       ...(deps.queues && { queues: { events: deps.queues.intake } }),
     });
     this.storeHealth = new StoreHealth({
@@ -174,7 +192,8 @@ export class EventHandlers {
 
   /** Adds a sink; its runner starts it, and it delivers what the store already has pending for it. */
   private addSink(name: HandlerName, conf: HandlerSink): void {
-    this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
+    const byDefault = conf.filter.length === 0;
+    this.routes.push({ name, filter: byDefault ? HANDLER_DEFAULT_FILTERS[name] : conf.filter, byDefault });
     this.running.set(name, conf);
     // Without a store (one a reload could not open) the sinks wait for it: startDeferredSinks.
     if (this.backendOpen) this.sinkRunner().add({ name, ...httpSinkOptions(conf) });

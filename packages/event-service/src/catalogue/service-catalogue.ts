@@ -1,0 +1,30 @@
+// The catalogue a service runs with: loaded when its configuration is (configEntry's check, so a bad file refuses a
+// start with exit 2 and a reload with every problem logged, like any configuration problem), kept with that
+// configuration object until the server takes it, so each load's files are read and compiled once.
+import type { ServiceConfig } from '../config.js';
+import { HANDLER_DEFAULT_FILTERS } from '../handlers/sink-config.js';
+import { loadCatalogue, type LoadedCatalogue } from './load.js';
+
+const loaded = new WeakMap<object, LoadedCatalogue>();
+
+/** The handler (sink) names a type's `handlers` may name. */
+export function catalogueHandlerNames(_config: ServiceConfig): string[] {
+  return Object.keys(HANDLER_DEFAULT_FILTERS);
+}
+
+function load(config: ServiceConfig): LoadedCatalogue {
+  return loadCatalogue(config.catalogue?.files ?? [], { handlers: catalogueHandlerNames(config) });
+}
+
+/** configEntry's check: loads the configuration's catalogue (throws ConfigError naming file:line) and keeps it. */
+export function checkCatalogue(config: ServiceConfig): void {
+  loaded.set(config, load(config));
+}
+
+/**
+ * The catalogue loaded with `config` (by loadServiceConfig or resolveServiceConfig), or loaded now for a
+ * configuration made otherwise. Throws ConfigError as checkCatalogue does.
+ */
+export function catalogueFor(config: ServiceConfig): LoadedCatalogue {
+  return loaded.get(config) ?? load(config);
+}
