@@ -21,7 +21,7 @@ import { ClientAdmission } from './auth/admission.js';
 import { leafnodeListener, planServiceReload } from './config.js';
 import type { ServiceStats } from './api.js';
 import type { LoadedCatalogue } from './catalogue/load.js';
-import { catalogueFor } from './catalogue/service-catalogue.js';
+import { catalogueFor, logCatalogue } from './catalogue/service-catalogue.js';
 import type { ServiceConfig } from './config-types.js';
 import { EmbeddedConn } from './embedded-conn.js';
 import { DEFAULT_STREAM } from './handlers/jetstream/layout.js';
@@ -44,13 +44,6 @@ export interface ServerOptions {
   /** false: no TCP port for clients ([service] host and port unused): the in-process-only service (embedded.ts). */
   clientPort?: boolean;
 }
-
-/** A log line names at most this many types (the count says how many there are). */
-const LOGGED_TYPES = 100;
-const clipList = (names: readonly string[]): string[] =>
-  names.length <= LOGGED_TYPES
-    ? [...names]
-    : [...names.slice(0, LOGGED_TYPES), `... and ${names.length - LOGGED_TYPES} more`];
 
 export class EventServer implements FrontendHost, MonitorSource {
   readonly broker: Broker;
@@ -93,7 +86,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       this.broker.reserved = new ReservedSubjects(storeReservedSubjects(config.store.stream ?? DEFAULT_STREAM));
     this.admission = new ClientAdmission(config.service, logger);
     this.catalogueLoad = catalogueFor(config);
-    this.logCatalogue(undefined);
+    logCatalogue(logger, this.catalogueLoad);
     const svc = config.service;
     const ws = config.websocket;
     this.frontend = new ClientFrontend(this, {
@@ -358,9 +351,8 @@ export class EventServer implements FrontendHost, MonitorSource {
     const before = this.config.service;
     this.config = config;
     // Replaced whole: an event is checked against the old catalogue or the new one, never a mix.
-    const was = this.catalogueLoad;
+    logCatalogue(this.logger, catalogue, this.catalogueLoad);
     this.catalogueLoad = catalogue;
-    this.logCatalogue(was);
     this.admission.configure(config.service);
     this.configLoadedAt = new Date();
     this.broker.listenerLimit = config.service.listener_limit;
@@ -395,21 +387,6 @@ export class EventServer implements FrontendHost, MonitorSource {
     // Users removed or with a new password are closed, the others get their new permissions (auth/admission.ts).
     this.admission.reauthorize([...this.clients.values()]);
     return plan;
-  }
-
-  /** Which types are in force: at start, and after each reload with what it added and removed. */
-  private logCatalogue(was: LoadedCatalogue | undefined): void {
-    const now = this.catalogueLoad;
-    const fields = { types: now.catalogue.types().length, files: now.files, file_types: clipList(now.types) };
-    if (was === undefined) {
-      this.logger.info(fields, 'event catalogue loaded');
-      return;
-    }
-    const before = new Set(was.types);
-    const after = new Set(now.types);
-    const added = now.types.filter((t) => !before.has(t));
-    const removed = was.types.filter((t) => !after.has(t));
-    this.logger.info({ ...fields, added: clipList(added), removed: clipList(removed) }, 'event catalogue reloaded');
   }
 
   /**

@@ -10,20 +10,14 @@
 // in force and a logger, nothing of the server. What /healthz needs of them (the store, the sinks' worker) is
 // health()'s; what they report (/handlerz) is typed in status.ts.
 import { resolve } from 'node:path';
-import {
-  eventCatalogue,
-  eventKey,
-  matchesFilter,
-  type EventCatalogue,
-  type Logger,
-  type Router,
-} from '@event-broker/shared';
+import type { Logger, Router } from '@event-broker/shared';
+import { sinkRoute, sinksFor, type SinkRoute } from '../catalogue/routes.js';
 import type { EmbeddedConn } from '../embedded-conn.js';
 import type { BackendKind, EventBackend } from './event-backend.js';
 import { EventFeed } from './event-feed.js';
 import { handlersStatus, statusWithoutStore } from './handlers-status.js';
 import { HandlersHttpApi } from './http-api.js';
-import { EventIntake } from './intake.js';
+import { EventIntake, type IntakeOptions } from './intake.js';
 import {
   backendKind,
   createSinkPump,
@@ -54,8 +48,8 @@ const REMOTE_REOPEN_MS = 5000;
  */
 const SHARED_POLL_MS = 1000;
 
-/** What the service gives its handlers (a network backend's connection and hub info: remote-backend.ts). */
-export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'> {
+/** What the service gives its handlers (a network backend's link: remote-backend.ts; the event types, read live). */
+export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'>, Pick<IntakeOptions, 'catalogue'> {
   /**
    * The handlers' own connection to the broker, a system one (the intake's and the event feed's subscriptions are the
    * service's, not listeners a user made); closed with them.
@@ -70,8 +64,6 @@ export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'> {
   createSinkPump?: CreateSinkPump;
   /** With leafnode remotes, the queue groups the intake and the feed query subscribe in (leafnode/remotes.ts). */
   queues?: { readonly intake: string; readonly feed: string };
-  /** The event types in force, read on use (a reload replaces them); default the process-wide catalogue. */
-  catalogue?: () => EventCatalogue;
 }
 
 export class EventHandlers {
@@ -101,16 +93,13 @@ export class EventHandlers {
   private readonly config: () => ServiceConfig;
   private readonly logger: Logger;
   private readonly deps: HandlersDeps;
-  private readonly catalogue: () => EventCatalogue;
-  /** `byDefault`: the sink's filter is its default, so a catalogue type naming it in `handlers` reaches it too. */
-  private readonly routes: { name: string; filter: readonly string[]; byDefault: boolean }[] = [];
+  private readonly routes: SinkRoute[] = [];
   /** Each running sink's configuration, to tell what a reload changed. */
   private readonly running = new Map<HandlerName, HandlerSink>();
 
   constructor(deps: HandlersDeps) {
     const { conn, logger } = deps;
     this.deps = deps;
-    this.catalogue = deps.catalogue ?? (() => eventCatalogue);
     this.conn = conn;
     this.config = deps.config;
     this.logger = logger;
@@ -144,22 +133,14 @@ export class EventHandlers {
       store: () => this.backend,
       eventLimit: () => this.config().service.event_limit,
       addGate: (gate) => conn.addGate(gate),
-      sinksFor: (event) => {
-        // The service's catalogue: a file's type has its own noun:verb and default handlers.
-        const catalogue = this.catalogue();
-        const key = eventKey(event.type, catalogue);
-        const named = catalogue.get(event.type)?.handlers;
-        return this.routes
-          .filter((r) => matchesFilter(key, r.filter) || (r.byDefault && named?.includes(r.name) === true))
-          .map((r) => r.name);
-      },
+      sinksFor: (event) => sinksFor(event.type, deps.catalogue?.(), this.routes),
       onStored: () => {
         this.runner?.wake();
         this.eventFeed.notify();
       },
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
-      catalogue: () => this.catalogue(),
+      ...(deps.catalogue && { catalogue: deps.catalogue }),
       ...(deps.queues && { queues: { events: deps.queues.intake } }),
     });
     this.storeHealth = new StoreHealth({
@@ -192,8 +173,7 @@ export class EventHandlers {
 
   /** Adds a sink; its runner starts it, and it delivers what the store already has pending for it. */
   private addSink(name: HandlerName, conf: HandlerSink): void {
-    const byDefault = conf.filter.length === 0;
-    this.routes.push({ name, filter: byDefault ? HANDLER_DEFAULT_FILTERS[name] : conf.filter, byDefault });
+    this.routes.push(sinkRoute(name, conf.filter, HANDLER_DEFAULT_FILTERS[name]));
     this.running.set(name, conf);
     // Without a store (one a reload could not open) the sinks wait for it: startDeferredSinks.
     if (this.backendOpen) this.sinkRunner().add({ name, ...httpSinkOptions(conf) });
