@@ -78,7 +78,6 @@ export function typesTable(ctx: TypesContext) {
         try {
           ctx.catalogue.register(def);
           ctx.room.types--;
-          ctx.definedIn.set(name, file);
           registered.push(name);
         } catch (err) {
           if (!(err instanceof EventCatalogueError)) throw err;
@@ -111,6 +110,8 @@ function decodeType(
   }
   if (ctx.catalogue.has(name))
     return void bad('ECONFIG_VALUE', 'is registered by the program embedding the service (registerEventType)', []);
+  // Taken from here on, even when the type is refused below: a second definition is a problem of its own.
+  ctx.definedIn.set(name, file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Date)
     return void bad(
       'ECONFIG_TYPE',
