@@ -11,6 +11,7 @@ import { loadCatalogue, MAX_CATALOGUE_TYPES } from '../src/catalogue/load.js';
 import { catalogueFor } from '../src/catalogue/service-catalogue.js';
 import { MAX_TYPES_PER_FILE } from '../src/catalogue/types-table.js';
 import { loadServiceConfig, resolveServiceConfig } from '../src/config.js';
+import { errorReplyText, MAX_REASON_CHARS } from '../src/handlers/error-reply.js';
 import { assertOneProblem, escape, refused } from './helpers/service-config.js';
 
 const HANDLERS = ['feed', 'cfgingest', 'event_feed'];
@@ -219,4 +220,18 @@ test('what a file can make a load allocate is bounded: types per file, schema de
   const deepErr = refused(() => loadCatalogue([nested], { handlers: HANDLERS }));
   assert.match(deepErr.problems[0]!.reason, /nests deeper than 32 levels/);
   assert.equal(deepErr.problems[0]!.line, 2);
+});
+
+test("an unknown type's reply carries the known-types list whole up to its bound, within the reply's clip", (t) => {
+  const dir = tmpDir(t);
+  const lines = Array.from({ length: 400 }, (_, i) => `[types.generatedType${i}Done]`);
+  const { catalogue } = loadCatalogue([write(dir, 'many.toml', lines)], { handlers: HANDLERS });
+  const r = catalogue.validate(event(`a${'x'.repeat(127)}`));
+  assert.ok(!r.ok);
+  const body = JSON.parse(errorReplyText({ code: 'EEVENT_INVALID', ...r.errors[0]! }, 1024 * 1024)) as {
+    error: { reason: string };
+  };
+  assert.ok(body.error.reason.length <= MAX_REASON_CHARS);
+  assert.equal(body.error.reason, r.errors[0]!.reason, 'not clipped: the list is cut by the catalogue, after a name');
+  assert.match(body.error.reason, /, and \d+ more$/);
 });

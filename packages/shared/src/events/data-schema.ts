@@ -94,7 +94,17 @@ export class DataSchemaCompiler {
       const validate = ajv.compile(schema as object | boolean);
       return {
         ok: true,
-        check: (data) => (validate(data) ? [] : dataErrors(validate.errors ?? [])),
+        check: (data) => {
+          try {
+            return validate(data) ? [] : dataErrors(validate.errors ?? []);
+          } catch (err) {
+            // A schema that refers to itself without consuming anything (`{"$ref": "#"}`) recurses until the stack
+            // ends: the event is refused, the intake goes on.
+            return [
+              { field: 'data', reason: `cannot be checked: the type's schema failed (${(err as Error).message})` },
+            ];
+          }
+        },
       };
     } catch (err) {
       // Unknown keywords (strict), a $ref that resolves nowhere, an invalid `pattern`, a repeated `$id`.
