@@ -2,23 +2,27 @@
 // start with exit 2 and a reload with every problem logged, like any configuration problem), kept with that
 // configuration object until the server takes it, so each load's files are read and compiled once.
 import type { Logger } from '@event-broker/shared';
-import type { ServiceConfig } from '../config.js';
 import { HANDLER_DEFAULT_FILTERS } from '../handlers/sink-config.js';
 import { loadCatalogue, type LoadedCatalogue } from './load.js';
 
 const loaded = new WeakMap<object, LoadedCatalogue>();
 
+/** What of the service's configuration the catalogue reads (config.ts's schema imports this module: no cycle back). */
+export interface CatalogueConfig {
+  catalogue?: { files: readonly string[] };
+}
+
 /** The handler (sink) names a type's `handlers` may name. */
-export function catalogueHandlerNames(_config: ServiceConfig): string[] {
+export function catalogueHandlerNames(_config: CatalogueConfig): string[] {
   return Object.keys(HANDLER_DEFAULT_FILTERS);
 }
 
-function load(config: ServiceConfig): LoadedCatalogue {
+function load(config: CatalogueConfig): LoadedCatalogue {
   return loadCatalogue(config.catalogue?.files ?? [], { handlers: catalogueHandlerNames(config) });
 }
 
 /** configEntry's check: loads the configuration's catalogue (throws ConfigError naming file:line) and keeps it. */
-export function checkCatalogue(config: ServiceConfig): void {
+export function checkCatalogue(config: CatalogueConfig): void {
   loaded.set(config, load(config));
 }
 
@@ -26,7 +30,7 @@ export function checkCatalogue(config: ServiceConfig): void {
  * The catalogue loaded with `config` (by loadServiceConfig or resolveServiceConfig), or loaded now for a
  * configuration made otherwise. Throws ConfigError as checkCatalogue does.
  */
-export function catalogueFor(config: ServiceConfig): LoadedCatalogue {
+export function catalogueFor(config: CatalogueConfig): LoadedCatalogue {
   return loaded.get(config) ?? load(config);
 }
 
