@@ -31,6 +31,8 @@ import {
   type ReloadPlan,
 } from '@event-broker/shared';
 import { serviceUsers } from './auth/users-config.js';
+import { catalogueSection } from './catalogue/section.js';
+import { checkCatalogue } from './catalogue/service-catalogue.js';
 import type { LeafUser } from './config-values.js';
 import { handlersSchema } from './handlers/sink-config.js';
 import { DEFAULT_STORE_PATH, DOMAIN_NAME, STREAM_NAME, checkStoreBackend } from './handlers/jetstream/store-config.js';
@@ -365,6 +367,8 @@ export const serviceSchema = s.table({
         );
       }
     }),
+  /** Event types beyond the built-in ones, from files (docs/catalogue.md); reloaded live. */
+  catalogue: catalogueSection,
   log: logSection,
 });
 
@@ -394,7 +398,7 @@ export type LoadServiceConfigOptions = LoadConfigOptions;
 /** The configuration and where each leaf came from (`service.port`: default, base or patch file and line). */
 export type LoadedServiceConfig = LoadedConfig<ServiceConfig>;
 
-const entry = configEntry(serviceSchema);
+const entry = configEntry(serviceSchema, { check: checkCatalogue });
 
 /**
  * Reads the base and patch files and validates the merge. In files, an integer duration is seconds (as in

@@ -11,6 +11,7 @@ import {
   type Client,
   type ClientAuthenticator,
   type ClientLimits,
+  type EventCatalogue,
   type FrontendHost,
   type Logger,
   type ReloadPlan,
@@ -19,6 +20,8 @@ import { connect } from 'nats';
 import { ClientAdmission } from './auth/admission.js';
 import { leafnodeListener, planServiceReload } from './config.js';
 import type { ServiceStats } from './api.js';
+import type { LoadedCatalogue } from './catalogue/load.js';
+import { catalogueFor, logCatalogue } from './catalogue/service-catalogue.js';
 import type { ServiceConfig } from './config-types.js';
 import { EmbeddedConn } from './embedded-conn.js';
 import { DEFAULT_STREAM } from './handlers/jetstream/layout.js';
@@ -68,6 +71,8 @@ export class EventServer implements FrontendHost, MonitorSource {
   handlers: EventHandlers | undefined;
   /** Set by listen unless `handlers: false`, so a reload that adds [handlers] can start them. */
   private startHandlers: (() => EventHandlers) | undefined;
+  /** The event types in force: the process-wide catalogue plus [catalogue] files; a reload replaces it whole. */
+  private catalogueLoad: LoadedCatalogue;
 
   constructor(
     public config: ServiceConfig,
@@ -80,6 +85,8 @@ export class EventServer implements FrontendHost, MonitorSource {
     if (config.store?.backend === 'jetstream')
       this.broker.reserved = new ReservedSubjects(storeReservedSubjects(config.store.stream ?? DEFAULT_STREAM));
     this.admission = new ClientAdmission(config.service, logger);
+    this.catalogueLoad = catalogueFor(config);
+    logCatalogue(logger, this.catalogueLoad);
     const svc = config.service;
     const ws = config.websocket;
     this.frontend = new ClientFrontend(this, {
@@ -101,6 +108,10 @@ export class EventServer implements FrontendHost, MonitorSource {
 
   get port(): number {
     return this.frontend.port;
+  }
+  /** The event types the intake takes and routing reads, in force now (read on use: a reload replaces it). */
+  get catalogue(): EventCatalogue {
+    return this.catalogueLoad.catalogue;
   }
   get websocketPort(): number | undefined {
     return this.frontend.websocketPort;
@@ -216,6 +227,7 @@ export class EventServer implements FrontendHost, MonitorSource {
         conn,
         config: () => this.config,
         logger: this.logger,
+        catalogue: () => this.catalogue,
         ...(queues !== undefined && { queues }),
         ...this.storeLink(),
       },
@@ -332,10 +344,15 @@ export class EventServer implements FrontendHost, MonitorSource {
   applyConfig(next: ServiceConfig): ReloadPlan<ServiceConfig> {
     const plan = planServiceReload(this.config, next);
     const config = plan.config;
+    // The catalogue files, read again whether [catalogue] changed or not: one that fails refuses the whole reload.
+    const catalogue = catalogueFor(next);
     // Read every TLS file first: a bad one refuses the whole reload, nothing applied.
     const tlsOptions = config.tls && this.frontend.tlsEnabled ? loadServerTlsOptions(config.tls) : undefined;
     const before = this.config.service;
     this.config = config;
+    // Replaced whole: an event is checked against the old catalogue or the new one, never a mix.
+    logCatalogue(this.logger, catalogue, this.catalogueLoad);
+    this.catalogueLoad = catalogue;
     this.admission.configure(config.service);
     this.configLoadedAt = new Date();
     this.broker.listenerLimit = config.service.listener_limit;

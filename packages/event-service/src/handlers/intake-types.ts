@@ -47,7 +47,8 @@ export interface IntakeOptions {
   /** The sinks that want an event; each gets a delivery record. */
   sinksFor: (event: EventEnvelope) => string[];
   logger: Logger;
-  catalogue?: EventCatalogue;
+  /** The event types taken, read for each event (a reload replaces them); default the process-wide catalogue. */
+  catalogue?: () => EventCatalogue;
   /** Called after each commit with the newly stored (non-duplicate) events' count, so sinks can wake. */
   onStored?: (count: number) => void;
   /**

@@ -69,14 +69,14 @@ export class EventIntake {
   private recheck: NodeJS.Timeout | undefined;
   /** The latest group commit that failed as a whole, until one succeeds (or clearStoreFailure): /healthz. */
   private storeFailure: { at: number; error: Error } | undefined;
-  private readonly catalogue: EventCatalogue;
+  private readonly catalogue: () => EventCatalogue;
   readonly stats: IntakeStats;
 
   constructor(
     private readonly conn: IntakeConn,
     private readonly opts: IntakeOptions,
   ) {
-    this.catalogue = opts.catalogue ?? eventCatalogue;
+    this.catalogue = opts.catalogue ?? (() => eventCatalogue);
     this.room = new IntakeRoom({
       held: () => this.held,
       limit: opts.eventLimit,
@@ -227,7 +227,7 @@ export class EventIntake {
     stampAuthContext(value, msg);
     // Validation checks the depth first, iteratively (shared events/limits.ts): nothing below recurses into an
     // event nested past MAX_EVENT_DEPTH, and the stringify after it cannot overflow the stack.
-    const r = this.catalogue.validate(value, { assignId: true });
+    const r = this.catalogue().validate(value, { assignId: true });
     if (!r.ok) return invalid(r.errors[0]!);
     const token = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
     if (r.event.type !== token) {

@@ -10,13 +10,14 @@
 // in force and a logger, nothing of the server. What /healthz needs of them (the store, the sinks' worker) is
 // health()'s; what they report (/handlerz) is typed in status.ts.
 import { resolve } from 'node:path';
-import { eventKey, matchesFilter, type Logger, type Router } from '@event-broker/shared';
+import type { Logger, Router } from '@event-broker/shared';
+import { sinkRoute, sinksFor, type SinkRoute } from '../catalogue/routes.js';
 import type { EmbeddedConn } from '../embedded-conn.js';
 import type { BackendKind, EventBackend } from './event-backend.js';
 import { EventFeed } from './event-feed.js';
 import { handlersStatus, statusWithoutStore } from './handlers-status.js';
 import { HandlersHttpApi } from './http-api.js';
-import { EventIntake } from './intake.js';
+import { EventIntake, type IntakeOptions } from './intake.js';
 import {
   backendKind,
   createSinkPump,
@@ -47,8 +48,8 @@ const REMOTE_REOPEN_MS = 5000;
  */
 const SHARED_POLL_MS = 1000;
 
-/** What the service gives its handlers (a network backend's connection and hub info: remote-backend.ts). */
-export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'> {
+/** What the service gives its handlers (a network backend's link: remote-backend.ts; the event types, read live). */
+export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'>, Pick<IntakeOptions, 'catalogue'> {
   /**
    * The handlers' own connection to the broker, a system one (the intake's and the event feed's subscriptions are the
    * service's, not listeners a user made); closed with them.
@@ -92,7 +93,7 @@ export class EventHandlers {
   private readonly config: () => ServiceConfig;
   private readonly logger: Logger;
   private readonly deps: HandlersDeps;
-  private readonly routes: { name: string; filter: readonly string[] }[] = [];
+  private readonly routes: SinkRoute[] = [];
   /** Each running sink's configuration, to tell what a reload changed. */
   private readonly running = new Map<HandlerName, HandlerSink>();
 
@@ -132,16 +133,14 @@ export class EventHandlers {
       store: () => this.backend,
       eventLimit: () => this.config().service.event_limit,
       addGate: (gate) => conn.addGate(gate),
-      sinksFor: (event) => {
-        const key = eventKey(event.type);
-        return this.routes.filter((r) => matchesFilter(key, r.filter)).map((r) => r.name);
-      },
+      sinksFor: (event) => sinksFor(event.type, deps.catalogue?.(), this.routes),
       onStored: () => {
         this.runner?.wake();
         this.eventFeed.notify();
       },
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
+      ...(deps.catalogue && { catalogue: deps.catalogue }),
       ...(deps.queues && { queues: { events: deps.queues.intake } }),
     });
     this.storeHealth = new StoreHealth({
@@ -174,7 +173,7 @@ export class EventHandlers {
 
   /** Adds a sink; its runner starts it, and it delivers what the store already has pending for it. */
   private addSink(name: HandlerName, conf: HandlerSink): void {
-    this.routes.push({ name, filter: conf.filter.length > 0 ? conf.filter : HANDLER_DEFAULT_FILTERS[name] });
+    this.routes.push(sinkRoute(name, conf.filter, HANDLER_DEFAULT_FILTERS[name]));
     this.running.set(name, conf);
     // Without a store (one a reload could not open) the sinks wait for it: startDeferredSinks.
     if (this.backendOpen) this.sinkRunner().add({ name, ...httpSinkOptions(conf) });

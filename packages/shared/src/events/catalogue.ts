@@ -25,6 +25,11 @@ export interface EventTypeDefinition {
   description?: string;
   /** Schema `data` must satisfy (TypeBox, i.e. JSON Schema); without it `data` is any JSON. */
   data?: TSchema;
+  /**
+   * A check of `data` compiled elsewhere, for a schema TypeBox cannot take (a catalogue file's JSON Schema:
+   * data-schema.ts). Not with `data`.
+   */
+  checkData?: (data: unknown) => EventFieldError[];
   /** Sinks (handler names) that receive this type when their own filter is left at its default. */
   handlers?: readonly string[];
 }
@@ -46,7 +51,14 @@ export class EventCatalogueError extends Error {
 }
 
 const TYPE_RE = new RegExp(EVENT_TYPE_PATTERN);
-const PAIR_PART = /^[A-Za-z][A-Za-z0-9]*$/;
+/** A noun or a verb: one word, so `noun:verb` filters stay unambiguous. */
+export const NOUN_VERB_PATTERN = '^[A-Za-z][A-Za-z0-9]*$';
+const PAIR_PART = new RegExp(NOUN_VERB_PATTERN);
+/**
+ * How much of the known-types list an unknown type's refusal carries: within error-reply.ts's reason bound (1024
+ * characters) with room for the refused name (at most 128), so the list is never cut mid-name by the reply's clip.
+ */
+const KNOWN_TYPES_CHARS = 800;
 
 /**
  * The noun:verb pair a type name implies, or undefined when it implies none.
@@ -95,12 +107,31 @@ export interface ValidateEventOptions {
   assignId?: boolean;
 }
 
+export interface EventCatalogueOptions {
+  /**
+   * Types this catalogue includes, read live and looked up first: a service's catalogue is the process-wide one (the
+   * built-in types and whatever `registerEventType` adds, even later) plus its own. Its own may not repeat a name the
+   * base has when they are registered.
+   */
+  base?: EventCatalogue;
+}
+
 /** A set of event types. `eventCatalogue` is the process's; tests and embedders may make their own. */
 export class EventCatalogue {
   private readonly entries = new Map<string, EventTypeEntry>();
+  private readonly base: EventCatalogue | undefined;
+  private registrations = 0;
+  /** The known-types text of an unknown type's refusal, for the revision it was made at. */
+  private knownText: { revision: number; text: string } | undefined;
 
-  constructor(definitions: readonly EventTypeDefinition[] = KNOWN_EVENT_TYPES) {
+  constructor(definitions: readonly EventTypeDefinition[] = KNOWN_EVENT_TYPES, opts: EventCatalogueOptions = {}) {
+    this.base = opts.base;
     for (const d of definitions) this.register(d);
+  }
+
+  /** Changes with every registration here or in the base. */
+  get revision(): number {
+    return this.registrations + (this.base?.revision ?? 0);
   }
 
   /** Adds a type. Throws EventCatalogueError for a bad name, a missing pair, or a type already registered. */
@@ -110,7 +141,9 @@ export class EventCatalogue {
         `event type ${JSON.stringify(def.type)} must match ${EVENT_TYPE_PATTERN} (one subject token)`,
       );
     }
-    if (this.entries.has(def.type)) throw new EventCatalogueError(`event type ${def.type} is already registered`);
+    if (this.has(def.type)) throw new EventCatalogueError(`event type ${def.type} is already registered`);
+    if (def.data !== undefined && def.checkData !== undefined)
+      throw new EventCatalogueError(`event type ${def.type}: give data or checkData, not both`);
     const derived = deriveNounVerb(def.type);
     const noun = def.noun ?? derived?.noun;
     const verb = def.verb ?? derived?.verb;
@@ -132,26 +165,58 @@ export class EventCatalogue {
       verb,
       description: def.description ?? '',
       ...(def.data !== undefined && { checkData: compileDataSchema(def.data) }),
+      ...(def.checkData !== undefined && { checkData: def.checkData }),
       ...(def.handlers !== undefined && { handlers: [...def.handlers] }),
     };
     this.entries.set(def.type, entry);
+    this.registrations++;
     return entry;
   }
 
   get(type: string): EventTypeEntry | undefined {
-    return this.entries.get(type);
+    return this.base?.get(type) ?? this.entries.get(type);
   }
   has(type: string): boolean {
-    return this.entries.has(type);
+    return this.get(type) !== undefined;
   }
+  /** Every type, the base's first, each in registration order. */
   types(): string[] {
+    if (this.base === undefined) return [...this.entries.keys()];
+    const base = this.base.types();
+    const seen = new Set(base);
+    return [...base, ...[...this.entries.keys()].filter((t) => !seen.has(t))];
+  }
+  /** The types registered here, not the base's. */
+  ownTypes(): string[] {
     return [...this.entries.keys()];
   }
 
   /** `scanJob:created` for a known type. */
   key(type: string): string | undefined {
-    const e = this.entries.get(type);
+    const e = this.get(type);
     return e === undefined ? undefined : `${e.noun}:${e.verb}`;
+  }
+
+  /**
+   * `known types: a, b, c` as an unknown type's refusal says it, cut after the last whole name that fits
+   * KNOWN_TYPES_CHARS (`..., and 40 more`). Made once per revision: a refusal costs no walk of a large catalogue.
+   */
+  knownTypesText(): string {
+    const revision = this.revision;
+    if (this.knownText?.revision === revision) return this.knownText.text;
+    const types = this.types();
+    let text = 'known types: ';
+    let shown = 0;
+    for (const t of types) {
+      const more = types.length - shown - 1;
+      const tail = more > 0 ? `, and ${more} more` : '';
+      if (text.length + t.length + 2 + tail.length > KNOWN_TYPES_CHARS) break;
+      text += shown === 0 ? t : `, ${t}`;
+      shown++;
+    }
+    if (shown < types.length) text += `${shown === 0 ? '' : ','} and ${types.length - shown} more`;
+    this.knownText = { revision, text };
+    return text;
   }
 
   /**
@@ -166,9 +231,10 @@ export class EventCatalogue {
     const errors = envelopeErrors(value);
     if (errors.length > 0) return { ok: false, errors };
     const event = value as EventEnvelope;
-    const entry = this.entries.get(event.type);
+    const entry = this.get(event.type);
     if (entry === undefined) {
-      return { ok: false, errors: [{ field: 'type', reason: `unknown event type ${JSON.stringify(event.type)}` }] };
+      const reason = `unknown event type ${JSON.stringify(event.type)}; ${this.knownTypesText()}`;
+      return { ok: false, errors: [{ field: 'type', reason }] };
     }
     if (entry.checkData !== undefined) {
       const dataErrors = entry.checkData(event.data);

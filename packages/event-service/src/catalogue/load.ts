@@ -1,0 +1,95 @@
+// Loading the service's event catalogue: the process-wide one (the built-in types and whatever an embedding program
+// registers, read live) as its base, plus the types `[catalogue] files` define. Every file is read and every problem
+// reported, as `file:line: types.NAME.key: reason`, in one ConfigError; a load with any problem gives no catalogue.
+// Which catalogue is in force, and when it is replaced, is the service's (service-catalogue.ts).
+import { readFileSync, statSync } from 'node:fs';
+import {
+  ConfigError,
+  DataSchemaCompiler,
+  EventCatalogue,
+  eventCatalogue,
+  KNOWN_EVENT_TYPES,
+  parseTomlLayer,
+  schema as s,
+  sortProblems,
+  validate,
+  type ConfigProblem,
+} from '@event-broker/shared';
+import { readError, typesTable, type TypesContext } from './types-table.js';
+
+/** A catalogue file: a few thousand types with their schemas fit well under it. */
+export const MAX_CATALOGUE_FILE_BYTES = 4 * 1024 * 1024;
+/**
+ * Types in all the files of one load. A schema compiles in about 1.5 ms (Ajv generates code for it), on the event
+ * loop: 2000 schemas hold a start or a reload for about 3 s.
+ */
+export const MAX_CATALOGUE_TYPES = 2_000;
+
+export interface LoadedCatalogue {
+  catalogue: EventCatalogue;
+  /** The files read, in order (absolute). */
+  files: readonly string[];
+  /** The types the files define, in file order. */
+  types: readonly string[];
+}
+
+export interface LoadCatalogueOptions {
+  /** Handler (sink) names a type's `handlers` may name. */
+  handlers: readonly string[];
+  /** The catalogue the loaded one builds on (default: the process-wide one). */
+  base?: EventCatalogue;
+}
+
+const BUILT_IN = new Set(KNOWN_EVENT_TYPES.map((d) => d.type));
+
+/** Reads and compiles `files` (absolute paths). Throws ConfigError listing every problem of every file. */
+export function loadCatalogue(files: readonly string[], opts: LoadCatalogueOptions): LoadedCatalogue {
+  const catalogue = new EventCatalogue([], { base: opts.base ?? eventCatalogue });
+  const ctx: TypesContext = {
+    catalogue,
+    builtIn: BUILT_IN,
+    handlers: opts.handlers,
+    definedIn: new Map(),
+    compiler: new DataSchemaCompiler(),
+    room: { types: MAX_CATALOGUE_TYPES },
+  };
+  const problems: ConfigProblem[] = [];
+  const types: string[] = [];
+  for (const file of files) {
+    try {
+      types.push(...loadFile(file, ctx));
+    } catch (err) {
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      // A parser that gave up on a hostile nesting (a RangeError), or any other failure: the file's, not the process's.
+      else
+        problems.push({ file, key: '', reason: `cannot be loaded: ${(err as Error).message}`, code: 'ECONFIG_VALUE' });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(sortProblems(problems, files));
+  return { catalogue, files: [...files], types };
+}
+
+function loadFile(file: string, ctx: TypesContext): string[] {
+  let text: string;
+  try {
+    const size = statSync(file).size;
+    if (size > MAX_CATALOGUE_FILE_BYTES) {
+      throw new ConfigError([
+        { file, key: '', reason: `is ${size} bytes, over ${MAX_CATALOGUE_FILE_BYTES}`, code: 'ECONFIG_RANGE' },
+      ]);
+    }
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(
+      [{ file, key: '', reason: `cannot read the file: ${readError(err)}`, code: 'ECONFIG_FILE' }],
+      {
+        cause: err,
+      },
+    );
+  }
+  // As the service's own files: TOML 1.0, every key's line kept (shared config/load.ts), a byte-order mark dropped.
+  const layer = parseTomlLayer(text.startsWith('\uFEFF') ? text.slice(1) : text, file);
+  const fileSchema = s.table({ types: typesTable(ctx).optional() });
+  return validate(fileSchema, layer, { files: [file] }).value.types ?? [];
+}

@@ -1,0 +1,131 @@
+// Hostile catalogue files and schemas (fast-check and hand-made extremes): a load either gives a catalogue or throws
+// one ConfigError naming the file, never another error, a crash or a hang; a schema that cannot check an event
+// refuses the event instead of failing the intake.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ConfigError, DataSchemaCompiler, tomlString } from '@event-broker/shared';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { loadCatalogue } from '../src/catalogue/load.js';
+
+const HANDLERS = ['feed', 'cfgingest', 'event_feed'];
+/** Each load in the properties below: far above what one takes (a few ms), far below a hang. */
+const LOAD_MS = 2_000;
+
+/** Loads `files`; the outcome, with every other throw failing the test. */
+function outcome(files: string[]): 'loaded' | 'refused' {
+  const started = performance.now();
+  try {
+    loadCatalogue(files, { handlers: HANDLERS });
+    return 'loaded';
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `not a ConfigError: ${String(err)}`);
+    for (const p of err.problems) assert.ok(files.includes(p.file), `${p.file} is one of the files`);
+    return 'refused';
+  } finally {
+    assert.ok(performance.now() - started < LOAD_MS, 'the load was bounded');
+  }
+}
+
+/** A JSON-ish value as a TOML inline value (TOML has no null: a string instead). */
+function toml(v: unknown): string {
+  if (v === null || v === undefined) return '"null"';
+  if (typeof v === 'string') return tomlString(v);
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'nan';
+  if (typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `[${v.map(toml).join(', ')}]`;
+  return `{ ${Object.entries(v as Record<string, unknown>)
+    .map(([k, el]) => `${tomlString(k)} = ${toml(el)}`)
+    .join(', ')} }`;
+}
+
+const KEYWORDS = ['type', 'properties', 'required', 'items', 'pattern', '$ref', 'enum', 'minimum', 'format', '$schema'];
+const schemaArb = fc.letrec((tie) => ({
+  node: fc.oneof(
+    { depthSize: 'small' },
+    fc.constantFrom('object', 'string', 'integer', '#', '#/properties/a', '(', 'date-time', '^a+$'),
+    fc.integer(),
+    fc.boolean(),
+    fc.array(tie('node'), { maxLength: 3 }),
+    fc.dictionary(fc.oneof(fc.constantFrom(...KEYWORDS), fc.string({ maxLength: 6 })), tie('node'), { maxKeys: 4 }),
+  ),
+})).node;
+
+test('fast-check: any JSON value as a data schema compiles or is refused, and its check never throws', () => {
+  const compiler = new DataSchemaCompiler();
+  fc.assert(
+    fc.property(schemaArb, fc.jsonValue({ maxDepth: 4 }), (schema, data) => {
+      const r = compiler.compile(schema);
+      if (r.ok) assert.ok(Array.isArray(r.check(data)));
+      else assert.ok(r.problems.length > 0 && r.problems.every((p) => typeof p.reason === 'string'));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('fast-check: generated catalogue files load or are refused with a ConfigError naming the file', (t) => {
+  const dir = tmpDir(t);
+  const name = fc.oneof(fc.constantFrom('backupDone', 'scanJobCreated', 'x', 'a_b', '9bad', '__proto__'), fc.string());
+  const entry = fc.record(
+    {
+      noun: fc.oneof(fc.string({ maxLength: 8 }), fc.integer()),
+      verb: fc.string({ maxLength: 8 }),
+      description: fc.string(),
+      handlers: fc.array(fc.oneof(fc.constantFrom(...HANDLERS), fc.string({ maxLength: 5 })), { maxLength: 3 }),
+      data: fc.oneof(schemaArb, fc.constantFrom('missing.json', '', '/etc')),
+      other: fc.jsonValue({ maxDepth: 2 }),
+    },
+    { requiredKeys: [] },
+  );
+  let n = 0;
+  fc.assert(
+    fc.property(fc.array(fc.tuple(name, entry), { maxLength: 4 }), (types) => {
+      const lines = types.map(([k, e]) => `types.${tomlString(k)} = ${toml(e)}`);
+      const file = write(dir, `gen-${n++}.toml`, lines);
+      outcome([file]);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('fast-check: arbitrary text as a catalogue file is refused or loaded, never a crash', (t) => {
+  const dir = tmpDir(t);
+  const fragment = fc.constantFrom(
+    '[types.aB]',
+    '[types.aB.data]',
+    'type = "object"',
+    '[[types]]',
+    'data = {',
+    '"',
+    '\u0000',
+    '\uFEFF',
+    ' = ',
+    'handlers = [',
+    ']',
+    '}',
+  );
+  let n = 0;
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fragment, fc.string()), { maxLength: 12 }), (parts) => {
+      outcome([write(dir, `text-${n++}.toml`, parts.join('\n'))]);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('extreme nestings (past the TOML parser’s stack) and a self-referring schema are refused, not fatal', (t) => {
+  const dir = tmpDir(t);
+  const arrays = write(dir, 'arrays.toml', `a = ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`);
+  const tables = write(dir, 'tables.toml', `[types.aB]\ndata = ${'{a='.repeat(50_000)}1${'}'.repeat(50_000)}\n`);
+  assert.equal(outcome([arrays]), 'refused');
+  assert.equal(outcome([tables]), 'refused');
+  // Compiles (a schema may refer to itself), but checking anything with it would never end: the event is refused.
+  const selfRef = new DataSchemaCompiler().compile({ $ref: '#' });
+  assert.ok(selfRef.ok);
+  const errors = selfRef.check({ a: 1 });
+  assert.deepEqual(
+    errors.map((e) => e.field),
+    ['data'],
+  );
+  assert.match(errors[0]!.reason, /cannot be checked/);
+});
