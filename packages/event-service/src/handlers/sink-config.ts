@@ -63,7 +63,7 @@ const MAX_BATCH_SIZE = 10_000;
 const MAX_IN_FLIGHT = 256;
 
 /** The receiver kinds a sink URL may name (h/grpc writes the gRPC transport; here the schemes are only accepted). */
-const URL_FORMS = '"host:port", an http(s) URL or grpc(s)://host:port';
+const URL_FORMS = '"host:port" or an http(s) URL (or grpc(s)://host:port)';
 
 function toUrl(raw: string): string | undefined {
   if (ADDRESS.test(raw)) return `http://${raw}/`;
