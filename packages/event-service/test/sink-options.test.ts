@@ -58,7 +58,7 @@ test('the new sink keys are read, resolved and mapped to the pumps; printed back
   assert.deepEqual(audit.match, { producer: ['p1'], tags: ['pci', 'sox'], projects: ['prj'], authid: ['alice'] });
   assert.deepEqual(audit.filter, []);
   assert.equal(config.sinks!.plain!.url, 'grpc://127.0.0.1:50051');
-  assert.deepEqual(config.sinks!.plain!.backoff, { base_ms: 1000, max_ms: 2000 });
+  assert.deepEqual(config.sinks!.plain!.backoff, { base_ms: 500, max_ms: 2000 });
 
   const printed = formatConfig(config);
   assert.ok(printed.includes('key_path = '), 'key paths print as they are (a path is not a secret)');

@@ -15,8 +15,8 @@ export function positiveInt(raw: unknown, dflt: number): number | undefined {
 
 const pathLeaf = s.path();
 const durationLeaf = s.duration({ minMs: 1, maxMs: 2 ** 31 - 1 });
-/** `backoff` when unset or partly set (a receiver down for minutes is retried every few minutes, not hammered). */
-const DEFAULT_BACKOFF = { base_ms: 1000, max_ms: 5 * 60_000 };
+/** A key `backoff` leaves out: the pace of a sink without `backoff` (sinks/account.ts SinkAccount.backoff). */
+const DEFAULT_BACKOFF = { base_ms: 500, max_ms: 60_000 };
 /** A bound on `rate` (events/s) far above what one sink delivers, so a typo is caught rather than meaning unlimited. */
 const MAX_RATE = 1_000_000;
 const MATCH_KEYS = ['producer', 'tags', 'projects', 'authid'] as const;
