@@ -12,12 +12,11 @@ import { MAX_NAMED_SINKS } from '../src/handlers/sink-config.js';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { refused } from './helpers/service-config.js';
 
-/** The problem at `file:line` for `key`, checked to read `file:line: key: reason` in the message. */
-function problemAt(err: ConfigError, file: string, line: number, key: string): string {
-  const p = err.problems.find((x) => x.file === file && x.line === line && x.key === key);
-  assert.ok(p, `no problem at ${file}:${line}: ${key} in:\n${err.message}`);
+/** A problem at `file:line` for `key` whose reason matches `reason`, read as `file:line: key: reason` in the message. */
+function assertProblem(err: ConfigError, file: string, line: number, key: string, reason: RegExp): void {
+  const p = err.problems.find((x) => x.file === file && x.line === line && x.key === key && reason.test(x.reason));
+  assert.ok(p, `no problem at ${file}:${line}: ${key} matching ${reason} in:\n${err.message}`);
   assert.ok(err.message.includes(`${file}:${line}: ${key}: ${p.reason}`), err.message);
-  return p.reason;
 }
 
 test('the new sink keys are read, resolved and mapped to the pumps; printed back they read the same', (t) => {
@@ -89,25 +88,22 @@ test('every bad new sink key is refused in one pass, each as file:line: key: rea
     'url = "http://127.0.0.1:9/"', // 17
   ]);
   const err = refused(() => loadServiceConfig({ configPath: file }));
-  assert.match(problemAt(err, file, 3, 'handlers.feed.ca_path'), /https:\/\/ and grpcs:\/\/ receivers only/);
-  assert.match(problemAt(err, file, 4, 'handlers.feed.cert_path'), /https:\/\/ and grpcs:\/\/ receivers only/);
-  assert.match(problemAt(err, file, 1, 'handlers.feed.key_path'), /cert_path and key_path go together/);
-  assert.match(problemAt(err, file, 5, 'handlers.feed.backoff.base'), /must not exceed max \(1s\), got 5m/);
-  assert.match(problemAt(err, file, 6, 'handlers.feed.rate'), /above 0/);
-  assert.match(problemAt(err, file, 7, 'handlers.feed.burst'), /integer from 1/);
-  assert.match(problemAt(err, file, 8, 'handlers.feed.filter[0]'), /"!noun:verb" to exclude/);
-  assert.match(problemAt(err, file, 8, 'handlers.feed.filter[1]'), /must be "noun:verb"/);
-  assert.match(problemAt(err, file, 10, 'sinks.bad.url'), /grpc\(s\):\/\/host:port/);
-  assert.match(problemAt(err, file, 11, 'sinks.bad.burst'), /without rate/);
-  assert.match(problemAt(err, file, 12, 'sinks.bad.match.tags'), /non-empty array/);
-  assert.match(
-    problemAt(err, file, 12, 'sinks.bad.match.owner'),
-    /unknown key \(known: producer, tags, projects, authid\)/,
-  );
-  assert.match(problemAt(err, file, 13, 'sinks.bad.backoff.base'), /duration/);
-  assert.match(problemAt(err, file, 13, 'sinks.bad.backoff.min'), /unknown key/);
-  assert.match(problemAt(err, file, 14, 'sinks.9lives'), /letters, digits, "_" or "-", starting with a letter/);
-  assert.match(problemAt(err, file, 16, 'sinks.feed'), /a handler's name: configure it under \[handlers\.feed\]/);
+  assertProblem(err, file, 3, 'handlers.feed.ca_path', /https:\/\/ and grpcs:\/\/ receivers only/);
+  assertProblem(err, file, 4, 'handlers.feed.cert_path', /https:\/\/ and grpcs:\/\/ receivers only/);
+  assertProblem(err, file, 4, 'handlers.feed.cert_path', /needs key_path too/);
+  assertProblem(err, file, 5, 'handlers.feed.backoff.base', /must not exceed max \(1s\), got 5m/);
+  assertProblem(err, file, 6, 'handlers.feed.rate', /above 0/);
+  assertProblem(err, file, 7, 'handlers.feed.burst', /integer from 1/);
+  assertProblem(err, file, 8, 'handlers.feed.filter[0]', /"!noun:verb" to exclude/);
+  assertProblem(err, file, 8, 'handlers.feed.filter[1]', /must be "noun:verb"/);
+  assertProblem(err, file, 10, 'sinks.bad.url', /grpc\(s\):\/\/host:port/);
+  assertProblem(err, file, 11, 'sinks.bad.burst', /without rate/);
+  assertProblem(err, file, 12, 'sinks.bad.match.tags', /non-empty array/);
+  assertProblem(err, file, 12, 'sinks.bad.match.owner', /unknown key \(known: producer, tags, projects, authid\)/);
+  assertProblem(err, file, 13, 'sinks.bad.backoff.base', /duration/);
+  assertProblem(err, file, 13, 'sinks.bad.backoff.min', /unknown key/);
+  assertProblem(err, file, 14, 'sinks.9lives', /letters, digits, "_" or "-", starting with a letter/);
+  assertProblem(err, file, 16, 'sinks.feed', /a handler's name: configure it under \[handlers\.feed\]/);
 });
 
 test(`more than ${MAX_NAMED_SINKS} named sinks are refused`, (t) => {
@@ -115,7 +111,7 @@ test(`more than ${MAX_NAMED_SINKS} named sinks are refused`, (t) => {
   const lines = Array.from({ length: MAX_NAMED_SINKS + 1 }, (_, i) => `s${i} = "127.0.0.1:9"`);
   const file = write(dir, 'base.toml', ['[sinks]', ...lines]);
   const err = refused(() => loadServiceConfig({ configPath: file }));
-  assert.match(problemAt(err, file, 1, 'sinks'), new RegExp(`at most ${MAX_NAMED_SINKS} named sinks, got 65`));
+  assertProblem(err, file, 1, 'sinks', new RegExp(`at most ${MAX_NAMED_SINKS} named sinks, got 65`));
 });
 
 test('named sinks with [store] backend = "jetstream" are refused at config check, at the sink line', (t) => {
@@ -132,5 +128,5 @@ test('named sinks with [store] backend = "jetstream" are refused at config check
   ]);
   const err = refused(() => loadServiceConfig({ configPath: file }));
   assert.equal(err.problems.length, 1, err.message);
-  assert.match(problemAt(err, file, 7, 'sinks.audit'), /need \[store\] backend = "sqlite": the JetStream layout/);
+  assertProblem(err, file, 7, 'sinks.audit', /need \[store\] backend = "sqlite": the JetStream layout/);
 });

@@ -36,8 +36,8 @@ export function decodeTls(
     else out[k] = d.value;
   }
   if ((t.cert_path === undefined) !== (t.key_path === undefined)) {
-    const missing = t.cert_path === undefined ? 'cert_path' : 'key_path';
-    report('ECONFIG_MISSING', 'cert_path and key_path go together (a client certificate and its key)', [missing]);
+    const [given, missing] = t.cert_path === undefined ? ['key_path', 'cert_path'] : ['cert_path', 'key_path'];
+    report('ECONFIG_MISSING', `needs ${missing} too (a client certificate and its key go together)`, [given]);
   }
   const scheme = url === undefined ? undefined : new URL(url).protocol;
   if (scheme !== undefined && scheme !== 'https:' && scheme !== 'grpcs:') {
