@@ -190,7 +190,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       if (this.options.handlers !== false) {
         this.startHandlers = () => this.createHandlers();
         // Before any client, so the first event finds the intake subscribed.
-        if (this.config.store !== undefined || this.config.handlers !== undefined) {
+        if (this.config.store !== undefined || this.config.handlers !== undefined || this.config.sinks !== undefined) {
           this.handlers = this.startHandlers();
           // A backend opened over the network (JetStream) is awaited: one that cannot be used stops the start.
           await this.handlers.ready;
@@ -365,10 +365,15 @@ export class EventServer implements FrontendHost, MonitorSource {
     }
     // [handlers] live: sinks added, removed or replaced; [feed] retention is read at each housekeeping pass.
     if (this.handlers !== undefined) {
-      this.handlers.applySinks(config.handlers);
+      this.handlers.applySinks(config);
       // A raised event_limit is room now: publishers parked at the old one go on.
       if (config.service.event_limit > before.event_limit) this.handlers.intake.released();
-    } else if (config.handlers !== undefined && this.startHandlers !== undefined && !this.closing && !this.draining) {
+    } else if (
+      (config.handlers ?? config.sinks) !== undefined &&
+      this.startHandlers !== undefined &&
+      !this.closing &&
+      !this.draining
+    ) {
       // Not with a [store] change waiting for a restart: the store opened now would not be the one a restart opens,
       // and what it keeps would not be delivered.
       if (plan.restart.some((c) => c.key.startsWith('store.'))) {

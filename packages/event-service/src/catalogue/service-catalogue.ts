@@ -10,11 +10,13 @@ const loaded = new WeakMap<object, LoadedCatalogue>();
 /** What of the service's configuration the catalogue reads (config.ts's schema imports this module: no cycle back). */
 export interface CatalogueConfig {
   catalogue?: { files: readonly string[] };
+  /** [sinks.NAME]: a type's `handlers` may name these too. */
+  sinks?: Readonly<Record<string, unknown>>;
 }
 
-/** The handler (sink) names a type's `handlers` may name. */
-export function catalogueHandlerNames(_config: CatalogueConfig): string[] {
-  return Object.keys(HANDLER_DEFAULT_FILTERS);
+/** The sink names a type's `handlers` may name: the three handlers and the configuration's named sinks. */
+export function catalogueHandlerNames(config: CatalogueConfig): string[] {
+  return [...Object.keys(HANDLER_DEFAULT_FILTERS), ...Object.keys(config.sinks ?? {})];
 }
 
 function load(config: CatalogueConfig): LoadedCatalogue {

@@ -8,9 +8,11 @@
 // What is owed and in which order is the queue's: `max_in_flight` loops each claim a batch, POST it and settle it
 // (ack after the 2xx, retry, dead). With max_in_flight 1 the queue hands out nothing while a claim is unsettled or
 // retrying, so order holds; with more, a failure pauses the whole sink for a backoff growing with the failures in a
-// row (as HttpSink does), so a dead receiver is not hit once per claimed event.
+// row (as HttpSink does), so a dead receiver is not hit once per claimed event. A rate limit (sinks/rate.ts) is
+// waited for before a claim, so no claim is held while the bucket refills.
 import type { Delivery, SinkQueue, SinkQueueOptions } from './event-backend.js';
 import { batchLength, DEFAULT_BATCH_BYTES, SinkAccount } from './sinks/account.js';
+import { sinkBucket, type TokenBucket } from './sinks/rate.js';
 import type { HttpSinkOptions, HttpSinkState } from './sinks/options.js';
 import { SinkTransport, type PostOutcome } from './sinks/transport.js';
 import { WebhookFormat } from './sinks/webhook.js';
@@ -40,6 +42,8 @@ export class BackendSink {
   private readonly ordered: boolean;
   private readonly batchSize: number;
   private readonly now: () => number;
+  /** `rate`/`burst`: undefined when unlimited. */
+  private readonly bucket: TokenBucket | undefined;
 
   constructor(
     private readonly queue: SinkQueue,
@@ -50,6 +54,7 @@ export class BackendSink {
     this.ordered = maxInFlight === 1;
     this.account = new SinkAccount(opts, this.ordered);
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
+    this.bucket = sinkBucket(opts);
     this.format = new WebhookFormat(opts);
     this.transport = new SinkTransport({
       url: opts.url,
@@ -125,11 +130,20 @@ export class BackendSink {
         await this.sleeper.sleep(paused);
         continue;
       }
+      // Tokens for a whole batch are taken before claiming it; what the claim did not fill is given back.
+      const paced = this.bucket?.waitMs(this.batchSize) ?? 0;
+      if (paced > 0) {
+        await this.sleeper.sleep(paced);
+        continue;
+      }
+      this.bucket?.take(this.batchSize);
       let batch: Delivery[];
       try {
         batch = await this.claim();
         claimFailures = 0;
+        this.bucket?.refund(this.batchSize - batch.length);
       } catch (err) {
+        this.bucket?.refund(this.batchSize);
         if (this.closed) break;
         claimFailures++;
         this.opts.logger.error({ sink: this.opts.name, err: (err as Error).message }, 'sink cannot claim deliveries');

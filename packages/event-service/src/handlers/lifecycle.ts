@@ -1,8 +1,9 @@
 // The event handlers' life cycle inside a running service: the event backend `[store] backend` names (event-backend.ts:
 // the SQLite store, opened at start: one that cannot be used stops the start, naming the file, store-file.ts; or a
 // JetStream stream, opened asynchronously: remote-backend.ts), the intake on `events.>` (its commits through the
-// backend: SQLite's on a thread of their own, store-writer.ts), one HTTP sink per configured [handlers] entry (with
-// SQLite all in one worker thread, sink-pool.ts; else a pump per sink over the backend's queue, sink-runner.ts), the
+// backend: SQLite's on a thread of their own, store-writer.ts), one HTTP sink per configured [handlers] and [sinks.NAME] entry
+// (which are configured and where events go: sink-set.ts; with SQLite all in one worker thread, sink-pool.ts; else a
+// pump per sink over the backend's queue, sink-runner.ts), the
 // store's housekeeping (SQLite's retention: store-housekeeping.ts), the event feed (the `$EVENTS.FEED.QUERY`
 // responder, live streams) and the HTTP API the monitoring port serves for them.
 // Started by EventServer.listen before its client ports (or by a reload that adds [handlers]); stopped first on
@@ -10,14 +11,13 @@
 // in force and a logger, nothing of the server. What /healthz needs of them (the store, the sinks' worker) is
 // health()'s; what they report (/handlerz) is typed in status.ts.
 import { resolve } from 'node:path';
-import type { Logger, Router } from '@event-broker/shared';
-import { sinkRoute, sinksFor, type SinkRoute } from '../catalogue/routes.js';
+import type { EventCatalogue, Logger, Router } from '@event-broker/shared';
 import type { EmbeddedConn } from '../embedded-conn.js';
 import type { BackendKind, EventBackend } from './event-backend.js';
 import { EventFeed } from './event-feed.js';
 import { handlersStatus, statusWithoutStore } from './handlers-status.js';
 import { HandlersHttpApi } from './http-api.js';
-import { EventIntake, type IntakeOptions } from './intake.js';
+import { EventIntake } from './intake.js';
 import {
   backendKind,
   createSinkPump,
@@ -26,12 +26,11 @@ import {
   type CreateSinkPump,
   type OpenBackend,
 } from './remote-backend.js';
-import { HANDLER_DEFAULT_FILTERS, type HandlerName } from './sink-config.js';
 import { SinkPool } from './sink-pool.js';
 import { SinkPumps, type RunningSink, type SinkRunner } from './sink-runner.js';
-import { httpSinkOptions } from './sinks/options.js';
+import { SinkSet, type SinkSections } from './sink-set.js';
 import { SqliteBackend } from './sqlite-backend.js';
-import type { HandlerSink, ServiceConfig } from '../config-types.js';
+import type { ServiceConfig } from '../config-types.js';
 import type { HandlersStatus } from './status.js';
 import { EventStoreError, storeError, storeProblem } from './store-file.js';
 import { SqliteEventStore } from './store.js';
@@ -48,8 +47,8 @@ const REMOTE_REOPEN_MS = 5000;
  */
 const SHARED_POLL_MS = 1000;
 
-/** What the service gives its handlers (a network backend's link: remote-backend.ts; the event types, read live). */
-export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'>, Pick<IntakeOptions, 'catalogue'> {
+/** What the service gives its handlers (a network backend's connection and hub info: remote-backend.ts). */
+export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'> {
   /**
    * The handlers' own connection to the broker, a system one (the intake's and the event feed's subscriptions are the
    * service's, not listeners a user made); closed with them.
@@ -64,6 +63,8 @@ export interface HandlersDeps extends Pick<BackendOpenDeps, 'connect' | 'hub'>, 
   createSinkPump?: CreateSinkPump;
   /** With leafnode remotes, the queue groups the intake and the feed query subscribe in (leafnode/remotes.ts). */
   queues?: { readonly intake: string; readonly feed: string };
+  /** The event catalogue in force, read per event by the routing (default the process-wide one). */
+  catalogue?: () => EventCatalogue;
 }
 
 export class EventHandlers {
@@ -93,9 +94,8 @@ export class EventHandlers {
   private readonly config: () => ServiceConfig;
   private readonly logger: Logger;
   private readonly deps: HandlersDeps;
-  private readonly routes: SinkRoute[] = [];
-  /** Each running sink's configuration, to tell what a reload changed. */
-  private readonly running = new Map<HandlerName, HandlerSink>();
+  /** The configured sinks and where events go (sink-set.ts). */
+  private readonly sinkSet: SinkSet;
 
   constructor(deps: HandlersDeps) {
     const { conn, logger } = deps;
@@ -104,6 +104,13 @@ export class EventHandlers {
     this.config = deps.config;
     this.logger = logger;
     this.backendKind = backendKind(deps.config());
+    this.sinkSet = new SinkSet({
+      backendOpen: () => this.backendOpen,
+      hasRunner: () => this.runner !== undefined,
+      runner: () => this.sinkRunner(),
+      logger,
+      ...(deps.catalogue && { catalogue: deps.catalogue }),
+    });
     this.eventFeed = new EventFeed({
       backend: () => this.backend,
       maxPayloadBytes: () => this.config().service.max_payload,
@@ -133,15 +140,15 @@ export class EventHandlers {
       store: () => this.backend,
       eventLimit: () => this.config().service.event_limit,
       addGate: (gate) => conn.addGate(gate),
-      sinksFor: (event) => sinksFor(event.type, deps.catalogue?.(), this.routes),
+      sinksFor: (event) => this.sinkSet.sinksFor(event),
       onStored: () => {
         this.runner?.wake();
         this.eventFeed.notify();
       },
       maxPayloadBytes: () => this.config().service.max_payload,
       logger,
-      ...(deps.catalogue && { catalogue: deps.catalogue }),
       ...(deps.queues && { queues: { events: deps.queues.intake } }),
+      ...(deps.catalogue && { catalogue: deps.catalogue }),
     });
     this.storeHealth = new StoreHealth({
       backend: () => this.backend,
@@ -150,15 +157,6 @@ export class EventHandlers {
       intake: this.intake,
       logger,
     });
-  }
-
-  private startSinks(): void {
-    const handlers = this.config().handlers ?? {};
-    for (const name of Object.keys(HANDLER_DEFAULT_FILTERS) as HandlerName[]) {
-      const conf = handlers[name];
-      if (conf === undefined) continue;
-      this.addSink(name, conf);
-    }
   }
 
   /** The running sinks as their runner last reported them. */
@@ -171,49 +169,9 @@ export class EventHandlers {
     return this.opened !== undefined || this.remote !== undefined;
   }
 
-  /** Adds a sink; its runner starts it, and it delivers what the store already has pending for it. */
-  private addSink(name: HandlerName, conf: HandlerSink): void {
-    this.routes.push(sinkRoute(name, conf.filter, HANDLER_DEFAULT_FILTERS[name]));
-    this.running.set(name, conf);
-    // Without a store (one a reload could not open) the sinks wait for it: startDeferredSinks.
-    if (this.backendOpen) this.sinkRunner().add({ name, ...httpSinkOptions(conf) });
-  }
-
-  /** The store opened after failing to: the sinks configured meanwhile start now. */
-  private startDeferredSinks(): void {
-    if (this.runner !== undefined || !this.backendOpen) return;
-    for (const [name, conf] of this.running) this.sinkRunner().add({ name, ...httpSinkOptions(conf) });
-  }
-
-  private removeSink(name: HandlerName): void {
-    this.runner?.remove(name);
-    const r = this.routes.findIndex((x) => x.name === name);
-    if (r >= 0) this.routes.splice(r, 1);
-    this.running.delete(name);
-  }
-
-  /**
-   * A reload's [handlers] (server.applyConfig): a removed sink stops (its pending deliveries stay in the store and
-   * go out if it is configured again), a new one starts and delivers what the store has pending for it, a changed
-   * one (any of its settings: url, filter, headers, secrets, batching, ...) is replaced: the old one closed (an attempt
-   * in flight is aborted and stays pending), a new one started that retries it with the new settings. Events routed
-   * before the reload keep the sinks they were routed to; the new filters apply to events received from now on.
-   */
-  applySinks(handlers: ServiceConfig['handlers']): { added: string[]; removed: string[]; replaced: string[] } {
-    const out = { added: [] as string[], removed: [] as string[], replaced: [] as string[] };
-    const next = handlers ?? {};
-    for (const name of Object.keys(HANDLER_DEFAULT_FILTERS) as HandlerName[]) {
-      const was = this.running.get(name);
-      const conf = next[name];
-      if (was === undefined && conf === undefined) continue;
-      if (was !== undefined && conf !== undefined && JSON.stringify(was) === JSON.stringify(conf)) continue;
-      if (was !== undefined) this.removeSink(name);
-      if (conf !== undefined) this.addSink(name, conf);
-      (was === undefined ? out.added : conf === undefined ? out.removed : out.replaced).push(name);
-    }
-    if (out.added.length + out.removed.length + out.replaced.length > 0)
-      this.logger.info(out, 'handler sinks reloaded');
-    return out;
+  /** A reload's [handlers] and [sinks]: sinks added, removed or replaced (sink-set.ts SinkSet.apply). */
+  applySinks(config: SinkSections): { added: string[]; removed: string[]; replaced: string[] } {
+    return this.sinkSet.apply(config);
   }
 
   /** SQLite: the sink worker reading the file (sink-pool.ts); else a pump per sink over the backend's queue. */
@@ -272,7 +230,7 @@ export class EventHandlers {
         this.openFailure = { error, at: Date.now() };
         throw error;
       }
-      if (this.openFailure !== undefined) queueMicrotask(() => this.startDeferredSinks());
+      if (this.openFailure !== undefined) queueMicrotask(() => this.sinkSet.startDeferred());
       this.openFailure = undefined;
       const opened = { path: file, events: this.opened.count(), held: this.opened.held };
       // A store of the earlier layout is rewritten once when opened (store-schema.ts migrate): say so, and how long it took.
@@ -302,7 +260,7 @@ export class EventHandlers {
       // Awaited by the service's start; never an unhandled rejection meanwhile.
       this.ready.catch(() => {});
     }
-    this.startSinks();
+    this.sinkSet.start(this.config());
     this.intake.start();
     // Deliveries left pending by the last run (a crash included) go out as each sink starts.
     this.eventFeed.start(this.conn);
@@ -356,7 +314,7 @@ export class EventHandlers {
       this.remote = backend;
       this.remoteFailure = undefined;
       this.logger.info({ backend: backend.kind, held: backend.held }, 'event store open');
-      this.startDeferredSinks();
+      this.sinkSet.startDeferred();
       this.intake.released();
     } catch (err) {
       this.remoteFailure = err as Error;

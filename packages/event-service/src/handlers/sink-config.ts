@@ -1,17 +1,21 @@
-// The [handlers] settings: each handler (feed, cfgingest, event_feed) is an address ("host:port", meaning HTTP POST
-// to it) or a table (url, filter, headers, secret, max_attempts, timeout_ms, ssl_verify, extra_args,
-// flatten_payload, send_as_list, batch_size, batch_bytes, batch_wait_ms, max_in_flight). config.ts places the
-// section; this module reads one handler's value and says which events each handler wants by default.
+// The [handlers] and [sinks] settings: each handler (feed, cfgingest, event_feed) and each named sink
+// (`[sinks.NAME]`) is an address ("host:port", meaning HTTP POST to it) or a table (url, filter, match, headers,
+// secret, max_attempts, timeout_ms, TLS files, backoff, rate, burst, body and batching options). config.ts places
+// the sections; this module reads one sink's value, the [sinks] table, and says which events each handler wants by
+// default. Which sinks an event goes to is routing.ts's.
 import {
   decodedOrProblems,
+  formatDuration,
   REDACTED,
   schema as s,
   tomlString,
   type Decoded,
   type DecodeProblem,
+  type ValueSource,
 } from '@event-broker/shared';
 import type { HandlerSink } from '../config-values.js';
 import { headerProblem } from './sinks/headers.js';
+import { decodeBackoff, decodeMatch, decodePacing, decodeTls, positiveInt, type Report } from './sink-options.js';
 
 /** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */
 export const HANDLER_DEFAULT_FILTERS = {
@@ -29,10 +33,18 @@ export type HandlerName = keyof typeof HANDLER_DEFAULT_FILTERS;
 const DEFAULT_MAX_ATTEMPTS = 10;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
-const FILTER = /^(\*|[A-Za-z][A-Za-z0-9]*):(\*|[A-Za-z][A-Za-z0-9]*)$/;
+/** `noun:verb` with `*` for either side; a leading `!` makes it an exclusion. */
+const FILTER = /^!?(\*|[A-Za-z][A-Za-z0-9]*):(\*|[A-Za-z][A-Za-z0-9]*)$/;
 const KEYS = new Set([
   'url',
   'filter',
+  'match',
+  'ca_path',
+  'cert_path',
+  'key_path',
+  'backoff',
+  'rate',
+  'burst',
   'headers',
   'secret',
   'max_attempts',
@@ -50,14 +62,20 @@ const MAX_BATCH_SIZE = 10_000;
 /** Each POST in flight holds a connection to the receiver; past a few dozen a receiver is more likely the limit. */
 const MAX_IN_FLIGHT = 256;
 
-/** Collects every problem of one sink table (each located inside it by `at`). */
-type Report = (code: DecodeProblem['code'], reason: string, at?: (string | number)[]) => void;
+/** The receiver kinds a sink URL may name (h/grpc writes the gRPC transport; here the schemes are only accepted). */
+const URL_FORMS = '"host:port" or an http(s) URL (or grpc(s)://host:port)';
 
 function toUrl(raw: string): string | undefined {
   if (ADDRESS.test(raw)) return `http://${raw}/`;
   try {
     const u = new URL(raw);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.toString() : undefined;
+    if (u.protocol === 'http:' || u.protocol === 'https:') return u.toString();
+    // gRPC names a host and port only: the service and method are the protocol's (CloudEventService/Publish).
+    const grpc = u.protocol === 'grpc:' || u.protocol === 'grpcs:';
+    const bare = u.pathname === '' || u.pathname === '/';
+    if (grpc && u.hostname !== '' && u.port !== '' && bare && u.search === '' && u.hash === '' && u.username === '')
+      return `${u.protocol}//${u.host}`;
+    return undefined;
   } catch {
     return undefined;
   }
@@ -99,12 +117,6 @@ function decodeHeaders(raw: unknown, report: Report): Record<string, string> {
     else out[name.toLowerCase()] = value;
   }
   return out;
-}
-
-function positiveInt(raw: unknown, dflt: number): number | undefined {
-  if (raw === undefined) return dflt;
-  const n = typeof raw === 'bigint' ? Number(raw) : raw;
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 1 ? n : undefined;
 }
 
 /** TOML values as JSON values: integers (bigint from the TOML reader) become numbers; undefined when not JSON-able. */
@@ -168,8 +180,8 @@ function decodeOptions(t: Record<string, unknown>, report: Report): Partial<Hand
   return out;
 }
 
-/** One handler's value; a table is checked whole, every problem reported (the rest of the config does the same). */
-function decodeSink(raw: unknown): Decoded<HandlerSink> {
+/** One sink's value; a table is checked whole, every problem reported (the rest of the config does the same). */
+function decodeSink(raw: unknown, source: ValueSource | undefined): Decoded<HandlerSink> {
   const base = {
     filter: [] as string[],
     headers: {},
@@ -180,11 +192,7 @@ function decodeSink(raw: unknown): Decoded<HandlerSink> {
   if (typeof raw === 'string') {
     const url = toUrl(raw);
     return url === undefined
-      ? {
-          ok: false,
-          code: 'ECONFIG_VALUE',
-          reason: `must be "host:port" or an http(s) URL, got ${JSON.stringify(raw)}`,
-        }
+      ? { ok: false, code: 'ECONFIG_VALUE', reason: `must be ${URL_FORMS}, got ${JSON.stringify(raw)}` }
       : { ok: true, value: { url, ...base } };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
@@ -195,18 +203,22 @@ function decodeSink(raw: unknown): Decoded<HandlerSink> {
   for (const k of Object.keys(t))
     if (!KEYS.has(k)) report('ECONFIG_UNKNOWN_KEY', `unknown key (known: ${[...KEYS].join(', ')})`, [k]);
   let url: string | undefined;
-  if (typeof t.url !== 'string') report('ECONFIG_MISSING', 'url is required: "host:port" or an http(s) URL', ['url']);
+  if (typeof t.url !== 'string') report('ECONFIG_MISSING', `url is required: ${URL_FORMS}`, ['url']);
   else {
     url = toUrl(t.url);
-    if (url === undefined)
-      report('ECONFIG_VALUE', `must be "host:port" or an http(s) URL, got ${JSON.stringify(t.url)}`, ['url']);
+    if (url === undefined) report('ECONFIG_VALUE', `must be ${URL_FORMS}, got ${JSON.stringify(t.url)}`, ['url']);
   }
   const filter = t.filter ?? [];
-  if (!Array.isArray(filter)) report('ECONFIG_TYPE', 'must be an array of "noun:verb" strings', ['filter']);
+  if (!Array.isArray(filter))
+    report('ECONFIG_TYPE', 'must be an array of "noun:verb" strings ("!noun:verb" excludes)', ['filter']);
   else {
     filter.forEach((f: unknown, i) => {
       if (typeof f !== 'string' || !FILTER.test(f))
-        report('ECONFIG_VALUE', `must be "noun:verb" with * for any, got ${JSON.stringify(f)}`, ['filter', i]);
+        report(
+          'ECONFIG_VALUE',
+          `must be "noun:verb" with * for any, or "!noun:verb" to exclude, got ${JSON.stringify(f)}`,
+          ['filter', i],
+        );
     });
   }
   const headers = t.headers === undefined ? {} : decodeHeaders(t.headers, report);
@@ -226,6 +238,10 @@ function decodeSink(raw: unknown): Decoded<HandlerSink> {
   if (timeout_ms === undefined)
     report('ECONFIG_RANGE', 'must be an integer of at least 1 (milliseconds)', ['timeout_ms']);
   const options = decodeOptions(t, report);
+  const tls = decodeTls(t, url, source, report);
+  const backoff = t.backoff === undefined ? undefined : decodeBackoff(t.backoff, source, report);
+  const pacing = decodePacing(t, report);
+  const match = t.match === undefined ? undefined : decodeMatch(t.match, report);
   return decodedOrProblems(problems, () => ({
     url: url!,
     filter: filter as string[],
@@ -234,6 +250,10 @@ function decodeSink(raw: unknown): Decoded<HandlerSink> {
     max_attempts: max_attempts!,
     timeout_ms: timeout_ms!,
     ...options,
+    ...tls,
+    ...(backoff !== undefined && { backoff }),
+    ...pacing,
+    ...(match !== undefined && Object.keys(match).length > 0 && { match }),
   }));
 }
 
@@ -258,6 +278,17 @@ function encodeSink(v: HandlerSink): string {
     if (v[k] !== undefined) parts.push(`${k} = ${String(v[k])}`);
   }
   if (v.extra_args !== undefined) parts.push(`extra_args = ${tomlInline(v.extra_args)}`);
+  // Paths are not secrets (a key file's path names where it is, not what it holds).
+  for (const k of ['ca_path', 'cert_path', 'key_path'] as const) {
+    if (v[k] !== undefined) parts.push(`${k} = ${tomlString(v[k])}`);
+  }
+  if (v.backoff !== undefined)
+    parts.push(
+      `backoff = { base = ${tomlString(formatDuration(v.backoff.base_ms))}, max = ${tomlString(formatDuration(v.backoff.max_ms))} }`,
+    );
+  if (v.rate !== undefined) parts.push(`rate = ${v.rate}`);
+  if (v.burst !== undefined) parts.push(`burst = ${v.burst}`);
+  if (v.match !== undefined) parts.push(`match = ${tomlInline(v.match)}`);
   return `{ ${parts.join(', ')} }`;
 }
 
@@ -278,3 +309,60 @@ const sink = () =>
 
 /** The [handlers] section; absent, no sinks (events are stored for the feed only). */
 export const handlersSchema = s.table({ feed: sink(), cfgingest: sink(), event_feed: sink() }).optional();
+
+/**
+ * A named sink's name: it keys the store's delivery records, /deadletters?sink=, metrics labels and log lines, so
+ * letters, digits, `_` and `-` only (nothing to quote or escape anywhere), starting with a letter, at most 64.
+ */
+export const SINK_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+/** Each named sink is a pump and a connection pool of its own: past a few dozen, a receiver fan-out belongs elsewhere. */
+export const MAX_NAMED_SINKS = 64;
+
+/** `[sinks.NAME]` tables: each a sink as a handler's is; every problem of every one reported. */
+function decodeSinks(raw: unknown, source: ValueSource | undefined): Decoded<Record<string, HandlerSink>> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return { ok: false, code: 'ECONFIG_TYPE', reason: 'must be a table of sinks: [sinks.NAME] with url' };
+  const problems: DecodeProblem[] = [];
+  const out: Record<string, HandlerSink> = {};
+  const names = Object.keys(raw);
+  if (names.length > MAX_NAMED_SINKS)
+    problems.push({ code: 'ECONFIG_RANGE', reason: `at most ${MAX_NAMED_SINKS} named sinks, got ${names.length}` });
+  for (const [name, v] of Object.entries(raw)) {
+    if (!SINK_NAME.test(name)) {
+      problems.push({
+        code: 'ECONFIG_VALUE',
+        reason: 'a sink name is 1 to 64 letters, digits, "_" or "-", starting with a letter',
+        at: [name],
+      });
+      continue;
+    }
+    if (Object.hasOwn(HANDLER_DEFAULT_FILTERS, name)) {
+      problems.push({
+        code: 'ECONFIG_VALUE',
+        reason: `"${name}" is a handler's name: configure it under [handlers.${name}], or choose another name`,
+        at: [name],
+      });
+      continue;
+    }
+    const d = decodeSink(v, source);
+    if (d.ok) out[name] = d.value;
+    else
+      for (const p of [d, ...(d.also ?? [])])
+        problems.push({ code: p.code, reason: p.reason, at: [name, ...(p.at ?? [])] });
+  }
+  return decodedOrProblems(problems, () => out);
+}
+
+function encodeSinks(v: Record<string, HandlerSink>): string {
+  const e = Object.entries(v);
+  return e.length === 0 ? '{}' : `{ ${e.map(([k, x]) => `${k} = ${encodeSink(x)}`).join(', ')} }`;
+}
+
+/** The [sinks] section: named sinks beside the handlers; absent, none. */
+export const sinksSchema = s
+  .custom<Record<string, HandlerSink>>({
+    expected: 'a table of named sinks ([sinks.NAME] with url)',
+    decode: decodeSinks,
+    encode: encodeSinks,
+  })
+  .optional();

@@ -14,10 +14,11 @@
 // carries on the wire (its webhook-id, signature, Retry-After) are webhook.ts's; how a POST travels (node:http,
 // keep-alive, timeout) transport.ts's; what the store is told of deliveries (delivered marks, retries, dead
 // letters) marks.ts's; the figures, what a failure means for them and the backoff account.ts's (shared with
-// backend-sink.ts).
+// backend-sink.ts); the rate limit rate.ts's (a batch due while the bucket is short waits, in order, on the timer).
 import type { DeliveryRecord, EventStore } from '../event-store.js';
 import { batchLength, DEFAULT_BATCH_BYTES, SinkAccount } from './account.js';
 import { DeliveryMarks } from './marks.js';
+import { sinkBucket, type TokenBucket } from './rate.js';
 import type { HttpSinkOptions, HttpSinkState } from './options.js';
 import { SinkTransport, type PostOutcome } from './transport.js';
 import { WebhookFormat } from './webhook.js';
@@ -49,6 +50,8 @@ export class HttpSink {
   private readonly maxInFlight: number;
   private readonly batchSize: number;
   private readonly now: () => number;
+  /** `rate`/`burst`: undefined when unlimited. */
+  private readonly bucket: TokenBucket | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -59,6 +62,7 @@ export class HttpSink {
     this.ordered = this.maxInFlight === 1;
     this.account = new SinkAccount(opts, this.ordered);
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
+    this.bucket = sinkBucket(opts);
     this.format = new WebhookFormat(opts);
     this.transport = new SinkTransport({
       url: opts.url,
@@ -152,6 +156,15 @@ export class HttpSink {
         }, this.opts.batchWaitMs);
         return;
       }
+      // Rate limited: the batch goes back (in order) and the timer pumps again when the bucket has its tokens.
+      const wait = this.bucket?.waitMs(batch.length) ?? 0;
+      if (wait > 0) {
+        this.ahead.unshift(...batch);
+        if (this.transport.inFlight === 0 && this.marks.waiting > 0) this.marks.flush();
+        this.arm(wait);
+        return;
+      }
+      this.bucket?.take(batch.length);
       this.filled = false;
       void this.attempt(batch).catch((err: unknown) => {
         this.opts.logger.error({ sink: this.opts.name, err: (err as Error).message }, 'sink delivery failed');
