@@ -19,8 +19,7 @@ import type { DeliveryRecord, EventStore } from '../event-store.js';
 import { batchLength, DEFAULT_BATCH_BYTES, SinkAccount } from './account.js';
 import { DeliveryMarks } from './marks.js';
 import type { HttpSinkOptions, HttpSinkState } from './options.js';
-import { SinkTransport, type PostOutcome } from './transport.js';
-import { WebhookFormat } from './webhook.js';
+import { createSinkTransport, type PostOutcome, type SinkTransport } from './transport.js';
 
 /** The longest a timer waits: a far retry is re-checked at least once a minute. */
 const MAX_TIMER_MS = 60_000;
@@ -42,7 +41,6 @@ export class HttpSink {
   private rescan = false;
   /** Figures, failures and backoff (account.ts). */
   private readonly account: SinkAccount;
-  private readonly format: WebhookFormat;
   private readonly transport: SinkTransport;
   private readonly marks: DeliveryMarks;
   private readonly ordered: boolean;
@@ -59,13 +57,7 @@ export class HttpSink {
     this.ordered = this.maxInFlight === 1;
     this.account = new SinkAccount(opts, this.ordered);
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
-    this.format = new WebhookFormat(opts);
-    this.transport = new SinkTransport({
-      url: opts.url,
-      maxSockets: this.maxInFlight,
-      sslVerify: opts.sslVerify,
-      timeoutMs: opts.timeoutMs,
-    });
+    this.transport = createSinkTransport(opts, this.maxInFlight);
     this.marks = new DeliveryMarks(store, {
       sink: opts.name,
       batchSize: this.batchSize,
@@ -220,11 +212,10 @@ export class HttpSink {
 
   private async attempt(batch: DeliveryRecord[]): Promise<void> {
     for (const r of batch) this.busy.add(r.seq);
-    const req = this.format.request(batch, this.now());
     // Counted in flight from here, before the first await: pump() starts no more than maxInFlight.
-    const outcome = await this.transport.post(req);
+    const outcome = await this.transport.post(batch, this.now());
     if (this.closed) return; // shutting down: the records stay pending and are retried after restart
-    if (outcome.status >= 200 && outcome.status < 300) {
+    if (outcome.delivered) {
       // The sequences stay busy until marked: the next POST goes now, the store write comes after.
       this.account.delivered(batch.length);
       this.opts.onChange?.();
@@ -233,7 +224,7 @@ export class HttpSink {
       return;
     }
     for (const r of batch) this.busy.delete(r.seq);
-    this.failed(batch, outcome, req.id);
+    this.failed(batch, outcome, outcome.id);
     this.opts.onChange?.();
     this.pump();
   }

@@ -1,0 +1,163 @@
+// A grpc:// (plaintext) or grpcs:// (TLS, mutual with cert_path/key_path) sink's transport: each delivery is one
+// unary call of io.cloudevents.v1.CloudEventService (the shipped proto/io/cloudevents/v1/cloudevent_service.proto),
+// Publish for one event and PublishBatch for a batch (batch_size > 1), the events mapped by grpc-event.ts, with the
+// sink's timeout as the call's deadline and its headers as metadata. OK is delivered; UNAVAILABLE (no connection,
+// a refused TLS handshake included), RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED are retried; any other status is the
+// receiver refusing the events for good, so they are dead-lettered at once (failure.ts `permanent`).
+//
+// @grpc/grpc-js with @grpc/proto-loader: the loader reads the same .proto files receivers are given, at start, so
+// what is sent cannot drift from what is shipped, with no generated code to keep in step. One channel per sink
+// (HTTP/2 multiplexes the calls in flight); a renewed TLS file (tls-files.ts) makes a new one.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { toProtoEvent, type ProtoCloudEvent } from './grpc-event.js';
+import { TlsFiles } from './tls-files.js';
+import type { PostOutcome, SinkTransport, SinkTransportOptions } from './transport.js';
+import { batchWebhookId } from './webhook.js';
+
+/** The service's .proto, relative to the proto directory (PROTO_DIR) that its imports resolve against. */
+export const SERVICE_PROTO = 'io/cloudevents/v1/cloudevent_service.proto';
+/** The package's proto/ directory: found upwards from this module (src/ and dist/src/ sit at different depths). */
+export const PROTO_DIR = findProtoDir();
+/** Statuses that say "not now" rather than "never": the events are retried with the backoff. */
+const RETRIED = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED]);
+
+function findProtoDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'proto');
+    if (fs.existsSync(path.join(candidate, SERVICE_PROTO))) return candidate;
+    dir = path.dirname(dir);
+  }
+  throw new Error(`grpc sinks: ${SERVICE_PROTO} not found above ${fileURLToPath(import.meta.url)}`);
+}
+
+type Method<Req> = grpc.MethodDefinition<Req, object>;
+let methods: { publish: Method<{ event: ProtoCloudEvent }>; batch: Method<{ events: ProtoCloudEvent[] }> } | undefined;
+
+/** The two methods' paths and (de)serializers, loaded once per process. */
+function serviceMethods(): NonNullable<typeof methods> {
+  if (methods === undefined) {
+    const def = protoLoader.loadSync(SERVICE_PROTO, { includeDirs: [PROTO_DIR], keepCase: true, defaults: false });
+    const svc = def['io.cloudevents.v1.CloudEventService'] as unknown as grpc.ServiceDefinition;
+    methods = {
+      publish: svc.Publish as Method<{ event: ProtoCloudEvent }>,
+      batch: svc.PublishBatch as Method<{ events: ProtoCloudEvent[] }>,
+    };
+  }
+  return methods;
+}
+
+export interface GrpcTransportOptions extends SinkTransportOptions {
+  /** Sent as call metadata (an authorization header, say). */
+  headers?: Record<string, string>;
+  /** batch_size > 1: every delivery is a PublishBatch (a batch of one too), so a receiver sees one method. */
+  batched?: boolean;
+}
+
+export class GrpcTransport implements SinkTransport {
+  private readonly calls = new Set<grpc.ClientUnaryCall>();
+  private readonly target: string;
+  private readonly secure: boolean;
+  private readonly files: TlsFiles | undefined;
+  private readonly metadata = new grpc.Metadata();
+  private readonly timeoutMs: number;
+  private client: grpc.Client | undefined;
+  /** The TLS files' version the client was made with. */
+  private clientVersion = 0;
+  private closed = false;
+
+  constructor(private readonly opts: GrpcTransportOptions) {
+    const url = new URL(opts.url);
+    this.secure = url.protocol === 'grpcs:';
+    this.target = `${url.hostname}:${url.port || (this.secure ? 443 : 80)}`;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    // grpc:// is plaintext: the TLS files are for grpcs:// only.
+    this.files = this.secure && opts.tls !== undefined ? new TlsFiles(opts.tls) : undefined;
+    for (const [k, v] of Object.entries(opts.headers ?? {})) this.metadata.set(k.toLowerCase(), v);
+    serviceMethods();
+  }
+
+  get inFlight(): number {
+    return this.calls.size;
+  }
+
+  post(batch: readonly { id: string; body: string }[], _nowMs: number): Promise<PostOutcome> {
+    const id = batchWebhookId(batch.map((r) => r.id));
+    const failed = (problem: string, permanent: boolean): PostOutcome => ({
+      delivered: false,
+      id,
+      status: 0,
+      retryAfter: null,
+      problem,
+      permanent,
+    });
+    let client: grpc.Client;
+    try {
+      client = this.channel();
+    } catch (err) {
+      return Promise.resolve(failed(`unreachable: ${(err as Error).message}`, false));
+    }
+    let events: ProtoCloudEvent[];
+    try {
+      events = batch.map((r) => toProtoEvent(r.body));
+    } catch (err) {
+      return Promise.resolve(failed(`cannot encode the event: ${(err as Error).message}`, true));
+    }
+    return new Promise((resolve) => {
+      const done = (err: grpc.ServiceError | null) => {
+        this.calls.delete(call);
+        if (err === null) resolve({ delivered: true, id, status: 0, retryAfter: null, problem: 'OK' });
+        else resolve(failed(`gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`, !RETRIED.has(err.code)));
+      };
+      const options = { deadline: Date.now() + this.timeoutMs };
+      const { publish, batch: publishBatch } = serviceMethods();
+      const call =
+        this.opts.batched !== true
+          ? client.makeUnaryRequest(
+              publish.path,
+              publish.requestSerialize,
+              publish.responseDeserialize,
+              { event: events[0]! },
+              this.metadata,
+              options,
+              done,
+            )
+          : client.makeUnaryRequest(
+              publishBatch.path,
+              publishBatch.requestSerialize,
+              publishBatch.responseDeserialize,
+              { events },
+              this.metadata,
+              options,
+              done,
+            );
+      this.calls.add(call);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const call of this.calls) call.cancel();
+    this.client?.close();
+  }
+
+  /** The client for the TLS files as they are now: a new channel when they were renewed. */
+  private channel(): grpc.Client {
+    if (this.closed) throw new Error('the sink is closing');
+    const m = this.files?.current();
+    if (this.client !== undefined && (m === undefined || m.version === this.clientVersion)) return this.client;
+    // Calls on the old channel finish or fail UNAVAILABLE (retried); new ones use the renewed files.
+    this.client?.close();
+    const verify = this.opts.sslVerify === false ? { rejectUnauthorized: false } : {};
+    const creds = !this.secure
+      ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(m?.ca ?? null, m?.key ?? null, m?.cert ?? null, verify);
+    this.client = new grpc.Client(this.target, creds);
+    this.clientVersion = m?.version ?? 0;
+    return this.client;
+  }
+}
