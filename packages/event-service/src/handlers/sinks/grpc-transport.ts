@@ -22,6 +22,14 @@ import { batchWebhookId } from './webhook.js';
 export const SERVICE_PROTO = 'io/cloudevents/v1/cloudevent_service.proto';
 /** The package's proto/ directory: found upwards from this module (src/ and dist/src/ sit at different depths). */
 export const PROTO_DIR = findProtoDir();
+/**
+ * The channel's own reconnect backoff (grpc-js: 1 s growing to 120 s) kept short: the pump's backoff paces the
+ * attempts, and a receiver back up should not wait out a channel backoff grown while it was down.
+ */
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1000,
+};
 /** Statuses that say "not now" rather than "never": the events are retried with the backoff. */
 const RETRIED = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED]);
 
@@ -156,7 +164,7 @@ export class GrpcTransport implements SinkTransport {
     const creds = !this.secure
       ? grpc.credentials.createInsecure()
       : grpc.credentials.createSsl(m?.ca ?? null, m?.key ?? null, m?.cert ?? null, verify);
-    this.client = new grpc.Client(this.target, creds);
+    this.client = new grpc.Client(this.target, creds, CHANNEL_OPTIONS);
     this.clientVersion = m?.version ?? 0;
     return this.client;
   }
