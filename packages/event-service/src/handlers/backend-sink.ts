@@ -12,7 +12,8 @@
 import type { Delivery, SinkQueue, SinkQueueOptions } from './event-backend.js';
 import { batchLength, DEFAULT_BATCH_BYTES, SinkAccount } from './sinks/account.js';
 import type { HttpSinkOptions, HttpSinkState } from './sinks/options.js';
-import { createSinkTransport, type PostOutcome, type SinkTransport } from './sinks/transport.js';
+import type { PostOutcome, SinkTransport } from './sinks/transport.js';
+import { createSinkTransport } from './sinks/transport-by-scheme.js';
 
 /** How long one claim waits for something owed before asking again (close() interrupts it). */
 const CLAIM_WAIT_MS = 5000;

@@ -19,7 +19,8 @@ import type { DeliveryRecord, EventStore } from '../event-store.js';
 import { batchLength, DEFAULT_BATCH_BYTES, SinkAccount } from './account.js';
 import { DeliveryMarks } from './marks.js';
 import type { HttpSinkOptions, HttpSinkState } from './options.js';
-import { createSinkTransport, type PostOutcome, type SinkTransport } from './transport.js';
+import type { PostOutcome, SinkTransport } from './transport.js';
+import { createSinkTransport } from './transport-by-scheme.js';
 
 /** The longest a timer waits: a far retry is re-checked at least once a minute. */
 const MAX_TIMER_MS = 60_000;

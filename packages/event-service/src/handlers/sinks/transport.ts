@@ -1,8 +1,8 @@
 // How a sink's deliveries travel, whichever pump drives it (http.ts over the SQLite store, backend-sink.ts over a
-// backend's SinkQueue): the SinkTransport interface, the transport a sink's URL scheme picks (createSinkTransport),
-// and the HTTP one. A delivery is a batch of stored events, sent within the sink's timeout, aborted when the sink
-// closes, and answered as a PostOutcome (delivered, or why not); what that means for the events is failure.ts's.
-// grpc:// and grpcs:// are grpc-transport.ts's.
+// backend's SinkQueue): the SinkTransport interface and the HTTP transport. A delivery is a batch of stored
+// events, sent within the sink's timeout, aborted when the sink closes, and answered as a PostOutcome (delivered,
+// or why not); what that means for the events is failure.ts's. Which transport a URL's scheme picks is
+// transport-by-scheme.ts's; grpc:// and grpcs:// are grpc-transport.ts's.
 //
 // HTTP: one POST per delivery on a kept-alive connection, its body and headers webhook.ts's. node:http(s) with a
 // keep-alive Agent per sink, not fetch. Measured on the 2-core bench machine (1 KiB POST to a
@@ -11,10 +11,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { GrpcTransport } from './grpc-transport.js';
 import type { HttpSinkOptions } from './options.js';
 import { TlsFiles } from './tls-files.js';
-import { WebhookFormat } from './webhook.js';
+import type { WebhookFormat } from './webhook.js';
 
 /** Idle kept-alive connections close after this: under the 5 s keep-alive of Node's and Apache's servers. */
 const IDLE_SOCKET_MS = 4000;
@@ -54,16 +53,6 @@ export interface SinkTransportOptions {
   timeoutMs?: number;
   /** A private CA and a client certificate (mutual TLS), re-read when renewed (tls-files.ts). */
   tls?: HttpSinkOptions['tls'];
-}
-
-/** The transport for a sink's URL: grpc:// and grpcs:// speak gRPC (grpc-transport.ts), anything else HTTP. */
-export function createSinkTransport(opts: HttpSinkOptions, maxInFlight: number): SinkTransport {
-  const conf = { url: opts.url, maxSockets: maxInFlight, sslVerify: opts.sslVerify, timeoutMs: opts.timeoutMs };
-  const tls = opts.tls !== undefined ? { tls: opts.tls } : {};
-  if (/^grpcs?:/i.test(opts.url)) {
-    return new GrpcTransport({ ...conf, ...tls, headers: opts.headers, batched: (opts.batchSize ?? 1) > 1 });
-  }
-  return new HttpTransport({ ...conf, ...tls }, new WebhookFormat(opts));
 }
 
 /** An https.Agent whose new connections take the TLS files as they are now (renewed ones included). */
