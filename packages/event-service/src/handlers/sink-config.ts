@@ -57,7 +57,7 @@ function toUrl(raw: string): string | undefined {
   if (ADDRESS.test(raw)) return `http://${raw}/`;
   try {
     const u = new URL(raw);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.toString() : undefined;
+    return ['http:', 'https:', 'grpc:', 'grpcs:'].includes(u.protocol) ? u.toString() : undefined;
   } catch {
     return undefined;
   }
