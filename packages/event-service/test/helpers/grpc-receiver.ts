@@ -6,7 +6,7 @@ import type { TestContext } from 'node:test';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { PROTO_DIR, SERVICE_PROTO } from '../../src/handlers/sinks/grpc-transport.js';
+import { protoDir, SERVICE_PROTO } from '../../src/handlers/sinks/grpc-transport.js';
 
 /** A CloudEvent as the loader decodes it (keepCase, oneofs: the oneof's member name in `data` / `attr`). */
 export interface ReceivedEvent {
@@ -38,8 +38,8 @@ export interface GrpcReceiverOptions {
   port?: number;
 }
 
-const loaded = protoLoader.loadSync(path.join(PROTO_DIR, SERVICE_PROTO), {
-  includeDirs: [PROTO_DIR],
+const loaded = protoLoader.loadSync(path.join(protoDir(), SERVICE_PROTO), {
+  includeDirs: [protoDir()],
   keepCase: true,
   longs: Number,
   oneofs: true,

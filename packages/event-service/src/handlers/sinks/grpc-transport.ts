@@ -18,10 +18,8 @@ import { TlsFiles } from './tls-files.js';
 import type { PostOutcome, SinkTransport, SinkTransportOptions } from './transport.js';
 import { batchWebhookId } from './webhook.js';
 
-/** The service's .proto, relative to the proto directory (PROTO_DIR) that its imports resolve against. */
+/** The service's .proto, relative to the proto directory (protoDir()) that its imports resolve against. */
 export const SERVICE_PROTO = 'io/cloudevents/v1/cloudevent_service.proto';
-/** The package's proto/ directory: found upwards from this module (src/ and dist/src/ sit at different depths). */
-export const PROTO_DIR = findProtoDir();
 /**
  * The channel's own reconnect backoff (grpc-js: 1 s growing to 120 s) kept short: the pump's backoff paces the
  * attempts, and a receiver back up should not wait out a channel backoff grown while it was down.
@@ -33,7 +31,8 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 /** Statuses that say "not now" rather than "never": the events are retried with the backoff. */
 const RETRIED = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED]);
 
-function findProtoDir(): string {
+/** The package's proto/ directory: found upwards from this module (src/ and dist/src/ sit at different depths). */
+export function protoDir(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     const candidate = path.join(dir, 'proto');
@@ -49,7 +48,7 @@ let methods: { publish: Method<{ event: ProtoCloudEvent }>; batch: Method<{ even
 /** The two methods' paths and (de)serializers, loaded once per process. */
 function serviceMethods(): NonNullable<typeof methods> {
   if (methods === undefined) {
-    const def = protoLoader.loadSync(SERVICE_PROTO, { includeDirs: [PROTO_DIR], keepCase: true, defaults: false });
+    const def = protoLoader.loadSync(SERVICE_PROTO, { includeDirs: [protoDir()], keepCase: true, defaults: false });
     const svc = def['io.cloudevents.v1.CloudEventService'] as unknown as grpc.ServiceDefinition;
     methods = {
       publish: svc.Publish as Method<{ event: ProtoCloudEvent }>,
