@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { freePort } from '@event-broker/test-support/processes';
 import { until } from '@event-broker/test-support/wait';
+import { timestamp, toProtoEvent } from '../src/handlers/sinks/grpc-event.js';
 import { HttpSink } from '../src/handlers/sinks/http.js';
 import type { HttpSinkOptions } from '../src/handlers/sinks/options.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
@@ -164,4 +165,18 @@ test('a gRPC receiver that is down is retried (UNAVAILABLE) and gets everything 
     r.events().map((e) => e.id),
     ['d1', 'd2'],
   );
+});
+
+test('a time with an offset or a long fraction becomes the same instant as a Timestamp; an unreadable one stays a string', () => {
+  assert.deepEqual(timestamp('2026-01-01T02:00:00.5+02:00'), {
+    seconds: Date.parse('2026-01-01T00:00:00Z') / 1000,
+    nanos: 500_000_000,
+  });
+  assert.deepEqual(timestamp('2026-01-01T00:00:00.1234567891Z'), {
+    seconds: Date.parse('2026-01-01T00:00:00Z') / 1000,
+    nanos: 123_456_789,
+  });
+  assert.equal(timestamp('soon'), undefined);
+  assert.deepEqual(toProtoEvent(JSON.stringify(event('t', { time: 'soon' }))).attributes.time, { ce_string: 'soon' });
+  assert.throws(() => toProtoEvent('[1]'), /not a JSON object/);
 });
