@@ -19,6 +19,7 @@ import { tmpDir } from '@event-broker/test-support/tmp';
 import { until } from '@event-broker/test-support/wait';
 import { HttpSink } from '../src/handlers/sinks/http.js';
 import type { HttpSinkOptions } from '../src/handlers/sinks/options.js';
+import { CHECK_EVERY_MS, TlsFiles } from '../src/handlers/sinks/tls-files.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { startGrpcReceiver } from './helpers/grpc-receiver.js';
 import { logger } from './helpers/http-sink.js';
@@ -149,14 +150,47 @@ for (const [kind, start] of [
   });
 }
 
-test('a TLS file that cannot be read fails the delivery (retried) until it can', async (t) => {
+test('a TLS file that cannot be read fails the delivery (retried, logged once) until it can', async (t) => {
   const dir = tmpDir(t, 'sink-tls-');
   const caPath = path.join(dir, 'ca.pem');
   const r = await grpcs(t, pki.serverA);
-  const { store, sink } = setup(t, { url: r.url, tls: { caPath } }, ['f1']);
-  await until(() => sink.stats.failedAttempts >= 2, 'failed while the file is missing');
+  const warned: Array<[object, string]> = [];
+  const told = { error: () => undefined, warn: (obj: object, msg: string) => void warned.push([obj, msg]) };
+  const { store, sink } = setup(t, { url: r.url, tls: { caPath }, logger: told }, ['f1']);
+  await until(() => sink.stats.failedAttempts >= 3, 'failed while the file is missing');
   assert.match(sink.lastError?.message ?? '', /unreachable: TLS files: .*ENOENT/);
+  assert.deepEqual(
+    warned.map(([obj, msg]) => [(obj as { sink: string }).sink, msg]),
+    [['feed', 'sink TLS files not loaded: deliveries fail until they load']],
+    'told once, not per attempt',
+  );
   fs.writeFileSync(caPath, pki.caA.cert);
   await until(() => store.held === 0, 'delivered once the file is there');
   assert.deepEqual(r.got().ids, ['f1']);
+});
+
+test('TLS files are re-read when changed, at most once a second; a set that does not load keeps the previous one', (t) => {
+  const dir = tmpDir(t, 'sink-tls-');
+  const caPath = path.join(dir, 'ca.pem');
+  const client = writePem(dir, 'client', pki.client);
+  fs.writeFileSync(caPath, pki.caA.cert);
+  let now = 0;
+  const files = new TlsFiles({ caPath, certPath: client.cert, keyPath: client.key }, undefined, () => now);
+  const first = files.current();
+  assert.equal(first.version, 1);
+  assert.equal(first.ca!.toString(), pki.caA.cert);
+  fs.writeFileSync(caPath, pki.caB.cert);
+  assert.equal(files.current().version, 1, 'not looked at again within the second');
+  now += CHECK_EVERY_MS;
+  assert.equal(files.current().ca!.toString(), pki.caB.cert, 'renewed');
+  assert.equal(files.current().version, 2);
+  // Half written: the previous set stays, the problem is said.
+  fs.writeFileSync(client.cert, pki.client.cert.slice(0, 100));
+  now += CHECK_EVERY_MS;
+  assert.equal(files.current().version, 2);
+  assert.ok(files.problem !== undefined);
+  fs.writeFileSync(client.cert, pki.client.cert);
+  now += CHECK_EVERY_MS;
+  assert.equal(files.current().version, 3, 'whole again');
+  assert.equal(files.problem, undefined);
 });

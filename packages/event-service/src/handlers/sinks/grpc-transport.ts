@@ -83,7 +83,7 @@ export class GrpcTransport implements SinkTransport {
     this.target = `${url.hostname}:${url.port || (this.secure ? 443 : 80)}`;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     // grpc:// is plaintext: the TLS files are for grpcs:// only.
-    this.files = this.secure && opts.tls !== undefined ? new TlsFiles(opts.tls) : undefined;
+    this.files = this.secure && opts.tls !== undefined ? new TlsFiles(opts.tls, opts.report) : undefined;
     for (const [k, v] of Object.entries(opts.headers ?? {})) this.metadata.set(k.toLowerCase(), v);
     serviceMethods();
   }

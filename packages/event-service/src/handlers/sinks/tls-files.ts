@@ -6,6 +6,7 @@
 // files are whole again, or, with none before it, the delivery fails and is retried.
 import fs from 'node:fs';
 import tls from 'node:tls';
+import type { SinkLogger } from './options.js';
 
 /** How often the files are stat'ed at most: a renewal is used within this long of being written. */
 export const CHECK_EVERY_MS = 1000;
@@ -33,6 +34,8 @@ export class TlsFiles {
 
   constructor(
     private readonly paths: TlsPaths,
+    /** Told once per new problem (the sink's name with it), never the files' contents. */
+    private readonly report?: { logger: SinkLogger; sink: string },
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -59,7 +62,7 @@ export class TlsFiles {
         })
         .join('|');
     } catch (err) {
-      this.problem = (err as Error).message;
+      this.failed(err as Error);
       return;
     }
     if (stamp === this.stamp && this.material !== undefined) return;
@@ -71,7 +74,15 @@ export class TlsFiles {
       this.stamp = stamp;
       this.problem = undefined;
     } catch (err) {
-      this.problem = (err as Error).message;
+      this.failed(err as Error);
     }
+  }
+
+  private failed(err: Error): void {
+    if (err.message !== this.problem) {
+      const kept = this.material !== undefined ? 'the previous ones stay in use' : 'deliveries fail until they load';
+      this.report?.logger.warn({ sink: this.report.sink, err: err.message }, `sink TLS files not loaded: ${kept}`);
+    }
+    this.problem = err.message;
   }
 }

@@ -7,7 +7,13 @@ import { WebhookFormat } from './webhook.js';
 
 /** The transport for a sink's URL: grpc:// and grpcs:// speak gRPC (grpc-transport.ts), anything else HTTP. */
 export function createSinkTransport(opts: HttpSinkOptions, maxInFlight: number): SinkTransport {
-  const conf = { url: opts.url, maxSockets: maxInFlight, sslVerify: opts.sslVerify, timeoutMs: opts.timeoutMs };
+  const conf = {
+    url: opts.url,
+    maxSockets: maxInFlight,
+    sslVerify: opts.sslVerify,
+    timeoutMs: opts.timeoutMs,
+    report: { logger: opts.logger, sink: opts.name },
+  };
   const tls = opts.tls !== undefined ? { tls: opts.tls } : {};
   if (/^grpcs?:/i.test(opts.url)) {
     return new GrpcTransport({ ...conf, ...tls, headers: opts.headers, batched: (opts.batchSize ?? 1) > 1 });

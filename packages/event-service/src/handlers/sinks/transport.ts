@@ -11,7 +11,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { HttpSinkOptions } from './options.js';
+import type { HttpSinkOptions, SinkLogger } from './options.js';
 import { TlsFiles } from './tls-files.js';
 import type { WebhookFormat } from './webhook.js';
 
@@ -53,6 +53,8 @@ export interface SinkTransportOptions {
   timeoutMs?: number;
   /** A private CA and a client certificate (mutual TLS), re-read when renewed (tls-files.ts). */
   tls?: HttpSinkOptions['tls'];
+  /** Where a TLS file that does not load is reported, and the sink's name. */
+  report?: { logger: SinkLogger; sink: string };
 }
 
 /** An https.Agent whose new connections take the TLS files as they are now (renewed ones included). */
@@ -105,7 +107,7 @@ export class HttpTransport implements SinkTransport {
     this.agent = !secure
       ? new http.Agent(agentOpts)
       : opts.tls !== undefined
-        ? new TlsFilesAgent(httpsOpts, new TlsFiles(opts.tls))
+        ? new TlsFilesAgent(httpsOpts, new TlsFiles(opts.tls, opts.report))
         : new https.Agent(httpsOpts);
   }
 
