@@ -8,11 +8,15 @@
 // @grpc/grpc-js with @grpc/proto-loader: the loader reads the same .proto files receivers are given, at start, so
 // what is sent cannot drift from what is shipped, with no generated code to keep in step. One channel per sink
 // (HTTP/2 multiplexes the calls in flight); a renewed TLS file (tls-files.ts) makes a new one.
+//
+// Both libraries load when the first gRPC sink is made, not with this module: the sink worker imports it for every
+// configuration, and loading them took 80-250 ms, which a service with only HTTP sinks need not pay on each start.
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as Grpc from '@grpc/grpc-js';
+import type * as ProtoLoader from '@grpc/proto-loader';
 import { toProtoEvent, type ProtoCloudEvent } from './grpc-event.js';
 import { TlsFiles } from './tls-files.js';
 import type { PostOutcome, SinkTransport, SinkTransportOptions } from './transport.js';
@@ -24,12 +28,12 @@ export const SERVICE_PROTO = 'io/cloudevents/v1/cloudevent_service.proto';
  * The channel's own reconnect backoff (grpc-js: 1 s growing to 120 s) kept short: the pump's backoff paces the
  * attempts, and a receiver back up should not wait out a channel backoff grown while it was down.
  */
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+const CHANNEL_OPTIONS: Grpc.ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 1000,
 };
-/** Statuses that say "not now" rather than "never": the events are retried with the backoff. */
-const RETRIED = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED]);
+/** Statuses that say "not now" rather than "never" (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED): retried. */
+const RETRIED = new Set([14, 8, 4]);
 
 /** The package's proto/ directory: found upwards from this module (src/ and dist/src/ sit at different depths). */
 export function protoDir(): string {
@@ -42,20 +46,29 @@ export function protoDir(): string {
   throw new Error(`grpc sinks: ${SERVICE_PROTO} not found above ${fileURLToPath(import.meta.url)}`);
 }
 
-type Method<Req> = grpc.MethodDefinition<Req, object>;
-let methods: { publish: Method<{ event: ProtoCloudEvent }>; batch: Method<{ events: ProtoCloudEvent[] }> } | undefined;
+type Method<Req> = Grpc.MethodDefinition<Req, object>;
+interface Loaded {
+  grpc: typeof Grpc;
+  publish: Method<{ event: ProtoCloudEvent }>;
+  batch: Method<{ events: ProtoCloudEvent[] }>;
+}
+let loaded: Loaded | undefined;
 
-/** The two methods' paths and (de)serializers, loaded once per process. */
-function serviceMethods(): NonNullable<typeof methods> {
-  if (methods === undefined) {
+/** grpc-js and the two methods' paths and (de)serializers, loaded once per process. */
+function load(): Loaded {
+  if (loaded === undefined) {
+    const require = createRequire(import.meta.url);
+    const grpc = require('@grpc/grpc-js') as typeof Grpc;
+    const protoLoader = require('@grpc/proto-loader') as typeof ProtoLoader;
     const def = protoLoader.loadSync(SERVICE_PROTO, { includeDirs: [protoDir()], keepCase: true, defaults: false });
-    const svc = def['io.cloudevents.v1.CloudEventService'] as unknown as grpc.ServiceDefinition;
-    methods = {
+    const svc = def['io.cloudevents.v1.CloudEventService'] as unknown as Grpc.ServiceDefinition;
+    loaded = {
+      grpc,
       publish: svc.Publish as Method<{ event: ProtoCloudEvent }>,
       batch: svc.PublishBatch as Method<{ events: ProtoCloudEvent[] }>,
     };
   }
-  return methods;
+  return loaded;
 }
 
 export interface GrpcTransportOptions extends SinkTransportOptions {
@@ -66,13 +79,14 @@ export interface GrpcTransportOptions extends SinkTransportOptions {
 }
 
 export class GrpcTransport implements SinkTransport {
-  private readonly calls = new Set<grpc.ClientUnaryCall>();
+  private readonly calls = new Set<Grpc.ClientUnaryCall>();
   private readonly target: string;
   private readonly secure: boolean;
   private readonly files: TlsFiles | undefined;
-  private readonly metadata = new grpc.Metadata();
+  private readonly metadata: Grpc.Metadata;
+  private readonly lib: Loaded;
   private readonly timeoutMs: number;
-  private client: grpc.Client | undefined;
+  private client: Grpc.Client | undefined;
   /** The TLS files' version the client was made with. */
   private clientVersion = 0;
   private closed = false;
@@ -84,8 +98,9 @@ export class GrpcTransport implements SinkTransport {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     // grpc:// is plaintext: the TLS files are for grpcs:// only.
     this.files = this.secure && opts.tls !== undefined ? new TlsFiles(opts.tls, opts.report) : undefined;
+    this.lib = load();
+    this.metadata = new this.lib.grpc.Metadata();
     for (const [k, v] of Object.entries(opts.headers ?? {})) this.metadata.set(k.toLowerCase(), v);
-    serviceMethods();
   }
 
   get inFlight(): number {
@@ -102,7 +117,7 @@ export class GrpcTransport implements SinkTransport {
       problem,
       permanent,
     });
-    let client: grpc.Client;
+    let client: Grpc.Client;
     try {
       client = this.channel();
     } catch (err) {
@@ -115,13 +130,14 @@ export class GrpcTransport implements SinkTransport {
       return Promise.resolve(failed(`cannot encode the event: ${(err as Error).message}`, true));
     }
     return new Promise((resolve) => {
-      const done = (err: grpc.ServiceError | null) => {
+      const done = (err: Grpc.ServiceError | null) => {
         this.calls.delete(call);
         if (err === null) resolve({ delivered: true, id, status: 0, retryAfter: null, problem: 'OK' });
-        else resolve(failed(`gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`, !RETRIED.has(err.code)));
+        else
+          resolve(failed(`gRPC ${this.lib.grpc.status[err.code] ?? err.code}: ${err.details}`, !RETRIED.has(err.code)));
       };
       const options = { deadline: Date.now() + this.timeoutMs };
-      const { publish, batch: publishBatch } = serviceMethods();
+      const { publish, batch: publishBatch } = this.lib;
       const call =
         this.opts.batched !== true
           ? client.makeUnaryRequest(
@@ -153,13 +169,14 @@ export class GrpcTransport implements SinkTransport {
   }
 
   /** The client for the TLS files as they are now: a new channel when they were renewed. */
-  private channel(): grpc.Client {
+  private channel(): Grpc.Client {
     if (this.closed) throw new Error('the sink is closing');
     const m = this.files?.current();
     if (this.client !== undefined && (m === undefined || m.version === this.clientVersion)) return this.client;
     // Calls on the old channel finish or fail UNAVAILABLE (retried); new ones use the renewed files.
     this.client?.close();
     const verify = this.opts.sslVerify === false ? { rejectUnauthorized: false } : {};
+    const { grpc } = this.lib;
     const creds = !this.secure
       ? grpc.credentials.createInsecure()
       : grpc.credentials.createSsl(m?.ca ?? null, m?.key ?? null, m?.cert ?? null, verify);
