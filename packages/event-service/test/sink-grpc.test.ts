@@ -180,3 +180,26 @@ test('a time with an offset or a long fraction becomes the same instant as a Tim
   assert.deepEqual(toProtoEvent(JSON.stringify(event('t', { time: 'soon' }))).attributes.time, { ce_string: 'soon' });
   assert.throws(() => toProtoEvent('[1]'), /not a JSON object/);
 });
+
+test('unordered (max_in_flight 2), a permanent refusal does not pause the sink: the rest go at once', async (t) => {
+  const r = await startGrpcReceiver(t, {
+    answer: (_n, c) => (c.events[0]!.id === 'p0' ? grpc.status.PERMISSION_DENIED : grpc.status.OK),
+  });
+  const ids = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
+  // Were it paused, the pause would be ~10 s (backoff 10 s, randomness at its top): past this wait.
+  const { store, sink } = setup(
+    t,
+    { url: r.url, maxInFlight: 2, backoffBaseMs: 10_000, backoffCapMs: 10_000, random: () => 0.99 },
+    ids.map((id) => event(id)),
+  );
+  await until(() => store.held === 0, 'all resolved without a pause', 5000);
+  assert.deepEqual(
+    r
+      .events()
+      .map((e) => e.id)
+      .sort(),
+    ids,
+  );
+  assert.equal(sink.stats.dead, 1);
+  assert.match(store.deadLetters()[0]!.lastError ?? '', /^gRPC PERMISSION_DENIED/);
+});

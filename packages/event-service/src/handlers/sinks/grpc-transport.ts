@@ -5,7 +5,7 @@
 // a refused TLS handshake included), RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED are retried; any other status is the
 // receiver refusing the events for good, so they are dead-lettered at once (failure.ts `permanent`).
 //
-// @grpc/grpc-js with @grpc/proto-loader: the loader reads the same .proto files receivers are given, at start, so
+// @grpc/grpc-js with @grpc/proto-loader: the loader reads the same .proto files receivers are given, so
 // what is sent cannot drift from what is shipped, with no generated code to keep in step. One channel per sink
 // (HTTP/2 multiplexes the calls in flight); a renewed TLS file (tls-files.ts) makes a new one.
 //
