@@ -15,12 +15,14 @@
 // service parses the intake on its main thread, commits it on a store writer thread (handlers/store-writer.ts) and
 // delivers from a sink worker thread (handlers/sink-pool.ts). With one
 // event per POST and max_in_flight 1 the delivery rate is one round trip per event: batch_size (or max_in_flight,
-// giving up the order) is what lets delivery keep up with intake.
+// giving up the order) is what lets delivery keep up with intake. `events-grpc` rows deliver to a grpc:// sink
+// instead (grpc-receiver.ts: a grpc-js CloudEventService counting the same way).
 import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Generator } from './generators.js';
+import { startGrpcReceiver } from './grpc-receiver.js';
 import type { GenSpec, Limits } from './load-spec.js';
 import type { GenResult } from './scenario-types.js';
 import { startOurs, type RunningServer } from './servers.js';
@@ -54,7 +56,8 @@ export async function runEvents(
   const size = spec.size ?? 1024;
   const batch = spec.batch ?? 1;
   const parallel = spec.maxInFlight ?? 1;
-  const receiver = await startReceiver();
+  const grpc = spec.sink === 'grpc';
+  const receiver = grpc ? await startGrpcReceiver() : await startReceiver();
   const sinkPort = receiver.port;
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-events-'));
   const server = await startOurs(
@@ -64,9 +67,9 @@ export async function runEvents(
       store: { path: path.join(dir, 'events.db') },
       handlers: {
         event_feed:
-          batch > 1 || parallel > 1
+          batch > 1 || parallel > 1 || grpc
             ? {
-                url: `127.0.0.1:${sinkPort}`,
+                url: grpc ? `grpc://127.0.0.1:${sinkPort}` : `127.0.0.1:${sinkPort}`,
                 ...(batch > 1 && { batch_size: batch }),
                 ...(parallel > 1 && { max_in_flight: parallel }),
               }

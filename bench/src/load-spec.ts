@@ -25,6 +25,8 @@ export interface GenSpec {
   batch?: number;
   /** `events`: the sink's max_in_flight (POSTs at once, out of order). */
   maxInFlight?: number;
+  /** `events`: the sink's receiver: node:http (default) or a grpc:// CloudEventService (grpc-receiver.ts). */
+  sink?: 'http' | 'grpc';
   /** `events-jetstream`: the stream's replicas and how many service instances share it. */
   replicas?: number;
   instances?: number;

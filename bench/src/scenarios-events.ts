@@ -5,13 +5,19 @@ import type { GenResult, Metric, Scenario } from './scenario-types.js';
 import { fmtRate, q, sentRate } from './scenario-parts.js';
 
 // `events` (events.ts): our durable intake and one HTTP sink taking `batch` events per POST; ours only.
-export function eventsScenario(name: string, batch: number, maxInFlight = 1): Scenario {
+export function eventsScenario(
+  name: string,
+  batch: number,
+  maxInFlight = 1,
+  receiver: 'http' | 'grpc' = 'http',
+): Scenario {
+  const per = receiver === 'grpc' ? 'call' : 'POST';
   const sink =
-    batch > 1 ? `batch_size ${batch}` : maxInFlight > 1 ? `1 per POST, ${maxInFlight} at once` : '1 per POST';
+    batch > 1 ? `batch_size ${batch}` : maxInFlight > 1 ? `1 per ${per}, ${maxInFlight} at once` : `1 per ${per}`;
   return {
     name,
     kind: 'events',
-    spec: (quick) => eventsLoad(quick, { batch, maxInFlight }),
+    spec: (quick) => eventsLoad(quick, { batch, maxInFlight, ...(receiver === 'grpc' && { sink: 'grpc' as const }) }),
     metrics: [
       {
         label: `events acked (stored, fsynced) 1 KiB, ours only (sink: ${sink})`,
@@ -21,7 +27,7 @@ export function eventsScenario(name: string, batch: number, maxInFlight = 1): Sc
         value: sentRate,
       },
       {
-        label: `events delivered to a node:http sink (${sink})`,
+        label: `events delivered to a ${receiver === 'grpc' ? 'grpc:// (grpc-js)' : 'node:http'} sink (${sink})`,
         unit: 'events/s',
         better: 'higher',
         format: fmtRate,

@@ -25,6 +25,8 @@ export const SCENARIOS: Scenario[] = [
   eventsScenario('events', 1),
   eventsScenario('events-batch', 100),
   eventsScenario('events-parallel', 1, 8),
+  eventsScenario('events-grpc', 1, 1, 'grpc'),
+  eventsScenario('events-grpc-batch', 100, 1, 'grpc'),
   subs100k,
   gateway,
   leaf,

@@ -14,8 +14,8 @@ import type { Delivery, SinkQueue, SinkQueueOptions } from './event-backend.js';
 import { batchLength, DEFAULT_BATCH_BYTES, SinkAccount } from './sinks/account.js';
 import { sinkBucket, type TokenBucket } from './sinks/rate.js';
 import type { HttpSinkOptions, HttpSinkState } from './sinks/options.js';
-import { SinkTransport, type PostOutcome } from './sinks/transport.js';
-import { WebhookFormat } from './sinks/webhook.js';
+import type { PostOutcome, SinkTransport } from './sinks/transport.js';
+import { createSinkTransport } from './sinks/transport-by-scheme.js';
 
 /** How long one claim waits for something owed before asking again (close() interrupts it). */
 const CLAIM_WAIT_MS = 5000;
@@ -37,7 +37,6 @@ export class BackendSink {
   /** POSTs and their settlements in flight: close() lets them finish (a 2xx is acked) before releasing claims. */
   private readonly attempts = new Set<Promise<void>>();
   private readonly sleeper = new Sleeper();
-  private readonly format: WebhookFormat;
   private readonly transport: SinkTransport;
   private readonly ordered: boolean;
   private readonly batchSize: number;
@@ -55,13 +54,7 @@ export class BackendSink {
     this.account = new SinkAccount(opts, this.ordered);
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
     this.bucket = sinkBucket(opts);
-    this.format = new WebhookFormat(opts);
-    this.transport = new SinkTransport({
-      url: opts.url,
-      maxSockets: maxInFlight,
-      sslVerify: opts.sslVerify,
-      timeoutMs: opts.timeoutMs,
-    });
+    this.transport = createSinkTransport(opts, maxInFlight);
     for (let i = 0; i < maxInFlight; i++) this.loops.push(this.loop());
     // Stopped is this instance's state (its pump heard the 410), but a replay is the operator's word for the sink:
     // made on any instance, it wakes the stopped pump of every instance.
@@ -188,9 +181,8 @@ export class BackendSink {
   }
 
   private async attempt(batch: Delivery[]): Promise<void> {
-    const req = this.format.request(batch, this.now());
-    const outcome = await this.transport.post(req);
-    if (outcome.status >= 200 && outcome.status < 300) {
+    const outcome = await this.transport.post(batch, this.now());
+    if (outcome.delivered) {
       // Acked even while closing: the receiver has it.
       this.account.delivered(batch.length);
       this.opts.onChange?.();
@@ -200,7 +192,7 @@ export class BackendSink {
     }
     // Aborted by close(): released with the other claims, not counted as a failure.
     if (this.closed) return;
-    await this.failed(batch, outcome, req.id);
+    await this.failed(batch, outcome, outcome.id);
     this.opts.onChange?.();
   }
 

@@ -84,8 +84,9 @@ export class SinkAccount {
       this.stats.retries++;
       retryDelayMs = plan.hintedMs ?? this.backoff(attempt);
     }
-    // Unordered, the failed ones do not hold the others back: the sink itself pauses, longer with each failure.
-    if (!this.ordered)
+    // Unordered, the failed ones do not hold the others back: the sink itself pauses, longer with each failure. A
+    // permanent refusal pauses nothing: the receiver is up and answering.
+    if (!this.ordered && f.permanent !== true)
       this.pausedUntil = Math.max(this.pausedUntil, this.now() + (plan.hintedMs ?? this.backoff(this.failStreak)));
     return { gone: false, dead: plan.dead, deadError: plan.deadError, retry: plan.retry, retryDelayMs };
   }

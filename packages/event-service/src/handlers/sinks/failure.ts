@@ -1,6 +1,7 @@
-// What a failed POST means for the events it carried, whichever pump sent it (http.ts over the SQLite store,
-// backend-sink.ts over any backend's SinkQueue): a 410 Gone stops the sink; anything else is retried, each event
-// on its own count, until max_attempts, when it is dead-lettered. A 429's Retry-After sets the retry's delay; the
+// What a failed delivery means for the events it carried, whichever pump sent it (http.ts over the SQLite store,
+// backend-sink.ts over any backend's SinkQueue): a 410 Gone stops the sink; a permanent refusal (a gRPC status
+// other than UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED) dead-letters the events at once; anything else is
+// retried, each event on its own count, until max_attempts, when it is dead-lettered. A 429's Retry-After sets the retry's delay; the
 // backoff otherwise is the pump's (it knows the attempt or the failure streak it grows with).
 import type { PostOutcome } from './transport.js';
 import { retryAfterMs } from './webhook.js';
@@ -31,6 +32,16 @@ export function planFailure<T extends { attempts: number }>(
   now: number,
 ): FailurePlan<T> {
   if (f.status === 410) return { gone: true, error: GONE_ERROR };
+  if (f.permanent === true) {
+    // The receiver answered, and said never: another attempt would get the same answer.
+    return {
+      gone: false,
+      dead: [...batch],
+      retry: [],
+      hintedMs: undefined,
+      deadError: (r) => `${f.problem} (not retried; attempt ${r.attempts + 1})`,
+    };
+  }
   return {
     gone: false,
     dead: batch.filter((r) => r.attempts + 1 >= maxAttempts),

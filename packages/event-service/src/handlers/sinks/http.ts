@@ -20,8 +20,8 @@ import { batchLength, DEFAULT_BATCH_BYTES, SinkAccount } from './account.js';
 import { DeliveryMarks } from './marks.js';
 import { sinkBucket, type TokenBucket } from './rate.js';
 import type { HttpSinkOptions, HttpSinkState } from './options.js';
-import { SinkTransport, type PostOutcome } from './transport.js';
-import { WebhookFormat } from './webhook.js';
+import type { PostOutcome, SinkTransport } from './transport.js';
+import { createSinkTransport } from './transport-by-scheme.js';
 
 /** The longest a timer waits: a far retry is re-checked at least once a minute. */
 const MAX_TIMER_MS = 60_000;
@@ -43,7 +43,6 @@ export class HttpSink {
   private rescan = false;
   /** Figures, failures and backoff (account.ts). */
   private readonly account: SinkAccount;
-  private readonly format: WebhookFormat;
   private readonly transport: SinkTransport;
   private readonly marks: DeliveryMarks;
   private readonly ordered: boolean;
@@ -63,13 +62,7 @@ export class HttpSink {
     this.account = new SinkAccount(opts, this.ordered);
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
     this.bucket = sinkBucket(opts);
-    this.format = new WebhookFormat(opts);
-    this.transport = new SinkTransport({
-      url: opts.url,
-      maxSockets: this.maxInFlight,
-      sslVerify: opts.sslVerify,
-      timeoutMs: opts.timeoutMs,
-    });
+    this.transport = createSinkTransport(opts, this.maxInFlight);
     this.marks = new DeliveryMarks(store, {
       sink: opts.name,
       batchSize: this.batchSize,
@@ -233,11 +226,10 @@ export class HttpSink {
 
   private async attempt(batch: DeliveryRecord[]): Promise<void> {
     for (const r of batch) this.busy.add(r.seq);
-    const req = this.format.request(batch, this.now());
     // Counted in flight from here, before the first await: pump() starts no more than maxInFlight.
-    const outcome = await this.transport.post(req);
+    const outcome = await this.transport.post(batch, this.now());
     if (this.closed) return; // shutting down: the records stay pending and are retried after restart
-    if (outcome.status >= 200 && outcome.status < 300) {
+    if (outcome.delivered) {
       // The sequences stay busy until marked: the next POST goes now, the store write comes after.
       this.account.delivered(batch.length);
       this.opts.onChange?.();
@@ -246,7 +238,7 @@ export class HttpSink {
       return;
     }
     for (const r of batch) this.busy.delete(r.seq);
-    this.failed(batch, outcome, req.id);
+    this.failed(batch, outcome, outcome.id);
     this.opts.onChange?.();
     this.pump();
   }

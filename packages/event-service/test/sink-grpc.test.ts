@@ -1,0 +1,205 @@
+// grpc:// sinks on the SQLite backend (sinks/http.ts's pump over sinks/grpc-transport.ts) against a real
+// @grpc/grpc-js receiver decoding with the shipped .proto files: each event arrives equal to what was stored, a
+// batch goes as PublishBatch, UNAVAILABLE and RESOURCE_EXHAUSTED are retried until delivered, INVALID_ARGUMENT is
+// dead-lettered at once, and a receiver that is not there yet gets everything once it is.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { freePort } from '@event-broker/test-support/processes';
+import { until } from '@event-broker/test-support/wait';
+import { timestamp, toProtoEvent } from '../src/handlers/sinks/grpc-event.js';
+import { HttpSink } from '../src/handlers/sinks/http.js';
+import type { HttpSinkOptions } from '../src/handlers/sinks/options.js';
+import { SqliteEventStore } from '../src/handlers/store.js';
+import { logger } from './helpers/http-sink.js';
+import { fromProto, startGrpcReceiver } from './helpers/grpc-receiver.js';
+
+const event = (id: string, more: Record<string, unknown> = {}) => ({
+  specversion: '1.0',
+  id,
+  source: '/services/compliance',
+  type: 'scanJobCreated',
+  ...more,
+});
+
+function setup(t: TestContext, opts: Partial<HttpSinkOptions> & { url: string }, events: object[]) {
+  const store = new SqliteEventStore(':memory:');
+  t.after(() => store.close());
+  store.append(
+    events.map((e) => ({
+      id: (e as { id: string }).id,
+      type: 'scanJobCreated',
+      body: JSON.stringify(e),
+      sinks: ['feed'],
+    })),
+  );
+  const sink = new HttpSink(store, {
+    name: 'feed',
+    backoffBaseMs: 10,
+    backoffCapMs: 50,
+    timeoutMs: 2000,
+    logger,
+    ...opts,
+  });
+  t.after(() => sink.close());
+  sink.wake();
+  return { store, sink };
+}
+
+test('each stored event reaches a gRPC receiver by Publish, decoded with the shipped proto equal to what was stored', async (t) => {
+  const r = await startGrpcReceiver(t);
+  const stored = [
+    event('g1', {
+      time: '2026-12-05T10:11:12.123456789Z',
+      subject: 'job-7',
+      dataschema: 'https://example.com/scan.json',
+      producer: { id: 'p1', name: 'compliance', type: 'service' },
+      actor: { id: 'u1', object_type: 'user' },
+      tags: ['a', 'b'],
+      verb: 'create',
+      authtype: 'service_user',
+      authid: 'alice',
+      count: 42,
+      ratio: 0.5,
+      big: 2 ** 40,
+      flag: true,
+      data: { nested: { n: 1 }, list: [1, 'two'] },
+    }),
+    event('g2', { datacontenttype: 'text/plain', data: 'plain words' }),
+    event('g3', {
+      datacontenttype: 'application/octet-stream',
+      data_base64: Buffer.from([0, 1, 255]).toString('base64'),
+    }),
+    event('g4', { datacontenttype: 'application/json', data: 'a JSON string' }),
+    event('g5'),
+  ];
+  const { store } = setup(t, { url: r.url, headers: { authorization: 'Bearer t0k' } }, stored);
+  await until(() => store.held === 0, 'all delivered');
+  assert.deepEqual(
+    r.got.map((c) => c.method),
+    ['Publish', 'Publish', 'Publish', 'Publish', 'Publish'],
+  );
+  assert.deepEqual(r.got[0]!.metadata.get('authorization'), ['Bearer t0k'], 'headers travel as metadata');
+  const expected = stored.map((e) =>
+    // JSON data without a datacontenttype is labelled application/json on the way.
+    'data' in e && !('datacontenttype' in e) ? { ...e, datacontenttype: 'application/json' } : e,
+  );
+  // Numbers that are not int32 travel as their JSON text: they come back as strings.
+  (expected[0] as Record<string, unknown>).ratio = '0.5';
+  (expected[0] as Record<string, unknown>).big = String(2 ** 40);
+  assert.deepEqual(r.events().map(fromProto), expected);
+  const first = r.events()[0]!;
+  assert.equal(first.attributes!.time!.attr, 'ce_timestamp');
+  assert.deepEqual(first.attributes!.time!.ce_timestamp, {
+    seconds: Date.parse('2026-12-05T10:11:12Z') / 1000,
+    nanos: 123_456_789,
+  });
+  assert.equal(first.attributes!.count!.attr, 'ce_integer');
+  assert.equal(first.attributes!.flag!.attr, 'ce_boolean');
+  assert.equal(first.attributes!.dataschema!.attr, 'ce_uri');
+  assert.equal(first.attributes!.producer!.ce_string, '{"id":"p1","name":"compliance","type":"service"}');
+  assert.equal(r.events()[1]!.text_data, 'plain words');
+  assert.deepEqual([...r.events()[2]!.binary_data!], [0, 1, 255]);
+});
+
+test('with batch_size above 1 the events go by PublishBatch, in order', async (t) => {
+  const r = await startGrpcReceiver(t);
+  const stored = ['b1', 'b2', 'b3', 'b4', 'b5'].map((id) => event(id, { data: { id } }));
+  const { store } = setup(t, { url: r.url, batchSize: 3 }, stored);
+  await until(() => store.held === 0, 'all delivered');
+  assert.deepEqual(
+    r.got.map((c) => [c.method, c.events.map((e) => e.id)]),
+    [
+      ['PublishBatch', ['b1', 'b2', 'b3']],
+      ['PublishBatch', ['b4', 'b5']],
+    ],
+  );
+});
+
+test('UNAVAILABLE and RESOURCE_EXHAUSTED are retried with backoff until the receiver answers OK', async (t) => {
+  const answers = [grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED];
+  const r = await startGrpcReceiver(t, { answer: (n) => answers[n] ?? grpc.status.OK });
+  const { store, sink } = setup(t, { url: r.url }, [event('r1'), event('r2')]);
+  await until(() => store.held === 0, 'delivered after retries');
+  assert.deepEqual(
+    r.got.map((c) => c.events[0]!.id),
+    ['r1', 'r1', 'r1', 'r1', 'r2'],
+    'the same event retried, in order, then the next',
+  );
+  assert.equal(sink.stats.failedAttempts, 3);
+  assert.equal(sink.stats.delivered, 2);
+  assert.equal(store.deadLetters().length, 0);
+  assert.match(sink.lastError?.message ?? '', /^gRPC DEADLINE_EXCEEDED: /);
+});
+
+test('INVALID_ARGUMENT dead-letters the event at once with its error; the next one is delivered', async (t) => {
+  const r = await startGrpcReceiver(t, {
+    answer: (_n, c) => (c.events[0]!.id === 'bad' ? grpc.status.INVALID_ARGUMENT : grpc.status.OK),
+  });
+  const { store, sink } = setup(t, { url: r.url, maxAttempts: 5 }, [event('bad'), event('good')]);
+  await until(() => store.held === 0, 'resolved');
+  assert.deepEqual(
+    r.got.map((c) => c.events[0]!.id),
+    ['bad', 'good'],
+    'no second attempt',
+  );
+  const dead = store.deadLetters({ sink: 'feed' });
+  assert.deepEqual(
+    dead.map((d) => [d.id, d.attempts]),
+    [['bad', 1]],
+  );
+  assert.match(dead[0]!.lastError ?? '', /^gRPC INVALID_ARGUMENT: told to answer INVALID_ARGUMENT \(not retried/);
+  assert.equal(sink.stats.dead, 1);
+  assert.equal(sink.stats.delivered, 1);
+});
+
+test('a gRPC receiver that is down is retried (UNAVAILABLE) and gets everything once it is up', async (t) => {
+  const port = await freePort();
+  const { store, sink } = setup(t, { url: `grpc://127.0.0.1:${port}`, maxAttempts: 1000 }, [event('d1'), event('d2')]);
+  await until(() => sink.stats.failedAttempts >= 2, 'retried while down');
+  assert.match(sink.lastError?.message ?? '', /^gRPC UNAVAILABLE/);
+  assert.equal(store.held, 2, 'still owed');
+  const r = await startGrpcReceiver(t, { port });
+  await until(() => store.held === 0, 'delivered once up');
+  assert.deepEqual(
+    r.events().map((e) => e.id),
+    ['d1', 'd2'],
+  );
+});
+
+test('a time with an offset or a long fraction becomes the same instant as a Timestamp; an unreadable one stays a string', () => {
+  assert.deepEqual(timestamp('2026-01-01T02:00:00.5+02:00'), {
+    seconds: Date.parse('2026-01-01T00:00:00Z') / 1000,
+    nanos: 500_000_000,
+  });
+  assert.deepEqual(timestamp('2026-01-01T00:00:00.1234567891Z'), {
+    seconds: Date.parse('2026-01-01T00:00:00Z') / 1000,
+    nanos: 123_456_789,
+  });
+  assert.equal(timestamp('soon'), undefined);
+  assert.deepEqual(toProtoEvent(JSON.stringify(event('t', { time: 'soon' }))).attributes.time, { ce_string: 'soon' });
+  assert.throws(() => toProtoEvent('[1]'), /not a JSON object/);
+});
+
+test('unordered (max_in_flight 2), a permanent refusal does not pause the sink: the rest go at once', async (t) => {
+  const r = await startGrpcReceiver(t, {
+    answer: (_n, c) => (c.events[0]!.id === 'p0' ? grpc.status.PERMISSION_DENIED : grpc.status.OK),
+  });
+  const ids = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
+  // Were it paused, the pause would be ~10 s (backoff 10 s, randomness at its top): past this wait.
+  const { store, sink } = setup(
+    t,
+    { url: r.url, maxInFlight: 2, backoffBaseMs: 10_000, backoffCapMs: 10_000, random: () => 0.99 },
+    ids.map((id) => event(id)),
+  );
+  await until(() => store.held === 0, 'all resolved without a pause', 5000);
+  assert.deepEqual(
+    r
+      .events()
+      .map((e) => e.id)
+      .sort(),
+    ids,
+  );
+  assert.equal(sink.stats.dead, 1);
+  assert.match(store.deadLetters()[0]!.lastError ?? '', /^gRPC PERMISSION_DENIED/);
+});
