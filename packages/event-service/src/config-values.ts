@@ -80,7 +80,7 @@ export interface HandlerSink {
   /** [none] PEM client certificate (and key_path) presented to the receiver: mutual TLS. Both or neither. */
   cert_path?: string;
   key_path?: string;
-  /** [1 s, 5 min] Retry backoff: attempt n waits a random time in [0, min(max_ms, base_ms * 2^(n-1))]. */
+  /** [500 ms, 60 s] Retry backoff: attempt n waits a random time in [0, min(max_ms, base_ms * 2^(n-1))]. */
   backoff?: { base_ms: number; max_ms: number };
   /** [unlimited] Deliveries (events) per second, on average, with `burst` at once. */
   rate?: number;
