@@ -69,6 +69,7 @@ test('every known type is registered with its pair', () => {
     profileUpdate: 'profile:update',
     profileDeleted: 'profile:deleted',
     nodeTerminated: 'node:terminated',
+    k8s_audit: 'k8s:audit',
   });
 });
 

@@ -1,9 +1,17 @@
 // The event store as the handlers see it whatever keeps it: one machine's SQLite file (sqlite-backend.ts over
 // store.ts) or a JetStream stream on a NATS cluster (jetstream/backend.ts). Asynchronous because JetStream answers
 // over the network; test/helpers/backend-conformance.ts is the suite both implementations pass.
-import type { AppendResult, DeliveryRecord, FeedFilter, NewEvent, StoredEvent } from './event-store.js';
+import type { AppendResult, DeliveryRecord, FeedRead, NewEvent, StoredEvent } from './event-store.js';
 
-export type { AppendResult, DeliveryRecord, FeedFilter, NewEvent, StoredEvent } from './event-store.js';
+export type {
+  AppendResult,
+  DeliveryRecord,
+  FeedFilter,
+  FeedOrder,
+  FeedRead,
+  NewEvent,
+  StoredEvent,
+} from './event-store.js';
 
 export type BackendKind = 'sqlite' | 'jetstream';
 
@@ -15,6 +23,8 @@ export interface FeedResult {
    * bound on the work of one read: JetStream and a sparse filter). Every matching event after the cursor and up to
    * this seq is in `events`, none after it was looked at: the next read starts here (as its cursor). Absent:
    * `events` is every match up to the end (fewer than `limit`), or the page is full (its last event is the cursor).
+   * Read `desc`, the same downwards: every match below the cursor and down to this seq is in `events`, none below it
+   * was looked at, and the next read (its cursor this seq) goes on below it; absent, the read reached the first event.
    */
   scannedTo?: number;
 }
@@ -73,10 +83,10 @@ export interface EventBackend {
   get(id: string): Promise<StoredEvent | undefined>;
   /**
    * Events after `cursor` (a seq) in sequence order, matching the filter, up to `limit`; sequences never repeat or
-   * skip. A backend without an index for the filter (JetStream) may stop scanning before the end: `scannedTo` says
-   * where (read on from there).
+   * skip. `order: 'desc'`: events before `cursor` (all when it is absent), newest first. A backend without an index
+   * for the filter (JetStream) may stop scanning before the end: `scannedTo` says where (read on from there).
    */
-  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<FeedResult>;
+  feed(q: FeedRead): Promise<FeedResult>;
   /** The highest event sequence stored (0 when empty): where a live feed starts. */
   lastSeq(): Promise<number>;
   /**

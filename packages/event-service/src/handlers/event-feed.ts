@@ -9,17 +9,19 @@ import type { Msg, Subscription } from '../api.js';
 import { FeedErrorCode } from '../error-codes.js';
 import { errorReplyText, storeFailure, type ErrorReply } from './error-reply.js';
 import { FeedStreams } from './feed-streams.js';
-import type { EventBackend, FeedFilter, StoredEvent } from './event-backend.js';
+import type { EventBackend, FeedOrder, FeedRead, StoredEvent } from './event-backend.js';
 
 /** The NATS request subject: a JSON query in (the HTTP parameters as fields), a JSON page out. */
 export const FEED_QUERY_SUBJECT = '$EVENTS.FEED.QUERY';
 export const FEED_DEFAULT_LIMIT = 100;
 export const FEED_MAX_LIMIT = 1000;
+/**
+ * Most types one query may name (`type=a,b`): each is one index walk of up to a page on SQLite; the catalogue's
+ * built-in types fit with room for a custom catalogue's.
+ */
+export const FEED_MAX_TYPES = 32;
 
-export interface FeedQuery extends FeedFilter {
-  cursor?: number;
-  limit: number;
-}
+export type FeedQuery = FeedRead;
 
 export interface FeedItem {
   seq: number;
@@ -29,7 +31,10 @@ export interface FeedItem {
 
 export interface FeedPage {
   events: FeedItem[];
-  /** Pass back as `cursor` for the next page; after the last page it is where new events will follow. */
+  /**
+   * Pass back as `cursor` for the next page; after the last page it is where new events will follow. With
+   * `order=desc` the next page holds older events, and after the last (`more` false) nothing is below it.
+   */
   next_cursor: string;
   /**
    * More may follow: more events matched than fit this page, or the read stopped scanning short of the end (a sparse
@@ -46,7 +51,21 @@ export class FeedQueryError extends Error {
 /** An error answered by the feed (error-codes.ts FEED_ERROR_CODES). */
 export type FeedError = ErrorReply<FeedErrorCode>;
 
-const FIELDS = ['type', 'producer', 'actor', 'authid', 'authtype', 'since', 'until', 'cursor', 'limit', 'id'] as const;
+/** The query's parameters over HTTP (`GET /events`, `/events/stream`); the NATS query takes `id` too. */
+export const FEED_PARAMETERS = [
+  'type',
+  'producer',
+  'actor',
+  'authid',
+  'authtype',
+  'since',
+  'until',
+  'cursor',
+  'limit',
+  'order',
+] as const;
+const NATS_FIELDS: readonly string[] = [...FEED_PARAMETERS, 'id'];
+const ORDERS: readonly FeedOrder[] = ['asc', 'desc'];
 
 function text(name: string, v: unknown): string | undefined {
   if (v === undefined || v === null || v === '') return undefined;
@@ -75,13 +94,46 @@ function time(name: string, v: unknown): number | undefined {
   return ms;
 }
 
-/** Reads a query from URL parameters or a NATS request's JSON object; throws FeedQueryError naming the field. */
+/** `type`: one type, several comma-separated (`a,b`), or (NATS) an array of them; duplicates dropped. */
+function types(v: unknown): string[] | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const list = typeof v === 'string' ? v.split(',') : v;
+  if (!Array.isArray(list) || list.some((t) => typeof t !== 'string' || t === '')) {
+    throw new FeedQueryError(
+      `type: must be a type or comma-separated types (over NATS also an array of them), got ${JSON.stringify(v)}`,
+    );
+  }
+  const unique = [...new Set(list as string[])];
+  if (unique.length > FEED_MAX_TYPES) {
+    throw new FeedQueryError(`type: names ${unique.length} types, more than ${FEED_MAX_TYPES}`);
+  }
+  return unique;
+}
+
+function order(v: unknown): FeedOrder | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string' || !(ORDERS as readonly string[]).includes(v))
+    throw new FeedQueryError(`order: must be asc or desc, got ${JSON.stringify(v)}`);
+  return v as FeedOrder;
+}
+
+/**
+ * Reads a query from URL parameters or a NATS request's JSON object; throws FeedQueryError naming the field. A
+ * parameter the feed does not know is refused rather than ignored (a misspelt filter would otherwise answer every
+ * event), and so is one given twice (which of the two applies would be a guess).
+ */
 export function parseFeedQuery(input: URLSearchParams | Record<string, unknown>): FeedQuery & { id?: string } {
   const get = (k: string): unknown => (input instanceof URLSearchParams ? (input.get(k) ?? undefined) : input[k]);
-  if (!(input instanceof URLSearchParams)) {
+  if (input instanceof URLSearchParams) {
+    for (const k of new Set(input.keys())) {
+      if (!(FEED_PARAMETERS as readonly string[]).includes(k))
+        throw new FeedQueryError(`${clip(k)}: unknown parameter (known: ${FEED_PARAMETERS.join(', ')})`);
+      if (input.getAll(k).length > 1) throw new FeedQueryError(`${k}: given more than once`);
+    }
+  } else {
     for (const k of Object.keys(input)) {
-      if (!(FIELDS as readonly string[]).includes(k))
-        throw new FeedQueryError(`${k}: unknown field (known: ${FIELDS.join(', ')})`);
+      if (!NATS_FIELDS.includes(k))
+        throw new FeedQueryError(`${clip(k)}: unknown field (known: ${NATS_FIELDS.join(', ')})`);
     }
   }
   const q: FeedQuery & { id?: string } = {
@@ -93,7 +145,7 @@ export function parseFeedQuery(input: URLSearchParams | Record<string, unknown>)
   ) => {
     if (v !== undefined) q[k] = v;
   };
-  set('type', text('type', get('type')));
+  set('type', types(get('type')));
   set('producer', text('producer', get('producer')));
   set('actor', text('actor', get('actor')));
   set('authid', text('authid', get('authid')));
@@ -102,19 +154,30 @@ export function parseFeedQuery(input: URLSearchParams | Record<string, unknown>)
   set('since', time('since', get('since')));
   set('until', time('until', get('until')));
   set('cursor', integer('cursor', get('cursor'), 0, Number.MAX_SAFE_INTEGER));
+  set('order', order(get('order')));
   return q;
+}
+
+/** A name echoed in a refusal, cut short when long: the list of known names after it must survive the reply's clip. */
+function clip(name: string): string {
+  return name.length > 64 ? `${name.slice(0, 64)}...` : name;
 }
 
 export function feedItem(e: StoredEvent): FeedItem {
   return { seq: e.seq, stored_at: new Date(e.storedAt).toISOString(), event: JSON.parse(e.body) as unknown };
 }
 
-/** One page: up to `limit` events after `cursor`, oldest first. */
+/**
+ * One page: up to `limit` events after `cursor`, oldest first; `order: 'desc'`, before `cursor` (from the newest
+ * without one), newest first. Either way next_cursor is the last event's seq, and the next page goes on past it.
+ */
 export async function feedPage(backend: EventBackend, q: FeedQuery): Promise<FeedPage> {
-  const { events: rows, scannedTo } = await backend.feed({ ...q, limit: q.limit + 1 });
+  const { id: _id, ...read } = q as FeedQuery & { id?: string };
+  const { events: rows, scannedTo } = await backend.feed({ ...read, limit: q.limit + 1 });
   const full = rows.length > q.limit;
   if (full) rows.length = q.limit;
   // A read that stopped short resumes where its scan did: nothing up to there is left out, nothing read twice.
+  // Downwards with nothing found, the cursor stays (0 when there was none: nothing is below 0).
   const last = (full ? undefined : scannedTo) ?? rows.at(-1)?.seq ?? q.cursor ?? 0;
   return { events: rows.map(feedItem), next_cursor: String(last), more: full || scannedTo !== undefined };
 }
@@ -220,7 +283,8 @@ export class EventFeed {
   stream(req: http.IncomingMessage, res: http.ServerResponse, q: FeedQuery): Promise<void> {
     const lastId = req.headers['last-event-id'];
     const resume = typeof lastId === 'string' && /^\d+$/.test(lastId) ? Number(lastId) : q.cursor;
-    const { cursor: _c, limit: _l, ...filter } = q;
+    if (q.order === 'desc') throw new FeedQueryError('order: a stream follows new events as they come: only asc');
+    const { cursor: _c, limit: _l, order: _o, ...filter } = q;
     return this.streams.open(res, filter, resume);
   }
 }

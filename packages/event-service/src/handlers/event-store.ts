@@ -31,7 +31,8 @@ export interface StoredEvent {
 
 /** What a feed query can select on; absent fields match everything. Times are epoch ms of storing. */
 export interface FeedFilter {
-  type?: string;
+  /** The type, or any of several (event-feed.ts bounds how many). */
+  type?: string | readonly string[];
   /** producer.id */
   producer?: string;
   /** actor.id */
@@ -44,6 +45,24 @@ export interface FeedFilter {
   since?: number;
   /** stored_at < until */
   until?: number;
+}
+
+/** A filter's types as a list (one or several), or undefined for any type. */
+export function filterTypes(f: FeedFilter): readonly string[] | undefined {
+  return typeof f.type === 'string' ? [f.type] : f.type;
+}
+
+/**
+ * Which way a feed read walks: `asc` (the default) returns events after `cursor`, oldest first; `desc` events before
+ * `cursor` (from the newest when it is absent), newest first.
+ */
+export type FeedOrder = 'asc' | 'desc';
+
+/** A feed read: the filter, where to start (a seq, exclusive), how many at most, which way. */
+export interface FeedRead extends FeedFilter {
+  cursor?: number;
+  limit: number;
+  order?: FeedOrder;
 }
 
 export type DeliveryState = 'pending' | 'delivered' | 'dead';
@@ -98,8 +117,8 @@ export interface EventStore {
   readonly held: number;
   /** All stored events. */
   count(): number;
-  /** Feed events in sequence order after `cursor`, matching the filters (handlers/event-feed.ts). */
-  feed(q: FeedFilter & { cursor?: number; limit: number }): StoredEvent[];
+  /** Feed events matching the filters after `cursor` in sequence order, or before it newest first (`desc`). */
+  feed(q: FeedRead): StoredEvent[];
   /** The highest sequence stored so far (0 when empty): where a live feed starts. */
   lastSeq(): number;
   /**

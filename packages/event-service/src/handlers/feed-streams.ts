@@ -8,6 +8,7 @@
 import type http from 'node:http';
 import type { Logger } from '@event-broker/shared';
 import type { EventBackend, FeedFilter, StoredEvent } from './event-backend.js';
+import { filterTypes } from './event-store.js';
 
 /** Events read at once, by the shared pass and by a stream catching up. */
 const PAGE = 500;
@@ -213,7 +214,8 @@ export class FeedStreams {
 
 /** The store's filter (store.ts feed), applied to an event in hand: the same columns, the same equality. */
 export function matches(f: FeedFilter, e: StoredEvent, body: () => unknown): boolean {
-  if (f.type !== undefined && e.type !== f.type) return false;
+  const types = filterTypes(f);
+  if (types !== undefined && !types.includes(e.type)) return false;
   if (f.since !== undefined && e.storedAt < f.since) return false;
   if (f.until !== undefined && e.storedAt >= f.until) return false;
   // json_extract(body, '$.producer.id') = ?: a string parameter equals only a JSON string of the same text.

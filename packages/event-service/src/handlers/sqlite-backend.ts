@@ -8,7 +8,7 @@ import type {
   AppendResult,
   DeliveryRecord,
   EventBackend,
-  FeedFilter,
+  FeedRead,
   FeedResult,
   NewEvent,
   SinkQueue,
@@ -77,7 +77,7 @@ export class SqliteBackend implements EventBackend {
   }
 
   /** Exact: the query reads to the end through its indexes, so it never stops short (no `scannedTo`). */
-  async feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<FeedResult> {
+  async feed(q: FeedRead): Promise<FeedResult> {
     return { events: this.store.feed(q) };
   }
 

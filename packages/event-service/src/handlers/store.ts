@@ -19,7 +19,7 @@ import {
   storeError,
   type FileIdentity,
 } from './store-file.js';
-import type { AppendResult, DeliveryRecord, EventStore, FeedFilter, NewEvent, StoredEvent } from './event-store.js';
+import type { AppendResult, DeliveryRecord, EventStore, FeedRead, NewEvent, StoredEvent } from './event-store.js';
 import { HeldLedger, newHeldCounter, recount } from './held-counter.js';
 import { DeliveryRecords } from './store-deliveries.js';
 import { FeedQueries } from './store-feed.js';
@@ -305,7 +305,7 @@ export class SqliteEventStore implements EventStore {
     return this.stmts.count.get()!.n;
   }
 
-  feed(q: FeedFilter & { cursor?: number; limit: number }): StoredEvent[] {
+  feed(q: FeedRead): StoredEvent[] {
     return this.feedQueries.query(q);
   }
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { Delivery, EventBackend, NewEvent, SinkQueue } from '../../src/handlers/event-backend.js';
 import { feedPage } from '../../src/handlers/event-feed.js';
 import { assertMiddleRefused } from './append-checks.js';
+import { feedConformance } from './feed-conformance.js';
 
 export interface BackendFactory {
   /**
@@ -432,5 +433,7 @@ export function backendConformance(name: string, factory: BackendFactory): void 
       assert.deepEqual(await b.sinkCounts('feed'), { pending: 1, dead: 1 });
       assert.deepEqual(await b.sinkCounts('cfgingest'), { pending: 1, dead: 0 }, 'the other sink is its own');
     });
+
+    feedConformance(open, waitMs);
   });
 }

@@ -80,6 +80,12 @@ export const KNOWN_EVENT_TYPES: readonly EventTypeDefinition[] = [
   { type: 'profileUpdate', description: 'a compliance profile was updated' },
   { type: 'profileDeleted', description: 'a compliance profile was deleted' },
   { type: 'nodeTerminated', description: 'a managed node was terminated' },
+  {
+    type: 'k8s_audit',
+    noun: 'k8s',
+    verb: 'audit',
+    description: 'a Kubernetes API server audit event (POST /k8s/audit)',
+  },
 ];
 
 export type EventValidation = { ok: true; event: EventEnvelope } | { ok: false; errors: EventFieldError[] };

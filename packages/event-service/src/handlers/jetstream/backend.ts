@@ -8,7 +8,7 @@ import type {
   AppendResult,
   DeliveryRecord,
   EventBackend,
-  FeedFilter,
+  FeedRead,
   FeedResult,
   NewEvent,
   SinkQueue,
@@ -182,7 +182,7 @@ class JetStreamBackend implements EventBackend {
     return this.reads.get(id);
   }
 
-  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<FeedResult> {
+  feed(q: FeedRead): Promise<FeedResult> {
     return this.reads.feed(q);
   }
 

@@ -14,7 +14,7 @@
 // on a cluster the create and the delete are meta-leader proposals besides).
 import { AckPolicy, DeliverPolicy, nanos } from 'nats';
 import type { Consumer, JsMsg, JetStreamClient, JetStreamManager } from 'nats';
-import type { FeedFilter, FeedResult, StoredEvent } from '../event-backend.js';
+import type { FeedFilter, FeedRead, FeedResult, StoredEvent } from '../event-backend.js';
 import { matches, parseBody } from '../feed-streams.js';
 import { HEADERS, type StreamLayout } from './layout.js';
 
@@ -54,7 +54,7 @@ export interface Reads {
   get(id: string): Promise<StoredEvent | undefined>;
   /** The event stored on this literal subject (an append's duplicate: its first copy), if any. */
   atSubject(subject: string, id: string): Promise<StoredEvent | undefined>;
-  feed(q: FeedFilter & { cursor?: number; limit: number }): Promise<FeedResult>;
+  feed(q: FeedRead): Promise<FeedResult>;
   lastSeq(): Promise<number>;
   /** Deletes the read consumers kept (the server would after their inactive threshold). */
   close(): Promise<void>;
@@ -111,8 +111,9 @@ export function streamReads(
     },
 
     async feed(q) {
-      const { cursor = 0, limit, ...filter } = q;
+      const { cursor = 0, limit, order, ...filter } = q;
       if (limit <= 0) return { events: [] };
+      if (order === 'desc') return feedBackwards(deps, readers, requestTimeoutMs, q);
       const unfiltered = Object.values(filter).every((v) => v === undefined);
       const { reader, pending } = await readers.take(cursor);
       let done = false;
@@ -196,9 +197,9 @@ function readerPool(
      * request_timeout: a kept one that does not answer its first attempt's bound is dropped, a create that does not
      * is made again with a longer bound (READ_ATTEMPT).
      */
-    async take(cursor: number): Promise<{ reader: Reader; pending: number }> {
+    async take(cursor: number, opts: { fresh?: boolean } = {}): Promise<{ reader: Reader; pending: number }> {
       const attempts = attemptBounds(requestTimeoutMs);
-      const kept = idle.get(cursor);
+      const kept = opts.fresh ? undefined : idle.get(cursor);
       if (kept !== undefined) {
         idle.delete(cursor);
         try {
@@ -241,6 +242,78 @@ function readerPool(
       await Promise.all(all.map((r) => jsm.consumers.delete(layout.stream, r.name).catch(() => undefined)));
     },
   };
+}
+
+type ReaderPool = ReturnType<typeof readerPool>;
+
+/**
+ * A feed read newest first (`order=desc`). A consumer delivers only forwards, so the stream is read in windows from
+ * the top down: a fresh reader started at a window's first sequence fetches up to its last, the window is matched
+ * newest first, and the next window ends just below it. A window is the rest of the page when nothing is filtered
+ * (one window a page, unless replay copies or removed messages thin it), SCAN_CHUNK under a filter; the reads are
+ * bounded as forward ones are (SCAN_MAX_MESSAGES sequences, SCAN_MAX_BYTES), and one stopped there says where
+ * (scannedTo: the lowest sequence it looked at; the next read goes on below it). Each window costs a consumer create
+ * and delete, as a forward read's first page does; its reader is not kept (no forward read goes on from there).
+ */
+async function feedBackwards(
+  deps: { jsm: JetStreamManager; layout: StreamLayout },
+  readers: ReaderPool,
+  requestTimeoutMs: number,
+  q: FeedRead,
+): Promise<FeedResult> {
+  const { cursor, limit, order: _order, ...filter } = q;
+  const unfiltered = Object.values(filter).every((v) => v === undefined);
+  const { state } = await deps.jsm.streams.info(deps.layout.stream);
+  const first = Math.max(1, state.first_seq);
+  // The top: the stream's last message (a replay copy above the last event is skipped by the readers' filter).
+  let upper = cursor === undefined ? state.last_seq : Math.min(cursor - 1, state.last_seq);
+  const out: StoredEvent[] = [];
+  let scanned = 0;
+  let bytes = 0;
+  while (upper >= first && out.length < limit) {
+    if (scanned >= SCAN_MAX_MESSAGES || bytes >= SCAN_MAX_BYTES) return { events: out, scannedTo: upper + 1 };
+    const size = unfiltered ? limit - out.length : Math.min(SCAN_CHUNK, SCAN_MAX_MESSAGES - scanned);
+    const lo = Math.max(first, upper - size + 1);
+    const window = await readWindow(readers, lo, upper, requestTimeoutMs);
+    scanned += upper - lo + 1;
+    bytes += window.bytes;
+    for (let i = window.events.length - 1; i >= 0 && out.length < limit; i--) {
+      const e = window.events[i]!;
+      if (matches(filter, e, () => parseBody(e.body))) out.push(e);
+    }
+    upper = lo - 1;
+  }
+  return { events: out };
+}
+
+/** The events stored from `lo` to `upper`, oldest first, through a reader of their own. */
+async function readWindow(
+  readers: ReaderPool,
+  lo: number,
+  upper: number,
+  requestTimeoutMs: number,
+): Promise<{ events: StoredEvent[]; bytes: number }> {
+  const { reader, pending } = await readers.take(lo - 1, { fresh: true });
+  try {
+    const events: StoredEvent[] = [];
+    let bytes = 0;
+    // No more than it has pending, so the fetch never waits for events to come; those past the window end it.
+    const ask = Math.min(pending, upper - lo + 1);
+    if (ask === 0) return { events, bytes };
+    const batch = await reader.consumer.fetch({ max_messages: ask, expires: requestTimeoutMs });
+    let got = 0;
+    for await (const m of batch) {
+      got++;
+      if (m.seq > upper) break;
+      bytes += m.data.byteLength;
+      events.push(toEvent(m));
+      if (got === ask) break;
+    }
+    batch.stop();
+    return { events, bytes };
+  } finally {
+    readers.drop(reader);
+  }
 }
 
 /** The bounds of the steps of one take: READ_ATTEMPT's, doubling, together request_timeout. */
