@@ -72,11 +72,12 @@ const httpSection = s
         /** The claim listing the event types (or noun:verb patterns) a token may produce. */
         event_types_claim: s.string().default('event_types'),
       })
-      .check(checkAuthSettings)
       .check((auth, ctx) => {
-        // The key read now, so a missing file fails the load at its line, not the first caller.
-        const keys = [auth.jwks_path, auth.public_key_path, auth.secret_path].filter((k) => k !== undefined);
-        if (keys.length === 1) keyFileCheck(auth, ctx);
+        // The key read now, so a missing file fails the load at its line, not the first caller; after the settings
+        // themselves are right (as the gateway's config entry does).
+        let problems = 0;
+        checkAuthSettings(auth, { report: (...p) => (problems++, ctx.report(...p)) });
+        if (problems === 0) keyFileCheck(auth, ctx);
       })
       .optional()
       .live(),
@@ -101,7 +102,6 @@ const httpSection = s
         ['host'],
         'ECONFIG_VALUE',
         `${JSON.stringify(http.host)} is not a loopback address: allow_anonymous admits callers on loopback only`,
-        ['allow_anonymous'],
       );
     }
   });

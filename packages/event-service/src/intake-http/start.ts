@@ -4,6 +4,7 @@ import { eventCatalogue, type Logger } from '@event-broker/shared';
 import type { ServiceConfig } from '../config-types.js';
 import type { EventHandlers } from '../handlers/lifecycle.js';
 import type { IntakeHttpSettings } from './config.js';
+import { k8sAuditRoute, K8S_AUDIT_PATH } from './k8s-route.js';
 import { HttpIntake } from './listener.js';
 
 export { HttpIntake } from './listener.js';
@@ -27,6 +28,7 @@ export async function startHttpIntake(
     catalogue: () => eventCatalogue,
     logger: host.logger.child({ component: 'intake-http' }),
   });
+  intake.route(K8S_AUDIT_PATH, k8sAuditRoute);
   await intake.listen();
   return intake;
 }
