@@ -72,7 +72,7 @@ export interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
   text: string;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- each test reads the shape it expects
+  json: any; // each test reads the shape it expects
 }
 
 export interface PostOptions {
