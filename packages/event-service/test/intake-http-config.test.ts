@@ -145,7 +145,7 @@ test('tls verify needs root_ca_path; event_types entries are types or noun:verb;
   assertOneProblem(
     refused(() => loadServiceConfig({ configPath: alone })),
     alone,
-    1,
+    2,
     'intake.http',
     'ECONFIG_MISSING',
     /needs \[store\] or \[handlers\]/,

@@ -8,7 +8,9 @@ import {
   isLoopbackHost,
   keyFileCheck,
   schema as s,
+  ConfigError,
   type CheckContext,
+  type ConfigSources,
   type Infer,
 } from '@event-broker/shared';
 import { typeGrantProblem } from './grants.js';
@@ -111,15 +113,27 @@ export const intakeSection = s.table({ http: httpSection.optional() }).optional(
 
 export type IntakeHttpSettings = Infer<typeof httpSection>;
 
-/** The listener feeds the durable intake, which runs with [store] or [handlers] only. */
+/**
+ * The listener feeds the durable intake, which runs with [store] or [handlers] only (the service's config entry
+ * runs this after the schema). Throws ConfigError at the section's first line.
+ */
 export function intakeNeedsStore(
-  cfg: { intake?: { http?: unknown }; store?: unknown; handlers?: unknown },
-  ctx: CheckContext,
+  cfg: { intake?: { http?: unknown } | undefined; store?: unknown; handlers?: unknown },
+  sources: ConfigSources,
 ): void {
-  if (cfg.intake?.http !== undefined && cfg.store === undefined && cfg.handlers === undefined)
-    ctx.report(
-      ['intake', 'http'],
-      'ECONFIG_MISSING',
-      'needs [store] or [handlers]: the events it takes go into the durable intake',
-    );
+  if (cfg.intake?.http === undefined || cfg.store !== undefined || cfg.handlers !== undefined) return;
+  // The first setting written in the section (the defaults filled in have no line).
+  const src = [...sources.entries()].find(([k, v]) => k.startsWith('intake.http.') && v.kind !== 'default')?.[1];
+  const file =
+    src === undefined || src.kind === 'default' ? '<defaults>' : src.kind === 'embedded' ? '<embedded>' : src.file;
+  const line = src !== undefined && (src.kind === 'base' || src.kind === 'patch') ? src.line : undefined;
+  throw new ConfigError([
+    {
+      file,
+      ...(line !== undefined && { line }),
+      key: 'intake.http',
+      reason: 'needs [store] or [handlers]: the events it takes go into the durable intake',
+      code: 'ECONFIG_MISSING',
+    },
+  ]);
 }
