@@ -4,6 +4,7 @@
 // verified one, whatever authcontext the event carried. Real node:https clients, certificates from dev-tools.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import https from 'node:https';
 import path from 'node:path';
 import { createCertificateAuthority, createClientCertificate, createServerCertificate } from '@event-broker/dev-tools';
 import { tmpDir } from '@event-broker/test-support/tmp';
@@ -155,4 +156,37 @@ test('client certificates: the subject is the caller; no certificate or another 
   const s = await stored(both.svc, 'd2');
   assert.equal(s?.authid, 'alice');
   assert.equal(JSON.parse(s!.authclaims!).cert_subject, 'CN=sensor-1');
+});
+
+test('a reload reads the listener certificate again: new handshakes get the new one', async (t) => {
+  const dir = tmpDir(t);
+  const caA = await createCertificateAuthority({ commonName: 'CA A' });
+  const caB = await createCertificateAuthority({ commonName: 'CA B' });
+  const files = writePem(dir, 'server', await createServerCertificate(caA));
+  const tls = { cert_path: files.cert, key_path: files.key };
+  const { server, port } = await startIntakeService(t, { tls, auth: tokenAuth(dir) }, {}, dir);
+  const headers = bearer({ sub: 'alice' });
+  // No TLS session kept: a resumed session skips the certificate (what an established client keeps until it redials).
+  const fresh = () => {
+    const agent = new https.Agent({ maxCachedSessions: 0 });
+    t.after(() => agent.destroy());
+    return agent;
+  };
+  const agent = fresh();
+  assert.equal((await post(port, JSON.stringify(event('t1')), { headers, tls: { ca: caA.cert }, agent })).status, 200);
+  writePem(dir, 'server', await createServerCertificate(caB));
+  server.applyConfig(
+    resolveServiceConfig({
+      service: { host: HOST, port: 0 },
+      store: { path: path.join(dir, 'events.db') },
+      log: { level: 'silent' },
+      intake: { http: { host: HOST, port: 0, tls, auth: tokenAuth(dir) } },
+    } as never),
+  );
+  const t2 = await post(port, JSON.stringify(event('t2')), { headers, tls: { ca: caB.cert }, agent: fresh() });
+  assert.equal(t2.status, 200);
+  await assert.rejects(
+    post(port, JSON.stringify(event('t3')), { headers, tls: { ca: caA.cert }, agent: fresh() }),
+    /certificate/,
+  );
 });
