@@ -112,3 +112,46 @@ test('headers or a body that never end are cut by headers_timeout and request_ti
   );
   assert.doesNotMatch(slowBody, /HTTP\/1\.1 [25]\d\d/, 'no success and no server error for an unfinished body');
 });
+
+test('an unverified caller holds no body: 401 before a byte of it is read, the connection closed; max_connections caps sockets', async (t) => {
+  const dir = tmpDir(t);
+  const { port } = await startIntakeService(t, { auth: tokenAuth(dir), max_connections: 2 }, {}, dir);
+  const socket = net.connect(port, HOST);
+  t.after(() => socket.destroy());
+  let got = '';
+  socket.on('data', (d) => (got += d.toString()));
+  socket.on('error', () => {}); // a reset after the answer: the body it announced was never read
+  const closed = new Promise((r) => socket.once('close', r));
+  // Headers announcing 100 MB, then nothing: the answer cannot have waited for the body.
+  socket.write(
+    'POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json\r\nContent-Length: 100000000\r\n\r\n',
+  );
+  await within(closed, 'answered and closed without the body', 5_000);
+  assert.match(got, /^HTTP\/1\.1 401 /);
+  assert.match(got, /\r\nconnection: close\r\n/i);
+  assert.match(got, /\r\nwww-authenticate: Bearer realm="event-intake"\r\n/i);
+
+  const held = [net.connect(port, HOST), net.connect(port, HOST)];
+  t.after(() => held.forEach((s) => s.destroy()));
+  for (const s of held) s.on('error', () => {});
+  await Promise.all(held.map((s) => within(new Promise((r) => s.once('connect', r)), 'connected')));
+  await within(
+    (async () => {
+      // The listener counts a socket once it accepts it: retry until the third is the one past the cap.
+      for (let i = 0; i < 20; i++) {
+        const third = net.connect(port, HOST);
+        third.on('error', () => {});
+        const closedAtOnce = await new Promise<boolean>((r) => {
+          third.once('close', () => r(true));
+          third.once('data', () => r(false));
+          third.write('POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n');
+        });
+        third.destroy();
+        if (closedAtOnce) return;
+      }
+      assert.fail('every third connection was served');
+    })(),
+    'a third connection is closed at accept',
+    5_000,
+  );
+});
