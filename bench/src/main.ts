@@ -26,6 +26,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR, pickGenerator, runInproc, type Generator } from './generators.js';
 import { runEvents } from './events.js';
+import { runEventsHttp } from './events-http.js';
 import { runEventsJetStream } from './events-jetstream.js';
 import { runGateway } from './gateway.js';
 import { runLeaf } from './leaf.js';
@@ -169,6 +170,16 @@ async function runCell(sc: Scenario, target: TargetName, o: Options): Promise<Ce
     }
     return finish(sc, cell, started);
   }
+  if (sc.kind === 'events-http') {
+    try {
+      const r = await runEventsHttp(spec, { ...DEFAULT_LIMITS, ...sc.limits }, (s) => (cell.serverCpuS = s));
+      cell.result = r;
+      cell.windowS = r.window_ns / 1e9;
+    } catch (err) {
+      cell.error = (err as Error).message;
+    }
+    return finish(sc, cell, started);
+  }
   if (sc.kind === 'events-jetstream') {
     try {
       const r = await runEventsJetStream(
@@ -283,7 +294,11 @@ async function main(): Promise<void> {
     const run: ScenarioRun = { scenario: sc, cells: {} };
     for (const target of o.targets) {
       // nats-server has no durable intake or sinks: the row shows ours alone, no ratio (the note says why).
-      if ((sc.kind === 'events' || sc.kind === 'events-jetstream') && target === 'nats-server') continue;
+      if (
+        (sc.kind === 'events' || sc.kind === 'events-jetstream' || sc.kind === 'events-http') &&
+        target === 'nats-server'
+      )
+        continue;
       if (sc.kind === 'inproc' && target === 'nats-server') {
         // nats-server has no in-process API: its figure is the loopback run of `comparedWith`, same invocation.
         const base = SCENARIOS.find((s) => s.name === sc.comparedWith)!;

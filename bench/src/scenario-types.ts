@@ -101,9 +101,10 @@ export interface Scenario {
    * publishes over TLS into one server and subscribes on another behind it (gateway.ts: ours, event-gateway →
    * event service; nats-server, leaf → hub); `leaf` publishes into a nats-server hub and subscribes on its leaf
    * (leaf.ts: ours, the service dialling the hub; nats-server, a nats-server leaf); `events-jetstream` is `events` on
-   * the JetStream backend of a three-node cluster (events-jetstream.ts), ours only.
+   * the JetStream backend of a three-node cluster (events-jetstream.ts), ours only; `events-http` is the intake fed
+   * over HTTP (events-http.ts), ours only.
    */
-  kind: 'generator' | 'inproc' | 'events' | 'events-jetstream' | 'soak' | 'gateway' | 'leaf';
+  kind: 'generator' | 'inproc' | 'events' | 'events-jetstream' | 'events-http' | 'soak' | 'gateway' | 'leaf';
   spec: (quick: boolean) => GenSpec;
   metrics: Metric[];
   /** Whether a result is acceptable (a lost message in 1→1 is a failure, not a slow figure). */

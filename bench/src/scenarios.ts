@@ -8,6 +8,7 @@
 // generators, same CLI: load-spec.ts).
 import { eventsJsR1, eventsJsR3, eventsJsR3x2, leaf } from './scenarios-cluster.js';
 import { eventsScenario } from './scenarios-events.js';
+import { eventsHttpScenario } from './scenarios-http.js';
 import { conns, idle10k, soak } from './scenarios-memory.js';
 import { fanout, gateway, inproc, payload64k, pub, pubsub, queue, reqrep, subs100k } from './scenarios-messaging.js';
 import type { Scenario } from './scenario-types.js';
@@ -27,6 +28,8 @@ export const SCENARIOS: Scenario[] = [
   eventsScenario('events-parallel', 1, 8),
   eventsScenario('events-grpc', 1, 1, 'grpc'),
   eventsScenario('events-grpc-batch', 100, 1, 'grpc'),
+  eventsHttpScenario('events-http', 1),
+  eventsHttpScenario('events-http-batch', 100),
   subs100k,
   gateway,
   leaf,

@@ -4,7 +4,7 @@
 import type { GatewayConfig } from './config.js';
 
 export type { GatewayConfig, GatewayConfigInput } from './config.js';
-export type { JwsAlgorithm } from './auth/keys.js';
+export type { JwsAlgorithm } from '@event-broker/shared';
 export type { LogFormat, LogLevel, LogSection } from '@event-broker/shared';
 
 export type GatewaySection = GatewayConfig['gateway'];

@@ -2,8 +2,10 @@
 // reload behaviour written here, on its field), loaded from TOML with patches or given as a JS object, printed back,
 // and what a reload puts in force. Loading, merging, reload planning and `file:line: key: reason` reporting are
 // shared/config's; the hand-written value decoders (lists, algorithms, upstream URLs) are config-decoders.ts's, and
-// the [auth] key read at load is auth/key-check.ts's: this file says what the settings are.
+// the [auth] section and its key check are shared's (shared/src/auth): this file says what the settings are.
 import {
+  authSection,
+  checkAuthKey,
   checkRemoteCredentials,
   checkRemoteTls,
   configEntry,
@@ -23,13 +25,9 @@ import {
   type LoadedConfig,
   type ReloadPlan,
 } from '@event-broker/shared';
-import { checkAuthKey } from './auth/key-check.js';
-import { isHmac } from './auth/keys.js';
-import { algorithmList, stringList, upstreamUrls } from './config-decoders.js';
+import { upstreamUrls } from './config-decoders.js';
 
 const MiB = 1024 * 1024;
-// More leeway than this and `exp` stops meaning much; clock skew beyond minutes is a broken clock.
-const CLOCK_TOLERANCE_MAX_MS = 5 * 60_000;
 
 // 4222: NATS's client port, which external clients expect. auth_timeout: nats-server opts.go getDefaultAuthTimeout,
 // with TLS configured, the TLS timeout (2s) plus one second.
@@ -110,64 +108,9 @@ export const gatewaySchema = s
         }
       }),
     /** How tokens in CONNECT (`auth_token` or `jwt`) are verified. Exactly one of the three key settings. */
-    auth: s
-      .table({
-        /** A JSON Web Key Set file (public keys; `kid` picks the key). */
-        jwks_path: s.path().optional(),
-        /** A PEM public key (SPKI): RSA, EC P-256/384/521 or Ed25519. */
-        public_key_path: s.path().optional(),
-        /** A file whose bytes, less one trailing newline, are an HMAC key (HS256 by default). */
-        secret_path: s.path().optional(),
-        /** Accepted `iss` values (a string in the file is a list of one). */
-        issuer: stringList('non-empty'),
-        /** Accepted `aud` values; a token must name one of them. */
-        audience: stringList('non-empty'),
-        /** The allow-list; absent, every algorithm the key can verify. `none` is always refused. */
-        algorithms: algorithmList().optional(),
-        /** Leeway for `exp` and `nbf` against clock skew, in ms. */
-        clock_tolerance: s.duration({ minMs: 0, maxMs: CLOCK_TOLERANCE_MAX_MS }).default(0),
-        /** Token ids (`jti`) refused at connect; on reload, live connections holding one are closed. */
-        revoked: s.stringArray().default([]),
-      })
-      // Every rule and the key file are read again on reload (EventGateway.applyConfig judges live tokens again).
-      .live()
-      .check((auth, ctx) => {
-        const named = (['jwks_path', 'public_key_path', 'secret_path'] as const).filter((k) => auth[k] !== undefined);
-        if (named.length === 0) {
-          ctx.report(
-            [],
-            'ECONFIG_MISSING',
-            'needs one of jwks_path, public_key_path or secret_path (the key tokens are verified with)',
-          );
-          return;
-        }
-        for (const extra of named.slice(1)) {
-          ctx.report(
-            [extra],
-            'ECONFIG_VALUE',
-            `conflicts with ${named[0]}: give exactly one of jwks_path, public_key_path, secret_path`,
-          );
-        }
-        if (named.length > 1 || auth.algorithms === undefined) return;
-        // The HS/RS confusion, refused by the kind of key alone: an HMAC "secret" that is really a public key lets
-        // anyone holding the public key sign; an asymmetric algorithm has nothing to verify with a secret.
-        const hmac = auth.algorithms.filter(isHmac);
-        if (named[0] !== 'secret_path' && hmac.length > 0) {
-          ctx.report(
-            ['algorithms'],
-            'ECONFIG_VALUE',
-            `${hmac.join(', ')} needs a shared secret (secret_path); with ${named[0]} a public key would become an HMAC secret`,
-          );
-        }
-        const asym = auth.algorithms.filter((a) => !isHmac(a));
-        if (named[0] === 'secret_path' && asym.length > 0) {
-          ctx.report(
-            ['algorithms'],
-            'ECONFIG_VALUE',
-            `${asym.join(', ')} needs a public key (public_key_path or jwks_path), not a shared secret`,
-          );
-        }
-      }),
+    // Shared with the event service's [intake.http.auth] (shared/src/auth/settings.ts). Every rule and the key file
+    // are read again on reload (EventGateway.applyConfig judges live tokens again).
+    auth: authSection().live(),
     /** The leafnode link into the event service (or a nats-server hub). */
     upstream: s
       .table({

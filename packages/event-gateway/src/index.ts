@@ -11,7 +11,7 @@ export {
   type KeyLoadResult,
   type KeyProblem,
   type VerificationKey,
-} from './auth/keys.js';
+} from '@event-broker/shared';
 export * from './permissions.js';
 export { EventGateway } from './server.js';
 export type { GatewayStats } from './stats.js';

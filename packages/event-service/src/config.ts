@@ -34,7 +34,8 @@ import { serviceUsers } from './auth/users-config.js';
 import { catalogueSection } from './catalogue/section.js';
 import { checkCatalogue } from './catalogue/service-catalogue.js';
 import type { LeafUser } from './config-values.js';
-import { handlersSchema, sinksSchema } from './handlers/sink-config.js';
+import { checkNamedSinksBackend, handlersSchema, sinksSchema } from './handlers/sink-config.js';
+import { intakeNeedsStore, intakeSection } from './intake-http/config.js';
 import { DEFAULT_STORE_PATH, DOMAIN_NAME, STREAM_NAME, checkStoreBackend } from './handlers/jetstream/store-config.js';
 
 /**
@@ -239,6 +240,8 @@ export const serviceSchema = s
       .restart(),
     /** Which sinks receive events; turns the handlers on (store at data/events.db unless [store] says). */
     handlers: handlersSchema.live(),
+    /** Producers beyond NATS: `[intake.http]`, CloudEvents over HTTP (intake-http/config.ts). Needs [store] or [handlers]. */
+    intake: intakeSection,
     /** Named sinks beside the handlers (`[sinks.NAME]`, the same table as a handler's; default filter every event). */
     sinks: sinksSchema.live(),
     /** How long the event feed keeps events (absent: the same defaults). Held and dead-lettered events stay. */
@@ -378,17 +381,7 @@ export const serviceSchema = s
     catalogue: catalogueSection,
     log: logSection,
   })
-  .check((c, ctx) => {
-    // The JetStream layout routes with a slot per handler (jetstream/layout.ts): a named sink would need a new layout.
-    if (c.sinks !== undefined && c.store?.backend === 'jetstream') {
-      for (const name of Object.keys(c.sinks))
-        ctx.report(
-          ['sinks', name],
-          'ECONFIG_VALUE',
-          'named sinks need [store] backend = "sqlite": the JetStream layout routes to the three [handlers] only',
-        );
-    }
-  });
+  .check(checkNamedSinksBackend);
 
 /** nats-server's leafnode port, where [leafnodes] names none. */
 const LEAFNODE_PORT = 7422;
@@ -416,7 +409,12 @@ export type LoadServiceConfigOptions = LoadConfigOptions;
 /** The configuration and where each leaf came from (`service.port`: default, base or patch file and line). */
 export type LoadedServiceConfig = LoadedConfig<ServiceConfig>;
 
-const entry = configEntry(serviceSchema, { check: checkCatalogue });
+const entry = configEntry(serviceSchema, {
+  check: (config, sources) => {
+    intakeNeedsStore(config, sources);
+    checkCatalogue(config);
+  },
+});
 
 /**
  * Reads the base and patch files and validates the merge. In files, an integer duration is seconds (as in

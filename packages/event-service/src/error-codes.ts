@@ -88,3 +88,21 @@ export const DEADLETTER_ERROR_CODES = {
 
 export type DeadLetterErrorCode = keyof typeof DEADLETTER_ERROR_CODES;
 export const DeadLetterErrorCode = codeNames(DEADLETTER_ERROR_CODES);
+
+/**
+ * The codes of `{"error": {"code", "field"?, "reason"}}` from the HTTP intake (`[intake.http]`) besides the events'
+ * own (`events.<type>` replies' codes, which it answers with too), with the HTTP status.
+ */
+export const INTAKE_HTTP_ERROR_CODES = {
+  EINTAKE_AUTH: 'no credential, or one that does not verify (HTTP 401, with `WWW-Authenticate`)',
+  EINTAKE_FORBIDDEN:
+    "the caller may not produce the event's type, or its token's event-type claim is malformed (HTTP 403, with `WWW-Authenticate`)",
+  EINTAKE_MEDIA_TYPE:
+    'not a CloudEvent: neither `application/cloudevents+json` nor `application/cloudevents-batch+json`, and no `ce-specversion` header (HTTP 415)',
+  EINTAKE_TOO_LARGE:
+    'the body, or one event of a batch, is over its bound: `[service] max_payload` per event, `[intake.http]` `max_body` and `max_batch` (HTTP 413)',
+  EINTAKE_REQUEST: 'no such path (HTTP 404), or a method other than POST (HTTP 405)',
+} as const;
+
+export type IntakeHttpErrorCode = keyof typeof INTAKE_HTTP_ERROR_CODES;
+export const IntakeHttpErrorCode = codeNames(INTAKE_HTTP_ERROR_CODES);

@@ -30,6 +30,7 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from './handlers/jetstream/store-config.js
 import { startHandlers, type EventHandlers, type HandlersDeps } from './handlers/lifecycle.js';
 import { HealthResponder } from './health-responder.js';
 import { InternalPort } from './internal-port.js';
+import { startHttpIntake, type HttpIntake } from './intake-http/start.js';
 import { ListenerCreditResponder } from './listener-credit.js';
 import { LeafnodePort } from './leafnode/port.js';
 import { LeafRemotes, SHARED_WORK_QUEUES, type RemoteStatus } from './leafnode/remotes.js';
@@ -69,6 +70,8 @@ export class EventServer implements FrontendHost, MonitorSource {
 
   /** The event intake and store (handlers/lifecycle.ts), once listening, when [store] or [handlers] is configured (and not `handlers: false`). */
   handlers: EventHandlers | undefined;
+  /** The [intake.http] listener, once listening (with the handlers). */
+  httpIntake: HttpIntake | undefined;
   /** Set by listen unless `handlers: false`, so a reload that adds [handlers] can start them. */
   private startHandlers: (() => EventHandlers) | undefined;
   /** The event types in force: the process-wide catalogue plus [catalogue] files; a reload replaces it whole. */
@@ -194,6 +197,7 @@ export class EventServer implements FrontendHost, MonitorSource {
           this.handlers = this.startHandlers();
           // A backend opened over the network (JetStream) is awaited: one that cannot be used stops the start.
           await this.handlers.ready;
+          this.httpIntake = await startHttpIntake(this.config.intake?.http, this);
         }
       }
       this.admission.warm();
@@ -204,6 +208,7 @@ export class EventServer implements FrontendHost, MonitorSource {
         );
       await this.leafnodes?.listen();
     } catch (err) {
+      await this.httpIntake?.close();
       await this.handlers?.close();
       await this.internalPort?.close();
       await this.leafRemotes?.close();
@@ -348,6 +353,8 @@ export class EventServer implements FrontendHost, MonitorSource {
     const catalogue = catalogueFor(next);
     // Read every TLS file first: a bad one refuses the whole reload, nothing applied.
     const tlsOptions = config.tls && this.frontend.tlsEnabled ? loadServerTlsOptions(config.tls) : undefined;
+    // [intake.http]'s key and certificate files likewise (intake-http/listener.ts reload); applied when they read.
+    if (config.intake?.http) this.httpIntake?.reload(config.intake.http);
     const before = this.config.service;
     this.config = config;
     // Replaced whole: an event is checked against the old catalogue or the new one, never a mix.
@@ -419,6 +426,8 @@ export class EventServer implements FrontendHost, MonitorSource {
     this.listenerCredit?.close();
     // Each close flushes what the client is owed; its transport cuts a peer that will not read it.
     // Handlers first: the intake commits and answers what it has received while its requesters are still connected.
+    // HTTP producers before them: no new event once the intake stops; those in flight are answered.
+    await this.httpIntake?.close();
     await this.handlers?.close();
     if (this.internalPort) stopped.push(this.internalPort.close());
     // After the handlers: requests that came over a remote are answered through it.

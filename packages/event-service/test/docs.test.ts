@@ -25,6 +25,7 @@ import {
   EVENT_SERVICE_ERROR_CODES,
   EVENT_STORE_ERROR_CODES,
   FEED_ERROR_CODES,
+  INTAKE_HTTP_ERROR_CODES,
   type EventReplyErrorCode,
   type EventServiceErrorCode,
   type EventStoreErrorCode,
@@ -145,6 +146,7 @@ const TABLES: readonly CodeTable[] = [
   { name: 'EVENT_REPLY_ERROR_CODES', title: '`events.<type>` replies', codes: EVENT_REPLY_ERROR_CODES },
   { name: 'FEED_ERROR_CODES', title: '`$EVENTS.FEED.QUERY`', codes: FEED_ERROR_CODES },
   { name: 'DEADLETTER_ERROR_CODES', title: '`/deadletters`', codes: DEADLETTER_ERROR_CODES },
+  { name: 'INTAKE_HTTP_ERROR_CODES', title: '`[intake.http]`', codes: INTAKE_HTTP_ERROR_CODES },
 ];
 /** The subsection of wire texts rather than codes (its own test below). */
 const ERR_TITLE = '`-ERR`';
@@ -212,6 +214,7 @@ const WIRE: readonly (readonly [table: string, constName: string])[] = [
   ['EVENT_REPLY_ERROR_CODES', 'EventReplyErrorCode'],
   ['FEED_ERROR_CODES', 'FeedErrorCode'],
   ['DEADLETTER_ERROR_CODES', 'DeadLetterErrorCode'],
+  ['INTAKE_HTTP_ERROR_CODES', 'IntakeHttpErrorCode'],
 ];
 
 test("the service's source names each wire code through its table, never as a bare string, and every one is used", () => {

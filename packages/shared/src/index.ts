@@ -4,6 +4,7 @@ export * from './subjects/index.js';
 export * from './config/index.js';
 export * from './log.js';
 export * from './tls.js';
+export * from './auth/index.js';
 export * from './events/index.js';
 export * from './server/index.js';
 export * from './leafnode/index.js';

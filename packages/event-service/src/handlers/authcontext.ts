@@ -52,10 +52,14 @@ export function publisherAuth(msg: Msg): AuthContext {
  * refuse), replacing whatever the producer wrote in those attributes, including attributes it must not have.
  */
 export function stampAuthContext(value: unknown, msg: Msg): void {
+  writeAuthContext(value, publisherAuth(msg));
+}
+
+/** stampAuthContext with the authcontext given: a producer the service verified itself (intake-http). */
+export function writeAuthContext(value: unknown, auth: AuthContext): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
   const event = value as Record<string, unknown>;
   for (const k of AUTH_ATTRIBUTES) delete event[k];
-  const auth = publisherAuth(msg);
   event.authtype = auth.authtype;
   if (auth.authid !== undefined) event.authid = auth.authid;
   if (auth.authclaims !== undefined) event.authclaims = auth.authclaims;

@@ -63,6 +63,9 @@ export interface IntakeOptions {
   queues?: { readonly events: string };
 }
 
+/** What one submitted event (EventIntake.submit) came to: committed (perhaps as a duplicate of its id), or refused. */
+export type IntakeResult = { ok: true; id: string; duplicate: boolean } | { ok: false; error: IntakeReplyError };
+
 export interface IntakeStats {
   accepted: number;
   duplicates: number;

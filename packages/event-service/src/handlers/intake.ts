@@ -3,17 +3,19 @@
 // its group's commit, like a JetStream publish ack. One commit is in flight at a time (the backend's append:
 // SQLite's on the store writer's thread, store-writer.ts; JetStream's until every PubAck); what arrives meanwhile
 // forms the next group, so groups grow with the load. An event the store cannot take fails alone (store.ts
-// append), and every request is answered, whatever fails inside. Delivering stored events to sinks is the sinks' concern.
+// append), and every request is answered, whatever fails inside. Producers that are not NATS clients (intake-http)
+// hand parsed events to submit(): the same checks, limit and group commit. Delivering is the sinks' concern.
 import {
   creditSubject,
   eventCatalogue,
+  type AuthContext,
   type EventCatalogue,
   type EventEnvelope,
   type EventFieldError,
 } from '@event-broker/shared';
 import type { Msg, Subscription } from '../api.js';
 import { EventReplyErrorCode, EventStoreErrorCode } from '../error-codes.js';
-import { stampAuthContext } from './authcontext.js';
+import { stampAuthContext, writeAuthContext } from './authcontext.js';
 import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS } from './error-reply.js';
 import { storeCodeOf } from './store-file.js';
 import type { AppendResult } from './event-store.js';
@@ -31,23 +33,28 @@ const RECHECK_MS = 1000;
 /** The subject events are published on: `events.<type>`. */
 export const INTAKE_SUBJECT = 'events.>';
 
-import type { IntakeConn, IntakeOptions, IntakeReplyError, IntakeStats } from './intake-types.js';
+import type { IntakeConn, IntakeOptions, IntakeReplyError, IntakeResult, IntakeStats } from './intake-types.js';
 
 export type {
   IntakeConn,
   IntakeErrorCode,
   IntakeOptions,
   IntakeReplyError,
+  IntakeResult,
   IntakeStats,
   IntakeStore,
 } from './intake-types.js';
 
-/** An event taken in and not yet committed, with the reply (a request's) its answer goes to. */
+/** An event taken in, not yet committed, with the reply (a request's) or callback (submit's) its answer goes to. */
 interface Received {
   event: EventEnvelope;
   body: string;
-  reply: string | undefined;
+  reply?: string | undefined;
+  settle?: (result: IntakeResult) => void;
 }
+
+/** Where an answer goes: a request's reply subject, or a submitted event's callback. */
+type Answerable = Pick<Received, 'reply' | 'settle'>;
 
 export class EventIntake {
   private sub: Subscription | undefined;
@@ -159,17 +166,41 @@ export class EventIntake {
     this.storeFailure = undefined;
   }
 
+  /**
+   * Events from a producer that is not a NATS client, already parsed, published as `auth` (over whatever authcontext
+   * they carry): each validated, refused at event_limit, committed in the next group, as a request would be. The
+   * promise settles once every event's commit (or refusal) is known; it never rejects.
+   */
+  submit(values: readonly unknown[], auth: AuthContext): Promise<IntakeResult[]> {
+    return Promise.all(
+      values.map(
+        (value) =>
+          new Promise<IntakeResult>((settle) => {
+            try {
+              writeAuthContext(value, auth);
+              this.admit(this.checked(value), undefined, settle);
+            } catch (err) {
+              // As receive's: a bug, logged; the producer hears it was not stored.
+              this.stats.storeFailures++;
+              this.opts.logger.error({ err: (err as Error).message }, 'event intake failed');
+              settle({ ok: false, error: { code: EventReplyErrorCode.EEVENT_STORE, reason: 'not stored' } });
+            }
+          }),
+      ),
+    );
+  }
+
   private receive(msg: Msg): void {
     if (msg.status !== undefined) return; // a status message (no responders to a reply subject) is not an event
     const before = this.batch.length;
     try {
-      this.take(msg);
+      this.admit(this.parse(msg), msg);
     } catch (err) {
       // Whatever else failed here (a bug), a requester hears it: the embedded connection would log a callback's
       // throw and answer nothing. What failed is the log's; nothing was stored.
       this.stats.storeFailures++;
       this.opts.logger.error({ subject: msg.subject, err: (err as Error).message }, 'event intake failed');
-      this.answer(msg.reply, {
+      this.answer(msg, {
         code: EventReplyErrorCode.EEVENT_STORE,
         reason: 'not stored: the service failed to take this event; retrying with the same id is safe',
       });
@@ -178,38 +209,43 @@ export class EventIntake {
     if (msg.reply === undefined && this.batch.length === before) this.room.notTaken();
   }
 
-  private take(msg: Msg): void {
-    const parsed = this.parse(msg);
+  /** A parsed event (or why it is not one) refused, or taken into the next group; `msg` is the NATS message. */
+  private admit(
+    parsed: { event: EventEnvelope; body: string } | { error: IntakeReplyError },
+    msg: Msg | undefined,
+    settle?: (r: IntakeResult) => void,
+  ): void {
+    const target = { reply: msg?.reply, ...(settle && { settle }) };
     if ('error' in parsed) {
       this.stats.invalid++;
       const { field, reason } = parsed.error;
       // Clipped as in the reply: a field path can be a name the event made up, of any length.
       this.opts.logger.warn(
-        { subject: msg.subject, field: field && clip(field, MAX_FIELD_CHARS), reason: clip(reason, MAX_REASON_CHARS) },
+        { subject: msg?.subject, field: field && clip(field, MAX_FIELD_CHARS), reason: clip(reason, MAX_REASON_CHARS) },
         'event refused',
       );
-      this.answer(msg.reply, parsed.error);
+      this.answer(target, parsed.error);
       return;
     }
     let free: number;
     try {
       free = this.room.free();
     } catch (err) {
-      this.unusable(msg.reply, parsed.event.id, err);
+      this.unusable(target, parsed.event.id, err);
       return;
     }
     // A plain publish was admitted by the room's gate before it was routed here (its publisher parked at the limit,
-    // or it spent credit); a request is refused at the limit, counting the room promised as credit.
-    if (msg.reply !== undefined && free <= 0) {
+    // or it spent credit); a request (or a submitted event) is refused at the limit, counting the room promised as credit.
+    if ((msg?.reply !== undefined || settle !== undefined) && free <= 0) {
       const limit = this.opts.eventLimit();
       this.stats.refusedAtLimit++;
-      this.answer(msg.reply, {
+      this.answer(target, {
         code: EventReplyErrorCode.EEVENT_LIMIT,
         reason: `event_limit ${limit} reached: retry later`,
       });
       return;
     }
-    this.batch.push({ event: parsed.event, body: parsed.body, reply: msg.reply });
+    this.batch.push({ event: parsed.event, body: parsed.body, ...target });
     this.flushScheduled ??= setImmediate(() => this.flush());
   }
 
@@ -225,12 +261,22 @@ export class EventIntake {
     }
     // Who published it, as verified, over whatever the producer wrote there (authcontext.ts).
     stampAuthContext(value, msg);
+    return this.checked(value, msg.subject.slice(msg.subject.lastIndexOf('.') + 1));
+  }
+
+  /** Validated against the catalogue, its type the subject's token (NATS), and within max_payload as stored. */
+  private checked(
+    value: unknown,
+    token?: string,
+  ): { event: EventEnvelope; body: string } | { error: IntakeReplyError } {
+    const invalid = (e: EventFieldError): { error: IntakeReplyError } => ({
+      error: { code: EventReplyErrorCode.EEVENT_INVALID, field: e.field, reason: e.reason },
+    });
     // Validation checks the depth first, iteratively (shared events/limits.ts): nothing below recurses into an
     // event nested past MAX_EVENT_DEPTH, and the stringify after it cannot overflow the stack.
     const r = this.catalogue().validate(value, { assignId: true });
     if (!r.ok) return invalid(r.errors[0]!);
-    const token = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
-    if (r.event.type !== token) {
+    if (token !== undefined && r.event.type !== token) {
       return invalid({
         field: 'type',
         reason: `must equal the subject's last token ${JSON.stringify(token)}, got ${JSON.stringify(r.event.type)}`,
@@ -316,12 +362,12 @@ export class EventIntake {
       if (r.error !== undefined) {
         // This event alone: the store refused it and stored the rest of its group (store.ts append).
         this.stats.storeFailures++;
-        if (p.reply === undefined) (refusedPlain ??= []).push(p.event.id);
+        if (p.reply === undefined && p.settle === undefined) (refusedPlain ??= []).push(p.event.id);
         this.opts.logger.warn(
           { id: p.event.id, type: p.event.type, store_code: EventStoreErrorCode.ESTORE_REFUSED, err: r.error },
           'event store refused one event; its group was stored',
         );
-        this.answer(p.reply, {
+        this.answer(p, {
           code: EventReplyErrorCode.EEVENT_STORE,
           store_code: EventStoreErrorCode.ESTORE_REFUSED,
           reason:
@@ -331,7 +377,8 @@ export class EventIntake {
       }
       if (r.duplicate) this.stats.duplicates++;
       else stored++;
-      this.replyJson(p.reply, r.duplicate ? { id: r.id, duplicate: true } : { id: r.id });
+      if (p.settle) p.settle({ ok: true, id: r.id, duplicate: r.duplicate });
+      else this.replyJson(p.reply, r.duplicate ? { id: r.id, duplicate: true } : { id: r.id });
     }
     if (refusedPlain !== undefined)
       this.opts.logger.error({ plain_ids: refusedPlain }, 'plain-published events refused by the store: not stored');
@@ -346,7 +393,7 @@ export class EventIntake {
     const storeCode = storeCodeOf(err) ?? EventStoreErrorCode.ESTORE_WRITE;
     const requestIds: string[] = [];
     const plainIds: string[] = [];
-    for (const p of batch) (p.reply === undefined ? plainIds : requestIds).push(p.event.id);
+    for (const p of batch) (p.reply === undefined && p.settle === undefined ? plainIds : requestIds).push(p.event.id);
     // Requests hear it (its code); plain publishes cannot, so they are logged by id: refused loudly, never silently.
     this.opts.logger.error(
       { err: err.message, store_code: storeCode, events: batch.length, request_ids: requestIds, plain_ids: plainIds },
@@ -355,7 +402,7 @@ export class EventIntake {
     // Not stored, or stored with no confirmation (the writer's thread ended after its commit): a retry with the
     // same id is safe either way (answered as a duplicate if it was).
     for (const p of batch) {
-      this.answer(p.reply, {
+      this.answer(p, {
         code: EventReplyErrorCode.EEVENT_STORE,
         store_code: storeCode,
         reason: 'not stored, or not confirmed: the event store failed the commit; retrying with the same id is safe',
@@ -364,14 +411,14 @@ export class EventIntake {
   }
 
   /** The store cannot be opened: this event is refused, its id logged with why (the file, the reason). */
-  private unusable(reply: string | undefined, id: string, err: unknown): void {
+  private unusable(to: Answerable, id: string, err: unknown): void {
     const storeCode = storeCodeOf(err) ?? EventStoreErrorCode.ESTORE_OPEN;
     this.stats.storeFailures++;
     this.opts.logger.error(
       { id, store_code: storeCode, err: (err as Error).message },
       'event store cannot be used: event refused',
     );
-    this.answer(reply, {
+    this.answer(to, {
       code: EventReplyErrorCode.EEVENT_STORE,
       store_code: storeCode,
       reason: 'not stored: the event store cannot be used; retrying with the same id is safe',
@@ -379,7 +426,9 @@ export class EventIntake {
   }
 
   /** An error reply, its field and reason shortened to fit MAX_*_CHARS and max_payload. */
-  private answer(reply: string | undefined, error: IntakeReplyError): void {
+  private answer(to: Answerable, error: IntakeReplyError): void {
+    if (to.settle) return to.settle({ ok: false, error });
+    const reply = to.reply;
     if (reply === undefined) return;
     this.replyJson(reply, errorReplyText(error, this.opts.maxPayloadBytes?.() ?? Number.POSITIVE_INFINITY));
   }

@@ -9,6 +9,7 @@ import {
   REDACTED,
   schema as s,
   tomlString,
+  type CheckContext,
   type Decoded,
   type DecodeProblem,
   type ValueSource,
@@ -366,3 +367,17 @@ export const sinksSchema = s
     encode: encodeSinks,
   })
   .optional();
+
+/** The JetStream layout routes with a slot per handler (jetstream/layout.ts): a named sink would need a new layout. */
+export function checkNamedSinksBackend(
+  c: { sinks?: Record<string, unknown>; store?: { backend: string } },
+  ctx: CheckContext,
+): void {
+  if (c.sinks === undefined || c.store?.backend !== 'jetstream') return;
+  for (const name of Object.keys(c.sinks))
+    ctx.report(
+      ['sinks', name],
+      'ECONFIG_VALUE',
+      'named sinks need [store] backend = "sqlite": the JetStream layout routes to the three [handlers] only',
+    );
+}

@@ -1,12 +1,14 @@
-// The token verification key named by [auth] (a JWKS file, a PEM public key or a shared secret) read and checked
-// against the algorithm allow-list: which algorithms the key can verify, and none it must never be used with
-// (a public key as an HMAC secret is the HS/RS confusion). Verifying tokens is jwt.ts's job.
+// The token verification key named by an [auth] section (a JWKS file, a PEM public key or a shared secret) read and
+// checked against the algorithm allow-list: which algorithms the key can verify, and none it must never be used with
+// (a public key as an HMAC secret is the HS/RS confusion). Verifying tokens is verify.ts's job. Shared by the
+// gateway's [auth] and the event service's [intake.http.auth].
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
-import { keyFileWritableByEveryone, type ConfigErrorCode } from '@event-broker/shared';
+import type { ConfigErrorCode } from '../config/errors.js';
+import { keyFileWritableByEveryone } from '../tls.js';
 
-/** Every algorithm the gateway verifies; `none` and encryption algorithms are not among them. */
+/** Every algorithm tokens may be verified with; `none` and encryption algorithms are not among them. */
 export const JWS_ALGORITHMS = [
   'HS256',
   'HS384',
@@ -24,11 +26,11 @@ export const JWS_ALGORITHMS = [
   'Ed25519',
 ] as const;
 
-/** JWS algorithms the gateway can verify (RFC 7518, RFC 8037; `Ed25519` is RFC 9864's name for EdDSA on Ed25519). */
+/** JWS algorithms a token may be verified with (RFC 7518, RFC 8037; `Ed25519` is RFC 9864's name for EdDSA on Ed25519). */
 export type JwsAlgorithm = (typeof JWS_ALGORITHMS)[number];
 
 /**
- * The [auth] settings the key is read from (config-types.ts AuthSection has them; named here so the schema, which
+ * The [auth] settings the key is read from (settings.ts AuthSettings has them; named here so the schema, which
  * imports this module, and this module do not import each other).
  */
 export interface KeySettings {
@@ -103,7 +105,7 @@ export function loadVerificationKey(auth: KeySettings): KeyLoadResult {
   }
   switch (setting) {
     case 'secret_path': {
-      // Whoever can replace the HMAC key signs tokens the gateway accepts (shared tls.ts: warned when readable).
+      // Whoever can replace the HMAC key signs tokens that are accepted (shared tls.ts: warned when readable).
       const writable = keyFileWritableByEveryone('auth.secret_path', file);
       if (writable !== undefined) return fail('secret_path', 'ECONFIG_FILE', `${file} is ${writable}`);
       return secretKey(file, bytes, auth.algorithms);
