@@ -6,25 +6,16 @@
 // (`application/cloudevents+json`) or a batch of `batch` (`application/cloudevents-batch+json`) and waiting for the
 // answer, which comes only after the commit. acked/s counts the events answered as stored over the window.
 import http from 'node:http';
-import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { eventBody, startReceiver, type Receiver } from './events.js';
 import type { GenSpec, Limits } from './load-spec.js';
 import type { GenResult } from './scenario-types.js';
+import { freePort } from '@event-broker/test-support/processes';
 import { startOurs } from './servers.js';
 
 const DRAIN_MS = 30_000;
-
-/** A free loopback port for the listener (run-service.ts reports the NATS port only). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function postOnce(
   agent: http.Agent,

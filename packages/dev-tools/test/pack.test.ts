@@ -14,7 +14,8 @@ import { tmpDir } from '@event-broker/test-support/tmp';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const PACKED = ['shared', 'event-service', 'event-gateway'];
-const DEV_ONLY = ['jose', '@peculiar/x509', 'reflect-metadata'];
+// The dev PKI's libraries (dev-tools'). jose is not among them: shared verifies tokens with it (shared/src/auth).
+const DEV_ONLY = ['@peculiar/x509', 'reflect-metadata'];
 // A cold machine resolves metadata from the registry and may compile better-sqlite3: minutes, not seconds.
 const INSTALL_MS = 8 * 60_000;
 const RUN_MS = 60_000;

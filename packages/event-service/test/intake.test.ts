@@ -100,7 +100,7 @@ test('bad events get a reply naming the problem and do not disturb good events i
   assert.deepEqual([errors[2]?.code, errors[2]?.field], ['EEVENT_INVALID', 'type']);
   assert.match(
     errors[2]!.reason,
-    /^unknown event type "noSuchType"; known types: compliance_ingest, .*nodeTerminated$/,
+    /^unknown event type "noSuchType"; known types: compliance_ingest, .*nodeTerminated, k8s_audit$/,
   );
   assert.deepEqual([errors[3]?.field, errors[3]?.reason], ['source', 'is required']);
   assert.equal(errors[4]?.field, 'producer.id');

@@ -59,8 +59,30 @@ export function deadLettersStream(layout: StreamLayout, config: JetStreamStoreCo
   };
 }
 
-/** Creates the stream, or checks an existing one has the wanted settings; JetStreamStoreError otherwise. */
+/** A stream create unanswered within request_timeout is asked about again this many times in all. */
+const CREATE_TRIES = 3;
+
+/**
+ * Creates the stream, or checks an existing one has the wanted settings; JetStreamStoreError otherwise. Creating a
+ * replicated stream elects its raft group, which on a loaded cluster can outlast request_timeout: a create that got
+ * no answer is asked again (the stream is then found made, or made now; an identical create is not an error).
+ */
 export async function ensureStream(jsm: JetStreamManager, want: WantedStream): Promise<'created' | 'checked'> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await ensureStreamOnce(jsm, want);
+    } catch (err) {
+      if (tries >= CREATE_TRIES || !unanswered(err)) throw err;
+    }
+  }
+}
+
+/** A refusal whose cause is the request's timeout (nats.js NatsError code TIMEOUT): no answer, not a no. */
+function unanswered(err: unknown): boolean {
+  return err instanceof JetStreamStoreError && (err.cause as { code?: unknown } | undefined)?.code === 'TIMEOUT';
+}
+
+async function ensureStreamOnce(jsm: JetStreamManager, want: WantedStream): Promise<'created' | 'checked'> {
   let have: StreamConfig;
   try {
     have = (await jsm.streams.info(want.name)).config;
