@@ -14,8 +14,17 @@ import {
   type ValueSource,
 } from '@event-broker/shared';
 import type { HandlerSink } from '../config-values.js';
-import { headerProblem } from './sinks/headers.js';
-import { decodeBackoff, decodeMatch, decodePacing, decodeTls, positiveInt, type Report } from './sink-options.js';
+import { grpcMetadataProblem, headerProblem } from './sinks/headers.js';
+import {
+  decodeBackoff,
+  decodeMatch,
+  decodePacing,
+  decodeTls,
+  isGrpcUrl,
+  positiveInt,
+  refuseHttpOnly,
+  type Report,
+} from './sink-options.js';
 
 /** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */
 export const HANDLER_DEFAULT_FILTERS = {
@@ -85,7 +94,7 @@ function toUrl(raw: string): string | undefined {
  * moat style "k=v,k=v", or a table of strings; names lower-cased. Each header is checked as the sink will send it
  * (sinks/headers.ts headerProblem): a header Node refuses would otherwise dead-letter every event as "unreachable".
  */
-function decodeHeaders(raw: unknown, report: Report): Record<string, string> {
+function decodeHeaders(raw: unknown, grpc: boolean, report: Report): Record<string, string> {
   const out: Record<string, string> = {};
   let pairs: Array<[string, unknown]>;
   if (typeof raw === 'string') {
@@ -110,7 +119,7 @@ function decodeHeaders(raw: unknown, report: Report): Record<string, string> {
       report('ECONFIG_TYPE', 'must be a string', ['headers', name]);
       continue;
     }
-    const problem = headerProblem(name, value);
+    const problem = headerProblem(name, value) ?? (grpc ? grpcMetadataProblem(name, value) : undefined);
     if (problem !== undefined) report('ECONFIG_VALUE', problem, ['headers', name]);
     else if (Object.hasOwn(out, name.toLowerCase()))
       report('ECONFIG_VALUE', 'given twice (header names are case-insensitive)', ['headers', name]);
@@ -221,7 +230,9 @@ function decodeSink(raw: unknown, source: ValueSource | undefined): Decoded<Hand
         );
     });
   }
-  const headers = t.headers === undefined ? {} : decodeHeaders(t.headers, report);
+  const grpc = url !== undefined && isGrpcUrl(url);
+  const headers = t.headers === undefined ? {} : decodeHeaders(t.headers, grpc, report);
+  if (grpc) refuseHttpOnly(t, report);
   const secrets = t.secret === undefined ? [] : Array.isArray(t.secret) ? t.secret : [t.secret];
   secrets.forEach((sec: unknown, i) => {
     if (typeof sec !== 'string' || !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(sec)) {

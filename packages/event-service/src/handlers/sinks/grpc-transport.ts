@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type * as Grpc from '@grpc/grpc-js';
 import type * as ProtoLoader from '@grpc/proto-loader';
 import { toProtoEvent, type ProtoCloudEvent } from './grpc-event.js';
+import { grpcMetadataProblem, headerProblem } from './headers.js';
 import { TlsFiles } from './tls-files.js';
 import type { PostOutcome, SinkTransport, SinkTransportOptions } from './transport.js';
 import { batchWebhookId } from './webhook.js';
@@ -100,7 +101,14 @@ export class GrpcTransport implements SinkTransport {
     this.files = this.secure && opts.tls !== undefined ? new TlsFiles(opts.tls, opts.report) : undefined;
     this.lib = load();
     this.metadata = new this.lib.grpc.Metadata();
-    for (const [k, v] of Object.entries(opts.headers ?? {})) this.metadata.set(k.toLowerCase(), v);
+    for (const [k, v] of Object.entries(opts.headers ?? {})) {
+      // Validated with the configuration already; a program building a sink itself learns here, without grpc-js's
+      // error (which quotes the value, perhaps a credential).
+      const problem = headerProblem(k, v) ?? grpcMetadataProblem(k, v);
+      if (problem !== undefined)
+        throw new TypeError(`sink ${opts.report?.sink ?? opts.url}: header ${JSON.stringify(k)}: ${problem}`);
+      this.metadata.set(k.toLowerCase(), v);
+    }
   }
 
   get inFlight(): number {
