@@ -26,13 +26,21 @@ import { batchWebhookId } from './webhook.js';
 /** The service's .proto, relative to the proto directory (protoDir()) that its imports resolve against. */
 export const SERVICE_PROTO = 'io/cloudevents/v1/cloudevent_service.proto';
 /**
+ * The largest answer taken from a receiver: both methods answer an Empty, and grpc-js's default (4 MiB) would let a
+ * receiver make every call in flight buffer that much. A larger one fails the call (RESOURCE_EXHAUSTED: retried).
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+/**
  * The channel's own reconnect backoff (grpc-js: 1 s growing to 120 s) kept short: the pump's backoff paces the
  * attempts, and a receiver back up should not wait out a channel backoff grown while it was down.
  */
 const CHANNEL_OPTIONS: Grpc.ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 1000,
+  'grpc.max_receive_message_length': MAX_ANSWER_BYTES,
 };
+/** A status's details beyond this many characters are cut: they go into every dead letter, the status page, logs. */
+export const MAX_DETAILS = 512;
 /** Statuses that say "not now" rather than "never" (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED): retried. */
 const RETRIED = new Set([14, 8, 4]);
 
@@ -77,6 +85,11 @@ export interface GrpcTransportOptions extends SinkTransportOptions {
   headers?: Record<string, string>;
   /** batch_size > 1: every delivery is a PublishBatch (a batch of one too), so a receiver sees one method. */
   batched?: boolean;
+}
+
+/** A receiver's status details, at most MAX_DETAILS characters of them. */
+function cut(details: string): string {
+  return details.length <= MAX_DETAILS ? details : `${details.slice(0, MAX_DETAILS)}… (${details.length} characters)`;
 }
 
 export class GrpcTransport implements SinkTransport {
@@ -142,7 +155,9 @@ export class GrpcTransport implements SinkTransport {
         this.calls.delete(call);
         if (err === null) resolve({ delivered: true, id, status: 0, retryAfter: null, problem: 'OK' });
         else
-          resolve(failed(`gRPC ${this.lib.grpc.status[err.code] ?? err.code}: ${err.details}`, !RETRIED.has(err.code)));
+          resolve(
+            failed(`gRPC ${this.lib.grpc.status[err.code] ?? err.code}: ${cut(err.details)}`, !RETRIED.has(err.code)),
+          );
       };
       const options = { deadline: Date.now() + this.timeoutMs };
       const { publish, batch: publishBatch } = this.lib;
