@@ -1,0 +1,63 @@
+// What a receiver or a sink's settings can make a pump wait, bounded: a 429's Retry-After is honoured up to
+// MAX_RETRY_AFTER_MS (a receiver answering "in 3000 years" does not park the sink's events for good), and a wait
+// longer than a timer can hold (a tiny `rate`) is slept in bounded steps, not turned by Node into a 1 ms spin.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startReceiver } from '@event-broker/test-support/http';
+import { quietFor, until } from '@event-broker/test-support/wait';
+import { BackendSink, sinkQueueOptions } from '../src/handlers/backend-sink.js';
+import { SqliteBackend } from '../src/handlers/sqlite-backend.js';
+import { SinkAccount } from '../src/handlers/sinks/account.js';
+import { MAX_RETRY_AFTER_MS, planFailure } from '../src/handlers/sinks/failure.js';
+import { SqliteEventStore } from '../src/handlers/store.js';
+import { logger } from './helpers/http-sink.js';
+
+const tooLate = (retryAfter: string) => ({
+  delivered: false,
+  id: 'x',
+  status: 429,
+  retryAfter,
+  problem: 'HTTP 429',
+});
+
+test("a 429's Retry-After far in the future is cut to MAX_RETRY_AFTER_MS; a near one is honoured as given", () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  for (const far of ['99999999999', 'Fri, 01 Jan 5026 00:00:00 GMT']) {
+    const plan = planFailure([{ attempts: 0 }], tooLate(far), 10, now);
+    assert.ok(!plan.gone);
+    assert.equal(plan.hintedMs, MAX_RETRY_AFTER_MS, far);
+  }
+  const near = planFailure([{ attempts: 0 }], tooLate('120'), 10, now);
+  assert.ok(!near.gone);
+  assert.equal(near.hintedMs, 120_000);
+  // An unordered sink's pause is the same bound.
+  const account = new SinkAccount({ name: 's', url: 'http://127.0.0.1:9/', logger, now: () => now }, false);
+  const out = account.failed([{ attempts: 0 }], tooLate('99999999999'), 'x');
+  assert.ok(!out.gone);
+  assert.equal(out.retryDelayMs, MAX_RETRY_AFTER_MS);
+  assert.equal(account.pausedFor(now), MAX_RETRY_AFTER_MS);
+});
+
+test('a rate so low its wait passes a timer (2^31 ms) sleeps, it does not spin the pump', async (t) => {
+  const r = await startReceiver(t, { status: () => 204 });
+  const store = new SqliteEventStore(':memory:');
+  const backend = new SqliteBackend(store, logger);
+  t.after(() => backend.close());
+  await backend.append(
+    ['slow1', 'slow2'].map((id) => ({ id, type: 'scanJobCreated', body: `{"id":"${id}"}`, sinks: ['feed'] })),
+  );
+  let clock = 0;
+  const opts = { url: r.url, rate: 1e-7, burst: 1, now: () => (clock++, Date.now()) };
+  const sink = new BackendSink(backend.sinkQueue('feed', sinkQueueOptions({ maxInFlight: 1 })), {
+    name: 'feed',
+    logger,
+    ...opts,
+  });
+  t.after(() => sink.close());
+  await until(() => r.got.length === 1, 'the burst goes');
+  const before = clock;
+  await quietFor(300);
+  assert.equal(r.got.length, 1, 'the second waits for its token');
+  // Spinning, the pump looks at the clock every millisecond or so; sleeping, a few times at most.
+  assert.ok(clock - before < 20, `the clock was read ${clock - before} times in 300 ms`);
+});
