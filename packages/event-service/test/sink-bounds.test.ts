@@ -61,3 +61,15 @@ test('a rate so low its wait passes a timer (2^31 ms) sleeps, it does not spin t
   // Spinning, the pump looks at the clock every millisecond or so; sleeping, a few times at most.
   assert.ok(clock - before < 20, `the clock was read ${clock - before} times in 300 ms`);
 });
+
+test("a 410's log line names the sink's URL without its credentials or query", () => {
+  const lines: string[] = [];
+  const line = (obj: object, msg: string) => void lines.push(JSON.stringify(obj) + msg);
+  const url = 'https://user:pw-secret@hooks.example:8443/in?token=tok-secret';
+  const account = new SinkAccount({ name: 's', url, logger: { warn: line, error: line } }, true);
+  const out = account.failed([{ attempts: 0 }], { ...tooLate(''), status: 410, problem: 'HTTP 410' }, 'x');
+  assert.ok(out.gone);
+  assert.equal(lines.length, 1);
+  assert.ok(!lines[0]!.includes('secret'), lines[0]);
+  assert.ok(lines[0]!.includes('https://hooks.example:8443/in'), lines[0]);
+});
