@@ -255,3 +255,37 @@ test('an answer larger than MAX_ANSWER_BYTES is refused, not buffered: the event
   assert.equal(store.held, 1, 'still owed');
   assert.equal(sink.stats.delivered, 0);
 });
+
+test('a receiver shutting down with the call in flight (CANCELLED) is retried, not dead-lettered', async (t) => {
+  // A receiver that takes the call and, before answering, is shut down (a deploy): grpc-js cancels its calls.
+  const first = new grpc.Server();
+  let arrived = false;
+  const publish = {
+    path: '/io.cloudevents.v1.CloudEventService/Publish',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  };
+  first.addService({ Publish: publish } as grpc.ServiceDefinition, {
+    Publish: () => void (arrived = true),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    first.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  t.after(() => first.forceShutdown());
+  const { store, sink } = setup(t, { url: `grpc://127.0.0.1:${port}`, maxAttempts: 1000 }, [event('c1')]);
+  await until(() => arrived, 'the call reached the first receiver');
+  first.forceShutdown();
+  await until(() => sink.stats.failedAttempts >= 1, 'the cancelled call failed');
+  assert.equal(store.deadLetters({ sink: 'feed' }).length, 0, 'not dead-lettered');
+  const r = await startGrpcReceiver(t, { port });
+  await until(() => store.held === 0, 'delivered to the receiver back up');
+  assert.deepEqual(
+    r.events().map((e) => e.id),
+    ['c1'],
+  );
+  assert.equal(store.deadLetters({ sink: 'feed' }).length, 0);
+});

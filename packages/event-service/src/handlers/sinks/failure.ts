@@ -1,6 +1,6 @@
 // What a failed delivery means for the events it carried, whichever pump sent it (http.ts over the SQLite store,
 // backend-sink.ts over any backend's SinkQueue): a 410 Gone stops the sink; a permanent refusal (a gRPC status
-// other than UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED) dead-letters the events at once; anything else is
+// other than the retried ones, grpc-transport.ts RETRIED) dead-letters the events at once; anything else is
 // retried, each event on its own count, until max_attempts, when it is dead-lettered. A 429's Retry-After sets the retry's delay; the
 // backoff otherwise is the pump's (it knows the attempt or the failure streak it grows with).
 import type { PostOutcome } from './transport.js';

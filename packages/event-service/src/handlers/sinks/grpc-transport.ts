@@ -2,7 +2,8 @@
 // unary call of io.cloudevents.v1.CloudEventService (the shipped proto/io/cloudevents/v1/cloudevent_service.proto),
 // Publish for one event and PublishBatch for a batch (batch_size > 1), the events mapped by grpc-event.ts, with the
 // sink's timeout as the call's deadline and its headers as metadata. OK is delivered; UNAVAILABLE (no connection,
-// a refused TLS handshake included), RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED are retried; any other status is the
+// a refused TLS handshake included), RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, CANCELLED (a receiver shutting down)
+// and ABORTED are retried; any other status is the
 // receiver refusing the events for good, so they are dead-lettered at once (failure.ts `permanent`).
 //
 // @grpc/grpc-js with @grpc/proto-loader: the loader reads the same .proto files receivers are given, so
@@ -41,8 +42,12 @@ const CHANNEL_OPTIONS: Grpc.ChannelOptions = {
 };
 /** A status's details beyond this many characters are cut: they go into every dead letter, the status page, logs. */
 export const MAX_DETAILS = 512;
-/** Statuses that say "not now" rather than "never" (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED): retried. */
-const RETRIED = new Set([14, 8, 4]);
+/**
+ * Statuses that say "not now" rather than "never": retried. UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED;
+ * CANCELLED, which is what a call in flight gets when its receiver shuts down (a deploy: grpc-js cancels its calls;
+ * ours cancelled by close() are not counted at all); ABORTED, which gRPC says to retry at a higher level.
+ */
+const RETRIED = new Set([14, 8, 4, 1, 10]);
 
 /** The package's proto/ directory: found upwards from this module (src/ and dist/src/ sit at different depths). */
 export function protoDir(): string {
