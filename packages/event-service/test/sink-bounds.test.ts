@@ -1,6 +1,7 @@
 // What a receiver or a sink's settings can make a pump wait, bounded: a 429's Retry-After is honoured up to
 // MAX_RETRY_AFTER_MS (a receiver answering "in 3000 years" does not park the sink's events for good), and a wait
-// longer than a timer can hold (a tiny `rate`) is slept in bounded steps, not turned by Node into a 1 ms spin.
+// longer than a timer can hold (a tiny `rate`) is slept in bounded steps, not turned by Node into a 1 ms spin; a
+// timeout_ms past a timer is refused (it timed every POST out at once); a 410's log line holds no URL credentials.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startReceiver } from '@event-broker/test-support/http';
@@ -10,7 +11,11 @@ import { SqliteBackend } from '../src/handlers/sqlite-backend.js';
 import { SinkAccount } from '../src/handlers/sinks/account.js';
 import { MAX_RETRY_AFTER_MS, planFailure } from '../src/handlers/sinks/failure.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { loadServiceConfig } from '../src/config.js';
+import { createSinkTransport } from '../src/handlers/sinks/transport-by-scheme.js';
 import { logger } from './helpers/http-sink.js';
+import { refused } from './helpers/service-config.js';
 
 const tooLate = (retryAfter: string) => ({
   delivered: false,
@@ -72,4 +77,23 @@ test("a 410's log line names the sink's URL without its credentials or query", (
   assert.equal(lines.length, 1);
   assert.ok(!lines[0]!.includes('secret'), lines[0]);
   assert.ok(lines[0]!.includes('https://hooks.example:8443/in'), lines[0]);
+});
+
+test('timeout_ms above what a timer holds is refused by the config; a program passing one gets the longest timer', async (t) => {
+  const dir = tmpDir(t);
+  const file = write(dir, 'base.toml', ['[handlers.feed]', 'url = "http://127.0.0.1:9/"', 'timeout_ms = 3000000000']);
+  const err = refused(() => loadServiceConfig({ configPath: file }));
+  assert.ok(
+    err.problems.some(
+      (p) => p.line === 3 && p.key === 'handlers.feed.timeout_ms' && /from 1 to 2147483647/.test(p.reason),
+    ),
+    err.message,
+  );
+  // Overflowing, Node's timer fired at once: every POST "timed out" before its receiver could answer.
+  const r = await startReceiver(t, { answer: (_n, res) => void setTimeout(() => res.writeHead(204).end(), 50) });
+  const transport = createSinkTransport({ name: 'feed', url: r.url, timeoutMs: 3_000_000_000, logger }, 1);
+  t.after(() => transport.close());
+  const outcome = await transport.post([{ id: 'e1', body: '{"id":"e1"}' }], Date.now());
+  assert.equal(outcome.problem, 'HTTP 204');
+  assert.ok(outcome.delivered);
 });

@@ -41,6 +41,8 @@ export type HandlerName = keyof typeof HANDLER_DEFAULT_FILTERS;
 
 const DEFAULT_MAX_ATTEMPTS = 10;
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** The longest a Node timer waits (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
 /** `noun:verb` with `*` for either side; a leading `!` makes it an exclusion. */
 const FILTER = /^!?(\*|[A-Za-z][A-Za-z0-9]*):(\*|[A-Za-z][A-Za-z0-9]*)$/;
@@ -246,8 +248,8 @@ function decodeSink(raw: unknown, source: ValueSource | undefined): Decoded<Hand
   const max_attempts = positiveInt(t.max_attempts, DEFAULT_MAX_ATTEMPTS);
   if (max_attempts === undefined) report('ECONFIG_RANGE', 'must be an integer of at least 1', ['max_attempts']);
   const timeout_ms = positiveInt(t.timeout_ms, DEFAULT_TIMEOUT_MS);
-  if (timeout_ms === undefined)
-    report('ECONFIG_RANGE', 'must be an integer of at least 1 (milliseconds)', ['timeout_ms']);
+  if (timeout_ms === undefined || timeout_ms > MAX_TIMER_MS)
+    report('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_TIMER_MS} (milliseconds)`, ['timeout_ms']);
   const options = decodeOptions(t, report);
   const tls = decodeTls(t, url, source, report);
   const backoff = t.backoff === undefined ? undefined : decodeBackoff(t.backoff, source, report);
