@@ -87,6 +87,8 @@ test('every bad new sink key is refused in one pass, each as file:line: key: rea
     'url = "http://127.0.0.1:9/"', // 15
     '[sinks.feed]', // 16: a handler's name
     'url = "http://127.0.0.1:9/"', // 17
+    '[sinks.pw]', // 18
+    'url = "grpc://:pw@127.0.0.1:9"', // 19: a password gRPC would drop
   ]);
   const err = refused(() => loadServiceConfig({ configPath: file }));
   assertProblem(err, file, 3, 'handlers.feed.ca_path', /https:\/\/ and grpcs:\/\/ receivers only/);
@@ -105,6 +107,7 @@ test('every bad new sink key is refused in one pass, each as file:line: key: rea
   assertProblem(err, file, 13, 'sinks.bad.backoff.min', /unknown key/);
   assertProblem(err, file, 14, 'sinks.9lives', /letters, digits, "_" or "-", starting with a letter/);
   assertProblem(err, file, 16, 'sinks.feed', /a handler's name: configure it under \[handlers\.feed\]/);
+  assertProblem(err, file, 19, 'sinks.pw.url', /grpc\(s\):\/\/host:port/);
 });
 
 test(`more than ${MAX_NAMED_SINKS} named sinks are refused`, (t) => {

@@ -84,7 +84,16 @@ function toUrl(raw: string): string | undefined {
     // gRPC names a host and port only: the service and method are the protocol's (CloudEventService/Publish).
     const grpc = u.protocol === 'grpc:' || u.protocol === 'grpcs:';
     const bare = u.pathname === '' || u.pathname === '/';
-    if (grpc && u.hostname !== '' && u.port !== '' && bare && u.search === '' && u.hash === '' && u.username === '')
+    if (
+      grpc &&
+      u.hostname !== '' &&
+      u.port !== '' &&
+      bare &&
+      u.search === '' &&
+      u.hash === '' &&
+      u.username === '' &&
+      u.password === ''
+    )
       return `${u.protocol}//${u.host}`;
     return undefined;
   } catch {
