@@ -14,6 +14,7 @@ import { type Receiver, startReceiver } from '@event-broker/test-support/http';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { eventually, until, within } from '@event-broker/test-support/wait';
 import { startCli } from './helpers/cli.js';
+import { startGrpcReceiver } from './helpers/grpc-receiver.js';
 
 const HOST = '127.0.0.1';
 /** Generous: the machine is shared with the rest of the suite. */
@@ -190,4 +191,46 @@ test('SIGHUP removes a named sink and adds it back: what was pending for it goes
   await until(() => idsOf(rec).includes('after'), 'the returned sink delivers new events', WAIT_MS);
   assert.deepEqual(idsOf(rec), ['pending-1', 'after'], 'nothing routed to it while it was removed');
   assert.ok(run.child.exitCode === null, 'the same process all along');
+});
+
+test("/handlerz shows a gRPC sink's URL and named sinks beside the handlers, never a URL's credentials", async (t) => {
+  const g = await startGrpcReceiver(t);
+  const web = await ok(t);
+  const secretUrl = web.url.replace('http://', 'http://user:pw-secret@') + '?token=tok-secret';
+  const svc = await startEventService({
+    service: { host: HOST, port: 0 },
+    monitor: { host: HOST, port: 0 },
+    store: { path: path.join(tmpDir(t), 'events.db') },
+    handlers: { event_feed: { url: g.url } } as never,
+    sinks: { audit: { url: g.url }, web: { url: secretUrl } } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const nc = await connect({ servers: `${HOST}:${svc.port}`, reconnect: false });
+  t.after(() => nc.close());
+  await publish(nc, 'scanJobCreated', 'g1');
+  const base = `http://${HOST}:${svc.monitorPort}`;
+  type Sink = { name: string; url: string; delivered: number; health: string };
+  const sinks = await eventually(
+    async () => {
+      const h = (await (await within(fetch(`${base}/handlerz`), 'GET /handlerz')).json()) as {
+        handlers: { sinks: Sink[] };
+      };
+      return h.handlers.sinks;
+    },
+    (s) => s.length === 3 && s.every((x) => x.delivered === 1),
+    'each sink delivered g1',
+    WAIT_MS,
+  );
+  assert.deepEqual(
+    sinks.map((s) => [s.name, s.url, s.health]),
+    [
+      ['event_feed', g.url, 'ok'],
+      ['audit', g.url, 'ok'],
+      ['web', new URL(web.url).origin + new URL(web.url).pathname, 'ok'],
+    ],
+  );
+  const page = await (await within(fetch(`${base}/handlerz`), 'GET /handlerz')).text();
+  assert.ok(!/secret/.test(page), 'no credential of a URL is shown');
+  assert.equal(g.events().length, 2, 'the handler and the named sink each got g1 once');
 });

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { freePort } from '@event-broker/test-support/processes';
 import { until } from '@event-broker/test-support/wait';
 import { timestamp, toProtoEvent } from '../src/handlers/sinks/grpc-event.js';
+import { MAX_ANSWER_BYTES, MAX_DETAILS } from '../src/handlers/sinks/grpc-transport.js';
 import { HttpSink } from '../src/handlers/sinks/http.js';
 import type { HttpSinkOptions } from '../src/handlers/sinks/options.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
@@ -202,4 +203,89 @@ test('unordered (max_in_flight 2), a permanent refusal does not pause the sink: 
   );
   assert.equal(sink.stats.dead, 1);
   assert.match(store.deadLetters()[0]!.lastError ?? '', /^gRPC PERMISSION_DENIED/);
+});
+
+test("a receiver's long status details are cut short in the dead letter, the last error and the log", async (t) => {
+  const r = await startGrpcReceiver(t, {
+    answer: () => grpc.status.INVALID_ARGUMENT,
+    details: () => 'x'.repeat(MAX_DETAILS * 50),
+  });
+  const lines: string[] = [];
+  const line = (obj: object, msg: string) => void lines.push(JSON.stringify(obj) + msg);
+  const capture = { error: line, warn: line };
+  const { store, sink } = setup(t, { url: r.url, logger: capture }, [event('long')]);
+  await until(() => store.held === 0, 'dead-lettered');
+  const dead = store.deadLetters({ sink: 'feed' });
+  assert.equal(dead.length, 1);
+  const error = dead[0]!.lastError ?? '';
+  assert.ok(error.length < MAX_DETAILS + 100, `dead letter error of ${error.length} characters`);
+  assert.match(error, /^gRPC INVALID_ARGUMENT: x+… \(\d+ characters\) \(not retried; attempt 1\)$/);
+  assert.ok((sink.lastError?.message.length ?? 0) < MAX_DETAILS + 100);
+  assert.ok(lines.length > 0 && lines.every((l) => l.length < MAX_DETAILS + 500), 'log lines bounded');
+});
+
+test('an answer larger than MAX_ANSWER_BYTES is refused, not buffered: the events stay owed and are retried', async (t) => {
+  // A receiver whose Publish answers 1 MiB instead of an Empty (the service's own path, its own serializer).
+  const server = new grpc.Server();
+  let calls = 0;
+  const publish = {
+    path: '/io.cloudevents.v1.CloudEventService/Publish',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  };
+  server.addService({ Publish: publish } as grpc.ServiceDefinition, {
+    Publish: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      calls++;
+      cb(null, Buffer.alloc(1024 * 1024, 0x0a));
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  t.after(() => server.forceShutdown());
+  const { store, sink } = setup(t, { url: `grpc://127.0.0.1:${port}`, maxAttempts: 1000 }, [event('big')]);
+  await until(() => sink.stats.failedAttempts >= 2, 'retried');
+  assert.ok(calls >= 2);
+  assert.match(sink.lastError?.message ?? '', /^gRPC RESOURCE_EXHAUSTED: .*larger than max/);
+  assert.ok(MAX_ANSWER_BYTES < 1024 * 1024);
+  assert.equal(store.held, 1, 'still owed');
+  assert.equal(sink.stats.delivered, 0);
+});
+
+test('a receiver shutting down with the call in flight (CANCELLED) is retried, not dead-lettered', async (t) => {
+  // A receiver that takes the call and, before answering, is shut down (a deploy): grpc-js cancels its calls.
+  const first = new grpc.Server();
+  let arrived = false;
+  const publish = {
+    path: '/io.cloudevents.v1.CloudEventService/Publish',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  };
+  first.addService({ Publish: publish } as grpc.ServiceDefinition, {
+    Publish: () => void (arrived = true),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    first.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  t.after(() => first.forceShutdown());
+  const { store, sink } = setup(t, { url: `grpc://127.0.0.1:${port}`, maxAttempts: 1000 }, [event('c1')]);
+  await until(() => arrived, 'the call reached the first receiver');
+  first.forceShutdown();
+  await until(() => sink.stats.failedAttempts >= 1, 'the cancelled call failed');
+  assert.equal(store.deadLetters({ sink: 'feed' }).length, 0, 'not dead-lettered');
+  const r = await startGrpcReceiver(t, { port });
+  await until(() => store.held === 0, 'delivered to the receiver back up');
+  assert.deepEqual(
+    r.events().map((e) => e.id),
+    ['c1'],
+  );
+  assert.equal(store.deadLetters({ sink: 'feed' }).length, 0);
 });

@@ -9,6 +9,7 @@ import { ConfigError } from '@event-broker/shared';
 import { formatConfig, loadServiceConfig } from '../src/config.js';
 import { httpSinkOptions } from '../src/handlers/sinks/options.js';
 import { MAX_NAMED_SINKS } from '../src/handlers/sink-config.js';
+import { createSinkTransport } from '../src/handlers/sinks/transport-by-scheme.js';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { refused } from './helpers/service-config.js';
 
@@ -86,6 +87,8 @@ test('every bad new sink key is refused in one pass, each as file:line: key: rea
     'url = "http://127.0.0.1:9/"', // 15
     '[sinks.feed]', // 16: a handler's name
     'url = "http://127.0.0.1:9/"', // 17
+    '[sinks.pw]', // 18
+    'url = "grpc://:pw@127.0.0.1:9"', // 19: a password gRPC would drop
   ]);
   const err = refused(() => loadServiceConfig({ configPath: file }));
   assertProblem(err, file, 3, 'handlers.feed.ca_path', /https:\/\/ and grpcs:\/\/ receivers only/);
@@ -104,6 +107,7 @@ test('every bad new sink key is refused in one pass, each as file:line: key: rea
   assertProblem(err, file, 13, 'sinks.bad.backoff.min', /unknown key/);
   assertProblem(err, file, 14, 'sinks.9lives', /letters, digits, "_" or "-", starting with a letter/);
   assertProblem(err, file, 16, 'sinks.feed', /a handler's name: configure it under \[handlers\.feed\]/);
+  assertProblem(err, file, 19, 'sinks.pw.url', /grpc\(s\):\/\/host:port/);
 });
 
 test(`more than ${MAX_NAMED_SINKS} named sinks are refused`, (t) => {
@@ -129,4 +133,54 @@ test('named sinks with [store] backend = "jetstream" are refused at config check
   const err = refused(() => loadServiceConfig({ configPath: file }));
   assert.equal(err.problems.length, 1, err.message);
   assertProblem(err, file, 7, 'sinks.audit', /need \[store\] backend = "sqlite": the JetStream layout/);
+});
+
+test('a grpc(s) sink refuses the HTTP-only keys and headers gRPC metadata cannot carry, each as file:line: key: reason', (t) => {
+  const dir = tmpDir(t);
+  const file = write(dir, 'base.toml', [
+    '[sinks.audit]', // 1
+    'url = "grpcs://collector.example:4317"', // 2
+    'secret = "whsec_c2VjcmV0"', // 3: Standard Webhooks signing is HTTP's
+    'extra_args = { site = "eu" }', // 4
+    'flatten_payload = true', // 5
+    'send_as_list = true', // 6
+    '[sinks.audit.headers]', // 7
+    '"X-Trace-Bin" = "abc"', // 8: a binary metadata key needs bytes
+    '"grpc-timeout" = "1S"', // 9: the protocol's own
+    '"x!tenant" = "a"', // 10: an HTTP token, not a metadata key
+    '"content-type" = "text/plain"', // 11: grpc-js sets its own
+    'authorization = "Bearer a\tb"', // 12: a tab: not printable ASCII for metadata
+    'x-tenant = "acme"', // 13: fine
+    '[sinks.web]', // 14
+    'url = "https://web.example/in"', // 15
+    'secret = "whsec_c2VjcmV0"', // 16: fine over https
+    'flatten_payload = true', // 17
+    'headers = { "x!tenant" = "a" }', // 18: fine over https
+  ]);
+  const err = refused(() => loadServiceConfig({ configPath: file }));
+  assertProblem(err, file, 3, 'sinks.audit.secret', /http\(s\) receivers only.*gRPC/);
+  assertProblem(err, file, 4, 'sinks.audit.extra_args', /http\(s\) receivers only/);
+  assertProblem(err, file, 5, 'sinks.audit.flatten_payload', /http\(s\) receivers only/);
+  assertProblem(err, file, 6, 'sinks.audit.send_as_list', /http\(s\) receivers only/);
+  assertProblem(err, file, 8, 'sinks.audit.headers.X-Trace-Bin', /-bin/);
+  assertProblem(err, file, 9, 'sinks.audit.headers.grpc-timeout', /grpc-/);
+  assertProblem(err, file, 10, 'sinks.audit.headers."x!tenant"', /gRPC metadata key/);
+  assertProblem(err, file, 11, 'sinks.audit.headers.content-type', /set by gRPC/);
+  assertProblem(err, file, 12, 'sinks.audit.headers.authorization', /offset 8/);
+  assert.ok(!err.message.includes('Bearer'), 'a header value is never echoed');
+  assert.equal(err.problems.length, 9, err.message);
+});
+
+test('a program building a gRPC sink with a header metadata cannot carry is told at construction, never the value', () => {
+  const build = () =>
+    createSinkTransport(
+      { name: 'audit', url: 'grpc://127.0.0.1:9', headers: { 'x-token-bin': 'hunter2' }, logger: console },
+      1,
+    );
+  assert.throws(build, (err: unknown) => {
+    assert.ok(err instanceof TypeError);
+    assert.match(err.message, /sink audit: header "x-token-bin": .*-bin/);
+    assert.ok(!err.message.includes('hunter2'));
+    return true;
+  });
 });

@@ -19,7 +19,7 @@ import { tmpDir } from '@event-broker/test-support/tmp';
 import { until } from '@event-broker/test-support/wait';
 import { HttpSink } from '../src/handlers/sinks/http.js';
 import type { HttpSinkOptions } from '../src/handlers/sinks/options.js';
-import { CHECK_EVERY_MS, TlsFiles } from '../src/handlers/sinks/tls-files.js';
+import { CHECK_EVERY_MS, MAX_TLS_FILE_BYTES, TlsFiles } from '../src/handlers/sinks/tls-files.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { startGrpcReceiver } from './helpers/grpc-receiver.js';
 import { logger } from './helpers/http-sink.js';
@@ -193,4 +193,22 @@ test('TLS files are re-read when changed, at most once a second; a set that does
   now += CHECK_EVERY_MS;
   assert.equal(files.current().version, 3, 'whole again');
   assert.equal(files.problem, undefined);
+});
+
+test('a TLS path naming something other than a PEM-sized regular file is refused before it is read', (t) => {
+  const dir = tmpDir(t, 'sink-tls-');
+  const big = path.join(dir, 'big.pem');
+  fs.writeFileSync(big, Buffer.alloc(MAX_TLS_FILE_BYTES + 1, 0x41));
+  for (const [caPath, why] of [
+    [big, /is \d+ bytes, more than a PEM file's 1048576/],
+    [dir, /is not a regular file/],
+    // A device is never read (a read of /dev/zero would not end).
+    ['/dev/zero', /is not a regular file/],
+  ] as const) {
+    const files = new TlsFiles({ caPath });
+    assert.throws(
+      () => files.current(),
+      (err: Error) => why.test(err.message) && err.message.includes(caPath),
+    );
+  }
 });

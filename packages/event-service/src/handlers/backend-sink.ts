@@ -17,6 +17,8 @@ import type { HttpSinkOptions, HttpSinkState } from './sinks/options.js';
 import type { PostOutcome, SinkTransport } from './sinks/transport.js';
 import { createSinkTransport } from './sinks/transport-by-scheme.js';
 
+/** The longest one sleep lasts; the loop looks again after it. */
+const MAX_SLEEP_MS = 60_000;
 /** How long one claim waits for something owed before asking again (close() interrupts it). */
 const CLAIM_WAIT_MS = 5000;
 /** A stopped sink (410) looks again this often whether resume() was called (it wakes it at once). */
@@ -238,7 +240,9 @@ class Sleeper {
         this.waiting.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, ms));
+      // Bounded: a longer wait (a tiny `rate`) would overflow Node's timer, which then fires at once: the loop
+      // re-checks after each step and sleeps again.
+      const timer = setTimeout(done, Math.min(Math.max(0, ms), MAX_SLEEP_MS));
       this.waiting.add(done);
     });
   }

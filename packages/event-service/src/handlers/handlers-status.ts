@@ -5,6 +5,7 @@ import type { EventBackend } from './event-backend.js';
 import type { IntakeStats } from './intake.js';
 import type { RunningSink } from './sink-runner.js';
 import type { HandlersStatus } from './status.js';
+import { displayUrl } from './sinks/options.js';
 import type { SqliteEventStore } from './store.js';
 
 export interface StatusSources {
@@ -81,13 +82,4 @@ function intakeStatus(i: IntakeStats): HandlersStatus['intake'] {
     commits: i.commits,
     commit_seconds: i.commitSeconds,
   };
-}
-
-function displayUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(unreadable url)';
-  }
 }

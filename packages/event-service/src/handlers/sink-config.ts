@@ -15,8 +15,17 @@ import {
   type ValueSource,
 } from '@event-broker/shared';
 import type { HandlerSink } from '../config-values.js';
-import { headerProblem } from './sinks/headers.js';
-import { decodeBackoff, decodeMatch, decodePacing, decodeTls, positiveInt, type Report } from './sink-options.js';
+import { grpcMetadataProblem, headerProblem } from './sinks/headers.js';
+import {
+  decodeBackoff,
+  decodeMatch,
+  decodePacing,
+  decodeTls,
+  isGrpcUrl,
+  positiveInt,
+  refuseHttpOnly,
+  type Report,
+} from './sink-options.js';
 
 /** The handlers and the events each wants unless its `filter` says otherwise (Flipt-style noun:verb). */
 export const HANDLER_DEFAULT_FILTERS = {
@@ -33,6 +42,8 @@ export type HandlerName = keyof typeof HANDLER_DEFAULT_FILTERS;
 
 const DEFAULT_MAX_ATTEMPTS = 10;
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** The longest a Node timer waits (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
 /** `noun:verb` with `*` for either side; a leading `!` makes it an exclusion. */
 const FILTER = /^!?(\*|[A-Za-z][A-Za-z0-9]*):(\*|[A-Za-z][A-Za-z0-9]*)$/;
@@ -74,7 +85,16 @@ function toUrl(raw: string): string | undefined {
     // gRPC names a host and port only: the service and method are the protocol's (CloudEventService/Publish).
     const grpc = u.protocol === 'grpc:' || u.protocol === 'grpcs:';
     const bare = u.pathname === '' || u.pathname === '/';
-    if (grpc && u.hostname !== '' && u.port !== '' && bare && u.search === '' && u.hash === '' && u.username === '')
+    if (
+      grpc &&
+      u.hostname !== '' &&
+      u.port !== '' &&
+      bare &&
+      u.search === '' &&
+      u.hash === '' &&
+      u.username === '' &&
+      u.password === ''
+    )
       return `${u.protocol}//${u.host}`;
     return undefined;
   } catch {
@@ -86,7 +106,7 @@ function toUrl(raw: string): string | undefined {
  * moat style "k=v,k=v", or a table of strings; names lower-cased. Each header is checked as the sink will send it
  * (sinks/headers.ts headerProblem): a header Node refuses would otherwise dead-letter every event as "unreachable".
  */
-function decodeHeaders(raw: unknown, report: Report): Record<string, string> {
+function decodeHeaders(raw: unknown, grpc: boolean, report: Report): Record<string, string> {
   const out: Record<string, string> = {};
   let pairs: Array<[string, unknown]>;
   if (typeof raw === 'string') {
@@ -111,7 +131,7 @@ function decodeHeaders(raw: unknown, report: Report): Record<string, string> {
       report('ECONFIG_TYPE', 'must be a string', ['headers', name]);
       continue;
     }
-    const problem = headerProblem(name, value);
+    const problem = headerProblem(name, value) ?? (grpc ? grpcMetadataProblem(name, value) : undefined);
     if (problem !== undefined) report('ECONFIG_VALUE', problem, ['headers', name]);
     else if (Object.hasOwn(out, name.toLowerCase()))
       report('ECONFIG_VALUE', 'given twice (header names are case-insensitive)', ['headers', name]);
@@ -222,7 +242,9 @@ function decodeSink(raw: unknown, source: ValueSource | undefined): Decoded<Hand
         );
     });
   }
-  const headers = t.headers === undefined ? {} : decodeHeaders(t.headers, report);
+  const grpc = url !== undefined && isGrpcUrl(url);
+  const headers = t.headers === undefined ? {} : decodeHeaders(t.headers, grpc, report);
+  if (grpc) refuseHttpOnly(t, report);
   const secrets = t.secret === undefined ? [] : Array.isArray(t.secret) ? t.secret : [t.secret];
   secrets.forEach((sec: unknown, i) => {
     if (typeof sec !== 'string' || !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(sec)) {
@@ -236,8 +258,8 @@ function decodeSink(raw: unknown, source: ValueSource | undefined): Decoded<Hand
   const max_attempts = positiveInt(t.max_attempts, DEFAULT_MAX_ATTEMPTS);
   if (max_attempts === undefined) report('ECONFIG_RANGE', 'must be an integer of at least 1', ['max_attempts']);
   const timeout_ms = positiveInt(t.timeout_ms, DEFAULT_TIMEOUT_MS);
-  if (timeout_ms === undefined)
-    report('ECONFIG_RANGE', 'must be an integer of at least 1 (milliseconds)', ['timeout_ms']);
+  if (timeout_ms === undefined || timeout_ms > MAX_TIMER_MS)
+    report('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_TIMER_MS} (milliseconds)`, ['timeout_ms']);
   const options = decodeOptions(t, report);
   const tls = decodeTls(t, url, source, report);
   const backoff = t.backoff === undefined ? undefined : decodeBackoff(t.backoff, source, report);

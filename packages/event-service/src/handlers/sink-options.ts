@@ -49,6 +49,26 @@ export function decodeTls(
   return out;
 }
 
+/** A grpc:// or grpcs:// sink URL (as toUrl in sink-config.ts normalised it). */
+export function isGrpcUrl(url: string): boolean {
+  return /^grpcs?:/i.test(url);
+}
+
+/** HTTP body and signing options a gRPC sink has no use for (docs/sinks-grpc.md): refused rather than ignored. */
+const HTTP_ONLY = ['secret', 'extra_args', 'flatten_payload', 'send_as_list'] as const;
+
+/** A grpc(s) sink's table: each HTTP-only key it sets is a problem. */
+export function refuseHttpOnly(t: Record<string, unknown>, report: Report): void {
+  for (const k of HTTP_ONLY) {
+    if (t[k] === undefined) continue;
+    const why =
+      k === 'secret'
+        ? 'gRPC deliveries are not signed (Standard Webhooks is HTTP): authenticate with cert_path/key_path or an authorization header'
+        : 'gRPC deliveries are CloudEvents protobuf messages, their shape fixed (docs/sinks-grpc.md)';
+    report('ECONFIG_VALUE', `is for http(s) receivers only: ${why}; remove it`, [k]);
+  }
+}
+
 /** `backoff = { base = "1s", max = "5m" }`: durations as the config's others; base <= max. */
 export function decodeBackoff(raw: unknown, source: ValueSource | undefined, report: Report): HandlerSink['backoff'] {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

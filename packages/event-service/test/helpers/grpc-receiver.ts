@@ -32,6 +32,8 @@ export interface GrpcCall {
 export interface GrpcReceiverOptions {
   /** The n-th call's (0-based) answer: a status code other than OK fails it; default OK. */
   answer?: (n: number, call: GrpcCall) => grpc.status;
+  /** A failed call's status details (default `told to answer <STATUS>`). */
+  details?: (n: number) => string;
   /** Serve TLS with this certificate; `ca` set: client certificates signed by it are required. */
   tls?: { cert: string; key: string; ca?: string };
   /** Default 0: any free port. */
@@ -63,9 +65,10 @@ export async function startGrpcReceiver(t: TestContext, opts: GrpcReceiverOption
         at: Date.now(),
       };
       got.push(c);
-      const code = opts.answer?.(n++, c) ?? grpc.status.OK;
+      const i = n++;
+      const code = opts.answer?.(i, c) ?? grpc.status.OK;
       if (code === grpc.status.OK) cb(null, {});
-      else cb({ code, details: `told to answer ${grpc.status[code]}` });
+      else cb({ code, details: opts.details?.(i) ?? `told to answer ${grpc.status[code]}` });
     };
   server.addService(service, {
     Publish: handle('Publish', (req) => [req.event as ReceivedEvent]),

@@ -5,7 +5,7 @@
 // event owed. The pump writes what the plan says to its store or queue, and stops itself on a 410.
 import { backoffDelayMs } from '@event-broker/shared/backoff';
 import { planFailure } from './failure.js';
-import type { HttpSinkOptions } from './options.js';
+import { displayUrl, type HttpSinkOptions } from './options.js';
 import type { PostOutcome } from './transport.js';
 
 /** What a failed POST means, counted and logged (SinkAccount.failed). */
@@ -66,7 +66,7 @@ export class SinkAccount {
     this.lastError = { at: this.now(), message: plan.gone ? plan.error : f.problem };
     if (plan.gone) {
       this.stats.dead += batch.length;
-      logger.warn({ sink: name, url }, 'sink answered 410 Gone: stopped');
+      logger.warn({ sink: name, url: displayUrl(url) }, 'sink answered 410 Gone: stopped');
       return plan;
     }
     this.stats.failedAttempts++;

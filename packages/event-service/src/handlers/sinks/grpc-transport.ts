@@ -2,7 +2,8 @@
 // unary call of io.cloudevents.v1.CloudEventService (the shipped proto/io/cloudevents/v1/cloudevent_service.proto),
 // Publish for one event and PublishBatch for a batch (batch_size > 1), the events mapped by grpc-event.ts, with the
 // sink's timeout as the call's deadline and its headers as metadata. OK is delivered; UNAVAILABLE (no connection,
-// a refused TLS handshake included), RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED are retried; any other status is the
+// a refused TLS handshake included), RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, CANCELLED (a receiver shutting down)
+// and ABORTED are retried; any other status is the
 // receiver refusing the events for good, so they are dead-lettered at once (failure.ts `permanent`).
 //
 // @grpc/grpc-js with @grpc/proto-loader: the loader reads the same .proto files receivers are given, so
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type * as Grpc from '@grpc/grpc-js';
 import type * as ProtoLoader from '@grpc/proto-loader';
 import { toProtoEvent, type ProtoCloudEvent } from './grpc-event.js';
+import { grpcMetadataProblem, headerProblem } from './headers.js';
 import { TlsFiles } from './tls-files.js';
 import type { PostOutcome, SinkTransport, SinkTransportOptions } from './transport.js';
 import { batchWebhookId } from './webhook.js';
@@ -25,15 +27,27 @@ import { batchWebhookId } from './webhook.js';
 /** The service's .proto, relative to the proto directory (protoDir()) that its imports resolve against. */
 export const SERVICE_PROTO = 'io/cloudevents/v1/cloudevent_service.proto';
 /**
+ * The largest answer taken from a receiver: both methods answer an Empty, and grpc-js's default (4 MiB) would let a
+ * receiver make every call in flight buffer that much. A larger one fails the call (RESOURCE_EXHAUSTED: retried).
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+/**
  * The channel's own reconnect backoff (grpc-js: 1 s growing to 120 s) kept short: the pump's backoff paces the
  * attempts, and a receiver back up should not wait out a channel backoff grown while it was down.
  */
 const CHANNEL_OPTIONS: Grpc.ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 1000,
+  'grpc.max_receive_message_length': MAX_ANSWER_BYTES,
 };
-/** Statuses that say "not now" rather than "never" (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED): retried. */
-const RETRIED = new Set([14, 8, 4]);
+/** A status's details beyond this many characters are cut: they go into every dead letter, the status page, logs. */
+export const MAX_DETAILS = 512;
+/**
+ * Statuses that say "not now" rather than "never": retried. UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED;
+ * CANCELLED, which is what a call in flight gets when its receiver shuts down (a deploy: grpc-js cancels its calls;
+ * ours cancelled by close() are not counted at all); ABORTED, which gRPC says to retry at a higher level.
+ */
+const RETRIED = new Set([14, 8, 4, 1, 10]);
 
 /** The package's proto/ directory: found upwards from this module (src/ and dist/src/ sit at different depths). */
 export function protoDir(): string {
@@ -78,6 +92,11 @@ export interface GrpcTransportOptions extends SinkTransportOptions {
   batched?: boolean;
 }
 
+/** A receiver's status details, at most MAX_DETAILS characters of them. */
+function cut(details: string): string {
+  return details.length <= MAX_DETAILS ? details : `${details.slice(0, MAX_DETAILS)}… (${details.length} characters)`;
+}
+
 export class GrpcTransport implements SinkTransport {
   private readonly calls = new Set<Grpc.ClientUnaryCall>();
   private readonly target: string;
@@ -100,7 +119,14 @@ export class GrpcTransport implements SinkTransport {
     this.files = this.secure && opts.tls !== undefined ? new TlsFiles(opts.tls, opts.report) : undefined;
     this.lib = load();
     this.metadata = new this.lib.grpc.Metadata();
-    for (const [k, v] of Object.entries(opts.headers ?? {})) this.metadata.set(k.toLowerCase(), v);
+    for (const [k, v] of Object.entries(opts.headers ?? {})) {
+      // Validated with the configuration already; a program building a sink itself learns here, without grpc-js's
+      // error (which quotes the value, perhaps a credential).
+      const problem = headerProblem(k, v) ?? grpcMetadataProblem(k, v);
+      if (problem !== undefined)
+        throw new TypeError(`sink ${opts.report?.sink ?? opts.url}: header ${JSON.stringify(k)}: ${problem}`);
+      this.metadata.set(k.toLowerCase(), v);
+    }
   }
 
   get inFlight(): number {
@@ -134,7 +160,9 @@ export class GrpcTransport implements SinkTransport {
         this.calls.delete(call);
         if (err === null) resolve({ delivered: true, id, status: 0, retryAfter: null, problem: 'OK' });
         else
-          resolve(failed(`gRPC ${this.lib.grpc.status[err.code] ?? err.code}: ${err.details}`, !RETRIED.has(err.code)));
+          resolve(
+            failed(`gRPC ${this.lib.grpc.status[err.code] ?? err.code}: ${cut(err.details)}`, !RETRIED.has(err.code)),
+          );
       };
       const options = { deadline: Date.now() + this.timeoutMs };
       const { publish, batch: publishBatch } = this.lib;

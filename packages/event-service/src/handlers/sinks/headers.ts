@@ -60,3 +60,25 @@ export function headerProblem(name: string, value: string): string | undefined {
   }
   return undefined;
 }
+
+/** gRPC metadata keys (grpc-js: lower-case letters, digits, `_`, `.`, `-`) and its printable-ASCII values. */
+const METADATA_KEY = /^[0-9a-z_.-]+$/;
+const METADATA_VALUE = /^[ -~]*$/;
+/** Metadata grpc-js sets on every call itself: a configured one would be overwritten or clash. */
+const GRPC_OWNED = new Set(['content-type', 'te', 'user-agent', 'authority']);
+
+/**
+ * Why a configured header cannot go as a gRPC sink's call metadata, beyond headerProblem's HTTP rules, or undefined.
+ * grpc-js throws on these when the call is made (and its error quotes the value): refused when the sink is read.
+ */
+export function grpcMetadataProblem(name: string, value: string): string | undefined {
+  const key = name.toLowerCase();
+  if (!METADATA_KEY.test(key)) return 'not a gRPC metadata key: letters, digits, "_", "." and "-" only';
+  if (key.endsWith('-bin')) return 'a "-bin" metadata key carries bytes, which a header value cannot give';
+  if (key.startsWith('grpc-')) return '"grpc-" metadata is the gRPC protocol\'s own';
+  if (GRPC_OWNED.has(key)) return 'set by gRPC on every call';
+  const bad = value.search(/[^ -~]/);
+  if (!METADATA_VALUE.test(value))
+    return `the value contains a character other than printable ASCII at offset ${bad}: gRPC metadata values are printable ASCII and spaces`;
+  return undefined;
+}

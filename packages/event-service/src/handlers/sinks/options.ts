@@ -81,3 +81,13 @@ export function httpSinkOptions(conf: HandlerSink): Omit<HttpSinkOptions, 'name'
     ...(conf.burst !== undefined && { burst: conf.burst }),
   };
 }
+
+/** A sink's URL as logs and status show it: no user, password, query or fragment (any may hold a credential). */
+export function displayUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(unreadable url)';
+  }
+}

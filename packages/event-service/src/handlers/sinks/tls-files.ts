@@ -11,6 +11,9 @@ import type { SinkLogger } from './options.js';
 /** How often the files are stat'ed at most: a renewal is used within this long of being written. */
 export const CHECK_EVERY_MS = 1000;
 
+/** The largest TLS file read: a CA bundle as large as the system's (~200 KiB) fits several times. */
+export const MAX_TLS_FILE_BYTES = 1024 * 1024;
+
 export interface TlsPaths {
   caPath?: string;
   certPath?: string;
@@ -58,6 +61,11 @@ export class TlsFiles {
         .map((f) => {
           if (f === undefined) return '-';
           const s = fs.statSync(f);
+          // Checked before reading: a device or a FIFO would never end the (synchronous) read, a huge file be
+          // read whole each time it changes.
+          if (!s.isFile()) throw new Error(`${f} is not a regular file`);
+          if (s.size > MAX_TLS_FILE_BYTES)
+            throw new Error(`${f} is ${s.size} bytes, more than a PEM file's ${MAX_TLS_FILE_BYTES}`);
           return `${s.mtimeMs}:${s.size}:${s.ino}`;
         })
         .join('|');

@@ -96,7 +96,8 @@ export class HttpTransport implements SinkTransport {
     private readonly opts: SinkTransportOptions,
     private readonly format: WebhookFormat,
   ) {
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    // Bounded by what a timer holds: a longer one would fire at once, timing out every POST.
+    this.timeoutMs = Math.min(opts.timeoutMs ?? 10_000, 2 ** 31 - 1);
     // One connection per POST in flight, kept alive between POSTs. An idle one is closed after IDLE_SOCKET_MS, or a
     // second before a shorter `Keep-Alive: timeout=` the receiver announces (Node's Agent reads it), so we rarely
     // reuse one the receiver is closing; send() retries once on a reused one it closed anyway.
