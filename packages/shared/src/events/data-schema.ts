@@ -4,6 +4,7 @@
 import { Ajv, type ErrorObject, type Options } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { RE2JS } from 're2js';
 import { pointerToField, type EventFieldError } from './envelope.js';
 
 // ajv-formats is CommonJS with `exports.default`: under NodeNext the default import is the module object.
@@ -21,6 +22,11 @@ export const JSON_SCHEMA_2020_12 = 'https://json-schema.org/draft/2020-12/schema
 export const MAX_DATA_SCHEMA_DEPTH = 32;
 export const MAX_DATA_SCHEMA_NODES = 5_000;
 export const MAX_DATA_SCHEMA_BYTES = 256 * 1024;
+/**
+ * Most items a `uniqueItems` check compares pairwise (items that may be objects or arrays: Ajv deep-compares every
+ * pair, 20,000 small objects took 13 s). 100 items are at most 100 × the event's size of comparing.
+ */
+export const MAX_UNIQUE_ITEMS_COMPARED = 100;
 
 /** Why a schema was refused; `at` is the path inside the schema (`['properties', 'size', 'type']`), when known. */
 export interface DataSchemaProblem {
@@ -47,7 +53,34 @@ const AJV_OPTIONS: Options = {
   allErrors: false,
   // Never a remote $ref (no loadSchema), never console output.
   logger: false,
+  // `pattern` and `patternProperties` run on RE2 (docs/catalogue.md): linear in the string, for every event.
+  code: { regExp: re2Engine() },
 };
+
+/**
+ * Ajv's regExp engine on re2js (RE2 in JavaScript: linear-time matching, no backtracking). ECMAScript forms RE2 spells
+ * otherwise (`\uXXXX`, `(?<name>`) are translated; lookaround and backreferences have no linear-time match and are
+ * refused when the schema compiles. Always Unicode (Ajv's `u`).
+ */
+type RegExpEngine = NonNullable<NonNullable<Options['code']>['regExp']>;
+
+function re2Engine(): RegExpEngine {
+  const engine = (pattern: string): { test(s: string): boolean; toString(): string } => {
+    let re: RE2JS;
+    try {
+      re = RE2JS.compile(RE2JS.translateRegExp(pattern));
+    } catch (err) {
+      throw new Error(
+        `pattern ${JSON.stringify(pattern)} cannot run on RE2, the linear-time engine patterns use ` +
+          `(no lookaround or backreferences): ${(err as Error).message}`,
+      );
+    }
+    // Ajv keys its compiled patterns by toString: the pattern itself, one flag set for all.
+    return { test: (s) => re.test(s), toString: () => pattern };
+  };
+  // Used only by Ajv's standalone code generation, which this module does not use.
+  return Object.assign(engine, { code: 'require("re2js").RE2JS' });
+}
 
 /**
  * Compiles data schemas for one load of a catalogue. One compiler per load: an Ajv instance keeps every schema it
@@ -90,6 +123,8 @@ export class DataSchemaCompiler {
           : { at: pointerSegments(e.instancePath), reason: metaReason(e) };
       return { ok: false, problems: [problem] };
     }
+    const quadratic = uniqueItemsProblem(schema);
+    if (quadratic !== undefined) return { ok: false, problems: [quadratic] };
     try {
       const validate = ajv.compile(schema as object | boolean);
       return {
@@ -131,6 +166,70 @@ function boundProblem(schema: unknown): DataSchemaProblem | undefined {
   if (bytes > MAX_DATA_SCHEMA_BYTES)
     return { at: [], reason: `is ${bytes} bytes as JSON, over ${MAX_DATA_SCHEMA_BYTES}` };
   return undefined;
+}
+
+/** Keywords whose value is a schema, an array of schemas, or (MAP_KEYWORDS) a table of them: every schema position. */
+const SCHEMA_KEYWORDS = [
+  'items',
+  'prefixItems',
+  'additionalItems',
+  'allOf',
+  'anyOf',
+  'oneOf',
+  'not',
+  'if',
+  'then',
+  'else',
+  'contains',
+  'additionalProperties',
+  'propertyNames',
+  'unevaluatedItems',
+  'unevaluatedProperties',
+];
+const MAP_KEYWORDS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas', 'dependencies'];
+const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A `uniqueItems: true` that would compare objects or arrays pairwise without a bound. Ajv checks items of scalar
+ * types (`items.type` with no object or array) in one pass, so only the others need maxItems. Walks schema
+ * positions only (a valid schema: strict mode refuses unknown keywords), so `uniqueItems` as a property name, an
+ * enum value or an example is not taken for the keyword.
+ */
+function uniqueItemsProblem(schema: unknown): DataSchemaProblem | undefined {
+  const stack: { v: unknown; at: (string | number)[] }[] = [{ v: schema, at: [] }];
+  while (stack.length > 0) {
+    const { v, at } = stack.pop()!;
+    if (!isTable(v)) continue;
+    if (v.uniqueItems === true && !scalarItems(v.items)) {
+      const max = v.maxItems;
+      if (typeof max !== 'number' || max > MAX_UNIQUE_ITEMS_COMPARED) {
+        const given = typeof max === 'number' ? `maxItems ${max} is over ${MAX_UNIQUE_ITEMS_COMPARED}: ` : '';
+        return {
+          at: [...at, 'uniqueItems'],
+          reason:
+            `compares every pair of items that may be objects or arrays: ${given}give maxItems (at most ` +
+            `${MAX_UNIQUE_ITEMS_COMPARED}) beside it, or items of scalar types ("items": {"type": "string"})`,
+        };
+      }
+    }
+    for (const k of SCHEMA_KEYWORDS) {
+      const sub = v[k];
+      if (Array.isArray(sub)) sub.forEach((el, i) => stack.push({ v: el, at: [...at, k, i] }));
+      else if (sub !== undefined) stack.push({ v: sub, at: [...at, k] });
+    }
+    for (const k of MAP_KEYWORDS) {
+      const map = v[k];
+      if (isTable(map)) for (const [name, sub] of Object.entries(map)) stack.push({ v: sub, at: [...at, k, name] });
+    }
+  }
+  return undefined;
+}
+
+/** Items Ajv's uniqueItems compares in one pass: `items.type` names only types other than object and array. */
+function scalarItems(items: unknown): boolean {
+  if (!isTable(items)) return false;
+  const types = typeof items.type === 'string' ? [items.type] : items.type;
+  return Array.isArray(types) && types.length > 0 && !types.some((t) => t === 'object' || t === 'array');
 }
 
 function pointerSegments(pointer: string): string[] {

@@ -1,0 +1,87 @@
+// A data schema's check runs once per event on the event loop: a schema must not be able to make one event's check
+// take seconds. `pattern` (and patternProperties) run on RE2 (linear time), and `uniqueItems`, quadratic for
+// objects and arrays, is bounded by maxItems unless the items are scalars.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DataSchemaCompiler, MAX_UNIQUE_ITEMS_COMPARED } from '../src/events/data-schema.js';
+
+function check(schema: unknown, data: unknown) {
+  const r = new DataSchemaCompiler().compile(schema);
+  assert.ok(r.ok, `compiles: ${JSON.stringify(r)}`);
+  return r.check(data);
+}
+
+function refusal(schema: unknown): string {
+  const r = new DataSchemaCompiler().compile(schema);
+  assert.ok(!r.ok, `refused: ${JSON.stringify(schema)}`);
+  return r.problems.map((p) => `${p.at.join('/')}: ${p.reason}`).join('; ');
+}
+
+test('pattern: a backtracking pattern on a long string is checked in linear time (RE2), not hung', () => {
+  // With JavaScript's RegExp, (a+)+$ on 'a'.repeat(n) + '!' takes 2^n steps: this would never end.
+  const errors = check({ type: 'string', pattern: '(a+)+$' }, `${'a'.repeat(100_000)}!`);
+  assert.deepEqual(errors, [{ field: 'data', reason: 'must match pattern "(a+)+$"' }]);
+  assert.deepEqual(check({ type: 'string', pattern: '(a+)+$' }, 'aaa'), []);
+});
+
+test('pattern: lookaround and backreferences (no linear-time match) are refused at load, saying why', () => {
+  for (const pattern of ['(?=a)b', '(a)\\1', '(?<!x)y']) {
+    assert.match(refusal({ type: 'string', pattern }), /pattern .*RE2.*lookaround or backreferences/);
+  }
+  assert.match(refusal({ patternProperties: { '^(?!x)': { type: 'string' } } }), /RE2/);
+});
+
+test('pattern: ECMAScript forms in common use keep their meaning under RE2', () => {
+  const cases: [string, string, boolean][] = [
+    ['^[a-z]+-\\d{2,4}$', 'abc-2024', true],
+    ['^[a-z]+-\\d{2,4}$', 'abc-1', false],
+    ['\\u00e9', 'caf\u00e9', true],
+    ['^\\p{L}+$', 'h\u00e9llo', true],
+    ['^(?<year>\\d{4})-\\d{2}$', '2024-05', true],
+    ['a/b', 'xa/by', true],
+    ['^abc$', 'abc\n', false],
+    ['^.$', '\n', false],
+  ];
+  for (const [pattern, s, ok] of cases) {
+    assert.equal(check({ pattern }, s).length === 0, ok, `${pattern} on ${JSON.stringify(s)}`);
+  }
+  // patternProperties goes through the same engine.
+  const props = { type: 'object', patternProperties: { '^x-': { type: 'integer' } } };
+  assert.deepEqual(check(props, { 'x-a': 1, y: 'z' }), []);
+  assert.deepEqual(
+    check(props, { 'x-a': 'no' }).map((e) => e.field),
+    ['data.x-a'],
+  );
+});
+
+test('uniqueItems: items of objects or arrays need maxItems within the bound; scalar items do not', () => {
+  // Ajv compares every pair of items that are not scalars: 20,000 small objects (270 kB) took 13 s of event loop.
+  assert.match(refusal({ type: 'array', uniqueItems: true }), /uniqueItems: .*maxItems/);
+  assert.match(refusal({ type: 'array', items: { type: 'object' }, uniqueItems: true }), /uniqueItems/);
+  assert.match(
+    refusal({ type: 'array', uniqueItems: true, maxItems: MAX_UNIQUE_ITEMS_COMPARED + 1 }),
+    new RegExp(`at most ${MAX_UNIQUE_ITEMS_COMPARED}`),
+  );
+  // Nested anywhere a schema may be, it is found: under properties, $defs, items, allOf.
+  assert.match(
+    refusal({ type: 'object', properties: { tags: { allOf: [{ items: { uniqueItems: true } }] } } }),
+    /properties\/tags\/allOf\/0\/items\/uniqueItems: /,
+  );
+  assert.match(refusal({ $defs: { t: { uniqueItems: true } } }), /\$defs\/t\/uniqueItems: /);
+  // Fine: bounded, scalar items (Ajv's linear path), uniqueItems false, and the word as data, not a keyword.
+  assert.deepEqual(check({ uniqueItems: true, maxItems: MAX_UNIQUE_ITEMS_COMPARED }, [{ a: 1 }, { a: 2 }]), []);
+  const tags = { type: 'array', items: { type: ['string', 'integer'] }, uniqueItems: true };
+  assert.equal(check(tags, ['a', 'a']).length, 1);
+  assert.deepEqual(
+    check(
+      tags,
+      Array.from({ length: 50_000 }, (_, i) => `t${i}`),
+    ),
+    [],
+  );
+  assert.deepEqual(check({ uniqueItems: false }, [{}, {}]), []);
+  assert.deepEqual(
+    check({ properties: { uniqueItems: true }, enum: [{ uniqueItems: true }] }, { uniqueItems: true }),
+    [],
+  );
+});
