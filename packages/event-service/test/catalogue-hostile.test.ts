@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ConfigError, DataSchemaCompiler, tomlString } from '@event-broker/shared';
+import { ConfigError, DataSchemaCompiler, MAX_LOAD_SUBSCHEMAS, tomlString } from '@event-broker/shared';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { loadCatalogue } from '../src/catalogue/load.js';
 
@@ -131,4 +131,34 @@ test('extreme nestings (past the TOML parser’s stack) and a self-referring sch
     ['data'],
   );
   assert.match(errors[0]!.reason, /cannot be checked/);
+});
+
+test('schemas that would take minutes to compile together are refused past the load’s subschema budget, naming the type', (t) => {
+  // Each schema is within its own bounds (5,000 values), but compiling MAX_CATALOGUE_TYPES of them would hold the
+  // event loop for about an hour: the load stops at MAX_LOAD_SUBSCHEMAS. Empty property schemas compile to nothing,
+  // so the test is quick; the count is what is bounded.
+  const dir = tmpDir(t);
+  const perType = Math.floor(MAX_LOAD_SUBSCHEMAS / 2.5);
+  const props = Array.from({ length: perType - 1 }, (_, i) => `p${i} = {}`);
+  const lines = ['a', 'b', 'c'].flatMap((n) => [`[types.${n}One.data.properties]`, ...props]);
+  const file = write(dir, 'big.toml', lines);
+  assert.throws(
+    () => loadCatalogue([file], { handlers: HANDLERS }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.problems.length, 1, err.message);
+      assert.match(
+        err.message,
+        new RegExp(
+          `^\\s*${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: types\\.cOne\\.data: has ${perType} subschemas, ` +
+            `more than the ${MAX_LOAD_SUBSCHEMAS - 2 * perType} left of the ${MAX_LOAD_SUBSCHEMAS} one catalogue load`,
+          'm',
+        ),
+      );
+      return true;
+    },
+  );
+  // Two of them fit.
+  const two = write(dir, 'two.toml', lines.slice(0, 2 * perType));
+  assert.deepEqual(loadCatalogue([two], { handlers: HANDLERS }).types, ['aOne', 'bOne']);
 });

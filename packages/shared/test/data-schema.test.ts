@@ -3,7 +3,7 @@
 // objects and arrays, is bounded by maxItems unless the items are scalars.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataSchemaCompiler, MAX_UNIQUE_ITEMS_COMPARED } from '../src/events/data-schema.js';
+import { DataSchemaCompiler, MAX_LOAD_SUBSCHEMAS, MAX_UNIQUE_ITEMS_COMPARED } from '../src/events/data-schema.js';
 
 function check(schema: unknown, data: unknown) {
   const r = new DataSchemaCompiler().compile(schema);
@@ -84,4 +84,23 @@ test('uniqueItems: items of objects or arrays need maxItems within the bound; sc
     check({ properties: { uniqueItems: true }, enum: [{ uniqueItems: true }] }, { uniqueItems: true }),
     [],
   );
+});
+
+test('one compiler (one catalogue load) compiles a bounded number of subschemas in all', () => {
+  const compiler = new DataSchemaCompiler({ maxSubschemas: 10 });
+  // 1 (the schema) + 3 properties + 1 items = 5 subschemas.
+  const schema = { type: 'object', properties: { a: {}, b: { items: true }, c: false } };
+  assert.ok(compiler.compile(schema).ok);
+  assert.ok(compiler.compile(schema).ok);
+  const third = compiler.compile(true);
+  assert.deepEqual(third.ok ? [] : third.problems, [
+    {
+      at: [],
+      reason:
+        'has 1 subschemas, more than the 0 left of the 10 one catalogue load compiles (each is about 1 ms of ' +
+        'compiling on the event loop)',
+    },
+  ]);
+  assert.equal(MAX_LOAD_SUBSCHEMAS, 10_000);
+  assert.ok(new DataSchemaCompiler().compile(schema).ok, 'a compiler of its own starts afresh');
 });

@@ -27,6 +27,13 @@ export const MAX_DATA_SCHEMA_BYTES = 256 * 1024;
  * pair, 20,000 small objects took 13 s). 100 items are at most 100 × the event's size of comparing.
  */
 export const MAX_UNIQUE_ITEMS_COMPARED = 100;
+/**
+ * Subschemas (the schema and each schema inside it: a property's, an `allOf` branch...) one compiler, i.e. one
+ * catalogue load, compiles in all. Ajv generates code for each, 0.7 to 1.3 ms apiece on the event loop (measured:
+ * 1,200 properties took 1.6 s and 4 MB), and a load runs at start and on SIGHUP: 10,000 is ~10 s at most, where
+ * MAX_CATALOGUE_TYPES schemas of the largest size (5,000 values) would be about an hour and gigabytes.
+ */
+export const MAX_LOAD_SUBSCHEMAS = 10_000;
 
 /** Why a schema was refused; `at` is the path inside the schema (`['properties', 'size', 'type']`), when known. */
 export interface DataSchemaProblem {
@@ -87,9 +94,20 @@ function re2Engine(): RegExpEngine {
  * compiled, so a reload with a fresh one lets the replaced catalogue's code be freed. Schemas sharing an `$id` in
  * one load are refused (Ajv's registry), as they would be ambiguous for `$ref`.
  */
+export interface DataSchemaCompilerOptions {
+  /** Subschemas this compiler compiles in all (default MAX_LOAD_SUBSCHEMAS). */
+  maxSubschemas?: number;
+}
+
 export class DataSchemaCompiler {
   private draft07: Ajv | undefined;
   private draft2020: Ajv2020 | undefined;
+  private readonly maxSubschemas: number;
+  private subschemas = 0;
+
+  constructor(opts: DataSchemaCompilerOptions = {}) {
+    this.maxSubschemas = opts.maxSubschemas ?? MAX_LOAD_SUBSCHEMAS;
+  }
 
   /** A check for `data`, or why the schema cannot be one. Never throws for any JSON value. */
   compile(schema: unknown): DataSchemaResult {
@@ -123,8 +141,16 @@ export class DataSchemaCompiler {
           : { at: pointerSegments(e.instancePath), reason: metaReason(e) };
       return { ok: false, problems: [problem] };
     }
-    const quadratic = uniqueItemsProblem(schema);
-    if (quadratic !== undefined) return { ok: false, problems: [quadratic] };
+    const walked = walkSchema(schema);
+    if (walked.problem !== undefined) return { ok: false, problems: [walked.problem] };
+    if (this.subschemas + walked.subschemas > this.maxSubschemas) {
+      const left = this.maxSubschemas - this.subschemas;
+      const reason =
+        `has ${walked.subschemas} subschemas, more than the ${left} left of the ${this.maxSubschemas} one ` +
+        `catalogue load compiles (each is about 1 ms of compiling on the event loop)`;
+      return { ok: false, problems: [{ at: [], reason }] };
+    }
+    this.subschemas += walked.subschemas;
     try {
       const validate = ajv.compile(schema as object | boolean);
       return {
@@ -190,26 +216,26 @@ const MAP_KEYWORDS = ['properties', 'patternProperties', '$defs', 'definitions',
 const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
- * A `uniqueItems: true` that would compare objects or arrays pairwise without a bound. Ajv checks items of scalar
- * types (`items.type` with no object or array) in one pass, so only the others need maxItems. Walks schema
- * positions only (a valid schema: strict mode refuses unknown keywords), so `uniqueItems` as a property name, an
- * enum value or an example is not taken for the keyword.
+ * Counts the subschemas and finds a `uniqueItems: true` that would compare objects or arrays pairwise without a
+ * bound. Ajv checks items of scalar types (`items.type` with no object or array) in one pass, so only the others
+ * need maxItems. Walks schema positions only (a valid schema: strict mode refuses unknown keywords), so
+ * `uniqueItems` as a property name, an enum value or an example is not taken for the keyword.
  */
-function uniqueItemsProblem(schema: unknown): DataSchemaProblem | undefined {
+function walkSchema(schema: unknown): { problem?: DataSchemaProblem; subschemas: number } {
   const stack: { v: unknown; at: (string | number)[] }[] = [{ v: schema, at: [] }];
+  let subschemas = 0;
   while (stack.length > 0) {
     const { v, at } = stack.pop()!;
+    subschemas++;
     if (!isTable(v)) continue;
     if (v.uniqueItems === true && !scalarItems(v.items)) {
       const max = v.maxItems;
       if (typeof max !== 'number' || max > MAX_UNIQUE_ITEMS_COMPARED) {
         const given = typeof max === 'number' ? `maxItems ${max} is over ${MAX_UNIQUE_ITEMS_COMPARED}: ` : '';
-        return {
-          at: [...at, 'uniqueItems'],
-          reason:
-            `compares every pair of items that may be objects or arrays: ${given}give maxItems (at most ` +
-            `${MAX_UNIQUE_ITEMS_COMPARED}) beside it, or items of scalar types ("items": {"type": "string"})`,
-        };
+        const reason =
+          `compares every pair of items that may be objects or arrays: ${given}give maxItems (at most ` +
+          `${MAX_UNIQUE_ITEMS_COMPARED}) beside it, or items of scalar types ("items": {"type": "string"})`;
+        return { problem: { at: [...at, 'uniqueItems'], reason }, subschemas };
       }
     }
     for (const k of SCHEMA_KEYWORDS) {
@@ -222,7 +248,7 @@ function uniqueItemsProblem(schema: unknown): DataSchemaProblem | undefined {
       if (isTable(map)) for (const [name, sub] of Object.entries(map)) stack.push({ v: sub, at: [...at, k, name] });
     }
   }
-  return undefined;
+  return { subschemas };
 }
 
 /** Items Ajv's uniqueItems compares in one pass: `items.type` names only types other than object and array. */
