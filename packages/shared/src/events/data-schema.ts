@@ -73,15 +73,8 @@ type RegExpEngine = NonNullable<NonNullable<Options['code']>['regExp']>;
 
 function re2Engine(): RegExpEngine {
   const engine = (pattern: string): { test(s: string): boolean; toString(): string } => {
-    let re: RE2JS;
-    try {
-      re = RE2JS.compile(RE2JS.translateRegExp(pattern));
-    } catch (err) {
-      throw new Error(
-        `pattern ${JSON.stringify(pattern)} cannot run on RE2, the linear-time engine patterns use ` +
-          `(no lookaround or backreferences): ${(err as Error).message}`,
-      );
-    }
+    const re = re2(pattern);
+    if (typeof re === 'string') throw new Error(`pattern ${JSON.stringify(pattern)} ${re}`);
     // Ajv keys its compiled patterns by toString: the pattern itself, one flag set for all.
     return { test: (s) => re.test(s), toString: () => pattern };
   };
@@ -89,16 +82,28 @@ function re2Engine(): RegExpEngine {
   return Object.assign(engine, { code: 'require("re2js").RE2JS' });
 }
 
-/**
- * Compiles data schemas for one load of a catalogue. One compiler per load: an Ajv instance keeps every schema it
- * compiled, so a reload with a fresh one lets the replaced catalogue's code be freed. Schemas sharing an `$id` in
- * one load are refused (Ajv's registry), as they would be ambiguous for `$ref`.
- */
+/** A pattern compiled by RE2, or why it cannot be. */
+function re2(pattern: string): RE2JS | string {
+  try {
+    return RE2JS.compile(RE2JS.translateRegExp(pattern));
+  } catch (err) {
+    return (
+      'cannot run on RE2, the linear-time engine patterns use (no lookaround or backreferences): ' +
+      (err as Error).message
+    );
+  }
+}
+
 export interface DataSchemaCompilerOptions {
   /** Subschemas this compiler compiles in all (default MAX_LOAD_SUBSCHEMAS). */
   maxSubschemas?: number;
 }
 
+/**
+ * Compiles data schemas for one load of a catalogue. One compiler per load: an Ajv instance keeps every schema it
+ * compiled, so a reload with a fresh one lets the replaced catalogue's code be freed. Schemas sharing an `$id` in
+ * one load are refused (Ajv's registry), as they would be ambiguous for `$ref`.
+ */
 export class DataSchemaCompiler {
   private draft07: Ajv | undefined;
   private draft2020: Ajv2020 | undefined;
@@ -228,6 +233,14 @@ function walkSchema(schema: unknown): { problem?: DataSchemaProblem; subschemas:
     const { v, at } = stack.pop()!;
     subschemas++;
     if (!isTable(v)) continue;
+    // Found here rather than by Ajv's compile, so the refusal says where the pattern is.
+    const patterns: [unknown, (string | number)[]][] = [[v.pattern, [...at, 'pattern']]];
+    if (isTable(v.patternProperties))
+      for (const p of Object.keys(v.patternProperties)) patterns.push([p, [...at, 'patternProperties', p]]);
+    for (const [p, where] of patterns) {
+      const re = typeof p === 'string' ? re2(p) : undefined;
+      if (typeof re === 'string') return { problem: { at: where, reason: `${JSON.stringify(p)} ${re}` }, subschemas };
+    }
     if (v.uniqueItems === true && !scalarItems(v.items)) {
       const max = v.maxItems;
       if (typeof max !== 'number' || max > MAX_UNIQUE_ITEMS_COMPARED) {
