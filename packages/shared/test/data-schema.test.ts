@@ -3,7 +3,12 @@
 // objects and arrays, is bounded by maxItems unless the items are scalars.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataSchemaCompiler, MAX_LOAD_SUBSCHEMAS, MAX_UNIQUE_ITEMS_COMPARED } from '../src/events/data-schema.js';
+import {
+  DataSchemaCompiler,
+  MAX_LOAD_SUBSCHEMAS,
+  MAX_UNFOLDED_SUBSCHEMAS,
+  MAX_UNIQUE_ITEMS_COMPARED,
+} from '../src/events/data-schema.js';
 
 function check(schema: unknown, data: unknown) {
   const r = new DataSchemaCompiler().compile(schema);
@@ -109,4 +114,69 @@ test('one compiler (one catalogue load) compiles a bounded number of subschemas 
   ]);
   assert.equal(MAX_LOAD_SUBSCHEMAS, 10_000);
   assert.ok(new DataSchemaCompiler().compile(schema).ok, 'a compiler of its own starts afresh');
+});
+
+test('$ref: overlapping branches that unfold exponentially are refused; a schema referring to itself too', () => {
+  // anyOf [ref next, ref next] over 20 definitions: 2^20 paths, every one walked for data failing at the bottom
+  // (measured before this bound: 22 levels of a recursive form took 87 s for a 60-byte event).
+  const defs: Record<string, unknown> = { d20: { type: 'string' } };
+  for (let i = 0; i < 20; i++)
+    defs[`d${i}`] = { anyOf: [{ $ref: `#/$defs/d${i + 1}` }, { $ref: `#/$defs/d${i + 1}` }] };
+  assert.match(
+    refusal({ $defs: defs, $ref: '#/$defs/d0' }),
+    new RegExp(`^: has more than ${MAX_UNFOLDED_SUBSCHEMAS} subschemas with its \\$refs followed`),
+  );
+  const recursive = {
+    $defs: {
+      a: {
+        anyOf: [
+          { type: 'array', items: { $ref: '#/$defs/a' } },
+          { type: 'array', items: { $ref: '#/$defs/a' } },
+        ],
+      },
+    },
+    $ref: '#/$defs/a',
+  };
+  assert.match(refusal(recursive), /^\$defs\/a\/anyOf\/\d\/items\/\$ref: a schema may not refer to itself/);
+  // A tree schema (a node whose children are nodes) is recursion too, and refused the same way.
+  const tree = {
+    $id: 'https://example.com/tree',
+    type: 'object',
+    properties: { kids: { items: { $ref: 'https://example.com/tree' } } },
+  };
+  assert.match(refusal(tree), /^properties\/kids\/items\/\$ref: a schema may not refer to itself/);
+  assert.match(refusal({ $dynamicAnchor: 'n', type: 'object' }), /^\$dynamicAnchor: is not supported/);
+});
+
+test('$ref: definitions used several times, draft-07 anchors and the top $id resolve; a $ref outside the schema is refused', () => {
+  const schema = {
+    $id: 'https://example.com/s',
+    $defs: { name: { type: 'string', maxLength: 8 }, id: { type: 'integer' } },
+    type: 'object',
+    properties: {
+      first: { $ref: '#/$defs/name' },
+      last: { $ref: 'https://example.com/s#/$defs/name' },
+      id: { $ref: '#/$defs/id' },
+    },
+  };
+  assert.deepEqual(check(schema, { first: 'ada', last: 'lovelace', id: 1 }), []);
+  assert.deepEqual(
+    check(schema, { first: 'ada', last: 'lovelace-byron' }).map((e) => e.field),
+    ['data.last'],
+  );
+  assert.deepEqual(
+    check(schema, { id: 'x' }).map((e) => e.field),
+    ['data.id'],
+  );
+  const draft07 = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    definitions: { n: { $id: '#num', type: 'number' } },
+    items: { $ref: '#num' },
+  };
+  assert.deepEqual(check(draft07, [1, 2]), []);
+  assert.match(refusal({ $ref: 'other.json#/a' }), /^\$ref: "other\.json#\/a" must refer inside its own schema/);
+  assert.match(
+    refusal({ properties: { a: { $id: 'https://x/y', type: 'string' } } }),
+    /^properties\/a\/\$id: is not supported below the top/,
+  );
 });

@@ -4,8 +4,10 @@
 import { Ajv, type ErrorObject, type Options } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { RE2JS } from 're2js';
 import { pointerToField, type EventFieldError } from './envelope.js';
+import { re2Engine, schemaCost } from './schema-cost.js';
+
+export { MAX_UNFOLDED_SUBSCHEMAS, MAX_UNIQUE_ITEMS_COMPARED } from './schema-cost.js';
 
 // ajv-formats is CommonJS with `exports.default`: under NodeNext the default import is the module object.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (
@@ -22,11 +24,6 @@ export const JSON_SCHEMA_2020_12 = 'https://json-schema.org/draft/2020-12/schema
 export const MAX_DATA_SCHEMA_DEPTH = 32;
 export const MAX_DATA_SCHEMA_NODES = 5_000;
 export const MAX_DATA_SCHEMA_BYTES = 256 * 1024;
-/**
- * Most items a `uniqueItems` check compares pairwise (items that may be objects or arrays: Ajv deep-compares every
- * pair, 20,000 small objects took 13 s). 100 items are at most 100 × the event's size of comparing.
- */
-export const MAX_UNIQUE_ITEMS_COMPARED = 100;
 /**
  * Subschemas (the schema and each schema inside it: a property's, an `allOf` branch...) one compiler, i.e. one
  * catalogue load, compiles in all. Ajv generates code for each, 0.7 to 1.3 ms apiece on the event loop (measured:
@@ -63,36 +60,6 @@ const AJV_OPTIONS: Options = {
   // `pattern` and `patternProperties` run on RE2 (docs/catalogue.md): linear in the string, for every event.
   code: { regExp: re2Engine() },
 };
-
-/**
- * Ajv's regExp engine on re2js (RE2 in JavaScript: linear-time matching, no backtracking). ECMAScript forms RE2 spells
- * otherwise (`\uXXXX`, `(?<name>`) are translated; lookaround and backreferences have no linear-time match and are
- * refused when the schema compiles. Always Unicode (Ajv's `u`).
- */
-type RegExpEngine = NonNullable<NonNullable<Options['code']>['regExp']>;
-
-function re2Engine(): RegExpEngine {
-  const engine = (pattern: string): { test(s: string): boolean; toString(): string } => {
-    const re = re2(pattern);
-    if (typeof re === 'string') throw new Error(`pattern ${JSON.stringify(pattern)} ${re}`);
-    // Ajv keys its compiled patterns by toString: the pattern itself, one flag set for all.
-    return { test: (s) => re.test(s), toString: () => pattern };
-  };
-  // Used only by Ajv's standalone code generation, which this module does not use.
-  return Object.assign(engine, { code: 'require("re2js").RE2JS' });
-}
-
-/** A pattern compiled by RE2, or why it cannot be. */
-function re2(pattern: string): RE2JS | string {
-  try {
-    return RE2JS.compile(RE2JS.translateRegExp(pattern));
-  } catch (err) {
-    return (
-      'cannot run on RE2, the linear-time engine patterns use (no lookaround or backreferences): ' +
-      (err as Error).message
-    );
-  }
-}
 
 export interface DataSchemaCompilerOptions {
   /** Subschemas this compiler compiles in all (default MAX_LOAD_SUBSCHEMAS). */
@@ -146,7 +113,7 @@ export class DataSchemaCompiler {
           : { at: pointerSegments(e.instancePath), reason: metaReason(e) };
       return { ok: false, problems: [problem] };
     }
-    const walked = walkSchema(schema);
+    const walked = schemaCost(schema);
     if (walked.problem !== undefined) return { ok: false, problems: [walked.problem] };
     if (this.subschemas + walked.subschemas > this.maxSubschemas) {
       const left = this.maxSubschemas - this.subschemas;
@@ -164,8 +131,8 @@ export class DataSchemaCompiler {
           try {
             return validate(data) ? [] : dataErrors(validate.errors ?? []);
           } catch (err) {
-            // A schema that refers to itself without consuming anything (`{"$ref": "#"}`) recurses until the stack
-            // ends: the event is refused, the intake goes on.
+            // Not expected (schema-cost.ts refuses a schema that refers to itself), but should a check fail, the
+            // event is refused and the intake goes on.
             return [
               { field: 'data', reason: `cannot be checked: the type's schema failed (${(err as Error).message})` },
             ];
@@ -197,78 +164,6 @@ function boundProblem(schema: unknown): DataSchemaProblem | undefined {
   if (bytes > MAX_DATA_SCHEMA_BYTES)
     return { at: [], reason: `is ${bytes} bytes as JSON, over ${MAX_DATA_SCHEMA_BYTES}` };
   return undefined;
-}
-
-/** Keywords whose value is a schema, an array of schemas, or (MAP_KEYWORDS) a table of them: every schema position. */
-const SCHEMA_KEYWORDS = [
-  'items',
-  'prefixItems',
-  'additionalItems',
-  'allOf',
-  'anyOf',
-  'oneOf',
-  'not',
-  'if',
-  'then',
-  'else',
-  'contains',
-  'additionalProperties',
-  'propertyNames',
-  'unevaluatedItems',
-  'unevaluatedProperties',
-];
-const MAP_KEYWORDS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas', 'dependencies'];
-const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/**
- * Counts the subschemas and finds a `uniqueItems: true` that would compare objects or arrays pairwise without a
- * bound. Ajv checks items of scalar types (`items.type` with no object or array) in one pass, so only the others
- * need maxItems. Walks schema positions only (a valid schema: strict mode refuses unknown keywords), so
- * `uniqueItems` as a property name, an enum value or an example is not taken for the keyword.
- */
-function walkSchema(schema: unknown): { problem?: DataSchemaProblem; subschemas: number } {
-  const stack: { v: unknown; at: (string | number)[] }[] = [{ v: schema, at: [] }];
-  let subschemas = 0;
-  while (stack.length > 0) {
-    const { v, at } = stack.pop()!;
-    subschemas++;
-    if (!isTable(v)) continue;
-    // Found here rather than by Ajv's compile, so the refusal says where the pattern is.
-    const patterns: [unknown, (string | number)[]][] = [[v.pattern, [...at, 'pattern']]];
-    if (isTable(v.patternProperties))
-      for (const p of Object.keys(v.patternProperties)) patterns.push([p, [...at, 'patternProperties', p]]);
-    for (const [p, where] of patterns) {
-      const re = typeof p === 'string' ? re2(p) : undefined;
-      if (typeof re === 'string') return { problem: { at: where, reason: `${JSON.stringify(p)} ${re}` }, subschemas };
-    }
-    if (v.uniqueItems === true && !scalarItems(v.items)) {
-      const max = v.maxItems;
-      if (typeof max !== 'number' || max > MAX_UNIQUE_ITEMS_COMPARED) {
-        const given = typeof max === 'number' ? `maxItems ${max} is over ${MAX_UNIQUE_ITEMS_COMPARED}: ` : '';
-        const reason =
-          `compares every pair of items that may be objects or arrays: ${given}give maxItems (at most ` +
-          `${MAX_UNIQUE_ITEMS_COMPARED}) beside it, or items of scalar types ("items": {"type": "string"})`;
-        return { problem: { at: [...at, 'uniqueItems'], reason }, subschemas };
-      }
-    }
-    for (const k of SCHEMA_KEYWORDS) {
-      const sub = v[k];
-      if (Array.isArray(sub)) sub.forEach((el, i) => stack.push({ v: el, at: [...at, k, i] }));
-      else if (sub !== undefined) stack.push({ v: sub, at: [...at, k] });
-    }
-    for (const k of MAP_KEYWORDS) {
-      const map = v[k];
-      if (isTable(map)) for (const [name, sub] of Object.entries(map)) stack.push({ v: sub, at: [...at, k, name] });
-    }
-  }
-  return { subschemas };
-}
-
-/** Items Ajv's uniqueItems compares in one pass: `items.type` names only types other than object and array. */
-function scalarItems(items: unknown): boolean {
-  if (!isTable(items)) return false;
-  const types = typeof items.type === 'string' ? [items.type] : items.type;
-  return Array.isArray(types) && types.length > 0 && !types.some((t) => t === 'object' || t === 'array');
 }
 
 function pointerSegments(pointer: string): string[] {
