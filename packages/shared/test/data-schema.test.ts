@@ -3,6 +3,7 @@
 // objects and arrays, is bounded by maxItems unless the items are scalars.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import {
   DataSchemaCompiler,
   MAX_LOAD_SUBSCHEMAS,
@@ -14,6 +15,12 @@ function check(schema: unknown, data: unknown) {
   const r = new DataSchemaCompiler().compile(schema);
   assert.ok(r.ok, `compiles: ${JSON.stringify(r)}`);
   return r.check(data);
+}
+
+function compileOk(schema: unknown) {
+  const r = new DataSchemaCompiler().compile(schema);
+  assert.ok(r.ok, `compiles: ${JSON.stringify(r)}`);
+  return r.check;
 }
 
 function refusal(schema: unknown): string {
@@ -179,4 +186,38 @@ test('$ref: definitions used several times, draft-07 anchors and the top $id res
     refusal({ properties: { a: { $id: 'https://x/y', type: 'string' } } }),
     /^properties\/a\/\$id: is not supported below the top/,
   );
+});
+
+test('fast-check: patterns answer as ECMAScript RegExp (u) does, line terminators and Unicode spaces included', () => {
+  const patterns = [
+    '.',
+    '^.+$',
+    '^a.c$',
+    '[.]',
+    '\\.',
+    '\\s',
+    '^\\s*$',
+    '^\\S+$',
+    '[\\s,]+',
+    '^[^\\s]+$',
+    '^[^.\\s]$',
+    '^[\\w.-]+@[\\w.-]+$',
+    '^\\d{2,3}$',
+    '\\\\s',
+    '[\\]s]',
+    '^(ab|a\\.)+$',
+  ];
+  const checks = patterns.map((pattern) => ({ pattern, js: new RegExp(pattern, 'u'), check: compileOk({ pattern }) }));
+  const alphabet = ['a', 'b', 'c', '.', ',', '@', '-', '1', 's', ']', '\\', 'é', '\u{1d7d8}'];
+  const spaces = [' ', '\t', '\n', '\r', '\u000b', '\f', '\u00a0', '\u1680', '\u2000', '\u200a', '\u2028', '\u2029'];
+  const more = ['\u202f', '\u205f', '\u3000', '\ufeff', '\u200b', '\u0085', '\u180e'];
+  const text = fc.array(fc.constantFrom(...alphabet, ...spaces, ...more), { maxLength: 8 }).map((a) => a.join(''));
+  fc.assert(
+    fc.property(text, (s) => {
+      for (const { pattern, js, check } of checks)
+        assert.equal(check(s).length === 0, js.test(s), `${pattern} on ${JSON.stringify(s)}`);
+    }),
+    { numRuns: 2000 },
+  );
+  assert.match(refusal({ pattern: '[\\S]' }), /\\S inside a character class has no RE2 form/);
 });

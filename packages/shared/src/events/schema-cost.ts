@@ -44,14 +44,50 @@ export function re2Engine(): RegExpEngine {
 
 /** A pattern compiled by RE2, or why it cannot be. */
 function re2(pattern: string): RE2JS | string {
+  const source = ecmaClasses(pattern);
+  if (source === undefined)
+    return 'cannot run on RE2: \\S inside a character class has no RE2 form (write the class without it)';
   try {
-    return RE2JS.compile(RE2JS.translateRegExp(pattern));
+    return RE2JS.compile(RE2JS.translateRegExp(source));
   } catch (err) {
     return (
       'cannot run on RE2, the linear-time engine patterns use (no lookaround or backreferences): ' +
       (err as Error).message
     );
   }
+}
+
+/**
+ * ECMAScript's whitespace (`\s`: WhiteSpace and LineTerminator, ECMA-262 22.2.2.9) and what its `.` excludes
+ * (LineTerminator) spelt out: RE2's `\s` is [\t\n\f\r ] alone and its `.` excludes only \n, so `^.+$` would
+ * take "a\rb" and `^\s$` refuse "\u00a0", where JSON Schema's ECMAScript patterns do the reverse.
+ */
+const ECMA_SPACE = '\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
+const ECMA_DOT = '[^\\n\\r\\u2028\\u2029]';
+
+/** `pattern` with `.`, `\s` and `\S` in ECMAScript's meaning; undefined for a `\S` inside a class. */
+function ecmaClasses(pattern: string): string | undefined {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '\\' && i + 1 < pattern.length) {
+      const next = pattern[++i]!;
+      if (next === 's') out += inClass ? ECMA_SPACE : `[${ECMA_SPACE}]`;
+      else if (next === 'S') {
+        if (inClass) return undefined;
+        out += `[^${ECMA_SPACE}]`;
+      } else out += c + next;
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+      out += c;
+    } else if (c === '[') {
+      inClass = true;
+      out += c;
+      if (pattern[i + 1] === '^') out += pattern[++i];
+    } else out += c === '.' ? ECMA_DOT : c;
+  }
+  return out;
 }
 
 /** Keywords whose value is a schema, an array of schemas, or (MAP_KEYWORDS) a table of them: every schema position. */
