@@ -79,7 +79,10 @@ async function reloaded(run: Run, n: number): Promise<Record<string, unknown>> {
 test('a catalogue type is accepted, checked against its schema, routed by its handlers, and refused once reloaded away', async (t) => {
   const { dir, types, sink, run, nc } = await start(t);
   const loaded = await logLine(run, 'event catalogue loaded');
-  assert.deepEqual([loaded.types, loaded.files, loaded.file_types], [KNOWN_EVENT_TYPES.length + 2, [types], ['backupCompleted', 'auditNoted']]);
+  assert.deepEqual(
+    [loaded.types, loaded.files, loaded.file_types],
+    [KNOWN_EVENT_TYPES.length + 2, [types], ['backupCompleted', 'auditNoted']],
+  );
 
   assert.deepEqual(await publish(nc, 'backupCompleted', 'b1', { size: 5 }), { id: 'b1' });
   const bad = await publish(nc, 'backupCompleted', 'b2', { size: 'big' });
@@ -101,7 +104,10 @@ test('a catalogue type is accepted, checked against its schema, routed by its ha
   // Reloaded away: backupCompleted goes, restoreStarted comes.
   write(dir, 'types.toml', ['[types.auditNoted]', '[types.restoreStarted]', 'handlers = ["feed"]']);
   const done = await reloaded(run, 1);
-  assert.deepEqual([done.added, done.removed, done.types], [['restoreStarted'], ['backupCompleted'], KNOWN_EVENT_TYPES.length + 2]);
+  assert.deepEqual(
+    [done.added, done.removed, done.types],
+    [['restoreStarted'], ['backupCompleted'], KNOWN_EVENT_TYPES.length + 2],
+  );
   const gone = await publish(nc, 'backupCompleted', 'b4', { size: 1 });
   assert.equal(gone.error?.field, 'type');
   assert.match(gone.error!.reason, /^unknown event type "backupCompleted"; known types: compliance_ingest, /);
