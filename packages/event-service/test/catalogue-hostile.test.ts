@@ -1,12 +1,15 @@
 // Hostile catalogue files and schemas (fast-check and hand-made extremes): a load either gives a catalogue or throws
 // one ConfigError naming the file, never another error, a crash or a hang; a schema that cannot check an event
 // refuses the event instead of failing the intake.
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigError, DataSchemaCompiler, MAX_LOAD_SUBSCHEMAS, tomlString } from '@event-broker/shared';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { loadCatalogue } from '../src/catalogue/load.js';
+import { refused } from './helpers/service-config.js';
 
 const HANDLERS = ['feed', 'cfgingest', 'event_feed'];
 /**
@@ -156,4 +159,21 @@ test('schemas that would take minutes to compile together are refused past the l
   // Two of them fit.
   const two = write(dir, 'two.toml', lines.slice(0, 2 * perType));
   assert.deepEqual(loadCatalogue([two], { handlers: HANDLERS }).types, ['aOne', 'bOne']);
+});
+
+test('a FIFO or a device as a catalogue or schema file is refused unopened, not waited on or read without end', (t) => {
+  // Both have size 0 to stat: read whole, /dev/zero never ends (memory) and a FIFO waits for a writer (a hang).
+  const dir = tmpDir(t);
+  const fifo = path.join(dir, 'types.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const schemaFifo = write(dir, 'schema-fifo.toml', ['[types.aB]', `data = ${tomlString(fifo)}`]);
+  const zero = write(dir, 'zero.toml', ['[types.aC]', 'data = "/dev/zero"']);
+  const err = refused(() => loadCatalogue([fifo, '/dev/zero', schemaFifo, zero], { handlers: HANDLERS }));
+  const lines = err.problems.map((p) => `${p.file}:${p.line ?? ''}: ${p.key}: ${p.reason}`);
+  assert.deepEqual(lines, [
+    `${fifo}:: : is not a regular file`,
+    '/dev/zero:: : is not a regular file',
+    `${schemaFifo}:2: types.aB.data: ${fifo}: is not a regular file`,
+    `${zero}:2: types.aC.data: /dev/zero: is not a regular file`,
+  ]);
 });

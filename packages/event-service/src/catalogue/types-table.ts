@@ -2,7 +2,6 @@
 // `file:line: types.NAME.key: reason`): each becomes a type registered in the catalogue being loaded, its `data`
 // schema (inline, or a .json file beside the catalogue file) compiled by shared data-schema.ts. Reading the
 // catalogue files and combining them is load.ts's.
-import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   decodedOrProblems,
@@ -20,6 +19,7 @@ import {
   type EventCatalogue,
   type EventTypeDefinition,
 } from '@event-broker/shared';
+import { readFileText } from './read-file.js';
 
 /** Types one file may define: far more than a product has, few enough that a load compiles in a second or two. */
 export const MAX_TYPES_PER_FILE = 1_000;
@@ -202,28 +202,13 @@ function decodeData(raw: unknown, file: string, compiler: DataSchemaCompiler, ba
 function readSchemaFile(
   path: string,
 ): { schema: unknown } | { problem: string; code: 'ECONFIG_FILE' | 'ECONFIG_VALUE' | 'ECONFIG_RANGE' } {
-  let text: string;
+  const read = readFileText(path, MAX_SCHEMA_FILE_BYTES, 'schema file');
+  if ('problem' in read) return read;
   try {
-    const size = statSync(path).size;
-    if (size > MAX_SCHEMA_FILE_BYTES)
-      return { code: 'ECONFIG_RANGE', problem: `is ${size} bytes, over ${MAX_SCHEMA_FILE_BYTES}` };
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    return { code: 'ECONFIG_FILE', problem: `cannot read the schema file: ${readError(err)}` };
-  }
-  try {
-    return { schema: JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text) };
+    return { schema: JSON.parse(read.text) };
   } catch (err) {
     return { code: 'ECONFIG_VALUE', problem: `not JSON: ${(err as Error).message}` };
   }
-}
-
-export function readError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EISDIR') return 'it is a directory';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  return (err as Error).message;
 }
 
 /**
