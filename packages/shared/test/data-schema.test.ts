@@ -221,3 +221,17 @@ test('fast-check: patterns answer as ECMAScript RegExp (u) does, line terminator
   );
   assert.match(refusal({ pattern: '[\\S]' }), /\\S inside a character class has no RE2 form/);
 });
+
+test('property names the Object prototype has (constructor, toString) are data like any other', () => {
+  // Without Ajv's ownProperties, `required` saw {}.constructor as given and `properties` checked the inherited one.
+  assert.deepEqual(
+    check({ type: 'object', required: ['constructor', 'toString'] }, {}).map((e) => e.field),
+    ['data.constructor'],
+  );
+  assert.deepEqual(check({ type: 'object', required: ['toString'] }, { toString: 1 }), []);
+  assert.deepEqual(check({ type: 'object', properties: { constructor: { type: 'string' } } }, {}), []);
+  assert.equal(check({ properties: { constructor: { type: 'string' } } }, { constructor: 1 }).length, 1);
+  const own = JSON.parse('{"__proto__": {"a": 1}}') as unknown;
+  assert.deepEqual(check({ type: 'object', required: ['__proto__'] }, own), []);
+  assert.equal(check({ type: 'object', required: ['__proto__'] }, {}).length, 1);
+});

@@ -57,6 +57,9 @@ const AJV_OPTIONS: Options = {
   allErrors: false,
   // Never a remote $ref (no loadSchema), never console output.
   logger: false,
+  // Only the event's own properties: otherwise `required: ["constructor"]` takes {} (its prototype has one) and
+  // `properties.toString` checks the inherited function.
+  ownProperties: true,
   // `pattern` and `patternProperties` run on RE2 (docs/catalogue.md): linear in the string, for every event.
   code: { regExp: re2Engine() },
 };
