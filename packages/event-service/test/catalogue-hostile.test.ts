@@ -2,6 +2,7 @@
 // one ConfigError naming the file, never another error, a crash or a hang; a schema that cannot check an event
 // refuses the event instead of failing the intake.
 import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import fc from 'fast-check';
 import { ConfigError, DataSchemaCompiler, MAX_LOAD_SUBSCHEMAS, tomlString } from '@event-broker/shared';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { loadCatalogue } from '../src/catalogue/load.js';
+import { MAX_CATALOGUE_LOAD_BYTES } from '../src/catalogue/read-file.js';
 import { refused } from './helpers/service-config.js';
 
 const HANDLERS = ['feed', 'cfgingest', 'event_feed'];
@@ -176,4 +178,25 @@ test('a FIFO or a device as a catalogue or schema file is refused unopened, not 
     `${schemaFifo}:2: types.aB.data: ${fifo}: is not a regular file`,
     `${zero}:2: types.aC.data: /dev/zero: is not a regular file`,
   ]);
+});
+
+test('a load reads at most MAX_CATALOGUE_LOAD_BYTES in all, catalogue and schema files together', (t) => {
+  // 64 files of 4 MiB each would be minutes of TOML parsing on the event loop; here a 1 MB schema file named by 17
+  // types (JSON parses fast, so the test does too) goes past the 16 MiB a load reads.
+  const dir = tmpDir(t);
+  const schema = write(dir, 'padded.json', `{"type": "object"${' '.repeat(1_000_000 - 18)}}`);
+  const size = statSync(schema).size;
+  const lines = Array.from({ length: 17 }, (_, i) => `types.t${i}One = { data = "padded.json" }`);
+  const file = write(dir, 'many.toml', lines);
+  const err = refused(() => loadCatalogue([file], { handlers: HANDLERS }));
+  assert.equal(err.problems.length, 1, err.message);
+  const p = err.problems[0]!;
+  assert.equal(p.key, 'types.t16One.data');
+  const left = MAX_CATALOGUE_LOAD_BYTES - statSync(file).size - 16 * size;
+  assert.equal(
+    p.reason,
+    `${schema}: is ${size} bytes, over ${left}, what is left of the ` +
+      `${MAX_CATALOGUE_LOAD_BYTES} one catalogue load reads in all`,
+  );
+  assert.equal(loadCatalogue([write(dir, 'fewer.toml', lines.slice(0, 16))], { handlers: HANDLERS }).types.length, 16);
 });

@@ -14,7 +14,7 @@ import {
   validate,
   type ConfigProblem,
 } from '@event-broker/shared';
-import { readFileText } from './read-file.js';
+import { MAX_CATALOGUE_LOAD_BYTES, readWithin } from './read-file.js';
 import { typesTable, type TypesContext } from './types-table.js';
 
 /** A catalogue file: a few thousand types with their schemas fit well under it. */
@@ -51,7 +51,7 @@ export function loadCatalogue(files: readonly string[], opts: LoadCatalogueOptio
     handlers: opts.handlers,
     definedIn: new Map(),
     compiler: new DataSchemaCompiler(),
-    room: { types: MAX_CATALOGUE_TYPES },
+    room: { types: MAX_CATALOGUE_TYPES, bytes: MAX_CATALOGUE_LOAD_BYTES },
   };
   const problems: ConfigProblem[] = [];
   const types: string[] = [];
@@ -70,7 +70,7 @@ export function loadCatalogue(files: readonly string[], opts: LoadCatalogueOptio
 }
 
 function loadFile(file: string, ctx: TypesContext): string[] {
-  const read = readFileText(file, MAX_CATALOGUE_FILE_BYTES);
+  const read = readWithin(file, MAX_CATALOGUE_FILE_BYTES, ctx.room);
   if ('problem' in read) throw new ConfigError([{ file, key: '', reason: read.problem, code: read.code }]);
   // As the service's own files: TOML 1.0, every key's line kept (shared config/load.ts), a byte-order mark dropped.
   const layer = parseTomlLayer(read.text, file);
