@@ -235,3 +235,30 @@ test("an unknown type's reply carries the known-types list whole up to its bound
   assert.equal(body.error.reason, r.errors[0]!.reason, 'not clipped: the list is cut by the catalogue, after a name');
   assert.match(body.error.reason, /, and \d+ more$/);
 });
+
+test('a schema a per-event check cannot bound is refused at its key: a pattern RE2 cannot run, an unbounded uniqueItems', (t) => {
+  const dir = tmpDir(t);
+  const file = write(dir, 'linear.toml', [
+    '[types.codeSet]',
+    '[types.codeSet.data.properties.code]',
+    'type = "string"',
+    'pattern = "^(?!x)[a-z]+$"',
+  ]);
+  assertOneProblem(
+    refused(() => loadCatalogue([file], { handlers: HANDLERS })),
+    file,
+    4,
+    'types.codeSet.data.properties.code.pattern',
+    'ECONFIG_VALUE',
+    /^"\^\(\?!x\)\[a-z\]\+\$" cannot run on RE2, the linear-time engine patterns use \(no lookaround or backreferences\)/,
+  );
+  const pairs = write(dir, 'pairs.toml', ['[types.pairSet.data]', 'type = "array"', 'uniqueItems = true']);
+  assertOneProblem(
+    refused(() => loadCatalogue([pairs], { handlers: HANDLERS })),
+    pairs,
+    3,
+    'types.pairSet.data.uniqueItems',
+    'ECONFIG_VALUE',
+    /^compares every pair of items that may be objects or arrays: give maxItems \(at most 100\)/,
+  );
+});

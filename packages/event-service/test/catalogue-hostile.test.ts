@@ -1,12 +1,17 @@
 // Hostile catalogue files and schemas (fast-check and hand-made extremes): a load either gives a catalogue or throws
 // one ConfigError naming the file, never another error, a crash or a hang; a schema that cannot check an event
 // refuses the event instead of failing the intake.
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ConfigError, DataSchemaCompiler, tomlString } from '@event-broker/shared';
+import { ConfigError, DataSchemaCompiler, MAX_LOAD_SUBSCHEMAS, tomlString } from '@event-broker/shared';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { loadCatalogue } from '../src/catalogue/load.js';
+import { MAX_CATALOGUE_LOAD_BYTES } from '../src/catalogue/read-file.js';
+import { refused } from './helpers/service-config.js';
 
 const HANDLERS = ['feed', 'cfgingest', 'event_feed'];
 /**
@@ -122,13 +127,76 @@ test('extreme nestings (past the TOML parser’s stack) and a self-referring sch
   const tables = write(dir, 'tables.toml', `[types.aB]\ndata = ${'{a='.repeat(50_000)}1${'}'.repeat(50_000)}\n`);
   assert.equal(outcome([arrays]), 'refused');
   assert.equal(outcome([tables]), 'refused');
-  // Compiles (a schema may refer to itself), but checking anything with it would never end: the event is refused.
+  // Checking anything with it would never end: refused when it compiles, naming the $ref.
   const selfRef = new DataSchemaCompiler().compile({ $ref: '#' });
-  assert.ok(selfRef.ok);
-  const errors = selfRef.check({ a: 1 });
-  assert.deepEqual(
-    errors.map((e) => e.field),
-    ['data'],
+  assert.deepEqual(selfRef.ok ? [] : selfRef.problems.map((p) => p.at), [['$ref']]);
+  assert.match(selfRef.ok ? '' : selfRef.problems[0]!.reason, /^a schema may not refer to itself/);
+});
+
+test('schemas that would take minutes to compile together are refused past the load’s subschema budget, naming the type', (t) => {
+  // Each schema is within its own bounds (5,000 values), but compiling MAX_CATALOGUE_TYPES of them would hold the
+  // event loop for about an hour: the load stops at MAX_LOAD_SUBSCHEMAS. Empty property schemas compile to nothing,
+  // so the test is quick; the count is what is bounded.
+  const dir = tmpDir(t);
+  const perType = Math.floor(MAX_LOAD_SUBSCHEMAS / 2.5);
+  const props = Array.from({ length: perType - 1 }, (_, i) => `p${i} = {}`);
+  const lines = ['a', 'b', 'c'].flatMap((n) => [`[types.${n}One.data.properties]`, ...props]);
+  const file = write(dir, 'big.toml', lines);
+  assert.throws(
+    () => loadCatalogue([file], { handlers: HANDLERS }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.problems.length, 1, err.message);
+      assert.match(
+        err.message,
+        new RegExp(
+          `^\\s*${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: types\\.cOne\\.data: has ${perType} subschemas, ` +
+            `more than the ${MAX_LOAD_SUBSCHEMAS - 2 * perType} left of the ${MAX_LOAD_SUBSCHEMAS} one catalogue load`,
+          'm',
+        ),
+      );
+      return true;
+    },
   );
-  assert.match(errors[0]!.reason, /cannot be checked/);
+  // Two of them fit.
+  const two = write(dir, 'two.toml', lines.slice(0, 2 * perType));
+  assert.deepEqual(loadCatalogue([two], { handlers: HANDLERS }).types, ['aOne', 'bOne']);
+});
+
+test('a FIFO or a device as a catalogue or schema file is refused unopened, not waited on or read without end', (t) => {
+  // Both have size 0 to stat: read whole, /dev/zero never ends (memory) and a FIFO waits for a writer (a hang).
+  const dir = tmpDir(t);
+  const fifo = path.join(dir, 'types.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const schemaFifo = write(dir, 'schema-fifo.toml', ['[types.aB]', `data = ${tomlString(fifo)}`]);
+  const zero = write(dir, 'zero.toml', ['[types.aC]', 'data = "/dev/zero"']);
+  const err = refused(() => loadCatalogue([fifo, '/dev/zero', schemaFifo, zero], { handlers: HANDLERS }));
+  const lines = err.problems.map((p) => `${p.file}:${p.line ?? ''}: ${p.key}: ${p.reason}`);
+  assert.deepEqual(lines, [
+    `${fifo}:: : is not a regular file`,
+    '/dev/zero:: : is not a regular file',
+    `${schemaFifo}:2: types.aB.data: ${fifo}: is not a regular file`,
+    `${zero}:2: types.aC.data: /dev/zero: is not a regular file`,
+  ]);
+});
+
+test('a load reads at most MAX_CATALOGUE_LOAD_BYTES in all, catalogue and schema files together', (t) => {
+  // 64 files of 4 MiB each would be minutes of TOML parsing on the event loop; here a 1 MB schema file named by 17
+  // types (JSON parses fast, so the test does too) goes past the 16 MiB a load reads.
+  const dir = tmpDir(t);
+  const schema = write(dir, 'padded.json', `{"type": "object"${' '.repeat(1_000_000 - 18)}}`);
+  const size = statSync(schema).size;
+  const lines = Array.from({ length: 17 }, (_, i) => `types.t${i}One = { data = "padded.json" }`);
+  const file = write(dir, 'many.toml', lines);
+  const err = refused(() => loadCatalogue([file], { handlers: HANDLERS }));
+  assert.equal(err.problems.length, 1, err.message);
+  const p = err.problems[0]!;
+  assert.equal(p.key, 'types.t16One.data');
+  const left = MAX_CATALOGUE_LOAD_BYTES - statSync(file).size - 16 * size;
+  assert.equal(
+    p.reason,
+    `${schema}: is ${size} bytes, over ${left}, what is left of the ` +
+      `${MAX_CATALOGUE_LOAD_BYTES} one catalogue load reads in all`,
+  );
+  assert.equal(loadCatalogue([write(dir, 'fewer.toml', lines.slice(0, 16))], { handlers: HANDLERS }).types.length, 16);
 });

@@ -177,6 +177,8 @@ for (const backend of BACKENDS) {
       assert.match(err.error.reason, new RegExp(`^typ: unknown field \\(known: ${known}, id\\)$`));
       const badType = (await natsQuery(nc, { type: ['a', 3] })) as { error: { reason: string } };
       assert.match(badType.error.reason, /^type: must be a type or comma-separated types/);
+      const noType = (await natsQuery(nc, { type: [] })) as { error?: { reason: string } };
+      assert.match(noType.error?.reason ?? 'answered a page', /^type: an empty list names no type/);
       // A stream with a type list opens and gets only those types.
       const typed = await openStream(t, `${base}/events/stream?type=profileDeleted,nodeTerminated&cursor=0`);
       await within(typed.until(8), 'the stream sends the 8 events of either type');

@@ -2,7 +2,6 @@
 // registers, read live) as its base, plus the types `[catalogue] files` define. Every file is read and every problem
 // reported, as `file:line: types.NAME.key: reason`, in one ConfigError; a load with any problem gives no catalogue.
 // Which catalogue is in force, and when it is replaced, is the service's (service-catalogue.ts).
-import { readFileSync, statSync } from 'node:fs';
 import {
   ConfigError,
   DataSchemaCompiler,
@@ -15,7 +14,8 @@ import {
   validate,
   type ConfigProblem,
 } from '@event-broker/shared';
-import { readError, typesTable, type TypesContext } from './types-table.js';
+import { MAX_CATALOGUE_LOAD_BYTES, readWithin } from './read-file.js';
+import { typesTable, type TypesContext } from './types-table.js';
 
 /** A catalogue file: a few thousand types with their schemas fit well under it. */
 export const MAX_CATALOGUE_FILE_BYTES = 4 * 1024 * 1024;
@@ -51,7 +51,7 @@ export function loadCatalogue(files: readonly string[], opts: LoadCatalogueOptio
     handlers: opts.handlers,
     definedIn: new Map(),
     compiler: new DataSchemaCompiler(),
-    room: { types: MAX_CATALOGUE_TYPES },
+    room: { types: MAX_CATALOGUE_TYPES, bytes: MAX_CATALOGUE_LOAD_BYTES },
   };
   const problems: ConfigProblem[] = [];
   const types: string[] = [];
@@ -70,26 +70,10 @@ export function loadCatalogue(files: readonly string[], opts: LoadCatalogueOptio
 }
 
 function loadFile(file: string, ctx: TypesContext): string[] {
-  let text: string;
-  try {
-    const size = statSync(file).size;
-    if (size > MAX_CATALOGUE_FILE_BYTES) {
-      throw new ConfigError([
-        { file, key: '', reason: `is ${size} bytes, over ${MAX_CATALOGUE_FILE_BYTES}`, code: 'ECONFIG_RANGE' },
-      ]);
-    }
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError(
-      [{ file, key: '', reason: `cannot read the file: ${readError(err)}`, code: 'ECONFIG_FILE' }],
-      {
-        cause: err,
-      },
-    );
-  }
+  const read = readWithin(file, MAX_CATALOGUE_FILE_BYTES, ctx.room);
+  if ('problem' in read) throw new ConfigError([{ file, key: '', reason: read.problem, code: read.code }]);
   // As the service's own files: TOML 1.0, every key's line kept (shared config/load.ts), a byte-order mark dropped.
-  const layer = parseTomlLayer(text.startsWith('\uFEFF') ? text.slice(1) : text, file);
+  const layer = parseTomlLayer(read.text, file);
   const fileSchema = s.table({ types: typesTable(ctx).optional() });
   return validate(fileSchema, layer, { files: [file] }).value.types ?? [];
 }

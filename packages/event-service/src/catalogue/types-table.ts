@@ -2,7 +2,6 @@
 // `file:line: types.NAME.key: reason`): each becomes a type registered in the catalogue being loaded, its `data`
 // schema (inline, or a .json file beside the catalogue file) compiled by shared data-schema.ts. Reading the
 // catalogue files and combining them is load.ts's.
-import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   decodedOrProblems,
@@ -20,6 +19,7 @@ import {
   type EventCatalogue,
   type EventTypeDefinition,
 } from '@event-broker/shared';
+import { readWithin } from './read-file.js';
 
 /** Types one file may define: far more than a product has, few enough that a load compiles in a second or two. */
 export const MAX_TYPES_PER_FILE = 1_000;
@@ -42,8 +42,11 @@ export interface TypesContext {
   /** Type name → the file that defined it first in this load. */
   definedIn: Map<string, string>;
   compiler: DataSchemaCompiler;
-  /** Types still allowed in this load (all files together); decremented as types register. */
-  room: { types: number };
+  /**
+   * Types still allowed in this load (all files together), decremented as types register; bytes still allowed to be
+   * read (catalogue and schema files together), decremented as files are read (readWithin).
+   */
+  room: { types: number; bytes: number };
 }
 
 type At = (string | number)[];
@@ -146,7 +149,7 @@ function decodeType(
     if (handlers !== undefined) def.handlers = handlers;
   }
   if (t.data !== undefined) {
-    const check = decodeData(t.data, file, ctx.compiler, bad);
+    const check = decodeData(t.data, file, ctx, bad);
     if (check !== undefined) def.checkData = check;
   }
   return def;
@@ -167,13 +170,13 @@ function decodeHandlers(raw: unknown, known: readonly string[], bad: Report): st
 }
 
 /** `data`: an inline schema (a TOML table) or the path of a .json schema file, relative to the catalogue file. */
-function decodeData(raw: unknown, file: string, compiler: DataSchemaCompiler, bad: Report) {
+function decodeData(raw: unknown, file: string, ctx: TypesContext, bad: Report) {
   let schema: unknown;
   let schemaFile: string | undefined;
   if (typeof raw === 'string') {
     if (raw === '') return void bad('ECONFIG_VALUE', 'must not be empty', ['data']);
     schemaFile = resolve(file === '<embedded>' ? process.cwd() : dirname(file), raw);
-    const read = readSchemaFile(schemaFile);
+    const read = readSchemaFile(schemaFile, ctx.room);
     if ('problem' in read) return void bad(read.code, `${schemaFile}: ${read.problem}`, ['data']);
     schema = read.schema;
   } else if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && !(raw instanceof Date)) {
@@ -187,7 +190,7 @@ function decodeData(raw: unknown, file: string, compiler: DataSchemaCompiler, ba
       ['data'],
     );
   }
-  const compiled = compiler.compile(schema);
+  const compiled = ctx.compiler.compile(schema);
   if (compiled.ok) return compiled.check;
   for (const p of compiled.problems) {
     // In a schema file the line is the `data` key's; the pointer says where in the file.
@@ -201,29 +204,15 @@ function decodeData(raw: unknown, file: string, compiler: DataSchemaCompiler, ba
 
 function readSchemaFile(
   path: string,
+  room: TypesContext['room'],
 ): { schema: unknown } | { problem: string; code: 'ECONFIG_FILE' | 'ECONFIG_VALUE' | 'ECONFIG_RANGE' } {
-  let text: string;
+  const read = readWithin(path, MAX_SCHEMA_FILE_BYTES, room, 'schema file');
+  if ('problem' in read) return read;
   try {
-    const size = statSync(path).size;
-    if (size > MAX_SCHEMA_FILE_BYTES)
-      return { code: 'ECONFIG_RANGE', problem: `is ${size} bytes, over ${MAX_SCHEMA_FILE_BYTES}` };
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    return { code: 'ECONFIG_FILE', problem: `cannot read the schema file: ${readError(err)}` };
-  }
-  try {
-    return { schema: JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text) };
+    return { schema: JSON.parse(read.text) };
   } catch (err) {
     return { code: 'ECONFIG_VALUE', problem: `not JSON: ${(err as Error).message}` };
   }
-}
-
-export function readError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EISDIR') return 'it is a directory';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  return (err as Error).message;
 }
 
 /**

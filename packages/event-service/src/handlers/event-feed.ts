@@ -103,6 +103,8 @@ function types(v: unknown): string[] | undefined {
       `type: must be a type or comma-separated types (over NATS also an array of them), got ${JSON.stringify(v)}`,
     );
   }
+  // Over NATS `[]` would read as "none of these": a page of nothing, after scanning a JetStream read's bound for it.
+  if (list.length === 0) throw new FeedQueryError('type: an empty list names no type (leave type out for every type)');
   const unique = [...new Set(list as string[])];
   if (unique.length > FEED_MAX_TYPES) {
     throw new FeedQueryError(`type: names ${unique.length} types, more than ${FEED_MAX_TYPES}`);

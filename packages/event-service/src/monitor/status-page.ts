@@ -379,7 +379,7 @@ abbr[title] { text-decoration: none; }
   }
 
   function showEvents(page) {
-    var rows = page === null ? [] : page.events.slice().reverse();
+    var rows = page === null ? [] : page.events;
     fill('event-rows', rows, page === null ? 'no event feed on this server' : 'no events yet', function (tr, e) {
       var ev = e.event || {};
       cell(tr, e.seq, 'num');
@@ -410,7 +410,9 @@ abbr[title] { text-decoration: none; }
       guard(handlerz, showHandlerz),
       guard(handlerz.then(function (h) {
         if (h === null || h.handlers === null) return null;
-        return get('events?limit=10&cursor=' + Math.max(0, h.handlers.last_seq - 10));
+        // Newest first from the top: not last_seq - 10, which finds fewer than 10 where sequences are sparse
+        // (a JetStream stream holds other messages between events).
+        return get('events?limit=10&order=desc');
       }), showEvents)
     ];
     Promise.all(work).then(function () {
