@@ -190,3 +190,19 @@ test('a reload reads the listener certificate again: new handshakes get the new 
     /certificate/,
   );
 });
+
+test('a reload that drops [intake.http.auth] admits no anonymous caller: allow_anonymous waits for a restart', async (t) => {
+  const dir = tmpDir(t);
+  const { server, port } = await startIntakeService(t, { auth: tokenAuth(dir) }, {}, dir);
+  server.applyConfig(
+    resolveServiceConfig({
+      service: { host: HOST, port: 0 },
+      store: { path: path.join(dir, 'events.db') },
+      log: { level: 'silent' },
+      intake: { http: { host: HOST, port: 0, allow_anonymous: true } },
+    } as never),
+  );
+  const a = await post(port, JSON.stringify(event('anon1')), { headers: STRUCTURED });
+  assert.equal(a.status, 401, a.text);
+  assert.equal(a.json.error.code, 'EINTAKE_AUTH');
+});

@@ -63,7 +63,11 @@ export class CallerCheck {
     const auth = this.settings.auth;
     if (this.verifier === undefined || auth === undefined) {
       if (subject !== undefined) return { ok: true, caller: this.certificateCaller(subject) };
-      return { ok: true, caller: { auth: UNAUTHENTICATED, grants: this.settings.event_types ?? ANY_TYPE } };
+      // Only when asked: a reload that drops [intake.http.auth] leaves allow_anonymous (restart-only) as it runs.
+      if (this.settings.allow_anonymous)
+        return { ok: true, caller: { auth: UNAUTHENTICATED, grants: this.settings.event_types ?? ANY_TYPE } };
+      const reason = 'no credential is configured for this listener and allow_anonymous is off';
+      return { ok: false, status: 401, reason, challenge: challenge() };
     }
     const header = req.headers.authorization;
     if (header === undefined)
