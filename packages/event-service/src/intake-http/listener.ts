@@ -183,6 +183,16 @@ export class HttpIntake {
         true,
       );
     }
+    // A coded body would be stored as its coded bytes (binary mode's data_base64) or refused as "not JSON": refused
+    // as unsupported instead (RFC 9110 section 15.5.16), before it is read.
+    const coding = req.headers['content-encoding']?.trim().toLowerCase();
+    if (coding !== undefined && coding !== '' && coding !== 'identity') {
+      const reason = `Content-Encoding ${JSON.stringify(coding.slice(0, 64))} is not supported: send the body uncoded`;
+      const a = singleAnswer(refusal(415, IntakeHttpErrorCode.EINTAKE_MEDIA_TYPE, reason), {
+        'accept-encoding': 'identity',
+      });
+      return writeAnswer(res, a, true);
+    }
     let unread = true;
     const settings = this.settings;
     const maxPayloadBytes = this.deps.maxPayloadBytes();
