@@ -2,7 +2,8 @@
 // from the headers before any body is read (caller.ts), bodies are read up to their bound, and the events go into
 // the service's durable intake (EventIntake.submit: the NATS intake's validation, event_limit and group commit).
 // A 2xx is sent only after the commit (respond.ts). What a peer may hold before it is verified is bounded: a socket
-// of max_connections, headers within node's 16 KiB and headers_timeout, the whole request within request_timeout.
+// of max_connections, a TLS handshake and then headers within node's 16 KiB, each within headers_timeout, the whole
+// request within request_timeout.
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
@@ -87,8 +88,12 @@ export class HttpIntake {
         else res.destroy();
       });
     };
+    // headers_timeout starts once a connection is node:http's, after its TLS handshake (node's default: 120 s).
     this.server = settings.tls
-      ? https.createServer({ ...options, ...this.tlsOptions(settings) }, handler)
+      ? https.createServer(
+          { ...options, ...this.tlsOptions(settings), handshakeTimeout: settings.headers_timeout },
+          handler,
+        )
       : http.createServer(options, handler);
     // Past it, node closes new sockets at accept: a flood takes no more descriptors than this.
     this.server.maxConnections = settings.max_connections;
