@@ -6,8 +6,11 @@ import {
   batchEvents,
   binaryEvent,
   bindingMode,
+  jsonNestsDeeperThan,
+  MAX_BODY_DEPTH,
   mediaType,
   percentDecode,
+  structuredEvent,
   type Headers,
 } from '../src/intake-http/binding.js';
 
@@ -73,5 +76,20 @@ test('a batch: an array of at most max_batch, an element over max_payload marked
   let deep = '1';
   for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;
   const nested = batchEvents(Buffer.from(`[${deep}]`), { maxBatch: 3, maxPayloadBytes: 1_000_000 });
-  assert.ok(nested.ok, 'nested too deep to stringify: left to the intake, which refuses it by depth');
+  assert.ok(!nested.ok && nested.refusal.status === 400, 'nested past what the intake takes: refused as a whole');
+});
+
+test('a body nested past MAX_BODY_DEPTH is refused from its bytes, before JSON.parse spends seconds on it', () => {
+  const nested = (depth: number, open = '[', close = ']') => Buffer.from(open.repeat(depth) + close.repeat(depth));
+  assert.equal(jsonNestsDeeperThan(nested(MAX_BODY_DEPTH), MAX_BODY_DEPTH), false);
+  assert.equal(jsonNestsDeeperThan(nested(MAX_BODY_DEPTH + 1), MAX_BODY_DEPTH), true);
+  assert.equal(jsonNestsDeeperThan(Buffer.from(JSON.stringify({ s: '[[[[\\"[[[[' })), 1), false, 'strings skipped');
+  const deep = nested(1_000_000);
+  const batch = batchEvents(deep, { maxBatch: 10, maxPayloadBytes: 1 << 20 });
+  assert.equal(batch.ok, false);
+  assert.match(!batch.ok ? batch.refusal.reason : '', /nests deeper than/);
+  const one = structuredEvent(nested(100_000, '{"a":', '}'));
+  assert.match(!one.ok ? one.refusal.reason : '', /nests deeper than/);
+  const bin = binaryEvent(h({ 'ce-specversion': '1.0', 'content-type': 'application/json' }), deep);
+  assert.deepEqual(!bin.ok && [bin.refusal.field, /nests deeper/.test(bin.refusal.reason)], ['data', true]);
 });
