@@ -33,8 +33,10 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 /** RFC 6750 section 3's challenge; the description is ours (never the token). */
 function challenge(error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope', description?: string): string {
   if (error === undefined) return `Bearer ${REALM}`;
-  const desc =
-    description === undefined ? '' : `, error_description=${JSON.stringify(description.replace(/["\\]/g, "'"))}`;
+  // RFC 6750 3: its characters are %x20-21 / %x23-5B / %x5D-7E. A reason can quote the token's own header (its
+  // alg), and a character node refuses in a header would turn the 401 into a 500.
+  const text = description?.replace(/["\\]/g, "'").replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '?');
+  const desc = text === undefined ? '' : `, error_description="${text}"`;
   return `Bearer ${REALM}, error="${error}"${desc}`;
 }
 
