@@ -38,6 +38,12 @@ test('the mode: the two CloudEvents media types, ce-specversion for binary, 415 
 test('binary mode: percent-decoded attributes, data by Content-Type, object extensions and repeats refused', () => {
   assert.equal(percentDecode('a%20b%E2%82%AC'), 'a b€');
   assert.equal(percentDecode('%E2%82'), undefined);
+  assert.equal(percentDecode('%C0%A0'), undefined, 'an overlong encoding is rejected (3.1.3.2)');
+  // 3.1.3.2: a value is first unescaped as an RFC 7230 quoted-string (older senders quote rather than encode).
+  assert.equal(percentDecode('"/my source"'), '/my source');
+  assert.equal(percentDecode('"a\\"b%20c\\\\"'), 'a"b c\\');
+  assert.equal(percentDecode('"a%zz"'), undefined);
+  assert.equal(percentDecode('a"b'), 'a"b', 'not a quoted-string: taken as it is');
   const base = { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 'nodeTerminated' };
   const ev = (o: Record<string, string | string[]>, body = '') => binaryEvent(h({ ...base, ...o }), Buffer.from(body));
   assert.deepEqual(ev({ 'content-type': 'application/vnd.x+json' }, '{"a":[1]}'), {

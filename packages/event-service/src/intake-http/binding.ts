@@ -64,8 +64,17 @@ export function bindingMode(h: Headers): { ok: true; mode: BindingMode } | { ok:
 /** The product's extensions that are objects or lists: no header can carry them (binary mode is scalar-only). */
 const NOT_IN_HEADERS = new Set(['producer', 'actor', 'object', 'target', 'tags', 'projects']);
 
-/** Percent-decoding of a ce- header value (section 3.1.3.2): `%XX` sequences as UTF-8; undefined when malformed. */
-export function percentDecode(value: string): string | undefined {
+/** RFC 7230 3.2.6's quoted-string: a value wholly in double quotes, backslash escapes undone. */
+const QUOTED = /^"((?:[^"\\]|\\.)*)"$/s;
+
+/**
+ * A ce- header value decoded (section 3.1.3.2): unescaped first when it is a quoted-string (what older senders wrote
+ * instead of encoding spaces and quotes), then `%XX` sequences as UTF-8 (an invalid or overlong sequence refused);
+ * undefined when malformed.
+ */
+export function percentDecode(header: string): string | undefined {
+  const quoted = QUOTED.exec(header);
+  const value = quoted === null ? header : quoted[1]!.replace(/\\(.)/gs, '$1');
   if (!value.includes('%')) return value;
   try {
     return decodeURIComponent(value);
