@@ -151,6 +151,7 @@ test('an unverified caller holds no body: 401 before a byte of it is read, the c
   );
   await within(closed, 'answered and closed without the body', 5_000);
   assert.match(got, /^HTTP\/1\.1 401 /);
+
   assert.match(got, /\r\nconnection: close\r\n/i);
   assert.match(got, /\r\nwww-authenticate: Bearer realm="event-intake"\r\n/i);
 
@@ -177,4 +178,23 @@ test('an unverified caller holds no body: 401 before a byte of it is read, the c
     'a third connection is closed at accept',
     5_000,
   );
+});
+
+test('Expect: 100-continue: no 100 (an invitation to send the body) before the caller is verified; one after', async (t) => {
+  const dir = tmpDir(t);
+  const { port } = await startIntakeService(t, { auth: tokenAuth(dir) }, {}, dir);
+  const expect = async (authorization: string) => {
+    const s = net.connect(port, HOST);
+    t.after(() => s.destroy());
+    s.on('error', () => {});
+    let text = '';
+    const first = new Promise<void>((r) => s.once('data', (d) => ((text = d.toString()), r())));
+    s.write(
+      `POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json\r\n${authorization}Expect: 100-continue\r\nContent-Length: 2\r\n\r\n`,
+    );
+    await within(first, 'a first answer to Expect: 100-continue', 5_000);
+    return text;
+  };
+  assert.match(await expect(''), /^HTTP\/1\.1 401 /);
+  assert.match(await expect(`Authorization: Bearer ${token({ sub: 'a' })}\r\n`), /^HTTP\/1\.1 100 Continue\r\n/);
 });

@@ -97,6 +97,9 @@ export class HttpIntake {
       : http.createServer(options, handler);
     // Past it, node closes new sockets at accept: a flood takes no more descriptors than this.
     this.server.maxConnections = settings.max_connections;
+    // `Expect: 100-continue`: node would send 100 before the caller is verified, inviting the body; it is sent when
+    // the body is read (RouteContext.body), after the caller's check and the bounds.
+    this.server.on('checkContinue', handler);
     this.routes.set('/', (r) => this.cloudEvents(r));
     this.routes.set('/events', (r) => this.cloudEvents(r));
   }
@@ -207,7 +210,9 @@ export class HttpIntake {
       settings,
       maxPayloadBytes,
       body: async (limit) => {
-        const body = await readBody(req, limit);
+        const body = await readBody(req, limit, () => {
+          if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue();
+        });
         if (body === TOO_LARGE) return undefined;
         unread = false;
         return body;
@@ -300,10 +305,14 @@ function bindingRefusal(r: { status: number; field?: string; reason: string }): 
   });
 }
 
-/** The body up to `limit` bytes; TOO_LARGE, without reading on, past it (Content-Length says so, or the bytes do). */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | typeof TOO_LARGE> {
+/**
+ * The body up to `limit` bytes; TOO_LARGE, without reading on, past it (Content-Length says so, or the bytes do).
+ * `onRead` is called once the body is to be read (a 100 Continue is sent then).
+ */
+function readBody(req: http.IncomingMessage, limit: number, onRead: () => void): Promise<Buffer | typeof TOO_LARGE> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) return Promise.resolve(TOO_LARGE);
+  onRead();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
