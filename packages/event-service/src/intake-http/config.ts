@@ -86,6 +86,9 @@ const httpSection = s
   })
   .check((http, ctx) => {
     checkGrants(http.event_types, ['event_types'], ctx);
+    // node:http refuses to make such a server (ERR_OUT_OF_RANGE): said here, at its line.
+    if (http.headers_timeout > http.request_timeout)
+      ctx.report(['headers_timeout'], 'ECONFIG_VALUE', 'must not exceed request_timeout (the whole request)');
     const namesSomeone = http.auth !== undefined || http.tls?.verify === true;
     if (namesSomeone && http.allow_anonymous) {
       ctx.report(
