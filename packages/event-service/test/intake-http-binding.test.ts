@@ -44,6 +44,9 @@ test('binary mode: percent-decoded attributes, data by Content-Type, object exte
   assert.equal(percentDecode('"a\\"b%20c\\\\"'), 'a"b c\\');
   assert.equal(percentDecode('"a%zz"'), undefined);
   assert.equal(percentDecode('a"b'), 'a"b', 'not a quoted-string: taken as it is');
+  // Raw UTF-8 in a header reaches node as Latin-1 ('café' as 'cafÃ©'): refused, never stored garbled.
+  assert.equal(percentDecode(Buffer.from('café').toString('latin1')), undefined);
+  assert.equal(percentDecode('"\u00e9"'), undefined);
   const base = { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 'nodeTerminated' };
   const ev = (o: Record<string, string | string[]>, body = '') => binaryEvent(h({ ...base, ...o }), Buffer.from(body));
   assert.deepEqual(ev({ 'content-type': 'application/vnd.x+json' }, '{"a":[1]}'), {

@@ -70,11 +70,13 @@ const QUOTED = /^"((?:[^"\\]|\\.)*)"$/s;
 /**
  * A ce- header value decoded (section 3.1.3.2): unescaped first when it is a quoted-string (what older senders wrote
  * instead of encoding spaces and quotes), then `%XX` sequences as UTF-8 (an invalid or overlong sequence refused);
- * undefined when malformed.
+ * undefined when malformed or holding a raw character outside printable ASCII (which must be encoded).
  */
 export function percentDecode(header: string): string | undefined {
   const quoted = QUOTED.exec(header);
   const value = quoted === null ? header : quoted[1]!.replace(/\\(.)/gs, '$1');
+  // Anything past printable ASCII must come percent-encoded; node hands raw bytes over as Latin-1 (mojibake).
+  if (/[^\x20-\x7e]/.test(value)) return undefined;
   if (!value.includes('%')) return value;
   try {
     return decodeURIComponent(value);
