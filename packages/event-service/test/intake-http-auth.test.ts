@@ -47,6 +47,17 @@ test('a token is required: 401 with a Bearer challenge when absent, malformed, b
     assert.match(a.json.error.reason, reason, what);
     assert.ok(!a.text.includes(tok), `${what}: the token is never echoed`);
   }
+  // RFC 6750 3: error_description is printable ASCII without '"' and '\\'; a header's own text stays out of it.
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  for (const alg of ['\u0100', '\u2028x', 'é"\\']) {
+    const odd = `${b64({ alg, typ: 'JWT' })}.${b64({ sub: 'alice' })}.c2ln`;
+    const a = await post(port, body, { headers: { ...STRUCTURED, authorization: `Bearer ${odd}` } });
+    assert.equal(a.status, 401, `${JSON.stringify(alg)}: ${a.text}`);
+    assert.match(
+      String(a.headers['www-authenticate']),
+      /^Bearer realm="event-intake", error="invalid_token", error_description="[\x20\x21\x23-\x5b\x5d-\x7e]*"$/,
+    );
+  }
 });
 
 test('a caller with sub = alice is stored as alice, whatever authcontext its event carries', async (t) => {
@@ -189,4 +200,20 @@ test('a reload reads the listener certificate again: new handshakes get the new 
     post(port, JSON.stringify(event('t3')), { headers, tls: { ca: caA.cert }, agent: fresh() }),
     /certificate/,
   );
+});
+
+test('a reload that drops [intake.http.auth] admits no anonymous caller: allow_anonymous waits for a restart', async (t) => {
+  const dir = tmpDir(t);
+  const { server, port } = await startIntakeService(t, { auth: tokenAuth(dir) }, {}, dir);
+  server.applyConfig(
+    resolveServiceConfig({
+      service: { host: HOST, port: 0 },
+      store: { path: path.join(dir, 'events.db') },
+      log: { level: 'silent' },
+      intake: { http: { host: HOST, port: 0, allow_anonymous: true } },
+    } as never),
+  );
+  const a = await post(port, JSON.stringify(event('anon1')), { headers: STRUCTURED });
+  assert.equal(a.status, 401, a.text);
+  assert.equal(a.json.error.code, 'EINTAKE_AUTH');
 });

@@ -6,8 +6,11 @@ import {
   batchEvents,
   binaryEvent,
   bindingMode,
+  jsonNestsDeeperThan,
+  MAX_BODY_DEPTH,
   mediaType,
   percentDecode,
+  structuredEvent,
   type Headers,
 } from '../src/intake-http/binding.js';
 
@@ -35,6 +38,15 @@ test('the mode: the two CloudEvents media types, ce-specversion for binary, 415 
 test('binary mode: percent-decoded attributes, data by Content-Type, object extensions and repeats refused', () => {
   assert.equal(percentDecode('a%20b%E2%82%AC'), 'a b€');
   assert.equal(percentDecode('%E2%82'), undefined);
+  assert.equal(percentDecode('%C0%A0'), undefined, 'an overlong encoding is rejected (3.1.3.2)');
+  // 3.1.3.2: a value is first unescaped as an RFC 7230 quoted-string (older senders quote rather than encode).
+  assert.equal(percentDecode('"/my source"'), '/my source');
+  assert.equal(percentDecode('"a\\"b%20c\\\\"'), 'a"b c\\');
+  assert.equal(percentDecode('"a%zz"'), undefined);
+  assert.equal(percentDecode('a"b'), 'a"b', 'not a quoted-string: taken as it is');
+  // Raw UTF-8 in a header reaches node as Latin-1 ('café' as 'cafÃ©'): refused, never stored garbled.
+  assert.equal(percentDecode(Buffer.from('café').toString('latin1')), undefined);
+  assert.equal(percentDecode('"\u00e9"'), undefined);
   const base = { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/s', 'ce-type': 'nodeTerminated' };
   const ev = (o: Record<string, string | string[]>, body = '') => binaryEvent(h({ ...base, ...o }), Buffer.from(body));
   assert.deepEqual(ev({ 'content-type': 'application/vnd.x+json' }, '{"a":[1]}'), {
@@ -73,5 +85,20 @@ test('a batch: an array of at most max_batch, an element over max_payload marked
   let deep = '1';
   for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;
   const nested = batchEvents(Buffer.from(`[${deep}]`), { maxBatch: 3, maxPayloadBytes: 1_000_000 });
-  assert.ok(nested.ok, 'nested too deep to stringify: left to the intake, which refuses it by depth');
+  assert.ok(!nested.ok && nested.refusal.status === 400, 'nested past what the intake takes: refused as a whole');
+});
+
+test('a body nested past MAX_BODY_DEPTH is refused from its bytes, before JSON.parse spends seconds on it', () => {
+  const nested = (depth: number, open = '[', close = ']') => Buffer.from(open.repeat(depth) + close.repeat(depth));
+  assert.equal(jsonNestsDeeperThan(nested(MAX_BODY_DEPTH), MAX_BODY_DEPTH), false);
+  assert.equal(jsonNestsDeeperThan(nested(MAX_BODY_DEPTH + 1), MAX_BODY_DEPTH), true);
+  assert.equal(jsonNestsDeeperThan(Buffer.from(JSON.stringify({ s: '[[[[\\"[[[[' })), 1), false, 'strings skipped');
+  const deep = nested(1_000_000);
+  const batch = batchEvents(deep, { maxBatch: 10, maxPayloadBytes: 1 << 20 });
+  assert.equal(batch.ok, false);
+  assert.match(!batch.ok ? batch.refusal.reason : '', /nests deeper than/);
+  const one = structuredEvent(nested(100_000, '{"a":', '}'));
+  assert.match(!one.ok ? one.refusal.reason : '', /nests deeper than/);
+  const bin = binaryEvent(h({ 'ce-specversion': '1.0', 'content-type': 'application/json' }), deep);
+  assert.deepEqual(!bin.ok && [bin.refusal.field, /nests deeper/.test(bin.refusal.reason)], ['data', true]);
 });

@@ -151,3 +151,22 @@ test('tls verify needs root_ca_path; event_types entries are types or noun:verb;
     /needs \[store\] or \[handlers\]/,
   );
 });
+
+test('headers_timeout past request_timeout is refused at its line (node would throw at start)', (t) => {
+  const file = write(tmpDir(t), 'base.toml', [
+    ...STORE,
+    '[intake.http]',
+    'port = 0',
+    'allow_anonymous = true',
+    'headers_timeout = "60s"',
+    'request_timeout = "30s"',
+  ]);
+  assertOneProblem(
+    refused(() => loadServiceConfig({ configPath: file })),
+    file,
+    6,
+    'intake.http.headers_timeout',
+    'ECONFIG_VALUE',
+    /must not exceed request_timeout/,
+  );
+});

@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import fc from 'fast-check';
+import { createCertificateAuthority, createServerCertificate } from '@event-broker/dev-tools';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { within } from '@event-broker/test-support/wait';
+import { writePem } from './helpers/pem-files.js';
 import { event, HOST, post, startIntakeService, token, tokenAuth } from './helpers/intake-http.js';
 
 const printable = fc.stringMatching(/^[\x20-\x7e]{0,60}$/);
@@ -89,7 +91,7 @@ test('any body and headers: never a 5xx, never unanswered', async (t) => {
   );
 });
 
-test('headers or a body that never end are cut by headers_timeout and request_timeout', async (t) => {
+test('silence, headers or a body that never end are cut by headers_timeout and request_timeout', async (t) => {
   const dir = tmpDir(t);
   const { port } = await startIntakeService(
     t,
@@ -107,10 +109,31 @@ test('headers or a body that never end are cut by headers_timeout and request_ti
     return got;
   };
   await hang('POST /events HTTP/1.1\r\nHost: x\r\n');
+  // A peer that sends nothing at all holds no max_connections slot either.
+  await hang('');
   const slowBody = await hang(
     `POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json\r\nAuthorization: Bearer ${token({ sub: 'a' })}\r\nContent-Length: 100\r\n\r\n{`,
   );
   assert.doesNotMatch(slowBody, /HTTP\/1\.1 [25]\d\d/, 'no success and no server error for an unfinished body');
+});
+
+test('a TLS handshake that never starts is cut by headers_timeout', async (t) => {
+  const dir = tmpDir(t);
+  const ca = await createCertificateAuthority();
+  const files = writePem(dir, 'server', await createServerCertificate(ca));
+  const tls = { cert_path: files.cert, key_path: files.key };
+  const { port } = await startIntakeService(
+    t,
+    { tls, auth: tokenAuth(dir), headers_timeout: 300, request_timeout: 60_000 },
+    {},
+    dir,
+  );
+  const socket = net.connect(port, HOST);
+  t.after(() => socket.destroy());
+  socket.on('error', () => {});
+  socket.resume(); // its end read, so 'close' follows the listener's
+  // node's default is 120 s: a silent peer per max_connections slot would hold the listener that long.
+  await within(new Promise((r) => socket.once('close', r)), 'the listener closes the silent socket', 5_000);
 });
 
 test('an unverified caller holds no body: 401 before a byte of it is read, the connection closed; max_connections caps sockets', async (t) => {
@@ -128,6 +151,7 @@ test('an unverified caller holds no body: 401 before a byte of it is read, the c
   );
   await within(closed, 'answered and closed without the body', 5_000);
   assert.match(got, /^HTTP\/1\.1 401 /);
+
   assert.match(got, /\r\nconnection: close\r\n/i);
   assert.match(got, /\r\nwww-authenticate: Bearer realm="event-intake"\r\n/i);
 
@@ -154,4 +178,23 @@ test('an unverified caller holds no body: 401 before a byte of it is read, the c
     'a third connection is closed at accept',
     5_000,
   );
+});
+
+test('Expect: 100-continue: no 100 (an invitation to send the body) before the caller is verified; one after', async (t) => {
+  const dir = tmpDir(t);
+  const { port } = await startIntakeService(t, { auth: tokenAuth(dir) }, {}, dir);
+  const expect = async (authorization: string) => {
+    const s = net.connect(port, HOST);
+    t.after(() => s.destroy());
+    s.on('error', () => {});
+    let text = '';
+    const first = new Promise<void>((r) => s.once('data', (d) => ((text = d.toString()), r())));
+    s.write(
+      `POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json\r\n${authorization}Expect: 100-continue\r\nContent-Length: 2\r\n\r\n`,
+    );
+    await within(first, 'a first answer to Expect: 100-continue', 5_000);
+    return text;
+  };
+  assert.match(await expect(''), /^HTTP\/1\.1 401 /);
+  assert.match(await expect(`Authorization: Bearer ${token({ sub: 'a' })}\r\n`), /^HTTP\/1\.1 100 Continue\r\n/);
 });

@@ -57,6 +57,9 @@ test('an EventList is stored as k8s_audit events with the caller as authid; a re
     headers: { ...headers, 'content-type': 'application/yaml' },
   });
   assert.equal(yaml.status, 415);
+  const deep = await post(port, '['.repeat(500_000) + ']'.repeat(500_000), { path: PATH, headers });
+  assert.deepEqual([deep.status, deep.json.error.field], [400, ''], deep.text);
+  assert.match(deep.json.error.reason, /nests deeper than 33 levels/, 'refused before it is parsed');
   const anonymous = await post(port, FIXTURE, { path: PATH, headers: { 'content-type': 'application/json' } });
   assert.equal(anonymous.status, 401, 'the same callers as the CloudEvents routes');
 });

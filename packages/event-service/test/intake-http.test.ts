@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import zlib from 'node:zlib';
 import { startReceiver } from '@event-broker/test-support/http';
 import { until } from '@event-broker/test-support/wait';
 import { BATCH, event, post, startIntakeService, stored, STRUCTURED } from './helpers/intake-http.js';
@@ -74,7 +75,7 @@ test('structured, binary and batch events are stored after a 200 and delivered t
   assert.equal(delivered.authtype, 'unauthenticated', 'an anonymous caller is stored as such');
 });
 
-test('refusals: 415 for other media types, 400 naming the field, a batch element by its index, 404, 405', async (t) => {
+test('refusals: 415 for other media types or a Content-Encoding, 400 naming the field, a batch element by its index, 404, 405', async (t) => {
   const { svc, port } = await startIntakeService(t, ANON);
   const plain = await post(port, '{}', { headers: { 'content-type': 'application/json' } });
   assert.equal(plain.status, 415);
@@ -127,6 +128,27 @@ test('refusals: 415 for other media types, 400 naming the field, a batch element
 
   const nowhere = await post(port, '{}', { path: '/nowhere', headers: STRUCTURED });
   assert.deepEqual([nowhere.status, nowhere.json.error.code], [404, 'EINTAKE_REQUEST']);
+  const binaryGzip = await post(port, zlib.gzipSync('hello'), {
+    headers: {
+      'ce-specversion': '1.0',
+      'ce-id': 'z1',
+      'ce-source': '/s',
+      'ce-type': 'nodeTerminated',
+      'content-type': 'application/octet-stream',
+      'content-encoding': 'gzip',
+    },
+  });
+  assert.deepEqual([binaryGzip.status, binaryGzip.json?.error.code], [415, 'EINTAKE_MEDIA_TYPE'], binaryGzip.text);
+  assert.equal(binaryGzip.headers['accept-encoding'], 'identity');
+  assert.equal(await stored(svc, 'z1'), undefined, 'never stored as its gzip bytes');
+  const structuredGzip = await post(port, zlib.gzipSync(JSON.stringify(event('z2'))), {
+    headers: { ...STRUCTURED, 'content-encoding': 'GZIP' },
+  });
+  assert.equal(structuredGzip.status, 415, structuredGzip.text);
+  const identity = await post(port, JSON.stringify(event('z3')), {
+    headers: { ...STRUCTURED, 'content-encoding': 'identity' },
+  });
+  assert.equal(identity.status, 200, identity.text);
   const get = await post(port, '', { method: 'GET' });
   assert.deepEqual([get.status, get.headers.allow], [405, 'POST']);
 });

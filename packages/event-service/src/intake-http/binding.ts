@@ -4,6 +4,8 @@
 // a refusal out. Binary mode carries scalar attributes only: the product's object and list extensions (producer,
 // actor, object, target, tags, projects) have no header form, and are refused there with a pointer to structured mode.
 
+import { MAX_EVENT_DEPTH } from '@event-broker/shared';
+
 /** What a request is refused with before any event is taken: its status, a code and where. */
 export interface BindingRefusal {
   status: 400 | 413 | 415;
@@ -62,8 +64,19 @@ export function bindingMode(h: Headers): { ok: true; mode: BindingMode } | { ok:
 /** The product's extensions that are objects or lists: no header can carry them (binary mode is scalar-only). */
 const NOT_IN_HEADERS = new Set(['producer', 'actor', 'object', 'target', 'tags', 'projects']);
 
-/** Percent-decoding of a ce- header value (section 3.1.3.2): `%XX` sequences as UTF-8; undefined when malformed. */
-export function percentDecode(value: string): string | undefined {
+/** RFC 7230 3.2.6's quoted-string: a value wholly in double quotes, backslash escapes undone. */
+const QUOTED = /^"((?:[^"\\]|\\.)*)"$/s;
+
+/**
+ * A ce- header value decoded (section 3.1.3.2): unescaped first when it is a quoted-string (what older senders wrote
+ * instead of encoding spaces and quotes), then `%XX` sequences as UTF-8 (an invalid or overlong sequence refused);
+ * undefined when malformed or holding a raw character outside printable ASCII (which must be encoded).
+ */
+export function percentDecode(header: string): string | undefined {
+  const quoted = QUOTED.exec(header);
+  const value = quoted === null ? header : quoted[1]!.replace(/\\(.)/gs, '$1');
+  // Anything past printable ASCII must come percent-encoded; node hands raw bytes over as Latin-1 (mojibake).
+  if (/[^\x20-\x7e]/.test(value)) return undefined;
   if (!value.includes('%')) return value;
   try {
     return decodeURIComponent(value);
@@ -103,6 +116,7 @@ export function binaryEvent(
   const type = mediaType(contentType);
   const textual = type?.charset === undefined || type.charset === 'utf-8';
   if (type !== undefined && textual && (type.essence === 'application/json' || type.essence.endsWith('+json'))) {
+    if (jsonNestsDeeperThan(body, MAX_BODY_DEPTH)) return bad('data', `nests deeper than ${MAX_BODY_DEPTH} levels`);
     try {
       event.data = JSON.parse(body.toString('utf8'));
     } catch (err) {
@@ -116,13 +130,49 @@ export function binaryEvent(
   return { ok: true, event };
 }
 
+/**
+ * The deepest a request body may nest before it is parsed: a batch's event (level 2) at the intake's own bound
+ * (shared events/limits.ts). Deeper is refused by the intake anyway; V8's JSON.parse of megabytes of `[[[[...` takes
+ * seconds of the event loop, so it is refused by a scan of the bytes first.
+ */
+export const MAX_BODY_DEPTH = MAX_EVENT_DEPTH + 1;
+
+/** Does the JSON text in `body` open more than `max` arrays or objects at once? Strings are skipped; O(bytes). */
+export function jsonNestsDeeperThan(body: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: the next byte is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/** A request body's JSON value (at most MAX_BODY_DEPTH levels deep), or why not. */
+export function parseBody(
+  body: Buffer,
+  field = '',
+): { ok: true; value: unknown } | { ok: false; refusal: BindingRefusal } {
+  if (jsonNestsDeeperThan(body, MAX_BODY_DEPTH))
+    return { ok: false, refusal: { status: 400, field, reason: `nests deeper than ${MAX_BODY_DEPTH} levels` } };
+  try {
+    return { ok: true, value: JSON.parse(body.toString('utf8')) };
+  } catch (err) {
+    return { ok: false, refusal: { status: 400, field, reason: `not JSON: ${(err as Error).message}` } };
+  }
+}
+
 /** A structured event's body: one JSON value (the intake says whether it is an event). */
 export function structuredEvent(body: Buffer): { ok: true; event: unknown } | { ok: false; refusal: BindingRefusal } {
-  try {
-    return { ok: true, event: JSON.parse(body.toString('utf8')) };
-  } catch (err) {
-    return { ok: false, refusal: { status: 400, field: '', reason: `not JSON: ${(err as Error).message}` } };
-  }
+  const parsed = parseBody(body);
+  return parsed.ok ? { ok: true, event: parsed.value } : parsed;
 }
 
 /**
@@ -133,12 +183,9 @@ export function batchEvents(
   body: Buffer,
   limits: { maxBatch: number; maxPayloadBytes: number },
 ): { ok: true; events: unknown[]; tooLarge: ReadonlySet<number> } | { ok: false; refusal: BindingRefusal } {
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    return { ok: false, refusal: { status: 400, field: '', reason: `not JSON: ${(err as Error).message}` } };
-  }
+  const parsed = parseBody(body);
+  if (!parsed.ok) return parsed;
+  const value = parsed.value;
   if (!Array.isArray(value))
     return { ok: false, refusal: { status: 400, field: '', reason: 'a batch must be a JSON array of events' } };
   if (value.length > limits.maxBatch) {

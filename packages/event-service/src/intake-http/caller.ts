@@ -33,8 +33,10 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 /** RFC 6750 section 3's challenge; the description is ours (never the token). */
 function challenge(error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope', description?: string): string {
   if (error === undefined) return `Bearer ${REALM}`;
-  const desc =
-    description === undefined ? '' : `, error_description=${JSON.stringify(description.replace(/["\\]/g, "'"))}`;
+  // RFC 6750 3: its characters are %x20-21 / %x23-5B / %x5D-7E. A reason can quote the token's own header (its
+  // alg), and a character node refuses in a header would turn the 401 into a 500.
+  const text = description?.replace(/["\\]/g, "'").replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '?');
+  const desc = text === undefined ? '' : `, error_description="${text}"`;
   return `Bearer ${REALM}, error="${error}"${desc}`;
 }
 
@@ -63,7 +65,11 @@ export class CallerCheck {
     const auth = this.settings.auth;
     if (this.verifier === undefined || auth === undefined) {
       if (subject !== undefined) return { ok: true, caller: this.certificateCaller(subject) };
-      return { ok: true, caller: { auth: UNAUTHENTICATED, grants: this.settings.event_types ?? ANY_TYPE } };
+      // Only when asked: a reload that drops [intake.http.auth] leaves allow_anonymous (restart-only) as it runs.
+      if (this.settings.allow_anonymous)
+        return { ok: true, caller: { auth: UNAUTHENTICATED, grants: this.settings.event_types ?? ANY_TYPE } };
+      const reason = 'no credential is configured for this listener and allow_anonymous is off';
+      return { ok: false, status: 401, reason, challenge: challenge() };
     }
     const header = req.headers.authorization;
     if (header === undefined)

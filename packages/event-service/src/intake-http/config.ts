@@ -45,7 +45,7 @@ const httpSection = s
     // What a peer that has not authenticated may hold: a socket, the header bytes, the time to send them.
     /** Connections open at once; past it, new ones are closed at accept. */
     max_connections: s.integer({ min: 1, max: 65_536 }).default(256),
-    /** Time to receive a request's headers, in ms (a slow-headers peer is cut). */
+    /** Time to complete a TLS handshake, then to receive a request's headers, in ms (a slow peer is cut). */
     headers_timeout: s.timer({ minMs: 100 }).default(10_000),
     /** Time to receive a whole request, in ms. */
     request_timeout: s.timer({ minMs: 100 }).default(30_000),
@@ -86,6 +86,9 @@ const httpSection = s
   })
   .check((http, ctx) => {
     checkGrants(http.event_types, ['event_types'], ctx);
+    // node:http refuses to make such a server (ERR_OUT_OF_RANGE): said here, at its line.
+    if (http.headers_timeout > http.request_timeout)
+      ctx.report(['headers_timeout'], 'ECONFIG_VALUE', 'must not exceed request_timeout (the whole request)');
     const namesSomeone = http.auth !== undefined || http.tls?.verify === true;
     if (namesSomeone && http.allow_anonymous) {
       ctx.report(

@@ -3,7 +3,7 @@
 // identity. Ids come from the auditID, so the server's retry of a batch is answered with duplicates (2xx); 429 and
 // 503 make it retry (its own backoff), 400 names the first bad field and drops the batch.
 import { EventReplyErrorCode, IntakeHttpErrorCode } from '../error-codes.js';
-import { mediaType } from './binding.js';
+import { mediaType, parseBody } from './binding.js';
 import { k8sAuditEvents } from './k8s-audit.js';
 import type { IntakeRoute } from './listener.js';
 import { batchAnswer, outcomeOf, refusal, singleAnswer } from './respond.js';
@@ -21,13 +21,9 @@ export const k8sAuditRoute: IntakeRoute = async (r) => {
     const reason = `the body is over [intake.http] max_body (${r.settings.max_body} bytes)`;
     return singleAnswer(refusal(413, IntakeHttpErrorCode.EINTAKE_TOO_LARGE, reason));
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    return singleAnswer(invalid('', `not JSON: ${(err as Error).message}`));
-  }
-  const converted = k8sAuditEvents(value);
+  const parsed = parseBody(body);
+  if (!parsed.ok) return singleAnswer(invalid('', parsed.refusal.reason));
+  const converted = k8sAuditEvents(parsed.value);
   if (!converted.ok) return singleAnswer(invalid(converted.field, converted.reason));
   const outcomes = await r.submit(converted.events);
   return batchAnswer(outcomes);

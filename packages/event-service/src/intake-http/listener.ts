@@ -2,7 +2,8 @@
 // from the headers before any body is read (caller.ts), bodies are read up to their bound, and the events go into
 // the service's durable intake (EventIntake.submit: the NATS intake's validation, event_limit and group commit).
 // A 2xx is sent only after the commit (respond.ts). What a peer may hold before it is verified is bounded: a socket
-// of max_connections, headers within node's 16 KiB and headers_timeout, the whole request within request_timeout.
+// of max_connections, a TLS handshake and then headers within node's 16 KiB, each within headers_timeout, the whole
+// request within request_timeout.
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
@@ -87,11 +88,18 @@ export class HttpIntake {
         else res.destroy();
       });
     };
+    // headers_timeout starts once a connection is node:http's, after its TLS handshake (node's default: 120 s).
     this.server = settings.tls
-      ? https.createServer({ ...options, ...this.tlsOptions(settings) }, handler)
+      ? https.createServer(
+          { ...options, ...this.tlsOptions(settings), handshakeTimeout: settings.headers_timeout },
+          handler,
+        )
       : http.createServer(options, handler);
     // Past it, node closes new sockets at accept: a flood takes no more descriptors than this.
     this.server.maxConnections = settings.max_connections;
+    // `Expect: 100-continue`: node would send 100 before the caller is verified, inviting the body; it is sent when
+    // the body is read (RouteContext.body), after the caller's check and the bounds.
+    this.server.on('checkContinue', handler);
     this.routes.set('/', (r) => this.cloudEvents(r));
     this.routes.set('/events', (r) => this.cloudEvents(r));
   }
@@ -183,6 +191,16 @@ export class HttpIntake {
         true,
       );
     }
+    // A coded body would be stored as its coded bytes (binary mode's data_base64) or refused as "not JSON": refused
+    // as unsupported instead (RFC 9110 section 15.5.16), before it is read.
+    const coding = req.headers['content-encoding']?.trim().toLowerCase();
+    if (coding !== undefined && coding !== '' && coding !== 'identity') {
+      const reason = `Content-Encoding ${JSON.stringify(coding.slice(0, 64))} is not supported: send the body uncoded`;
+      const a = singleAnswer(refusal(415, IntakeHttpErrorCode.EINTAKE_MEDIA_TYPE, reason), {
+        'accept-encoding': 'identity',
+      });
+      return writeAnswer(res, a, true);
+    }
     let unread = true;
     const settings = this.settings;
     const maxPayloadBytes = this.deps.maxPayloadBytes();
@@ -192,7 +210,9 @@ export class HttpIntake {
       settings,
       maxPayloadBytes,
       body: async (limit) => {
-        const body = await readBody(req, limit);
+        const body = await readBody(req, limit, () => {
+          if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue();
+        });
         if (body === TOO_LARGE) return undefined;
         unread = false;
         return body;
@@ -285,10 +305,14 @@ function bindingRefusal(r: { status: number; field?: string; reason: string }): 
   });
 }
 
-/** The body up to `limit` bytes; TOO_LARGE, without reading on, past it (Content-Length says so, or the bytes do). */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | typeof TOO_LARGE> {
+/**
+ * The body up to `limit` bytes; TOO_LARGE, without reading on, past it (Content-Length says so, or the bytes do).
+ * `onRead` is called once the body is to be read (a 100 Continue is sent then).
+ */
+function readBody(req: http.IncomingMessage, limit: number, onRead: () => void): Promise<Buffer | typeof TOO_LARGE> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) return Promise.resolve(TOO_LARGE);
+  onRead();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
