@@ -82,7 +82,11 @@ export class HttpIntake {
       this.handle(req, res).catch((err: unknown) => {
         // The peer went away mid-body: nothing to answer, nothing to log (a peer can do it at will).
         if (req.destroyed && !req.complete) return void res.destroy();
-        deps.logger.error({ err: (err as Error).message, url: req.url?.slice(0, 200) }, 'HTTP intake request failed');
+        // The path alone: a query may carry a credential (`?access_token=`), which never goes to the log.
+        deps.logger.error(
+          { err: (err as Error).message, path: (req.url ?? '/').split('?')[0]!.slice(0, 200) },
+          'HTTP intake request failed',
+        );
         if (!res.headersSent)
           writeAnswer(res, { status: 500, headers: {}, body: { error: { reason: 'internal error' } } }, true);
         else res.destroy();
