@@ -9,7 +9,7 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { eventBody, startReceiver, type Receiver } from './events.js';
+import { eventBody, intakeResult, measureIntake, startReceiver, type Receiver } from './events.js';
 import type { GenSpec, Limits } from './load-spec.js';
 import type { GenResult } from './scenario-types.js';
 import { freePort } from '@event-broker/test-support/processes';
@@ -107,44 +107,16 @@ export async function runEventsHttp(
     return acked;
   }
   try {
-    const warm = await send(0, warmup, process.hrtime.bigint() + capNs);
-    await waitDelivered(receiver, warm);
-    const base = receiver.delivered();
-    const cpu0 = process.cpuUsage();
-    const srvCpu0 = server.cpuSeconds();
-    const t0 = process.hrtime.bigint();
-    const acked = await send(warmup, count, t0 + capNs);
-    const t1 = process.hrtime.bigint();
-    onServerCpu(server.cpuSeconds() - srvCpu0);
-    const backlog = acked - (receiver.delivered() - base);
-    await waitDelivered(receiver, base + acked);
-    const got = receiver.delivered() - base;
-    const t2 = got > 0 ? receiver.lastDelivery() : t1;
-    const cpu = process.cpuUsage(cpu0);
-    const total = process.cpuUsage();
-    return {
+    const w = await measureIntake(send, { warmup, count, capNs, receiver, server, onServerCpu });
+    return intakeResult(w, receiver, {
       generator: `node:http keep-alive x${inflight}, ${perPost > 1 ? `batches of ${perPost}` : 'one event a POST'} + node:http receiver (own thread)`,
-      mode: 'events',
-      window_ns: Number(t1 - t0),
-      window_cpu_s: (cpu.user + cpu.system) / 1e6,
-      cpu_user_s: total.user / 1e6,
-      cpu_sys_s: total.system / 1e6,
-      sent: acked,
-      requests: Math.ceil((acked + bad + timeouts) / perPost),
+      requests: Math.ceil((w.acked + bad + timeouts) / perPost),
       timeouts,
       refused: bad,
-      received: got,
-      expected: acked,
-      lost: acked - got,
-      capped: acked + bad + timeouts < count,
+      count,
       size,
-      backlog_at_end: backlog,
-      delivery_ns: Number(t2 - t0),
-      drain_ns: Number(t2 > t1 ? t2 - t1 : 0n),
       batch: perPost,
-      batch_posts: receiver.arrays(),
-      redelivered: receiver.redelivered(),
-    };
+    });
   } finally {
     agent.destroy();
     await server.stop();

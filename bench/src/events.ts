@@ -156,6 +156,91 @@ export async function nativeRequests(
   };
 }
 
+/** One measured intake window: what was acknowledged and delivered, when, and the CPU it took. */
+export interface IntakeWindow {
+  acked: number;
+  got: number;
+  backlog: number;
+  t0: bigint;
+  t1: bigint;
+  t2: bigint;
+  cpu: NodeJS.CpuUsage;
+  total: NodeJS.CpuUsage;
+}
+
+/**
+ * Warms up with `warmup` events, then sends `count` (from `warmup` on) through `send` until the cap, and waits for the
+ * receiver to have every acknowledged one. The service's CPU over the intake window goes to `onServerCpu` (the bench
+ * table's "server CPU" column). Shared by the NATS (clientRequests) and HTTP (events-http.ts) intakes.
+ */
+export async function measureIntake(
+  send: (from: number, n: number, deadline: bigint) => Promise<number>,
+  o: {
+    warmup: number;
+    count: number;
+    capNs: bigint;
+    receiver: Receiver;
+    server: { cpuSeconds(): number };
+    onServerCpu: (s: number) => void;
+  },
+): Promise<IntakeWindow> {
+  const { receiver, server } = o;
+  const warm = await send(0, o.warmup, process.hrtime.bigint() + o.capNs);
+  await waitDelivered(receiver, warm);
+  const base = receiver.delivered();
+  const cpu0 = process.cpuUsage();
+  const srvCpu0 = server.cpuSeconds();
+  const t0 = process.hrtime.bigint();
+  const acked = await send(o.warmup, o.count, t0 + o.capNs);
+  const t1 = process.hrtime.bigint();
+  o.onServerCpu(server.cpuSeconds() - srvCpu0);
+  const backlog = acked - (receiver.delivered() - base);
+  await waitDelivered(receiver, base + acked);
+  const got = receiver.delivered() - base;
+  const t2 = got > 0 ? receiver.lastDelivery() : t1;
+  return { acked, got, backlog, t0, t1, t2, cpu: process.cpuUsage(cpu0), total: process.cpuUsage() };
+}
+
+/** A measured window as the bench's result row. */
+export function intakeResult(
+  w: IntakeWindow,
+  receiver: Receiver,
+  o: {
+    generator: string;
+    requests: number;
+    timeouts: number;
+    refused: number;
+    count: number;
+    size: number;
+    batch: number;
+  },
+): GenResult {
+  const { acked, got, t0, t1, t2 } = w;
+  return {
+    generator: o.generator,
+    mode: 'events',
+    window_ns: Number(t1 - t0),
+    window_cpu_s: (w.cpu.user + w.cpu.system) / 1e6,
+    cpu_user_s: w.total.user / 1e6,
+    cpu_sys_s: w.total.system / 1e6,
+    sent: acked,
+    requests: o.requests,
+    timeouts: o.timeouts,
+    refused: o.refused,
+    received: got,
+    expected: acked,
+    lost: acked - got,
+    capped: acked + o.refused + o.timeouts < o.count,
+    size: o.size,
+    backlog_at_end: w.backlog,
+    delivery_ns: Number(t2 - t0),
+    drain_ns: Number(t2 > t1 ? t2 - t1 : 0n),
+    batch: o.batch,
+    batch_posts: receiver.arrays(),
+    redelivered: receiver.redelivered(),
+  };
+}
+
 // Without the native generator: the official client's requests, `inflight` at a time.
 export async function clientRequests(
   spec: GenSpec,
@@ -193,46 +278,16 @@ export async function clientRequests(
       await Promise.all(Array.from({ length: inflight }, worker));
       return done;
     }
-    const warm = await send(0, warmup, process.hrtime.bigint() + capNs);
-    await waitDelivered(receiver, warm);
-    const base = receiver.delivered();
-
-    const cpu0 = process.cpuUsage();
-    const srvCpu0 = server.cpuSeconds();
-    const t0 = process.hrtime.bigint();
-    const acked = await send(warmup, count, t0 + capNs);
-    const t1 = process.hrtime.bigint();
-    // The service's CPU over the intake window (the bench table's "server CPU" column).
-    onServerCpu(server.cpuSeconds() - srvCpu0);
-    const backlog = acked - (receiver.delivered() - base);
-    await waitDelivered(receiver, base + acked);
-    const got = receiver.delivered() - base;
-    const t2 = got > 0 ? receiver.lastDelivery() : t1;
-    const cpu = process.cpuUsage(cpu0);
-    const total = process.cpuUsage();
-    return {
+    const w = await measureIntake(send, { warmup, count, capNs, receiver, server, onServerCpu });
+    return intakeResult(w, receiver, {
       generator: 'nats.js requests + node:http receiver (own thread)',
-      mode: 'events',
-      window_ns: Number(t1 - t0),
-      window_cpu_s: (cpu.user + cpu.system) / 1e6,
-      cpu_user_s: total.user / 1e6,
-      cpu_sys_s: total.system / 1e6,
-      sent: acked,
-      requests: acked + bad + timeouts,
+      requests: w.acked + bad + timeouts,
       timeouts,
       refused: bad,
-      received: got,
-      expected: acked,
-      lost: acked - got,
-      capped: acked + bad + timeouts < count,
+      count,
       size,
-      backlog_at_end: backlog,
-      delivery_ns: Number(t2 - t0),
-      drain_ns: Number(t2 > t1 ? t2 - t1 : 0n),
       batch,
-      batch_posts: receiver.arrays(),
-      redelivered: receiver.redelivered(),
-    };
+    });
   } finally {
     await nc.close().catch(() => undefined);
   }

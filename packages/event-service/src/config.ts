@@ -31,6 +31,7 @@ import {
   type ReloadPlan,
 } from '@event-broker/shared';
 import { serviceUsers } from './auth/users-config.js';
+import { listenerTlsSection } from './config-tls.js';
 import { catalogueSection } from './catalogue/section.js';
 import { checkCatalogue } from './catalogue/service-catalogue.js';
 import type { LeafUser } from './config-values.js';
@@ -137,26 +138,7 @@ export const serviceSchema = s
     // Certificates, key and CA reload (setSecureContext); turning TLS on or off, or client verification, does not:
     // INFO's tls_required and the tls.Server's requestCert are fixed for the port's life.
     /** The client (and WebSocket) port's certificate; with verify, client certificates are required. */
-    tls: s
-      .table({
-        cert_path: s.path(),
-        key_path: s.path(),
-        root_ca_path: s.path().optional(),
-        /** Require and verify client certificates against root_ca_path. */
-        verify: s.boolean().default(false).restart(),
-      })
-      .optional()
-      .live()
-      .check((tls, ctx) => {
-        if (tls.verify && tls.root_ca_path === undefined) {
-          ctx.report(
-            ['root_ca_path'],
-            'ECONFIG_MISSING',
-            'is required when verify = true (client certificates are checked against it)',
-            ['verify'],
-          );
-        }
-      }),
+    tls: listenerTlsSection(),
     // [websocket], [monitor], [store] and [leafnodes] own something started once (a bound port, the opened store):
     // a reload leaves them as they run. [handlers] reloads (EventHandlers.applySinks adds, removes and replaces
     // sinks); [feed] is read fresh.

@@ -13,6 +13,7 @@ import {
   type ConfigSources,
   type Infer,
 } from '@event-broker/shared';
+import { listenerTlsSection } from '../config-tls.js';
 import { typeGrantProblem } from './grants.js';
 
 const MiB = 1024 * 1024;
@@ -52,21 +53,7 @@ const httpSection = s
     /** An idle keep-alive connection is closed after this, in ms. */
     keep_alive_timeout: s.timer({ minMs: 100 }).default(5_000),
     /** The listener's certificate; with verify, callers must present a certificate chained to root_ca_path. */
-    tls: s
-      .table({
-        cert_path: s.path(),
-        key_path: s.path(),
-        root_ca_path: s.path().optional(),
-        // requestCert is fixed when the server is made; files reload.
-        /** Require a client certificate chained to root_ca_path; its subject is the caller when no token says. */
-        verify: s.boolean().default(false).restart(),
-      })
-      .optional()
-      .live()
-      .check((tls, ctx) => {
-        if (tls.verify && tls.root_ca_path === undefined)
-          ctx.report(['root_ca_path'], 'ECONFIG_MISSING', 'is required when verify = true', ['verify']);
-      }),
+    tls: listenerTlsSection(),
     /** Bearer tokens (Authorization: Bearer), verified as the gateway's [auth]; the key and revoked list reload. */
     auth: s
       .table({
