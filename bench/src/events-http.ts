@@ -9,13 +9,11 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { eventBody, intakeResult, measureIntake, startReceiver, type Receiver } from './events.js';
+import { eventBody, intakeResult, measureIntake, startReceiver } from './events.js';
 import type { GenSpec, Limits } from './load-spec.js';
 import type { GenResult } from './scenario-types.js';
 import { freePort } from '@event-broker/test-support/processes';
 import { startOurs } from './servers.js';
-
-const DRAIN_MS = 30_000;
 
 function postOnce(
   agent: http.Agent,
@@ -50,11 +48,6 @@ function postOnce(
     req.on('error', reject);
     req.end(body);
   });
-}
-
-async function waitDelivered(receiver: Receiver, target: number): Promise<void> {
-  const start = Date.now();
-  while (receiver.delivered() < target && Date.now() - start < DRAIN_MS) await new Promise((r) => setTimeout(r, 5));
 }
 
 export async function runEventsHttp(

@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Generator } from './generators.js';
 import { startGrpcReceiver } from './grpc-receiver.js';
+import { workerReceiver } from './worker-receiver.js';
 import type { GenSpec, Limits } from './load-spec.js';
 import type { GenResult } from './scenario-types.js';
 import { startOurs, type RunningServer } from './servers.js';
@@ -332,25 +333,5 @@ parentPort.on('message', () => {
 
 export async function startReceiver() {
   const shared = new SharedArrayBuffer(24);
-  const counts = new Int32Array(shared, 0, 2);
-  const last = new BigInt64Array(shared, 8, 1);
-  const again = new Int32Array(shared, 16, 1);
-  const worker = new Worker(RECEIVER_SOURCE, { eval: true, workerData: shared });
-  const port = await new Promise<number>((resolve, reject) => {
-    worker.once('message', (p: number) => resolve(p));
-    worker.once('error', reject);
-  });
-  return {
-    port,
-    delivered: () => Atomics.load(counts, 0),
-    redelivered: () => Atomics.load(again, 0),
-    arrays: () => Atomics.load(counts, 1),
-    lastDelivery: () => Atomics.load(last, 0),
-    stop: async () => {
-      const exited = new Promise((r) => worker.once('exit', r));
-      worker.postMessage('stop');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
-      await worker.terminate();
-    },
-  };
+  return workerReceiver(new Worker(RECEIVER_SOURCE, { eval: true, workerData: shared }), shared);
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { workerReceiver } from './worker-receiver.js';
 
 /** The proto directory the event service package ships (its main is dist/src/index.js). */
 function protoDir(): string {
@@ -62,25 +63,5 @@ if (!isMainThread && (workerData as { grpcReceiver?: SharedArrayBuffer } | null)
 /** A gRPC receiver with the same face as events.ts's startReceiver. */
 export async function startGrpcReceiver() {
   const shared = new SharedArrayBuffer(24);
-  const counts = new Int32Array(shared, 0, 2);
-  const last = new BigInt64Array(shared, 8, 1);
-  const again = new Int32Array(shared, 16, 1);
-  const worker = new Worker(new URL(import.meta.url), { workerData: { grpcReceiver: shared } });
-  const port = await new Promise<number>((resolve, reject) => {
-    worker.once('message', (p: number) => resolve(p));
-    worker.once('error', reject);
-  });
-  return {
-    port,
-    delivered: () => Atomics.load(counts, 0),
-    redelivered: () => Atomics.load(again, 0),
-    arrays: () => Atomics.load(counts, 1),
-    lastDelivery: () => Atomics.load(last, 0),
-    stop: async () => {
-      const exited = new Promise((r) => worker.once('exit', r));
-      worker.postMessage('stop');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
-      await worker.terminate();
-    },
-  };
+  return workerReceiver(new Worker(new URL(import.meta.url), { workerData: { grpcReceiver: shared } }), shared);
 }
