@@ -34,7 +34,7 @@ import { HANDSHAKE_ALLOW, webhookHandshake } from './webhook.js';
 
 /** The CloudEvents paths: POST takes events, OPTIONS answers the webhook handshake (not /k8s/audit: no sender asks). */
 const CLOUDEVENTS_PATHS: ReadonlySet<string> = new Set(['/', '/events']);
-/** The 403 challenge of an event type the caller may not produce. */
+/** The 403 challenge of an event type the caller may not produce, one event's or a batch element's. */
 const TYPE_CHALLENGE = { 'www-authenticate': scopeChallenge('event type not granted') };
 
 export interface HttpIntakeDeps {
@@ -268,7 +268,8 @@ export class HttpIntake {
     if (batch) {
       const parsed = batchEvents(body, { maxBatch: r.settings.max_batch, maxPayloadBytes: r.maxPayloadBytes });
       if (!parsed.ok) return singleAnswer(bindingRefusal(parsed.refusal));
-      return batchAnswer(await r.submit(parsed.events, parsed.tooLarge));
+      const outcomes = await r.submit(parsed.events, parsed.tooLarge);
+      return batchAnswer(outcomes, outcomes.some((o) => o.status === 403) ? TYPE_CHALLENGE : {});
     }
     const parsed = mode.mode === 'binary' ? binaryEvent(headers, body) : structuredEvent(body);
     if (!parsed.ok) return singleAnswer(bindingRefusal(parsed.refusal));
