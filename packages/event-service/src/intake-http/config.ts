@@ -15,7 +15,7 @@ import {
 } from '@event-broker/shared';
 import { listenerTlsSection } from '../config-tls.js';
 import { typeGrantProblem } from './grants.js';
-import { allowedOriginsProblems } from './webhook.js';
+import { allowedOriginsProblems } from './webhook-origin.js';
 
 const MiB = 1024 * 1024;
 

@@ -6,6 +6,7 @@
 import type http from 'node:http';
 import { IntakeHttpErrorCode } from '../error-codes.js';
 import { refusal, singleAnswer, type HttpAnswer } from './respond.js';
+import { originProblem } from './webhook-origin.js';
 
 /** The methods a CloudEvents path serves (RFC 9110 Allow; the spec's 4.2 asks for POST in it). */
 export const HANDSHAKE_ALLOW = 'POST, OPTIONS';
@@ -18,33 +19,8 @@ export interface WebhookSettings {
   webhook_allowed_rate?: number | undefined;
 }
 
-// A DNS name's label (RFC 1123 2.1; "_" as service names use it): what section 4.1.2 asks the origin to be. It also
-// keeps the value safe to echo in a header and a log line.
-const LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
-const MAX_NAME_CHARS = 253;
 /** 4.1.4: a positive integer; nine digits bound it below 2^31 (a sender asking for more asks for "*"). */
 const RATE = /^[1-9][0-9]{0,8}$/;
-
-/** Why `name` is not a DNS name an origin can be, or undefined when it is one. */
-export function originProblem(name: string): string | undefined {
-  if (name.length > MAX_NAME_CHARS) return `is longer than a DNS name (${MAX_NAME_CHARS} characters)`;
-  if (name.split('.').every((l) => LABEL.test(l))) return undefined;
-  return 'is not a DNS name (dot-separated labels of letters, digits, "-" and "_", such as "eventgrid.azure.net")';
-}
-
-/** The config check of webhook_allowed_origins: each entry's problem by index, and "*" beside names. */
-export function allowedOriginsProblems(list: readonly string[]): { at: number; reason: string }[] {
-  const problems: { at: number; reason: string }[] = [];
-  list.forEach((entry, i) => {
-    if (entry === '*') {
-      if (list.length > 1) problems.push({ at: i, reason: '"*" allows every origin: list it alone' });
-      return;
-    }
-    const problem = originProblem(entry);
-    if (problem !== undefined) problems.push({ at: i, reason: `${JSON.stringify(entry)} ${problem}, or "*"` });
-  });
-  return problems;
-}
 
 /** Without the spaces and tabs around it (RFC 9110 5.5's OWS; String.trim would take latin1 NBSP too). */
 function ows(value: string): string {
