@@ -103,6 +103,7 @@ test("the token's event_types claim: 403 naming the type, per event in a batch; 
   });
   assert.equal(batch.status, 403, batch.text);
   assert.equal(batch.json.error.field, '[1].type');
+  assert.match(String(batch.headers['www-authenticate']), /error="insufficient_scope"/, "as a single event's 403");
   assert.deepEqual(batch.json.results[0], { id: 's2', duplicate: false });
   assert.equal(await stored(svc, 'n2'), undefined);
 

@@ -150,7 +150,7 @@ test('refusals: 415 for other media types or a Content-Encoding, 400 naming the 
   });
   assert.equal(identity.status, 200, identity.text);
   const get = await post(port, '', { method: 'GET' });
-  assert.deepEqual([get.status, get.headers.allow], [405, 'POST']);
+  assert.deepEqual([get.status, get.headers.allow], [405, 'POST, OPTIONS']);
 });
 
 test('413 past max_payload for one event, past max_body or max_batch for a batch, and for one element alone', async (t) => {

@@ -15,6 +15,7 @@ import {
 } from '@event-broker/shared';
 import { listenerTlsSection } from '../config-tls.js';
 import { typeGrantProblem } from './grants.js';
+import { allowedOriginsProblems } from './webhook-origin.js';
 
 const MiB = 1024 * 1024;
 
@@ -43,6 +44,11 @@ const httpSection = s
       .live(),
     /** Events in one batch request. */
     max_batch: s.integer({ min: 1, max: 100_000 }).default(1000).live(),
+    // The CloudEvents webhook handshake (webhook.ts): OPTIONS on / and /events; it admits no caller by itself.
+    /** Origins (DNS names) whose WebHook-Request-Origin the handshake grants, or ["*"]; empty: refused (403). */
+    webhook_allowed_origins: s.stringArray().default([]).live(),
+    /** The WebHook-Allowed-Rate granted, in requests per minute; absent: "*" (no limit stated). */
+    webhook_allowed_rate: s.integer({ min: 1, max: 999_999_999 }).optional().live(),
     // What a peer that has not authenticated may hold: a socket, the header bytes, the time to send them.
     /** Connections open at once; past it, new ones are closed at accept. */
     max_connections: s.integer({ min: 1, max: 65_536 }).default(256),
@@ -73,6 +79,8 @@ const httpSection = s
   })
   .check((http, ctx) => {
     checkGrants(http.event_types, ['event_types'], ctx);
+    for (const p of allowedOriginsProblems(http.webhook_allowed_origins))
+      ctx.report(['webhook_allowed_origins', p.at], 'ECONFIG_VALUE', p.reason);
     // node:http refuses to make such a server (ERR_OUT_OF_RANGE): said here, at its line.
     if (http.headers_timeout > http.request_timeout)
       ctx.report(['headers_timeout'], 'ECONFIG_VALUE', 'must not exceed request_timeout (the whole request)');

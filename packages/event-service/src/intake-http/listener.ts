@@ -3,7 +3,7 @@
 // the service's durable intake (EventIntake.submit: the NATS intake's validation, event_limit and group commit).
 // A 2xx is sent only after the commit (respond.ts). What a peer may hold before it is verified is bounded: a socket
 // of max_connections, a TLS handshake and then headers within node's 16 KiB, each within headers_timeout, the whole
-// request within request_timeout.
+// request within request_timeout. OPTIONS on the CloudEvents paths is the webhook validation handshake (webhook.ts).
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
@@ -30,6 +30,12 @@ import {
   type HttpAnswer,
   type Outcome,
 } from './respond.js';
+import { HANDSHAKE_ALLOW, webhookHandshake } from './webhook.js';
+
+/** The CloudEvents paths: POST takes events, OPTIONS answers the webhook handshake (not /k8s/audit: no sender asks). */
+const CLOUDEVENTS_PATHS: ReadonlySet<string> = new Set(['/', '/events']);
+/** The 403 challenge of an event type the caller may not produce, one event's or a batch element's. */
+const TYPE_CHALLENGE = { 'www-authenticate': scopeChallenge('event type not granted') };
 
 export interface HttpIntakeDeps {
   /** The service's intake (the handlers'), read per request. */
@@ -62,9 +68,10 @@ export class HttpIntake {
   private callers: CallerCheck;
   private boundPort = 0;
   private readonly routes = new Map<string, IntakeRoute>();
-  private readonly refusals = new ThrottledWarn<'unauthorized' | 'forbidden'>('HTTP intake callers refused', {
-    kinds: ['unauthorized', 'forbidden'],
-  });
+  private readonly refusals = new ThrottledWarn<'unauthorized' | 'forbidden' | 'handshake'>(
+    'HTTP intake callers refused',
+    { kinds: ['unauthorized', 'forbidden', 'handshake'] },
+  );
 
   constructor(
     settings: IntakeHttpSettings,
@@ -104,8 +111,7 @@ export class HttpIntake {
     // `Expect: 100-continue`: node would send 100 before the caller is verified, inviting the body; it is sent when
     // the body is read (RouteContext.body), after the caller's check and the bounds.
     this.server.on('checkContinue', handler);
-    this.routes.set('/', (r) => this.cloudEvents(r));
-    this.routes.set('/events', (r) => this.cloudEvents(r));
+    for (const path of CLOUDEVENTS_PATHS) this.routes.set(path, (r) => this.cloudEvents(r));
   }
 
   /** Mounts another POST path on the same listener, with the same callers (the Kubernetes audit webhook). */
@@ -175,9 +181,16 @@ export class HttpIntake {
         ),
         true,
       );
+    const handshake = CLOUDEVENTS_PATHS.has(path);
+    // Before the caller's check: the handshake establishes no authentication context (http-webhook.md section 4),
+    // grants nothing a POST would not verify again, and a sender need not send its credential with it.
+    if (handshake && req.method === 'OPTIONS') return this.handshake(req, res);
     if (req.method !== 'POST') {
-      const a = singleAnswer(refusal(405, IntakeHttpErrorCode.EINTAKE_REQUEST, 'only POST is served here'), {
-        allow: 'POST',
+      const what = handshake
+        ? 'only POST (and OPTIONS, the webhook handshake) is served here'
+        : 'only POST is served here';
+      const a = singleAnswer(refusal(405, IntakeHttpErrorCode.EINTAKE_REQUEST, what), {
+        allow: handshake ? HANDSHAKE_ALLOW : 'POST',
       });
       return writeAnswer(res, a, true);
     }
@@ -228,6 +241,18 @@ export class HttpIntake {
     writeAnswer(res, answer, unread && !req.complete);
   }
 
+  /** OPTIONS / and /events: the webhook handshake; a refusal is counted with the callers refused. */
+  private handshake(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const answer = webhookHandshake(req, this.settings);
+    if (answer.status !== 200) {
+      const reason = (answer.body as { error: { reason: string } }).error.reason;
+      this.refusals.note(this.deps.logger, { reason, remote: req.socket.remoteAddress }, 'handshake');
+    }
+    // A body (none is expected) is never read: the connection ends with the answer then.
+    const bodyless = req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length'] ?? 0) === 0;
+    writeAnswer(res, answer, !bodyless);
+  }
+
   /** POST / and /events: one event (structured, binary) or a batch. */
   private async cloudEvents(r: RouteContext): Promise<HttpAnswer> {
     const headers = r.req.headersDistinct as Headers;
@@ -243,15 +268,13 @@ export class HttpIntake {
     if (batch) {
       const parsed = batchEvents(body, { maxBatch: r.settings.max_batch, maxPayloadBytes: r.maxPayloadBytes });
       if (!parsed.ok) return singleAnswer(bindingRefusal(parsed.refusal));
-      return batchAnswer(await r.submit(parsed.events, parsed.tooLarge));
+      const outcomes = await r.submit(parsed.events, parsed.tooLarge);
+      return batchAnswer(outcomes, outcomes.some((o) => o.status === 403) ? TYPE_CHALLENGE : {});
     }
     const parsed = mode.mode === 'binary' ? binaryEvent(headers, body) : structuredEvent(body);
     if (!parsed.ok) return singleAnswer(bindingRefusal(parsed.refusal));
     const [outcome] = await r.submit([parsed.event]);
-    return singleAnswer(
-      outcome!,
-      outcome!.status === 403 ? { 'www-authenticate': scopeChallenge('event type not granted') } : {},
-    );
+    return singleAnswer(outcome!, outcome!.status === 403 ? TYPE_CHALLENGE : {});
   }
 
   /** Refusals of the caller's own (types it may not produce, elements too large), the rest into the intake. */
