@@ -96,12 +96,13 @@ export const DeadLetterErrorCode = codeNames(DEADLETTER_ERROR_CODES);
 export const INTAKE_HTTP_ERROR_CODES = {
   EINTAKE_AUTH: 'no credential, or one that does not verify (HTTP 401, with `WWW-Authenticate`)',
   EINTAKE_FORBIDDEN:
-    "the caller may not produce the event's type, or its token's event-type claim is malformed (HTTP 403, with `WWW-Authenticate`)",
+    "the caller may not produce the event's type, or its token's event-type claim is malformed (HTTP 403, with `WWW-Authenticate`); a webhook handshake from an origin not allowed (HTTP 403)",
   EINTAKE_MEDIA_TYPE:
     'not a CloudEvent: neither `application/cloudevents+json` nor `application/cloudevents-batch+json`, and no `ce-specversion` header (HTTP 415)',
   EINTAKE_TOO_LARGE:
     'the body, or one event of a batch, is over its bound: `[service] max_payload` per event, `[intake.http]` `max_body` and `max_batch` (HTTP 413)',
-  EINTAKE_REQUEST: 'no such path (HTTP 404), or a method other than POST (HTTP 405)',
+  EINTAKE_REQUEST:
+    'no such path (HTTP 404), a method other than POST (HTTP 405), or a malformed webhook handshake (HTTP 400)',
 } as const;
 
 export type IntakeHttpErrorCode = keyof typeof INTAKE_HTTP_ERROR_CODES;
