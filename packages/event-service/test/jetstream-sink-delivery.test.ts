@@ -12,7 +12,7 @@ import { deadLetters, replay, sinkCounts } from '../src/handlers/jetstream/dead-
 import { JetStreamSinkQueue } from '../src/handlers/jetstream/sink-queue.js';
 import { startReceiver } from '@event-broker/test-support/http';
 import { logger, SECRET, verify } from './helpers/http-sink.js';
-import { createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
+import { cleanup, createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
 
 const skip = natsServerSkip();
 
@@ -29,7 +29,7 @@ function sink(t: TestContext, deps: Deps, opts: Partial<HttpSinkOptions> & { url
     logger,
     ...opts,
   });
-  t.after(() => s.close());
+  cleanup(t).after(() => s.close());
   return s;
 }
 
@@ -41,6 +41,10 @@ async function setup(t: TestContext): Promise<{ server: NatsServer; deps: Deps }
 }
 
 const owed = async (deps: Deps) => (await sinkCounts(deps, SINK)).pending;
+
+/** The receiver's requests as `id status +ms` (since t0), for a failure's message. */
+const received = (got: readonly { id: string; status?: number; at: number }[], t0: number) =>
+  `received [${got.map((g) => `${g.id} ${g.status ?? '-'} +${g.at - t0}ms`).join(', ')}]`;
 
 test('a 2xx delivers each event once, signed, webhook-id = event id, and acks it', { skip }, async (t) => {
   const { deps } = await setup(t);
@@ -148,13 +152,16 @@ test(
     });
     const ids = ['o1', 'o2', 'o3', 'o4', 'o5'];
     await publishEvents(deps, ids);
-    sink(t, deps, { url: r.url, maxInFlight: 1, backoffBaseMs: 50, backoffCapMs: 50 });
-    await until(() => r.accepted().length === 5, 'all delivered', 20_000);
-    assert.deepEqual(r.accepted(), ids);
+    const t0 = Date.now();
+    const s = sink(t, deps, { url: r.url, maxInFlight: 1, backoffBaseMs: 50, backoffCapMs: 50 });
+    // What the receiver saw, for a failure to say what happened: each POST's id, answer and time.
+    const seenSoFar = () => `${received(r.got, t0)}; sink ${JSON.stringify(s.stats)}`;
+    await until(() => r.accepted().length === 5, 'all delivered', 20_000, seenSoFar);
+    assert.deepEqual(r.accepted(), ids, seenSoFar());
     assert.deepEqual(
       r.got.map((g) => g.id),
       ids.flatMap((id) => [id, id]),
-      'each failed once, then went, before the next was tried',
+      `each failed once, then went, before the next was tried: ${seenSoFar()}`,
     );
   },
 );
@@ -274,10 +281,13 @@ test(
     await publishEvents(deps, ['w1', 'w2', 'w3', 'w4']);
     const s1 = sink(t, deps, { url: r.url });
     const s2 = sink(t, other, { url: r.url });
-    await until(() => s1.state === 'stopped' && s2.state === 'stopped', 'both pumps stop', 15_000);
+    const t0 = Date.now();
+    const seenSoFar = () => `${received(r.got, t0)}; pumps ${s1.state}, ${s2.state}`;
+    await until(() => s1.state === 'stopped' && s2.state === 'stopped', 'both pumps stop', 15_000, seenSoFar);
     gone = false;
-    assert.ok((await replay(third, SINK)) >= 2);
-    await until(() => s1.state === 'running' && s2.state === 'running', 'both run again');
-    await until(() => new Set(r.accepted()).size === 4, 'all delivered', 15_000);
+    const replayed = await replay(third, SINK);
+    assert.ok(replayed >= 2, `replayed ${replayed}: ${seenSoFar()}`);
+    await until(() => s1.state === 'running' && s2.state === 'running', 'both run again', undefined, seenSoFar);
+    await until(() => new Set(r.accepted()).size === 4, 'all delivered', 15_000, seenSoFar);
   },
 );
