@@ -5,7 +5,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { natsServerSkip, type NatsServer } from '@event-broker/test-support/nats-server';
-import { eventually, until } from '@event-broker/test-support/wait';
+import { eventually, quietFor, until } from '@event-broker/test-support/wait';
 import { BackendSink, sinkQueueOptions } from '../src/handlers/backend-sink.js';
 import type { HttpSinkOptions } from '../src/handlers/sinks/options.js';
 import { deadLetters, replay, sinkCounts } from '../src/handlers/jetstream/dead-letters.js';
@@ -221,6 +221,50 @@ test(
       () => owed(deps),
       (n) => n === 0,
       'acked',
+    );
+  },
+);
+
+test(
+  'close() during the first POST of a claimed batch posts none of the rest: all are released to another instance',
+  { skip },
+  async (t) => {
+    const { server, deps } = await setup(t);
+    const other = (await instance(t, server)).deps;
+    const r = await startReceiver(t);
+    r.hold();
+    await publishEvents(deps, ['p1', 'p2', 'p3']);
+    // batch_bytes under one body: the claimed batch of three goes as three POSTs, one after another.
+    const opts = { url: r.url, batchSize: 3, batchBytes: 1 };
+    const t0 = Date.now();
+    const s1 = sink(t, deps, opts);
+    await until(() => r.got.length === 1, 'the first POST of the batch');
+    const closing = Date.now();
+    await s1.close();
+    // Not after the rest of the batch's POSTs, held by the receiver until their 2 s timeout.
+    assert.ok(Date.now() - closing < 1500, `close() took ${Date.now() - closing} ms`);
+    r.release();
+    await quietFor(500);
+    assert.deepEqual(
+      r.got.map((g) => g.id),
+      ['p1'],
+      'no POST after close(): the rest of the batch was released unsent',
+    );
+    sink(t, other, opts);
+    // The receiver answered the aborted first POST on release: it counts from the second.
+    await until(
+      () => r.got.length === 4,
+      'the second instance posts all three',
+      undefined,
+      () => received(r.got, t0),
+    );
+    assert.deepEqual(
+      r.got.slice(1).map((g) => [g.id, g.status]),
+      [
+        ['p1', 200],
+        ['p2', 200],
+        ['p3', 200],
+      ],
     );
   },
 );
