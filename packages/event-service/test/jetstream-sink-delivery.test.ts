@@ -5,14 +5,14 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { natsServerSkip, type NatsServer } from '@event-broker/test-support/nats-server';
-import { eventually, until } from '@event-broker/test-support/wait';
+import { eventually, quietFor, until } from '@event-broker/test-support/wait';
 import { BackendSink, sinkQueueOptions } from '../src/handlers/backend-sink.js';
 import type { HttpSinkOptions } from '../src/handlers/sinks/options.js';
 import { deadLetters, replay, sinkCounts } from '../src/handlers/jetstream/dead-letters.js';
 import { JetStreamSinkQueue } from '../src/handlers/jetstream/sink-queue.js';
 import { startReceiver } from '@event-broker/test-support/http';
 import { logger, SECRET, verify } from './helpers/http-sink.js';
-import { createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
+import { cleanup, createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
 
 const skip = natsServerSkip();
 
@@ -29,7 +29,7 @@ function sink(t: TestContext, deps: Deps, opts: Partial<HttpSinkOptions> & { url
     logger,
     ...opts,
   });
-  t.after(() => s.close());
+  cleanup(t).after(() => s.close());
   return s;
 }
 
@@ -41,6 +41,10 @@ async function setup(t: TestContext): Promise<{ server: NatsServer; deps: Deps }
 }
 
 const owed = async (deps: Deps) => (await sinkCounts(deps, SINK)).pending;
+
+/** The receiver's requests as `id status +ms` (since t0), for a failure's message. */
+const received = (got: readonly { id: string; status?: number; at: number }[], t0: number) =>
+  `received [${got.map((g) => `${g.id} ${g.status ?? '-'} +${g.at - t0}ms`).join(', ')}]`;
 
 test('a 2xx delivers each event once, signed, webhook-id = event id, and acks it', { skip }, async (t) => {
   const { deps } = await setup(t);
@@ -103,7 +107,12 @@ test(
     );
     assert.equal(JSON.parse(dead[0]!.body).id, 'd1');
     assert.equal(s.stats.dead, 3);
-    assert.deepEqual(await sinkCounts(deps, SINK), { pending: 0, dead: 3 });
+    // A dead letter is stored before its claim is settled: the last one's ack may still be on its way.
+    await eventually(
+      () => sinkCounts(deps, SINK),
+      (c) => c.pending === 0 && c.dead === 3,
+      'the last claim settled after its dead letter',
+    );
     // Paging: after the first's sequence, one at a time; another sink has none.
     assert.deepEqual(
       (await deadLetters(deps, { after: seqs[0], limit: 1 })).map((d) => d.id),
@@ -148,13 +157,16 @@ test(
     });
     const ids = ['o1', 'o2', 'o3', 'o4', 'o5'];
     await publishEvents(deps, ids);
-    sink(t, deps, { url: r.url, maxInFlight: 1, backoffBaseMs: 50, backoffCapMs: 50 });
-    await until(() => r.accepted().length === 5, 'all delivered', 20_000);
-    assert.deepEqual(r.accepted(), ids);
+    const t0 = Date.now();
+    const s = sink(t, deps, { url: r.url, maxInFlight: 1, backoffBaseMs: 50, backoffCapMs: 50 });
+    // What the receiver saw, for a failure to say what happened: each POST's id, answer and time.
+    const seenSoFar = () => `${received(r.got, t0)}; sink ${JSON.stringify(s.stats)}`;
+    await until(() => r.accepted().length === 5, 'all delivered', 20_000, seenSoFar);
+    assert.deepEqual(r.accepted(), ids, seenSoFar());
     assert.deepEqual(
       r.got.map((g) => g.id),
       ids.flatMap((id) => [id, id]),
-      'each failed once, then went, before the next was tried',
+      `each failed once, then went, before the next was tried: ${seenSoFar()}`,
     );
   },
 );
@@ -218,6 +230,50 @@ test(
   },
 );
 
+test(
+  'close() during the first POST of a claimed batch posts none of the rest: all are released to another instance',
+  { skip },
+  async (t) => {
+    const { server, deps } = await setup(t);
+    const other = (await instance(t, server)).deps;
+    const r = await startReceiver(t);
+    r.hold();
+    await publishEvents(deps, ['p1', 'p2', 'p3']);
+    // batch_bytes under one body: the claimed batch of three goes as three POSTs, one after another.
+    const opts = { url: r.url, batchSize: 3, batchBytes: 1 };
+    const t0 = Date.now();
+    const s1 = sink(t, deps, opts);
+    await until(() => r.got.length === 1, 'the first POST of the batch');
+    const closing = Date.now();
+    await s1.close();
+    // Not after the rest of the batch's POSTs, held by the receiver until their 2 s timeout.
+    assert.ok(Date.now() - closing < 1500, `close() took ${Date.now() - closing} ms`);
+    r.release();
+    await quietFor(500);
+    assert.deepEqual(
+      r.got.map((g) => g.id),
+      ['p1'],
+      'no POST after close(): the rest of the batch was released unsent',
+    );
+    sink(t, other, opts);
+    // The receiver answered the aborted first POST on release: it counts from the second.
+    await until(
+      () => r.got.length === 4,
+      'the second instance posts all three',
+      undefined,
+      () => received(r.got, t0),
+    );
+    assert.deepEqual(
+      r.got.slice(1).map((g) => [g.id, g.status]),
+      [
+        ['p1', 200],
+        ['p2', 200],
+        ['p3', 200],
+      ],
+    );
+  },
+);
+
 test('429 with Retry-After waits that long before the next attempt', { skip }, async (t) => {
   const { deps } = await setup(t);
   const r = await startReceiver(t, {
@@ -251,7 +307,12 @@ test(
       ).map((d) => [d.id, d.lastError]),
       [['g1', 'HTTP 410 Gone: sink stopped']],
     );
-    assert.deepEqual(await sinkCounts(deps, SINK), { pending: 1, dead: 1 }, 'g2 stays owed');
+    // g2 stays owed; g1's claim is settled just after its dead letter is stored.
+    await eventually(
+      () => sinkCounts(deps, SINK),
+      (c) => c.pending === 1 && c.dead === 1,
+      'g1 settled, g2 owed',
+    );
     assert.equal(r.got.length, 1, 'nothing after the 410');
     gone = false;
     assert.equal(await replay(deps, SINK), 1);
@@ -274,10 +335,19 @@ test(
     await publishEvents(deps, ['w1', 'w2', 'w3', 'w4']);
     const s1 = sink(t, deps, { url: r.url });
     const s2 = sink(t, other, { url: r.url });
-    await until(() => s1.state === 'stopped' && s2.state === 'stopped', 'both pumps stop', 15_000);
+    const t0 = Date.now();
+    const seenSoFar = () => `${received(r.got, t0)}; pumps ${s1.state}, ${s2.state}`;
+    await until(() => s1.state === 'stopped' && s2.state === 'stopped', 'both pumps stop', 15_000, seenSoFar);
+    // A pump says stopped as it heard the 410, before its dead letter is stored: wait for both.
+    await eventually(
+      () => deadLetters(deps, { sink: SINK }),
+      (l) => l.length === 2,
+      'each pump dead-lettered the delivery it got 410 for',
+    );
     gone = false;
-    assert.ok((await replay(third, SINK)) >= 2);
-    await until(() => s1.state === 'running' && s2.state === 'running', 'both run again');
-    await until(() => new Set(r.accepted()).size === 4, 'all delivered', 15_000);
+    const replayed = await replay(third, SINK);
+    assert.equal(replayed, 2, seenSoFar());
+    await until(() => s1.state === 'running' && s2.state === 'running', 'both run again', undefined, seenSoFar);
+    await until(() => new Set(r.accepted()).size === 4, 'all delivered', 15_000, seenSoFar);
   },
 );

@@ -13,7 +13,7 @@ import { JetStreamSinkQueue } from '../src/handlers/jetstream/sink-queue.js';
 import type { HttpSinkOptions } from '../src/handlers/sinks/options.js';
 import { fromProto, startGrpcReceiver } from './helpers/grpc-receiver.js';
 import { ev, logger } from './helpers/http-sink.js';
-import { createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
+import { cleanup, createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
 
 const skip = natsServerSkip();
 
@@ -33,7 +33,7 @@ async function setup(t: TestContext, opts: Partial<HttpSinkOptions> & { url: str
       logger,
       ...opts,
     });
-    t.after(() => s.close());
+    cleanup(t).after(() => s.close());
     return s;
   };
   return { deps, start };

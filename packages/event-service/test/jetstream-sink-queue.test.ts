@@ -13,7 +13,7 @@ import { natsServerSkip } from '@event-broker/test-support/nats-server';
 import { until, within } from '@event-broker/test-support/wait';
 import { JetStreamSinkQueue } from '../src/handlers/jetstream/sink-queue.js';
 import { HEADERS } from '../src/handlers/jetstream/layout.js';
-import { createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
+import { cleanup, createStreams, instance, publishEvents, SINK, startJetStream } from './helpers/jetstream-sink.js';
 
 const skip = natsServerSkip();
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -34,7 +34,7 @@ test(
     const { a } = await setup(t);
     const seqs = await publishEvents(a.deps, ['e1', 'e2']);
     const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
-    t.after(() => q.close());
+    cleanup(t).after(() => q.close());
     const [first] = await q.next(5, 2000);
     assert.deepEqual(
       { seq: first!.seq, id: first!.id, type: first!.type, attempts: first!.attempts },
@@ -68,8 +68,8 @@ test('two instances on one durable: each event is claimed by one of them', { ski
   await publishEvents(a.deps, ids);
   const qa = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 4 });
   const qb = new JetStreamSinkQueue(b.deps, SINK, { maxInFlight: 4 });
-  t.after(() => qa.close());
-  t.after(() => qb.close());
+  cleanup(t).after(() => qa.close());
+  cleanup(t).after(() => qb.close());
   const got: Record<string, string[]> = { a: [], b: [] };
   const drain = async (name: string, q: JetStreamSinkQueue) => {
     for (let round = 0; round < 200; round++) {
@@ -94,7 +94,7 @@ test('close() releases its claims to another instance at once, not after the ack
   await publishEvents(a.deps, ['c1', 'c2']);
   const qa = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 2 });
   const qb = new JetStreamSinkQueue(b.deps, SINK, { maxInFlight: 2 });
-  t.after(() => qb.close());
+  cleanup(t).after(() => qb.close());
   const claimed = await qa.next(2, 2000);
   assert.deepEqual(
     claimed.map((d) => d.id),
@@ -129,7 +129,7 @@ test(
     await copy(OTHER, 'theirs', s2!);
     await copy(SINK, 'mine', s1!);
     const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 10 });
-    t.after(() => q.close());
+    cleanup(t).after(() => q.close());
     await q.ready();
     // Exact from the start: the consumer counts its three, not the five messages of the stream.
     const ci = await a.deps.jsm.consumers.info(layout.stream, layout.durable(SINK));
@@ -150,7 +150,7 @@ test(
       ],
     );
     const other = new JetStreamSinkQueue(a.deps, OTHER, { maxInFlight: 10 });
-    t.after(() => other.close());
+    cleanup(t).after(() => other.close());
     const theirs = await other.next(10, 1000);
     assert.deepEqual(
       theirs.map((d) => [d.id, d.seq]),
@@ -176,7 +176,7 @@ test(
     await js.publish(layout.event('stray', [SINK]), JSON.stringify({ id: 'stray' }), { headers: h, msgID: 'stray' });
     await publishEvents(a.deps, ['after']);
     const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
-    t.after(() => q.close());
+    cleanup(t).after(() => q.close());
     const [d] = await q.next(1, 3000);
     assert.equal(d?.id, 'after', 'the stray one skipped');
     await q.ack(d!);
@@ -198,7 +198,7 @@ test('a consumer of the same name with other settings is refused with what to do
   const { jsm, layout } = a.deps;
   await jsm.consumers.add(layout.stream, { durable_name: layout.durable(SINK), ack_policy: AckPolicy.All });
   const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
-  t.after(() => q.close());
+  cleanup(t).after(() => q.close());
   await assert.rejects(
     q.ready(),
     /JetStream consumer EVENTS_feed exists with other settings \(ack_policy all, filter_subject none; want .*filter_subject eventstore\.EVENTS\.\*\.1\.\*\.\*\.\*\): delete it \(nats consumer rm EVENTS EVENTS_feed\)/,
@@ -211,7 +211,7 @@ test('max_in_flight changed: the existing consumer is updated', { skip }, async 
   await q1.ready();
   await q1.close();
   const q2 = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 8, ackWaitMs: 5000 });
-  t.after(() => q2.close());
+  cleanup(t).after(() => q2.close());
   await q2.ready();
   const ci = await a.deps.jsm.consumers.info(a.deps.layout.stream, a.deps.layout.durable(SINK));
   assert.equal(ci.config.max_ack_pending, 8);
@@ -225,7 +225,7 @@ test(
     const { server, a } = await setup(t);
     const b = await instance(t, server);
     const q1 = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
-    t.after(() => q1.close());
+    cleanup(t).after(() => q1.close());
     // q1 waits for deliveries: its pull is open on the consumer.
     const pulling = q1.next(1, 3000);
     await until(async () => {
@@ -235,7 +235,7 @@ test(
       return (ci?.num_waiting ?? 0) > 0;
     }, 'q1 pulls');
     const q2 = new JetStreamSinkQueue(b.deps, SINK, { maxInFlight: 4 });
-    t.after(() => q2.close());
+    cleanup(t).after(() => q2.close());
     await assert.rejects(
       q2.ready(),
       /sink feed: JetStream consumer EVENTS_feed is in use .* with max_ack_pending 1, and this instance wants 4 .*every instance must give sink feed the same max_in_flight/,
@@ -273,7 +273,7 @@ test(
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     (child.stdin as net.Socket).unref();
-    t.after(() => child.kill('SIGKILL'));
+    cleanup(t).after(() => void child.kill('SIGKILL'));
     child.stdout.setEncoding('utf8');
     const claimed = await within(
       new Promise<string>((resolve) => child.stdout.on('data', (s: string) => resolve(s.trim()))),
@@ -282,7 +282,7 @@ test(
     );
     assert.equal(claimed, 'k1');
     const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1, ackWaitMs: 1500 });
-    t.after(() => q.close());
+    cleanup(t).after(() => q.close());
     // Twice the ack wait: the child's keep-alive holds the claim (and max_in_flight 1 holds k2 behind it).
     assert.deepEqual(await q.next(1, 3000), [], 'nothing while the child holds k1');
     child.kill('SIGKILL');
@@ -329,14 +329,14 @@ test(
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     (child.stdin as net.Socket).unref();
-    t.after(() => child.kill('SIGKILL'));
+    cleanup(t).after(() => void child.kill('SIGKILL'));
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
     await within(new Promise((r) => child.once('exit', r)), 'the child dies after storing the dead letter', 15_000);
     assert.equal(out, 'stored\n');
     const { jsm, layout } = a.deps;
     const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1, ackWaitMs: 1000 });
-    t.after(() => q.close());
+    cleanup(t).after(() => q.close());
     const [d] = await q.next(1, 5000);
     assert.equal(d?.id, 'x1', 'the claim was still owed');
     await q.dead(d, 'HTTP 400 after 2 attempts');
@@ -352,7 +352,7 @@ test('a consumer deleted under a running queue is created again by its next clai
   const { jsm, layout } = a.deps;
   await publishEvents(a.deps, ['z1']);
   const q = new JetStreamSinkQueue(a.deps, SINK, { maxInFlight: 1 });
-  t.after(() => q.close());
+  cleanup(t).after(() => q.close());
   await q.ready();
   await jsm.consumers.delete(layout.stream, layout.durable(SINK));
   let got: Awaited<ReturnType<typeof q.next>> = [];

@@ -148,6 +148,9 @@ export class BackendSink {
       // Claimed as close() began: its queue.close() releases them.
       if (this.closed) break;
       for (const chunk of this.chunks(batch)) {
+        // close() began during an earlier POST of this batch: the rest is not posted (its claims are released, so
+        // a POST now would be a second delivery) and close() need not wait for it.
+        if (this.closed) break;
         const p = this.attempt(chunk).catch((err: unknown) => {
           this.opts.logger.error({ sink: this.opts.name, err: (err as Error).message }, 'sink delivery failed');
         });
