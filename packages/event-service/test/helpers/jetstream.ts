@@ -1,10 +1,13 @@
 // nats-server with JetStream for the JetStream backend's tests: a store directory that outlives a restart (removed
 // in t.after), a connection of the official client, and the backend opened on it with test-sized settings.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { createLogger, type Logger } from '@event-broker/shared';
 import { startNatsServer, type NatsServer } from '@event-broker/test-support/nats-server';
 import { freePort, HOST } from '@event-broker/test-support/processes';
-import { tmpDir, type AfterHook } from '@event-broker/test-support/tmp';
+import type { AfterHook } from '@event-broker/test-support/tmp';
 import type { EventBackend } from '../../src/handlers/event-backend.js';
 import { openJetStreamBackend } from '../../src/handlers/jetstream/backend.js';
 import { jetStreamStoreConfig, type StoreSettings } from '../../src/handlers/jetstream/store-config.js';
@@ -21,11 +24,20 @@ export interface JetStreamServer {
 
 /** nats-server on a free loopback port with JetStream storing under a tmp dir; `lines` add to its config. */
 export async function startJetStream(t: AfterHook, lines: readonly string[] = []): Promise<JetStreamServer> {
-  const storeDir = tmpDir(t, 'jetstream-');
+  // Not tmpDir: its removal would be the first after-hook, run while the server still writes there (ENOTEMPTY, and
+  // the hooks after it skipped: a hung file). Removed by the hook below, once the server in use is stopped.
+  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jetstream-'));
   const port = await freePort();
   const config = [`listen: "${HOST}:${port}"`, `jetstream { store_dir: ${JSON.stringify(storeDir)} }`, ...lines];
+  let server: NatsServer;
+  try {
+    server = await startNatsServer(t, config, port);
+  } catch (err) {
+    fs.rmSync(storeDir, { recursive: true, force: true });
+    throw err;
+  }
   const s: JetStreamServer = {
-    server: await startNatsServer(t, config, port),
+    server,
     port,
     storeDir,
     async restart() {
@@ -33,6 +45,11 @@ export async function startJetStream(t: AfterHook, lines: readonly string[] = []
       s.server = await startNatsServer(t, config, port);
     },
   };
+  // After the first server's own hook; a restarted one's hook comes later, so the server in use is stopped here.
+  t.after(async () => {
+    await s.server.stop('SIGKILL');
+    fs.rmSync(storeDir, { recursive: true, force: true });
+  });
   return s;
 }
 
