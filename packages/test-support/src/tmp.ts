@@ -10,9 +10,17 @@ export interface AfterHook {
 
 /** A fresh directory under the OS temp dir, named `prefix` + random, removed after the test. */
 export function tmpDir(t: AfterHook, prefix = 'event-broker-test-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = untrackedTmpDir(prefix);
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * A temporary directory the caller removes: for one a process started later still writes into (a server's store),
+ * which must go after that process's own after-hook stops it (hooks run in the order they were added).
+ */
+export function untrackedTmpDir(prefix = 'event-broker-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
 /**

@@ -1,13 +1,11 @@
 // nats-server with JetStream for the JetStream backend's tests: a store directory that outlives a restart (removed
 // in t.after), a connection of the official client, and the backend opened on it with test-sized settings.
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { createLogger, type Logger } from '@event-broker/shared';
 import { startNatsServer, type NatsServer } from '@event-broker/test-support/nats-server';
 import { freePort, HOST } from '@event-broker/test-support/processes';
-import type { AfterHook } from '@event-broker/test-support/tmp';
+import { untrackedTmpDir, type AfterHook } from '@event-broker/test-support/tmp';
 import type { EventBackend } from '../../src/handlers/event-backend.js';
 import { openJetStreamBackend } from '../../src/handlers/jetstream/backend.js';
 import { jetStreamStoreConfig, type StoreSettings } from '../../src/handlers/jetstream/store-config.js';
@@ -26,7 +24,7 @@ export interface JetStreamServer {
 export async function startJetStream(t: AfterHook, lines: readonly string[] = []): Promise<JetStreamServer> {
   // Not tmpDir: its removal would be the first after-hook, run while the server still writes there (ENOTEMPTY, and
   // the hooks after it skipped: a hung file). Removed by the hook below, once the server in use is stopped.
-  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jetstream-'));
+  const storeDir = untrackedTmpDir('jetstream-');
   const port = await freePort();
   const config = [`listen: "${HOST}:${port}"`, `jetstream { store_dir: ${JSON.stringify(storeDir)} }`, ...lines];
   let server: NatsServer;
