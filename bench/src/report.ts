@@ -1,4 +1,4 @@
-// Turns a run into the printed report: the comparison table (ours, nats-server, ratio), the CPU each side used,
+// Turns a run into the printed report: the comparison table (ours, nats-server, ratio, each server's CPU per message), the CPU each side used,
 // and the notes (failures, losses, capped runs). Plain aligned text for the terminal, or Markdown for RESULTS.md.
 import type { Generator } from './generators.js';
 import type { GenResult, Scenario } from './scenario-types.js';
@@ -50,6 +50,18 @@ function table(head: string[], rows: string[][], md: boolean, rightFrom: number)
   return [pad(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(pad)].join('\n');
 }
 
+/**
+ * The server's CPU per message over the measured window, in µs: its CPU seconds over the messages the generator sent
+ * (published messages, requests, events), so a figure won by spending more CPU shows as such. `—` where no message was
+ * sent (idle connections) or the figure is another scenario's; in-process rows count the publisher too.
+ */
+function cpuPerMessage(cell: Cell | undefined, inproc: boolean): string {
+  const sent = cell?.result?.sent ?? cell?.result?.requests ?? 0;
+  if (!cell || cell.error || cell.borrowedFrom || cell.serverCpuS === undefined || sent <= 0) return '—';
+  const us = (cell.serverCpuS * 1e6) / sent;
+  return `${us < 10 ? us.toFixed(2) : us.toFixed(1)}${inproc ? ' (in-process)' : ''}`;
+}
+
 function pct(cpu: number | undefined, window: number | undefined): string {
   if (cpu === undefined || !window) return '—';
   return `${cpu.toFixed(2)} s (${Math.round((cpu / window) * 100)}%)`;
@@ -88,7 +100,18 @@ export function render(r: Report): string {
       const ours = fig('ours');
       const nats = fig('nats-server');
       const ratio = ours.value !== undefined && nats.value ? (ours.value / nats.value).toFixed(2) : '—';
-      rows.push([m.label, `${m.unit} ${m.better === 'higher' ? '↑' : '↓'}`, ours.text, nats.text, ratio]);
+      // Once per scenario, on its first figure: the scenario's CPU cost, ours beside nats-server's.
+      const inproc = run.scenario.kind === 'inproc';
+      const cost = (target: TargetName) => (i === 0 ? cpuPerMessage(run.cells[target], inproc) : '');
+      rows.push([
+        m.label,
+        `${m.unit} ${m.better === 'higher' ? '↑' : '↓'}`,
+        ours.text,
+        nats.text,
+        ratio,
+        cost('ours'),
+        cost('nats-server'),
+      ]);
     });
   }
 
@@ -118,7 +141,14 @@ export function render(r: Report): string {
   const out: string[] = [];
   if (md) out.push(`**${title}**`, '', `${machine}  `, `${gen}  `, mode, '');
   else out.push(title, machine, gen, mode, '');
-  out.push(table(['scenario', 'unit', 'ours', 'nats-server', 'ours/nats'], rows, md, 2));
+  out.push(
+    table(
+      ['scenario', 'unit', 'ours', 'nats-server', 'ours/nats', 'ours CPU µs/msg', 'nats-server CPU µs/msg'],
+      rows,
+      md,
+      2,
+    ),
+  );
   out.push('');
   const cpuHead = 'CPU over the measured window (seconds, % of one core); in-process: publisher and service together';
   out.push(md ? `${cpuHead}:` : cpuHead, '');
