@@ -47,6 +47,17 @@ function setup(t: TestContext, opts: Partial<HttpSinkOptions> & { url: string },
   return { store, sink };
 }
 
+/** CloudEventService.Publish with the bytes left as they are: a receiver that answers what a real one would not. */
+const RAW_PUBLISH = {
+  path: '/io.cloudevents.v1.CloudEventService/Publish',
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: (b: Buffer) => b,
+  requestDeserialize: (b: Buffer) => b,
+  responseSerialize: (b: Buffer) => b,
+  responseDeserialize: (b: Buffer) => b,
+};
+
 test('each stored event reaches a gRPC receiver by Publish, decoded with the shipped proto equal to what was stored', async (t) => {
   const r = await startGrpcReceiver(t);
   const stored = [
@@ -228,16 +239,7 @@ test('an answer larger than MAX_ANSWER_BYTES is refused, not buffered: the event
   // A receiver whose Publish answers 1 MiB instead of an Empty (the service's own path, its own serializer).
   const server = new grpc.Server();
   let calls = 0;
-  const publish = {
-    path: '/io.cloudevents.v1.CloudEventService/Publish',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (b: Buffer) => b,
-    requestDeserialize: (b: Buffer) => b,
-    responseSerialize: (b: Buffer) => b,
-    responseDeserialize: (b: Buffer) => b,
-  };
-  server.addService({ Publish: publish } as grpc.ServiceDefinition, {
+  server.addService({ Publish: RAW_PUBLISH } as grpc.ServiceDefinition, {
     Publish: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
       calls++;
       cb(null, Buffer.alloc(1024 * 1024, 0x0a));
@@ -260,16 +262,7 @@ test('a receiver shutting down with the call in flight (CANCELLED) is retried, n
   // A receiver that takes the call and, before answering, is shut down (a deploy): grpc-js cancels its calls.
   const first = new grpc.Server();
   let arrived = false;
-  const publish = {
-    path: '/io.cloudevents.v1.CloudEventService/Publish',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (b: Buffer) => b,
-    requestDeserialize: (b: Buffer) => b,
-    responseSerialize: (b: Buffer) => b,
-    responseDeserialize: (b: Buffer) => b,
-  };
-  first.addService({ Publish: publish } as grpc.ServiceDefinition, {
+  first.addService({ Publish: RAW_PUBLISH } as grpc.ServiceDefinition, {
     Publish: () => void (arrived = true),
   });
   const port = await new Promise<number>((resolve, reject) =>
