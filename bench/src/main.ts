@@ -160,6 +160,24 @@ async function runCell(sc: Scenario, target: TargetName, o: Options): Promise<Ce
     }
     return finish(sc, cell, started);
   }
+  if (sc.kind === 'custom') {
+    try {
+      if (!sc.run) throw new Error(`scenario ${sc.name} has kind custom but no run`);
+      const r = await sc.run({
+        spec,
+        target,
+        generator: o.generator,
+        limits: { ...DEFAULT_LIMITS, ...sc.limits },
+        quick: o.quick,
+        onServerCpu: (s) => (cell.serverCpuS = s),
+      });
+      cell.result = r;
+      cell.windowS = r.window_ns / 1e9;
+    } catch (err) {
+      cell.error = (err as Error).message;
+    }
+    return finish(sc, cell, started);
+  }
   if (sc.kind === 'events') {
     try {
       const r = await runEvents(spec, { ...DEFAULT_LIMITS, ...sc.limits }, o.generator, (s) => (cell.serverCpuS = s));
@@ -294,11 +312,9 @@ async function main(): Promise<void> {
     const run: ScenarioRun = { scenario: sc, cells: {} };
     for (const target of o.targets) {
       // nats-server has no durable intake or sinks: the row shows ours alone, no ratio (the note says why).
-      if (
-        (sc.kind === 'events' || sc.kind === 'events-jetstream' || sc.kind === 'events-http') &&
-        target === 'nats-server'
-      )
-        continue;
+      const oursOnly =
+        sc.oursOnly || sc.kind === 'events' || sc.kind === 'events-jetstream' || sc.kind === 'events-http';
+      if (oursOnly && target === 'nats-server') continue;
       if (sc.kind === 'inproc' && target === 'nats-server') {
         // nats-server has no in-process API: its figure is the loopback run of `comparedWith`, same invocation.
         const base = SCENARIOS.find((s) => s.name === sc.comparedWith)!;

@@ -1,6 +1,8 @@
 // What a run yields (GenResult, printed last by a generator or a runner) and how a scenario turns it into figures,
 // checks and notes (Scenario, Metric). The scenario definitions are in scenarios-*.ts; report.ts prints the figures.
+import type { Generator } from './generators.js';
 import type { GenSpec, Limits } from './load-spec.js';
+import type { TargetName } from './servers.js';
 
 /** What a generator (or the in-process child) prints last; fields depend on the mode. */
 export interface GenResult {
@@ -104,7 +106,7 @@ export interface Scenario {
    * the JetStream backend of a three-node cluster (events-jetstream.ts), ours only; `events-http` is the intake fed
    * over HTTP (events-http.ts), ours only.
    */
-  kind: 'generator' | 'inproc' | 'events' | 'events-jetstream' | 'events-http' | 'soak' | 'gateway' | 'leaf';
+  kind: 'generator' | 'inproc' | 'events' | 'events-jetstream' | 'events-http' | 'soak' | 'gateway' | 'leaf' | 'custom';
   spec: (quick: boolean) => GenSpec;
   metrics: Metric[];
   /** Whether a result is acceptable (a lost message in 1→1 is a failure, not a slow figure). */
@@ -118,4 +120,20 @@ export interface Scenario {
   comparedWith?: string;
   /** Not run by default; `--scenario <name>` or `--all` runs it. */
   optIn?: boolean;
+  /** kind `custom`: the scenario starts its own servers and measures itself (startup.ts, admission.ts...). */
+  run?: (ctx: RunContext) => Promise<GenResult>;
+  /** Ours alone (nats-server has nothing like it): no nats-server cell, no ratio. */
+  oursOnly?: boolean;
+}
+
+/** What main.ts hands a `custom` scenario's run for one cell. */
+export interface RunContext {
+  spec: GenSpec;
+  target: TargetName;
+  generator: Generator;
+  /** DEFAULT_LIMITS with the scenario's own over them. */
+  limits: Limits;
+  quick: boolean;
+  /** Report the server's CPU seconds over the measured window (the CPU-per-message column). */
+  onServerCpu: (seconds: number) => void;
 }
