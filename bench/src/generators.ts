@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorLine } from './stderr.js';
 import { genArgs, type GenSpec } from './load-spec.js';
-import type { GenResult } from './scenario-types.js';
+import type { GenResult } from './gen-result.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const BENCH_DIR = path.resolve(HERE, '..', '..');
