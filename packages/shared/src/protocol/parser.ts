@@ -82,7 +82,7 @@ export class Parser {
     private readonly role: ParserRole,
     opts: ParserOptions,
   ) {
-    this.words = new OpWords(role);
+    this.words = OpWords.of(role);
     this.partial = new LineReader(this.words, (op) => this.argLimit(op));
     this.limits = { maxControlLine: opts.maxControlLine, maxPayload: opts.maxPayload };
     this.expectConnect = opts.expectConnect ?? false;
@@ -424,7 +424,7 @@ export class Parser {
   // far less than decoding a new string per message (parser micro-bench: about a third of a PUB's parse time).
   // Only valid UTF-8 is cached, so a hit needs no check. Callers clear badText before the subject.
   private lastSubject = '';
-  private lastSubjectBytes: Buffer = Buffer.alloc(0);
+  private lastSubjectBytes: Buffer = NO_BYTES;
 
   private subjectArg(line: Buffer, k: number): string {
     return this.subjectAt(line, this.argStart[k]!, this.argEnd[k]!);
@@ -632,6 +632,8 @@ export class Parser {
 }
 
 const NO_QUEUES: readonly string[] = Object.freeze([]);
+/** The subject cache before its first subject: one empty buffer for every parser (never written). */
+const NO_BYTES = Buffer.alloc(0);
 // The markers of LMSG <subject> + <reply> <queues...> <size> (PLUS_BYTE, ops.ts) and LMSG <subject> | <queues...> <size>.
 const PIPE_BYTE = 0x7c;
 /** Longer subjects are decoded every time rather than cached (a copy per miss would cost more than it saves). */
