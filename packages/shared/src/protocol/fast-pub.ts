@@ -46,7 +46,7 @@ export function scanPub(buf: Buffer, pos: number, len: number, maxArgs: number, 
   const out = pubArgs;
   let i = argsStart;
   let n = 0;
-  let lastStart = 0;
+  let lastStart: number;
   for (;;) {
     const s = i;
     while (i < limit) {
