@@ -151,3 +151,21 @@ describe('Outbound.writeSplicedLeafMsg', () => {
     );
   });
 });
+
+describe('Outbound between turns', () => {
+  it('keeps no buffer after a small turn (an idle connection), and the rest of its buffer after a busy one', () => {
+    const out = new Outbound();
+    out.writeString('INFO {}\r\n');
+    out.writeString('PONG\r\n');
+    assert.equal(Buffer.concat(out.take()).toString(), 'INFO {}\r\nPONG\r\n');
+    assert.equal(out.retainedBytes, 0);
+    const payload = Buffer.alloc(100, 0x61);
+    for (let i = 0; i < 100; i++) out.writeMsg('busy.subject', '1', undefined, 0, payload);
+    const bytes = out.bytes;
+    assert.equal(Buffer.concat(out.take()).length, bytes);
+    assert.ok(out.retainedBytes > 0, 'a busy turn keeps the rest of its buffer for the next');
+    out.writeString('PONG\r\n');
+    assert.equal(Buffer.concat(out.take()).toString(), 'PONG\r\n');
+    assert.equal(out.retainedBytes, 0);
+  });
+});

@@ -13,6 +13,7 @@ const TAB = 9;
 const OP_WORD_MAX = 8;
 /** The first buffer for a line's arguments: a PUB or MSG line cut by a read's end (the common case) fits in it. */
 const FIRST_CAPACITY = 128;
+const NO_BYTES = Buffer.alloc(0);
 
 /**
  * What one Buffer with an ArrayBuffer of its own costs beside its bytes: its V8 objects and backing-store record,
@@ -47,7 +48,8 @@ const BEFORE_CONNECT: LineRefusal = { err: Errors.authorizationViolation, detail
 export class LineReader {
   private phase = Phase.None;
   /** The op word so far, and room for the blank a line that ends right after it is dispatched with. */
-  private readonly opBytes = Buffer.alloc(OP_WORD_MAX + 1);
+  // Allocated with the first partial line: most connections never send one, and a Buffer of its own costs ~200 B.
+  private opBytes = NO_BYTES;
   private opLen = 0;
   private op: Op | undefined;
   /** The line from its op word once the arguments began: op word, one blank, arguments; or undefined. */
@@ -77,7 +79,10 @@ export class LineReader {
    * line's first byte must begin CONNECT. Returns why the line is refused, or undefined.
    */
   take(buf: Buffer, from: number, to: number, expectConnect: boolean): LineRefusal | undefined {
-    if (this.phase === Phase.None) this.phase = Phase.Op;
+    if (this.phase === Phase.None) {
+      this.phase = Phase.Op;
+      if (this.opBytes.length === 0) this.opBytes = Buffer.alloc(OP_WORD_MAX + 1);
+    }
     let i = from;
     while (i < to) {
       switch (this.phase) {

@@ -4,7 +4,10 @@
 
 /** Payloads at least this large are queued as their own chunk rather than copied into the batch buffer. */
 const BY_REFERENCE_BYTES = 16 * 1024;
-const MIN_BUFFER_BYTES = 4 * 1024;
+/** Below Buffer.poolSize / 2: a small turn's buffer is a slice of Node's shared pool, not an allocation of its own. */
+const MIN_BUFFER_BYTES = 1024;
+/** A turn that queued less than this leaves no buffer behind (take()). */
+const KEEP_REST_AFTER_BYTES = 4 * 1024;
 const MAX_BUFFER_BYTES = 1024 * 1024;
 /** Below this a byte loop beats TypedArray#set's call overhead. */
 const SMALL_COPY_BYTES = 64;
@@ -25,6 +28,11 @@ export class Outbound {
 
   get bytes(): number {
     return this.queued;
+  }
+
+  /** Buffer capacity kept between turns once everything was taken: 0 after a small turn (take()). */
+  get retainedBytes(): number {
+    return this.cur === undefined ? 0 : this.cur.length;
   }
 
   writeString(s: string): void {
@@ -213,11 +221,16 @@ export class Outbound {
     this.queued += 2;
   }
 
-  /** Hands over everything queued, in order, and resets. */
+  /**
+   * Hands over everything queued, in order, and resets. The rest of the current buffer is kept for the next turn only
+   * after a busy one: after a small turn (a PONG, one reply) it goes, so an idle connection keeps no buffer (1,000 idle
+   * connections each kept the rest of a 4 KiB one), and the next small turn takes a slice of Node's shared pool.
+   */
   take(): Buffer[] {
     this.seal();
     const out = this.chunks;
     this.chunks = [];
+    if (this.queued < KEEP_REST_AFTER_BYTES) this.cur = undefined;
     this.sizeHint = Math.min(MAX_BUFFER_BYTES, Math.max(MIN_BUFFER_BYTES, this.queued));
     this.queued = 0;
     return out;

@@ -14,6 +14,7 @@
 // split into modules, each op would cross an object boundary or return a tuple on the hottest path there is.
 import { isUtf8 } from 'node:buffer';
 import { Errors, type ProtocolError } from './errors.js';
+import { REPLY_END, REPLY_START, SIZE, SUBJECT_END, SUBJECT_START, pubArgs, scanPub } from './fast-pub.js';
 import { BUFFER_OBJECT_BYTES, LineReader } from './line-reader.js';
 import { OpWords, PLUS_BYTE, isConnectByte, type Op, type ParserRole } from './ops.js';
 import type { ParserLimits, ParserOptions, ProtocolHandler } from './parser-contract.js';
@@ -55,6 +56,8 @@ export class Parser {
   private payQueues: readonly string[] = NO_QUEUES;
   private payRefusedOp: Op = 'PUB';
   private payRefusedErr: ProtocolError = Errors.invalidPublishSubject;
+  /** The payload size of the PUB fastPub last read. */
+  private fastSize = 0;
   private readonly skipOversize: number;
   private readonly maxInfoLine: number;
   /** An over-size message being read past: payload bytes still to skip, then its CRLF (bytes of it still due). */
@@ -79,7 +82,7 @@ export class Parser {
     private readonly role: ParserRole,
     opts: ParserOptions,
   ) {
-    this.words = new OpWords(role);
+    this.words = OpWords.of(role);
     this.partial = new LineReader(this.words, (op) => this.argLimit(op));
     this.limits = { maxControlLine: opts.maxControlLine, maxPayload: opts.maxPayload };
     this.expectConnect = opts.expectConnect ?? false;
@@ -107,20 +110,29 @@ export class Parser {
         pos = this.skipPayload(chunk, pos);
         continue;
       }
-      const nl = chunk.indexOf(LF, pos);
-      if (nl === -1) {
-        this.takePartial(chunk, pos, len);
-        return;
-      }
       let payloadSize: number;
-      if (this.partial.reading) {
-        if (!this.takePartial(chunk, pos, nl)) return;
-        pos = nl + 1;
-        payloadSize = this.endPartial();
+      // A client's plain PUB, whole in this chunk, read in one pass (fast-pub.ts' shape); anything else, or a PUB
+      // it cannot vouch for, takes the general path below, which answers it exactly as before.
+      const after =
+        this.role === 'client' && !this.expectConnect && !this.partial.reading ? this.fastPub(chunk, pos, len) : -1;
+      if (after >= 0) {
+        pos = after;
+        payloadSize = this.fastSize;
       } else {
-        // A payload that follows the line may sit in this very chunk: dispatchLine returns its size, or -1.
-        payloadSize = this.dispatchLine(chunk, pos, nl);
-        pos = nl + 1;
+        const nl = chunk.indexOf(LF, pos);
+        if (nl === -1) {
+          this.takePartial(chunk, pos, len);
+          return;
+        }
+        if (this.partial.reading) {
+          if (!this.takePartial(chunk, pos, nl)) return;
+          pos = nl + 1;
+          payloadSize = this.endPartial();
+        } else {
+          // A payload that follows the line may sit in this very chunk: dispatchLine returns its size, or -1.
+          payloadSize = this.dispatchLine(chunk, pos, nl);
+          pos = nl + 1;
+        }
       }
       if (payloadSize < 0) continue;
       const need = payloadSize + 2;
@@ -263,6 +275,26 @@ export class Parser {
   // --- control lines --------------------------------------------------------------------------------------
 
   /**
+   * A plain PUB read in one pass (fast-pub.ts): records it as pub() would and returns where its payload starts (its
+   * size in fastSize), or -1 for a line the general path must read.
+   */
+  private fastPub(chunk: Buffer, pos: number, len: number): number {
+    const after = scanPub(chunk, pos, len, this.limits.maxControlLine, this.limits.maxPayload);
+    if (after < 0) return -1;
+    const a = pubArgs;
+    // Printable ASCII: decoding needs no UTF-8 check.
+    this.nonAscii = false;
+    this.badText = false;
+    this.payOp = PayloadOp.Pub;
+    this.payHdr = 0;
+    this.paySubject = this.subjectAt(chunk, a[SUBJECT_START]!, a[SUBJECT_END]!);
+    const replyAt = a[REPLY_START]!;
+    this.payReply = replyAt < 0 ? undefined : chunk.toString('latin1', replyAt, a[REPLY_END]!);
+    this.fastSize = a[SIZE]!;
+    return after;
+  }
+
+  /**
    * Handles one control line (without its LF); returns the size of the payload that follows, or -1 for none.
    * For PUB-like ops it records the op and its arguments in the pay* fields.
    */
@@ -392,11 +424,14 @@ export class Parser {
   // far less than decoding a new string per message (parser micro-bench: about a third of a PUB's parse time).
   // Only valid UTF-8 is cached, so a hit needs no check. Callers clear badText before the subject.
   private lastSubject = '';
-  private lastSubjectBytes: Buffer = Buffer.alloc(0);
+  private lastSubjectBytes: Buffer = NO_BYTES;
 
   private subjectArg(line: Buffer, k: number): string {
-    const s = this.argStart[k]!;
-    const len = this.argEnd[k]! - s;
+    return this.subjectAt(line, this.argStart[k]!, this.argEnd[k]!);
+  }
+
+  private subjectAt(line: Buffer, s: number, e: number): string {
+    const len = e - s;
     const cached = this.lastSubjectBytes;
     if (len === cached.length) {
       let i = 0;
@@ -597,6 +632,8 @@ export class Parser {
 }
 
 const NO_QUEUES: readonly string[] = Object.freeze([]);
+/** The subject cache before its first subject: one empty buffer for every parser (never written). */
+const NO_BYTES = Buffer.alloc(0);
 // The markers of LMSG <subject> + <reply> <queues...> <size> (PLUS_BYTE, ops.ts) and LMSG <subject> | <queues...> <size>.
 const PIPE_BYTE = 0x7c;
 /** Longer subjects are decoded every time rather than cached (a copy per miss would cost more than it saves). */

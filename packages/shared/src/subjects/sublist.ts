@@ -119,6 +119,13 @@ export class Sublist<S extends SublistEntry> {
   /** Cached keys in the order they were added; see match(). */
   private readonly ring: string[] = [];
   private ringNext = 0;
+  /**
+   * The last subject matched through the cache, and its result: a publisher mostly repeats its subject, and comparing
+   * one string (the parser hands the same string back for a repeated subject) costs less than a Map lookup. Cleared
+   * by every insert and remove, as the cache is.
+   */
+  private lastKey: string | undefined = undefined;
+  private lastResult: SublistResult<S> = EMPTY_RESULT;
   private subs = 0;
   private nodes = 0;
   private inserts = 0;
@@ -229,9 +236,15 @@ export class Sublist<S extends SublistEntry> {
    */
   match(subject: string): SublistResult<S> {
     this.matches++;
+    if (subject === this.lastKey) {
+      this.cacheHits++;
+      return this.lastResult;
+    }
     const cached = this.cache.get(subject);
     if (cached !== undefined) {
       this.cacheHits++;
+      this.lastKey = subject;
+      this.lastResult = cached;
       return cached;
     }
     const n = tokenize(subject);
@@ -256,6 +269,8 @@ export class Sublist<S extends SublistEntry> {
         this.ringNext = slot + 1 === ring.length ? 0 : slot + 1;
       }
       this.cache.set(subject, result);
+      this.lastKey = subject;
+      this.lastResult = result;
     }
     return result;
   }
@@ -304,6 +319,7 @@ export class Sublist<S extends SublistEntry> {
    * own entry; a wildcard one every cached subject it matches (nats-server sublist.go addToCache/removeFromCache).
    */
   private invalidate(subject: string, literal: boolean): void {
+    this.lastKey = undefined;
     if (this.cache.size === 0) return;
     if (literal) {
       this.cache.delete(subject);
