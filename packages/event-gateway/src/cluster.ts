@@ -13,6 +13,7 @@
 // for worker 1 (its clients, its link: /healthz is the round trip through its uplink). The service's listener_limit
 // and event credit are the service's budgets: each uplink draws on them like any leaf connection.
 import cluster, { type Worker } from 'node:cluster';
+import net from 'node:net';
 import { createLogger, type Logger, type ReloadPlan } from '@event-broker/shared';
 import { GatewayAdmission } from './admission.js';
 import { gatewayTlsOptions } from './auth/mtls.js';
@@ -32,19 +33,42 @@ type ToWorker =
   | { type: 'lame-duck' }
   | { type: 'close' };
 /** Worker → primary. */
-type FromWorker = { type: 'hello' } | { type: 'ready'; port: number } | { type: 'failed'; err: string; code?: string };
+type FromWorker =
+  | { type: 'hello' }
+  | { type: 'ready'; port: number; websocketPort?: number }
+  | { type: 'failed'; err: string; code?: string };
 
-/** The share of `config` worker `id` (1-based) of `workers` runs with. */
-export function workerConfig(config: GatewayConfig, id: number, workers: number): GatewayConfig {
-  const { monitor, ...rest } = config;
-  const gateway = { ...config.gateway, max_connections: Math.ceil(config.gateway.max_connections / workers) };
-  return { ...rest, gateway, ...(id === 1 && monitor !== undefined && { monitor }) };
+/** The ports every worker (and a replacement) binds: the file's, or for 0 one the primary found unused. */
+interface BoundPorts {
+  port: number;
+  websocketPort?: number;
+}
+
+/**
+ * The share of `config` worker `id` (1-based) of `workers` runs with, on the ports `bound` names: node:cluster
+ * shares a port 0 by the order of each worker's listen calls, which worker 1's monitoring port would upset.
+ */
+export function workerConfig(config: GatewayConfig, id: number, workers: number, bound?: BoundPorts): GatewayConfig {
+  const { monitor, websocket, ...rest } = config;
+  const gateway = {
+    ...config.gateway,
+    max_connections: Math.ceil(config.gateway.max_connections / workers),
+    ...(bound !== undefined && { port: bound.port }),
+  };
+  const ws = websocket && bound?.websocketPort !== undefined ? { ...websocket, port: bound.websocketPort } : websocket;
+  return {
+    ...rest,
+    gateway,
+    ...(ws !== undefined && { websocket: ws }),
+    ...(id === 1 && monitor !== undefined && { monitor }),
+  };
 }
 
 /** The primary of a multi-process gateway, run by shared/process/run.ts as a single gateway is. */
 export class GatewayPrimary {
   private readonly workers = new Map<number, Worker>();
   private stopping = false;
+  private bound: BoundPorts | undefined;
 
   constructor(
     public config: GatewayConfig,
@@ -60,10 +84,15 @@ export class GatewayPrimary {
 
   /** Forks every worker; resolves once all listen, rejects (the others stopped) when one cannot start. */
   async listen(): Promise<void> {
+    const { gateway: g, websocket: ws } = this.config;
+    const wsPort = ws === undefined ? undefined : ws.port === 0 ? await unusedPort(ws.host) : ws.port;
+    this.bound = {
+      port: g.port === 0 ? await unusedPort(g.host) : g.port,
+      ...(wsPort !== undefined && { websocketPort: wsPort }),
+    };
     const started = [];
     for (let id = 1; id <= this.workerCount; id++) started.push(this.fork(id));
-    const results = await Promise.allSettled(started);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const failed = (await Promise.allSettled(started)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) {
       await this.close();
       throw failed.reason as Error;
@@ -80,7 +109,7 @@ export class GatewayPrimary {
     this.config = plan.config;
     if (this.logger.level !== plan.config.log.level) this.logger.level = plan.config.log.level;
     for (const [id, worker] of this.workers) {
-      send(worker, { type: 'reload', config: workerConfig(next, id, this.workerCount) });
+      send(worker, { type: 'reload', config: workerConfig(next, id, this.workerCount, this.bound) });
     }
     return plan;
   }
@@ -134,10 +163,14 @@ export class GatewayPrimary {
       worker.on('message', (msg: FromWorker) => {
         // A message sent before the worker listens for them would be lost: it says hello first.
         if (msg.type === 'hello') {
-          const config = workerConfig(this.config, id, this.workerCount);
+          const config = workerConfig(this.config, id, this.workerCount, this.bound);
           send(worker, { type: 'start', config, id, workers: this.workerCount });
         } else if (msg.type === 'ready') {
           clearTimeout(timer);
+          this.bound ??= {
+            port: msg.port,
+            ...(msg.websocketPort !== undefined && { websocketPort: msg.websocketPort }),
+          };
           ready = true;
           resolve();
         } else if (msg.type === 'failed') {
@@ -151,6 +184,21 @@ export class GatewayPrimary {
       });
     });
   }
+}
+
+/**
+ * A port nothing listens on now, for a file's port 0. Another process could take it before the workers bind it:
+ * they would then fail to start, as with a configured port in use.
+ */
+function unusedPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port: 0, exclusive: true }, () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 function send(worker: Worker, msg: ToWorker): void {
@@ -188,7 +236,14 @@ export function runWorker(): void {
         const g = new EventGateway(c, logger);
         gateway = g;
         g.listen().then(
-          () => process.send?.({ type: 'ready', port: g.port } satisfies FromWorker),
+          () => {
+            const ws = g.websocketPort;
+            process.send?.({
+              type: 'ready',
+              port: g.port,
+              ...(ws !== undefined && { websocketPort: ws }),
+            } satisfies FromWorker);
+          },
           (err: Error) => {
             const code = (err as { code?: unknown }).code;
             logger?.fatal({ err: err.message, ...(typeof code === 'string' && { code }) }, 'cannot start');
