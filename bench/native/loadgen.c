@@ -27,6 +27,8 @@
 //                   sub=1 gives each one SUB of its own subject
 //          subs     `subs` connections each subscribe once to each of `subjects` subjects, 3 in 10 of those
 //                   SUBs with a wildcard; one publisher cycles through the subjects (see run_subs)
+//          admission `count` connections (after `warmup`), `inflight` at a time (16), each TLS + token when the
+//                   tls_* and token_file= are given, CONNECT, PING, PONG, close; connects/s, p50/p99 (libnats)
 // conns and subs always use raw sockets: 10,000 connections or 100,000 subscriptions are beyond libnats'
 // thread-per-connection and thread-per-subscription model on 2 cores.
 // fanout with pub_port=: the publisher connects there and the subscribers to port= (two servers joined by a link,
@@ -1092,6 +1094,101 @@ static int run_subs(void) {
   return 0;
 }
 
+// --- admission: `count` connections made `inflight` at a time, each TLS (client certificate) + token, CONNECT,
+// PING, PONG, close; connects/s and per-connect latency. libnats' natsConnection_Connect sends CONNECT and PING and
+// returns on the PONG, so one call is one admission; each thread reuses one natsOptions (one SSL_CTX: the CA and
+// the client certificate are loaded once), and OpenSSL resumes no session, so every connect is a full handshake.
+typedef struct {
+  natsOptions *o;
+  int64_t *lat; // per connect, ns; -1 when refused
+  atomic_long *next;
+  long last; // this phase hands out indexes up to here (exclusive)
+  int64_t deadline;
+} AdmWorker;
+
+static natsOptions *admission_options(void) {
+  natsOptions *o = NULL;
+  char url[64];
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d", pub_tls() ? "tls" : "nats", pub_port());
+  natsStatus s = natsOptions_Create(&o);
+  if (s == NATS_OK) s = natsOptions_SetURL(o, url);
+  if (pub_tls()) {
+    if (s == NATS_OK) s = natsOptions_SetSecure(o, true);
+    if (s == NATS_OK) s = natsOptions_LoadCATrustedCertificates(o, args.tls_ca);
+    if (s == NATS_OK && args.tls_cert) s = natsOptions_LoadCertificatesChain(o, args.tls_cert, args.tls_key);
+    if (s == NATS_OK) s = natsOptions_SetExpectedHostname(o, "localhost");
+  }
+  if (s == NATS_OK && args.token) s = natsOptions_SetToken(o, args.token);
+  if (s == NATS_OK) s = natsOptions_SetAllowReconnect(o, false);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(o, IO_TIMEOUT_MS);
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(o, 10 * 60 * 1000);
+  if (s != NATS_OK) fail("admission options", s);
+  return o;
+}
+
+static void *admission_thread(void *arg) {
+  AdmWorker *w = arg;
+  for (;;) {
+    long i = atomic_fetch_add(w->next, 1);
+    if (i >= w->last || now_ns() > w->deadline) break;
+    natsConnection *nc = NULL;
+    int64_t a = now_ns();
+    natsStatus s = natsConnection_Connect(&nc, w->o);
+    w->lat[i] = s == NATS_OK ? now_ns() - a : -1;
+    if (nc) natsConnection_Destroy(nc);
+  }
+  return NULL;
+}
+
+// Runs indexes [first, last) over `threads` threads; returns when all have finished.
+static void admission_phase(AdmWorker *ws, pthread_t *tids, int threads, atomic_long *next, long first, long last) {
+  atomic_store(next, first);
+  int64_t deadline = now_ns() + args.cap_ms * 1000000LL;
+  for (int t = 0; t < threads; t++) {
+    ws[t].next = next, ws[t].last = last, ws[t].deadline = deadline;
+    if (pthread_create(&tids[t], NULL, admission_thread, &ws[t]) != 0) fail("pthread_create", NATS_OK);
+  }
+  for (int t = 0; t < threads; t++) pthread_join(tids[t], NULL);
+}
+
+static int run_admission(void) {
+  int threads = args.inflight > 0 && args.inflight <= 256 ? (int)args.inflight : 16;
+  long total = args.warmup + args.count;
+  int64_t *lat = calloc((size_t)(total > 0 ? total : 1), sizeof(int64_t));
+  AdmWorker *ws = calloc((size_t)threads, sizeof *ws);
+  pthread_t *tids = calloc((size_t)threads, sizeof *tids);
+  if (!lat || !ws || !tids) fail("malloc", NATS_OK);
+  for (long i = 0; i < total; i++) lat[i] = -2; // not attempted (the cap ran out)
+  for (int t = 0; t < threads; t++) ws[t].o = admission_options(), ws[t].lat = lat;
+  atomic_long next;
+  admission_phase(ws, tids, threads, &next, 0, args.warmup);
+  double cu0, cs0;
+  cpu_now(&cu0, &cs0);
+  window_event("start");
+  int64_t t0 = now_ns();
+  admission_phase(ws, tids, threads, &next, args.warmup, total);
+  int64_t t1 = now_ns();
+  window_event("end");
+  long n = 0, refused = 0;
+  int64_t *ok = lat + args.warmup;
+  for (long i = 0; i < args.count; i++) {
+    if (ok[i] >= 0) ok[n++] = ok[i];
+    else if (ok[i] == -1) refused++;
+  }
+  if (n == 0) fail_msg("admission", "no connection was admitted");
+  qsort(ok, n, sizeof ok[0], cmp_i64);
+  double sum = 0;
+  for (long i = 0; i < n; i++) sum += ok[i];
+  print_common("admission", t1 - t0, cu0, cs0);
+  printf(",\"opened\":%ld,\"refused\":%ld,\"expected\":%ld,\"capped\":%s,\"inflight\":%d,\"publisher\":\"%s\","
+         "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,\"mean_us\":%.1f}\n",
+         n, refused, args.count, n + refused < args.count ? "true" : "false", threads,
+         pub_tls() ? "libnats-tls" : "libnats", ok[(n - 1) * 50 / 100] / 1e3, ok[(n - 1) * 90 / 100] / 1e3,
+         ok[(n - 1) * 99 / 100] / 1e3, ok[n - 1] / 1e3, sum / n / 1e3);
+  fflush(stdout);
+  return 0;
+}
+
 // A token file's content less trailing whitespace (a token in argv would show in ps).
 static char *read_token(const char *file) {
   FILE *f = fopen(file, "r");
@@ -1161,6 +1258,7 @@ int main(int argc, char **argv) {
   if (!strcmp(args.mode, "pub")) rc = run_pub();
   else if (!strcmp(args.mode, "fanout")) rc = run_fanout();
   else if (!strcmp(args.mode, "reqrep")) rc = run_reqrep();
+  else if (!strcmp(args.mode, "admission")) rc = run_admission();
   else fail_msg("unknown mode", args.mode), rc = 2;
   // No nats_Close(): it waits for library threads; the process exit releases everything.
   return rc;

@@ -6,7 +6,7 @@
 // certificate presented and verified on the link (as production runs it), the subscriber on the far server's plain
 // client port, the same limits, the same generator. Server CPU is both processes of a side summed. Certificates
 // and the token come from shared's dev PKI, made fresh in a temp dir per run.
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEV_PKI_FILES as F, mintDevToken, writeDevPki } from '@event-broker/dev-tools';
@@ -15,7 +15,14 @@ import type { GenSpec, Limits } from './load-spec.js';
 import type { GenResult } from './scenario-types.js';
 import { serverCpuWindow } from './server-cpu.js';
 import { freePort } from '@event-broker/test-support/processes';
-import { startGatewayCli, startNatsServer, startOurs, type RunningServer, type TargetName } from './servers.js';
+import {
+  readCpuSeconds,
+  startGatewayCli,
+  startNatsServer,
+  startOurs,
+  type RunningServer,
+  type TargetName,
+} from './servers.js';
 
 export interface GatewayRunOptions {
   target: TargetName;
@@ -23,9 +30,11 @@ export interface GatewayRunOptions {
   limits: Limits;
   /** Both processes' CPU seconds over the measured window, summed. */
   onServerCpu?: (seconds: number) => void;
+  /** The gateway's `[gateway] workers`; absent: its default (the core count). */
+  workers?: number;
 }
 
-interface Side {
+export interface Side {
   /** Where the publisher connects (TLS, certificate, token) and where the subscriber does (plain). */
   pubPort: number;
   subPort: number;
@@ -34,7 +43,9 @@ interface Side {
 }
 
 /** The dev PKI in `dir` and a token allowing everything (`nats: {}`), written to a file for the generator. */
-async function credentials(dir: string): Promise<{ file: (name: string) => string; token: string; tokenFile: string }> {
+export async function credentials(
+  dir: string,
+): Promise<{ file: (name: string) => string; token: string; tokenFile: string }> {
   await writeDevPki(dir);
   const file = (name: string) => path.join(dir, name);
   const token = await mintDevToken(readFileSync(file(F.jwt.privateKey), 'utf8'), { sub: 'bench', nats: {} });
@@ -45,11 +56,40 @@ async function credentials(dir: string): Promise<{ file: (name: string) => strin
 
 const tomlString = (s: string) => JSON.stringify(s); // TOML basic strings escape as JSON does for these paths
 
-async function startOursSide(
+/**
+ * `server` with its CPU read over its whole process tree: the gateway's workers (node:cluster children) are
+ * counted with its primary. A worker replaced during the window loses what it used (never the case in a clean run).
+ */
+export function withChildrenCpu(server: RunningServer): RunningServer {
+  const tree = (pid: number): number[] => {
+    let kids: number[] = [];
+    try {
+      for (const task of readdirSync(`/proc/${pid}/task`)) {
+        const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+        if (text !== '') kids = kids.concat(text.split(' ').map(Number));
+      }
+    } catch {
+      return []; // exited
+    }
+    return [pid, ...kids.flatMap(tree)];
+  };
+  const cpu = (pid: number) => {
+    try {
+      return readCpuSeconds(pid);
+    } catch {
+      return 0;
+    }
+  };
+  return { ...server, cpuSeconds: () => tree(server.pid).reduce((sum, pid) => sum + cpu(pid), 0) };
+}
+
+/** Our side: the event service with a TLS leafnode port, and the gateway's CLI dialling it (`workers` as given). */
+export async function startOursSide(
   limits: Limits,
   file: (name: string) => string,
   dir: string,
   servers: Side['servers'],
+  workers?: number,
 ): Promise<Side> {
   // The link's TLS is the leafnode port's own ([leafnodes.tls], client certificates required); the client port
   // stays plain, as the subscriber on nats-server's hub connects without TLS too.
@@ -83,6 +123,7 @@ async function startOursSide(
       `max_pending = ${limits.maxPendingBytes}`,
       `write_deadline = "${limits.writeDeadlineMs}ms"`,
       `data_dir = ${tomlString(path.join(dir, 'gateway-data'))}`,
+      ...(workers !== undefined ? [`workers = ${workers}`] : []),
       '[tls]',
       `cert_path = ${tomlString(file(F.gateway.cert))}`,
       `key_path = ${tomlString(file(F.gateway.key))}`,
@@ -104,7 +145,7 @@ async function startOursSide(
       '',
     ].join('\n'),
   );
-  const gateway = await startGatewayCli(toml, port);
+  const gateway = withChildrenCpu(await startGatewayCli(toml, port));
   servers.unshift(['gateway', gateway]);
   return { pubPort: port, subPort: service.port, servers };
 }
@@ -150,7 +191,7 @@ export async function runGateway(spec: GenSpec, o: GatewayRunOptions): Promise<G
     const { file, token, tokenFile } = await credentials(dir);
     const side =
       o.target === 'ours'
-        ? await startOursSide(o.limits, file, dir, servers)
+        ? await startOursSide(o.limits, file, dir, servers, o.workers)
         : await startNatsSide(o.limits, file, token, servers);
     const cpu = serverCpuWindow(servers, o.onServerCpu);
     const r = await o.generator.run(

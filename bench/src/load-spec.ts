@@ -1,7 +1,7 @@
 // One load as both generators take it (native/loadgen.c and node-loadgen.ts, key=value arguments), and the limits
 // both servers get. The scenarios (scenarios.ts) say which load; generators.ts starts a generator with genArgs.
 
-export type GenMode = 'pub' | 'fanout' | 'reqrep' | 'requests' | 'conns' | 'subs';
+export type GenMode = 'pub' | 'fanout' | 'reqrep' | 'requests' | 'conns' | 'subs' | 'admission';
 
 /** One load, as both generators take it (key=value arguments). */
 export interface GenSpec {

@@ -12,6 +12,7 @@ import { eventsHttpScenario } from './scenarios-http.js';
 import { conns, idle10k, soak } from './scenarios-memory.js';
 import { fanout, gateway, inproc, payload64k, pub, pubsub, queue, reqrep, subs100k } from './scenarios-messaging.js';
 import type { Scenario } from './scenario-types.js';
+import { admission, admissionW1, gatewayW1 } from './scenarios-admission.js';
 
 /** Every scenario, in the order `--list` shows them and a run takes them. */
 export const SCENARIOS: Scenario[] = [
@@ -32,6 +33,9 @@ export const SCENARIOS: Scenario[] = [
   eventsHttpScenario('events-http-batch', 100),
   subs100k,
   gateway,
+  admission,
+  admissionW1,
+  gatewayW1,
   leaf,
   eventsJsR1,
   eventsJsR3,

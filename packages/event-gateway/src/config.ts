@@ -3,6 +3,7 @@
 // and what a reload puts in force. Loading, merging, reload planning and `file:line: key: reason` reporting are
 // shared/config's; the hand-written value decoders (lists, algorithms, upstream URLs) are config-decoders.ts's, and
 // the [auth] section and its key check are shared's (shared/src/auth): this file says what the settings are.
+import os from 'node:os';
 import {
   authSection,
   checkAuthKey,
@@ -29,6 +30,10 @@ import { upstreamUrls } from './config-decoders.js';
 
 const MiB = 1024 * 1024;
 
+/** `[gateway] workers` by default: one process per core, at most MAX_WORKERS. */
+export const MAX_WORKERS = 64;
+const CORES = Math.min(MAX_WORKERS, Math.max(1, os.availableParallelism()));
+
 // 4222: NATS's client port, which external clients expect. auth_timeout: nats-server opts.go getDefaultAuthTimeout,
 // with TLS configured, the TLS timeout (2s) plus one second.
 const clientPort = clientPortSection({ port: 4222, authTimeoutMs: 3_000 });
@@ -51,6 +56,9 @@ export const gatewaySchema = s
         // The uplink's CONNECT named the gateway once: a new name waits for a restart.
         /** Name in INFO and in the leaf CONNECT upstream; defaults to the server id. */
         server_name: clientPort.shape.server_name.restart(),
+        // The CLI forks them once (cluster.ts); the in-process startGateway is always one process.
+        /** Processes sharing the client ports (the CLI; default: the core count, at most 64). 1 = one process. Each has its own uplink and max_connections / workers of the connections (rounded up). */
+        workers: s.integer({ min: 1, max: MAX_WORKERS }).default(CORES).restart(),
       })
       .check((gw, ctx) => {
         // A default above the limit it sits under would read as a promise the gateway does not keep.

@@ -4,6 +4,7 @@
 // config-auth.test.ts's; those of [upstream], [gateway]'s limits and [tls] config-sections.test.ts's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import path from 'node:path';
 import { formatGatewayConfig, loadGatewayConfig, resolveGatewayConfig } from '../src/config.js';
 import type { GatewayConfig, GatewayConfigInput } from '../src/config-types.js';
@@ -24,6 +25,8 @@ test('a minimal file gets nats-server defaults, paths relative to the file, norm
       max_pending: 64 * MiB,
       max_subscriptions: 0,
       default_max_subscriptions: 0,
+      // One per core (at most 64): whatever this machine has.
+      workers: Math.min(64, os.availableParallelism()),
       ping_interval: 120_000,
       ping_max: 2,
       write_deadline: 10_000,

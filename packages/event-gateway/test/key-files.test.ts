@@ -86,7 +86,7 @@ test('an HMAC secret every user may write is refused as file:line: auth.secret_p
   const base = write(dir, 'gateway.toml', toml(pki, await freePort(), secret));
   const r = await runToExit(t, ['--config', base]);
   assert.equal(r.code, 2, r.stderr);
-  assert.ok(r.stderr.includes(`${base}:9: auth.secret_path: ${secret} is writable by every user`), r.stderr);
+  assert.ok(r.stderr.includes(`${base}:10: auth.secret_path: ${secret} is writable by every user`), r.stderr);
 
   fs.chmodSync(secret, 0o600);
   const { run } = await startCli(t, ['--config', base]);

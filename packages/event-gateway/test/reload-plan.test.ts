@@ -19,6 +19,7 @@ const RUNNING: GatewayConfig = {
     max_pending: 64 * MiB,
     max_subscriptions: 0,
     default_max_subscriptions: 0,
+    workers: 2,
     ping_interval: 120_000,
     ping_max: 2,
     write_deadline: 10_000,

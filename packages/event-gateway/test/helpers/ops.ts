@@ -73,13 +73,17 @@ export async function startTestGateway(
   return gateway;
 }
 
-/** A gateway TOML file for the CLI: the dev PKI, upstream `leafPort` (any port: the link may stay down), JSON logs. */
+/**
+ * A gateway TOML file for the CLI: the dev PKI, upstream `leafPort` (any port: the link may stay down), JSON logs,
+ * one process (`workers = 1`) unless `gateway` sets workers (workers.test.ts runs several).
+ */
 export function gatewayToml(pki: Pki, leafPort: number, gateway: string[] = [], more: string[] = []): string[] {
   const F = DEV_PKI_FILES;
   return [
     '[gateway]',
     `host = "${HOST}"`,
     'port = 0',
+    ...(gateway.some((l) => l.startsWith('workers')) ? [] : ['workers = 1']),
     ...gateway,
     '[tls]',
     `cert_path = "${pki.file(F.gateway.cert)}"`,

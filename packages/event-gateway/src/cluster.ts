@@ -1,0 +1,270 @@
+// `[gateway] workers` > 1: the CLI runs several gateway processes sharing the client ports (node:cluster), so TLS
+// handshakes and token checks use every core and never queue behind one process's message traffic. The gateway is
+// stateless per client, so each worker is a whole EventGateway with its own uplink to the service.
+//
+// The primary owns the process: signals, the pid file, the configuration (shared/process/run.ts drives it as it
+// drives a single gateway). It validates a reload before telling any worker (a bad file changes nothing anywhere),
+// hands each worker its share of the configuration over IPC, forwards SIGHUP's configuration, SIGTERM's lame duck
+// and SIGINT's close to every worker and waits for them, and replaces a worker that dies (logged). Workers ignore
+// signals: a service manager that signals the whole process group would otherwise start two shutdowns.
+//
+// What each worker gets (workerConfig): max_connections / workers (rounded up: node:cluster hands out connections
+// round-robin, so the shares fill evenly); the [monitor] section only on worker 1, so the monitoring port answers
+// for worker 1 (its clients, its link: /healthz is the round trip through its uplink). The service's listener_limit
+// and event credit are the service's budgets: each uplink draws on them like any leaf connection.
+import cluster, { type Worker } from 'node:cluster';
+import net from 'node:net';
+import { createLogger, type Logger, type ReloadPlan } from '@event-broker/shared';
+import { GatewayAdmission } from './admission.js';
+import { gatewayTlsOptions } from './auth/mtls.js';
+import { planGatewayReload } from './config.js';
+import type { GatewayConfig } from './config-types.js';
+import { EventGateway } from './server.js';
+
+/** A worker that died is forked again after this long (a crash loop costs one fork a second, not a spin). */
+const REPLACE_DELAY_MS = 1000;
+/** A worker that has not listened after this long is taken as failed (the port, a certificate...). */
+const START_TIMEOUT_MS = 30_000;
+
+/** Primary → worker. */
+type ToWorker =
+  | { type: 'start'; config: GatewayConfig; id: number; workers: number }
+  | { type: 'reload'; config: GatewayConfig }
+  | { type: 'lame-duck' }
+  | { type: 'close' };
+/** Worker → primary. */
+type FromWorker =
+  | { type: 'hello' }
+  | { type: 'ready'; port: number; websocketPort?: number }
+  | { type: 'failed'; err: string; code?: string };
+
+/** The ports every worker (and a replacement) binds: the file's, or for 0 one the primary found unused. */
+interface BoundPorts {
+  port: number;
+  websocketPort?: number;
+}
+
+/**
+ * The share of `config` worker `id` (1-based) of `workers` runs with, on the ports `bound` names: node:cluster
+ * shares a port 0 by the order of each worker's listen calls, which worker 1's monitoring port would upset.
+ */
+export function workerConfig(config: GatewayConfig, id: number, workers: number, bound?: BoundPorts): GatewayConfig {
+  const { monitor, websocket, ...rest } = config;
+  const gateway = {
+    ...config.gateway,
+    max_connections: Math.ceil(config.gateway.max_connections / workers),
+    ...(bound !== undefined && { port: bound.port }),
+  };
+  const ws = websocket && bound?.websocketPort !== undefined ? { ...websocket, port: bound.websocketPort } : websocket;
+  return {
+    ...rest,
+    gateway,
+    ...(ws !== undefined && { websocket: ws }),
+    ...(id === 1 && monitor !== undefined && { monitor }),
+  };
+}
+
+/** The primary of a multi-process gateway, run by shared/process/run.ts as a single gateway is. */
+export class GatewayPrimary {
+  private readonly workers = new Map<number, Worker>();
+  private stopping = false;
+  private bound: BoundPorts | undefined;
+
+  constructor(
+    public config: GatewayConfig,
+    private readonly logger: Logger,
+  ) {
+    // advanced: the configuration crosses as a structured clone, not JSON.
+    cluster.setupPrimary({ serialization: 'advanced' });
+  }
+
+  get workerCount(): number {
+    return this.config.gateway.workers;
+  }
+
+  /** Forks every worker; resolves once all listen, rejects (the others stopped) when one cannot start. */
+  async listen(): Promise<void> {
+    const { gateway: g, websocket: ws } = this.config;
+    const wsPort = ws === undefined ? undefined : ws.port === 0 ? await unusedPort(ws.host) : ws.port;
+    this.bound = {
+      port: g.port === 0 ? await unusedPort(g.host) : g.port,
+      ...(wsPort !== undefined && { websocketPort: wsPort }),
+    };
+    const started = [];
+    for (let id = 1; id <= this.workerCount; id++) started.push(this.fork(id));
+    const failed = (await Promise.allSettled(started)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await this.close();
+      throw failed.reason as Error;
+    }
+    this.logger.info({ workers: this.workerCount }, 'gateway workers started');
+  }
+
+  /** Validated here first (throws before any worker changes), then put in force in every worker. */
+  applyConfig(next: GatewayConfig): ReloadPlan<GatewayConfig> {
+    const plan = planGatewayReload(this.config, next);
+    // What EventGateway.applyConfig would throw on (key and certificate files), thrown before anything changes.
+    new GatewayAdmission(plan.config, this.logger);
+    gatewayTlsOptions(plan.config.tls);
+    this.config = plan.config;
+    if (this.logger.level !== plan.config.log.level) this.logger.level = plan.config.log.level;
+    for (const [id, worker] of this.workers) {
+      send(worker, { type: 'reload', config: workerConfig(next, id, this.workerCount, this.bound) });
+    }
+    return plan;
+  }
+
+  /** SIGTERM: every worker drains (its own lame duck, in parallel); resolves when all have exited. */
+  lameDuck(): Promise<void> {
+    return this.stop({ type: 'lame-duck' });
+  }
+
+  /** SIGINT: every worker closes now, in order; resolves when all have exited. */
+  close(): Promise<void> {
+    return this.stop({ type: 'close' });
+  }
+
+  private async stop(msg: ToWorker): Promise<void> {
+    this.stopping = true;
+    const exited = [...this.workers.values()].map((w) => {
+      const gone = new Promise<void>((resolve) => {
+        if (w.isDead()) resolve();
+        else w.once('exit', () => resolve());
+      });
+      send(w, msg);
+      return gone;
+    });
+    await Promise.all(exited);
+    this.logger.info({ workers: exited.length }, 'gateway workers stopped');
+  }
+
+  private fork(id: number): Promise<void> {
+    const worker = cluster.fork({ EVENT_GATEWAY_WORKER: String(id) });
+    this.workers.set(id, worker);
+    const log = this.logger.child({ worker: id, pid: worker.process.pid });
+    let ready = false;
+    worker.on('exit', (code, signal) => {
+      if (this.workers.get(id) === worker) this.workers.delete(id);
+      if (this.stopping || !ready) return;
+      log.error({ code, signal }, 'gateway worker exited; replacing it');
+      setTimeout(() => {
+        if (this.stopping) return;
+        this.fork(id).then(
+          () => log.info('gateway worker replaced'),
+          (err: Error) => log.error({ err: err.message }, 'gateway worker could not be replaced'),
+        );
+      }, REPLACE_DELAY_MS).unref();
+    });
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        worker.kill('SIGKILL');
+        reject(new Error(`gateway worker ${id} did not start within ${START_TIMEOUT_MS} ms`));
+      }, START_TIMEOUT_MS);
+      worker.on('message', (msg: FromWorker) => {
+        // A message sent before the worker listens for them would be lost: it says hello first.
+        if (msg.type === 'hello') {
+          const config = workerConfig(this.config, id, this.workerCount, this.bound);
+          send(worker, { type: 'start', config, id, workers: this.workerCount });
+        } else if (msg.type === 'ready') {
+          clearTimeout(timer);
+          this.bound ??= {
+            port: msg.port,
+            ...(msg.websocketPort !== undefined && { websocketPort: msg.websocketPort }),
+          };
+          ready = true;
+          resolve();
+        } else if (msg.type === 'failed') {
+          clearTimeout(timer);
+          reject(Object.assign(new Error(msg.err), msg.code !== undefined ? { code: msg.code } : {}));
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (!ready) reject(new Error(`gateway worker ${id} exited before listening (${signal ?? code})`));
+      });
+    });
+  }
+}
+
+/**
+ * A port nothing listens on now, for a file's port 0. Another process could take it before the workers bind it:
+ * they would then fail to start, as with a configured port in use.
+ */
+function unusedPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port: 0, exclusive: true }, () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function send(worker: Worker, msg: ToWorker): void {
+  if (worker.isConnected()) worker.send(msg);
+}
+
+/** A worker's whole life: a gateway from the primary's configuration, driven by the primary's messages. */
+export function runWorker(): void {
+  // The primary relays every signal that means something; one sent to the whole process group is not acted on twice.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => {});
+  let gateway: EventGateway | undefined;
+  let logger: Logger | undefined;
+  const exit = (code: number) => setTimeout(() => process.exit(code), 50).unref();
+  const end = (how: 'lame-duck' | 'close') => {
+    const g = gateway;
+    if (g === undefined) return exit(0);
+    (how === 'lame-duck' ? g.lameDuck() : g.close()).then(
+      () => exit(0),
+      (err: Error) => {
+        logger?.error({ err: err.message }, 'error while shutting down');
+        exit(1);
+      },
+    );
+  };
+  // The primary is gone (killed): nobody will relay a signal again, so close.
+  process.on('disconnect', () => end('close'));
+  process.send?.({ type: 'hello' } satisfies FromWorker);
+  process.on('message', (msg: ToWorker) => {
+    switch (msg.type) {
+      case 'start': {
+        const c = msg.config;
+        logger = createLogger({ format: c.log.format, level: c.log.level, name: 'event-gateway' }).child({
+          worker: msg.id,
+        });
+        const g = new EventGateway(c, logger);
+        gateway = g;
+        g.listen().then(
+          () => {
+            const ws = g.websocketPort;
+            process.send?.({
+              type: 'ready',
+              port: g.port,
+              ...(ws !== undefined && { websocketPort: ws }),
+            } satisfies FromWorker);
+          },
+          (err: Error) => {
+            const code = (err as { code?: unknown }).code;
+            logger?.fatal({ err: err.message, ...(typeof code === 'string' && { code }) }, 'cannot start');
+            process.send?.({ type: 'failed', err: err.message, ...(typeof code === 'string' && { code }) });
+            exit(1);
+          },
+        );
+        return;
+      }
+      case 'reload':
+        try {
+          gateway?.applyConfig(msg.config);
+        } catch (err) {
+          // The primary checked the same files a moment ago: only a file changed in between gets here.
+          logger?.error({ err: (err as Error).message }, 'configuration reload failed in this worker');
+        }
+        return;
+      case 'lame-duck':
+      case 'close':
+        end(msg.type);
+        return;
+    }
+  });
+}
