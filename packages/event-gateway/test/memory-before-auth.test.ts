@@ -82,6 +82,7 @@ function report(t: TestContext, what: string, ours: ParkingFigure, theirs: Parki
 }
 
 // A fresh pair of servers per case: memory freed by one case stays in the RSS and would hide the next one's cost.
+// Both servers of a pair are measured at once (each figure is its own process's RSS), not one after the other.
 test('100 unauthenticated TLS connections sending 1 MiB each cost the gateway what they cost nats-server, with and without a client certificate', async (t) => {
   if (!requireNatsServer(t)) return;
   const pki = await devPki(t);
@@ -89,12 +90,10 @@ test('100 unauthenticated TLS connections sending 1 MiB each cost the gateway wh
   for (const k of [0, 1]) {
     const s = await startBoth(t, pki);
     const [what, open] = openers(pki, s.ours.port)[k]!;
-    const theirs = await measureParking(s.theirs.pid, {
-      count: COUNT,
-      open: openers(pki, s.theirs.port)[k]![1],
-      bytes: attack,
-    });
-    const ours = await measureParking(s.ours.pid, { count: COUNT, open, bytes: attack });
+    const [theirs, ours] = await Promise.all([
+      measureParking(s.theirs.pid, { count: COUNT, open: openers(pki, s.theirs.port)[k]![1], bytes: attack }),
+      measureParking(s.ours.pid, { count: COUNT, open, bytes: attack }),
+    ]);
     report(t, `${what}, 1 MiB INFO or PUB before CONNECT`, ours, theirs);
     if (ours.perConnectionKiB > ATTACK_BOUND_KIB)
       problems.push(`${what}: ${ours.perConnectionKiB.toFixed(1)} KiB per connection (bound ${ATTACK_BOUND_KIB})`);
@@ -110,12 +109,10 @@ test('100 TLS connections parked on a partial CONNECT within max_control_line st
   for (const k of [0, 1]) {
     const s = await startBoth(t, pki);
     const [what, open] = openers(pki, s.ours.port)[k]!;
-    const theirs = await measureParking(s.theirs.pid, {
-      count: COUNT,
-      open: openers(pki, s.theirs.port)[k]![1],
-      bytes: partialConnect,
-    });
-    const ours = await measureParking(s.ours.pid, { count: COUNT, open, bytes: partialConnect });
+    const [theirs, ours] = await Promise.all([
+      measureParking(s.theirs.pid, { count: COUNT, open: openers(pki, s.theirs.port)[k]![1], bytes: partialConnect }),
+      measureParking(s.ours.pid, { count: COUNT, open, bytes: partialConnect }),
+    ]);
     report(t, `${what}, a partial CONNECT of 4 KB`, ours, theirs);
     assert.equal(ours.stillOpen, COUNT, `${what}: a CONNECT within max_control_line may wait for auth_timeout`);
     assert.ok(
@@ -132,13 +129,15 @@ test('100 TLS connections trickling a partial CONNECT one byte per write stay op
   const pki = await devPki(t);
   const s = await startBoth(t, pki);
   const [what, open] = openers(pki, s.ours.port)[1]!;
-  const theirs = await measureParking(s.theirs.pid, {
-    count: COUNT,
-    open: openers(pki, s.theirs.port)[1]![1],
-    bytes: partialConnect,
-    trickle: true,
-  });
-  const ours = await measureParking(s.ours.pid, { count: COUNT, open, bytes: partialConnect, trickle: true });
+  const [theirs, ours] = await Promise.all([
+    measureParking(s.theirs.pid, {
+      count: COUNT,
+      open: openers(pki, s.theirs.port)[1]![1],
+      bytes: partialConnect,
+      trickle: true,
+    }),
+    measureParking(s.ours.pid, { count: COUNT, open, bytes: partialConnect, trickle: true }),
+  ]);
   report(t, `${what}, a partial CONNECT of 4 KB one byte per write`, ours, theirs);
   assert.equal(ours.stillOpen, COUNT, `${what}: a CONNECT within max_control_line may wait for auth_timeout`);
   assert.ok(

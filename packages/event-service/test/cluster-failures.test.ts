@@ -30,7 +30,8 @@ async function startFailure(run: Run): Promise<{ code: number | NodeJS.Signals; 
 
 describe(
   'the JetStream store cannot be had: clear errors at the start, refusals after it',
-  { skip: natsServerSkip() },
+  // The cases share nothing (each its own servers, ports and service) and mostly wait: run at once.
+  { skip: natsServerSkip(), concurrency: true },
   () => {
     it('a cluster without JetStream: the start fails saying the hub runs no JetStream', async (t: TestContext) => {
       const cluster = await startNatsCluster(t, { nodes: 3 });

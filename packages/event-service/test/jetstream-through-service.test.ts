@@ -14,7 +14,7 @@ import { streamLayout } from '../src/handlers/jetstream/layout.js';
 import { jetStreamStoreConfig } from '../src/handlers/jetstream/store-config.js';
 import { EventServer } from '../src/server.js';
 import { event, quiet } from './helpers/jetstream.js';
-import { startHub } from './helpers/leaf-hub.js';
+import { cleanup, startHub } from './helpers/leaf-hub.js';
 
 const skip = natsServerSkip();
 const layout = streamLayout();
@@ -34,7 +34,7 @@ test(
     });
     const server = new EventServer(config, quiet, { handlers: false });
     await server.listen();
-    t.after(() => server.close());
+    cleanup(t, () => server.close());
     await until(() => server.remotes().every((r) => r.state === 'up'), 'the remote link is up');
     const backend = await openJetStreamBackend({
       nc: () => connect({ ...server.internalPort!.connectOptions(), name: 'event-service jetstream' }),
@@ -43,7 +43,7 @@ test(
       hubJetStream: () => true,
       logger: quiet,
     });
-    t.after(() => backend.close());
+    cleanup(t, () => backend.close());
     const [r] = await backend.append([event('via-service')]);
     assert.deepEqual([r!.seq, r!.duplicate], [1, false]);
     assert.equal((await backend.get('via-service'))?.seq, 1);
@@ -54,7 +54,7 @@ test(
     // A sink's durable consumer through the same path: the delivery is shown with its stream subject (the leaf link
     // carries it after an '@' in the reply), and its ack reaches JetStream.
     const nc = await connect(server.internalPort!.connectOptions());
-    t.after(() => nc.close());
+    cleanup(t, () => nc.close());
     const jsm = await nc.jetstreamManager({ domain: 'EDGE' });
     await jsm.consumers.add(layout.stream, {
       durable_name: layout.durable('hook'),

@@ -84,6 +84,7 @@ function report(t: TestContext, what: string, ours: ParkingFigure, theirs: Parki
 }
 
 // A fresh pair of servers per case: memory freed by one case stays in the RSS and would hide the next one's cost.
+// Both servers of a pair are measured at once (each figure is its own process's RSS), not one after the other.
 test('100 unauthenticated connections sending 1 MiB each cost the service what they cost nats-server: client port with a token, and the leafnode port', async (t) => {
   if (!requireNatsServer(t)) return;
   const problems: string[] = [];
@@ -92,12 +93,10 @@ test('100 unauthenticated connections sending 1 MiB each cost the service what t
     ['leafnode port', 'leafPort', 'LMSG'],
   ] as const) {
     const s = await startBoth(t);
-    const theirs = await measureParking(s.theirs.pid, {
-      count: COUNT,
-      open: plainOpener(s.theirs[port]),
-      bytes: attack(op),
-    });
-    const ours = await measureParking(s.ours.pid, { count: COUNT, open: plainOpener(s.ours[port]), bytes: attack(op) });
+    const [theirs, ours] = await Promise.all([
+      measureParking(s.theirs.pid, { count: COUNT, open: plainOpener(s.theirs[port]), bytes: attack(op) }),
+      measureParking(s.ours.pid, { count: COUNT, open: plainOpener(s.ours[port]), bytes: attack(op) }),
+    ]);
     report(t, `${what}, 1 MiB INFO or ${op} before CONNECT`, ours, theirs);
     const bound = ATTACK_BOUND_KIB[port];
     if (ours.perConnectionKiB > bound)
@@ -115,16 +114,10 @@ test('100 connections parked on a partial CONNECT within max_control_line stay o
     ['leafnode port', 'leafPort'],
   ] as const) {
     const s = await startBoth(t);
-    const theirs = await measureParking(s.theirs.pid, {
-      count: COUNT,
-      open: plainOpener(s.theirs[port]),
-      bytes: partialConnect,
-    });
-    const ours = await measureParking(s.ours.pid, {
-      count: COUNT,
-      open: plainOpener(s.ours[port]),
-      bytes: partialConnect,
-    });
+    const [theirs, ours] = await Promise.all([
+      measureParking(s.theirs.pid, { count: COUNT, open: plainOpener(s.theirs[port]), bytes: partialConnect }),
+      measureParking(s.ours.pid, { count: COUNT, open: plainOpener(s.ours[port]), bytes: partialConnect }),
+    ]);
     report(t, `${what}, a partial CONNECT of 4 KB`, ours, theirs);
     assert.equal(ours.stillOpen, COUNT, `${what}: a CONNECT within max_control_line may wait for auth_timeout`);
     assert.ok(
@@ -137,23 +130,18 @@ test('100 connections parked on a partial CONNECT within max_control_line stay o
 test('100 connections trickling a partial CONNECT one byte per write stay open and stay small, as on nats-server: client port with a token, and the leafnode port', async (t) => {
   if (!requireNatsServer(t)) return;
   const problems: string[] = [];
+  // One port after the other: two trickles at once on two cores only slow each other (they are CPU-bound).
   for (const [what, port] of [
     ['client port', 'port'],
     ['leafnode port', 'leafPort'],
   ] as const) {
     const s = await startBoth(t);
-    const theirs = await measureParking(s.theirs.pid, {
-      count: COUNT,
-      open: plainOpener(s.theirs[port]),
-      bytes: partialConnect,
-      trickle: true,
-    });
-    const ours = await measureParking(s.ours.pid, {
-      count: COUNT,
-      open: plainOpener(s.ours[port]),
-      bytes: partialConnect,
-      trickle: true,
-    });
+    const trickled = (pid: number, at: number) =>
+      measureParking(pid, { count: COUNT, open: plainOpener(at), bytes: partialConnect, trickle: true });
+    const [theirs, ours] = await Promise.all([
+      trickled(s.theirs.pid, s.theirs[port]),
+      trickled(s.ours.pid, s.ours[port]),
+    ]);
     report(t, `${what}, a partial CONNECT of 4 KB one byte per write`, ours, theirs);
     if (ours.stillOpen !== COUNT)
       problems.push(

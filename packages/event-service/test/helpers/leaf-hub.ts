@@ -22,8 +22,26 @@ export interface NatsHub {
 }
 
 /**
- * nats-server with `leafnodes { listen ... <leafLines> }` and `extra` lines, killed in t.after. Its leafnode port
- * cannot be 0 (0 means none), so the ports are chosen first.
+ * Cleanups of a hub and of what uses it (services dialling it, their clients), run last registered first: a service
+ * is closed while its hub still runs. t.after runs in registration order, so the hub went first and a JetStream-backed service's close then
+ * waited out its request_timeout on the missing hub (15 s of the 16 s jetstream-reserved.test.ts took).
+ */
+const stacks = new WeakMap<TestContext, (() => unknown)[]>();
+export function cleanup(t: TestContext, fn: () => unknown): void {
+  let stack = stacks.get(t);
+  if (stack === undefined) {
+    const fns: (() => unknown)[] = [];
+    stacks.set(t, (stack = fns));
+    t.after(async () => {
+      for (const f of fns.reverse()) await f();
+    });
+  }
+  stack.push(fn);
+}
+
+/**
+ * nats-server with `leafnodes { listen ... <leafLines> }` and `extra` lines, killed after the services that dial it
+ * are closed. Its leafnode port cannot be 0 (0 means none), so the ports are chosen first.
  */
 export async function startHub(
   t: TestContext,
@@ -35,7 +53,7 @@ export async function startHub(
 ): Promise<NatsHub> {
   const ports = opts.ports ?? { client: await freePort(), leaf: await freePort(), http: await freePort() };
   const server = await startNatsServer(
-    t,
+    { after: (fn) => cleanup(t, fn) },
     [
       `listen: "${HOST}:${ports.client}"`,
       `http: "${HOST}:${ports.http}"`,
@@ -55,7 +73,7 @@ export async function startHub(
   };
 }
 
-/** An event service (client port 0, monitoring on) whose remotes are `remotes`; closed in t.after. */
+/** An event service (client port 0, monitoring on) whose remotes are `remotes`; closed before its hub is killed. */
 export async function startLeafService(
   t: TestContext,
   remotes: NonNullable<NonNullable<ServiceConfigInputWithUnits['leafnodes']>['remotes']>,
@@ -68,7 +86,7 @@ export async function startLeafService(
     ...extra,
     leafnodes: { ...extra.leafnodes, remotes },
   } as ServiceConfigInputWithUnits);
-  t.after(() => svc.close());
+  cleanup(t, () => svc.close());
   return svc;
 }
 
