@@ -216,6 +216,8 @@ export const serviceSchema = s
         // A retry of an id within the window is a duplicate whatever its routing; beyond it, only with the same one.
         /** How long JetStream remembers an event id (Nats-Msg-Id); default 2m (nats-server's), at most max_age. */
         duplicate_window: s.duration({ minMs: 1000 }).optional(),
+        /** How long a claimed delivery may go unsettled before another instance gets it: a killed instance's wait. */
+        ack_wait: s.timer({ minMs: 1000 }).optional(),
       })
       .check(checkStoreBackend)
       .optional()

@@ -22,6 +22,7 @@ test('backend defaults to sqlite; jetstream keys are absent until set, and the b
       'max_bytes = "10GB"',
       'domain = "HUB"',
       'duplicate_window = "10m"',
+      'ack_wait = "5s"',
     ]),
   }).config;
   assert.deepEqual(jetStreamStoreConfig(js.store), {
@@ -32,6 +33,7 @@ test('backend defaults to sqlite; jetstream keys are absent until set, and the b
     domain: 'HUB',
     requestTimeoutMs: 5_000,
     duplicateWindowMs: 600_000,
+    ackWaitMs: 5_000,
   });
   assert.deepEqual(jetStreamStoreConfig(resolveServiceConfig({ store: { backend: 'jetstream' } }).store), {
     stream: 'EVENTS',
@@ -41,6 +43,7 @@ test('backend defaults to sqlite; jetstream keys are absent until set, and the b
     domain: undefined,
     requestTimeoutMs: 5_000,
     duplicateWindowMs: 120_000,
+    ackWaitMs: 30_000,
   });
   // Printed back and loaded again, the same settings.
   const printed = formatConfig(js);
@@ -91,6 +94,8 @@ test('bad values: an unknown backend, a stream name that is no subject token, re
       /must not exceed max_age \(60000 ms\): JetStream refuses .*got 120000 ms/,
     ],
     [['duplicate_window = "2m"'], 2, 'store.duplicate_window', 'ECONFIG_VALUE', /is a JetStream setting/],
+    [['backend = "jetstream"', 'ack_wait = "200ms"'], 3, 'store.ack_wait', 'ECONFIG_RANGE', /1s/],
+    [['ack_wait = "10s"'], 2, 'store.ack_wait', 'ECONFIG_VALUE', /is a JetStream setting/],
   ];
   cases.forEach(([lines, line, key, code, reason], i) => {
     const file = write(dir, `c${i}.toml`, ['[store]', ...lines]);

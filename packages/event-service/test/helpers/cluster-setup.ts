@@ -35,7 +35,8 @@ export async function setUp(t: TestContext, hub: 'named domain' | 'default domai
   const leafUrls = cluster.leafUrls();
   const remotes = (first: number) => [...leafUrls.slice(first), ...leafUrls.slice(0, first)];
   // Both at once: two instances opening the same stream and consumers together is part of what is tested.
-  const store = { replicas: 3, request_timeout: '4s' };
+  // A short ack wait: the killed instance's claims go to the other one after 5 s, not the default 30 s.
+  const store = { replicas: 3, request_timeout: '4s', ack_wait: '5s' };
   const [one, two] = await Promise.all([
     startService(t, { remotes: remotes(0), store, sinks, instance: '1' }),
     startService(t, { remotes: remotes(1), store, sinks, instance: '2' }),

@@ -192,7 +192,7 @@ class JetStreamBackend implements EventBackend {
 
   sinkQueue(sink: string, opts: SinkQueueOptions): SinkQueue {
     this.heldReader.know(sink);
-    return new JetStreamSinkQueue(this.deps, sink, opts);
+    return new JetStreamSinkQueue(this.deps, sink, { ...opts, ackWaitMs: this.config.ackWaitMs });
   }
 
   deadLetters(opts?: { sink?: string; after?: number; limit?: number }): Promise<DeliveryRecord[]> {

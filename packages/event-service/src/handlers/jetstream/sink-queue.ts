@@ -21,16 +21,16 @@ import type { Consumer, ConsumerConfig, ConsumerInfo, ConsumerMessages, JsMsg, S
 import type { Delivery, SinkQueue, SinkQueueOptions } from '../event-backend.js';
 import type { JetStreamDeps } from './deps.js';
 import { HEADERS } from './layout.js';
+import { DEFAULT_ACK_WAIT_MS } from './store-config.js';
 
 export interface JetStreamSinkQueueOptions extends SinkQueueOptions {
   /**
    * How long JetStream waits for a claim's settlement before handing it to another instance: how soon a crashed
-   * instance's claims are delivered again. Claims are kept alive while their POST runs (default 30 s).
+   * instance's claims are delivered again. Claims are kept alive while their POST runs (default `[store] ack_wait`'s).
    */
   ackWaitMs?: number;
 }
 
-export const DEFAULT_ACK_WAIT_MS = 30_000;
 /** The client's shortest pull expiry: next() waits at least this long when nothing is owed. */
 const MIN_PULL_MS = 1000;
 /** A batch's messages after its first are pulled within this (they are usually there at once). */

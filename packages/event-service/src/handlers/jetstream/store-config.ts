@@ -27,6 +27,9 @@ export const DOMAIN_NAME = {
  */
 export const DEFAULT_DUPLICATE_WINDOW_MS = 2 * 60_000;
 
+/** `[store] ack_wait`'s default: how long a claim may go unsettled before JetStream hands it to another instance. */
+export const DEFAULT_ACK_WAIT_MS = 30_000;
+
 /** Milliseconds a JetStream request (PubAck included) may take: nats.js's own default. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 
@@ -41,6 +44,7 @@ export interface StoreSettings {
   domain?: string;
   request_timeout?: number;
   duplicate_window?: number;
+  ack_wait?: number;
 }
 
 /** What the JetStream backend uses, defaults filled in. */
@@ -56,6 +60,8 @@ export interface JetStreamStoreConfig {
   requestTimeoutMs: number;
   /** The streams' duplicate window, ms: a retry of an id within it is answered as a duplicate whatever its routing. */
   duplicateWindowMs: number;
+  /** The sinks' consumers' ack wait, ms: how soon a crashed instance's claims go to another instance. */
+  ackWaitMs: number;
 }
 
 const JETSTREAM_ONLY = [
@@ -66,6 +72,7 @@ const JETSTREAM_ONLY = [
   'domain',
   'request_timeout',
   'duplicate_window',
+  'ack_wait',
 ] as const;
 
 /** The section's cross-key check: the JetStream keys only with backend = "jetstream", `path` only with sqlite. */
@@ -115,5 +122,6 @@ export function jetStreamStoreConfig(store: Omit<StoreSettings, 'path' | 'backen
       (store.max_age !== undefined && store.max_age > 0
         ? Math.min(store.max_age, DEFAULT_DUPLICATE_WINDOW_MS)
         : DEFAULT_DUPLICATE_WINDOW_MS),
+    ackWaitMs: store.ack_wait ?? DEFAULT_ACK_WAIT_MS,
   };
 }
