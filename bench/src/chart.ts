@@ -42,6 +42,8 @@ const STYLES = [
 ] as const;
 const MARGIN = { left: 78, right: 24, top: 44, bottom: 78 };
 const FONT = 'font-family="sans-serif"';
+// The first and last x sit this far inside the axes, so their markers do not cover the y axis.
+const X_PAD = 14;
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -144,8 +146,8 @@ export function renderChart(c: Chart): string {
   const xs = scale(
     c.x,
     pts.map((p) => p.x),
-    left,
-    right,
+    left + X_PAD,
+    right - X_PAD,
   );
   const ys = scale(
     c.y,
