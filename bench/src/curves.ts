@@ -71,6 +71,9 @@ async function measureMedian(curve: Curve, point: CurvePoint, target: TargetName
       cell.result = await measure(point, target, o.generator);
       const bad = curve.check(cell.result);
       if (bad) cell.problems.push(bad);
+      if (cell.result.capped && cell.result.sent !== undefined) {
+        cell.notes.push(`time cap hit: ${cell.result.sent} of ${point.spec.count} messages sent`);
+      }
     } catch (err) {
       cell.error = (err as Error).message;
     }
