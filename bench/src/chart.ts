@@ -77,15 +77,19 @@ export function logTicks(min: number, max: number): number[] {
   return out;
 }
 
-/** 0 to a round value at or above max, in 4-8 steps of 1, 2, 2.5 or 5 × 10^k. */
-export function linearTicks(max: number): number[] {
-  const top = max > 0 && Number.isFinite(max) ? max : 1;
-  const raw = top / 5;
+/** From 0 (or a round value at or below a negative min) to a round value at or above max, in steps of 1, 2, 2.5 or 5 × 10^k. */
+export function linearTicks(max: number, min = 0): number[] {
+  const lo = Math.min(0, Number.isFinite(min) ? min : 0);
+  // All zero (or nothing measured): an axis of 0 to 1.
+  const hi = Math.max(0, Number.isFinite(max) ? max : 0) || (lo === 0 ? 1 : 0);
+  const span = hi - lo;
+  const raw = span / 5;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
-  const n = Math.ceil(top / step - 1e-9);
+  const first = Math.floor(lo / step + 1e-9);
+  const last = Math.max(first + 1, Math.ceil(hi / step - 1e-9));
   // toPrecision: 3 × 0.2 is 0.6000000000000001 in binary floating point.
-  return Array.from({ length: n + 1 }, (_, i) => Number((i * step).toPrecision(12)));
+  return Array.from({ length: last - first + 1 }, (_, i) => Number(((first + i) * step).toPrecision(12)) + 0);
 }
 
 interface Scale {
@@ -109,9 +113,11 @@ function scale(axis: Axis, values: number[], from: number, to: number): Scale {
     return { ticks, at: (v) => from + ((Math.log10(v) - dmin) / span) * (to - from) };
   }
   const hi = Math.max(0, ...usable, ...(given ?? []));
-  const ticks = given?.length ? given : linearTicks(hi);
-  const top = Math.max(hi, ...ticks) || 1;
-  return { ticks, at: (v) => from + (v / top) * (to - from) };
+  const lo = Math.min(0, ...usable, ...(given ?? []));
+  const ticks = given?.length ? given : linearTicks(hi, lo);
+  const bottom = Math.min(lo, ...ticks);
+  const span = Math.max(hi, ...ticks) - bottom || 1;
+  return { ticks, at: (v) => from + ((v - bottom) / span) * (to - from) };
 }
 
 const px = (v: number) => v.toFixed(1);

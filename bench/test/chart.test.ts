@@ -150,8 +150,31 @@ test('ticks: powers of ten (with 2 and 5 between over two decades or less), line
   assert.deepEqual(linearTicks(300), [0, 100, 200, 300]);
   assert.deepEqual(linearTicks(0), [0, 0.2, 0.4, 0.6, 0.8, 1]);
   assert.deepEqual(linearTicks(3.7e6), [0, 1e6, 2e6, 3e6, 4e6]);
+  // A negative figure (a server's RSS shrank over a reading) stays on the chart, below a zero line.
+  assert.deepEqual(linearTicks(300, -80), [-100, 0, 100, 200, 300]);
   assert.deepEqual(
     [950, 1_500, 20_000, 1_250_000, 3e9, 0.25].map((v) => formatSi(v)),
     ['950', '1.5k', '20k', '1.25M', '3G', '0.25'],
   );
+});
+
+test('a negative value on a linear axis stays inside the plot, the axis extended below zero', () => {
+  const svg = renderChart({
+    ...base,
+    series: [
+      {
+        name: 'ours',
+        points: [
+          { x: 1_000, y: -80 },
+          { x: 100_000, y: 300 },
+        ],
+      },
+    ],
+  });
+  checkWellFormed(svg);
+  const pts = coords(seriesGroup(svg, 'ours'));
+  assert.equal(pts.length, 2);
+  // The plot spans y 44 (top margin) to 282 (360 - 78).
+  for (const p of pts) assert.ok(p.y >= 44 && p.y <= 282, JSON.stringify(pts));
+  assert.match(svg, />-100<\/text>/);
 });
