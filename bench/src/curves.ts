@@ -102,8 +102,9 @@ async function measureMedian(curve: Curve, point: CurvePoint, target: TargetName
   return med;
 }
 
-async function runCurve(curve: Curve, o: CurvesOptions): Promise<CurveRun> {
-  const info = systemInfo();
+async function runCurve(curve: Curve, o: CurvesOptions, commit: string): Promise<CurveRun> {
+  // The commit as it was before this run wrote its own outputs (bench/curves, RESULTS.md): they are not a change.
+  const info = { ...systemInfo(), commit };
   const t0 = Date.now();
   const run: CurveRun = {
     curve: curve.name,
@@ -149,9 +150,10 @@ export async function runCurves(o: CurvesOptions): Promise<boolean> {
       `${o.targets.join(' + ')}${o.quick ? '; quick' : ''}\n`,
   );
   const runs: CurveRun[] = [];
+  const commit = systemInfo().commit;
   let failed = false;
   for (const curve of o.curves) {
-    const run = await runCurve(curve, o);
+    const run = await runCurve(curve, o, commit);
     runs.push(run);
     failed ||= run.points.some((p) => Object.values(p.cells).some((c) => c && (c.error || c.problems.length)));
     console.log(`${curveSection(curve, run)}\n`);

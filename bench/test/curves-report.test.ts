@@ -109,6 +109,12 @@ test('the section holds each curve: what it measures, the run line, an image and
   assert.match(section, /^!\[Delivery rate as subscriptions grow\]\(curves\/subs-rate\.svg\)$/m);
   assert.match(section, /Measured 2026-12-05T19:00:00Z, full run, 42 s; load average 1\.50/);
   assert.match(section, /^1\. ours at 10k: event service did not start: &lt;boom&gt;$/m);
+  // Prose is wrapped as RESULTS.md is (tables and image lines are one line each, whatever their length).
+  for (const line of section.split('\n')) {
+    if (!line.startsWith('|') && !line.startsWith('![') && !line.startsWith('<!--')) {
+      assert.ok(line.length <= 118, `longer than 118: ${line}`);
+    }
+  }
 });
 
 test('the section replaces what is between its markers, or goes before the first dated results', () => {
