@@ -132,23 +132,21 @@ export function curveSection(curve: Curve, run: CurveRun): string {
   return out.join('\n');
 }
 
-const INTRO = [
-  '## Cost curves',
-  '',
-  '`pnpm bench --curves` (`node bench/dist/src/main.js --curves`) measures how each cost grows with the work, for both',
-  'servers, each point on a fresh server, the same generator for both, and rewrites this section and',
-  'bench/curves/*.svg (each curve’s numbers are kept in bench/curves/<curve>.json, so `--curves --scenario <curve>`',
-  'redraws one curve and keeps the others). `--quick` runs fewer, smaller points; `--repeat <n>` keeps each',
-  'point’s median; `--only` prints without writing. The x axes are logarithmic. Read the two lines of a chart',
-  'against each other; absolute figures move with the load on the machine (the line under each heading gives it).',
-  'A full run took 7 minutes on the 2-core machine at load average 11-14 (2026-12-05), 3.5 of them the idle',
-  'connections (opening 19,900 connections on a busy machine is slow); `--quick` took 2 minutes.',
-];
+const INTRO =
+  '`pnpm bench --curves` (`node bench/dist/src/main.js --curves`) measures how each cost grows with the work, for ' +
+  'both servers, each point on a fresh server, the same generator for both, and rewrites this section and ' +
+  '`bench/curves/*.svg` (each curve’s numbers are kept in `bench/curves/<curve>.json`, so ' +
+  '`--curves --scenario <curve>` redraws one curve and keeps the others). `--quick` runs fewer, smaller points; ' +
+  '`--repeat <n>` keeps each point’s median (3 took payload and fan-out 5.5 minutes); `--only` prints without ' +
+  'writing. The x axes are logarithmic. Read the two lines of a chart against each other; absolute figures move ' +
+  'with the load on the machine (the line under each heading gives it). A full run took 7 minutes on the 2-core ' +
+  'machine at load average 11-14 (2026-12-05), 3.5 of them the idle connections (opening 19,900 connections on a ' +
+  'busy machine is slow); `--quick` took 2 minutes.';
 
 /** The whole section, markers included, for the curves that have a stored run (in CURVES order). */
-export function costCurvesSection(curves: Array<{ curve: Curve; run: CurveRun }>, extra: string[] = []): string {
+export function costCurvesSection(curves: Array<{ curve: Curve; run: CurveRun }>): string {
   const parts = curves.map(({ curve, run }) => curveSection(curve, run));
-  return [BEGIN_MARK, ...INTRO, ...extra, '', ...parts, END_MARK].join('\n');
+  return [BEGIN_MARK, '## Cost curves', '', wrap(INTRO), '', ...parts, END_MARK].join('\n');
 }
 
 /**
