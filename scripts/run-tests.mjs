@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs every compiled test file (packages/*/dist/test/**/*.test.js) with node's test runner.
+// Runs every compiled test file (packages/*/dist/test/**/*.test.js, bench/dist/test/**/*.test.js) with node's test
+// runner.
 // Node 20 has no fs.glob, so the files are listed here; an optional argument filters by substring.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync, statSync } from 'node:fs';
@@ -23,6 +24,8 @@ for (const pkg of readdirSync(path.join(root, 'packages'))) {
   const dir = path.join(root, 'packages', pkg, 'dist', 'test');
   if (existsSync(dir)) walk(dir, files);
 }
+// The bench's own tests (its chart drawing): no speed in them, like the rest of the suite.
+if (existsSync(path.join(root, 'bench', 'dist', 'test'))) walk(path.join(root, 'bench', 'dist', 'test'), files);
 const selected = files.filter((f) => !filter || f.includes(filter)).sort();
 if (selected.length === 0) {
   console.error('run-tests: no test files found (did the build run?)');

@@ -17,7 +17,7 @@
 //   loadgen <mode> port=<p> [size=<bytes>] [count=<n>] [warmup=<n>] [cap_ms=<ms>] [subs=<k>] [queue=0|1]
 //           [conns=<n>] [sub=0|1] [subjects=<n>] [client=raw|libnats] [iobuf=<bytes, libnats>]
 //           [pub_port=<p>] [tls_ca=<file> tls_cert=<file> tls_key=<file>] [token_file=<file>]
-//           [subject=<s>] [body_file=<file>] [inflight=<n>]
+//           [subject=<s>] [body_file=<file>] [inflight=<n>] [ready=0|1]
 //   modes: pub      one connection publishes `count` msgs to a subject nobody listens to
 //          fanout   `subs` subscriber connections (a queue group when queue=1), one publisher, count deliveries
 //          reqrep   sequential requests to a responder on another connection; latency percentiles
@@ -26,7 +26,9 @@
 //          conns    raw sockets held open for an RSS reading (libnats would spend two threads per connection);
 //                   sub=1 gives each one SUB of its own subject
 //          subs     `subs` connections each subscribe once to each of `subjects` subjects, 3 in 10 of those
-//                   SUBs with a wildcard; one publisher cycles through the subjects (see run_subs)
+//                   SUBs with a wildcard; one publisher cycles through the subjects (see run_subs); ready=1
+//                   pauses with a ready line once the connections are open and again after the SUB storm
+//                   (bench/src/curves-*.ts reads the server's RSS there: memory per subscription)
 //          admission `count` connections (after `warmup`), `inflight` at a time (16), each TLS + token when the
 //                   tls_* and token_file= are given, CONNECT, PING, PONG, close; connects/s, p50/p99 (libnats)
 // conns and subs always use raw sockets: 10,000 connections or 100,000 subscriptions are beyond libnats'
@@ -81,6 +83,7 @@ typedef struct {
   long conns;
   int sub;       // conns: one SUB per connection
   long subjects; // subs: distinct published subjects
+  int ready;     // subs: pause before and after the SUB storm (ready lines) so the caller can read the server's RSS
   int iobuf;
   bool raw; // client=raw (default) or client=libnats
   int pub_port;         // fanout: the publisher's server, when not port=
@@ -1033,9 +1036,19 @@ static int run_subs(void) {
   if (!lines) fail("malloc", NATS_OK);
   int64_t s0 = now_ns();
   for (int c = 0; c < args.subs; c++) {
-    Reader *r = calloc(1, sizeof *r);
-    if (!r) fail("calloc", NATS_OK);
-    r->fd = open_socket();
+    readers[c] = calloc(1, sizeof *readers[c]);
+    if (!readers[c]) fail("calloc", NATS_OK);
+    readers[c]->fd = open_socket();
+  }
+  if (args.ready) { // the baseline: every connection open (CONNECT answered), no subscription yet
+    for (int c = 0; c < args.subs; c++) await_pong(readers[c], 1);
+    printf("{\"event\":\"ready\",\"phase\":\"base\",\"conns\":%d}\n", args.subs);
+    fflush(stdout);
+    wait_stdin_line();
+    s0 = now_ns();
+  }
+  for (int c = 0; c < args.subs; c++) {
+    Reader *r = readers[c];
     size_t at = 0;
     for (long s = 0; s < args.subjects; s++) {
       char pat[40];
@@ -1045,7 +1058,6 @@ static int run_subs(void) {
     }
     memcpy(lines + at, "PING\r\n", 6);
     write_all(r->fd, lines, at + 6);
-    readers[c] = r;
   }
   char buf[4096];
   for (int c = 0; c < args.subs; c++) { // CONNECT's PONG, then the one after the SUBs
@@ -1057,6 +1069,11 @@ static int run_subs(void) {
   }
   int64_t setup_ns = now_ns() - s0;
   free(lines);
+  if (args.ready) {
+    printf("{\"event\":\"ready\",\"phase\":\"full\",\"subscriptions\":%ld}\n", args.subjects * args.subs);
+    fflush(stdout);
+    wait_stdin_line();
+  }
   for (int c = 0; c < args.subs; c++)
     if (pthread_create(&threads[c], NULL, reader_thread, readers[c]) != 0) fail("pthread_create", NATS_OK);
 
@@ -1233,6 +1250,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(k, "subject")) args.subject = v;
     else if (!strcmp(k, "body_file")) args.body_file = v;
     else if (!strcmp(k, "inflight")) args.inflight = n;
+    else if (!strcmp(k, "ready")) args.ready = (int)n;
     else fail_msg("unknown argument", k);
   }
   if (args.port <= 0) fail_msg("arguments", "port= is required");

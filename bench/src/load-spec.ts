@@ -17,6 +17,8 @@ export interface GenSpec {
   sub?: boolean;
   /** `subs`: distinct published subjects (each subscribed once per connection). */
   subjects?: number;
+  /** `subs`: ready lines (RunHooks.onReady) once the connections are open and after the SUB storm (curves-*.ts). */
+  ready?: boolean;
   /** `soak`: seconds of mixed load, then seconds idle (main.ts sets them from --soak-seconds). */
   soakSeconds?: number;
   idleSeconds?: number;
@@ -68,6 +70,7 @@ export function genArgs(spec: GenSpec, port: number): string[] {
   if (spec.conns !== undefined) out.push(`conns=${spec.conns}`);
   if (spec.sub !== undefined) out.push(`sub=${spec.sub ? 1 : 0}`);
   if (spec.subjects !== undefined) out.push(`subjects=${spec.subjects}`);
+  if (spec.ready !== undefined) out.push(`ready=${spec.ready ? 1 : 0}`);
   if (spec.pubPort !== undefined) out.push(`pub_port=${spec.pubPort}`);
   if (spec.tlsCa !== undefined) out.push(`tls_ca=${spec.tlsCa}`);
   if (spec.tlsCert !== undefined) out.push(`tls_cert=${spec.tlsCert}`);

@@ -16,6 +16,8 @@ export interface Args {
   sub: boolean;
   /** subs: distinct published subjects. */
   subjects: number;
+  /** subs: pause with a ready line before and after the SUB storm (the caller reads the server's RSS). */
+  ready: boolean;
   /** fanout: the publisher's server, when not `port`; TLS to it with `tlsCa` (and a client certificate). */
   pubPort: number;
   tlsCa?: string;
@@ -38,6 +40,7 @@ export function parseArgs(argv: string[]): Args {
     conns: 1000,
     sub: false,
     subjects: 10_000,
+    ready: false,
     pubPort: 0,
   };
   for (const kv of argv.slice(1)) {
@@ -53,6 +56,7 @@ export function parseArgs(argv: string[]): Args {
     else if (k === 'conns') a.conns = n;
     else if (k === 'sub') a.sub = n === 1;
     else if (k === 'subjects') a.subjects = n;
+    else if (k === 'ready') a.ready = n === 1;
     else if (k === 'pub_port') a.pubPort = n;
     else if (k === 'tls_ca') a.tlsCa = v;
     else if (k === 'tls_cert') a.tlsCert = v;

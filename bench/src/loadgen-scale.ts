@@ -89,8 +89,20 @@ function shuffledSubjects(n: number): number[] {
 export async function runSubs(a: Args): Promise<void> {
   const subs: RawConn[] = [];
   let wild = 0;
-  const s0 = now();
+  // ready=1: a ready line (and a wait for one on stdin) once the connections are open and again after the SUB
+  // storm, so the caller reads the server's RSS without subscriptions and with them.
+  const stdin = a.ready ? readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]() : undefined;
+  const pause = async (fields: Record<string, unknown>) => {
+    if (!stdin) return;
+    out({ event: 'ready', ...fields });
+    await stdin.next();
+  };
+  let s0 = now();
   for (let c = 0; c < a.subs; c++) subs.push(await RawConn.open(a.port));
+  if (a.ready) {
+    await pause({ phase: 'base', conns: a.subs });
+    s0 = now();
+  }
   await Promise.all(
     subs.map((conn, c) => {
       const lines: string[] = [];
@@ -104,6 +116,7 @@ export async function runSubs(a: Args): Promise<void> {
   );
   const setupNs = Number(now() - s0);
   for (const c of subs) if (c.error) throw new Error(c.error);
+  await pause({ phase: 'full', subscriptions: a.subjects * a.subs });
   const pub = await RawConn.open(a.port);
   const tail = Buffer.concat([payload(a.size), Buffer.from('\r\n')]);
   const cycle = new FrameCycle(

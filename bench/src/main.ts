@@ -19,6 +19,10 @@
 //   --heap-snapshots <dir>  soak: heap snapshots of our service, cold and after the idle period, into <dir>
 //                      (compare with `node bench/dist/src/heap-diff.js <cold> <after>`)
 //   --md               print the tables as Markdown (for bench/RESULTS.md)
+//   --curves           the cost curves instead of the scenarios (curves.ts): throughput and memory as subscriptions,
+//                      idle connections, payload size and fan-out grow, both servers; writes bench/curves/*.svg and
+//                      RESULTS.md's "Cost curves" section. --scenario picks curves (subs, conns, payload, fanout);
+//                      --quick, --repeat, --generator and --only apply (--only prints without writing)
 // Results also go to bench/out/<date>.json. Exit code 1 when a run failed or a check did (lost messages).
 // Compare ratios from one run, never absolute figures across runs or machines (±15% between identical runs).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -36,6 +40,8 @@ import type { Scenario } from './scenario-types.js';
 import { SCENARIOS } from './scenarios.js';
 import { profileServiceInto, startTarget, type RunningServer, type TargetName } from './servers.js';
 import { runSoak } from './soak.js';
+import { runCurves } from './curves.js';
+import { pickCurves, type Curve } from './curves-defs.js';
 import { systemInfo } from './system.js';
 
 // Let the server settle (allocations after the last handshake, Node's lazy frees) before reading VmRSS.
@@ -52,6 +58,8 @@ interface Options {
   md: boolean;
   soakSeconds?: number;
   snapshotDir?: string;
+  /** --curves: run these cost curves instead of the scenarios. */
+  curves?: Curve[];
 }
 
 function usage(): string {
@@ -75,6 +83,7 @@ function options(): Options | undefined {
       'cpu-prof': { type: 'string' },
       'heap-snapshots': { type: 'string' },
       md: { type: 'boolean', default: false },
+      curves: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -88,7 +97,9 @@ function options(): Options | undefined {
     .flatMap((s) => s.split(','))
     .map((s) => s.trim())
     .filter(Boolean);
-  for (const w of wanted) {
+  // With --curves, --scenario names curves.
+  const curves = values.curves ? pickCurves(wanted) : undefined;
+  for (const w of curves ? [] : wanted) {
     if (!SCENARIOS.some((s) => s.name === w)) throw new Error(`unknown scenario ${w}\n${usage()}`);
   }
   const scenarios = SCENARIOS.filter((s) => (wanted.length ? wanted.includes(s.name) : values.all || !s.optIn));
@@ -117,6 +128,7 @@ function options(): Options | undefined {
   return {
     ...(soakSeconds !== undefined ? { soakSeconds } : {}),
     ...(snapshots !== undefined ? { snapshotDir: path.resolve(snapshots) } : {}),
+    ...(curves ? { curves } : {}),
     scenarios,
     // Each scenario runs nats-server, then ours, each a fresh process with the same limits.
     targets: only ? [only] : ['nats-server', 'ours'],
@@ -131,7 +143,7 @@ function help(): string {
   return [
     'pnpm bench [-- options]',
     '  --scenario <a,b>  --only ours|nats-server  --quick  --generator native|libnats|node  --repeat <n>',
-    '  --all  --soak-seconds <s>  --cpu-prof <dir>  --heap-snapshots <dir>  --md  --list',
+    '  --all  --soak-seconds <s>  --cpu-prof <dir>  --heap-snapshots <dir>  --md  --list  --curves',
     '  (details: the comment at the top of bench/src/main.ts)',
     usage(),
   ].join('\n');
@@ -301,6 +313,11 @@ async function runMedian(sc: Scenario, target: TargetName, o: Options): Promise<
 async function main(): Promise<void> {
   const o = options();
   if (!o) return;
+  if (o.curves) {
+    const { quick, repeat, generator, targets } = o;
+    if (!(await runCurves({ curves: o.curves, quick, repeat, generator, targets }))) process.exitCode = 1;
+    return;
+  }
   const info = systemInfo();
   const t0 = Date.now();
   const runs: ScenarioRun[] = [];
