@@ -11,10 +11,18 @@
 // never pipelined (undici sends a non-idempotent request only on an idle connection), redirects are not followed
 // (a 3xx is a failed attempt), and an answer's body is read up to MAX_ANSWER_BYTES, then its connection closed.
 import { Buffer } from 'node:buffer';
-import { buildConnector, Client, Pool, type Dispatcher } from 'undici';
+import type * as UndiciModule from 'undici';
+import type { buildConnector, Dispatcher } from 'undici';
 import type { HttpSinkOptions, SinkLogger } from './options.js';
 import { TlsFiles, type TlsMaterial } from './tls-files.js';
 import type { WebhookFormat } from './webhook.js';
+
+/**
+ * undici, loaded with the first POST rather than with the sink worker: ~120 ms of CPU (its llhttp build included)
+ * that a service whose sinks never POST, or one starting under load, does not pay at start.
+ */
+let undici: Promise<Undici> | undefined;
+type Undici = Pick<typeof UndiciModule, 'buildConnector' | 'Client' | 'Pool'>;
 
 /** Idle kept-alive connections close after this: under the 5 s keep-alive of Node's and Apache's servers. */
 const IDLE_SOCKET_MS = 4000;
@@ -73,6 +81,7 @@ export class HttpTransport implements SinkTransport {
   /** A private CA and client certificate, re-read when renewed: each renewal makes a new dispatcher. */
   private readonly files: TlsFiles | undefined;
   private dispatcher: Dispatcher | undefined;
+  private closed = false;
   /** The TLS files' version the dispatcher connects with. */
   private tlsVersion = 0;
   /** Connections open now (all dispatchers): a request failing on a reset may have been sent on a reused one. */
@@ -92,7 +101,6 @@ export class HttpTransport implements SinkTransport {
         ? undefined
         : `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
     if (url.protocol === 'https:' && opts.tls !== undefined) this.files = new TlsFiles(opts.tls, opts.report);
-    else this.dispatcher = this.connectWith(undefined);
   }
 
   /** POSTs outstanding now. */
@@ -123,6 +131,7 @@ export class HttpTransport implements SinkTransport {
 
   /** Aborts the POSTs in flight and closes the connections. */
   close(): void {
+    this.closed = true;
     for (const ac of this.inflight) ac.abort();
     void this.dispatcher?.destroy().catch(() => undefined);
     this.dispatcher = undefined;
@@ -135,7 +144,7 @@ export class HttpTransport implements SinkTransport {
     signal: AbortSignal,
     again = false,
   ): Promise<Omit<PostOutcome, 'id'>> {
-    const dispatcher = this.current();
+    const dispatcher = this.current(await (undici ??= import('undici')));
     const reused = this.sockets > 0;
     try {
       const res = await dispatcher.request({ path: this.path, method: 'POST', headers, body, signal });
@@ -155,16 +164,14 @@ export class HttpTransport implements SinkTransport {
   }
 
   /** The dispatcher, made again when the TLS files were renewed (throws while they cannot be used). */
-  private current(): Dispatcher {
-    if (this.files === undefined) {
-      if (this.dispatcher === undefined) throw new Error('the sink is closed');
-      return this.dispatcher;
-    }
+  private current(u: Undici): Dispatcher {
+    if (this.closed) throw new Error('the sink is closed');
+    if (this.files === undefined) return (this.dispatcher ??= this.connectWith(u, undefined));
     const m = this.files.current();
     if (this.dispatcher === undefined || m.version !== this.tlsVersion) {
       // Renewed: POSTs on the old connections finish there; new ones connect with the new files.
       void this.dispatcher?.close().catch(() => undefined);
-      this.dispatcher = this.connectWith(m);
+      this.dispatcher = this.connectWith(u, m);
       this.tlsVersion = m.version;
     }
     return this.dispatcher;
@@ -172,8 +179,8 @@ export class HttpTransport implements SinkTransport {
 
   /** One connection per POST in flight, kept alive between POSTs for IDLE_SOCKET_MS (or a second under a shorter
    * `Keep-Alive: timeout=` the receiver announces, undici's keepAliveTimeoutThreshold). */
-  private connectWith(m: TlsMaterial | undefined): Dispatcher {
-    const connector = buildConnector({
+  private connectWith(u: Undici, m: TlsMaterial | undefined): Dispatcher {
+    const connector = u.buildConnector({
       rejectUnauthorized: this.opts.sslVerify !== false,
       // No session resumption with TLS files: a resumed session would skip the certificates renewed files hold.
       ...(m !== undefined && { ca: m.ca, cert: m.cert, key: m.key, maxCachedSessions: 0 }),
@@ -197,7 +204,7 @@ export class HttpTransport implements SinkTransport {
       bodyTimeout: 0,
     };
     return this.opts.maxSockets <= 1
-      ? new Client(this.origin, options)
-      : new Pool(this.origin, { ...options, connections: this.opts.maxSockets });
+      ? new u.Client(this.origin, options)
+      : new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
   }
 }
