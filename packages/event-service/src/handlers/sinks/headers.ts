@@ -16,6 +16,7 @@ export const SINK_OWNED_HEADERS: Readonly<Record<string, string>> = {
     'the sink sends a content-length; with both, receivers refuse the request (RFC 9112 section 6.3)',
   'content-encoding': 'the sink sends the body unencoded: a receiver that decodes it as said would fail',
   host: 'set from url; another Host names one server while the request goes to another (and over https the certificate is checked against it): put the name in url',
+  expect: 'the sink sends each body with its request, never waiting for a 100-continue (its HTTP client refuses it)',
   trailer: 'Node refuses to send it with a content-length: every delivery would fail',
   connection: HOP_BY_HOP,
   'keep-alive': HOP_BY_HOP,

@@ -4,19 +4,32 @@
 // or why not); what that means for the events is failure.ts's. Which transport a URL's scheme picks is
 // transport-by-scheme.ts's; grpc:// and grpcs:// are grpc-transport.ts's.
 //
-// HTTP: one POST per delivery on a kept-alive connection, its body and headers webhook.ts's. node:http(s) with a
-// keep-alive Agent per sink, not fetch. Measured on the 2-core bench machine (1 KiB POST to a
-// node:http receiver in another process): fetch (undici) cost ~530 µs of CPU per request in the sink's process,
-// node:http ~130 µs; in the `events` bench undici's per-request writes alone were 12% of the service's time.
-import http from 'node:http';
-import https from 'node:https';
-import type { Duplex } from 'node:stream';
+// HTTP: one POST per delivery on a kept-alive connection, its body and headers webhook.ts's, through undici's
+// Client (Pool with max_in_flight > 1), not node:http's Agent, nor fetch. Measured on the 2-core machine (1 KiB
+// POSTs to a node:http receiver in another process, the sender's CPU per request): undici's `request` ~60-75 µs,
+// node:http ~100-150 µs, one at a time or 8 at once (fetch, undici under a WHATWG layer, ~530 µs). POSTs are
+// never pipelined (undici sends a non-idempotent request only on an idle connection), redirects are not followed
+// (a 3xx is a failed attempt), and an answer's body is read up to MAX_ANSWER_BYTES, then its connection closed.
+import { Buffer } from 'node:buffer';
+import type * as UndiciModule from 'undici';
+import type { buildConnector, Dispatcher } from 'undici';
 import type { HttpSinkOptions, SinkLogger } from './options.js';
-import { TlsFiles } from './tls-files.js';
+import { TlsFiles, type TlsMaterial } from './tls-files.js';
 import type { WebhookFormat } from './webhook.js';
+
+/**
+ * undici, loaded with the first POST rather than with the sink worker: ~120 ms of CPU (its llhttp build included)
+ * that a service whose sinks never POST, or one starting under load, does not pay at start.
+ */
+let undici: Promise<Undici> | undefined;
+type Undici = Pick<typeof UndiciModule, 'buildConnector' | 'Client' | 'Pool'>;
 
 /** Idle kept-alive connections close after this: under the 5 s keep-alive of Node's and Apache's servers. */
 const IDLE_SOCKET_MS = 4000;
+/** An answer's body is read (and dropped) up to this; past it the connection closes. Its status is the answer. */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+/** A connection closed under a request before its answer: the receiver closing an idle one as it was reused. */
+const RESET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 /** How a delivery ended: taken by the receiver, or the problem a failure reports and what it means. */
 export interface PostOutcome {
@@ -57,40 +70,22 @@ export interface SinkTransportOptions {
   report?: { logger: SinkLogger; sink: string };
 }
 
-/** An https.Agent whose new connections take the TLS files as they are now (renewed ones included). */
-class TlsFilesAgent extends https.Agent {
-  private version = 0;
-
-  constructor(
-    opts: https.AgentOptions,
-    private readonly files: TlsFiles,
-  ) {
-    // No session resumption: a resumed session would skip the certificates the renewed files hold.
-    super({ ...opts, maxCachedSessions: 0 });
-  }
-
-  override createConnection(
-    options: http.ClientRequestArgs,
-    cb?: (err: Error | null, s: Duplex) => void,
-  ): Duplex | null | undefined {
-    const m = this.files.current(); // throws without usable files: the request fails, the delivery is retried
-    if (m.version !== this.version) {
-      // Renewed: idle connections made with the old files are not reused.
-      if (this.version !== 0)
-        for (const list of Object.values(this.freeSockets)) for (const s of list ?? []) s.destroy();
-      this.version = m.version;
-    }
-    const tlsOpts = { ...options, ca: m.ca, cert: m.cert, key: m.key };
-    return super.createConnection(tlsOpts, cb);
-  }
-}
-
 export class HttpTransport implements SinkTransport {
   /** The POSTs outstanding (each aborts on close). */
   private readonly inflight = new Set<AbortController>();
-  private readonly agent: http.Agent;
-  private readonly request: typeof http.request;
   private readonly timeoutMs: number;
+  private readonly origin: string;
+  private readonly path: string;
+  /** Basic credentials from the URL's userinfo, as node:http sent them (unless a configured header sets its own). */
+  private readonly auth: string | undefined;
+  /** A private CA and client certificate, re-read when renewed: each renewal makes a new dispatcher. */
+  private readonly files: TlsFiles | undefined;
+  private dispatcher: Dispatcher | undefined;
+  private closed = false;
+  /** The TLS files' version the dispatcher connects with. */
+  private tlsVersion = 0;
+  /** Connections open now (all dispatchers): a request failing on a reset may have been sent on a reused one. */
+  private sockets = 0;
 
   constructor(
     private readonly opts: SinkTransportOptions,
@@ -98,18 +93,14 @@ export class HttpTransport implements SinkTransport {
   ) {
     // Bounded by what a timer holds: a longer one would fire at once, timing out every POST.
     this.timeoutMs = Math.min(opts.timeoutMs ?? 10_000, 2 ** 31 - 1);
-    // One connection per POST in flight, kept alive between POSTs. An idle one is closed after IDLE_SOCKET_MS, or a
-    // second before a shorter `Keep-Alive: timeout=` the receiver announces (Node's Agent reads it), so we rarely
-    // reuse one the receiver is closing; send() retries once on a reused one it closed anyway.
-    const secure = opts.url.startsWith('https:');
-    this.request = secure ? https.request : http.request;
-    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, timeout: IDLE_SOCKET_MS };
-    const httpsOpts = { ...agentOpts, rejectUnauthorized: opts.sslVerify !== false };
-    this.agent = !secure
-      ? new http.Agent(agentOpts)
-      : opts.tls !== undefined
-        ? new TlsFilesAgent(httpsOpts, new TlsFiles(opts.tls, opts.report))
-        : new https.Agent(httpsOpts);
+    const url = new URL(opts.url);
+    this.origin = url.origin;
+    this.path = `${url.pathname}${url.search}`;
+    this.auth =
+      url.username === '' && url.password === ''
+        ? undefined
+        : `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    if (url.protocol === 'https:' && opts.tls !== undefined) this.files = new TlsFiles(opts.tls, opts.report);
   }
 
   /** POSTs outstanding now. */
@@ -120,6 +111,8 @@ export class HttpTransport implements SinkTransport {
   /** One delivery's POST, within the timeout; resolves with how it ended, never rejects. */
   async post(batch: readonly { id: string; body: string }[], nowMs: number): Promise<PostOutcome> {
     const req = this.format.request(batch, nowMs);
+    if (this.auth !== undefined && !Object.keys(req.headers).some((h) => h.toLowerCase() === 'authorization'))
+      req.headers.authorization = this.auth;
     const ac = new AbortController();
     this.inflight.add(ac);
     const timer = setTimeout(() => ac.abort(), this.timeoutMs);
@@ -138,40 +131,80 @@ export class HttpTransport implements SinkTransport {
 
   /** Aborts the POSTs in flight and closes the connections. */
   close(): void {
+    this.closed = true;
     for (const ac of this.inflight) ac.abort();
-    this.agent.destroy();
+    void this.dispatcher?.destroy().catch(() => undefined);
+    this.dispatcher = undefined;
   }
 
-  /** One POST; a keep-alive connection the receiver closed just as it was reused is retried once on a new one. */
-  private send(
+  /** One POST; a kept-alive connection the receiver closed just as it was reused is retried once on a new one. */
+  private async send(
     headers: Record<string, string>,
     body: string,
     signal: AbortSignal,
     again = false,
   ): Promise<Omit<PostOutcome, 'id'>> {
-    return new Promise((resolve, reject) => {
-      const req = this.request(this.opts.url, { method: 'POST', headers, agent: this.agent, signal }, (res) => {
-        res.on('error', reject);
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          resolve({
-            delivered: status >= 200 && status < 300,
-            status,
-            retryAfter: (res.headers['retry-after'] as string | undefined) ?? null,
-            problem: `HTTP ${status}`,
-          });
-        });
-        res.on('close', () => {
-          if (!res.complete) reject(new Error('the response was cut short'));
-        });
-        res.resume();
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        if (!again && req.reusedSocket && err.code === 'ECONNRESET' && !signal.aborted)
-          this.send(headers, body, signal, true).then(resolve, reject);
-        else reject(err);
-      });
-      req.end(body);
+    const dispatcher = this.current(await (undici ??= import('undici')));
+    const reused = this.sockets > 0;
+    try {
+      const res = await dispatcher.request({ path: this.path, method: 'POST', headers, body, signal });
+      await res.body.dump({ limit: MAX_ANSWER_BYTES });
+      const retryAfter = res.headers['retry-after'];
+      return {
+        delivered: res.statusCode >= 200 && res.statusCode < 300,
+        status: res.statusCode,
+        retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
+        problem: `HTTP ${res.statusCode}`,
+      };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (!again && reused && RESET_CODES.has(code) && !signal.aborted) return this.send(headers, body, signal, true);
+      throw err;
+    }
+  }
+
+  /** The dispatcher, made again when the TLS files were renewed (throws while they cannot be used). */
+  private current(u: Undici): Dispatcher {
+    if (this.closed) throw new Error('the sink is closed');
+    if (this.files === undefined) return (this.dispatcher ??= this.connectWith(u, undefined));
+    const m = this.files.current();
+    if (this.dispatcher === undefined || m.version !== this.tlsVersion) {
+      // Renewed: POSTs on the old connections finish there; new ones connect with the new files.
+      void this.dispatcher?.close().catch(() => undefined);
+      this.dispatcher = this.connectWith(u, m);
+      this.tlsVersion = m.version;
+    }
+    return this.dispatcher;
+  }
+
+  /** One connection per POST in flight, kept alive between POSTs for IDLE_SOCKET_MS (or a second under a shorter
+   * `Keep-Alive: timeout=` the receiver announces, undici's keepAliveTimeoutThreshold). */
+  private connectWith(u: Undici, m: TlsMaterial | undefined): Dispatcher {
+    const connector = u.buildConnector({
+      rejectUnauthorized: this.opts.sslVerify !== false,
+      // No session resumption with TLS files: a resumed session would skip the certificates renewed files hold.
+      ...(m !== undefined && { ca: m.ca, cert: m.cert, key: m.key, maxCachedSessions: 0 }),
     });
+    const connect: buildConnector.connector = (o, cb) =>
+      connector(o, (...args) => {
+        // On failure undici passes the error alone (no socket, not the null its types say).
+        const [err, socket] = args;
+        if (err === null && socket) {
+          this.sockets++;
+          socket.once('close', () => this.sockets--);
+        }
+        cb(...args);
+      });
+    const options = {
+      connect,
+      keepAliveTimeout: IDLE_SOCKET_MS,
+      keepAliveMaxTimeout: IDLE_SOCKET_MS,
+      // The POST's own timer (timeoutMs) bounds the whole exchange.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    };
+    return this.opts.maxSockets <= 1
+      ? new u.Client(this.origin, options)
+      : new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
   }
 }
