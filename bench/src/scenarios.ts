@@ -11,6 +11,7 @@ import { eventsScenario } from './scenarios-events.js';
 import { eventsHttpScenario } from './scenarios-http.js';
 import { conns, idle10k, soak } from './scenarios-memory.js';
 import { fanout, gateway, inproc, payload64k, pub, pubsub, queue, reqrep, subs100k } from './scenarios-messaging.js';
+import { startup } from './scenarios-startup.js';
 import type { Scenario } from './scenario-types.js';
 
 /** Every scenario, in the order `--list` shows them and a run takes them. */
@@ -38,4 +39,5 @@ export const SCENARIOS: Scenario[] = [
   eventsJsR3x2,
   idle10k,
   soak,
+  startup,
 ];
