@@ -55,7 +55,7 @@ function start(t: AfterHook, dir: string, config: string): { run: Run; stopped: 
 
 const BASE = ['[service]', 'host = "127.0.0.1"', 'port = 0', '[monitor]', 'host = "127.0.0.1"', 'port = 0'];
 
-test('the dev-like configuration (store, monitor, text logs) starts without prom-client, pino-pretty or gRPC on its main thread', async (t) => {
+test('the dev-like configuration (store, monitor, text logs) starts without prom-client, pino-pretty, gRPC or nats.js on its main thread', async (t) => {
   const dir = tmpDir(t);
   const config = write(dir, 'service.toml', [
     ...BASE,
@@ -73,7 +73,7 @@ test('the dev-like configuration (store, monitor, text logs) starts without prom
   );
   const loaded = await s.stopped();
   assert.ok(loaded.has('better-sqlite3'), `the store is on, so its driver loads (the list works): ${[...loaded]}`);
-  for (const name of ['prom-client', 'pino-pretty', '@grpc/grpc-js', '@grpc/proto-loader']) {
+  for (const name of ['prom-client', 'pino-pretty', '@grpc/grpc-js', '@grpc/proto-loader', 'nats']) {
     assert.ok(!loaded.has(name), `${name} loaded at start: ${[...loaded].join(', ')}`);
   }
 });
