@@ -11,6 +11,7 @@ import { eventsScenario } from './scenarios-events.js';
 import { eventsHttpScenario } from './scenarios-http.js';
 import { conns, idle10k, soak } from './scenarios-memory.js';
 import { fanout, gateway, inproc, payload64k, pub, pubsub, queue, reqrep, subs100k } from './scenarios-messaging.js';
+import { startup } from './scenarios-startup.js';
 import type { Scenario } from './scenario-types.js';
 import { admission, admissionW1, gatewayW1 } from './scenarios-admission.js';
 
@@ -42,4 +43,5 @@ export const SCENARIOS: Scenario[] = [
   eventsJsR3x2,
   idle10k,
   soak,
+  startup,
 ];

@@ -16,7 +16,6 @@ import {
   type Logger,
   type ReloadPlan,
 } from '@event-broker/shared';
-import { connect } from 'nats';
 import { ClientAdmission } from './auth/admission.js';
 import { leafnodeListener, planServiceReload } from './config.js';
 import type { ServiceStats } from './api.js';
@@ -253,6 +252,7 @@ export class EventServer implements FrontendHost, MonitorSource {
       connect: async () => {
         const timeoutMs = this.config.store?.request_timeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
         await this.leafRemotes?.waitUntilUp(timeoutMs).catch(() => undefined);
+        const { connect } = await import('nats'); // the JetStream backend's only: not loaded at start
         return connect({
           ...internal.connectOptions(),
           name: 'event-service store',

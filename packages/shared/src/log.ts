@@ -5,7 +5,6 @@
 // fields that slip in.
 import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -43,6 +42,16 @@ const REDACT = [
 const PRETTY = { colorize: false, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true };
 
 let prettyWorker: DestinationStream | undefined;
+const require = createRequire(import.meta.url);
+
+/**
+ * pino-pretty on this thread, loaded on first use: only a logger given its own destination formats here (tests, an
+ * embedding program); standard output's text goes through the worker, so a CLI never loads it on the main thread.
+ */
+function prettyHere(destination: NodeJS.WritableStream): DestinationStream {
+  const pretty = require('pino-pretty') as typeof import('pino-pretty');
+  return pretty({ ...PRETTY, sync: true, destination });
+}
 
 /**
  * The process's one pino-pretty worker writing to standard output, made on first use and shared by every text logger
@@ -51,7 +60,7 @@ let prettyWorker: DestinationStream | undefined;
  */
 function prettyToStdout(): DestinationStream {
   prettyWorker ??= pino.transport({
-    target: createRequire(import.meta.url).resolve('pino-pretty'),
+    target: require.resolve('pino-pretty'),
     options: { ...PRETTY, destination: 1 },
   });
   return prettyWorker;
@@ -65,7 +74,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
     return pino(base, opts.destination ?? pino.destination({ dest: 1, sync: false }));
   }
   if (opts.destination === undefined) return pino(base, prettyToStdout());
-  return pino(base, pretty({ ...PRETTY, sync: true, destination: opts.destination }));
+  return pino(base, prettyHere(opts.destination));
 }
 
 /** The least time between two lines of one ThrottledWarn. */

@@ -18,14 +18,9 @@ import { EventFeed } from './event-feed.js';
 import { handlersStatus, statusWithoutStore } from './handlers-status.js';
 import { HandlersHttpApi } from './http-api.js';
 import { EventIntake } from './intake.js';
-import {
-  backendKind,
-  createSinkPump,
-  openRemoteBackend,
-  type BackendOpenDeps,
-  type CreateSinkPump,
-  type OpenBackend,
-} from './remote-backend.js';
+// remote-backend.ts (the JetStream backend, nats.js) is imported when such a backend opens (openRemote), not at start:
+// the SQLite default never loads it (issue 16 item 5).
+import type { BackendOpenDeps, CreateSinkPump, OpenBackend } from './remote-backend.js';
 import { SinkPool } from './sink-pool.js';
 import { SinkPumps, type RunningSink, type SinkRunner } from './sink-runner.js';
 import { SinkSet, type SinkSections } from './sink-set.js';
@@ -75,6 +70,8 @@ export class EventHandlers {
   /** SQLite: the store and the backend over it, made together. */
   private opened: SqliteEventStore | undefined;
   private sqlite: SqliteBackend | undefined;
+  /** remote-backend.ts, once a network backend was first opened. */
+  private remoteModule: typeof import('./remote-backend.js') | undefined;
   /** Another backend (JetStream), once opened; until then why it could not be. */
   private remote: EventBackend | undefined;
   private remoteFailure: Error | undefined;
@@ -103,7 +100,7 @@ export class EventHandlers {
     this.conn = conn;
     this.config = deps.config;
     this.logger = logger;
-    this.backendKind = backendKind(deps.config());
+    this.backendKind = deps.config().store?.backend ?? 'sqlite'; // remote-backend.ts backendKind's rule
     this.sinkSet = new SinkSet({
       backendOpen: () => this.backendOpen,
       hasRunner: () => this.runner !== undefined,
@@ -187,8 +184,8 @@ export class EventHandlers {
       });
       return this.runner;
     }
-    const backend = this.backend;
-    const create = this.deps.createSinkPump ?? createSinkPump;
+    const backend = this.backend; // throws until openRemote has opened it, and so loaded remoteModule
+    const create = this.deps.createSinkPump ?? this.remoteModule!.createSinkPump;
     const deps = { backend, logger: this.logger, onResolved: () => this.intake.released() };
     this.runner = new SinkPumps(
       (settings) => create(settings, deps),
@@ -306,7 +303,8 @@ export class EventHandlers {
   private async openRemote(atServiceStart: boolean): Promise<void> {
     this.reopenTimer = undefined;
     try {
-      const backend = await (this.deps.openBackend ?? openRemoteBackend)(this.deps);
+      this.remoteModule ??= await import('./remote-backend.js');
+      const backend = await (this.deps.openBackend ?? this.remoteModule.openRemoteBackend)(this.deps);
       if (this.closing) {
         await backend.close();
         return;

@@ -1,0 +1,100 @@
+// What the CLI loads at start (issue 16 item 5): the packages a configuration does not use yet stay unloaded, and
+// load when first needed. A preload (`--import`, through NODE_OPTIONS) writes the main thread's CommonJS module
+// cache when the process exits (worker threads have caches of their own); prom-client, pino-pretty and @grpc/grpc-js are CommonJS, so their files show there
+// whether they came in by `import` or by `require`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { exitOf, logLine, type Run } from '@event-broker/test-support/child';
+import { tmpDir, write, type AfterHook } from '@event-broker/test-support/tmp';
+import { until } from '@event-broker/test-support/wait';
+import { cli } from './helpers/cli.js';
+
+const PRELOAD = [
+  "import fs from 'node:fs';",
+  "import { createRequire } from 'node:module';",
+  "import { isMainThread } from 'node:worker_threads';",
+  'const cache = createRequire(import.meta.url)("node:module")._cache;',
+  '// Worker threads (the pretty-printer, the sinks) run the preload too: the main thread alone writes.',
+  "if (isMainThread) process.on('exit', () => fs.writeFileSync(process.env.LOADED_LIST, Object.keys(cache).join('\\n')));",
+];
+
+/** The packages (by name, from their node_modules path) the main thread had loaded when it exited. */
+function packagesIn(list: string): Set<string> {
+  const names = new Set<string>();
+  for (const file of list.split('\n')) {
+    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file.slice(file.lastIndexOf('node_modules/')));
+    if (m) names.add(m[1]!);
+  }
+  return names;
+}
+
+/** Starts the CLI on `config` with the preload; `stopped` ends it (SIGINT) and lists the packages it had loaded. */
+function start(t: AfterHook, dir: string, config: string): { run: Run; stopped: () => Promise<Set<string>> } {
+  const preload = write(dir, 'preload.mjs', PRELOAD);
+  const listFile = path.join(dir, 'loaded.txt');
+  const env = {
+    ...process.env,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(preload).href}`,
+    LOADED_LIST: listFile,
+  };
+  const run = cli(t, ['--config', config], dir, { env });
+  return {
+    run,
+    async stopped() {
+      run.child.kill('SIGINT');
+      const r = await exitOf(run);
+      assert.equal(r.code, 0, r.stderr);
+      return packagesIn(fs.readFileSync(listFile, 'utf8'));
+    },
+  };
+}
+
+const BASE = ['[service]', 'host = "127.0.0.1"', 'port = 0', '[monitor]', 'host = "127.0.0.1"', 'port = 0'];
+
+test('the dev-like configuration (store, monitor, text logs) starts without prom-client, pino-pretty, gRPC or nats.js on its main thread', async (t) => {
+  const dir = tmpDir(t);
+  const config = write(dir, 'service.toml', [
+    ...BASE,
+    '[store]',
+    `path = "${path.join(dir, 'events.db')}"`,
+    '[log]',
+    'format = "text"',
+  ]);
+  const s = start(t, dir, config);
+  await until(
+    () => /INFO \(event-service\): ready/.test(s.run.stdout()),
+    'ready',
+    undefined,
+    () => s.run.stderr(),
+  );
+  const loaded = await s.stopped();
+  assert.ok(loaded.has('better-sqlite3'), `the store is on, so its driver loads (the list works): ${[...loaded]}`);
+  for (const name of ['prom-client', 'pino-pretty', '@grpc/grpc-js', '@grpc/proto-loader', 'nats']) {
+    assert.ok(!loaded.has(name), `${name} loaded at start: ${[...loaded].join(', ')}`);
+  }
+});
+
+test('the first /metrics scrape loads prom-client and answers with the series defined at start', async (t) => {
+  const dir = tmpDir(t);
+  const config = write(dir, 'service.toml', [...BASE, '[log]', 'format = "json"']);
+  const s = start(t, dir, config);
+  const port = (await logLine(s.run, 'monitoring listener started')).port as number;
+  await logLine(s.run, 'ready');
+  const body = await new Promise<string>((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve(text));
+      })
+      .on('error', reject);
+  });
+  assert.match(body, /^event_service_/m, 'the service series are there');
+  assert.match(body, /^process_cpu_user_seconds_total /m, 'the process series too');
+  const loaded = await s.stopped();
+  assert.ok(loaded.has('prom-client'), 'prom-client loaded by the scrape');
+});
