@@ -64,6 +64,7 @@ export type MonitorReply =
 export async function answerMonitorQuery(
   views: GatewayMonitorViews | undefined,
   msg: MonitorQuery,
+  logger?: Logger,
 ): Promise<MonitorReply> {
   const req = msg.req;
   if (views === undefined) return { type: 'monitor-reply', req, status: 503, error: 'not started' };
@@ -72,8 +73,10 @@ export async function answerMonitorQuery(
     const body = await answer(views, msg.endpoint, q);
     return { type: 'monitor-reply', req, body };
   } catch (err) {
-    const status = err instanceof MonitorRequestError ? 400 : 500;
-    return { type: 'monitor-reply', req, status, error: (err as Error).message };
+    if (err instanceof MonitorRequestError) return { type: 'monitor-reply', req, status: 400, error: err.message };
+    // Logged here; the primary's answer says only that this worker failed (no internals on the monitoring port).
+    logger?.error({ err: (err as Error).message, endpoint: msg.endpoint }, 'monitoring query failed');
+    return { type: 'monitor-reply', req, status: 500, error: 'failed to answer (see its log)' };
   }
 }
 
@@ -101,7 +104,7 @@ type Asked<T> = WorkerAnswer<T> | { worker: number; badRequest: string };
 /** Primary side: sends queries to the live workers and matches their replies. */
 export class WorkerQueries {
   private next = 0;
-  private readonly pending = new Map<number, (reply: MonitorReply | undefined) => void>();
+  private readonly pending = new Map<number, { worker: number; done: (reply: MonitorReply | undefined) => void }>();
 
   constructor(
     /** The live workers by id (1-based), and how many there should be. */
@@ -111,10 +114,19 @@ export class WorkerQueries {
 
   /** A worker's reply (cluster.ts routes its 'monitor-reply' messages here); a late one is dropped. */
   replied(msg: MonitorReply): void {
-    const done = this.pending.get(msg.req);
-    if (done === undefined) return;
+    const p = this.pending.get(msg.req);
+    if (p === undefined) return;
     this.pending.delete(msg.req);
-    done(msg);
+    p.done(msg);
+  }
+
+  /** Worker `id` exited: its queries are answered "exited" now rather than at their timeout. */
+  exited(id: number): void {
+    for (const [req, p] of this.pending) {
+      if (p.worker !== id) continue;
+      this.pending.delete(req);
+      p.done(undefined);
+    }
   }
 
   /**
@@ -152,20 +164,27 @@ export class WorkerQueries {
         this.pending.delete(req);
         resolve({ worker: id, error: `no answer within ${timeoutMs} ms` });
       }, timeoutMs);
-      this.pending.set(req, (reply) => {
-        clearTimeout(timer);
-        if (reply === undefined) resolve({ worker: id, error: 'exited' });
-        else if ('body' in reply) resolve({ worker: id, pid, body: reply.body as T });
-        else if (reply.status === 400) resolve({ worker: id, badRequest: reply.error });
-        else resolve({ worker: id, error: reply.error });
+      this.pending.set(req, {
+        worker: id,
+        done: (reply) => {
+          clearTimeout(timer);
+          this.pending.delete(req);
+          if (reply === undefined) resolve({ worker: id, error: 'exited' });
+          else if ('body' in reply) resolve({ worker: id, pid, body: reply.body as T });
+          else if (reply.status === 400) resolve({ worker: id, badRequest: reply.error });
+          else resolve({ worker: id, error: reply.error });
+        },
       });
-      w.send({ type: 'monitor', req, endpoint, query } satisfies MonitorQuery);
+      // With a callback, a channel that closed meanwhile is an answer ("exited"), not an 'error' event.
+      w.send({ type: 'monitor', req, endpoint, query } satisfies MonitorQuery, (err) => {
+        if (err !== null) this.pending.get(req)?.done(undefined);
+      });
     });
   }
 
   /** Every query still waiting is answered "exited" (the primary is stopping). */
   close(): void {
-    for (const done of this.pending.values()) done(undefined);
+    for (const p of this.pending.values()) p.done(undefined);
     this.pending.clear();
   }
 }

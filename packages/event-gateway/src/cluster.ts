@@ -190,6 +190,7 @@ export class GatewayPrimary implements PrimaryMonitorSource {
     let ready = false;
     worker.on('exit', (code, signal) => {
       if (this.workers.get(id) === worker) this.workers.delete(id);
+      this.queries.exited(id);
       if (this.stopping || !ready) return;
       log.error({ code, signal }, 'gateway worker exited; replacing it');
       setTimeout(() => {
@@ -313,7 +314,7 @@ export function runWorker(): void {
         end(msg.type);
         return;
       case 'monitor':
-        void answerMonitorQuery(gateway?.monitorViews, msg).then((reply) => {
+        void answerMonitorQuery(gateway?.monitorViews, msg, logger).then((reply) => {
           if (process.connected) process.send?.(reply satisfies FromWorker);
         });
         return;

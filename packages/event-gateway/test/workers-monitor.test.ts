@@ -138,7 +138,7 @@ test('workers = 2: the monitoring port answers for both workers (varz, connz, su
     'connz lists what is left',
   );
 
-  run.child.kill('SIGTERM');
+  run.child.kill('SIGINT');
   await until(() => run.child.exitCode !== null, 'the gateway exits', 20_000);
   assert.ok(
     !jsonLines(run.stdout()).some((l) => (l.level as number) >= 50 && l.msg === 'monitoring request failed'),
