@@ -5,6 +5,7 @@
 // clients, a real event service, real sockets; no timing assertions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import type { NatsConnection } from 'nats';
 import { HOST } from '@event-broker/test-support/processes';
 import { jsonLines, logLine } from '@event-broker/test-support/child';
@@ -93,6 +94,17 @@ test('workers = 2: the monitoring port answers for both workers (varz, connz, su
   const bad = await fetch(`http://${HOST}:${monitorPort}/connz?sort=nope`);
   assert.equal(bad.status, 400);
   assert.equal(await bad.text(), 'invalid sorting option: nope');
+
+  // The primary's port keeps [monitor]'s bounds: a Host name that could be rebound to it is refused, no worker asked.
+  const rebound = await new Promise<number>((resolve, reject) => {
+    http
+      .get({ host: HOST, port: monitorPort, path: '/varz', headers: { host: 'rebind.example' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
+  });
+  assert.equal(rebound, 403);
 
   // /subsz: both workers' subscriptions, listed and paged across them.
   const subsz = await monitor('/subsz?subs=1&offset=2&limit=5');
