@@ -9,14 +9,23 @@
 // signals: a service manager that signals the whole process group would otherwise start two shutdowns.
 //
 // What each worker gets (workerConfig): max_connections / workers (rounded up: node:cluster hands out connections
-// round-robin, so the shares fill evenly); the [monitor] section only on worker 1, so the monitoring port answers
-// for worker 1 (its clients, its link: /healthz is the round trip through its uplink). The service's listener_limit
-// and event credit are the service's budgets: each uplink draws on them like any leaf connection.
+// round-robin, so the shares fill evenly), and a connection id space of its own (worker w of W: w, w + W, ...), so
+// a cid is unique across the gateway. No worker gets [monitor]: the primary serves the monitoring port and answers
+// for every worker, asking each over the IPC channel (cluster-monitor.ts). The service's listener_limit and event
+// credit are the service's budgets: each uplink draws on them like any leaf connection.
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
-import { createLogger, type Logger, type ReloadPlan } from '@event-broker/shared';
+import { createLogger, newServerId, type Logger, type ReloadPlan, type ServerState } from '@event-broker/shared';
 import { GatewayAdmission } from './admission.js';
 import { gatewayTlsOptions } from './auth/mtls.js';
+import {
+  PrimaryMonitor,
+  WorkerQueries,
+  answerMonitorQuery,
+  type MonitorQuery,
+  type MonitorReply,
+  type PrimaryMonitorSource,
+} from './cluster-monitor.js';
 import { planGatewayReload } from './config.js';
 import type { GatewayConfig } from './config-types.js';
 import { EventGateway } from './server.js';
@@ -31,12 +40,14 @@ type ToWorker =
   | { type: 'start'; config: GatewayConfig; id: number; workers: number }
   | { type: 'reload'; config: GatewayConfig }
   | { type: 'lame-duck' }
-  | { type: 'close' };
+  | { type: 'close' }
+  | MonitorQuery;
 /** Worker → primary. */
 type FromWorker =
   | { type: 'hello' }
   | { type: 'ready'; port: number; websocketPort?: number }
-  | { type: 'failed'; err: string; code?: string };
+  | { type: 'failed'; err: string; code?: string }
+  | MonitorReply;
 
 /** The ports every worker (and a replacement) binds: the file's, or for 0 one the primary found unused. */
 interface BoundPorts {
@@ -45,11 +56,11 @@ interface BoundPorts {
 }
 
 /**
- * The share of `config` worker `id` (1-based) of `workers` runs with, on the ports `bound` names: node:cluster
- * shares a port 0 by the order of each worker's listen calls, which worker 1's monitoring port would upset.
+ * The share of `config` worker `id` (1-based) of `workers` runs with, on the ports `bound` names (node:cluster
+ * shares a port 0 by the order of each worker's listen calls, which a worker's own other ports would upset).
  */
 export function workerConfig(config: GatewayConfig, id: number, workers: number, bound?: BoundPorts): GatewayConfig {
-  const { monitor, websocket, ...rest } = config;
+  const { monitor: _monitor, websocket, ...rest } = config;
   const gateway = {
     ...config.gateway,
     max_connections: Math.ceil(config.gateway.max_connections / workers),
@@ -60,14 +71,19 @@ export function workerConfig(config: GatewayConfig, id: number, workers: number,
     ...rest,
     gateway,
     ...(ws !== undefined && { websocket: ws }),
-    ...(id === 1 && monitor !== undefined && { monitor }),
   };
 }
 
 /** The primary of a multi-process gateway, run by shared/process/run.ts as a single gateway is. */
-export class GatewayPrimary {
+export class GatewayPrimary implements PrimaryMonitorSource {
+  /** The gateway's id on its monitoring port (each worker greets its clients with its own). */
+  readonly serverId = newServerId();
+  readonly startedAt = new Date();
+  configLoadedAt = new Date();
+  readonly queries: WorkerQueries;
   private readonly workers = new Map<number, Worker>();
-  private stopping = false;
+  private lifecycle: ServerState = 'starting';
+  private monitor: PrimaryMonitor | undefined;
   private bound: BoundPorts | undefined;
 
   constructor(
@@ -76,15 +92,37 @@ export class GatewayPrimary {
   ) {
     // advanced: the configuration crosses as a structured clone, not JSON.
     cluster.setupPrimary({ serialization: 'advanced' });
+    this.queries = new WorkerQueries(
+      () => this.workers,
+      () => this.workerCount,
+    );
   }
 
   get workerCount(): number {
     return this.config.gateway.workers;
   }
 
+  get state(): ServerState {
+    return this.lifecycle;
+  }
+
+  /** The monitoring port's bound port, when [monitor] is on. */
+  get monitorPort(): number | undefined {
+    return this.monitor?.port;
+  }
+
+  private get stopping(): boolean {
+    return this.lifecycle !== 'starting' && this.lifecycle !== 'running';
+  }
+
   /** Forks every worker; resolves once all listen, rejects (the others stopped) when one cannot start. */
   async listen(): Promise<void> {
-    const { gateway: g, websocket: ws } = this.config;
+    const { gateway: g, websocket: ws, monitor } = this.config;
+    if (monitor !== undefined) {
+      // First, as a single gateway does: /healthz says 503 (starting) until every worker listens.
+      this.monitor = new PrimaryMonitor(this, monitor, this.logger);
+      await this.monitor.listen();
+    }
     const wsPort = ws === undefined ? undefined : ws.port === 0 ? await unusedPort(ws.host) : ws.port;
     this.bound = {
       port: g.port === 0 ? await unusedPort(g.host) : g.port,
@@ -97,6 +135,7 @@ export class GatewayPrimary {
       await this.close();
       throw failed.reason as Error;
     }
+    if (this.lifecycle === 'starting') this.lifecycle = 'running';
     this.logger.info({ workers: this.workerCount }, 'gateway workers started');
   }
 
@@ -107,6 +146,7 @@ export class GatewayPrimary {
     new GatewayAdmission(plan.config, this.logger);
     gatewayTlsOptions(plan.config.tls);
     this.config = plan.config;
+    this.configLoadedAt = new Date();
     if (this.logger.level !== plan.config.log.level) this.logger.level = plan.config.log.level;
     for (const [id, worker] of this.workers) {
       send(worker, { type: 'reload', config: workerConfig(next, id, this.workerCount, this.bound) });
@@ -116,6 +156,7 @@ export class GatewayPrimary {
 
   /** SIGTERM: every worker drains (its own lame duck, in parallel); resolves when all have exited. */
   lameDuck(): Promise<void> {
+    if (!this.stopping) this.lifecycle = 'draining';
     return this.stop({ type: 'lame-duck' });
   }
 
@@ -125,7 +166,7 @@ export class GatewayPrimary {
   }
 
   private async stop(msg: ToWorker): Promise<void> {
-    this.stopping = true;
+    if (this.lifecycle !== 'draining') this.lifecycle = 'closing';
     const exited = [...this.workers.values()].map((w) => {
       const gone = new Promise<void>((resolve) => {
         if (w.isDead()) resolve();
@@ -135,6 +176,10 @@ export class GatewayPrimary {
       return gone;
     });
     await Promise.all(exited);
+    this.lifecycle = 'closed';
+    this.queries.close();
+    // Last, so /healthz says 503 for as long as the shutdown takes.
+    await this.monitor?.close();
     this.logger.info({ workers: exited.length }, 'gateway workers stopped');
   }
 
@@ -145,6 +190,7 @@ export class GatewayPrimary {
     let ready = false;
     worker.on('exit', (code, signal) => {
       if (this.workers.get(id) === worker) this.workers.delete(id);
+      this.queries.exited(id);
       if (this.stopping || !ready) return;
       log.error({ code, signal }, 'gateway worker exited; replacing it');
       setTimeout(() => {
@@ -173,6 +219,8 @@ export class GatewayPrimary {
           };
           ready = true;
           resolve();
+        } else if (msg.type === 'monitor-reply') {
+          this.queries.replied(msg);
         } else if (msg.type === 'failed') {
           clearTimeout(timer);
           reject(Object.assign(new Error(msg.err), msg.code !== undefined ? { code: msg.code } : {}));
@@ -233,7 +281,7 @@ export function runWorker(): void {
         logger = createLogger({ format: c.log.format, level: c.log.level, name: 'event-gateway' }).child({
           worker: msg.id,
         });
-        const g = new EventGateway(c, logger);
+        const g = new EventGateway(c, logger, { cids: { first: msg.id, step: msg.workers } });
         gateway = g;
         g.listen().then(
           () => {
@@ -264,6 +312,11 @@ export function runWorker(): void {
       case 'lame-duck':
       case 'close':
         end(msg.type);
+        return;
+      case 'monitor':
+        void answerMonitorQuery(gateway?.monitorViews, msg, logger).then((reply) => {
+          if (process.connected) process.send?.(reply satisfies FromWorker);
+        });
         return;
     }
   });

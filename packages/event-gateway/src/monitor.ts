@@ -7,7 +7,6 @@ import {
   ClosedConnections,
   CpuSampler,
   MAX_CLOSED_CLIENTS,
-  MetricSet,
   MonitorHttp,
   NATS_ENDPOINTS,
   connz,
@@ -24,7 +23,10 @@ import {
   type ClientLimits,
   type ConnzOptions,
   type Health,
+  type Leafz,
   type Logger,
+  type MetricSet,
+  type MonitorHandler,
   type ServerState,
 } from '@event-broker/shared';
 import { GatewayAdmission } from './admission.js';
@@ -34,12 +36,11 @@ import type { GatewayConfig, MonitorSection } from './config-types.js';
 import type { EventCredit, GatewayUplink } from './event-credit.js';
 import type { HealthProbe } from './health.js';
 import type { ListenerQuota } from './listener-quota.js';
+import { gatewayMetrics } from './monitor-metrics.js';
 import type { GatewayStats } from './stats.js';
 
 /** A health check waits this long for the service's reply. */
 const HEALTH_TIMEOUT_MS = 2000;
-/** Series prefix: the process is the event gateway (nats-server's exporter uses gnatsd_). */
-const P = 'event_gateway_';
 
 /**
  * What /connz adds to nats-server's fields: who the token says the client is, its id (for [auth] revoked), and the
@@ -85,57 +86,41 @@ export interface GatewayMonitorSource {
   stats(): GatewayStats;
 }
 
-export class GatewayMonitor {
+/** The monitoring port's own figures, which /varz reports beside the gateway's (the port's owner fills them in). */
+export interface MonitorPortFacts {
+  host: string;
+  port: number;
+  reqStats: Readonly<Record<string, number>>;
+}
+
+/**
+ * What the monitoring endpoints answer for one gateway process, without the HTTP port: the port below serves them
+ * for a single gateway; with workers, each worker answers the primary's queries with them (cluster-monitor.ts).
+ */
+export class GatewayMonitorViews {
   /** Closed connections for /connz?state=closed; the gateway records each client as it goes. */
   readonly closed = new ClosedConnections(MAX_CLOSED_CLIENTS, CONNZ);
-  private readonly http: MonitorHttp;
+  readonly metrics: MetricSet;
   private readonly cpu = new CpuSampler();
-  private readonly metrics: MetricSet;
 
-  constructor(
-    private readonly gateway: GatewayMonitorSource,
-    section: MonitorSection,
-  ) {
+  constructor(private readonly gateway: GatewayMonitorSource) {
     this.metrics = gatewayMetrics(gateway);
-    const g = gateway;
-    this.http = new MonitorHttp({
-      host: section.host,
-      port: section.port,
-      logger: g.logger,
-      allowedOrigins: section.allowed_origins,
-      allowedHosts: section.allowed_hosts,
-      maxConnections: section.max_connections,
-      routes: {
-        '/': () => textResponse(200, 'text/html; charset=utf-8', indexPage()),
-        ...natsRoutes({
-          varz: () => this.varz(section.host),
-          connz: (q) => connz(g, q, { ...CONNZ, closed: this.closed }),
-          subsz: (q) => subsz(g, q),
-          leafz: (q) =>
-            leafz(
-              {
-                serverId: g.serverId,
-                leafs: (subs) => [leafInfoOfUplink(g.uplink, subs)].filter((l) => l !== undefined),
-              },
-              q,
-            ),
-          health: () => this.health(),
-          metrics: this.metrics,
-        }),
-      },
-    });
   }
 
-  get port(): number {
-    return this.http.port;
+  connz(q: URLSearchParams): Record<string, unknown> {
+    return connz(this.gateway, q, { ...CONNZ, closed: this.closed });
   }
 
-  listen(): Promise<void> {
-    return this.http.listen();
+  subsz(q: URLSearchParams): Record<string, unknown> {
+    return subsz(this.gateway, q);
   }
 
-  close(): Promise<void> {
-    return this.http.close();
+  leafz(q: URLSearchParams): Leafz {
+    const g = this.gateway;
+    return leafz(
+      { serverId: g.serverId, leafs: (subs) => [leafInfoOfUplink(g.uplink, subs)].filter((l) => l !== undefined) },
+      q,
+    );
   }
 
   /**
@@ -143,7 +128,7 @@ export class GatewayMonitor {
    * event service's health responder through the link and its reply comes back (or, with a hub that has no such
    * responder, unless the link is up: said so in `check`). The 200 body is nats-server's plus how it was checked.
    */
-  private async health(): Promise<{ httpStatus: Health['httpStatus']; body: Record<string, unknown> }> {
+  async health(): Promise<{ httpStatus: Health['httpStatus']; body: Record<string, unknown> }> {
     const g = this.gateway;
     if (g.state !== 'running') return healthz(g.state);
     const verdict = await g.health.check(HEALTH_TIMEOUT_MS);
@@ -154,7 +139,7 @@ export class GatewayMonitor {
     return { httpStatus: 200, body: { status: 'ok', ...how } };
   }
 
-  private varz(httpHost: string): Record<string, unknown> {
+  varz(port: MonitorPortFacts): Record<string, unknown> {
     const g = this.gateway;
     const c = g.config;
     const s = g.stats();
@@ -168,9 +153,9 @@ export class GatewayMonitor {
         serverInfo: () => ({ ...g.serverInfo(), port: g.port }),
       },
       {
-        httpHost,
-        httpPort: this.http.port,
-        httpReqStats: this.http.reqStats,
+        httpHost: port.host,
+        httpPort: port.port,
+        httpReqStats: port.reqStats,
         cpu: this.cpu,
         // The limits clients are kept to: max_payload is the upstream's, less the identity stamp's room, when smaller
         // (upstream-link.ts ClientLimitsInForce).
@@ -197,149 +182,58 @@ export class GatewayMonitor {
   }
 }
 
-function gatewayMetrics(g: GatewayMonitorSource): MetricSet {
-  const m = new MetricSet(P);
-  const c = g.broker.counters;
-  const up = () => g.uplink.counters;
-  m.gauge('connections', 'Client connections open now.', () => g.clients.size);
-  m.counter('connections_total', 'Client connections accepted since start.', () => g.totalConnections);
-  m.gauge(
-    'max_connections',
-    'The most client connections admitted at once (max_connections).',
-    () => g.config.gateway.max_connections,
-  );
-  m.counter('in_msgs_total', 'Messages published to the gateway (by clients and from the upstream).', () => c.inMsgs);
-  m.counter('out_msgs_total', 'Messages delivered to clients and to the upstream.', () => c.outMsgs);
-  m.counter('in_bytes_total', 'Payload bytes (headers included) published to the gateway.', () => c.inBytes);
-  m.counter('out_bytes_total', 'Payload bytes (headers included) delivered.', () => c.outBytes);
-  m.counter('slow_consumers_total', 'Client connections closed as slow consumers.', () => c.slowConsumers);
-  m.gauge('subscriptions', 'Client subscriptions alive now.', () => g.broker.listenerCount);
-  // Every reason is present from the first scrape (at 0), so rate() has a start.
-  m.labelledCounter(
-    'auth_failures_total',
-    'Clients refused at admission, by reason (certificate or token).',
-    ['reason'],
-    () => g.authFailures.entries().map(([reason, n]) => [{ reason }, n] as const),
-  );
-  m.labelledCounter(
-    'permission_violations_total',
-    "Publishes and subscriptions refused by the token's permissions.",
-    ['kind'],
-    () => (['publish', 'subscribe'] as const).map((kind) => [{ kind }, g.permissionViolations[kind]] as const),
-  );
-  m.gauge('upstream_up', '1 while the leafnode link to the event service is up.', () => (g.uplink.up ? 1 : 0));
-  m.counter(
-    'upstream_reconnects_total',
-    'Times the upstream link came up again after having been up.',
-    () => up().reconnects,
-  );
-  m.counter(
-    'upstream_failures_total',
-    'Upstream dials and handshakes that failed, and links lost.',
-    () => up().failures,
-  );
-  m.gauge(
-    'upstream_buffered_msgs',
-    'Messages held for the upstream now (link down, or waiting for its interest).',
-    () => up().bufferedMsgs,
-  );
-  m.gauge(
-    'upstream_buffered_bytes',
-    'Bytes held for the upstream now (bounded by upstream.buffer_bytes).',
-    () => up().bufferedBytes,
-  );
-  m.gauge(
-    'upstream_paused_publishers',
-    'Client connections whose reading is paused because the upstream buffer is full.',
-    () => up().pausedPublishers,
-  );
-  m.counter('upstream_in_msgs_total', 'Messages received from the upstream.', () => up().inMsgs);
-  m.counter('upstream_out_msgs_total', 'Messages sent to the upstream.', () => up().outMsgs);
-  m.counter('upstream_in_bytes_total', 'Payload bytes received from the upstream.', () => up().inBytes);
-  m.counter('upstream_out_bytes_total', 'Payload bytes sent to the upstream.', () => up().outBytes);
-  m.labelledCounter(
-    'upstream_dropped_msgs_total',
-    'Messages for the upstream discarded: held ones it no longer wanted, held ones when the gateway closed, ones over its max_payload.',
-    ['why'],
-    () => [
-      [{ why: 'no_interest' }, up().droppedNoInterest],
-      [{ why: 'closed' }, up().droppedOnClose],
-      [{ why: 'too_large' }, up().droppedOversize],
-    ],
-  );
-  m.counter(
-    'upstream_in_dropped_msgs_total',
-    "Messages from the upstream over what the gateway accepts (its max_payload and the upstream's), read past and dropped.",
-    () => up().inOversize,
-  );
-  // Credit from the event service (event-credit.ts, listener-quota.ts); all 0 upstream of a hub that has none.
-  const ev = () => g.eventCredit.stats();
-  const lq = () => g.listenerQuota.stats();
-  m.gauge(
-    'event_credit_active',
-    "1 while the upstream answers event credit: clients' plain events are sent on credit.",
-    () => (ev().active ? 1 : 0),
-  );
-  m.gauge(
-    'event_credit',
-    'Event credit held now: plain events the gateway may send before it asks the service again.',
-    () => ev().held,
-  );
-  m.gauge(
-    'event_credit_asks_outstanding',
-    "Event credit requests awaiting the service's answer (0 or 1).",
-    () => ev().outstanding_asks,
-  );
-  m.labelledCounter(
-    'credit_messages_total',
-    'Credit messages exchanged with the service (requests and returns sent, answers received); each also counts in in_msgs and out_msgs.',
-    ['kind'],
-    () => [
-      [{ kind: 'events' }, ev().messages_total],
-      [{ kind: 'listeners' }, lq().messages_total],
-    ],
-  );
-  m.gauge(
-    'event_credit_held_clients',
-    'Clients held before a plain event now, waiting for credit (the service at event_limit).',
-    () => ev().clients_held,
-  );
-  m.counter('event_credit_granted_total', 'Event credit granted by the service.', () => ev().granted_total);
-  m.counter('event_credit_spent_total', 'Plain events sent on credit.', () => ev().spent_total);
-  m.counter('event_credit_returned_total', 'Event credit given back unused.', () => ev().returned_total);
-  m.counter('event_credit_holds_total', 'Times a client was held for want of event credit.', () => ev().holds_total);
-  m.gauge(
-    'listener_quota_active',
-    '1 while the upstream answers listener credit: client subscriptions count toward its listener_limit.',
-    () => (lq().active ? 1 : 0),
-  );
-  m.gauge('listener_quota_granted', 'Listener quota granted by the service for this gateway.', () => lq().granted);
-  m.gauge(
-    'listener_quota_used',
-    'Client subscriptions counted against the quota (each one, not deduplicated).',
-    () => lq().used,
-  );
-  m.gauge(
-    'listener_quota_held_subscriptions',
-    "Subscriptions held now, waiting for the service's answer.",
-    () => lq().subscriptions_held,
-  );
-  m.counter(
-    'listener_quota_holds_total',
-    "Times a subscription was held for the service's answer.",
-    () => lq().holds_total,
-  );
-  m.counter(
-    'listener_quota_refused_total',
-    "Subscriptions refused because the service's listener_limit was reached.",
-    () => lq().refused_total,
-  );
-  m.gauge('up', '1 while the gateway accepts clients, 0 while starting, draining or shutting down.', () =>
-    g.state === 'running' ? 1 : 0,
-  );
-  m.processMetrics();
-  return m;
+/** The monitoring port of a single gateway process: every endpoint answered from its own views. */
+export class GatewayMonitor {
+  private readonly http: MonitorHttp;
+
+  constructor(views: GatewayMonitorViews, logger: Logger, section: MonitorSection) {
+    const portFacts = (): MonitorPortFacts => ({
+      host: section.host,
+      port: this.http.port,
+      reqStats: this.http.reqStats,
+    });
+    this.http = new MonitorHttp({
+      ...monitorHttpOptions(section, logger),
+      routes: {
+        '/': indexRoute,
+        ...natsRoutes({
+          varz: () => views.varz(portFacts()),
+          connz: (q) => views.connz(q),
+          subsz: (q) => views.subsz(q),
+          leafz: (q) => views.leafz(q),
+          health: () => views.health(),
+          metrics: views.metrics,
+        }),
+      },
+    });
+  }
+
+  get port(): number {
+    return this.http.port;
+  }
+
+  listen(): Promise<void> {
+    return this.http.listen();
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
 }
+
+/** [monitor]'s bounds, the same on a single gateway's port and on a primary's. */
+export function monitorHttpOptions(section: MonitorSection, logger: Logger) {
+  return {
+    host: section.host,
+    port: section.port,
+    logger,
+    allowedOrigins: section.allowed_origins,
+    allowedHosts: section.allowed_hosts,
+    maxConnections: section.max_connections,
+  };
+}
+
+export const indexRoute: MonitorHandler = () => textResponse(200, 'text/html; charset=utf-8', indexPage());
 
 /** `/`: the endpoints, as nats-server's monitoring index lists them. */
 function indexPage(): string {

@@ -30,7 +30,7 @@ import { HealthProbe } from './health.js';
 import { EventCredit, type GatewayUplink } from './event-credit.js';
 import { ListenerQuota } from './listener-quota.js';
 import type { GatewayStats } from './stats.js';
-import { GatewayMonitor } from './monitor.js';
+import { GatewayMonitor, GatewayMonitorViews } from './monitor.js';
 import { ClientLimitsInForce, createUplink, uplinkFlushed, warnPlaintextCredentials } from './upstream-link.js';
 import { VERSION } from './version.js';
 
@@ -39,6 +39,11 @@ import { VERSION } from './version.js';
  * interested again) may take to go out before the link closes.
  */
 const UPLINK_FLUSH_MS = 5000;
+
+/** A worker of a multi-process gateway (cluster.ts): its share of the connection ids; the primary asks its views. */
+export interface GatewayWorkerRole {
+  cids: { first: number; step: number };
+}
 
 export class EventGateway implements FrontendHost {
   /** Gateway clients are limited per connection (max_subscriptions), not in total. */
@@ -58,6 +63,8 @@ export class EventGateway implements FrontendHost {
   /** The admission rules in force (replaced by a reload), counting refusals and violations. */
   private readonly gate: AdmissionGate;
   private monitor: GatewayMonitor | undefined;
+  /** What the monitoring endpoints answer for this process ([monitor] on, or a worker the primary asks). */
+  readonly monitorViews: GatewayMonitorViews | undefined;
   private lifecycle: ServerState = 'starting';
   /** Refused admissions by reason, for /metrics and /varz. */
   readonly authFailures: AuthFailureCounts;
@@ -69,6 +76,7 @@ export class EventGateway implements FrontendHost {
   constructor(
     public config: GatewayConfig,
     readonly logger: Logger,
+    worker?: GatewayWorkerRole,
   ) {
     // Before anything subscribes: the uplink announces upstream every interest this table sees.
     this.interest = new InterestTable(this.broker);
@@ -82,6 +90,7 @@ export class EventGateway implements FrontendHost {
       host: config.gateway.host,
       port: config.gateway.port,
       tls: tlsOptions,
+      ...(worker !== undefined && { cids: worker.cids }),
       websocket: ws && {
         host: ws.host,
         port: ws.port,
@@ -100,6 +109,7 @@ export class EventGateway implements FrontendHost {
       }
     });
     this.health = new HealthProbe(this.broker, this.uplink);
+    if (config.monitor !== undefined || worker !== undefined) this.monitorViews = new GatewayMonitorViews(this);
     this.eventCredit = new EventCredit(this.broker, this.uplink, logger.child({ component: 'event-credit' }));
     this.listenerQuota = new ListenerQuota(this.broker, this.uplink, logger.child({ component: 'listener-quota' }));
     warnExposedKeyFiles(logger, [
@@ -128,7 +138,7 @@ export class EventGateway implements FrontendHost {
   }
 
   clientClosed(client: Client, _reason: CloseReason): void {
-    this.monitor?.closed.record(client);
+    this.monitorViews?.closed.record(client);
   }
 
   serverInfo(): Record<string, unknown> {
@@ -171,8 +181,8 @@ export class EventGateway implements FrontendHost {
   }
 
   async listen(): Promise<void> {
-    if (this.config.monitor !== undefined) {
-      this.monitor = new GatewayMonitor(this, this.config.monitor);
+    if (this.config.monitor !== undefined && this.monitorViews !== undefined) {
+      this.monitor = new GatewayMonitor(this.monitorViews, this.logger, this.config.monitor);
       await this.monitor.listen();
     }
     this.uplink.start();

@@ -154,7 +154,7 @@ test('workers = 2: clients spread over both; tokens, permissions and hostile inp
   assert.ok(!run.stdout().includes(tokenX) && !run.stdout().includes(tokenY), 'the log never contains a token');
 });
 
-test('workers: 1..64, refused outside with file:line; each worker gets max_connections / workers (rounded up), worker 1 alone the monitor', async (t) => {
+test('workers: 1..64, refused outside with file:line; each worker gets max_connections / workers (rounded up), none the monitor (the primary serves it)', async (t) => {
   const f = await files(t);
   for (const [n, code] of [
     ['0', 'ECONFIG_RANGE'],
@@ -186,7 +186,7 @@ test('workers: 1..64, refused outside with file:line; each worker gets max_conne
   assert.deepEqual(
     shares.map((c) => [c.gateway.max_connections, c.gateway.port, c.monitor !== undefined]),
     [
-      [34, 4333, true],
+      [34, 4333, false],
       [34, 4333, false],
       [34, 4333, false],
     ],

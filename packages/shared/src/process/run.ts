@@ -147,7 +147,8 @@ async function main<C extends { log: Pick<LogOptions, 'format' | 'level'> }, P e
   const removePidFile = writePidFile(dataDir, opts.pidFile);
   process.once('exit', removePidFile);
   // From here on signals are handled: a supervisor (or a test) that sends SIGHUP earlier would end the process.
-  logger.info({ pid: process.pid }, 'ready');
+  // pino's base fields already carry pid (and hostname).
+  logger.info('ready');
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {

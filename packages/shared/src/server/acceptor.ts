@@ -31,7 +31,7 @@ export interface HandshakeFailure {
 /** What the acceptor needs from the port's owner; slot limits are read on use, so a reload reaches the next socket. */
 export interface AcceptorOptions<C extends AcceptedConn> {
   /** How sockets are counted (slots.ts SlotPolicy); `max` and `deadlineMs` are read as each socket arrives. */
-  readonly slots: Pick<SlotPolicy<C>, 'max' | 'deadlineMs' | 'countsUntil' | 'whenFull'>;
+  readonly slots: Pick<SlotPolicy<C>, 'max' | 'deadlineMs' | 'countsUntil' | 'whenFull' | 'ids'>;
   /** Server TLS options: accepted sockets are greeted in plaintext, then must upgrade. */
   readonly tls?: tls.TlsOptions;
   /** False while the owner drains or closes: new sockets are dropped. */
@@ -67,6 +67,7 @@ export class Acceptor<C extends AcceptedConn> {
     this.slots = new AdmissionSlots<C>({
       countsUntil: limits.countsUntil,
       whenFull: limits.whenFull,
+      ...(limits.ids !== undefined && { ids: limits.ids }),
       get max() {
         return limits.max;
       },

@@ -54,6 +54,8 @@ export interface FrontendOptions {
   port: number | undefined;
   /** Server TLS options (certificate, key, CA, requestCert...): clients must upgrade after the INFO. */
   tls?: tls.TlsOptions;
+  /** The client ids (cid) handed out: first, first + step, ... (slots.ts SlotPolicy ids); default 1, 2, 3... */
+  cids?: { first: number; step: number };
   websocket?: {
     host: string;
     port: number;
@@ -95,6 +97,7 @@ export class ClientFrontend implements ClientContext {
       slots: {
         countsUntil: 'closed',
         whenFull: 'evict',
+        ...(options.cids !== undefined && { ids: options.cids }),
         get max() {
           return host.maxConnections;
         },

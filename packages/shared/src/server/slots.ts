@@ -42,6 +42,11 @@ export interface SlotPolicy<C extends SlotConn> {
   readonly whenFull: 'evict' | 'refuse';
   /** From accept to admission, ms: the one admission deadline. */
   readonly deadlineMs: number;
+  /**
+   * The ids handed out: first, first + step, ... (default 1, 2, 3...). Processes sharing one port (the gateway's
+   * workers) take interleaved spaces, so a connection id is unique across them.
+   */
+  readonly ids?: { readonly first: number; readonly step: number };
   /** The deadline passed and the connection is not admitted (`slot.conn` undefined: still in its handshake). */
   expired(slot: Slot<C>): void;
   /**
@@ -61,7 +66,7 @@ interface SlotState<C extends SlotConn> extends Slot<C> {
 }
 
 export class AdmissionSlots<C extends SlotConn> {
-  private nextId = 1;
+  private nextId: number;
   /** Every slot that counts, by id. */
   private readonly counted = new Map<number, SlotState<C>>();
   /**
@@ -76,7 +81,9 @@ export class AdmissionSlots<C extends SlotConn> {
   /** Sockets turned away or evicted, closed once their last bytes are out (CLOSE_LINGER_MS at most). */
   private readonly refused = new Set<net.Socket>();
 
-  constructor(private readonly policy: SlotPolicy<C>) {}
+  constructor(private readonly policy: SlotPolicy<C>) {
+    this.nextId = policy.ids?.first ?? 1;
+  }
 
   /** Slots counted now. */
   get size(): number {
@@ -88,7 +95,8 @@ export class AdmissionSlots<C extends SlotConn> {
    * none (its id is the one it would have had). Starts its admission deadline.
    */
   claim(socket: net.Socket, refuse: (id: number) => void): Slot<C> | undefined {
-    const id = this.nextId++;
+    const id = this.nextId;
+    this.nextId += this.policy.ids?.step ?? 1;
     const max = this.policy.max;
     if (this.counted.size >= max && !this.makeRoom()) {
       refuse(id);
