@@ -117,7 +117,10 @@ export class HttpTransport implements SinkTransport {
     this.inflight.add(ac);
     const timer = setTimeout(() => ac.abort(), this.timeoutMs);
     try {
-      return { ...(await this.send(req.headers, req.body, ac.signal)), id: req.id };
+      // Raced with the abort: undici ends a request still waiting for its connection (connecting, a TLS handshake)
+      // only once that connection is made, up to its connect timeout; the timeout bounds the whole POST.
+      const sent = this.send(req.headers, req.body, ac.signal);
+      return { ...(await Promise.race([sent, abortOf(ac.signal)])), id: req.id };
     } catch (err) {
       const problem = ac.signal.aborted
         ? `timed out after ${this.timeoutMs} ms`
@@ -146,21 +149,24 @@ export class HttpTransport implements SinkTransport {
   ): Promise<Omit<PostOutcome, 'id'>> {
     const dispatcher = this.current(await (undici ??= import('undici')));
     const reused = this.sockets > 0;
+    let res: Dispatcher.ResponseData;
     try {
-      const res = await dispatcher.request({ path: this.path, method: 'POST', headers, body, signal });
-      await res.body.dump({ limit: MAX_ANSWER_BYTES });
-      const retryAfter = res.headers['retry-after'];
-      return {
-        delivered: res.statusCode >= 200 && res.statusCode < 300,
-        status: res.statusCode,
-        retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
-        problem: `HTTP ${res.statusCode}`,
-      };
+      res = await dispatcher.request({ path: this.path, method: 'POST', headers, body, signal });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
       if (!again && reused && RESET_CODES.has(code) && !signal.aborted) return this.send(headers, body, signal, true);
       throw err;
     }
+    // Answered: an answer cut short (or timed out) while its body is read fails the attempt, and is not sent again
+    // at once (the receiver got it).
+    await readAnswer(res);
+    const retryAfter = res.headers['retry-after'];
+    return {
+      delivered: res.statusCode >= 200 && res.statusCode < 300,
+      status: res.statusCode,
+      retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
+      problem: `HTTP ${res.statusCode}`,
+    };
   }
 
   /** The dispatcher, made again when the TLS files were renewed (throws while they cannot be used). */
@@ -182,6 +188,8 @@ export class HttpTransport implements SinkTransport {
   private connectWith(u: Undici, m: TlsMaterial | undefined): Dispatcher {
     const connector = u.buildConnector({
       rejectUnauthorized: this.opts.sslVerify !== false,
+      // A connection (TLS handshake included) not made within a POST's timeout is given up, not kept for 10 s.
+      timeout: this.timeoutMs,
       // No session resumption with TLS files: a resumed session would skip the certificates renewed files hold.
       ...(m !== undefined && { ca: m.ca, cert: m.cert, key: m.key, maxCachedSessions: 0 }),
     });
@@ -206,5 +214,29 @@ export class HttpTransport implements SinkTransport {
     return this.opts.maxSockets <= 1
       ? new u.Client(this.origin, options)
       : new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
+  }
+}
+
+/** Rejects with the signal's reason once it aborts. */
+function abortOf(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+}
+
+/**
+ * Reads an answer's body (dropped) to its end, or up to MAX_ANSWER_BYTES and then closes its connection. Throws
+ * when the body is cut short or the POST's timeout aborts it (undici's `dump` resolves then, as if it ended).
+ */
+async function readAnswer(res: Dispatcher.ResponseData): Promise<void> {
+  // Destroyed unread, undici's body emits an abort error (and closes the connection): expected, not thrown.
+  const drop = () => void res.body.on('error', () => undefined).destroy();
+  if (Number(res.headers['content-length']) > MAX_ANSWER_BYTES) return drop();
+  let left = MAX_ANSWER_BYTES;
+  try {
+    for await (const chunk of res.body) {
+      left -= (chunk as Buffer).length;
+      if (left <= 0) return drop();
+    }
+  } catch (err) {
+    throw new Error(`the response was cut short: ${(err as Error).message}`, { cause: err });
   }
 }
