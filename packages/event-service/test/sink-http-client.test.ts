@@ -147,3 +147,12 @@ test('a receiver that never answers holds at most max_in_flight connections; the
   sink.close();
   await until(() => open.size === 0, 'connections closed with the sink');
 });
+
+test("a program configuring `Content-Type` (not lower-cased by a config) replaces the sink's content-type, not sent beside it", async (t) => {
+  const r = await receiver(t, (_n, res) => res.writeHead(204).end());
+  const { store, sink } = setup(t, { url: r.url, headers: { 'Content-Type': 'application/cloudevents+json' } }, ['e1']);
+  sink.wake();
+  await until(() => store.held === 0, 'delivered');
+  // Node's server keeps the first of two content-types: the sink's own, had both gone.
+  assert.equal(r.got[0]!.headers['content-type'], 'application/cloudevents+json');
+});
