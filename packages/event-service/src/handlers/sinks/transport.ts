@@ -84,8 +84,13 @@ export class HttpTransport implements SinkTransport {
   private closed = false;
   /** The TLS files' version the dispatcher connects with. */
   private tlsVersion = 0;
-  /** Connections open now (all dispatchers): a request failing on a reset may have been sent on a reused one. */
-  private sockets = 0;
+  /** Connections made so far (all dispatchers), each numbered in order. */
+  private connections = 0;
+  /**
+   * The number of the connection closed last. A request failing on a reset was on that one (undici fails it from
+   * the connection's close, after this is set): made before the request, it was a kept-alive one, reused.
+   */
+  private lastClosed = 0;
 
   constructor(
     private readonly opts: SinkTransportOptions,
@@ -148,12 +153,13 @@ export class HttpTransport implements SinkTransport {
     again = false,
   ): Promise<Omit<PostOutcome, 'id'>> {
     const dispatcher = this.current(await (undici ??= import('undici')));
-    const reused = this.sockets > 0;
+    const madeBefore = this.connections;
     let res: Dispatcher.ResponseData;
     try {
       res = await dispatcher.request({ path: this.path, method: 'POST', headers, body, signal });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
+      const reused = this.lastClosed !== 0 && this.lastClosed <= madeBefore;
       if (!again && reused && RESET_CODES.has(code) && !signal.aborted) return this.send(headers, body, signal, true);
       throw err;
     }
@@ -198,8 +204,9 @@ export class HttpTransport implements SinkTransport {
         // On failure undici passes the error alone (no socket, not the null its types say).
         const [err, socket] = args;
         if (err === null && socket) {
-          this.sockets++;
-          socket.once('close', () => this.sockets--);
+          const no = ++this.connections;
+          // Before undici's own listener: set when the request it carried fails.
+          socket.once('close', () => (this.lastClosed = no));
         }
         cb(...args);
       });
