@@ -47,6 +47,23 @@ test('a kept-alive connection reset before its answer is retried at once on a ne
   assert.deepEqual(sink.stats, { delivered: 3, failedAttempts: 0, retries: 0, dead: 0 });
 });
 
+test('a new connection reset under its first POST is a failed attempt, not sent again at once (the reset-once rule is for kept-alive ones)', async (t) => {
+  const r = await receiver(t, (n, res) => {
+    // The first answer closes its connection, so e2 goes on a new one, reset under it.
+    if (n === 0) res.writeHead(200, { connection: 'close' }).end();
+    else if (n === 1) res.socket!.resetAndDestroy();
+    else res.writeHead(200).end();
+  });
+  const { store, sink } = setup(t, { url: r.url });
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered');
+  assert.deepEqual(
+    r.got.map((g) => g.headers['webhook-id']),
+    ['e1', 'e2', 'e2', 'e3'],
+  );
+  assert.deepEqual(sink.stats, { delivered: 3, failedAttempts: 1, retries: 1, dead: 0 });
+});
+
 test('max_in_flight keeps that many POSTs outstanding at once, each signed with its own event id', async (t) => {
   // Answers nothing until four requests are open together, then everything: only concurrency gets past the first.
   const held: http.ServerResponse[] = [];

@@ -84,8 +84,13 @@ export class HttpTransport implements SinkTransport {
   private closed = false;
   /** The TLS files' version the dispatcher connects with. */
   private tlsVersion = 0;
-  /** Connections open now (all dispatchers): a request failing on a reset may have been sent on a reused one. */
-  private sockets = 0;
+  /** Connections made so far (all dispatchers), each numbered in order. */
+  private connections = 0;
+  /**
+   * The number of the connection closed last. A request failing on a reset was on that one (undici fails it from
+   * the connection's close, after this is set): made before the request, it was a kept-alive one, reused.
+   */
+  private lastClosed = 0;
 
   constructor(
     private readonly opts: SinkTransportOptions,
@@ -117,7 +122,10 @@ export class HttpTransport implements SinkTransport {
     this.inflight.add(ac);
     const timer = setTimeout(() => ac.abort(), this.timeoutMs);
     try {
-      return { ...(await this.send(req.headers, req.body, ac.signal)), id: req.id };
+      // Raced with the abort: undici ends a request still waiting for its connection (connecting, a TLS handshake)
+      // only once that connection is made, up to its connect timeout; the timeout bounds the whole POST.
+      const sent = this.send(req.headers, req.body, ac.signal);
+      return { ...(await Promise.race([sent, abortOf(ac.signal)])), id: req.id };
     } catch (err) {
       const problem = ac.signal.aborted
         ? `timed out after ${this.timeoutMs} ms`
@@ -145,22 +153,26 @@ export class HttpTransport implements SinkTransport {
     again = false,
   ): Promise<Omit<PostOutcome, 'id'>> {
     const dispatcher = this.current(await (undici ??= import('undici')));
-    const reused = this.sockets > 0;
+    const madeBefore = this.connections;
+    let res: Dispatcher.ResponseData;
     try {
-      const res = await dispatcher.request({ path: this.path, method: 'POST', headers, body, signal });
-      await res.body.dump({ limit: MAX_ANSWER_BYTES });
-      const retryAfter = res.headers['retry-after'];
-      return {
-        delivered: res.statusCode >= 200 && res.statusCode < 300,
-        status: res.statusCode,
-        retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
-        problem: `HTTP ${res.statusCode}`,
-      };
+      res = await dispatcher.request({ path: this.path, method: 'POST', headers, body, signal });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
+      const reused = this.lastClosed !== 0 && this.lastClosed <= madeBefore;
       if (!again && reused && RESET_CODES.has(code) && !signal.aborted) return this.send(headers, body, signal, true);
       throw err;
     }
+    // Answered: an answer cut short (or timed out) while its body is read fails the attempt, and is not sent again
+    // at once (the receiver got it).
+    await readAnswer(res);
+    const retryAfter = res.headers['retry-after'];
+    return {
+      delivered: res.statusCode >= 200 && res.statusCode < 300,
+      status: res.statusCode,
+      retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
+      problem: `HTTP ${res.statusCode}`,
+    };
   }
 
   /** The dispatcher, made again when the TLS files were renewed (throws while they cannot be used). */
@@ -182,6 +194,8 @@ export class HttpTransport implements SinkTransport {
   private connectWith(u: Undici, m: TlsMaterial | undefined): Dispatcher {
     const connector = u.buildConnector({
       rejectUnauthorized: this.opts.sslVerify !== false,
+      // A connection (TLS handshake included) not made within a POST's timeout is given up, not kept for 10 s.
+      timeout: this.timeoutMs,
       // No session resumption with TLS files: a resumed session would skip the certificates renewed files hold.
       ...(m !== undefined && { ca: m.ca, cert: m.cert, key: m.key, maxCachedSessions: 0 }),
     });
@@ -190,8 +204,9 @@ export class HttpTransport implements SinkTransport {
         // On failure undici passes the error alone (no socket, not the null its types say).
         const [err, socket] = args;
         if (err === null && socket) {
-          this.sockets++;
-          socket.once('close', () => this.sockets--);
+          const no = ++this.connections;
+          // Before undici's own listener: set when the request it carried fails.
+          socket.once('close', () => (this.lastClosed = no));
         }
         cb(...args);
       });
@@ -206,5 +221,29 @@ export class HttpTransport implements SinkTransport {
     return this.opts.maxSockets <= 1
       ? new u.Client(this.origin, options)
       : new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
+  }
+}
+
+/** Rejects with the signal's reason once it aborts. */
+function abortOf(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+}
+
+/**
+ * Reads an answer's body (dropped) to its end, or up to MAX_ANSWER_BYTES and then closes its connection. Throws
+ * when the body is cut short or the POST's timeout aborts it (undici's `dump` resolves then, as if it ended).
+ */
+async function readAnswer(res: Dispatcher.ResponseData): Promise<void> {
+  // Destroyed unread, undici's body emits an abort error (and closes the connection): expected, not thrown.
+  const drop = () => void res.body.on('error', () => undefined).destroy();
+  if (Number(res.headers['content-length']) > MAX_ANSWER_BYTES) return drop();
+  let left = MAX_ANSWER_BYTES;
+  try {
+    for await (const chunk of res.body) {
+      left -= (chunk as Buffer).length;
+      if (left <= 0) return drop();
+    }
+  } catch (err) {
+    throw new Error(`the response was cut short: ${(err as Error).message}`, { cause: err });
   }
 }

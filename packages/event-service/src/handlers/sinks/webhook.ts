@@ -81,6 +81,11 @@ export class WebhookFormat {
   private readonly keys: Buffer[];
   /** With batching on, every body is an array (a batch of one too), so a receiver sees one shape. */
   private readonly asList: boolean;
+  /**
+   * The configured headers, names lower-cased (the config does it; a program may not): undici sends a name given
+   * in two cases twice, so a `Content-Type` would go beside the sink's own, and receivers read the first.
+   */
+  private readonly headers: Record<string, string>;
 
   constructor(private readonly opts: FormatOptions) {
     this.keys = (opts.secrets ?? []).map(secretKey);
@@ -90,6 +95,7 @@ export class WebhookFormat {
       const problem = headerProblem(name, value);
       if (problem !== undefined) throw new TypeError(`sink ${opts.name}: header ${JSON.stringify(name)}: ${problem}`);
     }
+    this.headers = Object.fromEntries(Object.entries(opts.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
   }
 
   /** The POST delivering these stored events (in order; one when unbatched), stamped with `nowMs`. */
@@ -101,7 +107,7 @@ export class WebhookFormat {
     const id = batchWebhookId(batch.map((r) => r.id));
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      ...this.opts.headers,
+      ...this.headers,
       'webhook-id': id,
       'webhook-timestamp': String(ts),
       'content-length': String(Buffer.byteLength(body)),
