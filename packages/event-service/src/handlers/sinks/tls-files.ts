@@ -1,6 +1,6 @@
 // A sink's mutual-TLS files (ca_path, cert_path, key_path), reloadable: a renewed certificate, key or CA written in
-// place is used without a restart. The transports ask for the files' contents when they connect (https: each new
-// connection; grpcs: each call, a changed set making a new channel); the files are stat'ed at most once per
+// place is used without a restart. The transports ask for the files' contents on each delivery (https: each POST, a
+// changed set making a new connection pool; grpcs: each call, a changed set making a new channel); the files are stat'ed at most once per
 // CHECK_EVERY_MS, and read again only when one's mtime, size or inode changed. A set that does not make a TLS
 // context (a certificate half written, a key that does not match it) is not used: the previous one stays until the
 // files are whole again, or, with none before it, the delivery fails and is retried.
