@@ -9,13 +9,6 @@ const MIN_BUFFER_BYTES = 1024;
 /** A turn that queued less than this leaves no buffer behind (take()). */
 const KEEP_REST_AFTER_BYTES = 4 * 1024;
 const MAX_BUFFER_BYTES = 1024 * 1024;
-/**
- * A busy connection's next buffer holds this many turns like the last one (up to SPAN_BUFFER_BYTES), so one
- * allocation serves several turns: sized to one turn, a steady stream allocated a fresh buffer nearly every turn
- * (createUnsafeBuffer 2.2 % of the 1→1 256 B profile).
- */
-const TURNS_PER_BUFFER = 4;
-const SPAN_BUFFER_BYTES = 256 * 1024;
 /** Below this a byte loop beats TypedArray#set's call overhead. */
 const SMALL_COPY_BYTES = 64;
 /**
@@ -237,11 +230,8 @@ export class Outbound {
     this.seal();
     const out = this.chunks;
     this.chunks = [];
-    const q = this.queued;
-    if (q < KEEP_REST_AFTER_BYTES) {
-      this.cur = undefined;
-      this.sizeHint = Math.max(MIN_BUFFER_BYTES, q);
-    } else this.sizeHint = Math.min(MAX_BUFFER_BYTES, Math.max(q, Math.min(q * TURNS_PER_BUFFER, SPAN_BUFFER_BYTES)));
+    if (this.queued < KEEP_REST_AFTER_BYTES) this.cur = undefined;
+    this.sizeHint = Math.min(MAX_BUFFER_BYTES, Math.max(MIN_BUFFER_BYTES, this.queued));
     this.queued = 0;
     return out;
   }
