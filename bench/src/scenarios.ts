@@ -10,7 +10,18 @@ import { eventsJsR1, eventsJsR3, eventsJsR3x2, leaf } from './scenarios-cluster.
 import { eventsScenario } from './scenarios-events.js';
 import { eventsHttpScenario } from './scenarios-http.js';
 import { conns, idle10k, soak } from './scenarios-memory.js';
-import { fanout, gateway, inproc, payload64k, pub, pubsub, queue, reqrep, subs100k } from './scenarios-messaging.js';
+import {
+  fanout,
+  gateway,
+  inproc,
+  payload256,
+  payload64k,
+  pub,
+  pubsub,
+  queue,
+  reqrep,
+  subs100k,
+} from './scenarios-messaging.js';
 import { startup } from './scenarios-startup.js';
 import type { Scenario } from './scenario-types.js';
 import { admission, admissionW1, gatewayW1 } from './scenarios-admission.js';
@@ -22,6 +33,7 @@ export const SCENARIOS: Scenario[] = [
   fanout,
   queue,
   reqrep,
+  payload256,
   payload64k,
   conns,
   inproc,

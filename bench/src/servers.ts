@@ -53,11 +53,15 @@ const HEAP_TIMEOUT_MS = 10_000;
 
 // --expose-gc only makes `gc` callable (for heap samples); it changes nothing else. --cpu-prof is added by
 // `--cpu-prof <dir>` (main.ts), so a profile of the service comes from the very run it explains.
-let serviceFlags: string[] = ['--expose-gc'];
+// BENCH_SERVICE_NODE_FLAGS (space-separated) adds node/V8 flags to every service and gateway child, for experiments
+// such as `--max-semi-space-size=32` or `--single-threaded-gc`; V8 flags are refused in NODE_OPTIONS.
+const EXTRA_FLAGS = (process.env['BENCH_SERVICE_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+let serviceFlags: string[] = ['--expose-gc', ...EXTRA_FLAGS];
 
 /** Writes a V8 CPU profile of every service child into `dir` (on its exit), or stops doing so (undefined). */
 export function profileServiceInto(dir: string | undefined): void {
-  serviceFlags = dir === undefined ? ['--expose-gc'] : ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${dir}`];
+  const prof = dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  serviceFlags = ['--expose-gc', ...EXTRA_FLAGS, ...prof];
 }
 
 let clkTck: number | undefined;

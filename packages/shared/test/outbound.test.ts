@@ -168,4 +168,23 @@ describe('Outbound between turns', () => {
     assert.equal(Buffer.concat(out.take()).toString(), 'PONG\r\n');
     assert.equal(out.retainedBytes, 0);
   });
+
+  it("writes the next turn into the rest of a busy turn's buffer without touching what that turn handed over", () => {
+    const out = new Outbound();
+    const turn = (fill: number, count: number) => {
+      const payload = Buffer.alloc(256, fill);
+      for (let i = 0; i < count; i++) out.writeMsg('busy.subject', '1', undefined, 0, payload);
+      return out.take();
+    };
+    const line = (fill: number) => `MSG busy.subject 1 256\r\n${String.fromCharCode(fill).repeat(256)}\r\n`;
+    turn(0x61, 40); // sets the size hint: the next buffer holds a turn like it
+    const first = turn(0x62, 20);
+    const copy = Buffer.concat(first);
+    const second = turn(0x63, 10);
+    const shared = second.some((c) => first.some((f) => f.buffer === c.buffer));
+    assert.ok(shared, "the second turn was written into the rest of the first one's buffer");
+    assert.ok(Buffer.concat(first).equals(copy), 'bytes handed over are unchanged by the next turn');
+    assert.equal(copy.toString('latin1'), line(0x62).repeat(20));
+    assert.equal(Buffer.concat(second).toString('latin1'), line(0x63).repeat(10));
+  });
 });
