@@ -295,16 +295,28 @@ function finish(sc: Scenario, cell: Cell, started: number): Cell {
   return cell;
 }
 
-/** Runs a cell `repeat` times and keeps the median by the scenario's first metric. */
+/** Runs a cell `repeat` times (one server alone: the inproc row's borrowed nats-server figure) and keeps the median. */
 async function runMedian(sc: Scenario, target: TargetName, o: Options): Promise<Cell> {
   const cells: Cell[] = [];
   for (let i = 0; i < o.repeat; i++) cells.push(await runCell(sc, target, o));
+  return medianCell(sc, cells, o);
+}
+
+/**
+ * The cell of a scenario's repeats: the run whose first metric is the median, with every metric's own median beside
+ * it (metricValues), so a tail figure (a request's p99) is the median of the runs' p99s, not one run's.
+ */
+function medianCell(sc: Scenario, cells: Cell[], o: Options): Cell {
   const ok = cells.filter((c) => c.result && !c.error);
   if (ok.length === 0) return cells[0]!;
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
   const m = sc.metrics[0]!;
   ok.sort((a, b) => m.value(a.result!) - m.value(b.result!));
   const med = ok[Math.floor((ok.length - 1) / 2)]!;
-  if (o.repeat > 1) med.notes.push(`median of ${ok.length}: ${ok.map((c) => m.format(m.value(c.result!))).join(', ')}`);
+  if (o.repeat > 1) {
+    med.notes.push(`median of ${ok.length}: ${ok.map((c) => m.format(m.value(c.result!))).join(', ')}`);
+    med.metricValues = sc.metrics.map((metric) => median(ok.map((c) => metric.value(c.result!))));
+  }
   // A failure in any repetition counts.
   for (const c of cells) if (c !== med) med.problems.push(...c.problems.filter((p) => !med.problems.includes(p)));
   return med;
@@ -327,6 +339,7 @@ async function main(): Promise<void> {
 
   for (const sc of o.scenarios) {
     const run: ScenarioRun = { scenario: sc, cells: {} };
+    const measured: TargetName[] = [];
     for (const target of o.targets) {
       // nats-server has no durable intake or sinks: the row shows ours alone, no ratio (the note says why).
       const oursOnly =
@@ -343,11 +356,20 @@ async function main(): Promise<void> {
         run.cells[target] = { ...cell, notes: [...cell.notes], problems: [...cell.problems], borrowedFrom: base.name };
         continue;
       }
-      process.stderr.write(`bench: ${sc.name} on ${target} ...`);
-      const cell = await runMedian(sc, target, o);
-      process.stderr.write(cell.error ? ` failed: ${cell.error}\n` : ` ${cell.elapsedS?.toFixed(1)} s\n`);
-      run.cells[target] = cell;
+      measured.push(target);
     }
+    // The servers take turns, repeat by repeat, so both meet the same minutes of a shared machine.
+    const repeats = new Map<TargetName, Cell[]>(measured.map((t) => [t, []]));
+    for (let i = 0; i < o.repeat; i++) {
+      for (const target of measured) {
+        const round = o.repeat > 1 ? ` (${i + 1}/${o.repeat})` : '';
+        process.stderr.write(`bench: ${sc.name} on ${target}${round} ...`);
+        const cell = await runCell(sc, target, o);
+        process.stderr.write(cell.error ? ` failed: ${cell.error}\n` : ` ${cell.elapsedS?.toFixed(1)} s\n`);
+        repeats.get(target)!.push(cell);
+      }
+    }
+    for (const [target, cells] of repeats) run.cells[target] = medianCell(sc, cells, o);
     runs.push(run);
     byName.set(sc.name, run);
   }

@@ -16,6 +16,8 @@ export interface Cell {
   serverCpuS?: number;
   windowS?: number;
   elapsedS?: number;
+  /** With --repeat: each metric's median over the repeats (the figures printed), in the scenario's metric order. */
+  metricValues?: number[];
   /** Set when the figure is another scenario's (nats-server's loopback 1→1 for the in-process row). */
   borrowedFrom?: string;
 }
@@ -89,7 +91,7 @@ export function render(r: Report): string {
           const n = i === 0 ? mark(run.scenario.name, target, `error: ${cell.error}`) : undefined;
           return { text: n ? `error [${n}]` : 'error' };
         }
-        const v = m.value(cell.result!);
+        const v = cell.metricValues?.[i] ?? m.value(cell.result!);
         let text = Number.isFinite(v) ? m.format(v) : '?';
         if (i === 0) {
           for (const p of cell.problems) text += ` FAIL[${mark(run.scenario.name, target, `FAILED: ${p}`)}]`;
