@@ -1,0 +1,157 @@
+// `[gateway] workers = 2` through the CLI, the primary's process lifecycle (cluster.ts): a killed primary leaves no
+// worker holding the port; a worker that cannot start (its certificate file broken) is named with its reason, and a
+// replacement that failed is tried again, not given up for good; SIGTERM while a replacement is still loading ends
+// it rather than starting it. Official `nats` clients, a real event service, real sockets; no timing assertions.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { HOST } from '@event-broker/test-support/processes';
+import { jsonLines, logLine, type Run } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { DEV_PKI_FILES } from '@event-broker/dev-tools';
+import { ALL, cli, devPki, external, gatewayToml, startService, type Pki } from './helpers/ops.js';
+
+/** The pids of `pid`'s children now (Linux: /proc/<pid>/task/<pid>/children). */
+function childrenOf(pid: number): number[] {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return text === '' ? [] : text.split(/\s+/).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A gateway configuration whose server certificate is a copy the test may break and mend. */
+function withOwnCert(pki: Pki, dir: string, leafPort: number, gateway: string[]): { file: string; cert: string } {
+  const cert = path.join(dir, 'gateway-cert.pem');
+  fs.copyFileSync(pki.file(DEV_PKI_FILES.gateway.cert), cert);
+  const lines = gatewayToml(pki, leafPort, gateway);
+  const at = lines.findIndex((l) => l.startsWith('cert_path ='));
+  lines[at] = `cert_path = "${cert}"`;
+  return { file: write(dir, 'gateway.toml', lines), cert };
+}
+
+async function started(run: Run): Promise<number> {
+  await logLine(run, 'ready');
+  const port = (await logLine(run, 'listening for client connections', { fields: { worker: 1 } })).port as number;
+  await logLine(run, 'listening for client connections', { fields: { worker: 2 } });
+  return port;
+}
+
+test('workers = 2: a primary killed with SIGKILL leaves no worker behind, and the client port is free again', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const file = write(tmpDir(t), 'gateway.toml', gatewayToml(pki, service.leafnodePort!, ['workers = 2']));
+  const run = cli(t, ['--config', file]);
+  const port = await started(run);
+  const workers = childrenOf(run.child.pid!);
+  assert.equal(workers.length, 2, `two workers: ${workers.join(', ')}`);
+  t.after(() => workers.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
+  const nc = await external(t, pki, `${HOST}:${port}`, await pki.token('kim', ALL));
+  const closed = nc.closed();
+
+  run.child.kill('SIGKILL');
+  await until(() => workers.every((pid) => !alive(pid)), 'every worker exits with its primary');
+  await within(closed, "the client's connection is closed");
+  // Nothing holds the port: it can be bound again.
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen({ host: HOST, port, exclusive: true }, resolve);
+  });
+  await new Promise((resolve) => probe.close(resolve));
+});
+
+test('workers = 2: a worker that cannot read its certificate is named with the reason, as one process is', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const dir = tmpDir(t);
+  const { file, cert } = withOwnCert(pki, dir, service.leafnodePort!, ['workers = 2']);
+  fs.writeFileSync(cert, 'not a certificate\n');
+  const run = cli(t, ['--config', file]);
+  assert.equal(await within(run.exited, 'the gateway exits', 20_000), 1);
+  const fatal = jsonLines(run.stdout()).find((l) => l.msg === 'cannot start' && l.worker === undefined);
+  assert.ok(fatal !== undefined, run.stdout());
+  // The worker's reason (the TLS error with its stable code), not only "exited before listening".
+  assert.match(String(fatal.err), /cert/i, JSON.stringify(fatal));
+  assert.equal(typeof fatal.code, 'string', JSON.stringify(fatal));
+  assert.equal(run.stderr(), '', 'no uncaught exception in a worker');
+});
+
+test('workers = 2: a replacement that failed to start (a broken certificate file) is tried again until it starts', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const dir = tmpDir(t);
+  const { file, cert } = withOwnCert(pki, dir, service.leafnodePort!, ['workers = 2']);
+  const good = fs.readFileSync(cert);
+  const run = cli(t, ['--config', file]);
+  const port = await started(run);
+  const victim = (await logLine(run, 'listening for client connections', { fields: { worker: 1 } })).pid as number;
+
+  // The file breaks after start (a botched rotation): the worker killed now cannot be replaced...
+  fs.writeFileSync(cert, 'not a certificate\n');
+  process.kill(victim, 'SIGKILL');
+  await logLine(run, 'gateway worker could not be replaced', { fields: { worker: 1 } });
+  // ...until the file is mended: the primary tries again, without a signal from anyone.
+  fs.writeFileSync(cert, good);
+  await logLine(run, 'gateway worker replaced', { fields: { worker: 1 }, ms: 30_000 });
+  await logLine(run, 'listening for client connections', { fields: { worker: 1 }, n: 2 });
+  const token = await pki.token('kim', ALL);
+  const ids = new Set<string>();
+  for (let i = 0; i < 4; i++) {
+    const nc = await external(t, pki, `${HOST}:${port}`, token);
+    ids.add((nc as unknown as { info: { server_id: string } }).info.server_id);
+  }
+  assert.equal(ids.size, 2, 'both workers serve again');
+  // Tried at a bounded pace, not in a fork storm.
+  const failures = jsonLines(run.stdout()).filter((l) => l.msg === 'gateway worker could not be replaced');
+  assert.ok(failures.length < 30, `${failures.length} failed replacements`);
+  run.child.kill('SIGINT');
+  assert.equal(await within(run.exited, 'the gateway exits', 20_000), 0);
+});
+
+test('workers = 2: SIGTERM while a replacement worker is still loading ends it; the gateway exits 0 well within its bound', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const file = write(
+    tmpDir(t),
+    'gateway.toml',
+    gatewayToml(pki, service.leafnodePort!, ['workers = 2', 'lame_duck_duration = "20s"']),
+  );
+  const run = cli(t, ['--config', file]);
+  await started(run);
+  const primary = run.child.pid!;
+  const before = childrenOf(primary);
+  const victim = before[0]!;
+  process.kill(victim, 'SIGKILL');
+  // The replacement is forked REPLACE_DELAY_MS after the exit: SIGTERM as soon as it exists, while it loads.
+  // Polled every few ms (the shared until's interval could miss the ~0.4 s the new worker takes to load).
+  let replacement: number | undefined;
+  for (const end = Date.now() + 15_000; replacement === undefined;) {
+    assert.ok(Date.now() < end, 'the replacement is forked');
+    replacement = childrenOf(primary).find((pid) => !before.includes(pid));
+    if (replacement === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  run.child.kill('SIGTERM');
+  // Without the fix the replacement is started anyway and the primary waits for it until the shutdown bound
+  // (10 s + lame_duck_duration) ends the process.
+  assert.equal(await within(run.exited, 'the gateway exits', 8_000), 0);
+  assert.ok(
+    !jsonLines(run.stdout()).some((l) => l.msg === 'shutdown bound reached, exiting'),
+    'all workers ended before the bound',
+  );
+  await until(() => !alive(replacement!), 'the replacement is gone');
+});
