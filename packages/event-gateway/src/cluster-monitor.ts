@@ -328,10 +328,13 @@ function pageOf(q: URLSearchParams): Page {
   return queryPage(q, CONNZ_DEFAULT_LIMIT);
 }
 
-/** The query each worker answers: the same, from offset 0, as many as the merged page could need. */
+/**
+ * The query each worker answers: the same, from offset 0, as many as the merged page could need (at most 2^53 - 1:
+ * past it String() writes an exponent, which the worker's integer check would refuse, naming a limit nobody sent).
+ */
 function workerQuery(q: URLSearchParams, page: Page): URLSearchParams {
   const w = new URLSearchParams(q);
   w.set('offset', '0');
-  w.set('limit', String(page.offset + page.limit));
+  w.set('limit', String(Math.min(page.offset + page.limit, Number.MAX_SAFE_INTEGER)));
   return w;
 }

@@ -1,7 +1,8 @@
 // `[gateway] workers = 2` through the CLI, the primary's process lifecycle (cluster.ts): a killed primary leaves no
 // worker holding the port; a worker that cannot start (its certificate file broken) is named with its reason, and a
 // replacement that failed is tried again, not given up for good; SIGTERM while a replacement is still loading ends
-// it rather than starting it. Official `nats` clients, a real event service, real sockets; no timing assertions.
+// it rather than starting it; the primary's monitoring port pages as one process does even for offsets and limits
+// past 2^53. Official `nats` clients, a real event service, real sockets; no timing assertions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,7 +14,7 @@ import { jsonLines, logLine, type Run } from '@event-broker/test-support/child';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
 import { DEV_PKI_FILES } from '@event-broker/dev-tools';
-import { ALL, cli, devPki, external, gatewayToml, startService, type Pki } from './helpers/ops.js';
+import { ALL, cli, devPki, external, gatewayToml, getJson, startService, type Pki } from './helpers/ops.js';
 
 /** The pids of `pid`'s children now (Linux: /proc/<pid>/task/<pid>/children). */
 function childrenOf(pid: number): number[] {
@@ -154,4 +155,23 @@ test('workers = 2: SIGTERM while a replacement worker is still loading ends it; 
     'all workers ended before the bound',
   );
   await until(() => !alive(replacement!), 'the replacement is gone');
+});
+
+test('workers = 2: /connz with an offset or limit past 2^53 pages as one process does (the workers are not asked for a limit in exponent notation)', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const file = write(tmpDir(t), 'gateway.toml', gatewayToml(pki, service.leafnodePort!, ['workers = 2']));
+  const run = cli(t, ['--config', file]);
+  const monitorPort = (await logLine(run, 'monitoring listener started')).port as number;
+  const port = await started(run);
+  const nc = await external(t, pki, `${HOST}:${port}`, await pki.token('kim', ALL));
+  const cid = (nc as unknown as { info: { client_id: number } }).info.client_id;
+  const huge = '9'.repeat(25);
+  const far = await getJson(`http://${HOST}:${monitorPort}/connz?offset=${huge}`);
+  assert.deepEqual([far.total, far.connections], [1, []]);
+  const all = await getJson(`http://${HOST}:${monitorPort}/connz?limit=${huge}`);
+  assert.deepEqual(
+    all.connections.map((c: { cid: number }) => c.cid),
+    [cid],
+  );
 });
