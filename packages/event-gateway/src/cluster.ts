@@ -10,9 +10,10 @@
 // signals the whole process group would otherwise start two shutdowns.
 //
 // What each worker gets (workerConfig): max_connections / workers (rounded up: node:cluster hands out connections
-// round-robin, so the shares fill evenly), and a connection id space of its own (worker w of W: w, w + W, ...), so
-// a cid is unique across the gateway. No worker gets [monitor]: the primary serves the monitoring port and answers
-// for every worker, asking each over the IPC channel (cluster-monitor.ts). The service's listener_limit and event
+// round-robin, so the shares fill evenly), and a connection id space of its own (worker w of W: w, w + W, ...; a
+// replacement continues far beyond, CID_SPAN), so a cid is unique across the gateway and over its life. No worker
+// gets [monitor]: the primary serves the monitoring port and answers for every worker, asking each over the IPC
+// channel (cluster-monitor.ts). The service's listener_limit and event
 // credit are the service's budgets: each uplink draws on them like any leaf connection.
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
@@ -39,12 +40,19 @@ const REPLACE_DELAY_MS = 1000;
  * (and one log line) a minute.
  */
 const REPLACE_MAX_DELAY_MS = 60_000;
+/**
+ * Connections one worker process may number before its cids would reach those of its slot's next process: worker w
+ * of W, its g-th process, numbers w + W * (g * CID_SPAN + k), so a replacement never reuses a cid of the one it
+ * replaces (cids stay unique for the gateway's life, as nats-server's for its process's). Past 2^53 the generations
+ * wrap.
+ */
+const CID_SPAN = 2 ** 32;
 /** A worker that has not listened after this long is taken as failed (the port, a certificate...). */
 const START_TIMEOUT_MS = 30_000;
 
 /** Primary → worker. */
 type ToWorker =
-  | { type: 'start'; config: GatewayConfig; id: number; workers: number }
+  | { type: 'start'; config: GatewayConfig; id: number; workers: number; cidFirst: number }
   | { type: 'reload'; config: GatewayConfig }
   | { type: 'lame-duck' }
   | { type: 'close' }
@@ -89,6 +97,8 @@ export class GatewayPrimary implements PrimaryMonitorSource {
   configLoadedAt = new Date();
   readonly queries: WorkerQueries;
   private readonly workers = new Map<number, Worker>();
+  /** Processes forked so far for each worker id: the next one's cid space (CID_SPAN). */
+  private readonly generations = new Map<number, number>();
   private lifecycle: ServerState = 'starting';
   /** What stop() told every worker: a worker still loading then (its hello comes later) is told the same. */
   private stopMsg: ToWorker | undefined;
@@ -195,6 +205,7 @@ export class GatewayPrimary implements PrimaryMonitorSource {
 
   private fork(id: number): Promise<void> {
     const worker = cluster.fork({ EVENT_GATEWAY_WORKER: String(id) });
+    const cidFirst = this.cidFirst(id);
     this.workers.set(id, worker);
     const log = this.logger.child({ worker: id, pid: worker.process.pid });
     let ready = false;
@@ -217,7 +228,7 @@ export class GatewayPrimary implements PrimaryMonitorSource {
           // Forked before a SIGTERM or SIGINT it was too young to hear: it ends instead of starting.
           if (this.stopMsg !== undefined) return send(worker, { type: 'close' });
           const config = workerConfig(this.config, id, this.workerCount, this.bound);
-          send(worker, { type: 'start', config, id, workers: this.workerCount });
+          send(worker, { type: 'start', config, id, workers: this.workerCount, cidFirst });
         } else if (msg.type === 'ready') {
           clearTimeout(timer);
           this.bound ??= {
@@ -238,6 +249,14 @@ export class GatewayPrimary implements PrimaryMonitorSource {
         if (!ready) reject(new Error(`gateway worker ${id} exited before listening (${signal ?? code})`));
       });
     });
+  }
+
+  /** The first cid of worker `id`'s next process (CID_SPAN). */
+  private cidFirst(id: number): number {
+    const w = this.workerCount;
+    const generation = this.generations.get(id) ?? 0;
+    this.generations.set(id, (generation + 1) % Math.floor(Number.MAX_SAFE_INTEGER / (w * CID_SPAN)));
+    return id + w * CID_SPAN * generation;
   }
 
   /** Forks worker `id` again after `delayMs`; a replacement that cannot start is tried again, each wait doubled. */
@@ -316,7 +335,7 @@ export function runWorker(): void {
         });
         let g: EventGateway;
         try {
-          g = new EventGateway(c, logger, { cids: { first: msg.id, step: msg.workers } });
+          g = new EventGateway(c, logger, { cids: { first: msg.cidFirst, step: msg.workers } });
         } catch (err) {
           // A certificate or key file that cannot be used: reported as listen() failures are, not as a crash.
           return failed(err as Error);

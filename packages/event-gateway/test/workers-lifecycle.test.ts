@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { NatsConnection } from 'nats';
 import { HOST } from '@event-broker/test-support/processes';
 import { jsonLines, logLine, type Run } from '@event-broker/test-support/child';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
@@ -174,4 +175,38 @@ test('workers = 2: /connz with an offset or limit past 2^53 pages as one process
     all.connections.map((c: { cid: number }) => c.cid),
     [cid],
   );
+});
+
+test('workers = 2: a replaced worker hands out cids no connection of the gateway had before (one cid space for the life of the process)', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const file = write(tmpDir(t), 'gateway.toml', gatewayToml(pki, service.leafnodePort!, ['workers = 2']));
+  const run = cli(t, ['--config', file]);
+  const port = await started(run);
+  const token = await pki.token('kim', ALL);
+  const infoOf = (nc: NatsConnection) => (nc as unknown as { info: { client_id: number; server_id: string } }).info;
+  const seen = new Set<number>();
+  const before = new Set<string>();
+  for (let i = 0; i < 4; i++) {
+    const nc = await external(t, pki, `${HOST}:${port}`, token, { nats: { reconnect: false } });
+    seen.add(infoOf(nc).client_id);
+    before.add(infoOf(nc).server_id);
+  }
+  const victim = (await logLine(run, 'listening for client connections', { fields: { worker: 1 } })).pid as number;
+  process.kill(victim, 'SIGKILL');
+  await logLine(run, 'gateway worker replaced', { fields: { worker: 1 } });
+  const fresh: number[] = [];
+  let onNew = 0;
+  for (let i = 0; i < 20 && onNew < 2; i++) {
+    const nc = await external(t, pki, `${HOST}:${port}`, token, { nats: { reconnect: false } });
+    fresh.push(infoOf(nc).client_id);
+    if (!before.has(infoOf(nc).server_id)) onNew++;
+  }
+  assert.equal(onNew, 2, 'two clients on the replacement');
+  assert.deepEqual(
+    fresh.filter((cid) => seen.has(cid)),
+    [],
+    `cids before ${[...seen].join(',')}, after ${fresh.join(',')}`,
+  );
+  assert.equal(new Set(fresh).size, fresh.length, 'each cid once');
 });
