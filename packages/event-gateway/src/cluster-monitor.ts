@@ -307,7 +307,7 @@ export class PrimaryMonitor {
     // Loaded on the first scrape: a gateway nobody scrapes never loads prom-client in the primary.
     const { AggregatorRegistry, Gauge, Registry } = await import('prom-client');
     const summed = AggregatorRegistry.aggregate<typeof Registry.PROMETHEUS_CONTENT_TYPE>(
-      answers.answered.map((a) => a.body),
+      answers.answered.map((a) => a.body.map(gatewayAggregator)),
     );
     const own = new Registry();
     new Gauge({ name: `${P}workers`, help: 'Worker processes configured ([gateway] workers).', registers: [own] }).set(
@@ -321,6 +321,11 @@ export class PrimaryMonitor {
     const merged = Registry.merge([summed, own]);
     return { contentType: merged.contentType, text: await merged.metrics() };
   }
+}
+
+/** `up` is the gateway's, 1 only while every worker's is (summed, two workers up read 2). */
+function gatewayAggregator(metric: object): object {
+  return (metric as { name?: unknown }).name === `${P}up` ? { ...metric, aggregator: 'min' } : metric;
 }
 
 /** nats-server's paging (limit 0 or less: 1024; a negative offset: 0). */

@@ -15,7 +15,7 @@ import { jsonLines, logLine, type Run } from '@event-broker/test-support/child';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
 import { DEV_PKI_FILES } from '@event-broker/dev-tools';
-import { ALL, cli, devPki, external, gatewayToml, getJson, startService, type Pki } from './helpers/ops.js';
+import { ALL, cli, devPki, external, gatewayToml, getJson, scrape, startService, type Pki } from './helpers/ops.js';
 
 /** The pids of `pid`'s children now (Linux: /proc/<pid>/task/<pid>/children). */
 function childrenOf(pid: number): number[] {
@@ -158,7 +158,7 @@ test('workers = 2: SIGTERM while a replacement worker is still loading ends it; 
   await until(() => !alive(replacement!), 'the replacement is gone');
 });
 
-test('workers = 2: /connz with an offset or limit past 2^53 pages as one process does (the workers are not asked for a limit in exponent notation)', async (t) => {
+test('workers = 2: /connz with an offset or limit past 2^53 pages as one process does (the workers are not asked for a limit in exponent notation); /metrics says up 1', async (t) => {
   const pki = await devPki(t);
   const service = await startService(t, pki);
   const file = write(tmpDir(t), 'gateway.toml', gatewayToml(pki, service.leafnodePort!, ['workers = 2']));
@@ -175,6 +175,10 @@ test('workers = 2: /connz with an offset or limit past 2^53 pages as one process
     all.connections.map((c: { cid: number }) => c.cid),
     [cid],
   );
+  // /metrics: the gateway is up once, not once per worker (its help says 1 while the gateway accepts clients).
+  const metrics = await scrape(monitorPort);
+  assert.equal(metrics.get('event_gateway_up'), 1);
+  assert.equal(metrics.get('event_gateway_connections'), 1);
 });
 
 test('workers = 2: a replaced worker hands out cids no connection of the gateway had before (one cid space for the life of the process)', async (t) => {
