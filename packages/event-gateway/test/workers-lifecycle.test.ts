@@ -1,11 +1,11 @@
 // `[gateway] workers = 2` through the CLI, the primary's process lifecycle (cluster.ts): a killed primary leaves no
 // worker holding the port; a worker that cannot start (its certificate file broken) is named with its reason, and a
 // replacement that failed is tried again, not given up for good; SIGTERM while a replacement is still loading ends
-// it rather than starting it; the primary's monitoring port pages as one process does even for offsets and limits
-// past 2^53. Official `nats` clients, a real event service, real sockets; no timing assertions.
+// it rather than starting it; a replacement never reissues a cid; the primary's monitoring port pages as one process
+// does even for offsets and limits past 2^53, and /metrics says up 1, not once per worker. Official `nats` clients,
+// a real event service, real sockets; no timing assertions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
