@@ -1,21 +1,32 @@
 // `[gateway] workers = 2` through the CLI, the primary's process lifecycle (cluster.ts): a killed primary leaves no
 // worker holding the port; a worker that cannot start (its certificate file broken) is named with its reason, and a
 // replacement that failed is tried again, not given up for good; SIGTERM while a replacement is still loading ends
-// it rather than starting it; a replacement never reissues a cid; the primary's monitoring port pages as one process
-// does even for offsets and limits past 2^53, and /metrics says up 1, not once per worker. Official `nats` clients,
-// a real event service, real sockets; no timing assertions.
+// it rather than starting it, and SIGHUP then reaches it; a replacement never reissues a cid; the primary's
+// monitoring port pages as one process does even for offsets and limits past 2^53, and /metrics says up 1, not once
+// per worker. Official `nats` clients, a real event service, real sockets; no timing assertions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { NatsConnection } from 'nats';
+import { NatsError, type NatsConnection } from 'nats';
 import { HOST } from '@event-broker/test-support/processes';
 import { jsonLines, logLine, type Run } from '@event-broker/test-support/child';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
 import { DEV_PKI_FILES } from '@event-broker/dev-tools';
-import { ALL, cli, devPki, external, gatewayToml, getJson, scrape, startService, type Pki } from './helpers/ops.js';
+import {
+  ALL,
+  cli,
+  devPki,
+  external,
+  gatewayToml,
+  getJson,
+  scrape,
+  startService,
+  tokenId,
+  type Pki,
+} from './helpers/ops.js';
 
 /** The pids of `pid`'s children now (Linux: /proc/<pid>/task/<pid>/children). */
 function childrenOf(pid: number): number[] {
@@ -266,3 +277,43 @@ test(
     await logLine(run, 'maximum connections exceeded, refusing');
   },
 );
+
+test('workers = 2: SIGHUP while a replacement worker is still loading: the replacement runs the new configuration', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const dir = tmpDir(t);
+  const tokenX = await pki.token('xavier', ALL);
+  const config = (revoked: string[]) =>
+    gatewayToml(pki, service.leafnodePort!, ['workers = 2']).flatMap((l) =>
+      l.startsWith('audience =') ? [l, `revoked = ${JSON.stringify(revoked)}`] : [l],
+    );
+  const file = write(dir, 'gateway.toml', config([]));
+  const run = cli(t, ['--config', file]);
+  const port = await started(run);
+  const primary = run.child.pid!;
+  const before = childrenOf(primary);
+  process.kill(before[0]!, 'SIGKILL');
+  let replacement: number | undefined;
+  for (const end = Date.now() + 15_000; replacement === undefined;) {
+    assert.ok(Date.now() < end, 'the replacement is forked');
+    replacement = childrenOf(primary).find((pid) => !before.includes(pid));
+    if (replacement === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  fs.writeFileSync(file, config([tokenId(tokenX)]).join('\n'));
+  run.child.kill('SIGHUP');
+  await logLine(run, 'gateway worker replaced');
+  // X is refused by both workers, the replacement included, whichever the port hands each attempt to.
+  const opts = { nats: { reconnect: false } };
+  for (let i = 0; i < 4; i++) {
+    await assert.rejects(
+      external(t, pki, `${HOST}:${port}`, tokenX, opts),
+      (e: unknown) => e instanceof NatsError && e.code === 'AUTHORIZATION_VIOLATION',
+    );
+  }
+  const refusedBy = new Set(
+    jsonLines(run.stdout())
+      .filter((l) => l.msg === 'client refused')
+      .map((l) => l.pid),
+  );
+  assert.ok(refusedBy.has(replacement), `the replacement refused X: ${[...refusedBy].join(', ')}`);
+});
