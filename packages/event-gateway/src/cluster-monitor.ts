@@ -307,7 +307,7 @@ export class PrimaryMonitor {
     // Loaded on the first scrape: a gateway nobody scrapes never loads prom-client in the primary.
     const { AggregatorRegistry, Gauge, Registry } = await import('prom-client');
     const summed = AggregatorRegistry.aggregate<typeof Registry.PROMETHEUS_CONTENT_TYPE>(
-      answers.answered.map((a) => a.body),
+      answers.answered.map((a) => a.body.map(gatewayAggregator)),
     );
     const own = new Registry();
     new Gauge({ name: `${P}workers`, help: 'Worker processes configured ([gateway] workers).', registers: [own] }).set(
@@ -323,15 +323,23 @@ export class PrimaryMonitor {
   }
 }
 
+/** `up` is the gateway's, 1 only while every worker's is (summed, two workers up read 2). */
+function gatewayAggregator(metric: object): object {
+  return (metric as { name?: unknown }).name === `${P}up` ? { ...metric, aggregator: 'min' } : metric;
+}
+
 /** nats-server's paging (limit 0 or less: 1024; a negative offset: 0). */
 function pageOf(q: URLSearchParams): Page {
   return queryPage(q, CONNZ_DEFAULT_LIMIT);
 }
 
-/** The query each worker answers: the same, from offset 0, as many as the merged page could need. */
+/**
+ * The query each worker answers: the same, from offset 0, as many as the merged page could need (at most 2^53 - 1:
+ * past it String() writes an exponent, which the worker's integer check would refuse, naming a limit nobody sent).
+ */
 function workerQuery(q: URLSearchParams, page: Page): URLSearchParams {
   const w = new URLSearchParams(q);
   w.set('offset', '0');
-  w.set('limit', String(page.offset + page.limit));
+  w.set('limit', String(Math.min(page.offset + page.limit, Number.MAX_SAFE_INTEGER)));
   return w;
 }

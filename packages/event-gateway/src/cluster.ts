@@ -5,13 +5,15 @@
 // The primary owns the process: signals, the pid file, the configuration (shared/process/run.ts drives it as it
 // drives a single gateway). It validates a reload before telling any worker (a bad file changes nothing anywhere),
 // hands each worker its share of the configuration over IPC, forwards SIGHUP's configuration, SIGTERM's lame duck
-// and SIGINT's close to every worker and waits for them, and replaces a worker that dies (logged). Workers ignore
-// signals: a service manager that signals the whole process group would otherwise start two shutdowns.
+// and SIGINT's close to every worker and waits for them, and replaces a worker that dies (logged; a replacement that
+// cannot start is tried again, the wait doubling up to a minute). Workers ignore signals: a service manager that
+// signals the whole process group would otherwise start two shutdowns.
 //
 // What each worker gets (workerConfig): max_connections / workers (rounded up: node:cluster hands out connections
-// round-robin, so the shares fill evenly), and a connection id space of its own (worker w of W: w, w + W, ...), so
-// a cid is unique across the gateway. No worker gets [monitor]: the primary serves the monitoring port and answers
-// for every worker, asking each over the IPC channel (cluster-monitor.ts). The service's listener_limit and event
+// round-robin, so the shares fill evenly), and a connection id space of its own (worker w of W: w, w + W, ...; a
+// replacement continues far beyond, CID_SPAN), so a cid is unique across the gateway and over its life. No worker
+// gets [monitor]: the primary serves the monitoring port and answers for every worker, asking each over the IPC
+// channel (cluster-monitor.ts). The service's listener_limit and event
 // credit are the service's budgets: each uplink draws on them like any leaf connection.
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
@@ -32,12 +34,25 @@ import { EventGateway } from './server.js';
 
 /** A worker that died is forked again after this long (a crash loop costs one fork a second, not a spin). */
 const REPLACE_DELAY_MS = 1000;
+/**
+ * A replacement that could not start (a certificate file broken since the last reload...) is tried again, each wait
+ * twice the last, up to this: the worker comes back once the cause is mended, and a lasting cause costs one fork
+ * (and one log line) a minute.
+ */
+const REPLACE_MAX_DELAY_MS = 60_000;
+/**
+ * Connections one worker process may number before its cids would reach those of its slot's next process: worker w
+ * of W, its g-th process, numbers w + W * (g * CID_SPAN + k), so a replacement never reuses a cid of the one it
+ * replaces (cids stay unique for the gateway's life, as nats-server's for its process's). Past 2^53 the generations
+ * wrap.
+ */
+const CID_SPAN = 2 ** 32;
 /** A worker that has not listened after this long is taken as failed (the port, a certificate...). */
 const START_TIMEOUT_MS = 30_000;
 
 /** Primary → worker. */
 type ToWorker =
-  | { type: 'start'; config: GatewayConfig; id: number; workers: number }
+  | { type: 'start'; config: GatewayConfig; id: number; workers: number; cidFirst: number }
   | { type: 'reload'; config: GatewayConfig }
   | { type: 'lame-duck' }
   | { type: 'close' }
@@ -82,7 +97,11 @@ export class GatewayPrimary implements PrimaryMonitorSource {
   configLoadedAt = new Date();
   readonly queries: WorkerQueries;
   private readonly workers = new Map<number, Worker>();
+  /** Processes forked so far for each worker id: the next one's cid space (CID_SPAN). */
+  private readonly generations = new Map<number, number>();
   private lifecycle: ServerState = 'starting';
+  /** What stop() told every worker: a worker still loading then (its hello comes later) is told the same. */
+  private stopMsg: ToWorker | undefined;
   private monitor: PrimaryMonitor | undefined;
   private bound: BoundPorts | undefined;
 
@@ -167,6 +186,7 @@ export class GatewayPrimary implements PrimaryMonitorSource {
 
   private async stop(msg: ToWorker): Promise<void> {
     if (this.lifecycle !== 'draining') this.lifecycle = 'closing';
+    this.stopMsg ??= msg;
     const exited = [...this.workers.values()].map((w) => {
       const gone = new Promise<void>((resolve) => {
         if (w.isDead()) resolve();
@@ -185,21 +205,17 @@ export class GatewayPrimary implements PrimaryMonitorSource {
 
   private fork(id: number): Promise<void> {
     const worker = cluster.fork({ EVENT_GATEWAY_WORKER: String(id) });
+    const cidFirst = this.cidFirst(id);
     this.workers.set(id, worker);
     const log = this.logger.child({ worker: id, pid: worker.process.pid });
     let ready = false;
     worker.on('exit', (code, signal) => {
       if (this.workers.get(id) === worker) this.workers.delete(id);
       this.queries.exited(id);
+      // One that never listened is its starter's to report (listen() or replace()).
       if (this.stopping || !ready) return;
       log.error({ code, signal }, 'gateway worker exited; replacing it');
-      setTimeout(() => {
-        if (this.stopping) return;
-        this.fork(id).then(
-          () => log.info('gateway worker replaced'),
-          (err: Error) => log.error({ err: err.message }, 'gateway worker could not be replaced'),
-        );
-      }, REPLACE_DELAY_MS).unref();
+      this.replace(id, REPLACE_DELAY_MS, log);
     });
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -209,8 +225,10 @@ export class GatewayPrimary implements PrimaryMonitorSource {
       worker.on('message', (msg: FromWorker) => {
         // A message sent before the worker listens for them would be lost: it says hello first.
         if (msg.type === 'hello') {
+          // Forked before a SIGTERM or SIGINT it was too young to hear: it ends instead of starting.
+          if (this.stopMsg !== undefined) return send(worker, { type: 'close' });
           const config = workerConfig(this.config, id, this.workerCount, this.bound);
-          send(worker, { type: 'start', config, id, workers: this.workerCount });
+          send(worker, { type: 'start', config, id, workers: this.workerCount, cidFirst });
         } else if (msg.type === 'ready') {
           clearTimeout(timer);
           this.bound ??= {
@@ -231,6 +249,30 @@ export class GatewayPrimary implements PrimaryMonitorSource {
         if (!ready) reject(new Error(`gateway worker ${id} exited before listening (${signal ?? code})`));
       });
     });
+  }
+
+  /** The first cid of worker `id`'s next process (CID_SPAN). */
+  private cidFirst(id: number): number {
+    const w = this.workerCount;
+    const generation = this.generations.get(id) ?? 0;
+    this.generations.set(id, (generation + 1) % Math.floor(Number.MAX_SAFE_INTEGER / (w * CID_SPAN)));
+    return id + w * CID_SPAN * generation;
+  }
+
+  /** Forks worker `id` again after `delayMs`; a replacement that cannot start is tried again, each wait doubled. */
+  private replace(id: number, delayMs: number, log: Logger): void {
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.fork(id).then(
+        () => log.info('gateway worker replaced'),
+        (err: Error) => {
+          if (this.stopping) return;
+          const retry = Math.min(delayMs * 2, REPLACE_MAX_DELAY_MS);
+          log.error({ err: err.message, retry_ms: retry }, 'gateway worker could not be replaced');
+          this.replace(id, retry, log);
+        },
+      );
+    }, delayMs).unref();
   }
 }
 
@@ -271,6 +313,16 @@ export function runWorker(): void {
       },
     );
   };
+  const failed = (err: Error) => {
+    const code = (err as { code?: unknown }).code;
+    logger?.fatal({ err: err.message, ...(typeof code === 'string' && { code }) }, 'cannot start');
+    process.send?.({
+      type: 'failed',
+      err: err.message,
+      ...(typeof code === 'string' && { code }),
+    } satisfies FromWorker);
+    exit(1);
+  };
   // The primary is gone (killed): nobody will relay a signal again, so close.
   process.on('disconnect', () => end('close'));
   process.send?.({ type: 'hello' } satisfies FromWorker);
@@ -281,24 +333,22 @@ export function runWorker(): void {
         logger = createLogger({ format: c.log.format, level: c.log.level, name: 'event-gateway' }).child({
           worker: msg.id,
         });
-        const g = new EventGateway(c, logger, { cids: { first: msg.id, step: msg.workers } });
+        let g: EventGateway;
+        try {
+          g = new EventGateway(c, logger, { cids: { first: msg.cidFirst, step: msg.workers } });
+        } catch (err) {
+          // A certificate or key file that cannot be used: reported as listen() failures are, not as a crash.
+          return failed(err as Error);
+        }
         gateway = g;
-        g.listen().then(
-          () => {
-            const ws = g.websocketPort;
-            process.send?.({
-              type: 'ready',
-              port: g.port,
-              ...(ws !== undefined && { websocketPort: ws }),
-            } satisfies FromWorker);
-          },
-          (err: Error) => {
-            const code = (err as { code?: unknown }).code;
-            logger?.fatal({ err: err.message, ...(typeof code === 'string' && { code }) }, 'cannot start');
-            process.send?.({ type: 'failed', err: err.message, ...(typeof code === 'string' && { code }) });
-            exit(1);
-          },
-        );
+        g.listen().then(() => {
+          const ws = g.websocketPort;
+          process.send?.({
+            type: 'ready',
+            port: g.port,
+            ...(ws !== undefined && { websocketPort: ws }),
+          } satisfies FromWorker);
+        }, failed);
         return;
       }
       case 'reload':
