@@ -13,7 +13,7 @@
 //   copy the importing package resolves (pnpm links a package's dependencies under that package only).
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -70,6 +70,7 @@ function keepOwnFiles(outdir) {
 export async function bundle(targets = BUNDLES) {
   for (const { entry, outdir } of targets) {
     const out = path.resolve(ROOT, outdir);
+    await rm(out, { recursive: true, force: true }); // chunk names change with their content: no stale ones left
     await build({
       entryPoints: { cli: path.resolve(ROOT, entry) },
       outdir: out,
