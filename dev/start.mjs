@@ -41,7 +41,9 @@ function devProcesses(opts) {
   return [
     {
       name: 'event-service',
-      entry: 'packages/event-service/dist/src/cli.js',
+      // The bin runs scripts/bundle.mjs's bundle of the CLI (fast start), or tsc's files when it is missing or stale.
+      entry: 'packages/event-service/bin/event-service.mjs',
+      built: 'packages/event-service/dist/src/cli.js',
       args: () => ['--config', path.join('dev', 'event-service.toml'), ...opts.patches.flatMap((p) => ['--patch', p])],
       ready: [
         { kind: 'nats', host: '127.0.0.1', port: NATS_PORT },
@@ -240,9 +242,11 @@ async function main() {
   await ensureDevCerts();
 
   const specs = devProcesses(opts).filter((spec) => {
-    const built = fs.existsSync(path.join(ROOT, spec.entry));
+    const built = fs.existsSync(path.join(ROOT, spec.built ?? spec.entry));
     if (!built && !spec.optional) {
-      console.error(`start: ${spec.entry} is missing: build first (npm start does, or: pnpm exec tsc -b)`);
+      console.error(
+        `start: ${spec.built ?? spec.entry} is missing: build first (npm start does, or: pnpm exec tsc -b)`,
+      );
       process.exit(1);
     }
     return built;

@@ -16,8 +16,11 @@ import type { GenResult, RunContext } from './scenario-types.js';
 import { readCpuSeconds, type TargetName } from './servers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-/** The entry dev/start.mjs runs for the service, and the configuration it gives it. */
-const SERVICE_ENTRY = path.join(ROOT, 'packages/event-service/dist/src/cli.js');
+/**
+ * The entry dev/start.mjs runs for the service (the bin: scripts/bundle.mjs's bundle, or tsc's files when the bundle
+ * is missing or stale), and the configuration it gives it.
+ */
+const SERVICE_ENTRY = path.join(ROOT, 'packages/event-service/bin/event-service.mjs');
 const DEV_CONFIG = path.join(ROOT, 'dev/event-service.toml');
 /** A start that has not answered by then failed (the machine is shared: generous). */
 const START_BOUND_MS = 20_000;

@@ -55,7 +55,10 @@ function start(t: AfterHook, dir: string, config: string): { run: Run; stopped: 
 
 const BASE = ['[service]', 'host = "127.0.0.1"', 'port = 0', '[monitor]', 'host = "127.0.0.1"', 'port = 0'];
 
-test('the dev-like configuration (store, monitor, text logs) starts without prom-client, pino-pretty, gRPC or nats.js on its main thread', async (t) => {
+/** Loaded only when a catalogue file gives a type a JSON Schema (events/data-schema.ts, schema-cost.ts). */
+const SCHEMA_PACKAGES = ['ajv', 'ajv-formats', 're2js'];
+
+test('the dev-like configuration (store, monitor, text logs) starts without prom-client, pino-pretty, gRPC, nats.js, Ajv or re2js on its main thread', async (t) => {
   const dir = tmpDir(t);
   const config = write(dir, 'service.toml', [
     ...BASE,
@@ -73,7 +76,14 @@ test('the dev-like configuration (store, monitor, text logs) starts without prom
   );
   const loaded = await s.stopped();
   assert.ok(loaded.has('better-sqlite3'), `the store is on, so its driver loads (the list works): ${[...loaded]}`);
-  for (const name of ['prom-client', 'pino-pretty', '@grpc/grpc-js', '@grpc/proto-loader', 'nats']) {
+  for (const name of [
+    'prom-client',
+    'pino-pretty',
+    '@grpc/grpc-js',
+    '@grpc/proto-loader',
+    'nats',
+    ...SCHEMA_PACKAGES,
+  ]) {
     assert.ok(!loaded.has(name), `${name} loaded at start: ${[...loaded].join(', ')}`);
   }
 });
@@ -97,4 +107,27 @@ test('the first /metrics scrape loads prom-client and answers with the series de
   assert.match(body, /^process_cpu_user_seconds_total /m, 'the process series too');
   const loaded = await s.stopped();
   assert.ok(loaded.has('prom-client'), 'prom-client loaded by the scrape');
+});
+
+test('a catalogue file with a JSON Schema (a pattern) loads Ajv, ajv-formats and re2js at start, to compile it', async (t) => {
+  const dir = tmpDir(t);
+  write(dir, 'types.toml', [
+    '[types.orderPlaced.data]',
+    'type = "object"',
+    'required = ["ref"]',
+    '[types.orderPlaced.data.properties.ref]',
+    'type = "string"',
+    'pattern = "^[A-Z]{3}-[0-9]+$"',
+  ]);
+  const config = write(dir, 'service.toml', [
+    ...BASE,
+    '[catalogue]',
+    'files = ["types.toml"]',
+    '[log]',
+    'format = "json"',
+  ]);
+  const s = start(t, dir, config);
+  await logLine(s.run, 'ready');
+  const loaded = await s.stopped();
+  for (const name of SCHEMA_PACKAGES) assert.ok(loaded.has(name), `${name} loaded: ${[...loaded].join(', ')}`);
 });

@@ -1,18 +1,38 @@
 // JSON Schemas for a type's `data` written by users (a catalogue file), where TypeBox's compiler (which takes only
 // TypeBox schemas) cannot serve: checked with Ajv (draft 2020-12, or draft-07 when `$schema` names it) and
 // ajv-formats. Bounds what a schema may make us allocate before Ajv sees it; reading files is the caller's concern.
-import { Ajv, type ErrorObject, type Options } from 'ajv';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, Options } from 'ajv';
+import type { Ajv2020 } from 'ajv/dist/2020.js';
 import { pointerToField, type EventFieldError } from './envelope.js';
 import { re2Engine, schemaCost } from './schema-cost.js';
 
 export { MAX_UNFOLDED_SUBSCHEMAS, MAX_UNIQUE_ITEMS_COMPARED } from './schema-cost.js';
 
-// ajv-formats is CommonJS with `exports.default`: under NodeNext the default import is the module object.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (
-  ajv: Ajv,
-) => Ajv;
+/**
+ * Ajv (both drafts) and ajv-formats, loaded with the first schema a compiler compiles, not at start-up (issue 16
+ * item 5: ~90 files, a third of the bundled CLI, that a configuration without catalogue schemas never uses).
+ * CommonJS packages, so required synchronously (`compile` stays synchronous), resolved from this module.
+ */
+interface AjvClasses {
+  Ajv: typeof Ajv;
+  Ajv2020: typeof Ajv2020;
+  addFormats: (ajv: Ajv) => Ajv;
+}
+const require = createRequire(import.meta.url);
+let ajvClasses: AjvClasses | undefined;
+
+function ajvModules(): AjvClasses {
+  if (ajvClasses !== undefined) return ajvClasses;
+  // ajv-formats is CommonJS with `exports.default`.
+  const formats = require('ajv-formats') as { default?: unknown };
+  ajvClasses = {
+    Ajv: (require('ajv') as typeof import('ajv')).Ajv,
+    Ajv2020: (require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js')).Ajv2020,
+    addFormats: (formats.default ?? formats) as AjvClasses['addFormats'],
+  };
+  return ajvClasses;
+}
 
 export const JSON_SCHEMA_DRAFT_07 = 'http://json-schema.org/draft-07/schema#';
 export const JSON_SCHEMA_2020_12 = 'https://json-schema.org/draft/2020-12/schema';
@@ -91,11 +111,12 @@ export class DataSchemaCompiler {
     if (typeof schema !== 'boolean' && (typeof schema !== 'object' || schema === null || Array.isArray(schema)))
       return { ok: false, problems: [{ at: [], reason: 'must be a JSON Schema (an object or a boolean)' }] };
     let ajv: Ajv;
+    const lib = ajvModules();
     const declared = typeof schema === 'object' ? (schema as Record<string, unknown>).$schema : undefined;
     if (declared === undefined || (typeof declared === 'string' && DRAFT_2020_IDS.has(declared)))
-      ajv = this.draft2020 ??= addFormats(new Ajv2020(AJV_OPTIONS) as unknown as Ajv) as unknown as Ajv2020;
+      ajv = this.draft2020 ??= lib.addFormats(new lib.Ajv2020(AJV_OPTIONS) as unknown as Ajv) as unknown as Ajv2020;
     else if (typeof declared === 'string' && DRAFT_07_IDS.has(declared))
-      ajv = this.draft07 ??= addFormats(new Ajv(AJV_OPTIONS));
+      ajv = this.draft07 ??= lib.addFormats(new lib.Ajv(AJV_OPTIONS));
     else {
       return {
         ok: false,

@@ -159,7 +159,8 @@ const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
 const KNOWN_MEMBERS = new Set(Object.keys(EventEnvelopeSchema.properties));
 const MAX_ERRORS = 10;
 
-const compiledEnvelope: TypeCheck<typeof EventEnvelopeSchema> = TypeCompiler.Compile(EventEnvelopeSchema);
+// The envelope's own (fixed) schema, compiled with the first event checked, not when the module loads (start-up).
+let compiledEnvelope: TypeCheck<typeof EventEnvelopeSchema> | undefined;
 
 /** Compiles a payload schema a catalogue type declares for `data`. */
 export function compileDataSchema(schema: TSchema): (data: unknown) => EventFieldError[] {
@@ -204,6 +205,7 @@ export function envelopeErrors(value: unknown): EventFieldError[] {
   if (v.data !== undefined && v.data_base64 !== undefined) {
     errors.push({ field: 'data_base64', reason: 'data and data_base64 are mutually exclusive' });
   }
+  compiledEnvelope ??= TypeCompiler.Compile(EventEnvelopeSchema);
   if (!compiledEnvelope.Check(value)) errors.push(...collect(compiledEnvelope.Errors(value)));
   return errors.slice(0, MAX_ERRORS);
 }

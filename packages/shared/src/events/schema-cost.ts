@@ -3,7 +3,13 @@
 // run on RE2; `uniqueItems` over objects needs maxItems; `$ref`s stay inside their schema, never recursive, and
 // the schema with every `$ref` followed (each event is checked against that) stays small. Why: docs/catalogue.md.
 import type { Options } from 'ajv';
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
+
+/** re2js, loaded with the first pattern compiled (a catalogue schema's), not at start-up (issue 16 item 5). */
+const require = createRequire(import.meta.url);
+let re2js: typeof RE2JS | undefined;
+const re2Class = (): typeof RE2JS => (re2js ??= (require('re2js') as typeof import('re2js')).RE2JS);
 
 /** Why a schema was refused; `at` is the path inside the schema (`['properties', 'size', 'type']`), when known. */
 export interface SchemaCostProblem {
@@ -48,7 +54,8 @@ function re2(pattern: string): RE2JS | string {
   if (source === undefined)
     return 'cannot run on RE2: \\S inside a character class has no RE2 form (write the class without it)';
   try {
-    return RE2JS.compile(RE2JS.translateRegExp(source));
+    const RE2 = re2Class();
+    return RE2.compile(RE2.translateRegExp(source));
   } catch (err) {
     return (
       'cannot run on RE2, the linear-time engine patterns use (no lookaround or backreferences): ' +

@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// Bundles the event service's CLI (tsc's dist/src/cli.js and what it imports) into
+// packages/event-service/dist/bundle/cli.mjs, run by `npm start` and the package's bin (issue 16 item 5): most of an
+// unbundled start is Node's module loader resolving, reading and linking ~700 files, not the code in them.
+// Run after `tsc -b` (scripts/bootstrap.mjs does). dist/src/cli.js stays as it was; the tests run that one.
+//
+// Two rules keep the bundle behaving like the files it came from:
+// - Every bundled module's `import.meta.url` is its own dist/src file's URL, not the bundle's: worker threads
+//   (`new Worker(new URL('./store-writer-worker.js', import.meta.url))`) start tsc's files, `createRequire` finds the
+//   packages of the package the code belongs to (shared's pino-pretty, prom-client), the gRPC sink finds its .proto.
+// - Packages that need their own files at run time stay outside (pino and its thread-stream workers, the native
+//   better-sqlite3, @grpc/* with its .proto loading). Imported by a path relative to the bundle, so each is the very
+//   copy the importing package resolves (pnpm links a package's dependencies under that package only).
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readFile, rm } from 'node:fs/promises';
+import { build } from 'esbuild';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const EXTERNAL = ['pino', 'pino-pretty', 'thread-stream', 'better-sqlite3', '@grpc/grpc-js', '@grpc/proto-loader'];
+
+/** What is bundled where (paths relative to the repository root, or absolute). */
+export const BUNDLES = [
+  {
+    entry: 'packages/event-service/dist/src/cli.js',
+    outdir: 'packages/event-service/dist/bundle',
+  },
+];
+
+/** A bare specifier's package name: `@scope/name` or `name`, without a subpath. */
+function packageOf(specifier) {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+/** A relative import specifier (always starting with ./ or ../, with forward slashes). */
+function relativeSpecifier(from, to) {
+  const rel = path.relative(from, to).split(path.sep).join('/');
+  return rel.startsWith('.') ? rel : `./${rel}`;
+}
+
+function keepOwnFiles(outdir) {
+  return {
+    name: 'keep-own-files',
+    setup(b) {
+      // Externals by the path this importer resolves them to.
+      b.onResolve({ filter: /^[^./]/ }, async (args) => {
+        if (args.pluginData?.inner || !EXTERNAL.includes(packageOf(args.path))) return undefined;
+        const found = await b.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+          pluginData: { inner: true },
+        });
+        if (found.errors.length > 0) return { errors: found.errors };
+        return { path: relativeSpecifier(outdir, found.path), external: true };
+      });
+      // import.meta.url: the module's own file, written relative to the bundle so the tree can move as a whole.
+      b.onLoad({ filter: /[\\/]dist[\\/]src[\\/].*\.js$/ }, async (args) => {
+        const text = await readFile(args.path, 'utf8');
+        if (!text.includes('import.meta.url')) return undefined;
+        const own = `new URL(${JSON.stringify(relativeSpecifier(outdir, args.path))}, import.meta.url).href`;
+        return { contents: text.replaceAll('import.meta.url', own), loader: 'js' };
+      });
+    },
+  };
+}
+
+/** Writes each target's `cli.mjs` (with its chunks and source maps); a test bundles into a directory of its own. */
+export async function bundle(targets = BUNDLES) {
+  for (const { entry, outdir } of targets) {
+    const out = path.resolve(ROOT, outdir);
+    await rm(out, { recursive: true, force: true }); // chunk names change with their content: no stale ones left
+    await build({
+      entryPoints: { cli: path.resolve(ROOT, entry) },
+      outdir: out,
+      outExtension: { '.js': '.mjs' },
+      bundle: true,
+      // Chunks for what is imported with `import()` (nats.js and the JetStream backend, undici): still loaded only
+      // when first used.
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      // Stack traces name the TypeScript sources (through tsc's maps); the map holds no source text, so the CLI's
+      // start reads a small file (bin/event-service.mjs turns source maps on).
+      sourcemap: 'linked',
+      sourcesContent: false,
+      logLevel: 'warning',
+      // CommonJS packages inside the bundle call require() for Node's built-ins.
+      banner: {
+        js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);",
+      },
+      plugins: [keepOwnFiles(out)],
+    });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  try {
+    await bundle();
+  } catch (err) {
+    console.error(`bundle: ${err.message}`);
+    process.exit(1);
+  }
+}
