@@ -1,7 +1,7 @@
 // The gateway's /metrics series (prom-client through shared MetricSet), read from the running gateway at scrape
 // time. With workers, each worker keeps its own set and the primary sums them (cluster-monitor.ts).
 import { MetricSet } from '@event-broker/shared';
-import type { GatewayMonitorSource } from './monitor.js';
+import type { GatewayMonitorSource } from './monitor-source.js';
 
 /** Series prefix: the process is the event gateway (nats-server's exporter uses gnatsd_). */
 export const P = 'event_gateway_';

@@ -18,26 +18,19 @@ import {
   textResponse,
   unavailable,
   varz,
-  type Broker,
   type Client,
-  type ClientLimits,
   type ConnzOptions,
   type Health,
   type Leafz,
   type Logger,
   type MetricSet,
   type MonitorHandler,
-  type ServerState,
 } from '@event-broker/shared';
 import { GatewayAdmission } from './admission.js';
-import type { AuthFailureCounts } from './auth-failures.js';
 import { NO_LIMIT } from './auth/limits.js';
-import type { GatewayConfig, MonitorSection } from './config-types.js';
-import type { EventCredit, GatewayUplink } from './event-credit.js';
-import type { HealthProbe } from './health.js';
-import type { ListenerQuota } from './listener-quota.js';
+import type { MonitorSection } from './config-types.js';
 import { gatewayMetrics } from './monitor-metrics.js';
-import type { GatewayStats } from './stats.js';
+import type { GatewayMonitorSource } from './monitor-source.js';
 
 /** A health check waits this long for the service's reply. */
 const HEALTH_TIMEOUT_MS = 2000;
@@ -60,31 +53,7 @@ const CONNZ: ConnzOptions = {
   authorizedUser: (c) => c.identity,
 };
 
-/** What the monitoring port reads from the running gateway (server.ts EventGateway), every field on use. */
-export interface GatewayMonitorSource {
-  readonly serverId: string;
-  readonly config: GatewayConfig;
-  readonly logger: Logger;
-  readonly startedAt: Date;
-  readonly configLoadedAt: Date;
-  /** The bound client port and WebSocket port. */
-  readonly port: number;
-  readonly websocketPort: number | undefined;
-  readonly state: ServerState;
-  readonly clients: ReadonlyMap<number, Client>;
-  readonly totalConnections: number;
-  readonly broker: Broker;
-  /** The limits clients are kept to (max_payload lowered to the upstream's: upstream-link.ts ClientLimitsInForce). */
-  readonly limits: ClientLimits;
-  readonly uplink: GatewayUplink;
-  readonly health: HealthProbe;
-  readonly eventCredit: EventCredit;
-  readonly listenerQuota: ListenerQuota;
-  readonly authFailures: AuthFailureCounts;
-  readonly permissionViolations: { readonly publish: number; readonly subscribe: number };
-  serverInfo(): Record<string, unknown>;
-  stats(): GatewayStats;
-}
+export type { GatewayMonitorSource } from './monitor-source.js';
 
 /** The monitoring port's own figures, which /varz reports beside the gateway's (the port's owner fills them in). */
 export interface MonitorPortFacts {

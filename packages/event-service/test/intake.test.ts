@@ -164,7 +164,8 @@ test('at event_limit a request gets the limit error, and is accepted again once 
 });
 
 test('at event_limit a plain publisher is paused until room frees, and nothing it sent is lost', async (t) => {
-  const { svc, store, intake, drain } = await limitedIntake(t, 5);
+  // event_limit 50: still 60 pauses over 3,000 events, each resumed only by a drain (5 made it 600 rounds: seconds under load).
+  const { svc, store, intake, drain } = await limitedIntake(t, 50);
   const pub = await nats(t, svc.port);
   // 1 KiB events, enough of them to span many socket reads: a pause takes effect at the next read.
   const TOTAL = 3000;
