@@ -10,7 +10,7 @@
 //   --generator <g>    native | libnats | node (default: native when cc + libnats-dev are there, else node).
 //                      native = bench/bin/loadgen with raw sockets (lightest, see native/loadgen.c); libnats = the
 //                      same binary driving the NATS C client; node = bench/src/node-loadgen.ts
-//   --repeat <n>       run each scenario n times per server, keep the median (default 1)
+//   --repeat <n>       run each scenario n times per server, the servers taking turns; each metric's median (default 1)
 //   --all              include opt-in scenarios (idle-10k, soak)
 //   --soak-seconds <s> seconds of mixed load in `soak` (default 60, 15 with --quick), then 10 s idle (3 s)
 //   --cpu-prof <dir>   run our service with node --cpu-prof, one .cpuprofile per service child in <dir> (and per
