@@ -13,7 +13,7 @@
 // replacement continues far beyond, CID_SPAN), so a cid is unique across the gateway and over its life. No worker
 // gets [monitor]: the primary serves the monitoring port and answers for every worker, asking each over the IPC
 // channel (cluster-monitor.ts). max_connections is one budget for the whole gateway, held by the primary: a worker
-// asks it for a slot as it accepts a socket (cluster-slots.ts). The service's listener_limit and event
+// takes a slot from it as it accepts a socket, leasing a few ahead while far from the limit (cluster-slots.ts). The service's listener_limit and event
 // credit are the service's budgets: each uplink draws on them like any leaf connection.
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
@@ -108,7 +108,10 @@ export class GatewayPrimary implements PrimaryMonitorSource {
   private monitor: PrimaryMonitor | undefined;
   private bound: BoundPorts | undefined;
   /** max_connections for the whole gateway, read on every ask (a reload reaches the next socket). */
-  private readonly slots = new SlotBudget(() => this.config.gateway.max_connections);
+  private readonly slots = new SlotBudget(
+    () => this.config.gateway.max_connections,
+    () => this.workerCount,
+  );
 
   constructor(
     public config: GatewayConfig,
@@ -339,6 +342,7 @@ export function runWorker(): void {
   process.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'slot':
+      case 'slot-reclaim':
         slots.answered(msg);
         return;
       case 'start': {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { logLine, type Run } from '@event-broker/test-support/child';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
-import { within } from '@event-broker/test-support/wait';
-import { ALL, cli, devPki, external, gatewayToml, startService } from './helpers/ops.js';
+import { until, within } from '@event-broker/test-support/wait';
+import { ALL, cli, devPki, external, gatewayToml, getJson, startService } from './helpers/ops.js';
 
 async function started(run: Run): Promise<number> {
   await logLine(run, 'ready');
@@ -58,4 +58,26 @@ test('workers = 2: a reload lowering max_connections leaves the connections over
   await assert.rejects(external(t, pki, `127.0.0.1:${port}`, token, OPTS));
   await logLine(run, 'maximum connections exceeded, refusing');
   assert.ok(!a.isClosed() && !b.isClosed());
+});
+
+test('workers = 2, max_connections = 30: with slots leased ahead while far from the limit, exactly 30 are admitted, the 31st is refused, and one gone lets one in', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const file = write(
+    tmpDir(t),
+    'gateway.toml',
+    gatewayToml(pki, service.leafnodePort!, ['workers = 2', 'max_connections = 30']),
+  );
+  const run = cli(t, ['--config', file]);
+  const port = await started(run);
+  const monitorPort = (await logLine(run, 'monitoring listener started')).port as number;
+  const token = await pki.token('kim', ALL);
+  const clients = [];
+  for (let i = 0; i < 30; i++) clients.push(await external(t, pki, `127.0.0.1:${port}`, token, OPTS));
+  await assert.rejects(external(t, pki, `127.0.0.1:${port}`, token, OPTS));
+  await logLine(run, 'maximum connections exceeded, refusing');
+  await clients.pop()!.close();
+  await until(async () => (await getJson(`http://127.0.0.1:${monitorPort}/varz`)).connections === 29, 'one is gone');
+  const last = await external(t, pki, `127.0.0.1:${port}`, token, OPTS);
+  assert.ok(!last.isClosed() && clients.every((c) => !c.isClosed()));
 });
