@@ -9,11 +9,11 @@
 // cannot start is tried again, the wait doubling up to a minute). Workers ignore signals: a service manager that
 // signals the whole process group would otherwise start two shutdowns.
 //
-// What each worker gets (workerConfig): max_connections / workers (rounded up: node:cluster hands out connections
-// round-robin, so the shares fill evenly), and a connection id space of its own (worker w of W: w, w + W, ...; a
+// What each worker gets (workerConfig): the configuration, and a connection id space of its own (worker w of W: w, w + W, ...; a
 // replacement continues far beyond, CID_SPAN), so a cid is unique across the gateway and over its life. No worker
 // gets [monitor]: the primary serves the monitoring port and answers for every worker, asking each over the IPC
-// channel (cluster-monitor.ts). The service's listener_limit and event
+// channel (cluster-monitor.ts). max_connections is one budget for the whole gateway, held by the primary: a worker
+// takes a slot from it as it accepts a socket, leasing a few ahead while far from the limit (cluster-slots.ts). The service's listener_limit and event
 // credit are the service's budgets: each uplink draws on them like any leaf connection.
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
@@ -28,6 +28,7 @@ import {
   type MonitorReply,
   type PrimaryMonitorSource,
 } from './cluster-monitor.js';
+import { SlotBudget, WorkerSlots, type SlotGrant, type SlotRequest } from './cluster-slots.js';
 import { planGatewayReload } from './config.js';
 import type { GatewayConfig } from './config-types.js';
 import { EventGateway } from './server.js';
@@ -56,12 +57,14 @@ type ToWorker =
   | { type: 'reload'; config: GatewayConfig }
   | { type: 'lame-duck' }
   | { type: 'close' }
+  | SlotGrant
   | MonitorQuery;
 /** Worker → primary. */
 type FromWorker =
   | { type: 'hello' }
   | { type: 'ready'; port: number; websocketPort?: number }
   | { type: 'failed'; err: string; code?: string }
+  | SlotRequest
   | MonitorReply;
 
 /** The ports every worker (and a replacement) binds: the file's, or for 0 one the primary found unused. */
@@ -71,14 +74,14 @@ interface BoundPorts {
 }
 
 /**
- * The share of `config` worker `id` (1-based) of `workers` runs with, on the ports `bound` names (node:cluster
- * shares a port 0 by the order of each worker's listen calls, which a worker's own other ports would upset).
+ * What every worker runs with: `config` without [monitor], on the ports `bound` names (node:cluster shares a port 0
+ * by the order of each worker's listen calls, which a worker's own other ports would upset).
  */
-export function workerConfig(config: GatewayConfig, id: number, workers: number, bound?: BoundPorts): GatewayConfig {
+export function workerConfig(config: GatewayConfig, bound?: BoundPorts): GatewayConfig {
   const { monitor: _monitor, websocket, ...rest } = config;
+  // max_connections stays the whole gateway's (the primary's budget: cluster-slots.ts), as each worker logs it.
   const gateway = {
     ...config.gateway,
-    max_connections: Math.ceil(config.gateway.max_connections / workers),
     ...(bound !== undefined && { port: bound.port }),
   };
   const ws = websocket && bound?.websocketPort !== undefined ? { ...websocket, port: bound.websocketPort } : websocket;
@@ -104,6 +107,11 @@ export class GatewayPrimary implements PrimaryMonitorSource {
   private stopMsg: ToWorker | undefined;
   private monitor: PrimaryMonitor | undefined;
   private bound: BoundPorts | undefined;
+  /** max_connections for the whole gateway, read on every ask (a reload reaches the next socket). */
+  private readonly slots = new SlotBudget(
+    () => this.config.gateway.max_connections,
+    () => this.workerCount,
+  );
 
   constructor(
     public config: GatewayConfig,
@@ -167,9 +175,8 @@ export class GatewayPrimary implements PrimaryMonitorSource {
     this.config = plan.config;
     this.configLoadedAt = new Date();
     if (this.logger.level !== plan.config.log.level) this.logger.level = plan.config.log.level;
-    for (const [id, worker] of this.workers) {
-      send(worker, { type: 'reload', config: workerConfig(next, id, this.workerCount, this.bound) });
-    }
+    const config = workerConfig(next, this.bound);
+    for (const worker of this.workers.values()) send(worker, { type: 'reload', config });
     return plan;
   }
 
@@ -211,6 +218,7 @@ export class GatewayPrimary implements PrimaryMonitorSource {
     let ready = false;
     worker.on('exit', (code, signal) => {
       if (this.workers.get(id) === worker) this.workers.delete(id);
+      this.slots.exited(worker);
       this.queries.exited(id);
       // One that never listened is its starter's to report (listen() or replace()).
       if (this.stopping || !ready) return;
@@ -223,11 +231,12 @@ export class GatewayPrimary implements PrimaryMonitorSource {
         reject(new Error(`gateway worker ${id} did not start within ${START_TIMEOUT_MS} ms`));
       }, START_TIMEOUT_MS);
       worker.on('message', (msg: FromWorker) => {
+        if (msg.type === 'slot-ask' || msg.type === 'slot-release') return this.slots.handle(worker, msg);
         // A message sent before the worker listens for them would be lost: it says hello first.
         if (msg.type === 'hello') {
           // Forked before a SIGTERM or SIGINT it was too young to hear: it ends instead of starting.
           if (this.stopMsg !== undefined) return send(worker, { type: 'close' });
-          const config = workerConfig(this.config, id, this.workerCount, this.bound);
+          const config = workerConfig(this.config, this.bound);
           send(worker, { type: 'start', config, id, workers: this.workerCount, cidFirst });
         } else if (msg.type === 'ready') {
           clearTimeout(timer);
@@ -323,11 +332,19 @@ export function runWorker(): void {
     } satisfies FromWorker);
     exit(1);
   };
+  const slots = new WorkerSlots();
   // The primary is gone (killed): nobody will relay a signal again, so close.
-  process.on('disconnect', () => end('close'));
+  process.on('disconnect', () => {
+    slots.disconnected();
+    end('close');
+  });
   process.send?.({ type: 'hello' } satisfies FromWorker);
   process.on('message', (msg: ToWorker) => {
     switch (msg.type) {
+      case 'slot':
+      case 'slot-reclaim':
+        slots.answered(msg);
+        return;
       case 'start': {
         const c = msg.config;
         logger = createLogger({ format: c.log.format, level: c.log.level, name: 'event-gateway' }).child({
@@ -335,7 +352,7 @@ export function runWorker(): void {
         });
         let g: EventGateway;
         try {
-          g = new EventGateway(c, logger, { cids: { first: msg.cidFirst, step: msg.workers } });
+          g = new EventGateway(c, logger, { cids: { first: msg.cidFirst, step: msg.workers }, slots });
         } catch (err) {
           // A certificate or key file that cannot be used: reported as listen() failures are, not as a crash.
           return failed(err as Error);

@@ -57,7 +57,7 @@ export const gatewaySchema = s
         /** Name in INFO and in the leaf CONNECT upstream; defaults to the server id. */
         server_name: clientPort.shape.server_name.restart(),
         // The CLI forks them once (cluster.ts); the in-process startGateway is always one process.
-        /** Processes sharing the client ports (the CLI; default: the core count, at most 64). 1 = one process. Each has its own uplink and max_connections / workers of the connections (rounded up). */
+        /** Processes sharing the client ports (the CLI; default: the core count, at most 64). 1 = one process. Each has its own uplink; max_connections is one budget for the whole gateway, held by the first process. */
         workers: s.integer({ min: 1, max: MAX_WORKERS }).default(CORES).restart(),
       })
       .check((gw, ctx) => {

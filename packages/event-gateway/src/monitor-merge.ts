@@ -33,7 +33,7 @@ type Json = Record<string, unknown>;
 export interface PrimaryFacts {
   serverId: string;
   serverName: string;
-  /** The whole gateway's max_connections (each worker has its share). */
+  /** The whole gateway's max_connections (one budget, held by the primary: cluster-slots.ts). */
   maxConnections: number;
   startedAt: Date;
   configLoadedAt: Date;

@@ -19,6 +19,7 @@ import {
   type FrontendHost,
   type ReloadPlan,
   type ServerState,
+  type SharedSlots,
 } from '@event-broker/shared';
 import { GatewayAdmission } from './admission.js';
 import { AdmissionGate } from './admission-gate.js';
@@ -40,9 +41,13 @@ import { VERSION } from './version.js';
  */
 const UPLINK_FLUSH_MS = 5000;
 
-/** A worker of a multi-process gateway (cluster.ts): its share of the connection ids; the primary asks its views. */
+/**
+ * A worker of a multi-process gateway (cluster.ts): its share of the connection ids, and max_connections as the
+ * primary's budget for the whole gateway; the primary asks its views.
+ */
 export interface GatewayWorkerRole {
   cids: { first: number; step: number };
+  slots?: SharedSlots;
 }
 
 export class EventGateway implements FrontendHost {
@@ -91,6 +96,7 @@ export class EventGateway implements FrontendHost {
       port: config.gateway.port,
       tls: tlsOptions,
       ...(worker !== undefined && { cids: worker.cids }),
+      ...(worker?.slots !== undefined && { sharedSlots: worker.slots }),
       websocket: ws && {
         host: ws.host,
         port: ws.port,

@@ -31,7 +31,7 @@ export interface HandshakeFailure {
 /** What the acceptor needs from the port's owner; slot limits are read on use, so a reload reaches the next socket. */
 export interface AcceptorOptions<C extends AcceptedConn> {
   /** How sockets are counted (slots.ts SlotPolicy); `max` and `deadlineMs` are read as each socket arrives. */
-  readonly slots: Pick<SlotPolicy<C>, 'max' | 'deadlineMs' | 'countsUntil' | 'whenFull' | 'ids'>;
+  readonly slots: Pick<SlotPolicy<C>, 'max' | 'deadlineMs' | 'countsUntil' | 'whenFull' | 'ids' | 'shared'>;
   /** Server TLS options: accepted sockets are greeted in plaintext, then must upgrade. */
   readonly tls?: tls.TlsOptions;
   /** False while the owner drains or closes: new sockets are dropped. */
@@ -68,6 +68,7 @@ export class Acceptor<C extends AcceptedConn> {
       countsUntil: limits.countsUntil,
       whenFull: limits.whenFull,
       ...(limits.ids !== undefined && { ids: limits.ids }),
+      ...(limits.shared !== undefined && { shared: limits.shared }),
       get max() {
         return limits.max;
       },
@@ -107,8 +108,11 @@ export class Acceptor<C extends AcceptedConn> {
    * upgraded(). `refuse` turns it away when there is no slot (no stream yet to carry an -ERR).
    */
   acceptUpgrading(socket: net.Socket, refuse: (socket: net.Socket) => void): void {
-    const slot = this.claim(socket, () => refuse(socket));
-    if (slot !== undefined) this.slots.handshake(slot);
+    this.claim(
+      socket,
+      () => refuse(socket),
+      (slot) => this.slots.handshake(slot),
+    );
   }
 
   /** The upgrade of a socket from acceptUpgrading is done: its connection starts over `transport`. False: its slot is gone, close the stream. */
@@ -144,8 +148,15 @@ export class Acceptor<C extends AcceptedConn> {
   }
 
   private accept(socket: net.Socket): void {
-    const slot = this.claim(socket, (id) => this.opts.refuse(socket, id));
-    if (slot === undefined) return;
+    this.claim(
+      socket,
+      (id) => this.opts.refuse(socket, id),
+      (slot) => this.accepted(slot),
+    );
+  }
+
+  private accepted(slot: Slot<C>): void {
+    const socket = slot.socket;
     if (this.tlsServer === undefined) {
       this.start(slot, new SocketTransport(socket));
       return;
@@ -156,14 +167,27 @@ export class Acceptor<C extends AcceptedConn> {
     this.tlsServer.emit('connection', socket);
   }
 
-  /** Counts a just-accepted socket (AdmissionSlots); `refuse` turns it away when there is no room. */
-  private claim(socket: net.Socket, refuse: (id: number) => void): Slot<C> | undefined {
+  /**
+   * Counts a just-accepted socket (AdmissionSlots), then `counted` goes on with it; `refuse` turns it away when there
+   * is no room. With a shared budget that is once the answer is in (what it sends meanwhile waits in its stream's buffer).
+   */
+  private claim(socket: net.Socket, refuse: (id: number) => void, counted: (slot: Slot<C>) => void): void {
     socket.on('error', () => {}); // reported through the transport once started; before that, the close says it
     if (!this.opts.accepting()) {
       socket.destroy();
-      return undefined;
+      return;
     }
-    return this.slots.claim(socket, refuse);
+    const slot = this.slots.claim(socket, refuse);
+    if (!(slot instanceof Promise)) {
+      if (slot !== undefined) counted(slot);
+      return;
+    }
+    void slot.then((s) => {
+      if (s === undefined) return;
+      // Stopped while the grant was on its way: given back as its socket closes.
+      if (!this.opts.accepting()) s.socket.destroy();
+      else counted(s);
+    });
   }
 
   private createTlsServer(options: tls.TlsOptions): tls.Server {

@@ -22,7 +22,7 @@ import { Acceptor, listenOn, type HandshakeFailure } from './acceptor.js';
 import type { Broker } from './broker.js';
 import { Client, type ClientAuthenticator, type ClientContext, type ClientLimits } from './client.js';
 import { clientInfo } from './context.js';
-import type { Slot } from './slots.js';
+import type { SharedSlots, Slot } from './slots.js';
 import { WebSocketTransport, messageBytesBound, type Transport } from './transport.js';
 
 /**
@@ -56,6 +56,11 @@ export interface FrontendOptions {
   tls?: tls.TlsOptions;
   /** The client ids (cid) handed out: first, first + step, ... (slots.ts SlotPolicy ids); default 1, 2, 3... */
   cids?: { first: number; step: number };
+  /**
+   * max_connections is a budget shared with other processes on the same ports (the gateway's workers): each socket
+   * waits for a grant from it; `host.maxConnections` is then the whole's, for logs. Absent: this process's alone.
+   */
+  sharedSlots?: SharedSlots;
   websocket?: {
     host: string;
     port: number;
@@ -98,6 +103,7 @@ export class ClientFrontend implements ClientContext {
         countsUntil: 'closed',
         whenFull: 'evict',
         ...(options.cids !== undefined && { ids: options.cids }),
+        ...(options.sharedSlots !== undefined && { shared: options.sharedSlots }),
         get max() {
           return host.maxConnections;
         },

@@ -29,6 +29,18 @@ export interface Slot<C extends SlotConn> {
   readonly gone: AbortSignal;
 }
 
+/**
+ * A budget of slots shared with other processes on the same port (the gateway's workers): each slot counted here
+ * holds one grant of it, from claim until it is no longer counted, except one evicted to make room, whose grant
+ * passes to the newcomer. Without one, `max` alone bounds the table.
+ */
+export interface SharedSlots {
+  /** One more slot: true when granted; false when the whole is full, or when no answer came in time. */
+  acquire(): Promise<boolean>;
+  /** A granted slot is free again. */
+  release(): void;
+}
+
 /** How a port counts; every field is read on use, so a reload reaches the next socket. */
 export interface SlotPolicy<C extends SlotConn> {
   /** The most slots counted at once (max_connections, max_unauthenticated). */
@@ -47,6 +59,8 @@ export interface SlotPolicy<C extends SlotConn> {
    * workers) take interleaved spaces, so a connection id is unique across them.
    */
   readonly ids?: { readonly first: number; readonly step: number };
+  /** The budget shared with other processes (then `max` is not read here: the budget's holder applies it). */
+  readonly shared?: SharedSlots;
   /** The deadline passed and the connection is not admitted (`slot.conn` undefined: still in its handshake). */
   expired(slot: Slot<C>): void;
   /**
@@ -63,6 +77,8 @@ interface SlotState<C extends SlotConn> extends Slot<C> {
   unsettled: number;
   /** Released while verdicts were unsettled: counted until they settle. */
   releasing: boolean;
+  /** Evicted to make room: its grant of the shared budget passes to the newcomer instead of going back. */
+  handedOver: boolean;
 }
 
 export class AdmissionSlots<C extends SlotConn> {
@@ -92,16 +108,41 @@ export class AdmissionSlots<C extends SlotConn> {
 
   /**
    * Counts a just-accepted socket, making room when full and the policy evicts; `refuse` turns it away when there is
-   * none (its id is the one it would have had). Starts its admission deadline.
+   * none (its id is the one it would have had). Starts its admission deadline. With a shared budget, the answer
+   * waits for a grant (a socket closed meanwhile gets none, and gives back one it was granted).
    */
-  claim(socket: net.Socket, refuse: (id: number) => void): Slot<C> | undefined {
+  claim(socket: net.Socket, refuse: (id: number) => void): Slot<C> | undefined | Promise<Slot<C> | undefined> {
     const id = this.nextId;
     this.nextId += this.policy.ids?.step ?? 1;
-    const max = this.policy.max;
-    if (this.counted.size >= max && !this.makeRoom()) {
+    const shared = this.policy.shared;
+    if (shared !== undefined) return this.claimShared(shared, id, socket, refuse);
+    if (this.counted.size >= this.policy.max && !this.makeRoom()) {
       refuse(id);
       return undefined;
     }
+    return this.count(id, socket);
+  }
+
+  private async claimShared(
+    shared: SharedSlots,
+    id: number,
+    socket: net.Socket,
+    refuse: (id: number) => void,
+  ): Promise<Slot<C> | undefined> {
+    const granted = await shared.acquire();
+    if (socket.destroyed) {
+      if (granted) shared.release();
+      return undefined;
+    }
+    // The whole is full: a connection of this process not yet admitted gives its grant to the newcomer.
+    if (!granted && !this.makeRoom()) {
+      refuse(id);
+      return undefined;
+    }
+    return this.count(id, socket);
+  }
+
+  private count(id: number, socket: net.Socket): Slot<C> {
     const abort = new AbortController();
     const slot: SlotState<C> = {
       id,
@@ -113,6 +154,7 @@ export class AdmissionSlots<C extends SlotConn> {
       gone: abort.signal,
       unsettled: 0,
       releasing: false,
+      handedOver: false,
     };
     slot.timer = setTimeout(() => this.deadline(slot), this.policy.deadlineMs);
     slot.timer.unref?.();
@@ -195,6 +237,7 @@ export class AdmissionSlots<C extends SlotConn> {
     if (this.policy.whenFull !== 'evict') return false;
     const lingering = this.lingering.values().next();
     if (lingering.done !== true) {
+      lingering.value.handedOver = true;
       lingering.value.socket.destroy();
       this.release(lingering.value);
       return true;
@@ -206,6 +249,7 @@ export class AdmissionSlots<C extends SlotConn> {
       }
       if (slot.unsettled > 0) continue;
       this.unadmitted.delete(id);
+      slot.handedOver = true;
       this.policy.evicted(slot);
       this.track(slot.socket);
       this.release(slot);
@@ -237,7 +281,10 @@ export class AdmissionSlots<C extends SlotConn> {
     clearTimeout(slot.timer);
     slot.timer = undefined;
     if (slot.socket.destroyed) slot.abort.abort();
-    if (this.counted.get(slot.id) === slot) this.counted.delete(slot.id);
+    if (this.counted.get(slot.id) === slot) {
+      this.counted.delete(slot.id);
+      if (!slot.handedOver) this.policy.shared?.release();
+    }
     this.unadmitted.delete(slot.id);
     this.lingering.delete(slot.id);
     if (this.handshaking.get(slot.peer) === slot) this.handshaking.delete(slot.peer);

@@ -1,0 +1,83 @@
+// `[gateway] workers = 2` through the CLI: max_connections is one budget for the whole gateway, held by the primary
+// (cluster-slots.ts). A worker that dies gives back the slots of the clients it held; a reload lowering the limit
+// leaves the connections over it open (as one process does) and refuses newcomers. The two base cases (admitted
+// whenever the gateway holds fewer, refused past it) are in workers-lifecycle.test.ts. Official `nats` clients, a real
+// event service, real sockets; no timing assertions.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { logLine, type Run } from '@event-broker/test-support/child';
+import { tmpDir, write } from '@event-broker/test-support/tmp';
+import { until, within } from '@event-broker/test-support/wait';
+import { ALL, cli, devPki, external, gatewayToml, getJson, startService } from './helpers/ops.js';
+
+async function started(run: Run): Promise<number> {
+  await logLine(run, 'ready');
+  const port = (await logLine(run, 'listening for client connections', { fields: { worker: 1 } })).port as number;
+  await logLine(run, 'listening for client connections', { fields: { worker: 2 } });
+  return port;
+}
+
+const OPTS = { nats: { reconnect: false } };
+
+test('workers = 2, max_connections = 1: a worker killed with its client gives the slot back, and the next client is admitted', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const file = write(
+    tmpDir(t),
+    'gateway.toml',
+    gatewayToml(pki, service.leafnodePort!, ['workers = 2', 'max_connections = 1']),
+  );
+  const run = cli(t, ['--config', file]);
+  const port = await started(run);
+  const token = await pki.token('kim', ALL);
+  const a = await external(t, pki, `127.0.0.1:${port}`, token, OPTS);
+  const holder = (await logLine(run, 'client connected')).pid as number;
+  const closed = a.closed();
+  process.kill(holder, 'SIGKILL');
+  await within(closed, "a's worker is gone, and a with it");
+  // The slot a held is free: whichever worker the port hands b to (the survivor, or the replacement) admits it.
+  const b = await external(t, pki, `127.0.0.1:${port}`, token, OPTS);
+  assert.ok(!b.isClosed());
+});
+
+test('workers = 2: a reload lowering max_connections leaves the connections over it open and refuses newcomers', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const config = (max: number) => gatewayToml(pki, service.leafnodePort!, ['workers = 2', `max_connections = ${max}`]);
+  const file = write(tmpDir(t), 'gateway.toml', config(3));
+  const run = cli(t, ['--config', file]);
+  const port = await started(run);
+  const token = await pki.token('kim', ALL);
+  const a = await external(t, pki, `127.0.0.1:${port}`, token, OPTS);
+  const b = await external(t, pki, `127.0.0.1:${port}`, token, OPTS);
+  fs.writeFileSync(file, config(1).join('\n'));
+  run.child.kill('SIGHUP');
+  await Promise.all([1, 2].map((w) => logLine(run, 'configuration reloaded', { fields: { worker: w } })));
+  // Two held against a limit of one: both stay; a third is refused, whichever worker the port hands it to.
+  await assert.rejects(external(t, pki, `127.0.0.1:${port}`, token, OPTS));
+  await logLine(run, 'maximum connections exceeded, refusing');
+  assert.ok(!a.isClosed() && !b.isClosed());
+});
+
+test('workers = 2, max_connections = 30: with slots leased ahead while far from the limit, exactly 30 are admitted, the 31st is refused, and one gone lets one in', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const file = write(
+    tmpDir(t),
+    'gateway.toml',
+    gatewayToml(pki, service.leafnodePort!, ['workers = 2', 'max_connections = 30']),
+  );
+  const run = cli(t, ['--config', file]);
+  const port = await started(run);
+  const monitorPort = (await logLine(run, 'monitoring listener started')).port as number;
+  const token = await pki.token('kim', ALL);
+  const clients = [];
+  for (let i = 0; i < 30; i++) clients.push(await external(t, pki, `127.0.0.1:${port}`, token, OPTS));
+  await assert.rejects(external(t, pki, `127.0.0.1:${port}`, token, OPTS));
+  await logLine(run, 'maximum connections exceeded, refusing');
+  await clients.pop()!.close();
+  await until(async () => (await getJson(`http://127.0.0.1:${monitorPort}/varz`)).connections === 29, 'one is gone');
+  const last = await external(t, pki, `127.0.0.1:${port}`, token, OPTS);
+  assert.ok(!last.isClosed() && clients.every((c) => !c.isClosed()));
+});
