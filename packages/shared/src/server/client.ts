@@ -56,6 +56,8 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   // Read on every message: kept here, not behind the admission.
   private opts: ConnectOptions = PRE_CONNECT_OPTIONS;
   private connected = false;
+  /** nats-server's firstPongSent: async INFOs wait for it, clients read the PONG after CONNECT before anything else. */
+  private infoHeld: Record<string, unknown> | undefined | false = undefined;
   /** Set by an admission with permissions; undefined: everything allowed. */
   private permissions: ClientPermissions | undefined;
   /** A publish a gate parked (Broker.admit said no) or a SUB a subscribe gate waits on (Broker.add said 'wait'). */
@@ -244,10 +246,7 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.core.fail(err, detail);
   }
 
-  /**
-   * Closed to make room (the frontend's max_connections, before admission): `-ERR 'maximum connections exceeded'`
-   * after whatever it is still owed, then dropped once that is out (Transport.refuse), never cut before.
-   */
+  /** Closed to make room (max_connections, before admission): its -ERR after what it is owed, then dropped. */
   evict(): void {
     if (this.closeReason !== undefined) return;
     this.writeRaw(errLine(Errors.maxConnections));
@@ -259,16 +258,13 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.core.close(reason, 'end');
   }
 
-  /** Sends an asynchronous INFO (lame duck, limits changed). */
+  /** Sends an asynchronous INFO (lame duck, limits changed); before the first PONG it waits for it (infoHeld). */
   sendInfo(extra: Record<string, unknown>): void {
+    if (this.infoHeld !== false) return void (this.infoHeld = { ...this.infoHeld, ...extra });
     this.writeRaw(clientInfo(this.ctx, this.cid, this.transport.remoteAddress, extra));
   }
 
-  /**
-   * Limits changed by a reload; max_payload stays lowered by the connection's own (maxPayloadBytes). The rest
-   * (max_pending, max_subscriptions, ping_max, write_deadline, the authenticator) is read on use; auth_timeout is
-   * the frontend's, for new connections.
-   */
+  /** Limits changed by a reload (max_payload still lowered by its own); the rest is read on use (auth_timeout: new ones). */
   applyLimits(): void {
     const limits = this.ctx.limits;
     this.parser.limits = { maxControlLine: limits.max_control_line, maxPayload: this.maxPayloadBytes };
@@ -344,6 +340,9 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
   onPing(): void {
     if (!this.admitted()) return;
     this.writeRaw(PONG);
+    const held = this.infoHeld;
+    this.infoHeld = false;
+    if (held) this.sendInfo(held);
   }
 
   onPong(): void {
