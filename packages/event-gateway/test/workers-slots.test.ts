@@ -6,9 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import WebSocket from 'ws';
 import { logLine, type Run } from '@event-broker/test-support/child';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
+import type { SharedSlots } from '@event-broker/shared';
+import { startBridge } from './helpers/bridge.js';
 import { ALL, cli, devPki, external, gatewayToml, getJson, startService } from './helpers/ops.js';
 
 async function started(run: Run): Promise<number> {
@@ -80,4 +83,41 @@ test('workers = 2, max_connections = 30: with slots leased ahead while far from 
   await until(async () => (await getJson(`http://127.0.0.1:${monitorPort}/varz`)).connections === 29, 'one is gone');
   const last = await external(t, pki, `127.0.0.1:${port}`, token, OPTS);
   assert.ok(!last.isClosed() && clients.every((c) => !c.isClosed()));
+});
+
+test('a worker on a shared budget upgrades a WebSocket only once its slot is known: never upgraded, then cut for want of one', async (t) => {
+  // The primary's answer late: an ask unanswered in time is a refusal (WorkerSlots), here after ANSWER_MS.
+  const ANSWER_MS = 1000;
+  let answering = false;
+  const slots: SharedSlots = {
+    acquire: () => (answering ? Promise.resolve(true) : new Promise((r) => setTimeout(() => r(false), ANSWER_MS))),
+    release: () => {},
+  };
+  const b = await startBridge(t, {
+    config: { websocket: { host: '127.0.0.1', port: 0 } },
+    worker: { cids: { first: 1, step: 1 }, slots },
+  });
+  const tlsOptions = {
+    ca: fs.readFileSync(b.pki.ca),
+    cert: fs.readFileSync(b.pki.client.cert),
+    key: fs.readFileSync(b.pki.client.key),
+  };
+  /** What a raw WebSocket client sees first: its INFO, or the end before one (`opened`: the upgrade was done). */
+  const firstWord = (): Promise<{ opened: boolean; info: boolean }> => {
+    const ws = new WebSocket(`wss://localhost:${b.gateway.websocketPort}`, tlsOptions);
+    t.after(() => ws.terminate());
+    let opened = false;
+    ws.on('open', () => (opened = true));
+    return within(
+      new Promise((resolve) => {
+        ws.once('message', (data: Buffer) => resolve({ opened, info: data.toString().startsWith('INFO ') }));
+        ws.once('close', () => resolve({ opened, info: false }));
+        ws.once('error', () => resolve({ opened, info: false }));
+      }),
+      'the WebSocket client is greeted or closed',
+    );
+  };
+  assert.deepEqual(await firstWord(), { opened: false, info: false }, 'refused before its upgrade');
+  answering = true;
+  assert.deepEqual(await firstWord(), { opened: true, info: true }, 'granted: upgraded and greeted');
 });

@@ -297,6 +297,7 @@ export class AdmissionSlots<C extends SlotConn> {
   }
 }
 
-function peerKey(s: net.Socket): string {
+/** A socket's peer address: the same for the TCP socket and the TLS or WebSocket stream over it. */
+export function peerKey(s: net.Socket): string {
   return `${s.remoteAddress}:${s.remotePort}`;
 }
