@@ -65,6 +65,14 @@ export class SlotBudget {
     this.ask(worker, msg.seq, msg.want);
   }
 
+  /**
+   * max_connections changed (a reload): spares leased under the old limit are called back, else a worker would
+   * admit on them past a lower one.
+   */
+  limitChanged(): void {
+    this.reclaim();
+  }
+
   /** The worker is gone: its sockets closed with it, so every slot it held is free. */
   exited(worker: Worker): void {
     const h = this.held.get(worker);

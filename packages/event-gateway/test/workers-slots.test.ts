@@ -121,3 +121,22 @@ test('a worker on a shared budget upgrades a WebSocket only once its slot is kno
   answering = true;
   assert.deepEqual(await firstWord(), { opened: true, info: true }, 'granted: upgraded and greeted');
 });
+
+test('workers = 2: a reload lowering max_connections calls back the spares leased under the old limit, so none admits a newcomer over the new one', async (t) => {
+  const pki = await devPki(t);
+  const service = await startService(t, pki);
+  const config = (max: number) => gatewayToml(pki, service.leafnodePort!, ['workers = 2', `max_connections = ${max}`]);
+  const file = write(tmpDir(t), 'gateway.toml', config(100));
+  const run = cli(t, ['--config', file]);
+  const port = await started(run);
+  const token = await pki.token('kim', ALL);
+  // Far from 100: each worker that takes a client leases slots ahead, and holds the rest as spares.
+  const held = [];
+  for (let i = 0; i < 2; i++) held.push(await external(t, pki, `127.0.0.1:${port}`, token, OPTS));
+  fs.writeFileSync(file, config(1).join('\n'));
+  run.child.kill('SIGHUP');
+  await Promise.all([1, 2].map((w) => logLine(run, 'configuration reloaded', { fields: { worker: w } })));
+  // Two held against a limit of one: a newcomer is refused, whichever worker the port hands it to.
+  for (let i = 0; i < 2; i++) await assert.rejects(external(t, pki, `127.0.0.1:${port}`, token, OPTS));
+  assert.ok(held.every((c) => !c.isClosed()));
+});
