@@ -6,11 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import WebSocket from 'ws';
 import { logLine, type Run } from '@event-broker/test-support/child';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
-import type { SharedSlots } from '@event-broker/shared';
+import type { SharedSlots, SlotAnswer } from '@event-broker/shared';
 import { startBridge } from './helpers/bridge.js';
 import { ALL, cli, devPki, external, gatewayToml, getJson, startService } from './helpers/ops.js';
 
@@ -90,7 +91,8 @@ test('a worker on a shared budget upgrades a WebSocket only once its slot is kno
   const ANSWER_MS = 1000;
   let answering = false;
   const slots: SharedSlots = {
-    acquire: () => (answering ? Promise.resolve(true) : new Promise((r) => setTimeout(() => r(false), ANSWER_MS))),
+    acquire: () =>
+      answering ? Promise.resolve('granted') : new Promise((r) => setTimeout(() => r('unanswered'), ANSWER_MS)),
     release: () => {},
   };
   const b = await startBridge(t, {
@@ -139,4 +141,32 @@ test('workers = 2: a reload lowering max_connections calls back the spares lease
   // Two held against a limit of one: a newcomer is refused, whichever worker the port hands it to.
   for (let i = 0; i < 2; i++) await assert.rejects(external(t, pki, `127.0.0.1:${port}`, token, OPTS));
   assert.ok(held.every((c) => !c.isClosed()));
+});
+
+test('a worker on a shared budget whose ask goes unanswered refuses the newcomer and evicts nobody (the whole may have room)', async (t) => {
+  const answers: SlotAnswer[] = ['granted', 'unanswered'];
+  const slots: SharedSlots = { acquire: async () => answers.shift() ?? 'unanswered', release: () => {} };
+  const b = await startBridge(t, { worker: { cids: { first: 1, step: 1 }, slots } });
+  /** A raw socket on the TLS client port: what it is sent up to its first line (`untilClose`: up to its close). */
+  const raw = (untilClose = false): Promise<{ socket: net.Socket; text: string }> => {
+    const socket = net.connect(b.gateway.port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    socket.on('error', () => {});
+    let text = '';
+    return within(
+      new Promise((resolve) => {
+        socket.on('data', (d) => {
+          text += d.toString();
+          if (!untilClose && text.includes('\r\n')) resolve({ socket, text });
+        });
+        socket.once('close', () => resolve({ socket, text }));
+      }),
+      'the raw socket is greeted or closed',
+    );
+  };
+  const waiting = await raw(); // granted, greeted, its TLS handshake not begun: not admitted
+  assert.match(waiting.text, /^INFO /);
+  const newcomer = await raw(true);
+  assert.match(newcomer.text, /-ERR 'maximum connections exceeded'/);
+  assert.ok(!waiting.socket.destroyed, 'the connection not yet admitted was kept');
 });
