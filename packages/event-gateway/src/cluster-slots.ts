@@ -10,7 +10,7 @@
 // gateway counts fewer than max_connections sockets, and never more are counted. A worker that dies gives back
 // everything it held. An ask that gets no answer in time is a refusal, and a grant that comes after is given back.
 import type { Worker } from 'node:cluster';
-import type { SharedSlots } from '@event-broker/shared';
+import type { SharedSlots, SlotAnswer } from '@event-broker/shared';
 
 /** An ask unanswered after this long is a refusal (the primary busy or gone). */
 export const SLOT_ASK_TIMEOUT_MS = 2000;
@@ -63,6 +63,14 @@ export class SlotBudget {
     }
     if (worker.isDead()) return;
     this.ask(worker, msg.seq, msg.want);
+  }
+
+  /**
+   * max_connections changed (a reload): spares leased under the old limit are called back, else a worker would
+   * admit on them past a lower one.
+   */
+  limitChanged(): void {
+    this.reclaim();
   }
 
   /** The worker is gone: its sockets closed with it, so every slot it held is free. */
@@ -129,7 +137,7 @@ function grant(worker: Worker, seq: number, n: number): void {
 /** A worker's side: its spares, and asks and gives back over its IPC channel to the primary. */
 export class WorkerSlots implements SharedSlots {
   private seq = 0;
-  private readonly pending = new Map<number, { resolve(granted: boolean): void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { resolve(answer: SlotAnswer): void; timer: NodeJS.Timeout }>();
   /** Slots granted and not counting a socket. */
   private spare = 0;
   /** Near the limit (told by a reclaim): no spares kept, none asked for, until a grant brings some again. */
@@ -137,17 +145,17 @@ export class WorkerSlots implements SharedSlots {
 
   constructor(private readonly timeoutMs = SLOT_ASK_TIMEOUT_MS) {}
 
-  acquire(): Promise<boolean> {
+  acquire(): Promise<SlotAnswer> {
     if (this.spare > 0) {
       this.spare--;
-      return Promise.resolve(true);
+      return Promise.resolve('granted');
     }
-    if (!process.connected) return Promise.resolve(false);
+    if (!process.connected) return Promise.resolve('unanswered');
     const seq = ++this.seq;
-    return new Promise<boolean>((resolve) => {
+    return new Promise<SlotAnswer>((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(seq);
-        resolve(false);
+        resolve('unanswered');
       }, this.timeoutMs);
       timer.unref();
       this.pending.set(seq, { resolve, timer });
@@ -179,14 +187,14 @@ export class WorkerSlots implements SharedSlots {
       this.lean = false;
       this.spare += msg.n - 1;
     }
-    ask.resolve(msg.n >= 1);
+    ask.resolve(msg.n >= 1 ? 'granted' : 'full');
   }
 
   /** The primary is gone: nothing more will be granted. */
   disconnected(): void {
     for (const ask of this.pending.values()) {
       clearTimeout(ask.timer);
-      ask.resolve(false);
+      ask.resolve('unanswered');
     }
     this.pending.clear();
   }

@@ -169,12 +169,15 @@ export class GatewayPrimary implements PrimaryMonitorSource {
   /** Validated here first (throws before any worker changes), then put in force in every worker. */
   applyConfig(next: GatewayConfig): ReloadPlan<GatewayConfig> {
     const plan = planGatewayReload(this.config, next);
+    const previous = this.config.gateway.max_connections;
     // What EventGateway.applyConfig would throw on (key and certificate files), thrown before anything changes.
     new GatewayAdmission(plan.config, this.logger);
     gatewayTlsOptions(plan.config.tls);
     this.config = plan.config;
     this.configLoadedAt = new Date();
     if (this.logger.level !== plan.config.log.level) this.logger.level = plan.config.log.level;
+    // Before the reload reaches the workers: each has given back its spares by the time it reloads.
+    if (plan.config.gateway.max_connections !== previous) this.slots.limitChanged();
     const config = workerConfig(next, this.bound);
     for (const worker of this.workers.values()) send(worker, { type: 'reload', config });
     return plan;

@@ -12,7 +12,7 @@ import { DEV_PKI_FILES, mintDevToken, writeDevPki, type DevTokenPermissions } fr
 import { startEventService, type EventService } from '@event-broker/event-service';
 import { resolveGatewayConfig } from '../../src/config.js';
 import type { GatewayConfigInput } from '../../src/config-types.js';
-import { EventGateway } from '../../src/server.js';
+import { EventGateway, type GatewayWorkerRole } from '../../src/server.js';
 import { connectRawTls, type RawConn } from '@event-broker/test-support/raw';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { within } from '@event-broker/test-support/wait';
@@ -157,6 +157,8 @@ export interface GatewayOptions {
   logs?: LogCapture;
   /** Wait for the link to come up before resolving (default true); false for an upstream started later. */
   waitUp?: boolean;
+  /** Run as a worker of a multi-process gateway would (its cids, a shared max_connections budget). */
+  worker?: GatewayWorkerRole;
 }
 
 /** A gateway in this process dialling `upstreamUrl`, up (link established) when it resolves. */
@@ -193,7 +195,7 @@ export async function startTestGateway(
     name: 'event-gateway',
     ...(opts.logs && { destination: opts.logs.stream }),
   });
-  const gateway = new EventGateway(config, logger);
+  const gateway = new EventGateway(config, logger, opts.worker);
   t.after(() => gateway.close());
   await gateway.listen();
   if (opts.waitUp !== false) await within(gateway.uplink.waitUntilUp(5000), 'the gateway link comes up', 6000);

@@ -6,7 +6,7 @@
 // socket over the cap or too late is told, and what is logged are the owner's (frontend.ts, the leafnode port).
 import net from 'node:net';
 import tls from 'node:tls';
-import { AdmissionSlots, type Slot, type SlotConn, type SlotPolicy } from './slots.js';
+import { AdmissionSlots, peerKey, type Slot, type SlotConn, type SlotPolicy } from './slots.js';
 import { SocketTransport, type Transport } from './transport.js';
 
 /** The longest delay a Node timer takes: Node's own TLS handshake timer is set this far off (the slot's deadline bounds it). */
@@ -61,6 +61,8 @@ export class Acceptor<C extends AcceptedConn> {
   private readonly tlsServer: tls.Server | undefined;
   private stopped: Promise<void> | undefined;
   private boundPort = 0;
+  /** Sockets whose slot waits for a grant of the shared budget, by peer address (a wss request sees the TLS stream). */
+  private readonly claiming = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: AcceptorOptions<C>) {
     const limits = opts.slots;
@@ -113,6 +115,14 @@ export class Acceptor<C extends AcceptedConn> {
       () => refuse(socket),
       (slot) => this.slots.handshake(slot),
     );
+  }
+
+  /**
+   * Settles once the slot of the socket behind `stream` is known (granted or refused), when it still waits for a grant
+   * of the shared budget: an upgrade completed before would find no slot, and the client be cut after its 101.
+   */
+  slotKnown(stream: net.Socket): Promise<unknown> | undefined {
+    return this.claiming.get(peerKey(stream));
   }
 
   /** The upgrade of a socket from acceptUpgrading is done: its connection starts over `transport`. False: its slot is gone, close the stream. */
@@ -182,12 +192,15 @@ export class Acceptor<C extends AcceptedConn> {
       if (slot !== undefined) counted(slot);
       return;
     }
-    void slot.then((s) => {
+    const peer = peerKey(socket);
+    const known = slot.then((s) => {
+      if (this.claiming.get(peer) === known) this.claiming.delete(peer);
       if (s === undefined) return;
       // Stopped while the grant was on its way: given back as its socket closes.
       if (!this.opts.accepting()) s.socket.destroy();
       else counted(s);
     });
+    this.claiming.set(peer, known);
   }
 
   private createTlsServer(options: tls.TlsOptions): tls.Server {

@@ -192,7 +192,12 @@ export class ClientFrontend implements ClientContext {
       server,
       perMessageDeflate: false,
       maxPayload: messageBytesBound(this.limits, !settable),
-      verifyClient: (info, done) => this.verifyOrigin(info, done),
+      // With a shared budget the slot may still be on its way: the upgrade waits for it (else it finds none).
+      verifyClient: (info, done) => {
+        const known = this.acceptor.slotKnown(info.req.socket);
+        if (known === undefined) return this.verifyOrigin(info, done);
+        void known.then(() => this.verifyOrigin(info, done));
+      },
     });
     wss.on('connection', (ws: WebSocket, req) => {
       const socket = req.socket as net.Socket;

@@ -29,14 +29,20 @@ export interface Slot<C extends SlotConn> {
   readonly gone: AbortSignal;
 }
 
+/** What a shared budget answers an ask for one slot (SharedSlots.acquire). */
+export type SlotAnswer = 'granted' | 'full' | 'unanswered';
+
 /**
  * A budget of slots shared with other processes on the same port (the gateway's workers): each slot counted here
  * holds one grant of it, from claim until it is no longer counted, except one evicted to make room, whose grant
  * passes to the newcomer. Without one, `max` alone bounds the table.
  */
 export interface SharedSlots {
-  /** One more slot: true when granted; false when the whole is full, or when no answer came in time. */
-  acquire(): Promise<boolean>;
+  /**
+   * One more slot: `granted`; `full` when the whole is full (a connection here not yet admitted may give way);
+   * `unanswered` when no answer came in time (refused, nothing evicted: the whole may have room).
+   */
+  acquire(): Promise<SlotAnswer>;
   /** A granted slot is free again. */
   release(): void;
 }
@@ -129,13 +135,13 @@ export class AdmissionSlots<C extends SlotConn> {
     socket: net.Socket,
     refuse: (id: number) => void,
   ): Promise<Slot<C> | undefined> {
-    const granted = await shared.acquire();
+    const answer = await shared.acquire();
     if (socket.destroyed) {
-      if (granted) shared.release();
+      if (answer === 'granted') shared.release();
       return undefined;
     }
     // The whole is full: a connection of this process not yet admitted gives its grant to the newcomer.
-    if (!granted && !this.makeRoom()) {
+    if (answer === 'unanswered' || (answer === 'full' && !this.makeRoom())) {
       refuse(id);
       return undefined;
     }
@@ -297,6 +303,7 @@ export class AdmissionSlots<C extends SlotConn> {
   }
 }
 
-function peerKey(s: net.Socket): string {
+/** A socket's peer address: the same for the TCP socket and the TLS or WebSocket stream over it. */
+export function peerKey(s: net.Socket): string {
   return `${s.remoteAddress}:${s.remotePort}`;
 }
