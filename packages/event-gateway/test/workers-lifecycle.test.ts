@@ -151,13 +151,10 @@ test('workers = 2: SIGTERM while a replacement worker is still loading ends it; 
   const victim = before[0]!;
   process.kill(victim, 'SIGKILL');
   // The replacement is forked REPLACE_DELAY_MS after the exit: SIGTERM as soon as it exists, while it loads.
-  // Polled every few ms (the shared until's interval could miss the ~0.4 s the new worker takes to load).
+  // until polls every 10 ms: well inside the ~0.4 s the new worker takes to load.
   let replacement: number | undefined;
-  for (const end = Date.now() + 15_000; replacement === undefined;) {
-    assert.ok(Date.now() < end, 'the replacement is forked');
-    replacement = childrenOf(primary).find((pid) => !before.includes(pid));
-    if (replacement === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  const forked = () => (replacement = childrenOf(primary).find((pid) => !before.includes(pid))) !== undefined;
+  await until(forked, 'the replacement is forked', 15_000);
   run.child.kill('SIGTERM');
   // Without the fix the replacement is started anyway and the primary waits for it until the shutdown bound
   // (10 s + lame_duck_duration) ends the process.
@@ -284,11 +281,8 @@ test('workers = 2: SIGHUP while a replacement worker is still loading: the repla
   const before = childrenOf(primary);
   process.kill(before[0]!, 'SIGKILL');
   let replacement: number | undefined;
-  for (const end = Date.now() + 15_000; replacement === undefined;) {
-    assert.ok(Date.now() < end, 'the replacement is forked');
-    replacement = childrenOf(primary).find((pid) => !before.includes(pid));
-    if (replacement === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  const forked = () => (replacement = childrenOf(primary).find((pid) => !before.includes(pid))) !== undefined;
+  await until(forked, 'the replacement is forked', 15_000);
   fs.writeFileSync(file, config([tokenId(tokenX)]).join('\n'));
   run.child.kill('SIGHUP');
   await logLine(run, 'gateway worker replaced');
