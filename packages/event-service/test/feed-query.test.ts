@@ -12,7 +12,7 @@ import { tmpDir } from '@event-broker/test-support/tmp';
 import { within } from '@event-broker/test-support/wait';
 import { startEventService, type EventService } from '../src/index.js';
 import { FEED_PARAMETERS, FEED_QUERY_SUBJECT, type FeedPage } from '../src/handlers/event-feed.js';
-import { client, LINK_MS, remotesUp, startHub, startLeafService } from './helpers/leaf-hub.js';
+import { client, LINK_MS, remotesUp, startHub, startLeafService, hubStoreDir } from './helpers/leaf-hub.js';
 
 const sc = StringCodec();
 const TYPES = ['scanJobCreated', 'profileDeleted', 'nodeTerminated'] as const;
@@ -40,7 +40,7 @@ const BACKENDS: { name: string; skip: string | false; start: (t: TestContext) =>
       // request_timeout for the JetStream answers its close asks for.
       let svc: EventService | undefined;
       t.after(() => svc?.close());
-      const hub = await startHub(t, { extra: [`jetstream { store_dir: ${JSON.stringify(tmpDir(t, 'hub-js-'))} }`] });
+      const hub = await startHub(t, { extra: [`jetstream { store_dir: ${JSON.stringify(hubStoreDir(t))} }`] });
       svc = await startLeafService(t, [{ urls: [hub.leafUrl] }], {
         store: { backend: 'jetstream', request_timeout: LINK_MS },
       });

@@ -22,13 +22,12 @@ import { startReceiver } from '@event-broker/test-support/http';
 import { natsServerSkip, startNatsLeaf } from '@event-broker/test-support/nats-server';
 import { untilFlows } from '@event-broker/test-support/flow';
 import { connectRaw, exchange, type RawConn } from '@event-broker/test-support/raw';
-import { tmpDir } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
 import { STREAM_NAME } from '../src/handlers/jetstream/store-config.js';
 import { streamLayout } from '../src/handlers/jetstream/layout.js';
 import { storeReservedSubjects } from '../src/handlers/jetstream/reserved-subjects.js';
 import type { EventService } from '../src/index.js';
-import { HOST, LINK_MS, client, startHub, startLeafService } from './helpers/leaf-hub.js';
+import { HOST, LINK_MS, client, startHub, startLeafService, hubStoreDir } from './helpers/leaf-hub.js';
 
 const skip = natsServerSkip();
 const sc = StringCodec();
@@ -68,7 +67,7 @@ async function hubView(hubNc: NatsConnection) {
 }
 
 async function setUp(t: TestContext) {
-  const hub = await startHub(t, { extra: [`jetstream { store_dir: ${JSON.stringify(tmpDir(t, 'hub-js-'))} }`] });
+  const hub = await startHub(t, { extra: [`jetstream { store_dir: ${JSON.stringify(hubStoreDir(t))} }`] });
   const sink = await startReceiver(t);
   const svc = await startLeafService(t, [{ urls: [hub.leafUrl] }], {
     store: { backend: 'jetstream', request_timeout: LINK_MS },

@@ -9,11 +9,10 @@ import { StringCodec } from 'nats';
 import { startReceiver } from '@event-broker/test-support/http';
 import { natsServerSkip } from '@event-broker/test-support/nats-server';
 import { freePort } from '@event-broker/test-support/processes';
-import { tmpDir } from '@event-broker/test-support/tmp';
 import { until } from '@event-broker/test-support/wait';
 import { streamLayout } from '../src/handlers/jetstream/layout.js';
 import { connectTo } from './helpers/jetstream.js';
-import { LINK_MS, startHub, startLeafService } from './helpers/leaf-hub.js';
+import { LINK_MS, startHub, startLeafService, hubStoreDir } from './helpers/leaf-hub.js';
 
 const skip = natsServerSkip();
 const sc = StringCodec();
@@ -22,7 +21,7 @@ const ev = (type: string, id: string) => JSON.stringify({ specversion: '1.0', id
 
 async function leafWithStore(t: TestContext, jsLines: string) {
   const hub = await startHub(t, {
-    extra: [`jetstream { store_dir: ${JSON.stringify(tmpDir(t, 'hub-js-'))}${jsLines} }`],
+    extra: [`jetstream { store_dir: ${JSON.stringify(hubStoreDir(t))}${jsLines} }`],
   });
   const sink = await startReceiver(t);
   const svc = await startLeafService(t, [{ urls: [hub.leafUrl] }], {

@@ -1,10 +1,12 @@
 // What the leaf-remotes*.test.ts files share: a nats-server 2.9 hub with a client port, a leafnode port and
 // monitoring (its lines extended per test: authorization, JetStream, operator mode), an event service whose
 // [[leafnodes.remotes]] dial it, and the waits on a remote's state. The tests judge.
+import fs from 'node:fs';
 import type { TestContext } from 'node:test';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { startNatsServer, type NatsServer } from '@event-broker/test-support/nats-server';
 import { freePort } from '@event-broker/test-support/processes';
+import { untrackedTmpDir } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
 import { startEventService, type EventService, type ServiceConfigInputWithUnits } from '../../src/index.js';
 
@@ -32,11 +34,28 @@ export function cleanup(t: TestContext, fn: () => unknown): void {
   if (stack === undefined) {
     const fns: (() => unknown)[] = [];
     stacks.set(t, (stack = fns));
+    // Every step runs even when one throws (a hub left running would hang the file to the runner's timeout).
     t.after(async () => {
-      for (const f of fns.reverse()) await f();
+      const errors: unknown[] = [];
+      for (const f of fns.reverse())
+        await Promise.resolve()
+          .then(f)
+          .catch((err: unknown) => errors.push(err));
+      if (errors.length > 0) throw errors[0];
     });
   }
   stack.push(fn);
+}
+
+/**
+ * A directory for a hub's JetStream store (`jetstream { store_dir }`), removed after the hub is stopped: called
+ * before startHub, its removal runs after the hub's kill (last registered first). Removed before, while nats-server
+ * still wrote to it, the rmdir failed with ENOTEMPTY.
+ */
+export function hubStoreDir(t: TestContext): string {
+  const dir = untrackedTmpDir('hub-js-');
+  cleanup(t, () => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 }));
+  return dir;
 }
 
 /**
