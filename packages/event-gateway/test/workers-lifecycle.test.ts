@@ -11,7 +11,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { NatsError, type NatsConnection } from 'nats';
 import { HOST } from '@event-broker/test-support/processes';
-import { jsonLines, logLine, type Run } from '@event-broker/test-support/child';
+import { jsonLines, logLine } from '@event-broker/test-support/child';
+import { workersStarted } from './helpers/workers.js';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
 import { DEV_PKI_FILES } from '@event-broker/dev-tools';
@@ -57,19 +58,12 @@ function withOwnCert(pki: Pki, dir: string, leafPort: number, gateway: string[])
   return { file: write(dir, 'gateway.toml', lines), cert };
 }
 
-async function started(run: Run): Promise<number> {
-  await logLine(run, 'ready');
-  const port = (await logLine(run, 'listening for client connections', { fields: { worker: 1 } })).port as number;
-  await logLine(run, 'listening for client connections', { fields: { worker: 2 } });
-  return port;
-}
-
 test('workers = 2: a primary killed with SIGKILL leaves no worker behind, and the client port is free again', async (t) => {
   const pki = await devPki(t);
   const service = await startService(t, pki);
   const file = write(tmpDir(t), 'gateway.toml', gatewayToml(pki, service.leafnodePort!, ['workers = 2']));
   const run = cli(t, ['--config', file]);
-  const port = await started(run);
+  const port = await workersStarted(run);
   const workers = childrenOf(run.child.pid!);
   assert.equal(workers.length, 2, `two workers: ${workers.join(', ')}`);
   t.after(() => workers.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
@@ -111,7 +105,7 @@ test('workers = 2: a replacement that failed to start (a broken certificate file
   const { file, cert } = withOwnCert(pki, dir, service.leafnodePort!, ['workers = 2']);
   const good = fs.readFileSync(cert);
   const run = cli(t, ['--config', file]);
-  const port = await started(run);
+  const port = await workersStarted(run);
   const victim = (await logLine(run, 'listening for client connections', { fields: { worker: 1 } })).pid as number;
 
   // The file breaks after start (a botched rotation): the worker killed now cannot be replaced...
@@ -145,7 +139,7 @@ test('workers = 2: SIGTERM while a replacement worker is still loading ends it; 
     gatewayToml(pki, service.leafnodePort!, ['workers = 2', 'lame_duck_duration = "20s"']),
   );
   const run = cli(t, ['--config', file]);
-  await started(run);
+  await workersStarted(run);
   const primary = run.child.pid!;
   const before = childrenOf(primary);
   const victim = before[0]!;
@@ -172,7 +166,7 @@ test('workers = 2: /connz with an offset or limit past 2^53 pages as one process
   const file = write(tmpDir(t), 'gateway.toml', gatewayToml(pki, service.leafnodePort!, ['workers = 2']));
   const run = cli(t, ['--config', file]);
   const monitorPort = (await logLine(run, 'monitoring listener started')).port as number;
-  const port = await started(run);
+  const port = await workersStarted(run);
   const nc = await external(t, pki, `${HOST}:${port}`, await pki.token('kim', ALL));
   const cid = (nc as unknown as { info: { client_id: number } }).info.client_id;
   const huge = '9'.repeat(25);
@@ -194,7 +188,7 @@ test('workers = 2: a replaced worker hands out cids no connection of the gateway
   const service = await startService(t, pki);
   const file = write(tmpDir(t), 'gateway.toml', gatewayToml(pki, service.leafnodePort!, ['workers = 2']));
   const run = cli(t, ['--config', file]);
-  const port = await started(run);
+  const port = await workersStarted(run);
   const token = await pki.token('kim', ALL);
   const infoOf = (nc: NatsConnection) => (nc as unknown as { info: { client_id: number; server_id: string } }).info;
   const seen = new Set<number>();
@@ -234,7 +228,7 @@ test('workers = 2, max_connections = 2: a client is admitted whenever the gatewa
     gatewayToml(pki, service.leafnodePort!, ['workers = 2', 'max_connections = 2']),
   );
   const run = cli(t, ['--config', file]);
-  const port = await started(run);
+  const port = await workersStarted(run);
   const token = await pki.token('kim', ALL);
   const opts = { nats: { reconnect: false } };
   const a = await external(t, pki, `${HOST}:${port}`, token, opts);
@@ -256,7 +250,7 @@ test('workers = 2, max_connections = 1: a second client is refused (maximum conn
     gatewayToml(pki, service.leafnodePort!, ['workers = 2', 'max_connections = 1']),
   );
   const run = cli(t, ['--config', file]);
-  const port = await started(run);
+  const port = await workersStarted(run);
   const token = await pki.token('kim', ALL);
   const opts = { nats: { reconnect: false } };
   await external(t, pki, `${HOST}:${port}`, token, opts);
@@ -276,7 +270,7 @@ test('workers = 2: SIGHUP while a replacement worker is still loading: the repla
     );
   const file = write(dir, 'gateway.toml', config([]));
   const run = cli(t, ['--config', file]);
-  const port = await started(run);
+  const port = await workersStarted(run);
   const primary = run.child.pid!;
   const before = childrenOf(primary);
   process.kill(before[0]!, 'SIGKILL');

@@ -8,19 +8,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import WebSocket from 'ws';
-import { logLine, type Run } from '@event-broker/test-support/child';
+import { logLine } from '@event-broker/test-support/child';
+import { workersStarted } from './helpers/workers.js';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { until, within } from '@event-broker/test-support/wait';
 import type { SharedSlots, SlotAnswer } from '@event-broker/shared';
 import { startBridge } from './helpers/bridge.js';
 import { ALL, cli, devPki, external, gatewayToml, getJson, startService } from './helpers/ops.js';
-
-async function started(run: Run): Promise<number> {
-  await logLine(run, 'ready');
-  const port = (await logLine(run, 'listening for client connections', { fields: { worker: 1 } })).port as number;
-  await logLine(run, 'listening for client connections', { fields: { worker: 2 } });
-  return port;
-}
 
 const OPTS = { nats: { reconnect: false } };
 
@@ -33,7 +27,7 @@ test('workers = 2, max_connections = 1: a worker killed with its client gives th
     gatewayToml(pki, service.leafnodePort!, ['workers = 2', 'max_connections = 1']),
   );
   const run = cli(t, ['--config', file]);
-  const port = await started(run);
+  const port = await workersStarted(run);
   const token = await pki.token('kim', ALL);
   const a = await external(t, pki, `127.0.0.1:${port}`, token, OPTS);
   const holder = (await logLine(run, 'client connected')).pid as number;
@@ -51,7 +45,7 @@ test('workers = 2: a reload lowering max_connections leaves the connections over
   const config = (max: number) => gatewayToml(pki, service.leafnodePort!, ['workers = 2', `max_connections = ${max}`]);
   const file = write(tmpDir(t), 'gateway.toml', config(3));
   const run = cli(t, ['--config', file]);
-  const port = await started(run);
+  const port = await workersStarted(run);
   const token = await pki.token('kim', ALL);
   const a = await external(t, pki, `127.0.0.1:${port}`, token, OPTS);
   const b = await external(t, pki, `127.0.0.1:${port}`, token, OPTS);
@@ -73,7 +67,7 @@ test('workers = 2, max_connections = 30: with slots leased ahead while far from 
     gatewayToml(pki, service.leafnodePort!, ['workers = 2', 'max_connections = 30']),
   );
   const run = cli(t, ['--config', file]);
-  const port = await started(run);
+  const port = await workersStarted(run);
   const monitorPort = (await logLine(run, 'monitoring listener started')).port as number;
   const token = await pki.token('kim', ALL);
   const clients = [];
@@ -130,7 +124,7 @@ test('workers = 2: a reload lowering max_connections calls back the spares lease
   const config = (max: number) => gatewayToml(pki, service.leafnodePort!, ['workers = 2', `max_connections = ${max}`]);
   const file = write(tmpDir(t), 'gateway.toml', config(100));
   const run = cli(t, ['--config', file]);
-  const port = await started(run);
+  const port = await workersStarted(run);
   const token = await pki.token('kim', ALL);
   // Far from 100: each worker that takes a client leases slots ahead, and holds the rest as spares.
   const held = [];
