@@ -165,8 +165,8 @@ export class SqliteEventStore implements EventStore {
     } catch (err) {
       // The write lock (tryAppend's caller waits it out) and a file that is gone concern the whole group.
       if (isBusy(err) || err instanceof EventStoreError) throw err;
-      // One event may be what failed (SQLite's JSON depth limit, met by the feed's json_extract indexes, failed the
-      // whole group for one deep event): the group again, each event in a savepoint of its own, so one that fails
+      // One event may be what failed (SQLite's JSON depth limit, met where it reads an event's filter columns from
+      // its body, failed the whole group for one deep event): the group again, each event in a savepoint of its own, so one that fails
       // again is rolled back alone and its neighbours commit. Still one commit and one fsync; only a group that
       // failed pays for the savepoints.
       return this.appendTx(events, true);
@@ -193,7 +193,11 @@ export class SqliteEventStore implements EventStore {
       // relies on sequences without gaps (store-retention.ts).
       const known = this.stmts.seqOf.get(e.id);
       if (known !== undefined) return { id: e.id, seq: known.seq, duplicate: true };
-      const res = this.stmts.insert.run(e.id, e.type, e.body, now);
+      const c = e.columns;
+      const res =
+        c === undefined
+          ? this.stmts.insertReading.run({ id: e.id, type: e.type, body: e.body, at: now })
+          : this.stmts.insert.run(e.id, e.type, e.body, now, c.producer, c.actor, c.authid, c.authtype);
       const seq = Number(res.lastInsertRowid);
       for (const sink of sinks) this.stmts.addDelivery.run(sink, seq);
       if (sinks.length > 0) {
