@@ -10,6 +10,7 @@ import { EventStoreErrorCode } from '../error-codes.js';
 import { EventStoreError, storeCodeOf } from './store-file.js';
 import type { AppendResult, NewEvent } from './event-store.js';
 import { countAllCommitted, countCommitted } from './held-counter.js';
+import { packEvents, type PackedEvents } from './store-writer-wire.js';
 
 /** What the worker is started with (workerData). */
 export interface StoreWriterData {
@@ -18,8 +19,7 @@ export interface StoreWriterData {
   heldCounter: Int32Array;
 }
 
-export type ToWriter =
-  { t: 'append'; id: number; events: readonly NewEvent[] } | { t: 'probe'; id: number } | { t: 'close' };
+export type ToWriter = { t: 'append'; id: number; events: PackedEvents } | { t: 'probe'; id: number } | { t: 'close' };
 export type FromWriter =
   | { t: 'appended'; id: number; results: AppendResult[]; held: number }
   | { t: 'failed'; id: number; code: EventStoreErrorCode; reason: string; key: string; summary: string };
@@ -43,7 +43,7 @@ export class StoreWriter {
 
   /** Commits the events (one transaction, one fsync); resolves once they are durable. */
   append(events: readonly NewEvent[]): Promise<AppendResult[]> {
-    return this.send((id) => ({ t: 'append', id, events }));
+    return this.send((id) => ({ t: 'append', id, events: packEvents(events) }));
   }
 
   /** One small durable write where the commits go (store.ts probe): resolves when it committed. */
