@@ -14,12 +14,13 @@ export interface PackedEvents {
 }
 
 export function packEvents(events: readonly NewEvent[]): PackedEvents {
-  const fields: (string | number | null)[] = new Array<string | number | null>(events.length * SLOTS);
+  // Pushed, not preallocated: a holey array is cloned element by element as a sparse one, and read back as a
+  // dictionary.
+  const fields: (string | number | null)[] = [];
   const sinks: (readonly string[])[] = [];
   // By content (routing makes a list per event), the names joined; a list found is compared, so a name holding the
   // separator cannot stand for another list.
   const index = new Map<string, number>();
-  let at = 0;
   for (const e of events) {
     const key = e.sinks.join('\0');
     let s = index.get(key);
@@ -28,15 +29,17 @@ export function packEvents(events: readonly NewEvent[]): PackedEvents {
       index.set(key, s);
     }
     const c = e.columns;
-    fields[at++] = e.id;
-    fields[at++] = e.type;
-    fields[at++] = e.body;
-    fields[at++] = s;
-    fields[at++] = c === undefined ? 0 : 1;
-    fields[at++] = c?.producer ?? null;
-    fields[at++] = c?.actor ?? null;
-    fields[at++] = c?.authid ?? null;
-    fields[at++] = c?.authtype ?? null;
+    fields.push(
+      e.id,
+      e.type,
+      e.body,
+      s,
+      c === undefined ? 0 : 1,
+      c?.producer ?? null,
+      c?.actor ?? null,
+      c?.authid ?? null,
+      c?.authtype ?? null,
+    );
   }
   return { fields, sinks };
 }
