@@ -2,7 +2,7 @@
 // table of its sink lists, rather than an object per event. postMessage's structured clone writes and reads every
 // object's property names; flat, a group of 250 1 KiB events costs ~1.5 us an event less over both threads (packing
 // and unpacking included). One big string for the group measured slower than either (bench/RESULTS.md).
-import type { FeedColumns, NewEvent } from './event-store.js';
+import type { AppendResult, FeedColumns, NewEvent } from './event-store.js';
 
 /** Slots per event: id, type, body, sink list index, has columns (1/0), producer, actor, authid, authtype. */
 const SLOTS = 9;
@@ -70,4 +70,34 @@ export function unpackEvents(packed: PackedEvents): NewEvent[] {
     });
   }
   return events;
+}
+
+/**
+ * A group's results as the writer's thread answers them: per event its sequence, negated for a duplicate, 0 for an
+ * event refused alone (its reason next in `errors`). The ids are the events', which the main thread holds.
+ */
+export interface PackedResults {
+  seqs: number[];
+  errors: string[];
+}
+
+export function packResults(results: readonly AppendResult[]): PackedResults {
+  const seqs: number[] = [];
+  const errors: string[] = [];
+  for (const r of results) {
+    if (r.error !== undefined) {
+      seqs.push(0);
+      errors.push(r.error);
+    } else seqs.push(r.duplicate ? -r.seq : r.seq);
+  }
+  return { seqs, errors };
+}
+
+export function unpackResults(events: readonly { id: string }[], packed: PackedResults): AppendResult[] {
+  let error = 0;
+  return packed.seqs.map((seq, i) => {
+    const id = events[i]!.id;
+    if (seq === 0) return { id, seq: 0, duplicate: false, error: packed.errors[error++]! };
+    return seq < 0 ? { id, seq: -seq, duplicate: true } : { id, seq, duplicate: false };
+  });
 }
