@@ -8,6 +8,38 @@ export interface NewEvent {
   type: string;
   body: string;
   sinks: readonly string[];
+  /**
+   * The feed's filter attributes as the intake read them from the event it parsed (feedColumns), stored beside the
+   * body for the feed's indexes. Absent: the store reads them from the body (SQLite json_extract, a parse per insert).
+   */
+  columns?: FeedColumns | undefined;
+}
+
+/** producer.id, actor.id, authid, authtype (FeedFilter's names): a string, or null where the event has none. */
+export interface FeedColumns {
+  producer: string | null;
+  actor: string | null;
+  authid: string | null;
+  authtype: string | null;
+}
+
+/**
+ * An event's filter attributes, as SQLite's json_extract reads them from its JSON; undefined when one is there but
+ * not a string (validation refuses those; the store then reads them from the body itself, as json_extract does).
+ */
+export function feedColumns(event: {
+  producer?: { id?: unknown } | undefined;
+  actor?: { id?: unknown } | undefined;
+  authid?: unknown;
+  authtype?: unknown;
+}): FeedColumns | undefined {
+  const producer = event.producer?.id ?? null;
+  const actor = event.actor?.id ?? null;
+  const authid = event.authid ?? null;
+  const authtype = event.authtype ?? null;
+  const text = (v: unknown): v is string | null => v === null || typeof v === 'string';
+  if (!text(producer) || !text(actor) || !text(authid) || !text(authtype)) return undefined;
+  return { producer, actor, authid, authtype };
 }
 
 export interface AppendResult {

@@ -18,7 +18,7 @@ import { EventReplyErrorCode, EventStoreErrorCode } from '../error-codes.js';
 import { stampAuthContext, writeAuthContext } from './authcontext.js';
 import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS } from './error-reply.js';
 import { storeCodeOf } from './store-file.js';
-import type { AppendResult } from './event-store.js';
+import { feedColumns, type AppendResult } from './event-store.js';
 import { IntakeRoom } from './intake-room.js';
 
 /**
@@ -313,6 +313,7 @@ export class EventIntake {
       type: p.event.type,
       body: p.body,
       sinks: this.opts.sinksFor(p.event),
+      columns: feedColumns(p.event),
     }));
     const started = performance.now();
     let commit: Promise<AppendResult[]>;

@@ -35,10 +35,11 @@ export class FeedQueries {
       where.push(`type IN (${types.map(() => '?').join(', ')})`);
       args.push(...types);
     }
-    filter(q.producer, "json_extract(body, '$.producer.id') = ?");
-    filter(q.actor, "json_extract(body, '$.actor.id') = ?");
-    filter(q.authid, "json_extract(body, '$.authid') = ?");
-    filter(q.authtype, "json_extract(body, '$.authtype') = ?");
+    // The filter columns (store-schema.ts FEED_COLUMNS), each read by its partial index.
+    filter(q.producer, 'producer = ?');
+    filter(q.actor, 'actor = ?');
+    filter(q.authid, 'authid = ?');
+    filter(q.authtype, 'authtype = ?');
     filter(q.since, 'stored_at >= ?');
     filter(q.until, 'stored_at < ?');
     const sql =

@@ -16,6 +16,9 @@ export interface DeliveryRow {
   last_error: string | null;
 }
 
+/** The filter columns as the intake gives them (event-store.ts FeedColumns). */
+type FeedText = [string | null, string | null, string | null, string | null];
+
 export interface FeedRow {
   seq: number;
   id: string;
@@ -30,7 +33,14 @@ CREATE TABLE IF NOT EXISTS events (
   id TEXT NOT NULL UNIQUE,
   type TEXT NOT NULL,
   body TEXT NOT NULL,
-  stored_at INTEGER NOT NULL
+  stored_at INTEGER NOT NULL,
+  -- The feed's filters (FEED_COLUMNS), copies of the body's attributes: the intake fills them from the event it
+  -- parsed, so no insert parses the 1 KiB body again (json_extract indexes did, each insert, ~2.4 of ~17 us an event).
+  -- No declared type: a value compares as json_extract's result did (a number is not the text of its digits).
+  producer,
+  actor,
+  authid,
+  authtype
 );
 -- The events held: those with deliveries still pending, and how many. Apart from the events rather than a column
 -- of theirs: each delivery changes the count, and SQLite rewrites a whole row to change a column, the ~1 KiB body
@@ -59,18 +69,17 @@ CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (sink, next_at) WHERE s
 CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (sink, seq) WHERE state = 2;
 CREATE INDEX IF NOT EXISTS deliveries_dead_seq ON deliveries (seq) WHERE state = 2;
 -- The feed's filters (handlers/event-feed.ts) and retention; each ends in seq so a filtered page walks in order.
--- Together they cost about a fifth of raw append throughput (1 KiB events, 500 per commit, this 2-core machine:
--- ~53k without them, ~42k events/s with); kept, because an unindexed filtered page on a large feed would scan the
--- table synchronously and stall the broker's event loop. Plain columns instead of json_extract measured the same.
+-- Kept, though they cost append CPU (1 KiB events, 500 per commit, this 2-core machine: ~53k without them, ~42k
+-- events/s with, when four were json_extract expressions), because an unindexed filtered page on a large feed would
+-- scan the table synchronously and stall the broker's event loop. Partial where the attribute is optional: an event
+-- without it adds no entry (a filter \`col = ?\` implies \`col IS NOT NULL\`, so SQLite still reads the index).
+-- authid and authtype are who published (the authcontext the intake writes: handlers/authcontext.ts); authtype has
+-- few values, but a page filtered on a rare one would otherwise scan the table.
 CREATE INDEX IF NOT EXISTS events_type ON events (type, seq);
-CREATE INDEX IF NOT EXISTS events_producer ON events (json_extract(body, '$.producer.id'), seq);
-CREATE INDEX IF NOT EXISTS events_actor ON events (json_extract(body, '$.actor.id'), seq);
--- Who published (the authcontext the intake writes: handlers/authcontext.ts), each ~5 % of append CPU (1 KiB events,
--- 500 per commit: 24.5, 25.3, 27.5 µs an event without, with one, with both). authtype has few values, but a page
--- filtered on a rare one would otherwise scan the table. A store file from before these indexes gets them when it is
--- opened (IF NOT EXISTS: built once over the events it holds).
-CREATE INDEX IF NOT EXISTS events_authid ON events (json_extract(body, '$.authid'), seq);
-CREATE INDEX IF NOT EXISTS events_authtype ON events (json_extract(body, '$.authtype'), seq);
+CREATE INDEX IF NOT EXISTS events_producer ON events (producer, seq) WHERE producer IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_actor ON events (actor, seq) WHERE actor IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_authid ON events (authid, seq) WHERE authid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_authtype ON events (authtype, seq) WHERE authtype IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_stored_at ON events (stored_at);
 -- One row rewritten by /healthz's probe after a group commit failed (handlers/lifecycle.ts health): a real write and
 -- fsync where the commits go, so a store that works again is seen without waiting for the next event.
@@ -80,13 +89,33 @@ CREATE TABLE IF NOT EXISTS probe (
 );
 `;
 
+/** The feed's filter columns and the body attribute each copies (json_extract paths). */
+export const FEED_COLUMNS = [
+  ['producer', '$.producer.id'],
+  ['actor', '$.actor.id'],
+  ['authid', '$.authid'],
+  ['authtype', '$.authtype'],
+] as const;
+
 /**
- * Stores written before the held table (schema 0: a `pending` column on events, delivered deliveries kept with
- * state 1) are brought to schema 1 in one transaction when opened.
+ * Brings a store of an earlier layout to this one when it is opened, each step in one transaction: schema 0 (a
+ * `pending` column on events, delivered deliveries kept with state 1) to 1 (the held table), then 1 to 2 (the feed's
+ * filters as columns instead of json_extract indexes). Says whether it changed anything.
  */
 export function migrate(db: Database.Database): boolean {
-  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(events)').all();
-  if (!columns.some((c) => c.name === 'pending')) return false;
+  const held = migrateHeld(db);
+  return migrateFeedColumns(db) || held;
+}
+
+function columnsOf(db: Database.Database): string[] {
+  return db
+    .prepare<[], { name: string }>('PRAGMA table_info(events)')
+    .all()
+    .map((c) => c.name);
+}
+
+function migrateHeld(db: Database.Database): boolean {
+  if (!columnsOf(db).includes('pending')) return false;
   db.transaction(() => {
     db.exec(`
       CREATE TABLE held (seq INTEGER PRIMARY KEY, pending INTEGER NOT NULL);
@@ -97,6 +126,28 @@ export function migrate(db: Database.Database): boolean {
       DROP INDEX IF EXISTS deliveries_due;
       DROP INDEX IF EXISTS deliveries_seq;
     `);
+  }).immediate();
+  return true;
+}
+
+/**
+ * Schema 1 to 2: the filter columns added and filled from each stored body (one pass over the events, rewriting each
+ * row), the json_extract indexes dropped (SCHEMA then builds the column ones). Checked again under the write lock:
+ * another connection to the file may have migrated it since.
+ */
+function migrateFeedColumns(db: Database.Database): boolean {
+  const stale = (): boolean => {
+    const columns = columnsOf(db);
+    return columns.length > 0 && !columns.includes('authtype');
+  };
+  if (!stale()) return false;
+  db.transaction(() => {
+    if (!stale()) return;
+    for (const [column] of FEED_COLUMNS) {
+      db.exec(`DROP INDEX IF EXISTS events_${column}; ALTER TABLE events ADD COLUMN ${column}`);
+    }
+    const set = FEED_COLUMNS.map(([column, at]) => `${column} = json_extract(body, '${at}')`).join(', ');
+    db.exec(`UPDATE events SET ${set}`);
   }).immediate();
   return true;
 }
@@ -119,8 +170,16 @@ export function prepareStatements(connection: Database.Database) {
       connection.prepare<P, R>(sql) as unknown as Statement<P extends unknown[] ? P : [P], R>,
   };
   return {
-    insert: db.prepare<[string, string, string, number]>(
-      'INSERT INTO events (id, type, body, stored_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
+    // The filter columns as the intake read them (NewEvent.columns).
+    insert: db.prepare<[string, string, string, number, ...FeedText]>(
+      `INSERT INTO events (id, type, body, stored_at, producer, actor, authid, authtype)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+    ),
+    // An event given without them: SQLite reads them from its body.
+    insertReading: db.prepare<{ id: string; type: string; body: string; at: number }>(
+      `INSERT INTO events (id, type, body, stored_at, ${FEED_COLUMNS.map(([c]) => c).join(', ')})
+       VALUES ($id, $type, $body, $at, ${FEED_COLUMNS.map(([, at]) => `json_extract($body, '${at}')`).join(', ')})
+       ON CONFLICT(id) DO NOTHING`,
     ),
     addHeld: db.prepare<[number, number]>('INSERT INTO held (seq, pending) VALUES (?, ?)'),
     seqOf: db.prepare<[string], { seq: number }>('SELECT seq FROM events WHERE id = ?'),

@@ -5,6 +5,7 @@ import type { FromWriter, StoreWriterData, ToWriter } from './store-writer.js';
 import { storeError } from './store-file.js';
 import type { AppendResult, NewEvent } from './event-store.js';
 import { SqliteEventStore } from './store.js';
+import { packResults, unpackEvents } from './store-writer-wire.js';
 
 /**
  * While the sink worker's connection holds the write lock (marking deliveries, a millisecond or two), a commit is
@@ -46,8 +47,8 @@ port.on('message', (m: ToWriter) => {
   try {
     if (m.t === 'probe') store.probe();
     store.lastAppendedHeld = 0;
-    const results = m.t === 'append' ? append(m.events) : [];
-    reply = { t: 'appended', id: m.id, results, held: store.lastAppendedHeld };
+    const results = m.t === 'append' ? append(unpackEvents(m.events)) : [];
+    reply = { t: 'appended', id: m.id, results: packResults(results), held: store.lastAppendedHeld };
   } catch (err) {
     // Passed on whole: the log names the file and what failed, /healthz the summary, a requester the code (intake.ts).
     const e = storeError(err, data.file);

@@ -10,6 +10,7 @@ import { EventStoreErrorCode } from '../error-codes.js';
 import { EventStoreError, storeCodeOf } from './store-file.js';
 import type { AppendResult, NewEvent } from './event-store.js';
 import { countAllCommitted, countCommitted } from './held-counter.js';
+import { packEvents, unpackResults, type PackedEvents, type PackedResults } from './store-writer-wire.js';
 
 /** What the worker is started with (workerData). */
 export interface StoreWriterData {
@@ -18,10 +19,9 @@ export interface StoreWriterData {
   heldCounter: Int32Array;
 }
 
-export type ToWriter =
-  { t: 'append'; id: number; events: readonly NewEvent[] } | { t: 'probe'; id: number } | { t: 'close' };
+export type ToWriter = { t: 'append'; id: number; events: PackedEvents } | { t: 'probe'; id: number } | { t: 'close' };
 export type FromWriter =
-  | { t: 'appended'; id: number; results: AppendResult[]; held: number }
+  | { t: 'appended'; id: number; results: PackedResults; held: number }
   | { t: 'failed'; id: number; code: EventStoreErrorCode; reason: string; key: string; summary: string };
 
 export class StoreWriter {
@@ -31,7 +31,12 @@ export class StoreWriter {
   /** A commit or probe refused: EventStoreError, as the writer's thread met it (store-file.ts). */
   private readonly waiting = new Map<
     number,
-    { resolve: (r: AppendResult[]) => void; reject: (e: EventStoreError) => void }
+    {
+      /** What was sent (its ids name the results). */
+      events: readonly NewEvent[];
+      resolve: (r: AppendResult[]) => void;
+      reject: (e: EventStoreError) => void;
+    }
   >();
   private nextId = 1;
   private closed = false;
@@ -43,7 +48,7 @@ export class StoreWriter {
 
   /** Commits the events (one transaction, one fsync); resolves once they are durable. */
   append(events: readonly NewEvent[]): Promise<AppendResult[]> {
-    return this.send((id) => ({ t: 'append', id, events }));
+    return this.send((id) => ({ t: 'append', id, events: packEvents(events) }), events);
   }
 
   /** One small durable write where the commits go (store.ts probe): resolves when it committed. */
@@ -51,11 +56,11 @@ export class StoreWriter {
     await this.send((id) => ({ t: 'probe', id }));
   }
 
-  private send(msg: (id: number) => ToWriter): Promise<AppendResult[]> {
+  private send(msg: (id: number) => ToWriter, events: readonly NewEvent[] = []): Promise<AppendResult[]> {
     if (this.closed) return Promise.reject(new Error('event store closed'));
     const id = this.nextId++;
     return new Promise<AppendResult[]>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, { events, resolve, reject });
       const worker = this.start();
       // Kept alive while a commit is owed an answer; idle, it must not keep the process alive.
       worker.ref();
@@ -116,7 +121,7 @@ export class StoreWriter {
         // Counted in the same turn the intake stops counting the group as in flight (its commit's settlement runs
         // in this turn's microtasks): no read of the held count in between sees the group twice.
         countCommitted(this.data.heldCounter, m.held);
-        w?.resolve(m.results);
+        w?.resolve(unpackResults(w.events, m.results));
       } else w?.reject(new EventStoreError(m.code, this.data.file, m.reason, { key: m.key, summary: m.summary }));
     });
     worker.on('error', (err) => {

@@ -24,6 +24,7 @@ import { HeldLedger, newHeldCounter, recount } from './held-counter.js';
 import { DeliveryRecords } from './store-deliveries.js';
 import { FeedQueries } from './store-feed.js';
 import { prune } from './store-retention.js';
+import { GroupRows } from './store-rows.js';
 import { migrate, prepareStatements, SCHEMA, type StoreConnection, type Statements } from './store-schema.js';
 
 export interface SqliteStoreOptions {
@@ -165,8 +166,8 @@ export class SqliteEventStore implements EventStore {
     } catch (err) {
       // The write lock (tryAppend's caller waits it out) and a file that is gone concern the whole group.
       if (isBusy(err) || err instanceof EventStoreError) throw err;
-      // One event may be what failed (SQLite's JSON depth limit, met by the feed's json_extract indexes, failed the
-      // whole group for one deep event): the group again, each event in a savepoint of its own, so one that fails
+      // One event may be what failed (SQLite's JSON depth limit, met where it reads an event's filter columns from
+      // its body, failed the whole group for one deep event): the group again, each event in a savepoint of its own, so one that fails
       // again is rolled back alone and its neighbours commit. Still one commit and one fsync; only a group that
       // failed pays for the savepoints.
       return this.appendTx(events, true);
@@ -193,12 +194,18 @@ export class SqliteEventStore implements EventStore {
       // relies on sequences without gaps (store-retention.ts).
       const known = this.stmts.seqOf.get(e.id);
       if (known !== undefined) return { id: e.id, seq: known.seq, duplicate: true };
-      const res = this.stmts.insert.run(e.id, e.type, e.body, now);
+      const c = e.columns;
+      const res =
+        c === undefined
+          ? this.stmts.insertReading.run({ id: e.id, type: e.type, body: e.body, at: now })
+          : this.stmts.insert.run(e.id, e.type, e.body, now, c.producer, c.actor, c.authid, c.authtype);
       const seq = Number(res.lastInsertRowid);
-      for (const sink of sinks) this.stmts.addDelivery.run(sink, seq);
-      if (sinks.length > 0) {
+      if (sinks.length === 0) return { id: e.id, seq, duplicate: false };
+      held++;
+      if (gather !== undefined) gather.add(seq, sinks);
+      else {
+        for (const sink of sinks) this.stmts.addDelivery.run(sink, seq);
         this.stmts.addHeld.run(seq, sinks.length);
-        held++;
       }
       return { id: e.id, seq, duplicate: false };
     };
@@ -207,6 +214,10 @@ export class SqliteEventStore implements EventStore {
     const tx = (events: readonly NewEvent[], isolate: boolean): AppendResult[] => {
       now = Date.now();
       held = 0;
+      // A group that commits whole writes its deliveries and held rows together, after its events (store-rows.ts).
+      rows ??= new GroupRows(this.db, this.stmts);
+      rows.clear();
+      gather = isolate ? undefined : rows;
       const out: AppendResult[] = [];
       for (const e of events) {
         if (!isolate) {
@@ -223,12 +234,16 @@ export class SqliteEventStore implements EventStore {
           out.push({ id: e.id, seq: 0, duplicate: false, error: sqliteMessage(err) });
         }
       }
+      gather?.write();
       appendedHeld = held;
       // Inside the transaction: a refresh() (under the write lock) sees either neither the group nor this, or both.
       if (this.deferAppendedHeld) this.ledger.addUncounted(held);
       return out;
     };
     let alone: ((e: NewEvent) => AppendResult) | undefined;
+    let rows: GroupRows | undefined;
+    /** rows while the group commits whole; undefined while each event has a savepoint of its own. */
+    let gather: GroupRows | undefined;
     let appendedHeld = 0;
     // Built on first use: field initialisers run before the constructor opens the database.
     let run: ((events: readonly NewEvent[], isolate: boolean) => AppendResult[]) | undefined;

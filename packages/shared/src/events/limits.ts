@@ -1,6 +1,6 @@
 // How deep an event may nest, checked before anything recursive touches it. An event's size is bounded by the
 // protocol (max_payload, before it is parsed); its depth is not, and every consumer of a stored event walks it:
-// SQLite's JSON functions (the feed's json_extract indexes, on every insert), JSON.stringify, the sinks' receivers.
+// SQLite's JSON functions (a stored store's filter columns read with json_extract), JSON.stringify, the sinks' receivers.
 // The walk here keeps its own bounded stack, so a value nested a million deep costs a refusal, not a stack overflow.
 
 /**
