@@ -306,11 +306,6 @@ export function certificateSubject(
   return parts.join(', ');
 }
 
-/** A certificate's issuer as one string, `CN=dev CA, O=acme`, as certificateSubject writes a subject. */
-export function certificateIssuer(cert: crypto.X509Certificate): string {
-  return cert.issuer.split('\n').filter(Boolean).join(', ');
-}
-
 /** base64url SHA-256 of a certificate's DER: the `x5t#S256` confirmation value of RFC 8705 section 3.1. */
 export function certificateThumbprintS256(der: Buffer): string {
   return crypto.createHash('sha256').update(der).digest('base64url');

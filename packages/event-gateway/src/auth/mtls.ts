@@ -4,12 +4,7 @@
 // `-ERR 'Authorization Violation'` and a log line naming the reason and subject, which a TLS alert cannot carry.
 import { constants as cryptoConstants } from 'node:crypto';
 import type tls from 'node:tls';
-import {
-  certificateIssuer,
-  certificateSubject,
-  loadServerTlsOptions,
-  type ServerTlsOptions,
-} from '@event-broker/shared';
+import { certificateSubject, loadServerTlsOptions, type ServerTlsOptions } from '@event-broker/shared';
 import type { TlsSection } from '../config-types.js';
 
 /** What the peer of a TLS socket presented. */
@@ -54,14 +49,10 @@ export function gatewayTlsOptions(section: TlsSection): ServerTlsOptions {
   };
 }
 
-/**
- * Reads the peer certificate of an established TLS socket. The X509Certificate is a handle on OpenSSL's own: reading
- * its subject, issuer, serial and DER costs half of getPeerCertificate, which turns every field into JS (fingerprints,
- * key, extensions) on each call.
- */
+/** Reads the peer certificate of an established TLS socket. */
 export function readPeerCertificate(socket: tls.TLSSocket): PeerCertificateInfo {
-  const cert = socket.getPeerX509Certificate();
-  const present = cert !== undefined;
+  const cert = socket.getPeerCertificate(false) as Partial<tls.PeerCertificate> | null;
+  const present = cert !== null && cert.raw !== undefined && cert.raw.length > 0;
   const info: PeerCertificateInfo = { present, authorized: present && socket.authorized };
   const err = socket.authorizationError as unknown;
   if (!info.authorized && err !== undefined && err !== null) {
@@ -69,11 +60,11 @@ export function readPeerCertificate(socket: tls.TLSSocket): PeerCertificateInfo 
     info.authorizationError =
       typeof err === 'string' ? err : String((err as { code?: unknown }).code ?? (err as Error).message);
   }
-  if (cert !== undefined) {
-    info.subject = certificateSubject(cert);
-    info.issuer = certificateIssuer(cert);
-    info.serialNumber = cert.serialNumber;
-    info.der = cert.raw;
+  if (present) {
+    info.subject = certificateSubject(cert as tls.PeerCertificate);
+    if (cert.issuer !== undefined) info.issuer = certificateSubject({ subject: cert.issuer } as tls.PeerCertificate);
+    if (cert.serialNumber !== undefined) info.serialNumber = cert.serialNumber;
+    info.der = cert.raw!;
   }
   return info;
 }
