@@ -34,8 +34,8 @@ export type ClientCertificateVerdict =
  * While client certificates are requested, no session is ever resumed (SSL_OP_NO_TICKET: no stateless ticket, and
  * the session cache is off, so the stateful id OpenSSL sends instead is never found). A resumed session skips the
  * certificate chain check and keeps the verdict of the first handshake (a certificate expired since still reads as
- * authorized), and issuing the two TLS 1.3 tickets cost a third of OpenSSL's work in every full handshake (OpenSSL 3
- * serialises each session and parses it back, client certificate included: ~350 µs per connect, bench/RESULTS.md).
+ * authorized), and issuing the two TLS 1.3 tickets cost ~13 % of every full handshake (OpenSSL 3 serialises each
+ * session and parses it back, client certificate included: ~290 µs a connect, bench/RESULTS.md).
  */
 export function gatewayTlsOptions(section: TlsSection): ServerTlsOptions {
   const base = loadServerTlsOptions(section);
