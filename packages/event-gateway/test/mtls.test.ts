@@ -1,6 +1,7 @@
 // Client certificates on a real TLS listener built from gatewayTlsOptions: what checkClientCertificate says for a
 // good certificate, none, one from another CA and an expired one (the handshake itself refuses none of them, so the
-// listener can answer -ERR and log why), the DER a bound token's thumbprint is taken of, and min_version.
+// listener can answer -ERR and log why), the DER a bound token's thumbprint is taken of, min_version, and no session
+// resumed while client certificates are asked for.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -42,7 +43,7 @@ async function pki(t: TestContext, more: Partial<TlsSection> = {}): Promise<Pki>
 async function listen(
   t: TestContext,
   section: TlsSection,
-): Promise<{ port: number; verdicts: ClientCertificateVerdict[] }> {
+): Promise<{ port: number; verdicts: ClientCertificateVerdict[]; server: tls.Server }> {
   const verdicts: ClientCertificateVerdict[] = [];
   const server = tls.createServer(gatewayTlsOptions(section), (socket) => {
     const v = checkClientCertificate(socket, { required: section.verify });
@@ -52,7 +53,7 @@ async function listen(
   server.on('tlsClientError', () => {}); // a client refusing our TLS version is the test's business
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { port: (server.address() as { port: number }).port, verdicts };
+  return { port: (server.address() as { port: number }).port, verdicts, server };
 }
 
 /** Connects, reads what the server says until it closes (bounded), or the handshake error. */
@@ -161,4 +162,65 @@ test('gatewayTlsOptions names the [tls] key and file of a bad certificate', asyn
     () => gatewayTlsOptions({ ...section, key_path: section.root_ca_path! }),
     (err: unknown) => err instanceof TlsConfigError && err.key === 'tls.key_path' && err.code === 'ETLS_PEM',
   );
+});
+
+/** Connects (offering `session` when given), reads until the server ends; whether it resumed, and the last session. */
+async function connectForSession(
+  port: number,
+  opts: tls.ConnectionOptions,
+): Promise<{ reused: boolean; session: Buffer | undefined }> {
+  return new Promise((resolve, reject) => {
+    const sock = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ...opts });
+    let session: Buffer | undefined;
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error('no end within 5 s'));
+    }, 5000);
+    sock.on('session', (s: Buffer) => (session = s));
+    sock.on('data', () => {});
+    sock.on('end', () => {
+      clearTimeout(timer);
+      const reused = sock.isSessionReused();
+      sock.end();
+      resolve({ reused, session });
+    });
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+test('while client certificates are asked for no session is resumed (TLS 1.2 and 1.3); without, tickets resume', async (t) => {
+  // The control: no certificate requested, Node's session tickets resume the second connection.
+  const open = await pki(t, { verify: false });
+  delete open.section.root_ca_path;
+  const a = await listen(t, open.section);
+  for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+    const first = await connectForSession(a.port, { ca: open.ca.cert, maxVersion });
+    assert.ok(first.session !== undefined, `${maxVersion}: a session to offer`);
+    const again = await connectForSession(a.port, { ca: open.ca.cert, maxVersion, session: first.session });
+    assert.equal(again.reused, true, `${maxVersion}: the control resumes`);
+  }
+
+  const { ca, section } = await pki(t);
+  const b = await listen(t, section);
+  const client = await createClientCertificate(ca, 'alice');
+  const creds = { ca: ca.cert, cert: client.cert, key: client.key };
+  const tryResume = async (maxVersion: tls.SecureVersion): Promise<void> => {
+    const first = await connectForSession(b.port, { ...creds, maxVersion });
+    assert.equal(first.reused, false);
+    const again = await connectForSession(b.port, {
+      ...creds,
+      maxVersion,
+      ...(first.session !== undefined && { session: first.session }),
+    });
+    assert.equal(again.reused, false, `${maxVersion}: a session was resumed`);
+  };
+  await tryResume('TLSv1.2');
+  await tryResume('TLSv1.3');
+  // A reload's new context keeps it so.
+  b.server.setSecureContext(gatewayTlsOptions(section));
+  await tryResume('TLSv1.3');
+  assert.ok(b.verdicts.every((v) => v.ok && v.certificate.authorized));
 });

@@ -2,6 +2,7 @@
 // (subject for logs, DER for token binding, whether it chains to root_ca_path and OpenSSL's reason if not).
 // The handshake does not refuse a bad certificate by itself: the port refuses it with
 // `-ERR 'Authorization Violation'` and a log line naming the reason and subject, which a TLS alert cannot carry.
+import { constants as cryptoConstants } from 'node:crypto';
 import type tls from 'node:tls';
 import { certificateSubject, loadServerTlsOptions, type ServerTlsOptions } from '@event-broker/shared';
 import type { TlsSection } from '../config-types.js';
@@ -29,14 +30,22 @@ export type ClientCertificateVerdict =
  * Server TLS options for the NATS and WebSocket ports from [tls]: certificate files read and checked now
  * (TlsConfigError naming the key and file), client certificates requested when verify is on or a CA is given,
  * never refused during the handshake (see checkClientCertificate).
+ *
+ * While client certificates are requested, no session is ever resumed (SSL_OP_NO_TICKET: no stateless ticket, and
+ * the session cache is off, so the stateful id OpenSSL sends instead is never found). A resumed session skips the
+ * certificate chain check and keeps the verdict of the first handshake (a certificate expired since still reads as
+ * authorized), and issuing the two TLS 1.3 tickets cost ~13 % of every full handshake (OpenSSL 3 serialises each
+ * session and parses it back, client certificate included: ~290 µs a connect, bench/RESULTS.md).
  */
 export function gatewayTlsOptions(section: TlsSection): ServerTlsOptions {
   const base = loadServerTlsOptions(section);
+  const requestCert = section.verify || section.root_ca_path !== undefined;
   return {
     ...base,
     minVersion: section.min_version,
-    requestCert: section.verify || section.root_ca_path !== undefined,
+    requestCert,
     rejectUnauthorized: false,
+    ...(requestCert && { secureOptions: cryptoConstants.SSL_OP_NO_TICKET }),
   };
 }
 

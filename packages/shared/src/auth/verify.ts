@@ -2,6 +2,10 @@
 // an algorithm off the list), then signature, exp/nbf with the clock tolerance, iss, aud, then the revocation list.
 // What a verified token may do (the gateway's permissions, limits and certificate binding; the intake's event
 // types) is its user's. Reasons are short texts for logs and refusals; they never contain the token.
+// A token that verified is remembered (the exact string, signature included) until its exp: a client reconnecting
+// with it is not verified again, only its exp/nbf judged at the new time and its jti against the revoked list. A
+// reload builds a new verifier, so a new key set or trust config starts with nothing remembered.
+import { LRUCache } from 'lru-cache';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { ConfigError } from '../config/errors.js';
 import { loadVerificationKey, type JwsAlgorithm, type KeySettings, type VerificationKey } from './keys.js';
@@ -51,6 +55,10 @@ export interface JwtVerifierOptions {
 // A CONNECT line or a header is bounded anyway; this only keeps a hostile blob out of base64 and JSON.
 export const MAX_TOKEN_CHARS = 64 * 1024;
 
+/** Verified tokens remembered per verifier: at most this many, and this many characters of token in all. */
+const VERIFIED_MAX_ENTRIES = 10_000;
+const VERIFIED_MAX_CHARS = 16 * 1024 * 1024;
+
 /**
  * Builds a verifier from a validated [auth] section, reading the key file now (synchronously). A reload builds a
  * new one. Throws ConfigError when the key file no longer reads or no longer fits the algorithm list.
@@ -91,6 +99,25 @@ export function createJwtVerifier(auth: VerifySettings, opts: JwtVerifierOptions
     }
   };
 
+  const toleranceS = auth.clock_tolerance / 1000;
+  const verified = new LRUCache<string, JWTPayload>({
+    max: VERIFIED_MAX_ENTRIES,
+    maxSize: VERIFIED_MAX_CHARS,
+    sizeCalculation: (_claims, token) => token.length,
+  });
+  /** The claims of a token verified before, while its exp and nbf still hold at the current time (as jose judges them). */
+  const remembered = (token: string): JWTPayload | undefined => {
+    const claims = verified.get(token);
+    if (claims === undefined) return undefined;
+    const now = Math.floor((opts.currentDate?.() ?? new Date()).getTime() / 1000); // jose's epoch seconds
+    const expired = typeof claims.exp === 'number' && claims.exp <= now - toleranceS;
+    const early = typeof claims.nbf === 'number' && claims.nbf > now + toleranceS;
+    if (!expired && !early) return claims;
+    // jose judges it again and gives the reason.
+    verified.delete(token);
+    return undefined;
+  };
+
   return {
     algorithms: key.algorithms,
     keySource: { setting: key.setting, file: key.file },
@@ -99,13 +126,16 @@ export function createJwtVerifier(auth: VerifySettings, opts: JwtVerifierOptions
       if (typeof token !== 'string' || token === '') return { ok: false, reason: 'no token' };
       if (token.length > MAX_TOKEN_CHARS)
         return { ok: false, reason: `token longer than ${MAX_TOKEN_CHARS} characters` };
-      const early = headerProblem(token, key.algorithms);
-      if (early !== undefined) return { ok: false, reason: early };
-      let claims: JWTPayload;
-      try {
-        claims = await check(token);
-      } catch (err) {
-        return { ok: false, reason: describeJoseError(err) };
+      let claims = remembered(token);
+      if (claims === undefined) {
+        const early = headerProblem(token, key.algorithms);
+        if (early !== undefined) return { ok: false, reason: early };
+        try {
+          claims = await check(token);
+        } catch (err) {
+          return { ok: false, reason: describeJoseError(err) };
+        }
+        verified.set(token, claims);
       }
       const tokenId = typeof claims.jti === 'string' ? claims.jti : undefined;
       if (tokenId !== undefined && revoked.has(tokenId))

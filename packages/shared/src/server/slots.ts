@@ -87,6 +87,9 @@ interface SlotState<C extends SlotConn> extends Slot<C> {
   handedOver: boolean;
 }
 
+/** The reason `gone` aborts with: one made once, as abort() with none builds a DOMException (and its stack) each time. */
+const GONE = new Error('connection gone');
+
 export class AdmissionSlots<C extends SlotConn> {
   private nextId: number;
   /** Every slot that counts, by id. */
@@ -203,7 +206,7 @@ export class AdmissionSlots<C extends SlotConn> {
   closed(slot: Slot<C>): void {
     const s = this.state(slot);
     if (s === undefined) return;
-    s.abort.abort();
+    s.abort.abort(GONE);
     if (this.policy.countsUntil === 'admitted') this.release(s);
     else this.lingering.set(s.id, s);
   }
@@ -281,12 +284,12 @@ export class AdmissionSlots<C extends SlotConn> {
   private release(slot: SlotState<C>): void {
     if (slot.unsettled > 0) {
       slot.releasing = true;
-      slot.abort.abort();
+      slot.abort.abort(GONE);
       return;
     }
     clearTimeout(slot.timer);
     slot.timer = undefined;
-    if (slot.socket.destroyed) slot.abort.abort();
+    if (slot.socket.destroyed) slot.abort.abort(GONE);
     if (this.counted.get(slot.id) === slot) {
       this.counted.delete(slot.id);
       if (!slot.handedOver) this.policy.shared?.release();
