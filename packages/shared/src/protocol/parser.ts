@@ -223,7 +223,9 @@ export class Parser {
         h.onMsg?.(this.paySubject, this.paySid, this.payReply, this.payHdr, buf.subarray(start, end));
         break;
       case PayloadOp.LeafMsg:
-        h.onLeafMsg?.(this.paySubject, this.payReply, this.payQueues, this.payHdr, buf.subarray(start, end));
+        if (h.onLeafMsgAt !== undefined)
+          h.onLeafMsgAt(this.paySubject, this.payReply, this.payQueues, this.payHdr, buf, start, end);
+        else h.onLeafMsg?.(this.paySubject, this.payReply, this.payQueues, this.payHdr, buf.subarray(start, end));
         break;
       case PayloadOp.Refused:
         h.onRefused?.(this.payRefusedOp, this.payRefusedErr, 'subject, reply or queue not UTF-8');
