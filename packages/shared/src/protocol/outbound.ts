@@ -243,8 +243,7 @@ export class Outbound {
     const size = end - start;
     p = writeSizes(buf, p, hdrLen, size);
     if (inline) {
-      if (size > SMALL_COPY_BYTES && start === 0 && end === msg.length) buf.set(msg, p);
-      else copyInto(buf, p, msg, start, end);
+      copyInto(buf, p, msg, start, end);
       p += size;
       buf[p++] = 0x0d;
       buf[p++] = 0x0a;
@@ -316,7 +315,8 @@ function writeText(buf: Buffer, p: number, s: string): number {
 function copyInto(buf: Buffer, p: number, src: Buffer, start: number, end: number): number {
   const n = end - start;
   if (n <= SMALL_COPY_BYTES) for (let i = 0; i < n; i++) buf[p + i] = src[start + i]!;
-  else src.copy(buf, p, start, end);
+  // Buffer#copy of a range makes a view and calls TypedArray#set with more checks on the way.
+  else buf.set(start === 0 && end === src.length ? src : src.subarray(start, end), p);
   return p + n;
 }
 
