@@ -47,12 +47,15 @@ export class GatewayUplink extends Uplink {
     this.spend = fn;
   }
 
-  override deliver(
+  // deliver() comes here too (LeafPeer.deliver).
+  override deliverAt(
     sub: Subscription,
     subject: string,
     reply: string | undefined,
     hdrLen: number,
-    msg: Buffer,
+    buf: Buffer,
+    start: number,
+    end: number,
     from: Conn,
   ): void {
     const spend = this.spend;
@@ -68,7 +71,7 @@ export class GatewayUplink extends Uplink {
       this.spentSeq = this.broker.seq;
       spend(1);
     }
-    super.deliver(sub, subject, reply, hdrLen, msg, from);
+    super.deliverAt(sub, subject, reply, hdrLen, buf, start, end, from);
   }
 
   /** Dropped before it was sent (over the hub's max_payload once stamped): the service never spent it, nor do we. */

@@ -25,22 +25,9 @@ import { Parking } from '../server/parking.js';
 import type { Transport } from '../server/transport.js';
 import { interestKey, type InterestTable } from './interest.js';
 import { LeafPeer, MAX_PAYLOAD_CEILING, writeLeafMsg, type LeafMessage } from './peer.js';
+import type { LeafAdmission, LeafIdentity, LeafRefusal } from './link-admission.js';
 
-/** How a leaf proved who it is (/leafz auth_method): nothing, any certificate of the CA, a listed certificate, a password, a token. */
-export type LeafAuthMethod = 'none' | 'tls' | 'certificate' | 'password' | 'token';
-
-/** Who an admitted leaf authenticated as; `user` is a name or certificate identity, never a secret. */
-export interface LeafIdentity {
-  readonly method: LeafAuthMethod;
-  readonly user?: string;
-}
-
-/** Why a connection was refused before admission: its credentials, or the protocol (anything else). */
-export type LeafRefusal = 'credentials' | 'protocol';
-
-/** The port's answer to a CONNECT: admitted as whom, or refused and why (for the log; no secret in it). */
-export type LeafAdmission =
-  { readonly ok: true; readonly identity: LeafIdentity } | { readonly ok: false; readonly reason: string };
+export type { LeafAdmission, LeafAuthMethod, LeafIdentity, LeafRefusal } from './link-admission.js';
 
 /** What a link needs from the port that accepted it. */
 export interface LinkContext {
@@ -226,7 +213,7 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
   /** The gate that parked our message has room: offer it again, then parse what followed it. */
   unpark(): void {
     this.parking.unpark(
-      (h) => this.onLeafMsg(h.subject, h.reply, h.queues, h.hdrLen, h.msg),
+      (h) => this.onLeafMsgAt(h.subject, h.reply, h.queues, h.hdrLen, h.msg, 0, h.msg.length),
       () => this.closeReason === undefined,
     );
   }
@@ -397,7 +384,15 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     this.ctx.oversizeDropped(this, subject, size);
   }
 
-  onLeafMsg(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void {
+  onLeafMsgAt(
+    subject: string,
+    reply: string | undefined,
+    queues: readonly string[],
+    hdrLen: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+  ): void {
     if (!this.admitted()) return;
     // A reply naming a reserved subject too: the service's own responders would answer there in its name.
     const reserved = this.reserved;
@@ -408,10 +403,10 @@ export class LeafLink extends LeafPeer implements ProtocolHandler, PublisherHand
     const broker = this.ctx.broker;
     if (broker.gated && !broker.admit(this, subject, reply)) {
       // Parked before it is counted or routed, until unpark().
-      this.parking.park({ subject, reply, queues, hdrLen, msg });
+      this.parking.park({ subject, reply, queues, hdrLen, msg: buf.subarray(start, end) });
       return;
     }
-    this.publishFromPeer(subject, reply, queues, hdrLen, msg);
+    this.publishFromPeer(subject, reply, queues, hdrLen, buf, start, end);
   }
 
   /** An LS+ or LMSG on a reserved subject: dropped without -ERR, counted, logged at debug (any leaf can repeat it). */

@@ -86,6 +86,10 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   private pendSeq = -1;
   private readonly pend: LeafMessage = { subject: '', reply: undefined, queues: NO_QUEUES, hdrLen: 0, msg: NO_BYTES };
   private pendFrom: Conn | undefined;
+  // The message's bytes, `pendBuf[pendStart, pendEnd)`: pend.msg is set from them only when it is needed.
+  private pendBuf: Buffer = NO_BYTES;
+  private pendStart = 0;
+  private pendEnd = 0;
   /**
    * Subjects the peer may not touch (server/reserved.ts): set by a link whose peer is not the process's own (the
    * leafnode port's); undefined for an uplink, which carries the process's own traffic to its hub.
@@ -109,6 +113,13 @@ export abstract class LeafPeer implements Conn, InterestObserver {
    * for the next message: read it during the call, copy what is kept (its `queues` array is never mutated).
    */
   protected abstract sendMessage(m: LeafMessage, from: Conn): void;
+  /**
+   * sendMessage for a message whose bytes are `buf[start, end)` (`m.msg` not set): true when it was taken so,
+   * false for sendMessage to take it with `m.msg` sliced. By default false.
+   */
+  protected sendMessageAt(_m: LeafMessage, _buf: Buffer, _start: number, _end: number, _from: Conn): boolean {
+    return false;
+  }
   /** Takes LS+/LS- lines for the peer, in order after every message already handed to sendMessage. */
   protected abstract sendInterest(lines: string): void;
   /** A message is being collected: writePending must run before the turn ends. */
@@ -116,12 +127,19 @@ export abstract class LeafPeer implements Conn, InterestObserver {
 
   // --- Conn: messages to the peer ------------------------------------------------------------------------
 
-  deliver(
+  deliver(sub: Subscription, subject: string, reply: string | undefined, hdr: number, msg: Buffer, from: Conn): void {
+    this.deliverAt(sub, subject, reply, hdr, msg, 0, msg.length, from);
+  }
+
+  /** deliver() for `buf[start, end)`: kept as it is until written (sendMessageAt), sliced only if it must be. */
+  deliverAt(
     sub: Subscription,
     subject: string,
     reply: string | undefined,
     hdrLen: number,
-    msg: Buffer,
+    buf: Buffer,
+    start: number,
+    end: number,
     from: Conn,
   ): void {
     if (this.isClosed) return;
@@ -145,7 +163,9 @@ export abstract class LeafPeer implements Conn, InterestObserver {
     m.reply = reply;
     m.queues = sub.queue === undefined ? NO_QUEUES : [sub.queue];
     m.hdrLen = hdrLen;
-    m.msg = msg;
+    this.pendBuf = buf;
+    this.pendStart = start;
+    this.pendEnd = end;
     this.pendFrom = from;
     this.scheduleFlush();
   }
@@ -164,7 +184,14 @@ export abstract class LeafPeer implements Conn, InterestObserver {
     const from = this.pendFrom;
     if (from === undefined) return;
     this.pendFrom = undefined;
-    this.sendMessage(this.pend, from);
+    const m = this.pend;
+    const buf = this.pendBuf;
+    const start = this.pendStart;
+    const end = this.pendEnd;
+    if (!this.sendMessageAt(m, buf, start, end, from)) {
+      m.msg = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+      this.sendMessage(m, from);
+    }
     // Unless sendMessage led to a new delivery: the publisher's read buffer is not kept alive until the next one.
     if (this.pendFrom === undefined) this.dropPending();
   }
@@ -172,6 +199,7 @@ export abstract class LeafPeer implements Conn, InterestObserver {
   /** Forgets a collected message (the link is gone). */
   protected dropPending(): void {
     this.pendFrom = undefined;
+    this.pendBuf = NO_BYTES;
     this.pend.msg = NO_BYTES;
     this.pend.queues = NO_QUEUES;
   }
@@ -247,18 +275,20 @@ export abstract class LeafPeer implements Conn, InterestObserver {
     this.subs.clear();
   }
 
-  /** An LMSG/HMSG from the peer, published locally. */
+  /** An LMSG/HMSG from the peer, `buf[start, end)`, published locally. */
   protected publishFromPeer(
     subject: string,
     reply: string | undefined,
     queues: readonly string[],
     hdrLen: number,
-    msg: Buffer,
+    buf: Buffer,
+    start = 0,
+    end = buf.length,
   ): void {
     this.stats.inMsgs++;
-    this.stats.inBytes += msg.length;
+    this.stats.inBytes += end - start;
     // No queues named: the peer's server already served its queue groups, ours get nothing (observed).
-    this.broker.publish(this, subject, reply, hdrLen, msg, queues.length === 0 ? NO_QUEUES : queues);
+    this.broker.publishAt(this, subject, reply, hdrLen, buf, start, end, queues.length === 0 ? NO_QUEUES : queues);
   }
 
   /** Whether the peer's interest, as we know it, covers `subject` (a buffered message waiting for it). */

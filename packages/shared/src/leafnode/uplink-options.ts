@@ -5,6 +5,8 @@ import type { Logger } from '../log.js';
 import type { ClientLimits } from '../server/client.js';
 import type { HubInfo, UplinkError } from './dial.js';
 import type { InterestTable } from './interest.js';
+import type { OutageBuffer } from './outage-buffer.js';
+import type { LinkStats } from './peer.js';
 
 export const UPLINK_DEFAULTS = Object.freeze({
   /** What the gateway's [upstream] buffer_bytes defaults to. */
@@ -197,4 +199,23 @@ function positive(name: string, v: number): number {
 function nonNegative(name: string, v: number): number {
   if (!Number.isFinite(v) || v < 0) throw new RangeError(`Uplink ${name} must be zero or more, got ${v}`);
   return v;
+}
+
+/** An uplink's counters, from its link stats, its buffer and its own counts. */
+export function uplinkCounters(
+  stats: LinkStats,
+  b: OutageBuffer,
+  c: { reconnects: number; failures: number; droppedOnClose: number; droppedOversize: number },
+): UplinkCounters {
+  return {
+    ...stats,
+    bufferedMsgs: b.length,
+    bufferedBytes: b.bytes,
+    reconnects: c.reconnects,
+    failures: c.failures,
+    droppedNoInterest: b.droppedNoInterest,
+    droppedOnClose: c.droppedOnClose,
+    droppedOversize: c.droppedOversize,
+    pausedPublishers: b.pausedPublishers,
+  };
 }

@@ -22,6 +22,7 @@ import { StampCache } from './stamp-cache.js';
 import { UplinkEvents } from './uplink-events.js';
 import { HubReadWarnings, UplinkSession, type HubOps, type SessionOptions } from './uplink-session.js';
 import {
+  uplinkCounters,
   uplinkSettings,
   type UplinkCounters,
   type UplinkEvent,
@@ -149,19 +150,7 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
     return this.cid;
   }
   get counters(): UplinkCounters {
-    const b = this.buffer;
-    const c = this.count;
-    return {
-      ...this.stats,
-      bufferedMsgs: b.length,
-      bufferedBytes: b.bytes,
-      reconnects: c.reconnects,
-      failures: c.failures,
-      droppedNoInterest: b.droppedNoInterest,
-      droppedOnClose: c.droppedOnClose,
-      droppedOversize: c.droppedOversize,
-      pausedPublishers: b.pausedPublishers,
-    };
+    return uplinkCounters(this.stats, this.buffer, this.count);
   }
 
   /** Calls `observer` on every up, down and close; returns a function that stops it. */
@@ -346,18 +335,38 @@ export class Uplink extends LeafPeer implements HubOps, PublisherHandle, Flushab
       }
       const out = s!.batch;
       const headers = this.hub!.headers;
-      const bytes = stamp === undefined ? writeLeafMsg(out, m, headers) : writeStampedLeafMsg(out, m, stamp, headers);
-      this.stats.outMsgs++;
-      this.stats.outBytes += bytes;
-      // A hub that reads slower than local clients publish: slow them down rather than queue without bound.
-      if (s!.pendingBytes > this.buffer.limitBytes) this.buffer.pause(from);
-      if (out.bytes >= EAGER_FLUSH_BYTES) this.flush();
+      this.written(
+        from,
+        stamp === undefined ? writeLeafMsg(out, m, headers) : writeStampedLeafMsg(out, m, stamp, headers),
+      );
       return;
     }
     // Down, still in the handshake, or older messages waiting: behind them, in order. A stamped one is buffered as it
     // will be sent (its own copy already).
     if (stamp === undefined) this.buffer.add(m, from);
     else this.buffer.add({ ...m, ...stampedMessage(m.msg, m.hdrLen, stamp) }, from, true);
+  }
+
+  /**
+   * sendMessage's usual case, a local client's message without headers, stamped, to a hub that is up with nothing
+   * older waiting: written from `buf[start, end)`, the publisher's read chunk, with no slice of it (peer.ts).
+   */
+  protected override sendMessageAt(m: LeafMessage, buf: Buffer, start: number, end: number, from: Conn): boolean {
+    if (m.hdrLen !== 0 || this.st !== 'up' || this.buffer.length > 0 || !(from instanceof Client)) return false;
+    const stamp = this.stamps?.stampFor(m.subject, from);
+    if (stamp === undefined || !this.hub!.headers) return false;
+    this.session!.batch.writeSplicedLeafMsgAt(m.subject, m.reply, m.queues, 0, buf, start, end, 0, 0, stamp.block);
+    this.written(from, end - start + stamp.block.length);
+    return true;
+  }
+
+  /** `bytes` of payload written to the session's batch for `from`'s message. */
+  private written(from: Conn, bytes: number): void {
+    this.stats.outMsgs++;
+    this.stats.outBytes += bytes;
+    // A hub that reads slower than local clients publish: slow them down rather than queue without bound.
+    if (this.session!.pendingBytes > this.buffer.limitBytes) this.buffer.pause(from);
+    if (this.session!.batch.bytes >= EAGER_FLUSH_BYTES) this.flush();
   }
 
   /** A message handed to us for the hub was dropped here (over its max_payload): a subclass may account for it. */

@@ -24,6 +24,16 @@ export interface ProtocolHandler {
   onLeafUnsub?(subject: string, queue: string | undefined): void;
   /** LMSG: `queues` lists the queue groups the message is for (empty for plain subscribers). */
   onLeafMsg?(subject: string, reply: string | undefined, queues: readonly string[], hdrLen: number, msg: Buffer): void;
+  /** onLeafMsg for the message `buf[start, end)` of the read chunk (no slice made); preferred when present. */
+  onLeafMsgAt?(
+    subject: string,
+    reply: string | undefined,
+    queues: readonly string[],
+    hdrLen: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+  ): void;
   onPing(): void;
   onPong(): void;
   onOk?(): void;

@@ -15,6 +15,16 @@
 import { isUtf8 } from 'node:buffer';
 import { Errors, type ProtocolError } from './errors.js';
 import { REPLY_END, REPLY_START, SIZE, SUBJECT_END, SUBJECT_START, pubArgs, scanPub } from './fast-pub.js';
+import {
+  LM_HDR,
+  LM_REPLY_END,
+  LM_REPLY_START,
+  LM_SIZE,
+  LM_SUBJECT_END,
+  LM_SUBJECT_START,
+  leafMsgArgs,
+  scanLeafMsg,
+} from './fast-leaf-msg.js';
 import { BUFFER_OBJECT_BYTES, LineReader } from './line-reader.js';
 import { OpWords, PLUS_BYTE, isConnectByte, type Op, type ParserRole } from './ops.js';
 import type { ParserLimits, ParserOptions, ProtocolHandler } from './parser-contract.js';
@@ -56,7 +66,7 @@ export class Parser {
   private payQueues: readonly string[] = NO_QUEUES;
   private payRefusedOp: Op = 'PUB';
   private payRefusedErr: ProtocolError = Errors.invalidPublishSubject;
-  /** The payload size of the PUB fastPub last read. */
+  /** The payload size of the line fastPub or fastLeafMsg last read. */
   private fastSize = 0;
   private readonly skipOversize: number;
   private readonly maxInfoLine: number;
@@ -111,10 +121,17 @@ export class Parser {
         continue;
       }
       let payloadSize: number;
-      // A client's plain PUB, whole in this chunk, read in one pass (fast-pub.ts' shape); anything else, or a PUB
-      // it cannot vouch for, takes the general path below, which answers it exactly as before.
+      // A client's plain PUB, or a leaf link's LMSG/HMSG without queues, whole in this chunk, read in one pass
+      // (fast-pub.ts, fast-leaf-msg.ts); anything else, or a line they cannot vouch for, takes the general path
+      // below, which answers it exactly as before.
       const after =
-        this.role === 'client' && !this.expectConnect && !this.partial.reading ? this.fastPub(chunk, pos, len) : -1;
+        this.expectConnect || this.partial.reading
+          ? -1
+          : this.role === 'client'
+            ? this.fastPub(chunk, pos, len)
+            : this.role === 'leaf'
+              ? this.fastLeafMsg(chunk, pos, len)
+              : -1;
       if (after >= 0) {
         pos = after;
         payloadSize = this.fastSize;
@@ -206,7 +223,9 @@ export class Parser {
         h.onMsg?.(this.paySubject, this.paySid, this.payReply, this.payHdr, buf.subarray(start, end));
         break;
       case PayloadOp.LeafMsg:
-        h.onLeafMsg?.(this.paySubject, this.payReply, this.payQueues, this.payHdr, buf.subarray(start, end));
+        if (h.onLeafMsgAt !== undefined)
+          h.onLeafMsgAt(this.paySubject, this.payReply, this.payQueues, this.payHdr, buf, start, end);
+        else h.onLeafMsg?.(this.paySubject, this.payReply, this.payQueues, this.payHdr, buf.subarray(start, end));
         break;
       case PayloadOp.Refused:
         h.onRefused?.(this.payRefusedOp, this.payRefusedErr, 'subject, reply or queue not UTF-8');
@@ -291,6 +310,27 @@ export class Parser {
     const replyAt = a[REPLY_START]!;
     this.payReply = replyAt < 0 ? undefined : chunk.toString('latin1', replyAt, a[REPLY_END]!);
     this.fastSize = a[SIZE]!;
+    return after;
+  }
+
+  /**
+   * A leaf link's LMSG/HMSG without queues read in one pass (fast-leaf-msg.ts): records it as leafMsg() would and
+   * returns where its payload starts (its size in fastSize), or -1 for a line the general path must read.
+   */
+  private fastLeafMsg(chunk: Buffer, pos: number, len: number): number {
+    const after = scanLeafMsg(chunk, pos, len, this.limits.maxControlLine, this.limits.maxPayload);
+    if (after < 0) return -1;
+    const a = leafMsgArgs;
+    // Printable ASCII: decoding needs no UTF-8 check.
+    this.nonAscii = false;
+    this.badText = false;
+    this.payOp = PayloadOp.LeafMsg;
+    this.payHdr = a[LM_HDR]!;
+    this.paySubject = this.subjectAt(chunk, a[LM_SUBJECT_START]!, a[LM_SUBJECT_END]!);
+    const replyAt = a[LM_REPLY_START]!;
+    this.payReply = replyAt < 0 ? undefined : chunk.toString('latin1', replyAt, a[LM_REPLY_END]!);
+    this.payQueues = NO_QUEUES;
+    this.fastSize = a[LM_SIZE]!;
     return after;
   }
 

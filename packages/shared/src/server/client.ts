@@ -33,6 +33,7 @@ import {
   type ClientStats,
 } from './context.js';
 import { Parking } from './parking.js';
+import type { ParkedPub } from './client-parked.js';
 import { publishDenied, withReserved } from './reserved.js';
 import { messageBytesBound, type Transport } from './transport.js';
 
@@ -173,12 +174,19 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     return this.admission.maxSubscriptions;
   }
 
-  deliver(
+  deliver(sub: Subscription, subject: string, reply: string | undefined, hdr: number, msg: Buffer, from: Conn): void {
+    this.deliverAt(sub, subject, reply, hdr, msg, 0, msg.length, from);
+  }
+
+  /** deliver() for `buf[start, end)`, sliced by nobody: the broker's choice when it routes a read chunk. */
+  deliverAt(
     sub: Subscription,
     subject: string,
     reply: string | undefined,
     hdrLen: number,
-    msg: Buffer,
+    buf: Buffer,
+    start: number,
+    end: number,
     from: Conn,
   ): void {
     if (this.closeReason !== undefined) return;
@@ -190,11 +198,11 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     if (perms?.canDeliver !== undefined && sub.wildcard && !perms.canDeliver(subject)) return;
     if (reply !== undefined) perms?.noteReply?.(reply);
     const out = this.core.batch;
-    if (hdrLen === 0 || this.opts.headers) out.writeMsg(subject, sub.sid, reply, hdrLen, msg);
+    if (hdrLen === 0 || this.opts.headers) out.writeMsgAt(subject, sub.sid, reply, hdrLen, buf, start, end);
     // A client that did not ask for headers gets the payload alone (nats-server client.go deliverMsg).
-    else out.writeMsg(subject, sub.sid, reply, 0, msg.subarray(hdrLen));
+    else out.writeMsgAt(subject, sub.sid, reply, 0, buf, start + hdrLen, end);
     this.stats.outMsgs++;
-    this.stats.outBytes += msg.length;
+    this.stats.outBytes += end - start;
     // Past max_pending: cut as a slow consumer (accepted-core.ts).
     this.core.queued();
   }
@@ -434,14 +442,4 @@ export class Client implements Conn, ProtocolHandler, PublisherHandle {
     this.subscriptions.unsubscribe(sid, max);
     this.ok();
   }
-}
-
-/** A publish parked by a gate: `buf[start, end)` is its header block and payload (the parser's read, kept). */
-interface ParkedPub {
-  readonly subject: string;
-  readonly reply: string | undefined;
-  readonly hdrLen: number;
-  readonly buf: Buffer;
-  readonly start: number;
-  readonly end: number;
 }
