@@ -46,7 +46,14 @@ export class HttpSink {
   private readonly transport: SinkTransport;
   private readonly marks: DeliveryMarks;
   private readonly ordered: boolean;
+  /** POSTs outstanding at once: max_in_flight, or in order the pipelining depth (1 unless configured). */
   private readonly maxInFlight: number;
+  /** In order and pipelined: bumped by each failure; a POST sent before it is stale, its answer not counted. */
+  private generation = 0;
+  /** Stale POSTs still outstanding: nothing is sent until they end (what follows the failed one goes again). */
+  private staleLeft = 0;
+  /** attempt()s waiting for their answer (counted here, not by the transport: ended in the order answered). */
+  private outstanding = 0;
   private readonly batchSize: number;
   private readonly now: () => number;
   /** `rate`/`burst`: undefined when unlimited. */
@@ -57,12 +64,13 @@ export class HttpSink {
     private readonly opts: HttpSinkOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
-    this.ordered = this.maxInFlight === 1;
+    const parallel = Math.max(1, opts.maxInFlight ?? 1);
+    this.ordered = parallel === 1;
+    this.maxInFlight = this.ordered ? Math.max(1, opts.pipelining ?? 1) : parallel;
     this.account = new SinkAccount(opts, this.ordered);
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
     this.bucket = sinkBucket(opts);
-    this.transport = createSinkTransport(opts, this.maxInFlight);
+    this.transport = createSinkTransport(opts, parallel);
     this.marks = new DeliveryMarks(store, {
       sink: opts.name,
       batchSize: this.batchSize,
@@ -121,7 +129,7 @@ export class HttpSink {
 
   /** Starts attempts while the window has room and something is due; else arms a timer for the next due time. */
   private pump(): void {
-    if (this.closed || this.state !== 'running' || this.fillTimer !== undefined) return;
+    if (this.closed || this.state !== 'running' || this.fillTimer !== undefined || this.staleLeft > 0) return;
     if (this.transport.inFlight >= this.maxInFlight) return; // called on every intake commit: cheap when full
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -226,9 +234,20 @@ export class HttpSink {
 
   private async attempt(batch: DeliveryRecord[]): Promise<void> {
     for (const r of batch) this.busy.add(r.seq);
+    const generation = this.generation;
     // Counted in flight from here, before the first await: pump() starts no more than maxInFlight.
+    this.outstanding++;
     const outcome = await this.transport.post(batch, this.now());
+    this.outstanding--;
     if (this.closed) return; // shutting down: the records stay pending and are retried after restart
+    if (generation !== this.generation) {
+      // Pipelined behind a POST that failed: whatever its answer (a 2xx too, then a redelivery under the same
+      // webhook-id), it stays pending and goes again after the failed one, in order. Not a failed attempt.
+      for (const r of batch) this.busy.delete(r.seq);
+      this.staleLeft--;
+      this.pump();
+      return;
+    }
     if (outcome.delivered) {
       // The sequences stay busy until marked: the next POST goes now, the store write comes after.
       this.account.delivered(batch.length);
@@ -238,6 +257,14 @@ export class HttpSink {
       return;
     }
     for (const r of batch) this.busy.delete(r.seq);
+    if (this.ordered && this.outstanding > 0) {
+      // Pipelined: the POSTs behind this one (answered after it, on the same connection) are dropped and read again
+      // after it; aborted, so the receiver gets no more of them meanwhile.
+      this.generation++;
+      this.staleLeft = this.outstanding;
+      this.rescan = true;
+      this.transport.abortInFlight?.();
+    }
     this.failed(batch, outcome, outcome.id);
     this.opts.onChange?.();
     this.pump();

@@ -54,12 +54,16 @@ export interface SinkTransport {
   post(batch: readonly { id: string; body: string }[], nowMs: number): Promise<PostOutcome>;
   /** Aborts the deliveries in flight (they end undelivered) and closes the connections. */
   close(): void;
+  /** Aborts the deliveries in flight (they end undelivered); the transport goes on (a pipelined POST failed). */
+  abortInFlight?(): void;
 }
 
 export interface SinkTransportOptions {
   url: string;
   /** Connections kept (one per POST in flight). */
   maxSockets: number;
+  /** With one connection: POSTs sent on it before the first is answered (HTTP/1.1 pipelining; default 1). */
+  pipelining?: number;
   /** false: an https receiver's certificate is not verified (self-signed). Default true. */
   sslVerify?: boolean;
   /** A POST unanswered after this is aborted (default 10 s). */
@@ -74,6 +78,8 @@ export class HttpTransport implements SinkTransport {
   /** The POSTs outstanding (each aborts on close). */
   private readonly inflight = new Set<Attempt>();
   private readonly timeoutMs: number;
+  /** POSTs are pipelined on the one connection (SinkTransportOptions.pipelining > 1). */
+  private readonly pipelined: boolean;
   private readonly origin: string;
   private readonly path: string;
   /** Basic credentials from the URL's userinfo, as node:http sent them (unless a configured header sets its own). */
@@ -98,6 +104,7 @@ export class HttpTransport implements SinkTransport {
   ) {
     // Bounded by what a timer holds: a longer one would fire at once, timing out every POST.
     this.timeoutMs = Math.min(opts.timeoutMs ?? 10_000, 2 ** 31 - 1);
+    this.pipelined = opts.maxSockets <= 1 && (opts.pipelining ?? 1) > 1;
     const url = new URL(opts.url);
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
@@ -134,10 +141,15 @@ export class HttpTransport implements SinkTransport {
     }
   }
 
+  /** Aborts the POSTs in flight (a connection with one on the wire closes under it). */
+  abortInFlight(): void {
+    for (const a of this.inflight) a.abort();
+  }
+
   /** Aborts the POSTs in flight and closes the connections. */
   close(): void {
     this.closed = true;
-    for (const a of this.inflight) a.abort();
+    this.abortInFlight();
     void this.dispatcher?.destroy().catch(() => undefined);
     this.dispatcher = undefined;
   }
@@ -153,14 +165,19 @@ export class HttpTransport implements SinkTransport {
     const madeBefore = this.connections;
     let answer: Answer;
     try {
-      answer = await exchange(dispatcher, { path: this.path, method: 'POST', headers, body }, attempt);
+      // idempotent: what lets undici pipeline a POST (it never does otherwise); the sink (http.ts) keeps the order
+      // and sends again what was behind a failed one.
+      const opts = { path: this.path, method: 'POST' as const, headers, body, idempotent: this.pipelined };
+      answer = await exchange(dispatcher, opts, attempt);
     } catch (err) {
       // Answered, then cut short (or timed out) while its body was read: a failed attempt, not sent again at
       // once (the receiver got it).
       if (err instanceof CutShort) throw err;
       const code = (err as NodeJS.ErrnoException).code ?? '';
       const reused = this.lastClosed !== 0 && this.lastClosed <= madeBefore;
-      if (!again && reused && RESET_CODES.has(code) && !attempt.aborted) return this.send(headers, body, attempt, true);
+      // Not when pipelining: the POSTs behind this one are on the wire already, and a retry would go after them.
+      if (!again && reused && !this.pipelined && RESET_CODES.has(code) && !attempt.aborted)
+        return this.send(headers, body, attempt, true);
       throw err;
     }
     return {
@@ -215,7 +232,7 @@ export class HttpTransport implements SinkTransport {
       bodyTimeout: 0,
     };
     return this.opts.maxSockets <= 1
-      ? new u.Client(this.origin, options)
+      ? new u.Client(this.origin, this.pipelined ? { ...options, pipelining: this.opts.pipelining } : options)
       : new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
   }
 }
