@@ -5,7 +5,8 @@
 // deliver: its CPU over the drain divided by the events delivered in it is the sink's own cost per event (the
 // worker's pump, the POST, its answer, the delivered marks), and the drain's rate is the sink's rate with the intake
 // out of the way. `events-drain` delivers to events.ts's node:http receiver, `events-drain-light` to
-// light-receiver.ts's (node:net, a fixed answer: less receiver in the round trip, so more of it is ours).
+// light-receiver.ts's (node:net, a fixed answer: less receiver in the round trip, so more of it is ours);
+// `events-drain-pipelined` to the node:http one with `pipelining = 8` (still in order, 8 POSTs on the wire).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,14 +17,19 @@ import type { GenResult, RunContext, Scenario } from './scenario-types.js';
 import { eventsLoad, intakeNotes } from './scenarios-events.js';
 import { startOurs } from './servers.js';
 
-async function runDrain(ctx: RunContext, light: boolean): Promise<GenResult> {
+async function runDrain(ctx: RunContext, light: boolean, pipelining: number): Promise<GenResult> {
   const size = ctx.spec.size ?? 1024;
   const receiver: Receiver = light ? await startLightReceiver() : await startReceiver();
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-events-drain-'));
   const server = await startOurs(
     ctx.limits,
     { event_limit: 10_000_000 },
-    { store: { path: path.join(dir, 'events.db') }, handlers: { event_feed: `127.0.0.1:${receiver.port}` } },
+    {
+      store: { path: path.join(dir, 'events.db') },
+      handlers: {
+        event_feed: pipelining > 1 ? { url: `127.0.0.1:${receiver.port}`, pipelining } : `127.0.0.1:${receiver.port}`,
+      },
+    },
   );
   try {
     // The service's CPU when the intake ends (the drain's start; the run reads the backlog in the same tick).
@@ -59,8 +65,8 @@ const drainRate = (r: GenResult) => drained(r) / ((r.drain_ns ?? NaN) / 1e9);
 /** The service's CPU µs per event delivered in the drain. */
 const drainCpuPerEvent = (r: GenResult) => ((r.server_cpu_parts?.['drain'] ?? NaN) * 1e6) / drained(r);
 
-function drainScenario(name: string, light: boolean): Scenario {
-  const receiver = light ? 'light (node:net) receiver' : 'node:http receiver';
+function drainScenario(name: string, light: boolean, pipelining = 1): Scenario {
+  const receiver = `${light ? 'light (node:net) receiver' : 'node:http receiver'}${pipelining > 1 ? `, pipelining ${pipelining}` : ''}`;
   return {
     name,
     kind: 'custom',
@@ -90,9 +96,10 @@ function drainScenario(name: string, light: boolean): Scenario {
         : []),
       ...intakeNotes(r),
     ],
-    run: (ctx) => runDrain(ctx, light),
+    run: (ctx) => runDrain(ctx, light, pipelining),
   };
 }
 
 export const eventsDrain = drainScenario('events-drain', false);
 export const eventsDrainLight = drainScenario('events-drain-light', true);
+export const eventsDrainPipelined = drainScenario('events-drain-pipelined', false, 8);

@@ -4,7 +4,10 @@
 // runs on its own, so one slow or dead receiver never delays another.
 //
 // Order: with `maxInFlight` 1 (the default) one POST is outstanding at a time, oldest pending event first, and
-// while it backs off the sink waits (strict order; a failing receiver is retried at the backoff's pace). With more,
+// while it backs off the sink waits (strict order; a failing receiver is retried at the backoff's pace). With
+// `pipelining` N, N POSTs go in order on the one connection before the first answer; when one fails, those behind
+// it are aborted and not counted whatever their answer (stale: `generation`), and nothing more goes until they
+// ended, then the failed one again and what follows it, in order (first attempts in order, at least once). With more,
 // up to that many POSTs are outstanding on as many keep-alive connections: deliveries may arrive out of order, each
 // is retried and dead-lettered on its own, and after a failure the sink as a whole pauses for a backoff that grows
 // with consecutive failures, so a dead receiver is not hit once per queued event.

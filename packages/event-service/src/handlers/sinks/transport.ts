@@ -5,11 +5,12 @@
 // transport-by-scheme.ts's; grpc:// and grpcs:// are grpc-transport.ts's.
 //
 // HTTP: one POST per delivery on a kept-alive connection, its body and headers webhook.ts's, through undici's
-// Client (Pool with max_in_flight > 1), not node:http's Agent, nor fetch. Measured on the 2-core machine (1 KiB
-// POSTs to a node:http receiver in another process, the sender's CPU per request): undici's `request` ~60-75 µs,
-// node:http ~100-150 µs, one at a time or 8 at once (fetch, undici under a WHATWG layer, ~530 µs). POSTs are
-// never pipelined (undici sends a non-idempotent request only on an idle connection), redirects are not followed
-// (a 3xx is a failed attempt), and an answer's body is read up to MAX_ANSWER_BYTES, then its connection closed.
+// Client (Pool with max_in_flight > 1) and its dispatch API, not node:http's Agent, nor fetch. Measured on the 2-core
+// machine (1 KiB POSTs to a node:http receiver in another process, the sender's CPU per request): undici's `request`
+// ~45-75 µs, its `dispatch` ~10 µs less, node:http ~100-150 µs, one at a time or 8 at once (fetch, undici under a
+// WHATWG layer, ~530 µs). POSTs are pipelined only when the sink asks (`pipelining`, in order: the sink, http.ts,
+// keeps the order and sends again what was behind a failed one), redirects are not followed (a 3xx is a failed
+// attempt), and an answer's body is read up to MAX_ANSWER_BYTES, then its connection closed.
 import { Buffer } from 'node:buffer';
 import type * as UndiciModule from 'undici';
 import type { buildConnector, Dispatcher } from 'undici';
