@@ -77,6 +77,7 @@ export class HttpSink {
     this.marks = new DeliveryMarks(store, {
       sink: opts.name,
       batchSize: this.batchSize,
+      ordered: this.ordered,
       logger: opts.logger,
       onFlushed: (seqs, failed) => this.marked(seqs, failed),
     });
