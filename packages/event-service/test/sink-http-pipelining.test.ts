@@ -1,14 +1,18 @@
 // An in-order HTTP sink with `pipelining` (HTTP/1.1 pipelining on its one connection) against real node:http
 // receivers (helpers/http-sink.ts): several POSTs on the wire before the first answer, first attempts in order, and
 // after a failed POST the ones pipelined behind it dropped (whatever their answer) and sent again after it, in
-// order; the config's range and the settings it refuses (max_in_flight > 1, grpc URLs).
+// order; the config's range and the settings it refuses (max_in_flight > 1, grpc URLs); the key reaching the sink
+// worker of a running service.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
+import path from 'node:path';
 import { ConfigError } from '@event-broker/shared';
+import { startReceiver } from '@event-broker/test-support/http';
 import { tmpDir, write } from '@event-broker/test-support/tmp';
 import { until } from '@event-broker/test-support/wait';
 import { loadServiceConfig } from '../src/config.js';
+import { startEventService } from '../src/embedded.js';
 import { httpSinkOptions } from '../src/handlers/sinks/options.js';
 import { many, receiver } from './helpers/http-sink.js';
 
@@ -98,4 +102,38 @@ test('pipelining is a sink key from 1 to 64, for in-order http(s) sinks only: ea
   const feed = loadServiceConfig({ configPath: ok }).config.handlers?.feed;
   assert.ok(feed !== undefined);
   assert.equal(httpSinkOptions(feed).pipelining, 16);
+});
+
+test('pipelining in a [handlers] entry reaches the running service: its sink (on the sink worker) pipelines, in order', async (t) => {
+  // Answers nothing until three requests are open together: only a pipelining sink gets past the first.
+  const held: http.ServerResponse[] = [];
+  let open = false;
+  const server = await startReceiver(t, {
+    answer: (_n, res) => {
+      if (open) return void res.writeHead(204).end();
+      held.push(res);
+      if (held.length === 3) {
+        open = true;
+        for (const h of held.splice(0)) h.writeHead(204).end();
+      }
+    },
+  });
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    store: { path: path.join(tmpDir(t), 'e.db') },
+    handlers: { event_feed: { url: server.addr, pipelining: 4 } } as never,
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const sent: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const event = JSON.stringify({ specversion: '1.0', id: `p${i}`, source: '/t', type: 'nodeTerminated' });
+    sent.push((JSON.parse((await svc.request('events.nodeTerminated', event)).string()) as { id: string }).id);
+  }
+  await until(() => server.got.length === 6, 'all six delivered');
+  assert.deepEqual(
+    server.got.map((g) => g.id),
+    sent,
+    'in order',
+  );
 });
