@@ -7,6 +7,7 @@
 // Adding one: a definition in its group's file and an entry here; a new generator mode when the load is new (both
 // generators, same CLI: load-spec.ts).
 import { eventsJsR1, eventsJsR3, eventsJsR3x2, leaf } from './scenarios-cluster.js';
+import { eventsDrain, eventsDrainLight, eventsDrainPipelined } from './events-drain.js';
 import { eventsScenario } from './scenarios-events.js';
 import { eventsHttpScenario } from './scenarios-http.js';
 import { conns, idle10k, soak } from './scenarios-memory.js';
@@ -40,6 +41,9 @@ export const SCENARIOS: Scenario[] = [
   eventsScenario('events', 1),
   eventsScenario('events-batch', 100),
   eventsScenario('events-parallel', 1, 8),
+  eventsDrain,
+  eventsDrainLight,
+  eventsDrainPipelined,
   eventsScenario('events-grpc', 1, 1, 'grpc'),
   eventsScenario('events-grpc-batch', 100, 1, 'grpc'),
   eventsHttpScenario('events-http', 1),

@@ -74,6 +74,8 @@ export interface HandlerSink {
   batch_wait_ms?: number;
   /** [1] POSTs outstanding at once; 1 keeps strict order, more deliver unordered (sinks/http.ts). */
   max_in_flight?: number;
+  /** [1] POSTs pipelined on the one connection of an in-order sink (HTTP/1.1 pipelining; sinks/http.ts). */
+  pipelining?: number;
   // Issue 14: mutual TLS, backoff, rate limit, attribute matchers (sink-config.ts decodes them).
   /** [system CAs] PEM CA bundle an https/grpcs receiver's certificate must chain to (absolute path). */
   ca_path?: string;

@@ -56,7 +56,8 @@ export class BackendSink {
     this.account = new SinkAccount(opts, this.ordered);
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
     this.bucket = sinkBucket(opts);
-    this.transport = createSinkTransport(opts, maxInFlight);
+    // One POST at a time per claimant: `pipelining` is the SQLite pump's (sinks/http.ts), not used here.
+    this.transport = createSinkTransport({ ...opts, pipelining: 1 }, maxInFlight);
     for (let i = 0; i < maxInFlight; i++) this.loops.push(this.loop());
     // Stopped is this instance's state (its pump heard the 410), but a replay is the operator's word for the sink:
     // made on any instance, it wakes the stopped pump of every instance.

@@ -69,10 +69,13 @@ const KEYS = new Set([
   'batch_bytes',
   'batch_wait_ms',
   'max_in_flight',
+  'pipelining',
 ]);
 const MAX_BATCH_SIZE = 10_000;
 /** Each POST in flight holds a connection to the receiver; past a few dozen a receiver is more likely the limit. */
 const MAX_IN_FLIGHT = 256;
+/** POSTs pipelined on an in-order sink's connection: enough to hide the round trip, not a receiver's whole queue. */
+const MAX_PIPELINING = 64;
 
 /** The receiver kinds a sink URL may name (h/grpc writes the gRPC transport; here the schemes are only accepted). */
 const URL_FORMS = '"host:port" or an http(s) URL (or grpc(s)://host:port)';
@@ -198,6 +201,14 @@ function decodeOptions(t: Record<string, unknown>, report: Report): Partial<Hand
       report('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_IN_FLIGHT}`, ['max_in_flight']);
     else out.max_in_flight = n;
   }
+  if (t.pipelining !== undefined) {
+    const n = positiveInt(t.pipelining, 1);
+    if (n === undefined || n > MAX_PIPELINING)
+      report('ECONFIG_RANGE', `must be an integer from 1 to ${MAX_PIPELINING}`, ['pipelining']);
+    else if (n > 1 && (out.max_in_flight ?? 1) > 1)
+      report('ECONFIG_VALUE', 'is for in-order sinks (max_in_flight = 1): set one or the other', ['pipelining']);
+    else out.pipelining = n;
+  }
   return out;
 }
 
@@ -297,6 +308,7 @@ function encodeSink(v: HandlerSink): string {
     'batch_bytes',
     'batch_wait_ms',
     'max_in_flight',
+    'pipelining',
   ] as const) {
     if (v[k] !== undefined) parts.push(`${k} = ${String(v[k])}`);
   }

@@ -55,16 +55,18 @@ export function isGrpcUrl(url: string): boolean {
 }
 
 /** HTTP body and signing options a gRPC sink has no use for (docs/sinks-grpc.md): refused rather than ignored. */
-const HTTP_ONLY = ['secret', 'extra_args', 'flatten_payload', 'send_as_list'] as const;
+const HTTP_ONLY = ['secret', 'extra_args', 'flatten_payload', 'send_as_list', 'pipelining'] as const;
 
 /** A grpc(s) sink's table: each HTTP-only key it sets is a problem. */
 export function refuseHttpOnly(t: Record<string, unknown>, report: Report): void {
   for (const k of HTTP_ONLY) {
     if (t[k] === undefined) continue;
     const why =
-      k === 'secret'
-        ? 'gRPC deliveries are not signed (Standard Webhooks is HTTP): authenticate with cert_path/key_path or an authorization header'
-        : 'gRPC deliveries are CloudEvents protobuf messages, their shape fixed (docs/sinks-grpc.md)';
+      k === 'pipelining'
+        ? 'it is HTTP/1.1 pipelining, and gRPC calls already share one HTTP/2 connection'
+        : k === 'secret'
+          ? 'gRPC deliveries are not signed (Standard Webhooks is HTTP): authenticate with cert_path/key_path or an authorization header'
+          : 'gRPC deliveries are CloudEvents protobuf messages, their shape fixed (docs/sinks-grpc.md)';
     report('ECONFIG_VALUE', `is for http(s) receivers only: ${why}; remove it`, [k]);
   }
 }

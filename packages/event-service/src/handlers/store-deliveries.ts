@@ -1,6 +1,8 @@
 // A sink's delivery records in the store (store.ts): what is due, delivered marks, failed attempts, dead letters
 // and their replay, and the held count each change releases or holds again. When to deliver is the sinks'
 // (sinks/http.ts); the intake writes the records with the events (store.ts append).
+import type Database from 'better-sqlite3';
+import type { Statement } from 'better-sqlite3';
 import type { DeliveryRecord, DeliveryState } from './event-store.js';
 import type { HeldLedger } from './held-counter.js';
 import type { DeliveryRow, StoreConnection } from './store-schema.js';
@@ -22,11 +24,41 @@ function toRecord(r: DeliveryRow): DeliveryRecord {
   };
 }
 
+/**
+ * Marks for a set of sequences, each statement once per mark rather than once per sequence (the sequences as a JSON
+ * array, json_each): three statements per event made ~15 µs of an in-order sink's ~90 µs of CPU per delivery in the
+ * delivery-only micro-bench. Prepared here (the marking side's own), with the connection.
+ */
+interface MarkStatements {
+  /** The pending deliveries among these sequences, deleted: the sequences delivered now. */
+  deleteDelivered: Statement<[string, string], { seq: number }>;
+  /** One delivery fewer pending for each of these events: their counts left. */
+  releaseHeld: Statement<[string], { seq: number; pending: number }>;
+  /** These events' held rows whose count reached 0. */
+  dropReleased: Statement<[string]>;
+}
+
+function markStatements(db: Database.Database): MarkStatements {
+  return {
+    deleteDelivered: db.prepare(
+      'DELETE FROM deliveries WHERE sink = ? AND state = 0 AND seq IN (SELECT value FROM json_each(?)) RETURNING seq',
+    ),
+    releaseHeld: db.prepare(
+      'UPDATE held SET pending = pending - 1 WHERE seq IN (SELECT value FROM json_each(?)) RETURNING seq, pending',
+    ),
+    dropReleased: db.prepare('DELETE FROM held WHERE seq IN (SELECT value FROM json_each(?)) AND pending <= 0'),
+  };
+}
+
 export class DeliveryRecords {
+  private readonly marks: MarkStatements;
+
   constructor(
     private readonly conn: StoreConnection,
     private readonly opts: { held: HeldLedger; /** synchronous = FULL: each commit fsyncs. */ full: boolean },
-  ) {}
+  ) {
+    this.marks = markStatements(conn.db);
+  }
 
   due(sink: string, now: number, limit: number, afterSeq: number): DeliveryRecord[] {
     return this.conn.stmts.due.all(sink, now, afterSeq, limit).map(toRecord);
@@ -51,16 +83,20 @@ export class DeliveryRecords {
   }
 
   private markDelivered(sink: string, seqs: readonly number[]): number {
+    if (seqs.length === 0) return 0;
+    const list = JSON.stringify(seqs);
     return this.conn.write(() => {
-      let n = 0;
-      for (const seq of seqs) {
-        const r = this.conn.stmts.markDelivered.run(sink, seq);
-        if (r.changes > 0) {
-          n++;
-          this.release(seq);
-        }
+      const done = this.marks.deleteDelivered.all(sink, list);
+      if (done.length === 0) return 0;
+      // Sequences already delivered or dead-lettered (a replay raced the mark) release nothing.
+      const doneList = done.length === seqs.length ? list : JSON.stringify(done.map((r) => r.seq));
+      let released = 0;
+      for (const r of this.marks.releaseHeld.all(doneList)) if (r.pending <= 0) released++;
+      if (released > 0) {
+        this.marks.dropReleased.run(doneList);
+        this.opts.held.add(-released);
       }
-      return n;
+      return done.length;
     });
   }
 

@@ -4,7 +4,10 @@
 // runs on its own, so one slow or dead receiver never delays another.
 //
 // Order: with `maxInFlight` 1 (the default) one POST is outstanding at a time, oldest pending event first, and
-// while it backs off the sink waits (strict order; a failing receiver is retried at the backoff's pace). With more,
+// while it backs off the sink waits (strict order; a failing receiver is retried at the backoff's pace). With
+// `pipelining` N, N POSTs go in order on the one connection before the first answer; when one fails, those behind
+// it are aborted and not counted whatever their answer (stale: `generation`), and nothing more goes until they
+// ended, then the failed one again and what follows it, in order (first attempts in order, at least once). With more,
 // up to that many POSTs are outstanding on as many keep-alive connections: deliveries may arrive out of order, each
 // is retried and dead-lettered on its own, and after a failure the sink as a whole pauses for a backoff that grows
 // with consecutive failures, so a dead receiver is not hit once per queued event.
@@ -46,7 +49,14 @@ export class HttpSink {
   private readonly transport: SinkTransport;
   private readonly marks: DeliveryMarks;
   private readonly ordered: boolean;
+  /** POSTs outstanding at once: max_in_flight, or in order the pipelining depth (1 unless configured). */
   private readonly maxInFlight: number;
+  /** In order and pipelined: bumped by each failure; a POST sent before it is stale, its answer not counted. */
+  private generation = 0;
+  /** Stale POSTs still outstanding: nothing is sent until they end (what follows the failed one goes again). */
+  private staleLeft = 0;
+  /** attempt()s waiting for their answer (counted here, not by the transport: ended in the order answered). */
+  private outstanding = 0;
   private readonly batchSize: number;
   private readonly now: () => number;
   /** `rate`/`burst`: undefined when unlimited. */
@@ -57,15 +67,17 @@ export class HttpSink {
     private readonly opts: HttpSinkOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
-    this.ordered = this.maxInFlight === 1;
+    const parallel = Math.max(1, opts.maxInFlight ?? 1);
+    this.ordered = parallel === 1;
+    this.maxInFlight = this.ordered ? Math.max(1, opts.pipelining ?? 1) : parallel;
     this.account = new SinkAccount(opts, this.ordered);
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
     this.bucket = sinkBucket(opts);
-    this.transport = createSinkTransport(opts, this.maxInFlight);
+    this.transport = createSinkTransport(opts, parallel);
     this.marks = new DeliveryMarks(store, {
       sink: opts.name,
       batchSize: this.batchSize,
+      ordered: this.ordered,
       logger: opts.logger,
       onFlushed: (seqs, failed) => this.marked(seqs, failed),
     });
@@ -121,7 +133,7 @@ export class HttpSink {
 
   /** Starts attempts while the window has room and something is due; else arms a timer for the next due time. */
   private pump(): void {
-    if (this.closed || this.state !== 'running' || this.fillTimer !== undefined) return;
+    if (this.closed || this.state !== 'running' || this.fillTimer !== undefined || this.staleLeft > 0) return;
     if (this.transport.inFlight >= this.maxInFlight) return; // called on every intake commit: cheap when full
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -226,9 +238,20 @@ export class HttpSink {
 
   private async attempt(batch: DeliveryRecord[]): Promise<void> {
     for (const r of batch) this.busy.add(r.seq);
+    const generation = this.generation;
     // Counted in flight from here, before the first await: pump() starts no more than maxInFlight.
+    this.outstanding++;
     const outcome = await this.transport.post(batch, this.now());
+    this.outstanding--;
     if (this.closed) return; // shutting down: the records stay pending and are retried after restart
+    if (generation !== this.generation) {
+      // Pipelined behind a POST that failed: whatever its answer (a 2xx too, then a redelivery under the same
+      // webhook-id), it stays pending and goes again after the failed one, in order. Not a failed attempt.
+      for (const r of batch) this.busy.delete(r.seq);
+      this.staleLeft--;
+      this.pump();
+      return;
+    }
     if (outcome.delivered) {
       // The sequences stay busy until marked: the next POST goes now, the store write comes after.
       this.account.delivered(batch.length);
@@ -238,6 +261,14 @@ export class HttpSink {
       return;
     }
     for (const r of batch) this.busy.delete(r.seq);
+    if (this.ordered && this.outstanding > 0) {
+      // Pipelined: the POSTs behind this one (answered after it, on the same connection) are dropped and read again
+      // after it; aborted, so the receiver gets no more of them meanwhile.
+      this.generation++;
+      this.staleLeft = this.outstanding;
+      this.rescan = true;
+      this.transport.abortInFlight?.();
+    }
     this.failed(batch, outcome, outcome.id);
     this.opts.onChange?.();
     this.pump();

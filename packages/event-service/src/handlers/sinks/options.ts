@@ -33,6 +33,11 @@ export interface HttpSinkOptions {
   batchWaitMs?: number;
   /** POSTs outstanding at once (default 1: strict order); more: unordered, see the top of http.ts. */
   maxInFlight?: number;
+  /**
+   * In order (maxInFlight 1): POSTs sent on the one connection before the first is answered (HTTP/1.1 pipelining,
+   * default 1: none). After a failure the POSTs behind it are dropped and sent again after it, in order.
+   */
+  pipelining?: number;
   /** Backoff: attempt n waits a random time in [0, min(capMs, baseMs * 2^(n-1))]. */
   backoffBaseMs?: number;
   backoffCapMs?: number;
@@ -69,6 +74,7 @@ export function httpSinkOptions(conf: HandlerSink): Omit<HttpSinkOptions, 'name'
     ...(conf.batch_bytes !== undefined && { batchBytes: conf.batch_bytes }),
     ...(conf.batch_wait_ms !== undefined && { batchWaitMs: conf.batch_wait_ms }),
     ...(conf.max_in_flight !== undefined && { maxInFlight: conf.max_in_flight }),
+    ...(conf.pipelining !== undefined && { pipelining: conf.pipelining }),
     ...(conf.backoff !== undefined && { backoffBaseMs: conf.backoff.base_ms, backoffCapMs: conf.backoff.max_ms }),
     ...((conf.ca_path ?? conf.cert_path ?? conf.key_path) !== undefined && {
       tls: {

@@ -10,6 +10,7 @@ export function createSinkTransport(opts: HttpSinkOptions, maxInFlight: number):
   const conf = {
     url: opts.url,
     maxSockets: maxInFlight,
+    ...(opts.pipelining !== undefined && { pipelining: opts.pipelining }),
     sslVerify: opts.sslVerify,
     timeoutMs: opts.timeoutMs,
     report: { logger: opts.logger, sink: opts.name },

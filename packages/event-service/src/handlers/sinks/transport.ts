@@ -5,11 +5,12 @@
 // transport-by-scheme.ts's; grpc:// and grpcs:// are grpc-transport.ts's.
 //
 // HTTP: one POST per delivery on a kept-alive connection, its body and headers webhook.ts's, through undici's
-// Client (Pool with max_in_flight > 1), not node:http's Agent, nor fetch. Measured on the 2-core machine (1 KiB
-// POSTs to a node:http receiver in another process, the sender's CPU per request): undici's `request` ~60-75 µs,
-// node:http ~100-150 µs, one at a time or 8 at once (fetch, undici under a WHATWG layer, ~530 µs). POSTs are
-// never pipelined (undici sends a non-idempotent request only on an idle connection), redirects are not followed
-// (a 3xx is a failed attempt), and an answer's body is read up to MAX_ANSWER_BYTES, then its connection closed.
+// Client (Pool with max_in_flight > 1) and its dispatch API, not node:http's Agent, nor fetch. Measured on the 2-core
+// machine (1 KiB POSTs to a node:http receiver in another process, the sender's CPU per request): undici's `request`
+// ~45-75 µs, its `dispatch` ~10 µs less, node:http ~100-150 µs, one at a time or 8 at once (fetch, undici under a
+// WHATWG layer, ~530 µs). POSTs are pipelined only when the sink asks (`pipelining`, in order: the sink, http.ts,
+// keeps the order and sends again what was behind a failed one), redirects are not followed (a 3xx is a failed
+// attempt), and an answer's body is read up to MAX_ANSWER_BYTES, then its connection closed.
 import { Buffer } from 'node:buffer';
 import type * as UndiciModule from 'undici';
 import type { buildConnector, Dispatcher } from 'undici';
@@ -54,12 +55,16 @@ export interface SinkTransport {
   post(batch: readonly { id: string; body: string }[], nowMs: number): Promise<PostOutcome>;
   /** Aborts the deliveries in flight (they end undelivered) and closes the connections. */
   close(): void;
+  /** Aborts the deliveries in flight (they end undelivered); the transport goes on (a pipelined POST failed). */
+  abortInFlight?(): void;
 }
 
 export interface SinkTransportOptions {
   url: string;
   /** Connections kept (one per POST in flight). */
   maxSockets: number;
+  /** With one connection: POSTs sent on it before the first is answered (HTTP/1.1 pipelining; default 1). */
+  pipelining?: number;
   /** false: an https receiver's certificate is not verified (self-signed). Default true. */
   sslVerify?: boolean;
   /** A POST unanswered after this is aborted (default 10 s). */
@@ -72,8 +77,10 @@ export interface SinkTransportOptions {
 
 export class HttpTransport implements SinkTransport {
   /** The POSTs outstanding (each aborts on close). */
-  private readonly inflight = new Set<AbortController>();
+  private readonly inflight = new Set<Attempt>();
   private readonly timeoutMs: number;
+  /** POSTs are pipelined on the one connection (SinkTransportOptions.pipelining > 1). */
+  private readonly pipelined: boolean;
   private readonly origin: string;
   private readonly path: string;
   /** Basic credentials from the URL's userinfo, as node:http sent them (unless a configured header sets its own). */
@@ -98,6 +105,7 @@ export class HttpTransport implements SinkTransport {
   ) {
     // Bounded by what a timer holds: a longer one would fire at once, timing out every POST.
     this.timeoutMs = Math.min(opts.timeoutMs ?? 10_000, 2 ** 31 - 1);
+    this.pipelined = opts.maxSockets <= 1 && (opts.pipelining ?? 1) > 1;
     const url = new URL(opts.url);
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
@@ -118,29 +126,31 @@ export class HttpTransport implements SinkTransport {
     const req = this.format.request(batch, nowMs);
     if (this.auth !== undefined && !Object.keys(req.headers).some((h) => h.toLowerCase() === 'authorization'))
       req.headers.authorization = this.auth;
-    const ac = new AbortController();
-    this.inflight.add(ac);
-    const timer = setTimeout(() => ac.abort(), this.timeoutMs);
+    const attempt = new Attempt();
+    this.inflight.add(attempt);
+    const timer = setTimeout(() => attempt.abort(), this.timeoutMs);
     try {
-      // Raced with the abort: undici ends a request still waiting for its connection (connecting, a TLS handshake)
-      // only once that connection is made, up to its connect timeout; the timeout bounds the whole POST.
-      const sent = this.send(req.headers, req.body, ac.signal);
-      return { ...(await Promise.race([sent, abortOf(ac.signal)])), id: req.id };
+      return { ...(await this.send(req.headers, req.body, attempt)), id: req.id };
     } catch (err) {
-      const problem = ac.signal.aborted
+      const problem = attempt.aborted
         ? `timed out after ${this.timeoutMs} ms`
         : `unreachable: ${(err as Error).message}`;
       return { delivered: false, id: req.id, status: 0, retryAfter: null, problem };
     } finally {
       clearTimeout(timer);
-      this.inflight.delete(ac);
+      this.inflight.delete(attempt);
     }
+  }
+
+  /** Aborts the POSTs in flight (a connection with one on the wire closes under it). */
+  abortInFlight(): void {
+    for (const a of this.inflight) a.abort();
   }
 
   /** Aborts the POSTs in flight and closes the connections. */
   close(): void {
     this.closed = true;
-    for (const ac of this.inflight) ac.abort();
+    this.abortInFlight();
     void this.dispatcher?.destroy().catch(() => undefined);
     this.dispatcher = undefined;
   }
@@ -149,29 +159,33 @@ export class HttpTransport implements SinkTransport {
   private async send(
     headers: Record<string, string>,
     body: string,
-    signal: AbortSignal,
+    attempt: Attempt,
     again = false,
   ): Promise<Omit<PostOutcome, 'id'>> {
     const dispatcher = this.current(await (undici ??= import('undici')));
     const madeBefore = this.connections;
-    let res: Dispatcher.ResponseData;
+    let answer: Answer;
     try {
-      res = await dispatcher.request({ path: this.path, method: 'POST', headers, body, signal });
+      // idempotent: what lets undici pipeline a POST (it never does otherwise); the sink (http.ts) keeps the order
+      // and sends again what was behind a failed one.
+      const opts = { path: this.path, method: 'POST' as const, headers, body, idempotent: this.pipelined };
+      answer = await exchange(dispatcher, opts, attempt);
     } catch (err) {
+      // Answered, then cut short (or timed out) while its body was read: a failed attempt, not sent again at
+      // once (the receiver got it).
+      if (err instanceof CutShort) throw err;
       const code = (err as NodeJS.ErrnoException).code ?? '';
       const reused = this.lastClosed !== 0 && this.lastClosed <= madeBefore;
-      if (!again && reused && RESET_CODES.has(code) && !signal.aborted) return this.send(headers, body, signal, true);
+      // Not when pipelining: the POSTs behind this one are on the wire already, and a retry would go after them.
+      if (!again && reused && !this.pipelined && RESET_CODES.has(code) && !attempt.aborted)
+        return this.send(headers, body, attempt, true);
       throw err;
     }
-    // Answered: an answer cut short (or timed out) while its body is read fails the attempt, and is not sent again
-    // at once (the receiver got it).
-    await readAnswer(res);
-    const retryAfter = res.headers['retry-after'];
     return {
-      delivered: res.statusCode >= 200 && res.statusCode < 300,
-      status: res.statusCode,
-      retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
-      problem: `HTTP ${res.statusCode}`,
+      delivered: answer.status >= 200 && answer.status < 300,
+      status: answer.status,
+      retryAfter: answer.retryAfter,
+      problem: `HTTP ${answer.status}`,
     };
   }
 
@@ -219,31 +233,105 @@ export class HttpTransport implements SinkTransport {
       bodyTimeout: 0,
     };
     return this.opts.maxSockets <= 1
-      ? new u.Client(this.origin, options)
+      ? new u.Client(this.origin, this.pipelined ? { ...options, pipelining: this.opts.pipelining } : options)
       : new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
   }
 }
 
-/** Rejects with the signal's reason once it aborts. */
-function abortOf(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+/** A POST's status and Retry-After, its body read (and dropped) to its end or up to MAX_ANSWER_BYTES. */
+interface Answer {
+  status: number;
+  retryAfter: string | null;
 }
 
+/** An answer cut short (or timed out) while its body was read. */
+class CutShort extends Error {}
+
 /**
- * Reads an answer's body (dropped) to its end, or up to MAX_ANSWER_BYTES and then closes its connection. Throws
- * when the body is cut short or the POST's timeout aborts it (undici's `dump` resolves then, as if it ended).
+ * One POST in flight: aborted by its timeout or the sink's close, whether it waits for a connection (the exchange
+ * fails at once; undici drops the request when it is dispatched) or is on the wire (undici's abort closes the
+ * connection under it).
  */
-async function readAnswer(res: Dispatcher.ResponseData): Promise<void> {
-  // Destroyed unread, undici's body emits an abort error (and closes the connection): expected, not thrown.
-  const drop = () => void res.body.on('error', () => undefined).destroy();
-  if (Number(res.headers['content-length']) > MAX_ANSWER_BYTES) return drop();
-  let left = MAX_ANSWER_BYTES;
-  try {
-    for await (const chunk of res.body) {
-      left -= (chunk as Buffer).length;
-      if (left <= 0) return drop();
-    }
-  } catch (err) {
-    throw new Error(`the response was cut short: ${(err as Error).message}`, { cause: err });
+class Attempt {
+  aborted = false;
+  /** undici's abort for the request, once on a connection. */
+  cancel: ((err: Error) => void) | undefined;
+  /** Fails the exchange waiting for this attempt's answer. */
+  fail: ((err: Error) => void) | undefined;
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const err = new Error('aborted');
+    this.cancel?.(err);
+    this.fail?.(err);
   }
+}
+
+/** An answer abandoned past MAX_ANSWER_BYTES: undici closes its connection. */
+const ENOUGH = new Error('answer body past the limit: connection closed');
+
+/**
+ * One request through undici's dispatch API, not its `request`: no Readable body, abort signal or promise per
+ * chunk for an answer that is mostly empty (in the delivery-only micro-bench this took ~10 µs of the ~40-50 µs undici
+ * spent on a POST). Resolves with the status once the answer's body has ended, or once MAX_ANSWER_BYTES of it were
+ * read (its connection then closed, as when its content-length says more); rejects with undici's error when no
+ * answer came, or CutShort when one did and its body did not end.
+ */
+function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, attempt: Attempt): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let retryAfter: string | null = null;
+    let left = MAX_ANSWER_BYTES;
+    let settled = false;
+    const settle = (then: () => void) => {
+      if (settled) return;
+      settled = true;
+      attempt.cancel = undefined;
+      attempt.fail = undefined;
+      then();
+    };
+    // Enough read: the status is the answer, and the rest is not waited for.
+    const enough = () => {
+      const cancel = attempt.cancel;
+      settle(() => resolve({ status, retryAfter }));
+      cancel?.(ENOUGH);
+    };
+    attempt.fail = (err) =>
+      settle(() => reject(status === 0 ? err : new CutShort(`the response was cut short: ${err.message}`)));
+    dispatcher.dispatch(opts, {
+      onConnect(abort) {
+        if (attempt.aborted || settled) abort(new Error('aborted'));
+        else attempt.cancel = abort;
+      },
+      onHeaders(statusCode, raw) {
+        status = statusCode;
+        let length = 0;
+        for (let i = 0; i + 1 < raw.length; i += 2) {
+          const name = raw[i]!.toString('latin1').toLowerCase();
+          if (name === 'retry-after') retryAfter ??= raw[i + 1]!.toString('latin1');
+          else if (name === 'content-length') length = Number(raw[i + 1]!.toString('latin1'));
+        }
+        if (length > MAX_ANSWER_BYTES) {
+          enough();
+          return false;
+        }
+        return true;
+      },
+      onData(chunk) {
+        left -= chunk.length;
+        if (left > 0) return true;
+        enough();
+        return false;
+      },
+      onComplete() {
+        settle(() => resolve({ status, retryAfter }));
+      },
+      onError(err) {
+        settle(() =>
+          reject(status === 0 ? err : new CutShort(`the response was cut short: ${err.message}`, { cause: err })),
+        );
+      },
+    });
+  });
 }
