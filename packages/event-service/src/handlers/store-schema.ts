@@ -195,7 +195,6 @@ export function prepareStatements(connection: Database.Database) {
     nextDue: db.prepare<[string, number], { next: number | null }>(
       'SELECT MIN(next_at) AS next FROM deliveries INDEXED BY deliveries_next WHERE sink = ? AND state = 0 AND next_at > ?',
     ),
-    markDelivered: db.prepare<[string, number]>('DELETE FROM deliveries WHERE sink = ? AND seq = ? AND state = 0'),
     markDead: db.prepare<[string, string, number]>(
       'UPDATE deliveries SET state = 2, last_error = ?, attempts = attempts + 1 WHERE sink = ? AND seq = ? AND state = 0',
     ),
