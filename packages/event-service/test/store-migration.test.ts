@@ -3,8 +3,10 @@
 // fills from the event it parsed (event-store.ts feedColumns) hold what SQLite's json_extract reads from the body.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { exitOf, spawnCli } from '@event-broker/test-support/child';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { feedColumns, type FeedRead, type NewEvent } from '../src/handlers/event-store.js';
@@ -196,4 +198,42 @@ test("the columns the intake gives hold what SQLite's json_extract reads from th
       JSON.stringify(q),
     );
   }
+});
+
+test('two processes opening one store of the earlier layout together: one migrates it, the other waits and says it did not', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'schema1.db');
+  const old = new Database(file);
+  old.pragma('journal_mode = WAL');
+  old.exec(SCHEMA_1);
+  // Enough rows that the migration outlasts the second process's start: it finds the layout old, then waits.
+  const insert = old.prepare('INSERT INTO events (id, type, body, stored_at) VALUES (?, ?, ?, ?)');
+  const pad = 'x'.repeat(500);
+  old.transaction(() => {
+    for (let i = 0; i < 30_000; i++) {
+      const body = { id: `e${i}`, type: 'a', producer: { id: `p${i % 10}` }, authtype: 'app_user', data: { pad } };
+      insert.run(body.id, body.type, JSON.stringify(body), i);
+    }
+  })();
+  old.close();
+  const script = path.join(dir, 'open.mjs');
+  const store = new URL('../src/handlers/store.js', import.meta.url).href;
+  fs.writeFileSync(
+    script,
+    `const { SqliteEventStore } = await import(${JSON.stringify(store)});
+const s = new SqliteEventStore(process.argv[2], { create: false });
+console.log(JSON.stringify({ migrated: s.migrated, p1: s.feed({ limit: 10000, producer: 'p1' }).length }));
+s.close();
+`,
+  );
+  const runs = [spawnCli(t, script, [file]), spawnCli(t, script, [file])];
+  const outs = await Promise.all(runs.map((r) => exitOf(r)));
+  for (const o of outs) assert.equal(o.code, 0, o.stderr);
+  const said = outs.map((o) => JSON.parse(o.stdout) as { migrated: boolean; p1: number });
+  assert.deepEqual(
+    said.map((s) => s.p1),
+    [3000, 3000],
+    'each reads the filter column',
+  );
+  assert.deepEqual(said.map((s) => s.migrated).sort(), [false, true], 'one migrated it');
 });

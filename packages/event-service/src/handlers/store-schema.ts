@@ -141,15 +141,18 @@ function migrateFeedColumns(db: Database.Database): boolean {
     return columns.length > 0 && !columns.includes('authtype');
   };
   if (!stale()) return false;
-  db.transaction(() => {
-    if (!stale()) return;
-    for (const [column] of FEED_COLUMNS) {
-      db.exec(`DROP INDEX IF EXISTS events_${column}; ALTER TABLE events ADD COLUMN ${column}`);
-    }
-    const set = FEED_COLUMNS.map(([column, at]) => `${column} = json_extract(body, '${at}')`).join(', ');
-    db.exec(`UPDATE events SET ${set}`);
-  }).immediate();
-  return true;
+  // Whether this connection migrated it: one that waited for another's migration did not (lifecycle.ts logs it).
+  return db
+    .transaction(() => {
+      if (!stale()) return false;
+      for (const [column] of FEED_COLUMNS) {
+        db.exec(`DROP INDEX IF EXISTS events_${column}; ALTER TABLE events ADD COLUMN ${column}`);
+      }
+      const set = FEED_COLUMNS.map(([column, at]) => `${column} = json_extract(body, '${at}')`).join(', ');
+      db.exec(`UPDATE events SET ${set}`);
+      return true;
+    })
+    .immediate();
 }
 
 /**
