@@ -237,3 +237,22 @@ s.close();
   );
   assert.deepEqual(said.map((s) => s.migrated).sort(), [false, true], 'one migrated it');
 });
+
+test('a store of a layout newer than this one is refused when opened, untouched; this layout is written in the file', (t) => {
+  const file = path.join(tmpDir(t), 'events.db');
+  const made = new SqliteEventStore(file);
+  made.append([{ id: 'e1', type: 'a', body: '{"id":"e1","type":"a"}', sinks: ['s'] }]);
+  made.close();
+  const db = new Database(file);
+  t.after(() => db.close());
+  assert.equal(db.pragma('user_version', { simple: true }), 2, 'the layout the store was made with');
+  // What a later version would write: its own layout, tables this one does not know.
+  db.exec('CREATE TABLE later (x); PRAGMA user_version = 3');
+  assert.throws(
+    () => new SqliteEventStore(file),
+    (err: Error & { code?: unknown }) =>
+      err.code === 'ESTORE_OPEN' && /layout 3 .*newer than this version's \(2\)/.test(err.message),
+  );
+  assert.equal(db.pragma('user_version', { simple: true }), 3, 'left as it was');
+  assert.equal(db.prepare('SELECT COUNT(*) AS n FROM events').pluck().get(), 1);
+});

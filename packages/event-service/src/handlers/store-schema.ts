@@ -98,11 +98,29 @@ export const FEED_COLUMNS = [
 ] as const;
 
 /**
+ * This layout's number, written in the file's header (PRAGMA user_version) once SCHEMA holds (markLayout). A store of
+ * a later one is refused when opened, not written as this one (the filter columns, say, left empty by an insert that
+ * does not know them); stores from before the number was kept read 0 and are told apart by their tables (migrate).
+ */
+export const LAYOUT = 2;
+
+/** Writes LAYOUT in the file once SCHEMA holds; a write only the first time. */
+export function markLayout(db: Database.Database): void {
+  if ((db.pragma('user_version', { simple: true }) as number) < LAYOUT) db.pragma(`user_version = ${LAYOUT}`);
+}
+
+/**
  * Brings a store of an earlier layout to this one when it is opened, each step in one transaction: schema 0 (a
  * `pending` column on events, delivered deliveries kept with state 1) to 1 (the held table), then 1 to 2 (the feed's
  * filters as columns instead of json_extract indexes). Says whether it changed anything.
  */
 export function migrate(db: Database.Database): boolean {
+  const layout = db.pragma('user_version', { simple: true }) as number;
+  if (layout > LAYOUT) {
+    throw new Error(
+      `the store's layout ${layout} is newer than this version's (${LAYOUT}): open it with the version that wrote it`,
+    );
+  }
   const held = migrateHeld(db);
   return migrateFeedColumns(db) || held;
 }
