@@ -133,9 +133,13 @@ function columnsOf(db: Database.Database): string[] {
 }
 
 function migrateHeld(db: Database.Database): boolean {
-  if (!columnsOf(db).includes('pending')) return false;
-  db.transaction(() => {
-    db.exec(`
+  const stale = (): boolean => columnsOf(db).includes('pending');
+  if (!stale()) return false;
+  // Checked again under the write lock, as migrateFeedColumns does: another process may have migrated it meanwhile.
+  return db
+    .transaction(() => {
+      if (!stale()) return false;
+      db.exec(`
       CREATE TABLE held (seq INTEGER PRIMARY KEY, pending INTEGER NOT NULL);
       INSERT INTO held (seq, pending) SELECT seq, pending FROM events WHERE pending > 0;
       DROP INDEX IF EXISTS events_held;
@@ -144,8 +148,9 @@ function migrateHeld(db: Database.Database): boolean {
       DROP INDEX IF EXISTS deliveries_due;
       DROP INDEX IF EXISTS deliveries_seq;
     `);
-  }).immediate();
-  return true;
+      return true;
+    })
+    .immediate();
 }
 
 /**
