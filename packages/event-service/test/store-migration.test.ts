@@ -1,10 +1,12 @@
 // The feed's filter columns (store-schema.ts FEED_COLUMNS): a store made by the layout before them (schema 1, the
 // filters as json_extract indexes) is migrated when opened, its feed answering as before; and the columns the intake
 // fills from the event it parsed (event-store.ts feedColumns) hold what SQLite's json_extract reads from the body.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { exitOf, spawnCli } from '@event-broker/test-support/child';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { feedColumns, type FeedRead, type NewEvent } from '../src/handlers/event-store.js';
@@ -196,4 +198,86 @@ test("the columns the intake gives hold what SQLite's json_extract reads from th
       JSON.stringify(q),
     );
   }
+});
+
+/** Schema 0 as the first release wrote it (store.test.ts has its migration): the held count a column of events. */
+const SCHEMA_0 = `
+CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+  body TEXT NOT NULL, stored_at INTEGER NOT NULL, pending INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE deliveries (sink TEXT NOT NULL, seq INTEGER NOT NULL REFERENCES events(seq), state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+  PRIMARY KEY (sink, seq)) WITHOUT ROWID;
+CREATE INDEX deliveries_due ON deliveries (sink, state, next_at, seq);
+CREATE INDEX events_held ON events (pending) WHERE pending > 0;
+CREATE INDEX events_producer ON events (json_extract(body, '$.producer.id'), seq);
+`;
+
+/**
+ * A store of `layout` with 30,000 events, opened by two processes at once: what each said (whether it migrated the
+ * store, how many events its feed finds by producer). Enough rows that the migration outlasts the second process's
+ * start: it finds the layout old, then waits for the first's write lock.
+ */
+async function openedTogether(t: TestContext, layout: string): Promise<{ migrated: boolean; p1: number }[]> {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'old.db');
+  const old = new Database(file);
+  old.pragma('journal_mode = WAL');
+  old.exec(layout);
+  const insert = old.prepare('INSERT INTO events (id, type, body, stored_at) VALUES (?, ?, ?, ?)');
+  const pad = 'x'.repeat(500);
+  old.transaction(() => {
+    for (let i = 0; i < 30_000; i++) {
+      const body = { id: `e${i}`, type: 'a', producer: { id: `p${i % 10}` }, authtype: 'app_user', data: { pad } };
+      insert.run(body.id, body.type, JSON.stringify(body), i);
+    }
+  })();
+  old.close();
+  const script = path.join(dir, 'open.mjs');
+  const store = new URL('../src/handlers/store.js', import.meta.url).href;
+  fs.writeFileSync(
+    script,
+    `const { SqliteEventStore } = await import(${JSON.stringify(store)});
+const s = new SqliteEventStore(process.argv[2], { create: false });
+console.log(JSON.stringify({ migrated: s.migrated, p1: s.feed({ limit: 10000, producer: 'p1' }).length }));
+s.close();
+`,
+  );
+  const runs = [spawnCli(t, script, [file]), spawnCli(t, script, [file])];
+  const outs = await Promise.all(runs.map((r) => exitOf(r)));
+  for (const o of outs) assert.equal(o.code, 0, o.stderr);
+  return outs.map((o) => JSON.parse(o.stdout) as { migrated: boolean; p1: number });
+}
+
+for (const [name, layout] of [
+  ['schema 1 (before the filter columns)', SCHEMA_1],
+  ['schema 0 (before the held table)', SCHEMA_0],
+] as const) {
+  test(`two processes opening one store of ${name} together: one migrates it, the other waits, opens it, and says it did not`, async (t) => {
+    const said = await openedTogether(t, layout);
+    assert.deepEqual(
+      said.map((s) => s.p1),
+      [3000, 3000],
+      'each reads the filter column',
+    );
+    assert.deepEqual(said.map((s) => s.migrated).sort(), [false, true], 'one migrated it');
+  });
+}
+
+test('a store of a layout newer than this one is refused when opened, untouched; this layout is written in the file', (t) => {
+  const file = path.join(tmpDir(t), 'events.db');
+  const made = new SqliteEventStore(file);
+  made.append([{ id: 'e1', type: 'a', body: '{"id":"e1","type":"a"}', sinks: ['s'] }]);
+  made.close();
+  const db = new Database(file);
+  t.after(() => db.close());
+  assert.equal(db.pragma('user_version', { simple: true }), 2, 'the layout the store was made with');
+  // What a later version would write: its own layout, tables this one does not know.
+  db.exec('CREATE TABLE later (x); PRAGMA user_version = 3');
+  assert.throws(
+    () => new SqliteEventStore(file),
+    (err: Error & { code?: unknown }) =>
+      err.code === 'ESTORE_OPEN' && /layout 3 .*newer than this version's \(2\)/.test(err.message),
+  );
+  assert.equal(db.pragma('user_version', { simple: true }), 3, 'left as it was');
+  assert.equal(db.prepare('SELECT COUNT(*) AS n FROM events').pluck().get(), 1);
 });

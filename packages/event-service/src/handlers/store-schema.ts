@@ -98,11 +98,29 @@ export const FEED_COLUMNS = [
 ] as const;
 
 /**
+ * This layout's number, written in the file's header (PRAGMA user_version) once SCHEMA holds (markLayout). A store of
+ * a later one is refused when opened, not written as this one (the filter columns, say, left empty by an insert that
+ * does not know them); stores from before the number was kept read 0 and are told apart by their tables (migrate).
+ */
+export const LAYOUT = 2;
+
+/** Writes LAYOUT in the file once SCHEMA holds; a write only the first time. */
+export function markLayout(db: Database.Database): void {
+  if ((db.pragma('user_version', { simple: true }) as number) < LAYOUT) db.pragma(`user_version = ${LAYOUT}`);
+}
+
+/**
  * Brings a store of an earlier layout to this one when it is opened, each step in one transaction: schema 0 (a
  * `pending` column on events, delivered deliveries kept with state 1) to 1 (the held table), then 1 to 2 (the feed's
  * filters as columns instead of json_extract indexes). Says whether it changed anything.
  */
 export function migrate(db: Database.Database): boolean {
+  const layout = db.pragma('user_version', { simple: true }) as number;
+  if (layout > LAYOUT) {
+    throw new Error(
+      `the store's layout ${layout} is newer than this version's (${LAYOUT}): open it with the version that wrote it`,
+    );
+  }
   const held = migrateHeld(db);
   return migrateFeedColumns(db) || held;
 }
@@ -115,9 +133,13 @@ function columnsOf(db: Database.Database): string[] {
 }
 
 function migrateHeld(db: Database.Database): boolean {
-  if (!columnsOf(db).includes('pending')) return false;
-  db.transaction(() => {
-    db.exec(`
+  const stale = (): boolean => columnsOf(db).includes('pending');
+  if (!stale()) return false;
+  // Checked again under the write lock, as migrateFeedColumns does: another process may have migrated it meanwhile.
+  return db
+    .transaction(() => {
+      if (!stale()) return false;
+      db.exec(`
       CREATE TABLE held (seq INTEGER PRIMARY KEY, pending INTEGER NOT NULL);
       INSERT INTO held (seq, pending) SELECT seq, pending FROM events WHERE pending > 0;
       DROP INDEX IF EXISTS events_held;
@@ -126,8 +148,9 @@ function migrateHeld(db: Database.Database): boolean {
       DROP INDEX IF EXISTS deliveries_due;
       DROP INDEX IF EXISTS deliveries_seq;
     `);
-  }).immediate();
-  return true;
+      return true;
+    })
+    .immediate();
 }
 
 /**
@@ -141,15 +164,18 @@ function migrateFeedColumns(db: Database.Database): boolean {
     return columns.length > 0 && !columns.includes('authtype');
   };
   if (!stale()) return false;
-  db.transaction(() => {
-    if (!stale()) return;
-    for (const [column] of FEED_COLUMNS) {
-      db.exec(`DROP INDEX IF EXISTS events_${column}; ALTER TABLE events ADD COLUMN ${column}`);
-    }
-    const set = FEED_COLUMNS.map(([column, at]) => `${column} = json_extract(body, '${at}')`).join(', ');
-    db.exec(`UPDATE events SET ${set}`);
-  }).immediate();
-  return true;
+  // Whether this connection migrated it: one that waited for another's migration did not (lifecycle.ts logs it).
+  return db
+    .transaction(() => {
+      if (!stale()) return false;
+      for (const [column] of FEED_COLUMNS) {
+        db.exec(`DROP INDEX IF EXISTS events_${column}; ALTER TABLE events ADD COLUMN ${column}`);
+      }
+      const set = FEED_COLUMNS.map(([column, at]) => `${column} = json_extract(body, '${at}')`).join(', ');
+      db.exec(`UPDATE events SET ${set}`);
+      return true;
+    })
+    .immediate();
 }
 
 /**

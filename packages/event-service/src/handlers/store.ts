@@ -25,7 +25,14 @@ import { DeliveryRecords } from './store-deliveries.js';
 import { FeedQueries } from './store-feed.js';
 import { prune } from './store-retention.js';
 import { GroupRows } from './store-rows.js';
-import { migrate, prepareStatements, SCHEMA, type StoreConnection, type Statements } from './store-schema.js';
+import {
+  markLayout,
+  migrate,
+  prepareStatements,
+  SCHEMA,
+  type StoreConnection,
+  type Statements,
+} from './store-schema.js';
 
 export interface SqliteStoreOptions {
   /**
@@ -126,6 +133,7 @@ export class SqliteEventStore implements EventStore {
       this.db.pragma(`journal_size_limit = ${opts.walLimitBytes ?? WAL_LIMIT_BYTES}`);
       this.migrated = migrate(this.db);
       this.db.exec(SCHEMA);
+      markLayout(this.db);
       this.stmts = prepareStatements(db);
       this.identity = file === ':memory:' ? undefined : identityOf(file);
     } catch (err) {
