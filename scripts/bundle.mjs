@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Bundles the event service's CLI (tsc's dist/src/cli.js and what it imports) into
-// packages/event-service/dist/bundle/cli.mjs, run by `npm start` and the package's bin (issue 16 item 5): most of an
+// Bundles the event service's CLI and the event gateway's (tsc's dist/src/cli.js and what each imports) into
+// packages/<package>/dist/bundle/cli.mjs, run by `npm start` and the packages' bins (issue 16 item 5): most of an
 // unbundled start is Node's module loader resolving, reading and linking ~700 files, not the code in them.
 // Run after `tsc -b` (scripts/bootstrap.mjs does). dist/src/cli.js stays as it was; the tests run that one.
 //
@@ -24,6 +24,10 @@ export const BUNDLES = [
   {
     entry: 'packages/event-service/dist/src/cli.js',
     outdir: 'packages/event-service/dist/bundle',
+  },
+  {
+    entry: 'packages/event-gateway/dist/src/cli.js',
+    outdir: 'packages/event-gateway/dist/bundle',
   },
 ];
 
