@@ -54,7 +54,9 @@ function devProcesses(opts) {
     },
     {
       name: 'event-gateway',
-      entry: 'packages/event-gateway/dist/src/cli.js',
+      // Likewise the gateway's bin: its bundle, or tsc's files (its workers run the same entry again).
+      entry: 'packages/event-gateway/bin/event-gateway.mjs',
+      built: 'packages/event-gateway/dist/src/cli.js',
       // Dials the service's leafnode port over TLS with certs/gateway-upstream.pem, the one subject that port
       // admits ([leafnodes.tls] verify_and_map there); certs/client.pem is refused on it.
       args: () => ['--config', path.join('dev', 'event-gateway.toml')],

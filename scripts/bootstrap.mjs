@@ -44,7 +44,8 @@ if (installed !== 0 && frozen)
   console.error('bootstrap: if pnpm says the lockfile is out of date, run `pnpm install` and commit pnpm-lock.yaml');
 ensure(installed === 0, 'pnpm install');
 ensure(run('pnpm', ['exec', 'tsc', '-b']) === 0, 'build (tsc -b)');
-// The event service's CLI as one file (scripts/bundle.mjs): what `npm start`, the bin and the startup bench run.
+// The event service's and the gateway's CLIs as one file each (scripts/bundle.mjs): what `npm start`, the bins and
+// the startup bench run.
 ensure(run('node', ['scripts/bundle.mjs']) === 0, 'bundle (scripts/bundle.mjs)');
 
 switch (command) {

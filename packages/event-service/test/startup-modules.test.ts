@@ -16,10 +16,12 @@ import { cli } from './helpers/cli.js';
 const PRELOAD = [
   "import fs from 'node:fs';",
   "import { createRequire } from 'node:module';",
-  "import { isMainThread } from 'node:worker_threads';",
+  "import { isMainThread, threadId } from 'node:worker_threads';",
   'const cache = createRequire(import.meta.url)("node:module")._cache;',
-  '// Worker threads (the pretty-printer, the sinks) run the preload too: the main thread alone writes.',
+  '// Worker threads (the sinks, the store writer) run the preload too: the main thread alone writes the list, each',
+  '// worker adds a line to the threads file.',
   "if (isMainThread) process.on('exit', () => fs.writeFileSync(process.env.LOADED_LIST, Object.keys(cache).join('\\n')));",
+  'else fs.appendFileSync(`${process.env.LOADED_LIST}.threads`, `${threadId}\\n`);',
 ];
 
 /** The packages (by name, from their node_modules path) the main thread had loaded when it exited. */
@@ -33,7 +35,11 @@ function packagesIn(list: string): Set<string> {
 }
 
 /** Starts the CLI on `config` with the preload; `stopped` ends it (SIGINT) and lists the packages it had loaded. */
-function start(t: AfterHook, dir: string, config: string): { run: Run; stopped: () => Promise<Set<string>> } {
+function start(
+  t: AfterHook,
+  dir: string,
+  config: string,
+): { run: Run; stopped: () => Promise<Set<string>>; threads: () => number } {
   const preload = write(dir, 'preload.mjs', PRELOAD);
   const listFile = path.join(dir, 'loaded.txt');
   const env = {
@@ -50,6 +56,10 @@ function start(t: AfterHook, dir: string, config: string): { run: Run; stopped: 
       assert.equal(r.code, 0, r.stderr);
       return packagesIn(fs.readFileSync(listFile, 'utf8'));
     },
+    threads: () =>
+      fs.existsSync(`${listFile}.threads`)
+        ? fs.readFileSync(`${listFile}.threads`, 'utf8').trim().split('\n').length
+        : 0,
   };
 }
 
@@ -58,7 +68,7 @@ const BASE = ['[service]', 'host = "127.0.0.1"', 'port = 0', '[monitor]', 'host 
 /** Loaded only when a catalogue file gives a type a JSON Schema (events/data-schema.ts, schema-cost.ts). */
 const SCHEMA_PACKAGES = ['ajv', 'ajv-formats', 're2js'];
 
-test('the dev-like configuration (store, monitor, text logs) starts without prom-client, pino-pretty, gRPC, nats.js, Ajv or re2js on its main thread', async (t) => {
+test('the dev-like configuration (store, monitor, text logs) starts no worker thread and loads neither prom-client, gRPC, nats.js, Ajv nor re2js', async (t) => {
   const dir = tmpDir(t);
   const config = write(dir, 'service.toml', [
     ...BASE,
@@ -74,16 +84,13 @@ test('the dev-like configuration (store, monitor, text logs) starts without prom
     undefined,
     () => s.run.stderr(),
   );
+  // Text is formatted on the main thread (shared/src/log.ts): no pino-pretty worker; the store's writer and
+  // checkpointer start with the first commit.
   const loaded = await s.stopped();
+  assert.equal(s.threads(), 0, 'no worker thread at start');
   assert.ok(loaded.has('better-sqlite3'), `the store is on, so its driver loads (the list works): ${[...loaded]}`);
-  for (const name of [
-    'prom-client',
-    'pino-pretty',
-    '@grpc/grpc-js',
-    '@grpc/proto-loader',
-    'nats',
-    ...SCHEMA_PACKAGES,
-  ]) {
+  assert.ok(loaded.has('pino-pretty'), 'text logs are formatted on the main thread');
+  for (const name of ['prom-client', '@grpc/grpc-js', '@grpc/proto-loader', 'nats', ...SCHEMA_PACKAGES]) {
     assert.ok(!loaded.has(name), `${name} loaded at start: ${[...loaded].join(', ')}`);
   }
 });
@@ -107,6 +114,7 @@ test('the first /metrics scrape loads prom-client and answers with the series de
   assert.match(body, /^process_cpu_user_seconds_total /m, 'the process series too');
   const loaded = await s.stopped();
   assert.ok(loaded.has('prom-client'), 'prom-client loaded by the scrape');
+  assert.ok(!loaded.has('pino-pretty'), 'JSON logs never load the text formatter');
 });
 
 test('a catalogue file with a JSON Schema (a pattern) loads Ajv, ajv-formats and re2js at start, to compile it', async (t) => {

@@ -1,6 +1,9 @@
 // Structured logging for both processes: pino, one event a line. "json" writes pino's JSON; "text" writes the same
-// events through pino-pretty in a worker thread (a pino transport), so formatting never runs on the broker's thread;
-// pino flushes the worker when the process exits, so the last lines (`shutting down`, `server stopped`) are not lost.
+// events formatted by pino-pretty. Both go to standard output through one asynchronous buffered writer (sonic-boom,
+// as pino.destination makes it), which pino flushes when the process exits, so the last lines (`shutting down`,
+// `server stopped`) are not lost. Text is formatted on the logging thread: a line costs microseconds and the broker
+// logs per connection or per throttled warning, never per message, while the pino-pretty worker thread this used
+// to start cost a second Node isolate at every start (~200 ms CPU of a ~600 ms start, issue 16 item 5).
 // Callers log ids, subjects and sizes, never payloads, tokens or keys; the redact list below is the safety net for
 // fields that slip in.
 import { createRequire } from 'node:module';
@@ -41,29 +44,32 @@ const REDACT = [
 
 const PRETTY = { colorize: false, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true };
 
-let prettyWorker: DestinationStream | undefined;
+let stdoutText: DestinationStream | undefined;
 const require = createRequire(import.meta.url);
 
-/**
- * pino-pretty on this thread, loaded on first use: only a logger given its own destination formats here (tests, an
- * embedding program); standard output's text goes through the worker, so a CLI never loads it on the main thread.
- */
+/** pino-pretty's formatter with our options, loaded on first use: a JSON-only process never loads it. */
+function prettyFormatter(): (line: string) => string {
+  const { prettyFactory } = require('pino-pretty') as typeof import('pino-pretty');
+  return prettyFactory(PRETTY);
+}
+
+/** A given destination (tests capture lines this way; an embedding program): formatted and written at once. */
 function prettyHere(destination: NodeJS.WritableStream): DestinationStream {
   const pretty = require('pino-pretty') as typeof import('pino-pretty');
   return pretty({ ...PRETTY, sync: true, destination });
 }
 
 /**
- * The process's one pino-pretty worker writing to standard output, made on first use and shared by every text logger
- * (an embedding program or a test starting many services gets one thread, not one each). Resolved from this module,
- * so it is the pino-pretty this package depends on, wherever the package is installed.
+ * Standard output's text: each line formatted here and written through an asynchronous sonic-boom (flushed at
+ * exit). One per process, shared by every text logger (an embedding program or a test starting many services).
  */
 function prettyToStdout(): DestinationStream {
-  prettyWorker ??= pino.transport({
-    target: require.resolve('pino-pretty'),
-    options: { ...PRETTY, destination: 1 },
-  });
-  return prettyWorker;
+  if (stdoutText === undefined) {
+    const format = prettyFormatter();
+    const out = pino.destination({ dest: 1, sync: false });
+    stdoutText = { write: (line: string) => out.write(format(line)) };
+  }
+  return stdoutText;
 }
 
 export function createLogger(opts: LogOptions = {}): Logger {
