@@ -151,4 +151,17 @@ describe('fast LMSG/HMSG path', () => {
       assert.equal(scanLeafMsg(b, 0, b.length, 48, 24), -1, JSON.stringify(l));
     }
   });
+
+  it('reads LMSG and HMSG from their bytes only in the roles that have them (ops.ts)', () => {
+    // The op-word shortcut names LMSG/HMSG in every role; the role's own list must still refuse them.
+    const unknown = [['ERROR', 'Unknown Protocol Operation']];
+    for (const line of ['LMSG foo 1\r\nx\r\n', 'hMsG foo 0 1\r\nx\r\n']) {
+      assert.deepEqual(parseChunks([Buffer.from(line)], 'client', LIMITS).events, unknown, `client ${line}`);
+    }
+    assert.deepEqual(parseChunks([Buffer.from('lmsg foo 1\r\nx\r\n')], 'server', LIMITS).events, unknown);
+    // A client library's HMSG is the MSG form, with a sid.
+    assert.deepEqual(parseChunks([Buffer.from('hmsg foo 9 0 1\r\nx\r\n')], 'server', LIMITS).events, [
+      ['MSG', 'foo', '9', undefined, 0, 'x'],
+    ]);
+  });
 });
