@@ -3,7 +3,12 @@
 // is read at each CONNECT, as nats-server does, so a rotated file is used by the next link. Nothing here logs, and
 // no error message carries the file's content.
 import { readFileSync } from 'node:fs';
-import { fromSeed } from '@nats-io/nkeys';
+import { createRequire } from 'node:module';
+
+// nkeys (and the tweetnacl tables it builds when loaded) is required at the first CONNECT with a .creds file, not at
+// start: ~25 ms of CPU that every start paid (issue 16 item 5). CommonJS, so required synchronously.
+const require = createRequire(import.meta.url);
+let nkeys: typeof import('@nats-io/nkeys') | undefined;
 
 /** Each framed block of a .creds file: `-----BEGIN ...-----`, the value, `------END ...------` (nats.go credsRe). */
 const FRAMED = /\s*(?:(?:-{3,}[^\n]*-{3,}\r?\n)(.+?)(?:\r?\n\s*-{3,}[^\n]*-{3,}\r?\n?))/g;
@@ -35,9 +40,10 @@ export function credsConnectFields(file: string, nonce: string): { jwt: string; 
     throw new CredsError(`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const { jwt, seed } = parseCreds(text, file);
+  nkeys ??= require('@nats-io/nkeys') as typeof import('@nats-io/nkeys');
   let sig: Uint8Array;
   try {
-    sig = fromSeed(new TextEncoder().encode(seed)).sign(new TextEncoder().encode(nonce));
+    sig = nkeys.fromSeed(new TextEncoder().encode(seed)).sign(new TextEncoder().encode(nonce));
   } catch {
     throw new CredsError(`${file}: its NKEY seed is not valid`);
   }
