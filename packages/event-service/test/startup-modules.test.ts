@@ -68,7 +68,7 @@ const BASE = ['[service]', 'host = "127.0.0.1"', 'port = 0', '[monitor]', 'host 
 /** Loaded only when a catalogue file gives a type a JSON Schema (events/data-schema.ts, schema-cost.ts). */
 const SCHEMA_PACKAGES = ['ajv', 'ajv-formats', 're2js'];
 
-test('the dev-like configuration (store, monitor, text logs) starts no worker thread and loads neither prom-client, gRPC, nats.js, Ajv nor re2js', async (t) => {
+test('the dev-like configuration (store, monitor, text logs) starts no worker thread and loads neither prom-client, gRPC, nats.js, nkeys, Ajv nor re2js', async (t) => {
   const dir = tmpDir(t);
   const config = write(dir, 'service.toml', [
     ...BASE,
@@ -90,7 +90,14 @@ test('the dev-like configuration (store, monitor, text logs) starts no worker th
   assert.equal(s.threads(), 0, 'no worker thread at start');
   assert.ok(loaded.has('better-sqlite3'), `the store is on, so its driver loads (the list works): ${[...loaded]}`);
   assert.ok(loaded.has('pino-pretty'), 'text logs are formatted on the main thread');
-  for (const name of ['prom-client', '@grpc/grpc-js', '@grpc/proto-loader', 'nats', ...SCHEMA_PACKAGES]) {
+  for (const name of [
+    'prom-client',
+    '@grpc/grpc-js',
+    '@grpc/proto-loader',
+    'nats',
+    '@nats-io/nkeys',
+    ...SCHEMA_PACKAGES,
+  ]) {
     assert.ok(!loaded.has(name), `${name} loaded at start: ${[...loaded].join(', ')}`);
   }
 });
