@@ -72,6 +72,40 @@ test('a failed POST mid-stream: the ones pipelined behind it are dropped and go 
   assert.deepEqual(sink.stats, { delivered: 40, failedAttempts: 1, retries: 1, dead: 0 });
 });
 
+test('a receiver that closes its connection after each answer: POSTs go one at a time, not each sent once per pipelined slot', async (t) => {
+  // Node's server reads (and hands over) the requests pipelined behind an answer it closes after; undici sends them
+  // again on the next connection. Pipelining on regardless, every event reached this receiver up to 4 times.
+  const r = await receiver(t, (_n, res) => {
+    res.setHeader('connection', 'close');
+    res.writeHead(204).end();
+  });
+  const { store, sink } = many(t, { url: r.url, pipelining: 4 }, 20);
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered', 10_000);
+  const got = r.got.map((g) => g.id);
+  // The three already behind the first answer go again with each answer that closes (undici's queue: 3 + 2 + 1
+  // more), then one POST per event, in order.
+  assert.ok(got.length <= 26, `${got.length} POSTs for 20 events: ${got.join(' ')}`);
+  assert.deepEqual(got.slice(-16), ids(16, 4), `then in order: ${got.join(' ')}`);
+  assert.deepEqual(sink.stats, { delivered: 20, failedAttempts: 0, retries: 0, dead: 0 });
+});
+
+test('pipelining resumes once the receiver keeps its connection again', async (t) => {
+  // Closes after its first two answers; from the tenth request on, answers three at a time (the last alone), only
+  // once three are open together: one POST at a time would stall there.
+  const held: http.ServerResponse[] = [];
+  const r = await receiver(t, (n, res) => {
+    if (n < 2) return void res.writeHead(204, { connection: 'close' }).end();
+    if (n < 10) return void res.writeHead(204).end();
+    held.push(res);
+    if (held.length === 3 || r.got[n]!.id === 'm29') for (const h of held.splice(0)) h.writeHead(204).end();
+  });
+  const { store, sink } = many(t, { url: r.url, pipelining: 4, timeoutMs: 5000 }, 30);
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered', 10_000);
+  assert.deepEqual(sink.stats, { delivered: 30, failedAttempts: 0, retries: 0, dead: 0 });
+});
+
 test('pipelining is a sink key from 1 to 64, for in-order http(s) sinks only: each misuse is refused at load', (t) => {
   const dir = tmpDir(t);
   const file = write(dir, 'pipe.toml', [

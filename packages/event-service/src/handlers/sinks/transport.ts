@@ -51,6 +51,8 @@ export interface PostOutcome {
 export interface SinkTransport {
   /** Deliveries outstanding now. */
   readonly inFlight: number;
+  /** POSTs it takes at once now, when fewer than the sink's window (a pipelining one whose receiver closes). */
+  readonly window?: number;
   /** Delivers these stored events (in order; one when unbatched) within the timeout; never rejects. */
   post(batch: readonly { id: string; body: string }[], nowMs: number): Promise<PostOutcome>;
   /** Aborts the deliveries in flight (they end undelivered) and closes the connections. */
@@ -81,6 +83,11 @@ export class HttpTransport implements SinkTransport {
   private readonly timeoutMs: number;
   /** POSTs are pipelined on the one connection (SinkTransportOptions.pipelining > 1). */
   private readonly pipelined: boolean;
+  /**
+   * The last answer said its connection closes (`Connection: close`): the POSTs pipelined behind it go again on
+   * the next connection (the receiver may have read them), so until an answer keeps its connection, one at a time.
+   */
+  private closing = false;
   private readonly origin: string;
   private readonly path: string;
   /** Basic credentials from the URL's userinfo, as node:http sent them (unless a configured header sets its own). */
@@ -119,6 +126,11 @@ export class HttpTransport implements SinkTransport {
   /** POSTs outstanding now. */
   get inFlight(): number {
     return this.inflight.size;
+  }
+
+  /** Pipelining: its depth, or 1 while the receiver closes its connection after each answer. */
+  get window(): number | undefined {
+    return this.pipelined && this.closing ? 1 : undefined;
   }
 
   /** One delivery's POST, within the timeout; resolves with how it ended, never rejects. */
@@ -181,6 +193,7 @@ export class HttpTransport implements SinkTransport {
         return this.send(headers, body, attempt, true);
       throw err;
     }
+    if (this.pipelined) this.closing = answer.closes;
     return {
       delivered: answer.status >= 200 && answer.status < 300,
       status: answer.status,
@@ -242,6 +255,8 @@ export class HttpTransport implements SinkTransport {
 interface Answer {
   status: number;
   retryAfter: string | null;
+  /** The answer said `Connection: close`. */
+  closes: boolean;
 }
 
 /** An answer cut short (or timed out) while its body was read. */
@@ -282,6 +297,7 @@ function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, atte
   return new Promise((resolve, reject) => {
     let status = 0;
     let retryAfter: string | null = null;
+    let closes = false;
     let left = MAX_ANSWER_BYTES;
     let settled = false;
     const settle = (then: () => void) => {
@@ -294,7 +310,7 @@ function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, atte
     // Enough read: the status is the answer, and the rest is not waited for.
     const enough = () => {
       const cancel = attempt.cancel;
-      settle(() => resolve({ status, retryAfter }));
+      settle(() => resolve({ status, retryAfter, closes }));
       cancel?.(ENOUGH);
     };
     attempt.fail = (err) =>
@@ -311,6 +327,7 @@ function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, atte
           const name = raw[i]!.toString('latin1').toLowerCase();
           if (name === 'retry-after') retryAfter ??= raw[i + 1]!.toString('latin1');
           else if (name === 'content-length') length = Number(raw[i + 1]!.toString('latin1'));
+          else if (name === 'connection') closes ||= /(^|,)\s*close\s*(,|$)/i.test(raw[i + 1]!.toString('latin1'));
         }
         if (length > MAX_ANSWER_BYTES) {
           enough();
@@ -325,7 +342,7 @@ function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, atte
         return false;
       },
       onComplete() {
-        settle(() => resolve({ status, retryAfter }));
+        settle(() => resolve({ status, retryAfter, closes }));
       },
       onError(err) {
         settle(() =>
