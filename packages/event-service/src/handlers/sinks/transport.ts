@@ -128,9 +128,22 @@ export class HttpTransport implements SinkTransport {
     return this.inflight.size;
   }
 
-  /** Pipelining: its depth, or 1 while the receiver closes its connection after each answer. */
+  /**
+   * Pipelining: its depth, or 1 while the receiver closes its connection after each answer, or while the POSTs
+   * pipelined before the TLS files were renewed end (current(): the new files make a new connection).
+   */
   get window(): number | undefined {
-    return this.pipelined && this.closing ? 1 : undefined;
+    return this.pipelined && (this.closing || this.renewed()) ? 1 : undefined;
+  }
+
+  /** The TLS files changed since the dispatcher was made (false while they cannot be used: current() says why). */
+  private renewed(): boolean {
+    if (this.files === undefined || this.dispatcher === undefined) return false;
+    try {
+      return this.files.current().version !== this.tlsVersion;
+    } catch {
+      return false;
+    }
   }
 
   /** One delivery's POST, within the timeout; resolves with how it ended, never rejects. */
@@ -207,6 +220,9 @@ export class HttpTransport implements SinkTransport {
     if (this.closed) throw new Error('the sink is closed');
     if (this.files === undefined) return (this.dispatcher ??= this.connectWith(u, undefined));
     const m = this.files.current();
+    // Pipelined: not while earlier POSTs are on the old connection (window() holds new ones back until they end):
+    // a second connection beside it would have POSTs answered, and counted, ahead of older ones that may fail.
+    if (this.pipelined && this.dispatcher !== undefined && this.inflight.size > 1) return this.dispatcher;
     if (this.dispatcher === undefined || m.version !== this.tlsVersion) {
       // Renewed: POSTs on the old connections finish there; new ones connect with the new files.
       void this.dispatcher?.close().catch(() => undefined);
