@@ -84,10 +84,13 @@ export class HttpTransport implements SinkTransport {
   /** POSTs are pipelined on the one connection (SinkTransportOptions.pipelining > 1). */
   private readonly pipelined: boolean;
   /**
-   * The last answer said its connection closes (`Connection: close`): the POSTs pipelined behind it go again on
-   * the next connection (the receiver may have read them), so until an answer keeps its connection, one at a time.
+   * The receiver closes its connection after an answer (`Connection: close`, or an HTTP/1.0 answer closed after it):
+   * the POSTs pipelined behind it go again on the next connection (the receiver may have read them), so one at a
+   * time until a connection carries a second answer.
    */
   private closing = false;
+  /** Answers on the pipelining connection open now (0 again when it closes). */
+  private answersOnConnection = 0;
   private readonly origin: string;
   private readonly path: string;
   /** Basic credentials from the URL's userinfo, as node:http sent them (unless a configured header sets its own). */
@@ -206,7 +209,11 @@ export class HttpTransport implements SinkTransport {
         return this.send(headers, body, attempt, true);
       throw err;
     }
-    if (this.pipelined) this.closing = answer.closes;
+    if (this.pipelined) {
+      this.answersOnConnection++;
+      if (answer.closes) this.closing = true;
+      else if (this.answersOnConnection >= 2) this.closing = false;
+    }
     return {
       delivered: answer.status >= 200 && answer.status < 300,
       status: answer.status,
@@ -261,9 +268,16 @@ export class HttpTransport implements SinkTransport {
       headersTimeout: 0,
       bodyTimeout: 0,
     };
-    return this.opts.maxSockets <= 1
-      ? new u.Client(this.origin, this.pipelined ? { ...options, pipelining: this.opts.pipelining } : options)
-      : new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
+    if (this.opts.maxSockets > 1) return new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
+    if (!this.pipelined) return new u.Client(this.origin, options);
+    const client = new u.Client(this.origin, { ...options, pipelining: this.opts.pipelining });
+    // Closed by undici after an answer that does not keep it (the `reset` it closes with): the receiver closes
+    // after each answer when that was the connection's only one.
+    client.on('disconnect', (_origin, _targets, err) => {
+      if (err.message === 'reset' && this.answersOnConnection <= 1) this.closing = true;
+      this.answersOnConnection = 0;
+    });
+    return client;
   }
 }
 
