@@ -231,7 +231,7 @@ test('https with pipelining: a CA file renewed while POSTs are pipelined is used
     },
   });
   const ids = Array.from({ length: 10 }, (_, i) => `m${i}`);
-  const { store, sink } = setup(t, { url: r.url, tls: { caPath }, pipelining: 4 }, ids);
+  const { store } = setup(t, { url: r.url, tls: { caPath }, pipelining: 4 }, ids);
   await until(() => held.has('m3') && held.has('m4'), 'm3 and m4 held');
   fs.writeFileSync(caPath, `${pki.caA.cert}\n`); // renewed (another size)
   // The sink stat'ed the file last before this write: its next POST stats it again once CHECK_EVERY_MS passed.
