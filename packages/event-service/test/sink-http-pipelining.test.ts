@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ConfigError } from '@event-broker/shared';
 import { startReceiver } from '@event-broker/test-support/http';
@@ -70,6 +71,71 @@ test('a failed POST mid-stream: the ones pipelined behind it are dropped and go 
     assert.ok(Number(id.slice(1)) > 10, `only later events between: ${got.join(' ')}`);
   assert.deepEqual(got.slice(again), ids(30, 10), `then m10..m39 in order: ${got.join(' ')}`);
   assert.deepEqual(sink.stats, { delivered: 40, failedAttempts: 1, retries: 1, dead: 0 });
+});
+
+test('a receiver that closes its connection after each answer: POSTs go one at a time, not each sent once per pipelined slot', async (t) => {
+  // Node's server reads (and hands over) the requests pipelined behind an answer it closes after; undici sends them
+  // again on the next connection. Pipelining on regardless, every event reached this receiver up to 4 times.
+  const r = await receiver(t, (_n, res) => {
+    res.setHeader('connection', 'close');
+    res.writeHead(204).end();
+  });
+  const { store, sink } = many(t, { url: r.url, pipelining: 4 }, 20);
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered', 10_000);
+  const got = r.got.map((g) => g.id);
+  // The three already behind the first answer go again with each answer that closes (undici's queue: 3 + 2 + 1
+  // more), then one POST per event, in order.
+  assert.ok(got.length <= 26, `${got.length} POSTs for 20 events: ${got.join(' ')}`);
+  assert.deepEqual(got.slice(-16), ids(16, 4), `then in order: ${got.join(' ')}`);
+  assert.deepEqual(sink.stats, { delivered: 20, failedAttempts: 0, retries: 0, dead: 0 });
+});
+
+test('an HTTP/1.0 receiver (each connection closed after its answer, no Connection header): one POST at a time too', async (t) => {
+  // A node:net receiver, as HTTP/1.0 servers answer (Python's http.server by default): no node:http server does.
+  const got: string[] = [];
+  const server = net.createServer((s) => {
+    let buf = '';
+    s.on('error', () => undefined);
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      // Every request read counts (those pipelined behind the first too); only the first is answered.
+      for (let h = buf.indexOf('\r\n\r\n'); h >= 0; h = buf.indexOf('\r\n\r\n')) {
+        const head = buf.slice(0, h);
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < h + 4 + length) return;
+        got.push(/webhook-id: *(\S+)/i.exec(head)?.[1] ?? '');
+        buf = buf.slice(h + 4 + length);
+        if (!s.writableEnded) s.end('HTTP/1.0 204 No Content\r\n\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const { store, sink } = many(t, { url, pipelining: 4 }, 20);
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered', 10_000);
+  // As with Connection: close, those behind the first answers go again (74 POSTs before: each event ~4 times).
+  assert.ok(got.length <= 30, `${got.length} POSTs for 20 events: ${got.join(' ')}`);
+  assert.deepEqual(got.slice(-10), ids(10, 10), `then one at a time, in order: ${got.join(' ')}`);
+  assert.deepEqual(sink.stats, { delivered: 20, failedAttempts: 0, retries: 0, dead: 0 });
+});
+
+test('pipelining resumes once the receiver keeps its connection again', async (t) => {
+  // Closes after its first two answers; from the tenth request on, answers three at a time (the last alone), only
+  // once three are open together: one POST at a time would stall there.
+  const held: http.ServerResponse[] = [];
+  const r = await receiver(t, (n, res) => {
+    if (n < 2) return void res.writeHead(204, { connection: 'close' }).end();
+    if (n < 10) return void res.writeHead(204).end();
+    held.push(res);
+    if (held.length === 3 || r.got[n]!.id === 'm29') for (const h of held.splice(0)) h.writeHead(204).end();
+  });
+  const { store, sink } = many(t, { url: r.url, pipelining: 4, timeoutMs: 5000 }, 30);
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered', 10_000);
+  assert.deepEqual(sink.stats, { delivered: 30, failedAttempts: 0, retries: 0, dead: 0 });
 });
 
 test('pipelining is a sink key from 1 to 64, for in-order http(s) sinks only: each misuse is refused at load', (t) => {

@@ -51,6 +51,32 @@ test('deliveries are signed as Standard Webhooks and verify with the standardweb
   assert.equal(sink.stats.delivered, 3);
 });
 
+test('an event id no header can carry (a line break, text past Latin-1) goes as a digest webhook-id: delivered, not dead-lettered', async (t) => {
+  // The intake takes any non-empty id; sent as it is, undici refused the header and every attempt failed as
+  // "unreachable" until the event was dead-lettered.
+  const r = await receiver(t, (_n, res) => res.writeHead(204).end());
+  const ids = ['plain-1', 'line\nbreak', 'euro-\u20ac', 'caf\u00e9'];
+  const { store, sink } = setup(t, { url: r.url, maxAttempts: 2 }, ids);
+  sink.wake();
+  await until(() => store.held === 0, 'all resolved');
+  assert.deepEqual(
+    sink.stats,
+    { delivered: 4, failedAttempts: 0, retries: 0, dead: 0 },
+    String(sink.lastError?.message),
+  );
+  const sent = r.got.map((g) => g.headers['webhook-id']);
+  assert.equal(sent[0], 'plain-1', 'a plain id as it is');
+  assert.equal(sent[3], 'caf\u00e9', 'Latin-1 as before');
+  for (const i of [1, 2]) assert.match(String(sent[i]), /^evt_[0-9a-f]{32}$/, `id ${i} as a digest`);
+  assert.notEqual(sent[1], sent[2]);
+  for (const g of r.got) verify(g);
+  assert.deepEqual(
+    r.got.map((g) => (JSON.parse(g.body) as { id: string }).id),
+    ids,
+    'the body keeps the event id',
+  );
+});
+
 test('signWebhook matches the standardwebhooks package byte for byte', () => {
   const wh = new Webhook(SECRET);
   assert.equal(

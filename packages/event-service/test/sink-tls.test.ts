@@ -6,6 +6,7 @@
 import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import type http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,7 @@ import {
   createServerCertificate,
   type CertificatePem,
 } from '@event-broker/dev-tools';
+import { startReceiver } from '@event-broker/test-support/http';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import { until } from '@event-broker/test-support/wait';
 import { HttpSink } from '../src/handlers/sinks/http.js';
@@ -211,4 +213,34 @@ test('a TLS path naming something other than a PEM-sized regular file is refused
       (err: Error) => why.test(err.message) && err.message.includes(caPath),
     );
   }
+});
+
+test('https with pipelining: a CA file renewed while POSTs are pipelined is used once they end, not on a second connection beside them', async (t) => {
+  // m3 and m4 are held. The CA file is renewed, then m3 answered: without the wait, the next POST (m7) went on a new
+  // connection beside m4..m6 and was answered (counted) before m4 failed, so m7 was not sent again after m4: a
+  // receiver keeping each event's latest attempt saw m7 before m4.
+  const dir = tmpDir(t, 'sink-tls-');
+  const caPath = path.join(dir, 'ca.pem');
+  fs.writeFileSync(caPath, pki.caA.cert);
+  const held = new Map<string, http.ServerResponse>();
+  const r = await startReceiver(t, {
+    tls: pki.serverA,
+    answer: (_n, res, d) => {
+      if ((d.id === 'm3' || d.id === 'm4') && !held.has(d.id)) return void held.set(d.id, res);
+      res.writeHead(204).end();
+    },
+  });
+  const ids = Array.from({ length: 10 }, (_, i) => `m${i}`);
+  const { store } = setup(t, { url: r.url, tls: { caPath }, pipelining: 4 }, ids);
+  await until(() => held.has('m3') && held.has('m4'), 'm3 and m4 held');
+  fs.writeFileSync(caPath, `${pki.caA.cert}\n`); // renewed (another size)
+  // The sink stat'ed the file last before this write: its next POST stats it again once CHECK_EVERY_MS passed.
+  await until(() => Date.now() - fs.statSync(caPath).mtimeMs > CHECK_EVERY_MS + 10, 'the renewal due to be seen');
+  held.get('m3')!.writeHead(204).end();
+  // m7 may go only once m4..m6 ended: it does not arrive meanwhile (bounded wait; it arriving is the failure).
+  await until(() => r.got.some((g) => g.id === 'm7'), 'm7 sent early', 1000).catch(() => undefined);
+  held.get('m4')!.writeHead(503).end();
+  await until(() => store.held === 0, 'all delivered', 10_000);
+  const got = r.got.map((g) => g.id);
+  assert.ok(got.lastIndexOf('m7') > got.lastIndexOf('m4'), `m7's latest attempt after m4's: ${got.join(' ')}`);
 });

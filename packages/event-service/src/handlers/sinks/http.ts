@@ -131,10 +131,15 @@ export class HttpSink {
     this.transport.close();
   }
 
+  /** POSTs outstanding at once now: maxInFlight, or fewer when the transport says so (transport.ts window). */
+  private get window(): number {
+    return Math.min(this.maxInFlight, this.transport.window ?? this.maxInFlight);
+  }
+
   /** Starts attempts while the window has room and something is due; else arms a timer for the next due time. */
   private pump(): void {
     if (this.closed || this.state !== 'running' || this.fillTimer !== undefined || this.staleLeft > 0) return;
-    if (this.transport.inFlight >= this.maxInFlight) return; // called on every intake commit: cheap when full
+    if (this.transport.inFlight >= this.window) return; // called on every intake commit: cheap when full
     clearTimeout(this.timer);
     this.timer = undefined;
     const now = this.now();
@@ -143,7 +148,7 @@ export class HttpSink {
       this.arm(paused);
       return;
     }
-    while (this.transport.inFlight < this.maxInFlight) {
+    while (this.transport.inFlight < this.window) {
       const batch = this.take(now);
       if (batch.length === 0) break;
       if (
@@ -212,7 +217,7 @@ export class HttpSink {
 
   /** Nothing more to start now: wake up when the next pending delivery is due (or an attempt's end pumps again). */
   private scheduleNext(now: number): void {
-    if (this.closed || this.state !== 'running' || this.transport.inFlight >= this.maxInFlight) return;
+    if (this.closed || this.state !== 'running' || this.transport.inFlight >= this.window) return;
     let next: number | undefined;
     if (this.ordered) {
       if (this.transport.inFlight > 0) return; // its end pumps again

@@ -51,6 +51,8 @@ export interface PostOutcome {
 export interface SinkTransport {
   /** Deliveries outstanding now. */
   readonly inFlight: number;
+  /** POSTs it takes at once now, when fewer than the sink's window (a pipelining one whose receiver closes). */
+  readonly window?: number;
   /** Delivers these stored events (in order; one when unbatched) within the timeout; never rejects. */
   post(batch: readonly { id: string; body: string }[], nowMs: number): Promise<PostOutcome>;
   /** Aborts the deliveries in flight (they end undelivered) and closes the connections. */
@@ -81,6 +83,14 @@ export class HttpTransport implements SinkTransport {
   private readonly timeoutMs: number;
   /** POSTs are pipelined on the one connection (SinkTransportOptions.pipelining > 1). */
   private readonly pipelined: boolean;
+  /**
+   * The receiver closes its connection after an answer (`Connection: close`, or an HTTP/1.0 answer closed after it):
+   * the POSTs pipelined behind it go again on the next connection (the receiver may have read them), so one at a
+   * time until a connection carries a second answer.
+   */
+  private closing = false;
+  /** Answers on the pipelining connection open now (0 again when it closes). */
+  private answersOnConnection = 0;
   private readonly origin: string;
   private readonly path: string;
   /** Basic credentials from the URL's userinfo, as node:http sent them (unless a configured header sets its own). */
@@ -119,6 +129,24 @@ export class HttpTransport implements SinkTransport {
   /** POSTs outstanding now. */
   get inFlight(): number {
     return this.inflight.size;
+  }
+
+  /**
+   * Pipelining: its depth, or 1 while the receiver closes its connection after each answer, or while the POSTs
+   * pipelined before the TLS files were renewed end (current(): the new files make a new connection).
+   */
+  get window(): number | undefined {
+    return this.pipelined && (this.closing || this.renewed()) ? 1 : undefined;
+  }
+
+  /** The TLS files changed since the dispatcher was made (false while they cannot be used: current() says why). */
+  private renewed(): boolean {
+    if (this.files === undefined || this.dispatcher === undefined) return false;
+    try {
+      return this.files.current().version !== this.tlsVersion;
+    } catch {
+      return false;
+    }
   }
 
   /** One delivery's POST, within the timeout; resolves with how it ended, never rejects. */
@@ -181,6 +209,11 @@ export class HttpTransport implements SinkTransport {
         return this.send(headers, body, attempt, true);
       throw err;
     }
+    if (this.pipelined) {
+      this.answersOnConnection++;
+      if (answer.closes) this.closing = true;
+      else if (this.answersOnConnection >= 2) this.closing = false;
+    }
     return {
       delivered: answer.status >= 200 && answer.status < 300,
       status: answer.status,
@@ -194,6 +227,9 @@ export class HttpTransport implements SinkTransport {
     if (this.closed) throw new Error('the sink is closed');
     if (this.files === undefined) return (this.dispatcher ??= this.connectWith(u, undefined));
     const m = this.files.current();
+    // Pipelined: not while earlier POSTs are on the old connection (window() holds new ones back until they end):
+    // a second connection beside it would have POSTs answered, and counted, ahead of older ones that may fail.
+    if (this.pipelined && this.dispatcher !== undefined && this.inflight.size > 1) return this.dispatcher;
     if (this.dispatcher === undefined || m.version !== this.tlsVersion) {
       // Renewed: POSTs on the old connections finish there; new ones connect with the new files.
       void this.dispatcher?.close().catch(() => undefined);
@@ -232,9 +268,16 @@ export class HttpTransport implements SinkTransport {
       headersTimeout: 0,
       bodyTimeout: 0,
     };
-    return this.opts.maxSockets <= 1
-      ? new u.Client(this.origin, this.pipelined ? { ...options, pipelining: this.opts.pipelining } : options)
-      : new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
+    if (this.opts.maxSockets > 1) return new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
+    if (!this.pipelined) return new u.Client(this.origin, options);
+    const client = new u.Client(this.origin, { ...options, pipelining: this.opts.pipelining });
+    // Closed by undici after an answer that does not keep it (the `reset` it closes with): the receiver closes
+    // after each answer when that was the connection's only one.
+    client.on('disconnect', (_origin, _targets, err) => {
+      if (err.message === 'reset' && this.answersOnConnection <= 1) this.closing = true;
+      this.answersOnConnection = 0;
+    });
+    return client;
   }
 }
 
@@ -242,6 +285,8 @@ export class HttpTransport implements SinkTransport {
 interface Answer {
   status: number;
   retryAfter: string | null;
+  /** The answer said `Connection: close`. */
+  closes: boolean;
 }
 
 /** An answer cut short (or timed out) while its body was read. */
@@ -282,6 +327,7 @@ function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, atte
   return new Promise((resolve, reject) => {
     let status = 0;
     let retryAfter: string | null = null;
+    let closes = false;
     let left = MAX_ANSWER_BYTES;
     let settled = false;
     const settle = (then: () => void) => {
@@ -294,7 +340,7 @@ function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, atte
     // Enough read: the status is the answer, and the rest is not waited for.
     const enough = () => {
       const cancel = attempt.cancel;
-      settle(() => resolve({ status, retryAfter }));
+      settle(() => resolve({ status, retryAfter, closes }));
       cancel?.(ENOUGH);
     };
     attempt.fail = (err) =>
@@ -311,6 +357,7 @@ function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, atte
           const name = raw[i]!.toString('latin1').toLowerCase();
           if (name === 'retry-after') retryAfter ??= raw[i + 1]!.toString('latin1');
           else if (name === 'content-length') length = Number(raw[i + 1]!.toString('latin1'));
+          else if (name === 'connection') closes ||= /(^|,)\s*close\s*(,|$)/i.test(raw[i + 1]!.toString('latin1'));
         }
         if (length > MAX_ANSWER_BYTES) {
           enough();
@@ -325,7 +372,7 @@ function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, atte
         return false;
       },
       onComplete() {
-        settle(() => resolve({ status, retryAfter }));
+        settle(() => resolve({ status, retryAfter, closes }));
       },
       onError(err) {
         settle(() =>

@@ -33,9 +33,22 @@ export function shapeEvent(
   return JSON.stringify(extra === undefined ? out : { ...extra, ...out });
 }
 
-/** The webhook-id of a delivery: the event id for one event, a digest of the ids for a batch. */
+/**
+ * What an HTTP header value may hold as undici writes it (Latin-1 bytes): tab, visible ASCII and 0x80-0xff. An id
+ * with anything else (a line break, text past Latin-1: the intake takes any non-empty id) would be refused by
+ * undici on every attempt and dead-lettered as "unreachable".
+ */
+const HEADER_SAFE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * The webhook-id of a delivery: the event id for one event (a digest of it when no header can carry it, the same
+ * on every redelivery), a digest of the ids for a batch.
+ */
 export function batchWebhookId(ids: readonly string[]): string {
-  if (ids.length === 1) return ids[0]!;
+  if (ids.length === 1) {
+    const id = ids[0]!;
+    return HEADER_SAFE.test(id) ? id : `evt_${createHash('sha256').update(id).digest('hex').slice(0, 32)}`;
+  }
   return `batch_${createHash('sha256').update(ids.join('\n')).digest('hex').slice(0, 32)}`;
 }
 
