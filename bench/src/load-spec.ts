@@ -27,8 +27,11 @@ export interface GenSpec {
   batch?: number;
   /** `events`: the sink's max_in_flight (POSTs at once, out of order). */
   maxInFlight?: number;
-  /** `events`: the sink's receiver: node:http (default) or a grpc:// CloudEventService (grpc-receiver.ts). */
-  sink?: 'http' | 'grpc';
+  /**
+   * `events`: the sink's receiver: node:http (default) or a grpc:// CloudEventService (grpc-receiver.ts); `none`:
+   * no sink at all, the store alone (what the intake acknowledges when no delivery shares the cores).
+   */
+  sink?: 'http' | 'grpc' | 'none';
   /** `events-jetstream`: the stream's replicas and how many service instances share it. */
   replicas?: number;
   instances?: number;

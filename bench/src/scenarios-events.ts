@@ -49,6 +49,30 @@ export function eventsScenario(
   };
 }
 
+// `events-intake`: the store alone, no sink: what the intake acknowledges when no delivery shares the two cores (the
+// events rows above run a sink's worker and its receiver beside it).
+export function eventsIntakeScenario(name: string): Scenario {
+  return {
+    name,
+    kind: 'events',
+    spec: (quick) => eventsLoad(quick, { sink: 'none' }),
+    metrics: [
+      {
+        label: 'events acked (stored, fsynced) 1 KiB, ours only (no sink)',
+        unit: 'events/s',
+        better: 'higher',
+        format: fmtRate,
+        value: sentRate,
+      },
+    ],
+    check: (r) => ((r.timeouts ?? 0) > 0 ? `${r.timeouts} request(s) unanswered` : undefined),
+    notes: (r) => [
+      'nats-server has no durable event intake: no figure, no ratio',
+      ...((r.refused ?? 0) > 0 ? [`${r.refused} request(s) refused`] : []),
+    ],
+  };
+}
+
 // How far delivery was behind when the intake ended, in events and in time at the intake's rate.
 function backlogNote(r: GenResult): string {
   const backlog = r.backlog_at_end ?? 0;

@@ -8,7 +8,7 @@
 // generators, same CLI: load-spec.ts).
 import { eventsJsR1, eventsJsR3, eventsJsR3x2, leaf } from './scenarios-cluster.js';
 import { eventsDrain, eventsDrainLight, eventsDrainPipelined } from './events-drain.js';
-import { eventsScenario } from './scenarios-events.js';
+import { eventsIntakeScenario, eventsScenario } from './scenarios-events.js';
 import { eventsHttpScenario } from './scenarios-http.js';
 import { conns, idle10k, soak } from './scenarios-memory.js';
 import {
@@ -41,6 +41,7 @@ export const SCENARIOS: Scenario[] = [
   eventsScenario('events', 1),
   eventsScenario('events-batch', 100),
   eventsScenario('events-parallel', 1, 8),
+  eventsIntakeScenario('events-intake'),
   eventsDrain,
   eventsDrainLight,
   eventsDrainPipelined,
