@@ -323,3 +323,33 @@ test('a commit that settles while the store cannot be opened and a publisher is 
   await within(flushed, 'the publisher flush completes');
   assert.deepEqual(rejections, []);
 });
+
+test('with several groups in flight on the writer thread, each event is answered only once stored, in publish order', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'data', 'events.db');
+  const svc = await startEventService({
+    service: { host: '127.0.0.1', port: 0 },
+    store: { path: file },
+    log: { level: 'silent' },
+  });
+  t.after(() => svc.close());
+  const nc = await nats(t, svc.port);
+  const reader = new SqliteEventStore(file);
+  t.after(() => reader.close());
+  // Requests sent back to back on one connection: the intake makes many groups of them and sends the next group
+  // to the writer before the last is answered (sqlite-backend.ts commitDepth).
+  const n = 3000;
+  const ids = Array.from({ length: n }, (_, i) => `pipelined-${i}`);
+  const unstoredAtReply: string[] = [];
+  await Promise.all(
+    ids.map(async (id) => {
+      const r = await ask(nc, 'events.scanJobCreated', event('scanJobCreated', { id }));
+      assert.deepEqual(r, { id });
+      // Read on another connection the moment the reply arrives: an answer before the commit would miss it.
+      if (reader.get(id) === undefined) unstoredAtReply.push(id);
+    }),
+  );
+  assert.deepEqual(unstoredAtReply, []);
+  const stored = reader.feed({ limit: n + 1 }).map((e) => e.id);
+  assert.deepEqual(stored, ids, 'sequences follow the order the events were published in');
+});

@@ -80,6 +80,8 @@ export interface EventBackend {
    * duplicates for what was).
    */
   append(events: readonly NewEvent[]): Promise<AppendResult[]>;
+  /** Appends that may be in flight at once, answered in order (default 1: the next waits for the last's answer). */
+  readonly commitDepth?: number;
   get(id: string): Promise<StoredEvent | undefined>;
   /**
    * Events after `cursor` (a seq) in sequence order, matching the filter, up to `limit`; sequences never repeat or

@@ -30,6 +30,11 @@ export interface IntakeConn {
 export interface IntakeStore {
   readonly held: number;
   append(events: readonly NewEvent[]): AppendResult[] | Promise<AppendResult[]>;
+  /**
+   * Appends that may be in flight at once, answered in the order they were made (default 1): the SQLite writer's
+   * thread takes the next group while the intake answers the last, instead of waiting for it.
+   */
+  readonly commitDepth?: number;
 }
 
 export interface IntakeOptions {
@@ -37,7 +42,7 @@ export interface IntakeOptions {
   store: () => IntakeStore;
   /**
    * Commits a group durably; without it the store's append. Called again only after the previous call settled (one
-   * commit in flight: sequences in arrival order).
+   * commit in flight: sequences in arrival order), whatever the store's commitDepth.
    */
   commit?: (events: NewEvent[]) => Promise<AppendResult[]>;
   /** The most events held (stored, not yet delivered to every sink that wants them); read live for reloads. */
@@ -78,3 +83,14 @@ export interface IntakeStats {
   commits: number;
   commitSeconds: number;
 }
+
+/** An event taken in, not yet committed, with the reply (a request's) or callback (submit's) its answer goes to. */
+export interface Received {
+  event: EventEnvelope;
+  body: string;
+  reply?: string | undefined;
+  settle?: (result: IntakeResult) => void;
+}
+
+/** Where an answer goes: a request's reply subject, or a submitted event's callback. */
+export type Answerable = Pick<Received, 'reply' | 'settle'>;

@@ -1,7 +1,7 @@
 // Event intake: an in-process subscriber on `events.>` that turns CloudEvents structured JSON messages into stored
 // events. Messages are committed in groups (one transaction, one fsync each), and a request is answered only after
-// its group's commit, like a JetStream publish ack. One commit is in flight at a time (the backend's append:
-// SQLite's on the store writer's thread, store-writer.ts; JetStream's until every PubAck); what arrives meanwhile
+// its group's commit, like a JetStream publish ack. At most the backend's commitDepth groups are in flight (SQLite's
+// writer thread takes 2, answered in order: store-writer.ts; JetStream 1, until every PubAck); what arrives meanwhile
 // forms the next group, so groups grow with the load. An event the store cannot take fails alone (store.ts
 // append), and every request is answered, whatever fails inside. Producers that are not NATS clients (intake-http)
 // hand parsed events to submit(): the same checks, limit and group commit. Delivering is the sinks' concern.
@@ -20,6 +20,7 @@ import { clip, errorReplyText, MAX_FIELD_CHARS, MAX_REASON_CHARS } from './error
 import { storeCodeOf } from './store-file.js';
 import { feedColumns, type AppendResult } from './event-store.js';
 import { IntakeRoom } from './intake-room.js';
+import { logCommitFailure } from './intake-failure.js';
 
 /**
  * The most events in one group commit. Groups are the events that arrived during the previous commit (~250 at the
@@ -33,7 +34,15 @@ const RECHECK_MS = 1000;
 /** The subject events are published on: `events.<type>`. */
 export const INTAKE_SUBJECT = 'events.>';
 
-import type { IntakeConn, IntakeOptions, IntakeReplyError, IntakeResult, IntakeStats } from './intake-types.js';
+import type {
+  Answerable,
+  IntakeConn,
+  IntakeOptions,
+  IntakeReplyError,
+  IntakeResult,
+  IntakeStats,
+  Received,
+} from './intake-types.js';
 
 export type {
   IntakeConn,
@@ -45,17 +54,6 @@ export type {
   IntakeStore,
 } from './intake-types.js';
 
-/** An event taken in, not yet committed, with the reply (a request's) or callback (submit's) its answer goes to. */
-interface Received {
-  event: EventEnvelope;
-  body: string;
-  reply?: string | undefined;
-  settle?: (result: IntakeResult) => void;
-}
-
-/** Where an answer goes: a request's reply subject, or a submitted event's callback. */
-type Answerable = Pick<Received, 'reply' | 'settle'>;
-
 export class EventIntake {
   private sub: Subscription | undefined;
   private creditSub: Subscription | undefined;
@@ -63,13 +61,14 @@ export class EventIntake {
   /** Room under event_limit: the gate that parks plain publishers, and the gateways' credit. */
   readonly room: IntakeRoom;
   private batch: Received[] = [];
-  /** The group being committed, until its commit settles. */
-  private committing: Received[] | undefined;
+  /** Groups sent to the store and not yet settled (at most the store's commitDepth). */
+  private commits = 0;
   /**
-   * The group's events while they count as in flight: until its answer is taken, in the same turn as the store's
-   * count takes them (store-writer.ts), before any reply lets a requester publish again.
+   * The groups' events while they count as in flight: until each group's answer is taken, in the same turn as the
+   * store's count takes them (store-writer.ts), before any reply lets a requester publish again.
    */
   private inFlight = 0;
+  /** The last group's settlement; the groups settle in the order they were sent. */
   private commitDone: Promise<void> | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
   /** released() asks again: the store could not say whether parked publishers have room. */
@@ -299,15 +298,16 @@ export class EventIntake {
   private flush(): void {
     if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
     this.flushScheduled = undefined;
-    if (this.committing !== undefined || this.batch.length === 0) return; // the commit in flight flushes again
+    // A commit in flight flushes again when it settles.
+    if (this.batch.length === 0 || this.commits >= this.commitDepth()) return;
     let batch = this.batch;
     if (batch.length <= MAX_GROUP) this.batch = [];
     else {
       this.batch = batch.slice(MAX_GROUP);
       batch = batch.slice(0, MAX_GROUP);
     }
-    this.committing = batch;
-    this.inFlight = batch.length;
+    this.commits++;
+    this.inFlight += batch.length;
     const events = batch.map((p) => ({
       id: p.event.id,
       type: p.event.type,
@@ -322,14 +322,14 @@ export class EventIntake {
     } catch (err) {
       commit = Promise.reject(err as Error);
     }
-    this.commitDone = commit
+    const done: Promise<void> = commit
       .then(
         (results) => {
-          this.inFlight = 0;
+          this.inFlight -= batch.length;
           this.committed(batch, results);
         },
         (err: unknown) => {
-          this.inFlight = 0;
+          this.inFlight -= batch.length;
           this.commitFailed(batch, err as Error);
         },
       )
@@ -339,8 +339,8 @@ export class EventIntake {
       .finally(() => {
         this.stats.commits++;
         this.stats.commitSeconds += (performance.now() - started) / 1000;
-        this.committing = undefined;
-        this.commitDone = undefined;
+        this.commits--;
+        if (this.commitDone === done) this.commitDone = undefined;
         // The group no longer counts as in flight: a publisher paused on that count may have room now, even with
         // no sink resolving anything to say so.
         this.released();
@@ -351,6 +351,17 @@ export class EventIntake {
       .catch((err: unknown) =>
         this.opts.logger.error({ err: (err as Error).message }, 'event intake: settling a commit failed'),
       );
+    this.commitDone = done;
+  }
+
+  /** Groups the store takes before the first is answered (its answers come in order); 1 when it cannot say. */
+  private commitDepth(): number {
+    if (this.opts.commit !== undefined) return 1;
+    try {
+      return this.opts.store().commitDepth ?? 1;
+    } catch {
+      return 1;
+    }
   }
 
   private committed(batch: Received[], results: AppendResult[]): void {
@@ -390,16 +401,7 @@ export class EventIntake {
   private commitFailed(batch: Received[], err: Error): void {
     this.stats.storeFailures += batch.length;
     this.storeFailure = { at: Date.now(), error: err };
-    // Any failure of a commit not otherwise named (the writer closed) is a commit that failed.
-    const storeCode = storeCodeOf(err) ?? EventStoreErrorCode.ESTORE_WRITE;
-    const requestIds: string[] = [];
-    const plainIds: string[] = [];
-    for (const p of batch) (p.reply === undefined && p.settle === undefined ? plainIds : requestIds).push(p.event.id);
-    // Requests hear it (its code); plain publishes cannot, so they are logged by id: refused loudly, never silently.
-    this.opts.logger.error(
-      { err: err.message, store_code: storeCode, events: batch.length, request_ids: requestIds, plain_ids: plainIds },
-      plainIds.length > 0 ? 'event store failed: plain-published events may not be stored' : 'event store failed',
-    );
+    const storeCode = logCommitFailure(this.opts.logger, batch, err);
     // Not stored, or stored with no confirmation (the writer's thread ended after its commit): a retry with the
     // same id is safe either way (answered as a duplicate if it was).
     for (const p of batch) {

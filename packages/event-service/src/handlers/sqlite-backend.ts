@@ -1,5 +1,5 @@
 // The EventBackend (event-backend.ts) of one machine: the SQLite store (store.ts) the service has always had. Appends
-// go to the store writer's thread (store-writer.ts: one commit at a time, an fsync each, the held count taken as the
+// go to the store writer's thread (store-writer.ts: commits in turn, an fsync each, the held count taken as the
 // answer arrives), or, for `:memory:` (one connection's alone), to the store on this thread. Reads are the store's,
 // answered as promises. Sink queues (sqlite-sink-queue.ts) are the contract's; the service's own sinks keep reading
 // the file from their worker thread (sink-pool.ts), so nothing the service measured moves.
@@ -36,6 +36,14 @@ export class SqliteBackend implements EventBackend {
 
   get held(): number {
     return this.store.held;
+  }
+
+  /**
+   * Two groups at once on the writer's thread: it commits the next while this thread answers the last, where it
+   * used to wait for this thread's replies and packing between commits. Its answers come in the order sent.
+   */
+  get commitDepth(): number {
+    return this.store.file === ':memory:' ? 1 : 2;
   }
 
   /** Committed on the writer's thread (a file) or here (`:memory:`); resolves once durable. */
