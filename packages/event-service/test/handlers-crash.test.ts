@@ -11,7 +11,12 @@ import { Writable } from 'node:stream';
 import { connect, StringCodec } from 'nats';
 import { createLogger } from '@event-broker/shared';
 import Database from 'better-sqlite3';
+import { resolveServiceConfig } from '../src/config.js';
+import { embed } from '../src/embedded.js';
+import { EventServer } from '../src/server.js';
+import { EventIntake } from '../src/handlers/intake.js';
 import { SinkPool } from '../src/handlers/sink-pool.js';
+import { SqliteBackend } from '../src/handlers/sqlite-backend.js';
 import { StoreWriter } from '../src/handlers/store-writer.js';
 import { SqliteEventStore } from '../src/handlers/store.js';
 import { deferred, quietFor, until, within } from '@event-broker/test-support/wait';
@@ -332,5 +337,91 @@ test('checkpoints run beside the store writer: committed pages reach the databas
     'the pages checkpointed into the database file',
     5000,
     () => `${fs.statSync(store.file).size} bytes`,
+  );
+});
+
+test('the store writer exits with two intake groups in flight: every request is answered, none acknowledged and missing, nothing left counted as in flight, sequences in publish order', async (t) => {
+  const config = resolveServiceConfig({ service: { host: '127.0.0.1', port: 0 }, log: { level: 'silent' } });
+  const logger = createLogger({ format: 'text', level: 'silent', name: 'test' });
+  const server = new EventServer(config, logger, { handlers: false });
+  await server.listen();
+  const svc = embed(server, logger);
+  t.after(() => svc.close());
+  const store = new SqliteEventStore(path.join(tmpDir(t, 'writer-depth-'), 'events.db'));
+  const backend = new SqliteBackend(store, logger);
+  t.after(() => backend.close());
+  assert.equal(backend.commitDepth, 2, 'a file store takes two groups at once');
+  const intake = new EventIntake(svc, {
+    store: () => backend,
+    eventLimit: () => 1_000_000,
+    addGate: (g) => server.broker.addGate(g),
+    sinksFor: () => ['sink'],
+    logger,
+  });
+  intake.start();
+  t.after(() => intake.stop());
+  const nc = await within(connect({ servers: `127.0.0.1:${svc.port}` }), 'nats connect');
+  t.after(() => nc.close());
+
+  const locked = new Database(store.file);
+  t.after(() => locked.open && locked.close());
+  locked.exec('BEGIN IMMEDIATE');
+  const N = 2000;
+  const ids = Array.from({ length: N }, (_, i) => `d${i}`);
+  const body = (id: string) =>
+    sc.encode(
+      JSON.stringify({
+        specversion: '1.0',
+        source: '/test',
+        type: 'scanJobCreated',
+        id,
+        producer: { id: 'p1', name: 'tester', type: 'service' },
+        data: { pad: 'x'.repeat(1024) },
+      }),
+    );
+  const answers = ids.map((id) =>
+    nc
+      .request('events.scanJobCreated', body(id), { timeout: 10_000 })
+      .then((m) => JSON.parse(sc.decode(m.data)) as { id?: string; error?: { code: string; store_code?: string } }),
+  );
+  // Another connection holds the write lock (as the sink worker's marks do, briefly): the writer waits on the first
+  // group while the intake sends the second, and its thread is killed with both owed an answer.
+  const writer = () =>
+    (backend as unknown as { writer?: { waiting: Map<number, unknown>; terminateWorker(): Promise<number> } }).writer;
+  await until(() => (writer()?.waiting.size ?? 0) >= 2, 'two groups sent to the writer');
+  assert.equal(writer()!.waiting.size, 2, 'no more than commitDepth groups in flight');
+  await writer()!.terminateWorker();
+  locked.exec('COMMIT');
+  locked.close();
+  const replies = await within(Promise.all(answers), 'every request answered', 20_000);
+
+  const refused = ids.filter((_, i) => replies[i]!.error !== undefined);
+  t.diagnostic(`${refused.length} of ${N} refused at the exit, ${intake.stats.commits} groups`);
+  for (const r of replies.filter((r) => r.error !== undefined))
+    assert.deepEqual([r.error!.code, r.error!.store_code], ['EEVENT_STORE', 'ESTORE_WRITE']);
+  assert.deepEqual(
+    refused,
+    ids.slice(0, refused.length),
+    'the two groups in flight, the first events published, are refused',
+  );
+  assert.equal(intake.stats.storeFailures, refused.length);
+  assert.ok(refused.length >= 2, 'both groups refused, none lost');
+  assert.deepEqual(
+    refused.filter((id) => store.get(id) !== undefined),
+    [],
+    'nothing of them committed (the lock was held)',
+  );
+  const acked = replies.filter((r) => r.error === undefined).map((r) => r.id!);
+  assert.equal(acked.length + refused.length, N);
+  assert.deepEqual(
+    acked.filter((id) => store.get(id) === undefined),
+    [],
+    'every acknowledged event is stored',
+  );
+  assert.equal(intake.held, store.held, 'no group left counted as in flight');
+  const order = store.feed({ limit: N + 1 }).map((e) => Number(e.id.slice(1)));
+  assert.ok(
+    order.every((n, i) => i === 0 || n > order[i - 1]!),
+    'stored in the order published, across the writer restart',
   );
 });

@@ -2,8 +2,8 @@
 // to the store's file. A commit inserts each event with its indexes and waits for an fsync; on the main thread
 // that time was lost to every client of the broker, and in the sink worker to every delivery. Here the main thread
 // parses the next group while one is written, and the sinks deliver beside it on the other core.
-// One commit at a time keeps the store's sequence in arrival order (intake.ts sends the next group only when this
-// one is answered).
+// The thread commits one group at a time, in the order sent, and answers in that order: the store's sequence follows
+// arrival order although the intake sends a second group before the first is answered (sqlite-backend.ts commitDepth).
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@event-broker/shared';
 import { EventStoreErrorCode } from '../error-codes.js';
