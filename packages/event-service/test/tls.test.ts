@@ -11,13 +11,16 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
+import { once } from 'node:events';
+import tls from 'node:tls';
 import path from 'node:path';
 import * as v2 from 'nats';
 import * as natsWs from 'nats.ws';
 import WebSocket from 'ws';
 import { uniqueSubject } from '@event-broker/test-support/flow';
 import { connectRaw } from '@event-broker/test-support/raw';
-import { within } from '@event-broker/test-support/wait';
+import { until, within } from '@event-broker/test-support/wait';
 import { targets, type RunningTarget } from './helpers/targets.js';
 import { tmpDir } from '@event-broker/test-support/tmp';
 import {
@@ -128,6 +131,31 @@ for (const target of targets()) {
       t.after(() => raw.close());
       assert.equal(raw.info.tls_required, true);
       assert.equal(raw.info.tls_verify, undefined);
+    });
+
+    it('delivers every message a client sent in several TLS records just before it closed', async (t) => {
+      // Ours passes the records one read brought on together after the read (server/transport.ts): what was read
+      // before the peer's close must still be parsed before the close is handled.
+      const sub = await connectV2(t, server.url, { caFile: files.caPath });
+      const subject = uniqueSubject('tls-before-close');
+      const n = 600;
+      let got = 0;
+      const s = sub.subscribe(subject);
+      void (async () => {
+        for await (const _ of s) got++;
+      })();
+      await sub.flush();
+      const plain = net.connect(server.port, server.host);
+      t.after(() => plain.destroy());
+      await within(once(plain, 'data'), 'INFO');
+      const secure = tls.connect({ socket: plain, ca: fs.readFileSync(files.caPath), servername: 'localhost' });
+      t.after(() => secure.destroy());
+      await within(once(secure, 'secureConnect'), 'TLS handshake');
+      const payload = 'x'.repeat(100);
+      const pubs = Array.from({ length: n }, () => `PUB ${subject} ${payload.length}\r\n${payload}\r\n`).join('');
+      // ~70 KB in one write: five TLS records, then the close.
+      secure.end(`CONNECT {"verbose":false,"pedantic":false}\r\n${pubs}`);
+      await until(() => got === n, `all ${n} messages delivered (got ${got})`);
     });
 
     it('lets the nats v2 client trusting the CA (caFile) connect and publish/subscribe', async (t) => {

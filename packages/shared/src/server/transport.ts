@@ -93,12 +93,33 @@ export class SocketTransport implements Transport {
   start(events: TransportEvents): void {
     const s = this.socket;
     let closed = false;
+    // TLS: Node hands one read's cleartext to JS a 16 KB record at a time, and flush.ts writes what a record's
+    // messages queued in a microtask after each: a reader's deliveries went out in ~6 KB writes, twice nats-server's
+    // count for the same messages. The records one poll phase read are passed on together right after it, so their
+    // deliveries are written once (gateway bench: 1.20 → 1.03 µs of CPU a message). What arrived before the stream
+    // closed is passed on before the close.
+    let pending: Buffer[] | undefined;
+    const passPending = () => {
+      const chunks = pending;
+      pending = undefined;
+      if (chunks !== undefined) for (const c of chunks) events.onData(c);
+    };
     const close = (err?: Error) => {
       if (closed) return;
       closed = true;
+      passPending();
       events.onClose(err);
     };
-    s.on('data', (chunk: Buffer) => events.onData(chunk));
+    if (this.kind === 'tls') {
+      s.on('data', (chunk: Buffer) => {
+        if (pending !== undefined) {
+          pending.push(chunk);
+          return;
+        }
+        pending = [chunk];
+        setImmediate(passPending);
+      });
+    } else s.on('data', (chunk: Buffer) => events.onData(chunk));
     s.on('drain', () => events.onDrain());
     s.on('error', (err) => close(err));
     s.on('close', () => close());
