@@ -8,18 +8,20 @@
 // - Every bundled module's `import.meta.url` is its own dist/src file's URL, not the bundle's: worker threads
 //   (`new Worker(new URL('./store-writer-worker.js', import.meta.url))`) start tsc's files, `createRequire` finds the
 //   packages of the package the code belongs to (shared's pino-pretty, prom-client), the gRPC sink finds its .proto.
-// - Packages that need their own files at run time stay outside (the native better-sqlite3, @grpc/* with its .proto
-//   loading). Imported by a path relative to the bundle, so each is the very copy the importing package resolves
-//   (pnpm links a package's dependencies under that package only). pino is inside: its own files are needed only by
-//   its transports (thread-stream workers), which nothing here starts (shared's log.ts writes through
-//   pino.destination), and as CommonJS outside it cost ~25 ms of resolving and compiling ~20 files at every start.
+// - Packages that need their own files at run time stay outside (@grpc/* with its .proto loading). Imported by a path
+//   relative to the bundle, so each is the very copy the importing package resolves (pnpm links a package's
+//   dependencies under that package only). Inside, though they were outside before, as CommonJS costing ~25 ms
+//   (pino) and ~10 ms (better-sqlite3) of resolving and compiling files at every start: pino, whose own files only
+//   its transports need (thread-stream workers), which nothing here starts (shared's log.ts writes through
+//   pino.destination); better-sqlite3's JavaScript, its native addon loaded by the path the store gives it
+//   (event-service handlers/sqlite-addon.ts), not found by the `bindings` package's search from the bundle's place.
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { readFile, rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const EXTERNAL = ['better-sqlite3', '@grpc/grpc-js', '@grpc/proto-loader'];
+const EXTERNAL = ['@grpc/grpc-js', '@grpc/proto-loader'];
 /**
  * Modules whose `createRequire(import.meta.url)` is dropped, so their `require()` calls are the bundle's own: what they
  * name is bundled and still initialised at its first call, not at start. shared's log.ts: pino-pretty, which a text

@@ -7,11 +7,12 @@
 // bench: 25.8-27.2k acked and 25.2-25.7k delivered events/s, against 21.4-23.4k with the writer's own checkpoints.
 import { workerData, parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { addonOption } from './sqlite-addon.js';
 
 const CHECKPOINT_MS = 100;
 
 // The existing file only: opening a store removed since would create an empty one at its path.
-const db = new Database((workerData as { file: string }).file, { fileMustExist: true });
+const db = new Database((workerData as { file: string }).file, { fileMustExist: true, ...addonOption() });
 const timer = setInterval(() => db.pragma('wal_checkpoint(PASSIVE)'), CHECKPOINT_MS);
 parentPort!.on('message', () => {
   clearInterval(timer);

@@ -24,6 +24,7 @@ import { HeldLedger, newHeldCounter, recount } from './held-counter.js';
 import { DeliveryRecords } from './store-deliveries.js';
 import { FeedQueries } from './store-feed.js';
 import { prune } from './store-retention.js';
+import { addonOption } from './sqlite-addon.js';
 import { GroupRows } from './store-rows.js';
 import {
   markLayout,
@@ -121,7 +122,7 @@ export class SqliteEventStore implements EventStore {
     if (file !== ':memory:') checkStorePath(file, { create, ...(opts.key !== undefined && { key: opts.key }) });
     let db: Database.Database | undefined;
     try {
-      db = new Database(file, { fileMustExist: !create });
+      db = new Database(file, { fileMustExist: !create, ...addonOption() });
       this.db = db;
       // The first statement is where SQLite reads the file (SQLITE_NOTADB for one that is not a database).
       this.db.pragma('journal_mode = WAL');
