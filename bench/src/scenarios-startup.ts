@@ -1,8 +1,9 @@
-// The start-up scenario: exec → first PONG for nats-server and for our service's CLI with the dev configuration
-// (startup.ts runs it), its RSS and CPU at that moment. Lower is better everywhere.
+// The start-up scenarios: exec → first PONG for nats-server and for our service's CLI (startup.ts runs them), its RSS
+// and CPU at that moment; `startup` with npm start's dev configuration (four listeners and the store),
+// `startup-default` with the embedded defaults (the client port only). Lower is better everywhere.
 import type { GenResult, Metric, Scenario } from './scenario-types.js';
 import { fmtFixed } from './scenario-parts.js';
-import { runStartup, STARTUP_SAMPLES, STARTUP_SAMPLES_QUICK } from './startup.js';
+import { runStartup, STARTUP_SAMPLES, STARTUP_SAMPLES_QUICK, type StartupConfig } from './startup.js';
 
 const ms = (field: 'p50_us' | 'p90_us') => (r: GenResult) => (r[field] ?? NaN) / 1000;
 
@@ -25,13 +26,18 @@ const metrics: Metric[] = [
   },
 ];
 
-export const startup: Scenario = {
-  name: 'startup',
-  kind: 'custom',
-  optIn: true,
-  // No generator runs: the mode is a placeholder; `count` is the number of timed starts.
-  spec: (quick) => ({ mode: 'conns', count: quick ? STARTUP_SAMPLES_QUICK : STARTUP_SAMPLES }),
-  metrics,
-  notes: (r) => [`${r.sent ?? 0} starts after one untimed; slowest ${((r.max_us ?? NaN) / 1000).toFixed(0)} ms`],
-  run: (ctx) => runStartup(ctx, ctx.spec.count ?? STARTUP_SAMPLES),
-};
+function startupScenario(name: string, config: StartupConfig): Scenario {
+  return {
+    name,
+    kind: 'custom',
+    optIn: true,
+    // No generator runs: the mode is a placeholder; `count` is the number of timed starts.
+    spec: (quick) => ({ mode: 'conns', count: quick ? STARTUP_SAMPLES_QUICK : STARTUP_SAMPLES }),
+    metrics,
+    notes: (r) => [`${r.sent ?? 0} starts after one untimed; slowest ${((r.max_us ?? NaN) / 1000).toFixed(0)} ms`],
+    run: (ctx) => runStartup(ctx, ctx.spec.count ?? STARTUP_SAMPLES, config),
+  };
+}
+
+export const startup = startupScenario('startup', 'dev');
+export const startupDefault = startupScenario('startup-default', 'embedded');

@@ -23,7 +23,7 @@ import {
   reqrep,
   subs100k,
 } from './scenarios-messaging.js';
-import { startup } from './scenarios-startup.js';
+import { startup, startupDefault } from './scenarios-startup.js';
 import type { Scenario } from './scenario-types.js';
 import { admission, admissionW1, gatewayW1 } from './scenarios-admission.js';
 
@@ -61,4 +61,5 @@ export const SCENARIOS: Scenario[] = [
   idle10k,
   soak,
   startup,
+  startupDefault,
 ];

@@ -1,6 +1,7 @@
-// The `startup` scenario's run (issue 16 item 5): how long from exec to the first PONG, for nats-server
-// (`nats-server -a 127.0.0.1 -p PORT`) and for our service's CLI with the configuration `npm start` gives it
-// (dev/event-service.toml, the entry dev/start.mjs runs) on free ports. The dev certificates and the store's
+// The `startup` scenarios' run (issue 16 item 5): how long from exec to the first PONG, for nats-server
+// (`nats-server -a 127.0.0.1 -p PORT`) and for our service's CLI (the bin dev/start.mjs runs) with the configuration
+// `npm start` gives it (dev/event-service.toml: four listeners and the store) on free ports, or (`startup-default`)
+// with the embedded defaults (the client port only, the one setting given by a patch). The dev certificates and the store's
 // directory are made before any sample, so their creation is not timed; one untimed start first warms the file
 // cache and creates the store, so every timed sample is a restart. Each sample: spawn, poll-connect (bounded),
 // CONNECT + PING, read PONG; then the server's RSS and CPU seconds at that moment, and an orderly stop (SIGINT).
@@ -44,12 +45,17 @@ interface Launch {
   cwd: string;
   /** Extra ports the configuration listens on besides the client port (ours: websocket, leafnode, monitor). */
   extraPorts: number;
+  /** Ours: the patch dev/ports.toml holds the client port (and the extra ports' when there are). */
+  portsPatch: boolean;
   cleanup: () => void;
 }
 
+/** Which configuration our CLI starts with: npm start's (dev/event-service.toml), or the embedded defaults. */
+export type StartupConfig = 'dev' | 'embedded';
+
 /** Runs `samples` timed starts (after one untimed) and reduces them to a GenResult: p50/p90/max in µs. */
-export async function runStartup(ctx: RunContext, samples: number): Promise<GenResult> {
-  const launch = await prepare(ctx.target);
+export async function runStartup(ctx: RunContext, samples: number, config: StartupConfig = 'dev'): Promise<GenResult> {
+  const launch = await prepare(ctx.target, config);
   try {
     await startOnce(launch); // warm-up: file cache, and our store's first creation
     const got: StartSample[] = [];
@@ -60,13 +66,14 @@ export async function runStartup(ctx: RunContext, samples: number): Promise<GenR
   }
 }
 
-async function prepare(target: TargetName): Promise<Launch> {
+async function prepare(target: TargetName, config: StartupConfig): Promise<Launch> {
   if (target === 'nats-server') {
     return {
       command: 'nats-server',
       args: (port) => ['-a', HOST, '-p', String(port)],
       cwd: os.tmpdir(),
       extraPorts: 0,
+      portsPatch: false,
       cleanup: () => {},
     };
   }
@@ -74,6 +81,12 @@ async function prepare(target: TargetName): Promise<Launch> {
   // directory of our own, so nothing in the repository is touched.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-startup-'));
   mkdirSync(path.join(dir, 'dev'));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  if (config === 'embedded') {
+    // The client port is in dev/ports.toml (startOnce writes it before each start); nothing else is set.
+    const args = () => [SERVICE_ENTRY, '--patch', 'dev/ports.toml'];
+    return { command: process.execPath, args, cwd: dir, extraPorts: 0, portsPatch: true, cleanup };
+  }
   mkdirSync(path.join(dir, 'data'));
   copyFileSync(DEV_CONFIG, path.join(dir, 'dev', 'event-service.toml'));
   await writeDevPki(path.join(dir, 'certs'));
@@ -83,13 +96,14 @@ async function prepare(target: TargetName): Promise<Launch> {
     args: () => [SERVICE_ENTRY, '--config', 'dev/event-service.toml', '--patch', 'dev/ports.toml'],
     cwd: dir,
     extraPorts: 3,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    portsPatch: true,
+    cleanup,
   };
 }
 
 async function startOnce(launch: Launch): Promise<StartSample> {
   const port = await freePort();
-  if (launch.extraPorts > 0) await writePorts(launch.cwd, port);
+  if (launch.portsPatch) await writePorts(launch.cwd, port, launch.extraPorts > 0);
   const t0 = process.hrtime.bigint();
   const child = spawn(launch.command, launch.args(port), { cwd: launch.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -103,16 +117,14 @@ async function startOnce(launch: Launch): Promise<StartSample> {
   }
 }
 
-/** dev/ports.toml: the client port given, the other listeners on free ports of their own. */
-async function writePorts(dir: string, port: number): Promise<void> {
-  const [ws, leaf, monitor] = [await freePort(), await freePort(), await freePort()];
-  const text = [
-    `[service]\nport = ${port}`,
-    `[websocket]\nport = ${ws}`,
-    `[leafnodes]\nport = ${leaf}`,
-    `[monitor]\nport = ${monitor}`,
-  ].join('\n');
-  writeFileSync(path.join(dir, 'dev', 'ports.toml'), text + '\n');
+/** dev/ports.toml: the client port given, and with `others` the other listeners on free ports of their own. */
+async function writePorts(dir: string, port: number, others: boolean): Promise<void> {
+  const lines = [`[service]\nport = ${port}`];
+  if (others) {
+    const [ws, leaf, monitor] = [await freePort(), await freePort(), await freePort()];
+    lines.push(`[websocket]\nport = ${ws}`, `[leafnodes]\nport = ${leaf}`, `[monitor]\nport = ${monitor}`);
+  }
+  writeFileSync(path.join(dir, 'dev', 'ports.toml'), lines.join('\n') + '\n');
 }
 
 /** Connects until one connection answers CONNECT + PING with PONG; bounded by START_BOUND_MS and the child's life. */
