@@ -38,15 +38,33 @@ export function mapBundleStacks(dirHref) {
     if (!maps.has(file)) maps.set(file, readMap(file));
     return maps.get(file);
   };
+  const nodeError = nodeErrorMark();
   Error.prepareStackTrace = (error, frames) => {
     let head;
     try {
-      head = Error.prototype.toString.call(error);
+      // Node's own errors read `TypeError [ERR_X]: message`, as Node's formatter writes them.
+      head =
+        nodeError !== undefined && Object(error) === error && nodeError in error
+          ? `${error.name} [${error.code}]: ${error.message}`
+          : Error.prototype.toString.call(error);
     } catch {
       head = '<error>';
     }
     return head + frames.map((frame) => `\n    at ${frameText(frame, mapOf)}`).join('');
   };
+}
+
+/** The symbol Node marks its own errors with (internal/errors.js kIsNodeError), taken from one; none if it is gone. */
+function nodeErrorMark() {
+  try {
+    Buffer.alloc(-1);
+  } catch (err) {
+    for (let proto = Object.getPrototypeOf(err); proto !== null; proto = Object.getPrototypeOf(proto)) {
+      const mark = Object.getOwnPropertySymbols(proto).find((symbol) => symbol.description === 'kIsNodeError');
+      if (mark !== undefined) return mark;
+    }
+  }
+  return undefined;
 }
 
 /** The bundle file's linked map with its sources as file URLs, or null when there is none that parses. */

@@ -77,3 +77,32 @@ test('a bundle frame names the TypeScript source, line and column, as --enable-s
   const node = await stackOf(t, dir, bundleDir, 'node');
   assert.equal(node[1], mapped[1], "Node's own source-map support prints the same frame");
 });
+
+/** The first lines of the stacks of errors thrown outside any bundle, with mapBundleStacks on or not. */
+async function headsOf(t: test.TestContext, dir: string, mapped: boolean): Promise<string[]> {
+  const script = write(dir, `heads-${mapped ? 'mapped' : 'node'}.mjs`, [
+    `import { mapBundleStacks } from ${JSON.stringify(CLI_ENTRY)};`,
+    mapped ? `mapBundleStacks(${JSON.stringify(pathToFileURL(path.join(dir, 'bundle')).href + '/')});` : '',
+    "import { readFileSync } from 'node:fs';",
+    'const thrown = [',
+    '  () => Buffer.alloc(-1),',
+    "  () => readFileSync({ not: 'a path' }),",
+    "  () => { const err = new Error('mine'); err.code = 'ERR_MINE'; throw err; },",
+    "  () => { throw new AggregateError([new Error('one')], 'all', { cause: new Error('why') }); },",
+    '];',
+    'for (const f of thrown) { try { f(); } catch (err) { console.log(err.stack.split("\\n")[0]); } }',
+  ]);
+  const r = await exitOf(spawnCli(t, script, [], { name: `heads (${mapped ? 'mapped' : 'node'})` }));
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim().split('\n');
+}
+
+test("Node's own errors keep their code in the stack's first line, as Node writes it; others read as before", async (t) => {
+  const dir = tmpDir(t, 'cli-entry-');
+  const mapped = await headsOf(t, dir, true);
+  assert.match(mapped[0]!, /^RangeError \[ERR_OUT_OF_RANGE\]: The value of "size" is out of range/);
+  assert.match(mapped[1]!, /^TypeError \[ERR_INVALID_ARG_TYPE\]: /);
+  assert.equal(mapped[2], 'Error: mine');
+  assert.equal(mapped[3], 'AggregateError: all');
+  assert.deepEqual(mapped, await headsOf(t, dir, false));
+});
