@@ -127,6 +127,41 @@ describe('kept PUB line', () => {
     }
   });
 
+  it('reads a kept line with one byte changed, inserted or dropped, anywhere, as the general path does', () => {
+    // Any byte (NUL, tab, CR, LF, wildcards, 0x7f, 0x80-0xff) in the op word, subject, reply, size or line end, with an
+    // HPUB or a SUB of the same subject around it: a line that differs from the kept one in one byte is never taken whole.
+    const other = fc.constantFrom('', 'HPUB foo.bar 12 14\r\nNATS/1.0\r\n\r\nhi\r\n', 'SUB foo.bar 1\r\n');
+    fc.assert(
+      fc.property(
+        frame,
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 2 }),
+        other,
+        fc.nat(),
+        (f, at, byte, how, o, cut) => {
+          const line = Buffer.from(f, 'latin1');
+          const i = at % line.length;
+          const changed = Buffer.concat([
+            line.subarray(0, i),
+            how === 2 ? Buffer.alloc(0) : Buffer.from([byte]),
+            line.subarray(how === 1 ? i : i + 1),
+          ]);
+          const s = Buffer.concat([line, Buffer.from(o, 'latin1'), line, changed, line]);
+          const bytewise = parseChunks(bytes(s), 'client', LIMITS).events;
+          assert.deepEqual(parseChunks([s], 'client', LIMITS).events, bytewise);
+          const c = cut % s.length;
+          assert.deepEqual(
+            parseChunks([s.subarray(0, c), s.subarray(c)], 'client', LIMITS).events,
+            bytewise,
+            `cut at ${c}`,
+          );
+        },
+      ),
+      { seed: 0x16_0403, numRuns: 2000 },
+    );
+  });
+
   it('finds the whole kept line, its head, or neither', () => {
     const kept = new PubLine();
     const at = (text: string) => {
