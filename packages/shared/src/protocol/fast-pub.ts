@@ -30,16 +30,17 @@ export const SIZE = 4;
  * Reads `PUB <subject> [reply] <size>\r\n` (op word in any case) at `buf[pos]`, within `buf[pos, len)`; returns the
  * position after its LF with pubArgs filled, or -1 when the general path must read this line instead. `maxArgs` is
  * max_control_line (it bounds the arguments, as in the general path), `maxPayload` the size a message may have.
+ * `headLength` > 0: the caller knows the line starts with a head it read before (pub-line.ts: op word, space,
+ * subject, space, that many bytes), so the scan starts after it; pubArgs' subject is then the head's.
  */
-export function scanPub(buf: Buffer, pos: number, len: number, maxArgs: number, maxPayload: number): number {
-  if (
-    pos + 4 > len ||
-    (buf[pos]! | 0x20) !== 0x70 /* p */ ||
-    (buf[pos + 1]! | 0x20) !== 0x75 /* u */ ||
-    (buf[pos + 2]! | 0x20) !== 0x62 /* b */ ||
-    buf[pos + 3] !== SPACE
-  )
-    return -1;
+export function scanPub(
+  buf: Buffer,
+  pos: number,
+  len: number,
+  maxArgs: number,
+  maxPayload: number,
+  headLength = 0,
+): number {
   const argsStart = pos + 4;
   // The CR may sit at argsStart + maxArgs at the latest (arguments of exactly max_control_line bytes).
   const limit = Math.min(len, argsStart + maxArgs + 1);
@@ -47,6 +48,20 @@ export function scanPub(buf: Buffer, pos: number, len: number, maxArgs: number, 
   let i = argsStart;
   let n = 0;
   let lastStart: number;
+  if (headLength > 0) {
+    // The subject and the space after it are the head's; the loop below refuses a head at or past the limit.
+    out[SUBJECT_START] = argsStart;
+    out[SUBJECT_END] = pos + headLength - 1;
+    i = pos + headLength;
+    n = 1;
+  } else if (
+    pos + 4 > len ||
+    (buf[pos]! | 0x20) !== 0x70 /* p */ ||
+    (buf[pos + 1]! | 0x20) !== 0x75 /* u */ ||
+    (buf[pos + 2]! | 0x20) !== 0x62 /* b */ ||
+    buf[pos + 3] !== SPACE
+  )
+    return -1;
   for (;;) {
     const s = i;
     while (i < limit) {
