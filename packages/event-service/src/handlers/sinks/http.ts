@@ -258,7 +258,7 @@ export class HttpSink {
 
   /**
    * Chained (one POST at a time): the next batch, queued with the transport behind the POST in flight, goes as that
-   * one's 2xx is read. Only what pump() would send then: the head, due, a whole batch (or no batch_wait_ms).
+   * one's 2xx is read. Only what pump() would send then: the head, due, a whole batch.
    */
   private prefetch(): void {
     if (this.next !== undefined || this.transport.inFlight !== 1) return;
@@ -266,11 +266,11 @@ export class HttpSink {
     if (this.account.pausedFor(now) > 0) return;
     const batch = this.take(now);
     if (batch.length === 0) return;
-    if (batch.length < this.batchSize && (this.opts.batchWaitMs ?? 0) > 0 && batch[0]!.attempts === 0) {
-      this.ahead.unshift(...batch); // a partial batch may wait to fill: pump()'s to decide once this one ends
+    if (batch.length < this.batchSize) {
+      // A partial batch goes when this one ends (pump()): fuller by then, or waiting to fill (batch_wait_ms).
+      this.ahead.unshift(...batch);
       return;
     }
-    this.filled = false;
     this.next = batch;
     this.start(batch, true);
   }
