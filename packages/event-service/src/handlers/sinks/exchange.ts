@@ -101,6 +101,9 @@ export function exchange(
         status = statusCode;
         let length = 0;
         for (let i = 0; i + 1 < raw.length; i += 2) {
+          // Only names as long as the three read here are made strings (an answer carries a few others).
+          const n = raw[i]!.length;
+          if (n !== 11 && n !== 14 && n !== 10) continue;
           const name = raw[i]!.toString('latin1').toLowerCase();
           if (name === 'retry-after') retryAfter ??= raw[i + 1]!.toString('latin1');
           else if (name === 'content-length') length = Number(raw[i + 1]!.toString('latin1'));

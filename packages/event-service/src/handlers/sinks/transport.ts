@@ -275,7 +275,7 @@ export class HttpTransport implements SinkTransport {
   /** One POST; a kept-alive connection the receiver closed just as it was reused is retried once on a new one. */
   private async send(
     headers: Record<string, string>,
-    body: string,
+    body: Buffer,
     attempt: Attempt,
     again = false,
   ): Promise<Omit<PostOutcome, 'id'>> {
