@@ -1,11 +1,12 @@
 // The default in-order HTTP sink makes its next POST while one is in flight and sends it as that one's 2xx answer
 // is read (sinks/transport.ts postNext, sinks/http.ts prefetch), against real node:http receivers: still never
 // before a 2xx, one on the wire at a time; stamped when sent; bytes a receiver sends past an answer are not the next
-// POST's answer; an answer closing its connection sends the next on a new one.
+// POST's answer; an answer closing its connection sends the next on a new one; closing the sink sends neither.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { until } from '@event-broker/test-support/wait';
-import { receiver, setup, verify } from './helpers/http-sink.js';
+import { HttpSink } from '../src/handlers/sinks/http.js';
+import { logger, receiver, setup, verify } from './helpers/http-sink.js';
 
 test('the next POST goes only once the one before is answered 2xx: one on the wire, a failed one first again', async (t) => {
   const answered: number[] = [];
@@ -90,4 +91,24 @@ test('answers that close their connection (Connection: close): each next POST on
   );
   assert.equal(sockets.size, 4);
   assert.deepEqual(sink.stats, { delivered: 4, failedAttempts: 0, retries: 0, dead: 0 });
+});
+
+test('closing with a POST on the wire and the next one made: neither is marked or sent, a new sink sends both in order', async (t) => {
+  const r = await receiver(t, (n, res) => {
+    if (n !== 0) res.writeHead(204).end(); // the first never answered
+  });
+  const { store, sink } = setup(t, { url: r.url }, ['e1', 'e2']);
+  sink.wake();
+  await until(() => r.got.length === 1, 'e1 on the wire');
+  sink.close();
+  assert.equal(store.held, 2, 'both still pending');
+  const again = new HttpSink(store, { name: 'feed', url: r.url, logger, timeoutMs: 1000 });
+  t.after(() => again.close());
+  again.wake();
+  await until(() => store.held === 0, 'both delivered by the new sink');
+  assert.deepEqual(
+    r.got.map((g) => g.headers['webhook-id']),
+    ['e1', 'e1', 'e2'],
+    'e2 never sent by the closed sink',
+  );
 });
