@@ -4,6 +4,7 @@
 // POST's answer; an answer closing its connection sends the next on a new one; closing the sink sends neither.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net, { type AddressInfo } from 'node:net';
 import { until } from '@event-broker/test-support/wait';
 import { HttpSink } from '../src/handlers/sinks/http.js';
 import { logger, receiver, setup, verify } from './helpers/http-sink.js';
@@ -53,6 +54,55 @@ test("bytes sent past an answer are not the next POST's answer, a 2xx neither: t
   );
   assert.deepEqual(sink.stats, { delivered: 3, failedAttempts: 1, retries: 1, dead: 0 });
   assert.equal(sockets.size, 2, 'the connection that answered unasked was closed');
+});
+
+test("an unasked answer begun in the answer's read and ended later is not the next POST's answer", async (t) => {
+  // A node:net receiver: each request read whole, then answered in order on its connection (node:http holds a
+  // second answer back until the first ends, and this one never does).
+  const got: { id: string; conn: number }[] = [];
+  let conns = 0;
+  const open = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    const conn = ++conns;
+    open.add(s);
+    s.on('close', () => open.delete(s)).on('error', () => undefined);
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (let h = buf.indexOf('\r\n\r\n'); h >= 0; h = buf.indexOf('\r\n\r\n')) {
+        const length = Number(/content-length: *(\d+)/i.exec(buf.slice(0, h))?.[1] ?? 0);
+        if (buf.length < h + 4 + length) return;
+        const id = /webhook-id: *(\S+)/i.exec(buf.slice(0, h))?.[1] ?? '';
+        buf = buf.slice(h + 4 + length);
+        const first = !got.some((g) => g.id === id);
+        got.push({ id, conn });
+        // e1's answer and, in the same write, the head of one nobody asked for.
+        if (id === 'e1') s.write('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\nHTTP/1.1 200 OK\r\n');
+        // The unasked one ends only once e2 came on its connection; e2's own answer, after it, refuses e2.
+        else if (id === 'e2' && first && conn === 1)
+          s.write('content-length: 0\r\n\r\nHTTP/1.1 503 No\r\ncontent-length: 0\r\n\r\n');
+        else
+          s.write(
+            id === 'e2' && first ? 'HTTP/1.1 503 No\r\ncontent-length: 0\r\n\r\n' : 'HTTP/1.1 204 No Content\r\n\r\n',
+          );
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const s of open) s.destroy();
+    server.close();
+  });
+  const { store, sink } = setup(t, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` });
+  sink.wake();
+  await until(() => store.held === 0, 'all delivered');
+  assert.deepEqual(
+    got.map((g) => g.id),
+    ['e1', 'e2', 'e2', 'e3'],
+    'e2 refused first (its 503 not taken for e3), then delivered',
+  );
+  assert.notEqual(got[1]!.conn, 1, 'e2 not sent on the connection that began an unasked answer');
+  assert.deepEqual(sink.stats, { delivered: 3, failedAttempts: 1, retries: 1, dead: 0 });
 });
 
 test('a POST made while a slow answer is awaited is stamped (and signed) when it is sent', async (t) => {

@@ -82,6 +82,13 @@ export function exchange(
       settle(() => resolve({ status, retryAfter, closes }));
       cancel?.(ENOUGH);
     };
+    // Sent with the last answer, after it: undici closes the connection, and the request is not written.
+    const stray = () => {
+      const cancel = attempt.cancel;
+      const err = new StrayAnswer('an answer came before the request was sent');
+      settle(() => reject(err));
+      cancel?.(err);
+    };
     attempt.fail = (err) =>
       settle(() => reject(status === 0 ? err : new CutShort(`the response was cut short: ${err.message}`)));
     dispatcher.dispatch(opts, {
@@ -89,13 +96,15 @@ export function exchange(
         if (attempt.aborted || settled) abort(new Error('aborted'));
         else attempt.cancel = abort;
       },
+      // An answer begun while the request is held came unasked, in the read of the answer before it: its status
+      // line may end in a later read, after the request left (undici's own check, without a request queued, fails
+      // any byte past an answer; with this one queued it takes them for its answer's start).
+      onResponseStarted() {
+        if (attempt.held) stray();
+      },
       onHeaders(statusCode, raw) {
         if (attempt.held) {
-          // Sent with the last answer, after it: undici closes the connection, and the request is not written.
-          const cancel = attempt.cancel;
-          const err = new StrayAnswer('an answer came before the request was sent');
-          settle(() => reject(err));
-          cancel?.(err);
+          stray();
           return false;
         }
         status = statusCode;
