@@ -4,7 +4,9 @@
 // runs on its own, so one slow or dead receiver never delays another.
 //
 // Order: with `maxInFlight` 1 (the default) one POST is outstanding at a time, oldest pending event first, and
-// while it backs off the sink waits (strict order; a failing receiver is retried at the backoff's pace). With
+// while it backs off the sink waits (strict order; a failing receiver is retried at the backoff's pace). The next
+// POST is made while one is in flight and goes as its 2xx is read (transport.ts postNext), never before; the
+// answer's bookkeeping (figures, marks, the read-ahead) runs while the next is on the wire. With
 // `pipelining` N, N POSTs go in order on the one connection before the first answer; when one fails, those behind
 // it are aborted and not counted whatever their answer (stale: `generation`), and nothing more goes until they
 // ended, then the failed one again and what follows it, in order (first attempts in order, at least once). With more,
@@ -57,6 +59,14 @@ export class HttpSink {
   private staleLeft = 0;
   /** attempt()s waiting for their answer (counted here, not by the transport: ended in the order answered). */
   private outstanding = 0;
+  /**
+   * One POST at a time (in order, no pipelining, no rate limit): the next is made while one is in flight and the
+   * transport sends it as that one's 2xx is read (postNext), so the answer's bookkeeping (figures, marks, the next
+   * read-ahead) runs while the next POST is on the wire, not between the two.
+   */
+  private readonly chains: boolean;
+  /** The batch queued with the transport (postNext) and not known to be sent yet; busy. */
+  private next: DeliveryRecord[] | undefined;
   private readonly batchSize: number;
   private readonly now: () => number;
   /** `rate`/`burst`: undefined when unlimited. */
@@ -74,6 +84,8 @@ export class HttpSink {
     this.batchSize = Math.max(1, opts.batchSize ?? 1);
     this.bucket = sinkBucket(opts);
     this.transport = createSinkTransport(opts, parallel);
+    this.chains =
+      this.ordered && this.maxInFlight === 1 && this.bucket === undefined && this.transport.postNext !== undefined;
     this.marks = new DeliveryMarks(store, {
       sink: opts.name,
       batchSize: this.batchSize,
@@ -139,7 +151,11 @@ export class HttpSink {
   /** Starts attempts while the window has room and something is due; else arms a timer for the next due time. */
   private pump(): void {
     if (this.closed || this.state !== 'running' || this.fillTimer !== undefined || this.staleLeft > 0) return;
-    if (this.transport.inFlight >= this.window) return; // called on every intake commit: cheap when full
+    if (this.transport.inFlight >= this.window) {
+      // Called on every intake commit: cheap when full.
+      if (this.chains) this.prefetch();
+      return;
+    }
     clearTimeout(this.timer);
     this.timer = undefined;
     const now = this.now();
@@ -176,10 +192,9 @@ export class HttpSink {
       }
       this.bucket?.take(batch.length);
       this.filled = false;
-      void this.attempt(batch).catch((err: unknown) => {
-        this.opts.logger.error({ sink: this.opts.name, err: (err as Error).message }, 'sink delivery failed');
-      });
+      this.start(batch, false);
     }
+    if (this.chains) this.prefetch();
     if (this.transport.inFlight === 0 && this.marks.waiting > 0)
       this.marks.flush(); // idle: no reason to wait
     else this.scheduleNext(now);
@@ -241,14 +256,47 @@ export class HttpSink {
     );
   }
 
-  private async attempt(batch: DeliveryRecord[]): Promise<void> {
+  /**
+   * Chained (one POST at a time): the next batch, queued with the transport behind the POST in flight, goes as that
+   * one's 2xx is read. Only what pump() would send then: the head, due, a whole batch.
+   */
+  private prefetch(): void {
+    if (this.next !== undefined || this.transport.inFlight !== 1) return;
+    const now = this.now();
+    if (this.account.pausedFor(now) > 0) return;
+    const batch = this.take(now);
+    if (batch.length === 0) return;
+    if (batch.length < this.batchSize) {
+      // A partial batch goes when this one ends (pump()): fuller by then, or waiting to fill (batch_wait_ms).
+      this.ahead.unshift(...batch);
+      return;
+    }
+    this.next = batch;
+    this.start(batch, true);
+  }
+
+  private start(batch: DeliveryRecord[], queued: boolean): void {
+    void this.attempt(batch, queued).catch((err: unknown) => {
+      this.opts.logger.error({ sink: this.opts.name, err: (err as Error).message }, 'sink delivery failed');
+    });
+  }
+
+  /** One POST of `batch`, now or (`queued`) once the one in flight is answered 2xx, and what its answer means. */
+  private async attempt(batch: DeliveryRecord[], queued: boolean): Promise<void> {
     for (const r of batch) this.busy.add(r.seq);
     const generation = this.generation;
     // Counted in flight from here, before the first await: pump() starts no more than maxInFlight.
     this.outstanding++;
-    const outcome = await this.transport.post(batch, this.now());
+    const outcome = await (queued ? this.transport.postNext!(batch, this.now) : this.transport.post(batch, this.now()));
     this.outstanding--;
     if (this.closed) return; // shutting down: the records stay pending and are retried after restart
+    if (outcome.unsent === true) {
+      // Queued behind a POST that was not delivered: read again after it (that one's failure dropped the read-ahead).
+      if (this.next === batch) this.dropNext();
+      return;
+    }
+    // Sent (postNext): in flight or answered, no longer queued.
+    if (this.next === batch) this.next = undefined;
     if (generation !== this.generation) {
       // Pipelined behind a POST that failed: whatever its answer (a 2xx too, then a redelivery under the same
       // webhook-id), it stays pending and goes again after the failed one, in order. Not a failed attempt.
@@ -258,7 +306,9 @@ export class HttpSink {
       return;
     }
     if (outcome.delivered) {
-      // The sequences stay busy until marked: the next POST goes now, the store write comes after.
+      // The sequences stay busy until marked: the next POST went (chained: as this answer was read) or goes now,
+      // the store write comes after.
+      this.next = undefined;
       this.account.delivered(batch.length);
       this.opts.onChange?.();
       this.marks.delivered(batch);
@@ -266,7 +316,9 @@ export class HttpSink {
       return;
     }
     for (const r of batch) this.busy.delete(r.seq);
-    if (this.ordered && this.outstanding > 0) {
+    // Chained: the next one was not sent; before the read-ahead is read again, which reads on past what is busy.
+    this.dropNext();
+    if (this.ordered && this.maxInFlight > 1 && this.outstanding > 0) {
       // Pipelined: the POSTs behind this one (answered after it, on the same connection) are dropped and read again
       // after it; aborted, so the receiver gets no more of them meanwhile.
       this.generation++;
@@ -277,6 +329,13 @@ export class HttpSink {
     this.failed(batch, outcome, outcome.id);
     this.opts.onChange?.();
     this.pump();
+  }
+
+  /** The queued batch (postNext) was not sent: its events may be taken again, in order. */
+  private dropNext(): void {
+    if (this.next === undefined) return;
+    for (const r of this.next) this.busy.delete(r.seq);
+    this.next = undefined;
   }
 
   /** Marks were written (or could not be: the events are read again): the sequences may be taken again. */

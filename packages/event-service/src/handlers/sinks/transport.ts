@@ -10,25 +10,32 @@
 // ~45-75 µs, its `dispatch` ~10 µs less, node:http ~100-150 µs, one at a time or 8 at once (fetch, undici under a
 // WHATWG layer, ~530 µs). POSTs are pipelined only when the sink asks (`pipelining`, in order: the sink, http.ts,
 // keeps the order and sends again what was behind a failed one), redirects are not followed (a 3xx is a failed
-// attempt), and an answer's body is read up to MAX_ANSWER_BYTES, then its connection closed.
+// attempt), and an answer's body is read up to MAX_ANSWER_BYTES, then its connection closed (exchange.ts). One at a
+// time (the default), the next POST is made while one is in flight and written as that one's 2xx is read (postNext):
+// the serial round trip is the whole of an in-order sink's rate, so what lies between an answer and the next request
+// is kept to undici's parser and its write.
 import { Buffer } from 'node:buffer';
 import type * as UndiciModule from 'undici';
 import type { buildConnector, Dispatcher } from 'undici';
 import type { HttpSinkOptions, SinkLogger } from './options.js';
+import type { Socket } from 'node:net';
+import { Attempt, CutShort, exchange, StrayAnswer, type Answer } from './exchange.js';
 import { TlsFiles, type TlsMaterial } from './tls-files.js';
-import type { WebhookFormat } from './webhook.js';
+import type { WebhookFormat, WebhookRequest } from './webhook.js';
+
+export { MAX_ANSWER_BYTES } from './exchange.js';
 
 /**
  * undici, loaded with the first POST rather than with the sink worker: ~120 ms of CPU (its llhttp build included)
  * that a service whose sinks never POST, or one starting under load, does not pay at start.
  */
 let undici: Promise<Undici> | undefined;
+/** undici once loaded: a POST then dispatches without waiting a microtask (postNext's, from a parser callback). */
+let loaded: Undici | undefined;
 type Undici = Pick<typeof UndiciModule, 'buildConnector' | 'Client' | 'Pool'>;
 
 /** Idle kept-alive connections close after this: under the 5 s keep-alive of Node's and Apache's servers. */
 const IDLE_SOCKET_MS = 4000;
-/** An answer's body is read (and dropped) up to this; past it the connection closes. Its status is the answer. */
-export const MAX_ANSWER_BYTES = 64 * 1024;
 /** A connection closed under a request before its answer: the receiver closing an idle one as it was reused. */
 const RESET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
@@ -45,6 +52,8 @@ export interface PostOutcome {
   problem: string;
   /** The receiver refused the events for good (a gRPC status other than the retried ones): dead-lettered at once. */
   permanent?: boolean;
+  /** Never sent (postNext): the POST before it was not delivered, or the sink closed. Not an attempt. */
+  unsent?: boolean;
 }
 
 /** One sink's way to its receiver: both pumps drive it the same, whatever the URL's scheme. */
@@ -59,6 +68,12 @@ export interface SinkTransport {
   close(): void;
   /** Aborts the deliveries in flight (they end undelivered); the transport goes on (a pipelined POST failed). */
   abortInFlight?(): void;
+  /**
+   * One POST at a time: the delivery that goes once the one in flight (exactly one) is answered 2xx, made now and
+   * sent as that answer is read, before its callbacks run; ends `unsent` when that one is not delivered. Not
+   * counted in inFlight until sent. `now` stamps it when sent.
+   */
+  postNext?(batch: readonly { id: string; body: string }[], now: () => number): Promise<PostOutcome>;
 }
 
 export interface SinkTransportOptions {
@@ -83,6 +98,12 @@ export class HttpTransport implements SinkTransport {
   private readonly timeoutMs: number;
   /** POSTs are pipelined on the one connection (SinkTransportOptions.pipelining > 1). */
   private readonly pipelined: boolean;
+  /** One POST at a time on one connection: the next may be queued behind it (postNext). */
+  private readonly chained: boolean;
+  /** The POST that goes when the one in flight is answered 2xx (postNext). */
+  private queued: Queued | undefined;
+  /** The connection made last: the one a chained POST's answer came on (one connection at a time). */
+  private socket: Socket | undefined;
   /**
    * The receiver closes its connection after an answer (`Connection: close`, or an HTTP/1.0 answer closed after it):
    * the POSTs pipelined behind it go again on the next connection (the receiver may have read them), so one at a
@@ -116,6 +137,7 @@ export class HttpTransport implements SinkTransport {
     // Bounded by what a timer holds: a longer one would fire at once, timing out every POST.
     this.timeoutMs = Math.min(opts.timeoutMs ?? 10_000, 2 ** 31 - 1);
     this.pipelined = opts.maxSockets <= 1 && (opts.pipelining ?? 1) > 1;
+    this.chained = opts.maxSockets <= 1 && !this.pipelined;
     const url = new URL(opts.url);
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
@@ -150,24 +172,90 @@ export class HttpTransport implements SinkTransport {
   }
 
   /** One delivery's POST, within the timeout; resolves with how it ended, never rejects. */
-  async post(batch: readonly { id: string; body: string }[], nowMs: number): Promise<PostOutcome> {
+  post(batch: readonly { id: string; body: string }[], nowMs: number): Promise<PostOutcome> {
+    return this.postNow(this.request(batch, nowMs));
+  }
+
+  /**
+   * The delivery that goes when the POST in flight is answered 2xx, made now (its body, headers, signature): sent
+   * from that answer's last parser callback, so no promise, microtask or event-loop turn of the sink lies between
+   * the answer and the next request's bytes (an answer closing its connection sends it after, on a new one).
+   */
+  postNext(batch: readonly { id: string; body: string }[], now: () => number): Promise<PostOutcome> {
+    if (!this.chained || this.inflight.size !== 1 || this.queued !== undefined)
+      throw new Error('postNext: one POST in flight, none queued, no pipelining');
+    const nowMs = now();
+    const req = this.request(batch, nowMs);
+    return new Promise((resolve) => {
+      this.queued = { batch, req, second: Math.floor(nowMs / 1000), now, resolve };
+    });
+  }
+
+  /** The queued POST goes now (the one before it was answered 2xx), stamped again if a second has passed since. */
+  private launch(attempt = new Attempt()): void {
+    const q = this.queued;
+    if (q === undefined) return;
+    this.queued = undefined;
+    const nowMs = q.now();
+    const req = Math.floor(nowMs / 1000) === q.second ? q.req : this.request(q.batch, nowMs);
+    q.resolve(this.postNow(req, attempt));
+  }
+
+  /**
+   * launch() from the 2xx answer's last parser callback: the POST is written on its connection (undici still counts
+   * the answered one running, so no turn of the event loop first), corked until undici has parsed the rest of what
+   * it read (the next tick). Bytes parsed as an answer meanwhile came unasked (exchange.ts StrayAnswer): the
+   * connection is closed with the POST unsent, and it goes on a new one. undici's own check of a reused connection
+   * (a setImmediate before the write) covers what comes later no better: bytes that arrive after it are an answer.
+   */
+  private readonly launchHeld = (): void => {
+    const socket = this.socket !== undefined && !this.socket.destroyed ? this.socket : undefined;
+    if (this.queued === undefined || socket === undefined) return this.launch();
+    const attempt = new Attempt();
+    attempt.held = true;
+    socket.cork();
+    this.launch(attempt);
+    process.nextTick(() => {
+      attempt.held = false;
+      socket.uncork();
+    });
+  };
+
+  /** The queued POST is not sent (the one before it was not delivered, or the sink closes). */
+  private unqueue(): void {
+    const q = this.queued;
+    if (q === undefined) return;
+    this.queued = undefined;
+    q.resolve({ delivered: false, unsent: true, id: q.req.id, status: 0, retryAfter: null, problem: 'not sent' });
+  }
+
+  /** A delivery's request: webhook.ts's, with the URL's credentials unless a configured header sets its own. */
+  private request(batch: readonly { id: string; body: string }[], nowMs: number): WebhookRequest {
     const req = this.format.request(batch, nowMs);
     if (this.auth !== undefined && !Object.keys(req.headers).some((h) => h.toLowerCase() === 'authorization'))
       req.headers.authorization = this.auth;
-    const attempt = new Attempt();
+    return req;
+  }
+
+  private async postNow(req: WebhookRequest, attempt = new Attempt()): Promise<PostOutcome> {
     this.inflight.add(attempt);
     const timer = setTimeout(() => attempt.abort(), this.timeoutMs);
+    let outcome: PostOutcome;
     try {
-      return { ...(await this.send(req.headers, req.body, attempt)), id: req.id };
+      outcome = { ...(await this.send(req.headers, req.body, attempt)), id: req.id };
     } catch (err) {
       const problem = attempt.aborted
         ? `timed out after ${this.timeoutMs} ms`
         : `unreachable: ${(err as Error).message}`;
-      return { delivered: false, id: req.id, status: 0, retryAfter: null, problem };
+      outcome = { delivered: false, id: req.id, status: 0, retryAfter: null, problem };
     } finally {
       clearTimeout(timer);
       this.inflight.delete(attempt);
     }
+    // Queued and not sent from the answer (it closed its connection, or its body went past the limit): now, or never.
+    if (outcome.delivered) this.launch();
+    else this.unqueue();
+    return outcome;
   }
 
   /** Aborts the POSTs in flight (a connection with one on the wire closes under it). */
@@ -178,6 +266,7 @@ export class HttpTransport implements SinkTransport {
   /** Aborts the POSTs in flight and closes the connections. */
   close(): void {
     this.closed = true;
+    this.unqueue();
     this.abortInFlight();
     void this.dispatcher?.destroy().catch(() => undefined);
     this.dispatcher = undefined;
@@ -186,22 +275,27 @@ export class HttpTransport implements SinkTransport {
   /** One POST; a kept-alive connection the receiver closed just as it was reused is retried once on a new one. */
   private async send(
     headers: Record<string, string>,
-    body: string,
+    body: Buffer,
     attempt: Attempt,
     again = false,
   ): Promise<Omit<PostOutcome, 'id'>> {
-    const dispatcher = this.current(await (undici ??= import('undici')));
+    const dispatcher = this.current(loaded ?? (await loadUndici()));
     const madeBefore = this.connections;
     let answer: Answer;
     try {
       // idempotent: what lets undici pipeline a POST (it never does otherwise); the sink (http.ts) keeps the order
       // and sends again what was behind a failed one.
-      const opts = { path: this.path, method: 'POST' as const, headers, body, idempotent: this.pipelined };
-      answer = await exchange(dispatcher, opts, attempt);
+      // Chained: the next POST is written while undici still counts this one running (postNext), which it allows
+      // an idempotent request only.
+      const idempotent = this.pipelined || this.chained;
+      const opts = { path: this.path, method: 'POST' as const, headers, body, idempotent };
+      answer = await exchange(dispatcher, opts, attempt, this.chained ? this.launchHeld : undefined);
     } catch (err) {
       // Answered, then cut short (or timed out) while its body was read: a failed attempt, not sent again at
       // once (the receiver got it).
       if (err instanceof CutShort) throw err;
+      // Held back while an unasked answer was parsed (launchHeld): never sent, so sent now on a new connection.
+      if (err instanceof StrayAnswer && !again && !attempt.aborted) return this.send(headers, body, attempt, true);
       const code = (err as NodeJS.ErrnoException).code ?? '';
       const reused = this.lastClosed !== 0 && this.lastClosed <= madeBefore;
       // Not when pipelining: the POSTs behind this one are on the wire already, and a retry would go after them.
@@ -255,6 +349,7 @@ export class HttpTransport implements SinkTransport {
         const [err, socket] = args;
         if (err === null && socket) {
           const no = ++this.connections;
+          this.socket = socket;
           // Before undici's own listener: set when the request it carried fails.
           socket.once('close', () => (this.lastClosed = no));
         }
@@ -269,7 +364,10 @@ export class HttpTransport implements SinkTransport {
       bodyTimeout: 0,
     };
     if (this.opts.maxSockets > 1) return new u.Pool(this.origin, { ...options, connections: this.opts.maxSockets });
-    if (!this.pipelined) return new u.Client(this.origin, options);
+    // Chained (postNext): 2, so that the next POST, dispatched from the answer's last parser callback while undici
+    // still counts the answered one running, is written at once (with 1 it waits a setImmediate, then another to
+    // check the idle connection). The sink never has more than that one outstanding.
+    if (!this.pipelined) return new u.Client(this.origin, { ...options, pipelining: 2 });
     const client = new u.Client(this.origin, { ...options, pipelining: this.opts.pipelining });
     // Closed by undici after an answer that does not keep it (the `reset` it closes with): the receiver closes
     // after each answer when that was the connection's only one.
@@ -281,104 +379,17 @@ export class HttpTransport implements SinkTransport {
   }
 }
 
-/** A POST's status and Retry-After, its body read (and dropped) to its end or up to MAX_ANSWER_BYTES. */
-interface Answer {
-  status: number;
-  retryAfter: string | null;
-  /** The answer said `Connection: close`. */
-  closes: boolean;
+/** A POST made ahead (postNext), waiting for the answer to the one in flight. */
+interface Queued {
+  batch: readonly { id: string; body: string }[];
+  req: WebhookRequest;
+  /** The second its webhook-timestamp says. */
+  second: number;
+  now: () => number;
+  resolve: (outcome: PostOutcome | Promise<PostOutcome>) => void;
 }
 
-/** An answer cut short (or timed out) while its body was read. */
-class CutShort extends Error {}
-
-/**
- * One POST in flight: aborted by its timeout or the sink's close, whether it waits for a connection (the exchange
- * fails at once; undici drops the request when it is dispatched) or is on the wire (undici's abort closes the
- * connection under it).
- */
-class Attempt {
-  aborted = false;
-  /** undici's abort for the request, once on a connection. */
-  cancel: ((err: Error) => void) | undefined;
-  /** Fails the exchange waiting for this attempt's answer. */
-  fail: ((err: Error) => void) | undefined;
-
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    const err = new Error('aborted');
-    this.cancel?.(err);
-    this.fail?.(err);
-  }
-}
-
-/** An answer abandoned past MAX_ANSWER_BYTES: undici closes its connection. */
-const ENOUGH = new Error('answer body past the limit: connection closed');
-
-/**
- * One request through undici's dispatch API, not its `request`: no Readable body, abort signal or promise per
- * chunk for an answer that is mostly empty (in the delivery-only micro-bench this took ~10 µs of the ~40-50 µs undici
- * spent on a POST). Resolves with the status once the answer's body has ended, or once MAX_ANSWER_BYTES of it were
- * read (its connection then closed, as when its content-length says more); rejects with undici's error when no
- * answer came, or CutShort when one did and its body did not end.
- */
-function exchange(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, attempt: Attempt): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    let status = 0;
-    let retryAfter: string | null = null;
-    let closes = false;
-    let left = MAX_ANSWER_BYTES;
-    let settled = false;
-    const settle = (then: () => void) => {
-      if (settled) return;
-      settled = true;
-      attempt.cancel = undefined;
-      attempt.fail = undefined;
-      then();
-    };
-    // Enough read: the status is the answer, and the rest is not waited for.
-    const enough = () => {
-      const cancel = attempt.cancel;
-      settle(() => resolve({ status, retryAfter, closes }));
-      cancel?.(ENOUGH);
-    };
-    attempt.fail = (err) =>
-      settle(() => reject(status === 0 ? err : new CutShort(`the response was cut short: ${err.message}`)));
-    dispatcher.dispatch(opts, {
-      onConnect(abort) {
-        if (attempt.aborted || settled) abort(new Error('aborted'));
-        else attempt.cancel = abort;
-      },
-      onHeaders(statusCode, raw) {
-        status = statusCode;
-        let length = 0;
-        for (let i = 0; i + 1 < raw.length; i += 2) {
-          const name = raw[i]!.toString('latin1').toLowerCase();
-          if (name === 'retry-after') retryAfter ??= raw[i + 1]!.toString('latin1');
-          else if (name === 'content-length') length = Number(raw[i + 1]!.toString('latin1'));
-          else if (name === 'connection') closes ||= /(^|,)\s*close\s*(,|$)/i.test(raw[i + 1]!.toString('latin1'));
-        }
-        if (length > MAX_ANSWER_BYTES) {
-          enough();
-          return false;
-        }
-        return true;
-      },
-      onData(chunk) {
-        left -= chunk.length;
-        if (left > 0) return true;
-        enough();
-        return false;
-      },
-      onComplete() {
-        settle(() => resolve({ status, retryAfter, closes }));
-      },
-      onError(err) {
-        settle(() =>
-          reject(status === 0 ? err : new CutShort(`the response was cut short: ${err.message}`, { cause: err })),
-        );
-      },
-    });
-  });
+/** undici, loaded once (`loaded` from then on). */
+async function loadUndici(): Promise<Undici> {
+  return (loaded = await (undici ??= import('undici')));
 }

@@ -77,11 +77,11 @@ export function retryAfterMs(value: string | null, now: number): number | undefi
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** One POST of a delivery: the events' webhook-id, the request headers and the body. */
+/** One POST of a delivery: the events' webhook-id, the request headers and the body (UTF-8, as sent). */
 export interface WebhookRequest {
   id: string;
   headers: Record<string, string>;
-  body: string;
+  body: Buffer;
 }
 
 type FormatOptions = Pick<
@@ -115,7 +115,10 @@ export class WebhookFormat {
   request(batch: readonly { id: string; body: string }[], nowMs: number): WebhookRequest {
     const ts = Math.floor(nowMs / 1000);
     const shaped = batch.map((r) => shapeEvent(r.body, this.opts));
-    const body = this.asList ? `[${shaped.join(',')}]` : shaped[0]!;
+    const text = this.asList ? `[${shaped.join(',')}]` : shaped[0]!;
+    // Encoded once, here: the content-length is its length, and the POST (made ahead, transport.ts postNext) goes
+    // without encoding it on the way.
+    const body = Buffer.from(text);
     // The event id is the webhook id: a redelivery after a crash carries the same one, so receivers dedupe.
     const id = batchWebhookId(batch.map((r) => r.id));
     const headers: Record<string, string> = {
@@ -123,9 +126,9 @@ export class WebhookFormat {
       ...this.headers,
       'webhook-id': id,
       'webhook-timestamp': String(ts),
-      'content-length': String(Buffer.byteLength(body)),
+      'content-length': String(body.length),
     };
-    if (this.keys.length > 0) headers['webhook-signature'] = sign(this.keys, id, ts, body);
+    if (this.keys.length > 0) headers['webhook-signature'] = sign(this.keys, id, ts, text);
     return { id, headers, body };
   }
 }
