@@ -82,6 +82,12 @@ export class SocketTransport implements Transport {
   readonly kind: 'tcp' | 'tls';
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** pause() was called last: the records read before it and not yet passed on wait for resume(). */
+  private paused = false;
+  /** TLS: what the current read brought, not yet passed on (start); undefined when nothing waits. */
+  private pending: Buffer[] | undefined;
+  /** Passes the pending records on, in order, until pause() (a record may pause the reader); set by start. */
+  private passPending: () => void = () => {};
 
   constructor(private readonly socket: net.Socket | TLSSocket) {
     this.kind = 'encrypted' in socket && socket.encrypted ? 'tls' : 'tcp';
@@ -97,27 +103,29 @@ export class SocketTransport implements Transport {
     // messages queued in a microtask after each: a reader's deliveries went out in ~6 KB writes, twice nats-server's
     // count for the same messages. The records one poll phase read are passed on together right after it, so their
     // deliveries are written once (gateway bench: 1.20 → 1.03 µs of CPU a message). What arrived before the stream
-    // closed is passed on before the close.
-    let pending: Buffer[] | undefined;
-    const passPending = () => {
-      const chunks = pending;
-      pending = undefined;
-      if (chunks !== undefined) for (const c of chunks) events.onData(c);
+    // closed is passed on before the close. A reader paused by one record (its client's outbound or the gateway's
+    // upstream buffer full) is passed nothing more until it is resumed, as a record at a time never was: the rest
+    // of the read waits here (and a paused reader's close drops it, as a socket not read any more would).
+    this.passPending = () => {
+      const chunks = this.pending;
+      while (chunks !== undefined && chunks.length > 0 && !this.paused) events.onData(chunks.shift()!);
+      if (chunks !== undefined && chunks.length === 0 && this.pending === chunks) this.pending = undefined;
     };
     const close = (err?: Error) => {
       if (closed) return;
       closed = true;
-      passPending();
+      this.passPending();
+      this.pending = undefined;
       events.onClose(err);
     };
     if (this.kind === 'tls') {
       s.on('data', (chunk: Buffer) => {
-        if (pending !== undefined) {
-          pending.push(chunk);
+        if (this.pending !== undefined) {
+          this.pending.push(chunk);
           return;
         }
-        pending = [chunk];
-        setImmediate(passPending);
+        this.pending = [chunk];
+        setImmediate(this.passPending);
       });
     } else s.on('data', (chunk: Buffer) => events.onData(chunk));
     s.on('drain', () => events.onDrain());
@@ -149,11 +157,14 @@ export class SocketTransport implements Transport {
   }
 
   pause(): void {
+    this.paused = true;
     this.socket.pause();
   }
 
   resume(): void {
+    this.paused = false;
     this.socket.resume();
+    if (this.pending !== undefined) setImmediate(this.passPending);
   }
 
   end(): void {
