@@ -67,8 +67,8 @@ export class Parser {
   private payQueues: readonly string[] = NO_QUEUES;
   private payRefusedOp: Op = 'PUB';
   private payRefusedErr: ProtocolError = Errors.invalidPublishSubject;
-  /** The last PUB line fastPub read, for the next one to compare (pub-line.ts). */
-  private readonly pubLine = new PubLine();
+  /** The last PUB line fastPub read, for the next one to compare (pub-line.ts); made at a client's first PUB. */
+  private pubLine: PubLine | undefined;
   /** The payload size of the line fastPub or fastLeafMsg last read. */
   private fastSize = 0;
   private readonly skipOversize: number;
@@ -304,7 +304,7 @@ export class Parser {
    */
   private fastPub(chunk: Buffer, view: DataView, pos: number, len: number): number {
     const { maxControlLine, maxPayload } = this.limits;
-    const line = this.pubLine;
+    const line = (this.pubLine ??= new PubLine());
     const seen = line.match(view, chunk, pos, len, maxControlLine, maxPayload);
     this.payOp = PayloadOp.Pub;
     this.payHdr = 0;
